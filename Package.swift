@@ -1,0 +1,38 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Lucerna",
+    products: [
+        .executable(name: "lucerna", targets: ["lucerna"]),
+        .library(name: "LucernaCore", targets: ["LucernaCore"]),
+        .library(name: "LucernaNN", targets: ["LucernaNN"]),
+        .library(name: "LucernaData", targets: ["LucernaData"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(
+            name: "CZlib", path: "Sources/CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(
+            name: "CLua", path: "Sources/CLua", pkgConfig: "lua5.4",
+            providers: [.apt(["liblua5.4-dev"])]),
+        .target(name: "LucernaCore", dependencies: ["CBLAS"]),
+        .target(name: "LucernaNN", dependencies: ["LucernaCore"]),
+        .target(name: "LucernaData", dependencies: ["LucernaCore", "CZlib"]),
+        .executableTarget(
+            name: "lucerna",
+            dependencies: [
+                "LucernaCore", "LucernaNN", "LucernaData",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .testTarget(name: "LucernaCoreTests", dependencies: ["LucernaCore"]),
+        .testTarget(name: "LucernaNNTests", dependencies: ["LucernaNN"], resources: [.copy("../Fixtures")]),
+        .testTarget(name: "LucernaDataTests", dependencies: ["LucernaData"]),
+    ]
+)

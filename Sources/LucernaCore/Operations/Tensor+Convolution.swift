@@ -1,0 +1,158 @@
+extension Tensor {
+    /// 2-D cross-correlation (PyTorch's `conv2d`): input `[N, C, H, W]`, weight `[O, C, kh, kw]`, optional
+    /// bias `[O]`; output `[N, O, Ho, Wo]`.
+    public func conv2d(weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
+                       dilation: (Int, Int) = (1, 1)) throws -> Tensor {
+        guard weight.rank == 4 else {
+            throw TensorError("conv2d", "weight must be [out, in, kh, kw], got \(describe(shape: weight.shape))")
+        }
+        let geometry = ConvolutionGeometry(kernel: (weight.shape[2], weight.shape[3]), stride: stride,
+                                           padding: padding, dilation: dilation)
+        var result = try convolution(weight: weight, geometry: geometry)
+        if let bias {
+            guard bias.shape == [weight.shape[0]] else {
+                throw TensorError("conv2d", "bias \(describe(shape: bias.shape)) does not match \(weight.shape[0]) output channels")
+            }
+            result = try result + bias.reshaped([1, weight.shape[0], 1, 1])
+        }
+        return result
+    }
+
+    /// 2-D transposed convolution (PyTorch's `conv_transpose2d`): input `[N, C_in, H, W]`, weight
+    /// `[C_in, C_out, kh, kw]`; output size `(H-1)·s - 2p + d·(k-1) + outputPadding + 1`.
+    public func convTranspose2d(weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1),
+                                padding: (Int, Int) = (0, 0), outputPadding: (Int, Int) = (0, 0),
+                                dilation: (Int, Int) = (1, 1)) throws -> Tensor {
+        guard rank == 4, weight.rank == 4 else {
+            throw TensorError("conv_transpose2d", "input must be [N, C, H, W] and weight [in, out, kh, kw], got \(describe(shape: shape)) and \(describe(shape: weight.shape))")
+        }
+        let geometry = ConvolutionGeometry(kernel: (weight.shape[2], weight.shape[3]), stride: stride,
+                                           padding: padding, dilation: dilation)
+        try geometry.validate("conv_transpose2d")
+        guard outputPadding.0 >= 0, outputPadding.1 >= 0,
+              outputPadding.0 < Swift.max(stride.0, dilation.0), outputPadding.1 < Swift.max(stride.1, dilation.1) else {
+            throw TensorError("conv_transpose2d", "output padding \(outputPadding) must be non-negative and smaller than stride or dilation")
+        }
+        let height = (shape[2] - 1) * stride.0 - 2 * padding.0 + dilation.0 * (weight.shape[2] - 1) + outputPadding.0 + 1
+        let width = (shape[3] - 1) * stride.1 - 2 * padding.1 + dilation.1 * (weight.shape[3] - 1) + outputPadding.1 + 1
+        guard height > 0, width > 0 else {
+            throw TensorError("conv_transpose2d", "input \(describe(shape: shape)) gives an empty output")
+        }
+        var result = try transposedConvolution(weight: weight, geometry: geometry, outputSize: (height, width))
+        if let bias {
+            guard bias.shape == [weight.shape[1]] else {
+                throw TensorError("conv_transpose2d", "bias \(describe(shape: bias.shape)) does not match \(weight.shape[1]) output channels")
+            }
+            result = try result + bias.reshaped([1, weight.shape[1], 1, 1])
+        }
+        return result
+    }
+
+    /// Checks operands of the convolution primitives and returns the im2col layout.
+    private func convolutionLayout(
+        _ operation: String, weightShape: [Int], geometry: ConvolutionGeometry, inputSize: (Int, Int)? = nil
+    ) throws -> ConvolutionKernels.Layout {
+        try requireFloatingPoint(operation)
+        try geometry.validate(operation)
+        guard rank == 4 else {
+            throw TensorError(operation, "input must be [N, C, H, W], got \(describe(shape: shape))")
+        }
+        let (height, width) = inputSize ?? (shape[2], shape[3])
+        let channels = inputSize == nil ? shape[1] : weightShape[1]
+        guard weightShape.count == 4, weightShape[1] == channels || inputSize != nil else {
+            throw TensorError(operation, "input \(describe(shape: shape)) has \(shape[1]) channels but weight \(describe(shape: weightShape)) expects \(weightShape.count == 4 ? weightShape[1] : -1)")
+        }
+        guard let (outputHeight, outputWidth) = geometry.outputSize(height: height, width: width) else {
+            throw TensorError(operation, "kernel \(geometry.kernel) with dilation \(geometry.dilation) and padding \(geometry.padding) does not fit input \(height)x\(width)")
+        }
+        return ConvolutionKernels.Layout(batch: shape[0], channels: channels, height: height, width: width,
+                                         outputHeight: outputHeight, outputWidth: outputWidth, geometry: geometry)
+    }
+
+    /// im2col of this `[N, C, H, W]` tensor (not recorded).
+    private func columns(_ layout: ConvolutionKernels.Layout) -> Tensor {
+        let result = Tensor(uninitializedShape: [layout.rows, layout.columns], dtype: dtype)
+        if dtype == .float32 {
+            ConvolutionKernels.im2col(pointer(as: Float.self), result.pointer(as: Float.self), layout)
+        } else {
+            ConvolutionKernels.im2col(pointer(as: Double.self), result.pointer(as: Double.self), layout)
+        }
+        return result
+    }
+
+    /// `[N, O, Ho, Wo]` → `[O, N·Ho·Wo]` (not recorded).
+    private func channelsFirst() throws -> Tensor {
+        try noGrad { try permuted([1, 0, 2, 3]).reshaped([shape[1], shape[0] * shape[2] * shape[3]]) }
+    }
+
+    /// The convolution primitive: y = conv(x, w), as im2col + one GEMM.
+    func convolution(weight: Tensor, geometry: ConvolutionGeometry) throws -> Tensor {
+        let layout = try convolutionLayout("conv2d", weightShape: weight.shape, geometry: geometry)
+        guard weight.dtype == dtype else {
+            throw TensorError("conv2d", "input is \(dtype) but weight is \(weight.dtype)")
+        }
+        let outputChannels = weight.shape[0]
+        let result = try noGrad { () -> Tensor in
+            let product = try weight.reshaped([outputChannels, layout.rows]).matmul(columns(layout))
+            return try product.reshaped([outputChannels, layout.batch, layout.outputHeight, layout.outputWidth])
+                .permuted([1, 0, 2, 3])
+        }
+        let inputSize = (shape[2], shape[3])
+        return Tensor.record(result, operation: "conv2d", inputs: [self, weight]) { [self] gradient, _ in
+            [self.requiresGrad
+                ? try gradient.transposedConvolution(weight: weight, geometry: geometry, outputSize: inputSize) : nil,
+             weight.requiresGrad
+                ? try self.convolutionWeightGradient(gradient, geometry: geometry) : nil]
+        }
+    }
+
+    /// The adjoint of ``convolution(weight:geometry:)`` in its input: `self` is `[N, O, Ho, Wo]`, weight
+    /// `[O, C, kh, kw]`, result `[N, C, H, W]` with `outputSize = (H, W)`.
+    func transposedConvolution(weight: Tensor, geometry: ConvolutionGeometry, outputSize: (Int, Int)) throws -> Tensor {
+        guard rank == 4, weight.rank == 4, shape[1] == weight.shape[0], weight.dtype == dtype else {
+            throw TensorError("conv_transpose2d", "input \(describe(shape: shape)) does not match weight \(describe(shape: weight.shape)) (input channels must equal weight's first dimension, equal dtypes)")
+        }
+        let layout = try convolutionLayout("conv_transpose2d", weightShape: weight.shape, geometry: geometry,
+                                           inputSize: outputSize)
+        guard layout.outputHeight == shape[2], layout.outputWidth == shape[3] else {
+            throw TensorError("conv_transpose2d", "input \(describe(shape: shape)) does not match output size \(outputSize)")
+        }
+        let result = Tensor(uninitializedShape: [shape[0], layout.channels, outputSize.0, outputSize.1], dtype: dtype,
+                            zeroed: true)
+        try noGrad {
+            let gradientColumns = try weight.reshaped([weight.shape[0], layout.rows])
+                .matmul(channelsFirst(), transposingSelf: true, transposingOther: false)
+            if dtype == .float32 {
+                ConvolutionKernels.col2im(gradientColumns.pointer(as: Float.self), result.pointer(as: Float.self), layout)
+            } else {
+                ConvolutionKernels.col2im(gradientColumns.pointer(as: Double.self), result.pointer(as: Double.self), layout)
+            }
+        }
+        return Tensor.record(result, operation: "conv_transpose2d", inputs: [self, weight]) { [self] gradient, _ in
+            [self.requiresGrad ? try gradient.convolution(weight: weight, geometry: geometry) : nil,
+             weight.requiresGrad ? try gradient.convolutionWeightGradient(self, geometry: geometry) : nil]
+        }
+    }
+
+    /// The adjoint of ``convolution(weight:geometry:)`` in its weight: `self` is the input `[N, C, H, W]`,
+    /// `outputGradient` is `[N, O, Ho, Wo]`, result `[O, C, kh, kw]`.
+    func convolutionWeightGradient(_ outputGradient: Tensor, geometry: ConvolutionGeometry) throws -> Tensor {
+        let outputChannels = outputGradient.shape.count == 4 ? outputGradient.shape[1] : 0
+        let weightShape = [outputChannels, rank == 4 ? shape[1] : 0, geometry.kernel.height, geometry.kernel.width]
+        let layout = try convolutionLayout("conv2d_weight", weightShape: weightShape, geometry: geometry)
+        guard outputGradient.rank == 4, outputGradient.shape[0] == shape[0],
+              outputGradient.shape[2] == layout.outputHeight, outputGradient.shape[3] == layout.outputWidth else {
+            throw TensorError("conv2d_weight", "gradient \(describe(shape: outputGradient.shape)) does not match input \(describe(shape: shape))")
+        }
+        let result = try noGrad {
+            try outputGradient.channelsFirst().matmul(columns(layout), transposingSelf: false, transposingOther: true)
+                .reshaped(weightShape)
+        }
+        return Tensor.record(result, operation: "conv2d_weight", inputs: [self, outputGradient]) { [self] gradient, _ in
+            [self.requiresGrad
+                ? try outputGradient.transposedConvolution(weight: gradient, geometry: geometry,
+                                                           outputSize: (self.shape[2], self.shape[3])) : nil,
+             outputGradient.requiresGrad ? try self.convolution(weight: gradient, geometry: geometry) : nil]
+        }
+    }
+}

@@ -1,0 +1,151 @@
+extension Tensor {
+    /// 2-D max pooling over `[N, C, H, W]` (padding counts as -inf). Gradients flow to the first maximal
+    /// element of each window, through a gather, so second-order gradients work.
+    public func maxPool2d(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
+                          dilation: (Int, Int) = (1, 1)) throws -> Tensor {
+        try requireFloatingPoint("max_pool2d")
+        let geometry = ConvolutionGeometry(kernel: kernel, stride: stride ?? kernel, padding: padding, dilation: dilation)
+        try geometry.validate("max_pool2d")
+        guard rank == 4 else { throw TensorError("max_pool2d", "input must be [N, C, H, W], got \(describe(shape: shape))") }
+        guard padding.0 * 2 <= kernel.0, padding.1 * 2 <= kernel.1 else {
+            throw TensorError("max_pool2d", "padding \(padding) should be at most half of kernel \(kernel)")
+        }
+        let (height, width) = (shape[2], shape[3])
+        guard let (outputHeight, outputWidth) = geometry.outputSize(height: height, width: width) else {
+            throw TensorError("max_pool2d", "kernel \(kernel) does not fit input \(describe(shape: shape))")
+        }
+        let planes = shape[0] * shape[1]
+        let indices = Tensor(uninitializedShape: [shape[0], shape[1], outputHeight * outputWidth], dtype: .int64)
+        if dtype == .float32 {
+            Tensor.maxPoolIndices(pointer(as: Float.self), indices.pointer(as: Int64.self), planes, height, width,
+                                  outputHeight, outputWidth, geometry)
+        } else {
+            Tensor.maxPoolIndices(pointer(as: Double.self), indices.pointer(as: Int64.self), planes, height, width,
+                                  outputHeight, outputWidth, geometry)
+        }
+        return try reshaped([shape[0], shape[1], height * width]).gathering(axis: 2, indices: indices)
+            .reshaped([shape[0], shape[1], outputHeight, outputWidth])
+    }
+
+    private static func maxPoolIndices<T: TensorFloat>(
+        _ input: UnsafePointer<T>, _ indices: UnsafeMutablePointer<Int64>, _ planes: Int, _ height: Int, _ width: Int,
+        _ outputHeight: Int, _ outputWidth: Int, _ g: ConvolutionGeometry
+    ) {
+        Parallel.forEachChunk(planes, costPerItem: outputHeight * outputWidth * g.kernel.height * g.kernel.width) { range in
+            for plane in range {
+                let source = input + plane * height * width
+                let destination = indices + plane * outputHeight * outputWidth
+                for oh in 0..<outputHeight {
+                    for ow in 0..<outputWidth {
+                        var best = -T.infinity, bestIndex = -1
+                        for ki in 0..<g.kernel.height {
+                            let ih = oh * g.stride.height - g.padding.height + ki * g.dilation.height
+                            if ih < 0 || ih >= height { continue }
+                            for kj in 0..<g.kernel.width {
+                                let iw = ow * g.stride.width - g.padding.width + kj * g.dilation.width
+                                if iw < 0 || iw >= width { continue }
+                                let value = source[ih * width + iw]
+                                if value > best || value.isNaN || bestIndex < 0 {
+                                    best = value
+                                    bestIndex = ih * width + iw
+                                    if value.isNaN { break }
+                                }
+                            }
+                        }
+                        destination[oh * outputWidth + ow] = Int64(Swift.max(bestIndex, 0))
+                    }
+                }
+            }
+        }
+    }
+
+    /// 2-D average pooling over `[N, C, H, W]`; with `countIncludePad` (PyTorch's default) padded zeros
+    /// count in the divisor.
+    public func avgPool2d(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
+                          countIncludePad: Bool = true) throws -> Tensor {
+        let stride = stride ?? kernel
+        guard rank == 4 else { throw TensorError("avg_pool2d", "input must be [N, C, H, W], got \(describe(shape: shape))") }
+        guard kernel.0 > 0, kernel.1 > 0, stride.0 > 0, stride.1 > 0, padding.0 >= 0, padding.1 >= 0,
+              padding.0 * 2 <= kernel.0, padding.1 * 2 <= kernel.1 else {
+            throw TensorError("avg_pool2d", "invalid kernel \(kernel), stride \(stride) or padding \(padding)")
+        }
+        guard let rows = try Tensor.averagingMatrix(input: shape[2], kernel: kernel.0, stride: stride.0,
+                                                    padding: padding.0, countIncludePad: countIncludePad, dtype: dtype),
+              let columns = try Tensor.averagingMatrix(input: shape[3], kernel: kernel.1, stride: stride.1,
+                                                       padding: padding.1, countIncludePad: countIncludePad, dtype: dtype)
+        else { throw TensorError("avg_pool2d", "kernel \(kernel) does not fit input \(describe(shape: shape))") }
+        return try applySeparable(rows: rows, columns: columns)
+    }
+
+    /// Adaptive average pooling to `[outputHeight, outputWidth]` (PyTorch's bin boundaries).
+    public func adaptiveAvgPool2d(_ outputSize: (Int, Int)) throws -> Tensor {
+        guard rank == 4, outputSize.0 > 0, outputSize.1 > 0 else {
+            throw TensorError("adaptive_avg_pool2d", "input must be [N, C, H, W] and output size positive, got \(describe(shape: shape)) and \(outputSize)")
+        }
+        func matrix(_ input: Int, _ output: Int) throws -> Tensor {
+            var values = [Double](repeating: 0, count: output * input)
+            for o in 0..<output {
+                let start = (o * input) / output, end = ((o + 1) * input + output - 1) / output
+                for i in start..<end { values[o * input + i] = 1 / Double(end - start) }
+            }
+            return try Tensor(shape: [output, input], values: values, dtype: dtype)
+        }
+        return try applySeparable(rows: matrix(shape[2], outputSize.0), columns: matrix(shape[3], outputSize.1))
+    }
+
+    /// Upsamples `[N, C, H, W]` by integer or fractional scale (`nearest` or `bilinear`), matching
+    /// PyTorch's `interpolate` (bilinear with `align_corners=False`).
+    public func upsample(size: (Int, Int), mode: UpsampleMode = .nearest) throws -> Tensor {
+        guard rank == 4, size.0 > 0, size.1 > 0 else {
+            throw TensorError("upsample", "input must be [N, C, H, W] and size positive, got \(describe(shape: shape)) and \(size)")
+        }
+        let (height, width) = (shape[2], shape[3])
+        switch mode {
+        case .nearest:
+            let rows = (0..<size.0).map { Swift.min(Int(Double($0) * Double(height) / Double(size.0)), height - 1) }
+            let columns = (0..<size.1).map { Swift.min(Int(Double($0) * Double(width) / Double(size.1)), width - 1) }
+            return try indexSelect(axis: 2, indices: rows).indexSelect(axis: 3, indices: columns)
+        case .bilinear:
+            func matrix(_ input: Int, _ output: Int) throws -> Tensor {
+                var values = [Double](repeating: 0, count: output * input)
+                let scale = Double(input) / Double(output)
+                for o in 0..<output {
+                    let source = Swift.max((Double(o) + 0.5) * scale - 0.5, 0)
+                    let lower = Swift.min(Int(source), input - 1)
+                    let upper = Swift.min(lower + 1, input - 1)
+                    let fraction = source - Double(lower)
+                    values[o * input + lower] += 1 - fraction
+                    values[o * input + upper] += fraction
+                }
+                return try Tensor(shape: [output, input], values: values, dtype: dtype)
+            }
+            return try applySeparable(rows: matrix(height, size.0), columns: matrix(width, size.1))
+        }
+    }
+
+    /// `rows · X · columnsᵀ` for each `[H, W]` plane: separable linear pooling and resampling.
+    private func applySeparable(rows: Tensor, columns: Tensor) throws -> Tensor {
+        let alongWidth = try matmul(columns, transposingSelf: false, transposingOther: true)
+        return try alongWidth.transposed().matmul(rows, transposingSelf: false, transposingOther: true).transposed()
+    }
+
+    /// The `[output, input]` matrix of a 1-D average pool, or nil when the kernel does not fit.
+    private static func averagingMatrix(input: Int, kernel: Int, stride: Int, padding: Int, countIncludePad: Bool,
+                                        dtype: DType) throws -> Tensor? {
+        guard let output = ConvolutionGeometry.outputSize(input, kernel: kernel, stride: stride, padding: padding,
+                                                          dilation: 1) else { return nil }
+        var values = [Double](repeating: 0, count: output * input)
+        for o in 0..<output {
+            let start = o * stride - padding
+            let valid = (start..<(start + kernel)).filter { $0 >= 0 && $0 < input }
+            let divisor = Double(countIncludePad ? Swift.min(kernel, input + padding - start) : valid.count)
+            for i in valid { values[o * input + i] = 1 / divisor }
+        }
+        return try Tensor(shape: [output, input], values: values, dtype: dtype)
+    }
+}
+
+/// Interpolation used by ``Tensor/upsample(size:mode:)``.
+public enum UpsampleMode: String, Sendable {
+    case nearest, bilinear
+}
