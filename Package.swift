@@ -8,6 +8,7 @@ let package = Package(
         .library(name: "LucernaCore", targets: ["LucernaCore"]),
         .library(name: "LucernaNN", targets: ["LucernaNN"]),
         .library(name: "LucernaData", targets: ["LucernaData"]),
+        .library(name: "LucernaTrain", targets: ["LucernaTrain"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -25,14 +26,16 @@ let package = Package(
         .target(name: "LucernaCore", dependencies: ["CBLAS"]),
         .target(name: "LucernaNN", dependencies: ["LucernaCore"]),
         .target(name: "LucernaData", dependencies: ["LucernaCore", "CZlib"]),
+        .target(name: "LucernaTrain", dependencies: ["LucernaCore", "LucernaNN", "LucernaData"]),
         .executableTarget(
             name: "lucerna",
             dependencies: [
-                "LucernaCore", "LucernaNN", "LucernaData",
+                "LucernaCore", "LucernaNN", "LucernaData", "LucernaTrain",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "LucernaCoreTests", dependencies: ["LucernaCore"]),
-        .testTarget(name: "LucernaNNTests", dependencies: ["LucernaNN"], resources: [.copy("../Fixtures")]),
+        .testTarget(name: "LucernaNNTests", dependencies: ["LucernaNN"]),
         .testTarget(name: "LucernaDataTests", dependencies: ["LucernaData"]),
+        .testTarget(name: "LucernaTrainTests", dependencies: ["LucernaTrain"]),
     ]
 )

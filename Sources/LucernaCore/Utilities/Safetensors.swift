@@ -1,0 +1,132 @@
+import Foundation
+
+/// Reading and writing the safetensors format (an 8-byte little-endian header length, a JSON header
+/// of `name: {dtype, shape, data_offsets}`, then the raw little-endian data), interoperable with
+/// Python's `safetensors` and PyTorch state dicts. Supports F32, F64 and I64.
+public enum Safetensors {
+    /// A malformed or unreadable file.
+    public struct FormatError: Error, CustomStringConvertible {
+        public let path: String
+        public let message: String
+        public var description: String { "safetensors: \(path): \(message)" }
+    }
+
+    static func code(_ dtype: DType) -> String {
+        switch dtype {
+        case .float32: return "F32"
+        case .float64: return "F64"
+        case .int64: return "I64"
+        }
+    }
+
+    /// Serialises named tensors (in the given order) with optional string metadata.
+    public static func encode(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:]) throws -> Data {
+        var header: [String: Any] = [:]
+        if !metadata.isEmpty { header["__metadata__"] = metadata }
+        var offset = 0
+        var seen = Set<String>()
+        for (name, tensor) in tensors {
+            guard seen.insert(name).inserted, name != "__metadata__" else {
+                throw FormatError(path: "<memory>", message: "duplicate or reserved tensor name \(name)")
+            }
+            let bytes = tensor.count * tensor.dtype.byteWidth
+            header[name] = ["dtype": code(tensor.dtype), "shape": tensor.shape, "data_offsets": [offset, offset + bytes]]
+            offset += bytes
+        }
+        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
+        while json.count % 8 != 0 { json.append(0x20) }
+        var data = Data(capacity: 8 + json.count + offset)
+        var length = UInt64(json.count).littleEndian
+        withUnsafeBytes(of: &length) { data.append(contentsOf: $0) }
+        data.append(json)
+        for (_, tensor) in tensors {
+            data.append(Data(bytes: tensor.storage.pointer, count: tensor.count * tensor.dtype.byteWidth))
+        }
+        return data
+    }
+
+    /// Writes atomically: to a temporary file beside `path`, then renamed over it.
+    public static func write(_ tensors: [(name: String, tensor: Tensor)], to path: String,
+                             metadata: [String: String] = [:]) throws {
+        let data = try encode(tensors, metadata: metadata)
+        let url = URL(fileURLWithPath: path)
+        let temporary = url.deletingLastPathComponent()
+            .appendingPathComponent(".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).tmp")
+        do {
+            try data.write(to: temporary)
+            if FileManager.default.fileExists(atPath: path) {
+                _ = try FileManager.default.replaceItemAt(url, withItemAt: temporary)
+            } else {
+                try FileManager.default.moveItem(at: temporary, to: url)
+            }
+        } catch {
+            try? FileManager.default.removeItem(at: temporary)
+            throw FormatError(path: path, message: "cannot write: \(error.localizedDescription)")
+        }
+    }
+
+    /// Reads every tensor of a file, in file order, plus its metadata.
+    public static func read(_ path: String) throws -> (tensors: [(name: String, tensor: Tensor)], metadata: [String: String]) {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw FormatError(path: path, message: "cannot read the file (missing or unreadable)")
+        }
+        return try decode(data, path: path)
+    }
+
+    /// Parses safetensors bytes; `path` only labels errors.
+    public static func decode(_ data: Data, path: String = "<memory>") throws -> (tensors: [(name: String, tensor: Tensor)], metadata: [String: String]) {
+        func fail(_ message: String) -> FormatError { FormatError(path: path, message: message) }
+        guard data.count >= 8 else { throw fail("file is \(data.count) bytes, shorter than the 8-byte header length") }
+        let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        guard headerLength <= UInt64(data.count - 8), headerLength <= 100_000_000 else {
+            throw fail("header length \(headerLength) exceeds the file size \(data.count)")
+        }
+        let headerData = data.subdata(in: 8..<(8 + Int(headerLength)))
+        guard let header = (try? JSONSerialization.jsonObject(with: headerData)) as? [String: Any] else {
+            throw fail("header is not a JSON object")
+        }
+        let bufferStart = 8 + Int(headerLength)
+        let bufferLength = data.count - bufferStart
+        var metadata: [String: String] = [:]
+        var entries: [(name: String, tensor: Tensor, begin: Int)] = []
+        for (name, value) in header {
+            if name == "__metadata__" {
+                guard let values = value as? [String: String] else { throw fail("__metadata__ must map strings to strings") }
+                metadata = values
+                continue
+            }
+            guard let info = value as? [String: Any], let dtypeCode = info["dtype"] as? String,
+                  let shape = (info["shape"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }),
+                  (info["shape"] as? [Any])?.count == shape.count,
+                  let offsets = (info["data_offsets"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }),
+                  offsets.count == 2 else {
+                throw fail("tensor \(name): entry needs dtype, shape and two data_offsets")
+            }
+            let dtype: DType
+            switch dtypeCode {
+            case "F32": dtype = .float32
+            case "F64": dtype = .float64
+            case "I64": dtype = .int64
+            default: throw fail("tensor \(name): unsupported dtype \(dtypeCode) (F32, F64 and I64 are supported)")
+            }
+            guard shape.allSatisfy({ $0 >= 0 }) else { throw fail("tensor \(name): negative dimension in \(shape)") }
+            let (count, overflow) = shape.reduce((1, false)) { partial, size in
+                let (product, didOverflow) = partial.0.multipliedReportingOverflow(by: size)
+                return (product, partial.1 || didOverflow)
+            }
+            guard !overflow, offsets[0] >= 0, offsets[1] >= offsets[0], offsets[1] <= bufferLength,
+                  offsets[1] - offsets[0] == count * dtype.byteWidth else {
+                throw fail("tensor \(name): offsets \(offsets) do not hold \(dtypeCode) \(shape) within a \(bufferLength)-byte buffer (truncated file?)")
+            }
+            let tensor = Tensor(uninitializedShape: shape, dtype: dtype)
+            data.withUnsafeBytes { bytes in
+                if let base = bytes.baseAddress, count > 0 {
+                    tensor.storage.pointer.copyMemory(from: base + bufferStart + offsets[0], byteCount: offsets[1] - offsets[0])
+                }
+            }
+            entries.append((name, tensor, offsets[0]))
+        }
+        entries.sort { $0.begin != $1.begin ? $0.begin < $1.begin : $0.name < $1.name }
+        return (entries.map { ($0.name, $0.tensor) }, metadata)
+    }
+}

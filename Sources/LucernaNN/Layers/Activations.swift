@@ -1,0 +1,48 @@
+import LucernaCore
+
+/// A parameter-free elementwise layer.
+public final class Activation: Module {
+    /// The supported functions, named as PyTorch's classes.
+    public enum Kind: Sendable, Equatable {
+        case relu, leakyRelu(slope: Double), gelu(approximate: Bool), sigmoid, tanh, softplus, identity
+    }
+
+    public let kind: Kind
+
+    public init(_ kind: Kind) { self.kind = kind }
+
+    public override func forward(_ input: Tensor) throws -> Tensor {
+        switch kind {
+        case .relu: return try input.relu()
+        case .leakyRelu(let slope): return try input.leakyRelu(slope: slope)
+        case .gelu(let approximate): return try input.gelu(approximate: approximate)
+        case .sigmoid: return try input.sigmoid()
+        case .tanh: return try input.tanh()
+        case .softplus: return try input.softplus()
+        case .identity: return input
+        }
+    }
+
+    public override var typeName: String {
+        switch kind {
+        case .relu: return "ReLU"
+        case .leakyRelu: return "LeakyReLU"
+        case .gelu: return "GELU"
+        case .sigmoid: return "Sigmoid"
+        case .tanh: return "Tanh"
+        case .softplus: return "Softplus"
+        case .identity: return "Identity"
+        }
+    }
+}
+
+/// `ReLU()`.
+public func ReLU() -> Activation { Activation(.relu) }
+/// `LeakyReLU(slope)`.
+public func LeakyReLU(_ slope: Double = 0.01) -> Activation { Activation(.leakyRelu(slope: slope)) }
+/// `GELU()`.
+public func GELU(approximate: Bool = false) -> Activation { Activation(.gelu(approximate: approximate)) }
+/// `Sigmoid()`.
+public func Sigmoid() -> Activation { Activation(.sigmoid) }
+/// `Tanh()`.
+public func Tanh() -> Activation { Activation(.tanh) }

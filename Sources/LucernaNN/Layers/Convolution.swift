@@ -1,0 +1,69 @@
+import LucernaCore
+
+/// 2-D convolution with weight `[out, in, kh, kw]` (PyTorch layout and initialisation).
+public final class Conv2d: Module {
+    public let weight: Tensor
+    public let bias: Tensor?
+    public let stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int)
+
+    public init(_ inputChannels: Int, _ outputChannels: Int, kernelSize: (Int, Int), stride: (Int, Int) = (1, 1),
+                padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), bias: Bool = true,
+                dtype: DType = .float32, generator: RandomGenerator = .shared) throws {
+        guard inputChannels > 0, outputChannels > 0, kernelSize.0 > 0, kernelSize.1 > 0 else {
+            throw TensorError("Conv2d", "channels and kernel size must be positive, got \(inputChannels) -> \(outputChannels), kernel \(kernelSize)")
+        }
+        let shape = [outputChannels, inputChannels, kernelSize.0, kernelSize.1]
+        weight = try Initializers.defaultWeight(shape, dtype: dtype, generator: generator)
+        self.bias = bias ? try Initializers.defaultBias(outputChannels, fanIn: Initializers.fans(shape).fanIn,
+                                                        dtype: dtype, generator: generator) : nil
+        self.stride = stride
+        self.padding = padding
+        self.dilation = dilation
+        super.init()
+        registerParameter("weight", weight)
+        if let bias = self.bias { registerParameter("bias", bias) }
+    }
+
+    public override func forward(_ input: Tensor) throws -> Tensor {
+        try input.conv2d(weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation)
+    }
+
+    public override var summary: String {
+        "\(weight.shape[1]) -> \(weight.shape[0]), kernel=\(weight.shape[2])x\(weight.shape[3]), stride=\(stride), padding=\(padding)"
+    }
+}
+
+/// 2-D transposed convolution with weight `[in, out, kh, kw]` (PyTorch layout and initialisation).
+public final class ConvTranspose2d: Module {
+    public let weight: Tensor
+    public let bias: Tensor?
+    public let stride: (Int, Int), padding: (Int, Int), outputPadding: (Int, Int), dilation: (Int, Int)
+
+    public init(_ inputChannels: Int, _ outputChannels: Int, kernelSize: (Int, Int), stride: (Int, Int) = (1, 1),
+                padding: (Int, Int) = (0, 0), outputPadding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1),
+                bias: Bool = true, dtype: DType = .float32, generator: RandomGenerator = .shared) throws {
+        guard inputChannels > 0, outputChannels > 0, kernelSize.0 > 0, kernelSize.1 > 0 else {
+            throw TensorError("ConvTranspose2d", "channels and kernel size must be positive, got \(inputChannels) -> \(outputChannels), kernel \(kernelSize)")
+        }
+        let shape = [inputChannels, outputChannels, kernelSize.0, kernelSize.1]
+        weight = try Initializers.defaultWeight(shape, dtype: dtype, generator: generator)
+        self.bias = bias ? try Initializers.defaultBias(outputChannels, fanIn: Initializers.fans(shape).fanIn,
+                                                        dtype: dtype, generator: generator) : nil
+        self.stride = stride
+        self.padding = padding
+        self.outputPadding = outputPadding
+        self.dilation = dilation
+        super.init()
+        registerParameter("weight", weight)
+        if let bias = self.bias { registerParameter("bias", bias) }
+    }
+
+    public override func forward(_ input: Tensor) throws -> Tensor {
+        try input.convTranspose2d(weight: weight, bias: bias, stride: stride, padding: padding,
+                                  outputPadding: outputPadding, dilation: dilation)
+    }
+
+    public override var summary: String {
+        "\(weight.shape[0]) -> \(weight.shape[1]), kernel=\(weight.shape[2])x\(weight.shape[3]), stride=\(stride), padding=\(padding)"
+    }
+}

@@ -1,0 +1,163 @@
+import LucernaCore
+
+/// A neural-network building block with named parameters, buffers and child modules, like
+/// `torch.nn.Module`. Names are dotted paths (`features.0.weight`) in registration order, so state
+/// dicts match PyTorch's for the same architecture.
+open class Module {
+    /// Whether the module is in training mode (dropout active, batch statistics used).
+    public private(set) var isTraining = true
+    private var parameterEntries: [(name: String, tensor: Tensor)] = []
+    private var bufferEntries: [(name: String, tensor: Tensor)] = []
+    private var childEntries: [(name: String, module: Module)] = []
+    private var forwardHooks: [(id: Int, hook: ForwardHook)] = []
+    private var nextHookIdentifier = 0
+
+    /// Called after `forward` with the module, its input and its output (for CAM-style explainers).
+    public typealias ForwardHook = (_ module: Module, _ input: Tensor, _ output: Tensor) throws -> Void
+
+    public init() {}
+
+    /// The computation; subclasses override it.
+    open func forward(_ input: Tensor) throws -> Tensor {
+        throw TensorError(typeName, "forward is not defined for this module")
+    }
+
+    /// Runs `forward` and then the forward hooks.
+    public func callAsFunction(_ input: Tensor) throws -> Tensor {
+        let output = try forward(input)
+        for entry in forwardHooks { try entry.hook(self, input, output) }
+        return output
+    }
+
+    /// The module's kind as shown in errors and summaries (`Linear`, `Conv2d`).
+    open var typeName: String { String(describing: type(of: self)) }
+
+    /// One line of constructor arguments for summaries (`in=784, out=256`).
+    open var summary: String { "" }
+
+    // MARK: Registration
+
+    /// Registers a trainable tensor under `name`; it is marked as requiring gradients.
+    @discardableResult
+    public func registerParameter(_ name: String, _ tensor: Tensor) -> Tensor {
+        _ = try? tensor.requiringGrad()
+        parameterEntries.removeAll { $0.name == name }
+        parameterEntries.append((name, tensor))
+        return tensor
+    }
+
+    /// Registers a non-trainable tensor saved in the state dict (e.g. BatchNorm's running statistics).
+    @discardableResult
+    public func registerBuffer(_ name: String, _ tensor: Tensor) -> Tensor {
+        bufferEntries.removeAll { $0.name == name }
+        bufferEntries.append((name, tensor))
+        return tensor
+    }
+
+    /// Registers a child module under `name`.
+    @discardableResult
+    public func registerModule<Child: Module>(_ name: String, _ module: Child) -> Child {
+        childEntries.removeAll { $0.name == name }
+        childEntries.append((name, module))
+        return module
+    }
+
+    /// Adds a hook run after every forward; returns an identifier for ``removeForwardHook(_:)``.
+    @discardableResult
+    public func addForwardHook(_ hook: @escaping ForwardHook) -> Int {
+        nextHookIdentifier += 1
+        forwardHooks.append((nextHookIdentifier, hook))
+        return nextHookIdentifier
+    }
+
+    /// Removes a hook added by ``addForwardHook(_:)``.
+    public func removeForwardHook(_ identifier: Int) { forwardHooks.removeAll { $0.id == identifier } }
+
+    // MARK: Traversal
+
+    /// Direct children in registration order.
+    public var children: [(name: String, module: Module)] { childEntries }
+
+    /// Every module in the tree with its dotted path (`""` for self), depth first.
+    public func namedModules(prefix: String = "") -> [(name: String, module: Module)] {
+        var result: [(String, Module)] = [(prefix, self)]
+        for (name, child) in childEntries {
+            result += child.namedModules(prefix: prefix.isEmpty ? name : "\(prefix).\(name)")
+        }
+        return result
+    }
+
+    /// The module at a dotted path such as `features.3`, or nil.
+    public func module(named path: String) -> Module? {
+        namedModules().first { $0.name == path }?.module
+    }
+
+    /// All parameters with dotted names.
+    public func namedParameters() -> [(name: String, tensor: Tensor)] {
+        namedModules().flatMap { prefix, module in
+            module.parameterEntries.map { (prefix.isEmpty ? $0.name : "\(prefix).\($0.name)", $0.tensor) }
+        }
+    }
+
+    /// All parameters.
+    public func parameters() -> [Tensor] { namedParameters().map(\.tensor) }
+
+    /// All buffers with dotted names.
+    public func namedBuffers() -> [(name: String, tensor: Tensor)] {
+        namedModules().flatMap { prefix, module in
+            module.bufferEntries.map { (prefix.isEmpty ? $0.name : "\(prefix).\($0.name)", $0.tensor) }
+        }
+    }
+
+    /// Parameters then buffers of each module, depth first, as PyTorch orders `state_dict()`.
+    public func stateDict() -> [(name: String, tensor: Tensor)] {
+        namedModules().flatMap { prefix, module in
+            (module.parameterEntries + module.bufferEntries).map {
+                (prefix.isEmpty ? $0.name : "\(prefix).\($0.name)", $0.tensor)
+            }
+        }
+    }
+
+    /// Copies values from `state` into this module's parameters and buffers (in place, so references
+    /// held by optimizers stay valid). With `strict`, missing or unexpected names are errors.
+    public func loadStateDict(_ state: [String: Tensor], strict: Bool = true) throws {
+        let own = stateDict()
+        let ownNames = Set(own.map(\.name))
+        if strict {
+            let missing = own.map(\.name).filter { state[$0] == nil }
+            let unexpected = state.keys.filter { !ownNames.contains($0) }.sorted()
+            if !missing.isEmpty || !unexpected.isEmpty {
+                throw TensorError("load_state_dict", "missing keys \(missing), unexpected keys \(unexpected)")
+            }
+        }
+        for (name, tensor) in own {
+            guard let source = state[name] else { continue }
+            guard source.shape == tensor.shape else {
+                throw TensorError("load_state_dict", "\(name): checkpoint shape \(describe(shape: source.shape)) differs from model shape \(describe(shape: tensor.shape))")
+            }
+            try tensor.assign(source)
+        }
+    }
+
+    /// Sets training mode on this module and its children.
+    @discardableResult
+    public func train(_ on: Bool = true) -> Self {
+        for (_, module) in namedModules() { module.isTraining = on }
+        return self
+    }
+
+    /// Sets evaluation mode.
+    @discardableResult
+    public func eval() -> Self { train(false) }
+
+    /// Clears the gradients of all parameters.
+    public func zeroGrad() { for parameter in parameters() { parameter.grad = nil } }
+
+    /// Number of trainable scalars.
+    public var parameterCount: Int { parameters().reduce(0) { $0 + $1.count } }
+
+    /// The registered tensor `name` of this module (not of children).
+    public func ownTensor(_ name: String) -> Tensor? {
+        parameterEntries.first { $0.name == name }?.tensor ?? bufferEntries.first { $0.name == name }?.tensor
+    }
+}

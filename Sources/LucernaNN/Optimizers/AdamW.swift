@@ -1,0 +1,66 @@
+import Foundation
+import LucernaCore
+
+/// Adam (Kingma & Ba) with L2 weight decay folded into the gradient, or, with `decoupled`, AdamW
+/// (Loshchilov & Hutter) with decoupled weight decay; PyTorch's update order and bias correction.
+///
+/// Reference: Kingma & Ba, "Adam: A Method for Stochastic Optimization", 2015; Loshchilov & Hutter,
+/// "Decoupled Weight Decay Regularization", 2019.
+public final class Adam: Optimizer {
+    public let beta1: Double, beta2: Double, epsilon: Double
+    public let decoupled: Bool, amsgrad: Bool
+
+    public init(parameters: [Tensor] = [], groups: [ParameterGroup]? = nil, learningRate: Double = 1e-3,
+                betas: (Double, Double) = (0.9, 0.999), epsilon: Double = 1e-8, weightDecay: Double = 0,
+                decoupled: Bool = false, amsgrad: Bool = false) throws {
+        guard betas.0 >= 0, betas.0 < 1, betas.1 >= 0, betas.1 < 1, epsilon >= 0 else {
+            throw TensorError(decoupled ? "adamw" : "adam", "betas \(betas) must be in [0, 1) and epsilon non-negative")
+        }
+        beta1 = betas.0
+        beta2 = betas.1
+        self.epsilon = epsilon
+        self.decoupled = decoupled
+        self.amsgrad = amsgrad
+        try super.init(parameters: parameters, groups: groups, learningRate: learningRate, weightDecay: weightDecay,
+                       name: decoupled ? "adamw" : "adam")
+    }
+
+    override func update(_ parameter: Tensor, gradient: Tensor, group: ParameterGroup, step: Int,
+                         state: inout [String: Tensor]) throws {
+        let firstMoment = buffer("exp_avg", like: parameter, in: &state)
+        let secondMoment = buffer("exp_avg_sq", like: parameter, in: &state)
+        let maximum = amsgrad ? buffer("max_exp_avg_sq", like: parameter, in: &state) : secondMoment
+        let rate = group.learningRate, decay = group.weightDecay
+        let (b1, b2, eps, decoupled, amsgrad) = (beta1, beta2, epsilon, self.decoupled, self.amsgrad)
+        let correction1 = 1 - Foundation.pow(b1, Double(step)), correction2Root = (1 - Foundation.pow(b2, Double(step))).squareRoot()
+        let stepSize = rate / correction1
+        let count = parameter.count
+        func kernel<T: TensorFloat>(_ p: UnsafeMutablePointer<T>, _ g: UnsafeMutablePointer<T>,
+                                    _ m: UnsafeMutablePointer<T>, _ v: UnsafeMutablePointer<T>,
+                                    _ vMax: UnsafeMutablePointer<T>) {
+            let shrink = T(1 - rate * decay), l2 = T(decay)
+            let (beta1, beta2) = (T(b1), T(b2)), (oneMinus1, oneMinus2) = (T(1 - b1), T(1 - b2))
+            let (size, root2, epsilon) = (T(stepSize), T(correction2Root), T(eps))
+            for i in 0..<count {
+                var grad = g[i]
+                if decoupled { p[i] *= shrink } else if decay != 0 { grad += l2 * p[i] }
+                m[i] = beta1 * m[i] + oneMinus1 * grad
+                v[i] = beta2 * v[i] + oneMinus2 * grad * grad
+                var second = v[i]
+                if amsgrad { vMax[i] = Swift.max(vMax[i], v[i]); second = vMax[i] }
+                p[i] -= size * m[i] / (T.squareRoot(second) / root2 + epsilon)
+            }
+        }
+        withBuffers([parameter, gradient, firstMoment, secondMoment, maximum],
+                    float32: { kernel($0[0], $0[1], $0[2], $0[3], $0[4]) },
+                    float64: { kernel($0[0], $0[1], $0[2], $0[3], $0[4]) })
+    }
+}
+
+/// AdamW: Adam with decoupled weight decay (default 1e-2, as in PyTorch).
+public func AdamW(parameters: [Tensor] = [], groups: [ParameterGroup]? = nil, learningRate: Double = 1e-3,
+                  betas: (Double, Double) = (0.9, 0.999), epsilon: Double = 1e-8, weightDecay: Double = 1e-2,
+                  amsgrad: Bool = false) throws -> Adam {
+    try Adam(parameters: parameters, groups: groups, learningRate: learningRate, betas: betas, epsilon: epsilon,
+             weightDecay: weightDecay, decoupled: true, amsgrad: amsgrad)
+}

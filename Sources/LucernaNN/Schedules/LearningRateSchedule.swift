@@ -1,0 +1,73 @@
+import Foundation
+
+/// A learning-rate schedule: the factor-free closed form `rate(base, step)` of PyTorch's schedulers,
+/// applied to every parameter group of an optimizer by ``step()``.
+public final class LearningRateSchedule {
+    /// The supported schedules.
+    public enum Kind: Sendable {
+        /// `eta_min + (base - eta_min)(1 + cos(π t / T_max)) / 2` (CosineAnnealingLR).
+        case cosine(maximumSteps: Int, minimumRate: Double)
+        /// Linear warm-up from `startFactor · base` over `warmupSteps`, then cosine to `minimumRate` at `totalSteps`.
+        case warmupCosine(warmupSteps: Int, totalSteps: Int, startFactor: Double, minimumRate: Double)
+        /// `base · gamma^⌊t / stepSize⌋` (StepLR).
+        case step(stepSize: Int, gamma: Double)
+        /// `base · gamma^t` (ExponentialLR).
+        case exponential(gamma: Double)
+        /// `base`.
+        case constant
+    }
+
+    public let kind: Kind
+    public let optimizer: Optimizer
+    /// Steps taken so far (epochs or iterations, as the caller counts).
+    public private(set) var stepCount = 0
+
+    public init(_ kind: Kind, optimizer: Optimizer) throws {
+        switch kind {
+        case let .cosine(maximumSteps, _) where maximumSteps <= 0:
+            throw ScheduleError("cosine: t_max must be positive, got \(maximumSteps)")
+        case let .warmupCosine(warmup, total, factor, _) where warmup < 0 || total <= warmup || factor < 0 || factor > 1:
+            throw ScheduleError("warmup_cosine: need 0 <= warmup < total and start factor in [0, 1], got warmup \(warmup), total \(total), factor \(factor)")
+        case let .step(stepSize, _) where stepSize <= 0:
+            throw ScheduleError("step: step size must be positive, got \(stepSize)")
+        default: break
+        }
+        self.kind = kind
+        self.optimizer = optimizer
+    }
+
+    /// The rate at step `t` for a group that started at `base`.
+    public func rate(base: Double, at t: Int) -> Double {
+        switch kind {
+        case let .cosine(maximumSteps, minimumRate):
+            return minimumRate + (base - minimumRate) * (1 + cos(Double.pi * Double(t) / Double(maximumSteps))) / 2
+        case let .warmupCosine(warmup, total, startFactor, minimumRate):
+            if t < warmup {
+                return base * (startFactor + (1 - startFactor) * Double(t) / Double(warmup))
+            }
+            let progress = min(Double(t - warmup) / Double(total - warmup), 1)
+            return minimumRate + (base - minimumRate) * (1 + cos(Double.pi * progress)) / 2
+        case let .step(stepSize, gamma):
+            return base * pow(gamma, Double(t / stepSize))
+        case let .exponential(gamma):
+            return base * pow(gamma, Double(t))
+        case .constant:
+            return base
+        }
+    }
+
+    /// Advances one step and sets each group's learning rate.
+    public func step() {
+        stepCount += 1
+        for group in optimizer.groups { group.learningRate = rate(base: group.initialLearningRate, at: stepCount) }
+    }
+
+    /// The current learning rate of the first group.
+    public var currentRate: Double { optimizer.groups.first?.learningRate ?? 0 }
+}
+
+/// A schedule configured with invalid values.
+public struct ScheduleError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import LucernaCore
+import LucernaData
+import LucernaNN
+
+/// Mini-batch helpers and a plain supervised training epoch for classifiers.
+public enum ClassifierTraining {
+    /// Splits `0..<labels.count` into (train, validation) with `validationFraction` of each class in
+    /// validation, shuffled with `generator` (a stratified split).
+    public static func stratifiedSplit(labels: [Int], validationFraction: Double,
+                                       generator: RandomGenerator) -> (train: [Int], validation: [Int]) {
+        var byClass: [Int: [Int]] = [:]
+        for (index, label) in labels.enumerated() { byClass[label, default: []].append(index) }
+        var train: [Int] = [], validation: [Int] = []
+        for label in byClass.keys.sorted() {
+            let members = byClass[label] ?? []
+            let order = generator.permutation(members.count).map { members[$0] }
+            let held = Int((Double(members.count) * validationFraction).rounded())
+            validation += order.prefix(held)
+            train += order.dropFirst(held)
+        }
+        return (train.sorted(), validation.sorted())
+    }
+
+    /// Batches of `indices` in a seeded random order (or in order), optionally dropping a short last batch.
+    public static func batches(_ indices: [Int], size: Int, shuffle: Bool, dropLast: Bool = false,
+                               generator: RandomGenerator) -> [[Int]] {
+        let order = shuffle ? generator.permutation(indices.count).map { indices[$0] } : indices
+        var result: [[Int]] = []
+        var start = 0
+        while start < order.count {
+            let end = min(start + size, order.count)
+            if end - start == size || !dropLast { result.append(Array(order[start..<end])) }
+            start = end
+        }
+        return result
+    }
+
+    /// Trains one epoch with cross-entropy; returns the mean loss. Throws on a non-finite loss, naming the step.
+    public static func trainEpoch(model: Module, data: ImageClassificationSet, indices: [Int], batchSize: Int,
+                                  optimizer: Optimizer, generator: RandomGenerator, progress: Progress? = nil) throws -> Double {
+        model.train()
+        var totalLoss = 0.0, seen = 0
+        for (step, batch) in batches(indices, size: batchSize, shuffle: true, generator: generator).enumerated() {
+            let inputs = try data.images.indexSelect(axis: 0, indices: batch)
+            let targets = try data.labels.indexSelect(axis: 0, indices: batch)
+            optimizer.zeroGrad()
+            let loss = try Losses.crossEntropy(model(inputs), targets)
+            let value = try loss.item()
+            guard value.isFinite else {
+                throw TensorError("train", "loss became \(value) at step \(step) (batch of \(batch.count))")
+            }
+            try loss.backward()
+            try optimizer.step()
+            totalLoss += value * Double(batch.count)
+            seen += batch.count
+            progress?.update(seen, note: String(format: "loss %.4f", totalLoss / Double(seen)))
+        }
+        return totalLoss / Double(max(seen, 1))
+    }
+
+    /// Accuracy of `model` (in evaluation mode, without recording) on `indices` (all when nil).
+    public static func accuracy(model: Module, data: ImageClassificationSet, indices: [Int]? = nil,
+                                batchSize: Int = 1000) throws -> Double {
+        model.eval()
+        defer { model.train() }
+        let selected = indices ?? Array(0..<data.count)
+        let labels = data.labels.toIntegers()
+        var correct = 0
+        try noGrad {
+            for batch in batches(selected, size: batchSize, shuffle: false, generator: RandomGenerator(seed: 0)) {
+                let predictions = try model(data.images.indexSelect(axis: 0, indices: batch)).argmax(axis: 1).toIntegers()
+                for (position, index) in batch.enumerated() where predictions[position] == labels[index] { correct += 1 }
+            }
+        }
+        return Double(correct) / Double(max(selected.count, 1))
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import LucernaCore
+import LucernaNN
+
+/// The fixed benchmark workloads of `lucerna bench` (random MNIST-shaped data, fixed seed); the
+/// PyTorch equivalents are in `scripts/bench/bench_torch.py`.
+enum BenchmarkWorkload: String, CaseIterable {
+    case mlpTrain = "mlp_train", cnnTrain = "cnn_train", cnnInfer = "cnn_infer"
+    case wganGradientPenaltyStep = "wgan_gp_step", rrrStep = "rrr_step"
+
+    static var names: [String] { allCases.map(\.rawValue) }
+
+    var unit: String { self == .wganGradientPenaltyStep ? "generator_steps/s" : "samples/s" }
+
+    /// Runs the workload for one warm-up second, then for `seconds`, and returns units per second.
+    func measure(seconds: Double) throws -> Double {
+        let generator = RandomGenerator(seed: 0)
+        RandomGenerator.shared.reseed(0)
+        let step = try makeStep(generator: generator)
+        let warmUp = Date()
+        while Date().timeIntervalSince(warmUp) < 1 { _ = try step() }
+        let start = Date()
+        var units = 0
+        while Date().timeIntervalSince(start) < seconds { units += try step() }
+        return Double(units) / Date().timeIntervalSince(start)
+    }
+
+    /// A closure doing one iteration and returning how many units (samples or generator steps) it did.
+    private func makeStep(generator: RandomGenerator) throws -> () throws -> Int {
+        func images(_ batch: Int) throws -> Tensor { try Tensor.uniform([batch, 1, 28, 28], generator: generator) }
+        func labels(_ batch: Int) throws -> Tensor {
+            try Tensor(shape: [batch], integers: (0..<batch).map { _ in generator.nextInt(below: 10) })
+        }
+        switch self {
+        case .mlpTrain:
+            let model = try MLP(generator: generator)
+            let optimizer = try AdamW(parameters: model.parameters(), learningRate: 1e-3, weightDecay: 1e-2)
+            let (x, y) = (try images(128).reshaped([128, 784]), try labels(128))
+            return {
+                optimizer.zeroGrad()
+                try Losses.crossEntropy(model(x), y).backward()
+                try optimizer.step()
+                return 128
+            }
+        case .cnnTrain:
+            let model = try CNN(generator: generator)
+            let optimizer = try AdamW(parameters: model.parameters(), learningRate: 1e-3, weightDecay: 1e-2)
+            let (x, y) = (try images(64), try labels(64))
+            return {
+                optimizer.zeroGrad()
+                try Losses.crossEntropy(model(x), y).backward()
+                try optimizer.step()
+                return 64
+            }
+        case .cnnInfer:
+            let model = try CNN(generator: generator).eval()
+            let x = try images(256)
+            return {
+                _ = try noGrad { try model(x) }
+                return 256
+            }
+        case .rrrStep:
+            let model = try CNN(generator: generator)
+            let optimizer = try AdamW(parameters: model.parameters(), learningRate: 1e-3, weightDecay: 1e-2)
+            let (x, y) = (try images(64), try labels(64))
+            var border = [Float](repeating: 0, count: 28 * 28)
+            for row in 0..<28 { for column in 0..<28 where min(row, column, 27 - row, 27 - column) < 4 { border[row * 28 + column] = 1 } }
+            let mask = try Tensor(shape: [1, 1, 28, 28], scalars: border)
+            return {
+                optimizer.zeroGrad()
+                let input = try x.detach().requiringGrad()
+                let logits = try model(input)
+                let crossEntropy = try Losses.crossEntropy(logits, y)
+                let logProbabilitySum = try logits.logSoftmax(axis: 1).sum()
+                guard let inputGradient = try Tensor.gradients(of: [logProbabilitySum], withRespectTo: [input], createGraph: true)[0] else {
+                    throw TensorError("rrr_step", "no input gradient")
+                }
+                let penalty = try (mask * inputGradient).square().sum(axes: [1, 2, 3]).mean()
+                try (crossEntropy + penalty * 10).backward()
+                try optimizer.step()
+                return 64
+            }
+        case .wganGradientPenaltyStep:
+            let generatorModel = try ConditionalGenerator(generator: generator)
+            let critic = try ConditionalCritic(generator: generator)
+            let generatorOptimizer = try Adam(parameters: generatorModel.parameters(), learningRate: 1e-4, betas: (0, 0.9))
+            let criticOptimizer = try Adam(parameters: critic.parameters(), learningRate: 1e-4, betas: (0, 0.9))
+            let real = try images(64).affine(scale: 2, shift: -1)
+            let y = try labels(64)
+            return {
+                for _ in 0..<5 {
+                    criticOptimizer.zeroGrad()
+                    let noise = try Tensor.normal([64, 64], generator: generator)
+                    let fake = try noGrad { try generatorModel.generate(noise: noise, labels: y) }
+                    let loss = try critic.critique(images: fake, labels: y).mean()
+                        - critic.critique(images: real, labels: y).mean()
+                        + critic.gradientPenalty(real: real, fake: fake, labels: y, generator: generator)
+                    try loss.backward()
+                    try criticOptimizer.step()
+                }
+                for parameter in critic.parameters() { try parameter.requiringGrad(false) }
+                defer { for parameter in critic.parameters() { _ = try? parameter.requiringGrad(true) } }
+                generatorOptimizer.zeroGrad()
+                let noise = try Tensor.normal([64, 64], generator: generator)
+                let generated = try generatorModel.generate(noise: noise, labels: y)
+                try critic.critique(images: generated, labels: y).mean().negated().backward()
+                try generatorOptimizer.step()
+                return 1
+            }
+        }
+    }
+}

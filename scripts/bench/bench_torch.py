@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""PyTorch CPU reference for `lucerna bench`: the same workloads, batch sizes and models.
+
+Usage: python scripts/bench/bench_torch.py NAME [--threads N] [--seconds S] [--channels-last] [--fused]
+Prints one JSON line like `lucerna bench`.
+"""
+import argparse
+import json
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class MLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1, self.fc2, self.fc3 = nn.Linear(784, 256), nn.Linear(256, 128), nn.Linear(128, 10)
+
+    def forward(self, x):
+        return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x.flatten(1))))))
+
+
+class CNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3, padding=1)
+        self.relu1, self.pool1 = nn.ReLU(), nn.MaxPool2d(2)
+        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
+        self.relu2, self.pool2 = nn.ReLU(), nn.MaxPool2d(2)
+        self.fc1, self.relu3, self.fc2 = nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10)
+
+    def forward(self, x):
+        x = self.pool1(self.relu1(self.conv1(x)))
+        x = self.pool2(self.relu2(self.conv2(x)))
+        return self.fc2(self.relu3(self.fc1(x.flatten(1))))
+
+
+class Generator(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.label_embedding = nn.Embedding(10, 10)
+        self.projection = nn.Linear(74, 128 * 7 * 7)
+        self.upsample1 = nn.ConvTranspose2d(128, 64, 4, 2, 1)
+        self.upsample2 = nn.ConvTranspose2d(64, 1, 4, 2, 1)
+
+    def forward(self, z, y):
+        h = F.relu(self.projection(torch.cat([z, self.label_embedding(y)], 1))).view(-1, 128, 7, 7)
+        return torch.tanh(self.upsample2(F.relu(self.upsample1(h))))
+
+
+class Critic(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.label_embedding = nn.Embedding(10, 784)
+        self.conv1 = nn.Conv2d(2, 64, 4, 2, 1)
+        self.conv2 = nn.Conv2d(64, 128, 4, 2, 1)
+        self.score = nn.Linear(6272, 1)
+
+    def forward(self, x, y):
+        h = torch.cat([x, self.label_embedding(y).view(-1, 1, 28, 28)], 1)
+        h = F.leaky_relu(self.conv2(F.leaky_relu(self.conv1(h), 0.2)), 0.2)
+        return self.score(h.flatten(1)).view(-1)
+
+
+def make_step(name, channels_last, fused):
+    torch.manual_seed(0)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    if name == "mlp_train":
+        model = MLP()
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2, fused=fused)
+        x, y = torch.rand(128, 784), torch.randint(0, 10, (128,))
+
+        def step():
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+            return 128
+        return step, "samples/s"
+    if name in ("cnn_train", "cnn_infer", "rrr_step"):
+        model = CNN().to(memory_format=fmt)
+        batch = 256 if name == "cnn_infer" else 64
+        x = torch.rand(batch, 1, 28, 28).contiguous(memory_format=fmt)
+        y = torch.randint(0, 10, (batch,))
+        if name == "cnn_infer":
+            model.eval()
+
+            def step():
+                with torch.no_grad():
+                    model(x)
+                return batch
+            return step, "samples/s"
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2, fused=fused)
+        if name == "cnn_train":
+            def step():
+                opt.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                opt.step()
+                return batch
+            return step, "samples/s"
+        mask = torch.zeros(1, 1, 28, 28)
+        mask[..., :4, :] = 1
+        mask[..., -4:, :] = 1
+        mask[..., :, :4] = 1
+        mask[..., :, -4:] = 1
+
+        def step():
+            opt.zero_grad()
+            inp = x.detach().requires_grad_(True)
+            logits = model(inp)
+            ce = F.cross_entropy(logits, y)
+            (g,) = torch.autograd.grad(F.log_softmax(logits, 1).sum(), inp, create_graph=True)
+            penalty = (mask * g).pow(2).sum((1, 2, 3)).mean()
+            (ce + 10 * penalty).backward()
+            opt.step()
+            return batch
+        return step, "samples/s"
+    if name == "wgan_gp_step":
+        gen, critic = Generator(), Critic().to(memory_format=fmt)
+        opt_g = torch.optim.Adam(gen.parameters(), lr=1e-4, betas=(0.0, 0.9), fused=fused)
+        opt_c = torch.optim.Adam(critic.parameters(), lr=1e-4, betas=(0.0, 0.9), fused=fused)
+        real = (torch.rand(64, 1, 28, 28) * 2 - 1).contiguous(memory_format=fmt)
+        y = torch.randint(0, 10, (64,))
+
+        def step():
+            for _ in range(5):
+                opt_c.zero_grad()
+                with torch.no_grad():
+                    fake = gen(torch.randn(64, 64), y)
+                eps = torch.rand(64, 1, 1, 1)
+                x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
+                (g,) = torch.autograd.grad(critic(x_hat, y).sum(), x_hat, create_graph=True)
+                gp = 10 * ((g.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+                loss = critic(fake, y).mean() - critic(real, y).mean() + gp
+                loss.backward()
+                opt_c.step()
+            for p in critic.parameters():
+                p.requires_grad_(False)
+            opt_g.zero_grad()
+            (-critic(gen(torch.randn(64, 64), y), y).mean()).backward()
+            opt_g.step()
+            for p in critic.parameters():
+                p.requires_grad_(True)
+            return 1
+        return step, "generator_steps/s"
+    raise SystemExit(f"unknown benchmark {name}")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("name")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--fused", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    step, unit = make_step(args.name, args.channels_last, args.fused)
+    start = time.perf_counter()
+    while time.perf_counter() - start < 1.0:
+        step()
+    start, units = time.perf_counter(), 0
+    while time.perf_counter() - start < args.seconds:
+        units += step()
+    throughput = units / (time.perf_counter() - start)
+    print(json.dumps({"bench": args.name, "threads": args.threads, "throughput": round(throughput, 2), "unit": unit,
+                      "framework": f"torch {torch.__version__}", "channels_last": args.channels_last,
+                      "fused": args.fused}))
+
+
+if __name__ == "__main__":
+    main()
