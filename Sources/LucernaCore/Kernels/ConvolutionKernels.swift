@@ -43,8 +43,9 @@ public struct ConvolutionGeometry: Equatable, Sendable {
     }
 }
 
-/// im2col and its adjoint col2im over a whole batch. Columns are laid out `[C·kh·kw, N·Ho·Wo]` so one
-/// GEMM covers the batch.
+/// Convolution kernels that work one sample at a time: im2col into a per-thread scratch buffer of
+/// `[C·kh·kw, Ho·Wo]` (small enough to stay in cache) and one single-threaded GEMM per sample, with the
+/// batch split across threads. Outputs land directly in `[N, C, H, W]` layout, so no permutes are needed.
 enum ConvolutionKernels {
     struct Layout {
         let batch: Int, channels: Int, height: Int, width: Int
@@ -52,39 +53,40 @@ enum ConvolutionKernels {
         let geometry: ConvolutionGeometry
         var positions: Int { outputHeight * outputWidth }
         var rows: Int { channels * geometry.kernel.height * geometry.kernel.width }
-        var columns: Int { batch * positions }
+        var inputPlane: Int { channels * height * width }
     }
 
+    /// im2col of one sample `[C, H, W]` into `columns [C·kh·kw, Ho·Wo]`.
     static func im2col<T: TensorFloat>(_ input: UnsafePointer<T>, _ columns: UnsafeMutablePointer<T>, _ layout: Layout) {
         let g = layout.geometry
         let (height, width) = (layout.height, layout.width)
         let (outputHeight, outputWidth) = (layout.outputHeight, layout.outputWidth)
-        let totalColumns = layout.columns, positions = layout.positions
-        Parallel.forEachChunk(layout.batch, costPerItem: layout.rows * positions) { range in
-            for n in range {
-                for c in 0..<layout.channels {
-                    let plane = input + (n * layout.channels + c) * height * width
-                    for ki in 0..<g.kernel.height {
-                        for kj in 0..<g.kernel.width {
-                            let row = (c * g.kernel.height + ki) * g.kernel.width + kj
-                            let destination = columns + row * totalColumns + n * positions
-                            let columnOffset = kj * g.dilation.width - g.padding.width
-                            for oh in 0..<outputHeight {
-                                let ih = oh * g.stride.height - g.padding.height + ki * g.dilation.height
-                                let out = destination + oh * outputWidth
-                                if ih < 0 || ih >= height {
-                                    out.update(repeating: 0, count: outputWidth)
-                                    continue
-                                }
-                                let source = plane + ih * width
-                                if g.stride.width == 1 && columnOffset >= 0 && columnOffset + outputWidth <= width {
-                                    out.update(from: source + columnOffset, count: outputWidth)
-                                } else {
-                                    for ow in 0..<outputWidth {
-                                        let iw = ow * g.stride.width + columnOffset
-                                        out[ow] = (iw >= 0 && iw < width) ? source[iw] : 0
-                                    }
-                                }
+        let positions = layout.positions
+        for c in 0..<layout.channels {
+            let plane = input + c * height * width
+            for ki in 0..<g.kernel.height {
+                for kj in 0..<g.kernel.width {
+                    let row = (c * g.kernel.height + ki) * g.kernel.width + kj
+                    let destination = columns + row * positions
+                    let columnOffset = kj * g.dilation.width - g.padding.width
+                    // Output columns whose input column is inside the image (for stride 1).
+                    for oh in 0..<outputHeight {
+                        let ih = oh * g.stride.height - g.padding.height + ki * g.dilation.height
+                        let out = destination + oh * outputWidth
+                        if ih < 0 || ih >= height {
+                            out.update(repeating: 0, count: outputWidth)
+                            continue
+                        }
+                        let source = plane + ih * width
+                        if g.stride.width == 1 {
+                            let first = max(0, -columnOffset), last = min(outputWidth, width - columnOffset)
+                            if first > 0 { out.update(repeating: 0, count: min(first, outputWidth)) }
+                            if last > first { (out + first).update(from: source + columnOffset + first, count: last - first) }
+                            if last < outputWidth { (out + max(last, 0)).update(repeating: 0, count: outputWidth - max(last, 0)) }
+                        } else {
+                            for ow in 0..<outputWidth {
+                                let iw = ow * g.stride.width + columnOffset
+                                out[ow] = (iw >= 0 && iw < width) ? source[iw] : 0
                             }
                         }
                     }
@@ -93,35 +95,97 @@ enum ConvolutionKernels {
         }
     }
 
-    /// Adds each column entry back into its input position (output pre-zeroed).
+    /// Adds `columns [C·kh·kw, Ho·Wo]` back into one sample `[C, H, W]` (pre-zeroed).
     static func col2im<T: TensorFloat>(_ columns: UnsafePointer<T>, _ output: UnsafeMutablePointer<T>, _ layout: Layout) {
         let g = layout.geometry
         let (height, width) = (layout.height, layout.width)
         let (outputHeight, outputWidth) = (layout.outputHeight, layout.outputWidth)
-        let totalColumns = layout.columns, positions = layout.positions
-        Parallel.forEachChunk(layout.batch, costPerItem: layout.rows * positions) { range in
-            for n in range {
-                for c in 0..<layout.channels {
-                    let plane = output + (n * layout.channels + c) * height * width
-                    for ki in 0..<g.kernel.height {
-                        for kj in 0..<g.kernel.width {
-                            let row = (c * g.kernel.height + ki) * g.kernel.width + kj
-                            let source = columns + row * totalColumns + n * positions
-                            let columnOffset = kj * g.dilation.width - g.padding.width
-                            for oh in 0..<outputHeight {
-                                let ih = oh * g.stride.height - g.padding.height + ki * g.dilation.height
-                                if ih < 0 || ih >= height { continue }
-                                let destination = plane + ih * width
-                                let from = source + oh * outputWidth
-                                for ow in 0..<outputWidth {
-                                    let iw = ow * g.stride.width + columnOffset
-                                    if iw >= 0 && iw < width { destination[iw] += from[ow] }
-                                }
+        let positions = layout.positions
+        for c in 0..<layout.channels {
+            let plane = output + c * height * width
+            for ki in 0..<g.kernel.height {
+                for kj in 0..<g.kernel.width {
+                    let row = (c * g.kernel.height + ki) * g.kernel.width + kj
+                    let source = columns + row * positions
+                    let columnOffset = kj * g.dilation.width - g.padding.width
+                    for oh in 0..<outputHeight {
+                        let ih = oh * g.stride.height - g.padding.height + ki * g.dilation.height
+                        if ih < 0 || ih >= height { continue }
+                        let destination = plane + ih * width
+                        let from = source + oh * outputWidth
+                        if g.stride.width == 1 {
+                            let first = max(0, -columnOffset), last = min(outputWidth, width - columnOffset)
+                            if last > first {
+                                let target = destination + columnOffset
+                                for ow in first..<last { target[ow] += from[ow] }
+                            }
+                        } else {
+                            for ow in 0..<outputWidth {
+                                let iw = ow * g.stride.width + columnOffset
+                                if iw >= 0 && iw < width { destination[iw] += from[ow] }
                             }
                         }
                     }
                 }
             }
+        }
+    }
+
+    /// `output[n] = W[O, CK] · im2col(input[n])` for every sample.
+    static func forward<T: TensorFloat>(input: UnsafePointer<T>, weight: UnsafePointer<T>, output: UnsafeMutablePointer<T>,
+                                        outputChannels: Int, layout: Layout) {
+        let (rows, positions) = (layout.rows, layout.positions)
+        Parallel.forEachChunk(layout.batch, costPerItem: rows * positions * outputChannels) { range in
+            let scratch = UnsafeMutablePointer<T>.allocate(capacity: rows * positions)
+            defer { scratch.deallocate() }
+            for n in range {
+                im2col(input + n * layout.inputPlane, scratch, layout)
+                MatrixKernels.gemmSerial(transposeA: false, transposeB: false, m: outputChannels, n: positions, k: rows,
+                                         a: weight, b: scratch, c: output + n * outputChannels * positions)
+            }
+        }
+    }
+
+    /// `inputGradient[n] = col2im(Wᵀ · outputGradient[n])` for every sample (inputGradient pre-zeroed).
+    static func backwardInput<T: TensorFloat>(outputGradient: UnsafePointer<T>, weight: UnsafePointer<T>,
+                                              inputGradient: UnsafeMutablePointer<T>, outputChannels: Int, layout: Layout) {
+        let (rows, positions) = (layout.rows, layout.positions)
+        Parallel.forEachChunk(layout.batch, costPerItem: rows * positions * outputChannels) { range in
+            let scratch = UnsafeMutablePointer<T>.allocate(capacity: rows * positions)
+            defer { scratch.deallocate() }
+            for n in range {
+                MatrixKernels.gemmSerial(transposeA: true, transposeB: false, m: rows, n: positions, k: outputChannels,
+                                         a: weight, b: outputGradient + n * outputChannels * positions, c: scratch)
+                col2im(scratch, inputGradient + n * layout.inputPlane, layout)
+            }
+        }
+    }
+
+    /// `weightGradient = Σₙ outputGradient[n] · im2col(input[n])ᵀ`, accumulated per thread chunk then summed
+    /// in chunk order (deterministic for a given thread count).
+    static func backwardWeight<T: TensorFloat>(input: UnsafePointer<T>, outputGradient: UnsafePointer<T>,
+                                               weightGradient: UnsafeMutablePointer<T>, outputChannels: Int, layout: Layout) {
+        let (rows, positions) = (layout.rows, layout.positions)
+        let size = outputChannels * rows
+        let chunks = Parallel.chunkCount(layout.batch, costPerItem: rows * positions * outputChannels)
+        let partials = UnsafeMutablePointer<T>.allocate(capacity: size * chunks)
+        partials.initialize(repeating: 0, count: size * chunks)
+        defer { partials.deallocate() }
+        Parallel.forEachChunk(layout.batch, costPerItem: rows * positions * outputChannels) { range in
+            let chunk = Parallel.chunkIndex(of: range, count: layout.batch, chunks: chunks)
+            let scratch = UnsafeMutablePointer<T>.allocate(capacity: rows * positions)
+            defer { scratch.deallocate() }
+            for n in range {
+                im2col(input + n * layout.inputPlane, scratch, layout)
+                MatrixKernels.gemmSerial(transposeA: false, transposeB: true, m: outputChannels, n: rows, k: positions,
+                                         a: outputGradient + n * outputChannels * positions, b: scratch,
+                                         c: partials + chunk * size, beta: 1)
+            }
+        }
+        weightGradient.update(from: partials, count: size)
+        for chunk in 1..<max(chunks, 1) {
+            let partial = partials + chunk * size
+            for index in 0..<size { weightGradient[index] += partial[index] }
         }
     }
 }

@@ -1,34 +1,75 @@
 import CBLAS
 
-/// Row-major GEMM through OpenBLAS: `C = alpha * op(A) op(B) + beta * C`.
+extension Float {
+    /// Row-major `cblas_sgemm` (the ``TensorFloat`` GEMM requirement).
+    public static func gemm(_ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                     _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ beta: Float,
+                     _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+}
+
+extension Double {
+    /// Row-major `cblas_dgemm` (the ``TensorFloat`` GEMM requirement).
+    public static func gemm(_ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Double,
+                     _ a: UnsafePointer<Double>, _ lda: Int, _ b: UnsafePointer<Double>, _ ldb: Int, _ beta: Double,
+                     _ c: UnsafeMutablePointer<Double>, _ ldc: Int) {
+        cblas_dgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
+}
+
+/// Row-major GEMM `C = op(A) op(B) + beta·C` through OpenBLAS (kept single-threaded), split across the
+/// engine's threads by blocks of rows or columns of C when large.
 enum MatrixKernels {
-    static func gemm(
+    /// On the calling thread only.
+    static func gemmSerial<T: TensorFloat>(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
-        a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>,
-        alpha: Float = 1, beta: Float = 0
+        a: UnsafePointer<T>, b: UnsafePointer<T>, c: UnsafeMutablePointer<T>, beta: T = 0
     ) {
         if m == 0 || n == 0 { return }
         if k == 0 {
             if beta == 0 { c.update(repeating: 0, count: m * n) }
             return
         }
-        cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(transposeA ? m : k), b,
-                    Int32(transposeB ? k : n), beta, c, Int32(n))
+        T.gemm(transposeA, transposeB, m, n, k, 1, a, transposeA ? m : k, b, transposeB ? k : n, beta, c, n)
     }
 
-    static func gemm(
+    /// Split across threads: by rows of C when it has more rows than columns, else by columns.
+    static func gemm<T: TensorFloat>(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
-        a: UnsafePointer<Double>, b: UnsafePointer<Double>, c: UnsafeMutablePointer<Double>,
-        alpha: Double = 1, beta: Double = 0
+        a: UnsafePointer<T>, b: UnsafePointer<T>, c: UnsafeMutablePointer<T>, beta: T = 0
     ) {
-        if m == 0 || n == 0 { return }
-        if k == 0 {
-            if beta == 0 { c.update(repeating: 0, count: m * n) }
+        let work = m * n * k
+        let (lda, ldb) = (transposeA ? m : k, transposeB ? k : n)
+        if Parallel.threadCount <= 1 || work < 1 << 18 || (m < 32 && n < 32) {
+            gemmSerial(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, b: b, c: c, beta: beta)
             return
         }
-        cblas_dgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(transposeA ? m : k), b,
-                    Int32(transposeB ? k : n), beta, c, Int32(n))
+        let splitRows = m >= n
+        let blocks = min(Parallel.threadCount, splitRows ? m : n)
+        let blockSize = ((splitRows ? m : n) + blocks - 1) / blocks
+        Parallel.forEachChunk(blocks, costPerItem: 1 << 20) { range in
+            for block in range {
+                let start = block * blockSize, end = min((block + 1) * blockSize, splitRows ? m : n)
+                if start >= end { continue }
+                if splitRows {
+                    let aBlock = a + (transposeA ? start : start * lda)
+                    gemmStrided(transposeA, transposeB, end - start, n, k, aBlock, lda, b, ldb, c + start * n, n, beta)
+                } else {
+                    let bBlock = b + (transposeB ? start * ldb : start)
+                    gemmStrided(transposeA, transposeB, m, end - start, k, a, lda, bBlock, ldb, c + start, n, beta)
+                }
+            }
+        }
+    }
+
+    /// A GEMM on sub-blocks with explicit leading dimensions.
+    private static func gemmStrided<T: TensorFloat>(
+        _ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<T>, _ lda: Int,
+        _ b: UnsafePointer<T>, _ ldb: Int, _ c: UnsafeMutablePointer<T>, _ ldc: Int, _ beta: T
+    ) {
+        T.gemm(transposeA, transposeB, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
     }
 }

@@ -9,27 +9,42 @@ public enum Parallel {
     /// The number of threads kernels use.
     public static var threadCount: Int { threads }
 
-    /// Sets the engine's and OpenBLAS's thread count (at least 1).
+    /// Sets the thread count (at least 1) the engine splits kernels and GEMMs over. OpenBLAS itself is
+    /// kept single-threaded: the engine partitions GEMMs across its own threads, so the two thread pools
+    /// never compete for the cores (OpenBLAS's idle threads otherwise spin in `sched_yield`).
     public static func setThreadCount(_ count: Int) {
         threads = max(1, count)
-        openblas_set_num_threads(Int32(threads))
+        openblas_set_num_threads(1)
     }
 
     /// `LUCERNA_THREADS` if set, else the number of active processors.
     static func initialThreadCount() -> Int {
+        openblas_set_num_threads(1)
         if let text = ProcessInfo.processInfo.environment["LUCERNA_THREADS"], let value = Int(text), value > 0 {
-            openblas_set_num_threads(Int32(value))
             return value
         }
         return max(1, ProcessInfo.processInfo.activeProcessorCount)
     }
 
+    /// How many chunks ``forEachChunk(_:costPerItem:_:)`` splits `count` items into.
+    static func chunkCount(_ count: Int, costPerItem: Int = 1) -> Int {
+        let workers = min(threads, count)
+        return (workers <= 1 || count * costPerItem < 32_768) ? 1 : workers
+    }
+
+    /// The index of the chunk `range` within the split of `count` items into `chunks`.
+    static func chunkIndex(of range: Range<Int>, count: Int, chunks: Int) -> Int {
+        guard chunks > 1 else { return 0 }
+        let size = (count + chunks - 1) / chunks
+        return range.lowerBound / size
+    }
+
     /// Runs `body(range)` over `0..<count` split into contiguous chunks, in parallel when the total work
     /// (`count * costPerItem` element operations) is large enough to pay for the threads.
     @inline(__always)
-    static func forEachChunk(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
-        let workers = min(threads, count)
-        if workers <= 1 || count * costPerItem < 32_768 {
+    public static func forEachChunk(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Void) {
+        let workers = chunkCount(count, costPerItem: costPerItem)
+        if workers <= 1 {
             if count > 0 { body(0..<count) }
             return
         }

@@ -69,22 +69,6 @@ extension Tensor {
                                          outputHeight: outputHeight, outputWidth: outputWidth, geometry: geometry)
     }
 
-    /// im2col of this `[N, C, H, W]` tensor (not recorded).
-    private func columns(_ layout: ConvolutionKernels.Layout) -> Tensor {
-        let result = Tensor(uninitializedShape: [layout.rows, layout.columns], dtype: dtype)
-        if dtype == .float32 {
-            ConvolutionKernels.im2col(pointer(as: Float.self), result.pointer(as: Float.self), layout)
-        } else {
-            ConvolutionKernels.im2col(pointer(as: Double.self), result.pointer(as: Double.self), layout)
-        }
-        return result
-    }
-
-    /// `[N, O, Ho, Wo]` → `[O, N·Ho·Wo]` (not recorded).
-    private func channelsFirst() throws -> Tensor {
-        try noGrad { try permuted([1, 0, 2, 3]).reshaped([shape[1], shape[0] * shape[2] * shape[3]]) }
-    }
-
     /// The convolution primitive: y = conv(x, w), as im2col + one GEMM.
     func convolution(weight: Tensor, geometry: ConvolutionGeometry) throws -> Tensor {
         let layout = try convolutionLayout("conv2d", weightShape: weight.shape, geometry: geometry)
@@ -92,10 +76,14 @@ extension Tensor {
             throw TensorError("conv2d", "input is \(dtype) but weight is \(weight.dtype)")
         }
         let outputChannels = weight.shape[0]
-        let result = try noGrad { () -> Tensor in
-            let product = try weight.reshaped([outputChannels, layout.rows]).matmul(columns(layout))
-            return try product.reshaped([outputChannels, layout.batch, layout.outputHeight, layout.outputWidth])
-                .permuted([1, 0, 2, 3])
+        let result = Tensor(uninitializedShape: [layout.batch, outputChannels, layout.outputHeight, layout.outputWidth],
+                            dtype: dtype)
+        if dtype == .float32 {
+            ConvolutionKernels.forward(input: pointer(as: Float.self), weight: weight.pointer(as: Float.self),
+                                       output: result.pointer(as: Float.self), outputChannels: outputChannels, layout: layout)
+        } else {
+            ConvolutionKernels.forward(input: pointer(as: Double.self), weight: weight.pointer(as: Double.self),
+                                       output: result.pointer(as: Double.self), outputChannels: outputChannels, layout: layout)
         }
         let inputSize = (shape[2], shape[3])
         return Tensor.record(result, operation: "conv2d", inputs: [self, weight]) { [self] gradient, _ in
@@ -119,14 +107,14 @@ extension Tensor {
         }
         let result = Tensor(uninitializedShape: [shape[0], layout.channels, outputSize.0, outputSize.1], dtype: dtype,
                             zeroed: true)
-        try noGrad {
-            let gradientColumns = try weight.reshaped([weight.shape[0], layout.rows])
-                .matmul(channelsFirst(), transposingSelf: true, transposingOther: false)
-            if dtype == .float32 {
-                ConvolutionKernels.col2im(gradientColumns.pointer(as: Float.self), result.pointer(as: Float.self), layout)
-            } else {
-                ConvolutionKernels.col2im(gradientColumns.pointer(as: Double.self), result.pointer(as: Double.self), layout)
-            }
+        if dtype == .float32 {
+            ConvolutionKernels.backwardInput(outputGradient: pointer(as: Float.self), weight: weight.pointer(as: Float.self),
+                                             inputGradient: result.pointer(as: Float.self), outputChannels: shape[1],
+                                             layout: layout)
+        } else {
+            ConvolutionKernels.backwardInput(outputGradient: pointer(as: Double.self), weight: weight.pointer(as: Double.self),
+                                             inputGradient: result.pointer(as: Double.self), outputChannels: shape[1],
+                                             layout: layout)
         }
         return Tensor.record(result, operation: "conv_transpose2d", inputs: [self, weight]) { [self] gradient, _ in
             [self.requiresGrad ? try gradient.convolution(weight: weight, geometry: geometry) : nil,
@@ -144,9 +132,18 @@ extension Tensor {
               outputGradient.shape[2] == layout.outputHeight, outputGradient.shape[3] == layout.outputWidth else {
             throw TensorError("conv2d_weight", "gradient \(describe(shape: outputGradient.shape)) does not match input \(describe(shape: shape))")
         }
-        let result = try noGrad {
-            try outputGradient.channelsFirst().matmul(columns(layout), transposingSelf: false, transposingOther: true)
-                .reshaped(weightShape)
+        guard outputGradient.dtype == dtype else {
+            throw TensorError("conv2d_weight", "input is \(dtype) but gradient is \(outputGradient.dtype)")
+        }
+        let result = Tensor(uninitializedShape: weightShape, dtype: dtype)
+        if dtype == .float32 {
+            ConvolutionKernels.backwardWeight(input: pointer(as: Float.self), outputGradient: outputGradient.pointer(as: Float.self),
+                                              weightGradient: result.pointer(as: Float.self), outputChannels: outputChannels,
+                                              layout: layout)
+        } else {
+            ConvolutionKernels.backwardWeight(input: pointer(as: Double.self), outputGradient: outputGradient.pointer(as: Double.self),
+                                              weightGradient: result.pointer(as: Double.self), outputChannels: outputChannels,
+                                              layout: layout)
         }
         return Tensor.record(result, operation: "conv2d_weight", inputs: [self, outputGradient]) { [self] gradient, _ in
             [self.requiresGrad

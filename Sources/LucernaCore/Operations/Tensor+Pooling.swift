@@ -16,43 +16,88 @@ extension Tensor {
         }
         let planes = shape[0] * shape[1]
         let indices = Tensor(uninitializedShape: [shape[0], shape[1], outputHeight * outputWidth], dtype: .int64)
+        let result = Tensor(uninitializedShape: [shape[0], shape[1], outputHeight, outputWidth], dtype: dtype)
         if dtype == .float32 {
-            Tensor.maxPoolIndices(pointer(as: Float.self), indices.pointer(as: Int64.self), planes, height, width,
-                                  outputHeight, outputWidth, geometry)
+            Tensor.maxPool(pointer(as: Float.self), result.pointer(as: Float.self), indices.pointer(as: Int64.self),
+                           planes, height, width, outputHeight, outputWidth, geometry)
         } else {
-            Tensor.maxPoolIndices(pointer(as: Double.self), indices.pointer(as: Int64.self), planes, height, width,
-                                  outputHeight, outputWidth, geometry)
+            Tensor.maxPool(pointer(as: Double.self), result.pointer(as: Double.self), indices.pointer(as: Int64.self),
+                           planes, height, width, outputHeight, outputWidth, geometry)
         }
-        return try reshaped([shape[0], shape[1], height * width]).gathering(axis: 2, indices: indices)
-            .reshaped([shape[0], shape[1], outputHeight, outputWidth])
+        let inputShape = shape
+        // The backward scatters into the argmax positions; its own backward is the matching gather.
+        return Tensor.record(result, operation: "max_pool2d", inputs: [self]) { gradient, _ in
+            [try gradient.reshaped([inputShape[0], inputShape[1], outputHeight * outputWidth])
+                .scatterAdding(axis: 2, indices: indices, size: height * width).reshaped(inputShape)]
+        }
     }
 
-    private static func maxPoolIndices<T: TensorFloat>(
-        _ input: UnsafePointer<T>, _ indices: UnsafeMutablePointer<Int64>, _ planes: Int, _ height: Int, _ width: Int,
-        _ outputHeight: Int, _ outputWidth: Int, _ g: ConvolutionGeometry
+    /// Window maxima and their flat in-plane positions (first maximum on ties; NaN propagates).
+    private static func maxPool<T: TensorFloat>(
+        _ input: UnsafePointer<T>, _ output: UnsafeMutablePointer<T>, _ indices: UnsafeMutablePointer<Int64>,
+        _ planes: Int, _ height: Int, _ width: Int, _ outputHeight: Int, _ outputWidth: Int, _ g: ConvolutionGeometry
     ) {
-        Parallel.forEachChunk(planes, costPerItem: outputHeight * outputWidth * g.kernel.height * g.kernel.width) { range in
+        let windowSize = g.kernel.height * g.kernel.width
+        if g.kernel == (2, 2) && g.stride == (2, 2) && g.padding == (0, 0) && g.dilation == (1, 1) {
+            maxPool2x2(input, output, indices, planes, height, width, outputHeight, outputWidth)
+            return
+        }
+        Parallel.forEachChunk(planes, costPerItem: outputHeight * outputWidth * windowSize) { range in
             for plane in range {
                 let source = input + plane * height * width
-                let destination = indices + plane * outputHeight * outputWidth
+                let values = output + plane * outputHeight * outputWidth
+                let positions = indices + plane * outputHeight * outputWidth
                 for oh in 0..<outputHeight {
+                    let rowStart = oh * g.stride.height - g.padding.height
                     for ow in 0..<outputWidth {
-                        var best = -T.infinity, bestIndex = -1
+                        let columnStart = ow * g.stride.width - g.padding.width
+                        var best = T.zero, bestIndex = -1
                         for ki in 0..<g.kernel.height {
-                            let ih = oh * g.stride.height - g.padding.height + ki * g.dilation.height
+                            let ih = rowStart + ki * g.dilation.height
                             if ih < 0 || ih >= height { continue }
+                            let row = source + ih * width
                             for kj in 0..<g.kernel.width {
-                                let iw = ow * g.stride.width - g.padding.width + kj * g.dilation.width
+                                let iw = columnStart + kj * g.dilation.width
                                 if iw < 0 || iw >= width { continue }
-                                let value = source[ih * width + iw]
-                                if value > best || value.isNaN || bestIndex < 0 {
+                                let value = row[iw]
+                                if bestIndex < 0 || value > best || (value.isNaN && !best.isNaN) {
                                     best = value
                                     bestIndex = ih * width + iw
-                                    if value.isNaN { break }
                                 }
                             }
                         }
-                        destination[oh * outputWidth + ow] = Int64(Swift.max(bestIndex, 0))
+                        values[oh * outputWidth + ow] = best
+                        positions[oh * outputWidth + ow] = Int64(Swift.max(bestIndex, 0))
+                    }
+                }
+            }
+        }
+    }
+
+    /// The common 2×2, stride-2 case without branches in the inner loop.
+    private static func maxPool2x2<T: TensorFloat>(
+        _ input: UnsafePointer<T>, _ output: UnsafeMutablePointer<T>, _ indices: UnsafeMutablePointer<Int64>,
+        _ planes: Int, _ height: Int, _ width: Int, _ outputHeight: Int, _ outputWidth: Int
+    ) {
+        Parallel.forEachChunk(planes, costPerItem: outputHeight * outputWidth * 4) { range in
+            for plane in range {
+                let source = input + plane * height * width
+                let values = output + plane * outputHeight * outputWidth
+                let positions = indices + plane * outputHeight * outputWidth
+                for oh in 0..<outputHeight {
+                    let top = source + 2 * oh * width, bottom = top + width
+                    let base = 2 * oh * width
+                    for ow in 0..<outputWidth {
+                        let column = 2 * ow
+                        // Pairwise maxima; later candidates win only when strictly greater (or NaN).
+                        let a = top[column], b = top[column + 1], c = bottom[column], d = bottom[column + 1]
+                        let takeB = b > a || (b.isNaN && !a.isNaN)
+                        let upper = takeB ? b : a, upperIndex = takeB ? column + 1 : column
+                        let takeD = d > c || (d.isNaN && !c.isNaN)
+                        let lower = takeD ? d : c, lowerIndex = takeD ? column + 1 : column
+                        let takeLower = lower > upper || (lower.isNaN && !upper.isNaN)
+                        values[oh * outputWidth + ow] = takeLower ? lower : upper
+                        positions[oh * outputWidth + ow] = Int64(takeLower ? base + width + lowerIndex : base + upperIndex)
                     }
                 }
             }

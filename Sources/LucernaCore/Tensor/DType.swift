@@ -33,26 +33,30 @@ public protocol TensorFloat: BinaryFloatingPoint, Sendable {
     static func hyperbolicTangent(_ x: Self) -> Self
     static func errorFunction(_ x: Self) -> Self
     static func power(_ x: Self, _ y: Self) -> Self
+    /// Row-major BLAS GEMM `C = alpha·op(A)·op(B) + beta·C` with explicit leading dimensions.
+    static func gemm(_ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Self,
+                     _ a: UnsafePointer<Self>, _ lda: Int, _ b: UnsafePointer<Self>, _ ldb: Int, _ beta: Self,
+                     _ c: UnsafeMutablePointer<Self>, _ ldc: Int)
 }
 
 extension Float: TensorFloat {
     public static var dtype: DType { .float32 }
-    @inline(__always) public static func exponential(_ x: Float) -> Float { expf(x) }
-    @inline(__always) public static func logarithm(_ x: Float) -> Float { logf(x) }
-    @inline(__always) public static func logarithmOnePlus(_ x: Float) -> Float { log1pf(x) }
-    @inline(__always) public static func squareRoot(_ x: Float) -> Float { x.squareRoot() }
-    @inline(__always) public static func hyperbolicTangent(_ x: Float) -> Float { tanhf(x) }
-    @inline(__always) public static func errorFunction(_ x: Float) -> Float { erff(x) }
-    @inline(__always) public static func power(_ x: Float, _ y: Float) -> Float { powf(x, y) }
+    @inlinable @inline(__always) public static func exponential(_ x: Float) -> Float { expf(x) }
+    @inlinable @inline(__always) public static func logarithm(_ x: Float) -> Float { logf(x) }
+    @inlinable @inline(__always) public static func logarithmOnePlus(_ x: Float) -> Float { log1pf(x) }
+    @inlinable @inline(__always) public static func squareRoot(_ x: Float) -> Float { x.squareRoot() }
+    @inlinable @inline(__always) public static func hyperbolicTangent(_ x: Float) -> Float { tanhf(x) }
+    @inlinable @inline(__always) public static func errorFunction(_ x: Float) -> Float { erff(x) }
+    @inlinable @inline(__always) public static func power(_ x: Float, _ y: Float) -> Float { powf(x, y) }
 }
 
 extension Double: TensorFloat {
     public static var dtype: DType { .float64 }
-    @inline(__always) public static func exponential(_ x: Double) -> Double { exp(x) }
-    @inline(__always) public static func logarithm(_ x: Double) -> Double { log(x) }
-    @inline(__always) public static func logarithmOnePlus(_ x: Double) -> Double { log1p(x) }
-    @inline(__always) public static func squareRoot(_ x: Double) -> Double { x.squareRoot() }
-    @inline(__always) public static func hyperbolicTangent(_ x: Double) -> Double { tanh(x) }
-    @inline(__always) public static func errorFunction(_ x: Double) -> Double { erf(x) }
-    @inline(__always) public static func power(_ x: Double, _ y: Double) -> Double { pow(x, y) }
+    @inlinable @inline(__always) public static func exponential(_ x: Double) -> Double { exp(x) }
+    @inlinable @inline(__always) public static func logarithm(_ x: Double) -> Double { log(x) }
+    @inlinable @inline(__always) public static func logarithmOnePlus(_ x: Double) -> Double { log1p(x) }
+    @inlinable @inline(__always) public static func squareRoot(_ x: Double) -> Double { x.squareRoot() }
+    @inlinable @inline(__always) public static func hyperbolicTangent(_ x: Double) -> Double { tanh(x) }
+    @inlinable @inline(__always) public static func errorFunction(_ x: Double) -> Double { erf(x) }
+    @inlinable @inline(__always) public static func power(_ x: Double, _ y: Double) -> Double { pow(x, y) }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Contiguous, 64-byte aligned memory holding a tensor's elements. Reshaped tensors share it.
 public final class TensorStorage: @unchecked Sendable {
     /// Start of the elements.
@@ -8,9 +10,51 @@ public final class TensorStorage: @unchecked Sendable {
     /// Allocates `byteCount` bytes, zero-filled when `zeroed` is true.
     init(byteCount: Int, zeroed: Bool) {
         self.byteCount = byteCount
-        pointer = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 1), alignment: 64)
+        pointer = BufferCache.shared.take(byteCount: max(byteCount, 1))
         if zeroed { pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1)) }
     }
 
-    deinit { pointer.deallocate() }
+    deinit { BufferCache.shared.give(pointer, byteCount: max(byteCount, 1)) }
+}
+
+/// Reuses freed tensor buffers by exact size, like PyTorch's caching allocator on CPU: every training
+/// step allocates the same activation sizes, and handing them back avoids the page faults of fresh
+/// large allocations. Bounded by ``limit`` bytes; thread-safe.
+final class BufferCache: @unchecked Sendable {
+    static let shared = BufferCache()
+
+    /// Most bytes kept for reuse.
+    let limit = 1 << 30
+    /// Buffers smaller than this go straight to malloc (which is fast for them).
+    let minimumSize = 1 << 16
+    private var free: [Int: [UnsafeMutableRawPointer]] = [:]
+    private var cachedBytes = 0
+    private let lock = NSLock()
+
+    func take(byteCount: Int) -> UnsafeMutableRawPointer {
+        if byteCount >= minimumSize {
+            lock.lock()
+            if let buffer = free[byteCount]?.popLast() {
+                cachedBytes -= byteCount
+                lock.unlock()
+                return buffer
+            }
+            lock.unlock()
+        }
+        return UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 64)
+    }
+
+    func give(_ buffer: UnsafeMutableRawPointer, byteCount: Int) {
+        if byteCount >= minimumSize {
+            lock.lock()
+            if cachedBytes + byteCount <= limit {
+                free[byteCount, default: []].append(buffer)
+                cachedBytes += byteCount
+                lock.unlock()
+                return
+            }
+            lock.unlock()
+        }
+        buffer.deallocate()
+    }
 }

@@ -34,21 +34,15 @@ public final class Adam: Optimizer {
         let (b1, b2, eps, decoupled, amsgrad) = (beta1, beta2, epsilon, self.decoupled, self.amsgrad)
         let correction1 = 1 - Foundation.pow(b1, Double(step)), correction2Root = (1 - Foundation.pow(b2, Double(step))).squareRoot()
         let stepSize = rate / correction1
+        let constants = AdamConstants(rate: rate, decay: decay, beta1: b1, beta2: b2, epsilon: eps, stepSize: stepSize,
+                                      correction2Root: correction2Root, decoupled: decoupled, amsgrad: amsgrad)
         let count = parameter.count
         func kernel<T: TensorFloat>(_ p: UnsafeMutablePointer<T>, _ g: UnsafeMutablePointer<T>,
                                     _ m: UnsafeMutablePointer<T>, _ v: UnsafeMutablePointer<T>,
                                     _ vMax: UnsafeMutablePointer<T>) {
-            let shrink = T(1 - rate * decay), l2 = T(decay)
-            let (beta1, beta2) = (T(b1), T(b2)), (oneMinus1, oneMinus2) = (T(1 - b1), T(1 - b2))
-            let (size, root2, epsilon) = (T(stepSize), T(correction2Root), T(eps))
-            for i in 0..<count {
-                var grad = g[i]
-                if decoupled { p[i] *= shrink } else if decay != 0 { grad += l2 * p[i] }
-                m[i] = beta1 * m[i] + oneMinus1 * grad
-                v[i] = beta2 * v[i] + oneMinus2 * grad * grad
-                var second = v[i]
-                if amsgrad { vMax[i] = Swift.max(vMax[i], v[i]); second = vMax[i] }
-                p[i] -= size * m[i] / (T.squareRoot(second) / root2 + epsilon)
+            Parallel.forEachChunk(count, costPerItem: 16) { range in
+                adamUpdate(p + range.lowerBound, g + range.lowerBound, m + range.lowerBound, v + range.lowerBound,
+                           vMax + range.lowerBound, range.count, constants)
             }
         }
         withBuffers([parameter, gradient, firstMoment, secondMoment, maximum],
@@ -63,4 +57,41 @@ public func AdamW(parameters: [Tensor] = [], groups: [ParameterGroup]? = nil, le
                   amsgrad: Bool = false) throws -> Adam {
     try Adam(parameters: parameters, groups: groups, learningRate: learningRate, betas: betas, epsilon: epsilon,
              weightDecay: weightDecay, decoupled: true, amsgrad: amsgrad)
+}
+
+/// Scalars of one Adam step.
+struct AdamConstants {
+    let rate: Double, decay: Double, beta1: Double, beta2: Double, epsilon: Double, stepSize: Double
+    let correction2Root: Double, decoupled: Bool, amsgrad: Bool
+}
+
+/// The fused Adam/AdamW update over contiguous buffers (PyTorch's order of operations).
+@inline(__always)
+func adamUpdate<T: TensorFloat>(_ p: UnsafeMutablePointer<T>, _ g: UnsafeMutablePointer<T>, _ m: UnsafeMutablePointer<T>,
+                                _ v: UnsafeMutablePointer<T>, _ vMax: UnsafeMutablePointer<T>, _ count: Int,
+                                _ c: AdamConstants) {
+    let shrink = T(1 - c.rate * c.decay), l2 = T(c.decay)
+    let (beta1, beta2) = (T(c.beta1), T(c.beta2)), (oneMinus1, oneMinus2) = (T(1 - c.beta1), T(1 - c.beta2))
+    let (size, root2, epsilon) = (T(c.stepSize), T(c.correction2Root), T(c.epsilon))
+    if c.decoupled && !c.amsgrad {
+        for i in 0..<count {
+            let grad = g[i]
+            let parameter = p[i] * shrink
+            let first = beta1 * m[i] + oneMinus1 * grad
+            let second = beta2 * v[i] + oneMinus2 * grad * grad
+            m[i] = first
+            v[i] = second
+            p[i] = parameter - size * first / (second.squareRoot() / root2 + epsilon)
+        }
+        return
+    }
+    for i in 0..<count {
+        var grad = g[i]
+        if c.decoupled { p[i] *= shrink } else if c.decay != 0 { grad += l2 * p[i] }
+        m[i] = beta1 * m[i] + oneMinus1 * grad
+        v[i] = beta2 * v[i] + oneMinus2 * grad * grad
+        var second = v[i]
+        if c.amsgrad { vMax[i] = Swift.max(vMax[i], v[i]); second = vMax[i] }
+        p[i] -= size * m[i] / (second.squareRoot() / root2 + epsilon)
+    }
 }
