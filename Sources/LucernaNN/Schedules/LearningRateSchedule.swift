@@ -34,6 +34,8 @@ public final class LearningRateSchedule {
         }
         self.kind = kind
         self.optimizer = optimizer
+        // Like PyTorch's schedulers, construction sets the step-0 rate.
+        for group in optimizer.groups { group.learningRate = rate(base: group.initialLearningRate, at: 0) }
     }
 
     /// The rate at step `t` for a group that started at `base`.
@@ -45,7 +47,8 @@ public final class LearningRateSchedule {
             if t < warmup {
                 return base * (startFactor + (1 - startFactor) * Double(t) / Double(warmup))
             }
-            let progress = min(Double(t - warmup) / Double(total - warmup), 1)
+            // As PyTorch's SequentialLR(LinearLR, CosineAnnealingLR): past `totalSteps` the cosine continues.
+            let progress = Double(t - warmup) / Double(total - warmup)
             return minimumRate + (base - minimumRate) * (1 + cos(Double.pi * progress)) / 2
         case let .step(stepSize, gamma):
             return base * pow(gamma, Double(t / stepSize))

@@ -1,0 +1,40 @@
+import Foundation
+import XCTest
+@testable import LucernaCore
+
+/// Golden tensors written by `scripts/golden/make_golden.py` (PyTorch).
+struct Fixture {
+    let tensors: [String: Tensor]
+
+    init(_ name: String, file: String = #filePath) throws {
+        let folder = URL(fileURLWithPath: file).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures")
+        let contents = try Safetensors.read(folder.appendingPathComponent(name).path)
+        tensors = Dictionary(uniqueKeysWithValues: contents.tensors.map { ($0.name, $0.tensor) })
+    }
+
+    subscript(_ name: String) -> Tensor {
+        get throws {
+            guard let tensor = tensors[name] else { throw TensorError("fixture", "no tensor \(name)") }
+            return tensor
+        }
+    }
+
+    func has(_ name: String) -> Bool { tensors[name] != nil }
+}
+
+/// Asserts two tensors have the same shape and values within `tolerance` (absolute + relative).
+func assertClose(_ actual: Tensor?, _ expected: Tensor, tolerance: Double = 1e-9, _ message: String,
+                 file: StaticString = #filePath, line: UInt = #line) {
+    guard let actual else { return XCTFail("\(message): missing", file: file, line: line) }
+    XCTAssertEqual(actual.shape, expected.shape, "\(message): shape", file: file, line: line)
+    guard actual.shape == expected.shape else { return }
+    let (a, e) = (actual.toDoubles(), expected.toDoubles())
+    var worst = 0.0, worstIndex = 0
+    for index in a.indices {
+        let error = abs(a[index] - e[index]) / (1 + abs(e[index]))
+        if !(error <= worst) { worst = error; worstIndex = index }
+    }
+    XCTAssert(worst <= tolerance, "\(message): element \(worstIndex) is \(a[worstIndex]), expected \(e[worstIndex])",
+              file: file, line: line)
+}
