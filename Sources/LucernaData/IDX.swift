@@ -54,6 +54,11 @@ public struct ImageClassificationSet {
     public let labels: Tensor
     public var count: Int { labels.count }
 
+    public init(images: Tensor, labels: Tensor) {
+        self.images = images
+        self.labels = labels
+    }
+
     /// Loads `prefix-images-idx3-ubyte(.gz)` and `prefix-labels-idx1-ubyte(.gz)` from `folder`.
     public static func loadIDX(folder: String, prefix: String) throws -> ImageClassificationSet {
         func locate(_ name: String) throws -> String {

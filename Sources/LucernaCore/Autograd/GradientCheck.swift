@@ -23,36 +23,46 @@ public enum GradientCheck {
         inputs: [Tensor], secondOrder: Bool = true, epsilon: Double = 1e-6, absoluteTolerance: Double = 1e-5,
         relativeTolerance: Double = 1e-3, seed: UInt64 = 7, _ function: ([Tensor]) throws -> Tensor
     ) throws -> [Report] {
-        let generator = RandomGenerator(seed: seed)
-        for input in inputs where input.dtype != .float64 {
-            throw TensorError("gradcheck", "inputs must be float64, got \(input.dtype)")
-        }
         let leaves = try inputs.map { try $0.copy().requiringGrad() }
-        let projection = try noGrad { try function(leaves) }.shape
+        return try check(leaves: leaves, secondOrder: secondOrder, epsilon: epsilon, absoluteTolerance: absoluteTolerance,
+                         relativeTolerance: relativeTolerance, seed: seed) { try function(leaves) }
+    }
+
+    /// The same check for leaves a closure already uses, such as a module's input and parameters: each
+    /// leaf is perturbed in place (and restored) to compute the finite differences.
+    public static func check(
+        leaves: [Tensor], secondOrder: Bool = true, epsilon: Double = 1e-6, absoluteTolerance: Double = 1e-5,
+        relativeTolerance: Double = 1e-3, seed: UInt64 = 7, _ function: () throws -> Tensor
+    ) throws -> [Report] {
+        let generator = RandomGenerator(seed: seed)
+        for leaf in leaves where leaf.dtype != .float64 || !leaf.requiresGrad || !leaf.isLeaf {
+            throw TensorError("gradcheck", "leaves must be float64 leaf tensors requiring gradients, got \(leaf.dtype)")
+        }
+        let projection = try noGrad { try function() }.shape
         let weights = try Tensor.normal(projection, dtype: .float64, generator: generator)
-        func scalar(_ values: [Tensor]) throws -> Tensor { try (function(values) * weights).sum() }
-        func firstGradients(_ values: [Tensor], createGraph: Bool) throws -> [Tensor] {
-            let output = try scalar(values)
-            return try Tensor.gradients(of: [output], withRespectTo: values, createGraph: createGraph)
-                .enumerated().map { index, gradient in gradient ?? values[index].zerosLike() }
+        func scalar() throws -> Tensor { try (function() * weights).sum() }
+        func firstGradients(createGraph: Bool) throws -> [Tensor] {
+            let output = try scalar()
+            return try Tensor.gradients(of: [output], withRespectTo: leaves, createGraph: createGraph)
+                .enumerated().map { index, gradient in gradient ?? leaves[index].zerosLike() }
         }
         // 1. First order.
         var reports: [Report] = []
-        let analytic = try firstGradients(leaves, createGraph: false)
+        let analytic = try firstGradients(createGraph: false)
         reports.append(try compare(order: 1, leaves: leaves, analytic: analytic, epsilon: epsilon,
                                    absoluteTolerance: absoluteTolerance, relativeTolerance: relativeTolerance) {
-            values in try noGrad { try scalar(values) }.item()
+            try noGrad { try scalar() }.item()
         })
         guard secondOrder else { return reports }
         // 2. Second order: h(x) = Σ <∇ᵢ s(x), vᵢ>.
         let directions = try leaves.map { try Tensor.normal($0.shape, dtype: .float64, generator: generator) }
-        func projected(_ values: [Tensor], createGraph: Bool) throws -> Tensor {
-            let gradients = try firstGradients(values, createGraph: createGraph)
+        func projected(createGraph: Bool) throws -> Tensor {
+            let gradients = try firstGradients(createGraph: createGraph)
             var total = try Tensor.zeros([], dtype: .float64)
             for (gradient, direction) in zip(gradients, directions) { total = try total + (gradient * direction).sum() }
             return total
         }
-        let h = try projected(leaves, createGraph: true)
+        let h = try projected(createGraph: true)
         let secondAnalytic: [Tensor]
         if h.requiresGrad {
             secondAnalytic = try Tensor.gradients(of: [h], withRespectTo: leaves).enumerated().map {
@@ -63,14 +73,14 @@ public enum GradientCheck {
         }
         reports.append(try compare(order: 2, leaves: leaves, analytic: secondAnalytic, epsilon: epsilon,
                                    absoluteTolerance: absoluteTolerance, relativeTolerance: relativeTolerance) {
-            try projected($0.map { try $0.requiringGrad() }, createGraph: false).item()
+            try projected(createGraph: false).item()
         })
         return reports
     }
 
     private static func compare(
         order: Int, leaves: [Tensor], analytic: [Tensor], epsilon: Double, absoluteTolerance: Double,
-        relativeTolerance: Double, _ evaluate: ([Tensor]) throws -> Double
+        relativeTolerance: Double, _ evaluate: () throws -> Double
     ) throws -> Report {
         var worst = Report(order: order, input: 0, element: 0, analytic: 0, numeric: 0, passed: true)
         var worstExcess = -Double.infinity
@@ -78,9 +88,11 @@ public enum GradientCheck {
             let gradient = analytic[position].toDoubles()
             for element in 0..<leaf.count {
                 func shifted(_ delta: Double) throws -> Double {
-                    let values = leaves.map { $0.copy() }
-                    values[position].pointer(as: Double.self)[element] += delta
-                    return try evaluate(values)
+                    let slot = leaf.pointer(as: Double.self) + element
+                    let original = slot.pointee
+                    slot.pointee = original + delta
+                    defer { slot.pointee = original }
+                    return try evaluate()
                 }
                 let numeric = (try shifted(epsilon) - shifted(-epsilon)) / (2 * epsilon)
                 let error = Swift.abs(gradient[element] - numeric)

@@ -148,7 +148,7 @@ enum ElementwiseKernels {
             case .squareRoot: for i in 0..<n { destination[i] = T.squareRoot(source[i]) }
             case .absolute: for i in 0..<n { destination[i] = abs(source[i]) }
             case .sign: for i in 0..<n { let x = source[i]; destination[i] = x > 0 ? 1 : (x < 0 ? -1 : 0) }
-            case .relu: for i in 0..<n { let x = source[i]; destination[i] = x > 0 ? x : 0 }
+            case .relu: for i in 0..<n { let x = source[i]; destination[i] = x <= 0 ? 0 : x }  // NaN propagates
             case .sigmoid:
                 for i in 0..<n {
                     let x = source[i]
@@ -173,7 +173,7 @@ enum ElementwiseKernels {
                 for i in 0..<n { destination[i] = source[i] > 0 ? 1 : low }
             case .leakyRelu(let slope):
                 let factor = T(slope)
-                for i in 0..<n { let x = source[i]; destination[i] = x > 0 ? x : factor * x }
+                for i in 0..<n { let x = source[i]; destination[i] = x <= 0 ? factor * x : x }
             case .insideMask(let lower, let upper):
                 let low = T(lower), high = T(upper)
                 for i in 0..<n { let x = source[i]; destination[i] = (x >= low && x <= high) ? 1 : 0 }

@@ -54,11 +54,13 @@ public enum Safetensors {
             .appendingPathComponent(".\(url.lastPathComponent).\(ProcessInfo.processInfo.processIdentifier).tmp")
         do {
             try data.write(to: temporary)
-            if FileManager.default.fileExists(atPath: path) {
-                _ = try FileManager.default.replaceItemAt(url, withItemAt: temporary)
-            } else {
-                try FileManager.default.moveItem(at: temporary, to: url)
+            // rename(2) replaces the target atomically: readers see the old file or the new one.
+            guard rename(temporary.path, path) == 0 else {
+                throw FormatError(path: path, message: "cannot rename the temporary file into place (errno \(errno))")
             }
+        } catch let error as FormatError {
+            try? FileManager.default.removeItem(at: temporary)
+            throw error
         } catch {
             try? FileManager.default.removeItem(at: temporary)
             throw FormatError(path: path, message: "cannot write: \(error.localizedDescription)")

@@ -1,0 +1,100 @@
+import XCTest
+@testable import LucernaCore
+
+final class AutogradTests: XCTestCase {
+    func testBackwardAccumulatesIntoLeavesAndRetainedTensors() throws {
+        let x = try Tensor(shape: [3], scalars: [1, 2, 3]).requiringGrad()
+        let y = try x * x
+        y.retainGrad()
+        try y.sum().backward()
+        XCTAssertEqual(x.grad?.toFloats(), [2, 4, 6])
+        XCTAssertEqual(y.grad?.toFloats(), [1, 1, 1])
+        try (x * 3).sum().backward()
+        XCTAssertEqual(x.grad?.toFloats(), [5, 7, 9], "gradients accumulate until cleared")
+    }
+
+    func testSharedSubexpressionsSumTheirContributions() throws {
+        let x = try Tensor(1.5, dtype: .float64).requiringGrad()
+        let y = try x.exp()
+        let z = try y * y + y            // d/dx = (2e^{2x} + e^x)
+        let gradient = try Tensor.gradients(of: [z], withRespectTo: [x])[0]
+        XCTAssertEqual(try gradient?.item() ?? 0, 2 * Foundation.exp(3.0) + Foundation.exp(1.5), accuracy: 1e-9)
+    }
+
+    func testThirdOrderDerivative() throws {
+        // d³/dx³ x⁴ = 24x.
+        let x = try Tensor(2, dtype: .float64).requiringGrad()
+        var value = try x.pow(4)
+        for _ in 0..<3 {
+            guard let next = try Tensor.gradients(of: [value], withRespectTo: [x], createGraph: true)[0] else {
+                return XCTFail("missing gradient")
+            }
+            value = next
+        }
+        XCTAssertEqual(try value.item(), 48, accuracy: 1e-9)
+    }
+
+    func testNoGradAndDetachStopRecording() throws {
+        let x = try Tensor(shape: [2], scalars: [1, 2]).requiringGrad()
+        let inside = try noGrad { try x * 2 }
+        XCTAssertFalse(inside.requiresGrad)
+        XCTAssertTrue(try (x * 2).requiresGrad)
+        XCTAssertFalse(x.detach().requiresGrad)
+        XCTAssertThrowsError(try inside.sum().backward()) { error in
+            XCTAssert("\(error)".contains("does not require a gradient"), "\(error)")
+        }
+    }
+
+    func testUnusedInputGivesNilGradient() throws {
+        let (a, b) = (try Tensor(1).requiringGrad(), try Tensor(2).requiringGrad())
+        let gradients = try Tensor.gradients(of: [a * 3], withRespectTo: [a, b])
+        XCTAssertEqual(try gradients[0]?.item(), 3)
+        XCTAssertNil(gradients[1])
+    }
+
+    func testDeepGraphDoesNotOverflowTheStack() throws {
+        let x = try Tensor(1, dtype: .float64).requiringGrad()
+        var value = x
+        for _ in 0..<20_000 { value = try value * 1.0001 }
+        try value.backward()
+        XCTAssertEqual(try x.grad?.item() ?? 0, Foundation.pow(1.0001, 20_000), accuracy: 1e-6)
+    }
+
+    func testShapeErrorsNameTheOperationAndShapes() throws {
+        XCTAssertThrowsError(try Tensor.zeros([64, 784]).matmul(Tensor.zeros([100, 10]))) { error in
+            XCTAssertEqual("\(error)", "matmul: [64, 784] x [100, 10]: inner dimensions differ (784 vs 100)")
+        }
+        XCTAssertThrowsError(try Tensor.zeros([2, 3]) + Tensor.zeros([4])) { error in
+            XCTAssertEqual("\(error)", "add: shapes [2, 3] and [4] do not broadcast")
+        }
+        XCTAssertThrowsError(try Tensor.zeros([2, 3]).reshaped([4, 2]))
+        XCTAssertThrowsError(try Tensor.zeros([2, 3]).sliced(axis: 5))
+        XCTAssertThrowsError(try Tensor.zeros([1, 1, 2, 2]).conv2d(weight: Tensor.zeros([1, 1, 3, 3])))
+        XCTAssertThrowsError(try Tensor(shape: [2], scalars: [1]))
+        XCTAssertThrowsError(try Tensor.zeros([3]).indexSelect(axis: 0, indices: [3]))
+        XCTAssertThrowsError(try Tensor.zeros([2], dtype: .float64) + Tensor.zeros([2]))
+    }
+
+    func testBroadcastingMatchesNumPyRules() throws {
+        let a = try Tensor(shape: [2, 1], scalars: [1, 2])
+        let b = try Tensor(shape: [3], scalars: [10, 20, 30])
+        let sum = try a + b
+        XCTAssertEqual(sum.shape, [2, 3])
+        XCTAssertEqual(sum.toFloats(), [11, 21, 31, 12, 22, 32])
+    }
+
+    func testRandomGeneratorIsReproducible() throws {
+        let first = try Tensor.normal([100], generator: RandomGenerator(seed: 3)).toFloats()
+        let second = try Tensor.normal([100], generator: RandomGenerator(seed: 3)).toFloats()
+        let other = try Tensor.normal([100], generator: RandomGenerator(seed: 4)).toFloats()
+        XCTAssertEqual(first, second)
+        XCTAssertNotEqual(first, other)
+        let generator = RandomGenerator(seed: 1)
+        XCTAssertEqual(generator.permutation(50).sorted(), Array(0..<50))
+        let values = (0..<20_000).map { _ in generator.nextNormal() }
+        let mean = values.reduce(0, +) / Double(values.count)
+        let variance = values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count)
+        XCTAssertEqual(mean, 0, accuracy: 0.03)
+        XCTAssertEqual(variance, 1, accuracy: 0.05)
+    }
+}

@@ -1,0 +1,49 @@
+import XCTest
+@testable import LucernaCore
+@testable import LucernaNN
+
+/// First- and second-order finite-difference checks of every layer, with respect to its input and all
+/// of its parameters (Float64).
+final class LayerGradientCheckTests: XCTestCase {
+    struct Case {
+        let name: String
+        let module: Module
+        let inputShape: [Int]
+    }
+
+    func cases() throws -> [Case] {
+        let generator = RandomGenerator(seed: 5)
+        let attention = try MultiheadAttention(embedDimension: 4, heads: 2, dtype: .float64, generator: generator)
+        attention.inputProjectionBias.fill(0.1)
+        return [
+            Case(name: "Linear", module: try Linear(4, 3, dtype: .float64, generator: generator), inputShape: [2, 4]),
+            Case(name: "Conv2d", module: try Conv2d(2, 2, kernelSize: (3, 2), stride: (2, 1), padding: (1, 1),
+                                                    dtype: .float64, generator: generator), inputShape: [2, 2, 5, 4]),
+            Case(name: "ConvTranspose2d", module: try ConvTranspose2d(2, 2, kernelSize: (3, 3), stride: (2, 2), padding: (1, 1),
+                                                                      dtype: .float64, generator: generator), inputShape: [1, 2, 3, 3]),
+            Case(name: "BatchNorm2d", module: try BatchNorm(2, rank: 4, dtype: .float64), inputShape: [3, 2, 2, 2]),
+            Case(name: "BatchNorm1d", module: try BatchNorm(3, rank: 2, dtype: .float64), inputShape: [4, 3]),
+            Case(name: "LayerNorm", module: try LayerNorm([2, 3], dtype: .float64), inputShape: [2, 2, 3]),
+            Case(name: "MultiheadAttention", module: attention, inputShape: [2, 3, 4]),
+            Case(name: "Sequential", module: Sequential([try Linear(3, 4, dtype: .float64, generator: generator), GELU(),
+                                                         try Linear(4, 2, dtype: .float64, generator: generator), Tanh()]),
+                 inputShape: [2, 3]),
+            Case(name: "MLP", module: try MLP(inputFeatures: 6, hidden: (5, 4), classes: 3, dtype: .float64, generator: generator),
+                 inputShape: [2, 6]),
+            Case(name: "CNN", module: try CNN(imageSize: 8, channels: (2, 2), hidden: 3, classes: 2, dtype: .float64,
+                                              generator: generator), inputShape: [2, 1, 8, 8]),
+        ]
+    }
+
+    func testLayersPassFirstAndSecondOrderChecks() throws {
+        var failures: [String] = []
+        let generator = RandomGenerator(seed: 9)
+        for testCase in try cases() {
+            let parameters = testCase.module.parameters()
+            let input = try Tensor.normal(testCase.inputShape, dtype: .float64, generator: generator).requiringGrad()
+            let reports = try GradientCheck.check(leaves: [input] + parameters) { try testCase.module(input) }
+            for report in reports where !report.passed { failures.append("\(testCase.name): \(report)") }
+        }
+        XCTAssert(failures.isEmpty, failures.joined(separator: "\n"))
+    }
+}
