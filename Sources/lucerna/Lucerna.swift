@@ -27,3 +27,9 @@ struct CommonOptions: ParsableArguments {
         }
     }
 }
+
+/// Prints a line and flushes, so logs stream even when standard output is a file or a pipe.
+func emit(_ line: String) {
+    print(line)
+    fflush(nil)
+}

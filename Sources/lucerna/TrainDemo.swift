@@ -19,6 +19,7 @@ struct TrainDemo: ParsableCommand {
     @Option(help: "Random seed.") var seed: UInt64 = 1
     @Option(help: "Fraction of the training set held out for validation (stratified).") var validation = 0.1
     @Option(help: "Use only this many training images (for quick runs).") var limit: Int?
+    @Option(help: "Write the trained model's state dict here (safetensors, loadable by PyTorch).") var checkpoint: String?
 
     func run() throws {
         try common.apply()
@@ -35,7 +36,7 @@ struct TrainDemo: ParsableCommand {
         let clock = Date()
         let trainSet = try DataLocation.fashionMNIST(split: "train", explicit: common.data)
         let testSet = try DataLocation.fashionMNIST(split: "t10k", explicit: common.data)
-        print(String(format: "Fashion-MNIST: %d train, %d test images, loaded in %.2f s; %d threads",
+        emit(String(format: "Fashion-MNIST: %d train, %d test images, loaded in %.2f s; %d threads",
                      trainSet.count, testSet.count, Date().timeIntervalSince(clock), Parallel.threadCount))
         let generator = RandomGenerator(seed: seed)
         RandomGenerator.shared.reseed(seed)
@@ -45,21 +46,26 @@ struct TrainDemo: ParsableCommand {
         let model = try CNN(generator: generator)
         let optimizer = try AdamW(parameters: model.parameters(), learningRate: learningRate, weightDecay: weightDecay)
         let schedule = try LearningRateSchedule(.cosine(maximumSteps: epochs, minimumRate: 0), optimizer: optimizer)
-        print("CNN with \(model.parameterCount) parameters; \(split.train.count) training, \(split.validation.count) validation images")
+        emit("CNN with \(model.parameterCount) parameters; \(split.train.count) training, \(split.validation.count) validation images")
         for epoch in 1...epochs {
             let progress = Progress("epoch \(epoch)/\(epochs)", total: split.train.count)
             let loss = try ClassifierTraining.trainEpoch(model: model, data: trainSet, indices: split.train,
                                                          batchSize: batchSize, optimizer: optimizer,
                                                          generator: generator, progress: progress)
             progress.finish()
+            let trainingSeconds = progress.elapsed
             let validationAccuracy = split.validation.isEmpty ? Double.nan
                 : try ClassifierTraining.accuracy(model: model, data: trainSet, indices: split.validation)
             let testAccuracy = try ClassifierTraining.accuracy(model: model, data: testSet)
-            print(String(format: "epoch %d/%d  lr %.2e  loss %.4f  val_acc %.4f  test_acc %.4f  (%.1f s, %.0f samples/s)",
-                         epoch, epochs, schedule.currentRate, loss, validationAccuracy, testAccuracy, progress.elapsed,
-                         Double(split.train.count) / progress.elapsed))
+            emit(String(format: "epoch %d/%d  lr %.2e  loss %.4f  val_acc %.4f  test_acc %.4f  (train %.1f s, %.0f samples/s)",
+                         epoch, epochs, schedule.currentRate, loss, validationAccuracy, testAccuracy, trainingSeconds,
+                         Double(split.train.count) / trainingSeconds))
             schedule.step()
         }
-        print(String(format: "total time %.1f s", Date().timeIntervalSince(clock)))
+        if let checkpoint {
+            try Safetensors.write(model.stateDict(), to: checkpoint, metadata: ["model": "cnn", "seed": "\(seed)"])
+            emit("wrote \(checkpoint)")
+        }
+        emit(String(format: "total time %.1f s", Date().timeIntervalSince(clock)))
     }
 }

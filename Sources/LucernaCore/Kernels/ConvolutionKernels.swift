@@ -78,17 +78,16 @@ enum ConvolutionKernels {
                             continue
                         }
                         let source = plane + ih * width
+                        let (first, last) = validColumns(offset: columnOffset, stride: g.stride.width,
+                                                         width: width, outputWidth: outputWidth)
+                        if first > 0 { out.update(repeating: 0, count: first) }
                         if g.stride.width == 1 {
-                            let first = max(0, -columnOffset), last = min(outputWidth, width - columnOffset)
-                            if first > 0 { out.update(repeating: 0, count: min(first, outputWidth)) }
                             if last > first { (out + first).update(from: source + columnOffset + first, count: last - first) }
-                            if last < outputWidth { (out + max(last, 0)).update(repeating: 0, count: outputWidth - max(last, 0)) }
                         } else {
-                            for ow in 0..<outputWidth {
-                                let iw = ow * g.stride.width + columnOffset
-                                out[ow] = (iw >= 0 && iw < width) ? source[iw] : 0
-                            }
+                            let step = g.stride.width
+                            for ow in first..<max(first, last) { out[ow] = source[ow * step + columnOffset] }
                         }
+                        if last < outputWidth { (out + last).update(repeating: 0, count: outputWidth - last) }
                     }
                 }
             }
@@ -113,35 +112,41 @@ enum ConvolutionKernels {
                         if ih < 0 || ih >= height { continue }
                         let destination = plane + ih * width
                         let from = source + oh * outputWidth
-                        if g.stride.width == 1 {
-                            let first = max(0, -columnOffset), last = min(outputWidth, width - columnOffset)
-                            if last > first {
-                                let target = destination + columnOffset
-                                for ow in first..<last { target[ow] += from[ow] }
-                            }
-                        } else {
-                            for ow in 0..<outputWidth {
-                                let iw = ow * g.stride.width + columnOffset
-                                if iw >= 0 && iw < width { destination[iw] += from[ow] }
-                            }
-                        }
+                        let (first, last) = validColumns(offset: columnOffset, stride: g.stride.width,
+                                                         width: width, outputWidth: outputWidth)
+                        let step = g.stride.width
+                        for ow in first..<max(first, last) { destination[ow * step + columnOffset] += from[ow] }
                     }
                 }
             }
         }
     }
 
+    /// The output columns `first..<last` whose input column `ow·stride + offset` lies inside `0..<width`.
+    @inline(__always)
+    static func validColumns(offset: Int, stride: Int, width: Int, outputWidth: Int) -> (Int, Int) {
+        let first = offset >= 0 ? 0 : (-offset + stride - 1) / stride
+        let lastInside = width - 1 - offset
+        let last = lastInside < 0 ? 0 : min(outputWidth, lastInside / stride + 1)
+        return (min(first, outputWidth), max(min(first, outputWidth), last))
+    }
+
     /// `output[n] = W[O, CK] · im2col(input[n])` for every sample.
-    static func forward<T: TensorFloat>(input: UnsafePointer<T>, weight: UnsafePointer<T>, output: UnsafeMutablePointer<T>,
-                                        outputChannels: Int, layout: Layout) {
+    /// With a bias, each output channel starts from its bias value (a fused bias add).
+    static func forward<T: TensorFloat>(input: UnsafePointer<T>, weight: UnsafePointer<T>, bias: UnsafePointer<T>?,
+                                        output: UnsafeMutablePointer<T>, outputChannels: Int, layout: Layout) {
         let (rows, positions) = (layout.rows, layout.positions)
         Parallel.forEachChunk(layout.batch, costPerItem: rows * positions * outputChannels) { range in
             let scratch = UnsafeMutablePointer<T>.allocate(capacity: rows * positions)
             defer { scratch.deallocate() }
             for n in range {
+                let sample = output + n * outputChannels * positions
+                if let bias {
+                    for channel in 0..<outputChannels { (sample + channel * positions).update(repeating: bias[channel], count: positions) }
+                }
                 im2col(input + n * layout.inputPlane, scratch, layout)
                 MatrixKernels.gemmSerial(transposeA: false, transposeB: false, m: outputChannels, n: positions, k: rows,
-                                         a: weight, b: scratch, c: output + n * outputChannels * positions)
+                                         a: weight, b: scratch, c: sample, beta: bias == nil ? 0 : 1)
             }
         }
     }

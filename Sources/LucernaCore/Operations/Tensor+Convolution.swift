@@ -8,14 +8,12 @@ extension Tensor {
         }
         let geometry = ConvolutionGeometry(kernel: (weight.shape[2], weight.shape[3]), stride: stride,
                                            padding: padding, dilation: dilation)
-        var result = try convolution(weight: weight, geometry: geometry)
         if let bias {
-            guard bias.shape == [weight.shape[0]] else {
-                throw TensorError("conv2d", "bias \(describe(shape: bias.shape)) does not match \(weight.shape[0]) output channels")
+            guard bias.shape == [weight.shape[0]], bias.dtype == weight.dtype else {
+                throw TensorError("conv2d", "bias \(bias.dtype) \(describe(shape: bias.shape)) does not match \(weight.shape[0]) output channels of \(weight.dtype)")
             }
-            result = try result + bias.reshaped([1, weight.shape[0], 1, 1])
         }
-        return result
+        return try convolution(weight: weight, bias: bias, geometry: geometry)
     }
 
     /// 2-D transposed convolution (PyTorch's `conv_transpose2d`): input `[N, C_in, H, W]`, weight
@@ -70,7 +68,7 @@ extension Tensor {
     }
 
     /// The convolution primitive: y = conv(x, w), as im2col + one GEMM.
-    func convolution(weight: Tensor, geometry: ConvolutionGeometry) throws -> Tensor {
+    func convolution(weight: Tensor, bias: Tensor? = nil, geometry: ConvolutionGeometry) throws -> Tensor {
         let layout = try convolutionLayout("conv2d", weightShape: weight.shape, geometry: geometry)
         guard weight.dtype == dtype else {
             throw TensorError("conv2d", "input is \(dtype) but weight is \(weight.dtype)")
@@ -80,17 +78,21 @@ extension Tensor {
                             dtype: dtype)
         if dtype == .float32 {
             ConvolutionKernels.forward(input: pointer(as: Float.self), weight: weight.pointer(as: Float.self),
+                                       bias: bias.map { UnsafePointer($0.pointer(as: Float.self)) },
                                        output: result.pointer(as: Float.self), outputChannels: outputChannels, layout: layout)
         } else {
             ConvolutionKernels.forward(input: pointer(as: Double.self), weight: weight.pointer(as: Double.self),
+                                       bias: bias.map { UnsafePointer($0.pointer(as: Double.self)) },
                                        output: result.pointer(as: Double.self), outputChannels: outputChannels, layout: layout)
         }
         let inputSize = (shape[2], shape[3])
-        return Tensor.record(result, operation: "conv2d", inputs: [self, weight]) { [self] gradient, _ in
+        return Tensor.record(result, operation: "conv2d", inputs: [self, weight] + (bias.map { [$0] } ?? [])) {
+            [self] gradient, _ in
             [self.requiresGrad
                 ? try gradient.transposedConvolution(weight: weight, geometry: geometry, outputSize: inputSize) : nil,
              weight.requiresGrad
-                ? try self.convolutionWeightGradient(gradient, geometry: geometry) : nil]
+                ? try self.convolutionWeightGradient(gradient, geometry: geometry) : nil,
+             bias?.requiresGrad == true ? try gradient.sum(axes: [0, 2, 3]) : nil]
         }
     }
 

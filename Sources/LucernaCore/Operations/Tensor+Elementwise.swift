@@ -58,14 +58,46 @@ extension Tensor {
     public func sign() throws -> Tensor { try computeUnary(.sign, "sign") }
 
     /// `max(x, 0)`.
-    public func relu() throws -> Tensor {
-        try unary(.relu, "relu") { input, _ in try input.computeUnary(.step(negativeValue: 0), "relu") }
-    }
+    public func relu() throws -> Tensor { try leakyRelu(slope: 0) }
 
     /// `x` for positive `x`, `slope * x` elsewhere.
     public func leakyRelu(slope: Double = 0.01) throws -> Tensor {
-        try unary(.leakyRelu(slope: slope), "leaky_relu") { input, _ in
-            try input.computeUnary(.step(negativeValue: slope), "leaky_relu")
+        let name = slope == 0 ? "relu" : "leaky_relu"
+        let result = try computeUnary(slope == 0 ? .relu : .leakyRelu(slope: slope), name)
+        return Tensor.record(result, operation: name, inputs: [self]) { [self] gradient, _ in
+            [try gradient.scaledByStep(of: self, negativeValue: slope)]
+        }
+    }
+
+    /// `self · (input > 0 ? 1 : negativeValue)` in one pass: the (leaky) ReLU backward. Linear in `self`,
+    /// so its own backward is the same operation; its derivative in `input` is zero almost everywhere.
+    func scaledByStep(of input: Tensor, negativeValue: Double) throws -> Tensor {
+        guard input.shape == shape, input.dtype == dtype else {
+            return try self * input.computeUnary(.step(negativeValue: negativeValue), "relu_backward")
+        }
+        let result = Tensor(uninitializedShape: shape, dtype: dtype)
+        if dtype == .float32 {
+            Tensor.scaleByStep(pointer(as: Float.self), input.pointer(as: Float.self), result.pointer(as: Float.self),
+                               count, Float(negativeValue))
+        } else {
+            Tensor.scaleByStep(pointer(as: Double.self), input.pointer(as: Double.self), result.pointer(as: Double.self),
+                               count, negativeValue)
+        }
+        return Tensor.record(result, operation: "relu_backward", inputs: [self]) { gradient, _ in
+            [try gradient.scaledByStep(of: input, negativeValue: negativeValue)]
+        }
+    }
+
+    private static func scaleByStep<T: TensorFloat>(
+        _ gradient: UnsafePointer<T>, _ input: UnsafePointer<T>, _ output: UnsafeMutablePointer<T>, _ count: Int,
+        _ negativeValue: T
+    ) {
+        Parallel.forEachChunk(count, costPerItem: 2) { range in
+            if negativeValue == 0 {
+                for index in range { output[index] = input[index] > 0 ? gradient[index] : 0 }
+            } else {
+                for index in range { output[index] = input[index] > 0 ? gradient[index] : negativeValue * gradient[index] }
+            }
         }
     }
 

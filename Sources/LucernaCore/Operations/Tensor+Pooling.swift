@@ -89,15 +89,23 @@ extension Tensor {
                     let base = 2 * oh * width
                     for ow in 0..<outputWidth {
                         let column = 2 * ow
-                        // Pairwise maxima; later candidates win only when strictly greater (or NaN).
+                        // Pairwise maxima written as selects (no data-dependent branches); later candidates
+                        // win only when strictly greater, as in PyTorch. NaNs (rare) take the exact path below.
                         let a = top[column], b = top[column + 1], c = bottom[column], d = bottom[column + 1]
-                        let takeB = b > a || (b.isNaN && !a.isNaN)
-                        let upper = takeB ? b : a, upperIndex = takeB ? column + 1 : column
-                        let takeD = d > c || (d.isNaN && !c.isNaN)
-                        let lower = takeD ? d : c, lowerIndex = takeD ? column + 1 : column
-                        let takeLower = lower > upper || (lower.isNaN && !upper.isNaN)
-                        values[oh * outputWidth + ow] = takeLower ? lower : upper
-                        positions[oh * outputWidth + ow] = Int64(takeLower ? base + width + lowerIndex : base + upperIndex)
+                        let takeB = b > a, takeD = d > c
+                        let upper = takeB ? b : a, lower = takeD ? d : c
+                        let takeLower = lower > upper
+                        var value = takeLower ? lower : upper
+                        var position = takeLower ? base + width + column + (takeD ? 1 : 0) : base + column + (takeB ? 1 : 0)
+                        if a.isNaN || b.isNaN || c.isNaN || d.isNaN {
+                            let candidates = [(a, base + column), (b, base + column + 1),
+                                              (c, base + width + column), (d, base + width + column + 1)]
+                            let first = candidates.first { $0.0.isNaN }
+                            value = first?.0 ?? value
+                            position = first?.1 ?? position
+                        }
+                        values[oh * outputWidth + ow] = value
+                        positions[oh * outputWidth + ow] = Int64(position)
                     }
                 }
             }
