@@ -64,6 +64,16 @@ final class GradientCheckTests: XCTestCase {
         Case(name: "gather", shapes: [[3, 4]]) {
             try $0[0].gathering(axis: 1, indices: Tensor(shape: [3, 2], integers: [0, 3, 1, 1, 2, 0])).square()
         },
+        Case(name: "scatter_add", shapes: [[3, 2]]) {
+            try $0[0].scatterAdding(axis: 1, indices: Tensor(shape: [3, 2], integers: [0, 3, 1, 1, 2, 0]), size: 4).square()
+        },
+        Case(name: "index_add", shapes: [[3, 2]]) { try $0[0].indexAdding(axis: 0, indices: [2, 0, 2], size: 4).square() },
+        Case(name: "unsqueeze squeeze flatten", shapes: [[2, 3, 2]]) {
+            try $0[0].unsqueezed(axis: -1).squeezed(axis: 3).flattened(from: 1).square()
+        },
+        Case(name: "dropout (fixed mask)", shapes: [[4, 5]]) {
+            try $0[0].dropout(probability: 0.3, training: true, generator: RandomGenerator(seed: 1)).square()
+        },
         Case(name: "index_select", shapes: [[4, 3]]) { try $0[0].indexSelect(axis: 0, indices: [3, 0, 3]).square() },
         Case(name: "embedding", shapes: [[5, 3]]) {
             try $0[0].embedding(Tensor(shape: [2, 2], integers: [4, 0, 2, 4])).square()
@@ -105,6 +115,10 @@ final class GradientCheckTests: XCTestCase {
         },
         Case(name: "attention", shapes: [[2, 3, 4], [2, 5, 4], [2, 5, 2]]) {
             try Tensor.scaledDotProductAttention(query: $0[0], key: $0[1], value: $0[2])
+        },
+        Case(name: "attention mask", shapes: [[1, 2, 3], [1, 3, 3], [1, 3, 2]]) {
+            let mask = try Tensor(shape: [2, 3], doubles: [0, -1e9, 0.5, 0, 0, -1e9])
+            return try Tensor.scaledDotProductAttention(query: $0[0], key: $0[1], value: $0[2], mask: mask)
         },
         Case(name: "attention causal", shapes: [[1, 4, 3], [1, 4, 3], [1, 4, 3]]) {
             try Tensor.scaledDotProductAttention(query: $0[0], key: $0[1], value: $0[2], causal: true)

@@ -1,0 +1,76 @@
+import XCTest
+@testable import LucernaCore
+@testable import LucernaNN
+
+final class ModuleTests: XCTestCase {
+    func testNamesFollowPyTorch() throws {
+        let model = try CNN()
+        XCTAssertEqual(model.children.map(\.name), ["conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "fc1", "relu3", "fc2"])
+        XCTAssertEqual(model.namedParameters().map(\.name), ["conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias",
+                                                            "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"])
+        XCTAssertEqual(model.conv1.weight.shape, [32, 1, 3, 3])
+        XCTAssertEqual(model.fc1.weight.shape, [128, 3136])
+        XCTAssertEqual(try ConvTranspose2d(128, 64, kernelSize: (4, 4)).weight.shape, [128, 64, 4, 4])
+        let sequential = Sequential([try Linear(2, 3), ReLU(), try BatchNorm(3, rank: 2)])
+        XCTAssertEqual(sequential.stateDict().map(\.name), ["0.weight", "0.bias", "2.weight", "2.bias", "2.running_mean",
+                                                            "2.running_var", "2.num_batches_tracked"])
+    }
+
+    func testDefaultInitialisationBounds() throws {
+        let layer = try Linear(400, 50, generator: RandomGenerator(seed: 4))
+        let weights = layer.weight.toDoubles()
+        let bound = 1 / 20.0
+        XCTAssert(weights.allSatisfy { abs($0) <= bound })
+        // U(-b, b) has variance b²/3.
+        let variance = weights.map { $0 * $0 }.reduce(0, +) / Double(weights.count)
+        XCTAssertEqual(variance, bound * bound / 3, accuracy: bound * bound / 30)
+        XCTAssert(layer.bias?.toDoubles().allSatisfy { abs($0) <= bound } ?? false)
+    }
+
+    func testForwardHooksSeeActivationsAndRetainedGradients() throws {
+        let model = try CNN(channels: (2, 2), hidden: 4)
+        var captured: Tensor?
+        let hook = try XCTUnwrap(model.module(named: "relu2")).addForwardHook { _, _, output in
+            output.retainGrad()
+            captured = output
+        }
+        let input = try Tensor.uniform([2, 1, 28, 28])
+        try model(input).sum().backward()
+        XCTAssertEqual(captured?.shape, [2, 2, 14, 14])
+        XCTAssertEqual(captured?.grad?.shape, [2, 2, 14, 14])
+        model.module(named: "relu2")?.removeForwardHook(hook)
+        captured = nil
+        _ = try model(input)
+        XCTAssertNil(captured)
+    }
+
+    func testTrainAndEvalModesReachChildren() throws {
+        let model = Sequential([try Dropout(0.5), try BatchNorm(3, rank: 2)])
+        model.eval()
+        XCTAssert(model.namedModules().allSatisfy { !$0.module.isTraining })
+        let input = try Tensor.ones([4, 3])
+        XCTAssertEqual(try model(input).toFloats(), try model(input).toFloats(), "eval mode is deterministic")
+        model.train()
+        XCTAssert(model.namedModules().allSatisfy { $0.module.isTraining })
+    }
+
+    func testParameterGroupsUseTheirOwnLearningRates() throws {
+        let (a, b) = (try Tensor(shape: [1], doubles: [1]).requiringGrad(), try Tensor(shape: [1], doubles: [1]).requiringGrad())
+        let optimizer = try SGD(groups: [ParameterGroup(parameters: [a], learningRate: 0.1, weightDecay: 0),
+                                         ParameterGroup(parameters: [b], learningRate: 0.01, weightDecay: 0)])
+        try (a + b).sum().backward()
+        try optimizer.step()
+        XCTAssertEqual(try a.item(), 0.9, accuracy: 1e-12)
+        XCTAssertEqual(try b.item(), 0.99, accuracy: 1e-12)
+    }
+
+    func testLoadStateDictRejectsMismatches() throws {
+        let model = try Linear(3, 2)
+        XCTAssertThrowsError(try model.loadStateDict(["weight": try Tensor.zeros([2, 3])])) { error in
+            XCTAssert("\(error)".contains("missing keys [\"bias\"]"), "\(error)")
+        }
+        XCTAssertThrowsError(try model.loadStateDict(["weight": try Tensor.zeros([3, 3]), "bias": try Tensor.zeros([2])])) { error in
+            XCTAssert("\(error)".contains("weight: checkpoint shape [3, 3]"), "\(error)")
+        }
+    }
+}
