@@ -11,25 +11,14 @@ equivalent of Lucerna's `cnn`, and prints its Fashion-MNIST test accuracy, which
 import gzip
 import sys
 
+import os
+
 import numpy as np
 import torch
-import torch.nn as nn
 from safetensors.torch import load_file
 
-
-class CNN(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, 3, padding=1)
-        self.relu1, self.pool1 = nn.ReLU(), nn.MaxPool2d(2)
-        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
-        self.relu2, self.pool2 = nn.ReLU(), nn.MaxPool2d(2)
-        self.fc1, self.relu3, self.fc2 = nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10)
-
-    def forward(self, x):
-        x = self.pool1(self.relu1(self.conv1(x)))
-        x = self.pool2(self.relu2(self.conv2(x)))
-        return self.fc2(self.relu3(self.fc1(x.flatten(1))))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench"))
+from torch_models import CNN  # noqa: E402
 
 
 def idx(path, offset):

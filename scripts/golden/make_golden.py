@@ -6,12 +6,16 @@ Run from the repository root with a venv that has torch and safetensors:
 Every tensor is float64 (or int64) so the Swift tests can use tight tolerances.
 """
 import os
+import sys
 import zlib
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import save_file
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench"))
+from torch_models import CNN  # noqa: E402
 
 OUT = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "Fixtures")
 torch.set_default_dtype(torch.float64)
@@ -179,20 +183,7 @@ def cnn_state():
     torch.manual_seed(3)
     torch.set_default_dtype(torch.float32)
 
-    class CNN(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1 = nn.Conv2d(1, 4, 3, padding=1)
-            self.relu1, self.pool1 = nn.ReLU(), nn.MaxPool2d(2)
-            self.conv2 = nn.Conv2d(4, 8, 3, padding=1)
-            self.relu2, self.pool2 = nn.ReLU(), nn.MaxPool2d(2)
-            self.fc1, self.relu3, self.fc2 = nn.Linear(392, 16), nn.ReLU(), nn.Linear(16, 10)
-
-        def forward(self, x):
-            x = self.pool1(self.relu1(self.conv1(x)))
-            x = self.pool2(self.relu2(self.conv2(x)))
-            return self.fc2(self.relu3(self.fc1(x.flatten(1))))
-    model = CNN()
+    model = CNN(channels=(4, 8), hidden=16)
     x = torch.rand(3, 1, 28, 28)
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     tensors["input"], tensors["logits"] = x, model(x)
