@@ -30,6 +30,23 @@ final class OptimizerGoldenTests: XCTestCase {
         try run("adamw") { try AdamW(parameters: $0, learningRate: 0.01, weightDecay: 0.1) }
     }
 
+    func testVectorizedFloat32AdamWMatchesTheScalarUpdate() throws {
+        // 37 elements: four 8-lane blocks and a scalar tail.
+        let generator = RandomGenerator(seed: 8)
+        let start = try Tensor.normal([37], dtype: .float64, generator: generator)
+        let gradients = try (0..<3).map { _ in try Tensor.normal([37], dtype: .float64, generator: generator) }
+        func run(_ dtype: DType) throws -> [Double] {
+            let parameter = try start.to(dtype).copy().requiringGrad()
+            let optimizer = try AdamW(parameters: [parameter], learningRate: 0.01, weightDecay: 0.1)
+            for gradient in gradients {
+                parameter.grad = try gradient.to(dtype)
+                try optimizer.step()
+            }
+            return parameter.toDoubles()
+        }
+        for (single, double) in zip(try run(.float32), try run(.float64)) { XCTAssertEqual(single, double, accuracy: 1e-6) }
+    }
+
     func testRMSprop() throws {
         try run("rmsprop") { try RMSprop(parameters: $0, learningRate: 0.01, weightDecay: 0.01) }
         try run("rmsprop_centered_momentum") { try RMSprop(parameters: $0, learningRate: 0.01, momentum: 0.9, centered: true) }
