@@ -93,11 +93,39 @@ extension Tensor {
         _ negativeValue: T
     ) {
         Parallel.forEachChunk(count, costPerItem: 2) { range in
-            if negativeValue == 0 {
-                for index in range { output[index] = input[index] > 0 ? gradient[index] : 0 }
-            } else {
-                for index in range { output[index] = input[index] > 0 ? gradient[index] : negativeValue * gradient[index] }
+            if let gradient = gradient as? UnsafePointer<Float>, let input = input as? UnsafePointer<Float>,
+               let output = output as? UnsafeMutablePointer<Float>, let low = negativeValue as? Float {
+                scaleByStepVectorized(gradient + range.lowerBound, input + range.lowerBound, output + range.lowerBound,
+                                      range.count, low)
+                return
             }
+            for index in range {
+                output[index] = input[index] > 0 ? gradient[index] : (negativeValue == 0 ? 0 : negativeValue * gradient[index])
+            }
+        }
+    }
+
+    /// Branch-free selects, eight lanes at a time (the sign of the input is unpredictable, so a branchy
+    /// loop mispredicts about half the time). Concrete `Float` so the SIMD operations fully inline.
+    private static func scaleByStepVectorized(
+        _ gradient: UnsafePointer<Float>, _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>,
+        _ count: Int, _ negativeValue: Float
+    ) {
+        typealias Vector = SIMD8<Float>
+        let (rawGradient, rawInput, rawOutput) = (UnsafeRawPointer(gradient), UnsafeRawPointer(input), UnsafeMutableRawPointer(output))
+        let zero = Vector(repeating: 0), low = Vector(repeating: negativeValue)
+        var index = 0
+        while index + Vector.scalarCount <= count {
+            let offset = index * MemoryLayout<Float>.stride
+            let x = rawInput.loadUnaligned(fromByteOffset: offset, as: Vector.self)
+            let g = rawGradient.loadUnaligned(fromByteOffset: offset, as: Vector.self)
+            let scaled = negativeValue == 0 ? zero : g * low
+            rawOutput.storeBytes(of: scaled.replacing(with: g, where: x .> zero), toByteOffset: offset, as: Vector.self)
+            index += Vector.scalarCount
+        }
+        while index < count {
+            output[index] = input[index] > 0 ? gradient[index] : (negativeValue == 0 ? 0 : negativeValue * gradient[index])
+            index += 1
         }
     }
 
