@@ -60,6 +60,20 @@ final class AutogradTests: XCTestCase {
         XCTAssertEqual(try x.grad?.item() ?? 0, Foundation.pow(1.0001, 20_000), accuracy: 1e-6)
     }
 
+    func testFloat32ReLUBackwardMatchesTheDefinition() throws {
+        // 37 elements: vector blocks and a scalar tail; zeros count as non-positive, as in PyTorch.
+        let generator = RandomGenerator(seed: 12)
+        var values = try Tensor.normal([37], generator: generator).toFloats()
+        values[3] = 0
+        let upstream = try Tensor.normal([37], generator: generator)
+        for slope in [0.0, 0.2] {
+            let input = try Tensor(shape: [37], scalars: values).requiringGrad()
+            try (input.leakyRelu(slope: slope) * upstream).sum().backward()
+            let expected = zip(values, upstream.toFloats()).map { $0 > 0 ? $1 : Float(slope) * $1 }
+            XCTAssertEqual(input.grad?.toFloats(), expected, "slope \(slope)")
+        }
+    }
+
     func testShapeErrorsNameTheOperationAndShapes() throws {
         XCTAssertThrowsError(try Tensor.zeros([64, 784]).matmul(Tensor.zeros([100, 10]))) { error in
             XCTAssertEqual("\(error)", "matmul: [64, 784] x [100, 10]: inner dimensions differ (784 vs 100)")
