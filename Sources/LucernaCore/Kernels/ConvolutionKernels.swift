@@ -69,25 +69,26 @@ enum ConvolutionKernels {
                     let row = (c * g.kernel.height + ki) * g.kernel.width + kj
                     let destination = columns + row * positions
                     let columnOffset = kj * g.dilation.width - g.padding.width
-                    // Output columns whose input column is inside the image (for stride 1).
+                    // Output columns whose input column is inside the image; the same for every output row.
+                    let (first, last) = validColumns(offset: columnOffset, stride: g.stride.width,
+                                                     width: width, outputWidth: outputWidth)
+                    let step = g.stride.width
+                    // Rows are short (the width of small images): inline loops beat memset/memmove calls.
                     for oh in 0..<outputHeight {
                         let ih = oh * g.stride.height - g.padding.height + ki * g.dilation.height
                         let out = destination + oh * outputWidth
                         if ih < 0 || ih >= height {
-                            out.update(repeating: 0, count: outputWidth)
+                            for ow in 0..<outputWidth { out[ow] = 0 }
                             continue
                         }
-                        let source = plane + ih * width
-                        let (first, last) = validColumns(offset: columnOffset, stride: g.stride.width,
-                                                         width: width, outputWidth: outputWidth)
-                        if first > 0 { out.update(repeating: 0, count: first) }
-                        if g.stride.width == 1 {
-                            if last > first { (out + first).update(from: source + columnOffset + first, count: last - first) }
+                        let from = plane + ih * width + columnOffset
+                        for ow in 0..<first { out[ow] = 0 }
+                        if step == 1 {
+                            for ow in first..<last { out[ow] = from[ow] }
                         } else {
-                            let step = g.stride.width
-                            for ow in first..<max(first, last) { out[ow] = source[ow * step + columnOffset] }
+                            for ow in first..<last { out[ow] = from[ow * step] }
                         }
-                        if last < outputWidth { (out + last).update(repeating: 0, count: outputWidth - last) }
+                        for ow in last..<outputWidth { out[ow] = 0 }
                     }
                 }
             }
@@ -107,15 +108,19 @@ enum ConvolutionKernels {
                     let row = (c * g.kernel.height + ki) * g.kernel.width + kj
                     let source = columns + row * positions
                     let columnOffset = kj * g.dilation.width - g.padding.width
+                    let (first, last) = validColumns(offset: columnOffset, stride: g.stride.width,
+                                                     width: width, outputWidth: outputWidth)
+                    let step = g.stride.width
                     for oh in 0..<outputHeight {
                         let ih = oh * g.stride.height - g.padding.height + ki * g.dilation.height
                         if ih < 0 || ih >= height { continue }
-                        let destination = plane + ih * width
+                        let destination = plane + ih * width + columnOffset
                         let from = source + oh * outputWidth
-                        let (first, last) = validColumns(offset: columnOffset, stride: g.stride.width,
-                                                         width: width, outputWidth: outputWidth)
-                        let step = g.stride.width
-                        for ow in first..<max(first, last) { destination[ow * step + columnOffset] += from[ow] }
+                        if step == 1 {
+                            for ow in first..<last { destination[ow] += from[ow] }
+                        } else {
+                            for ow in first..<last { destination[ow * step] += from[ow] }
+                        }
                     }
                 }
             }

@@ -14,6 +14,12 @@ extension Tensor {
     /// `result[..., j, ...] = self[..., indices[..., j, ...], ...]` along `axis` (torch.gather). `indices`
     /// has this tensor's shape except along `axis`.
     public func gathering(axis: Int, indices: Tensor) throws -> Tensor {
+        try gathering(axis: axis, indices: indices, validated: false)
+    }
+
+    /// `validated: true` skips the per-index range check, for indices the engine produced itself (the
+    /// argmax positions of max pooling and reductions).
+    func gathering(axis: Int, indices: Tensor, validated: Bool) throws -> Tensor {
         try requireFloatingPoint("gather")
         let resolved = try Tensor.normalize(axis: axis, rank: rank, "gather")
         var expected = shape, actual = indices.shape
@@ -25,7 +31,7 @@ extension Tensor {
         guard expected == actual else {
             throw TensorError("gather", "indices \(describe(shape: indices.shape)) must match input \(describe(shape: shape)) outside axis \(axis)")
         }
-        _ = try checkedIndices(indices, length: shape[resolved], "gather")
+        if !validated { _ = try checkedIndices(indices, length: shape[resolved], "gather") }
         let (outer, length, inner) = splitAround(axis: resolved)
         let result = Tensor(uninitializedShape: indices.shape, dtype: dtype)
         let selected = indices.shape[resolved]
@@ -40,19 +46,23 @@ extension Tensor {
         }
         let original = shape
         return Tensor.record(result, operation: "gather", inputs: [self]) { gradient, _ in
-            [try gradient.scatterAdding(axis: resolved, indices: indices, size: original[resolved])]
+            [try gradient.scatterAdding(axis: resolved, indices: indices, size: original[resolved], validated: true)]
         }
     }
 
     /// The adjoint of ``gathering(axis:indices:)``: zeros with `size` along `axis`, and each element of
     /// `self` added at its index (torch.scatter_add).
     public func scatterAdding(axis: Int, indices: Tensor, size: Int) throws -> Tensor {
+        try scatterAdding(axis: axis, indices: indices, size: size, validated: false)
+    }
+
+    func scatterAdding(axis: Int, indices: Tensor, size: Int, validated: Bool) throws -> Tensor {
         try requireFloatingPoint("scatter_add")
         let resolved = try Tensor.normalize(axis: axis, rank: rank, "scatter_add")
         guard indices.shape == shape else {
             throw TensorError("scatter_add", "indices \(describe(shape: indices.shape)) must match source \(describe(shape: shape))")
         }
-        _ = try checkedIndices(indices, length: size, "scatter_add")
+        if !validated { _ = try checkedIndices(indices, length: size, "scatter_add") }
         var targetShape = shape
         targetShape[resolved] = size
         let result = Tensor(uninitializedShape: targetShape, dtype: dtype, zeroed: true)
@@ -67,7 +77,7 @@ extension Tensor {
                                         selected: shape[resolved], inner: inner)
         }
         return Tensor.record(result, operation: "scatter_add", inputs: [self]) { gradient, _ in
-            [try gradient.gathering(axis: resolved, indices: indices)]
+            [try gradient.gathering(axis: resolved, indices: indices, validated: true)]
         }
     }
 

@@ -28,7 +28,7 @@ extension Tensor {
         // The backward scatters into the argmax positions; its own backward is the matching gather.
         return Tensor.record(result, operation: "max_pool2d", inputs: [self]) { gradient, _ in
             [try gradient.reshaped([inputShape[0], inputShape[1], outputHeight * outputWidth])
-                .scatterAdding(axis: 2, indices: indices, size: height * width).reshaped(inputShape)]
+                .scatterAdding(axis: 2, indices: indices, size: height * width, validated: true).reshaped(inputShape)]
         }
     }
 

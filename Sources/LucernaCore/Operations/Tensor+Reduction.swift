@@ -107,7 +107,7 @@ extension Tensor {
         }
         let resolved = try Tensor.normalize(axis: axis, rank: rank, largest ? "max" : "min")
         let indices = try argExtremum(axis: resolved, largest: largest, keepingDimensions: true)
-        let values = try gathering(axis: resolved, indices: indices)
+        let values = try gathering(axis: resolved, indices: indices, validated: true)
         return keepingDimensions ? values : try values.squeezed(axis: resolved)
     }
 
