@@ -37,7 +37,12 @@ public enum IDX {
             let start = 4 + 4 * axis
             shape.append(bytes[start..<(start + 4)].reduce(0) { $0 << 8 | Int($1) })
         }
-        let expected = shape.reduce(1, *)
+        var expected = 1
+        for size in shape {
+            let (product, overflow) = expected.multipliedReportingOverflow(by: size)
+            guard !overflow else { throw DataError(path: path, message: "dimensions \(shape) are impossibly large") }
+            expected = product
+        }
         let available = bytes.count - 4 - 4 * rank
         guard available == expected else {
             throw DataError(path: path, message: "header promises \(shape.map(String.init).joined(separator: "x")) = \(expected) values but the file holds \(available)\(available < expected ? " (truncated)" : " (trailing bytes)")")

@@ -87,6 +87,14 @@ final class AutogradTests: XCTestCase {
         XCTAssertThrowsError(try Tensor(shape: [2], scalars: [1]))
         XCTAssertThrowsError(try Tensor.zeros([3]).indexSelect(axis: 0, indices: [3]))
         XCTAssertThrowsError(try Tensor.zeros([2], dtype: .float64) + Tensor.zeros([2]))
+        // Absurd sizes are errors, not allocator traps.
+        XCTAssertThrowsError(try Tensor.zeros([1 << 40, 1 << 40])) { error in
+            XCTAssert("\(error)".contains("too many elements"), "\(error)")
+        }
+        XCTAssertThrowsError(try Tensor.zeros([1 << 20, 1 << 20]))
+        XCTAssertThrowsError(try Tensor.zeros([1 << 20, 1]) + Tensor.zeros([1, 1 << 20]))
+        XCTAssertThrowsError(try Tensor.zeros([-1, 2]))
+        XCTAssertEqual(try Tensor(shape: [0], scalars: []).count, 0)
     }
 
     func testBroadcastingMatchesNumPyRules() throws {

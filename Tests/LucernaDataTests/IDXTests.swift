@@ -42,6 +42,7 @@ final class IDXTests: XCTestCase {
             (Data([0, 0, 0x0D, 1, 0, 0, 0, 1, 5]), "not unsigned byte"),
             (good.prefix(good.count - 1), "truncated"),
             (good + Data([9]), "trailing bytes"),
+            (Data([0, 0, 8, 4] + Array(repeating: UInt8(0xFF), count: 16)), "impossibly large"),
         ]
         for (data, expected) in cases {
             XCTAssertThrowsError(try IDX.decode(data, path: "broken.idx")) { error in

@@ -17,6 +17,7 @@ extension Tensor {
         guard let plan = BroadcastPlan(a.shape, b.shape) else {
             throw TensorError(operation, "shapes \(describe(shape: a.shape)) and \(describe(shape: b.shape)) do not broadcast")
         }
+        try validate(shape: plan.outputShape, dtype: a.dtype, operation: operation)
         let result = Tensor(uninitializedShape: plan.outputShape, dtype: a.dtype)
         if a.dtype == .float32 {
             ElementwiseKernels.binary(function, plan, a.pointer(as: Float.self), b.pointer(as: Float.self),

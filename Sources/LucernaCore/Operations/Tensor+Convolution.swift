@@ -36,6 +36,7 @@ extension Tensor {
         guard height > 0, width > 0 else {
             throw TensorError("conv_transpose2d", "input \(describe(shape: shape)) gives an empty output")
         }
+        try Tensor.validate(shape: [shape[0], weight.shape[1], height, width], dtype: dtype, operation: "conv_transpose2d")
         var result = try transposedConvolution(weight: weight, geometry: geometry, outputSize: (height, width))
         if let bias {
             guard bias.shape == [weight.shape[1]] else {

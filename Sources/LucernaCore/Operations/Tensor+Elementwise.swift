@@ -179,6 +179,7 @@ extension Tensor {
             throw TensorError("where", "shapes \(describe(shape: condition.shape)), \(describe(shape: a.shape)) and \(describe(shape: b.shape)) do not broadcast")
         }
         let shape = plan.outputShape
+        try validate(shape: shape, dtype: a.dtype, operation: "where")
         let mask = try condition.to(a.dtype).expandedCopy(to: shape)
         let first = try a.expandedCopy(to: shape), second = try b.expandedCopy(to: shape)
         let result = Tensor(uninitializedShape: shape, dtype: a.dtype)

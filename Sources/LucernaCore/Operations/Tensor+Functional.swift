@@ -26,7 +26,10 @@ extension Tensor {
         }
         let axes = [0] + Array(2..<rank)
         var normalized: Tensor
-        if training || runningMean == nil || runningVariance == nil {
+        if !training, let runningMean, let runningVariance {
+            normalized = try (self - runningMean.reshaped(statisticsShape))
+                / (runningVariance.reshaped(statisticsShape) + epsilon).sqrt()
+        } else {
             let perChannel = count / Swift.max(channels, 1)
             guard perChannel > 1 || !training else {
                 throw TensorError("batch_norm", "expected more than 1 value per channel when training, got input \(describe(shape: shape))")
@@ -42,9 +45,6 @@ extension Tensor {
                     try runningVariance.assign(try runningVariance * (1 - momentum) + unbiased.reshaped([channels]) * momentum)
                 }
             }
-        } else {
-            normalized = try (self - runningMean!.reshaped(statisticsShape))
-                / (runningVariance!.reshaped(statisticsShape) + epsilon).sqrt()
         }
         if let weight { normalized = try normalized * weight.reshaped(statisticsShape) }
         if let bias { normalized = try normalized + bias.reshaped(statisticsShape) }

@@ -91,6 +91,7 @@ extension Tensor {
         let (outer, _, inner) = splitAround(axis: resolved)
         var newShape = shape
         newShape[resolved] = indices.count
+        try Tensor.validate(shape: newShape, dtype: dtype, operation: "index_select")
         let result = Tensor(uninitializedShape: newShape, dtype: dtype)
         switch dtype {
         case .float32:
@@ -140,6 +141,7 @@ extension Tensor {
     public static func oneHot(_ labels: Tensor, classes: Int, dtype: DType = .float32) throws -> Tensor {
         guard labels.dtype == .int64 else { throw TensorError("one_hot", "labels must be int64, got \(labels.dtype)") }
         guard classes > 0 else { throw TensorError("one_hot", "classes must be positive, got \(classes)") }
+        try validate(shape: labels.shape + [classes], dtype: dtype, operation: "one_hot")
         let values = labels.toIntegers()
         var result = [Double](repeating: 0, count: values.count * classes)
         for (position, label) in values.enumerated() {

@@ -34,6 +34,7 @@ extension Tensor {
             throw TensorError(operation, "\(describe(shape: shape)) x \(describe(shape: other.shape)): batch dimensions do not broadcast")
         }
         let batchShape = batchPlan.outputShape
+        try Tensor.validate(shape: batchShape + [m, n], dtype: dtype, operation: operation)
         let result = Tensor(uninitializedShape: batchShape + [m, n], dtype: dtype)
         let batchCount = batchShape.reduce(1, *)
         let sizeA = m * k, sizeB = k * n, sizeC = m * n
@@ -66,16 +67,16 @@ extension Tensor {
         return Tensor.record(result, operation: operation, inputs: [self, other]) { [self] gradient, _ in
             var gradientA: Tensor?, gradientB: Tensor?
             if self.requiresGrad {
-                gradientA = transposingSelf
+                let product = transposingSelf
                     ? try other.matmul(gradient, transposingSelf: transposingOther, transposingOther: true)
                     : try gradient.matmul(other, transposingSelf: false, transposingOther: !transposingOther)
-                gradientA = try gradientA!.sum(toShape: shapeA)
+                gradientA = try product.sum(toShape: shapeA)
             }
             if other.requiresGrad {
-                gradientB = transposingOther
+                let product = transposingOther
                     ? try gradient.matmul(self, transposingSelf: true, transposingOther: transposingSelf)
                     : try self.matmul(gradient, transposingSelf: !transposingSelf, transposingOther: false)
-                gradientB = try gradientB!.sum(toShape: shapeB)
+                gradientB = try product.sum(toShape: shapeB)
             }
             return [gradientA, gradientB]
         }

@@ -135,6 +135,7 @@ extension Tensor {
         guard rank == 4, outputSize.0 > 0, outputSize.1 > 0 else {
             throw TensorError("adaptive_avg_pool2d", "input must be [N, C, H, W] and output size positive, got \(describe(shape: shape)) and \(outputSize)")
         }
+        try Tensor.validate(shape: [shape[0], shape[1], outputSize.0, outputSize.1], dtype: dtype, operation: "adaptive_avg_pool2d")
         func matrix(_ input: Int, _ output: Int) throws -> Tensor {
             var values = [Double](repeating: 0, count: output * input)
             for o in 0..<output {
@@ -153,6 +154,7 @@ extension Tensor {
             throw TensorError("upsample", "input must be [N, C, H, W] and size positive, got \(describe(shape: shape)) and \(size)")
         }
         let (height, width) = (shape[2], shape[3])
+        try Tensor.validate(shape: [shape[0], shape[1], size.0, size.1], dtype: dtype, operation: "upsample")
         switch mode {
         case .nearest:
             let rows = (0..<size.0).map { Swift.min(Int(Double($0) * Double(height) / Double(size.0)), height - 1) }

@@ -16,13 +16,13 @@ extension Tensor {
             throw TensorError("reshape", "invalid target shape \(describe(shape: newShape)) for \(describe(shape: shape))")
         }
         if let position = inferred.first {
-            let known = newShape.filter { $0 != -1 }.reduce(1, *)
+            let known = try Tensor.elementCount(of: newShape.filter { $0 != -1 }, operation: "reshape")
             guard known > 0, count % known == 0 else {
                 throw TensorError("reshape", "cannot infer -1 in \(describe(shape: newShape)) for \(count) elements of \(describe(shape: shape))")
             }
             resolved[position] = count / known
         }
-        guard resolved.reduce(1, *) == count else {
+        guard try Tensor.elementCount(of: resolved, operation: "reshape") == count else {
             throw TensorError("reshape", "\(describe(shape: shape)) (\(count) elements) cannot become \(describe(shape: newShape))")
         }
         if resolved == shape { return self }
@@ -110,6 +110,7 @@ extension Tensor {
     /// Broadcasts to `target` (NumPy rules); the gradient is summed back.
     public func expanded(to target: [Int]) throws -> Tensor {
         if target == shape { return self }
+        try Tensor.validate(shape: target, dtype: dtype, operation: "expand")
         let result = try expandedCopy(to: target)
         let original = shape
         return Tensor.record(result, operation: "expand", inputs: [self]) { gradient, _ in
@@ -179,6 +180,7 @@ extension Tensor {
         var offset = 0
         let targetStrides: [Int]
         for (position, pair) in padding.enumerated() { newShape[first + position] += pair.before + pair.after }
+        try Tensor.validate(shape: newShape, dtype: dtype, operation: "pad")
         targetStrides = CopyKernels.contiguousStrides(newShape)
         for (position, pair) in padding.enumerated() { offset += pair.before * targetStrides[first + position] }
         let result = try Tensor.full(newShape, value: value, dtype: dtype)

@@ -49,15 +49,37 @@ public final class Tensor: @unchecked Sendable {
 
     // MARK: Creation
 
-    /// Checks that every dimension is non-negative and the element count matches.
-    static func validate(shape: [Int], count: Int, operation: String) throws {
+    /// The element count of a user-supplied shape: every dimension non-negative, the product without
+    /// overflow, and the buffer no larger than this machine's memory (so an absurd shape is an error,
+    /// not a trap in the allocator).
+    public static func elementCount(of shape: [Int], dtype: DType = .float32, operation: String) throws -> Int {
         if shape.contains(where: { $0 < 0 }) {
             throw TensorError(operation, "negative dimension in shape \(describe(shape: shape))")
         }
-        let expected = shape.reduce(1, *)
+        var total = 1
+        for size in shape {
+            let (product, overflow) = total.multipliedReportingOverflow(by: size)
+            guard !overflow else { throw TensorError(operation, "shape \(describe(shape: shape)) has too many elements") }
+            total = product
+        }
+        let (bytes, overflow) = total.multipliedReportingOverflow(by: dtype.byteWidth)
+        guard !overflow, UInt64(bytes) <= ProcessInfo.processInfo.physicalMemory else {
+            throw TensorError(operation, "shape \(describe(shape: shape)) needs more memory than this machine has")
+        }
+        return total
+    }
+
+    /// Checks a user-supplied shape and that it holds exactly `count` values.
+    static func validate(shape: [Int], count: Int, operation: String) throws {
+        let expected = try elementCount(of: shape, operation: operation)
         if expected != count {
             throw TensorError(operation, "shape \(describe(shape: shape)) needs \(expected) values, got \(count)")
         }
+    }
+
+    /// Checks a user-supplied shape for a tensor to be created.
+    static func validate(shape: [Int], dtype: DType = .float32, operation: String) throws {
+        _ = try elementCount(of: shape, dtype: dtype, operation: operation)
     }
 
     /// A Float32 tensor of the given shape and values (row-major).
@@ -65,7 +87,7 @@ public final class Tensor: @unchecked Sendable {
         try Tensor.validate(shape: shape, count: scalars.count, operation: "tensor")
         self.init(uninitializedShape: shape, dtype: .float32)
         scalars.withUnsafeBufferPointer { source in
-            storage.pointer.assumingMemoryBound(to: Float.self).update(from: source.baseAddress!, count: source.count)
+            if let base = source.baseAddress { storage.pointer.assumingMemoryBound(to: Float.self).update(from: base, count: source.count) }
         }
     }
 
@@ -74,7 +96,7 @@ public final class Tensor: @unchecked Sendable {
         try Tensor.validate(shape: shape, count: doubles.count, operation: "tensor")
         self.init(uninitializedShape: shape, dtype: .float64)
         doubles.withUnsafeBufferPointer { source in
-            storage.pointer.assumingMemoryBound(to: Double.self).update(from: source.baseAddress!, count: source.count)
+            if let base = source.baseAddress { storage.pointer.assumingMemoryBound(to: Double.self).update(from: base, count: source.count) }
         }
     }
 
@@ -121,7 +143,7 @@ public final class Tensor: @unchecked Sendable {
 
     /// A tensor filled with `value`.
     public static func full(_ shape: [Int], value: Double, dtype: DType = .float32) throws -> Tensor {
-        try validate(shape: shape, count: shape.reduce(1, *), operation: "full")
+        try validate(shape: shape, dtype: dtype, operation: "full")
         let result = Tensor(uninitializedShape: shape, dtype: dtype)
         result.fill(value)
         return result
@@ -129,7 +151,7 @@ public final class Tensor: @unchecked Sendable {
 
     /// A tensor of zeros.
     public static func zeros(_ shape: [Int], dtype: DType = .float32) throws -> Tensor {
-        try validate(shape: shape, count: shape.reduce(1, *), operation: "zeros")
+        try validate(shape: shape, dtype: dtype, operation: "zeros")
         return Tensor(uninitializedShape: shape, dtype: dtype, zeroed: true)
     }
 

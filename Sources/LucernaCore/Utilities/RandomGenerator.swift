@@ -99,7 +99,7 @@ extension Tensor {
     /// Uniform values in `[low, high)`.
     public static func uniform(_ shape: [Int], low: Double = 0, high: Double = 1, dtype: DType = .float32,
                                generator: RandomGenerator = .shared) throws -> Tensor {
-        try validate(shape: shape, count: shape.reduce(1, *), operation: "uniform")
+        try validate(shape: shape, dtype: dtype, operation: "uniform")
         let values = (0..<shape.reduce(1, *)).map { _ in low + (high - low) * generator.nextUniform() }
         return try Tensor(shape: shape, values: values, dtype: dtype)
     }
@@ -107,7 +107,7 @@ extension Tensor {
     /// Normal values with `mean` and `standardDeviation`.
     public static func normal(_ shape: [Int], mean: Double = 0, standardDeviation: Double = 1, dtype: DType = .float32,
                               generator: RandomGenerator = .shared) throws -> Tensor {
-        try validate(shape: shape, count: shape.reduce(1, *), operation: "normal")
+        try validate(shape: shape, dtype: dtype, operation: "normal")
         let values = (0..<shape.reduce(1, *)).map { _ in mean + standardDeviation * generator.nextNormal() }
         return try Tensor(shape: shape, values: values, dtype: dtype)
     }
@@ -118,7 +118,7 @@ extension Tensor {
         guard probability >= 0, probability <= 1 else {
             throw TensorError("bernoulli", "probability \(probability) outside [0, 1]")
         }
-        try validate(shape: shape, count: shape.reduce(1, *), operation: "bernoulli")
+        try validate(shape: shape, dtype: dtype, operation: "bernoulli")
         let values = (0..<shape.reduce(1, *)).map { _ in generator.nextUniform() < probability ? 1.0 : 0.0 }
         return try Tensor(shape: shape, values: values, dtype: dtype)
     }
