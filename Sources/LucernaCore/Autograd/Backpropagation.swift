@@ -1,4 +1,14 @@
 extension Tensor {
+    /// While a pruned ``gradients(of:withRespectTo:seeds:createGraph:)`` runs, the tensors whose
+    /// gradients are needed; nil otherwise. The engine is driven from one thread at a time.
+    nonisolated(unsafe) static var pruning: Set<ObjectIdentifier>?
+
+    /// Whether backward functions should compute this input's gradient: it requires one and, during a
+    /// pruned pass, lies on a path to a wanted tensor.
+    var needsGradient: Bool {
+        requiresGrad && (Tensor.pruning.map { $0.contains(ObjectIdentifier(self)) } ?? true)
+    }
+
     /// Reverse-mode differentiation of `outputs` with respect to `inputs`, like `torch.autograd.grad`.
     ///
     /// - Parameters:
@@ -94,7 +104,24 @@ extension Tensor {
                 order.append(tensor)
             }
         }
-        // 3. Walk from the outputs back to the leaves.
+        // 3. When only some gradients are wanted, prune: a node computes gradients only for inputs from
+        //    which a wanted tensor is reachable (as PyTorch does), e.g. no weight gradients for ∂D/∂x.
+        let previousPruning = Tensor.pruning
+        defer { Tensor.pruning = previousPruning }
+        if let wanted {
+            var needed = Set<ObjectIdentifier>()
+            for tensor in order {   // inputs come before the tensors computed from them
+                let key = ObjectIdentifier(tensor)
+                if wanted.contains(key)
+                    || (tensor.gradientNode?.inputs.contains { needed.contains(ObjectIdentifier($0)) } ?? false) {
+                    needed.insert(key)
+                }
+            }
+            Tensor.pruning = needed
+        } else {
+            Tensor.pruning = nil
+        }
+        // 4. Walk from the outputs back to the leaves.
         var table = GradientTable()
         try GradientMode.with(enabled: createGraph) {
             for tensor in order.reversed() {
@@ -104,10 +131,10 @@ extension Tensor {
                 if wanted == nil && (tensor.isLeaf || tensor.retainsGrad) {
                     table.storedGradients.append((tensor, gradient))
                 }
-                guard let node = tensor.gradientNode else { continue }
+                guard let node = tensor.gradientNode, tensor.needsGradient else { continue }
                 let inputGradients = try node.backward(gradient, tensor)
                 for (input, inputGradient) in zip(node.inputs, inputGradients) {
-                    guard input.requiresGrad, let inputGradient else { continue }
+                    guard input.needsGradient, let inputGradient else { continue }
                     guard inputGradient.shape == input.shape else {
                         throw TensorError("backward", "\(node.operation) produced a gradient of shape \(describe(shape: inputGradient.shape)) for an input of shape \(describe(shape: input.shape))")
                     }

@@ -68,8 +68,8 @@ extension Tensor {
     public func multiplying(_ other: Tensor) throws -> Tensor {
         let result = try Tensor.computeBinary(.multiply, self, other, "mul")
         return Tensor.record(result, operation: "mul", inputs: [self, other]) { [self] gradient, _ in
-            [self.requiresGrad ? try (gradient * other).sum(toShape: self.shape) : nil,
-             other.requiresGrad ? try (gradient * self).sum(toShape: other.shape) : nil]
+            [self.needsGradient ? try (gradient * other).sum(toShape: self.shape) : nil,
+             other.needsGradient ? try (gradient * self).sum(toShape: other.shape) : nil]
         }
     }
 
@@ -77,8 +77,8 @@ extension Tensor {
     public func dividing(by other: Tensor) throws -> Tensor {
         let result = try Tensor.computeBinary(.divide, self, other, "div")
         return Tensor.record(result, operation: "div", inputs: [self, other]) { [self] gradient, _ in
-            [self.requiresGrad ? try (gradient / other).sum(toShape: self.shape) : nil,
-             other.requiresGrad ? try (gradient.negated() * self / (other * other)).sum(toShape: other.shape) : nil]
+            [self.needsGradient ? try (gradient / other).sum(toShape: self.shape) : nil,
+             other.needsGradient ? try (gradient.negated() * self / (other * other)).sum(toShape: other.shape) : nil]
         }
     }
 
@@ -86,9 +86,9 @@ extension Tensor {
     public func pow(_ exponent: Tensor) throws -> Tensor {
         let result = try Tensor.computeBinary(.power, self, exponent, "pow")
         return Tensor.record(result, operation: "pow", inputs: [self, exponent]) { [self] gradient, output in
-            [self.requiresGrad
+            [self.needsGradient
                 ? try (gradient * exponent * self.pow(exponent - 1)).sum(toShape: self.shape) : nil,
-             exponent.requiresGrad
+             exponent.needsGradient
                 ? try (gradient * output * self.log()).sum(toShape: exponent.shape) : nil]
         }
     }

@@ -89,11 +89,11 @@ extension Tensor {
         let inputSize = (shape[2], shape[3])
         return Tensor.record(result, operation: "conv2d", inputs: [self, weight] + (bias.map { [$0] } ?? [])) {
             [self] gradient, _ in
-            [self.requiresGrad
+            [self.needsGradient
                 ? try gradient.transposedConvolution(weight: weight, geometry: geometry, outputSize: inputSize) : nil,
-             weight.requiresGrad
+             weight.needsGradient
                 ? try self.convolutionWeightGradient(gradient, geometry: geometry) : nil,
-             bias?.requiresGrad == true ? try gradient.sum(axes: [0, 2, 3]) : nil]
+             bias?.needsGradient == true ? try gradient.sum(axes: [0, 2, 3]) : nil]
         }
     }
 
@@ -120,8 +120,8 @@ extension Tensor {
                                              layout: layout)
         }
         return Tensor.record(result, operation: "conv_transpose2d", inputs: [self, weight]) { [self] gradient, _ in
-            [self.requiresGrad ? try gradient.convolution(weight: weight, geometry: geometry) : nil,
-             weight.requiresGrad ? try gradient.convolutionWeightGradient(self, geometry: geometry) : nil]
+            [self.needsGradient ? try gradient.convolution(weight: weight, geometry: geometry) : nil,
+             weight.needsGradient ? try gradient.convolutionWeightGradient(self, geometry: geometry) : nil]
         }
     }
 
@@ -149,10 +149,10 @@ extension Tensor {
                                               layout: layout)
         }
         return Tensor.record(result, operation: "conv2d_weight", inputs: [self, outputGradient]) { [self] gradient, _ in
-            [self.requiresGrad
+            [self.needsGradient
                 ? try outputGradient.transposedConvolution(weight: gradient, geometry: geometry,
                                                            outputSize: (self.shape[2], self.shape[3])) : nil,
-             outputGradient.requiresGrad ? try self.convolution(weight: gradient, geometry: geometry) : nil]
+             outputGradient.needsGradient ? try self.convolution(weight: gradient, geometry: geometry) : nil]
         }
     }
 }

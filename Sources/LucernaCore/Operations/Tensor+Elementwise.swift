@@ -193,8 +193,8 @@ extension Tensor {
         }
         return record(result, operation: "where", inputs: [a, b]) { gradient, _ in
             let zero = gradient.scalar(0)
-            return [a.requiresGrad ? try Tensor.where(mask, gradient, zero).sum(toShape: a.shape) : nil,
-                    b.requiresGrad ? try Tensor.where(mask, zero, gradient).sum(toShape: b.shape) : nil]
+            return [a.needsGradient ? try Tensor.where(mask, gradient, zero).sum(toShape: a.shape) : nil,
+                    b.needsGradient ? try Tensor.where(mask, zero, gradient).sum(toShape: b.shape) : nil]
         }
     }
 

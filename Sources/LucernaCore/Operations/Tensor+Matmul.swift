@@ -66,13 +66,13 @@ extension Tensor {
         let (shapeA, shapeB) = (shape, other.shape)
         return Tensor.record(result, operation: operation, inputs: [self, other]) { [self] gradient, _ in
             var gradientA: Tensor?, gradientB: Tensor?
-            if self.requiresGrad {
+            if self.needsGradient {
                 let product = transposingSelf
                     ? try other.matmul(gradient, transposingSelf: transposingOther, transposingOther: true)
                     : try gradient.matmul(other, transposingSelf: false, transposingOther: !transposingOther)
                 gradientA = try product.sum(toShape: shapeA)
             }
-            if other.requiresGrad {
+            if other.needsGradient {
                 let product = transposingOther
                     ? try gradient.matmul(self, transposingSelf: true, transposingOther: transposingSelf)
                     : try self.matmul(gradient, transposingSelf: !transposingSelf, transposingOther: false)

@@ -227,7 +227,7 @@ extension Tensor {
         }
         return record(result, operation: "cat", inputs: tensors) { gradient, _ in
             try zip(tensors, starts).map { tensor, start in
-                tensor.requiresGrad
+                tensor.needsGradient
                     ? try gradient.sliced(axis: resolved, start: start, end: start + tensor.shape[resolved]) : nil
             }
         }
