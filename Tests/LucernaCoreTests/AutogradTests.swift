@@ -113,6 +113,13 @@ final class AutogradTests: XCTestCase {
         XCTAssertNotEqual(first, other)
         let generator = RandomGenerator(seed: 1)
         XCTAssertEqual(generator.permutation(50).sorted(), Array(0..<50))
+        var counts = [0, 0, 0]
+        for _ in 0..<30_000 { counts[try generator.categorical([1, 0, 3])] += 1 }
+        XCTAssertEqual(counts[1], 0)
+        XCTAssertEqual(Double(counts[2]) / 30_000, 0.75, accuracy: 0.02)
+        XCTAssertThrowsError(try generator.categorical([0, 0]))
+        let draws = try Tensor.bernoulli([10_000], probability: 0.3, generator: generator).toDoubles()
+        XCTAssertEqual(draws.reduce(0, +) / 10_000, 0.3, accuracy: 0.02)
         let values = (0..<20_000).map { _ in generator.nextNormal() }
         let mean = values.reduce(0, +) / Double(values.count)
         let variance = values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count)

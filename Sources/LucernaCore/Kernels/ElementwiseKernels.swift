@@ -104,12 +104,20 @@ enum ElementwiseKernels {
                     offsetB += index * outerB[axis]
                 }
                 let rowA = a + offsetA, rowB = b + offsetB, rowOut = output + outer * inner
+                // One specialised loop per function: the switch runs once per row, never per element.
                 switch function {
                 case .add: loop(rowA, innerA, rowB, innerB, rowOut, inner) { $0 + $1 }
                 case .subtract: loop(rowA, innerA, rowB, innerB, rowOut, inner) { $0 - $1 }
                 case .multiply: loop(rowA, innerA, rowB, innerB, rowOut, inner) { $0 * $1 }
                 case .divide: loop(rowA, innerA, rowB, innerB, rowOut, inner) { $0 / $1 }
-                default: loop(rowA, innerA, rowB, innerB, rowOut, inner) { function.apply($0, $1) }
+                case .maximum: loop(rowA, innerA, rowB, innerB, rowOut, inner) { BinaryFunction.maximum.apply($0, $1) }
+                case .minimum: loop(rowA, innerA, rowB, innerB, rowOut, inner) { BinaryFunction.minimum.apply($0, $1) }
+                case .power: loop(rowA, innerA, rowB, innerB, rowOut, inner) { T.power($0, $1) }
+                case .greater: loop(rowA, innerA, rowB, innerB, rowOut, inner) { $0 > $1 ? 1 : 0 }
+                case .greaterOrEqual: loop(rowA, innerA, rowB, innerB, rowOut, inner) { $0 >= $1 ? 1 : 0 }
+                case .less: loop(rowA, innerA, rowB, innerB, rowOut, inner) { $0 < $1 ? 1 : 0 }
+                case .lessOrEqual: loop(rowA, innerA, rowB, innerB, rowOut, inner) { $0 <= $1 ? 1 : 0 }
+                case .equal: loop(rowA, innerA, rowB, innerB, rowOut, inner) { $0 == $1 ? 1 : 0 }
                 }
             }
         }
