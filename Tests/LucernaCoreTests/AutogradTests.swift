@@ -95,6 +95,8 @@ final class AutogradTests: XCTestCase {
         XCTAssertThrowsError(try Tensor.zeros([1 << 20, 1]) + Tensor.zeros([1, 1 << 20]))
         XCTAssertThrowsError(try Tensor.zeros([-1, 2]))
         XCTAssertEqual(try Tensor(shape: [0], scalars: []).count, 0)
+        XCTAssertEqual(Tensor(.nan, dtype: .int64).toIntegers(), [0])
+        XCTAssertEqual(try Tensor(shape: [2], scalars: [1e30, -.infinity]).toIntegers(), [Int.max, Int.min])
     }
 
     func testBroadcastingMatchesNumPyRules() throws {

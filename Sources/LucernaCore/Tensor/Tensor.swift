@@ -137,7 +137,7 @@ public final class Tensor: @unchecked Sendable {
         switch dtype {
         case .float32: storage.pointer.assumingMemoryBound(to: Float.self)[0] = Float(value)
         case .float64: storage.pointer.assumingMemoryBound(to: Double.self)[0] = value
-        case .int64: storage.pointer.assumingMemoryBound(to: Int64.self)[0] = Int64(value.rounded(.towardZero))
+        case .int64: storage.pointer.assumingMemoryBound(to: Int64.self)[0] = Tensor.saturatingInteger(value)
         }
     }
 
@@ -190,7 +190,7 @@ public final class Tensor: @unchecked Sendable {
         switch dtype {
         case .float32: pointer(as: Float.self).update(repeating: Float(value), count: total)
         case .float64: pointer(as: Double.self).update(repeating: value, count: total)
-        case .int64: pointer(as: Int64.self).update(repeating: Int64(value), count: total)
+        case .int64: pointer(as: Int64.self).update(repeating: Tensor.saturatingInteger(value), count: total)
         }
     }
 
@@ -221,7 +221,16 @@ public final class Tensor: @unchecked Sendable {
             let source = pointer(as: Int64.self)
             return (0..<count).map { Int(source[$0]) }
         }
-        return toDoubles().map { $0.isFinite ? Int($0) : 0 }
+        return toDoubles().map { Int(Tensor.saturatingInteger($0)) }
+    }
+
+    /// `value` truncated toward zero and clamped to the Int64 range; NaN becomes 0. Used where a float
+    /// must become an integer without trapping.
+    static func saturatingInteger(_ value: Double) -> Int64 {
+        guard !value.isNaN else { return 0 }
+        if value >= 9.223_372_036_854_775e18 { return .max }
+        if value <= -9.223_372_036_854_775e18 { return .min }
+        return Int64(value.rounded(.towardZero))
     }
 
     /// The single value of a one-element tensor.
@@ -293,7 +302,7 @@ public final class Tensor: @unchecked Sendable {
 extension Tensor: CustomStringConvertible {
     public var description: String {
         let values = toDoubles()
-        let shown = values.prefix(8).map { dtype == .int64 ? String(Int($0)) : String(format: "%.4g", $0) }
+        let shown = values.prefix(8).map { dtype == .int64 ? String(Int(Tensor.saturatingInteger($0))) : String(format: "%.4g", $0) }
         let more = values.count > 8 ? ", ..." : ""
         return "Tensor(\(dtype), \(describe(shape: shape)), [\(shown.joined(separator: ", "))\(more)])"
     }

@@ -82,6 +82,9 @@ public final class Upsample: Module {
     public let size: (Int, Int)?, scale: Double?, mode: UpsampleMode
     public init(size: (Int, Int)? = nil, scale: Double? = nil, mode: UpsampleMode = .nearest) throws {
         guard (size == nil) != (scale == nil) else { throw TensorError("Upsample", "give exactly one of size and scale") }
+        if let scale, !(scale > 0 && scale <= 1024) {
+            throw TensorError("Upsample", "scale \(scale) must be in (0, 1024]")
+        }
         self.size = size
         self.scale = scale
         self.mode = mode
