@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "LucernaNN", targets: ["LucernaNN"]),
         .library(name: "LucernaData", targets: ["LucernaData"]),
         .library(name: "LucernaTrain", targets: ["LucernaTrain"]),
+        .library(name: "LucernaLua", targets: ["LucernaLua"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -27,15 +28,17 @@ let package = Package(
         .target(name: "LucernaNN", dependencies: ["LucernaCore"]),
         .target(name: "LucernaData", dependencies: ["LucernaCore", "CZlib"]),
         .target(name: "LucernaTrain", dependencies: ["LucernaCore", "LucernaNN", "LucernaData"]),
+        .target(name: "LucernaLua", dependencies: ["CLua", "LucernaCore", "LucernaNN"]),
         .executableTarget(
             name: "lucerna",
             dependencies: [
-                "LucernaCore", "LucernaNN", "LucernaData", "LucernaTrain",
+                "LucernaCore", "LucernaNN", "LucernaData", "LucernaTrain", "LucernaLua",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "LucernaCoreTests", dependencies: ["LucernaCore"]),
         .testTarget(name: "LucernaNNTests", dependencies: ["LucernaNN"]),
         .testTarget(name: "LucernaDataTests", dependencies: ["LucernaData"]),
         .testTarget(name: "LucernaTrainTests", dependencies: ["LucernaTrain"]),
+        .testTarget(name: "LucernaLuaTests", dependencies: ["LucernaLua"]),
     ]
 )

@@ -3,4 +3,39 @@
 #include <lua5.4/lua.h>
 #include <lua5.4/lualib.h>
 #include <lua5.4/lauxlib.h>
+#include <stdio.h>
+
+/* Lua's function-like macros, which Swift does not import. */
+static inline void lucerna_pop(lua_State *L, int n) { lua_settop(L, -(n) - 1); }
+static inline const char *lucerna_tostring(lua_State *L, int i) { return lua_tolstring(L, i, NULL); }
+static inline void lucerna_newtable(lua_State *L) { lua_createtable(L, 0, 0); }
+static inline int lucerna_pcall(lua_State *L, int n, int r, int f) { return lua_pcallk(L, n, r, f, 0, NULL); }
+static inline int lucerna_upvalueindex(int i) { return LUA_REGISTRYINDEX - i; }
+static inline int lucerna_registryindex(void) { return LUA_REGISTRYINDEX; }
+static inline lua_Number lucerna_tonumber(lua_State *L, int i) { return lua_tonumberx(L, i, NULL); }
+static inline lua_Integer lucerna_tointeger(lua_State *L, int i) { return lua_tointegerx(L, i, NULL); }
+static inline void *lucerna_newuserdata(lua_State *L, size_t size) { return lua_newuserdatauv(L, size, 1); }
+static inline int lucerna_loadbuffer(lua_State *L, const char *s, size_t size, const char *name) {
+    return luaL_loadbufferx(L, s, size, name, "t");   /* text chunks only: no precompiled bytecode */
+}
+
+/* Swift implements this (with @_cdecl): it runs the Swift closure behind the current C closure and
+   returns the number of results, or -1 with an error message pushed. It never raises. */
+extern int lucerna_swift_dispatch(lua_State *L);
+
+/* The C function every Swift-backed Lua function is. Raising (longjmp) happens here, in C, after the
+   Swift frames have returned, never across them. */
+static inline int lucerna_trampoline(lua_State *L) {
+    int results = lucerna_swift_dispatch(L);
+    if (results < 0) return lua_error(L);
+    return results;
+}
+
+/* A panic handler must not return into Lua; it reports and aborts. It is only reached for errors
+   outside any protected call, which Lucerna never makes. */
+static inline int lucerna_panic(lua_State *L) {
+    const char *message = lua_tolstring(L, -1, NULL);
+    fprintf(stderr, "lucerna: unprotected Lua error: %s\n", message ? message : "(no message)");
+    return 0;
+}
 #endif

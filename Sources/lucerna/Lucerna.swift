@@ -1,13 +1,14 @@
 import ArgumentParser
 import Foundation
 import LucernaCore
+import LucernaLua
 
 @main
 struct Lucerna: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lucerna",
         abstract: "Explainable, bias-aware generative learning: a Swift engine scripted from Lua.",
-        subcommands: [TrainDemo.self, Bench.self])
+        subcommands: [Run.self, TrainDemo.self, Bench.self])
 }
 
 /// Options every command shares.
@@ -32,4 +33,26 @@ struct CommonOptions: ParsableArguments {
 func emit(_ line: String) {
     print(line)
     fflush(nil)
+}
+
+/// Runs a Lua recipe.
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a Lua experiment recipe (the Lua API is growing: tensors, autograd so far; see README).")
+
+    @Argument(help: "The recipe file.") var recipe: String
+    @OptionGroup var common: CommonOptions
+    @Option(help: "Seed for lucerna's random generator.") var seed: Int = 0
+
+    func run() throws {
+        try common.apply()
+        RandomGenerator.shared.reseed(UInt64(truncatingIfNeeded: seed))
+        do {
+            let lua = try LuaState()
+            try lua.run(file: recipe)
+        } catch {
+            FileHandle.standardError.write("error: \(error)\n".data(using: .utf8) ?? Data())
+            throw ExitCode(1)
+        }
+    }
 }

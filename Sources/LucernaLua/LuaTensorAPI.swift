@@ -1,0 +1,207 @@
+import CLua
+import LucernaCore
+
+/// Tensors in Lua: full userdata holding a retained reference, released by `__gc`; arithmetic and
+/// comparison metamethods; engine operations as methods; `tensor{...}` constructors; `grad` and
+/// `no_grad`. Dimensions are 1-based as in Torch7 (negative ones count from the end).
+enum LuaTensorAPI {
+    static let metatableName = "lucerna.Tensor"
+
+    /// Live tensor userdata (for leak tests).
+    nonisolated(unsafe) static var liveCount = 0
+
+    static func push(_ tensor: Tensor, in state: OpaquePointer) {
+        guard let memory = lucerna_newuserdata(state, MemoryLayout<UnsafeMutableRawPointer?>.size) else { return }
+        memory.storeBytes(of: Unmanaged.passRetained(tensor).toOpaque(), as: UnsafeMutableRawPointer?.self)
+        liveCount += 1
+        luaL_setmetatable(state, metatableName)
+    }
+
+    static func tensor(at index: Int32, in state: OpaquePointer) -> Tensor? {
+        guard let memory = luaL_testudata(state, index, metatableName),
+              let reference = memory.load(as: UnsafeMutableRawPointer?.self) else { return nil }
+        return Unmanaged<Tensor>.fromOpaque(reference).takeUnretainedValue()
+    }
+
+    /// A 1-based Lua dimension as an engine axis.
+    static func axis(_ dimension: Int, _ operation: String) throws -> Int {
+        guard dimension != 0 else { throw TensorError(operation, "dimensions count from 1 (or from -1 at the end); got 0") }
+        return dimension > 0 ? dimension - 1 : dimension
+    }
+
+    static func install(in lua: LuaState) throws {
+        let state = lua.state
+        // 1. The metatable with metamethods and the method table as __index.
+        luaL_newmetatable(state, metatableName)
+        lua.setFunction("__gc") { call in
+            if let memory = luaL_testudata(call.state, 1, metatableName),
+               let reference = memory.load(as: UnsafeMutableRawPointer?.self) {
+                Unmanaged<Tensor>.fromOpaque(reference).release()
+                memory.storeBytes(of: nil, as: UnsafeMutableRawPointer?.self)
+                liveCount -= 1
+            }
+            return 0
+        }
+        lua.setFunction("__tostring") { call in
+            call.push("\(try call.tensor(1))")
+            return 1
+        }
+        for (name, operation) in [("__add", "add"), ("__sub", "sub"), ("__mul", "mul"), ("__div", "div"), ("__pow", "pow")] {
+            lua.setFunction(name) { call in
+                let (a, b) = try operands(call, operation)
+                switch operation {
+                case "add": call.push(try a + b)
+                case "sub": call.push(try a - b)
+                case "mul": call.push(try a * b)
+                case "div": call.push(try a / b)
+                default: call.push(try a.pow(b))
+                }
+                return 1
+            }
+        }
+        lua.setFunction("__unm") { call in
+            call.push(try call.tensor(1).negated())
+            return 1
+        }
+        lucerna_newtable(state)
+        installMethods(lua)
+        lua_setfield(state, -2, "__index")
+        // Scripts see this name instead of the metatable, so they cannot call or replace __gc.
+        lua_pushstring(state, metatableName)
+        lua_setfield(state, -2, "__metatable")
+        lucerna_pop(state, 1)
+
+        // 2. The `tensor` table: callable to build from nested tables, with constructors.
+        lucerna_newtable(state)
+        lua.setFunction("zeros") { call in
+            call.push(try Tensor.zeros(call.integers(1)))
+            return 1
+        }
+        lua.setFunction("ones") { call in
+            call.push(try Tensor.ones(call.integers(1)))
+            return 1
+        }
+        lua.setFunction("randn") { call in
+            call.push(try Tensor.normal(call.integers(1)))
+            return 1
+        }
+        lua.setFunction("rand") { call in
+            call.push(try Tensor.uniform(call.integers(1)))
+            return 1
+        }
+        lua.setFunction("arange") { call in
+            call.push(try Tensor.arange(call.integer(1)))
+            return 1
+        }
+        lucerna_newtable(state)
+        lua.setFunction("__call") { call in
+            // tensor{...}: argument 1 is the `tensor` table itself.
+            call.push(try fromNested(call, index: 2))
+            return 1
+        }
+        lua_setmetatable(state, -2)
+        lua_pushvalue(state, -1)
+        lua_setglobal(state, "tensor")
+
+        // 3. The `lucerna` table.
+        lucerna_newtable(state)
+        lua_pushvalue(state, -2)
+        lua_setfield(state, -2, "tensor")
+        lua.setFunction("manual_seed") { call in
+            RandomGenerator.shared.reseed(UInt64(truncatingIfNeeded: try call.integer(1)))
+            return 0
+        }
+        lua_setglobal(state, "lucerna")
+        lucerna_pop(state, 1)
+
+        // 4. Autodiff helpers.
+        lua.register("grad") { call in
+            let (outputs, _) = try tensors(call, 1)
+            let (inputs, single) = try tensors(call, 2)
+            let createGraph = call.option(3, "create_graph") ?? false
+            let gradients = try Tensor.gradients(of: outputs, withRespectTo: inputs, createGraph: createGraph)
+            if single {
+                if let gradient = gradients[0] { call.push(gradient) } else { call.pushNil() }
+                return 1
+            }
+            lua_createtable(call.state, Int32(gradients.count), 0)
+            for (position, gradient) in gradients.enumerated() {
+                if let gradient { call.push(gradient) } else { call.pushNil() }
+                lua_seti(call.state, -2, lua_Integer(position + 1))
+            }
+            return 1
+        }
+        lua.register("no_grad") { call in
+            guard lua_type(call.state, 1) == LUA_TFUNCTION else { throw call.fail(1, "a function") }
+            lua_settop(call.state, 1)
+            let status = GradientMode.with(enabled: false) { lucerna_pcall(call.state, 0, LUA_MULTRET, 0) }
+            guard status == LUA_OK else {
+                throw LuaError(message: lucerna_tostring(call.state, -1).map { String(cString: $0) } ?? "error in no_grad")
+            }
+            return lua_gettop(call.state)
+        }
+    }
+
+    /// One tensor or a Lua array of tensors at `index`; `single` tells which.
+    static func tensors(_ call: LuaCall, _ index: Int32) throws -> ([Tensor], single: Bool) {
+        if let tensor = tensor(at: index, in: call.state) { return ([tensor], true) }
+        guard lua_type(call.state, index) == LUA_TTABLE else { throw call.fail(index, "a tensor or a table of tensors") }
+        var result: [Tensor] = []
+        for position in 1...max(luaL_len(call.state, index), 1) {
+            lua_geti(call.state, index, position)
+            defer { lucerna_pop(call.state, 1) }
+            guard let tensor = tensor(at: -1, in: call.state) else {
+                throw TensorError(call.name, "argument \(index)[\(position)] must be a tensor")
+            }
+            result.append(tensor)
+        }
+        return (result, false)
+    }
+
+    /// The two operands of an arithmetic metamethod; a number becomes a scalar of the other's dtype.
+    static func operands(_ call: LuaCall, _ operation: String) throws -> (Tensor, Tensor) {
+        let first = tensor(at: 1, in: call.state), second = tensor(at: 2, in: call.state)
+        switch (first, second) {
+        case let (a?, b?): return (a, b)
+        case let (a?, nil): return (a, Tensor(try call.number(2), dtype: a.dtype))
+        case let (nil, b?): return (Tensor(try call.number(1), dtype: b.dtype), b)
+        default: throw TensorError(operation, "needs a tensor operand")
+        }
+    }
+
+    /// A Float32 tensor from a (nested, rectangular) Lua table of numbers, or a number (a scalar).
+    static func fromNested(_ call: LuaCall, index: Int32) throws -> Tensor {
+        let state = call.state
+        if lua_type(state, index) == LUA_TNUMBER { return Tensor(lucerna_tonumber(state, index)) }
+        guard lua_type(state, index) == LUA_TTABLE else { throw call.fail(index, "a number or a nested table of numbers") }
+        var shape: [Int] = []
+        var values: [Float] = []
+        var leafDepth: Int?
+        func ragged() -> TensorError { TensorError("tensor", "ragged nested table: rows must all have the same length and depth") }
+        func read(_ depth: Int) throws {
+            // The table to read is on top of the stack.
+            guard depth < 32 else { throw TensorError("tensor", "nested more than 32 levels") }
+            let length = Int(luaL_len(state, -1))
+            if depth == shape.count { shape.append(length) } else if shape[depth] != length { throw ragged() }
+            for position in 0..<length {
+                lua_geti(state, -1, lua_Integer(position + 1))
+                defer { lucerna_pop(state, 1) }
+                switch lua_type(state, -1) {
+                case LUA_TNUMBER:
+                    if leafDepth == nil { leafDepth = depth }
+                    guard leafDepth == depth else { throw ragged() }
+                    values.append(Float(lucerna_tonumber(state, -1)))
+                case LUA_TTABLE:
+                    guard leafDepth.map({ depth < $0 }) ?? true else { throw ragged() }
+                    try read(depth + 1)
+                default:
+                    throw TensorError("tensor", "element \(position + 1) is a \(String(cString: lua_typename(state, lua_type(state, -1)))), not a number")
+                }
+            }
+        }
+        lua_pushvalue(state, index)
+        defer { lucerna_pop(state, 1) }
+        try read(0)
+        return try Tensor(shape: shape, scalars: values)
+    }
+}

@@ -1,0 +1,141 @@
+import CLua
+import LucernaCore
+
+extension LuaTensorAPI {
+    /// Installs the tensor methods into the table on top of the stack (`x:relu()`, `a:matmul(b)`, ...).
+    static func installMethods(_ lua: LuaState) {
+        // Unary operations without arguments.
+        let unary: [(String, (Tensor) throws -> Tensor)] = [
+            ("relu", { try $0.relu() }), ("sigmoid", { try $0.sigmoid() }), ("tanh", { try $0.tanh() }),
+            ("exp", { try $0.exp() }), ("log", { try $0.log() }), ("sqrt", { try $0.sqrt() }), ("abs", { try $0.abs() }),
+            ("neg", { try $0.negated() }), ("softplus", { try $0.softplus() }), ("gelu", { try $0.gelu() }),
+            ("square", { try $0.square() }), ("detach", { $0.detach() }), ("clone", { $0.copy() }),
+            ("t", { try $0.transposed() }), ("float", { try $0.to(.float32) }), ("double", { try $0.to(.float64) }),
+        ]
+        for (name, body) in unary {
+            lua.setFunction(name) { call in
+                call.push(try body(call.tensor(1)))
+                return 1
+            }
+        }
+        // Binary operations with a tensor or a number.
+        let binary: [(String, (Tensor, Tensor) throws -> Tensor)] = [
+            ("add", { try $0 + $1 }), ("sub", { try $0 - $1 }), ("mul", { try $0 * $1 }), ("div", { try $0 / $1 }),
+            ("pow", { try $0.pow($1) }), ("maximum", { try $0.maximum($1) }), ("minimum", { try $0.minimum($1) }),
+            ("matmul", { try $0.matmul($1) }), ("gt", { try $0.greater($1) }), ("lt", { try $0.less($1) }),
+            ("eq", { try $0.equal($1) }),
+        ]
+        for (name, body) in binary {
+            lua.setFunction(name) { call in
+                let (a, b) = try operands(call, name)
+                call.push(try body(a, b))
+                return 1
+            }
+        }
+        // Reductions over an optional 1-based dimension.
+        let reductions: [(String, (Tensor, Int?, Bool) throws -> Tensor)] = [
+            ("sum", { try $0.sum(axes: $1.map { [$0] }, keepingDimensions: $2) }),
+            ("mean", { try $0.mean(axes: $1.map { [$0] }, keepingDimensions: $2) }),
+            ("max", { try $0.max(axis: $1, keepingDimensions: $2) }),
+            ("min", { try $0.min(axis: $1, keepingDimensions: $2) }),
+            ("var", { try $0.variance(axes: $1.map { [$0] }, keepingDimensions: $2) }),
+        ]
+        for (name, body) in reductions {
+            lua.setFunction(name) { call in
+                let dimension = call.isNil(2) ? nil : try axis(call.integer(2), name)
+                call.push(try body(call.tensor(1), dimension, call.boolean(3)))
+                return 1
+            }
+        }
+        for (name, body) in [("softmax", { (x: Tensor, d: Int) in try x.softmax(axis: d) }),
+                             ("log_softmax", { (x: Tensor, d: Int) in try x.logSoftmax(axis: d) })] {
+            lua.setFunction(name) { call in
+                let dimension = call.isNil(2) ? -1 : try axis(call.integer(2), name)
+                call.push(try body(call.tensor(1), dimension))
+                return 1
+            }
+        }
+        lua.setFunction("argmax") { call in
+            let dimension = call.isNil(2) ? -1 : try axis(call.integer(2), "argmax")
+            // Indices are returned 1-based, like Lua's.
+            call.push(try call.tensor(1).argmax(axis: dimension).to(.float32) + 1)
+            return 1
+        }
+        lua.setFunction("reshape") { call in
+            call.push(try call.tensor(1).reshaped(call.integers(2)))
+            return 1
+        }
+        lua.setFunction("transpose") { call in
+            call.push(try call.tensor(1).transposed(axis(call.integer(2), "transpose"), axis(call.integer(3), "transpose")))
+            return 1
+        }
+        lua.setFunction("clamp") { call in
+            let lower = call.isNil(2) ? -Double.infinity : try call.number(2)
+            let upper = call.isNil(3) ? Double.infinity : try call.number(3)
+            call.push(try call.tensor(1).clamp(min: lower, max: upper))
+            return 1
+        }
+        lua.setFunction("shape") { call in
+            let tensor = try call.tensor(1)
+            lua_createtable(call.state, Int32(tensor.rank), 0)
+            for (position, size) in tensor.shape.enumerated() {
+                lua_pushinteger(call.state, lua_Integer(size))
+                lua_seti(call.state, -2, lua_Integer(position + 1))
+            }
+            return 1
+        }
+        lua.setFunction("numel") { call in
+            call.push(Double(try call.tensor(1).count))
+            return 1
+        }
+        lua.setFunction("item") { call in
+            call.push(try call.tensor(1).item())
+            return 1
+        }
+        lua.setFunction("totable") { call in
+            let tensor = try call.tensor(1)
+            let values = tensor.toDoubles()
+            var offset = 0
+            func build(_ depth: Int) {
+                if depth == tensor.rank {
+                    lua_pushnumber(call.state, values[offset])
+                    offset += 1
+                    return
+                }
+                lua_createtable(call.state, Int32(tensor.shape[depth]), 0)
+                for position in 0..<tensor.shape[depth] {
+                    build(depth + 1)
+                    lua_seti(call.state, -2, lua_Integer(position + 1))
+                }
+            }
+            guard tensor.rank <= 32 else { throw TensorError("totable", "rank \(tensor.rank) is too deep") }
+            guard lua_checkstack(call.state, Int32(tensor.rank + 4)) != 0 else {
+                throw TensorError("totable", "the Lua stack cannot grow for rank \(tensor.rank)")
+            }
+            build(0)
+            return 1
+        }
+        lua.setFunction("requires_grad") { call in
+            let tensor = try call.tensor(1)
+            try tensor.requiringGrad(call.isNil(2) ? true : call.boolean(2))
+            call.push(tensor)
+            return 1
+        }
+        lua.setFunction("backward") { call in
+            try call.tensor(1).backward()
+            return 0
+        }
+        lua.setFunction("grad") { call in
+            if let gradient = try call.tensor(1).grad { call.push(gradient) } else { call.pushNil() }
+            return 1
+        }
+        lua.setFunction("zero_grad") { call in
+            try call.tensor(1).grad = nil
+            return 0
+        }
+        lua.setFunction("dtype") { call in
+            call.push(try call.tensor(1).dtype.rawValue)
+            return 1
+        }
+    }
+}
