@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "LucernaNN", dependencies: ["LucernaCore"]),
         .target(name: "LucernaData", dependencies: ["LucernaCore", "CZlib"]),
         .target(name: "LucernaTrain", dependencies: ["LucernaCore", "LucernaNN", "LucernaData"]),
-        .target(name: "LucernaLua", dependencies: ["CLua", "LucernaCore", "LucernaNN"]),
+        .target(name: "LucernaLua", dependencies: ["CLua", "LucernaCore", "LucernaNN", "LucernaData"]),
         .executableTarget(
             name: "lucerna",
             dependencies: [

@@ -95,3 +95,122 @@ public struct LuaCall {
     /// Pushes nil.
     public func pushNil() { lua_pushnil(state) }
 }
+
+extension LuaCall {
+    /// Checks that the options table at `index` (if any) has only `accepted` keys.
+    public func checkOptions(_ index: Int32, accepted: [String]) throws {
+        guard lua_type(state, index) == LUA_TTABLE else {
+            if isNil(index) { return }
+            throw fail(index, "an options table")
+        }
+        let table = lua_absindex(state, index)
+        lua_pushnil(state)
+        while lua_next(state, table) != 0 {
+            defer { lucerna_pop(state, 1) }
+            // Keys are read by type, never converted in place (that would break lua_next).
+            let key = lua_type(state, -2) == LUA_TSTRING ? lucerna_tostring(state, -2).map { String(cString: $0) } : nil
+            guard let key, accepted.contains(key) else {
+                lucerna_pop(state, 1)
+                throw TensorError(name, "unknown option \(key.map { "'\($0)'" } ?? "(not a string key)"); accepted: \(accepted.joined(separator: ", "))")
+            }
+        }
+    }
+
+    /// Field `key` of the options table at `index`, pushed; returns its Lua type (LUA_TNIL when absent).
+    private func pushField(_ index: Int32, _ key: String) -> Int32 {
+        guard lua_type(state, index) == LUA_TTABLE else {
+            lua_pushnil(state)
+            return LUA_TNIL
+        }
+        return lua_getfield(state, index, key)
+    }
+
+    /// Option `key` as a number, or `defaultValue` when absent.
+    public func number(_ index: Int32, _ key: String, default defaultValue: Double) throws -> Double {
+        let type = pushField(index, key)
+        defer { lucerna_pop(state, 1) }
+        if type == LUA_TNIL { return defaultValue }
+        guard type == LUA_TNUMBER else { throw TensorError(name, "option \(key) must be a number") }
+        return lucerna_tonumber(state, -1)
+    }
+
+    /// Option `key` as an integer, or `defaultValue` when absent.
+    public func integer(_ index: Int32, _ key: String, default defaultValue: Int) throws -> Int {
+        let value = try number(index, key, default: Double(defaultValue))
+        guard value.rounded() == value, abs(value) < 1e15 else { throw TensorError(name, "option \(key) must be an integer") }
+        return Int(value)
+    }
+
+    /// Option `key` as a boolean, or `defaultValue` when absent.
+    public func boolean(_ index: Int32, _ key: String, default defaultValue: Bool) throws -> Bool {
+        let type = pushField(index, key)
+        defer { lucerna_pop(state, 1) }
+        if type == LUA_TNIL { return defaultValue }
+        guard type == LUA_TBOOLEAN else { throw TensorError(name, "option \(key) must be true or false") }
+        return lua_toboolean(state, -1) != 0
+    }
+
+    /// Option `key` as a string, or `defaultValue` when absent.
+    public func string(_ index: Int32, _ key: String, default defaultValue: String?) throws -> String? {
+        let type = pushField(index, key)
+        defer { lucerna_pop(state, 1) }
+        if type == LUA_TNIL { return defaultValue }
+        guard type == LUA_TSTRING, let text = lucerna_tostring(state, -1) else { throw TensorError(name, "option \(key) must be a string") }
+        return String(cString: text)
+    }
+
+    /// Option `key` as a pair: an integer `n` (meaning `(n, n)`) or a table `{a, b}`.
+    public func pair(_ index: Int32, _ key: String, default defaultValue: (Int, Int)) throws -> (Int, Int) {
+        let type = pushField(index, key)
+        defer { lucerna_pop(state, 1) }
+        if type == LUA_TNIL { return defaultValue }
+        return try pairOnTop(key)
+    }
+
+    /// Argument `index` as a pair (an integer or `{a, b}`).
+    public func pair(_ index: Int32) throws -> (Int, Int) {
+        lua_pushvalue(state, index)
+        defer { lucerna_pop(state, 1) }
+        return try pairOnTop("argument \(index)")
+    }
+
+    private func pairOnTop(_ label: String) throws -> (Int, Int) {
+        if lua_type(state, -1) == LUA_TNUMBER {
+            let value = lucerna_tonumber(state, -1)
+            guard value.rounded() == value, abs(value) < 1e9 else { throw TensorError(name, "\(label) must be an integer or {a, b}") }
+            return (Int(value), Int(value))
+        }
+        guard lua_type(state, -1) == LUA_TTABLE, luaL_len(state, -1) == 2 else {
+            throw TensorError(name, "\(label) must be an integer or a pair {a, b}")
+        }
+        var values: [Int] = []
+        for position in 1...2 {
+            lua_geti(state, -1, lua_Integer(position))
+            defer { lucerna_pop(state, 1) }
+            let value = lucerna_tonumber(state, -1)
+            guard lua_type(state, -1) == LUA_TNUMBER, value.rounded() == value, abs(value) < 1e9 else {
+                throw TensorError(name, "\(label) must be an integer or a pair of integers")
+            }
+            values.append(Int(value))
+        }
+        return (values[0], values[1])
+    }
+
+    /// Option `key` as a list of tensors (e.g. `params = model:parameters()`).
+    public func tensors(_ index: Int32, _ key: String) throws -> [Tensor] {
+        let type = pushField(index, key)
+        defer { lucerna_pop(state, 1) }
+        guard type == LUA_TTABLE else { throw TensorError(name, "option \(key) must be a table of tensors") }
+        var result: [Tensor] = []
+        let length = luaL_len(state, -1)
+        for position in 0..<max(length, 0) {
+            lua_geti(state, -1, position + 1)
+            defer { lucerna_pop(state, 1) }
+            guard let tensor = LuaTensorAPI.tensor(at: -1, in: state) else {
+                throw TensorError(name, "option \(key)[\(position + 1)] must be a tensor")
+            }
+            result.append(tensor)
+        }
+        return result
+    }
+}

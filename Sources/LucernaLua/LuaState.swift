@@ -45,13 +45,19 @@ public final class LuaState {
     let state: OpaquePointer
     private var functions: [FunctionBox] = []
 
+    /// Where data sets are looked for first (`--data`); then `LUCERNA_DATA`, `./data`, system packages.
+    public let dataDirectory: String?
+
     /// Creates a state with the standard libraries and Lucerna's API.
-    public init() throws {
+    public init(dataDirectory: String? = nil) throws {
+        self.dataDirectory = dataDirectory
         guard let state = luaL_newstate() else { throw LuaError(message: "lua: cannot create a state (out of memory)") }
         self.state = state
         lua_atpanic(state, lucerna_panic)
         luaL_openlibs(state)
         try LuaTensorAPI.install(in: self)
+        LuaNNAPI.install(in: self)
+        LuaDataAPI.install(in: self)
     }
 
     deinit { lua_close(state) }

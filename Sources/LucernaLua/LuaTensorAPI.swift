@@ -8,19 +8,14 @@ enum LuaTensorAPI {
     static let metatableName = "lucerna.Tensor"
 
     /// Live tensor userdata (for leak tests).
-    nonisolated(unsafe) static var liveCount = 0
+    static var liveCount: Int { LuaUserdata.liveCounts[metatableName] ?? 0 }
 
     static func push(_ tensor: Tensor, in state: OpaquePointer) {
-        guard let memory = lucerna_newuserdata(state, MemoryLayout<UnsafeMutableRawPointer?>.size) else { return }
-        memory.storeBytes(of: Unmanaged.passRetained(tensor).toOpaque(), as: UnsafeMutableRawPointer?.self)
-        liveCount += 1
-        luaL_setmetatable(state, metatableName)
+        LuaUserdata.push(tensor, metatable: metatableName, in: state)
     }
 
     static func tensor(at index: Int32, in state: OpaquePointer) -> Tensor? {
-        guard let memory = luaL_testudata(state, index, metatableName),
-              let reference = memory.load(as: UnsafeMutableRawPointer?.self) else { return nil }
-        return Unmanaged<Tensor>.fromOpaque(reference).takeUnretainedValue()
+        LuaUserdata.object(at: index, metatable: metatableName, in: state) as? Tensor
     }
 
     /// A 1-based Lua dimension as an engine axis.
@@ -32,16 +27,7 @@ enum LuaTensorAPI {
     static func install(in lua: LuaState) throws {
         let state = lua.state
         // 1. The metatable with metamethods and the method table as __index.
-        luaL_newmetatable(state, metatableName)
-        lua.setFunction("__gc") { call in
-            if let memory = luaL_testudata(call.state, 1, metatableName),
-               let reference = memory.load(as: UnsafeMutableRawPointer?.self) {
-                Unmanaged<Tensor>.fromOpaque(reference).release()
-                memory.storeBytes(of: nil, as: UnsafeMutableRawPointer?.self)
-                liveCount -= 1
-            }
-            return 0
-        }
+        LuaUserdata.createMetatable(metatableName, in: lua, methods: installMethods)
         lua.setFunction("__tostring") { call in
             call.push("\(try call.tensor(1))")
             return 1
@@ -63,12 +49,6 @@ enum LuaTensorAPI {
             call.push(try call.tensor(1).negated())
             return 1
         }
-        lucerna_newtable(state)
-        installMethods(lua)
-        lua_setfield(state, -2, "__index")
-        // Scripts see this name instead of the metatable, so they cannot call or replace __gc.
-        lua_pushstring(state, metatableName)
-        lua_setfield(state, -2, "__metatable")
         lucerna_pop(state, 1)
 
         // 2. The `tensor` table: callable to build from nested tables, with constructors.
@@ -87,6 +67,13 @@ enum LuaTensorAPI {
         }
         lua.setFunction("rand") { call in
             call.push(try Tensor.uniform(call.integers(1)))
+            return 1
+        }
+        lua.setFunction("randperm") { call in
+            // 1-based, as in Torch7.
+            let count = try call.integer(1)
+            guard count >= 0, count <= 1 << 31 else { throw TensorError("randperm", "count \(count) out of range") }
+            call.push(try Tensor(shape: [count], integers: RandomGenerator.shared.permutation(count).map { $0 + 1 }))
             return 1
         }
         lua.setFunction("arange") { call in

@@ -133,6 +133,31 @@ extension LuaTensorAPI {
             try call.tensor(1).grad = nil
             return 0
         }
+        lua.setFunction("long") { call in
+            call.push(try call.tensor(1).to(.int64))
+            return 1
+        }
+        lua.setFunction("narrow") { call in
+            // narrow(dim, start, length) with a 1-based start, as in Torch7.
+            let tensor = try call.tensor(1)
+            let dimension = try axis(call.integer(2), "narrow")
+            let start = try call.integer(3), length = try call.integer(4)
+            guard start >= 1, length >= 0 else { throw TensorError("narrow", "start must be >= 1 and length >= 0") }
+            let resolved = dimension < 0 ? dimension + tensor.rank : dimension
+            guard resolved >= 0, resolved < tensor.rank, start - 1 + length <= tensor.shape[resolved] else {
+                throw TensorError("narrow", "range \(start)..\(start + length - 1) is outside dimension \(dimension + 1) of \(describe(shape: tensor.shape))")
+            }
+            call.push(try tensor.sliced(axis: resolved, start: start - 1, end: start - 1 + length))
+            return 1
+        }
+        lua.setFunction("index_select") { call in
+            // index_select(dim, indices) with 1-based indices (a tensor or a table).
+            let tensor = try call.tensor(1)
+            let dimension = try axis(call.integer(2), "index_select")
+            let indices = try LuaTensorAPI.tensor(at: 3, in: call.state)?.toIntegers() ?? call.integers(3)
+            call.push(try tensor.indexSelect(axis: dimension, indices: indices.map { $0 - 1 }))
+            return 1
+        }
         lua.setFunction("dtype") { call in
             call.push(try call.tensor(1).dtype.rawValue)
             return 1

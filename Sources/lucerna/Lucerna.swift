@@ -48,7 +48,7 @@ struct Run: ParsableCommand {
         try common.apply()
         RandomGenerator.shared.reseed(UInt64(truncatingIfNeeded: seed))
         do {
-            let lua = try LuaState()
+            let lua = try LuaState(dataDirectory: common.data)
             try lua.run(file: recipe)
         } catch {
             FileHandle.standardError.write("error: \(error)\n".data(using: .utf8) ?? Data())

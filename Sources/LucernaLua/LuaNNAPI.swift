@@ -1,0 +1,219 @@
+import CLua
+import Foundation
+import LucernaCore
+import LucernaNN
+
+/// Modules, optimizers, schedules and losses in Lua, with PyTorch's class names and positional
+/// arguments plus an options table: `nn.Conv2d(1, 32, 3, {padding = 1})`, `optim.adamw{params = ...}`.
+enum LuaNNAPI {
+    static let moduleMetatable = "lucerna.Module"
+    static let optimizerMetatable = "lucerna.Optimizer"
+    static let scheduleMetatable = "lucerna.Schedule"
+
+    static func module(at index: Int32, in state: OpaquePointer) -> Module? {
+        LuaUserdata.object(at: index, metatable: moduleMetatable, in: state) as? Module
+    }
+
+    static func push(_ module: Module, in state: OpaquePointer) {
+        LuaUserdata.push(module, metatable: moduleMetatable, in: state)
+    }
+
+    static func install(in lua: LuaState) {
+        let state = lua.state
+        installModuleType(lua)
+        installOptimizerTypes(lua)
+
+        // nn: layers.
+        lucerna_newtable(state)
+        func layer(_ name: String, options: [String] = [], _ build: @escaping (LuaCall, Int32) throws -> Module) {
+            lua.setFunction(name) { call in
+                // Options, when given, are a trailing table with no array part ({2, 2} is a pair argument).
+                let last = call.count
+                let isOptions = last > 0 && lua_type(call.state, last) == LUA_TTABLE && luaL_len(call.state, last) == 0
+                let optionsIndex = isOptions ? last : last + 1
+                try call.checkOptions(optionsIndex, accepted: options)
+                push(try build(call, optionsIndex), in: call.state)
+                return 1
+            }
+        }
+        layer("Linear", options: ["bias"]) { call, o in
+            try Linear(call.integer(1), call.integer(2), bias: call.boolean(o, "bias", default: true))
+        }
+        layer("Conv2d", options: ["stride", "padding", "dilation", "bias"]) { call, o in
+            try Conv2d(call.integer(1), call.integer(2), kernelSize: call.pair(3), stride: call.pair(o, "stride", default: (1, 1)),
+                       padding: call.pair(o, "padding", default: (0, 0)), dilation: call.pair(o, "dilation", default: (1, 1)),
+                       bias: call.boolean(o, "bias", default: true))
+        }
+        layer("ConvTranspose2d", options: ["stride", "padding", "output_padding", "dilation", "bias"]) { call, o in
+            try ConvTranspose2d(call.integer(1), call.integer(2), kernelSize: call.pair(3),
+                                stride: call.pair(o, "stride", default: (1, 1)), padding: call.pair(o, "padding", default: (0, 0)),
+                                outputPadding: call.pair(o, "output_padding", default: (0, 0)),
+                                dilation: call.pair(o, "dilation", default: (1, 1)), bias: call.boolean(o, "bias", default: true))
+        }
+        layer("MaxPool2d", options: ["stride", "padding"]) { call, o in
+            let kernel = try call.pair(1)
+            return Pool2d(.max(kernel: kernel, stride: try call.pair(o, "stride", default: kernel),
+                               padding: try call.pair(o, "padding", default: (0, 0))))
+        }
+        layer("AvgPool2d", options: ["stride", "padding", "count_include_pad"]) { call, o in
+            let kernel = try call.pair(1)
+            return Pool2d(.average(kernel: kernel, stride: try call.pair(o, "stride", default: kernel),
+                                   padding: try call.pair(o, "padding", default: (0, 0)),
+                                   countIncludePad: try call.boolean(o, "count_include_pad", default: true)))
+        }
+        layer("AdaptiveAvgPool2d") { call, _ in Pool2d(.adaptiveAverage(outputSize: try call.pair(1))) }
+        layer("ReLU") { _, _ in ReLU() }
+        layer("LeakyReLU") { call, _ in LeakyReLU(call.isNil(1) ? 0.01 : try call.number(1)) }
+        layer("GELU", options: ["approximate"]) { call, o in
+            GELU(approximate: try call.string(o, "approximate", default: "none") == "tanh")
+        }
+        layer("Sigmoid") { _, _ in Sigmoid() }
+        layer("Tanh") { _, _ in Tanh() }
+        layer("Softplus") { _, _ in Activation(.softplus) }
+        layer("Identity") { _, _ in Activation(.identity) }
+        layer("Flatten") { call, _ in
+            Flatten(startAxis: call.isNil(1) ? 1 : try LuaTensorAPI.axis(call.integer(1), "Flatten"))
+        }
+        layer("Dropout") { call, _ in try Dropout(call.isNil(1) ? 0.5 : try call.number(1)) }
+        layer("BatchNorm1d", options: ["eps", "momentum"]) { call, o in
+            try BatchNorm(call.integer(1), rank: 2, epsilon: call.number(o, "eps", default: 1e-5),
+                          momentum: call.number(o, "momentum", default: 0.1))
+        }
+        layer("BatchNorm2d", options: ["eps", "momentum"]) { call, o in
+            try BatchNorm(call.integer(1), rank: 4, epsilon: call.number(o, "eps", default: 1e-5),
+                          momentum: call.number(o, "momentum", default: 0.1))
+        }
+        layer("LayerNorm", options: ["eps"]) { call, o in
+            try LayerNorm([call.integer(1)], epsilon: call.number(o, "eps", default: 1e-5))
+        }
+        layer("Embedding") { call, _ in try Embedding(call.integer(1), call.integer(2)) }
+        layer("MultiheadAttention", options: ["dropout"]) { call, o in
+            try MultiheadAttention(embedDimension: call.integer(1), heads: call.integer(2),
+                                   dropout: call.number(o, "dropout", default: 0))
+        }
+        lua.setFunction("Sequential") { call in
+            guard lua_type(call.state, 1) == LUA_TTABLE else { throw call.fail(1, "a table of modules") }
+            var modules: [Module] = []
+            for position in 0..<max(luaL_len(call.state, 1), 0) {
+                lua_geti(call.state, 1, position + 1)
+                defer { lucerna_pop(call.state, 1) }
+                guard let module = module(at: -1, in: call.state) else {
+                    throw TensorError("Sequential", "element \(position + 1) is not a module")
+                }
+                modules.append(module)
+            }
+            push(Sequential(modules), in: call.state)
+            return 1
+        }
+        lua_setglobal(state, "nn")
+
+        // models: the registered benchmark models.
+        lucerna_newtable(state)
+        layer("cnn", options: ["in_channels", "image_size", "channels", "hidden", "classes"]) { call, o in
+            try CNN(inputChannels: call.integer(o, "in_channels", default: 1), imageSize: call.integer(o, "image_size", default: 28),
+                    channels: call.pair(o, "channels", default: (32, 64)), hidden: call.integer(o, "hidden", default: 128),
+                    classes: call.integer(o, "classes", default: 10))
+        }
+        layer("mlp", options: ["in_features", "hidden", "classes"]) { call, o in
+            try MLP(inputFeatures: call.integer(o, "in_features", default: 784), hidden: call.pair(o, "hidden", default: (256, 128)),
+                    classes: call.integer(o, "classes", default: 10))
+        }
+        lua_setglobal(state, "models")
+
+        // losses.
+        lucerna_newtable(state)
+        lua.setFunction("cross_entropy") { call in
+            try call.checkOptions(3, accepted: ["label_smoothing", "reduction"])
+            let targets = try call.tensor(2)
+            let reduction = Reduction(rawValue: try call.string(3, "reduction", default: "mean") ?? "mean")
+            guard let reduction else { throw TensorError("cross_entropy", "reduction must be mean, sum or none") }
+            call.push(try Losses.crossEntropy(call.tensor(1), targets.dtype == .int64 ? targets : targets.to(.int64),
+                                              labelSmoothing: call.number(3, "label_smoothing", default: 0), reduction: reduction))
+            return 1
+        }
+        lua.setFunction("mse") { call in
+            call.push(try Losses.mse(call.tensor(1), call.tensor(2)))
+            return 1
+        }
+        lua.setFunction("l1") { call in
+            call.push(try Losses.l1(call.tensor(1), call.tensor(2)))
+            return 1
+        }
+        lua.setFunction("bce_with_logits") { call in
+            call.push(try Losses.binaryCrossEntropyWithLogits(call.tensor(1), call.tensor(2)))
+            return 1
+        }
+        lua_setglobal(state, "losses")
+    }
+
+    static func installModuleType(_ lua: LuaState) {
+        let state = lua.state
+        LuaUserdata.createMetatable(moduleMetatable, in: lua) { lua in
+            lua.setFunction("forward") { call in
+                call.push(try moduleArgument(call)(call.tensor(2)))
+                return 1
+            }
+            lua.setFunction("parameters") { call in
+                let parameters = try moduleArgument(call).parameters()
+                lua_createtable(call.state, Int32(parameters.count), 0)
+                for (position, parameter) in parameters.enumerated() {
+                    call.push(parameter)
+                    lua_seti(call.state, -2, lua_Integer(position + 1))
+                }
+                return 1
+            }
+            lua.setFunction("named_parameters") { call in
+                let parameters = try moduleArgument(call).namedParameters()
+                lua_createtable(call.state, 0, Int32(parameters.count))
+                for (name, parameter) in parameters {
+                    call.push(parameter)
+                    lua_setfield(call.state, -2, name)
+                }
+                return 1
+            }
+            lua.setFunction("train") { call in
+                try moduleArgument(call).train(call.isNil(2) ? true : call.boolean(2))
+                lua_settop(call.state, 1)
+                return 1
+            }
+            lua.setFunction("eval") { call in
+                try moduleArgument(call).eval()
+                lua_settop(call.state, 1)
+                return 1
+            }
+            lua.setFunction("zero_grad") { call in
+                try moduleArgument(call).zeroGrad()
+                return 0
+            }
+            lua.setFunction("parameter_count") { call in
+                call.push(Double(try moduleArgument(call).parameterCount))
+                return 1
+            }
+            lua.setFunction("save") { call in
+                try Safetensors.write(moduleArgument(call).stateDict(), to: call.string(2))
+                return 0
+            }
+            lua.setFunction("load") { call in
+                let contents = try Safetensors.read(call.string(2))
+                try moduleArgument(call).loadStateDict(Dictionary(contents.tensors.map { ($0.name, $0.tensor) },
+                                                                  uniquingKeysWith: { first, _ in first }))
+                return 0
+            }
+        }
+        lua.setFunction("__call") { call in
+            call.push(try moduleArgument(call)(call.tensor(2)))
+            return 1
+        }
+        lua.setFunction("__tostring") { call in
+            let module = try moduleArgument(call)
+            call.push("\(module.typeName)(\(module.summary)) with \(module.parameterCount) parameters")
+            return 1
+        }
+        lucerna_pop(state, 1)
+    }
+
+    static func moduleArgument(_ call: LuaCall) throws -> Module {
+        guard let module = module(at: 1, in: call.state) else { throw call.fail(1, "a module (use model:method(), with a colon)") }
+        return module
+    }
+}
