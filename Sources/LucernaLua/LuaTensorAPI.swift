@@ -53,21 +53,15 @@ enum LuaTensorAPI {
 
         // 2. The `tensor` table: callable to build from nested tables, with constructors.
         lucerna_newtable(state)
-        lua.setFunction("zeros") { call in
-            call.push(try Tensor.zeros(call.integers(1)))
-            return 1
-        }
-        lua.setFunction("ones") { call in
-            call.push(try Tensor.ones(call.integers(1)))
-            return 1
-        }
-        lua.setFunction("randn") { call in
-            call.push(try Tensor.normal(call.integers(1)))
-            return 1
-        }
-        lua.setFunction("rand") { call in
-            call.push(try Tensor.uniform(call.integers(1)))
-            return 1
+        let constructors: [(String, ([Int]) throws -> Tensor)] = [
+            ("zeros", { try Tensor.zeros($0) }), ("ones", { try Tensor.ones($0) }),
+            ("randn", { try Tensor.normal($0) }), ("rand", { try Tensor.uniform($0) }),
+        ]
+        for (name, build) in constructors {
+            lua.setFunction(name) { call in
+                call.push(try build(call.integers(1)))
+                return 1
+            }
         }
         lua.setFunction("randperm") { call in
             // 1-based, as in Torch7.
