@@ -19,6 +19,9 @@ static inline int lucerna_loadbuffer(lua_State *L, const char *s, size_t size, c
     return luaL_loadbufferx(L, s, size, name, "t");   /* text chunks only: no precompiled bytecode */
 }
 
+/* lua_gc is variadic, which Swift does not import. */
+static inline int lucerna_gccollect(lua_State *L) { return lua_gc(L, LUA_GCCOLLECT, 0); }
+
 /* Swift implements this (with @_cdecl): it runs the Swift closure behind the current C closure and
    returns the number of results, or -1 with an error message pushed. It never raises. */
 extern int lucerna_swift_dispatch(lua_State *L);

@@ -10,7 +10,18 @@ enum LuaTensorAPI {
     /// Live tensor userdata (for leak tests).
     static var liveCount: Int { LuaUserdata.liveCounts[metatableName] ?? 0 }
 
+    /// Bytes of tensors handed to Lua since the last full collection.
+    nonisolated(unsafe) static var bytesSinceCollection = 0
+    /// Lua sees each tensor as an 8-byte userdata, so its collector alone would let large tensors (and the
+    /// autodiff graphs they hold) pile up; a full collection after this many bytes keeps memory bounded.
+    static let collectionThreshold = 256 << 20
+
     static func push(_ tensor: Tensor, in state: OpaquePointer) {
+        bytesSinceCollection += tensor.count * tensor.dtype.byteWidth
+        if bytesSinceCollection > collectionThreshold {
+            bytesSinceCollection = 0
+            _ = lucerna_gccollect(state)
+        }
         LuaUserdata.push(tensor, metatable: metatableName, in: state)
     }
 

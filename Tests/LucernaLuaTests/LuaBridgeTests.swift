@@ -61,6 +61,24 @@ final class LuaBridgeTests: XCTestCase {
         }
     }
 
+    func testLargeTensorsDoNotPileUpBetweenCollections() throws {
+        // 3 GB of 1 MB tensors and no explicit collectgarbage: Lucerna must trigger collections itself.
+        let lua = try LuaState()
+        let before = LuaTensorAPI.liveCount
+        var peak = 0
+        lua.register("observe") { _ in
+            peak = max(peak, LuaTensorAPI.liveCount - before)
+            return 0
+        }
+        try lua.run(source: """
+            for i = 1, 3000 do
+               local a = tensor.zeros{512, 512} + i
+               if i % 100 == 0 then observe() end
+            end
+            """, name: "pressure.lua")
+        XCTAssertLessThan(peak, 700, "live tensors must stay bounded (each is 1 MB)")
+    }
+
     func testExamplesRun() throws {
         let examples = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().appendingPathComponent("examples")
