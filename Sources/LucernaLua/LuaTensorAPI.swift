@@ -10,16 +10,16 @@ enum LuaTensorAPI {
     /// Live tensor userdata (for leak tests).
     static var liveCount: Int { LuaUserdata.liveCounts[metatableName] ?? 0 }
 
-    /// Bytes of tensors handed to Lua since the last full collection.
-    nonisolated(unsafe) static var bytesSinceCollection = 0
-    /// Lua sees each tensor as an 8-byte userdata, so its collector alone would let large tensors (and the
-    /// autodiff graphs they hold) pile up; a full collection after this many bytes keeps memory bounded.
+    /// The engine's allocation counter at the last full collection.
+    nonisolated(unsafe) static var allocatedAtCollection = 0
+    /// Lua sees each tensor as an 8-byte userdata, so its collector alone would let large tensors and the
+    /// autodiff graphs (activations) behind them pile up: a full collection runs whenever the engine has
+    /// allocated this many bytes since the last one. The Lua heap itself is small, so it is cheap.
     static let collectionThreshold = 256 << 20
 
     static func push(_ tensor: Tensor, in state: OpaquePointer) {
-        bytesSinceCollection += tensor.count * tensor.dtype.byteWidth
-        if bytesSinceCollection > collectionThreshold {
-            bytesSinceCollection = 0
+        if TensorStorage.allocatedBytes &- allocatedAtCollection > collectionThreshold {
+            allocatedAtCollection = TensorStorage.allocatedBytes
             _ = lucerna_gccollect(state)
         }
         LuaUserdata.push(tensor, metatable: metatableName, in: state)

@@ -7,8 +7,13 @@ public final class TensorStorage: @unchecked Sendable {
     /// Size of the buffer in bytes.
     public let byteCount: Int
 
+    /// Bytes of tensor storage allocated since the process started (wrapping). A scripting host compares
+    /// readings to decide when to run its garbage collector. The engine is driven from one thread at a time.
+    nonisolated(unsafe) public private(set) static var allocatedBytes = 0
+
     /// Allocates `byteCount` bytes, zero-filled when `zeroed` is true.
     init(byteCount: Int, zeroed: Bool) {
+        TensorStorage.allocatedBytes &+= byteCount
         self.byteCount = byteCount
         pointer = BufferCache.shared.take(byteCount: max(byteCount, 1))
         if zeroed { pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1)) }
