@@ -9,13 +9,9 @@ public final class Conv2d: Module {
     public init(_ inputChannels: Int, _ outputChannels: Int, kernelSize: (Int, Int), stride: (Int, Int) = (1, 1),
                 padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1), bias: Bool = true,
                 dtype: DType = .float32, generator: RandomGenerator = .shared) throws {
-        guard inputChannels > 0, outputChannels > 0, kernelSize.0 > 0, kernelSize.1 > 0 else {
-            throw TensorError("Conv2d", "channels and kernel size must be positive, got \(inputChannels) -> \(outputChannels), kernel \(kernelSize)")
-        }
-        let shape = [outputChannels, inputChannels, kernelSize.0, kernelSize.1]
-        weight = try Initializers.defaultWeight(shape, dtype: dtype, generator: generator)
-        self.bias = bias ? try Initializers.defaultBias(outputChannels, fanIn: Initializers.fans(shape).fanIn,
-                                                        dtype: dtype, generator: generator) : nil
+        (weight, self.bias) = try convolutionParameters(
+            "Conv2d", [outputChannels, inputChannels, kernelSize.0, kernelSize.1], biasCount: bias ? outputChannels : nil,
+            dtype: dtype, generator: generator)
         self.stride = stride
         self.padding = padding
         self.dilation = dilation
@@ -42,13 +38,9 @@ public final class ConvTranspose2d: Module {
     public init(_ inputChannels: Int, _ outputChannels: Int, kernelSize: (Int, Int), stride: (Int, Int) = (1, 1),
                 padding: (Int, Int) = (0, 0), outputPadding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1),
                 bias: Bool = true, dtype: DType = .float32, generator: RandomGenerator = .shared) throws {
-        guard inputChannels > 0, outputChannels > 0, kernelSize.0 > 0, kernelSize.1 > 0 else {
-            throw TensorError("ConvTranspose2d", "channels and kernel size must be positive, got \(inputChannels) -> \(outputChannels), kernel \(kernelSize)")
-        }
-        let shape = [inputChannels, outputChannels, kernelSize.0, kernelSize.1]
-        weight = try Initializers.defaultWeight(shape, dtype: dtype, generator: generator)
-        self.bias = bias ? try Initializers.defaultBias(outputChannels, fanIn: Initializers.fans(shape).fanIn,
-                                                        dtype: dtype, generator: generator) : nil
+        (weight, self.bias) = try convolutionParameters(
+            "ConvTranspose2d", [inputChannels, outputChannels, kernelSize.0, kernelSize.1],
+            biasCount: bias ? outputChannels : nil, dtype: dtype, generator: generator)
         self.stride = stride
         self.padding = padding
         self.outputPadding = outputPadding
@@ -66,4 +58,18 @@ public final class ConvTranspose2d: Module {
     public override var summary: String {
         "\(weight.shape[0]) -> \(weight.shape[1]), kernel=\(weight.shape[2])x\(weight.shape[3]), stride=\(stride), padding=\(padding)"
     }
+}
+
+/// A convolution weight of `shape` (all positive) and optional bias, with PyTorch's default initialisation
+/// (the bias bound uses the weight's fan-in, which for a transposed convolution is `out·kh·kw`, as in PyTorch).
+func convolutionParameters(_ layer: String, _ shape: [Int], biasCount: Int?, dtype: DType,
+                           generator: RandomGenerator) throws -> (Tensor, Tensor?) {
+    guard shape.allSatisfy({ $0 > 0 }) else {
+        throw TensorError(layer, "channels and kernel size must be positive, got weight shape \(describe(shape: shape))")
+    }
+    let weight = try Initializers.defaultWeight(shape, dtype: dtype, generator: generator)
+    let bias = try biasCount.map {
+        try Initializers.defaultBias($0, fanIn: Initializers.fans(shape).fanIn, dtype: dtype, generator: generator)
+    }
+    return (weight, bias)
 }
