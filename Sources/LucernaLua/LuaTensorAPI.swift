@@ -77,7 +77,7 @@ enum LuaTensorAPI {
         lua.setFunction("randperm") { call in
             // 1-based, as in Torch7.
             let count = try call.integer(1)
-            guard count >= 0, count <= 1 << 31 else { throw TensorError("randperm", "count \(count) out of range") }
+            guard count >= 0, count <= 1 << 27 else { throw TensorError("randperm", "count \(count) out of range") }
             call.push(try Tensor(shape: [count], integers: RandomGenerator.shared.permutation(count).map { $0 + 1 }))
             return 1
         }

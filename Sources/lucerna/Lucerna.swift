@@ -9,6 +9,25 @@ struct Lucerna: ParsableCommand {
         commandName: "lucerna",
         abstract: "Explainable, bias-aware generative learning: a Swift engine scripted from Lua.",
         subcommands: [Run.self, TrainDemo.self, Bench.self])
+
+    /// Exit codes: 0 success, 1 a recipe, data or engine error, 2 a usage error.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch let exit as ExitCode {
+            Foundation.exit(exit.rawValue)
+        } catch {
+            let code = exitCode(for: error)
+            let message = fullMessage(for: error)
+            if code == .success {
+                print(message)
+                Foundation.exit(0)
+            }
+            FileHandle.standardError.write((message + "\n").data(using: .utf8) ?? Data())
+            Foundation.exit(code == .failure ? 1 : 2)
+        }
+    }
 }
 
 /// Options every command shares.
