@@ -17,11 +17,11 @@ enum LuaDataAPI {
                 let set = try load(split == "train" ? "train" : "t10k", explicit)
                 let limit = try call.integer(1, "limit", default: set.count)
                 guard limit > 0 else { throw TensorError(name, "limit must be positive") }
-                let keep = Array(0..<min(limit, set.count))
+                let keep = min(limit, set.count)
                 lua_createtable(call.state, 0, 2)
-                call.push(keep.count == set.count ? set.images : try set.images.indexSelect(axis: 0, indices: keep))
+                call.push(keep == set.count ? set.images : try set.images.sliced(axis: 0, end: keep))
                 lua_setfield(call.state, -2, "images")
-                call.push(keep.count == set.count ? set.labels : try set.labels.indexSelect(axis: 0, indices: keep))
+                call.push(keep == set.count ? set.labels : try set.labels.sliced(axis: 0, end: keep))
                 lua_setfield(call.state, -2, "labels")
                 return 1
             }

@@ -49,6 +49,22 @@ final class LuaTrainingTests: XCTestCase {
         XCTAssertEqual(lua.number(global: "names"), 2)
     }
 
+    func testDataLimitKeepsTheFirstSamples() throws {
+        try XCTSkipUnless(FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz"),
+                          "dataset-fashion-mnist is not installed")
+        let lua = try LuaState()
+        try lua.run(source: """
+            local all = data.fashion_mnist{split = "test"}
+            local few = data.fashion_mnist{split = "test", limit = 5}
+            count = few.labels:numel()
+            same = (few.images - all.images:narrow(1, 1, 5)):abs():max():item()
+            shape = few.images:shape()[1] * 1000 + few.images:shape()[3]
+            """, name: "limit.lua")
+        XCTAssertEqual(lua.number(global: "count"), 5)
+        XCTAssertEqual(lua.number(global: "same"), 0)
+        XCTAssertEqual(lua.number(global: "shape"), 5028)
+    }
+
     func testComponentArgumentErrorsNameTheOptions() throws {
         let cases: [(String, String)] = [
             ("nn.Conv2d(1, 4, 3, {paddin = 1})", "unknown option 'paddin'; accepted: stride, padding, dilation, bias"),

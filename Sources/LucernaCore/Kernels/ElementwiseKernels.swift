@@ -26,8 +26,6 @@ enum BinaryFunction {
 enum UnaryFunction {
     case negate, exponential, logarithm, logarithmOnePlus, squareRoot, absolute, sign, relu, sigmoid
     case hyperbolicTangent, errorFunction, softplus, square, reciprocal
-    /// 1 where x > 0, `negativeValue` elsewhere (ReLU/leaky ReLU derivative masks).
-    case step(negativeValue: Double)
     /// x for x > 0, slope * x elsewhere.
     case leakyRelu(slope: Double)
     /// 1 where lower <= x <= upper, else 0 (clamp derivative mask).
@@ -176,9 +174,6 @@ enum ElementwiseKernels {
                 }
             case .square: for i in 0..<n { destination[i] = source[i] * source[i] }
             case .reciprocal: for i in 0..<n { destination[i] = 1 / source[i] }
-            case .step(let negativeValue):
-                let low = T(negativeValue)
-                for i in 0..<n { destination[i] = source[i] > 0 ? 1 : low }
             case .leakyRelu(let slope):
                 let factor = T(slope)
                 for i in 0..<n { let x = source[i]; destination[i] = x <= 0 ? factor * x : x }

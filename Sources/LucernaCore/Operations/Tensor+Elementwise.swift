@@ -73,12 +73,16 @@ extension Tensor {
     /// so its own backward is the same operation; its derivative in `input` is zero almost everywhere.
     func scaledByStep(of input: Tensor, negativeValue: Double) throws -> Tensor {
         guard input.shape == shape, input.dtype == dtype else {
-            return try self * input.computeUnary(.step(negativeValue: negativeValue), "relu_backward")
+            throw TensorError("relu_backward", "gradient \(dtype) \(describe(shape: shape)) does not match input \(input.dtype) \(describe(shape: input.shape))")
         }
         let result = Tensor(uninitializedShape: shape, dtype: dtype)
         if dtype == .float32 {
-            Tensor.scaleByStep(pointer(as: Float.self), input.pointer(as: Float.self), result.pointer(as: Float.self),
-                               count, Float(negativeValue))
+            let (gradient, source, output) = (pointer(as: Float.self), input.pointer(as: Float.self), result.pointer(as: Float.self))
+            let total = count, low = Float(negativeValue)
+            Parallel.forEachChunk(total, costPerItem: 2) { range in
+                Tensor.scaleByStepVectorized(gradient + range.lowerBound, source + range.lowerBound,
+                                             output + range.lowerBound, range.count, low)
+            }
         } else {
             Tensor.scaleByStep(pointer(as: Double.self), input.pointer(as: Double.self), result.pointer(as: Double.self),
                                count, negativeValue)
@@ -93,12 +97,6 @@ extension Tensor {
         _ negativeValue: T
     ) {
         Parallel.forEachChunk(count, costPerItem: 2) { range in
-            if let gradient = gradient as? UnsafePointer<Float>, let input = input as? UnsafePointer<Float>,
-               let output = output as? UnsafeMutablePointer<Float>, let low = negativeValue as? Float {
-                scaleByStepVectorized(gradient + range.lowerBound, input + range.lowerBound, output + range.lowerBound,
-                                      range.count, low)
-                return
-            }
             for index in range {
                 output[index] = input[index] > 0 ? gradient[index] : (negativeValue == 0 ? 0 : negativeValue * gradient[index])
             }
