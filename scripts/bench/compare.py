@@ -2,7 +2,7 @@
 """Runs every `lucerna bench` workload side by side with its PyTorch CPU equivalent, interleaved, and
 prints a Markdown table of medians for BENCHMARKS.md.
 
-    python scripts/bench/compare.py [--threads 1 2] [--repeats 3] [--seconds 3]
+    python scripts/bench/compare.py [--threads 1 2] [--repeats 3] [--seconds 3] [--workloads cnn_train ...]
 
 PyTorch is measured twice: its default settings, and its fastest here (channels-last memory format
 and fused Adam/AdamW). The ratio is Lucerna over the faster PyTorch setting (> 1 means Lucerna is faster).
@@ -41,6 +41,7 @@ def main():
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--workloads", nargs="+", default=WORKLOADS, choices=WORKLOADS)
     parser.add_argument("--lucerna", default=os.path.join(ROOT, ".build", "release", "lucerna"))
     args = parser.parse_args()
     import torch
@@ -51,7 +52,7 @@ def main():
     print("| benchmark | threads | unit | Lucerna | PyTorch default | PyTorch fastest | ratio |")
     print("|---|---|---|---|---|---|---|")
     for threads in args.threads:
-        for name in WORKLOADS:
+        for name in args.workloads:
             lucerna, default, fastest = [], [], []
             for _ in range(args.repeats):
                 lucerna.append(run([args.lucerna, "bench", name, "--threads", str(threads), "--seconds", str(args.seconds)]))

@@ -17,7 +17,13 @@ extension Tensor {
         let planes = shape[0] * shape[1]
         let indices = Tensor(uninitializedShape: [shape[0], shape[1], outputHeight * outputWidth], dtype: .int64)
         let result = Tensor(uninitializedShape: [shape[0], shape[1], outputHeight, outputWidth], dtype: dtype)
-        if dtype == .float32 {
+        let isHalving = geometry.kernel == (2, 2) && geometry.stride == (2, 2) && geometry.padding == (0, 0)
+            && geometry.dilation == (1, 1) && height % 2 == 0 && width % 2 == 0 && outputWidth >= 4
+        if dtype == .float32 && isHalving
+            && Tensor.maxPoolHalving(pointer(as: Float.self), result.pointer(as: Float.self), indices.pointer(as: Int64.self),
+                                     rows: planes * outputHeight, outputHeight: outputHeight, outputWidth: outputWidth) {
+            // done by the vectorized path
+        } else if dtype == .float32 {
             Tensor.maxPool(pointer(as: Float.self), result.pointer(as: Float.self), indices.pointer(as: Int64.self),
                            planes, height, width, outputHeight, outputWidth, geometry)
         } else {
@@ -74,7 +80,94 @@ extension Tensor {
         }
     }
 
-    /// The common 2×2, stride-2 case without branches in the inner loop.
+    /// 2×2, stride-2 pooling of Float planes with even sides, in two vectorized passes: pairwise maxima
+    /// along each row (the pairs never straddle rows, so one flat loop over de-interleaved lanes), then
+    /// maxima of the two row results. Ties keep the first element in row-major order (a, b, then c, d),
+    /// as PyTorch does. Returns false, having written nothing final, when the input holds a NaN, which
+    /// the exact scalar loop then handles.
+    private static func maxPoolHalving(
+        _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ indices: UnsafeMutablePointer<Int64>,
+        rows: Int, outputHeight: Int, outputWidth: Int
+    ) -> Bool {
+        typealias Vector = SIMD8<Float>
+        let width = 2 * outputWidth, pairs = rows * 2 * outputWidth   // one pair per (input row, output column)
+        let rowMaxima = Tensor(uninitializedShape: [pairs], dtype: .float32)
+        let rowChoices = Tensor(uninitializedShape: [pairs], dtype: .float32)   // Int32 bits: 0 left, 1 right
+        let maxima = rowMaxima.pointer(as: Float.self)
+        let choices = UnsafeMutableRawPointer(rowChoices.pointer(as: Float.self)).assumingMemoryBound(to: Int32.self)
+        let chunks = Parallel.chunkCount(pairs, costPerItem: 2)
+        let sawNaN = UnsafeMutablePointer<Bool>.allocate(capacity: chunks)   // one flag per chunk
+        sawNaN.initialize(repeating: false, count: chunks)
+        defer { sawNaN.deallocate() }
+        // Pass 1: m[k] = max(x[2k], x[2k + 1]), the left one on ties.
+        Parallel.forEachChunk(pairs, costPerItem: 2) { range in
+            var unordered = SIMDMask<SIMD8<Int32>>(repeating: false)
+            let source = UnsafeRawPointer(input), destination = UnsafeMutableRawPointer(maxima)
+            let chosen = UnsafeMutableRawPointer(choices)
+            var k = range.lowerBound
+            while k + 8 <= range.upperBound {
+                let both = source.loadUnaligned(fromByteOffset: 8 * k, as: SIMD16<Float>.self)
+                let left = both.evenHalf, right = both.oddHalf
+                let takeRight = right .> left
+                unordered .|= (left .!= left) .| (right .!= right)
+                destination.storeBytes(of: left.replacing(with: right, where: takeRight), toByteOffset: 4 * k, as: Vector.self)
+                chosen.storeBytes(of: SIMD8<Int32>(repeating: 0).replacing(with: 1, where: takeRight), toByteOffset: 4 * k,
+                                  as: SIMD8<Int32>.self)
+                k += 8
+            }
+            var scalarNaN = false
+            while k < range.upperBound {
+                let left = input[2 * k], right = input[2 * k + 1]
+                scalarNaN = scalarNaN || left.isNaN || right.isNaN
+                maxima[k] = right > left ? right : left
+                choices[k] = right > left ? 1 : 0
+                k += 1
+            }
+            sawNaN[Parallel.chunkIndex(of: range, count: pairs, chunks: chunks)] = any(unordered) || scalarNaN
+        }
+        if (0..<chunks).contains(where: { sawNaN[$0] }) { return false }
+        // Pass 2: per output row, the upper or (only when strictly greater) the lower row's maxima. Vectors
+        // of 8 may spill into the next output row of the same chunk, which is written afterwards.
+        Parallel.forEachChunk(rows, costPerItem: 2 * outputWidth) { range in
+            let source = UnsafeRawPointer(maxima), chosen = UnsafeRawPointer(choices)
+            let destination = UnsafeMutableRawPointer(output), positions = UnsafeMutableRawPointer(indices)
+            let lanes = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14)
+            let chunkEnd = range.upperBound * outputWidth
+            for row in range {
+                let upperStart = 2 * row * outputWidth, lowerStart = upperStart + outputWidth
+                let planeRow = 2 * (row % outputHeight) * width   // in-plane index of the window's top row
+                var column = 0
+                while column < outputWidth {
+                    let start = row * outputWidth + column
+                    if start + 8 <= chunkEnd && lowerStart + column + 8 <= pairs {
+                        let upper = source.loadUnaligned(fromByteOffset: 4 * (upperStart + column), as: Vector.self)
+                        let lower = source.loadUnaligned(fromByteOffset: 4 * (lowerStart + column), as: Vector.self)
+                        let upperChoice = chosen.loadUnaligned(fromByteOffset: 4 * (upperStart + column), as: SIMD8<Int32>.self)
+                        let lowerChoice = chosen.loadUnaligned(fromByteOffset: 4 * (lowerStart + column), as: SIMD8<Int32>.self)
+                        let takeLower = lower .> upper
+                        destination.storeBytes(of: upper.replacing(with: lower, where: takeLower), toByteOffset: 4 * start, as: Vector.self)
+                        let choice = upperChoice.replacing(with: lowerChoice, where: takeLower)
+                        let rowOffset = SIMD8<Int32>(repeating: 0).replacing(with: Int32(width), where: takeLower)
+                        let position = SIMD8<Int32>(repeating: Int32(planeRow + 2 * column)) &+ lanes &+ choice &+ rowOffset
+                        positions.storeBytes(of: SIMD8<Int64>(truncatingIfNeeded: position), toByteOffset: 8 * start, as: SIMD8<Int64>.self)
+                        column += 8
+                    } else {
+                        let upper = maxima[upperStart + column], lower = maxima[lowerStart + column]
+                        let takeLower = lower > upper
+                        output[start] = takeLower ? lower : upper
+                        let choice = Int(takeLower ? choices[lowerStart + column] : choices[upperStart + column])
+                        indices[start] = Int64(planeRow + 2 * column + choice + (takeLower ? width : 0))
+                        column += 1
+                    }
+                }
+            }
+        }
+        return true
+    }
+
+    /// The common 2×2, stride-2 case: each output row is one branch-free loop of selects (which the
+    /// compiler vectorizes); a row whose inputs hold a NaN (rare) is redone by the exact loop, so NaNs
+    /// propagate and ties keep the first maximum, as in PyTorch.
     private static func maxPool2x2<T: TensorFloat>(
         _ input: UnsafePointer<T>, _ output: UnsafeMutablePointer<T>, _ indices: UnsafeMutablePointer<Int64>,
         _ planes: Int, _ height: Int, _ width: Int, _ outputHeight: Int, _ outputWidth: Int
@@ -82,30 +175,28 @@ extension Tensor {
         Parallel.forEachChunk(planes, costPerItem: outputHeight * outputWidth * 4) { range in
             for plane in range {
                 let source = input + plane * height * width
-                let values = output + plane * outputHeight * outputWidth
-                let positions = indices + plane * outputHeight * outputWidth
                 for oh in 0..<outputHeight {
                     let top = source + 2 * oh * width, bottom = top + width
-                    let base = 2 * oh * width
+                    let values = output + (plane * outputHeight + oh) * outputWidth
+                    let positions = indices + (plane * outputHeight + oh) * outputWidth
+                    let base = Int64(2 * oh * width), below = Int64(width)
+                    var unordered: UInt8 = 0
                     for ow in 0..<outputWidth {
-                        let column = 2 * ow
-                        // Pairwise maxima written as selects (no data-dependent branches); later candidates
-                        // win only when strictly greater, as in PyTorch. NaNs (rare) take the exact path below.
-                        let a = top[column], b = top[column + 1], c = bottom[column], d = bottom[column + 1]
-                        let takeB = b > a, takeD = d > c
-                        let upper = takeB ? b : a, lower = takeD ? d : c
+                        let a = top[2 * ow], b = top[2 * ow + 1], c = bottom[2 * ow], d = bottom[2 * ow + 1]
+                        let upper = b > a ? b : a, lower = d > c ? d : c
+                        let upperOffset: Int64 = b > a ? 1 : 0, lowerOffset: Int64 = d > c ? below + 1 : below
                         let takeLower = lower > upper
-                        var value = takeLower ? lower : upper
-                        var position = takeLower ? base + width + column + (takeD ? 1 : 0) : base + column + (takeB ? 1 : 0)
-                        if a.isNaN || b.isNaN || c.isNaN || d.isNaN {
-                            let candidates = [(a, base + column), (b, base + column + 1),
-                                              (c, base + width + column), (d, base + width + column + 1)]
-                            let first = candidates.first { $0.0.isNaN }
-                            value = first?.0 ?? value
-                            position = first?.1 ?? position
-                        }
-                        values[oh * outputWidth + ow] = value
-                        positions[oh * outputWidth + ow] = Int64(position)
+                        values[ow] = takeLower ? lower : upper
+                        positions[ow] = base + Int64(2 * ow) + (takeLower ? lowerOffset : upperOffset)
+                        // x != x only for NaN; `&`-free accumulation keeps the loop branch-free.
+                        unordered |= (a != a ? 1 : 0) | (b != b ? 1 : 0) | (c != c ? 1 : 0) | (d != d ? 1 : 0)
+                    }
+                    guard unordered != 0 else { continue }
+                    for ow in 0..<outputWidth {
+                        let offsets = [0, 1, width, width + 1].map { 2 * ow + $0 }
+                        guard let first = offsets.first(where: { top[$0].isNaN }) else { continue }
+                        values[ow] = top[first]
+                        positions[ow] = base + Int64(first)
                     }
                 }
             }

@@ -1,0 +1,40 @@
+import XCTest
+@testable import LucernaCore
+
+/// The vectorized Float32 2×2 max pool must pick exactly the elements the exact (Float64) loop picks,
+/// including ties (first in row-major order, as PyTorch) and NaNs.
+final class PoolingTests: XCTestCase {
+    func poolBothWays(_ values: [Double], shape: [Int]) throws -> (single: [Double], double: [Double], singleGradient: [Double], doubleGradient: [Double]) {
+        let weights = (0..<(values.count / 4)).map { Double($0 % 7) + 1 }
+        func run(_ dtype: DType) throws -> ([Double], [Double]) {
+            let input = try Tensor(shape: shape, values: values, dtype: dtype).requiringGrad()
+            let output = try input.maxPool2d(kernel: (2, 2))
+            let weighted = try (output * Tensor(shape: output.shape, values: weights, dtype: dtype)).sum()
+            try weighted.backward()
+            return (output.toDoubles(), input.grad?.toDoubles() ?? [])
+        }
+        let (single, singleGradient) = try run(.float32)
+        let (double, doubleGradient) = try run(.float64)
+        return (single, double, singleGradient, doubleGradient)
+    }
+
+    func testVectorizedPoolMatchesTheExactLoopWithTies() throws {
+        let generator = RandomGenerator(seed: 7)
+        for shape in [[2, 3, 8, 10], [1, 2, 28, 28], [3, 1, 14, 14], [1, 1, 4, 8]] {
+            // Small integers make many ties.
+            let values = (0..<shape.reduce(1, *)).map { _ in Double(generator.next() % 4) }
+            let result = try poolBothWays(values, shape: shape)
+            XCTAssertEqual(result.single, result.double, "values \(shape)")
+            XCTAssertEqual(result.singleGradient, result.doubleGradient, "gradient routing \(shape)")
+        }
+    }
+
+    func testNaNsPropagateThroughTheVectorizedPool() throws {
+        var values = (0..<(2 * 8 * 8)).map { Double($0 % 5) }
+        values[9] = .nan   // plane 0, row 1, column 1: output (0, 0)
+        let result = try poolBothWays(values, shape: [1, 2, 8, 8])
+        XCTAssert(result.single[0].isNaN && result.double[0].isNaN)
+        XCTAssertEqual(Array(result.single.dropFirst()), Array(result.double.dropFirst()))
+        XCTAssertEqual(result.singleGradient, result.doubleGradient)
+    }
+}
