@@ -56,8 +56,17 @@ enum ConvolutionKernels {
         var inputPlane: Int { channels * height * width }
     }
 
-    /// im2col of one sample `[C, H, W]` into `columns [C·kh·kw, Ho·Wo]`.
+    /// Extra elements a columns buffer needs past `C·kh·kw · Ho·Wo` (the vectorized im2col's last store
+    /// may spill that far).
+    static let columnSlack = 8
+
+    /// im2col of one sample `[C, H, W]` into `columns [C·kh·kw, Ho·Wo]` (capacity plus ``columnSlack``).
     static func im2col<T: TensorFloat>(_ input: UnsafePointer<T>, _ columns: UnsafeMutablePointer<T>, _ layout: Layout) {
+        if T.self == Float.self {
+            im2colVectorized(UnsafeRawPointer(input).assumingMemoryBound(to: Float.self),
+                             UnsafeMutableRawPointer(columns).assumingMemoryBound(to: Float.self), layout)
+            return
+        }
         let g = layout.geometry
         let (height, width) = (layout.height, layout.width)
         let (outputHeight, outputWidth) = (layout.outputHeight, layout.outputWidth)
@@ -89,6 +98,59 @@ enum ConvolutionKernels {
                             for ow in first..<last { out[ow] = from[ow * step] }
                         }
                         for ow in last..<outputWidth { out[ow] = 0 }
+                    }
+                }
+            }
+        }
+    }
+
+    /// im2col for Float with whole-vector copies. Each channel is first laid out as a zero-padded plane
+    /// whose rows are split into `stride` phases (columns p, p+s, p+2s, … of the padded row), so every
+    /// window row `(ki, kj, oh)` becomes one contiguous run of `Wo` elements with no edge tests. Runs are
+    /// copied 8 at a time; a last vector may spill past its run into the next one, which is written
+    /// afterwards (rows are filled in increasing order), or into the buffer's slack.
+    static func im2colVectorized(_ input: UnsafePointer<Float>, _ columns: UnsafeMutablePointer<Float>, _ layout: Layout) {
+        typealias Vector = SIMD8<Float>
+        let g = layout.geometry
+        let (height, width) = (layout.height, layout.width)
+        let (outputHeight, outputWidth, positions) = (layout.outputHeight, layout.outputWidth, layout.positions)
+        let step = g.stride.width
+        let phaseLength = (width + 2 * g.padding.width + step - 1) / step
+        let paddedRow = step * phaseLength
+        let planeSize = (height + 2 * g.padding.height) * paddedRow
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: planeSize + Vector.scalarCount) { buffer in
+            guard let plane = buffer.baseAddress else { return }
+            // Padding stays zero for every channel: only interior positions are rewritten.
+            plane.initialize(repeating: 0, count: planeSize + Vector.scalarCount)
+            let planeBytes = UnsafeRawPointer(plane), columnBytes = UnsafeMutableRawPointer(columns)
+            for c in 0..<layout.channels {
+                let source = input + c * height * width
+                for ih in 0..<height {
+                    let row = plane + (ih + g.padding.height) * paddedRow, from = source + ih * width
+                    if step == 1 {
+                        (row + g.padding.width).update(from: from, count: width)
+                    } else {
+                        for iw in 0..<width {
+                            let column = iw + g.padding.width
+                            row[(column % step) * phaseLength + column / step] = from[iw]
+                        }
+                    }
+                }
+                for ki in 0..<g.kernel.height {
+                    for kj in 0..<g.kernel.width {
+                        let destination = ((c * g.kernel.height + ki) * g.kernel.width + kj) * positions
+                        let offset = kj * g.dilation.width
+                        let phaseStart = (offset % step) * phaseLength + offset / step
+                        for oh in 0..<outputHeight {
+                            let from = (oh * g.stride.height + ki * g.dilation.height) * paddedRow + phaseStart
+                            let to = destination + oh * outputWidth
+                            var ow = 0
+                            while ow < outputWidth {
+                                let vector = planeBytes.loadUnaligned(fromByteOffset: 4 * (from + ow), as: Vector.self)
+                                columnBytes.storeBytes(of: vector, toByteOffset: 4 * (to + ow), as: Vector.self)
+                                ow += Vector.scalarCount
+                            }
+                        }
                     }
                 }
             }
@@ -142,7 +204,7 @@ enum ConvolutionKernels {
                                         output: UnsafeMutablePointer<T>, outputChannels: Int, layout: Layout) {
         let (rows, positions) = (layout.rows, layout.positions)
         Parallel.forEachChunk(layout.batch, costPerItem: rows * positions * outputChannels) { range in
-            let scratch = UnsafeMutablePointer<T>.allocate(capacity: rows * positions)
+            let scratch = UnsafeMutablePointer<T>.allocate(capacity: rows * positions + columnSlack)
             defer { scratch.deallocate() }
             for n in range {
                 let sample = output + n * outputChannels * positions
@@ -161,7 +223,7 @@ enum ConvolutionKernels {
                                               inputGradient: UnsafeMutablePointer<T>, outputChannels: Int, layout: Layout) {
         let (rows, positions) = (layout.rows, layout.positions)
         Parallel.forEachChunk(layout.batch, costPerItem: rows * positions * outputChannels) { range in
-            let scratch = UnsafeMutablePointer<T>.allocate(capacity: rows * positions)
+            let scratch = UnsafeMutablePointer<T>.allocate(capacity: rows * positions + columnSlack)
             defer { scratch.deallocate() }
             for n in range {
                 MatrixKernels.gemmSerial(transposeA: true, transposeB: false, m: rows, n: positions, k: outputChannels,
@@ -183,7 +245,7 @@ enum ConvolutionKernels {
         defer { partials.deallocate() }
         Parallel.forEachChunk(layout.batch, costPerItem: rows * positions * outputChannels) { range in
             let chunk = Parallel.chunkIndex(of: range, count: layout.batch, chunks: chunks)
-            let scratch = UnsafeMutablePointer<T>.allocate(capacity: rows * positions)
+            let scratch = UnsafeMutablePointer<T>.allocate(capacity: rows * positions + columnSlack)
             defer { scratch.deallocate() }
             for n in range {
                 im2col(input + n * layout.inputPlane, scratch, layout)
