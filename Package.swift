@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "LucernaNN", targets: ["LucernaNN"]),
         .library(name: "LucernaData", targets: ["LucernaData"]),
         .library(name: "LucernaTrain", targets: ["LucernaTrain"]),
+        .library(name: "LucernaComponents", targets: ["LucernaComponents"]),
         .library(name: "LucernaLua", targets: ["LucernaLua"]),
     ],
     dependencies: [
@@ -28,17 +29,19 @@ let package = Package(
         .target(name: "LucernaNN", dependencies: ["LucernaCore"]),
         .target(name: "LucernaData", dependencies: ["LucernaCore", "CZlib"]),
         .target(name: "LucernaTrain", dependencies: ["LucernaCore", "LucernaNN", "LucernaData"]),
-        .target(name: "LucernaLua", dependencies: ["CLua", "LucernaCore", "LucernaNN", "LucernaData"]),
+        .target(name: "LucernaComponents", dependencies: ["LucernaCore", "LucernaNN", "LucernaData"]),
+        .target(name: "LucernaLua", dependencies: ["CLua", "LucernaCore", "LucernaNN", "LucernaData", "LucernaComponents"]),
         .executableTarget(
             name: "lucerna",
             dependencies: [
-                "LucernaCore", "LucernaNN", "LucernaData", "LucernaTrain", "LucernaLua",
+                "LucernaCore", "LucernaNN", "LucernaData", "LucernaTrain", "LucernaComponents", "LucernaLua",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(name: "LucernaCoreTests", dependencies: ["LucernaCore"]),
         .testTarget(name: "LucernaNNTests", dependencies: ["LucernaNN"]),
         .testTarget(name: "LucernaDataTests", dependencies: ["LucernaData"]),
         .testTarget(name: "LucernaTrainTests", dependencies: ["LucernaTrain"]),
-        .testTarget(name: "LucernaLuaTests", dependencies: ["LucernaLua"]),
+        .testTarget(name: "LucernaComponentsTests", dependencies: ["LucernaComponents"]),
+        .testTarget(name: "LucernaLuaTests", dependencies: ["LucernaLua", "LucernaComponents"]),
     ]
 )

@@ -41,4 +41,65 @@ static inline int lucerna_panic(lua_State *L) {
     fprintf(stderr, "lucerna: unprotected Lua error: %s\n", message ? message : "(no message)");
     return 0;
 }
+
+/* Sandbox limits: an instruction budget and a memory cap (Lua heap plus the engine's live tensor bytes,
+   which Swift reports through lucerna_swift_engine_bytes). Both are checked by a count hook every
+   LUCERNA_HOOK_INTERVAL instructions; the hook raises from C, inside the Lua VM, so it never unwinds
+   Swift frames. The allocator only counts: failing allocations would raise from Lua API calls made by
+   Swift. */
+#include <stdlib.h>
+#define LUCERNA_HOOK_INTERVAL 1000
+typedef struct {
+    long long instructionBudget;   /* 0: unlimited */
+    long long instructionsLeft;
+    long long memoryCap;           /* bytes; 0: unlimited */
+    long long luaBytes;
+} lucerna_limits;
+
+extern long long lucerna_swift_engine_bytes(void);
+
+static inline void *lucerna_allocate(void *userdata, void *pointer, size_t oldSize, size_t newSize) {
+    lucerna_limits *limits = (lucerna_limits *)userdata;
+    if (newSize == 0) {
+        if (pointer) limits->luaBytes -= (long long)oldSize;
+        free(pointer);
+        return NULL;
+    }
+    void *result = realloc(pointer, newSize);
+    if (result) limits->luaBytes += (long long)newSize - (pointer ? (long long)oldSize : 0);
+    return result;
+}
+
+static inline lucerna_limits *lucerna_state_limits(lua_State *L) { return *(lucerna_limits **)lua_getextraspace(L); }
+
+static inline void lucerna_limit_hook(lua_State *L, lua_Debug *record) {
+    (void)record;
+    lucerna_limits *limits = lucerna_state_limits(L);
+    if (!limits) return;
+    if (limits->instructionBudget > 0) {
+        limits->instructionsLeft -= LUCERNA_HOOK_INTERVAL;
+        if (limits->instructionsLeft < 0) {
+            /* Stays exhausted: a script that catches this error with pcall fails again at the next hook. */
+            luaL_error(L, "sandbox: instruction budget of %lld exceeded (raise it with --max-instructions)", limits->instructionBudget);
+        }
+    }
+    if (limits->memoryCap > 0) {
+        long long used = limits->luaBytes + lucerna_swift_engine_bytes();
+        if (used > limits->memoryCap) {
+            luaL_error(L, "sandbox: memory cap of %lld MB exceeded (%lld MB in use; raise it with --max-memory)",
+                       limits->memoryCap >> 20, used >> 20);
+        }
+    }
+}
+
+/* A state whose allocations are counted in `limits` (which must outlive it). */
+static inline lua_State *lucerna_newstate(lucerna_limits *limits) {
+    lua_State *L = lua_newstate(lucerna_allocate, limits);
+    if (L) *(lucerna_limits **)lua_getextraspace(L) = limits;
+    return L;
+}
+
+static inline void lucerna_install_limit_hook(lua_State *L) {
+    lua_sethook(L, lucerna_limit_hook, LUA_MASKCOUNT, LUCERNA_HOOK_INTERVAL);
+}
 #endif

@@ -93,10 +93,22 @@ public struct ImageClassificationSet {
 
 /// Where data sets are found: `--data`/`LUCERNA_DATA`, then `./data`, then system packages.
 public enum DataLocation {
+    /// The folder given with `--data`, searched first by every loader (set once at start-up).
+    nonisolated(unsafe) public static var root: String?
+
+    /// Every data root in search order (for sandbox read access): explicit, `LUCERNA_DATA`, `./data`,
+    /// `/usr/share/datasets`.
+    public static func allRoots(explicit: String? = nil) -> [String] {
+        var roots: [String] = []
+        if let explicit = explicit ?? root { roots.append(explicit) }
+        if let environment = ProcessInfo.processInfo.environment["LUCERNA_DATA"], !environment.isEmpty { roots.append(environment) }
+        return roots + ["data", "/usr/share/datasets"]
+    }
+
     /// Candidate folders for a data set folder name, in search order.
     public static func candidates(for name: String, explicit: String? = nil) -> [String] {
         var roots: [String] = []
-        if let explicit { roots.append(explicit) }
+        if let explicit { roots.append(explicit) } else if let root { roots.append(root) }
         if let environment = ProcessInfo.processInfo.environment["LUCERNA_DATA"], !environment.isEmpty {
             roots.append(environment)
         }

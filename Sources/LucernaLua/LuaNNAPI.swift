@@ -1,6 +1,7 @@
 import CLua
 import Foundation
 import LucernaCore
+import LucernaComponents
 import LucernaNN
 
 /// Modules, optimizers, schedules and losses in Lua, with PyTorch's class names and positional
@@ -106,60 +107,14 @@ enum LuaNNAPI {
             return 1
         }
         lua_setglobal(state, "nn")
-
-        // models: the registered benchmark models.
-        lucerna_newtable(state)
-        layer("cnn", options: ["in_channels", "image_size", "channels", "hidden", "classes"]) { call, o in
-            try CNN(inputChannels: call.integer(o, "in_channels", default: 1), imageSize: call.integer(o, "image_size", default: 28),
-                    channels: call.pair(o, "channels", default: (32, 64)), hidden: call.integer(o, "hidden", default: 128),
-                    classes: call.integer(o, "classes", default: 10))
-        }
-        layer("mlp", options: ["in_features", "hidden", "classes"]) { call, o in
-            try MLP(inputFeatures: call.integer(o, "in_features", default: 784), hidden: call.pair(o, "hidden", default: (256, 128)),
-                    classes: call.integer(o, "classes", default: 10))
-        }
-        lua_setglobal(state, "models")
-
-        // losses.
-        lucerna_newtable(state)
-        lua.setFunction("cross_entropy") { call in
-            try call.checkOptions(3, accepted: ["label_smoothing", "reduction"])
-            let targets = try call.tensor(2)
-            let reduction = Reduction(rawValue: try call.string(3, "reduction", default: "mean") ?? "mean")
-            guard let reduction else { throw TensorError("cross_entropy", "reduction must be mean, sum or none") }
-            call.push(try Losses.crossEntropy(call.tensor(1), targets.dtype == .int64 ? targets : targets.to(.int64),
-                                              labelSmoothing: call.number(3, "label_smoothing", default: 0), reduction: reduction))
-            return 1
-        }
-        lua.setFunction("mse") { call in
-            call.push(try Losses.mse(call.tensor(1), call.tensor(2)))
-            return 1
-        }
-        lua.setFunction("l1") { call in
-            call.push(try Losses.l1(call.tensor(1), call.tensor(2)))
-            return 1
-        }
-        lua.setFunction("bce_with_logits") { call in
-            call.push(try Losses.binaryCrossEntropyWithLogits(call.tensor(1), call.tensor(2)))
-            return 1
-        }
-        lua_setglobal(state, "losses")
     }
 
     static func installModuleType(_ lua: LuaState) {
         let state = lua.state
         LuaUserdata.createMetatable(moduleMetatable, in: lua) { lua in
-            lua.setFunction("forward") { call in
-                call.push(try moduleArgument(call)(call.tensor(2)))
-                return 1
-            }
+            lua.setFunction("forward", forwardCall)
             lua.setFunction("parameters") { call in
-                let parameters = try moduleArgument(call).parameters()
-                lua_createtable(call.state, Int32(parameters.count), 0)
-                for (position, parameter) in parameters.enumerated() {
-                    call.push(parameter)
-                    lua_seti(call.state, -2, lua_Integer(position + 1))
-                }
+                pushList(try moduleArgument(call).parameters(), in: call.state)
                 return 1
             }
             lua.setFunction("named_parameters") { call in
@@ -200,10 +155,7 @@ enum LuaNNAPI {
                 return 0
             }
         }
-        lua.setFunction("__call") { call in
-            call.push(try moduleArgument(call)(call.tensor(2)))
-            return 1
-        }
+        lua.setFunction("__call", forwardCall)
         lua.setFunction("__tostring") { call in
             let module = try moduleArgument(call)
             call.push("\(module.typeName)(\(module.summary)) with \(module.parameterCount) parameters")
@@ -212,8 +164,31 @@ enum LuaNNAPI {
         lucerna_pop(state, 1)
     }
 
-    static func moduleArgument(_ call: LuaCall) throws -> Module {
-        guard let module = module(at: 1, in: call.state) else { throw call.fail(1, "a module (use model:method(), with a colon)") }
+    static func moduleArgument(_ call: LuaCall, _ index: Int32 = 1) throws -> Module {
+        guard let module = module(at: index, in: call.state) else {
+            throw call.fail(index, index == 1 ? "a module (use model:method(), with a colon)" : "a module")
+        }
         return module
+    }
+
+    /// `module(x)` or, for a fusion, `fusion{x1, x2, ...}` (one tensor per modality).
+    static func forwardCall(_ call: LuaCall) throws -> Int32 {
+        let module = try moduleArgument(call)
+        if let fusion = module as? Fusion {
+            let (inputs, _) = try LuaTensorAPI.tensors(call, 2)
+            call.push(try fusion.fuse(inputs))
+        } else {
+            call.push(try module(call.tensor(2)))
+        }
+        return 1
+    }
+
+    /// Pushes a Lua array of tensors.
+    static func pushList(_ tensors: [Tensor], in state: OpaquePointer) {
+        lua_createtable(state, Int32(tensors.count), 0)
+        for (position, tensor) in tensors.enumerated() {
+            LuaTensorAPI.push(tensor, in: state)
+            lua_rawseti(state, -2, lua_Integer(position + 1))
+        }
     }
 }

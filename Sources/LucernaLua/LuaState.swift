@@ -1,6 +1,8 @@
 import CLua
 import Foundation
+import LucernaComponents
 import LucernaCore
+import LucernaData
 
 /// An error from a Lua chunk (syntax, runtime, or an engine error raised inside a Lucerna function),
 /// with Lua's `file:line:` position and a traceback.
@@ -48,19 +50,61 @@ public final class LuaState {
     /// Where data sets are looked for first (`--data`); then `LUCERNA_DATA`, `./data`, system packages.
     public let dataDirectory: String?
 
-    /// Creates a state with the standard libraries and Lucerna's API.
-    public init(dataDirectory: String? = nil) throws {
+    /// The components this state can build: the built-ins plus the Lua plugins it has loaded.
+    public let registry: Registry
+
+    /// Plugin instances (Lua tables) to the Swift modules behind them.
+    var pluginModules: [UnsafeRawPointer: WeakModule] = [:]
+    /// Registry reference of the table of methods plugin instances inherit.
+    var pluginBaseReference: Int32 = 0
+
+    /// The sandbox, when the state runs untrusted recipes.
+    public let sandbox: Sandbox?
+    /// Instruction and memory accounting shared with the C allocator and hook.
+    let limits: UnsafeMutablePointer<lucerna_limits>
+    /// Registry reference of `debug.traceback`, kept so scripts cannot remove the error handler.
+    var tracebackReference: Int32 = 0
+    /// The run this state belongs to (run folder, config overrides, metrics), if any.
+    public internal(set) var run: RunContext?
+
+    /// Creates a state with the standard libraries and Lucerna's API; with `sandbox`, the escapes are
+    /// removed and the limits enforced.
+    public init(dataDirectory: String? = nil, registry: Registry = .standard(), sandbox: Sandbox? = nil,
+                run: RunContext? = nil) throws {
         self.dataDirectory = dataDirectory
-        guard let state = luaL_newstate() else { throw LuaError(message: "lua: cannot create a state (out of memory)") }
+        if let dataDirectory { DataLocation.root = dataDirectory }
+        self.registry = registry
+        self.sandbox = sandbox
+        self.run = run
+        limits = .allocate(capacity: 1)
+        limits.initialize(to: lucerna_limits(instructionBudget: 0, instructionsLeft: 0, memoryCap: 0, luaBytes: 0))
+        guard let state = lucerna_newstate(limits) else {
+            limits.deallocate()
+            throw LuaError(message: "lua: cannot create a state (out of memory)")
+        }
         self.state = state
         lua_atpanic(state, lucerna_panic)
         luaL_openlibs(state)
+        lua_getglobal(state, "debug")
+        lua_getfield(state, -1, "traceback")
+        tracebackReference = luaL_ref(state, lucerna_registryindex())
+        lucerna_pop(state, 1)
         try LuaTensorAPI.install(in: self)
         LuaNNAPI.install(in: self)
-        LuaDataAPI.install(in: self)
+        LuaObjects.install(in: self)
+        LuaComponentsAPI.install(in: self)
+        installPluginBase()
+        installRunAPI()
+        if let sandbox { try installSandbox(sandbox) }
     }
 
-    deinit { lua_close(state) }
+    deinit {
+        lua_close(state)
+        limits.deallocate()
+    }
+
+    /// Bytes the Lua heap holds now.
+    public var luaHeapBytes: Int { Int(limits.pointee.luaBytes) }
 
     /// Pushes a Swift function as a Lua function.
     func push(function name: String, _ body: @escaping LuaFunction) {
@@ -86,16 +130,48 @@ public final class LuaState {
     public func run(source: String, name: String) throws {
         let top = lua_gettop(state)
         defer { lua_settop(state, top) }
-        // 1. A message handler that appends a traceback.
-        lua_getglobal(state, "debug")
-        lua_getfield(state, -1, "traceback")
-        lua_rotate(state, -2, -1)
-        lucerna_pop(state, 1)
-        let handler = lua_gettop(state)
-        // 2. Load as text only (no precompiled bytecode) and call protected.
+        try evaluate(source: source, name: name, results: 0)
+    }
+
+    /// Loads (text only, never bytecode) and runs a chunk under a traceback handler, leaving `results`
+    /// values on the stack.
+    func evaluate(source: String, name: String, results: Int32) throws {
         let status = source.withCString { lucerna_loadbuffer(state, $0, source.utf8.count, "@\(name)") }
-        guard status == LUA_OK else { throw LuaError(message: popMessage()) }
-        guard lucerna_pcall(state, 0, 0, handler) == LUA_OK else { throw LuaError(message: popMessage()) }
+        guard status == LUA_OK else { throw LuaError(message: popMessage(count: 1)) }
+        try protectedCall(arguments: 0, results: results)
+    }
+
+    /// Calls the function below `arguments` values on the stack, protected, with a traceback handler.
+    func protectedCall(arguments: Int32, results: Int32) throws {
+        let function = lua_gettop(state) - arguments
+        pushTracebackHandler()
+        lua_rotate(state, function, 1)   // handler below the function
+        guard lucerna_pcall(state, arguments, results, function) == LUA_OK else {
+            let message = popMessage(count: 1)
+            lua_settop(state, function - 1)
+            throw LuaError(message: message)
+        }
+        lua_rotate(state, function, -1)   // the handler to the top, then drop it
+        lucerna_pop(state, 1)
+    }
+
+    private func pushTracebackHandler() {
+        lua_rawgeti(state, lucerna_registryindex(), lua_Integer(tracebackReference))
+    }
+
+    /// Calls `instance:method(arguments...)` for the instance table behind `reference`; returns its
+    /// first result (or nothing) as config values.
+    func callMethod(reference: Int32, method: String, arguments: [ConfigValue], label: String) throws -> [ConfigValue] {
+        let top = lua_gettop(state)
+        defer { lua_settop(state, top) }
+        lua_rawgeti(state, lucerna_registryindex(), lua_Integer(reference))
+        let instance = lua_gettop(state)
+        lua_getfield(state, instance, method)
+        guard lua_type(state, -1) == LUA_TFUNCTION else { throw TensorError(label, "has no method \(method)") }
+        lua_pushvalue(state, instance)
+        for argument in arguments { LuaConfigValue.push(argument, in: state) }
+        try protectedCall(arguments: Int32(arguments.count) + 1, results: 1)
+        return [try LuaConfigValue.read(-1, in: state, path: "\(label) \(method) result")]
     }
 
     /// Runs a Lua file.
@@ -109,9 +185,15 @@ public final class LuaState {
         try run(source: source, name: path)
     }
 
-    private func popMessage() -> String {
-        let message = luaL_tolstring(state, -1, nil).map { String(cString: $0) } ?? "(error object is not a string)"
-        lucerna_pop(state, 2)
+    /// The error value on top as text; pops `count` values.
+    private func popMessage(count: Int32) -> String {
+        let message: String
+        if lua_type(state, -1) == LUA_TSTRING || lua_type(state, -1) == LUA_TNUMBER {
+            message = lucerna_tostring(state, -1).map { String(cString: $0) } ?? "(error)"
+        } else {
+            message = "(error object is a \(String(cString: lua_typename(state, lua_type(state, -1)))), not a message)"
+        }
+        lucerna_pop(state, count)
         return message
     }
 

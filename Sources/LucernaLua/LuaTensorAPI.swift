@@ -81,6 +81,30 @@ enum LuaTensorAPI {
             call.push(try Tensor(shape: [count], integers: RandomGenerator.shared.permutation(count).map { $0 + 1 }))
             return 1
         }
+        for (name, isStack) in [("cat", false), ("stack", true)] {
+            // tensor.cat({a, b}, dim) / tensor.stack({a, b}, dim) with a 1-based dim (default 1).
+            lua.setFunction(name) { call in
+                let (parts, _) = try tensors(call, 1)
+                let dimension = call.isNil(2) ? 0 : try axis(call.integer(2), name)
+                call.push(isStack ? try Tensor.stack(parts, axis: dimension) : try Tensor.concatenate(parts, axis: dimension))
+                return 1
+            }
+        }
+        lua.setFunction("where") { call in
+            // tensor.where(condition, a, b): a where condition is non-zero, else b (numbers allowed).
+            let condition = try call.tensor(1)
+            let reference = LuaTensorAPI.tensor(at: 2, in: call.state) ?? LuaTensorAPI.tensor(at: 3, in: call.state)
+            let dtype = reference?.dtype ?? .float32
+            let a = try LuaTensorAPI.tensor(at: 2, in: call.state) ?? Tensor(call.number(2), dtype: dtype)
+            let b = try LuaTensorAPI.tensor(at: 3, in: call.state) ?? Tensor(call.number(3), dtype: dtype)
+            call.push(try Tensor.where(condition, a, b))
+            return 1
+        }
+        lua.setFunction("one_hot") { call in
+            // tensor.one_hot(labels, classes) with 0-based labels, as PyTorch.
+            call.push(try Tensor.oneHot(call.tensor(1).to(.int64), classes: call.integer(2)))
+            return 1
+        }
         lua.setFunction("arange") { call in
             call.push(try Tensor.arange(call.integer(1)))
             return 1

@@ -11,6 +11,8 @@ extension LuaTensorAPI {
             ("neg", { try $0.negated() }), ("softplus", { try $0.softplus() }), ("gelu", { try $0.gelu() }),
             ("square", { try $0.square() }), ("detach", { $0.detach() }), ("clone", { $0.copy() }),
             ("t", { try $0.transposed() }), ("float", { try $0.to(.float32) }), ("double", { try $0.to(.float64) }),
+            ("sign", { try $0.sign() }), ("reciprocal", { try $0.reciprocal() }), ("erf", { try $0.erf() }),
+            ("is_finite", { try $0.isFinite() }),
         ]
         for (name, body) in unary {
             lua.setFunction(name) { call in
@@ -23,7 +25,7 @@ extension LuaTensorAPI {
             ("add", { try $0 + $1 }), ("sub", { try $0 - $1 }), ("mul", { try $0 * $1 }), ("div", { try $0 / $1 }),
             ("pow", { try $0.pow($1) }), ("maximum", { try $0.maximum($1) }), ("minimum", { try $0.minimum($1) }),
             ("matmul", { try $0.matmul($1) }), ("gt", { try $0.greater($1) }), ("lt", { try $0.less($1) }),
-            ("eq", { try $0.equal($1) }),
+            ("eq", { try $0.equal($1) }), ("ge", { try $0.greaterOrEqual($1) }), ("le", { try $0.lessOrEqual($1) }),
         ]
         for (name, body) in binary {
             lua.setFunction(name) { call in
@@ -158,9 +160,80 @@ extension LuaTensorAPI {
             call.push(try tensor.indexSelect(axis: dimension, indices: indices.map { $0 - 1 }))
             return 1
         }
+        installShapeMethods(lua)
         lua.setFunction("dtype") { call in
             call.push(try call.tensor(1).dtype.rawValue)
             return 1
+        }
+    }
+
+    /// Shape, indexing and layer-level methods: `permute`, `unsqueeze`, `squeeze`, `flatten`, `expand`,
+    /// `gather`, `logsumexp`, `leaky_relu`, `conv2d`, `max_pool2d`, `avg_pool2d`, `dropout`.
+    static func installShapeMethods(_ lua: LuaState) {
+        lua.setFunction("permute") { call in
+            let tensor = try call.tensor(1)
+            let order = try (2...max(2, call.count)).map { try axis(call.integer($0), "permute") }
+            call.push(try tensor.permuted(order.map { $0 < 0 ? $0 + tensor.rank : $0 }))
+            return 1
+        }
+        lua.setFunction("unsqueeze") { call in
+            let tensor = try call.tensor(1), dimension = try call.integer(2)
+            // 1-based insert position; -1 appends a last axis.
+            let position = dimension > 0 ? dimension - 1 : dimension + tensor.rank + 1
+            call.push(try tensor.unsqueezed(axis: position))
+            return 1
+        }
+        lua.setFunction("squeeze") { call in
+            call.push(try call.tensor(1).squeezed(axis: call.isNil(2) ? nil : axis(call.integer(2), "squeeze")))
+            return 1
+        }
+        lua.setFunction("flatten") { call in
+            let start = call.isNil(2) ? 0 : try axis(call.integer(2), "flatten")
+            let end = call.isNil(3) ? -1 : try axis(call.integer(3), "flatten")
+            call.push(try call.tensor(1).flattened(from: start, to: end))
+            return 1
+        }
+        lua.setFunction("expand") { call in
+            call.push(try call.tensor(1).expanded(to: call.integers(2)))
+            return 1
+        }
+        lua.setFunction("gather") { call in
+            // gather(dim, index) with 1-based indices, as Torch7.
+            let indices = try call.tensor(3)
+            let zeroBased = try Tensor(shape: indices.shape, integers: indices.toIntegers().map { $0 - 1 })
+            call.push(try call.tensor(1).gathering(axis: axis(call.integer(2), "gather"), indices: zeroBased))
+            return 1
+        }
+        lua.setFunction("logsumexp") { call in
+            call.push(try call.tensor(1).logSumExp(axis: axis(call.integer(2), "logsumexp"), keepingDimensions: call.boolean(3)))
+            return 1
+        }
+        lua.setFunction("leaky_relu") { call in
+            call.push(try call.tensor(1).leakyRelu(slope: call.isNil(2) ? 0.01 : call.number(2)))
+            return 1
+        }
+        lua.setFunction("dropout") { call in
+            call.push(try call.tensor(1).dropout(probability: call.number(2), training: call.isNil(3) ? true : call.boolean(3)))
+            return 1
+        }
+        lua.setFunction("conv2d") { call in
+            // x:conv2d(weight, bias_or_nil, {stride =, padding =, dilation =})
+            try call.checkOptions(4, accepted: ["stride", "padding", "dilation"])
+            call.push(try call.tensor(1).conv2d(weight: call.tensor(2), bias: call.isNil(3) ? nil : call.tensor(3),
+                                                stride: call.pair(4, "stride", default: (1, 1)), padding: call.pair(4, "padding", default: (0, 0)),
+                                                dilation: call.pair(4, "dilation", default: (1, 1))))
+            return 1
+        }
+        for (name, isMax) in [("max_pool2d", true), ("avg_pool2d", false)] {
+            lua.setFunction(name) { call in
+                try call.checkOptions(3, accepted: ["stride", "padding"])
+                let kernel = try call.pair(2)
+                let stride = try call.pair(3, "stride", default: kernel), padding = try call.pair(3, "padding", default: (0, 0))
+                let tensor = try call.tensor(1)
+                call.push(isMax ? try tensor.maxPool2d(kernel: kernel, stride: stride, padding: padding)
+                                : try tensor.avgPool2d(kernel: kernel, stride: stride, padding: padding))
+                return 1
+            }
         }
     }
 }

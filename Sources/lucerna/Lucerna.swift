@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import LucernaCore
+import LucernaComponents
+import LucernaData
 import LucernaLua
 
 @main
@@ -8,7 +10,7 @@ struct Lucerna: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lucerna",
         abstract: "Explainable, bias-aware generative learning: a Swift engine scripted from Lua.",
-        subcommands: [Run.self, TrainDemo.self, Bench.self])
+        subcommands: [Run.self, List.self, Check.self, Stubs.self, Docs.self, TrainDemo.self, Bench.self])
 
     /// Exit codes: 0 success, 1 a recipe, data or engine error, 2 a usage error.
     static func main() {
@@ -54,23 +56,142 @@ func emit(_ line: String) {
     fflush(nil)
 }
 
-/// Runs a Lua recipe.
+/// Writes an error line to standard error.
+func report(_ message: String) {
+    FileHandle.standardError.write(Data((message.hasSuffix("\n") ? message : message + "\n").utf8))
+}
+
+/// Runs a Lua recipe in a run folder.
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a Lua experiment recipe (the Lua API is growing: tensors, autograd so far; see README).")
+        abstract: "Run a Lua experiment recipe; writes config.json, metrics.jsonl, checkpoints/ and report.md to its run folder.")
 
     @Argument(help: "The recipe file.") var recipe: String
     @OptionGroup var common: CommonOptions
-    @Option(help: "Seed for lucerna's random generator.") var seed: Int = 0
+    @Option(help: "Seed for lucerna's random generator (before the recipe runs).") var seed: Int = 0
+    @Option(name: .customLong("set"), help: "Override a value of the recipe's lucerna.config table: --set epochs=3 --set optim.lr=1e-3 (repeatable).")
+    var overrides: [String] = []
+    @Option(help: "Run folder (default: runs/<recipe>-<UTC time>).") var out: String?
+    @Flag(help: "Run an untrusted recipe: no os.execute, io.popen, native modules, binary chunks or debug; files only in the run and data folders; instruction and memory limits.")
+    var sandbox = false
+    @Option(help: "With --sandbox: Lua instructions allowed.") var maxInstructions = 2_000_000_000
+    @Option(help: "With --sandbox: memory cap in MB (Lua heap plus tensors).") var maxMemory = 4096
 
     func run() throws {
         try common.apply()
+        guard maxInstructions > 0, maxMemory > 0 else { throw ValidationError("--max-instructions and --max-memory must be positive") }
+        let parsed: [ConfigOverride]
+        do { parsed = try overrides.map(ConfigOverride.init(parsing:)) } catch { throw ValidationError("\(error)") }
+        guard FileManager.default.isReadableFile(atPath: recipe) else { throw ValidationError("cannot read recipe \(recipe)") }
         RandomGenerator.shared.reseed(UInt64(truncatingIfNeeded: seed))
+        let context: RunContext
         do {
-            let lua = try LuaState(dataDirectory: common.data)
-            try lua.run(file: recipe)
+            context = try RunContext(directory: out ?? RunContext.defaultDirectory(for: recipe), recipe: recipe, seed: seed,
+                                     threads: Parallel.threadCount, overrides: parsed)
         } catch {
-            FileHandle.standardError.write("error: \(error)\n".data(using: .utf8) ?? Data())
+            report("error: \(error)")
+            throw ExitCode(1)
+        }
+        emit("run folder: \(context.directory)")
+        do {
+            let limits = sandbox ? Sandbox(instructionBudget: maxInstructions, memoryCap: maxMemory << 20,
+                                           writableFolders: [context.directory],
+                                           readableFolders: DataLocation.allRoots(explicit: common.data)) : nil
+            let lua = try LuaState(dataDirectory: common.data, sandbox: limits, run: context)
+            try lua.loadPlugins()
+            try lua.run(file: recipe)
+            if !parsed.isEmpty && context.resolvedConfig == nil {
+                context.writeReport(error: "--set given, but the recipe never called lucerna.config{...}")
+                report("error: --set \(parsed.map(\.key).joined(separator: ", ")): the recipe never called lucerna.config{...}, so there is nothing to override")
+                throw ExitCode(2)
+            }
+            context.writeReport(error: nil)
+            emit("report: \(context.directory)/report.md")
+        } catch let exit as ExitCode {
+            throw exit
+        } catch {
+            context.writeReport(error: "\(error)")
+            report("error: \(error)")
+            throw ExitCode(context.overrideFailed ? 2 : 1)   // a bad --set is a usage error
+        }
+    }
+}
+
+/// Lists registered components.
+struct List: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "List registered components (built-in and plugins) with their options.")
+
+    @Argument(help: "A kind (model, fusion, regularizer, attack, explainer, metric, dataset, optimizer, schedule, loss).")
+    var kind: String?
+
+    func run() throws {
+        var kinds = ComponentKind.allCases
+        if let kind {
+            guard let chosen = ComponentKind(anyName: kind) else {
+                let names = ComponentKind.allCases.map(\.rawValue)
+                throw ValidationError("unknown kind '\(kind)'\(suggestion(for: kind, in: names)); kinds: \(names.joined(separator: ", "))")
+            }
+            kinds = [chosen]
+        }
+        let lua = try loadedState()
+        print(LuaDocumentation.listing(lua.registry, kinds: kinds), terminator: "")
+    }
+}
+
+/// A state with the plugins loaded; plugin errors are recipe errors (exit 1).
+func loadedState() throws -> LuaState {
+    do {
+        let lua = try LuaState()
+        try lua.loadPlugins()
+        return lua
+    } catch {
+        report("error: \(error)")
+        throw ExitCode(1)
+    }
+}
+
+/// Runs the conformance checks on a plugin file.
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Check a Lua plugin: builds with defaults, runs its contract on small inputs, checks shapes, finiteness and gradients.")
+
+    @Argument(help: "The plugin file (Plugins/<kind>/<name>.lua).") var plugin: String
+
+    func run() throws {
+        guard FileManager.default.isReadableFile(atPath: plugin) else { throw ValidationError("cannot read plugin \(plugin)") }
+        do {
+            let lua = try LuaState()
+            let entry = try lua.loadPlugin(file: plugin, overriding: true)
+            emit("\(entry.kind.rawValue) \(entry.name) (\(plugin)): \(entry.summary)")
+            for line in try lua.checkConformance(entry) { emit("  ok  \(line)") }
+            emit("passed")
+        } catch {
+            report("FAILED: \(error)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+/// Writes Lua language-server annotations.
+struct Stubs: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write Lua language-server annotations for the API and every registered component: lucerna stubs > lucerna.d.lua")
+
+    func run() throws { print(LuaDocumentation.stubs(try loadedState()), terminator: "") }
+}
+
+/// Writes the Lua API reference.
+struct Docs: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Write the Lua API reference from the registry (built-ins and ./Plugins): lucerna docs > docs/lua-api.md")
+
+    func run() throws {
+        do {
+            let lua = try LuaState()
+            try lua.loadPlugins(from: ["Plugins"])
+            print(LuaDocumentation.reference(lua), terminator: "")
+        } catch {
+            report("error: \(error)")
             throw ExitCode(1)
         }
     }

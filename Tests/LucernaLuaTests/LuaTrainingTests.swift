@@ -69,7 +69,7 @@ final class LuaTrainingTests: XCTestCase {
         let cases: [(String, String)] = [
             ("nn.Conv2d(1, 4, 3, {paddin = 1})", "unknown option 'paddin'; accepted: stride, padding, dilation, bias"),
             ("optim.adamw{params = {}, learning_rate = 1}", "unknown option 'learning_rate'"),
-            ("optim.adamw{lr = 1}", "option params must be a table of tensors"),
+            ("optim.adamw{lr = 1}", "option params is required"),
             ("schedules.cosine{optimizer = 3, t_max = 2}", "option optimizer must be an optimizer"),
             ("schedules.cosine{optimizer = optim.sgd{params = {}}, t_max = 0}", "t_max must be positive"),
             ("local m = nn.Linear(2, 3); m.forward(tensor.ones{1, 2})", "argument 1 must be a module"),

@@ -11,15 +11,22 @@ public final class TensorStorage: @unchecked Sendable {
     /// readings to decide when to run its garbage collector. The engine is driven from one thread at a time.
     nonisolated(unsafe) public private(set) static var allocatedBytes = 0
 
+    /// Bytes of tensor storage alive now (for memory caps).
+    nonisolated(unsafe) public private(set) static var liveBytes = 0
+
     /// Allocates `byteCount` bytes, zero-filled when `zeroed` is true.
     init(byteCount: Int, zeroed: Bool) {
         TensorStorage.allocatedBytes &+= byteCount
+        TensorStorage.liveBytes &+= byteCount
         self.byteCount = byteCount
         pointer = BufferCache.shared.take(byteCount: max(byteCount, 1))
         if zeroed { pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1)) }
     }
 
-    deinit { BufferCache.shared.give(pointer, byteCount: max(byteCount, 1)) }
+    deinit {
+        TensorStorage.liveBytes &-= byteCount
+        BufferCache.shared.give(pointer, byteCount: max(byteCount, 1))
+    }
 }
 
 /// Reuses freed tensor buffers by exact size, like PyTorch's caching allocator on CPU: every training

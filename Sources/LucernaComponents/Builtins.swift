@@ -1,0 +1,201 @@
+import LucernaCore
+import LucernaData
+import LucernaNN
+
+/// Every Swift component, one registration line each (Swift cannot discover types at runtime, so this
+/// explicit list is the registry's source of built-ins; Lua plugins join at start-up).
+public enum Builtins {
+    public static let all: [ComponentEntry] = [
+        // Models.
+        ComponentEntry(.model, "mlp", "MLP 784-256-128-10 with ReLU (layers fc1, fc2, fc3)", reference: "Rumelhart, Hinton & Williams, 1986",
+                       options: BuiltinModels.mlpOptions, build: BuiltinModels.mlp),
+        ComponentEntry(.model, "cnn", "benchmark CNN: conv-relu-pool x2, fc1, relu3, fc2", reference: "LeCun et al., 1998",
+                       options: BuiltinModels.cnnOptions, build: BuiltinModels.cnn),
+        // Fusions.
+        ComponentEntry(.fusion, "concat", "concatenate modality features, optionally project to dim",
+                       reference: "Baltrušaitis et al., 2019", options: ConcatFusion.options, build: ConcatFusion.init),
+        ComponentEntry(.fusion, "sum", "project each modality to dim and add", reference: "Baltrušaitis et al., 2019",
+                       options: SumFusion.options, build: SumFusion.init),
+        // Regularizers.
+        ComponentEntry(.regularizer, "l2", "weight · sum of squared weights", reference: "Krogh & Hertz, 1992",
+                       options: L2Regularizer.options, build: L2Regularizer.init),
+        // Metrics.
+        ComponentEntry(.metric, "accuracy", "top-k accuracy over all samples seen", reference: "torchmetrics MulticlassAccuracy",
+                       options: Accuracy.options, build: Accuracy.init),
+        // Optimizers.
+        ComponentEntry(.optimizer, "adamw", "Adam with decoupled weight decay", reference: "Loshchilov & Hutter, 2019",
+                       options: BuiltinOptimizers.adamOptions(weightDecay: 1e-2), build: BuiltinOptimizers.adamw),
+        ComponentEntry(.optimizer, "adam", "Adam with L2 weight decay in the gradient", reference: "Kingma & Ba, 2015",
+                       options: BuiltinOptimizers.adamOptions(weightDecay: 0), build: BuiltinOptimizers.adam),
+        ComponentEntry(.optimizer, "sgd", "stochastic gradient descent with momentum and Nesterov", reference: "Sutskever et al., 2013",
+                       options: BuiltinOptimizers.sgdOptions, build: BuiltinOptimizers.sgd),
+        ComponentEntry(.optimizer, "rmsprop", "RMSprop, optionally centered", reference: "Hinton, Lecture 6e, 2012",
+                       options: BuiltinOptimizers.rmspropOptions, build: BuiltinOptimizers.rmsprop),
+        // Schedules.
+        ComponentEntry(.schedule, "cosine", "cosine annealing from the base rate to eta_min over t_max steps",
+                       reference: "Loshchilov & Hutter, SGDR, 2017", options: BuiltinSchedules.cosineOptions, build: BuiltinSchedules.cosine),
+        ComponentEntry(.schedule, "warmup_cosine", "linear warm-up, then cosine annealing", reference: "Goyal et al., 2017",
+                       options: BuiltinSchedules.warmupOptions, build: BuiltinSchedules.warmupCosine),
+        ComponentEntry(.schedule, "step", "multiply the rate by gamma every step_size steps", reference: "PyTorch StepLR",
+                       options: BuiltinSchedules.stepOptions, build: BuiltinSchedules.step),
+        ComponentEntry(.schedule, "exponential", "multiply the rate by gamma every step", reference: "PyTorch ExponentialLR",
+                       options: BuiltinSchedules.exponentialOptions, build: BuiltinSchedules.exponential),
+        ComponentEntry(.schedule, "constant", "keep the base rate", reference: "PyTorch ConstantLR (factor 1)",
+                       options: [BuiltinSchedules.optimizerOption], build: BuiltinSchedules.constant),
+        // Losses.
+        ComponentEntry(.loss, "cross_entropy", "cross-entropy of logits [N, C] and class targets [N]", reference: "PyTorch F.cross_entropy",
+                       options: StandardLoss.crossEntropyOptions, build: StandardLoss.crossEntropy),
+        ComponentEntry(.loss, "nll", "negative log-likelihood of log-probabilities", reference: "PyTorch F.nll_loss",
+                       options: [StandardLoss.reductionOption], build: StandardLoss.nll),
+        ComponentEntry(.loss, "mse", "mean squared error", reference: "PyTorch F.mse_loss",
+                       options: [StandardLoss.reductionOption], build: StandardLoss.mse),
+        ComponentEntry(.loss, "l1", "mean absolute error", reference: "PyTorch F.l1_loss",
+                       options: [StandardLoss.reductionOption], build: StandardLoss.l1),
+        ComponentEntry(.loss, "bce_with_logits", "binary cross-entropy on logits", reference: "PyTorch F.binary_cross_entropy_with_logits",
+                       options: [StandardLoss.reductionOption], build: StandardLoss.binaryCrossEntropy),
+        ComponentEntry(.loss, "kl_div", "KL divergence of log-probabilities from target probabilities", reference: "PyTorch F.kl_div",
+                       options: StandardLoss.klOptions, build: StandardLoss.klDivergence),
+        // Data sets.
+        ComponentEntry(.dataset, "fashion_mnist", "Fashion-MNIST images [N,1,28,28] in [0,1] and labels", reference: "Xiao et al., 2017",
+                       options: BuiltinDatasets.imageOptions, build: { try BuiltinDatasets.idx($0, name: "fashion_mnist", load: DataLocation.fashionMNIST) }),
+        ComponentEntry(.dataset, "mnist", "MNIST images [N,1,28,28] in [0,1] and labels", reference: "LeCun et al., 1998",
+                       options: BuiltinDatasets.imageOptions, build: { try BuiltinDatasets.idx($0, name: "mnist", load: DataLocation.mnist) }),
+    ]
+}
+
+enum BuiltinModels {
+    static let mlpOptions = [
+        OptionSpec("in_features", .integer, default: .number(784), "input features"),
+        OptionSpec("hidden", .pair, default: .list([.number(256), .number(128)]), "the two hidden widths"),
+        OptionSpec("classes", .integer, default: .number(10), "output classes"),
+    ]
+    static func mlp(_ config: Config) throws -> Any {
+        try MLP(inputFeatures: config.positiveInteger("in_features"), hidden: config.pair("hidden"), classes: config.positiveInteger("classes"))
+    }
+
+    static let cnnOptions = [
+        OptionSpec("in_channels", .integer, default: .number(1), "input channels"),
+        OptionSpec("image_size", .integer, default: .number(28), "input height and width"),
+        OptionSpec("channels", .pair, default: .list([.number(32), .number(64)]), "channels of conv1 and conv2"),
+        OptionSpec("hidden", .integer, default: .number(128), "width of fc1"),
+        OptionSpec("classes", .integer, default: .number(10), "output classes"),
+    ]
+    static func cnn(_ config: Config) throws -> Any {
+        try CNN(inputChannels: config.positiveInteger("in_channels"), imageSize: config.positiveInteger("image_size"),
+                channels: config.pair("channels"), hidden: config.positiveInteger("hidden"), classes: config.positiveInteger("classes"))
+    }
+}
+
+enum BuiltinOptimizers {
+    static let parametersOption = OptionSpec("params", .tensors, required: true, "the tensors to train: model:parameters(), or a model")
+
+    static func adamOptions(weightDecay: Double) -> [OptionSpec] {
+        [parametersOption,
+         OptionSpec("lr", .number, default: .number(1e-3), "learning rate"),
+         OptionSpec("betas", .any, default: .list([.number(0.9), .number(0.999)]), "{beta1, beta2}"),
+         OptionSpec("eps", .number, default: .number(1e-8), "added to the denominator"),
+         OptionSpec("weight_decay", .number, default: .number(weightDecay), "weight decay"),
+         OptionSpec("amsgrad", .boolean, default: .boolean(false), "use the AMSGrad maximum")]
+    }
+
+    static func betas(_ config: Config) throws -> (Double, Double) {
+        guard case .list(let items) = config.value("betas"), items.count == 2,
+              case .number(let first) = items[0], case .number(let second) = items[1] else {
+            throw TensorError(config.owner, "option betas must be a pair {beta1, beta2}")
+        }
+        return (first, second)
+    }
+
+    static func adamw(_ config: Config) throws -> Any {
+        try AdamW(parameters: config.tensors("params"), learningRate: config.number("lr"), betas: betas(config),
+                  epsilon: config.number("eps"), weightDecay: config.number("weight_decay"), amsgrad: config.boolean("amsgrad"))
+    }
+
+    static func adam(_ config: Config) throws -> Any {
+        try Adam(parameters: config.tensors("params"), learningRate: config.number("lr"), betas: betas(config),
+                 epsilon: config.number("eps"), weightDecay: config.number("weight_decay"), amsgrad: config.boolean("amsgrad"))
+    }
+
+    static let sgdOptions = [
+        parametersOption,
+        OptionSpec("lr", .number, default: .number(1e-2), "learning rate"),
+        OptionSpec("momentum", .number, default: .number(0), "momentum factor"),
+        OptionSpec("dampening", .number, default: .number(0), "dampening of momentum"),
+        OptionSpec("weight_decay", .number, default: .number(0), "L2 penalty in the gradient"),
+        OptionSpec("nesterov", .boolean, default: .boolean(false), "Nesterov momentum"),
+    ]
+    static func sgd(_ config: Config) throws -> Any {
+        try SGD(parameters: config.tensors("params"), learningRate: config.number("lr"), momentum: config.number("momentum"),
+                dampening: config.number("dampening"), weightDecay: config.number("weight_decay"), nesterov: config.boolean("nesterov"))
+    }
+
+    static let rmspropOptions = [
+        parametersOption,
+        OptionSpec("lr", .number, default: .number(1e-2), "learning rate"),
+        OptionSpec("alpha", .number, default: .number(0.99), "smoothing constant"),
+        OptionSpec("eps", .number, default: .number(1e-8), "added to the denominator"),
+        OptionSpec("weight_decay", .number, default: .number(0), "L2 penalty in the gradient"),
+        OptionSpec("momentum", .number, default: .number(0), "momentum factor"),
+        OptionSpec("centered", .boolean, default: .boolean(false), "normalize by the estimated variance"),
+    ]
+    static func rmsprop(_ config: Config) throws -> Any {
+        try RMSprop(parameters: config.tensors("params"), learningRate: config.number("lr"), alpha: config.number("alpha"),
+                    epsilon: config.number("eps"), weightDecay: config.number("weight_decay"), momentum: config.number("momentum"),
+                    centered: config.boolean("centered"))
+    }
+}
+
+enum BuiltinSchedules {
+    static let optimizerOption = OptionSpec("optimizer", .object("Optimizer"), required: true, "the optimizer whose rate it sets")
+
+    static func make(_ config: Config, _ kind: LearningRateSchedule.Kind) throws -> Any {
+        try LearningRateSchedule(kind, optimizer: config.object("optimizer", as: Optimizer.self, named: "an optimizer (e.g. optim.adamw{...})"))
+    }
+
+    static let cosineOptions = [optimizerOption, OptionSpec("t_max", .integer, required: true, "steps of one half cosine"),
+                                OptionSpec("eta_min", .number, default: .number(0), "final learning rate")]
+    static func cosine(_ config: Config) throws -> Any {
+        try make(config, .cosine(maximumSteps: config.integer("t_max"), minimumRate: config.number("eta_min")))
+    }
+
+    static let warmupOptions = [optimizerOption, OptionSpec("warmup", .integer, required: true, "warm-up steps"),
+                                OptionSpec("total", .integer, required: true, "total steps"),
+                                OptionSpec("start_factor", .number, default: .number(0.1), "first rate as a fraction of the base"),
+                                OptionSpec("eta_min", .number, default: .number(0), "final learning rate")]
+    static func warmupCosine(_ config: Config) throws -> Any {
+        try make(config, .warmupCosine(warmupSteps: config.integer("warmup"), totalSteps: config.integer("total"),
+                                       startFactor: config.number("start_factor"), minimumRate: config.number("eta_min")))
+    }
+
+    static let stepOptions = [optimizerOption, OptionSpec("step_size", .integer, required: true, "steps between decays"),
+                              OptionSpec("gamma", .number, default: .number(0.1), "decay factor")]
+    static func step(_ config: Config) throws -> Any {
+        try make(config, .step(stepSize: config.integer("step_size"), gamma: config.number("gamma")))
+    }
+
+    static let exponentialOptions = [optimizerOption, OptionSpec("gamma", .number, default: .number(0.9), "decay factor per step")]
+    static func exponential(_ config: Config) throws -> Any { try make(config, .exponential(gamma: config.number("gamma"))) }
+
+    static func constant(_ config: Config) throws -> Any { try make(config, .constant) }
+}
+
+enum BuiltinDatasets {
+    static let imageOptions = [
+        OptionSpec("split", .string, default: .string("train"), "train or test"),
+        OptionSpec("limit", .integer, "keep only the first limit samples"),
+    ]
+
+    static func idx(_ config: Config, name: String, load: (String, String?) throws -> ImageClassificationSet) throws -> Any {
+        let split = try config.choice("split", ["train", "test"])
+        let set = try load(split == "train" ? "train" : "t10k", DataLocation.root)
+        var images = set.images, labels = set.labels
+        if let limit = try config.optionalInteger("limit") {
+            guard limit > 0 else { throw TensorError(config.owner, "limit must be positive, got \(limit)") }
+            if limit < set.count {
+                images = try images.sliced(axis: 0, end: limit)
+                labels = try labels.sliced(axis: 0, end: limit)
+            }
+        }
+        return TensorDataset(name: name, tensors: [("images", images), ("labels", labels)])
+    }
+}

@@ -1,0 +1,286 @@
+import LucernaCore
+
+/// A configuration value: what a Lua options table, a spec table (`{type = "cosine", t_max = 50}`), a
+/// `--set` override or a JSON config holds. Tensors and engine objects (a model, an optimizer) travel as
+/// references so factories such as `optim.adamw{params = model:parameters()}` can take them.
+public indirect enum ConfigValue: CustomStringConvertible {
+    case null
+    case boolean(Bool)
+    case number(Double)
+    case string(String)
+    case list([ConfigValue])
+    case table([String: ConfigValue])
+    case tensor(Tensor)
+    case object(AnyObject)
+
+    /// The value's kind as shown in errors (`number`, `string`, `table`, `tensor [2, 3]`).
+    public var kindName: String {
+        switch self {
+        case .null: "nil"
+        case .boolean: "boolean"
+        case .number: "number"
+        case .string: "string"
+        case .list: "list"
+        case .table: "table"
+        case .tensor(let tensor): "tensor \(describe(shape: tensor.shape))"
+        case .object(let object): String(describing: type(of: object))
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .null: "nil"
+        case .boolean(let value): "\(value)"
+        case .number(let value): value.rounded() == value && abs(value) < 1e15 ? "\(Int(value))" : "\(value)"
+        case .string(let value): "\"\(value)\""
+        case .list(let values): "{" + values.map(\.description).joined(separator: ", ") + "}"
+        case .table(let fields): "{" + fields.keys.sorted().map { "\($0) = \(fields[$0]?.description ?? "nil")" }.joined(separator: ", ") + "}"
+        case .tensor(let tensor): "tensor \(describe(shape: tensor.shape))"
+        case .object(let object): String(describing: type(of: object))
+        }
+    }
+
+    /// The value as JSON (tensors and objects as descriptive strings), for resolved-config files.
+    public var json: String {
+        switch self {
+        case .null: "null"
+        case .boolean(let value): value ? "true" : "false"
+        case .number(let value):
+            value.isFinite ? (value.rounded() == value && abs(value) < 1e15 ? "\(Int(value))" : "\(value)") : "null"
+        case .string(let value): jsonString(value)
+        case .list(let values): "[" + values.map(\.json).joined(separator: ", ") + "]"
+        case .table(let fields): "{" + fields.keys.sorted().map { "\(jsonString($0)): \(fields[$0]?.json ?? "null")" }.joined(separator: ", ") + "}"
+        case .tensor, .object: jsonString(description)
+        }
+    }
+}
+
+/// Quotes a string for JSON.
+public func jsonString(_ text: String) -> String {
+    var result = "\""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": result += "\\\""
+        case "\\": result += "\\\\"
+        case "\n": result += "\\n"
+        case "\r": result += "\\r"
+        case "\t": result += "\\t"
+        default:
+            if scalar.value < 0x20 {
+                result += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
+            } else {
+                result.unicodeScalars.append(scalar)
+            }
+        }
+    }
+    return result + "\""
+}
+
+/// What an option accepts; used to check values and to write editor annotations.
+public enum OptionType: Equatable, Sendable {
+    case number, integer, boolean, string
+    /// An integer `n` (meaning `(n, n)`) or a pair `{a, b}`.
+    case pair
+    /// A list of integers.
+    case integers
+    /// A list of tensors (or a module, whose parameters are taken).
+    case tensors
+    /// An engine object of the named Lua class (`optimizer`, `module`).
+    case object(String)
+    /// A component of `kind`: an instance, a name, or a spec table `{type = "name", ...}`.
+    case component(ComponentKind)
+    /// A tensor.
+    case tensor
+    /// Anything (checked by the component).
+    case any
+
+    /// The Lua language-server type of the option.
+    public var luaType: String {
+        switch self {
+        case .number: "number"
+        case .integer: "integer"
+        case .boolean: "boolean"
+        case .string: "string"
+        case .pair: "integer|integer[]"
+        case .integers: "integer[]"
+        case .tensors: "Tensor[]|Module"
+        case .object(let name): name
+        case .component(let kind): "\(kind.className)|string|table"
+        case .tensor: "Tensor"
+        case .any: "any"
+        }
+    }
+}
+
+/// One accepted option of a component: name, type, default (`.null` when required or optional without
+/// a default) and a one-line description.
+public struct OptionSpec: Sendable {
+    public let name: String
+    public let type: OptionType
+    public let defaultDescription: String
+    public let required: Bool
+    public let summary: String
+    nonisolated(unsafe) let defaultValue: ConfigValue
+
+    public init(_ name: String, _ type: OptionType, default defaultValue: ConfigValue = .null, required: Bool = false,
+                _ summary: String) {
+        self.name = name
+        self.type = type
+        self.defaultValue = defaultValue
+        self.defaultDescription = required ? "required" : "\(defaultValue)"
+        self.required = required
+        self.summary = summary
+    }
+}
+
+/// The options a component is built from, after the registry has checked their names and filled in
+/// defaults. Accessors check types and name the component and option in errors.
+public struct Config {
+    /// `kind name` of the component, for errors (`fusion concat`).
+    public let owner: String
+    public private(set) var values: [String: ConfigValue]
+    /// The registry, for options that are themselves components.
+    public let registry: Registry?
+
+    public init(owner: String, values: [String: ConfigValue], registry: Registry? = nil) {
+        self.owner = owner
+        self.values = values
+        self.registry = registry
+    }
+
+    func error(_ message: String) -> TensorError { TensorError(owner, message) }
+
+    /// The raw value of `key` (`.null` when absent).
+    public func value(_ key: String) -> ConfigValue { values[key] ?? .null }
+
+    /// Whether `key` has a non-nil value.
+    public func has(_ key: String) -> Bool {
+        if case .null = value(key) { return false }
+        return true
+    }
+
+    public func number(_ key: String) throws -> Double {
+        guard case .number(let value) = value(key) else { throw error("option \(key) must be a number, got \(value(key).kindName)") }
+        return value
+    }
+
+    public func integer(_ key: String) throws -> Int {
+        let value = try number(key)
+        guard value.rounded() == value, abs(value) < 1e15 else { throw error("option \(key) must be an integer, got \(value)") }
+        return Int(value)
+    }
+
+    /// An integer option that must be positive.
+    public func positiveInteger(_ key: String) throws -> Int {
+        let value = try integer(key)
+        guard value > 0 else { throw error("option \(key) must be positive, got \(value)") }
+        return value
+    }
+
+    public func optionalInteger(_ key: String) throws -> Int? { has(key) ? try integer(key) : nil }
+
+    public func boolean(_ key: String) throws -> Bool {
+        guard case .boolean(let value) = value(key) else { throw error("option \(key) must be true or false, got \(value(key).kindName)") }
+        return value
+    }
+
+    public func string(_ key: String) throws -> String {
+        guard case .string(let value) = value(key) else { throw error("option \(key) must be a string, got \(value(key).kindName)") }
+        return value
+    }
+
+    /// A string option restricted to `choices`.
+    public func choice(_ key: String, _ choices: [String]) throws -> String {
+        let value = try string(key)
+        guard choices.contains(value) else {
+            throw error("option \(key) must be one of \(choices.joined(separator: ", ")), got \"\(value)\"\(suggestion(for: value, in: choices))")
+        }
+        return value
+    }
+
+    public func pair(_ key: String) throws -> (Int, Int) {
+        switch value(key) {
+        case .number:
+            let value = try integer(key)
+            return (value, value)
+        case .list(let items) where items.count == 2:
+            guard case .number(let a) = items[0], case .number(let b) = items[1], a.rounded() == a, b.rounded() == b,
+                  abs(a) < 1e9, abs(b) < 1e9 else { throw error("option \(key) must be an integer or a pair of integers") }
+            return (Int(a), Int(b))
+        default: throw error("option \(key) must be an integer or a pair {a, b}, got \(value(key).kindName)")
+        }
+    }
+
+    public func integers(_ key: String) throws -> [Int] {
+        guard case .list(let items) = value(key) else { throw error("option \(key) must be a list of integers, got \(value(key).kindName)") }
+        return try items.enumerated().map { position, item in
+            guard case .number(let value) = item, value.rounded() == value, abs(value) < 1e15 else {
+                throw error("option \(key)[\(position + 1)] must be an integer, got \(item.kindName)")
+            }
+            return Int(value)
+        }
+    }
+
+    /// A list of tensors, or a module's parameters.
+    public func tensors(_ key: String) throws -> [Tensor] {
+        switch value(key) {
+        case .list(let items):
+            return try items.enumerated().map { position, item in
+                guard case .tensor(let tensor) = item else { throw error("option \(key)[\(position + 1)] must be a tensor, got \(item.kindName)") }
+                return tensor
+            }
+        case .table(let fields) where fields.isEmpty: return []
+        case .object(let object as ParameterOwner): return object.parameters()
+        case .null: throw error("option \(key) is required (e.g. \(key) = model:parameters())")
+        default: throw error("option \(key) must be a list of tensors or a module, got \(value(key).kindName)")
+        }
+    }
+
+    public func tensor(_ key: String) throws -> Tensor {
+        guard case .tensor(let tensor) = value(key) else { throw error("option \(key) must be a tensor, got \(value(key).kindName)") }
+        return tensor
+    }
+
+    /// An engine object of type `T`.
+    public func object<T>(_ key: String, as type: T.Type, named name: String) throws -> T {
+        guard case .object(let object) = value(key), let typed = object as? T else {
+            throw error("option \(key) must be \(name), got \(value(key).kindName)")
+        }
+        return typed
+    }
+
+    /// A component option: an instance, a name, or a spec table `{type = "name", ...}`, built through the
+    /// registry.
+    public func component(_ key: String, kind: ComponentKind) throws -> Any {
+        guard let registry else { throw error("option \(key): no registry to build a \(kind.rawValue) from") }
+        return try registry.build(kind, from: value(key), context: "\(owner): option \(key)")
+    }
+}
+
+/// Something with trainable parameters (a module), so `params = model` works like `model:parameters()`.
+public protocol ParameterOwner: AnyObject {
+    func parameters() -> [Tensor]
+}
+
+/// `"; did you mean 'x'?"` for the closest candidate by edit distance, or `""` when none is close.
+public func suggestion(for name: String, in candidates: [String]) -> String {
+    let scored = candidates.map { ($0, editDistance(name.lowercased(), $0.lowercased())) }
+    guard let best = scored.min(by: { $0.1 < $1.1 }), best.1 <= max(2, name.count / 3) else { return "" }
+    return "; did you mean '\(best.0)'?"
+}
+
+/// Levenshtein distance.
+public func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a), b = Array(b)
+    if a.isEmpty { return b.count }
+    if b.isEmpty { return a.count }
+    var previous = Array(0...b.count), current = [Int](repeating: 0, count: b.count + 1)
+    for i in 1...a.count {
+        current[0] = i
+        for j in 1...b.count {
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+        }
+        swap(&previous, &current)
+    }
+    return previous[b.count]
+}

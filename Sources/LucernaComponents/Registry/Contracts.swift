@@ -1,0 +1,77 @@
+import LucernaCore
+import LucernaNN
+
+/// Fuses one feature tensor per modality (`[N, dᵢ]` each) into one tensor `[N, d]`.
+public protocol Fusion: Module {
+    func fuse(_ inputs: [Tensor]) throws -> Tensor
+}
+
+/// What a regularizer may look at. Fields are optional; a regularizer names the ones it needs in its
+/// error when they are missing.
+public struct RegularizerContext {
+    public var parameters: [(name: String, tensor: Tensor)]
+    public var inputs: Tensor?
+    public var logits: Tensor?
+    public var targets: Tensor?
+    /// Protected-attribute group per sample (int64 `[N]`), for fairness penalties.
+    public var groups: Tensor?
+    /// Attribution maps, for explanation penalties (Reveal-to-Revise).
+    public var attributions: Tensor?
+
+    public init(parameters: [(name: String, tensor: Tensor)] = [], inputs: Tensor? = nil, logits: Tensor? = nil,
+                targets: Tensor? = nil, groups: Tensor? = nil, attributions: Tensor? = nil) {
+        self.parameters = parameters
+        self.inputs = inputs
+        self.logits = logits
+        self.targets = targets
+        self.groups = groups
+        self.attributions = attributions
+    }
+}
+
+/// A differentiable penalty added to the training loss.
+public protocol Regularizer: AnyObject {
+    /// A scalar tensor.
+    func penalty(_ context: RegularizerContext) throws -> Tensor
+}
+
+/// A streaming evaluation metric, as torchmetrics: `update` per batch, `compute` at the end.
+public protocol Metric: AnyObject {
+    func update(predictions: Tensor, targets: Tensor, groups: Tensor?) throws
+    func compute() throws -> Double
+    func reset()
+}
+
+/// A training criterion `loss(prediction, target)` returning a scalar (or per-sample values).
+public protocol Loss: AnyObject {
+    func loss(_ prediction: Tensor, _ target: Tensor) throws -> Tensor
+}
+
+/// Perturbs inputs to change a model's prediction, within a norm ball (issue 8 adds the built-ins).
+public protocol Attack: AnyObject {
+    func perturb(model: Module, inputs: Tensor, targets: Tensor) throws -> Tensor
+}
+
+/// Maps (model, inputs, targets) to attribution maps (issue 6 adds the built-ins).
+public protocol Explainer: AnyObject {
+    func attribute(model: Module, inputs: Tensor, targets: Tensor) throws -> Tensor
+}
+
+/// A split of a data set as named tensors (`images`, `labels`, ...), in a fixed order.
+public final class TensorDataset {
+    public let name: String
+    public let tensors: [(name: String, tensor: Tensor)]
+
+    public init(name: String, tensors: [(name: String, tensor: Tensor)]) {
+        self.name = name
+        self.tensors = tensors
+    }
+
+    /// The tensor called `name`.
+    public func tensor(_ name: String) -> Tensor? { tensors.first { $0.name == name }?.tensor }
+
+    /// Number of samples (the first axis of the first tensor).
+    public var count: Int { tensors.first?.tensor.shape.first ?? 0 }
+}
+
+extension Module: ParameterOwner {}

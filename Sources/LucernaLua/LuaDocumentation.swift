@@ -1,0 +1,252 @@
+import CLua
+import LucernaComponents
+import LucernaCore
+
+/// Text generated from the registry and the live Lua state, so it cannot drift from the code: the
+/// `lucerna list` listing, Lua language-server annotations (`lucerna stubs`) and the Markdown API
+/// reference (`docs/lua-api.md`).
+public enum LuaDocumentation {
+    /// The Lua classes of engine objects and their metatables.
+    static let classes: [(name: String, metatable: String, summary: String)] = [
+        ("Tensor", LuaTensorAPI.metatableName, "an n-dimensional array with autograd; dimensions and indices count from 1"),
+        ("Module", LuaNNAPI.moduleMetatable, "a layer, model or fusion; call it: `model(x)`, `fusion{x1, x2}`"),
+        ("Optimizer", LuaNNAPI.optimizerMetatable, "updates parameters from their gradients"),
+        ("Schedule", LuaNNAPI.scheduleMetatable, "sets an optimizer's learning rate per step"),
+        ("Regularizer", LuaObjects.regularizerMetatable, "a differentiable penalty: `reg:penalty{parameters = model, logits = ...}`"),
+        ("Metric", LuaObjects.metricMetatable, "streaming evaluation: `update(predictions, targets[, groups])`, `compute()`, `reset()`"),
+        ("Loss", LuaObjects.lossMetatable, "a criterion: `loss(prediction, target)`"),
+        ("Attack", LuaObjects.attackMetatable, "`attack:perturb(model, inputs, targets)` returns adversarial inputs"),
+        ("Explainer", LuaObjects.explainerMetatable, "`explainer:attribute(model, inputs, targets)` returns attribution maps"),
+    ]
+
+    /// What a plugin of each kind must define.
+    static let contractText: [ComponentKind: String] = [
+        .model: "`forward(self, x)` → tensor; optional `example(self)` → an input batch for `lucerna check`",
+        .fusion: "`forward(self, inputs)` with `inputs` an array of `[N, dᵢ]` tensors → `[N, d]`; declare `input_dims` in `defaults`",
+        .regularizer: "`penalty(self, ctx)` → scalar tensor; `ctx` has `parameters` (name → tensor), `inputs`, `logits`, `targets`, `groups`, `attributions`",
+        .metric: "`update(self, predictions, targets, groups)`, `compute(self)` → number, optional `reset(self)`",
+        .loss: "`forward(self, prediction, target)` → tensor; optional `example(self)` → `{prediction, target}`",
+        .attack: "`perturb(self, model, inputs, targets)` → perturbed inputs of the same shape",
+        .explainer: "`attribute(self, model, inputs, targets)` → attributions with the batch axis first",
+        .dataset: "`load(self, opts)` → a table of named tensors sharing their first axis",
+    ]
+
+    static func className(_ entry: ComponentEntry) -> String {
+        let words = (entry.kind.luaGlobal + "_" + entry.name + "_options").split(separator: "_")
+        return words.map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
+    }
+
+    static func resultType(_ kind: ComponentKind) -> String { kind == .dataset ? "table<string, Tensor>" : kind.className }
+
+    /// `lucerna list`: every component of `kinds` with its options, defaults and description.
+    public static func listing(_ registry: Registry, kinds: [ComponentKind]) -> String {
+        var lines: [String] = []
+        for kind in kinds {
+            lines.append("\(kind.rawValue) (Lua: \(kind.luaGlobal))")
+            let names = registry.names(kind)
+            if names.isEmpty { lines.append("  (none yet)") }
+            for name in names {
+                guard let entry = try? registry.entry(kind, name) else { continue }
+                lines.append("  \(name) — \(entry.summary)\(entry.origin == "built-in" ? "" : " [plugin \(entry.origin)]")")
+                for option in entry.options {
+                    lines.append("      \(option.name.padding(toLength: 16, withPad: " ", startingAt: 0)) \(option.type.luaType.padding(toLength: 18, withPad: " ", startingAt: 0)) \(option.required ? "required" : "default \(option.defaultDescription)")\(option.summary.isEmpty ? "" : "  \(option.summary)")")
+                }
+            }
+            lines.append("")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// Names of the functions in the `__index` table of `metatable` (sorted).
+    static func methods(of metatable: String, in lua: LuaState) -> [String] {
+        let state = lua.state
+        let top = lua_gettop(state)
+        defer { lua_settop(state, top) }
+        lua_getfield(state, lucerna_registryindex(), metatable)
+        guard lua_type(state, -1) == LUA_TTABLE else { return [] }
+        lua_getfield(state, -1, "__index")
+        return functionNames(at: lua_gettop(state), in: state)
+    }
+
+    /// Names of the functions in the global table `name` (sorted).
+    static func globalFunctions(_ name: String, in lua: LuaState) -> [String] {
+        let state = lua.state
+        let top = lua_gettop(state)
+        defer { lua_settop(state, top) }
+        lua_getglobal(state, name)
+        return functionNames(at: lua_gettop(state), in: state)
+    }
+
+    private static func functionNames(at index: Int32, in state: OpaquePointer) -> [String] {
+        guard lua_type(state, index) == LUA_TTABLE else { return [] }
+        var names: [String] = []
+        lua_pushnil(state)
+        while lua_next(state, index) != 0 {
+            if lua_type(state, -2) == LUA_TSTRING, lua_type(state, -1) == LUA_TFUNCTION,
+               let key = lucerna_tostring(state, -2).map({ String(cString: $0) }) {
+                names.append(key)
+            }
+            lucerna_pop(state, 1)
+        }
+        return names.sorted()
+    }
+
+    /// Lua language-server annotations (`---@class`, `---@param`) for the API and every component.
+    public static func stubs(_ lua: LuaState) -> String {
+        var out = ["---@meta lucerna", "-- Generated by `lucerna stubs`: Lua language-server annotations for Lucerna.", ""]
+        for item in classes {
+            out.append("---\(item.summary)")
+            out.append("---@class \(item.name)")
+            if item.name == "Tensor" {
+                for operation in ["add", "sub", "mul", "div", "pow"] { out.append("---@operator \(operation)(Tensor|number): Tensor") }
+                out.append("---@operator unm: Tensor")
+            }
+            if item.name == "Module" { out.append("---@overload fun(input: Tensor|Tensor[]): Tensor") }
+            if item.name == "Loss" { out.append("---@overload fun(prediction: Tensor, target: Tensor): Tensor") }
+            for method in methods(of: item.metatable, in: lua) {
+                out.append("---@field \(method) fun(self: \(item.name), ...: any): any")
+            }
+            out.append("")
+        }
+        out += ["---@class tensor", "---@overload fun(values: number|table): Tensor", "tensor = {}"]
+        for function in globalFunctions("tensor", in: lua) { out.append("---@return Tensor\nfunction tensor.\(function)(...) end") }
+        out += ["", "---@class nn", "nn = {}"]
+        for function in globalFunctions("nn", in: lua) { out.append("---@return Module\nfunction nn.\(function)(...) end") }
+        out += ["", "---@class lucerna", "lucerna = {}", "lucerna.tensor = tensor"]
+        for function in globalFunctions("lucerna", in: lua) { out.append("---@return any\nfunction lucerna.\(function)(...) end") }
+        out += ["", "---The current run: its folder and records.", "---@class run", "---@field dir string|nil", "run = {}"]
+        for function in globalFunctions("run", in: lua) { out.append("---@return any\nfunction run.\(function)(...) end") }
+        out += ["", "---Gradients of outputs with respect to inputs.",
+                "---@param outputs Tensor|Tensor[]", "---@param inputs Tensor|Tensor[]", "---@param options? {create_graph?: boolean}",
+                "---@return Tensor|Tensor[]", "function grad(outputs, inputs, options) end", "",
+                "---Runs fn without recording operations for autograd.", "---@param fn function", "function no_grad(fn) end", ""]
+        for kind in ComponentKind.allCases {
+            out.append("---@class \(kind.luaGlobal)")
+            out.append("---@overload fun(spec: {type: string}|table): \(resultType(kind))")
+            out.append("\(kind.luaGlobal) = {}")
+            out.append("---@return string[]")
+            out.append("function \(kind.luaGlobal).list() end")
+            for name in lua.registry.names(kind) {
+                guard let entry = try? lua.registry.entry(kind, name) else { continue }
+                let optionsClass = className(entry)
+                out.append("---@class \(optionsClass)")
+                for option in entry.options {
+                    let detail = option.required ? "(required)" : "(default \(option.defaultDescription))"
+                    out.append("---@field \(option.name)\(option.required ? "" : "?") \(option.type.luaType) \(option.summary) \(detail)")
+                }
+                out.append("---\(entry.summary)")
+                if !entry.reference.isEmpty { out.append("---Reference: \(entry.reference)") }
+                if entry.origin != "built-in" { out.append("---Plugin: \(entry.origin)") }
+                let anyRequired = entry.options.contains(where: \.required)
+                out.append("---@param options\(anyRequired ? "" : "?") \(optionsClass)")
+                if kind == .loss { out.append("---@overload fun(prediction: Tensor, target: Tensor, options?: \(optionsClass)): Tensor") }
+                out.append("---@return \(resultType(kind))")
+                out.append("function \(kind.luaGlobal).\(name)(options) end")
+            }
+            out.append("")
+        }
+        return out.joined(separator: "\n")
+    }
+
+    /// The Markdown API reference (`docs/lua-api.md`).
+    public static func reference(_ lua: LuaState) -> String {
+        var out = ["# Lucerna Lua API reference", "",
+                   "Generated by `lucerna docs > docs/lua-api.md` from the registry and the live Lua state; a test fails",
+                   "when this file differs from the code. Editors: `lucerna stubs > lucerna.d.lua` gives the same API as",
+                   "Lua language-server annotations.", "",
+                   "## Conventions", "",
+                   "- Dimensions and indices count from 1, as in Torch7 and Lua tables; negative ones count from the end",
+                   "  (`x:sum(-1)` sums the last dimension). Class labels stay 0-based, as PyTorch stores them;",
+                   "  `argmax` returns 1-based positions.",
+                   "- Every component kind has one global table of factories: `fusions.concat{dim = 128}` builds one,",
+                   "  `fusions.list()` lists the names, and a spec table works wherever a component is expected:",
+                   "  `schedules{type = \"cosine\", optimizer = opt, t_max = 50}` or `lucerna.build(\"schedule\", spec)`.",
+                   "  Unknown names and options are errors naming the closest valid ones.",
+                   "- `lucerna.config{...}` declares a recipe's settings; `lucerna run --set key=value` overrides them",
+                   "  (dotted paths, typed by the value they replace) and the resolved table is written to `config.json`.",
+                   "- `run.log{...}` appends a JSON line to `metrics.jsonl`, `run.save(name, model)` writes",
+                   "  `checkpoints/<name>.safetensors`, `run.note(text)` adds to `report.md`; `run.dir` is the folder.", ""]
+        out += ["## Engine objects", ""]
+        for item in classes {
+            out.append("### \(item.name)")
+            out.append("")
+            out.append("\(item.summary.prefix(1).uppercased() + item.summary.dropFirst()).")
+            out.append("")
+            out.append("Methods: " + methods(of: item.metatable, in: lua).map { "`\($0)`" }.joined(separator: ", ") + ".")
+            out.append("")
+        }
+        out += ["## Global functions", ""]
+        for global in ["tensor", "nn", "lucerna", "run"] {
+            out.append("- `\(global)`: " + globalFunctions(global, in: lua).map { "`\($0)`" }.joined(separator: ", "))
+        }
+        out += ["- `grad(outputs, inputs, {create_graph = true})`, `no_grad(fn)`", ""]
+        out += ["## Components", ""]
+        for kind in ComponentKind.allCases {
+            out.append("### \(kind.rawValue): `\(kind.luaGlobal)`")
+            out.append("")
+            let names = lua.registry.names(kind)
+            if names.isEmpty { out += ["None registered yet.", ""] }
+            for name in names {
+                guard let entry = try? lua.registry.entry(kind, name) else { continue }
+                out.append("#### `\(kind.luaGlobal).\(name)`\(entry.origin == "built-in" ? "" : " (plugin `\(entry.origin)`)")")
+                out.append("")
+                out.append("\(entry.summary.prefix(1).uppercased() + entry.summary.dropFirst()).\(entry.reference.isEmpty ? "" : " Reference: \(entry.reference).")")
+                out.append("")
+                if !entry.options.isEmpty {
+                    out += ["| option | type | default | meaning |", "|---|---|---|---|"]
+                    for option in entry.options {
+                        out.append("| `\(option.name)` | `\(option.type.luaType.replacingOccurrences(of: "|", with: "\\|"))` | \(option.required ? "required" : "`\(option.defaultDescription)`") | \(option.summary) |")
+                    }
+                    out.append("")
+                }
+            }
+        }
+        out += ["## Plugins", "",
+                "A file `Plugins/<kind>/<name>.lua` (also `~/.lucerna/plugins`, and each folder of `LUCERNA_PLUGIN_PATH`)",
+                "returns a table with `kind`, `name`, `description`, `defaults` (its options and their defaults), an",
+                "optional `options` table of one-line option descriptions, an optional `init(self, opts)`, and the",
+                "methods of its kind. `self.options` holds the resolved options; `self:parameter(name, tensor)`,",
+                "`self:buffer(name, tensor)` and `self:module(name, module)` register state that optimizers train and",
+                "checkpoints save. `lucerna check FILE` runs the conformance checks. A plugin replaces a component of",
+                "the same kind and name only with `override = true`.", "",
+                "| kind | contract |", "|---|---|"]
+        for kind in ComponentKind.allCases {
+            out.append("| \(kind.rawValue) | \(contractText[kind] ?? "not available as a Lua plugin (Swift only)") |")
+        }
+        out.append("")
+        return out.joined(separator: "\n")
+    }
+}
+
+extension LuaState {
+    /// Runs ``Conformance/check(_:registry:example:)`` for `entry`, with the example inputs a plugin's
+    /// `example(self)` gives or the built-in ones.
+    public func checkConformance(_ entry: ComponentEntry) throws -> [String] {
+        var example = Conformance.builtinExample(entry)
+        if entry.origin != "built-in", let instance = try? entry.build(registry.config(for: entry, options: [:])) {
+            let module = (instance as? LuaPluginModule) ?? (instance as? LuaPluginBacked)?.module
+            if let module, (try? callMethodExists(reference: module.reference, method: "example")) == true {
+                example = { _ in
+                    switch try module.call("example", []).first ?? .null {
+                    case .tensor(let tensor): return [tensor]
+                    case .list(let items):
+                        return try items.map {
+                            guard case .tensor(let tensor) = $0 else { throw TensorError(module.label, "example must return tensors") }
+                            return tensor
+                        }
+                    case let other: throw TensorError(module.label, "example must return a tensor or a list of tensors, got \(other.kindName)")
+                    }
+                }
+            }
+        }
+        return try Conformance.check(entry, registry: registry, example: example)
+    }
+
+    func callMethodExists(reference: Int32, method: String) throws -> Bool {
+        let top = lua_gettop(state)
+        defer { lua_settop(state, top) }
+        lua_rawgeti(state, lucerna_registryindex(), lua_Integer(reference))
+        lua_getfield(state, -1, method)
+        return lua_type(state, -1) == LUA_TFUNCTION
+    }
+}

@@ -1,0 +1,150 @@
+import CLua
+import LucernaComponents
+import LucernaCore
+import LucernaNN
+
+/// Engine objects in Lua: each Swift type has a metatable (`lucerna.Module`, `lucerna.Optimizer`, ...);
+/// a registry build result is pushed under the metatable of what it is.
+enum LuaObjects {
+    static let regularizerMetatable = "lucerna.Regularizer"
+    static let metricMetatable = "lucerna.Metric"
+    static let lossMetatable = "lucerna.Loss"
+    static let attackMetatable = "lucerna.Attack"
+    static let explainerMetatable = "lucerna.Explainer"
+
+    static let metatables = [LuaNNAPI.moduleMetatable, LuaNNAPI.optimizerMetatable, LuaNNAPI.scheduleMetatable,
+                             regularizerMetatable, metricMetatable, lossMetatable, attackMetatable, explainerMetatable]
+
+    /// The engine object at `index` (not tensors), or nil.
+    static func object(at index: Int32, in state: OpaquePointer) -> AnyObject? {
+        for name in metatables {
+            if let object = LuaUserdata.object(at: index, metatable: name, in: state) { return object }
+        }
+        return nil
+    }
+
+    /// Pushes a registry build result: engine objects as userdata, data sets as tables of tensors.
+    static func push(_ value: Any, in state: OpaquePointer) {
+        switch value {
+        case let module as Module: LuaNNAPI.push(module, in: state)
+        case let optimizer as Optimizer: LuaUserdata.push(optimizer, metatable: LuaNNAPI.optimizerMetatable, in: state)
+        case let schedule as LearningRateSchedule: LuaUserdata.push(schedule, metatable: LuaNNAPI.scheduleMetatable, in: state)
+        case let regularizer as Regularizer: LuaUserdata.push(regularizer, metatable: regularizerMetatable, in: state)
+        case let metric as Metric: LuaUserdata.push(metric, metatable: metricMetatable, in: state)
+        case let loss as Loss: LuaUserdata.push(loss, metatable: lossMetatable, in: state)
+        case let attack as Attack: LuaUserdata.push(attack, metatable: attackMetatable, in: state)
+        case let explainer as Explainer: LuaUserdata.push(explainer, metatable: explainerMetatable, in: state)
+        case let dataset as TensorDataset:
+            lua_createtable(state, 0, Int32(dataset.tensors.count))
+            for (name, tensor) in dataset.tensors {
+                LuaTensorAPI.push(tensor, in: state)
+                lua_setfield(state, -2, name)
+            }
+        case let tensor as Tensor: LuaTensorAPI.push(tensor, in: state)
+        default: lua_pushnil(state)
+        }
+    }
+
+    static func argument<T>(_ call: LuaCall, _ metatable: String, as type: T.Type, _ what: String) throws -> T {
+        guard let object = LuaUserdata.object(at: 1, metatable: metatable, in: call.state) as? T else {
+            throw call.fail(1, "\(what) (call methods with a colon: x:method())")
+        }
+        return object
+    }
+
+    /// The metatables of regularizers, metrics, losses, attacks and explainers.
+    static func install(in lua: LuaState) {
+        let state = lua.state
+        LuaUserdata.createMetatable(regularizerMetatable, in: lua) { lua in
+            lua.setFunction("penalty") { call in
+                let regularizer = try argument(call, regularizerMetatable, as: Regularizer.self, "a regularizer")
+                call.push(try regularizer.penalty(context(call, 2)))
+                return 1
+            }
+            lua.setFunction("parameters") { call in
+                let regularizer = try argument(call, regularizerMetatable, as: Regularizer.self, "a regularizer")
+                LuaNNAPI.pushList((regularizer as? ParameterOwner)?.parameters() ?? [], in: call.state)
+                return 1
+            }
+        }
+        lucerna_pop(state, 1)
+        LuaUserdata.createMetatable(metricMetatable, in: lua) { lua in
+            lua.setFunction("update") { call in
+                let metric = try argument(call, metricMetatable, as: Metric.self, "a metric")
+                try metric.update(predictions: call.tensor(2), targets: call.tensor(3), groups: call.isNil(4) ? nil : call.tensor(4))
+                return 0
+            }
+            lua.setFunction("compute") { call in
+                call.push(try argument(call, metricMetatable, as: Metric.self, "a metric").compute())
+                return 1
+            }
+            lua.setFunction("reset") { call in
+                try argument(call, metricMetatable, as: Metric.self, "a metric").reset()
+                return 0
+            }
+        }
+        lucerna_pop(state, 1)
+        LuaUserdata.createMetatable(lossMetatable, in: lua) { lua in
+            lua.setFunction("forward") { call in
+                call.push(try argument(call, lossMetatable, as: Loss.self, "a loss").loss(call.tensor(2), call.tensor(3)))
+                return 1
+            }
+        }
+        lua.setFunction("__call") { call in
+            call.push(try argument(call, lossMetatable, as: Loss.self, "a loss").loss(call.tensor(2), call.tensor(3)))
+            return 1
+        }
+        lucerna_pop(state, 1)
+        LuaUserdata.createMetatable(attackMetatable, in: lua) { lua in
+            lua.setFunction("perturb") { call in
+                let attack = try argument(call, attackMetatable, as: Attack.self, "an attack")
+                call.push(try attack.perturb(model: LuaNNAPI.moduleArgument(call, 2), inputs: call.tensor(3), targets: call.tensor(4)))
+                return 1
+            }
+        }
+        lucerna_pop(state, 1)
+        LuaUserdata.createMetatable(explainerMetatable, in: lua) { lua in
+            lua.setFunction("attribute") { call in
+                let explainer = try argument(call, explainerMetatable, as: Explainer.self, "an explainer")
+                call.push(try explainer.attribute(model: LuaNNAPI.moduleArgument(call, 2), inputs: call.tensor(3), targets: call.tensor(4)))
+                return 1
+            }
+        }
+        lucerna_pop(state, 1)
+    }
+
+    /// A regularizer context from the table at `index`: `parameters` (a model, a list of tensors or a
+    /// name → tensor table), `inputs`, `logits`, `targets`, `groups`, `attributions`.
+    static func context(_ call: LuaCall, _ index: Int32) throws -> RegularizerContext {
+        let fields = try LuaConfigValue.options(index, in: call.state, path: "\(call.name) context")
+        let accepted = ["parameters", "inputs", "logits", "targets", "groups", "attributions"]
+        for key in fields.keys.sorted() where !accepted.contains(key) {
+            throw TensorError(call.name, "unknown context field '\(key)'\(suggestion(for: key, in: accepted)); accepted: \(accepted.joined(separator: ", "))")
+        }
+        func tensor(_ key: String) throws -> Tensor? {
+            switch fields[key] ?? .null {
+            case .null: return nil
+            case .tensor(let tensor): return tensor
+            case let other: throw TensorError(call.name, "context field \(key) must be a tensor, got \(other.kindName)")
+            }
+        }
+        var parameters: [(name: String, tensor: Tensor)] = []
+        switch fields["parameters"] ?? .null {
+        case .null: break
+        case .object(let module as Module): parameters = module.namedParameters()
+        case .list(let items):
+            for (position, item) in items.enumerated() {
+                guard case .tensor(let tensor) = item else { throw TensorError(call.name, "context parameters[\(position + 1)] must be a tensor") }
+                parameters.append(("\(position + 1)", tensor))
+            }
+        case .table(let named):
+            for name in named.keys.sorted() {
+                guard case .tensor(let tensor)? = named[name] else { throw TensorError(call.name, "context parameters.\(name) must be a tensor") }
+                parameters.append((name, tensor))
+            }
+        case let other: throw TensorError(call.name, "context parameters must be a model or tensors, got \(other.kindName)")
+        }
+        return RegularizerContext(parameters: parameters, inputs: try tensor("inputs"), logits: try tensor("logits"),
+                                  targets: try tensor("targets"), groups: try tensor("groups"), attributions: try tensor("attributions"))
+    }
+}

@@ -1,0 +1,118 @@
+import CLua
+import Foundation
+import LucernaComponents
+import LucernaCore
+import LucernaNN
+
+/// `lucerna.config(defaults)` (applies `--set`, writes `config.json`), the `run` table (`run.dir`,
+/// `run.log{...}`, `run.save(name, model)`, `run.note(text)`), and `lucerna.save_tensors` /
+/// `lucerna.load_tensors`.
+extension LuaState {
+    func installRunAPI() {
+        lua_getglobal(state, "lucerna")
+        setFunction("config") { [unowned self] call in
+            guard lua_type(call.state, 1) == LUA_TTABLE else { throw call.fail(1, "a table of defaults") }
+            let defaults = try LuaConfigValue.options(1, in: call.state, path: "lucerna.config")
+            guard let run = self.run else {
+                LuaConfigValue.push(.table(defaults), in: call.state)
+                return 1
+            }
+            let resolved = try run.resolve(defaults) { text, key in try self.parseLiteral(text, key: key) }
+            LuaConfigValue.push(.table(resolved), in: call.state)
+            return 1
+        }
+        setFunction("register") { [unowned self] call in
+            // lucerna.register{kind = ..., name = ..., ...}: a plugin defined inside a recipe.
+            guard lua_type(call.state, 1) == LUA_TTABLE else { throw call.fail(1, "a plugin table {kind = ..., name = ..., ...}") }
+            lua_settop(call.state, 1)
+            luaL_where(call.state, 1)
+            let origin = (lucerna_tostring(call.state, -1).map { String(cString: $0) } ?? "recipe").trimmingCharacters(in: CharacterSet(charactersIn: ": "))
+            lucerna_pop(call.state, 1)
+            let entry = try self.registerPlugin(at: 1, origin: origin, overriding: false)
+            call.push("\(entry.kind.luaGlobal).\(entry.name)")
+            return 1
+        }
+        setFunction("save_tensors") { [unowned self] call in
+            let path = try call.string(1)
+            try self.checkAccess(path, writing: true, operation: "lucerna.save_tensors")
+            let fields = try LuaConfigValue.options(2, in: call.state, path: "lucerna.save_tensors")
+            let tensors = try fields.keys.sorted().map { name -> (String, Tensor) in
+                guard case .tensor(let tensor)? = fields[name] else { throw TensorError("lucerna.save_tensors", "\(name) is not a tensor") }
+                return (name, tensor)
+            }
+            try Safetensors.write(tensors, to: path)
+            return 0
+        }
+        setFunction("load_tensors") { [unowned self] call in
+            let path = try call.string(1)
+            try self.checkAccess(path, writing: false, operation: "lucerna.load_tensors")
+            let contents = try Safetensors.read(path)
+            lua_createtable(call.state, 0, Int32(contents.tensors.count))
+            for (name, tensor) in contents.tensors {
+                call.push(tensor)
+                lua_setfield(call.state, -2, name)
+            }
+            return 1
+        }
+        lucerna_pop(state, 1)
+
+        lucerna_newtable(state)
+        if let run { lua_pushstring(state, run.directory) } else { lua_pushnil(state) }
+        lua_setfield(state, -2, "dir")
+        setFunction("log") { [unowned self] call in
+            let fields = try LuaConfigValue.options(1, in: call.state, path: "run.log")
+            for (key, value) in fields {
+                switch value {
+                case .number, .string, .boolean: continue
+                default: throw TensorError("run.log", "field \(key) must be a number, string or boolean, got \(value.kindName) (use :item() for a scalar tensor)")
+                }
+            }
+            try self.run?.log(fields)
+            return 0
+        }
+        setFunction("save") { [unowned self] call in
+            guard let run = self.run else { throw TensorError("run.save", "no run folder: run the recipe with `lucerna run`") }
+            let name = try call.string(1)
+            guard name.range(of: "^[A-Za-z0-9_.-]+$", options: .regularExpression) != nil, !name.hasPrefix(".") else {
+                throw TensorError("run.save", "checkpoint name '\(name)' must use letters, digits, '_', '-' and '.'")
+            }
+            let tensors: [(name: String, tensor: Tensor)]
+            if let module = LuaNNAPI.module(at: 2, in: call.state) {
+                tensors = module.stateDict()
+            } else {
+                let fields = try LuaConfigValue.options(2, in: call.state, path: "run.save")
+                tensors = try fields.keys.sorted().map { key in
+                    guard case .tensor(let tensor)? = fields[key] else { throw TensorError("run.save", "\(key) is not a tensor") }
+                    return (key, tensor)
+                }
+            }
+            let path = "\(run.directory)/checkpoints/\(name).safetensors"
+            try Safetensors.write(tensors, to: path)
+            run.recordCheckpoint("checkpoints/\(name).safetensors")
+            call.push(path)
+            return 1
+        }
+        setFunction("note") { [unowned self] call in
+            self.run?.note(try call.string(1))
+            return 0
+        }
+        lua_setglobal(state, "run")
+    }
+
+    /// Parses a Lua table literal from `--set` (`{256, 128}`): only literal characters are accepted (no
+    /// parentheses, so no calls), and the chunk `return <text>` runs in an empty environment.
+    func parseLiteral(_ text: String, key: String) throws -> ConfigValue {
+        guard text.range(of: #"^[\s\{\}\[\]\w\.\-\+,=\"']*$"#, options: .regularExpression) != nil, !text.contains("function") else {
+            throw TensorError("--set \(key)", "expected a table literal such as {256, 128}, got '\(text)'")
+        }
+        let top = lua_gettop(state)
+        defer { lua_settop(state, top) }
+        let source = "return \(text)"
+        let status = source.withCString { lucerna_loadbuffer(state, $0, source.utf8.count, "=--set \(key)") }
+        guard status == LUA_OK else { throw TensorError("--set \(key)", "not a table literal: \(text)") }
+        lucerna_newtable(state)   // an empty environment: names resolve to nil, nothing can be called
+        guard lua_setupvalue(state, -2, 1) != nil else { throw TensorError("--set \(key)", "not a table literal: \(text)") }
+        try protectedCall(arguments: 0, results: 1)
+        return try LuaConfigValue.read(-1, in: state, path: "--set \(key)")
+    }
+}
