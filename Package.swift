@@ -37,11 +37,12 @@ let package = Package(
                 "LucernaCore", "LucernaNN", "LucernaData", "LucernaTrain", "LucernaComponents", "LucernaLua",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
+        .target(name: "LucernaTestSupport", dependencies: ["LucernaCore"], path: "Tests/LucernaTestSupport"),
         .testTarget(name: "LucernaCoreTests", dependencies: ["LucernaCore"]),
-        .testTarget(name: "LucernaNNTests", dependencies: ["LucernaNN"]),
+        .testTarget(name: "LucernaNNTests", dependencies: ["LucernaNN", "LucernaTestSupport"]),
         .testTarget(name: "LucernaDataTests", dependencies: ["LucernaData"]),
         .testTarget(name: "LucernaTrainTests", dependencies: ["LucernaTrain"]),
-        .testTarget(name: "LucernaComponentsTests", dependencies: ["LucernaComponents"]),
-        .testTarget(name: "LucernaLuaTests", dependencies: ["LucernaLua", "LucernaComponents"]),
+        .testTarget(name: "LucernaComponentsTests", dependencies: ["LucernaComponents", "LucernaTestSupport"]),
+        .testTarget(name: "LucernaLuaTests", dependencies: ["LucernaLua", "LucernaComponents", "LucernaTestSupport", "lucerna"]),
     ]
 )

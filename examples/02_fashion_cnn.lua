@@ -14,7 +14,7 @@ local config = lucerna.config{
 local train = data.fashion_mnist{split = "train", limit = config.limit > 0 and config.limit or nil}
 local test = data.fashion_mnist{split = "test"}
 local model = models[config.model]{}
-local opt = optim(setmetatable({params = model:parameters()}, {__index = config.optimizer}))
+local opt = optim(lucerna.merge(config.optimizer, {params = model:parameters()}))
 local schedule = schedules{type = config.schedule, optimizer = opt, t_max = config.epochs}
 local accuracy = metrics.accuracy{}
 local n = train.labels:numel()

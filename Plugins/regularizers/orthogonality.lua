@@ -24,7 +24,7 @@ return {
          local weight = ctx.parameters[name]
          local rows = weight:shape()[1]
          local matrix = weight:reshape{rows, weight:numel() // rows}
-         local identity = tensor.one_hot(tensor.arange(rows), rows)
+         local identity = tensor.one_hot(tensor.arange(rows), rows):type_as(matrix)
          local term = (matrix:matmul(matrix:t()) - identity):square():sum()
          total = total and total + term or term
       end

@@ -72,22 +72,34 @@ static inline void *lucerna_allocate(void *userdata, void *pointer, size_t oldSi
 
 static inline lucerna_limits *lucerna_state_limits(lua_State *L) { return *(lucerna_limits **)lua_getextraspace(L); }
 
+/* Raises `message` with the position of the Lua function the hook interrupted (level 0 inside a hook). */
+static inline void lucerna_hook_error(lua_State *L, const char *message) {
+    luaL_where(L, 0);
+    lua_pushstring(L, message);
+    lua_concat(L, 2);
+    lua_error(L);
+}
+
 static inline void lucerna_limit_hook(lua_State *L, lua_Debug *record) {
     (void)record;
+    char message[200];
     lucerna_limits *limits = lucerna_state_limits(L);
     if (!limits) return;
     if (limits->instructionBudget > 0) {
         limits->instructionsLeft -= LUCERNA_HOOK_INTERVAL;
         if (limits->instructionsLeft < 0) {
             /* Stays exhausted: a script that catches this error with pcall fails again at the next hook. */
-            luaL_error(L, "sandbox: instruction budget of %lld exceeded (raise it with --max-instructions)", limits->instructionBudget);
+            snprintf(message, sizeof message, "sandbox: instruction budget of %lld exceeded (raise it with --max-instructions)",
+                     limits->instructionBudget);
+            lucerna_hook_error(L, message);
         }
     }
     if (limits->memoryCap > 0) {
         long long used = limits->luaBytes + lucerna_swift_engine_bytes();
         if (used > limits->memoryCap) {
-            luaL_error(L, "sandbox: memory cap of %lld MB exceeded (%lld MB in use; raise it with --max-memory)",
-                       limits->memoryCap >> 20, used >> 20);
+            snprintf(message, sizeof message, "sandbox: memory cap of %lld MB exceeded (%lld MB in use; raise it with --max-memory)",
+                     limits->memoryCap >> 20, used >> 20);
+            lucerna_hook_error(L, message);
         }
     }
 }

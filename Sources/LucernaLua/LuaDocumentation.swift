@@ -29,11 +29,19 @@ public enum LuaDocumentation {
         .attack: "`perturb(self, model, inputs, targets)` → perturbed inputs of the same shape",
         .explainer: "`attribute(self, model, inputs, targets)` → attributions with the batch axis first",
         .dataset: "`load(self, opts)` → a table of named tensors sharing their first axis",
+        .optimizer: "`update(self, parameter, gradient, state, group)` → the new parameter (no-grad); `state` persists per parameter, `group` has `lr`, `weight_decay`, `step`; takes `params`",
+        .schedule: "`rate(self, base, step)` → the learning rate at `step` for a group that started at `base`; takes `optimizer`",
     ]
 
     static func className(_ entry: ComponentEntry) -> String {
         let words = (entry.kind.luaGlobal + "_" + entry.name + "_options").split(separator: "_")
         return words.map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
+    }
+
+    /// A plugin's file from `Plugins/` on (so generated text does not depend on where the repository is).
+    static func displayOrigin(_ origin: String) -> String {
+        guard let range = origin.range(of: "Plugins/", options: .backwards) else { return origin }
+        return String(origin[range.lowerBound...])
     }
 
     static func resultType(_ kind: ComponentKind) -> String { kind == .dataset ? "table<string, Tensor>" : kind.className }
@@ -136,7 +144,7 @@ public enum LuaDocumentation {
                 }
                 out.append("---\(entry.summary)")
                 if !entry.reference.isEmpty { out.append("---Reference: \(entry.reference)") }
-                if entry.origin != "built-in" { out.append("---Plugin: \(entry.origin)") }
+                if entry.origin != "built-in" { out.append("---Plugin: \(displayOrigin(entry.origin))") }
                 let anyRequired = entry.options.contains(where: \.required)
                 out.append("---@param options\(anyRequired ? "" : "?") \(optionsClass)")
                 if kind == .loss { out.append("---@overload fun(prediction: Tensor, target: Tensor, options?: \(optionsClass)): Tensor") }
@@ -188,7 +196,7 @@ public enum LuaDocumentation {
             if names.isEmpty { out += ["None registered yet.", ""] }
             for name in names {
                 guard let entry = try? lua.registry.entry(kind, name) else { continue }
-                out.append("#### `\(kind.luaGlobal).\(name)`\(entry.origin == "built-in" ? "" : " (plugin `\(entry.origin)`)")")
+                out.append("#### `\(kind.luaGlobal).\(name)`\(entry.origin == "built-in" ? "" : " (plugin `\(displayOrigin(entry.origin))`)")")
                 out.append("")
                 out.append("\(entry.summary.prefix(1).uppercased() + entry.summary.dropFirst()).\(entry.reference.isEmpty ? "" : " Reference: \(entry.reference).")")
                 out.append("")

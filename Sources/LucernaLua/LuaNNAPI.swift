@@ -144,12 +144,16 @@ enum LuaNNAPI {
                 call.push(Double(try moduleArgument(call).parameterCount))
                 return 1
             }
-            lua.setFunction("save") { call in
-                try Safetensors.write(moduleArgument(call).stateDict(), to: call.string(2))
+            lua.setFunction("save") { [unowned lua] call in
+                let path = try call.string(2)
+                try lua.checkAccess(path, writing: true, operation: "save")
+                try Safetensors.write(moduleArgument(call).stateDict(), to: path)
                 return 0
             }
-            lua.setFunction("load") { call in
-                let contents = try Safetensors.read(call.string(2))
+            lua.setFunction("load") { [unowned lua] call in
+                let path = try call.string(2)
+                try lua.checkAccess(path, writing: false, operation: "load")
+                let contents = try Safetensors.read(path)
                 try moduleArgument(call).loadStateDict(Dictionary(contents.tensors.map { ($0.name, $0.tensor) },
                                                                   uniquingKeysWith: { first, _ in first }))
                 return 0

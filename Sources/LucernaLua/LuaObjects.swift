@@ -95,22 +95,26 @@ enum LuaObjects {
             return 1
         }
         lucerna_pop(state, 1)
-        LuaUserdata.createMetatable(attackMetatable, in: lua) { lua in
-            lua.setFunction("perturb") { call in
-                let attack = try argument(call, attackMetatable, as: Attack.self, "an attack")
-                call.push(try attack.perturb(model: LuaNNAPI.moduleArgument(call, 2), inputs: call.tensor(3), targets: call.tensor(4)))
+        // Attacks and explainers share one call shape: x:method(model, inputs, targets) -> tensor.
+        installModelAction(attackMetatable, "perturb", "an attack", in: lua) { (attack: Attack, model, inputs, targets) in
+            try attack.perturb(model: model, inputs: inputs, targets: targets)
+        }
+        installModelAction(explainerMetatable, "attribute", "an explainer", in: lua) { (explainer: Explainer, model, inputs, targets) in
+            try explainer.attribute(model: model, inputs: inputs, targets: targets)
+        }
+    }
+
+    /// A metatable whose one method `name(self, model, inputs, targets)` returns a tensor.
+    static func installModelAction<Component>(_ metatable: String, _ name: String, _ what: String, in lua: LuaState,
+                                              _ body: @escaping (Component, Module, Tensor, Tensor) throws -> Tensor) {
+        LuaUserdata.createMetatable(metatable, in: lua) { lua in
+            lua.setFunction(name) { call in
+                let component = try argument(call, metatable, as: Component.self, what)
+                call.push(try body(component, LuaNNAPI.moduleArgument(call, 2), call.tensor(3), call.tensor(4)))
                 return 1
             }
         }
-        lucerna_pop(state, 1)
-        LuaUserdata.createMetatable(explainerMetatable, in: lua) { lua in
-            lua.setFunction("attribute") { call in
-                let explainer = try argument(call, explainerMetatable, as: Explainer.self, "an explainer")
-                call.push(try explainer.attribute(model: LuaNNAPI.moduleArgument(call, 2), inputs: call.tensor(3), targets: call.tensor(4)))
-                return 1
-            }
-        }
-        lucerna_pop(state, 1)
+        lucerna_pop(lua.state, 1)
     }
 
     /// A regularizer context from the table at `index`: `parameters` (a model, a list of tensors or a

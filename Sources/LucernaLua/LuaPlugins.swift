@@ -14,7 +14,17 @@ public enum LuaPlugins {
     static let contracts: [ComponentKind: [String]] = [
         .model: ["forward"], .fusion: ["forward"], .regularizer: ["penalty"], .metric: ["update", "compute"],
         .loss: ["forward"], .attack: ["perturb"], .explainer: ["attribute"], .dataset: ["load"],
+        .optimizer: ["update"], .schedule: ["rate"],
     ]
+
+    /// Options every plugin of a kind takes besides its `defaults` (what the framework passes in).
+    static func frameworkOptions(_ kind: ComponentKind) -> [OptionSpec] {
+        switch kind {
+        case .optimizer: [OptionSpec("params", .tensors, required: true, "the tensors to train: model:parameters(), or a model")]
+        case .schedule: [OptionSpec("optimizer", .object("Optimizer"), required: true, "the optimizer whose rate it sets")]
+        default: []
+        }
+    }
 
     /// Plugin folders in load order: `Plugins/` of the working directory, `~/.lucerna/plugins`, then each
     /// folder of `LUCERNA_PLUGIN_PATH` (colon-separated).
@@ -82,6 +92,7 @@ extension LuaState {
             return lua_type(state, -1) == LUA_TSTRING ? lucerna_tostring(state, -1).map { String(cString: $0) } : nil
         }
         func fail(_ message: String) -> LuaError { LuaError(message: "\(path): \(message)") }
+        guard lua_getmetatable(state, table) == 0 else { throw fail("a plugin table must not have a metatable") }
         let kinds = LuaPlugins.contracts.keys.map(\.rawValue).sorted()
         guard let kindName = field("kind") else { throw fail("field kind must be a string, one of \(kinds.joined(separator: ", "))") }
         guard let kind = ComponentKind(anyName: kindName), let methods = LuaPlugins.contracts[kind] else {
@@ -96,7 +107,7 @@ extension LuaState {
             defer { lucerna_pop(state, 1) }
             let type = lua_type(state, -1)
             if type == LUA_TFUNCTION || (type == LUA_TNIL && method == "init") { continue }
-            throw fail("a \(kind.rawValue) plugin needs a function \(method)(self, ...)\(type == LUA_TNIL ? "" : ", got a \(String(cString: lua_typename(state, type)))")")
+            throw fail("\(kind.article) \(kind.rawValue) plugin needs a function \(method)(self, ...)\(type == LUA_TNIL ? "" : ", got a \(String(cString: lua_typename(state, type)))")")
         }
         _ = push("defaults")
         let defaults: [String: ConfigValue]
@@ -113,14 +124,13 @@ extension LuaState {
         lucerna_pop(state, 1)
 
         // Instances find the base methods (parameter, module, buffer) through the plugin table.
-        guard lua_getmetatable(state, table) == 0 else { throw fail("a plugin table must not have a metatable") }
         lucerna_newtable(state)
         lua_rawgeti(state, lucerna_registryindex(), lua_Integer(pluginBaseReference))
         lua_setfield(state, -2, "__index")
         lua_setmetatable(state, table)
         lua_pushvalue(state, table)
         let pluginReference = luaL_ref(state, lucerna_registryindex())
-        let options = defaults.keys.sorted().map { key -> OptionSpec in
+        let options = LuaPlugins.frameworkOptions(kind) + defaults.keys.sorted().map { key -> OptionSpec in
             let value = defaults[key] ?? .null
             let summary: String
             if case .string(let text)? = documentation[key] { summary = text } else { summary = "" }
@@ -176,7 +186,18 @@ extension LuaState {
                 tensors.append((key, tensor))
             }
             return TensorDataset(name: label, tensors: tensors)
-        case .optimizer, .schedule: throw TensorError(label, "\(kind.rawValue) plugins are not supported")
+        case .optimizer:
+            let rate = config.has("lr") ? try config.number("lr") : 1e-3
+            let decay = config.has("weight_decay") ? try config.number("weight_decay") : 0
+            return try LuaPluginOptimizer(module: module, parameters: config.tensors("params"), learningRate: rate, weightDecay: decay)
+        case .schedule:
+            let optimizer = try config.object("optimizer", as: Optimizer.self, named: "an optimizer (e.g. optim.adamw{...})")
+            return try LearningRateSchedule(.custom(name: label) { base, step in
+                switch try module.call("rate", [.number(base), .number(Double(step))]).first ?? .null {
+                case .number(let value): return value
+                case let other: throw TensorError(label, "rate must return a number, got \(other.kindName)")
+                }
+            }, optimizer: optimizer)
         }
     }
 
@@ -237,6 +258,10 @@ extension LuaPlugins {
         case .boolean: .boolean
         case .string: .string
         case .tensor: .tensor
+        case .list(let items) where !items.isEmpty && items.allSatisfy({
+            if case .number(let number) = $0 { return number.rounded() == number }
+            return false
+        }): .integers
         default: .any
         }
     }
@@ -293,6 +318,36 @@ class LuaPluginModule: Module {
 final class LuaPluginFusion: LuaPluginModule, Fusion {
     func fuse(_ inputs: [Tensor]) throws -> Tensor { try tensorResult(call("forward", [.list(inputs.map { .tensor($0) })]), "forward") }
     override func forward(_ input: Tensor) throws -> Tensor { try fuse([input]) }
+}
+
+/// An optimizer plugin: `update(self, parameter, gradient, state, group)` returns the parameter's new
+/// value; `state` is a Lua table kept per parameter across steps and `group` holds `lr`, `weight_decay`
+/// and `step`. Runs under no-grad, like every optimizer step.
+final class LuaPluginOptimizer: Optimizer, LuaPluginBacked {
+    let module: LuaPluginModule
+    private var positions: [ObjectIdentifier: Int] = [:]
+
+    init(module: LuaPluginModule, parameters: [Tensor], learningRate: Double, weightDecay: Double) throws {
+        self.module = module
+        try super.init(parameters: parameters, groups: nil, learningRate: learningRate, weightDecay: weightDecay, name: module.label)
+        for (position, parameter) in parameters.enumerated() { positions[ObjectIdentifier(parameter)] = position + 1 }
+    }
+
+    override func update(_ parameter: Tensor, gradient: Tensor, group: ParameterGroup, step: Int,
+                         state: inout [String: Tensor]) throws {
+        guard let lua = module.lua else { throw TensorError(module.label, "the Lua state that loaded this plugin has been closed") }
+        let hyper = ConfigValue.table(["lr": .number(group.learningRate), "weight_decay": .number(group.weightDecay),
+                                       "step": .number(Double(step))])
+        let result = try lua.callMethod(reference: module.reference, method: "update", arguments: [.tensor(parameter), .tensor(gradient)],
+                                        stateKey: positions[ObjectIdentifier(parameter)] ?? 0, trailing: [hyper], label: module.label)
+        guard case .tensor(let updated)? = result.first else {
+            throw TensorError(module.label, "update must return the new parameter tensor, got \(result.first?.kindName ?? "nothing")")
+        }
+        guard updated.shape == parameter.shape else {
+            throw TensorError(module.label, "update returned \(describe(shape: updated.shape)) for a parameter of \(describe(shape: parameter.shape))")
+        }
+        try parameter.assign(updated)
+    }
 }
 
 /// A regularizer plugin: `penalty(self, ctx)` with ctx fields parameters (name → tensor), inputs,

@@ -55,6 +55,21 @@ extension LuaState {
             return 1
         }
         lucerna_pop(state, 1)
+        // lucerna.merge(a, b, ...): a new table with the fields of each argument, later ones winning
+        // (e.g. a config's optimizer spec plus the parameters: optim(lucerna.merge(config.optimizer, {params = ...}))).
+        try? run(source: """
+            function lucerna.merge(...)
+               local merged = {}
+               for i = 1, select("#", ...) do
+                  local part = select(i, ...)
+                  if part ~= nil then
+                     assert(type(part) == "table", ("lucerna.merge: argument %d is a %s, not a table"):format(i, type(part)))
+                     for key, value in pairs(part) do merged[key] = value end
+                  end
+               end
+               return merged
+            end
+            """, name: "lucerna.merge")
 
         lucerna_newtable(state)
         if let run { lua_pushstring(state, run.directory) } else { lua_pushnil(state) }

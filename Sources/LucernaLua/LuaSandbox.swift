@@ -78,13 +78,30 @@ extension LuaState {
             end
             string.dump = nil
             debug = {traceback = debug.traceback}
+            -- Limit errors cannot be swallowed: protected calls re-raise them.
+            local raw_pcall, raw_xpcall, raw_error, raw_resume = pcall, xpcall, error, coroutine.resume
+            local function is_limit(message)
+               return type(message) == "string" and message:find("sandbox: ", 1, true) ~= nil
+            end
+            local function pass(ok, ...)
+               if not ok and is_limit((...)) then raw_error((...), 0) end
+               return ok, ...
+            end
+            pcall = function(f, ...) return pass(raw_pcall(f, ...)) end
+            xpcall = function(f, handler, ...)
+               return pass(raw_xpcall(f, function(message)
+                  if is_limit(message) then return message end
+                  return handler(message)
+               end, ...))
+            end
+            coroutine.resume = function(co, ...) return pass(raw_resume(co, ...)) end
             local raw_load, raw_open = load, io.open
             load = function(chunk, name, mode, env) return raw_load(chunk, name, "t", env) end
             io.open = function(path, mode)
                check(path, mode)
                return raw_open(path, mode)
             end
-            """, name: "=sandbox")
+            """, name: "sandbox")
         lua_sethook(state, nil, 0, 0)
         lucerna_install_limit_hook(state)
     }

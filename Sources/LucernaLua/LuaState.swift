@@ -161,7 +161,10 @@ public final class LuaState {
 
     /// Calls `instance:method(arguments...)` for the instance table behind `reference`; returns its
     /// first result (or nothing) as config values.
-    func callMethod(reference: Int32, method: String, arguments: [ConfigValue], label: String) throws -> [ConfigValue] {
+    /// With `stateKey`, a per-key table kept in the instance (`self.__state[key]`) is passed after
+    /// `arguments`, then `trailing`.
+    func callMethod(reference: Int32, method: String, arguments: [ConfigValue], stateKey: Int? = nil,
+                    trailing: [ConfigValue] = [], label: String) throws -> [ConfigValue] {
         let top = lua_gettop(state)
         defer { lua_settop(state, top) }
         lua_rawgeti(state, lucerna_registryindex(), lua_Integer(reference))
@@ -170,7 +173,27 @@ public final class LuaState {
         guard lua_type(state, -1) == LUA_TFUNCTION else { throw TensorError(label, "has no method \(method)") }
         lua_pushvalue(state, instance)
         for argument in arguments { LuaConfigValue.push(argument, in: state) }
-        try protectedCall(arguments: Int32(arguments.count) + 1, results: 1)
+        if let stateKey {
+            lua_pushstring(state, "__state")
+            if lua_rawget(state, instance) != LUA_TTABLE {
+                lucerna_pop(state, 1)
+                lucerna_newtable(state)
+                lua_pushstring(state, "__state")
+                lua_pushvalue(state, -2)
+                lua_rawset(state, instance)
+            }
+            if lua_rawgeti(state, -1, lua_Integer(stateKey)) != LUA_TTABLE {
+                lucerna_pop(state, 1)
+                lucerna_newtable(state)
+                lua_pushvalue(state, -1)
+                lua_rawseti(state, -3, lua_Integer(stateKey))
+            }
+            lua_rotate(state, -2, 1)   // the per-key table above the __state table, then drop the latter
+            lucerna_pop(state, 1)
+        }
+        for argument in trailing { LuaConfigValue.push(argument, in: state) }
+        let count = Int32(arguments.count + trailing.count + (stateKey == nil ? 0 : 1)) + 1
+        try protectedCall(arguments: count, results: 1)
         return [try LuaConfigValue.read(-1, in: state, path: "\(label) \(method) result")]
     }
 
@@ -204,6 +227,20 @@ public final class LuaState {
         var isNumber: Int32 = 0
         let value = lua_tonumberx(state, -1, &isNumber)
         return isNumber != 0 ? value : nil
+    }
+
+    /// Sets a global to a tensor, for tests and tools.
+    public func set(global name: String, to tensor: Tensor) {
+        LuaTensorAPI.push(tensor, in: state)
+        lua_setglobal(state, name)
+    }
+
+    /// Compiles `source` without running it: nil when it is valid Lua, else the syntax error.
+    public func syntaxError(in source: String, name: String) -> String? {
+        let top = lua_gettop(state)
+        defer { lua_settop(state, top) }
+        let status = source.withCString { lucerna_loadbuffer(state, $0, source.utf8.count, "=\(name)") }
+        return status == LUA_OK ? nil : popMessage(count: 1)
     }
 
     /// A global's value as a tensor, for tests and tools.

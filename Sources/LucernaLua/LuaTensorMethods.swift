@@ -208,6 +208,10 @@ extension LuaTensorAPI {
             call.push(try call.tensor(1).logSumExp(axis: axis(call.integer(2), "logsumexp"), keepingDimensions: call.boolean(3)))
             return 1
         }
+        lua.setFunction("type_as") { call in
+            call.push(try call.tensor(1).to(call.tensor(2).dtype))
+            return 1
+        }
         lua.setFunction("leaky_relu") { call in
             call.push(try call.tensor(1).leakyRelu(slope: call.isNil(2) ? 0.01 : call.number(2)))
             return 1

@@ -138,11 +138,11 @@ struct List: ParsableCommand {
     }
 }
 
-/// A state with the plugins loaded; plugin errors are recipe errors (exit 1).
-func loadedState() throws -> LuaState {
+/// A state with the plugins of `folders` loaded; plugin errors are recipe errors (exit 1).
+func loadedState(folders: [String] = LuaPlugins.defaultFolders()) throws -> LuaState {
     do {
         let lua = try LuaState()
-        try lua.loadPlugins()
+        try lua.loadPlugins(from: folders)
         return lua
     } catch {
         report("error: \(error)")
@@ -185,14 +185,5 @@ struct Docs: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Write the Lua API reference from the registry (built-ins and ./Plugins): lucerna docs > docs/lua-api.md")
 
-    func run() throws {
-        do {
-            let lua = try LuaState()
-            try lua.loadPlugins(from: ["Plugins"])
-            print(LuaDocumentation.reference(lua), terminator: "")
-        } catch {
-            report("error: \(error)")
-            throw ExitCode(1)
-        }
-    }
+    func run() throws { print(LuaDocumentation.reference(try loadedState(folders: ["Plugins"])), terminator: "") }
 }

@@ -60,7 +60,7 @@ struct TrainDemo: ParsableCommand {
             emit(String(format: "epoch %d/%d  lr %.2e  loss %.4f  val_acc %.4f  test_acc %.4f  (train %.1f s, %.0f samples/s)",
                          epoch, epochs, schedule.currentRate, loss, validationAccuracy, testAccuracy, trainingSeconds,
                          Double(split.train.count) / trainingSeconds))
-            schedule.step()
+            try schedule.step()
         }
         if let checkpoint {
             try Safetensors.write(model.stateDict(), to: checkpoint, metadata: ["model": "cnn", "seed": "\(seed)"])

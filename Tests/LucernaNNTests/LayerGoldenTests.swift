@@ -1,5 +1,6 @@
 import XCTest
 @testable import LucernaCore
+import LucernaTestSupport
 @testable import LucernaNN
 
 /// Layers against PyTorch: forward outputs, input gradients and parameter gradients for a fixed

@@ -1,5 +1,6 @@
 import XCTest
 @testable import LucernaCore
+import LucernaTestSupport
 @testable import LucernaNN
 
 /// Loss values and input gradients equal PyTorch's.

@@ -1,5 +1,6 @@
 import XCTest
 @testable import LucernaCore
+import LucernaTestSupport
 @testable import LucernaNN
 
 /// Five optimizer steps on a least-squares problem equal PyTorch's parameters after each step.
@@ -77,7 +78,7 @@ final class OptimizerGoldenTests: XCTestCase {
             var rates: [Double] = []
             for _ in 0..<12 {
                 rates.append(schedule.currentRate)
-                schedule.step()
+                try schedule.step()
             }
             let expected = try fixture[name].toDoubles()
             for (epoch, (rate, target)) in zip(rates, expected).enumerated() {

@@ -25,18 +25,19 @@ public enum Conformance {
         // 1. Build with defaults (required options get small stand-ins of their type).
         let probe = try Tensor.normal([3, 2], generator: generator).requiringGrad()
         var options: [String: ConfigValue] = [:]
-        for option in entry.options where option.required {
+        // Numbers grow with position (5, 10, ...), so ordered pairs such as warmup < total hold.
+        for (position, option) in entry.options.filter(\.required).enumerated() {
             switch option.type {
             case .tensors: options[option.name] = .list([.tensor(probe)])
             case .object: options[option.name] = .object(try SGD(parameters: [probe], learningRate: 0.1))
-            case .integer, .number: options[option.name] = .number(10)
+            case .integer, .number: options[option.name] = .number(Double(5 * (position + 1)))
             default: throw fail("cannot stand in for required option \(option.name) of type \(option.type.luaType)")
             }
         }
         let config = try registry.config(for: entry, options: options)
         let instance: Any
         do { instance = try entry.build(config) } catch { throw fail("does not build with its defaults: \(error)") }
-        var report = ["builds with defaults \(config.values.isEmpty ? "(no options)" : "")"]
+        var report = [config.values.isEmpty ? "builds (no options)" : "builds with its defaults"]
 
         func checkFinite(_ tensor: Tensor, _ what: String) throws {
             guard tensor.toDoubles().allSatisfy(\.isFinite) else { throw fail("\(what) is not finite") }

@@ -35,6 +35,9 @@ public enum ComponentKind: String, CaseIterable, Sendable {
         }
     }
 
+    /// "a" or "an", for messages.
+    public var article: String { "aeiou".contains(rawValue.prefix(1)) ? "an" : "a" }
+
     /// A kind from its name, its Lua global or its plural (`fusion`, `fusions`).
     public init?(anyName name: String) {
         if let kind = ComponentKind(rawValue: name) {
@@ -152,11 +155,11 @@ public final class Registry: @unchecked Sendable {
         case .string(let name): return try build(kind, name, options: [:])
         case .table(var fields):
             guard case .string(let name)? = fields.removeValue(forKey: "type") else {
-                throw TensorError(context, "a \(kind.rawValue) spec table needs type = \"name\" (one of \(names(kind).joined(separator: ", ")))")
+                throw TensorError(context, "\(kind.article) \(kind.rawValue) spec table needs type = \"name\" (one of \(names(kind).joined(separator: ", ")))")
             }
             return try build(kind, name, options: fields)
         default:
-            throw TensorError(context, "expected a \(kind.rawValue): an instance, a name or {type = \"name\", ...}; got \(value.kindName)")
+            throw TensorError(context, "expected \(kind.article) \(kind.rawValue): an instance, a name or {type = \"name\", ...}; got \(value.kindName)")
         }
     }
 }

@@ -25,7 +25,7 @@ public final class Adam: Optimizer {
                        name: decoupled ? "adamw" : "adam")
     }
 
-    override func update(_ parameter: Tensor, gradient: Tensor, group: ParameterGroup, step: Int,
+    public override func update(_ parameter: Tensor, gradient: Tensor, group: ParameterGroup, step: Int,
                          state: inout [String: Tensor]) throws {
         let firstMoment = buffer("exp_avg", like: parameter, in: &state)
         let secondMoment = buffer("exp_avg_sq", like: parameter, in: &state)

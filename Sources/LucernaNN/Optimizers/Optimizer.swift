@@ -18,14 +18,14 @@ public final class ParameterGroup {
 }
 
 /// Updates parameters from their gradients.
-public class Optimizer {
+open class Optimizer {
     public let groups: [ParameterGroup]
     /// Per-parameter state tensors (moments, momentum buffers) by name, keyed by parameter identity.
     var state: [ObjectIdentifier: [String: Tensor]] = [:]
     var steps: [ObjectIdentifier: Int] = [:]
 
     /// One group with the optimizer's learning rate and weight decay, or explicit groups.
-    init(parameters: [Tensor], groups: [ParameterGroup]?, learningRate: Double, weightDecay: Double,
+    public init(parameters: [Tensor], groups: [ParameterGroup]?, learningRate: Double, weightDecay: Double,
          name: String) throws {
         guard learningRate >= 0, weightDecay >= 0 else {
             throw TensorError(name, "learning rate \(learningRate) and weight decay \(weightDecay) must be non-negative")
@@ -64,14 +64,14 @@ public class Optimizer {
     /// The state tensor `name` of `parameter` (e.g. `exp_avg`), for checkpoints and tests.
     public func stateTensor(_ name: String, of parameter: Tensor) -> Tensor? { state[ObjectIdentifier(parameter)]?[name] }
 
-    /// The per-parameter update; subclasses implement it with a fused kernel.
-    func update(_ parameter: Tensor, gradient: Tensor, group: ParameterGroup, step: Int,
+    /// The per-parameter update (run under no-grad); subclasses implement it, built-ins with a fused kernel.
+    open func update(_ parameter: Tensor, gradient: Tensor, group: ParameterGroup, step: Int,
                 state: inout [String: Tensor]) throws {
         throw TensorError("optimizer", "update is not defined for this optimizer")
     }
 
     /// The state tensor `name`, created as zeros on first use.
-    func buffer(_ name: String, like parameter: Tensor, in state: inout [String: Tensor]) -> Tensor {
+    public func buffer(_ name: String, like parameter: Tensor, in state: inout [String: Tensor]) -> Tensor {
         if let existing = state[name] { return existing }
         let created = parameter.zerosLike()
         state[name] = created

@@ -19,7 +19,7 @@ public final class SGD: Optimizer {
                        name: "sgd")
     }
 
-    override func update(_ parameter: Tensor, gradient: Tensor, group: ParameterGroup, step: Int,
+    public override func update(_ parameter: Tensor, gradient: Tensor, group: ParameterGroup, step: Int,
                          state: inout [String: Tensor]) throws {
         let momentumBuffer = momentum != 0 ? buffer("momentum_buffer", like: parameter, in: &state) : parameter
         let (rate, decay, momentum, dampening, nesterov) = (group.learningRate, group.weightDecay, momentum, dampening, nesterov)
@@ -60,7 +60,7 @@ public final class RMSprop: Optimizer {
                        name: "rmsprop")
     }
 
-    override func update(_ parameter: Tensor, gradient: Tensor, group: ParameterGroup, step: Int,
+    public override func update(_ parameter: Tensor, gradient: Tensor, group: ParameterGroup, step: Int,
                          state: inout [String: Tensor]) throws {
         let squareAverage = buffer("square_avg", like: parameter, in: &state)
         let gradientAverage = centered ? buffer("grad_avg", like: parameter, in: &state) : squareAverage

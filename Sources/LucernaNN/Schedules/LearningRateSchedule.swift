@@ -4,7 +4,7 @@ import Foundation
 /// applied to every parameter group of an optimizer by ``step()``.
 public final class LearningRateSchedule {
     /// The supported schedules.
-    public enum Kind: Sendable {
+    public enum Kind {
         /// `eta_min + (base - eta_min)(1 + cos(π t / T_max)) / 2` (CosineAnnealingLR).
         case cosine(maximumSteps: Int, minimumRate: Double)
         /// Linear warm-up from `startFactor · base` over `warmupSteps`, then cosine to `minimumRate` at `totalSteps`.
@@ -15,6 +15,8 @@ public final class LearningRateSchedule {
         case exponential(gamma: Double)
         /// `base`.
         case constant
+        /// A rule supplied at run time (a Lua schedule plugin): `rate(base, t)`.
+        case custom(name: String, rate: (Double, Int) throws -> Double)
     }
 
     public let kind: Kind
@@ -35,11 +37,11 @@ public final class LearningRateSchedule {
         self.kind = kind
         self.optimizer = optimizer
         // Like PyTorch's schedulers, construction sets the step-0 rate.
-        for group in optimizer.groups { group.learningRate = rate(base: group.initialLearningRate, at: 0) }
+        for group in optimizer.groups { group.learningRate = try rate(base: group.initialLearningRate, at: 0) }
     }
 
     /// The rate at step `t` for a group that started at `base`.
-    public func rate(base: Double, at t: Int) -> Double {
+    public func rate(base: Double, at t: Int) throws -> Double {
         switch kind {
         case let .cosine(maximumSteps, minimumRate):
             return minimumRate + (base - minimumRate) * (1 + cos(Double.pi * Double(t) / Double(maximumSteps))) / 2
@@ -56,13 +58,17 @@ public final class LearningRateSchedule {
             return base * pow(gamma, Double(t))
         case .constant:
             return base
+        case let .custom(name, rule):
+            let value = try rule(base, t)
+            guard value.isFinite, value >= 0 else { throw ScheduleError("\(name): rate \(value) at step \(t) must be finite and non-negative") }
+            return value
         }
     }
 
     /// Advances one step and sets each group's learning rate.
-    public func step() {
+    public func step() throws {
         stepCount += 1
-        for group in optimizer.groups { group.learningRate = rate(base: group.initialLearningRate, at: stepCount) }
+        for group in optimizer.groups { group.learningRate = try rate(base: group.initialLearningRate, at: stepCount) }
     }
 
     /// The current learning rate of the first group.

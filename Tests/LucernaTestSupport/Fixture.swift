@@ -1,30 +1,39 @@
 import Foundation
 import XCTest
-@testable import LucernaCore
+import LucernaCore
 
 /// Golden tensors written by `scripts/golden/make_golden.py` (PyTorch).
-struct Fixture {
-    let tensors: [String: Tensor]
+public struct Fixture {
+    public let tensors: [String: Tensor]
 
-    init(_ name: String, file: String = #filePath) throws {
-        let folder = URL(fileURLWithPath: file).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Fixtures")
+    public init(_ name: String, file: String = #filePath) throws {
+        let folder = Fixture.folder
         let contents = try Safetensors.read(folder.appendingPathComponent(name).path)
         tensors = Dictionary(uniqueKeysWithValues: contents.tensors.map { ($0.name, $0.tensor) })
     }
 
-    subscript(_ name: String) -> Tensor {
+    public subscript(_ name: String) -> Tensor {
         get throws {
             guard let tensor = tensors[name] else { throw TensorError("fixture", "no tensor \(name)") }
             return tensor
         }
     }
 
-    func has(_ name: String) -> Bool { tensors[name] != nil }
+    public func has(_ name: String) -> Bool { tensors[name] != nil }
+
+    /// `Tests/Fixtures`.
+    public static var folder: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
+    }
+
+    /// The repository root (for examples and plugins).
+    public static var repositoryRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    }
 }
 
 /// Asserts two tensors have the same shape and values within `tolerance` (absolute + relative).
-func assertClose(_ actual: Tensor?, _ expected: Tensor, tolerance: Double = 1e-9, _ message: String,
+public func assertClose(_ actual: Tensor?, _ expected: Tensor, tolerance: Double = 1e-9, _ message: String,
                  file: StaticString = #filePath, line: UInt = #line) {
     guard let actual else { return XCTFail("\(message): missing", file: file, line: line) }
     XCTAssertEqual(actual.shape, expected.shape, "\(message): shape", file: file, line: line)

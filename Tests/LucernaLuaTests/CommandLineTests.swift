@@ -1,0 +1,133 @@
+import Foundation
+import XCTest
+import LucernaTestSupport
+
+/// The `lucerna` executable: exit codes (0 success, 1 recipe error, 2 usage error), run folders, and the
+/// list, check and stubs commands.
+final class CommandLineTests: XCTestCase {
+    struct Result {
+        let status: Int32
+        let output: String
+        let errors: String
+    }
+
+    var binary: URL {
+        (Bundle.main.executableURL?.deletingLastPathComponent() ?? Fixture.repositoryRoot.appendingPathComponent(".build/release"))
+            .appendingPathComponent("lucerna")
+    }
+
+    func lucerna(_ arguments: [String]) throws -> Result {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        process.currentDirectoryURL = Fixture.repositoryRoot
+        let output = Pipe(), errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationReason, .exit, "lucerna \(arguments) was killed by a signal")
+        return Result(status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
+                      errors: String(decoding: errorData, as: UTF8.self))
+    }
+
+    func temporaryFolder(_ name: String) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("cli-\(name)-\(getpid())").path
+    }
+
+    func write(_ source: String, _ name: String) throws -> String {
+        let path = temporaryFolder(name) + ".lua"
+        try source.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func testTheBinaryIsBuilt() {
+        XCTAssert(FileManager.default.isExecutableFile(atPath: binary.path), "no lucerna at \(binary.path)")
+    }
+
+    func testARunWritesItsFolder() throws {
+        let folder = temporaryFolder("run")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let result = try lucerna(["run", "examples/03_swap_components.lua", "--out", folder, "--set", "fusion=sum", "--set", "epochs=20"])
+        XCTAssertEqual(result.status, 0, result.errors)
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(folder)/config.json"))) as? [String: Any]
+        XCTAssertEqual(config?["fusion"] as? String, "sum")
+        XCTAssertEqual(config?["epochs"] as? Int, 20)
+        let lines = try String(contentsOfFile: "\(folder)/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, 2)
+        for line in lines { XCTAssertNotNil(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]) }
+        XCTAssert(FileManager.default.fileExists(atPath: "\(folder)/checkpoints/fusion.safetensors"))
+        let report = try String(contentsOfFile: "\(folder)/report.md", encoding: .utf8)
+        XCTAssert(report.contains("outcome: completed") && report.contains("`fusion=sum`"), report)
+    }
+
+    func testRecipeErrorsExitWithOneAndAreReported() throws {
+        for item in BadRecipeTests.cases.prefix(45) where item.line == 1 {
+            let folder = temporaryFolder("bad")
+            defer { try? FileManager.default.removeItem(atPath: folder) }
+            let recipe = try write(item.source, "bad")
+            let result = try lucerna(["run", recipe, "--out", folder])
+            XCTAssertEqual(result.status, 1, "\(item.source): \(result.errors)")
+            XCTAssert(result.errors.contains(item.expected), "\(item.source): \(result.errors)")
+            XCTAssert(try String(contentsOfFile: "\(folder)/report.md", encoding: .utf8).contains("outcome: failed"))
+        }
+    }
+
+    func testUsageErrorsExitWithTwo() throws {
+        let folder = temporaryFolder("usage")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let cases: [[String]] = [
+            ["run"], ["run", "examples/none.lua"], ["run", "examples/03_swap_components.lua", "--bogus"],
+            ["run", "examples/03_swap_components.lua", "--set", "no-equals-sign"],
+            ["run", "examples/03_swap_components.lua", "--out", folder, "--set", "fusoin=gated"],
+            ["run", "examples/03_swap_components.lua", "--out", folder, "--set", "epochs=many"],
+            ["run", "examples/01_tensors.lua", "--out", folder, "--set", "epochs=3"],
+            ["run", "examples/03_swap_components.lua", "--threads", "0"],
+            ["list", "gadgets"], ["bench", "nothing"], ["frobnicate"],
+        ]
+        for arguments in cases {
+            let result = try lucerna(arguments)
+            XCTAssertEqual(result.status, 2, "\(arguments): \(result.errors)")
+            XCTAssertFalse(result.errors.isEmpty, "\(arguments) printed no error")
+        }
+    }
+
+    func testListCheckAndStubs() throws {
+        let list = try lucerna(["list"])
+        XCTAssertEqual(list.status, 0)
+        for name in ["concat", "gated", "l2", "l1", "accuracy", "adamw", "cosine", "cross_entropy", "fashion_mnist", "fgsm"] {
+            XCTAssert(list.output.contains("  \(name) — "), name)
+        }
+        let fusions = try lucerna(["list", "fusions"])
+        XCTAssert(fusions.output.contains("input_dims") && !fusions.output.contains("adamw"))
+
+        let check = try lucerna(["check", "Plugins/fusions/gated.lua"])
+        XCTAssertEqual(check.status, 0, check.errors)
+        XCTAssert(check.output.contains("gradients reach all 6 parameters") && check.output.contains("passed"), check.output)
+        let broken = try write("""
+            return {kind = "fusion", name = "broken", description = "returns a constant", defaults = {input_dims = {2, 2}},
+               forward = function(self, inputs) return tensor.ones{3, 2} end}
+            """, "broken")
+        let failed = try lucerna(["check", broken])
+        XCTAssertEqual(failed.status, 1)
+        XCTAssert(failed.errors.contains("FAILED: fusions.broken: the output does not depend on the inputs or parameters"), failed.errors)
+
+        let stubs = try lucerna(["stubs"])
+        XCTAssertEqual(stubs.status, 0)
+        XCTAssert(stubs.output.hasPrefix("---@meta") && stubs.output.contains("function fusions.gated(options) end"))
+    }
+
+    /// The README's main job, shortened: the Fashion-MNIST recipe trains and records its run.
+    func testTheMainRecipeTrainsOnFashionMNIST() throws {
+        let folder = temporaryFolder("main")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let result = try lucerna(["run", "examples/02_fashion_cnn.lua", "--out", folder, "--set", "epochs=1", "--set", "limit=3000"])
+        XCTAssertEqual(result.status, 0, result.errors)
+        let line = try String(contentsOfFile: "\(folder)/metrics.jsonl", encoding: .utf8).split(separator: "\n").last.map(String.init) ?? ""
+        let record = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+        XCTAssertGreaterThan(record?["test_accuracy"] as? Double ?? 0, 0.6, line)
+        XCTAssert(FileManager.default.fileExists(atPath: "\(folder)/checkpoints/final.safetensors"))
+    }
+}

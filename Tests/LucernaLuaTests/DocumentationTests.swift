@@ -1,0 +1,45 @@
+import Foundation
+import XCTest
+import LucernaComponents
+import LucernaLua
+import LucernaTestSupport
+
+/// `lucerna stubs` and `docs/lua-api.md` are generated from the registry; these tests keep them valid and
+/// in step with the code.
+final class DocumentationTests: XCTestCase {
+    func stateWithPlugins() throws -> LuaState {
+        let lua = try LuaState()
+        try lua.loadPlugins(from: [Fixture.repositoryRoot.appendingPathComponent("Plugins").path])
+        return lua
+    }
+
+    func testStubsParseAsLuaAndCoverEveryComponent() throws {
+        let lua = try stateWithPlugins()
+        let stubs = LuaDocumentation.stubs(lua)
+        XCTAssertNil(lua.syntaxError(in: stubs, name: "lucerna.d.lua"), "stubs must be valid Lua")
+        let lines = stubs.split(separator: "\n").map(String.init)
+        for entry in lua.registry.allEntries {
+            XCTAssert(lines.contains("function \(entry.kind.luaGlobal).\(entry.name)(options) end"), "\(entry.kind) \(entry.name) missing")
+            for option in entry.options {
+                XCTAssert(lines.contains { $0.hasPrefix("---@field \(option.name)\(option.required ? "" : "?") ") }, "option \(option.name) of \(entry.name)")
+            }
+        }
+        // Every annotation line uses a known LuaLS tag.
+        let tags = ["---@meta", "---@class", "---@field", "---@param", "---@return", "---@overload", "---@operator"]
+        for line in lines where line.hasPrefix("---@") {
+            XCTAssert(tags.contains { line.hasPrefix($0) }, line)
+        }
+        for name in ["Tensor", "Module", "Optimizer", "Schedule", "Regularizer", "Metric", "Loss", "Attack", "Explainer"] {
+            XCTAssert(lines.contains("---@class \(name)"), name)
+        }
+    }
+
+    func testTheAPIReferenceIsUpToDate() throws {
+        let lua = try stateWithPlugins()
+        let expected = LuaDocumentation.reference(lua)
+        let path = Fixture.repositoryRoot.appendingPathComponent("docs/lua-api.md").path
+        let committed = try String(contentsOfFile: path, encoding: .utf8)
+        XCTAssertEqual(committed, expected, "docs/lua-api.md is stale: run `lucerna docs > docs/lua-api.md`")
+        for entry in lua.registry.allEntries { XCTAssert(committed.contains("`\(entry.kind.luaGlobal).\(entry.name)`"), entry.name) }
+    }
+}

@@ -1,0 +1,270 @@
+import Foundation
+import XCTest
+import LucernaComponents
+import LucernaCore
+import LucernaLua
+import LucernaNN
+import LucernaTestSupport
+
+/// The shipped Lua plugins: the registry sweep over every component (Swift and Lua), golden values for
+/// each plugin, training through plugins, and readable plugin errors.
+final class PluginTests: XCTestCase {
+    static let plugins = Fixture.repositoryRoot.appendingPathComponent("Plugins").path
+
+    func pluginState() throws -> LuaState {
+        let lua = try LuaState()
+        try lua.loadPlugins(from: [Self.plugins])
+        return lua
+    }
+
+    /// The registry sweep: every registered component, built-in or plugin, passes the conformance checks.
+    func testEveryComponentPassesTheConformanceChecks() throws {
+        let lua = try pluginState()
+        let plugins = lua.registry.allEntries.filter { $0.origin != "built-in" }
+        XCTAssertGreaterThanOrEqual(plugins.count, 11)
+        for kind in ComponentKind.allCases {
+            XCTAssert(plugins.contains { $0.kind == kind }, "no shipped \(kind) plugin")
+        }
+        for entry in lua.registry.allEntries where entry.kind != .dataset || entry.origin != "built-in" {
+            XCTAssertNoThrow(try lua.checkConformance(entry), "\(entry.kind.rawValue) \(entry.name)")
+        }
+    }
+
+    /// Loads golden tensors into Lua globals and returns a state with the plugins.
+    func goldenState() throws -> (LuaState, Fixture) {
+        let lua = try pluginState()
+        let fixture = try Fixture("components.safetensors")
+        for (name, tensor) in fixture.tensors { lua.set(global: name.replacingOccurrences(of: ".", with: "_"), to: tensor) }
+        return (lua, fixture)
+    }
+
+    func testGatedFusionMatchesPyTorch() throws {
+        let (lua, fixture) = try goldenState()
+        var state: [String: Tensor] = [:]
+        for (key, tensor) in fixture.tensors where key.hasPrefix("fusion.gated.") { state[String(key.dropFirst(13))] = tensor }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("gated-\(getpid()).safetensors").path
+        try Safetensors.write(state.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, to: path)
+        try lua.run(source: """
+            local fusion = fusions.gated{input_dims = {3, 5}, dim = 6}
+            fusion:load("\(path)")
+            fused = fusion{fusion_x1:float(), fusion_x2:float()}
+            """, name: "gated.lua")
+        assertClose(lua.tensor(global: "fused"), try fixture["fusion.gated"], tolerance: 1e-5, "gated fusion")
+    }
+
+    func testRegularizerPluginsMatchPyTorch() throws {
+        let (lua, fixture) = try goldenState()
+        for name in ["l1", "orthogonality"] {
+            try lua.run(source: """
+                local weight, bias = reg_weight:clone():requires_grad(), reg_bias:clone():requires_grad()
+                local penalty = regularizers.\(name){weight = 0.01}:penalty{parameters = {weight = weight, bias = bias}}
+                penalty:backward()
+                value, weight_grad = penalty:reshape{1}, weight:grad()
+                bias_untouched = bias:grad() == nil and 1 or 0
+                """, name: "\(name).lua")
+            assertClose(lua.tensor(global: "value"), try fixture["reg.\(name)"], tolerance: 1e-12, name)
+            assertClose(lua.tensor(global: "weight_grad"), try fixture["reg.\(name).weight_grad"], tolerance: 1e-12, "\(name) gradient")
+            XCTAssertEqual(lua.number(global: "bias_untouched"), 1, "\(name) skips biases")
+        }
+    }
+
+    func testBalancedAccuracyMatchesScikitLearn() throws {
+        let (lua, fixture) = try goldenState()
+        try lua.run(source: """
+            local metric = metrics.balanced_accuracy{}
+            metric:update(metric_scores:narrow(1, 1, 17), metric_targets:narrow(1, 1, 17))
+            metric:update(metric_scores:narrow(1, 18, 23), metric_targets:narrow(1, 18, 23))
+            value = metric:compute()
+            """, name: "balanced.lua")
+        XCTAssertEqual(lua.number(global: "value") ?? -1, try fixture["metric.balanced_accuracy"].item(), accuracy: 1e-12)
+    }
+
+    func testFocalLossMatchesItsDefinition() throws {
+        let (lua, fixture) = try goldenState()
+        try lua.run(source: """
+            local logits = focal_logits:clone():requires_grad()
+            local loss = losses.focal{gamma = 2, alpha = 0.5}(logits, focal_labels)
+            loss:backward()
+            value, gradient = loss:reshape{1}, logits:grad()
+            """, name: "focal.lua")
+        assertClose(lua.tensor(global: "value"), try fixture["focal.loss"], tolerance: 1e-12, "focal loss")
+        assertClose(lua.tensor(global: "gradient"), try fixture["focal.grad"], tolerance: 1e-12, "focal gradient")
+    }
+
+    func testFGSMMatchesTorchattacksAndGradientTimesInputMatchesCaptum() throws {
+        let (lua, fixture) = try goldenState()
+        try lua.run(source: """
+            local model = nn.Sequential{nn.Flatten(), nn.Linear(16, 3)}
+            lucerna.save_tensors("\(NSTemporaryDirectory())classifier-\(getpid()).safetensors",
+                                 {["1.weight"] = classifier_1_weight, ["1.bias"] = classifier_1_bias})
+            model:load("\(NSTemporaryDirectory())classifier-\(getpid()).safetensors")
+            adversarial = attacks.fgsm{eps = 0.1}:perturb(model, attack_images:float(), attack_labels)
+            attributions = explainers.gradient_x_input{}:attribute(model, attack_images:float(), attack_labels)
+            """, name: "attack.lua")
+        assertClose(lua.tensor(global: "adversarial"), try fixture["attack.fgsm"], tolerance: 1e-6, "FGSM")
+        assertClose(lua.tensor(global: "attributions"), try fixture["explainer.gradient_x_input"], tolerance: 1e-5, "gradient × input")
+    }
+
+    func testLionMatchesItsReferenceImplementation() throws {
+        let (lua, fixture) = try goldenState()
+        try lua.run(source: """
+            local weight = lion_weight0:clone():requires_grad()
+            local opt = optim.lion{params = {weight}, lr = 0.01, betas = {0.9, 0.99}, weight_decay = 0.1}
+            steps = {}
+            for step = 1, 5 do
+               opt:zero_grad()
+               losses.mse(lion_x:matmul(weight:t()), lion_y):backward()
+               opt:step()
+               steps[step] = weight:clone()
+            end
+            """, name: "lion.lua")
+        try lua.run(source: "for i = 1, 5 do _G['step' .. i] = steps[i] end", name: "unpack.lua")
+        for step in 1...5 {
+            assertClose(lua.tensor(global: "step\(step)"), try fixture["lion.weight\(step)"], tolerance: 1e-12, "Lion step \(step)")
+        }
+    }
+
+    func testPolynomialScheduleMatchesPyTorch() throws {
+        let (lua, fixture) = try goldenState()
+        try lua.run(source: """
+            local opt = optim.sgd{params = {tensor.zeros{1}:requires_grad()}, lr = 0.1}
+            local schedule = schedules.polynomial{optimizer = opt, total_iters = 4, power = 2}
+            local rates = {}
+            for i = 1, 7 do
+               rates[i] = schedule:lr()
+               schedule:step()
+            end
+            observed = tensor(rates):double()
+            """, name: "polynomial.lua")
+        assertClose(lua.tensor(global: "observed"), try fixture["polynomial.rates"], tolerance: 1e-7, "polynomial rates")
+    }
+
+    func testBlobsAndSoftmaxRegressionPlugins() throws {
+        let lua = try pluginState()
+        try lua.run(source: """
+            lucerna.manual_seed(5)
+            local set = data.blobs{samples = 90, features = 3, centers = 3}
+            count, features = set.inputs:shape()[1], set.inputs:shape()[2]
+            ones = set.labels:float():eq(1):sum():item()
+            local model = models.softmax_regression{in_features = 3, classes = 3}
+            local linear = model:named_parameters()
+            expected = set.inputs:matmul(linear["linear.weight"]:t()) + linear["linear.bias"]
+            actual = model(set.inputs)
+            """, name: "blobs.lua")
+        XCTAssertEqual(lua.number(global: "count"), 90)
+        XCTAssertEqual(lua.number(global: "features"), 3)
+        XCTAssertEqual(lua.number(global: "ones"), 30, "balanced classes")
+        assertClose(lua.tensor(global: "actual"), try XCTUnwrap(lua.tensor(global: "expected")), tolerance: 1e-6, "softmax regression")
+    }
+
+    /// A Lua fusion and a Lua regularizer train inside a recipe exactly like Swift ones: gradients reach
+    /// their parameters, the optimizer changes them, the loss falls and checkpoints hold them.
+    func testPluginFusionAndRegularizerTrainInARecipe() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("plugin-run-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let run = try RunContext(directory: folder, recipe: "train.lua", seed: 1, threads: 1)
+        let lua = try LuaState(run: run)
+        try lua.loadPlugins(from: [Self.plugins])
+        try lua.run(source: """
+            lucerna.manual_seed(2)
+            local set = data.blobs{samples = 120, features = 6, centers = 3, std = 2}
+            local a, b = set.inputs:narrow(2, 1, 3), set.inputs:narrow(2, 4, 3)
+            local fusion = fusions{type = "gated", input_dims = {3, 3}, dim = 8}
+            local head = nn.Linear(8, 3)
+            local penalty = regularizers{type = "l1", weight = 1e-3}
+            local params = fusion:parameters()
+            for _, p in ipairs(head:parameters()) do params[#params + 1] = p end
+            local opt = optim.adamw{params = params, lr = 0.05}
+            before = fusion:named_parameters()["gate.weight"]:clone()
+            local function loss()
+               return losses.cross_entropy(head(fusion{a, b}), set.labels) + penalty:penalty{parameters = fusion}
+            end
+            first = loss():item()
+            local function count_reached()
+               local count = 0
+               for _, p in pairs(fusion:named_parameters()) do
+                  if p:grad() ~= nil and p:grad():abs():sum():item() > 0 then count = count + 1 end
+               end
+               return count
+            end
+            -- The Lua regularizer alone reaches the fusion's weight matrices (l1 skips biases) ...
+            opt:zero_grad()
+            penalty:penalty{parameters = fusion}:backward()
+            reached_by_penalty = count_reached()
+            -- ... and the whole loss reaches every parameter of the Lua fusion.
+            opt:zero_grad()
+            loss():backward()
+            reached = count_reached()
+            for step = 1, 60 do
+               opt:zero_grad()
+               local value = loss()
+               value:backward()
+               opt:step()
+            end
+            last = loss():item()
+            moved = (fusion:named_parameters()["gate.weight"] - before):abs():max():item()
+            saved = run.save("fusion", fusion)
+            local copy = fusions.gated{input_dims = {3, 3}, dim = 8}
+            copy:load(saved)
+            same = (copy{a, b} - fusion{a, b}):abs():max():item()
+            """, name: "train.lua")
+        XCTAssertEqual(lua.number(global: "reached_by_penalty"), 3, "the weights of project1, project2 and gate")
+        XCTAssertEqual(lua.number(global: "reached"), 6, "weights and biases of project1, project2 and gate")
+        XCTAssertLessThan(lua.number(global: "last") ?? 9, (lua.number(global: "first") ?? 0) * 0.5)
+        XCTAssertGreaterThan(lua.number(global: "moved") ?? 0, 0)
+        XCTAssertEqual(lua.number(global: "same"), 0)
+        let saved = try Safetensors.read("\(folder)/checkpoints/fusion.safetensors").tensors.map(\.name).sorted()
+        XCTAssertEqual(saved, ["gate.bias", "gate.weight", "project1.bias", "project1.weight", "project2.bias", "project2.weight"])
+    }
+
+    func testPluginProblemsAreReadableErrors() throws {
+        let cases: [(String, String)] = [
+            ("lucerna.register{kind = 'fuson', name = 'x', description = 'd', forward = function() end}",
+             "kind 'fuson' cannot be a Lua plugin; did you mean 'fusion'?"),
+            ("lucerna.register{kind = 'optimizer', name = 'x', description = 'd'}", "an optimizer plugin needs a function update(self, ...)"),
+            ("lucerna.register{kind = 'widget', name = 'x', description = 'd'}", "kind 'widget' cannot be a Lua plugin"),
+            ("lucerna.register{kind = 'optimizer', name = 'z', description = 'd', update = function(self, p) return p:sum() end}\nlocal w = tensor.ones{2}:requires_grad()\nlocal o = optim.z{params = {w}}\nw:sum():backward()\no:step()",
+             "update returned [] for a parameter of [2]"),
+            ("lucerna.register{kind = 'schedule', name = 's', description = 'd', rate = function() return -1 end}\nschedules.s{optimizer = optim.sgd{params = {}}}",
+             "rate -1.0 at step 0 must be finite and non-negative"),
+            ("lucerna.register{kind = 'fusion', name = 'Bad Name', description = 'd', forward = function() end}", "field name must be a snake_case"),
+            ("lucerna.register{kind = 'fusion', name = 'x', description = 'd'}", "a fusion plugin needs a function forward(self, ...)"),
+            ("lucerna.register{kind = 'metric', name = 'x', description = 'd', update = function() end, compute = 3}",
+             "needs a function compute(self, ...), got a number"),
+            ("lucerna.register{kind = 'fusion', name = 'x', forward = function() end}", "field description must be"),
+            ("lucerna.register{kind = 'fusion', name = 'concat', description = 'd', forward = function() end}",
+             "fusion 'concat' from bad.lua:1 is already registered (from built-in)"),
+            ("lucerna.register{kind = 'fusion', name = 'x', description = 'd', defaults = {dim = function() end}, forward = function() end}",
+             "cannot be an option value"),
+            ("lucerna.register(setmetatable({}, {}))", "must not have a metatable"),
+            ("lucerna.register{kind = 'fusion', name = 'y', description = 'd', defaults = {dim = 2}, forward = function(self, inputs) return 3 end}\nfusions.y{}{tensor.ones{1, 2}}",
+             "forward must return a tensor, got number"),
+            ("lucerna.register{kind = 'fusion', name = 'z', description = 'd', forward = function(self, inputs) error('boom') end}\nfusions.z{}{tensor.ones{1, 2}}",
+             "bad.lua:1: boom"),
+            ("lucerna.register{kind = 'fusion', name = 'w', description = 'd', defaults = {dim = 2}, forward = function(self, x) return x[1] end}\nfusions.w{dimm = 3}",
+             "unknown option 'dimm'; did you mean 'dim'?; accepted: dim"),
+        ]
+        for (source, expected) in cases {
+            XCTAssertThrowsError(try LuaState().run(source: source, name: "bad.lua"), source) { error in
+                XCTAssert("\(error)".contains(expected), "\(source)\n-> \(error)")
+            }
+        }
+    }
+
+    func testConformanceFailuresNameTheProblem() throws {
+        let lua = try LuaState()
+        try lua.run(source: """
+            lucerna.register{kind = "fusion", name = "flat", description = "loses the batch", defaults = {input_dims = {2, 2}},
+               forward = function(self, inputs) return tensor.cat(inputs, 2):sum():reshape{1, 1} end}
+            lucerna.register{kind = "fusion", name = "frozen", description = "ignores its parameter", defaults = {input_dims = {2, 2}},
+               init = function(self) self:parameter("unused", tensor.ones{2}) end,
+               forward = function(self, inputs) return tensor.cat(inputs, 2) end}
+            """, name: "plugins.lua")
+        XCTAssertThrowsError(try lua.checkConformance(lua.registry.entry(.fusion, "flat"))) { error in
+            XCTAssert("\(error)".contains("fusions.flat: output must be [3, d] for a batch of 3, got [1, 1]"), "\(error)")
+        }
+        XCTAssertThrowsError(try lua.checkConformance(lua.registry.entry(.fusion, "frozen"))) { error in
+            XCTAssert("\(error)".contains("no gradient reaches parameter unused"), "\(error)")
+        }
+    }
+}
