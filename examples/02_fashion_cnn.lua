@@ -1,5 +1,6 @@
 --[[ 02_fashion_cnn.lua: the benchmark CNN on Fashion-MNIST, the README's main job.
 Run:  .build/release/lucerna run examples/02_fashion_cnn.lua [--set epochs=2 --set limit=6000]
+      --set model=mlp trains the MLP 784-256-128-10 instead of the CNN (any registered model name works).
 AdamW (lr 1e-3, weight decay 1e-2) with cosine annealing over the epochs, mini-batches of 64.
 Writes config.json, metrics.jsonl (one line per epoch), checkpoints/final.safetensors and report.md to the
 run folder. ]]

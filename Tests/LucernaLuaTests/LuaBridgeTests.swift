@@ -63,7 +63,7 @@ final class LuaBridgeTests: XCTestCase {
 
     func testTensorsAreReleasedByTheGarbageCollector() throws {
         let lua = try LuaState()
-        let before = LuaTensorAPI.liveCount
+        let before = LuaTensorAPI.liveCount, bytesBefore = TensorStorage.liveBytes
         try lua.run(source: """
             for i = 1, 10000 do
                local a = tensor.ones{16, 16} * i
@@ -73,5 +73,7 @@ final class LuaBridgeTests: XCTestCase {
             collectgarbage("collect")
             """, name: "loop.lua")
         XCTAssertLessThan(LuaTensorAPI.liveCount - before, 10, "userdata must be released by __gc")
+        XCTAssertLessThan(TensorStorage.liveBytes - bytesBefore, 64 << 10, "tensor memory must return to where it was")
+        XCTAssertLessThan(lua.luaHeapBytes, 4 << 20, "the Lua heap must stay small")
     }
 }
