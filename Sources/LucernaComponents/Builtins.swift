@@ -56,10 +56,22 @@ public enum Builtins {
         ComponentEntry(.loss, "kl_div", "KL divergence of log-probabilities from target probabilities", reference: "PyTorch F.kl_div",
                        options: StandardLoss.klOptions, build: StandardLoss.klDivergence),
         // Data sets.
-        ComponentEntry(.dataset, "fashion_mnist", "Fashion-MNIST images [N,1,28,28] in [0,1] and labels", reference: "Xiao et al., 2017",
-                       options: BuiltinDatasets.imageOptions, build: { try BuiltinDatasets.idx($0, name: "fashion_mnist", load: DataLocation.fashionMNIST) }),
-        ComponentEntry(.dataset, "mnist", "MNIST images [N,1,28,28] in [0,1] and labels", reference: "LeCun et al., 1998",
-                       options: BuiltinDatasets.imageOptions, build: { try BuiltinDatasets.idx($0, name: "mnist", load: DataLocation.mnist) }),
+        ComponentEntry(.dataset, "fashion_mnist", "Fashion-MNIST images [N,1,28,28] and labels (official split)", reference: "Xiao et al., 2017",
+                       options: ImageDatasets.options, build: { try ImageDatasets.build($0, name: "fashion_mnist", load: DataLocation.fashionMNIST) }),
+        ComponentEntry(.dataset, "mnist", "MNIST images [N,1,28,28] and labels (official split)", reference: "LeCun et al., 1998",
+                       options: ImageDatasets.options, build: { try ImageDatasets.build($0, name: "mnist", load: DataLocation.mnist) }),
+        ComponentEntry(.dataset, "spoken_digits", "Free Spoken Digit Dataset as log-mel spectrograms [N,1,mels,frames], labels, speakers",
+                       reference: "Jackson et al., FSDD", options: SpokenDigitsDataset.options, build: SpokenDigitsDataset.build),
+        ComponentEntry(.dataset, "multimodal_mnist", "MNIST images paired with a spoken recording of the same digit (seeded pairing)",
+                       reference: "LeCun et al., 1998; Jackson et al., FSDD", options: MultimodalMNIST.options, build: MultimodalMNIST.build),
+        ComponentEntry(.dataset, "toxic_text", "Davidson tweets: toxic (hate or offensive) vs not, tokens [N, max_length], seeded 80/20 split",
+                       reference: "Davidson et al., ICWSM 2017", options: TextDatasets.davidsonOptions, build: TextDatasets.davidson),
+        ComponentEntry(.dataset, "identity_madlibs", "templated sentences with identity-term subgroups (groups), Davidson's vocabulary",
+                       reference: "Dixon et al., AIES 2018", options: TextDatasets.evaluationOptions,
+                       build: { try TextDatasets.evaluation($0, load: ToxicText.madlibs, name: "identity_madlibs") }),
+        ComponentEntry(.dataset, "wiki_toxicity", "Wikipedia talk comments (toxic or not) with identity-term subgroups, out of domain",
+                       reference: "Wulczyn, Thain & Dixon, WWW 2017", options: TextDatasets.evaluationOptions,
+                       build: { try TextDatasets.evaluation($0, load: ToxicText.wikipedia, name: "wiki_toxicity") }),
     ]
 }
 
@@ -177,25 +189,4 @@ enum BuiltinSchedules {
     static func exponential(_ config: Config) throws -> Any { try make(config, .exponential(gamma: config.number("gamma"))) }
 
     static func constant(_ config: Config) throws -> Any { try make(config, .constant) }
-}
-
-enum BuiltinDatasets {
-    static let imageOptions = [
-        OptionSpec("split", .string, default: .string("train"), "train or test"),
-        OptionSpec("limit", .integer, "keep only the first limit samples"),
-    ]
-
-    static func idx(_ config: Config, name: String, load: (String, String?) throws -> ImageClassificationSet) throws -> Any {
-        let split = try config.choice("split", ["train", "test"])
-        let set = try load(split == "train" ? "train" : "t10k", DataLocation.root)
-        var images = set.images, labels = set.labels
-        if let limit = try config.optionalInteger("limit") {
-            guard limit > 0 else { throw TensorError(config.owner, "limit must be positive, got \(limit)") }
-            if limit < set.count {
-                images = try images.sliced(axis: 0, end: limit)
-                labels = try labels.sliced(axis: 0, end: limit)
-            }
-        }
-        return TensorDataset(name: name, tensors: [("images", images), ("labels", labels)])
-    }
 }

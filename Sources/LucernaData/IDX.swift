@@ -130,11 +130,17 @@ public enum DataLocation {
                       hint: "set LUCERNA_DATA or --data to a folder holding mnist/, or run scripts/fetch-data.sh")
     }
 
+    /// Decoded sets by folder and split: after the first read, loading a set is a dictionary lookup.
+    nonisolated(unsafe) static var cache: [String: ImageClassificationSet] = [:]
+
     static func loadFirst(name: String, split: String, explicit: String?, hint: String) throws -> ImageClassificationSet {
         let folders = candidates(for: name, explicit: explicit)
         for folder in folders where FileManager.default.fileExists(atPath: "\(folder)/\(split)-labels-idx1-ubyte.gz")
             || FileManager.default.fileExists(atPath: "\(folder)/\(split)-labels-idx1-ubyte") {
-            return try ImageClassificationSet.loadIDX(folder: folder, prefix: split)
+            if let cached = cache["\(folder)|\(split)"] { return cached }
+            let set = try ImageClassificationSet.loadIDX(folder: folder, prefix: split)
+            cache["\(folder)|\(split)"] = set
+            return set
         }
         throw DataError(path: name, message: "\(split) split not found; looked in \(folders.joined(separator: ", ")); \(hint)")
     }

@@ -53,14 +53,16 @@ public struct LuaCall {
     /// Argument `index` as a boolean (nil is false).
     public func boolean(_ index: Int32) -> Bool { lua_toboolean(state, index) != 0 }
 
-    /// Argument `index` as an array of integers (a Lua sequence such as `{2, 3}`).
-    public func integers(_ index: Int32) throws -> [Int] {
+    /// Argument `index` as an array of integers (a Lua sequence such as `{2, 3}`), at most
+    /// `maximumCount` of them (64 suits shapes; index lists pass more).
+    public func integers(_ index: Int32, maximumCount: Int = 64) throws -> [Int] {
         guard lua_type(state, index) == LUA_TTABLE else { throw fail(index, "a table of integers") }
-        let length = luaL_len(state, index)
-        guard length >= 0, length < 64 else { throw fail(index, "a table of at most 64 integers") }
+        let length = Int(lua_rawlen(state, index))
+        guard length <= maximumCount else { throw fail(index, "a table of at most \(maximumCount) integers") }
         var values: [Int] = []
-        for position in 0..<length {
-            lua_geti(state, index, position + 1)
+        values.reserveCapacity(length)
+        for position in 0..<lua_Integer(length) {
+            lua_rawgeti(state, index, position + 1)
             defer { lucerna_pop(state, 1) }
             var isNumber: Int32 = 0
             let value = lua_tonumberx(state, -1, &isNumber)

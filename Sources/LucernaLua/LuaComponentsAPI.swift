@@ -19,7 +19,7 @@ enum LuaComponentsAPI {
                 throw TensorError("lucerna.build", "unknown kind '\(kindName)'\(suggestion(for: kindName, in: kinds)); kinds: \(kinds.joined(separator: ", "))")
             }
             let spec = try LuaConfigValue.read(2, in: call.state, path: "lucerna.build")
-            LuaObjects.push(try lua.registry.build(kind, from: spec, context: "lucerna.build"), in: call.state)
+            LuaObjects.push(try build(kind, from: spec, context: "lucerna.build", in: lua), in: call.state)
             return 1
         }
         lucerna_pop(state, 1)
@@ -44,7 +44,7 @@ enum LuaComponentsAPI {
                     throw TensorError("\(kind.luaGlobal).\(name)", "takes one options table, e.g. \(kind.luaGlobal).\(name){...}; got \(call.count) arguments")
                 }
                 let options = try LuaConfigValue.options(1, in: call.state, path: "\(kind.luaGlobal).\(name)")
-                LuaObjects.push(try lua.registry.build(kind, name, options: options), in: call.state)
+                LuaObjects.push(try build(kind, name, options: options, in: lua), in: call.state)
                 return 1
             }
         }
@@ -61,7 +61,7 @@ enum LuaComponentsAPI {
         lucerna_newtable(state)
         lua.setFunction("__call") { [unowned lua] call in
             let spec = try LuaConfigValue.read(2, in: call.state, path: kind.luaGlobal)
-            LuaObjects.push(try lua.registry.build(kind, from: spec, context: kind.luaGlobal), in: call.state)
+            LuaObjects.push(try build(kind, from: spec, context: kind.luaGlobal, in: lua), in: call.state)
             return 1
         }
         lua.setFunction("__index") { [unowned lua] call in
@@ -70,6 +70,32 @@ enum LuaComponentsAPI {
             return 0
         }
         lua_setmetatable(state, -2)
+        if kind == .dataset { LuaDataAPI.installHelpers(in: lua) }
         lua_setglobal(state, kind.luaGlobal)
+        if kind == .dataset { try? lua.run(source: LuaDataAPI.loaderSource, name: "data.loader") }
+    }
+
+    /// Builds by name and records the resolved options in the run folder's `components.jsonl`, so a run
+    /// states every component it used (data sets with their pairing and degradations included).
+    static func build(_ kind: ComponentKind, _ name: String, options: [String: ConfigValue], in lua: LuaState) throws -> Any {
+        let entry = try lua.registry.entry(kind, name)
+        let config = try lua.registry.config(for: entry, options: options)
+        let instance = try entry.build(config)
+        try lua.run?.log(["kind": .string(kind.rawValue), "name": .string(name), "origin": .string(entry.origin),
+                          "options": .table(config.values)], file: "components.jsonl")
+        return instance
+    }
+
+    /// Builds from an instance, a name or a spec table (recording built ones).
+    static func build(_ kind: ComponentKind, from spec: ConfigValue, context: String, in lua: LuaState) throws -> Any {
+        switch spec {
+        case .string(let name): return try build(kind, name, options: [:], in: lua)
+        case .table(var fields):
+            guard case .string(let name)? = fields.removeValue(forKey: "type") else {
+                return try lua.registry.build(kind, from: spec, context: context)   // throws the spec error
+            }
+            return try build(kind, name, options: fields, in: lua)
+        default: return try lua.registry.build(kind, from: spec, context: context)
+        }
     }
 }

@@ -173,7 +173,14 @@ public enum LuaDocumentation {
                    "- `lucerna.config{...}` declares a recipe's settings; `lucerna run --set key=value` overrides them",
                    "  (dotted paths, typed by the value they replace) and the resolved table is written to `config.json`.",
                    "- `run.log{...}` appends a JSON line to `metrics.jsonl`, `run.save(name, model)` writes",
-                   "  `checkpoints/<name>.safetensors`, `run.note(text)` adds to `report.md`; `run.dir` is the folder.", ""]
+                   "  `checkpoints/<name>.safetensors`, `run.note(text)` adds to `report.md`; `run.dir` is the folder.",
+                   "  Every component a recipe builds is recorded with its resolved options in `components.jsonl`.",
+                   "- A data set is a table of tensors sharing their first axis (plus facts such as `vocabulary_size`).",
+                   "  `data.split{set, test = 0.2, validation = 0.1, stratify = \"labels\" or {\"labels\", \"groups\"}, seed = 1}`",
+                   "  returns train, test (and validation) sets, stratified and seeded, each with `indices` into the",
+                   "  original; the run folder's `splits.jsonl` records sizes and an index digest.",
+                   "  `for batch in data.loader{set, batch = 64, shuffle = true, seed = 1, drop_last = false} do ... end`",
+                   "  iterates mini-batches (shuffled by `seed`, else by the run's generator).", ""]
         out += ["## Engine objects", ""]
         for item in classes {
             out.append("### \(item.name)")

@@ -35,9 +35,13 @@ enum LuaObjects {
         case let attack as Attack: LuaUserdata.push(attack, metatable: attackMetatable, in: state)
         case let explainer as Explainer: LuaUserdata.push(explainer, metatable: explainerMetatable, in: state)
         case let dataset as TensorDataset:
-            lua_createtable(state, 0, Int32(dataset.tensors.count))
+            lua_createtable(state, 0, Int32(dataset.tensors.count + dataset.metadata.count))
             for (name, tensor) in dataset.tensors {
                 LuaTensorAPI.push(tensor, in: state)
+                lua_setfield(state, -2, name)
+            }
+            for name in dataset.metadata.keys.sorted() {
+                LuaConfigValue.push(dataset.metadata[name] ?? .null, in: state)
                 lua_setfield(state, -2, name)
             }
         case let tensor as Tensor: LuaTensorAPI.push(tensor, in: state)

@@ -156,7 +156,7 @@ extension LuaTensorAPI {
             // index_select(dim, indices) with 1-based indices (a tensor or a table).
             let tensor = try call.tensor(1)
             let dimension = try axis(call.integer(2), "index_select")
-            let indices = try LuaTensorAPI.tensor(at: 3, in: call.state)?.toIntegers() ?? call.integers(3)
+            let indices = try LuaTensorAPI.tensor(at: 3, in: call.state)?.toIntegers() ?? call.integers(3, maximumCount: 1 << 28)
             call.push(try tensor.indexSelect(axis: dimension, indices: indices.map { $0 - 1 }))
             return 1
         }

@@ -117,11 +117,12 @@ public final class RunContext {
         return result
     }
 
-    /// Appends one JSON object to `metrics.jsonl`.
-    public func log(_ fields: [String: ConfigValue]) throws {
+    /// Appends one JSON object to `metrics.jsonl` (or another JSON-lines file of the run folder).
+    public func log(_ fields: [String: ConfigValue], file: String = "metrics.jsonl") throws {
         var record = fields
         record["time"] = .number((Date().timeIntervalSince(started) * 1000).rounded() / 1000)
-        try append("metrics.jsonl", ConfigValue.table(record).json + "\n")
+        try append(file, ConfigValue.table(record).json + "\n")
+        guard file == "metrics.jsonl" else { return }
         lastMetrics = fields
         metricsCount += 1
     }

@@ -5,35 +5,17 @@ import LucernaNN
 
 /// Mini-batch helpers and a plain supervised training epoch for classifiers.
 public enum ClassifierTraining {
-    /// Splits `0..<labels.count` into (train, validation) with `validationFraction` of each class in
-    /// validation, shuffled with `generator` (a stratified split).
+    /// Splits `0..<labels.count` into (train, validation), stratified by label (``DataSplits/stratified``).
     public static func stratifiedSplit(labels: [Int], validationFraction: Double,
                                        generator: RandomGenerator) -> (train: [Int], validation: [Int]) {
-        var byClass: [Int: [Int]] = [:]
-        for (index, label) in labels.enumerated() { byClass[label, default: []].append(index) }
-        var train: [Int] = [], validation: [Int] = []
-        for label in byClass.keys.sorted() {
-            let members = byClass[label] ?? []
-            let order = generator.permutation(members.count).map { members[$0] }
-            let held = Int((Double(members.count) * validationFraction).rounded())
-            validation += order.prefix(held)
-            train += order.dropFirst(held)
-        }
-        return (train.sorted(), validation.sorted())
+        let split = DataSplits.stratified(keys: labels, fraction: validationFraction, generator: generator)
+        return (split.kept, split.heldOut)
     }
 
-    /// Batches of `indices` in a seeded random order (or in order), optionally dropping a short last batch.
+    /// Batches of `indices` (``DataSplits/batches``).
     public static func batches(_ indices: [Int], size: Int, shuffle: Bool, dropLast: Bool = false,
                                generator: RandomGenerator) -> [[Int]] {
-        let order = shuffle ? generator.permutation(indices.count).map { indices[$0] } : indices
-        var result: [[Int]] = []
-        var start = 0
-        while start < order.count {
-            let end = min(start + size, order.count)
-            if end - start == size || !dropLast { result.append(Array(order[start..<end])) }
-            start = end
-        }
-        return result
+        DataSplits.batches(indices, size: size, shuffle: shuffle, dropLast: dropLast, generator: generator)
     }
 
     /// Trains one epoch with cross-entropy; returns the mean loss. Throws on a non-finite loss, naming the step.

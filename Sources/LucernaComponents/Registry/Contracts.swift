@@ -61,10 +61,13 @@ public protocol Explainer: AnyObject {
 public final class TensorDataset {
     public let name: String
     public let tensors: [(name: String, tensor: Tensor)]
+    /// Facts about the set that are not per sample (`vocabulary_size`, `speaker_names`).
+    public let metadata: [String: ConfigValue]
 
-    public init(name: String, tensors: [(name: String, tensor: Tensor)]) {
+    public init(name: String, tensors: [(name: String, tensor: Tensor)], metadata: [String: ConfigValue] = [:]) {
         self.name = name
         self.tensors = tensors
+        self.metadata = metadata
     }
 
     /// The tensor called `name`.

@@ -1,0 +1,44 @@
+import LucernaCore
+import LucernaData
+
+/// MNIST and Fashion-MNIST from their IDX files: images in [0, 1] (or normalised by the training set's
+/// mean and standard deviation), labels, and optional ground-truth object masks (pixels above a
+/// threshold) for explanation metrics.
+///
+/// Reference: LeCun et al., "Gradient-Based Learning Applied to Document Recognition", 1998; Xiao, Rasul &
+/// Vollgraf, "Fashion-MNIST", 2017.
+enum ImageDatasets {
+    static let options = [
+        OptionSpec("split", .string, default: .string("train"), "train or test (the official split)"),
+        OptionSpec("limit", .integer, "keep only the first limit samples"),
+        OptionSpec("normalize", .boolean, default: .boolean(false), "subtract the training set's mean pixel and divide by its standard deviation"),
+        OptionSpec("masks", .boolean, default: .boolean(false), "also return masks [N,1,28,28]: 1 where the pixel exceeds mask_threshold"),
+        OptionSpec("mask_threshold", .number, default: .number(0.5), "ink level (in [0, 1]) above which a pixel belongs to the object"),
+    ]
+
+    static func build(_ config: Config, name: String, load: (String, String?) throws -> ImageClassificationSet) throws -> Any {
+        let split = try config.choice("split", ["train", "test"])
+        let set = try load(split == "train" ? "train" : "t10k", DataLocation.root)
+        var images = set.images, labels = set.labels
+        if let limit = try config.optionalInteger("limit") {
+            guard limit > 0 else { throw TensorError(config.owner, "limit must be positive, got \(limit)") }
+            if limit < set.count {
+                images = try images.sliced(axis: 0, end: limit)
+                labels = try labels.sliced(axis: 0, end: limit)
+            }
+        }
+        var tensors: [(name: String, tensor: Tensor)] = []
+        if try config.boolean("masks") {
+            let threshold = try config.number("mask_threshold")
+            guard threshold >= 0, threshold < 1 else { throw TensorError(config.owner, "mask_threshold must be in [0, 1), got \(threshold)") }
+            tensors.append(("masks", try images.greater(Tensor(threshold))))
+        }
+        if try config.boolean("normalize") {
+            let training = split == "train" ? set.images : try load("train", DataLocation.root).images
+            let mean = try training.mean().item()
+            let deviation = try (training - mean).square().mean().item().squareRoot()
+            images = try (images - mean) / deviation
+        }
+        return TensorDataset(name: name, tensors: [("images", images), ("labels", labels)] + tensors)
+    }
+}
