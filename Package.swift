@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "LucernaTestSupport", dependencies: ["LucernaCore"], path: "Tests/LucernaTestSupport"),
         .testTarget(name: "LucernaCoreTests", dependencies: ["LucernaCore"]),
         .testTarget(name: "LucernaNNTests", dependencies: ["LucernaNN", "LucernaTestSupport"]),
-        .testTarget(name: "LucernaDataTests", dependencies: ["LucernaData"]),
+        .testTarget(name: "LucernaDataTests", dependencies: ["LucernaData", "LucernaTestSupport"]),
         .testTarget(name: "LucernaTrainTests", dependencies: ["LucernaTrain"]),
         .testTarget(name: "LucernaComponentsTests", dependencies: ["LucernaComponents", "LucernaTestSupport"]),
         .testTarget(name: "LucernaLuaTests", dependencies: ["LucernaLua", "LucernaComponents", "LucernaTestSupport", "lucerna"]),

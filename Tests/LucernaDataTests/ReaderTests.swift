@@ -1,6 +1,8 @@
 import Foundation
 import XCTest
 @testable import LucernaData
+import LucernaCore
+import LucernaTestSupport
 
 /// CSV, HTML entities, WAV and spectrograms: well-formed input decodes exactly, every kind of bad file is
 /// an error naming the file and the problem.
@@ -107,5 +109,16 @@ final class ReaderTests: XCTestCase {
                 XCTAssertEqual(imaginary[k], expectedImaginary, accuracy: 1e-9)
             }
         }
+    }
+
+    /// Log-mel features against torch.stft and torchaudio's HTK filter bank (make_components_golden.py).
+    func testLogMelMatchesTorch() throws {
+        let fixture = try Fixture("components.safetensors")
+        let signal = try fixture["mel.signal"].toFloats()
+        let expected = try fixture["mel.log_mel"]
+        let features = try MelSpectrogram(sampleRate: 8000, fftSize: 256, hop: 128, mels: 40).logMel(signal)
+        XCTAssertEqual([features.count, features.first?.count ?? 0], expected.shape)
+        let worst = zip(features.flatMap { $0 }.map(Double.init), expected.toDoubles()).map { abs($0 - $1) }.max() ?? 1
+        XCTAssertLessThan(worst, 2e-3, "largest log-mel difference")
     }
 }

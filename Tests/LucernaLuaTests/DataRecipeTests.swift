@@ -115,4 +115,45 @@ final class DataRecipeTests: XCTestCase {
             XCTAssert(FileManager.default.fileExists(atPath: "\(folder)/components.jsonl"), name)
         }
     }
+
+    /// Spurious features: the share of the target class carrying the feature follows `correlation` in
+    /// training, is independent (or reversed) in test, and artifact masks mark exactly the patch.
+    func testBiasInjectionControlsTheCorrelation() throws {
+        let lua = try LuaState()
+        try lua.run(source: """
+            local function shares(set, target)
+               local g, y = set.groups:float(), set.labels:float()
+               local in_target = y:eq(target)
+               return (g * in_target):sum():item() / in_target:sum():item(), g:mean():item()
+            end
+            local bias = {kind = "artifact", correlation = 0.9, fraction = 0.5, target = 3, size = 4, seed = 2}
+            local train = data.fashion_mnist{split = "train", limit = 20000, bias = bias}
+            train_target, train_overall = shares(train, 3)
+            local test = data.fashion_mnist{split = "test", bias = bias}
+            test_target, test_overall = shares(test, 3)
+            local reversed = data.fashion_mnist{split = "test", bias = lucerna.merge(bias, {test = "reversed"})}
+            reversed_target = shares(reversed, 3)
+            -- The patch: 16 pixels of value 1 in every artifact sample, none elsewhere.
+            local per_sample = train.artifact_masks:sum(4):sum(3):sum(2)
+            mask_error = (per_sample - train.groups:float() * 16):abs():sum():item()
+            patch_values = (train.images * train.artifact_masks):sum():item() / train.artifact_masks:sum():item()
+            local colored = data.fashion_mnist{split = "test", limit = 100, bias = {kind = "color", correlation = 0.8}}
+            color_shape = table.concat(colored.images:shape(), "x")
+            local red = colored.images:narrow(2, 1, 1):sum(4):sum(3):sum(2):gt(0):float()
+            color_error = (red - colored.groups:float()):abs():sum():item()
+            """, name: "bias.lua")
+        XCTAssertEqual(lua.number(global: "train_target") ?? 0, 0.9, accuracy: 0.03)
+        XCTAssertEqual(lua.number(global: "train_overall") ?? 0, 0.5, accuracy: 0.03)
+        XCTAssertEqual(lua.number(global: "test_target") ?? 0, 0.5, accuracy: 0.06)
+        XCTAssertEqual(lua.number(global: "test_overall") ?? 0, 0.5, accuracy: 0.03)
+        XCTAssertEqual(lua.number(global: "reversed_target") ?? 0, 0.1, accuracy: 0.04)
+        XCTAssertEqual(lua.number(global: "mask_error"), 0)
+        XCTAssertEqual(lua.number(global: "patch_values"), 1)
+        XCTAssertEqual(try XCTUnwrap(lua.number(global: "color_error")), 0, "red ink exactly in group 1")
+        try lua.run(source: "ok = color_shape == '100x3x28x28' and 1 or 0", name: "shape.lua")
+        XCTAssertEqual(lua.number(global: "ok"), 1)
+        XCTAssertThrowsError(try lua.run(source: "data.mnist{bias = {kind = 'artifact', corelation = 0.9}}", name: "bad.lua")) { error in
+            XCTAssert("\(error)".contains("bias: unknown field 'corelation'; did you mean 'correlation'?"), "\(error)")
+        }
+    }
 }

@@ -122,5 +122,21 @@ for _ in range(7):
     poly.step()
 out["polynomial.rates"] = torch.tensor(rates)
 
+# Log-mel spectrogram of a chirp at 8 kHz: torch.stft (periodic Hann, centred, reflect padding), power 2,
+# the HTK mel filter bank as torchaudio.functional.melscale_fbanks builds it (f_min 0, f_max 4000,
+# norm None), log(x + 1e-6). n_fft 256, hop 128, 40 mels.
+t = torch.arange(2000) / 8000.0
+chirp = torch.sin(2 * torch.pi * (200 + 1500 * t) * t) * 0.5 + 0.1 * torch.sin(2 * torch.pi * 3100 * t)
+spectrum = torch.stft(chirp, n_fft=256, hop_length=128, window=torch.hann_window(256, periodic=True), center=True,
+                      pad_mode="reflect", return_complex=True).abs() ** 2
+all_freqs = torch.linspace(0, 4000, 129)
+m_pts = torch.linspace(0, 2595.0 * np.log10(1.0 + 4000 / 700.0), 42)
+f_pts = 700.0 * (10 ** (m_pts / 2595.0) - 1.0)
+f_diff = f_pts[1:] - f_pts[:-1]
+slopes = f_pts.unsqueeze(0) - all_freqs.unsqueeze(1)
+fb = torch.clamp(torch.min(-slopes[:, :-2] / f_diff[:-1], slopes[:, 2:] / f_diff[1:]), min=0)
+out["mel.signal"] = chirp
+out["mel.log_mel"] = torch.log(fb.T @ spectrum + 1e-6)
+
 save_file({k: v.detach().contiguous() for k, v in out.items()}, OUT)
 print(f"wrote {len(out)} tensors to {OUT}")

@@ -14,10 +14,12 @@ enum ImageDatasets {
         OptionSpec("normalize", .boolean, default: .boolean(false), "subtract the training set's mean pixel and divide by its standard deviation"),
         OptionSpec("masks", .boolean, default: .boolean(false), "also return masks [N,1,28,28]: 1 where the pixel exceeds mask_threshold"),
         OptionSpec("mask_threshold", .number, default: .number(0.5), "ink level (in [0, 1]) above which a pixel belongs to the object"),
+        OptionSpec("bias", .any, "a spurious feature: {kind = \"artifact\" or \"color\", correlation = 0.9, fraction = 0.5, target = 0, size = 4, corner = \"bottom_right\", test = \"independent\" or \"reversed\", seed = 0}; adds groups (and artifact_masks)"),
     ]
 
     static func build(_ config: Config, name: String, load: (String, String?) throws -> ImageClassificationSet) throws -> Any {
         let split = try config.choice("split", ["train", "test"])
+        let bias = config.has("bias") ? try BiasInjection(config.value("bias"), owner: config.owner) : nil   // checked before any file is read
         let set = try load(split == "train" ? "train" : "t10k", DataLocation.root)
         var images = set.images, labels = set.labels
         if let limit = try config.optionalInteger("limit") {
@@ -32,6 +34,13 @@ enum ImageDatasets {
             let threshold = try config.number("mask_threshold")
             guard threshold >= 0, threshold < 1 else { throw TensorError(config.owner, "mask_threshold must be in [0, 1), got \(threshold)") }
             tensors.append(("masks", try images.greater(Tensor(threshold))))
+        }
+        if let bias {
+            let groups = bias.groups(labels: labels.toIntegers(), training: split == "train")
+            let (biased, masks) = try bias.apply(to: images, groups: groups)
+            images = biased
+            tensors.append(("groups", try Tensor(shape: [groups.count], integers: groups)))
+            if let masks { tensors.append(("artifact_masks", masks)) }
         }
         if try config.boolean("normalize") {
             let training = split == "train" ? set.images : try load("train", DataLocation.root).images

@@ -17,6 +17,7 @@ enum MultimodalMNIST {
         OptionSpec("image_noise", .number, default: .number(0), "standard deviation of Gaussian pixel noise (clamped to [0, 1])"),
         OptionSpec("occlusion", .integer, default: .number(0), "side in pixels of a zeroed square at a seeded position"),
         OptionSpec("audio_noise", .number, default: .number(0), "standard deviation of Gaussian noise added to the log-mel features"),
+        OptionSpec("bias", .any, "a spurious feature on the images, as for mnist (adds groups and artifact_masks)"),
     ] + SpokenDigitsDataset.featureOptions
 
     /// SplitMix64 of `seed` and `index`: the pairing hash.
@@ -29,6 +30,7 @@ enum MultimodalMNIST {
 
     static func build(_ config: Config) throws -> Any {
         let split = try config.choice("split", ["train", "test"])
+        let bias = config.has("bias") ? try BiasInjection(config.value("bias"), owner: config.owner) : nil
         let images = try DataLocation.mnist(split: split == "train" ? "train" : "t10k", explicit: DataLocation.root)
         let audio = try SpokenDigits.load(folder: SpokenDigits.locate(explicit: DataLocation.root),
                                           settings: SpokenDigitsDataset.settings(config))
@@ -65,7 +67,15 @@ enum MultimodalMNIST {
             pixels = try pixels * Tensor(shape: [count, 1, 28, 28], scalars: mask)
         }
         if audioNoise > 0 { spectrograms = try spectrograms + Tensor.normal(spectrograms.shape, standardDeviation: audioNoise, generator: generator) }
-        return TensorDataset(name: "multimodal_mnist", tensors: [
+        var extra: [(name: String, tensor: Tensor)] = []
+        if let bias {
+            let groups = bias.groups(labels: labels, training: split == "train")
+            let (biased, masks) = try bias.apply(to: pixels, groups: groups)
+            pixels = biased
+            extra.append(("groups", try Tensor(shape: [groups.count], integers: groups)))
+            if let masks { extra.append(("artifact_masks", masks)) }
+        }
+        return TensorDataset(name: "multimodal_mnist", tensors: extra + [
             ("images", pixels), ("spectrograms", spectrograms),
             ("labels", try images.labels.sliced(axis: 0, end: count)),
             ("audio_ids", try Tensor(shape: [count], integers: paired)),
