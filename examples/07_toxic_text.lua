@@ -54,4 +54,8 @@ for group, name in ipairs(madlibs.group_names) do
    if value > best[1] then best = {value, name} end
 end
 print(("madlibs accuracy by identity term: worst %.3f (%s), best %.3f (%s)"):format(worst[1], worst[2], best[1], best[2]))
+local wiki = data.wiki_toxicity(encoding)
+local wiki_accuracy = accuracy_of(wiki)
+print(("Wikipedia toxicity test set (out of domain): accuracy %.3f on %d comments"):format(wiki_accuracy, wiki.labels:numel()))
+run.log{wiki_accuracy = wiki_accuracy}
 run.log{madlibs_worst_group = worst[2], madlibs_worst_accuracy = worst[1], madlibs_best_group = best[2], madlibs_best_accuracy = best[1]}

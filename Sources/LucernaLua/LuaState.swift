@@ -229,6 +229,13 @@ public final class LuaState {
         return isNumber != 0 ? value : nil
     }
 
+    /// A global's value as a string, for tests and tools.
+    public func string(global name: String) -> String? {
+        lua_getglobal(state, name)
+        defer { lucerna_pop(state, 1) }
+        return lua_type(state, -1) == LUA_TSTRING ? lucerna_tostring(state, -1).map { String(cString: $0) } : nil
+    }
+
     /// Sets a global to a tensor, for tests and tools.
     public func set(global name: String, to tensor: Tensor) {
         LuaTensorAPI.push(tensor, in: state)

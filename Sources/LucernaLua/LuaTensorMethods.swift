@@ -228,6 +228,49 @@ extension LuaTensorAPI {
                                                 dilation: call.pair(4, "dilation", default: (1, 1))))
             return 1
         }
+        lua.setFunction("conv_transpose2d") { call in
+            // x:conv_transpose2d(weight, bias_or_nil, {stride =, padding =, output_padding =, dilation =})
+            try call.checkOptions(4, accepted: ["stride", "padding", "output_padding", "dilation"])
+            call.push(try call.tensor(1).convTranspose2d(
+                weight: call.tensor(2), bias: call.isNil(3) ? nil : call.tensor(3), stride: call.pair(4, "stride", default: (1, 1)),
+                padding: call.pair(4, "padding", default: (0, 0)), outputPadding: call.pair(4, "output_padding", default: (0, 0)),
+                dilation: call.pair(4, "dilation", default: (1, 1))))
+            return 1
+        }
+        lua.setFunction("argmin") { call in
+            let dimension = call.isNil(2) ? -1 : try axis(call.integer(2), "argmin")
+            call.push(try call.tensor(1).argmin(axis: dimension).to(.float32) + 1)   // 1-based, like argmax
+            return 1
+        }
+        lua.setFunction("adaptive_avg_pool2d") { call in
+            call.push(try call.tensor(1).adaptiveAvgPool2d(call.pair(2)))
+            return 1
+        }
+        lua.setFunction("upsample") { call in
+            // x:upsample({h, w}, "nearest" | "bilinear")
+            let mode = call.isNil(3) ? "nearest" : try call.string(3)
+            guard let chosen = UpsampleMode(rawValue: mode) else { throw TensorError("upsample", "mode must be nearest or bilinear, got \(mode)") }
+            call.push(try call.tensor(1).upsample(size: call.pair(2), mode: chosen))
+            return 1
+        }
+        lua.setFunction("pad") { call in
+            // x:pad{before1, after1, before2, after2, ...} from the first dimension, value optional.
+            let tensor = try call.tensor(1), amounts = try call.integers(2)
+            guard amounts.count % 2 == 0, amounts.count / 2 <= tensor.rank else {
+                throw TensorError("pad", "expected pairs {before, after} for at most \(tensor.rank) dimensions, got \(amounts.count) numbers")
+            }
+            var padding = (0..<tensor.rank).map { _ in (before: 0, after: 0) }
+            for dimension in 0..<(amounts.count / 2) { padding[dimension] = (amounts[2 * dimension], amounts[2 * dimension + 1]) }
+            call.push(try tensor.padded(padding, value: call.isNil(3) ? 0 : call.number(3)))
+            return 1
+        }
+        lua.setFunction("scatter_add") { call in
+            // x:scatter_add(dim, index (1-based), size): zeros of `size` along dim with x added at index.
+            let indices = try call.tensor(3)
+            let zeroBased = try Tensor(shape: indices.shape, integers: indices.toIntegers().map { $0 - 1 })
+            call.push(try call.tensor(1).scatterAdding(axis: axis(call.integer(2), "scatter_add"), indices: zeroBased, size: call.integer(4)))
+            return 1
+        }
         for (name, isMax) in [("max_pool2d", true), ("avg_pool2d", false)] {
             lua.setFunction(name) { call in
                 try call.checkOptions(3, accepted: ["stride", "padding"])

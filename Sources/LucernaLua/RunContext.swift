@@ -161,7 +161,7 @@ public final class RunContext {
 
     private func append(_ name: String, _ text: String) throws {
         let path = "\(directory)/\(name)"
-        if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
         guard let handle = FileHandle(forWritingAtPath: path) else { throw TensorError("run", "cannot open \(path)") }
         defer { try? handle.close() }
         handle.seekToEndOfFile()

@@ -76,4 +76,34 @@ final class LuaBridgeTests: XCTestCase {
         XCTAssertLessThan(TensorStorage.liveBytes - bytesBefore, 64 << 10, "tensor memory must return to where it was")
         XCTAssertLessThan(lua.luaHeapBytes, 4 << 20, "the Lua heap must stay small")
     }
+
+    /// Shape and indexing methods follow Torch7's 1-based conventions.
+    func testShapeAndLayerMethodsFromLua() throws {
+        let lua = try LuaState()
+        try lua.run(source: """
+            local x = tensor{{3, 1, 2}, {0, 5, 4}}
+            argmin = table.concat(x:argmin(2):totable(), ",")
+            padded = table.concat(tensor{1, 2}:pad{1, 2}:totable(), ",")
+            local image = tensor.ones{1, 1, 2, 2}
+            upsampled = table.concat(image:upsample({4, 4}):shape(), "x")
+            transposed = table.concat(image:conv_transpose2d(tensor.ones{1, 3, 2, 2}, nil, {stride = 2}):shape(), "x")
+            pooled = table.concat(tensor.ones{1, 2, 6, 6}:adaptive_avg_pool2d({2, 3}):shape(), "x")
+            scattered = table.concat(tensor{10, 20, 30}:scatter_add(1, tensor{2, 2, 1}, 3):totable(), ",")
+            gathered = table.concat(x:gather(2, tensor{{3}, {1}}):reshape{2}:totable(), ",")
+            stacked = table.concat(tensor.stack({tensor{1, 2}, tensor{3, 4}}, 2):shape(), "x")
+            selected = table.concat(tensor.where(x:gt(2), x, 0):reshape{6}:totable(), ",")
+            permuted = table.concat(tensor.zeros{2, 3, 4}:permute(3, 1, 2):shape(), "x")
+            """, name: "methods.lua")
+        func text(_ name: String) throws -> String { try XCTUnwrap(lua.string(global: name), name) }
+        XCTAssertEqual(try text("argmin"), "2.0,1.0")
+        XCTAssertEqual(try text("padded"), "0.0,1.0,2.0,0.0,0.0")
+        XCTAssertEqual(try text("upsampled"), "1x1x4x4")
+        XCTAssertEqual(try text("transposed"), "1x3x4x4")
+        XCTAssertEqual(try text("pooled"), "1x2x2x3")
+        XCTAssertEqual(try text("scattered"), "30.0,30.0,0.0")
+        XCTAssertEqual(try text("gathered"), "2.0,0.0")
+        XCTAssertEqual(try text("stacked"), "2x2")
+        XCTAssertEqual(try text("selected"), "3.0,0.0,0.0,0.0,5.0,4.0")
+        XCTAssertEqual(try text("permuted"), "4x2x3")
+    }
 }
