@@ -130,9 +130,15 @@ enum ConvolutionKernels {
                     if step == 1 {
                         (row + g.padding.width).update(from: from, count: width)
                     } else {
-                        for iw in 0..<width {
-                            let column = iw + g.padding.width
-                            row[(column % step) * phaseLength + column / step] = from[iw]
+                        // Phase by phase: consecutive slots of a phase take every step-th input column.
+                        for phase in 0..<step {
+                            var iw = ((phase - g.padding.width) % step + step) % step
+                            var slot = row + phase * phaseLength + (iw + g.padding.width) / step
+                            while iw < width {
+                                slot.pointee = from[iw]
+                                slot += 1
+                                iw += step
+                            }
                         }
                     }
                 }
@@ -157,8 +163,13 @@ enum ConvolutionKernels {
         }
     }
 
-    /// Adds `columns [C·kh·kw, Ho·Wo]` back into one sample `[C, H, W]` (pre-zeroed).
+    /// Adds `columns [C·kh·kw, Ho·Wo]` (capacity plus ``columnSlack``) back into one sample `[C, H, W]`.
     static func col2im<T: TensorFloat>(_ columns: UnsafePointer<T>, _ output: UnsafeMutablePointer<T>, _ layout: Layout) {
+        if T.self == Float.self {
+            col2imVectorized(UnsafeRawPointer(columns).assumingMemoryBound(to: Float.self),
+                             UnsafeMutableRawPointer(output).assumingMemoryBound(to: Float.self), layout)
+            return
+        }
         let g = layout.geometry
         let (height, width) = (layout.height, layout.width)
         let (outputHeight, outputWidth) = (layout.outputHeight, layout.outputWidth)
@@ -182,6 +193,68 @@ enum ConvolutionKernels {
                             for ow in first..<last { destination[ow] += from[ow] }
                         } else {
                             for ow in first..<last { destination[ow * step] += from[ow] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// col2im for Float, the adjoint of ``im2colVectorized``: each window row's run of `Wo` values is added
+    /// 8 at a time into the channel's phase-split, zero-padded plane (the lanes past the run are masked to
+    /// zero, so spilling adds nothing), then the plane's interior is added into the sample.
+    static func col2imVectorized(_ columns: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ layout: Layout) {
+        typealias Vector = SIMD8<Float>
+        let g = layout.geometry
+        let (height, width) = (layout.height, layout.width)
+        let (outputHeight, outputWidth, positions) = (layout.outputHeight, layout.outputWidth, layout.positions)
+        let step = g.stride.width
+        let phaseLength = (width + 2 * g.padding.width + step - 1) / step
+        let paddedRow = step * phaseLength
+        let planeSize = (height + 2 * g.padding.height) * paddedRow
+        let lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: planeSize + Vector.scalarCount) { buffer in
+            guard let plane = buffer.baseAddress else { return }
+            let planeBytes = UnsafeMutableRawPointer(plane), columnBytes = UnsafeRawPointer(columns)
+            for c in 0..<layout.channels {
+                plane.initialize(repeating: 0, count: planeSize + Vector.scalarCount)
+                for ki in 0..<g.kernel.height {
+                    for kj in 0..<g.kernel.width {
+                        let source = ((c * g.kernel.height + ki) * g.kernel.width + kj) * positions
+                        let offset = kj * g.dilation.width
+                        let phaseStart = (offset % step) * phaseLength + offset / step
+                        for oh in 0..<outputHeight {
+                            let to = (oh * g.stride.height + ki * g.dilation.height) * paddedRow + phaseStart
+                            let from = source + oh * outputWidth
+                            var ow = 0
+                            while ow < outputWidth {
+                                var vector = columnBytes.loadUnaligned(fromByteOffset: 4 * (from + ow), as: Vector.self)
+                                let remaining = outputWidth - ow
+                                if remaining < Vector.scalarCount {
+                                    vector.replace(with: 0, where: lanes .>= SIMD8<Int32>(repeating: Int32(remaining)))
+                                }
+                                let sum = planeBytes.loadUnaligned(fromByteOffset: 4 * (to + ow), as: Vector.self) + vector
+                                planeBytes.storeBytes(of: sum, toByteOffset: 4 * (to + ow), as: Vector.self)
+                                ow += Vector.scalarCount
+                            }
+                        }
+                    }
+                }
+                let destination = output + c * height * width
+                for ih in 0..<height {
+                    let row = plane + (ih + g.padding.height) * paddedRow, target = destination + ih * width
+                    if step == 1 {
+                        let from = row + g.padding.width
+                        for iw in 0..<width { target[iw] += from[iw] }
+                    } else {
+                        for phase in 0..<step {
+                            var iw = ((phase - g.padding.width) % step + step) % step
+                            var slot = row + phase * phaseLength + (iw + g.padding.width) / step
+                            while iw < width {
+                                target[iw] += slot.pointee
+                                slot += 1
+                                iw += step
+                            }
                         }
                     }
                 }
