@@ -86,6 +86,10 @@ enum LuaObjects {
                 try argument(call, metricMetatable, as: Metric.self, "a metric").reset()
                 return 0
             }
+            lua.setFunction("report") { call in
+                LuaConfigValue.push(.table(try argument(call, metricMetatable, as: Metric.self, "a metric").report()), in: call.state)
+                return 1
+            }
         }
         lucerna_pop(state, 1)
         LuaUserdata.createMetatable(lossMetatable, in: lua) { lua in

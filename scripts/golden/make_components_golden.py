@@ -138,5 +138,65 @@ fb = torch.clamp(torch.min(-slopes[:, :-2] / f_diff[:-1], slopes[:, 2:] / f_diff
 out["mel.signal"] = chirp
 out["mel.log_mel"] = torch.log(fb.T @ spectrum + 1e-6)
 
+# Classification and subgroup metrics on fixed predictions: scikit-learn and Fairlearn.
+from sklearn.metrics import (f1_score, precision_score, recall_score, roc_auc_score, confusion_matrix)  # noqa: E402
+import fairlearn.metrics as fm  # noqa: E402
+
+mc_logits = torch.randn(60, 4, generator=g) * 2
+mc_targets = torch.randint(0, 4, (60,), generator=g)
+mc_probabilities = mc_logits.softmax(1).numpy()
+mc_predicted = mc_probabilities.argmax(1)
+out["mc.logits"], out["mc.targets"] = mc_logits, mc_targets
+for average in ["macro", "weighted", "micro"]:
+    out[f"mc.f1_{average}"] = scalar(f1_score(mc_targets, mc_predicted, average=average, zero_division=0))
+    out[f"mc.precision_{average}"] = scalar(precision_score(mc_targets, mc_predicted, average=average, zero_division=0))
+    out[f"mc.recall_{average}"] = scalar(recall_score(mc_targets, mc_predicted, average=average, zero_division=0))
+out["mc.roc_auc_ovr"] = scalar(roc_auc_score(mc_targets, mc_probabilities, multi_class="ovr", average="macro"))
+out["mc.confusion"] = torch.tensor(confusion_matrix(mc_targets, mc_predicted), dtype=torch.float64)
+# ECE (Guo et al. 2017) with 15 bins (k/B, (k+1)/B], computed directly.
+confidence = mc_probabilities.max(1)
+correct = (mc_predicted == mc_targets.numpy()).astype(float)
+bins = np.clip(np.ceil(confidence * 15).astype(int) - 1, 0, 14)
+out["mc.ece"] = scalar(sum(abs(correct[bins == b].sum() - confidence[bins == b].sum()) for b in range(15)) / 60)
+
+b_logits = torch.randn(80, 2, generator=g) * 1.5
+b_targets = torch.randint(0, 2, (80,), generator=g)
+b_groups = torch.randint(0, 3, (80,), generator=g)
+b_probabilities = b_logits.softmax(1).numpy()
+b_predicted = b_probabilities.argmax(1)
+out["bin.logits"], out["bin.targets"], out["bin.groups"] = b_logits, b_targets, b_groups
+y, p, s = b_targets.numpy(), b_predicted, b_groups.numpy()
+out["bin.f1"] = scalar(f1_score(y, p, average="binary"))
+out["bin.roc_auc"] = scalar(roc_auc_score(y, b_probabilities[:, 1]))
+out["bin.demographic_parity_difference"] = scalar(fm.demographic_parity_difference(y, p, sensitive_features=s))
+out["bin.demographic_parity_ratio"] = scalar(fm.demographic_parity_ratio(y, p, sensitive_features=s))
+out["bin.equalized_odds_difference"] = scalar(fm.equalized_odds_difference(y, p, sensitive_features=s))
+out["bin.equal_opportunity_difference"] = scalar(fm.equal_opportunity_difference(y, p, sensitive_features=s))
+frame = fm.MetricFrame(metrics={"accuracy": lambda a, b: (a == b).mean(), "selection_rate": fm.selection_rate,
+                                "tpr": fm.true_positive_rate, "fpr": fm.false_positive_rate},
+                       y_true=y, y_pred=p, sensitive_features=s)
+out["bin.worst_group_accuracy"] = scalar(frame.by_group["accuracy"].min())
+out["bin.group_selection_rates"] = torch.tensor(frame.by_group["selection_rate"].values)
+out["bin.group_tpr"] = torch.tensor(frame.by_group["tpr"].values)
+# Borkan et al. (2019) with groups -1 (no identity), 0, 1: per-group AUCs and the Jigsaw summary.
+t_groups = torch.randint(-1, 2, (80,), generator=g)
+out["bin.identity_groups"] = t_groups
+scores, truth, ident = b_probabilities[:, 1], y.astype(bool), t_groups.numpy()
+def power_mean(values, power=-5.0):
+    values = np.array(values)
+    return np.power(np.mean(np.power(values, power)), 1 / power)
+sub, bpsn, bnsp = [], [], []
+for group in [0, 1]:
+    inside, outside = ident == group, ident != group
+    sub.append(roc_auc_score(truth[inside], scores[inside]))
+    mask = (outside & truth) | (inside & ~truth)
+    bpsn.append(roc_auc_score(truth[mask], scores[mask]))
+    mask = (outside & ~truth) | (inside & truth)
+    bnsp.append(roc_auc_score(truth[mask], scores[mask]))
+out["bin.subgroup_aucs"] = torch.tensor(sub)
+out["bin.bpsn_aucs"] = torch.tensor(bpsn)
+out["bin.bnsp_aucs"] = torch.tensor(bnsp)
+out["bin.bias_auc"] = scalar(0.25 * roc_auc_score(truth, scores) + 0.75 * (power_mean(sub) + power_mean(bpsn) + power_mean(bnsp)) / 3)
+
 save_file({k: v.detach().contiguous() for k, v in out.items()}, OUT)
 print(f"wrote {len(out)} tensors to {OUT}")

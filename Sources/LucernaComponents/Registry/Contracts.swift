@@ -40,6 +40,12 @@ public protocol Metric: AnyObject {
     func update(predictions: Tensor, targets: Tensor, groups: Tensor?) throws
     func compute() throws -> Double
     func reset()
+    /// The value and its details (per class, per group, intervals) as named values.
+    func report() throws -> [String: ConfigValue]
+}
+
+extension Metric {
+    public func report() throws -> [String: ConfigValue] { ["value": .number(try compute())] }
 }
 
 /// A training criterion `loss(prediction, target)` returning a scalar (or per-sample values).

@@ -1,0 +1,83 @@
+import LucernaCore
+
+/// Subgroup (fairness) metrics with Fairlearn's definitions, over the groups passed to `update`: the
+/// prediction counts as "selected" when it is the `positive` class. Differences are the largest minus the
+/// smallest group value (Fairlearn's `between_groups`), ratios the smallest over the largest.
+/// `report()` adds per-group count, accuracy, F1, selection rate, TPR and FPR.
+///
+/// Reference: Fairlearn `demographic_parity_difference`, `demographic_parity_ratio`,
+/// `equalized_odds_difference`, `equal_opportunity_difference`, `MetricFrame`; Hardt, Price & Srebro,
+/// "Equality of Opportunity in Supervised Learning", 2016; Sagawa et al., 2020 (worst-group accuracy).
+public final class SubgroupFairness: PredictionRecord {
+    public enum Statistic: String {
+        case demographicParityDifference, demographicParityRatio, equalizedOddsDifference, equalOpportunityDifference, worstGroupAccuracy
+    }
+    static let options = [OptionSpec("positive", .integer, default: .number(1), "the class whose prediction counts as selected"), scoreOption]
+    let statistic: Statistic, positive: Int
+
+    init(_ statistic: Statistic, config: Config) throws {
+        self.statistic = statistic
+        positive = try config.integer("positive")
+        try super.init(owner: config.owner, config: config)
+    }
+
+    static func builder(_ statistic: Statistic) -> (Config) throws -> Any { { try SubgroupFairness(statistic, config: $0) } }
+
+    /// Per-group statistics, groups in increasing order.
+    public struct GroupStatistics {
+        public let group: Int, count: Int
+        public let accuracy: Double, selectionRate: Double, truePositiveRate: Double?, falsePositiveRate: Double?, f1: Double
+    }
+
+    public func perGroup() throws -> [GroupStatistics] {
+        try requireGroups()
+        let guesses = predicted
+        return Set(groups).sorted().map { group in
+            let members = groups.indices.filter { groups[$0] == group }
+            let selected = members.filter { guesses[$0] == positive }, actual = members.filter { targets[$0] == positive }
+            let truePositives = selected.filter { targets[$0] == positive }.count
+            let negatives = members.count - actual.count
+            let falsePositives = selected.count - truePositives
+            let precision = selected.isEmpty ? 0 : Double(truePositives) / Double(selected.count)
+            let recall = actual.isEmpty ? 0 : Double(truePositives) / Double(actual.count)
+            return GroupStatistics(
+                group: group, count: members.count,
+                accuracy: Double(members.filter { guesses[$0] == targets[$0] }.count) / Double(members.count),
+                selectionRate: Double(selected.count) / Double(members.count),
+                truePositiveRate: actual.isEmpty ? nil : recall,
+                falsePositiveRate: negatives == 0 ? nil : Double(falsePositives) / Double(negatives),
+                f1: precision + recall == 0 ? 0 : 2 * precision * recall / (precision + recall))
+        }
+    }
+
+    func spread(_ values: [Double?], _ name: String) throws -> Double {
+        let present = values.compactMap { $0 }
+        guard let high = present.max(), let low = present.min() else { throw TensorError(owner, "no group has a defined \(name)") }
+        return high - low
+    }
+
+    public override func compute() throws -> Double {
+        let stats = try perGroup()
+        switch statistic {
+        case .demographicParityDifference: return try spread(stats.map(\.selectionRate), "selection rate")
+        case .demographicParityRatio:
+            let rates = stats.map(\.selectionRate)
+            guard let high = rates.max(), let low = rates.min() else { return 0 }
+            return high == 0 ? 1 : low / high
+        case .equalizedOddsDifference:
+            return max(try spread(stats.map(\.truePositiveRate), "true positive rate"), try spread(stats.map(\.falsePositiveRate), "false positive rate"))
+        case .equalOpportunityDifference: return try spread(stats.map(\.truePositiveRate), "true positive rate")
+        case .worstGroupAccuracy: return stats.map(\.accuracy).min() ?? 0
+        }
+    }
+
+    public override func report() throws -> [String: ConfigValue] {
+        let stats = try perGroup()
+        func optional(_ value: Double?) -> ConfigValue { value.map { .number($0) } ?? .null }
+        return ["value": .number(try compute()),
+                "groups": .list(stats.map { .table(["group": .number(Double($0.group)), "count": .number(Double($0.count)),
+                                                    "accuracy": .number($0.accuracy), "selection_rate": .number($0.selectionRate),
+                                                    "tpr": optional($0.truePositiveRate), "fpr": optional($0.falsePositiveRate),
+                                                    "f1": .number($0.f1)]) })]
+    }
+}
