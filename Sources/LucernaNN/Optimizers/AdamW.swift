@@ -1,4 +1,5 @@
 import Foundation
+import CKernels
 import LucernaCore
 
 /// Adam (Kingma & Ba) with L2 weight decay folded into the gradient, or, with `decoupled`, AdamW
@@ -73,7 +74,8 @@ func adamUpdate<T: TensorFloat>(_ p: UnsafeMutablePointer<T>, _ g: UnsafeMutable
     let shrink = T(1 - c.rate * c.decay), l2 = T(c.decay)
     let (beta1, beta2) = (T(c.beta1), T(c.beta2)), (oneMinus1, oneMinus2) = (T(1 - c.beta1), T(1 - c.beta2))
     let (size, root2, epsilon) = (T(c.stepSize), T(c.correction2Root), T(c.epsilon))
-    if vectorize, c.decoupled && !c.amsgrad, T.self == Float.self {
+    // Adam without weight decay is AdamW with a shrink of exactly 1, so it shares the kernel.
+    if vectorize, (c.decoupled || c.decay == 0) && !c.amsgrad, T.self == Float.self {
         // The common case, eight lanes at a time (the buffers are distinct, so loads and stores do not alias).
         adamWVectorized(UnsafeMutableRawPointer(p), UnsafeRawPointer(g), UnsafeMutableRawPointer(m),
                         UnsafeMutableRawPointer(v), count, c)
@@ -102,33 +104,12 @@ func adamUpdate<T: TensorFloat>(_ p: UnsafeMutablePointer<T>, _ g: UnsafeMutable
     }
 }
 
-/// AdamW over Float buffers with `SIMD8<Float>`; a scalar loop finishes the tail.
+/// AdamW over Float buffers through the C kernel, which uses AVX-512 or AVX2 when the CPU has them and
+/// performs the same operations as the scalar loop above (so results do not depend on the machine).
 func adamWVectorized(_ p: UnsafeMutableRawPointer, _ g: UnsafeRawPointer, _ m: UnsafeMutableRawPointer,
                      _ v: UnsafeMutableRawPointer, _ count: Int, _ c: AdamConstants) {
-    typealias Vector = SIMD8<Float>
-    let lanes = Vector.scalarCount
-    let shrink = Vector(repeating: Float(1 - c.rate * c.decay))
-    let (beta1, beta2) = (Vector(repeating: Float(c.beta1)), Vector(repeating: Float(c.beta2)))
-    let (oneMinus1, oneMinus2) = (Vector(repeating: Float(1 - c.beta1)), Vector(repeating: Float(1 - c.beta2)))
-    let size = Vector(repeating: Float(c.stepSize)), root2 = Vector(repeating: Float(c.correction2Root))
-    let epsilon = Vector(repeating: Float(c.epsilon))
-    let vectorCount = count / lanes
-    for block in 0..<vectorCount {
-        let byteOffset = block * lanes * MemoryLayout<Float>.stride
-        let grad = g.loadUnaligned(fromByteOffset: byteOffset, as: Vector.self)
-        let first = beta1 * m.loadUnaligned(fromByteOffset: byteOffset, as: Vector.self) + oneMinus1 * grad
-        let second = beta2 * v.loadUnaligned(fromByteOffset: byteOffset, as: Vector.self) + oneMinus2 * grad * grad
-        let parameter = p.loadUnaligned(fromByteOffset: byteOffset, as: Vector.self) * shrink
-        m.storeBytes(of: first, toByteOffset: byteOffset, as: Vector.self)
-        v.storeBytes(of: second, toByteOffset: byteOffset, as: Vector.self)
-        p.storeBytes(of: parameter - size * first / (second.squareRoot() / root2 + epsilon),
-                     toByteOffset: byteOffset, as: Vector.self)
-    }
-    let done = vectorCount * lanes
-    if done < count {
-        adamUpdate(p.assumingMemoryBound(to: Float.self) + done,
-                   UnsafeMutablePointer(mutating: g.assumingMemoryBound(to: Float.self)) + done,
-                   m.assumingMemoryBound(to: Float.self) + done, v.assumingMemoryBound(to: Float.self) + done,
-                   v.assumingMemoryBound(to: Float.self) + done, count - done, c, vectorize: false)
-    }
+    lucerna_adamw_f32(p.assumingMemoryBound(to: Float.self), g.assumingMemoryBound(to: Float.self),
+                      m.assumingMemoryBound(to: Float.self), v.assumingMemoryBound(to: Float.self), count,
+                      Float(1 - c.rate * c.decay), Float(c.beta1), Float(c.beta2), Float(1 - c.beta1), Float(1 - c.beta2),
+                      Float(c.stepSize), Float(c.correction2Root), Float(c.epsilon))
 }
