@@ -6,9 +6,9 @@ Try:  fusion = concat | sum | gated; regularizer = l2 | l1 | orthogonality; metr
 
 local config = lucerna.config{
    fusion = "concat", regularizer = "l2", metric = "accuracy",
-   epochs = 30, hidden = 16, classes = 4, seed = 3,
+   epochs = 30, hidden = 16, classes = 4, seed = 0,
 }
-lucerna.manual_seed(config.seed)
+lucerna.manual_seed(config.seed ~= 0 and config.seed or run.seed)   -- seed 0: the run's (--seed, --seeds)
 
 local set = data.blobs{samples = 400, features = 8, centers = config.classes, std = 6.0}
 local views = {set.inputs:narrow(2, 1, 4), set.inputs:narrow(2, 5, 4)}

@@ -2,9 +2,9 @@
 Run:  .build/release/lucerna run examples/05_spoken_digits.lua [--set test_speaker=theo]
 test_speaker holds one speaker out instead (a speaker-disjoint split, much harder). ]]
 
-local config = lucerna.config{epochs = 15, batch = 32, lr = 2e-3, test_speaker = "", seed = 1,
+local config = lucerna.config{epochs = 15, batch = 32, lr = 2e-3, test_speaker = "", seed = 0,
                               features = {n_fft = 256, hop = 128, mels = 40, frames = 32}}
-lucerna.manual_seed(config.seed)
+lucerna.manual_seed(config.seed ~= 0 and config.seed or run.seed)   -- seed 0: the run's (--seed, --seeds)
 local speaker = config.test_speaker ~= "" and config.test_speaker or nil
 local train = data.spoken_digits(lucerna.merge(config.features, {split = "train", test_speaker = speaker}))
 local test = data.spoken_digits(lucerna.merge(config.features, {split = "test", test_speaker = speaker}))

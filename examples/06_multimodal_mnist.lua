@@ -3,9 +3,9 @@ Run:  .build/release/lucerna run examples/06_multimodal_mnist.lua [--set fusion=
 Each MNIST image is paired (seeded) with a recording of the same digit; degrading one modality shows how
 much the fusion leans on the other. ]]
 
-local config = lucerna.config{fusion = "concat", epochs = 3, batch = 64, limit = 12000, seed = 1,
+local config = lucerna.config{fusion = "concat", epochs = 3, batch = 64, limit = 12000, seed = 0,
                               image_noise = 0.0, occlusion = 0, audio_noise = 0.0, dim = 64}
-lucerna.manual_seed(config.seed)
+lucerna.manual_seed(config.seed ~= 0 and config.seed or run.seed)   -- seed 0: the run's (--seed, --seeds)
 local options = {limit = config.limit, seed = config.seed, image_noise = config.image_noise,
                  occlusion = config.occlusion, audio_noise = config.audio_noise}
 local train = data.multimodal_mnist(lucerna.merge(options, {split = "train"}))

@@ -2,8 +2,8 @@
 then its accuracy per identity-term subgroup on the out-of-domain madlibs (the start of a bias audit).
 Run:  .build/release/lucerna run examples/07_toxic_text.lua [--set tokens=char_ngrams] ]]
 
-local config = lucerna.config{epochs = 4, batch = 128, dim = 64, tokens = "words", seed = 1}
-lucerna.manual_seed(config.seed)
+local config = lucerna.config{epochs = 4, batch = 128, dim = 64, tokens = "words", seed = 0}
+lucerna.manual_seed(config.seed ~= 0 and config.seed or run.seed)   -- seed 0: the run's (--seed, --seeds)
 local encoding = {tokens = config.tokens, seed = config.seed}
 local train = data.toxic_text(lucerna.merge(encoding, {split = "train"}))
 local test = data.toxic_text(lucerna.merge(encoding, {split = "test"}))

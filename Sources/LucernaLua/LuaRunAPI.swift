@@ -74,6 +74,8 @@ extension LuaState {
         lucerna_newtable(state)
         if let run { lua_pushstring(state, run.directory) } else { lua_pushnil(state) }
         lua_setfield(state, -2, "dir")
+        lua_pushinteger(state, lua_Integer(run?.seed ?? 0))
+        lua_setfield(state, -2, "seed")   // the run's seed (--seed, or each of --seeds)
         setFunction("log") { [unowned self] call in
             let fields = try LuaConfigValue.options(1, in: call.state, path: "run.log")
             for (key, value) in fields {

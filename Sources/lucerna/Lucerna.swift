@@ -77,17 +77,46 @@ struct Run: ParsableCommand {
     @Option(help: "With --sandbox: Lua instructions allowed.") var maxInstructions = 2_000_000_000
     @Option(help: "With --sandbox: memory cap in MB (Lua heap plus tensors).") var maxMemory = 4096
 
+    @Option(help: "Run the recipe once per seed (e.g. 1,2,3) in seed-N/ subfolders and aggregate the last metrics of each (mean, standard deviation, per seed) into summary.json and report.md.")
+    var seeds: String?
+
     func run() throws {
         try common.apply()
         guard maxInstructions > 0, maxMemory > 0 else { throw ValidationError("--max-instructions and --max-memory must be positive") }
         let parsed: [ConfigOverride]
         do { parsed = try overrides.map(ConfigOverride.init(parsing:)) } catch { throw ValidationError("\(error)") }
         guard FileManager.default.isReadableFile(atPath: recipe) else { throw ValidationError("cannot read recipe \(recipe)") }
+        let folder = out ?? RunContext.defaultDirectory(for: recipe)
+        guard let seeds else {
+            _ = try runOnce(seed: seed, directory: folder, overrides: parsed)
+            return
+        }
+        let list = seeds.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !list.isEmpty, list.allSatisfy({ $0 != nil }), Set(list.compactMap { $0 }).count == list.count else {
+            throw ValidationError("--seeds must be distinct integers separated by commas (e.g. 1,2,3), got '\(seeds)'")
+        }
+        var runs: [RunContext] = []
+        for value in list.compactMap({ $0 }) {
+            emit("seed \(value) of \(list.count)")
+            runs.append(try runOnce(seed: value, directory: "\(folder)/seed-\(value)", overrides: parsed))
+        }
+        do {
+            let summary = try SeedSummary(runs: runs)
+            try summary.write(to: folder, recipe: recipe)
+            emit(summary.table)
+            emit("summary: \(folder)/summary.json, \(folder)/report.md")
+        } catch {
+            report("error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// Runs the recipe once with `seed` in `directory`; exits on failure.
+    func runOnce(seed: Int, directory: String, overrides parsed: [ConfigOverride]) throws -> RunContext {
         RandomGenerator.shared.reseed(UInt64(truncatingIfNeeded: seed))
         let context: RunContext
         do {
-            context = try RunContext(directory: out ?? RunContext.defaultDirectory(for: recipe), recipe: recipe, seed: seed,
-                                     threads: Parallel.threadCount, overrides: parsed)
+            context = try RunContext(directory: directory, recipe: recipe, seed: seed, threads: Parallel.threadCount, overrides: parsed)
         } catch {
             report("error: \(error)")
             throw ExitCode(1)
@@ -107,6 +136,7 @@ struct Run: ParsableCommand {
             }
             context.writeReport(error: nil)
             emit("report: \(context.directory)/report.md")
+            return context
         } catch let exit as ExitCode {
             throw exit
         } catch {

@@ -130,4 +130,31 @@ final class CommandLineTests: XCTestCase {
         XCTAssertGreaterThan(record?["test_accuracy"] as? Double ?? 0, 0.6, line)
         XCTAssert(FileManager.default.fileExists(atPath: "\(folder)/checkpoints/final.safetensors"))
     }
+
+    /// `--seeds` runs once per seed and aggregates the last metrics as mean ± sample std with per-seed values.
+    func testSeedsAreRunAndAggregated() throws {
+        let folder = temporaryFolder("seeds")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let recipe = try write("run.log{step = 1, value = 0}\nrun.log{step = 2, value = tensor.rand{1}:item(), seed = run.seed}", "seeds")
+        let result = try lucerna(["run", recipe, "--out", folder, "--seeds", "1,2,3"])
+        XCTAssertEqual(result.status, 0, result.errors)
+        var values: [Double] = []
+        for seed in 1...3 {
+            let last = try String(contentsOfFile: "\(folder)/seed-\(seed)/metrics.jsonl", encoding: .utf8).split(separator: "\n").last.map(String.init) ?? ""
+            let record = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])
+            XCTAssertEqual(record["seed"] as? Int, seed)
+            values.append(try XCTUnwrap(record["value"] as? Double))
+        }
+        XCTAssertEqual(Set(values).count, 3, "different seeds draw different numbers")
+        let summary = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(folder)/summary.json"))) as? [String: Any])
+        let metric = try XCTUnwrap((summary["metrics"] as? [String: Any])?["value"] as? [String: Any])
+        let mean = values.reduce(0, +) / 3
+        let deviation = (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 2).squareRoot()
+        XCTAssertEqual(metric["mean"] as? Double ?? -1, mean, accuracy: 1e-9)
+        XCTAssertEqual(metric["std"] as? Double ?? -1, deviation, accuracy: 1e-9)
+        XCTAssertEqual((metric["values"] as? [Double])?.count, 3)
+        XCTAssert(try String(contentsOfFile: "\(folder)/report.md", encoding: .utf8).contains("| value |"))
+        XCTAssertEqual(try lucerna(["run", recipe, "--seeds", "1,x"]).status, 2)
+        XCTAssertEqual(try lucerna(["run", recipe, "--seeds", "2,2"]).status, 2)
+    }
 }

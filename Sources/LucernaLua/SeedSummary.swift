@@ -1,0 +1,64 @@
+import Foundation
+import LucernaComponents
+import LucernaCore
+
+/// The aggregate of one recipe run once per seed: for every numeric field of each run's last
+/// `run.log` record, the mean, the sample standard deviation (n − 1; 0 for one seed) and the per-seed
+/// values, as a paper reports "mean ± std over seeds".
+public struct SeedSummary {
+    public let seeds: [Int]
+    /// Metric name → values in seed order (fields missing from a run are left out of that metric).
+    public let values: [String: [Double]]
+
+    public init(runs: [RunContext]) throws {
+        seeds = runs.map(\.seed)
+        var collected: [String: [Double]] = [:]
+        for run in runs {
+            for (name, value) in run.lastMetrics {
+                if case .number(let number) = value { collected[name, default: []].append(number) }
+            }
+        }
+        guard !collected.isEmpty else { throw TensorError("--seeds", "the runs logged no numeric metrics (use run.log{...})") }
+        values = collected
+    }
+
+    public static func mean(_ values: [Double]) -> Double { values.reduce(0, +) / Double(max(values.count, 1)) }
+
+    public static func standardDeviation(_ values: [Double]) -> Double {
+        guard values.count > 1 else { return 0 }
+        let center = mean(values)
+        return (values.reduce(0) { $0 + ($1 - center) * ($1 - center) } / Double(values.count - 1)).squareRoot()
+    }
+
+    /// `summary.json`.
+    public var json: String {
+        let metrics = values.mapValues { list -> ConfigValue in
+            .table(["mean": .number(Self.mean(list)), "std": .number(Self.standardDeviation(list)), "values": .list(list.map { .number($0) })])
+        }
+        return ConfigValue.table(["seeds": .list(seeds.map { .number(Double($0)) }), "metrics": .table(metrics),
+                                  "std_note": .string("sample standard deviation (n - 1)")]).json + "\n"
+    }
+
+    /// A Markdown table: metric, mean ± std, per-seed values.
+    public var table: String {
+        var lines = ["| metric | mean ± std (\(seeds.count) seeds) | " + seeds.map { "seed \($0)" }.joined(separator: " | ") + " |",
+                     "|---|---|" + String(repeating: "---|", count: seeds.count)]
+        for name in values.keys.sorted() {
+            let list = values[name] ?? []
+            func format(_ value: Double) -> String { String(format: abs(value) >= 100 ? "%.2f" : "%.4f", value) }
+            lines.append("| \(name) | \(format(Self.mean(list))) ± \(format(Self.standardDeviation(list))) | "
+                         + list.map(format).joined(separator: " | ") + " |")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// Writes `summary.json` and `report.md` into `folder`.
+    public func write(to folder: String, recipe: String) throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try json.write(toFile: "\(folder)/summary.json", atomically: true, encoding: .utf8)
+        let report = ["# Results over seeds", "", "- recipe: `\(recipe)`", "- seeds: \(seeds.map(String.init).joined(separator: ", "))",
+                      "- per-seed run folders: " + seeds.map { "`seed-\($0)/`" }.joined(separator: ", "), "",
+                      "Last logged value of each metric per seed; standard deviation with n − 1.", "", table, ""]
+        try report.joined(separator: "\n").write(toFile: "\(folder)/report.md", atomically: true, encoding: .utf8)
+    }
+}
