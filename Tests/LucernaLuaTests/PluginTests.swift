@@ -217,6 +217,29 @@ final class PluginTests: XCTestCase {
         XCTAssertEqual(saved, ["gate.bias", "gate.weight", "project1.bias", "project1.weight", "project2.bias", "project2.weight"])
     }
 
+    /// A Lua regularizer with a parameter of its own: gradients reach it and an optimizer trains it.
+    func testARegularizerPluginsOwnParametersAreTrained() throws {
+        let lua = try LuaState()
+        try lua.run(source: """
+            lucerna.register{kind = "regularizer", name = "scaled_l2", description = "a learned multiple of the L2 norm",
+               init = function(self) self:parameter("scale", tensor{0.5}) end,
+               penalty = function(self, ctx)
+                  local total = ctx.parameters.weight:square():sum()
+                  return (self.scale * total):sum() + (self.scale - 1):square():sum()
+               end}
+            local model = nn.Linear(3, 2)
+            local penalty = regularizers.scaled_l2{}
+            local opt = optim.sgd{params = penalty:parameters(), lr = 0.1}
+            penalty:penalty{parameters = model}:backward()
+            reached = penalty:parameters()[1]:grad() ~= nil and 1 or 0
+            before = penalty:parameters()[1]:item()
+            opt:step()
+            moved = math.abs(penalty:parameters()[1]:item() - before)
+            """, name: "learned.lua")
+        XCTAssertEqual(lua.number(global: "reached"), 1)
+        XCTAssertGreaterThan(lua.number(global: "moved") ?? 0, 0)
+    }
+
     func testPluginProblemsAreReadableErrors() throws {
         let cases: [(String, String)] = [
             ("lucerna.register{kind = 'fuson', name = 'x', description = 'd', forward = function() end}",
