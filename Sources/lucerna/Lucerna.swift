@@ -10,7 +10,7 @@ struct Lucerna: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lucerna",
         abstract: "Explainable, bias-aware generative learning: a Swift engine scripted from Lua.",
-        subcommands: [Run.self, List.self, Check.self, Stubs.self, Docs.self, TrainDemo.self, Bench.self])
+        subcommands: [Run.self, Report.self, List.self, Check.self, Stubs.self, Docs.self, TrainDemo.self, Bench.self])
 
     /// Exit codes: 0 success, 1 a recipe, data or engine error, 2 a usage error.
     static func main() {
@@ -143,6 +143,22 @@ struct Run: ParsableCommand {
             context.writeReport(error: "\(error)")
             report("error: \(error)")
             throw ExitCode(context.overrideFailed ? 2 : 1)   // a bad --set is a usage error
+        }
+    }
+}
+
+/// Compares run folders.
+struct Report: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compare run folders in one Markdown table (mean ± std from --seeds runs, else each run's last metrics).")
+
+    @Argument(help: "Run folders.") var runs: [String]
+
+    func run() throws {
+        guard !runs.isEmpty else { throw ValidationError("give at least one run folder") }
+        do { print(try RunComparison.markdown(runs), terminator: "") } catch {
+            report("error: \(error)")
+            throw ExitCode(1)
         }
     }
 }

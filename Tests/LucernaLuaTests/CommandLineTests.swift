@@ -154,6 +154,17 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(metric["std"] as? Double ?? -1, deviation, accuracy: 1e-9)
         XCTAssertEqual((metric["values"] as? [Double])?.count, 3)
         XCTAssert(try String(contentsOfFile: "\(folder)/report.md", encoding: .utf8).contains("| value |"))
+        // lucerna report compares the seeds' summary with a single run.
+        let single = temporaryFolder("single")
+        defer { try? FileManager.default.removeItem(atPath: single) }
+        XCTAssertEqual(try lucerna(["run", recipe, "--out", single]).status, 0)
+        let table = try lucerna(["report", folder, single])
+        XCTAssertEqual(table.status, 0, table.errors)
+        let rows = table.output.split(separator: "\n").map(String.init)
+        XCTAssertEqual(rows.first, "| run | seed | step | value |")
+        XCTAssert(rows.contains { $0.hasPrefix("| \(URL(fileURLWithPath: folder).lastPathComponent) | 2.0000 ± 1.0000 | 2.0000 ± 0.0000 | ") }, table.output)
+        XCTAssertEqual(rows.count, 4)
+        XCTAssertEqual(try lucerna(["report", "/nonexistent-run"]).status, 1)
         XCTAssertEqual(try lucerna(["run", recipe, "--seeds", "1,x"]).status, 2)
         XCTAssertEqual(try lucerna(["run", recipe, "--seeds", "2,2"]).status, 2)
     }
