@@ -121,7 +121,7 @@ public enum DataLocation {
     /// Loads the Fashion-MNIST `train` or `t10k` split from the first folder that has it.
     public static func fashionMNIST(split: String, explicit: String? = nil) throws -> ImageClassificationSet {
         try loadFirst(name: "fashion-mnist", split: split, explicit: explicit,
-                      hint: "install Debian's dataset-fashion-mnist (scripts/setup.sh does) or run scripts/fetch-data.sh")
+                      hint: "install Debian's dataset-fashion-mnist (scripts/setup.sh does), or put its IDX files in <data>/fashion-mnist/")
     }
 
     /// Loads the MNIST `train` or `t10k` split.
