@@ -197,22 +197,4 @@ extension LuaCall {
         }
         return (values[0], values[1])
     }
-
-    /// Option `key` as a list of tensors (e.g. `params = model:parameters()`).
-    public func tensors(_ index: Int32, _ key: String) throws -> [Tensor] {
-        let type = pushField(index, key)
-        defer { lucerna_pop(state, 1) }
-        guard type == LUA_TTABLE else { throw TensorError(name, "option \(key) must be a table of tensors") }
-        var result: [Tensor] = []
-        let length = luaL_len(state, -1)
-        for position in 0..<max(length, 0) {
-            lua_geti(state, -1, position + 1)
-            defer { lucerna_pop(state, 1) }
-            guard let tensor = LuaTensorAPI.tensor(at: -1, in: state) else {
-                throw TensorError(name, "option \(key)[\(position + 1)] must be a tensor")
-            }
-            result.append(tensor)
-        }
-        return result
-    }
 }

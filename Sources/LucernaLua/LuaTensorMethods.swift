@@ -167,6 +167,11 @@ extension LuaTensorAPI {
         }
     }
 
+    /// Lua's 1-based index tensor as the engine's 0-based int64 indices.
+    static func zeroBased(_ indices: Tensor) throws -> Tensor {
+        try Tensor(shape: indices.shape, integers: indices.toIntegers().map { $0 - 1 })
+    }
+
     /// Shape, indexing and layer-level methods: `permute`, `unsqueeze`, `squeeze`, `flatten`, `expand`,
     /// `gather`, `logsumexp`, `leaky_relu`, `conv2d`, `max_pool2d`, `avg_pool2d`, `dropout`.
     static func installShapeMethods(_ lua: LuaState) {
@@ -199,9 +204,7 @@ extension LuaTensorAPI {
         }
         lua.setFunction("gather") { call in
             // gather(dim, index) with 1-based indices, as Torch7.
-            let indices = try call.tensor(3)
-            let zeroBased = try Tensor(shape: indices.shape, integers: indices.toIntegers().map { $0 - 1 })
-            call.push(try call.tensor(1).gathering(axis: axis(call.integer(2), "gather"), indices: zeroBased))
+            call.push(try call.tensor(1).gathering(axis: axis(call.integer(2), "gather"), indices: zeroBased(call.tensor(3))))
             return 1
         }
         lua.setFunction("logsumexp") { call in
@@ -266,9 +269,8 @@ extension LuaTensorAPI {
         }
         lua.setFunction("scatter_add") { call in
             // x:scatter_add(dim, index (1-based), size): zeros of `size` along dim with x added at index.
-            let indices = try call.tensor(3)
-            let zeroBased = try Tensor(shape: indices.shape, integers: indices.toIntegers().map { $0 - 1 })
-            call.push(try call.tensor(1).scatterAdding(axis: axis(call.integer(2), "scatter_add"), indices: zeroBased, size: call.integer(4)))
+            call.push(try call.tensor(1).scatterAdding(axis: axis(call.integer(2), "scatter_add"), indices: zeroBased(call.tensor(3)),
+                                                       size: call.integer(4)))
             return 1
         }
         for (name, isMax) in [("max_pool2d", true), ("avg_pool2d", false)] {

@@ -56,6 +56,27 @@ enum ConvolutionKernels {
         var inputPlane: Int { channels * height * width }
     }
 
+    /// A channel laid out zero-padded with each row split into `stride` phases (columns p, p+s, p+2s, …),
+    /// so a window row `(ki, kj, oh)` is one contiguous run: the geometry im2col and col2im share.
+    struct PhasePlane {
+        let step: Int, phaseLength: Int, paddedRow: Int, size: Int, dilation: Int
+
+        init(_ layout: Layout) {
+            let g = layout.geometry
+            step = g.stride.width
+            phaseLength = (layout.width + 2 * g.padding.width + step - 1) / step
+            paddedRow = step * phaseLength
+            size = (layout.height + 2 * g.padding.height) * paddedRow
+            dilation = g.dilation.width
+        }
+
+        /// Where the run of kernel column `kj` starts within a padded row.
+        func start(kernelColumn kj: Int) -> Int {
+            let offset = kj * dilation
+            return (offset % step) * phaseLength + offset / step
+        }
+    }
+
     /// Extra elements a columns buffer needs past `C·kh·kw · Ho·Wo` (the vectorized im2col's last store
     /// may spill that far).
     static let columnSlack = 8
@@ -114,10 +135,8 @@ enum ConvolutionKernels {
         let g = layout.geometry
         let (height, width) = (layout.height, layout.width)
         let (outputHeight, outputWidth, positions) = (layout.outputHeight, layout.outputWidth, layout.positions)
-        let step = g.stride.width
-        let phaseLength = (width + 2 * g.padding.width + step - 1) / step
-        let paddedRow = step * phaseLength
-        let planeSize = (height + 2 * g.padding.height) * paddedRow
+        let geometry = PhasePlane(layout)
+        let (step, phaseLength, paddedRow, planeSize) = (geometry.step, geometry.phaseLength, geometry.paddedRow, geometry.size)
         withUnsafeTemporaryAllocation(of: Float.self, capacity: planeSize + Vector.scalarCount) { buffer in
             guard let plane = buffer.baseAddress else { return }
             // Padding stays zero for every channel: only interior positions are rewritten.
@@ -145,8 +164,7 @@ enum ConvolutionKernels {
                 for ki in 0..<g.kernel.height {
                     for kj in 0..<g.kernel.width {
                         let destination = ((c * g.kernel.height + ki) * g.kernel.width + kj) * positions
-                        let offset = kj * g.dilation.width
-                        let phaseStart = (offset % step) * phaseLength + offset / step
+                        let phaseStart = geometry.start(kernelColumn: kj)
                         for oh in 0..<outputHeight {
                             let from = (oh * g.stride.height + ki * g.dilation.height) * paddedRow + phaseStart
                             let to = destination + oh * outputWidth
@@ -208,10 +226,8 @@ enum ConvolutionKernels {
         let g = layout.geometry
         let (height, width) = (layout.height, layout.width)
         let (outputHeight, outputWidth, positions) = (layout.outputHeight, layout.outputWidth, layout.positions)
-        let step = g.stride.width
-        let phaseLength = (width + 2 * g.padding.width + step - 1) / step
-        let paddedRow = step * phaseLength
-        let planeSize = (height + 2 * g.padding.height) * paddedRow
+        let geometry = PhasePlane(layout)
+        let (step, phaseLength, paddedRow, planeSize) = (geometry.step, geometry.phaseLength, geometry.paddedRow, geometry.size)
         let lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
         withUnsafeTemporaryAllocation(of: Float.self, capacity: planeSize + Vector.scalarCount) { buffer in
             guard let plane = buffer.baseAddress else { return }
@@ -221,8 +237,7 @@ enum ConvolutionKernels {
                 for ki in 0..<g.kernel.height {
                     for kj in 0..<g.kernel.width {
                         let source = ((c * g.kernel.height + ki) * g.kernel.width + kj) * positions
-                        let offset = kj * g.dilation.width
-                        let phaseStart = (offset % step) * phaseLength + offset / step
+                        let phaseStart = geometry.start(kernelColumn: kj)
                         for oh in 0..<outputHeight {
                             let to = (oh * g.stride.height + ki * g.dilation.height) * paddedRow + phaseStart
                             let from = source + oh * outputWidth
