@@ -29,9 +29,9 @@ let package = Package(
         .target(name: "CKernels", path: "Sources/CKernels"),
         .target(name: "LucernaNN", dependencies: ["LucernaCore", "CKernels"]),
         .target(name: "LucernaData", dependencies: ["LucernaCore", "CZlib"]),
-        .target(name: "LucernaTrain", dependencies: ["LucernaCore", "LucernaNN", "LucernaData"]),
+        .target(name: "LucernaTrain", dependencies: ["LucernaCore", "LucernaNN", "LucernaData", "LucernaComponents"]),
         .target(name: "LucernaComponents", dependencies: ["LucernaCore", "LucernaNN", "LucernaData"]),
-        .target(name: "LucernaLua", dependencies: ["CLua", "LucernaCore", "LucernaNN", "LucernaData", "LucernaComponents"]),
+        .target(name: "LucernaLua", dependencies: ["CLua", "LucernaCore", "LucernaNN", "LucernaData", "LucernaComponents", "LucernaTrain"]),
         .executableTarget(
             name: "lucerna",
             dependencies: [
@@ -42,7 +42,7 @@ let package = Package(
         .testTarget(name: "LucernaCoreTests", dependencies: ["LucernaCore"]),
         .testTarget(name: "LucernaNNTests", dependencies: ["LucernaNN", "LucernaTestSupport"]),
         .testTarget(name: "LucernaDataTests", dependencies: ["LucernaData", "LucernaTestSupport"]),
-        .testTarget(name: "LucernaTrainTests", dependencies: ["LucernaTrain"]),
+        .testTarget(name: "LucernaTrainTests", dependencies: ["LucernaTrain", "LucernaComponents", "LucernaTestSupport"]),
         .testTarget(name: "LucernaComponentsTests", dependencies: ["LucernaComponents", "LucernaTestSupport"]),
         .testTarget(name: "LucernaLuaTests", dependencies: ["LucernaLua", "LucernaComponents", "LucernaTestSupport", "lucerna"]),
     ]

@@ -127,7 +127,11 @@ public enum LuaDocumentation {
         out += ["", "---Gradients of outputs with respect to inputs.",
                 "---@param outputs Tensor|Tensor[]", "---@param inputs Tensor|Tensor[]", "---@param options? {create_graph?: boolean}",
                 "---@return Tensor|Tensor[]", "function grad(outputs, inputs, options) end", "",
-                "---Runs fn without recording operations for autograd.", "---@param fn function", "function no_grad(fn) end", ""]
+                "---Runs fn without recording operations for autograd.", "---@param fn function", "function no_grad(fn) end", "",
+                "---@class TrainOptions"] + LuaTrainAPI.options.map { "---@field \($0.name)? any \($0.help)" } + [
+                "", "---Trains with the paper's protocol (validation split, AdamW + cosine, early stopping, checkpoints, resume).",
+                "---@param options TrainOptions", "---@return {epochs_run: integer, best_epoch: integer?, test: table, history: table, reports: table}",
+                "function train(options) end", ""]
         for kind in ComponentKind.allCases {
             out.append("---@class \(kind.luaGlobal)")
             out.append("---@overload fun(spec: {type: string}|table): \(resultType(kind))")
@@ -195,6 +199,17 @@ public enum LuaDocumentation {
             out.append("- `\(global)`: " + globalFunctions(global, in: lua).map { "`\($0)`" }.joined(separator: ", "))
         }
         out += ["- `grad(outputs, inputs, {create_graph = true})`, `no_grad(fn)`", ""]
+        out += ["## Training: `train{...}`", "",
+                "`train{model = m, data = set, test = test_set, epochs = 15, early_stopping = {metric = \"val_f1\", patience = 4}}`",
+                "runs the paper's protocol and returns `{epochs_run, best_epoch, best_value, stopped_early, history, test, reports}`.",
+                "Each epoch appends a record (`epoch`, `lr`, `train_loss`, `train_<term>`, `val_loss`, `val_<metric>`,",
+                "`samples_per_second`, `epoch_seconds`) to `metrics.jsonl`, then the test record (`test_<metric>`,",
+                "`best_epoch`); `checkpoints/<name>-last.safetensors` (model, optimizer, schedule, random generator,",
+                "history) is written atomically every epoch and `<name>-best.safetensors` at every improvement;",
+                "`lucerna run --resume RUN_DIR` continues from the last one to the same final metrics. A non-finite",
+                "loss stops the run naming the epoch and step, leaving the last good checkpoint. Options:", ""]
+        out += LuaTrainAPI.options.map { "- `\($0.name)`: \($0.help)" }
+        out += ["", "`run.image(name, images, {columns = 8, range = {0, 1}})` saves a PNG grid to `images/` for `report.html`.", ""]
         out += ["## Components", ""]
         for kind in ComponentKind.allCases {
             out.append("### \(kind.rawValue): `\(kind.luaGlobal)`")

@@ -109,6 +109,23 @@ extension LuaState {
             call.push(path)
             return 1
         }
+        setFunction("image") { [unowned self] call in
+            // run.image(name, images, {columns = 8, range = {0, 1}}): a PNG grid in images/, shown in report.html.
+            guard let run = self.run else { throw TensorError("run.image", "no run folder: run the recipe with `lucerna run`") }
+            let name = try call.string(1)
+            let images = try call.tensor(2)
+            try call.checkOptions(3, accepted: ["columns", "range"])
+            let columns = try call.integer(3, "columns", default: 8)
+            var range: (Double, Double)?
+            switch try LuaConfigValue.options(3, in: call.state, path: "run.image")["range"] {
+            case nil, .null?: break
+            case .list(let bounds)? where bounds.count == 2 && bounds.allSatisfy({ $0.numberValue?.isFinite == true }):
+                range = (bounds[0].numberValue ?? 0, bounds[1].numberValue ?? 1)
+            case let other?: throw TensorError("run.image", "range must be {low, high}, got \(other)")
+            }
+            call.push(try run.saveImage(name, images, columns: columns, range: range))
+            return 1
+        }
         setFunction("note") { [unowned self] call in
             self.run?.note(try call.string(1))
             return 0

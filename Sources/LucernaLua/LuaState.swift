@@ -93,6 +93,7 @@ public final class LuaState {
         LuaNNAPI.install(in: self)
         LuaObjects.install(in: self)
         LuaComponentsAPI.install(in: self)
+        LuaTrainAPI.install(in: self)
         installPluginBase()
         installRunAPI()
         if let sandbox { try installSandbox(sandbox) }

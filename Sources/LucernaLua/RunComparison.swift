@@ -1,55 +1,99 @@
 import Foundation
 import LucernaComponents
 import LucernaCore
+import LucernaTrain
 
-/// `lucerna report RUN_DIR ...`: one row per run folder, one column per metric — mean ± std from a
-/// multi-seed run's `summary.json`, else the last record of `metrics.jsonl` — for baseline-vs-method and
-/// ablation tables.
+/// `lucerna report RUN_DIR ...`: one row per run folder, one column per metric — mean ± std from the run's
+/// `summary.json` (every run writes one; a multi-seed run aggregates its seeds), else the latest value of
+/// each field in `metrics.jsonl` — for baseline-vs-method and ablation tables, in Markdown or HTML.
 public enum RunComparison {
-    /// A run's metrics as display text by name.
-    static func metrics(of folder: String) throws -> [String: String] {
+    /// One metric of one run.
+    public struct Cell {
+        public let mean: Double
+        public let standardDeviation: Double?
+        public let seeds: Int
+
+        var text: String {
+            guard let standardDeviation, seeds > 1 else { return String(format: "%.4f", mean) }
+            return String(format: "%.4f ± %.4f", mean, standardDeviation)
+        }
+    }
+
+    /// A run's metrics by name.
+    static func metrics(of folder: String) throws -> [String: Cell] {
         let summaryPath = "\(folder)/summary.json", metricsPath = "\(folder)/metrics.jsonl"
-        if let data = FileManager.default.contents(atPath: summaryPath) {
-            guard let summary = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                  let metrics = summary["metrics"] as? [String: Any] else {
+        if FileManager.default.fileExists(atPath: summaryPath) {
+            guard let text = try? String(contentsOfFile: summaryPath, encoding: .utf8),
+                  case .table(let summary)? = try? ConfigValue(parsingJSON: text), case .table(let metrics)? = summary["metrics"] else {
                 throw TensorError("report", "\(summaryPath) is not a Lucerna summary (no metrics)")
             }
-            var result: [String: String] = [:]
+            var seeds = 1
+            if case .list(let list)? = summary["seeds"] { seeds = list.count }
+            var result: [String: Cell] = [:]
             for (name, value) in metrics {
-                guard let fields = value as? [String: Any], let mean = fields["mean"] as? Double, let deviation = fields["std"] as? Double else { continue }
-                result[name] = String(format: "%.4f ± %.4f", mean, deviation)
+                guard case .table(let fields) = value, let mean = fields["mean"]?.numberValue else { continue }
+                result[name] = Cell(mean: mean, standardDeviation: fields["std"]?.numberValue, seeds: seeds)
             }
             return result
         }
-        guard let text = try? String(contentsOfFile: metricsPath, encoding: .utf8) else {
+        guard FileManager.default.fileExists(atPath: metricsPath) else {
             throw TensorError("report", "\(folder) has neither summary.json nor metrics.jsonl (is it a run folder?)")
         }
-        guard let last = text.split(separator: "\n").last, let record = try? JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any] else {
-            throw TensorError("report", "\(metricsPath) has no readable record")
-        }
-        var result: [String: String] = [:]
-        for (name, value) in record where name != "time" {
-            if type(of: value) == Bool.self {
-                result[name] = "\(value)"
-            } else if let number = value as? Double {
-                result[name] = String(format: "%.4f", number)
-            } else if let number = value as? Int {
-                result[name] = String(format: "%.4f", Double(number))
-            } else {
-                result[name] = "\(value)"
+        let records = RunReport.records(metricsPath)
+        guard !records.isEmpty else { throw TensorError("report", "\(metricsPath) has no readable record") }
+        var result: [String: Cell] = [:]
+        for record in records {
+            for (name, value) in record where name != "time" {
+                if let number = value.numberValue { result[name] = Cell(mean: number, standardDeviation: nil, seeds: 1) }
             }
         }
         return result
     }
 
-    /// The Markdown comparison table of `folders` (columns: every metric any run has, sorted).
-    public static func markdown(_ folders: [String]) throws -> String {
-        let rows = try folders.map { ($0, try metrics(of: $0)) }
-        let names = Set(rows.flatMap { $0.1.keys }).sorted()
+    /// The rows and the columns to show: `selected` metrics (exact names or prefixes ending in `*`), else
+    /// the test metrics when the runs have any (`test_*`, `<trainer>.test_*`), else every metric.
+    public static func table(_ folders: [String], selected: [String] = []) throws -> (rows: [(String, [String: Cell])], columns: [String]) {
+        let rows = try folders.map { (URL(fileURLWithPath: $0).lastPathComponent, try metrics(of: $0)) }
+        let all = Set(rows.flatMap { $0.1.keys }).sorted()
+        let columns: [String]
+        if !selected.isEmpty {
+            columns = all.filter { name in selected.contains { $0.hasSuffix("*") ? name.hasPrefix(String($0.dropLast())) : name == $0 } }
+            guard !columns.isEmpty else {
+                throw TensorError("report", "no metric matches \(selected.joined(separator: ", ")); the runs have \(all.joined(separator: ", "))")
+            }
+        } else {
+            let tests = all.filter { $0.hasPrefix("test_") || $0.contains(".test_") }
+            columns = tests.isEmpty ? all : tests
+        }
+        return (rows, columns)
+    }
+
+    /// The Markdown comparison table of `folders`.
+    public static func markdown(_ folders: [String], selected: [String] = []) throws -> String {
+        let (rows, names) = try table(folders, selected: selected)
         var lines = ["| run | " + names.joined(separator: " | ") + " |", "|---|" + String(repeating: "---|", count: names.count)]
-        for (folder, values) in rows {
-            lines.append("| \(URL(fileURLWithPath: folder).lastPathComponent) | " + names.map { values[$0] ?? "–" }.joined(separator: " | ") + " |")
+        for (run, values) in rows {
+            lines.append("| \(run) | " + names.map { values[$0]?.text ?? "–" }.joined(separator: " | ") + " |")
         }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// A self-contained HTML page: the table and one bar chart per metric across runs (± std whiskers).
+    public static func html(_ folders: [String], selected: [String] = []) throws -> String {
+        let (rows, names) = try table(folders, selected: selected)
+        let escape = SVGChart.escape
+        var body = "<h1>Run comparison</h1>\n<section id=\"comparison\"><h2>Metrics (mean ± std over seeds)</h2><table><tr><th>run</th>"
+        body += names.map { "<th>\(escape($0))</th>" }.joined() + "</tr>"
+        for (run, values) in rows {
+            body += "<tr><td>\(escape(run))</td>" + names.map { "<td class=\"number\">\(escape(values[$0]?.text ?? "–"))</td>" }.joined() + "</tr>"
+        }
+        body += "</table></section>\n<section id=\"charts\"><h2>Charts</h2><div class=\"charts\">"
+        for name in names {
+            body += SVGChart.bars(title: name, groups: rows.map(\.0), measures: [name],
+                                  values: rows.map { [$0.1[name]?.mean] }, errors: rows.map { [$0.1[name]?.standardDeviation] })
+        }
+        body += "</div></section>\n<section id=\"runs\"><h2>Run folders</h2><ul>"
+        body += folders.map { "<li>\(escape($0))</li>" }.joined() + "</ul></section>"
+        return RunReport.page(title: "Run comparison", body: body)
     }
 }

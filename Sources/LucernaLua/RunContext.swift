@@ -1,6 +1,8 @@
 import Foundation
 import LucernaComponents
 import LucernaCore
+import LucernaData
+import LucernaTrain
 
 /// One `--set key=value` override of a recipe's config (dotted path; the value is parsed by the type
 /// of the value it replaces).
@@ -36,20 +38,37 @@ public final class RunContext {
     public private(set) var checkpoints: [String] = []
     /// Whether a `--set` override failed (a usage error: exit code 2).
     public private(set) var overrideFailed = false
+    /// Whether this run continues an interrupted one (`lucerna run --resume`): `train{}` loads its last
+    /// checkpoint instead of starting over.
+    public let resuming: Bool
+    /// Whether `lucerna.config{seeds = {...}}` may turn this run into one run per seed (a plain
+    /// `lucerna run` without --seed or --seeds).
+    public var expandsSeeds = false
+    /// The seeds the recipe asked for, when it did so and ``expandsSeeds`` allowed it.
+    public private(set) var requestedSeeds: [Int]?
+    /// Names of the `train{}` calls so far (each needs its own checkpoint files).
+    var trainerNames: Set<String> = []
     let started = Date()
     private var reportLines: [String] = []
 
     /// Creates the folder (and `checkpoints/`).
-    public init(directory: String, recipe: String, seed: Int, threads: Int, overrides: [ConfigOverride] = []) throws {
+    /// When `resuming`, the JSON-lines records are cleared: the recipe runs again from the top and
+    /// `train{}` re-logs its history from the checkpoint, so the files end as an uninterrupted run's.
+    public init(directory: String, recipe: String, seed: Int, threads: Int, overrides: [ConfigOverride] = [],
+                resuming: Bool = false) throws {
         self.directory = directory
         self.recipe = recipe
         self.seed = seed
         self.threads = threads
         self.overrides = overrides
+        self.resuming = resuming
         do {
             try FileManager.default.createDirectory(atPath: "\(directory)/checkpoints", withIntermediateDirectories: true)
         } catch {
             throw TensorError("run", "cannot create the run folder \(directory): \(error.localizedDescription)")
+        }
+        if resuming {
+            for name in ["metrics.jsonl", "components.jsonl", "splits.jsonl"] { try? FileManager.default.removeItem(atPath: "\(directory)/\(name)") }
         }
     }
 
@@ -81,6 +100,14 @@ public final class RunContext {
         }
         resolvedConfig = .table(config)
         try write("config.json", ConfigValue.table(config).json + "\n")
+        if expandsSeeds, case .list(let items)? = config["seeds"] {
+            let seeds = items.compactMap { $0.numberValue }.filter { $0.rounded() == $0 && abs($0) < 1e15 }.map { Int($0) }
+            guard seeds.count == items.count, !seeds.isEmpty, Set(seeds).count == seeds.count else {
+                throw TensorError("lucerna.config", "seeds must be a list of distinct integers such as {1, 2, 3}, got \(config["seeds"]?.description ?? "nil")")
+            }
+            requestedSeeds = seeds
+            throw TensorError("lucerna.config", "the recipe asks for seeds \(seeds); the run restarts once per seed")
+        }
         return config
     }
 
@@ -123,8 +150,22 @@ public final class RunContext {
         record["time"] = .number((Date().timeIntervalSince(started) * 1000).rounded() / 1000)
         try append(file, ConfigValue.table(record).json + "\n")
         guard file == "metrics.jsonl" else { return }
-        lastMetrics = fields
+        // The latest value of every field; a named trainer's fields are prefixed (`revised.test_accuracy`)
+        // so two train{} calls in one recipe do not overwrite each other.
+        var prefix = ""
+        if case .string(let trainer)? = fields["trainer"], trainer != "train" { prefix = "\(trainer)." }
+        for (key, value) in fields where key != "trainer" { lastMetrics[prefix + key] = value }
         metricsCount += 1
+    }
+
+    /// Test evaluations by trainer name (values and each metric's report), written to `evaluation.json`.
+    public private(set) var evaluations: [String: ConfigValue] = [:]
+
+    /// Records a trainer's test evaluation and rewrites `evaluation.json`.
+    func recordEvaluation(trainer: String, values: [String: Double], reports: [String: [String: ConfigValue]]) throws {
+        evaluations[trainer] = .table(["values": .table(values.mapValues(ConfigValue.number)),
+                                       "reports": .table(reports.mapValues(ConfigValue.table))])
+        try write("evaluation.json", ConfigValue.table(evaluations).json + "\n")
     }
 
     /// Records a checkpoint written under `checkpoints/`.
@@ -144,13 +185,36 @@ public final class RunContext {
         if let error { lines += ["## Error", "", "```", error, "```", ""] }
         if resolvedConfig != nil { lines += ["Resolved config: `config.json`.", ""] }
         if !lastMetrics.isEmpty {
-            lines += ["## Last metrics (\(metricsCount) records in `metrics.jsonl`)", "", "| name | value |", "|---|---|"]
+            lines += ["## Last metrics (latest value of each field over \(metricsCount) records in `metrics.jsonl`)", "", "| name | value |", "|---|---|"]
             lines += lastMetrics.keys.sorted().map { "| \($0) | \(lastMetrics[$0]?.description ?? "") |" }
             lines.append("")
         }
         if !checkpoints.isEmpty { lines += ["## Checkpoints", ""] + checkpoints.map { "- `\($0)`" } + [""] }
         if !reportLines.isEmpty { lines += ["## Notes", ""] + reportLines + [""] }
         try? write("report.md", lines.joined(separator: "\n"))
+        let overview = [("recipe", recipe), ("seed", "\(seed)"), ("threads", "\(threads)"),
+                        ("overrides", overrides.isEmpty ? "none" : overrides.map { "\($0.key)=\($0.text)" }.joined(separator: ", ")),
+                        ("duration", String(format: "%.1f s", seconds)), ("outcome", error == nil ? "completed" : "failed"),
+                        ("checkpoints", checkpoints.isEmpty ? "none" : checkpoints.joined(separator: ", "))]
+        try? RunReport.write(folder: directory, title: "Run report: \(URL(fileURLWithPath: recipe).lastPathComponent)",
+                             overview: overview, notes: reportLines, error: error)
+    }
+
+    /// Saves an image grid (`[N, H, W]` or `[N, C, H, W]`, C 1 or 3) as `images/<name>.png`, which
+    /// `report.html` embeds.
+    public func saveImage(_ name: String, _ images: Tensor, columns: Int, range: (Double, Double)?) throws -> String {
+        guard name.range(of: "^[A-Za-z0-9_.-]+$", options: .regularExpression) != nil, !name.hasPrefix(".") else {
+            throw TensorError("run.image", "image name '\(name)' must use letters, digits, '_', '-' and '.'")
+        }
+        let data = try PNG.grid(images, columns: columns, range: range)
+        let folder = "\(directory)/images"
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try data.write(to: URL(fileURLWithPath: "\(folder)/\(name).png"), options: .atomic)
+        } catch {
+            throw TensorError("run.image", "cannot write \(folder)/\(name).png: \(error.localizedDescription)")
+        }
+        return "\(folder)/\(name).png"
     }
 
     func write(_ name: String, _ text: String) throws {

@@ -1,6 +1,7 @@
 import Foundation
 import LucernaComponents
 import LucernaCore
+import LucernaTrain
 
 /// The aggregate of one recipe run once per seed: for every numeric field of each run's last
 /// `run.log` record, the mean, the sample standard deviation (n − 1; 0 for one seed) and the per-seed
@@ -22,13 +23,9 @@ public struct SeedSummary {
         values = collected
     }
 
-    public static func mean(_ values: [Double]) -> Double { values.reduce(0, +) / Double(max(values.count, 1)) }
+    public static func mean(_ values: [Double]) -> Double { SampleStatistics.mean(values) }
 
-    public static func standardDeviation(_ values: [Double]) -> Double {
-        guard values.count > 1 else { return 0 }
-        let center = mean(values)
-        return (values.reduce(0) { $0 + ($1 - center) * ($1 - center) } / Double(values.count - 1)).squareRoot()
-    }
+    public static func standardDeviation(_ values: [Double]) -> Double { SampleStatistics.standardDeviation(values) }
 
     /// `summary.json`.
     public var json: String {
@@ -60,5 +57,8 @@ public struct SeedSummary {
                       "- per-seed run folders: " + seeds.map { "`seed-\($0)/`" }.joined(separator: ", "), "",
                       "Last logged value of each metric per seed; standard deviation with n − 1.", "", table, ""]
         try report.joined(separator: "\n").write(toFile: "\(folder)/report.md", atomically: true, encoding: .utf8)
+        try RunReport.write(folder: folder, title: "Results over seeds: \(URL(fileURLWithPath: recipe).lastPathComponent)",
+                            overview: [("recipe", recipe), ("seeds", seeds.map(String.init).joined(separator: ", ")),
+                                       ("per-seed folders", seeds.map { "seed-\($0)/" }.joined(separator: ", "))])
     }
 }

@@ -61,102 +61,26 @@ func report(_ message: String) {
     FileHandle.standardError.write(Data((message.hasSuffix("\n") ? message : message + "\n").utf8))
 }
 
-/// Runs a Lua recipe in a run folder.
-struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        abstract: "Run a Lua experiment recipe; writes config.json, metrics.jsonl, checkpoints/ and report.md to its run folder.")
-
-    @Argument(help: "The recipe file.") var recipe: String
-    @OptionGroup var common: CommonOptions
-    @Option(help: "Seed for lucerna's random generator (before the recipe runs).") var seed: Int = 0
-    @Option(name: .customLong("set"), help: "Override a value of the recipe's lucerna.config table: --set epochs=3 --set optim.lr=1e-3 (repeatable).")
-    var overrides: [String] = []
-    @Option(help: "Run folder (default: runs/<recipe>-<UTC time>).") var out: String?
-    @Flag(help: "Run an untrusted recipe: no os.execute, io.popen, native modules, binary chunks or debug; files only in the run and data folders; instruction and memory limits.")
-    var sandbox = false
-    @Option(help: "With --sandbox: Lua instructions allowed.") var maxInstructions = 2_000_000_000
-    @Option(help: "With --sandbox: memory cap in MB (Lua heap plus tensors).") var maxMemory = 4096
-
-    @Option(help: "Run the recipe once per seed (e.g. 1,2,3) in seed-N/ subfolders and aggregate the last metrics of each (mean, standard deviation, per seed) into summary.json and report.md.")
-    var seeds: String?
-
-    func run() throws {
-        try common.apply()
-        guard maxInstructions > 0, maxMemory > 0 else { throw ValidationError("--max-instructions and --max-memory must be positive") }
-        let parsed: [ConfigOverride]
-        do { parsed = try overrides.map(ConfigOverride.init(parsing:)) } catch { throw ValidationError("\(error)") }
-        guard FileManager.default.isReadableFile(atPath: recipe) else { throw ValidationError("cannot read recipe \(recipe)") }
-        let folder = out ?? RunContext.defaultDirectory(for: recipe)
-        guard let seeds else {
-            _ = try runOnce(seed: seed, directory: folder, overrides: parsed)
-            return
-        }
-        let list = seeds.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-        guard !list.isEmpty, list.allSatisfy({ $0 != nil }), Set(list.compactMap { $0 }).count == list.count else {
-            throw ValidationError("--seeds must be distinct integers separated by commas (e.g. 1,2,3), got '\(seeds)'")
-        }
-        var runs: [RunContext] = []
-        for value in list.compactMap({ $0 }) {
-            emit("seed \(value) of \(list.count)")
-            runs.append(try runOnce(seed: value, directory: "\(folder)/seed-\(value)", overrides: parsed))
-        }
-        do {
-            let summary = try SeedSummary(runs: runs)
-            try summary.write(to: folder, recipe: recipe)
-            emit(summary.table)
-            emit("summary: \(folder)/summary.json, \(folder)/report.md")
-        } catch {
-            report("error: \(error)")
-            throw ExitCode(1)
-        }
-    }
-
-    /// Runs the recipe once with `seed` in `directory`; exits on failure.
-    func runOnce(seed: Int, directory: String, overrides parsed: [ConfigOverride]) throws -> RunContext {
-        RandomGenerator.shared.reseed(UInt64(truncatingIfNeeded: seed))
-        let context: RunContext
-        do {
-            context = try RunContext(directory: directory, recipe: recipe, seed: seed, threads: Parallel.threadCount, overrides: parsed)
-        } catch {
-            report("error: \(error)")
-            throw ExitCode(1)
-        }
-        emit("run folder: \(context.directory)")
-        do {
-            let limits = sandbox ? Sandbox(instructionBudget: maxInstructions, memoryCap: maxMemory << 20,
-                                           writableFolders: [context.directory],
-                                           readableFolders: DataLocation.allRoots(explicit: common.data)) : nil
-            let lua = try LuaState(dataDirectory: common.data, sandbox: limits, run: context)
-            try lua.loadPlugins()
-            try lua.run(file: recipe)
-            if !parsed.isEmpty && context.resolvedConfig == nil {
-                context.writeReport(error: "--set given, but the recipe never called lucerna.config{...}")
-                report("error: --set \(parsed.map(\.key).joined(separator: ", ")): the recipe never called lucerna.config{...}, so there is nothing to override")
-                throw ExitCode(2)
-            }
-            context.writeReport(error: nil)
-            emit("report: \(context.directory)/report.md")
-            return context
-        } catch let exit as ExitCode {
-            throw exit
-        } catch {
-            context.writeReport(error: "\(error)")
-            report("error: \(error)")
-            throw ExitCode(context.overrideFailed ? 2 : 1)   // a bad --set is a usage error
-        }
-    }
-}
-
 /// Compares run folders.
 struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Compare run folders in one Markdown table (mean ± std from --seeds runs, else each run's last metrics).")
+        abstract: "Compare run folders in one table (mean ± std over seeds from each run's summary.json): Markdown on standard output, and an HTML page with --html.")
 
     @Argument(help: "Run folders.") var runs: [String]
+    @Option(help: "Metrics to show, comma-separated; a trailing * matches a prefix (e.g. test_*,val_f1). Default: the test metrics, else all.")
+    var metrics: String?
+    @Option(help: "Also write a self-contained HTML page (table and bar charts) to this file.") var html: String?
 
     func run() throws {
         guard !runs.isEmpty else { throw ValidationError("give at least one run folder") }
-        do { print(try RunComparison.markdown(runs), terminator: "") } catch {
+        let selected = metrics?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } ?? []
+        do {
+            print(try RunComparison.markdown(runs, selected: selected), terminator: "")
+            if let html {
+                try RunComparison.html(runs, selected: selected).write(toFile: html, atomically: true, encoding: .utf8)
+                report("html: \(html)")
+            }
+        } catch {
             report("error: \(error)")
             throw ExitCode(1)
         }

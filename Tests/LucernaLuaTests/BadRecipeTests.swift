@@ -63,6 +63,23 @@ final class BadRecipeTests: XCTestCase {
         ("local t = tensor.ones{2}; getmetatable(t).__gc(t)", "attempt to call a nil value", 1),
         ("local opt = optim.sgd{params = {}}\nopt.step()", "argument 1 must be an optimizer", 2),
         ("run.save('../escape', nn.Linear(1, 1))", "checkpoint name '../escape'", 1),
+        // train{}.
+        ("train(nn.Linear(2, 2))", "expected one table: train{model", 1),
+        ("local s = data.blobs{}\ntrain{model = nn.Linear(2, 3), data = s, epoch = 2}", "unknown option 'epoch'; did you mean 'epochs'?", 2),
+        ("train{model = nn.Linear(2, 3), data = 'mnist'}", "data must be a data set", 1),
+        ("train{model = 3, data = data.blobs{}}", "model must be a module", 1),
+        ("train{model = {a = nn.Linear(2, 3)}, data = data.blobs{}}", "a table of modules needs forward", 1),
+        ("train{model = nn.Linear(2, 3), data = data.blobs{}, early_stopping = {metric = 'val_f1', patiense = 2}}", "unknown option 'patiense'; did you mean 'patience'?", 1),
+        ("train{model = nn.Linear(2, 3), data = data.blobs{}, early_stopping = {metric = 'val_f1', mode = 'up'}}", "mode must be \"min\" or \"max\"", 1),
+        ("train{model = nn.Linear(2, 3), data = data.blobs{}, epochs = 1, verbose = false, early_stopping = {metric = 'val_f2'}}", "early stopping watches 'val_f2'", 1),
+        ("train{model = nn.Linear(2, 3), data = data.blobs{}, validation = 1.5}", "validation must be a fraction in [0, 1)", 1),
+        ("train{model = nn.Linear(2, 3), data = data.blobs{}, optimizer = {type = 'adamx'}}", "unknown optimizer 'adamx'", 1),
+        ("train{model = nn.Linear(2, 3), data = data.blobs{}, metrics = {acc = 'accuracyy'}}", "unknown metric 'accuracyy'", 1),
+        ("train{model = nn.Linear(2, 3), data = data.blobs{}, callbacks = {on_epoch = print}}", "unknown callback 'on_epoch'; accepted: on_step_end, on_epoch_end", 1),
+        ("train{model = nn.Linear(2, 3), data = data.blobs{}, regularizers = {{type = 'l2', weight = 'big'}}}", "regularizers[1].weight must be a number", 1),
+        ("train{model = nn.Linear(5, 3), data = data.blobs{}, verbose = false}", "Linear: input [64, 2] does not end in 5 features", 1),
+        ("train{model = nn.Linear(2, 3), data = data.blobs{}, epochs = 1, verbose = false,\n  terms = function(batch, logits) return {bad = logits} end}", "loss term bad must be a scalar", 1),
+        ("train{model = nn.Linear(2, 3), data = data.blobs{}, epochs = 1, verbose = false,\n  callbacks = {on_step_end = function(info) error('stop here') end}}", "bad.lua:2: stop here", 1),
     ]
 
     func testBadRecipesGiveClearErrorsWithTheirLine() throws {
@@ -71,6 +88,7 @@ final class BadRecipeTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: folder) }
         for item in Self.cases {
             let lua = try LuaState(run: RunContext(directory: folder, recipe: "bad.lua", seed: 0, threads: 1))
+            try lua.loadPlugins(from: [Fixture.repositoryRoot.appendingPathComponent("Plugins").path])
             XCTAssertThrowsError(try lua.run(source: item.source, name: "bad.lua"), item.source) { error in
                 let message = "\(error)"
                 XCTAssert(message.contains(item.expected), "\(item.source)\n-> \(message)")

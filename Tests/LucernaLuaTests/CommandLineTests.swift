@@ -123,12 +123,23 @@ final class CommandLineTests: XCTestCase {
     func testTheMainRecipeTrainsOnFashionMNIST() throws {
         let folder = temporaryFolder("main")
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let result = try lucerna(["run", "examples/02_fashion_cnn.lua", "--out", folder, "--set", "epochs=1", "--set", "limit=3000"])
+        let result = try lucerna(["run", "examples/02_fashion_cnn.lua", "--out", folder, "--seed", "1", "--set", "epochs=1", "--set", "limit=3000"])
         XCTAssertEqual(result.status, 0, result.errors)
         let line = try String(contentsOfFile: "\(folder)/metrics.jsonl", encoding: .utf8).split(separator: "\n").last.map(String.init) ?? ""
         let record = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
         XCTAssertGreaterThan(record?["test_accuracy"] as? Double ?? 0, 0.6, line)
-        XCTAssert(FileManager.default.fileExists(atPath: "\(folder)/checkpoints/final.safetensors"))
+        XCTAssertEqual(record?["phase"] as? String, "test")
+        for file in ["checkpoints/final.safetensors", "checkpoints/train-best.safetensors", "checkpoints/train-last.safetensors",
+                     "summary.json", "report.html", "evaluation.json", "splits.jsonl", "run.json"] {
+            XCTAssert(FileManager.default.fileExists(atPath: "\(folder)/\(file)"), file)
+        }
+        // The stratified 80/20 split of the 3,000 training images (rounded per class).
+        let sizes = try String(contentsOfFile: "\(folder)/splits.jsonl", encoding: .utf8).split(separator: "\n").compactMap {
+            (try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["samples"] as? Int
+        }
+        XCTAssertEqual(sizes.count, 2)
+        XCTAssertEqual(sizes.reduce(0, +), 3000)
+        XCTAssertEqual(Double(sizes.last ?? 0), 600, accuracy: 10)
     }
 
     /// `--seeds` runs once per seed and aggregates the last metrics as mean ± sample std with per-seed values.
@@ -167,5 +178,107 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(try lucerna(["report", "/nonexistent-run"]).status, 1)
         XCTAssertEqual(try lucerna(["run", recipe, "--seeds", "1,x"]).status, 2)
         XCTAssertEqual(try lucerna(["run", recipe, "--seeds", "2,2"]).status, 2)
+    }
+
+    /// A train{} recipe on synthetic blobs; with LUCERNA_TEST_HANG set, step 5 of epoch 3 writes a marker and
+    /// spins so the test can kill the process mid-epoch.
+    static let resumableRecipe = """
+        local config = lucerna.config{epochs = 5}
+        lucerna.manual_seed(run.seed)
+        local set = data.blobs{samples = 1200, features = 8, centers = 4, std = 4.0}
+        local test = data.blobs{samples = 400, features = 8, centers = 4, std = 4.0}
+        local model = nn.Sequential{nn.Linear(8, 32), nn.ReLU(), nn.Dropout(0.3), nn.Linear(32, 4)}
+        train{model = model, data = set, test = test, epochs = config.epochs, batch = 32,
+              early_stopping = {metric = "val_f1", patience = 10},
+              callbacks = {on_step_end = function(info)
+                 if os.getenv("LUCERNA_TEST_HANG") and info.epoch == 3 and info.step == 5 then
+                    io.open(run.dir .. "/hanging", "w"):close()
+                    while true do end
+                 end
+              end}}
+        """
+
+    /// The records of a run folder without the wall-clock fields.
+    func records(_ folder: String) throws -> [String] {
+        try String(contentsOfFile: "\(folder)/metrics.jsonl", encoding: .utf8).split(separator: "\n").map {
+            $0.replacingOccurrences(of: #""(time|epoch_seconds|samples_per_second)": [0-9.e+-]+,? ?"#, with: "", options: .regularExpression)
+        }
+    }
+
+    func testAKilledRunResumesToTheSameMetrics() throws {
+        let recipe = try write(Self.resumableRecipe, "resumable")
+        let straight = temporaryFolder("straight"), killed = temporaryFolder("killed")
+        defer { for folder in [straight, killed] { try? FileManager.default.removeItem(atPath: folder) } }
+        let reference = try lucerna(["run", recipe, "--out", straight, "--seed", "4", "--threads", "2"])
+        XCTAssertEqual(reference.status, 0, reference.errors)
+
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["run", recipe, "--out", killed, "--seed", "4", "--threads", "2"]
+        process.currentDirectoryURL = Fixture.repositoryRoot
+        process.environment = ProcessInfo.processInfo.environment.merging(["LUCERNA_TEST_HANG": "1"]) { $1 }
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(120)
+        while !FileManager.default.fileExists(atPath: "\(killed)/hanging") && Date() < deadline && process.isRunning { usleep(50_000) }
+        XCTAssert(FileManager.default.fileExists(atPath: "\(killed)/hanging"), "the run never reached epoch 3")
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationReason, .uncaughtSignal)
+        let beforeResume = try records(killed)
+        XCTAssertEqual(beforeResume.count, 2, "two epochs were logged before the kill")
+
+        let resumed = try lucerna(["run", "--resume", killed])
+        XCTAssertEqual(resumed.status, 0, resumed.errors)
+        XCTAssert(resumed.output.contains("resumed after epoch 2 of 5"), resumed.output)
+        XCTAssertEqual(try records(killed), try records(straight))
+        XCTAssertEqual(try records(straight).count, 6, "five epochs and the test record")
+        // A finished run resumes to the same result without training again.
+        let again = try lucerna(["run", "--resume", killed])
+        XCTAssertEqual(again.status, 0, again.errors)
+        XCTAssertFalse(again.output.contains("epoch 5/5"), again.output)
+        XCTAssertEqual(try records(killed), try records(straight))
+        XCTAssertEqual(try lucerna(["run", "--resume", killed, "--set", "epochs=2"]).status, 2)
+        XCTAssertEqual(try lucerna(["run", "--resume", "/nonexistent-run"]).status, 2)
+    }
+
+    func testARecipeCanAskForSeedsAndANaNLossStopsTheRun() throws {
+        let folder = temporaryFolder("recipe-seeds")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let recipe = try write("""
+            local config = lucerna.config{seeds = {1, 2}, epochs = 2, poison = 0}
+            lucerna.manual_seed(run.seed)
+            local set = data.blobs{samples = 200, centers = 2}
+            local steps = 0
+            train{model = nn.Linear(2, 2), data = set, epochs = config.epochs, batch = 20, test = set,
+                  loss = function(logits, batch)
+                     steps = steps + 1
+                     local loss = losses.cross_entropy(logits, batch.labels)
+                     if steps == config.poison then return loss * (0 / 0) end
+                     return loss
+                  end}
+            """, "recipe-seeds")
+        let result = try lucerna(["run", recipe, "--out", folder])
+        XCTAssertEqual(result.status, 0, result.errors)
+        for seed in [1, 2] { XCTAssert(FileManager.default.fileExists(atPath: "\(folder)/seed-\(seed)/checkpoints/train-best.safetensors")) }
+        let summary = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(folder)/summary.json"))) as? [String: Any])
+        XCTAssertEqual(summary["seeds"] as? [Int], [1, 2])
+        let accuracy = try XCTUnwrap((summary["metrics"] as? [String: Any])?["test_accuracy"] as? [String: Any])
+        XCTAssertEqual((accuracy["values"] as? [Double])?.count, 2)
+        XCTAssertNotNil(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(folder)/run.json"))))
+
+        // Loss call 12 is the third step of epoch 2 (8 training batches and 1 validation batch per epoch).
+        let poisoned = temporaryFolder("poisoned")
+        defer { try? FileManager.default.removeItem(atPath: poisoned) }
+        let failed = try lucerna(["run", recipe, "--out", poisoned, "--seed", "1", "--set", "poison=12"])
+        XCTAssertEqual(failed.status, 1)
+        XCTAssert(failed.errors.contains("the loss became nan at epoch 2, step 3 (global step 11)"), failed.errors)
+        XCTAssert(failed.errors.contains("train-last.safetensors (epoch 1)"), failed.errors)
+        XCTAssert(try String(contentsOfFile: "\(poisoned)/report.md", encoding: .utf8).contains("outcome: failed"))
+        let load = try write("local t = lucerna.load_tensors('\(poisoned)/checkpoints/train-last.safetensors'); local s = t['model.weight']:sum():item(); assert(s == s and t['model.weight']:numel() == 4)", "load")
+        let loaded = try lucerna(["run", load, "--out", temporaryFolder("load")])
+        XCTAssertEqual(loaded.status, 0, loaded.errors)
+        try? FileManager.default.removeItem(atPath: temporaryFolder("load"))
     }
 }

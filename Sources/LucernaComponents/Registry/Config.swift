@@ -1,3 +1,4 @@
+import Foundation
 import LucernaCore
 
 /// A configuration value: what a Lua options table, a spec table (`{type = "cosine", t_max = 50}`), a
@@ -52,6 +53,141 @@ public indirect enum ConfigValue: CustomStringConvertible {
         case .table(let fields): "{" + fields.keys.sorted().map { "\(jsonString($0)): \(fields[$0]?.json ?? "null")" }.joined(separator: ", ") + "}"
         case .tensor, .object: jsonString(description)
         }
+    }
+}
+
+extension ConfigValue {
+    /// The value of a `JSONSerialization` object (numbers, strings, booleans, arrays, dictionaries, null).
+    public init(jsonObject: Any) {
+        switch jsonObject {
+        case let number as NSNumber:
+            // JSON booleans come back as NSNumbers of Objective-C type "c" (char), on Linux and Darwin alike.
+            self = String(cString: number.objCType) == "c" ? .boolean(number.boolValue) : .number(number.doubleValue)
+        case let text as String: self = .string(text)
+        case let items as [Any]: self = .list(items.map(ConfigValue.init(jsonObject:)))
+        case let fields as [String: Any]: self = .table(fields.mapValues(ConfigValue.init(jsonObject:)))
+        default: self = .null
+        }
+    }
+
+    /// Parses JSON text (as written by ``json``). Numbers go through `Double(String)`, so values written
+    /// by ``json`` come back bit for bit (Foundation's parser may round the last digit).
+    public init(parsingJSON text: String) throws {
+        var parser = JSONParser(scalars: Array(text.unicodeScalars))
+        self = try parser.document()
+    }
+
+    /// The number, if this is one.
+    public var numberValue: Double? { if case .number(let value) = self { value } else { nil } }
+}
+
+/// A strict recursive-descent JSON reader for ``ConfigValue/init(parsingJSON:)``.
+private struct JSONParser {
+    let scalars: [Unicode.Scalar]
+    var position = 0
+
+    init(scalars: [Unicode.Scalar]) { self.scalars = scalars }
+
+    func fail(_ message: String) -> TensorError { TensorError("json", "\(message) at character \(position)") }
+
+    mutating func skipSpace() {
+        while position < scalars.count, [" ", "\n", "\r", "\t"].contains(scalars[position]) { position += 1 }
+    }
+
+    mutating func document() throws -> ConfigValue {
+        let result = try value(depth: 0)
+        skipSpace()
+        guard position == scalars.count else { throw fail("unexpected trailing text") }
+        return result
+    }
+
+    mutating func expect(_ word: String) throws {
+        for scalar in word.unicodeScalars {
+            guard position < scalars.count, scalars[position] == scalar else { throw fail("expected \(word)") }
+            position += 1
+        }
+    }
+
+    mutating func value(depth: Int) throws -> ConfigValue {
+        guard depth < 64 else { throw fail("nested too deeply") }
+        skipSpace()
+        guard position < scalars.count else { throw fail("unexpected end") }
+        switch scalars[position] {
+        case "{":
+            position += 1
+            var fields: [String: ConfigValue] = [:]
+            skipSpace()
+            if position < scalars.count, scalars[position] == "}" { position += 1; return .table(fields) }
+            while true {
+                skipSpace()
+                let key = try string()
+                skipSpace()
+                try expect(":")
+                fields[key] = try value(depth: depth + 1)
+                skipSpace()
+                guard position < scalars.count else { throw fail("unterminated object") }
+                if scalars[position] == "," { position += 1; continue }
+                try expect("}")
+                return .table(fields)
+            }
+        case "[":
+            position += 1
+            var items: [ConfigValue] = []
+            skipSpace()
+            if position < scalars.count, scalars[position] == "]" { position += 1; return .list(items) }
+            while true {
+                items.append(try value(depth: depth + 1))
+                skipSpace()
+                guard position < scalars.count else { throw fail("unterminated array") }
+                if scalars[position] == "," { position += 1; continue }
+                try expect("]")
+                return .list(items)
+            }
+        case "\"": return .string(try string())
+        case "t": try expect("true"); return .boolean(true)
+        case "f": try expect("false"); return .boolean(false)
+        case "n": try expect("null"); return .null
+        default:
+            let start = position
+            while position < scalars.count, "+-0123456789.eE".unicodeScalars.contains(scalars[position]) { position += 1 }
+            var text = ""
+            text.unicodeScalars.append(contentsOf: scalars[start..<position])
+            guard let number = Double(text) else { throw fail("bad value '\(text)'") }
+            return .number(number)
+        }
+    }
+
+    mutating func string() throws -> String {
+        try expect("\"")
+        var result = ""
+        while position < scalars.count {
+            let scalar = scalars[position]
+            position += 1
+            switch scalar {
+            case "\"": return result
+            case "\\":
+                guard position < scalars.count else { throw fail("unterminated escape") }
+                let escaped = scalars[position]
+                position += 1
+                switch escaped {
+                case "n": result += "\n"
+                case "r": result += "\r"
+                case "t": result += "\t"
+                case "b": result += "\u{8}"
+                case "f": result += "\u{C}"
+                case "u":
+                    guard position + 4 <= scalars.count else { throw fail("short \\u escape") }
+                    var hex = ""
+                    hex.unicodeScalars.append(contentsOf: scalars[position..<position + 4])
+                    position += 4
+                    guard let code = UInt32(hex, radix: 16) else { throw fail("bad \\u escape") }
+                    result.unicodeScalars.append(Unicode.Scalar(code) ?? "\u{FFFD}")
+                default: result.unicodeScalars.append(escaped)
+                }
+            default: result.unicodeScalars.append(scalar)
+            }
+        }
+        throw fail("unterminated string")
     }
 }
 

@@ -64,6 +64,61 @@ open class Optimizer {
     /// The state tensor `name` of `parameter` (e.g. `exp_avg`), for checkpoints and tests.
     public func stateTensor(_ name: String, of parameter: Tensor) -> Tensor? { state[ObjectIdentifier(parameter)]?[name] }
 
+    /// Every parameter across groups, in group order (the positions ``stateTensors()`` names).
+    public var allParameters: [Tensor] { groups.flatMap(\.parameters) }
+
+    /// The optimizer's state for a checkpoint: per parameter position `p`, `p.step` (int64 scalar) and
+    /// `p.<buffer>` (e.g. `3.exp_avg`), plus `group.<g>.lr`; ``loadStateTensors(_:)`` restores it.
+    open func stateTensors() throws -> [(name: String, tensor: Tensor)] {
+        var result: [(name: String, tensor: Tensor)] = []
+        for (index, group) in groups.enumerated() {
+            result.append(("group.\(index).lr", try Tensor(shape: [], doubles: [group.learningRate])))
+        }
+        for (position, parameter) in allParameters.enumerated() {
+            let key = ObjectIdentifier(parameter)
+            if let step = steps[key] { result.append(("\(position).step", try Tensor(shape: [], integers: [step]))) }
+            for (name, tensor) in (state[key] ?? [:]).sorted(by: { $0.key < $1.key }) {
+                result.append(("\(position).\(name)", tensor.copy()))
+            }
+        }
+        return result
+    }
+
+    /// Restores what ``stateTensors()`` saved, for the same parameters in the same order; unknown
+    /// names and mismatched shapes are errors.
+    open func loadStateTensors(_ tensors: [(name: String, tensor: Tensor)]) throws {
+        let parameters = allParameters
+        var restoredState: [ObjectIdentifier: [String: Tensor]] = [:]
+        var restoredSteps: [ObjectIdentifier: Int] = [:]
+        for (name, tensor) in tensors {
+            let parts = name.split(separator: ".", maxSplits: 1).map(String.init)
+            if parts.first == "group" {
+                let pieces = name.split(separator: ".")
+                guard pieces.count == 3, let index = Int(pieces[1]), groups.indices.contains(index), pieces[2] == "lr",
+                      tensor.count == 1 else {
+                    throw TensorError("optimizer state", "unexpected entry '\(name)' for an optimizer with \(groups.count) group(s)")
+                }
+                groups[index].learningRate = try tensor.item()
+                continue
+            }
+            guard parts.count == 2, let position = Int(parts[0]), parameters.indices.contains(position) else {
+                throw TensorError("optimizer state", "unexpected entry '\(name)' for an optimizer of \(parameters.count) parameters")
+            }
+            let parameter = parameters[position], key = ObjectIdentifier(parameter)
+            if parts[1] == "step" {
+                guard tensor.count == 1 else { throw TensorError("optimizer state", "\(name) must be a scalar") }
+                restoredSteps[key] = Int(try tensor.item())
+            } else {
+                guard tensor.shape == parameter.shape || tensor.count == 1 else {
+                    throw TensorError("optimizer state", "\(name) has shape \(describe(shape: tensor.shape)), the parameter \(describe(shape: parameter.shape))")
+                }
+                restoredState[key, default: [:]][parts[1]] = try tensor.to(parameter.dtype).copy()
+            }
+        }
+        state = restoredState
+        steps = restoredSteps
+    }
+
     /// The per-parameter update (run under no-grad); subclasses implement it, built-ins with a fused kernel.
     open func update(_ parameter: Tensor, gradient: Tensor, group: ParameterGroup, step: Int,
                 state: inout [String: Tensor]) throws {

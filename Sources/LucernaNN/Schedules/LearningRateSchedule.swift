@@ -71,6 +71,13 @@ public final class LearningRateSchedule {
         for group in optimizer.groups { group.learningRate = try rate(base: group.initialLearningRate, at: stepCount) }
     }
 
+    /// Jumps to step `count` (resuming from a checkpoint) and sets each group's learning rate.
+    public func restore(stepCount count: Int) throws {
+        guard count >= 0 else { throw ScheduleError("schedule: cannot restore to step \(count)") }
+        stepCount = count
+        for group in optimizer.groups { group.learningRate = try rate(base: group.initialLearningRate, at: count) }
+    }
+
     /// The current learning rate of the first group.
     public var currentRate: Double { optimizer.groups.first?.learningRate ?? 0 }
 }

@@ -1,0 +1,215 @@
+import Foundation
+import LucernaComponents
+
+/// `report.html` of a run folder: one self-contained, well-formed XHTML page with the overview, the
+/// mean ± std table over seeds, SVG curves of every logged metric per seed, confusion-matrix heatmaps,
+/// per-subgroup bars and the PNG image grids the recipe saved (embedded as data URIs).
+public enum RunReport {
+    /// The records of a `metrics.jsonl` (unreadable lines are skipped).
+    public static func records(_ path: String) -> [[String: ConfigValue]] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
+        return text.split(separator: "\n").compactMap { line in
+            if case .table(let fields)? = try? ConfigValue(parsingJSON: String(line)) { return fields }
+            return nil
+        }
+    }
+
+    static func json(_ path: String) -> [String: ConfigValue]? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8), case .table(let fields)? = try? ConfigValue(parsingJSON: text) else { return nil }
+        return fields
+    }
+
+    /// The seed folders of a multi-seed run (`seed-N/`, by N), or the folder itself.
+    static func seedFolders(_ folder: String) -> [(label: String, path: String)] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        let seeds = names.compactMap { name -> (Int, String)? in
+            guard name.hasPrefix("seed-"), let seed = Int(name.dropFirst(5)) else { return nil }
+            return (seed, name)
+        }.sorted { $0.0 < $1.0 }
+        if seeds.isEmpty { return [("run", folder)] }
+        return seeds.map { ("seed \($0.0)", "\(folder)/\($0.1)") }
+    }
+
+    static let skippedCurveKeys: Set<String> = ["epoch", "time", "epoch_seconds", "samples_per_second", "trainer", "phase", "step", "seed"]
+
+    /// Writes `report.html` into `folder`.
+    public static func write(folder: String, title: String, overview: [(String, String)], notes: [String] = [], error: String? = nil) throws {
+        let page = html(folder: folder, title: title, overview: overview, notes: notes, error: error)
+        try page.write(toFile: "\(folder)/report.html", atomically: true, encoding: .utf8)
+    }
+
+    /// The page for `folder`.
+    public static func html(folder: String, title: String, overview: [(String, String)], notes: [String] = [], error: String? = nil) -> String {
+        let escape = SVGChart.escape
+        var body = "<h1>\(escape(title))</h1>\n<section id=\"overview\"><h2>Overview</h2><table>"
+        for (key, value) in overview { body += "<tr><th>\(escape(key))</th><td>\(escape(value))</td></tr>" }
+        body += "</table></section>\n"
+        if let error { body += "<section id=\"error\"><h2>Error</h2><pre>\(escape(error))</pre></section>\n" }
+        if let summary = json("\(folder)/summary.json"), case .table(let metrics)? = summary["metrics"] {
+            body += summaryTable(metrics, seeds: summary["seeds"])
+        }
+        let seeds = seedFolders(folder)
+        body += curves(seeds)
+        body += evaluations(seeds)
+        body += images(seeds)
+        if !notes.isEmpty {
+            body += "<section id=\"notes\"><h2>Notes</h2><ul>" + notes.map { "<li>\(escape($0))</li>" }.joined() + "</ul></section>\n"
+        }
+        return page(title: title, body: body)
+    }
+
+    /// A complete XHTML page around `body`.
+    public static func page(title: String, body: String) -> String {
+        """
+        <!DOCTYPE html>
+        <html xmlns="http://www.w3.org/1999/xhtml" lang="en"><head><meta charset="utf-8"/><title>\(SVGChart.escape(title))</title>
+        <style>
+        body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+        h1 { font-size: 1.5em; } h2 { font-size: 1.2em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; }
+        table { border-collapse: collapse; margin: 0.5em 0; } th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; }
+        td.number { text-align: right; font-variant-numeric: tabular-nums; }
+        .charts { display: flex; flex-wrap: wrap; gap: 12px; } .chart { background: #fff; border: 1px solid #eee; }
+        .chart-title { font-size: 13px; font-weight: 600; } .tick, .legend, .cell-label { font-size: 10px; } .axis-label { font-size: 11px; }
+        figure { display: inline-block; margin: 0.5em; } figcaption { font-size: 12px; text-align: center; }
+        img.grid { image-rendering: pixelated; border: 1px solid #ddd; }
+        pre { background: #f6f6f6; padding: 0.6em; overflow-x: auto; }
+        </style></head>
+        <body>
+        \(body)
+        </body></html>
+
+        """
+    }
+
+    static func format(_ value: Double) -> String {
+        guard value.isFinite else { return value.isNaN ? "nan" : (value > 0 ? "inf" : "-inf") }
+        return String(format: abs(value) >= 100 ? "%.2f" : "%.4f", value)
+    }
+
+    static func summaryTable(_ metrics: [String: ConfigValue], seeds: ConfigValue?) -> String {
+        var seedList: [Int] = []
+        if case .list(let items)? = seeds { seedList = items.compactMap(\.numberValue).map { Int($0) } }
+        var html = "<section id=\"summary\"><h2>Results (mean ± std over \(seedList.count) seed\(seedList.count == 1 ? "" : "s"))</h2><table><tr><th>metric</th><th>mean ± std</th>"
+        html += seedList.map { "<th>seed \($0)</th>" }.joined() + "</tr>"
+        for name in metrics.keys.sorted() {
+            guard case .table(let fields)? = metrics[name], let mean = fields["mean"]?.numberValue, let deviation = fields["std"]?.numberValue else { continue }
+            var values: [Double] = []
+            if case .list(let items)? = fields["values"] { values = items.compactMap(\.numberValue) }
+            html += "<tr><td>\(SVGChart.escape(name))</td><td class=\"number\">\(format(mean)) ± \(format(deviation))</td>"
+            html += values.map { "<td class=\"number\">\(format($0))</td>" }.joined() + "</tr>"
+        }
+        return html + "</table></section>\n"
+    }
+
+    /// One chart per (trainer, metric), a line per seed, against the epoch (or the record's position).
+    static func curves(_ seeds: [(label: String, path: String)]) -> String {
+        var series: [String: [String: [(Double, Double)]]] = [:]   // chart → seed → points
+        var order: [String] = []
+        var byEpoch: Set<String> = []
+        for (label, path) in seeds {
+            var positions: [String: Double] = [:]
+            for record in records("\(path)/metrics.jsonl") where record["phase"] == nil {
+                var trainer = ""
+                if case .string(let name)? = record["trainer"] { trainer = name }
+                positions[trainer, default: 0] += 1
+                let x = record["epoch"]?.numberValue ?? record["step"]?.numberValue ?? positions[trainer] ?? 0
+                for (key, value) in record where !skippedCurveKeys.contains(key) {
+                    guard let y = value.numberValue else { continue }
+                    let chart = trainer.isEmpty || trainer == "train" ? key : "\(trainer): \(key)"
+                    if series[chart] == nil {
+                        order.append(chart)
+                        if record["epoch"] != nil { byEpoch.insert(chart) }
+                    }
+                    series[chart, default: [:]][label, default: []].append((x, y))
+                }
+            }
+        }
+        guard !order.isEmpty else { return "" }
+        func rank(_ chart: String) -> Int { chart.contains("loss") ? 0 : chart.contains("val_") ? 1 : chart.hasSuffix("lr") ? 3 : 2 }
+        let sorted = order.enumerated().sorted { (rank($0.element), $0.offset) < (rank($1.element), $1.offset) }.map(\.element)
+        var html = "<section id=\"curves\"><h2>Curves</h2><div class=\"charts\">"
+        for chart in sorted {
+            let lines = seeds.compactMap { seed in series[chart]?[seed.label].map { (name: seed.label, points: $0) } }
+            let xLabel = byEpoch.contains(chart) ? "epoch" : "record"
+            html += SVGChart.lines(title: chart, xLabel: xLabel, series: lines)
+        }
+        return html + "</div></section>\n"
+    }
+
+    /// Confusion matrices (summed over seeds), per-subgroup bars (mean ± std over seeds) and the test values.
+    static func evaluations(_ seeds: [(label: String, path: String)]) -> String {
+        var matrices: [String: [[Double]]] = [:]
+        var groupStats: [String: [String: [String: [Double]]]] = [:]   // chart → group → measure → per-seed values
+        var measureOrder: [String: [String]] = [:]
+        var charts: [String] = []
+        for (_, path) in seeds {
+            guard let evaluation = json("\(path)/evaluation.json") else { continue }
+            for trainer in evaluation.keys.sorted() {
+                guard case .table(let entry)? = evaluation[trainer], case .table(let reports)? = entry["reports"] else { continue }
+                for metric in reports.keys.sorted() {
+                    guard case .table(let report)? = reports[metric] else { continue }
+                    let chart = trainer == "train" ? metric : "\(trainer): \(metric)"
+                    if case .list(let rows)? = report["matrix"] {
+                        let matrix = rows.map { row -> [Double] in
+                            guard case .list(let cells) = row else { return [] }
+                            return cells.compactMap(\.numberValue)
+                        }
+                        if let existing = matrices[chart], existing.count == matrix.count {
+                            matrices[chart] = zip(existing, matrix).map { zip($0, $1).map { $0 + $1 } }
+                        } else if matrices[chart] == nil {
+                            matrices[chart] = matrix
+                            charts.append("matrix:" + chart)
+                        }
+                    }
+                    if case .list(let groups)? = report["groups"] {
+                        if groupStats[chart] == nil { charts.append("groups:" + chart) }
+                        for case .table(let fields) in groups {
+                            var name = fields["group"]?.numberValue.map { "group \(Int($0))" } ?? "?"
+                            if case .string(let text)? = fields["group"] { name = text }
+                            for key in fields.keys.sorted() where key != "group" && key != "count" {
+                                guard let value = fields[key]?.numberValue else { continue }
+                                if !(measureOrder[chart] ?? []).contains(key) { measureOrder[chart, default: []].append(key) }
+                                groupStats[chart, default: [:]][name, default: [:]][key, default: []].append(value)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        guard !charts.isEmpty else { return "" }
+        var html = "<section id=\"evaluation\"><h2>Test evaluation</h2><div class=\"charts\">"
+        for chart in charts {
+            if chart.hasPrefix("matrix:") {
+                let name = String(chart.dropFirst(7))
+                html += SVGChart.heatmap(title: "\(name) \(seeds.count > 1 ? " (summed over seeds)" : "")", matrix: matrices[name] ?? [])
+            } else {
+                let name = String(chart.dropFirst(7))
+                let stats = groupStats[name] ?? [:]
+                let groups = stats.keys.sorted { (Int($0.dropFirst(6)) ?? 0, $0) < (Int($1.dropFirst(6)) ?? 0, $1) }
+                let measures = measureOrder[name] ?? []
+                let mean = groups.map { group in measures.map { stats[group]?[$0].map(SampleStatistics.mean) } }
+                let deviation = groups.map { group in measures.map { stats[group]?[$0].map(SampleStatistics.standardDeviation) } }
+                html += SVGChart.bars(title: "\(name) per subgroup\(seeds.count > 1 ? " (mean ± std over seeds)" : "")", groups: groups,
+                                      measures: measures, values: mean, errors: seeds.count > 1 ? deviation : nil)
+            }
+        }
+        return html + "</div></section>\n"
+    }
+
+    /// PNG grids under `images/` of the first seed folder that has any, embedded.
+    static func images(_ seeds: [(label: String, path: String)]) -> String {
+        for (label, path) in seeds {
+            let folder = "\(path)/images"
+            let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".png") }.sorted()
+            guard !names.isEmpty else { continue }
+            var html = "<section id=\"images\"><h2>Images\(seeds.count > 1 ? " (\(SVGChart.escape(label)))" : "")</h2>"
+            for name in names {
+                guard let data = FileManager.default.contents(atPath: "\(folder)/\(name)") else { continue }
+                let caption = SVGChart.escape(String(name.dropLast(4)))
+                html += "<figure><img class=\"grid\" alt=\"\(caption)\" src=\"data:image/png;base64,\(data.base64EncodedString())\"/><figcaption>\(caption)</figcaption></figure>"
+            }
+            return html + "</section>\n"
+        }
+        return ""
+    }
+}

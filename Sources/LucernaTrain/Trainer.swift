@@ -1,0 +1,443 @@
+import Foundation
+import LucernaComponents
+import LucernaCore
+import LucernaData
+import LucernaNN
+
+/// Supervised training with the paper's protocol: shuffled mini-batches, a loss plus weighted
+/// regularizer terms (each logged), optional gradient clipping, a learning-rate schedule per epoch or
+/// per step, validation metrics every epoch, early stopping with restore of the best epoch, an atomic
+/// checkpoint every epoch (model, optimizer, schedule, random generator, history) from which an
+/// interrupted run resumes to the same result, and a final test evaluation.
+///
+/// Reference: the training loop of PyTorch Lightning (`Trainer.fit`, `EarlyStopping`, `ModelCheckpoint`).
+public final class Trainer {
+    /// Settings of one `fit`.
+    public struct Options {
+        public var name = "train"
+        public var epochs = 10
+        public var batchSize = 64
+        public var evaluationBatchSize = 1000
+        public var dropLast = false
+        /// Rescale gradients to this global L2 norm (`clip_grad_norm_`).
+        public var clipGradientNorm: Double?
+        /// Clamp every gradient element to ±value (`clip_grad_value_`).
+        public var clipGradientValue: Double?
+        public var earlyStopping: EarlyStopping?
+        /// Load the best validation epoch's weights at the end (when validation data is given).
+        public var restoreBest = true
+        public var targetKey = "labels"
+        /// The protected attribute passed to metrics and regularizers, when the data set has it.
+        public var groupKey = "groups"
+        /// The tensor regularizers see as `inputs`.
+        public var inputKey: String?
+        /// Step the schedule after every batch instead of every epoch.
+        public var scheduleEveryStep = false
+        /// Folder for `<name>-last.safetensors` and `<name>-best.safetensors`; nil writes no checkpoints.
+        public var checkpointDirectory: String?
+        /// Continue from `<name>-last.safetensors` when it exists.
+        public var resume = false
+        /// Print one line per epoch.
+        public var verbose = true
+
+        public init() {}
+    }
+
+    /// A finished step, passed to ``onStepEnd``.
+    public struct StepInfo {
+        public let epoch: Int, step: Int, globalStep: Int, batchSize: Int
+        public let loss: Double
+        public let terms: [String: Double]
+        public let learningRate: Double
+    }
+
+    /// What `fit` returns.
+    public struct Result {
+        public var epochsRun = 0
+        public var bestEpoch: Int?
+        public var bestValue: Double?
+        public var stoppedEarly = false
+        public var history: [[String: ConfigValue]] = []
+        /// `test_<metric>` values (and `test_loss`) of the restored model.
+        public var test: [String: Double] = [:]
+        /// Each test metric's `report()` (per class, per group, intervals).
+        public var testReports: [String: [String: ConfigValue]] = [:]
+    }
+
+    public let model: TrainableModel
+    public let optimizer: Optimizer
+    public let schedule: LearningRateSchedule?
+    public let loss: (Tensor, Batch) throws -> Tensor
+    public let regularizers: [(name: String, weight: Double, regularizer: Regularizer)]
+    public let metrics: [(name: String, metric: Metric)]
+    public let options: Options
+    /// Extra loss terms computed from the batch and logits (explanation penalties); each is logged.
+    public var extraTerms: ((Batch, Tensor) throws -> [(name: String, value: Tensor)])?
+    public var onStepEnd: ((StepInfo) throws -> Void)?
+    /// Called with each epoch's record; returning true stops training after this epoch.
+    public var onEpochEnd: (([String: ConfigValue]) throws -> Bool)?
+    /// Receives every record (epoch and test) for `metrics.jsonl`.
+    public var log: (([String: ConfigValue]) throws -> Void)?
+    /// Receives the human-readable epoch lines.
+    public var print: (String) -> Void = { Swift.print($0) }
+
+    public init(model: TrainableModel, optimizer: Optimizer, schedule: LearningRateSchedule?,
+                loss: @escaping (Tensor, Batch) throws -> Tensor,
+                regularizers: [(name: String, weight: Double, regularizer: Regularizer)] = [],
+                metrics: [(name: String, metric: Metric)], options: Options) throws {
+        guard options.epochs >= 1 else { throw TensorError("train", "epochs must be at least 1, got \(options.epochs)") }
+        guard options.batchSize >= 1, options.evaluationBatchSize >= 1 else {
+            throw TensorError("train", "batch sizes must be positive, got \(options.batchSize) and \(options.evaluationBatchSize)")
+        }
+        if let norm = options.clipGradientNorm, !(norm > 0 && norm.isFinite) {
+            throw TensorError("train", "clip_grad_norm must be a positive number, got \(norm)")
+        }
+        if let value = options.clipGradientValue, !(value > 0 && value.isFinite) {
+            throw TensorError("train", "clip_grad_value must be a positive number, got \(value)")
+        }
+        for (name, weight, _) in regularizers where !weight.isFinite {
+            throw TensorError("train", "regularizer \(name) has weight \(weight)")
+        }
+        self.model = model
+        self.optimizer = optimizer
+        self.schedule = schedule
+        self.loss = loss
+        self.regularizers = regularizers
+        self.metrics = metrics
+        self.options = options
+    }
+
+    // MARK: - Fit
+
+    private var bestState: [Tensor]?
+
+    /// Trains on `train`, validating on `validation` every epoch, then evaluates `test` with the restored
+    /// model.
+    public func fit(train: TensorDataset, validation: TensorDataset?, test: TensorDataset? = nil) throws -> Result {
+        try check(train, "training")
+        if let validation { try check(validation, "validation") }
+        if let test { try check(test, "test") }
+        if let stopping = options.earlyStopping, validation == nil {
+            throw TensorError("train", "early_stopping on \(stopping.metric) needs validation data (validation = a data set or a fraction)")
+        }
+        var result = Result()
+        var badEpochs = 0
+        if options.resume, let restored = try restoreCheckpoint() {
+            result = restored.result
+            badEpochs = restored.badEpochs
+            for record in result.history { try log?(record) }
+            if result.epochsRun > 0 {
+                self.print("\(options.name): resumed after epoch \(result.epochsRun) of \(options.epochs)")
+            }
+        }
+        let finished = result.stoppedEarly || result.epochsRun >= options.epochs
+        var globalStep = result.epochsRun * stepsPerEpoch(train.count)
+        var epoch = result.epochsRun
+        let watched = try watchedMetric(hasValidation: validation != nil)
+        while !finished && epoch < options.epochs {
+            epoch += 1
+            let started = Date()
+            let (trainLoss, terms) = try trainEpoch(epoch: epoch, data: train, globalStep: &globalStep)
+            if let schedule, !options.scheduleEveryStep { try schedule.step() }
+            var record: [String: ConfigValue] = ["trainer": .string(options.name), "epoch": .number(Double(epoch)),
+                                                 "lr": .number(optimizer.groups.first?.learningRate ?? 0),
+                                                 "train_loss": .number(trainLoss)]
+            for (name, value) in terms { record["train_\(name)"] = .number(value) }
+            let trainSeconds = Date().timeIntervalSince(started)
+            record["samples_per_second"] = .number((Double(train.count) / max(trainSeconds, 1e-9)).rounded())
+            if let validation {
+                for (name, value) in try evaluate(validation, label: "epoch \(epoch)/\(options.epochs) val").values {
+                    record["val_\(name)"] = .number(value)
+                }
+            }
+            record["epoch_seconds"] = .number((Date().timeIntervalSince(started) * 1000).rounded() / 1000)
+            var improved = false
+            if let watched {
+                guard let value = record[watched.name]?.numberValue else {
+                    let available = record.keys.filter { $0.hasPrefix("val_") }.sorted()
+                    throw TensorError("train", "early stopping watches '\(watched.name)', which the epoch record lacks\(suggestion(for: watched.name, in: available)); it has \(available.joined(separator: ", "))")
+                }
+                if watched.rule.improves(value, on: result.bestValue) {
+                    result.bestValue = value
+                    result.bestEpoch = epoch
+                    badEpochs = 0
+                    improved = true
+                    bestState = model.state.map { $0.tensor.copy() }
+                    try writeBest(epoch: epoch, value: value)
+                } else {
+                    badEpochs += 1
+                }
+            }
+            result.epochsRun = epoch
+            result.history.append(record)
+            try log?(record)
+            self.print(line(for: record, improved: improved))
+            var stop = false
+            if let stopping = options.earlyStopping, badEpochs >= stopping.patience {
+                self.print("\(options.name): early stop after epoch \(epoch): \(stopping.metric) has not improved for \(stopping.patience) epochs (best \(format(result.bestValue)) at epoch \(result.bestEpoch ?? 0))")
+                stop = true
+            }
+            if let onEpochEnd, try onEpochEnd(record) {
+                self.print("\(options.name): stopped by the epoch callback after epoch \(epoch)")
+                stop = true
+            }
+            result.stoppedEarly = stop
+            try writeLast(result: result, badEpochs: badEpochs)
+            if stop { break }
+        }
+        if options.restoreBest, let bestState {
+            for ((_, tensor), saved) in zip(model.state, bestState) { try tensor.assign(saved) }
+        }
+        if let test {
+            let outcome = try evaluate(test, label: "test", reports: true)
+            result.test = outcome.values
+            result.testReports = outcome.reports
+            var record: [String: ConfigValue] = ["trainer": .string(options.name), "phase": .string("test"),
+                                                 "epochs_run": .number(Double(result.epochsRun))]
+            if let bestEpoch = result.bestEpoch { record["best_epoch"] = .number(Double(bestEpoch)) }
+            for (name, value) in outcome.values { record["test_\(name)"] = .number(value) }
+            try log?(record)
+            self.print("\(options.name): test " + outcome.values.keys.sorted().map { "\($0) \(format(outcome.values[$0]))" }.joined(separator: "  ")
+                       + (result.bestEpoch.map { " (best epoch \($0))" } ?? ""))
+        }
+        return result
+    }
+
+    /// The rule that picks the best epoch: early stopping's metric, else the lowest validation loss.
+    private func watchedMetric(hasValidation: Bool) throws -> (name: String, rule: EarlyStopping)? {
+        if let stopping = options.earlyStopping { return (stopping.metric, stopping) }
+        guard hasValidation else { return nil }
+        return ("val_loss", try EarlyStopping(metric: "val_loss", patience: Int.max, mode: .minimize))
+    }
+
+    private func stepsPerEpoch(_ count: Int) -> Int {
+        options.dropLast ? count / options.batchSize : (count + options.batchSize - 1) / options.batchSize
+    }
+
+    private func check(_ data: TensorDataset, _ role: String) throws {
+        guard data.count > 0 else { throw TensorError("train", "the \(role) data is empty") }
+        guard data.tensor(options.targetKey) != nil else {
+            throw TensorError("train", "the \(role) data has no '\(options.targetKey)' tensor (target = ...); it has \(data.tensors.map(\.name).joined(separator: ", "))")
+        }
+        for (name, tensor) in data.tensors where tensor.shape.first != data.count {
+            throw TensorError("train", "the \(role) data's tensors must share their first axis: \(name) is \(describe(shape: tensor.shape)), expected \(data.count) rows")
+        }
+    }
+
+    // MARK: - One epoch
+
+    private func trainEpoch(epoch: Int, data: TensorDataset, globalStep: inout Int) throws -> (Double, [(String, Double)]) {
+        model.setTraining(true)
+        let batches = DataSplits.batches(Array(0..<data.count), size: options.batchSize, shuffle: true,
+                                         dropLast: options.dropLast, generator: RandomGenerator.shared)
+        guard !batches.isEmpty else {
+            throw TensorError("train", "no full batch of \(options.batchSize) in \(data.count) training samples (drop_last)")
+        }
+        let progress = Progress("epoch \(epoch)/\(options.epochs) train", total: batches.reduce(0) { $0 + $1.count })
+        defer { progress.finish() }
+        var totalLoss = 0.0, seen = 0
+        var termTotals: [(String, Double)] = []
+        let parameters = optimizer.allParameters
+        for (position, indices) in batches.enumerated() {
+            let batch = try select(indices, from: data)
+            optimizer.zeroGrad()
+            let logits = try model.forward(batch)
+            var terms: [(String, Tensor)] = [("data_loss", try loss(logits, batch))]
+            if !regularizers.isEmpty {
+                let context = RegularizerContext(parameters: model.namedParameters, inputs: options.inputKey.flatMap { batch[$0] },
+                                                 logits: logits, targets: batch[options.targetKey], groups: batch[options.groupKey])
+                for (name, weight, regularizer) in regularizers {
+                    terms.append((name, try regularizer.penalty(context) * weight))
+                }
+            }
+            if let extraTerms { terms += try extraTerms(batch, logits).map { ($0.name, $0.value) } }
+            var total = terms[0].1
+            for (name, term) in terms.dropFirst() {
+                guard term.count == 1 else { throw TensorError("train", "loss term \(name) must be a scalar, got \(describe(shape: term.shape))") }
+                total = try total + term.sum()
+            }
+            guard total.count == 1 else {
+                throw TensorError("train", "the loss must be a scalar, got \(describe(shape: total.shape)) (use a mean reduction)")
+            }
+            let value = try total.item()
+            let values = try terms.map { ($0.0, try $0.1.sum().item()) }
+            guard value.isFinite else {
+                func show(_ number: Double) -> String { number.isNaN ? "nan" : "\(number)" }   // not "-nan"
+                let parts = values.map { "\($0.0) \(show($0.1))" }.joined(separator: ", ")
+                let checkpoint = options.checkpointDirectory.map { directory -> String in
+                    let path = "\(directory)/\(options.name)-last.safetensors"
+                    return FileManager.default.fileExists(atPath: path) ? "; the last good checkpoint is \(path) (epoch \(epoch - 1))"
+                        : "; no checkpoint was written yet (the failure is in the first epoch)"
+                } ?? ""
+                throw TensorError("train", "the loss became \(show(value)) at epoch \(epoch), step \(position + 1) (global step \(globalStep + 1)): \(parts)\(checkpoint)")
+            }
+            try total.backward()
+            if let limit = options.clipGradientValue { try clipValues(parameters, limit) }
+            if let norm = options.clipGradientNorm { try Optimizer.clipGradientNorm(parameters, maxNorm: norm) }
+            try optimizer.step()
+            globalStep += 1
+            if let schedule, options.scheduleEveryStep { try schedule.step() }
+            let weight = Double(indices.count)
+            totalLoss += value * weight
+            seen += indices.count
+            if termTotals.isEmpty { termTotals = values.map { ($0.0, 0) } }
+            for index in termTotals.indices where index < values.count { termTotals[index].1 += values[index].1 * weight }
+            try onStepEnd?(StepInfo(epoch: epoch, step: position + 1, globalStep: globalStep, batchSize: indices.count,
+                                    loss: value, terms: Dictionary(values, uniquingKeysWith: { a, _ in a }),
+                                    learningRate: optimizer.groups.first?.learningRate ?? 0))
+            progress.update(seen, note: String(format: "loss %.4f", totalLoss / Double(seen)))
+        }
+        let terms = termTotals.count > 1 ? termTotals.map { ($0.0, $0.1 / Double(seen)) } : []
+        return (totalLoss / Double(max(seen, 1)), terms)
+    }
+
+    private func select(_ indices: [Int], from data: TensorDataset) throws -> Batch {
+        var batch = Batch()
+        for (name, tensor) in data.tensors { batch[name] = try tensor.indexSelect(axis: 0, indices: indices) }
+        return batch
+    }
+
+    private func clipValues(_ parameters: [Tensor], _ limit: Double) throws {
+        try noGrad {
+            for parameter in parameters {
+                if let gradient = parameter.grad { parameter.grad = try gradient.clamp(min: -limit, max: limit) }
+            }
+        }
+    }
+
+    // MARK: - Evaluation
+
+    /// Loss and metric values of the model (in evaluation mode, without recording) on `data`.
+    public func evaluate(_ data: TensorDataset, label: String = "eval", reports: Bool = false) throws
+        -> (values: [String: Double], reports: [String: [String: ConfigValue]]) {
+        model.setTraining(false)
+        defer { model.setTraining(true) }
+        for (_, metric) in metrics { metric.reset() }
+        let progress = Progress(label, total: data.count)
+        defer { progress.finish() }
+        var totalLoss = 0.0, seen = 0
+        try noGrad {
+            for start in stride(from: 0, to: data.count, by: options.evaluationBatchSize) {
+                let indices = Array(start..<min(start + options.evaluationBatchSize, data.count))
+                let batch = try select(indices, from: data)
+                let logits = try model.forward(batch)
+                let value = try loss(logits, batch).item()
+                totalLoss += value * Double(indices.count)
+                seen += indices.count
+                guard let targets = batch[options.targetKey] else { continue }
+                for (_, metric) in metrics { try metric.update(predictions: logits, targets: targets, groups: batch[options.groupKey]) }
+                progress.update(seen)
+            }
+        }
+        var values = ["loss": totalLoss / Double(max(seen, 1))]
+        var details: [String: [String: ConfigValue]] = [:]
+        for (name, metric) in metrics {
+            values[name] = try metric.compute()
+            if reports { details[name] = try metric.report() }
+        }
+        return (values, details)
+    }
+
+    // MARK: - Checkpoints
+
+    private var lastPath: String? { options.checkpointDirectory.map { "\($0)/\(options.name)-last.safetensors" } }
+    private var bestPath: String? { options.checkpointDirectory.map { "\($0)/\(options.name)-best.safetensors" } }
+    static let format = "lucerna-trainer-1"
+
+    private func writeBest(epoch: Int, value: Double) throws {
+        guard let bestPath else { return }
+        try Safetensors.write(model.state.map { ("model.\($0.name)", $0.tensor) }, to: bestPath,
+                              metadata: ["format": Trainer.format, "trainer": options.name, "epoch": "\(epoch)",
+                                         "metric": options.earlyStopping?.metric ?? "", "value": "\(value)"])
+    }
+
+    private func writeLast(result: Result, badEpochs: Int) throws {
+        guard let lastPath else { return }
+        var tensors = model.state.map { (name: "model.\($0.name)", tensor: $0.tensor) }
+        tensors += try optimizer.stateTensors().map { (name: "optimizer.\($0.name)", tensor: $0.tensor) }
+        var metadata = ["format": Trainer.format, "trainer": options.name, "epoch": "\(result.epochsRun)",
+                        "epochs": "\(options.epochs)", "schedule_step": "\(schedule?.stepCount ?? 0)",
+                        "random_state": RandomGenerator.shared.stateWords.map { String($0) }.joined(separator: ","),
+                        "bad_epochs": "\(badEpochs)", "stopped_early": "\(result.stoppedEarly)",
+                        "history": ConfigValue.list(result.history.map { .table($0) }).json]
+        if let bestEpoch = result.bestEpoch, let bestValue = result.bestValue {
+            metadata["best_epoch"] = "\(bestEpoch)"
+            metadata["best_value"] = "\(bestValue)"
+        }
+        try Safetensors.write(tensors, to: lastPath, metadata: metadata)
+    }
+
+    /// Loads `<name>-last.safetensors` (and the best weights) into the model, optimizer, schedule and
+    /// random generator; nil when there is no checkpoint yet.
+    private func restoreCheckpoint() throws -> (result: Result, badEpochs: Int)? {
+        guard let lastPath, FileManager.default.fileExists(atPath: lastPath) else { return nil }
+        let (tensors, metadata) = try Safetensors.read(lastPath)
+        func fail(_ message: String) -> TensorError { TensorError("resume", "\(lastPath): \(message)") }
+        guard metadata["format"] == Trainer.format else { throw fail("not a Lucerna training checkpoint (format \(metadata["format"] ?? "missing"))") }
+        guard let epoch = metadata["epoch"].flatMap(Int.init), epoch >= 0, epoch <= options.epochs,
+              let scheduleStep = metadata["schedule_step"].flatMap(Int.init),
+              let badEpochs = metadata["bad_epochs"].flatMap(Int.init),
+              let words = metadata["random_state"]?.split(separator: ",").compactMap({ UInt64($0) }), words.count == 4,
+              case .list(let history)? = try metadata["history"].map(ConfigValue.init(parsingJSON:)) else {
+            throw fail("incomplete metadata (epoch, schedule_step, bad_epochs, random_state, history), or epoch beyond the \(options.epochs) configured")
+        }
+        var modelEntries: [String: Tensor] = [:], optimizerEntries: [(name: String, tensor: Tensor)] = []
+        for (name, tensor) in tensors {
+            if name.hasPrefix("model.") { modelEntries[String(name.dropFirst(6))] = tensor }
+            else if name.hasPrefix("optimizer.") { optimizerEntries.append((String(name.dropFirst(10)), tensor)) }
+        }
+        try load(modelEntries, from: lastPath)
+        try optimizer.loadStateTensors(optimizerEntries)
+        if let schedule {
+            try schedule.restore(stepCount: scheduleStep)
+        }
+        RandomGenerator.shared.stateWords = words
+        var result = Result()
+        result.epochsRun = epoch
+        result.stoppedEarly = metadata["stopped_early"] == "true"
+        result.history = history.compactMap { if case .table(let fields) = $0 { fields } else { nil } }
+        result.bestEpoch = metadata["best_epoch"].flatMap(Int.init)
+        result.bestValue = metadata["best_value"].flatMap(Double.init)
+        if let bestPath, result.bestEpoch != nil, FileManager.default.fileExists(atPath: bestPath) {
+            // Keep the best weights in memory as an uninterrupted run does, without touching the model.
+            let current = model.state.map { $0.tensor.copy() }
+            let best = try Safetensors.read(bestPath).tensors
+            try load(Dictionary(best.map { (String($0.name.dropFirst(6)), $0.tensor) }, uniquingKeysWith: { a, _ in a }), from: bestPath)
+            bestState = model.state.map { $0.tensor.copy() }
+            for ((_, tensor), saved) in zip(model.state, current) { try tensor.assign(saved) }
+        }
+        return (result, badEpochs)
+    }
+
+    private func load(_ entries: [String: Tensor], from path: String) throws {
+        let expected = model.state.map(\.name)
+        let missing = expected.filter { entries[$0] == nil }
+        guard missing.isEmpty, entries.count == expected.count else {
+            throw TensorError("resume", "\(path) does not match the model: missing \(missing.prefix(5)), \(entries.count) entries for \(expected.count) tensors")
+        }
+        for (name, tensor) in model.state {
+            guard let saved = entries[name], saved.shape == tensor.shape else {
+                throw TensorError("resume", "\(path): \(name) has shape \(describe(shape: entries[name]?.shape ?? [])), the model \(describe(shape: tensor.shape))")
+            }
+            try tensor.assign(saved)
+        }
+    }
+
+    // MARK: - Output
+
+    private func line(for record: [String: ConfigValue], improved: Bool) -> String {
+        let keys = ["epoch", "lr", "train_loss"] + record.keys.filter { $0.hasPrefix("val_") }.sorted() + ["epoch_seconds"]
+        let parts = keys.compactMap { key -> String? in
+            guard let value = record[key]?.numberValue else { return nil }
+            switch key {
+            case "epoch": return "epoch \(Int(value))/\(options.epochs)"
+            case "lr": return String(format: "lr %.2e", value)
+            case "epoch_seconds": return String(format: "(%.1f s)", value)
+            default: return "\(key) \(format(value))"
+            }
+        }
+        return "\(options.name): " + parts.joined(separator: "  ") + (improved ? "  *" : "")
+    }
+
+    private func format(_ value: Double?) -> String { value.map { String(format: "%.4f", $0) } ?? "-" }
+}

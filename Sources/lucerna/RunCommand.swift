@@ -1,0 +1,191 @@
+import ArgumentParser
+import Foundation
+import LucernaComponents
+import LucernaCore
+import LucernaData
+import LucernaLua
+
+/// How a run was started, saved as `run.json` in its folder so `--resume` repeats it exactly.
+struct RunInvocation: Codable {
+    var recipe: String
+    var seed: Int
+    /// Several seeds: one `seed-N/` folder each, aggregated in `summary.json`.
+    var seeds: [Int]?
+    var overrides: [String]
+    var data: String?
+    var threads: Int
+    var sandbox: Bool
+    var maxInstructions: Int
+    var maxMemory: Int
+
+    static func load(from folder: String) throws -> RunInvocation {
+        let path = "\(folder)/run.json"
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("--resume \(folder): no run.json there (was it made by `lucerna run`?)")
+        }
+        do { return try JSONDecoder().decode(RunInvocation.self, from: data) } catch {
+            throw ValidationError("--resume \(folder): run.json is not readable: \(error)")
+        }
+    }
+
+    func save(to folder: String) throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(self).write(to: URL(fileURLWithPath: "\(folder)/run.json"))
+    }
+}
+
+/// Runs a Lua recipe in a run folder.
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a Lua experiment recipe; writes run.json, config.json, metrics.jsonl, checkpoints/, summary.json and report.md to its run folder.")
+
+    @Argument(help: "The recipe file (not needed with --resume).") var recipe: String?
+    @OptionGroup var common: CommonOptions
+    @Option(help: "Seed for lucerna's random generator (before the recipe runs).") var seed: Int?
+    @Option(name: .customLong("set"), help: "Override a value of the recipe's lucerna.config table: --set epochs=3 --set optim.lr=1e-3 (repeatable).")
+    var overrides: [String] = []
+    @Option(help: "Run folder (default: runs/<recipe>-<UTC time>).") var out: String?
+    @Flag(help: "Run an untrusted recipe: no os.execute, io.popen, native modules, binary chunks or debug; files only in the run and data folders; instruction and memory limits.")
+    var sandbox = false
+    @Option(help: "With --sandbox: Lua instructions allowed.") var maxInstructions = 2_000_000_000
+    @Option(help: "With --sandbox: memory cap in MB (Lua heap plus tensors).") var maxMemory = 4096
+
+    @Option(help: "Run the recipe once per seed (e.g. 1,2,3) in seed-N/ subfolders and aggregate every metric (mean, standard deviation, per seed) into summary.json and report.md. A recipe can ask for this itself with lucerna.config{seeds = {1, 2, 3}, ...}.")
+    var seeds: String?
+
+    @Option(help: "Continue the interrupted run in this folder: same recipe, seeds, overrides and threads; train{} continues from its last checkpoint.")
+    var resume: String?
+
+    func run() throws {
+        try common.apply()
+        let (invocation, folder) = try prepare()
+        Parallel.setThreadCount(invocation.threads)
+        if let seeds = invocation.seeds {
+            try runSeeds(seeds, invocation: invocation, folder: folder)
+            return
+        }
+        let context = try runOnce(invocation, seed: invocation.seed, directory: folder, expandSeeds: seed == nil && resume == nil)
+        if let requested = context.requestedSeeds {
+            // The recipe asked for several seeds in lucerna.config{seeds = ...}: run it once per seed instead.
+            var expanded = invocation
+            expanded.seeds = requested
+            try expanded.save(to: folder)
+            for name in ["config.json", "metrics.jsonl", "report.md", "components.jsonl", "splits.jsonl"] {
+                try? FileManager.default.removeItem(atPath: "\(folder)/\(name)")
+            }
+            try runSeeds(requested, invocation: expanded, folder: folder)
+            return
+        }
+        try writeSummary([context], folder: folder, recipe: invocation.recipe, printTable: false)
+    }
+
+    /// The invocation (from the arguments, or from `run.json` with `--resume`) and the run folder.
+    func prepare() throws -> (RunInvocation, String) {
+        guard maxInstructions > 0, maxMemory > 0 else { throw ValidationError("--max-instructions and --max-memory must be positive") }
+        if let resume {
+            guard overrides.isEmpty, seeds == nil, seed == nil, out == nil else {
+                throw ValidationError("--resume repeats the saved run: do not combine it with --set, --seed, --seeds or --out")
+            }
+            var invocation = try RunInvocation.load(from: resume)
+            if let recipe, recipe != invocation.recipe {
+                throw ValidationError("--resume \(resume) was started from \(invocation.recipe), not \(recipe)")
+            }
+            guard FileManager.default.isReadableFile(atPath: invocation.recipe) else {
+                throw ValidationError("--resume: cannot read the run's recipe \(invocation.recipe)")
+            }
+            if let threads = common.threads, threads != invocation.threads {
+                report("warning: the run used \(invocation.threads) threads; resuming with \(threads) may change the last digits of the results")
+                invocation.threads = threads
+            }
+            if let data = common.data { invocation.data = data }
+            return (invocation, resume)
+        }
+        guard let recipe else { throw ValidationError("give a recipe file (or --resume RUN_DIR)") }
+        do { _ = try overrides.map(ConfigOverride.init(parsing:)) } catch { throw ValidationError("\(error)") }
+        guard FileManager.default.isReadableFile(atPath: recipe) else { throw ValidationError("cannot read recipe \(recipe)") }
+        var list: [Int]?
+        if let seeds {
+            let parsed = seeds.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !parsed.isEmpty, parsed.allSatisfy({ $0 != nil }), Set(parsed.compactMap { $0 }).count == parsed.count else {
+                throw ValidationError("--seeds must be distinct integers separated by commas (e.g. 1,2,3), got '\(seeds)'")
+            }
+            list = parsed.compactMap { $0 }
+        }
+        let invocation = RunInvocation(recipe: recipe, seed: seed ?? 0, seeds: list, overrides: overrides, data: common.data,
+                                       threads: Parallel.threadCount, sandbox: sandbox, maxInstructions: maxInstructions, maxMemory: maxMemory)
+        let folder = out ?? RunContext.defaultDirectory(for: recipe)
+        do { try invocation.save(to: folder) } catch {
+            report("error: cannot write \(folder)/run.json: \(error.localizedDescription)")
+            throw ExitCode(1)
+        }
+        return (invocation, folder)
+    }
+
+    func runSeeds(_ seeds: [Int], invocation: RunInvocation, folder: String) throws {
+        var runs: [RunContext] = []
+        for value in seeds {
+            emit("seed \(value) (\(runs.count + 1) of \(seeds.count))")
+            runs.append(try runOnce(invocation, seed: value, directory: "\(folder)/seed-\(value)", expandSeeds: false))
+        }
+        try writeSummary(runs, folder: folder, recipe: invocation.recipe, printTable: true)
+    }
+
+    func writeSummary(_ runs: [RunContext], folder: String, recipe: String, printTable: Bool) throws {
+        do {
+            let summary = try SeedSummary(runs: runs)
+            if printTable {
+                try summary.write(to: folder, recipe: recipe)
+                emit(summary.table)
+                emit("summary: \(folder)/summary.json, \(folder)/report.md")
+            } else {
+                try summary.json.write(toFile: "\(folder)/summary.json", atomically: true, encoding: .utf8)
+            }
+        } catch let error as TensorError where runs.count == 1 {
+            _ = error   // a single run that logged no numbers has nothing to summarise
+        } catch {
+            report("error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    /// Runs the recipe once with `seed` in `directory`; exits on failure.
+    func runOnce(_ invocation: RunInvocation, seed: Int, directory: String, expandSeeds: Bool) throws -> RunContext {
+        RandomGenerator.shared.reseed(UInt64(truncatingIfNeeded: seed))
+        let parsed = try invocation.overrides.map(ConfigOverride.init(parsing:))
+        let context: RunContext
+        do {
+            context = try RunContext(directory: directory, recipe: invocation.recipe, seed: seed, threads: invocation.threads,
+                                     overrides: parsed, resuming: resume != nil)
+        } catch {
+            report("error: \(error)")
+            throw ExitCode(1)
+        }
+        context.expandsSeeds = expandSeeds
+        emit("run folder: \(context.directory)\(resume != nil ? " (resuming)" : "")")
+        do {
+            let limits = invocation.sandbox ? Sandbox(instructionBudget: invocation.maxInstructions, memoryCap: invocation.maxMemory << 20,
+                                                      writableFolders: [context.directory],
+                                                      readableFolders: DataLocation.allRoots(explicit: invocation.data)) : nil
+            let lua = try LuaState(dataDirectory: invocation.data, sandbox: limits, run: context)
+            try lua.loadPlugins()
+            try lua.run(file: invocation.recipe)
+            if !parsed.isEmpty && context.resolvedConfig == nil {
+                context.writeReport(error: "--set given, but the recipe never called lucerna.config{...}")
+                report("error: --set \(parsed.map(\.key).joined(separator: ", ")): the recipe never called lucerna.config{...}, so there is nothing to override")
+                throw ExitCode(2)
+            }
+            context.writeReport(error: nil)
+            emit("report: \(context.directory)/report.md")
+            return context
+        } catch let exit as ExitCode {
+            throw exit
+        } catch {
+            if context.requestedSeeds != nil { return context }
+            context.writeReport(error: "\(error)")
+            report("error: \(error)")
+            throw ExitCode(context.overrideFailed ? 2 : 1)   // a bad --set is a usage error
+        }
+    }
+}
