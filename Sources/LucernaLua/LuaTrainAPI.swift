@@ -76,12 +76,76 @@ enum LuaTrainAPI {
     ]
     static let callbackNames = ["on_step_end", "on_epoch_end"]
 
+    static let evaluateOptions: [(name: String, help: String)] = [
+        ("model", "a module, or a table of named modules with `forward`"),
+        ("forward", "function(batch) -> logits; default model(batch[inputs])"),
+        ("data", "the data set to evaluate"),
+        ("metrics", "table name -> metric; default {accuracy = \"accuracy\", f1 = {type = \"f1\", average = \"macro\"}}"),
+        ("loss", "also report the mean loss (a loss name, spec or instance)"),
+        ("target", "the target tensor's name (default \"labels\")"),
+        ("groups", "the protected-attribute tensor's name (default \"groups\")"),
+        ("inputs", "the tensor fed to a single model (default: the first of images, inputs, tokens, features present)"),
+        ("batch", "batch size (default 1000)"),
+        ("name", "record name: logs {evaluation = name, <name>_<metric> = value} and adds the reports to evaluation.json (default: no record)"),
+    ]
+
     static func install(in lua: LuaState) {
         lua.register("train") { [unowned lua] call in
             let result = try train(call, lua: lua)
             LuaConfigValue.push(result, in: call.state)
             return 1
         }
+        lua.register("evaluate") { [unowned lua] call in
+            LuaConfigValue.push(try evaluate(call, lua: lua), in: call.state)
+            return 1
+        }
+    }
+
+    /// `evaluate{model = m, data = set, metrics = {...}, name = "madlibs"}` → `{<metric> = value, ..., reports = {...}}`.
+    static func evaluate(_ call: LuaCall, lua: LuaState) throws -> ConfigValue {
+        guard call.count == 1, lua_type(call.state, 1) == LUA_TTABLE else {
+            throw TensorError("evaluate", "expected one table: evaluate{model = ..., data = ..., metrics = {...}}")
+        }
+        let (spec, functions) = try readSpec(call, lua: lua, accepted: evaluateOptions.map(\.name), function: "evaluate")
+        func string(_ key: String, _ fallback: String?) throws -> String? {
+            switch spec[key] ?? .null {
+            case .null: return fallback
+            case .string(let text): return text
+            case let other: throw TensorError("evaluate", "\(key) must be a string, got \(other.kindName)")
+            }
+        }
+        let data = try dataset(spec["data"] ?? .null, role: "data")
+        let inputKey = try string("inputs", ["images", "inputs", "tokens", "features"].first { data.tensor($0) != nil } ?? "inputs") ?? "inputs"
+        let model = try buildModel(spec["model"] ?? .null, forward: functions["forward"], inputKey: inputKey)
+        let targetKey = try string("target", "labels") ?? "labels", groupKey = try string("groups", "groups") ?? "groups"
+        var loss: ((Tensor, Batch) throws -> Tensor)?
+        if let lossSpec = spec["loss"], !lossSpec.isNull {
+            let component = try component(.loss, lossSpec, lua: lua, as: Loss.self, "loss")
+            loss = { logits, batch in try component.loss(logits, batch[targetKey] ?? logits) }
+        }
+        var batchSize = 1000
+        if let given = spec["batch"], !given.isNull {
+            guard let number = given.numberValue, number.rounded() == number, number >= 1, number < 1e9 else {
+                throw TensorError("evaluate", "batch must be a positive integer")
+            }
+            batchSize = Int(number)
+        }
+        let name = try string("name", nil)
+        if let name, name.range(of: "^[A-Za-z0-9_]+$", options: .regularExpression) == nil {
+            throw TensorError("evaluate", "name '\(name)' must use letters, digits and '_'")
+        }
+        let outcome = try Evaluation.run(model: model, data: data, metrics: try metrics(spec["metrics"] ?? .null, lua: lua), loss: loss,
+                                         targetKey: targetKey, groupKey: groupKey, batchSize: batchSize,
+                                         label: "evaluate \(name ?? "")", reports: true)
+        if let name, let run = lua.run {
+            var record: [String: ConfigValue] = ["evaluation": .string(name), "phase": .string("evaluation")]
+            for (metric, value) in outcome.values { record["\(name)_\(metric)"] = .number(value) }
+            try run.log(record)
+            try run.recordEvaluation(trainer: name, values: outcome.values, reports: outcome.reports)
+        }
+        var table = outcome.values.mapValues(ConfigValue.number)
+        table["reports"] = .table(outcome.reports.mapValues(ConfigValue.table))
+        return .table(table)
     }
 
     /// Reads the spec, builds the trainer, fits, and returns the result as a table.
@@ -168,29 +232,7 @@ enum LuaTrainAPI {
         options.inputKey = inputKey
 
         // 3. Model.
-        let model: TrainableModel
-        switch value("model") {
-        case .object(let object as Module):
-            if let forward = functions["forward"] {
-                model = TrainableModel(modules: [("", object)]) { batch in try forward.tensor([.table(batch.mapValues(ConfigValue.tensor))]) }
-            } else {
-                model = TrainableModel(module: object, inputKey: inputKey)
-            }
-        case .table(let fields) where !fields.isEmpty:
-            var modules: [(name: String, module: Module)] = []
-            for name in fields.keys.sorted() {
-                guard case .object(let module as Module)? = fields[name] else {
-                    throw TensorError("train", "model.\(name) must be a module, got \(fields[name]?.kindName ?? "nil")")
-                }
-                modules.append((name, module))
-            }
-            guard let forward = functions["forward"] else {
-                throw TensorError("train", "a table of modules needs forward = function(batch) ... return logits end")
-            }
-            model = TrainableModel(modules: modules) { batch in try forward.tensor([.table(batch.mapValues(ConfigValue.tensor))]) }
-        case let other:
-            throw TensorError("train", "model must be a module (e.g. models.cnn{}) or a table of named modules, got \(other.kindName)")
-        }
+        let model = try buildModel(value("model"), forward: functions["forward"], inputKey: inputKey)
 
         // 4. Loss, regularizers, metrics.
         let loss: (Tensor, Batch) throws -> Tensor
@@ -267,7 +309,10 @@ enum LuaTrainAPI {
             }
         }
         trainer.log = { [weak lua] record in try lua?.run?.log(record) }
-        if !options.verbose { trainer.print = { _ in } }
+        trainer.print = options.verbose ? { line in
+            print(line)
+            fflush(nil)   // stream epoch lines when standard output is a file or a pipe
+        } : { _ in }
         let result = try trainer.fit(train: trainingSet, validation: validation, test: test)
         if let run = lua.run, !result.test.isEmpty {
             try run.recordEvaluation(trainer: options.name, values: result.test, reports: result.testReports)
@@ -285,25 +330,51 @@ enum LuaTrainAPI {
         return .table(table)
     }
 
+    /// A module fed `batch[inputKey]`, or modules with a Lua `forward(batch)`.
+    static func buildModel(_ value: ConfigValue, forward: LuaFunctionReference?, inputKey: String) throws -> TrainableModel {
+        func luaForward(_ function: LuaFunctionReference) -> (Batch) throws -> Tensor {
+            { batch in try function.tensor([.table(batch.mapValues(ConfigValue.tensor))]) }
+        }
+        switch value {
+        case .object(let object as Module):
+            if let forward { return TrainableModel(modules: [("", object)], forward: luaForward(forward)) }
+            return TrainableModel(module: object, inputKey: inputKey)
+        case .table(let fields) where !fields.isEmpty:
+            var modules: [(name: String, module: Module)] = []
+            for name in fields.keys.sorted() {
+                guard case .object(let module as Module)? = fields[name] else {
+                    throw TensorError("train", "model.\(name) must be a module, got \(fields[name]?.kindName ?? "nil")")
+                }
+                modules.append((name, module))
+            }
+            guard let forward else {
+                throw TensorError("train", "a table of modules needs forward = function(batch) ... return logits end")
+            }
+            return TrainableModel(modules: modules, forward: luaForward(forward))
+        case let other:
+            throw TensorError("train", "model must be a module (e.g. models.cnn{}) or a table of named modules, got \(other.kindName)")
+        }
+    }
+
     // MARK: - Spec reading
 
     /// The spec's values, with its functions (`forward`, `loss`, `terms`, `callbacks.*`) kept as references.
-    static func readSpec(_ call: LuaCall, lua: LuaState) throws -> ([String: ConfigValue], [String: LuaFunctionReference]) {
+    static func readSpec(_ call: LuaCall, lua: LuaState, accepted: [String] = options.map(\.name), function: String = "train")
+        throws -> ([String: ConfigValue], [String: LuaFunctionReference]) {
         let state = call.state
-        let accepted = options.map(\.name)
         var values: [String: ConfigValue] = [:], functions: [String: LuaFunctionReference] = [:]
         lua_pushnil(state)
         while lua_next(state, 1) != 0 {
             defer { lucerna_pop(state, 1) }
             guard lua_type(state, -2) == LUA_TSTRING, let key = lucerna_tostring(state, -2).map({ String(cString: $0) }) else {
-                throw TensorError("train", "options must be named (train{model = ..., data = ...})")
+                throw TensorError(function, "options must be named (\(function){model = ..., data = ...})")
             }
             guard accepted.contains(key) else {
-                throw TensorError("train", "unknown option '\(key)'\(suggestion(for: key, in: accepted)); accepted: \(accepted.joined(separator: ", "))")
+                throw TensorError(function, "unknown option '\(key)'\(suggestion(for: key, in: accepted)); accepted: \(accepted.joined(separator: ", "))")
             }
             switch (key, lua_type(state, -1)) {
             case ("forward", LUA_TFUNCTION), ("loss", LUA_TFUNCTION), ("terms", LUA_TFUNCTION):
-                functions[key] = LuaFunctionReference(lua, at: -1, label: "train \(key)")
+                functions[key] = LuaFunctionReference(lua, at: -1, label: "\(function) \(key)")
             case ("forward", _), ("terms", _):
                 throw TensorError("train", "\(key) must be a function")
             case ("callbacks", LUA_TTABLE):

@@ -291,11 +291,7 @@ public final class Trainer {
         return (totalLoss / Double(max(seen, 1)), terms)
     }
 
-    private func select(_ indices: [Int], from data: TensorDataset) throws -> Batch {
-        var batch = Batch()
-        for (name, tensor) in data.tensors { batch[name] = try tensor.indexSelect(axis: 0, indices: indices) }
-        return batch
-    }
+    private func select(_ indices: [Int], from data: TensorDataset) throws -> Batch { try Evaluation.select(indices, from: data) }
 
     private func clipValues(_ parameters: [Tensor], _ limit: Double) throws {
         try noGrad {
@@ -310,32 +306,8 @@ public final class Trainer {
     /// Loss and metric values of the model (in evaluation mode, without recording) on `data`.
     public func evaluate(_ data: TensorDataset, label: String = "eval", reports: Bool = false) throws
         -> (values: [String: Double], reports: [String: [String: ConfigValue]]) {
-        model.setTraining(false)
-        defer { model.setTraining(true) }
-        for (_, metric) in metrics { metric.reset() }
-        let progress = Progress(label, total: data.count)
-        defer { progress.finish() }
-        var totalLoss = 0.0, seen = 0
-        try noGrad {
-            for start in stride(from: 0, to: data.count, by: options.evaluationBatchSize) {
-                let indices = Array(start..<min(start + options.evaluationBatchSize, data.count))
-                let batch = try select(indices, from: data)
-                let logits = try model.forward(batch)
-                let value = try loss(logits, batch).item()
-                totalLoss += value * Double(indices.count)
-                seen += indices.count
-                guard let targets = batch[options.targetKey] else { continue }
-                for (_, metric) in metrics { try metric.update(predictions: logits, targets: targets, groups: batch[options.groupKey]) }
-                progress.update(seen)
-            }
-        }
-        var values = ["loss": totalLoss / Double(max(seen, 1))]
-        var details: [String: [String: ConfigValue]] = [:]
-        for (name, metric) in metrics {
-            values[name] = try metric.compute()
-            if reports { details[name] = try metric.report() }
-        }
-        return (values, details)
+        try Evaluation.run(model: model, data: data, metrics: metrics, loss: loss, targetKey: options.targetKey,
+                           groupKey: options.groupKey, batchSize: options.evaluationBatchSize, label: label, reports: reports)
     }
 
     // MARK: - Checkpoints

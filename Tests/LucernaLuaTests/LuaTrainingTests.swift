@@ -84,4 +84,55 @@ final class LuaTrainingTests: XCTestCase {
             }
         }
     }
+
+    /// train{} on XOR points with a table of modules and a Lua forward, a Lua loss term and callbacks; then
+    /// evaluate{} agrees with a hand-computed accuracy and per-group selection rates.
+    func testTrainAndEvaluateFromLua() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lua-train-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let run = try RunContext(directory: folder, recipe: "train.lua", seed: 2, threads: 1)
+        let lua = try LuaState(run: run)
+        try lua.run(source: """
+            lucerna.manual_seed(3)
+            local x = tensor.randn{600, 2}
+            local y = ((x:narrow(2, 1, 1) * x:narrow(2, 2, 1)):gt(0)):reshape{600}:long()
+            local set = {features = x, labels = y, groups = x:narrow(2, 1, 1):gt(0):reshape{600}:long()}
+            local model = {body = nn.Sequential{nn.Linear(2, 16), nn.ReLU()}, head = nn.Linear(16, 2)}
+            local steps, epochs, penalties = 0, 0, 0
+            result = train{
+               model = model, forward = function(batch) return model.head(model.body(batch.features)) end,
+               data = set, epochs = 30, batch = 32, optimizer = {type = "adamw", lr = 0.03, weight_decay = 0},
+               terms = function(batch, logits) penalties = penalties + 1; return {small = logits:pow(2):mean() * 1e-3} end,
+               callbacks = {on_step_end = function(info) steps = steps + 1 end,
+                            on_epoch_end = function(record) epochs = epochs + 1; return record.val_accuracy > 0.97 end},
+               verbose = false}
+            steps_seen, epochs_seen, penalty_calls = steps, epochs, penalties
+            local values = evaluate{model = model, forward = function(batch) return model.head(model.body(batch.features)) end,
+                                    data = set, name = "all", metrics = {accuracy = "accuracy", parity = "demographic_parity_difference"}}
+            evaluated = values.accuracy
+            no_grad(function()
+               local predicted = model.head(model.body(x)):argmax(2) - 1
+               manual = predicted:eq(y:float()):mean():item()
+               local selected = predicted:eq(1):float()
+               local group = set.groups:float()
+               local rate1 = (selected * group):sum():item() / group:sum():item()
+               local rate0 = (selected * (1 - group)):sum():item() / (1 - group):sum():item()
+               manual_parity = math.abs(rate1 - rate0)
+            end)
+            parity = values.parity
+            history_length = #result.history
+            """, name: "train.lua")
+        let epochs = try XCTUnwrap(lua.number(global: "epochs_seen"))
+        XCTAssertEqual(lua.number(global: "history_length"), epochs)
+        XCTAssertLessThan(epochs, 30, "the epoch callback stopped training once validation accuracy passed 0.97")
+        // 480 training points (the 80 % split) in batches of 32: 15 steps per epoch, each with one penalty call.
+        XCTAssertEqual(lua.number(global: "steps_seen"), epochs * 15)
+        XCTAssertEqual(lua.number(global: "penalty_calls"), epochs * 15)
+        XCTAssertEqual(try XCTUnwrap(lua.number(global: "evaluated")), try XCTUnwrap(lua.number(global: "manual")), accuracy: 1e-6)
+        XCTAssertEqual(try XCTUnwrap(lua.number(global: "parity")), try XCTUnwrap(lua.number(global: "manual_parity")), accuracy: 1e-9)
+        let records = try String(contentsOfFile: "\(folder)/metrics.jsonl", encoding: .utf8)
+        XCTAssert(records.contains("\"train_small\""), "the Lua term is logged")
+        XCTAssert(records.contains("\"all_accuracy\""), "evaluate{name = ...} logs its values")
+        XCTAssertNotNil(FileManager.default.contents(atPath: "\(folder)/evaluation.json"))
+    }
 }
