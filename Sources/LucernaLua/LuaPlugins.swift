@@ -348,6 +348,49 @@ final class LuaPluginOptimizer: Optimizer, LuaPluginBacked {
         }
         try parameter.assign(updated)
     }
+
+    /// The base state plus each parameter's Lua state table: tensors as `p.lua.<field>`, numbers as
+    /// scalar float64 tensors `p.lua#<field>` (other values are not checkpointed).
+    override func stateTensors() throws -> [(name: String, tensor: Tensor)] {
+        var result = try super.stateTensors()
+        guard let lua = module.lua else { return result }
+        for position in allParameters.indices {
+            let fields = try lua.pluginState(reference: module.reference, key: position + 1, label: module.label)
+            for key in fields.keys.sorted() {
+                switch fields[key] {
+                case .tensor(let tensor)?: result.append(("\(position).lua.\(key)", tensor.copy()))
+                case .number(let number)?: result.append(("\(position).lua#\(key)", try Tensor(shape: [], doubles: [number])))
+                default: continue
+                }
+            }
+        }
+        return result
+    }
+
+    override func loadStateTensors(_ tensors: [(name: String, tensor: Tensor)]) throws {
+        var luaFields: [Int: [String: ConfigValue]] = [:]
+        var rest: [(name: String, tensor: Tensor)] = []
+        for (name, tensor) in tensors {
+            let parts = name.split(separator: ".", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let position = Int(parts[0]), parts[1].hasPrefix("lua") else {
+                rest.append((name, tensor))
+                continue
+            }
+            guard allParameters.indices.contains(position) else {
+                throw TensorError(module.label, "optimizer state entry '\(name)' for an optimizer of \(allParameters.count) parameters")
+            }
+            if parts[1].hasPrefix("lua.") {
+                luaFields[position, default: [:]][String(parts[1].dropFirst(4))] = .tensor(tensor.copy())
+            } else if parts[1].hasPrefix("lua#") {
+                luaFields[position, default: [:]][String(parts[1].dropFirst(4))] = .number(try tensor.item())
+            } else {
+                rest.append((name, tensor))
+            }
+        }
+        try super.loadStateTensors(rest)
+        guard let lua = module.lua else { throw TensorError(module.label, "the Lua state that loaded this plugin has been closed") }
+        for (position, fields) in luaFields { lua.setPluginState(reference: module.reference, key: position + 1, fields: fields) }
+    }
 }
 
 /// A regularizer plugin: `penalty(self, ctx)` with ctx fields parameters (name → tensor), inputs,

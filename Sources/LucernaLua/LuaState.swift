@@ -198,6 +198,44 @@ public final class LuaState {
         return [try LuaConfigValue.read(-1, in: state, path: "\(label) \(method) result")]
     }
 
+    /// The per-key state table `instance.__state[key]` of a plugin instance (what `callMethod(stateKey:)`
+    /// passes), as config values; empty when the key has no state yet.
+    func pluginState(reference: Int32, key: Int, label: String) throws -> [String: ConfigValue] {
+        let top = lua_gettop(state)
+        defer { lua_settop(state, top) }
+        lua_rawgeti(state, lucerna_registryindex(), lua_Integer(reference))
+        lua_pushstring(state, "__state")
+        guard lua_rawget(state, -2) == LUA_TTABLE, lua_rawgeti(state, -1, lua_Integer(key)) == LUA_TTABLE else { return [:] }
+        guard case .table(let fields) = try LuaConfigValue.read(-1, in: state, path: "\(label) state") else { return [:] }
+        return fields
+    }
+
+    /// Sets `instance.__state[key][field] = value` for each entry, creating the tables as needed.
+    func setPluginState(reference: Int32, key: Int, fields: [String: ConfigValue]) {
+        let top = lua_gettop(state)
+        defer { lua_settop(state, top) }
+        lua_rawgeti(state, lucerna_registryindex(), lua_Integer(reference))
+        let instance = lua_gettop(state)
+        lua_pushstring(state, "__state")
+        if lua_rawget(state, instance) != LUA_TTABLE {
+            lucerna_pop(state, 1)
+            lucerna_newtable(state)
+            lua_pushstring(state, "__state")
+            lua_pushvalue(state, -2)
+            lua_rawset(state, instance)
+        }
+        if lua_rawgeti(state, -1, lua_Integer(key)) != LUA_TTABLE {
+            lucerna_pop(state, 1)
+            lucerna_newtable(state)
+            lua_pushvalue(state, -1)
+            lua_rawseti(state, -3, lua_Integer(key))
+        }
+        for (field, value) in fields {
+            LuaConfigValue.push(value, in: state)
+            lua_setfield(state, -2, field)
+        }
+    }
+
     /// Runs a Lua file.
     public func run(file path: String) throws {
         guard let data = FileManager.default.contents(atPath: path) else {
