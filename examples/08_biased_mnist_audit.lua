@@ -15,8 +15,11 @@ local bias = {kind = "artifact", correlation = config.correlation, fraction = co
 local images = data.mnist{split = "train", bias = bias, limit = config.limit > 0 and config.limit or nil}
 local independent = data.mnist{split = "test", bias = lucerna.merge(bias, {test = "independent"})}
 local reversed = data.mnist{split = "test", bias = lucerna.merge(bias, {test = "reversed"})}
-run.image("training_images_with_artifact", images.images:index_select(1, tensor{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}),
-          {columns = 8, range = {0, 1}})
+local marked = {}   -- the first 16 training images that carry the artifact (1-based positions)
+for position, group in ipairs(images.groups:totable()) do
+   if group == 1 and #marked < 16 then marked[#marked + 1] = position end
+end
+run.image("training_images_with_artifact", images.images:index_select(1, tensor(marked)), {columns = 8, range = {0, 1}})
 
 local model = models[config.model]{}
 local result = train{

@@ -178,7 +178,25 @@ public enum RunReport {
         }
         guard !charts.isEmpty else { return "" }
         var html = "<section id=\"evaluation\"><h2>Test evaluation</h2><div class=\"charts\">"
-        for chart in charts {
+        // Subgroup metrics of one evaluation share their per-group table (Fairlearn's MetricFrame): draw it
+        // once, titled with every metric that reported it.
+        var drawn: [String: Int] = [:]   // signature → position in `bars`
+        var bars: [(names: [String], chart: String)] = []
+        for chart in charts where chart.hasPrefix("groups:") {
+            let name = String(chart.dropFirst(7))
+            let owner = name.contains(":") ? name.split(separator: ":").first.map(String.init) ?? "" : ""
+            let signature = owner + "|" + (groupStats[name] ?? [:]).keys.sorted().map { group in
+                "\(group)=" + (measureOrder[name] ?? []).map { "\(groupStats[name]?[group]?[$0] ?? [])" }.joined(separator: ",")
+            }.joined(separator: ";")
+            if let position = drawn[signature] {
+                bars[position].names.append(name)
+            } else {
+                drawn[signature] = bars.count
+                bars.append(([name], chart))
+            }
+        }
+        let barTitles = Dictionary(bars.map { ($0.chart, $0.names) }, uniquingKeysWith: { a, _ in a })
+        for chart in charts where !chart.hasPrefix("groups:") || barTitles[chart] != nil {
             if chart.hasPrefix("matrix:") {
                 let name = String(chart.dropFirst(7))
                 html += SVGChart.heatmap(title: "\(name) \(seeds.count > 1 ? " (summed over seeds)" : "")", matrix: matrices[name] ?? [])
@@ -189,7 +207,12 @@ public enum RunReport {
                 let measures = measureOrder[name] ?? []
                 let mean = groups.map { group in measures.map { stats[group]?[$0].map(SampleStatistics.mean) } }
                 let deviation = groups.map { group in measures.map { stats[group]?[$0].map(SampleStatistics.standardDeviation) } }
-                html += SVGChart.bars(title: "\(name) per subgroup\(seeds.count > 1 ? " (mean ± std over seeds)" : "")", groups: groups,
+                // "independent: demographic_parity_difference, worst_group_accuracy per subgroup".
+                let names = barTitles[chart] ?? [name]
+                let owner = name.contains(":") ? (name.split(separator: ":").first.map { "\($0): " } ?? "") : ""
+                let metricNames = names.map { $0.split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? $0 }
+                let title = owner + metricNames.joined(separator: ", ") + " per subgroup" + (seeds.count > 1 ? " (mean ± std over seeds)" : "")
+                html += SVGChart.bars(title: title, groups: groups,
                                       measures: measures, values: mean, errors: seeds.count > 1 ? deviation : nil)
             }
         }

@@ -46,7 +46,7 @@ public enum SVGChart {
         }
         if maxY - minY < 1e-12 { minY -= 0.5 * max(abs(minY), 1e-3); maxY += 0.5 * max(abs(maxY), 1e-3) }
         let padY = (maxY - minY) * 0.05
-        minY -= padY
+        minY = minY >= 0 ? max(0, minY - padY) : minY - padY   // non-negative data keeps a non-negative axis
         maxY += padY
         let spanX = max(maxX - minX, 1e-12)
         func px(_ x: Double) -> Double { left + (x - minX) / spanX * (width - left - right) }
@@ -57,8 +57,10 @@ public enum SVGChart {
             svg += "<line x1=\"\(number(left))\" x2=\"\(number(width - right))\" y1=\"\(number(py(value)))\" y2=\"\(number(py(value)))\" stroke=\"#eee\"/>"
             svg += "<text x=\"\(number(left - 4))\" y=\"\(number(py(value) + 4))\" text-anchor=\"end\" class=\"tick\">\(tick(value))</text>"
         }
-        let xTicks = maxX - minX <= 10 && maxX == maxX.rounded() && minX == minX.rounded()
-            ? stride(from: minX, through: maxX, by: 1).map { $0 } : (0...4).map { minX + spanX * Double($0) / 4 }
+        // Integer x values (epochs) get integer ticks, at most about six of them.
+        let integral = finite.allSatisfy { $0.0 == $0.0.rounded() }
+        let step = integral ? max(1, ((maxX - minX) / 5).rounded(.up)) : spanX / 4
+        let xTicks = stride(from: minX, through: maxX + step * 1e-9, by: step).map { $0 }
         for value in xTicks {
             svg += "<text x=\"\(number(px(value)))\" y=\"\(number(height - bottom + 14))\" text-anchor=\"middle\" class=\"tick\">\(tick(value))</text>"
         }
@@ -114,7 +116,7 @@ public enum SVGChart {
         let (left, right, top, bottom) = (56.0, 12.0, 28.0, 54.0)
         let barWidth = 14.0, gap = 12.0
         let groupWidth = barWidth * Double(max(measures.count, 1)) + gap
-        let width = max(320, left + right + groupWidth * Double(groups.count))
+        let width = max(320, left + right + groupWidth * Double(groups.count), 7 * Double(title.count) + 20)
         var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart bar-chart\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\">"
         svg += "<title>\(escape(title))</title><text x=\"\(number(width / 2))\" y=\"16\" text-anchor=\"middle\" class=\"chart-title\">\(escape(title))</text>"
         let all = values.flatMap { $0.compactMap { $0 } }.filter(\.isFinite)
