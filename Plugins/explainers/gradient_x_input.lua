@@ -13,6 +13,7 @@ return {
 
    attribute = function(self, model, inputs, targets)
       local n = inputs:shape()[1]
+      if targets == nil then targets = no_grad(function() return model(inputs):argmax(2) - 1 end) end   -- the predicted classes
       local x = inputs:detach():requires_grad()
       local scores = model(x):gather(2, (targets:float() + 1):reshape{n, 1}):sum()
       local attribution = x:detach() * grad(scores, x)

@@ -16,7 +16,7 @@ public enum LuaDocumentation {
         ("Metric", LuaObjects.metricMetatable, "streaming evaluation: `update(predictions, targets[, groups])`, `compute()`, `reset()`"),
         ("Loss", LuaObjects.lossMetatable, "a criterion: `loss(prediction, target)`"),
         ("Attack", LuaObjects.attackMetatable, "`attack:perturb(model, inputs, targets)` returns adversarial inputs"),
-        ("Explainer", LuaObjects.explainerMetatable, "`explainer:attribute(model, inputs, targets)` returns attribution maps"),
+        ("Explainer", LuaObjects.explainerMetatable, "`explainer:explain(model, inputs[, targets])` (or `:attribute`) returns attribution maps; no targets: the predicted classes"),
     ]
 
     /// What a plugin of each kind must define.

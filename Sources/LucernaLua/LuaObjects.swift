@@ -107,9 +107,19 @@ enum LuaObjects {
         installModelAction(attackMetatable, "perturb", "an attack", in: lua) { (attack: Attack, model, inputs, targets) in
             try attack.perturb(model: model, inputs: inputs, targets: targets)
         }
-        installModelAction(explainerMetatable, "attribute", "an explainer", in: lua) { (explainer: Explainer, model, inputs, targets) in
-            try explainer.attribute(model: model, inputs: inputs, targets: targets)
+        // explainer:attribute(model, inputs[, targets]) and its alias explainer:explain(...): nil targets
+        // explain the predicted classes.
+        LuaUserdata.createMetatable(explainerMetatable, in: lua) { lua in
+            for name in ["attribute", "explain"] {
+                lua.setFunction(name) { call in
+                    let explainer = try argument(call, explainerMetatable, as: Explainer.self, "an explainer")
+                    let targets = call.isNil(4) ? nil : try call.tensor(4)
+                    call.push(try explainer.attribute(model: LuaNNAPI.moduleArgument(call, 2), inputs: call.tensor(3), targets: targets))
+                    return 1
+                }
+            }
         }
+        lucerna_pop(lua.state, 1)
     }
 
     /// A metatable whose one method `name(self, model, inputs, targets)` returns a tensor.

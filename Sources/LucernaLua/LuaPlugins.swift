@@ -459,7 +459,7 @@ final class LuaPluginExplainer: Explainer, LuaPluginBacked {
     let module: LuaPluginModule
     init(module: LuaPluginModule) { self.module = module }
 
-    func attribute(model: Module, inputs: Tensor, targets: Tensor) throws -> Tensor {
-        try module.tensorResult(module.call("attribute", [.object(model), .tensor(inputs), .tensor(targets)]), "attribute")
+    func attribute(model: Module, inputs: Tensor, targets: Tensor?) throws -> Tensor {
+        try module.tensorResult(module.call("attribute", [.object(model), .tensor(inputs), targets.map { .tensor($0) } ?? .null]), "attribute")
     }
 }

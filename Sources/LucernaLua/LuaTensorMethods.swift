@@ -252,7 +252,7 @@ extension LuaTensorAPI {
         lua.setFunction("upsample") { call in
             // x:upsample({h, w}, "nearest" | "bilinear")
             let mode = call.isNil(3) ? "nearest" : try call.string(3)
-            guard let chosen = UpsampleMode(rawValue: mode) else { throw TensorError("upsample", "mode must be nearest or bilinear, got \(mode)") }
+            guard let chosen = UpsampleMode(rawValue: mode) else { throw TensorError("upsample", "mode must be nearest, bilinear or bilinear_align_corners, got \(mode)") }
             call.push(try call.tensor(1).upsample(size: call.pair(2), mode: chosen))
             return 1
         }

@@ -149,12 +149,14 @@ public enum Conformance {
             report.append("perturbs [4, 1, 4, 4] inputs of a linear classifier")
         case .explainer:
             guard let explainer = instance as? Explainer else { throw fail("does not build an explainer") }
-            let model = try Sequential([Flatten(), Linear(16, 3)])
+            // A small convolutional classifier, so layer-based methods (the CAM family) have a 4-D layer.
+            let model = try Sequential([Conv2d(1, 2, kernelSize: (3, 3), padding: (1, 1), generator: generator), ReLU(), Flatten(),
+                                        Linear(32, 3, generator: generator)])
             let inputs = try Tensor.uniform([4, 1, 4, 4], generator: generator)
             let attributions = try explainer.attribute(model: model, inputs: inputs, targets: labels(4, classes: 3))
             guard attributions.shape.first == 4 else { throw fail("attributions \(describe(shape: attributions.shape)) lost the batch axis") }
             try checkFinite(attributions, "the attributions")
-            report.append("attributes [4, 1, 4, 4] inputs -> \(describe(shape: attributions.shape))")
+            report.append("attributes [4, 1, 4, 4] inputs of a small CNN -> \(describe(shape: attributions.shape))")
         }
         return report
     }

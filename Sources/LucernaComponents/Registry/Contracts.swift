@@ -58,9 +58,9 @@ public protocol Attack: AnyObject {
     func perturb(model: Module, inputs: Tensor, targets: Tensor) throws -> Tensor
 }
 
-/// Maps (model, inputs, targets) to attribution maps (issue 6 adds the built-ins).
+/// Maps (model, inputs, targets) to attribution maps; nil targets explain the predicted classes.
 public protocol Explainer: AnyObject {
-    func attribute(model: Module, inputs: Tensor, targets: Tensor) throws -> Tensor
+    func attribute(model: Module, inputs: Tensor, targets: Tensor?) throws -> Tensor
 }
 
 /// A split of a data set as named tensors (`images`, `labels`, ...), in a fixed order.

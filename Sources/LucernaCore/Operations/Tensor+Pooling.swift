@@ -238,8 +238,9 @@ extension Tensor {
         return try applySeparable(rows: matrix(shape[2], outputSize.0), columns: matrix(shape[3], outputSize.1))
     }
 
-    /// Upsamples `[N, C, H, W]` by integer or fractional scale (`nearest` or `bilinear`), matching
-    /// PyTorch's `interpolate` (bilinear with `align_corners=False`).
+    /// Upsamples `[N, C, H, W]` by integer or fractional scale (`nearest`, `bilinear` or
+    /// `bilinear_align_corners`), matching PyTorch's `interpolate` (bilinear with `align_corners=False`, or
+    /// `True` for the last mode).
     public func upsample(size: (Int, Int), mode: UpsampleMode = .nearest) throws -> Tensor {
         guard rank == 4, size.0 > 0, size.1 > 0 else {
             throw TensorError("upsample", "input must be [N, C, H, W] and size positive, got \(describe(shape: shape)) and \(size)")
@@ -251,12 +252,15 @@ extension Tensor {
             let rows = (0..<size.0).map { Swift.min(Int(Double($0) * Double(height) / Double(size.0)), height - 1) }
             let columns = (0..<size.1).map { Swift.min(Int(Double($0) * Double(width) / Double(size.1)), width - 1) }
             return try indexSelect(axis: 2, indices: rows).indexSelect(axis: 3, indices: columns)
-        case .bilinear:
+        case .bilinear, .bilinearAlignCorners:
             func matrix(_ input: Int, _ output: Int) throws -> Tensor {
                 var values = [Double](repeating: 0, count: output * input)
                 let scale = Double(input) / Double(output)
                 for o in 0..<output {
-                    let source = Swift.max((Double(o) + 0.5) * scale - 0.5, 0)
+                    // Half-pixel centres (align_corners=False), or the corner pixels aligned (align_corners=True,
+                    // as nn.UpsamplingBilinear2d).
+                    let source = mode == .bilinear ? Swift.max((Double(o) + 0.5) * scale - 0.5, 0)
+                        : output > 1 ? Double(o) * Double(input - 1) / Double(output - 1) : 0
                     let lower = Swift.min(Int(source), input - 1)
                     let upper = Swift.min(lower + 1, input - 1)
                     let fraction = source - Double(lower)
@@ -294,4 +298,5 @@ extension Tensor {
 /// Interpolation used by ``Tensor/upsample(size:mode:)``.
 public enum UpsampleMode: String, Sendable {
     case nearest, bilinear
+    case bilinearAlignCorners = "bilinear_align_corners"
 }

@@ -1,0 +1,267 @@
+import Foundation
+import LucernaCore
+import LucernaNN
+
+/// The class-activation-map family on one layer of a model (chosen by module name): one engine that takes
+/// the layer's activations A (and, for gradient methods, the gradients g of the target class score) and
+/// differs only in how channels are weighted:
+/// - `grad_cam`: w_c = mean over positions of g;
+/// - `grad_cam_pp`: w_c = Σ relu(g) α with α = g² / (2g² + Σ_ab(A) g³ + 1e-6), α = 0 where g = 0 (the closed
+///   form under the exp(score) assumption, as pytorch-grad-cam computes it);
+/// - `xgrad_cam`: w_c = Σ g A / (Σ_ab(A) + 1e-7);
+/// - `layer_cam`: an element-wise map Σ_c relu(g) A;
+/// - `score_cam`: w = softmax over channels of the target score of the input masked by each upsampled,
+///   min-max normalised channel (align-corners bilinear, as nn.UpsamplingBilinear2d);
+/// - `eigen_cam`: the projection of the centred activations on their first principal component.
+///
+/// The map is relu'd, min-max normalised per image (ε 1e-7), resized to the input's height and width
+/// (bilinear, half-pixel centres, like cv2.resize) and normalised again — pytorch-grad-cam's steps. With
+/// `normalize = false` the relu'd map is only resized.
+///
+/// Reference: Selvaraju et al., "Grad-CAM", ICCV 2017; Chattopadhay et al., "Grad-CAM++", WACV 2018;
+/// Fu et al., "Axiom-based Grad-CAM", BMVC 2020; Jiang et al., "LayerCAM", IEEE TIP 2021; Wang et al.,
+/// "Score-CAM", CVPR-W 2020; Muhammad & Yeasin, "Eigen-CAM", IJCNN 2020; pytorch-grad-cam (Gildenblat, 2021).
+public final class ClassActivationMap: Explainer {
+    public enum Method: String, CaseIterable, Sendable {
+        case gradCAM = "grad_cam", gradCAMPlusPlus = "grad_cam_pp", xgradCAM = "xgrad_cam", layerCAM = "layer_cam"
+        case scoreCAM = "score_cam", eigenCAM = "eigen_cam"
+    }
+
+    public let method: Method
+    /// The module whose output is explained; nil picks the last non-pooling module with a 4-D output.
+    public let layer: String?
+    public let normalize: Bool
+    /// Masked inputs per forward pass (Score-CAM).
+    public let batchSize: Int
+
+    static let options = [
+        OptionSpec("layer", .string, default: .null, "the module (by name, e.g. \"relu2\") whose activations are explained; default: the last non-pooling module with a 4-D output"),
+        OptionSpec("normalize", .boolean, default: .boolean(true), "min-max normalise each map to [0, 1] (pytorch-grad-cam's output)"),
+        OptionSpec("batch_size", .integer, default: .number(16), "score_cam: masked inputs per forward pass"),
+    ]
+
+    public init(method: Method, layer: String? = nil, normalize: Bool = true, batchSize: Int = 16) throws {
+        guard batchSize > 0 else { throw TensorError(method.rawValue, "batch_size must be positive, got \(batchSize)") }
+        self.method = method
+        self.layer = layer
+        self.normalize = normalize
+        self.batchSize = batchSize
+    }
+
+    static func builder(_ method: Method) -> (Config) throws -> Any {
+        { config in
+            try ClassActivationMap(method: method, layer: config.has("layer") ? try config.string("layer") : nil,
+                                   normalize: try config.boolean("normalize"), batchSize: try config.positiveInteger("batch_size"))
+        }
+    }
+
+    /// Maps `[N, H, W]` for `inputs` `[N, C, H, W]`, explaining `targets` (class indices `[N]`; nil: the
+    /// predicted classes).
+    public func attribute(model: Module, inputs: Tensor, targets: Tensor?) throws -> Tensor {
+        let name = method.rawValue
+        guard inputs.rank == 4 else { throw TensorError(name, "inputs must be images [N, C, H, W], got \(describe(shape: inputs.shape))") }
+        let (count, height, width) = (inputs.shape[0], inputs.shape[2], inputs.shape[3])
+        let target = try resolveLayer(model, inputs: inputs)
+        // 1. Forward with the layer's output captured; the score of each sample's target class.
+        var captured: Tensor?
+        let hook = target.module.addForwardHook { _, _, output in captured = output }
+        defer { target.module.removeForwardHook(hook) }
+        let wasTraining = model.isTraining
+        model.eval()
+        defer { model.train(wasTraining) }
+        let input = try inputs.detach().requiringGrad()
+        let logits = try model(input)
+        guard logits.rank == 2, logits.shape[0] == count else {
+            throw TensorError(name, "the model must return logits [N, classes], got \(describe(shape: logits.shape))")
+        }
+        guard let activations = captured, activations.rank == 4, activations.shape[0] == count else {
+            throw TensorError(name, "layer \(target.name) must output [N, C, h, w], got \(captured.map { describe(shape: $0.shape) } ?? "nothing")")
+        }
+        let classes = try resolveTargets(targets, logits: logits)
+        // 2. The raw map [N, h, w].
+        let raw: [Double]
+        switch method {
+        case .gradCAM, .gradCAMPlusPlus, .xgradCAM, .layerCAM:
+            let score = try logits.gathering(axis: 1, indices: Tensor(shape: [count, 1], integers: classes)).sum()
+            guard let gradient = try Tensor.gradients(of: [score], withRespectTo: [activations]).first ?? nil else {
+                throw TensorError(name, "the target scores do not depend on layer \(target.name)")
+            }
+            raw = gradientMap(activations: activations.toDoubles(), gradients: gradient.toDoubles(), shape: activations.shape)
+        case .scoreCAM:
+            raw = try scoreMap(model: model, inputs: inputs, activations: activations.detach(), classes: classes)
+        case .eigenCAM:
+            raw = Self.principalProjection(activations.toDoubles(), shape: activations.shape)
+        }
+        // 3. relu, normalise, resize, normalise (pytorch-grad-cam's scale_cam_image twice).
+        let (h, w) = (activations.shape[2], activations.shape[3])
+        var maps = raw.map { max($0, 0) }
+        if normalize { Self.normalizeEach(&maps, count: count, size: h * w) }
+        var resized = try Tensor(shape: [count, 1, h, w], doubles: maps).upsample(size: (height, width), mode: .bilinear).toDoubles()
+        if normalize {
+            resized = resized.map { max($0, 0) }
+            Self.normalizeEach(&resized, count: count, size: height * width)
+        }
+        return try Tensor(shape: [count, height, width], values: resized, dtype: inputs.dtype)
+    }
+
+    /// The explained module: `layer` by name, else the last non-pooling module with a 4-D output.
+    func resolveLayer(_ model: Module, inputs: Tensor) throws -> (name: String, module: Module) {
+        let modules = model.namedModules().filter { !$0.name.isEmpty }
+        if let layer {
+            guard let module = model.module(named: layer) else {
+                let names = modules.map(\.name)
+                throw TensorError(method.rawValue, "the model has no module '\(layer)'\(suggestion(for: layer, in: names)); modules: \(names.joined(separator: ", "))")
+            }
+            return (layer, module)
+        }
+        var ranks: [ObjectIdentifier: Int] = [:]
+        let hooks = modules.map { entry in (entry.module, entry.module.addForwardHook { module, _, output in ranks[ObjectIdentifier(module)] = output.rank }) }
+        defer { for (module, hook) in hooks { module.removeForwardHook(hook) } }
+        try noGrad { _ = try model(inputs.sliced(axis: 0, start: 0, end: 1)) }
+        guard let last = modules.last(where: { ranks[ObjectIdentifier($0.module)] == 4 && !String(describing: type(of: $0.module)).contains("Pool") }) else {
+            throw TensorError(method.rawValue, "the model has no module with a 4-D output to explain; name one with layer = ...")
+        }
+        return last
+    }
+
+    func resolveTargets(_ targets: Tensor?, logits: Tensor) throws -> [Int] {
+        let (count, classes) = (logits.shape[0], logits.shape[1])
+        guard let targets else { return try logits.argmax(axis: 1).toIntegers() }
+        guard targets.count == count else {
+            throw TensorError(method.rawValue, "\(targets.count) targets for \(count) inputs")
+        }
+        let values = targets.toIntegers()
+        if let bad = values.first(where: { $0 < 0 || $0 >= classes }) {
+            throw TensorError(method.rawValue, "target class \(bad) is out of range for \(classes) classes")
+        }
+        return values
+    }
+
+    /// Grad-CAM, Grad-CAM++, XGrad-CAM and Layer-CAM from activations A and gradients g (`[N, C, h, w]`).
+    func gradientMap(activations a: [Double], gradients g: [Double], shape: [Int]) -> [Double] {
+        let (count, channels, plane) = (shape[0], shape[1], shape[2] * shape[3])
+        var map = [Double](repeating: 0, count: count * plane)
+        for n in 0..<count {
+            for c in 0..<channels {
+                let base = (n * channels + c) * plane
+                let activationSum = (0..<plane).reduce(0) { $0 + a[base + $1] }
+                var weight = 0.0
+                switch method {
+                case .gradCAM:
+                    weight = (0..<plane).reduce(0) { $0 + g[base + $1] } / Double(plane)
+                case .gradCAMPlusPlus:
+                    for p in 0..<plane where g[base + p] != 0 {
+                        let g2 = g[base + p] * g[base + p], g3 = g2 * g[base + p]
+                        weight += max(g[base + p], 0) * g2 / (2 * g2 + activationSum * g3 + 1e-6)
+                    }
+                case .xgradCAM:
+                    for p in 0..<plane { weight += g[base + p] * a[base + p] / (activationSum + 1e-7) }
+                case .layerCAM:
+                    for p in 0..<plane { map[n * plane + p] += max(g[base + p], 0) * a[base + p] }
+                    continue
+                case .scoreCAM, .eigenCAM:
+                    continue
+                }
+                for p in 0..<plane { map[n * plane + p] += weight * a[base + p] }
+            }
+        }
+        return map
+    }
+
+    /// Score-CAM: channel weights from the target scores of the input masked by each channel.
+    func scoreMap(model: Module, inputs: Tensor, activations: Tensor, classes: [Int]) throws -> [Double] {
+        let (count, channels, h, w) = (activations.shape[0], activations.shape[1], activations.shape[2], activations.shape[3])
+        let (inputChannels, height, width) = (inputs.shape[1], inputs.shape[2], inputs.shape[3])
+        let values = activations.toDoubles()
+        return try noGrad {
+            let upsampled = try activations.upsample(size: (height, width), mode: .bilinearAlignCorners).toDoubles()
+            let plane = height * width
+            var map = [Double](repeating: 0, count: count * h * w)
+            for n in 0..<count {
+                let image = try inputs.sliced(axis: 0, start: n, end: n + 1).toDoubles()
+                var scores = [Double]()
+                for start in stride(from: 0, to: channels, by: batchSize) {
+                    let chunk = min(batchSize, channels - start)
+                    var masked = [Double](repeating: 0, count: chunk * inputChannels * plane)
+                    for k in 0..<chunk {
+                        let base = (n * channels + start + k) * plane
+                        let low = (0..<plane).reduce(Double.infinity) { min($0, upsampled[base + $1]) }
+                        let high = (0..<plane).reduce(-Double.infinity) { max($0, upsampled[base + $1]) }
+                        for channel in 0..<inputChannels {
+                            for p in 0..<plane {
+                                let mask = (upsampled[base + p] - low) / (high - low + 1e-8)
+                                masked[(k * inputChannels + channel) * plane + p] = image[channel * plane + p] * mask
+                            }
+                        }
+                    }
+                    let logits = try model(Tensor(shape: [chunk, inputChannels, height, width], values: masked, dtype: inputs.dtype))
+                    let rows = logits.toDoubles(), classCount = logits.shape[1]
+                    scores += (0..<chunk).map { rows[$0 * classCount + classes[n]] }
+                }
+                // Softmax over channels.
+                let top = scores.max() ?? 0
+                let exponentials = scores.map { exp($0 - top) }
+                let total = exponentials.reduce(0, +)
+                for c in 0..<channels {
+                    let weight = exponentials[c] / total
+                    let base = (n * channels + c) * h * w
+                    for p in 0..<(h * w) { map[n * h * w + p] += weight * values[base + p] }
+                }
+            }
+            return map
+        }
+    }
+
+    /// Eigen-CAM: per sample, the `[h·w, C]` activations centred over positions, projected on their first
+    /// right singular vector (power iteration on the C×C Gram matrix). The singular vector's sign is
+    /// arbitrary (LAPACK's in pytorch-grad-cam); it is fixed here so the projection correlates positively
+    /// with the channel-summed activations.
+    public static func principalProjection(_ a: [Double], shape: [Int]) -> [Double] {
+        let (count, channels, plane) = (shape[0], shape[1], shape[2] * shape[3])
+        var result = [Double](repeating: 0, count: count * plane)
+        for n in 0..<count {
+            // 1. X[p][c], centred per channel.
+            var x = [Double](repeating: 0, count: plane * channels)
+            for c in 0..<channels {
+                let base = (n * channels + c) * plane
+                let mean = (0..<plane).reduce(0) { $0 + a[base + $1] } / Double(plane)
+                for p in 0..<plane { x[p * channels + c] = a[base + p] - mean }
+            }
+            // 2. Gram matrix G = XᵀX and its leading eigenvector by power iteration.
+            var gram = [Double](repeating: 0, count: channels * channels)
+            for p in 0..<plane {
+                for i in 0..<channels where x[p * channels + i] != 0 {
+                    for j in 0..<channels { gram[i * channels + j] += x[p * channels + i] * x[p * channels + j] }
+                }
+            }
+            var vector = (0..<channels).map { 1 + Double($0) * 1e-3 }
+            for _ in 0..<5000 {
+                var next = [Double](repeating: 0, count: channels)
+                for i in 0..<channels { for j in 0..<channels { next[i] += gram[i * channels + j] * vector[j] } }
+                let norm = next.reduce(0) { $0 + $1 * $1 }.squareRoot()
+                guard norm > 0 else { break }
+                next = next.map { $0 / norm }
+                let change = zip(next, vector).reduce(0) { max($0, abs($1.0 - $1.1)) }
+                vector = next
+                if change < 1e-13 { break }
+            }
+            // 3. The projection, signed to agree with the summed activations.
+            var projection = (0..<plane).map { p in (0..<channels).reduce(0) { $0 + x[p * channels + $1] * vector[$1] } }
+            let summed = (0..<plane).map { p in (0..<channels).reduce(0) { $0 + a[(n * channels + $1) * plane + p] } }
+            if zip(projection, summed).reduce(0, { $0 + $1.0 * $1.1 }) < 0 { projection = projection.map { -$0 } }
+            for p in 0..<plane { result[n * plane + p] = projection[p] }
+        }
+        return result
+    }
+
+    /// Per map: subtract the minimum, divide by ε + the maximum (pytorch-grad-cam's `scale_cam_image`).
+    static func normalizeEach(_ values: inout [Double], count: Int, size: Int) {
+        for n in 0..<count {
+            let range = n * size..<(n + 1) * size
+            let low = values[range].min() ?? 0
+            for index in range { values[index] -= low }
+            let high = values[range].max() ?? 0
+            for index in range { values[index] /= 1e-7 + high }
+        }
+    }
+}
