@@ -81,4 +81,59 @@ final class ExplainerGoldenTests: XCTestCase {
             XCTAssert("\(error)".contains("layer fc1 must output [N, C, h, w]"), "\(error)")
         }
     }
+
+    func testSaliencyIntegratedGradientsAndOcclusionMatchCaptum() throws {
+        let fixture = try Fixture("explainers.safetensors")
+        let model = try model(fixture)
+        let inputs = try fixture["inputs"], targets = try fixture["targets"]
+        assertClose(try explainer("saliency", [:]).attribute(model: model, inputs: inputs, targets: targets),
+                    try fixture["saliency.maps"], tolerance: 1e-9, "saliency")
+        assertClose(try explainer("integrated_gradients", [:]).attribute(model: model, inputs: inputs, targets: targets),
+                    try fixture["integrated_gradients.gausslegendre50"], tolerance: 1e-9, "integrated gradients, Gauss-Legendre, 50 steps")
+        let trapezoid = try explainer("integrated_gradients", ["method": .string("riemann_trapezoid"), "steps": .number(20),
+                                                               "baseline": .number(0.25), "batch_steps": .number(7)])
+        assertClose(try trapezoid.attribute(model: model, inputs: inputs, targets: targets),
+                    try fixture["integrated_gradients.trapezoid20"], tolerance: 1e-6, "integrated gradients, trapezoid, baseline 0.25, uneven batches")
+        let occlusion = try explainer("occlusion", ["window": .list([.number(1), .number(4), .number(4)]),
+                                                    "strides": .list([.number(1), .number(2), .number(2)]), "batch_size": .number(10)])
+        assertClose(try occlusion.attribute(model: model, inputs: inputs, targets: targets),
+                    try fixture["occlusion.maps"], tolerance: 1e-6, "occlusion")
+    }
+
+    /// Integrated Gradients' completeness: attributions sum to F(x) − F(baseline) (to the quadrature error).
+    func testIntegratedGradientsCompletenessAndQuadrature() throws {
+        let fixture = try Fixture("explainers.safetensors")
+        let model = try model(fixture)
+        let inputs = try fixture["inputs"], targets = try fixture["targets"]
+        let attributions = try explainer("integrated_gradients", ["steps": .number(400), "method": .string("riemann_middle"), "batch_steps": .number(100)])
+            .attribute(model: model, inputs: inputs, targets: targets)
+        let scores = try noGrad { try model(inputs) }.toDoubles(), zero = try noGrad { try model(inputs.zerosLike()) }.toDoubles()
+        let values = attributions.toDoubles(), size = 256
+        for (n, target) in targets.toIntegers().enumerated() {
+            let sum = values[n * size..<(n + 1) * size].reduce(0, +)
+            let expected = scores[n * 5 + target] - zero[n * 5 + target]
+            XCTAssertEqual(sum, expected, accuracy: 2e-3 * max(abs(scores[n * 5 + target]), abs(zero[n * 5 + target]), 1), "sample \(n)")
+        }
+        // Gauss-Legendre nodes and weights for n = 3: ±√(3/5) and 0 with weights 5/9, 8/9, 5/9.
+        let nodes = IntegratedGradients.legendreNodes(3)
+        XCTAssertEqual(nodes[0].node, -(0.6).squareRoot(), accuracy: 1e-15)
+        XCTAssertEqual(nodes[1].node, 0, accuracy: 1e-15)
+        XCTAssertEqual(nodes[2].weight, 5.0 / 9, accuracy: 1e-15)
+        XCTAssertEqual(nodes[1].weight, 8.0 / 9, accuracy: 1e-15)
+    }
+
+    /// SmoothGrad without noise is saliency; with noise it is seeded by the run's generator and differs.
+    func testSmoothGradReducesToSaliencyWithoutNoise() throws {
+        let fixture = try Fixture("explainers.safetensors")
+        let model = try model(fixture)
+        let inputs = try fixture["inputs"], targets = try fixture["targets"]
+        let quiet = try explainer("smoothgrad", ["noise": .number(0), "samples": .number(3)]).attribute(model: model, inputs: inputs, targets: targets)
+        assertClose(quiet, try fixture["saliency.maps"], tolerance: 1e-12, "smoothgrad with noise 0")
+        let noisy = try explainer("smoothgrad", ["samples": .number(8)])
+        RandomGenerator.shared.reseed(4)
+        let first = try noisy.attribute(model: model, inputs: inputs, targets: targets).toDoubles()
+        RandomGenerator.shared.reseed(4)
+        XCTAssertEqual(try noisy.attribute(model: model, inputs: inputs, targets: targets).toDoubles(), first, "same seed, same map")
+        XCTAssertGreaterThan(zip(first, quiet.toDoubles()).map { abs($0 - $1) }.max() ?? 0, 1e-3)
+    }
 }

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Golden maps for the CAM explainers (Tests/Fixtures/explainers.safetensors), computed by pytorch-grad-cam on
+"""Golden maps for the explainers (Tests/Fixtures/explainers.safetensors): the CAM family from pytorch-grad-cam,
+saliency, Integrated Gradients and occlusion from Captum, on
 a small copy of Lucerna's benchmark CNN (same module names: conv1, relu1, pool1, conv2, relu2, pool2, fc1,
 relu3, fc2) with fixed random weights, on six random 1x16x16 inputs, target layer relu2.
 
-    python scripts/golden/make_explainer_golden.py     # venv with torch, safetensors, grad-cam
+    python scripts/golden/make_explainer_golden.py     # venv with torch, safetensors, grad-cam, captum
 """
 import os
 
@@ -66,6 +67,17 @@ for name, method in methods.items():
 # Predicted-class targets (targets=None) for Grad-CAM.
 with GradCAM(model=model, target_layers=[model.relu2]) as cam:
     out["grad_cam.predicted_maps"] = torch.from_numpy(np.asarray(cam(input_tensor=inputs, targets=None), dtype=np.float64))
+
+# Captum's gradient and perturbation methods on the same model and inputs.
+from captum.attr import IntegratedGradients, Occlusion, Saliency
+
+out["saliency.maps"] = Saliency(model).attribute(inputs, target=targets, abs=True).detach()
+out["integrated_gradients.gausslegendre50"] = IntegratedGradients(model).attribute(
+    inputs, target=targets, n_steps=50, method="gausslegendre").detach()
+out["integrated_gradients.trapezoid20"] = IntegratedGradients(model).attribute(
+    inputs, baselines=0.25, target=targets, n_steps=20, method="riemann_trapezoid").detach()
+out["occlusion.maps"] = Occlusion(model).attribute(inputs, sliding_window_shapes=(1, 4, 4), strides=(1, 2, 2),
+                                                   baselines=0, target=targets).detach()
 
 save_file({key: value.contiguous() for key, value in out.items()}, OUT)
 print(f"wrote {OUT}: {len(out)} tensors")

@@ -68,7 +68,7 @@ public final class ClassActivationMap: Explainer {
         defer { target.module.removeForwardHook(hook) }
         let wasTraining = model.isTraining
         model.eval()
-        defer { model.train(wasTraining) }
+        defer { model.train(wasTraining) }   // (evaluation mode, as pytorch-grad-cam sets it)
         let input = try inputs.detach().requiringGrad()
         let logits = try model(input)
         guard logits.rank == 2, logits.shape[0] == count else {
@@ -77,12 +77,12 @@ public final class ClassActivationMap: Explainer {
         guard let activations = captured, activations.rank == 4, activations.shape[0] == count else {
             throw TensorError(name, "layer \(target.name) must output [N, C, h, w], got \(captured.map { describe(shape: $0.shape) } ?? "nothing")")
         }
-        let classes = try resolveTargets(targets, logits: logits)
+        let classes = try ExplanationTargets.classes(targets, logits: logits, owner: name)
         // 2. The raw map [N, h, w].
         let raw: [Double]
         switch method {
         case .gradCAM, .gradCAMPlusPlus, .xgradCAM, .layerCAM:
-            let score = try logits.gathering(axis: 1, indices: Tensor(shape: [count, 1], integers: classes)).sum()
+            let score = try ExplanationTargets.score(logits, classes: classes)
             guard let gradient = try Tensor.gradients(of: [score], withRespectTo: [activations]).first ?? nil else {
                 throw TensorError(name, "the target scores do not depend on layer \(target.name)")
             }
@@ -122,19 +122,6 @@ public final class ClassActivationMap: Explainer {
             throw TensorError(method.rawValue, "the model has no module with a 4-D output to explain; name one with layer = ...")
         }
         return last
-    }
-
-    func resolveTargets(_ targets: Tensor?, logits: Tensor) throws -> [Int] {
-        let (count, classes) = (logits.shape[0], logits.shape[1])
-        guard let targets else { return try logits.argmax(axis: 1).toIntegers() }
-        guard targets.count == count else {
-            throw TensorError(method.rawValue, "\(targets.count) targets for \(count) inputs")
-        }
-        let values = targets.toIntegers()
-        if let bad = values.first(where: { $0 < 0 || $0 >= classes }) {
-            throw TensorError(method.rawValue, "target class \(bad) is out of range for \(classes) classes")
-        }
-        return values
     }
 
     /// Grad-CAM, Grad-CAM++, XGrad-CAM and Layer-CAM from activations A and gradients g (`[N, C, h, w]`).

@@ -1,0 +1,85 @@
+import LucernaCore
+import LucernaNN
+
+/// Occlusion: slide a `window` (channels × height × width) over each input with `strides`, replace it
+/// by the `baseline` value and record the drop of the target score; each element's attribution is the
+/// mean drop over the windows that covered it (elements no window covers get 0, where Captum gives NaN).
+///
+/// Reference: Zeiler & Fergus, "Visualizing and Understanding Convolutional Networks", ECCV 2014; Captum
+/// `Occlusion`.
+public final class Occlusion: Explainer {
+    static let options = [
+        OptionSpec("window", .integers, default: .list([.number(1), .number(4), .number(4)]), "window shape over one input without the batch axis (e.g. {1, 4, 4})"),
+        OptionSpec("strides", .integers, default: .list([.number(1), .number(2), .number(2)]), "window strides per axis"),
+        OptionSpec("baseline", .number, default: .number(0), "value written into the window"),
+        OptionSpec("batch_size", .integer, default: .number(64), "occluded inputs per forward pass"),
+    ]
+    let window: [Int], strides: [Int], baseline: Double, batchSize: Int
+
+    init(config: Config) throws {
+        window = try config.integers("window")
+        strides = try config.integers("strides")
+        baseline = try config.number("baseline")
+        batchSize = try config.positiveInteger("batch_size")
+        guard window.count == strides.count, window.allSatisfy({ $0 > 0 }), strides.allSatisfy({ $0 > 0 }) else {
+            throw config.error("window and strides must be positive and of equal length, got \(window) and \(strides)")
+        }
+    }
+
+    public func attribute(model: Module, inputs: Tensor, targets: Tensor?) throws -> Tensor {
+        let sampleShape = Array(inputs.shape.dropFirst())
+        guard sampleShape.count == window.count, zip(sampleShape, window).allSatisfy({ $0 >= $1 }) else {
+            throw TensorError("occlusion", "window \(window) does not fit inputs \(describe(shape: inputs.shape)) (one size per axis after the batch axis)")
+        }
+        return try ExplanationTargets.evaluating(model) {
+            try noGrad {
+                let logits = try model(inputs)
+                let classes = try ExplanationTargets.classes(targets, logits: logits, owner: "occlusion")
+                let reference = logits.toDoubles(), classCount = logits.shape[1]
+                let count = inputs.shape[0], size = inputs.count / max(count, 1)
+                let values = inputs.toDoubles()
+                // 1. The window positions: offsets k · stride along each axis (Captum's shift counts).
+                let shifts = zip(zip(sampleShape, window), strides).map { ($0.0 - $0.1) / $1 + 1 }
+                let positions = shifts.reduce(1, *)
+                var elementStrides = [Int](repeating: 1, count: sampleShape.count)
+                for axis in stride(from: sampleShape.count - 2, through: 0, by: -1) { elementStrides[axis] = elementStrides[axis + 1] * sampleShape[axis + 1] }
+                func covered(_ position: Int) -> [Int] {
+                    var remaining = position, offsets = [Int](repeating: 0, count: shifts.count)
+                    for axis in 0..<shifts.count {
+                        offsets[axis] = (remaining % shifts[axis]) * strides[axis]
+                        remaining /= shifts[axis]
+                    }
+                    var elements = [0]
+                    for axis in 0..<shifts.count {
+                        elements = elements.flatMap { base in (0..<window[axis]).map { base + (offsets[axis] + $0) * elementStrides[axis] } }
+                    }
+                    return elements
+                }
+                var total = [Double](repeating: 0, count: inputs.count), hits = [Double](repeating: 0, count: size)
+                for position in 0..<positions { for element in covered(position) { hits[element] += 1 } }
+                // 2. Occluded copies of every sample, in batches of (sample, position) pairs.
+                let pairs = (0..<count).flatMap { n in (0..<positions).map { (n, $0) } }
+                for start in stride(from: 0, to: pairs.count, by: batchSize) {
+                    let chunk = pairs[start..<min(start + batchSize, pairs.count)]
+                    var batch = [Double]()
+                    batch.reserveCapacity(chunk.count * size)
+                    var masks: [[Int]] = []
+                    for (n, position) in chunk {
+                        var copy = Array(values[n * size..<(n + 1) * size])
+                        let elements = covered(position)
+                        for element in elements { copy[element] = baseline }
+                        batch += copy
+                        masks.append(elements)
+                    }
+                    let occluded = try model(Tensor(shape: [chunk.count] + sampleShape, values: batch, dtype: inputs.dtype)).toDoubles()
+                    for (index, (n, _)) in chunk.enumerated() {
+                        let drop = reference[n * classCount + classes[n]] - occluded[index * classCount + classes[n]]
+                        for element in masks[index] { total[n * size + element] += drop }
+                    }
+                }
+                let attributions = total.indices.map { hits[$0 % size] > 0 ? total[$0] / hits[$0 % size] : 0 }
+                return try Tensor(shape: inputs.shape, values: attributions, dtype: inputs.dtype)
+            }
+        }
+    }
+}
