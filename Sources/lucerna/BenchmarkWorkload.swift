@@ -1,4 +1,5 @@
 import Foundation
+import LucernaComponents
 import LucernaCore
 import LucernaNN
 
@@ -7,6 +8,7 @@ import LucernaNN
 enum BenchmarkWorkload: String, CaseIterable {
     case mlpTrain = "mlp_train", cnnTrain = "cnn_train", cnnInfer = "cnn_infer"
     case wganGradientPenaltyStep = "wgan_gp_step", rrrStep = "rrr_step"
+    case gradCAMPlusPlus = "gradcampp", saliency = "saliency", integratedGradients = "integrated_gradients"
 
     static var names: [String] { allCases.map(\.rawValue) }
 
@@ -58,6 +60,25 @@ enum BenchmarkWorkload: String, CaseIterable {
             return {
                 _ = try noGrad { try model(x) }
                 return 256
+            }
+        case .gradCAMPlusPlus, .saliency, .integratedGradients:
+            // Explanations of the benchmark CNN for the predicted classes: Grad-CAM++ on relu2 (maps resized to
+            // 28x28 and normalised as pytorch-grad-cam), saliency (|gradient|), Integrated Gradients with 32
+            // Gauss-Legendre steps in one batch (as Captum by default).
+            let model = try CNN(generator: generator).eval()
+            let batch = self == .integratedGradients ? 32 : 256
+            let x = try images(batch)
+            let (name, options): (String, [String: ConfigValue]) = switch self {
+            case .gradCAMPlusPlus: ("grad_cam_pp", ["layer": .string("relu2")])
+            case .saliency: ("saliency", [:])
+            default: ("integrated_gradients", ["steps": .number(32), "batch_steps": .number(32)])
+            }
+            guard let explainer = try Registry.standard().build(.explainer, name, options: options) as? Explainer else {
+                throw TensorError("bench", "\(name) is not an explainer")
+            }
+            return {
+                _ = try explainer.attribute(model: model, inputs: x, targets: nil)
+                return batch
             }
         case .rrrStep:
             let model = try CNN(generator: generator)

@@ -66,6 +66,39 @@ def make_step(name, channels_last, fused):
             opt.step()
             return batch
         return step, "samples/s"
+    if name in ("gradcampp", "saliency", "integrated_gradients"):
+        # Explanations of the benchmark CNN for the predicted classes, with the libraries researchers use:
+        # pytorch-grad-cam's GradCAMPlusPlus on relu2 (maps resized to 28x28 and min-max normalised) and
+        # Captum's Saliency and IntegratedGradients (32 steps, Gauss-Legendre, one batch).
+        model = CNN().to(memory_format=fmt).eval()
+        batch = 32 if name == "integrated_gradients" else 256
+        x = torch.rand(batch, 1, 28, 28).contiguous(memory_format=fmt)
+        if name == "gradcampp":
+            from pytorch_grad_cam import GradCAMPlusPlus
+            cam = GradCAMPlusPlus(model=model, target_layers=[model.relu2])
+
+            def step():
+                cam(input_tensor=x, targets=None)
+                return batch
+            return step, "samples/s"
+        from captum.attr import IntegratedGradients, Saliency
+
+        def targets():
+            with torch.no_grad():
+                return model(x).argmax(1)
+        if name == "saliency":
+            saliency = Saliency(model)
+
+            def step():
+                saliency.attribute(x, target=targets(), abs=True)
+                return batch
+            return step, "samples/s"
+        ig = IntegratedGradients(model)
+
+        def step():
+            ig.attribute(x, target=targets(), n_steps=32, method="gausslegendre")
+            return batch
+        return step, "samples/s"
     if name == "wgan_gp_step":
         gen, critic = Generator(), Critic().to(memory_format=fmt)
         opt_g = torch.optim.Adam(gen.parameters(), lr=1e-4, betas=(0.0, 0.9), fused=fused)
