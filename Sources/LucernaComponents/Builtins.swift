@@ -69,6 +69,17 @@ public enum Builtins {
                        options: SmoothGrad.options, build: SmoothGrad.init),
         ComponentEntry(.explainer, "occlusion", "drop of the target score when a sliding window is occluded", reference: "Zeiler & Fergus, ECCV 2014; Captum Occlusion",
                        options: Occlusion.options, build: Occlusion.init),
+        // Explanation quality: maps against ground-truth masks.
+        ComponentEntry(.metric, "iou_xai", "IoU of the binarised map (top-k %, value or Otsu) with the mask", reference: "Zhang et al., IJCV 2018; Otsu, 1979",
+                       options: IoUXAI.options, build: IoUXAI.init),
+        ComponentEntry(.metric, "pointing_game", "share of maps whose maximum lies in the mask", reference: "Zhang et al., IJCV 2018; Quantus PointingGame",
+                       options: PointingGame.options, build: PointingGame.init),
+        ComponentEntry(.metric, "relevance_mass", "share of the attribution inside the mask", reference: "Arras et al., 2022; Quantus RelevanceMassAccuracy",
+                       options: RelevanceMass.options, build: RelevanceMass.init),
+        ComponentEntry(.metric, "relevance_rank", "share of the top-|mask| pixels inside the mask", reference: "Arras et al., 2022; Quantus RelevanceRankAccuracy",
+                       options: RelevanceRank.options, build: RelevanceRank.init),
+        ComponentEntry(.metric, "attribution_auc", "ROC AUC of attributions as scores for the mask", reference: "Fawcett, 2006; Quantus AUC",
+                       options: AttributionAUC.options, build: AttributionAUC.init),
         // Optimizers.
         ComponentEntry(.optimizer, "adamw", "Adam with decoupled weight decay", reference: "Loshchilov & Hutter, 2019",
                        options: BuiltinOptimizers.adamOptions(weightDecay: 1e-2), build: BuiltinOptimizers.adamw),

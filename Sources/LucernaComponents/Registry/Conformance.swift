@@ -106,11 +106,17 @@ public enum Conformance {
             report.append("gradients reach \(reached.joined(separator: ", ")), finite")
         case .metric:
             guard let metric = instance as? Metric else { throw fail("does not build a metric") }
-            try metric.update(predictions: random([8, 3]), targets: labels(8, classes: 3), groups: labels(8, classes: 2))
+            if metric is MaskedAttributionMetric {
+                // Explanation quality: random maps against a square mask.
+                let mask = try Tensor(shape: [1, 6, 6], doubles: (0..<36).map { ($0 / 6) >= 2 && ($0 / 6) < 4 && ($0 % 6) >= 2 && ($0 % 6) < 4 ? 1 : 0 })
+                try metric.update(predictions: random([4, 6, 6]), targets: Tensor.concatenate(Array(repeating: mask, count: 4), axis: 0), groups: nil)
+            } else {
+                try metric.update(predictions: random([8, 3]), targets: labels(8, classes: 3), groups: labels(8, classes: 2))
+            }
             let value = try metric.compute()
             guard value.isFinite else { throw fail("compute returned \(value)") }
             metric.reset()
-            report.append("update/compute/reset: \(value) on random scores")
+            report.append("update/compute/reset: \(value) on random \(metric is MaskedAttributionMetric ? "maps and a mask" : "scores")")
         case .loss:
             guard let loss = instance as? Loss else { throw fail("does not build a loss") }
             let pair = try example?(config) ?? [random([4, 3]), random([4, 3])]

@@ -1,0 +1,68 @@
+import XCTest
+import LucernaComponents
+import LucernaCore
+
+/// The explanation-quality metrics on small maps and masks whose values are worked out by hand.
+final class ExplanationMetricTests: XCTestCase {
+    let registry = Registry.standard()
+
+    func metric(_ name: String, _ options: [String: ConfigValue] = [:]) throws -> Metric {
+        try XCTUnwrap(try registry.build(.metric, name, options: options) as? Metric)
+    }
+
+    /// Two 3x3 maps and masks:
+    ///   map A = [9 8 1 / 7 0 0 / 0 0 2], mask A = top-left 2x2 (pixels 0, 1, 3, 4);
+    ///   map B = [1 1 1 / 1 5 1 / 1 1 1], mask B = the corner pixel 8 only.
+    let maps = try! Tensor(shape: [2, 3, 3], doubles: [9, 8, 1, 7, 0, 0, 0, 0, 2, 1, 1, 1, 1, 5, 1, 1, 1, 1])
+    let masks = try! Tensor(shape: [2, 1, 3, 3], doubles: [1, 1, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])
+
+    func value(_ name: String, _ options: [String: ConfigValue] = [:]) throws -> Double {
+        let metric = try metric(name, options)
+        try metric.update(predictions: maps, targets: masks, groups: nil)
+        return try metric.compute()
+    }
+
+    func testPointingGameRelevanceMassAndRank() throws {
+        // A: maximum 9 at pixel 0, inside; B: maximum 5 at pixel 4, outside → 1/2.
+        XCTAssertEqual(try value("pointing_game"), 0.5)
+        // A: (9 + 8 + 7 + 0) / 27 = 24/27; B: 1/13 → mean (24/27 + 1/13) / 2.
+        XCTAssertEqual(try value("relevance_mass"), (24.0 / 27 + 1.0 / 13) / 2, accuracy: 1e-15)
+        // A: the top 4 pixels are 9, 8, 7, 2 → 3 inside; B: the top 1 pixel is 5 (pixel 4) → 0 → (3/4 + 0) / 2.
+        XCTAssertEqual(try value("relevance_rank"), 0.375, accuracy: 1e-15)
+    }
+
+    func testIoUXAIRulesAndReport() throws {
+        // top_k 1/3 of 9 pixels = 3: A keeps 9, 8, 7 → IoU 3/4; B keeps 5 and (ties at 1) every pixel → IoU 1/9.
+        XCTAssertEqual(try value("iou_xai", ["fraction": .number(1.0 / 3)]), (0.75 + 1.0 / 9) / 2, accuracy: 1e-15)
+        // value 2: A keeps 9, 8, 7, 2 → 3 / 5; B keeps 5 → 0 / 2.
+        XCTAssertEqual(try value("iou_xai", ["threshold": .string("value"), "value": .number(2)]), 0.3, accuracy: 1e-15)
+        // Otsu separates {9, 8, 7} from the rest in A (IoU 3/4) and 5 from the ones in B (IoU 0).
+        XCTAssertEqual(try value("iou_xai", ["threshold": .string("otsu")]), 0.375, accuracy: 1e-15)
+        let metric = try metric("iou_xai", ["threshold": .string("value"), "value": .number(2)])
+        try metric.update(predictions: maps, targets: masks, groups: nil)
+        let report = try metric.report()
+        XCTAssertEqual(report["threshold"]?.description, "\"value\"")
+        XCTAssertEqual(report["count"]?.numberValue, 2)
+        XCTAssertEqual(report["std"]?.numberValue ?? -1, (0.18).squareRoot(), accuracy: 1e-12)
+    }
+
+    func testAttributionAUC() throws {
+        // A: positives {9, 8, 7, 0} against negatives {1, 0, 0, 0, 2}, 20 pairs: 9, 8 and 7 beat all five (15);
+        // 0 ties three zeros (1.5) → 16.5 / 20.
+        // B: the positive 1 ties seven 1s and loses to 5 → 3.5 / 8.
+        XCTAssertEqual(try value("attribution_auc"), (16.5 / 20 + 3.5 / 8) / 2, accuracy: 1e-15)
+    }
+
+    func testChannelsAreSummedAndUndefinedSamplesAreLeftOut() throws {
+        // Two channels that add up to map A; an empty mask is left out (reported as skipped).
+        let channels = try Tensor(shape: [1, 2, 3, 3], doubles: [5, 4, 1, 3, 0, 0, 0, 0, 1, 4, 4, 0, 4, 0, 0, 0, 0, 1])
+        let metric = try metric("pointing_game")
+        try metric.update(predictions: channels, targets: masks.sliced(axis: 0, end: 1), groups: nil)
+        try metric.update(predictions: maps.sliced(axis: 0, end: 1), targets: try Tensor.zeros([1, 3, 3]), groups: nil)
+        XCTAssertEqual(try metric.compute(), 1)
+        XCTAssertEqual(try metric.report()["skipped"]?.numberValue, 1)
+        XCTAssertThrowsError(try metric.update(predictions: maps, targets: try Tensor.zeros([2, 4, 4]), groups: nil))
+        metric.reset()
+        XCTAssertThrowsError(try metric.compute())
+    }
+}
