@@ -1,6 +1,7 @@
 import CLua
 import Foundation
 import LucernaComponents
+import LucernaData
 import LucernaCore
 import LucernaNN
 
@@ -124,6 +125,31 @@ extension LuaState {
             case let other?: throw TensorError("run.image", "range must be {low, high}, got \(other)")
             }
             call.push(try run.saveImage(name, images, columns: columns, range: range))
+            return 1
+        }
+        setFunction("overlay") { [unowned self] call in
+            // run.overlay(name, images, {{"grad_cam", maps}, {"saliency", maps2}}, {colormap = "inferno", alpha = 0.6}):
+            // a grid with the images in grey, then one row of coloured heatmaps per method, for report.html.
+            guard let run = self.run else { throw TensorError("run.overlay", "no run folder: run the recipe with `lucerna run`") }
+            let name = try call.string(1)
+            let images = try call.tensor(2)
+            guard case .list(let rows) = try LuaConfigValue.read(3, in: call.state, path: "run.overlay rows") else {
+                throw TensorError("run.overlay", "argument 3 must be a list of {name, maps} pairs, e.g. {{\"grad_cam\", maps}}")
+            }
+            let maps = try rows.map { row -> (name: String, maps: Tensor) in
+                guard case .list(let pair) = row, pair.count == 2, case .string(let label) = pair[0], case .tensor(let tensor) = pair[1] else {
+                    throw TensorError("run.overlay", "each row must be {name, maps}, got \(row)")
+                }
+                return (label, tensor)
+            }
+            try call.checkOptions(4, accepted: ["colormap", "alpha"])
+            let colormapName = try call.string(4, "colormap", default: "inferno") ?? "inferno"
+            guard let colormap = Colormap(rawValue: colormapName) else {
+                throw TensorError("run.overlay", "colormap must be \(Colormap.allCases.map(\.rawValue).joined(separator: ", ")), got \(colormapName)")
+            }
+            let data = try PNG.explanationGrid(images: images, maps: maps, colormap: colormap, alpha: try call.number(4, "alpha", default: 0.6))
+            call.push(try run.savePNG(name, data, caption: "rows: inputs, " + maps.map(\.name).joined(separator: ", ") + " (\(colormapName), low to high)",
+                                      operation: "run.overlay"))
             return 1
         }
         setFunction("note") { [unowned self] call in

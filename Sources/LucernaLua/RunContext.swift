@@ -203,16 +203,21 @@ public final class RunContext {
     /// Saves an image grid (`[N, H, W]` or `[N, C, H, W]`, C 1 or 3) as `images/<name>.png`, which
     /// `report.html` embeds.
     public func saveImage(_ name: String, _ images: Tensor, columns: Int, range: (Double, Double)?) throws -> String {
+        try savePNG(name, try PNG.grid(images, columns: columns, range: range), caption: nil, operation: "run.image")
+    }
+
+    /// Writes `images/<name>.png` (and the caption beside it, shown by `report.html`).
+    public func savePNG(_ name: String, _ data: Data, caption: String?, operation: String) throws -> String {
         guard name.range(of: "^[A-Za-z0-9_.-]+$", options: .regularExpression) != nil, !name.hasPrefix(".") else {
-            throw TensorError("run.image", "image name '\(name)' must use letters, digits, '_', '-' and '.'")
+            throw TensorError(operation, "image name '\(name)' must use letters, digits, '_', '-' and '.'")
         }
-        let data = try PNG.grid(images, columns: columns, range: range)
         let folder = "\(directory)/images"
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             try data.write(to: URL(fileURLWithPath: "\(folder)/\(name).png"), options: .atomic)
+            if let caption { try caption.write(toFile: "\(folder)/\(name).txt", atomically: true, encoding: .utf8) }
         } catch {
-            throw TensorError("run.image", "cannot write \(folder)/\(name).png: \(error.localizedDescription)")
+            throw TensorError(operation, "cannot write \(folder)/\(name).png: \(error.localizedDescription)")
         }
         return "\(folder)/\(name).png"
     }

@@ -50,6 +50,25 @@ final class PNGTests: XCTestCase {
         XCTAssertEqual(parts[2].body.count, 0)
     }
 
+    /// The overlay grid: a grey row, then each method's normalised map coloured and blended, a colour bar.
+    func testExplanationGridBlendsColormappedMaps() throws {
+        let images = try Tensor(shape: [2, 1, 2, 2], doubles: [0, 1, 0, 1, 0.5, 0.5, 0.5, 0.5])
+        let maps = try Tensor(shape: [2, 2, 2], doubles: [0, 0, 0, 4, 1, 2, 3, 4])
+        let file = try PNG.explanationGrid(images: images, maps: [("m", maps)], colormap: .inferno, alpha: 0.5, padding: 1)
+        let parts = try chunks(file)
+        // Width: 2 cells of 2 + 3 gaps + a 4-wide bar + 1 = 12; height: 2 rows of 2 + 3 gaps = 7.
+        XCTAssertEqual([UInt8](parts[0].body.prefix(10)), [0, 0, 0, 12, 0, 0, 0, 7, 8, 2])
+        let rows = inflate(parts[1].body, expected: 7 * (12 * 3 + 1))
+        func pixel(_ x: Int, _ y: Int) -> [UInt8] { Array(rows[y * 37 + 1 + x * 3..<y * 37 + 1 + x * 3 + 3]) }
+        XCTAssertEqual(pixel(2, 1), [255, 255, 255], "image 0, pixel (0, 1): grey 1")
+        // Row 2, image 0, pixel (1, 1): map 4 → normalised 1 → inferno's top (252, 255, 164), blended 50 % with grey 255.
+        XCTAssertEqual(pixel(2, 5), [254, 255, 210])
+        // Pixel (0, 0): map 0 → inferno's bottom (0, 0, 4) with grey 0 → (0, 0, 2).
+        XCTAssertEqual(pixel(1, 4), [0, 0, 2])
+        XCTAssertEqual(Colormap.viridis.color(0.5).green, 145, accuracy: 1e-9, "viridis at 0.5 is matplotlib's (33, 145, 140)")
+        XCTAssertThrowsError(try PNG.explanationGrid(images: images, maps: [("bad", try Tensor.zeros([2, 3, 3]))]))
+    }
+
     func testGridScalesAndLaysOutImages() throws {
         // Three 2x2 RGB images in two columns with a 1-pixel gap: a 7x7 canvas.
         let values = (0..<36).map { Double($0) / 35 }

@@ -42,6 +42,7 @@ final class ReportTests: XCTestCase {
             set.groups = (set.labels:float() * 0 + tensor.rand{300}:gt(0.5):float()):long()
             run.image("noise_grid", tensor.rand{6, 1, 5, 5}, {columns = 3})
             run.note("a < b & c")
+            run.overlay("heat", tensor.rand{3, 1, 5, 5}, {{"first", tensor.rand{3, 5, 5}}, {"second", tensor.rand{3, 1, 5, 5}}})
             train{model = nn.Linear(2, 3), data = set, test = set, epochs = 3, verbose = false,
                   metrics = {accuracy = "accuracy", confusion = "confusion_matrix", worst = "worst_group_accuracy"}}
             """, name: "report.lua")
@@ -52,7 +53,8 @@ final class ReportTests: XCTestCase {
         XCTAssertEqual(page.seriesNames, Array(repeating: "run", count: 6))
         let rects = page.counts["rect"] ?? 0
         XCTAssertGreaterThanOrEqual(rects, 9 + 2 * 5, "a 3x3 heatmap and bars for two groups")
-        XCTAssertEqual(page.imageSources.count, 1)
+        XCTAssertEqual(page.imageSources.count, 2)
+        XCTAssert(try String(contentsOfFile: "\(folder)/report.html", encoding: .utf8).contains("heat: rows: inputs, first, second (inferno, low to high)"))
         let png = try XCTUnwrap(Data(base64Encoded: String(page.imageSources[0].dropFirst("data:image/png;base64,".count))))
         XCTAssertEqual(Array(png.prefix(4)), [0x89, 0x50, 0x4E, 0x47])
         let html = try String(contentsOfFile: "\(folder)/report.html", encoding: .utf8)

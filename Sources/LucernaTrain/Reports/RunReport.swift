@@ -228,8 +228,14 @@ public enum RunReport {
             var html = "<section id=\"images\"><h2>Images\(seeds.count > 1 ? " (\(SVGChart.escape(label)))" : "")</h2>"
             for name in names {
                 guard let data = FileManager.default.contents(atPath: "\(folder)/\(name)") else { continue }
-                let caption = SVGChart.escape(String(name.dropLast(4)))
-                html += "<figure><img class=\"grid\" alt=\"\(caption)\" src=\"data:image/png;base64,\(data.base64EncodedString())\"/><figcaption>\(caption)</figcaption></figure>"
+                let stem = String(name.dropLast(4))
+                let note = (try? String(contentsOfFile: "\(folder)/\(stem).txt", encoding: .utf8)).map { ": \($0)" } ?? ""
+                let caption = SVGChart.escape(stem + note)
+                // Shown at three times the natural size (at most 1060 px wide), pixels kept sharp.
+                let bytes = [UInt8](data.prefix(24))
+                let naturalWidth = bytes.count == 24 ? bytes[16..<20].reduce(0) { $0 << 8 | Int($1) } : 0
+                let size = naturalWidth > 0 ? " width=\"\(min(3 * naturalWidth, 1060))\"" : ""
+                html += "<figure><img class=\"grid\"\(size) alt=\"\(caption)\" src=\"data:image/png;base64,\(data.base64EncodedString())\"/><figcaption>\(caption)</figcaption></figure>"
             }
             return html + "</section>\n"
         }
