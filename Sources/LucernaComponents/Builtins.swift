@@ -80,6 +80,10 @@ public enum Builtins {
                        options: RelevanceRank.options, build: RelevanceRank.init),
         ComponentEntry(.metric, "attribution_auc", "ROC AUC of attributions as scores for the mask", reference: "Fawcett, 2006; Quantus AUC",
                        options: AttributionAUC.options, build: AttributionAUC.init),
+        ComponentEntry(.metric, "deletion_auc", "area under the target probability as the most attributed pixels are removed (lower is better)",
+                       reference: "Petsiuk et al., RISE, BMVC 2018", options: PerturbationCurve.options, build: DeletionAUC.init),
+        ComponentEntry(.metric, "insertion_auc", "area under the target probability as the most attributed pixels are inserted (higher is better)",
+                       reference: "Petsiuk et al., RISE, BMVC 2018", options: PerturbationCurve.options, build: InsertionAUC.init),
         // Optimizers.
         ComponentEntry(.optimizer, "adamw", "Adam with decoupled weight decay", reference: "Loshchilov & Hutter, 2019",
                        options: BuiltinOptimizers.adamOptions(weightDecay: 1e-2), build: BuiltinOptimizers.adamw),

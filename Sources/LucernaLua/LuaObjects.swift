@@ -78,6 +78,16 @@ enum LuaObjects {
                 try metric.update(predictions: call.tensor(2), targets: call.tensor(3), groups: call.isNil(4) ? nil : call.tensor(4))
                 return 0
             }
+            lua.setFunction("update_explanation") { call in
+                // metric:update_explanation(model, inputs, maps[, targets]) for faithfulness metrics.
+                let metric = try argument(call, metricMetatable, as: Metric.self, "a metric")
+                guard let faithfulness = metric as? FaithfulnessMetric else {
+                    throw TensorError("update_explanation", "this metric takes metric:update(predictions, targets[, groups]) instead")
+                }
+                try faithfulness.update(model: LuaNNAPI.moduleArgument(call, 2), inputs: call.tensor(3), attributions: call.tensor(4),
+                                        targets: call.isNil(5) ? nil : call.tensor(5))
+                return 0
+            }
             lua.setFunction("compute") { call in
                 call.push(try argument(call, metricMetatable, as: Metric.self, "a metric").compute())
                 return 1

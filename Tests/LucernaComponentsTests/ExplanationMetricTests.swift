@@ -1,6 +1,7 @@
 import XCTest
 import LucernaComponents
 import LucernaCore
+import LucernaNN
 
 /// The explanation-quality metrics on small maps and masks whose values are worked out by hand.
 final class ExplanationMetricTests: XCTestCase {
@@ -64,5 +65,37 @@ final class ExplanationMetricTests: XCTestCase {
         XCTAssertThrowsError(try metric.update(predictions: maps, targets: try Tensor.zeros([2, 4, 4]), groups: nil))
         metric.reset()
         XCTAssertThrowsError(try metric.compute())
+    }
+
+    /// Deletion and insertion on a linear model whose curve is known: logit₀ = 2x₀ + x₁ − x₃, logit₁ = 0,
+    /// input all ones, attributions ranking the pixels 0, 1, 2, 3, four steps (one pixel each).
+    func testDeletionAndInsertionCurves() throws {
+        let linear = try Linear(4, 2, dtype: .float64)
+        try linear.weight.assign(try Tensor(shape: [2, 4], doubles: [2, 1, 0, -1, 0, 0, 0, 0]))
+        try linear.bias?.assign(try Tensor.zeros([2], dtype: .float64))
+        let model = try Sequential([Flatten(), linear])
+        let inputs = try Tensor.ones([1, 1, 2, 2], dtype: .float64)
+        let maps = try Tensor(shape: [1, 2, 2], doubles: [4, 3, 2, 1])
+        func sigmoid(_ x: Double) -> Double { 1 / (1 + exp(-x)) }
+        func area(_ logits: [Double]) -> Double {
+            let p: [Double] = logits.map(sigmoid)
+            var total = 0.0
+            for k in 0..<4 { total += (p[k] + p[k + 1]) / 2 }
+            return total / 4
+        }
+        let deletion = try XCTUnwrap(try metric("deletion_auc", ["steps": .number(4)]) as? FaithfulnessMetric)
+        try deletion.update(model: model, inputs: inputs, attributions: maps, targets: try Tensor(shape: [1], integers: [0]))
+        // Removing pixels 0, 1, 2, 3 in turn: logits 2, 0, −1, −1, 0.
+        XCTAssertEqual(try deletion.compute(), area([2, 0, -1, -1, 0]), accuracy: 1e-12)
+        let insertion = try XCTUnwrap(try metric("insertion_auc", ["steps": .number(4)]) as? FaithfulnessMetric)
+        try insertion.update(model: model, inputs: inputs, attributions: maps, targets: nil)   // predicted class 0
+        // Inserting them into zeros: logits 0, 2, 3, 3, 2.
+        XCTAssertEqual(try insertion.compute(), area([0, 2, 3, 3, 2]), accuracy: 1e-12)
+        guard case .list(let curve)? = try insertion.report()["curve"] else { return XCTFail("no curve in the report") }
+        for (point, logit) in zip(curve, [0.0, 2, 3, 3, 2]) { XCTAssertEqual(point.numberValue ?? -1, sigmoid(logit), accuracy: 1e-12) }
+        XCTAssertEqual(curve.count, 5)
+        XCTAssertThrowsError(try deletion.update(predictions: maps, targets: maps, groups: nil)) { error in
+            XCTAssert("\(error)".contains("update_explanation"), "\(error)")
+        }
     }
 }

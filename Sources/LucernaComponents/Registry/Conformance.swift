@@ -106,7 +106,12 @@ public enum Conformance {
             report.append("gradients reach \(reached.joined(separator: ", ")), finite")
         case .metric:
             guard let metric = instance as? Metric else { throw fail("does not build a metric") }
-            if metric is MaskedAttributionMetric {
+            if let faithfulness = metric as? FaithfulnessMetric {
+                // Faithfulness: random maps over the inputs of a small CNN.
+                let model = try Sequential([Conv2d(1, 2, kernelSize: (3, 3), padding: (1, 1), generator: generator), ReLU(), Flatten(),
+                                            Linear(32, 3, generator: generator)])
+                try faithfulness.update(model: model, inputs: random([4, 1, 4, 4]), attributions: random([4, 4, 4]), targets: labels(4, classes: 3))
+            } else if metric is MaskedAttributionMetric {
                 // Explanation quality: random maps against a square mask.
                 let mask = try Tensor(shape: [1, 6, 6], doubles: (0..<36).map { ($0 / 6) >= 2 && ($0 / 6) < 4 && ($0 % 6) >= 2 && ($0 % 6) < 4 ? 1 : 0 })
                 try metric.update(predictions: random([4, 6, 6]), targets: Tensor.concatenate(Array(repeating: mask, count: 4), axis: 0), groups: nil)

@@ -63,6 +63,12 @@ public protocol Explainer: AnyObject {
     func attribute(model: Module, inputs: Tensor, targets: Tensor?) throws -> Tensor
 }
 
+/// An explanation metric that needs the model (faithfulness: it perturbs the inputs in the order the
+/// attributions give and watches the target score). Its plain `update` throws, naming this one.
+public protocol FaithfulnessMetric: Metric {
+    func update(model: Module, inputs: Tensor, attributions: Tensor, targets: Tensor?) throws
+}
+
 /// A split of a data set as named tensors (`images`, `labels`, ...), in a fixed order.
 public final class TensorDataset {
     public let name: String

@@ -20,6 +20,14 @@ public class MaskedAttributionMetric: Metric {
     /// Extra report fields (the thresholding rule of IoU-XAI).
     func details() -> [String: ConfigValue] { [:] }
 
+    /// Adds one sample's score (for subclasses that score differently).
+    func record(_ value: Double?) {
+        if let value { scores.append(value) } else { skipped += 1 }
+    }
+
+    /// Samples scored so far.
+    var scoreCount: Int { scores.count }
+
     public func update(predictions maps: Tensor, targets masks: Tensor, groups: Tensor?) throws {
         let mapShape = maps.rank == 4 ? [maps.shape[0], maps.shape[2], maps.shape[3]] : maps.shape
         let maskShape = masks.rank == 4 && masks.shape[1] == 1 ? [masks.shape[0], masks.shape[2], masks.shape[3]] : masks.shape
@@ -52,6 +60,7 @@ public class MaskedAttributionMetric: Metric {
     }
 
     public func reset() {
+
         scores = []
         skipped = 0
     }
