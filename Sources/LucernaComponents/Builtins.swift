@@ -84,6 +84,8 @@ public enum Builtins {
                        reference: "Petsiuk et al., RISE, BMVC 2018", options: PerturbationCurve.options, build: DeletionAUC.init),
         ComponentEntry(.metric, "insertion_auc", "area under the target probability as the most attributed pixels are inserted (higher is better)",
                        reference: "Petsiuk et al., RISE, BMVC 2018", options: PerturbationCurve.options, build: InsertionAUC.init),
+        ComponentEntry(.metric, "randomization_sanity", "Spearman correlation of maps before and after randomising the weights (lower is better)",
+                       reference: "Adebayo et al., NeurIPS 2018", options: RandomizationSanity.options, build: RandomizationSanity.init),
         // Optimizers.
         ComponentEntry(.optimizer, "adamw", "Adam with decoupled weight decay", reference: "Loshchilov & Hutter, 2019",
                        options: BuiltinOptimizers.adamOptions(weightDecay: 1e-2), build: BuiltinOptimizers.adamw),

@@ -98,4 +98,31 @@ final class ExplanationMetricTests: XCTestCase {
             XCTAssert("\(error)".contains("update_explanation"), "\(error)")
         }
     }
+
+    func testSpearmanWithTies() {
+        // Ranks of [1, 2, 2, 4] are [1, 2.5, 2.5, 4]; of [10, 30, 20, 40] are [1, 3, 2, 4].
+        // Pearson of those ranks: covariance 4.5 over √(4.5 · 5) → 0.9487.
+        XCTAssertEqual(RandomizationSanity.spearman([1, 2, 2, 4], [10, 30, 20, 40]) ?? -1, 4.5 / (4.5 * 5).squareRoot(), accuracy: 1e-12)
+        XCTAssertEqual(RandomizationSanity.spearman([1, 2, 3], [3, 2, 1]) ?? 0, -1, accuracy: 1e-12)
+        XCTAssertNil(RandomizationSanity.spearman([1, 1, 1], [1, 2, 3]))
+    }
+
+    /// Saliency of a linear model is its weight row: after randomisation it is unrelated to the trained one,
+    /// so the correlation drops; the weights are restored afterwards.
+    func testRandomizationSanityRestoresTheModel() throws {
+        RandomGenerator.shared.reseed(11)
+        let linear = try Linear(64, 3, dtype: .float64)
+        let model = try Sequential([Flatten(), linear])
+        let inputs = try Tensor.uniform([6, 1, 8, 8], dtype: .float64)
+        let targets = try Tensor(shape: [6], integers: [0, 1, 2, 0, 1, 2])
+        let saliency = try XCTUnwrap(try registry.build(.explainer, "saliency", options: [:]) as? Explainer)
+        let maps = try saliency.attribute(model: model, inputs: inputs, targets: targets)
+        let before = linear.weight.toDoubles()
+        let sanity = try XCTUnwrap(try metric("randomization_sanity", ["explainer": .string("saliency")]) as? FaithfulnessMetric)
+        try sanity.update(model: model, inputs: inputs, attributions: maps, targets: targets)
+        XCTAssertEqual(linear.weight.toDoubles(), before, "weights restored")
+        XCTAssertLessThan(abs(try sanity.compute()), 0.5, "maps of a randomised linear model are unrelated to the trained ones")
+        // Against itself (no randomisation) the correlation would be 1: the drop comes from the new weights.
+        XCTAssertEqual(RandomizationSanity.spearman(maps.toDoubles(), maps.toDoubles()) ?? 0, 1, accuracy: 1e-12)
+    }
 }

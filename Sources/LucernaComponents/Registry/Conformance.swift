@@ -31,6 +31,8 @@ public enum Conformance {
             case .tensors: options[option.name] = .list([.tensor(probe)])
             case .object: options[option.name] = .object(try SGD(parameters: [probe], learningRate: 0.1))
             case .integer, .number: options[option.name] = .number(Double(5 * (position + 1)))
+            case .component(.explainer): options[option.name] = .string("saliency")
+            case .component(.metric): options[option.name] = .string("accuracy")
             default: throw fail("cannot stand in for required option \(option.name) of type \(option.type.luaType)")
             }
         }
