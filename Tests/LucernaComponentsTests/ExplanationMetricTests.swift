@@ -73,7 +73,7 @@ final class ExplanationMetricTests: XCTestCase {
         let linear = try Linear(4, 2, dtype: .float64)
         try linear.weight.assign(try Tensor(shape: [2, 4], doubles: [2, 1, 0, -1, 0, 0, 0, 0]))
         try linear.bias?.assign(try Tensor.zeros([2], dtype: .float64))
-        let model = try Sequential([Flatten(), linear])
+        let model = Sequential([Flatten(), linear])
         let inputs = try Tensor.ones([1, 1, 2, 2], dtype: .float64)
         let maps = try Tensor(shape: [1, 2, 2], doubles: [4, 3, 2, 1])
         func sigmoid(_ x: Double) -> Double { 1 / (1 + exp(-x)) }
@@ -112,7 +112,7 @@ final class ExplanationMetricTests: XCTestCase {
     func testRandomizationSanityRestoresTheModel() throws {
         RandomGenerator.shared.reseed(11)
         let linear = try Linear(64, 3, dtype: .float64)
-        let model = try Sequential([Flatten(), linear])
+        let model = Sequential([Flatten(), linear])
         let inputs = try Tensor.uniform([6, 1, 8, 8], dtype: .float64)
         let targets = try Tensor(shape: [6], integers: [0, 1, 2, 0, 1, 2])
         let saliency = try XCTUnwrap(try registry.build(.explainer, "saliency", options: [:]) as? Explainer)

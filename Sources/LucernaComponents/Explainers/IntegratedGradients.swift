@@ -75,7 +75,7 @@ public final class IntegratedGradients: Explainer {
             let count = inputs.shape[0]
             let base = try Tensor.full(inputs.shape, value: baseline, dtype: inputs.dtype)
             let difference = try noGrad { try inputs - base }
-            var total = try inputs.zerosLike()
+            var total = inputs.zerosLike()
             let points = Self.quadrature(method, steps: steps)
             for start in stride(from: 0, to: points.count, by: batchSteps) {
                 let chunk = Array(points[start..<min(start + batchSteps, points.count)])

@@ -34,7 +34,7 @@ public final class SmoothGrad: Explainer {
                 let slice = values[n * size..<(n + 1) * size]
                 return noise * ((slice.max() ?? 0) - (slice.min() ?? 0))
             }
-            var total = try inputs.zerosLike()
+            var total = inputs.zerosLike()
             for _ in 0..<samples {
                 let standard = try Tensor.normal(inputs.shape, dtype: inputs.dtype).toDoubles()
                 let noisy = try Tensor(shape: inputs.shape, values: (0..<inputs.count).map { values[$0] + standard[$0] * scales[$0 / size] },
