@@ -5,7 +5,8 @@ The CNN is trained with the protocol (train{}: stratified validation split, Adam
 first `samples` test images and their true classes, each method's maps are compared with the object masks
 (pixels with ink above 0.5) by IoU-XAI (top 20 % of pixels), the pointing game, relevance mass and rank
 accuracy and the attribution AUC, and for faithfulness by the deletion and insertion AUCs (20 steps, removed
-pixels set to 0). Signed input attributions (Integrated Gradients, occlusion, gradient x
+pixels set to 0), and the randomisation sanity check on the first 100 (Spearman correlation with the maps of
+the same CNN with randomised weights; near 0 is good). Signed input attributions (Integrated Gradients, occlusion, gradient x
 input) are scored by their absolute value. The grid (images/explanations.png in the report) shows 8 test
 images and one row per method; metrics.jsonl gets one record per method. ]]
 
@@ -36,12 +37,13 @@ local scorers = {iou_xai = metrics.iou_xai{fraction = 0.2}, pointing_game = metr
 local faithfulness = {deletion_auc = metrics.deletion_auc{steps = 20}, insertion_auc = metrics.insertion_auc{steps = 20}}
 local shown = test.images:narrow(1, 1, 8)
 local rows = {}
-print(("%-21s %8s %8s %8s %8s %8s %8s %8s %8s"):format("method", "iou_xai", "pointing", "mass", "rank", "auc",
-                                                      "deletion", "insertion", "seconds"))
+print(("%-21s %8s %8s %8s %8s %8s %8s %8s %8s %8s"):format("method", "iou_xai", "pointing", "mass", "rank", "auc",
+                                                           "deletion", "insertion", "sanity", "seconds"))
 for _, entry in ipairs(methods) do
    local name, explainer = entry[1], entry[2]
    for _, scorer in pairs(scorers) do scorer:reset() end
    for _, scorer in pairs(faithfulness) do scorer:reset() end
+   local sanity = metrics.randomization_sanity{explainer = explainer}
    local started = os.clock()
    for start = 1, config.samples, 100 do
       local length = math.min(100, config.samples - start + 1)
@@ -49,15 +51,18 @@ for _, entry in ipairs(methods) do
       local maps = explainer:explain(model, inputs, labels):abs()   -- signed attributions are scored by magnitude
       for _, scorer in pairs(scorers) do scorer:update(maps, test.masks:narrow(1, start, length)) end
       for _, scorer in pairs(faithfulness) do scorer:update_explanation(model, inputs, maps, labels) end
+      if start == 1 then sanity:update_explanation(model, inputs, maps, labels) end   -- the first 100 images
    end
    local seconds = os.clock() - started   -- CPU seconds (both threads), explaining and scoring
    local record = {phase = "explanation", method = name, seconds = seconds}
    for key, scorer in pairs(scorers) do record[name .. "_" .. key] = scorer:compute() end
    for key, scorer in pairs(faithfulness) do record[name .. "_" .. key] = scorer:compute() end
+   record[name .. "_randomization_sanity"] = sanity:compute()
    run.log(record)
-   print(("%-21s %8.4f %8.4f %8.4f %8.4f %8.4f %8.4f %8.4f %8.1f"):format(name, record[name .. "_iou_xai"],
+   print(("%-21s %8.4f %8.4f %8.4f %8.4f %8.4f %8.4f %8.4f %8.4f %8.1f"):format(name, record[name .. "_iou_xai"],
       record[name .. "_pointing_game"], record[name .. "_relevance_mass"], record[name .. "_relevance_rank"],
-      record[name .. "_attribution_auc"], record[name .. "_deletion_auc"], record[name .. "_insertion_auc"], seconds))
+      record[name .. "_attribution_auc"], record[name .. "_deletion_auc"], record[name .. "_insertion_auc"],
+      record[name .. "_randomization_sanity"], seconds))
    rows[#rows + 1] = {name, explainer:explain(model, shown, test.labels:narrow(1, 1, 8)):abs()}
 end
 run.overlay("explanations", shown, rows, {colormap = "inferno", alpha = 0.6})
