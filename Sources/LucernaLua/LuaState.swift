@@ -174,28 +174,32 @@ public final class LuaState {
         guard lua_type(state, -1) == LUA_TFUNCTION else { throw TensorError(label, "has no method \(method)") }
         lua_pushvalue(state, instance)
         for argument in arguments { LuaConfigValue.push(argument, in: state) }
-        if let stateKey {
-            lua_pushstring(state, "__state")
-            if lua_rawget(state, instance) != LUA_TTABLE {
-                lucerna_pop(state, 1)
-                lucerna_newtable(state)
-                lua_pushstring(state, "__state")
-                lua_pushvalue(state, -2)
-                lua_rawset(state, instance)
-            }
-            if lua_rawgeti(state, -1, lua_Integer(stateKey)) != LUA_TTABLE {
-                lucerna_pop(state, 1)
-                lucerna_newtable(state)
-                lua_pushvalue(state, -1)
-                lua_rawseti(state, -3, lua_Integer(stateKey))
-            }
-            lua_rotate(state, -2, 1)   // the per-key table above the __state table, then drop the latter
-            lucerna_pop(state, 1)
-        }
+        if let stateKey { pushStateTable(instance: instance, key: stateKey) }
         for argument in trailing { LuaConfigValue.push(argument, in: state) }
         let count = Int32(arguments.count + trailing.count + (stateKey == nil ? 0 : 1)) + 1
         try protectedCall(arguments: count, results: 1)
         return [try LuaConfigValue.read(-1, in: state, path: "\(label) \(method) result")]
+    }
+
+    /// Pushes `instance.__state[key]` (the instance at stack index `instance`), creating both tables when
+    /// missing; leaves exactly that table on top.
+    private func pushStateTable(instance: Int32, key: Int) {
+        lua_pushstring(state, "__state")
+        if lua_rawget(state, instance) != LUA_TTABLE {
+            lucerna_pop(state, 1)
+            lucerna_newtable(state)
+            lua_pushstring(state, "__state")
+            lua_pushvalue(state, -2)
+            lua_rawset(state, instance)
+        }
+        if lua_rawgeti(state, -1, lua_Integer(key)) != LUA_TTABLE {
+            lucerna_pop(state, 1)
+            lucerna_newtable(state)
+            lua_pushvalue(state, -1)
+            lua_rawseti(state, -3, lua_Integer(key))
+        }
+        lua_rotate(state, -2, 1)   // the per-key table above the __state table, then drop the latter
+        lucerna_pop(state, 1)
     }
 
     /// The per-key state table `instance.__state[key]` of a plugin instance (what `callMethod(stateKey:)`
@@ -215,21 +219,7 @@ public final class LuaState {
         let top = lua_gettop(state)
         defer { lua_settop(state, top) }
         lua_rawgeti(state, lucerna_registryindex(), lua_Integer(reference))
-        let instance = lua_gettop(state)
-        lua_pushstring(state, "__state")
-        if lua_rawget(state, instance) != LUA_TTABLE {
-            lucerna_pop(state, 1)
-            lucerna_newtable(state)
-            lua_pushstring(state, "__state")
-            lua_pushvalue(state, -2)
-            lua_rawset(state, instance)
-        }
-        if lua_rawgeti(state, -1, lua_Integer(key)) != LUA_TTABLE {
-            lucerna_pop(state, 1)
-            lucerna_newtable(state)
-            lua_pushvalue(state, -1)
-            lua_rawseti(state, -3, lua_Integer(key))
-        }
+        pushStateTable(instance: lua_gettop(state), key: key)
         for (field, value) in fields {
             LuaConfigValue.push(value, in: state)
             lua_setfield(state, -2, field)

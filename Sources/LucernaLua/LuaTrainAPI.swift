@@ -107,30 +107,18 @@ enum LuaTrainAPI {
             throw TensorError("evaluate", "expected one table: evaluate{model = ..., data = ..., metrics = {...}}")
         }
         let (spec, functions) = try readSpec(call, lua: lua, accepted: evaluateOptions.map(\.name), function: "evaluate")
-        func string(_ key: String, _ fallback: String?) throws -> String? {
-            switch spec[key] ?? .null {
-            case .null: return fallback
-            case .string(let text): return text
-            case let other: throw TensorError("evaluate", "\(key) must be a string, got \(other.kindName)")
-            }
-        }
+        let config = Config(owner: "evaluate", values: spec)
         let data = try dataset(spec["data"] ?? .null, role: "data")
-        let inputKey = try string("inputs", ["images", "inputs", "tokens", "features"].first { data.tensor($0) != nil } ?? "inputs") ?? "inputs"
+        let inputKey = try config.string("inputs", default: ["images", "inputs", "tokens", "features"].first { data.tensor($0) != nil } ?? "inputs")
         let model = try buildModel(spec["model"] ?? .null, forward: functions["forward"], inputKey: inputKey)
-        let targetKey = try string("target", "labels") ?? "labels", groupKey = try string("groups", "groups") ?? "groups"
+        let targetKey = try config.string("target", default: "labels"), groupKey = try config.string("groups", default: "groups")
         var loss: ((Tensor, Batch) throws -> Tensor)?
         if let lossSpec = spec["loss"], !lossSpec.isNull {
             let component = try component(.loss, lossSpec, lua: lua, as: Loss.self, "loss")
             loss = { logits, batch in try component.loss(logits, batch[targetKey] ?? logits) }
         }
-        var batchSize = 1000
-        if let given = spec["batch"], !given.isNull {
-            guard let number = given.numberValue, number.rounded() == number, number >= 1, number < 1e9 else {
-                throw TensorError("evaluate", "batch must be a positive integer")
-            }
-            batchSize = Int(number)
-        }
-        let name = try string("name", nil)
+        let batchSize = config.has("batch") ? try config.positiveInteger("batch") : 1000
+        let name = config.has("name") ? try config.string("name") : nil
         if let name, name.range(of: "^[A-Za-z0-9_]+$", options: .regularExpression) == nil {
             throw TensorError("evaluate", "name '\(name)' must use letters, digits and '_'")
         }
@@ -154,34 +142,13 @@ enum LuaTrainAPI {
             throw TensorError("train", "expected one table: train{model = ..., data = ..., epochs = ...}")
         }
         let (spec, functions) = try readSpec(call, lua: lua)
-        func value(_ key: String) -> ConfigValue { spec[key] ?? .null }
-        func number(_ key: String, _ fallback: Double?) throws -> Double? {
-            switch value(key) {
-            case .null: return fallback
-            case .number(let number) where number.isFinite: return number
-            case let other: throw TensorError("train", "\(key) must be a number, got \(other.kindName)")
-            }
-        }
-        func integer(_ key: String, _ fallback: Int) throws -> Int {
-            guard let number = try number(key, Double(fallback)), number.rounded() == number, abs(number) < 1e9 else {
-                throw TensorError("train", "\(key) must be an integer")
-            }
-            return Int(number)
-        }
-        func boolean(_ key: String, _ fallback: Bool) throws -> Bool {
-            switch value(key) {
-            case .null: return fallback
-            case .boolean(let flag): return flag
-            case let other: throw TensorError("train", "\(key) must be true or false, got \(other.kindName)")
-            }
-        }
-        func string(_ key: String, _ fallback: String) throws -> String {
-            switch value(key) {
-            case .null: return fallback
-            case .string(let text): return text
-            case let other: throw TensorError("train", "\(key) must be a string, got \(other.kindName)")
-            }
-        }
+        // Typed reads with defaults; errors name the option ("train: option epochs must be an integer").
+        let config = Config(owner: "train", values: spec)
+        func value(_ key: String) -> ConfigValue { config.value(key) }
+        func number(_ key: String, _ fallback: Double?) throws -> Double? { try config.number(key, default: fallback) }
+        func integer(_ key: String, _ fallback: Int) throws -> Int { try config.integer(key, default: fallback) }
+        func boolean(_ key: String, _ fallback: Bool) throws -> Bool { try config.boolean(key, default: fallback) }
+        func string(_ key: String, _ fallback: String) throws -> String { try config.string(key, default: fallback) }
 
         // 1. Options.
         var options = Trainer.Options()

@@ -23,14 +23,10 @@ public struct SeedSummary {
         values = collected
     }
 
-    public static func mean(_ values: [Double]) -> Double { SampleStatistics.mean(values) }
-
-    public static func standardDeviation(_ values: [Double]) -> Double { SampleStatistics.standardDeviation(values) }
-
     /// `summary.json`.
     public var json: String {
         let metrics = values.mapValues { list -> ConfigValue in
-            .table(["mean": .number(Self.mean(list)), "std": .number(Self.standardDeviation(list)), "values": .list(list.map { .number($0) })])
+            .table(["mean": .number(SampleStatistics.mean(list)), "std": .number(SampleStatistics.standardDeviation(list)), "values": .list(list.map { .number($0) })])
         }
         return ConfigValue.table(["seeds": .list(seeds.map { .number(Double($0)) }), "metrics": .table(metrics),
                                   "std_note": .string("sample standard deviation (n - 1)")]).json + "\n"
@@ -43,7 +39,7 @@ public struct SeedSummary {
         for name in values.keys.sorted() {
             let list = values[name] ?? []
             func format(_ value: Double) -> String { String(format: abs(value) >= 100 ? "%.2f" : "%.4f", value) }
-            lines.append("| \(name) | \(format(Self.mean(list))) ± \(format(Self.standardDeviation(list))) | "
+            lines.append("| \(name) | \(format(SampleStatistics.mean(list))) ± \(format(SampleStatistics.standardDeviation(list))) | "
                          + list.map(format).joined(separator: " | ") + " |")
         }
         return lines.joined(separator: "\n")

@@ -16,6 +16,7 @@ final class ReportTests: XCTestCase {
         func parser(_ parser: XMLParser, didStartElement name: String, namespaceURI: String?, qualifiedName: String?,
                     attributes: [String: String] = [:]) {
             counts[name, default: 0] += 1
+            if let kind = attributes["class"] { counts["." + kind, default: 0] += 1 }
             if name == "img", let source = attributes["src"] { imageSources.append(source) }
             if name == "polyline", let series = attributes["data-series"] { seriesNames.append(series) }
         }
@@ -84,6 +85,7 @@ final class ReportTests: XCTestCase {
         try RunComparison.html(folders).write(toFile: path, atomically: true, encoding: .utf8)
         let page = try parse(path)
         XCTAssertEqual(page.counts["svg"], 1)
-        XCTAssertEqual(page.counts["line", default: 0] >= 2, true, "std whiskers")
+        XCTAssertEqual(page.counts[".whisker"], 2, "one ± std whisker per run")
+        XCTAssertEqual(page.counts[".bar"], 2)
     }
 }

@@ -131,11 +131,15 @@ public final class ClassActivationMap: Explainer {
         for n in 0..<count {
             for c in 0..<channels {
                 let base = (n * channels + c) * plane
-                let activationSum = (0..<plane).reduce(0) { $0 + a[base + $1] }
+                var activationSum = 0.0, gradientSum = 0.0
+                for p in 0..<plane {
+                    activationSum += a[base + p]
+                    gradientSum += g[base + p]
+                }
                 var weight = 0.0
                 switch method {
                 case .gradCAM:
-                    weight = (0..<plane).reduce(0) { $0 + g[base + $1] } / Double(plane)
+                    weight = gradientSum / Double(plane)
                 case .gradCAMPlusPlus:
                     for p in 0..<plane where g[base + p] != 0 {
                         let g2 = g[base + p] * g[base + p], g3 = g2 * g[base + p]
@@ -172,8 +176,8 @@ public final class ClassActivationMap: Explainer {
                     var masked = [Double](repeating: 0, count: chunk * inputChannels * plane)
                     for k in 0..<chunk {
                         let base = (n * channels + start + k) * plane
-                        let low = (0..<plane).reduce(Double.infinity) { min($0, upsampled[base + $1]) }
-                        let high = (0..<plane).reduce(-Double.infinity) { max($0, upsampled[base + $1]) }
+                        let maskValues = upsampled[base..<base + plane]
+                        let low = maskValues.min() ?? 0, high = maskValues.max() ?? 0
                         for channel in 0..<inputChannels {
                             for p in 0..<plane {
                                 let mask = (upsampled[base + p] - low) / (high - low + 1e-8)

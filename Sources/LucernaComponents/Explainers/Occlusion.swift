@@ -55,26 +55,25 @@ public final class Occlusion: Explainer {
                     }
                     return elements
                 }
+                // Each window's elements, computed once and shared by every sample.
+                let windows = (0..<positions).map(covered)
                 var total = [Double](repeating: 0, count: inputs.count), hits = [Double](repeating: 0, count: size)
-                for position in 0..<positions { for element in covered(position) { hits[element] += 1 } }
+                for window in windows { for element in window { hits[element] += 1 } }
                 // 2. Occluded copies of every sample, in batches of (sample, position) pairs.
                 let pairs = (0..<count).flatMap { n in (0..<positions).map { (n, $0) } }
                 for start in stride(from: 0, to: pairs.count, by: batchSize) {
                     let chunk = pairs[start..<min(start + batchSize, pairs.count)]
                     var batch = [Double]()
                     batch.reserveCapacity(chunk.count * size)
-                    var masks: [[Int]] = []
                     for (n, position) in chunk {
                         var copy = Array(values[n * size..<(n + 1) * size])
-                        let elements = covered(position)
-                        for element in elements { copy[element] = baseline }
+                        for element in windows[position] { copy[element] = baseline }
                         batch += copy
-                        masks.append(elements)
                     }
                     let occluded = try model(Tensor(shape: [chunk.count] + sampleShape, values: batch, dtype: inputs.dtype)).toDoubles()
-                    for (index, (n, _)) in chunk.enumerated() {
+                    for (index, (n, position)) in chunk.enumerated() {
                         let drop = reference[n * classCount + classes[n]] - occluded[index * classCount + classes[n]]
-                        for element in masks[index] { total[n * size + element] += drop }
+                        for element in windows[position] { total[n * size + element] += drop }
                     }
                 }
                 let attributions = total.indices.map { hits[$0 % size] > 0 ? total[$0] / hits[$0 % size] : 0 }

@@ -315,6 +315,12 @@ public struct Config {
 
     public func optionalInteger(_ key: String) throws -> Int? { has(key) ? try integer(key) : nil }
 
+    /// The option, or `fallback` when it is absent (for callers without declared defaults, such as `train{}`).
+    public func number(_ key: String, default fallback: Double?) throws -> Double? { has(key) ? try number(key) : fallback }
+    public func integer(_ key: String, default fallback: Int) throws -> Int { has(key) ? try integer(key) : fallback }
+    public func boolean(_ key: String, default fallback: Bool) throws -> Bool { has(key) ? try boolean(key) : fallback }
+    public func string(_ key: String, default fallback: String) throws -> String { has(key) ? try string(key) : fallback }
+
     public func boolean(_ key: String) throws -> Bool {
         guard case .boolean(let value) = value(key) else { throw error("option \(key) must be true or false, got \(value(key).kindName)") }
         return value
