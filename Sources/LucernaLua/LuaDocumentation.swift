@@ -17,6 +17,8 @@ public enum LuaDocumentation {
         ("Loss", LuaObjects.lossMetatable, "a criterion: `loss(prediction, target)`"),
         ("Attack", LuaObjects.attackMetatable, "`attack:perturb(model, inputs, targets)` returns adversarial inputs"),
         ("Explainer", LuaObjects.explainerMetatable, "`explainer:explain(model, inputs[, targets])` (or `:attribute`) returns attribution maps; no targets: the predicted classes"),
+        ("Rule", LuaObjects.ruleMetatable, "an LRP rule: `rule:relevance(layer, input, relevance)` is one propagation step"),
+        ("Composite", LuaObjects.compositeMetatable, "assigns LRP rules to layers: `composite:rules(model)` lists them; pass it to `explainers.lrp{composite = ...}`"),
     ]
 
     /// What a plugin of each kind must define.
@@ -28,6 +30,7 @@ public enum LuaDocumentation {
         .loss: "`forward(self, prediction, target)` → tensor; optional `example(self)` → `{prediction, target}`",
         .attack: "`perturb(self, model, inputs, targets)` → perturbed inputs of the same shape",
         .explainer: "`attribute(self, model, inputs, targets)` → attributions with the batch axis first",
+        .rule: "`relevance(self, layer, input, relevance)` → the input relevance; `layer` = {name, kind, module, weight, bias}, `layer.module:forward_with(x, w, b)`",
         .dataset: "`load(self, opts)` → a table of named tensors sharing their first axis",
         .optimizer: "`update(self, parameter, gradient, state, group)` → the new parameter (no-grad); `state` persists per parameter, `group` has `lr`, `weight_decay`, `step`; takes `params`",
         .schedule: "`rate(self, base, step)` → the learning rate at `step` for a group that started at `base`; takes `optimizer`",

@@ -117,6 +117,16 @@ enum LuaNNAPI {
                 pushList(try moduleArgument(call).parameters(), in: call.state)
                 return 1
             }
+            lua.setFunction("forward_with") { call in
+                // layer:forward_with(x, weight, bias): the layer's computation with other parameters (LRP rules).
+                let module = try moduleArgument(call)
+                guard let affine = module as? AffineLayer else {
+                    throw TensorError("forward_with", "\(module.typeName) has no weight; forward_with applies to Linear and convolution layers")
+                }
+                let bias: Tensor? = call.isNil(4) ? nil : try call.tensor(4)
+                call.push(try affine.apply(call.tensor(2), weight: call.tensor(3), bias: bias))
+                return 1
+            }
             lua.setFunction("named_parameters") { call in
                 let parameters = try moduleArgument(call).namedParameters()
                 lua_createtable(call.state, 0, Int32(parameters.count))

@@ -11,9 +11,12 @@ enum LuaObjects {
     static let lossMetatable = "lucerna.Loss"
     static let attackMetatable = "lucerna.Attack"
     static let explainerMetatable = "lucerna.Explainer"
+    static let ruleMetatable = "lucerna.Rule"
+    static let compositeMetatable = "lucerna.Composite"
 
     static let metatables = [LuaNNAPI.moduleMetatable, LuaNNAPI.optimizerMetatable, LuaNNAPI.scheduleMetatable,
-                             regularizerMetatable, metricMetatable, lossMetatable, attackMetatable, explainerMetatable]
+                             regularizerMetatable, metricMetatable, lossMetatable, attackMetatable, explainerMetatable,
+                             ruleMetatable, compositeMetatable]
 
     /// The engine object at `index` (not tensors), or nil.
     static func object(at index: Int32, in state: OpaquePointer) -> AnyObject? {
@@ -34,6 +37,8 @@ enum LuaObjects {
         case let loss as Loss: LuaUserdata.push(loss, metatable: lossMetatable, in: state)
         case let attack as Attack: LuaUserdata.push(attack, metatable: attackMetatable, in: state)
         case let explainer as Explainer: LuaUserdata.push(explainer, metatable: explainerMetatable, in: state)
+        case let rule as RelevanceRule: LuaUserdata.push(rule, metatable: ruleMetatable, in: state)
+        case let composite as RelevanceComposite: LuaUserdata.push(composite, metatable: compositeMetatable, in: state)
         case let dataset as TensorDataset:
             lua_createtable(state, 0, Int32(dataset.tensors.count + dataset.metadata.count))
             for (name, tensor) in dataset.tensors {
@@ -127,6 +132,32 @@ enum LuaObjects {
                     call.push(try explainer.attribute(model: LuaNNAPI.moduleArgument(call, 2), inputs: call.tensor(3), targets: targets))
                     return 1
                 }
+            }
+        }
+        lucerna_pop(lua.state, 1)
+        // rule:relevance(layer, input, relevance): one propagation step through a layer module.
+        LuaUserdata.createMetatable(ruleMetatable, in: lua) { lua in
+            lua.setFunction("relevance") { call in
+                let rule = try argument(call, ruleMetatable, as: RelevanceRule.self, "a rule")
+                let layer = try LuaNNAPI.moduleArgument(call, 2)
+                call.push(try rule.inputRelevance(layer: RelevanceLayer(name: layer.typeName, module: layer), input: call.tensor(3),
+                                                  outputRelevance: call.tensor(4)))
+                return 1
+            }
+        }
+        lucerna_pop(lua.state, 1)
+        // composite:rules(model): module name -> the class of rule it gets (layers keeping their gradient omitted).
+        LuaUserdata.createMetatable(compositeMetatable, in: lua) { lua in
+            lua.setFunction("rules") { call in
+                let composite = try argument(call, compositeMetatable, as: RelevanceComposite.self, "a composite")
+                let leaves = try LuaNNAPI.moduleArgument(call, 2).namedModules().filter { $0.module.children.isEmpty }
+                var assigned: [String: ConfigValue] = [:]
+                for ((name, _), rule) in zip(leaves, composite.rules(for: leaves)) {
+                    guard let rule else { continue }
+                    assigned[name] = .string(rule.name)
+                }
+                LuaConfigValue.push(.table(assigned), in: call.state)
+                return 1
             }
         }
         lucerna_pop(lua.state, 1)

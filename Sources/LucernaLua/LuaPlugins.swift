@@ -13,7 +13,7 @@ public enum LuaPlugins {
     /// The methods each kind's plugin must define (beyond the optional `init(self, opts)`).
     static let contracts: [ComponentKind: [String]] = [
         .model: ["forward"], .fusion: ["forward"], .regularizer: ["penalty"], .metric: ["update", "compute"],
-        .loss: ["forward"], .attack: ["perturb"], .explainer: ["attribute"], .dataset: ["load"],
+        .loss: ["forward"], .attack: ["perturb"], .explainer: ["attribute"], .rule: ["relevance"], .dataset: ["load"],
         .optimizer: ["update"], .schedule: ["rate"],
     ]
 
@@ -176,6 +176,8 @@ extension LuaState {
         case .loss: return LuaPluginLoss(module: module)
         case .attack: return LuaPluginAttack(module: module)
         case .explainer: return LuaPluginExplainer(module: module)
+        case .rule: return LuaPluginRule(module: module, name: String(label.dropFirst(kind.luaGlobal.count + 1).prefix { $0 != " " }))
+        case .composite: throw TensorError(label, "composites cannot be Lua plugins; build one in a recipe with composites.layer_map{...}")
         case .dataset:
             guard case .table(let fields) = try module.call("load", [.table(config.values)]).first ?? .null else {
                 throw TensorError(label, "load must return a table of named tensors {images = ..., labels = ...}")
@@ -461,5 +463,32 @@ final class LuaPluginExplainer: Explainer, LuaPluginBacked {
 
     func attribute(model: Module, inputs: Tensor, targets: Tensor?) throws -> Tensor {
         try module.tensorResult(module.call("attribute", [.object(model), .tensor(inputs), targets.map { .tensor($0) } ?? .null]), "attribute")
+    }
+}
+
+/// An LRP rule plugin: `relevance(self, layer, input, relevance)` returns the relevance at the layer's
+/// input. `layer` is a table {name, kind, module, weight, bias} (weight and bias merged with a following
+/// BatchNorm when canonised); `layer.module:forward_with(x, weight, bias)` evaluates the layer with other
+/// parameters, and `grad` differentiates, as Zennit's rules do. Runs with gradient recording on.
+final class LuaPluginRule: RelevanceRule, LuaPluginBacked {
+    let module: LuaPluginModule
+    let name: String
+    init(module: LuaPluginModule, name: String) {
+        self.module = module
+        self.name = name
+    }
+
+    func inputRelevance(layer: RelevanceLayer, input: Tensor, outputRelevance: Tensor) throws -> Tensor {
+        let description: [String: ConfigValue] = [
+            "name": .string(layer.name), "kind": .string(layer.module.typeName), "module": .object(layer.module),
+            "weight": layer.weight.map { .tensor($0.detach()) } ?? .null, "bias": layer.bias.map { .tensor($0.detach()) } ?? .null,
+        ]
+        let relevance = try GradientMode.with(enabled: true) {
+            try module.tensorResult(module.call("relevance", [.table(description), .tensor(input.detach()), .tensor(outputRelevance.detach())]), "relevance")
+        }
+        guard relevance.shape == input.shape else {
+            throw TensorError(module.label, "relevance returned \(describe(shape: relevance.shape)) for layer \(layer.name) with input \(describe(shape: input.shape))")
+        }
+        return relevance.detach()
     }
 }

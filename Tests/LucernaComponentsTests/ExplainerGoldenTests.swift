@@ -67,6 +67,55 @@ final class ExplainerGoldenTests: XCTestCase {
         XCTAssertGreaterThan(agreeing, 0, "at least one sample's sign agrees, so its map is compared")
     }
 
+    /// Exact Grad-CAM++: on a ReLU head the higher derivatives vanish and it equals the closed form; after a
+    /// tanh head S = Σ w tanh(A) + b they are h = w·tanh″(A), t = w·tanh‴(A), and the map follows the
+    /// paper's full expression.
+    func testExactGradCAMPlusPlusUsesHigherOrderDerivatives() throws {
+        let fixture = try Fixture("explainers.safetensors")
+        let cnn = try model(fixture)
+        let inputs = try fixture["inputs"], targets = try fixture["targets"]
+        let (firstInputs, firstTargets) = (try inputs.sliced(axis: 0, start: 0, end: 2), try targets.sliced(axis: 0, start: 0, end: 2))
+        let exactOnReLU = try explainer("grad_cam_pp", ["layer": .string("relu2"), "exact": .boolean(true)])
+            .attribute(model: cnn, inputs: firstInputs, targets: firstTargets)
+        let closedOnReLU = try explainer("grad_cam_pp").attribute(model: cnn, inputs: firstInputs, targets: firstTargets)
+        assertClose(exactOnReLU, closedOnReLU, tolerance: 1e-12, "exact = closed form on ReLU")
+        assertClose(exactOnReLU, try fixture["grad_cam_pp.maps"].sliced(axis: 0, start: 0, end: 2), tolerance: 1e-4, "exact vs pytorch-grad-cam on ReLU")
+
+        let generator = RandomGenerator(seed: 9)
+        let conv = try Conv2d(1, 2, kernelSize: (3, 3), padding: (1, 1), dtype: .float64, generator: generator)
+        let linear = try Linear(32, 3, dtype: .float64, generator: generator)
+        let smooth = Sequential(named: [("conv", conv), ("tanh", Tanh()), ("flatten", Flatten()), ("fc", linear)])
+        let images = try Tensor.normal([2, 1, 4, 4], generator: generator).to(.float64)
+        let classes = try Tensor(shape: [2], integers: [2, 0])
+        let options: [String: ConfigValue] = ["layer": .string("conv"), "normalize": .boolean(false)]
+        var exactOptions = options
+        exactOptions["exact"] = .boolean(true)
+        let exact = try explainer("grad_cam_pp", exactOptions).attribute(model: smooth, inputs: images, targets: classes).toDoubles()
+        let closed = try explainer("grad_cam_pp", options).attribute(model: smooth, inputs: images, targets: classes).toDoubles()
+        // The expected map from the analytic derivatives.
+        let a = try conv(images).toDoubles(), w = linear.weight.toDoubles()
+        var expected = [Double](repeating: 0, count: 32)
+        for (n, target) in [2, 0].enumerated() {
+            for c in 0..<2 {
+                let base = (n * 2 + c) * 16
+                let activationSum = (0..<16).reduce(0) { $0 + a[base + $1] }
+                var weight = 0.0
+                for p in 0..<16 {
+                    let y = tanh(a[base + p]), coefficient = w[target * 32 + c * 16 + p]
+                    let g = coefficient * (1 - y * y), h = coefficient * -2 * y * (1 - y * y), t = coefficient * (1 - y * y) * (6 * y * y - 2)
+                    let numerator = g * g + h
+                    weight += max(g, 0) * numerator / (2 * numerator + activationSum * (g * g * g + 3 * g * h + t) + 1e-6)
+                }
+                for p in 0..<16 { expected[n * 16 + p] += weight * a[base + p] }
+            }
+        }
+        expected = expected.map { max($0, 0) }
+        XCTAssertEqual(exact.count, expected.count)
+        for (index, (value, reference)) in zip(exact, expected).enumerated() { XCTAssertEqual(value, reference, accuracy: 1e-9, "position \(index)") }
+        XCTAssertGreaterThan(zip(exact, closed).map { abs($0 - $1) }.max() ?? 0, 1e-3, "the exact form differs from the closed form here")
+        XCTAssertThrowsError(try registry.build(.explainer, "grad_cam", options: ["exact": .boolean(true)]))
+    }
+
     func testBadLayersAndTargetsAreClearErrors() throws {
         let fixture = try Fixture("explainers.safetensors")
         let model = try model(fixture)

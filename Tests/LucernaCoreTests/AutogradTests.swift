@@ -128,4 +128,19 @@ final class AutogradTests: XCTestCase {
         XCTAssertEqual(mean, 0, accuracy: 0.03)
         XCTAssertEqual(variance, 1, accuracy: 0.05)
     }
+
+    /// A custom backward replaces the gradient of the values it wraps, and only reaches the inputs it names.
+    func testReplacingGradientRoutesThroughTheCustomBackward() throws {
+        let x = try Tensor(shape: [3], doubles: [1, -2, 3]).requiringGrad()
+        let y = try x * x                                  // true gradient 2x
+        let wrapped = y.replacingGradient(operation: "custom", inputs: [x]) { gradient in [try gradient * 10] }
+        XCTAssertEqual(wrapped.toDoubles(), [1, 4, 9])
+        let gradient = try XCTUnwrap(try Tensor.gradients(of: [wrapped.sum()], withRespectTo: [x]).first ?? nil)
+        XCTAssertEqual(gradient.toDoubles(), [10, 10, 10])
+        // Under noGrad the result is a plain view.
+        XCTAssertFalse(noGrad { y.replacingGradient(operation: "custom", inputs: [x]) { [$0] } }.requiresGrad)
+        // A backward returning the wrong number of gradients is an error, not a trap.
+        let broken = y.replacingGradient(operation: "custom", inputs: [x]) { _ in [] }
+        XCTAssertThrowsError(try Tensor.gradients(of: [broken.sum()], withRespectTo: [x]))
+    }
 }

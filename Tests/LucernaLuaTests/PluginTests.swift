@@ -22,7 +22,7 @@ final class PluginTests: XCTestCase {
         let lua = try pluginState()
         let plugins = lua.registry.allEntries.filter { $0.origin != "built-in" }
         XCTAssertGreaterThanOrEqual(plugins.count, 11)
-        for kind in ComponentKind.allCases {
+        for kind in ComponentKind.allCases where kind != .composite {   // composites are built in recipes (layer_map)
             XCTAssert(plugins.contains { $0.kind == kind }, "no shipped \(kind) plugin")
         }
         for entry in lua.registry.allEntries where entry.kind != .dataset || entry.origin != "built-in" {
@@ -103,6 +103,49 @@ final class PluginTests: XCTestCase {
             """, name: "attack.lua")
         assertClose(lua.tensor(global: "adversarial"), try fixture["attack.fgsm"], tolerance: 1e-6, "FGSM")
         assertClose(lua.tensor(global: "attributions"), try fixture["explainer.gradient_x_input"], tolerance: 1e-5, "gradient × input")
+    }
+
+    /// The LRP rule plugin epsilon_rms on every weighted layer, through a float32 model built in Lua, against
+    /// Zennit's Epsilon(Stabilizer(0.25, norm_scale=True)) in float64: per-image normalised maps within 1e-4.
+    func testLRPRulePluginMatchesZennit() throws {
+        let lua = try pluginState()
+        let fixture = try Fixture("lrp.safetensors")
+        for (name, tensor) in fixture.tensors { lua.set(global: name.replacingOccurrences(of: ".", with: "_"), to: tensor) }
+        let path = "\(NSTemporaryDirectory())lrp-\(getpid()).safetensors"
+        try lua.run(source: """
+            local model = nn.Sequential{nn.Conv2d(1, 4, 3, {padding = 1}), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+                                        nn.Conv2d(4, 8, 3, {padding = 1}), nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(),
+                                        nn.Linear(128, 16), nn.ReLU(), nn.Linear(16, 5)}
+            local state = {}
+            for _, name in ipairs{"0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var",
+                                  "4.weight", "4.bias", "8.weight", "8.bias", "10.weight", "10.bias"} do
+               state[name] = _G["model_" .. name:gsub("%.", "_")]:float()
+            end
+            state["1.num_batches_tracked"] = model_1_num_batches_tracked
+            lucerna.save_tensors("\(path)", state)
+            model:load("\(path)")
+            model:eval()
+            local composite = composites.layer_map{dense = rules.epsilon_rms{}}
+            local assigned = composite:rules(model)
+            assigned_summary = table.concat({assigned["0"], assigned["1"], assigned["2"], assigned["6"], assigned["8"], assigned["10"],
+                                             tostring(assigned["3"])}, ",")
+            relevance = explainers.lrp{composite = composite}:explain(model, inputs:float(), targets)
+            """, name: "lrp_plugin.lua")
+        // The plugin rule goes on the three weighted layers; activations pass, average pooling normalises.
+        XCTAssertEqual(lua.string(global: "assigned_summary"), "epsilon_rms,pass,pass,norm,epsilon_rms,epsilon_rms,nil")
+        let relevance = try XCTUnwrap(lua.tensor(global: "relevance")).toDoubles()
+        let expected = try fixture["rule.epsilon_rms"].toDoubles()
+        XCTAssertEqual(relevance.count, expected.count)
+        let size = 256
+        for image in 0..<6 {
+            func normalized(_ values: ArraySlice<Double>) -> [Double] {
+                let (low, high) = (values.min() ?? 0, values.max() ?? 0)
+                return values.map { ($0 - low) / (high - low) }
+            }
+            let range = image * size..<(image + 1) * size
+            let worst = zip(normalized(relevance[range]), normalized(expected[range])).map { abs($0 - $1) }.max() ?? 1
+            XCTAssertLessThan(worst, 1e-4, "image \(image)")
+        }
     }
 
     func testLionMatchesItsReferenceImplementation() throws {

@@ -44,6 +44,18 @@ final class ModuleTests: XCTestCase {
         XCTAssertNil(captured)
     }
 
+    func testOutputTransformsReplaceTheOutputUntilRemoved() throws {
+        let layer = ReLU()
+        let input = try Tensor(shape: [2], doubles: [-1, 2])
+        var seen: [Double] = []
+        layer.addForwardHook { _, _, output in seen = output.toDoubles() }
+        let identifier = layer.addOutputTransform { _, input, output in try output + input }
+        XCTAssertEqual(try layer(input).toDoubles(), [-1, 4])
+        XCTAssertEqual(seen, [-1, 4], "hooks see the transformed output")
+        layer.removeOutputTransform(identifier)
+        XCTAssertEqual(try layer(input).toDoubles(), [0, 2])
+    }
+
     func testTrainAndEvalModesReachChildren() throws {
         let model = Sequential([try Dropout(0.5), try BatchNorm(3, rank: 2)])
         model.eval()

@@ -7,7 +7,10 @@ import LucernaNN
 /// differs only in how channels are weighted:
 /// - `grad_cam`: w_c = mean over positions of g;
 /// - `grad_cam_pp`: w_c = Σ relu(g) α with α = g² / (2g² + Σ_ab(A) g³ + 1e-6), α = 0 where g = 0 (the closed
-///   form under the exp(score) assumption, as pytorch-grad-cam computes it);
+///   form under the exp(score) assumption, as pytorch-grad-cam computes it); with `exact = true`, α from
+///   the paper's full expression for Y = exp(S): α = (g² + h) / (2(g² + h) + Σ_ab(A)(g³ + 3gh + t) + 1e-6),
+///   h and t the diagonal second and third derivatives of S by A through the higher-order autodiff (they
+///   vanish for piecewise-linear heads, where both forms agree; they matter after tanh, GELU, sigmoid...);
 /// - `xgrad_cam`: w_c = Σ g A / (Σ_ab(A) + 1e-7);
 /// - `layer_cam`: an element-wise map Σ_c relu(g) A;
 /// - `score_cam`: w = softmax over channels of the target score of the input masked by each upsampled,
@@ -33,15 +36,22 @@ public final class ClassActivationMap: Explainer {
     public let normalize: Bool
     /// Masked inputs per forward pass (Score-CAM).
     public let batchSize: Int
+    /// Grad-CAM++ with exact second and third derivatives (2 extra backward passes per activation position).
+    public let exact: Bool
 
     static let options = [
         OptionSpec("layer", .string, default: .null, "the module (by name, e.g. \"relu2\") whose activations are explained; default: the last non-pooling module with a 4-D output"),
         OptionSpec("normalize", .boolean, default: .boolean(true), "min-max normalise each map to [0, 1] (pytorch-grad-cam's output)"),
         OptionSpec("batch_size", .integer, default: .number(16), "score_cam: masked inputs per forward pass"),
     ]
+    static let plusPlusOptions = options + [
+        OptionSpec("exact", .boolean, default: .boolean(false), "use the exact second and third derivatives of exp(score) (higher-order autodiff; 2 backward passes per activation position) instead of the closed form"),
+    ]
 
-    public init(method: Method, layer: String? = nil, normalize: Bool = true, batchSize: Int = 16) throws {
+    public init(method: Method, layer: String? = nil, normalize: Bool = true, batchSize: Int = 16, exact: Bool = false) throws {
         guard batchSize > 0 else { throw TensorError(method.rawValue, "batch_size must be positive, got \(batchSize)") }
+        guard !exact || method == .gradCAMPlusPlus else { throw TensorError(method.rawValue, "exact applies to grad_cam_pp only") }
+        self.exact = exact
         self.method = method
         self.layer = layer
         self.normalize = normalize
@@ -51,7 +61,8 @@ public final class ClassActivationMap: Explainer {
     static func builder(_ method: Method) -> (Config) throws -> Any {
         { config in
             try ClassActivationMap(method: method, layer: config.has("layer") ? try config.string("layer") : nil,
-                                   normalize: try config.boolean("normalize"), batchSize: try config.positiveInteger("batch_size"))
+                                   normalize: try config.boolean("normalize"), batchSize: try config.positiveInteger("batch_size"),
+                                   exact: config.has("exact") ? try config.boolean("exact") : false)
         }
     }
 
@@ -83,10 +94,12 @@ public final class ClassActivationMap: Explainer {
         switch method {
         case .gradCAM, .gradCAMPlusPlus, .xgradCAM, .layerCAM:
             let score = try ExplanationTargets.score(logits, classes: classes)
-            guard let gradient = try Tensor.gradients(of: [score], withRespectTo: [activations]).first ?? nil else {
+            guard let gradient = try Tensor.gradients(of: [score], withRespectTo: [activations], createGraph: exact).first ?? nil else {
                 throw TensorError(name, "the target scores do not depend on layer \(target.name)")
             }
-            raw = gradientMap(activations: activations.toDoubles(), gradients: gradient.toDoubles(), shape: activations.shape)
+            let derivatives = exact ? try Self.diagonalDerivatives(gradient: gradient, activations: activations) : nil
+            raw = gradientMap(activations: activations.toDoubles(), gradients: gradient.toDoubles(), shape: activations.shape,
+                              second: derivatives?.second, third: derivatives?.third)
         case .scoreCAM:
             raw = try scoreMap(model: model, inputs: inputs, activations: activations.detach(), classes: classes)
         case .eigenCAM:
@@ -124,8 +137,35 @@ public final class ClassActivationMap: Explainer {
         return last
     }
 
-    /// Grad-CAM, Grad-CAM++, XGrad-CAM and Layer-CAM from activations A and gradients g (`[N, C, h, w]`).
-    func gradientMap(activations a: [Double], gradients g: [Double], shape: [Int]) -> [Double] {
+    /// ∂²S/∂A_j² and ∂³S/∂A_j³ at every activation position j (S the summed target scores; samples are
+    /// independent, so one basis direction serves the whole batch): per position, the Hessian row through
+    /// the gradient's graph, then the gradient of its diagonal entry. Zero when the gradient has no graph
+    /// (piecewise-linear heads).
+    static func diagonalDerivatives(gradient: Tensor, activations: Tensor) throws -> (second: [Double], third: [Double]) {
+        let shape = activations.shape
+        let positions = shape.dropFirst().reduce(1, *)
+        var second = [Double](repeating: 0, count: activations.count), third = second
+        guard gradient.requiresGrad else { return (second, third) }
+        for position in 0..<positions {
+            var basis = [Double](repeating: 0, count: positions)
+            basis[position] = 1
+            let direction = try Tensor(shape: [1] + shape.dropFirst(), values: basis, dtype: activations.dtype)
+            let projected = try (gradient * direction).sum()
+            guard projected.requiresGrad,
+                  let row = try Tensor.gradients(of: [projected], withRespectTo: [activations], createGraph: true).first ?? nil else { continue }
+            let rowValues = row.toDoubles()
+            for sample in 0..<shape[0] { second[sample * positions + position] = rowValues[sample * positions + position] }
+            let diagonal = try (row * direction).sum()
+            guard diagonal.requiresGrad, let derivative = try Tensor.gradients(of: [diagonal], withRespectTo: [activations]).first ?? nil else { continue }
+            let derivativeValues = derivative.toDoubles()
+            for sample in 0..<shape[0] { third[sample * positions + position] = derivativeValues[sample * positions + position] }
+        }
+        return (second, third)
+    }
+
+    /// Grad-CAM, Grad-CAM++, XGrad-CAM and Layer-CAM from activations A and gradients g (`[N, C, h, w]`);
+    /// `second`/`third`: the exact Grad-CAM++'s diagonal derivatives.
+    func gradientMap(activations a: [Double], gradients g: [Double], shape: [Int], second: [Double]? = nil, third: [Double]? = nil) -> [Double] {
         let (count, channels, plane) = (shape[0], shape[1], shape[2] * shape[3])
         var map = [Double](repeating: 0, count: count * plane)
         for n in 0..<count {
@@ -141,9 +181,14 @@ public final class ClassActivationMap: Explainer {
                 case .gradCAM:
                     weight = gradientSum / Double(plane)
                 case .gradCAMPlusPlus:
-                    for p in 0..<plane where g[base + p] != 0 {
-                        let g2 = g[base + p] * g[base + p], g3 = g2 * g[base + p]
-                        weight += max(g[base + p], 0) * g2 / (2 * g2 + activationSum * g3 + 1e-6)
+                    // α = (g² + h) / (2(g² + h) + Σ_ab(A)(g³ + 3gh + t) + 1e-6), 0 where the numerator is;
+                    // h = t = 0 is pytorch-grad-cam's closed form.
+                    for p in 0..<plane {
+                        let gradient = g[base + p], h = second?[base + p] ?? 0, t = third?[base + p] ?? 0
+                        let numerator = gradient * gradient + h
+                        guard numerator != 0 else { continue }
+                        let cubic = gradient * gradient * gradient + 3 * gradient * h + t
+                        weight += max(gradient, 0) * numerator / (2 * numerator + activationSum * cubic + 1e-6)
                     }
                 case .xgradCAM:
                     for p in 0..<plane { weight += g[base + p] * a[base + p] / (activationSum + 1e-7) }

@@ -160,6 +160,26 @@ public enum Conformance {
             guard adversarial.shape == inputs.shape else { throw fail("perturbed inputs \(describe(shape: adversarial.shape)) differ in shape from \(describe(shape: inputs.shape))") }
             try checkFinite(adversarial, "the perturbed inputs")
             report.append("perturbs [4, 1, 4, 4] inputs of a linear classifier")
+        case .rule:
+            guard let rule = instance as? RelevanceRule else { throw fail("does not build a rule") }
+            // Relevance through a Linear layer: input-shaped and finite (element-wise rules: through a ReLU).
+            let linear = try Linear(6, 3, generator: generator)
+            let input = try random([4, 6])
+            let elementwise = rule is PassRule
+            let layer = RelevanceLayer(name: "probe", module: elementwise ? ReLU() : linear)
+            let relevance = try rule.inputRelevance(layer: layer, input: input, outputRelevance: random(elementwise ? [4, 6] : [4, 3]))
+            guard relevance.shape == input.shape else { throw fail("relevance \(describe(shape: relevance.shape)) for input \(describe(shape: input.shape))") }
+            try checkFinite(relevance, "the relevance")
+            report.append("propagates [4, 3] relevance through \(elementwise ? "a ReLU" : "Linear(6, 3)") -> \(describe(shape: relevance.shape)), finite")
+        case .composite:
+            guard let composite = instance as? RelevanceComposite else { throw fail("does not build a composite") }
+            let model = try Sequential([Conv2d(1, 2, kernelSize: (3, 3), padding: (1, 1), generator: generator), BatchNorm(2, rank: 4), ReLU(),
+                                        Flatten(), Linear(32, 3, generator: generator)])
+            let relevance = try LayerwiseRelevancePropagation(composite: composite).attribute(
+                model: model, inputs: Tensor.uniform([4, 1, 4, 4], generator: generator), targets: labels(4, classes: 3))
+            guard relevance.shape == [4, 1, 4, 4] else { throw fail("relevance \(describe(shape: relevance.shape)) for inputs [4, 1, 4, 4]") }
+            try checkFinite(relevance, "the relevance")
+            report.append("LRP through conv-batchnorm-relu-linear: [4, 1, 4, 4] relevance, finite")
         case .explainer:
             guard let explainer = instance as? Explainer else { throw fail("does not build an explainer") }
             // A small convolutional classifier, so layer-based methods (the CAM family) have a 4-D layer.

@@ -2,7 +2,7 @@ import LucernaCore
 
 /// The kinds of registered component. Each has one Lua global (`fusions`, `optim`, ...).
 public enum ComponentKind: String, CaseIterable, Sendable {
-    case model, fusion, regularizer, attack, explainer, metric, dataset, optimizer, schedule, loss
+    case model, fusion, regularizer, attack, explainer, rule, composite, metric, dataset, optimizer, schedule, loss
 
     /// The Lua global holding this kind's factories.
     public var luaGlobal: String {
@@ -12,6 +12,8 @@ public enum ComponentKind: String, CaseIterable, Sendable {
         case .regularizer: "regularizers"
         case .attack: "attacks"
         case .explainer: "explainers"
+        case .rule: "rules"
+        case .composite: "composites"
         case .metric: "metrics"
         case .dataset: "data"
         case .optimizer: "optim"
@@ -27,6 +29,8 @@ public enum ComponentKind: String, CaseIterable, Sendable {
         case .regularizer: "Regularizer"
         case .attack: "Attack"
         case .explainer: "Explainer"
+        case .rule: "Rule"
+        case .composite: "Composite"
         case .metric: "Metric"
         case .dataset: "Dataset"
         case .optimizer: "Optimizer"

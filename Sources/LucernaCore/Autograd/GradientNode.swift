@@ -28,3 +28,22 @@ extension Tensor {
         return result
     }
 }
+
+extension Tensor {
+    /// These values with a custom backward, like a `torch.autograd.Function` whose forward result is already
+    /// known: the result's gradient reaches `inputs` through `backward`, which receives the result's
+    /// gradient and returns one gradient (or nil) per input, each of its input's shape. Layer-wise relevance
+    /// propagation uses it to replace a layer's backward by a propagation rule. Outside recording, or when
+    /// no input requires a gradient, the result is a plain detached view.
+    public func replacingGradient(
+        operation: String, inputs: [Tensor], backward: @escaping (_ gradient: Tensor) throws -> [Tensor?]
+    ) -> Tensor {
+        Tensor.record(detach(), operation: operation, inputs: inputs) { gradient, _ in
+            let gradients = try backward(gradient)
+            guard gradients.count == inputs.count else {
+                throw TensorError(operation, "the custom backward returned \(gradients.count) gradients for \(inputs.count) inputs")
+            }
+            return gradients
+        }
+    }
+}

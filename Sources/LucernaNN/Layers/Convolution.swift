@@ -21,7 +21,7 @@ public final class Conv2d: Module {
     }
 
     public override func forward(_ input: Tensor) throws -> Tensor {
-        try input.conv2d(weight: weight, bias: bias, stride: stride, padding: padding, dilation: dilation)
+        try apply(input, weight: weight, bias: bias)
     }
 
     public override var summary: String {
@@ -51,8 +51,7 @@ public final class ConvTranspose2d: Module {
     }
 
     public override func forward(_ input: Tensor) throws -> Tensor {
-        try input.convTranspose2d(weight: weight, bias: bias, stride: stride, padding: padding,
-                                  outputPadding: outputPadding, dilation: dilation)
+        try apply(input, weight: weight, bias: bias)
     }
 
     public override var summary: String {

@@ -25,9 +25,7 @@ public final class Linear: Module {
         guard input.shape.last == inputFeatures else {
             throw TensorError("Linear", "input \(describe(shape: input.shape)) does not end in \(inputFeatures) features")
         }
-        let product = try input.matmul(weight, transposingSelf: false, transposingOther: true)
-        guard let bias else { return product }
-        return try product + bias
+        return try apply(input, weight: weight, bias: bias)
     }
 
     public override var summary: String { "in=\(inputFeatures), out=\(outputFeatures), bias=\(bias != nil)" }

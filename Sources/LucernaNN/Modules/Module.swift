@@ -10,10 +10,14 @@ open class Module {
     private var bufferEntries: [(name: String, tensor: Tensor)] = []
     private var childEntries: [(name: String, module: Module)] = []
     private var forwardHooks: [(id: Int, hook: ForwardHook)] = []
+    private var outputTransforms: [(id: Int, transform: OutputTransform)] = []
     private var nextHookIdentifier = 0
 
     /// Called after `forward` with the module, its input and its output (for CAM-style explainers).
     public typealias ForwardHook = (_ module: Module, _ input: Tensor, _ output: Tensor) throws -> Void
+    /// Called after `forward`, before the forward hooks; returns the tensor the module outputs instead (a
+    /// PyTorch forward hook that returns a value). Relevance propagation swaps in custom backward functions so.
+    public typealias OutputTransform = (_ module: Module, _ input: Tensor, _ output: Tensor) throws -> Tensor
 
     public init() {}
 
@@ -22,9 +26,10 @@ open class Module {
         throw TensorError(typeName, "forward is not defined for this module")
     }
 
-    /// Runs `forward` and then the forward hooks.
+    /// Runs `forward`, then the output transforms and the forward hooks.
     public func callAsFunction(_ input: Tensor) throws -> Tensor {
-        let output = try forward(input)
+        var output = try forward(input)
+        for entry in outputTransforms { output = try entry.transform(self, input, output) }
         for entry in forwardHooks { try entry.hook(self, input, output) }
         return output
     }
@@ -72,6 +77,17 @@ open class Module {
 
     /// Removes a hook added by ``addForwardHook(_:)``.
     public func removeForwardHook(_ identifier: Int) { forwardHooks.removeAll { $0.id == identifier } }
+
+    /// Adds a transform of the module's output; returns an identifier for ``removeOutputTransform(_:)``.
+    @discardableResult
+    public func addOutputTransform(_ transform: @escaping OutputTransform) -> Int {
+        nextHookIdentifier += 1
+        outputTransforms.append((nextHookIdentifier, transform))
+        return nextHookIdentifier
+    }
+
+    /// Removes a transform added by ``addOutputTransform(_:)``.
+    public func removeOutputTransform(_ identifier: Int) { outputTransforms.removeAll { $0.id == identifier } }
 
     // MARK: Traversal
 
