@@ -7,7 +7,7 @@ first `samples` test images and their true classes, each method's maps are compa
 accuracy and the attribution AUC, and for faithfulness by the deletion and insertion AUCs (20 steps, removed
 pixels set to 0), and the randomisation sanity check on the first 100 (Spearman correlation with the maps of
 the same CNN with randomised weights; near 0 is good). Signed input attributions (Integrated Gradients, occlusion, gradient x
-input) are scored by their absolute value. The grid (images/explanations.png in the report) shows 8 test
+input, LRP relevances) are scored by their absolute value. The grid (images/explanations.png in the report) shows 8 test
 images and one row per method; metrics.jsonl gets one record per method. ]]
 
 local config = lucerna.config{epochs = 3, samples = 500, layer = "relu2", limit = 0}
@@ -30,6 +30,9 @@ local methods = {
    {"integrated_gradients", explainers.integrated_gradients{steps = 32}},
    {"smoothgrad", explainers.smoothgrad{samples = 16}},
    {"occlusion", explainers.occlusion{window = {1, 4, 4}, strides = {1, 2, 2}}},
+   {"lrp_epsilon_plus", explainers.lrp{composite = "epsilon_plus"}},
+   {"lrp_epsilon_gamma_box", explainers.lrp{composite = composites.epsilon_gamma_box{low = 0, high = 1}}},
+   {"lrp_epsilon_alpha2_beta1", explainers.lrp{composite = "epsilon_alpha2_beta1"}},
 }
 local scorers = {iou_xai = metrics.iou_xai{fraction = 0.2}, pointing_game = metrics.pointing_game{},
                  relevance_mass = metrics.relevance_mass{}, relevance_rank = metrics.relevance_rank{},

@@ -30,16 +30,64 @@ enum ExplanationTargets {
         return try body()
     }
 
-    /// d Σₙ logits[n, classₙ] / d inputs, and the classes (resolved on the unperturbed `reference` inputs
-    /// when given, else on `inputs`).
+    /// d Σₙ logits[n, classₙ] / d inputs, and the classes (`classes`, else resolved from `targets` or the
+    /// predictions on `inputs`).
     static func inputGradient(model: Module, inputs: Tensor, classes: [Int]?, targets: Tensor?, owner: String) throws -> (gradient: Tensor, classes: [Int]) {
-        let input = try inputs.detach().requiringGrad()
-        let logits = try model(input)
+        try gradient(model: model, inputs: inputs, layer: nil, point: inputs, classes: classes, targets: targets, owner: owner)
+    }
+
+    /// d Σₙ logits[n, classₙ] / d `point`, where `point` is the model's input (no `layer`) or replaces the
+    /// output of `layer` in a forward pass over `inputs` (Captum's layer attribution: for token models, the
+    /// embedding's output).
+    static func gradient(model: Module, inputs: Tensor, layer: Module?, point: Tensor, classes: [Int]?, targets: Tensor?,
+                         owner: String) throws -> (gradient: Tensor, classes: [Int]) {
+        let leaf = try point.detach().requiringGrad()
+        var identifier: Int?
+        if let layer {
+            identifier = layer.addOutputTransform { module, _, output in
+                guard output.shape == leaf.shape else {
+                    throw TensorError(owner, "\(module.typeName) output \(describe(shape: output.shape)) differs from the attributed values \(describe(shape: leaf.shape))")
+                }
+                return leaf
+            }
+        }
+        defer { if let layer, let identifier { layer.removeOutputTransform(identifier) } }
+        let logits = try model(layer == nil ? leaf : inputs)
         let resolved = try classes ?? self.classes(targets, logits: logits, owner: owner)
-        guard let gradient = try Tensor.gradients(of: [score(logits, classes: resolved)], withRespectTo: [input]).first ?? nil else {
-            throw TensorError(owner, "the target scores do not depend on the inputs")
+        guard let gradient = try Tensor.gradients(of: [score(logits, classes: resolved)], withRespectTo: [leaf]).first ?? nil else {
+            throw TensorError(owner, "the target scores do not depend on the \(layer == nil ? "inputs" : "layer's output")")
         }
         return (gradient, resolved)
+    }
+
+    /// The option naming the layer whose output gradient methods attribute to (Captum's Layer* variants).
+    static let layerOption = OptionSpec("layer", .string, default: .null, "attribute to the output of this module (by name) instead of the inputs, as Captum's layer methods do; for token models name the embedding and sum the last axis for per-token scores")
+
+    /// The module called `name` (nil: none), with the model's module names in the error.
+    static func layer(_ name: String?, in model: Module, owner: String) throws -> Module? {
+        guard let name else { return nil }
+        guard let module = model.module(named: name) else {
+            let names = model.namedModules().map(\.name).filter { !$0.isEmpty }
+            throw TensorError(owner, "the model has no module '\(name)'\(suggestion(for: name, in: names)); modules: \(names.joined(separator: ", "))")
+        }
+        return module
+    }
+
+    /// The values attributed: the inputs, or the output of `layer` for them (one forward pass, not recorded).
+    static func attributedValues(model: Module, inputs: Tensor, layer: Module?) throws -> Tensor {
+        guard let layer else { return inputs }
+        var captured: Tensor?
+        let identifier = layer.addForwardHook { _, _, output in captured = output }
+        defer { layer.removeForwardHook(identifier) }
+        _ = try noGrad { try model(inputs) }
+        guard let captured else { throw TensorError(layer.typeName, "the layer was not called in the model's forward pass") }
+        return captured.detach()
+    }
+
+    /// Floating-point inputs, or a clear error for token ids without a layer to attribute to.
+    static func requireFloatingPoint(_ inputs: Tensor, layer: Module?, owner: String) throws {
+        guard layer == nil, !inputs.dtype.isFloatingPoint else { return }
+        throw TensorError(owner, "inputs are \(inputs.dtype) token ids, which carry no gradient; attribute to the embedding with layer = \"<its name>\"")
     }
 
     /// The predicted or given classes of `inputs` (one forward pass, without recording).

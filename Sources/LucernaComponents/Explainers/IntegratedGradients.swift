@@ -15,14 +15,16 @@ public final class IntegratedGradients: Explainer {
         OptionSpec("method", .string, default: .string("gausslegendre"), "quadrature rule: gausslegendre, riemann_trapezoid, riemann_left, riemann_right or riemann_middle"),
         OptionSpec("baseline", .number, default: .number(0), "the constant baseline input"),
         OptionSpec("batch_steps", .integer, default: .number(16), "path points evaluated per forward/backward pass"),
+        ExplanationTargets.layerOption,
     ]
-    let steps: Int, method: String, baseline: Double, batchSteps: Int
+    let steps: Int, method: String, baseline: Double, batchSteps: Int, layerName: String?
 
     init(config: Config) throws {
         steps = try config.positiveInteger("steps")
         method = try config.choice("method", Self.methods)
         baseline = try config.number("baseline")
         batchSteps = try config.positiveInteger("batch_steps")
+        layerName = config.has("layer") ? try config.string("layer") : nil
         guard method != "riemann_trapezoid" || steps >= 2 else { throw config.error("riemann_trapezoid needs at least 2 steps") }
     }
 
@@ -69,21 +71,28 @@ public final class IntegratedGradients: Explainer {
         return result.sorted { $0.node < $1.node }
     }
 
+    /// With `layer`, the path runs over the layer's output (from the constant baseline to its value for the
+    /// inputs) while the forward pass sees the inputs, as Captum's `LayerIntegratedGradients` with a
+    /// baseline whose layer output is that constant (for token models: a zero embedding, e.g. padding).
     public func attribute(model: Module, inputs: Tensor, targets: Tensor?) throws -> Tensor {
         try ExplanationTargets.evaluating(model) {
+            let layer = try ExplanationTargets.layer(layerName, in: model, owner: "integrated_gradients")
+            try ExplanationTargets.requireFloatingPoint(inputs, layer: layer, owner: "integrated_gradients")
             let classes = try ExplanationTargets.resolve(model: model, inputs: inputs, targets: targets, owner: "integrated_gradients")
             let count = inputs.shape[0]
-            let base = try Tensor.full(inputs.shape, value: baseline, dtype: inputs.dtype)
-            let difference = try noGrad { try inputs - base }
-            var total = inputs.zerosLike()
+            let values = try ExplanationTargets.attributedValues(model: model, inputs: inputs, layer: layer)
+            let base = try Tensor.full(values.shape, value: baseline, dtype: values.dtype)
+            let difference = try noGrad { try values - base }
+            var total = values.zerosLike()
             let points = Self.quadrature(method, steps: steps)
             for start in stride(from: 0, to: points.count, by: batchSteps) {
                 let chunk = Array(points[start..<min(start + batchSteps, points.count)])
                 // The chunk's path points stacked along the batch axis: [chunk · N, ...].
                 let scaled = try noGrad { try Tensor.concatenate(chunk.map { try base + difference * $0.alpha }, axis: 0) }
-                let gradient = try ExplanationTargets.inputGradient(model: model, inputs: scaled,
-                                                                    classes: Array(repeating: classes, count: chunk.count).flatMap { $0 },
-                                                                    targets: nil, owner: "integrated_gradients").gradient
+                let tiled = layer == nil ? scaled : try Tensor.concatenate(Array(repeating: inputs, count: chunk.count), axis: 0)
+                let gradient = try ExplanationTargets.gradient(model: model, inputs: tiled, layer: layer, point: scaled,
+                                                               classes: Array(repeating: classes, count: chunk.count).flatMap { $0 },
+                                                               targets: nil, owner: "integrated_gradients").gradient
                 total = try noGrad {
                     var sum = total
                     for (index, point) in chunk.enumerated() {

@@ -17,15 +17,19 @@ public final class LayerwiseRelevancePropagation: Explainer {
         OptionSpec("composite", .component(.composite), default: .string("epsilon_plus"), "the composite assigning rules to layers (a name, spec or instance)"),
         OptionSpec("canonize", .boolean, default: .boolean(true), "merge each BatchNorm into the Linear/convolution layer before it"),
         OptionSpec("output", .string, default: .string("score"), "output relevance: score (the target logit) or one_hot (1)"),
+        OptionSpec("layer", .string, default: .null, "return the relevance at the output of this module (by name) instead of the inputs; for token models name the embedding"),
     ]
     public let composite: RelevanceComposite
     public let canonize: Bool
     public let scoreOutput: Bool
+    /// The module whose output relevance is returned (nil: the inputs').
+    public let layerName: String?
 
-    public init(composite: RelevanceComposite, canonize: Bool = true, scoreOutput: Bool = true) {
+    public init(composite: RelevanceComposite, canonize: Bool = true, scoreOutput: Bool = true, layerName: String? = nil) {
         self.composite = composite
         self.canonize = canonize
         self.scoreOutput = scoreOutput
+        self.layerName = layerName
     }
 
     convenience init(config: Config) throws {
@@ -33,7 +37,8 @@ public final class LayerwiseRelevancePropagation: Explainer {
             throw config.error("option composite must be a composite")
         }
         self.init(composite: composite, canonize: try config.boolean("canonize"),
-                  scoreOutput: try config.choice("output", ["score", "one_hot"]) == "score")
+                  scoreOutput: try config.choice("output", ["score", "one_hot"]) == "score",
+                  layerName: config.has("layer") ? try config.string("layer") : nil)
     }
 
     /// A layer with a rule, and the BatchNorm merged into it, if any.
@@ -71,10 +76,9 @@ public final class LayerwiseRelevancePropagation: Explainer {
     }
 
     public func attribute(model: Module, inputs: Tensor, targets: Tensor?) throws -> Tensor {
-        guard inputs.dtype.isFloatingPoint else {
-            throw TensorError("lrp", "inputs must be floating point, got \(inputs.dtype); explain token models from their embeddings")
-        }
-        return try ExplanationTargets.evaluating(model) {
+        try ExplanationTargets.evaluating(model) {
+            let layer = try ExplanationTargets.layer(layerName, in: model, owner: "lrp")
+            try ExplanationTargets.requireFloatingPoint(inputs, layer: layer, owner: "lrp")
             let leaves = model.namedModules().filter { $0.module.children.isEmpty }
             let rules = composite.rules(for: leaves)
             // The tensors rule layers produced (kept alive so identities stay unique), for canonisation.
@@ -99,12 +103,22 @@ public final class LayerwiseRelevancePropagation: Explainer {
                 }
                 installed.append((module, identifier))
             }
-            let input = try inputs.detach().requiringGrad()
-            let logits = try model(input)
+            // The relevance is read where the inputs enter, or at the layer's output (installed last, so it
+            // sees the output after the layer's own rule).
+            var point = layer == nil ? try inputs.detach().requiringGrad() : nil
+            if let layer {
+                let identifier = layer.addOutputTransform { _, _, output in
+                    let leaf = try output.detach().requiringGrad()
+                    point = leaf
+                    return leaf
+                }
+                installed.append((layer, identifier))
+            }
+            let logits = try model(layer == nil ? point ?? inputs : inputs)
             let classes = try ExplanationTargets.classes(targets, logits: logits, owner: "lrp")
             var seed = try Tensor.oneHot(Tensor(shape: [classes.count], integers: classes), classes: logits.shape[1], dtype: logits.dtype)
             if scoreOutput { seed = try noGrad { try seed * logits.detach() } }
-            guard let relevance = try Tensor.gradients(of: [logits], withRespectTo: [input], seeds: [seed]).first ?? nil else {
+            guard let point, let relevance = try Tensor.gradients(of: [logits], withRespectTo: [point], seeds: [seed]).first ?? nil else {
                 throw TensorError("lrp", "the target scores do not depend on the inputs")
             }
             return relevance.detach()

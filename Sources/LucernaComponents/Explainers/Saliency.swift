@@ -1,19 +1,27 @@
 import LucernaCore
 import LucernaNN
 
-/// Saliency: the gradient of the target class score with respect to the input (its absolute value by
-/// default), in evaluation mode.
+/// Saliency: the gradient of the target class score with respect to the input, or to the output of
+/// `layer` (its absolute value by default), in evaluation mode.
 ///
 /// Reference: Simonyan, Vedaldi & Zisserman, "Deep Inside Convolutional Networks", ICLR-W 2014; Captum `Saliency`.
 public final class Saliency: Explainer {
-    static let options = [OptionSpec("absolute", .boolean, default: .boolean(true), "return |gradient| (Captum's abs=True)")]
-    let absolute: Bool
+    static let options = [OptionSpec("absolute", .boolean, default: .boolean(true), "return |gradient| (Captum's abs=True)"),
+                          ExplanationTargets.layerOption]
+    let absolute: Bool, layerName: String?
 
-    init(config: Config) throws { absolute = try config.boolean("absolute") }
+    init(config: Config) throws {
+        absolute = try config.boolean("absolute")
+        layerName = config.has("layer") ? try config.string("layer") : nil
+    }
 
     public func attribute(model: Module, inputs: Tensor, targets: Tensor?) throws -> Tensor {
         let gradient = try ExplanationTargets.evaluating(model) {
-            try ExplanationTargets.inputGradient(model: model, inputs: inputs, classes: nil, targets: targets, owner: "saliency").gradient
+            let layer = try ExplanationTargets.layer(layerName, in: model, owner: "saliency")
+            try ExplanationTargets.requireFloatingPoint(inputs, layer: layer, owner: "saliency")
+            let point = try ExplanationTargets.attributedValues(model: model, inputs: inputs, layer: layer)
+            return try ExplanationTargets.gradient(model: model, inputs: inputs, layer: layer, point: point, classes: nil, targets: targets,
+                                                   owner: "saliency").gradient
         }
         return absolute ? try noGrad { try gradient.abs() } : gradient
     }

@@ -13,34 +13,39 @@ public final class SmoothGrad: Explainer {
         OptionSpec("noise", .number, default: .number(0.15), "noise standard deviation as a fraction of each input's value range"),
         OptionSpec("squared", .boolean, default: .boolean(false), "average squared gradients (SmoothGrad-Squared)"),
         OptionSpec("absolute", .boolean, default: .boolean(true), "average |gradient| (Captum's Saliency default)"),
+        ExplanationTargets.layerOption,
     ]
-    let samples: Int, noise: Double, squared: Bool, absolute: Bool
+    let samples: Int, noise: Double, squared: Bool, absolute: Bool, layerName: String?
 
     init(config: Config) throws {
         samples = try config.positiveInteger("samples")
         noise = try config.number("noise")
         squared = try config.boolean("squared")
         absolute = try config.boolean("absolute")
+        layerName = config.has("layer") ? try config.string("layer") : nil
         guard noise >= 0, noise.isFinite else { throw config.error("noise must be a non-negative number, got \(noise)") }
     }
 
     public func attribute(model: Module, inputs: Tensor, targets: Tensor?) throws -> Tensor {
         try ExplanationTargets.evaluating(model) {
+            let layer = try ExplanationTargets.layer(layerName, in: model, owner: "smoothgrad")
+            try ExplanationTargets.requireFloatingPoint(inputs, layer: layer, owner: "smoothgrad")
             let classes = try ExplanationTargets.resolve(model: model, inputs: inputs, targets: targets, owner: "smoothgrad")
+            let attributed = try ExplanationTargets.attributedValues(model: model, inputs: inputs, layer: layer)
             // 1. Each sample's noise level from its own value range.
-            let count = inputs.shape[0], size = inputs.count / max(count, 1)
-            let values = inputs.toDoubles()
+            let count = attributed.shape[0], size = attributed.count / max(count, 1)
+            let values = attributed.toDoubles()
             let scales = (0..<count).map { n -> Double in
                 let slice = values[n * size..<(n + 1) * size]
                 return noise * ((slice.max() ?? 0) - (slice.min() ?? 0))
             }
-            var total = inputs.zerosLike()
+            var total = attributed.zerosLike()
             for _ in 0..<samples {
-                let standard = try Tensor.normal(inputs.shape, dtype: inputs.dtype).toDoubles()
-                let noisy = try Tensor(shape: inputs.shape, values: (0..<inputs.count).map { values[$0] + standard[$0] * scales[$0 / size] },
-                                       dtype: inputs.dtype)
-                let gradient = try ExplanationTargets.inputGradient(model: model, inputs: noisy, classes: classes, targets: nil,
-                                                                    owner: "smoothgrad").gradient
+                let standard = try Tensor.normal(attributed.shape, dtype: attributed.dtype).toDoubles()
+                let noisy = try Tensor(shape: attributed.shape, values: (0..<attributed.count).map { values[$0] + standard[$0] * scales[$0 / size] },
+                                       dtype: attributed.dtype)
+                let gradient = try ExplanationTargets.gradient(model: model, inputs: inputs, layer: layer, point: noisy, classes: classes,
+                                                               targets: nil, owner: "smoothgrad").gradient
                 total = try noGrad { try total + (squared ? gradient * gradient : absolute ? gradient.abs() : gradient) }
             }
             return try noGrad { try total / Double(samples) }
