@@ -127,6 +127,18 @@ enum LuaNNAPI {
                 call.push(try affine.apply(call.tensor(2), weight: call.tensor(3), bias: bias))
                 return 1
             }
+            lua.setFunction("attention") { call in
+                // fusion:attention(): the cross-modal attention weights of the latest forward, keyed "t<-s".
+                guard let fusion = try moduleArgument(call) as? CrossModalAttentionFusion else {
+                    throw TensorError("attention", "only cross_attention fusions keep attention weights")
+                }
+                lua_createtable(call.state, 0, Int32(fusion.attentionWeights.count))
+                for (target, source, weights) in fusion.attentionWeights {
+                    call.push(weights)
+                    lua_setfield(call.state, -2, "\(target + 1)<-\(source + 1)")
+                }
+                return 1
+            }
             lua.setFunction("named_parameters") { call in
                 let parameters = try moduleArgument(call).namedParameters()
                 lua_createtable(call.state, 0, Int32(parameters.count))
@@ -185,12 +197,29 @@ enum LuaNNAPI {
         return module
     }
 
-    /// `module(x)` or, for a fusion, `fusion{x1, x2, ...}` (one tensor per modality).
+    /// `module(x)` or, for a fusion, `fusion{x1, x2, ...}` (one tensor per modality; `false` marks a
+    /// missing modality, which the fusion replaces by its placeholder).
     static func forwardCall(_ call: LuaCall) throws -> Int32 {
         let module = try moduleArgument(call)
         if let fusion = module as? Fusion {
-            let (inputs, _) = try LuaTensorAPI.tensors(call, 2)
-            call.push(try fusion.fuse(inputs))
+            if LuaTensorAPI.tensor(at: 2, in: call.state) != nil {
+                call.push(try fusion.fuse([call.tensor(2)]))
+                return 1
+            }
+            guard lua_type(call.state, 2) == LUA_TTABLE else { throw call.fail(2, "a list of modality tensors ({x1, x2}; false for a missing one)") }
+            var inputs: [Tensor?] = []
+            for position in 1...max(luaL_len(call.state, 2), 1) {
+                lua_geti(call.state, 2, position)
+                defer { lucerna_pop(call.state, 1) }
+                if lua_type(call.state, -1) == LUA_TBOOLEAN && lua_toboolean(call.state, -1) == 0 {
+                    inputs.append(nil)
+                } else if let tensor = LuaTensorAPI.tensor(at: -1, in: call.state) {
+                    inputs.append(tensor)
+                } else {
+                    throw TensorError(call.name, "argument 2[\(position)] must be a tensor, or false for a missing modality")
+                }
+            }
+            call.push(inputs.contains { $0 == nil } ? try fusion.fuse(available: inputs) : try fusion.fuse(inputs.compactMap { $0 }))
         } else {
             call.push(try module(call.tensor(2)))
         }

@@ -164,6 +164,7 @@ extension LuaState {
         let module = kind == .fusion ? LuaPluginFusion(lua: self, reference: reference, label: label)
                                      : LuaPluginModule(lua: self, reference: reference, label: label)
         if let instance { pluginModules[instance] = WeakModule(module: module) }
+        if let fusion = module as? LuaPluginFusion, config.has("input_dims") { fusion.inputDimensions = try config.integers("input_dims") }
         lua_getfield(state, -1, "init")
         if lua_type(state, -1) == LUA_TFUNCTION {
             lucerna_pop(state, 1)
@@ -318,7 +319,23 @@ class LuaPluginModule: Module {
 
 /// A fusion plugin: `forward(self, inputs)` receives a Lua array with one tensor per modality.
 final class LuaPluginFusion: LuaPluginModule, Fusion {
+    /// `input_dims` from the plugin's options, for zero placeholders.
+    var inputDimensions: [Int] = []
+
     func fuse(_ inputs: [Tensor]) throws -> Tensor { try tensorResult(call("forward", [.list(inputs.map { .tensor($0) })]), "forward") }
+
+    /// Missing modalities become zeros `[N, dᵢ]` (dᵢ from `input_dims`) before `forward`.
+    func fuse(available inputs: [Tensor?]) throws -> Tensor {
+        guard let reference = inputs.compactMap({ $0 }).first else { throw TensorError(label, "every modality is missing") }
+        let filled = try inputs.enumerated().map { position, input -> Tensor in
+            if let input { return input }
+            guard inputDimensions.indices.contains(position) else {
+                throw TensorError(label, "modality \(position + 1) is missing and the plugin declares no input_dims for it")
+            }
+            return try Tensor.zeros([reference.shape[0], inputDimensions[position]], dtype: reference.dtype)
+        }
+        return try fuse(filled)
+    }
     override func forward(_ input: Tensor) throws -> Tensor { try fuse([input]) }
 }
 

@@ -27,10 +27,10 @@ final class RegistryTests: XCTestCase {
         let registry = Registry.standard()
         XCTAssertThrowsError(try registry.build(.fusion, "conact", options: [:])) { error in
             XCTAssert("\(error)".contains("unknown fusion 'conact'; did you mean 'concat'?"), "\(error)")
-            XCTAssert("\(error)".contains("known: concat, sum"), "\(error)")
+            XCTAssert("\(error)".contains("known: concat, cross_attention, film, late, low_rank_tensor, mean, product, sum, tensor"), "\(error)")
         }
         XCTAssertThrowsError(try registry.build(.fusion, "concat", options: ["dimm": .number(3)])) { error in
-            XCTAssert("\(error)".contains("unknown option 'dimm'; did you mean 'dim'?; accepted: input_dims, dim"), "\(error)")
+            XCTAssert("\(error)".contains("unknown option 'dimm'; did you mean 'dim'?; accepted: input_dims, missing, dtype, dim"), "\(error)")
         }
         XCTAssertThrowsError(try registry.build(.schedule, "cosine", options: [:])) { error in
             XCTAssert("\(error)".contains("option optimizer is required"), "\(error)")

@@ -148,6 +148,33 @@ final class PluginTests: XCTestCase {
         }
     }
 
+    /// modality_attention: each sample's modality weights are the softmax of v · tanh(W_i x_i + b_i) (checked in
+    /// Lua against the definition from its parameters); with v = 0 it is the mean of the projections; a missing
+    /// modality (false) becomes zeros.
+    func testModalityAttentionFusionFollowsItsDefinition() throws {
+        let lua = try pluginState()
+        try lua.run(source: """
+            lucerna.manual_seed(4)
+            local fusion = fusions.modality_attention{input_dims = {3, 2}, dim = 4}
+            local x1, x2 = tensor.randn{5, 3}, tensor.randn{5, 2}
+            local p = fusion:named_parameters()
+            local h1 = x1:matmul(p["project1.weight"]:t()) + p["project1.bias"]
+            local h2 = x2:matmul(p["project2.weight"]:t()) + p["project2.bias"]
+            local s1, s2 = h1:tanh():matmul(p.score), h2:tanh():matmul(p.score)
+            local b1 = s1:exp() / (s1:exp() + s2:exp())
+            fused_error = (fusion{x1, x2} - (h1 * b1 + h2 * (1 - b1))):abs():max():item()
+            missing_error = (fusion{x1, false} - fusion{x1, tensor.zeros{5, 2}}):abs():max():item()
+            local state = fusion:named_parameters()
+            state.score = tensor.zeros{4, 1}
+            lucerna.save_tensors("\(NSTemporaryDirectory())attention-\(getpid()).safetensors", state)
+            fusion:load("\(NSTemporaryDirectory())attention-\(getpid()).safetensors")
+            mean_error = (fusion{x1, x2} - (h1 + h2) / 2):abs():max():item()
+            """, name: "modality_attention.lua")
+        for name in ["fused_error", "missing_error", "mean_error"] {
+            XCTAssertLessThan(try XCTUnwrap(lua.number(global: name)), 1e-6, name)
+        }
+    }
+
     func testLionMatchesItsReferenceImplementation() throws {
         let (lua, fixture) = try goldenState()
         try lua.run(source: """

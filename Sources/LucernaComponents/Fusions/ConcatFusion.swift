@@ -5,42 +5,23 @@ import LucernaNN
 /// linear layer (`projection`).
 ///
 /// Reference: Baltrušaitis, Ahuja & Morency, "Multimodal Machine Learning: A Survey and Taxonomy", 2019.
-public final class ConcatFusion: Module, Fusion {
-    public static let options = [
-        OptionSpec("input_dims", .integers, default: .list([.number(64), .number(64)]), "feature size of each modality"),
+public final class ConcatFusion: ModalityFusion {
+    public static let options = commonOptions + [
         OptionSpec("dim", .integer, "output size; nil keeps the concatenation (sum of input_dims)"),
     ]
-    public let inputDimensions: [Int]
     let projection: Linear?
 
     public init(config: Config) throws {
-        inputDimensions = try config.integers("input_dims")
-        guard !inputDimensions.isEmpty, inputDimensions.allSatisfy({ $0 > 0 }) else {
-            throw TensorError(config.owner, "input_dims must be a non-empty list of positive sizes, got \(inputDimensions)")
-        }
-        let total = inputDimensions.reduce(0, +)
-        projection = try config.optionalInteger("dim").map { try Linear(total, $0) }
-        super.init()
+        let projection = try config.optionalInteger("dim").map { try Linear(try config.integers("input_dims").reduce(0, +), $0, dtype: try Self.parameterType(config)) }
+        self.projection = projection
+        try super.init(config: config)
         if let projection { registerModule("projection", projection) }
     }
 
-    public func fuse(_ inputs: [Tensor]) throws -> Tensor {
-        try checkFusionInputs(inputs, dimensions: inputDimensions, "fusions.concat")
+    public override func combine(_ inputs: [Tensor]) throws -> Tensor {
         let joined = try Tensor.concatenate(inputs, axis: 1)
         return try projection.map { try $0(joined) } ?? joined
     }
 
-    public override var summary: String { "input_dims=\(inputDimensions)" + (projection.map { ", dim=\($0.outputFeatures)" } ?? "") }
-}
-
-/// Checks one `[N, dᵢ]` tensor per modality with matching batch sizes.
-func checkFusionInputs(_ inputs: [Tensor], dimensions: [Int], _ operation: String) throws {
-    guard inputs.count == dimensions.count else {
-        throw TensorError(operation, "expected \(dimensions.count) modality inputs (input_dims = \(dimensions)), got \(inputs.count)")
-    }
-    for (position, (input, dimension)) in zip(inputs, dimensions).enumerated() {
-        guard input.rank == 2, input.shape[1] == dimension, input.shape[0] == inputs[0].shape[0] else {
-            throw TensorError(operation, "input \(position + 1) must be [N, \(dimension)] with the batch size of input 1, got \(describe(shape: input.shape))")
-        }
-    }
+    public override var summary: String { super.summary + (projection.map { ", dim=\($0.outputFeatures)" } ?? "") }
 }

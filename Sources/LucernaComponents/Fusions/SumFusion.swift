@@ -1,36 +1,32 @@
 import LucernaCore
 import LucernaNN
 
-/// Fusion by summation: each modality is projected to `dim` by its own linear layer (`projections.i`)
-/// and the projections are added.
+/// Fusion by summation or averaging: each modality is projected to `dim` by its own linear layer
+/// (`projections.i`) and the projections are added (`sum`) or averaged (`mean`).
 ///
-/// Reference: Baltrušaitis, Ahuja & Morency, "Multimodal Machine Learning: A Survey and Taxonomy", 2019.
-public final class SumFusion: Module, Fusion {
-    public static let options = [
-        OptionSpec("input_dims", .integers, default: .list([.number(64), .number(64)]), "feature size of each modality"),
+/// Reference: Baltrušaitis, Ahuja & Morency, "Multimodal Machine Learning: A Survey and Taxonomy", 2019;
+/// MultiBench (Liang et al., NeurIPS 2021) additive fusion.
+public final class SumFusion: ModalityFusion {
+    public static let options = commonOptions + [
         OptionSpec("dim", .integer, default: .number(64), "output size (each modality is projected to it)"),
     ]
-    public let inputDimensions: [Int]
-    let projections: [Linear]
+    private(set) var projections: [Linear] = []
+    public let averages: Bool
 
-    public init(config: Config) throws {
-        inputDimensions = try config.integers("input_dims")
-        guard !inputDimensions.isEmpty, inputDimensions.allSatisfy({ $0 > 0 }) else {
-            throw TensorError(config.owner, "input_dims must be a non-empty list of positive sizes, got \(inputDimensions)")
-        }
+    public init(config: Config, averages: Bool) throws {
+        self.averages = averages
         let dimension = try config.positiveInteger("dim")
-        projections = try inputDimensions.map { try Linear($0, dimension) }
-        super.init()
-        let container = registerModule("projections", Module())
-        for (position, projection) in projections.enumerated() { container.registerModule("\(position)", projection) }
+        try super.init(config: config)
+        projections = try registerProjections(to: dimension)
     }
 
-    public func fuse(_ inputs: [Tensor]) throws -> Tensor {
-        try checkFusionInputs(inputs, dimensions: inputDimensions, "fusions.sum")
+    static func builder(averages: Bool) -> (Config) throws -> Any { { try SumFusion(config: $0, averages: averages) } }
+
+    public override func combine(_ inputs: [Tensor]) throws -> Tensor {
         var total = try projections[0](inputs[0])
         for (projection, input) in zip(projections.dropFirst(), inputs.dropFirst()) { total = try total + projection(input) }
-        return total
+        return averages ? try total / Double(inputs.count) : total
     }
 
-    public override var summary: String { "input_dims=\(inputDimensions), dim=\(projections.first?.outputFeatures ?? 0)" }
+    public override var summary: String { super.summary + ", dim=\(projections.first?.outputFeatures ?? 0)" }
 }

@@ -4,6 +4,8 @@ import LucernaNN
 /// Fuses one feature tensor per modality (`[N, dᵢ]` each) into one tensor `[N, d]`.
 public protocol Fusion: Module {
     func fuse(_ inputs: [Tensor]) throws -> Tensor
+    /// Fuses with some modalities missing (nil), each replaced by the fusion's placeholder.
+    func fuse(available inputs: [Tensor?]) throws -> Tensor
 }
 
 /// What a regularizer may look at. Fields are optional; a regularizer names the ones it needs in its

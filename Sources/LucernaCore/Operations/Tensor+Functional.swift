@@ -81,6 +81,15 @@ extension Tensor {
     public static func scaledDotProductAttention(query: Tensor, key: Tensor, value: Tensor, mask: Tensor? = nil,
                                                  causal: Bool = false, dropout: Double = 0, training: Bool = false,
                                                  generator: RandomGenerator = .shared) throws -> Tensor {
+        try scaledDotProductAttentionWithWeights(query: query, key: key, value: value, mask: mask, causal: causal, dropout: dropout,
+                                                 training: training, generator: generator).output
+    }
+
+    /// ``scaledDotProductAttention(query:key:value:mask:causal:dropout:training:generator:)`` and its
+    /// attention weights `[..., L, S]` (after dropout, as PyTorch's `need_weights` returns them).
+    public static func scaledDotProductAttentionWithWeights(query: Tensor, key: Tensor, value: Tensor, mask: Tensor? = nil,
+                                                            causal: Bool = false, dropout: Double = 0, training: Bool = false,
+                                                            generator: RandomGenerator = .shared) throws -> (output: Tensor, weights: Tensor) {
         guard query.rank >= 2, key.rank >= 2, value.rank >= 2, query.shape.last == key.shape.last,
               key.shape[key.rank - 2] == value.shape[value.rank - 2] else {
             throw TensorError("scaled_dot_product_attention", "query \(describe(shape: query.shape)), key \(describe(shape: key.shape)) and value \(describe(shape: value.shape)) do not fit ([..., L, d], [..., S, d], [..., S, dv])")
@@ -95,6 +104,6 @@ extension Tensor {
             scores = try scores + Tensor(shape: [length, sourceLength], values: blocked, dtype: scores.dtype)
         }
         let weights = try scores.softmax(axis: -1).dropout(probability: dropout, training: training, generator: generator)
-        return try weights.matmul(value)
+        return (try weights.matmul(value), weights)
     }
 }

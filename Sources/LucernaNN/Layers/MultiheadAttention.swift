@@ -37,6 +37,12 @@ public final class MultiheadAttention: Module {
     /// Attention of `query [N, L, E]` over `key`, `value [N, S, E]`, with an optional additive mask
     /// broadcastable to `[N, heads, L, S]`.
     public func attend(query: Tensor, key: Tensor, value: Tensor, mask: Tensor? = nil) throws -> Tensor {
+        try attendWithWeights(query: query, key: key, value: value, mask: mask).output
+    }
+
+    /// ``attend(query:key:value:mask:)`` and the attention weights averaged over heads, `[N, L, S]`
+    /// (PyTorch's `need_weights=True, average_attn_weights=True`).
+    public func attendWithWeights(query: Tensor, key: Tensor, value: Tensor, mask: Tensor? = nil) throws -> (output: Tensor, weights: Tensor) {
         for tensor in [query, key, value] where tensor.rank != 3 || tensor.shape[2] != embedDimension {
             throw TensorError("MultiheadAttention", "inputs must be [N, L, \(embedDimension)], got \(describe(shape: tensor.shape))")
         }
@@ -47,10 +53,10 @@ public final class MultiheadAttention: Module {
             let projected = try input.matmul(weight, transposingSelf: false, transposingOther: true) + bias
             return try projected.reshaped([input.shape[0], input.shape[1], heads, headDimension]).permuted([0, 2, 1, 3])
         }
-        let attended = try Tensor.scaledDotProductAttention(
+        let (attended, weights) = try Tensor.scaledDotProductAttentionWithWeights(
             query: project(query, 0), key: project(key, 1), value: project(value, 2), mask: mask, dropout: dropout,
             training: isTraining, generator: generator)
         let merged = try attended.permuted([0, 2, 1, 3]).reshaped([query.shape[0], query.shape[1], e])
-        return try outputProjection(merged)
+        return (try outputProjection(merged), try weights.mean(axes: [1]))
     }
 }
