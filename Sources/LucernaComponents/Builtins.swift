@@ -11,6 +11,16 @@ public enum Builtins {
                        options: BuiltinModels.mlpOptions, build: BuiltinModels.mlp),
         ComponentEntry(.model, "cnn", "benchmark CNN: conv-relu-pool x2, fc1, relu3, fc2", reference: "LeCun et al., 1998",
                        options: BuiltinModels.cnnOptions, build: BuiltinModels.cnn),
+        ComponentEntry(.model, "conv_encoder", "2-D CNN encoder for images and spectrograms: pooled vector or position tokens",
+                       reference: "LeCun et al., 1998; Hershey et al., ICASSP 2017", options: BuiltinModels.convEncoderOptions, build: BuiltinModels.convEncoder),
+        ComponentEntry(.model, "temporal_encoder", "1-D temporal CNN over spectrogram frames (mel bands as channels)",
+                       reference: "Dieleman & Schrauwen, ICASSP 2014", options: BuiltinModels.temporalEncoderOptions, build: BuiltinModels.temporalEncoder),
+        ComponentEntry(.model, "embedding_bag_encoder", "token embeddings, mean over real tokens (or the embeddings as tokens)",
+                       reference: "Joulin et al., EACL 2017", options: BuiltinModels.embeddingBagOptions, build: BuiltinModels.embeddingBag),
+        ComponentEntry(.model, "transformer_encoder", "small Transformer text encoder with learned positions and padding masks",
+                       reference: "Vaswani et al., NeurIPS 2017", options: BuiltinModels.transformerOptions, build: BuiltinModels.transformer),
+        ComponentEntry(.model, "multimodal_classifier", "encoders per named modality, a fusion and a head (one encoder: unimodal)",
+                       reference: "Baltrušaitis et al., 2019; MultiBench", options: MultimodalClassifier.options, build: MultimodalClassifier.init),
         // Fusions.
         ComponentEntry(.fusion, "concat", "concatenate modality features, optionally project to dim",
                        reference: "Baltrušaitis et al., 2019", options: ConcatFusion.options, build: ConcatFusion.init),
@@ -191,6 +201,49 @@ public enum Builtins {
 }
 
 enum BuiltinModels {
+    static let tokensOption = OptionSpec("tokens", .boolean, default: .boolean(false), "forward gives token sequences [N, L, dim] instead of pooled [N, dim]")
+    static let convEncoderOptions = [
+        OptionSpec("in_channels", .integer, default: .number(1), "input channels"),
+        OptionSpec("channels", .integers, default: .list([.number(32), .number(64)]), "channels of each conv-relu-pool block"),
+        OptionSpec("dim", .integer, default: .number(64), "feature size"), tokensOption,
+    ]
+    static func convEncoder(_ config: Config) throws -> Any {
+        try ConvEncoder(inputChannels: config.positiveInteger("in_channels"), channels: config.integers("channels"),
+                        dimension: config.positiveInteger("dim"), outputsTokens: config.boolean("tokens"))
+    }
+    static let temporalEncoderOptions = [
+        OptionSpec("mels", .integer, default: .number(40), "mel bands (input channels)"),
+        OptionSpec("channels", .integers, default: .list([.number(64), .number(64)]), "channels of each conv-relu block (stride 2 after the first)"),
+        OptionSpec("kernel", .integer, default: .number(5), "kernel size in frames"),
+        OptionSpec("dim", .integer, default: .number(64), "feature size"), tokensOption,
+    ]
+    static func temporalEncoder(_ config: Config) throws -> Any {
+        try TemporalConvEncoder(mels: config.positiveInteger("mels"), channels: config.integers("channels"), kernelSize: config.positiveInteger("kernel"),
+                                dimension: config.positiveInteger("dim"), outputsTokens: config.boolean("tokens"))
+    }
+    static let embeddingBagOptions = [
+        OptionSpec("vocabulary", .integer, default: .number(20000), "vocabulary size (the data set's vocabulary_size)"),
+        OptionSpec("dim", .integer, default: .number(64), "embedding size"), tokensOption,
+    ]
+    static func embeddingBag(_ config: Config) throws -> Any {
+        try EmbeddingBagEncoder(vocabulary: config.positiveInteger("vocabulary"), dimension: config.positiveInteger("dim"), outputsTokens: config.boolean("tokens"))
+    }
+    static let transformerOptions = [
+        OptionSpec("vocabulary", .integer, default: .number(20000), "vocabulary size (the data set's vocabulary_size)"),
+        OptionSpec("dim", .integer, default: .number(64), "model width"),
+        OptionSpec("heads", .integer, default: .number(4), "attention heads"),
+        OptionSpec("layers", .integer, default: .number(2), "encoder layers (1-8)"),
+        OptionSpec("feed_forward", .integer, default: .number(128), "feed-forward width"),
+        OptionSpec("max_length", .integer, default: .number(64), "longest token sequence"),
+        OptionSpec("dropout", .number, default: .number(0.1), "dropout in the layers"), tokensOption,
+    ]
+    static func transformer(_ config: Config) throws -> Any {
+        try TransformerTextEncoder(vocabulary: config.positiveInteger("vocabulary"), dimension: config.positiveInteger("dim"),
+                                   heads: config.positiveInteger("heads"), layers: config.positiveInteger("layers"),
+                                   feedForward: config.positiveInteger("feed_forward"), maxLength: config.positiveInteger("max_length"),
+                                   dropout: config.number("dropout"), outputsTokens: config.boolean("tokens"))
+    }
+
     static let mlpOptions = [
         OptionSpec("in_features", .integer, default: .number(784), "input features"),
         OptionSpec("hidden", .pair, default: .list([.number(256), .number(128)]), "the two hidden widths"),

@@ -201,6 +201,27 @@ enum LuaNNAPI {
     /// missing modality, which the fusion replaces by its placeholder).
     static func forwardCall(_ call: LuaCall) throws -> Int32 {
         let module = try moduleArgument(call)
+        if let multimodal = module as? MultimodalClassifier, LuaTensorAPI.tensor(at: 2, in: call.state) == nil {
+            // model{image = x, audio = y}: named modalities; a missing one is left out (or false).
+            guard lua_type(call.state, 2) == LUA_TTABLE else { throw call.fail(2, "a table of modalities {\(multimodal.modalities.map { "\($0) = ..." }.joined(separator: ", "))}") }
+            var inputs: [String: Tensor] = [:]
+            for name in multimodal.modalities {
+                lua_getfield(call.state, 2, name)
+                defer { lucerna_pop(call.state, 1) }
+                if let tensor = LuaTensorAPI.tensor(at: -1, in: call.state) { inputs[name] = tensor }
+            }
+            lua_pushnil(call.state)
+            while lua_next(call.state, 2) != 0 {
+                defer { lucerna_pop(call.state, 1) }
+                guard lua_type(call.state, -2) == LUA_TSTRING, let key = lua_tolstring(call.state, -2, nil).map({ String(cString: $0) }),
+                      multimodal.modalities.contains(key) else {
+                    let key = lua_type(call.state, -2) == LUA_TSTRING ? lua_tolstring(call.state, -2, nil).map { String(cString: $0) } ?? "?" : "a non-string key"
+                    throw TensorError(call.name, "unknown modality '\(key)'\(suggestion(for: key, in: multimodal.modalities)); modalities: \(multimodal.modalities.joined(separator: ", "))")
+                }
+            }
+            call.push(try multimodal.forward(modalities: inputs))
+            return 1
+        }
         if let fusion = module as? Fusion {
             if LuaTensorAPI.tensor(at: 2, in: call.state) != nil {
                 call.push(try fusion.fuse([call.tensor(2)]))

@@ -63,9 +63,21 @@ public enum Conformance {
         // 2. The kind's contract.
         switch entry.kind {
         case .model:
+            if let multimodal = instance as? MultimodalClassifier {
+                // One small example per modality, from its encoder's kind.
+                var inputs: [String: Tensor] = [:]
+                for (name, encoder) in zip(multimodal.modalities, multimodal.encoders) {
+                    inputs[name] = try exampleInput(for: encoder).requiringGrad(encoder is EmbeddingBagEncoder || encoder is TransformerTextEncoder ? false : true)
+                }
+                let output = try multimodal.forward(modalities: inputs)
+                try checkFinite(output, "the output")
+                report.append("forward {\(inputs.keys.sorted().map { "\($0) = \(describe(shape: inputs[$0]?.shape ?? []))" }.joined(separator: ", "))} -> \(describe(shape: output.shape))")
+                try checkGradients(output, multimodal, inputs: Array(inputs.values))
+                return report
+            }
             guard let model = instance as? Module else { throw fail("does not build a module") }
             guard let inputs = try example?(config) else { throw fail("needs an example input (a plugin defines example(self))") }
-            let input = try inputs[0].requiringGrad()
+            let input = inputs[0].dtype.isFloatingPoint ? try inputs[0].requiringGrad() : inputs[0]   // token ids carry no gradient
             let output = try model(input)
             guard output.shape.first == input.shape.first else { throw fail("output \(describe(shape: output.shape)) lost the batch axis of input \(describe(shape: input.shape))") }
             try checkFinite(output, "the output")
@@ -194,6 +206,15 @@ public enum Conformance {
         return report
     }
 
+    /// A small input batch for an encoder of a multimodal classifier.
+    static func exampleInput(for encoder: Encoder) throws -> Tensor {
+        switch encoder {
+        case let conv as ConvEncoder: return try Tensor.normal([2, conv.module(named: "conv1").flatMap { ($0 as? Conv2d)?.weight.shape[1] } ?? 1, 8, 8])
+        case let temporal as TemporalConvEncoder: return try Tensor.normal([2, 1, temporal.mels, 12])
+        default: return try Tensor(shape: [2, 5], integers: [3, 9, 1, 0, 0, 4, 4, 7, 2, 5])
+        }
+    }
+
     /// Example inputs of the built-in models and losses, by name.
     public static func builtinExample(_ entry: ComponentEntry) -> ((Config) throws -> [Tensor])? {
         switch (entry.kind, entry.name) {
@@ -203,6 +224,11 @@ public enum Conformance {
                 let size = try config.positiveInteger("image_size")
                 return [try Tensor.normal([2, config.positiveInteger("in_channels"), size, size])]
             }
+        case (.model, "conv_encoder"): return { [try Tensor.normal([2, $0.positiveInteger("in_channels"), 8, 8])] }
+        case (.model, "temporal_encoder"): return { [try Tensor.normal([2, 1, $0.positiveInteger("mels"), 12])] }
+        case (.model, "embedding_bag_encoder"), (.model, "transformer_encoder"):
+            return { _ in [try Tensor(shape: [2, 5], integers: [3, 9, 1, 0, 0, 4, 4, 7, 2, 5])] }
+        case (.model, "multimodal_classifier"): return nil
         case (.loss, "cross_entropy"), (.loss, "nll"):
             return { _ in [try Tensor.normal([4, 3]).logSoftmax(axis: 1), try Tensor(shape: [4], integers: [0, 2, 1, 2])] }
         case (.loss, "bce_with_logits"): return { _ in [try Tensor.normal([4, 3]), try Tensor.uniform([4, 3])] }

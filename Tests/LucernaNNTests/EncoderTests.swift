@@ -1,0 +1,56 @@
+import XCTest
+import LucernaCore
+import LucernaNN
+
+/// Encoders: shapes of pooled and token outputs, Conv1d as a height-1 Conv2d, and text encoders' handling
+/// of padding.
+final class EncoderTests: XCTestCase {
+    func testConv1dIsAHeightOneConv2d() throws {
+        let generator = RandomGenerator(seed: 1)
+        let conv = try Conv1d(3, 4, kernelSize: 3, stride: 2, padding: 1, dilation: 1, dtype: .float64, generator: generator)
+        let input = try Tensor.normal([2, 3, 9], dtype: .float64, generator: generator)
+        let planar = try input.unsqueezed(axis: 2).conv2d(weight: conv.weight.reshaped([4, 3, 1, 3]), bias: conv.bias, stride: (1, 2), padding: (0, 1), dilation: (1, 1))
+        XCTAssertEqual(try conv(input).toDoubles(), try planar.squeezed(axis: 2).toDoubles())
+        XCTAssertEqual(try conv(input).shape, [2, 4, 5])
+        XCTAssertThrowsError(try conv(Tensor.normal([2, 2, 9])))
+    }
+
+    func testEncodersGivePooledVectorsOrTokens() throws {
+        let image = try ConvEncoder(channels: [4, 8], dimension: 16)
+        XCTAssertEqual(try image.encode(Tensor.normal([3, 1, 28, 28]), tokens: false).shape, [3, 16])
+        XCTAssertEqual(try image.encode(Tensor.normal([3, 1, 28, 28]), tokens: true).shape, [3, 49, 16])
+        let spectrogram = try ConvEncoder(channels: [4, 8], dimension: 16)
+        XCTAssertEqual(try spectrogram.encode(Tensor.normal([3, 1, 40, 32]), tokens: true).shape, [3, 80, 16])
+        let temporal = try TemporalConvEncoder(mels: 40, channels: [8, 8], kernelSize: 5, dimension: 16)
+        XCTAssertEqual(try temporal.encode(Tensor.normal([3, 1, 40, 32]), tokens: true).shape, [3, 16, 16])
+        XCTAssertEqual(try temporal(Tensor.normal([3, 40, 32])).shape, [3, 16])
+        // The pooled vector is the mean of the tokens.
+        let input = try Tensor.normal([2, 1, 40, 32])
+        let pooled = try temporal.encode(input, tokens: false).toDoubles(), tokens = try temporal.encode(input, tokens: true).mean(axes: [1]).toDoubles()
+        for (a, b) in zip(pooled, tokens) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+    }
+
+    func testTextEncodersIgnorePadding() throws {
+        let generator = RandomGenerator(seed: 2)
+        let bag = try EmbeddingBagEncoder(vocabulary: 12, dimension: 4, dtype: .float64, generator: generator)
+        let transformer = try TransformerTextEncoder(vocabulary: 12, dimension: 8, heads: 2, layers: 2, feedForward: 16, maxLength: 10,
+                                                     dropout: 0, dtype: .float64, generator: generator)
+        transformer.eval()
+        let short = try Tensor(shape: [1, 3], integers: [5, 2, 7]), padded = try Tensor(shape: [1, 6], integers: [5, 2, 7, 0, 0, 0])
+        for encoder in [bag as Encoder, transformer] {
+            let a = try encoder.encode(short, tokens: false).toDoubles(), b = try encoder.encode(padded, tokens: false).toDoubles()
+            for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: 1e-12, "\(type(of: encoder)): padding changes the pooled vector") }
+        }
+        // The embedding bag's pooled vector is the mean of the real tokens' embeddings.
+        let embedding = try XCTUnwrap(bag.module(named: "embedding") as? Embedding)
+        let rows = embedding.weight.toDoubles()
+        var expected = [Double](repeating: 0, count: 4)
+        for token in [5, 2, 7] { for d in 0..<4 { expected[d] += rows[token * 4 + d] / 3 } }
+        for (x, y) in zip(try bag.encode(padded, tokens: false).toDoubles(), expected) { XCTAssertEqual(x, y, accuracy: 1e-12) }
+        XCTAssertEqual(try transformer.encode(padded, tokens: true).shape, [1, 6, 8])
+        // All-padding rows stay finite; too long and non-integer inputs are errors.
+        XCTAssert(try transformer.encode(Tensor(shape: [1, 3], integers: [0, 0, 0]), tokens: false).toDoubles().allSatisfy(\.isFinite))
+        XCTAssertThrowsError(try transformer.encode(Tensor(shape: [1, 11], integers: Array(repeating: 1, count: 11)), tokens: false))
+        XCTAssertThrowsError(try bag.encode(Tensor.normal([1, 3]), tokens: false))
+    }
+}
