@@ -204,11 +204,12 @@ enum BuiltinModels {
     static let tokensOption = OptionSpec("tokens", .boolean, default: .boolean(false), "forward gives token sequences [N, L, dim] instead of pooled [N, dim]")
     static let convEncoderOptions = [
         OptionSpec("in_channels", .integer, default: .number(1), "input channels"),
+        OptionSpec("input_size", .pair, default: .list([.number(28), .number(28)]), "input height and width ({40, 32} for default spectrograms)"),
         OptionSpec("channels", .integers, default: .list([.number(32), .number(64)]), "channels of each conv-relu-pool block"),
         OptionSpec("dim", .integer, default: .number(64), "feature size"), tokensOption,
     ]
     static func convEncoder(_ config: Config) throws -> Any {
-        try ConvEncoder(inputChannels: config.positiveInteger("in_channels"), channels: config.integers("channels"),
+        try ConvEncoder(inputChannels: config.positiveInteger("in_channels"), inputSize: config.pair("input_size"), channels: config.integers("channels"),
                         dimension: config.positiveInteger("dim"), outputsTokens: config.boolean("tokens"))
     }
     static let temporalEncoderOptions = [

@@ -127,6 +127,16 @@ enum LuaNNAPI {
                 call.push(try affine.apply(call.tensor(2), weight: call.tensor(3), bias: bias))
                 return 1
             }
+            lua.setFunction("module") { call in
+                // model:module("fusion"), model:module("encoders.image.conv1"): a submodule by dotted name.
+                let module = try moduleArgument(call), name = try call.string(2)
+                guard let child = module.module(named: name) else {
+                    let names = module.namedModules().map(\.name).filter { !$0.isEmpty }
+                    throw TensorError("module", "no submodule '\(name)'\(suggestion(for: name, in: names)); submodules: \(names.prefix(40).joined(separator: ", "))")
+                }
+                push(child, in: call.state)
+                return 1
+            }
             lua.setFunction("attention") { call in
                 // fusion:attention(): the cross-modal attention weights of the latest forward, keyed "t<-s".
                 guard let fusion = try moduleArgument(call) as? CrossModalAttentionFusion else {

@@ -129,7 +129,22 @@ enum LuaObjects {
                 lua.setFunction(name) { call in
                     let explainer = try argument(call, explainerMetatable, as: Explainer.self, "an explainer")
                     let targets = call.isNil(4) ? nil : try call.tensor(4)
-                    call.push(try explainer.attribute(model: LuaNNAPI.moduleArgument(call, 2), inputs: call.tensor(3), targets: targets))
+                    let model = try LuaNNAPI.moduleArgument(call, 2)
+                    // A multimodal classifier with a table of modalities: one map per modality.
+                    if let multimodal = model as? MultimodalClassifier, LuaTensorAPI.tensor(at: 3, in: call.state) == nil {
+                        guard case .table(let fields) = try LuaConfigValue.read(3, in: call.state, path: "inputs") else {
+                            throw call.fail(3, "a table of modalities {\(multimodal.modalities.map { "\($0) = ..." }.joined(separator: ", "))}")
+                        }
+                        var inputs: [String: Tensor] = [:]
+                        for (name, value) in fields {
+                            guard case .tensor(let tensor) = value else { throw TensorError(call.name, "modality \(name) must be a tensor, got \(value.kindName)") }
+                            inputs[name] = tensor
+                        }
+                        let maps = try ModalityView.explain(explainer, model: multimodal, inputs: inputs, targets: targets)
+                        LuaConfigValue.push(.table(maps.mapValues { .tensor($0) }), in: call.state)
+                        return 1
+                    }
+                    call.push(try explainer.attribute(model: model, inputs: call.tensor(3), targets: targets))
                     return 1
                 }
             }

@@ -1,4 +1,5 @@
 import CLua
+import LucernaComponents
 import LucernaCore
 
 /// Tensors in Lua: full userdata holding a retained reference, released by `__gc`; arithmetic and
@@ -123,6 +124,19 @@ enum LuaTensorAPI {
         lucerna_newtable(state)
         lua_pushvalue(state, -2)
         lua_setfield(state, -2, "tensor")
+        lua.setFunction("relevance_shares") { call in
+            // lucerna.relevance_shares{image = maps, audio = maps}: each modality's share of |attribution| per sample.
+            guard case .table(let fields) = try LuaConfigValue.read(1, in: call.state, path: "maps") else {
+                throw call.fail(1, "a table of per-modality maps {image = ..., audio = ...}")
+            }
+            var maps: [String: Tensor] = [:]
+            for (name, value) in fields {
+                guard case .tensor(let tensor) = value else { throw TensorError("relevance_shares", "maps.\(name) must be a tensor, got \(value.kindName)") }
+                maps[name] = tensor
+            }
+            LuaConfigValue.push(.table(try ModalityView.shares(maps).mapValues { .tensor($0) }), in: call.state)
+            return 1
+        }
         lua.setFunction("manual_seed") { call in
             RandomGenerator.shared.reseed(UInt64(truncatingIfNeeded: try call.integer(1)))
             return 0

@@ -49,7 +49,7 @@ final class MultimodalClassifierTests: XCTestCase {
         let batch = try inputs()
         let audio = try XCTUnwrap(model.module(named: "modality_heads.audio") as? Linear)
         let image = try XCTUnwrap(model.module(named: "modality_heads.image") as? Linear)
-        let expected = try (audio(model.encoders[0].encode(batch["audio"]!, tokens: false)) + image(model.encoders[1].encode(batch["image"]!, tokens: false))) / 2
+        let expected = try (audio(model.encoders[0](batch["audio"]!)) + image(model.encoders[1](batch["image"]!))) / 2
         let logits = try model.forward(modalities: batch)
         for (a, b) in zip(logits.toDoubles(), expected.toDoubles()) { XCTAssertEqual(a, b, accuracy: 1e-5) }
     }
@@ -63,5 +63,10 @@ final class MultimodalClassifierTests: XCTestCase {
         XCTAssertThrowsError(try model.forward(modalities: ["imag": Tensor.normal([2, 1, 28, 28])])) { error in XCTAssert("\(error)".contains("image"), "\(error)") }
         XCTAssertThrowsError(try model.forward(modalities: [:]))
         XCTAssertThrowsError(try registry.build(.model, "multimodal_classifier", options: ["encoders": .table(["image": .string("mlp")])]))
+        // A pooled encoder instance cannot feed a token fusion.
+        let pooled = try ConvEncoder(channels: [2, 2], dimension: 4)
+        XCTAssertThrowsError(try MultimodalClassifier(encoders: [("image", pooled)], fusion: nil, usesTokens: true, classes: 2, hidden: nil, dropout: 0)) { error in
+            XCTAssert("\(error)".contains("tokens = true"), "\(error)")
+        }
     }
 }

@@ -17,16 +17,20 @@ final class EncoderTests: XCTestCase {
 
     func testEncodersGivePooledVectorsOrTokens() throws {
         let image = try ConvEncoder(channels: [4, 8], dimension: 16)
-        XCTAssertEqual(try image.encode(Tensor.normal([3, 1, 28, 28]), tokens: false).shape, [3, 16])
-        XCTAssertEqual(try image.encode(Tensor.normal([3, 1, 28, 28]), tokens: true).shape, [3, 49, 16])
-        let spectrogram = try ConvEncoder(channels: [4, 8], dimension: 16)
-        XCTAssertEqual(try spectrogram.encode(Tensor.normal([3, 1, 40, 32]), tokens: true).shape, [3, 80, 16])
+        XCTAssertEqual(try image(Tensor.normal([3, 1, 28, 28])).shape, [3, 16])
+        XCTAssertEqual(try ConvEncoder(channels: [4, 8], dimension: 16, outputsTokens: true)(Tensor.normal([3, 1, 28, 28])).shape, [3, 49, 16])
+        XCTAssertThrowsError(try image(Tensor.normal([3, 1, 40, 32])))
+        let spectrogram = try ConvEncoder(inputSize: (40, 32), channels: [4, 8], dimension: 16, outputsTokens: true)
+        XCTAssertEqual(try spectrogram(Tensor.normal([3, 1, 40, 32])).shape, [3, 80, 16])
+        RandomGenerator.shared.reseed(3)
+        let temporalTokens = try TemporalConvEncoder(mels: 40, channels: [8, 8], kernelSize: 5, dimension: 16, outputsTokens: true)
+        RandomGenerator.shared.reseed(3)
         let temporal = try TemporalConvEncoder(mels: 40, channels: [8, 8], kernelSize: 5, dimension: 16)
-        XCTAssertEqual(try temporal.encode(Tensor.normal([3, 1, 40, 32]), tokens: true).shape, [3, 16, 16])
+        XCTAssertEqual(try temporalTokens(Tensor.normal([3, 1, 40, 32])).shape, [3, 16, 16])
         XCTAssertEqual(try temporal(Tensor.normal([3, 40, 32])).shape, [3, 16])
-        // The pooled vector is the mean of the tokens.
+        // The pooled vector is the mean of the tokens (same weights, from the same seed).
         let input = try Tensor.normal([2, 1, 40, 32])
-        let pooled = try temporal.encode(input, tokens: false).toDoubles(), tokens = try temporal.encode(input, tokens: true).mean(axes: [1]).toDoubles()
+        let pooled = try temporal(input).toDoubles(), tokens = try temporalTokens(input).mean(axes: [1]).toDoubles()
         for (a, b) in zip(pooled, tokens) { XCTAssertEqual(a, b, accuracy: 1e-5) }
     }
 
@@ -38,7 +42,7 @@ final class EncoderTests: XCTestCase {
         transformer.eval()
         let short = try Tensor(shape: [1, 3], integers: [5, 2, 7]), padded = try Tensor(shape: [1, 6], integers: [5, 2, 7, 0, 0, 0])
         for encoder in [bag as Encoder, transformer] {
-            let a = try encoder.encode(short, tokens: false).toDoubles(), b = try encoder.encode(padded, tokens: false).toDoubles()
+            let a = try encoder(short).toDoubles(), b = try encoder(padded).toDoubles()
             for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: 1e-12, "\(type(of: encoder)): padding changes the pooled vector") }
         }
         // The embedding bag's pooled vector is the mean of the real tokens' embeddings.
@@ -46,11 +50,12 @@ final class EncoderTests: XCTestCase {
         let rows = embedding.weight.toDoubles()
         var expected = [Double](repeating: 0, count: 4)
         for token in [5, 2, 7] { for d in 0..<4 { expected[d] += rows[token * 4 + d] / 3 } }
-        for (x, y) in zip(try bag.encode(padded, tokens: false).toDoubles(), expected) { XCTAssertEqual(x, y, accuracy: 1e-12) }
-        XCTAssertEqual(try transformer.encode(padded, tokens: true).shape, [1, 6, 8])
+        for (x, y) in zip(try bag(padded).toDoubles(), expected) { XCTAssertEqual(x, y, accuracy: 1e-12) }
+        let tokens = try TransformerTextEncoder(vocabulary: 12, dimension: 8, heads: 2, layers: 1, feedForward: 16, maxLength: 10, dropout: 0, outputsTokens: true)
+        XCTAssertEqual(try tokens(padded).shape, [1, 6, 8])
         // All-padding rows stay finite; too long and non-integer inputs are errors.
-        XCTAssert(try transformer.encode(Tensor(shape: [1, 3], integers: [0, 0, 0]), tokens: false).toDoubles().allSatisfy(\.isFinite))
-        XCTAssertThrowsError(try transformer.encode(Tensor(shape: [1, 11], integers: Array(repeating: 1, count: 11)), tokens: false))
-        XCTAssertThrowsError(try bag.encode(Tensor.normal([1, 3]), tokens: false))
+        XCTAssert(try transformer(Tensor(shape: [1, 3], integers: [0, 0, 0])).toDoubles().allSatisfy(\.isFinite))
+        XCTAssertThrowsError(try transformer(Tensor(shape: [1, 11], integers: Array(repeating: 1, count: 11))))
+        XCTAssertThrowsError(try bag(Tensor.normal([1, 3])))
     }
 }

@@ -25,7 +25,7 @@ final class LayerGradientCheckTests: XCTestCase {
                  inputShape: [2, 2, 7]),
             Case(name: "TransformerEncoderLayer", module: try TransformerEncoderLayer(dimension: 4, heads: 2, feedForward: 6, dropout: 0,
                                                                                       dtype: .float64, generator: generator), inputShape: [2, 3, 4]),
-            Case(name: "ConvEncoder", module: try ConvEncoder(inputChannels: 1, channels: [2, 3], dimension: 4, dtype: .float64, generator: generator),
+            Case(name: "ConvEncoder", module: try ConvEncoder(inputChannels: 1, inputSize: (6, 4), channels: [2, 3], dimension: 4, dtype: .float64, generator: generator),
                  inputShape: [2, 1, 6, 4]),
             Case(name: "TemporalConvEncoder", module: try TemporalConvEncoder(mels: 3, channels: [2, 2], kernelSize: 3, dimension: 4, outputsTokens: true,
                                                                               dtype: .float64, generator: generator), inputShape: [2, 1, 3, 6]),

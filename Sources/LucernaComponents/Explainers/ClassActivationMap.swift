@@ -42,7 +42,7 @@ public final class ClassActivationMap: Explainer {
     static let options = [
         OptionSpec("layer", .string, default: .null, "the module (by name, e.g. \"relu2\") whose activations are explained; default: the last non-pooling module with a 4-D output"),
         OptionSpec("normalize", .boolean, default: .boolean(true), "min-max normalise each map to [0, 1] (pytorch-grad-cam's output)"),
-        OptionSpec("batch_size", .integer, default: .number(16), "score_cam: masked inputs per forward pass"),
+        OptionSpec("batch_size", .integer, default: .number(16), "score_cam: masked inputs per forward pass (rounded down to whole batches of the inputs, at least one)"),
     ]
     static let plusPlusOptions = options + [
         OptionSpec("exact", .boolean, default: .boolean(false), "use the exact second and third derivatives of exp(score) (higher-order autodiff; 2 backward passes per activation position) instead of the closed form"),
@@ -213,30 +213,38 @@ public final class ClassActivationMap: Explainer {
             let upsampled = try activations.upsample(size: (height, width), mode: .bilinearAlignCorners).toDoubles()
             let plane = height * width
             var map = [Double](repeating: 0, count: count * h * w)
-            for n in 0..<count {
-                let image = try inputs.sliced(axis: 0, start: n, end: n + 1).toDoubles()
-                var scores = [Double]()
-                for start in stride(from: 0, to: channels, by: batchSize) {
-                    let chunk = min(batchSize, channels - start)
-                    var masked = [Double](repeating: 0, count: chunk * inputChannels * plane)
-                    for k in 0..<chunk {
-                        let base = (n * channels + start + k) * plane
+            var scores = [[Double]](repeating: [], count: count)
+            let images = inputs.toDoubles()
+            // Several channels per forward pass, each over the whole batch (rows channel-major, so a model
+            // tiling other inputs along the batch — one modality of a multimodal model — lines up).
+            let channelsPerPass = max(1, batchSize / max(count, 1))
+            for start in stride(from: 0, to: channels, by: channelsPerPass) {
+                let group = start..<min(start + channelsPerPass, channels)
+                var masked = [Double](repeating: 0, count: group.count * count * inputChannels * plane)
+                for (offset, c) in group.enumerated() {
+                    for n in 0..<count {
+                        let base = (n * channels + c) * plane
                         let maskValues = upsampled[base..<base + plane]
                         let low = maskValues.min() ?? 0, high = maskValues.max() ?? 0
+                        let row = offset * count + n
                         for channel in 0..<inputChannels {
                             for p in 0..<plane {
                                 let mask = (upsampled[base + p] - low) / (high - low + 1e-8)
-                                masked[(k * inputChannels + channel) * plane + p] = image[channel * plane + p] * mask
+                                masked[(row * inputChannels + channel) * plane + p] = images[(n * inputChannels + channel) * plane + p] * mask
                             }
                         }
                     }
-                    let logits = try model(Tensor(shape: [chunk, inputChannels, height, width], values: masked, dtype: inputs.dtype))
-                    let rows = logits.toDoubles(), classCount = logits.shape[1]
-                    scores += (0..<chunk).map { rows[$0 * classCount + classes[n]] }
                 }
+                let logits = try model(Tensor(shape: [group.count * count, inputChannels, height, width], values: masked, dtype: inputs.dtype))
+                let rows = logits.toDoubles(), classCount = logits.shape[1]
+                for offset in 0..<group.count {
+                    for n in 0..<count { scores[n].append(rows[(offset * count + n) * classCount + classes[n]]) }
+                }
+            }
+            for n in 0..<count {
                 // Softmax over channels.
-                let top = scores.max() ?? 0
-                let exponentials = scores.map { exp($0 - top) }
+                let top = scores[n].max() ?? 0
+                let exponentials = scores[n].map { exp($0 - top) }
                 let total = exponentials.reduce(0, +)
                 for c in 0..<channels {
                     let weight = exponentials[c] / total

@@ -12,7 +12,7 @@ public final class Occlusion: Explainer {
         OptionSpec("window", .integers, default: .list([.number(1), .number(4), .number(4)]), "window shape over one input without the batch axis (e.g. {1, 4, 4})"),
         OptionSpec("strides", .integers, default: .list([.number(1), .number(2), .number(2)]), "window strides per axis"),
         OptionSpec("baseline", .number, default: .number(0), "value written into the window"),
-        OptionSpec("batch_size", .integer, default: .number(64), "occluded inputs per forward pass"),
+        OptionSpec("batch_size", .integer, default: .number(64), "occluded inputs per forward pass (rounded down to whole batches of the inputs, at least one)"),
     ]
     let window: [Int], strides: [Int], baseline: Double, batchSize: Int
 
@@ -59,21 +59,28 @@ public final class Occlusion: Explainer {
                 let windows = (0..<positions).map(covered)
                 var total = [Double](repeating: 0, count: inputs.count), hits = [Double](repeating: 0, count: size)
                 for window in windows { for element in window { hits[element] += 1 } }
-                // 2. Occluded copies of every sample, in batches of (sample, position) pairs.
-                let pairs = (0..<count).flatMap { n in (0..<positions).map { (n, $0) } }
-                for start in stride(from: 0, to: pairs.count, by: batchSize) {
-                    let chunk = pairs[start..<min(start + batchSize, pairs.count)]
+                // 2. Occluded copies of the whole batch, several window positions per forward pass (rows
+                //    position-major: every sample for one position, then the next), so a model that
+                //    tiles other inputs along the batch (one modality of a multimodal model) lines up.
+                let positionsPerPass = max(1, batchSize / max(count, 1))
+                for start in stride(from: 0, to: positions, by: positionsPerPass) {
+                    let group = start..<min(start + positionsPerPass, positions)
                     var batch = [Double]()
-                    batch.reserveCapacity(chunk.count * size)
-                    for (n, position) in chunk {
-                        var copy = Array(values[n * size..<(n + 1) * size])
-                        for element in windows[position] { copy[element] = baseline }
-                        batch += copy
+                    batch.reserveCapacity(group.count * count * size)
+                    for position in group {
+                        for n in 0..<count {
+                            var copy = Array(values[n * size..<(n + 1) * size])
+                            for element in windows[position] { copy[element] = baseline }
+                            batch += copy
+                        }
                     }
-                    let occluded = try model(Tensor(shape: [chunk.count] + sampleShape, values: batch, dtype: inputs.dtype)).toDoubles()
-                    for (index, (n, position)) in chunk.enumerated() {
-                        let drop = reference[n * classCount + classes[n]] - occluded[index * classCount + classes[n]]
-                        for element in windows[position] { total[n * size + element] += drop }
+                    let occluded = try model(Tensor(shape: [group.count * count] + sampleShape, values: batch, dtype: inputs.dtype)).toDoubles()
+                    for (offset, position) in group.enumerated() {
+                        for n in 0..<count {
+                            let row = offset * count + n
+                            let drop = reference[n * classCount + classes[n]] - occluded[row * classCount + classes[n]]
+                            for element in windows[position] { total[n * size + element] += drop }
+                        }
                     }
                 }
                 let attributions = total.indices.map { hits[$0 % size] > 0 ? total[$0] / hits[$0 % size] : 0 }

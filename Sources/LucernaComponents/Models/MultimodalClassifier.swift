@@ -4,7 +4,7 @@ import LucernaNN
 /// A classifier over named modalities: an encoder per modality, a fusion, a head. Modalities are ordered
 /// by name (so fusion input i and attention pair keys follow that order). With `fusion` given as a name or
 /// spec, its `input_dims` are filled in from the encoders and, for fusions that take token sequences
-/// (`cross_attention`), the encoders give tokens; `late` fusion gets a linear head per modality and no
+/// (`cross_attention`), encoders given by name or spec are built with `tokens = true`; `late` fusion gets a linear head per modality and no
 /// head after it. One encoder and no fusion is the unimodal baseline. A missing modality at inference is
 /// left out of the inputs (the fusion's placeholder stands in).
 ///
@@ -36,6 +36,9 @@ public final class MultimodalClassifier: Module {
         self.encoders = encoders
         self.usesTokens = usesTokens
         self.fusion = fusion
+        if usesTokens, let pooled = sorted.first(where: { !$0.1.outputsTokens }) {
+            throw TensorError("multimodal_classifier", "the fusion takes token sequences but encoder \(pooled.0) gives pooled vectors; build it with tokens = true")
+        }
         guard fusion != nil || encoders.count == 1 else {
             throw TensorError("multimodal_classifier", "\(encoders.count) encoders need a fusion (e.g. fusion = \"concat\")")
         }
@@ -74,14 +77,24 @@ public final class MultimodalClassifier: Module {
         guard case .table(let table) = config.value("encoders"), !table.isEmpty, let registry = config.registry else {
             throw config.error("encoders must be a table from modality name to encoder, e.g. {image = models.conv_encoder{}, audio = \"temporal_encoder\"}")
         }
-        var encoders: [(String, Encoder)] = []
-        for name in table.keys.sorted() {
-            guard let encoder = try registry.build(.model, from: table[name] ?? .null, context: "\(config.owner): encoders.\(name)") as? Encoder else {
-                throw config.error("encoders.\(name) must be an encoder (conv_encoder, temporal_encoder, embedding_bag_encoder, transformer_encoder)")
+        /// The encoders, built from their specs (with tokens = true when the fusion takes sequences).
+        func buildEncoders(tokens: Bool) throws -> [(String, Encoder)] {
+            try table.keys.sorted().map { name in
+                var value = table[name] ?? .null
+                if tokens {
+                    switch value {
+                    case .string(let type): value = .table(["type": .string(type), "tokens": .boolean(true)])
+                    case .table(var fields): fields["tokens"] = .boolean(true); value = .table(fields)
+                    default: break
+                    }
+                }
+                guard let encoder = try registry.build(.model, from: value, context: "\(config.owner): encoders.\(name)") as? Encoder else {
+                    throw config.error("encoders.\(name) must be an encoder (conv_encoder, temporal_encoder, embedding_bag_encoder, transformer_encoder)")
+                }
+                return (name, encoder)
             }
-            encoders.append((name, encoder))
         }
-        encoders.sort { $0.0 < $1.0 }
+        var encoders = try buildEncoders(tokens: false)
         var fusion: Fusion?
         var usesTokens = false
         switch config.value("fusion") {
@@ -107,6 +120,7 @@ public final class MultimodalClassifier: Module {
             }
             fusion = built
             usesTokens = (built as? ModalityFusion)?.acceptsSequences ?? false
+            if usesTokens { encoders = try buildEncoders(tokens: true) }
         }
         try self.init(encoders: encoders, fusion: fusion, usesTokens: usesTokens, classes: config.positiveInteger("classes"),
                       hidden: config.optionalInteger("hidden"), dropout: config.number("dropout"))
@@ -120,7 +134,7 @@ public final class MultimodalClassifier: Module {
         var features: [Tensor?] = []
         for (position, (name, encoder)) in zip(modalities, encoders).enumerated() {
             guard let input = inputs[name] else { features.append(nil); continue }
-            let encoded = try encoder.encode(input, tokens: usesTokens)
+            let encoded = try encoder(input)
             features.append(modalityHeads.isEmpty ? encoded : try modalityHeads[position](encoded))
         }
         guard features.contains(where: { $0 != nil }) else { throw TensorError("multimodal_classifier", "no modality given; expected \(modalities.joined(separator: ", "))") }

@@ -209,7 +209,7 @@ public enum Conformance {
     /// A small input batch for an encoder of a multimodal classifier.
     static func exampleInput(for encoder: Encoder) throws -> Tensor {
         switch encoder {
-        case let conv as ConvEncoder: return try Tensor.normal([2, conv.module(named: "conv1").flatMap { ($0 as? Conv2d)?.weight.shape[1] } ?? 1, 8, 8])
+        case let conv as ConvEncoder: return try Tensor.normal([2, conv.inputChannels, conv.inputSize.0, conv.inputSize.1])
         case let temporal as TemporalConvEncoder: return try Tensor.normal([2, 1, temporal.mels, 12])
         default: return try Tensor(shape: [2, 5], integers: [3, 9, 1, 0, 0, 4, 4, 7, 2, 5])
         }
@@ -224,7 +224,11 @@ public enum Conformance {
                 let size = try config.positiveInteger("image_size")
                 return [try Tensor.normal([2, config.positiveInteger("in_channels"), size, size])]
             }
-        case (.model, "conv_encoder"): return { [try Tensor.normal([2, $0.positiveInteger("in_channels"), 8, 8])] }
+        case (.model, "conv_encoder"):
+            return { config in
+                let size = try config.pair("input_size")
+                return [try Tensor.normal([2, config.positiveInteger("in_channels"), size.0, size.1])]
+            }
         case (.model, "temporal_encoder"): return { [try Tensor.normal([2, 1, $0.positiveInteger("mels"), 12])] }
         case (.model, "embedding_bag_encoder"), (.model, "transformer_encoder"):
             return { _ in [try Tensor(shape: [2, 5], integers: [3, 9, 1, 0, 0, 4, 4, 7, 2, 5])] }

@@ -1,11 +1,12 @@
 import LucernaCore
 
-/// A modality encoder: per input, a pooled feature vector `[N, d]` or a token sequence `[N, L, d]` (for
-/// cross-modal attention). `forward` gives the form chosen at construction (`outputsTokens`).
+/// A modality encoder: per input, a pooled feature vector `[N, d]` or, when built with `outputsTokens`, a
+/// token sequence `[N, L, d]` (for cross-modal attention).
 public protocol Encoder: Module {
     /// d: the size of the pooled vector and of each token.
     var featureDimension: Int { get }
-    func encode(_ input: Tensor, tokens: Bool) throws -> Tensor
+    /// Whether `forward` gives tokens.
+    var outputsTokens: Bool { get }
 }
 
 /// Token features `[N, C, positions...]` (channels first) as a sequence `[N, L, C]` projected to `dim`.
@@ -15,54 +16,55 @@ func tokenSequence(_ features: Tensor, projection: Linear) throws -> Tensor {
     return try projection(features.reshaped([count, channels, length]).permuted([0, 2, 1]))
 }
 
-/// A convolutional encoder for images and spectrograms `[N, C, H, W]`: blocks `conv<i>` (3×3, pad 1) →
-/// `relu<i>` → `pool<i>` (2×2 max), then each position of the last feature map is a token projected to
-/// `dim` (`projection`); the pooled vector is the tokens' mean (the projection of global average pooling).
+/// A convolutional encoder for images and spectrograms `[N, C, H, W]` of a fixed size: blocks `conv<i>`
+/// (3×3, pad 1) → `relu<i>` → `pool<i>` (2×2 max); the pooled vector is `relu(fc(flatten))` as in the
+/// benchmark CNN (keeping where things are), and as tokens each position of the last feature map is
+/// projected to `dim` (`projection`).
 ///
 /// Reference: LeCun et al., 1998; the 2-D CNN over log-mel spectrograms of Hershey et al., "CNN
 /// Architectures for Large-Scale Audio Classification", ICASSP 2017.
 public final class ConvEncoder: Module, Encoder {
     public let featureDimension: Int
     public let outputsTokens: Bool
+    public let inputChannels: Int, inputSize: (Int, Int)
     let blocks: [(Conv2d, Module, Module)]
-    let projection: Linear
+    /// The pooled head (`fc`), or the token projection (`projection`), whichever the output form needs.
+    let head: Linear
 
-    public init(inputChannels: Int = 1, channels: [Int] = [32, 64], dimension: Int = 64, outputsTokens: Bool = false,
-                dtype: DType = .float32, generator: RandomGenerator = .shared) throws {
-        guard !channels.isEmpty, dimension > 0 else { throw TensorError("conv_encoder", "channels must be non-empty and dim positive") }
+    public init(inputChannels: Int = 1, inputSize: (Int, Int) = (28, 28), channels: [Int] = [32, 64], dimension: Int = 64,
+                outputsTokens: Bool = false, dtype: DType = .float32, generator: RandomGenerator = .shared) throws {
+        let reduction = 1 << channels.count
+        guard !channels.isEmpty, dimension > 0, inputSize.0 >= reduction, inputSize.1 >= reduction else {
+            throw TensorError("conv_encoder", "channels must be non-empty, dim positive and input_size at least \(reduction) per side for \(channels.count) pooling blocks, got \(inputSize)")
+        }
         featureDimension = dimension
         self.outputsTokens = outputsTokens
+        self.inputChannels = inputChannels
+        self.inputSize = inputSize
         var previous = inputChannels
         blocks = try channels.map { width in
             defer { previous = width }
             return (try Conv2d(previous, width, kernelSize: (3, 3), padding: (1, 1), dtype: dtype, generator: generator), ReLU(), MaxPool2d(2))
         }
-        projection = try Linear(channels[channels.count - 1], dimension, dtype: dtype, generator: generator)
+        let last = channels[channels.count - 1]
+        head = try Linear(outputsTokens ? last : last * (inputSize.0 / reduction) * (inputSize.1 / reduction), dimension, dtype: dtype, generator: generator)
         super.init()
         for (index, (conv, relu, pool)) in blocks.enumerated() {
             registerModule("conv\(index + 1)", conv)
             registerModule("relu\(index + 1)", relu)
             registerModule("pool\(index + 1)", pool)
         }
-        registerModule("projection", projection)
+        registerModule(outputsTokens ? "projection" : "fc", head)
     }
 
-    public func encode(_ input: Tensor, tokens: Bool) throws -> Tensor {
-        guard input.rank == 4, input.shape[1] == blocks[0].0.weight.shape[1] else {
-            throw TensorError("conv_encoder", "expected [N, \(blocks[0].0.weight.shape[1]), H, W], got \(describe(shape: input.shape))")
+    public override func forward(_ input: Tensor) throws -> Tensor {
+        guard input.rank == 4, input.shape[1] == inputChannels, input.shape[2] == inputSize.0, input.shape[3] == inputSize.1 else {
+            throw TensorError("conv_encoder", "expected [N, \(inputChannels), \(inputSize.0), \(inputSize.1)] (input_size), got \(describe(shape: input.shape))")
         }
         var value = input
-        for (conv, relu, pool) in blocks {
-            guard value.shape[2] >= 2, value.shape[3] >= 2 else {
-                throw TensorError("conv_encoder", "input \(describe(shape: input.shape)) is too small for \(blocks.count) pooling blocks")
-            }
-            value = try pool(relu(conv(value)))
-        }
-        let sequence = try tokenSequence(value, projection: projection)
-        return tokens ? sequence : try sequence.mean(axes: [1])
+        for (conv, relu, pool) in blocks { value = try pool(relu(conv(value))) }
+        return outputsTokens ? try tokenSequence(value, projection: head) : try head(value.flattened(from: 1)).relu()
     }
-
-    public override func forward(_ input: Tensor) throws -> Tensor { try encode(input, tokens: outputsTokens) }
 }
 
 /// A 1-D temporal CNN over spectrogram frames: the mel bands are channels (`[N, 1, mels, frames]` or
@@ -97,7 +99,7 @@ public final class TemporalConvEncoder: Module, Encoder {
         registerModule("projection", projection)
     }
 
-    public func encode(_ input: Tensor, tokens: Bool) throws -> Tensor {
+    public override func forward(_ input: Tensor) throws -> Tensor {
         let frames = input.rank == 4 && input.shape[1] == 1 ? try input.squeezed(axis: 1) : input
         guard frames.rank == 3, frames.shape[1] == mels else {
             throw TensorError("temporal_encoder", "expected [N, 1, \(mels), frames] or [N, \(mels), frames], got \(describe(shape: input.shape))")
@@ -108,10 +110,8 @@ public final class TemporalConvEncoder: Module, Encoder {
             value = try relu(conv(value))
         }
         let sequence = try tokenSequence(value, projection: projection)
-        return tokens ? sequence : try sequence.mean(axes: [1])
+        return outputsTokens ? sequence : try sequence.mean(axes: [1])
     }
-
-    public override func forward(_ input: Tensor) throws -> Tensor { try encode(input, tokens: outputsTokens) }
 }
 
 /// The mask of real tokens (id > 0) of `ids` `[N, T]` as `[N, T, 1]` floats, and each row's count (at least 1).
@@ -140,15 +140,13 @@ public final class EmbeddingBagEncoder: Module, Encoder {
         registerModule("embedding", embedding)
     }
 
-    public func encode(_ input: Tensor, tokens: Bool) throws -> Tensor {
+    public override func forward(_ input: Tensor) throws -> Tensor {
         guard input.rank == 2, input.dtype == .int64 else { throw TensorError("embedding_bag_encoder", "expected token ids [N, T] (int64), got \(input.dtype) \(describe(shape: input.shape))") }
         let embedded = try embedding(input)
-        if tokens { return embedded }
+        if outputsTokens { return embedded }
         let (mask, counts) = try tokenMask(input, dtype: embedded.dtype)
         return try (embedded * mask).sum(axes: [1]) / counts
     }
-
-    public override func forward(_ input: Tensor) throws -> Tensor { try encode(input, tokens: outputsTokens) }
 }
 
 /// One Transformer encoder layer as PyTorch's `TransformerEncoderLayer` (post-norm, ReLU): x ← norm1(x +
@@ -215,7 +213,7 @@ public final class TransformerTextEncoder: Module, Encoder {
         for (index, layer) in layers.enumerated() { container.registerModule("\(index)", layer) }
     }
 
-    public func encode(_ input: Tensor, tokens: Bool) throws -> Tensor {
+    public override func forward(_ input: Tensor) throws -> Tensor {
         guard input.rank == 2, input.dtype == .int64, input.shape[1] <= maxLength else {
             throw TensorError("transformer_encoder", "expected token ids [N, T ≤ \(maxLength)] (int64), got \(input.dtype) \(describe(shape: input.shape))")
         }
@@ -229,10 +227,8 @@ public final class TransformerTextEncoder: Module, Encoder {
         }
         let mask = try Tensor(shape: [count, 1, 1, length], values: blocked, dtype: value.dtype)
         for layer in layers { value = try layer(value, mask: mask) }
-        if tokens { return value }
+        if outputsTokens { return value }
         let (real, counts) = try tokenMask(input, dtype: value.dtype)
         return try (value * real).sum(axes: [1]) / counts
     }
-
-    public override func forward(_ input: Tensor) throws -> Tensor { try encode(input, tokens: outputsTokens) }
 }

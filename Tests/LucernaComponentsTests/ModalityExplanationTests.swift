@@ -1,0 +1,84 @@
+import XCTest
+import LucernaComponents
+import LucernaCore
+import LucernaNN
+
+/// Per-modality maps of a multimodal classifier: each explainer sees the classifier as a function of one
+/// modality with the others held; batched explainers tile the held modalities consistently; relevance
+/// shares sum to one.
+final class ModalityExplanationTests: XCTestCase {
+    let registry = Registry.standard()
+
+    func model() throws -> MultimodalClassifier {
+        RandomGenerator.shared.reseed(21)
+        let encoders: ConfigValue = .table([
+            "image": .table(["type": .string("conv_encoder"), "input_size": .list([.number(8), .number(8)]), "channels": .list([.number(3), .number(4)]), "dim": .number(6)]),
+            "audio": .table(["type": .string("temporal_encoder"), "mels": .number(6), "channels": .list([.number(4), .number(4)]), "dim": .number(5)]),
+        ])
+        return try XCTUnwrap(try registry.build(.model, "multimodal_classifier", options: ["encoders": encoders, "fusion": .string("concat"), "classes": .number(3)]) as? MultimodalClassifier)
+    }
+
+    func inputs() throws -> [String: Tensor] {
+        let generator = RandomGenerator(seed: 5)
+        return ["image": try Tensor.uniform([4, 1, 8, 8], generator: generator), "audio": try Tensor.normal([4, 1, 6, 8], generator: generator)]
+    }
+
+    func explainer(_ name: String, _ options: [String: ConfigValue] = [:]) throws -> Explainer {
+        try XCTUnwrap(try registry.build(.explainer, name, options: options) as? Explainer)
+    }
+
+    func testSaliencyPerModalityIsTheJointGradient() throws {
+        let model = try model(), batch = try inputs()
+        let targets = try Tensor(shape: [4], integers: [0, 1, 2, 1])
+        let maps = try ModalityView.explain(explainer("saliency", ["absolute": .boolean(false)]), model: model, inputs: batch, targets: targets)
+        let image = try batch["image"]!.detach().requiringGrad(), audio = try batch["audio"]!.detach().requiringGrad()
+        let logits = try model.forward(modalities: ["image": image, "audio": audio])
+        let score = try logits.gathering(axis: 1, indices: Tensor(shape: [4, 1], integers: [0, 1, 2, 1])).sum()
+        let gradients = try Tensor.gradients(of: [score], withRespectTo: [image, audio])
+        XCTAssertEqual(try XCTUnwrap(maps["image"]).toDoubles(), try XCTUnwrap(gradients[0]).toDoubles())
+        XCTAssertEqual(try XCTUnwrap(maps["audio"]).toDoubles(), try XCTUnwrap(gradients[1]).toDoubles())
+    }
+
+    func testBatchedExplainersTileTheHeldModalities() throws {
+        let model = try model(), batch = try inputs()
+        // Occlusion with one window position per pass and with many must agree.
+        let single = try ModalityView.explain(explainer("occlusion", ["window": .list([.number(1), .number(2), .number(2)]), "strides": .list([.number(1), .number(2), .number(2)]), "batch_size": .number(1)]),
+                                              model: model, inputs: batch, targets: nil)
+        let many = try ModalityView.explain(explainer("occlusion", ["window": .list([.number(1), .number(2), .number(2)]), "strides": .list([.number(1), .number(2), .number(2)]), "batch_size": .number(64)]),
+                                            model: model, inputs: batch, targets: nil)
+        for name in ["image", "audio"] {
+            for (a, b) in zip(try XCTUnwrap(single[name]).toDoubles(), try XCTUnwrap(many[name]).toDoubles()) { XCTAssertEqual(a, b, accuracy: 1e-6, name) }
+        }
+        // Integrated Gradients with every path point in one pass and with one per pass must agree.
+        let together = try ModalityView.explain(explainer("integrated_gradients", ["steps": .number(8), "batch_steps": .number(8)]), model: model, inputs: batch, targets: nil)
+        let apart = try ModalityView.explain(explainer("integrated_gradients", ["steps": .number(8), "batch_steps": .number(1)]), model: model, inputs: batch, targets: nil)
+        for name in ["image", "audio"] {
+            for (a, b) in zip(try XCTUnwrap(together[name]).toDoubles(), try XCTUnwrap(apart[name]).toDoubles()) { XCTAssertEqual(a, b, accuracy: 1e-5, name) }
+        }
+        // CAM on a named encoder layer works through the view; Score-CAM with one channel per pass and with
+        // all of them agrees.
+        let cam = try ModalityView.explain(explainer("grad_cam_pp", ["layer": .string("encoders.image.relu2")]), model: model,
+                                           inputs: ["image": batch["image"]!, "audio": batch["audio"]!], targets: nil)
+        XCTAssertEqual(cam["image"]?.shape, [4, 8, 8])
+        XCTAssertNil(cam["audio"], "a layer of the image encoder explains the image only")
+        let imageOnly = ["image": batch["image"]!, "audio": batch["audio"]!]
+        let oneChannel = try ModalityView.explain(explainer("score_cam", ["layer": .string("encoders.image.relu2"), "batch_size": .number(1)]), model: model, inputs: imageOnly, targets: nil)
+        let allChannels = try ModalityView.explain(explainer("score_cam", ["layer": .string("encoders.image.relu2"), "batch_size": .number(64)]), model: model, inputs: imageOnly, targets: nil)
+        for (a, b) in zip(try XCTUnwrap(oneChannel["image"]).toDoubles(), try XCTUnwrap(allChannels["image"]).toDoubles()) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+    }
+
+    func testLRPSharesSumToOne() throws {
+        let model = try model(), batch = try inputs()
+        let maps = try ModalityView.explain(explainer("lrp"), model: model, inputs: batch, targets: nil)
+        XCTAssertEqual(maps["image"]?.shape, [4, 1, 8, 8])
+        let shares = try ModalityView.shares(maps)
+        let image = try XCTUnwrap(shares["image"]).toDoubles(), audio = try XCTUnwrap(shares["audio"]).toDoubles()
+        for (a, b) in zip(image, audio) {
+            XCTAssertEqual(a + b, 1, accuracy: 1e-6)
+            XCTAssert(a > 0 && b > 0)
+        }
+        let known = try ModalityView.shares(["a": Tensor(shape: [2, 2], doubles: [1, -1, 0, 0]), "b": Tensor(shape: [2, 1], doubles: [2, 0])])
+        XCTAssertEqual(known["a"]?.toDoubles(), [0.5, 0])
+        XCTAssertEqual(known["b"]?.toDoubles(), [0.5, 0])
+    }
+}
