@@ -82,3 +82,52 @@ final class ModalityExplanationTests: XCTestCase {
         XCTAssertEqual(known["b"]?.toDoubles(), [0.5, 0])
     }
 }
+
+/// CAM maps over time for 1-D temporal layers `[N, C, l]`: `[N, frames]`, the 2-D pipeline with a height of one.
+final class TemporalCAMTests: XCTestCase {
+    func testGradCAMOnATemporalLayerGivesATimeProfile() throws {
+        RandomGenerator.shared.reseed(8)
+        let encoder = try TemporalConvEncoder(mels: 6, channels: [4, 4], kernelSize: 3, dimension: 5)
+        let model = Sequential(named: [("encoder", encoder), ("head", try Linear(5, 3))])
+        let inputs = try Tensor.normal([2, 1, 6, 10])
+        let explainer = try XCTUnwrap(try Registry.standard().build(.explainer, "grad_cam", options: ["layer": .string("encoder.relu2")]) as? Explainer)
+        let maps = try explainer.attribute(model: model, inputs: inputs, targets: Tensor(shape: [2], integers: [1, 2]))
+        XCTAssertEqual(maps.shape, [2, 10])
+        // The same steps by hand: channel weights = mean gradient, relu, normalise, resize over time, normalise.
+        var captured: Tensor?
+        let layer = try XCTUnwrap(model.module(named: "encoder.relu2"))
+        let hook = layer.addForwardHook { _, _, output in captured = output }
+        let logits = try model(inputs)
+        layer.removeForwardHook(hook)
+        let activations = try XCTUnwrap(captured)
+        let score = try logits.gathering(axis: 1, indices: Tensor(shape: [2, 1], integers: [1, 2])).sum()
+        let gradient = try XCTUnwrap(try Tensor.gradients(of: [score], withRespectTo: [activations]).first ?? nil)
+        let (a, g) = (activations.toDoubles(), gradient.toDoubles())
+        let length = activations.shape[2]
+        var raw = [Double](repeating: 0, count: 2 * length)
+        for n in 0..<2 {
+            for c in 0..<4 {
+                let base = (n * 4 + c) * length
+                let weight = (0..<length).reduce(0) { $0 + g[base + $1] } / Double(length)
+                for p in 0..<length { raw[n * length + p] += weight * a[base + p] }
+            }
+        }
+        func normalize(_ values: [Double], size: Int) -> [Double] {
+            (0..<values.count / size).flatMap { n -> [Double] in
+                let slice = values[n * size..<(n + 1) * size].map { max($0, 0) }
+                let low = slice.min() ?? 0
+                let shifted = slice.map { $0 - low }
+                let high = shifted.max() ?? 0
+                return shifted.map { $0 / (1e-7 + high) }
+            }
+        }
+        let resized = try Tensor(shape: [2, 1, 1, length], doubles: normalize(raw, size: length)).upsample(size: (1, 10), mode: .bilinear).toDoubles()
+        let expected = normalize(resized, size: 10)
+        for (value, reference) in zip(maps.toDoubles(), expected) { XCTAssertEqual(value, reference, accuracy: 1e-5) }
+        // Score-CAM's masks cover every mel band of the frames they keep.
+        let score2 = try XCTUnwrap(try Registry.standard().build(.explainer, "score_cam", options: ["layer": .string("encoder.relu2")]) as? Explainer)
+        let scoreMaps = try score2.attribute(model: model, inputs: inputs, targets: nil)
+        XCTAssertEqual(scoreMaps.shape, [2, 10])
+        XCTAssert(scoreMaps.toDoubles().allSatisfy(\.isFinite))
+    }
+}

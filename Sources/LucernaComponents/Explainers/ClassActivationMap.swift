@@ -70,8 +70,10 @@ public final class ClassActivationMap: Explainer {
     /// predicted classes).
     public func attribute(model: Module, inputs: Tensor, targets: Tensor?) throws -> Tensor {
         let name = method.rawValue
-        guard inputs.rank == 4 else { throw TensorError(name, "inputs must be images [N, C, H, W], got \(describe(shape: inputs.shape))") }
-        let (count, height, width) = (inputs.shape[0], inputs.shape[2], inputs.shape[3])
+        guard inputs.rank == 3 || inputs.rank == 4 else {
+            throw TensorError(name, "inputs must be images or spectrograms [N, C, H, W] (or [N, C, L]), got \(describe(shape: inputs.shape))")
+        }
+        let count = inputs.shape[0], width = inputs.shape[inputs.rank - 1]
         let target = try resolveLayer(model, inputs: inputs)
         // 1. Forward with the layer's output captured; the score of each sample's target class.
         var captured: Tensor?
@@ -85,23 +87,29 @@ public final class ClassActivationMap: Explainer {
         guard logits.rank == 2, logits.shape[0] == count else {
             throw TensorError(name, "the model must return logits [N, classes], got \(describe(shape: logits.shape))")
         }
-        guard let activations = captured, activations.rank == 4, activations.shape[0] == count else {
-            throw TensorError(name, "layer \(target.name) must output [N, C, h, w], got \(captured.map { describe(shape: $0.shape) } ?? "nothing")")
+        guard let output = captured, output.rank == 4 || output.rank == 3, output.shape[0] == count, output.rank <= inputs.rank else {
+            throw TensorError(name, "layer \(target.name) must output [N, C, h, w] (or [N, C, l] for a temporal layer), got \(captured.map { describe(shape: $0.shape) } ?? "nothing")")
         }
+        // A temporal layer's [N, C, l] is a map of height 1 over time, resized to the input's last axis.
+        let temporal = output.rank == 3
+        let activations = temporal ? try output.unsqueezed(axis: 2) : output
+        let height = temporal ? 1 : inputs.shape[inputs.rank - 2]
         let classes = try ExplanationTargets.classes(targets, logits: logits, owner: name)
         // 2. The raw map [N, h, w].
         let raw: [Double]
         switch method {
         case .gradCAM, .gradCAMPlusPlus, .xgradCAM, .layerCAM:
             let score = try ExplanationTargets.score(logits, classes: classes)
-            guard let gradient = try Tensor.gradients(of: [score], withRespectTo: [activations], createGraph: exact).first ?? nil else {
+            // Differentiated at the layer's own output (the 4-D view of a temporal layer is not in the graph;
+            // both hold the values in the same order).
+            guard let gradient = try Tensor.gradients(of: [score], withRespectTo: [output], createGraph: exact).first ?? nil else {
                 throw TensorError(name, "the target scores do not depend on layer \(target.name)")
             }
-            let derivatives = exact ? try Self.diagonalDerivatives(gradient: gradient, activations: activations) : nil
+            let derivatives = exact ? try Self.diagonalDerivatives(gradient: gradient, activations: output) : nil
             raw = gradientMap(activations: activations.toDoubles(), gradients: gradient.toDoubles(), shape: activations.shape,
                               second: derivatives?.second, third: derivatives?.third)
         case .scoreCAM:
-            raw = try scoreMap(model: model, inputs: inputs, activations: activations.detach(), classes: classes)
+            raw = try scoreMap(model: model, inputs: inputs, activations: activations.detach(), classes: classes, temporal: temporal)
         case .eigenCAM:
             raw = Self.principalProjection(activations.toDoubles(), shape: activations.shape)
         }
@@ -114,7 +122,7 @@ public final class ClassActivationMap: Explainer {
             resized = resized.map { max($0, 0) }
             Self.normalizeEach(&resized, count: count, size: height * width)
         }
-        return try Tensor(shape: [count, height, width], values: resized, dtype: inputs.dtype)
+        return try Tensor(shape: temporal ? [count, width] : [count, height, width], values: resized, dtype: inputs.dtype)
     }
 
     /// The explained module: `layer` by name, else the last non-pooling module with a 4-D output.
@@ -131,7 +139,9 @@ public final class ClassActivationMap: Explainer {
         let hooks = modules.map { entry in (entry.module, entry.module.addForwardHook { module, _, output in ranks[ObjectIdentifier(module)] = output.rank }) }
         defer { for (module, hook) in hooks { module.removeForwardHook(hook) } }
         try noGrad { _ = try model(inputs.sliced(axis: 0, start: 0, end: 1)) }
-        guard let last = modules.last(where: { ranks[ObjectIdentifier($0.module)] == 4 && !String(describing: type(of: $0.module)).contains("Pool") }) else {
+        let candidates = modules.filter { !String(describing: type(of: $0.module)).contains("Pool") }
+        guard let last = candidates.last(where: { ranks[ObjectIdentifier($0.module)] == 4 })
+                ?? candidates.last(where: { ranks[ObjectIdentifier($0.module)] == 3 && inputs.rank >= 3 && !($0.module is Linear) }) else {
             throw TensorError(method.rawValue, "the model has no module with a 4-D output to explain; name one with layer = ...")
         }
         return last
@@ -205,13 +215,17 @@ public final class ClassActivationMap: Explainer {
     }
 
     /// Score-CAM: channel weights from the target scores of the input masked by each channel.
-    func scoreMap(model: Module, inputs: Tensor, activations: Tensor, classes: [Int]) throws -> [Double] {
+    /// With `temporal`, the activations are `[N, C, 1, l]` and each mask, over time only, covers every row
+    /// of the input.
+    func scoreMap(model: Module, inputs: Tensor, activations: Tensor, classes: [Int], temporal: Bool = false) throws -> [Double] {
         let (count, channels, h, w) = (activations.shape[0], activations.shape[1], activations.shape[2], activations.shape[3])
-        let (inputChannels, height, width) = (inputs.shape[1], inputs.shape[2], inputs.shape[3])
+        let inputChannels = inputs.rank == 4 ? inputs.shape[1] : 1
+        let (height, width) = (inputs.shape[inputs.rank - 2], inputs.shape[inputs.rank - 1])
         let values = activations.toDoubles()
         return try noGrad {
-            let upsampled = try activations.upsample(size: (height, width), mode: .bilinearAlignCorners).toDoubles()
-            let plane = height * width
+            let maskHeight = temporal ? 1 : height
+            let upsampled = try activations.upsample(size: (maskHeight, width), mode: .bilinearAlignCorners).toDoubles()
+            let plane = height * width, maskPlane = maskHeight * width
             var map = [Double](repeating: 0, count: count * h * w)
             var scores = [[Double]](repeating: [], count: count)
             let images = inputs.toDoubles()
@@ -223,19 +237,19 @@ public final class ClassActivationMap: Explainer {
                 var masked = [Double](repeating: 0, count: group.count * count * inputChannels * plane)
                 for (offset, c) in group.enumerated() {
                     for n in 0..<count {
-                        let base = (n * channels + c) * plane
-                        let maskValues = upsampled[base..<base + plane]
+                        let base = (n * channels + c) * maskPlane
+                        let maskValues = upsampled[base..<base + maskPlane]
                         let low = maskValues.min() ?? 0, high = maskValues.max() ?? 0
                         let row = offset * count + n
                         for channel in 0..<inputChannels {
                             for p in 0..<plane {
-                                let mask = (upsampled[base + p] - low) / (high - low + 1e-8)
+                                let mask = (upsampled[base + (temporal ? p % width : p)] - low) / (high - low + 1e-8)
                                 masked[(row * inputChannels + channel) * plane + p] = images[(n * inputChannels + channel) * plane + p] * mask
                             }
                         }
                     }
                 }
-                let logits = try model(Tensor(shape: [group.count * count, inputChannels, height, width], values: masked, dtype: inputs.dtype))
+                let logits = try model(Tensor(shape: [group.count * count] + inputs.shape.dropFirst(), values: masked, dtype: inputs.dtype))
                 let rows = logits.toDoubles(), classCount = logits.shape[1]
                 for offset in 0..<group.count {
                     for n in 0..<count { scores[n].append(rows[(offset * count + n) * classCount + classes[n]]) }
