@@ -13,6 +13,10 @@ public enum Builtins {
                        options: BuiltinModels.cnnOptions, build: BuiltinModels.cnn),
         ComponentEntry(.model, "conv_encoder", "2-D CNN encoder for images and spectrograms: pooled vector or position tokens",
                        reference: "LeCun et al., 1998; Hershey et al., ICASSP 2017", options: BuiltinModels.convEncoderOptions, build: BuiltinModels.convEncoder),
+        ComponentEntry(.model, "resnet_encoder", "small ResNet (BasicBlocks with BatchNorm) for images and spectrograms",
+                       reference: "He et al., CVPR 2016", options: BuiltinModels.resnetEncoderOptions, build: BuiltinModels.resnetEncoder),
+        ComponentEntry(.model, "text_cnn_encoder", "1-D convolutions over token embeddings, max over time (Kim's CNN)",
+                       reference: "Kim, EMNLP 2014", options: BuiltinModels.textConvOptions, build: BuiltinModels.textConv),
         ComponentEntry(.model, "temporal_encoder", "1-D temporal CNN over spectrogram frames (mel bands as channels)",
                        reference: "Dieleman & Schrauwen, ICASSP 2014", options: BuiltinModels.temporalEncoderOptions, build: BuiltinModels.temporalEncoder),
         ComponentEntry(.model, "embedding_bag_encoder", "token embeddings, mean over real tokens (or the embeddings as tokens)",
@@ -211,6 +215,26 @@ enum BuiltinModels {
     static func convEncoder(_ config: Config) throws -> Any {
         try ConvEncoder(inputChannels: config.positiveInteger("in_channels"), inputSize: config.pair("input_size"), channels: config.integers("channels"),
                         dimension: config.positiveInteger("dim"), outputsTokens: config.boolean("tokens"))
+    }
+    static let resnetEncoderOptions = [
+        OptionSpec("in_channels", .integer, default: .number(1), "input channels"),
+        OptionSpec("channels", .integers, default: .list([.number(16), .number(32), .number(64)]), "width of each stage (stride 2 from the second)"),
+        OptionSpec("blocks", .integer, default: .number(1), "residual blocks per stage"),
+        OptionSpec("dim", .integer, default: .number(64), "feature size"), tokensOption,
+    ]
+    static func resnetEncoder(_ config: Config) throws -> Any {
+        try ResidualEncoder(inputChannels: config.positiveInteger("in_channels"), channels: config.integers("channels"), blocks: config.positiveInteger("blocks"),
+                            dimension: config.positiveInteger("dim"), outputsTokens: config.boolean("tokens"))
+    }
+    static let textConvOptions = [
+        OptionSpec("vocabulary", .integer, default: .number(20000), "vocabulary size (the data set's vocabulary_size)"),
+        OptionSpec("embedding_dim", .integer, default: .number(64), "embedding size"),
+        OptionSpec("filters", .integer, default: .number(32), "filters per kernel width"),
+        OptionSpec("kernels", .integers, default: .list([.number(3), .number(4), .number(5)]), "kernel widths in tokens"), tokensOption,
+    ]
+    static func textConv(_ config: Config) throws -> Any {
+        try TextConvEncoder(vocabulary: config.positiveInteger("vocabulary"), embeddingDimension: config.positiveInteger("embedding_dim"),
+                            filters: config.positiveInteger("filters"), kernels: config.integers("kernels"), outputsTokens: config.boolean("tokens"))
     }
     static let temporalEncoderOptions = [
         OptionSpec("mels", .integer, default: .number(40), "mel bands (input channels)"),

@@ -34,14 +34,32 @@ final class EncoderTests: XCTestCase {
         for (a, b) in zip(pooled, tokens) { XCTAssertEqual(a, b, accuracy: 1e-5) }
     }
 
+    func testResidualEncoderShapesAndBlocks() throws {
+        let encoder = try ResidualEncoder(channels: [4, 8, 8], blocks: 2, dimension: 12)
+        XCTAssertEqual(try encoder(Tensor.normal([2, 1, 28, 28])).shape, [2, 12])
+        XCTAssertEqual(try ResidualEncoder(channels: [4, 8], dimension: 6, outputsTokens: true)(Tensor.normal([2, 1, 40, 32])).shape, [2, 20 * 16, 6])
+        XCTAssertEqual(encoder.namedModules().filter { $0.module is BasicBlock }.count, 6)
+        XCTAssertNotNil(encoder.module(named: "blocks.2.downsample"), "a stride-2 block has a projection shortcut")
+        XCTAssertNil(encoder.module(named: "blocks.1.downsample"), "an identity block has none")
+        // An identity block with zero convolutions passes its input through relu.
+        let block = try BasicBlock(3, 3, stride: 1)
+        for parameter in block.parameters() where parameter.rank == 4 { parameter.fill(0) }
+        block.eval()
+        let input = try Tensor.normal([1, 3, 4, 4])
+        XCTAssertEqual(try block(input).toDoubles(), try input.relu().toDoubles())
+    }
+
     func testTextEncodersIgnorePadding() throws {
         let generator = RandomGenerator(seed: 2)
         let bag = try EmbeddingBagEncoder(vocabulary: 12, dimension: 4, dtype: .float64, generator: generator)
         let transformer = try TransformerTextEncoder(vocabulary: 12, dimension: 8, heads: 2, layers: 2, feedForward: 16, maxLength: 10,
                                                      dropout: 0, dtype: .float64, generator: generator)
         transformer.eval()
+        let textCNN = try TextConvEncoder(vocabulary: 12, embeddingDimension: 4, filters: 3, kernels: [3, 2], dtype: .float64, generator: generator)
+        XCTAssertEqual(textCNN.featureDimension, 6)
         let short = try Tensor(shape: [1, 3], integers: [5, 2, 7]), padded = try Tensor(shape: [1, 6], integers: [5, 2, 7, 0, 0, 0])
-        for encoder in [bag as Encoder, transformer] {
+        XCTAssertEqual(try TextConvEncoder(vocabulary: 12, embeddingDimension: 4, filters: 3, kernels: [3, 4], outputsTokens: true)(padded).shape, [1, 6, 6])
+        for encoder in [bag as Encoder, transformer, textCNN] {
             let a = try encoder(short).toDoubles(), b = try encoder(padded).toDoubles()
             for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: 1e-12, "\(type(of: encoder)): padding changes the pooled vector") }
         }

@@ -29,6 +29,7 @@ final class LayerGradientCheckTests: XCTestCase {
                  inputShape: [2, 1, 6, 4]),
             Case(name: "TemporalConvEncoder", module: try TemporalConvEncoder(mels: 3, channels: [2, 2], kernelSize: 3, dimension: 4, outputsTokens: true,
                                                                               dtype: .float64, generator: generator), inputShape: [2, 1, 3, 6]),
+            Case(name: "BasicBlock", module: try BasicBlock(2, 3, stride: 2, dtype: .float64, generator: generator), inputShape: [3, 2, 4, 4]),
             Case(name: "BatchNorm2d", module: try BatchNorm(2, rank: 4, dtype: .float64), inputShape: [3, 2, 2, 2]),
             Case(name: "BatchNorm1d", module: try BatchNorm(3, rank: 2, dtype: .float64), inputShape: [4, 3]),
             Case(name: "LayerNorm", module: try LayerNorm([2, 3], dtype: .float64), inputShape: [2, 2, 3]),

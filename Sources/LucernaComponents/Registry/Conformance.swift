@@ -67,7 +67,8 @@ public enum Conformance {
                 // One small example per modality, from its encoder's kind.
                 var inputs: [String: Tensor] = [:]
                 for (name, encoder) in zip(multimodal.modalities, multimodal.encoders) {
-                    inputs[name] = try exampleInput(for: encoder).requiringGrad(encoder is EmbeddingBagEncoder || encoder is TransformerTextEncoder ? false : true)
+                    let example = try exampleInput(for: encoder)
+                    inputs[name] = example.dtype.isFloatingPoint ? try example.requiringGrad() : example
                 }
                 let output = try multimodal.forward(modalities: inputs)
                 try checkFinite(output, "the output")
@@ -211,6 +212,7 @@ public enum Conformance {
         switch encoder {
         case let conv as ConvEncoder: return try Tensor.normal([2, conv.inputChannels, conv.inputSize.0, conv.inputSize.1])
         case let temporal as TemporalConvEncoder: return try Tensor.normal([2, 1, temporal.mels, 12])
+        case let residual as ResidualEncoder: return try Tensor.normal([2, residual.inputChannels, 8, 8])
         default: return try Tensor(shape: [2, 5], integers: [3, 9, 1, 0, 0, 4, 4, 7, 2, 5])
         }
     }
@@ -230,7 +232,8 @@ public enum Conformance {
                 return [try Tensor.normal([2, config.positiveInteger("in_channels"), size.0, size.1])]
             }
         case (.model, "temporal_encoder"): return { [try Tensor.normal([2, 1, $0.positiveInteger("mels"), 12])] }
-        case (.model, "embedding_bag_encoder"), (.model, "transformer_encoder"):
+        case (.model, "resnet_encoder"): return { [try Tensor.normal([2, $0.positiveInteger("in_channels"), 8, 8])] }
+        case (.model, "embedding_bag_encoder"), (.model, "transformer_encoder"), (.model, "text_cnn_encoder"):
             return { _ in [try Tensor(shape: [2, 5], integers: [3, 9, 1, 0, 0, 4, 4, 7, 2, 5])] }
         case (.model, "multimodal_classifier"): return nil
         case (.loss, "cross_entropy"), (.loss, "nll"):
