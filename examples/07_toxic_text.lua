@@ -5,10 +5,14 @@ domain on Wikipedia comments.
 Run:  .build/release/lucerna run examples/07_toxic_text.lua              (3 seeds: summary.json, report.html)
       .build/release/lucerna run examples/07_toxic_text.lua --seed 1     (one seed)
       --set tokens=char_ngrams hashes character trigrams instead of words.
+      --set encoder=transformer_encoder (or text_cnn_encoder, embedding_bag_encoder) swaps the bag of
+      embeddings for a registered text encoder inside models.multimodal_classifier (one modality, no fusion);
+      the Transformer takes --set lr=1e-3.
 Protocol: Davidson's tweets split stratified 80/20 into train and test by the run's seed, 20 % of train held out
 for validation, AdamW + cosine, early stopping on validation macro F1, the best epoch restored. ]]
 
-local config = lucerna.config{seeds = {1, 2, 3}, epochs = 12, batch = 128, dim = 64, tokens = "words", patience = 3, lr = 3e-3}
+local config = lucerna.config{seeds = {1, 2, 3}, epochs = 12, batch = 128, dim = 64, tokens = "words", patience = 3, lr = 3e-3,
+                              encoder = "bag", layers = 2, heads = 4}
 lucerna.manual_seed(run.seed)
 local encoding = {tokens = config.tokens, seed = run.seed}
 local tweets = data.toxic_text(lucerna.merge(encoding, {split = "train"}))
@@ -17,12 +21,27 @@ local madlibs = data.identity_madlibs(encoding)
 print(("%d training tweets, %d test tweets, %d token ids, %d madlibs sentences over %d identity terms"):format(
    tweets.labels:numel(), test.labels:numel(), tweets.vocabulary_size, madlibs.labels:numel(), #madlibs.group_names))
 
--- The model: the mean of the token embeddings (padding, id 0, left out), then a linear layer.
-local model = {embedding = nn.Embedding(tweets.vocabulary_size, config.dim), head = nn.Linear(config.dim, 2)}
-local function forward(batch)
-   local mask = batch.tokens:float():gt(0):unsqueeze(-1)
-   local summed = (model.embedding(batch.tokens) * mask):sum(2)
-   return model.head(summed / (batch.lengths:float():unsqueeze(-1) + 1e-6))
+-- The model: by default the mean of the token embeddings (padding, id 0, left out), then a linear layer;
+-- or a registered text encoder and a linear head.
+local model, forward
+if config.encoder == "bag" then
+   model = {embedding = nn.Embedding(tweets.vocabulary_size, config.dim), head = nn.Linear(config.dim, 2)}
+   forward = function(batch)
+      local mask = batch.tokens:float():gt(0):unsqueeze(-1)
+      local summed = (model.embedding(batch.tokens) * mask):sum(2)
+      return model.head(summed / (batch.lengths:float():unsqueeze(-1) + 1e-6))
+   end
+else
+   local specs = {
+      transformer_encoder = {type = "transformer_encoder", vocabulary = tweets.vocabulary_size, dim = config.dim, heads = config.heads,
+                             layers = config.layers, feed_forward = 2 * config.dim, max_length = tweets.tokens:shape()[2]},
+      text_cnn_encoder = {type = "text_cnn_encoder", vocabulary = tweets.vocabulary_size, embedding_dim = config.dim},
+      embedding_bag_encoder = {type = "embedding_bag_encoder", vocabulary = tweets.vocabulary_size, dim = config.dim},
+   }
+   assert(specs[config.encoder], "encoder must be bag, transformer_encoder, text_cnn_encoder or embedding_bag_encoder")
+   model = models.multimodal_classifier{encoders = {text = specs[config.encoder]}, fusion = false, classes = 2}
+   forward = function(batch) return model(batch.tokens) end
+   print(("%s: %d parameters"):format(config.encoder, model:parameter_count()))
 end
 
 local result = train{
