@@ -91,7 +91,7 @@ final class PluginTests: XCTestCase {
         assertClose(lua.tensor(global: "gradient"), try fixture["focal.grad"], tolerance: 1e-12, "focal gradient")
     }
 
-    func testFGSMMatchesTorchattacksAndGradientTimesInputMatchesCaptum() throws {
+    func testAttacksMatchTorchattacksAndGradientTimesInputMatchesCaptum() throws {
         let (lua, fixture) = try goldenState()
         try lua.run(source: """
             local model = nn.Sequential{nn.Flatten(), nn.Linear(16, 3)}
@@ -100,7 +100,18 @@ final class PluginTests: XCTestCase {
             model:load("\(NSTemporaryDirectory())classifier-\(getpid()).safetensors")
             adversarial = attacks.fgsm{eps = 0.1}:perturb(model, attack_images:float(), attack_labels)
             attributions = explainers.gradient_x_input{}:attribute(model, attack_images:float(), attack_labels)
+            -- The L2 plugin: one step of length eps (before clamping) along the loss gradient.
+            local x = attack_images:float()
+            local stepped = attacks.fgm_l2{eps = 0.5, clamp_min = -100, clamp_max = 100}:perturb(model, x, attack_labels)
+            local lengths = (stepped - x):reshape{x:shape()[1], -1}:square():sum(2):sqrt()
+            l2_error = (lengths - 0.5):abs():max():item()
+            local xg = x:requires_grad()
+            local g = grad(losses.cross_entropy(model(xg), attack_labels), xg)
+            local cosine = ((stepped - x) * g):reshape{x:shape()[1], -1}:sum(2) / (lengths * g:reshape{x:shape()[1], -1}:square():sum(2):sqrt())
+            direction_error = (cosine - 1):abs():max():item()
             """, name: "attack.lua")
+        XCTAssertLessThan(try XCTUnwrap(lua.number(global: "l2_error")), 1e-5)
+        XCTAssertLessThan(try XCTUnwrap(lua.number(global: "direction_error")), 1e-5)
         assertClose(lua.tensor(global: "adversarial"), try fixture["attack.fgsm"], tolerance: 1e-6, "FGSM")
         assertClose(lua.tensor(global: "attributions"), try fixture["explainer.gradient_x_input"], tolerance: 1e-5, "gradient × input")
     }

@@ -1,0 +1,91 @@
+import XCTest
+import LucernaComponents
+import LucernaCore
+import LucernaNN
+import LucernaTestSupport
+
+/// The gradient attacks against torchattacks on fixed float64 weights and inputs
+/// (`scripts/golden/make_attack_golden.py`), and property tests: every iterate stays in its ball and in the
+/// valid range, on random models and inputs.
+final class AttackTests: XCTestCase {
+    let registry = Registry.standard()
+
+    func model(_ fixture: Fixture) throws -> Sequential {
+        let model = try Sequential([Conv2d(1, 4, kernelSize: (3, 3), padding: (1, 1), dtype: .float64), ReLU(), MaxPool2d(2), Flatten(),
+                                    Linear(64, 16, dtype: .float64), ReLU(), Linear(16, 5, dtype: .float64)])
+        var state: [String: Tensor] = [:]
+        for (name, tensor) in fixture.tensors where name.hasPrefix("model.") { state[String(name.dropFirst(6))] = tensor }
+        try model.loadStateDict(state)
+        return model
+    }
+
+    func attack(_ name: String, _ options: [String: ConfigValue]) throws -> Attack {
+        try XCTUnwrap(try registry.build(.attack, name, options: options) as? Attack)
+    }
+
+    func testGradientAttacksMatchTorchattacks() throws {
+        let fixture = try Fixture("attacks.safetensors")
+        let model = try model(fixture)
+        let images = try fixture["images"], labels = try fixture["labels"]
+        let cases: [(String, String, [String: ConfigValue], Tensor)] = [
+            ("fgsm", "fgsm", ["eps": .number(0.1)], labels),
+            ("fgsm.targeted", "fgsm", ["eps": .number(0.1), "targeted": .boolean(true)], try fixture["targets"]),
+            ("bim", "bim", ["eps": .number(0.1), "alpha": .number(0.02), "steps": .number(5)], labels),
+            ("pgd", "pgd", ["eps": .number(0.1), "alpha": .number(0.02), "steps": .number(7), "random_start": .boolean(false)], labels),
+            ("pgd_l2", "pgd", ["eps": .number(1), "alpha": .number(0.2), "steps": .number(5), "random_start": .boolean(false), "norm": .string("l2")], labels),
+            ("mifgsm", "mifgsm", ["eps": .number(0.1), "alpha": .number(0.02), "steps": .number(5), "decay": .number(1)], labels),
+        ]
+        for (key, name, options, given) in cases {
+            let adversarial = try attack(name, options).perturb(model: model, inputs: images, targets: given)
+            assertClose(adversarial, try fixture[key], tolerance: 1e-5, key)
+            XCTAssertNotEqual(adversarial.toDoubles(), images.toDoubles(), "\(key) changes the inputs")
+        }
+    }
+
+    func testEveryIterateStaysInTheBallAndTheValidRange() throws {
+        let generator = RandomGenerator(seed: 12)
+        for trial in 0..<4 {
+            let model = try Sequential([Flatten(), Linear(12, 7, generator: generator), Tanh(), Linear(7, 3, generator: generator)])
+            let inputs = try Tensor.uniform([6, 1, 3, 4], generator: generator)
+            let labels = try Tensor(shape: [6], integers: (0..<6).map { ($0 + trial) % 3 })
+            let eps = 0.05 * Double(trial + 1)
+            let linf: [(String, [String: ConfigValue])] = [
+                ("fgsm", [:]), ("fgsm_rs", [:]), ("bim", ["steps": .number(6), "alpha": .number(eps / 3)]),
+                ("pgd", ["steps": .number(6), "alpha": .number(eps / 3), "restarts": .number(2)]), ("mifgsm", ["steps": .number(6), "alpha": .number(eps / 3)]),
+                ("pgd", ["steps": .number(4), "alpha": .number(eps), "targeted": .boolean(true)]),
+            ]
+            let x = inputs.toDoubles()
+            for (name, extra) in linf {
+                var options = extra
+                options["eps"] = .number(eps)
+                let adversarial = try attack(name, options).perturb(model: model, inputs: inputs, targets: labels).toDoubles()
+                for (a, b) in zip(adversarial, x) {
+                    XCTAssertLessThanOrEqual(abs(a - b), eps + 1e-6, "\(name) leaves the L∞ ball")
+                    XCTAssert(a >= 0 && a <= 1, "\(name) leaves the valid range")
+                }
+            }
+            let l2 = try attack("pgd", ["eps": .number(eps * 4), "alpha": .number(eps), "steps": .number(6), "norm": .string("l2"), "restarts": .number(2)])
+            let adversarial = try l2.perturb(model: model, inputs: inputs, targets: labels).toDoubles()
+            for sample in 0..<6 {
+                let length = (sample * 12..<(sample + 1) * 12).reduce(0) { $0 + (adversarial[$1] - x[$1]) * (adversarial[$1] - x[$1]) }.squareRoot()
+                XCTAssertLessThanOrEqual(length, eps * 4 + 1e-6, "pgd L2 leaves the ball")
+                for index in sample * 12..<(sample + 1) * 12 { XCTAssert(adversarial[index] >= 0 && adversarial[index] <= 1) }
+            }
+        }
+    }
+
+    func testPGDFoolsAnUndefendedModelMoreThanFGSMAndRestartsKeepSuccesses() throws {
+        let fixture = try Fixture("attacks.safetensors")
+        let model = try model(fixture)
+        let images = try fixture["images"], labels = try fixture["labels"]
+        func accuracy(_ inputs: Tensor) throws -> Double {
+            let predictions = try model(inputs).argmax(axis: 1).toIntegers()
+            return Double(zip(predictions, labels.toIntegers()).filter { $0 == $1 }.count) / Double(predictions.count)
+        }
+        let pgd = try accuracy(attack("pgd", ["eps": .number(0.1), "alpha": .number(0.01), "steps": .number(20), "restarts": .number(3)]).perturb(model: model, inputs: images, targets: labels))
+        let fgsm = try accuracy(attack("fgsm", ["eps": .number(0.1)]).perturb(model: model, inputs: images, targets: labels))
+        XCTAssertLessThanOrEqual(pgd, fgsm)
+        XCTAssertThrowsError(try registry.build(.attack, "pgd", options: ["norm": .string("l1")]))
+        XCTAssertThrowsError(try attack("fgsm", [:]).perturb(model: model, inputs: images, targets: Tensor(shape: [2], integers: [0, 1])))
+    }
+}
