@@ -34,6 +34,8 @@ final class AttackTests: XCTestCase {
             ("pgd", "pgd", ["eps": .number(0.1), "alpha": .number(0.02), "steps": .number(7), "random_start": .boolean(false)], labels),
             ("pgd_l2", "pgd", ["eps": .number(1), "alpha": .number(0.2), "steps": .number(5), "random_start": .boolean(false), "norm": .string("l2")], labels),
             ("mifgsm", "mifgsm", ["eps": .number(0.1), "alpha": .number(0.02), "steps": .number(5), "decay": .number(1)], labels),
+            ("deepfool", "deepfool", ["steps": .number(50), "overshoot": .number(0.02)], labels),
+            ("cw", "cw", ["c": .number(5), "kappa": .number(0), "steps": .number(100), "lr": .number(0.01)], labels),
         ]
         for (key, name, options, given) in cases {
             let adversarial = try attack(name, options).perturb(model: model, inputs: images, targets: given)
@@ -72,6 +74,32 @@ final class AttackTests: XCTestCase {
                 for index in sample * 12..<(sample + 1) * 12 { XCTAssert(adversarial[index] >= 0 && adversarial[index] <= 1) }
             }
         }
+    }
+
+    /// DeepFool flips every prediction with a small L2 step; C&W's binary search finds successes for inputs
+    /// that fail at the first c, and never returns a larger perturbation than a fixed-c run that succeeds.
+    func testMinimalPerturbationAttacks() throws {
+        let fixture = try Fixture("attacks.safetensors")
+        let model = try model(fixture)
+        let images = try fixture["images"], labels = try fixture["labels"]
+        // DeepFool: the inputs it flips, it flips with smaller L2 steps than an L∞ PGD of 0.1 needs.
+        let fooled = try attack("deepfool", [:]).perturb(model: model, inputs: images, targets: labels)
+        let flipped = zip(try model(fooled).argmax(axis: 1).toIntegers(), labels.toIntegers()).enumerated().filter { $0.element.0 != $0.element.1 }.map(\.offset)
+        XCTAssertGreaterThanOrEqual(flipped.count, 4)
+        let (a, b, c) = (fooled.toDoubles(), images.toDoubles(), try fixture["pgd"].toDoubles())
+        for sample in flipped {
+            let range = sample * 64..<(sample + 1) * 64
+            let deepfool = range.reduce(0) { $0 + (a[$1] - b[$1]) * (a[$1] - b[$1]) }, pgd = range.reduce(0) { $0 + (c[$1] - b[$1]) * (c[$1] - b[$1]) }
+            XCTAssertLessThan(deepfool, pgd, "sample \(sample)")
+        }
+        func successes(_ adversarial: Tensor) throws -> Int {
+            zip(try model(adversarial).argmax(axis: 1).toIntegers(), labels.toIntegers()).filter { $0 != $1 }.count
+        }
+        let fixed = try attack("cw", ["c": .number(0.1), "steps": .number(60), "lr": .number(0.05)]).perturb(model: model, inputs: images, targets: labels)
+        let searched = try attack("cw", ["c": .number(0.1), "steps": .number(60), "lr": .number(0.05), "binary_search_steps": .number(4)])
+            .perturb(model: model, inputs: images, targets: labels)
+        XCTAssertGreaterThan(try successes(searched), try successes(fixed))
+        XCTAssert(searched.toDoubles().allSatisfy { $0 >= 0 && $0 <= 1 })
     }
 
     func testPGDFoolsAnUndefendedModelMoreThanFGSMAndRestartsKeepSuccesses() throws {
