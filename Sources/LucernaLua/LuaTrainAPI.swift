@@ -71,6 +71,7 @@ enum LuaTrainAPI {
         ("inputs", "the tensor fed to a single model (default: the first of images, inputs, tokens, features present)"),
         ("seed", "seed of the validation split (default: the run's seed)"),
         ("name", "the trainer's name in records and checkpoint files (default \"train\")"),
+        ("adversarial", "adversarial training: {method = \"pgd\", attack = spec or instance, mix = 1} (Madry; fgsm_rs for fast training) or {method = \"trades\", beta = 6, eps, alpha, steps}"),
         ("verbose", "print a line per epoch (default true)"),
         ("callbacks", "{on_step_end = function(info), on_epoch_end = function(record) -> true to stop}"),
     ]
@@ -87,6 +88,9 @@ enum LuaTrainAPI {
         ("inputs", "the tensor fed to a single model (default: the first of images, inputs, tokens, features present)"),
         ("batch", "batch size (default 1000)"),
         ("name", "record name: logs {evaluation = name, <name>_<metric> = value} and adds the reports to evaluation.json (default: no record)"),
+        ("attacks", "table name -> attack (instance, name or spec): logs clean accuracy and robust accuracy per attack, each labelled with its budget"),
+        ("epsilons", "list of budgets: every attack given as a name or spec is run at each (names become <attack>_eps<value>), a robustness curve"),
+        ("worst_case", "also report the per-sample worst case over all attacks (AutoAttack-style; default true with two or more attacks)"),
     ]
 
     static func install(in lua: LuaState) {
@@ -133,7 +137,101 @@ enum LuaTrainAPI {
         }
         var table = outcome.values.mapValues(ConfigValue.number)
         table["reports"] = .table(outcome.reports.mapValues(ConfigValue.table))
+        if let attackSpecs = spec["attacks"], !attackSpecs.isNull {
+            let robustness = try robustnessEvaluation(attackSpecs, epsilons: spec["epsilons"] ?? .null, worstCase: spec["worst_case"] ?? .null,
+                                                      model: model, data: data, inputKey: inputKey, targetKey: targetKey, batchSize: batchSize,
+                                                      name: name, lua: lua)
+            for (key, value) in robustness { table[key] = value }
+        }
         return .table(table)
+    }
+
+    /// `train{adversarial = {method = "pgd", attack = ..., mix = 1}}` or `{method = "trades", beta, eps, alpha, steps}`.
+    static func adversarialTraining(_ value: ConfigValue, inputKey: String, targetKey: String, lua: LuaState) throws -> AdversarialTraining {
+        guard case .table(let fields) = value else {
+            throw TensorError("train", "adversarial must be a table, e.g. {method = \"pgd\", attack = {type = \"pgd\", eps = 0.1, alpha = 0.01, steps = 10}}")
+        }
+        let accepted = ["method", "attack", "mix", "beta", "eps", "alpha", "steps", "clamp_min", "clamp_max"]
+        for key in fields.keys.sorted() where !accepted.contains(key) {
+            throw TensorError("train", "adversarial: unknown option '\(key)'\(suggestion(for: key, in: accepted)); accepted: \(accepted.joined(separator: ", "))")
+        }
+        let config = Config(owner: "train: adversarial", values: fields)
+        switch try config.string("method", default: "pgd") {
+        case "pgd":
+            guard let attackSpec = fields["attack"] else { throw TensorError("train", "adversarial: method pgd needs attack = an attack (instance, name or spec)") }
+            let attack = try component(.attack, attackSpec, lua: lua, as: Attack.self, "adversarial attack")
+            return try AdversarialTraining(method: .attack(attack, mix: config.number("mix", default: 1) ?? 1), inputKey: inputKey, targetKey: targetKey)
+        case "trades":
+            let eps = try config.number("eps", default: 0.1) ?? 0.1
+            return try AdversarialTraining(method: .trades(beta: config.number("beta", default: 6) ?? 6, eps: eps,
+                                                           alpha: config.number("alpha", default: eps / 4) ?? eps / 4, steps: config.integer("steps", default: 10),
+                                                           clampRange: (config.number("clamp_min", default: 0) ?? 0, config.number("clamp_max", default: 1) ?? 1)),
+                                           inputKey: inputKey, targetKey: targetKey)
+        case let other:
+            throw TensorError("train", "adversarial: method must be pgd or trades, got \(other)")
+        }
+    }
+
+    /// The attacks of `evaluate{attacks = ..., epsilons = ...}` run over the data: `clean_accuracy`,
+    /// `robust_accuracy = {name = value}`, `attack_labels = {name = label}`, `worst_case_accuracy`; logged as
+    /// `<name>_robust_<attack>` with a record of labels when the evaluation is named.
+    static func robustnessEvaluation(_ value: ConfigValue, epsilons: ConfigValue, worstCase: ConfigValue, model: TrainableModel, data: TensorDataset,
+                                     inputKey: String, targetKey: String, batchSize: Int, name: String?, lua: LuaState) throws -> [String: ConfigValue] {
+        guard case .table(let entries) = value, !entries.isEmpty else {
+            throw TensorError("evaluate", "attacks must be a table from name to attack, e.g. {pgd20 = {type = \"pgd\", eps = 0.1, steps = 20}}")
+        }
+        var budgets: [Double?] = [nil]
+        switch epsilons {
+        case .null: break
+        case .list(let items):
+            budgets = try items.map { item in
+                guard case .number(let eps) = item, eps >= 0 else { throw TensorError("evaluate", "epsilons must be a list of non-negative numbers") }
+                return eps
+            }
+        default: throw TensorError("evaluate", "epsilons must be a list of numbers, e.g. {0.05, 0.1, 0.2}")
+        }
+        var attacks: [(name: String, attack: Attack)] = []
+        for attackName in entries.keys.sorted() {
+            let entry = entries[attackName] ?? .null
+            for eps in budgets {
+                var specification = entry
+                var label = attackName
+                if let eps {
+                    switch entry {
+                    case .string(let type): specification = .table(["type": .string(type), "eps": .number(eps)])
+                    case .table(var fields): fields["eps"] = .number(eps); specification = .table(fields)
+                    default: throw TensorError("evaluate", "with epsilons, attack \(attackName) must be a name or a spec table (an instance has a fixed budget)")
+                    }
+                    label = "\(attackName)_eps\(eps)"
+                }
+                attacks.append((label, try component(.attack, specification, lua: lua, as: Attack.self, "attack")))
+            }
+        }
+        let useWorstCase: Bool
+        switch worstCase {
+        case .null: useWorstCase = attacks.count > 1 && budgets.count == 1
+        case .boolean(let flag): useWorstCase = flag
+        default: throw TensorError("evaluate", "worst_case must be a boolean")
+        }
+        let result = try RobustnessEvaluation.run(model: model, data: data, attacks: attacks, inputKey: inputKey, targetKey: targetKey,
+                                                  batchSize: batchSize, label: "evaluate \(name ?? "")")
+        var table: [String: ConfigValue] = [
+            "clean_accuracy": .number(result.clean),
+            "robust_accuracy": .table(Dictionary(uniqueKeysWithValues: result.robust.map { ($0.name, .number($0.accuracy)) })),
+            "attack_labels": .table(Dictionary(uniqueKeysWithValues: result.robust.map { ($0.name, .string($0.label)) })),
+        ]
+        if useWorstCase, let worst = result.worstCase { table["worst_case_accuracy"] = .number(worst) }
+        if let name, let run = lua.run {
+            var record: [String: ConfigValue] = ["evaluation": .string(name), "phase": .string("robustness"),
+                                                 "\(name)_clean_accuracy": .number(result.clean), "samples": .number(Double(result.count))]
+            for entry in result.robust {
+                record["\(name)_robust_\(entry.name)"] = .number(entry.accuracy)
+                record["attack_\(entry.name)"] = .string(entry.label)
+            }
+            if useWorstCase, let worst = result.worstCase { record["\(name)_robust_worst_case"] = .number(worst) }
+            try run.log(record)
+        }
+        return table
     }
 
     /// Reads the spec, builds the trainer, fits, and returns the result as a table.
@@ -197,6 +295,9 @@ enum LuaTrainAPI {
         let test = value("test").isNull ? nil : try dataset(value("test"), role: "test")
         let inputKey = try string("inputs", ["images", "inputs", "tokens", "features"].first { trainingSet.tensor($0) != nil } ?? "inputs")
         options.inputKey = inputKey
+        if let adversarial = spec["adversarial"], !adversarial.isNull {
+            options.adversarial = try adversarialTraining(adversarial, inputKey: inputKey, targetKey: options.targetKey, lua: lua)
+        }
 
         // 3. Model.
         let model = try buildModel(value("model"), forward: functions["forward"], inputKey: inputKey)

@@ -31,6 +31,8 @@ public final class Trainer {
         public var groupKey = "groups"
         /// The tensor regularizers see as `inputs`.
         public var inputKey: String?
+        /// Train on adversarial examples (PGD/fast adversarial training or TRADES).
+        public var adversarial: AdversarialTraining?
         /// Step the schedule after every batch instead of every epoch.
         public var scheduleEveryStep = false
         /// Folder for `<name>-last.safetensors` and `<name>-best.safetensors`; nil writes no checkpoints.
@@ -241,8 +243,14 @@ public final class Trainer {
         for (position, indices) in batches.enumerated() {
             let batch = try select(indices, from: data)
             optimizer.zeroGrad()
-            let logits = try model.forward(batch)
-            var terms: [(String, Tensor)] = [("data_loss", try loss(logits, batch))]
+            let logits: Tensor
+            var terms: [(String, Tensor)]
+            if let adversarial = options.adversarial {
+                (terms, logits) = try adversarial.terms(model: model, batch: batch, loss: loss)
+            } else {
+                logits = try model.forward(batch)
+                terms = [("data_loss", try loss(logits, batch))]
+            }
             if !regularizers.isEmpty {
                 let context = RegularizerContext(parameters: model.namedParameters, inputs: options.inputKey.flatMap { batch[$0] },
                                                  logits: logits, targets: batch[options.targetKey], groups: batch[options.groupKey])
@@ -287,7 +295,7 @@ public final class Trainer {
                                     learningRate: optimizer.groups.first?.learningRate ?? 0))
             progress.update(seen, note: String(format: "loss %.4f", totalLoss / Double(seen)))
         }
-        let terms = termTotals.count > 1 ? termTotals.map { ($0.0, $0.1 / Double(seen)) } : []
+        let terms = termTotals.count > 1 || termTotals.first?.0 != "data_loss" ? termTotals.map { ($0.0, $0.1 / Double(seen)) } : []
         return (totalLoss / Double(max(seen, 1)), terms)
     }
 

@@ -87,6 +87,47 @@ final class LuaTrainingTests: XCTestCase {
 
     /// train{} on XOR points with a table of modules and a Lua forward, a Lua loss term and callbacks; then
     /// evaluate{} agrees with a hand-computed accuracy and per-group selection rates.
+    /// train{adversarial = ...} and evaluate{attacks = ..., epsilons = ...} from Lua: terms logged, every robust
+    /// number labelled, the curve ordered by budget, the worst case no better than any attack.
+    func testAdversarialTrainingAndRobustnessEvaluationFromLua() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lua-robust-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let run = try RunContext(directory: folder, recipe: "robust.lua", seed: 2, threads: 1)
+        let lua = try LuaState(run: run)
+        try lua.run(source: """
+            lucerna.manual_seed(3)
+            local x = tensor.rand{400, 2}
+            local y = (x:narrow(2, 1, 1):gt(0.5)):reshape{400}:long()
+            local set = {features = x, labels = y}
+            local model = nn.Sequential{nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 2)}
+            result = train{model = model, data = set, epochs = 3, batch = 32, verbose = false,
+                           adversarial = {method = "pgd", attack = {type = "pgd", eps = 0.05, alpha = 0.02, steps = 3}}}
+            adversarial_logged = result.history[1].train_adversarial_loss ~= nil and 1 or 0
+            trades = train{model = model, data = set, epochs = 1, batch = 32, verbose = false, name = "trades",
+                           adversarial = {method = "trades", beta = 6, eps = 0.05, steps = 3}}
+            trades_logged = trades.history[1].train_trades_robust ~= nil and 1 or 0
+            local values = evaluate{model = model, data = set, name = "robust",
+                                    attacks = {fgsm = "fgsm", pgd = {type = "pgd", alpha = 0.02, steps = 5}}, epsilons = {0.0, 0.05, 0.2}}
+            clean = values.clean_accuracy
+            none, small, large = values.robust_accuracy["pgd_eps0.0"], values.robust_accuracy["pgd_eps0.05"], values.robust_accuracy["pgd_eps0.2"]
+            label = values.attack_labels["pgd_eps0.2"]
+            local both = evaluate{model = model, data = set, attacks = {fgsm = {type = "fgsm", eps = 0.1}, pgd = {type = "pgd", eps = 0.1, alpha = 0.02, steps = 10}}}
+            worst = both.worst_case_accuracy
+            strongest = math.min(both.robust_accuracy.fgsm, both.robust_accuracy.pgd)
+            """, name: "robust.lua")
+        XCTAssertEqual(lua.number(global: "adversarial_logged"), 1)
+        XCTAssertEqual(lua.number(global: "trades_logged"), 1)
+        let clean = try XCTUnwrap(lua.number(global: "clean"))
+        let none = try XCTUnwrap(lua.number(global: "none")), small = try XCTUnwrap(lua.number(global: "small")), large = try XCTUnwrap(lua.number(global: "large"))
+        XCTAssertEqual(none, clean, accuracy: 1e-12)
+        XCTAssertLessThanOrEqual(large, small)
+        XCTAssertLessThan(large, clean)
+        XCTAssertEqual(lua.string(global: "label")?.contains("eps=0.2"), true)
+        XCTAssertLessThanOrEqual(try XCTUnwrap(lua.number(global: "worst")), try XCTUnwrap(lua.number(global: "strongest")) + 1e-12)
+        let metrics = try String(contentsOfFile: "\(folder)/metrics.jsonl", encoding: .utf8)
+        XCTAssert(metrics.contains("robust_robust_pgd_eps0.2") && metrics.contains("attack_pgd_eps0.2"), metrics)
+    }
+
     func testTrainAndEvaluateFromLua() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lua-train-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: folder) }

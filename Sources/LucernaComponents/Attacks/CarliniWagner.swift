@@ -49,6 +49,10 @@ public final class CarliniWagner: Attack {
         return try margin.clamp(min: -kappa).reshaped([labels.count])
     }
 
+    public var label: String {
+        "cw L2 c=\(initialConstant) kappa=\(kappa) steps=\(steps) lr=\(learningRate) binary_search_steps=\(searchSteps)\(targeted ? " targeted" : "")"
+    }
+
     public func perturb(model: Module, inputs: Tensor, targets labels: Tensor) throws -> Tensor {
         guard inputs.dtype.isFloatingPoint, labels.count == inputs.shape.first else {
             throw TensorError("attacks.cw", "needs floating-point inputs and one label per input, got \(describe(shape: inputs.shape)) and \(labels.count) labels")

@@ -25,6 +25,8 @@ public final class DeepFool: Attack {
         guard overshoot >= 0, clampRange.0 < clampRange.1 else { throw config.error("overshoot must be non-negative and clamp_min below clamp_max") }
     }
 
+    public var label: String { "deepfool L2 steps=\(steps) overshoot=\(overshoot)" }
+
     public func perturb(model: Module, inputs: Tensor, targets labels: Tensor) throws -> Tensor {
         guard inputs.dtype.isFloatingPoint, labels.count == inputs.shape.first else {
             throw TensorError("attacks.deepfool", "needs floating-point inputs and one label per input, got \(describe(shape: inputs.shape)) and \(labels.count) labels")

@@ -58,6 +58,12 @@ public protocol Loss: AnyObject {
 /// Perturbs inputs to change a model's prediction, within a norm ball (issue 8 adds the built-ins).
 public protocol Attack: AnyObject {
     func perturb(model: Module, inputs: Tensor, targets: Tensor) throws -> Tensor
+    /// The attack and its budget in one line (`pgd Linf eps=0.1 alpha=0.01 steps=20 ...`), for reports.
+    var label: String { get }
+}
+
+extension Attack {
+    public var label: String { String(describing: type(of: self)) }
 }
 
 /// Maps (model, inputs, targets) to attribution maps; nil targets explain the predicted classes.

@@ -159,8 +159,12 @@ open class Module {
     @discardableResult
     public func train(_ on: Bool = true) -> Self {
         for (_, module) in namedModules() { module.isTraining = on }
+        trainingModeChanged(on)
         return self
     }
+
+    /// Called by ``train(_:)`` after the mode is set (wrappers of models that are not children switch them here).
+    open func trainingModeChanged(_ training: Bool) {}
 
     /// Sets evaluation mode.
     @discardableResult

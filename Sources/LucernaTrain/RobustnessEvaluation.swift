@@ -1,0 +1,55 @@
+import LucernaComponents
+import LucernaCore
+import LucernaNN
+
+/// Clean and robust accuracy of a model under a list of attacks, each number labelled by its attack and
+/// budget. A sample counts as robust to an attack when it is classified correctly both clean and after the
+/// attack (AutoAttack's convention); the worst case over the attacks counts it robust only when no attack
+/// fools it (AutoAttack-style when the list is APGD-CE, APGD-DLR and Square). The model is evaluated in
+/// evaluation mode, in order, in batches.
+///
+/// Reference: Croce & Hein, "Reliable evaluation of adversarial robustness with an ensemble of diverse
+/// parameter-free attacks", ICML 2020 (robust accuracy and the per-sample worst case).
+public enum RobustnessEvaluation {
+    public struct Result {
+        public var clean: Double
+        public var robust: [(name: String, label: String, accuracy: Double)]
+        /// Over all attacks, per sample (nil with fewer than two attacks).
+        public var worstCase: Double?
+        public var count: Int
+    }
+
+    public static func run(model: TrainableModel, data: TensorDataset, attacks: [(name: String, attack: Attack)], inputKey: String,
+                           targetKey: String, batchSize: Int, label: String) throws -> Result {
+        guard data.tensor(inputKey) != nil, data.tensor(targetKey) != nil else {
+            throw TensorError("evaluate", "robustness evaluation needs the data's '\(inputKey)' and '\(targetKey)' tensors")
+        }
+        let count = data.count
+        model.setTraining(false)
+        defer { model.setTraining(false) }
+        var clean = [Bool](), robust = [[Bool]](repeating: [], count: attacks.count)
+        let progress = Progress("\(label) attacks", total: count)
+        defer { progress.finish() }
+        for start in stride(from: 0, to: count, by: batchSize) {
+            let batch = try Evaluation.select(Array(start..<min(start + batchSize, count)), from: data)
+            guard let inputs = batch[inputKey], let targets = batch[targetKey] else { continue }
+            let truth = targets.toIntegers()
+            let predictions = try noGrad { try model.forward(batch).argmax(axis: 1) }.toIntegers()
+            let correct = zip(predictions, truth).map { $0 == $1 }
+            clean += correct
+            for (position, (_, attack)) in attacks.enumerated() {
+                let view = BatchView(model: model, batch: batch, inputKey: inputKey)
+                var adversarialBatch = batch
+                adversarialBatch[inputKey] = try attack.perturb(model: view, inputs: inputs, targets: targets).detach()
+                model.setTraining(false)
+                let fooled = try noGrad { try model.forward(adversarialBatch).argmax(axis: 1) }.toIntegers()
+                robust[position] += zip(zip(fooled, truth), correct).map { $0.0 == $0.1 && $1 }
+            }
+            progress.update(clean.count)
+        }
+        func accuracy(_ values: [Bool]) -> Double { values.isEmpty ? 0 : Double(values.filter { $0 }.count) / Double(values.count) }
+        let worst = attacks.count > 1 ? accuracy((0..<clean.count).map { sample in robust.allSatisfy { $0[sample] } }) : nil
+        return Result(clean: accuracy(clean), robust: zip(attacks, robust).map { ($0.0.name, $0.0.attack.label, accuracy($0.1)) },
+                      worstCase: worst, count: clean.count)
+    }
+}

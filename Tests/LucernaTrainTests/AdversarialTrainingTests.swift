@@ -1,0 +1,102 @@
+import XCTest
+import LucernaComponents
+import LucernaCore
+import LucernaNN
+@testable import LucernaTrain
+
+/// Adversarial training (PGD/Madry and TRADES) inside the trainer, and the robustness evaluation.
+final class AdversarialTrainingTests: XCTestCase {
+    let registry = Registry.standard()
+
+    /// Four Gaussian blobs (σ 0.5) at (±2, ±2) in an XOR layout: two classes.
+    func blobs(_ count: Int, seed: UInt64) throws -> TensorDataset {
+        let generator = RandomGenerator(seed: seed)
+        var points: [Float] = [], labels: [Int] = []
+        let centres: [(Double, Double)] = [(-2, -2), (2, 2), (-2, 2), (2, -2)]
+        for index in 0..<count {
+            let cluster = index % 4
+            points += [Float(centres[cluster].0 + 0.5 * generator.nextNormal()), Float(centres[cluster].1 + 0.5 * generator.nextNormal())]
+            labels.append(cluster < 2 ? 0 : 1)
+        }
+        return TensorDataset(name: "halves", tensors: [("features", try Tensor(shape: [count, 2], scalars: points)),
+                                                       ("labels", try Tensor(shape: [count], integers: labels))])
+    }
+
+    func attack(_ options: [String: ConfigValue]) throws -> Attack {
+        var options = options
+        options["clamp_min"] = .number(-50)
+        options["clamp_max"] = .number(50)
+        return try XCTUnwrap(try registry.build(.attack, "pgd", options: options) as? Attack)
+    }
+
+    func train(adversarial: AdversarialTraining.Method?, data: TensorDataset, epochs: Int = 12) throws -> (TrainableModel, MLP) {
+        RandomGenerator.shared.reseed(3)
+        let model = try MLP(inputFeatures: 2, hidden: (16, 16), classes: 2, generator: RandomGenerator.shared)
+        let trainable = TrainableModel(module: model, inputKey: "features")
+        let optimizer = try AdamW(parameters: model.parameters(), learningRate: 1e-2)
+        var options = Trainer.Options()
+        options.epochs = epochs
+        options.batchSize = 32
+        options.verbose = false
+        options.adversarial = try adversarial.map { try AdversarialTraining(method: $0, inputKey: "features") }
+        let accuracy = try XCTUnwrap(try registry.build(.metric, "accuracy", options: [:]) as? Metric)
+        let trainer = try Trainer(model: trainable, optimizer: optimizer, schedule: nil,
+                                  loss: { logits, batch in try Losses.crossEntropy(logits, batch["labels"]!) },
+                                  metrics: [("accuracy", accuracy)], options: options)
+        trainer.print = { _ in }
+        _ = try trainer.fit(train: data, validation: nil)
+        return (trainable, model)
+    }
+
+    func testTermsFollowTheirDefinitions() throws {
+        let data = try blobs(64, seed: 1)
+        RandomGenerator.shared.reseed(2)
+        let model = try MLP(inputFeatures: 2, hidden: (8, 8), classes: 2, generator: RandomGenerator.shared)
+        let trainable = TrainableModel(module: model, inputKey: "features")
+        let batch = try Evaluation.select(Array(0..<32), from: data)
+        let loss: (Tensor, Batch) throws -> Tensor = { logits, batch in try Losses.crossEntropy(logits, batch["labels"]!) }
+        let clean = try loss(trainable.forward(batch), batch).item()
+        // PGD examples raise the loss; a zero budget leaves it; mix 0 is the clean loss.
+        let pgd = try AdversarialTraining(method: .attack(attack(["eps": .number(0.5), "alpha": .number(0.1), "steps": .number(10)]), mix: 1), inputKey: "features")
+        let adversarial = try pgd.terms(model: trainable, batch: batch, loss: loss)
+        XCTAssertEqual(adversarial.terms.map(\.0), ["adversarial_loss"])
+        XCTAssertGreaterThan(try adversarial.terms[0].1.item(), clean)
+        let none = try AdversarialTraining(method: .attack(attack(["eps": .number(0), "random_start": .boolean(false)]), mix: 1), inputKey: "features")
+        XCTAssertEqual(try none.terms(model: trainable, batch: batch, loss: loss).terms[0].1.item(), clean, accuracy: 1e-6)
+        let mixed = try AdversarialTraining(method: .attack(attack(["eps": .number(0.5)]), mix: 0), inputKey: "features")
+        let mixedTerms = try mixed.terms(model: trainable, batch: batch, loss: loss).terms
+        XCTAssertEqual(try mixedTerms[0].1.item(), clean, accuracy: 1e-6)
+        XCTAssertEqual(try mixedTerms[1].1.item(), 0, accuracy: 1e-12)
+        // TRADES: the clean cross-entropy plus β · a non-negative divergence, zero at ε = 0 up to the start noise.
+        let trades = try AdversarialTraining(method: .trades(beta: 6, eps: 0.5, alpha: 0.1, steps: 5, clampRange: (-50, 50)), inputKey: "features")
+        let tradesTerms = try trades.terms(model: trainable, batch: batch, loss: loss).terms
+        XCTAssertEqual(try tradesTerms[0].1.item(), clean, accuracy: 1e-6)
+        XCTAssertGreaterThan(try tradesTerms[1].1.item(), 0)
+        let flat = try AdversarialTraining(method: .trades(beta: 6, eps: 0, alpha: 0.1, steps: 5, clampRange: (-50, 50)), inputKey: "features")
+        XCTAssertLessThan(try flat.terms(model: trainable, batch: batch, loss: loss).terms[1].1.item(), 1e-4)
+        XCTAssertThrowsError(try AdversarialTraining(method: .attack(attack([:]), mix: 2), inputKey: "features"))
+    }
+
+    func testAdversarialTrainingBuysRobustnessThatTheEvaluationMeasures() throws {
+        let data = try blobs(512, seed: 4), test = try blobs(512, seed: 5)
+        let evaluation = try attack(["eps": .number(1.2), "alpha": .number(0.15), "steps": .number(20)])
+        let weak = try attack(["eps": .number(0.4), "alpha": .number(0.05), "steps": .number(10)])
+        let zero = try attack(["eps": .number(0), "random_start": .boolean(false), "steps": .number(1)])
+        var robust: [String: Double] = [:]
+        for (name, method) in [("standard", nil), ("pgd", AdversarialTraining.Method.attack(evaluation, mix: 1)),
+                               ("trades", .trades(beta: 6, eps: 1.2, alpha: 0.15, steps: 10, clampRange: (-50, 50)))] as [(String, AdversarialTraining.Method?)] {
+            let (model, _) = try train(adversarial: method, data: data)
+            let result = try RobustnessEvaluation.run(model: model, data: test, attacks: [("pgd", evaluation), ("weak", weak), ("none", zero)],
+                                                      inputKey: "features", targetKey: "labels", batchSize: 200, label: name)
+            XCTAssertEqual(result.count, 512)
+            XCTAssertEqual(result.robust[2].accuracy, result.clean, accuracy: 1e-12, "\(name): a zero budget changes nothing")
+            XCTAssertLessThanOrEqual(result.robust[0].accuracy, result.robust[1].accuracy + 1e-12, "\(name): the larger budget is at least as strong")
+            XCTAssertLessThanOrEqual(try XCTUnwrap(result.worstCase), result.robust.map(\.accuracy).min()! + 1e-12)
+            XCTAssert(result.robust[0].label.contains("eps=1.2"), result.robust[0].label)
+            robust[name] = result.robust[0].accuracy
+        }
+        // Measured with these seeds: standard 0.836, PGD training 0.885, TRADES 0.879 at ε = 1.2.
+        XCTAssertGreaterThan(robust["pgd"]!, robust["standard"]! + 0.03)
+        XCTAssertGreaterThan(robust["trades"]!, robust["standard"]! + 0.03)
+    }
+}
