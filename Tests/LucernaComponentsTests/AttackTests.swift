@@ -55,6 +55,7 @@ final class AttackTests: XCTestCase {
                 ("fgsm", [:]), ("fgsm_rs", [:]), ("bim", ["steps": .number(6), "alpha": .number(eps / 3)]),
                 ("pgd", ["steps": .number(6), "alpha": .number(eps / 3), "restarts": .number(2)]), ("mifgsm", ["steps": .number(6), "alpha": .number(eps / 3)]),
                 ("pgd", ["steps": .number(4), "alpha": .number(eps), "targeted": .boolean(true)]),
+                ("apgd_ce", ["steps": .number(10), "restarts": .number(2)]), ("apgd_dlr", ["steps": .number(10)]),
             ]
             let x = inputs.toDoubles()
             for (name, extra) in linf {
@@ -66,12 +67,14 @@ final class AttackTests: XCTestCase {
                     XCTAssert(a >= 0 && a <= 1, "\(name) leaves the valid range")
                 }
             }
-            let l2 = try attack("pgd", ["eps": .number(eps * 4), "alpha": .number(eps), "steps": .number(6), "norm": .string("l2"), "restarts": .number(2)])
+            for l2 in [try attack("pgd", ["eps": .number(eps * 4), "alpha": .number(eps), "steps": .number(6), "norm": .string("l2"), "restarts": .number(2)]),
+                       try attack("apgd_ce", ["eps": .number(eps * 4), "steps": .number(10), "norm": .string("l2")])] {
             let adversarial = try l2.perturb(model: model, inputs: inputs, targets: labels).toDoubles()
             for sample in 0..<6 {
                 let length = (sample * 12..<(sample + 1) * 12).reduce(0) { $0 + (adversarial[$1] - x[$1]) * (adversarial[$1] - x[$1]) }.squareRoot()
-                XCTAssertLessThanOrEqual(length, eps * 4 + 1e-6, "pgd L2 leaves the ball")
+                XCTAssertLessThanOrEqual(length, eps * 4 + 1e-5, "\(l2.label) leaves the L2 ball")
                 for index in sample * 12..<(sample + 1) * 12 { XCTAssert(adversarial[index] >= 0 && adversarial[index] <= 1) }
+            }
             }
         }
     }
@@ -100,6 +103,26 @@ final class AttackTests: XCTestCase {
             .perturb(model: model, inputs: images, targets: labels)
         XCTAssertGreaterThan(try successes(searched), try successes(fixed))
         XCTAssert(searched.toDoubles().allSatisfy { $0 >= 0 && $0 <= 1 })
+    }
+
+    /// APGD: the DLR loss ignores shifts and positive scalings of the logits; inputs the model already gets
+    /// wrong are left alone; on the golden model APGD-CE and APGD-DLR fool at least as many inputs as FGSM.
+    func testAutoPGD() throws {
+        let fixture = try Fixture("attacks.safetensors")
+        let model = try model(fixture)
+        let images = try fixture["images"], labels = try fixture["labels"]
+        let dlr = try XCTUnwrap(try registry.build(.attack, "apgd_dlr", options: [:]) as? AutoPGD)
+        let logits = try Tensor.normal([4, 5], dtype: .float64)
+        let a = try dlr.sampleLosses(logits, labels: [0, 1, 2, 3]).toDoubles(), b = try dlr.sampleLosses(logits * 3 + 5, labels: [0, 1, 2, 3]).toDoubles()
+        for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: 1e-9) }
+        let wrong = try Tensor(shape: [8], integers: Array(repeating: 3, count: 8))   // the model predicts 0 everywhere
+        XCTAssertEqual(try attack("apgd_ce", ["eps": .number(0.1)]).perturb(model: model, inputs: images, targets: wrong).toDoubles(), images.toDoubles())
+        func fooled(_ adversarial: Tensor) throws -> Int {
+            zip(try model(adversarial).argmax(axis: 1).toIntegers(), labels.toIntegers()).filter { $0 != $1 }.count
+        }
+        let fgsm = try fooled(attack("fgsm", ["eps": .number(0.1)]).perturb(model: model, inputs: images, targets: labels))
+        XCTAssertGreaterThanOrEqual(try fooled(attack("apgd_ce", ["eps": .number(0.1), "steps": .number(50)]).perturb(model: model, inputs: images, targets: labels)), fgsm)
+        XCTAssertGreaterThanOrEqual(try fooled(attack("apgd_dlr", ["eps": .number(0.1), "steps": .number(50)]).perturb(model: model, inputs: images, targets: labels)), fgsm)
     }
 
     func testPGDFoolsAnUndefendedModelMoreThanFGSMAndRestartsKeepSuccesses() throws {
