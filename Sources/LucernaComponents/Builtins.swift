@@ -97,6 +97,8 @@ public enum Builtins {
         ComponentEntry(.attack, "apgd_dlr", "auto-PGD on the difference-of-logits ratio (shift- and scale-invariant)",
                        reference: "Croce & Hein, ICML 2020; torchattacks APGD(loss='dlr')", options: AutoPGD.options(loss: .differenceOfLogitsRatio),
                        build: AutoPGD.builder(.differenceOfLogitsRatio)),
+        ComponentEntry(.attack, "square", "score-based random search over square windows (no gradients), L∞",
+                       reference: "Andriushchenko et al., ECCV 2020; torchattacks Square", options: SquareAttack.options, build: SquareAttack.init),
         ComponentEntry(.attack, "mifgsm", "momentum iterative FGSM", reference: "Dong et al., CVPR 2018; torchattacks MIFGSM",
                        options: GradientSignAttack.mifgsmOptions, build: GradientSignAttack.builder(.mifgsm)),
         ComponentEntry(.explainer, "grad_cam", "Grad-CAM: channels weighted by the mean gradient", reference: "Selvaraju et al., ICCV 2017",

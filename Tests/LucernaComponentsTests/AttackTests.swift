@@ -56,6 +56,7 @@ final class AttackTests: XCTestCase {
                 ("pgd", ["steps": .number(6), "alpha": .number(eps / 3), "restarts": .number(2)]), ("mifgsm", ["steps": .number(6), "alpha": .number(eps / 3)]),
                 ("pgd", ["steps": .number(4), "alpha": .number(eps), "targeted": .boolean(true)]),
                 ("apgd_ce", ["steps": .number(10), "restarts": .number(2)]), ("apgd_dlr", ["steps": .number(10)]),
+                ("square", ["queries": .number(30), "restarts": .number(2)]),
             ]
             let x = inputs.toDoubles()
             for (name, extra) in linf {
@@ -123,6 +124,15 @@ final class AttackTests: XCTestCase {
         let fgsm = try fooled(attack("fgsm", ["eps": .number(0.1)]).perturb(model: model, inputs: images, targets: labels))
         XCTAssertGreaterThanOrEqual(try fooled(attack("apgd_ce", ["eps": .number(0.1), "steps": .number(50)]).perturb(model: model, inputs: images, targets: labels)), fgsm)
         XCTAssertGreaterThanOrEqual(try fooled(attack("apgd_dlr", ["eps": .number(0.1), "steps": .number(50)]).perturb(model: model, inputs: images, targets: labels)), fgsm)
+        // Square, without gradients: fools some inputs, and every one it returns changed is fooled.
+        let square = try attack("square", ["eps": .number(0.1), "queries": .number(300)]).perturb(model: model, inputs: images, targets: labels)
+        let predictions = try model(square).argmax(axis: 1).toIntegers()
+        XCTAssertGreaterThan(try fooled(square), 0)
+        for sample in 0..<8 where Array(square.toDoubles()[sample * 64..<(sample + 1) * 64]) != Array(images.toDoubles()[sample * 64..<(sample + 1) * 64]) {
+            XCTAssertNotEqual(predictions[sample], labels.toIntegers()[sample])
+        }
+        XCTAssertEqual(try attack("square", ["eps": .number(0.1)]).perturb(model: model, inputs: images, targets: Tensor(shape: [8], integers: Array(repeating: 3, count: 8))).toDoubles(),
+                       images.toDoubles(), "misclassified inputs are left alone")
     }
 
     func testPGDFoolsAnUndefendedModelMoreThanFGSMAndRestartsKeepSuccesses() throws {

@@ -1,0 +1,119 @@
+import LucernaCore
+import LucernaNN
+
+/// The Square attack (L∞): a score-based random search that needs no gradients. From vertical stripes of ±ε,
+/// each query changes one random square window (side from the fraction `p_init` of the image, shrinking on
+/// the reference schedule) of each not-yet-fooled input to a random ±2ε per channel, projected onto the ball
+/// and the valid range, and keeps the change when the margin loss z_y − maxⱼ≠y zⱼ drops (or the input is
+/// fooled). Inputs already misclassified are left alone. Images `[N, C, H, W]`.
+///
+/// Reference: Andriushchenko, Croce, Flammarion & Hein, "Square Attack: a query-efficient black-box
+/// adversarial attack via random search", ECCV 2020 (per-image windows, as the authors' code);
+/// torchattacks `Square`.
+public final class SquareAttack: Attack {
+    static let options = [
+        OptionSpec("eps", .number, default: .number(8.0 / 255), "L∞ budget"),
+        OptionSpec("queries", .integer, default: .number(5000), "model queries per input and restart"),
+        OptionSpec("p_init", .number, default: .number(0.8), "initial fraction of the image a window covers"),
+        OptionSpec("restarts", .integer, default: .number(1), "runs on the inputs not yet fooled"),
+    ]
+    let eps: Double, queries: Int, initialFraction: Double, restarts: Int
+
+    init(config: Config) throws {
+        eps = try config.number("eps")
+        queries = try config.positiveInteger("queries")
+        initialFraction = try config.number("p_init")
+        restarts = try config.positiveInteger("restarts")
+        guard eps >= 0, initialFraction > 0, initialFraction <= 1 else { throw config.error("eps must be non-negative and p_init in (0, 1]") }
+    }
+
+    public var label: String { "square Linf eps=\(eps) queries=\(queries) p_init=\(initialFraction) restarts=\(restarts)" }
+
+    /// The window fraction at query `step` (the reference schedule for 10,000 queries, rescaled).
+    func fraction(at step: Int) -> Double {
+        let scaled = Int(Double(step) / Double(queries) * 10000)
+        let bounds = [10, 50, 200, 500, 1000, 2000, 4000, 6000, 8000]
+        let halvings = bounds.filter { scaled > $0 }.count
+        return initialFraction / Double(1 << halvings)
+    }
+
+    /// z_y − maxⱼ≠y zⱼ per input.
+    static func margins(_ logits: Tensor, labels: [Int]) -> [Double] {
+        let classes = logits.shape[1], values = logits.toDoubles()
+        return labels.enumerated().map { row, label in
+            var other = -Double.infinity
+            for k in 0..<classes where k != label { other = max(other, values[row * classes + k]) }
+            return values[row * classes + label] - other
+        }
+    }
+
+    public func perturb(model: Module, inputs: Tensor, targets labels: Tensor) throws -> Tensor {
+        guard inputs.rank == 4, inputs.dtype.isFloatingPoint, labels.count == inputs.shape[0] else {
+            throw TensorError("attacks.square", "needs images [N, C, H, W] and one label per image, got \(describe(shape: inputs.shape)) and \(labels.count) labels")
+        }
+        return try ExplanationTargets.evaluating(model) {
+            try noGrad {
+                let (count, channels, height, width) = (inputs.shape[0], inputs.shape[1], inputs.shape[2], inputs.shape[3])
+                let size = channels * height * width
+                let x = inputs.toDoubles(), truth = labels.toIntegers()
+                let generator = RandomGenerator.shared
+                func query(_ values: [Double], rows: Int, labels: [Int]) throws -> [Double] {
+                    Self.margins(try model(Tensor(shape: [rows, channels, height, width], values: values, dtype: inputs.dtype)), labels: labels)
+                }
+                var result = x
+                var unfooled = zip(try query(x, rows: count, labels: truth), 0..<count).filter { $0.0 > 0 }.map(\.1)
+                for _ in 0..<restarts where !unfooled.isEmpty {
+                    let rows = unfooled.count, subsetLabels = unfooled.map { truth[$0] }
+                    let original = unfooled.flatMap { x[$0 * size..<($0 + 1) * size] }
+                    // 1. Vertical stripes of ±ε.
+                    var best = original
+                    for row in 0..<rows {
+                        for channel in 0..<channels {
+                            for column in 0..<width {
+                                let sign: Double = generator.next() % 2 == 0 ? -1 : 1
+                                for line in 0..<height {
+                                    let index = row * size + (channel * height + line) * width + column
+                                    best[index] = min(max(original[index] + eps * sign, 0), 1)
+                                }
+                            }
+                        }
+                    }
+                    var margin = try query(best, rows: rows, labels: subsetLabels)
+                    // 2. Random squares, kept when the margin drops.
+                    for step in 0..<queries {
+                        let active = (0..<rows).filter { margin[$0] > 0 }
+                        guard !active.isEmpty else { break }
+                        let side = min(max(Int((fraction(at: step) * Double(size) / Double(channels)).squareRoot().rounded()), 1), min(height, width))
+                        var candidate = [Double]()
+                        candidate.reserveCapacity(active.count * size)
+                        for row in active {
+                            var image = Array(best[row * size..<(row + 1) * size])
+                            let top = Int(generator.next() % UInt64(height - side + 1)), left = Int(generator.next() % UInt64(width - side + 1))
+                            for channel in 0..<channels {
+                                let sign: Double = generator.next() % 2 == 0 ? -1 : 1
+                                for line in top..<(top + side) {
+                                    for column in left..<(left + side) {
+                                        let local = (channel * height + line) * width + column, index = row * size + local
+                                        let moved = image[local] + 2 * eps * sign
+                                        image[local] = min(max(min(max(moved, original[index] - eps), original[index] + eps), 0), 1)
+                                    }
+                                }
+                            }
+                            candidate += image
+                        }
+                        let candidateMargins = try query(candidate, rows: active.count, labels: active.map { subsetLabels[$0] })
+                        for (position, row) in active.enumerated() where candidateMargins[position] < margin[row] || candidateMargins[position] <= 0 {
+                            margin[row] = candidateMargins[position]
+                            for local in 0..<size { best[row * size + local] = candidate[position * size + local] }
+                        }
+                    }
+                    for (row, sample) in unfooled.enumerated() where margin[row] <= 0 {
+                        for local in 0..<size { result[sample * size + local] = best[row * size + local] }
+                    }
+                    unfooled = unfooled.enumerated().filter { margin[$0.offset] > 0 }.map(\.element)
+                }
+                return try Tensor(shape: inputs.shape, values: result, dtype: inputs.dtype)
+            }
+        }
+    }
+}
