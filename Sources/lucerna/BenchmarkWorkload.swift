@@ -9,6 +9,7 @@ enum BenchmarkWorkload: String, CaseIterable {
     case mlpTrain = "mlp_train", cnnTrain = "cnn_train", cnnInfer = "cnn_infer"
     case wganGradientPenaltyStep = "wgan_gp_step", rrrStep = "rrr_step"
     case gradCAMPlusPlus = "gradcampp", saliency = "saliency", integratedGradients = "integrated_gradients"
+    case fgsm = "fgsm", pgd10 = "pgd10"
 
     static var names: [String] { allCases.map(\.rawValue) }
 
@@ -79,6 +80,20 @@ enum BenchmarkWorkload: String, CaseIterable {
             return {
                 _ = try explainer.attribute(model: model, inputs: x, targets: nil)
                 return batch
+            }
+        case .fgsm, .pgd10:
+            // Attacks on the benchmark CNN in evaluation mode, batch 256, eps 0.1 (PGD: 10 steps of 0.01 from a
+            // random start), against the true labels, as torchattacks' FGSM and PGD.
+            let model = try CNN(generator: generator).eval()
+            let (x, y) = (try images(256), try labels(256))
+            let options: [String: ConfigValue] = self == .fgsm ? ["eps": .number(0.1)]
+                : ["eps": .number(0.1), "alpha": .number(0.01), "steps": .number(10), "random_start": .boolean(true)]
+            guard let attack = try Registry.standard().build(.attack, self == .fgsm ? "fgsm" : "pgd", options: options) as? Attack else {
+                throw TensorError("bench", "\(rawValue) is not an attack")
+            }
+            return {
+                _ = try attack.perturb(model: model, inputs: x, targets: y)
+                return 256
             }
         case .rrrStep:
             let model = try CNN(generator: generator)

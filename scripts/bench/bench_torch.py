@@ -99,6 +99,19 @@ def make_step(name, channels_last, fused):
             ig.attribute(x, target=targets(), n_steps=32, method="gausslegendre")
             return batch
         return step, "samples/s"
+    if name in ("fgsm", "pgd10"):
+        # torchattacks on the benchmark CNN in eval mode, batch 256, eps 0.1; PGD 10 steps of 0.01, random start.
+        import torchattacks
+        model = CNN().to(memory_format=fmt).eval()
+        x = torch.rand(256, 1, 28, 28).contiguous(memory_format=fmt)
+        y = torch.randint(0, 10, (256,))
+        attack = (torchattacks.FGSM(model, eps=0.1) if name == "fgsm"
+                  else torchattacks.PGD(model, eps=0.1, alpha=0.01, steps=10, random_start=True))
+
+        def step():
+            attack(x, y)
+            return 256
+        return step, "samples/s"
     if name == "wgan_gp_step":
         gen, critic = Generator(), Critic().to(memory_format=fmt)
         opt_g = torch.optim.Adam(gen.parameters(), lr=1e-4, betas=(0.0, 0.9), fused=fused)
