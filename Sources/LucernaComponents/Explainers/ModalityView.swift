@@ -46,8 +46,9 @@ public final class ModalityView: Module {
         }
         var maps: [String: Tensor] = [:]
         for name in names {
+            guard let input = inputs[name] else { continue }
             let view = try ModalityView(model: model, modality: name, inputs: inputs)
-            maps[name] = try explainer.attribute(model: view, inputs: inputs[name]!, targets: targets)
+            maps[name] = try explainer.attribute(model: view, inputs: input, targets: targets)
         }
         return maps
     }
@@ -60,7 +61,8 @@ public final class ModalityView: Module {
             throw TensorError("relevance_shares", "maps must share their batch size")
         }
         let masses = try names.map { name -> [Double] in
-            let values = try maps[name]!.to(.float64).toDoubles()
+            guard let map = maps[name] else { return [] }
+            let values = try map.to(.float64).toDoubles()
             let size = values.count / max(count, 1)
             return (0..<count).map { n in values[n * size..<(n + 1) * size].reduce(0) { $0 + abs($1) } }
         }

@@ -197,7 +197,7 @@ public final class TransformerTextEncoder: Module, Encoder {
 
     public init(vocabulary: Int, dimension: Int = 64, heads: Int = 4, layers count: Int = 2, feedForward: Int = 128, maxLength: Int = 64,
                 dropout: Double = 0.1, outputsTokens: Bool = false, dtype: DType = .float32, generator: RandomGenerator = .shared) throws {
-        guard (2...8).contains(count) || count == 1, maxLength > 0 else { throw TensorError("transformer_encoder", "layers must be 1-8 and max_length positive") }
+        guard (1...8).contains(count), maxLength > 0 else { throw TensorError("transformer_encoder", "layers must be 1-8 and max_length positive") }
         featureDimension = dimension
         self.maxLength = maxLength
         self.outputsTokens = outputsTokens
