@@ -67,7 +67,7 @@ public final class AutoPGD: Attack {
         guard inputs.dtype.isFloatingPoint, inputs.rank >= 2, labels.count == inputs.shape[0] else {
             throw TensorError("attacks.apgd_\(loss.rawValue)", "needs floating-point inputs [N, ...] and one label per input")
         }
-        return try ExplanationTargets.evaluating(model) {
+        return try model.evaluating {
             let count = inputs.shape[0], size = inputs.count / max(count, 1)
             let sampleShape = Array(inputs.shape.dropFirst())
             let x = inputs.toDoubles(), truth = labels.toIntegers()

@@ -59,7 +59,7 @@ public final class CarliniWagner: Attack {
         }
         let x = inputs.toDoubles()
         guard x.allSatisfy({ $0 >= 0 && $0 <= 1 }) else { throw TensorError("attacks.cw", "inputs must lie in [0, 1] (the tanh change of variables)") }
-        return try ExplanationTargets.evaluating(model) {
+        return try model.evaluating {
             let count = inputs.shape[0], size = x.count / max(count, 1)
             let truth = labels.toIntegers()
             var best = x, bestDistance = [Double](repeating: 1e10, count: count)

@@ -31,7 +31,7 @@ public final class DeepFool: Attack {
         guard inputs.dtype.isFloatingPoint, labels.count == inputs.shape.first else {
             throw TensorError("attacks.deepfool", "needs floating-point inputs and one label per input, got \(describe(shape: inputs.shape)) and \(labels.count) labels")
         }
-        return try ExplanationTargets.evaluating(model) {
+        return try model.evaluating {
             let count = inputs.shape[0], size = inputs.count / max(count, 1)
             let sampleShape = Array(inputs.shape.dropFirst())
             let truth = labels.toIntegers()

@@ -107,7 +107,7 @@ public final class GradientSignAttack: Attack {
         guard targets.rank == 1, targets.count == inputs.shape[0] else {
             throw TensorError("attacks.\(method.rawValue)", "\(targets.count) labels for \(inputs.shape[0]) inputs")
         }
-        return try ExplanationTargets.evaluating(model) {
+        return try model.evaluating {
             let original = inputs.detach()
             var best = try run(model: model, original: original, labels: targets)
             guard restarts > 1 else { return best }

@@ -51,7 +51,7 @@ public final class SquareAttack: Attack {
         guard inputs.rank == 4, inputs.dtype.isFloatingPoint, labels.count == inputs.shape[0] else {
             throw TensorError("attacks.square", "needs images [N, C, H, W] and one label per image, got \(describe(shape: inputs.shape)) and \(labels.count) labels")
         }
-        return try ExplanationTargets.evaluating(model) {
+        return try model.evaluating {
             try noGrad {
                 let (count, channels, height, width) = (inputs.shape[0], inputs.shape[1], inputs.shape[2], inputs.shape[3])
                 let size = channels * height * width

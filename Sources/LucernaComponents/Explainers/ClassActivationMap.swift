@@ -69,6 +69,10 @@ public final class ClassActivationMap: Explainer {
     /// Maps `[N, H, W]` for `inputs` `[N, C, H, W]`, explaining `targets` (class indices `[N]`; nil: the
     /// predicted classes).
     public func attribute(model: Module, inputs: Tensor, targets: Tensor?) throws -> Tensor {
+        try model.evaluating { try maps(model: model, inputs: inputs, targets: targets) }   // (as pytorch-grad-cam)
+    }
+
+    func maps(model: Module, inputs: Tensor, targets: Tensor?) throws -> Tensor {
         let name = method.rawValue
         guard inputs.rank == 3 || inputs.rank == 4 else {
             throw TensorError(name, "inputs must be images or spectrograms [N, C, H, W] (or [N, C, L]), got \(describe(shape: inputs.shape))")
@@ -79,9 +83,6 @@ public final class ClassActivationMap: Explainer {
         var captured: Tensor?
         let hook = target.module.addForwardHook { _, _, output in captured = output }
         defer { target.module.removeForwardHook(hook) }
-        let wasTraining = model.isTraining
-        model.eval()
-        defer { model.train(wasTraining) }   // (evaluation mode, as pytorch-grad-cam sets it)
         let input = try inputs.detach().requiringGrad()
         let logits = try model(input)
         guard logits.rank == 2, logits.shape[0] == count else {

@@ -22,14 +22,6 @@ enum ExplanationTargets {
         try logits.gathering(axis: 1, indices: Tensor(shape: [classes.count, 1], integers: classes)).sum()
     }
 
-    /// Runs `body` with the model in evaluation mode, restoring its mode afterwards.
-    static func evaluating<T>(_ model: Module, _ body: () throws -> T) rethrows -> T {
-        let wasTraining = model.isTraining
-        model.eval()
-        defer { model.train(wasTraining) }
-        return try body()
-    }
-
     /// d Σₙ logits[n, classₙ] / d inputs, and the classes (`classes`, else resolved from `targets` or the
     /// predictions on `inputs`).
     static func inputGradient(model: Module, inputs: Tensor, classes: [Int]?, targets: Tensor?, owner: String) throws -> (gradient: Tensor, classes: [Int]) {

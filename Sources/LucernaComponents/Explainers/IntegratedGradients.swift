@@ -75,7 +75,7 @@ public final class IntegratedGradients: Explainer {
     /// inputs) while the forward pass sees the inputs, as Captum's `LayerIntegratedGradients` with a
     /// baseline whose layer output is that constant (for token models: a zero embedding, e.g. padding).
     public func attribute(model: Module, inputs: Tensor, targets: Tensor?) throws -> Tensor {
-        try ExplanationTargets.evaluating(model) {
+        try model.evaluating {
             let layer = try ExplanationTargets.layer(layerName, in: model, owner: "integrated_gradients")
             try ExplanationTargets.requireFloatingPoint(inputs, layer: layer, owner: "integrated_gradients")
             let classes = try ExplanationTargets.resolve(model: model, inputs: inputs, targets: targets, owner: "integrated_gradients")

@@ -76,7 +76,7 @@ public final class LayerwiseRelevancePropagation: Explainer {
     }
 
     public func attribute(model: Module, inputs: Tensor, targets: Tensor?) throws -> Tensor {
-        try ExplanationTargets.evaluating(model) {
+        try model.evaluating {
             let layer = try ExplanationTargets.layer(layerName, in: model, owner: "lrp")
             try ExplanationTargets.requireFloatingPoint(inputs, layer: layer, owner: "lrp")
             let leaves = model.namedModules().filter { $0.module.children.isEmpty }

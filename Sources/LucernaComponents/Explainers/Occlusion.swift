@@ -31,7 +31,7 @@ public final class Occlusion: Explainer {
         guard sampleShape.count == window.count, zip(sampleShape, window).allSatisfy({ $0 >= $1 }) else {
             throw TensorError("occlusion", "window \(window) does not fit inputs \(describe(shape: inputs.shape)) (one size per axis after the batch axis)")
         }
-        return try ExplanationTargets.evaluating(model) {
+        return try model.evaluating {
             try noGrad {
                 let logits = try model(inputs)
                 let classes = try ExplanationTargets.classes(targets, logits: logits, owner: "occlusion")

@@ -16,7 +16,7 @@ public final class Saliency: Explainer {
     }
 
     public func attribute(model: Module, inputs: Tensor, targets: Tensor?) throws -> Tensor {
-        let gradient = try ExplanationTargets.evaluating(model) {
+        let gradient = try model.evaluating {
             let layer = try ExplanationTargets.layer(layerName, in: model, owner: "saliency")
             try ExplanationTargets.requireFloatingPoint(inputs, layer: layer, owner: "saliency")
             let point = try ExplanationTargets.attributedValues(model: model, inputs: inputs, layer: layer)

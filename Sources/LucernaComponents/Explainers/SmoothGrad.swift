@@ -27,7 +27,7 @@ public final class SmoothGrad: Explainer {
     }
 
     public func attribute(model: Module, inputs: Tensor, targets: Tensor?) throws -> Tensor {
-        try ExplanationTargets.evaluating(model) {
+        try model.evaluating {
             let layer = try ExplanationTargets.layer(layerName, in: model, owner: "smoothgrad")
             try ExplanationTargets.requireFloatingPoint(inputs, layer: layer, owner: "smoothgrad")
             let classes = try ExplanationTargets.resolve(model: model, inputs: inputs, targets: targets, owner: "smoothgrad")

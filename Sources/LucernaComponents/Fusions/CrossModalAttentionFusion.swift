@@ -77,8 +77,13 @@ public final class CrossModalAttentionFusion: ModalityFusion {
         }
     }
 
+    /// Sinusoidal positions by (length, dtype), computed once.
+    private var positionCache: [String: Tensor] = [:]
+
     /// Sinusoidal positions [L, dim] (Vaswani et al.), as MulT adds them.
     func positions(_ length: Int, dtype: DType) throws -> Tensor {
+        let key = "\(length) \(dtype)"
+        if let cached = positionCache[key] { return cached }
         var values = [Double](repeating: 0, count: length * dimension)
         for position in 0..<length {
             for index in 0..<(dimension / 2) {
@@ -87,7 +92,9 @@ public final class CrossModalAttentionFusion: ModalityFusion {
                 values[position * dimension + 2 * index + 1] = cos(angle)
             }
         }
-        return try Tensor(shape: [length, dimension], values: values, dtype: dtype)
+        let table = try Tensor(shape: [length, dimension], values: values, dtype: dtype)
+        positionCache[key] = table
+        return table
     }
 
     public override func combine(_ inputs: [Tensor]) throws -> Tensor {

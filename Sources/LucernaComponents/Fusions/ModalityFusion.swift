@@ -70,8 +70,7 @@ open class ModalityFusion: Module, Fusion {
                 filled.append(input)
             } else {
                 let shape = [count, dimension]
-                filled.append(missing == .learned ? try placeholders[position].reshaped([1, dimension]) * Tensor.ones(shape, dtype: placeholders[position].dtype)
-                                                  : try Tensor.zeros(shape, dtype: reference.dtype))
+                filled.append(missing == .learned ? try placeholders[position].expanded(to: shape) : try Tensor.zeros(shape, dtype: reference.dtype))
             }
         }
         return try combine(filled)
@@ -80,9 +79,9 @@ open class ModalityFusion: Module, Fusion {
     public override var summary: String { "input_dims=\(inputDimensions), missing=\(missing.rawValue)" }
 
     /// A container of one linear projection per modality to `dimension` (`projections.i`).
-    func registerProjections(to dimension: Int, name: String = "projections") throws -> [Linear] {
+    func registerProjections(to dimension: Int) throws -> [Linear] {
         let projections = try inputDimensions.map { try Linear($0, dimension, dtype: dtype) }
-        let container = registerModule(name, Module())
+        let container = registerModule("projections", Module())
         for (position, projection) in projections.enumerated() { container.registerModule("\(position)", projection) }
         return projections
     }

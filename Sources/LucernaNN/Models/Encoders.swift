@@ -77,6 +77,8 @@ public final class TemporalConvEncoder: Module, Encoder {
     public let featureDimension: Int, mels: Int
     public let outputsTokens: Bool
     let convolutions: [Conv1d]
+    /// One ReLU module per convolution (registered, so CAM methods can name `relu<i>`).
+    let activations: [Activation]
     let projection: Linear
 
     public init(mels: Int = 40, channels: [Int] = [64, 64], kernelSize: Int = 5, dimension: Int = 64, outputsTokens: Bool = false,
@@ -90,11 +92,12 @@ public final class TemporalConvEncoder: Module, Encoder {
             defer { previous = width }
             return try Conv1d(previous, width, kernelSize: kernelSize, stride: index == 0 ? 1 : 2, padding: kernelSize / 2, dtype: dtype, generator: generator)
         }
+        activations = channels.map { _ in ReLU() }
         projection = try Linear(channels[channels.count - 1], dimension, dtype: dtype, generator: generator)
         super.init()
-        for (index, conv) in convolutions.enumerated() {
+        for (index, (conv, relu)) in zip(convolutions, activations).enumerated() {
             registerModule("conv\(index + 1)", conv)
-            registerModule("relu\(index + 1)", ReLU())
+            registerModule("relu\(index + 1)", relu)
         }
         registerModule("projection", projection)
     }
@@ -105,10 +108,7 @@ public final class TemporalConvEncoder: Module, Encoder {
             throw TensorError("temporal_encoder", "expected [N, 1, \(mels), frames] or [N, \(mels), frames], got \(describe(shape: input.shape))")
         }
         var value = frames
-        for (index, conv) in convolutions.enumerated() {
-            guard let relu = module(named: "relu\(index + 1)") else { continue }
-            value = try relu(conv(value))
-        }
+        for (conv, relu) in zip(convolutions, activations) { value = try relu(conv(value)) }
         let sequence = try tokenSequence(value, projection: projection)
         return outputsTokens ? sequence : try sequence.mean(axes: [1])
     }

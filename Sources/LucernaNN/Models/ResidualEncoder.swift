@@ -4,6 +4,7 @@ import LucernaCore
 /// convolution and BN when the shape changes), then ReLU — ResNet's BasicBlock with PyTorch's names.
 public final class BasicBlock: Module {
     let conv1: Conv2d, bn1: BatchNorm, conv2: Conv2d, bn2: BatchNorm
+    let relu1 = ReLU(), relu2 = ReLU()
     let shortcut: Sequential?
 
     public init(_ inputChannels: Int, _ outputChannels: Int, stride: Int, dtype: DType = .float32, generator: RandomGenerator = .shared) throws {
@@ -18,15 +19,14 @@ public final class BasicBlock: Module {
         super.init()
         registerModule("conv1", conv1)
         registerModule("bn1", bn1)
-        registerModule("relu1", ReLU())
+        registerModule("relu1", relu1)
         registerModule("conv2", conv2)
         registerModule("bn2", bn2)
         if let shortcut { registerModule("downsample", shortcut) }
-        registerModule("relu2", ReLU())
+        registerModule("relu2", relu2)
     }
 
     public override func forward(_ input: Tensor) throws -> Tensor {
-        guard let relu1 = module(named: "relu1"), let relu2 = module(named: "relu2") else { throw TensorError("BasicBlock", "missing activations") }
         let main = try bn2(conv2(relu1(bn1(conv1(input)))))
         return try relu2(main + (shortcut.map { try $0(input) } ?? input))
     }

@@ -170,6 +170,15 @@ open class Module {
     @discardableResult
     public func eval() -> Self { train(false) }
 
+    /// Runs `body` in evaluation mode and restores the previous mode (what explainers and attacks do, as
+    /// pytorch-grad-cam, Captum and torchattacks run the model).
+    public func evaluating<T>(_ body: () throws -> T) rethrows -> T {
+        let wasTraining = isTraining
+        eval()
+        defer { train(wasTraining) }
+        return try body()
+    }
+
     /// Clears the gradients of all parameters.
     public func zeroGrad() { for parameter in parameters() { parameter.grad = nil } }
 

@@ -44,11 +44,7 @@ public class MaskedAttributionMetric: Metric {
                 for p in 0..<plane { map[p] += values[base + p] }
             }
             guard map.allSatisfy(\.isFinite) else { throw TensorError(owner, "the map of sample \(n + 1) has non-finite values") }
-            if let value = score(map: map, mask: Array(inside[n * plane..<(n + 1) * plane])) {
-                scores.append(value)
-            } else {
-                skipped += 1
-            }
+            record(score(map: map, mask: Array(inside[n * plane..<(n + 1) * plane])))
         }
     }
 
@@ -60,7 +56,6 @@ public class MaskedAttributionMetric: Metric {
     }
 
     public func reset() {
-
         scores = []
         skipped = 0
     }

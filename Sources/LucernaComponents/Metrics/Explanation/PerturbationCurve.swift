@@ -41,7 +41,7 @@ public class PerturbationCurve: MaskedAttributionMetric, FaithfulnessMetric {
         }
         let plane = height * width, mapChannels = attributions.rank == 4 ? attributions.shape[1] : 1
         let maps = attributions.toDoubles(), values = inputs.toDoubles()
-        try ExplanationTargets.evaluating(model) {
+        try model.evaluating {
             try noGrad {
                 let classes = try ExplanationTargets.resolve(model: model, inputs: inputs, targets: targets, owner: owner)
                 for n in 0..<count {

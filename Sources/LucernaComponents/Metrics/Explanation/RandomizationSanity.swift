@@ -37,7 +37,7 @@ public final class RandomizationSanity: MaskedAttributionMetric, FaithfulnessMet
             throw TensorError(owner, "maps \(describe(shape: attributions.shape)) do not match inputs \(describe(shape: inputs.shape))")
         }
         // The classes explained stay those of the trained model.
-        let classes = try ExplanationTargets.evaluating(model) { try ExplanationTargets.resolve(model: model, inputs: inputs, targets: targets, owner: owner) }
+        let classes = try model.evaluating { try ExplanationTargets.resolve(model: model, inputs: inputs, targets: targets, owner: owner) }
         let saved = model.parameters().map { $0.copy() }
         defer { for (parameter, value) in zip(model.parameters(), saved) { try? parameter.assign(value) } }
         try noGrad {
