@@ -73,15 +73,10 @@ public final class AutoPGD: Attack {
             let x = inputs.toDoubles(), truth = labels.toIntegers()
             var result = x
             let predictions = try noGrad { try model(inputs).argmax(axis: 1) }.toIntegers()
-            var unfooled = (0..<count).filter { predictions[$0] == truth[$0] }
-            for _ in 0..<restarts where !unfooled.isEmpty {
-                let subset = unfooled.flatMap { x[$0 * size..<($0 + 1) * size] }
-                let (adversarial, fooled) = try run(model: model, x: subset, shape: [unfooled.count] + sampleShape, labels: unfooled.map { truth[$0] },
-                                                    dtype: inputs.dtype)
-                for (position, sample) in unfooled.enumerated() where fooled[position] {
-                    for index in 0..<size { result[sample * size + index] = adversarial[position * size + index] }
-                }
-                unfooled = unfooled.enumerated().filter { !fooled[$0.offset] }.map(\.element)
+            _ = try AttackRestarts.keepFirstSuccess(result: &result, sampleSize: size, pending: (0..<count).filter { predictions[$0] == truth[$0] },
+                                                    times: restarts) { rows in
+                try run(model: model, x: rows.flatMap { x[$0 * size..<($0 + 1) * size] }, shape: [rows.count] + sampleShape,
+                        labels: rows.map { truth[$0] }, dtype: inputs.dtype)
             }
             return try Tensor(shape: inputs.shape, values: result, dtype: inputs.dtype)
         }

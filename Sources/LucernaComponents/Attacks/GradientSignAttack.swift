@@ -109,22 +109,19 @@ public final class GradientSignAttack: Attack {
         }
         return try model.evaluating {
             let original = inputs.detach()
-            var best = try run(model: model, original: original, labels: targets)
-            guard restarts > 1 else { return best }
-            var fooled = try succeeded(model: model, adversarial: best, labels: targets)
-            for _ in 1..<restarts where fooled.contains(false) {
-                let candidate = try run(model: model, original: original, labels: targets)
-                let candidateFooled = try succeeded(model: model, adversarial: candidate, labels: targets)
-                let size = original.count / original.shape[0]
-                var values = best.toDoubles()
-                let candidateValues = candidate.toDoubles()
-                for sample in 0..<fooled.count where !fooled[sample] && candidateFooled[sample] {
-                    for index in sample * size..<(sample + 1) * size { values[index] = candidateValues[index] }
-                    fooled[sample] = true
-                }
-                best = try Tensor(shape: original.shape, values: values, dtype: original.dtype)
+            let first = try run(model: model, original: original, labels: targets)
+            guard restarts > 1 else { return first }
+            // Further restarts only for the inputs the first run did not fool.
+            var result = first.toDoubles()
+            let size = original.count / original.shape[0]
+            let fooled = try succeeded(model: model, adversarial: first, labels: targets)
+            _ = try AttackRestarts.keepFirstSuccess(result: &result, sampleSize: size, pending: fooled.indices.filter { !fooled[$0] },
+                                                    times: restarts - 1) { rows in
+                let (subset, subsetLabels) = (try original.indexSelect(axis: 0, indices: rows), try targets.indexSelect(axis: 0, indices: rows))
+                let candidate = try run(model: model, original: subset, labels: subsetLabels)
+                return (candidate.toDoubles(), try succeeded(model: model, adversarial: candidate, labels: subsetLabels))
             }
-            return best
+            return try Tensor(shape: original.shape, values: result, dtype: original.dtype)
         }
     }
 

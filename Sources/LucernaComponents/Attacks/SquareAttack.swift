@@ -61,8 +61,8 @@ public final class SquareAttack: Attack {
                     Self.margins(try model(Tensor(shape: [rows, channels, height, width], values: values, dtype: inputs.dtype)), labels: labels)
                 }
                 var result = x
-                var unfooled = zip(try query(x, rows: count, labels: truth), 0..<count).filter { $0.0 > 0 }.map(\.1)
-                for _ in 0..<restarts where !unfooled.isEmpty {
+                let correct = zip(try query(x, rows: count, labels: truth), 0..<count).filter { $0.0 > 0 }.map(\.1)
+                _ = try AttackRestarts.keepFirstSuccess(result: &result, sampleSize: size, pending: correct, times: restarts) { unfooled in
                     let rows = unfooled.count, subsetLabels = unfooled.map { truth[$0] }
                     let original = unfooled.flatMap { x[$0 * size..<($0 + 1) * size] }
                     // 1. Vertical stripes of ±ε.
@@ -107,10 +107,7 @@ public final class SquareAttack: Attack {
                             for local in 0..<size { best[row * size + local] = candidate[position * size + local] }
                         }
                     }
-                    for (row, sample) in unfooled.enumerated() where margin[row] <= 0 {
-                        for local in 0..<size { result[sample * size + local] = best[row * size + local] }
-                    }
-                    unfooled = unfooled.enumerated().filter { margin[$0.offset] > 0 }.map(\.element)
+                    return (best, margin.map { $0 <= 0 })
                 }
                 return try Tensor(shape: inputs.shape, values: result, dtype: inputs.dtype)
             }
