@@ -72,6 +72,7 @@ enum LuaTrainAPI {
         ("seed", "seed of the validation split (default: the run's seed)"),
         ("name", "the trainer's name in records and checkpoint files (default \"train\")"),
         ("adversarial", "adversarial training: {method = \"pgd\", attack = spec or instance, mix = 1} (Madry; fgsm_rs for fast training) or {method = \"trades\", beta = 6, eps, alpha, steps}"),
+        ("robust_validation", "{attack = spec or instance, limit = 1000}: robust accuracy on that many evenly spaced validation samples each epoch, recorded as val_robust_accuracy (early_stopping can watch it)"),
         ("verbose", "print a line per epoch (default true)"),
         ("callbacks", "{on_step_end = function(info), on_epoch_end = function(record) -> true to stop}"),
     ]
@@ -170,6 +171,19 @@ enum LuaTrainAPI {
         case let other:
             throw TensorError("train", "adversarial: method must be pgd or trades, got \(other)")
         }
+    }
+
+    /// `train{robust_validation = {attack = ..., limit = 1000}}`.
+    static func robustValidation(_ value: ConfigValue, inputKey: String, lua: LuaState) throws -> RobustValidation {
+        guard case .table(let fields) = value, let attackSpec = fields["attack"] else {
+            throw TensorError("train", "robust_validation must be a table with an attack, e.g. {attack = {type = \"pgd\", eps = 0.1, alpha = 0.025, steps = 10}, limit = 1000}")
+        }
+        let accepted = ["attack", "limit"]
+        for key in fields.keys.sorted() where !accepted.contains(key) {
+            throw TensorError("train", "robust_validation: unknown option '\(key)'\(suggestion(for: key, in: accepted)); accepted: \(accepted.joined(separator: ", "))")
+        }
+        let attack = try component(.attack, attackSpec, lua: lua, as: Attack.self, "robust_validation attack")
+        return try RobustValidation(attack: attack, limit: Config(owner: "train: robust_validation", values: fields).integer("limit", default: 1000), inputKey: inputKey)
     }
 
     /// The attacks of `evaluate{attacks = ..., epsilons = ...}` run over the data: `clean_accuracy`,
@@ -297,6 +311,9 @@ enum LuaTrainAPI {
         options.inputKey = inputKey
         if let adversarial = spec["adversarial"], !adversarial.isNull {
             options.adversarial = try adversarialTraining(adversarial, inputKey: inputKey, targetKey: options.targetKey, lua: lua)
+        }
+        if let robust = spec["robust_validation"], !robust.isNull {
+            options.robustValidation = try robustValidation(robust, inputKey: inputKey, lua: lua)
         }
 
         // 3. Model.

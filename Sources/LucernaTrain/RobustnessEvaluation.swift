@@ -53,3 +53,34 @@ public enum RobustnessEvaluation {
                       worstCase: worst, count: clean.count)
     }
 }
+
+/// Robust validation: robust accuracy under one attack on at most `limit` evenly spaced validation samples,
+/// each epoch (PyTorch adversarial-training recipes select the checkpoint on PGD accuracy of held-out data,
+/// Rice et al. 2020, since clean accuracy keeps rising while robustness overfits).
+///
+/// Reference: Rice, Wong & Kolter, "Overfitting in adversarially robust deep learning", ICML 2020.
+public struct RobustValidation {
+    public let attack: Attack
+    public let limit: Int
+    public let inputKey: String
+
+    public init(attack: Attack, limit: Int, inputKey: String) throws {
+        guard limit >= 1 else { throw TensorError("train", "robust_validation limit must be at least 1, got \(limit)") }
+        self.attack = attack
+        self.limit = limit
+        self.inputKey = inputKey
+    }
+
+    /// `limit` samples of `data` spread evenly over it (all of them when it has no more).
+    func subset(of data: TensorDataset) throws -> TensorDataset {
+        guard data.count > limit else { return data }
+        let indices = (0..<limit).map { $0 * data.count / limit }
+        return TensorDataset(name: data.name, tensors: try data.tensors.map { ($0.name, try $0.tensor.indexSelect(axis: 0, indices: indices)) },
+                             metadata: data.metadata)
+    }
+
+    func accuracy(model: TrainableModel, data: TensorDataset, targetKey: String, batchSize: Int, label: String) throws -> Double {
+        try RobustnessEvaluation.run(model: model, data: data, attacks: [("robust", attack)], inputKey: inputKey, targetKey: targetKey,
+                                     batchSize: batchSize, label: label).robust[0].accuracy
+    }
+}

@@ -33,6 +33,9 @@ public final class Trainer {
         public var inputKey: String?
         /// Train on adversarial examples (PGD/fast adversarial training or TRADES).
         public var adversarial: AdversarialTraining?
+        /// Robust accuracy under an attack on (evenly spaced samples of) the validation data every epoch,
+        /// recorded as `val_robust_accuracy`, so early stopping can select on robustness.
+        public var robustValidation: RobustValidation?
         /// Step the schedule after every batch instead of every epoch.
         public var scheduleEveryStep = false
         /// Folder for `<name>-last.safetensors` and `<name>-best.safetensors`; nil writes no checkpoints.
@@ -122,6 +125,9 @@ public final class Trainer {
         if let stopping = options.earlyStopping, validation == nil {
             throw TensorError("train", "early_stopping on \(stopping.metric) needs validation data (validation = a data set or a fraction)")
         }
+        if options.robustValidation != nil, validation == nil {
+            throw TensorError("train", "robust_validation needs validation data (validation = a data set or a fraction)")
+        }
         var result = Result()
         var badEpochs = 0
         if options.resume, let restored = try restoreCheckpoint() {
@@ -136,6 +142,7 @@ public final class Trainer {
         var globalStep = result.epochsRun * stepsPerEpoch(train.count)
         var epoch = result.epochsRun
         let watched = try watchedMetric(hasValidation: validation != nil)
+        let robustSubset = try validation.flatMap { data in try options.robustValidation.map { try $0.subset(of: data) } }
         while !finished && epoch < options.epochs {
             epoch += 1
             let started = Date()
@@ -150,6 +157,10 @@ public final class Trainer {
             if let validation {
                 for (name, value) in try evaluate(validation, label: "epoch \(epoch)/\(options.epochs) val").values {
                     record["val_\(name)"] = .number(value)
+                }
+                if let robust = options.robustValidation, let robustSubset {
+                    record["val_robust_accuracy"] = .number(try robust.accuracy(model: model, data: robustSubset, targetKey: options.targetKey,
+                                                                                 batchSize: options.evaluationBatchSize, label: "epoch \(epoch)/\(options.epochs) val"))
                 }
             }
             record["epoch_seconds"] = .number((Date().timeIntervalSince(started) * 1000).rounded() / 1000)
