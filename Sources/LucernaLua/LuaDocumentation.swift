@@ -15,7 +15,7 @@ public enum LuaDocumentation {
         ("Regularizer", LuaObjects.regularizerMetatable, "a differentiable penalty: `reg:penalty{parameters = model, logits = ...}`"),
         ("Metric", LuaObjects.metricMetatable, "streaming evaluation: `update(predictions, targets[, groups])`, `compute()`, `reset()`"),
         ("Loss", LuaObjects.lossMetatable, "a criterion: `loss(prediction, target)`"),
-        ("Attack", LuaObjects.attackMetatable, "`attack:perturb(model, inputs, targets)` returns adversarial inputs"),
+        ("Attack", LuaObjects.attackMetatable, "`attack:perturb(model, inputs, targets)` returns adversarial inputs. For a multimodal classifier, `inputs` is a table of modalities and a fourth argument names the attacked modality or a list of them (default: all, perturbed jointly under one budget): `attack:perturb(model, {image = x, audio = a}, y, \"audio\")` returns the table with the audio replaced"),
         ("Explainer", LuaObjects.explainerMetatable, "`explainer:explain(model, inputs[, targets])` (or `:attribute`) returns attribution maps; no targets: the predicted classes"),
         ("Rule", LuaObjects.ruleMetatable, "an LRP rule: `rule:relevance(layer, input, relevance)` is one propagation step"),
         ("Composite", LuaObjects.compositeMetatable, "assigns LRP rules to layers: `composite:rules(model)` lists them; pass it to `explainers.lrp{composite = ...}`"),

@@ -119,9 +119,34 @@ enum LuaObjects {
         }
         lucerna_pop(state, 1)
         // Attacks and explainers share one call shape: x:method(model, inputs, targets) -> tensor.
-        installModelAction(attackMetatable, "perturb", "an attack", in: lua) { (attack: Attack, model, inputs, targets) in
-            try attack.perturb(model: model, inputs: inputs, targets: targets)
+        // attack:perturb(model, inputs, targets): adversarial inputs; for a multimodal classifier, inputs is a
+        // table of modalities and an optional fourth argument names the attacked one(s) (default: all).
+        LuaUserdata.createMetatable(attackMetatable, in: lua) { lua in
+            lua.setFunction("perturb") { call in
+                let attack = try argument(call, attackMetatable, as: Attack.self, "an attack")
+                let model = try LuaNNAPI.moduleArgument(call, 2)
+                if let multimodal = model as? MultimodalClassifier, LuaTensorAPI.tensor(at: 3, in: call.state) == nil {
+                    let inputs = try modalityTable(call, 3, model: multimodal)
+                    var attacked: [String]?
+                    switch call.isNil(5) ? .null : try LuaConfigValue.read(5, in: call.state, path: "modalities") {
+                    case .null: attacked = nil
+                    case .string(let name): attacked = [name]
+                    case .list(let names):
+                        attacked = try names.map { value in
+                            guard case .string(let name) = value else { throw call.fail(5, "a modality name or a list of names") }
+                            return name
+                        }
+                    default: throw call.fail(5, "a modality name or a list of names")
+                    }
+                    let result = try MultimodalAttack.perturb(attack, model: multimodal, inputs: inputs, targets: call.tensor(4), attacked: attacked)
+                    LuaConfigValue.push(.table(result.mapValues { .tensor($0) }), in: call.state)
+                    return 1
+                }
+                call.push(try attack.perturb(model: model, inputs: call.tensor(3), targets: call.tensor(4)))
+                return 1
+            }
         }
+        lucerna_pop(lua.state, 1)
         // explainer:attribute(model, inputs[, targets]) and its alias explainer:explain(...): nil targets
         // explain the predicted classes.
         LuaUserdata.createMetatable(explainerMetatable, in: lua) { lua in
@@ -132,14 +157,7 @@ enum LuaObjects {
                     let model = try LuaNNAPI.moduleArgument(call, 2)
                     // A multimodal classifier with a table of modalities: one map per modality.
                     if let multimodal = model as? MultimodalClassifier, LuaTensorAPI.tensor(at: 3, in: call.state) == nil {
-                        guard case .table(let fields) = try LuaConfigValue.read(3, in: call.state, path: "inputs") else {
-                            throw call.fail(3, "a table of modalities {\(multimodal.modalities.map { "\($0) = ..." }.joined(separator: ", "))}")
-                        }
-                        var inputs: [String: Tensor] = [:]
-                        for (name, value) in fields {
-                            guard case .tensor(let tensor) = value else { throw TensorError(call.name, "modality \(name) must be a tensor, got \(value.kindName)") }
-                            inputs[name] = tensor
-                        }
+                        let inputs = try modalityTable(call, 3, model: multimodal)
                         let maps = try ModalityView.explain(explainer, model: multimodal, inputs: inputs, targets: targets)
                         LuaConfigValue.push(.table(maps.mapValues { .tensor($0) }), in: call.state)
                         return 1
@@ -179,16 +197,17 @@ enum LuaObjects {
     }
 
     /// A metatable whose one method `name(self, model, inputs, targets)` returns a tensor.
-    static func installModelAction<Component>(_ metatable: String, _ name: String, _ what: String, in lua: LuaState,
-                                              _ body: @escaping (Component, Module, Tensor, Tensor) throws -> Tensor) {
-        LuaUserdata.createMetatable(metatable, in: lua) { lua in
-            lua.setFunction(name) { call in
-                let component = try argument(call, metatable, as: Component.self, what)
-                call.push(try body(component, LuaNNAPI.moduleArgument(call, 2), call.tensor(3), call.tensor(4)))
-                return 1
-            }
+    /// The table of modality tensors at `index` (`{image = x, audio = y}`).
+    static func modalityTable(_ call: LuaCall, _ index: Int32, model: MultimodalClassifier) throws -> [String: Tensor] {
+        guard case .table(let fields) = try LuaConfigValue.read(index, in: call.state, path: "inputs") else {
+            throw call.fail(index, "a table of modalities {\(model.modalities.map { "\($0) = ..." }.joined(separator: ", "))}")
         }
-        lucerna_pop(lua.state, 1)
+        var inputs: [String: Tensor] = [:]
+        for (name, value) in fields {
+            guard case .tensor(let tensor) = value else { throw TensorError(call.name, "modality \(name) must be a tensor, got \(value.kindName)") }
+            inputs[name] = tensor
+        }
+        return inputs
     }
 
     /// A regularizer context from the table at `index`: `parameters` (a model, a list of tensors or a

@@ -116,6 +116,38 @@ final class PluginTests: XCTestCase {
         assertClose(lua.tensor(global: "attributions"), try fixture["explainer.gradient_x_input"], tolerance: 1e-5, "gradient × input")
     }
 
+    /// `attack:perturb(model, {image = x, audio = a}, y[, modalities])` on a multimodal classifier: one
+    /// modality (the other held) or several; Swift and plugin attacks alike.
+    func testAttacksOnOneModalityOrAllFromLua() throws {
+        let lua = try pluginState()
+        try lua.run(source: """
+            lucerna.manual_seed(3)
+            local model = models.multimodal_classifier{classes = 3, encoders = {
+               image = {type = "conv_encoder", input_size = {8, 8}, channels = {3, 4}, dim = 6},
+               audio = {type = "temporal_encoder", mels = 6, channels = {4, 4}, dim = 5}}}
+            local x = {image = tensor.rand{4, 1, 8, 8}, audio = tensor.rand{4, 1, 6, 8}}
+            local y = (model(x):argmax(2) - 1):long()
+            local image_only = attacks.fgsm{eps = 0.1}:perturb(model, x, y, "image")
+            image_change = (image_only.image - x.image):abs():max():item()
+            audio_kept = (image_only.audio - x.audio):abs():max():item()
+            local both = attacks.pgd{eps = 0.1, alpha = 0.05, steps = 3}:perturb(model, x, y)
+            both_changes = (both.image - x.image):abs():max():item() + (both.audio - x.audio):abs():max():item()
+            local plugin = attacks.fgm_l2{eps = 0.5}:perturb(model, x, y, {"audio"})
+            plugin_image_kept = (plugin.image - x.image):abs():max():item()
+            plugin_audio_change = (plugin.audio - x.audio):abs():max():item()
+            local ok
+            ok, message = pcall(function() return attacks.fgsm{eps = 0.1}:perturb(model, x, y, "video") end)
+            failed = ok and 0 or 1
+            """, name: "multimodal_attack.lua")
+        XCTAssertEqual(try XCTUnwrap(lua.number(global: "image_change")), 0.1, accuracy: 1e-6)
+        XCTAssertEqual(lua.number(global: "audio_kept"), 0)
+        XCTAssertGreaterThan(try XCTUnwrap(lua.number(global: "both_changes")), 0.15)
+        XCTAssertEqual(lua.number(global: "plugin_image_kept"), 0)
+        XCTAssertGreaterThan(try XCTUnwrap(lua.number(global: "plugin_audio_change")), 0)
+        XCTAssertEqual(lua.number(global: "failed"), 1)
+        XCTAssert(lua.string(global: "message")?.contains("no input for modality 'video'") == true, lua.string(global: "message") ?? "")
+    }
+
     /// The LRP rule plugin epsilon_rms on every weighted layer, through a float32 model built in Lua, against
     /// Zennit's Epsilon(Stabilizer(0.25, norm_scale=True)) in float64: per-image normalised maps within 1e-4.
     func testLRPRulePluginMatchesZennit() throws {

@@ -99,4 +99,42 @@ final class AdversarialTrainingTests: XCTestCase {
         XCTAssertGreaterThan(robust["pgd"]!, robust["standard"]! + 0.03)
         XCTAssertGreaterThan(robust["trades"]!, robust["standard"]! + 0.03)
     }
+
+    /// Robust validation: a PGD accuracy on evenly spaced validation samples every epoch, which early stopping
+    /// can select on, equal to the robustness evaluation of that subset with the epoch's weights.
+    func testRobustValidationRecordsAndSelectsOnRobustAccuracy() throws {
+        let data = try blobs(256, seed: 6), validation = try blobs(120, seed: 7)
+        let pgd = try attack(["eps": .number(1.2), "alpha": .number(0.15), "steps": .number(10), "random_start": .boolean(false)])
+        RandomGenerator.shared.reseed(3)
+        let model = try MLP(inputFeatures: 2, hidden: (16, 16), classes: 2, generator: RandomGenerator.shared)
+        let trainable = TrainableModel(module: model, inputKey: "features")
+        var options = Trainer.Options()
+        options.epochs = 4
+        options.batchSize = 32
+        options.verbose = false
+        options.restoreBest = false
+        options.adversarial = try AdversarialTraining(method: .attack(pgd, mix: 1), inputKey: "features")
+        options.robustValidation = try RobustValidation(attack: pgd, limit: 40, inputKey: "features")
+        options.earlyStopping = try EarlyStopping(metric: "val_robust_accuracy", patience: 10, mode: .maximize)
+        let accuracy = try XCTUnwrap(try registry.build(.metric, "accuracy", options: [:]) as? Metric)
+        let trainer = try Trainer(model: trainable, optimizer: try AdamW(parameters: model.parameters(), learningRate: 1e-2), schedule: nil,
+                                  loss: { logits, batch in try Losses.crossEntropy(logits, batch["labels"]!) },
+                                  metrics: [("accuracy", accuracy)], options: options)
+        trainer.print = { _ in }
+        let result = try trainer.fit(train: data, validation: validation)
+        let values = try result.history.map { try XCTUnwrap($0["val_robust_accuracy"]?.numberValue) }
+        XCTAssertEqual(values.count, 4)
+        XCTAssertEqual(result.bestValue, values.max())
+        XCTAssertEqual(result.bestEpoch, try XCTUnwrap(values.firstIndex(of: values.max()!)) + 1)
+        // The last epoch's value is the evaluation of samples 0, 3, 6, ... (120 / 40 apart) with the last weights.
+        let subset = try RobustValidation(attack: pgd, limit: 40, inputKey: "features").subset(of: validation)
+        XCTAssertEqual(subset.count, 40)
+        XCTAssertEqual(try XCTUnwrap(subset.tensor("features")).toDoubles(),
+                       try XCTUnwrap(validation.tensor("features")).indexSelect(axis: 0, indices: (0..<40).map { $0 * 3 }).toDoubles())
+        let direct = try RobustnessEvaluation.run(model: trainable, data: subset, attacks: [("pgd", pgd)], inputKey: "features",
+                                                  targetKey: "labels", batchSize: 1000, label: "check")
+        XCTAssertEqual(direct.robust[0].accuracy, values.last!, accuracy: 1e-12)
+        // Without validation data it is an error, not a silent no-op.
+        XCTAssertThrowsError(try trainer.fit(train: data, validation: nil))
+    }
 }

@@ -19,10 +19,13 @@ public final class AutoPGD: Attack {
          OptionSpec("norm", .string, default: .string("linf"), "linf or l2"),
          OptionSpec("steps", .integer, default: .number(100), "iterations per restart"),
          OptionSpec("restarts", .integer, default: .number(1), "runs from new random starts on the inputs not yet fooled"),
-         OptionSpec("rho", .number, default: .number(0.75), "the fraction of increasing steps below which the step size halves")]
+         OptionSpec("rho", .number, default: .number(0.75), "the fraction of increasing steps below which the step size halves"),
+         OptionSpec("clamp_min", .number, default: .number(0), "lowest valid input value"),
+         OptionSpec("clamp_max", .number, default: .number(1), "highest valid input value")]
     }
 
     public let loss: Loss, eps: Double, norm: GradientSignAttack.Norm, steps: Int, restarts: Int, rho: Double
+    public let clampRange: (low: Double, high: Double)
 
     init(config: Config, loss: Loss) throws {
         self.loss = loss
@@ -32,7 +35,9 @@ public final class AutoPGD: Attack {
         steps = try config.positiveInteger("steps")
         restarts = try config.positiveInteger("restarts")
         rho = try config.number("rho")
+        clampRange = (try config.number("clamp_min"), try config.number("clamp_max"))
         guard eps >= 0, (0...1).contains(rho) else { throw config.error("eps must be non-negative and rho in [0, 1]") }
+        guard clampRange.low < clampRange.high else { throw config.error("clamp_min must be below clamp_max") }
     }
 
     static func builder(_ loss: Loss) -> (Config) throws -> Any { { try AutoPGD(config: $0, loss: loss) } }
@@ -75,7 +80,7 @@ public final class AutoPGD: Attack {
             let predictions = try noGrad { try model(inputs).argmax(axis: 1) }.toIntegers()
             _ = try AttackRestarts.keepFirstSuccess(result: &result, sampleSize: size, pending: (0..<count).filter { predictions[$0] == truth[$0] },
                                                     times: restarts) { rows in
-                try run(model: model, x: rows.flatMap { x[$0 * size..<($0 + 1) * size] }, shape: [rows.count] + sampleShape,
+                try run(model: model.restricted(toRows: rows), x: rows.flatMap { x[$0 * size..<($0 + 1) * size] }, shape: [rows.count] + sampleShape,
                         labels: rows.map { truth[$0] }, dtype: inputs.dtype)
             }
             return try Tensor(shape: inputs.shape, values: result, dtype: inputs.dtype)
@@ -90,15 +95,16 @@ public final class AutoPGD: Attack {
         func sampleNorm(_ values: [Double], _ sample: Int) -> Double {
             (sample * size..<(sample + 1) * size).reduce(0) { $0 + values[$1] * values[$1] }.squareRoot()
         }
+        let (low, high) = clampRange
         /// Projection onto the ball around x and the valid range.
         func project(_ point: [Double]) -> [Double] {
-            if norm == .linf { return point.indices.map { min(max(min(max(point[$0], x[$0] - eps), x[$0] + eps), 0), 1) } }
+            if norm == .linf { return point.indices.map { min(max(min(max(point[$0], x[$0] - eps), x[$0] + eps), low), high) } }
             let delta = point.indices.map { point[$0] - x[$0] }
             var projected = point
             for sample in 0..<count {
                 let length = sampleNorm(delta, sample)
                 let scale = min(eps, length + 1e-12) / (length + 1e-12)
-                for index in sample * size..<(sample + 1) * size { projected[index] = min(max(x[index] + delta[index] * scale, 0), 1) }
+                for index in sample * size..<(sample + 1) * size { projected[index] = min(max(x[index] + delta[index] * scale, low), high) }
             }
             return projected
         }
@@ -108,13 +114,13 @@ public final class AutoPGD: Attack {
             let t = try Tensor.uniform(shape, low: -1, high: 1, dtype: .float64).toDoubles()
             for sample in 0..<count {
                 let top = (sample * size..<(sample + 1) * size).reduce(0) { max($0, abs(t[$1])) }
-                for index in sample * size..<(sample + 1) * size { start[index] = min(max(x[index] + eps * t[index] / top, 0), 1) }
+                for index in sample * size..<(sample + 1) * size { start[index] = min(max(x[index] + eps * t[index] / top, low), high) }
             }
         } else {
             let t = try Tensor.normal(shape, dtype: .float64).toDoubles()
             for sample in 0..<count {
                 let length = sampleNorm(t, sample) + 1e-12
-                for index in sample * size..<(sample + 1) * size { start[index] = min(max(x[index] + eps * t[index] / length, 0), 1) }
+                for index in sample * size..<(sample + 1) * size { start[index] = min(max(x[index] + eps * t[index] / length, low), high) }
             }
         }
         func evaluate(_ point: [Double]) throws -> (losses: [Double], gradient: [Double], correct: [Bool]) {

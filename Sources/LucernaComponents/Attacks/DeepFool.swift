@@ -40,7 +40,7 @@ public final class DeepFool: Attack {
             for _ in 0..<steps where !active.isEmpty {
                 let batch = try Tensor(shape: [active.count] + sampleShape,
                                        values: active.flatMap { current[$0 * size..<($0 + 1) * size] }, dtype: inputs.dtype).requiringGrad()
-                let logits = try model(batch)
+                let logits = try model.restricted(toRows: active)(batch)
                 let classes = logits.shape[1], values = logits.toDoubles()
                 // An input that is already misclassified stops, unchanged.
                 let predicted = (0..<active.count).map { row in (0..<classes).max { values[row * classes + $0] < values[row * classes + $1] } ?? 0 }

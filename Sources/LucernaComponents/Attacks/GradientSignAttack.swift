@@ -118,8 +118,9 @@ public final class GradientSignAttack: Attack {
             _ = try AttackRestarts.keepFirstSuccess(result: &result, sampleSize: size, pending: fooled.indices.filter { !fooled[$0] },
                                                     times: restarts - 1) { rows in
                 let (subset, subsetLabels) = (try original.indexSelect(axis: 0, indices: rows), try targets.indexSelect(axis: 0, indices: rows))
-                let candidate = try run(model: model, original: subset, labels: subsetLabels)
-                return (candidate.toDoubles(), try succeeded(model: model, adversarial: candidate, labels: subsetLabels))
+                let restricted = try model.restricted(toRows: rows)
+                let candidate = try run(model: restricted, original: subset, labels: subsetLabels)
+                return (candidate.toDoubles(), try succeeded(model: restricted, adversarial: candidate, labels: subsetLabels))
             }
             return try Tensor(shape: original.shape, values: result, dtype: original.dtype)
         }

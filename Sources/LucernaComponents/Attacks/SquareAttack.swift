@@ -16,14 +16,19 @@ public final class SquareAttack: Attack {
         OptionSpec("queries", .integer, default: .number(5000), "model queries per input and restart"),
         OptionSpec("p_init", .number, default: .number(0.8), "initial fraction of the image a window covers"),
         OptionSpec("restarts", .integer, default: .number(1), "runs on the inputs not yet fooled"),
+        OptionSpec("clamp_min", .number, default: .number(0), "lowest valid input value"),
+        OptionSpec("clamp_max", .number, default: .number(1), "highest valid input value"),
     ]
     let eps: Double, queries: Int, initialFraction: Double, restarts: Int
+    let clampRange: (low: Double, high: Double)
 
     init(config: Config) throws {
         eps = try config.number("eps")
         queries = try config.positiveInteger("queries")
         initialFraction = try config.number("p_init")
         restarts = try config.positiveInteger("restarts")
+        clampRange = (try config.number("clamp_min"), try config.number("clamp_max"))
+        guard clampRange.low < clampRange.high else { throw config.error("clamp_min must be below clamp_max") }
         guard eps >= 0, initialFraction > 0, initialFraction <= 1 else { throw config.error("eps must be non-negative and p_init in (0, 1]") }
     }
 
@@ -56,14 +61,16 @@ public final class SquareAttack: Attack {
                 let (count, channels, height, width) = (inputs.shape[0], inputs.shape[1], inputs.shape[2], inputs.shape[3])
                 let size = channels * height * width
                 let x = inputs.toDoubles(), truth = labels.toIntegers()
-                let generator = RandomGenerator.shared
-                func query(_ values: [Double], rows: Int, labels: [Int]) throws -> [Double] {
-                    Self.margins(try model(Tensor(shape: [rows, channels, height, width], values: values, dtype: inputs.dtype)), labels: labels)
+                let generator = RandomGenerator.shared, (low, high) = clampRange
+                /// Margins of the inputs `values` standing for the samples `samples`.
+                func query(_ values: [Double], samples: [Int]) throws -> [Double] {
+                    let batch = try Tensor(shape: [samples.count, channels, height, width], values: values, dtype: inputs.dtype)
+                    return Self.margins(try model.restricted(toRows: samples)(batch), labels: samples.map { truth[$0] })
                 }
                 var result = x
-                let correct = zip(try query(x, rows: count, labels: truth), 0..<count).filter { $0.0 > 0 }.map(\.1)
+                let correct = zip(try query(x, samples: Array(0..<count)), 0..<count).filter { $0.0 > 0 }.map(\.1)
                 _ = try AttackRestarts.keepFirstSuccess(result: &result, sampleSize: size, pending: correct, times: restarts) { unfooled in
-                    let rows = unfooled.count, subsetLabels = unfooled.map { truth[$0] }
+                    let rows = unfooled.count
                     let original = unfooled.flatMap { x[$0 * size..<($0 + 1) * size] }
                     // 1. Vertical stripes of ±ε.
                     var best = original
@@ -73,12 +80,12 @@ public final class SquareAttack: Attack {
                                 let sign: Double = generator.next() % 2 == 0 ? -1 : 1
                                 for line in 0..<height {
                                     let index = row * size + (channel * height + line) * width + column
-                                    best[index] = min(max(original[index] + eps * sign, 0), 1)
+                                    best[index] = min(max(original[index] + eps * sign, low), high)
                                 }
                             }
                         }
                     }
-                    var margin = try query(best, rows: rows, labels: subsetLabels)
+                    var margin = try query(best, samples: unfooled)
                     // 2. Random squares, kept when the margin drops.
                     for step in 0..<queries {
                         let active = (0..<rows).filter { margin[$0] > 0 }
@@ -95,13 +102,13 @@ public final class SquareAttack: Attack {
                                     for column in left..<(left + side) {
                                         let local = (channel * height + line) * width + column, index = row * size + local
                                         let moved = image[local] + 2 * eps * sign
-                                        image[local] = min(max(min(max(moved, original[index] - eps), original[index] + eps), 0), 1)
+                                        image[local] = min(max(min(max(moved, original[index] - eps), original[index] + eps), low), high)
                                     }
                                 }
                             }
                             candidate += image
                         }
-                        let candidateMargins = try query(candidate, rows: active.count, labels: active.map { subsetLabels[$0] })
+                        let candidateMargins = try query(candidate, samples: active.map { unfooled[$0] })
                         for (position, row) in active.enumerated() where candidateMargins[position] < margin[row] || candidateMargins[position] <= 0 {
                             margin[row] = candidateMargins[position]
                             for local in 0..<size { best[row * size + local] = candidate[position * size + local] }

@@ -12,6 +12,20 @@ public final class ModalityView: Module {
     let held: [String: Tensor]
     let count: Int
 
+    private init(model: MultimodalClassifier, modality: String, held: [String: Tensor], count: Int) {
+        self.model = model
+        self.modality = modality
+        self.held = held
+        self.count = count
+        super.init()
+        for (name, child) in model.children { registerModule(name, child) }
+    }
+
+    /// The view for the rows `rows` of its batch (attacks query the inputs they have not yet fooled).
+    public override func restricted(toRows rows: [Int]) throws -> Module {
+        ModalityView(model: model, modality: modality, held: try held.mapValues { try $0.indexSelect(axis: 0, indices: rows) }, count: rows.count)
+    }
+
     public init(model: MultimodalClassifier, modality: String, inputs: [String: Tensor]) throws {
         guard let explained = inputs[modality] else {
             throw TensorError("explain", "no input for modality '\(modality)'; given: \(inputs.keys.sorted().joined(separator: ", "))")
@@ -27,7 +41,7 @@ public final class ModalityView: Module {
     public override func forward(_ input: Tensor) throws -> Tensor {
         let rows = input.shape.first ?? 0
         guard count > 0, rows % count == 0 else {
-            throw TensorError("explain", "the explainer evaluated \(rows) rows for a batch of \(count); it cannot explain one modality of a multimodal model (use saliency, integrated_gradients, smoothgrad, occlusion, lrp or a gradient CAM)")
+            throw TensorError("modality view", "queried with \(rows) rows for a batch of \(count): an explainer that batches rows of single samples cannot explain one modality of a multimodal model (use saliency, integrated_gradients, smoothgrad, occlusion, lrp or a gradient CAM)")
         }
         let copies = rows / count
         var inputs = try held.mapValues { copies == 1 ? $0 : try Tensor.concatenate(Array(repeating: $0, count: copies), axis: 0) }

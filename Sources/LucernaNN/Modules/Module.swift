@@ -179,6 +179,12 @@ open class Module {
         return try body()
     }
 
+    /// This module for a batch made of the rows `rows` of the batch it was built for. A module that holds
+    /// per-row tensors (a view of one modality of a multimodal model, the others fixed) selects those rows;
+    /// any other module is its own restriction. Attacks that query a subset of their inputs (restarts, the
+    /// not-yet-fooled inputs) call it.
+    open func restricted(toRows rows: [Int]) throws -> Module { self }
+
     /// Clears the gradients of all parameters.
     public func zeroGrad() { for parameter in parameters() { parameter.grad = nil } }
 

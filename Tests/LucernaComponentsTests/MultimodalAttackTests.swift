@@ -1,0 +1,113 @@
+import XCTest
+import LucernaComponents
+import LucernaCore
+import LucernaNN
+
+/// Attacks on a multimodal classifier: one modality (the others held) equals the gradient step on that
+/// modality of the joint model; a joint attack steps every attacked modality; attacks that query subsets
+/// of their inputs (restarts, the not-yet-fooled inputs) see the held modalities of the same rows.
+final class MultimodalAttackTests: XCTestCase {
+    let registry = Registry.standard()
+
+    func model() throws -> MultimodalClassifier {
+        RandomGenerator.shared.reseed(31)
+        let encoders: ConfigValue = .table([
+            "image": .table(["type": .string("conv_encoder"), "input_size": .list([.number(8), .number(8)]), "channels": .list([.number(3), .number(4)]), "dim": .number(6)]),
+            "audio": .table(["type": .string("temporal_encoder"), "mels": .number(6), "channels": .list([.number(4), .number(4)]), "dim": .number(5)]),
+        ])
+        let options: [String: ConfigValue] = ["encoders": encoders, "fusion": .string("concat"), "classes": .number(3)]
+        let model = try XCTUnwrap(try registry.build(.model, "multimodal_classifier", options: options) as? MultimodalClassifier)
+        // No biases and larger weights than the initialisation's, so the logits depend on the inputs enough
+        // for the attacks to fool some.
+        for (name, parameter) in model.namedParameters() {
+            try parameter.assign(try parameter.detach() * (name.hasSuffix("bias") ? 0 : 3))
+        }
+        return model
+    }
+
+    func inputs(count: Int = 6) throws -> [String: Tensor] {
+        let generator = RandomGenerator(seed: 8)
+        return ["image": try Tensor.uniform([count, 1, 8, 8], generator: generator),
+                "audio": try Tensor.uniform([count, 1, 6, 8], generator: generator)]
+    }
+
+    func attack(_ name: String, _ options: [String: ConfigValue]) throws -> Attack {
+        try XCTUnwrap(try registry.build(.attack, name, options: options) as? Attack)
+    }
+
+    /// x + ε·sign(∇ CE) clamped to [0, 1], per modality, from the joint model's gradient.
+    func fgsmStep(model: MultimodalClassifier, inputs: [String: Tensor], labels: Tensor, eps: Double) throws -> [String: [Double]] {
+        let leaves = try inputs.mapValues { try $0.detach().requiringGrad() }
+        let names = leaves.keys.sorted()
+        let loss = try Losses.crossEntropy(model.evaluating { try model.forward(modalities: leaves) }, labels)
+        let gradients = try Tensor.gradients(of: [loss], withRespectTo: names.compactMap { leaves[$0] })
+        var stepped: [String: [Double]] = [:]
+        for (name, gradient) in zip(names, gradients) {
+            let g = try XCTUnwrap(gradient).toDoubles(), x = try XCTUnwrap(inputs[name]).toDoubles()
+            stepped[name] = zip(x, g).map { min(max($0 + eps * ($1 > 0 ? 1 : $1 < 0 ? -1 : 0), 0), 1) }
+        }
+        return stepped
+    }
+
+    func assertClose(_ actual: [Double], _ expected: [Double], _ message: String) {
+        XCTAssertEqual(actual.count, expected.count, message)
+        for (a, b) in zip(actual, expected) { XCTAssertEqual(a, b, accuracy: 1e-6, message) }
+    }
+
+    func testOneModalityAndJointFGSMAreTheJointGradientStep() throws {
+        let model = try model(), batch = try inputs()
+        let labels = try Tensor(shape: [6], integers: [0, 1, 2, 0, 1, 2])
+        let expected = try fgsmStep(model: model, inputs: batch, labels: labels, eps: 0.05)
+        let fgsm = try attack("fgsm", ["eps": .number(0.05)])
+        let imageOnly = try MultimodalAttack.perturb(fgsm, model: model, inputs: batch, targets: labels, attacked: ["image"])
+        assertClose(try XCTUnwrap(imageOnly["image"]).toDoubles(), try XCTUnwrap(expected["image"]), "image only")
+        XCTAssertEqual(try XCTUnwrap(imageOnly["audio"]).toDoubles(), try XCTUnwrap(batch["audio"]).toDoubles(), "the audio is held")
+        let joint = try MultimodalAttack.perturb(fgsm, model: model, inputs: batch, targets: labels)
+        for name in ["image", "audio"] {
+            XCTAssertEqual(try XCTUnwrap(joint[name]).shape, try XCTUnwrap(batch[name]).shape)
+            assertClose(try XCTUnwrap(joint[name]).toDoubles(), try XCTUnwrap(expected[name]), "joint \(name)")
+        }
+        XCTAssertThrowsError(try MultimodalAttack.perturb(fgsm, model: model, inputs: batch, targets: labels, attacked: ["video"]))
+    }
+
+    func testAttacksOnSubsetsOfRowsSeeTheirOwnHeldModalities() throws {
+        let model = try model(), batch = try inputs()
+        // The head's bias centres the batch's logits, so the predictions are near decision boundaries.
+        let logits = try model.evaluating { try noGrad { try model.forward(modalities: batch) } }
+        let head = try XCTUnwrap(model.namedParameters().last { $0.name.hasSuffix("bias") && $0.tensor.shape == [3] }?.tensor)
+        try head.assign(try logits.mean(axes: [0]).negated().to(head.dtype))
+        let labels = try model.evaluating { try noGrad { try model.forward(modalities: batch).argmax(axis: 1) } }
+        // DeepFool drops the inputs it has flipped from later queries: each row of the batched result must
+        // equal the attack on that sample alone (which needs the audio rows to follow the image rows).
+        let deepfool = try attack("deepfool", ["steps": .number(50)])
+        let together = try XCTUnwrap(try MultimodalAttack.perturb(deepfool, model: model, inputs: batch, targets: labels, attacked: ["image"])["image"]).toDoubles()
+        for sample in 0..<6 {
+            let single = try batch.mapValues { try $0.sliced(axis: 0, start: sample, end: sample + 1) }
+            let alone = try XCTUnwrap(try MultimodalAttack.perturb(deepfool, model: model, inputs: single, targets: labels.sliced(axis: 0, start: sample, end: sample + 1), attacked: ["image"])["image"]).toDoubles()
+            for (a, b) in zip(alone, together[(sample * 64)..<((sample + 1) * 64)]) { XCTAssertEqual(a, b, accuracy: 1e-4, "sample \(sample)") }
+        }
+        // Restarts and query subsets on one modality and on both.
+        let clean = try labels.toIntegers()
+        for (name, options) in [("pgd", ["eps": ConfigValue.number(0.5), "alpha": .number(0.1), "steps": .number(5), "restarts": .number(3)]),
+                                ("apgd_ce", ["eps": .number(0.5), "steps": .number(8), "restarts": .number(2)]),
+                                ("apgd_dlr", ["eps": .number(0.5), "steps": .number(8), "restarts": .number(2)])] {
+            for attacked in [["audio"], ["image", "audio"]] {
+                let result = try MultimodalAttack.perturb(attack(name, options), model: model, inputs: batch, targets: labels, attacked: attacked)
+                for modality in ["image", "audio"] {
+                    let x = try XCTUnwrap(batch[modality]).toDoubles(), adversarial = try XCTUnwrap(result[modality]).toDoubles()
+                    if attacked.contains(modality) {
+                        for (a, b) in zip(adversarial, x) { XCTAssertLessThanOrEqual(abs(a - b), 0.5 + 1e-6, "\(name) \(modality)") }
+                    } else {
+                        XCTAssertEqual(adversarial, x, "\(name) holds \(modality)")
+                    }
+                }
+                let predicted = try model.evaluating { try noGrad { try model.forward(modalities: result).argmax(axis: 1) } }.toIntegers()
+                XCTAssertLessThan(zip(predicted, clean).filter { $0 == $1 }.count, 6, "\(name) on \(attacked) fools some input")
+            }
+        }
+        // Square queries only the not-yet-fooled images, with their own audio rows.
+        let square = try MultimodalAttack.perturb(attack("square", ["eps": .number(0.3), "queries": .number(40), "restarts": .number(2)]), model: model,
+                                                  inputs: batch, targets: labels, attacked: ["image"])
+        XCTAssertEqual(try XCTUnwrap(square["audio"]).toDoubles(), try XCTUnwrap(batch["audio"]).toDoubles())
+    }
+}
