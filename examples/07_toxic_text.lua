@@ -9,10 +9,13 @@ Run:  .build/release/lucerna run examples/07_toxic_text.lua              (3 seed
       embeddings for a registered text encoder inside models.multimodal_classifier (one modality, no fusion);
       the Transformer takes --set lr=1e-3.
 Protocol: Davidson's tweets split stratified 80/20 into train and test by the run's seed, 20 % of train held out
-for validation, AdamW + cosine, early stopping on validation macro F1, the best epoch restored. ]]
+for validation, AdamW + cosine, early stopping on validation macro F1, the best epoch restored.
+Robustness (first `attack_limit` test tweets): embedding-space PGD (per-token L2 ball of `embedding_eps`, 10 steps
+of eps/4) and greedy word substitution (TextFooler's search over the 10 nearest tokens of the model's own
+embedding table, at most `substitution_budget` tokens per tweet). ]]
 
 local config = lucerna.config{seeds = {1, 2, 3}, epochs = 12, batch = 128, dim = 64, tokens = "words", patience = 3, lr = 3e-3,
-                              encoder = "bag", layers = 2, heads = 4}
+                              encoder = "bag", layers = 2, heads = 4, attack_limit = 1000, embedding_eps = 1, substitution_budget = 3}
 lucerna.manual_seed(run.seed)
 local encoding = {tokens = config.tokens, seed = run.seed}
 local tweets = data.toxic_text(lucerna.merge(encoding, {split = "train"}))
@@ -86,3 +89,15 @@ run.log{phase = "audit", madlibs_subgroup_auc_power_mean = report.subgroup_auc_p
 local wiki = evaluate{model = model, forward = forward, data = data.wiki_toxicity(encoding), name = "wiki",
                       metrics = {accuracy = "accuracy", f1 = {type = "f1", average = "macro"}, roc_auc = "roc_auc"}}
 print(("Wikipedia toxicity (out of domain): accuracy %.4f, macro F1 %.4f, ROC-AUC %.4f"):format(wiki.accuracy, wiki.f1, wiki.roc_auc))
+
+-- Adversarial text: robust accuracy under embedding-space PGD and greedy word substitution, and an example.
+local count = math.min(config.attack_limit, test.labels:numel())
+local attacked = {tokens = test.tokens:narrow(1, 1, count), lengths = test.lengths:narrow(1, 1, count), labels = test.labels:narrow(1, 1, count)}
+local text_attacks = {
+   embedding_pgd = {type = "embedding_pgd", eps = config.embedding_eps, alpha = config.embedding_eps / 4, steps = 10},
+   word_substitution = {type = "word_substitution", budget = config.substitution_budget, candidates = 10},
+}
+local robustness = evaluate{model = model, forward = forward, data = attacked, name = "text_attacks", attacks = text_attacks}
+print(("robustness on %d test tweets: clean %.4f, embedding PGD (L2 %.2g per token) %.4f, word substitution (<= %d tokens) %.4f, worst case %.4f"):format(
+   count, robustness.clean_accuracy, config.embedding_eps, robustness.robust_accuracy.embedding_pgd, config.substitution_budget,
+   robustness.robust_accuracy.word_substitution, robustness.worst_case_accuracy))

@@ -145,6 +145,13 @@ enum LuaObjects {
                 call.push(try attack.perturb(model: model, inputs: call.tensor(3), targets: call.tensor(4)))
                 return 1
             }
+            // attack:adversarial_logits(model, inputs, targets): the logits under attack (for embedding-space
+            // attacks, of the perturbed embeddings; otherwise model(attack:perturb(...))).
+            lua.setFunction("adversarial_logits") { call in
+                let attack = try argument(call, attackMetatable, as: Attack.self, "an attack")
+                call.push(try attack.adversarialLogits(model: LuaNNAPI.moduleArgument(call, 2), inputs: call.tensor(3), targets: call.tensor(4)))
+                return 1
+            }
         }
         lucerna_pop(lua.state, 1)
         // explainer:attribute(model, inputs[, targets]) and its alias explainer:explain(...): nil targets

@@ -3,7 +3,8 @@ import LucernaCore
 import LucernaNN
 
 /// A trainable model as a module of one batch tensor, the batch's other tensors held: what attacks need to
-/// perturb the inputs of a model whose forward pass takes a whole batch. Switching its mode switches the model.
+/// perturb the inputs of a model whose forward pass takes a whole batch. Switching its mode switches the
+/// model; its children are the model's modules (a single module's under `model`), so attacks find layers.
 final class BatchView: Module {
     let model: TrainableModel, batch: Batch, inputKey: String
 
@@ -12,6 +13,12 @@ final class BatchView: Module {
         self.batch = batch
         self.inputKey = inputKey
         super.init()
+        for (name, module) in model.modules { registerModule(name.isEmpty ? "model" : name, module) }
+    }
+
+    /// The view of the batch's rows `rows` (attacks that query the inputs they have not yet fooled).
+    override func restricted(toRows rows: [Int]) throws -> Module {
+        BatchView(model: model, batch: try batch.mapValues { try $0.indexSelect(axis: 0, indices: rows) }, inputKey: inputKey)
     }
 
     override func forward(_ input: Tensor) throws -> Tensor {
@@ -66,11 +73,11 @@ public struct AdversarialTraining {
         var adversarialBatch = batch
         switch method {
         case let .attack(attack, mix):
+            // The attack crafts its examples in evaluation mode and returns the logits in training mode.
             let view = BatchView(model: model, batch: batch, inputKey: inputKey)
-            adversarialBatch[inputKey] = try attack.perturb(model: view, inputs: inputs, targets: targets).detach()
             model.setTraining(true)
-            let adversarialLogits = try model.forward(adversarialBatch)
-            let adversarialLoss = try loss(adversarialLogits, adversarialBatch)
+            let adversarialLogits = try attack.adversarialLogits(model: view, inputs: inputs, targets: targets)
+            let adversarialLoss = try loss(adversarialLogits, batch)
             guard mix < 1 else { return ([("adversarial_loss", adversarialLoss)], adversarialLogits) }
             let logits = try model.forward(batch)
             let cleanTerm = try loss(logits, batch) * (1 - mix), adversarialTerm = try adversarialLoss * mix

@@ -39,10 +39,9 @@ public enum RobustnessEvaluation {
             clean += correct
             for (position, (_, attack)) in attacks.enumerated() {
                 let view = BatchView(model: model, batch: batch, inputKey: inputKey)
-                var adversarialBatch = batch
-                adversarialBatch[inputKey] = try attack.perturb(model: view, inputs: inputs, targets: targets).detach()
                 model.setTraining(false)
-                let fooled = try noGrad { try model.forward(adversarialBatch).argmax(axis: 1) }.toIntegers()
+                let logits = try attack.adversarialLogits(model: view, inputs: inputs, targets: targets)
+                let fooled = try logits.detach().argmax(axis: 1).toIntegers()
                 robust[position] += zip(zip(fooled, truth), correct).map { $0.0 == $0.1 && $1 }
             }
             progress.update(clean.count)

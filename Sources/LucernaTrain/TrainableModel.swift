@@ -13,12 +13,17 @@ public struct TrainableModel {
     public let state: [(name: String, tensor: Tensor)]
     public let setTraining: (Bool) -> Void
     public let forward: (Batch) throws -> Tensor
+    /// The modules it is made of, by name (`""` for a single module), when it is made of modules: what
+    /// attacks and explainers look into for a layer (an embedding table).
+    public let modules: [(name: String, module: Module)]
 
     public init(namedParameters: [(name: String, tensor: Tensor)], state: [(name: String, tensor: Tensor)],
-                setTraining: @escaping (Bool) -> Void, forward: @escaping (Batch) throws -> Tensor) {
+                setTraining: @escaping (Bool) -> Void, modules: [(name: String, module: Module)] = [],
+                forward: @escaping (Batch) throws -> Tensor) {
         self.namedParameters = namedParameters
         self.state = state
         self.setTraining = setTraining
+        self.modules = modules
         self.forward = forward
     }
 
@@ -48,7 +53,7 @@ public struct TrainableModel {
             }
         }
         self.init(namedParameters: parameters, state: parameters + state,
-                  setTraining: { on in for (_, module) in modules { module.train(on) } }, forward: forward)
+                  setTraining: { on in for (_, module) in modules { module.train(on) } }, modules: modules, forward: forward)
     }
 
     /// Adds tensors the optimizer trains that the modules do not own (a regularizer's or loss's own
@@ -58,6 +63,6 @@ public struct TrainableModel {
         let added = tensors.enumerated().filter { !known.contains(ObjectIdentifier($0.element)) }
             .map { (name: "extra.\($0.offset)", tensor: $0.element) }
         guard !added.isEmpty else { return self }
-        return TrainableModel(namedParameters: namedParameters, state: state + added, setTraining: setTraining, forward: forward)
+        return TrainableModel(namedParameters: namedParameters, state: state + added, setTraining: setTraining, modules: modules, forward: forward)
     }
 }

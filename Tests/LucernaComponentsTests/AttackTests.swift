@@ -13,9 +13,7 @@ final class AttackTests: XCTestCase {
     func model(_ fixture: Fixture) throws -> Sequential {
         let model = try Sequential([Conv2d(1, 4, kernelSize: (3, 3), padding: (1, 1), dtype: .float64), ReLU(), MaxPool2d(2), Flatten(),
                                     Linear(64, 16, dtype: .float64), ReLU(), Linear(16, 5, dtype: .float64)])
-        var state: [String: Tensor] = [:]
-        for (name, tensor) in fixture.tensors where name.hasPrefix("model.") { state[String(name.dropFirst(6))] = tensor }
-        try model.loadStateDict(state)
+        try model.loadStateDict(fixture.state())
         return model
     }
 

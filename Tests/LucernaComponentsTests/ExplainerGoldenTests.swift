@@ -11,9 +11,7 @@ final class ExplainerGoldenTests: XCTestCase {
 
     func model(_ fixture: Fixture) throws -> CNN {
         let model = try CNN(inputChannels: 1, imageSize: 16, channels: (4, 8), hidden: 16, classes: 5, dtype: .float64)
-        var state: [String: Tensor] = [:]
-        for (name, tensor) in fixture.tensors where name.hasPrefix("model.") { state[String(name.dropFirst(6))] = tensor }
-        try model.loadStateDict(state)
+        try model.loadStateDict(fixture.state())
         return model
     }
 

@@ -18,9 +18,7 @@ final class RelevanceGoldenTests: XCTestCase {
             Pool2d(.average(kernel: (2, 2), stride: nil, padding: (0, 0), countIncludePad: true)), Flatten(),
             Linear(128, 16, dtype: .float64), ReLU(), Linear(16, 5, dtype: .float64),
         ])
-        var state: [String: Tensor] = [:]
-        for (name, tensor) in fixture.tensors where name.hasPrefix("model.") { state[String(name.dropFirst(6))] = tensor }
-        try model.loadStateDict(state)
+        try model.loadStateDict(fixture.state())
         model.eval()
         return model
     }

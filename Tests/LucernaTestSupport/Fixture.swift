@@ -21,6 +21,11 @@ public struct Fixture {
 
     public func has(_ name: String) -> Bool { tensors[name] != nil }
 
+    /// The tensors named `prefix` + entry, by entry: a state dict saved under `model.`.
+    public func state(prefix: String = "model.") -> [String: Tensor] {
+        Dictionary(uniqueKeysWithValues: tensors.filter { $0.key.hasPrefix(prefix) }.map { (String($0.key.dropFirst(prefix.count)), $0.value) })
+    }
+
     /// `Tests/Fixtures`.
     public static var folder: URL {
         URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")

@@ -137,4 +137,43 @@ final class AdversarialTrainingTests: XCTestCase {
         // Without validation data it is an error, not a silent no-op.
         XCTAssertThrowsError(try trainer.fit(train: data, validation: nil))
     }
+
+    /// Embedding-space PGD through the trainer and the evaluation: the adversarial loss is the loss of the
+    /// perturbed embeddings (above the clean loss, differentiable in the weights), a zero budget changes
+    /// nothing, and word substitution queries the batch view with rows of its own.
+    func testTextAttacksThroughTheTrainerAndTheEvaluation() throws {
+        let generator = RandomGenerator(seed: 9)
+        let count = 48
+        var ids: [Int] = [], labels: [Int] = []
+        for _ in 0..<count {
+            let row = (0..<5).map { _ in 2 + Int(generator.next() % 18) }
+            ids += row
+            labels.append(row.filter { $0 < 11 }.count >= 3 ? 1 : 0)
+        }
+        let data = TensorDataset(name: "tokens", tensors: [("tokens", try Tensor(shape: [count, 5], integers: ids)),
+                                                          ("labels", try Tensor(shape: [count], integers: labels))])
+        RandomGenerator.shared.reseed(4)
+        let module = try Sequential([EmbeddingBagEncoder(vocabulary: 20, dimension: 4), Linear(4, 2)])
+        let model = TrainableModel(module: module, inputKey: "tokens")
+        let batch = try Evaluation.select(Array(0..<count), from: data)
+        let loss: (Tensor, Batch) throws -> Tensor = { logits, batch in try Losses.crossEntropy(logits, batch["labels"]!) }
+        let clean = try loss(model.forward(batch), batch).item()
+        func attack(_ name: String, _ options: [String: ConfigValue]) throws -> Attack {
+            try XCTUnwrap(try registry.build(.attack, name, options: options) as? Attack)
+        }
+        let pgd = try attack("embedding_pgd", ["eps": .number(1), "alpha": .number(0.5), "steps": .number(3)])
+        let training = try AdversarialTraining(method: .attack(pgd, mix: 1), inputKey: "tokens")
+        let (terms, _) = try training.terms(model: model, batch: batch, loss: loss)
+        let adversarial = try XCTUnwrap(terms.first { $0.0 == "adversarial_loss" }?.1)
+        XCTAssertGreaterThan(try adversarial.item(), clean + 1e-3)
+        let weights = module.namedParameters().map(\.tensor)
+        XCTAssert(try Tensor.gradients(of: [adversarial], withRespectTo: weights).allSatisfy { $0 != nil }, "the loss reaches every weight")
+        let zero = try attack("embedding_pgd", ["eps": .number(0), "alpha": .number(0), "steps": .number(1)])
+        let result = try RobustnessEvaluation.run(model: model, data: data, attacks: [("zero", zero), ("pgd", pgd),
+                                                                                       ("words", try attack("word_substitution", ["budget": .number(2)]))],
+                                                  inputKey: "tokens", targetKey: "labels", batchSize: 20, label: "text")
+        XCTAssertEqual(result.robust[0].accuracy, result.clean, accuracy: 1e-12)
+        XCTAssertLessThan(result.robust[1].accuracy, result.clean)
+        XCTAssertLessThan(result.robust[2].accuracy, result.clean)
+    }
 }

@@ -167,6 +167,19 @@ public enum Conformance {
             report.append("\(count) samples: \(dataset.tensors.map { "\($0.name) \(describe(shape: $0.tensor.shape))" }.joined(separator: ", "))")
         case .attack:
             guard let attack = instance as? Attack else { throw fail("does not build an attack") }
+            if attack is TokenAttack {
+                let model = try Sequential([EmbeddingBagEncoder(vocabulary: 12, dimension: 4, generator: generator), Linear(4, 3, generator: generator)])
+                let tokens = try Tensor(shape: [4, 5], integers: [2, 5, 7, 0, 0, 3, 3, 9, 11, 4, 6, 2, 0, 0, 0, 10, 8, 5, 2, 7])
+                let adversarial = try attack.perturb(model: model, inputs: tokens, targets: labels(4, classes: 3))
+                guard adversarial.shape == tokens.shape, adversarial.dtype == .int64, adversarial.toIntegers().allSatisfy({ (0..<12).contains($0) }) else {
+                    throw fail("perturbed tokens must be int64 ids of the vocabulary shaped like the input, got \(adversarial.dtype) \(describe(shape: adversarial.shape))")
+                }
+                let logits = try attack.adversarialLogits(model: model, inputs: tokens, targets: labels(4, classes: 3))
+                guard logits.shape == [4, 3] else { throw fail("adversarial logits \(describe(shape: logits.shape)) for 4 inputs of 3 classes") }
+                try checkFinite(logits, "the adversarial logits")
+                report.append("perturbs [4, 5] token ids of a bag-of-embeddings classifier")
+                break
+            }
             let model = try Sequential([Flatten(), Linear(16, 3)])
             let inputs = try Tensor.uniform([4, 1, 4, 4], generator: generator)
             let adversarial = try attack.perturb(model: model, inputs: inputs, targets: labels(4, classes: 3))

@@ -60,11 +60,22 @@ public protocol Attack: AnyObject {
     func perturb(model: Module, inputs: Tensor, targets: Tensor) throws -> Tensor
     /// The attack and its budget in one line (`pgd Linf eps=0.1 alpha=0.01 steps=20 ...`), for reports.
     var label: String { get }
+    /// The model's logits under attack, in the model's current mode (what robust accuracy and adversarial
+    /// training use): `model(perturb(...))`, unless the threat model is not a change of the inputs (an
+    /// embedding-space attack perturbs the embeddings of the tokens).
+    func adversarialLogits(model: Module, inputs: Tensor, targets: Tensor) throws -> Tensor
 }
 
 extension Attack {
     public var label: String { String(describing: type(of: self)) }
+
+    public func adversarialLogits(model: Module, inputs: Tensor, targets: Tensor) throws -> Tensor {
+        try model(perturb(model: model, inputs: inputs, targets: targets).detach())
+    }
 }
+
+/// An attack on token ids `[N, T]` (int64) of a model with an `Embedding` table.
+public protocol TokenAttack: Attack {}
 
 /// Maps (model, inputs, targets) to attribution maps; nil targets explain the predicted classes.
 public protocol Explainer: AnyObject {
