@@ -3,6 +3,7 @@ import Foundation
 import LucernaCore
 import LucernaComponents
 import LucernaNN
+import LucernaTrain
 
 /// Modules, optimizers, schedules and losses in Lua, with PyTorch's class names and positional
 /// arguments plus an options table: `nn.Conv2d(1, 32, 3, {padding = 1})`, `optim.adamw{params = ...}`.
@@ -186,8 +187,14 @@ enum LuaNNAPI {
                 let path = try call.string(2)
                 try lua.checkAccess(path, writing: false, operation: "load")
                 let contents = try Safetensors.read(path)
-                try moduleArgument(call).loadStateDict(Dictionary(contents.tensors.map { ($0.name, $0.tensor) },
-                                                                  uniquingKeysWith: { first, _ in first }))
+                // A trainer checkpoint (`<name>-best.safetensors`, `<name>-last.safetensors`) holds the model's
+                // tensors under `model.` next to the optimizer's.
+                let trainer = contents.metadata["format"] == Trainer.format
+                let entries = contents.tensors.compactMap { entry -> (String, Tensor)? in
+                    guard trainer else { return (entry.name, entry.tensor) }
+                    return entry.name.hasPrefix("model.") ? (String(entry.name.dropFirst(6)), entry.tensor) : nil
+                }
+                try moduleArgument(call).loadStateDict(Dictionary(entries, uniquingKeysWith: { first, _ in first }))
                 return 0
             }
         }

@@ -137,6 +137,21 @@ enum LuaTensorAPI {
             LuaConfigValue.push(.table(try ModalityView.shares(maps).mapValues { .tensor($0) }), in: call.state)
             return 1
         }
+        lua.setFunction("explanation_shift") { call in
+            // lucerna.explanation_shift(maps, other_maps[, {top = 0.2}]): per-sample top-k IoU and Spearman correlation.
+            var top = 0.2
+            if !call.isNil(3) {
+                let options = try LuaConfigValue.options(3, in: call.state, path: "explanation_shift options")
+                for key in options.keys.sorted() where key != "top" { throw TensorError("explanation_shift", "unknown option '\(key)'; accepted: top") }
+                top = try Config(owner: "explanation_shift", values: options).number("top", default: 0.2) ?? 0.2
+            }
+            let result = try ExplanationShift.compare(call.tensor(1), call.tensor(2), top: top)
+            let count = result.intersectionOverUnion.count
+            LuaConfigValue.push(.table(["iou": .tensor(try Tensor(shape: [count], values: result.intersectionOverUnion, dtype: .float64)),
+                                        "rank_correlation": .tensor(try Tensor(shape: [count], values: result.rankCorrelation, dtype: .float64))]),
+                                in: call.state)
+            return 1
+        }
         lua.setFunction("manual_seed") { call in
             RandomGenerator.shared.reseed(UInt64(truncatingIfNeeded: try call.integer(1)))
             return 0

@@ -333,7 +333,8 @@ public final class Trainer {
 
     private var lastPath: String? { options.checkpointDirectory.map { "\($0)/\(options.name)-last.safetensors" } }
     private var bestPath: String? { options.checkpointDirectory.map { "\($0)/\(options.name)-best.safetensors" } }
-    static let format = "lucerna-trainer-1"
+    /// The `format` metadata of its checkpoints (tensors `model.*` and `optimizer.*`).
+    public static let format = "lucerna-trainer-1"
 
     private func writeBest(epoch: Int, value: Double) throws {
         guard let bestPath else { return }

@@ -17,6 +17,18 @@ struct RunInvocation: Codable {
     var sandbox: Bool
     var maxInstructions: Int
     var maxMemory: Int
+    /// The copy of the recipe taken when the run started (`recipe.lua` in the run folder): every seed, and a
+    /// resumed run, runs this text even if the recipe file changes meanwhile.
+    var recipeCopy: String?
+
+    /// The recipe's text: the copy taken at the start when there is one.
+    func recipeSource() throws -> String {
+        let path = recipeCopy.flatMap { FileManager.default.isReadableFile(atPath: $0) ? $0 : nil } ?? recipe
+        guard let data = FileManager.default.contents(atPath: path), let source = String(data: data, encoding: .utf8) else {
+            throw ValidationError("cannot read the recipe \(path) as UTF-8 text")
+        }
+        return source
+    }
 
     static func load(from folder: String) throws -> RunInvocation {
         let path = "\(folder)/run.json"
@@ -92,8 +104,8 @@ struct Run: ParsableCommand {
             if let recipe, recipe != invocation.recipe {
                 throw ValidationError("--resume \(resume) was started from \(invocation.recipe), not \(recipe)")
             }
-            guard FileManager.default.isReadableFile(atPath: invocation.recipe) else {
-                throw ValidationError("--resume: cannot read the run's recipe \(invocation.recipe)")
+            guard (try? invocation.recipeSource()) != nil else {
+                throw ValidationError("--resume: cannot read the run's recipe \(invocation.recipeCopy ?? invocation.recipe)")
             }
             if let threads = common.threads, threads != invocation.threads {
                 report("warning: the run used \(invocation.threads) threads; resuming with \(threads) may change the last digits of the results")
@@ -113,11 +125,17 @@ struct Run: ParsableCommand {
             }
             list = parsed.compactMap { $0 }
         }
-        let invocation = RunInvocation(recipe: recipe, seed: seed ?? 0, seeds: list, overrides: overrides, data: common.data,
-                                       threads: Parallel.threadCount, sandbox: sandbox, maxInstructions: maxInstructions, maxMemory: maxMemory)
         let folder = out ?? RunContext.defaultDirectory(for: recipe)
-        do { try invocation.save(to: folder) } catch {
-            report("error: cannot write \(folder)/run.json: \(error.localizedDescription)")
+        var invocation = RunInvocation(recipe: recipe, seed: seed ?? 0, seeds: list, overrides: overrides, data: common.data,
+                                       threads: Parallel.threadCount, sandbox: sandbox, maxInstructions: maxInstructions, maxMemory: maxMemory)
+        do {
+            let source = try invocation.recipeSource()
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            try source.write(toFile: "\(folder)/recipe.lua", atomically: true, encoding: .utf8)
+            invocation.recipeCopy = "\(folder)/recipe.lua"
+            try invocation.save(to: folder)
+        } catch {
+            report("error: cannot start the run in \(folder) (recipe.lua, run.json): \(error.localizedDescription)")
             throw ExitCode(1)
         }
         return (invocation, folder)
@@ -170,7 +188,7 @@ struct Run: ParsableCommand {
                                                       readableFolders: DataLocation.allRoots(explicit: invocation.data)) : nil
             let lua = try LuaState(dataDirectory: invocation.data, sandbox: limits, run: context)
             try lua.loadPlugins()
-            try lua.run(file: invocation.recipe)
+            try lua.run(source: invocation.recipeSource(), name: invocation.recipe)
             if !parsed.isEmpty && context.resolvedConfig == nil {
                 context.writeReport(error: "--set given, but the recipe never called lucerna.config{...}")
                 report("error: --set \(parsed.map(\.key).joined(separator: ", ")): the recipe never called lucerna.config{...}, so there is nothing to override")

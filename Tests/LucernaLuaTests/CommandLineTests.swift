@@ -130,7 +130,7 @@ final class CommandLineTests: XCTestCase {
         XCTAssertGreaterThan(record?["test_accuracy"] as? Double ?? 0, 0.6, line)
         XCTAssertEqual(record?["phase"] as? String, "test")
         for file in ["checkpoints/final.safetensors", "checkpoints/train-best.safetensors", "checkpoints/train-last.safetensors",
-                     "summary.json", "report.html", "evaluation.json", "splits.jsonl", "run.json"] {
+                     "summary.json", "report.html", "evaluation.json", "splits.jsonl", "run.json", "recipe.lua"] {
             XCTAssert(FileManager.default.fileExists(atPath: "\(folder)/\(file)"), file)
         }
         // The stratified 80/20 split of the 3,000 training images (rounded per class).
@@ -228,6 +228,8 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(process.terminationReason, .uncaughtSignal)
         let beforeResume = try records(killed)
         XCTAssertEqual(beforeResume.count, 2, "two epochs were logged before the kill")
+        // The run keeps the recipe it started with: editing the file does not change a resumed run.
+        try "error('the recipe changed after the run started')".write(toFile: recipe, atomically: true, encoding: .utf8)
 
         let resumed = try lucerna(["run", "--resume", killed])
         XCTAssertEqual(resumed.status, 0, resumed.errors)

@@ -116,6 +116,16 @@ final class DataRecipeTests: XCTestCase {
             try lua.run(file: repository.appendingPathComponent("examples/\(name).lua").path)
             XCTAssertGreaterThan(run.metricsCount, 0, name)
             XCTAssert(FileManager.default.fileExists(atPath: "\(folder)/components.jsonl"), name)
+            if name == "11_fashion_robustness" {
+                // 12 explains the models 11 trained, from their checkpoints.
+                let explained = "\(folder)-12"
+                defer { try? FileManager.default.removeItem(atPath: explained) }
+                let overrides = try ["from=\(folder)", "nested=false", "limit=40"].map(ConfigOverride.init(parsing:))
+                let next = try RunContext(directory: explained, recipe: "12_explanations_under_attack", seed: 0, threads: 1, overrides: overrides)
+                let state = try LuaState(dataDirectory: root, run: next)
+                try state.run(file: repository.appendingPathComponent("examples/12_explanations_under_attack.lua").path)
+                XCTAssertEqual(next.metricsCount, 3, "one record per method")
+            }
         }
     }
 

@@ -87,16 +87,22 @@ public class PredictionRecord: Metric {
 func areaUnderCurve(scores: [Double], positives: [Bool]) -> Double? {
     let positiveCount = positives.filter { $0 }.count, negativeCount = positives.count - positiveCount
     guard positiveCount > 0, negativeCount > 0 else { return nil }
-    let order = scores.indices.sorted { scores[$0] < scores[$1] }
-    var ranks = [Double](repeating: 0, count: scores.count)
+    let ranks = averageRanks(scores)
+    let positiveRanks = zip(ranks, positives).filter { $0.1 }.reduce(0) { $0 + $1.0 }
+    return (positiveRanks - Double(positiveCount) * Double(positiveCount + 1) / 2) / (Double(positiveCount) * Double(negativeCount))
+}
+
+/// Ranks from 1 in increasing order, tied values sharing their average rank (scipy's `rankdata`).
+func averageRanks(_ values: [Double]) -> [Double] {
+    let order = values.indices.sorted { values[$0] < values[$1] }
+    var ranks = [Double](repeating: 0, count: values.count)
     var start = 0
     while start < order.count {
         var end = start
-        while end + 1 < order.count && scores[order[end + 1]] == scores[order[start]] { end += 1 }
+        while end + 1 < order.count && values[order[end + 1]] == values[order[start]] { end += 1 }
         let average = Double(start + end) / 2 + 1
         for position in start...end { ranks[order[position]] = average }
         start = end + 1
     }
-    let positiveRanks = zip(ranks, positives).filter { $0.1 }.reduce(0) { $0 + $1.0 }
-    return (positiveRanks - Double(positiveCount) * Double(positiveCount + 1) / 2) / (Double(positiveCount) * Double(negativeCount))
+    return ranks
 }
