@@ -3,7 +3,7 @@ under FGSM, PGD-20 and MI-FGSM at eps 0.1 (L-inf, pixels in [0, 1]) with the per
 the AutoAttack-style worst case over APGD-CE, APGD-DLR and Square, and a PGD-20 robustness curve over eps.
 Run:  .build/release/lucerna run examples/11_fashion_robustness.lua                       (3 seeds, every method)
       .build/release/lucerna run examples/11_fashion_robustness.lua --seed 1 --set methods=pgd_at
-Protocol: the benchmark CNN, stratified 20 % validation split, AdamW + cosine over `epochs`. Standard training
+Protocol: the benchmark CNN (widths `conv1`, `conv2`, `hidden`), stratified 20 % validation split, AdamW + cosine over `epochs`. Standard training
 selects the epoch on clean validation macro F1; the adversarially trained models on robust validation accuracy
 (PGD-10, step 0.025, random start, at eps on 1,000 evenly spaced validation images; Rice et al. 2020), with early
 stopping (patience `patience`) and the best epoch restored. Attacks run on the test set's first `robust_limit`
@@ -16,7 +16,7 @@ core). ]]
 
 local config = lucerna.config{seeds = {1, 2, 3}, epochs = 15, batch = 128, patience = 5, eps = 0.1, train_steps = 5, train_alpha = 0.03,
                               robust_limit = 2000, autoattack_limit = 1000, limit = 0, methods = "standard,pgd_at,trades",
-                              apgd_steps = 100, square_queries = 1000}
+                              apgd_steps = 100, square_queries = 1000, conv1 = 32, conv2 = 64, hidden = 128}
 lucerna.manual_seed(run.seed)
 local images = data.fashion_mnist{split = "train", limit = config.limit > 0 and config.limit or nil}
 local test = data.fashion_mnist{split = "test"}
@@ -35,7 +35,7 @@ local evaluation_attacks = {
 }
 for method in config.methods:gmatch("[^,]+") do
    assert(method == "standard" or trainings[method], "unknown method " .. method)
-   local model = models.cnn{}
+   local model = models.cnn{channels = {config.conv1, config.conv2}, hidden = config.hidden}
    local started = os.time()
    local adversarial = trainings[method] ~= nil
    local result = train{model = model, data = images, validation = 0.2, test = test, epochs = config.epochs, batch = config.batch,

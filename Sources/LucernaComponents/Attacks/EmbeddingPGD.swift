@@ -88,7 +88,8 @@ public final class EmbeddingPGD: TokenAttack {
         let dimension = delta.shape[2]
         let moved = try (embeddings.module.weight.detach().embedding(tokens) + delta).reshaped([ids.count, dimension])
         var result = try embeddings.nearest(moved, excluding: [padding])
-        for (index, id) in ids.enumerated() where id == padding { result[index] = padding }
+        // Padding stays; a table with no other row (nearest gives -1) leaves the token as it was.
+        for (index, id) in ids.enumerated() where id == padding || result[index] < 0 { result[index] = id }
         return try Tensor(shape: tokens.shape, integers: result)
     }
 
