@@ -12,7 +12,8 @@ Protocol: Davidson's tweets split stratified 80/20 into train and test by the ru
 for validation, AdamW + cosine, early stopping on validation macro F1, the best epoch restored.
 Robustness (first `attack_limit` test tweets): embedding-space PGD (per-token L2 ball of `embedding_eps`, 10 steps
 of eps/4) and greedy word substitution (TextFooler's search over the 10 nearest tokens of the model's own
-embedding table, at most `substitution_budget` tokens per tweet). ]]
+embedding table, at most `substitution_budget` tokens per tweet); with a registered encoder it also prints three
+substituted tweets. ]]
 
 local config = lucerna.config{seeds = {1, 2, 3}, epochs = 12, batch = 128, dim = 64, tokens = "words", patience = 3, lr = 3e-3,
                               encoder = "bag", layers = 2, heads = 4, attack_limit = 1000, embedding_eps = 1, substitution_budget = 3}
@@ -101,3 +102,31 @@ local robustness = evaluate{model = model, forward = forward, data = attacked, n
 print(("robustness on %d test tweets: clean %.4f, embedding PGD (L2 %.2g per token) %.4f, word substitution (<= %d tokens) %.4f, worst case %.4f"):format(
    count, robustness.clean_accuracy, config.embedding_eps, robustness.robust_accuracy.embedding_pgd, config.substitution_budget,
    robustness.robust_accuracy.word_substitution, robustness.worst_case_accuracy))
+-- Three tweets the substitution changes, each changed word shown as [original -> substitute] (words mode, with a
+-- registered encoder: attack:perturb needs a module, and the default bag is a table of modules with a forward).
+if tweets.vocabulary and config.encoder ~= "bag" then
+   local shown_count = math.min(200, count)
+   local originals = attacked.tokens:narrow(1, 1, shown_count):totable()
+   local changed = attacks(text_attacks.word_substitution):perturb(model, attacked.tokens:narrow(1, 1, shown_count),
+                                                                    attacked.labels:narrow(1, 1, shown_count)):totable()
+   local labels = attacked.labels:narrow(1, 1, shown_count):totable()
+   local shown = 0
+   for row = 1, shown_count do
+      local out, differs = {}, false
+      for position, id in ipairs(originals[row]) do
+         if id ~= 0 then
+            local substitute = changed[row][position]
+            if substitute ~= id then
+               differs = true
+               out[#out + 1] = "[" .. tweets.vocabulary[id + 1] .. " -> " .. tweets.vocabulary[substitute + 1] .. "]"
+            else
+               out[#out + 1] = tweets.vocabulary[id + 1]
+            end
+         end
+      end
+      if differs and shown < 3 then
+         shown = shown + 1
+         print(("  label %d: %s"):format(labels[row], table.concat(out, " ")))
+      end
+   end
+end

@@ -28,6 +28,15 @@ enum TextDatasets {
         let train: [Int], test: [Int]
         let encode: (String) -> [Int]
         let vocabularySize: Int
+        /// The word of each id (`tokens = "words"`; nil for hashed n-grams).
+        var words: [String]? = nil
+
+        /// `vocabulary_size`, and `vocabulary` (the word of id i at position i + 1 in Lua) for words.
+        var metadata: [String: ConfigValue] {
+            var facts: [String: ConfigValue] = ["vocabulary_size": .number(Double(vocabularySize))]
+            if let words { facts["vocabulary"] = .list(words.map(ConfigValue.string)) }
+            return facts
+        }
     }
 
     nonisolated(unsafe) static var encodings: [String: Encoding] = [:]
@@ -45,7 +54,7 @@ enum TextDatasets {
             let vocabulary = Vocabulary(texts: split.kept.map { Tokenizer.words(corpus.texts[$0]) },
                                         minimumCount: try config.positiveInteger("min_count"), maximumSize: try config.positiveInteger("max_vocabulary"))
             result = Encoding(train: split.kept, test: split.heldOut, encode: { vocabulary.encode(Tokenizer.words($0), length: length) },
-                              vocabularySize: vocabulary.count)
+                              vocabularySize: vocabulary.count, words: vocabulary.words)
         } else {
             let n = try config.positiveInteger("ngram"), buckets = try config.positiveInteger("buckets")
             result = Encoding(train: split.kept, test: split.heldOut, encode: { text in
@@ -80,7 +89,7 @@ enum TextDatasets {
             ("labels", try Tensor(shape: [positions.count], integers: positions.map { corpus.labels[$0] })),
             ("classes", try Tensor(shape: [positions.count], integers: positions.map { corpus.classes[$0] })),
             ("indices", try Tensor(shape: [positions.count], integers: positions)),
-        ], metadata: ["vocabulary_size": .number(Double(encoding.vocabularySize))])
+        ], metadata: encoding.metadata)
     }
 
     /// An evaluation corpus with identity-term subgroups (`groups`: the term's position in the identity
@@ -97,6 +106,6 @@ enum TextDatasets {
             ("tokens", tokens), ("lengths", lengths),
             ("labels", try Tensor(shape: [positions.count], integers: positions.map { corpus.labels[$0] })),
             ("groups", try Tensor(shape: [positions.count], integers: groups)),
-        ], metadata: ["vocabulary_size": .number(Double(encoding.vocabularySize)), "group_names": .list(terms.terms.map { .string($0) })])
+        ], metadata: encoding.metadata.merging(["group_names": .list(terms.terms.map { .string($0) })]) { first, _ in first })
     }
 }
