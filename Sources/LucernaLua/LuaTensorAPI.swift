@@ -141,8 +141,8 @@ enum LuaTensorAPI {
             // lucerna.explanation_shift(maps, other_maps[, {top = 0.2}]): per-sample top-k IoU and Spearman correlation.
             var top = 0.2
             if !call.isNil(3) {
+                try call.checkOptions(3, accepted: ["top"])
                 let options = try LuaConfigValue.options(3, in: call.state, path: "explanation_shift options")
-                for key in options.keys.sorted() where key != "top" { throw TensorError("explanation_shift", "unknown option '\(key)'; accepted: top") }
                 top = try Config(owner: "explanation_shift", values: options).number("top", default: 0.2) ?? 0.2
             }
             let result = try ExplanationShift.compare(call.tensor(1), call.tensor(2), top: top)

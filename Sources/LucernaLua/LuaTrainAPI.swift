@@ -152,10 +152,8 @@ enum LuaTrainAPI {
         guard case .table(let fields) = value else {
             throw TensorError("train", "adversarial must be a table, e.g. {method = \"pgd\", attack = {type = \"pgd\", eps = 0.1, alpha = 0.01, steps = 10}}")
         }
-        let accepted = ["method", "attack", "mix", "beta", "eps", "alpha", "steps", "clamp_min", "clamp_max"]
-        for key in fields.keys.sorted() where !accepted.contains(key) {
-            throw TensorError("train", "adversarial: unknown option '\(key)'\(suggestion(for: key, in: accepted)); accepted: \(accepted.joined(separator: ", "))")
-        }
+        try rejectUnknownOptions(fields.keys, accepted: ["method", "attack", "mix", "beta", "eps", "alpha", "steps", "clamp_min", "clamp_max"],
+                                 owner: "train adversarial")
         let config = Config(owner: "train: adversarial", values: fields)
         switch try config.string("method", default: "pgd") {
         case "pgd":
@@ -178,10 +176,7 @@ enum LuaTrainAPI {
         guard case .table(let fields) = value, let attackSpec = fields["attack"] else {
             throw TensorError("train", "robust_validation must be a table with an attack, e.g. {attack = {type = \"pgd\", eps = 0.1, alpha = 0.025, steps = 10}, limit = 1000}")
         }
-        let accepted = ["attack", "limit"]
-        for key in fields.keys.sorted() where !accepted.contains(key) {
-            throw TensorError("train", "robust_validation: unknown option '\(key)'\(suggestion(for: key, in: accepted)); accepted: \(accepted.joined(separator: ", "))")
-        }
+        try rejectUnknownOptions(fields.keys, accepted: ["attack", "limit"], owner: "train robust_validation")
         let attack = try component(.attack, attackSpec, lua: lua, as: Attack.self, "robust_validation attack")
         return try RobustValidation(attack: attack, limit: Config(owner: "train: robust_validation", values: fields).integer("limit", default: 1000), inputKey: inputKey)
     }
@@ -504,25 +499,19 @@ enum LuaTrainAPI {
         guard !split.kept.isEmpty, !split.heldOut.isEmpty else {
             throw TensorError("train", "validation = \(fraction) of \(data.count) samples leaves an empty part")
         }
-        func subset(_ indices: [Int], _ name: String) throws -> TensorDataset {
-            TensorDataset(name: name, tensors: try data.tensors.map { ($0.name, try $0.tensor.indexSelect(axis: 0, indices: indices)) }, metadata: data.metadata)
-        }
         for (part, indices) in [("train", split.kept), ("validation", split.heldOut)] {
             try lua.run?.log(["split": .string(part), "dataset": .string("train data"), "samples": .number(Double(indices.count)),
                               "seed": .number(Double(seed)), "validation": .number(fraction), "digest": .string(DataSplits.digest(indices))],
                              file: "splits.jsonl")
         }
-        return (try subset(split.kept, "train"), try subset(split.heldOut, "validation"))
+        return (try data.rows(split.kept, name: "train"), try data.rows(split.heldOut, name: "validation"))
     }
 
     static func earlyStopping(_ value: ConfigValue) throws -> EarlyStopping? {
         switch value {
         case .null, .boolean(false): return nil
         case .table(let fields):
-            let accepted = ["metric", "patience", "mode", "min_delta"]
-            if let unknown = fields.keys.sorted().first(where: { !accepted.contains($0) }) {
-                throw TensorError("train early_stopping", "unknown option '\(unknown)'\(suggestion(for: unknown, in: accepted)); accepted: \(accepted.joined(separator: ", "))")
-            }
+            try rejectUnknownOptions(fields.keys, accepted: ["metric", "patience", "mode", "min_delta"], owner: "train early_stopping")
             guard case .string(let metric) = fields["metric"] ?? .string("val_loss") else {
                 throw TensorError("train early_stopping", "metric must be a record name such as \"val_f1\"")
             }

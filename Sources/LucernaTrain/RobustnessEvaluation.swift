@@ -73,9 +73,7 @@ public struct RobustValidation {
     /// `limit` samples of `data` spread evenly over it (all of them when it has no more).
     func subset(of data: TensorDataset) throws -> TensorDataset {
         guard data.count > limit else { return data }
-        let indices = (0..<limit).map { $0 * data.count / limit }
-        return TensorDataset(name: data.name, tensors: try data.tensors.map { ($0.name, try $0.tensor.indexSelect(axis: 0, indices: indices)) },
-                             metadata: data.metadata)
+        return try data.rows((0..<limit).map { $0 * data.count / limit })
     }
 
     func accuracy(model: TrainableModel, data: TensorDataset, targetKey: String, batchSize: Int, label: String) throws -> Double {

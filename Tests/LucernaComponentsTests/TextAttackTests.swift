@@ -32,9 +32,9 @@ final class TextAttackTests: XCTestCase {
             for (a, b) in zip(logits.toDoubles(), expected) { XCTAssertEqual(a, b, accuracy: 1e-10, name) }
             XCTAssertEqual(try pgd.perturb(model: model, inputs: tokens, targets: labels).toIntegers(),
                            try fixture["embedding_pgd.\(name).tokens"].toIntegers(), name)
-            // The attack lowers the true-class margin: robust accuracy below clean.
+            // The attack fools the model on some inputs: robust accuracy strictly below clean.
             let clean = try model(tokens).argmax(axis: 1).toIntegers(), attacked = try logits.argmax(axis: 1).toIntegers()
-            XCTAssertLessThan(zip(attacked, labels.toIntegers()).filter { $0 == $1 }.count, zip(clean, labels.toIntegers()).filter { $0 == $1 }.count + 1)
+            XCTAssertLessThan(zip(attacked, labels.toIntegers()).filter { $0 == $1 }.count, zip(clean, labels.toIntegers()).filter { $0 == $1 }.count, name)
         }
         // The golden perturbations keep padding at zero and each token inside its ball.
         let mask = try fixture["tokens"].toIntegers().map { $0 != 0 }

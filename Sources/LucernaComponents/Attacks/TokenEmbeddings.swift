@@ -48,15 +48,17 @@ struct TokenEmbeddings {
     func nearest(_ points: Tensor, excluding excluded: Set<Int>) throws -> [Int] {
         let table = try module.weight.detach().to(.float64), vocabulary = table.shape[0]
         let squaredNorms = try table.square().sum(axes: [1]).toDoubles()
+        let allowed = (0..<vocabulary).map { !excluded.contains($0) }
+        let all = try points.detach().to(.float64)
         var result: [Int] = []
         let rows = points.shape[0], chunk = 256
         for start in stride(from: 0, to: rows, by: chunk) {
-            let part = try points.detach().to(.float64).sliced(axis: 0, start: start, end: min(start + chunk, rows))
+            let part = try all.sliced(axis: 0, start: start, end: min(start + chunk, rows))
             // ‖p − w‖² = ‖p‖² − 2 p·w + ‖w‖²: the first term is the same for every w.
             let products = try part.matmul(table, transposingSelf: false, transposingOther: true).toDoubles()
             for row in 0..<part.shape[0] {
                 var best = -1, bestValue = Double.infinity
-                for id in 0..<vocabulary where !excluded.contains(id) {
+                for id in 0..<vocabulary where allowed[id] {
                     let value = squaredNorms[id] - 2 * products[row * vocabulary + id]
                     if value < bestValue { (best, bestValue) = (id, value) }
                 }
@@ -71,6 +73,7 @@ struct TokenEmbeddings {
     func neighbours(of ids: [Int], count: Int, excluding excluded: Set<Int>) throws -> [Int: [Int]] {
         let table = try module.weight.detach().to(.float64), vocabulary = table.shape[0]
         let norms = try table.square().sum(axes: [1]).toDoubles().map { $0.squareRoot() }
+        let allowed = (0..<vocabulary).map { !excluded.contains($0) }
         var result: [Int: [Int]] = [:]
         let unique = Array(Set(ids)).sorted(), chunk = 256
         for start in stride(from: 0, to: unique.count, by: chunk) {
@@ -78,7 +81,7 @@ struct TokenEmbeddings {
             let products = try table.indexSelect(axis: 0, indices: part).matmul(table, transposingSelf: false, transposingOther: true).toDoubles()
             for (row, id) in part.enumerated() {
                 var best: [(id: Int, score: Double)] = []
-                for other in 0..<vocabulary where other != id && !excluded.contains(other) {
+                for other in 0..<vocabulary where other != id && allowed[other] {
                     let score = products[row * vocabulary + other] / max(norms[id] * norms[other], 1e-12)
                     guard best.count < count || score > best[best.count - 1].score else { continue }
                     let position = best.firstIndex { score > $0.score } ?? best.count

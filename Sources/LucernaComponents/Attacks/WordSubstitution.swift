@@ -119,7 +119,7 @@ public final class WordSubstitution: TokenAttack {
                 var substituted = [Int](repeating: 0, count: count), next = [Int](repeating: 0, count: count)
                 while !active.isEmpty {
                     var variants: [[Int]] = [], owners: [Int] = []
-                    var plans: [Int: (position: Int, range: Range<Int>)] = [:]
+                    var candidates: [Int: Range<Int>] = [:]   // each sample's variants
                     for sample in active {
                         let ranked = order[sample] ?? []
                         guard next[sample] < ranked.count else { continue }
@@ -133,13 +133,13 @@ public final class WordSubstitution: TokenAttack {
                             variants.append(changed)
                             owners.append(sample)
                         }
-                        plans[sample] = (position, first..<variants.count)
+                        candidates[sample] = first..<variants.count
                     }
                     let results = try probabilities(variants, samples: owners)
                     var still: [Int] = []
                     for sample in active {
-                        guard let plan = plans[sample] else { continue }
-                        if let best = plan.range.min(by: { score(results[$0], sample) < score(results[$1], sample) }),
+                        guard let range = candidates[sample] else { continue }
+                        if let best = range.min(by: { score(results[$0], sample) < score(results[$1], sample) }),
                            score(results[best], sample) < currentScore[sample] {
                             current[sample] = variants[best]
                             currentScore[sample] = score(results[best], sample)

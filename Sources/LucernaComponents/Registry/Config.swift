@@ -411,6 +411,14 @@ public func suggestion(for name: String, in candidates: [String]) -> String {
     return "; did you mean '\(best.0)'?"
 }
 
+/// Throws, naming `owner`, the first of `keys` (in sorted order) that is not in `accepted`, with the closest
+/// accepted name and the whole list.
+public func rejectUnknownOptions(_ keys: some Collection<String>, accepted: [String], owner: String) throws {
+    for key in keys.sorted() where !accepted.contains(key) {
+        throw TensorError(owner, "unknown option '\(key)'\(suggestion(for: key, in: accepted)); accepted: \(accepted.isEmpty ? "(none)" : accepted.joined(separator: ", "))")
+    }
+}
+
 /// Levenshtein distance.
 public func editDistance(_ a: String, _ b: String) -> Int {
     let a = Array(a), b = Array(b)

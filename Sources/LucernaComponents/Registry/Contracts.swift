@@ -106,6 +106,12 @@ public final class TensorDataset {
 
     /// Number of samples (the first axis of the first tensor).
     public var count: Int { tensors.first?.tensor.shape.first ?? 0 }
+
+    /// The samples `indices`, in that order, as a set called `name` (this set's name by default).
+    public func rows(_ indices: [Int], name: String? = nil) throws -> TensorDataset {
+        TensorDataset(name: name ?? self.name, tensors: try tensors.map { ($0.name, try $0.tensor.indexSelect(axis: 0, indices: indices)) },
+                      metadata: metadata)
+    }
 }
 
 extension Module: ParameterOwner {}

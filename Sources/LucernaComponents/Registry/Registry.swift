@@ -135,10 +135,7 @@ public final class Registry: @unchecked Sendable {
     /// The checked, defaulted configuration of `entry` for `options`.
     public func config(for entry: ComponentEntry, options: [String: ConfigValue]) throws -> Config {
         let owner = "\(entry.kind.luaGlobal).\(entry.name)"
-        let accepted = entry.options.map(\.name)
-        for key in options.keys.sorted() where !accepted.contains(key) {
-            throw TensorError(owner, "unknown option '\(key)'\(suggestion(for: key, in: accepted)); accepted: \(accepted.isEmpty ? "(none)" : accepted.joined(separator: ", "))")
-        }
+        try rejectUnknownOptions(options.keys, accepted: entry.options.map(\.name), owner: owner)
         var values: [String: ConfigValue] = [:]
         for option in entry.options {
             let given = options[option.name] ?? .null
