@@ -67,6 +67,8 @@ public final class RunContext {
         } catch {
             throw TensorError("run", "cannot create the run folder \(directory): \(error.localizedDescription)")
         }
+        // A summary left by an earlier run in this folder does not describe this one (it is written again at the end).
+        try? FileManager.default.removeItem(atPath: "\(directory)/summary.json")
         if resuming {
             for name in ["metrics.jsonl", "components.jsonl", "splits.jsonl"] { try? FileManager.default.removeItem(atPath: "\(directory)/\(name)") }
         }

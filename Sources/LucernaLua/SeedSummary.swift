@@ -12,15 +12,40 @@ public struct SeedSummary {
     public let values: [String: [Double]]
 
     public init(runs: [RunContext]) throws {
-        seeds = runs.map(\.seed)
+        try self.init(records: runs.map(\.seedRecord))
+    }
+
+    /// The aggregate of per-seed records (each seed's metric name → value).
+    public init(records: [(seed: Int, metrics: [String: Double])]) throws {
+        seeds = records.map(\.seed)
         var collected: [String: [Double]] = [:]
-        for run in runs {
-            for (name, value) in run.lastMetrics {
-                if case .number(let number) = value { collected[name, default: []].append(number) }
-            }
+        for record in records {
+            for (name, number) in record.metrics { collected[name, default: []].append(number) }
         }
         guard !collected.isEmpty else { throw TensorError("--seeds", "the runs logged no numeric metrics (use run.log{...})") }
         values = collected
+    }
+
+    /// The seed and metrics of a finished one-seed run, read from the `summary.json` in its folder; nil when the
+    /// folder has none (the run has not finished).
+    public static func finishedRun(in folder: String) throws -> (seed: Int, metrics: [String: Double])? {
+        let path = "\(folder)/summary.json"
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        func fail(_ message: String) -> TensorError { TensorError("summary", "\(path): \(message)") }
+        let document: ConfigValue
+        do { document = try ConfigValue(parsingJSON: String(decoding: data, as: UTF8.self)) } catch { throw fail("\(error)") }
+        guard case .table(let fields) = document, case .list(let seedList)? = fields["seeds"], seedList.count == 1,
+              let seedValue = seedList[0].numberValue, seedValue.rounded() == seedValue, abs(seedValue) < 1e15,
+              case .table(let metrics)? = fields["metrics"] else {
+            throw fail("not the summary of a one-seed run (expected {\"seeds\": [seed], \"metrics\": {...}})")
+        }
+        var values: [String: Double] = [:]
+        for (name, entry) in metrics {
+            guard case .table(let statistics) = entry, case .list(let list)? = statistics["values"], list.count == 1,
+                  let number = list[0].numberValue else { throw fail("metric \(name) has no single value") }
+            values[name] = number
+        }
+        return (seed: Int(seedValue), metrics: values)
     }
 
     /// `summary.json`.
@@ -56,5 +81,14 @@ public struct SeedSummary {
         try RunReport.write(folder: folder, title: "Results over seeds: \(URL(fileURLWithPath: recipe).lastPathComponent)",
                             overview: [("recipe", recipe), ("seeds", seeds.map(String.init).joined(separator: ", ")),
                                        ("per-seed folders", seeds.map { "seed-\($0)/" }.joined(separator: ", "))])
+    }
+}
+
+extension RunContext {
+    /// The run's seed and the latest value of each of its numeric metrics, as ``SeedSummary`` aggregates them.
+    public var seedRecord: (seed: Int, metrics: [String: Double]) {
+        (seed: seed, metrics: lastMetrics.compactMapValues { value -> Double? in
+            if case .number(let number) = value { number } else { nil }
+        })
     }
 }

@@ -11,6 +11,8 @@ struct RunInvocation: Codable {
     var seed: Int
     /// Several seeds: one `seed-N/` folder each, aggregated in `summary.json`.
     var seeds: [Int]?
+    /// With several seeds: how many run at once, each in its own process (nil: one after another in this one).
+    var jobs: Int?
     var overrides: [String]
     var data: String?
     var threads: Int
@@ -67,13 +69,27 @@ struct Run: ParsableCommand {
     @Option(help: "Run the recipe once per seed (e.g. 1,2,3) in seed-N/ subfolders and aggregate every metric (mean, standard deviation, per seed) into summary.json and report.md. A recipe can ask for this itself with lucerna.config{seeds = {1, 2, 3}, ...}.")
     var seeds: String?
 
-    @Option(help: "Continue the interrupted run in this folder: same recipe, seeds, overrides and threads; train{} continues from its last checkpoint.")
+    @Option(help: "With several seeds: run this many at once, each in its own lucerna process with --threads threads (e.g. --jobs 2 --threads 1 on two cores: small models use cores better this way); each seed's output goes to seed-N/output.log. A seed's results do not depend on the number of jobs.")
+    var jobs: Int?
+
+    @Option(help: "Continue the interrupted run in this folder: same recipe, seeds, overrides and threads; train{} continues from its last checkpoint, and seeds that finished (seed-N/summary.json) are not run again.")
     var resume: String?
+
+    /// One seed of a multi-seed run, in a process started by the run's `--jobs` (with `--resume` of the run folder).
+    @Option(help: ArgumentHelp("Run only this seed of the multi-seed run given by --resume (used by --jobs).", visibility: .hidden))
+    var onlySeed: Int?
 
     func run() throws {
         try common.apply()
         let (invocation, folder) = try prepare()
         Parallel.setThreadCount(invocation.threads)
+        if let only = onlySeed {
+            guard let seeds = invocation.seeds, seeds.contains(only) else {
+                throw ValidationError("--only-seed \(only): the run in \(folder) has seeds \(invocation.seeds.map { "\($0)" } ?? "none")")
+            }
+            try runSeed(only, invocation: invocation, folder: folder)
+            return
+        }
         if let seeds = invocation.seeds {
             try runSeeds(seeds, invocation: invocation, folder: folder)
             return
@@ -90,12 +106,14 @@ struct Run: ParsableCommand {
             try runSeeds(requested, invocation: expanded, folder: folder)
             return
         }
-        try writeSummary([context], folder: folder, recipe: invocation.recipe, printTable: false)
+        try writeSummary([context.seedRecord], folder: folder, recipe: invocation.recipe, printTable: false)
     }
 
     /// The invocation (from the arguments, or from `run.json` with `--resume`) and the run folder.
     func prepare() throws -> (RunInvocation, String) {
         guard maxInstructions > 0, maxMemory > 0 else { throw ValidationError("--max-instructions and --max-memory must be positive") }
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be positive, got \(jobs)") }
+        if onlySeed != nil && resume == nil { throw ValidationError("--only-seed needs --resume RUN_DIR of a multi-seed run") }
         if let resume {
             guard overrides.isEmpty, seeds == nil, seed == nil, out == nil else {
                 throw ValidationError("--resume repeats the saved run: do not combine it with --set, --seed, --seeds or --out")
@@ -112,6 +130,7 @@ struct Run: ParsableCommand {
                 invocation.threads = threads
             }
             if let data = common.data { invocation.data = data }
+            if let jobs { invocation.jobs = jobs }
             return (invocation, resume)
         }
         guard let recipe else { throw ValidationError("give a recipe file (or --resume RUN_DIR)") }
@@ -126,7 +145,7 @@ struct Run: ParsableCommand {
             list = parsed.compactMap { $0 }
         }
         let folder = out ?? RunContext.defaultDirectory(for: recipe)
-        var invocation = RunInvocation(recipe: recipe, seed: seed ?? 0, seeds: list, overrides: overrides, data: common.data,
+        var invocation = RunInvocation(recipe: recipe, seed: seed ?? 0, seeds: list, jobs: jobs, overrides: overrides, data: common.data,
                                        threads: Parallel.threadCount, sandbox: sandbox, maxInstructions: maxInstructions, maxMemory: maxMemory)
         do {
             let source = try invocation.recipeSource()
@@ -141,18 +160,64 @@ struct Run: ParsableCommand {
         return (invocation, folder)
     }
 
+    /// Runs the recipe once per seed (one after another, or `jobs` processes at a time) and aggregates the
+    /// seeds; when resuming, seeds whose folder has a summary finished earlier and are not run again.
     func runSeeds(_ seeds: [Int], invocation: RunInvocation, folder: String) throws {
-        var runs: [RunContext] = []
+        var records: [Int: (seed: Int, metrics: [String: Double])] = [:]
+        var pending: [Int] = []
         for value in seeds {
-            emit("seed \(value) (\(runs.count + 1) of \(seeds.count))")
-            runs.append(try runOnce(invocation, seed: value, directory: "\(folder)/seed-\(value)", expandSeeds: false))
+            if resume != nil, let finished = try finishedSeed(value, folder: folder) {
+                emit("seed \(value): finished earlier (\(folder)/seed-\(value)/summary.json)")
+                records[value] = finished
+            } else {
+                pending.append(value)
+            }
         }
-        try writeSummary(runs, folder: folder, recipe: invocation.recipe, printTable: true)
+        if let jobs = invocation.jobs, jobs > 1, pending.count > 1 {
+            try SeedProcesses(folder: folder, threads: invocation.threads, data: invocation.data, jobs: jobs).run(pending)
+            for value in pending {
+                guard let finished = try finishedSeed(value, folder: folder) else {
+                    report("error: seed \(value) ended without \(folder)/seed-\(value)/summary.json (did the recipe log numbers with run.log?)")
+                    throw ExitCode(1)
+                }
+                records[value] = finished
+            }
+        } else {
+            for (index, value) in pending.enumerated() {
+                emit("seed \(value) (\(index + 1) of \(pending.count)\(pending.count < seeds.count ? ", \(seeds.count - pending.count) finished earlier" : ""))")
+                records[value] = try runSeed(value, invocation: invocation, folder: folder)
+            }
+        }
+        try writeSummary(seeds.compactMap { records[$0] }, folder: folder, recipe: invocation.recipe, printTable: true)
     }
 
-    func writeSummary(_ runs: [RunContext], folder: String, recipe: String, printTable: Bool) throws {
+    /// Runs one seed of a multi-seed run in `seed-N/` and writes that folder's one-seed `summary.json`, which
+    /// marks the seed finished for a resumed run.
+    @discardableResult
+    func runSeed(_ value: Int, invocation: RunInvocation, folder: String) throws -> (seed: Int, metrics: [String: Double]) {
+        let directory = "\(folder)/seed-\(value)"
+        let context = try runOnce(invocation, seed: value, directory: directory, expandSeeds: false)
+        try writeSummary([context.seedRecord], folder: directory, recipe: invocation.recipe, printTable: false)
+        return context.seedRecord
+    }
+
+    /// The record of a seed that finished (its folder's `summary.json`), or nil.
+    func finishedSeed(_ value: Int, folder: String) throws -> (seed: Int, metrics: [String: Double])? {
         do {
-            let summary = try SeedSummary(runs: runs)
+            guard let finished = try SeedSummary.finishedRun(in: "\(folder)/seed-\(value)") else { return nil }
+            guard finished.seed == value else {
+                throw TensorError("summary", "\(folder)/seed-\(value)/summary.json is the summary of seed \(finished.seed)")
+            }
+            return finished
+        } catch {
+            report("error: \(error)")
+            throw ExitCode(1)
+        }
+    }
+
+    func writeSummary(_ records: [(seed: Int, metrics: [String: Double])], folder: String, recipe: String, printTable: Bool) throws {
+        do {
+            let summary = try SeedSummary(records: records)
             if printTable {
                 try summary.write(to: folder, recipe: recipe)
                 emit(summary.table)
@@ -160,7 +225,7 @@ struct Run: ParsableCommand {
             } else {
                 try summary.json.write(toFile: "\(folder)/summary.json", atomically: true, encoding: .utf8)
             }
-        } catch let error as TensorError where runs.count == 1 {
+        } catch let error as TensorError where records.count == 1 {
             _ = error   // a single run that logged no numbers has nothing to summarise
         } catch {
             report("error: \(error)")
@@ -174,14 +239,15 @@ struct Run: ParsableCommand {
         let parsed = try invocation.overrides.map(ConfigOverride.init(parsing:))
         let context: RunContext
         do {
+            // A folder where no run started yet (no checkpoints/) starts afresh even in a resumed run.
             context = try RunContext(directory: directory, recipe: invocation.recipe, seed: seed, threads: invocation.threads,
-                                     overrides: parsed, resuming: resume != nil)
+                                     overrides: parsed, resuming: resume != nil && FileManager.default.fileExists(atPath: "\(directory)/checkpoints"))
         } catch {
             report("error: \(error)")
             throw ExitCode(1)
         }
         context.expandsSeeds = expandSeeds
-        emit("run folder: \(context.directory)\(resume != nil ? " (resuming)" : "")")
+        emit("run folder: \(context.directory)\(context.resuming ? " (resuming)" : "")")
         do {
             let limits = invocation.sandbox ? Sandbox(instructionBudget: invocation.maxInstructions, memoryCap: invocation.maxMemory << 20,
                                                       writableFolders: [context.directory],

@@ -180,6 +180,62 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(try lucerna(["run", recipe, "--seeds", "2,2"]).status, 2)
     }
 
+    func testSeedsRunAsParallelJobsAndAResumeSkipsFinishedSeeds() throws {
+        let sequential = temporaryFolder("seeds-sequential"), parallel = temporaryFolder("seeds-jobs")
+        defer { for folder in [sequential, parallel] { try? FileManager.default.removeItem(atPath: folder) } }
+        let recipe = try write("""
+            if run.seed == 2 and os.getenv("LUCERNA_TEST_FAIL_SEED") then error("seed 2 fails on purpose") end
+            run.log{value = tensor.rand{1}:item(), seed = run.seed}
+            """, "seed-jobs")
+        XCTAssertEqual(try lucerna(["run", recipe, "--out", sequential, "--seeds", "1,2,3", "--threads", "1"]).status, 0)
+        let result = try lucerna(["run", recipe, "--out", parallel, "--seeds", "1,2,3", "--jobs", "2", "--threads", "1"])
+        XCTAssertEqual(result.status, 0, result.errors)
+        XCTAssert(result.output.contains("2 at a time, 1 thread each"), result.output)
+        func summary(_ folder: String) throws -> [String: Any] {
+            try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(folder)/summary.json"))) as? [String: Any])
+        }
+        func values(_ folder: String) throws -> [Double] {
+            try XCTUnwrap(((try summary(folder)["metrics"] as? [String: Any])?["value"] as? [String: Any])?["values"] as? [Double])
+        }
+        XCTAssertEqual(try values(parallel), try values(sequential), "a seed's result does not depend on --jobs")
+        XCTAssertEqual(try values(parallel).count, 3)
+        for seed in 1...3 {
+            XCTAssertEqual(try summary("\(parallel)/seed-\(seed)")["seeds"] as? [Int], [seed])
+            XCTAssert(try String(contentsOfFile: "\(parallel)/seed-\(seed)/output.log", encoding: .utf8).contains("run folder: \(parallel)/seed-\(seed)"))
+        }
+        // A resumed run runs only the seeds without a summary.
+        try FileManager.default.removeItem(atPath: "\(parallel)/seed-3/summary.json")
+        let resumed = try lucerna(["run", "--resume", parallel])
+        XCTAssertEqual(resumed.status, 0, resumed.errors)
+        XCTAssert(resumed.output.contains("seed 1: finished earlier"), resumed.output)
+        XCTAssertFalse(resumed.output.contains("run folder: \(parallel)/seed-1"), resumed.output)
+        XCTAssert(resumed.output.contains("run folder: \(parallel)/seed-3"), resumed.output)
+        XCTAssertEqual(try values(parallel), try values(sequential))
+        // A failing seed fails the run after the others finished; resuming reruns only that seed.
+        let failing = temporaryFolder("seeds-failing")
+        defer { try? FileManager.default.removeItem(atPath: failing) }
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["run", recipe, "--out", failing, "--seeds", "1,2,3", "--jobs", "3", "--threads", "1"]
+        process.currentDirectoryURL = Fixture.repositoryRoot
+        process.environment = ProcessInfo.processInfo.environment.merging(["LUCERNA_TEST_FAIL_SEED": "1"]) { $1 }
+        let errors = Pipe()
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = errors
+        try process.run()
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 1)
+        XCTAssert(message.contains("seed 2 failed"), message)
+        XCTAssert(try String(contentsOfFile: "\(failing)/seed-2/output.log", encoding: .utf8).contains("seed 2 fails on purpose"))
+        XCTAssertNotNil(try? summary("\(failing)/seed-3"))
+        let retried = try lucerna(["run", "--resume", failing])
+        XCTAssertEqual(retried.status, 0, retried.errors)
+        XCTAssertEqual(try values(failing), try values(sequential))
+        XCTAssertEqual(try lucerna(["run", recipe, "--seeds", "1,2", "--jobs", "0"]).status, 2)
+        XCTAssertEqual(try lucerna(["run", recipe, "--only-seed", "1"]).status, 2)
+    }
+
     /// A train{} recipe on synthetic blobs; with LUCERNA_TEST_HANG set, step 5 of epoch 3 writes a marker and
     /// spins so the test can kill the process mid-epoch.
     static let resumableRecipe = """
