@@ -38,4 +38,68 @@ final class ConvolutionTests: XCTestCase {
             }
         }
     }
+
+    /// Several samples share one GEMM (a group has about `groupColumns` columns): output, bias, input and
+    /// weight gradients of batches split into full and partial groups, at one and two threads, equal a
+    /// direct loop-nest convolution.
+    func testGroupedSamplesMatchADirectConvolution() throws {
+        let generator = RandomGenerator(seed: 5)
+        func values(_ count: Int) -> [Double] { (0..<count).map { _ in Double(generator.next() % 2001) / 1000 - 1 } }
+        let cases: [(input: [Int], out: Int, kernel: Int, stride: Int, padding: Int)] = [
+            ([11, 3, 7, 7], 4, 3, 1, 1),     // 49 positions: groups of 8 and 3 (one thread), 6 and 5 (two)
+            ([9, 2, 14, 14], 5, 4, 2, 1),    // the WGAN critic's geometry
+            ([5, 2, 5, 6], 3, 3, 1, 0),      // 12 positions, not a multiple of the vector width
+            ([3, 2, 28, 28], 2, 3, 1, 1),    // 784 positions: one sample per GEMM
+        ]
+        let previous = Parallel.threadCount
+        defer { Parallel.setThreadCount(previous) }
+        for item in cases {
+            let (n, c, h, w) = (item.input[0], item.input[1], item.input[2], item.input[3])
+            let (k, s, p, o) = (item.kernel, item.stride, item.padding, item.out)
+            let (oh, ow) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1)
+            let (x, weight, bias, r) = (values(n * c * h * w), values(o * c * k * k), values(o), values(n * o * oh * ow))
+            var output = [Double](repeating: 0, count: n * o * oh * ow)
+            var inputGradient = [Double](repeating: 0, count: x.count), weightGradient = [Double](repeating: 0, count: weight.count)
+            for sample in 0..<n {
+                for channel in 0..<o {
+                    for row in 0..<oh {
+                        for column in 0..<ow {
+                            let index = ((sample * o + channel) * oh + row) * ow + column
+                            var sum = bias[channel]
+                            for input in 0..<c {
+                                for ki in 0..<k {
+                                    for kj in 0..<k {
+                                        let (ih, iw) = (row * s - p + ki, column * s - p + kj)
+                                        guard ih >= 0, ih < h, iw >= 0, iw < w else { continue }
+                                        let xIndex = ((sample * c + input) * h + ih) * w + iw, wIndex = ((channel * c + input) * k + ki) * k + kj
+                                        sum += x[xIndex] * weight[wIndex]
+                                        inputGradient[xIndex] += r[index] * weight[wIndex]
+                                        weightGradient[wIndex] += r[index] * x[xIndex]
+                                    }
+                                }
+                            }
+                            output[index] = sum
+                        }
+                    }
+                }
+            }
+            for threads in [1, 2] {
+                Parallel.setThreadCount(threads)
+                for dtype in [DType.float32, .float64] {
+                    let input = try Tensor(shape: item.input, values: x, dtype: dtype).requiringGrad()
+                    let kernel = try Tensor(shape: [o, c, k, k], values: weight, dtype: dtype).requiringGrad()
+                    let offset = try Tensor(shape: [o], values: bias, dtype: dtype)
+                    let result = try input.conv2d(weight: kernel, bias: offset, stride: (s, s), padding: (p, p))
+                    try (result * Tensor(shape: [n, o, oh, ow], values: r, dtype: dtype)).sum().backward()
+                    let tolerance = dtype == .float32 ? 1e-4 : 1e-10
+                    for (name, actual, expected) in [("output", result.toDoubles(), output), ("input gradient", input.grad?.toDoubles() ?? [], inputGradient),
+                                                     ("weight gradient", kernel.grad?.toDoubles() ?? [], weightGradient)] {
+                        XCTAssertEqual(actual.count, expected.count, "\(name) \(item)")
+                        let worst = zip(actual, expected).map { abs($0 - $1) / max(abs($1), 1) }.max() ?? 0
+                        XCTAssertLessThan(worst, tolerance, "\(name) \(item.input) \(dtype) at \(threads) threads")
+                    }
+                }
+            }
+        }
+    }
 }

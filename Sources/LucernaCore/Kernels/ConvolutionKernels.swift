@@ -43,9 +43,11 @@ public struct ConvolutionGeometry: Equatable, Sendable {
     }
 }
 
-/// Convolution kernels that work one sample at a time: im2col into a per-thread scratch buffer of
-/// `[C·kh·kw, Ho·Wo]` (small enough to stay in cache) and one single-threaded GEMM per sample, with the
-/// batch split across threads. Outputs land directly in `[N, C, H, W]` layout, so no permutes are needed.
+/// Convolution kernels that work on small groups of samples: im2col of a group into a per-thread scratch
+/// buffer `[C·kh·kw, g·Ho·Wo]` and one single-threaded GEMM per group, with the batch split across threads.
+/// Grouping matters for small feature maps (a 7x7 output makes a per-sample GEMM 49 columns wide, and
+/// OpenBLAS then spends much of its time re-packing the weight); a group has about ``groupColumns`` columns.
+/// Outputs land in `[N, C, H, W]` layout (directly for one-sample groups, through a copy otherwise).
 enum ConvolutionKernels {
     struct Layout {
         let batch: Int, channels: Int, height: Int, width: Int
@@ -81,11 +83,13 @@ enum ConvolutionKernels {
     /// may spill that far).
     static let columnSlack = 8
 
-    /// im2col of one sample `[C, H, W]` into `columns [C·kh·kw, Ho·Wo]` (capacity plus ``columnSlack``).
-    static func im2col<T: TensorFloat>(_ input: UnsafePointer<T>, _ columns: UnsafeMutablePointer<T>, _ layout: Layout) {
+    /// im2col of one sample `[C, H, W]` into the `Ho·Wo` columns starting at `columns` of a matrix with
+    /// `C·kh·kw` rows and row stride `stride` (at least `Ho·Wo` plus ``columnSlack``; the samples of a group
+    /// must be written in increasing order, since a vector store may spill into the next sample's columns).
+    static func im2col<T: TensorFloat>(_ input: UnsafePointer<T>, _ columns: UnsafeMutablePointer<T>, _ layout: Layout, stride: Int) {
         if T.self == Float.self {
             im2colVectorized(UnsafeRawPointer(input).assumingMemoryBound(to: Float.self),
-                             UnsafeMutableRawPointer(columns).assumingMemoryBound(to: Float.self), layout)
+                             UnsafeMutableRawPointer(columns).assumingMemoryBound(to: Float.self), layout, stride: stride)
             return
         }
         let g = layout.geometry
@@ -97,7 +101,7 @@ enum ConvolutionKernels {
             for ki in 0..<g.kernel.height {
                 for kj in 0..<g.kernel.width {
                     let row = (c * g.kernel.height + ki) * g.kernel.width + kj
-                    let destination = columns + row * positions
+                    let destination = columns + row * stride
                     let columnOffset = kj * g.dilation.width - g.padding.width
                     // Output columns whose input column is inside the image; the same for every output row.
                     let (first, last) = validColumns(offset: columnOffset, stride: g.stride.width,
@@ -130,7 +134,7 @@ enum ConvolutionKernels {
     /// window row `(ki, kj, oh)` becomes one contiguous run of `Wo` elements with no edge tests. Runs are
     /// copied 8 at a time; a last vector may spill past its run into the next one, which is written
     /// afterwards (rows are filled in increasing order), or into the buffer's slack.
-    static func im2colVectorized(_ input: UnsafePointer<Float>, _ columns: UnsafeMutablePointer<Float>, _ layout: Layout) {
+    static func im2colVectorized(_ input: UnsafePointer<Float>, _ columns: UnsafeMutablePointer<Float>, _ layout: Layout, stride: Int) {
         typealias Vector = SIMD8<Float>
         let g = layout.geometry
         let (height, width) = (layout.height, layout.width)
@@ -144,26 +148,30 @@ enum ConvolutionKernels {
             let planeBytes = UnsafeRawPointer(plane), columnBytes = UnsafeMutableRawPointer(columns)
             for c in 0..<layout.channels {
                 let source = input + c * height * width
-                for ih in 0..<height {
-                    let row = plane + (ih + g.padding.height) * paddedRow, from = source + ih * width
-                    if step == 1 {
-                        (row + g.padding.width).update(from: from, count: width)
-                    } else {
-                        // Phase by phase: consecutive slots of a phase take every step-th input column.
-                        for phase in 0..<step {
-                            var iw = ((phase - g.padding.width) % step + step) % step
-                            var slot = row + phase * phaseLength + (iw + g.padding.width) / step
-                            while iw < width {
-                                slot.pointee = from[iw]
+                if step == 1 {
+                    for ih in 0..<height {
+                        (plane + (ih + g.padding.height) * paddedRow + g.padding.width).update(from: source + ih * width, count: width)
+                    }
+                } else {
+                    // Phase by phase: consecutive slots of a phase take every step-th input column.
+                    for phase in 0..<step {
+                        let firstColumn = ((phase - g.padding.width) % step + step) % step
+                        let firstSlot = phase * phaseLength + (firstColumn + g.padding.width) / step
+                        for ih in 0..<height {
+                            var slot = plane + (ih + g.padding.height) * paddedRow + firstSlot
+                            var from = source + ih * width + firstColumn
+                            let end = source + (ih + 1) * width
+                            while from < end {
+                                slot.pointee = from.pointee
                                 slot += 1
-                                iw += step
+                                from += step
                             }
                         }
                     }
                 }
                 for ki in 0..<g.kernel.height {
                     for kj in 0..<g.kernel.width {
-                        let destination = ((c * g.kernel.height + ki) * g.kernel.width + kj) * positions
+                        let destination = ((c * g.kernel.height + ki) * g.kernel.width + kj) * stride
                         let phaseStart = geometry.start(kernelColumn: kj)
                         for oh in 0..<outputHeight {
                             let from = (oh * g.stride.height + ki * g.dilation.height) * paddedRow + phaseStart
@@ -181,11 +189,12 @@ enum ConvolutionKernels {
         }
     }
 
-    /// Adds `columns [C·kh·kw, Ho·Wo]` (capacity plus ``columnSlack``) back into one sample `[C, H, W]`.
-    static func col2im<T: TensorFloat>(_ columns: UnsafePointer<T>, _ output: UnsafeMutablePointer<T>, _ layout: Layout) {
+    /// Adds the `Ho·Wo` columns starting at `columns` of a `[C·kh·kw, stride]` matrix (stride at least `Ho·Wo`
+    /// plus ``columnSlack``) back into one sample `[C, H, W]`.
+    static func col2im<T: TensorFloat>(_ columns: UnsafePointer<T>, _ output: UnsafeMutablePointer<T>, _ layout: Layout, stride: Int) {
         if T.self == Float.self {
             col2imVectorized(UnsafeRawPointer(columns).assumingMemoryBound(to: Float.self),
-                             UnsafeMutableRawPointer(output).assumingMemoryBound(to: Float.self), layout)
+                             UnsafeMutableRawPointer(output).assumingMemoryBound(to: Float.self), layout, stride: stride)
             return
         }
         let g = layout.geometry
@@ -197,7 +206,7 @@ enum ConvolutionKernels {
             for ki in 0..<g.kernel.height {
                 for kj in 0..<g.kernel.width {
                     let row = (c * g.kernel.height + ki) * g.kernel.width + kj
-                    let source = columns + row * positions
+                    let source = columns + row * stride
                     let columnOffset = kj * g.dilation.width - g.padding.width
                     let (first, last) = validColumns(offset: columnOffset, stride: g.stride.width,
                                                      width: width, outputWidth: outputWidth)
@@ -221,7 +230,7 @@ enum ConvolutionKernels {
     /// col2im for Float, the adjoint of ``im2colVectorized``: each window row's run of `Wo` values is added
     /// 8 at a time into the channel's phase-split, zero-padded plane (the lanes past the run are masked to
     /// zero, so spilling adds nothing), then the plane's interior is added into the sample.
-    static func col2imVectorized(_ columns: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ layout: Layout) {
+    static func col2imVectorized(_ columns: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ layout: Layout, stride: Int) {
         typealias Vector = SIMD8<Float>
         let g = layout.geometry
         let (height, width) = (layout.height, layout.width)
@@ -236,7 +245,7 @@ enum ConvolutionKernels {
                 plane.initialize(repeating: 0, count: planeSize + Vector.scalarCount)
                 for ki in 0..<g.kernel.height {
                     for kj in 0..<g.kernel.width {
-                        let source = ((c * g.kernel.height + ki) * g.kernel.width + kj) * positions
+                        let source = ((c * g.kernel.height + ki) * g.kernel.width + kj) * stride
                         let phaseStart = geometry.start(kernelColumn: kj)
                         for oh in 0..<outputHeight {
                             let to = (oh * g.stride.height + ki * g.dilation.height) * paddedRow + phaseStart
@@ -256,19 +265,23 @@ enum ConvolutionKernels {
                     }
                 }
                 let destination = output + c * height * width
-                for ih in 0..<height {
-                    let row = plane + (ih + g.padding.height) * paddedRow, target = destination + ih * width
-                    if step == 1 {
-                        let from = row + g.padding.width
+                if step == 1 {
+                    for ih in 0..<height {
+                        let from = plane + (ih + g.padding.height) * paddedRow + g.padding.width, target = destination + ih * width
                         for iw in 0..<width { target[iw] += from[iw] }
-                    } else {
-                        for phase in 0..<step {
-                            var iw = ((phase - g.padding.width) % step + step) % step
-                            var slot = row + phase * phaseLength + (iw + g.padding.width) / step
-                            while iw < width {
-                                target[iw] += slot.pointee
+                    }
+                } else {
+                    for phase in 0..<step {
+                        let firstColumn = ((phase - g.padding.width) % step + step) % step
+                        let firstSlot = phase * phaseLength + (firstColumn + g.padding.width) / step
+                        for ih in 0..<height {
+                            var slot = plane + (ih + g.padding.height) * paddedRow + firstSlot
+                            var target = destination + ih * width + firstColumn
+                            let end = destination + (ih + 1) * width
+                            while target < end {
+                                target.pointee += slot.pointee
                                 slot += 1
-                                iw += step
+                                target += step
                             }
                         }
                     }
@@ -286,22 +299,79 @@ enum ConvolutionKernels {
         return (min(first, outputWidth), max(min(first, outputWidth), last))
     }
 
+    /// About how many GEMM columns (samples × output positions) a group of samples should have.
+    static let groupColumns = 384
+    /// The most elements a group's columns buffer may take (2 MiB of Float).
+    static let groupElements = 1 << 19
+
+    /// How many samples go into one GEMM for a chunk of `available` samples.
+    static func groupSize(_ layout: Layout, available: Int) -> Int {
+        let positions = max(layout.positions, 1)
+        let wanted = (groupColumns + positions - 1) / positions
+        let fitting = groupElements / max(layout.rows * positions, 1)
+        return max(1, min(wanted, fitting, available))
+    }
+
+    /// The row stride of a group's columns buffer for `count` samples.
+    static func columnStride(_ layout: Layout, count: Int) -> Int { count * layout.positions + columnSlack }
+
+    /// Runs `body(first, count)` over `range` in groups of at most `size` samples.
+    @inline(__always)
+    static func forEachGroup(_ range: Range<Int>, size: Int, _ body: (Int, Int) -> Void) {
+        var first = range.lowerBound
+        while first < range.upperBound {
+            let count = min(size, range.upperBound - first)
+            body(first, count)
+            first += count
+        }
+    }
+
+    /// Copies the `[count, O, P]` block starting at `source` into `[O, count·P]` (`gather`), or back (`!gather`).
+    static func regroup<T: TensorFloat>(_ source: UnsafePointer<T>, _ destination: UnsafeMutablePointer<T>,
+                                        count: Int, channels: Int, positions: Int, gather: Bool) {
+        for sample in 0..<count {
+            for channel in 0..<channels {
+                let sampleMajor = (sample * channels + channel) * positions, channelMajor = (channel * count + sample) * positions
+                (destination + (gather ? channelMajor : sampleMajor)).update(from: source + (gather ? sampleMajor : channelMajor), count: positions)
+            }
+        }
+    }
+
     /// `output[n] = W[O, CK] · im2col(input[n])` for every sample.
     /// With a bias, each output channel starts from its bias value (a fused bias add).
     static func forward<T: TensorFloat>(input: UnsafePointer<T>, weight: UnsafePointer<T>, bias: UnsafePointer<T>?,
                                         output: UnsafeMutablePointer<T>, outputChannels: Int, layout: Layout) {
         let (rows, positions) = (layout.rows, layout.positions)
         Parallel.forEachChunk(layout.batch, costPerItem: rows * positions * outputChannels) { range in
-            let scratch = UnsafeMutablePointer<T>.allocate(capacity: rows * positions + columnSlack)
-            defer { scratch.deallocate() }
-            for n in range {
-                let sample = output + n * outputChannels * positions
-                if let bias {
-                    for channel in 0..<outputChannels { (sample + channel * positions).update(repeating: bias[channel], count: positions) }
+            let group = groupSize(layout, available: range.count)
+            let scratch = UnsafeMutablePointer<T>.allocate(capacity: rows * columnStride(layout, count: group))
+            let product = group > 1 ? UnsafeMutablePointer<T>.allocate(capacity: outputChannels * group * positions) : nil
+            defer { scratch.deallocate(); product?.deallocate() }
+            forEachGroup(range, size: group) { first, count in
+                let stride = columnStride(layout, count: count)
+                for sample in 0..<count { im2col(input + (first + sample) * layout.inputPlane, scratch + sample * positions, layout, stride: stride) }
+                let destination = output + first * outputChannels * positions
+                if count == 1 || product == nil {
+                    if let bias {
+                        for channel in 0..<outputChannels { (destination + channel * positions).update(repeating: bias[channel], count: positions) }
+                    }
+                    MatrixKernels.gemmSerial(transposeA: false, transposeB: false, m: outputChannels, n: positions, k: rows, a: weight, lda: rows,
+                                             b: scratch, ldb: stride, c: destination, ldc: positions, beta: bias == nil ? 0 : 1)
+                    return
                 }
-                im2col(input + n * layout.inputPlane, scratch, layout)
-                MatrixKernels.gemmSerial(transposeA: false, transposeB: false, m: outputChannels, n: positions, k: rows,
-                                         a: weight, b: scratch, c: sample, beta: bias == nil ? 0 : 1)
+                guard let product else { return }
+                let width = count * positions
+                MatrixKernels.gemmSerial(transposeA: false, transposeB: false, m: outputChannels, n: width, k: rows, a: weight, lda: rows,
+                                         b: scratch, ldb: stride, c: product, ldc: width)
+                regroup(product, destination, count: count, channels: outputChannels, positions: positions, gather: false)
+                if let bias {
+                    for sample in 0..<count {
+                        for channel in 0..<outputChannels {
+                            let values = destination + (sample * outputChannels + channel) * positions, value = bias[channel]
+                            for position in 0..<positions { values[position] += value }
+                        }
+                    }
+                }
             }
         }
     }
@@ -311,12 +381,23 @@ enum ConvolutionKernels {
                                               inputGradient: UnsafeMutablePointer<T>, outputChannels: Int, layout: Layout) {
         let (rows, positions) = (layout.rows, layout.positions)
         Parallel.forEachChunk(layout.batch, costPerItem: rows * positions * outputChannels) { range in
-            let scratch = UnsafeMutablePointer<T>.allocate(capacity: rows * positions + columnSlack)
-            defer { scratch.deallocate() }
-            for n in range {
-                MatrixKernels.gemmSerial(transposeA: true, transposeB: false, m: rows, n: positions, k: outputChannels,
-                                         a: weight, b: outputGradient + n * outputChannels * positions, c: scratch)
-                col2im(scratch, inputGradient + n * layout.inputPlane, layout)
+            let group = groupSize(layout, available: range.count)
+            let scratch = UnsafeMutablePointer<T>.allocate(capacity: rows * columnStride(layout, count: group))
+            let gathered = group > 1 ? UnsafeMutablePointer<T>.allocate(capacity: outputChannels * group * positions) : nil
+            defer { scratch.deallocate(); gathered?.deallocate() }
+            forEachGroup(range, size: group) { first, count in
+                let stride = columnStride(layout, count: count), width = count * positions
+                let source = outputGradient + first * outputChannels * positions
+                var gradient = source
+                if count > 1, let gathered {
+                    regroup(source, gathered, count: count, channels: outputChannels, positions: positions, gather: true)
+                    gradient = UnsafePointer(gathered)
+                }
+                MatrixKernels.gemmSerial(transposeA: true, transposeB: false, m: rows, n: width, k: outputChannels, a: weight, lda: rows,
+                                         b: gradient, ldb: width, c: scratch, ldc: stride)
+                for sample in 0..<count {
+                    col2im(scratch + sample * positions, inputGradient + (first + sample) * layout.inputPlane, layout, stride: stride)
+                }
             }
         }
     }
@@ -333,13 +414,21 @@ enum ConvolutionKernels {
         defer { partials.deallocate() }
         Parallel.forEachChunk(layout.batch, costPerItem: rows * positions * outputChannels) { range in
             let chunk = Parallel.chunkIndex(of: range, count: layout.batch, chunks: chunks)
-            let scratch = UnsafeMutablePointer<T>.allocate(capacity: rows * positions + columnSlack)
-            defer { scratch.deallocate() }
-            for n in range {
-                im2col(input + n * layout.inputPlane, scratch, layout)
-                MatrixKernels.gemmSerial(transposeA: false, transposeB: true, m: outputChannels, n: rows, k: positions,
-                                         a: outputGradient + n * outputChannels * positions, b: scratch,
-                                         c: partials + chunk * size, beta: 1)
+            let group = groupSize(layout, available: range.count)
+            let scratch = UnsafeMutablePointer<T>.allocate(capacity: rows * columnStride(layout, count: group))
+            let gathered = group > 1 ? UnsafeMutablePointer<T>.allocate(capacity: outputChannels * group * positions) : nil
+            defer { scratch.deallocate(); gathered?.deallocate() }
+            forEachGroup(range, size: group) { first, count in
+                let stride = columnStride(layout, count: count), width = count * positions
+                for sample in 0..<count { im2col(input + (first + sample) * layout.inputPlane, scratch + sample * positions, layout, stride: stride) }
+                let source = outputGradient + first * outputChannels * positions
+                var gradient = source
+                if count > 1, let gathered {
+                    regroup(source, gathered, count: count, channels: outputChannels, positions: positions, gather: true)
+                    gradient = UnsafePointer(gathered)
+                }
+                MatrixKernels.gemmSerial(transposeA: false, transposeB: true, m: outputChannels, n: rows, k: width, a: gradient, lda: width,
+                                         b: scratch, ldb: stride, c: partials + chunk * size, ldc: rows, beta: 1)
             }
         }
         weightGradient.update(from: partials, count: size)

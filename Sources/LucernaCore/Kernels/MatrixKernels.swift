@@ -28,12 +28,22 @@ enum MatrixKernels {
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
         a: UnsafePointer<T>, b: UnsafePointer<T>, c: UnsafeMutablePointer<T>, beta: T = 0
     ) {
+        gemmSerial(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, lda: transposeA ? m : k,
+                   b: b, ldb: transposeB ? k : n, c: c, ldc: n, beta: beta)
+    }
+
+    /// On the calling thread only, on matrices with explicit row strides (leading dimensions); empty
+    /// shapes are handled here (BLAS rejects a zero leading dimension).
+    static func gemmSerial<T: TensorFloat>(
+        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
+        a: UnsafePointer<T>, lda: Int, b: UnsafePointer<T>, ldb: Int, c: UnsafeMutablePointer<T>, ldc: Int, beta: T = 0
+    ) {
         if m == 0 || n == 0 { return }
         if k == 0 {
-            if beta == 0 { c.update(repeating: 0, count: m * n) }
+            if beta == 0 { for row in 0..<m { (c + row * ldc).update(repeating: 0, count: n) } }
             return
         }
-        T.gemm(transposeA, transposeB, m, n, k, 1, a, transposeA ? m : k, b, transposeB ? k : n, beta, c, n)
+        T.gemm(transposeA, transposeB, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
     }
 
     /// Split across threads: by rows of C when it has more rows than columns, else by columns.
