@@ -69,7 +69,7 @@ struct SeedProcesses {
         let path = logPath(seed)
         do {
             try FileManager.default.createDirectory(atPath: "\(folder)/seed-\(seed)", withIntermediateDirectories: true)
-            if !FileManager.default.fileExists(atPath: path) { FileManager.default.createFile(atPath: path, contents: nil) }
+            if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
             let log = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
             try log.seekToEnd()
             let process = Process()

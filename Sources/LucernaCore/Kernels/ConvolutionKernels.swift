@@ -62,14 +62,48 @@ enum ConvolutionKernels {
     /// so a window row `(ki, kj, oh)` is one contiguous run: the geometry im2col and col2im share.
     struct PhasePlane {
         let step: Int, phaseLength: Int, paddedRow: Int, size: Int, dilation: Int
+        let padding: (height: Int, width: Int)
 
         init(_ layout: Layout) {
             let g = layout.geometry
+            padding = g.padding
             step = g.stride.width
             phaseLength = (layout.width + 2 * g.padding.width + step - 1) / step
             paddedRow = step * phaseLength
             size = (layout.height + 2 * g.padding.height) * paddedRow
             dilation = g.dilation.width
+        }
+
+        /// Moves one channel between its `[H, W]` layout in a sample and this zero-padded, phase-split plane:
+        /// `toPlane` copies the channel into the plane's interior (im2col); otherwise the interior is added
+        /// into the channel (col2im). Phase by phase, consecutive slots of a phase hold every step-th column.
+        @inline(__always)
+        func transfer(_ plane: UnsafeMutablePointer<Float>, _ channel: UnsafeMutablePointer<Float>, height: Int, width: Int, toPlane: Bool) {
+            if step == 1 {
+                for ih in 0..<height {
+                    let slots = plane + (ih + padding.height) * paddedRow + padding.width, values = channel + ih * width
+                    if toPlane {
+                        slots.update(from: values, count: width)
+                    } else {
+                        for iw in 0..<width { values[iw] += slots[iw] }
+                    }
+                }
+                return
+            }
+            for phase in 0..<step {
+                let firstColumn = ((phase - padding.width) % step + step) % step
+                let firstSlot = phase * phaseLength + (firstColumn + padding.width) / step
+                for ih in 0..<height {
+                    var slot = plane + (ih + padding.height) * paddedRow + firstSlot
+                    var value = channel + ih * width + firstColumn
+                    let end = channel + (ih + 1) * width
+                    if toPlane {
+                        while value < end { slot.pointee = value.pointee; slot += 1; value += step }
+                    } else {
+                        while value < end { value.pointee += slot.pointee; slot += 1; value += step }
+                    }
+                }
+            }
         }
 
         /// Where the run of kernel column `kj` starts within a padded row.
@@ -95,7 +129,6 @@ enum ConvolutionKernels {
         let g = layout.geometry
         let (height, width) = (layout.height, layout.width)
         let (outputHeight, outputWidth) = (layout.outputHeight, layout.outputWidth)
-        let positions = layout.positions
         for c in 0..<layout.channels {
             let plane = input + c * height * width
             for ki in 0..<g.kernel.height {
@@ -138,37 +171,16 @@ enum ConvolutionKernels {
         typealias Vector = SIMD8<Float>
         let g = layout.geometry
         let (height, width) = (layout.height, layout.width)
-        let (outputHeight, outputWidth, positions) = (layout.outputHeight, layout.outputWidth, layout.positions)
+        let (outputHeight, outputWidth) = (layout.outputHeight, layout.outputWidth)
         let geometry = PhasePlane(layout)
-        let (step, phaseLength, paddedRow, planeSize) = (geometry.step, geometry.phaseLength, geometry.paddedRow, geometry.size)
+        let (paddedRow, planeSize) = (geometry.paddedRow, geometry.size)
         withUnsafeTemporaryAllocation(of: Float.self, capacity: planeSize + Vector.scalarCount) { buffer in
             guard let plane = buffer.baseAddress else { return }
             // Padding stays zero for every channel: only interior positions are rewritten.
             plane.initialize(repeating: 0, count: planeSize + Vector.scalarCount)
             let planeBytes = UnsafeRawPointer(plane), columnBytes = UnsafeMutableRawPointer(columns)
             for c in 0..<layout.channels {
-                let source = input + c * height * width
-                if step == 1 {
-                    for ih in 0..<height {
-                        (plane + (ih + g.padding.height) * paddedRow + g.padding.width).update(from: source + ih * width, count: width)
-                    }
-                } else {
-                    // Phase by phase: consecutive slots of a phase take every step-th input column.
-                    for phase in 0..<step {
-                        let firstColumn = ((phase - g.padding.width) % step + step) % step
-                        let firstSlot = phase * phaseLength + (firstColumn + g.padding.width) / step
-                        for ih in 0..<height {
-                            var slot = plane + (ih + g.padding.height) * paddedRow + firstSlot
-                            var from = source + ih * width + firstColumn
-                            let end = source + (ih + 1) * width
-                            while from < end {
-                                slot.pointee = from.pointee
-                                slot += 1
-                                from += step
-                            }
-                        }
-                    }
-                }
+                geometry.transfer(plane, UnsafeMutablePointer(mutating: input + c * height * width), height: height, width: width, toPlane: true)
                 for ki in 0..<g.kernel.height {
                     for kj in 0..<g.kernel.width {
                         let destination = ((c * g.kernel.height + ki) * g.kernel.width + kj) * stride
@@ -200,7 +212,6 @@ enum ConvolutionKernels {
         let g = layout.geometry
         let (height, width) = (layout.height, layout.width)
         let (outputHeight, outputWidth) = (layout.outputHeight, layout.outputWidth)
-        let positions = layout.positions
         for c in 0..<layout.channels {
             let plane = output + c * height * width
             for ki in 0..<g.kernel.height {
@@ -234,9 +245,9 @@ enum ConvolutionKernels {
         typealias Vector = SIMD8<Float>
         let g = layout.geometry
         let (height, width) = (layout.height, layout.width)
-        let (outputHeight, outputWidth, positions) = (layout.outputHeight, layout.outputWidth, layout.positions)
+        let (outputHeight, outputWidth) = (layout.outputHeight, layout.outputWidth)
         let geometry = PhasePlane(layout)
-        let (step, phaseLength, paddedRow, planeSize) = (geometry.step, geometry.phaseLength, geometry.paddedRow, geometry.size)
+        let (paddedRow, planeSize) = (geometry.paddedRow, geometry.size)
         let lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
         withUnsafeTemporaryAllocation(of: Float.self, capacity: planeSize + Vector.scalarCount) { buffer in
             guard let plane = buffer.baseAddress else { return }
@@ -264,28 +275,7 @@ enum ConvolutionKernels {
                         }
                     }
                 }
-                let destination = output + c * height * width
-                if step == 1 {
-                    for ih in 0..<height {
-                        let from = plane + (ih + g.padding.height) * paddedRow + g.padding.width, target = destination + ih * width
-                        for iw in 0..<width { target[iw] += from[iw] }
-                    }
-                } else {
-                    for phase in 0..<step {
-                        let firstColumn = ((phase - g.padding.width) % step + step) % step
-                        let firstSlot = phase * phaseLength + (firstColumn + g.padding.width) / step
-                        for ih in 0..<height {
-                            var slot = plane + (ih + g.padding.height) * paddedRow + firstSlot
-                            var target = destination + ih * width + firstColumn
-                            let end = destination + (ih + 1) * width
-                            while target < end {
-                                target.pointee += slot.pointee
-                                slot += 1
-                                target += step
-                            }
-                        }
-                    }
-                }
+                geometry.transfer(plane, output + c * height * width, height: height, width: width, toPlane: false)
             }
         }
     }
@@ -315,13 +305,22 @@ enum ConvolutionKernels {
     /// The row stride of a group's columns buffer for `count` samples.
     static func columnStride(_ layout: Layout, count: Int) -> Int { count * layout.positions + columnSlack }
 
-    /// Runs `body(first, count)` over `range` in groups of at most `size` samples.
+    /// Splits a thread's chunk of samples into groups and calls `body(first, count, stride, columns, channelMajor)`
+    /// for each: `columns` is a `[C·kh·kw, stride]` buffer, `channelMajor` an `[O, count·P]` buffer for groups
+    /// of several samples (nil for a one-sample group, whose `[O, P]` block needs no regrouping).
     @inline(__always)
-    static func forEachGroup(_ range: Range<Int>, size: Int, _ body: (Int, Int) -> Void) {
+    static func forEachGroup<T: TensorFloat>(
+        _ range: Range<Int>, layout: Layout, outputChannels: Int,
+        _ body: (_ first: Int, _ count: Int, _ stride: Int, _ columns: UnsafeMutablePointer<T>, _ channelMajor: UnsafeMutablePointer<T>?) -> Void
+    ) {
+        let group = groupSize(layout, available: range.count)
+        let columns = UnsafeMutablePointer<T>.allocate(capacity: layout.rows * columnStride(layout, count: group))
+        let channelMajor = group > 1 ? UnsafeMutablePointer<T>.allocate(capacity: outputChannels * group * layout.positions) : nil
+        defer { columns.deallocate(); channelMajor?.deallocate() }
         var first = range.lowerBound
         while first < range.upperBound {
-            let count = min(size, range.upperBound - first)
-            body(first, count)
+            let count = min(group, range.upperBound - first)
+            body(first, count, columnStride(layout, count: count), columns, count > 1 ? channelMajor : nil)
             first += count
         }
     }
@@ -337,21 +336,25 @@ enum ConvolutionKernels {
         }
     }
 
+    /// A group's `[count, O, P]` block as one `[O, count·P]` matrix: the block itself for one sample, else
+    /// its copy in `scratch`.
+    static func gatherGroup<T: TensorFloat>(_ block: UnsafePointer<T>, into scratch: UnsafeMutablePointer<T>?, count: Int,
+                                            channels: Int, positions: Int) -> UnsafePointer<T> {
+        guard count > 1, let scratch else { return block }
+        regroup(block, scratch, count: count, channels: channels, positions: positions, gather: true)
+        return UnsafePointer(scratch)
+    }
+
     /// `output[n] = W[O, CK] · im2col(input[n])` for every sample.
     /// With a bias, each output channel starts from its bias value (a fused bias add).
     static func forward<T: TensorFloat>(input: UnsafePointer<T>, weight: UnsafePointer<T>, bias: UnsafePointer<T>?,
                                         output: UnsafeMutablePointer<T>, outputChannels: Int, layout: Layout) {
         let (rows, positions) = (layout.rows, layout.positions)
         Parallel.forEachChunk(layout.batch, costPerItem: rows * positions * outputChannels) { range in
-            let group = groupSize(layout, available: range.count)
-            let scratch = UnsafeMutablePointer<T>.allocate(capacity: rows * columnStride(layout, count: group))
-            let product = group > 1 ? UnsafeMutablePointer<T>.allocate(capacity: outputChannels * group * positions) : nil
-            defer { scratch.deallocate(); product?.deallocate() }
-            forEachGroup(range, size: group) { first, count in
-                let stride = columnStride(layout, count: count)
+            forEachGroup(range, layout: layout, outputChannels: outputChannels) { (first, count, stride, scratch: UnsafeMutablePointer<T>, product) in
                 for sample in 0..<count { im2col(input + (first + sample) * layout.inputPlane, scratch + sample * positions, layout, stride: stride) }
                 let destination = output + first * outputChannels * positions
-                if count == 1 || product == nil {
+                guard let product else {
                     if let bias {
                         for channel in 0..<outputChannels { (destination + channel * positions).update(repeating: bias[channel], count: positions) }
                     }
@@ -359,7 +362,6 @@ enum ConvolutionKernels {
                                              b: scratch, ldb: stride, c: destination, ldc: positions, beta: bias == nil ? 0 : 1)
                     return
                 }
-                guard let product else { return }
                 let width = count * positions
                 MatrixKernels.gemmSerial(transposeA: false, transposeB: false, m: outputChannels, n: width, k: rows, a: weight, lda: rows,
                                          b: scratch, ldb: stride, c: product, ldc: width)
@@ -381,18 +383,10 @@ enum ConvolutionKernels {
                                               inputGradient: UnsafeMutablePointer<T>, outputChannels: Int, layout: Layout) {
         let (rows, positions) = (layout.rows, layout.positions)
         Parallel.forEachChunk(layout.batch, costPerItem: rows * positions * outputChannels) { range in
-            let group = groupSize(layout, available: range.count)
-            let scratch = UnsafeMutablePointer<T>.allocate(capacity: rows * columnStride(layout, count: group))
-            let gathered = group > 1 ? UnsafeMutablePointer<T>.allocate(capacity: outputChannels * group * positions) : nil
-            defer { scratch.deallocate(); gathered?.deallocate() }
-            forEachGroup(range, size: group) { first, count in
-                let stride = columnStride(layout, count: count), width = count * positions
-                let source = outputGradient + first * outputChannels * positions
-                var gradient = source
-                if count > 1, let gathered {
-                    regroup(source, gathered, count: count, channels: outputChannels, positions: positions, gather: true)
-                    gradient = UnsafePointer(gathered)
-                }
+            forEachGroup(range, layout: layout, outputChannels: outputChannels) { (first, count, stride, scratch: UnsafeMutablePointer<T>, gathered) in
+                let width = count * positions
+                let gradient = gatherGroup(outputGradient + first * outputChannels * positions, into: gathered, count: count,
+                                           channels: outputChannels, positions: positions)
                 MatrixKernels.gemmSerial(transposeA: true, transposeB: false, m: rows, n: width, k: outputChannels, a: weight, lda: rows,
                                          b: gradient, ldb: width, c: scratch, ldc: stride)
                 for sample in 0..<count {
@@ -414,19 +408,11 @@ enum ConvolutionKernels {
         defer { partials.deallocate() }
         Parallel.forEachChunk(layout.batch, costPerItem: rows * positions * outputChannels) { range in
             let chunk = Parallel.chunkIndex(of: range, count: layout.batch, chunks: chunks)
-            let group = groupSize(layout, available: range.count)
-            let scratch = UnsafeMutablePointer<T>.allocate(capacity: rows * columnStride(layout, count: group))
-            let gathered = group > 1 ? UnsafeMutablePointer<T>.allocate(capacity: outputChannels * group * positions) : nil
-            defer { scratch.deallocate(); gathered?.deallocate() }
-            forEachGroup(range, size: group) { first, count in
-                let stride = columnStride(layout, count: count), width = count * positions
+            forEachGroup(range, layout: layout, outputChannels: outputChannels) { (first, count, stride, scratch: UnsafeMutablePointer<T>, gathered) in
+                let width = count * positions
                 for sample in 0..<count { im2col(input + (first + sample) * layout.inputPlane, scratch + sample * positions, layout, stride: stride) }
-                let source = outputGradient + first * outputChannels * positions
-                var gradient = source
-                if count > 1, let gathered {
-                    regroup(source, gathered, count: count, channels: outputChannels, positions: positions, gather: true)
-                    gradient = UnsafePointer(gathered)
-                }
+                let gradient = gatherGroup(outputGradient + first * outputChannels * positions, into: gathered, count: count,
+                                           channels: outputChannels, positions: positions)
                 MatrixKernels.gemmSerial(transposeA: false, transposeB: true, m: outputChannels, n: rows, k: width, a: gradient, lda: width,
                                          b: scratch, ldb: stride, c: partials + chunk * size, ldc: rows, beta: 1)
             }
