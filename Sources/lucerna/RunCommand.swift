@@ -69,7 +69,7 @@ struct Run: ParsableCommand {
     @Option(help: "Run the recipe once per seed (e.g. 1,2,3) in seed-N/ subfolders and aggregate every metric (mean, standard deviation, per seed) into summary.json and report.md. A recipe can ask for this itself with lucerna.config{seeds = {1, 2, 3}, ...}.")
     var seeds: String?
 
-    @Option(help: "With several seeds: run this many at once, each in its own lucerna process with --threads threads (e.g. --jobs 2 --threads 1 on two cores: small models use cores better this way); each seed's output goes to seed-N/output.log. A seed's results do not depend on the number of jobs.")
+    @Option(help: "With several seeds: run this many at once, each in its own lucerna process with --threads threads (e.g. --jobs 2 --threads 1 on two cores); each seed's output goes to seed-N/output.log. A seed's results do not depend on the number of jobs.")
     var jobs: Int?
 
     @Option(help: "Continue the interrupted run in this folder: same recipe, seeds, overrides and threads; train{} continues from its last checkpoint, and seeds that finished (seed-N/summary.json) are not run again.")
