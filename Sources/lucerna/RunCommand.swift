@@ -81,7 +81,8 @@ struct Run: ParsableCommand {
 
     func run() throws {
         try common.apply()
-        let (invocation, folder) = try prepare()
+        let (invocation, folder, lock) = try prepare()
+        defer { withExtendedLifetime(lock) {} }
         Parallel.setThreadCount(invocation.threads)
         if let only = onlySeed {
             guard let seeds = invocation.seeds, seeds.contains(only) else {
@@ -94,7 +95,7 @@ struct Run: ParsableCommand {
             try runSeeds(seeds, invocation: invocation, folder: folder)
             return
         }
-        let context = try runOnce(invocation, seed: invocation.seed, directory: folder, expandSeeds: seed == nil && resume == nil)
+        let context = try runOnce(invocation, seed: invocation.seed, directory: folder, expandSeeds: seed == nil && resume == nil, locking: false)
         if let requested = context.requestedSeeds {
             // The recipe asked for several seeds in lucerna.config{seeds = ...}: run it once per seed instead.
             var expanded = invocation
@@ -109,8 +110,10 @@ struct Run: ParsableCommand {
         try writeSummary([context.seedRecord], folder: folder, recipe: invocation.recipe, printTable: false)
     }
 
-    /// The invocation (from the arguments, or from `run.json` with `--resume`) and the run folder.
-    func prepare() throws -> (RunInvocation, String) {
+    /// The invocation (from the arguments, or from `run.json` with `--resume`), the run folder, and the
+    /// folder's lock, taken before anything is written (none for one seed of a `--jobs` run, whose parent
+    /// holds it; the seed's own folder is locked instead).
+    func prepare() throws -> (RunInvocation, String, RunFolderLock?) {
         guard maxInstructions > 0, maxMemory > 0 else { throw ValidationError("--max-instructions and --max-memory must be positive") }
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be positive, got \(jobs)") }
         if onlySeed != nil && resume == nil { throw ValidationError("--only-seed needs --resume RUN_DIR of a multi-seed run") }
@@ -131,7 +134,7 @@ struct Run: ParsableCommand {
             }
             if let data = common.data { invocation.data = data }
             if let jobs { invocation.jobs = jobs }
-            return (invocation, resume)
+            return (invocation, resume, onlySeed == nil ? try lockFolder(resume) : nil)
         }
         guard let recipe else { throw ValidationError("give a recipe file (or --resume RUN_DIR)") }
         do { _ = try overrides.map(ConfigOverride.init(parsing:)) } catch { throw ValidationError("\(error)") }
@@ -145,6 +148,7 @@ struct Run: ParsableCommand {
             list = parsed.compactMap { $0 }
         }
         let folder = out ?? RunContext.defaultDirectory(for: recipe)
+        let lock = try lockFolder(folder)
         var invocation = RunInvocation(recipe: recipe, seed: seed ?? 0, seeds: list, jobs: jobs, overrides: overrides, data: common.data,
                                        threads: Parallel.threadCount, sandbox: sandbox, maxInstructions: maxInstructions, maxMemory: maxMemory)
         do {
@@ -157,7 +161,15 @@ struct Run: ParsableCommand {
             report("error: cannot start the run in \(folder) (recipe.lua, run.json): \(error.localizedDescription)")
             throw ExitCode(1)
         }
-        return (invocation, folder)
+        return (invocation, folder, lock)
+    }
+
+    /// The run folder's lock, or exit 1 when another run holds it.
+    func lockFolder(_ folder: String) throws -> RunFolderLock {
+        do { return try RunFolderLock(folder: folder) } catch {
+            report("error: \(error)")
+            throw ExitCode(1)
+        }
     }
 
     /// Runs the recipe once per seed (one after another, or `jobs` processes at a time) and aggregates the
@@ -234,11 +246,13 @@ struct Run: ParsableCommand {
     }
 
     /// Runs the recipe once with `seed` in `directory`; exits on failure.
-    func runOnce(_ invocation: RunInvocation, seed: Int, directory: String, expandSeeds: Bool) throws -> RunContext {
+    /// `locking`: lock `directory` for the run (a seed's folder; the run folder itself is locked by ``prepare()``).
+    func runOnce(_ invocation: RunInvocation, seed: Int, directory: String, expandSeeds: Bool, locking: Bool = true) throws -> RunContext {
         RandomGenerator.shared.reseed(UInt64(truncatingIfNeeded: seed))
         let parsed = try invocation.overrides.map(ConfigOverride.init(parsing:))
-        let context: RunContext
+        let context: RunContext, lock: RunFolderLock?
         do {
+            lock = locking ? try RunFolderLock(folder: directory) : nil
             // A folder where no run started yet (no checkpoints/) starts afresh even in a resumed run.
             context = try RunContext(directory: directory, recipe: invocation.recipe, seed: seed, threads: invocation.threads,
                                      overrides: parsed, resuming: resume != nil && FileManager.default.fileExists(atPath: "\(directory)/checkpoints"))
@@ -246,6 +260,7 @@ struct Run: ParsableCommand {
             report("error: \(error)")
             throw ExitCode(1)
         }
+        defer { withExtendedLifetime(lock) {} }
         context.expandsSeeds = expandSeeds
         emit("run folder: \(context.directory)\(context.resuming ? " (resuming)" : "")")
         do {

@@ -279,6 +279,13 @@ final class CommandLineTests: XCTestCase {
         let deadline = Date().addingTimeInterval(120)
         while !FileManager.default.fileExists(atPath: "\(killed)/hanging") && Date() < deadline && process.isRunning { usleep(50_000) }
         XCTAssert(FileManager.default.fileExists(atPath: "\(killed)/hanging"), "the run never reached epoch 3")
+        // While it runs, the folder is locked: a resume of it stops instead of writing into it too.
+        let concurrent = try lucerna(["run", "--resume", killed])
+        XCTAssertEqual(concurrent.status, 1)
+        XCTAssert(concurrent.errors.contains("is in use by another lucerna run (process \(process.processIdentifier))"), concurrent.errors)
+        let started = try String(contentsOfFile: "\(killed)/run.json", encoding: .utf8)
+        XCTAssertEqual(try lucerna(["run", recipe, "--out", killed, "--seed", "5"]).status, 1)
+        XCTAssertEqual(try String(contentsOfFile: "\(killed)/run.json", encoding: .utf8), started, "a refused run writes nothing")
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         XCTAssertEqual(process.terminationReason, .uncaughtSignal)
