@@ -133,8 +133,15 @@ struct Run: ParsableCommand {
                 invocation.threads = threads
             }
             if let data = common.data { invocation.data = data }
-            if let jobs { invocation.jobs = jobs }
-            return (invocation, resume, onlySeed == nil ? try lockFolder(resume) : nil)
+            let lock = onlySeed == nil ? try lockFolder(resume) : nil
+            if let jobs, onlySeed == nil {
+                // The new number of jobs is kept for later resumes (it does not change any result).
+                invocation.jobs = jobs
+                do { try invocation.save(to: resume) } catch {
+                    report("warning: cannot record --jobs \(jobs) in \(resume)/run.json: \(error.localizedDescription)")
+                }
+            }
+            return (invocation, resume, lock)
         }
         guard let recipe else { throw ValidationError("give a recipe file (or --resume RUN_DIR)") }
         do { _ = try overrides.map(ConfigOverride.init(parsing:)) } catch { throw ValidationError("\(error)") }

@@ -205,8 +205,10 @@ final class CommandLineTests: XCTestCase {
         }
         // A resumed run runs only the seeds without a summary.
         try FileManager.default.removeItem(atPath: "\(parallel)/seed-3/summary.json")
-        let resumed = try lucerna(["run", "--resume", parallel])
+        let resumed = try lucerna(["run", "--resume", parallel, "--jobs", "3"])
         XCTAssertEqual(resumed.status, 0, resumed.errors)
+        let saved = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(parallel)/run.json"))) as? [String: Any])
+        XCTAssertEqual(saved["jobs"] as? Int, 3, "a resume's --jobs is kept for later resumes")
         XCTAssert(resumed.output.contains("seed 1: finished earlier"), resumed.output)
         XCTAssertFalse(resumed.output.contains("run folder: \(parallel)/seed-1"), resumed.output)
         XCTAssert(resumed.output.contains("run folder: \(parallel)/seed-3"), resumed.output)
