@@ -234,6 +234,11 @@ final class CommandLineTests: XCTestCase {
         let retried = try lucerna(["run", "--resume", failing])
         XCTAssertEqual(retried.status, 0, retried.errors)
         XCTAssertEqual(try values(failing), try values(sequential))
+        // A damaged seed summary is named, not trusted.
+        try "{\"seeds\": [2], \"metr".write(toFile: "\(failing)/seed-2/summary.json", atomically: true, encoding: .utf8)
+        let damaged = try lucerna(["run", "--resume", failing])
+        XCTAssertEqual(damaged.status, 1)
+        XCTAssert(damaged.errors.contains("\(failing)/seed-2/summary.json"), damaged.errors)
         XCTAssertEqual(try lucerna(["run", recipe, "--seeds", "1,2", "--jobs", "0"]).status, 2)
         XCTAssertEqual(try lucerna(["run", recipe, "--only-seed", "1"]).status, 2)
     }
