@@ -23,15 +23,6 @@ extension Double {
 /// Row-major GEMM `C = op(A) op(B) + beta·C` through OpenBLAS (kept single-threaded), split across the
 /// engine's threads by blocks of rows or columns of C when large.
 enum MatrixKernels {
-    /// On the calling thread only.
-    static func gemmSerial<T: TensorFloat>(
-        transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int,
-        a: UnsafePointer<T>, b: UnsafePointer<T>, c: UnsafeMutablePointer<T>, beta: T = 0
-    ) {
-        gemmSerial(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, lda: transposeA ? m : k,
-                   b: b, ldb: transposeB ? k : n, c: c, ldc: n, beta: beta)
-    }
-
     /// On the calling thread only, on matrices with explicit row strides (leading dimensions); empty
     /// shapes are handled here (BLAS rejects a zero leading dimension).
     static func gemmSerial<T: TensorFloat>(
@@ -54,7 +45,7 @@ enum MatrixKernels {
         let work = m * n * k
         let (lda, ldb) = (transposeA ? m : k, transposeB ? k : n)
         if Parallel.threadCount <= 1 || work < 1 << 18 || (m < 32 && n < 32) {
-            gemmSerial(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, b: b, c: c, beta: beta)
+            gemmSerial(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: n, beta: beta)
             return
         }
         let splitRows = m >= n
@@ -66,20 +57,14 @@ enum MatrixKernels {
                 if start >= end { continue }
                 if splitRows {
                     let aBlock = a + (transposeA ? start : start * lda)
-                    gemmStrided(transposeA, transposeB, end - start, n, k, aBlock, lda, b, ldb, c + start * n, n, beta)
+                    gemmSerial(transposeA: transposeA, transposeB: transposeB, m: end - start, n: n, k: k, a: aBlock, lda: lda,
+                               b: b, ldb: ldb, c: c + start * n, ldc: n, beta: beta)
                 } else {
                     let bBlock = b + (transposeB ? start * ldb : start)
-                    gemmStrided(transposeA, transposeB, m, end - start, k, a, lda, bBlock, ldb, c + start, n, beta)
+                    gemmSerial(transposeA: transposeA, transposeB: transposeB, m: m, n: end - start, k: k, a: a, lda: lda,
+                               b: bBlock, ldb: ldb, c: c + start, ldc: n, beta: beta)
                 }
             }
         }
-    }
-
-    /// A GEMM on sub-blocks with explicit leading dimensions.
-    private static func gemmStrided<T: TensorFloat>(
-        _ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<T>, _ lda: Int,
-        _ b: UnsafePointer<T>, _ ldb: Int, _ c: UnsafeMutablePointer<T>, _ ldc: Int, _ beta: T
-    ) {
-        T.gemm(transposeA, transposeB, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
     }
 }
