@@ -21,20 +21,11 @@ public enum RunComparison {
 
     /// A run's metrics by name.
     static func metrics(of folder: String) throws -> [String: Cell] {
-        let summaryPath = "\(folder)/summary.json", metricsPath = "\(folder)/metrics.jsonl"
-        if FileManager.default.fileExists(atPath: summaryPath) {
-            guard let text = try? String(contentsOfFile: summaryPath, encoding: .utf8),
-                  case .table(let summary)? = try? ConfigValue(parsingJSON: text), case .table(let metrics)? = summary["metrics"] else {
-                throw TensorError("report", "\(summaryPath) is not a Lucerna summary (no metrics)")
+        let metricsPath = "\(folder)/metrics.jsonl"
+        if let summary = try SeedSummary.load(from: folder) {
+            return summary.values.mapValues { list in
+                Cell(mean: SampleStatistics.mean(list), standardDeviation: SampleStatistics.standardDeviation(list), seeds: list.count)
             }
-            var seeds = 1
-            if case .list(let list)? = summary["seeds"] { seeds = list.count }
-            var result: [String: Cell] = [:]
-            for (name, value) in metrics {
-                guard case .table(let fields) = value, let mean = fields["mean"]?.numberValue else { continue }
-                result[name] = Cell(mean: mean, standardDeviation: fields["std"]?.numberValue, seeds: seeds)
-            }
-            return result
         }
         guard FileManager.default.fileExists(atPath: metricsPath) else {
             throw TensorError("report", "\(folder) has neither summary.json nor metrics.jsonl (is it a run folder?)")

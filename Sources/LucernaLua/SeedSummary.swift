@@ -11,10 +11,6 @@ public struct SeedSummary {
     /// Metric name → values in seed order (fields missing from a run are left out of that metric).
     public let values: [String: [Double]]
 
-    public init(runs: [RunContext]) throws {
-        try self.init(records: runs.map(\.seedRecord))
-    }
-
     /// The aggregate of per-seed records (each seed's metric name → value).
     public init(records: [(seed: Int, metrics: [String: Double])]) throws {
         seeds = records.map(\.seed)
@@ -26,26 +22,44 @@ public struct SeedSummary {
         values = collected
     }
 
-    /// The seed and metrics of a finished one-seed run, read from the `summary.json` in its folder; nil when the
-    /// folder has none (the run has not finished).
-    public static func finishedRun(in folder: String) throws -> (seed: Int, metrics: [String: Double])? {
+    private init(seeds: [Int], values: [String: [Double]]) {
+        self.seeds = seeds
+        self.values = values
+    }
+
+    /// The summary in `folder/summary.json` (what ``json`` wrote), or nil when the folder has none; a file that
+    /// is not such a summary is an error naming it.
+    public static func load(from folder: String) throws -> SeedSummary? {
         let path = "\(folder)/summary.json"
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
         func fail(_ message: String) -> TensorError { TensorError("summary", "\(path): \(message)") }
         let document: ConfigValue
         do { document = try ConfigValue(parsingJSON: String(decoding: data, as: UTF8.self)) } catch { throw fail("\(error)") }
-        guard case .table(let fields) = document, case .list(let seedList)? = fields["seeds"], seedList.count == 1,
-              let seedValue = seedList[0].numberValue, seedValue.rounded() == seedValue, abs(seedValue) < 1e15,
-              case .table(let metrics)? = fields["metrics"] else {
-            throw fail("not the summary of a one-seed run (expected {\"seeds\": [seed], \"metrics\": {...}})")
+        guard case .table(let fields) = document, case .list(let seedList)? = fields["seeds"], case .table(let metrics)? = fields["metrics"] else {
+            throw fail("not a Lucerna summary (expected {\"seeds\": [...], \"metrics\": {...}})")
         }
-        var values: [String: Double] = [:]
+        let seeds = seedList.compactMap { $0.numberValue }.filter { $0.rounded() == $0 && abs($0) < 1e15 }.map { Int($0) }
+        guard seeds.count == seedList.count else { throw fail("seeds must be integers") }
+        var values: [String: [Double]] = [:]
         for (name, entry) in metrics {
-            guard case .table(let statistics) = entry, case .list(let list)? = statistics["values"], list.count == 1,
-                  let number = list[0].numberValue else { throw fail("metric \(name) has no single value") }
-            values[name] = number
+            guard case .table(let statistics) = entry, case .list(let list)? = statistics["values"], !list.isEmpty, list.count <= seeds.count else {
+                throw fail("metric \(name) has no per-seed values")
+            }
+            let numbers = list.compactMap { $0.numberValue }
+            guard numbers.count == list.count else { throw fail("metric \(name) has a value that is not a number") }
+            values[name] = numbers
         }
-        return (seed: Int(seedValue), metrics: values)
+        return SeedSummary(seeds: seeds, values: values)
+    }
+
+    /// The seed and metrics of a finished one-seed run (its folder's summary), or nil when the folder has none
+    /// (the run has not finished).
+    public static func finishedRun(in folder: String) throws -> (seed: Int, metrics: [String: Double])? {
+        guard let summary = try load(from: folder) else { return nil }
+        guard summary.seeds.count == 1 else {
+            throw TensorError("summary", "\(folder)/summary.json aggregates \(summary.seeds.count) seeds; expected the summary of one seed")
+        }
+        return (seed: summary.seeds[0], metrics: summary.values.compactMapValues(\.first))
     }
 
     /// `summary.json`.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LucernaTrain
 
 /// The processes of a run's seeds while `--jobs` runs them at once, so a terminating signal to the run
 /// reaches them too (a resumed run would otherwise start a second process on the same seed folder).
@@ -33,8 +34,12 @@ struct SeedProcesses {
         emit("running seeds \(seeds.map(String.init).joined(separator: ", ")): \(min(jobs, seeds.count)) at a time, \(threads) thread\(threads == 1 ? "" : "s") each")
         while !queue.isEmpty || !running.isEmpty {
             while running.count < jobs, let seed = queue.popFirst() {
-                let process = try start(seed)
-                running.append((seed, process, Date()))
+                do {
+                    running.append((seed, try start(seed), Date()))
+                } catch {
+                    for entry in running { entry.process.terminate() }   // no seed is left running without its run
+                    throw error
+                }
             }
             usleep(200_000)
             for (index, entry) in running.enumerated().reversed() where !entry.process.isRunning {
@@ -43,16 +48,16 @@ struct SeedProcesses {
                 seedProcessIdentifiers.removeAll { $0 == entry.process.processIdentifier }
                 let succeeded = entry.process.terminationReason == .exit && entry.process.terminationStatus == 0
                 if succeeded { durations.append(seconds) } else { failed.append(entry.seed) }
-                var line = "seed \(entry.seed): \(succeeded ? "finished" : "failed (exit \(entry.process.terminationStatus); see \(logPath(entry.seed)))") after \(Self.format(seconds))"
+                var line = "seed \(entry.seed): \(succeeded ? "finished" : "failed (exit \(entry.process.terminationStatus); see \(logPath(entry.seed)))") after \(LucernaTrain.Progress.format(seconds: seconds))"
                 if let left = timeLeft(queued: queue.count, running: running.map(\.started), durations: durations) {
-                    line += "; about \(Self.format(left)) left"
+                    line += "; about \(LucernaTrain.Progress.format(seconds: left)) left"
                 }
                 emit(line)
             }
             if Date().timeIntervalSince(lastHeartbeat) >= heartbeat {
                 lastHeartbeat = Date()
                 for entry in running {
-                    emit("seed \(entry.seed) (\(Self.format(Date().timeIntervalSince(entry.started)))): \(latestLine(entry.seed))")
+                    emit("seed \(entry.seed) (\(LucernaTrain.Progress.format(seconds: Date().timeIntervalSince(entry.started)))): \(latestLine(entry.seed))")
                 }
             }
         }
@@ -105,12 +110,6 @@ struct SeedProcesses {
         let mean = durations.reduce(0, +) / Double(durations.count)
         let work = Double(queued) * mean + running.map { max(mean - Date().timeIntervalSince($0), 0) }.reduce(0, +)
         return work / Double(max(min(jobs, queued + running.count), 1))
-    }
-
-    static func format(_ seconds: TimeInterval) -> String {
-        let total = Int(seconds.rounded())
-        return total >= 3600 ? String(format: "%d h %02d min", total / 3600, total / 60 % 60)
-            : total >= 60 ? String(format: "%d min %02d s", total / 60, total % 60) : "\(total) s"
     }
 
     /// On SIGINT or SIGTERM, terminates the seed processes before exiting.
