@@ -120,25 +120,37 @@ enum LuaObjects {
         lucerna_pop(state, 1)
         // Attacks and explainers share one call shape: x:method(model, inputs, targets) -> tensor.
         // attack:perturb(model, inputs, targets): adversarial inputs; for a multimodal classifier, inputs is a
-        // table of modalities and an optional fourth argument names the attacked one(s) (default: all).
+        // table of modalities and an optional fourth argument names the attacked one(s) (default: all) or gives
+        // each attacked modality its own budget and range.
         LuaUserdata.createMetatable(attackMetatable, in: lua) { lua in
             lua.setFunction("perturb") { call in
                 let attack = try argument(call, attackMetatable, as: Attack.self, "an attack")
                 let model = try LuaNNAPI.moduleArgument(call, 2)
                 if let multimodal = model as? MultimodalClassifier, LuaTensorAPI.tensor(at: 3, in: call.state) == nil {
                     let inputs = try modalityTable(call, 3, model: multimodal)
-                    var attacked: [String]?
+                    var attacked: [String]?, budgets: [String: ModalityBudget] = [:]
+                    let expected = "a modality name, a list of names or a table of budgets {image = {eps = 0.1}, audio = {eps = 1, clamp_min = -math.huge, clamp_max = math.huge}}"
                     switch call.isNil(5) ? .null : try LuaConfigValue.read(5, in: call.state, path: "modalities") {
                     case .null: attacked = nil
                     case .string(let name): attacked = [name]
                     case .list(let names):
                         attacked = try names.map { value in
-                            guard case .string(let name) = value else { throw call.fail(5, "a modality name or a list of names") }
+                            guard case .string(let name) = value else { throw call.fail(5, expected) }
                             return name
                         }
-                    default: throw call.fail(5, "a modality name or a list of names")
+                    case .table(let fields):
+                        for (name, value) in fields {
+                            guard case .table(let options) = value else { throw call.fail(5, expected) }
+                            try rejectUnknownOptions(options.keys, accepted: ["eps", "clamp_min", "clamp_max"], owner: "attack:perturb budget for \(name)")
+                            let config = Config(owner: "attack:perturb budget for \(name)", values: options)
+                            budgets[name] = ModalityBudget(eps: try config.number("eps", default: nil), low: try config.number("clamp_min", default: nil),
+                                                           high: try config.number("clamp_max", default: nil))
+                        }
+                        guard !budgets.isEmpty else { throw call.fail(5, expected) }
+                    default: throw call.fail(5, expected)
                     }
-                    let result = try MultimodalAttack.perturb(attack, model: multimodal, inputs: inputs, targets: call.tensor(4), attacked: attacked)
+                    let result = try MultimodalAttack.perturb(attack, model: multimodal, inputs: inputs, targets: call.tensor(4), attacked: attacked,
+                                                              budgets: budgets)
                     LuaConfigValue.push(.table(result.mapValues { .tensor($0) }), in: call.state)
                     return 1
                 }

@@ -35,8 +35,10 @@ final class MultimodalAttackTests: XCTestCase {
         try XCTUnwrap(try registry.build(.attack, name, options: options) as? Attack)
     }
 
-    /// x + ε·sign(∇ CE) clamped to [0, 1], per modality, from the joint model's gradient.
-    func fgsmStep(model: MultimodalClassifier, inputs: [String: Tensor], labels: Tensor, eps: Double) throws -> [String: [Double]] {
+    /// x + ε_m·sign(∇ CE) clamped to the modality's range ([0, 1] unless given), per modality, from the joint
+    /// model's gradient.
+    func fgsmStep(model: MultimodalClassifier, inputs: [String: Tensor], labels: Tensor, eps: Double,
+                  budgets: [String: (eps: Double, low: Double, high: Double)] = [:]) throws -> [String: [Double]] {
         let leaves = try inputs.mapValues { try $0.detach().requiringGrad() }
         let names = leaves.keys.sorted()
         let loss = try Losses.crossEntropy(model.evaluating { try model.forward(modalities: leaves) }, labels)
@@ -44,7 +46,8 @@ final class MultimodalAttackTests: XCTestCase {
         var stepped: [String: [Double]] = [:]
         for (name, gradient) in zip(names, gradients) {
             let g = try XCTUnwrap(gradient).toDoubles(), x = try XCTUnwrap(inputs[name]).toDoubles()
-            stepped[name] = zip(x, g).map { min(max($0 + eps * ($1 > 0 ? 1 : $1 < 0 ? -1 : 0), 0), 1) }
+            let budget = budgets[name] ?? (eps, 0, 1)
+            stepped[name] = zip(x, g).map { min(max($0 + budget.eps * ($1 > 0 ? 1 : $1 < 0 ? -1 : 0), budget.low), budget.high) }
         }
         return stepped
     }
@@ -109,5 +112,92 @@ final class MultimodalAttackTests: XCTestCase {
         let square = try MultimodalAttack.perturb(attack("square", ["eps": .number(0.3), "queries": .number(40), "restarts": .number(2)]), model: model,
                                                   inputs: batch, targets: labels, attacked: ["image"])
         XCTAssertEqual(try XCTUnwrap(square["audio"]).toDoubles(), try XCTUnwrap(batch["audio"]).toDoubles())
+    }
+
+    /// The audio as unbounded features (log-mel energies around ±10), outside the attacks' default [0, 1].
+    func wideInputs() throws -> [String: Tensor] {
+        var batch = try inputs()
+        batch["audio"] = try XCTUnwrap(batch["audio"]) * 20 - 10
+        return batch
+    }
+
+    func testEachModalityHasItsOwnBudgetAndRange() throws {
+        let model = try model(), batch = try wideInputs()
+        let labels = try Tensor(shape: [6], integers: [0, 1, 2, 0, 1, 2])
+        let unbounded = ModalityBudget(eps: 1.5, low: -.infinity, high: .infinity)
+        // FGSM with budgets is each modality's own gradient-sign step: ε_m and range per modality.
+        let expected = try fgsmStep(model: model, inputs: batch, labels: labels, eps: 0.1,
+                                    budgets: ["image": (0.05, 0, 1), "audio": (1.5, -.infinity, .infinity)])
+        let fgsm = try attack("fgsm", ["eps": .number(0.1)])
+        let stepped = try MultimodalAttack.perturb(fgsm, model: model, inputs: batch, targets: labels,
+                                                   budgets: ["image": ModalityBudget(eps: 0.05), "audio": unbounded])
+        for name in ["image", "audio"] {
+            assertClose(try XCTUnwrap(stepped[name]).toDoubles(), try XCTUnwrap(expected[name]), "FGSM with budgets, \(name)")
+        }
+        // One modality with its own budget keeps its shape (and the other is held).
+        let audioOnly = try MultimodalAttack.perturb(fgsm, model: model, inputs: batch, targets: labels, budgets: ["audio": unbounded])
+        assertClose(try XCTUnwrap(audioOnly["audio"]).toDoubles(),
+                     try XCTUnwrap(try fgsmStep(model: model, inputs: batch, labels: labels, eps: 0.1,
+                                                budgets: ["audio": (1.5, -.infinity, .infinity)])["audio"]), "audio only")
+        XCTAssertEqual(try XCTUnwrap(audioOnly["image"]).toDoubles(), try XCTUnwrap(batch["image"]).toDoubles())
+        // Iterative attacks stay in each ball and range, and use the audio's larger budget (on the model's own
+        // predictions, so APGD, which leaves misclassified inputs alone, attacks every input).
+        let predicted = try model.evaluating { try noGrad { try model.forward(modalities: batch).argmax(axis: 1) } }
+        for (name, options) in [("pgd", ["eps": ConfigValue.number(0.1), "alpha": .number(0.03), "steps": .number(8)]),
+                                ("pgd", ["eps": .number(0.1), "alpha": .number(0.05), "steps": .number(5), "norm": .string("l2")]),
+                                ("mifgsm", ["eps": .number(0.1), "alpha": .number(0.03), "steps": .number(5)]),
+                                ("apgd_ce", ["eps": .number(0.1), "steps": .number(8)]),
+                                ("apgd_dlr", ["eps": .number(0.1), "steps": .number(8)])] {
+            let result = try MultimodalAttack.perturb(attack(name, options), model: model, inputs: batch, targets: predicted,
+                                                      budgets: ["image": ModalityBudget(eps: 0.05), "audio": unbounded])
+            let image = try XCTUnwrap(result["image"]).toDoubles(), cleanImage = try XCTUnwrap(batch["image"]).toDoubles()
+            let audio = try XCTUnwrap(result["audio"]).toDoubles(), cleanAudio = try XCTUnwrap(batch["audio"]).toDoubles()
+            XCTAssert(image.allSatisfy { (0...1).contains($0) }, "\(name): image in [0, 1]")
+            if options["norm"] == nil {
+                XCTAssertLessThanOrEqual(zip(image, cleanImage).map { abs($0 - $1) }.max() ?? 0, 0.05 + 1e-6, "\(name): image ball")
+                // Float32 audio near ±11 rounds to about 1e-6.
+                XCTAssertLessThanOrEqual(zip(audio, cleanAudio).map { abs($0 - $1) }.max() ?? 0, 1.5 + 4e-6, "\(name): audio ball")
+                XCTAssertGreaterThan(zip(audio, cleanAudio).map { abs($0 - $1) }.max() ?? 0, 0.5, "\(name): the audio moves beyond the image's budget")
+            } else {
+                // L2: the joint ellipsoid Σ‖δ_m‖²(ε/ε_m)² ≤ ε², per sample.
+                for sample in 0..<6 {
+                    func squared(_ a: [Double], _ b: [Double], _ size: Int) -> Double {
+                        (sample * size..<(sample + 1) * size).reduce(0) { $0 + ($1 < a.count ? (a[$1] - b[$1]) * (a[$1] - b[$1]) : 0) }
+                    }
+                    let total = squared(image, cleanImage, 64) * 4 + squared(audio, cleanAudio, 48) * (0.1 / 1.5) * (0.1 / 1.5)
+                    XCTAssertLessThanOrEqual(total.squareRoot(), 0.1 + 1e-6, "L2 sample \(sample)")
+                }
+            }
+        }
+    }
+
+    func testOutOfRangeModalitiesAndBadBudgetsAreErrors() throws {
+        let model = try model(), batch = try wideInputs()
+        let labels = try Tensor(shape: [6], integers: [0, 1, 2, 0, 1, 2])
+        let pgd = try attack("pgd", ["eps": .number(0.1), "alpha": .number(0.03), "steps": .number(2)])
+        func message(_ body: () throws -> Any) -> String {
+            do { _ = try body(); return "" } catch { return "\(error)" }
+        }
+        // The audio's values lie outside the shared [0, 1]: an error, jointly or alone, instead of a clamp.
+        XCTAssert(message { try MultimodalAttack.perturb(pgd, model: model, inputs: batch, targets: labels) }.contains("modality 'audio' spans"))
+        XCTAssert(message { try MultimodalAttack.perturb(pgd, model: model, inputs: batch, targets: labels, attacked: ["audio"]) }.contains("outside the valid range"))
+        XCTAssert(message { try pgd.perturb(model: ModalityView(model: model, modality: "audio", inputs: batch), inputs: XCTUnwrap(batch["audio"]), targets: labels) }
+            .contains("outside the valid range"))
+        let open = ModalityBudget(low: -.infinity, high: .infinity)
+        XCTAssert(message { try MultimodalAttack.perturb(pgd, model: model, inputs: batch, targets: labels, attacked: ["image"], budgets: ["audio": open]) }
+            .contains("not attacked"))
+        XCTAssert(message { try MultimodalAttack.perturb(pgd, model: model, inputs: batch, targets: labels, budgets: ["audio": ModalityBudget(eps: 0)]) }
+            .contains("eps must be positive"))
+        XCTAssert(message { try MultimodalAttack.perturb(pgd, model: model, inputs: batch, targets: labels, budgets: ["audio": ModalityBudget(low: 1, high: 0)]) }
+            .contains("must be below"))
+        let deepfool = try attack("deepfool", ["steps": .number(3)])
+        XCTAssert(message { try MultimodalAttack.perturb(deepfool, model: model, inputs: batch, targets: labels, budgets: ["audio": ModalityBudget(eps: 1)]) }
+            .contains("has no budget"))
+        let cw = try attack("cw", ["steps": .number(2)])
+        XCTAssert(message { try MultimodalAttack.perturb(cw, model: model, inputs: batch, targets: labels, budgets: ["audio": open]) }
+            .contains("need an attack with a valid range"))
+        // DeepFool takes ranges: with the audio unbounded it runs on both.
+        let result = try MultimodalAttack.perturb(deepfool, model: model, inputs: batch, targets: labels, budgets: ["image": ModalityBudget(), "audio": open])
+        XCTAssert(try XCTUnwrap(result["image"]).toDoubles().allSatisfy { (0...1).contains($0) })
     }
 }

@@ -138,6 +138,13 @@ final class PluginTests: XCTestCase {
             local ok
             ok, message = pcall(function() return attacks.fgsm{eps = 0.1}:perturb(model, x, y, "video") end)
             failed = ok and 0 or 1
+            -- Budgets per modality: the image within 0.05 of [0, 1], unbounded audio features within 2.
+            local wide = {image = x.image, audio = x.audio * 20 - 10}
+            local budgeted = attacks.fgsm{eps = 0.1}:perturb(model, wide, y, {image = {eps = 0.05}, audio = {eps = 2, clamp_min = -math.huge, clamp_max = math.huge}})
+            budget_image_change = (budgeted.image - wide.image):abs():max():item()
+            budget_audio_change = (budgeted.audio - wide.audio):abs():max():item()
+            ok, range_message = pcall(function() return attacks.fgsm{eps = 0.1}:perturb(model, wide, y) end)
+            ok, option_message = pcall(function() return attacks.fgsm{eps = 0.1}:perturb(model, wide, y, {audio = {epsilon = 2}}) end)
             """, name: "multimodal_attack.lua")
         XCTAssertEqual(try XCTUnwrap(lua.number(global: "image_change")), 0.1, accuracy: 1e-6)
         XCTAssertEqual(lua.number(global: "audio_kept"), 0)
@@ -146,6 +153,10 @@ final class PluginTests: XCTestCase {
         XCTAssertGreaterThan(try XCTUnwrap(lua.number(global: "plugin_audio_change")), 0)
         XCTAssertEqual(lua.number(global: "failed"), 1)
         XCTAssert(lua.string(global: "message")?.contains("no input for modality 'video'") == true, lua.string(global: "message") ?? "")
+        XCTAssertEqual(try XCTUnwrap(lua.number(global: "budget_image_change")), 0.05, accuracy: 1e-6)
+        XCTAssertEqual(try XCTUnwrap(lua.number(global: "budget_audio_change")), 2, accuracy: 1e-5)
+        XCTAssert(lua.string(global: "range_message")?.contains("modality 'audio' spans") == true, lua.string(global: "range_message") ?? "")
+        XCTAssert(lua.string(global: "option_message")?.contains("epsilon") == true, lua.string(global: "option_message") ?? "")
     }
 
     /// The LRP rule plugin epsilon_rms on every weighted layer, through a float32 model built in Lua, against

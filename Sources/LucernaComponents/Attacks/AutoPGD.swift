@@ -11,7 +11,7 @@ import LucernaNN
 ///
 /// Reference: Croce & Hein, "Reliable evaluation of adversarial robustness with an ensemble of diverse
 /// parameter-free attacks", ICML 2020; torchattacks `APGD` (its reference implementation's schedule).
-public final class AutoPGD: Attack {
+public final class AutoPGD: RangeBoundedAttack {
     public enum Loss: String, Sendable { case crossEntropy = "ce", differenceOfLogitsRatio = "dlr" }
 
     static func options(loss: Loss) -> [OptionSpec] {
@@ -25,7 +25,8 @@ public final class AutoPGD: Attack {
     }
 
     public let loss: Loss, eps: Double, norm: GradientSignAttack.Norm, steps: Int, restarts: Int, rho: Double
-    public let clampRange: (low: Double, high: Double)
+    public let validRange: ValidRange
+    public var budget: Double? { eps }
 
     init(config: Config, loss: Loss) throws {
         self.loss = loss
@@ -35,9 +36,10 @@ public final class AutoPGD: Attack {
         steps = try config.positiveInteger("steps")
         restarts = try config.positiveInteger("restarts")
         rho = try config.number("rho")
-        clampRange = (try config.number("clamp_min"), try config.number("clamp_max"))
+        let (low, high) = (try config.number("clamp_min"), try config.number("clamp_max"))
         guard eps >= 0, (0...1).contains(rho) else { throw config.error("eps must be non-negative and rho in [0, 1]") }
-        guard clampRange.low < clampRange.high else { throw config.error("clamp_min must be below clamp_max") }
+        guard low < high else { throw config.error("clamp_min must be below clamp_max") }
+        validRange = ValidRange(low: low, high: high)
     }
 
     static func builder(_ loss: Loss) -> (Config) throws -> Any { { try AutoPGD(config: $0, loss: loss) } }
@@ -68,7 +70,7 @@ public final class AutoPGD: Attack {
         }
     }
 
-    public func perturb(model: Module, inputs: Tensor, targets labels: Tensor) throws -> Tensor {
+    public func perturb(model: Module, inputs: Tensor, targets labels: Tensor, within range: ValidRange) throws -> Tensor {
         guard inputs.dtype.isFloatingPoint, inputs.rank >= 2, labels.count == inputs.shape[0] else {
             throw TensorError("attacks.apgd_\(loss.rawValue)", "needs floating-point inputs [N, ...] and one label per input")
         }
@@ -76,35 +78,35 @@ public final class AutoPGD: Attack {
             let count = inputs.shape[0], size = inputs.count / max(count, 1)
             let sampleShape = Array(inputs.shape.dropFirst())
             let x = inputs.toDoubles(), truth = labels.toIntegers()
+            try range.check(x, size: size, owner: "attacks.apgd_\(loss.rawValue)")
             var result = x
             let predictions = try noGrad { try model(inputs).argmax(axis: 1) }.toIntegers()
             _ = try AttackRestarts.keepFirstSuccess(result: &result, sampleSize: size, pending: (0..<count).filter { predictions[$0] == truth[$0] },
                                                     times: restarts) { rows in
                 try run(model: model.restricted(toRows: rows), x: rows.flatMap { x[$0 * size..<($0 + 1) * size] }, shape: [rows.count] + sampleShape,
-                        labels: rows.map { truth[$0] }, dtype: inputs.dtype)
+                        labels: rows.map { truth[$0] }, dtype: inputs.dtype, range: range)
             }
             return try Tensor(shape: inputs.shape, values: result, dtype: inputs.dtype)
         }
     }
 
     /// One APGD run: the first adversarial point found per input, and whether one was.
-    func run(model: Module, x: [Double], shape: [Int], labels: [Int], dtype: DType) throws -> ([Double], [Bool]) {
+    func run(model: Module, x: [Double], shape: [Int], labels: [Int], dtype: DType, range: ValidRange) throws -> ([Double], [Bool]) {
         let count = shape[0], size = x.count / max(count, 1)
         let firstInterval = max(Int(0.22 * Double(steps)), 1), minimumInterval = max(Int(0.06 * Double(steps)), 1)
         let decrease = max(Int(0.03 * Double(steps)), 1)
         func sampleNorm(_ values: [Double], _ sample: Int) -> Double {
             (sample * size..<(sample + 1) * size).reduce(0) { $0 + values[$1] * values[$1] }.squareRoot()
         }
-        let (low, high) = clampRange
         /// Projection onto the ball around x and the valid range.
         func project(_ point: [Double]) -> [Double] {
-            if norm == .linf { return point.indices.map { min(max(min(max(point[$0], x[$0] - eps), x[$0] + eps), low), high) } }
+            if norm == .linf { return point.indices.map { range.clamp(min(max(point[$0], x[$0] - eps), x[$0] + eps), index: $0, size: size) } }
             let delta = point.indices.map { point[$0] - x[$0] }
             var projected = point
             for sample in 0..<count {
                 let length = sampleNorm(delta, sample)
                 let scale = min(eps, length + 1e-12) / (length + 1e-12)
-                for index in sample * size..<(sample + 1) * size { projected[index] = min(max(x[index] + delta[index] * scale, low), high) }
+                for index in sample * size..<(sample + 1) * size { projected[index] = range.clamp(x[index] + delta[index] * scale, index: index, size: size) }
             }
             return projected
         }
@@ -114,13 +116,13 @@ public final class AutoPGD: Attack {
             let t = try Tensor.uniform(shape, low: -1, high: 1, dtype: .float64).toDoubles()
             for sample in 0..<count {
                 let top = (sample * size..<(sample + 1) * size).reduce(0) { max($0, abs(t[$1])) }
-                for index in sample * size..<(sample + 1) * size { start[index] = min(max(x[index] + eps * t[index] / top, low), high) }
+                for index in sample * size..<(sample + 1) * size { start[index] = range.clamp(x[index] + eps * t[index] / top, index: index, size: size) }
             }
         } else {
             let t = try Tensor.normal(shape, dtype: .float64).toDoubles()
             for sample in 0..<count {
                 let length = sampleNorm(t, sample) + 1e-12
-                for index in sample * size..<(sample + 1) * size { start[index] = min(max(x[index] + eps * t[index] / length, low), high) }
+                for index in sample * size..<(sample + 1) * size { start[index] = range.clamp(x[index] + eps * t[index] / length, index: index, size: size) }
             }
         }
         func evaluate(_ point: [Double]) throws -> (losses: [Double], gradient: [Double], correct: [Bool]) {

@@ -9,28 +9,33 @@ import LucernaNN
 ///
 /// Reference: Moosavi-Dezfooli, Fawzi & Frossard, "DeepFool: a simple and accurate method to fool deep neural
 /// networks", CVPR 2016; torchattacks `DeepFool`.
-public final class DeepFool: Attack {
+public final class DeepFool: RangeBoundedAttack {
     static let options = [
         OptionSpec("steps", .integer, default: .number(50), "maximum iterations"),
         OptionSpec("overshoot", .number, default: .number(0.02), "step beyond the linearised boundary"),
         OptionSpec("clamp_min", .number, default: .number(0), "lowest valid input value"),
         OptionSpec("clamp_max", .number, default: .number(1), "highest valid input value"),
     ]
-    let steps: Int, overshoot: Double, clampRange: (Double, Double)
+    let steps: Int, overshoot: Double
+    public let validRange: ValidRange
+    /// None: DeepFool looks for the smallest perturbation.
+    public var budget: Double? { nil }
 
     init(config: Config) throws {
         steps = try config.positiveInteger("steps")
         overshoot = try config.number("overshoot")
-        clampRange = (try config.number("clamp_min"), try config.number("clamp_max"))
-        guard overshoot >= 0, clampRange.0 < clampRange.1 else { throw config.error("overshoot must be non-negative and clamp_min below clamp_max") }
+        let (low, high) = (try config.number("clamp_min"), try config.number("clamp_max"))
+        validRange = ValidRange(low: low, high: high)
+        guard overshoot >= 0, low < high else { throw config.error("overshoot must be non-negative and clamp_min below clamp_max") }
     }
 
     public var label: String { "deepfool L2 steps=\(steps) overshoot=\(overshoot)" }
 
-    public func perturb(model: Module, inputs: Tensor, targets labels: Tensor) throws -> Tensor {
-        guard inputs.dtype.isFloatingPoint, labels.count == inputs.shape.first else {
+    public func perturb(model: Module, inputs: Tensor, targets labels: Tensor, within range: ValidRange) throws -> Tensor {
+        guard inputs.dtype.isFloatingPoint, inputs.rank >= 1, labels.count == inputs.shape.first else {
             throw TensorError("attacks.deepfool", "needs floating-point inputs and one label per input, got \(describe(shape: inputs.shape)) and \(labels.count) labels")
         }
+        try range.check(inputs.toDoubles(), size: inputs.count / max(inputs.shape[0], 1), owner: "attacks.deepfool")
         return try model.evaluating {
             let count = inputs.shape[0], size = inputs.count / max(count, 1)
             let sampleShape = Array(inputs.shape.dropFirst())
@@ -72,7 +77,7 @@ public final class DeepFool: Attack {
                     for index in 0..<size {
                         let w = jacobian[bestClass][row * size + index] - jacobian[label][row * size + index]
                         let stepped = current[sample * size + index] + (1 + overshoot) * abs(bestDifference) * w / bestNorm
-                        current[sample * size + index] = min(max(stepped, clampRange.0), clampRange.1)
+                        current[sample * size + index] = range.clamp(stepped, feature: index)
                     }
                 }
                 active = stepping.map { active[$0] }

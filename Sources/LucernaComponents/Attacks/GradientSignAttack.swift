@@ -10,21 +10,22 @@ import LucernaNN
 ///   L2 ball (steps along ∇/‖∇‖₂, projection by rescaling), with `restarts` (a sample keeps the first
 ///   restart that fools the model);
 /// - `mifgsm`: BIM with momentum on the per-sample L1-normalised gradient (g ← ∇/mean|∇| + decay · g).
-/// Every iterate is clamped to the valid range [`clamp_min`, `clamp_max`]. With `targeted = true` the
+/// Every iterate is clamped to the valid range [`clamp_min`, `clamp_max`] (inputs outside it are an error). With `targeted = true` the
 /// labels passed to `perturb` are the targets and the attack descends their cross-entropy. The model runs in
 /// evaluation mode (restored afterwards), as torchattacks runs it.
 ///
 /// Reference: Goodfellow, Shlens & Szegedy, ICLR 2015 (FGSM); Kurakin, Goodfellow & Bengio, 2017 (BIM); Madry
 /// et al., ICLR 2018 (PGD); Dong et al., CVPR 2018 (MI-FGSM); Wong, Rice & Kolter, ICLR 2020 (FGSM-RS);
 /// torchattacks 3.5 (Kim, 2020).
-public final class GradientSignAttack: Attack {
+public final class GradientSignAttack: RangeBoundedAttack {
     public enum Method: String, Sendable { case fgsm, fgsmRandomStart = "fgsm_rs", bim, pgd, mifgsm }
     public enum Norm: String, Sendable { case linf, l2 }
 
     public let method: Method
     public let eps: Double, alpha: Double, steps: Int, restarts: Int, decay: Double
     public let randomStart: Bool, norm: Norm, targeted: Bool
-    public let clampRange: (Double, Double)
+    public let validRange: ValidRange
+    public var budget: Double? { eps }
 
     static let common = [
         OptionSpec("eps", .number, default: .number(8.0 / 255), "budget: the radius of the ball around each input (L∞ unless norm = \"l2\")"),
@@ -61,7 +62,7 @@ public final class GradientSignAttack: Attack {
         self.randomStart = randomStart
         self.norm = norm
         self.targeted = targeted
-        self.clampRange = clampRange
+        validRange = ValidRange(low: clampRange.0, high: clampRange.1)
     }
 
     static func builder(_ method: Method) -> (Config) throws -> Any {
@@ -100,16 +101,17 @@ public final class GradientSignAttack: Attack {
         return parts.joined(separator: " ")
     }
 
-    public func perturb(model: Module, inputs: Tensor, targets: Tensor) throws -> Tensor {
+    public func perturb(model: Module, inputs: Tensor, targets: Tensor, within range: ValidRange) throws -> Tensor {
         guard inputs.dtype.isFloatingPoint, inputs.rank >= 2 else {
             throw TensorError("attacks.\(method.rawValue)", "inputs must be a floating-point batch [N, ...], got \(inputs.dtype) \(describe(shape: inputs.shape))")
         }
         guard targets.rank == 1, targets.count == inputs.shape[0] else {
             throw TensorError("attacks.\(method.rawValue)", "\(targets.count) labels for \(inputs.shape[0]) inputs")
         }
+        try range.check(inputs.toDoubles(), size: inputs.count / max(inputs.shape[0], 1), owner: "attacks.\(method.rawValue)")
         return try model.evaluating {
             let original = inputs.detach()
-            let first = try run(model: model, original: original, labels: targets)
+            let first = try run(model: model, original: original, labels: targets, range: range)
             guard restarts > 1 else { return first }
             // Further restarts only for the inputs the first run did not fool.
             var result = first.toDoubles()
@@ -119,7 +121,7 @@ public final class GradientSignAttack: Attack {
                                                     times: restarts - 1) { rows in
                 let (subset, subsetLabels) = (try original.indexSelect(axis: 0, indices: rows), try targets.indexSelect(axis: 0, indices: rows))
                 let restricted = try model.restricted(toRows: rows)
-                let candidate = try run(model: restricted, original: subset, labels: subsetLabels)
+                let candidate = try run(model: restricted, original: subset, labels: subsetLabels, range: range)
                 return (candidate.toDoubles(), try succeeded(model: restricted, adversarial: candidate, labels: subsetLabels))
             }
             return try Tensor(shape: original.shape, values: result, dtype: original.dtype)
@@ -149,21 +151,20 @@ public final class GradientSignAttack: Attack {
     }
 
     /// One attack from its start: the iterates as flat arrays (the update rules are element-wise or per sample).
-    func run(model: Module, original: Tensor, labels: Tensor) throws -> Tensor {
+    func run(model: Module, original: Tensor, labels: Tensor, range: ValidRange) throws -> Tensor {
         let x = original.toDoubles(), count = original.shape[0], size = x.count / max(count, 1)
-        let (low, high) = clampRange
         var adversarial = x
         if randomStart {
             if norm == .linf {
                 let noise = try Tensor.uniform(original.shape, low: -eps, high: eps, dtype: .float64).toDoubles()
-                adversarial = zip(x, noise).map { min(max($0 + $1, low), high) }
+                adversarial = x.indices.map { range.clamp(x[$0] + noise[$0], index: $0, size: size) }
             } else {
                 let direction = try Tensor.normal(original.shape, dtype: .float64).toDoubles()
                 let radii = try Tensor.uniform([count], dtype: .float64).toDoubles()
                 let lengths = Self.norms(direction, count: count)
                 adversarial = x.indices.map { index in
                     let sample = index / size
-                    return min(max(x[index] + direction[index] * radii[sample] / lengths[sample] * eps, low), high)
+                    return range.clamp(x[index] + direction[index] * radii[sample] / lengths[sample] * eps, index: index, size: size)
                 }
             }
         }
@@ -177,7 +178,7 @@ public final class GradientSignAttack: Attack {
                 var delta = zip(adversarial, x).map { $0 - $1 }
                 let deltaLengths = Self.norms(delta, count: count)
                 for index in delta.indices { delta[index] *= min(eps / deltaLengths[index / size], 1) }
-                adversarial = zip(x, delta).map { min(max($0 + $1, low), high) }
+                adversarial = x.indices.map { range.clamp(x[$0] + delta[$0], index: $0, size: size) }
                 continue
             case (.mifgsm, _):
                 for sample in 0..<count {
@@ -191,7 +192,7 @@ public final class GradientSignAttack: Attack {
             for index in adversarial.indices {
                 let stepped = adversarial[index] + alpha * (gradient[index] > 0 ? 1 : gradient[index] < 0 ? -1 : 0)
                 let delta = min(max(stepped - x[index], -eps), eps)
-                adversarial[index] = min(max(x[index] + delta, low), high)
+                adversarial[index] = range.clamp(x[index] + delta, index: index, size: size)
             }
         }
         return try Tensor(shape: original.shape, values: adversarial, dtype: original.dtype)

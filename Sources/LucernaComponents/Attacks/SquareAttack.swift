@@ -10,7 +10,7 @@ import LucernaNN
 /// Reference: Andriushchenko, Croce, Flammarion & Hein, "Square Attack: a query-efficient black-box
 /// adversarial attack via random search", ECCV 2020 (per-image windows, as the authors' code);
 /// torchattacks `Square`.
-public final class SquareAttack: Attack {
+public final class SquareAttack: RangeBoundedAttack {
     static let options = [
         OptionSpec("eps", .number, default: .number(8.0 / 255), "L∞ budget"),
         OptionSpec("queries", .integer, default: .number(5000), "model queries per input and restart"),
@@ -20,15 +20,17 @@ public final class SquareAttack: Attack {
         OptionSpec("clamp_max", .number, default: .number(1), "highest valid input value"),
     ]
     let eps: Double, queries: Int, initialFraction: Double, restarts: Int
-    let clampRange: (low: Double, high: Double)
+    public let validRange: ValidRange
+    public var budget: Double? { eps }
 
     init(config: Config) throws {
         eps = try config.number("eps")
         queries = try config.positiveInteger("queries")
         initialFraction = try config.number("p_init")
         restarts = try config.positiveInteger("restarts")
-        clampRange = (try config.number("clamp_min"), try config.number("clamp_max"))
-        guard clampRange.low < clampRange.high else { throw config.error("clamp_min must be below clamp_max") }
+        let (low, high) = (try config.number("clamp_min"), try config.number("clamp_max"))
+        guard low < high else { throw config.error("clamp_min must be below clamp_max") }
+        validRange = ValidRange(low: low, high: high)
         guard eps >= 0, initialFraction > 0, initialFraction <= 1 else { throw config.error("eps must be non-negative and p_init in (0, 1]") }
     }
 
@@ -52,7 +54,7 @@ public final class SquareAttack: Attack {
         }
     }
 
-    public func perturb(model: Module, inputs: Tensor, targets labels: Tensor) throws -> Tensor {
+    public func perturb(model: Module, inputs: Tensor, targets labels: Tensor, within range: ValidRange) throws -> Tensor {
         guard inputs.rank == 4, inputs.dtype.isFloatingPoint, labels.count == inputs.shape[0] else {
             throw TensorError("attacks.square", "needs images [N, C, H, W] and one label per image, got \(describe(shape: inputs.shape)) and \(labels.count) labels")
         }
@@ -61,7 +63,8 @@ public final class SquareAttack: Attack {
                 let (count, channels, height, width) = (inputs.shape[0], inputs.shape[1], inputs.shape[2], inputs.shape[3])
                 let size = channels * height * width
                 let x = inputs.toDoubles(), truth = labels.toIntegers()
-                let generator = RandomGenerator.shared, (low, high) = clampRange
+                try range.check(x, size: size, owner: "attacks.square")
+                let generator = RandomGenerator.shared
                 /// Margins of the inputs `values` standing for the samples `samples`.
                 func query(_ values: [Double], samples: [Int]) throws -> [Double] {
                     let batch = try Tensor(shape: [samples.count, channels, height, width], values: values, dtype: inputs.dtype)
@@ -80,7 +83,7 @@ public final class SquareAttack: Attack {
                                 let sign: Double = generator.next() % 2 == 0 ? -1 : 1
                                 for line in 0..<height {
                                     let index = row * size + (channel * height + line) * width + column
-                                    best[index] = min(max(original[index] + eps * sign, low), high)
+                                    best[index] = range.clamp(original[index] + eps * sign, index: index, size: size)
                                 }
                             }
                         }
@@ -102,7 +105,7 @@ public final class SquareAttack: Attack {
                                     for column in left..<(left + side) {
                                         let local = (channel * height + line) * width + column, index = row * size + local
                                         let moved = image[local] + 2 * eps * sign
-                                        image[local] = min(max(min(max(moved, original[index] - eps), original[index] + eps), low), high)
+                                        image[local] = range.clamp(min(max(moved, original[index] - eps), original[index] + eps), feature: local)
                                     }
                                 }
                             }
