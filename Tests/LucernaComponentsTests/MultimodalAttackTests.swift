@@ -195,7 +195,7 @@ final class MultimodalAttackTests: XCTestCase {
             .contains("has no budget"))
         let cw = try attack("cw", ["steps": .number(2)])
         XCTAssert(message { try MultimodalAttack.perturb(cw, model: model, inputs: batch, targets: labels, budgets: ["audio": open]) }
-            .contains("need an attack with a valid range"))
+            .contains("need an attack with one valid range"))
         // DeepFool takes ranges: with the audio unbounded it runs on both.
         let result = try MultimodalAttack.perturb(deepfool, model: model, inputs: batch, targets: labels, budgets: ["image": ModalityBudget(), "audio": open])
         XCTAssert(try XCTUnwrap(result["image"]).toDoubles().allSatisfy { (0...1).contains($0) })

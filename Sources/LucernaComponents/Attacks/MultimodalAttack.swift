@@ -40,18 +40,17 @@ public enum MultimodalAttack {
         if let extra = budgets.keys.sorted().first(where: { !names.contains($0) }) {
             throw TensorError("attack", "a budget for modality '\(extra)', which is not attacked (attacked: \(names.joined(separator: ", ")))")
         }
-        var result = inputs
-        guard let bounded = attack as? RangeBoundedAttack else {
+        guard let bounded = attack as? RangeBoundedAttack, bounded.validRange.isUniform else {
             guard budgets.isEmpty else {
-                throw TensorError("attack", "\(attack.label): per-modality budgets need an attack with a valid range (fgsm, fgsm_rs, bim, pgd, mifgsm, apgd_ce, apgd_dlr, square, deepfool)")
+                throw TensorError("attack", "\(attack.label): per-modality budgets need an attack with one valid range (fgsm, fgsm_rs, bim, pgd, mifgsm, apgd_ce, apgd_dlr, square, deepfool)")
             }
             return try perturbSharing(attack, model: model, inputs: inputs, targets: targets, attacked: names)
         }
         if budgets.isEmpty && names.count == 1, let name = names.first, let input = inputs[name] {
             try check(input, modality: name, low: bounded.validRange.low[0], high: bounded.validRange.high[0], attack: attack)
-            result[name] = try attack.perturb(model: ModalityView(model: model, modality: name, inputs: inputs), inputs: input, targets: targets)
-            return result
+            return try perturbSharing(attack, model: model, inputs: inputs, targets: targets, attacked: names)
         }
+        var result = inputs
         // Each modality's scale ε/ε_m and range, checked against its clean values.
         var scales: [Double] = [], ranges: [(low: Double, high: Double)] = []
         for name in names {
