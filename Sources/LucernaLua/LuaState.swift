@@ -66,6 +66,9 @@ public final class LuaState {
     var tracebackReference: Int32 = 0
     /// The run this state belongs to (run folder, config overrides, metrics), if any.
     public internal(set) var run: RunContext?
+    /// A digest of every chunk of Lua source this state has run (recipe and plugins), in order: part of the
+    /// key under which a run's evaluations are memoised.
+    var sourceDigest = ContentDigest()
 
     /// Creates a state with the standard libraries and Lucerna's API; with `sandbox`, the escapes are
     /// removed and the limits enforced.
@@ -137,6 +140,8 @@ public final class LuaState {
     /// Loads (text only, never bytecode) and runs a chunk under a traceback handler, leaving `results`
     /// values on the stack.
     func evaluate(source: String, name: String, results: Int32) throws {
+        sourceDigest.update(name)
+        sourceDigest.update(source)
         let status = source.withCString { lucerna_loadbuffer(state, $0, source.utf8.count, "@\(name)") }
         guard status == LUA_OK else { throw LuaError(message: popMessage(count: 1)) }
         try protectedCall(arguments: 0, results: results)

@@ -127,24 +127,47 @@ enum LuaTrainAPI {
         if let name, name.range(of: "^[A-Za-z0-9_]+$", options: .regularExpression) == nil {
             throw TensorError("evaluate", "name '\(name)' must use letters, digits and '_'")
         }
+        let memo = EvaluationMemo(spec: spec, functions: functions, model: model, data: data, lua: lua)
+        if let memo, let stored = memo.load() {
+            print("evaluate \(name ?? ""): the result of an earlier attempt of this run, replayed from \(memo.path) (same program, recipe, model, data, options and random state)")
+            try replay(stored, model: model, lua: lua)
+            return stored.table
+        }
         let outcome = try Evaluation.run(model: model, data: data, metrics: try metrics(spec["metrics"] ?? .null, lua: lua), loss: loss,
                                          targetKey: targetKey, groupKey: groupKey, batchSize: batchSize,
                                          label: "evaluate \(name ?? "")", reports: true)
-        if let name, let run = lua.run {
-            var record: [String: ConfigValue] = ["evaluation": .string(name), "phase": .string("evaluation")]
-            for (metric, value) in outcome.values { record["\(name)_\(metric)"] = .number(value) }
-            try run.log(record)
-            try run.recordEvaluation(trainer: name, values: outcome.values, reports: outcome.reports)
-        }
         var table = outcome.values.mapValues(ConfigValue.number)
         table["reports"] = .table(outcome.reports.mapValues(ConfigValue.table))
+        var result = EvaluationMemo.Outcome(table: .null)
+        if let name {
+            var record: [String: ConfigValue] = ["evaluation": .string(name), "phase": .string("evaluation")]
+            for (metric, value) in outcome.values { record["\(name)_\(metric)"] = .number(value) }
+            result.records.append(record)
+            result.evaluation = (name, outcome.values, outcome.reports)
+        }
         if let attackSpecs = spec["attacks"], !attackSpecs.isNull {
             let robustness = try robustnessEvaluation(attackSpecs, epsilons: spec["epsilons"] ?? .null, worstCase: spec["worst_case"] ?? .null,
                                                       model: model, data: data, inputKey: inputKey, targetKey: targetKey, batchSize: batchSize,
                                                       name: name, lua: lua)
-            for (key, value) in robustness { table[key] = value }
+            for (key, value) in robustness.table { table[key] = value }
+            if let record = robustness.record { result.records.append(record) }
         }
-        return .table(table)
+        result.table = .table(table)
+        result.trainingAfter = model.modules.first?.module.isTraining ?? false
+        try replay(result, model: nil, lua: lua)
+        try memo?.store(result)
+        return result.table
+    }
+
+    /// Logs an evaluation's records and `evaluation.json` entry into the run (and, replaying a stored one,
+    /// puts the model in the mode the computed call left it in).
+    static func replay(_ outcome: EvaluationMemo.Outcome, model: TrainableModel?, lua: LuaState) throws {
+        model?.setTraining(outcome.trainingAfter)
+        guard let run = lua.run else { return }
+        for record in outcome.records { try run.log(record) }
+        if let evaluation = outcome.evaluation {
+            try run.recordEvaluation(trainer: evaluation.name, values: evaluation.values, reports: evaluation.reports)
+        }
     }
 
     /// `train{adversarial = {method = "pgd", attack = ..., mix = 1}}` or `{method = "trades", beta, eps, alpha, steps}`.
@@ -185,7 +208,8 @@ enum LuaTrainAPI {
     /// `robust_accuracy = {name = value}`, `attack_labels = {name = label}`, `worst_case_accuracy`; logged as
     /// `<name>_robust_<attack>` with a record of labels when the evaluation is named.
     static func robustnessEvaluation(_ value: ConfigValue, epsilons: ConfigValue, worstCase: ConfigValue, model: TrainableModel, data: TensorDataset,
-                                     inputKey: String, targetKey: String, batchSize: Int, name: String?, lua: LuaState) throws -> [String: ConfigValue] {
+                                     inputKey: String, targetKey: String, batchSize: Int, name: String?, lua: LuaState)
+        throws -> (table: [String: ConfigValue], record: [String: ConfigValue]?) {
         guard case .table(let entries) = value, !entries.isEmpty else {
             throw TensorError("evaluate", "attacks must be a table from name to attack, e.g. {pgd20 = {type = \"pgd\", eps = 0.1, steps = 20}}")
         }
@@ -230,17 +254,15 @@ enum LuaTrainAPI {
             "attack_labels": .table(Dictionary(uniqueKeysWithValues: result.robust.map { ($0.name, .string($0.label)) })),
         ]
         if useWorstCase, let worst = result.worstCase { table["worst_case_accuracy"] = .number(worst) }
-        if let name, let run = lua.run {
-            var record: [String: ConfigValue] = ["evaluation": .string(name), "phase": .string("robustness"),
-                                                 "\(name)_clean_accuracy": .number(result.clean), "samples": .number(Double(result.count))]
-            for entry in result.robust {
-                record["\(name)_robust_\(entry.name)"] = .number(entry.accuracy)
-                record["attack_\(entry.name)"] = .string(entry.label)
-            }
-            if useWorstCase, let worst = result.worstCase { record["\(name)_robust_worst_case"] = .number(worst) }
-            try run.log(record)
+        guard let name else { return (table, nil) }
+        var record: [String: ConfigValue] = ["evaluation": .string(name), "phase": .string("robustness"),
+                                             "\(name)_clean_accuracy": .number(result.clean), "samples": .number(Double(result.count))]
+        for entry in result.robust {
+            record["\(name)_robust_\(entry.name)"] = .number(entry.accuracy)
+            record["attack_\(entry.name)"] = .string(entry.label)
         }
-        return table
+        if useWorstCase, let worst = result.worstCase { record["\(name)_robust_worst_case"] = .number(worst) }
+        return (table, record)
     }
 
     /// Reads the spec, builds the trainer, fits, and returns the result as a table.

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import LucernaComponents
 import LucernaCore
 @testable import LucernaLua
 
@@ -126,6 +127,59 @@ final class LuaTrainingTests: XCTestCase {
         XCTAssertLessThanOrEqual(try XCTUnwrap(lua.number(global: "worst")), try XCTUnwrap(lua.number(global: "strongest")) + 1e-12)
         let metrics = try String(contentsOfFile: "\(folder)/metrics.jsonl", encoding: .utf8)
         XCTAssert(metrics.contains("robust_robust_pgd_eps0.2") && metrics.contains("attack_pgd_eps0.2"), metrics)
+    }
+
+    /// A resumed attempt of a run replays a finished evaluate{} (result, records, random state afterwards)
+    /// when the program, sources, model, data, options and random state are the same, and computes it again
+    /// when any of them differs; calls with a Lua forward function are never memoised.
+    func testAResumedRunReplaysItsFinishedEvaluations() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lua-memo-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        func attempt(modelSeed: Int = 5, dataSeed: Int = 3, resuming: Bool) throws -> (clean: Double, robust: Double, after: Double, lua: LuaState) {
+            let lua = try LuaState(run: RunContext(directory: folder, recipe: "memo.lua", seed: 1, threads: 1, resuming: resuming))
+            try lua.run(source: """
+                lucerna.manual_seed(\(dataSeed))
+                local x = tensor.rand{200, 2}
+                local set = {features = x, labels = (x:narrow(2, 1, 1):gt(0.5)):reshape{200}:long()}
+                lucerna.manual_seed(\(modelSeed))
+                local model = nn.Sequential{nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 2)}
+                local values = evaluate{model = model, data = set, name = "memo", attacks = {pgd = {type = "pgd", eps = 0.1, alpha = 0.05, steps = 3}}}
+                clean, robust = values.clean_accuracy, values.robust_accuracy.pgd
+                after = tensor.rand{3}:sum():item()   -- the random stream after the call
+                evaluate{model = model, forward = function(batch) return model(batch.features) end, data = set}
+                """, name: "memo.lua")
+            return (try XCTUnwrap(lua.number(global: "clean")), try XCTUnwrap(lua.number(global: "robust")), try XCTUnwrap(lua.number(global: "after")), lua)
+        }
+        let first = try attempt(resuming: false)
+        let stored = try FileManager.default.contentsOfDirectory(atPath: "\(folder)/evaluations")
+        XCTAssertEqual(stored.count, 1, "one memo: the call with a forward function is not memoised")
+        let records = try String(contentsOfFile: "\(folder)/metrics.jsonl", encoding: .utf8)
+        // Replaying: the stored result is what a resumed attempt returns (a tampered value shows it is read),
+        // and the random stream continues as after the computed call.
+        let path = "\(folder)/evaluations/\(try XCTUnwrap(stored.first))"
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        XCTAssert(text.contains("\"clean_accuracy\": \(ConfigValue.number(first.clean).json)"), text)
+        try text.replacingOccurrences(of: "\"clean_accuracy\": \(ConfigValue.number(first.clean).json)", with: "\"clean_accuracy\": 0.123")
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let replayed = try attempt(resuming: true)
+        XCTAssertEqual(replayed.clean, 0.123)
+        XCTAssertEqual(replayed.robust, first.robust)
+        XCTAssertEqual(replayed.after, first.after)
+        let replayedRecords = try String(contentsOfFile: "\(folder)/metrics.jsonl", encoding: .utf8)
+        XCTAssertEqual(replayedRecords.split(separator: "\n").count, records.split(separator: "\n").count)
+        XCTAssert(replayedRecords.contains("memo_robust_pgd"), replayedRecords)
+        // Other weights, other data, or a damaged file: computed again, to the first attempt's numbers.
+        let otherModel = try attempt(modelSeed: 6, resuming: true)
+        XCTAssertNotEqual(otherModel.clean, 0.123)
+        let otherData = try attempt(dataSeed: 4, resuming: true)
+        XCTAssertNotEqual(otherData.clean, 0.123)
+        for name in try FileManager.default.contentsOfDirectory(atPath: "\(folder)/evaluations") {
+            try "{\"key\": ".write(toFile: "\(folder)/evaluations/\(name)", atomically: true, encoding: .utf8)
+        }
+        let damaged = try attempt(resuming: true)
+        XCTAssertEqual(damaged.clean, first.clean)
+        XCTAssertEqual(damaged.robust, first.robust)
+        XCTAssertEqual(damaged.after, first.after)
     }
 
     func testTrainAndEvaluateFromLua() throws {
