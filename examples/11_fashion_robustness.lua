@@ -11,13 +11,15 @@ images; Rice et al. 2020), with patience `robust_patience` (10: at 5, the noise 
 TRADES on seed 1 at epoch 19 with 77.9 % robust validation accuracy, where seed 2, never stopped, reached 79.5 %
 at epoch 28), the best epoch restored. Attacks run on the test set's first `robust_limit`
 images (the AutoAttack-style figure on the first `autoattack_limit`).
-Training attacks: PGD-AT (Madry et al.) with PGD eps 0.1, `train_steps` steps of `train_alpha`, random start;
-TRADES (Zhang et al.) with beta 6 and the same eps, steps and step size. The AutoAttack-style figure: a sample
+Training attacks (budget `train_eps`, 0.1 like the evaluation's `eps` unless set): PGD-AT (Madry et al.) with PGD
+at `train_eps`, `train_steps` steps of `train_alpha`, random start;
+TRADES (Zhang et al.) with beta `beta` (6) and the same budget, steps and step size. The AutoAttack-style figure: a sample
 counts as robust only if APGD-CE (`apgd_steps` steps), APGD-DLR (`apgd_steps` steps) and Square (`square_queries`
 queries) all fail on it (AutoAttack's standard version also uses the targeted variants; this is its untargeted
 core). ]]
 
-local config = lucerna.config{seeds = {1, 2, 3}, epochs = 30, batch = 128, patience = 5, robust_patience = 10, eps = 0.1, train_steps = 5, train_alpha = 0.03,
+local config = lucerna.config{seeds = {1, 2, 3}, epochs = 30, batch = 128, patience = 5, robust_patience = 10, eps = 0.1, train_eps = 0.1,
+                              beta = 6, train_steps = 5, train_alpha = 0.03,
                               robust_limit = 2000, autoattack_limit = 1000, limit = 0, methods = "standard,pgd_at,trades",
                               apgd_steps = 100, square_queries = 1000, conv1 = 32, conv2 = 64, hidden = 128}
 lucerna.manual_seed(run.seed)
@@ -28,8 +30,8 @@ local autoattack_test = data.fashion_mnist{split = "test", limit = config.autoat
 
 local trainings = {
    standard = nil,
-   pgd_at = {method = "pgd", attack = {type = "pgd", eps = config.eps, alpha = config.train_alpha, steps = config.train_steps, random_start = true}},
-   trades = {method = "trades", beta = 6, eps = config.eps, alpha = config.train_alpha, steps = config.train_steps},
+   pgd_at = {method = "pgd", attack = {type = "pgd", eps = config.train_eps, alpha = config.train_alpha, steps = config.train_steps, random_start = true}},
+   trades = {method = "trades", beta = config.beta, eps = config.train_eps, alpha = config.train_alpha, steps = config.train_steps},
 }
 local evaluation_attacks = {
    fgsm = {type = "fgsm", eps = config.eps},
