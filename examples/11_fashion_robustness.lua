@@ -16,10 +16,10 @@ at `train_eps`, `train_steps` steps of `train_alpha`, random start;
 TRADES (Zhang et al.) with beta `beta` (6) and the same budget, steps and step size. The AutoAttack-style figure: a sample
 counts as robust only if APGD-CE (`apgd_steps` steps), APGD-DLR (`apgd_steps` steps) and Square (`square_queries`
 queries) all fail on it (AutoAttack's standard version also uses the targeted variants; this is its untargeted
-core). ]]
+core). `ema` > 0 evaluates and keeps a moving average of the weights with that decay (0: none). ]]
 
 local config = lucerna.config{seeds = {1, 2, 3}, epochs = 30, batch = 128, patience = 5, robust_patience = 10, eps = 0.1, train_eps = 0.1,
-                              beta = 6, train_steps = 5, train_alpha = 0.03,
+                              beta = 6, train_steps = 5, train_alpha = 0.03, ema = 0,
                               robust_limit = 2000, autoattack_limit = 1000, limit = 0, methods = "standard,pgd_at,trades",
                               apgd_steps = 100, square_queries = 1000, conv1 = 32, conv2 = 64, hidden = 128}
 lucerna.manual_seed(run.seed)
@@ -48,7 +48,7 @@ for method in config.methods:gmatch("[^,]+") do
                                           patience = adversarial and config.robust_patience or config.patience, mode = "max"},
                         robust_validation = adversarial and {attack = {type = "pgd", eps = config.eps, alpha = 0.025, steps = 10, random_start = true},
                                                              limit = 1000} or nil,
-                        name = method, adversarial = trainings[method]}
+                        name = method, adversarial = trainings[method], ema = config.ema > 0 and config.ema or nil}
    local robust = evaluate{model = model, data = robust_test, name = method .. "_eps" .. tostring(config.eps):gsub("%.", "_"),
                            attacks = evaluation_attacks}
    local autoattack = evaluate{model = model, data = autoattack_test, name = method .. "_autoattack",

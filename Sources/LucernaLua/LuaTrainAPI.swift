@@ -63,6 +63,7 @@ enum LuaTrainAPI {
         ("eval_batch", "evaluation batch size (default 1000)"),
         ("drop_last", "drop the last incomplete batch (default false)"),
         ("clip_grad_norm", "rescale gradients to this global L2 norm"),
+        ("ema", "decay of a moving average of the weights (e.g. 0.999) that validation, the best epoch and the test use"),
         ("clip_grad_value", "clamp gradients to +-value"),
         ("early_stopping", "{metric = \"val_f1\", patience = 3, mode = \"max\", min_delta = 0}"),
         ("restore_best", "load the best validation epoch's weights at the end (default true)"),
@@ -290,6 +291,7 @@ enum LuaTrainAPI {
         options.evaluationBatchSize = try integer("eval_batch", 1000)
         options.dropLast = try boolean("drop_last", false)
         options.clipGradientNorm = try number("clip_grad_norm", nil)
+        options.emaDecay = try number("ema", nil)
         options.clipGradientValue = try number("clip_grad_value", nil)
         options.restoreBest = try boolean("restore_best", true)
         options.targetKey = try string("target", "labels")

@@ -8,9 +8,14 @@ import LucernaNN
 /// regularizer terms (each logged), optional gradient clipping, a learning-rate schedule per epoch or
 /// per step, validation metrics every epoch, early stopping with restore of the best epoch, an atomic
 /// checkpoint every epoch (model, optimizer, schedule, random generator, history) from which an
-/// interrupted run resumes to the same result, and a final test evaluation.
+/// interrupted run resumes to the same result, and a final test evaluation. With `emaDecay`, an exponential
+/// moving average of the weights (and floating-point buffers) follows every step, e ← d·e + (1 − d)·w from the
+/// initial weights, and is what validation, best-epoch selection, checkpoints of the best epoch and the test see;
+/// the model ends with the average (of the best epoch).
 ///
-/// Reference: the training loop of PyTorch Lightning (`Trainer.fit`, `EarlyStopping`, `ModelCheckpoint`).
+/// Reference: the training loop of PyTorch Lightning (`Trainer.fit`, `EarlyStopping`, `ModelCheckpoint`); the
+/// weight average of `torch.optim.swa_utils.AveragedModel` with `get_ema_multi_avg_fn` and `use_buffers=True`
+/// (Polyak & Juditsky 1992; used for robust training by Gowal et al. 2020).
 public final class Trainer {
     /// Settings of one `fit`.
     public struct Options {
@@ -36,6 +41,8 @@ public final class Trainer {
         /// Robust accuracy under an attack on (evenly spaced samples of) the validation data every epoch,
         /// recorded as `val_robust_accuracy`, so early stopping can select on robustness.
         public var robustValidation: RobustValidation?
+        /// Decay of an exponential moving average of the weights that evaluation uses (nil: none).
+        public var emaDecay: Double?
         /// Step the schedule after every batch instead of every epoch.
         public var scheduleEveryStep = false
         /// Folder for `<name>-last.safetensors` and `<name>-best.safetensors`; nil writes no checkpoints.
@@ -100,6 +107,9 @@ public final class Trainer {
         if let value = options.clipGradientValue, !(value > 0 && value.isFinite) {
             throw TensorError("train", "clip_grad_value must be a positive number, got \(value)")
         }
+        if let decay = options.emaDecay, !(decay > 0 && decay < 1) {
+            throw TensorError("train", "ema must be a decay in (0, 1) such as 0.999, got \(decay)")
+        }
         for (name, weight, _) in regularizers where !weight.isFinite {
             throw TensorError("train", "regularizer \(name) has weight \(weight)")
         }
@@ -115,6 +125,27 @@ public final class Trainer {
     // MARK: - Fit
 
     private var bestState: [Tensor]?
+    /// The moving average of ``TrainableModel/state`` when `emaDecay` is set.
+    private var averageState: [Tensor]?
+
+    /// Runs `body` with the moving average in the model's tensors (the training weights put back after).
+    private func withAverage<R>(_ body: () throws -> R) throws -> R {
+        guard let averageState else { return try body() }
+        let training = model.state.map { $0.tensor.copy() }
+        for ((_, tensor), average) in zip(model.state, averageState) { try tensor.assign(average) }
+        defer { for ((_, tensor), saved) in zip(model.state, training) { try? tensor.assign(saved) } }
+        return try body()
+    }
+
+    /// e ← d·e + (1 − d)·w for floating-point tensors; integer buffers (counters) are copied.
+    private func updateAverage(decay: Double) throws {
+        guard let averageState else { return }
+        try noGrad {
+            for ((_, tensor), average) in zip(model.state, averageState) {
+                try average.assign(tensor.dtype.isFloatingPoint ? try average * decay + tensor.detach() * (1 - decay) : tensor.detach())
+            }
+        }
+    }
 
     /// Trains on `train`, validating on `validation` every epoch, then evaluates `test` with the restored
     /// model.
@@ -130,6 +161,7 @@ public final class Trainer {
         }
         var result = Result()
         var badEpochs = 0
+        if options.emaDecay != nil { averageState = model.state.map { $0.tensor.detach().copy() } }
         if options.resume, let restored = try restoreCheckpoint() {
             result = restored.result
             badEpochs = restored.badEpochs
@@ -155,12 +187,14 @@ public final class Trainer {
             let trainSeconds = Date().timeIntervalSince(started)
             record["samples_per_second"] = .number((Double(train.count) / max(trainSeconds, 1e-9)).rounded())
             if let validation {
-                for (name, value) in try evaluate(validation, label: "epoch \(epoch)/\(options.epochs) val").values {
-                    record["val_\(name)"] = .number(value)
-                }
-                if let robust = options.robustValidation, let robustSubset {
-                    record["val_robust_accuracy"] = .number(try robust.accuracy(model: model, data: robustSubset, targetKey: options.targetKey,
-                                                                                 batchSize: options.evaluationBatchSize, label: "epoch \(epoch)/\(options.epochs) val"))
+                try withAverage {
+                    for (name, value) in try evaluate(validation, label: "epoch \(epoch)/\(options.epochs) val").values {
+                        record["val_\(name)"] = .number(value)
+                    }
+                    if let robust = options.robustValidation, let robustSubset {
+                        record["val_robust_accuracy"] = .number(try robust.accuracy(model: model, data: robustSubset, targetKey: options.targetKey,
+                                                                                     batchSize: options.evaluationBatchSize, label: "epoch \(epoch)/\(options.epochs) val"))
+                    }
                 }
             }
             record["epoch_seconds"] = .number((Date().timeIntervalSince(started) * 1000).rounded() / 1000)
@@ -175,8 +209,10 @@ public final class Trainer {
                     result.bestEpoch = epoch
                     badEpochs = 0
                     improved = true
-                    bestState = model.state.map { $0.tensor.copy() }
-                    try writeBest(epoch: epoch, value: value)
+                    try withAverage {
+                        bestState = model.state.map { $0.tensor.copy() }
+                        try writeBest(epoch: epoch, value: value)
+                    }
                 } else {
                     badEpochs += 1
                 }
@@ -200,6 +236,8 @@ public final class Trainer {
         }
         if options.restoreBest, let bestState {
             for ((_, tensor), saved) in zip(model.state, bestState) { try tensor.assign(saved) }
+        } else if let averageState {
+            for ((_, tensor), average) in zip(model.state, averageState) { try tensor.assign(average) }
         }
         if let test {
             let outcome = try evaluate(test, label: "test", reports: true)
@@ -294,6 +332,7 @@ public final class Trainer {
             if let limit = options.clipGradientValue { try clipValues(parameters, limit) }
             if let norm = options.clipGradientNorm { try Optimizer.clipGradientNorm(parameters, maxNorm: norm) }
             try optimizer.step()
+            if let decay = options.emaDecay { try updateAverage(decay: decay) }
             globalStep += 1
             if let schedule, options.scheduleEveryStep { try schedule.step() }
             let weight = Double(indices.count)
@@ -347,6 +386,7 @@ public final class Trainer {
         guard let lastPath else { return }
         var tensors = model.state.map { (name: "model.\($0.name)", tensor: $0.tensor) }
         tensors += try optimizer.stateTensors().map { (name: "optimizer.\($0.name)", tensor: $0.tensor) }
+        if let averageState { tensors += zip(model.state, averageState).map { (name: "average.\($0.0.name)", tensor: $0.1) } }
         var metadata = ["format": Trainer.format, "trainer": options.name, "epoch": "\(result.epochsRun)",
                         "epochs": "\(options.epochs)", "schedule_step": "\(schedule?.stepCount ?? 0)",
                         "random_state": RandomGenerator.shared.stateWords.map { String($0) }.joined(separator: ","),
@@ -373,10 +413,17 @@ public final class Trainer {
               case .list(let history)? = try metadata["history"].map(ConfigValue.init(parsingJSON:)) else {
             throw fail("incomplete metadata (epoch, schedule_step, bad_epochs, random_state, history), or epoch beyond the \(options.epochs) configured")
         }
-        var modelEntries: [String: Tensor] = [:], optimizerEntries: [(name: String, tensor: Tensor)] = []
+        var modelEntries: [String: Tensor] = [:], optimizerEntries: [(name: String, tensor: Tensor)] = [], averageEntries: [String: Tensor] = [:]
         for (name, tensor) in tensors {
             if name.hasPrefix("model.") { modelEntries[String(name.dropFirst(6))] = tensor }
             else if name.hasPrefix("optimizer.") { optimizerEntries.append((String(name.dropFirst(10)), tensor)) }
+            else if name.hasPrefix("average.") { averageEntries[String(name.dropFirst(8))] = tensor }
+        }
+        if averageState != nil {
+            // The average goes through the model's tensors (load checks names and shapes), then into place.
+            guard !averageEntries.isEmpty else { throw fail("has no moving average of the weights (average.*), but train{} has ema set") }
+            try load(averageEntries, from: lastPath)
+            averageState = model.state.map { $0.tensor.copy() }
         }
         try load(modelEntries, from: lastPath)
         try optimizer.loadStateTensors(optimizerEntries)

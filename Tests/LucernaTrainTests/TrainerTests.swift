@@ -174,10 +174,65 @@ final class TrainerTests: XCTestCase {
         XCTAssert(model.parameters().allSatisfy { $0.toFloats().allSatisfy(\.isFinite) }, "the NaN step never updated the model")
     }
 
+    /// With `emaDecay`, the model ends with e_T, e_t = d·e_(t−1) + (1 − d)·w_t from the initial weights (the
+    /// weights after every step taken from the step callback), and validation sees the average.
+    func testTheMovingAverageOfTheWeightsIsWhatEvaluationSees() throws {
+        var options = Trainer.Options()
+        options.epochs = 3
+        options.batchSize = 32
+        options.emaDecay = 0.9
+        let train = try blobs(200, seed: 1), validation = try blobs(100, seed: 2)
+        let (trainer, model) = try makeTrainer(options)
+        var average = model.parameters().map { $0.toDoubles() }
+        trainer.onStepEnd = { _ in
+            for (index, parameter) in model.parameters().enumerated() {
+                average[index] = zip(average[index], parameter.toDoubles()).map { 0.9 * $0 + 0.1 * $1 }
+            }
+        }
+        var validationAccuracy: [Double] = []
+        trainer.log = { record in if let value = record["val_accuracy"]?.numberValue { validationAccuracy.append(value) } }
+        // Without validation the model ends with the last average.
+        _ = try trainer.fit(train: train, validation: nil)
+        for (parameter, expected) in zip(model.parameters(), average) {
+            for (a, b) in zip(parameter.toDoubles(), expected) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+        }
+        // With validation, each epoch's record is the accuracy of the averaged weights.
+        options.restoreBest = false
+        let (second, secondModel) = try makeTrainer(options)
+        var averages: [[Double]] = secondModel.parameters().map { $0.toDoubles() }, epochAccuracy: [Double] = []
+        second.onStepEnd = { _ in
+            for (index, parameter) in secondModel.parameters().enumerated() {
+                averages[index] = zip(averages[index], parameter.toDoubles()).map { 0.9 * $0 + 0.1 * $1 }
+            }
+        }
+        second.onEpochEnd = { _ in
+            let training = secondModel.parameters().map { $0.copy() }
+            for (parameter, values) in zip(secondModel.parameters(), averages) {
+                try parameter.assign(try Tensor(shape: parameter.shape, values: values, dtype: parameter.dtype))
+            }
+            let logits = try noGrad { try secondModel(try XCTUnwrap(validation.tensor("features"))) }
+            let predicted = try logits.argmax(axis: 1).toIntegers(), labels = try XCTUnwrap(validation.tensor("labels")).toIntegers()
+            epochAccuracy.append(Double(zip(predicted, labels).filter { $0 == $1 }.count) / Double(labels.count))
+            for (parameter, saved) in zip(secondModel.parameters(), training) { try parameter.assign(saved) }
+            return false
+        }
+        second.log = { record in if let value = record["val_accuracy"]?.numberValue { validationAccuracy.append(value) } }
+        _ = try second.fit(train: train, validation: validation)
+        XCTAssertEqual(validationAccuracy.count, 3)
+        for (logged, expected) in zip(validationAccuracy, epochAccuracy) { XCTAssertEqual(logged, expected, accuracy: 1e-12) }
+        options.emaDecay = 1
+        XCTAssertThrowsError(try makeTrainer(options))
+    }
+
     func testResumingFromAnEpochCheckpointMatchesAnUninterruptedRun() throws {
+        for decay in [nil, 0.95] { try checkResume(emaDecay: decay) }
+    }
+
+    func checkResume(emaDecay: Double?) throws {
         var options = Trainer.Options()
         options.epochs = 5
         options.batchSize = 32
+        options.emaDecay = emaDecay
         options.earlyStopping = try EarlyStopping(metric: "val_accuracy", patience: 10, mode: .maximize)
         let train = try blobs(300, seed: 1), validation = try blobs(100, seed: 2), test = try blobs(200, seed: 3)
 
