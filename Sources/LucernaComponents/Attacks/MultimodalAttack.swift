@@ -86,7 +86,9 @@ public enum MultimodalAttack {
         return result
     }
 
-    /// An attack without a valid range (Carlini-Wagner, a Lua plugin) on the attacked modalities, sharing its budget.
+    /// The attack on the attacked modalities under its own budget and range: one modality through
+    /// ``ModalityView`` (keeping its shape), several flattened into one vector. What attacks without a valid
+    /// range (Carlini-Wagner, Lua plugins) and single-modality attacks without budgets use.
     static func perturbSharing(_ attack: Attack, model: MultimodalClassifier, inputs: [String: Tensor], targets: Tensor,
                                attacked names: [String]) throws -> [String: Tensor] {
         var result = inputs
@@ -100,14 +102,13 @@ public enum MultimodalAttack {
         return result
     }
 
-    /// A clear error when a modality's clean values leave the range the attack would keep them in.
+    /// A clear error, naming the modality and its span, when its clean values leave the range the attack
+    /// would keep them in (``ValidRange/firstViolation(in:size:)``).
     static func check(_ input: Tensor, modality: String, low: Double, high: Double, attack: Attack) throws {
         let values = input.toDoubles()
-        guard let smallest = values.min(), let largest = values.max() else { return }
-        let slack = 1e-6 * max(1, abs(smallest), abs(largest))
-        guard smallest >= low - slack, largest <= high + slack, !values.contains(where: \.isNaN) else {
-            throw TensorError("attack", "modality '\(modality)' spans [\(smallest), \(largest)], outside the valid range [\(low), \(high)] of \(attack.label); give it its own range, e.g. {\(modality) = {clamp_min = -math.huge, clamp_max = math.huge}}")
-        }
+        guard ValidRange(low: low, high: high).firstViolation(in: values, size: max(values.count, 1)) != nil else { return }
+        let smallest = values.min() ?? .nan, largest = values.max() ?? .nan
+        throw TensorError("attack", "modality '\(modality)' spans [\(smallest), \(largest)], outside the valid range [\(low), \(high)] of \(attack.label); give it its own range, e.g. {\(modality) = {clamp_min = -math.huge, clamp_max = math.huge}}")
     }
 }
 

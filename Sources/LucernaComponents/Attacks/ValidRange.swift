@@ -41,19 +41,25 @@ public struct ValidRange: Sendable, Equatable {
         low.count == 1 ? min(max(value, low[0]), high[0]) : clamp(value, feature: index % size)
     }
 
+    /// The index of the first of `values` (flat, `size` features a sample) outside the range by more than
+    /// rounding (a millionth of the value's magnitude), or NaN; nil when all lie in it.
+    public func firstViolation(in values: [Double], size: Int) -> Int? {
+        values.indices.first { index in
+            let value = values[index], feature = low.count == 1 ? 0 : index % size
+            let slack = 1e-6 * max(1, abs(value))
+            return value.isNaN || value < low[feature] - slack || value > high[feature] + slack
+        }
+    }
+
     /// Checks that the clean inputs (flat, `size` features a sample) lie in the range, within rounding:
     /// an attack started outside it would first move the inputs into it, which is no perturbation of them.
     public func check(_ values: [Double], size: Int, owner: String) throws {
         guard low.count == 1 || low.count == size else {
             throw TensorError(owner, "the valid range has \(low.count) bounds for samples of \(size) features")
         }
-        for (index, value) in values.enumerated() {
-            let feature = low.count == 1 ? 0 : index % size
-            let (lower, upper) = (low[feature], high[feature])
-            let slack = 1e-6 * max(1, abs(value))
-            if value.isNaN || value < lower - slack || value > upper + slack {
-                throw TensorError(owner, "input \(index / max(size, 1)), feature \(index % max(size, 1)) is \(value), outside the valid range [\(lower), \(upper)] (clamp_min, clamp_max); give the attack the range of these inputs")
-            }
+        if let index = firstViolation(in: values, size: size) {
+            let feature = index % max(size, 1), bound = low.count == 1 ? 0 : feature
+            throw TensorError(owner, "input \(index / max(size, 1)), feature \(feature) is \(values[index]), outside the valid range [\(low[bound]), \(high[bound])] (clamp_min, clamp_max); give the attack the range of these inputs")
         }
     }
 }
