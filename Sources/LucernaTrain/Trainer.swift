@@ -128,12 +128,17 @@ public final class Trainer {
     /// The moving average of ``TrainableModel/state`` when `emaDecay` is set.
     private var averageState: [Tensor]?
 
+    /// Puts `values` into the model's state tensors, in order (a restored best epoch, the average).
+    private func assignState(_ values: [Tensor]) throws {
+        for ((_, tensor), value) in zip(model.state, values) { try tensor.assign(value) }
+    }
+
     /// Runs `body` with the moving average in the model's tensors (the training weights put back after).
     private func withAverage<R>(_ body: () throws -> R) throws -> R {
         guard let averageState else { return try body() }
         let training = model.state.map { $0.tensor.copy() }
-        for ((_, tensor), average) in zip(model.state, averageState) { try tensor.assign(average) }
-        defer { for ((_, tensor), saved) in zip(model.state, training) { try? tensor.assign(saved) } }
+        try assignState(averageState)
+        defer { try? assignState(training) }
         return try body()
     }
 
@@ -209,10 +214,10 @@ public final class Trainer {
                     result.bestEpoch = epoch
                     badEpochs = 0
                     improved = true
-                    try withAverage {
-                        bestState = model.state.map { $0.tensor.copy() }
-                        try writeBest(epoch: epoch, value: value)
-                    }
+                    // The weights evaluation saw: the average when there is one.
+                    let selected = averageState ?? model.state.map(\.tensor)
+                    bestState = selected.map { $0.copy() }
+                    try writeBest(selected, epoch: epoch, value: value)
                 } else {
                     badEpochs += 1
                 }
@@ -235,9 +240,9 @@ public final class Trainer {
             if stop { break }
         }
         if options.restoreBest, let bestState {
-            for ((_, tensor), saved) in zip(model.state, bestState) { try tensor.assign(saved) }
+            try assignState(bestState)
         } else if let averageState {
-            for ((_, tensor), average) in zip(model.state, averageState) { try tensor.assign(average) }
+            try assignState(averageState)
         }
         if let test {
             let outcome = try evaluate(test, label: "test", reports: true)
@@ -375,9 +380,10 @@ public final class Trainer {
     /// The `format` metadata of its checkpoints (tensors `model.*` and `optimizer.*`).
     public static let format = "lucerna-trainer-1"
 
-    private func writeBest(epoch: Int, value: Double) throws {
+    /// Writes `tensors` (the model's state or its average, in the order of ``TrainableModel/state``).
+    private func writeBest(_ tensors: [Tensor], epoch: Int, value: Double) throws {
         guard let bestPath else { return }
-        try Safetensors.write(model.state.map { ("model.\($0.name)", $0.tensor) }, to: bestPath,
+        try Safetensors.write(zip(model.state, tensors).map { ("model.\($0.0.name)", $0.1) }, to: bestPath,
                               metadata: ["format": Trainer.format, "trainer": options.name, "epoch": "\(epoch)",
                                          "metric": options.earlyStopping?.metric ?? "", "value": "\(value)"])
     }
@@ -443,7 +449,7 @@ public final class Trainer {
             let best = try Safetensors.read(bestPath).tensors
             try load(Dictionary(best.map { (String($0.name.dropFirst(6)), $0.tensor) }, uniquingKeysWith: { a, _ in a }), from: bestPath)
             bestState = model.state.map { $0.tensor.copy() }
-            for ((_, tensor), saved) in zip(model.state, current) { try tensor.assign(saved) }
+            try assignState(current)
         }
         return (result, badEpochs)
     }

@@ -199,7 +199,7 @@ final class TrainerTests: XCTestCase {
         // With validation, each epoch's record is the accuracy of the averaged weights.
         options.restoreBest = false
         let (second, secondModel) = try makeTrainer(options)
-        var averages: [[Double]] = secondModel.parameters().map { $0.toDoubles() }, epochAccuracy: [Double] = []
+        var averages: [[Double]] = secondModel.parameters().map { $0.toDoubles() }, epochAccuracy: [Double] = [], epochLoss: [Double] = []
         second.onStepEnd = { _ in
             for (index, parameter) in secondModel.parameters().enumerated() {
                 averages[index] = zip(averages[index], parameter.toDoubles()).map { 0.9 * $0 + 0.1 * $1 }
@@ -213,13 +213,21 @@ final class TrainerTests: XCTestCase {
             let logits = try noGrad { try secondModel(try XCTUnwrap(validation.tensor("features"))) }
             let predicted = try logits.argmax(axis: 1).toIntegers(), labels = try XCTUnwrap(validation.tensor("labels")).toIntegers()
             epochAccuracy.append(Double(zip(predicted, labels).filter { $0 == $1 }.count) / Double(labels.count))
+            epochLoss.append(try Losses.crossEntropy(logits, try XCTUnwrap(validation.tensor("labels"))).item())
             for (parameter, saved) in zip(secondModel.parameters(), training) { try parameter.assign(saved) }
             return false
         }
-        second.log = { record in if let value = record["val_accuracy"]?.numberValue { validationAccuracy.append(value) } }
+        var validationLoss: [Double] = []
+        second.log = { record in
+            if let value = record["val_accuracy"]?.numberValue { validationAccuracy.append(value) }
+            if let value = record["val_loss"]?.numberValue { validationLoss.append(value) }
+        }
         _ = try second.fit(train: train, validation: validation)
         XCTAssertEqual(validationAccuracy.count, 3)
         for (logged, expected) in zip(validationAccuracy, epochAccuracy) { XCTAssertEqual(logged, expected, accuracy: 1e-12) }
+        // The loss is continuous: it tells the average from the training weights even where accuracy cannot.
+        XCTAssertEqual(validationLoss.count, 3)
+        for (logged, expected) in zip(validationLoss, epochLoss) { XCTAssertEqual(logged, expected, accuracy: 1e-5) }
         options.emaDecay = 1
         XCTAssertThrowsError(try makeTrainer(options))
     }
