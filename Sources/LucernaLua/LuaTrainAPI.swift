@@ -131,7 +131,7 @@ enum LuaTrainAPI {
         let memo = EvaluationMemo(spec: spec, functions: functions, model: model, data: data, lua: lua)
         if let memo, let stored = memo.load() {
             print("evaluate \(name ?? ""): the result of an earlier attempt of this run, replayed from \(memo.path) (same program, recipe, model, data, options and random state)")
-            try replay(stored, model: model, lua: lua)
+            try log(stored, restoringModeOf: model, lua: lua)
             return stored.table
         }
         let outcome = try Evaluation.run(model: model, data: data, metrics: try metrics(spec["metrics"] ?? .null, lua: lua), loss: loss,
@@ -155,14 +155,14 @@ enum LuaTrainAPI {
         }
         result.table = .table(table)
         result.trainingAfter = model.modules.first?.module.isTraining ?? false
-        try replay(result, model: nil, lua: lua)
+        try log(result, restoringModeOf: nil, lua: lua)
         try memo?.store(result)
         return result.table
     }
 
-    /// Logs an evaluation's records and `evaluation.json` entry into the run (and, replaying a stored one,
-    /// puts the model in the mode the computed call left it in).
-    static func replay(_ outcome: EvaluationMemo.Outcome, model: TrainableModel?, lua: LuaState) throws {
+    /// Logs an evaluation's records and `evaluation.json` entry into the run; for a stored outcome, also puts
+    /// `model` in the mode the computed call left it in.
+    static func log(_ outcome: EvaluationMemo.Outcome, restoringModeOf model: TrainableModel?, lua: LuaState) throws {
         model?.setTraining(outcome.trainingAfter)
         guard let run = lua.run else { return }
         for record in outcome.records { try run.log(record) }
