@@ -3,7 +3,9 @@ under FGSM, PGD-20 and MI-FGSM at eps 0.1 (L-inf, pixels in [0, 1]) with the per
 the AutoAttack-style worst case over APGD-CE, APGD-DLR and Square, and a PGD-20 robustness curve over eps.
 Run:  .build/release/lucerna run examples/11_fashion_robustness.lua                       (3 seeds, every method)
       .build/release/lucerna run examples/11_fashion_robustness.lua --seed 1 --set methods=pgd_at
-Protocol: the benchmark CNN (widths `conv1`, `conv2`, `hidden`), stratified 20 % validation split, AdamW + cosine over `epochs`
+Protocol: the benchmark CNN with fc1 widened to 512 (widths `conv1`, `conv2`, `hidden`; on seed 1, TRADES with 512
+instead of 128 measured 77.75 % vs 77.25 % PGD-20 and 86.17 % vs 86.04 % clean for 17 % more time), stratified 20 %
+validation split, AdamW + cosine over `epochs`
 (30: at 15, TRADES stayed at 75 % PGD-20 on seed 1; at 30 it reached 77.5 %, docs/results.md). Standard training
 selects the epoch on clean validation macro F1 (early stopping with patience `patience`); the adversarially trained
 models on robust validation accuracy (PGD-10, step 0.025, random start, at eps on 1,000 evenly spaced validation
@@ -22,7 +24,7 @@ core). `ema` > 0 evaluates and keeps a moving average of the weights with that d
 local config = lucerna.config{seeds = {1, 2, 3}, epochs = 30, batch = 128, patience = 5, robust_patience = 10, eps = 0.1, train_eps = 0.1,
                               beta = 6, train_steps = 5, train_alpha = 0.03, ema = 0,
                               robust_limit = 10000, curve_limit = 2000, autoattack_limit = 1000, limit = 0, methods = "standard,pgd_at,trades",
-                              apgd_steps = 100, square_queries = 1000, conv1 = 32, conv2 = 64, hidden = 128}
+                              apgd_steps = 100, square_queries = 1000, conv1 = 32, conv2 = 64, hidden = 512}
 lucerna.manual_seed(run.seed)
 local images = data.fashion_mnist{split = "train", limit = config.limit > 0 and config.limit or nil}
 local test = data.fashion_mnist{split = "test"}

@@ -7,10 +7,10 @@ those the attack fools; the report shows clean and adversarial maps side by side
 Run after a 3-seed run of 11 (it reads <from>/seed-N/checkpoints/<method>-best.safetensors):
       .build/release/lucerna run examples/12_explanations_under_attack.lua --seeds 1,2,3 --set from=runs/11_fashion_robustness-<time>
 A single-seed run folder of 11 works with --set from=<that folder> --seed N (no seed-N/ level: --set nested=false).
-The CNN's widths `conv1`, `conv2`, `hidden` must be those 11 trained (its defaults unless it was run with --set). ]]
+The CNN's widths `conv1`, `conv2`, `hidden` must be those 11 trained (11's defaults unless it was run with --set). ]]
 
 local config = lucerna.config{from = "", nested = true, methods = "standard,pgd_at,trades", limit = 500, eps = 0.1, top = 0.2,
-                              conv1 = 32, conv2 = 64, hidden = 128}
+                              conv1 = 32, conv2 = 64, hidden = 512}
 assert(config.from ~= "", "give --set from=<a run folder of examples/11_fashion_robustness.lua>")
 lucerna.manual_seed(run.seed)
 local test = data.fashion_mnist{split = "test", limit = config.limit}
