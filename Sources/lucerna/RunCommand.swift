@@ -156,6 +156,10 @@ struct Run: ParsableCommand {
         }
         let folder = out ?? RunContext.defaultDirectory(for: recipe)
         let lock = try lockFolder(folder)
+        // A new run never writes into an earlier one: its seeds would resume that run's checkpoints.
+        if FileManager.default.fileExists(atPath: "\(folder)/run.json") {
+            throw ValidationError("--out \(folder) already holds a run (run.json): continue it with `lucerna run --resume \(folder)` or give another --out")
+        }
         var invocation = RunInvocation(recipe: recipe, seed: seed ?? 0, seeds: list, jobs: jobs, overrides: overrides, data: common.data,
                                        threads: Parallel.threadCount, sandbox: sandbox, maxInstructions: maxInstructions, maxMemory: maxMemory)
         do {

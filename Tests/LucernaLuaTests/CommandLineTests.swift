@@ -88,10 +88,31 @@ final class CommandLineTests: XCTestCase {
             ["list", "gadgets"], ["bench", "nothing"], ["frobnicate"],
         ]
         for arguments in cases {
+            try? FileManager.default.removeItem(atPath: folder)
             let result = try lucerna(arguments)
             XCTAssertEqual(result.status, 2, "\(arguments): \(result.errors)")
             XCTAssertFalse(result.errors.isEmpty, "\(arguments) printed no error")
         }
+    }
+
+    /// A new run into the folder of an earlier one is refused (with --jobs its seeds would resume that run's
+    /// checkpoints); the earlier run is left as it was and can still be resumed.
+    func testANewRunRefusesTheFolderOfAnEarlierRun() throws {
+        let recipe = try write(Self.resumableRecipe, "earlier")
+        let folder = temporaryFolder("earlier")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        XCTAssertEqual(try lucerna(["run", recipe, "--out", folder, "--seed", "4", "--set", "epochs=2"]).status, 0)
+        let started = try String(contentsOfFile: "\(folder)/run.json", encoding: .utf8)
+        let metrics = try String(contentsOfFile: "\(folder)/metrics.jsonl", encoding: .utf8)
+        for arguments in [["--seed", "5"], ["--seeds", "1,2", "--jobs", "2", "--threads", "1"]] {
+            let refused = try lucerna(["run", recipe, "--out", folder] + arguments)
+            XCTAssertEqual(refused.status, 2, refused.errors)
+            XCTAssert(refused.errors.contains("already holds a run (run.json): continue it with `lucerna run --resume \(folder)`"), refused.errors)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: "\(folder)/seed-1"), "a refused run starts no seed")
+        }
+        XCTAssertEqual(try String(contentsOfFile: "\(folder)/run.json", encoding: .utf8), started, "a refused run writes nothing")
+        XCTAssertEqual(try String(contentsOfFile: "\(folder)/metrics.jsonl", encoding: .utf8), metrics)
+        XCTAssertEqual(try lucerna(["run", "--resume", folder]).status, 0)
     }
 
     func testListCheckAndStubs() throws {
