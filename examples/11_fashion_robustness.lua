@@ -4,7 +4,7 @@ the AutoAttack-style worst case over APGD-CE, APGD-DLR and Square, and a PGD-20 
 Run:  .build/release/lucerna run examples/11_fashion_robustness.lua                       (3 seeds, every method)
       .build/release/lucerna run examples/11_fashion_robustness.lua --seed 1 --set methods=pgd_at
 Protocol: the benchmark CNN with fc1 widened to 512 (widths `conv1`, `conv2`, `hidden`; on seed 1, TRADES with 512
-instead of 128 measured 77.75 % vs 77.25 % PGD-20 and 86.17 % vs 86.04 % clean for 17 % more time), stratified 20 %
+instead of 128 measured 77.75 % vs 77.25 % PGD-20 and 86.17 % vs 86.04 % clean for 15 % more time), stratified 20 %
 validation split, AdamW + cosine over `epochs`
 (30: at 15, TRADES stayed at 75 % PGD-20 on seed 1; at 30 it reached 77.5 %, docs/results.md). Standard training
 selects the epoch on clean validation macro F1 (early stopping with patience `patience`); the adversarially trained
