@@ -7,10 +7,9 @@ those the attack fools; the report shows clean and adversarial maps side by side
 Run after a 3-seed run of 11 (it reads <from>/seed-N/checkpoints/<method>-best.safetensors):
       .build/release/lucerna run examples/12_explanations_under_attack.lua --seeds 1,2,3 --set from=runs/11_fashion_robustness-<time>
 A single-seed run folder of 11 works with --set from=<that folder> --seed N (no seed-N/ level: --set nested=false).
-The CNN's widths `conv1`, `conv2`, `hidden` must be those 11 trained (11's defaults unless it was run with --set). ]]
+The CNN's widths are read from each checkpoint, so runs of 11 with other `conv1`, `conv2`, `hidden` work as they are. ]]
 
-local config = lucerna.config{from = "", nested = true, methods = "standard,pgd_at,trades", limit = 500, eps = 0.1, top = 0.2,
-                              conv1 = 32, conv2 = 64, hidden = 512}
+local config = lucerna.config{from = "", nested = true, methods = "standard,pgd_at,trades", limit = 500, eps = 0.1, top = 0.2}
 assert(config.from ~= "", "give --set from=<a run folder of examples/11_fashion_robustness.lua>")
 lucerna.manual_seed(run.seed)
 local test = data.fashion_mnist{split = "test", limit = config.limit}
@@ -18,6 +17,16 @@ local images, labels = test.images, test.labels
 local explainer = explainers.grad_cam_pp{layer = "relu2"}
 local pgd = attacks.pgd{eps = config.eps, alpha = 0.01, steps = 20, random_start = true}
 local folder = config.nested and (config.from .. "/seed-" .. run.seed) or config.from
+
+-- The benchmark CNN of a checkpoint of 11, its widths taken from the checkpoint's weights.
+local function trained_cnn(path)
+   local tensors = lucerna.load_tensors(path)
+   local conv1, conv2, fc1 = tensors["model.conv1.weight"], tensors["model.conv2.weight"], tensors["model.fc1.weight"]
+   assert(conv1 and conv2 and fc1, path .. " is not a checkpoint of models.cnn (no model.conv1/conv2/fc1 weights)")
+   local model = models.cnn{channels = {conv1:shape()[1], conv2:shape()[1]}, hidden = fc1:shape()[1]}
+   model:load(path)
+   return model
+end
 
 local function mean_over(values, mask)
    local count = mask:sum():item()
@@ -27,8 +36,7 @@ end
 print(("%-9s %8s %10s %12s %10s %14s"):format("method", "fooled", "IoU (all)", "IoU (fooled)", "rho (all)", "rho (fooled)"))
 local rows, shown = {}, images:narrow(1, 1, 8)
 for method in config.methods:gmatch("[^,]+") do
-   local model = models.cnn{channels = {config.conv1, config.conv2}, hidden = config.hidden}
-   model:load(folder .. "/checkpoints/" .. method .. "-best.safetensors")
+   local model = trained_cnn(folder .. "/checkpoints/" .. method .. "-best.safetensors")
    model:eval()
    local adversarial = pgd:perturb(model, images, labels)
    local clean_predictions = model(images):argmax(2) - 1

@@ -107,7 +107,7 @@ final class DataRecipeTests: XCTestCase {
                                   ("07_toxic_text", ["epochs=1"]), ("08_biased_mnist_audit", ["epochs=1", "limit=2000"]),
                                   ("09_explain_fashion", ["epochs=1", "limit=1000", "samples=20"]),
                                   ("10_multimodal_fusion", ["epochs=1", "limit=600", "test_limit=300", "explain=20"]),
-                                  ("11_fashion_robustness", ["epochs=1", "limit=600", "robust_limit=50", "curve_limit=40", "train_steps=2", "apgd_steps=5", "square_queries=20", "autoattack_limit=30"])] {
+                                  ("11_fashion_robustness", ["epochs=1", "limit=600", "robust_limit=50", "curve_limit=40", "hidden=48", "train_steps=2", "apgd_steps=5", "square_queries=20", "autoattack_limit=30"])] {
             let folder = FileManager.default.temporaryDirectory.appendingPathComponent("example-\(name)-\(getpid())").path
             defer { try? FileManager.default.removeItem(atPath: folder) }
             let run = try RunContext(directory: folder, recipe: name, seed: 0, threads: 1, overrides: overrides.map(ConfigOverride.init(parsing:)))
@@ -117,7 +117,7 @@ final class DataRecipeTests: XCTestCase {
             XCTAssertGreaterThan(run.metricsCount, 0, name)
             XCTAssert(FileManager.default.fileExists(atPath: "\(folder)/components.jsonl"), name)
             if name == "11_fashion_robustness" {
-                // 12 explains the models 11 trained, from their checkpoints.
+                // 12 explains the models 11 trained, from their checkpoints (fc1 of 48, not the default: 12 reads the widths).
                 let explained = "\(folder)-12"
                 defer { try? FileManager.default.removeItem(atPath: explained) }
                 let overrides = try ["from=\(folder)", "nested=false", "limit=40"].map(ConfigOverride.init(parsing:))
