@@ -2,8 +2,8 @@
 ARGS   opts.eps  L2 budget per input
        opts.clamp_min, opts.clamp_max  the valid input range
 RETURN perturb(self, model, inputs, targets) = clamp(inputs + eps * g / ||g||_2), g = d CE(model(inputs), targets) / d inputs
-       per sample (one step to the edge of the L2 ball, then clamped to the valid range). The model is used in its
-       current mode (call model:eval() first).
+       per sample (one step to the edge of the L2 ball, then clamped to the valid range). Like every attack,
+       it runs with the model in evaluation mode (Lucerna switches it and restores the mode afterwards).
 Reference: Goodfellow, Shlens & Szegedy, "Explaining and Harnessing Adversarial Examples", ICLR 2015 (the fast
 gradient method); Miyato et al., "Adversarial Training Methods for Semi-Supervised Text Classification", ICLR 2017
 (its L2 form). ]]

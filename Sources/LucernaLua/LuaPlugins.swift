@@ -463,23 +463,29 @@ final class LuaPluginLoss: Loss, LuaPluginBacked {
     }
 }
 
-/// An attack plugin: `perturb(self, model, inputs, targets)` returns adversarial inputs.
+/// An attack plugin: `perturb(self, model, inputs, targets)` returns adversarial inputs. The model runs in
+/// evaluation mode and gets its mode back afterwards, as with the built-in attacks (torchattacks' default).
 final class LuaPluginAttack: Attack, LuaPluginBacked {
     let module: LuaPluginModule
     init(module: LuaPluginModule) { self.module = module }
 
     func perturb(model: Module, inputs: Tensor, targets: Tensor) throws -> Tensor {
-        try module.tensorResult(module.call("perturb", [.object(model), .tensor(inputs), .tensor(targets)]), "perturb")
+        try model.evaluating {
+            try module.tensorResult(module.call("perturb", [.object(model), .tensor(inputs), .tensor(targets)]), "perturb")
+        }
     }
 }
 
-/// An explainer plugin: `attribute(self, model, inputs, targets)` returns attribution maps.
+/// An explainer plugin: `attribute(self, model, inputs, targets)` returns attribution maps. The model runs in
+/// evaluation mode and gets its mode back afterwards, as with the built-in explainers.
 final class LuaPluginExplainer: Explainer, LuaPluginBacked {
     let module: LuaPluginModule
     init(module: LuaPluginModule) { self.module = module }
 
     func attribute(model: Module, inputs: Tensor, targets: Tensor?) throws -> Tensor {
-        try module.tensorResult(module.call("attribute", [.object(model), .tensor(inputs), targets.map { .tensor($0) } ?? .null]), "attribute")
+        try model.evaluating {
+            try module.tensorResult(module.call("attribute", [.object(model), .tensor(inputs), targets.map { .tensor($0) } ?? .null]), "attribute")
+        }
     }
 }
 

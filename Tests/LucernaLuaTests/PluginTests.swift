@@ -408,6 +408,35 @@ final class PluginTests: XCTestCase {
         XCTAssertGreaterThan(lua.number(global: "moved") ?? 0, 0)
     }
 
+    /// Attack and explainer plugins see the model in evaluation mode and leave its mode as they found it,
+    /// as the Swift attacks and explainers do: with dropout, two training-mode forwards differ.
+    func testPluginAttacksAndExplainersRunTheModelInEvaluationMode() throws {
+        let lua = try LuaState()
+        try lua.run(source: """
+            lucerna.manual_seed(3)
+            local function spread(model, x) return (model(x) - model(x)):abs():max():item() end
+            lucerna.register{kind = 'attack', name = 'mode_probe', description = 'd',
+               perturb = function(self, model, inputs, targets) attack_spread = spread(model, inputs); return inputs end}
+            lucerna.register{kind = 'explainer', name = 'mode_probe', description = 'd',
+               attribute = function(self, model, inputs, targets) explainer_spread = spread(model, inputs); return inputs end}
+            local model = nn.Sequential{nn.Linear(8, 16), nn.Dropout(0.5), nn.Linear(16, 3)}
+            local x, y = tensor.randn{32, 8}, tensor.zeros{32}:long()
+            before = spread(model, x)
+            attacks.mode_probe{}:perturb(model, x, y)
+            spread_in_attack = attack_spread
+            explainers.mode_probe{}:attribute(model, x, y)
+            after = spread(model, x)
+            model:eval()
+            attacks.mode_probe{}:perturb(model, x, y)
+            kept_evaluation = spread(model, x)
+            """, name: "mode.lua")
+        XCTAssertGreaterThan(try XCTUnwrap(lua.number(global: "before")), 0, "dropout is active in training mode")
+        XCTAssertEqual(lua.number(global: "spread_in_attack"), 0, "attack plugin in evaluation mode")
+        XCTAssertEqual(lua.number(global: "explainer_spread"), 0, "explainer plugin in evaluation mode")
+        XCTAssertGreaterThan(try XCTUnwrap(lua.number(global: "after")), 0, "training mode restored")
+        XCTAssertEqual(lua.number(global: "kept_evaluation"), 0, "evaluation mode kept")
+    }
+
     func testPluginProblemsAreReadableErrors() throws {
         let cases: [(String, String)] = [
             ("lucerna.register{kind = 'fuson', name = 'x', description = 'd', forward = function() end}",
