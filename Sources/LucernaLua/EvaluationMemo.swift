@@ -13,13 +13,12 @@ import LucernaTrain
 /// Calls whose result may depend on Lua code the key cannot see (a `forward` function, a Lua plugin
 /// component or module) or on values it cannot hold (instances or tensors among the options) are never memoised.
 struct EvaluationMemo {
-    /// One finished call: the table returned to Lua, the metrics records, the entry of `evaluation.json`,
-    /// the model's mode afterwards.
+    /// One finished call: the table returned to Lua, the metrics records, the entry of `evaluation.json`.
+    /// (The model's mode is not part of it: a call leaves the mode as it found it.)
     struct Outcome {
         var table: ConfigValue
         var records: [[String: ConfigValue]] = []
         var evaluation: (name: String, values: [String: Double], reports: [String: [String: ConfigValue]])?
-        var trainingAfter = false
     }
 
     let path: String, key: String
@@ -89,11 +88,11 @@ struct EvaluationMemo {
     func load() -> Outcome? {
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8),
               case .table(let fields)? = try? ConfigValue(parsingJSON: text), case .string(key)? = fields["key"],
-              let table = fields["table"], case .list(let records)? = fields["records"], case .boolean(let training)? = fields["training_after"],
+              let table = fields["table"], case .list(let records)? = fields["records"],
               case .list(let words)? = fields["random_state"] else { return nil }
         let state = words.compactMap { value -> UInt64? in if case .string(let word) = value { UInt64(word) } else { nil } }
         guard state.count == 4 else { return nil }
-        var outcome = Outcome(table: table, trainingAfter: training)
+        var outcome = Outcome(table: table)
         for record in records {
             guard case .table(let record) = record else { return nil }
             outcome.records.append(record)
@@ -119,7 +118,6 @@ struct EvaluationMemo {
     func store(_ outcome: Outcome) throws {
         var fields: [String: ConfigValue] = [
             "key": .string(key), "table": outcome.table, "records": .list(outcome.records.map(ConfigValue.table)),
-            "training_after": .boolean(outcome.trainingAfter),
             "random_state": .list(RandomGenerator.shared.stateWords.map { .string(String($0)) }),
         ]
         if let evaluation = outcome.evaluation {

@@ -212,9 +212,10 @@ public enum LuaDocumentation {
                 "`lucerna run --resume RUN_DIR` continues from the last one to the same final metrics. A non-finite",
                 "loss stops the run naming the epoch and step, leaving the last good checkpoint. Options:", ""]
         out += LuaTrainAPI.options.map { "- `\($0.name)`: \($0.help)" }
-        out += ["", "`evaluate{model = m, data = set, metrics = {...}, name = \"madlibs\"}` evaluates once (evaluation mode, no",
-                "recording) and returns `{<metric> = value, ..., reports = {<metric> = report}}`; with `name` it logs",
-                "`<name>_<metric>` and adds the reports to `evaluation.json` (shown in `report.html`). Options:", ""]
+        out += ["", "`evaluate{model = m, data = set, metrics = {...}, name = \"madlibs\"}` evaluates once (evaluation mode, the",
+                "model's mode restored afterwards; no recording) and returns `{<metric> = value, ..., reports = {<metric> =",
+                "report}}`; with `name` it logs `<name>_<metric>` and adds the reports to `evaluation.json` (shown in",
+                "`report.html`). Options:", ""]
         out += LuaTrainAPI.evaluateOptions.map { "- `\($0.name)`: \($0.help)" }
         out += ["", "`run.image(name, images, {columns = 8, range = {0, 1}})` saves a PNG grid to `images/` for `report.html`.", ""]
         out += ["## Components", ""]

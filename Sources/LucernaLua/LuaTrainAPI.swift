@@ -131,7 +131,7 @@ enum LuaTrainAPI {
         let memo = EvaluationMemo(spec: spec, functions: functions, model: model, data: data, lua: lua)
         if let memo, let stored = memo.load() {
             print("evaluate \(name ?? ""): the result of an earlier attempt of this run, replayed from \(memo.path) (same program, recipe, model, data, options and random state)")
-            try log(stored, restoringModeOf: model, lua: lua)
+            try log(stored, lua: lua)
             return stored.table
         }
         let outcome = try Evaluation.run(model: model, data: data, metrics: try metrics(spec["metrics"] ?? .null, lua: lua), loss: loss,
@@ -154,16 +154,13 @@ enum LuaTrainAPI {
             if let record = robustness.record { result.records.append(record) }
         }
         result.table = .table(table)
-        result.trainingAfter = model.modules.first?.module.isTraining ?? false
-        try log(result, restoringModeOf: nil, lua: lua)
+        try log(result, lua: lua)
         try memo?.store(result)
         return result.table
     }
 
-    /// Logs an evaluation's records and `evaluation.json` entry into the run; for a stored outcome, also puts
-    /// `model` in the mode the computed call left it in.
-    static func log(_ outcome: EvaluationMemo.Outcome, restoringModeOf model: TrainableModel?, lua: LuaState) throws {
-        model?.setTraining(outcome.trainingAfter)
+    /// Logs an evaluation's records and `evaluation.json` entry into the run.
+    static func log(_ outcome: EvaluationMemo.Outcome, lua: LuaState) throws {
         guard let run = lua.run else { return }
         for record in outcome.records { try run.log(record) }
         if let evaluation = outcome.evaluation {

@@ -44,8 +44,10 @@ public enum ClassifierTraining {
     /// Accuracy of `model` (in evaluation mode, without recording) on `indices` (all when nil).
     public static func accuracy(model: Module, data: ImageClassificationSet, indices: [Int]? = nil,
                                 batchSize: Int = 1000) throws -> Double {
-        model.eval()
-        defer { model.train() }
+        try model.evaluating { try countCorrect(model: model, data: data, indices: indices, batchSize: batchSize) }
+    }
+
+    private static func countCorrect(model: Module, data: ImageClassificationSet, indices: [Int]?, batchSize: Int) throws -> Double {
         let selected = indices ?? Array(0..<data.count)
         let labels = data.labels.toIntegers()
         var correct = 0

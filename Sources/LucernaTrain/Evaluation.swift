@@ -3,7 +3,8 @@ import LucernaComponents
 import LucernaCore
 
 /// Evaluates a model on a data set: the mean loss (when a loss is given) and each metric's value and
-/// `report()`, in evaluation mode and without recording, in batches.
+/// `report()`, in evaluation mode and without recording, in batches. The model's modules get their modes
+/// back afterwards (PyTorch's `model.eval()` ... `model.train(was_training)`).
 public enum Evaluation {
     public static func run(model: TrainableModel, data: TensorDataset, metrics: [(name: String, metric: Metric)],
                            loss: ((Tensor, Batch) throws -> Tensor)?, targetKey: String, groupKey: String,
@@ -14,8 +15,9 @@ public enum Evaluation {
         guard data.tensor(targetKey) != nil else {
             throw TensorError("evaluate", "\(data.name) has no '\(targetKey)' tensor; it has \(data.tensors.map(\.name).joined(separator: ", "))")
         }
+        let modes = model.modes
         model.setTraining(false)
-        defer { model.setTraining(true) }
+        defer { model.restoreModes(modes) }
         for (_, metric) in metrics { metric.reset() }
         let progress = Progress(label, total: data.count)
         defer { progress.finish() }

@@ -6,7 +6,7 @@ import LucernaNN
 /// budget. A sample counts as robust to an attack when it is classified correctly both clean and after the
 /// attack (AutoAttack's convention); the worst case over the attacks counts it robust only when no attack
 /// fools it (AutoAttack-style when the list is APGD-CE, APGD-DLR and Square). The model is evaluated in
-/// evaluation mode, in order, in batches.
+/// evaluation mode, in order, in batches, and its modules get their modes back afterwards.
 ///
 /// Reference: Croce & Hein, "Reliable evaluation of adversarial robustness with an ensemble of diverse
 /// parameter-free attacks", ICML 2020 (robust accuracy and the per-sample worst case).
@@ -25,8 +25,9 @@ public enum RobustnessEvaluation {
             throw TensorError("evaluate", "robustness evaluation needs the data's '\(inputKey)' and '\(targetKey)' tensors")
         }
         let count = data.count
+        let modes = model.modes
         model.setTraining(false)
-        defer { model.setTraining(false) }
+        defer { model.restoreModes(modes) }
         var clean = [Bool](), robust = [[Bool]](repeating: [], count: attacks.count)
         let progress = Progress("\(label) attacks", total: count)
         defer { progress.finish() }

@@ -56,6 +56,14 @@ public struct TrainableModel {
                   setTraining: { on in for (_, module) in modules { module.train(on) } }, modules: modules, forward: forward)
     }
 
+    /// Each module's mode (training or not), for ``restoreModes(_:)``.
+    public var modes: [Bool] { modules.map(\.module.isTraining) }
+
+    /// Puts each module back in the mode `modes` (from ``modes``) gives it.
+    public func restoreModes(_ modes: [Bool]) {
+        for (entry, training) in zip(modules, modes) { entry.module.train(training) }
+    }
+
     /// Adds tensors the optimizer trains that the modules do not own (a regularizer's or loss's own
     /// parameters), so checkpoints hold them too.
     public func including(extra tensors: [Tensor]) -> TrainableModel {

@@ -182,6 +182,39 @@ final class LuaTrainingTests: XCTestCase {
         XCTAssertEqual(damaged.after, first.after)
     }
 
+    /// evaluate{}, with and without attacks, computed or replayed by a resumed attempt, runs the model in
+    /// evaluation mode and leaves it in the mode it found (PyTorch's convention): with dropout, two forwards
+    /// differ only in training mode.
+    func testEvaluateLeavesTheModelInTheModeItFound() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lua-mode-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        for resuming in [false, true] {
+            let lua = try LuaState(run: RunContext(directory: folder, recipe: "mode.lua", seed: 1, threads: 1, resuming: resuming))
+            try lua.run(source: """
+                lucerna.manual_seed(3)
+                local x = tensor.rand{100, 2}
+                local set = {features = x, labels = (x:narrow(2, 1, 1):gt(0.5)):reshape{100}:long()}
+                local model = nn.Sequential{nn.Linear(2, 16), nn.Dropout(0.5), nn.Linear(16, 2)}
+                local function spread() return (model(x) - model(x)):abs():max():item() end
+                model:eval()
+                evaluate{model = model, data = set, name = "attacked", attacks = {fgsm = {type = "fgsm", eps = 0.1}}}
+                after_attacks_from_evaluation = spread()
+                model:train()
+                evaluate{model = model, data = set, name = "plain"}
+                after_plain_from_training = spread()
+                model:eval()
+                evaluate{model = model, data = set, name = "plain_again"}
+                after_plain_from_evaluation = spread()
+                """, name: "mode.lua")
+            XCTAssertEqual(lua.number(global: "after_attacks_from_evaluation"), 0, "resuming \(resuming)")
+            XCTAssertGreaterThan(try XCTUnwrap(lua.number(global: "after_plain_from_training")), 0, "resuming \(resuming)")
+            XCTAssertEqual(lua.number(global: "after_plain_from_evaluation"), 0, "resuming \(resuming)")
+            if !resuming {
+                XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: "\(folder)/evaluations").count, 3, "the resumed attempt replays all three")
+            }
+        }
+    }
+
     func testTrainAndEvaluateFromLua() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lua-train-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: folder) }
