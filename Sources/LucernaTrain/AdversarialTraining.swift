@@ -14,6 +14,9 @@ final class BatchView: Module {
         self.inputKey = inputKey
         super.init()
         for (name, module) in model.modules { registerModule(name.isEmpty ? "model" : name, module) }
+        // In the model's mode: an attack's `evaluating` then gives the model back the mode it had (a new
+        // module is in training mode, which would switch a model in evaluation mode to training).
+        if !model.isTraining { train(false) }
     }
 
     /// The view of the batch's rows `rows` (attacks that query the inputs they have not yet fooled).
@@ -74,8 +77,8 @@ public struct AdversarialTraining {
         switch method {
         case let .attack(attack, mix):
             // The attack crafts its examples in evaluation mode and returns the logits in training mode.
-            let view = BatchView(model: model, batch: batch, inputKey: inputKey)
             model.setTraining(true)
+            let view = BatchView(model: model, batch: batch, inputKey: inputKey)
             let adversarialLogits = try attack.adversarialLogits(model: view, inputs: inputs, targets: targets)
             let adversarialLoss = try loss(adversarialLogits, batch)
             guard mix < 1 else { return ([("adversarial_loss", adversarialLoss)], adversarialLogits) }

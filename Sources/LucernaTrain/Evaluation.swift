@@ -15,24 +15,23 @@ public enum Evaluation {
         guard data.tensor(targetKey) != nil else {
             throw TensorError("evaluate", "\(data.name) has no '\(targetKey)' tensor; it has \(data.tensors.map(\.name).joined(separator: ", "))")
         }
-        let modes = model.modes
-        model.setTraining(false)
-        defer { model.restoreModes(modes) }
         for (_, metric) in metrics { metric.reset() }
         let progress = Progress(label, total: data.count)
         defer { progress.finish() }
         var totalLoss = 0.0, seen = 0
-        try noGrad {
-            for start in stride(from: 0, to: data.count, by: batchSize) {
-                let indices = Array(start..<min(start + batchSize, data.count))
-                let batch = try select(indices, from: data)
-                let logits = try model.forward(batch)
-                if let loss { totalLoss += try loss(logits, batch).item() * Double(indices.count) }
-                seen += indices.count
-                if let targets = batch[targetKey] {
-                    for (_, metric) in metrics { try metric.update(predictions: logits, targets: targets, groups: batch[groupKey]) }
+        try model.evaluating {
+            try noGrad {
+                for start in stride(from: 0, to: data.count, by: batchSize) {
+                    let indices = Array(start..<min(start + batchSize, data.count))
+                    let batch = try select(indices, from: data)
+                    let logits = try model.forward(batch)
+                    if let loss { totalLoss += try loss(logits, batch).item() * Double(indices.count) }
+                    seen += indices.count
+                    if let targets = batch[targetKey] {
+                        for (_, metric) in metrics { try metric.update(predictions: logits, targets: targets, groups: batch[groupKey]) }
+                    }
+                    progress.update(seen)
                 }
-                progress.update(seen)
             }
         }
         var values: [String: Double] = [:]

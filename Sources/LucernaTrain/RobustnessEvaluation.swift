@@ -25,27 +25,27 @@ public enum RobustnessEvaluation {
             throw TensorError("evaluate", "robustness evaluation needs the data's '\(inputKey)' and '\(targetKey)' tensors")
         }
         let count = data.count
-        let modes = model.modes
-        model.setTraining(false)
-        defer { model.restoreModes(modes) }
         var clean = [Bool](), robust = [[Bool]](repeating: [], count: attacks.count)
         let progress = Progress("\(label) attacks", total: count)
         defer { progress.finish() }
-        for start in stride(from: 0, to: count, by: batchSize) {
-            let batch = try Evaluation.select(Array(start..<min(start + batchSize, count)), from: data)
-            guard let inputs = batch[inputKey], let targets = batch[targetKey] else { continue }
-            let truth = targets.toIntegers()
-            let predictions = try noGrad { try model.forward(batch).argmax(axis: 1) }.toIntegers()
-            let correct = zip(predictions, truth).map { $0 == $1 }
-            clean += correct
-            for (position, (_, attack)) in attacks.enumerated() {
-                let view = BatchView(model: model, batch: batch, inputKey: inputKey)
-                model.setTraining(false)
-                let logits = try attack.adversarialLogits(model: view, inputs: inputs, targets: targets)
-                let fooled = try logits.detach().argmax(axis: 1).toIntegers()
-                robust[position] += zip(zip(fooled, truth), correct).map { $0.0 == $0.1 && $1 }
+        try model.evaluating {
+            for start in stride(from: 0, to: count, by: batchSize) {
+                let batch = try Evaluation.select(Array(start..<min(start + batchSize, count)), from: data)
+                guard let inputs = batch[inputKey], let targets = batch[targetKey] else { continue }
+                let truth = targets.toIntegers()
+                let predictions = try noGrad { try model.forward(batch).argmax(axis: 1) }.toIntegers()
+                let correct = zip(predictions, truth).map { $0 == $1 }
+                clean += correct
+                for (position, (_, attack)) in attacks.enumerated() {
+                    // The view starts in the model's (evaluation) mode, so the attack's forward passes and the
+                    // logits it returns are all in evaluation mode.
+                    let view = BatchView(model: model, batch: batch, inputKey: inputKey)
+                    let logits = try attack.adversarialLogits(model: view, inputs: inputs, targets: targets)
+                    let fooled = try logits.detach().argmax(axis: 1).toIntegers()
+                    robust[position] += zip(zip(fooled, truth), correct).map { $0.0 == $0.1 && $1 }
+                }
+                progress.update(clean.count)
             }
-            progress.update(clean.count)
         }
         func accuracy(_ values: [Bool]) -> Double { values.isEmpty ? 0 : Double(values.filter { $0 }.count) / Double(values.count) }
         let worst = attacks.count > 1 ? accuracy((0..<clean.count).map { sample in robust.allSatisfy { $0[sample] } }) : nil

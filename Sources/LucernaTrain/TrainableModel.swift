@@ -56,12 +56,16 @@ public struct TrainableModel {
                   setTraining: { on in for (_, module) in modules { module.train(on) } }, modules: modules, forward: forward)
     }
 
-    /// Each module's mode (training or not), for ``restoreModes(_:)``.
-    public var modes: [Bool] { modules.map(\.module.isTraining) }
+    /// Whether the model is in training mode (its first module's mode; true for a model without modules).
+    public var isTraining: Bool { modules.first?.module.isTraining ?? true }
 
-    /// Puts each module back in the mode `modes` (from ``modes``) gives it.
-    public func restoreModes(_ modes: [Bool]) {
-        for (entry, training) in zip(modules, modes) { entry.module.train(training) }
+    /// Runs `body` in evaluation mode, then puts each module back in the mode it was in: ``Module/evaluating(_:)``
+    /// for a model of several modules (PyTorch's `model.eval()` ... `model.train(was_training)`).
+    public func evaluating<T>(_ body: () throws -> T) rethrows -> T {
+        let modes = modules.map(\.module.isTraining)
+        setTraining(false)
+        defer { for (entry, training) in zip(modules, modes) { entry.module.train(training) } }
+        return try body()
     }
 
     /// Adds tensors the optimizer trains that the modules do not own (a regularizer's or loss's own

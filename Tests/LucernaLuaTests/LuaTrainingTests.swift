@@ -215,6 +215,25 @@ final class LuaTrainingTests: XCTestCase {
         }
     }
 
+    /// The robust accuracy of evaluate{attacks} comes from evaluation-mode forward passes, the adversarial one
+    /// included: under a zero budget it equals the clean accuracy even with dropout in the model, and robust
+    /// validation during training measures the same way.
+    func testAttackedEvaluationRunsTheAdversarialForwardInEvaluationMode() throws {
+        let lua = try LuaState()
+        try lua.run(source: """
+            lucerna.manual_seed(4)
+            local x = tensor.rand{300, 2}
+            local set = {features = x, labels = (x:narrow(2, 1, 1):gt(0.5)):reshape{300}:long()}
+            local model = nn.Sequential{nn.Linear(2, 32), nn.Dropout(0.5), nn.Linear(32, 2)}
+            local values = evaluate{model = model, data = set, attacks = {fgsm = {type = "fgsm", eps = 0}, pgd = {type = "pgd", eps = 0, alpha = 0, steps = 2}}}
+            clean, fgsm, pgd = values.clean_accuracy, values.robust_accuracy.fgsm, values.robust_accuracy.pgd
+            """, name: "zero_budget.lua")
+        let clean = try XCTUnwrap(lua.number(global: "clean"))
+        XCTAssertLessThan(clean, 1, "an untrained model, so dropout in the attacked forward would show")
+        XCTAssertEqual(try XCTUnwrap(lua.number(global: "fgsm")), clean, accuracy: 1e-12)
+        XCTAssertEqual(try XCTUnwrap(lua.number(global: "pgd")), clean, accuracy: 1e-12)
+    }
+
     func testTrainAndEvaluateFromLua() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lua-train-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: folder) }
