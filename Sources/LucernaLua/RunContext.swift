@@ -180,7 +180,7 @@ public final class RunContext {
     public func writeReport(error: String?) {
         let seconds = Date().timeIntervalSince(started)
         var lines = ["# Run report", "",
-                     "- recipe: `\(recipe)`", "- seed: \(seed)", "- threads: \(threads)",
+                     "- recipe: `\(recipe)`", "- seed: \(seed)", "- threads: \(threads)", "- OpenBLAS kernels: \(BLASCore.name)",
                      "- overrides: \(overrides.isEmpty ? "none" : overrides.map { "`\($0.key)=\($0.text)`" }.joined(separator: ", "))",
                      "- duration: \(String(format: "%.1f", seconds)) s",
                      "- outcome: \(error == nil ? "completed" : "failed")", ""]
@@ -195,7 +195,7 @@ public final class RunContext {
         if !reportLines.isEmpty { lines += ["## Notes", ""] + reportLines + [""] }
         try? write("report.md", lines.joined(separator: "\n"))
         let overview = [("recipe", recipe), ("seed", "\(seed)"), ("threads", "\(threads)"),
-                        ("overrides", overrides.isEmpty ? "none" : overrides.map { "\($0.key)=\($0.text)" }.joined(separator: ", ")),
+                        ("OpenBLAS kernels", BLASCore.name), ("overrides", overrides.isEmpty ? "none" : overrides.map { "\($0.key)=\($0.text)" }.joined(separator: ", ")),
                         ("duration", String(format: "%.1f s", seconds)), ("outcome", error == nil ? "completed" : "failed"),
                         ("checkpoints", checkpoints.isEmpty ? "none" : checkpoints.joined(separator: ", "))]
         try? RunReport.write(folder: directory, title: "Run report: \(URL(fileURLWithPath: recipe).lastPathComponent)",

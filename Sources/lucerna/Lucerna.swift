@@ -14,6 +14,7 @@ struct Lucerna: ParsableCommand {
 
     /// Exit codes: 0 success, 1 a recipe, data or engine error, 2 a usage error.
     static func main() {
+        restartWithFasterBLASKernelsIfNeeded()
         do {
             var command = try parseAsRoot()
             try command.run()
@@ -29,6 +30,20 @@ struct Lucerna: ParsableCommand {
             FileHandle.standardError.write((message + "\n").data(using: .utf8) ?? Data())
             Foundation.exit(code == .failure ? 1 : 2)
         }
+    }
+}
+
+extension Lucerna {
+    /// Starts this process again with `OPENBLAS_CORETYPE` set when OpenBLAS fell back to its SSE3 `Prescott`
+    /// kernels on a CPU with AVX2 or AVX-512 (``BLASCore``): the variable only counts when the library
+    /// loads. Keeps the current kernels if the restart fails.
+    static func restartWithFasterBLASKernelsIfNeeded() {
+        guard let core = BLASCore.recommendedCoreTypeForThisProcess() else { return }
+        setenv("OPENBLAS_CORETYPE", core, 1)
+        var arguments: [UnsafeMutablePointer<CChar>?] = CommandLine.arguments.map { strdup($0) } + [nil]
+        execv("/proc/self/exe", &arguments)
+        report("warning: OpenBLAS uses its Prescott kernels on this CPU and restarting with OPENBLAS_CORETYPE=\(core) failed (\(String(cString: strerror(errno)))); set it yourself for 2-3x faster matrix products")
+        unsetenv("OPENBLAS_CORETYPE")
     }
 }
 

@@ -16,11 +16,17 @@ final class CommandLineTests: XCTestCase {
             .appendingPathComponent("lucerna")
     }
 
-    func lucerna(_ arguments: [String]) throws -> Result {
+    /// Runs the executable; `environment` adds variables to this process's (a nil value removes one).
+    func lucerna(_ arguments: [String], environment: [String: String?] = [:]) throws -> Result {
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
         process.currentDirectoryURL = Fixture.repositoryRoot
+        if !environment.isEmpty {
+            var variables = ProcessInfo.processInfo.environment
+            for (name, value) in environment { variables[name] = value }
+            process.environment = variables
+        }
         let output = Pipe(), errors = Pipe()
         process.standardOutput = output
         process.standardError = errors
@@ -262,6 +268,24 @@ final class CommandLineTests: XCTestCase {
         XCTAssert(damaged.errors.contains("\(failing)/seed-2/summary.json"), damaged.errors)
         XCTAssertEqual(try lucerna(["run", recipe, "--seeds", "1,2", "--jobs", "0"]).status, 2)
         XCTAssertEqual(try lucerna(["run", recipe, "--only-seed", "1"]).status, 2)
+    }
+
+    /// OpenBLAS 0.3.21 (Debian 12) falls back to its SSE3 Prescott kernels on Intel models it does not
+    /// know; the executable then restarts itself with the best kernels the CPU supports, unless the user chose.
+    func testTheExecutableReplacesOpenBLASsPrescottFallbackUnlessTheUserChoseKernels() throws {
+        func core(_ result: Result) throws -> String {
+            XCTAssertEqual(result.status, 0, result.errors)
+            let line = try XCTUnwrap(result.output.split(separator: "\n").last)
+            let record = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            return try XCTUnwrap(record["blas_core"] as? String)
+        }
+        let bench = ["bench", "mlp_train", "--threads", "1", "--seconds", "0.05"]
+        XCTAssertEqual(try core(lucerna(bench, environment: ["OPENBLAS_CORETYPE": "Prescott"])), "Prescott")
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let flags = cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ") ?? []
+        if flags.contains("avx2") && flags.contains("fma") {
+            XCTAssertNotEqual(try core(lucerna(bench, environment: ["OPENBLAS_CORETYPE": nil])), "Prescott")
+        }
     }
 
     /// A train{} recipe on synthetic blobs; with LUCERNA_TEST_HANG set, step 5 of epoch 3 writes a marker and
