@@ -25,7 +25,7 @@ let package = Package(
         .systemLibrary(
             name: "CLua", path: "Sources/CLua", pkgConfig: "lua5.4",
             providers: [.apt(["liblua5.4-dev"])]),
-        .target(name: "LucernaCore", dependencies: ["CBLAS"]),
+        .target(name: "LucernaCore", dependencies: ["CBLAS", "CKernels"]),
         .target(name: "CKernels", path: "Sources/CKernels"),
         .target(name: "LucernaNN", dependencies: ["LucernaCore", "CKernels"]),
         .target(name: "LucernaData", dependencies: ["LucernaCore", "CZlib"]),

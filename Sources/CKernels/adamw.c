@@ -73,3 +73,11 @@ const char *lucerna_kernel_level(void) {
     if (__builtin_cpu_supports("avx2")) return "avx2";
     return "scalar";
 }
+
+const char *lucerna_openblas_family(void) {
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) return "SkylakeX";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+    if (__builtin_cpu_supports("avx")) return "Sandybridge";
+    return 0;
+}

@@ -13,4 +13,8 @@ void lucerna_adamw_f32(float *p, const float *g, float *m, float *v, long count,
 
 /* Which implementation lucerna_adamw_f32 uses here: "avx512f", "avx2" or "scalar". */
 const char *lucerna_kernel_level(void);
+
+/* The newest OpenBLAS kernel family this CPU supports: "SkylakeX" (AVX-512 F, CD, BW, DQ, VL), "Haswell"
+   (AVX2, FMA), "Sandybridge" (AVX), or NULL. */
+const char *lucerna_openblas_family(void);
 #endif
