@@ -10,16 +10,7 @@ final class AdversarialTrainingTests: XCTestCase {
 
     /// Four Gaussian blobs (σ 0.5) at (±2, ±2) in an XOR layout: two classes.
     func blobs(_ count: Int, seed: UInt64) throws -> TensorDataset {
-        let generator = RandomGenerator(seed: seed)
-        var points: [Float] = [], labels: [Int] = []
-        let centres: [(Double, Double)] = [(-2, -2), (2, 2), (-2, 2), (2, -2)]
-        for index in 0..<count {
-            let cluster = index % 4
-            points += [Float(centres[cluster].0 + 0.5 * generator.nextNormal()), Float(centres[cluster].1 + 0.5 * generator.nextNormal())]
-            labels.append(cluster < 2 ? 0 : 1)
-        }
-        return TensorDataset(name: "halves", tensors: [("features", try Tensor(shape: [count, 2], scalars: points)),
-                                                       ("labels", try Tensor(shape: [count], integers: labels))])
+        try xorBlobs(count, seed: seed, spread: 0.5)
     }
 
     func attack(_ options: [String: ConfigValue]) throws -> Attack {

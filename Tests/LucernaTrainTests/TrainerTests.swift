@@ -10,18 +10,9 @@ import LucernaTrain
 final class TrainerTests: XCTestCase {
     let registry = Registry.standard()
 
-    /// Four Gaussian blobs in an XOR layout (two classes), `count` points.
+    /// Four Gaussian blobs (σ 0.7) at (±2, ±2) in an XOR layout: two classes.
     func blobs(_ count: Int, seed: UInt64) throws -> TensorDataset {
-        let generator = RandomGenerator(seed: seed)
-        var points: [Float] = [], labels: [Int] = []
-        let centres: [(Double, Double)] = [(-2, -2), (2, 2), (-2, 2), (2, -2)]
-        for index in 0..<count {
-            let cluster = index % 4
-            points += [Float(centres[cluster].0 + 0.7 * generator.nextNormal()), Float(centres[cluster].1 + 0.7 * generator.nextNormal())]
-            labels.append(cluster < 2 ? 0 : 1)
-        }
-        return TensorDataset(name: "blobs", tensors: [("features", try Tensor(shape: [count, 2], scalars: points)),
-                                                      ("labels", try Tensor(shape: [count], integers: labels))])
+        try xorBlobs(count, seed: seed, spread: 0.7)
     }
 
     func folder(_ name: String) throws -> String {
