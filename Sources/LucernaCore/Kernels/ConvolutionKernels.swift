@@ -126,39 +126,18 @@ enum ConvolutionKernels {
                              UnsafeMutableRawPointer(columns).assumingMemoryBound(to: Float.self), layout, stride: stride)
             return
         }
-        let g = layout.geometry
-        let (height, width) = (layout.height, layout.width)
-        let (outputHeight, outputWidth) = (layout.outputHeight, layout.outputWidth)
-        for c in 0..<layout.channels {
-            let plane = input + c * height * width
-            for ki in 0..<g.kernel.height {
-                for kj in 0..<g.kernel.width {
-                    let row = (c * g.kernel.height + ki) * g.kernel.width + kj
-                    let destination = columns + row * stride
-                    let columnOffset = kj * g.dilation.width - g.padding.width
-                    // Output columns whose input column is inside the image; the same for every output row.
-                    let (first, last) = validColumns(offset: columnOffset, stride: g.stride.width,
-                                                     width: width, outputWidth: outputWidth)
-                    let step = g.stride.width
-                    // Rows are short (the width of small images): inline loops beat memset/memmove calls.
-                    for oh in 0..<outputHeight {
-                        let ih = oh * g.stride.height - g.padding.height + ki * g.dilation.height
-                        let out = destination + oh * outputWidth
-                        if ih < 0 || ih >= height {
-                            for ow in 0..<outputWidth { out[ow] = 0 }
-                            continue
-                        }
-                        let from = plane + ih * width + columnOffset
-                        for ow in 0..<first { out[ow] = 0 }
-                        if step == 1 {
-                            for ow in first..<last { out[ow] = from[ow] }
-                        } else {
-                            for ow in first..<last { out[ow] = from[ow * step] }
-                        }
-                        for ow in last..<outputWidth { out[ow] = 0 }
-                    }
-                }
+        let (height, width, outputWidth) = (layout.height, layout.width, layout.outputWidth)
+        let step = layout.geometry.stride.width
+        forEachWindowRow(layout) { channel, row, outputRow, inputRow, columnOffset, valid in
+            let out = columns + row * stride + outputRow * outputWidth
+            guard inputRow >= 0 && inputRow < height else {
+                for ow in 0..<outputWidth { out[ow] = 0 }
+                return
             }
+            let from = input + channel * height * width + inputRow * width + columnOffset
+            for ow in 0..<valid.lowerBound { out[ow] = 0 }
+            for ow in valid { out[ow] = from[ow * step] }
+            for ow in valid.upperBound..<outputWidth { out[ow] = 0 }
         }
     }
 
@@ -209,29 +188,34 @@ enum ConvolutionKernels {
                              UnsafeMutableRawPointer(output).assumingMemoryBound(to: Float.self), layout, stride: stride)
             return
         }
+        let (height, width, outputWidth) = (layout.height, layout.width, layout.outputWidth)
+        let step = layout.geometry.stride.width
+        forEachWindowRow(layout) { channel, row, outputRow, inputRow, columnOffset, valid in
+            guard inputRow >= 0 && inputRow < height else { return }
+            let destination = output + channel * height * width + inputRow * width + columnOffset
+            let from = columns + row * stride + outputRow * outputWidth
+            for ow in valid { destination[ow * step] += from[ow] }
+        }
+    }
+
+    /// Visits every window row of one sample for the scalar im2col and col2im: for each row `(c, ki, kj)` of the
+    /// columns matrix and each output row `oh`, `body` gets the channel, the matrix row, `oh`, the input row
+    /// (which may lie outside the image, in the padding), the input column of the window's first output
+    /// column (may be negative) and the output columns whose input column lies inside the image.
+    @inline(__always)
+    static func forEachWindowRow(_ layout: Layout, _ body: (_ channel: Int, _ row: Int, _ outputRow: Int, _ inputRow: Int,
+                                                           _ columnOffset: Int, _ valid: Range<Int>) -> Void) {
         let g = layout.geometry
-        let (height, width) = (layout.height, layout.width)
-        let (outputHeight, outputWidth) = (layout.outputHeight, layout.outputWidth)
-        for c in 0..<layout.channels {
-            let plane = output + c * height * width
+        for channel in 0..<layout.channels {
             for ki in 0..<g.kernel.height {
                 for kj in 0..<g.kernel.width {
-                    let row = (c * g.kernel.height + ki) * g.kernel.width + kj
-                    let source = columns + row * stride
+                    let row = (channel * g.kernel.height + ki) * g.kernel.width + kj
                     let columnOffset = kj * g.dilation.width - g.padding.width
                     let (first, last) = validColumns(offset: columnOffset, stride: g.stride.width,
-                                                     width: width, outputWidth: outputWidth)
-                    let step = g.stride.width
-                    for oh in 0..<outputHeight {
-                        let ih = oh * g.stride.height - g.padding.height + ki * g.dilation.height
-                        if ih < 0 || ih >= height { continue }
-                        let destination = plane + ih * width + columnOffset
-                        let from = source + oh * outputWidth
-                        if step == 1 {
-                            for ow in first..<last { destination[ow] += from[ow] }
-                        } else {
-                            for ow in first..<last { destination[ow * step] += from[ow] }
-                        }
+                                                     width: layout.width, outputWidth: layout.outputWidth)
+                    for outputRow in 0..<layout.outputHeight {
+                        let inputRow = outputRow * g.stride.height - g.padding.height + ki * g.dilation.height
+                        body(channel, row, outputRow, inputRow, columnOffset, first..<last)
                     }
                 }
             }
