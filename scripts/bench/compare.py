@@ -47,8 +47,12 @@ def main():
     args = parser.parse_args()
     import torch
     torch_script = os.path.join(ROOT, "scripts", "bench", "bench_torch.py")
+    probe = subprocess.run([args.lucerna, "bench", "mlp_train", "--threads", "1", "--seconds", "0.2"], check=True,
+                           capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    kernels = json.loads(probe).get("blas_core", "unknown")
     print(f"Measured {date.today().isoformat()} on {cpu_name()} ({os.cpu_count()} cores), "
-          f"torch {torch.__version__}, OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}; "
+          f"torch {torch.__version__} (CPU capability {torch.backends.cpu.get_cpu_capability()}), "
+          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}, Lucerna's OpenBLAS kernels {kernels}; "
           f"median of {args.repeats} interleaved runs of {args.seconds:g} s each.\n")
     print("| benchmark | threads | unit | Lucerna | PyTorch default | PyTorch fastest | ratio |")
     print("|---|---|---|---|---|---|---|")
