@@ -21,9 +21,10 @@ WORKLOADS = ["mlp_train", "cnn_train", "cnn_infer", "wgan_gp_step", "rrr_step", 
              "integrated_gradients", "fgsm", "pgd10"]
 
 
-def run(command):
+def run(command, field="throughput"):
+    """The `field` of the JSON record on the last line a benchmark command prints."""
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
-    return json.loads(output)["throughput"]
+    return json.loads(output).get(field, "unknown")
 
 
 def cpu_name():
@@ -47,9 +48,7 @@ def main():
     args = parser.parse_args()
     import torch
     torch_script = os.path.join(ROOT, "scripts", "bench", "bench_torch.py")
-    probe = subprocess.run([args.lucerna, "bench", "mlp_train", "--threads", "1", "--seconds", "0.2"], check=True,
-                           capture_output=True, text=True).stdout.strip().splitlines()[-1]
-    kernels = json.loads(probe).get("blas_core", "unknown")
+    kernels = run([args.lucerna, "bench", "mlp_train", "--threads", "1", "--seconds", "0.2"], field="blas_core")
     print(f"Measured {date.today().isoformat()} on {cpu_name()} ({os.cpu_count()} cores), "
           f"torch {torch.__version__} (CPU capability {torch.backends.cpu.get_cpu_capability()}), "
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}, Lucerna's OpenBLAS kernels {kernels}; "
