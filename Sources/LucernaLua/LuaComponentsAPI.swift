@@ -15,7 +15,7 @@ enum LuaComponentsAPI {
         lua.setFunction("build") { [unowned lua] call in
             let kindName = try call.string(1)
             guard let kind = ComponentKind(anyName: kindName) else {
-                let kinds = ComponentKind.allCases.map(\.rawValue)
+                let kinds = ComponentKind.allCases.map(\.name)
                 throw TensorError("lucerna.build", "unknown kind '\(kindName)'\(suggestion(for: kindName, in: kinds)); kinds: \(kinds.joined(separator: ", "))")
             }
             let spec = try LuaConfigValue.read(2, in: call.state, path: "lucerna.build")
@@ -34,9 +34,7 @@ enum LuaComponentsAPI {
                 // losses.cross_entropy(logits, targets, {options}) is the functional form.
                 if kind == .loss, LuaTensorAPI.tensor(at: 1, in: call.state) != nil {
                     let options = try LuaConfigValue.options(3, in: call.state, path: "\(kind.luaGlobal).\(name)")
-                    guard let loss = try lua.registry.build(kind, name, options: options) as? Loss else {
-                        throw TensorError("\(kind.luaGlobal).\(name)", "is not a loss")
-                    }
+                    let loss = try lua.registry.build(.loss, name, options: options)
                     call.push(try loss.loss(call.tensor(1), call.tensor(2)))
                     return 1
                 }
@@ -80,22 +78,32 @@ enum LuaComponentsAPI {
     static func build(_ kind: ComponentKind, _ name: String, options: [String: ConfigValue], in lua: LuaState) throws -> Any {
         let entry = try lua.registry.entry(kind, name)
         let config = try lua.registry.config(for: entry, options: options)
-        let instance = try entry.build(config)
-        try lua.run?.log(["kind": .string(kind.rawValue), "name": .string(name), "origin": .string(entry.origin),
+        let instance = try entry.instance(config)
+        try lua.run?.log(["kind": .string(kind.name), "name": .string(name), "origin": .string(entry.origin),
                           "options": .table(config.values)], file: "components.jsonl")
+        return instance
+    }
+
+    /// ``build(_:from:context:in:)`` typed by the kind: the instance of the kind's Swift type.
+    static func build<Key: ComponentKindKey>(_ key: Key, from spec: ConfigValue, context: String, in lua: LuaState) throws -> Key.Instance {
+        let built = try build(key.kind, from: spec, context: context, in: lua)
+        guard let instance = built as? Key.Instance else {
+            throw TensorError(context, "expected \(key.kind.article) \(key.kind.name), got \(type(of: built))")
+        }
         return instance
     }
 
     /// Builds from an instance, a name or a spec table (recording built ones).
     static func build(_ kind: ComponentKind, from spec: ConfigValue, context: String, in lua: LuaState) throws -> Any {
         switch spec {
+        case .object: return try lua.registry.instance(kind, from: spec, context: context)
         case .string(let name): return try build(kind, name, options: [:], in: lua)
         case .table(var fields):
             guard case .string(let name)? = fields.removeValue(forKey: "type") else {
-                return try lua.registry.build(kind, from: spec, context: context)   // throws the spec error
+                return try lua.registry.instance(kind, from: spec, context: context)   // throws the spec error
             }
             return try build(kind, name, options: fields, in: lua)
-        default: return try lua.registry.build(kind, from: spec, context: context)
+        default: return try lua.registry.instance(kind, from: spec, context: context)
         }
     }
 }

@@ -21,21 +21,6 @@ public enum LuaDocumentation {
         ("Composite", LuaObjects.compositeMetatable, "assigns LRP rules to layers: `composite:rules(model)` lists them; pass it to `explainers.lrp{composite = ...}`"),
     ]
 
-    /// What a plugin of each kind must define.
-    static let contractText: [ComponentKind: String] = [
-        .model: "`forward(self, x)` → tensor; optional `example(self)` → an input batch for `lucerna check`",
-        .fusion: "`forward(self, inputs)` with `inputs` an array of `[N, dᵢ]` tensors → `[N, d]`; declare `input_dims` in `defaults`",
-        .regularizer: "`penalty(self, ctx)` → scalar tensor; `ctx` has `parameters` (name → tensor), `inputs`, `logits`, `targets`, `groups`, `attributions`",
-        .metric: "`update(self, predictions, targets, groups)`, `compute(self)` → number, optional `reset(self)`",
-        .loss: "`forward(self, prediction, target)` → tensor; optional `example(self)` → `{prediction, target}`",
-        .attack: "`perturb(self, model, inputs, targets)` → perturbed inputs of the same shape",
-        .explainer: "`attribute(self, model, inputs, targets)` → attributions with the batch axis first",
-        .rule: "`relevance(self, layer, input, relevance)` → the input relevance; `layer` = {name, kind, module, weight, bias}, `layer.module:forward_with(x, w, b)`",
-        .dataset: "`load(self, opts)` → a table of named tensors sharing their first axis",
-        .optimizer: "`update(self, parameter, gradient, state, group)` → the new parameter (no-grad); `state` persists per parameter, `group` has `lr`, `weight_decay`, `step`; takes `params`",
-        .schedule: "`rate(self, base, step)` → the learning rate at `step` for a group that started at `base`; takes `optimizer`",
-    ]
-
     static func className(_ entry: ComponentEntry) -> String {
         let words = (entry.kind.luaGlobal + "_" + entry.name + "_options").split(separator: "_")
         return words.map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
@@ -47,13 +32,13 @@ public enum LuaDocumentation {
         return String(origin[range.lowerBound...])
     }
 
-    static func resultType(_ kind: ComponentKind) -> String { kind == .dataset ? "table<string, Tensor>" : kind.className }
+    static func resultType(_ kind: ComponentKind) -> String { kind.className }
 
     /// `lucerna list`: every component of `kinds` with its options, defaults and description.
     public static func listing(_ registry: Registry, kinds: [ComponentKind]) -> String {
         var lines: [String] = []
         for kind in kinds {
-            lines.append("\(kind.rawValue) (Lua: \(kind.luaGlobal))")
+            lines.append("\(kind.name) (Lua: \(kind.luaGlobal))")
             let names = registry.names(kind)
             if names.isEmpty { lines.append("  (none yet)") }
             for name in names {
@@ -220,7 +205,7 @@ public enum LuaDocumentation {
         out += ["", "`run.image(name, images, {columns = 8, range = {0, 1}})` saves a PNG grid to `images/` for `report.html`.", ""]
         out += ["## Components", ""]
         for kind in ComponentKind.allCases {
-            out.append("### \(kind.rawValue): `\(kind.luaGlobal)`")
+            out.append("### \(kind.name): `\(kind.luaGlobal)`")
             out.append("")
             let names = lua.registry.names(kind)
             if names.isEmpty { out += ["None registered yet.", ""] }
@@ -249,7 +234,7 @@ public enum LuaDocumentation {
                 "the same kind and name only with `override = true`.", "",
                 "| kind | contract |", "|---|---|"]
         for kind in ComponentKind.allCases {
-            out.append("| \(kind.rawValue) | \(contractText[kind] ?? "not available as a Lua plugin (Swift only)") |")
+            out.append("| \(kind.name) | \(LuaKindBinding.of(kind)?.contract ?? "not available as a Lua plugin (Swift only)") |")
         }
         out.append("")
         return out.joined(separator: "\n")
@@ -261,7 +246,7 @@ extension LuaState {
     /// `example(self)` gives or the built-in ones.
     public func checkConformance(_ entry: ComponentEntry) throws -> [String] {
         var example = Conformance.builtinExample(entry)
-        if entry.origin != "built-in", let instance = try? entry.build(registry.config(for: entry, options: [:])) {
+        if entry.origin != "built-in", let instance = try? entry.instance(registry.config(for: entry, options: [:])) {
             let module = (instance as? LuaPluginModule) ?? (instance as? LuaPluginBacked)?.module
             if let module, (try? callMethodExists(reference: module.reference, method: "example")) == true {
                 example = { _ in

@@ -120,7 +120,7 @@ enum LuaTrainAPI {
         let targetKey = try config.string("target", default: "labels"), groupKey = try config.string("groups", default: "groups")
         var loss: ((Tensor, Batch) throws -> Tensor)?
         if let lossSpec = spec["loss"], !lossSpec.isNull {
-            let component = try component(.loss, lossSpec, lua: lua, as: Loss.self, "loss")
+            let component = try component(.loss, lossSpec, lua: lua, "loss")
             loss = { logits, batch in try component.loss(logits, batch[targetKey] ?? logits) }
         }
         let batchSize = config.has("batch") ? try config.positiveInteger("batch") : 1000
@@ -179,7 +179,7 @@ enum LuaTrainAPI {
         switch try config.string("method", default: "pgd") {
         case "pgd":
             guard let attackSpec = fields["attack"] else { throw TensorError("train", "adversarial: method pgd needs attack = an attack (instance, name or spec)") }
-            let attack = try component(.attack, attackSpec, lua: lua, as: Attack.self, "adversarial attack")
+            let attack = try component(.attack, attackSpec, lua: lua, "adversarial attack")
             return try AdversarialTraining(method: .attack(attack, mix: config.number("mix", default: 1) ?? 1), inputKey: inputKey, targetKey: targetKey)
         case "trades":
             let eps = try config.number("eps", default: 0.1) ?? 0.1
@@ -198,7 +198,7 @@ enum LuaTrainAPI {
             throw TensorError("train", "robust_validation must be a table with an attack, e.g. {attack = {type = \"pgd\", eps = 0.1, alpha = 0.025, steps = 10}, limit = 1000}")
         }
         try rejectUnknownOptions(fields.keys, accepted: ["attack", "limit"], owner: "train robust_validation")
-        let attack = try component(.attack, attackSpec, lua: lua, as: Attack.self, "robust_validation attack")
+        let attack = try component(.attack, attackSpec, lua: lua, "robust_validation attack")
         return try RobustValidation(attack: attack, limit: Config(owner: "train: robust_validation", values: fields).integer("limit", default: 1000), inputKey: inputKey)
     }
 
@@ -235,7 +235,7 @@ enum LuaTrainAPI {
                     }
                     label = "\(attackName)_eps\(eps)"
                 }
-                attacks.append((label, try component(.attack, specification, lua: lua, as: Attack.self, "attack")))
+                attacks.append((label, try component(.attack, specification, lua: lua, "attack")))
             }
         }
         let useWorstCase: Bool
@@ -342,7 +342,7 @@ enum LuaTrainAPI {
             loss = { logits, batch in try function.tensor([.tensor(logits), .table(batch.mapValues(ConfigValue.tensor))]) }
         } else {
             let spec = value("loss").isNull ? ConfigValue.string("cross_entropy") : value("loss")
-            let component = try component(.loss, spec, lua: lua, as: Loss.self, "loss")
+            let component = try component(.loss, spec, lua: lua, "loss")
             loss = { logits, batch in
                 guard let targets = batch[targetKey] else { throw TensorError("train", "the batch has no '\(targetKey)' tensor") }
                 return try component.loss(logits, targets)
@@ -360,11 +360,11 @@ enum LuaTrainAPI {
         switch value("optimizer") {
         case .object(let instance as Optimizer): optimizer = instance
         case .null: optimizer = try component(.optimizer, .table(["type": .string("adamw"), "params": .list(trainable.map(ConfigValue.tensor)),
-                                                                  "lr": .number(1e-3), "weight_decay": .number(1e-2)]), lua: lua, as: Optimizer.self, "optimizer")
-        case .string(let name): optimizer = try component(.optimizer, .table(["type": .string(name), "params": .list(trainable.map(ConfigValue.tensor))]), lua: lua, as: Optimizer.self, "optimizer")
+                                                                  "lr": .number(1e-3), "weight_decay": .number(1e-2)]), lua: lua, "optimizer")
+        case .string(let name): optimizer = try component(.optimizer, .table(["type": .string(name), "params": .list(trainable.map(ConfigValue.tensor))]), lua: lua, "optimizer")
         case .table(var fields):
             if fields["params"] == nil { fields["params"] = .list(trainable.map(ConfigValue.tensor)) }
-            optimizer = try component(.optimizer, .table(fields), lua: lua, as: Optimizer.self, "optimizer")
+            optimizer = try component(.optimizer, .table(fields), lua: lua, "optimizer")
         case let other: throw TensorError("train", "optimizer must be an optimizer, a name or a spec table, got \(other.kindName)")
         }
         let stepsPerEpoch = options.dropLast ? trainingSet.count / options.batchSize : (trainingSet.count + options.batchSize - 1) / options.batchSize
@@ -373,9 +373,9 @@ enum LuaTrainAPI {
         switch value("schedule") {
         case .boolean(false): schedule = nil
         case .object(let instance as LearningRateSchedule): schedule = instance
-        case .null: schedule = try component(.schedule, .table(["type": .string("cosine"), "optimizer": .object(optimizer), "t_max": .number(Double(horizon))]), lua: lua, as: LearningRateSchedule.self, "schedule")
-        case .string(let name): schedule = try component(.schedule, scheduleSpec(["type": .string(name)], optimizer: optimizer, horizon: horizon, lua: lua), lua: lua, as: LearningRateSchedule.self, "schedule")
-        case .table(let fields): schedule = try component(.schedule, scheduleSpec(fields, optimizer: optimizer, horizon: horizon, lua: lua), lua: lua, as: LearningRateSchedule.self, "schedule")
+        case .null: schedule = try component(.schedule, .table(["type": .string("cosine"), "optimizer": .object(optimizer), "t_max": .number(Double(horizon))]), lua: lua, "schedule")
+        case .string(let name): schedule = try component(.schedule, scheduleSpec(["type": .string(name)], optimizer: optimizer, horizon: horizon, lua: lua), lua: lua, "schedule")
+        case .table(let fields): schedule = try component(.schedule, scheduleSpec(fields, optimizer: optimizer, horizon: horizon, lua: lua), lua: lua, "schedule")
         case let other: throw TensorError("train", "schedule must be a schedule, a name, a spec table or false, got \(other.kindName)")
         }
 
@@ -554,11 +554,8 @@ enum LuaTrainAPI {
     }
 
     /// A component from an instance, name or spec (built and recorded in `components.jsonl`).
-    static func component<T>(_ kind: ComponentKind, _ spec: ConfigValue, lua: LuaState, as type: T.Type, _ role: String) throws -> T {
-        if case .object(let object) = spec, let instance = object as? T { return instance }
-        let built = try LuaComponentsAPI.build(kind, from: spec, context: "train \(role)", in: lua)
-        guard let instance = built as? T else { throw TensorError("train", "\(role) is not \(kind.article) \(kind.rawValue)") }
-        return instance
+    static func component<Key: ComponentKindKey>(_ key: Key, _ spec: ConfigValue, lua: LuaState, _ role: String) throws -> Key.Instance {
+        try LuaComponentsAPI.build(key, from: spec, context: "train \(role)", in: lua)
     }
 
     /// A schedule spec with the optimizer and, when the schedule takes one and none is given, its horizon.
@@ -588,7 +585,7 @@ enum LuaTrainAPI {
             switch item {
             case .object(let object as Regularizer): instance = object
             case .string(let type):
-                instance = try component(.regularizer, .string(type), lua: lua, as: Regularizer.self, "regularizers[\(position + 1)]")
+                instance = try component(.regularizer, .string(type), lua: lua, "regularizers[\(position + 1)]")
                 name = type
             case .table(var fields):
                 if let given = fields.removeValue(forKey: "weight") {
@@ -602,7 +599,7 @@ enum LuaTrainAPI {
                 if case .object(let object as Regularizer)? = fields.removeValue(forKey: "regularizer") {
                     instance = object
                 } else if case .string(let type)? = fields["type"] {
-                    instance = try component(.regularizer, .table(fields), lua: lua, as: Regularizer.self, "regularizers[\(position + 1)]")
+                    instance = try component(.regularizer, .table(fields), lua: lua, "regularizers[\(position + 1)]")
                     name = name ?? type
                 } else {
                     throw TensorError("train", "regularizers[\(position + 1)] must be a regularizer, {type = \"l2\", weight = ...} or {regularizer = r, weight = ...}")
@@ -636,7 +633,7 @@ enum LuaTrainAPI {
             guard name.range(of: "^[A-Za-z0-9_]+$", options: .regularExpression) != nil, name != "loss" else {
                 throw TensorError("train", "metric name '\(name)' must use letters, digits and '_' (and not be 'loss')")
             }
-            return (name, try component(.metric, fields[name] ?? .null, lua: lua, as: Metric.self, "metrics.\(name)"))
+            return (name, try component(.metric, fields[name] ?? .null, lua: lua, "metrics.\(name)"))
         }
     }
 }

@@ -74,9 +74,7 @@ enum BenchmarkWorkload: String, CaseIterable {
             case .saliency: ("saliency", [:])
             default: ("integrated_gradients", ["steps": .number(32), "batch_steps": .number(32)])
             }
-            guard let explainer = try Registry.standard().build(.explainer, name, options: options) as? Explainer else {
-                throw TensorError("bench", "\(name) is not an explainer")
-            }
+            let explainer = try Registry.standard().build(.explainer, name, options: options)
             return {
                 _ = try explainer.attribute(model: model, inputs: x, targets: nil)
                 return batch
@@ -88,9 +86,7 @@ enum BenchmarkWorkload: String, CaseIterable {
             let (x, y) = (try images(256), try labels(256))
             let options: [String: ConfigValue] = self == .fgsm ? ["eps": .number(0.1)]
                 : ["eps": .number(0.1), "alpha": .number(0.01), "steps": .number(10), "random_start": .boolean(true)]
-            guard let attack = try Registry.standard().build(.attack, self == .fgsm ? "fgsm" : "pgd", options: options) as? Attack else {
-                throw TensorError("bench", "\(rawValue) is not an attack")
-            }
+            let attack = try Registry.standard().build(.attack, self == .fgsm ? "fgsm" : "pgd", options: options)
             return {
                 _ = try attack.perturb(model: model, inputs: x, targets: y)
                 return 256

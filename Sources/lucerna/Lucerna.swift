@@ -113,7 +113,7 @@ struct List: ParsableCommand {
         var kinds = ComponentKind.allCases
         if let kind {
             guard let chosen = ComponentKind(anyName: kind) else {
-                let names = ComponentKind.allCases.map(\.rawValue)
+                let names = ComponentKind.allCases.map(\.name)
                 throw ValidationError("unknown kind '\(kind)'\(suggestion(for: kind, in: names)); kinds: \(names.joined(separator: ", "))")
             }
             kinds = [chosen]
@@ -147,7 +147,7 @@ struct Check: ParsableCommand {
         do {
             let lua = try LuaState()
             let entry = try lua.loadPlugin(file: plugin, overriding: true)
-            emit("\(entry.kind.rawValue) \(entry.name) (\(plugin)): \(entry.summary)")
+            emit("\(entry.kind.name) \(entry.name) (\(plugin)): \(entry.summary)")
             for line in try lua.checkConformance(entry) { emit("  ok  \(line)") }
             emit("passed")
         } catch {

@@ -18,7 +18,7 @@ final class AttackTests: XCTestCase {
     }
 
     func attack(_ name: String, _ options: [String: ConfigValue]) throws -> Attack {
-        try XCTUnwrap(try registry.build(.attack, name, options: options) as? Attack)
+        try registry.build(.attack, name, options: options)
     }
 
     func testGradientAttacksMatchTorchattacks() throws {

@@ -16,7 +16,7 @@ final class ExplainerGoldenTests: XCTestCase {
     }
 
     func explainer(_ name: String, _ options: [String: ConfigValue] = ["layer": .string("relu2")]) throws -> Explainer {
-        try XCTUnwrap(try registry.build(.explainer, name, options: options) as? Explainer)
+        try registry.build(.explainer, name, options: options)
     }
 
     func testCAMMethodsMatchPytorchGradCAM() throws {
@@ -49,7 +49,7 @@ final class ExplainerGoldenTests: XCTestCase {
         _ = try noGrad { try model(inputs) }
         model.module(named: "relu2")?.removeForwardHook(hook)
         let activations = try XCTUnwrap(captured)
-        let ours = ClassActivationMap.principalProjection(activations.toDoubles(), shape: activations.shape)
+        let ours = EigenCAM.principalProjection(activations.toDoubles(), shape: activations.shape)
         var agreeing = 0
         for n in 0..<6 {
             let range = n * 64..<(n + 1) * 64

@@ -8,7 +8,7 @@ final class ExplanationMetricTests: XCTestCase {
     let registry = Registry.standard()
 
     func metric(_ name: String, _ options: [String: ConfigValue] = [:]) throws -> Metric {
-        try XCTUnwrap(try registry.build(.metric, name, options: options) as? Metric)
+        try registry.build(.metric, name, options: options)
     }
 
     /// Two 3x3 maps and masks:
@@ -115,7 +115,7 @@ final class ExplanationMetricTests: XCTestCase {
         let model = Sequential([Flatten(), linear])
         let inputs = try Tensor.uniform([6, 1, 8, 8], dtype: .float64)
         let targets = try Tensor(shape: [6], integers: [0, 1, 2, 0, 1, 2])
-        let saliency = try XCTUnwrap(try registry.build(.explainer, "saliency", options: [:]) as? Explainer)
+        let saliency = try registry.build(.explainer, "saliency", options: [:])
         let maps = try saliency.attribute(model: model, inputs: inputs, targets: targets)
         let before = linear.weight.toDoubles()
         let sanity = try XCTUnwrap(try metric("randomization_sanity", ["explainer": .string("saliency")]) as? FaithfulnessMetric)

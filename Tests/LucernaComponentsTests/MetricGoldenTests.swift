@@ -9,7 +9,7 @@ final class MetricGoldenTests: XCTestCase {
     let registry = Registry.standard()
 
     func metric(_ name: String, _ options: [String: ConfigValue] = [:]) throws -> Metric {
-        try XCTUnwrap(try registry.build(.metric, name, options: options) as? Metric, name)
+        try registry.build(.metric, name, options: options)
     }
 
     /// Feeds the fixture in two batches (metrics accumulate) and returns the value.

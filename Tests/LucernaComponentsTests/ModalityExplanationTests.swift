@@ -24,7 +24,7 @@ final class ModalityExplanationTests: XCTestCase {
     }
 
     func explainer(_ name: String, _ options: [String: ConfigValue] = [:]) throws -> Explainer {
-        try XCTUnwrap(try registry.build(.explainer, name, options: options) as? Explainer)
+        try registry.build(.explainer, name, options: options)
     }
 
     func testSaliencyPerModalityIsTheJointGradient() throws {
@@ -90,7 +90,7 @@ final class TemporalCAMTests: XCTestCase {
         let encoder = try TemporalConvEncoder(mels: 6, channels: [4, 4], kernelSize: 3, dimension: 5)
         let model = Sequential(named: [("encoder", encoder), ("head", try Linear(5, 3))])
         let inputs = try Tensor.normal([2, 1, 6, 10])
-        let explainer = try XCTUnwrap(try Registry.standard().build(.explainer, "grad_cam", options: ["layer": .string("encoder.relu2")]) as? Explainer)
+        let explainer = try Registry.standard().build(.explainer, "grad_cam", options: ["layer": .string("encoder.relu2")])
         let maps = try explainer.attribute(model: model, inputs: inputs, targets: Tensor(shape: [2], integers: [1, 2]))
         XCTAssertEqual(maps.shape, [2, 10])
         // The same steps by hand: channel weights = mean gradient, relu, normalise, resize over time, normalise.
@@ -125,7 +125,7 @@ final class TemporalCAMTests: XCTestCase {
         let expected = normalize(resized, size: 10)
         for (value, reference) in zip(maps.toDoubles(), expected) { XCTAssertEqual(value, reference, accuracy: 1e-5) }
         // Score-CAM's masks cover every mel band of the frames they keep.
-        let score2 = try XCTUnwrap(try Registry.standard().build(.explainer, "score_cam", options: ["layer": .string("encoder.relu2")]) as? Explainer)
+        let score2 = try Registry.standard().build(.explainer, "score_cam", options: ["layer": .string("encoder.relu2")])
         let scoreMaps = try score2.attribute(model: model, inputs: inputs, targets: nil)
         XCTAssertEqual(scoreMaps.shape, [2, 10])
         XCTAssert(scoreMaps.toDoubles().allSatisfy(\.isFinite))

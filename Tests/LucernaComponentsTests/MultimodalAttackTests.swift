@@ -32,7 +32,7 @@ final class MultimodalAttackTests: XCTestCase {
     }
 
     func attack(_ name: String, _ options: [String: ConfigValue]) throws -> Attack {
-        try XCTUnwrap(try registry.build(.attack, name, options: options) as? Attack)
+        try registry.build(.attack, name, options: options)
     }
 
     /// x + ε_m·sign(∇ CE) clamped to the modality's range ([0, 1] unless given), per modality, from the joint

@@ -24,7 +24,7 @@ final class RelevanceGoldenTests: XCTestCase {
     }
 
     func lrp(_ options: [String: ConfigValue]) throws -> Explainer {
-        try XCTUnwrap(try registry.build(.explainer, "lrp", options: options) as? Explainer)
+        try registry.build(.explainer, "lrp", options: options)
     }
 
     /// Raw relevances within 1e-4 of the largest, and per-image min-max normalised maps within 1e-4. (Zennit's

@@ -17,7 +17,7 @@ final class TextAttackTests: XCTestCase {
     }
 
     func attack(_ name: String, _ options: [String: ConfigValue]) throws -> Attack {
-        try XCTUnwrap(try registry.build(.attack, name, options: options) as? Attack)
+        try registry.build(.attack, name, options: options)
     }
 
     func testEmbeddingPGDMatchesItsPyTorchDefinition() throws {

@@ -20,7 +20,7 @@ final class TokenAttributionTests: XCTestCase {
     }
 
     func explainer(_ name: String, _ options: [String: ConfigValue]) throws -> Explainer {
-        try XCTUnwrap(try registry.build(.explainer, name, options: options) as? Explainer)
+        try registry.build(.explainer, name, options: options)
     }
 
     func testLayerAttributionsMatchCaptum() throws {

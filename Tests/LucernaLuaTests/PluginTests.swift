@@ -26,7 +26,7 @@ final class PluginTests: XCTestCase {
             XCTAssert(plugins.contains { $0.kind == kind }, "no shipped \(kind) plugin")
         }
         for entry in lua.registry.allEntries where entry.kind != .dataset || entry.origin != "built-in" {
-            XCTAssertNoThrow(try lua.checkConformance(entry), "\(entry.kind.rawValue) \(entry.name)")
+            XCTAssertNoThrow(try lua.checkConformance(entry), "\(entry.kind.name) \(entry.name)")
         }
     }
 
@@ -253,8 +253,8 @@ final class PluginTests: XCTestCase {
     func testLuaOptimizerStateRoundTripsThroughACheckpoint() throws {
         let lua = try pluginState()
         func makeLion(_ weight: Tensor) throws -> Optimizer {
-            try XCTUnwrap(try lua.registry.build(.optimizer, "lion", options: ["params": .list([.tensor(weight)]), "lr": .number(0.01),
-                                                                               "weight_decay": .number(0.1)]) as? Optimizer)
+            try lua.registry.build(.optimizer, "lion", options: ["params": .list([.tensor(weight)]), "lr": .number(0.01),
+                                                                 "weight_decay": .number(0.1)])
         }
         // Large gradients, then small ones of the other sign: the restored moment decides the update's sign.
         let gradients = try (0..<5).map { step in try Tensor(shape: [2, 2], doubles: step < 3 ? [10, -10, 10, 10] : [-0.5, 0.5, -0.5, 1]) }
@@ -486,5 +486,42 @@ final class PluginTests: XCTestCase {
         XCTAssertThrowsError(try lua.checkConformance(lua.registry.entry(.fusion, "frozen"))) { error in
             XCTAssert("\(error)".contains("no gradient reaches parameter unused"), "\(error)")
         }
+    }
+}
+
+/// HiResCAM, shipped as a Lua plugin on the CAM engine (`cam_map`), against its definition: on a layer with
+/// the input's size and without normalisation, the map is relu(Σ_c ∂S/∂A_c · A_c) of the target scores S.
+final class CAMPluginTests: XCTestCase {
+    func testHiResCAMPluginMatchesItsDefinition() throws {
+        let lua = try LuaState()
+        try lua.loadPlugins(from: [PluginTests.plugins])
+        let generator = RandomGenerator(seed: 7)
+        let model = try Sequential([
+            Conv2d(1, 3, kernelSize: (3, 3), padding: (1, 1), dtype: .float64, generator: generator), Tanh(), Flatten(),
+            Linear(3 * 5 * 5, 4, dtype: .float64, generator: generator),
+        ])
+        let inputs = try Tensor.uniform([2, 1, 5, 5], dtype: .float64, generator: generator)
+        let targets = try Tensor(shape: [2], integers: [1, 3])
+        let explainer = try lua.registry.build(.explainer, "hires_cam", options: ["layer": .string("1"), "normalize": .boolean(false)])
+        XCTAssert(explainer is ClassActivationMap, "a cam_map plugin runs on the CAM engine")
+        let maps = try explainer.attribute(model: model, inputs: inputs, targets: targets)
+        // The definition, computed directly.
+        var captured: Tensor?
+        guard let layer = model.module(named: "1") else { return XCTFail("no layer 1") }
+        let hook = layer.addForwardHook { _, _, output in captured = output }
+        let logits = try model(inputs)
+        layer.removeForwardHook(hook)
+        let activations = try XCTUnwrap(captured)
+        let score = try logits.gathering(axis: 1, indices: Tensor(shape: [2, 1], integers: [1, 3])).sum()
+        let gradient = try XCTUnwrap(try Tensor.gradients(of: [score], withRespectTo: [activations]).first ?? nil)
+        let expected = try (gradient * activations).sum(axes: [1]).relu()
+        assertClose(maps, expected, tolerance: 1e-12, "HiResCAM map")
+        // It is not Grad-CAM (channel-averaged gradients) on this layer.
+        let gradCAM = try lua.registry.build(.explainer, "grad_cam", options: ["layer": .string("1"), "normalize": .boolean(false)])
+        let difference = zip(try gradCAM.attribute(model: model, inputs: inputs, targets: targets).toDoubles(), maps.toDoubles())
+            .map { abs($0 - $1) }.max() ?? 0
+        XCTAssertGreaterThan(difference, 1e-3)
+        // A cam_weights or cam_map plugin takes the engine's layer and normalize options.
+        XCTAssertEqual(try lua.registry.entry(.explainer, "hires_cam").options.map(\.name).sorted(), ["layer", "normalize"])
     }
 }

@@ -17,7 +17,7 @@ final class AdversarialTrainingTests: XCTestCase {
         var options = options
         options["clamp_min"] = .number(-50)
         options["clamp_max"] = .number(50)
-        return try XCTUnwrap(try registry.build(.attack, "pgd", options: options) as? Attack)
+        return try registry.build(.attack, "pgd", options: options)
     }
 
     func train(adversarial: AdversarialTraining.Method?, data: TensorDataset, epochs: Int = 12) throws -> (TrainableModel, MLP) {
@@ -30,7 +30,7 @@ final class AdversarialTrainingTests: XCTestCase {
         options.batchSize = 32
         options.verbose = false
         options.adversarial = try adversarial.map { try AdversarialTraining(method: $0, inputKey: "features") }
-        let accuracy = try XCTUnwrap(try registry.build(.metric, "accuracy", options: [:]) as? Metric)
+        let accuracy = try registry.build(.metric, "accuracy", options: [:])
         let trainer = try Trainer(model: trainable, optimizer: optimizer, schedule: nil,
                                   loss: { logits, batch in try Losses.crossEntropy(logits, batch["labels"]!) },
                                   metrics: [("accuracy", accuracy)], options: options)
@@ -107,7 +107,7 @@ final class AdversarialTrainingTests: XCTestCase {
         options.adversarial = try AdversarialTraining(method: .attack(pgd, mix: 1), inputKey: "features")
         options.robustValidation = try RobustValidation(attack: pgd, limit: 40, inputKey: "features")
         options.earlyStopping = try EarlyStopping(metric: "val_robust_accuracy", patience: 10, mode: .maximize)
-        let accuracy = try XCTUnwrap(try registry.build(.metric, "accuracy", options: [:]) as? Metric)
+        let accuracy = try registry.build(.metric, "accuracy", options: [:])
         let trainer = try Trainer(model: trainable, optimizer: try AdamW(parameters: model.parameters(), learningRate: 1e-2), schedule: nil,
                                   loss: { logits, batch in try Losses.crossEntropy(logits, batch["labels"]!) },
                                   metrics: [("accuracy", accuracy)], options: options)
@@ -150,7 +150,7 @@ final class AdversarialTrainingTests: XCTestCase {
         let loss: (Tensor, Batch) throws -> Tensor = { logits, batch in try Losses.crossEntropy(logits, batch["labels"]!) }
         let clean = try loss(model.forward(batch), batch).item()
         func attack(_ name: String, _ options: [String: ConfigValue]) throws -> Attack {
-            try XCTUnwrap(try registry.build(.attack, name, options: options) as? Attack)
+            try registry.build(.attack, name, options: options)
         }
         let pgd = try attack("embedding_pgd", ["eps": .number(1), "alpha": .number(0.5), "steps": .number(3)])
         let training = try AdversarialTraining(method: .attack(pgd, mix: 1), inputKey: "tokens")

@@ -36,7 +36,7 @@ final class TrainerTests: XCTestCase {
         let model = try MLP(inputFeatures: 2, hidden: (16, 16), classes: 2, generator: RandomGenerator.shared)
         let optimizer = try AdamW(parameters: model.parameters(), learningRate: learningRate)
         let schedule = try LearningRateSchedule(.cosine(maximumSteps: options.epochs, minimumRate: 0), optimizer: optimizer)
-        let accuracy = try XCTUnwrap(try registry.build(.metric, "accuracy", options: [:]) as? Metric)
+        let accuracy = try registry.build(.metric, "accuracy", options: [:])
         let trainer = try Trainer(model: TrainableModel(module: model, inputKey: "features"), optimizer: optimizer, schedule: schedule,
                                   loss: loss ?? { logits, batch in try Losses.crossEntropy(logits, batch["labels"]!) },
                                   regularizers: regularizers, metrics: [("accuracy", accuracy)], options: options)
@@ -98,7 +98,7 @@ final class TrainerTests: XCTestCase {
         var options = Trainer.Options()
         options.epochs = 1
         options.batchSize = 50
-        let l2 = try XCTUnwrap(try registry.build(.regularizer, "l2", options: [:]) as? Regularizer)
+        let l2 = try registry.build(.regularizer, "l2", options: [:])
         let (trainer, model) = try makeTrainer(options, regularizers: [("l2", 0.5, l2)])
         let before = try l2.penalty(RegularizerContext(parameters: model.namedParameters())).item()
         var steps: [Trainer.StepInfo] = []

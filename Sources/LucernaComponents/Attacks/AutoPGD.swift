@@ -8,9 +8,6 @@ import LucernaNN
 /// the last one. Loss `ce` (cross-entropy) or `dlr` (the difference-of-logits ratio −(z_y − maxⱼ≠y zⱼ) /
 /// (z_π1 − z_π3), invariant to shifts and scales of the logits; needs three or more classes). Inputs already
 /// misclassified are left as they are; each of `restarts` runs attacks the inputs not yet fooled. L∞ or L2.
-///
-/// Reference: Croce & Hein, "Reliable evaluation of adversarial robustness with an ensemble of diverse
-/// parameter-free attacks", ICML 2020; torchattacks `APGD` (its reference implementation's schedule).
 public final class AutoPGD: RangeBoundedAttack {
     public enum Loss: String, Sendable { case crossEntropy = "ce", differenceOfLogitsRatio = "dlr" }
 
@@ -42,7 +39,7 @@ public final class AutoPGD: RangeBoundedAttack {
         validRange = ValidRange(low: low, high: high)
     }
 
-    static func builder(_ loss: Loss) -> (Config) throws -> Any { { try AutoPGD(config: $0, loss: loss) } }
+    static func builder(_ loss: Loss) -> (Config) throws -> AutoPGD { { try AutoPGD(config: $0, loss: loss) } }
 
     public var label: String { "apgd_\(loss.rawValue) \(norm == .l2 ? "L2" : "Linf") eps=\(eps) steps=\(steps) restarts=\(restarts) rho=\(rho)" }
 
@@ -201,4 +198,14 @@ public final class AutoPGD: RangeBoundedAttack {
         }
         return (adversarial, fooled)
     }
+}
+
+extension AutoPGD: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.attack, "apgd_ce", "auto-PGD on the cross-entropy: step-size schedule without parameters, momentum, restarts",
+            reference: "Croce & Hein, ICML 2020; torchattacks APGD", options: AutoPGD.options(loss: .crossEntropy), build: AutoPGD.builder(.crossEntropy)),
+        ComponentEntry(.attack, "apgd_dlr", "auto-PGD on the difference-of-logits ratio (shift- and scale-invariant)",
+            reference: "Croce & Hein, ICML 2020; torchattacks APGD(loss='dlr')", options: AutoPGD.options(loss: .differenceOfLogitsRatio),
+            build: AutoPGD.builder(.differenceOfLogitsRatio)),
+    ]
 }

@@ -8,9 +8,6 @@ import LucernaNN
 /// optimisation stops early when the total cost rose since the last of ten checkpoints. With
 /// `binary_search_steps` > 1, c is searched per input as Carlini & Wagner do (halved towards the last
 /// success, ×10 until the first); 1 step is torchattacks' fixed-c attack. Inputs must lie in [0, 1].
-///
-/// Reference: Carlini & Wagner, "Towards Evaluating the Robustness of Neural Networks", IEEE S&P 2017;
-/// torchattacks `CW`; the binary search of the Adversarial Robustness Toolbox's `CarliniL2Method`.
 public final class CarliniWagner: Attack {
     static let options = [
         OptionSpec("c", .number, default: .number(1), "weight of the margin term (the binary search's start)"),
@@ -120,4 +117,11 @@ public final class CarliniWagner: Attack {
             return try Tensor(shape: inputs.shape, values: best, dtype: inputs.dtype)
         }
     }
+}
+
+extension CarliniWagner: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.attack, "cw", "Carlini-Wagner L2 with Adam in tanh space and a binary search over c",
+            reference: "Carlini & Wagner, \"Towards Evaluating the Robustness of Neural Networks\", IEEE S&P 2017; torchattacks `CW`; the binary search of the Adversarial Robustness Toolbox's `CarliniL2Method`", options: CarliniWagner.options, build: CarliniWagner.init),
+    ]
 }

@@ -6,9 +6,6 @@ import LucernaNN
 /// f′ₖ = fₖ − f_label and wₖ = ∇fₖ − ∇f_label for the class l minimising |f′ₖ| / ‖wₖ‖₂, clamped to the valid
 /// range; an input stops once it is misclassified, or after `steps`. Batched: the Jacobian rows of all active
 /// inputs come from one backward pass per class. Minimal L2 perturbations, no budget.
-///
-/// Reference: Moosavi-Dezfooli, Fawzi & Frossard, "DeepFool: a simple and accurate method to fool deep neural
-/// networks", CVPR 2016; torchattacks `DeepFool`.
 public final class DeepFool: RangeBoundedAttack {
     static let options = [
         OptionSpec("steps", .integer, default: .number(50), "maximum iterations"),
@@ -85,4 +82,11 @@ public final class DeepFool: RangeBoundedAttack {
             return try Tensor(shape: inputs.shape, values: current, dtype: inputs.dtype)
         }
     }
+}
+
+extension DeepFool: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.attack, "deepfool", "steps to the nearest linearised decision boundary (minimal L2)",
+            reference: "Moosavi-Dezfooli, Fawzi & Frossard, \"DeepFool: a simple and accurate method to fool deep neural networks\", CVPR 2016; torchattacks `DeepFool`", options: DeepFool.options, build: DeepFool.init),
+    ]
 }

@@ -8,10 +8,6 @@ import LucernaNN
 /// training: robust accuracy (`evaluate{attacks = ...}`) and adversarial training use the logits of the
 /// perturbed embeddings (`adversarialLogits`). `perturb` returns tokens: each perturbed embedding's nearest
 /// row of the table (Euclidean, never the padding id), the discrete text closest to the attack.
-///
-/// Reference: Miyato, Dai & Goodfellow, "Adversarial Training Methods for Semi-Supervised Text
-/// Classification", ICLR 2017 (perturbations of word embeddings); Zhu et al., "FreeLB", ICLR 2020
-/// (projected gradient steps in embedding space); Madry et al., ICLR 2018 (PGD).
 public final class EmbeddingPGD: TokenAttack {
     static let options = [
         OptionSpec("eps", .number, default: .number(1), "radius of each token's ball (the embeddings are N(0, 1) at initialisation)"),
@@ -97,4 +93,11 @@ public final class EmbeddingPGD: TokenAttack {
         let (delta, embeddings, _) = try perturbation(model: model, tokens: tokens, targets: targets)
         return try embeddings.adding(delta, attack: "embedding_pgd") { try model(tokens) }
     }
+}
+
+extension EmbeddingPGD: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.attack, "embedding_pgd", "PGD on the embeddings of a token model's real tokens (per-token L2 or L∞ ball); perturb returns the nearest tokens",
+            reference: "Miyato, Dai & Goodfellow, \"Adversarial Training Methods for Semi-Supervised Text Classification\", ICLR 2017 (perturbations of word embeddings); Zhu et al., \"FreeLB\", ICLR 2020 (projected gradient steps in embedding space); Madry et al., ICLR 2018 (PGD)", options: EmbeddingPGD.options, build: EmbeddingPGD.init),
+    ]
 }

@@ -13,10 +13,6 @@ import LucernaNN
 /// Every iterate is clamped to the valid range [`clamp_min`, `clamp_max`] (inputs outside it are an error). With `targeted = true` the
 /// labels passed to `perturb` are the targets and the attack descends their cross-entropy. The model runs in
 /// evaluation mode (restored afterwards), as torchattacks runs it.
-///
-/// Reference: Goodfellow, Shlens & Szegedy, ICLR 2015 (FGSM); Kurakin, Goodfellow & Bengio, 2017 (BIM); Madry
-/// et al., ICLR 2018 (PGD); Dong et al., CVPR 2018 (MI-FGSM); Wong, Rice & Kolter, ICLR 2020 (FGSM-RS);
-/// torchattacks 3.5 (Kim, 2020).
 public final class GradientSignAttack: RangeBoundedAttack {
     public enum Method: String, Sendable { case fgsm, fgsmRandomStart = "fgsm_rs", bim, pgd, mifgsm }
     public enum Norm: String, Sendable { case linf, l2 }
@@ -65,7 +61,7 @@ public final class GradientSignAttack: RangeBoundedAttack {
         validRange = ValidRange(low: clampRange.0, high: clampRange.1)
     }
 
-    static func builder(_ method: Method) -> (Config) throws -> Any {
+    static func builder(_ method: Method) -> (Config) throws -> GradientSignAttack {
         { config in
             let eps = try config.number("eps")
             let range = (try config.number("clamp_min"), try config.number("clamp_max"))
@@ -197,4 +193,21 @@ public final class GradientSignAttack: RangeBoundedAttack {
         }
         return try Tensor(shape: original.shape, values: adversarial, dtype: original.dtype)
     }
+}
+
+extension GradientSignAttack: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.attack, "fgsm", "one signed-gradient step of size eps (L∞)", reference: "Goodfellow et al., ICLR 2015; torchattacks FGSM",
+            options: GradientSignAttack.fgsmOptions, build: GradientSignAttack.builder(.fgsm)),
+        ComponentEntry(.attack, "fgsm_rs", "FGSM from a uniform random start in the ball, step alpha, projected",
+            reference: "Wong, Rice & Kolter, ICLR 2020; torchattacks FFGSM", options: GradientSignAttack.fgsmRandomStartOptions,
+            build: GradientSignAttack.builder(.fgsmRandomStart)),
+        ComponentEntry(.attack, "bim", "iterative FGSM with projection onto the ε-ball", reference: "Kurakin et al., 2017; torchattacks BIM",
+            options: GradientSignAttack.bimOptions, build: GradientSignAttack.builder(.bim)),
+        ComponentEntry(.attack, "pgd", "projected gradient descent in the L∞ or L2 ball, random start and restarts",
+            reference: "Madry et al., ICLR 2018; torchattacks PGD / PGDL2", options: GradientSignAttack.pgdOptions,
+            build: GradientSignAttack.builder(.pgd)),
+        ComponentEntry(.attack, "mifgsm", "momentum iterative FGSM", reference: "Dong et al., CVPR 2018; torchattacks MIFGSM",
+            options: GradientSignAttack.mifgsmOptions, build: GradientSignAttack.builder(.mifgsm)),
+    ]
 }

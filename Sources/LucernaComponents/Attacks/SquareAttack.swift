@@ -6,10 +6,6 @@ import LucernaNN
 /// the reference schedule) of each not-yet-fooled input to a random ±2ε per channel, projected onto the ball
 /// and the valid range, and keeps the change when the margin loss z_y − maxⱼ≠y zⱼ drops (or the input is
 /// fooled). Inputs already misclassified are left alone. Images `[N, C, H, W]`.
-///
-/// Reference: Andriushchenko, Croce, Flammarion & Hein, "Square Attack: a query-efficient black-box
-/// adversarial attack via random search", ECCV 2020 (per-image windows, as the authors' code);
-/// torchattacks `Square`.
 public final class SquareAttack: RangeBoundedAttack {
     static let options = [
         OptionSpec("eps", .number, default: .number(8.0 / 255), "L∞ budget"),
@@ -123,4 +119,11 @@ public final class SquareAttack: RangeBoundedAttack {
             }
         }
     }
+}
+
+extension SquareAttack: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.attack, "square", "score-based random search over square windows (no gradients), L∞",
+            reference: "Andriushchenko, Croce, Flammarion & Hein, \"Square Attack: a query-efficient black-box adversarial attack via random search\", ECCV 2020 (per-image windows, as the authors' code); torchattacks `Square`", options: SquareAttack.options, build: SquareAttack.init),
+    ]
 }

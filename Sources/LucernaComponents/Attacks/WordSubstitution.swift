@@ -10,9 +10,6 @@ import LucernaNN
 /// model's own embeddings, substitutes are near in the model's space, not necessarily synonyms; give
 /// counter-fitted synonym lists for meaning-preserving attacks. Padding and `unknown` are never
 /// candidates; inputs already misclassified (targeted: already at their target) are left alone.
-///
-/// Reference: Jin, Jin, Zhou & Szolovits, "Is BERT Really Robust? A Strong Baseline for Natural Language
-/// Attack on Text Classification and Entailment", AAAI 2020 (TextFooler); Alzantot et al., EMNLP 2018.
 public final class WordSubstitution: TokenAttack {
     static let options = [
         OptionSpec("budget", .integer, default: .number(5), "most tokens substituted per input"),
@@ -154,4 +151,11 @@ public final class WordSubstitution: TokenAttack {
             }
         }
     }
+}
+
+extension WordSubstitution: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.attack, "word_substitution", "greedy token substitution by deletion importance under a token budget (TextFooler's search)",
+            reference: "Jin, Jin, Zhou & Szolovits, \"Is BERT Really Robust? A Strong Baseline for Natural Language Attack on Text Classification and Entailment\", AAAI 2020 (TextFooler); Alzantot et al., EMNLP 2018", options: WordSubstitution.options, build: WordSubstitution.init),
+    ]
 }

@@ -4,9 +4,6 @@ import LucernaData
 /// MNIST and Fashion-MNIST from their IDX files: images in [0, 1] (or normalised by the training set's
 /// mean and standard deviation), labels, and optional ground-truth object masks (pixels above a
 /// threshold) for explanation metrics.
-///
-/// Reference: LeCun et al., "Gradient-Based Learning Applied to Document Recognition", 1998; Xiao, Rasul &
-/// Vollgraf, "Fashion-MNIST", 2017.
 enum ImageDatasets {
     static let options = [
         OptionSpec("split", .string, default: .string("train"), "train or test (the official split)"),
@@ -17,7 +14,7 @@ enum ImageDatasets {
         OptionSpec("bias", .any, "a spurious feature: {kind = \"artifact\" or \"color\", correlation = 0.9, fraction = 0.5, target = 0, size = 4, corner = \"bottom_right\", test = \"independent\" or \"reversed\", seed = 0}; adds groups (and artifact_masks)"),
     ]
 
-    static func build(_ config: Config, name: String, load: (String, String?) throws -> ImageClassificationSet) throws -> Any {
+    static func build(_ config: Config, name: String, load: (String, String?) throws -> ImageClassificationSet) throws -> TensorDataset {
         let split = try config.choice("split", ["train", "test"])
         let bias = config.has("bias") ? try BiasInjection(config.value("bias"), owner: config.owner) : nil   // checked before any file is read
         let set = try load(split == "train" ? "train" : "t10k", DataLocation.root)
@@ -50,4 +47,13 @@ enum ImageDatasets {
         }
         return TensorDataset(name: name, tensors: [("images", images), ("labels", labels)] + tensors)
     }
+}
+
+extension ImageDatasets: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.dataset, "fashion_mnist", "Fashion-MNIST images [N,1,28,28] and labels (official split)", reference: "Xiao et al., 2017",
+            options: ImageDatasets.options, build: { try ImageDatasets.build($0, name: "fashion_mnist", load: DataLocation.fashionMNIST) }),
+        ComponentEntry(.dataset, "mnist", "MNIST images [N,1,28,28] and labels (official split)", reference: "LeCun et al., 1998",
+            options: ImageDatasets.options, build: { try ImageDatasets.build($0, name: "mnist", load: DataLocation.mnist) }),
+    ]
 }

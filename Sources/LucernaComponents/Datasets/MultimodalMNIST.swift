@@ -6,9 +6,6 @@ import LucernaData
 /// split: train images get training recordings). Optional degradations, all seeded: Gaussian pixel
 /// noise, a square occlusion, Gaussian noise on the log-mel features. The pairing and degradations are
 /// options, so the run's component record reproduces them.
-///
-/// Reference: LeCun et al., 1998 (MNIST); Jackson et al., FSDD; the multimodal digit setting of
-/// Vielzeuf et al., "CentralNet: a Multilayer Approach for Multimodal Fusion", 2018.
 enum MultimodalMNIST {
     static let options = [
         OptionSpec("split", .string, default: .string("train"), "train or test (MNIST's official split; FSDD's for the audio)"),
@@ -28,7 +25,7 @@ enum MultimodalMNIST {
         return z ^ (z >> 31)
     }
 
-    static func build(_ config: Config) throws -> Any {
+    static func build(_ config: Config) throws -> TensorDataset {
         let split = try config.choice("split", ["train", "test"])
         let bias = config.has("bias") ? try BiasInjection(config.value("bias"), owner: config.owner) : nil
         let images = try DataLocation.mnist(split: split == "train" ? "train" : "t10k", explicit: DataLocation.root)
@@ -82,4 +79,11 @@ enum MultimodalMNIST {
             ("speakers", try audio.speakers.indexSelect(axis: 0, indices: paired)),
         ])
     }
+}
+
+extension MultimodalMNIST: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.dataset, "multimodal_mnist", "MNIST images paired with a spoken recording of the same digit (seeded pairing)",
+            reference: "LeCun et al., 1998 (MNIST); Jackson et al., FSDD; the multimodal digit setting of Vielzeuf et al., \"CentralNet: a Multilayer Approach for Multimodal Fusion\", 2018", options: MultimodalMNIST.options, build: MultimodalMNIST.build),
+    ]
 }

@@ -3,8 +3,6 @@ import LucernaData
 
 /// The Free Spoken Digit Dataset as log-mel spectrograms with the official split (recording index 0–4
 /// is the test set) or a speaker-disjoint one (`test_speaker`).
-///
-/// Reference: Jackson et al., Free Spoken Digit Dataset (FSDD), 2018.
 enum SpokenDigitsDataset {
     static let featureOptions = [
         OptionSpec("n_fft", .integer, default: .number(256), "FFT size (samples at 8 kHz)"),
@@ -38,7 +36,7 @@ enum SpokenDigitsDataset {
         return isTest.indices.filter { isTest[$0] == (split == "test") }
     }
 
-    static func build(_ config: Config) throws -> Any {
+    static func build(_ config: Config) throws -> TensorDataset {
         let set = try SpokenDigits.load(folder: SpokenDigits.locate(explicit: DataLocation.root), settings: settings(config))
         var chosen = try positions(set, split: config.choice("split", ["train", "test", "all"]),
                                    testSpeaker: config.has("test_speaker") ? config.string("test_speaker") : nil, owner: config.owner)
@@ -53,4 +51,11 @@ enum SpokenDigitsDataset {
             ("recordings", try set.recordings.indexSelect(axis: 0, indices: chosen)),
         ], metadata: ["speaker_names": .list(SpokenDigits.speakers.map { .string($0) })])
     }
+}
+
+extension SpokenDigitsDataset: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.dataset, "spoken_digits", "Free Spoken Digit Dataset as log-mel spectrograms [N,1,mels,frames], labels, speakers",
+            reference: "Jackson et al., Free Spoken Digit Dataset (FSDD), 2018", options: SpokenDigitsDataset.options, build: SpokenDigitsDataset.build),
+    ]
 }

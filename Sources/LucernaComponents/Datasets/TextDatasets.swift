@@ -6,8 +6,6 @@ import LucernaData
 /// vocabulary built on the training split only; and two out-of-domain evaluation sets encoded with that
 /// same vocabulary: the identity-term madlibs (subgroup = the identity term, matched longest first) and
 /// the Wikipedia toxicity test set.
-///
-/// Reference: Davidson et al., ICWSM 2017; Dixon et al., AIES 2018; Wulczyn, Thain & Dixon, WWW 2017.
 enum TextDatasets {
     static let encodingOptions = [
         OptionSpec("test", .number, default: .number(0.2), "fraction of Davidson's tweets held out (stratified by class)"),
@@ -78,7 +76,7 @@ enum TextDatasets {
         return Array(positions.prefix(limit))
     }
 
-    static func davidson(_ config: Config) throws -> Any {
+    static func davidson(_ config: Config) throws -> TensorDataset {
         let folder = try ToxicText.locate(explicit: DataLocation.root)
         let corpus = try ToxicText.davidson(folder: folder), encoding = try encoding(config, folder: folder)
         let split = try config.choice("split", ["train", "test", "all"])
@@ -94,7 +92,7 @@ enum TextDatasets {
 
     /// An evaluation corpus with identity-term subgroups (`groups`: the term's position in the identity
     /// term list, -1 when none occurs).
-    static func evaluation(_ config: Config, load: (String) throws -> ToxicText.Corpus, name: String) throws -> Any {
+    static func evaluation(_ config: Config, load: (String) throws -> ToxicText.Corpus, name: String) throws -> TensorDataset {
         let folder = try ToxicText.locate(explicit: DataLocation.root)
         let corpus = try load(folder), encoding = try encoding(config, folder: folder)
         let terms = try IdentityTerms(path: "\(folder)/bias_madlibs_identity_terms.txt")
@@ -108,4 +106,17 @@ enum TextDatasets {
             ("groups", try Tensor(shape: [positions.count], integers: groups)),
         ], metadata: encoding.metadata.merging(["group_names": .list(terms.terms.map { .string($0) })]) { first, _ in first })
     }
+}
+
+extension TextDatasets: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.dataset, "toxic_text", "Davidson tweets: toxic (hate or offensive) vs not, tokens [N, max_length], seeded 80/20 split",
+            reference: "Davidson et al., ICWSM 2017", options: TextDatasets.davidsonOptions, build: TextDatasets.davidson),
+        ComponentEntry(.dataset, "identity_madlibs", "templated sentences with identity-term subgroups (groups), Davidson's vocabulary",
+            reference: "Dixon et al., AIES 2018", options: TextDatasets.evaluationOptions,
+            build: { try TextDatasets.evaluation($0, load: ToxicText.madlibs, name: "identity_madlibs") }),
+        ComponentEntry(.dataset, "wiki_toxicity", "Wikipedia talk comments (toxic or not) with identity-term subgroups, out of domain",
+            reference: "Wulczyn, Thain & Dixon, WWW 2017", options: TextDatasets.evaluationOptions,
+            build: { try TextDatasets.evaluation($0, load: ToxicText.wikipedia, name: "wiki_toxicity") }),
+    ]
 }

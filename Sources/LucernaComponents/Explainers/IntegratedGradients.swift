@@ -5,9 +5,6 @@ import LucernaNN
 /// Integrated Gradients: (x − x′) · ∫₀¹ ∂F(x′ + α(x − x′))/∂x dα, the integral approximated on `steps`
 /// points by a Riemann rule (left, right, middle, trapezoid) or Gauss-Legendre quadrature (Captum's
 /// default), from a constant baseline x′ (0 by default).
-///
-/// Reference: Sundararajan, Taly & Yan, "Axiomatic Attribution for Deep Networks", ICML 2017; Captum
-/// `IntegratedGradients`.
 public final class IntegratedGradients: Explainer {
     static let methods = ["gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle"]
     static let options = [
@@ -104,4 +101,11 @@ public final class IntegratedGradients: Explainer {
             return try noGrad { try total * difference }
         }
     }
+}
+
+extension IntegratedGradients: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.explainer, "integrated_gradients", "path integral of gradients from a baseline (Gauss-Legendre or Riemann rules)",
+            reference: "Sundararajan, Taly & Yan, \"Axiomatic Attribution for Deep Networks\", ICML 2017; Captum `IntegratedGradients`", options: IntegratedGradients.options, build: IntegratedGradients.init),
+    ]
 }

@@ -8,10 +8,6 @@ import LucernaNN
 /// that layer first (Zennit's `SequentialMergeBatchNorm`). The output relevance is the target logit on
 /// the target class (`output = "score"`, so relevances sum to about the logit) or 1 there
 /// (`"one_hot"`, Zennit's usual `attr_output`).
-///
-/// Reference: Bach et al., "On Pixel-Wise Explanations for Non-Linear Classifier Decisions by Layer-Wise
-/// Relevance Propagation", PLoS ONE 2015; Montavon et al., "Layer-Wise Relevance Propagation: An
-/// Overview", 2019; Anders et al., Zennit, 2021.
 public final class LayerwiseRelevancePropagation: Explainer {
     static let options = [
         OptionSpec("composite", .component(.composite), default: .string("epsilon_plus"), "the composite assigning rules to layers (a name, spec or instance)"),
@@ -33,9 +29,7 @@ public final class LayerwiseRelevancePropagation: Explainer {
     }
 
     convenience init(config: Config) throws {
-        guard let composite = try config.component("composite", kind: .composite) as? RelevanceComposite else {
-            throw config.error("option composite must be a composite")
-        }
+        let composite = try config.component("composite", kind: .composite)
         self.init(composite: composite, canonize: try config.boolean("canonize"),
                   scoreOutput: try config.choice("output", ["score", "one_hot"]) == "score",
                   layerName: config.has("layer") ? try config.string("layer") : nil)
@@ -124,4 +118,11 @@ public final class LayerwiseRelevancePropagation: Explainer {
             return relevance.detach()
         }
     }
+}
+
+extension LayerwiseRelevancePropagation: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.explainer, "lrp", "layer-wise relevance propagation with a composite of rules (BatchNorm canonised)",
+            reference: "Bach et al., \"On Pixel-Wise Explanations for Non-Linear Classifier Decisions by Layer-Wise Relevance Propagation\", PLoS ONE 2015; Montavon et al., \"Layer-Wise Relevance Propagation: An Overview\", 2019; Anders et al., Zennit, 2021", options: LayerwiseRelevancePropagation.options, build: LayerwiseRelevancePropagation.init),
+    ]
 }

@@ -4,9 +4,6 @@ import LucernaNN
 /// Occlusion: slide a `window` (channels × height × width) over each input with `strides`, replace it
 /// by the `baseline` value and record the drop of the target score; each element's attribution is the
 /// mean drop over the windows that covered it (elements no window covers get 0, where Captum gives NaN).
-///
-/// Reference: Zeiler & Fergus, "Visualizing and Understanding Convolutional Networks", ECCV 2014; Captum
-/// `Occlusion`.
 public final class Occlusion: Explainer {
     static let options = [
         OptionSpec("window", .integers, default: .list([.number(1), .number(4), .number(4)]), "window shape over one input without the batch axis (e.g. {1, 4, 4})"),
@@ -88,4 +85,11 @@ public final class Occlusion: Explainer {
             }
         }
     }
+}
+
+extension Occlusion: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.explainer, "occlusion", "drop of the target score when a sliding window is occluded", reference: "Zeiler & Fergus, \"Visualizing and Understanding Convolutional Networks\", ECCV 2014; Captum `Occlusion`",
+            options: Occlusion.options, build: Occlusion.init),
+    ]
 }

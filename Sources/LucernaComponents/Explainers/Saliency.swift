@@ -3,8 +3,6 @@ import LucernaNN
 
 /// Saliency: the gradient of the target class score with respect to the input, or to the output of
 /// `layer` (its absolute value by default), in evaluation mode.
-///
-/// Reference: Simonyan, Vedaldi & Zisserman, "Deep Inside Convolutional Networks", ICLR-W 2014; Captum `Saliency`.
 public final class Saliency: Explainer {
     static let options = [OptionSpec("absolute", .boolean, default: .boolean(true), "return |gradient| (Captum's abs=True)"),
                           ExplanationTargets.layerOption]
@@ -25,4 +23,11 @@ public final class Saliency: Explainer {
         }
         return absolute ? try noGrad { try gradient.abs() } : gradient
     }
+}
+
+extension Saliency: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.explainer, "saliency", "|gradient| of the target score with respect to the input", reference: "Simonyan, Vedaldi & Zisserman, \"Deep Inside Convolutional Networks\", ICLR-W 2014; Captum `Saliency`",
+            options: Saliency.options, build: Saliency.init),
+    ]
 }

@@ -4,9 +4,6 @@ import LucernaNN
 /// SmoothGrad: the mean saliency over `samples` copies of the input with Gaussian noise of standard
 /// deviation `noise` · (max − min of each input), squared if asked (SmoothGrad-Squared); noise from the
 /// run's generator.
-///
-/// Reference: Smilkov et al., "SmoothGrad: removing noise by adding noise", 2017; Captum `NoiseTunnel`
-/// (`nt_type = "smoothgrad"`, absolute gradients as its `Saliency`).
 public final class SmoothGrad: Explainer {
     static let options = [
         OptionSpec("samples", .integer, default: .number(25), "noisy copies per input"),
@@ -51,4 +48,11 @@ public final class SmoothGrad: Explainer {
             return try noGrad { try total / Double(samples) }
         }
     }
+}
+
+extension SmoothGrad: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.explainer, "smoothgrad", "mean saliency over noisy copies of the input", reference: "Smilkov et al., \"SmoothGrad: removing noise by adding noise\", 2017; Captum `NoiseTunnel` (`nt_type = \"smoothgrad\"`, absolute gradients as its `Saliency`)",
+            options: SmoothGrad.options, build: SmoothGrad.init),
+    ]
 }

@@ -3,8 +3,6 @@ import LucernaNN
 
 /// Early fusion by concatenation: `[x₁, …, xₘ]` along features, optionally projected to `dim` by a
 /// linear layer (`projection`).
-///
-/// Reference: Baltrušaitis, Ahuja & Morency, "Multimodal Machine Learning: A Survey and Taxonomy", 2019.
 public final class ConcatFusion: ModalityFusion {
     public static let options = commonOptions + [
         OptionSpec("dim", .integer, "output size; nil keeps the concatenation (sum of input_dims)"),
@@ -24,4 +22,11 @@ public final class ConcatFusion: ModalityFusion {
     }
 
     public override var summary: String { super.summary + (projection.map { ", dim=\($0.outputFeatures)" } ?? "") }
+}
+
+extension ConcatFusion: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.fusion, "concat", "concatenate modality features, optionally project to dim",
+            reference: "Baltrušaitis, Ahuja & Morency, \"Multimodal Machine Learning: A Survey and Taxonomy\", 2019", options: ConcatFusion.options, build: ConcatFusion.init),
+    ]
 }

@@ -9,9 +9,6 @@ import LucernaNN
 /// a final layer norm, and mean pooling over t's positions. The output concatenates the m(m−1) pooled
 /// vectors (in the order t = 1…m, s = 1…m, s ≠ t): `[N, m(m−1)·dim]`. The attention weights of each pair's
 /// last block (averaged over heads, `[N, L_t, L_s]`) are kept from the latest forward for inspection.
-///
-/// Reference: Tsai, Bai, Liang, Kolter, Morency & Salakhutdinov, "Multimodal Transformer for Unaligned
-/// Multimodal Language Sequences", ACL 2019.
 public final class CrossModalAttentionFusion: ModalityFusion {
     public static let options = commonOptions + [
         OptionSpec("dim", .integer, default: .number(32), "model width of the cross-modal blocks"),
@@ -115,4 +112,11 @@ public final class CrossModalAttentionFusion: ModalityFusion {
     }
 
     public override var summary: String { super.summary + ", dim=\(dimension), pairs=\(pairs.count)" }
+}
+
+extension CrossModalAttentionFusion: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.fusion, "cross_attention", "MulT-style cross-modal attention between modality token sequences",
+            reference: "Tsai, Bai, Liang, Kolter, Morency & Salakhutdinov, \"Multimodal Transformer for Unaligned Multimodal Language Sequences\", ACL 2019", options: CrossModalAttentionFusion.options, build: CrossModalAttentionFusion.init),
+    ]
 }

@@ -4,9 +4,6 @@ import LucernaNN
 /// FiLM: one modality (`condition`, 1-based) modulates the others feature-wise, γ ⊙ x + β with
 /// γ = 1 + Δγ(c) and β = β(c) linear in the conditioning features c, x the other modalities concatenated.
 /// Predicting Δγ, as Perez et al. do, makes the fusion the identity on x when its parameters are zero.
-///
-/// Reference: Perez, Strub, de Vries, Dumoulin & Courville, "FiLM: Visual Reasoning with a General
-/// Conditioning Layer", AAAI 2018.
 public final class FiLMFusion: ModalityFusion {
     public static let options = commonOptions + [
         OptionSpec("condition", .integer, default: .number(2), "the modality (1-based) that conditions the others"),
@@ -38,4 +35,11 @@ public final class FiLMFusion: ModalityFusion {
     }
 
     public override var summary: String { super.summary + ", condition=\(condition + 1)" }
+}
+
+extension FiLMFusion: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.fusion, "film", "one modality scales and shifts the others feature-wise (γ = 1 + Δγ)", reference: "Perez, Strub, de Vries, Dumoulin & Courville, \"FiLM: Visual Reasoning with a General Conditioning Layer\", AAAI 2018",
+            options: FiLMFusion.options, build: FiLMFusion.init),
+    ]
 }

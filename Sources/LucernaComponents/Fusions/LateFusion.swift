@@ -4,9 +4,6 @@ import LucernaNN
 /// Late fusion of per-modality predictions (logits `[N, classes]`, one per modality, from unimodal heads):
 /// their average (`weights = "average"`) or a learned convex combination (`"learned"`: softmax of a
 /// trained score per modality, `modality_scores`, starting from the average).
-///
-/// Reference: Baltrušaitis, Ahuja & Morency, "Multimodal Machine Learning: A Survey and Taxonomy", 2019
-/// (late fusion); MultiBench (Liang et al., NeurIPS 2021).
 public final class LateFusion: ModalityFusion {
     public static let options = commonOptions + [
         OptionSpec("weights", .string, default: .string("average"), "average, or learned (softmax of a trained score per modality)"),
@@ -38,4 +35,11 @@ public final class LateFusion: ModalityFusion {
         }
         return total
     }
+}
+
+extension LateFusion: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.fusion, "late", "average or learned convex combination of per-modality logits", reference: "Baltrušaitis, Ahuja & Morency, \"Multimodal Machine Learning: A Survey and Taxonomy\", 2019 (late fusion); MultiBench (Liang et al., NeurIPS 2021)",
+            options: LateFusion.options, build: LateFusion.init),
+    ]
 }

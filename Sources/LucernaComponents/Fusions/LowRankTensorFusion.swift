@@ -4,9 +4,6 @@ import LucernaNN
 /// Low-rank multimodal fusion: the tensor-fusion weight decomposed into `rank` modality-specific factors,
 /// h = Σᵣ λᵣ Πᵢ ([xᵢ; 1] Wᵢ⁽ʳ⁾) + b, linear in each modality's size instead of exponential. Factors
 /// `factors.i` [rank, dᵢ + 1, dim] (Xavier normal), `rank_weights` [rank] (Xavier normal), `bias` [dim].
-///
-/// Reference: Liu, Shen, Lakshminarasimhan, Liang, Zadeh & Morency, "Efficient Low-rank Multimodal Fusion
-/// with Modality-Specific Factors", ACL 2018.
 public final class LowRankTensorFusion: ModalityFusion {
     public static let options = commonOptions + [
         OptionSpec("dim", .integer, default: .number(64), "output size"),
@@ -46,4 +43,11 @@ public final class LowRankTensorFusion: ModalityFusion {
     }
 
     public override var summary: String { super.summary + ", dim=\(outputDimension), rank=\(rank)" }
+}
+
+extension LowRankTensorFusion: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.fusion, "low_rank_tensor", "tensor fusion with a rank-r factorised weight", reference: "Liu, Shen, Lakshminarasimhan, Liang, Zadeh & Morency, \"Efficient Low-rank Multimodal Fusion with Modality-Specific Factors\", ACL 2018",
+            options: LowRankTensorFusion.options, build: LowRankTensorFusion.init),
+    ]
 }

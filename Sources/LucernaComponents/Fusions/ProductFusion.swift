@@ -3,9 +3,6 @@ import LucernaNN
 
 /// Multiplicative fusion: each modality projected to `dim` (`projections.i`), the projections multiplied
 /// element-wise — second- (and higher-) order interactions between modalities at the cost of a sum.
-///
-/// Reference: Kim et al., "Hadamard Product for Low-rank Bilinear Pooling", ICLR 2017; Jayakumar et al.,
-/// "Multiplicative Interactions and Where to Find Them", ICLR 2020.
 public final class ProductFusion: ModalityFusion {
     public static let options = commonOptions + [
         OptionSpec("dim", .integer, default: .number(64), "output size (each modality is projected to it)"),
@@ -23,4 +20,11 @@ public final class ProductFusion: ModalityFusion {
         for (projection, input) in zip(projections.dropFirst(), inputs.dropFirst()) { product = try product * projection(input) }
         return product
     }
+}
+
+extension ProductFusion: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.fusion, "product", "project each modality to dim and multiply element-wise", reference: "Kim et al., \"Hadamard Product for Low-rank Bilinear Pooling\", ICLR 2017; Jayakumar et al., \"Multiplicative Interactions and Where to Find Them\", ICLR 2020",
+            options: ProductFusion.options, build: ProductFusion.init),
+    ]
 }

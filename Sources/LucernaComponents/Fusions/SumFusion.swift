@@ -3,9 +3,6 @@ import LucernaNN
 
 /// Fusion by summation or averaging: each modality is projected to `dim` by its own linear layer
 /// (`projections.i`) and the projections are added (`sum`) or averaged (`mean`).
-///
-/// Reference: Baltrušaitis, Ahuja & Morency, "Multimodal Machine Learning: A Survey and Taxonomy", 2019;
-/// MultiBench (Liang et al., NeurIPS 2021) additive fusion.
 public final class SumFusion: ModalityFusion {
     public static let options = commonOptions + [
         OptionSpec("dim", .integer, default: .number(64), "output size (each modality is projected to it)"),
@@ -20,7 +17,7 @@ public final class SumFusion: ModalityFusion {
         projections = try registerProjections(to: dimension)
     }
 
-    static func builder(averages: Bool) -> (Config) throws -> Any { { try SumFusion(config: $0, averages: averages) } }
+    static func builder(averages: Bool) -> (Config) throws -> SumFusion { { try SumFusion(config: $0, averages: averages) } }
 
     public override func combine(_ inputs: [Tensor]) throws -> Tensor {
         var total = try projections[0](inputs[0])
@@ -29,4 +26,13 @@ public final class SumFusion: ModalityFusion {
     }
 
     public override var summary: String { super.summary + ", dim=\(projections.first?.outputFeatures ?? 0)" }
+}
+
+extension SumFusion: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.fusion, "sum", "project each modality to dim and add", reference: "Baltrušaitis et al., 2019",
+            options: SumFusion.options, build: SumFusion.builder(averages: false)),
+        ComponentEntry(.fusion, "mean", "project each modality to dim and average", reference: "Baltrušaitis et al., 2019; MultiBench",
+            options: SumFusion.options, build: SumFusion.builder(averages: true)),
+    ]
 }

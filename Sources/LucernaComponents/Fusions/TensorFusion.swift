@@ -4,9 +4,6 @@ import LucernaNN
 /// Tensor fusion: the outer product of the modalities with a 1 appended to each,
 /// vec([x₁; 1] ⊗ [x₂; 1] ⊗ …), of size Π(dᵢ + 1) — every unimodal, bimodal and trimodal interaction —
 /// optionally projected to `dim`.
-///
-/// Reference: Zadeh, Chen, Poria, Cambria & Morency, "Tensor Fusion Network for Multimodal Sentiment
-/// Analysis", EMNLP 2017.
 public final class TensorFusion: ModalityFusion {
     public static let options = commonOptions + [
         OptionSpec("dim", .integer, "output size of a linear layer after the product; nil keeps Π(dᵢ + 1) features"),
@@ -36,4 +33,11 @@ public final class TensorFusion: ModalityFusion {
         }
         return try projection.map { try $0(product) } ?? product
     }
+}
+
+extension TensorFusion: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.fusion, "tensor", "outer product of the modalities with a 1 appended to each", reference: "Zadeh, Chen, Poria, Cambria & Morency, \"Tensor Fusion Network for Multimodal Sentiment Analysis\", EMNLP 2017",
+            options: TensorFusion.options, build: TensorFusion.init),
+    ]
 }

@@ -2,8 +2,6 @@ import LucernaCore
 import LucernaNN
 
 /// The built-in criteria: thin, configured wrappers of ``Losses`` (PyTorch's functional losses).
-///
-/// Reference: PyTorch `torch.nn.functional` losses, https://pytorch.org/docs/stable/nn.functional.html.
 public final class StandardLoss: Loss {
     let compute: (Tensor, Tensor) throws -> Tensor
 
@@ -60,4 +58,21 @@ public final class StandardLoss: Loss {
         let reduction = Losses.KLReduction(rawValue: try config.choice("reduction", ["batchmean", "mean", "sum", "none"])) ?? .batchMean
         return StandardLoss { try Losses.klDivergence($0, $1, reduction: reduction) }
     }
+}
+
+extension StandardLoss: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.loss, "cross_entropy", "cross-entropy of logits [N, C] and class targets [N]", reference: "PyTorch F.cross_entropy",
+            options: StandardLoss.crossEntropyOptions, build: StandardLoss.crossEntropy),
+        ComponentEntry(.loss, "nll", "negative log-likelihood of log-probabilities", reference: "PyTorch F.nll_loss",
+            options: [StandardLoss.reductionOption], build: StandardLoss.nll),
+        ComponentEntry(.loss, "mse", "mean squared error", reference: "PyTorch F.mse_loss",
+            options: [StandardLoss.reductionOption], build: StandardLoss.mse),
+        ComponentEntry(.loss, "l1", "mean absolute error", reference: "PyTorch F.l1_loss",
+            options: [StandardLoss.reductionOption], build: StandardLoss.l1),
+        ComponentEntry(.loss, "bce_with_logits", "binary cross-entropy on logits", reference: "PyTorch F.binary_cross_entropy_with_logits",
+            options: [StandardLoss.reductionOption], build: StandardLoss.binaryCrossEntropy),
+        ComponentEntry(.loss, "kl_div", "KL divergence of log-probabilities from target probabilities", reference: "PyTorch F.kl_div",
+            options: StandardLoss.klOptions, build: StandardLoss.klDivergence),
+    ]
 }

@@ -3,8 +3,6 @@ import LucernaCore
 /// Top-k accuracy: the fraction of samples whose target is among the k highest scores (predictions
 /// `[N, C]`), or equals the predicted label (predictions `[N]` of class indices). Micro-averaged over
 /// every sample seen since `reset`, as torchmetrics' `MulticlassAccuracy(average="micro")`.
-///
-/// Reference: torchmetrics `MulticlassAccuracy`, https://lightning.ai/docs/torchmetrics.
 public final class Accuracy: Metric {
     public static let options = [OptionSpec("top_k", .integer, default: .number(1), "count a hit when the target is among the k best")]
     public let topK: Int
@@ -49,4 +47,11 @@ public final class Accuracy: Metric {
     }
 
     public func reset() { (correct, total) = (0, 0) }
+}
+
+extension Accuracy: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.metric, "accuracy", "top-k accuracy over all samples seen", reference: "torchmetrics `MulticlassAccuracy`, https://lightning.ai/docs/torchmetrics",
+            options: Accuracy.options, build: Accuracy.init),
+    ]
 }

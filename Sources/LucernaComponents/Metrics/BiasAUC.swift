@@ -6,9 +6,6 @@ import LucernaCore
 /// (background negatives with subgroup positives), on the `positive` class's probability. `compute()`
 /// is the Jigsaw summary 0.25·overall AUC + 0.75·mean of the three power means (p = −5) over groups;
 /// `report()` holds every AUC and the power means. Groups with an undefined AUC are left out of its mean.
-///
-/// Reference: Borkan, Dixon, Sorensen, Thain & Vasserman, "Nuanced Metrics for Measuring Unintended Bias
-/// with Real Data for Text Classification", WWW 2019.
 public final class BiasAUC: PredictionRecord {
     static let options = [OptionSpec("positive", .integer, default: .number(1), "the toxic class"),
                           OptionSpec("power", .number, default: .number(-5), "exponent of the generalized mean over groups"), scoreOption]
@@ -61,4 +58,11 @@ public final class BiasAUC: PredictionRecord {
                 "groups": .list(stats.map { .table(["group": .number(Double($0.group)), "subgroup_auc": optional($0.subgroup),
                                                     "bpsn_auc": optional($0.bpsn), "bnsp_auc": optional($0.bnsp)]) })]
     }
+}
+
+extension BiasAUC: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.metric, "bias_auc", "Borkan et al.'s subgroup, BPSN and BNSP AUCs per identity group and their Jigsaw summary",
+            reference: "Borkan, Dixon, Sorensen, Thain & Vasserman, \"Nuanced Metrics for Measuring Unintended Bias with Real Data for Text Classification\", WWW 2019", options: BiasAUC.options, build: BiasAUC.init),
+    ]
 }

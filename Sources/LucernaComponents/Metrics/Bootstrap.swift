@@ -3,8 +3,6 @@ import LucernaCore
 /// A percentile bootstrap confidence interval around any metric: it keeps every batch, and `report()`
 /// recomputes the inner metric on `samples` resamples (with replacement, seeded) of the samples seen.
 /// `compute()` is the inner metric on all samples.
-///
-/// Reference: Efron & Tibshirani, "An Introduction to the Bootstrap", 1993.
 public final class Bootstrap: Metric {
     static let options = [
         OptionSpec("metric", .component(.metric), default: .string("accuracy"), "the metric: a name, a spec table or an instance"),
@@ -19,10 +17,7 @@ public final class Bootstrap: Metric {
 
     init(config: Config) throws {
         owner = config.owner
-        guard let metric = try config.component("metric", kind: .metric) as? Metric else {
-            throw TensorError(config.owner, "option metric must build a metric")
-        }
-        inner = metric
+        inner = try config.component("metric", kind: .metric)
         samples = try config.positiveInteger("samples")
         confidence = try config.number("confidence")
         seed = UInt64(truncatingIfNeeded: try config.integer("seed"))
@@ -72,4 +67,11 @@ public final class Bootstrap: Metric {
         return ["value": .number(value), "lower": .number(quantile(tail)), "upper": .number(quantile(1 - tail)),
                 "confidence": .number(confidence), "resamples": .number(Double(values.count))]
     }
+}
+
+extension Bootstrap: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.metric, "bootstrap", "percentile bootstrap interval around another metric (in report())",
+            reference: "Efron & Tibshirani, \"An Introduction to the Bootstrap\", 1993", options: Bootstrap.options, build: Bootstrap.init),
+    ]
 }

@@ -2,8 +2,6 @@ import LucernaCore
 
 /// Expected calibration error: samples binned by confidence (the top probability) into `bins` equal-width
 /// bins; the support-weighted mean of |accuracy − mean confidence| per bin.
-///
-/// Reference: Guo, Pleiss, Sun & Weinberger, "On Calibration of Modern Neural Networks", ICML 2017.
 public final class CalibrationError: PredictionRecord {
     static let options = [OptionSpec("bins", .integer, default: .number(15), "equal-width confidence bins"), scoreOption]
     let bins: Int
@@ -28,4 +26,11 @@ public final class CalibrationError: PredictionRecord {
             total + abs(correct[bin] - confidence[bin]) / Double(targets.count)
         }
     }
+}
+
+extension CalibrationError: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.metric, "ece", "expected calibration error over equal-width confidence bins", reference: "Guo, Pleiss, Sun & Weinberger, \"On Calibration of Modern Neural Networks\", ICML 2017",
+            options: CalibrationError.options, build: CalibrationError.init),
+    ]
 }

@@ -4,8 +4,6 @@ import LucernaCore
 /// present in targets or predictions), `weighted` (by support), `micro` (global counts) or `binary` (the
 /// `positive` class only). Classes with no predicted (precision) or true (recall) samples score 0, as
 /// scikit-learn's `zero_division=0`. `report()` adds the per-class values and supports.
-///
-/// Reference: scikit-learn `precision_recall_fscore_support`.
 public final class ClassificationScore: PredictionRecord {
     public enum Statistic: String { case precision, recall, f1 }
     static let options = [
@@ -22,7 +20,7 @@ public final class ClassificationScore: PredictionRecord {
         try super.init(owner: config.owner, config: config)
     }
 
-    static func builder(_ statistic: Statistic) -> (Config) throws -> Any { { try ClassificationScore(statistic, config: $0) } }
+    static func builder(_ statistic: Statistic) -> (Config) throws -> ClassificationScore { { try ClassificationScore(statistic, config: $0) } }
 
     /// True positives, predicted and actual counts per class.
     func counts() -> (truePositives: [Int], predictedCounts: [Int], actualCounts: [Int]) {
@@ -70,4 +68,15 @@ public final class ClassificationScore: PredictionRecord {
                 "per_class": .list((0..<classCount).map { .number(value(truePositives: tp[$0], predicted: predictedCounts[$0], actual: actualCounts[$0])) }),
                 "support": .list(actualCounts.map { .number(Double($0)) })]
     }
+}
+
+extension ClassificationScore: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.metric, "precision", "precision (macro, weighted, micro or binary)", reference: "scikit-learn precision_score",
+            options: ClassificationScore.options, build: ClassificationScore.builder(.precision)),
+        ComponentEntry(.metric, "recall", "recall (macro, weighted, micro or binary)", reference: "scikit-learn recall_score",
+            options: ClassificationScore.options, build: ClassificationScore.builder(.recall)),
+        ComponentEntry(.metric, "f1", "F1 score (macro, weighted, micro or binary); per class in report()", reference: "scikit-learn f1_score",
+            options: ClassificationScore.options, build: ClassificationScore.builder(.f1)),
+    ]
 }

@@ -2,8 +2,6 @@ import LucernaCore
 
 /// The confusion matrix (rows: true class, columns: predicted class, as scikit-learn); `compute()` is the
 /// accuracy it implies and `report()` holds the matrix.
-///
-/// Reference: scikit-learn `confusion_matrix`.
 public final class ConfusionMatrix: PredictionRecord {
     static let options = [scoreOption]
 
@@ -24,4 +22,11 @@ public final class ConfusionMatrix: PredictionRecord {
     public override func report() throws -> [String: ConfigValue] {
         ["value": .number(try compute()), "matrix": .list(try matrix().map { .list($0.map { .number(Double($0)) }) })]
     }
+}
+
+extension ConfusionMatrix: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.metric, "confusion_matrix", "confusion matrix in report() (rows true, columns predicted); value = accuracy",
+            reference: "scikit-learn `confusion_matrix`", options: ConfusionMatrix.options, build: ConfusionMatrix.init),
+    ]
 }

@@ -3,8 +3,6 @@ import LucernaCore
 /// Area under the ROC curve: for two classes, of the `positive` class's probability; for more, one-vs-
 /// rest per class averaged without weights (scikit-learn `roc_auc_score(multi_class="ovr",
 /// average="macro")`). Ties count half.
-///
-/// Reference: Hanley & McNeil, 1982; scikit-learn `roc_auc_score`.
 public final class ROCAUC: PredictionRecord {
     static let options = [OptionSpec("positive", .integer, default: .number(1), "the positive class with two classes"), scoreOption]
     let positive: Int
@@ -32,4 +30,11 @@ public final class ROCAUC: PredictionRecord {
         if classCount > 2 { result["per_class"] = .list(try (0..<classCount).map { .number(try classArea($0)) }) }
         return result
     }
+}
+
+extension ROCAUC: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.metric, "roc_auc", "ROC AUC: binary, or one-vs-rest macro for more classes", reference: "Hanley & McNeil, 1982; scikit-learn `roc_auc_score`",
+            options: ROCAUC.options, build: ROCAUC.init),
+    ]
 }

@@ -4,10 +4,6 @@ import LucernaCore
 /// prediction counts as "selected" when it is the `positive` class. Differences are the largest minus the
 /// smallest group value (Fairlearn's `between_groups`), ratios the smallest over the largest.
 /// `report()` adds per-group count, accuracy, F1, selection rate, TPR and FPR.
-///
-/// Reference: Fairlearn `demographic_parity_difference`, `demographic_parity_ratio`,
-/// `equalized_odds_difference`, `equal_opportunity_difference`, `MetricFrame`; Hardt, Price & Srebro,
-/// "Equality of Opportunity in Supervised Learning", 2016; Sagawa et al., 2020 (worst-group accuracy).
 public final class SubgroupFairness: PredictionRecord {
     public enum Statistic: String {
         case demographicParityDifference, demographicParityRatio, equalizedOddsDifference, equalOpportunityDifference, worstGroupAccuracy
@@ -21,7 +17,7 @@ public final class SubgroupFairness: PredictionRecord {
         try super.init(owner: config.owner, config: config)
     }
 
-    static func builder(_ statistic: Statistic) -> (Config) throws -> Any { { try SubgroupFairness(statistic, config: $0) } }
+    static func builder(_ statistic: Statistic) -> (Config) throws -> SubgroupFairness { { try SubgroupFairness(statistic, config: $0) } }
 
     /// Per-group statistics, groups in increasing order.
     public struct GroupStatistics {
@@ -80,4 +76,19 @@ public final class SubgroupFairness: PredictionRecord {
                                                     "tpr": optional($0.truePositiveRate), "fpr": optional($0.falsePositiveRate),
                                                     "f1": .number($0.f1)]) })]
     }
+}
+
+extension SubgroupFairness: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.metric, "demographic_parity_difference", "largest minus smallest group selection rate",
+            reference: "Fairlearn", options: SubgroupFairness.options, build: SubgroupFairness.builder(.demographicParityDifference)),
+        ComponentEntry(.metric, "demographic_parity_ratio", "smallest over largest group selection rate",
+            reference: "Fairlearn", options: SubgroupFairness.options, build: SubgroupFairness.builder(.demographicParityRatio)),
+        ComponentEntry(.metric, "equalized_odds_difference", "larger of the TPR and FPR gaps between groups",
+            reference: "Fairlearn; Hardt et al., 2016", options: SubgroupFairness.options, build: SubgroupFairness.builder(.equalizedOddsDifference)),
+        ComponentEntry(.metric, "equal_opportunity_difference", "TPR gap between groups",
+            reference: "Fairlearn; Hardt et al., 2016", options: SubgroupFairness.options, build: SubgroupFairness.builder(.equalOpportunityDifference)),
+        ComponentEntry(.metric, "worst_group_accuracy", "lowest accuracy over groups; per-group statistics in report()",
+            reference: "Sagawa et al., 2020", options: SubgroupFairness.options, build: SubgroupFairness.builder(.worstGroupAccuracy)),
+    ]
 }

@@ -7,9 +7,6 @@ import LucernaNN
 /// (`cross_attention`), encoders given by name or spec are built with `tokens = true`; `late` fusion gets a linear head per modality and no
 /// head after it. One encoder and no fusion is the unimodal baseline. A missing modality at inference is
 /// left out of the inputs (the fusion's placeholder stands in).
-///
-/// Reference: Baltrušaitis, Ahuja & Morency, "Multimodal Machine Learning: A Survey and Taxonomy", 2019;
-/// MultiBench (Liang et al., NeurIPS 2021).
 public final class MultimodalClassifier: Module {
     public static let options = [
         OptionSpec("encoders", .any, default: .table(["image": .string("conv_encoder"), "audio": .string("temporal_encoder")]),
@@ -115,9 +112,7 @@ public final class MultimodalClassifier: Module {
             let classes = try config.positiveInteger("classes")
             let dimensions = name == "late" ? encoders.map { _ in classes } : encoders.map { $0.1.featureDimension }
             spec["input_dims"] = spec["input_dims"] ?? .list(dimensions.map { .number(Double($0)) })
-            guard let built = try registry.build(.fusion, from: .table(spec), context: "\(config.owner): fusion") as? Fusion else {
-                throw config.error("fusion must build a fusion")
-            }
+            let built = try registry.build(.fusion, from: .table(spec), context: "\(config.owner): fusion")
             fusion = built
             usesTokens = (built as? ModalityFusion)?.acceptsSequences ?? false
             if usesTokens { encoders = try buildEncoders(tokens: true) }
@@ -157,4 +152,11 @@ public final class MultimodalClassifier: Module {
     }
 
     public override var summary: String { "modalities=\(modalities.joined(separator: ",")), fusion=\(fusion?.typeName ?? "none")" }
+}
+
+extension MultimodalClassifier: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.model, "multimodal_classifier", "encoders per named modality, a fusion and a head (one encoder: unimodal)",
+            reference: "Baltrušaitis, Ahuja & Morency, \"Multimodal Machine Learning: A Survey and Taxonomy\", 2019; MultiBench (Liang et al., NeurIPS 2021)", options: MultimodalClassifier.options, build: MultimodalClassifier.init),
+    ]
 }

@@ -221,7 +221,7 @@ public enum OptionType: Equatable, Sendable {
     case integers
     /// A list of tensors (or a module, whose parameters are taken).
     case tensors
-    /// An engine object of the named Lua class (`optimizer`, `module`).
+    /// An engine object of the named type (`Optimizer`, `Module`).
     case object(String)
     /// A component of `kind`: an instance, a name, or a spec table `{type = "name", ...}`.
     case component(ComponentKind)
@@ -229,23 +229,6 @@ public enum OptionType: Equatable, Sendable {
     case tensor
     /// Anything (checked by the component).
     case any
-
-    /// The Lua language-server type of the option.
-    public var luaType: String {
-        switch self {
-        case .number: "number"
-        case .integer: "integer"
-        case .boolean: "boolean"
-        case .string: "string"
-        case .pair: "integer|integer[]"
-        case .integers: "integer[]"
-        case .tensors: "Tensor[]|Module"
-        case .object(let name): name
-        case .component(let kind): "\(kind.className)|string|table"
-        case .tensor: "Tensor"
-        case .any: "any"
-        }
-    }
 }
 
 /// One accepted option of a component: name, type, default (`.null` when required or optional without
@@ -393,8 +376,8 @@ public struct Config {
 
     /// A component option: an instance, a name, or a spec table `{type = "name", ...}`, built through the
     /// registry.
-    public func component(_ key: String, kind: ComponentKind) throws -> Any {
-        guard let registry else { throw error("option \(key): no registry to build a \(kind.rawValue) from") }
+    public func component<Key: ComponentKindKey>(_ key: String, kind: Key) throws -> Key.Instance {
+        guard let registry else { throw error("option \(key): no registry to build \(kind.kind.article) \(kind.kind.name) from") }
         return try registry.build(kind, from: value(key), context: "\(owner): option \(key)")
     }
 }

@@ -1,59 +1,5 @@
 import LucernaCore
 
-/// The kinds of registered component. Each has one Lua global (`fusions`, `optim`, ...).
-public enum ComponentKind: String, CaseIterable, Sendable {
-    case model, fusion, regularizer, attack, explainer, rule, composite, metric, dataset, optimizer, schedule, loss
-
-    /// The Lua global holding this kind's factories.
-    public var luaGlobal: String {
-        switch self {
-        case .model: "models"
-        case .fusion: "fusions"
-        case .regularizer: "regularizers"
-        case .attack: "attacks"
-        case .explainer: "explainers"
-        case .rule: "rules"
-        case .composite: "composites"
-        case .metric: "metrics"
-        case .dataset: "data"
-        case .optimizer: "optim"
-        case .schedule: "schedules"
-        case .loss: "losses"
-        }
-    }
-
-    /// The Lua class of instances, for editor annotations.
-    public var className: String {
-        switch self {
-        case .model, .fusion: "Module"
-        case .regularizer: "Regularizer"
-        case .attack: "Attack"
-        case .explainer: "Explainer"
-        case .rule: "Rule"
-        case .composite: "Composite"
-        case .metric: "Metric"
-        case .dataset: "Dataset"
-        case .optimizer: "Optimizer"
-        case .schedule: "Schedule"
-        case .loss: "Loss"
-        }
-    }
-
-    /// "a" or "an", for messages.
-    public var article: String { "aeiou".contains(rawValue.prefix(1)) ? "an" : "a" }
-
-    /// A kind from its name, its Lua global or its plural (`fusion`, `fusions`).
-    public init?(anyName name: String) {
-        if let kind = ComponentKind(rawValue: name) {
-            self = kind
-        } else if let kind = ComponentKind.allCases.first(where: { $0.luaGlobal == name || $0.rawValue + "s" == name }) {
-            self = kind
-        } else {
-            return nil
-        }
-    }
-}
-
 /// One registered component: its key, documentation, options and factory.
 public struct ComponentEntry: @unchecked Sendable {
     public let kind: ComponentKind
@@ -63,18 +9,43 @@ public struct ComponentEntry: @unchecked Sendable {
     public let options: [OptionSpec]
     /// Where it comes from: `built-in`, or a plugin file's path.
     public let origin: String
-    /// Builds an instance from checked options (defaults filled in).
-    public let build: (Config) throws -> Any
+    /// Builds an instance from checked options (defaults filled in); typed through ``Registry/build(_:_:options:)``.
+    let make: (Config) throws -> Any
 
-    public init(_ kind: ComponentKind, _ name: String, _ summary: String, reference: String = "",
-                options: [OptionSpec] = [], origin: String = "built-in", build: @escaping (Config) throws -> Any) {
+    /// A Swift component of the kind `key`, built by a factory that returns that kind's type.
+    public init<Key: ComponentKindKey>(
+        _ key: Key, _ name: String, _ summary: String, reference: String, options: [OptionSpec] = [],
+        build: @escaping (Config) throws -> Key.Instance
+    ) {
+        self.init(kind: key.kind, name: name, summary: summary, reference: reference, options: options, origin: "built-in") {
+            try build($0)
+        }
+    }
+
+    /// A component whose factory the registry checks against the kind when it builds (Lua plugins).
+    public init(
+        kind: ComponentKind, name: String, summary: String, reference: String = "", options: [OptionSpec] = [],
+        origin: String, build: @escaping (Config) throws -> Any
+    ) {
         self.kind = kind
         self.name = name
         self.summary = summary
         self.reference = reference
         self.options = options
         self.origin = origin
-        self.build = build
+        self.make = build
+    }
+
+    /// `namespace.name` (`fusions.concat`), as messages name the component.
+    public var qualifiedName: String { "\(kind.namespace).\(name)" }
+
+    /// Builds from a checked configuration; an instance of another kind is an error naming the component.
+    public func instance(_ config: Config) throws -> Any {
+        let built = try make(config)
+        guard kind.accepts(built) else {
+            throw TensorError(qualifiedName, "built \(type(of: built)), which is not \(kind.article) \(kind.name) (\(kind.protocolName))")
+        }
+        return built
     }
 }
 
@@ -90,7 +61,7 @@ public final class Registry: @unchecked Sendable {
     /// A registry holding every built-in component.
     public static func standard() -> Registry {
         let registry = Registry()
-        for entry in Builtins.all {
+        for entry in Builtins.entries {
             // Built-in names are unique by construction (a test checks it); a duplicate would be a bug.
             try? registry.register(entry)
         }
@@ -101,9 +72,9 @@ public final class Registry: @unchecked Sendable {
     public func register(_ entry: ComponentEntry, overriding: Bool = false) throws {
         if let existing = entries[entry.kind]?[entry.name] {
             guard overriding else {
-                throw TensorError("registry", "\(entry.kind.rawValue) '\(entry.name)' from \(entry.origin) is already registered (from \(existing.origin)); set override = true to replace it")
+                throw TensorError("registry", "\(entry.kind.name) '\(entry.name)' from \(entry.origin) is already registered (from \(existing.origin)); set override = true to replace it")
             }
-            notices.append("\(entry.kind.rawValue) '\(entry.name)' from \(entry.origin) overrides the one from \(existing.origin)")
+            notices.append("\(entry.kind.name) '\(entry.name)' from \(entry.origin) overrides the one from \(existing.origin)")
         }
         entries[entry.kind, default: [:]][entry.name] = entry
     }
@@ -120,21 +91,38 @@ public final class Registry: @unchecked Sendable {
     public func entry(_ kind: ComponentKind, _ name: String) throws -> ComponentEntry {
         guard let entry = entries[kind]?[name] else {
             let known = names(kind)
-            throw TensorError(kind.luaGlobal, "unknown \(kind.rawValue) '\(name)'\(suggestion(for: name, in: known)); known: \(known.isEmpty ? "(none)" : known.joined(separator: ", "))")
+            throw TensorError(kind.namespace, "unknown \(kind.name) '\(name)'\(suggestion(for: name, in: known)); known: \(known.isEmpty ? "(none)" : known.joined(separator: ", "))")
         }
         return entry
     }
 
     /// Checks option names against the entry (unknown ones are errors naming the closest and the accepted
-    /// options), fills in defaults, and builds.
-    public func build(_ kind: ComponentKind, _ name: String, options: [String: ConfigValue]) throws -> Any {
+    /// options), fills in defaults, and builds an instance of the kind's type.
+    public func build<Key: ComponentKindKey>(_ key: Key, _ name: String, options: [String: ConfigValue]) throws -> Key.Instance {
+        try typed(key, instance(key.kind, name, options: options), context: "\(key.kind.namespace).\(name)")
+    }
+
+    /// Builds from an instance (returned as is), a name, or a spec table `{type = "name", ...}`.
+    public func build<Key: ComponentKindKey>(_ key: Key, from value: ConfigValue, context: String) throws -> Key.Instance {
+        try typed(key, instance(key.kind, from: value, context: context), context: context)
+    }
+
+    private func typed<Key: ComponentKindKey>(_ key: Key, _ value: Any, context: String) throws -> Key.Instance {
+        guard let instance = value as? Key.Instance else {
+            throw TensorError(context, "expected \(key.kind.article) \(key.kind.name), got \(type(of: value))")
+        }
+        return instance
+    }
+
+    /// ``build(_:_:options:)`` for a kind known only at run time (front ends that take the kind by name).
+    public func instance(_ kind: ComponentKind, _ name: String, options: [String: ConfigValue]) throws -> Any {
         let entry = try entry(kind, name)
-        return try entry.build(config(for: entry, options: options))
+        return try entry.instance(config(for: entry, options: options))
     }
 
     /// The checked, defaulted configuration of `entry` for `options`.
     public func config(for entry: ComponentEntry, options: [String: ConfigValue]) throws -> Config {
-        let owner = "\(entry.kind.luaGlobal).\(entry.name)"
+        let owner = entry.qualifiedName
         try rejectUnknownOptions(options.keys, accepted: entry.options.map(\.name), owner: owner)
         var values: [String: ConfigValue] = [:]
         for option in entry.options {
@@ -149,18 +137,22 @@ public final class Registry: @unchecked Sendable {
         return Config(owner: owner, values: values, registry: self)
     }
 
-    /// Builds a component from an instance (returned as is), a name, or a spec table `{type = "name", ...}`.
-    public func build(_ kind: ComponentKind, from value: ConfigValue, context: String) throws -> Any {
+    /// ``build(_:from:context:)`` for a kind known only at run time.
+    public func instance(_ kind: ComponentKind, from value: ConfigValue, context: String) throws -> Any {
         switch value {
-        case .object(let object): return object
-        case .string(let name): return try build(kind, name, options: [:])
+        case .object(let object):
+            guard kind.accepts(object) else {
+                throw TensorError(context, "expected \(kind.article) \(kind.name), got \(type(of: object))")
+            }
+            return object
+        case .string(let name): return try instance(kind, name, options: [:])
         case .table(var fields):
             guard case .string(let name)? = fields.removeValue(forKey: "type") else {
-                throw TensorError(context, "\(kind.article) \(kind.rawValue) spec table needs type = \"name\" (one of \(names(kind).joined(separator: ", ")))")
+                throw TensorError(context, "\(kind.article) \(kind.name) spec table needs type = \"name\" (one of \(names(kind).joined(separator: ", ")))")
             }
-            return try build(kind, name, options: fields)
+            return try instance(kind, name, options: fields)
         default:
-            throw TensorError(context, "expected \(kind.article) \(kind.rawValue): an instance, a name or {type = \"name\", ...}; got \(value.kindName)")
+            throw TensorError(context, "expected \(kind.article) \(kind.name): an instance, a name or {type = \"name\", ...}; got \(value.kindName)")
         }
     }
 }

@@ -4,8 +4,6 @@ import LucernaNN
 /// L2 weight penalty `weight · Σ‖w‖²` over the model's parameters; biases and other rank-1 parameters
 /// (normalization scales) are skipped unless `include_bias`. Its gradient `2·weight·w` equals SGD
 /// weight decay with coefficient `2·weight`.
-///
-/// Reference: Krogh & Hertz, "A Simple Weight Decay Can Improve Generalization", 1992.
 public final class L2Regularizer: Regularizer {
     public static let options = [
         OptionSpec("weight", .number, default: .number(1e-4), "coefficient of the penalty"),
@@ -28,4 +26,11 @@ public final class L2Regularizer: Regularizer {
         for parameter in penalized.dropFirst() { total = try total + (parameter.tensor * parameter.tensor).sum() }
         return try total * weight
     }
+}
+
+extension L2Regularizer: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.regularizer, "l2", "weight · sum of squared weights", reference: "Krogh & Hertz, \"A Simple Weight Decay Can Improve Generalization\", 1992",
+            options: L2Regularizer.options, build: L2Regularizer.init),
+    ]
 }

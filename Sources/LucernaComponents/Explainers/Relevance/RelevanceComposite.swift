@@ -42,9 +42,6 @@ public enum RelevanceLayerKind: String, CaseIterable, Sendable {
 /// kind — Zennit's `NameMapComposite`, `SpecialFirstLayerMapComposite` and `LayerMapComposite` in one.
 /// Every composite starts from Zennit's base map: activations and BatchNorm pass relevance through,
 /// average pooling normalises it.
-///
-/// Reference: Kohlbrenner et al., "Towards Best Practice in Explaining Neural Network Decisions with LRP",
-/// IJCNN 2020 (the composites); Zennit `zennit.composites`.
 public final class LayerMapComposite: RelevanceComposite {
     public let names: [String: RelevanceRule]
     public let firstMap: [(RelevanceLayerKind, RelevanceRule)]
@@ -91,7 +88,7 @@ public final class LayerMapComposite: RelevanceComposite {
 
     /// `epsilon_plus`, `epsilon_alpha2_beta1` and their `_flat` variants: convolutions take z⁺ or α2β1,
     /// Linear layers ε, and with `flat` the first layer with a weight takes the flat rule.
-    static func epsilonComposite(convolution: @escaping (Double) throws -> RelevanceRule, flat: Bool) -> (Config) throws -> Any {
+    static func epsilonComposite(convolution: @escaping (Double) throws -> RelevanceRule, flat: Bool) -> (Config) throws -> any RelevanceComposite {
         { config in
             let stabilizer = try config.number("stabilizer")
             return LayerMapComposite(
@@ -102,7 +99,7 @@ public final class LayerMapComposite: RelevanceComposite {
     }
 
     /// `epsilon_gamma_box`: z-box on the first convolution, gamma on the others, epsilon on Linear layers.
-    static func epsilonGammaBox(_ config: Config) throws -> Any {
+    static func epsilonGammaBox(_ config: Config) throws -> any RelevanceComposite {
         let stabilizer = try config.number("stabilizer")
         return LayerMapComposite(
             firstMap: [(.convolution, RelevanceRules.zBox(low: try .init(config, "low"), high: try .init(config, "high"), stabilizer: stabilizer))],
@@ -112,21 +109,18 @@ public final class LayerMapComposite: RelevanceComposite {
     }
 
     /// `layer_map`: rules chosen per layer kind, for the first layer and by name, from a recipe.
-    static func custom(_ config: Config) throws -> Any {
+    static func custom(_ config: Config) throws -> any RelevanceComposite {
         func rule(_ key: String) throws -> RelevanceRule? {
             guard config.has(key) else { return nil }
-            guard let rule = try config.component(key, kind: .rule) as? RelevanceRule else { throw config.error("option \(key) must be a rule") }
-            return rule
+            return try config.component(key, kind: .rule)
         }
         var names: [String: RelevanceRule] = [:]
         switch config.value("names") {
         case .null: break
         case .table(let table):
             for (name, value) in table {
-                guard let registry = config.registry, let rule = try registry.build(.rule, from: value, context: "\(config.owner): names.\(name)") as? RelevanceRule else {
-                    throw config.error("names.\(name) must be a rule")
-                }
-                names[name] = rule
+                guard let registry = config.registry else { throw config.error("names.\(name): no registry to build a rule from") }
+                names[name] = try registry.build(.rule, from: value, context: "\(config.owner): names.\(name)")
             }
         case let other: throw config.error("option names must be a table from module name to rule, got \(other.kindName)")
         }
@@ -137,4 +131,26 @@ public final class LayerMapComposite: RelevanceComposite {
         return LayerMapComposite(names: names, firstMap: try rule("first").map { [(.dense, $0)] } ?? [], layerMap: layerMap,
                                  stabilizer: try config.number("stabilizer"))
     }
+}
+
+extension LayerMapComposite: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.composite, "epsilon_plus", "z⁺ on convolutions, ε on Linear layers",
+            reference: "Kohlbrenner et al., IJCNN 2020; Zennit EpsilonPlus", options: LayerMapComposite.epsilonOptions,
+            build: LayerMapComposite.epsilonComposite(convolution: RelevanceRules.zPlus, flat: false)),
+        ComponentEntry(.composite, "epsilon_plus_flat", "flat on the first weighted layer, z⁺ on convolutions, ε on Linear layers",
+            reference: "Kohlbrenner et al., IJCNN 2020; Zennit EpsilonPlusFlat", options: LayerMapComposite.epsilonOptions,
+            build: LayerMapComposite.epsilonComposite(convolution: RelevanceRules.zPlus, flat: true)),
+        ComponentEntry(.composite, "epsilon_alpha2_beta1", "α2β1 on convolutions, ε on Linear layers",
+            reference: "Kohlbrenner et al., IJCNN 2020; Zennit EpsilonAlpha2Beta1", options: LayerMapComposite.epsilonOptions,
+            build: LayerMapComposite.epsilonComposite(convolution: { try RelevanceRules.alphaBeta(alpha: 2, beta: 1, stabilizer: $0) }, flat: false)),
+        ComponentEntry(.composite, "epsilon_alpha2_beta1_flat", "flat on the first weighted layer, α2β1 on convolutions, ε on Linear layers",
+            reference: "Kohlbrenner et al., IJCNN 2020; Zennit EpsilonAlpha2Beta1Flat", options: LayerMapComposite.epsilonOptions,
+            build: LayerMapComposite.epsilonComposite(convolution: { try RelevanceRules.alphaBeta(alpha: 2, beta: 1, stabilizer: $0) }, flat: true)),
+        ComponentEntry(.composite, "epsilon_gamma_box", "z-box on the first convolution, γ on the other convolutions, ε on Linear layers",
+            reference: "Kohlbrenner et al., IJCNN 2020; Zennit EpsilonGammaBox", options: LayerMapComposite.gammaBoxOptions,
+            build: LayerMapComposite.epsilonGammaBox),
+        ComponentEntry(.composite, "layer_map", "rules chosen per layer kind, for the first weighted layer and by module name",
+            reference: "Zennit LayerMapComposite / NameMapComposite", options: LayerMapComposite.layerMapOptions, build: LayerMapComposite.custom),
+    ]
 }

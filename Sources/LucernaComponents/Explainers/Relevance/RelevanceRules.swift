@@ -12,13 +12,6 @@ import LucernaNN
 /// - `z_box`: deep Taylor for inputs bounded by [low, high] (for the first layer on pixels);
 /// - `norm`: the layer's own output normalised (for parameter-free layers such as average pooling);
 /// - `pass`: relevance passed through unchanged (element-wise layers).
-///
-/// Reference: Bach et al., "On Pixel-Wise Explanations for Non-Linear Classifier Decisions by Layer-Wise
-/// Relevance Propagation", PLoS ONE 2015; Montavon et al., "Explaining nonlinear classification decisions
-/// with deep Taylor decomposition", Pattern Recognition 2017; Montavon et al., "Layer-Wise Relevance
-/// Propagation: An Overview", 2019; Andéol et al., "Learning domain invariant representations by joint
-/// Wasserstein distance minimization", 2021 (generalised gamma); Lapuschkin et al., "Unmasking Clever Hans
-/// predictors", Nature Communications 2019 (flat); Zennit `zennit.rules`.
 public enum RelevanceRules {
     static let stabilizerOption = OptionSpec("stabilizer", .number, default: .number(1e-6), "added to the denominator with its sign (+ for 0)")
     static let epsilonOptions = [OptionSpec("epsilon", .number, default: .number(1e-6), "added to the denominator with its sign (+ for 0); 0 gives LRP-0")]
@@ -153,17 +146,39 @@ public enum RelevanceRules {
 
     // MARK: Registry builders
 
-    static func buildEpsilon(_ config: Config) throws -> Any { epsilon(try config.number("epsilon")) }
-    static func buildGamma(_ config: Config) throws -> Any { gamma(try config.number("gamma"), stabilizer: try config.number("stabilizer")) }
-    static func buildZPlus(_ config: Config) throws -> Any { zPlus(try config.number("stabilizer")) }
-    static func buildAlphaBeta(_ config: Config) throws -> Any {
+    static func buildEpsilon(_ config: Config) throws -> any RelevanceRule { epsilon(try config.number("epsilon")) }
+    static func buildGamma(_ config: Config) throws -> any RelevanceRule { gamma(try config.number("gamma"), stabilizer: try config.number("stabilizer")) }
+    static func buildZPlus(_ config: Config) throws -> any RelevanceRule { zPlus(try config.number("stabilizer")) }
+    static func buildAlphaBeta(_ config: Config) throws -> any RelevanceRule {
         try alphaBeta(alpha: config.number("alpha"), beta: config.number("beta"), stabilizer: config.number("stabilizer"))
     }
-    static func buildFlat(_ config: Config) throws -> Any { flat(try config.number("stabilizer")) }
-    static func buildWSquare(_ config: Config) throws -> Any { wSquare(try config.number("stabilizer")) }
-    static func buildZBox(_ config: Config) throws -> Any {
+    static func buildFlat(_ config: Config) throws -> any RelevanceRule { flat(try config.number("stabilizer")) }
+    static func buildWSquare(_ config: Config) throws -> any RelevanceRule { wSquare(try config.number("stabilizer")) }
+    static func buildZBox(_ config: Config) throws -> any RelevanceRule {
         zBox(low: try Bound(config, "low"), high: try Bound(config, "high"), stabilizer: try config.number("stabilizer"))
     }
-    static func buildNorm(_ config: Config) throws -> Any { norm(try config.number("stabilizer")) }
-    static func buildPass(_ config: Config) throws -> Any { PassRule() }
+    static func buildNorm(_ config: Config) throws -> any RelevanceRule { norm(try config.number("stabilizer")) }
+    static func buildPass(_ config: Config) throws -> any RelevanceRule { PassRule() }
+}
+
+extension RelevanceRules: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.rule, "epsilon", "LRP-ε: relevance in proportion to contributions, denominator stabilised by ε",
+            reference: "Bach et al., PLoS ONE 2015; Zennit Epsilon", options: RelevanceRules.epsilonOptions, build: RelevanceRules.buildEpsilon),
+        ComponentEntry(.rule, "gamma", "LRP-γ: positive contributions boosted by γ (generalised for negative inputs)",
+            reference: "Montavon et al., 2019; Andéol et al., 2021; Zennit Gamma", options: RelevanceRules.gammaOptions, build: RelevanceRules.buildGamma),
+        ComponentEntry(.rule, "z_plus", "LRP-z⁺: positive contributions only (alpha 1, beta 0)",
+            reference: "Montavon et al., Pattern Recognition 2017; Zennit ZPlus", options: RelevanceRules.stabilizerOptions, build: RelevanceRules.buildZPlus),
+        ComponentEntry(.rule, "alpha_beta", "LRP-αβ: α · positive − β · negative contributions",
+            reference: "Bach et al., PLoS ONE 2015; Zennit AlphaBeta", options: RelevanceRules.alphaBetaOptions, build: RelevanceRules.buildAlphaBeta),
+        ComponentEntry(.rule, "flat", "LRP-flat: relevance spread uniformly over the receptive field",
+            reference: "Lapuschkin et al., Nature Communications 2019; Zennit Flat", options: RelevanceRules.stabilizerOptions, build: RelevanceRules.buildFlat),
+        ComponentEntry(.rule, "w_square", "LRP-w²: relevance spread by squared weights",
+            reference: "Montavon et al., Pattern Recognition 2017; Zennit WSquare", options: RelevanceRules.stabilizerOptions, build: RelevanceRules.buildWSquare),
+        ComponentEntry(.rule, "z_box", "LRP-z^B: deep Taylor for inputs bounded by [low, high] (first layer)",
+            reference: "Montavon et al., Pattern Recognition 2017; Zennit ZBox", options: RelevanceRules.boxOptions, build: RelevanceRules.buildZBox),
+        ComponentEntry(.rule, "norm", "the layer's own output normalised (average pooling)",
+            reference: "Zennit Norm", options: RelevanceRules.stabilizerOptions, build: RelevanceRules.buildNorm),
+        ComponentEntry(.rule, "pass", "relevance passed through unchanged (element-wise layers)", reference: "Zennit Pass", build: RelevanceRules.buildPass),
+    ]
 }

@@ -5,10 +5,6 @@ import LucernaCore
 /// averaged over samples. The map is binarised by one recorded rule: the top `fraction` of its pixels
 /// (`top_k`, ties at the cut included), a fixed `value` (pixels ≥ value), or Otsu's threshold on a
 /// 256-bin histogram (`otsu`). Samples whose union is empty are left out.
-///
-/// Reference: the IoU evaluation of attribution maps against object masks (e.g. Zhang et al., "Top-down
-/// Neural Attention by Excitation Backprop", 2018); Otsu, "A Threshold Selection Method from Gray-Level
-/// Histograms", 1979.
 public final class IoUXAI: MaskedAttributionMetric {
     static let options = [
         OptionSpec("threshold", .string, default: .string("top_k"), "top_k, value or otsu"),
@@ -73,4 +69,11 @@ public final class IoUXAI: MaskedAttributionMetric {
         if rule == "value" { fields["threshold_value"] = .number(value) }
         return fields
     }
+}
+
+extension IoUXAI: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.metric, "iou_xai", "IoU of the binarised map (top-k %, value or Otsu) with the mask", reference: "the IoU evaluation of attribution maps against object masks (e.g. Zhang et al., \"Top-down Neural Attention by Excitation Backprop\", 2018); Otsu, \"A Threshold Selection Method from Gray-Level Histograms\", 1979",
+            options: IoUXAI.options, build: IoUXAI.init),
+    ]
 }

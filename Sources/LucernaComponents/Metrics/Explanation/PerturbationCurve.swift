@@ -9,9 +9,6 @@ import LucernaNN
 /// target class is recorded. The score is the area under that curve over the removed (inserted) share,
 /// by the trapezoid rule; lower deletion and higher insertion AUCs mean more faithful maps. The model runs
 /// in evaluation mode, targets default to the predicted classes.
-///
-/// Reference: Petsiuk, Das & Saenko, "RISE: Randomized Input Sampling for Explanation of Black-box
-/// Models", BMVC 2018.
 public class PerturbationCurve: MaskedAttributionMetric, FaithfulnessMetric {
     static let options = [
         OptionSpec("steps", .integer, default: .number(20), "points of the curve after the start (share removed k / steps)"),
@@ -82,12 +79,26 @@ public class PerturbationCurve: MaskedAttributionMetric, FaithfulnessMetric {
     }
 }
 
-/// Deletion AUC (lower is more faithful). Reference: Petsiuk et al., BMVC 2018.
+/// Deletion AUC (lower is more faithful).
 public final class DeletionAUC: PerturbationCurve {
     init(config: Config) throws { try super.init(config: config, insertion: false) }
 }
 
-/// Insertion AUC (higher is more faithful). Reference: Petsiuk et al., BMVC 2018.
+/// Insertion AUC (higher is more faithful).
 public final class InsertionAUC: PerturbationCurve {
     init(config: Config) throws { try super.init(config: config, insertion: true) }
+}
+
+extension DeletionAUC: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.metric, "deletion_auc", "area under the target probability as the most attributed pixels are removed (lower is better)",
+            reference: "Petsiuk, Das & Saenko, \"RISE: Randomized Input Sampling for Explanation of Black-box Models\", BMVC 2018", options: PerturbationCurve.options, build: DeletionAUC.init),
+    ]
+}
+
+extension InsertionAUC: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.metric, "insertion_auc", "area under the target probability as the most attributed pixels are inserted (higher is better)",
+            reference: "Petsiuk, Das & Saenko, \"RISE: Randomized Input Sampling for Explanation of Black-box Models\", BMVC 2018", options: PerturbationCurve.options, build: InsertionAUC.init),
+    ]
 }

@@ -2,8 +2,6 @@ import LucernaCore
 
 /// Pointing game: a hit when the map's maximum lies inside the mask (the first maximum in row-major order
 /// on ties); the score is the hit rate. Samples with an empty mask are left out.
-///
-/// Reference: Zhang et al., "Top-down Neural Attention by Excitation Backprop", IJCV 2018; Quantus `PointingGame`.
 public final class PointingGame: MaskedAttributionMetric {
     static let options: [OptionSpec] = []
 
@@ -13,4 +11,11 @@ public final class PointingGame: MaskedAttributionMetric {
         guard mask.contains(true), let top = map.indices.max(by: { map[$0] < map[$1] || (map[$0] == map[$1] && $0 > $1) }) else { return nil }
         return mask[top] ? 1 : 0
     }
+}
+
+extension PointingGame: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.metric, "pointing_game", "share of maps whose maximum lies in the mask", reference: "Zhang et al., \"Top-down Neural Attention by Excitation Backprop\", IJCV 2018; Quantus `PointingGame`",
+            options: PointingGame.options, build: PointingGame.init),
+    ]
 }

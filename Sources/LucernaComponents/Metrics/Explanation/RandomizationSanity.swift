@@ -8,9 +8,6 @@ import LucernaNN
 /// map and its randomised-model map (averaged over samples). An explanation that depends on what the model
 /// learned scores near 0; one that merely reflects the input scores near 1. The weights are restored
 /// afterwards.
-///
-/// Reference: Adebayo et al., "Sanity Checks for Saliency Maps", NeurIPS 2018; Quantus
-/// `ModelParameterRandomisation` (full randomisation, Spearman similarity).
 public final class RandomizationSanity: MaskedAttributionMetric, FaithfulnessMetric {
     static let options = [
         OptionSpec("explainer", .component(.explainer), required: true, "the explainer that made the maps (e.g. {type = \"grad_cam\", layer = \"relu2\"})"),
@@ -19,10 +16,7 @@ public final class RandomizationSanity: MaskedAttributionMetric, FaithfulnessMet
     let explainer: Explainer, absolute: Bool
 
     init(config: Config) throws {
-        guard let explainer = try config.component("explainer", kind: .explainer) as? Explainer else {
-            throw config.error("option explainer must build an explainer")
-        }
-        self.explainer = explainer
+        self.explainer = try config.component("explainer", kind: .explainer)
         absolute = try config.boolean("absolute")
         super.init(owner: config.owner)
     }
@@ -85,4 +79,11 @@ public final class RandomizationSanity: MaskedAttributionMetric, FaithfulnessMet
         guard varianceX > 0, varianceY > 0 else { return nil }
         return covariance / (varianceX * varianceY).squareRoot()
     }
+}
+
+extension RandomizationSanity: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.metric, "randomization_sanity", "Spearman correlation of maps before and after randomising the weights (lower is better)",
+            reference: "Adebayo et al., \"Sanity Checks for Saliency Maps\", NeurIPS 2018; Quantus `ModelParameterRandomisation` (full randomisation, Spearman similarity)", options: RandomizationSanity.options, build: RandomizationSanity.init),
+    ]
 }

@@ -2,8 +2,6 @@ import LucernaCore
 
 /// Relevance mass accuracy: the share of the total attribution that falls inside the mask,
 /// Σ_mask a / Σ a (of |a| with `absolute = true`). Samples with zero total are left out.
-///
-/// Reference: Arras, Osman & Samek, "CLEVR-XAI", Information Fusion 2022; Quantus `RelevanceMassAccuracy`.
 public final class RelevanceMass: MaskedAttributionMetric {
     static let options = [OptionSpec("absolute", .boolean, default: .boolean(false), "use absolute attributions")]
     let absolute: Bool
@@ -19,4 +17,11 @@ public final class RelevanceMass: MaskedAttributionMetric {
         guard total != 0 else { return nil }
         return zip(values, mask).filter { $0.1 }.reduce(0) { $0 + $1.0 } / total
     }
+}
+
+extension RelevanceMass: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.metric, "relevance_mass", "share of the attribution inside the mask", reference: "Arras, Osman & Samek, \"CLEVR-XAI\", Information Fusion 2022; Quantus `RelevanceMassAccuracy`",
+            options: RelevanceMass.options, build: RelevanceMass.init),
+    ]
 }

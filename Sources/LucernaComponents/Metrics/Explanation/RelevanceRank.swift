@@ -2,8 +2,6 @@ import LucernaCore
 
 /// Relevance rank accuracy: with K the mask's size, the share of the K highest-attributed pixels that lie
 /// inside the mask (ties broken by position). Samples with an empty mask are left out.
-///
-/// Reference: Arras, Osman & Samek, "CLEVR-XAI", Information Fusion 2022; Quantus `RelevanceRankAccuracy`.
 public final class RelevanceRank: MaskedAttributionMetric {
     static let options: [OptionSpec] = []
 
@@ -15,4 +13,11 @@ public final class RelevanceRank: MaskedAttributionMetric {
         let top = map.indices.sorted { map[$0] > map[$1] || (map[$0] == map[$1] && $0 < $1) }.prefix(size)
         return Double(top.filter { mask[$0] }.count) / Double(size)
     }
+}
+
+extension RelevanceRank: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(.metric, "relevance_rank", "share of the top-|mask| pixels inside the mask", reference: "Arras, Osman & Samek, \"CLEVR-XAI\", Information Fusion 2022; Quantus `RelevanceRankAccuracy`",
+            options: RelevanceRank.options, build: RelevanceRank.init),
+    ]
 }

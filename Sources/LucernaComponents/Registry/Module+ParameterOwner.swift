@@ -1,0 +1,4 @@
+import LucernaCore
+import LucernaNN
+
+extension Module: ParameterOwner {}
