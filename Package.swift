@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "LucernaData", targets: ["LucernaData"]),
         .library(name: "LucernaTrain", targets: ["LucernaTrain"]),
         .library(name: "LucernaComponents", targets: ["LucernaComponents"]),
+        .library(name: "LucernaRun", targets: ["LucernaRun"]),
         .library(name: "LucernaLua", targets: ["LucernaLua"]),
     ],
     dependencies: [
@@ -31,11 +32,12 @@ let package = Package(
         .target(name: "LucernaData", dependencies: ["LucernaCore", "CZlib"]),
         .target(name: "LucernaTrain", dependencies: ["LucernaCore", "LucernaNN", "LucernaData", "LucernaComponents"]),
         .target(name: "LucernaComponents", dependencies: ["LucernaCore", "LucernaNN", "LucernaData"]),
-        .target(name: "LucernaLua", dependencies: ["CLua", "LucernaCore", "LucernaNN", "LucernaData", "LucernaComponents", "LucernaTrain"]),
+        .target(name: "LucernaRun", dependencies: ["LucernaCore", "LucernaNN", "LucernaData", "LucernaComponents", "LucernaTrain"]),
+        .target(name: "LucernaLua", dependencies: ["CLua", "LucernaCore", "LucernaNN", "LucernaData", "LucernaComponents", "LucernaTrain", "LucernaRun"]),
         .executableTarget(
             name: "lucerna",
             dependencies: [
-                "LucernaCore", "LucernaNN", "LucernaData", "LucernaTrain", "LucernaComponents", "LucernaLua",
+                "LucernaCore", "LucernaNN", "LucernaData", "LucernaTrain", "LucernaComponents", "LucernaRun", "LucernaLua",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .target(name: "LucernaTestSupport", dependencies: ["LucernaCore"], path: "Tests/LucernaTestSupport"),
@@ -44,6 +46,7 @@ let package = Package(
         .testTarget(name: "LucernaDataTests", dependencies: ["LucernaData", "LucernaTestSupport"]),
         .testTarget(name: "LucernaTrainTests", dependencies: ["LucernaTrain", "LucernaComponents", "LucernaTestSupport"]),
         .testTarget(name: "LucernaComponentsTests", dependencies: ["LucernaComponents", "LucernaTestSupport"]),
-        .testTarget(name: "LucernaLuaTests", dependencies: ["LucernaLua", "LucernaComponents", "LucernaTestSupport", "lucerna"]),
+        .testTarget(name: "LucernaRunTests", dependencies: ["LucernaRun", "LucernaComponents", "LucernaTestSupport"]),
+        .testTarget(name: "LucernaLuaTests", dependencies: ["LucernaLua", "LucernaRun", "LucernaComponents", "LucernaTestSupport", "lucerna"]),
     ]
 )

@@ -1,6 +1,7 @@
 import CLua
 import LucernaComponents
 import LucernaCore
+import LucernaRun
 
 /// One Lua global per registry kind (`models`, `fusions`, `optim`, ...), each a table of factories:
 /// `fusions.concat{dim = 128}` builds an instance, `fusions.list()` lists names, and calling the table
@@ -76,34 +77,11 @@ enum LuaComponentsAPI {
     /// Builds by name and records the resolved options in the run folder's `components.jsonl`, so a run
     /// states every component it used (data sets with their pairing and degradations included).
     static func build(_ kind: ComponentKind, _ name: String, options: [String: ConfigValue], in lua: LuaState) throws -> Any {
-        let entry = try lua.registry.entry(kind, name)
-        let config = try lua.registry.config(for: entry, options: options)
-        let instance = try entry.instance(config)
-        try lua.run?.log(["kind": .string(kind.name), "name": .string(name), "origin": .string(entry.origin),
-                          "options": .table(config.values)], file: "components.jsonl")
-        return instance
-    }
-
-    /// ``build(_:from:context:in:)`` typed by the kind: the instance of the kind's Swift type.
-    static func build<Key: ComponentKindKey>(_ key: Key, from spec: ConfigValue, context: String, in lua: LuaState) throws -> Key.Instance {
-        let built = try build(key.kind, from: spec, context: context, in: lua)
-        guard let instance = built as? Key.Instance else {
-            throw TensorError(context, "expected \(key.kind.article) \(key.kind.name), got \(type(of: built))")
-        }
-        return instance
+        try lua.components.instance(kind, name, options: options)
     }
 
     /// Builds from an instance, a name or a spec table (recording built ones).
     static func build(_ kind: ComponentKind, from spec: ConfigValue, context: String, in lua: LuaState) throws -> Any {
-        switch spec {
-        case .object: return try lua.registry.instance(kind, from: spec, context: context)
-        case .string(let name): return try build(kind, name, options: [:], in: lua)
-        case .table(var fields):
-            guard case .string(let name)? = fields.removeValue(forKey: "type") else {
-                return try lua.registry.instance(kind, from: spec, context: context)   // throws the spec error
-            }
-            return try build(kind, name, options: fields, in: lua)
-        default: return try lua.registry.instance(kind, from: spec, context: context)
-        }
+        try lua.components.instance(kind, from: spec, context: context)
     }
 }

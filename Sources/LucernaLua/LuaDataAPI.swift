@@ -1,6 +1,7 @@
 import CLua
 import LucernaComponents
 import LucernaCore
+import LucernaRun
 import LucernaData
 
 /// `data.split{dataset, test = 0.2, stratify = "labels", seed = 1}` and `data.loader{dataset, batch = 64,

@@ -1,6 +1,7 @@
 import CLua
 import LucernaComponents
 import LucernaCore
+import LucernaRun
 
 /// Text generated from the registry and the live Lua state, so it cannot drift from the code: the
 /// `lucerna list` listing, Lua language-server annotations (`lucerna stubs`) and the Markdown API
@@ -116,7 +117,7 @@ public enum LuaDocumentation {
                 "---@param outputs Tensor|Tensor[]", "---@param inputs Tensor|Tensor[]", "---@param options? {create_graph?: boolean}",
                 "---@return Tensor|Tensor[]", "function grad(outputs, inputs, options) end", "",
                 "---Runs fn without recording operations for autograd.", "---@param fn function", "function no_grad(fn) end", "",
-                "---@class TrainOptions"] + LuaTrainAPI.options.map { "---@field \($0.name)? any \($0.help)" } + [
+                "---@class TrainOptions"] + Experiment.trainOptions.map { "---@field \($0.name)? \($0.type.luaType) \($0.summary)" } + [
                 "", "---Trains with the paper's protocol (validation split, AdamW + cosine, early stopping, checkpoints, resume).",
                 "---@param options TrainOptions", "---@return {epochs_run: integer, best_epoch: integer?, test: table, history: table, reports: table}",
                 "function train(options) end", ""]
@@ -196,12 +197,12 @@ public enum LuaDocumentation {
                 "history) is written atomically every epoch and `<name>-best.safetensors` at every improvement;",
                 "`lucerna run --resume RUN_DIR` continues from the last one to the same final metrics. A non-finite",
                 "loss stops the run naming the epoch and step, leaving the last good checkpoint. Options:", ""]
-        out += LuaTrainAPI.options.map { "- `\($0.name)`: \($0.help)" }
+        out += Experiment.trainOptions.map { "- `\($0.name)`: \($0.summary)" }
         out += ["", "`evaluate{model = m, data = set, metrics = {...}, name = \"madlibs\"}` evaluates once (evaluation mode, the",
                 "model's mode restored afterwards; no recording) and returns `{<metric> = value, ..., reports = {<metric> =",
                 "report}}`; with `name` it logs `<name>_<metric>` and adds the reports to `evaluation.json` (shown in",
                 "`report.html`). Options:", ""]
-        out += LuaTrainAPI.evaluateOptions.map { "- `\($0.name)`: \($0.help)" }
+        out += Experiment.evaluateOptions.map { "- `\($0.name)`: \($0.summary)" }
         out += ["", "`run.image(name, images, {columns = 8, range = {0, 1}})` saves a PNG grid to `images/` for `report.html`.", ""]
         out += ["## Components", ""]
         for kind in ComponentKind.allCases {

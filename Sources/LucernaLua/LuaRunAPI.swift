@@ -4,6 +4,7 @@ import LucernaComponents
 import LucernaData
 import LucernaCore
 import LucernaNN
+import LucernaRun
 
 /// `lucerna.config(defaults)` (applies `--set`, writes `config.json`), the `run` table (`run.dir`,
 /// `run.log{...}`, `run.save(name, model)`, `run.note(text)`), and `lucerna.save_tensors` /

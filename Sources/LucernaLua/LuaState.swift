@@ -2,6 +2,8 @@ import CLua
 import Foundation
 import LucernaComponents
 import LucernaCore
+import LucernaNN
+import LucernaRun
 import LucernaData
 
 /// An error from a Lua chunk (syntax, runtime, or an engine error raised inside a Lucerna function),
@@ -69,6 +71,16 @@ public final class LuaState {
     /// A digest of every chunk of Lua source this state has run (recipe and plugins), in order: part of the
     /// key under which a run's evaluations are memoised.
     var sourceDigest = ContentDigest()
+
+    /// The run layer's component builder for this state: its registry and run folder, and the script's
+    /// identity for memoised evaluations (a module is scripted when it or a child is a Lua plugin).
+    var components: ComponentBuilder {
+        ComponentBuilder(registry: registry, run: run, script: ScriptIdentity(sourceDigest: sourceDigest.hex, isScripted: Self.isScripted))
+    }
+
+    static func isScripted(_ module: Module) -> Bool {
+        module is LuaPluginModule || module.children.contains { isScripted($0.module) }
+    }
 
     /// Creates a state with the standard libraries and Lucerna's API; with `sandbox`, the escapes are
     /// removed and the limits enforced.

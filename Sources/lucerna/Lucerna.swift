@@ -4,6 +4,7 @@ import LucernaCore
 import LucernaComponents
 import LucernaData
 import LucernaLua
+import LucernaRun
 
 @main
 struct Lucerna: ParsableCommand {

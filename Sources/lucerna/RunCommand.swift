@@ -4,6 +4,7 @@ import LucernaComponents
 import LucernaCore
 import LucernaData
 import LucernaLua
+import LucernaRun
 
 /// How a run was started, saved as `run.json` in its folder so `--resume` repeats it exactly.
 struct RunInvocation: Codable {

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import LucernaLua
+import LucernaRun
 import LucernaTestSupport
 
 /// Bad recipes give one clear error with the recipe's file:line (and a traceback for runtime errors);

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import LucernaCore
 import LucernaLua
+import LucernaRun
 
 /// Data sets, splits and loaders from Lua (real data: skipped without LUCERNA_DATA, except Fashion-MNIST).
 final class DataRecipeTests: XCTestCase {

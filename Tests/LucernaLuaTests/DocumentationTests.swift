@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 import LucernaComponents
 import LucernaLua
+import LucernaRun
 import LucernaTestSupport
 
 /// `lucerna stubs` and `docs/lua-api.md` are generated from the registry; these tests keep them valid and

@@ -3,6 +3,7 @@ import XCTest
 import LucernaTestSupport
 import LucernaCore
 @testable import LucernaLua
+import LucernaRun
 
 final class LuaBridgeTests: XCTestCase {
     func testTensorsAndAutogradFromLua() throws {

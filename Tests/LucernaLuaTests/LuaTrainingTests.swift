@@ -3,6 +3,7 @@ import XCTest
 import LucernaComponents
 import LucernaCore
 @testable import LucernaLua
+import LucernaRun
 
 final class LuaTrainingTests: XCTestCase {
     func testARecipeTrainsAnMLPWithNNAndOptim() throws {

@@ -3,6 +3,7 @@ import XCTest
 import LucernaComponents
 import LucernaCore
 import LucernaLua
+import LucernaRun
 import LucernaNN
 import LucernaTestSupport
 

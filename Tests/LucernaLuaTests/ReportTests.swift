@@ -4,6 +4,7 @@ import FoundationXML
 #endif
 import XCTest
 import LucernaLua
+import LucernaRun
 import LucernaTestSupport
 
 /// `report.html` and the comparison page are well-formed XHTML with the expected SVG charts and images.

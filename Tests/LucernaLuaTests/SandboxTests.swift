@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import LucernaLua
+import LucernaRun
 
 /// `--sandbox` blocks every listed escape and stops runaway scripts with a clear message.
 final class SandboxTests: XCTestCase {

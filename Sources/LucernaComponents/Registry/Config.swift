@@ -227,6 +227,8 @@ public enum OptionType: Equatable, Sendable {
     case component(ComponentKind)
     /// A tensor.
     case tensor
+    /// A function of the script (a callback such as `train{}`'s `forward`).
+    case function
     /// Anything (checked by the component).
     case any
 }

@@ -73,6 +73,7 @@ extension OptionType {
         case .object(let name): name
         case .component(let kind): "\(kind.className)|string|table"
         case .tensor: "Tensor"
+        case .function: "function"
         case .any: "any"
         }
     }

@@ -47,7 +47,7 @@ public final class RunContext {
     /// The seeds the recipe asked for, when it did so and ``expandsSeeds`` allowed it.
     public private(set) var requestedSeeds: [Int]?
     /// Names of the `train{}` calls so far (each needs its own checkpoint files).
-    var trainerNames: Set<String> = []
+    public var trainerNames: Set<String> = []
     let started = Date()
     private var reportLines: [String] = []
 
@@ -164,14 +164,14 @@ public final class RunContext {
     public private(set) var evaluations: [String: ConfigValue] = [:]
 
     /// Records a trainer's test evaluation and rewrites `evaluation.json`.
-    func recordEvaluation(trainer: String, values: [String: Double], reports: [String: [String: ConfigValue]]) throws {
+    public func recordEvaluation(trainer: String, values: [String: Double], reports: [String: [String: ConfigValue]]) throws {
         evaluations[trainer] = .table(["values": .table(values.mapValues(ConfigValue.number)),
                                        "reports": .table(reports.mapValues(ConfigValue.table))])
         try write("evaluation.json", ConfigValue.table(evaluations).json + "\n")
     }
 
     /// Records a checkpoint written under `checkpoints/`.
-    func recordCheckpoint(_ path: String) { if !checkpoints.contains(path) { checkpoints.append(path) } }
+    public func recordCheckpoint(_ path: String) { if !checkpoints.contains(path) { checkpoints.append(path) } }
 
     /// Adds a line to the report.
     public func note(_ line: String) { reportLines.append(line) }
@@ -224,7 +224,7 @@ public final class RunContext {
         return "\(folder)/\(name).png"
     }
 
-    func write(_ name: String, _ text: String) throws {
+    public func write(_ name: String, _ text: String) throws {
         do { try text.write(toFile: "\(directory)/\(name)", atomically: true, encoding: .utf8) } catch {
             throw TensorError("run", "cannot write \(directory)/\(name): \(error.localizedDescription)")
         }

@@ -12,16 +12,18 @@ import LucernaTrain
 /// whose key matches a stored one replays it instead of computing it again; any difference computes it.
 /// Calls whose result may depend on Lua code the key cannot see (a `forward` function, a Lua plugin
 /// component or module) or on values it cannot hold (instances or tensors among the options) are never memoised.
-struct EvaluationMemo {
+public struct EvaluationMemo {
     /// One finished call: the table returned to Lua, the metrics records, the entry of `evaluation.json`.
     /// (The model's mode is not part of it: a call leaves the mode as it found it.)
-    struct Outcome {
-        var table: ConfigValue
-        var records: [[String: ConfigValue]] = []
-        var evaluation: (name: String, values: [String: Double], reports: [String: [String: ConfigValue]])?
+    public struct Outcome {
+        public var table: ConfigValue
+        public var records: [[String: ConfigValue]] = []
+        public var evaluation: (name: String, values: [String: Double], reports: [String: [String: ConfigValue]])?
+
+        public init(table: ConfigValue) { self.table = table }
     }
 
-    let path: String, key: String
+    public let path: String, key: String
 
     /// Digest of the running executable (nil when it cannot be read): results may change with the program.
     static let executableDigest: String? = {
@@ -33,17 +35,18 @@ struct EvaluationMemo {
         return digest.hex
     }()
 
-    /// The memo of this call, or nil when it is outside a run or cannot be keyed.
-    init?(spec: [String: ConfigValue], functions: [String: LuaFunctionReference], model: TrainableModel, data: TensorDataset, lua: LuaState) {
-        guard let run = lua.run, functions.isEmpty, let executable = Self.executableDigest else { return nil }
+    /// The memo of this call, or nil when it is outside a run, has no script identity or cannot be keyed.
+    /// (Calls with script functions are never memoised: the caller passes none.)
+    init?(spec: [String: ConfigValue], model: TrainableModel, data: TensorDataset, components: ComponentBuilder) {
+        guard let run = components.run, let script = components.script, let executable = Self.executableDigest else { return nil }
         var options = spec
         options["model"] = nil
         options["data"] = nil
-        let pluginNames = Set(lua.registry.allEntries.filter { $0.origin != "built-in" }.map(\.name))
+        let pluginNames = Set(components.registry.allEntries.filter { $0.origin != "built-in" }.map(\.name))
         guard Self.isPlain(.table(options), avoiding: pluginNames), Self.isPlain(.table(data.metadata), avoiding: []),
-              !model.modules.contains(where: { Self.containsPlugin($0.module) }) else { return nil }
+              !model.modules.contains(where: { script.isScripted($0.module) }) else { return nil }
         var digest = ContentDigest()
-        digest.update("lucerna evaluate memo 1 \(executable) threads \(Parallel.threadCount) sources \(lua.sourceDigest.hex)")
+        digest.update("lucerna evaluate memo 1 \(executable) threads \(Parallel.threadCount) sources \(script.sourceDigest)")
         digest.update(run.resolvedConfig?.json ?? "")
         digest.update(ConfigValue.table(options).json)
         for (name, module) in model.modules { digest.update("module \(name) \(Self.structure(module))") }
@@ -72,10 +75,6 @@ struct EvaluationMemo {
         case .table(let fields): fields.values.allSatisfy { isPlain($0, avoiding: pluginNames) }
         case .tensor, .object: false
         }
-    }
-
-    static func containsPlugin(_ module: Module) -> Bool {
-        module is LuaPluginModule || module.children.contains { containsPlugin($0.module) }
     }
 
     /// The module tree's types and child names (what the tensors alone do not say).

@@ -1,0 +1,92 @@
+import Foundation
+import LucernaComponents
+import LucernaCore
+import LucernaNN
+import LucernaRun
+import XCTest
+
+/// The run layer on its own, with no Lua state: `train{}` and `evaluate{}` assembled from a spec, the run
+/// folder's records, and the aggregation and comparison of seeds that `lucerna report` uses.
+final class ExperimentTests: XCTestCase {
+    /// Two Gaussian classes in 2-D (centres ±1.5), `count` samples from `seed`, as a data-set table.
+    func blobs(_ count: Int, seed: UInt64) throws -> ConfigValue {
+        let generator = RandomGenerator(seed: seed)
+        var points: [Float] = [], labels: [Int] = []
+        for index in 0..<count {
+            let label = index % 2, centre = label == 0 ? -1.5 : 1.5
+            points += [Float(centre + 0.5 * generator.nextNormal()), Float(centre + 0.5 * generator.nextNormal())]
+            labels.append(label)
+        }
+        return .table([
+            "features": .tensor(try Tensor(shape: [count, 2], scalars: points)),
+            "labels": .tensor(try Tensor(shape: [count], integers: labels)),
+        ])
+    }
+
+    func temporaryFolder(_ name: String) -> String {
+        FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(getpid())").path
+    }
+
+    func testTrainAndEvaluateRunFromASpecWithoutLua() throws {
+        let folder = temporaryFolder("experiment")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let run = try RunContext(directory: folder, recipe: "spec.lua", seed: 3, threads: 1)
+        let components = ComponentBuilder(registry: .standard(), run: run)
+        let generator = RandomGenerator(seed: 3)
+        let model = try Sequential([Linear(2, 8, generator: generator), ReLU(), Linear(8, 2, generator: generator)])
+        let result = try Experiment.train(
+            ["model": .object(model), "data": try blobs(200, seed: 1), "test": try blobs(100, seed: 2), "epochs": .number(10),
+             "optimizer": .table(["type": .string("adamw"), "lr": .number(0.05)]),
+             "batch": .number(20), "verbose": .boolean(false)],
+            components: components)
+        guard case .table(let fields) = result, case .table(let test)? = fields["test"],
+            case .number(let accuracy)? = test["accuracy"]
+        else { return XCTFail("no test accuracy in \(result)") }
+        XCTAssertGreaterThan(accuracy, 0.95)
+        // The protocol's defaults, built through the registry and recorded in components.jsonl.
+        let recorded = try String(contentsOfFile: "\(folder)/components.jsonl", encoding: .utf8)
+        for name in ["\"adamw\"", "\"cosine\"", "\"cross_entropy\"", "\"accuracy\"", "\"f1\""] {
+            XCTAssert(recorded.contains("\"name\": \(name)"), "\(name) not recorded: \(recorded)")
+        }
+        XCTAssert(FileManager.default.fileExists(atPath: "\(folder)/checkpoints/train-last.safetensors"))
+        XCTAssert(FileManager.default.fileExists(atPath: "\(folder)/splits.jsonl"), "the stratified validation split is logged")
+        // evaluate{} on the trained model, recorded under its name.
+        let evaluation = try Experiment.evaluate(
+            ["model": .object(model), "data": try blobs(100, seed: 2), "name": .string("again")], components: components)
+        guard case .table(let values) = evaluation, case .number(let again)? = values["accuracy"] else {
+            return XCTFail("no accuracy in \(evaluation)")
+        }
+        XCTAssertEqual(again, accuracy, "the restored best model evaluates as the trainer's test did")
+        XCTAssertEqual(run.lastMetrics["again_accuracy"]?.numberValue, accuracy)
+    }
+
+    func testTrainOptionsAreCheckedLikeComponentOptions() throws {
+        let components = ComponentBuilder(registry: .standard(), run: nil)
+        XCTAssertThrowsError(try Experiment.train(["epochz": .number(3)], components: components)) { error in
+            XCTAssert("\(error)".contains("unknown option 'epochz'; did you mean 'epochs'?"), "\(error)")
+        }
+        let epochs = try XCTUnwrap(Experiment.trainOptions.first { $0.name == "epochs" })
+        XCTAssertEqual(epochs.type, .integer)
+        XCTAssertEqual(epochs.defaultDescription, "10")
+        XCTAssertEqual(Experiment.trainOptions.first { $0.name == "forward" }?.type, .function)
+    }
+
+    /// What `lucerna run --seeds` and `lucerna report` do after the runs: aggregate each seed's last metrics
+    /// into summary.json and compare run folders, with no Lua state.
+    func testSeedsAggregateAndRunsCompareWithoutLua() throws {
+        let root = temporaryFolder("aggregate")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        var records: [(seed: Int, metrics: [String: Double])] = []
+        for (seed, accuracy) in [(1, 0.9), (2, 0.8)] {
+            let run = try RunContext(directory: "\(root)/seed-\(seed)", recipe: "r.lua", seed: seed, threads: 1)
+            try run.log(["test_accuracy": .number(accuracy), "epoch": .number(1)])
+            records.append(run.seedRecord)
+        }
+        let summary = try SeedSummary(records: records)
+        try summary.write(to: root, recipe: "r.lua")
+        let loaded = try XCTUnwrap(try SeedSummary.load(from: root))
+        XCTAssertEqual(loaded.values["test_accuracy"], [0.9, 0.8])
+        let markdown = try RunComparison.markdown([root])
+        XCTAssert(markdown.contains("0.8500 ± 0.0707"), markdown)
+    }
+}
