@@ -6,40 +6,6 @@ import LucernaTestSupport
 /// The `lucerna` executable: exit codes (0 success, 1 recipe error, 2 usage error), run folders, and the
 /// list, check and stubs commands.
 final class CommandLineTests: XCTestCase {
-    struct Result {
-        let status: Int32
-        let output: String
-        let errors: String
-    }
-
-    var binary: URL {
-        (Bundle.main.executableURL?.deletingLastPathComponent() ?? Fixture.repositoryRoot.appendingPathComponent(".build/release"))
-            .appendingPathComponent("lucerna")
-    }
-
-    /// Runs the executable; `environment` adds variables to this process's (a nil value removes one).
-    func lucerna(_ arguments: [String], environment: [String: String?] = [:]) throws -> Result {
-        let process = Process()
-        process.executableURL = binary
-        process.arguments = arguments
-        process.currentDirectoryURL = Fixture.repositoryRoot
-        if !environment.isEmpty {
-            var variables = ProcessInfo.processInfo.environment
-            for (name, value) in environment { variables[name] = value }
-            process.environment = variables
-        }
-        let output = Pipe(), errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let outputData = output.fileHandleForReading.readDataToEndOfFile()
-        let errorData = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        XCTAssertEqual(process.terminationReason, .exit, "lucerna \(arguments) was killed by a signal")
-        return Result(status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
-                      errors: String(decoding: errorData, as: UTF8.self))
-    }
-
     func temporaryFolder(_ name: String) -> String {
         FileManager.default.temporaryDirectory.appendingPathComponent("cli-\(name)-\(getpid())").path
     }
@@ -274,7 +240,7 @@ final class CommandLineTests: XCTestCase {
     /// OpenBLAS 0.3.21 (Debian 12) falls back to its SSE3 Prescott kernels on Intel models it does not
     /// know; the executable then restarts itself with the best kernels the CPU supports, unless the user chose.
     func testTheExecutableReplacesOpenBLASsPrescottFallbackUnlessTheUserChoseKernels() throws {
-        func core(_ result: Result) throws -> String {
+        func core(_ result: LucernaResult) throws -> String {
             XCTAssertEqual(result.status, 0, result.errors)
             let line = try XCTUnwrap(result.output.split(separator: "\n").last)
             let record = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])

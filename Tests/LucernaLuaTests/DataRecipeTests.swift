@@ -99,37 +99,6 @@ final class DataRecipeTests: XCTestCase {
         XCTAssertEqual(lua.number(global: "token_width"), 32)
     }
 
-    /// The data-set example recipes run (shortened with --set overrides).
-    func testDataExamplesRun() throws {
-        let root = ProcessInfo.processInfo.environment["LUCERNA_DATA"]
-        try XCTSkipIf(root == nil, "LUCERNA_DATA is not set")
-        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        for (name, overrides) in [("05_spoken_digits", ["epochs=1"]), ("06_multimodal_mnist", ["epochs=1", "limit=1000"]),
-                                  ("07_toxic_text", ["epochs=1"]), ("08_biased_mnist_audit", ["epochs=1", "limit=2000"]),
-                                  ("09_explain_fashion", ["epochs=1", "limit=1000", "samples=20"]),
-                                  ("10_multimodal_fusion", ["epochs=1", "limit=600", "test_limit=300", "explain=20"]),
-                                  ("11_fashion_robustness", ["epochs=1", "limit=600", "robust_limit=50", "curve_limit=40", "hidden=48", "train_steps=2", "apgd_steps=5", "square_queries=20", "autoattack_limit=30"])] {
-            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("example-\(name)-\(getpid())").path
-            defer { try? FileManager.default.removeItem(atPath: folder) }
-            let run = try RunContext(directory: folder, recipe: name, seed: 0, threads: 1, overrides: overrides.map(ConfigOverride.init(parsing:)))
-            let lua = try LuaState(dataDirectory: root, run: run)
-            try lua.loadPlugins(from: [repository.appendingPathComponent("Plugins").path])
-            try lua.run(file: repository.appendingPathComponent("examples/\(name).lua").path)
-            XCTAssertGreaterThan(run.metricsCount, 0, name)
-            XCTAssert(FileManager.default.fileExists(atPath: "\(folder)/components.jsonl"), name)
-            if name == "11_fashion_robustness" {
-                // 12 explains the models 11 trained, from their checkpoints (fc1 of 48, not the default: 12 reads the widths).
-                let explained = "\(folder)-12"
-                defer { try? FileManager.default.removeItem(atPath: explained) }
-                let overrides = try ["from=\(folder)", "nested=false", "limit=40"].map(ConfigOverride.init(parsing:))
-                let next = try RunContext(directory: explained, recipe: "12_explanations_under_attack", seed: 0, threads: 1, overrides: overrides)
-                let state = try LuaState(dataDirectory: root, run: next)
-                try state.run(file: repository.appendingPathComponent("examples/12_explanations_under_attack.lua").path)
-                XCTAssertEqual(next.metricsCount, 3, "one record per method")
-            }
-        }
-    }
-
     /// Spurious features: the share of the target class carrying the feature follows `correlation` in
     /// training, is independent (or reversed) in test, and artifact masks mark exactly the patch.
     func testBiasInjectionControlsTheCorrelation() throws {

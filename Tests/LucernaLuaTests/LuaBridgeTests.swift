@@ -50,18 +50,6 @@ final class LuaBridgeTests: XCTestCase {
         XCTAssertLessThan(peak, 700, "live tensors must stay bounded (each is 1 MB)")
     }
 
-    /// The quick examples run in a run folder (02, the long Fashion-MNIST job, runs in the command-line tests).
-    func testExamplesRun() throws {
-        let root = Fixture.repositoryRoot
-        for name in ["01_tensors", "03_swap_components", "04_write_a_plugin"] {
-            let folder = FileManager.default.temporaryDirectory.appendingPathComponent("example-\(name)-\(getpid())").path
-            defer { try? FileManager.default.removeItem(atPath: folder) }
-            let lua = try LuaState(run: RunContext(directory: folder, recipe: name, seed: 0, threads: 1))
-            try lua.loadPlugins(from: [root.appendingPathComponent("Plugins").path])
-            try lua.run(file: root.appendingPathComponent("examples/\(name).lua").path)
-        }
-    }
-
     func testTensorsAreReleasedByTheGarbageCollector() throws {
         let lua = try LuaState()
         let before = LuaTensorAPI.liveCount, bytesBefore = TensorStorage.liveBytes
