@@ -102,7 +102,7 @@ public enum Experiment {
         let memo = hooks.isEmpty ? EvaluationMemo(spec: spec, model: model, data: data, components: components) : nil
         if let memo, let stored = memo.load() {
             print("evaluate \(name ?? ""): the result of an earlier attempt of this run, replayed from \(memo.path) (same program, recipe, model, data, options and random state)")
-            try log(stored, components: components)
+            try log(stored, classNames: ClassNames.names(in: data.metadata), components: components)
             return stored.table
         }
         let outcome = try Evaluation.run(model: model, data: data, metrics: try metrics(spec["metrics"] ?? .null, components: components), loss: loss,
@@ -125,17 +125,18 @@ public enum Experiment {
             if let record = robustness.record { result.records.append(record) }
         }
         result.table = .table(table)
-        try log(result, components: components)
+        try log(result, classNames: ClassNames.names(in: data.metadata), components: components)
         try memo?.store(result)
         return result.table
     }
 
     /// Logs an evaluation's records and `evaluation.json` entry into the run.
-    public static func log(_ outcome: EvaluationMemo.Outcome, components: ComponentBuilder) throws {
+    public static func log(_ outcome: EvaluationMemo.Outcome, classNames: [String]?, components: ComponentBuilder) throws {
         guard let run = components.run else { return }
         for record in outcome.records { try run.log(record) }
         if let evaluation = outcome.evaluation {
-            try run.recordEvaluation(trainer: evaluation.name, values: evaluation.values, reports: evaluation.reports)
+            try run.recordEvaluation(
+                trainer: evaluation.name, values: evaluation.values, reports: evaluation.reports, classNames: classNames)
         }
     }
 
@@ -360,7 +361,9 @@ public enum Experiment {
         } : { _ in }
         let result = try trainer.fit(train: trainingSet, validation: validation, test: test)
         if let run = components.run, !result.test.isEmpty {
-            try run.recordEvaluation(trainer: options.name, values: result.test, reports: result.testReports)
+            try run.recordEvaluation(
+                trainer: options.name, values: result.test, reports: result.testReports,
+                classNames: test.flatMap { ClassNames.names(in: $0.metadata) })
         }
         if let run = components.run, options.checkpointDirectory != nil {
             run.recordCheckpoint("checkpoints/\(options.name)-last.safetensors")

@@ -164,9 +164,15 @@ public final class RunContext {
     public private(set) var evaluations: [String: ConfigValue] = [:]
 
     /// Records a trainer's test evaluation and rewrites `evaluation.json`.
-    public func recordEvaluation(trainer: String, values: [String: Double], reports: [String: [String: ConfigValue]]) throws {
-        evaluations[trainer] = .table(["values": .table(values.mapValues(ConfigValue.number)),
-                                       "reports": .table(reports.mapValues(ConfigValue.table))])
+    /// `classNames`, the evaluated data set's, label its confusion matrices and per-class tables in the report.
+    public func recordEvaluation(
+        trainer: String, values: [String: Double], reports: [String: [String: ConfigValue]], classNames: [String]? = nil
+    ) throws {
+        var entry: [String: ConfigValue] = [
+            "values": .table(values.mapValues(ConfigValue.number)), "reports": .table(reports.mapValues(ConfigValue.table)),
+        ]
+        if let classNames { entry["class_names"] = .list(classNames.map(ConfigValue.string)) }
+        evaluations[trainer] = .table(entry)
         try write("evaluation.json", ConfigValue.table(evaluations).json + "\n")
     }
 
@@ -184,11 +190,17 @@ public final class RunContext {
                      "- overrides: \(overrides.isEmpty ? "none" : overrides.map { "`\($0.key)=\($0.text)`" }.joined(separator: ", "))",
                      "- duration: \(String(format: "%.1f", seconds)) s",
                      "- outcome: \(error == nil ? "completed" : "failed")", ""]
+        if let results = RunReport.headlineMarkdown(folder: directory) {
+            lines.insert(contentsOf: ["## Results", "", results, "", "Full precision in `metrics.jsonl`.", ""], at: 2)
+        }
         if let error { lines += ["## Error", "", "```", error, "```", ""] }
         if resolvedConfig != nil { lines += ["Resolved config: `config.json`.", ""] }
         if !lastMetrics.isEmpty {
-            lines += ["## Last metrics (latest value of each field over \(metricsCount) records in `metrics.jsonl`)", "", "| name | value |", "|---|---|"]
-            lines += lastMetrics.keys.sorted().map { "| \($0) | \(lastMetrics[$0]?.description ?? "") |" }
+            lines += ["## Last metrics (latest value of each field, rounded, over \(metricsCount) records in `metrics.jsonl`)", "", "| name | value |", "|---|---|"]
+            lines += lastMetrics.keys.sorted().map { key in
+                let value = lastMetrics[key].map { value in value.numberValue.map { RunReport.readable($0, name: key) } ?? value.description }
+                return "| \(key) | \(value ?? "") |"
+            }
             lines.append("")
         }
         if !checkpoints.isEmpty { lines += ["## Checkpoints", ""] + checkpoints.map { "- `\($0)`" } + [""] }

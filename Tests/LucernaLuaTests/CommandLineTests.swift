@@ -134,6 +134,22 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(sizes.count, 2)
         XCTAssertEqual(sizes.reduce(0, +), 3000)
         XCTAssertEqual(Double(sizes.last ?? 0), 600, accuracy: 10)
+        // The report opens with its results, rounded for reading; the confusion matrix is labelled with the
+        // class names, and its value (the accuracy) is not drawn again as a curve or a result.
+        let html = try String(contentsOfFile: "\(folder)/report.html", encoding: .utf8)
+        let results = try XCTUnwrap(html.range(of: "<section id=\"results\">")), overview = try XCTUnwrap(html.range(of: "<section id=\"overview\">"))
+        XCTAssertLessThan(results.lowerBound, overview.lowerBound, "results first")
+        let accuracy = try XCTUnwrap(record?["test_accuracy"] as? Double)
+        XCTAssert(html.contains("<tr><th>test_accuracy</th><td class=\"number\">\(String(format: "%.4f", accuracy))</td></tr>"), "rounded test accuracy")
+        for row in ["best_epoch", "wall time (s)", "test_f1"] { XCTAssert(html.contains("<tr><th>\(row)</th>"), row) }
+        XCTAssertFalse(html.contains("<tr><th>test_confusion</th>"))
+        XCTAssertFalse(html.contains("chart-title\">val_confusion<"), "no curve repeats the accuracy")
+        XCTAssert(html.contains("chart-title\">val_accuracy<"))
+        for name in ["T-shirt/top", "Ankle boot"] { XCTAssert(html.contains("class=\"tick\">\(name)</text>"), name) }
+        XCTAssert(html.contains("<caption>f1 per class</caption>"))
+        let markdown = try String(contentsOfFile: "\(folder)/report.md", encoding: .utf8)
+        XCTAssert(markdown.contains("## Results\n\n| result | value |"), markdown)
+        XCTAssert(markdown.contains("| test_accuracy | \(String(format: "%.4f", accuracy)) |"), markdown)
     }
 
     /// `--seeds` runs once per seed and aggregates the last metrics as mean ± sample std with per-seed values.

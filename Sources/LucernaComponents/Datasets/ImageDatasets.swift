@@ -14,7 +14,13 @@ enum ImageDatasets {
         OptionSpec("bias", .any, "a spurious feature: {kind = \"artifact\" or \"color\", correlation = 0.9, fraction = 0.5, target = 0, size = 4, corner = \"bottom_right\", test = \"independent\" or \"reversed\", seed = 0}; adds groups (and artifact_masks)"),
     ]
 
-    static func build(_ config: Config, name: String, load: (String, String?) throws -> ImageClassificationSet) throws -> TensorDataset {
+    /// Fashion-MNIST's class names, by label (Xiao et al.'s table).
+    static let fashionClassNames = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+
+    static func build(
+        _ config: Config, name: String, classNames: [String] = ClassNames.digits,
+        load: (String, String?) throws -> ImageClassificationSet
+    ) throws -> TensorDataset {
         let split = try config.choice("split", ["train", "test"])
         let bias = config.has("bias") ? try BiasInjection(config.value("bias"), owner: config.owner) : nil   // checked before any file is read
         let set = try load(split == "train" ? "train" : "t10k", DataLocation.root)
@@ -45,14 +51,18 @@ enum ImageDatasets {
             let deviation = try (training - mean).square().mean().item().squareRoot()
             images = try (images - mean) / deviation
         }
-        return TensorDataset(name: name, tensors: [("images", images), ("labels", labels)] + tensors)
+        return TensorDataset(
+            name: name, tensors: [("images", images), ("labels", labels)] + tensors, metadata: ClassNames.metadata(classNames))
     }
 }
 
 extension ImageDatasets: RegisteredComponent {
     public static let registrations: [ComponentEntry] = [
         ComponentEntry(.dataset, "fashion_mnist", "Fashion-MNIST images [N,1,28,28] and labels (official split)", reference: "Xiao et al., 2017",
-            options: ImageDatasets.options, build: { try ImageDatasets.build($0, name: "fashion_mnist", load: DataLocation.fashionMNIST) }),
+            options: ImageDatasets.options, build: {
+                try ImageDatasets.build(
+                    $0, name: "fashion_mnist", classNames: ImageDatasets.fashionClassNames, load: DataLocation.fashionMNIST)
+            }),
         ComponentEntry(.dataset, "mnist", "MNIST images [N,1,28,28] and labels (official split)", reference: "LeCun et al., 1998",
             options: ImageDatasets.options, build: { try ImageDatasets.build($0, name: "mnist", load: DataLocation.mnist) }),
     ]

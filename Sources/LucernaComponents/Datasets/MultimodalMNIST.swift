@@ -77,7 +77,7 @@ enum MultimodalMNIST {
             ("labels", try images.labels.sliced(axis: 0, end: count)),
             ("audio_ids", try Tensor(shape: [count], integers: paired)),
             ("speakers", try audio.speakers.indexSelect(axis: 0, indices: paired)),
-        ])
+        ], metadata: ClassNames.metadata(ClassNames.digits))
     }
 }
 

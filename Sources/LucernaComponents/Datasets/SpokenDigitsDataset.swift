@@ -49,7 +49,7 @@ enum SpokenDigitsDataset {
             ("labels", try set.labels.indexSelect(axis: 0, indices: chosen)),
             ("speakers", try set.speakers.indexSelect(axis: 0, indices: chosen)),
             ("recordings", try set.recordings.indexSelect(axis: 0, indices: chosen)),
-        ], metadata: ["speaker_names": .list(SpokenDigits.speakers.map { .string($0) })])
+        ], metadata: ClassNames.metadata(ClassNames.digits).merging(["speaker_names": .list(SpokenDigits.speakers.map { .string($0) })]) { first, _ in first })
     }
 }
 

@@ -31,7 +31,8 @@ enum TextDatasets {
 
         /// `vocabulary_size`, and `vocabulary` (the word of id i at position i + 1 in Lua) for words.
         var metadata: [String: ConfigValue] {
-            var facts: [String: ConfigValue] = ["vocabulary_size": .number(Double(vocabularySize))]
+            var facts: [String: ConfigValue] = ClassNames.metadata(["not toxic", "toxic"])
+            facts["vocabulary_size"] = .number(Double(vocabularySize))
             if let words { facts["vocabulary"] = .list(words.map(ConfigValue.string)) }
             return facts
         }

@@ -38,10 +38,83 @@ public enum RunReport {
         try page.write(toFile: "\(folder)/report.html", atomically: true, encoding: .utf8)
     }
 
+    /// The headline of a run: its test metrics, best epoch and wall time, rounded for reading (mean ± std
+    /// over seeds in a multi-seed run); rows are `(name, mean, std, seeds)`. Metrics whose values repeat
+    /// another's (a confusion matrix's value is the accuracy) are left out.
+    public static func headline(folder: String) -> [(name: String, mean: Double, deviation: Double, seeds: Int)] {
+        // The seeds' values from summary.json; a run still being written has none yet, and its own records
+        // give the last value of each field (named as summary.json names them).
+        var all: [String: [Double]] = [:]
+        if let summary = json("\(folder)/summary.json"), case .table(let metrics)? = summary["metrics"] {
+            for (name, value) in metrics {
+                guard case .table(let fields) = value, case .list(let items)? = fields["values"] else { continue }
+                all[name] = items.compactMap(\.numberValue)
+            }
+        } else {
+            for record in records("\(folder)/metrics.jsonl") {
+                var prefix = ""
+                if case .string(let trainer)? = record["trainer"], trainer != "train" { prefix = "\(trainer)." }
+                for (key, value) in record { if let number = value.numberValue { all[prefix + key] = [number] } }
+            }
+        }
+        let values = all.filter { name, _ in
+            let metric = name.split(separator: ".").last.map(String.init) ?? name
+            return metric.hasPrefix("test_") || metric == "best_epoch" || metric == "epochs_run"
+        }
+        let repeated = repeatingMetrics(seedFolders(folder))
+        let kept = values.keys.sorted().filter { !repeats($0, repeated) }
+        func rank(_ name: String) -> (Int, String) { (isTestMetric(name) ? 0 : 1, name) }
+        var rows = kept.sorted { rank($0) < rank($1) }.map { name -> (name: String, mean: Double, deviation: Double, seeds: Int) in
+            let list = values[name] ?? []
+            return (name, SampleStatistics.mean(list), SampleStatistics.standardDeviation(list), list.count)
+        }
+        let times = seedFolders(folder).compactMap { records("\($0.path)/metrics.jsonl").compactMap { $0["time"]?.numberValue }.max() }
+        if !times.isEmpty {
+            rows.append(("wall time (s)", SampleStatistics.mean(times), SampleStatistics.standardDeviation(times), times.count))
+        }
+        return rows
+    }
+
+    static func isTestMetric(_ name: String) -> Bool { (name.split(separator: ".").last ?? "").hasPrefix("test_") }
+
+    /// A value rounded for reading: counts and epochs as integers, seconds to a tenth, the rest to 4 decimals.
+    public static func readable(_ value: Double, name: String) -> String {
+        guard value.isFinite else { return format(value) }
+        if name.hasPrefix("wall time") { return String(format: "%.1f", value) }
+        if value.rounded() == value, abs(value) < 1e9 { return String(Int(value)) }
+        return String(format: abs(value) >= 100 ? "%.1f" : "%.4f", value)
+    }
+
+    /// The headline as a Markdown table (for `report.md`), or nil when the run logged no test metrics.
+    public static func headlineMarkdown(folder: String) -> String? {
+        let rows = headline(folder: folder)
+        guard !rows.isEmpty else { return nil }
+        let seeds = rows.map(\.seeds).max() ?? 1
+        var lines = ["| result | \(seeds > 1 ? "mean ± std over \(seeds) seeds" : "value") |", "|---|---|"]
+        for row in rows {
+            lines.append("| \(row.name) | \(readable(row.mean, name: row.name))\(row.seeds > 1 ? " ± " + readable(row.deviation, name: row.name) : "") |")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// The results table at the top of the page.
+    static func results(folder: String) -> String {
+        let rows = headline(folder: folder)
+        guard !rows.isEmpty else { return "" }
+        let seeds = rows.map(\.seeds).max() ?? 1
+        var html = "<section id=\"results\"><h2>Results\(seeds > 1 ? " (mean ± std over \(seeds) seeds)" : "")</h2><table>"
+        for row in rows {
+            let value = readable(row.mean, name: row.name) + (row.seeds > 1 ? " ± " + readable(row.deviation, name: row.name) : "")
+            html += "<tr><th>\(SVGChart.escape(row.name))</th><td class=\"number\">\(value)</td></tr>"
+        }
+        return html + "</table><p>Full precision: <code>summary.json</code>, <code>metrics.jsonl</code>.</p></section>\n"
+    }
+
     /// The page for `folder`.
     public static func html(folder: String, title: String, overview: [(String, String)], notes: [String] = [], error: String? = nil) -> String {
         let escape = SVGChart.escape
-        var body = "<h1>\(escape(title))</h1>\n<section id=\"overview\"><h2>Overview</h2><table>"
+        var body = "<h1>\(escape(title))</h1>\n" + results(folder: folder)
+        body += "<section id=\"overview\"><h2>Overview</h2><table>"
         for (key, value) in overview { body += "<tr><th>\(escape(key))</th><td>\(escape(value))</td></tr>" }
         body += "</table></section>\n"
         if let error { body += "<section id=\"error\"><h2>Error</h2><pre>\(escape(error))</pre></section>\n" }
@@ -89,7 +162,7 @@ public enum RunReport {
     static func summaryTable(_ metrics: [String: ConfigValue], seeds: ConfigValue?) -> String {
         var seedList: [Int] = []
         if case .list(let items)? = seeds { seedList = items.compactMap(\.numberValue).map { Int($0) } }
-        var html = "<section id=\"summary\"><h2>Results (mean ± std over \(seedList.count) seed\(seedList.count == 1 ? "" : "s"))</h2><table><tr><th>metric</th><th>mean ± std</th>"
+        var html = "<section id=\"summary\"><h2>All metrics (mean ± std over \(seedList.count) seed\(seedList.count == 1 ? "" : "s"))</h2><table><tr><th>metric</th><th>mean ± std</th>"
         html += seedList.map { "<th>seed \($0)</th>" }.joined() + "</tr>"
         for name in metrics.keys.sorted() {
             guard case .table(let fields)? = metrics[name], let mean = fields["mean"]?.numberValue, let deviation = fields["std"]?.numberValue else { continue }
@@ -125,6 +198,9 @@ public enum RunReport {
             }
         }
         guard !order.isEmpty else { return "" }
+        // A metric whose value is another metric's (a confusion matrix's is the accuracy) gets no curve.
+        let repeated = repeatingMetrics(seeds)
+        order = order.filter { !repeats($0, repeated) }
         func rank(_ chart: String) -> Int { chart.contains("loss") ? 0 : chart.contains("val_") ? 1 : chart.hasSuffix("lr") ? 3 : 2 }
         let sorted = order.enumerated().sorted { (rank($0.element), $0.offset) < (rank($1.element), $1.offset) }.map(\.element)
         var html = "<section id=\"curves\"><h2>Curves</h2><div class=\"charts\">"
@@ -136,19 +212,49 @@ public enum RunReport {
         return html + "</div></section>\n"
     }
 
+    /// The metrics whose value is another metric's: those whose report is a matrix (`confusion_matrix`'s
+    /// value is the accuracy), by the name the run gave them, from the seeds' `evaluation.json`.
+    static func repeatingMetrics(_ seeds: [(label: String, path: String)]) -> Set<String> {
+        var names: Set<String> = []
+        for (_, path) in seeds {
+            for case .table(let entry) in (json("\(path)/evaluation.json") ?? [:]).values {
+                guard case .table(let reports)? = entry["reports"] else { continue }
+                for (metric, report) in reports {
+                    if case .table(let fields) = report, fields["matrix"] != nil { names.insert(metric) }
+                }
+            }
+        }
+        return names
+    }
+
+    /// Whether a record or chart name (`val_confusion`, `revised: test_confusion`, `audit_confusion`) is one
+    /// of `repeated`'s metrics.
+    static func repeats(_ name: String, _ repeated: Set<String>) -> Bool {
+        let field = name.split(whereSeparator: { $0 == "." || $0 == " " }).last.map(String.init) ?? name
+        return repeated.contains { field == $0 || field.hasSuffix("_" + $0) }
+    }
+
     /// Confusion matrices (summed over seeds), per-subgroup bars (mean ± std over seeds) and the test values.
     static func evaluations(_ seeds: [(label: String, path: String)]) -> String {
         var matrices: [String: [[Double]]] = [:]
         var groupStats: [String: [String: [String: [Double]]]] = [:]   // chart → group → measure → per-seed values
         var measureOrder: [String: [String]] = [:]
         var charts: [String] = []
+        var classNames: [String: [String]] = [:]  // chart → the evaluated data set's class names
+        var perClass: [String: [[Double]]] = [:]  // chart → per seed, one value per class
         for (_, path) in seeds {
             guard let evaluation = json("\(path)/evaluation.json") else { continue }
             for trainer in evaluation.keys.sorted() {
                 guard case .table(let entry)? = evaluation[trainer], case .table(let reports)? = entry["reports"] else { continue }
+                let names = ClassNames.names(in: entry)
                 for metric in reports.keys.sorted() {
                     guard case .table(let report)? = reports[metric] else { continue }
                     let chart = trainer == "train" ? metric : "\(trainer): \(metric)"
+                    if let names { classNames[chart] = names }
+                    if case .list(let values)? = report["per_class"] {
+                        if perClass[chart] == nil { charts.append("classes:" + chart) }
+                        perClass[chart, default: []].append(values.compactMap(\.numberValue))
+                    }
                     if case .list(let rows)? = report["matrix"] {
                         let matrix = rows.map { row -> [Double] in
                             guard case .list(let cells) = row else { return [] }
@@ -196,10 +302,15 @@ public enum RunReport {
             }
         }
         let barTitles = Dictionary(bars.map { ($0.chart, $0.names) }, uniquingKeysWith: { a, _ in a })
+        var tables = ""
         for chart in charts where !chart.hasPrefix("groups:") || barTitles[chart] != nil {
             if chart.hasPrefix("matrix:") {
                 let name = String(chart.dropFirst(7))
-                html += SVGChart.heatmap(title: "\(name) \(seeds.count > 1 ? " (summed over seeds)" : "")", matrix: matrices[name] ?? [])
+                html += SVGChart.heatmap(
+                    title: "\(name) \(seeds.count > 1 ? " (summed over seeds)" : "")", matrix: matrices[name] ?? [], labels: classNames[name])
+            } else if chart.hasPrefix("classes:") {
+                tables += perClassTable(String(chart.dropFirst(8)), values: perClass[String(chart.dropFirst(8))] ?? [],
+                                        names: classNames[String(chart.dropFirst(8))])
             } else {
                 let name = String(chart.dropFirst(7))
                 let stats = groupStats[name] ?? [:]
@@ -216,7 +327,24 @@ public enum RunReport {
                                       measures: measures, values: mean, errors: seeds.count > 1 ? deviation : nil)
             }
         }
-        return html + "</div></section>\n"
+        return html + "</div>" + tables + "</section>\n"
+    }
+
+    /// A metric's value per class (mean over seeds), labelled with the class names.
+    static func perClassTable(_ name: String, values: [[Double]], names: [String]?) -> String {
+        let classes = values.map(\.count).max() ?? 0
+        guard classes > 0 else { return "" }
+        var html = "<table class=\"per-class\"><caption>\(SVGChart.escape(name)) per class\(values.count > 1 ? " (mean over seeds)" : "")</caption><tr>"
+        html += (0..<classes).map { index in
+            let label = names.flatMap { $0.indices.contains(index) ? $0[index] : nil } ?? String(index)
+            return "<th>\(SVGChart.escape(label))</th>"
+        }.joined()
+        html += "</tr><tr>"
+        html += (0..<classes).map { index in
+            let column = values.compactMap { $0.indices.contains(index) ? $0[index] : nil }
+            return "<td class=\"number\">\(String(format: "%.4f", SampleStatistics.mean(column)))</td>"
+        }.joined()
+        return html + "</tr></table>\n"
     }
 
     /// PNG grids under `images/` of the first seed folder that has any, embedded.

@@ -82,8 +82,12 @@ public enum SVGChart {
     public static func heatmap(title: String, matrix: [[Double]], labels: [String]? = nil) -> String {
         let size = matrix.count
         let cell = size <= 10 ? 34.0 : max(8, 340 / Double(max(size, 1)))
-        let (left, top) = (48.0, 40.0)
-        let width = max(left + cell * Double(size) + 12, 7 * Double(title.count) + 20), height = top + cell * Double(size) + 34
+        // Room for the class names: on the left for rows, turned 45° under the columns when they are long.
+        let longest = Double(labels?.map(\.count).max() ?? 2)
+        let turned = longest > 3
+        let (left, top) = (max(48.0, 6.5 * longest + 24), 40.0)
+        let width = max(left + cell * Double(size) + 12 + (turned ? 4.6 * longest : 0), 7 * Double(title.count) + 20)
+        let height = top + cell * Double(size) + 34 + (turned ? 4.6 * longest : 0)
         var svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"chart heatmap\" width=\"\(Int(width))\" height=\"\(Int(height))\" viewBox=\"0 0 \(Int(width)) \(Int(height))\" role=\"img\">"
         svg += "<title>\(escape(title))</title><text x=\"\(number(width / 2))\" y=\"16\" text-anchor=\"middle\" class=\"chart-title\">\(escape(title))</text>"
         svg += "<text x=\"\(number(left + cell * Double(size) / 2))\" y=\"32\" text-anchor=\"middle\" class=\"axis-label\">predicted</text>"
@@ -105,7 +109,9 @@ public enum SVGChart {
         }
         for column in 0..<size where cell >= 16 {
             let name = labels.flatMap { column < $0.count ? $0[column] : nil } ?? "\(column)"
-            svg += "<text x=\"\(number(left + cell * (Double(column) + 0.5)))\" y=\"\(number(top + cell * Double(size) + 14))\" text-anchor=\"middle\" class=\"tick\">\(escape(name))</text>"
+            let x = left + cell * (Double(column) + 0.5), y = top + cell * Double(size) + 14
+            let turn = turned ? " text-anchor=\"start\" transform=\"rotate(45 \(number(x)) \(number(y - 4)))\"" : " text-anchor=\"middle\""
+            svg += "<text x=\"\(number(x))\" y=\"\(number(y))\"\(turn) class=\"tick\">\(escape(name))</text>"
         }
         return svg + "</svg>"
     }
