@@ -14,7 +14,7 @@ let package = Package(
         .library(name: "LucernaLua", targets: ["LucernaLua"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
     ],
     targets: [
         .systemLibrary(
@@ -32,21 +32,31 @@ let package = Package(
         .target(name: "LucernaData", dependencies: ["LucernaCore", "CZlib"]),
         .target(name: "LucernaTrain", dependencies: ["LucernaCore", "LucernaNN", "LucernaData", "LucernaComponents"]),
         .target(name: "LucernaComponents", dependencies: ["LucernaCore", "LucernaNN", "LucernaData"]),
-        .target(name: "LucernaRun", dependencies: ["LucernaCore", "LucernaNN", "LucernaData", "LucernaComponents", "LucernaTrain"]),
-        .target(name: "LucernaLua", dependencies: ["CLua", "LucernaCore", "LucernaNN", "LucernaData", "LucernaComponents", "LucernaTrain", "LucernaRun"]),
+        .target(
+            name: "LucernaRun",
+            dependencies: ["LucernaCore", "LucernaNN", "LucernaData", "LucernaComponents", "LucernaTrain"]),
+        .target(
+            name: "LucernaLua",
+            dependencies: [
+                "CLua", "LucernaCore", "LucernaNN", "LucernaData", "LucernaComponents", "LucernaTrain", "LucernaRun",
+            ]),
         .executableTarget(
             name: "lucerna",
             dependencies: [
-                "LucernaCore", "LucernaNN", "LucernaData", "LucernaTrain", "LucernaComponents", "LucernaRun", "LucernaLua",
+                "LucernaCore", "LucernaNN", "LucernaData", "LucernaTrain", "LucernaComponents", "LucernaRun",
+                "LucernaLua",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .target(name: "LucernaTestSupport", dependencies: ["LucernaCore"], path: "Tests/LucernaTestSupport"),
         .testTarget(name: "LucernaCoreTests", dependencies: ["LucernaCore"]),
         .testTarget(name: "LucernaNNTests", dependencies: ["LucernaNN", "LucernaTestSupport"]),
         .testTarget(name: "LucernaDataTests", dependencies: ["LucernaData", "LucernaTestSupport"]),
-        .testTarget(name: "LucernaTrainTests", dependencies: ["LucernaTrain", "LucernaComponents", "LucernaTestSupport"]),
+        .testTarget(
+            name: "LucernaTrainTests", dependencies: ["LucernaTrain", "LucernaComponents", "LucernaTestSupport"]),
         .testTarget(name: "LucernaComponentsTests", dependencies: ["LucernaComponents", "LucernaTestSupport"]),
         .testTarget(name: "LucernaRunTests", dependencies: ["LucernaRun", "LucernaComponents", "LucernaTestSupport"]),
-        .testTarget(name: "LucernaLuaTests", dependencies: ["LucernaLua", "LucernaRun", "LucernaComponents", "LucernaTestSupport", "lucerna"]),
+        .testTarget(
+            name: "LucernaLuaTests",
+            dependencies: ["LucernaLua", "LucernaRun", "LucernaComponents", "LucernaTestSupport", "lucerna"]),
     ]
 )

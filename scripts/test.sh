@@ -4,4 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# Style: the committed .swift-format (4 spaces, 120 columns); a few seconds. `swift format -i -r -p Sources
+# Tests scripts/fuzz Package.swift` fixes most of what it reports.
+swift format lint --strict --recursive --parallel Sources Tests scripts/fuzz Package.swift
 swift test -c release --disable-swift-testing "$@"

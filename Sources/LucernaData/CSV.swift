@@ -14,12 +14,16 @@ public struct CSVTable {
         var rowLines: [Int] = []
         var row: [String] = []
         var field: [UInt8] = []
-        var line = 1, rowStartLine = 1
-        var inQuotes = false, afterQuote = false, fieldStarted = false
+        var line = 1
+        var rowStartLine = 1
+        var inQuotes = false
+        var afterQuote = false
+        var fieldStarted = false
         let bytes = [UInt8](data)
         func text(_ bytes: [UInt8]) throws -> String {
             guard let value = String(validating: bytes, as: UTF8.self) else {
-                throw DataError(path: path, message: "record \(rows.count + 1) (line \(rowStartLine)): a field is not valid UTF-8")
+                throw DataError(
+                    path: path, message: "record \(rows.count + 1) (line \(rowStartLine)): a field is not valid UTF-8")
             }
             return value
         }
@@ -55,7 +59,7 @@ public struct CSVTable {
                 switch byte {
                 case 0x2C: try endField()
                 case 0x0D where index + 1 < bytes.count && bytes[index + 1] == 0x0A:
-                    break   // the LF that follows ends the record
+                    break  // the LF that follows ends the record
                 case 0x0A:
                     try endRow()
                     line += 1
@@ -65,7 +69,11 @@ public struct CSVTable {
                     fieldStarted = true
                 default:
                     if afterQuote {
-                        throw DataError(path: path, message: "record \(rows.count + 1) (line \(line)): text after a closing quote (\"\(String(decoding: [byte], as: UTF8.self))\"); quotes inside a quoted field must be doubled")
+                        throw DataError(
+                            path: path,
+                            message:
+                                "record \(rows.count + 1) (line \(line)): text after a closing quote (\"\(String(decoding: [byte], as: UTF8.self))\"); quotes inside a quoted field must be doubled"
+                        )
                     }
                     field.append(byte)
                     fieldStarted = true
@@ -74,12 +82,20 @@ public struct CSVTable {
             index += 1
         }
         if inQuotes {
-            throw DataError(path: path, message: "record \(rows.count + 1) (line \(rowStartLine)): a quoted field is never closed (the file may be truncated)")
+            throw DataError(
+                path: path,
+                message:
+                    "record \(rows.count + 1) (line \(rowStartLine)): a quoted field is never closed (the file may be truncated)"
+            )
         }
         if !row.isEmpty || !field.isEmpty || fieldStarted { try endRow() }
         guard let header = rows.first else { throw DataError(path: path, message: "empty CSV file (no header row)") }
         for (position, record) in rows.enumerated().dropFirst() where record.count != header.count {
-            throw DataError(path: path, message: "record \(position) (line \(rowLines[position])) has \(record.count) fields, the header has \(header.count)")
+            throw DataError(
+                path: path,
+                message:
+                    "record \(position) (line \(rowLines[position])) has \(record.count) fields, the header has \(header.count)"
+            )
         }
         self.header = header
         records = Array(rows.dropFirst())
@@ -87,7 +103,9 @@ public struct CSVTable {
 
     /// Reads and parses the CSV file at `path`.
     public init(path: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else { throw DataError(path: path, message: "not found or unreadable") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DataError(path: path, message: "not found or unreadable")
+        }
         try self.init(data: data, path: path)
     }
 

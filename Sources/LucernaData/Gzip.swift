@@ -32,19 +32,22 @@ public enum Gzip {
                         // Another gzip member follows.
                         output.append(buffer.baseAddress!, count: chunkSize - Int(stream.avail_out))
                         guard inflateReset(&stream) == Z_OK else {
-                            throw DataError(path: path, message: "corrupt gzip stream (cannot reset for the next member)")
+                            throw DataError(
+                                path: path, message: "corrupt gzip stream (cannot reset for the next member)")
                         }
                         status = Z_OK
                         return
                     }
                     guard status == Z_OK || status == Z_STREAM_END else {
                         let reason = stream.msg.map { String(cString: $0) } ?? "code \(status)"
-                        throw DataError(path: path, message: "corrupt gzip stream (\(reason)) after \(output.count) bytes")
+                        throw DataError(
+                            path: path, message: "corrupt gzip stream (\(reason)) after \(output.count) bytes")
                     }
                     output.append(buffer.baseAddress!, count: chunkSize - Int(stream.avail_out))
                 }
                 if status == Z_OK && stream.avail_in == 0 && stream.avail_out != 0 {
-                    throw DataError(path: path, message: "truncated gzip stream after \(output.count) decompressed bytes")
+                    throw DataError(
+                        path: path, message: "truncated gzip stream after \(output.count) decompressed bytes")
                 }
             } while status != Z_STREAM_END
         }

@@ -21,16 +21,22 @@ public enum IDX {
     /// Parses IDX bytes; `path` labels errors.
     public static func decode(_ data: Data, path: String) throws -> Array {
         let bytes = [UInt8](data)
-        guard bytes.count >= 4 else { throw DataError(path: path, message: "file of \(bytes.count) bytes has no IDX header") }
+        guard bytes.count >= 4 else {
+            throw DataError(path: path, message: "file of \(bytes.count) bytes has no IDX header")
+        }
         guard bytes[0] == 0, bytes[1] == 0 else {
-            throw DataError(path: path, message: "bad magic \(bytes.prefix(4).map { String(format: "%02x", $0) }.joined()): not an IDX file")
+            throw DataError(
+                path: path,
+                message: "bad magic \(bytes.prefix(4).map { String(format: "%02x", $0) }.joined()): not an IDX file")
         }
         guard bytes[2] == 0x08 else {
-            throw DataError(path: path, message: "element type 0x\(String(format: "%02x", bytes[2])) is not unsigned byte (0x08)")
+            throw DataError(
+                path: path, message: "element type 0x\(String(format: "%02x", bytes[2])) is not unsigned byte (0x08)")
         }
         let rank = Int(bytes[3])
         guard rank >= 1, rank <= 4, bytes.count >= 4 + 4 * rank else {
-            throw DataError(path: path, message: "\(rank) dimensions with a \(bytes.count)-byte file: header truncated or invalid")
+            throw DataError(
+                path: path, message: "\(rank) dimensions with a \(bytes.count)-byte file: header truncated or invalid")
         }
         var shape: [Int] = []
         for axis in 0..<rank {
@@ -45,7 +51,11 @@ public enum IDX {
         }
         let available = bytes.count - 4 - 4 * rank
         guard available == expected else {
-            throw DataError(path: path, message: "header promises \(shape.map(String.init).joined(separator: "x")) = \(expected) values but the file holds \(available)\(available < expected ? " (truncated)" : " (trailing bytes)")")
+            throw DataError(
+                path: path,
+                message:
+                    "header promises \(shape.map(String.init).joined(separator: "x")) = \(expected) values but the file holds \(available)\(available < expected ? " (truncated)" : " (trailing bytes)")"
+            )
         }
         return Array(shape: shape, bytes: Swift.Array(bytes[(4 + 4 * rank)...]))
     }
@@ -67,13 +77,16 @@ public struct ImageClassificationSet {
     /// Loads `prefix-images-idx3-ubyte(.gz)` and `prefix-labels-idx1-ubyte(.gz)` from `folder`.
     public static func loadIDX(folder: String, prefix: String) throws -> ImageClassificationSet {
         func locate(_ name: String) throws -> String {
-            for candidate in ["\(folder)/\(name).gz", "\(folder)/\(name)"] where FileManager.default.fileExists(atPath: candidate) {
+            for candidate in ["\(folder)/\(name).gz", "\(folder)/\(name)"]
+            where FileManager.default.fileExists(atPath: candidate) {
                 return candidate
             }
             throw DataError(path: "\(folder)/\(name).gz", message: "not found")
         }
-        let imagesPath = try locate("\(prefix)-images-idx3-ubyte"), labelsPath = try locate("\(prefix)-labels-idx1-ubyte")
-        let images = try IDX.read(imagesPath), labels = try IDX.read(labelsPath)
+        let imagesPath = try locate("\(prefix)-images-idx3-ubyte")
+        let labelsPath = try locate("\(prefix)-labels-idx1-ubyte")
+        let images = try IDX.read(imagesPath)
+        let labels = try IDX.read(labelsPath)
         guard images.shape.count == 3 else {
             throw DataError(path: imagesPath, message: "expected 3 dimensions (N, H, W), got \(images.shape)")
         }
@@ -101,7 +114,9 @@ public enum DataLocation {
     public static func allRoots(explicit: String? = nil) -> [String] {
         var roots: [String] = []
         if let explicit = explicit ?? root { roots.append(explicit) }
-        if let environment = ProcessInfo.processInfo.environment["LUCERNA_DATA"], !environment.isEmpty { roots.append(environment) }
+        if let environment = ProcessInfo.processInfo.environment["LUCERNA_DATA"], !environment.isEmpty {
+            roots.append(environment)
+        }
         return roots + ["data", "/usr/share/datasets"]
     }
 
@@ -120,28 +135,36 @@ public enum DataLocation {
 
     /// Loads the Fashion-MNIST `train` or `t10k` split from the first folder that has it.
     public static func fashionMNIST(split: String, explicit: String? = nil) throws -> ImageClassificationSet {
-        try loadFirst(name: "fashion-mnist", split: split, explicit: explicit,
-                      hint: "install Debian's dataset-fashion-mnist (scripts/setup.sh does), or put its IDX files in <data>/fashion-mnist/")
+        try loadFirst(
+            name: "fashion-mnist", split: split, explicit: explicit,
+            hint:
+                "install Debian's dataset-fashion-mnist (scripts/setup.sh does), or put its IDX files in <data>/fashion-mnist/"
+        )
     }
 
     /// Loads the MNIST `train` or `t10k` split.
     public static func mnist(split: String, explicit: String? = nil) throws -> ImageClassificationSet {
-        try loadFirst(name: "mnist", split: split, explicit: explicit,
-                      hint: "set LUCERNA_DATA or --data to a folder holding mnist/, or run scripts/fetch-data.sh")
+        try loadFirst(
+            name: "mnist", split: split, explicit: explicit,
+            hint: "set LUCERNA_DATA or --data to a folder holding mnist/, or run scripts/fetch-data.sh")
     }
 
     /// Decoded sets by folder and split: after the first read, loading a set is a dictionary lookup.
     nonisolated(unsafe) static var cache: [String: ImageClassificationSet] = [:]
 
-    static func loadFirst(name: String, split: String, explicit: String?, hint: String) throws -> ImageClassificationSet {
+    static func loadFirst(name: String, split: String, explicit: String?, hint: String) throws -> ImageClassificationSet
+    {
         let folders = candidates(for: name, explicit: explicit)
-        for folder in folders where FileManager.default.fileExists(atPath: "\(folder)/\(split)-labels-idx1-ubyte.gz")
-            || FileManager.default.fileExists(atPath: "\(folder)/\(split)-labels-idx1-ubyte") {
+        for folder in folders
+        where FileManager.default.fileExists(atPath: "\(folder)/\(split)-labels-idx1-ubyte.gz")
+            || FileManager.default.fileExists(atPath: "\(folder)/\(split)-labels-idx1-ubyte")
+        {
             if let cached = cache["\(folder)|\(split)"] { return cached }
             let set = try ImageClassificationSet.loadIDX(folder: folder, prefix: split)
             cache["\(folder)|\(split)"] = set
             return set
         }
-        throw DataError(path: name, message: "\(split) split not found; looked in \(folders.joined(separator: ", ")); \(hint)")
+        throw DataError(
+            path: name, message: "\(split) split not found; looked in \(folders.joined(separator: ", ")); \(hint)")
     }
 }

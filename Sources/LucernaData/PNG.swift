@@ -11,7 +11,8 @@ public enum PNG {
     /// Encodes `pixels` (row-major, `channels` bytes per pixel: 1 gray, 3 RGB) as a PNG file.
     public static func encode(pixels: [UInt8], width: Int, height: Int, channels: Int) throws -> Data {
         guard width > 0, height > 0, width < 1 << 20, height < 1 << 20, channels == 1 || channels == 3 else {
-            throw TensorError("png", "need 1 or 3 channels and a positive size below 2^20, got \(width)x\(height)x\(channels)")
+            throw TensorError(
+                "png", "need 1 or 3 channels and a positive size below 2^20, got \(width)x\(height)x\(channels)")
         }
         guard pixels.count == width * height * channels else {
             throw TensorError("png", "\(pixels.count) bytes for \(width)x\(height)x\(channels) pixels")
@@ -20,7 +21,8 @@ public enum PNG {
         let stride = width * channels
         var raw = [UInt8](repeating: 0, count: height * (stride + 1))
         for row in 0..<height {
-            raw.replaceSubrange(row * (stride + 1) + 1..<(row + 1) * (stride + 1), with: pixels[row * stride..<(row + 1) * stride])
+            raw.replaceSubrange(
+                row * (stride + 1) + 1..<(row + 1) * (stride + 1), with: pixels[row * stride..<(row + 1) * stride])
         }
         // 2. The zlib stream.
         var bound = compressBound(uLong(raw.count))
@@ -33,7 +35,8 @@ public enum PNG {
         var header = Data()
         header.append(bigEndian: UInt32(width))
         header.append(bigEndian: UInt32(height))
-        header.append(contentsOf: [8, channels == 1 ? 0 : 2, 0, 0, 0])   // depth 8, colour type, deflate, filter 0, no interlace
+        // Depth 8, colour type, deflate, filter 0, no interlace.
+        header.append(contentsOf: [8, channels == 1 ? 0 : 2, 0, 0, 0])
         appendChunk("IHDR", header, to: &file)
         appendChunk("IDAT", Data(compressed), to: &file)
         appendChunk("IEND", Data(), to: &file)
@@ -52,23 +55,35 @@ public enum PNG {
 
     /// A grid of images from a tensor `[N, H, W]`, `[N, 1, H, W]` or `[N, 3, H, W]` (values scaled from
     /// their own min–max to 0–255, or from `range`), `columns` wide with a `padding`-pixel gap.
-    public static func grid(_ images: Tensor, columns: Int = 8, padding: Int = 2, range: (Double, Double)? = nil) throws -> Data {
+    public static func grid(_ images: Tensor, columns: Int = 8, padding: Int = 2, range: (Double, Double)? = nil) throws
+        -> Data
+    {
         let shape = images.rank == 3 ? [images.shape[0], 1, images.shape[1], images.shape[2]] : images.shape
         guard shape.count == 4, shape[0] > 0, shape[1] == 1 || shape[1] == 3, shape[2] > 0, shape[3] > 0 else {
-            throw TensorError("png grid", "expected images [N, H, W] or [N, C, H, W] with C 1 or 3, got \(describe(shape: images.shape))")
+            throw TensorError(
+                "png grid",
+                "expected images [N, H, W] or [N, C, H, W] with C 1 or 3, got \(describe(shape: images.shape))")
         }
-        guard columns > 0, padding >= 0, padding < 64 else { throw TensorError("png grid", "columns must be positive and padding in [0, 64)") }
+        guard columns > 0, padding >= 0, padding < 64 else {
+            throw TensorError("png grid", "columns must be positive and padding in [0, 64)")
+        }
         let (count, channels, height, width) = (shape[0], shape[1], shape[2], shape[3])
         let values = images.toDoubles()
         let finite = values.filter(\.isFinite)
-        let low = range?.0 ?? finite.min() ?? 0, high = range?.1 ?? finite.max() ?? 1
+        let low = range?.0 ?? finite.min() ?? 0
+        let high = range?.1 ?? finite.max() ?? 1
         let scale = high > low ? 255 / (high - low) : 0
-        let across = min(columns, count), down = (count + across - 1) / across
-        let gridWidth = across * width + (across + 1) * padding, gridHeight = down * height + (down + 1) * padding
-        guard gridWidth * gridHeight <= 1 << 26 else { throw TensorError("png grid", "a \(gridWidth)x\(gridHeight) grid is too large") }
+        let across = min(columns, count)
+        let down = (count + across - 1) / across
+        let gridWidth = across * width + (across + 1) * padding
+        let gridHeight = down * height + (down + 1) * padding
+        guard gridWidth * gridHeight <= 1 << 26 else {
+            throw TensorError("png grid", "a \(gridWidth)x\(gridHeight) grid is too large")
+        }
         var pixels = [UInt8](repeating: 255, count: gridWidth * gridHeight * channels)
         for image in 0..<count {
-            let left = padding + (image % across) * (width + padding), top = padding + (image / across) * (height + padding)
+            let left = padding + (image % across) * (width + padding)
+            let top = padding + (image / across) * (height + padding)
             for y in 0..<height {
                 for x in 0..<width {
                     for channel in 0..<channels {
@@ -85,6 +100,8 @@ public enum PNG {
 
 extension Data {
     mutating func append(bigEndian value: UInt32) {
-        append(contentsOf: [UInt8(value >> 24), UInt8(value >> 16 & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value & 0xFF)])
+        append(contentsOf: [
+            UInt8(value >> 24), UInt8(value >> 16 & 0xFF), UInt8(value >> 8 & 0xFF), UInt8(value & 0xFF),
+        ])
     }
 }

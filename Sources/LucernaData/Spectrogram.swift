@@ -11,12 +11,19 @@ public struct MelSpectrogram: Sendable {
     let filters: [Double]
     let window: [Double]
 
-    public init(sampleRate: Int, fftSize: Int = 256, hop: Int = 128, mels: Int = 40, minimumFrequency: Double = 0,
-                maximumFrequency: Double? = nil) throws {
+    public init(
+        sampleRate: Int, fftSize: Int = 256, hop: Int = 128, mels: Int = 40, minimumFrequency: Double = 0,
+        maximumFrequency: Double? = nil
+    ) throws {
         let top = maximumFrequency ?? Double(sampleRate) / 2
         guard sampleRate > 0, fftSize >= 8, fftSize <= 1 << 16, hop > 0, mels > 0, mels <= fftSize / 2 + 1,
-              minimumFrequency >= 0, top > minimumFrequency, top <= Double(sampleRate) / 2 + 1e-9 else {
-            throw DataError(path: "mel_spectrogram", message: "invalid settings: rate \(sampleRate), n_fft \(fftSize), hop \(hop), mels \(mels), f_min \(minimumFrequency), f_max \(top)")
+            minimumFrequency >= 0, top > minimumFrequency, top <= Double(sampleRate) / 2 + 1e-9
+        else {
+            throw DataError(
+                path: "mel_spectrogram",
+                message:
+                    "invalid settings: rate \(sampleRate), n_fft \(fftSize), hop \(hop), mels \(mels), f_min \(minimumFrequency), f_max \(top)"
+            )
         }
         self.sampleRate = sampleRate
         self.fftSize = fftSize
@@ -29,7 +36,8 @@ public struct MelSpectrogram: Sendable {
         func mel(_ hertz: Double) -> Double { 2595 * log10(1 + hertz / 700) }
         func hertz(_ mel: Double) -> Double { 700 * (pow(10, mel / 2595) - 1) }
         let bins = fftSize / 2 + 1
-        let low = mel(minimumFrequency), high = mel(top)
+        let low = mel(minimumFrequency)
+        let high = mel(top)
         let points = (0..<(mels + 2)).map { hertz(low + (high - low) * Double($0) / Double(mels + 1)) }
         var filters = [Double](repeating: 0, count: mels * bins)
         for band in 0..<mels {
@@ -45,7 +53,8 @@ public struct MelSpectrogram: Sendable {
 
     /// `[mels, frames]` log-mel energies of `samples`, with `frames = 1 + samples / hop`.
     public func logMel(_ samples: [Float]) -> [[Float]] {
-        let bins = fftSize / 2 + 1, padding = fftSize / 2
+        let bins = fftSize / 2 + 1
+        let padding = fftSize / 2
         // Reflect padding (torch.stft center=True, pad_mode="reflect"); short clips repeat reflections.
         func reflected(_ index: Int) -> Double {
             guard samples.count > 1 else { return samples.isEmpty ? 0 : Double(samples[0]) }
@@ -55,7 +64,8 @@ public struct MelSpectrogram: Sendable {
             return Double(samples[position < samples.count ? position : period - position])
         }
         let frames = 1 + samples.count / hop
-        var real = [Double](repeating: 0, count: fftSize), imaginary = [Double](repeating: 0, count: fftSize)
+        var real = [Double](repeating: 0, count: fftSize)
+        var imaginary = [Double](repeating: 0, count: fftSize)
         var output = [[Float]](repeating: [Float](repeating: 0, count: frames), count: mels)
         var power = [Double](repeating: 0, count: bins)
         for frame in 0..<frames {
@@ -85,7 +95,8 @@ enum FFT {
         guard count & (count - 1) == 0 else {
             let (inputReal, inputImaginary) = (real, imaginary)
             for k in 0..<count {
-                var sumReal = 0.0, sumImaginary = 0.0
+                var sumReal = 0.0
+                var sumImaginary = 0.0
                 for n in 0..<count {
                     let angle = -2 * Double.pi * Double(k * n % count) / Double(count)
                     sumReal += inputReal[n] * cos(angle) - inputImaginary[n] * sin(angle)
@@ -114,12 +125,15 @@ enum FFT {
         var length = 2
         while length <= count {
             let angle = -2 * Double.pi / Double(length)
-            let stepReal = cos(angle), stepImaginary = sin(angle)
+            let stepReal = cos(angle)
+            let stepImaginary = sin(angle)
             var start = 0
             while start < count {
-                var twiddleReal = 1.0, twiddleImaginary = 0.0
+                var twiddleReal = 1.0
+                var twiddleImaginary = 0.0
                 for offset in 0..<(length / 2) {
-                    let even = start + offset, odd = even + length / 2
+                    let even = start + offset
+                    let odd = even + length / 2
                     let productReal = real[odd] * twiddleReal - imaginary[odd] * twiddleImaginary
                     let productImaginary = real[odd] * twiddleImaginary + imaginary[odd] * twiddleReal
                     real[odd] = real[even] - productReal

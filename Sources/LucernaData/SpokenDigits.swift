@@ -40,7 +40,8 @@ public enum SpokenDigits {
         guard name.hasSuffix(".wav") else { return nil }
         let parts = name.dropLast(4).split(separator: "_")
         guard parts.count == 3, let digit = Int(parts[0]), (0...9).contains(digit),
-              let speaker = speakers.firstIndex(of: String(parts[1])), let index = Int(parts[2]), index >= 0 else { return nil }
+            let speaker = speakers.firstIndex(of: String(parts[1])), let index = Int(parts[2]), index >= 0
+        else { return nil }
         return (digit, speaker, index)
     }
 
@@ -52,15 +53,20 @@ public enum SpokenDigits {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else {
             throw DataError(path: directory, message: "not found")
         }
-        let parsed = try names.filter { $0.hasSuffix(".wav") }.map { name -> (String, (digit: Int, speaker: Int, index: Int)) in
+        let parsed = try names.filter { $0.hasSuffix(".wav") }.map {
+            name -> (String, (digit: Int, speaker: Int, index: Int)) in
             guard let fields = parse(name) else {
-                throw DataError(path: "\(directory)/\(name)", message: "unexpected file name (expected digit_speaker_index.wav with a known speaker)")
+                throw DataError(
+                    path: "\(directory)/\(name)",
+                    message: "unexpected file name (expected digit_speaker_index.wav with a known speaker)")
             }
             return (name, fields)
         }.sorted { ($0.1.digit, $0.1.speaker, $0.1.index) < ($1.1.digit, $1.1.speaker, $1.1.index) }
         guard !parsed.isEmpty else { throw DataError(path: directory, message: "no .wav recordings") }
-        let transform = try MelSpectrogram(sampleRate: settings.sampleRate, fftSize: settings.fftSize, hop: settings.hop, mels: settings.mels)
-        let frames = settings.frames, mels = settings.mels
+        let transform = try MelSpectrogram(
+            sampleRate: settings.sampleRate, fftSize: settings.fftSize, hop: settings.hop, mels: settings.mels)
+        let frames = settings.frames
+        let mels = settings.mels
         let silence = Float(log(1e-6))
         var features = [Float](repeating: silence, count: parsed.count * mels * frames)
         for (position, (name, _)) in parsed.enumerated() {
@@ -86,6 +92,10 @@ public enum SpokenDigits {
     public static func locate(explicit: String? = nil) throws -> String {
         let folders = DataLocation.candidates(for: "fsdd", explicit: explicit)
         for folder in folders where FileManager.default.fileExists(atPath: "\(folder)/recordings") { return folder }
-        throw DataError(path: "fsdd", message: "not found; looked in \(folders.joined(separator: ", ")); set LUCERNA_DATA or --data, or run scripts/fetch-data.sh")
+        throw DataError(
+            path: "fsdd",
+            message:
+                "not found; looked in \(folders.joined(separator: ", ")); set LUCERNA_DATA or --data, or run scripts/fetch-data.sh"
+        )
     }
 }

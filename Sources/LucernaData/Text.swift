@@ -39,9 +39,9 @@ public enum Tokenizer {
             let characters = Array("<\(word)>".unicodeScalars)
             guard characters.count >= n else { continue }
             for start in 0...(characters.count - n) {
-                var hash: UInt64 = 0xcbf29ce484222325   // FNV-1a: stable across runs and machines
+                var hash: UInt64 = 0xcbf2_9ce4_8422_2325  // FNV-1a: stable across runs and machines
                 for scalar in characters[start..<(start + n)] {
-                    for byte in String(scalar).utf8 { hash = (hash ^ UInt64(byte)) &* 0x100000001b3 }
+                    for byte in String(scalar).utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
                 }
                 ids.append(2 + Int(hash % UInt64(buckets)))
             }
@@ -89,8 +89,12 @@ public struct IdentityTerms: Sendable {
 
     /// Reads one term per line.
     public init(path: String) throws {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { throw DataError(path: path, message: "not found or not UTF-8") }
-        let terms = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw DataError(path: path, message: "not found or not UTF-8")
+        }
+        let terms = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+            !$0.isEmpty
+        }
         guard !terms.isEmpty else { throw DataError(path: path, message: "no identity terms") }
         self.init(terms: terms)
     }

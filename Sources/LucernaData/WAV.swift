@@ -19,7 +19,8 @@ public struct AudioClip {
         var source = samples
         if ratio > 1 {
             // Low-pass at the new Nyquist frequency: a Hann-windowed sinc of 2·8+1 taps per output period.
-            let cutoff = 0.5 / ratio, halfWidth = Int((8 * ratio).rounded(.up))
+            let cutoff = 0.5 / ratio
+            let halfWidth = Int((8 * ratio).rounded(.up))
             let taps = (-halfWidth...halfWidth).map { offset -> Double in
                 let x = Double(offset)
                 let sinc = offset == 0 ? 2 * cutoff : sin(2 * Double.pi * cutoff * x) / (Double.pi * x)
@@ -38,7 +39,8 @@ public struct AudioClip {
         let count = max(1, Int((Double(samples.count) / ratio).rounded()))
         let output = (0..<count).map { position -> Float in
             let location = Double(position) * ratio
-            let lower = min(Int(location), source.count - 1), upper = min(lower + 1, source.count - 1)
+            let lower = min(Int(location), source.count - 1)
+            let upper = min(lower + 1, source.count - 1)
             let fraction = Float(location - Double(lower))
             return source[lower] * (1 - fraction) + source[upper] * fraction
         }
@@ -51,7 +53,9 @@ public struct AudioClip {
 /// corrupt file is an error naming what is wrong, never a partial clip.
 public enum WAV {
     public static func read(_ path: String) throws -> AudioClip {
-        guard let data = FileManager.default.contents(atPath: path) else { throw DataError(path: path, message: "not found or unreadable") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DataError(path: path, message: "not found or unreadable")
+        }
         return try decode(data, path: path)
     }
 
@@ -59,21 +63,27 @@ public enum WAV {
         let bytes = [UInt8](data)
         func fail(_ message: String) -> DataError { DataError(path: path, message: message) }
         func u32(_ offset: Int) -> Int {
-            Int(bytes[offset]) | Int(bytes[offset + 1]) << 8 | Int(bytes[offset + 2]) << 16 | Int(bytes[offset + 3]) << 24
+            Int(bytes[offset]) | Int(bytes[offset + 1]) << 8 | Int(bytes[offset + 2]) << 16 | Int(bytes[offset + 3])
+                << 24
         }
         func u16(_ offset: Int) -> Int { Int(bytes[offset]) | Int(bytes[offset + 1]) << 8 }
         func tag(_ offset: Int) -> String { String(decoding: bytes[offset..<(offset + 4)], as: UTF8.self) }
         guard bytes.count >= 12 else { throw fail("too short for a WAV header (\(bytes.count) bytes)") }
         guard tag(0) == "RIFF", tag(8) == "WAVE" else { throw fail("not a RIFF/WAVE file (starts with \(tag(0)))") }
         let declared = u32(4) + 8
-        guard declared <= bytes.count else { throw fail("RIFF size says \(declared) bytes, the file has \(bytes.count) (truncated)") }
+        guard declared <= bytes.count else {
+            throw fail("RIFF size says \(declared) bytes, the file has \(bytes.count) (truncated)")
+        }
         var offset = 12
         var format: (tag: Int, channels: Int, rate: Int, bits: Int)?
         while offset + 8 <= declared {
-            let name = tag(offset), size = u32(offset + 4)
+            let name = tag(offset)
+            let size = u32(offset + 4)
             let body = offset + 8
             guard size >= 0, body + size <= bytes.count else {
-                throw fail("chunk '\(name)' at byte \(offset) claims \(size) bytes, only \(bytes.count - body) remain (truncated or corrupt)")
+                throw fail(
+                    "chunk '\(name)' at byte \(offset) claims \(size) bytes, only \(bytes.count - body) remain (truncated or corrupt)"
+                )
             }
             if name == "fmt " {
                 guard size >= 16 else { throw fail("fmt chunk is \(size) bytes, needs 16") }
@@ -87,7 +97,9 @@ public enum WAV {
                 switch format.bits {
                 case 16:
                     guard size % 2 == 0 else { throw fail("16-bit data chunk has an odd size \(size)") }
-                    samples = stride(from: body, to: body + size, by: 2).map { Float(Int16(bitPattern: UInt16(u16($0)))) / 32768 }
+                    samples = stride(from: body, to: body + size, by: 2).map {
+                        Float(Int16(bitPattern: UInt16(u16($0)))) / 32768
+                    }
                 case 8:
                     samples = bytes[body..<(body + size)].map { (Float($0) - 128) / 128 }
                 default:
@@ -96,7 +108,7 @@ public enum WAV {
                 guard !samples.isEmpty else { throw fail("no samples") }
                 return AudioClip(samples: samples, sampleRate: format.rate)
             }
-            offset = body + size + (size % 2)   // chunks are padded to even sizes
+            offset = body + size + (size % 2)  // chunks are padded to even sizes
         }
         throw fail(format == nil ? "no fmt chunk" : "no data chunk")
     }

@@ -113,7 +113,10 @@ extension LuaCall {
             let key = lua_type(state, -2) == LUA_TSTRING ? lucerna_tostring(state, -2).map { String(cString: $0) } : nil
             guard let key, accepted.contains(key) else {
                 lucerna_pop(state, 1)
-                throw TensorError(name, "unknown option \(key.map { "'\($0)'" } ?? "(not a string key)"); accepted: \(accepted.joined(separator: ", "))")
+                throw TensorError(
+                    name,
+                    "unknown option \(key.map { "'\($0)'" } ?? "(not a string key)"); accepted: \(accepted.joined(separator: ", "))"
+                )
             }
         }
     }
@@ -139,7 +142,9 @@ extension LuaCall {
     /// Option `key` as an integer, or `defaultValue` when absent.
     public func integer(_ index: Int32, _ key: String, default defaultValue: Int) throws -> Int {
         let value = try number(index, key, default: Double(defaultValue))
-        guard value.rounded() == value, abs(value) < 1e15 else { throw TensorError(name, "option \(key) must be an integer") }
+        guard value.rounded() == value, abs(value) < 1e15 else {
+            throw TensorError(name, "option \(key) must be an integer")
+        }
         return Int(value)
     }
 
@@ -157,7 +162,9 @@ extension LuaCall {
         let type = pushField(index, key)
         defer { lucerna_pop(state, 1) }
         if type == LUA_TNIL { return defaultValue }
-        guard type == LUA_TSTRING, let text = lucerna_tostring(state, -1) else { throw TensorError(name, "option \(key) must be a string") }
+        guard type == LUA_TSTRING, let text = lucerna_tostring(state, -1) else {
+            throw TensorError(name, "option \(key) must be a string")
+        }
         return String(cString: text)
     }
 
@@ -179,7 +186,9 @@ extension LuaCall {
     private func pairOnTop(_ label: String) throws -> (Int, Int) {
         if lua_type(state, -1) == LUA_TNUMBER {
             let value = lucerna_tonumber(state, -1)
-            guard value.rounded() == value, abs(value) < 1e9 else { throw TensorError(name, "\(label) must be an integer or {a, b}") }
+            guard value.rounded() == value, abs(value) < 1e9 else {
+                throw TensorError(name, "\(label) must be an integer or {a, b}")
+            }
             return (Int(value), Int(value))
         }
         guard lua_type(state, -1) == LUA_TTABLE, luaL_len(state, -1) == 2 else {

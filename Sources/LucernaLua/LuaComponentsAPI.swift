@@ -17,7 +17,10 @@ enum LuaComponentsAPI {
             let kindName = try call.string(1)
             guard let kind = ComponentKind(anyName: kindName) else {
                 let kinds = ComponentKind.allCases.map(\.name)
-                throw TensorError("lucerna.build", "unknown kind '\(kindName)'\(suggestion(for: kindName, in: kinds)); kinds: \(kinds.joined(separator: ", "))")
+                throw TensorError(
+                    "lucerna.build",
+                    "unknown kind '\(kindName)'\(suggestion(for: kindName, in: kinds)); kinds: \(kinds.joined(separator: ", "))"
+                )
             }
             let spec = try LuaConfigValue.read(2, in: call.state, path: "lucerna.build")
             LuaObjects.push(try build(kind, from: spec, context: "lucerna.build", in: lua), in: call.state)
@@ -40,7 +43,9 @@ enum LuaComponentsAPI {
                     return 1
                 }
                 guard call.count <= 1 else {
-                    throw TensorError("\(kind.luaGlobal).\(name)", "takes one options table, e.g. \(kind.luaGlobal).\(name){...}; got \(call.count) arguments")
+                    throw TensorError(
+                        "\(kind.luaGlobal).\(name)",
+                        "takes one options table, e.g. \(kind.luaGlobal).\(name){...}; got \(call.count) arguments")
                 }
                 let options = try LuaConfigValue.options(1, in: call.state, path: "\(kind.luaGlobal).\(name)")
                 LuaObjects.push(try build(kind, name, options: options, in: lua), in: call.state)
@@ -65,7 +70,7 @@ enum LuaComponentsAPI {
         }
         lua.setFunction("__index") { [unowned lua] call in
             let name = lua_type(call.state, 2) == LUA_TSTRING ? try call.string(2) : "?"
-            _ = try lua.registry.entry(kind, name)   // throws with the closest names
+            _ = try lua.registry.entry(kind, name)  // throws with the closest names
             return 0
         }
         lua_setmetatable(state, -2)
@@ -76,7 +81,9 @@ enum LuaComponentsAPI {
 
     /// Builds by name and records the resolved options in the run folder's `components.jsonl`, so a run
     /// states every component it used (data sets with their pairing and degradations included).
-    static func build(_ kind: ComponentKind, _ name: String, options: [String: ConfigValue], in lua: LuaState) throws -> Any {
+    static func build(_ kind: ComponentKind, _ name: String, options: [String: ConfigValue], in lua: LuaState) throws
+        -> Any
+    {
         try lua.components.instance(kind, name, options: options)
     }
 

@@ -21,12 +21,15 @@ enum LuaConfigValue {
             if let object = LuaObjects.object(at: index, in: state) { return .object(object) }
             throw TensorError(path, "unsupported userdata")
         default:
-            throw TensorError(path, "a \(String(cString: lua_typename(state, lua_type(state, index)))) cannot be an option value")
+            throw TensorError(
+                path, "a \(String(cString: lua_typename(state, lua_type(state, index)))) cannot be an option value")
         }
     }
 
     /// A table with only keys 1...n is a list; any other table is a string-keyed table.
-    private static func readTable(_ table: Int32, in state: OpaquePointer, path: String, depth: Int) throws -> ConfigValue {
+    private static func readTable(_ table: Int32, in state: OpaquePointer, path: String, depth: Int) throws
+        -> ConfigValue
+    {
         var fields: [String: ConfigValue] = [:]
         var items: [Int: ConfigValue] = [:]
         lua_pushnil(state)
@@ -46,7 +49,8 @@ enum LuaConfigValue {
         }
         if !items.isEmpty {
             guard fields.isEmpty, items.keys.sorted() == Array(1...items.count) else {
-                throw TensorError(path, "a table must be either a list {a, b, ...} or have named fields, not both or with holes")
+                throw TensorError(
+                    path, "a table must be either a list {a, b, ...} or have named fields, not both or with holes")
             }
             return .list((1...items.count).map { items[$0] ?? .null })
         }
@@ -69,7 +73,11 @@ enum LuaConfigValue {
         case .null: lua_pushnil(state)
         case .boolean(let flag): lua_pushboolean(state, flag ? 1 : 0)
         case .number(let number):
-            if number.rounded() == number, abs(number) < 1e15 { lua_pushinteger(state, lua_Integer(number)) } else { lua_pushnumber(state, number) }
+            if number.rounded() == number, abs(number) < 1e15 {
+                lua_pushinteger(state, lua_Integer(number))
+            } else {
+                lua_pushnumber(state, number)
+            }
         case .string(let text): lua_pushstring(state, text)
         case .list(let items):
             lua_createtable(state, Int32(items.count), 0)

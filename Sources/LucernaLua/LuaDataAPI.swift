@@ -1,8 +1,8 @@
 import CLua
 import LucernaComponents
 import LucernaCore
-import LucernaRun
 import LucernaData
+import LucernaRun
 
 /// `data.split{dataset, test = 0.2, stratify = "labels", seed = 1}` and `data.loader{dataset, batch = 64,
 /// shuffle = true}` beside the registered data sets in the `data` table. A dataset is a table of tensors
@@ -15,9 +15,12 @@ enum LuaDataAPI {
         lua.setFunction("split") { [unowned lua] call in
             let (name, tensors) = try dataset(call)
             try call.checkOptions(1, accepted: splitOptions + ["dataset"])
-            let test = try call.number(1, "test", default: 0.2), validation = try call.number(1, "validation", default: 0)
+            let test = try call.number(1, "test", default: 0.2)
+            let validation = try call.number(1, "validation", default: 0)
             guard test > 0, test < 1, validation >= 0, validation < 1 else {
-                throw TensorError("data.split", "test must be in (0, 1) and validation in [0, 1), got test \(test), validation \(validation)")
+                throw TensorError(
+                    "data.split",
+                    "test must be in (0, 1) and validation in [0, 1), got test \(test), validation \(validation)")
             }
             let keys = try strata(call, tensors)
             let seed = try call.integer(1, "seed", default: 0)
@@ -25,8 +28,12 @@ enum LuaDataAPI {
             let outer = DataSplits.stratified(keys: keys, fraction: test, generator: generator)
             var parts: [(String, [Int])] = []
             if validation > 0 {
-                let inner = DataSplits.stratified(keys: outer.kept.map { keys[$0] }, fraction: validation, generator: generator)
-                parts = [("train", inner.kept.map { outer.kept[$0] }), ("test", outer.heldOut), ("validation", inner.heldOut.map { outer.kept[$0] })]
+                let inner = DataSplits.stratified(
+                    keys: outer.kept.map { keys[$0] }, fraction: validation, generator: generator)
+                parts = [
+                    ("train", inner.kept.map { outer.kept[$0] }), ("test", outer.heldOut),
+                    ("validation", inner.heldOut.map { outer.kept[$0] }),
+                ]
             } else {
                 parts = [("train", outer.kept), ("test", outer.heldOut)]
             }
@@ -38,18 +45,25 @@ enum LuaDataAPI {
                 }
                 call.push(try Tensor(shape: [indices.count], integers: indices))
                 lua_setfield(call.state, -2, "indices")
-                try lua.run?.log(["split": .string(part), "dataset": .string(name), "samples": .number(Double(indices.count)),
-                                  "seed": .number(Double(seed)), "test": .number(test), "validation": .number(validation),
-                                  "digest": .string(DataSplits.digest(indices))], file: "splits.jsonl")
+                try lua.run?.log(
+                    [
+                        "split": .string(part), "dataset": .string(name), "samples": .number(Double(indices.count)),
+                        "seed": .number(Double(seed)), "test": .number(test), "validation": .number(validation),
+                        "digest": .string(DataSplits.digest(indices)),
+                    ], file: "splits.jsonl")
             }
             return Int32(parts.count)
         }
         lua.setFunction("__order") { call in
             // data.__order(n, shuffle, seed): 1-based positions, shuffled by `seed` or by the shared generator.
             let count = try call.integer(1)
-            guard count >= 0, count <= 1 << 30 else { throw TensorError("data.loader", "dataset size \(count) out of range") }
+            guard count >= 0, count <= 1 << 30 else {
+                throw TensorError("data.loader", "dataset size \(count) out of range")
+            }
             let shuffle = call.boolean(2)
-            let generator = call.isNil(3) ? RandomGenerator.shared : RandomGenerator(seed: UInt64(truncatingIfNeeded: try call.integer(3)))
+            let generator =
+                call.isNil(3)
+                ? RandomGenerator.shared : RandomGenerator(seed: UInt64(truncatingIfNeeded: try call.integer(3)))
             let order = shuffle ? generator.permutation(count) : Array(0..<count)
             call.push(try Tensor(shape: [count], values: order.map { Double($0 + 1) }, dtype: .float32))
             return 1
@@ -112,7 +126,10 @@ enum LuaDataAPI {
             tensors.append((key, tensor))
         }
         guard let count = tensors.first?.1.shape.first, tensors.allSatisfy({ $0.1.shape.first == count }) else {
-            throw TensorError(call.name, "the dataset's tensors must share their first axis: \(tensors.map { "\($0.0) \(describe(shape: $0.1.shape))" })")
+            throw TensorError(
+                call.name,
+                "the dataset's tensors must share their first axis: \(tensors.map { "\($0.0) \(describe(shape: $0.1.shape))" })"
+            )
         }
         // Remove the positional dataset so option checks see only named options.
         lua_pushnil(call.state)
@@ -130,14 +147,24 @@ enum LuaDataAPI {
         switch value {
         case .null: names = ["labels"]
         case .string(let name): names = [name]
-        case .list(let items): names = try items.map { guard case .string(let name) = $0 else { throw TensorError("data.split", "stratify must name tensors") }; return name }
+        case .list(let items):
+            names = try items.map {
+                guard case .string(let name) = $0 else { throw TensorError("data.split", "stratify must name tensors") }
+                return name
+            }
         default: throw TensorError("data.split", "stratify must be a tensor name or a list of names")
         }
         let columns = try names.map { name -> [Int] in
             guard let tensor = tensors.first(where: { $0.0 == name })?.1 else {
-                throw TensorError("data.split", "no tensor '\(name)' to stratify by\(suggestion(for: name, in: tensors.map(\.0))); the dataset has \(tensors.map(\.0).joined(separator: ", "))")
+                throw TensorError(
+                    "data.split",
+                    "no tensor '\(name)' to stratify by\(suggestion(for: name, in: tensors.map(\.0))); the dataset has \(tensors.map(\.0).joined(separator: ", "))"
+                )
             }
-            guard tensor.rank == 1 else { throw TensorError("data.split", "stratify tensor \(name) must be [N], got \(describe(shape: tensor.shape))") }
+            guard tensor.rank == 1 else {
+                throw TensorError(
+                    "data.split", "stratify tensor \(name) must be [N], got \(describe(shape: tensor.shape))")
+            }
             return tensor.toIntegers()
         }
         let count = tensors.first?.1.shape.first ?? 0

@@ -9,17 +9,38 @@ import LucernaRun
 public enum LuaDocumentation {
     /// The Lua classes of engine objects and their metatables.
     static let classes: [(name: String, metatable: String, summary: String)] = [
-        ("Tensor", LuaTensorAPI.metatableName, "an n-dimensional array with autograd; dimensions and indices count from 1"),
+        (
+            "Tensor", LuaTensorAPI.metatableName,
+            "an n-dimensional array with autograd; dimensions and indices count from 1"
+        ),
         ("Module", LuaNNAPI.moduleMetatable, "a layer, model or fusion; call it: `model(x)`, `fusion{x1, x2}`"),
         ("Optimizer", LuaNNAPI.optimizerMetatable, "updates parameters from their gradients"),
         ("Schedule", LuaNNAPI.scheduleMetatable, "sets an optimizer's learning rate per step"),
-        ("Regularizer", LuaObjects.regularizerMetatable, "a differentiable penalty: `reg:penalty{parameters = model, logits = ...}`"),
-        ("Metric", LuaObjects.metricMetatable, "streaming evaluation: `update(predictions, targets[, groups])`, `compute()`, `reset()`"),
+        (
+            "Regularizer", LuaObjects.regularizerMetatable,
+            "a differentiable penalty: `reg:penalty{parameters = model, logits = ...}`"
+        ),
+        (
+            "Metric", LuaObjects.metricMetatable,
+            "streaming evaluation: `update(predictions, targets[, groups])`, `compute()`, `reset()`"
+        ),
         ("Loss", LuaObjects.lossMetatable, "a criterion: `loss(prediction, target)`"),
-        ("Attack", LuaObjects.attackMetatable, "`attack:perturb(model, inputs, targets)` returns adversarial inputs. For a multimodal classifier, `inputs` is a table of modalities and a fourth argument names the attacked modality or a list of them (default: all, perturbed jointly under the attack's budget and range), or gives each attacked modality its own budget and range (`{image = {eps = 0.1}, audio = {eps = 1, clamp_min = -math.huge, clamp_max = math.huge}}`): `attack:perturb(model, {image = x, audio = a}, y, \"audio\")` returns the table with the audio replaced. Inputs outside the attack's valid range are an error. `attack:adversarial_logits(model, inputs, targets)` gives the logits under attack (of the perturbed embeddings for `embedding_pgd`)"),
-        ("Explainer", LuaObjects.explainerMetatable, "`explainer:explain(model, inputs[, targets])` (or `:attribute`) returns attribution maps; no targets: the predicted classes"),
-        ("Rule", LuaObjects.ruleMetatable, "an LRP rule: `rule:relevance(layer, input, relevance)` is one propagation step"),
-        ("Composite", LuaObjects.compositeMetatable, "assigns LRP rules to layers: `composite:rules(model)` lists them; pass it to `explainers.lrp{composite = ...}`"),
+        (
+            "Attack", LuaObjects.attackMetatable,
+            "`attack:perturb(model, inputs, targets)` returns adversarial inputs. For a multimodal classifier, `inputs` is a table of modalities and a fourth argument names the attacked modality or a list of them (default: all, perturbed jointly under the attack's budget and range), or gives each attacked modality its own budget and range (`{image = {eps = 0.1}, audio = {eps = 1, clamp_min = -math.huge, clamp_max = math.huge}}`): `attack:perturb(model, {image = x, audio = a}, y, \"audio\")` returns the table with the audio replaced. Inputs outside the attack's valid range are an error. `attack:adversarial_logits(model, inputs, targets)` gives the logits under attack (of the perturbed embeddings for `embedding_pgd`)"
+        ),
+        (
+            "Explainer", LuaObjects.explainerMetatable,
+            "`explainer:explain(model, inputs[, targets])` (or `:attribute`) returns attribution maps; no targets: the predicted classes"
+        ),
+        (
+            "Rule", LuaObjects.ruleMetatable,
+            "an LRP rule: `rule:relevance(layer, input, relevance)` is one propagation step"
+        ),
+        (
+            "Composite", LuaObjects.compositeMetatable,
+            "assigns LRP rules to layers: `composite:rules(model)` lists them; pass it to `explainers.lrp{composite = ...}`"
+        ),
     ]
 
     static func className(_ entry: ComponentEntry) -> String {
@@ -44,9 +65,12 @@ public enum LuaDocumentation {
             if names.isEmpty { lines.append("  (none yet)") }
             for name in names {
                 guard let entry = try? registry.entry(kind, name) else { continue }
-                lines.append("  \(name) — \(entry.summary)\(entry.origin == "built-in" ? "" : " [plugin \(entry.origin)]")")
+                lines.append(
+                    "  \(name) — \(entry.summary)\(entry.origin == "built-in" ? "" : " [plugin \(entry.origin)]")")
                 for option in entry.options {
-                    lines.append("      \(option.name.padding(toLength: 16, withPad: " ", startingAt: 0)) \(option.type.luaType.padding(toLength: 18, withPad: " ", startingAt: 0)) \(option.required ? "required" : "default \(option.defaultDescription)")\(option.summary.isEmpty ? "" : "  \(option.summary)")")
+                    lines.append(
+                        "      \(option.name.padding(toLength: 16, withPad: " ", startingAt: 0)) \(option.type.luaType.padding(toLength: 18, withPad: " ", startingAt: 0)) \(option.required ? "required" : "default \(option.defaultDescription)")\(option.summary.isEmpty ? "" : "  \(option.summary)")"
+                    )
                 }
             }
             lines.append("")
@@ -80,7 +104,8 @@ public enum LuaDocumentation {
         lua_pushnil(state)
         while lua_next(state, index) != 0 {
             if lua_type(state, -2) == LUA_TSTRING, lua_type(state, -1) == LUA_TFUNCTION,
-               let key = lucerna_tostring(state, -2).map({ String(cString: $0) }) {
+                let key = lucerna_tostring(state, -2).map({ String(cString: $0) })
+            {
                 names.append(key)
             }
             lucerna_pop(state, 1)
@@ -90,12 +115,16 @@ public enum LuaDocumentation {
 
     /// Lua language-server annotations (`---@class`, `---@param`) for the API and every component.
     public static func stubs(_ lua: LuaState) -> String {
-        var out = ["---@meta lucerna", "-- Generated by `lucerna stubs`: Lua language-server annotations for Lucerna.", ""]
+        var out = [
+            "---@meta lucerna", "-- Generated by `lucerna stubs`: Lua language-server annotations for Lucerna.", "",
+        ]
         for item in classes {
             out.append("---\(item.summary)")
             out.append("---@class \(item.name)")
             if item.name == "Tensor" {
-                for operation in ["add", "sub", "mul", "div", "pow"] { out.append("---@operator \(operation)(Tensor|number): Tensor") }
+                for operation in ["add", "sub", "mul", "div", "pow"] {
+                    out.append("---@operator \(operation)(Tensor|number): Tensor")
+                }
                 out.append("---@operator unm: Tensor")
             }
             if item.name == "Module" { out.append("---@overload fun(input: Tensor|Tensor[]): Tensor") }
@@ -106,21 +135,39 @@ public enum LuaDocumentation {
             out.append("")
         }
         out += ["---@class tensor", "---@overload fun(values: number|table): Tensor", "tensor = {}"]
-        for function in globalFunctions("tensor", in: lua) { out.append("---@return Tensor\nfunction tensor.\(function)(...) end") }
+        for function in globalFunctions("tensor", in: lua) {
+            out.append("---@return Tensor\nfunction tensor.\(function)(...) end")
+        }
         out += ["", "---@class nn", "nn = {}"]
-        for function in globalFunctions("nn", in: lua) { out.append("---@return Module\nfunction nn.\(function)(...) end") }
+        for function in globalFunctions("nn", in: lua) {
+            out.append("---@return Module\nfunction nn.\(function)(...) end")
+        }
         out += ["", "---@class lucerna", "lucerna = {}", "lucerna.tensor = tensor"]
-        for function in globalFunctions("lucerna", in: lua) { out.append("---@return any\nfunction lucerna.\(function)(...) end") }
-        out += ["", "---The current run: its folder and records.", "---@class run", "---@field dir string|nil", "run = {}"]
-        for function in globalFunctions("run", in: lua) { out.append("---@return any\nfunction run.\(function)(...) end") }
-        out += ["", "---Gradients of outputs with respect to inputs.",
-                "---@param outputs Tensor|Tensor[]", "---@param inputs Tensor|Tensor[]", "---@param options? {create_graph?: boolean}",
+        for function in globalFunctions("lucerna", in: lua) {
+            out.append("---@return any\nfunction lucerna.\(function)(...) end")
+        }
+        out += [
+            "", "---The current run: its folder and records.", "---@class run", "---@field dir string|nil", "run = {}",
+        ]
+        for function in globalFunctions("run", in: lua) {
+            out.append("---@return any\nfunction run.\(function)(...) end")
+        }
+        out +=
+            [
+                "", "---Gradients of outputs with respect to inputs.",
+                "---@param outputs Tensor|Tensor[]", "---@param inputs Tensor|Tensor[]",
+                "---@param options? {create_graph?: boolean}",
                 "---@return Tensor|Tensor[]", "function grad(outputs, inputs, options) end", "",
-                "---Runs fn without recording operations for autograd.", "---@param fn function", "function no_grad(fn) end", "",
-                "---@class TrainOptions"] + Experiment.trainOptions.map { "---@field \($0.name)? \($0.type.luaType) \($0.summary)" } + [
-                "", "---Trains with the paper's protocol (validation split, AdamW + cosine, early stopping, checkpoints, resume).",
-                "---@param options TrainOptions", "---@return {epochs_run: integer, best_epoch: integer?, test: table, history: table, reports: table}",
-                "function train(options) end", ""]
+                "---Runs fn without recording operations for autograd.", "---@param fn function",
+                "function no_grad(fn) end", "",
+                "---@class TrainOptions",
+            ] + Experiment.trainOptions.map { "---@field \($0.name)? \($0.type.luaType) \($0.summary)" } + [
+                "",
+                "---Trains with the paper's protocol (validation split, AdamW + cosine, early stopping, checkpoints, resume).",
+                "---@param options TrainOptions",
+                "---@return {epochs_run: integer, best_epoch: integer?, test: table, history: table, reports: table}",
+                "function train(options) end", "",
+            ]
         for kind in ComponentKind.allCases {
             out.append("---@class \(kind.luaGlobal)")
             out.append("---@overload fun(spec: {type: string}|table): \(resultType(kind))")
@@ -133,14 +180,19 @@ public enum LuaDocumentation {
                 out.append("---@class \(optionsClass)")
                 for option in entry.options {
                     let detail = option.required ? "(required)" : "(default \(option.defaultDescription))"
-                    out.append("---@field \(option.name)\(option.required ? "" : "?") \(option.type.luaType) \(option.summary) \(detail)")
+                    out.append(
+                        "---@field \(option.name)\(option.required ? "" : "?") \(option.type.luaType) \(option.summary) \(detail)"
+                    )
                 }
                 out.append("---\(entry.summary)")
                 if !entry.reference.isEmpty { out.append("---Reference: \(entry.reference)") }
                 if entry.origin != "built-in" { out.append("---Plugin: \(displayOrigin(entry.origin))") }
                 let anyRequired = entry.options.contains(where: \.required)
                 out.append("---@param options\(anyRequired ? "" : "?") \(optionsClass)")
-                if kind == .loss { out.append("---@overload fun(prediction: Tensor, target: Tensor, options?: \(optionsClass)): Tensor") }
+                if kind == .loss {
+                    out.append(
+                        "---@overload fun(prediction: Tensor, target: Tensor, options?: \(optionsClass)): Tensor")
+                }
                 out.append("---@return \(resultType(kind))")
                 out.append("function \(kind.luaGlobal).\(name)(options) end")
             }
@@ -151,36 +203,39 @@ public enum LuaDocumentation {
 
     /// The Markdown API reference (`docs/lua-api.md`).
     public static func reference(_ lua: LuaState) -> String {
-        var out = ["# Lucerna Lua API reference", "",
-                   "Generated by `lucerna docs > docs/lua-api.md` from the registry and the live Lua state; a test fails",
-                   "when this file differs from the code. Editors: `lucerna stubs > lucerna.d.lua` gives the same API as",
-                   "Lua language-server annotations.", "",
-                   "## Conventions", "",
-                   "- Dimensions and indices count from 1, as in Torch7 and Lua tables; negative ones count from the end",
-                   "  (`x:sum(-1)` sums the last dimension). Class labels stay 0-based, as PyTorch stores them;",
-                   "  `argmax` returns 1-based positions.",
-                   "- Every component kind has one global table of factories: `fusions.concat{dim = 128}` builds one,",
-                   "  `fusions.list()` lists the names, and a spec table works wherever a component is expected:",
-                   "  `schedules{type = \"cosine\", optimizer = opt, t_max = 50}` or `lucerna.build(\"schedule\", spec)`.",
-                   "  Unknown names and options are errors naming the closest valid ones.",
-                   "- `lucerna.config{...}` declares a recipe's settings; `lucerna run --set key=value` overrides them",
-                   "  (dotted paths, typed by the value they replace) and the resolved table is written to `config.json`.",
-                   "- `run.log{...}` appends a JSON line to `metrics.jsonl`, `run.save(name, model)` writes",
-                   "  `checkpoints/<name>.safetensors`, `run.note(text)` adds to `report.md`; `run.dir` is the folder.",
-                   "  Every component a recipe builds is recorded with its resolved options in `components.jsonl`.",
-                   "- A data set is a table of tensors sharing their first axis (plus facts such as `vocabulary_size`).",
-                   "  `data.split{set, test = 0.2, validation = 0.1, stratify = \"labels\" or {\"labels\", \"groups\"}, seed = 1}`",
-                   "  returns train, test (and validation) sets, stratified and seeded, each with `indices` into the",
-                   "  original; the run folder's `splits.jsonl` records sizes and an index digest.",
-                   "  `for batch in data.loader{set, batch = 64, shuffle = true, seed = 1, drop_last = false} do ... end`",
-                   "  iterates mini-batches (shuffled by `seed`, else by the run's generator).", ""]
+        var out = [
+            "# Lucerna Lua API reference", "",
+            "Generated by `lucerna docs > docs/lua-api.md` from the registry and the live Lua state; a test fails",
+            "when this file differs from the code. Editors: `lucerna stubs > lucerna.d.lua` gives the same API as",
+            "Lua language-server annotations.", "",
+            "## Conventions", "",
+            "- Dimensions and indices count from 1, as in Torch7 and Lua tables; negative ones count from the end",
+            "  (`x:sum(-1)` sums the last dimension). Class labels stay 0-based, as PyTorch stores them;",
+            "  `argmax` returns 1-based positions.",
+            "- Every component kind has one global table of factories: `fusions.concat{dim = 128}` builds one,",
+            "  `fusions.list()` lists the names, and a spec table works wherever a component is expected:",
+            "  `schedules{type = \"cosine\", optimizer = opt, t_max = 50}` or `lucerna.build(\"schedule\", spec)`.",
+            "  Unknown names and options are errors naming the closest valid ones.",
+            "- `lucerna.config{...}` declares a recipe's settings; `lucerna run --set key=value` overrides them",
+            "  (dotted paths, typed by the value they replace) and the resolved table is written to `config.json`.",
+            "- `run.log{...}` appends a JSON line to `metrics.jsonl`, `run.save(name, model)` writes",
+            "  `checkpoints/<name>.safetensors`, `run.note(text)` adds to `report.md`; `run.dir` is the folder.",
+            "  Every component a recipe builds is recorded with its resolved options in `components.jsonl`.",
+            "- A data set is a table of tensors sharing their first axis (plus facts such as `vocabulary_size`).",
+            "  `data.split{set, test = 0.2, validation = 0.1, stratify = \"labels\" or {\"labels\", \"groups\"}, seed = 1}`",
+            "  returns train, test (and validation) sets, stratified and seeded, each with `indices` into the",
+            "  original; the run folder's `splits.jsonl` records sizes and an index digest.",
+            "  `for batch in data.loader{set, batch = 64, shuffle = true, seed = 1, drop_last = false} do ... end`",
+            "  iterates mini-batches (shuffled by `seed`, else by the run's generator).", "",
+        ]
         out += ["## Engine objects", ""]
         for item in classes {
             out.append("### \(item.name)")
             out.append("")
             out.append("\(item.summary.prefix(1).uppercased() + item.summary.dropFirst()).")
             out.append("")
-            out.append("Methods: " + methods(of: item.metatable, in: lua).map { "`\($0)`" }.joined(separator: ", ") + ".")
+            out.append(
+                "Methods: " + methods(of: item.metatable, in: lua).map { "`\($0)`" }.joined(separator: ", ") + ".")
             out.append("")
         }
         out += ["## Global functions", ""]
@@ -188,22 +243,31 @@ public enum LuaDocumentation {
             out.append("- `\(global)`: " + globalFunctions(global, in: lua).map { "`\($0)`" }.joined(separator: ", "))
         }
         out += ["- `grad(outputs, inputs, {create_graph = true})`, `no_grad(fn)`", ""]
-        out += ["## Training: `train{...}`", "",
-                "`train{model = m, data = set, test = test_set, epochs = 15, early_stopping = {metric = \"val_f1\", patience = 4}}`",
-                "runs the paper's protocol and returns `{epochs_run, best_epoch, best_value, stopped_early, history, test, reports}`.",
-                "Each epoch appends a record (`epoch`, `lr`, `train_loss`, `train_<term>`, `val_loss`, `val_<metric>`,",
-                "`samples_per_second`, `epoch_seconds`) to `metrics.jsonl`, then the test record (`test_<metric>`,",
-                "`best_epoch`); `checkpoints/<name>-last.safetensors` (model, optimizer, schedule, random generator,",
-                "history) is written atomically every epoch and `<name>-best.safetensors` at every improvement;",
-                "`lucerna run --resume RUN_DIR` continues from the last one to the same final metrics. A non-finite",
-                "loss stops the run naming the epoch and step, leaving the last good checkpoint. Options:", ""]
+        out += [
+            "## Training: `train{...}`", "",
+            "`train{model = m, data = set, test = test_set, epochs = 15, early_stopping = {metric = \"val_f1\", patience = 4}}`",
+            "runs the paper's protocol and returns `{epochs_run, best_epoch, best_value, stopped_early, history, test, reports}`.",
+            "Each epoch appends a record (`epoch`, `lr`, `train_loss`, `train_<term>`, `val_loss`, `val_<metric>`,",
+            "`samples_per_second`, `epoch_seconds`) to `metrics.jsonl`, then the test record (`test_<metric>`,",
+            "`best_epoch`); `checkpoints/<name>-last.safetensors` (model, optimizer, schedule, random generator,",
+            "history) is written atomically every epoch and `<name>-best.safetensors` at every improvement;",
+            "`lucerna run --resume RUN_DIR` continues from the last one to the same final metrics. A non-finite",
+            "loss stops the run naming the epoch and step, leaving the last good checkpoint. Options:", "",
+        ]
         out += Experiment.trainOptions.map { "- `\($0.name)`: \($0.summary)" }
-        out += ["", "`evaluate{model = m, data = set, metrics = {...}, name = \"madlibs\"}` evaluates once (evaluation mode, the",
-                "model's mode restored afterwards; no recording) and returns `{<metric> = value, ..., reports = {<metric> =",
-                "report}}`; with `name` it logs `<name>_<metric>` and adds the reports to `evaluation.json` (shown in",
-                "`report.html`). Options:", ""]
+        out += [
+            "",
+            "`evaluate{model = m, data = set, metrics = {...}, name = \"madlibs\"}` evaluates once (evaluation mode, the",
+            "model's mode restored afterwards; no recording) and returns `{<metric> = value, ..., reports = {<metric> =",
+            "report}}`; with `name` it logs `<name>_<metric>` and adds the reports to `evaluation.json` (shown in",
+            "`report.html`). Options:", "",
+        ]
         out += Experiment.evaluateOptions.map { "- `\($0.name)`: \($0.summary)" }
-        out += ["", "`run.image(name, images, {columns = 8, range = {0, 1}})` saves a PNG grid to `images/` for `report.html`.", ""]
+        out += [
+            "",
+            "`run.image(name, images, {columns = 8, range = {0, 1}})` saves a PNG grid to `images/` for `report.html`.",
+            "",
+        ]
         out += ["## Components", ""]
         for kind in ComponentKind.allCases {
             out.append("### \(kind.name): `\(kind.luaGlobal)`")
@@ -212,30 +276,40 @@ public enum LuaDocumentation {
             if names.isEmpty { out += ["None registered yet.", ""] }
             for name in names {
                 guard let entry = try? lua.registry.entry(kind, name) else { continue }
-                out.append("#### `\(kind.luaGlobal).\(name)`\(entry.origin == "built-in" ? "" : " (plugin `\(displayOrigin(entry.origin))`)")")
+                out.append(
+                    "#### `\(kind.luaGlobal).\(name)`\(entry.origin == "built-in" ? "" : " (plugin `\(displayOrigin(entry.origin))`)")"
+                )
                 out.append("")
-                out.append("\(entry.summary.prefix(1).uppercased() + entry.summary.dropFirst()).\(entry.reference.isEmpty ? "" : " Reference: \(entry.reference).")")
+                out.append(
+                    "\(entry.summary.prefix(1).uppercased() + entry.summary.dropFirst()).\(entry.reference.isEmpty ? "" : " Reference: \(entry.reference).")"
+                )
                 out.append("")
                 if !entry.options.isEmpty {
                     out += ["| option | type | default | meaning |", "|---|---|---|---|"]
                     for option in entry.options {
-                        out.append("| `\(option.name)` | `\(option.type.luaType.replacingOccurrences(of: "|", with: "\\|"))` | \(option.required ? "required" : "`\(option.defaultDescription)`") | \(option.summary) |")
+                        out.append(
+                            "| `\(option.name)` | `\(option.type.luaType.replacingOccurrences(of: "|", with: "\\|"))` | \(option.required ? "required" : "`\(option.defaultDescription)`") | \(option.summary) |"
+                        )
                     }
                     out.append("")
                 }
             }
         }
-        out += ["## Plugins", "",
-                "A file `Plugins/<kind>/<name>.lua` (also `~/.lucerna/plugins`, and each folder of `LUCERNA_PLUGIN_PATH`)",
-                "returns a table with `kind`, `name`, `description`, `defaults` (its options and their defaults), an",
-                "optional `options` table of one-line option descriptions, an optional `init(self, opts)`, and the",
-                "methods of its kind. `self.options` holds the resolved options; `self:parameter(name, tensor)`,",
-                "`self:buffer(name, tensor)` and `self:module(name, module)` register state that optimizers train and",
-                "checkpoints save. `lucerna check FILE` runs the conformance checks. A plugin replaces a component of",
-                "the same kind and name only with `override = true`.", "",
-                "| kind | contract |", "|---|---|"]
+        out += [
+            "## Plugins", "",
+            "A file `Plugins/<kind>/<name>.lua` (also `~/.lucerna/plugins`, and each folder of `LUCERNA_PLUGIN_PATH`)",
+            "returns a table with `kind`, `name`, `description`, `defaults` (its options and their defaults), an",
+            "optional `options` table of one-line option descriptions, an optional `init(self, opts)`, and the",
+            "methods of its kind. `self.options` holds the resolved options; `self:parameter(name, tensor)`,",
+            "`self:buffer(name, tensor)` and `self:module(name, module)` register state that optimizers train and",
+            "checkpoints save. `lucerna check FILE` runs the conformance checks. A plugin replaces a component of",
+            "the same kind and name only with `override = true`.", "",
+            "| kind | contract |", "|---|---|",
+        ]
         for kind in ComponentKind.allCases {
-            out.append("| \(kind.name) | \(LuaKindBinding.of(kind)?.contract ?? "not available as a Lua plugin (Swift only)") |")
+            out.append(
+                "| \(kind.name) | \(LuaKindBinding.of(kind)?.contract ?? "not available as a Lua plugin (Swift only)") |"
+            )
         }
         out.append("")
         return out.joined(separator: "\n")
@@ -255,10 +329,14 @@ extension LuaState {
                     case .tensor(let tensor): return [tensor]
                     case .list(let items):
                         return try items.map {
-                            guard case .tensor(let tensor) = $0 else { throw TensorError(module.label, "example must return tensors") }
+                            guard case .tensor(let tensor) = $0 else {
+                                throw TensorError(module.label, "example must return tensors")
+                            }
                             return tensor
                         }
-                    case let other: throw TensorError(module.label, "example must return a tensor or a list of tensors, got \(other.kindName)")
+                    case let other:
+                        throw TensorError(
+                            module.label, "example must return a tensor or a list of tensors, got \(other.kindName)")
                     }
                 }
             }

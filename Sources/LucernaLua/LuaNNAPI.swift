@@ -1,7 +1,7 @@
 import CLua
 import Foundation
-import LucernaCore
 import LucernaComponents
+import LucernaCore
 import LucernaNN
 import LucernaTrain
 
@@ -42,26 +42,33 @@ enum LuaNNAPI {
             try Linear(call.integer(1), call.integer(2), bias: call.boolean(o, "bias", default: true))
         }
         layer("Conv2d", options: ["stride", "padding", "dilation", "bias"]) { call, o in
-            try Conv2d(call.integer(1), call.integer(2), kernelSize: call.pair(3), stride: call.pair(o, "stride", default: (1, 1)),
-                       padding: call.pair(o, "padding", default: (0, 0)), dilation: call.pair(o, "dilation", default: (1, 1)),
-                       bias: call.boolean(o, "bias", default: true))
+            try Conv2d(
+                call.integer(1), call.integer(2), kernelSize: call.pair(3),
+                stride: call.pair(o, "stride", default: (1, 1)),
+                padding: call.pair(o, "padding", default: (0, 0)), dilation: call.pair(o, "dilation", default: (1, 1)),
+                bias: call.boolean(o, "bias", default: true))
         }
         layer("ConvTranspose2d", options: ["stride", "padding", "output_padding", "dilation", "bias"]) { call, o in
-            try ConvTranspose2d(call.integer(1), call.integer(2), kernelSize: call.pair(3),
-                                stride: call.pair(o, "stride", default: (1, 1)), padding: call.pair(o, "padding", default: (0, 0)),
-                                outputPadding: call.pair(o, "output_padding", default: (0, 0)),
-                                dilation: call.pair(o, "dilation", default: (1, 1)), bias: call.boolean(o, "bias", default: true))
+            try ConvTranspose2d(
+                call.integer(1), call.integer(2), kernelSize: call.pair(3),
+                stride: call.pair(o, "stride", default: (1, 1)), padding: call.pair(o, "padding", default: (0, 0)),
+                outputPadding: call.pair(o, "output_padding", default: (0, 0)),
+                dilation: call.pair(o, "dilation", default: (1, 1)), bias: call.boolean(o, "bias", default: true))
         }
         layer("MaxPool2d", options: ["stride", "padding"]) { call, o in
             let kernel = try call.pair(1)
-            return Pool2d(.max(kernel: kernel, stride: try call.pair(o, "stride", default: kernel),
-                               padding: try call.pair(o, "padding", default: (0, 0))))
+            return Pool2d(
+                .max(
+                    kernel: kernel, stride: try call.pair(o, "stride", default: kernel),
+                    padding: try call.pair(o, "padding", default: (0, 0))))
         }
         layer("AvgPool2d", options: ["stride", "padding", "count_include_pad"]) { call, o in
             let kernel = try call.pair(1)
-            return Pool2d(.average(kernel: kernel, stride: try call.pair(o, "stride", default: kernel),
-                                   padding: try call.pair(o, "padding", default: (0, 0)),
-                                   countIncludePad: try call.boolean(o, "count_include_pad", default: true)))
+            return Pool2d(
+                .average(
+                    kernel: kernel, stride: try call.pair(o, "stride", default: kernel),
+                    padding: try call.pair(o, "padding", default: (0, 0)),
+                    countIncludePad: try call.boolean(o, "count_include_pad", default: true)))
         }
         layer("AdaptiveAvgPool2d") { call, _ in Pool2d(.adaptiveAverage(outputSize: try call.pair(1))) }
         layer("ReLU") { _, _ in ReLU() }
@@ -78,20 +85,23 @@ enum LuaNNAPI {
         }
         layer("Dropout") { call, _ in try Dropout(call.isNil(1) ? 0.5 : try call.number(1)) }
         layer("BatchNorm1d", options: ["eps", "momentum"]) { call, o in
-            try BatchNorm(call.integer(1), rank: 2, epsilon: call.number(o, "eps", default: 1e-5),
-                          momentum: call.number(o, "momentum", default: 0.1))
+            try BatchNorm(
+                call.integer(1), rank: 2, epsilon: call.number(o, "eps", default: 1e-5),
+                momentum: call.number(o, "momentum", default: 0.1))
         }
         layer("BatchNorm2d", options: ["eps", "momentum"]) { call, o in
-            try BatchNorm(call.integer(1), rank: 4, epsilon: call.number(o, "eps", default: 1e-5),
-                          momentum: call.number(o, "momentum", default: 0.1))
+            try BatchNorm(
+                call.integer(1), rank: 4, epsilon: call.number(o, "eps", default: 1e-5),
+                momentum: call.number(o, "momentum", default: 0.1))
         }
         layer("LayerNorm", options: ["eps"]) { call, o in
             try LayerNorm([call.integer(1)], epsilon: call.number(o, "eps", default: 1e-5))
         }
         layer("Embedding") { call, _ in try Embedding(call.integer(1), call.integer(2)) }
         layer("MultiheadAttention", options: ["dropout"]) { call, o in
-            try MultiheadAttention(embedDimension: call.integer(1), heads: call.integer(2),
-                                   dropout: call.number(o, "dropout", default: 0))
+            try MultiheadAttention(
+                embedDimension: call.integer(1), heads: call.integer(2),
+                dropout: call.number(o, "dropout", default: 0))
         }
         lua.setFunction("Sequential") { call in
             guard lua_type(call.state, 1) == LUA_TTABLE else { throw call.fail(1, "a table of modules") }
@@ -122,7 +132,9 @@ enum LuaNNAPI {
                 // layer:forward_with(x, weight, bias): the layer's computation with other parameters (LRP rules).
                 let module = try moduleArgument(call)
                 guard let affine = module as? AffineLayer else {
-                    throw TensorError("forward_with", "\(module.typeName) has no weight; forward_with applies to Linear and convolution layers")
+                    throw TensorError(
+                        "forward_with",
+                        "\(module.typeName) has no weight; forward_with applies to Linear and convolution layers")
                 }
                 let bias: Tensor? = call.isNil(4) ? nil : try call.tensor(4)
                 call.push(try affine.apply(call.tensor(2), weight: call.tensor(3), bias: bias))
@@ -130,10 +142,14 @@ enum LuaNNAPI {
             }
             lua.setFunction("module") { call in
                 // model:module("fusion"), model:module("encoders.image.conv1"): a submodule by dotted name.
-                let module = try moduleArgument(call), name = try call.string(2)
+                let module = try moduleArgument(call)
+                let name = try call.string(2)
                 guard let child = module.module(named: name) else {
                     let names = module.namedModules().map(\.name).filter { !$0.isEmpty }
-                    throw TensorError("module", "no submodule '\(name)'\(suggestion(for: name, in: names)); submodules: \(names.prefix(40).joined(separator: ", "))")
+                    throw TensorError(
+                        "module",
+                        "no submodule '\(name)'\(suggestion(for: name, in: names)); submodules: \(names.prefix(40).joined(separator: ", "))"
+                    )
                 }
                 push(child, in: call.state)
                 return 1
@@ -220,7 +236,10 @@ enum LuaNNAPI {
         let module = try moduleArgument(call)
         if let multimodal = module as? MultimodalClassifier, LuaTensorAPI.tensor(at: 2, in: call.state) == nil {
             // model{image = x, audio = y}: named modalities; a missing one is left out (or false).
-            guard lua_type(call.state, 2) == LUA_TTABLE else { throw call.fail(2, "a table of modalities {\(multimodal.modalities.map { "\($0) = ..." }.joined(separator: ", "))}") }
+            guard lua_type(call.state, 2) == LUA_TTABLE else {
+                throw call.fail(
+                    2, "a table of modalities {\(multimodal.modalities.map { "\($0) = ..." }.joined(separator: ", "))}")
+            }
             var inputs: [String: Tensor] = [:]
             for name in multimodal.modalities {
                 lua_getfield(call.state, 2, name)
@@ -230,10 +249,17 @@ enum LuaNNAPI {
             lua_pushnil(call.state)
             while lua_next(call.state, 2) != 0 {
                 defer { lucerna_pop(call.state, 1) }
-                guard lua_type(call.state, -2) == LUA_TSTRING, let key = lua_tolstring(call.state, -2, nil).map({ String(cString: $0) }),
-                      multimodal.modalities.contains(key) else {
-                    let key = lua_type(call.state, -2) == LUA_TSTRING ? lua_tolstring(call.state, -2, nil).map { String(cString: $0) } ?? "?" : "a non-string key"
-                    throw TensorError(call.name, "unknown modality '\(key)'\(suggestion(for: key, in: multimodal.modalities)); modalities: \(multimodal.modalities.joined(separator: ", "))")
+                guard lua_type(call.state, -2) == LUA_TSTRING,
+                    let key = lua_tolstring(call.state, -2, nil).map({ String(cString: $0) }),
+                    multimodal.modalities.contains(key)
+                else {
+                    let key =
+                        lua_type(call.state, -2) == LUA_TSTRING
+                        ? lua_tolstring(call.state, -2, nil).map { String(cString: $0) } ?? "?" : "a non-string key"
+                    throw TensorError(
+                        call.name,
+                        "unknown modality '\(key)'\(suggestion(for: key, in: multimodal.modalities)); modalities: \(multimodal.modalities.joined(separator: ", "))"
+                    )
                 }
             }
             call.push(try multimodal.forward(modalities: inputs))
@@ -244,7 +270,9 @@ enum LuaNNAPI {
                 call.push(try fusion.fuse([call.tensor(2)]))
                 return 1
             }
-            guard lua_type(call.state, 2) == LUA_TTABLE else { throw call.fail(2, "a list of modality tensors ({x1, x2}; false for a missing one)") }
+            guard lua_type(call.state, 2) == LUA_TTABLE else {
+                throw call.fail(2, "a list of modality tensors ({x1, x2}; false for a missing one)")
+            }
             var inputs: [Tensor?] = []
             for position in 1...max(luaL_len(call.state, 2), 1) {
                 lua_geti(call.state, 2, position)
@@ -254,10 +282,13 @@ enum LuaNNAPI {
                 } else if let tensor = LuaTensorAPI.tensor(at: -1, in: call.state) {
                     inputs.append(tensor)
                 } else {
-                    throw TensorError(call.name, "argument 2[\(position)] must be a tensor, or false for a missing modality")
+                    throw TensorError(
+                        call.name, "argument 2[\(position)] must be a tensor, or false for a missing modality")
                 }
             }
-            call.push(inputs.contains { $0 == nil } ? try fusion.fuse(available: inputs) : try fusion.fuse(inputs.compactMap { $0 }))
+            call.push(
+                inputs.contains { $0 == nil }
+                    ? try fusion.fuse(available: inputs) : try fusion.fuse(inputs.compactMap { $0 }))
         } else {
             call.push(try module(call.tensor(2)))
         }

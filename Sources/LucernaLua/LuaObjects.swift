@@ -14,9 +14,11 @@ enum LuaObjects {
     static let ruleMetatable = "lucerna.Rule"
     static let compositeMetatable = "lucerna.Composite"
 
-    static let metatables = [LuaNNAPI.moduleMetatable, LuaNNAPI.optimizerMetatable, LuaNNAPI.scheduleMetatable,
-                             regularizerMetatable, metricMetatable, lossMetatable, attackMetatable, explainerMetatable,
-                             ruleMetatable, compositeMetatable]
+    static let metatables = [
+        LuaNNAPI.moduleMetatable, LuaNNAPI.optimizerMetatable, LuaNNAPI.scheduleMetatable,
+        regularizerMetatable, metricMetatable, lossMetatable, attackMetatable, explainerMetatable,
+        ruleMetatable, compositeMetatable,
+    ]
 
     /// The engine object at `index` (not tensors), or nil.
     static func object(at index: Int32, in state: OpaquePointer) -> AnyObject? {
@@ -31,7 +33,8 @@ enum LuaObjects {
         switch value {
         case let module as Module: LuaNNAPI.push(module, in: state)
         case let optimizer as Optimizer: LuaUserdata.push(optimizer, metatable: LuaNNAPI.optimizerMetatable, in: state)
-        case let schedule as LearningRateSchedule: LuaUserdata.push(schedule, metatable: LuaNNAPI.scheduleMetatable, in: state)
+        case let schedule as LearningRateSchedule:
+            LuaUserdata.push(schedule, metatable: LuaNNAPI.scheduleMetatable, in: state)
         case let regularizer as Regularizer: LuaUserdata.push(regularizer, metatable: regularizerMetatable, in: state)
         case let metric as Metric: LuaUserdata.push(metric, metatable: metricMetatable, in: state)
         case let loss as Loss: LuaUserdata.push(loss, metatable: lossMetatable, in: state)
@@ -80,17 +83,20 @@ enum LuaObjects {
         LuaUserdata.createMetatable(metricMetatable, in: lua) { lua in
             lua.setFunction("update") { call in
                 let metric = try argument(call, metricMetatable, as: Metric.self, "a metric")
-                try metric.update(predictions: call.tensor(2), targets: call.tensor(3), groups: call.isNil(4) ? nil : call.tensor(4))
+                try metric.update(
+                    predictions: call.tensor(2), targets: call.tensor(3), groups: call.isNil(4) ? nil : call.tensor(4))
                 return 0
             }
             lua.setFunction("update_explanation") { call in
                 // metric:update_explanation(model, inputs, maps[, targets]) for faithfulness metrics.
                 let metric = try argument(call, metricMetatable, as: Metric.self, "a metric")
                 guard let faithfulness = metric as? FaithfulnessMetric else {
-                    throw TensorError("update_explanation", "this metric takes metric:update(predictions, targets[, groups]) instead")
+                    throw TensorError(
+                        "update_explanation", "this metric takes metric:update(predictions, targets[, groups]) instead")
                 }
-                try faithfulness.update(model: LuaNNAPI.moduleArgument(call, 2), inputs: call.tensor(3), attributions: call.tensor(4),
-                                        targets: call.isNil(5) ? nil : call.tensor(5))
+                try faithfulness.update(
+                    model: LuaNNAPI.moduleArgument(call, 2), inputs: call.tensor(3), attributions: call.tensor(4),
+                    targets: call.isNil(5) ? nil : call.tensor(5))
                 return 0
             }
             lua.setFunction("compute") { call in
@@ -102,14 +108,16 @@ enum LuaObjects {
                 return 0
             }
             lua.setFunction("report") { call in
-                LuaConfigValue.push(.table(try argument(call, metricMetatable, as: Metric.self, "a metric").report()), in: call.state)
+                LuaConfigValue.push(
+                    .table(try argument(call, metricMetatable, as: Metric.self, "a metric").report()), in: call.state)
                 return 1
             }
         }
         lucerna_pop(state, 1)
         LuaUserdata.createMetatable(lossMetatable, in: lua) { lua in
             lua.setFunction("forward") { call in
-                call.push(try argument(call, lossMetatable, as: Loss.self, "a loss").loss(call.tensor(2), call.tensor(3)))
+                call.push(
+                    try argument(call, lossMetatable, as: Loss.self, "a loss").loss(call.tensor(2), call.tensor(3)))
                 return 1
             }
         }
@@ -128,8 +136,10 @@ enum LuaObjects {
                 let model = try LuaNNAPI.moduleArgument(call, 2)
                 if let multimodal = model as? MultimodalClassifier, LuaTensorAPI.tensor(at: 3, in: call.state) == nil {
                     let inputs = try modalityTable(call, 3, model: multimodal)
-                    var attacked: [String]?, budgets: [String: ModalityBudget] = [:]
-                    let expected = "a modality name, a list of names or a table of budgets {image = {eps = 0.1}, audio = {eps = 1, clamp_min = -math.huge, clamp_max = math.huge}}"
+                    var attacked: [String]?
+                    var budgets: [String: ModalityBudget] = [:]
+                    let expected =
+                        "a modality name, a list of names or a table of budgets {image = {eps = 0.1}, audio = {eps = 1, clamp_min = -math.huge, clamp_max = math.huge}}"
                     switch call.isNil(5) ? .null : try LuaConfigValue.read(5, in: call.state, path: "modalities") {
                     case .null: attacked = nil
                     case .string(let name): attacked = [name]
@@ -141,16 +151,21 @@ enum LuaObjects {
                     case .table(let fields):
                         for (name, value) in fields {
                             guard case .table(let options) = value else { throw call.fail(5, expected) }
-                            try rejectUnknownOptions(options.keys, accepted: ["eps", "clamp_min", "clamp_max"], owner: "attack:perturb budget for \(name)")
+                            try rejectUnknownOptions(
+                                options.keys, accepted: ["eps", "clamp_min", "clamp_max"],
+                                owner: "attack:perturb budget for \(name)")
                             let config = Config(owner: "attack:perturb budget for \(name)", values: options)
-                            budgets[name] = ModalityBudget(eps: try config.number("eps", default: nil), low: try config.number("clamp_min", default: nil),
-                                                           high: try config.number("clamp_max", default: nil))
+                            budgets[name] = ModalityBudget(
+                                eps: try config.number("eps", default: nil),
+                                low: try config.number("clamp_min", default: nil),
+                                high: try config.number("clamp_max", default: nil))
                         }
                         guard !budgets.isEmpty else { throw call.fail(5, expected) }
                     default: throw call.fail(5, expected)
                     }
-                    let result = try MultimodalAttack.perturb(attack, model: multimodal, inputs: inputs, targets: call.tensor(4), attacked: attacked,
-                                                              budgets: budgets)
+                    let result = try MultimodalAttack.perturb(
+                        attack, model: multimodal, inputs: inputs, targets: call.tensor(4), attacked: attacked,
+                        budgets: budgets)
                     LuaConfigValue.push(.table(result.mapValues { .tensor($0) }), in: call.state)
                     return 1
                 }
@@ -161,7 +176,9 @@ enum LuaObjects {
             // attacks, of the perturbed embeddings; otherwise model(attack:perturb(...))).
             lua.setFunction("adversarial_logits") { call in
                 let attack = try argument(call, attackMetatable, as: Attack.self, "an attack")
-                call.push(try attack.adversarialLogits(model: LuaNNAPI.moduleArgument(call, 2), inputs: call.tensor(3), targets: call.tensor(4)))
+                call.push(
+                    try attack.adversarialLogits(
+                        model: LuaNNAPI.moduleArgument(call, 2), inputs: call.tensor(3), targets: call.tensor(4)))
                 return 1
             }
         }
@@ -175,9 +192,12 @@ enum LuaObjects {
                     let targets = call.isNil(4) ? nil : try call.tensor(4)
                     let model = try LuaNNAPI.moduleArgument(call, 2)
                     // A multimodal classifier with a table of modalities: one map per modality.
-                    if let multimodal = model as? MultimodalClassifier, LuaTensorAPI.tensor(at: 3, in: call.state) == nil {
+                    if let multimodal = model as? MultimodalClassifier,
+                        LuaTensorAPI.tensor(at: 3, in: call.state) == nil
+                    {
                         let inputs = try modalityTable(call, 3, model: multimodal)
-                        let maps = try ModalityView.explain(explainer, model: multimodal, inputs: inputs, targets: targets)
+                        let maps = try ModalityView.explain(
+                            explainer, model: multimodal, inputs: inputs, targets: targets)
                         LuaConfigValue.push(.table(maps.mapValues { .tensor($0) }), in: call.state)
                         return 1
                     }
@@ -192,8 +212,10 @@ enum LuaObjects {
             lua.setFunction("relevance") { call in
                 let rule = try argument(call, ruleMetatable, as: RelevanceRule.self, "a rule")
                 let layer = try LuaNNAPI.moduleArgument(call, 2)
-                call.push(try rule.inputRelevance(layer: RelevanceLayer(name: layer.typeName, module: layer), input: call.tensor(3),
-                                                  outputRelevance: call.tensor(4)))
+                call.push(
+                    try rule.inputRelevance(
+                        layer: RelevanceLayer(name: layer.typeName, module: layer), input: call.tensor(3),
+                        outputRelevance: call.tensor(4)))
                 return 1
             }
         }
@@ -219,11 +241,14 @@ enum LuaObjects {
     /// The table of modality tensors at `index` (`{image = x, audio = y}`).
     static func modalityTable(_ call: LuaCall, _ index: Int32, model: MultimodalClassifier) throws -> [String: Tensor] {
         guard case .table(let fields) = try LuaConfigValue.read(index, in: call.state, path: "inputs") else {
-            throw call.fail(index, "a table of modalities {\(model.modalities.map { "\($0) = ..." }.joined(separator: ", "))}")
+            throw call.fail(
+                index, "a table of modalities {\(model.modalities.map { "\($0) = ..." }.joined(separator: ", "))}")
         }
         var inputs: [String: Tensor] = [:]
         for (name, value) in fields {
-            guard case .tensor(let tensor) = value else { throw TensorError(call.name, "modality \(name) must be a tensor, got \(value.kindName)") }
+            guard case .tensor(let tensor) = value else {
+                throw TensorError(call.name, "modality \(name) must be a tensor, got \(value.kindName)")
+            }
             inputs[name] = tensor
         }
         return inputs
@@ -235,7 +260,10 @@ enum LuaObjects {
         let fields = try LuaConfigValue.options(index, in: call.state, path: "\(call.name) context")
         let accepted = ["parameters", "inputs", "logits", "targets", "groups", "attributions"]
         for key in fields.keys.sorted() where !accepted.contains(key) {
-            throw TensorError(call.name, "unknown context field '\(key)'\(suggestion(for: key, in: accepted)); accepted: \(accepted.joined(separator: ", "))")
+            throw TensorError(
+                call.name,
+                "unknown context field '\(key)'\(suggestion(for: key, in: accepted)); accepted: \(accepted.joined(separator: ", "))"
+            )
         }
         func tensor(_ key: String) throws -> Tensor? {
             switch fields[key] ?? .null {
@@ -250,17 +278,23 @@ enum LuaObjects {
         case .object(let module as Module): parameters = module.namedParameters()
         case .list(let items):
             for (position, item) in items.enumerated() {
-                guard case .tensor(let tensor) = item else { throw TensorError(call.name, "context parameters[\(position + 1)] must be a tensor") }
+                guard case .tensor(let tensor) = item else {
+                    throw TensorError(call.name, "context parameters[\(position + 1)] must be a tensor")
+                }
                 parameters.append(("\(position + 1)", tensor))
             }
         case .table(let named):
             for name in named.keys.sorted() {
-                guard case .tensor(let tensor)? = named[name] else { throw TensorError(call.name, "context parameters.\(name) must be a tensor") }
+                guard case .tensor(let tensor)? = named[name] else {
+                    throw TensorError(call.name, "context parameters.\(name) must be a tensor")
+                }
                 parameters.append((name, tensor))
             }
-        case let other: throw TensorError(call.name, "context parameters must be a model or tensors, got \(other.kindName)")
+        case let other:
+            throw TensorError(call.name, "context parameters must be a model or tensors, got \(other.kindName)")
         }
-        return RegularizerContext(parameters: parameters, inputs: try tensor("inputs"), logits: try tensor("logits"),
-                                  targets: try tensor("targets"), groups: try tensor("groups"), attributions: try tensor("attributions"))
+        return RegularizerContext(
+            parameters: parameters, inputs: try tensor("inputs"), logits: try tensor("logits"),
+            targets: try tensor("targets"), groups: try tensor("groups"), attributions: try tensor("attributions"))
     }
 }

@@ -26,7 +26,8 @@ extension LuaNNAPI {
             }
             lua.setFunction("clip_grad_norm") { call in
                 let optimizer = try optimizerArgument(call)
-                call.push(try Optimizer.clipGradientNorm(optimizer.groups.flatMap(\.parameters), maxNorm: call.number(2)))
+                call.push(
+                    try Optimizer.clipGradientNorm(optimizer.groups.flatMap(\.parameters), maxNorm: call.number(2)))
                 return 1
             }
         }
@@ -46,12 +47,17 @@ extension LuaNNAPI {
     }
 
     static func optimizerArgument(_ call: LuaCall) throws -> Optimizer {
-        guard let optimizer = optimizer(at: 1, in: call.state) else { throw call.fail(1, "an optimizer (use opt:step(), with a colon)") }
+        guard let optimizer = optimizer(at: 1, in: call.state) else {
+            throw call.fail(1, "an optimizer (use opt:step(), with a colon)")
+        }
         return optimizer
     }
 
     static func scheduleArgument(_ call: LuaCall) throws -> LearningRateSchedule {
-        guard let schedule = LuaUserdata.object(at: 1, metatable: scheduleMetatable, in: call.state) as? LearningRateSchedule else {
+        guard
+            let schedule = LuaUserdata.object(at: 1, metatable: scheduleMetatable, in: call.state)
+                as? LearningRateSchedule
+        else {
             throw call.fail(1, "a schedule (use schedule:step(), with a colon)")
         }
         return schedule

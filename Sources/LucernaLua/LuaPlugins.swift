@@ -14,7 +14,9 @@ public enum LuaPlugins {
     /// folder of `LUCERNA_PLUGIN_PATH` (colon-separated).
     public static func defaultFolders() -> [String] {
         var folders = ["Plugins"]
-        if let home = ProcessInfo.processInfo.environment["HOME"], !home.isEmpty { folders.append("\(home)/.lucerna/plugins") }
+        if let home = ProcessInfo.processInfo.environment["HOME"], !home.isEmpty {
+            folders.append("\(home)/.lucerna/plugins")
+        }
         if let path = ProcessInfo.processInfo.environment["LUCERNA_PLUGIN_PATH"] {
             folders += path.split(separator: ":").map(String.init).filter { !$0.isEmpty }
         }
@@ -26,14 +28,16 @@ public enum LuaPlugins {
         let manager = FileManager.default
         var isDirectory: ObjCBool = false
         guard manager.fileExists(atPath: folder, isDirectory: &isDirectory), isDirectory.boolValue,
-              let names = try? manager.contentsOfDirectory(atPath: folder) else { return [] }
+            let names = try? manager.contentsOfDirectory(atPath: folder)
+        else { return [] }
         var result: [String] = []
         for name in names.sorted() {
             let path = "\(folder)/\(name)"
             if name.hasSuffix(".lua") {
                 result.append(path)
             } else if manager.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
-                result += ((try? manager.contentsOfDirectory(atPath: path)) ?? []).filter { $0.hasSuffix(".lua") }.sorted().map { "\(path)/\($0)" }
+                result += ((try? manager.contentsOfDirectory(atPath: path)) ?? []).filter { $0.hasSuffix(".lua") }
+                    .sorted().map { "\(path)/\($0)" }
             }
         }
         return result
@@ -51,13 +55,20 @@ extension LuaState {
     /// only with `override = true`) and refreshes its kind's Lua global.
     @discardableResult
     public func loadPlugin(file path: String, overriding: Bool = false) throws -> ComponentEntry {
-        guard let data = FileManager.default.contents(atPath: path) else { throw LuaError(message: "\(path): cannot read the plugin") }
-        guard let source = String(data: data, encoding: .utf8) else { throw LuaError(message: "\(path): not UTF-8 text") }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw LuaError(message: "\(path): cannot read the plugin")
+        }
+        guard let source = String(data: data, encoding: .utf8) else {
+            throw LuaError(message: "\(path): not UTF-8 text")
+        }
         let top = lua_gettop(state)
         defer { lua_settop(state, top) }
         try evaluate(source: source, name: path, results: 1)
         guard lua_type(state, -1) == LUA_TTABLE else {
-            throw LuaError(message: "\(path): a plugin must return a table {kind = ..., name = ..., ...}, got \(String(cString: lua_typename(state, lua_type(state, -1))))")
+            throw LuaError(
+                message:
+                    "\(path): a plugin must return a table {kind = ..., name = ..., ...}, got \(String(cString: lua_typename(state, lua_type(state, -1))))"
+            )
         }
         return try registerPlugin(at: lua_gettop(state), origin: path, overriding: overriding)
     }
@@ -78,14 +89,21 @@ extension LuaState {
         func fail(_ message: String) -> LuaError { LuaError(message: "\(path): \(message)") }
         guard lua_getmetatable(state, table) == 0 else { throw fail("a plugin table must not have a metatable") }
         let kinds = LuaKindBinding.pluginKinds
-        guard let kindName = field("kind") else { throw fail("field kind must be a string, one of \(kinds.joined(separator: ", "))") }
-        guard let kind = ComponentKind(anyName: kindName), let binding = LuaKindBinding.of(kind), binding.adapter != nil else {
-            throw fail("kind '\(kindName)' cannot be a Lua plugin\(suggestion(for: kindName, in: kinds)); plugin kinds: \(kinds.joined(separator: ", "))")
+        guard let kindName = field("kind") else {
+            throw fail("field kind must be a string, one of \(kinds.joined(separator: ", "))")
+        }
+        guard let kind = ComponentKind(anyName: kindName), let binding = LuaKindBinding.of(kind), binding.adapter != nil
+        else {
+            throw fail(
+                "kind '\(kindName)' cannot be a Lua plugin\(suggestion(for: kindName, in: kinds)); plugin kinds: \(kinds.joined(separator: ", "))"
+            )
         }
         guard let name = field("name"), name.range(of: "^[a-z][a-z0-9_]*$", options: .regularExpression) != nil else {
             throw fail("field name must be a snake_case string such as \"gated\"")
         }
-        guard let description = field("description"), !description.isEmpty else { throw fail("field description must be a one-line string") }
+        guard let description = field("description"), !description.isEmpty else {
+            throw fail("field description must be a one-line string")
+        }
         func isFunction(_ method: String) -> Bool {
             _ = push(method)
             defer { lucerna_pop(state, 1) }
@@ -95,7 +113,8 @@ extension LuaState {
         let initType = lua_type(state, -1)
         lucerna_pop(state, 1)
         guard initType == LUA_TNIL || initType == LUA_TFUNCTION else {
-            throw fail("init must be a function init(self, opts), got a \(String(cString: lua_typename(state, initType)))")
+            throw fail(
+                "init must be a function init(self, opts), got a \(String(cString: lua_typename(state, initType)))")
         }
         // The first set of methods the table defines in full; the message names the first set.
         guard binding.methods.contains(where: { $0.allSatisfy(isFunction) }) else {
@@ -103,13 +122,20 @@ extension LuaState {
             _ = push(missing)
             let type = lua_type(state, -1)
             lucerna_pop(state, 1)
-            let alternatives = binding.methods.count > 1 ? " (or one of: \(binding.methods.dropFirst().map { $0.joined(separator: ", ") }.joined(separator: "; ")))" : ""
-            throw fail("\(kind.article) \(kind.name) plugin needs a function \(missing)(self, ...)\(alternatives)\(type == LUA_TNIL ? "" : ", got a \(String(cString: lua_typename(state, type)))")")
+            let alternatives =
+                binding.methods.count > 1
+                ? " (or one of: \(binding.methods.dropFirst().map { $0.joined(separator: ", ") }.joined(separator: "; ")))"
+                : ""
+            throw fail(
+                "\(kind.article) \(kind.name) plugin needs a function \(missing)(self, ...)\(alternatives)\(type == LUA_TNIL ? "" : ", got a \(String(cString: lua_typename(state, type)))")"
+            )
         }
         let definedMethods = Set(binding.methods.joined().filter(isFunction))
         _ = push("defaults")
         let defaults: [String: ConfigValue]
-        do { defaults = try LuaConfigValue.options(-1, in: state, path: "\(path): defaults") } catch { throw fail("\(error)") }
+        do { defaults = try LuaConfigValue.options(-1, in: state, path: "\(path): defaults") } catch {
+            throw fail("\(error)")
+        }
         lucerna_pop(state, 1)
         _ = push("options")
         let documentation = (try? LuaConfigValue.options(-1, in: state, path: "options")) ?? [:]
@@ -118,7 +144,8 @@ extension LuaState {
         let overrides = overriding || lua_toboolean(state, -1) != 0
         lucerna_pop(state, 1)
         _ = push("reference")
-        let reference = lua_type(state, -1) == LUA_TSTRING ? lucerna_tostring(state, -1).map { String(cString: $0) } ?? "" : ""
+        let reference =
+            lua_type(state, -1) == LUA_TSTRING ? lucerna_tostring(state, -1).map { String(cString: $0) } ?? "" : ""
         lucerna_pop(state, 1)
 
         // Instances find the base methods (parameter, module, buffer) through the plugin table.
@@ -128,18 +155,23 @@ extension LuaState {
         lua_setmetatable(state, table)
         lua_pushvalue(state, table)
         let pluginReference = luaL_ref(state, lucerna_registryindex())
-        let options = kind.frameworkOptions + binding.pluginOptions(definedMethods) + defaults.keys.sorted().map { key -> OptionSpec in
-            let value = defaults[key] ?? .null
-            let summary: String
-            if case .string(let text)? = documentation[key] { summary = text } else { summary = "" }
-            return OptionSpec(key, LuaPlugins.optionType(of: value), default: value, summary)
-        }
+        let options =
+            kind.frameworkOptions + binding.pluginOptions(definedMethods)
+            + defaults.keys.sorted().map { key -> OptionSpec in
+                let value = defaults[key] ?? .null
+                let summary: String
+                if case .string(let text)? = documentation[key] { summary = text } else { summary = "" }
+                return OptionSpec(key, LuaPlugins.optionType(of: value), default: value, summary)
+            }
         let label = "\(kind.luaGlobal).\(name) (\(path))"
-        let entry = ComponentEntry(kind: kind, name: name, summary: description, reference: reference, options: options, origin: path) {
+        let entry = ComponentEntry(
+            kind: kind, name: name, summary: description, reference: reference, options: options, origin: path
+        ) {
             [weak self] config in
             guard let self else { throw TensorError(label, "the Lua state that loaded this plugin has been closed") }
             return try self.instantiatePlugin(
-                binding: binding, name: name, methods: definedMethods, label: label, pluginReference: pluginReference, config: config)
+                binding: binding, name: name, methods: definedMethods, label: label, pluginReference: pluginReference,
+                config: config)
         }
         try registry.register(entry, overriding: overrides)
         LuaComponentsAPI.installKind(kind, in: self)
@@ -150,13 +182,16 @@ extension LuaState {
     /// set, a Swift module behind it for parameters, and `init(self, options)` run; the kind's adapter makes
     /// the component from it.
     func instantiatePlugin(
-        binding: LuaKindBinding, name: String, methods: Set<String>, label: String, pluginReference: Int32, config: Config
+        binding: LuaKindBinding, name: String, methods: Set<String>, label: String, pluginReference: Int32,
+        config: Config
     ) throws -> Any {
-        guard let adapter = binding.adapter else { throw TensorError(label, "\(binding.kind.name) components cannot be Lua plugins") }
+        guard let adapter = binding.adapter else {
+            throw TensorError(label, "\(binding.kind.name) components cannot be Lua plugins")
+        }
         let top = lua_gettop(state)
         defer { lua_settop(state, top) }
-        lucerna_newtable(state)                 // the instance
-        lucerna_newtable(state)                 // its metatable
+        lucerna_newtable(state)  // the instance
+        lucerna_newtable(state)  // its metatable
         lua_rawgeti(state, lucerna_registryindex(), lua_Integer(pluginReference))
         lua_setfield(state, -2, "__index")
         lua_setmetatable(state, -2)
@@ -172,7 +207,8 @@ extension LuaState {
             lucerna_pop(state, 1)
             _ = try module.call("init", [.table(config.values)])
         }
-        return try adapter(LuaPluginInstance(module: module, config: config, label: label, name: name, methods: methods))
+        return try adapter(
+            LuaPluginInstance(module: module, config: config, label: label, name: name, methods: methods))
     }
 
     /// Installs the table of methods every plugin instance inherits: `self:parameter(name, tensor)`,
@@ -182,7 +218,8 @@ extension LuaState {
         func register(_ name: String, _ body: @escaping (LuaCall, LuaPluginModule) throws -> Int32) {
             setFunction(name) { [weak self] call in
                 guard let self, lua_type(call.state, 1) == LUA_TTABLE, let key = lua_topointer(call.state, 1),
-                      let module = self.pluginModules[key]?.module else {
+                    let module = self.pluginModules[key]?.module
+                else {
                     throw TensorError(name, "call it on a plugin instance, with a colon: self:\(name)(...)")
                 }
                 return try body(call, module)
@@ -194,8 +231,11 @@ extension LuaState {
             lua_settop(call.state, 3)
         }
         register("parameter") { call, module in
-            let name = try call.string(2), tensor = try call.tensor(3)
-            guard tensor.dtype.isFloatingPoint else { throw TensorError("parameter", "\(name) must be a floating-point tensor") }
+            let name = try call.string(2)
+            let tensor = try call.tensor(3)
+            guard tensor.dtype.isFloatingPoint else {
+                throw TensorError("parameter", "\(name) must be a floating-point tensor")
+            }
             module.registerParameter(name, tensor)
             storeOnSelf(call, name)
             return 1
@@ -232,12 +272,14 @@ extension LuaPlugins {
         case .boolean: .boolean
         case .string: .string
         case .tensor: .tensor
-        case .list(let items) where !items.isEmpty && items.allSatisfy({
-            if case .number(let number) = $0 { return number.rounded() == number }
-            return false
-        }): .integers
+        case .list(let items)
+        where !items.isEmpty
+            && items.allSatisfy({
+                if case .number(let number) = $0 { return number.rounded() == number }
+                return false
+            }):
+            .integers
         default: .any
         }
     }
 }
-

@@ -1,8 +1,8 @@
 import CLua
 import Foundation
 import LucernaComponents
-import LucernaData
 import LucernaCore
+import LucernaData
 import LucernaNN
 import LucernaRun
 
@@ -25,10 +25,13 @@ extension LuaState {
         }
         setFunction("register") { [unowned self] call in
             // lucerna.register{kind = ..., name = ..., ...}: a plugin defined inside a recipe.
-            guard lua_type(call.state, 1) == LUA_TTABLE else { throw call.fail(1, "a plugin table {kind = ..., name = ..., ...}") }
+            guard lua_type(call.state, 1) == LUA_TTABLE else {
+                throw call.fail(1, "a plugin table {kind = ..., name = ..., ...}")
+            }
             lua_settop(call.state, 1)
             luaL_where(call.state, 1)
-            let origin = (lucerna_tostring(call.state, -1).map { String(cString: $0) } ?? "recipe").trimmingCharacters(in: CharacterSet(charactersIn: ": "))
+            let origin = (lucerna_tostring(call.state, -1).map { String(cString: $0) } ?? "recipe").trimmingCharacters(
+                in: CharacterSet(charactersIn: ": "))
             lucerna_pop(call.state, 1)
             let entry = try self.registerPlugin(at: 1, origin: origin, overriding: false)
             call.push("\(entry.kind.luaGlobal).\(entry.name)")
@@ -39,7 +42,9 @@ extension LuaState {
             try self.checkAccess(path, writing: true, operation: "lucerna.save_tensors")
             let fields = try LuaConfigValue.options(2, in: call.state, path: "lucerna.save_tensors")
             let tensors = try fields.keys.sorted().map { name -> (String, Tensor) in
-                guard case .tensor(let tensor)? = fields[name] else { throw TensorError("lucerna.save_tensors", "\(name) is not a tensor") }
+                guard case .tensor(let tensor)? = fields[name] else {
+                    throw TensorError("lucerna.save_tensors", "\(name) is not a tensor")
+                }
                 return (name, tensor)
             }
             try Safetensors.write(tensors, to: path)
@@ -59,38 +64,45 @@ extension LuaState {
         lucerna_pop(state, 1)
         // lucerna.merge(a, b, ...): a new table with the fields of each argument, later ones winning
         // (e.g. a config's optimizer spec plus the parameters: optim(lucerna.merge(config.optimizer, {params = ...}))).
-        try? run(source: """
-            function lucerna.merge(...)
-               local merged = {}
-               for i = 1, select("#", ...) do
-                  local part = select(i, ...)
-                  if part ~= nil then
-                     assert(type(part) == "table", ("lucerna.merge: argument %d is a %s, not a table"):format(i, type(part)))
-                     for key, value in pairs(part) do merged[key] = value end
-                  end
-               end
-               return merged
-            end
-            """, name: "lucerna.merge")
+        try? run(
+            source: """
+                function lucerna.merge(...)
+                   local merged = {}
+                   for i = 1, select("#", ...) do
+                      local part = select(i, ...)
+                      if part ~= nil then
+                         assert(type(part) == "table", ("lucerna.merge: argument %d is a %s, not a table"):format(i, type(part)))
+                         for key, value in pairs(part) do merged[key] = value end
+                      end
+                   end
+                   return merged
+                end
+                """, name: "lucerna.merge")
 
         lucerna_newtable(state)
         if let run { lua_pushstring(state, run.directory) } else { lua_pushnil(state) }
         lua_setfield(state, -2, "dir")
         lua_pushinteger(state, lua_Integer(run?.seed ?? 0))
-        lua_setfield(state, -2, "seed")   // the run's seed (--seed, or each of --seeds)
+        lua_setfield(state, -2, "seed")  // the run's seed (--seed, or each of --seeds)
         setFunction("log") { [unowned self] call in
             let fields = try LuaConfigValue.options(1, in: call.state, path: "run.log")
             for (key, value) in fields {
                 switch value {
                 case .number, .string, .boolean: continue
-                default: throw TensorError("run.log", "field \(key) must be a number, string or boolean, got \(value.kindName) (use :item() for a scalar tensor)")
+                default:
+                    throw TensorError(
+                        "run.log",
+                        "field \(key) must be a number, string or boolean, got \(value.kindName) (use :item() for a scalar tensor)"
+                    )
                 }
             }
             try self.run?.log(fields)
             return 0
         }
         setFunction("save") { [unowned self] call in
-            guard let run = self.run else { throw TensorError("run.save", "no run folder: run the recipe with `lucerna run`") }
+            guard let run = self.run else {
+                throw TensorError("run.save", "no run folder: run the recipe with `lucerna run`")
+            }
             let name = try call.string(1)
             guard name.range(of: "^[A-Za-z0-9_.-]+$", options: .regularExpression) != nil, !name.hasPrefix(".") else {
                 throw TensorError("run.save", "checkpoint name '\(name)' must use letters, digits, '_', '-' and '.'")
@@ -101,7 +113,9 @@ extension LuaState {
             } else {
                 let fields = try LuaConfigValue.options(2, in: call.state, path: "run.save")
                 tensors = try fields.keys.sorted().map { key in
-                    guard case .tensor(let tensor)? = fields[key] else { throw TensorError("run.save", "\(key) is not a tensor") }
+                    guard case .tensor(let tensor)? = fields[key] else {
+                        throw TensorError("run.save", "\(key) is not a tensor")
+                    }
                     return (key, tensor)
                 }
             }
@@ -113,7 +127,9 @@ extension LuaState {
         }
         setFunction("image") { [unowned self] call in
             // run.image(name, images, {columns = 8, range = {0, 1}}): a PNG grid in images/, shown in report.html.
-            guard let run = self.run else { throw TensorError("run.image", "no run folder: run the recipe with `lucerna run`") }
+            guard let run = self.run else {
+                throw TensorError("run.image", "no run folder: run the recipe with `lucerna run`")
+            }
             let name = try call.string(1)
             let images = try call.tensor(2)
             try call.checkOptions(3, accepted: ["columns", "range"])
@@ -131,14 +147,19 @@ extension LuaState {
         setFunction("overlay") { [unowned self] call in
             // run.overlay(name, images, {{"grad_cam", maps}, {"saliency", maps2}}, {colormap = "inferno", alpha = 0.6}):
             // a grid with the images in grey, then one row of coloured heatmaps per method, for report.html.
-            guard let run = self.run else { throw TensorError("run.overlay", "no run folder: run the recipe with `lucerna run`") }
+            guard let run = self.run else {
+                throw TensorError("run.overlay", "no run folder: run the recipe with `lucerna run`")
+            }
             let name = try call.string(1)
             let images = try call.tensor(2)
             guard case .list(let rows) = try LuaConfigValue.read(3, in: call.state, path: "run.overlay rows") else {
-                throw TensorError("run.overlay", "argument 3 must be a list of {name, maps} pairs, e.g. {{\"grad_cam\", maps}}")
+                throw TensorError(
+                    "run.overlay", "argument 3 must be a list of {name, maps} pairs, e.g. {{\"grad_cam\", maps}}")
             }
             let maps = try rows.map { row -> (name: String, maps: Tensor) in
-                guard case .list(let pair) = row, pair.count == 2, case .string(let label) = pair[0], case .tensor(let tensor) = pair[1] else {
+                guard case .list(let pair) = row, pair.count == 2, case .string(let label) = pair[0],
+                    case .tensor(let tensor) = pair[1]
+                else {
                     throw TensorError("run.overlay", "each row must be {name, maps}, got \(row)")
                 }
                 return (label, tensor)
@@ -146,11 +167,19 @@ extension LuaState {
             try call.checkOptions(4, accepted: ["colormap", "alpha"])
             let colormapName = try call.string(4, "colormap", default: "inferno") ?? "inferno"
             guard let colormap = Colormap(rawValue: colormapName) else {
-                throw TensorError("run.overlay", "colormap must be \(Colormap.allCases.map(\.rawValue).joined(separator: ", ")), got \(colormapName)")
+                throw TensorError(
+                    "run.overlay",
+                    "colormap must be \(Colormap.allCases.map(\.rawValue).joined(separator: ", ")), got \(colormapName)"
+                )
             }
-            let data = try PNG.explanationGrid(images: images, maps: maps, colormap: colormap, alpha: try call.number(4, "alpha", default: 0.6))
-            call.push(try run.savePNG(name, data, caption: "rows: inputs, " + maps.map(\.name).joined(separator: ", ") + " (\(colormapName), low to high)",
-                                      operation: "run.overlay"))
+            let data = try PNG.explanationGrid(
+                images: images, maps: maps, colormap: colormap, alpha: try call.number(4, "alpha", default: 0.6))
+            call.push(
+                try run.savePNG(
+                    name, data,
+                    caption: "rows: inputs, " + maps.map(\.name).joined(separator: ", ")
+                        + " (\(colormapName), low to high)",
+                    operation: "run.overlay"))
             return 1
         }
         setFunction("note") { [unowned self] call in
@@ -163,7 +192,9 @@ extension LuaState {
     /// Parses a Lua table literal from `--set` (`{256, 128}`): only literal characters are accepted (no
     /// parentheses, so no calls), and the chunk `return <text>` runs in an empty environment.
     func parseLiteral(_ text: String, key: String) throws -> ConfigValue {
-        guard text.range(of: #"^[\s\{\}\[\]\w\.\-\+,=\"']*$"#, options: .regularExpression) != nil, !text.contains("function") else {
+        guard text.range(of: #"^[\s\{\}\[\]\w\.\-\+,=\"']*$"#, options: .regularExpression) != nil,
+            !text.contains("function")
+        else {
             throw TensorError("--set \(key)", "expected a table literal such as {256, 128}, got '\(text)'")
         }
         let top = lua_gettop(state)
@@ -171,8 +202,10 @@ extension LuaState {
         let source = "return \(text)"
         let status = source.withCString { lucerna_loadbuffer(state, $0, source.utf8.count, "=--set \(key)") }
         guard status == LUA_OK else { throw TensorError("--set \(key)", "not a table literal: \(text)") }
-        lucerna_newtable(state)   // an empty environment: names resolve to nil, nothing can be called
-        guard lua_setupvalue(state, -2, 1) != nil else { throw TensorError("--set \(key)", "not a table literal: \(text)") }
+        lucerna_newtable(state)  // an empty environment: names resolve to nil, nothing can be called
+        guard lua_setupvalue(state, -2, 1) != nil else {
+            throw TensorError("--set \(key)", "not a table literal: \(text)")
+        }
         try protectedCall(arguments: 0, results: 1)
         return try LuaConfigValue.read(-1, in: state, path: "--set \(key)")
     }

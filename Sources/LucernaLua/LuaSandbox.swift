@@ -19,8 +19,10 @@ public struct Sandbox: Sendable {
     /// Folders the script may only read.
     public var readableFolders: [String]
 
-    public init(instructionBudget: Int = 2_000_000_000, memoryCap: Int = 4 << 30, writableFolders: [String] = [],
-                readableFolders: [String] = []) {
+    public init(
+        instructionBudget: Int = 2_000_000_000, memoryCap: Int = 4 << 30, writableFolders: [String] = [],
+        readableFolders: [String] = []
+    ) {
         self.instructionBudget = instructionBudget
         self.memoryCap = memoryCap
         self.writableFolders = writableFolders
@@ -31,7 +33,8 @@ public struct Sandbox: Sendable {
     static func canonical(_ path: String) -> String {
         let url = URL(fileURLWithPath: path).standardizedFileURL
         if FileManager.default.fileExists(atPath: url.path) { return url.resolvingSymlinksInPath().path }
-        return url.deletingLastPathComponent().resolvingSymlinksInPath().appendingPathComponent(url.lastPathComponent).path
+        return url.deletingLastPathComponent().resolvingSymlinksInPath().appendingPathComponent(url.lastPathComponent)
+            .path
     }
 
     /// Throws unless `path` lies inside an allowed folder for the access (`writing` or reading).
@@ -42,7 +45,10 @@ public struct Sandbox: Sendable {
             let root = Self.canonical(folder)
             if target == root || target.hasPrefix(root.hasSuffix("/") ? root : root + "/") { return }
         }
-        throw TensorError(operation, "sandbox: \(writing ? "writing" : "reading") \(path) is not allowed; \(writing ? "writable" : "readable") folders: \(folders.isEmpty ? "(none)" : folders.joined(separator: ", "))")
+        throw TensorError(
+            operation,
+            "sandbox: \(writing ? "writing" : "reading") \(path) is not allowed; \(writing ? "writable" : "readable") folders: \(folders.isEmpty ? "(none)" : folders.joined(separator: ", "))"
+        )
     }
 }
 
@@ -64,44 +70,45 @@ extension LuaState {
             return 0
         }
         lua_setglobal(state, "__lucerna_check_access")
-        try run(source: """
-            local check = __lucerna_check_access
-            __lucerna_check_access = nil
-            os.execute, os.exit, os.remove, os.rename, os.tmpname, os.getenv = nil, nil, nil, nil, nil, nil
-            io.popen, io.input, io.output, io.lines, io.tmpfile = nil, nil, nil, nil, nil
-            dofile, loadfile = nil, nil
-            package.loadlib, package.cpath, package.path = nil, "", ""
-            package.searchers[3], package.searchers[4] = nil, nil
-            for name in pairs(package.loaded) do
-               if name ~= "_G" and name ~= "string" and name ~= "table" and name ~= "math" and name ~= "utf8"
-                  and name ~= "coroutine" and name ~= "io" and name ~= "os" then package.loaded[name] = nil end
-            end
-            string.dump = nil
-            debug = {traceback = debug.traceback}
-            -- Limit errors cannot be swallowed: protected calls re-raise them.
-            local raw_pcall, raw_xpcall, raw_error, raw_resume = pcall, xpcall, error, coroutine.resume
-            local function is_limit(message)
-               return type(message) == "string" and message:find("sandbox: ", 1, true) ~= nil
-            end
-            local function pass(ok, ...)
-               if not ok and is_limit((...)) then raw_error((...), 0) end
-               return ok, ...
-            end
-            pcall = function(f, ...) return pass(raw_pcall(f, ...)) end
-            xpcall = function(f, handler, ...)
-               return pass(raw_xpcall(f, function(message)
-                  if is_limit(message) then return message end
-                  return handler(message)
-               end, ...))
-            end
-            coroutine.resume = function(co, ...) return pass(raw_resume(co, ...)) end
-            local raw_load, raw_open = load, io.open
-            load = function(chunk, name, mode, env) return raw_load(chunk, name, "t", env) end
-            io.open = function(path, mode)
-               check(path, mode)
-               return raw_open(path, mode)
-            end
-            """, name: "sandbox")
+        try run(
+            source: """
+                local check = __lucerna_check_access
+                __lucerna_check_access = nil
+                os.execute, os.exit, os.remove, os.rename, os.tmpname, os.getenv = nil, nil, nil, nil, nil, nil
+                io.popen, io.input, io.output, io.lines, io.tmpfile = nil, nil, nil, nil, nil
+                dofile, loadfile = nil, nil
+                package.loadlib, package.cpath, package.path = nil, "", ""
+                package.searchers[3], package.searchers[4] = nil, nil
+                for name in pairs(package.loaded) do
+                   if name ~= "_G" and name ~= "string" and name ~= "table" and name ~= "math" and name ~= "utf8"
+                      and name ~= "coroutine" and name ~= "io" and name ~= "os" then package.loaded[name] = nil end
+                end
+                string.dump = nil
+                debug = {traceback = debug.traceback}
+                -- Limit errors cannot be swallowed: protected calls re-raise them.
+                local raw_pcall, raw_xpcall, raw_error, raw_resume = pcall, xpcall, error, coroutine.resume
+                local function is_limit(message)
+                   return type(message) == "string" and message:find("sandbox: ", 1, true) ~= nil
+                end
+                local function pass(ok, ...)
+                   if not ok and is_limit((...)) then raw_error((...), 0) end
+                   return ok, ...
+                end
+                pcall = function(f, ...) return pass(raw_pcall(f, ...)) end
+                xpcall = function(f, handler, ...)
+                   return pass(raw_xpcall(f, function(message)
+                      if is_limit(message) then return message end
+                      return handler(message)
+                   end, ...))
+                end
+                coroutine.resume = function(co, ...) return pass(raw_resume(co, ...)) end
+                local raw_load, raw_open = load, io.open
+                load = function(chunk, name, mode, env) return raw_load(chunk, name, "t", env) end
+                io.open = function(path, mode)
+                   check(path, mode)
+                   return raw_open(path, mode)
+                end
+                """, name: "sandbox")
         lua_sethook(state, nil, 0, 0)
         lucerna_install_limit_hook(state)
     }

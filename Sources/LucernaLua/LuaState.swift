@@ -2,9 +2,9 @@ import CLua
 import Foundation
 import LucernaComponents
 import LucernaCore
+import LucernaData
 import LucernaNN
 import LucernaRun
-import LucernaData
 
 /// An error from a Lua chunk (syntax, runtime, or an engine error raised inside a Lucerna function),
 /// with Lua's `file:line:` position and a traceback.
@@ -36,7 +36,7 @@ func luaSwiftDispatch(_ state: OpaquePointer?) -> Int32 {
     do {
         return try box.body(LuaCall(state: state, name: box.name))
     } catch {
-        luaL_where(state, 1)   // "file:line:" of the Lua caller
+        luaL_where(state, 1)  // "file:line:" of the Lua caller
         let position = lucerna_tostring(state, -1).map { String(cString: $0) } ?? ""
         lucerna_pop(state, 1)
         lua_pushstring(state, error is LuaError ? "\(error)" : "\(position)\(error)")
@@ -75,7 +75,9 @@ public final class LuaState {
     /// The run layer's component builder for this state: its registry and run folder, and the script's
     /// identity for memoised evaluations (a module is scripted when it or a child is a Lua plugin).
     var components: ComponentBuilder {
-        ComponentBuilder(registry: registry, run: run, script: ScriptIdentity(sourceDigest: sourceDigest.hex, isScripted: Self.isScripted))
+        ComponentBuilder(
+            registry: registry, run: run,
+            script: ScriptIdentity(sourceDigest: sourceDigest.hex, isScripted: Self.isScripted))
     }
 
     static func isScripted(_ module: Module) -> Bool {
@@ -84,8 +86,10 @@ public final class LuaState {
 
     /// Creates a state with the standard libraries and Lucerna's API; with `sandbox`, the escapes are
     /// removed and the limits enforced.
-    public init(dataDirectory: String? = nil, registry: Registry = .standard(), sandbox: Sandbox? = nil,
-                run: RunContext? = nil) throws {
+    public init(
+        dataDirectory: String? = nil, registry: Registry = .standard(), sandbox: Sandbox? = nil,
+        run: RunContext? = nil
+    ) throws {
         self.dataDirectory = dataDirectory
         if let dataDirectory { DataLocation.root = dataDirectory }
         self.registry = registry
@@ -125,7 +129,7 @@ public final class LuaState {
     /// Pushes a Swift function as a Lua function.
     func push(function name: String, _ body: @escaping LuaFunction) {
         let box = FunctionBox(name: name, body: body)
-        functions.append(box)   // the state owns the boxes for its lifetime
+        functions.append(box)  // the state owns the boxes for its lifetime
         lua_pushlightuserdata(state, Unmanaged.passUnretained(box).toOpaque())
         lua_pushcclosure(state, lucerna_trampoline, 1)
     }
@@ -163,13 +167,13 @@ public final class LuaState {
     func protectedCall(arguments: Int32, results: Int32) throws {
         let function = lua_gettop(state) - arguments
         pushTracebackHandler()
-        lua_rotate(state, function, 1)   // handler below the function
+        lua_rotate(state, function, 1)  // handler below the function
         guard lucerna_pcall(state, arguments, results, function) == LUA_OK else {
             let message = popMessage(count: 1)
             lua_settop(state, function - 1)
             throw LuaError(message: message)
         }
-        lua_rotate(state, function, -1)   // the handler to the top, then drop it
+        lua_rotate(state, function, -1)  // the handler to the top, then drop it
         lucerna_pop(state, 1)
     }
 
@@ -181,8 +185,10 @@ public final class LuaState {
     /// first result (or nothing) as config values.
     /// With `stateKey`, a per-key table kept in the instance (`self.__state[key]`) is passed after
     /// `arguments`, then `trailing`.
-    func callMethod(reference: Int32, method: String, arguments: [ConfigValue], stateKey: Int? = nil,
-                    trailing: [ConfigValue] = [], label: String) throws -> [ConfigValue] {
+    func callMethod(
+        reference: Int32, method: String, arguments: [ConfigValue], stateKey: Int? = nil,
+        trailing: [ConfigValue] = [], label: String
+    ) throws -> [ConfigValue] {
         let top = lua_gettop(state)
         defer { lua_settop(state, top) }
         lua_rawgeti(state, lucerna_registryindex(), lua_Integer(reference))
@@ -215,7 +221,7 @@ public final class LuaState {
             lua_pushvalue(state, -1)
             lua_rawseti(state, -3, lua_Integer(key))
         }
-        lua_rotate(state, -2, 1)   // the per-key table above the __state table, then drop the latter
+        lua_rotate(state, -2, 1)  // the per-key table above the __state table, then drop the latter
         lucerna_pop(state, 1)
     }
 
@@ -226,8 +232,12 @@ public final class LuaState {
         defer { lua_settop(state, top) }
         lua_rawgeti(state, lucerna_registryindex(), lua_Integer(reference))
         lua_pushstring(state, "__state")
-        guard lua_rawget(state, -2) == LUA_TTABLE, lua_rawgeti(state, -1, lua_Integer(key)) == LUA_TTABLE else { return [:] }
-        guard case .table(let fields) = try LuaConfigValue.read(-1, in: state, path: "\(label) state") else { return [:] }
+        guard lua_rawget(state, -2) == LUA_TTABLE, lua_rawgeti(state, -1, lua_Integer(key)) == LUA_TTABLE else {
+            return [:]
+        }
+        guard case .table(let fields) = try LuaConfigValue.read(-1, in: state, path: "\(label) state") else {
+            return [:]
+        }
         return fields
     }
 

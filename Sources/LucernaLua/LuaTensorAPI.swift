@@ -32,7 +32,9 @@ enum LuaTensorAPI {
 
     /// A 1-based Lua dimension as an engine axis.
     static func axis(_ dimension: Int, _ operation: String) throws -> Int {
-        guard dimension != 0 else { throw TensorError(operation, "dimensions count from 1 (or from -1 at the end); got 0") }
+        guard dimension != 0 else {
+            throw TensorError(operation, "dimensions count from 1 (or from -1 at the end); got 0")
+        }
         return dimension > 0 ? dimension - 1 : dimension
     }
 
@@ -44,7 +46,9 @@ enum LuaTensorAPI {
             call.push("\(try call.tensor(1))")
             return 1
         }
-        for (name, operation) in [("__add", "add"), ("__sub", "sub"), ("__mul", "mul"), ("__div", "div"), ("__pow", "pow")] {
+        for (name, operation) in [
+            ("__add", "add"), ("__sub", "sub"), ("__mul", "mul"), ("__div", "div"), ("__pow", "pow"),
+        ] {
             lua.setFunction(name) { call in
                 let (a, b) = try operands(call, operation)
                 switch operation {
@@ -87,7 +91,8 @@ enum LuaTensorAPI {
             lua.setFunction(name) { call in
                 let (parts, _) = try tensors(call, 1)
                 let dimension = call.isNil(2) ? 0 : try axis(call.integer(2), name)
-                call.push(isStack ? try Tensor.stack(parts, axis: dimension) : try Tensor.concatenate(parts, axis: dimension))
+                call.push(
+                    isStack ? try Tensor.stack(parts, axis: dimension) : try Tensor.concatenate(parts, axis: dimension))
                 return 1
             }
         }
@@ -131,7 +136,9 @@ enum LuaTensorAPI {
             }
             var maps: [String: Tensor] = [:]
             for (name, value) in fields {
-                guard case .tensor(let tensor) = value else { throw TensorError("relevance_shares", "maps.\(name) must be a tensor, got \(value.kindName)") }
+                guard case .tensor(let tensor) = value else {
+                    throw TensorError("relevance_shares", "maps.\(name) must be a tensor, got \(value.kindName)")
+                }
                 maps[name] = tensor
             }
             LuaConfigValue.push(.table(try ModalityView.shares(maps).mapValues { .tensor($0) }), in: call.state)
@@ -147,9 +154,13 @@ enum LuaTensorAPI {
             }
             let result = try ExplanationShift.compare(call.tensor(1), call.tensor(2), top: top)
             let count = result.intersectionOverUnion.count
-            LuaConfigValue.push(.table(["iou": .tensor(try Tensor(shape: [count], values: result.intersectionOverUnion, dtype: .float64)),
-                                        "rank_correlation": .tensor(try Tensor(shape: [count], values: result.rankCorrelation, dtype: .float64))]),
-                                in: call.state)
+            LuaConfigValue.push(
+                .table([
+                    "iou": .tensor(try Tensor(shape: [count], values: result.intersectionOverUnion, dtype: .float64)),
+                    "rank_correlation": .tensor(
+                        try Tensor(shape: [count], values: result.rankCorrelation, dtype: .float64)),
+                ]),
+                in: call.state)
             return 1
         }
         lua.setFunction("manual_seed") { call in
@@ -181,7 +192,8 @@ enum LuaTensorAPI {
             lua_settop(call.state, 1)
             let status = GradientMode.with(enabled: false) { lucerna_pcall(call.state, 0, LUA_MULTRET, 0) }
             guard status == LUA_OK else {
-                throw LuaError(message: lucerna_tostring(call.state, -1).map { String(cString: $0) } ?? "error in no_grad")
+                throw LuaError(
+                    message: lucerna_tostring(call.state, -1).map { String(cString: $0) } ?? "error in no_grad")
             }
             return lua_gettop(call.state)
         }
@@ -190,7 +202,9 @@ enum LuaTensorAPI {
     /// One tensor or a Lua array of tensors at `index`; `single` tells which.
     static func tensors(_ call: LuaCall, _ index: Int32) throws -> ([Tensor], single: Bool) {
         if let tensor = tensor(at: index, in: call.state) { return ([tensor], true) }
-        guard lua_type(call.state, index) == LUA_TTABLE else { throw call.fail(index, "a tensor or a table of tensors") }
+        guard lua_type(call.state, index) == LUA_TTABLE else {
+            throw call.fail(index, "a tensor or a table of tensors")
+        }
         var result: [Tensor] = []
         for position in 1...max(luaL_len(call.state, index), 1) {
             lua_geti(call.state, index, position)
@@ -205,11 +219,12 @@ enum LuaTensorAPI {
 
     /// The two operands of an arithmetic metamethod; a number becomes a scalar of the other's dtype.
     static func operands(_ call: LuaCall, _ operation: String) throws -> (Tensor, Tensor) {
-        let first = tensor(at: 1, in: call.state), second = tensor(at: 2, in: call.state)
+        let first = tensor(at: 1, in: call.state)
+        let second = tensor(at: 2, in: call.state)
         switch (first, second) {
-        case let (a?, b?): return (a, b)
-        case let (a?, nil): return (a, Tensor(try call.number(2), dtype: a.dtype))
-        case let (nil, b?): return (Tensor(try call.number(1), dtype: b.dtype), b)
+        case (let a?, let b?): return (a, b)
+        case (let a?, nil): return (a, Tensor(try call.number(2), dtype: a.dtype))
+        case (nil, let b?): return (Tensor(try call.number(1), dtype: b.dtype), b)
         default: throw TensorError(operation, "needs a tensor operand")
         }
     }
@@ -218,11 +233,15 @@ enum LuaTensorAPI {
     static func fromNested(_ call: LuaCall, index: Int32) throws -> Tensor {
         let state = call.state
         if lua_type(state, index) == LUA_TNUMBER { return Tensor(lucerna_tonumber(state, index)) }
-        guard lua_type(state, index) == LUA_TTABLE else { throw call.fail(index, "a number or a nested table of numbers") }
+        guard lua_type(state, index) == LUA_TTABLE else {
+            throw call.fail(index, "a number or a nested table of numbers")
+        }
         var shape: [Int] = []
         var values: [Float] = []
         var leafDepth: Int?
-        func ragged() -> TensorError { TensorError("tensor", "ragged nested table: rows must all have the same length and depth") }
+        func ragged() -> TensorError {
+            TensorError("tensor", "ragged nested table: rows must all have the same length and depth")
+        }
         func read(_ depth: Int) throws {
             // The table to read is on top of the stack.
             guard depth < 32 else { throw TensorError("tensor", "nested more than 32 levels") }
@@ -240,7 +259,10 @@ enum LuaTensorAPI {
                     guard leafDepth.map({ depth < $0 }) ?? true else { throw ragged() }
                     try read(depth + 1)
                 default:
-                    throw TensorError("tensor", "element \(position + 1) is a \(String(cString: lua_typename(state, lua_type(state, -1)))), not a number")
+                    throw TensorError(
+                        "tensor",
+                        "element \(position + 1) is a \(String(cString: lua_typename(state, lua_type(state, -1)))), not a number"
+                    )
                 }
             }
         }

@@ -7,7 +7,8 @@ extension LuaTensorAPI {
         // Unary operations without arguments.
         let unary: [(String, (Tensor) throws -> Tensor)] = [
             ("relu", { try $0.relu() }), ("sigmoid", { try $0.sigmoid() }), ("tanh", { try $0.tanh() }),
-            ("exp", { try $0.exp() }), ("log", { try $0.log() }), ("sqrt", { try $0.sqrt() }), ("abs", { try $0.abs() }),
+            ("exp", { try $0.exp() }), ("log", { try $0.log() }), ("sqrt", { try $0.sqrt() }),
+            ("abs", { try $0.abs() }),
             ("neg", { try $0.negated() }), ("softplus", { try $0.softplus() }), ("gelu", { try $0.gelu() }),
             ("square", { try $0.square() }), ("detach", { $0.detach() }), ("clone", { $0.copy() }),
             ("t", { try $0.transposed() }), ("float", { try $0.to(.float32) }), ("double", { try $0.to(.float64) }),
@@ -49,8 +50,10 @@ extension LuaTensorAPI {
                 return 1
             }
         }
-        for (name, body) in [("softmax", { (x: Tensor, d: Int) in try x.softmax(axis: d) }),
-                             ("log_softmax", { (x: Tensor, d: Int) in try x.logSoftmax(axis: d) })] {
+        for (name, body) in [
+            ("softmax", { (x: Tensor, d: Int) in try x.softmax(axis: d) }),
+            ("log_softmax", { (x: Tensor, d: Int) in try x.logSoftmax(axis: d) }),
+        ] {
             lua.setFunction(name) { call in
                 let dimension = call.isNil(2) ? -1 : try axis(call.integer(2), name)
                 call.push(try body(call.tensor(1), dimension))
@@ -68,7 +71,8 @@ extension LuaTensorAPI {
             return 1
         }
         lua.setFunction("transpose") { call in
-            call.push(try call.tensor(1).transposed(axis(call.integer(2), "transpose"), axis(call.integer(3), "transpose")))
+            call.push(
+                try call.tensor(1).transposed(axis(call.integer(2), "transpose"), axis(call.integer(3), "transpose")))
             return 1
         }
         lua.setFunction("clamp") { call in
@@ -143,11 +147,15 @@ extension LuaTensorAPI {
             // narrow(dim, start, length) with a 1-based start, as in Torch7.
             let tensor = try call.tensor(1)
             let dimension = try axis(call.integer(2), "narrow")
-            let start = try call.integer(3), length = try call.integer(4)
+            let start = try call.integer(3)
+            let length = try call.integer(4)
             guard start >= 1, length >= 0 else { throw TensorError("narrow", "start must be >= 1 and length >= 0") }
             let resolved = dimension < 0 ? dimension + tensor.rank : dimension
             guard resolved >= 0, resolved < tensor.rank, start - 1 + length <= tensor.shape[resolved] else {
-                throw TensorError("narrow", "range \(start)..\(start + length - 1) is outside dimension \(dimension + 1) of \(describe(shape: tensor.shape))")
+                throw TensorError(
+                    "narrow",
+                    "range \(start)..\(start + length - 1) is outside dimension \(dimension + 1) of \(describe(shape: tensor.shape))"
+                )
             }
             call.push(try tensor.sliced(axis: resolved, start: start - 1, end: start - 1 + length))
             return 1
@@ -156,7 +164,8 @@ extension LuaTensorAPI {
             // index_select(dim, indices) with 1-based indices (a tensor or a table).
             let tensor = try call.tensor(1)
             let dimension = try axis(call.integer(2), "index_select")
-            let indices = try LuaTensorAPI.tensor(at: 3, in: call.state)?.toIntegers() ?? call.integers(3, maximumCount: 1 << 28)
+            let indices =
+                try LuaTensorAPI.tensor(at: 3, in: call.state)?.toIntegers() ?? call.integers(3, maximumCount: 1 << 28)
             call.push(try tensor.indexSelect(axis: dimension, indices: indices.map { $0 - 1 }))
             return 1
         }
@@ -182,7 +191,8 @@ extension LuaTensorAPI {
             return 1
         }
         lua.setFunction("unsqueeze") { call in
-            let tensor = try call.tensor(1), dimension = try call.integer(2)
+            let tensor = try call.tensor(1)
+            let dimension = try call.integer(2)
             // 1-based insert position; -1 appends a last axis.
             let position = dimension > 0 ? dimension - 1 : dimension + tensor.rank + 1
             call.push(try tensor.unsqueezed(axis: position))
@@ -204,11 +214,14 @@ extension LuaTensorAPI {
         }
         lua.setFunction("gather") { call in
             // gather(dim, index) with 1-based indices, as Torch7.
-            call.push(try call.tensor(1).gathering(axis: axis(call.integer(2), "gather"), indices: zeroBased(call.tensor(3))))
+            call.push(
+                try call.tensor(1).gathering(axis: axis(call.integer(2), "gather"), indices: zeroBased(call.tensor(3))))
             return 1
         }
         lua.setFunction("logsumexp") { call in
-            call.push(try call.tensor(1).logSumExp(axis: axis(call.integer(2), "logsumexp"), keepingDimensions: call.boolean(3)))
+            call.push(
+                try call.tensor(1).logSumExp(
+                    axis: axis(call.integer(2), "logsumexp"), keepingDimensions: call.boolean(3)))
             return 1
         }
         lua.setFunction("type_as") { call in
@@ -220,29 +233,36 @@ extension LuaTensorAPI {
             return 1
         }
         lua.setFunction("dropout") { call in
-            call.push(try call.tensor(1).dropout(probability: call.number(2), training: call.isNil(3) ? true : call.boolean(3)))
+            call.push(
+                try call.tensor(1).dropout(
+                    probability: call.number(2), training: call.isNil(3) ? true : call.boolean(3)))
             return 1
         }
         lua.setFunction("conv2d") { call in
             // x:conv2d(weight, bias_or_nil, {stride =, padding =, dilation =})
             try call.checkOptions(4, accepted: ["stride", "padding", "dilation"])
-            call.push(try call.tensor(1).conv2d(weight: call.tensor(2), bias: call.isNil(3) ? nil : call.tensor(3),
-                                                stride: call.pair(4, "stride", default: (1, 1)), padding: call.pair(4, "padding", default: (0, 0)),
-                                                dilation: call.pair(4, "dilation", default: (1, 1))))
+            call.push(
+                try call.tensor(1).conv2d(
+                    weight: call.tensor(2), bias: call.isNil(3) ? nil : call.tensor(3),
+                    stride: call.pair(4, "stride", default: (1, 1)), padding: call.pair(4, "padding", default: (0, 0)),
+                    dilation: call.pair(4, "dilation", default: (1, 1))))
             return 1
         }
         lua.setFunction("conv_transpose2d") { call in
             // x:conv_transpose2d(weight, bias_or_nil, {stride =, padding =, output_padding =, dilation =})
             try call.checkOptions(4, accepted: ["stride", "padding", "output_padding", "dilation"])
-            call.push(try call.tensor(1).convTranspose2d(
-                weight: call.tensor(2), bias: call.isNil(3) ? nil : call.tensor(3), stride: call.pair(4, "stride", default: (1, 1)),
-                padding: call.pair(4, "padding", default: (0, 0)), outputPadding: call.pair(4, "output_padding", default: (0, 0)),
-                dilation: call.pair(4, "dilation", default: (1, 1))))
+            call.push(
+                try call.tensor(1).convTranspose2d(
+                    weight: call.tensor(2), bias: call.isNil(3) ? nil : call.tensor(3),
+                    stride: call.pair(4, "stride", default: (1, 1)),
+                    padding: call.pair(4, "padding", default: (0, 0)),
+                    outputPadding: call.pair(4, "output_padding", default: (0, 0)),
+                    dilation: call.pair(4, "dilation", default: (1, 1))))
             return 1
         }
         lua.setFunction("argmin") { call in
             let dimension = call.isNil(2) ? -1 : try axis(call.integer(2), "argmin")
-            call.push(try call.tensor(1).argmin(axis: dimension).to(.float32) + 1)   // 1-based, like argmax
+            call.push(try call.tensor(1).argmin(axis: dimension).to(.float32) + 1)  // 1-based, like argmax
             return 1
         }
         lua.setFunction("adaptive_avg_pool2d") { call in
@@ -252,35 +272,48 @@ extension LuaTensorAPI {
         lua.setFunction("upsample") { call in
             // x:upsample({h, w}, "nearest" | "bilinear")
             let mode = call.isNil(3) ? "nearest" : try call.string(3)
-            guard let chosen = UpsampleMode(rawValue: mode) else { throw TensorError("upsample", "mode must be nearest, bilinear or bilinear_align_corners, got \(mode)") }
+            guard let chosen = UpsampleMode(rawValue: mode) else {
+                throw TensorError("upsample", "mode must be nearest, bilinear or bilinear_align_corners, got \(mode)")
+            }
             call.push(try call.tensor(1).upsample(size: call.pair(2), mode: chosen))
             return 1
         }
         lua.setFunction("pad") { call in
             // x:pad{before1, after1, before2, after2, ...} from the first dimension, value optional.
-            let tensor = try call.tensor(1), amounts = try call.integers(2)
+            let tensor = try call.tensor(1)
+            let amounts = try call.integers(2)
             guard amounts.count % 2 == 0, amounts.count / 2 <= tensor.rank else {
-                throw TensorError("pad", "expected pairs {before, after} for at most \(tensor.rank) dimensions, got \(amounts.count) numbers")
+                throw TensorError(
+                    "pad",
+                    "expected pairs {before, after} for at most \(tensor.rank) dimensions, got \(amounts.count) numbers"
+                )
             }
             var padding = (0..<tensor.rank).map { _ in (before: 0, after: 0) }
-            for dimension in 0..<(amounts.count / 2) { padding[dimension] = (amounts[2 * dimension], amounts[2 * dimension + 1]) }
+            for dimension in 0..<(amounts.count / 2) {
+                padding[dimension] = (amounts[2 * dimension], amounts[2 * dimension + 1])
+            }
             call.push(try tensor.padded(padding, value: call.isNil(3) ? 0 : call.number(3)))
             return 1
         }
         lua.setFunction("scatter_add") { call in
             // x:scatter_add(dim, index (1-based), size): zeros of `size` along dim with x added at index.
-            call.push(try call.tensor(1).scatterAdding(axis: axis(call.integer(2), "scatter_add"), indices: zeroBased(call.tensor(3)),
-                                                       size: call.integer(4)))
+            call.push(
+                try call.tensor(1).scatterAdding(
+                    axis: axis(call.integer(2), "scatter_add"), indices: zeroBased(call.tensor(3)),
+                    size: call.integer(4)))
             return 1
         }
         for (name, isMax) in [("max_pool2d", true), ("avg_pool2d", false)] {
             lua.setFunction(name) { call in
                 try call.checkOptions(3, accepted: ["stride", "padding"])
                 let kernel = try call.pair(2)
-                let stride = try call.pair(3, "stride", default: kernel), padding = try call.pair(3, "padding", default: (0, 0))
+                let stride = try call.pair(3, "stride", default: kernel)
+                let padding = try call.pair(3, "padding", default: (0, 0))
                 let tensor = try call.tensor(1)
-                call.push(isMax ? try tensor.maxPool2d(kernel: kernel, stride: stride, padding: padding)
-                                : try tensor.avgPool2d(kernel: kernel, stride: stride, padding: padding))
+                call.push(
+                    isMax
+                        ? try tensor.maxPool2d(kernel: kernel, stride: stride, padding: padding)
+                        : try tensor.avgPool2d(kernel: kernel, stride: stride, padding: padding))
                 return 1
             }
         }

@@ -51,15 +51,18 @@ enum LuaTrainAPI {
                 throw TensorError("train", "expected one table: train{model = ..., data = ..., epochs = ...}")
             }
             let (spec, functions) = try readSpec(call, lua: lua)
-            LuaConfigValue.push(try Experiment.train(spec, hooks: hooks(functions), components: lua.components), in: call.state)
+            LuaConfigValue.push(
+                try Experiment.train(spec, hooks: hooks(functions), components: lua.components), in: call.state)
             return 1
         }
         lua.register("evaluate") { [unowned lua] call in
             guard call.count == 1, lua_type(call.state, 1) == LUA_TTABLE else {
                 throw TensorError("evaluate", "expected one table: evaluate{model = ..., data = ..., metrics = {...}}")
             }
-            let (spec, functions) = try readSpec(call, lua: lua, accepted: Experiment.evaluateOptions.map(\.name), function: "evaluate")
-            LuaConfigValue.push(try Experiment.evaluate(spec, hooks: hooks(functions), components: lua.components), in: call.state)
+            let (spec, functions) = try readSpec(
+                call, lua: lua, accepted: Experiment.evaluateOptions.map(\.name), function: "evaluate")
+            LuaConfigValue.push(
+                try Experiment.evaluate(spec, hooks: hooks(functions), components: lua.components), in: call.state)
             return 1
         }
     }
@@ -71,27 +74,36 @@ enum LuaTrainAPI {
             hooks.forward = { batch in try function.tensor([.table(batch.mapValues(ConfigValue.tensor))]) }
         }
         if let function = functions["loss"] {
-            hooks.loss = { logits, batch in try function.tensor([.tensor(logits), .table(batch.mapValues(ConfigValue.tensor))]) }
+            hooks.loss = { logits, batch in
+                try function.tensor([.tensor(logits), .table(batch.mapValues(ConfigValue.tensor))])
+            }
         }
         if let terms = functions["terms"] {
             hooks.terms = { batch, logits in
                 let result = try terms.call([.table(batch.mapValues(ConfigValue.tensor)), .tensor(logits)])
                 guard case .table(let fields) = result else {
                     if case .null = result { return [] }
-                    throw TensorError("train terms", "must return a table {name = scalar tensor}, got \(result.kindName)")
+                    throw TensorError(
+                        "train terms", "must return a table {name = scalar tensor}, got \(result.kindName)")
                 }
                 return try fields.keys.sorted().map { name in
-                    guard case .tensor(let tensor)? = fields[name] else { throw TensorError("train terms", "\(name) must be a tensor") }
+                    guard case .tensor(let tensor)? = fields[name] else {
+                        throw TensorError("train terms", "\(name) must be a tensor")
+                    }
                     return (name, tensor)
                 }
             }
         }
         if let callback = functions["callbacks.on_step_end"] {
             hooks.onStepEnd = { info in
-                _ = try callback.call([.table(["epoch": .number(Double(info.epoch)), "step": .number(Double(info.step)),
-                                               "global_step": .number(Double(info.globalStep)), "loss": .number(info.loss),
-                                               "batch_size": .number(Double(info.batchSize)), "lr": .number(info.learningRate),
-                                               "terms": .table(info.terms.mapValues(ConfigValue.number))])])
+                _ = try callback.call([
+                    .table([
+                        "epoch": .number(Double(info.epoch)), "step": .number(Double(info.step)),
+                        "global_step": .number(Double(info.globalStep)), "loss": .number(info.loss),
+                        "batch_size": .number(Double(info.batchSize)), "lr": .number(info.learningRate),
+                        "terms": .table(info.terms.mapValues(ConfigValue.number)),
+                    ])
+                ])
             }
         }
         if let callback = functions["callbacks.on_epoch_end"] {
@@ -104,18 +116,27 @@ enum LuaTrainAPI {
     }
 
     /// The spec's values, with its functions (`forward`, `loss`, `terms`, `callbacks.*`) kept as references.
-    static func readSpec(_ call: LuaCall, lua: LuaState, accepted: [String] = Experiment.trainOptions.map(\.name), function: String = "train")
-        throws -> ([String: ConfigValue], [String: LuaFunctionReference]) {
+    static func readSpec(
+        _ call: LuaCall, lua: LuaState, accepted: [String] = Experiment.trainOptions.map(\.name),
+        function: String = "train"
+    )
+        throws -> ([String: ConfigValue], [String: LuaFunctionReference])
+    {
         let state = call.state
-        var values: [String: ConfigValue] = [:], functions: [String: LuaFunctionReference] = [:]
+        var values: [String: ConfigValue] = [:]
+        var functions: [String: LuaFunctionReference] = [:]
         lua_pushnil(state)
         while lua_next(state, 1) != 0 {
             defer { lucerna_pop(state, 1) }
-            guard lua_type(state, -2) == LUA_TSTRING, let key = lucerna_tostring(state, -2).map({ String(cString: $0) }) else {
+            guard lua_type(state, -2) == LUA_TSTRING, let key = lucerna_tostring(state, -2).map({ String(cString: $0) })
+            else {
                 throw TensorError(function, "options must be named (\(function){model = ..., data = ...})")
             }
             guard accepted.contains(key) else {
-                throw TensorError(function, "unknown option '\(key)'\(suggestion(for: key, in: accepted)); accepted: \(accepted.joined(separator: ", "))")
+                throw TensorError(
+                    function,
+                    "unknown option '\(key)'\(suggestion(for: key, in: accepted)); accepted: \(accepted.joined(separator: ", "))"
+                )
             }
             switch (key, lua_type(state, -1)) {
             case ("forward", LUA_TFUNCTION), ("loss", LUA_TFUNCTION), ("terms", LUA_TFUNCTION):
@@ -127,15 +148,23 @@ enum LuaTrainAPI {
                 lua_pushnil(state)
                 while lua_next(state, table) != 0 {
                     defer { lucerna_pop(state, 1) }
-                    let name = lua_type(state, -2) == LUA_TSTRING ? lucerna_tostring(state, -2).map { String(cString: $0) } ?? "?" : "?"
+                    let name =
+                        lua_type(state, -2) == LUA_TSTRING
+                        ? lucerna_tostring(state, -2).map { String(cString: $0) } ?? "?" : "?"
                     guard Experiment.callbackNames.contains(name) else {
-                        throw TensorError("train", "unknown callback '\(name)'\(suggestion(for: name, in: Experiment.callbackNames)); accepted: \(Experiment.callbackNames.joined(separator: ", "))")
+                        throw TensorError(
+                            "train",
+                            "unknown callback '\(name)'\(suggestion(for: name, in: Experiment.callbackNames)); accepted: \(Experiment.callbackNames.joined(separator: ", "))"
+                        )
                     }
-                    guard lua_type(state, -1) == LUA_TFUNCTION else { throw TensorError("train", "callbacks.\(name) must be a function") }
+                    guard lua_type(state, -1) == LUA_TFUNCTION else {
+                        throw TensorError("train", "callbacks.\(name) must be a function")
+                    }
                     functions["callbacks.\(name)"] = LuaFunctionReference(lua, at: -1, label: "train callbacks.\(name)")
                 }
             case ("callbacks", _):
-                throw TensorError("train", "callbacks must be a table {on_step_end = function ..., on_epoch_end = function ...}")
+                throw TensorError(
+                    "train", "callbacks must be a table {on_step_end = function ..., on_epoch_end = function ...}")
             default:
                 values[key] = try LuaConfigValue.read(-1, in: state, path: "train \(key)")
             }

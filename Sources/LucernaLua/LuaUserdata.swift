@@ -15,7 +15,8 @@ enum LuaUserdata {
 
     static func object(at index: Int32, metatable: String, in state: OpaquePointer) -> AnyObject? {
         guard let memory = luaL_testudata(state, index, metatable),
-              let reference = memory.load(as: UnsafeMutableRawPointer?.self) else { return nil }
+            let reference = memory.load(as: UnsafeMutableRawPointer?.self)
+        else { return nil }
         return Unmanaged<AnyObject>.fromOpaque(reference).takeUnretainedValue()
     }
 
@@ -26,7 +27,8 @@ enum LuaUserdata {
         luaL_newmetatable(state, name)
         lua.setFunction("__gc") { call in
             if let memory = luaL_testudata(call.state, 1, name),
-               let reference = memory.load(as: UnsafeMutableRawPointer?.self) {
+                let reference = memory.load(as: UnsafeMutableRawPointer?.self)
+            {
                 Unmanaged<AnyObject>.fromOpaque(reference).release()
                 memory.storeBytes(of: nil, as: UnsafeMutableRawPointer?.self)
                 liveCounts[name, default: 0] -= 1

@@ -23,7 +23,10 @@ public struct ComponentBuilder {
         let config = try registry.config(for: entry, options: options)
         let instance = try entry.instance(config)
         try run?.log(
-            ["kind": .string(kind.name), "name": .string(name), "origin": .string(entry.origin), "options": .table(config.values)],
+            [
+                "kind": .string(kind.name), "name": .string(name), "origin": .string(entry.origin),
+                "options": .table(config.values),
+            ],
             file: "components.jsonl")
         return instance
     }
@@ -42,7 +45,8 @@ public struct ComponentBuilder {
     }
 
     /// ``instance(_:from:context:)`` typed by the kind.
-    public func build<Key: ComponentKindKey>(_ key: Key, from spec: ConfigValue, context: String) throws -> Key.Instance {
+    public func build<Key: ComponentKindKey>(_ key: Key, from spec: ConfigValue, context: String) throws -> Key.Instance
+    {
         let built = try instance(key.kind, from: spec, context: context)
         guard let typed = built as? Key.Instance else {
             throw TensorError(context, "expected \(key.kind.article) \(key.kind.name), got \(type(of: built))")

@@ -27,7 +27,10 @@ public struct EvaluationMemo {
 
     /// Digest of the running executable (nil when it cannot be read): results may change with the program.
     static let executableDigest: String? = {
-        guard let contents = FileManager.default.contents(atPath: "/proc/self/exe") ?? CommandLine.arguments.first.flatMap({ FileManager.default.contents(atPath: $0) }) else {
+        guard
+            let contents = FileManager.default.contents(atPath: "/proc/self/exe")
+                ?? CommandLine.arguments.first.flatMap({ FileManager.default.contents(atPath: $0) })
+        else {
             return nil
         }
         var digest = ContentDigest()
@@ -38,15 +41,19 @@ public struct EvaluationMemo {
     /// The memo of this call, or nil when it is outside a run, has no script identity or cannot be keyed.
     /// (Calls with script functions are never memoised: the caller passes none.)
     init?(spec: [String: ConfigValue], model: TrainableModel, data: TensorDataset, components: ComponentBuilder) {
-        guard let run = components.run, let script = components.script, let executable = Self.executableDigest else { return nil }
+        guard let run = components.run, let script = components.script, let executable = Self.executableDigest else {
+            return nil
+        }
         var options = spec
         options["model"] = nil
         options["data"] = nil
         let pluginNames = Set(components.registry.allEntries.filter { $0.origin != "built-in" }.map(\.name))
         guard Self.isPlain(.table(options), avoiding: pluginNames), Self.isPlain(.table(data.metadata), avoiding: []),
-              !model.modules.contains(where: { script.isScripted($0.module) }) else { return nil }
+            !model.modules.contains(where: { script.isScripted($0.module) })
+        else { return nil }
         var digest = ContentDigest()
-        digest.update("lucerna evaluate memo 1 \(executable) threads \(Parallel.threadCount) sources \(script.sourceDigest)")
+        digest.update(
+            "lucerna evaluate memo 1 \(executable) threads \(Parallel.threadCount) sources \(script.sourceDigest)")
         digest.update(run.resolvedConfig?.json ?? "")
         digest.update(ConfigValue.table(options).json)
         for (name, module) in model.modules { digest.update("module \(name) \(Self.structure(module))") }
@@ -86,10 +93,13 @@ public struct EvaluationMemo {
     /// The stored outcome when this key's file exists and reads back whole; nil otherwise (computed again).
     func load() -> Outcome? {
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8),
-              case .table(let fields)? = try? ConfigValue(parsingJSON: text), case .string(key)? = fields["key"],
-              let table = fields["table"], case .list(let records)? = fields["records"],
-              case .list(let words)? = fields["random_state"] else { return nil }
-        let state = words.compactMap { value -> UInt64? in if case .string(let word) = value { UInt64(word) } else { nil } }
+            case .table(let fields)? = try? ConfigValue(parsingJSON: text), case .string(key)? = fields["key"],
+            let table = fields["table"], case .list(let records)? = fields["records"],
+            case .list(let words)? = fields["random_state"]
+        else { return nil }
+        let state = words.compactMap { value -> UInt64? in
+            if case .string(let word) = value { UInt64(word) } else { nil }
+        }
         guard state.count == 4 else { return nil }
         var outcome = Outcome(table: table)
         for record in records {
@@ -97,8 +107,11 @@ public struct EvaluationMemo {
             outcome.records.append(record)
         }
         if case .table(let entry)? = fields["evaluation"] {
-            guard case .string(let name)? = entry["name"], case .table(let values)? = entry["values"], case .table(let reports)? = entry["reports"] else { return nil }
-            var numbers: [String: Double] = [:], tables: [String: [String: ConfigValue]] = [:]
+            guard case .string(let name)? = entry["name"], case .table(let values)? = entry["values"],
+                case .table(let reports)? = entry["reports"]
+            else { return nil }
+            var numbers: [String: Double] = [:]
+            var tables: [String: [String: ConfigValue]] = [:]
             for (metric, value) in values {
                 guard case .number(let number) = value else { return nil }
                 numbers[metric] = number
@@ -120,8 +133,10 @@ public struct EvaluationMemo {
             "random_state": .list(RandomGenerator.shared.stateWords.map { .string(String($0)) }),
         ]
         if let evaluation = outcome.evaluation {
-            fields["evaluation"] = .table(["name": .string(evaluation.name), "values": .table(evaluation.values.mapValues(ConfigValue.number)),
-                                           "reports": .table(evaluation.reports.mapValues(ConfigValue.table))])
+            fields["evaluation"] = .table([
+                "name": .string(evaluation.name), "values": .table(evaluation.values.mapValues(ConfigValue.number)),
+                "reports": .table(evaluation.reports.mapValues(ConfigValue.table)),
+            ])
         }
         let document = ConfigValue.table(fields)
         guard Self.isPlain(document, avoiding: []) else { return }

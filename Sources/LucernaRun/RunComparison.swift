@@ -24,7 +24,9 @@ public enum RunComparison {
         let metricsPath = "\(folder)/metrics.jsonl"
         if let summary = try SeedSummary.load(from: folder) {
             return summary.values.mapValues { list in
-                Cell(mean: SampleStatistics.mean(list), standardDeviation: SampleStatistics.standardDeviation(list), seeds: list.count)
+                Cell(
+                    mean: SampleStatistics.mean(list), standardDeviation: SampleStatistics.standardDeviation(list),
+                    seeds: list.count)
             }
         }
         guard FileManager.default.fileExists(atPath: metricsPath) else {
@@ -35,7 +37,9 @@ public enum RunComparison {
         var result: [String: Cell] = [:]
         for record in records {
             for (name, value) in record where name != "time" {
-                if let number = value.numberValue { result[name] = Cell(mean: number, standardDeviation: nil, seeds: 1) }
+                if let number = value.numberValue {
+                    result[name] = Cell(mean: number, standardDeviation: nil, seeds: 1)
+                }
             }
         }
         return result
@@ -43,14 +47,21 @@ public enum RunComparison {
 
     /// The rows and the columns to show: `selected` metrics (exact names or prefixes ending in `*`), else
     /// the test metrics when the runs have any (`test_*`, `<trainer>.test_*`), else every metric.
-    public static func table(_ folders: [String], selected: [String] = []) throws -> (rows: [(String, [String: Cell])], columns: [String]) {
+    public static func table(_ folders: [String], selected: [String] = []) throws -> (
+        rows: [(String, [String: Cell])], columns: [String]
+    ) {
         let rows = try folders.map { (URL(fileURLWithPath: $0).lastPathComponent, try metrics(of: $0)) }
         let all = Set(rows.flatMap { $0.1.keys }).sorted()
         let columns: [String]
         if !selected.isEmpty {
-            columns = all.filter { name in selected.contains { $0.hasSuffix("*") ? name.hasPrefix(String($0.dropLast())) : name == $0 } }
+            columns = all.filter { name in
+                selected.contains { $0.hasSuffix("*") ? name.hasPrefix(String($0.dropLast())) : name == $0 }
+            }
             guard !columns.isEmpty else {
-                throw TensorError("report", "no metric matches \(selected.joined(separator: ", ")); the runs have \(all.joined(separator: ", "))")
+                throw TensorError(
+                    "report",
+                    "no metric matches \(selected.joined(separator: ", ")); the runs have \(all.joined(separator: ", "))"
+                )
             }
         } else {
             let tests = all.filter { $0.hasPrefix("test_") || $0.contains(".test_") }
@@ -62,7 +73,9 @@ public enum RunComparison {
     /// The Markdown comparison table of `folders`.
     public static func markdown(_ folders: [String], selected: [String] = []) throws -> String {
         let (rows, names) = try table(folders, selected: selected)
-        var lines = ["| run | " + names.joined(separator: " | ") + " |", "|---|" + String(repeating: "---|", count: names.count)]
+        var lines = [
+            "| run | " + names.joined(separator: " | ") + " |", "|---|" + String(repeating: "---|", count: names.count),
+        ]
         for (run, values) in rows {
             lines.append("| \(run) | " + names.map { values[$0]?.text ?? "–" }.joined(separator: " | ") + " |")
         }
@@ -73,15 +86,19 @@ public enum RunComparison {
     public static func html(_ folders: [String], selected: [String] = []) throws -> String {
         let (rows, names) = try table(folders, selected: selected)
         let escape = SVGChart.escape
-        var body = "<h1>Run comparison</h1>\n<section id=\"comparison\"><h2>Metrics (mean ± std over seeds)</h2><table><tr><th>run</th>"
+        var body =
+            "<h1>Run comparison</h1>\n<section id=\"comparison\"><h2>Metrics (mean ± std over seeds)</h2><table><tr><th>run</th>"
         body += names.map { "<th>\(escape($0))</th>" }.joined() + "</tr>"
         for (run, values) in rows {
-            body += "<tr><td>\(escape(run))</td>" + names.map { "<td class=\"number\">\(escape(values[$0]?.text ?? "–"))</td>" }.joined() + "</tr>"
+            body +=
+                "<tr><td>\(escape(run))</td>"
+                + names.map { "<td class=\"number\">\(escape(values[$0]?.text ?? "–"))</td>" }.joined() + "</tr>"
         }
         body += "</table></section>\n<section id=\"charts\"><h2>Charts</h2><div class=\"charts\">"
         for name in names {
-            body += SVGChart.bars(title: name, groups: rows.map(\.0), measures: [name],
-                                  values: rows.map { [$0.1[name]?.mean] }, errors: rows.map { [$0.1[name]?.standardDeviation] })
+            body += SVGChart.bars(
+                title: name, groups: rows.map(\.0), measures: [name],
+                values: rows.map { [$0.1[name]?.mean] }, errors: rows.map { [$0.1[name]?.standardDeviation] })
         }
         body += "</div></section>\n<section id=\"runs\"><h2>Run folders</h2><ul>"
         body += folders.map { "<li>\(escape($0))</li>" }.joined() + "</ul></section>"

@@ -12,11 +12,15 @@ public struct ConfigOverride: Sendable {
 
     public init(parsing argument: String) throws {
         guard let equals = argument.firstIndex(of: "=") else {
-            throw TensorError("--set", "expected key=value (e.g. --set epochs=3 or --set optimizer.lr=1e-3), got '\(argument)'")
+            throw TensorError(
+                "--set", "expected key=value (e.g. --set epochs=3 or --set optimizer.lr=1e-3), got '\(argument)'")
         }
-        let key = String(argument[..<equals]), value = String(argument[argument.index(after: equals)...])
+        let key = String(argument[..<equals])
+        let value = String(argument[argument.index(after: equals)...])
         let path = key.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
-        guard !path.isEmpty, path.allSatisfy({ !$0.isEmpty }) else { throw TensorError("--set", "bad key '\(key)' in '\(argument)'") }
+        guard !path.isEmpty, path.allSatisfy({ !$0.isEmpty }) else {
+            throw TensorError("--set", "bad key '\(key)' in '\(argument)'")
+        }
         self.path = path
         self.text = value
     }
@@ -54,8 +58,10 @@ public final class RunContext {
     /// Creates the folder (and `checkpoints/`).
     /// When `resuming`, the JSON-lines records are cleared: the recipe runs again from the top and
     /// `train{}` re-logs its history from the checkpoint, so the files end as an uninterrupted run's.
-    public init(directory: String, recipe: String, seed: Int, threads: Int, overrides: [ConfigOverride] = [],
-                resuming: Bool = false) throws {
+    public init(
+        directory: String, recipe: String, seed: Int, threads: Int, overrides: [ConfigOverride] = [],
+        resuming: Bool = false
+    ) throws {
         self.directory = directory
         self.recipe = recipe
         self.seed = seed
@@ -63,14 +69,17 @@ public final class RunContext {
         self.overrides = overrides
         self.resuming = resuming
         do {
-            try FileManager.default.createDirectory(atPath: "\(directory)/checkpoints", withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: "\(directory)/checkpoints", withIntermediateDirectories: true)
         } catch {
             throw TensorError("run", "cannot create the run folder \(directory): \(error.localizedDescription)")
         }
         // A summary left by an earlier run in this folder does not describe this one (it is written again at the end).
         try? FileManager.default.removeItem(atPath: "\(directory)/summary.json")
         if resuming {
-            for name in ["metrics.jsonl", "components.jsonl", "splits.jsonl"] { try? FileManager.default.removeItem(atPath: "\(directory)/\(name)") }
+            for name in ["metrics.jsonl", "components.jsonl", "splits.jsonl"] {
+                try? FileManager.default.removeItem(atPath: "\(directory)/\(name)")
+            }
         }
     }
 
@@ -82,7 +91,8 @@ public final class RunContext {
         formatter.timeZone = TimeZone(identifier: "UTC")
         formatter.dateFormat = "yyyyMMdd-HHmmss"
         let base = "\(root)/\(stem)-\(formatter.string(from: Date()))"
-        var candidate = base, suffix = 2
+        var candidate = base
+        var suffix = 2
         while FileManager.default.fileExists(atPath: candidate) {
             candidate = "\(base)-\(suffix)"
             suffix += 1
@@ -92,7 +102,9 @@ public final class RunContext {
 
     /// Applies the overrides to `defaults` (every key must exist; values are parsed by the type they
     /// replace), records and writes the resolved config.
-    public func resolve(_ defaults: [String: ConfigValue], parseTable: (String, String) throws -> ConfigValue) throws -> [String: ConfigValue] {
+    public func resolve(_ defaults: [String: ConfigValue], parseTable: (String, String) throws -> ConfigValue) throws
+        -> [String: ConfigValue]
+    {
         var config = defaults
         do {
             for override in overrides { config = try apply(override, to: config, depth: 0, parseTable: parseTable) }
@@ -103,9 +115,14 @@ public final class RunContext {
         resolvedConfig = .table(config)
         try write("config.json", ConfigValue.table(config).json + "\n")
         if expandsSeeds, case .list(let items)? = config["seeds"] {
-            let seeds = items.compactMap { $0.numberValue }.filter { $0.rounded() == $0 && abs($0) < 1e15 }.map { Int($0) }
+            let seeds = items.compactMap { $0.numberValue }.filter { $0.rounded() == $0 && abs($0) < 1e15 }.map {
+                Int($0)
+            }
             guard seeds.count == items.count, !seeds.isEmpty, Set(seeds).count == seeds.count else {
-                throw TensorError("lucerna.config", "seeds must be a list of distinct integers such as {1, 2, 3}, got \(config["seeds"]?.description ?? "nil")")
+                throw TensorError(
+                    "lucerna.config",
+                    "seeds must be a list of distinct integers such as {1, 2, 3}, got \(config["seeds"]?.description ?? "nil")"
+                )
             }
             requestedSeeds = seeds
             throw TensorError("lucerna.config", "the recipe asks for seeds \(seeds); the run restarts once per seed")
@@ -113,24 +130,33 @@ public final class RunContext {
         return config
     }
 
-    private func apply(_ override: ConfigOverride, to table: [String: ConfigValue], depth: Int,
-                       parseTable: (String, String) throws -> ConfigValue) throws -> [String: ConfigValue] {
+    private func apply(
+        _ override: ConfigOverride, to table: [String: ConfigValue], depth: Int,
+        parseTable: (String, String) throws -> ConfigValue
+    ) throws -> [String: ConfigValue] {
         let key = override.path[depth]
         guard let current = table[key] else {
             let known = table.keys.sorted()
-            throw TensorError("--set \(override.key)", "the config has no key '\(key)'\(suggestion(for: key, in: known)); keys: \(known.joined(separator: ", "))")
+            throw TensorError(
+                "--set \(override.key)",
+                "the config has no key '\(key)'\(suggestion(for: key, in: known)); keys: \(known.joined(separator: ", "))"
+            )
         }
         var result = table
         if depth + 1 < override.path.count {
             guard case .table(let inner) = current else {
-                throw TensorError("--set \(override.key)", "'\(override.path[...depth].joined(separator: "."))' is a \(current.kindName), not a table")
+                throw TensorError(
+                    "--set \(override.key)",
+                    "'\(override.path[...depth].joined(separator: "."))' is a \(current.kindName), not a table")
             }
             result[key] = .table(try apply(override, to: inner, depth: depth + 1, parseTable: parseTable))
             return result
         }
         let text = override.text.trimmingCharacters(in: .whitespaces)
         func bad(_ expected: String) -> TensorError {
-            TensorError("--set \(override.key)", "expected \(expected) (the type of the recipe's value \(current)), got '\(override.text)'")
+            TensorError(
+                "--set \(override.key)",
+                "expected \(expected) (the type of the recipe's value \(current)), got '\(override.text)'")
         }
         switch current {
         case .number:
@@ -169,7 +195,8 @@ public final class RunContext {
         trainer: String, values: [String: Double], reports: [String: [String: ConfigValue]], classNames: [String]? = nil
     ) throws {
         var entry: [String: ConfigValue] = [
-            "values": .table(values.mapValues(ConfigValue.number)), "reports": .table(reports.mapValues(ConfigValue.table)),
+            "values": .table(values.mapValues(ConfigValue.number)),
+            "reports": .table(reports.mapValues(ConfigValue.table)),
         ]
         if let classNames { entry["class_names"] = .list(classNames.map(ConfigValue.string)) }
         evaluations[trainer] = .table(entry)
@@ -185,20 +212,27 @@ public final class RunContext {
     /// Writes `report.md`: what ran, how long, the final metrics, checkpoints and the outcome.
     public func writeReport(error: String?) {
         let seconds = Date().timeIntervalSince(started)
-        var lines = ["# Run report", "",
-                     "- recipe: `\(recipe)`", "- seed: \(seed)", "- threads: \(threads)", "- OpenBLAS kernels: \(BLASCore.name)",
-                     "- overrides: \(overrides.isEmpty ? "none" : overrides.map { "`\($0.key)=\($0.text)`" }.joined(separator: ", "))",
-                     "- duration: \(String(format: "%.1f", seconds)) s",
-                     "- outcome: \(error == nil ? "completed" : "failed")", ""]
+        var lines = [
+            "# Run report", "",
+            "- recipe: `\(recipe)`", "- seed: \(seed)", "- threads: \(threads)", "- OpenBLAS kernels: \(BLASCore.name)",
+            "- overrides: \(overrides.isEmpty ? "none" : overrides.map { "`\($0.key)=\($0.text)`" }.joined(separator: ", "))",
+            "- duration: \(String(format: "%.1f", seconds)) s",
+            "- outcome: \(error == nil ? "completed" : "failed")", "",
+        ]
         if let results = RunReport.headlineMarkdown(folder: directory) {
             lines.insert(contentsOf: ["## Results", "", results, "", "Full precision in `metrics.jsonl`.", ""], at: 2)
         }
         if let error { lines += ["## Error", "", "```", error, "```", ""] }
         if resolvedConfig != nil { lines += ["Resolved config: `config.json`.", ""] }
         if !lastMetrics.isEmpty {
-            lines += ["## Last metrics (latest value of each field, rounded, over \(metricsCount) records in `metrics.jsonl`)", "", "| name | value |", "|---|---|"]
+            lines += [
+                "## Last metrics (latest value of each field, rounded, over \(metricsCount) records in `metrics.jsonl`)",
+                "", "| name | value |", "|---|---|",
+            ]
             lines += lastMetrics.keys.sorted().map { key in
-                let value = lastMetrics[key].map { value in value.numberValue.map { RunReport.readable($0, name: key) } ?? value.description }
+                let value = lastMetrics[key].map { value in
+                    value.numberValue.map { RunReport.readable($0, name: key) } ?? value.description
+                }
                 return "| \(key) | \(value ?? "") |"
             }
             lines.append("")
@@ -206,12 +240,19 @@ public final class RunContext {
         if !checkpoints.isEmpty { lines += ["## Checkpoints", ""] + checkpoints.map { "- `\($0)`" } + [""] }
         if !reportLines.isEmpty { lines += ["## Notes", ""] + reportLines + [""] }
         try? write("report.md", lines.joined(separator: "\n"))
-        let overview = [("recipe", recipe), ("seed", "\(seed)"), ("threads", "\(threads)"),
-                        ("OpenBLAS kernels", BLASCore.name), ("overrides", overrides.isEmpty ? "none" : overrides.map { "\($0.key)=\($0.text)" }.joined(separator: ", ")),
-                        ("duration", String(format: "%.1f s", seconds)), ("outcome", error == nil ? "completed" : "failed"),
-                        ("checkpoints", checkpoints.isEmpty ? "none" : checkpoints.joined(separator: ", "))]
-        try? RunReport.write(folder: directory, title: "Run report: \(URL(fileURLWithPath: recipe).lastPathComponent)",
-                             overview: overview, notes: reportLines, error: error)
+        let overview = [
+            ("recipe", recipe), ("seed", "\(seed)"), ("threads", "\(threads)"),
+            ("OpenBLAS kernels", BLASCore.name),
+            (
+                "overrides",
+                overrides.isEmpty ? "none" : overrides.map { "\($0.key)=\($0.text)" }.joined(separator: ", ")
+            ),
+            ("duration", String(format: "%.1f s", seconds)), ("outcome", error == nil ? "completed" : "failed"),
+            ("checkpoints", checkpoints.isEmpty ? "none" : checkpoints.joined(separator: ", ")),
+        ]
+        try? RunReport.write(
+            folder: directory, title: "Run report: \(URL(fileURLWithPath: recipe).lastPathComponent)",
+            overview: overview, notes: reportLines, error: error)
     }
 
     /// Saves an image grid (`[N, H, W]` or `[N, C, H, W]`, C 1 or 3) as `images/<name>.png`, which
@@ -244,7 +285,9 @@ public final class RunContext {
 
     private func append(_ name: String, _ text: String) throws {
         let path = "\(directory)/\(name)"
-        if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+        if !FileManager.default.fileExists(atPath: path) {
+            _ = FileManager.default.createFile(atPath: path, contents: nil)
+        }
         guard let handle = FileHandle(forWritingAtPath: path) else { throw TensorError("run", "cannot open \(path)") }
         defer { try? handle.close() }
         handle.seekToEndOfFile()

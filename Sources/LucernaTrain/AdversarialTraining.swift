@@ -21,7 +21,8 @@ final class BatchView: Module {
 
     /// The view of the batch's rows `rows` (attacks that query the inputs they have not yet fooled).
     override func restricted(toRows rows: [Int]) throws -> Module {
-        BatchView(model: model, batch: try batch.mapValues { try $0.indexSelect(axis: 0, indices: rows) }, inputKey: inputKey)
+        BatchView(
+            model: model, batch: try batch.mapValues { try $0.indexSelect(axis: 0, indices: rows) }, inputKey: inputKey)
     }
 
     override func forward(_ input: Tensor) throws -> Tensor {
@@ -57,8 +58,10 @@ public struct AdversarialTraining {
     public init(method: Method, inputKey: String, targetKey: String = "labels") throws {
         switch method {
         case .attack(_, let mix):
-            guard (0...1).contains(mix) else { throw TensorError("train", "adversarial mix must be in [0, 1], got \(mix)") }
-        case let .trades(beta, eps, alpha, steps, range):
+            guard (0...1).contains(mix) else {
+                throw TensorError("train", "adversarial mix must be in [0, 1], got \(mix)")
+            }
+        case .trades(let beta, let eps, let alpha, let steps, let range):
             guard beta >= 0, eps >= 0, alpha >= 0, steps >= 1, range.0 < range.1 else {
                 throw TensorError("train", "trades needs beta, eps, alpha ≥ 0, steps ≥ 1 and clamp_min < clamp_max")
             }
@@ -69,13 +72,18 @@ public struct AdversarialTraining {
     }
 
     /// The loss terms of one batch and the logits the metrics and regularizers see.
-    func terms(model: TrainableModel, batch: Batch, loss: (Tensor, Batch) throws -> Tensor) throws -> (terms: [(String, Tensor)], logits: Tensor) {
+    func terms(model: TrainableModel, batch: Batch, loss: (Tensor, Batch) throws -> Tensor) throws -> (
+        terms: [(String, Tensor)], logits: Tensor
+    ) {
         guard let inputs = batch[inputKey], let targets = batch[targetKey] else {
-            throw TensorError("train", "adversarial training needs the batch's '\(inputKey)' and '\(targetKey)' tensors; it has \(batch.keys.sorted().joined(separator: ", "))")
+            throw TensorError(
+                "train",
+                "adversarial training needs the batch's '\(inputKey)' and '\(targetKey)' tensors; it has \(batch.keys.sorted().joined(separator: ", "))"
+            )
         }
         var adversarialBatch = batch
         switch method {
-        case let .attack(attack, mix):
+        case .attack(let attack, let mix):
             // The attack crafts its examples in evaluation mode and returns the logits in training mode.
             model.setTraining(true)
             let view = BatchView(model: model, batch: batch, inputKey: inputKey)
@@ -83,9 +91,10 @@ public struct AdversarialTraining {
             let adversarialLoss = try loss(adversarialLogits, batch)
             guard mix < 1 else { return ([("adversarial_loss", adversarialLoss)], adversarialLogits) }
             let logits = try model.forward(batch)
-            let cleanTerm = try loss(logits, batch) * (1 - mix), adversarialTerm = try adversarialLoss * mix
+            let cleanTerm = try loss(logits, batch) * (1 - mix)
+            let adversarialTerm = try adversarialLoss * mix
             return ([("data_loss", cleanTerm), ("adversarial_loss", adversarialTerm)], logits)
-        case let .trades(beta, eps, alpha, steps, (low, high)):
+        case .trades(let beta, let eps, let alpha, let steps, (let low, let high)):
             model.setTraining(false)
             let natural = try noGrad { try model.forward(batch).softmax(axis: 1) }
             let x = inputs.detach()
@@ -105,8 +114,11 @@ public struct AdversarialTraining {
             model.setTraining(true)
             adversarialBatch[inputKey] = point.detach()
             let logits = try model.forward(batch)
-            let robust = try Self.divergence(logits.softmax(axis: 1), model.forward(adversarialBatch).logSoftmax(axis: 1)).sum() / Double(x.shape[0])
-            let naturalLoss = try loss(logits, batch), robustTerm = try robust * beta
+            let robust =
+                try Self.divergence(logits.softmax(axis: 1), model.forward(adversarialBatch).logSoftmax(axis: 1)).sum()
+                / Double(x.shape[0])
+            let naturalLoss = try loss(logits, batch)
+            let robustTerm = try robust * beta
             return ([("data_loss", naturalLoss), ("trades_robust", robustTerm)], logits)
         }
     }

@@ -5,7 +5,8 @@ import LucernaCore
 /// more than `minimumDelta` in the direction of `mode`.
 public struct EarlyStopping: Sendable {
     public enum Mode: String, Sendable {
-        case minimize = "min", maximize = "max"
+        case minimize = "min"
+        case maximize = "max"
     }
 
     /// The record key watched, e.g. `val_f1` or `val_loss`.

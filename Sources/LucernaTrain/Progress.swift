@@ -30,20 +30,25 @@ public final class Progress {
         let rate = Double(done) / max(elapsed, 1e-9)
         let remaining = rate > 0 ? Double(total - done) / rate : 0
         let bar = String(repeating: "█", count: filled) + String(repeating: "·", count: width - filled)
-        let line = String(format: "\r%@ %@ %3.0f%% %.0f %@/s ETA %@ %@", label, bar, fraction * 100, rate, unit,
-                          Progress.format(seconds: remaining), note)
-        FileHandle.standardError.write(line.padding(toLength: 110, withPad: " ", startingAt: 0).data(using: .utf8) ?? Data())
+        let line = String(
+            format: "\r%@ %@ %3.0f%% %.0f %@/s ETA %@ %@", label, bar, fraction * 100, rate, unit,
+            Progress.format(seconds: remaining), note)
+        FileHandle.standardError.write(
+            line.padding(toLength: 110, withPad: " ", startingAt: 0).data(using: .utf8) ?? Data())
     }
 
     /// Clears the bar.
     public func finish() {
-        if interactive { FileHandle.standardError.write("\r\(String(repeating: " ", count: 110))\r".data(using: .utf8) ?? Data()) }
+        if interactive {
+            FileHandle.standardError.write("\r\(String(repeating: " ", count: 110))\r".data(using: .utf8) ?? Data())
+        }
     }
 
     /// `m:ss` or `h:mm:ss`.
     public static func format(seconds: Double) -> String {
         let total = Int(seconds.isFinite ? seconds.rounded() : 0)
-        return total >= 3600 ? String(format: "%d:%02d:%02d", total / 3600, total / 60 % 60, total % 60)
+        return total >= 3600
+            ? String(format: "%d:%02d:%02d", total / 3600, total / 60 % 60, total % 60)
             : String(format: "%d:%02d", total / 60, total % 60)
     }
 }

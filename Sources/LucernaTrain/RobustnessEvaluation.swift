@@ -19,13 +19,17 @@ public enum RobustnessEvaluation {
         public var count: Int
     }
 
-    public static func run(model: TrainableModel, data: TensorDataset, attacks: [(name: String, attack: Attack)], inputKey: String,
-                           targetKey: String, batchSize: Int, label: String) throws -> Result {
+    public static func run(
+        model: TrainableModel, data: TensorDataset, attacks: [(name: String, attack: Attack)], inputKey: String,
+        targetKey: String, batchSize: Int, label: String
+    ) throws -> Result {
         guard data.tensor(inputKey) != nil, data.tensor(targetKey) != nil else {
-            throw TensorError("evaluate", "robustness evaluation needs the data's '\(inputKey)' and '\(targetKey)' tensors")
+            throw TensorError(
+                "evaluate", "robustness evaluation needs the data's '\(inputKey)' and '\(targetKey)' tensors")
         }
         let count = data.count
-        var clean = [Bool](), robust = [[Bool]](repeating: [], count: attacks.count)
+        var clean = [Bool]()
+        var robust = [[Bool]](repeating: [], count: attacks.count)
         let progress = Progress("\(label) attacks", total: count)
         defer { progress.finish() }
         try model.evaluating {
@@ -47,10 +51,14 @@ public enum RobustnessEvaluation {
                 progress.update(clean.count)
             }
         }
-        func accuracy(_ values: [Bool]) -> Double { values.isEmpty ? 0 : Double(values.filter { $0 }.count) / Double(values.count) }
-        let worst = attacks.count > 1 ? accuracy((0..<clean.count).map { sample in robust.allSatisfy { $0[sample] } }) : nil
-        return Result(clean: accuracy(clean), robust: zip(attacks, robust).map { ($0.0.name, $0.0.attack.label, accuracy($0.1)) },
-                      worstCase: worst, count: clean.count)
+        func accuracy(_ values: [Bool]) -> Double {
+            values.isEmpty ? 0 : Double(values.filter { $0 }.count) / Double(values.count)
+        }
+        let worst =
+            attacks.count > 1 ? accuracy((0..<clean.count).map { sample in robust.allSatisfy { $0[sample] } }) : nil
+        return Result(
+            clean: accuracy(clean), robust: zip(attacks, robust).map { ($0.0.name, $0.0.attack.label, accuracy($0.1)) },
+            worstCase: worst, count: clean.count)
     }
 }
 
@@ -77,8 +85,12 @@ public struct RobustValidation {
         return try data.rows((0..<limit).map { $0 * data.count / limit })
     }
 
-    func accuracy(model: TrainableModel, data: TensorDataset, targetKey: String, batchSize: Int, label: String) throws -> Double {
-        try RobustnessEvaluation.run(model: model, data: data, attacks: [("robust", attack)], inputKey: inputKey, targetKey: targetKey,
-                                     batchSize: batchSize, label: label).robust[0].accuracy
+    func accuracy(model: TrainableModel, data: TensorDataset, targetKey: String, batchSize: Int, label: String) throws
+        -> Double
+    {
+        try RobustnessEvaluation.run(
+            model: model, data: data, attacks: [("robust", attack)], inputKey: inputKey, targetKey: targetKey,
+            batchSize: batchSize, label: label
+        ).robust[0].accuracy
     }
 }

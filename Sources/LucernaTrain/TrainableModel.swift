@@ -17,9 +17,11 @@ public struct TrainableModel {
     /// attacks and explainers look into for a layer (an embedding table).
     public let modules: [(name: String, module: Module)]
 
-    public init(namedParameters: [(name: String, tensor: Tensor)], state: [(name: String, tensor: Tensor)],
-                setTraining: @escaping (Bool) -> Void, modules: [(name: String, module: Module)] = [],
-                forward: @escaping (Batch) throws -> Tensor) {
+    public init(
+        namedParameters: [(name: String, tensor: Tensor)], state: [(name: String, tensor: Tensor)],
+        setTraining: @escaping (Bool) -> Void, modules: [(name: String, module: Module)] = [],
+        forward: @escaping (Batch) throws -> Tensor
+    ) {
         self.namedParameters = namedParameters
         self.state = state
         self.setTraining = setTraining
@@ -31,7 +33,10 @@ public struct TrainableModel {
     public init(module: Module, inputKey: String) {
         self.init(modules: [("", module)]) { batch in
             guard let input = batch[inputKey] else {
-                throw TensorError("train", "the batch has no '\(inputKey)' tensor to feed the model; it has \(batch.keys.sorted().joined(separator: ", "))")
+                throw TensorError(
+                    "train",
+                    "the batch has no '\(inputKey)' tensor to feed the model; it has \(batch.keys.sorted().joined(separator: ", "))"
+                )
             }
             return try module(input)
         }
@@ -42,7 +47,8 @@ public struct TrainableModel {
     public init(modules: [(name: String, module: Module)], forward: @escaping (Batch) throws -> Tensor) {
         func prefixed(_ name: String, _ entry: String) -> String { name.isEmpty ? entry : "\(name).\(entry)" }
         var seen = Set<ObjectIdentifier>()
-        var parameters: [(name: String, tensor: Tensor)] = [], state: [(name: String, tensor: Tensor)] = []
+        var parameters: [(name: String, tensor: Tensor)] = []
+        var state: [(name: String, tensor: Tensor)] = []
         for (name, module) in modules {
             // A module shared by two entries (tied weights) is saved once.
             for (entry, tensor) in module.namedParameters() where seen.insert(ObjectIdentifier(tensor)).inserted {
@@ -52,8 +58,9 @@ public struct TrainableModel {
                 state.append((prefixed(name, entry), tensor))
             }
         }
-        self.init(namedParameters: parameters, state: parameters + state,
-                  setTraining: { on in for (_, module) in modules { module.train(on) } }, modules: modules, forward: forward)
+        self.init(
+            namedParameters: parameters, state: parameters + state,
+            setTraining: { on in for (_, module) in modules { module.train(on) } }, modules: modules, forward: forward)
     }
 
     /// Whether the model is in training mode (its first module's mode; true for a model without modules).
@@ -75,6 +82,8 @@ public struct TrainableModel {
         let added = tensors.enumerated().filter { !known.contains(ObjectIdentifier($0.element)) }
             .map { (name: "extra.\($0.offset)", tensor: $0.element) }
         guard !added.isEmpty else { return self }
-        return TrainableModel(namedParameters: namedParameters, state: state + added, setTraining: setTraining, modules: modules, forward: forward)
+        return TrainableModel(
+            namedParameters: namedParameters, state: state + added, setTraining: setTraining, modules: modules,
+            forward: forward)
     }
 }

@@ -93,13 +93,18 @@ public final class Trainer {
     /// Receives the human-readable epoch lines.
     public var print: (String) -> Void = { Swift.print($0) }
 
-    public init(model: TrainableModel, optimizer: Optimizer, schedule: LearningRateSchedule?,
-                loss: @escaping (Tensor, Batch) throws -> Tensor,
-                regularizers: [(name: String, weight: Double, regularizer: Regularizer)] = [],
-                metrics: [(name: String, metric: Metric)], options: Options) throws {
-        guard options.epochs >= 1 else { throw TensorError("train", "epochs must be at least 1, got \(options.epochs)") }
+    public init(
+        model: TrainableModel, optimizer: Optimizer, schedule: LearningRateSchedule?,
+        loss: @escaping (Tensor, Batch) throws -> Tensor,
+        regularizers: [(name: String, weight: Double, regularizer: Regularizer)] = [],
+        metrics: [(name: String, metric: Metric)], options: Options
+    ) throws {
+        guard options.epochs >= 1 else {
+            throw TensorError("train", "epochs must be at least 1, got \(options.epochs)")
+        }
         guard options.batchSize >= 1, options.evaluationBatchSize >= 1 else {
-            throw TensorError("train", "batch sizes must be positive, got \(options.batchSize) and \(options.evaluationBatchSize)")
+            throw TensorError(
+                "train", "batch sizes must be positive, got \(options.batchSize) and \(options.evaluationBatchSize)")
         }
         if let norm = options.clipGradientNorm, !(norm > 0 && norm.isFinite) {
             throw TensorError("train", "clip_grad_norm must be a positive number, got \(norm)")
@@ -147,7 +152,9 @@ public final class Trainer {
         guard let averageState else { return }
         try noGrad {
             for ((_, tensor), average) in zip(model.state, averageState) {
-                try average.assign(tensor.dtype.isFloatingPoint ? try average * decay + tensor.detach() * (1 - decay) : tensor.detach())
+                try average.assign(
+                    tensor.dtype.isFloatingPoint ? try average * decay + tensor.detach() * (1 - decay) : tensor.detach()
+                )
             }
         }
     }
@@ -159,10 +166,13 @@ public final class Trainer {
         if let validation { try check(validation, "validation") }
         if let test { try check(test, "test") }
         if let stopping = options.earlyStopping, validation == nil {
-            throw TensorError("train", "early_stopping on \(stopping.metric) needs validation data (validation = a data set or a fraction)")
+            throw TensorError(
+                "train",
+                "early_stopping on \(stopping.metric) needs validation data (validation = a data set or a fraction)")
         }
         if options.robustValidation != nil, validation == nil {
-            throw TensorError("train", "robust_validation needs validation data (validation = a data set or a fraction)")
+            throw TensorError(
+                "train", "robust_validation needs validation data (validation = a data set or a fraction)")
         }
         var result = Result()
         var badEpochs = 0
@@ -179,26 +189,32 @@ public final class Trainer {
         var globalStep = result.epochsRun * stepsPerEpoch(train.count)
         var epoch = result.epochsRun
         let watched = try watchedMetric(hasValidation: validation != nil)
-        let robustSubset = try validation.flatMap { data in try options.robustValidation.map { try $0.subset(of: data) } }
+        let robustSubset = try validation.flatMap { data in try options.robustValidation.map { try $0.subset(of: data) }
+        }
         while !finished && epoch < options.epochs {
             epoch += 1
             let started = Date()
             let (trainLoss, terms) = try trainEpoch(epoch: epoch, data: train, globalStep: &globalStep)
             if let schedule, !options.scheduleEveryStep { try schedule.step() }
-            var record: [String: ConfigValue] = ["trainer": .string(options.name), "epoch": .number(Double(epoch)),
-                                                 "lr": .number(optimizer.groups.first?.learningRate ?? 0),
-                                                 "train_loss": .number(trainLoss)]
+            var record: [String: ConfigValue] = [
+                "trainer": .string(options.name), "epoch": .number(Double(epoch)),
+                "lr": .number(optimizer.groups.first?.learningRate ?? 0),
+                "train_loss": .number(trainLoss),
+            ]
             for (name, value) in terms { record["train_\(name)"] = .number(value) }
             let trainSeconds = Date().timeIntervalSince(started)
             record["samples_per_second"] = .number((Double(train.count) / max(trainSeconds, 1e-9)).rounded())
             if let validation {
                 try withAverage {
-                    for (name, value) in try evaluate(validation, label: "epoch \(epoch)/\(options.epochs) val").values {
+                    for (name, value) in try evaluate(validation, label: "epoch \(epoch)/\(options.epochs) val").values
+                    {
                         record["val_\(name)"] = .number(value)
                     }
                     if let robust = options.robustValidation, let robustSubset {
-                        record["val_robust_accuracy"] = .number(try robust.accuracy(model: model, data: robustSubset, targetKey: options.targetKey,
-                                                                                     batchSize: options.evaluationBatchSize, label: "epoch \(epoch)/\(options.epochs) val"))
+                        record["val_robust_accuracy"] = .number(
+                            try robust.accuracy(
+                                model: model, data: robustSubset, targetKey: options.targetKey,
+                                batchSize: options.evaluationBatchSize, label: "epoch \(epoch)/\(options.epochs) val"))
                     }
                 }
             }
@@ -207,7 +223,10 @@ public final class Trainer {
             if let watched {
                 guard let value = record[watched.name]?.numberValue else {
                     let available = record.keys.filter { $0.hasPrefix("val_") }.sorted()
-                    throw TensorError("train", "early stopping watches '\(watched.name)', which the epoch record lacks\(suggestion(for: watched.name, in: available)); it has \(available.joined(separator: ", "))")
+                    throw TensorError(
+                        "train",
+                        "early stopping watches '\(watched.name)', which the epoch record lacks\(suggestion(for: watched.name, in: available)); it has \(available.joined(separator: ", "))"
+                    )
                 }
                 if watched.rule.improves(value, on: result.bestValue) {
                     result.bestValue = value
@@ -228,7 +247,9 @@ public final class Trainer {
             self.print(line(for: record, improved: improved))
             var stop = false
             if let stopping = options.earlyStopping, badEpochs >= stopping.patience {
-                self.print("\(options.name): early stop after epoch \(epoch): \(stopping.metric) has not improved for \(stopping.patience) epochs (best \(format(result.bestValue)) at epoch \(result.bestEpoch ?? 0))")
+                self.print(
+                    "\(options.name): early stop after epoch \(epoch): \(stopping.metric) has not improved for \(stopping.patience) epochs (best \(format(result.bestValue)) at epoch \(result.bestEpoch ?? 0))"
+                )
                 stop = true
             }
             if let onEpochEnd, try onEpochEnd(record) {
@@ -248,13 +269,17 @@ public final class Trainer {
             let outcome = try evaluate(test, label: "test", reports: true)
             result.test = outcome.values
             result.testReports = outcome.reports
-            var record: [String: ConfigValue] = ["trainer": .string(options.name), "phase": .string("test"),
-                                                 "epochs_run": .number(Double(result.epochsRun))]
+            var record: [String: ConfigValue] = [
+                "trainer": .string(options.name), "phase": .string("test"),
+                "epochs_run": .number(Double(result.epochsRun)),
+            ]
             if let bestEpoch = result.bestEpoch { record["best_epoch"] = .number(Double(bestEpoch)) }
             for (name, value) in outcome.values { record["test_\(name)"] = .number(value) }
             try log?(record)
-            self.print("\(options.name): test " + outcome.values.keys.sorted().map { "\($0) \(format(outcome.values[$0]))" }.joined(separator: "  ")
-                       + (result.bestEpoch.map { " (best epoch \($0))" } ?? ""))
+            self.print(
+                "\(options.name): test "
+                    + outcome.values.keys.sorted().map { "\($0) \(format(outcome.values[$0]))" }.joined(separator: "  ")
+                    + (result.bestEpoch.map { " (best epoch \($0))" } ?? ""))
         }
         return result
     }
@@ -273,25 +298,36 @@ public final class Trainer {
     private func check(_ data: TensorDataset, _ role: String) throws {
         guard data.count > 0 else { throw TensorError("train", "the \(role) data is empty") }
         guard data.tensor(options.targetKey) != nil else {
-            throw TensorError("train", "the \(role) data has no '\(options.targetKey)' tensor (target = ...); it has \(data.tensors.map(\.name).joined(separator: ", "))")
+            throw TensorError(
+                "train",
+                "the \(role) data has no '\(options.targetKey)' tensor (target = ...); it has \(data.tensors.map(\.name).joined(separator: ", "))"
+            )
         }
         for (name, tensor) in data.tensors where tensor.shape.first != data.count {
-            throw TensorError("train", "the \(role) data's tensors must share their first axis: \(name) is \(describe(shape: tensor.shape)), expected \(data.count) rows")
+            throw TensorError(
+                "train",
+                "the \(role) data's tensors must share their first axis: \(name) is \(describe(shape: tensor.shape)), expected \(data.count) rows"
+            )
         }
     }
 
     // MARK: - One epoch
 
-    private func trainEpoch(epoch: Int, data: TensorDataset, globalStep: inout Int) throws -> (Double, [(String, Double)]) {
+    private func trainEpoch(epoch: Int, data: TensorDataset, globalStep: inout Int) throws -> (
+        Double, [(String, Double)]
+    ) {
         model.setTraining(true)
-        let batches = DataSplits.batches(Array(0..<data.count), size: options.batchSize, shuffle: true,
-                                         dropLast: options.dropLast, generator: RandomGenerator.shared)
+        let batches = DataSplits.batches(
+            Array(0..<data.count), size: options.batchSize, shuffle: true,
+            dropLast: options.dropLast, generator: RandomGenerator.shared)
         guard !batches.isEmpty else {
-            throw TensorError("train", "no full batch of \(options.batchSize) in \(data.count) training samples (drop_last)")
+            throw TensorError(
+                "train", "no full batch of \(options.batchSize) in \(data.count) training samples (drop_last)")
         }
         let progress = Progress("epoch \(epoch)/\(options.epochs) train", total: batches.reduce(0) { $0 + $1.count })
         defer { progress.finish() }
-        var totalLoss = 0.0, seen = 0
+        var totalLoss = 0.0
+        var seen = 0
         var termTotals: [(String, Double)] = []
         let parameters = optimizer.allParameters
         for (position, indices) in batches.enumerated() {
@@ -306,8 +342,9 @@ public final class Trainer {
                 terms = [("data_loss", try loss(logits, batch))]
             }
             if !regularizers.isEmpty {
-                let context = RegularizerContext(parameters: model.namedParameters, inputs: options.inputKey.flatMap { batch[$0] },
-                                                 logits: logits, targets: batch[options.targetKey], groups: batch[options.groupKey])
+                let context = RegularizerContext(
+                    parameters: model.namedParameters, inputs: options.inputKey.flatMap { batch[$0] },
+                    logits: logits, targets: batch[options.targetKey], groups: batch[options.groupKey])
                 for (name, weight, regularizer) in regularizers {
                     terms.append((name, try regularizer.penalty(context) * weight))
                 }
@@ -315,23 +352,31 @@ public final class Trainer {
             if let extraTerms { terms += try extraTerms(batch, logits).map { ($0.name, $0.value) } }
             var total = terms[0].1
             for (name, term) in terms.dropFirst() {
-                guard term.count == 1 else { throw TensorError("train", "loss term \(name) must be a scalar, got \(describe(shape: term.shape))") }
+                guard term.count == 1 else {
+                    throw TensorError("train", "loss term \(name) must be a scalar, got \(describe(shape: term.shape))")
+                }
                 total = try total + term.sum()
             }
             guard total.count == 1 else {
-                throw TensorError("train", "the loss must be a scalar, got \(describe(shape: total.shape)) (use a mean reduction)")
+                throw TensorError(
+                    "train", "the loss must be a scalar, got \(describe(shape: total.shape)) (use a mean reduction)")
             }
             let value = try total.item()
             let values = try terms.map { ($0.0, try $0.1.sum().item()) }
             guard value.isFinite else {
-                func show(_ number: Double) -> String { number.isNaN ? "nan" : "\(number)" }   // not "-nan"
+                func show(_ number: Double) -> String { number.isNaN ? "nan" : "\(number)" }  // not "-nan"
                 let parts = values.map { "\($0.0) \(show($0.1))" }.joined(separator: ", ")
-                let checkpoint = options.checkpointDirectory.map { directory -> String in
-                    let path = "\(directory)/\(options.name)-last.safetensors"
-                    return FileManager.default.fileExists(atPath: path) ? "; the last good checkpoint is \(path) (epoch \(epoch - 1))"
-                        : "; no checkpoint was written yet (the failure is in the first epoch)"
-                } ?? ""
-                throw TensorError("train", "the loss became \(show(value)) at epoch \(epoch), step \(position + 1) (global step \(globalStep + 1)): \(parts)\(checkpoint)")
+                let checkpoint =
+                    options.checkpointDirectory.map { directory -> String in
+                        let path = "\(directory)/\(options.name)-last.safetensors"
+                        return FileManager.default.fileExists(atPath: path)
+                            ? "; the last good checkpoint is \(path) (epoch \(epoch - 1))"
+                            : "; no checkpoint was written yet (the failure is in the first epoch)"
+                    } ?? ""
+                throw TensorError(
+                    "train",
+                    "the loss became \(show(value)) at epoch \(epoch), step \(position + 1) (global step \(globalStep + 1)): \(parts)\(checkpoint)"
+                )
             }
             try total.backward()
             if let limit = options.clipGradientValue { try clipValues(parameters, limit) }
@@ -344,17 +389,25 @@ public final class Trainer {
             totalLoss += value * weight
             seen += indices.count
             if termTotals.isEmpty { termTotals = values.map { ($0.0, 0) } }
-            for index in termTotals.indices where index < values.count { termTotals[index].1 += values[index].1 * weight }
-            try onStepEnd?(StepInfo(epoch: epoch, step: position + 1, globalStep: globalStep, batchSize: indices.count,
-                                    loss: value, terms: Dictionary(values, uniquingKeysWith: { a, _ in a }),
-                                    learningRate: optimizer.groups.first?.learningRate ?? 0))
+            for index in termTotals.indices where index < values.count {
+                termTotals[index].1 += values[index].1 * weight
+            }
+            try onStepEnd?(
+                StepInfo(
+                    epoch: epoch, step: position + 1, globalStep: globalStep, batchSize: indices.count,
+                    loss: value, terms: Dictionary(values, uniquingKeysWith: { a, _ in a }),
+                    learningRate: optimizer.groups.first?.learningRate ?? 0))
             progress.update(seen, note: String(format: "loss %.4f", totalLoss / Double(seen)))
         }
-        let terms = termTotals.count > 1 || termTotals.first?.0 != "data_loss" ? termTotals.map { ($0.0, $0.1 / Double(seen)) } : []
+        let terms =
+            termTotals.count > 1 || termTotals.first?.0 != "data_loss"
+            ? termTotals.map { ($0.0, $0.1 / Double(seen)) } : []
         return (totalLoss / Double(max(seen, 1)), terms)
     }
 
-    private func select(_ indices: [Int], from data: TensorDataset) throws -> Batch { try Evaluation.select(indices, from: data) }
+    private func select(_ indices: [Int], from data: TensorDataset) throws -> Batch {
+        try Evaluation.select(indices, from: data)
+    }
 
     private func clipValues(_ parameters: [Tensor], _ limit: Double) throws {
         try noGrad {
@@ -368,9 +421,11 @@ public final class Trainer {
 
     /// Loss and metric values of the model (in evaluation mode, without recording) on `data`.
     public func evaluate(_ data: TensorDataset, label: String = "eval", reports: Bool = false) throws
-        -> (values: [String: Double], reports: [String: [String: ConfigValue]]) {
-        try Evaluation.run(model: model, data: data, metrics: metrics, loss: loss, targetKey: options.targetKey,
-                           groupKey: options.groupKey, batchSize: options.evaluationBatchSize, label: label, reports: reports)
+        -> (values: [String: Double], reports: [String: [String: ConfigValue]])
+    {
+        try Evaluation.run(
+            model: model, data: data, metrics: metrics, loss: loss, targetKey: options.targetKey,
+            groupKey: options.groupKey, batchSize: options.evaluationBatchSize, label: label, reports: reports)
     }
 
     // MARK: - Checkpoints
@@ -383,21 +438,28 @@ public final class Trainer {
     /// Writes `tensors` (the model's state or its average, in the order of ``TrainableModel/state``).
     private func writeBest(_ tensors: [Tensor], epoch: Int, value: Double) throws {
         guard let bestPath else { return }
-        try Safetensors.write(zip(model.state, tensors).map { ("model.\($0.0.name)", $0.1) }, to: bestPath,
-                              metadata: ["format": Trainer.format, "trainer": options.name, "epoch": "\(epoch)",
-                                         "metric": options.earlyStopping?.metric ?? "", "value": "\(value)"])
+        try Safetensors.write(
+            zip(model.state, tensors).map { ("model.\($0.0.name)", $0.1) }, to: bestPath,
+            metadata: [
+                "format": Trainer.format, "trainer": options.name, "epoch": "\(epoch)",
+                "metric": options.earlyStopping?.metric ?? "", "value": "\(value)",
+            ])
     }
 
     private func writeLast(result: Result, badEpochs: Int) throws {
         guard let lastPath else { return }
         var tensors = model.state.map { (name: "model.\($0.name)", tensor: $0.tensor) }
         tensors += try optimizer.stateTensors().map { (name: "optimizer.\($0.name)", tensor: $0.tensor) }
-        if let averageState { tensors += zip(model.state, averageState).map { (name: "average.\($0.0.name)", tensor: $0.1) } }
-        var metadata = ["format": Trainer.format, "trainer": options.name, "epoch": "\(result.epochsRun)",
-                        "epochs": "\(options.epochs)", "schedule_step": "\(schedule?.stepCount ?? 0)",
-                        "random_state": RandomGenerator.shared.stateWords.map { String($0) }.joined(separator: ","),
-                        "bad_epochs": "\(badEpochs)", "stopped_early": "\(result.stoppedEarly)",
-                        "history": ConfigValue.list(result.history.map { .table($0) }).json]
+        if let averageState {
+            tensors += zip(model.state, averageState).map { (name: "average.\($0.0.name)", tensor: $0.1) }
+        }
+        var metadata = [
+            "format": Trainer.format, "trainer": options.name, "epoch": "\(result.epochsRun)",
+            "epochs": "\(options.epochs)", "schedule_step": "\(schedule?.stepCount ?? 0)",
+            "random_state": RandomGenerator.shared.stateWords.map { String($0) }.joined(separator: ","),
+            "bad_epochs": "\(badEpochs)", "stopped_early": "\(result.stoppedEarly)",
+            "history": ConfigValue.list(result.history.map { .table($0) }).json,
+        ]
         if let bestEpoch = result.bestEpoch, let bestValue = result.bestValue {
             metadata["best_epoch"] = "\(bestEpoch)"
             metadata["best_value"] = "\(bestValue)"
@@ -411,23 +473,36 @@ public final class Trainer {
         guard let lastPath, FileManager.default.fileExists(atPath: lastPath) else { return nil }
         let (tensors, metadata) = try Safetensors.read(lastPath)
         func fail(_ message: String) -> TensorError { TensorError("resume", "\(lastPath): \(message)") }
-        guard metadata["format"] == Trainer.format else { throw fail("not a Lucerna training checkpoint (format \(metadata["format"] ?? "missing"))") }
-        guard let epoch = metadata["epoch"].flatMap(Int.init), epoch >= 0, epoch <= options.epochs,
-              let scheduleStep = metadata["schedule_step"].flatMap(Int.init),
-              let badEpochs = metadata["bad_epochs"].flatMap(Int.init),
-              let words = metadata["random_state"]?.split(separator: ",").compactMap({ UInt64($0) }), words.count == 4,
-              case .list(let history)? = try metadata["history"].map(ConfigValue.init(parsingJSON:)) else {
-            throw fail("incomplete metadata (epoch, schedule_step, bad_epochs, random_state, history), or epoch beyond the \(options.epochs) configured")
+        guard metadata["format"] == Trainer.format else {
+            throw fail("not a Lucerna training checkpoint (format \(metadata["format"] ?? "missing"))")
         }
-        var modelEntries: [String: Tensor] = [:], optimizerEntries: [(name: String, tensor: Tensor)] = [], averageEntries: [String: Tensor] = [:]
+        guard let epoch = metadata["epoch"].flatMap(Int.init), epoch >= 0, epoch <= options.epochs,
+            let scheduleStep = metadata["schedule_step"].flatMap(Int.init),
+            let badEpochs = metadata["bad_epochs"].flatMap(Int.init),
+            let words = metadata["random_state"]?.split(separator: ",").compactMap({ UInt64($0) }), words.count == 4,
+            case .list(let history)? = try metadata["history"].map(ConfigValue.init(parsingJSON:))
+        else {
+            throw fail(
+                "incomplete metadata (epoch, schedule_step, bad_epochs, random_state, history), or epoch beyond the \(options.epochs) configured"
+            )
+        }
+        var modelEntries: [String: Tensor] = [:]
+        var optimizerEntries: [(name: String, tensor: Tensor)] = []
+        var averageEntries: [String: Tensor] = [:]
         for (name, tensor) in tensors {
-            if name.hasPrefix("model.") { modelEntries[String(name.dropFirst(6))] = tensor }
-            else if name.hasPrefix("optimizer.") { optimizerEntries.append((String(name.dropFirst(10)), tensor)) }
-            else if name.hasPrefix("average.") { averageEntries[String(name.dropFirst(8))] = tensor }
+            if name.hasPrefix("model.") {
+                modelEntries[String(name.dropFirst(6))] = tensor
+            } else if name.hasPrefix("optimizer.") {
+                optimizerEntries.append((String(name.dropFirst(10)), tensor))
+            } else if name.hasPrefix("average.") {
+                averageEntries[String(name.dropFirst(8))] = tensor
+            }
         }
         if averageState != nil {
             // The average goes through the model's tensors (load checks names and shapes), then into place.
-            guard !averageEntries.isEmpty else { throw fail("has no moving average of the weights (average.*), but train{} has ema set") }
+            guard !averageEntries.isEmpty else {
+                throw fail("has no moving average of the weights (average.*), but train{} has ema set")
+            }
             try load(averageEntries, from: lastPath)
             averageState = model.state.map { $0.tensor.copy() }
         }
@@ -447,7 +522,9 @@ public final class Trainer {
             // Keep the best weights in memory as an uninterrupted run does, without touching the model.
             let current = model.state.map { $0.tensor.copy() }
             let best = try Safetensors.read(bestPath).tensors
-            try load(Dictionary(best.map { (String($0.name.dropFirst(6)), $0.tensor) }, uniquingKeysWith: { a, _ in a }), from: bestPath)
+            try load(
+                Dictionary(best.map { (String($0.name.dropFirst(6)), $0.tensor) }, uniquingKeysWith: { a, _ in a }),
+                from: bestPath)
             bestState = model.state.map { $0.tensor.copy() }
             try assignState(current)
         }
@@ -458,11 +535,17 @@ public final class Trainer {
         let expected = model.state.map(\.name)
         let missing = expected.filter { entries[$0] == nil }
         guard missing.isEmpty, entries.count == expected.count else {
-            throw TensorError("resume", "\(path) does not match the model: missing \(missing.prefix(5)), \(entries.count) entries for \(expected.count) tensors")
+            throw TensorError(
+                "resume",
+                "\(path) does not match the model: missing \(missing.prefix(5)), \(entries.count) entries for \(expected.count) tensors"
+            )
         }
         for (name, tensor) in model.state {
             guard let saved = entries[name], saved.shape == tensor.shape else {
-                throw TensorError("resume", "\(path): \(name) has shape \(describe(shape: entries[name]?.shape ?? [])), the model \(describe(shape: tensor.shape))")
+                throw TensorError(
+                    "resume",
+                    "\(path): \(name) has shape \(describe(shape: entries[name]?.shape ?? [])), the model \(describe(shape: tensor.shape))"
+                )
             }
             try tensor.assign(saved)
         }
@@ -471,7 +554,8 @@ public final class Trainer {
     // MARK: - Output
 
     private func line(for record: [String: ConfigValue], improved: Bool) -> String {
-        let keys = ["epoch", "lr", "train_loss"] + record.keys.filter { $0.hasPrefix("val_") }.sorted() + ["epoch_seconds"]
+        let keys =
+            ["epoch", "lr", "train_loss"] + record.keys.filter { $0.hasPrefix("val_") }.sorted() + ["epoch_seconds"]
         let parts = keys.compactMap { key -> String? in
             guard let value = record[key]?.numberValue else { return nil }
             switch key {

@@ -15,12 +15,15 @@ struct Bench: ParsableCommand {
     func run() throws {
         try common.apply()
         guard let workload = BenchmarkWorkload(rawValue: name) else {
-            throw ValidationError("unknown benchmark \(name); choose one of \(BenchmarkWorkload.names.joined(separator: ", "))")
+            throw ValidationError(
+                "unknown benchmark \(name); choose one of \(BenchmarkWorkload.names.joined(separator: ", "))")
         }
         guard seconds > 0 else { throw ValidationError("--seconds must be positive") }
         do {
             let throughput = try workload.measure(seconds: seconds)
-            print("{\"bench\":\"\(name)\",\"threads\":\(Parallel.threadCount),\"blas_core\":\"\(BLASCore.name)\",\"throughput\":\(String(format: "%.2f", throughput)),\"unit\":\"\(workload.unit)\"}")
+            print(
+                "{\"bench\":\"\(name)\",\"threads\":\(Parallel.threadCount),\"blas_core\":\"\(BLASCore.name)\",\"throughput\":\(String(format: "%.2f", throughput)),\"unit\":\"\(workload.unit)\"}"
+            )
         } catch {
             FileHandle.standardError.write("error: \(error)\n".data(using: .utf8) ?? Data())
             throw ExitCode(1)

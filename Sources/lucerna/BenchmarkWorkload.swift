@@ -6,10 +6,16 @@ import LucernaNN
 /// The fixed benchmark workloads of `lucerna bench` (random MNIST-shaped data, fixed seed); the
 /// PyTorch equivalents are in `scripts/bench/bench_torch.py`.
 enum BenchmarkWorkload: String, CaseIterable {
-    case mlpTrain = "mlp_train", cnnTrain = "cnn_train", cnnInfer = "cnn_infer"
-    case wganGradientPenaltyStep = "wgan_gp_step", rrrStep = "rrr_step"
-    case gradCAMPlusPlus = "gradcampp", saliency = "saliency", integratedGradients = "integrated_gradients"
-    case fgsm = "fgsm", pgd10 = "pgd10"
+    case mlpTrain = "mlp_train"
+    case cnnTrain = "cnn_train"
+    case cnnInfer = "cnn_infer"
+    case wganGradientPenaltyStep = "wgan_gp_step"
+    case rrrStep = "rrr_step"
+    case gradCAMPlusPlus = "gradcampp"
+    case saliency = "saliency"
+    case integratedGradients = "integrated_gradients"
+    case fgsm = "fgsm"
+    case pgd10 = "pgd10"
 
     static var names: [String] { allCases.map(\.rawValue) }
 
@@ -69,11 +75,12 @@ enum BenchmarkWorkload: String, CaseIterable {
             let model = try CNN(generator: generator).eval()
             let batch = self == .integratedGradients ? 32 : 256
             let x = try images(batch)
-            let (name, options): (String, [String: ConfigValue]) = switch self {
-            case .gradCAMPlusPlus: ("grad_cam_pp", ["layer": .string("relu2")])
-            case .saliency: ("saliency", [:])
-            default: ("integrated_gradients", ["steps": .number(32), "batch_steps": .number(32)])
-            }
+            let (name, options): (String, [String: ConfigValue]) =
+                switch self {
+                case .gradCAMPlusPlus: ("grad_cam_pp", ["layer": .string("relu2")])
+                case .saliency: ("saliency", [:])
+                default: ("integrated_gradients", ["steps": .number(32), "batch_steps": .number(32)])
+                }
             let explainer = try Registry.standard().build(.explainer, name, options: options)
             return {
                 _ = try explainer.attribute(model: model, inputs: x, targets: nil)
@@ -84,7 +91,9 @@ enum BenchmarkWorkload: String, CaseIterable {
             // random start), against the true labels, as torchattacks' FGSM and PGD.
             let model = try CNN(generator: generator).eval()
             let (x, y) = (try images(256), try labels(256))
-            let options: [String: ConfigValue] = self == .fgsm ? ["eps": .number(0.1)]
+            let options: [String: ConfigValue] =
+                self == .fgsm
+                ? ["eps": .number(0.1)]
                 : ["eps": .number(0.1), "alpha": .number(0.01), "steps": .number(10), "random_start": .boolean(true)]
             let attack = try Registry.standard().build(.attack, self == .fgsm ? "fgsm" : "pgd", options: options)
             return {
@@ -96,7 +105,9 @@ enum BenchmarkWorkload: String, CaseIterable {
             let optimizer = try AdamW(parameters: model.parameters(), learningRate: 1e-3, weightDecay: 1e-2)
             let (x, y) = (try images(64), try labels(64))
             var border = [Float](repeating: 0, count: 28 * 28)
-            for row in 0..<28 { for column in 0..<28 where min(row, column, 27 - row, 27 - column) < 4 { border[row * 28 + column] = 1 } }
+            for row in 0..<28 {
+                for column in 0..<28 where min(row, column, 27 - row, 27 - column) < 4 { border[row * 28 + column] = 1 }
+            }
             let mask = try Tensor(shape: [1, 1, 28, 28], scalars: border)
             return {
                 optimizer.zeroGrad()
@@ -104,7 +115,10 @@ enum BenchmarkWorkload: String, CaseIterable {
                 let logits = try model(input)
                 let crossEntropy = try Losses.crossEntropy(logits, y)
                 let logProbabilitySum = try logits.logSoftmax(axis: 1).sum()
-                guard let inputGradient = try Tensor.gradients(of: [logProbabilitySum], withRespectTo: [input], createGraph: true)[0] else {
+                guard
+                    let inputGradient = try Tensor.gradients(
+                        of: [logProbabilitySum], withRespectTo: [input], createGraph: true)[0]
+                else {
                     throw TensorError("rrr_step", "no input gradient")
                 }
                 let penalty = try (mask * inputGradient).square().sum(axes: [1, 2, 3]).mean()
@@ -115,7 +129,8 @@ enum BenchmarkWorkload: String, CaseIterable {
         case .wganGradientPenaltyStep:
             let generatorModel = try ConditionalGenerator(generator: generator)
             let critic = try ConditionalCritic(generator: generator)
-            let generatorOptimizer = try Adam(parameters: generatorModel.parameters(), learningRate: 1e-4, betas: (0, 0.9))
+            let generatorOptimizer = try Adam(
+                parameters: generatorModel.parameters(), learningRate: 1e-4, betas: (0, 0.9))
             let criticOptimizer = try Adam(parameters: critic.parameters(), learningRate: 1e-4, betas: (0, 0.9))
             let real = try images(64).affine(scale: 2, shift: -1)
             let y = try labels(64)
@@ -124,7 +139,8 @@ enum BenchmarkWorkload: String, CaseIterable {
                     criticOptimizer.zeroGrad()
                     let noise = try Tensor.normal([64, 64], generator: generator)
                     let fake = try noGrad { try generatorModel.generate(noise: noise, labels: y) }
-                    let loss = try critic.critique(images: fake, labels: y).mean()
+                    let loss =
+                        try critic.critique(images: fake, labels: y).mean()
                         - critic.critique(images: real, labels: y).mean()
                         + critic.gradientPenalty(real: real, fake: fake, labels: y, generator: generator)
                     try loss.backward()

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
-import LucernaCore
 import LucernaComponents
+import LucernaCore
 import LucernaData
 import LucernaLua
 import LucernaRun
@@ -43,7 +43,9 @@ extension Lucerna {
         setenv("OPENBLAS_CORETYPE", core, 1)
         var arguments: [UnsafeMutablePointer<CChar>?] = CommandLine.arguments.map { strdup($0) } + [nil]
         execv("/proc/self/exe", &arguments)
-        report("warning: OpenBLAS uses its Prescott kernels on this CPU and restarting with OPENBLAS_CORETYPE=\(core) failed (\(String(cString: strerror(errno)))); set it yourself for 2-3x faster matrix products")
+        report(
+            "warning: OpenBLAS uses its Prescott kernels on this CPU and restarting with OPENBLAS_CORETYPE=\(core) failed (\(String(cString: strerror(errno)))); set it yourself for 2-3x faster matrix products"
+        )
         unsetenv("OPENBLAS_CORETYPE")
     }
 }
@@ -80,16 +82,22 @@ func report(_ message: String) {
 /// Compares run folders.
 struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Compare run folders in one table (mean ± std over seeds from each run's summary.json): Markdown on standard output, and an HTML page with --html.")
+        abstract:
+            "Compare run folders in one table (mean ± std over seeds from each run's summary.json): Markdown on standard output, and an HTML page with --html."
+    )
 
     @Argument(help: "Run folders.") var runs: [String]
-    @Option(help: "Metrics to show, comma-separated; a trailing * matches a prefix (e.g. test_*,val_f1). Default: the test metrics, else all.")
+    @Option(
+        help:
+            "Metrics to show, comma-separated; a trailing * matches a prefix (e.g. test_*,val_f1). Default: the test metrics, else all."
+    )
     var metrics: String?
     @Option(help: "Also write a self-contained HTML page (table and bar charts) to this file.") var html: String?
 
     func run() throws {
         guard !runs.isEmpty else { throw ValidationError("give at least one run folder") }
-        let selected = metrics?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } ?? []
+        let selected =
+            metrics?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } ?? []
         do {
             print(try RunComparison.markdown(runs, selected: selected), terminator: "")
             if let html {
@@ -105,9 +113,11 @@ struct Report: ParsableCommand {
 
 /// Lists registered components.
 struct List: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List registered components (built-in and plugins) with their options.")
+    static let configuration = CommandConfiguration(
+        abstract: "List registered components (built-in and plugins) with their options.")
 
-    @Argument(help: "A kind (model, fusion, regularizer, attack, explainer, metric, dataset, optimizer, schedule, loss).")
+    @Argument(
+        help: "A kind (model, fusion, regularizer, attack, explainer, metric, dataset, optimizer, schedule, loss).")
     var kind: String?
 
     func run() throws {
@@ -115,7 +125,9 @@ struct List: ParsableCommand {
         if let kind {
             guard let chosen = ComponentKind(anyName: kind) else {
                 let names = ComponentKind.allCases.map(\.name)
-                throw ValidationError("unknown kind '\(kind)'\(suggestion(for: kind, in: names)); kinds: \(names.joined(separator: ", "))")
+                throw ValidationError(
+                    "unknown kind '\(kind)'\(suggestion(for: kind, in: names)); kinds: \(names.joined(separator: ", "))"
+                )
             }
             kinds = [chosen]
         }
@@ -139,12 +151,16 @@ func loadedState(folders: [String] = LuaPlugins.defaultFolders()) throws -> LuaS
 /// Runs the conformance checks on a plugin file.
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Check a Lua plugin: builds with defaults, runs its contract on small inputs, checks shapes, finiteness and gradients.")
+        abstract:
+            "Check a Lua plugin: builds with defaults, runs its contract on small inputs, checks shapes, finiteness and gradients."
+    )
 
     @Argument(help: "The plugin file (Plugins/<kind>/<name>.lua).") var plugin: String
 
     func run() throws {
-        guard FileManager.default.isReadableFile(atPath: plugin) else { throw ValidationError("cannot read plugin \(plugin)") }
+        guard FileManager.default.isReadableFile(atPath: plugin) else {
+            throw ValidationError("cannot read plugin \(plugin)")
+        }
         do {
             let lua = try LuaState()
             let entry = try lua.loadPlugin(file: plugin, overriding: true)
@@ -161,7 +177,9 @@ struct Check: ParsableCommand {
 /// Writes Lua language-server annotations.
 struct Stubs: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write Lua language-server annotations for the API and every registered component: lucerna stubs > lucerna.d.lua")
+        abstract:
+            "Write Lua language-server annotations for the API and every registered component: lucerna stubs > lucerna.d.lua"
+    )
 
     func run() throws { print(LuaDocumentation.stubs(try loadedState()), terminator: "") }
 }
@@ -169,7 +187,8 @@ struct Stubs: ParsableCommand {
 /// Writes the Lua API reference.
 struct Docs: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write the Lua API reference from the registry (built-ins and ./Plugins): lucerna docs > docs/lua-api.md")
+        abstract:
+            "Write the Lua API reference from the registry (built-ins and ./Plugins): lucerna docs > docs/lua-api.md")
 
     func run() throws { print(LuaDocumentation.reference(try loadedState(folders: ["Plugins"])), terminator: "") }
 }

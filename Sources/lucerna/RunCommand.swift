@@ -27,7 +27,8 @@ struct RunInvocation: Codable {
     /// The recipe's text: the copy taken at the start when there is one.
     func recipeSource() throws -> String {
         let path = recipeCopy.flatMap { FileManager.default.isReadableFile(atPath: $0) ? $0 : nil } ?? recipe
-        guard let data = FileManager.default.contents(atPath: path), let source = String(data: data, encoding: .utf8) else {
+        guard let data = FileManager.default.contents(atPath: path), let source = String(data: data, encoding: .utf8)
+        else {
             throw ValidationError("cannot read the recipe \(path) as UTF-8 text")
         }
         return source
@@ -54,30 +55,48 @@ struct RunInvocation: Codable {
 /// Runs a Lua recipe in a run folder.
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a Lua experiment recipe; writes run.json, config.json, metrics.jsonl, checkpoints/, summary.json and report.md to its run folder.")
+        abstract:
+            "Run a Lua experiment recipe; writes run.json, config.json, metrics.jsonl, checkpoints/, summary.json and report.md to its run folder."
+    )
 
     @Argument(help: "The recipe file (not needed with --resume).") var recipe: String?
     @OptionGroup var common: CommonOptions
     @Option(help: "Seed for lucerna's random generator (before the recipe runs).") var seed: Int?
-    @Option(name: .customLong("set"), help: "Override a value of the recipe's lucerna.config table: --set epochs=3 --set optim.lr=1e-3 (repeatable).")
+    @Option(
+        name: .customLong("set"),
+        help: "Override a value of the recipe's lucerna.config table: --set epochs=3 --set optim.lr=1e-3 (repeatable).")
     var overrides: [String] = []
     @Option(help: "Run folder (default: runs/<recipe>-<UTC time>).") var out: String?
-    @Flag(help: "Run an untrusted recipe: no os.execute, io.popen, native modules, binary chunks or debug; files only in the run and data folders; instruction and memory limits.")
+    @Flag(
+        help:
+            "Run an untrusted recipe: no os.execute, io.popen, native modules, binary chunks or debug; files only in the run and data folders; instruction and memory limits."
+    )
     var sandbox = false
     @Option(help: "With --sandbox: Lua instructions allowed.") var maxInstructions = 2_000_000_000
     @Option(help: "With --sandbox: memory cap in MB (Lua heap plus tensors).") var maxMemory = 4096
 
-    @Option(help: "Run the recipe once per seed (e.g. 1,2,3) in seed-N/ subfolders and aggregate every metric (mean, standard deviation, per seed) into summary.json and report.md. A recipe can ask for this itself with lucerna.config{seeds = {1, 2, 3}, ...}.")
+    @Option(
+        help:
+            "Run the recipe once per seed (e.g. 1,2,3) in seed-N/ subfolders and aggregate every metric (mean, standard deviation, per seed) into summary.json and report.md. A recipe can ask for this itself with lucerna.config{seeds = {1, 2, 3}, ...}."
+    )
     var seeds: String?
 
-    @Option(help: "With several seeds: run this many at once, each in its own lucerna process with --threads threads (e.g. --jobs 2 --threads 1 on two cores); each seed's output goes to seed-N/output.log. A seed's results do not depend on the number of jobs.")
+    @Option(
+        help:
+            "With several seeds: run this many at once, each in its own lucerna process with --threads threads (e.g. --jobs 2 --threads 1 on two cores); each seed's output goes to seed-N/output.log. A seed's results do not depend on the number of jobs."
+    )
     var jobs: Int?
 
-    @Option(help: "Continue the interrupted run in this folder: same recipe, seeds, overrides and threads; train{} continues from its last checkpoint, and seeds that finished (seed-N/summary.json) are not run again.")
+    @Option(
+        help:
+            "Continue the interrupted run in this folder: same recipe, seeds, overrides and threads; train{} continues from its last checkpoint, and seeds that finished (seed-N/summary.json) are not run again."
+    )
     var resume: String?
 
     /// One seed of a multi-seed run, in a process started by the run's `--jobs` (with `--resume` of the run folder).
-    @Option(help: ArgumentHelp("Run only this seed of the multi-seed run given by --resume (used by --jobs).", visibility: .hidden))
+    @Option(
+        help: ArgumentHelp(
+            "Run only this seed of the multi-seed run given by --resume (used by --jobs).", visibility: .hidden))
     var onlySeed: Int?
 
     func run() throws {
@@ -87,7 +106,8 @@ struct Run: ParsableCommand {
         Parallel.setThreadCount(invocation.threads)
         if let only = onlySeed {
             guard let seeds = invocation.seeds, seeds.contains(only) else {
-                throw ValidationError("--only-seed \(only): the run in \(folder) has seeds \(invocation.seeds.map { "\($0)" } ?? "none")")
+                throw ValidationError(
+                    "--only-seed \(only): the run in \(folder) has seeds \(invocation.seeds.map { "\($0)" } ?? "none")")
             }
             try runSeed(only, invocation: invocation, folder: folder)
             return
@@ -96,7 +116,9 @@ struct Run: ParsableCommand {
             try runSeeds(seeds, invocation: invocation, folder: folder)
             return
         }
-        let context = try runOnce(invocation, seed: invocation.seed, directory: folder, expandSeeds: seed == nil && resume == nil, locking: false)
+        let context = try runOnce(
+            invocation, seed: invocation.seed, directory: folder, expandSeeds: seed == nil && resume == nil,
+            locking: false)
         if let requested = context.requestedSeeds {
             // The recipe asked for several seeds in lucerna.config{seeds = ...}: run it once per seed instead.
             var expanded = invocation
@@ -115,22 +137,30 @@ struct Run: ParsableCommand {
     /// folder's lock, taken before anything is written (none for one seed of a `--jobs` run, whose parent
     /// holds it; the seed's own folder is locked instead).
     func prepare() throws -> (RunInvocation, String, RunFolderLock?) {
-        guard maxInstructions > 0, maxMemory > 0 else { throw ValidationError("--max-instructions and --max-memory must be positive") }
+        guard maxInstructions > 0, maxMemory > 0 else {
+            throw ValidationError("--max-instructions and --max-memory must be positive")
+        }
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be positive, got \(jobs)") }
-        if onlySeed != nil && resume == nil { throw ValidationError("--only-seed needs --resume RUN_DIR of a multi-seed run") }
+        if onlySeed != nil && resume == nil {
+            throw ValidationError("--only-seed needs --resume RUN_DIR of a multi-seed run")
+        }
         if let resume {
             guard overrides.isEmpty, seeds == nil, seed == nil, out == nil else {
-                throw ValidationError("--resume repeats the saved run: do not combine it with --set, --seed, --seeds or --out")
+                throw ValidationError(
+                    "--resume repeats the saved run: do not combine it with --set, --seed, --seeds or --out")
             }
             var invocation = try RunInvocation.load(from: resume)
             if let recipe, recipe != invocation.recipe {
                 throw ValidationError("--resume \(resume) was started from \(invocation.recipe), not \(recipe)")
             }
             guard (try? invocation.recipeSource()) != nil else {
-                throw ValidationError("--resume: cannot read the run's recipe \(invocation.recipeCopy ?? invocation.recipe)")
+                throw ValidationError(
+                    "--resume: cannot read the run's recipe \(invocation.recipeCopy ?? invocation.recipe)")
             }
             if let threads = common.threads, threads != invocation.threads {
-                report("warning: the run used \(invocation.threads) threads; resuming with \(threads) may change the last digits of the results")
+                report(
+                    "warning: the run used \(invocation.threads) threads; resuming with \(threads) may change the last digits of the results"
+                )
                 invocation.threads = threads
             }
             if let data = common.data { invocation.data = data }
@@ -146,12 +176,16 @@ struct Run: ParsableCommand {
         }
         guard let recipe else { throw ValidationError("give a recipe file (or --resume RUN_DIR)") }
         do { _ = try overrides.map(ConfigOverride.init(parsing:)) } catch { throw ValidationError("\(error)") }
-        guard FileManager.default.isReadableFile(atPath: recipe) else { throw ValidationError("cannot read recipe \(recipe)") }
+        guard FileManager.default.isReadableFile(atPath: recipe) else {
+            throw ValidationError("cannot read recipe \(recipe)")
+        }
         var list: [Int]?
         if let seeds {
             let parsed = seeds.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard !parsed.isEmpty, parsed.allSatisfy({ $0 != nil }), Set(parsed.compactMap { $0 }).count == parsed.count else {
-                throw ValidationError("--seeds must be distinct integers separated by commas (e.g. 1,2,3), got '\(seeds)'")
+            guard !parsed.isEmpty, parsed.allSatisfy({ $0 != nil }), Set(parsed.compactMap { $0 }).count == parsed.count
+            else {
+                throw ValidationError(
+                    "--seeds must be distinct integers separated by commas (e.g. 1,2,3), got '\(seeds)'")
             }
             list = parsed.compactMap { $0 }
         }
@@ -159,10 +193,13 @@ struct Run: ParsableCommand {
         let lock = try lockFolder(folder)
         // A new run never writes into an earlier one: its seeds would resume that run's checkpoints.
         if FileManager.default.fileExists(atPath: "\(folder)/run.json") {
-            throw ValidationError("--out \(folder) already holds a run (run.json): continue it with `lucerna run --resume \(folder)` or give another --out")
+            throw ValidationError(
+                "--out \(folder) already holds a run (run.json): continue it with `lucerna run --resume \(folder)` or give another --out"
+            )
         }
-        var invocation = RunInvocation(recipe: recipe, seed: seed ?? 0, seeds: list, jobs: jobs, overrides: overrides, data: common.data,
-                                       threads: Parallel.threadCount, sandbox: sandbox, maxInstructions: maxInstructions, maxMemory: maxMemory)
+        var invocation = RunInvocation(
+            recipe: recipe, seed: seed ?? 0, seeds: list, jobs: jobs, overrides: overrides, data: common.data,
+            threads: Parallel.threadCount, sandbox: sandbox, maxInstructions: maxInstructions, maxMemory: maxMemory)
         do {
             let source = try invocation.recipeSource()
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -198,17 +235,22 @@ struct Run: ParsableCommand {
             }
         }
         if let jobs = invocation.jobs, jobs > 1, pending.count > 1 {
-            try SeedProcesses(folder: folder, threads: invocation.threads, data: invocation.data, jobs: jobs).run(pending)
+            try SeedProcesses(folder: folder, threads: invocation.threads, data: invocation.data, jobs: jobs).run(
+                pending)
             for value in pending {
                 guard let finished = try finishedSeed(value, folder: folder) else {
-                    report("error: seed \(value) ended without \(folder)/seed-\(value)/summary.json (did the recipe log numbers with run.log?)")
+                    report(
+                        "error: seed \(value) ended without \(folder)/seed-\(value)/summary.json (did the recipe log numbers with run.log?)"
+                    )
                     throw ExitCode(1)
                 }
                 records[value] = finished
             }
         } else {
             for (index, value) in pending.enumerated() {
-                emit("seed \(value) (\(index + 1) of \(pending.count)\(pending.count < seeds.count ? ", \(seeds.count - pending.count) finished earlier" : ""))")
+                emit(
+                    "seed \(value) (\(index + 1) of \(pending.count)\(pending.count < seeds.count ? ", \(seeds.count - pending.count) finished earlier" : ""))"
+                )
                 records[value] = try runSeed(value, invocation: invocation, folder: folder)
             }
         }
@@ -218,7 +260,9 @@ struct Run: ParsableCommand {
     /// Runs one seed of a multi-seed run in `seed-N/` and writes that folder's one-seed `summary.json`, which
     /// marks the seed finished for a resumed run.
     @discardableResult
-    func runSeed(_ value: Int, invocation: RunInvocation, folder: String) throws -> (seed: Int, metrics: [String: Double]) {
+    func runSeed(_ value: Int, invocation: RunInvocation, folder: String) throws -> (
+        seed: Int, metrics: [String: Double]
+    ) {
         let directory = "\(folder)/seed-\(value)"
         let context = try runOnce(invocation, seed: value, directory: directory, expandSeeds: false)
         try writeSummary([context.seedRecord], folder: directory, recipe: invocation.recipe, printTable: false)
@@ -230,7 +274,8 @@ struct Run: ParsableCommand {
         do {
             guard let finished = try SeedSummary.finishedRun(in: "\(folder)/seed-\(value)") else { return nil }
             guard finished.seed == value else {
-                throw TensorError("summary", "\(folder)/seed-\(value)/summary.json is the summary of seed \(finished.seed)")
+                throw TensorError(
+                    "summary", "\(folder)/seed-\(value)/summary.json is the summary of seed \(finished.seed)")
             }
             return finished
         } catch {
@@ -239,7 +284,9 @@ struct Run: ParsableCommand {
         }
     }
 
-    func writeSummary(_ records: [(seed: Int, metrics: [String: Double])], folder: String, recipe: String, printTable: Bool) throws {
+    func writeSummary(
+        _ records: [(seed: Int, metrics: [String: Double])], folder: String, recipe: String, printTable: Bool
+    ) throws {
         do {
             let summary = try SeedSummary(records: records)
             if printTable {
@@ -250,7 +297,7 @@ struct Run: ParsableCommand {
                 try summary.json.write(toFile: "\(folder)/summary.json", atomically: true, encoding: .utf8)
             }
         } catch let error as TensorError where records.count == 1 {
-            _ = error   // a single run that logged no numbers has nothing to summarise
+            _ = error  // a single run that logged no numbers has nothing to summarise
         } catch {
             report("error: \(error)")
             throw ExitCode(1)
@@ -259,15 +306,20 @@ struct Run: ParsableCommand {
 
     /// Runs the recipe once with `seed` in `directory`; exits on failure.
     /// `locking`: lock `directory` for the run (a seed's folder; the run folder itself is locked by ``prepare()``).
-    func runOnce(_ invocation: RunInvocation, seed: Int, directory: String, expandSeeds: Bool, locking: Bool = true) throws -> RunContext {
+    func runOnce(_ invocation: RunInvocation, seed: Int, directory: String, expandSeeds: Bool, locking: Bool = true)
+        throws -> RunContext
+    {
         RandomGenerator.shared.reseed(UInt64(truncatingIfNeeded: seed))
         let parsed = try invocation.overrides.map(ConfigOverride.init(parsing:))
-        let context: RunContext, lock: RunFolderLock?
+        let context: RunContext
+        let lock: RunFolderLock?
         do {
             lock = locking ? try RunFolderLock(folder: directory) : nil
             // A folder where no run started yet (no checkpoints/) starts afresh even in a resumed run.
-            context = try RunContext(directory: directory, recipe: invocation.recipe, seed: seed, threads: invocation.threads,
-                                     overrides: parsed, resuming: resume != nil && FileManager.default.fileExists(atPath: "\(directory)/checkpoints"))
+            context = try RunContext(
+                directory: directory, recipe: invocation.recipe, seed: seed, threads: invocation.threads,
+                overrides: parsed,
+                resuming: resume != nil && FileManager.default.fileExists(atPath: "\(directory)/checkpoints"))
         } catch {
             report("error: \(error)")
             throw ExitCode(1)
@@ -276,15 +328,20 @@ struct Run: ParsableCommand {
         context.expandsSeeds = expandSeeds
         emit("run folder: \(context.directory)\(context.resuming ? " (resuming)" : "")")
         do {
-            let limits = invocation.sandbox ? Sandbox(instructionBudget: invocation.maxInstructions, memoryCap: invocation.maxMemory << 20,
-                                                      writableFolders: [context.directory],
-                                                      readableFolders: DataLocation.allRoots(explicit: invocation.data)) : nil
+            let limits =
+                invocation.sandbox
+                ? Sandbox(
+                    instructionBudget: invocation.maxInstructions, memoryCap: invocation.maxMemory << 20,
+                    writableFolders: [context.directory],
+                    readableFolders: DataLocation.allRoots(explicit: invocation.data)) : nil
             let lua = try LuaState(dataDirectory: invocation.data, sandbox: limits, run: context)
             try lua.loadPlugins()
             try lua.run(source: invocation.recipeSource(), name: invocation.recipe)
             if !parsed.isEmpty && context.resolvedConfig == nil {
                 context.writeReport(error: "--set given, but the recipe never called lucerna.config{...}")
-                report("error: --set \(parsed.map(\.key).joined(separator: ", ")): the recipe never called lucerna.config{...}, so there is nothing to override")
+                report(
+                    "error: --set \(parsed.map(\.key).joined(separator: ", ")): the recipe never called lucerna.config{...}, so there is nothing to override"
+                )
                 throw ExitCode(2)
             }
             context.writeReport(error: nil)
@@ -296,7 +353,7 @@ struct Run: ParsableCommand {
             if context.requestedSeeds != nil { return context }
             context.writeReport(error: "\(error)")
             report("error: \(error)")
-            throw ExitCode(context.overrideFailed ? 2 : 1)   // a bad --set is a usage error
+            throw ExitCode(context.overrideFailed ? 2 : 1)  // a bad --set is a usage error
         }
     }
 }

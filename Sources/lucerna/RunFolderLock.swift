@@ -18,9 +18,14 @@ final class RunFolderLock {
         let opened = open(path, O_RDWR | O_CREAT, 0o644)
         guard opened >= 0 else { throw TensorError("run", "cannot open \(path): \(String(cString: strerror(errno)))") }
         guard flock(opened, LOCK_EX | LOCK_NB) == 0 else {
-            let holder = (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+            let holder =
+                (try? String(contentsOfFile: path, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+                ?? ""
             close(opened)
-            throw TensorError("run", "\(folder) is in use by another lucerna run\(holder.isEmpty ? "" : " (process \(holder))"); wait for it to end or stop it first")
+            throw TensorError(
+                "run",
+                "\(folder) is in use by another lucerna run\(holder.isEmpty ? "" : " (process \(holder))"); wait for it to end or stop it first"
+            )
         }
         _ = ftruncate(opened, 0)
         let line = Array("\(getpid())\n".utf8)

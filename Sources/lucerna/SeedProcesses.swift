@@ -19,7 +19,9 @@ struct SeedProcesses {
     /// This executable (the child processes run the same build).
     static var executable: URL {
         let link = URL(fileURLWithPath: "/proc/self/exe")
-        if let resolved = try? FileManager.default.destinationOfSymbolicLink(atPath: link.path) { return URL(fileURLWithPath: resolved) }
+        if let resolved = try? FileManager.default.destinationOfSymbolicLink(atPath: link.path) {
+            return URL(fileURLWithPath: resolved)
+        }
         return Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
     }
 
@@ -31,13 +33,15 @@ struct SeedProcesses {
         var durations: [TimeInterval] = []
         var failed: [Int] = []
         var lastHeartbeat = Date()
-        emit("running seeds \(seeds.map(String.init).joined(separator: ", ")): \(min(jobs, seeds.count)) at a time, \(threads) thread\(threads == 1 ? "" : "s") each")
+        emit(
+            "running seeds \(seeds.map(String.init).joined(separator: ", ")): \(min(jobs, seeds.count)) at a time, \(threads) thread\(threads == 1 ? "" : "s") each"
+        )
         while !queue.isEmpty || !running.isEmpty {
             while running.count < jobs, let seed = queue.popFirst() {
                 do {
                     running.append((seed, try start(seed), Date()))
                 } catch {
-                    for entry in running { entry.process.terminate() }   // no seed is left running without its run
+                    for entry in running { entry.process.terminate() }  // no seed is left running without its run
                     throw error
                 }
             }
@@ -48,7 +52,8 @@ struct SeedProcesses {
                 seedProcessIdentifiers.removeAll { $0 == entry.process.processIdentifier }
                 let succeeded = entry.process.terminationReason == .exit && entry.process.terminationStatus == 0
                 if succeeded { durations.append(seconds) } else { failed.append(entry.seed) }
-                var line = "seed \(entry.seed): \(succeeded ? "finished" : "failed (exit \(entry.process.terminationStatus); see \(logPath(entry.seed)))") after \(LucernaTrain.Progress.format(seconds: seconds))"
+                var line =
+                    "seed \(entry.seed): \(succeeded ? "finished" : "failed (exit \(entry.process.terminationStatus); see \(logPath(entry.seed)))") after \(LucernaTrain.Progress.format(seconds: seconds))"
                 if let left = timeLeft(queued: queue.count, running: running.map(\.started), durations: durations) {
                     line += "; about \(LucernaTrain.Progress.format(seconds: left)) left"
                 }
@@ -57,12 +62,16 @@ struct SeedProcesses {
             if Date().timeIntervalSince(lastHeartbeat) >= heartbeat {
                 lastHeartbeat = Date()
                 for entry in running {
-                    emit("seed \(entry.seed) (\(LucernaTrain.Progress.format(seconds: Date().timeIntervalSince(entry.started)))): \(latestLine(entry.seed))")
+                    emit(
+                        "seed \(entry.seed) (\(LucernaTrain.Progress.format(seconds: Date().timeIntervalSince(entry.started)))): \(latestLine(entry.seed))"
+                    )
                 }
             }
         }
         if !failed.isEmpty {
-            report("error: seed\(failed.count == 1 ? "" : "s") \(failed.map(String.init).joined(separator: ", ")) failed; their output is in seed-N/output.log; `lucerna run --resume \(folder)` runs the unfinished seeds again")
+            report(
+                "error: seed\(failed.count == 1 ? "" : "s") \(failed.map(String.init).joined(separator: ", ")) failed; their output is in seed-N/output.log; `lucerna run --resume \(folder)` runs the unfinished seeds again"
+            )
             throw ExitCode(1)
         }
     }
@@ -74,12 +83,16 @@ struct SeedProcesses {
         let path = logPath(seed)
         do {
             try FileManager.default.createDirectory(atPath: "\(folder)/seed-\(seed)", withIntermediateDirectories: true)
-            if !FileManager.default.fileExists(atPath: path) { _ = FileManager.default.createFile(atPath: path, contents: nil) }
+            if !FileManager.default.fileExists(atPath: path) {
+                _ = FileManager.default.createFile(atPath: path, contents: nil)
+            }
             let log = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
             try log.seekToEnd()
             let process = Process()
             process.executableURL = Self.executable
-            process.arguments = ["run", "--resume", folder, "--only-seed", String(seed), "--threads", String(threads)] + (data.map { ["--data", $0] } ?? [])
+            process.arguments =
+                ["run", "--resume", folder, "--only-seed", String(seed), "--threads", String(threads)]
+                + (data.map { ["--data", $0] } ?? [])
             process.standardOutput = log
             process.standardError = log
             try process.run()
@@ -88,7 +101,9 @@ struct SeedProcesses {
             emit("seed \(seed): started (process \(process.processIdentifier); output in \(path))")
             return process
         } catch {
-            report("error: cannot start seed \(seed) (\(Self.executable.path), log \(path)): \(error.localizedDescription)")
+            report(
+                "error: cannot start seed \(seed) (\(Self.executable.path), log \(path)): \(error.localizedDescription)"
+            )
             throw ExitCode(1)
         }
     }
@@ -100,7 +115,9 @@ struct SeedProcesses {
         let size = (try? handle.seekToEnd()) ?? 0
         try? handle.seek(toOffset: size > 2048 ? size - 2048 : 0)
         let text = String(decoding: (try? handle.readToEnd()) ?? Data(), as: UTF8.self)
-        let lines = text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }).map { $0.trimmingCharacters(in: .whitespaces) }
+        let lines = text.split(whereSeparator: { $0 == "\n" || $0 == "\r" }).map {
+            $0.trimmingCharacters(in: .whitespaces)
+        }
         return lines.last(where: { !$0.isEmpty }) ?? "(no output yet)"
     }
 

@@ -1,7 +1,7 @@
-import XCTest
 import LucernaComponents
 import LucernaCore
 import LucernaNN
+import XCTest
 
 /// The explanation-quality metrics on small maps and masks whose values are worked out by hand.
 final class ExplanationMetricTests: XCTestCase {
@@ -36,7 +36,8 @@ final class ExplanationMetricTests: XCTestCase {
         // top_k 1/3 of 9 pixels = 3: A keeps 9, 8, 7 → IoU 3/4; B keeps 5 and (ties at 1) every pixel → IoU 1/9.
         XCTAssertEqual(try value("iou_xai", ["fraction": .number(1.0 / 3)]), (0.75 + 1.0 / 9) / 2, accuracy: 1e-15)
         // value 2: A keeps 9, 8, 7, 2 → 3 / 5; B keeps 5 → 0 / 2.
-        XCTAssertEqual(try value("iou_xai", ["threshold": .string("value"), "value": .number(2)]), 0.3, accuracy: 1e-15)
+        XCTAssertEqual(
+            try value("iou_xai", ["threshold": .string("value"), "value": .number(2)]), 0.3, accuracy: 1e-15)
         // Otsu separates {9, 8, 7} from the rest in A (IoU 3/4) and 5 from the ones in B (IoU 0).
         XCTAssertEqual(try value("iou_xai", ["threshold": .string("otsu")]), 0.375, accuracy: 1e-15)
         let metric = try metric("iou_xai", ["threshold": .string("value"), "value": .number(2)])
@@ -56,7 +57,8 @@ final class ExplanationMetricTests: XCTestCase {
 
     func testChannelsAreSummedAndUndefinedSamplesAreLeftOut() throws {
         // Two channels that add up to map A; an empty mask is left out (reported as skipped).
-        let channels = try Tensor(shape: [1, 2, 3, 3], doubles: [5, 4, 1, 3, 0, 0, 0, 0, 1, 4, 4, 0, 4, 0, 0, 0, 0, 1])
+        let channels = try Tensor(
+            shape: [1, 2, 3, 3], doubles: [5, 4, 1, 3, 0, 0, 0, 0, 1, 4, 4, 0, 4, 0, 0, 0, 0, 1])
         let metric = try metric("pointing_game")
         try metric.update(predictions: channels, targets: masks.sliced(axis: 0, end: 1), groups: nil)
         try metric.update(predictions: maps.sliced(axis: 0, end: 1), targets: try Tensor.zeros([1, 3, 3]), groups: nil)
@@ -84,15 +86,18 @@ final class ExplanationMetricTests: XCTestCase {
             return total / 4
         }
         let deletion = try XCTUnwrap(try metric("deletion_auc", ["steps": .number(4)]) as? FaithfulnessMetric)
-        try deletion.update(model: model, inputs: inputs, attributions: maps, targets: try Tensor(shape: [1], integers: [0]))
+        try deletion.update(
+            model: model, inputs: inputs, attributions: maps, targets: try Tensor(shape: [1], integers: [0]))
         // Removing pixels 0, 1, 2, 3 in turn: logits 2, 0, −1, −1, 0.
         XCTAssertEqual(try deletion.compute(), area([2, 0, -1, -1, 0]), accuracy: 1e-12)
         let insertion = try XCTUnwrap(try metric("insertion_auc", ["steps": .number(4)]) as? FaithfulnessMetric)
-        try insertion.update(model: model, inputs: inputs, attributions: maps, targets: nil)   // predicted class 0
+        try insertion.update(model: model, inputs: inputs, attributions: maps, targets: nil)  // predicted class 0
         // Inserting them into zeros: logits 0, 2, 3, 3, 2.
         XCTAssertEqual(try insertion.compute(), area([0, 2, 3, 3, 2]), accuracy: 1e-12)
         guard case .list(let curve)? = try insertion.report()["curve"] else { return XCTFail("no curve in the report") }
-        for (point, logit) in zip(curve, [0.0, 2, 3, 3, 2]) { XCTAssertEqual(point.numberValue ?? -1, sigmoid(logit), accuracy: 1e-12) }
+        for (point, logit) in zip(curve, [0.0, 2, 3, 3, 2]) {
+            XCTAssertEqual(point.numberValue ?? -1, sigmoid(logit), accuracy: 1e-12)
+        }
         XCTAssertEqual(curve.count, 5)
         XCTAssertThrowsError(try deletion.update(predictions: maps, targets: maps, groups: nil)) { error in
             XCTAssert("\(error)".contains("update_explanation"), "\(error)")
@@ -102,7 +107,9 @@ final class ExplanationMetricTests: XCTestCase {
     func testSpearmanWithTies() {
         // Ranks of [1, 2, 2, 4] are [1, 2.5, 2.5, 4]; of [10, 30, 20, 40] are [1, 3, 2, 4].
         // Pearson of those ranks: covariance 4.5 over √(4.5 · 5) → 0.9487.
-        XCTAssertEqual(RandomizationSanity.spearman([1, 2, 2, 4], [10, 30, 20, 40]) ?? -1, 4.5 / (4.5 * 5).squareRoot(), accuracy: 1e-12)
+        XCTAssertEqual(
+            RandomizationSanity.spearman([1, 2, 2, 4], [10, 30, 20, 40]) ?? -1, 4.5 / (4.5 * 5).squareRoot(),
+            accuracy: 1e-12)
         XCTAssertEqual(RandomizationSanity.spearman([1, 2, 3], [3, 2, 1]) ?? 0, -1, accuracy: 1e-12)
         XCTAssertNil(RandomizationSanity.spearman([1, 1, 1], [1, 2, 3]))
     }
@@ -118,10 +125,12 @@ final class ExplanationMetricTests: XCTestCase {
         let saliency = try registry.build(.explainer, "saliency", options: [:])
         let maps = try saliency.attribute(model: model, inputs: inputs, targets: targets)
         let before = linear.weight.toDoubles()
-        let sanity = try XCTUnwrap(try metric("randomization_sanity", ["explainer": .string("saliency")]) as? FaithfulnessMetric)
+        let sanity = try XCTUnwrap(
+            try metric("randomization_sanity", ["explainer": .string("saliency")]) as? FaithfulnessMetric)
         try sanity.update(model: model, inputs: inputs, attributions: maps, targets: targets)
         XCTAssertEqual(linear.weight.toDoubles(), before, "weights restored")
-        XCTAssertLessThan(abs(try sanity.compute()), 0.5, "maps of a randomised linear model are unrelated to the trained ones")
+        XCTAssertLessThan(
+            abs(try sanity.compute()), 0.5, "maps of a randomised linear model are unrelated to the trained ones")
         // Against itself (no randomisation) the correlation would be 1: the drop comes from the new weights.
         XCTAssertEqual(RandomizationSanity.spearman(maps.toDoubles(), maps.toDoubles()) ?? 0, 1, accuracy: 1e-12)
     }

@@ -1,7 +1,7 @@
-import XCTest
 import LucernaComponents
 import LucernaCore
 import LucernaNN
+import XCTest
 
 /// Per-modality maps of a multimodal classifier: each explainer sees the classifier as a function of one
 /// modality with the others held; batched explainers tile the held modalities consistently; relevance
@@ -12,15 +12,28 @@ final class ModalityExplanationTests: XCTestCase {
     func model() throws -> MultimodalClassifier {
         RandomGenerator.shared.reseed(21)
         let encoders: ConfigValue = .table([
-            "image": .table(["type": .string("conv_encoder"), "input_size": .list([.number(8), .number(8)]), "channels": .list([.number(3), .number(4)]), "dim": .number(6)]),
-            "audio": .table(["type": .string("temporal_encoder"), "mels": .number(6), "channels": .list([.number(4), .number(4)]), "dim": .number(5)]),
+            "image": .table([
+                "type": .string("conv_encoder"), "input_size": .list([.number(8), .number(8)]),
+                "channels": .list([.number(3), .number(4)]), "dim": .number(6),
+            ]),
+            "audio": .table([
+                "type": .string("temporal_encoder"), "mels": .number(6), "channels": .list([.number(4), .number(4)]),
+                "dim": .number(5),
+            ]),
         ])
-        return try XCTUnwrap(try registry.build(.model, "multimodal_classifier", options: ["encoders": encoders, "fusion": .string("concat"), "classes": .number(3)]) as? MultimodalClassifier)
+        return try XCTUnwrap(
+            try registry.build(
+                .model, "multimodal_classifier",
+                options: ["encoders": encoders, "fusion": .string("concat"), "classes": .number(3)])
+                as? MultimodalClassifier)
     }
 
     func inputs() throws -> [String: Tensor] {
         let generator = RandomGenerator(seed: 5)
-        return ["image": try Tensor.uniform([4, 1, 8, 8], generator: generator), "audio": try Tensor.normal([4, 1, 6, 8], generator: generator)]
+        return [
+            "image": try Tensor.uniform([4, 1, 8, 8], generator: generator),
+            "audio": try Tensor.normal([4, 1, 6, 8], generator: generator),
+        ]
     }
 
     func explainer(_ name: String, _ options: [String: ConfigValue] = [:]) throws -> Explainer {
@@ -28,10 +41,13 @@ final class ModalityExplanationTests: XCTestCase {
     }
 
     func testSaliencyPerModalityIsTheJointGradient() throws {
-        let model = try model(), batch = try inputs()
+        let model = try model()
+        let batch = try inputs()
         let targets = try Tensor(shape: [4], integers: [0, 1, 2, 1])
-        let maps = try ModalityView.explain(explainer("saliency", ["absolute": .boolean(false)]), model: model, inputs: batch, targets: targets)
-        let image = try batch["image"]!.detach().requiringGrad(), audio = try batch["audio"]!.detach().requiringGrad()
+        let maps = try ModalityView.explain(
+            explainer("saliency", ["absolute": .boolean(false)]), model: model, inputs: batch, targets: targets)
+        let image = try batch["image"]!.detach().requiringGrad()
+        let audio = try batch["audio"]!.detach().requiringGrad()
         let logits = try model.forward(modalities: ["image": image, "audio": audio])
         let score = try logits.gathering(axis: 1, indices: Tensor(shape: [4, 1], integers: [0, 1, 2, 1])).sum()
         let gradients = try Tensor.gradients(of: [score], withRespectTo: [image, audio])
@@ -40,44 +56,76 @@ final class ModalityExplanationTests: XCTestCase {
     }
 
     func testBatchedExplainersTileTheHeldModalities() throws {
-        let model = try model(), batch = try inputs()
+        let model = try model()
+        let batch = try inputs()
         // Occlusion with one window position per pass and with many must agree.
-        let single = try ModalityView.explain(explainer("occlusion", ["window": .list([.number(1), .number(2), .number(2)]), "strides": .list([.number(1), .number(2), .number(2)]), "batch_size": .number(1)]),
-                                              model: model, inputs: batch, targets: nil)
-        let many = try ModalityView.explain(explainer("occlusion", ["window": .list([.number(1), .number(2), .number(2)]), "strides": .list([.number(1), .number(2), .number(2)]), "batch_size": .number(64)]),
-                                            model: model, inputs: batch, targets: nil)
+        let single = try ModalityView.explain(
+            explainer(
+                "occlusion",
+                [
+                    "window": .list([.number(1), .number(2), .number(2)]),
+                    "strides": .list([.number(1), .number(2), .number(2)]), "batch_size": .number(1),
+                ]),
+            model: model, inputs: batch, targets: nil)
+        let many = try ModalityView.explain(
+            explainer(
+                "occlusion",
+                [
+                    "window": .list([.number(1), .number(2), .number(2)]),
+                    "strides": .list([.number(1), .number(2), .number(2)]), "batch_size": .number(64),
+                ]),
+            model: model, inputs: batch, targets: nil)
         for name in ["image", "audio"] {
-            for (a, b) in zip(try XCTUnwrap(single[name]).toDoubles(), try XCTUnwrap(many[name]).toDoubles()) { XCTAssertEqual(a, b, accuracy: 1e-6, name) }
+            for (a, b) in zip(try XCTUnwrap(single[name]).toDoubles(), try XCTUnwrap(many[name]).toDoubles()) {
+                XCTAssertEqual(a, b, accuracy: 1e-6, name)
+            }
         }
         // Integrated Gradients with every path point in one pass and with one per pass must agree.
-        let together = try ModalityView.explain(explainer("integrated_gradients", ["steps": .number(8), "batch_steps": .number(8)]), model: model, inputs: batch, targets: nil)
-        let apart = try ModalityView.explain(explainer("integrated_gradients", ["steps": .number(8), "batch_steps": .number(1)]), model: model, inputs: batch, targets: nil)
+        let together = try ModalityView.explain(
+            explainer("integrated_gradients", ["steps": .number(8), "batch_steps": .number(8)]), model: model,
+            inputs: batch, targets: nil)
+        let apart = try ModalityView.explain(
+            explainer("integrated_gradients", ["steps": .number(8), "batch_steps": .number(1)]), model: model,
+            inputs: batch, targets: nil)
         for name in ["image", "audio"] {
-            for (a, b) in zip(try XCTUnwrap(together[name]).toDoubles(), try XCTUnwrap(apart[name]).toDoubles()) { XCTAssertEqual(a, b, accuracy: 1e-5, name) }
+            for (a, b) in zip(try XCTUnwrap(together[name]).toDoubles(), try XCTUnwrap(apart[name]).toDoubles()) {
+                XCTAssertEqual(a, b, accuracy: 1e-5, name)
+            }
         }
         // CAM on a named encoder layer works through the view; Score-CAM with one channel per pass and with
         // all of them agrees.
-        let cam = try ModalityView.explain(explainer("grad_cam_pp", ["layer": .string("encoders.image.relu2")]), model: model,
-                                           inputs: ["image": batch["image"]!, "audio": batch["audio"]!], targets: nil)
+        let cam = try ModalityView.explain(
+            explainer("grad_cam_pp", ["layer": .string("encoders.image.relu2")]), model: model,
+            inputs: ["image": batch["image"]!, "audio": batch["audio"]!], targets: nil)
         XCTAssertEqual(cam["image"]?.shape, [4, 8, 8])
         XCTAssertNil(cam["audio"], "a layer of the image encoder explains the image only")
         let imageOnly = ["image": batch["image"]!, "audio": batch["audio"]!]
-        let oneChannel = try ModalityView.explain(explainer("score_cam", ["layer": .string("encoders.image.relu2"), "batch_size": .number(1)]), model: model, inputs: imageOnly, targets: nil)
-        let allChannels = try ModalityView.explain(explainer("score_cam", ["layer": .string("encoders.image.relu2"), "batch_size": .number(64)]), model: model, inputs: imageOnly, targets: nil)
-        for (a, b) in zip(try XCTUnwrap(oneChannel["image"]).toDoubles(), try XCTUnwrap(allChannels["image"]).toDoubles()) { XCTAssertEqual(a, b, accuracy: 1e-5) }
+        let oneChannel = try ModalityView.explain(
+            explainer("score_cam", ["layer": .string("encoders.image.relu2"), "batch_size": .number(1)]), model: model,
+            inputs: imageOnly, targets: nil)
+        let allChannels = try ModalityView.explain(
+            explainer("score_cam", ["layer": .string("encoders.image.relu2"), "batch_size": .number(64)]), model: model,
+            inputs: imageOnly, targets: nil)
+        for (a, b) in zip(
+            try XCTUnwrap(oneChannel["image"]).toDoubles(), try XCTUnwrap(allChannels["image"]).toDoubles())
+        { XCTAssertEqual(a, b, accuracy: 1e-5) }
     }
 
     func testLRPSharesSumToOne() throws {
-        let model = try model(), batch = try inputs()
+        let model = try model()
+        let batch = try inputs()
         let maps = try ModalityView.explain(explainer("lrp"), model: model, inputs: batch, targets: nil)
         XCTAssertEqual(maps["image"]?.shape, [4, 1, 8, 8])
         let shares = try ModalityView.shares(maps)
-        let image = try XCTUnwrap(shares["image"]).toDoubles(), audio = try XCTUnwrap(shares["audio"]).toDoubles()
+        let image = try XCTUnwrap(shares["image"]).toDoubles()
+        let audio = try XCTUnwrap(shares["audio"]).toDoubles()
         for (a, b) in zip(image, audio) {
             XCTAssertEqual(a + b, 1, accuracy: 1e-6)
             XCTAssert(a > 0 && b > 0)
         }
-        let known = try ModalityView.shares(["a": Tensor(shape: [2, 2], doubles: [1, -1, 0, 0]), "b": Tensor(shape: [2, 1], doubles: [2, 0])])
+        let known = try ModalityView.shares([
+            "a": Tensor(shape: [2, 2], doubles: [1, -1, 0, 0]), "b": Tensor(shape: [2, 1], doubles: [2, 0]),
+        ])
         XCTAssertEqual(known["a"]?.toDoubles(), [0.5, 0])
         XCTAssertEqual(known["b"]?.toDoubles(), [0.5, 0])
     }
@@ -90,7 +138,8 @@ final class TemporalCAMTests: XCTestCase {
         let encoder = try TemporalConvEncoder(mels: 6, channels: [4, 4], kernelSize: 3, dimension: 5)
         let model = Sequential(named: [("encoder", encoder), ("head", try Linear(5, 3))])
         let inputs = try Tensor.normal([2, 1, 6, 10])
-        let explainer = try Registry.standard().build(.explainer, "grad_cam", options: ["layer": .string("encoder.relu2")])
+        let explainer = try Registry.standard().build(
+            .explainer, "grad_cam", options: ["layer": .string("encoder.relu2")])
         let maps = try explainer.attribute(model: model, inputs: inputs, targets: Tensor(shape: [2], integers: [1, 2]))
         XCTAssertEqual(maps.shape, [2, 10])
         // The same steps by hand: channel weights = mean gradient, relu, normalise, resize over time, normalise.
@@ -121,11 +170,14 @@ final class TemporalCAMTests: XCTestCase {
                 return shifted.map { $0 / (1e-7 + high) }
             }
         }
-        let resized = try Tensor(shape: [2, 1, 1, length], doubles: normalize(raw, size: length)).upsample(size: (1, 10), mode: .bilinear).toDoubles()
+        let resized = try Tensor(shape: [2, 1, 1, length], doubles: normalize(raw, size: length)).upsample(
+            size: (1, 10), mode: .bilinear
+        ).toDoubles()
         let expected = normalize(resized, size: 10)
         for (value, reference) in zip(maps.toDoubles(), expected) { XCTAssertEqual(value, reference, accuracy: 1e-5) }
         // Score-CAM's masks cover every mel band of the frames they keep.
-        let score2 = try Registry.standard().build(.explainer, "score_cam", options: ["layer": .string("encoder.relu2")])
+        let score2 = try Registry.standard().build(
+            .explainer, "score_cam", options: ["layer": .string("encoder.relu2")])
         let scoreMaps = try score2.attribute(model: model, inputs: inputs, targets: nil)
         XCTAssertEqual(scoreMaps.shape, [2, 10])
         XCTAssert(scoreMaps.toDoubles().allSatisfy(\.isFinite))

@@ -1,9 +1,9 @@
 import Foundation
-import XCTest
 import LucernaComponents
 import LucernaCore
 import LucernaData
 import LucernaNN
+import XCTest
 
 final class RegistryTests: XCTestCase {
     func testBuiltinsRegisterOnceEachAndCoverTheIssueKinds() throws {
@@ -11,15 +11,19 @@ final class RegistryTests: XCTestCase {
         let keys = Builtins.entries.map { "\($0.kind.name)/\($0.name)" }
         XCTAssertEqual(Set(keys).count, keys.count, "duplicate built-in keys")
         XCTAssertEqual(registry.allEntries.count, keys.count)
-        for (kind, name) in [(ComponentKind.model, "mlp"), (.model, "cnn"), (.fusion, "concat"), (.fusion, "sum"),
-                             (.regularizer, "l2"), (.metric, "accuracy"), (.optimizer, "adamw"), (.schedule, "cosine"),
-                             (.loss, "cross_entropy"), (.dataset, "fashion_mnist")] {
+        for (kind, name) in [
+            (ComponentKind.model, "mlp"), (.model, "cnn"), (.fusion, "concat"), (.fusion, "sum"),
+            (.regularizer, "l2"), (.metric, "accuracy"), (.optimizer, "adamw"), (.schedule, "cosine"),
+            (.loss, "cross_entropy"), (.dataset, "fashion_mnist"),
+        ] {
             XCTAssertNoThrow(try registry.entry(kind, name), "\(kind) \(name)")
         }
         for entry in Builtins.entries {
             XCTAssertFalse(entry.summary.isEmpty, "\(entry.name) has no description")
             XCTAssertFalse(entry.reference.isEmpty, "\(entry.name) has no reference")
-            XCTAssertNotNil(entry.name.range(of: "^[a-z][a-z0-9_]*$", options: .regularExpression), "\(entry.name) is not snake_case")
+            XCTAssertNotNil(
+                entry.name.range(of: "^[a-z][a-z0-9_]*$", options: .regularExpression),
+                "\(entry.name) is not snake_case")
         }
     }
 
@@ -27,10 +31,16 @@ final class RegistryTests: XCTestCase {
         let registry = Registry.standard()
         XCTAssertThrowsError(try registry.build(.fusion, "conact", options: [:])) { error in
             XCTAssert("\(error)".contains("unknown fusion 'conact'; did you mean 'concat'?"), "\(error)")
-            XCTAssert("\(error)".contains("known: concat, cross_attention, film, late, low_rank_tensor, mean, product, sum, tensor"), "\(error)")
+            XCTAssert(
+                "\(error)".contains(
+                    "known: concat, cross_attention, film, late, low_rank_tensor, mean, product, sum, tensor"),
+                "\(error)")
         }
         XCTAssertThrowsError(try registry.build(.fusion, "concat", options: ["dimm": .number(3)])) { error in
-            XCTAssert("\(error)".contains("unknown option 'dimm'; did you mean 'dim'?; accepted: input_dims, missing, dtype, dim"), "\(error)")
+            XCTAssert(
+                "\(error)".contains(
+                    "unknown option 'dimm'; did you mean 'dim'?; accepted: input_dims, missing, dtype, dim"), "\(error)"
+            )
         }
         XCTAssertThrowsError(try registry.build(.schedule, "cosine", options: [:])) { error in
             XCTAssert("\(error)".contains("option optimizer is required"), "\(error)")
@@ -38,7 +48,8 @@ final class RegistryTests: XCTestCase {
         XCTAssertThrowsError(try registry.build(.fusion, "sum", options: ["dim": .string("wide")])) { error in
             XCTAssert("\(error)".contains("option dim must be a number, got string"), "\(error)")
         }
-        XCTAssertThrowsError(try registry.build(.loss, "cross_entropy", options: ["reduction": .string("avg")])) { error in
+        XCTAssertThrowsError(try registry.build(.loss, "cross_entropy", options: ["reduction": .string("avg")])) {
+            error in
             XCTAssert("\(error)".contains("reduction must be one of mean, sum, none"), "\(error)")
         }
     }
@@ -46,11 +57,17 @@ final class RegistryTests: XCTestCase {
     func testSpecTablesNamesAndInstancesAllBuild() throws {
         let registry = Registry.standard()
         let parameter = try Tensor.ones([2, 2]).requiringGrad()
-        let optimizer = try registry.build(.optimizer, from: .table(["type": .string("sgd"), "params": .list([.tensor(parameter)]), "lr": .number(0.5)]),
-                                           context: "test")
+        let optimizer = try registry.build(
+            .optimizer,
+            from: .table(["type": .string("sgd"), "params": .list([.tensor(parameter)]), "lr": .number(0.5)]),
+            context: "test")
         XCTAssertEqual(optimizer.groups.first?.learningRate, 0.5)
-        let schedule = try registry.build(.schedule, from: .table(["type": .string("cosine"), "optimizer": .object(optimizer as AnyObject),
-                                                                    "t_max": .number(4)]), context: "test")
+        let schedule = try registry.build(
+            .schedule,
+            from: .table([
+                "type": .string("cosine"), "optimizer": .object(optimizer as AnyObject),
+                "t_max": .number(4),
+            ]), context: "test")
         XCTAssertEqual(schedule.currentRate, 0.5)
         XCTAssertNotNil(try registry.build(.metric, from: .string("accuracy"), context: "test") as? Accuracy)
         let model = try MLP()
@@ -68,7 +85,8 @@ final class RegistryTests: XCTestCase {
 
     func testReregistrationNeedsAnExplicitOverride() throws {
         let registry = Registry.standard()
-        let replacement = ComponentEntry(kind: .metric, name: "accuracy", summary: "replacement", origin: "test.lua") { config in
+        let replacement = ComponentEntry(kind: .metric, name: "accuracy", summary: "replacement", origin: "test.lua") {
+            config in
             try Accuracy(config: config)
         }
         XCTAssertThrowsError(try registry.register(replacement)) { error in
@@ -83,7 +101,9 @@ final class RegistryTests: XCTestCase {
     /// the component, not a wrong instance; an instance of another kind is refused where a kind is expected.
     func testBuildsAreCheckedAgainstTheirKind() throws {
         let registry = Registry.standard()
-        try registry.register(ComponentEntry(kind: .metric, name: "not_a_metric", summary: "builds a number", origin: "test.lua") { _ in 0 })
+        try registry.register(
+            ComponentEntry(kind: .metric, name: "not_a_metric", summary: "builds a number", origin: "test.lua") { _ in 0
+            })
         XCTAssertThrowsError(try registry.build(.metric, "not_a_metric", options: [:])) { error in
             XCTAssert("\(error)".contains("metrics.not_a_metric: built Int, which is not a metric"), "\(error)")
         }
@@ -104,8 +124,10 @@ final class RegistryTests: XCTestCase {
     }
 
     func testConfigValuesWriteValidJSON() throws {
-        let value = ConfigValue.table(["name": .string("a \"b\"\n"), "list": .list([.number(1), .number(2.5), .boolean(true)]),
-                                       "nested": .table(["x": .null])])
+        let value = ConfigValue.table([
+            "name": .string("a \"b\"\n"), "list": .list([.number(1), .number(2.5), .boolean(true)]),
+            "nested": .table(["x": .null]),
+        ])
         let decoded = try JSONSerialization.jsonObject(with: Data(value.json.utf8)) as? [String: Any]
         XCTAssertEqual(decoded?["name"] as? String, "a \"b\"\n")
         XCTAssertEqual((decoded?["list"] as? [Any])?.count, 3)
@@ -129,8 +151,12 @@ final class RegistryTests: XCTestCase {
                 }
                 continue
             }
-            XCTAssertNoThrow(try Conformance.check(entry, registry: registry, example: Conformance.builtinExample(entry)), entry.name)
+            XCTAssertNoThrow(
+                try Conformance.check(entry, registry: registry, example: Conformance.builtinExample(entry)), entry.name
+            )
         }
-        if !missing.isEmpty { throw XCTSkip("data sets without their files (set LUCERNA_DATA): \(missing.joined(separator: "; "))") }
+        if !missing.isEmpty {
+            throw XCTSkip("data sets without their files (set LUCERNA_DATA): \(missing.joined(separator: "; "))")
+        }
     }
 }

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import LucernaCore
 
 final class AutogradTests: XCTestCase {
@@ -16,7 +17,7 @@ final class AutogradTests: XCTestCase {
     func testSharedSubexpressionsSumTheirContributions() throws {
         let x = try Tensor(1.5, dtype: .float64).requiringGrad()
         let y = try x.exp()
-        let z = try y * y + y            // d/dx = (2e^{2x} + e^x)
+        let z = try y * y + y  // d/dx = (2e^{2x} + e^x)
         let gradient = try Tensor.gradients(of: [z], withRespectTo: [x])[0]
         XCTAssertEqual(try gradient?.item() ?? 0, 2 * Foundation.exp(3.0) + Foundation.exp(1.5), accuracy: 1e-9)
     }
@@ -132,7 +133,7 @@ final class AutogradTests: XCTestCase {
     /// A custom backward replaces the gradient of the values it wraps, and only reaches the inputs it names.
     func testReplacingGradientRoutesThroughTheCustomBackward() throws {
         let x = try Tensor(shape: [3], doubles: [1, -2, 3]).requiringGrad()
-        let y = try x * x                                  // true gradient 2x
+        let y = try x * x  // true gradient 2x
         let wrapped = y.replacingGradient(operation: "custom", inputs: [x]) { gradient in [try gradient * 10] }
         XCTAssertEqual(wrapped.toDoubles(), [1, 4, 9])
         let gradient = try XCTUnwrap(try Tensor.gradients(of: [wrapped.sum()], withRespectTo: [x]).first ?? nil)

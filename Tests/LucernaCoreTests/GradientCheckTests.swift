@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import LucernaCore
 
 /// First- and second-order finite-difference checks, one table row per differentiable operation.
@@ -27,7 +28,9 @@ final class GradientCheckTests: XCTestCase {
         Case(name: "reciprocal", shapes: [[4]], positive: true) { try $0[0].reciprocal() },
         Case(name: "abs", shapes: [[6]]) { try $0[0].abs() },
         Case(name: "clamp", shapes: [[8]]) { try $0[0].clamp(min: -0.5, max: 0.7) },
-        Case(name: "where", shapes: [[6], [6]]) { try Tensor.where($0[0].greater($0[1].zerosLike()), $0[0] * $0[1], $0[1].exp()) },
+        Case(name: "where", shapes: [[6], [6]]) {
+            try Tensor.where($0[0].greater($0[1].zerosLike()), $0[0] * $0[1], $0[1].exp())
+        },
         Case(name: "maximum", shapes: [[6], [6]]) { try $0[0].maximum($0[1]) },
         Case(name: "minimum", shapes: [[2, 3], [3]]) { try $0[0].minimum($0[1]) },
         Case(name: "relu", shapes: [[8]]) { try $0[0].relu() * $0[0] },
@@ -65,9 +68,12 @@ final class GradientCheckTests: XCTestCase {
             try $0[0].gathering(axis: 1, indices: Tensor(shape: [3, 2], integers: [0, 3, 1, 1, 2, 0])).square()
         },
         Case(name: "scatter_add", shapes: [[3, 2]]) {
-            try $0[0].scatterAdding(axis: 1, indices: Tensor(shape: [3, 2], integers: [0, 3, 1, 1, 2, 0]), size: 4).square()
+            try $0[0].scatterAdding(axis: 1, indices: Tensor(shape: [3, 2], integers: [0, 3, 1, 1, 2, 0]), size: 4)
+                .square()
         },
-        Case(name: "index_add", shapes: [[3, 2]]) { try $0[0].indexAdding(axis: 0, indices: [2, 0, 2], size: 4).square() },
+        Case(name: "index_add", shapes: [[3, 2]]) {
+            try $0[0].indexAdding(axis: 0, indices: [2, 0, 2], size: 4).square()
+        },
         Case(name: "unsqueeze squeeze flatten", shapes: [[2, 3, 2]]) {
             try $0[0].unsqueezed(axis: -1).squeezed(axis: 3).flattened(from: 1).square()
         },
@@ -106,9 +112,11 @@ final class GradientCheckTests: XCTestCase {
             try $0[0].batchNorm(runningMean: nil, runningVariance: nil, weight: $0[1], bias: $0[2], training: true)
         },
         Case(name: "batch_norm eval", shapes: [[4, 3], [3], [3]]) {
-            try $0[0].batchNorm(runningMean: Tensor(shape: [3], doubles: [0.1, -0.2, 0.3]),
-                                runningVariance: Tensor(shape: [3], doubles: [1.5, 0.5, 2]),
-                                weight: $0[1], bias: $0[2], training: false).square()
+            try $0[0].batchNorm(
+                runningMean: Tensor(shape: [3], doubles: [0.1, -0.2, 0.3]),
+                runningVariance: Tensor(shape: [3], doubles: [1.5, 0.5, 2]),
+                weight: $0[1], bias: $0[2], training: false
+            ).square()
         },
         Case(name: "layer_norm", shapes: [[3, 4], [4], [4]]) {
             try $0[0].layerNorm(normalizedShape: [4], weight: $0[1], bias: $0[2])

@@ -1,10 +1,13 @@
 import XCTest
+
 @testable import LucernaCore
 
 /// The vectorized Float32 2×2 max pool must pick exactly the elements the exact (Float64) loop picks,
 /// including ties (first in row-major order, as PyTorch) and NaNs.
 final class PoolingTests: XCTestCase {
-    func poolBothWays(_ values: [Double], shape: [Int]) throws -> (single: [Double], double: [Double], singleGradient: [Double], doubleGradient: [Double]) {
+    func poolBothWays(_ values: [Double], shape: [Int]) throws -> (
+        single: [Double], double: [Double], singleGradient: [Double], doubleGradient: [Double]
+    ) {
         let weights = (0..<(values.count / 4)).map { Double($0 % 7) + 1 }
         func run(_ dtype: DType) throws -> ([Double], [Double]) {
             let input = try Tensor(shape: shape, values: values, dtype: dtype).requiringGrad()
@@ -31,7 +34,7 @@ final class PoolingTests: XCTestCase {
 
     func testNaNsPropagateThroughTheVectorizedPool() throws {
         var values = (0..<(2 * 8 * 8)).map { Double($0 % 5) }
-        values[9] = .nan   // plane 0, row 1, column 1: output (0, 0)
+        values[9] = .nan  // plane 0, row 1, column 1: output (0, 0)
         let result = try poolBothWays(values, shape: [1, 2, 8, 8])
         XCTAssert(result.single[0].isNaN && result.double[0].isNaN)
         XCTAssertEqual(Array(result.single.dropFirst()), Array(result.double.dropFirst()))

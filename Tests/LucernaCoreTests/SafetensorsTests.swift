@@ -1,14 +1,17 @@
 import Foundation
 import XCTest
+
 @testable import LucernaCore
 
 final class SafetensorsTests: XCTestCase {
     var fixtures: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(
+            "Fixtures")
     }
 
     func testReadsAFileWrittenByPythonSafetensors() throws {
-        let (tensors, metadata) = try Safetensors.read(fixtures.appendingPathComponent("python_written.safetensors").path)
+        let (tensors, metadata) = try Safetensors.read(
+            fixtures.appendingPathComponent("python_written.safetensors").path)
         let byName = Dictionary(uniqueKeysWithValues: tensors.map { ($0.name, $0.tensor) })
         XCTAssertEqual(metadata["source"], "lucerna-golden")
         XCTAssertEqual(byName["f32"]?.shape, [2, 3])
@@ -24,11 +27,13 @@ final class SafetensorsTests: XCTestCase {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
         let path = folder.appendingPathComponent("state.safetensors").path
-        let tensors = [("weight", try Tensor(shape: [2, 2], scalars: [1, 2, 3, 4])),
-                       ("labels", try Tensor(shape: [3], integers: [0, 5, 9])),
-                       ("double", try Tensor(shape: [1], doubles: [0.125]))]
+        let tensors = [
+            ("weight", try Tensor(shape: [2, 2], scalars: [1, 2, 3, 4])),
+            ("labels", try Tensor(shape: [3], integers: [0, 5, 9])),
+            ("double", try Tensor(shape: [1], doubles: [0.125])),
+        ]
         try Safetensors.write(tensors, to: path, metadata: ["epoch": "3"])
-        try Safetensors.write(tensors, to: path)   // overwriting replaces the file
+        try Safetensors.write(tensors, to: path)  // overwriting replaces the file
         let read = try Safetensors.read(path)
         XCTAssertEqual(read.tensors.map(\.name), ["weight", "labels", "double"])
         XCTAssertEqual(read.tensors[0].tensor.toFloats(), [1, 2, 3, 4])

@@ -1,6 +1,7 @@
 import Foundation
-import XCTest
 import LucernaCore
+import XCTest
+
 @testable import LucernaData
 
 /// The real data sets against the facts in `../shared/data/README.md` (CI sets LUCERNA_DATA; without it
@@ -18,9 +19,13 @@ final class DataFactsTests: XCTestCase {
 
     func testMNISTMatchesItsPublishedFacts() throws {
         let root = try dataRoot()
-        let train = try DataLocation.mnist(split: "train", explicit: root), test = try DataLocation.mnist(split: "t10k", explicit: root)
-        XCTAssertEqual(counts(train.labels.toIntegers(), classes: 10), [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949])
-        XCTAssertEqual(counts(test.labels.toIntegers(), classes: 10), [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009])
+        let train = try DataLocation.mnist(split: "train", explicit: root)
+        let test = try DataLocation.mnist(split: "t10k", explicit: root)
+        XCTAssertEqual(
+            counts(train.labels.toIntegers(), classes: 10),
+            [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949])
+        XCTAssertEqual(
+            counts(test.labels.toIntegers(), classes: 10), [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009])
         XCTAssertEqual(Array(train.labels.toIntegers().prefix(10)), [5, 0, 4, 1, 9, 2, 1, 3, 1, 4])
         XCTAssertEqual(Array(test.labels.toIntegers().prefix(10)), [7, 2, 1, 0, 4, 1, 4, 9, 5, 9])
         XCTAssertEqual(try train.images.to(.float64).mean().item() * 255, 33.3184, accuracy: 1e-4)
@@ -32,14 +37,17 @@ final class DataFactsTests: XCTestCase {
     }
 
     func testFashionMNISTHasSixThousandAndOneThousandPerClass() throws {
-        let train = try DataLocation.fashionMNIST(split: "train"), test = try DataLocation.fashionMNIST(split: "t10k")
+        let train = try DataLocation.fashionMNIST(split: "train")
+        let test = try DataLocation.fashionMNIST(split: "t10k")
         XCTAssertEqual(counts(train.labels.toIntegers(), classes: 10), [Int](repeating: 6000, count: 10))
         XCTAssertEqual(counts(test.labels.toIntegers(), classes: 10), [Int](repeating: 1000, count: 10))
     }
 
     func testSpokenDigitsMatchTheirFacts() throws {
         let folder = "\(try dataRoot())/fsdd"
-        let names = try FileManager.default.contentsOfDirectory(atPath: "\(folder)/recordings").filter { $0.hasSuffix(".wav") }
+        let names = try FileManager.default.contentsOfDirectory(atPath: "\(folder)/recordings").filter {
+            $0.hasSuffix(".wav")
+        }
         XCTAssertEqual(names.count, 3000)
         let parsed = names.compactMap(SpokenDigits.parse)
         XCTAssertEqual(parsed.count, 3000, "every file name parses")
@@ -85,7 +93,9 @@ final class DataFactsTests: XCTestCase {
         let first = DataSplits.stratified(keys: labels, fraction: 0.2, generator: RandomGenerator(seed: 4))
         let again = DataSplits.stratified(keys: labels, fraction: 0.2, generator: RandomGenerator(seed: 4))
         XCTAssertEqual(first.heldOut, again.heldOut, "the same seed gives the same split")
-        XCTAssertNotEqual(first.heldOut, DataSplits.stratified(keys: labels, fraction: 0.2, generator: RandomGenerator(seed: 5)).heldOut)
+        XCTAssertNotEqual(
+            first.heldOut,
+            DataSplits.stratified(keys: labels, fraction: 0.2, generator: RandomGenerator(seed: 5)).heldOut)
         XCTAssertEqual(Set(first.kept).union(first.heldOut).count, 1000)
         XCTAssert(Set(first.kept).isDisjoint(with: first.heldOut))
         for label in 0...3 {
@@ -96,11 +106,15 @@ final class DataFactsTests: XCTestCase {
     }
 
     func testTokenizerAndVocabulary() {
-        XCTAssertEqual(Tokenizer.words("RT @user: I &amp; you http://t.co/x!! don't #tag"), ["rt", "<user>", "i", "you", "<url>", "don't", "tag"])
+        XCTAssertEqual(
+            Tokenizer.words("RT @user: I &amp; you http://t.co/x!! don't #tag"),
+            ["rt", "<user>", "i", "you", "<url>", "don't", "tag"])
         let vocabulary = Vocabulary(texts: [["b", "a", "b"], ["c", "b", "a"]], minimumCount: 2)
         XCTAssertEqual(vocabulary.words, ["<pad>", "<unk>", "b", "a"])
         XCTAssertEqual(vocabulary.encode(["a", "z", "b"], length: 5), [3, 1, 2, 0, 0])
-        XCTAssertEqual(IdentityTerms(terms: ["african", "american", "african american"]).match("I am an African American man"), "african american")
+        XCTAssertEqual(
+            IdentityTerms(terms: ["african", "american", "african american"]).match("I am an African American man"),
+            "african american")
         XCTAssertNil(IdentityTerms(terms: ["trans"]).match("transgender people"), "whole words only")
         let ngrams = Tokenizer.hashedCharacterNgrams("abc", n: 3, buckets: 100)
         XCTAssertEqual(ngrams.count, 3)

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+
 @testable import LucernaData
 
 final class IDXTests: XCTestCase {
@@ -60,8 +61,9 @@ final class IDXTests: XCTestCase {
 
     func testFashionMNISTFromTheDebianPackage() throws {
         let folder = "/usr/share/datasets/fashion-mnist"
-        try XCTSkipUnless(FileManager.default.fileExists(atPath: "\(folder)/t10k-labels-idx1-ubyte.gz"),
-                          "dataset-fashion-mnist is not installed")
+        try XCTSkipUnless(
+            FileManager.default.fileExists(atPath: "\(folder)/t10k-labels-idx1-ubyte.gz"),
+            "dataset-fashion-mnist is not installed")
         let test = try ImageClassificationSet.loadIDX(folder: folder, prefix: "t10k")
         XCTAssertEqual(test.images.shape, [10_000, 1, 28, 28])
         var counts = [Int](repeating: 0, count: 10)

@@ -1,7 +1,8 @@
 import CZlib
 import Foundation
-import XCTest
 import LucernaCore
+import XCTest
+
 @testable import LucernaData
 
 /// The PNG encoder: signature, chunk layout and CRC-32s, and scanlines that inflate back to the pixels.
@@ -15,14 +16,17 @@ final class PNGTests: XCTestCase {
     func chunks(_ file: Data) throws -> [Chunk] {
         let bytes = [UInt8](file)
         XCTAssertEqual(Array(bytes[0..<8]), [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
-        var position = 8, result: [Chunk] = []
+        var position = 8
+        var result: [Chunk] = []
         func word(_ at: Int) -> UInt32 { bytes[at..<at + 4].reduce(0) { $0 << 8 | UInt32($1) } }
         while position < bytes.count {
             let length = Int(word(position))
             let type = String(decoding: bytes[position + 4..<position + 8], as: UTF8.self)
             let body = Data(bytes[position + 8..<position + 8 + length])
             let crc = word(position + 8 + length)
-            let expected = bytes[position + 4..<position + 8 + length].withUnsafeBufferPointer { crc32(0, $0.baseAddress, uInt($0.count)) }
+            let expected = bytes[position + 4..<position + 8 + length].withUnsafeBufferPointer {
+                crc32(0, $0.baseAddress, uInt($0.count))
+            }
             XCTAssertEqual(UInt32(expected), crc, "CRC of \(type)")
             result.append(Chunk(type: type, body: body, crc: crc))
             position += 12 + length
@@ -34,7 +38,9 @@ final class PNGTests: XCTestCase {
     func inflate(_ data: Data, expected: Int) -> [UInt8] {
         var output = [UInt8](repeating: 0, count: expected)
         var length = uLongf(expected)
-        let status = [UInt8](data).withUnsafeBufferPointer { uncompress(&output, &length, $0.baseAddress, uLong($0.count)) }
+        let status = [UInt8](data).withUnsafeBufferPointer {
+            uncompress(&output, &length, $0.baseAddress, uLong($0.count))
+        }
         XCTAssertEqual(status, Z_OK)
         XCTAssertEqual(Int(length), expected)
         return output
@@ -54,7 +60,8 @@ final class PNGTests: XCTestCase {
     func testExplanationGridBlendsColormappedMaps() throws {
         let images = try Tensor(shape: [2, 1, 2, 2], doubles: [0, 1, 0, 1, 0.5, 0.5, 0.5, 0.5])
         let maps = try Tensor(shape: [2, 2, 2], doubles: [0, 0, 0, 4, 1, 2, 3, 4])
-        let file = try PNG.explanationGrid(images: images, maps: [("m", maps)], colormap: .inferno, alpha: 0.5, padding: 1)
+        let file = try PNG.explanationGrid(
+            images: images, maps: [("m", maps)], colormap: .inferno, alpha: 0.5, padding: 1)
         let parts = try chunks(file)
         // Width: 2 cells of 2 + 3 gaps + a 4-wide bar + 1 = 12; height: 2 rows of 2 + 3 gaps = 7.
         XCTAssertEqual([UInt8](parts[0].body.prefix(10)), [0, 0, 0, 12, 0, 0, 0, 7, 8, 2])
@@ -65,7 +72,8 @@ final class PNGTests: XCTestCase {
         XCTAssertEqual(pixel(2, 5), [254, 255, 210])
         // Pixel (0, 0): map 0 → inferno's bottom (0, 0, 4) with grey 0 → (0, 0, 2).
         XCTAssertEqual(pixel(1, 4), [0, 0, 2])
-        XCTAssertEqual(Colormap.viridis.color(0.5).green, 145, accuracy: 1e-9, "viridis at 0.5 is matplotlib's (33, 145, 140)")
+        XCTAssertEqual(
+            Colormap.viridis.color(0.5).green, 145, accuracy: 1e-9, "viridis at 0.5 is matplotlib's (33, 145, 140)")
         XCTAssertThrowsError(try PNG.explanationGrid(images: images, maps: [("bad", try Tensor.zeros([2, 3, 3]))]))
     }
 
@@ -79,7 +87,12 @@ final class PNGTests: XCTestCase {
         func pixel(_ x: Int, _ y: Int) -> [UInt8] { Array(rows[y * 22 + 1 + x * 3..<y * 22 + 1 + x * 3 + 3]) }
         XCTAssertEqual(pixel(0, 0), [255, 255, 255], "the gap is white")
         XCTAssertEqual(pixel(1, 1), [0, 29, 58], "image 0, pixel (0, 0): values 0, 4 and 8 of 35, scaled to 255")
-        XCTAssertEqual(pixel(4, 1), [UInt8((12.0 / 35 * 255).rounded()), UInt8((16.0 / 35 * 255).rounded()), UInt8((20.0 / 35 * 255).rounded())])
+        XCTAssertEqual(
+            pixel(4, 1),
+            [
+                UInt8((12.0 / 35 * 255).rounded()), UInt8((16.0 / 35 * 255).rounded()),
+                UInt8((20.0 / 35 * 255).rounded()),
+            ])
         XCTAssertEqual(pixel(5, 5), [255, 255, 255], "the missing fourth image stays white")
         XCTAssertThrowsError(try PNG.grid(try Tensor.zeros([2, 2, 4, 4])), "two channels")
         XCTAssertThrowsError(try PNG.encode(pixels: [1, 2], width: 3, height: 1, channels: 1))

@@ -1,8 +1,9 @@
 import Foundation
-import XCTest
-@testable import LucernaData
 import LucernaCore
 import LucernaTestSupport
+import XCTest
+
+@testable import LucernaData
 
 /// CSV, HTML entities, WAV and spectrograms: well-formed input decodes exactly, every kind of bad file is
 /// an error naming the file and the problem.
@@ -10,14 +11,17 @@ final class ReaderTests: XCTestCase {
     func csv(_ text: String) throws -> CSVTable { try CSVTable(data: Data(text.utf8), path: "t.csv") }
 
     func testCSVFollowsRFC4180() throws {
-        let table = try csv("id,text,n\r\n1,\"a, b\",2\n2,\"she said \"\"hi\"\"\",3\n3,\"line one\nline two\",4\n4,,5\n")
+        let table = try csv(
+            "id,text,n\r\n1,\"a, b\",2\n2,\"she said \"\"hi\"\"\",3\n3,\"line one\nline two\",4\n4,,5\n")
         XCTAssertEqual(table.header, ["id", "text", "n"])
         XCTAssertEqual(table.records.map { $0[1] }, ["a, b", "she said \"hi\"", "line one\nline two", ""])
         XCTAssertEqual(try csv("a,b\n1,2").records, [["1", "2"]], "no final newline")
         XCTAssertEqual(try csv("a\n\"\"\n").records, [[""]], "an empty quoted field")
         XCTAssertEqual(try csv("name\nAgustín\n서윤\n").records.map { $0[0] }, ["Agustín", "서윤"])
         XCTAssertEqual(try table.column("text", path: "t.csv"), 1)
-        XCTAssertThrowsError(try table.column("txt", path: "t.csv")) { XCTAssert("\($0)".contains("no column 'txt'; columns: id, text, n")) }
+        XCTAssertThrowsError(try table.column("txt", path: "t.csv")) {
+            XCTAssert("\($0)".contains("no column 'txt'; columns: id, text, n"))
+        }
     }
 
     func testBadCSVFilesAreErrorsWithTheirLine() {
@@ -40,18 +44,28 @@ final class ReaderTests: XCTestCase {
     }
 
     func testHTMLEntitiesDecode() {
-        XCTAssertEqual(HTMLEntities.decode("a &amp; b &lt;3 &#128514; &#x1F602; &quot;q&quot; &#39;"), "a & b <3 😂 😂 \"q\" '")
-        XCTAssertEqual(HTMLEntities.decode("AT&T &unknown; & &#xZZ; &#99999999;"), "AT&T &unknown; & &#xZZ; &#99999999;")
+        XCTAssertEqual(
+            HTMLEntities.decode("a &amp; b &lt;3 &#128514; &#x1F602; &quot;q&quot; &#39;"), "a & b <3 😂 😂 \"q\" '")
+        XCTAssertEqual(
+            HTMLEntities.decode("AT&T &unknown; & &#xZZ; &#99999999;"), "AT&T &unknown; & &#xZZ; &#99999999;")
     }
 
     /// A canonical WAV file: `fmt ` then optional extra chunks then `data`.
-    func wav(rate: Int = 8000, bits: Int = 16, channels: Int = 1, format: Int = 1, samples: [Int], extra: Data = Data(),
-             dataSize: Int? = nil, riffSize: Int? = nil) -> Data {
-        func u32(_ value: Int) -> Data { withUnsafeBytes(of: UInt32(truncatingIfNeeded: value).littleEndian) { Data($0) } }
-        func u16(_ value: Int) -> Data { withUnsafeBytes(of: UInt16(truncatingIfNeeded: value).littleEndian) { Data($0) } }
+    func wav(
+        rate: Int = 8000, bits: Int = 16, channels: Int = 1, format: Int = 1, samples: [Int], extra: Data = Data(),
+        dataSize: Int? = nil, riffSize: Int? = nil
+    ) -> Data {
+        func u32(_ value: Int) -> Data {
+            withUnsafeBytes(of: UInt32(truncatingIfNeeded: value).littleEndian) { Data($0) }
+        }
+        func u16(_ value: Int) -> Data {
+            withUnsafeBytes(of: UInt16(truncatingIfNeeded: value).littleEndian) { Data($0) }
+        }
         var body = Data()
         for sample in samples { body.append(bits == 16 ? u16(sample) : Data([UInt8(truncatingIfNeeded: sample)])) }
-        var chunks = Data("fmt ".utf8) + u32(16) + u16(format) + u16(channels) + u32(rate) + u32(rate * bits / 8) + u16(bits / 8) + u16(bits)
+        var chunks =
+            Data("fmt ".utf8) + u32(16) + u16(format) + u16(channels) + u32(rate) + u32(rate * bits / 8) + u16(bits / 8)
+            + u16(bits)
         chunks += extra
         chunks += Data("data".utf8) + u32(dataSize ?? body.count) + body
         return Data("RIFF".utf8) + u32(riffSize ?? (4 + chunks.count)) + Data("WAVE".utf8) + chunks
@@ -64,7 +78,9 @@ final class ReaderTests: XCTestCase {
         let eight = try WAV.decode(wav(bits: 8, samples: [128, 255, 0]), path: "b.wav")
         XCTAssertEqual(eight.samples, [0, 127 / 128, -1])
         let list = Data("LIST".utf8) + withUnsafeBytes(of: UInt32(3).littleEndian) { Data($0) } + Data([1, 2, 3, 0])
-        XCTAssertEqual(try WAV.decode(wav(samples: [100], extra: list), path: "c.wav").samples.count, 1, "unknown chunks are skipped")
+        XCTAssertEqual(
+            try WAV.decode(wav(samples: [100], extra: list), path: "c.wav").samples.count, 1,
+            "unknown chunks are skipped")
     }
 
     func testBadWAVFilesAreErrors() {
@@ -93,18 +109,25 @@ final class ReaderTests: XCTestCase {
         let clip = try AudioClip(samples: source, sampleRate: 16000).resampled(to: 8000)
         XCTAssertEqual(clip.samples.count, 800)
         let expected = (0..<800).map { Float(sin(2 * Double.pi * 200 * Double($0) / 8000)) }
-        let worst = zip(clip.samples.dropFirst(40).dropLast(40), expected.dropFirst(40).dropLast(40)).map { abs($0 - $1) }.max() ?? 1
+        let worst =
+            zip(clip.samples.dropFirst(40).dropLast(40), expected.dropFirst(40).dropLast(40)).map { abs($0 - $1) }.max()
+            ?? 1
         XCTAssertLessThan(worst, 0.02)
     }
 
     func testFFTMatchesTheDirectTransform() {
         for size in [8, 64, 12] {
             let signal = (0..<size).map { sin(Double($0) * 0.7) + 0.3 * cos(Double($0) * 2.1) }
-            var real = signal, imaginary = [Double](repeating: 0, count: size)
+            var real = signal
+            var imaginary = [Double](repeating: 0, count: size)
             FFT.transform(&real, &imaginary)
             for k in 0..<size {
-                let expectedReal = signal.enumerated().reduce(0) { $0 + $1.element * cos(-2 * Double.pi * Double(k * $1.offset) / Double(size)) }
-                let expectedImaginary = signal.enumerated().reduce(0) { $0 + $1.element * sin(-2 * Double.pi * Double(k * $1.offset) / Double(size)) }
+                let expectedReal = signal.enumerated().reduce(0) {
+                    $0 + $1.element * cos(-2 * Double.pi * Double(k * $1.offset) / Double(size))
+                }
+                let expectedImaginary = signal.enumerated().reduce(0) {
+                    $0 + $1.element * sin(-2 * Double.pi * Double(k * $1.offset) / Double(size))
+                }
                 XCTAssertEqual(real[k], expectedReal, accuracy: 1e-9)
                 XCTAssertEqual(imaginary[k], expectedImaginary, accuracy: 1e-9)
             }

@@ -1,8 +1,8 @@
 import Foundation
-import XCTest
 import LucernaLua
 import LucernaRun
 import LucernaTestSupport
+import XCTest
 
 /// Bad recipes give one clear error with the recipe's file:line (and a traceback for runtime errors);
 /// none crashes the process. The command-line tests check their exit codes.
@@ -29,8 +29,14 @@ final class BadRecipeTests: XCTestCase {
         ("local a = tensor.ones{2, 2}\nlocal b = a:matmul(tensor.ones{3, 1})", "matmul: [2, 2] x [3, 1]", 2),
         ("local c = tensor.zeros{2, 3} + tensor.zeros{4}", "add: shapes [2, 3] and [4] do not broadcast", 1),
         ("tensor.ones{2}:reshape{3}", "cannot become", 1),
-        ("local m = nn.Linear(2, 3)\nlocal y = m(tensor.ones{1, 5})", "Linear: input [1, 5] does not end in 2 features", 2),
-        ("local f = fusions.concat{input_dims = {2, 3}}\n\nf{tensor.ones{4, 2}, tensor.ones{4, 4}}", "input 2 must be [N, 3]", 3),
+        (
+            "local m = nn.Linear(2, 3)\nlocal y = m(tensor.ones{1, 5})",
+            "Linear: input [1, 5] does not end in 2 features", 2
+        ),
+        (
+            "local f = fusions.concat{input_dims = {2, 3}}\n\nf{tensor.ones{4, 2}, tensor.ones{4, 4}}",
+            "input 2 must be [N, 3]", 3
+        ),
         ("losses.cross_entropy(tensor.ones{2, 3}, tensor{0, 7})", "out of range", 1),
         ("tensor.ones{2}:sum(0)", "dimensions count from 1", 1),
         ("tensor.ones{2}:sum(5)", "out of range", 1),
@@ -48,15 +54,24 @@ final class BadRecipeTests: XCTestCase {
         ("data.fashion_mnist{split = 'validation'}", "split must be one of train, test", 1),
         ("models.cnn{channels = {32}}", "option channels must be an integer or a pair", 1),
         // Errors inside plugins.
-        ("lucerna.register{kind = 'fusion', name = 'broken', description = 'd', forward = function(self, inputs)\nreturn inputs[1] + inputs[3]\nend}\nfusions.broken{}{tensor.ones{1, 2}}",
-         "argument 2 must be a number, got nil", 2),
-        ("lucerna.register{kind = 'regularizer', name = 'wrong', description = 'd', penalty = function() return tensor.ones{2} end}\nregularizers.wrong{}:penalty{}",
-         "penalty must return a scalar tensor, got [2]", 2),
-        ("lucerna.register{kind = 'metric', name = 'm', description = 'd', update = function() end, compute = function() return 'high' end}\nmetrics.m{}:compute()",
-         "compute must return a number, got string", 2),
+        (
+            "lucerna.register{kind = 'fusion', name = 'broken', description = 'd', forward = function(self, inputs)\nreturn inputs[1] + inputs[3]\nend}\nfusions.broken{}{tensor.ones{1, 2}}",
+            "argument 2 must be a number, got nil", 2
+        ),
+        (
+            "lucerna.register{kind = 'regularizer', name = 'wrong', description = 'd', penalty = function() return tensor.ones{2} end}\nregularizers.wrong{}:penalty{}",
+            "penalty must return a scalar tensor, got [2]", 2
+        ),
+        (
+            "lucerna.register{kind = 'metric', name = 'm', description = 'd', update = function() end, compute = function() return 'high' end}\nmetrics.m{}:compute()",
+            "compute must return a number, got string", 2
+        ),
         // Errors inside callbacks.
         ("no_grad(function() error('inside the callback') end)", "inside the callback", 1),
-        ("local ok = pcall(function() end)\nno_grad(function()\n  local x = tensor.ones{2} + tensor.ones{3}\nend)", "do not broadcast", 3),
+        (
+            "local ok = pcall(function() end)\nno_grad(function()\n  local x = tensor.ones{2} + tensor.ones{3}\nend)",
+            "do not broadcast", 3
+        ),
         ("grad(tensor.ones{1}, tensor.ones{1})", "does not require a gradient", 1),
         ("tensor.ones{2}:backward()", "does not require a gradient", 1),
         // Misuse of the engine objects.
@@ -66,21 +81,57 @@ final class BadRecipeTests: XCTestCase {
         ("run.save('../escape', nn.Linear(1, 1))", "checkpoint name '../escape'", 1),
         // train{}.
         ("train(nn.Linear(2, 2))", "expected one table: train{model", 1),
-        ("local s = data.blobs{}\ntrain{model = nn.Linear(2, 3), data = s, epoch = 2}", "unknown option 'epoch'; did you mean 'epochs'?", 2),
+        (
+            "local s = data.blobs{}\ntrain{model = nn.Linear(2, 3), data = s, epoch = 2}",
+            "unknown option 'epoch'; did you mean 'epochs'?", 2
+        ),
         ("train{model = nn.Linear(2, 3), data = 'mnist'}", "data must be a data set", 1),
         ("train{model = 3, data = data.blobs{}}", "model must be a module", 1),
         ("train{model = {a = nn.Linear(2, 3)}, data = data.blobs{}}", "a table of modules needs forward", 1),
-        ("train{model = nn.Linear(2, 3), data = data.blobs{}, early_stopping = {metric = 'val_f1', patiense = 2}}", "unknown option 'patiense'; did you mean 'patience'?", 1),
-        ("train{model = nn.Linear(2, 3), data = data.blobs{}, early_stopping = {metric = 'val_f1', mode = 'up'}}", "mode must be \"min\" or \"max\"", 1),
-        ("train{model = nn.Linear(2, 3), data = data.blobs{}, epochs = 1, verbose = false, early_stopping = {metric = 'val_f2'}}", "early stopping watches 'val_f2'", 1),
-        ("train{model = nn.Linear(2, 3), data = data.blobs{}, validation = 1.5}", "validation must be a fraction in [0, 1)", 1),
-        ("train{model = nn.Linear(2, 3), data = data.blobs{}, optimizer = {type = 'adamx'}}", "unknown optimizer 'adamx'", 1),
-        ("train{model = nn.Linear(2, 3), data = data.blobs{}, metrics = {acc = 'accuracyy'}}", "unknown metric 'accuracyy'", 1),
-        ("train{model = nn.Linear(2, 3), data = data.blobs{}, callbacks = {on_epoch = print}}", "unknown callback 'on_epoch'; accepted: on_step_end, on_epoch_end", 1),
-        ("train{model = nn.Linear(2, 3), data = data.blobs{}, regularizers = {{type = 'l2', weight = 'big'}}}", "regularizers[1].weight must be a number", 1),
-        ("train{model = nn.Linear(5, 3), data = data.blobs{}, verbose = false}", "Linear: input [64, 2] does not end in 5 features", 1),
-        ("train{model = nn.Linear(2, 3), data = data.blobs{}, epochs = 1, verbose = false,\n  terms = function(batch, logits) return {bad = logits} end}", "loss term bad must be a scalar", 1),
-        ("train{model = nn.Linear(2, 3), data = data.blobs{}, epochs = 1, verbose = false,\n  callbacks = {on_step_end = function(info) error('stop here') end}}", "bad.lua:2: stop here", 1),
+        (
+            "train{model = nn.Linear(2, 3), data = data.blobs{}, early_stopping = {metric = 'val_f1', patiense = 2}}",
+            "unknown option 'patiense'; did you mean 'patience'?", 1
+        ),
+        (
+            "train{model = nn.Linear(2, 3), data = data.blobs{}, early_stopping = {metric = 'val_f1', mode = 'up'}}",
+            "mode must be \"min\" or \"max\"", 1
+        ),
+        (
+            "train{model = nn.Linear(2, 3), data = data.blobs{}, epochs = 1, verbose = false, early_stopping = {metric = 'val_f2'}}",
+            "early stopping watches 'val_f2'", 1
+        ),
+        (
+            "train{model = nn.Linear(2, 3), data = data.blobs{}, validation = 1.5}",
+            "validation must be a fraction in [0, 1)", 1
+        ),
+        (
+            "train{model = nn.Linear(2, 3), data = data.blobs{}, optimizer = {type = 'adamx'}}",
+            "unknown optimizer 'adamx'", 1
+        ),
+        (
+            "train{model = nn.Linear(2, 3), data = data.blobs{}, metrics = {acc = 'accuracyy'}}",
+            "unknown metric 'accuracyy'", 1
+        ),
+        (
+            "train{model = nn.Linear(2, 3), data = data.blobs{}, callbacks = {on_epoch = print}}",
+            "unknown callback 'on_epoch'; accepted: on_step_end, on_epoch_end", 1
+        ),
+        (
+            "train{model = nn.Linear(2, 3), data = data.blobs{}, regularizers = {{type = 'l2', weight = 'big'}}}",
+            "regularizers[1].weight must be a number", 1
+        ),
+        (
+            "train{model = nn.Linear(5, 3), data = data.blobs{}, verbose = false}",
+            "Linear: input [64, 2] does not end in 5 features", 1
+        ),
+        (
+            "train{model = nn.Linear(2, 3), data = data.blobs{}, epochs = 1, verbose = false,\n  terms = function(batch, logits) return {bad = logits} end}",
+            "loss term bad must be a scalar", 1
+        ),
+        (
+            "train{model = nn.Linear(2, 3), data = data.blobs{}, epochs = 1, verbose = false,\n  callbacks = {on_step_end = function(info) error('stop here') end}}",
+            "bad.lua:2: stop here", 1
+        ),
     ]
 
     func testBadRecipesGiveClearErrorsWithTheirLine() throws {
@@ -93,7 +144,9 @@ final class BadRecipeTests: XCTestCase {
             XCTAssertThrowsError(try lua.run(source: item.source, name: "bad.lua"), item.source) { error in
                 let message = "\(error)"
                 XCTAssert(message.contains(item.expected), "\(item.source)\n-> \(message)")
-                XCTAssert(message.contains("bad.lua:\(item.line):"), "\(item.source)\n-> no bad.lua:\(item.line): in \(message)")
+                XCTAssert(
+                    message.contains("bad.lua:\(item.line):"),
+                    "\(item.source)\n-> no bad.lua:\(item.line): in \(message)")
             }
         }
     }

@@ -1,7 +1,7 @@
 import Foundation
-import XCTest
 import LucernaCore
 import LucernaTestSupport
+import XCTest
 
 /// The `lucerna` executable: exit codes (0 success, 1 recipe error, 2 usage error), run folders, and the
 /// list, check and stubs commands.
@@ -23,9 +23,13 @@ final class CommandLineTests: XCTestCase {
     func testARunWritesItsFolder() throws {
         let folder = temporaryFolder("run")
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let result = try lucerna(["run", "examples/03_swap_components.lua", "--out", folder, "--set", "fusion=sum", "--set", "epochs=20"])
+        let result = try lucerna([
+            "run", "examples/03_swap_components.lua", "--out", folder, "--set", "fusion=sum", "--set", "epochs=20",
+        ])
         XCTAssertEqual(result.status, 0, result.errors)
-        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(folder)/config.json"))) as? [String: Any]
+        let config =
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(folder)/config.json")))
+            as? [String: Any]
         XCTAssertEqual(config?["fusion"] as? String, "sum")
         XCTAssertEqual(config?["epochs"] as? Int, 20)
         let lines = try String(contentsOfFile: "\(folder)/metrics.jsonl", encoding: .utf8).split(separator: "\n")
@@ -80,10 +84,14 @@ final class CommandLineTests: XCTestCase {
         for arguments in [["--seed", "5"], ["--seeds", "1,2", "--jobs", "2", "--threads", "1"]] {
             let refused = try lucerna(["run", recipe, "--out", folder] + arguments)
             XCTAssertEqual(refused.status, 2, refused.errors)
-            XCTAssert(refused.errors.contains("already holds a run (run.json): continue it with `lucerna run --resume \(folder)`"), refused.errors)
+            XCTAssert(
+                refused.errors.contains(
+                    "already holds a run (run.json): continue it with `lucerna run --resume \(folder)`"), refused.errors
+            )
             XCTAssertFalse(FileManager.default.fileExists(atPath: "\(folder)/seed-1"), "a refused run starts no seed")
         }
-        XCTAssertEqual(try String(contentsOfFile: "\(folder)/run.json", encoding: .utf8), started, "a refused run writes nothing")
+        XCTAssertEqual(
+            try String(contentsOfFile: "\(folder)/run.json", encoding: .utf8), started, "a refused run writes nothing")
         XCTAssertEqual(try String(contentsOfFile: "\(folder)/metrics.jsonl", encoding: .utf8), metrics)
         XCTAssertEqual(try lucerna(["run", "--resume", folder]).status, 0)
     }
@@ -91,7 +99,9 @@ final class CommandLineTests: XCTestCase {
     func testListCheckAndStubs() throws {
         let list = try lucerna(["list"])
         XCTAssertEqual(list.status, 0)
-        for name in ["concat", "gated", "l2", "l1", "accuracy", "adamw", "cosine", "cross_entropy", "fashion_mnist", "fgsm"] {
+        for name in [
+            "concat", "gated", "l2", "l1", "accuracy", "adamw", "cosine", "cross_entropy", "fashion_mnist", "fgsm",
+        ] {
             XCTAssert(list.output.contains("  \(name) — "), name)
         }
         let fusions = try lucerna(["list", "fusions"])
@@ -99,14 +109,18 @@ final class CommandLineTests: XCTestCase {
 
         let check = try lucerna(["check", "Plugins/fusions/gated.lua"])
         XCTAssertEqual(check.status, 0, check.errors)
-        XCTAssert(check.output.contains("gradients reach all 6 parameters") && check.output.contains("passed"), check.output)
-        let broken = try write("""
+        XCTAssert(
+            check.output.contains("gradients reach all 6 parameters") && check.output.contains("passed"), check.output)
+        let broken = try write(
+            """
             return {kind = "fusion", name = "broken", description = "returns a constant", defaults = {input_dims = {2, 2}},
                forward = function(self, inputs) return tensor.ones{3, 2} end}
             """, "broken")
         let failed = try lucerna(["check", broken])
         XCTAssertEqual(failed.status, 1)
-        XCTAssert(failed.errors.contains("FAILED: fusions.broken: the output does not depend on the inputs or parameters"), failed.errors)
+        XCTAssert(
+            failed.errors.contains("FAILED: fusions.broken: the output does not depend on the inputs or parameters"),
+            failed.errors)
 
         let stubs = try lucerna(["stubs"])
         XCTAssertEqual(stubs.status, 0)
@@ -117,30 +131,42 @@ final class CommandLineTests: XCTestCase {
     func testTheMainRecipeTrainsOnFashionMNIST() throws {
         let folder = temporaryFolder("main")
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let result = try lucerna(["run", "examples/02_fashion_cnn.lua", "--out", folder, "--seed", "1", "--set", "epochs=1", "--set", "limit=3000"])
+        let result = try lucerna([
+            "run", "examples/02_fashion_cnn.lua", "--out", folder, "--seed", "1", "--set", "epochs=1", "--set",
+            "limit=3000",
+        ])
         XCTAssertEqual(result.status, 0, result.errors)
-        let line = try String(contentsOfFile: "\(folder)/metrics.jsonl", encoding: .utf8).split(separator: "\n").last.map(String.init) ?? ""
+        let line =
+            try String(contentsOfFile: "\(folder)/metrics.jsonl", encoding: .utf8).split(separator: "\n").last.map(
+                String.init) ?? ""
         let record = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
         XCTAssertGreaterThan(record?["test_accuracy"] as? Double ?? 0, 0.6, line)
         XCTAssertEqual(record?["phase"] as? String, "test")
-        for file in ["checkpoints/final.safetensors", "checkpoints/train-best.safetensors", "checkpoints/train-last.safetensors",
-                     "summary.json", "report.html", "evaluation.json", "splits.jsonl", "run.json", "recipe.lua"] {
+        for file in [
+            "checkpoints/final.safetensors", "checkpoints/train-best.safetensors", "checkpoints/train-last.safetensors",
+            "summary.json", "report.html", "evaluation.json", "splits.jsonl", "run.json", "recipe.lua",
+        ] {
             XCTAssert(FileManager.default.fileExists(atPath: "\(folder)/\(file)"), file)
         }
         // The stratified 80/20 split of the 3,000 training images (rounded per class).
-        let sizes = try String(contentsOfFile: "\(folder)/splits.jsonl", encoding: .utf8).split(separator: "\n").compactMap {
-            (try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["samples"] as? Int
-        }
+        let sizes = try String(contentsOfFile: "\(folder)/splits.jsonl", encoding: .utf8).split(separator: "\n")
+            .compactMap {
+                (try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["samples"] as? Int
+            }
         XCTAssertEqual(sizes.count, 2)
         XCTAssertEqual(sizes.reduce(0, +), 3000)
         XCTAssertEqual(Double(sizes.last ?? 0), 600, accuracy: 10)
         // The report opens with its results, rounded for reading; the confusion matrix is labelled with the
         // class names, and its value (the accuracy) is not drawn again as a curve or a result.
         let html = try String(contentsOfFile: "\(folder)/report.html", encoding: .utf8)
-        let results = try XCTUnwrap(html.range(of: "<section id=\"results\">")), overview = try XCTUnwrap(html.range(of: "<section id=\"overview\">"))
+        let results = try XCTUnwrap(html.range(of: "<section id=\"results\">"))
+        let overview = try XCTUnwrap(html.range(of: "<section id=\"overview\">"))
         XCTAssertLessThan(results.lowerBound, overview.lowerBound, "results first")
         let accuracy = try XCTUnwrap(record?["test_accuracy"] as? Double)
-        XCTAssert(html.contains("<tr><th>test_accuracy</th><td class=\"number\">\(String(format: "%.4f", accuracy))</td></tr>"), "rounded test accuracy")
+        XCTAssert(
+            html.contains(
+                "<tr><th>test_accuracy</th><td class=\"number\">\(String(format: "%.4f", accuracy))</td></tr>"),
+            "rounded test accuracy")
         for row in ["best_epoch", "wall time (s)", "test_f1"] { XCTAssert(html.contains("<tr><th>\(row)</th>"), row) }
         XCTAssertFalse(html.contains("<tr><th>test_confusion</th>"))
         XCTAssertFalse(html.contains("chart-title\">val_confusion<"), "no curve repeats the accuracy")
@@ -156,18 +182,24 @@ final class CommandLineTests: XCTestCase {
     func testSeedsAreRunAndAggregated() throws {
         let folder = temporaryFolder("seeds")
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let recipe = try write("run.log{step = 1, value = 0}\nrun.log{step = 2, value = tensor.rand{1}:item(), seed = run.seed}", "seeds")
+        let recipe = try write(
+            "run.log{step = 1, value = 0}\nrun.log{step = 2, value = tensor.rand{1}:item(), seed = run.seed}", "seeds")
         let result = try lucerna(["run", recipe, "--out", folder, "--seeds", "1,2,3"])
         XCTAssertEqual(result.status, 0, result.errors)
         var values: [Double] = []
         for seed in 1...3 {
-            let last = try String(contentsOfFile: "\(folder)/seed-\(seed)/metrics.jsonl", encoding: .utf8).split(separator: "\n").last.map(String.init) ?? ""
+            let last =
+                try String(contentsOfFile: "\(folder)/seed-\(seed)/metrics.jsonl", encoding: .utf8).split(
+                    separator: "\n"
+                ).last.map(String.init) ?? ""
             let record = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])
             XCTAssertEqual(record["seed"] as? Int, seed)
             values.append(try XCTUnwrap(record["value"] as? Double))
         }
         XCTAssertEqual(Set(values).count, 3, "different seeds draw different numbers")
-        let summary = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(folder)/summary.json"))) as? [String: Any])
+        let summary = try XCTUnwrap(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(folder)/summary.json")))
+                as? [String: Any])
         let metric = try XCTUnwrap((summary["metrics"] as? [String: Any])?["value"] as? [String: Any])
         let mean = values.reduce(0, +) / 3
         let deviation = (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 2).squareRoot()
@@ -183,7 +215,11 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(table.status, 0, table.errors)
         let rows = table.output.split(separator: "\n").map(String.init)
         XCTAssertEqual(rows.first, "| run | seed | step | value |")
-        XCTAssert(rows.contains { $0.hasPrefix("| \(URL(fileURLWithPath: folder).lastPathComponent) | 2.0000 ± 1.0000 | 2.0000 ± 0.0000 | ") }, table.output)
+        XCTAssert(
+            rows.contains {
+                $0.hasPrefix(
+                    "| \(URL(fileURLWithPath: folder).lastPathComponent) | 2.0000 ± 1.0000 | 2.0000 ± 0.0000 | ")
+            }, table.output)
         XCTAssertEqual(rows.count, 4)
         XCTAssertEqual(try lucerna(["report", "/nonexistent-run"]).status, 1)
         XCTAssertEqual(try lucerna(["run", recipe, "--seeds", "1,x"]).status, 2)
@@ -191,33 +227,46 @@ final class CommandLineTests: XCTestCase {
     }
 
     func testSeedsRunAsParallelJobsAndAResumeSkipsFinishedSeeds() throws {
-        let sequential = temporaryFolder("seeds-sequential"), parallel = temporaryFolder("seeds-jobs")
+        let sequential = temporaryFolder("seeds-sequential")
+        let parallel = temporaryFolder("seeds-jobs")
         defer { for folder in [sequential, parallel] { try? FileManager.default.removeItem(atPath: folder) } }
-        let recipe = try write("""
+        let recipe = try write(
+            """
             if run.seed == 2 and os.getenv("LUCERNA_TEST_FAIL_SEED") then error("seed 2 fails on purpose") end
             run.log{value = tensor.rand{1}:item(), seed = run.seed}
             """, "seed-jobs")
-        XCTAssertEqual(try lucerna(["run", recipe, "--out", sequential, "--seeds", "1,2,3", "--threads", "1"]).status, 0)
-        let result = try lucerna(["run", recipe, "--out", parallel, "--seeds", "1,2,3", "--jobs", "2", "--threads", "1"])
+        XCTAssertEqual(
+            try lucerna(["run", recipe, "--out", sequential, "--seeds", "1,2,3", "--threads", "1"]).status, 0)
+        let result = try lucerna([
+            "run", recipe, "--out", parallel, "--seeds", "1,2,3", "--jobs", "2", "--threads", "1",
+        ])
         XCTAssertEqual(result.status, 0, result.errors)
         XCTAssert(result.output.contains("2 at a time, 1 thread each"), result.output)
         func summary(_ folder: String) throws -> [String: Any] {
-            try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(folder)/summary.json"))) as? [String: Any])
+            try XCTUnwrap(
+                try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(folder)/summary.json")))
+                    as? [String: Any])
         }
         func values(_ folder: String) throws -> [Double] {
-            try XCTUnwrap(((try summary(folder)["metrics"] as? [String: Any])?["value"] as? [String: Any])?["values"] as? [Double])
+            try XCTUnwrap(
+                ((try summary(folder)["metrics"] as? [String: Any])?["value"] as? [String: Any])?["values"] as? [Double]
+            )
         }
         XCTAssertEqual(try values(parallel), try values(sequential), "a seed's result does not depend on --jobs")
         XCTAssertEqual(try values(parallel).count, 3)
         for seed in 1...3 {
             XCTAssertEqual(try summary("\(parallel)/seed-\(seed)")["seeds"] as? [Int], [seed])
-            XCTAssert(try String(contentsOfFile: "\(parallel)/seed-\(seed)/output.log", encoding: .utf8).contains("run folder: \(parallel)/seed-\(seed)"))
+            XCTAssert(
+                try String(contentsOfFile: "\(parallel)/seed-\(seed)/output.log", encoding: .utf8).contains(
+                    "run folder: \(parallel)/seed-\(seed)"))
         }
         // A resumed run runs only the seeds without a summary.
         try FileManager.default.removeItem(atPath: "\(parallel)/seed-3/summary.json")
         let resumed = try lucerna(["run", "--resume", parallel, "--jobs", "3"])
         XCTAssertEqual(resumed.status, 0, resumed.errors)
-        let saved = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(parallel)/run.json"))) as? [String: Any])
+        let saved = try XCTUnwrap(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(parallel)/run.json")))
+                as? [String: Any])
         XCTAssertEqual(saved["jobs"] as? Int, 3, "a resume's --jobs is kept for later resumes")
         XCTAssert(resumed.output.contains("seed 1: finished earlier"), resumed.output)
         XCTAssertFalse(resumed.output.contains("run folder: \(parallel)/seed-1"), resumed.output)
@@ -239,7 +288,9 @@ final class CommandLineTests: XCTestCase {
         process.waitUntilExit()
         XCTAssertEqual(process.terminationStatus, 1)
         XCTAssert(message.contains("seed 2 failed"), message)
-        XCTAssert(try String(contentsOfFile: "\(failing)/seed-2/output.log", encoding: .utf8).contains("seed 2 fails on purpose"))
+        XCTAssert(
+            try String(contentsOfFile: "\(failing)/seed-2/output.log", encoding: .utf8).contains(
+                "seed 2 fails on purpose"))
         XCTAssertNotNil(try? summary("\(failing)/seed-3"))
         let retried = try lucerna(["run", "--resume", failing])
         XCTAssertEqual(retried.status, 0, retried.errors)
@@ -290,13 +341,16 @@ final class CommandLineTests: XCTestCase {
     /// The records of a run folder without the wall-clock fields.
     func records(_ folder: String) throws -> [String] {
         try String(contentsOfFile: "\(folder)/metrics.jsonl", encoding: .utf8).split(separator: "\n").map {
-            $0.replacingOccurrences(of: #""(time|epoch_seconds|samples_per_second)": [0-9.e+-]+,? ?"#, with: "", options: .regularExpression)
+            $0.replacingOccurrences(
+                of: #""(time|epoch_seconds|samples_per_second)": [0-9.e+-]+,? ?"#, with: "", options: .regularExpression
+            )
         }
     }
 
     func testAKilledRunResumesToTheSameMetrics() throws {
         let recipe = try write(Self.resumableRecipe, "resumable")
-        let straight = temporaryFolder("straight"), killed = temporaryFolder("killed")
+        let straight = temporaryFolder("straight")
+        let killed = temporaryFolder("killed")
         defer { for folder in [straight, killed] { try? FileManager.default.removeItem(atPath: folder) } }
         let reference = try lucerna(["run", recipe, "--out", straight, "--seed", "4", "--threads", "2"])
         XCTAssertEqual(reference.status, 0, reference.errors)
@@ -310,15 +364,20 @@ final class CommandLineTests: XCTestCase {
         process.standardError = FileHandle.nullDevice
         try process.run()
         let deadline = Date().addingTimeInterval(120)
-        while !FileManager.default.fileExists(atPath: "\(killed)/hanging") && Date() < deadline && process.isRunning { usleep(50_000) }
+        while !FileManager.default.fileExists(atPath: "\(killed)/hanging") && Date() < deadline && process.isRunning {
+            usleep(50_000)
+        }
         XCTAssert(FileManager.default.fileExists(atPath: "\(killed)/hanging"), "the run never reached epoch 3")
         // While it runs, the folder is locked: a resume of it stops instead of writing into it too.
         let concurrent = try lucerna(["run", "--resume", killed])
         XCTAssertEqual(concurrent.status, 1)
-        XCTAssert(concurrent.errors.contains("is in use by another lucerna run (process \(process.processIdentifier))"), concurrent.errors)
+        XCTAssert(
+            concurrent.errors.contains("is in use by another lucerna run (process \(process.processIdentifier))"),
+            concurrent.errors)
         let started = try String(contentsOfFile: "\(killed)/run.json", encoding: .utf8)
         XCTAssertEqual(try lucerna(["run", recipe, "--out", killed, "--seed", "5"]).status, 1)
-        XCTAssertEqual(try String(contentsOfFile: "\(killed)/run.json", encoding: .utf8), started, "a refused run writes nothing")
+        XCTAssertEqual(
+            try String(contentsOfFile: "\(killed)/run.json", encoding: .utf8), started, "a refused run writes nothing")
         kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         XCTAssertEqual(process.terminationReason, .uncaughtSignal)
@@ -344,7 +403,8 @@ final class CommandLineTests: XCTestCase {
     func testARecipeCanAskForSeedsAndANaNLossStopsTheRun() throws {
         let folder = temporaryFolder("recipe-seeds")
         defer { try? FileManager.default.removeItem(atPath: folder) }
-        let recipe = try write("""
+        let recipe = try write(
+            """
             local config = lucerna.config{seeds = {1, 2}, epochs = 2, poison = 0}
             lucerna.manual_seed(run.seed)
             local set = data.blobs{samples = 200, centers = 2}
@@ -359,12 +419,18 @@ final class CommandLineTests: XCTestCase {
             """, "recipe-seeds")
         let result = try lucerna(["run", recipe, "--out", folder])
         XCTAssertEqual(result.status, 0, result.errors)
-        for seed in [1, 2] { XCTAssert(FileManager.default.fileExists(atPath: "\(folder)/seed-\(seed)/checkpoints/train-best.safetensors")) }
-        let summary = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(folder)/summary.json"))) as? [String: Any])
+        for seed in [1, 2] {
+            XCTAssert(
+                FileManager.default.fileExists(atPath: "\(folder)/seed-\(seed)/checkpoints/train-best.safetensors"))
+        }
+        let summary = try XCTUnwrap(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(folder)/summary.json")))
+                as? [String: Any])
         XCTAssertEqual(summary["seeds"] as? [Int], [1, 2])
         let accuracy = try XCTUnwrap((summary["metrics"] as? [String: Any])?["test_accuracy"] as? [String: Any])
         XCTAssertEqual((accuracy["values"] as? [Double])?.count, 2)
-        XCTAssertNotNil(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(folder)/run.json"))))
+        XCTAssertNotNil(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(folder)/run.json"))))
 
         // Loss call 12 is the third step of epoch 2 (8 training batches and 1 validation batch per epoch).
         let poisoned = temporaryFolder("poisoned")
@@ -374,7 +440,9 @@ final class CommandLineTests: XCTestCase {
         XCTAssert(failed.errors.contains("the loss became nan at epoch 2, step 3 (global step 11)"), failed.errors)
         XCTAssert(failed.errors.contains("train-last.safetensors (epoch 1)"), failed.errors)
         XCTAssert(try String(contentsOfFile: "\(poisoned)/report.md", encoding: .utf8).contains("outcome: failed"))
-        let load = try write("local t = lucerna.load_tensors('\(poisoned)/checkpoints/train-last.safetensors'); local s = t['model.weight']:sum():item(); assert(s == s and t['model.weight']:numel() == 4)", "load")
+        let load = try write(
+            "local t = lucerna.load_tensors('\(poisoned)/checkpoints/train-last.safetensors'); local s = t['model.weight']:sum():item(); assert(s == s and t['model.weight']:numel() == 4)",
+            "load")
         let loaded = try lucerna(["run", load, "--out", temporaryFolder("load")])
         XCTAssertEqual(loaded.status, 0, loaded.errors)
         try? FileManager.default.removeItem(atPath: temporaryFolder("load"))

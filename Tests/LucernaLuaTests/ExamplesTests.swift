@@ -18,34 +18,49 @@ final class ExamplesTests: XCTestCase {
 
     static let examples: [String: Example] = [
         "01_tensors": Example(overrides: [], metrics: [], prints: "matmul shape"),
-        "02_fashion_cnn": Example(overrides: ["epochs=1", "limit=1000"], metrics: ["test_accuracy", "test_f1", "val_f1", "best_epoch"]),
+        "02_fashion_cnn": Example(
+            overrides: ["epochs=1", "limit=1000"], metrics: ["test_accuracy", "test_f1", "val_f1", "best_epoch"]),
         "03_swap_components": Example(overrides: ["epochs=10"], metrics: ["loss", "accuracy"]),
         "04_write_a_plugin": Example(overrides: [], metrics: ["loss", "step"]),
         "05_spoken_digits": Example(overrides: ["epochs=1"], metrics: ["test_accuracy"], needsData: true),
-        "06_multimodal_mnist": Example(overrides: ["epochs=1", "limit=1000"], metrics: ["test_accuracy"], needsData: true),
+        "06_multimodal_mnist": Example(
+            overrides: ["epochs=1", "limit=1000"], metrics: ["test_accuracy"], needsData: true),
         "07_toxic_text": Example(
             overrides: ["epochs=1", "attack_limit=50"],
-            metrics: ["test_f1", "madlibs_bpsn_auc_power_mean", "madlibs_demographic_parity_difference", "wiki_roc_auc",
-                      "text_attacks_robust_word_substitution"],
+            metrics: [
+                "test_f1", "madlibs_bpsn_auc_power_mean", "madlibs_demographic_parity_difference", "wiki_roc_auc",
+                "text_attacks_robust_word_substitution",
+            ],
             needsData: true),
         "08_biased_mnist_audit": Example(
             overrides: ["epochs=1", "limit=2000"],
-            metrics: ["independent_worst_group_accuracy", "reversed_demographic_parity_difference", "test_accuracy"], needsData: true),
+            metrics: ["independent_worst_group_accuracy", "reversed_demographic_parity_difference", "test_accuracy"],
+            needsData: true),
         "09_explain_fashion": Example(
             overrides: ["epochs=1", "limit=1000", "samples=20"],
-            metrics: ["grad_cam_pp_iou_xai", "lrp_epsilon_plus_relevance_mass", "saliency_deletion_auc", "test_accuracy"]),
+            metrics: [
+                "grad_cam_pp_iou_xai", "lrp_epsilon_plus_relevance_mass", "saliency_deletion_auc", "test_accuracy",
+            ]),
         "10_multimodal_fusion": Example(
             overrides: ["epochs=1", "limit=600", "test_limit=300", "explain=20"],
-            metrics: ["cross_attention_robust_both_attacked", "gated_accuracy_without_audio", "test_accuracy"], needsData: true),
+            metrics: ["cross_attention_robust_both_attacked", "gated_accuracy_without_audio", "test_accuracy"],
+            needsData: true),
         "11_fashion_robustness": Example(
-            overrides: ["epochs=1", "limit=600", "robust_limit=50", "curve_limit=40", "hidden=48", "train_steps=2",
-                        "apgd_steps=5", "square_queries=20", "autoattack_limit=30"],
-            metrics: ["trades_eps0_1_robust_pgd20", "pgd_at_autoattack_robust_worst_case", "standard_curve_robust_pgd20_eps0.1"]),
+            overrides: [
+                "epochs=1", "limit=600", "robust_limit=50", "curve_limit=40", "hidden=48", "train_steps=2",
+                "apgd_steps=5", "square_queries=20", "autoattack_limit=30",
+            ],
+            metrics: [
+                "trades_eps0_1_robust_pgd20", "pgd_at_autoattack_robust_worst_case",
+                "standard_curve_robust_pgd20_eps0.1",
+            ]),
         // 12 explains the models of 11's run (fc1 of 48, not the default: 12 reads the widths from the checkpoints).
         "12_explanations_under_attack": Example(
-            overrides: ["nested=false", "limit=40"], metrics: ["standard_iou", "pgd_at_fooled", "trades_rank_correlation"]),
+            overrides: ["nested=false", "limit=40"],
+            metrics: ["standard_iou", "pgd_at_fooled", "trades_rank_correlation"]),
         "13_tour": Example(
-            overrides: ["epochs=1", "limit=1000", "audit=50"], metrics: ["test_accuracy", "audit_robust_pgd20"], prints: "PGD-20"),
+            overrides: ["epochs=1", "limit=1000", "audit=50"], metrics: ["test_accuracy", "audit_robust_pgd20"],
+            prints: "PGD-20"),
     ]
 
     func testEveryExampleRunsAtATinySize() throws {
@@ -54,7 +69,8 @@ final class ExamplesTests: XCTestCase {
             .filter { $0.hasSuffix(".lua") }.map { String($0.dropLast(4)) }.sorted()
         XCTAssertEqual(names, Self.examples.keys.sorted(), "every example needs tiny settings in ExamplesTests")
         let environment = ProcessInfo.processInfo.environment
-        let hasData = environment["LUCERNA_DATA"] != nil, inCI = environment["CI"] != nil
+        let hasData = environment["LUCERNA_DATA"] != nil
+        let inCI = environment["CI"] != nil
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("examples-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         var skipped: [String] = []
@@ -73,11 +89,15 @@ final class ExamplesTests: XCTestCase {
             XCTAssertEqual(result.status, 0, "\(name): \(result.errors.suffix(2000))")
             guard result.status == 0 else { continue }
             let recipe = try String(contentsOf: root.appendingPathComponent("examples/\(name).lua"), encoding: .utf8)
-            let files = ["run.json", "recipe.lua", "report.md", "report.html"] + (recipe.contains("lucerna.config") ? ["config.json"] : [])
+            let files =
+                ["run.json", "recipe.lua", "report.md", "report.html"]
+                + (recipe.contains("lucerna.config") ? ["config.json"] : [])
             for file in files {
                 XCTAssert(FileManager.default.fileExists(atPath: "\(folder)/\(file)"), "\(name) wrote no \(file)")
             }
-            if !example.prints.isEmpty { XCTAssert(result.output.contains(example.prints), "\(name) printed \(result.output.suffix(500))") }
+            if !example.prints.isEmpty {
+                XCTAssert(result.output.contains(example.prints), "\(name) printed \(result.output.suffix(500))")
+            }
             guard !example.metrics.isEmpty else { continue }
             var logged: [String: Double] = [:]
             let text = (try? String(contentsOfFile: "\(folder)/metrics.jsonl", encoding: .utf8)) ?? ""

@@ -1,26 +1,28 @@
 import Foundation
-import XCTest
-import LucernaTestSupport
 import LucernaCore
-@testable import LucernaLua
 import LucernaRun
+import LucernaTestSupport
+import XCTest
+
+@testable import LucernaLua
 
 final class LuaBridgeTests: XCTestCase {
     func testTensorsAndAutogradFromLua() throws {
         let lua = try LuaState()
-        try lua.run(source: """
-            x = tensor{{1, 2}, {3, 4}}:requires_grad()
-            y = (x * x + 1):sum()
-            y:backward()
-            gx = x:grad()
-            g = grad((x ^ 3):sum(), x, {create_graph = true})
-            h = grad(g:sum(), x)
-            rows = x:shape()[1]
-            total = tensor.ones{2, 3}:sum(2):sum():item()
-            inside = no_grad(function() return x * 2 end)
-            m = tensor{{1, 2}, {3, 4}}:matmul(tensor{{1}, {1}}):reshape{2}
-            best = tensor{{0.1, 0.9, 0.3}}:argmax(2):item()
-            """, name: "autograd.lua")
+        try lua.run(
+            source: """
+                x = tensor{{1, 2}, {3, 4}}:requires_grad()
+                y = (x * x + 1):sum()
+                y:backward()
+                gx = x:grad()
+                g = grad((x ^ 3):sum(), x, {create_graph = true})
+                h = grad(g:sum(), x)
+                rows = x:shape()[1]
+                total = tensor.ones{2, 3}:sum(2):sum():item()
+                inside = no_grad(function() return x * 2 end)
+                m = tensor{{1, 2}, {3, 4}}:matmul(tensor{{1}, {1}}):reshape{2}
+                best = tensor{{0.1, 0.9, 0.3}}:argmax(2):item()
+                """, name: "autograd.lua")
         XCTAssertEqual(lua.number(global: "y"), nil, "y is a tensor, not a number")
         XCTAssertEqual(lua.tensor(global: "y")?.toFloats(), [34])
         XCTAssertEqual(lua.tensor(global: "gx")?.toFloats(), [2, 4, 6, 8])
@@ -41,26 +43,29 @@ final class LuaBridgeTests: XCTestCase {
             peak = max(peak, LuaTensorAPI.liveCount - before)
             return 0
         }
-        try lua.run(source: """
-            for i = 1, 3000 do
-               local a = tensor.zeros{512, 512} + i
-               if i % 100 == 0 then observe() end
-            end
-            """, name: "pressure.lua")
+        try lua.run(
+            source: """
+                for i = 1, 3000 do
+                   local a = tensor.zeros{512, 512} + i
+                   if i % 100 == 0 then observe() end
+                end
+                """, name: "pressure.lua")
         XCTAssertLessThan(peak, 700, "live tensors must stay bounded (each is 1 MB)")
     }
 
     func testTensorsAreReleasedByTheGarbageCollector() throws {
         let lua = try LuaState()
-        let before = LuaTensorAPI.liveCount, bytesBefore = TensorStorage.liveBytes
-        try lua.run(source: """
-            for i = 1, 10000 do
-               local a = tensor.ones{16, 16} * i
-               local b = a:sum()
-            end
-            collectgarbage("collect")
-            collectgarbage("collect")
-            """, name: "loop.lua")
+        let before = LuaTensorAPI.liveCount
+        let bytesBefore = TensorStorage.liveBytes
+        try lua.run(
+            source: """
+                for i = 1, 10000 do
+                   local a = tensor.ones{16, 16} * i
+                   local b = a:sum()
+                end
+                collectgarbage("collect")
+                collectgarbage("collect")
+                """, name: "loop.lua")
         XCTAssertLessThan(LuaTensorAPI.liveCount - before, 10, "userdata must be released by __gc")
         XCTAssertLessThan(TensorStorage.liveBytes - bytesBefore, 64 << 10, "tensor memory must return to where it was")
         XCTAssertLessThan(lua.luaHeapBytes, 4 << 20, "the Lua heap must stay small")
@@ -69,20 +74,21 @@ final class LuaBridgeTests: XCTestCase {
     /// Shape and indexing methods follow Torch7's 1-based conventions.
     func testShapeAndLayerMethodsFromLua() throws {
         let lua = try LuaState()
-        try lua.run(source: """
-            local x = tensor{{3, 1, 2}, {0, 5, 4}}
-            argmin = table.concat(x:argmin(2):totable(), ",")
-            padded = table.concat(tensor{1, 2}:pad{1, 2}:totable(), ",")
-            local image = tensor.ones{1, 1, 2, 2}
-            upsampled = table.concat(image:upsample({4, 4}):shape(), "x")
-            transposed = table.concat(image:conv_transpose2d(tensor.ones{1, 3, 2, 2}, nil, {stride = 2}):shape(), "x")
-            pooled = table.concat(tensor.ones{1, 2, 6, 6}:adaptive_avg_pool2d({2, 3}):shape(), "x")
-            scattered = table.concat(tensor{10, 20, 30}:scatter_add(1, tensor{2, 2, 1}, 3):totable(), ",")
-            gathered = table.concat(x:gather(2, tensor{{3}, {1}}):reshape{2}:totable(), ",")
-            stacked = table.concat(tensor.stack({tensor{1, 2}, tensor{3, 4}}, 2):shape(), "x")
-            selected = table.concat(tensor.where(x:gt(2), x, 0):reshape{6}:totable(), ",")
-            permuted = table.concat(tensor.zeros{2, 3, 4}:permute(3, 1, 2):shape(), "x")
-            """, name: "methods.lua")
+        try lua.run(
+            source: """
+                local x = tensor{{3, 1, 2}, {0, 5, 4}}
+                argmin = table.concat(x:argmin(2):totable(), ",")
+                padded = table.concat(tensor{1, 2}:pad{1, 2}:totable(), ",")
+                local image = tensor.ones{1, 1, 2, 2}
+                upsampled = table.concat(image:upsample({4, 4}):shape(), "x")
+                transposed = table.concat(image:conv_transpose2d(tensor.ones{1, 3, 2, 2}, nil, {stride = 2}):shape(), "x")
+                pooled = table.concat(tensor.ones{1, 2, 6, 6}:adaptive_avg_pool2d({2, 3}):shape(), "x")
+                scattered = table.concat(tensor{10, 20, 30}:scatter_add(1, tensor{2, 2, 1}, 3):totable(), ",")
+                gathered = table.concat(x:gather(2, tensor{{3}, {1}}):reshape{2}:totable(), ",")
+                stacked = table.concat(tensor.stack({tensor{1, 2}, tensor{3, 4}}, 2):shape(), "x")
+                selected = table.concat(tensor.where(x:gt(2), x, 0):reshape{6}:totable(), ",")
+                permuted = table.concat(tensor.zeros{2, 3, 4}:permute(3, 1, 2):shape(), "x")
+                """, name: "methods.lua")
         func text(_ name: String) throws -> String { try XCTUnwrap(lua.string(global: name), name) }
         XCTAssertEqual(try text("argmin"), "2.0,1.0")
         XCTAssertEqual(try text("padded"), "0.0,1.0,2.0,0.0,0.0")

@@ -11,7 +11,8 @@ extension XCTestCase {
     }
 
     var binary: URL {
-        (Bundle.main.executableURL?.deletingLastPathComponent() ?? Fixture.repositoryRoot.appendingPathComponent(".build/release"))
+        (Bundle.main.executableURL?.deletingLastPathComponent()
+            ?? Fixture.repositoryRoot.appendingPathComponent(".build/release"))
             .appendingPathComponent("lucerna")
     }
 
@@ -26,7 +27,8 @@ extension XCTestCase {
             for (name, value) in environment { variables[name] = value }
             process.environment = variables
         }
-        let output = Pipe(), errors = Pipe()
+        let output = Pipe()
+        let errors = Pipe()
         process.standardOutput = output
         process.standardError = errors
         try process.run()
@@ -34,7 +36,8 @@ extension XCTestCase {
         let errorData = errors.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         XCTAssertEqual(process.terminationReason, .exit, "lucerna \(arguments) was killed by a signal")
-        return LucernaResult(status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
-                      errors: String(decoding: errorData, as: UTF8.self))
+        return LucernaResult(
+            status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
+            errors: String(decoding: errorData, as: UTF8.self))
     }
 }

@@ -1,11 +1,11 @@
 import Foundation
-import XCTest
 import LucernaComponents
 import LucernaCore
 import LucernaLua
-import LucernaRun
 import LucernaNN
+import LucernaRun
 import LucernaTestSupport
+import XCTest
 
 /// The shipped Lua plugins: the registry sweep over every component (Swift and Lua), golden values for
 /// each plugin, training through plugins, and readable plugin errors.
@@ -23,7 +23,7 @@ final class PluginTests: XCTestCase {
         let lua = try pluginState()
         let plugins = lua.registry.allEntries.filter { $0.origin != "built-in" }
         XCTAssertGreaterThanOrEqual(plugins.count, 11)
-        for kind in ComponentKind.allCases where kind != .composite {   // composites are built in recipes (layer_map)
+        for kind in ComponentKind.allCases where kind != .composite {  // composites are built in recipes (layer_map)
             XCTAssert(plugins.contains { $0.kind == kind }, "no shipped \(kind) plugin")
         }
         for entry in lua.registry.allEntries where entry.kind != .dataset || entry.origin != "built-in" {
@@ -35,129 +35,150 @@ final class PluginTests: XCTestCase {
     func goldenState() throws -> (LuaState, Fixture) {
         let lua = try pluginState()
         let fixture = try Fixture("components.safetensors")
-        for (name, tensor) in fixture.tensors { lua.set(global: name.replacingOccurrences(of: ".", with: "_"), to: tensor) }
+        for (name, tensor) in fixture.tensors {
+            lua.set(global: name.replacingOccurrences(of: ".", with: "_"), to: tensor)
+        }
         return (lua, fixture)
     }
 
     func testGatedFusionMatchesPyTorch() throws {
         let (lua, fixture) = try goldenState()
         var state: [String: Tensor] = [:]
-        for (key, tensor) in fixture.tensors where key.hasPrefix("fusion.gated.") { state[String(key.dropFirst(13))] = tensor }
+        for (key, tensor) in fixture.tensors where key.hasPrefix("fusion.gated.") {
+            state[String(key.dropFirst(13))] = tensor
+        }
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("gated-\(getpid()).safetensors").path
         try Safetensors.write(state.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, to: path)
-        try lua.run(source: """
-            local fusion = fusions.gated{input_dims = {3, 5}, dim = 6}
-            fusion:load("\(path)")
-            fused = fusion{fusion_x1:float(), fusion_x2:float()}
-            """, name: "gated.lua")
+        try lua.run(
+            source: """
+                local fusion = fusions.gated{input_dims = {3, 5}, dim = 6}
+                fusion:load("\(path)")
+                fused = fusion{fusion_x1:float(), fusion_x2:float()}
+                """, name: "gated.lua")
         assertClose(lua.tensor(global: "fused"), try fixture["fusion.gated"], tolerance: 1e-5, "gated fusion")
     }
 
     func testRegularizerPluginsMatchPyTorch() throws {
         let (lua, fixture) = try goldenState()
         for name in ["l1", "orthogonality"] {
-            try lua.run(source: """
-                local weight, bias = reg_weight:clone():requires_grad(), reg_bias:clone():requires_grad()
-                local penalty = regularizers.\(name){weight = 0.01}:penalty{parameters = {weight = weight, bias = bias}}
-                penalty:backward()
-                value, weight_grad = penalty:reshape{1}, weight:grad()
-                bias_untouched = bias:grad() == nil and 1 or 0
-                """, name: "\(name).lua")
+            try lua.run(
+                source: """
+                    local weight, bias = reg_weight:clone():requires_grad(), reg_bias:clone():requires_grad()
+                    local penalty = regularizers.\(name){weight = 0.01}:penalty{parameters = {weight = weight, bias = bias}}
+                    penalty:backward()
+                    value, weight_grad = penalty:reshape{1}, weight:grad()
+                    bias_untouched = bias:grad() == nil and 1 or 0
+                    """, name: "\(name).lua")
             assertClose(lua.tensor(global: "value"), try fixture["reg.\(name)"], tolerance: 1e-12, name)
-            assertClose(lua.tensor(global: "weight_grad"), try fixture["reg.\(name).weight_grad"], tolerance: 1e-12, "\(name) gradient")
+            assertClose(
+                lua.tensor(global: "weight_grad"), try fixture["reg.\(name).weight_grad"], tolerance: 1e-12,
+                "\(name) gradient")
             XCTAssertEqual(lua.number(global: "bias_untouched"), 1, "\(name) skips biases")
         }
     }
 
     func testBalancedAccuracyMatchesScikitLearn() throws {
         let (lua, fixture) = try goldenState()
-        try lua.run(source: """
-            local metric = metrics.balanced_accuracy{}
-            metric:update(metric_scores:narrow(1, 1, 17), metric_targets:narrow(1, 1, 17))
-            metric:update(metric_scores:narrow(1, 18, 23), metric_targets:narrow(1, 18, 23))
-            value = metric:compute()
-            """, name: "balanced.lua")
-        XCTAssertEqual(lua.number(global: "value") ?? -1, try fixture["metric.balanced_accuracy"].item(), accuracy: 1e-12)
+        try lua.run(
+            source: """
+                local metric = metrics.balanced_accuracy{}
+                metric:update(metric_scores:narrow(1, 1, 17), metric_targets:narrow(1, 1, 17))
+                metric:update(metric_scores:narrow(1, 18, 23), metric_targets:narrow(1, 18, 23))
+                value = metric:compute()
+                """, name: "balanced.lua")
+        XCTAssertEqual(
+            lua.number(global: "value") ?? -1, try fixture["metric.balanced_accuracy"].item(), accuracy: 1e-12)
     }
 
     func testFocalLossMatchesItsDefinition() throws {
         let (lua, fixture) = try goldenState()
-        try lua.run(source: """
-            local logits = focal_logits:clone():requires_grad()
-            local loss = losses.focal{gamma = 2, alpha = 0.5}(logits, focal_labels)
-            loss:backward()
-            value, gradient = loss:reshape{1}, logits:grad()
-            """, name: "focal.lua")
+        try lua.run(
+            source: """
+                local logits = focal_logits:clone():requires_grad()
+                local loss = losses.focal{gamma = 2, alpha = 0.5}(logits, focal_labels)
+                loss:backward()
+                value, gradient = loss:reshape{1}, logits:grad()
+                """, name: "focal.lua")
         assertClose(lua.tensor(global: "value"), try fixture["focal.loss"], tolerance: 1e-12, "focal loss")
         assertClose(lua.tensor(global: "gradient"), try fixture["focal.grad"], tolerance: 1e-12, "focal gradient")
     }
 
     func testAttacksMatchTorchattacksAndGradientTimesInputMatchesCaptum() throws {
         let (lua, fixture) = try goldenState()
-        try lua.run(source: """
-            local model = nn.Sequential{nn.Flatten(), nn.Linear(16, 3)}
-            lucerna.save_tensors("\(NSTemporaryDirectory())classifier-\(getpid()).safetensors",
-                                 {["1.weight"] = classifier_1_weight, ["1.bias"] = classifier_1_bias})
-            model:load("\(NSTemporaryDirectory())classifier-\(getpid()).safetensors")
-            adversarial = attacks.fgsm{eps = 0.1}:perturb(model, attack_images:float(), attack_labels)
-            attributions = explainers.gradient_x_input{}:attribute(model, attack_images:float(), attack_labels)
-            -- The L2 plugin: one step of length eps (before clamping) along the loss gradient.
-            local x = attack_images:float()
-            local stepped = attacks.fgm_l2{eps = 0.5, clamp_min = -100, clamp_max = 100}:perturb(model, x, attack_labels)
-            local lengths = (stepped - x):reshape{x:shape()[1], -1}:square():sum(2):sqrt()
-            l2_error = (lengths - 0.5):abs():max():item()
-            local xg = x:requires_grad()
-            local g = grad(losses.cross_entropy(model(xg), attack_labels), xg)
-            local cosine = ((stepped - x) * g):reshape{x:shape()[1], -1}:sum(2) / (lengths * g:reshape{x:shape()[1], -1}:square():sum(2):sqrt())
-            direction_error = (cosine - 1):abs():max():item()
-            """, name: "attack.lua")
+        try lua.run(
+            source: """
+                local model = nn.Sequential{nn.Flatten(), nn.Linear(16, 3)}
+                lucerna.save_tensors("\(NSTemporaryDirectory())classifier-\(getpid()).safetensors",
+                                     {["1.weight"] = classifier_1_weight, ["1.bias"] = classifier_1_bias})
+                model:load("\(NSTemporaryDirectory())classifier-\(getpid()).safetensors")
+                adversarial = attacks.fgsm{eps = 0.1}:perturb(model, attack_images:float(), attack_labels)
+                attributions = explainers.gradient_x_input{}:attribute(model, attack_images:float(), attack_labels)
+                -- The L2 plugin: one step of length eps (before clamping) along the loss gradient.
+                local x = attack_images:float()
+                local stepped = attacks.fgm_l2{eps = 0.5, clamp_min = -100, clamp_max = 100}:perturb(model, x, attack_labels)
+                local lengths = (stepped - x):reshape{x:shape()[1], -1}:square():sum(2):sqrt()
+                l2_error = (lengths - 0.5):abs():max():item()
+                local xg = x:requires_grad()
+                local g = grad(losses.cross_entropy(model(xg), attack_labels), xg)
+                local cosine = ((stepped - x) * g):reshape{x:shape()[1], -1}:sum(2) / (lengths * g:reshape{x:shape()[1], -1}:square():sum(2):sqrt())
+                direction_error = (cosine - 1):abs():max():item()
+                """, name: "attack.lua")
         XCTAssertLessThan(try XCTUnwrap(lua.number(global: "l2_error")), 1e-5)
         XCTAssertLessThan(try XCTUnwrap(lua.number(global: "direction_error")), 1e-5)
         assertClose(lua.tensor(global: "adversarial"), try fixture["attack.fgsm"], tolerance: 1e-6, "FGSM")
-        assertClose(lua.tensor(global: "attributions"), try fixture["explainer.gradient_x_input"], tolerance: 1e-5, "gradient × input")
+        assertClose(
+            lua.tensor(global: "attributions"), try fixture["explainer.gradient_x_input"], tolerance: 1e-5,
+            "gradient × input")
     }
 
     /// `attack:perturb(model, {image = x, audio = a}, y[, modalities])` on a multimodal classifier: one
     /// modality (the other held) or several; Swift and plugin attacks alike.
     func testAttacksOnOneModalityOrAllFromLua() throws {
         let lua = try pluginState()
-        try lua.run(source: """
-            lucerna.manual_seed(3)
-            local model = models.multimodal_classifier{classes = 3, encoders = {
-               image = {type = "conv_encoder", input_size = {8, 8}, channels = {3, 4}, dim = 6},
-               audio = {type = "temporal_encoder", mels = 6, channels = {4, 4}, dim = 5}}}
-            local x = {image = tensor.rand{4, 1, 8, 8}, audio = tensor.rand{4, 1, 6, 8}}
-            local y = (model(x):argmax(2) - 1):long()
-            local image_only = attacks.fgsm{eps = 0.1}:perturb(model, x, y, "image")
-            image_change = (image_only.image - x.image):abs():max():item()
-            audio_kept = (image_only.audio - x.audio):abs():max():item()
-            local both = attacks.pgd{eps = 0.1, alpha = 0.05, steps = 3}:perturb(model, x, y)
-            both_changes = (both.image - x.image):abs():max():item() + (both.audio - x.audio):abs():max():item()
-            local plugin = attacks.fgm_l2{eps = 0.5}:perturb(model, x, y, {"audio"})
-            plugin_image_kept = (plugin.image - x.image):abs():max():item()
-            plugin_audio_change = (plugin.audio - x.audio):abs():max():item()
-            local ok
-            ok, message = pcall(function() return attacks.fgsm{eps = 0.1}:perturb(model, x, y, "video") end)
-            failed = ok and 0 or 1
-            -- Budgets per modality: the image within 0.05 of [0, 1], unbounded audio features within 2.
-            local wide = {image = x.image, audio = x.audio * 20 - 10}
-            local budgeted = attacks.fgsm{eps = 0.1}:perturb(model, wide, y, {image = {eps = 0.05}, audio = {eps = 2, clamp_min = -math.huge, clamp_max = math.huge}})
-            budget_image_change = (budgeted.image - wide.image):abs():max():item()
-            budget_audio_change = (budgeted.audio - wide.audio):abs():max():item()
-            ok, range_message = pcall(function() return attacks.fgsm{eps = 0.1}:perturb(model, wide, y) end)
-            ok, option_message = pcall(function() return attacks.fgsm{eps = 0.1}:perturb(model, wide, y, {audio = {epsilon = 2}}) end)
-            """, name: "multimodal_attack.lua")
+        try lua.run(
+            source: """
+                lucerna.manual_seed(3)
+                local model = models.multimodal_classifier{classes = 3, encoders = {
+                   image = {type = "conv_encoder", input_size = {8, 8}, channels = {3, 4}, dim = 6},
+                   audio = {type = "temporal_encoder", mels = 6, channels = {4, 4}, dim = 5}}}
+                local x = {image = tensor.rand{4, 1, 8, 8}, audio = tensor.rand{4, 1, 6, 8}}
+                local y = (model(x):argmax(2) - 1):long()
+                local image_only = attacks.fgsm{eps = 0.1}:perturb(model, x, y, "image")
+                image_change = (image_only.image - x.image):abs():max():item()
+                audio_kept = (image_only.audio - x.audio):abs():max():item()
+                local both = attacks.pgd{eps = 0.1, alpha = 0.05, steps = 3}:perturb(model, x, y)
+                both_changes = (both.image - x.image):abs():max():item() + (both.audio - x.audio):abs():max():item()
+                local plugin = attacks.fgm_l2{eps = 0.5}:perturb(model, x, y, {"audio"})
+                plugin_image_kept = (plugin.image - x.image):abs():max():item()
+                plugin_audio_change = (plugin.audio - x.audio):abs():max():item()
+                local ok
+                ok, message = pcall(function() return attacks.fgsm{eps = 0.1}:perturb(model, x, y, "video") end)
+                failed = ok and 0 or 1
+                -- Budgets per modality: the image within 0.05 of [0, 1], unbounded audio features within 2.
+                local wide = {image = x.image, audio = x.audio * 20 - 10}
+                local budgeted = attacks.fgsm{eps = 0.1}:perturb(model, wide, y, {image = {eps = 0.05}, audio = {eps = 2, clamp_min = -math.huge, clamp_max = math.huge}})
+                budget_image_change = (budgeted.image - wide.image):abs():max():item()
+                budget_audio_change = (budgeted.audio - wide.audio):abs():max():item()
+                ok, range_message = pcall(function() return attacks.fgsm{eps = 0.1}:perturb(model, wide, y) end)
+                ok, option_message = pcall(function() return attacks.fgsm{eps = 0.1}:perturb(model, wide, y, {audio = {epsilon = 2}}) end)
+                """, name: "multimodal_attack.lua")
         XCTAssertEqual(try XCTUnwrap(lua.number(global: "image_change")), 0.1, accuracy: 1e-6)
         XCTAssertEqual(lua.number(global: "audio_kept"), 0)
         XCTAssertGreaterThan(try XCTUnwrap(lua.number(global: "both_changes")), 0.15)
         XCTAssertEqual(lua.number(global: "plugin_image_kept"), 0)
         XCTAssertGreaterThan(try XCTUnwrap(lua.number(global: "plugin_audio_change")), 0)
         XCTAssertEqual(lua.number(global: "failed"), 1)
-        XCTAssert(lua.string(global: "message")?.contains("no input for modality 'video'") == true, lua.string(global: "message") ?? "")
+        XCTAssert(
+            lua.string(global: "message")?.contains("no input for modality 'video'") == true,
+            lua.string(global: "message") ?? "")
         XCTAssertEqual(try XCTUnwrap(lua.number(global: "budget_image_change")), 0.05, accuracy: 1e-6)
         XCTAssertEqual(try XCTUnwrap(lua.number(global: "budget_audio_change")), 2, accuracy: 1e-5)
-        XCTAssert(lua.string(global: "range_message")?.contains("modality 'audio' spans") == true, lua.string(global: "range_message") ?? "")
-        XCTAssert(lua.string(global: "option_message")?.contains("epsilon") == true, lua.string(global: "option_message") ?? "")
+        XCTAssert(
+            lua.string(global: "range_message")?.contains("modality 'audio' spans") == true,
+            lua.string(global: "range_message") ?? "")
+        XCTAssert(
+            lua.string(global: "option_message")?.contains("epsilon") == true,
+            lua.string(global: "option_message") ?? "")
     }
 
     /// The LRP rule plugin epsilon_rms on every weighted layer, through a float32 model built in Lua, against
@@ -165,27 +186,30 @@ final class PluginTests: XCTestCase {
     func testLRPRulePluginMatchesZennit() throws {
         let lua = try pluginState()
         let fixture = try Fixture("lrp.safetensors")
-        for (name, tensor) in fixture.tensors { lua.set(global: name.replacingOccurrences(of: ".", with: "_"), to: tensor) }
+        for (name, tensor) in fixture.tensors {
+            lua.set(global: name.replacingOccurrences(of: ".", with: "_"), to: tensor)
+        }
         let path = "\(NSTemporaryDirectory())lrp-\(getpid()).safetensors"
-        try lua.run(source: """
-            local model = nn.Sequential{nn.Conv2d(1, 4, 3, {padding = 1}), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
-                                        nn.Conv2d(4, 8, 3, {padding = 1}), nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(),
-                                        nn.Linear(128, 16), nn.ReLU(), nn.Linear(16, 5)}
-            local state = {}
-            for _, name in ipairs{"0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var",
-                                  "4.weight", "4.bias", "8.weight", "8.bias", "10.weight", "10.bias"} do
-               state[name] = _G["model_" .. name:gsub("%.", "_")]:float()
-            end
-            state["1.num_batches_tracked"] = model_1_num_batches_tracked
-            lucerna.save_tensors("\(path)", state)
-            model:load("\(path)")
-            model:eval()
-            local composite = composites.layer_map{dense = rules.epsilon_rms{}}
-            local assigned = composite:rules(model)
-            assigned_summary = table.concat({assigned["0"], assigned["1"], assigned["2"], assigned["6"], assigned["8"], assigned["10"],
-                                             tostring(assigned["3"])}, ",")
-            relevance = explainers.lrp{composite = composite}:explain(model, inputs:float(), targets)
-            """, name: "lrp_plugin.lua")
+        try lua.run(
+            source: """
+                local model = nn.Sequential{nn.Conv2d(1, 4, 3, {padding = 1}), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2),
+                                            nn.Conv2d(4, 8, 3, {padding = 1}), nn.ReLU(), nn.AvgPool2d(2), nn.Flatten(),
+                                            nn.Linear(128, 16), nn.ReLU(), nn.Linear(16, 5)}
+                local state = {}
+                for _, name in ipairs{"0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var",
+                                      "4.weight", "4.bias", "8.weight", "8.bias", "10.weight", "10.bias"} do
+                   state[name] = _G["model_" .. name:gsub("%.", "_")]:float()
+                end
+                state["1.num_batches_tracked"] = model_1_num_batches_tracked
+                lucerna.save_tensors("\(path)", state)
+                model:load("\(path)")
+                model:eval()
+                local composite = composites.layer_map{dense = rules.epsilon_rms{}}
+                local assigned = composite:rules(model)
+                assigned_summary = table.concat({assigned["0"], assigned["1"], assigned["2"], assigned["6"], assigned["8"], assigned["10"],
+                                                 tostring(assigned["3"])}, ",")
+                relevance = explainers.lrp{composite = composite}:explain(model, inputs:float(), targets)
+                """, name: "lrp_plugin.lua")
         // The plugin rule goes on the three weighted layers; activations pass, average pooling normalises.
         XCTAssertEqual(lua.string(global: "assigned_summary"), "epsilon_rms,pass,pass,norm,epsilon_rms,epsilon_rms,nil")
         let relevance = try XCTUnwrap(lua.tensor(global: "relevance")).toDoubles()
@@ -208,23 +232,24 @@ final class PluginTests: XCTestCase {
     /// modality (false) becomes zeros.
     func testModalityAttentionFusionFollowsItsDefinition() throws {
         let lua = try pluginState()
-        try lua.run(source: """
-            lucerna.manual_seed(4)
-            local fusion = fusions.modality_attention{input_dims = {3, 2}, dim = 4}
-            local x1, x2 = tensor.randn{5, 3}, tensor.randn{5, 2}
-            local p = fusion:named_parameters()
-            local h1 = x1:matmul(p["project1.weight"]:t()) + p["project1.bias"]
-            local h2 = x2:matmul(p["project2.weight"]:t()) + p["project2.bias"]
-            local s1, s2 = h1:tanh():matmul(p.score), h2:tanh():matmul(p.score)
-            local b1 = s1:exp() / (s1:exp() + s2:exp())
-            fused_error = (fusion{x1, x2} - (h1 * b1 + h2 * (1 - b1))):abs():max():item()
-            missing_error = (fusion{x1, false} - fusion{x1, tensor.zeros{5, 2}}):abs():max():item()
-            local state = fusion:named_parameters()
-            state.score = tensor.zeros{4, 1}
-            lucerna.save_tensors("\(NSTemporaryDirectory())attention-\(getpid()).safetensors", state)
-            fusion:load("\(NSTemporaryDirectory())attention-\(getpid()).safetensors")
-            mean_error = (fusion{x1, x2} - (h1 + h2) / 2):abs():max():item()
-            """, name: "modality_attention.lua")
+        try lua.run(
+            source: """
+                lucerna.manual_seed(4)
+                local fusion = fusions.modality_attention{input_dims = {3, 2}, dim = 4}
+                local x1, x2 = tensor.randn{5, 3}, tensor.randn{5, 2}
+                local p = fusion:named_parameters()
+                local h1 = x1:matmul(p["project1.weight"]:t()) + p["project1.bias"]
+                local h2 = x2:matmul(p["project2.weight"]:t()) + p["project2.bias"]
+                local s1, s2 = h1:tanh():matmul(p.score), h2:tanh():matmul(p.score)
+                local b1 = s1:exp() / (s1:exp() + s2:exp())
+                fused_error = (fusion{x1, x2} - (h1 * b1 + h2 * (1 - b1))):abs():max():item()
+                missing_error = (fusion{x1, false} - fusion{x1, tensor.zeros{5, 2}}):abs():max():item()
+                local state = fusion:named_parameters()
+                state.score = tensor.zeros{4, 1}
+                lucerna.save_tensors("\(NSTemporaryDirectory())attention-\(getpid()).safetensors", state)
+                fusion:load("\(NSTemporaryDirectory())attention-\(getpid()).safetensors")
+                mean_error = (fusion{x1, x2} - (h1 + h2) / 2):abs():max():item()
+                """, name: "modality_attention.lua")
         for name in ["fused_error", "missing_error", "mean_error"] {
             XCTAssertLessThan(try XCTUnwrap(lua.number(global: name)), 1e-6, name)
         }
@@ -232,20 +257,23 @@ final class PluginTests: XCTestCase {
 
     func testLionMatchesItsReferenceImplementation() throws {
         let (lua, fixture) = try goldenState()
-        try lua.run(source: """
-            local weight = lion_weight0:clone():requires_grad()
-            local opt = optim.lion{params = {weight}, lr = 0.01, betas = {0.9, 0.99}, weight_decay = 0.1}
-            steps = {}
-            for step = 1, 5 do
-               opt:zero_grad()
-               losses.mse(lion_x:matmul(weight:t()), lion_y):backward()
-               opt:step()
-               steps[step] = weight:clone()
-            end
-            """, name: "lion.lua")
+        try lua.run(
+            source: """
+                local weight = lion_weight0:clone():requires_grad()
+                local opt = optim.lion{params = {weight}, lr = 0.01, betas = {0.9, 0.99}, weight_decay = 0.1}
+                steps = {}
+                for step = 1, 5 do
+                   opt:zero_grad()
+                   losses.mse(lion_x:matmul(weight:t()), lion_y):backward()
+                   opt:step()
+                   steps[step] = weight:clone()
+                end
+                """, name: "lion.lua")
         try lua.run(source: "for i = 1, 5 do _G['step' .. i] = steps[i] end", name: "unpack.lua")
         for step in 1...5 {
-            assertClose(lua.tensor(global: "step\(step)"), try fixture["lion.weight\(step)"], tolerance: 1e-12, "Lion step \(step)")
+            assertClose(
+                lua.tensor(global: "step\(step)"), try fixture["lion.weight\(step)"], tolerance: 1e-12,
+                "Lion step \(step)")
         }
     }
 
@@ -254,11 +282,17 @@ final class PluginTests: XCTestCase {
     func testLuaOptimizerStateRoundTripsThroughACheckpoint() throws {
         let lua = try pluginState()
         func makeLion(_ weight: Tensor) throws -> Optimizer {
-            try lua.registry.build(.optimizer, "lion", options: ["params": .list([.tensor(weight)]), "lr": .number(0.01),
-                                                                 "weight_decay": .number(0.1)])
+            try lua.registry.build(
+                .optimizer, "lion",
+                options: [
+                    "params": .list([.tensor(weight)]), "lr": .number(0.01),
+                    "weight_decay": .number(0.1),
+                ])
         }
         // Large gradients, then small ones of the other sign: the restored moment decides the update's sign.
-        let gradients = try (0..<5).map { step in try Tensor(shape: [2, 2], doubles: step < 3 ? [10, -10, 10, 10] : [-0.5, 0.5, -0.5, 1]) }
+        let gradients = try (0..<5).map { step in
+            try Tensor(shape: [2, 2], doubles: step < 3 ? [10, -10, 10, 10] : [-0.5, 0.5, -0.5, 1])
+        }
         let weight = try Tensor(shape: [2, 2], doubles: [0.1, 0.2, -0.3, 0.4])
         let original = try makeLion(weight)
         for step in 0..<3 {
@@ -290,40 +324,47 @@ final class PluginTests: XCTestCase {
             try restart.step()
         }
         XCTAssertNotEqual(baseline.toDoubles(), weight.toDoubles())
-        XCTAssertEqual(restored.stateTensor("moment", of: copy)?.toDoubles(), nil, "Lua state lives in Lua, not in the Swift buffers")
+        XCTAssertEqual(
+            restored.stateTensor("moment", of: copy)?.toDoubles(), nil,
+            "Lua state lives in Lua, not in the Swift buffers")
     }
 
     func testPolynomialScheduleMatchesPyTorch() throws {
         let (lua, fixture) = try goldenState()
-        try lua.run(source: """
-            local opt = optim.sgd{params = {tensor.zeros{1}:requires_grad()}, lr = 0.1}
-            local schedule = schedules.polynomial{optimizer = opt, total_iters = 4, power = 2}
-            local rates = {}
-            for i = 1, 7 do
-               rates[i] = schedule:lr()
-               schedule:step()
-            end
-            observed = tensor(rates):double()
-            """, name: "polynomial.lua")
-        assertClose(lua.tensor(global: "observed"), try fixture["polynomial.rates"], tolerance: 1e-7, "polynomial rates")
+        try lua.run(
+            source: """
+                local opt = optim.sgd{params = {tensor.zeros{1}:requires_grad()}, lr = 0.1}
+                local schedule = schedules.polynomial{optimizer = opt, total_iters = 4, power = 2}
+                local rates = {}
+                for i = 1, 7 do
+                   rates[i] = schedule:lr()
+                   schedule:step()
+                end
+                observed = tensor(rates):double()
+                """, name: "polynomial.lua")
+        assertClose(
+            lua.tensor(global: "observed"), try fixture["polynomial.rates"], tolerance: 1e-7, "polynomial rates")
     }
 
     func testBlobsAndSoftmaxRegressionPlugins() throws {
         let lua = try pluginState()
-        try lua.run(source: """
-            lucerna.manual_seed(5)
-            local set = data.blobs{samples = 90, features = 3, centers = 3}
-            count, features = set.inputs:shape()[1], set.inputs:shape()[2]
-            ones = set.labels:float():eq(1):sum():item()
-            local model = models.softmax_regression{in_features = 3, classes = 3}
-            local linear = model:named_parameters()
-            expected = set.inputs:matmul(linear["linear.weight"]:t()) + linear["linear.bias"]
-            actual = model(set.inputs)
-            """, name: "blobs.lua")
+        try lua.run(
+            source: """
+                lucerna.manual_seed(5)
+                local set = data.blobs{samples = 90, features = 3, centers = 3}
+                count, features = set.inputs:shape()[1], set.inputs:shape()[2]
+                ones = set.labels:float():eq(1):sum():item()
+                local model = models.softmax_regression{in_features = 3, classes = 3}
+                local linear = model:named_parameters()
+                expected = set.inputs:matmul(linear["linear.weight"]:t()) + linear["linear.bias"]
+                actual = model(set.inputs)
+                """, name: "blobs.lua")
         XCTAssertEqual(lua.number(global: "count"), 90)
         XCTAssertEqual(lua.number(global: "features"), 3)
         XCTAssertEqual(lua.number(global: "ones"), 30, "balanced classes")
-        assertClose(lua.tensor(global: "actual"), try XCTUnwrap(lua.tensor(global: "expected")), tolerance: 1e-6, "softmax regression")
+        assertClose(
+            lua.tensor(global: "actual"), try XCTUnwrap(lua.tensor(global: "expected")), tolerance: 1e-6,
+            "softmax regression")
     }
 
     /// A Lua fusion and a Lua regularizer train inside a recipe exactly like Swift ones: gradients reach
@@ -334,77 +375,80 @@ final class PluginTests: XCTestCase {
         let run = try RunContext(directory: folder, recipe: "train.lua", seed: 1, threads: 1)
         let lua = try LuaState(run: run)
         try lua.loadPlugins(from: [Self.plugins])
-        try lua.run(source: """
-            lucerna.manual_seed(2)
-            local set = data.blobs{samples = 120, features = 6, centers = 3, std = 2}
-            local a, b = set.inputs:narrow(2, 1, 3), set.inputs:narrow(2, 4, 3)
-            local fusion = fusions{type = "gated", input_dims = {3, 3}, dim = 8}
-            local head = nn.Linear(8, 3)
-            local penalty = regularizers{type = "l1", weight = 1e-3}
-            local params = fusion:parameters()
-            for _, p in ipairs(head:parameters()) do params[#params + 1] = p end
-            local opt = optim.adamw{params = params, lr = 0.05}
-            before = fusion:named_parameters()["gate.weight"]:clone()
-            local function loss()
-               return losses.cross_entropy(head(fusion{a, b}), set.labels) + penalty:penalty{parameters = fusion}
-            end
-            first = loss():item()
-            local function count_reached()
-               local count = 0
-               for _, p in pairs(fusion:named_parameters()) do
-                  if p:grad() ~= nil and p:grad():abs():sum():item() > 0 then count = count + 1 end
-               end
-               return count
-            end
-            -- The Lua regularizer alone reaches the fusion's weight matrices (l1 skips biases) ...
-            opt:zero_grad()
-            penalty:penalty{parameters = fusion}:backward()
-            reached_by_penalty = count_reached()
-            -- ... and the whole loss reaches every parameter of the Lua fusion.
-            opt:zero_grad()
-            loss():backward()
-            reached = count_reached()
-            for step = 1, 60 do
-               opt:zero_grad()
-               local value = loss()
-               value:backward()
-               opt:step()
-            end
-            last = loss():item()
-            moved = (fusion:named_parameters()["gate.weight"] - before):abs():max():item()
-            saved = run.save("fusion", fusion)
-            local copy = fusions.gated{input_dims = {3, 3}, dim = 8}
-            copy:load(saved)
-            same = (copy{a, b} - fusion{a, b}):abs():max():item()
-            """, name: "train.lua")
+        try lua.run(
+            source: """
+                lucerna.manual_seed(2)
+                local set = data.blobs{samples = 120, features = 6, centers = 3, std = 2}
+                local a, b = set.inputs:narrow(2, 1, 3), set.inputs:narrow(2, 4, 3)
+                local fusion = fusions{type = "gated", input_dims = {3, 3}, dim = 8}
+                local head = nn.Linear(8, 3)
+                local penalty = regularizers{type = "l1", weight = 1e-3}
+                local params = fusion:parameters()
+                for _, p in ipairs(head:parameters()) do params[#params + 1] = p end
+                local opt = optim.adamw{params = params, lr = 0.05}
+                before = fusion:named_parameters()["gate.weight"]:clone()
+                local function loss()
+                   return losses.cross_entropy(head(fusion{a, b}), set.labels) + penalty:penalty{parameters = fusion}
+                end
+                first = loss():item()
+                local function count_reached()
+                   local count = 0
+                   for _, p in pairs(fusion:named_parameters()) do
+                      if p:grad() ~= nil and p:grad():abs():sum():item() > 0 then count = count + 1 end
+                   end
+                   return count
+                end
+                -- The Lua regularizer alone reaches the fusion's weight matrices (l1 skips biases) ...
+                opt:zero_grad()
+                penalty:penalty{parameters = fusion}:backward()
+                reached_by_penalty = count_reached()
+                -- ... and the whole loss reaches every parameter of the Lua fusion.
+                opt:zero_grad()
+                loss():backward()
+                reached = count_reached()
+                for step = 1, 60 do
+                   opt:zero_grad()
+                   local value = loss()
+                   value:backward()
+                   opt:step()
+                end
+                last = loss():item()
+                moved = (fusion:named_parameters()["gate.weight"] - before):abs():max():item()
+                saved = run.save("fusion", fusion)
+                local copy = fusions.gated{input_dims = {3, 3}, dim = 8}
+                copy:load(saved)
+                same = (copy{a, b} - fusion{a, b}):abs():max():item()
+                """, name: "train.lua")
         XCTAssertEqual(lua.number(global: "reached_by_penalty"), 3, "the weights of project1, project2 and gate")
         XCTAssertEqual(lua.number(global: "reached"), 6, "weights and biases of project1, project2 and gate")
         XCTAssertLessThan(lua.number(global: "last") ?? 9, (lua.number(global: "first") ?? 0) * 0.5)
         XCTAssertGreaterThan(lua.number(global: "moved") ?? 0, 0)
         XCTAssertEqual(lua.number(global: "same"), 0)
         let saved = try Safetensors.read("\(folder)/checkpoints/fusion.safetensors").tensors.map(\.name).sorted()
-        XCTAssertEqual(saved, ["gate.bias", "gate.weight", "project1.bias", "project1.weight", "project2.bias", "project2.weight"])
+        XCTAssertEqual(
+            saved, ["gate.bias", "gate.weight", "project1.bias", "project1.weight", "project2.bias", "project2.weight"])
     }
 
     /// A Lua regularizer with a parameter of its own: gradients reach it and an optimizer trains it.
     func testARegularizerPluginsOwnParametersAreTrained() throws {
         let lua = try LuaState()
-        try lua.run(source: """
-            lucerna.register{kind = "regularizer", name = "scaled_l2", description = "a learned multiple of the L2 norm",
-               init = function(self) self:parameter("scale", tensor{0.5}) end,
-               penalty = function(self, ctx)
-                  local total = ctx.parameters.weight:square():sum()
-                  return (self.scale * total):sum() + (self.scale - 1):square():sum()
-               end}
-            local model = nn.Linear(3, 2)
-            local penalty = regularizers.scaled_l2{}
-            local opt = optim.sgd{params = penalty:parameters(), lr = 0.1}
-            penalty:penalty{parameters = model}:backward()
-            reached = penalty:parameters()[1]:grad() ~= nil and 1 or 0
-            before = penalty:parameters()[1]:item()
-            opt:step()
-            moved = math.abs(penalty:parameters()[1]:item() - before)
-            """, name: "learned.lua")
+        try lua.run(
+            source: """
+                lucerna.register{kind = "regularizer", name = "scaled_l2", description = "a learned multiple of the L2 norm",
+                   init = function(self) self:parameter("scale", tensor{0.5}) end,
+                   penalty = function(self, ctx)
+                      local total = ctx.parameters.weight:square():sum()
+                      return (self.scale * total):sum() + (self.scale - 1):square():sum()
+                   end}
+                local model = nn.Linear(3, 2)
+                local penalty = regularizers.scaled_l2{}
+                local opt = optim.sgd{params = penalty:parameters(), lr = 0.1}
+                penalty:penalty{parameters = model}:backward()
+                reached = penalty:parameters()[1]:grad() ~= nil and 1 or 0
+                before = penalty:parameters()[1]:item()
+                opt:step()
+                moved = math.abs(penalty:parameters()[1]:item() - before)
+                """, name: "learned.lua")
         XCTAssertEqual(lua.number(global: "reached"), 1)
         XCTAssertGreaterThan(lua.number(global: "moved") ?? 0, 0)
     }
@@ -413,24 +457,25 @@ final class PluginTests: XCTestCase {
     /// as the Swift attacks and explainers do: with dropout, two training-mode forwards differ.
     func testPluginAttacksAndExplainersRunTheModelInEvaluationMode() throws {
         let lua = try LuaState()
-        try lua.run(source: """
-            lucerna.manual_seed(3)
-            local function spread(model, x) return (model(x) - model(x)):abs():max():item() end
-            lucerna.register{kind = 'attack', name = 'mode_probe', description = 'd',
-               perturb = function(self, model, inputs, targets) attack_spread = spread(model, inputs); return inputs end}
-            lucerna.register{kind = 'explainer', name = 'mode_probe', description = 'd',
-               attribute = function(self, model, inputs, targets) explainer_spread = spread(model, inputs); return inputs end}
-            local model = nn.Sequential{nn.Linear(8, 16), nn.Dropout(0.5), nn.Linear(16, 3)}
-            local x, y = tensor.randn{32, 8}, tensor.zeros{32}:long()
-            before = spread(model, x)
-            attacks.mode_probe{}:perturb(model, x, y)
-            spread_in_attack = attack_spread
-            explainers.mode_probe{}:attribute(model, x, y)
-            after = spread(model, x)
-            model:eval()
-            attacks.mode_probe{}:perturb(model, x, y)
-            kept_evaluation = spread(model, x)
-            """, name: "mode.lua")
+        try lua.run(
+            source: """
+                lucerna.manual_seed(3)
+                local function spread(model, x) return (model(x) - model(x)):abs():max():item() end
+                lucerna.register{kind = 'attack', name = 'mode_probe', description = 'd',
+                   perturb = function(self, model, inputs, targets) attack_spread = spread(model, inputs); return inputs end}
+                lucerna.register{kind = 'explainer', name = 'mode_probe', description = 'd',
+                   attribute = function(self, model, inputs, targets) explainer_spread = spread(model, inputs); return inputs end}
+                local model = nn.Sequential{nn.Linear(8, 16), nn.Dropout(0.5), nn.Linear(16, 3)}
+                local x, y = tensor.randn{32, 8}, tensor.zeros{32}:long()
+                before = spread(model, x)
+                attacks.mode_probe{}:perturb(model, x, y)
+                spread_in_attack = attack_spread
+                explainers.mode_probe{}:attribute(model, x, y)
+                after = spread(model, x)
+                model:eval()
+                attacks.mode_probe{}:perturb(model, x, y)
+                kept_evaluation = spread(model, x)
+                """, name: "mode.lua")
         XCTAssertGreaterThan(try XCTUnwrap(lua.number(global: "before")), 0, "dropout is active in training mode")
         XCTAssertEqual(lua.number(global: "spread_in_attack"), 0, "attack plugin in evaluation mode")
         XCTAssertEqual(lua.number(global: "explainer_spread"), 0, "explainer plugin in evaluation mode")
@@ -440,30 +485,60 @@ final class PluginTests: XCTestCase {
 
     func testPluginProblemsAreReadableErrors() throws {
         let cases: [(String, String)] = [
-            ("lucerna.register{kind = 'fuson', name = 'x', description = 'd', forward = function() end}",
-             "kind 'fuson' cannot be a Lua plugin; did you mean 'fusion'?"),
-            ("lucerna.register{kind = 'optimizer', name = 'x', description = 'd'}", "an optimizer plugin needs a function update(self, ...)"),
-            ("lucerna.register{kind = 'widget', name = 'x', description = 'd'}", "kind 'widget' cannot be a Lua plugin"),
-            ("lucerna.register{kind = 'optimizer', name = 'z', description = 'd', update = function(self, p) return p:sum() end}\nlocal w = tensor.ones{2}:requires_grad()\nlocal o = optim.z{params = {w}}\nw:sum():backward()\no:step()",
-             "update returned [] for a parameter of [2]"),
-            ("lucerna.register{kind = 'schedule', name = 's', description = 'd', rate = function() return -1 end}\nschedules.s{optimizer = optim.sgd{params = {}}}",
-             "rate -1.0 at step 0 must be finite and non-negative"),
-            ("lucerna.register{kind = 'fusion', name = 'Bad Name', description = 'd', forward = function() end}", "field name must be a snake_case"),
-            ("lucerna.register{kind = 'fusion', name = 'x', description = 'd'}", "a fusion plugin needs a function forward(self, ...)"),
-            ("lucerna.register{kind = 'metric', name = 'x', description = 'd', update = function() end, compute = 3}",
-             "needs a function compute(self, ...), got a number"),
+            (
+                "lucerna.register{kind = 'fuson', name = 'x', description = 'd', forward = function() end}",
+                "kind 'fuson' cannot be a Lua plugin; did you mean 'fusion'?"
+            ),
+            (
+                "lucerna.register{kind = 'optimizer', name = 'x', description = 'd'}",
+                "an optimizer plugin needs a function update(self, ...)"
+            ),
+            (
+                "lucerna.register{kind = 'widget', name = 'x', description = 'd'}",
+                "kind 'widget' cannot be a Lua plugin"
+            ),
+            (
+                "lucerna.register{kind = 'optimizer', name = 'z', description = 'd', update = function(self, p) return p:sum() end}\nlocal w = tensor.ones{2}:requires_grad()\nlocal o = optim.z{params = {w}}\nw:sum():backward()\no:step()",
+                "update returned [] for a parameter of [2]"
+            ),
+            (
+                "lucerna.register{kind = 'schedule', name = 's', description = 'd', rate = function() return -1 end}\nschedules.s{optimizer = optim.sgd{params = {}}}",
+                "rate -1.0 at step 0 must be finite and non-negative"
+            ),
+            (
+                "lucerna.register{kind = 'fusion', name = 'Bad Name', description = 'd', forward = function() end}",
+                "field name must be a snake_case"
+            ),
+            (
+                "lucerna.register{kind = 'fusion', name = 'x', description = 'd'}",
+                "a fusion plugin needs a function forward(self, ...)"
+            ),
+            (
+                "lucerna.register{kind = 'metric', name = 'x', description = 'd', update = function() end, compute = 3}",
+                "needs a function compute(self, ...), got a number"
+            ),
             ("lucerna.register{kind = 'fusion', name = 'x', forward = function() end}", "field description must be"),
-            ("lucerna.register{kind = 'fusion', name = 'concat', description = 'd', forward = function() end}",
-             "fusion 'concat' from bad.lua:1 is already registered (from built-in)"),
-            ("lucerna.register{kind = 'fusion', name = 'x', description = 'd', defaults = {dim = function() end}, forward = function() end}",
-             "cannot be an option value"),
+            (
+                "lucerna.register{kind = 'fusion', name = 'concat', description = 'd', forward = function() end}",
+                "fusion 'concat' from bad.lua:1 is already registered (from built-in)"
+            ),
+            (
+                "lucerna.register{kind = 'fusion', name = 'x', description = 'd', defaults = {dim = function() end}, forward = function() end}",
+                "cannot be an option value"
+            ),
             ("lucerna.register(setmetatable({}, {}))", "must not have a metatable"),
-            ("lucerna.register{kind = 'fusion', name = 'y', description = 'd', defaults = {dim = 2}, forward = function(self, inputs) return 3 end}\nfusions.y{}{tensor.ones{1, 2}}",
-             "forward must return a tensor, got number"),
-            ("lucerna.register{kind = 'fusion', name = 'z', description = 'd', forward = function(self, inputs) error('boom') end}\nfusions.z{}{tensor.ones{1, 2}}",
-             "bad.lua:1: boom"),
-            ("lucerna.register{kind = 'fusion', name = 'w', description = 'd', defaults = {dim = 2}, forward = function(self, x) return x[1] end}\nfusions.w{dimm = 3}",
-             "unknown option 'dimm'; did you mean 'dim'?; accepted: dim"),
+            (
+                "lucerna.register{kind = 'fusion', name = 'y', description = 'd', defaults = {dim = 2}, forward = function(self, inputs) return 3 end}\nfusions.y{}{tensor.ones{1, 2}}",
+                "forward must return a tensor, got number"
+            ),
+            (
+                "lucerna.register{kind = 'fusion', name = 'z', description = 'd', forward = function(self, inputs) error('boom') end}\nfusions.z{}{tensor.ones{1, 2}}",
+                "bad.lua:1: boom"
+            ),
+            (
+                "lucerna.register{kind = 'fusion', name = 'w', description = 'd', defaults = {dim = 2}, forward = function(self, x) return x[1] end}\nfusions.w{dimm = 3}",
+                "unknown option 'dimm'; did you mean 'dim'?; accepted: dim"
+            ),
         ]
         for (source, expected) in cases {
             XCTAssertThrowsError(try LuaState().run(source: source, name: "bad.lua"), source) { error in
@@ -474,15 +549,17 @@ final class PluginTests: XCTestCase {
 
     func testConformanceFailuresNameTheProblem() throws {
         let lua = try LuaState()
-        try lua.run(source: """
-            lucerna.register{kind = "fusion", name = "flat", description = "loses the batch", defaults = {input_dims = {2, 2}},
-               forward = function(self, inputs) return tensor.cat(inputs, 2):sum():reshape{1, 1} end}
-            lucerna.register{kind = "fusion", name = "frozen", description = "ignores its parameter", defaults = {input_dims = {2, 2}},
-               init = function(self) self:parameter("unused", tensor.ones{2}) end,
-               forward = function(self, inputs) return tensor.cat(inputs, 2) end}
-            """, name: "plugins.lua")
+        try lua.run(
+            source: """
+                lucerna.register{kind = "fusion", name = "flat", description = "loses the batch", defaults = {input_dims = {2, 2}},
+                   forward = function(self, inputs) return tensor.cat(inputs, 2):sum():reshape{1, 1} end}
+                lucerna.register{kind = "fusion", name = "frozen", description = "ignores its parameter", defaults = {input_dims = {2, 2}},
+                   init = function(self) self:parameter("unused", tensor.ones{2}) end,
+                   forward = function(self, inputs) return tensor.cat(inputs, 2) end}
+                """, name: "plugins.lua")
         XCTAssertThrowsError(try lua.checkConformance(lua.registry.entry(.fusion, "flat"))) { error in
-            XCTAssert("\(error)".contains("fusions.flat: output must be [3, d] for a batch of 3, got [1, 1]"), "\(error)")
+            XCTAssert(
+                "\(error)".contains("fusions.flat: output must be [3, d] for a batch of 3, got [1, 1]"), "\(error)")
         }
         XCTAssertThrowsError(try lua.checkConformance(lua.registry.entry(.fusion, "frozen"))) { error in
             XCTAssert("\(error)".contains("no gradient reaches parameter unused"), "\(error)")
@@ -503,7 +580,8 @@ final class CAMPluginTests: XCTestCase {
         ])
         let inputs = try Tensor.uniform([2, 1, 5, 5], dtype: .float64, generator: generator)
         let targets = try Tensor(shape: [2], integers: [1, 3])
-        let explainer = try lua.registry.build(.explainer, "hires_cam", options: ["layer": .string("1"), "normalize": .boolean(false)])
+        let explainer = try lua.registry.build(
+            .explainer, "hires_cam", options: ["layer": .string("1"), "normalize": .boolean(false)])
         XCTAssert(explainer is ClassActivationMap, "a cam_map plugin runs on the CAM engine")
         let maps = try explainer.attribute(model: model, inputs: inputs, targets: targets)
         // The definition, computed directly.
@@ -518,11 +596,14 @@ final class CAMPluginTests: XCTestCase {
         let expected = try (gradient * activations).sum(axes: [1]).relu()
         assertClose(maps, expected, tolerance: 1e-12, "HiResCAM map")
         // It is not Grad-CAM (channel-averaged gradients) on this layer.
-        let gradCAM = try lua.registry.build(.explainer, "grad_cam", options: ["layer": .string("1"), "normalize": .boolean(false)])
-        let difference = zip(try gradCAM.attribute(model: model, inputs: inputs, targets: targets).toDoubles(), maps.toDoubles())
+        let gradCAM = try lua.registry.build(
+            .explainer, "grad_cam", options: ["layer": .string("1"), "normalize": .boolean(false)])
+        let difference =
+            zip(try gradCAM.attribute(model: model, inputs: inputs, targets: targets).toDoubles(), maps.toDoubles())
             .map { abs($0 - $1) }.max() ?? 0
         XCTAssertGreaterThan(difference, 1e-3)
         // A cam_weights or cam_map plugin takes the engine's layer and normalize options.
-        XCTAssertEqual(try lua.registry.entry(.explainer, "hires_cam").options.map(\.name).sorted(), ["layer", "normalize"])
+        XCTAssertEqual(
+            try lua.registry.entry(.explainer, "hires_cam").options.map(\.name).sorted(), ["layer", "normalize"])
     }
 }

@@ -1,6 +1,7 @@
-import XCTest
-@testable import LucernaCore
 import LucernaTestSupport
+import XCTest
+
+@testable import LucernaCore
 @testable import LucernaNN
 
 /// Layers against PyTorch: forward outputs, input gradients and parameter gradients for a fixed
@@ -13,8 +14,10 @@ final class LayerGoldenTests: XCTestCase {
     /// Loads the case's parameters into `module`, runs it, backpropagates the upstream gradient and
     /// compares everything the fixture holds.
     /// With `loadBuffers: false` the module keeps its initial buffers (the fixture holds them after the step).
-    func check(_ name: String, _ module: Module? = nil, inputCount: Int = 1, loadBuffers: Bool = true,
-               forward: (([Tensor]) throws -> Tensor)? = nil) throws {
+    func check(
+        _ name: String, _ module: Module? = nil, inputCount: Int = 1, loadBuffers: Bool = true,
+        forward: (([Tensor]) throws -> Tensor)? = nil
+    ) throws {
         if let module {
             let buffers = Set(module.namedBuffers().map(\.name))
             var state: [String: Tensor] = [:]
@@ -35,7 +38,8 @@ final class LayerGoldenTests: XCTestCase {
             assertClose(input.grad, try fixture["\(name).input\(index).grad"], "\(name) input \(index) gradient")
         }
         for (parameterName, parameter) in module?.namedParameters() ?? [] {
-            assertClose(parameter.grad, try fixture["\(name).grad.\(parameterName)"], "\(name) \(parameterName) gradient")
+            assertClose(
+                parameter.grad, try fixture["\(name).grad.\(parameterName)"], "\(name) \(parameterName) gradient")
         }
     }
 
@@ -43,17 +47,25 @@ final class LayerGoldenTests: XCTestCase {
 
     func testConvolutions() throws {
         try check("conv2d", try Conv2d(2, 3, kernelSize: (3, 3), stride: (2, 2), padding: (1, 1), dtype: .float64))
-        try check("conv2d_dilated", try Conv2d(3, 2, kernelSize: (2, 3), padding: (1, 0), dilation: (2, 1), dtype: .float64))
-        try check("conv_transpose2d", try ConvTranspose2d(3, 2, kernelSize: (4, 4), stride: (2, 2), padding: (1, 1), dtype: .float64))
-        try check("conv_transpose2d_output_padding",
-                  try ConvTranspose2d(2, 2, kernelSize: (3, 3), stride: (2, 2), padding: (1, 1), outputPadding: (1, 1), dtype: .float64))
+        try check(
+            "conv2d_dilated", try Conv2d(3, 2, kernelSize: (2, 3), padding: (1, 0), dilation: (2, 1), dtype: .float64))
+        try check(
+            "conv_transpose2d",
+            try ConvTranspose2d(3, 2, kernelSize: (4, 4), stride: (2, 2), padding: (1, 1), dtype: .float64))
+        try check(
+            "conv_transpose2d_output_padding",
+            try ConvTranspose2d(
+                2, 2, kernelSize: (3, 3), stride: (2, 2), padding: (1, 1), outputPadding: (1, 1), dtype: .float64))
     }
 
     func testPoolingAndResampling() throws {
         try check("max_pool2d", MaxPool2d(2))
         try check("max_pool2d_padded", MaxPool2d(3, stride: 2, padding: 1))
-        try check("avg_pool2d", Pool2d(.average(kernel: (3, 3), stride: (2, 2), padding: (1, 1), countIncludePad: true)))
-        try check("avg_pool2d_exclude_pad", Pool2d(.average(kernel: (3, 3), stride: (2, 2), padding: (1, 1), countIncludePad: false)))
+        try check(
+            "avg_pool2d", Pool2d(.average(kernel: (3, 3), stride: (2, 2), padding: (1, 1), countIncludePad: true)))
+        try check(
+            "avg_pool2d_exclude_pad",
+            Pool2d(.average(kernel: (3, 3), stride: (2, 2), padding: (1, 1), countIncludePad: false)))
         try check("adaptive_avg_pool2d", Pool2d(.adaptiveAverage(outputSize: (3, 4))))
         try check("upsample_nearest", try Upsample(size: (5, 7)))
         try check("upsample_bilinear", try Upsample(size: (5, 7), mode: .bilinear))

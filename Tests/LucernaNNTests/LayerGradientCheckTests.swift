@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import LucernaCore
 @testable import LucernaNN
 
@@ -17,30 +18,59 @@ final class LayerGradientCheckTests: XCTestCase {
         attention.inputProjectionBias.fill(0.1)
         return [
             Case(name: "Linear", module: try Linear(4, 3, dtype: .float64, generator: generator), inputShape: [2, 4]),
-            Case(name: "Conv2d", module: try Conv2d(2, 2, kernelSize: (3, 2), stride: (2, 1), padding: (1, 1),
-                                                    dtype: .float64, generator: generator), inputShape: [2, 2, 5, 4]),
-            Case(name: "ConvTranspose2d", module: try ConvTranspose2d(2, 2, kernelSize: (3, 3), stride: (2, 2), padding: (1, 1),
-                                                                      dtype: .float64, generator: generator), inputShape: [1, 2, 3, 3]),
-            Case(name: "Conv1d", module: try Conv1d(2, 3, kernelSize: 3, stride: 2, padding: 1, dtype: .float64, generator: generator),
-                 inputShape: [2, 2, 7]),
-            Case(name: "TransformerEncoderLayer", module: try TransformerEncoderLayer(dimension: 4, heads: 2, feedForward: 6, dropout: 0,
-                                                                                      dtype: .float64, generator: generator), inputShape: [2, 3, 4]),
-            Case(name: "ConvEncoder", module: try ConvEncoder(inputChannels: 1, inputSize: (6, 4), channels: [2, 3], dimension: 4, dtype: .float64, generator: generator),
-                 inputShape: [2, 1, 6, 4]),
-            Case(name: "TemporalConvEncoder", module: try TemporalConvEncoder(mels: 3, channels: [2, 2], kernelSize: 3, dimension: 4, outputsTokens: true,
-                                                                              dtype: .float64, generator: generator), inputShape: [2, 1, 3, 6]),
-            Case(name: "BasicBlock", module: try BasicBlock(2, 3, stride: 2, dtype: .float64, generator: generator), inputShape: [3, 2, 4, 4]),
+            Case(
+                name: "Conv2d",
+                module: try Conv2d(
+                    2, 2, kernelSize: (3, 2), stride: (2, 1), padding: (1, 1),
+                    dtype: .float64, generator: generator), inputShape: [2, 2, 5, 4]),
+            Case(
+                name: "ConvTranspose2d",
+                module: try ConvTranspose2d(
+                    2, 2, kernelSize: (3, 3), stride: (2, 2), padding: (1, 1),
+                    dtype: .float64, generator: generator), inputShape: [1, 2, 3, 3]),
+            Case(
+                name: "Conv1d",
+                module: try Conv1d(2, 3, kernelSize: 3, stride: 2, padding: 1, dtype: .float64, generator: generator),
+                inputShape: [2, 2, 7]),
+            Case(
+                name: "TransformerEncoderLayer",
+                module: try TransformerEncoderLayer(
+                    dimension: 4, heads: 2, feedForward: 6, dropout: 0,
+                    dtype: .float64, generator: generator), inputShape: [2, 3, 4]),
+            Case(
+                name: "ConvEncoder",
+                module: try ConvEncoder(
+                    inputChannels: 1, inputSize: (6, 4), channels: [2, 3], dimension: 4, dtype: .float64,
+                    generator: generator),
+                inputShape: [2, 1, 6, 4]),
+            Case(
+                name: "TemporalConvEncoder",
+                module: try TemporalConvEncoder(
+                    mels: 3, channels: [2, 2], kernelSize: 3, dimension: 4, outputsTokens: true,
+                    dtype: .float64, generator: generator), inputShape: [2, 1, 3, 6]),
+            Case(
+                name: "BasicBlock", module: try BasicBlock(2, 3, stride: 2, dtype: .float64, generator: generator),
+                inputShape: [3, 2, 4, 4]),
             Case(name: "BatchNorm2d", module: try BatchNorm(2, rank: 4, dtype: .float64), inputShape: [3, 2, 2, 2]),
             Case(name: "BatchNorm1d", module: try BatchNorm(3, rank: 2, dtype: .float64), inputShape: [4, 3]),
             Case(name: "LayerNorm", module: try LayerNorm([2, 3], dtype: .float64), inputShape: [2, 2, 3]),
             Case(name: "MultiheadAttention", module: attention, inputShape: [2, 3, 4]),
-            Case(name: "Sequential", module: Sequential([try Linear(3, 4, dtype: .float64, generator: generator), GELU(),
-                                                         try Linear(4, 2, dtype: .float64, generator: generator), Tanh()]),
-                 inputShape: [2, 3]),
-            Case(name: "MLP", module: try MLP(inputFeatures: 6, hidden: (5, 4), classes: 3, dtype: .float64, generator: generator),
-                 inputShape: [2, 6]),
-            Case(name: "CNN", module: try CNN(imageSize: 8, channels: (2, 2), hidden: 3, classes: 2, dtype: .float64,
-                                              generator: generator), inputShape: [2, 1, 8, 8]),
+            Case(
+                name: "Sequential",
+                module: Sequential([
+                    try Linear(3, 4, dtype: .float64, generator: generator), GELU(),
+                    try Linear(4, 2, dtype: .float64, generator: generator), Tanh(),
+                ]),
+                inputShape: [2, 3]),
+            Case(
+                name: "MLP",
+                module: try MLP(inputFeatures: 6, hidden: (5, 4), classes: 3, dtype: .float64, generator: generator),
+                inputShape: [2, 6]),
+            Case(
+                name: "CNN",
+                module: try CNN(
+                    imageSize: 8, channels: (2, 2), hidden: 3, classes: 2, dtype: .float64,
+                    generator: generator), inputShape: [2, 1, 8, 8]),
         ]
     }
 

@@ -1,6 +1,7 @@
-import XCTest
-@testable import LucernaCore
 import LucernaTestSupport
+import XCTest
+
+@testable import LucernaCore
 @testable import LucernaNN
 
 /// Loss values and input gradients equal PyTorch's.
@@ -19,7 +20,9 @@ final class LossGoldenTests: XCTestCase {
         let (target, weight) = (try fixture["target"], try fixture["weight"])
         try check("cross_entropy", input: "logits") { try Losses.crossEntropy($0, target) }
         try check("cross_entropy_weighted", input: "logits") { try Losses.crossEntropy($0, target, weight: weight) }
-        try check("cross_entropy_smoothing", input: "logits") { try Losses.crossEntropy($0, target, labelSmoothing: 0.1) }
+        try check("cross_entropy_smoothing", input: "logits") {
+            try Losses.crossEntropy($0, target, labelSmoothing: 0.1)
+        }
         try check("cross_entropy_all", input: "logits") {
             try Losses.crossEntropy($0, target, weight: weight, ignoreIndex: 1, labelSmoothing: 0.2)
         }

@@ -1,4 +1,5 @@
 import XCTest
+
 @testable import LucernaCore
 @testable import LucernaNN
 
@@ -13,14 +14,20 @@ final class LossGradientCheckTests: XCTestCase {
         let distribution = try Tensor.normal([5, 4], dtype: .float64, generator: generator).softmax(axis: 1)
         let cases: [(String, (Tensor) throws -> Tensor)] = [
             ("cross_entropy", { try Losses.crossEntropy($0, targets) }),
-            ("cross_entropy weighted smoothed ignoring", {
-                try Losses.crossEntropy($0, targets, weight: weights, ignoreIndex: 1, labelSmoothing: 0.2)
-            }),
+            (
+                "cross_entropy weighted smoothed ignoring",
+                {
+                    try Losses.crossEntropy($0, targets, weight: weights, ignoreIndex: 1, labelSmoothing: 0.2)
+                }
+            ),
             ("nll", { try Losses.nll($0.logSoftmax(axis: 1), targets, weight: weights, reduction: .sum) }),
             ("bce_with_logits", { try Losses.binaryCrossEntropyWithLogits($0, binary) }),
-            ("bce_with_logits pos_weight", {
-                try Losses.binaryCrossEntropyWithLogits($0, binary, positiveWeight: weights)
-            }),
+            (
+                "bce_with_logits pos_weight",
+                {
+                    try Losses.binaryCrossEntropyWithLogits($0, binary, positiveWeight: weights)
+                }
+            ),
             ("mse", { try Losses.mse($0, regression) }),
             ("l1", { try Losses.l1($0, regression, reduction: .none) }),
             ("kl_div", { try Losses.klDivergence($0.logSoftmax(axis: 1), distribution) }),

@@ -1,19 +1,29 @@
 import XCTest
+
 @testable import LucernaCore
 @testable import LucernaNN
 
 final class ModuleTests: XCTestCase {
     func testNamesFollowPyTorch() throws {
         let model = try CNN()
-        XCTAssertEqual(model.children.map(\.name), ["conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "fc1", "relu3", "fc2"])
-        XCTAssertEqual(model.namedParameters().map(\.name), ["conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias",
-                                                            "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"])
+        XCTAssertEqual(
+            model.children.map(\.name), ["conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "fc1", "relu3", "fc2"])
+        XCTAssertEqual(
+            model.namedParameters().map(\.name),
+            [
+                "conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias",
+                "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias",
+            ])
         XCTAssertEqual(model.conv1.weight.shape, [32, 1, 3, 3])
         XCTAssertEqual(model.fc1.weight.shape, [128, 3136])
         XCTAssertEqual(try ConvTranspose2d(128, 64, kernelSize: (4, 4)).weight.shape, [128, 64, 4, 4])
         let sequential = Sequential([try Linear(2, 3), ReLU(), try BatchNorm(3, rank: 2)])
-        XCTAssertEqual(sequential.stateDict().map(\.name), ["0.weight", "0.bias", "2.weight", "2.bias", "2.running_mean",
-                                                            "2.running_var", "2.num_batches_tracked"])
+        XCTAssertEqual(
+            sequential.stateDict().map(\.name),
+            [
+                "0.weight", "0.bias", "2.weight", "2.bias", "2.running_mean",
+                "2.running_var", "2.num_batches_tracked",
+            ])
     }
 
     func testDefaultInitialisationBounds() throws {
@@ -67,9 +77,13 @@ final class ModuleTests: XCTestCase {
     }
 
     func testParameterGroupsUseTheirOwnLearningRates() throws {
-        let (a, b) = (try Tensor(shape: [1], doubles: [1]).requiringGrad(), try Tensor(shape: [1], doubles: [1]).requiringGrad())
-        let optimizer = try SGD(groups: [ParameterGroup(parameters: [a], learningRate: 0.1, weightDecay: 0),
-                                         ParameterGroup(parameters: [b], learningRate: 0.01, weightDecay: 0)])
+        let (a, b) = (
+            try Tensor(shape: [1], doubles: [1]).requiringGrad(), try Tensor(shape: [1], doubles: [1]).requiringGrad()
+        )
+        let optimizer = try SGD(groups: [
+            ParameterGroup(parameters: [a], learningRate: 0.1, weightDecay: 0),
+            ParameterGroup(parameters: [b], learningRate: 0.01, weightDecay: 0),
+        ])
         try (a + b).sum().backward()
         try optimizer.step()
         XCTAssertEqual(try a.item(), 0.9, accuracy: 1e-12)
@@ -81,7 +95,9 @@ final class ModuleTests: XCTestCase {
         XCTAssertThrowsError(try model.loadStateDict(["weight": try Tensor.zeros([2, 3])])) { error in
             XCTAssert("\(error)".contains("missing keys [\"bias\"]"), "\(error)")
         }
-        XCTAssertThrowsError(try model.loadStateDict(["weight": try Tensor.zeros([3, 3]), "bias": try Tensor.zeros([2])])) { error in
+        XCTAssertThrowsError(
+            try model.loadStateDict(["weight": try Tensor.zeros([3, 3]), "bias": try Tensor.zeros([2])])
+        ) { error in
             XCTAssert("\(error)".contains("weight: checkpoint shape [3, 3]"), "\(error)")
         }
     }

@@ -1,13 +1,15 @@
-import XCTest
-@testable import LucernaCore
 import LucernaTestSupport
+import XCTest
+
+@testable import LucernaCore
 @testable import LucernaNN
 
 /// Five optimizer steps on a least-squares problem equal PyTorch's parameters after each step.
 final class OptimizerGoldenTests: XCTestCase {
     func run(_ name: String, _ make: ([Tensor]) throws -> Optimizer) throws {
         let fixture = try Fixture("optimizers.safetensors")
-        let weight = try fixture["weight0"].copy().requiringGrad(), bias = try fixture["bias0"].copy().requiringGrad()
+        let weight = try fixture["weight0"].copy().requiringGrad()
+        let bias = try fixture["bias0"].copy().requiringGrad()
         let optimizer = try make([weight, bias])
         for step in 1...5 {
             optimizer.zeroGrad()
@@ -21,8 +23,12 @@ final class OptimizerGoldenTests: XCTestCase {
 
     func testSGD() throws {
         try run("sgd") { try SGD(parameters: $0, learningRate: 0.1) }
-        try run("sgd_momentum") { try SGD(parameters: $0, learningRate: 0.05, momentum: 0.9, dampening: 0.1, weightDecay: 0.01) }
-        try run("sgd_nesterov") { try SGD(parameters: $0, learningRate: 0.05, momentum: 0.9, weightDecay: 0.01, nesterov: true) }
+        try run("sgd_momentum") {
+            try SGD(parameters: $0, learningRate: 0.05, momentum: 0.9, dampening: 0.1, weightDecay: 0.01)
+        }
+        try run("sgd_nesterov") {
+            try SGD(parameters: $0, learningRate: 0.05, momentum: 0.9, weightDecay: 0.01, nesterov: true)
+        }
     }
 
     func testAdamFamily() throws {
@@ -45,17 +51,22 @@ final class OptimizerGoldenTests: XCTestCase {
             }
             return parameter.toDoubles()
         }
-        for (single, double) in zip(try run(.float32), try run(.float64)) { XCTAssertEqual(single, double, accuracy: 1e-6) }
+        for (single, double) in zip(try run(.float32), try run(.float64)) {
+            XCTAssertEqual(single, double, accuracy: 1e-6)
+        }
     }
 
     func testRMSprop() throws {
         try run("rmsprop") { try RMSprop(parameters: $0, learningRate: 0.01, weightDecay: 0.01) }
-        try run("rmsprop_centered_momentum") { try RMSprop(parameters: $0, learningRate: 0.01, momentum: 0.9, centered: true) }
+        try run("rmsprop_centered_momentum") {
+            try RMSprop(parameters: $0, learningRate: 0.01, momentum: 0.9, centered: true)
+        }
     }
 
     func testGradientClippingByGlobalNorm() throws {
         let fixture = try Fixture("optimizers.safetensors")
-        let weight = try fixture["weight0"].copy().requiringGrad(), bias = try fixture["bias0"].copy().requiringGrad()
+        let weight = try fixture["weight0"].copy().requiringGrad()
+        let bias = try fixture["bias0"].copy().requiringGrad()
         let prediction = try fixture["x"].matmul(weight, transposingSelf: false, transposingOther: true) + bias
         try (Losses.mse(prediction, fixture["y"]) * 50).backward()
         let norm = try Optimizer.clipGradientNorm([weight, bias], maxNorm: 1)
@@ -73,7 +84,8 @@ final class OptimizerGoldenTests: XCTestCase {
             ("warmup_cosine", .warmupCosine(warmupSteps: 3, totalSteps: 10, startFactor: 0.1, minimumRate: 0)),
         ]
         for (name, kind) in kinds {
-            let optimizer = try SGD(parameters: [try Tensor.zeros([1], dtype: .float64).requiringGrad()], learningRate: 0.1)
+            let optimizer = try SGD(
+                parameters: [try Tensor.zeros([1], dtype: .float64).requiringGrad()], learningRate: 0.1)
             let schedule = try LearningRateSchedule(kind, optimizer: optimizer)
             var rates: [Double] = []
             for _ in 0..<12 {

@@ -11,9 +11,11 @@ final class ExperimentTests: XCTestCase {
     /// Two Gaussian classes in 2-D (centres ±1.5), `count` samples from `seed`, as a data-set table.
     func blobs(_ count: Int, seed: UInt64) throws -> ConfigValue {
         let generator = RandomGenerator(seed: seed)
-        var points: [Float] = [], labels: [Int] = []
+        var points: [Float] = []
+        var labels: [Int] = []
         for index in 0..<count {
-            let label = index % 2, centre = label == 0 ? -1.5 : 1.5
+            let label = index % 2
+            let centre = label == 0 ? -1.5 : 1.5
             points += [Float(centre + 0.5 * generator.nextNormal()), Float(centre + 0.5 * generator.nextNormal())]
             labels.append(label)
         }
@@ -35,9 +37,12 @@ final class ExperimentTests: XCTestCase {
         let generator = RandomGenerator(seed: 3)
         let model = try Sequential([Linear(2, 8, generator: generator), ReLU(), Linear(8, 2, generator: generator)])
         let result = try Experiment.train(
-            ["model": .object(model), "data": try blobs(200, seed: 1), "test": try blobs(100, seed: 2), "epochs": .number(10),
-             "optimizer": .table(["type": .string("adamw"), "lr": .number(0.05)]),
-             "batch": .number(20), "verbose": .boolean(false)],
+            [
+                "model": .object(model), "data": try blobs(200, seed: 1), "test": try blobs(100, seed: 2),
+                "epochs": .number(10),
+                "optimizer": .table(["type": .string("adamw"), "lr": .number(0.05)]),
+                "batch": .number(20), "verbose": .boolean(false),
+            ],
             components: components)
         guard case .table(let fields) = result, case .table(let test)? = fields["test"],
             case .number(let accuracy)? = test["accuracy"]
@@ -49,10 +54,13 @@ final class ExperimentTests: XCTestCase {
             XCTAssert(recorded.contains("\"name\": \(name)"), "\(name) not recorded: \(recorded)")
         }
         XCTAssert(FileManager.default.fileExists(atPath: "\(folder)/checkpoints/train-last.safetensors"))
-        XCTAssert(FileManager.default.fileExists(atPath: "\(folder)/splits.jsonl"), "the stratified validation split is logged")
+        XCTAssert(
+            FileManager.default.fileExists(atPath: "\(folder)/splits.jsonl"),
+            "the stratified validation split is logged")
         // evaluate{} on the trained model, recorded under its name.
         let evaluation = try Experiment.evaluate(
-            ["model": .object(model), "data": try blobs(100, seed: 2), "name": .string("again")], components: components)
+            ["model": .object(model), "data": try blobs(100, seed: 2), "name": .string("again")], components: components
+        )
         guard case .table(let values) = evaluation, case .number(let again)? = values["accuracy"] else {
             return XCTFail("no accuracy in \(evaluation)")
         }

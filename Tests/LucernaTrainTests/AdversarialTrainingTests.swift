@@ -1,7 +1,8 @@
-import XCTest
 import LucernaComponents
 import LucernaCore
 import LucernaNN
+import XCTest
+
 @testable import LucernaTrain
 
 /// Adversarial training (PGD/Madry and TRADES) inside the trainer, and the robustness evaluation.
@@ -20,7 +21,9 @@ final class AdversarialTrainingTests: XCTestCase {
         return try registry.build(.attack, "pgd", options: options)
     }
 
-    func train(adversarial: AdversarialTraining.Method?, data: TensorDataset, epochs: Int = 12) throws -> (TrainableModel, MLP) {
+    func train(adversarial: AdversarialTraining.Method?, data: TensorDataset, epochs: Int = 12) throws -> (
+        TrainableModel, MLP
+    ) {
         RandomGenerator.shared.reseed(3)
         let model = try MLP(inputFeatures: 2, hidden: (16, 16), classes: 2, generator: RandomGenerator.shared)
         let trainable = TrainableModel(module: model, inputKey: "features")
@@ -31,9 +34,10 @@ final class AdversarialTrainingTests: XCTestCase {
         options.verbose = false
         options.adversarial = try adversarial.map { try AdversarialTraining(method: $0, inputKey: "features") }
         let accuracy = try registry.build(.metric, "accuracy", options: [:])
-        let trainer = try Trainer(model: trainable, optimizer: optimizer, schedule: nil,
-                                  loss: { logits, batch in try Losses.crossEntropy(logits, batch["labels"]!) },
-                                  metrics: [("accuracy", accuracy)], options: options)
+        let trainer = try Trainer(
+            model: trainable, optimizer: optimizer, schedule: nil,
+            loss: { logits, batch in try Losses.crossEntropy(logits, batch["labels"]!) },
+            metrics: [("accuracy", accuracy)], options: options)
         trainer.print = { _ in }
         _ = try trainer.fit(train: data, validation: nil)
         return (trainable, model)
@@ -45,43 +49,59 @@ final class AdversarialTrainingTests: XCTestCase {
         let model = try MLP(inputFeatures: 2, hidden: (8, 8), classes: 2, generator: RandomGenerator.shared)
         let trainable = TrainableModel(module: model, inputKey: "features")
         let batch = try Evaluation.select(Array(0..<32), from: data)
-        let loss: (Tensor, Batch) throws -> Tensor = { logits, batch in try Losses.crossEntropy(logits, batch["labels"]!) }
+        let loss: (Tensor, Batch) throws -> Tensor = { logits, batch in
+            try Losses.crossEntropy(logits, batch["labels"]!)
+        }
         let clean = try loss(trainable.forward(batch), batch).item()
         // PGD examples raise the loss; a zero budget leaves it; mix 0 is the clean loss.
-        let pgd = try AdversarialTraining(method: .attack(attack(["eps": .number(0.5), "alpha": .number(0.1), "steps": .number(10)]), mix: 1), inputKey: "features")
+        let pgd = try AdversarialTraining(
+            method: .attack(attack(["eps": .number(0.5), "alpha": .number(0.1), "steps": .number(10)]), mix: 1),
+            inputKey: "features")
         let adversarial = try pgd.terms(model: trainable, batch: batch, loss: loss)
         XCTAssertEqual(adversarial.terms.map(\.0), ["adversarial_loss"])
         XCTAssertGreaterThan(try adversarial.terms[0].1.item(), clean)
-        let none = try AdversarialTraining(method: .attack(attack(["eps": .number(0), "random_start": .boolean(false)]), mix: 1), inputKey: "features")
-        XCTAssertEqual(try none.terms(model: trainable, batch: batch, loss: loss).terms[0].1.item(), clean, accuracy: 1e-6)
-        let mixed = try AdversarialTraining(method: .attack(attack(["eps": .number(0.5)]), mix: 0), inputKey: "features")
+        let none = try AdversarialTraining(
+            method: .attack(attack(["eps": .number(0), "random_start": .boolean(false)]), mix: 1), inputKey: "features")
+        XCTAssertEqual(
+            try none.terms(model: trainable, batch: batch, loss: loss).terms[0].1.item(), clean, accuracy: 1e-6)
+        let mixed = try AdversarialTraining(
+            method: .attack(attack(["eps": .number(0.5)]), mix: 0), inputKey: "features")
         let mixedTerms = try mixed.terms(model: trainable, batch: batch, loss: loss).terms
         XCTAssertEqual(try mixedTerms[0].1.item(), clean, accuracy: 1e-6)
         XCTAssertEqual(try mixedTerms[1].1.item(), 0, accuracy: 1e-12)
         // TRADES: the clean cross-entropy plus β · a non-negative divergence, zero at ε = 0 up to the start noise.
-        let trades = try AdversarialTraining(method: .trades(beta: 6, eps: 0.5, alpha: 0.1, steps: 5, clampRange: (-50, 50)), inputKey: "features")
+        let trades = try AdversarialTraining(
+            method: .trades(beta: 6, eps: 0.5, alpha: 0.1, steps: 5, clampRange: (-50, 50)), inputKey: "features")
         let tradesTerms = try trades.terms(model: trainable, batch: batch, loss: loss).terms
         XCTAssertEqual(try tradesTerms[0].1.item(), clean, accuracy: 1e-6)
         XCTAssertGreaterThan(try tradesTerms[1].1.item(), 0)
-        let flat = try AdversarialTraining(method: .trades(beta: 6, eps: 0, alpha: 0.1, steps: 5, clampRange: (-50, 50)), inputKey: "features")
+        let flat = try AdversarialTraining(
+            method: .trades(beta: 6, eps: 0, alpha: 0.1, steps: 5, clampRange: (-50, 50)), inputKey: "features")
         XCTAssertLessThan(try flat.terms(model: trainable, batch: batch, loss: loss).terms[1].1.item(), 1e-4)
         XCTAssertThrowsError(try AdversarialTraining(method: .attack(attack([:]), mix: 2), inputKey: "features"))
     }
 
     func testAdversarialTrainingBuysRobustnessThatTheEvaluationMeasures() throws {
-        let data = try blobs(512, seed: 4), test = try blobs(512, seed: 5)
+        let data = try blobs(512, seed: 4)
+        let test = try blobs(512, seed: 5)
         let evaluation = try attack(["eps": .number(1.2), "alpha": .number(0.15), "steps": .number(20)])
         let weak = try attack(["eps": .number(0.4), "alpha": .number(0.05), "steps": .number(10)])
         let zero = try attack(["eps": .number(0), "random_start": .boolean(false), "steps": .number(1)])
         var robust: [String: Double] = [:]
-        for (name, method) in [("standard", nil), ("pgd", AdversarialTraining.Method.attack(evaluation, mix: 1)),
-                               ("trades", .trades(beta: 6, eps: 1.2, alpha: 0.15, steps: 10, clampRange: (-50, 50)))] as [(String, AdversarialTraining.Method?)] {
+        for (name, method) in [
+            ("standard", nil), ("pgd", AdversarialTraining.Method.attack(evaluation, mix: 1)),
+            ("trades", .trades(beta: 6, eps: 1.2, alpha: 0.15, steps: 10, clampRange: (-50, 50))),
+        ] as [(String, AdversarialTraining.Method?)] {
             let (model, _) = try train(adversarial: method, data: data)
-            let result = try RobustnessEvaluation.run(model: model, data: test, attacks: [("pgd", evaluation), ("weak", weak), ("none", zero)],
-                                                      inputKey: "features", targetKey: "labels", batchSize: 200, label: name)
+            let result = try RobustnessEvaluation.run(
+                model: model, data: test, attacks: [("pgd", evaluation), ("weak", weak), ("none", zero)],
+                inputKey: "features", targetKey: "labels", batchSize: 200, label: name)
             XCTAssertEqual(result.count, 512)
-            XCTAssertEqual(result.robust[2].accuracy, result.clean, accuracy: 1e-12, "\(name): a zero budget changes nothing")
-            XCTAssertLessThanOrEqual(result.robust[0].accuracy, result.robust[1].accuracy + 1e-12, "\(name): the larger budget is at least as strong")
+            XCTAssertEqual(
+                result.robust[2].accuracy, result.clean, accuracy: 1e-12, "\(name): a zero budget changes nothing")
+            XCTAssertLessThanOrEqual(
+                result.robust[0].accuracy, result.robust[1].accuracy + 1e-12,
+                "\(name): the larger budget is at least as strong")
             XCTAssertLessThanOrEqual(try XCTUnwrap(result.worstCase), result.robust.map(\.accuracy).min()! + 1e-12)
             XCTAssert(result.robust[0].label.contains("eps=1.2"), result.robust[0].label)
             robust[name] = result.robust[0].accuracy
@@ -94,8 +114,11 @@ final class AdversarialTrainingTests: XCTestCase {
     /// Robust validation: a PGD accuracy on evenly spaced validation samples every epoch, which early stopping
     /// can select on, equal to the robustness evaluation of that subset with the epoch's weights.
     func testRobustValidationRecordsAndSelectsOnRobustAccuracy() throws {
-        let data = try blobs(256, seed: 6), validation = try blobs(120, seed: 7)
-        let pgd = try attack(["eps": .number(1.2), "alpha": .number(0.15), "steps": .number(10), "random_start": .boolean(false)])
+        let data = try blobs(256, seed: 6)
+        let validation = try blobs(120, seed: 7)
+        let pgd = try attack([
+            "eps": .number(1.2), "alpha": .number(0.15), "steps": .number(10), "random_start": .boolean(false),
+        ])
         RandomGenerator.shared.reseed(3)
         let model = try MLP(inputFeatures: 2, hidden: (16, 16), classes: 2, generator: RandomGenerator.shared)
         let trainable = TrainableModel(module: model, inputKey: "features")
@@ -108,9 +131,10 @@ final class AdversarialTrainingTests: XCTestCase {
         options.robustValidation = try RobustValidation(attack: pgd, limit: 40, inputKey: "features")
         options.earlyStopping = try EarlyStopping(metric: "val_robust_accuracy", patience: 10, mode: .maximize)
         let accuracy = try registry.build(.metric, "accuracy", options: [:])
-        let trainer = try Trainer(model: trainable, optimizer: try AdamW(parameters: model.parameters(), learningRate: 1e-2), schedule: nil,
-                                  loss: { logits, batch in try Losses.crossEntropy(logits, batch["labels"]!) },
-                                  metrics: [("accuracy", accuracy)], options: options)
+        let trainer = try Trainer(
+            model: trainable, optimizer: try AdamW(parameters: model.parameters(), learningRate: 1e-2), schedule: nil,
+            loss: { logits, batch in try Losses.crossEntropy(logits, batch["labels"]!) },
+            metrics: [("accuracy", accuracy)], options: options)
         trainer.print = { _ in }
         let result = try trainer.fit(train: data, validation: validation)
         let values = try result.history.map { try XCTUnwrap($0["val_robust_accuracy"]?.numberValue) }
@@ -120,10 +144,13 @@ final class AdversarialTrainingTests: XCTestCase {
         // The last epoch's value is the evaluation of samples 0, 3, 6, ... (120 / 40 apart) with the last weights.
         let subset = try RobustValidation(attack: pgd, limit: 40, inputKey: "features").subset(of: validation)
         XCTAssertEqual(subset.count, 40)
-        XCTAssertEqual(try XCTUnwrap(subset.tensor("features")).toDoubles(),
-                       try XCTUnwrap(validation.tensor("features")).indexSelect(axis: 0, indices: (0..<40).map { $0 * 3 }).toDoubles())
-        let direct = try RobustnessEvaluation.run(model: trainable, data: subset, attacks: [("pgd", pgd)], inputKey: "features",
-                                                  targetKey: "labels", batchSize: 1000, label: "check")
+        XCTAssertEqual(
+            try XCTUnwrap(subset.tensor("features")).toDoubles(),
+            try XCTUnwrap(validation.tensor("features")).indexSelect(axis: 0, indices: (0..<40).map { $0 * 3 })
+                .toDoubles())
+        let direct = try RobustnessEvaluation.run(
+            model: trainable, data: subset, attacks: [("pgd", pgd)], inputKey: "features",
+            targetKey: "labels", batchSize: 1000, label: "check")
         XCTAssertEqual(direct.robust[0].accuracy, values.last!, accuracy: 1e-12)
         // Without validation data it is an error, not a silent no-op.
         XCTAssertThrowsError(try trainer.fit(train: data, validation: nil))
@@ -135,19 +162,26 @@ final class AdversarialTrainingTests: XCTestCase {
     func testTextAttacksThroughTheTrainerAndTheEvaluation() throws {
         let generator = RandomGenerator(seed: 9)
         let count = 48
-        var ids: [Int] = [], labels: [Int] = []
+        var ids: [Int] = []
+        var labels: [Int] = []
         for _ in 0..<count {
             let row = (0..<5).map { _ in 2 + Int(generator.next() % 18) }
             ids += row
             labels.append(row.filter { $0 < 11 }.count >= 3 ? 1 : 0)
         }
-        let data = TensorDataset(name: "tokens", tensors: [("tokens", try Tensor(shape: [count, 5], integers: ids)),
-                                                          ("labels", try Tensor(shape: [count], integers: labels))])
+        let data = TensorDataset(
+            name: "tokens",
+            tensors: [
+                ("tokens", try Tensor(shape: [count, 5], integers: ids)),
+                ("labels", try Tensor(shape: [count], integers: labels)),
+            ])
         RandomGenerator.shared.reseed(4)
         let module = try Sequential([EmbeddingBagEncoder(vocabulary: 20, dimension: 4), Linear(4, 2)])
         let model = TrainableModel(module: module, inputKey: "tokens")
         let batch = try Evaluation.select(Array(0..<count), from: data)
-        let loss: (Tensor, Batch) throws -> Tensor = { logits, batch in try Losses.crossEntropy(logits, batch["labels"]!) }
+        let loss: (Tensor, Batch) throws -> Tensor = { logits, batch in
+            try Losses.crossEntropy(logits, batch["labels"]!)
+        }
         let clean = try loss(model.forward(batch), batch).item()
         func attack(_ name: String, _ options: [String: ConfigValue]) throws -> Attack {
             try registry.build(.attack, name, options: options)
@@ -158,11 +192,17 @@ final class AdversarialTrainingTests: XCTestCase {
         let adversarial = try XCTUnwrap(terms.first { $0.0 == "adversarial_loss" }?.1)
         XCTAssertGreaterThan(try adversarial.item(), clean + 1e-3)
         let weights = module.namedParameters().map(\.tensor)
-        XCTAssert(try Tensor.gradients(of: [adversarial], withRespectTo: weights).allSatisfy { $0 != nil }, "the loss reaches every weight")
+        XCTAssert(
+            try Tensor.gradients(of: [adversarial], withRespectTo: weights).allSatisfy { $0 != nil },
+            "the loss reaches every weight")
         let zero = try attack("embedding_pgd", ["eps": .number(0), "alpha": .number(0), "steps": .number(1)])
-        let result = try RobustnessEvaluation.run(model: model, data: data, attacks: [("zero", zero), ("pgd", pgd),
-                                                                                       ("words", try attack("word_substitution", ["budget": .number(2)]))],
-                                                  inputKey: "tokens", targetKey: "labels", batchSize: 20, label: "text")
+        let result = try RobustnessEvaluation.run(
+            model: model, data: data,
+            attacks: [
+                ("zero", zero), ("pgd", pgd),
+                ("words", try attack("word_substitution", ["budget": .number(2)])),
+            ],
+            inputKey: "tokens", targetKey: "labels", batchSize: 20, label: "text")
         XCTAssertEqual(result.robust[0].accuracy, result.clean, accuracy: 1e-12)
         XCTAssertLessThan(result.robust[1].accuracy, result.clean)
         XCTAssertLessThan(result.robust[2].accuracy, result.clean)

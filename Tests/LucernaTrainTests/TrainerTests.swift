@@ -1,9 +1,9 @@
 import Foundation
-import XCTest
 import LucernaComponents
 import LucernaCore
 import LucernaNN
 import LucernaTrain
+import XCTest
 
 /// The protocol trainer: early stopping and best-epoch restore, clipping, logged regularizer terms, the
 /// schedule, NaN handling with a usable checkpoint, and resume equal to an uninterrupted run.
@@ -29,17 +29,21 @@ final class TrainerTests: XCTestCase {
     }
 
     /// A fresh model and trainer from seed 5 (the model's initialisation and the shuffles).
-    func makeTrainer(_ options: Trainer.Options, learningRate: Double = 1e-2,
-                     regularizers: [(name: String, weight: Double, regularizer: Regularizer)] = [],
-                     loss: ((Tensor, Batch) throws -> Tensor)? = nil) throws -> (Trainer, MLP) {
+    func makeTrainer(
+        _ options: Trainer.Options, learningRate: Double = 1e-2,
+        regularizers: [(name: String, weight: Double, regularizer: Regularizer)] = [],
+        loss: ((Tensor, Batch) throws -> Tensor)? = nil
+    ) throws -> (Trainer, MLP) {
         RandomGenerator.shared.reseed(5)
         let model = try MLP(inputFeatures: 2, hidden: (16, 16), classes: 2, generator: RandomGenerator.shared)
         let optimizer = try AdamW(parameters: model.parameters(), learningRate: learningRate)
-        let schedule = try LearningRateSchedule(.cosine(maximumSteps: options.epochs, minimumRate: 0), optimizer: optimizer)
+        let schedule = try LearningRateSchedule(
+            .cosine(maximumSteps: options.epochs, minimumRate: 0), optimizer: optimizer)
         let accuracy = try registry.build(.metric, "accuracy", options: [:])
-        let trainer = try Trainer(model: TrainableModel(module: model, inputKey: "features"), optimizer: optimizer, schedule: schedule,
-                                  loss: loss ?? { logits, batch in try Losses.crossEntropy(logits, batch["labels"]!) },
-                                  regularizers: regularizers, metrics: [("accuracy", accuracy)], options: options)
+        let trainer = try Trainer(
+            model: TrainableModel(module: model, inputKey: "features"), optimizer: optimizer, schedule: schedule,
+            loss: loss ?? { logits, batch in try Losses.crossEntropy(logits, batch["labels"]!) },
+            regularizers: regularizers, metrics: [("accuracy", accuracy)], options: options)
         trainer.print = { _ in }
         return (trainer, model)
     }
@@ -51,7 +55,8 @@ final class TrainerTests: XCTestCase {
         let (trainer, _) = try makeTrainer(options)
         var records: [[String: ConfigValue]] = []
         trainer.log = { records.append($0) }
-        let result = try trainer.fit(train: try blobs(600, seed: 1), validation: try blobs(200, seed: 2), test: try blobs(400, seed: 3))
+        let result = try trainer.fit(
+            train: try blobs(600, seed: 1), validation: try blobs(200, seed: 2), test: try blobs(400, seed: 3))
         XCTAssertEqual(result.epochsRun, 6)
         XCTAssertEqual(records.count, 7, "six epochs and the test record")
         XCTAssertGreaterThan(result.test["accuracy"] ?? 0, 0.9)
@@ -72,7 +77,8 @@ final class TrainerTests: XCTestCase {
         options.batchSize = 32
         options.earlyStopping = try EarlyStopping(metric: "val_loss", patience: 2, mode: .minimize)
         options.checkpointDirectory = try folder("early")
-        let (trainer, model) = try makeTrainer(options, learningRate: 0.3)   // a high rate: validation loss soon stops improving
+        // A high rate: validation loss soon stops improving.
+        let (trainer, model) = try makeTrainer(options, learningRate: 0.3)
         var records: [[String: ConfigValue]] = []
         trainer.log = { records.append($0) }
         let result = try trainer.fit(train: try blobs(200, seed: 1), validation: try blobs(200, seed: 2))
@@ -126,11 +132,16 @@ final class TrainerTests: XCTestCase {
         options.epochs = 1
         options.batchSize = 1
         options.clipGradientNorm = 0.1
-        let trainer = try Trainer(model: TrainableModel(module: linear, inputKey: "features"), optimizer: optimizer, schedule: nil,
-                                  loss: { output, _ in try (output.sum() * 100) }, metrics: [], options: options)
+        let trainer = try Trainer(
+            model: TrainableModel(module: linear, inputKey: "features"), optimizer: optimizer, schedule: nil,
+            loss: { output, _ in try (output.sum() * 100) }, metrics: [], options: options)
         trainer.print = { _ in }
-        let data = TensorDataset(name: "one", tensors: [("features", try Tensor(shape: [1, 2], doubles: [3, 4])),
-                                                        ("labels", try Tensor(shape: [1], integers: [0]))])
+        let data = TensorDataset(
+            name: "one",
+            tensors: [
+                ("features", try Tensor(shape: [1, 2], doubles: [3, 4])),
+                ("labels", try Tensor(shape: [1], integers: [0])),
+            ])
         _ = try trainer.fit(train: data, validation: nil)
         // The raw gradient is 100·(3, 4), norm 500; clipped to norm 0.1 it is (0.06, 0.08).
         let values = weight.toDoubles()
@@ -144,11 +155,13 @@ final class TrainerTests: XCTestCase {
         options.batchSize = 25
         options.checkpointDirectory = try folder("nan")
         var calls = 0
-        let (trainer, model) = try makeTrainer(options, loss: { logits, batch in
-            calls += 1
-            let loss = try Losses.crossEntropy(logits, batch["labels"]!)
-            return calls == 7 ? try loss * Double.nan : loss   // the third step of epoch 2 (4 steps per epoch)
-        })
+        let (trainer, model) = try makeTrainer(
+            options,
+            loss: { logits, batch in
+                calls += 1
+                let loss = try Losses.crossEntropy(logits, batch["labels"]!)
+                return calls == 7 ? try loss * Double.nan : loss  // the third step of epoch 2 (4 steps per epoch)
+            })
         XCTAssertThrowsError(try trainer.fit(train: try blobs(100, seed: 1), validation: nil)) { error in
             let message = "\(error)"
             XCTAssert(message.contains("loss became nan at epoch 2, step 3 (global step 7)"), message)
@@ -157,12 +170,15 @@ final class TrainerTests: XCTestCase {
         // The checkpoint holds epoch 1 and loads into a fresh model of the same shape.
         let checkpoint = try Safetensors.read("\(options.checkpointDirectory!)/train-last.safetensors")
         XCTAssertEqual(checkpoint.metadata["epoch"], "1")
-        let state = Dictionary(checkpoint.tensors.filter { $0.name.hasPrefix("model.") }.map { (String($0.name.dropFirst(6)), $0.tensor) },
-                               uniquingKeysWith: { a, _ in a })
+        let state = Dictionary(
+            checkpoint.tensors.filter { $0.name.hasPrefix("model.") }.map { (String($0.name.dropFirst(6)), $0.tensor) },
+            uniquingKeysWith: { a, _ in a })
         let fresh = try MLP(inputFeatures: 2, hidden: (16, 16), classes: 2, generator: RandomGenerator(seed: 9))
         XCTAssertNoThrow(try fresh.loadStateDict(state))
         XCTAssert(fresh.parameters().allSatisfy { $0.toFloats().allSatisfy(\.isFinite) })
-        XCTAssert(model.parameters().allSatisfy { $0.toFloats().allSatisfy(\.isFinite) }, "the NaN step never updated the model")
+        XCTAssert(
+            model.parameters().allSatisfy { $0.toFloats().allSatisfy(\.isFinite) },
+            "the NaN step never updated the model")
     }
 
     /// With `emaDecay`, the model ends with e_T, e_t = d·e_(t−1) + (1 − d)·w_t from the initial weights (the
@@ -172,7 +188,8 @@ final class TrainerTests: XCTestCase {
         options.epochs = 3
         options.batchSize = 32
         options.emaDecay = 0.9
-        let train = try blobs(200, seed: 1), validation = try blobs(100, seed: 2)
+        let train = try blobs(200, seed: 1)
+        let validation = try blobs(100, seed: 2)
         let (trainer, model) = try makeTrainer(options)
         var average = model.parameters().map { $0.toDoubles() }
         trainer.onStepEnd = { _ in
@@ -181,7 +198,9 @@ final class TrainerTests: XCTestCase {
             }
         }
         var validationAccuracy: [Double] = []
-        trainer.log = { record in if let value = record["val_accuracy"]?.numberValue { validationAccuracy.append(value) } }
+        trainer.log = { record in
+            if let value = record["val_accuracy"]?.numberValue { validationAccuracy.append(value) }
+        }
         // Without validation the model ends with the last average.
         _ = try trainer.fit(train: train, validation: nil)
         for (parameter, expected) in zip(model.parameters(), average) {
@@ -190,7 +209,9 @@ final class TrainerTests: XCTestCase {
         // With validation, each epoch's record is the accuracy of the averaged weights.
         options.restoreBest = false
         let (second, secondModel) = try makeTrainer(options)
-        var averages: [[Double]] = secondModel.parameters().map { $0.toDoubles() }, epochAccuracy: [Double] = [], epochLoss: [Double] = []
+        var averages: [[Double]] = secondModel.parameters().map { $0.toDoubles() }
+        var epochAccuracy: [Double] = []
+        var epochLoss: [Double] = []
         second.onStepEnd = { _ in
             for (index, parameter) in secondModel.parameters().enumerated() {
                 averages[index] = zip(averages[index], parameter.toDoubles()).map { 0.9 * $0 + 0.1 * $1 }
@@ -202,7 +223,8 @@ final class TrainerTests: XCTestCase {
                 try parameter.assign(try Tensor(shape: parameter.shape, values: values, dtype: parameter.dtype))
             }
             let logits = try noGrad { try secondModel(try XCTUnwrap(validation.tensor("features"))) }
-            let predicted = try logits.argmax(axis: 1).toIntegers(), labels = try XCTUnwrap(validation.tensor("labels")).toIntegers()
+            let predicted = try logits.argmax(axis: 1).toIntegers()
+            let labels = try XCTUnwrap(validation.tensor("labels")).toIntegers()
             epochAccuracy.append(Double(zip(predicted, labels).filter { $0 == $1 }.count) / Double(labels.count))
             epochLoss.append(try Losses.crossEntropy(logits, try XCTUnwrap(validation.tensor("labels"))).item())
             for (parameter, saved) in zip(secondModel.parameters(), training) { try parameter.assign(saved) }
@@ -215,7 +237,9 @@ final class TrainerTests: XCTestCase {
         }
         _ = try second.fit(train: train, validation: validation)
         XCTAssertEqual(validationAccuracy.count, 3)
-        for (logged, expected) in zip(validationAccuracy, epochAccuracy) { XCTAssertEqual(logged, expected, accuracy: 1e-12) }
+        for (logged, expected) in zip(validationAccuracy, epochAccuracy) {
+            XCTAssertEqual(logged, expected, accuracy: 1e-12)
+        }
         // The loss is continuous: it tells the average from the training weights even where accuracy cannot.
         XCTAssertEqual(validationLoss.count, 3)
         for (logged, expected) in zip(validationLoss, epochLoss) { XCTAssertEqual(logged, expected, accuracy: 1e-5) }
@@ -233,7 +257,9 @@ final class TrainerTests: XCTestCase {
         options.batchSize = 32
         options.emaDecay = emaDecay
         options.earlyStopping = try EarlyStopping(metric: "val_accuracy", patience: 10, mode: .maximize)
-        let train = try blobs(300, seed: 1), validation = try blobs(100, seed: 2), test = try blobs(200, seed: 3)
+        let train = try blobs(300, seed: 1)
+        let validation = try blobs(100, seed: 2)
+        let test = try blobs(200, seed: 3)
 
         options.checkpointDirectory = try folder("straight")
         let (straight, straightModel) = try makeTrainer(options)
@@ -256,17 +282,21 @@ final class TrainerTests: XCTestCase {
 
         options.resume = true
         let (second, resumedModel) = try makeTrainer(options)
-        RandomGenerator.shared.reseed(12345)   // whatever the recipe did before, the checkpoint's generator state wins
+        RandomGenerator.shared.reseed(12345)  // whatever the recipe did before, the checkpoint's generator state wins
         var resumedRecords: [String] = []
         second.log = { resumedRecords.append(ConfigValue.table($0.filter { !$0.key.contains("seconds") }).json) }
         let result = try second.fit(train: train, validation: validation, test: test)
         func strip(_ lines: [String]) -> [String] {
-            lines.map { $0.replacingOccurrences(of: #""samples_per_second": [0-9.e+]+, "#, with: "", options: .regularExpression) }
+            lines.map {
+                $0.replacingOccurrences(
+                    of: #""samples_per_second": [0-9.e+]+, "#, with: "", options: .regularExpression)
+            }
         }
         XCTAssertEqual(strip(resumedRecords), strip(straightRecords))
         XCTAssertEqual(result.test, expected.test)
         XCTAssertEqual(result.bestEpoch, expected.bestEpoch)
-        XCTAssertEqual(resumedModel.parameters().flatMap { $0.toFloats() }, straightModel.parameters().flatMap { $0.toFloats() })
+        XCTAssertEqual(
+            resumedModel.parameters().flatMap { $0.toFloats() }, straightModel.parameters().flatMap { $0.toFloats() })
     }
 
     func testRejectsBadSettingsAndData() throws {
@@ -282,7 +312,8 @@ final class TrainerTests: XCTestCase {
         XCTAssertThrowsError(try trainer.fit(train: try blobs(40, seed: 1), validation: nil)) { error in
             XCTAssert("\(error)".contains("needs validation data"), "\(error)")
         }
-        XCTAssertThrowsError(try trainer.fit(train: try blobs(40, seed: 1), validation: try blobs(40, seed: 2))) { error in
+        XCTAssertThrowsError(try trainer.fit(train: try blobs(40, seed: 1), validation: try blobs(40, seed: 2))) {
+            error in
             XCTAssert("\(error)".contains("early stopping watches 'val_f1'"), "\(error)")
         }
         let unlabeled = TensorDataset(name: "x", tensors: [("features", try Tensor.zeros([4, 2]))])

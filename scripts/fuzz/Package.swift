@@ -7,6 +7,6 @@ let package = Package(
     name: "LucernaFuzz",
     dependencies: [.package(name: "Lucerna", path: "../..")],
     targets: [
-        .executableTarget(name: "LucernaFuzz", dependencies: [.product(name: "LucernaData", package: "Lucerna")]),
+        .executableTarget(name: "LucernaFuzz", dependencies: [.product(name: "LucernaData", package: "Lucerna")])
     ]
 )

@@ -9,16 +9,24 @@ import LucernaNN
 /// (z_π1 − z_π3), invariant to shifts and scales of the logits; needs three or more classes). Inputs already
 /// misclassified are left as they are; each of `restarts` runs attacks the inputs not yet fooled. L∞ or L2.
 public final class AutoPGD: RangeBoundedAttack {
-    public enum Loss: String, Sendable { case crossEntropy = "ce", differenceOfLogitsRatio = "dlr" }
+    public enum Loss: String, Sendable {
+        case crossEntropy = "ce"
+        case differenceOfLogitsRatio = "dlr"
+    }
 
     static func options(loss: Loss) -> [OptionSpec] {
-        [OptionSpec("eps", .number, default: .number(8.0 / 255), "budget: the ball's radius"),
-         OptionSpec("norm", .string, default: .string("linf"), "linf or l2"),
-         OptionSpec("steps", .integer, default: .number(100), "iterations per restart"),
-         OptionSpec("restarts", .integer, default: .number(1), "runs from new random starts on the inputs not yet fooled"),
-         OptionSpec("rho", .number, default: .number(0.75), "the fraction of increasing steps below which the step size halves"),
-         OptionSpec("clamp_min", .number, default: .number(0), "lowest valid input value"),
-         OptionSpec("clamp_max", .number, default: .number(1), "highest valid input value")]
+        [
+            OptionSpec("eps", .number, default: .number(8.0 / 255), "budget: the ball's radius"),
+            OptionSpec("norm", .string, default: .string("linf"), "linf or l2"),
+            OptionSpec("steps", .integer, default: .number(100), "iterations per restart"),
+            OptionSpec(
+                "restarts", .integer, default: .number(1), "runs from new random starts on the inputs not yet fooled"),
+            OptionSpec(
+                "rho", .number, default: .number(0.75),
+                "the fraction of increasing steps below which the step size halves"),
+            OptionSpec("clamp_min", .number, default: .number(0), "lowest valid input value"),
+            OptionSpec("clamp_max", .number, default: .number(1), "highest valid input value"),
+        ]
     }
 
     public let loss: Loss, eps: Double, norm: GradientSignAttack.Norm, steps: Int, restarts: Int, rho: Double
@@ -28,7 +36,9 @@ public final class AutoPGD: RangeBoundedAttack {
     init(config: Config, loss: Loss) throws {
         self.loss = loss
         eps = try config.number("eps")
-        guard let norm = GradientSignAttack.Norm(rawValue: try config.choice("norm", ["linf", "l2"])) else { throw config.error("norm must be linf or l2") }
+        guard let norm = GradientSignAttack.Norm(rawValue: try config.choice("norm", ["linf", "l2"])) else {
+            throw config.error("norm must be linf or l2")
+        }
         self.norm = norm
         steps = try config.positiveInteger("steps")
         restarts = try config.positiveInteger("restarts")
@@ -41,7 +51,9 @@ public final class AutoPGD: RangeBoundedAttack {
 
     static func builder(_ loss: Loss) -> (Config) throws -> AutoPGD { { try AutoPGD(config: $0, loss: loss) } }
 
-    public var label: String { "apgd_\(loss.rawValue) \(norm == .l2 ? "L2" : "Linf") eps=\(eps) steps=\(steps) restarts=\(restarts) rho=\(rho)" }
+    public var label: String {
+        "apgd_\(loss.rawValue) \(norm == .l2 ? "L2" : "Linf") eps=\(eps) steps=\(steps) restarts=\(restarts) rho=\(rho)"
+    }
 
     /// The per-sample loss (CE or DLR) of `logits` for `labels`, differentiable.
     public func sampleLosses(_ logits: Tensor, labels: [Int]) throws -> Tensor {
@@ -53,9 +65,13 @@ public final class AutoPGD: RangeBoundedAttack {
         case .crossEntropy:
             return try Losses.crossEntropy(logits, Tensor(shape: [count], integers: labels), reduction: .none)
         case .differenceOfLogitsRatio:
-            guard classes >= 3 else { throw TensorError("attacks.apgd_dlr", "the DLR loss needs at least 3 classes, got \(classes)") }
+            guard classes >= 3 else {
+                throw TensorError("attacks.apgd_dlr", "the DLR loss needs at least 3 classes, got \(classes)")
+            }
             let values = logits.toDoubles()
-            var first = [Int](), third = [Int](), other = [Int]()
+            var first = [Int]()
+            var third = [Int]()
+            var other = [Int]()
             for row in 0..<count {
                 let order = (0..<classes).sorted { values[row * classes + $0] > values[row * classes + $1] }
                 first.append(order[0])
@@ -67,43 +83,62 @@ public final class AutoPGD: RangeBoundedAttack {
         }
     }
 
-    public func perturb(model: Module, inputs: Tensor, targets labels: Tensor, within range: ValidRange) throws -> Tensor {
+    public func perturb(model: Module, inputs: Tensor, targets labels: Tensor, within range: ValidRange) throws
+        -> Tensor
+    {
         guard inputs.dtype.isFloatingPoint, inputs.rank >= 2, labels.count == inputs.shape[0] else {
-            throw TensorError("attacks.apgd_\(loss.rawValue)", "needs floating-point inputs [N, ...] and one label per input")
+            throw TensorError(
+                "attacks.apgd_\(loss.rawValue)", "needs floating-point inputs [N, ...] and one label per input")
         }
         return try model.evaluating {
-            let count = inputs.shape[0], size = inputs.count / max(count, 1)
+            let count = inputs.shape[0]
+            let size = inputs.count / max(count, 1)
             let sampleShape = Array(inputs.shape.dropFirst())
-            let x = inputs.toDoubles(), truth = labels.toIntegers()
+            let x = inputs.toDoubles()
+            let truth = labels.toIntegers()
             try range.check(x, size: size, owner: "attacks.apgd_\(loss.rawValue)")
             var result = x
             let predictions = try noGrad { try model(inputs).argmax(axis: 1) }.toIntegers()
-            _ = try AttackRestarts.keepFirstSuccess(result: &result, sampleSize: size, pending: (0..<count).filter { predictions[$0] == truth[$0] },
-                                                    times: restarts) { rows in
-                try run(model: model.restricted(toRows: rows), x: rows.flatMap { x[$0 * size..<($0 + 1) * size] }, shape: [rows.count] + sampleShape,
-                        labels: rows.map { truth[$0] }, dtype: inputs.dtype, range: range)
+            _ = try AttackRestarts.keepFirstSuccess(
+                result: &result, sampleSize: size, pending: (0..<count).filter { predictions[$0] == truth[$0] },
+                times: restarts
+            ) { rows in
+                try run(
+                    model: model.restricted(toRows: rows), x: rows.flatMap { x[$0 * size..<($0 + 1) * size] },
+                    shape: [rows.count] + sampleShape,
+                    labels: rows.map { truth[$0] }, dtype: inputs.dtype, range: range)
             }
             return try Tensor(shape: inputs.shape, values: result, dtype: inputs.dtype)
         }
     }
 
     /// One APGD run: the first adversarial point found per input, and whether one was.
-    func run(model: Module, x: [Double], shape: [Int], labels: [Int], dtype: DType, range: ValidRange) throws -> ([Double], [Bool]) {
-        let count = shape[0], size = x.count / max(count, 1)
-        let firstInterval = max(Int(0.22 * Double(steps)), 1), minimumInterval = max(Int(0.06 * Double(steps)), 1)
+    func run(model: Module, x: [Double], shape: [Int], labels: [Int], dtype: DType, range: ValidRange) throws -> (
+        [Double], [Bool]
+    ) {
+        let count = shape[0]
+        let size = x.count / max(count, 1)
+        let firstInterval = max(Int(0.22 * Double(steps)), 1)
+        let minimumInterval = max(Int(0.06 * Double(steps)), 1)
         let decrease = max(Int(0.03 * Double(steps)), 1)
         func sampleNorm(_ values: [Double], _ sample: Int) -> Double {
             (sample * size..<(sample + 1) * size).reduce(0) { $0 + values[$1] * values[$1] }.squareRoot()
         }
         /// Projection onto the ball around x and the valid range.
         func project(_ point: [Double]) -> [Double] {
-            if norm == .linf { return point.indices.map { range.clamp(min(max(point[$0], x[$0] - eps), x[$0] + eps), index: $0, size: size) } }
+            if norm == .linf {
+                return point.indices.map {
+                    range.clamp(min(max(point[$0], x[$0] - eps), x[$0] + eps), index: $0, size: size)
+                }
+            }
             let delta = point.indices.map { point[$0] - x[$0] }
             var projected = point
             for sample in 0..<count {
                 let length = sampleNorm(delta, sample)
                 let scale = min(eps, length + 1e-12) / (length + 1e-12)
-                for index in sample * size..<(sample + 1) * size { projected[index] = range.clamp(x[index] + delta[index] * scale, index: index, size: size) }
+                for index in sample * size..<(sample + 1) * size {
+                    projected[index] = range.clamp(x[index] + delta[index] * scale, index: index, size: size)
+                }
             }
             return projected
         }
@@ -113,13 +148,17 @@ public final class AutoPGD: RangeBoundedAttack {
             let t = try Tensor.uniform(shape, low: -1, high: 1, dtype: .float64).toDoubles()
             for sample in 0..<count {
                 let top = (sample * size..<(sample + 1) * size).reduce(0) { max($0, abs(t[$1])) }
-                for index in sample * size..<(sample + 1) * size { start[index] = range.clamp(x[index] + eps * t[index] / top, index: index, size: size) }
+                for index in sample * size..<(sample + 1) * size {
+                    start[index] = range.clamp(x[index] + eps * t[index] / top, index: index, size: size)
+                }
             }
         } else {
             let t = try Tensor.normal(shape, dtype: .float64).toDoubles()
             for sample in 0..<count {
                 let length = sampleNorm(t, sample) + 1e-12
-                for index in sample * size..<(sample + 1) * size { start[index] = range.clamp(x[index] + eps * t[index] / length, index: index, size: size) }
+                for index in sample * size..<(sample + 1) * size {
+                    start[index] = range.clamp(x[index] + eps * t[index] / length, index: index, size: size)
+                }
             }
         }
         func evaluate(_ point: [Double]) throws -> (losses: [Double], gradient: [Double], correct: [Bool]) {
@@ -132,28 +171,42 @@ public final class AutoPGD: RangeBoundedAttack {
             let predicted = try logits.argmax(axis: 1).toIntegers()
             return (losses.toDoubles(), gradient.toDoubles(), zip(predicted, labels).map { $0 == $1 })
         }
-        var current = start, previous = start
+        var current = start
+        var previous = start
         var (lossValues, gradient, correct) = try evaluate(current)
-        var adversarial = start, fooled = correct.map { !$0 }
-        var best = current, bestGradient = gradient, bestLoss = lossValues
+        var adversarial = start
+        var fooled = correct.map { !$0 }
+        var best = current
+        var bestGradient = gradient
+        var bestLoss = lossValues
         var stepSize = [Double](repeating: 2 * eps, count: count)
         var history: [[Double]] = Array(repeating: [Double](repeating: 0, count: count), count: steps)
-        var interval = firstInterval, sinceCheck = 0
-        var lastCheckBest = bestLoss, reducedLastCheck = [Bool](repeating: true, count: count)
+        var interval = firstInterval
+        var sinceCheck = 0
+        var lastCheckBest = bestLoss
+        var reducedLastCheck = [Bool](repeating: true, count: count)
         for step in 0..<steps {
             // 2. A step with momentum 0.75 (none at the first), projected.
             let momentum = step > 0 ? 0.75 : 1.0
             var stepped = current
             if norm == .linf {
-                for index in current.indices { stepped[index] = current[index] + stepSize[index / size] * (gradient[index] > 0 ? 1 : gradient[index] < 0 ? -1 : 0) }
+                for index in current.indices {
+                    stepped[index] =
+                        current[index] + stepSize[index / size]
+                        * (gradient[index] > 0 ? 1 : gradient[index] < 0 ? -1 : 0)
+                }
             } else {
                 for sample in 0..<count {
                     let length = sampleNorm(gradient, sample) + 1e-12
-                    for index in sample * size..<(sample + 1) * size { stepped[index] = current[index] + stepSize[sample] * gradient[index] / length }
+                    for index in sample * size..<(sample + 1) * size {
+                        stepped[index] = current[index] + stepSize[sample] * gradient[index] / length
+                    }
                 }
             }
             stepped = project(stepped)
-            var next = current.indices.map { current[$0] + (stepped[$0] - current[$0]) * momentum + (current[$0] - previous[$0]) * (1 - momentum) }
+            var next = current.indices.map {
+                current[$0] + (stepped[$0] - current[$0]) * momentum + (current[$0] - previous[$0]) * (1 - momentum)
+            }
             next = project(next)
             previous = current
             current = next
@@ -177,7 +230,8 @@ public final class AutoPGD: RangeBoundedAttack {
                 var increases = 0
                 for back in 0..<interval {
                     // The reference implementation reads row −1 (the last, still zero) before the first step.
-                    let later = history[step - back][sample], earlier = step - back - 1 >= 0 ? history[step - back - 1][sample] : history[steps - 1][sample]
+                    let later = history[step - back][sample]
+                    let earlier = step - back - 1 >= 0 ? history[step - back - 1][sample] : history[steps - 1][sample]
                     if later > earlier { increases += 1 }
                 }
                 let oscillating = Double(increases) <= Double(interval) * rho
@@ -202,10 +256,15 @@ public final class AutoPGD: RangeBoundedAttack {
 
 extension AutoPGD: RegisteredComponent {
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.attack, "apgd_ce", "auto-PGD on the cross-entropy: step-size schedule without parameters, momentum, restarts",
-            reference: "Croce & Hein, ICML 2020; torchattacks APGD", options: AutoPGD.options(loss: .crossEntropy), build: AutoPGD.builder(.crossEntropy)),
-        ComponentEntry(.attack, "apgd_dlr", "auto-PGD on the difference-of-logits ratio (shift- and scale-invariant)",
-            reference: "Croce & Hein, ICML 2020; torchattacks APGD(loss='dlr')", options: AutoPGD.options(loss: .differenceOfLogitsRatio),
+        ComponentEntry(
+            .attack, "apgd_ce",
+            "auto-PGD on the cross-entropy: step-size schedule without parameters, momentum, restarts",
+            reference: "Croce & Hein, ICML 2020; torchattacks APGD", options: AutoPGD.options(loss: .crossEntropy),
+            build: AutoPGD.builder(.crossEntropy)),
+        ComponentEntry(
+            .attack, "apgd_dlr", "auto-PGD on the difference-of-logits ratio (shift- and scale-invariant)",
+            reference: "Croce & Hein, ICML 2020; torchattacks APGD(loss='dlr')",
+            options: AutoPGD.options(loss: .differenceOfLogitsRatio),
             build: AutoPGD.builder(.differenceOfLogitsRatio)),
     ]
 }

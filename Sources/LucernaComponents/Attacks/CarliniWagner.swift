@@ -26,7 +26,9 @@ public final class CarliniWagner: Attack {
         learningRate = try config.number("lr")
         searchSteps = try config.positiveInteger("binary_search_steps")
         targeted = try config.boolean("targeted")
-        guard initialConstant > 0, kappa >= 0, learningRate > 0 else { throw config.error("c and lr must be positive and kappa non-negative") }
+        guard initialConstant > 0, kappa >= 0, learningRate > 0 else {
+            throw config.error("c and lr must be positive and kappa non-negative")
+        }
     }
 
     /// The margin term per sample and whether each prediction already succeeds.
@@ -37,7 +39,10 @@ public final class CarliniWagner: Attack {
         var others: [Int] = []
         for (row, label) in labels.enumerated() {
             var strongest = -1
-            for k in 0..<classes where k != label && (strongest < 0 || values[row * classes + k] > values[row * classes + strongest]) { strongest = k }
+            for k in 0..<classes
+            where k != label && (strongest < 0 || values[row * classes + k] > values[row * classes + strongest]) {
+                strongest = k
+            }
             others.append(max(strongest, 0))
         }
         let real = try logits.gathering(axis: 1, indices: Tensor(shape: [labels.count, 1], integers: labels))
@@ -52,22 +57,32 @@ public final class CarliniWagner: Attack {
 
     public func perturb(model: Module, inputs: Tensor, targets labels: Tensor) throws -> Tensor {
         guard inputs.dtype.isFloatingPoint, labels.count == inputs.shape.first else {
-            throw TensorError("attacks.cw", "needs floating-point inputs and one label per input, got \(describe(shape: inputs.shape)) and \(labels.count) labels")
+            throw TensorError(
+                "attacks.cw",
+                "needs floating-point inputs and one label per input, got \(describe(shape: inputs.shape)) and \(labels.count) labels"
+            )
         }
         let x = inputs.toDoubles()
-        guard x.allSatisfy({ $0 >= 0 && $0 <= 1 }) else { throw TensorError("attacks.cw", "inputs must lie in [0, 1] (the tanh change of variables)") }
+        guard x.allSatisfy({ $0 >= 0 && $0 <= 1 }) else {
+            throw TensorError("attacks.cw", "inputs must lie in [0, 1] (the tanh change of variables)")
+        }
         return try model.evaluating {
-            let count = inputs.shape[0], size = x.count / max(count, 1)
+            let count = inputs.shape[0]
+            let size = x.count / max(count, 1)
             let truth = labels.toIntegers()
-            var best = x, bestDistance = [Double](repeating: 1e10, count: count)
+            var best = x
+            var bestDistance = [Double](repeating: 1e10, count: count)
             var constants = [Double](repeating: initialConstant, count: count)
-            var lower = [Double](repeating: 0, count: count), upper = [Double](repeating: 1e10, count: count)
+            var lower = [Double](repeating: 0, count: count)
+            var upper = [Double](repeating: 1e10, count: count)
             let start = x.map { value -> Double in
                 let scaled = min(max(value * 2 - 1, -1), 1)
                 return 0.5 * log((1 + scaled) / (1 - scaled))
             }
             for _ in 0..<searchSteps {
-                var w = start, m = [Double](repeating: 0, count: x.count), v = m
+                var w = start
+                var m = [Double](repeating: 0, count: x.count)
+                var v = m
                 var succeeded = [Bool](repeating: false, count: count)
                 var previousCost = 1e10
                 let constantTensor = try Tensor(shape: [count], values: constants, dtype: inputs.dtype)
@@ -81,16 +96,23 @@ public final class CarliniWagner: Attack {
                         throw TensorError("attacks.cw", "the cost does not depend on the inputs")
                     }
                     // Adam (PyTorch's defaults: β = (0.9, 0.999), ε = 1e-8).
-                    let g = gradient.toDoubles(), t = Double(step + 1)
-                    let correction1 = 1 - pow(0.9, t), correction2 = 1 - pow(0.999, t)
+                    let g = gradient.toDoubles()
+                    let t = Double(step + 1)
+                    let correction1 = 1 - pow(0.9, t)
+                    let correction2 = 1 - pow(0.999, t)
                     for index in w.indices {
                         m[index] = 0.9 * m[index] + 0.1 * g[index]
                         v[index] = 0.999 * v[index] + 0.001 * g[index] * g[index]
-                        w[index] -= learningRate / correction1 * m[index] / ((v[index]).squareRoot() / correction2.squareRoot() + 1e-8)
+                        w[index] -=
+                            learningRate / correction1 * m[index]
+                            / ((v[index]).squareRoot() / correction2.squareRoot() + 1e-8)
                     }
                     // Keep the smallest successful perturbation per input (from this step's forward pass).
-                    let predictions = try logits.argmax(axis: 1).toIntegers(), distance = distances.toDoubles(), points = adversarial.toDoubles()
-                    for sample in 0..<count where (targeted ? predictions[sample] == truth[sample] : predictions[sample] != truth[sample]) {
+                    let predictions = try logits.argmax(axis: 1).toIntegers()
+                    let distance = distances.toDoubles()
+                    let points = adversarial.toDoubles()
+                    for sample in 0..<count
+                    where (targeted ? predictions[sample] == truth[sample] : predictions[sample] != truth[sample]) {
                         succeeded[sample] = true
                         if distance[sample] < bestDistance[sample] {
                             bestDistance[sample] = distance[sample]
@@ -110,7 +132,8 @@ public final class CarliniWagner: Attack {
                         if upper[sample] < 1e9 { constants[sample] = (lower[sample] + upper[sample]) / 2 }
                     } else {
                         lower[sample] = max(lower[sample], constants[sample])
-                        constants[sample] = upper[sample] < 1e9 ? (lower[sample] + upper[sample]) / 2 : constants[sample] * 10
+                        constants[sample] =
+                            upper[sample] < 1e9 ? (lower[sample] + upper[sample]) / 2 : constants[sample] * 10
                     }
                 }
             }
@@ -121,7 +144,10 @@ public final class CarliniWagner: Attack {
 
 extension CarliniWagner: RegisteredComponent {
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.attack, "cw", "Carlini-Wagner L2 with Adam in tanh space and a binary search over c",
-            reference: "Carlini & Wagner, \"Towards Evaluating the Robustness of Neural Networks\", IEEE S&P 2017; torchattacks `CW`; the binary search of the Adversarial Robustness Toolbox's `CarliniL2Method`", options: CarliniWagner.options, build: CarliniWagner.init),
+        ComponentEntry(
+            .attack, "cw", "Carlini-Wagner L2 with Adam in tanh space and a binary search over c",
+            reference:
+                "Carlini & Wagner, \"Towards Evaluating the Robustness of Neural Networks\", IEEE S&P 2017; torchattacks `CW`; the binary search of the Adversarial Robustness Toolbox's `CarliniL2Method`",
+            options: CarliniWagner.options, build: CarliniWagner.init)
     ]
 }

@@ -23,31 +23,47 @@ public final class DeepFool: RangeBoundedAttack {
         overshoot = try config.number("overshoot")
         let (low, high) = (try config.number("clamp_min"), try config.number("clamp_max"))
         validRange = ValidRange(low: low, high: high)
-        guard overshoot >= 0, low < high else { throw config.error("overshoot must be non-negative and clamp_min below clamp_max") }
+        guard overshoot >= 0, low < high else {
+            throw config.error("overshoot must be non-negative and clamp_min below clamp_max")
+        }
     }
 
     public var label: String { "deepfool L2 steps=\(steps) overshoot=\(overshoot)" }
 
-    public func perturb(model: Module, inputs: Tensor, targets labels: Tensor, within range: ValidRange) throws -> Tensor {
+    public func perturb(model: Module, inputs: Tensor, targets labels: Tensor, within range: ValidRange) throws
+        -> Tensor
+    {
         guard inputs.dtype.isFloatingPoint, inputs.rank >= 1, labels.count == inputs.shape.first else {
-            throw TensorError("attacks.deepfool", "needs floating-point inputs and one label per input, got \(describe(shape: inputs.shape)) and \(labels.count) labels")
+            throw TensorError(
+                "attacks.deepfool",
+                "needs floating-point inputs and one label per input, got \(describe(shape: inputs.shape)) and \(labels.count) labels"
+            )
         }
         try range.check(inputs.toDoubles(), size: inputs.count / max(inputs.shape[0], 1), owner: "attacks.deepfool")
         return try model.evaluating {
-            let count = inputs.shape[0], size = inputs.count / max(count, 1)
+            let count = inputs.shape[0]
+            let size = inputs.count / max(count, 1)
             let sampleShape = Array(inputs.shape.dropFirst())
             let truth = labels.toIntegers()
             var current = inputs.toDoubles()
             var active = Array(0..<count)
             for _ in 0..<steps where !active.isEmpty {
-                let batch = try Tensor(shape: [active.count] + sampleShape,
-                                       values: active.flatMap { current[$0 * size..<($0 + 1) * size] }, dtype: inputs.dtype).requiringGrad()
+                let batch = try Tensor(
+                    shape: [active.count] + sampleShape,
+                    values: active.flatMap { current[$0 * size..<($0 + 1) * size] }, dtype: inputs.dtype
+                ).requiringGrad()
                 let logits = try model.restricted(toRows: active)(batch)
-                let classes = logits.shape[1], values = logits.toDoubles()
+                let classes = logits.shape[1]
+                let values = logits.toDoubles()
                 // An input that is already misclassified stops, unchanged.
-                let predicted = (0..<active.count).map { row in (0..<classes).max { values[row * classes + $0] < values[row * classes + $1] } ?? 0 }
+                let predicted = (0..<active.count).map { row in
+                    (0..<classes).max { values[row * classes + $0] < values[row * classes + $1] } ?? 0
+                }
                 let stepping = (0..<active.count).filter { predicted[$0] == truth[active[$0]] }
-                guard !stepping.isEmpty else { active = []; break }
+                guard !stepping.isEmpty else {
+                    active = []
+                    break
+                }
                 // ∇fₖ for every class, rows of all active inputs at once.
                 var jacobian: [[Double]] = []
                 for k in 0..<classes {
@@ -58,8 +74,12 @@ public final class DeepFool: RangeBoundedAttack {
                     jacobian.append(gradient.toDoubles())
                 }
                 for row in stepping {
-                    let sample = active[row], label = truth[sample]
-                    var bestClass = -1, bestValue = Double.infinity, bestNorm = 0.0, bestDifference = 0.0
+                    let sample = active[row]
+                    let label = truth[sample]
+                    var bestClass = -1
+                    var bestValue = Double.infinity
+                    var bestNorm = 0.0
+                    var bestDifference = 0.0
                     for k in 0..<classes where k != label {
                         let difference = values[row * classes + k] - values[row * classes + label]
                         var squared = 0.0
@@ -68,12 +88,15 @@ public final class DeepFool: RangeBoundedAttack {
                             squared += w * w
                         }
                         let value = abs(difference) / squared.squareRoot()
-                        if value < bestValue { (bestClass, bestValue, bestNorm, bestDifference) = (k, value, squared, difference) }
+                        if value < bestValue {
+                            (bestClass, bestValue, bestNorm, bestDifference) = (k, value, squared, difference)
+                        }
                     }
                     guard bestClass >= 0 else { continue }
                     for index in 0..<size {
                         let w = jacobian[bestClass][row * size + index] - jacobian[label][row * size + index]
-                        let stepped = current[sample * size + index] + (1 + overshoot) * abs(bestDifference) * w / bestNorm
+                        let stepped =
+                            current[sample * size + index] + (1 + overshoot) * abs(bestDifference) * w / bestNorm
                         current[sample * size + index] = range.clamp(stepped, feature: index)
                     }
                 }
@@ -86,7 +109,10 @@ public final class DeepFool: RangeBoundedAttack {
 
 extension DeepFool: RegisteredComponent {
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.attack, "deepfool", "steps to the nearest linearised decision boundary (minimal L2)",
-            reference: "Moosavi-Dezfooli, Fawzi & Frossard, \"DeepFool: a simple and accurate method to fool deep neural networks\", CVPR 2016; torchattacks `DeepFool`", options: DeepFool.options, build: DeepFool.init),
+        ComponentEntry(
+            .attack, "deepfool", "steps to the nearest linearised decision boundary (minimal L2)",
+            reference:
+                "Moosavi-Dezfooli, Fawzi & Frossard, \"DeepFool: a simple and accurate method to fool deep neural networks\", CVPR 2016; torchattacks `DeepFool`",
+            options: DeepFool.options, build: DeepFool.init)
     ]
 }

@@ -10,11 +10,15 @@ import LucernaNN
 /// row of the table (Euclidean, never the padding id), the discrete text closest to the attack.
 public final class EmbeddingPGD: TokenAttack {
     static let options = [
-        OptionSpec("eps", .number, default: .number(1), "radius of each token's ball (the embeddings are N(0, 1) at initialisation)"),
+        OptionSpec(
+            "eps", .number, default: .number(1),
+            "radius of each token's ball (the embeddings are N(0, 1) at initialisation)"),
         OptionSpec("alpha", .number, default: .number(0.25), "step size"),
         OptionSpec("steps", .integer, default: .number(10), "iterations"),
         OptionSpec("norm", .string, default: .string("l2"), "l2 (per token) or linf"),
-        OptionSpec("random_start", .boolean, default: .boolean(false), "start from a uniform random point of each token's ball"),
+        OptionSpec(
+            "random_start", .boolean, default: .boolean(false), "start from a uniform random point of each token's ball"
+        ),
         OptionSpec("layer", .string, "the embedding module to perturb (default: the model's first Embedding)"),
         OptionSpec("padding", .integer, default: .number(0), "the padding id, never perturbed"),
         OptionSpec("targeted", .boolean, default: .boolean(false), "the labels given are targets to reach"),
@@ -26,7 +30,9 @@ public final class EmbeddingPGD: TokenAttack {
         eps = try config.number("eps")
         alpha = try config.number("alpha")
         steps = try config.positiveInteger("steps")
-        guard let norm = GradientSignAttack.Norm(rawValue: try config.choice("norm", ["l2", "linf"])) else { throw config.error("norm must be l2 or linf") }
+        guard let norm = GradientSignAttack.Norm(rawValue: try config.choice("norm", ["l2", "linf"])) else {
+            throw config.error("norm must be l2 or linf")
+        }
         self.norm = norm
         randomStart = try config.boolean("random_start")
         layer = config.has("layer") ? try config.string("layer") : nil
@@ -41,7 +47,9 @@ public final class EmbeddingPGD: TokenAttack {
 
     /// The perturbation `[N, T, D]` of the embeddings of `tokens` (zero at padding), the table it is for and
     /// the token ids.
-    func perturbation(model: Module, tokens: Tensor, targets: Tensor) throws -> (delta: Tensor, embeddings: TokenEmbeddings, ids: [Int]) {
+    func perturbation(model: Module, tokens: Tensor, targets: Tensor) throws -> (
+        delta: Tensor, embeddings: TokenEmbeddings, ids: [Int]
+    ) {
         let embeddings = try TokenEmbeddings(model: model, layer: layer, attack: "embedding_pgd")
         let ids = try embeddings.check(tokens, attack: "embedding_pgd")
         guard targets.rank == 1, targets.count == tokens.shape[0] else {
@@ -58,12 +66,21 @@ public final class EmbeddingPGD: TokenAttack {
             }
             for _ in 0..<steps {
                 let leaf = try delta.detach().requiringGrad()
-                let loss = try embeddings.adding(leaf, attack: "embedding_pgd") { try Losses.crossEntropy(model(tokens), targets) }
-                guard let gradient = try Tensor.gradients(of: [targeted ? loss.negated() : loss], withRespectTo: [leaf]).first ?? nil else {
-                    throw TensorError("attacks.embedding_pgd", "the loss does not depend on the embeddings of \(embeddings.name)")
+                let loss = try embeddings.adding(leaf, attack: "embedding_pgd") {
+                    try Losses.crossEntropy(model(tokens), targets)
+                }
+                guard
+                    let gradient = try Tensor.gradients(of: [targeted ? loss.negated() : loss], withRespectTo: [leaf])
+                        .first ?? nil
+                else {
+                    throw TensorError(
+                        "attacks.embedding_pgd", "the loss does not depend on the embeddings of \(embeddings.name)")
                 }
                 delta = try noGrad {
-                    let direction = norm == .linf ? try gradient.sign() : try gradient / (gradient.square().sum(axes: [2], keepingDimensions: true).sqrt() + 1e-12)
+                    let direction =
+                        norm == .linf
+                        ? try gradient.sign()
+                        : try gradient / (gradient.square().sum(axes: [2], keepingDimensions: true).sqrt() + 1e-12)
                     return try project(delta + direction * alpha) * mask
                 }
             }
@@ -97,7 +114,11 @@ public final class EmbeddingPGD: TokenAttack {
 
 extension EmbeddingPGD: RegisteredComponent {
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.attack, "embedding_pgd", "PGD on the embeddings of a token model's real tokens (per-token L2 or L∞ ball); perturb returns the nearest tokens",
-            reference: "Miyato, Dai & Goodfellow, \"Adversarial Training Methods for Semi-Supervised Text Classification\", ICLR 2017 (perturbations of word embeddings); Zhu et al., \"FreeLB\", ICLR 2020 (projected gradient steps in embedding space); Madry et al., ICLR 2018 (PGD)", options: EmbeddingPGD.options, build: EmbeddingPGD.init),
+        ComponentEntry(
+            .attack, "embedding_pgd",
+            "PGD on the embeddings of a token model's real tokens (per-token L2 or L∞ ball); perturb returns the nearest tokens",
+            reference:
+                "Miyato, Dai & Goodfellow, \"Adversarial Training Methods for Semi-Supervised Text Classification\", ICLR 2017 (perturbations of word embeddings); Zhu et al., \"FreeLB\", ICLR 2020 (projected gradient steps in embedding space); Madry et al., ICLR 2018 (PGD)",
+            options: EmbeddingPGD.options, build: EmbeddingPGD.init)
     ]
 }

@@ -14,7 +14,11 @@ import LucernaNN
 /// labels passed to `perturb` are the targets and the attack descends their cross-entropy. The model runs in
 /// evaluation mode (restored afterwards), as torchattacks runs it.
 public final class GradientSignAttack: RangeBoundedAttack {
-    public enum Method: String, Sendable { case fgsm, fgsmRandomStart = "fgsm_rs", bim, pgd, mifgsm }
+    public enum Method: String, Sendable {
+        case fgsm
+        case fgsmRandomStart = "fgsm_rs"
+        case bim, pgd, mifgsm
+    }
     public enum Norm: String, Sendable { case linf, l2 }
 
     public let method: Method
@@ -24,7 +28,9 @@ public final class GradientSignAttack: RangeBoundedAttack {
     public var budget: Double? { eps }
 
     static let common = [
-        OptionSpec("eps", .number, default: .number(8.0 / 255), "budget: the radius of the ball around each input (L∞ unless norm = \"l2\")"),
+        OptionSpec(
+            "eps", .number, default: .number(8.0 / 255),
+            "budget: the radius of the ball around each input (L∞ unless norm = \"l2\")"),
         OptionSpec("clamp_min", .number, default: .number(0), "lowest valid input value"),
         OptionSpec("clamp_max", .number, default: .number(1), "highest valid input value"),
         OptionSpec("targeted", .boolean, default: .boolean(false), "the labels given to perturb are targets to reach"),
@@ -34,20 +40,32 @@ public final class GradientSignAttack: RangeBoundedAttack {
         OptionSpec("steps", .integer, default: .number(10), "iterations"),
     ]
     static let fgsmOptions = common
-    static let fgsmRandomStartOptions = common + [OptionSpec("alpha", .number, "step size after the random start (default 1.25 eps)")]
+    static let fgsmRandomStartOptions =
+        common + [OptionSpec("alpha", .number, "step size after the random start (default 1.25 eps)")]
     static let bimOptions = common + iterative
-    static let pgdOptions = common + iterative + [
-        OptionSpec("norm", .string, default: .string("linf"), "linf or l2"),
-        OptionSpec("random_start", .boolean, default: .boolean(true), "start from a uniform random point of the ball"),
-        OptionSpec("restarts", .integer, default: .number(1), "random restarts; a sample keeps the first that fools the model"),
-    ]
-    static let mifgsmOptions = common + iterative + [OptionSpec("decay", .number, default: .number(1), "momentum decay")]
+    static let pgdOptions =
+        common + iterative + [
+            OptionSpec("norm", .string, default: .string("linf"), "linf or l2"),
+            OptionSpec(
+                "random_start", .boolean, default: .boolean(true), "start from a uniform random point of the ball"),
+            OptionSpec(
+                "restarts", .integer, default: .number(1),
+                "random restarts; a sample keeps the first that fools the model"),
+        ]
+    static let mifgsmOptions =
+        common + iterative + [OptionSpec("decay", .number, default: .number(1), "momentum decay")]
 
-    public init(method: Method, eps: Double, alpha: Double, steps: Int, restarts: Int = 1, decay: Double = 1, randomStart: Bool,
-                norm: Norm = .linf, targeted: Bool = false, clampRange: (Double, Double) = (0, 1)) throws {
+    public init(
+        method: Method, eps: Double, alpha: Double, steps: Int, restarts: Int = 1, decay: Double = 1, randomStart: Bool,
+        norm: Norm = .linf, targeted: Bool = false, clampRange: (Double, Double) = (0, 1)
+    ) throws {
         let name = method.rawValue
-        guard eps >= 0, eps.isFinite, alpha >= 0, alpha.isFinite, steps >= 1, restarts >= 1, clampRange.0 < clampRange.1 else {
-            throw TensorError("attacks.\(name)", "eps and alpha must be finite and non-negative, steps and restarts at least 1, clamp_min below clamp_max; got eps \(eps), alpha \(alpha), steps \(steps), restarts \(restarts), range \(clampRange)")
+        guard eps >= 0, eps.isFinite, alpha >= 0, alpha.isFinite, steps >= 1, restarts >= 1, clampRange.0 < clampRange.1
+        else {
+            throw TensorError(
+                "attacks.\(name)",
+                "eps and alpha must be finite and non-negative, steps and restarts at least 1, clamp_min below clamp_max; got eps \(eps), alpha \(alpha), steps \(steps), restarts \(restarts), range \(clampRange)"
+            )
         }
         self.method = method
         self.eps = eps
@@ -68,21 +86,30 @@ public final class GradientSignAttack: RangeBoundedAttack {
             let targeted = try config.boolean("targeted")
             switch method {
             case .fgsm:
-                return try GradientSignAttack(method: method, eps: eps, alpha: eps, steps: 1, randomStart: false, targeted: targeted, clampRange: range)
+                return try GradientSignAttack(
+                    method: method, eps: eps, alpha: eps, steps: 1, randomStart: false, targeted: targeted,
+                    clampRange: range)
             case .fgsmRandomStart:
-                return try GradientSignAttack(method: method, eps: eps, alpha: config.number("alpha", default: 1.25 * eps) ?? 1.25 * eps, steps: 1,
-                                              randomStart: true, targeted: targeted, clampRange: range)
+                return try GradientSignAttack(
+                    method: method, eps: eps, alpha: config.number("alpha", default: 1.25 * eps) ?? 1.25 * eps,
+                    steps: 1,
+                    randomStart: true, targeted: targeted, clampRange: range)
             case .bim:
-                return try GradientSignAttack(method: method, eps: eps, alpha: config.number("alpha"), steps: config.positiveInteger("steps"),
-                                              randomStart: false, targeted: targeted, clampRange: range)
+                return try GradientSignAttack(
+                    method: method, eps: eps, alpha: config.number("alpha"), steps: config.positiveInteger("steps"),
+                    randomStart: false, targeted: targeted, clampRange: range)
             case .pgd:
-                guard let norm = Norm(rawValue: try config.choice("norm", ["linf", "l2"])) else { throw config.error("norm must be linf or l2") }
-                return try GradientSignAttack(method: method, eps: eps, alpha: config.number("alpha"), steps: config.positiveInteger("steps"),
-                                              restarts: config.positiveInteger("restarts"), randomStart: config.boolean("random_start"),
-                                              norm: norm, targeted: targeted, clampRange: range)
+                guard let norm = Norm(rawValue: try config.choice("norm", ["linf", "l2"])) else {
+                    throw config.error("norm must be linf or l2")
+                }
+                return try GradientSignAttack(
+                    method: method, eps: eps, alpha: config.number("alpha"), steps: config.positiveInteger("steps"),
+                    restarts: config.positiveInteger("restarts"), randomStart: config.boolean("random_start"),
+                    norm: norm, targeted: targeted, clampRange: range)
             case .mifgsm:
-                return try GradientSignAttack(method: method, eps: eps, alpha: config.number("alpha"), steps: config.positiveInteger("steps"),
-                                              decay: config.number("decay"), randomStart: false, targeted: targeted, clampRange: range)
+                return try GradientSignAttack(
+                    method: method, eps: eps, alpha: config.number("alpha"), steps: config.positiveInteger("steps"),
+                    decay: config.number("decay"), randomStart: false, targeted: targeted, clampRange: range)
             }
         }
     }
@@ -99,12 +126,15 @@ public final class GradientSignAttack: RangeBoundedAttack {
 
     public func perturb(model: Module, inputs: Tensor, targets: Tensor, within range: ValidRange) throws -> Tensor {
         guard inputs.dtype.isFloatingPoint, inputs.rank >= 2 else {
-            throw TensorError("attacks.\(method.rawValue)", "inputs must be a floating-point batch [N, ...], got \(inputs.dtype) \(describe(shape: inputs.shape))")
+            throw TensorError(
+                "attacks.\(method.rawValue)",
+                "inputs must be a floating-point batch [N, ...], got \(inputs.dtype) \(describe(shape: inputs.shape))")
         }
         guard targets.rank == 1, targets.count == inputs.shape[0] else {
             throw TensorError("attacks.\(method.rawValue)", "\(targets.count) labels for \(inputs.shape[0]) inputs")
         }
-        try range.check(inputs.toDoubles(), size: inputs.count / max(inputs.shape[0], 1), owner: "attacks.\(method.rawValue)")
+        try range.check(
+            inputs.toDoubles(), size: inputs.count / max(inputs.shape[0], 1), owner: "attacks.\(method.rawValue)")
         return try model.evaluating {
             let original = inputs.detach()
             let first = try run(model: model, original: original, labels: targets, range: range)
@@ -113,12 +143,19 @@ public final class GradientSignAttack: RangeBoundedAttack {
             var result = first.toDoubles()
             let size = original.count / original.shape[0]
             let fooled = try succeeded(model: model, adversarial: first, labels: targets)
-            _ = try AttackRestarts.keepFirstSuccess(result: &result, sampleSize: size, pending: fooled.indices.filter { !fooled[$0] },
-                                                    times: restarts - 1) { rows in
-                let (subset, subsetLabels) = (try original.indexSelect(axis: 0, indices: rows), try targets.indexSelect(axis: 0, indices: rows))
+            _ = try AttackRestarts.keepFirstSuccess(
+                result: &result, sampleSize: size, pending: fooled.indices.filter { !fooled[$0] },
+                times: restarts - 1
+            ) { rows in
+                let (subset, subsetLabels) = (
+                    try original.indexSelect(axis: 0, indices: rows), try targets.indexSelect(axis: 0, indices: rows)
+                )
                 let restricted = try model.restricted(toRows: rows)
                 let candidate = try run(model: restricted, original: subset, labels: subsetLabels, range: range)
-                return (candidate.toDoubles(), try succeeded(model: restricted, adversarial: candidate, labels: subsetLabels))
+                return (
+                    candidate.toDoubles(),
+                    try succeeded(model: restricted, adversarial: candidate, labels: subsetLabels)
+                )
             }
             return try Tensor(shape: original.shape, values: result, dtype: original.dtype)
         }
@@ -134,7 +171,10 @@ public final class GradientSignAttack: RangeBoundedAttack {
     func lossGradient(model: Module, at point: Tensor, labels: Tensor) throws -> Tensor {
         let leaf = try point.detach().requiringGrad()
         let loss = try Losses.crossEntropy(model(leaf), labels)
-        guard let gradient = try Tensor.gradients(of: [targeted ? loss.negated() : loss], withRespectTo: [leaf]).first ?? nil else {
+        guard
+            let gradient = try Tensor.gradients(of: [targeted ? loss.negated() : loss], withRespectTo: [leaf]).first
+                ?? nil
+        else {
             throw TensorError("attacks.\(method.rawValue)", "the loss does not depend on the inputs")
         }
         return gradient
@@ -148,7 +188,9 @@ public final class GradientSignAttack: RangeBoundedAttack {
 
     /// One attack from its start: the iterates as flat arrays (the update rules are element-wise or per sample).
     func run(model: Module, original: Tensor, labels: Tensor, range: ValidRange) throws -> Tensor {
-        let x = original.toDoubles(), count = original.shape[0], size = x.count / max(count, 1)
+        let x = original.toDoubles()
+        let count = original.shape[0]
+        let size = x.count / max(count, 1)
         var adversarial = x
         if randomStart {
             if norm == .linf {
@@ -160,17 +202,23 @@ public final class GradientSignAttack: RangeBoundedAttack {
                 let lengths = Self.norms(direction, count: count)
                 adversarial = x.indices.map { index in
                     let sample = index / size
-                    return range.clamp(x[index] + direction[index] * radii[sample] / lengths[sample] * eps, index: index, size: size)
+                    return range.clamp(
+                        x[index] + direction[index] * radii[sample] / lengths[sample] * eps, index: index, size: size)
                 }
             }
         }
         var momentum = [Double](repeating: 0, count: x.count)
         for _ in 0..<steps {
-            var gradient = try lossGradient(model: model, at: Tensor(shape: original.shape, values: adversarial, dtype: original.dtype), labels: labels).toDoubles()
+            var gradient = try lossGradient(
+                model: model, at: Tensor(shape: original.shape, values: adversarial, dtype: original.dtype),
+                labels: labels
+            ).toDoubles()
             switch (method, norm) {
             case (.pgd, .l2):
                 let lengths = Self.norms(gradient, count: count)
-                for index in adversarial.indices { adversarial[index] += alpha * gradient[index] / (lengths[index / size] + 1e-10) }
+                for index in adversarial.indices {
+                    adversarial[index] += alpha * gradient[index] / (lengths[index / size] + 1e-10)
+                }
                 var delta = zip(adversarial, x).map { $0 - $1 }
                 let deltaLengths = Self.norms(delta, count: count)
                 for index in delta.indices { delta[index] *= min(eps / deltaLengths[index / size], 1) }
@@ -197,17 +245,25 @@ public final class GradientSignAttack: RangeBoundedAttack {
 
 extension GradientSignAttack: RegisteredComponent {
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.attack, "fgsm", "one signed-gradient step of size eps (L∞)", reference: "Goodfellow et al., ICLR 2015; torchattacks FGSM",
+        ComponentEntry(
+            .attack, "fgsm", "one signed-gradient step of size eps (L∞)",
+            reference: "Goodfellow et al., ICLR 2015; torchattacks FGSM",
             options: GradientSignAttack.fgsmOptions, build: GradientSignAttack.builder(.fgsm)),
-        ComponentEntry(.attack, "fgsm_rs", "FGSM from a uniform random start in the ball, step alpha, projected",
-            reference: "Wong, Rice & Kolter, ICLR 2020; torchattacks FFGSM", options: GradientSignAttack.fgsmRandomStartOptions,
+        ComponentEntry(
+            .attack, "fgsm_rs", "FGSM from a uniform random start in the ball, step alpha, projected",
+            reference: "Wong, Rice & Kolter, ICLR 2020; torchattacks FFGSM",
+            options: GradientSignAttack.fgsmRandomStartOptions,
             build: GradientSignAttack.builder(.fgsmRandomStart)),
-        ComponentEntry(.attack, "bim", "iterative FGSM with projection onto the ε-ball", reference: "Kurakin et al., 2017; torchattacks BIM",
+        ComponentEntry(
+            .attack, "bim", "iterative FGSM with projection onto the ε-ball",
+            reference: "Kurakin et al., 2017; torchattacks BIM",
             options: GradientSignAttack.bimOptions, build: GradientSignAttack.builder(.bim)),
-        ComponentEntry(.attack, "pgd", "projected gradient descent in the L∞ or L2 ball, random start and restarts",
+        ComponentEntry(
+            .attack, "pgd", "projected gradient descent in the L∞ or L2 ball, random start and restarts",
             reference: "Madry et al., ICLR 2018; torchattacks PGD / PGDL2", options: GradientSignAttack.pgdOptions,
             build: GradientSignAttack.builder(.pgd)),
-        ComponentEntry(.attack, "mifgsm", "momentum iterative FGSM", reference: "Dong et al., CVPR 2018; torchattacks MIFGSM",
+        ComponentEntry(
+            .attack, "mifgsm", "momentum iterative FGSM", reference: "Dong et al., CVPR 2018; torchattacks MIFGSM",
             options: GradientSignAttack.mifgsmOptions, build: GradientSignAttack.builder(.mifgsm)),
     ]
 }

@@ -27,10 +27,14 @@ public final class SquareAttack: RangeBoundedAttack {
         let (low, high) = (try config.number("clamp_min"), try config.number("clamp_max"))
         guard low < high else { throw config.error("clamp_min must be below clamp_max") }
         validRange = ValidRange(low: low, high: high)
-        guard eps >= 0, initialFraction > 0, initialFraction <= 1 else { throw config.error("eps must be non-negative and p_init in (0, 1]") }
+        guard eps >= 0, initialFraction > 0, initialFraction <= 1 else {
+            throw config.error("eps must be non-negative and p_init in (0, 1]")
+        }
     }
 
-    public var label: String { "square Linf eps=\(eps) queries=\(queries) p_init=\(initialFraction) restarts=\(restarts)" }
+    public var label: String {
+        "square Linf eps=\(eps) queries=\(queries) p_init=\(initialFraction) restarts=\(restarts)"
+    }
 
     /// The window fraction at query `step` (the reference schedule for 10,000 queries, rescaled).
     func fraction(at step: Int) -> Double {
@@ -42,7 +46,8 @@ public final class SquareAttack: RangeBoundedAttack {
 
     /// z_y − maxⱼ≠y zⱼ per input.
     static func margins(_ logits: Tensor, labels: [Int]) -> [Double] {
-        let classes = logits.shape[1], values = logits.toDoubles()
+        let classes = logits.shape[1]
+        let values = logits.toDoubles()
         return labels.enumerated().map { row, label in
             var other = -Double.infinity
             for k in 0..<classes where k != label { other = max(other, values[row * classes + k]) }
@@ -50,25 +55,36 @@ public final class SquareAttack: RangeBoundedAttack {
         }
     }
 
-    public func perturb(model: Module, inputs: Tensor, targets labels: Tensor, within range: ValidRange) throws -> Tensor {
+    public func perturb(model: Module, inputs: Tensor, targets labels: Tensor, within range: ValidRange) throws
+        -> Tensor
+    {
         guard inputs.rank == 4, inputs.dtype.isFloatingPoint, labels.count == inputs.shape[0] else {
-            throw TensorError("attacks.square", "needs images [N, C, H, W] and one label per image, got \(describe(shape: inputs.shape)) and \(labels.count) labels")
+            throw TensorError(
+                "attacks.square",
+                "needs images [N, C, H, W] and one label per image, got \(describe(shape: inputs.shape)) and \(labels.count) labels"
+            )
         }
         return try model.evaluating {
             try noGrad {
-                let (count, channels, height, width) = (inputs.shape[0], inputs.shape[1], inputs.shape[2], inputs.shape[3])
+                let (count, channels, height, width) = (
+                    inputs.shape[0], inputs.shape[1], inputs.shape[2], inputs.shape[3]
+                )
                 let size = channels * height * width
-                let x = inputs.toDoubles(), truth = labels.toIntegers()
+                let x = inputs.toDoubles()
+                let truth = labels.toIntegers()
                 try range.check(x, size: size, owner: "attacks.square")
                 let generator = RandomGenerator.shared
                 /// Margins of the inputs `values` standing for the samples `samples`.
                 func query(_ values: [Double], samples: [Int]) throws -> [Double] {
-                    let batch = try Tensor(shape: [samples.count, channels, height, width], values: values, dtype: inputs.dtype)
+                    let batch = try Tensor(
+                        shape: [samples.count, channels, height, width], values: values, dtype: inputs.dtype)
                     return Self.margins(try model.restricted(toRows: samples)(batch), labels: samples.map { truth[$0] })
                 }
                 var result = x
                 let correct = zip(try query(x, samples: Array(0..<count)), 0..<count).filter { $0.0 > 0 }.map(\.1)
-                _ = try AttackRestarts.keepFirstSuccess(result: &result, sampleSize: size, pending: correct, times: restarts) { unfooled in
+                _ = try AttackRestarts.keepFirstSuccess(
+                    result: &result, sampleSize: size, pending: correct, times: restarts
+                ) { unfooled in
                     let rows = unfooled.count
                     let original = unfooled.flatMap { x[$0 * size..<($0 + 1) * size] }
                     // 1. Vertical stripes of ±ε.
@@ -89,26 +105,33 @@ public final class SquareAttack: RangeBoundedAttack {
                     for step in 0..<queries {
                         let active = (0..<rows).filter { margin[$0] > 0 }
                         guard !active.isEmpty else { break }
-                        let side = min(max(Int((fraction(at: step) * Double(size) / Double(channels)).squareRoot().rounded()), 1), min(height, width))
+                        let side = min(
+                            max(Int((fraction(at: step) * Double(size) / Double(channels)).squareRoot().rounded()), 1),
+                            min(height, width))
                         var candidate = [Double]()
                         candidate.reserveCapacity(active.count * size)
                         for row in active {
                             var image = Array(best[row * size..<(row + 1) * size])
-                            let top = Int(generator.next() % UInt64(height - side + 1)), left = Int(generator.next() % UInt64(width - side + 1))
+                            let top = Int(generator.next() % UInt64(height - side + 1))
+                            let left = Int(generator.next() % UInt64(width - side + 1))
                             for channel in 0..<channels {
                                 let sign: Double = generator.next() % 2 == 0 ? -1 : 1
                                 for line in top..<(top + side) {
                                     for column in left..<(left + side) {
-                                        let local = (channel * height + line) * width + column, index = row * size + local
+                                        let local = (channel * height + line) * width + column
+                                        let index = row * size + local
                                         let moved = image[local] + 2 * eps * sign
-                                        image[local] = range.clamp(min(max(moved, original[index] - eps), original[index] + eps), feature: local)
+                                        image[local] = range.clamp(
+                                            min(max(moved, original[index] - eps), original[index] + eps),
+                                            feature: local)
                                     }
                                 }
                             }
                             candidate += image
                         }
                         let candidateMargins = try query(candidate, samples: active.map { unfooled[$0] })
-                        for (position, row) in active.enumerated() where candidateMargins[position] < margin[row] || candidateMargins[position] <= 0 {
+                        for (position, row) in active.enumerated()
+                        where candidateMargins[position] < margin[row] || candidateMargins[position] <= 0 {
                             margin[row] = candidateMargins[position]
                             for local in 0..<size { best[row * size + local] = candidate[position * size + local] }
                         }
@@ -123,7 +146,10 @@ public final class SquareAttack: RangeBoundedAttack {
 
 extension SquareAttack: RegisteredComponent {
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.attack, "square", "score-based random search over square windows (no gradients), L∞",
-            reference: "Andriushchenko, Croce, Flammarion & Hein, \"Square Attack: a query-efficient black-box adversarial attack via random search\", ECCV 2020 (per-image windows, as the authors' code); torchattacks `Square`", options: SquareAttack.options, build: SquareAttack.init),
+        ComponentEntry(
+            .attack, "square", "score-based random search over square windows (no gradients), L∞",
+            reference:
+                "Andriushchenko, Croce, Flammarion & Hein, \"Square Attack: a query-efficient black-box adversarial attack via random search\", ECCV 2020 (per-image windows, as the authors' code); torchattacks `Square`",
+            options: SquareAttack.options, build: SquareAttack.init)
     ]
 }

@@ -17,10 +17,14 @@ public struct ValidRange: Sendable, Equatable {
     /// One interval per feature of a sample (`low[i] < high[i]`).
     public init(low: [Double], high: [Double], owner: String = "attack") throws {
         guard !low.isEmpty, low.count == high.count else {
-            throw TensorError(owner, "a valid range needs as many lower as upper bounds, got \(low.count) and \(high.count)")
+            throw TensorError(
+                owner, "a valid range needs as many lower as upper bounds, got \(low.count) and \(high.count)")
         }
         if let bad = low.indices.first(where: { !(low[$0] < high[$0]) }) {
-            throw TensorError(owner, "the valid range of feature \(bad) is [\(low[bad]), \(high[bad])]: the lower bound must be below the upper")
+            throw TensorError(
+                owner,
+                "the valid range of feature \(bad) is [\(low[bad]), \(high[bad])]: the lower bound must be below the upper"
+            )
         }
         self.low = low
         self.high = high
@@ -45,7 +49,8 @@ public struct ValidRange: Sendable, Equatable {
     /// rounding (a millionth of the value's magnitude), or NaN; nil when all lie in it.
     public func firstViolation(in values: [Double], size: Int) -> Int? {
         values.indices.first { index in
-            let value = values[index], feature = low.count == 1 ? 0 : index % size
+            let value = values[index]
+            let feature = low.count == 1 ? 0 : index % size
             let slack = 1e-6 * max(1, abs(value))
             return value.isNaN || value < low[feature] - slack || value > high[feature] + slack
         }
@@ -58,8 +63,12 @@ public struct ValidRange: Sendable, Equatable {
             throw TensorError(owner, "the valid range has \(low.count) bounds for samples of \(size) features")
         }
         if let index = firstViolation(in: values, size: size) {
-            let feature = index % max(size, 1), bound = low.count == 1 ? 0 : feature
-            throw TensorError(owner, "input \(index / max(size, 1)), feature \(feature) is \(values[index]), outside the valid range [\(low[bound]), \(high[bound])] (clamp_min, clamp_max); give the attack the range of these inputs")
+            let feature = index % max(size, 1)
+            let bound = low.count == 1 ? 0 : feature
+            throw TensorError(
+                owner,
+                "input \(index / max(size, 1)), feature \(feature) is \(values[index]), outside the valid range [\(low[bound]), \(high[bound])] (clamp_min, clamp_max); give the attack the range of these inputs"
+            )
         }
     }
 }

@@ -14,8 +14,12 @@ public final class WordSubstitution: TokenAttack {
     static let options = [
         OptionSpec("budget", .integer, default: .number(5), "most tokens substituted per input"),
         OptionSpec("candidates", .integer, default: .number(10), "nearest embedding neighbours tried per token"),
-        OptionSpec("synonyms", .tensor, "[V, K] candidate ids per token id (int64; negative = none) instead of embedding neighbours"),
-        OptionSpec("layer", .string, "the embedding module whose table gives the neighbours (default: the model's first Embedding)"),
+        OptionSpec(
+            "synonyms", .tensor,
+            "[V, K] candidate ids per token id (int64; negative = none) instead of embedding neighbours"),
+        OptionSpec(
+            "layer", .string,
+            "the embedding module whose table gives the neighbours (default: the model's first Embedding)"),
         OptionSpec("padding", .integer, default: .number(0), "the padding id (a deleted token)"),
         OptionSpec("unknown", .integer, default: .number(1), "the unknown-token id, never a candidate"),
         OptionSpec("targeted", .boolean, default: .boolean(false), "the labels given are targets to reach"),
@@ -36,13 +40,17 @@ public final class WordSubstitution: TokenAttack {
         if config.has("synonyms") {
             let table = try config.tensor("synonyms")
             guard table.rank == 2, !table.dtype.isFloatingPoint else {
-                throw config.error("synonyms must be an int64 tensor [V, K], got \(table.dtype) \(describe(shape: table.shape))")
+                throw config.error(
+                    "synonyms must be an int64 tensor [V, K], got \(table.dtype) \(describe(shape: table.shape))")
             }
-            let (rows, width) = (table.shape[0], table.shape[1]), values = table.toIntegers()
+            let (rows, width) = (table.shape[0], table.shape[1])
+            let values = table.toIntegers()
             let (padding, unknown) = (padding, unknown)
             var map: [Int: [Int]] = [:]
             for id in 0..<rows {
-                map[id] = (0..<width).map { values[id * width + $0] }.filter { $0 >= 0 && $0 != padding && $0 != unknown && $0 != id }
+                map[id] = (0..<width).map { values[id * width + $0] }.filter {
+                    $0 >= 0 && $0 != padding && $0 != unknown && $0 != id
+                }
             }
             synonyms = map
         } else {
@@ -60,8 +68,12 @@ public final class WordSubstitution: TokenAttack {
         guard targets.rank == 1, targets.count == tokens.shape[0] else {
             throw TensorError("attacks.word_substitution", "\(targets.count) labels for \(tokens.shape[0]) inputs")
         }
-        if let synonyms, let largest = synonyms.values.flatMap({ $0 }).max(), largest >= embeddings.module.weight.shape[0] {
-            throw TensorError("attacks.word_substitution", "synonym id \(largest) is outside the vocabulary of \(embeddings.module.weight.shape[0])")
+        if let synonyms, let largest = synonyms.values.flatMap({ $0 }).max(),
+            largest >= embeddings.module.weight.shape[0]
+        {
+            throw TensorError(
+                "attacks.word_substitution",
+                "synonym id \(largest) is outside the vocabulary of \(embeddings.module.weight.shape[0])")
         }
         let (count, length) = (tokens.shape[0], tokens.shape[1])
         let labels = targets.toIntegers()
@@ -72,9 +84,11 @@ public final class WordSubstitution: TokenAttack {
                     var result: [[Double]] = []
                     for start in stride(from: 0, to: rows.count, by: batchSize) {
                         let end = min(start + batchSize, rows.count)
-                        let batch = try Tensor(shape: [end - start, length], integers: rows[start..<end].flatMap { $0 })
+                        let batch = try Tensor(
+                            shape: [end - start, length], integers: rows[start..<end].flatMap { $0 })
                         let output = try model.restricted(toRows: Array(samples[start..<end]))(batch).softmax(axis: 1)
-                        let classes = output.shape[1], values = try output.to(.float64).toDoubles()
+                        let classes = output.shape[1]
+                        let values = try output.to(.float64).toDoubles()
                         result += (0..<(end - start)).map { Array(values[$0 * classes..<($0 + 1) * classes]) }
                     }
                     return result
@@ -90,7 +104,9 @@ public final class WordSubstitution: TokenAttack {
                 var currentScore = (0..<count).map { score(base[$0], $0) }
                 var active = (0..<count).filter { !succeeded(base[$0], $0) }
                 // 1. Importance by deletion.
-                var variants: [[Int]] = [], owners: [Int] = [], positions: [Int] = []
+                var variants: [[Int]] = []
+                var owners: [Int] = []
+                var positions: [Int] = []
                 for sample in active {
                     for position in 0..<length where current[sample][position] != padding {
                         var deleted = current[sample]
@@ -104,19 +120,27 @@ public final class WordSubstitution: TokenAttack {
                 var order: [Int: [Int]] = [:]
                 var importance: [Int: [(position: Int, drop: Double)]] = [:]
                 for (index, sample) in owners.enumerated() {
-                    importance[sample, default: []].append((positions[index], currentScore[sample] - score(deletions[index], sample)))
+                    importance[sample, default: []].append(
+                        (positions[index], currentScore[sample] - score(deletions[index], sample)))
                 }
                 for (sample, drops) in importance {
-                    order[sample] = drops.sorted { $0.drop > $1.drop || ($0.drop == $1.drop && $0.position < $1.position) }.map(\.position)
+                    order[sample] = drops.sorted {
+                        $0.drop > $1.drop || ($0.drop == $1.drop && $0.position < $1.position)
+                    }.map(\.position)
                 }
                 // 2. Candidates per token id.
-                let neighbours = try synonyms ?? embeddings.neighbours(of: ids.filter { $0 != padding }, count: candidateCount,
-                                                                       excluding: [padding, unknown])
+                let neighbours =
+                    try synonyms
+                    ?? embeddings.neighbours(
+                        of: ids.filter { $0 != padding }, count: candidateCount,
+                        excluding: [padding, unknown])
                 // 3. Greedy substitution, one position per active input per round.
-                var substituted = [Int](repeating: 0, count: count), next = [Int](repeating: 0, count: count)
+                var substituted = [Int](repeating: 0, count: count)
+                var next = [Int](repeating: 0, count: count)
                 while !active.isEmpty {
-                    var variants: [[Int]] = [], owners: [Int] = []
-                    var candidates: [Int: Range<Int>] = [:]   // each sample's variants
+                    var variants: [[Int]] = []
+                    var owners: [Int] = []
+                    var candidates: [Int: Range<Int>] = [:]  // each sample's variants
                     for sample in active {
                         let ranked = order[sample] ?? []
                         guard next[sample] < ranked.count else { continue }
@@ -137,13 +161,16 @@ public final class WordSubstitution: TokenAttack {
                     for sample in active {
                         guard let range = candidates[sample] else { continue }
                         if let best = range.min(by: { score(results[$0], sample) < score(results[$1], sample) }),
-                           score(results[best], sample) < currentScore[sample] {
+                            score(results[best], sample) < currentScore[sample]
+                        {
                             current[sample] = variants[best]
                             currentScore[sample] = score(results[best], sample)
                             substituted[sample] += 1
                             if succeeded(results[best], sample) { continue }
                         }
-                        if substituted[sample] < budget && next[sample] < (order[sample]?.count ?? 0) { still.append(sample) }
+                        if substituted[sample] < budget && next[sample] < (order[sample]?.count ?? 0) {
+                            still.append(sample)
+                        }
                     }
                     active = still
                 }
@@ -155,7 +182,11 @@ public final class WordSubstitution: TokenAttack {
 
 extension WordSubstitution: RegisteredComponent {
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.attack, "word_substitution", "greedy token substitution by deletion importance under a token budget (TextFooler's search)",
-            reference: "Jin, Jin, Zhou & Szolovits, \"Is BERT Really Robust? A Strong Baseline for Natural Language Attack on Text Classification and Entailment\", AAAI 2020 (TextFooler); Alzantot et al., EMNLP 2018", options: WordSubstitution.options, build: WordSubstitution.init),
+        ComponentEntry(
+            .attack, "word_substitution",
+            "greedy token substitution by deletion importance under a token budget (TextFooler's search)",
+            reference:
+                "Jin, Jin, Zhou & Szolovits, \"Is BERT Really Robust? A Strong Baseline for Natural Language Attack on Text Classification and Entailment\", AAAI 2020 (TextFooler); Alzantot et al., EMNLP 2018",
+            options: WordSubstitution.options, build: WordSubstitution.init)
     ]
 }

@@ -21,14 +21,22 @@ struct BiasInjection {
 
     init(_ value: ConfigValue, owner: String) throws {
         guard case .table(let fields) = value else {
-            throw TensorError(owner, "option bias must be a table such as {kind = \"artifact\", correlation = 0.9, fraction = 0.5}")
+            throw TensorError(
+                owner, "option bias must be a table such as {kind = \"artifact\", correlation = 0.9, fraction = 0.5}")
         }
         for key in fields.keys.sorted() where !Self.accepted.contains(key) {
-            throw TensorError(owner, "bias: unknown field '\(key)'\(suggestion(for: key, in: Self.accepted)); accepted: \(Self.accepted.joined(separator: ", "))")
+            throw TensorError(
+                owner,
+                "bias: unknown field '\(key)'\(suggestion(for: key, in: Self.accepted)); accepted: \(Self.accepted.joined(separator: ", "))"
+            )
         }
         let config = Config(owner: "\(owner) bias", values: fields)
-        func number(_ key: String, _ fallback: Double) throws -> Double { config.has(key) ? try config.number(key) : fallback }
-        func text(_ key: String, _ fallback: String) throws -> String { config.has(key) ? try config.string(key) : fallback }
+        func number(_ key: String, _ fallback: Double) throws -> Double {
+            config.has(key) ? try config.number(key) : fallback
+        }
+        func text(_ key: String, _ fallback: String) throws -> String {
+            config.has(key) ? try config.string(key) : fallback
+        }
         guard let kind = Kind(rawValue: try text("kind", "artifact")) else {
             throw TensorError(owner, "bias.kind must be artifact or color, got \(try text("kind", ""))")
         }
@@ -41,10 +49,12 @@ struct BiasInjection {
         testMode = try text("test", "independent")
         seed = UInt64(truncatingIfNeeded: Int(try number("seed", 0)))
         guard (0...1).contains(correlation), (0...1).contains(fraction) else {
-            throw TensorError(owner, "bias.correlation and bias.fraction must be in [0, 1], got \(correlation) and \(fraction)")
+            throw TensorError(
+                owner, "bias.correlation and bias.fraction must be in [0, 1], got \(correlation) and \(fraction)")
         }
         guard ["top_left", "top_right", "bottom_left", "bottom_right"].contains(corner) else {
-            throw TensorError(owner, "bias.corner must be top_left, top_right, bottom_left or bottom_right, got \(corner)")
+            throw TensorError(
+                owner, "bias.corner must be top_left, top_right, bottom_left or bottom_right, got \(corner)")
         }
         guard ["independent", "reversed"].contains(testMode) else {
             throw TensorError(owner, "bias.test must be independent or reversed, got \(testMode)")
@@ -62,7 +72,9 @@ struct BiasInjection {
             let probability: Double
             if training || testMode == "reversed" {
                 let forTarget = training ? correlation : 1 - correlation
-                let forOthers = training ? others : min(max((fraction - forTarget * targetShare) / max(1 - targetShare, 1e-9), 0), 1)
+                let forOthers =
+                    training
+                    ? others : min(max((fraction - forTarget * targetShare) / max(1 - targetShare, 1e-9), 0), 1)
                 probability = label == target ? forTarget : forOthers
             } else {
                 probability = fraction
@@ -79,7 +91,8 @@ struct BiasInjection {
         switch kind {
         case .artifact:
             var masks = [Float](repeating: 0, count: count * height * width)
-            let top = corner.hasPrefix("top") ? 1 : height - 1 - size, left = corner.hasSuffix("left") ? 1 : width - 1 - size
+            let top = corner.hasPrefix("top") ? 1 : height - 1 - size
+            let left = corner.hasSuffix("left") ? 1 : width - 1 - size
             for (sample, group) in groups.enumerated() where group == 1 {
                 for row in top..<(top + size) {
                     for column in left..<(left + size) {
@@ -95,7 +108,9 @@ struct BiasInjection {
             var colored = [Float](repeating: 0, count: count * 3 * plane)
             for (sample, group) in groups.enumerated() {
                 let channel = group == 1 ? 0 : 1
-                for offset in 0..<plane { colored[(sample * 3 + channel) * plane + offset] = pixels[sample * plane + offset] }
+                for offset in 0..<plane {
+                    colored[(sample * 3 + channel) * plane + offset] = pixels[sample * plane + offset]
+                }
             }
             return (try Tensor(shape: [count, 3, height, width], scalars: colored), nil)
         }

@@ -8,18 +8,25 @@ import LucernaData
 /// the Wikipedia toxicity test set.
 enum TextDatasets {
     static let encodingOptions = [
-        OptionSpec("test", .number, default: .number(0.2), "fraction of Davidson's tweets held out (stratified by class)"),
+        OptionSpec(
+            "test", .number, default: .number(0.2), "fraction of Davidson's tweets held out (stratified by class)"),
         OptionSpec("seed", .integer, default: .number(0), "seed of the split"),
         OptionSpec("max_length", .integer, default: .number(32), "tokens per text (cut or padded with 0)"),
         OptionSpec("tokens", .string, default: .string("words"), "words (vocabulary) or char_ngrams (hashed)"),
-        OptionSpec("min_count", .integer, default: .number(2), "words: keep words seen this often in the training split"),
-        OptionSpec("max_vocabulary", .integer, default: .number(20000), "words: vocabulary size including <pad> and <unk>"),
+        OptionSpec(
+            "min_count", .integer, default: .number(2), "words: keep words seen this often in the training split"),
+        OptionSpec(
+            "max_vocabulary", .integer, default: .number(20000), "words: vocabulary size including <pad> and <unk>"),
         OptionSpec("ngram", .integer, default: .number(3), "char_ngrams: n"),
         OptionSpec("buckets", .integer, default: .number(50000), "char_ngrams: hash buckets"),
     ]
-    static let davidsonOptions = [OptionSpec("split", .string, default: .string("train"), "train, test or all"),
-                                  OptionSpec("limit", .integer, "keep only the first limit samples")] + encodingOptions
-    static let evaluationOptions = [OptionSpec("limit", .integer, "keep only the first limit samples")] + encodingOptions
+    static let davidsonOptions =
+        [
+            OptionSpec("split", .string, default: .string("train"), "train, test or all"),
+            OptionSpec("limit", .integer, "keep only the first limit samples"),
+        ] + encodingOptions
+    static let evaluationOptions =
+        [OptionSpec("limit", .integer, "keep only the first limit samples")] + encodingOptions
 
     /// Davidson's stratified split and the encoder it implies (vocabulary from the training part).
     struct Encoding {
@@ -41,25 +48,36 @@ enum TextDatasets {
     nonisolated(unsafe) static var encodings: [String: Encoding] = [:]
 
     static func encoding(_ config: Config, folder: String) throws -> Encoding {
-        let test = try config.number("test"), seed = try config.integer("seed"), length = try config.positiveInteger("max_length")
+        let test = try config.number("test")
+        let seed = try config.integer("seed")
+        let length = try config.positiveInteger("max_length")
         let mode = try config.choice("tokens", ["words", "char_ngrams"])
         guard test > 0, test < 1 else { throw TensorError(config.owner, "test must be in (0, 1), got \(test)") }
-        let key = "\(folder)|\(test)|\(seed)|\(length)|\(mode)|\(try config.integer("min_count"))|\(try config.integer("max_vocabulary"))|\(try config.integer("ngram"))|\(try config.integer("buckets"))"
+        let key =
+            "\(folder)|\(test)|\(seed)|\(length)|\(mode)|\(try config.integer("min_count"))|\(try config.integer("max_vocabulary"))|\(try config.integer("ngram"))|\(try config.integer("buckets"))"
         if let cached = encodings[key] { return cached }
         let corpus = try ToxicText.davidson(folder: folder)
-        let split = DataSplits.stratified(keys: corpus.classes, fraction: test, generator: RandomGenerator(seed: UInt64(truncatingIfNeeded: seed)))
+        let split = DataSplits.stratified(
+            keys: corpus.classes, fraction: test, generator: RandomGenerator(seed: UInt64(truncatingIfNeeded: seed)))
         let result: Encoding
         if mode == "words" {
-            let vocabulary = Vocabulary(texts: split.kept.map { Tokenizer.words(corpus.texts[$0]) },
-                                        minimumCount: try config.positiveInteger("min_count"), maximumSize: try config.positiveInteger("max_vocabulary"))
-            result = Encoding(train: split.kept, test: split.heldOut, encode: { vocabulary.encode(Tokenizer.words($0), length: length) },
-                              vocabularySize: vocabulary.count, words: vocabulary.words)
+            let vocabulary = Vocabulary(
+                texts: split.kept.map { Tokenizer.words(corpus.texts[$0]) },
+                minimumCount: try config.positiveInteger("min_count"),
+                maximumSize: try config.positiveInteger("max_vocabulary"))
+            result = Encoding(
+                train: split.kept, test: split.heldOut,
+                encode: { vocabulary.encode(Tokenizer.words($0), length: length) },
+                vocabularySize: vocabulary.count, words: vocabulary.words)
         } else {
-            let n = try config.positiveInteger("ngram"), buckets = try config.positiveInteger("buckets")
-            result = Encoding(train: split.kept, test: split.heldOut, encode: { text in
-                let ids = Tokenizer.hashedCharacterNgrams(text, n: n, buckets: buckets).prefix(length)
-                return Array(ids) + [Int](repeating: 0, count: length - ids.count)
-            }, vocabularySize: buckets + 2)
+            let n = try config.positiveInteger("ngram")
+            let buckets = try config.positiveInteger("buckets")
+            result = Encoding(
+                train: split.kept, test: split.heldOut,
+                encode: { text in
+                    let ids = Tokenizer.hashedCharacterNgrams(text, n: n, buckets: buckets).prefix(length)
+                    return Array(ids) + [Int](repeating: 0, count: length - ids.count)
+                }, vocabularySize: buckets + 2)
         }
         encodings[key] = result
         return result
@@ -67,8 +85,10 @@ enum TextDatasets {
 
     static func tokens(_ texts: [String], _ encoding: Encoding, length: Int) throws -> (Tensor, Tensor) {
         let encoded = texts.map(encoding.encode)
-        return (try Tensor(shape: [texts.count, length], integers: encoded.flatMap { $0 }),
-                try Tensor(shape: [texts.count], integers: encoded.map { $0.filter { $0 != 0 }.count }))
+        return (
+            try Tensor(shape: [texts.count, length], integers: encoded.flatMap { $0 }),
+            try Tensor(shape: [texts.count], integers: encoded.map { $0.filter { $0 != 0 }.count })
+        )
     }
 
     static func limited(_ positions: [Int], _ config: Config) throws -> [Int] {
@@ -79,44 +99,64 @@ enum TextDatasets {
 
     static func davidson(_ config: Config) throws -> TensorDataset {
         let folder = try ToxicText.locate(explicit: DataLocation.root)
-        let corpus = try ToxicText.davidson(folder: folder), encoding = try encoding(config, folder: folder)
+        let corpus = try ToxicText.davidson(folder: folder)
+        let encoding = try encoding(config, folder: folder)
         let split = try config.choice("split", ["train", "test", "all"])
-        let positions = try limited(split == "train" ? encoding.train : split == "test" ? encoding.test : Array(corpus.texts.indices), config)
-        let (tokens, lengths) = try tokens(positions.map { corpus.texts[$0] }, encoding, length: config.positiveInteger("max_length"))
-        return TensorDataset(name: "toxic_text", tensors: [
-            ("tokens", tokens), ("lengths", lengths),
-            ("labels", try Tensor(shape: [positions.count], integers: positions.map { corpus.labels[$0] })),
-            ("classes", try Tensor(shape: [positions.count], integers: positions.map { corpus.classes[$0] })),
-            ("indices", try Tensor(shape: [positions.count], integers: positions)),
-        ], metadata: encoding.metadata)
+        let positions = try limited(
+            split == "train" ? encoding.train : split == "test" ? encoding.test : Array(corpus.texts.indices), config)
+        let (tokens, lengths) = try tokens(
+            positions.map { corpus.texts[$0] }, encoding, length: config.positiveInteger("max_length"))
+        return TensorDataset(
+            name: "toxic_text",
+            tensors: [
+                ("tokens", tokens), ("lengths", lengths),
+                ("labels", try Tensor(shape: [positions.count], integers: positions.map { corpus.labels[$0] })),
+                ("classes", try Tensor(shape: [positions.count], integers: positions.map { corpus.classes[$0] })),
+                ("indices", try Tensor(shape: [positions.count], integers: positions)),
+            ], metadata: encoding.metadata)
     }
 
     /// An evaluation corpus with identity-term subgroups (`groups`: the term's position in the identity
     /// term list, -1 when none occurs).
-    static func evaluation(_ config: Config, load: (String) throws -> ToxicText.Corpus, name: String) throws -> TensorDataset {
+    static func evaluation(_ config: Config, load: (String) throws -> ToxicText.Corpus, name: String) throws
+        -> TensorDataset
+    {
         let folder = try ToxicText.locate(explicit: DataLocation.root)
-        let corpus = try load(folder), encoding = try encoding(config, folder: folder)
+        let corpus = try load(folder)
+        let encoding = try encoding(config, folder: folder)
         let terms = try IdentityTerms(path: "\(folder)/bias_madlibs_identity_terms.txt")
         let positions = try limited(Array(corpus.texts.indices), config)
         let texts = positions.map { corpus.texts[$0] }
         let (tokens, lengths) = try tokens(texts, encoding, length: config.positiveInteger("max_length"))
         let groups = texts.map { text in terms.match(text).flatMap { terms.terms.firstIndex(of: $0) } ?? -1 }
-        return TensorDataset(name: name, tensors: [
-            ("tokens", tokens), ("lengths", lengths),
-            ("labels", try Tensor(shape: [positions.count], integers: positions.map { corpus.labels[$0] })),
-            ("groups", try Tensor(shape: [positions.count], integers: groups)),
-        ], metadata: encoding.metadata.merging(["group_names": .list(terms.terms.map { .string($0) })]) { first, _ in first })
+        return TensorDataset(
+            name: name,
+            tensors: [
+                ("tokens", tokens), ("lengths", lengths),
+                ("labels", try Tensor(shape: [positions.count], integers: positions.map { corpus.labels[$0] })),
+                ("groups", try Tensor(shape: [positions.count], integers: groups)),
+            ],
+            metadata: encoding.metadata.merging(["group_names": .list(terms.terms.map { .string($0) })]) { first, _ in
+                first
+            })
     }
 }
 
 extension TextDatasets: RegisteredComponent {
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.dataset, "toxic_text", "Davidson tweets: toxic (hate or offensive) vs not, tokens [N, max_length], seeded 80/20 split",
-            reference: "Davidson et al., ICWSM 2017", options: TextDatasets.davidsonOptions, build: TextDatasets.davidson),
-        ComponentEntry(.dataset, "identity_madlibs", "templated sentences with identity-term subgroups (groups), Davidson's vocabulary",
+        ComponentEntry(
+            .dataset, "toxic_text",
+            "Davidson tweets: toxic (hate or offensive) vs not, tokens [N, max_length], seeded 80/20 split",
+            reference: "Davidson et al., ICWSM 2017", options: TextDatasets.davidsonOptions,
+            build: TextDatasets.davidson),
+        ComponentEntry(
+            .dataset, "identity_madlibs",
+            "templated sentences with identity-term subgroups (groups), Davidson's vocabulary",
             reference: "Dixon et al., AIES 2018", options: TextDatasets.evaluationOptions,
             build: { try TextDatasets.evaluation($0, load: ToxicText.madlibs, name: "identity_madlibs") }),
-        ComponentEntry(.dataset, "wiki_toxicity", "Wikipedia talk comments (toxic or not) with identity-term subgroups, out of domain",
+        ComponentEntry(
+            .dataset, "wiki_toxicity",
+            "Wikipedia talk comments (toxic or not) with identity-term subgroups, out of domain",
             reference: "Wulczyn, Thain & Dixon, WWW 2017", options: TextDatasets.evaluationOptions,
             build: { try TextDatasets.evaluation($0, load: ToxicText.wikipedia, name: "wiki_toxicity") }),
     ]

@@ -20,9 +20,16 @@ public final class ClassActivationMap: Explainer {
 
     /// The options every CAM method takes.
     public static let options = [
-        OptionSpec("layer", .string, default: .null, "the module (by name, e.g. \"relu2\") whose activations are explained; default: the last non-pooling module with a 4-D output"),
-        OptionSpec("normalize", .boolean, default: .boolean(true), "min-max normalise each map to [0, 1] (pytorch-grad-cam's output)"),
-        OptionSpec("batch_size", .integer, default: .number(16), "score_cam: masked inputs per forward pass (rounded down to whole batches of the inputs, at least one)"),
+        OptionSpec(
+            "layer", .string, default: .null,
+            "the module (by name, e.g. \"relu2\") whose activations are explained; default: the last non-pooling module with a 4-D output"
+        ),
+        OptionSpec(
+            "normalize", .boolean, default: .boolean(true),
+            "min-max normalise each map to [0, 1] (pytorch-grad-cam's output)"),
+        OptionSpec(
+            "batch_size", .integer, default: .number(16),
+            "score_cam: masked inputs per forward pass (rounded down to whole batches of the inputs, at least one)"),
     ]
 
     public init(weighting: CAMWeighting, layer: String? = nil, normalize: Bool = true) {
@@ -34,22 +41,27 @@ public final class ClassActivationMap: Explainer {
     /// The engine's options (`layer`, `normalize`) from a configuration, around `weighting`.
     public convenience init(weighting: CAMWeighting, config: Config) throws {
         _ = try config.positiveInteger("batch_size")
-        self.init(weighting: weighting, layer: config.has("layer") ? try config.string("layer") : nil,
-                  normalize: try config.boolean("normalize"))
+        self.init(
+            weighting: weighting, layer: config.has("layer") ? try config.string("layer") : nil,
+            normalize: try config.boolean("normalize"))
     }
 
     /// Maps `[N, H, W]` for `inputs` `[N, C, H, W]`, explaining `targets` (class indices `[N]`; nil: the
     /// predicted classes).
     public func attribute(model: Module, inputs: Tensor, targets: Tensor?) throws -> Tensor {
-        try model.evaluating { try maps(model: model, inputs: inputs, targets: targets) }   // (as pytorch-grad-cam)
+        try model.evaluating { try maps(model: model, inputs: inputs, targets: targets) }  // (as pytorch-grad-cam)
     }
 
     func maps(model: Module, inputs: Tensor, targets: Tensor?) throws -> Tensor {
         let name = weighting.name
         guard inputs.rank == 3 || inputs.rank == 4 else {
-            throw TensorError(name, "inputs must be images or spectrograms [N, C, H, W] (or [N, C, L]), got \(describe(shape: inputs.shape))")
+            throw TensorError(
+                name,
+                "inputs must be images or spectrograms [N, C, H, W] (or [N, C, L]), got \(describe(shape: inputs.shape))"
+            )
         }
-        let count = inputs.shape[0], width = inputs.shape[inputs.rank - 1]
+        let count = inputs.shape[0]
+        let width = inputs.shape[inputs.rank - 1]
         let target = try resolveLayer(model, inputs: inputs)
         // 1. Forward with the layer's output captured; the score of each sample's target class.
         var captured: Tensor?
@@ -60,29 +72,39 @@ public final class ClassActivationMap: Explainer {
         guard logits.rank == 2, logits.shape[0] == count else {
             throw TensorError(name, "the model must return logits [N, classes], got \(describe(shape: logits.shape))")
         }
-        guard let output = captured, output.rank == 4 || output.rank == 3, output.shape[0] == count, output.rank <= inputs.rank else {
-            throw TensorError(name, "layer \(target.name) must output [N, C, h, w] (or [N, C, l] for a temporal layer), got \(captured.map { describe(shape: $0.shape) } ?? "nothing")")
+        guard let output = captured, output.rank == 4 || output.rank == 3, output.shape[0] == count,
+            output.rank <= inputs.rank
+        else {
+            throw TensorError(
+                name,
+                "layer \(target.name) must output [N, C, h, w] (or [N, C, l] for a temporal layer), got \(captured.map { describe(shape: $0.shape) } ?? "nothing")"
+            )
         }
         let temporal = output.rank == 3
         let activations = temporal ? try output.unsqueezed(axis: 2) : output
         let height = temporal ? 1 : inputs.shape[inputs.rank - 2]
         let classes = try ExplanationTargets.classes(targets, logits: logits, owner: name)
         // 2. The gradients of the target scores at the layer (when the method uses them), then the raw map.
-        var gradients: Tensor?, derivatives: (second: [Double], third: [Double])?
+        var gradients: Tensor?
+        var derivatives: (second: [Double], third: [Double])?
         if weighting.requirement != .activations {
             let score = try ExplanationTargets.score(logits, classes: classes)
             // Differentiated at the layer's own output (the 4-D view of a temporal layer is not in the graph;
             // both hold the values in the same order).
             let exact = weighting.requirement == .higherDerivatives
-            guard let gradient = try Tensor.gradients(of: [score], withRespectTo: [output], createGraph: exact).first ?? nil else {
+            guard
+                let gradient = try Tensor.gradients(of: [score], withRespectTo: [output], createGraph: exact).first
+                    ?? nil
+            else {
                 throw TensorError(name, "the target scores do not depend on layer \(target.name)")
             }
             if exact { derivatives = try Self.diagonalDerivatives(gradient: gradient, activations: output) }
             gradients = try gradient.detach().reshaped(activations.shape)
         }
-        let context = CAMLayer(name: target.name, activations: activations.detach(), gradients: gradients,
-                               secondDerivatives: derivatives?.second, thirdDerivatives: derivatives?.third,
-                               model: model, inputs: inputs, classes: classes, temporal: temporal)
+        let context = CAMLayer(
+            name: target.name, activations: activations.detach(), gradients: gradients,
+            secondDerivatives: derivatives?.second, thirdDerivatives: derivatives?.third,
+            model: model, inputs: inputs, classes: classes, temporal: temporal)
         let raw = try weighting.map(context)
         let (h, w) = (activations.shape[2], activations.shape[3])
         guard raw.count == count * h * w else {
@@ -91,12 +113,15 @@ public final class ClassActivationMap: Explainer {
         // 3. relu, normalise, resize, normalise (pytorch-grad-cam's scale_cam_image twice).
         var maps = raw.map { max($0, 0) }
         if normalize { Self.normalizeEach(&maps, count: count, size: h * w) }
-        var resized = try Tensor(shape: [count, 1, h, w], doubles: maps).upsample(size: (height, width), mode: .bilinear).toDoubles()
+        var resized = try Tensor(shape: [count, 1, h, w], doubles: maps).upsample(
+            size: (height, width), mode: .bilinear
+        ).toDoubles()
         if normalize {
             resized = resized.map { max($0, 0) }
             Self.normalizeEach(&resized, count: count, size: height * width)
         }
-        return try Tensor(shape: temporal ? [count, width] : [count, height, width], values: resized, dtype: inputs.dtype)
+        return try Tensor(
+            shape: temporal ? [count, width] : [count, height, width], values: resized, dtype: inputs.dtype)
     }
 
     /// The explained module: `layer` by name, else the last non-pooling module with a 4-D output.
@@ -105,18 +130,31 @@ public final class ClassActivationMap: Explainer {
         if let layer {
             guard let module = model.module(named: layer) else {
                 let names = modules.map(\.name)
-                throw TensorError(weighting.name, "the model has no module '\(layer)'\(suggestion(for: layer, in: names)); modules: \(names.joined(separator: ", "))")
+                throw TensorError(
+                    weighting.name,
+                    "the model has no module '\(layer)'\(suggestion(for: layer, in: names)); modules: \(names.joined(separator: ", "))"
+                )
             }
             return (layer, module)
         }
         var ranks: [ObjectIdentifier: Int] = [:]
-        let hooks = modules.map { entry in (entry.module, entry.module.addForwardHook { module, _, output in ranks[ObjectIdentifier(module)] = output.rank }) }
+        let hooks = modules.map { entry in
+            (
+                entry.module,
+                entry.module.addForwardHook { module, _, output in ranks[ObjectIdentifier(module)] = output.rank }
+            )
+        }
         defer { for (module, hook) in hooks { module.removeForwardHook(hook) } }
         try noGrad { _ = try model(inputs.sliced(axis: 0, start: 0, end: 1)) }
         let candidates = modules.filter { !String(describing: type(of: $0.module)).contains("Pool") }
-        guard let last = candidates.last(where: { ranks[ObjectIdentifier($0.module)] == 4 })
-                ?? candidates.last(where: { ranks[ObjectIdentifier($0.module)] == 3 && inputs.rank >= 3 && !($0.module is Linear) }) else {
-            throw TensorError(weighting.name, "the model has no module with a 4-D output to explain; name one with layer = ...")
+        guard
+            let last = candidates.last(where: { ranks[ObjectIdentifier($0.module)] == 4 })
+                ?? candidates.last(where: {
+                    ranks[ObjectIdentifier($0.module)] == 3 && inputs.rank >= 3 && !($0.module is Linear)
+                })
+        else {
+            throw TensorError(
+                weighting.name, "the model has no module with a 4-D output to explain; name one with layer = ...")
         }
         return last
     }
@@ -125,10 +163,12 @@ public final class ClassActivationMap: Explainer {
     /// independent, so one basis direction serves the whole batch): per position, the Hessian row through
     /// the gradient's graph, then the gradient of its diagonal entry. Zero when the gradient has no graph
     /// (piecewise-linear heads).
-    static func diagonalDerivatives(gradient: Tensor, activations: Tensor) throws -> (second: [Double], third: [Double]) {
+    static func diagonalDerivatives(gradient: Tensor, activations: Tensor) throws -> (second: [Double], third: [Double])
+    {
         let shape = activations.shape
         let positions = shape.dropFirst().reduce(1, *)
-        var second = [Double](repeating: 0, count: activations.count), third = second
+        var second = [Double](repeating: 0, count: activations.count)
+        var third = second
         guard gradient.requiresGrad else { return (second, third) }
         for position in 0..<positions {
             var basis = [Double](repeating: 0, count: positions)
@@ -136,13 +176,21 @@ public final class ClassActivationMap: Explainer {
             let direction = try Tensor(shape: [1] + shape.dropFirst(), values: basis, dtype: activations.dtype)
             let projected = try (gradient * direction).sum()
             guard projected.requiresGrad,
-                  let row = try Tensor.gradients(of: [projected], withRespectTo: [activations], createGraph: true).first ?? nil else { continue }
+                let row = try Tensor.gradients(of: [projected], withRespectTo: [activations], createGraph: true).first
+                    ?? nil
+            else { continue }
             let rowValues = row.toDoubles()
-            for sample in 0..<shape[0] { second[sample * positions + position] = rowValues[sample * positions + position] }
+            for sample in 0..<shape[0] {
+                second[sample * positions + position] = rowValues[sample * positions + position]
+            }
             let diagonal = try (row * direction).sum()
-            guard diagonal.requiresGrad, let derivative = try Tensor.gradients(of: [diagonal], withRespectTo: [activations]).first ?? nil else { continue }
+            guard diagonal.requiresGrad,
+                let derivative = try Tensor.gradients(of: [diagonal], withRespectTo: [activations]).first ?? nil
+            else { continue }
             let derivativeValues = derivative.toDoubles()
-            for sample in 0..<shape[0] { third[sample * positions + position] = derivativeValues[sample * positions + position] }
+            for sample in 0..<shape[0] {
+                third[sample * positions + position] = derivativeValues[sample * positions + position]
+            }
         }
         return (second, third)
     }

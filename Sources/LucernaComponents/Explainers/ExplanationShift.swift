@@ -17,17 +17,27 @@ public enum ExplanationShift {
 
     public static func compare(_ first: Tensor, _ second: Tensor, top: Double = 0.2) throws -> Result {
         guard first.shape == second.shape, first.rank >= 2 else {
-            throw TensorError("explanation_shift", "maps must be [N, ...] with the same shape, got \(describe(shape: first.shape)) and \(describe(shape: second.shape))")
+            throw TensorError(
+                "explanation_shift",
+                "maps must be [N, ...] with the same shape, got \(describe(shape: first.shape)) and \(describe(shape: second.shape))"
+            )
         }
         guard top > 0, top <= 1 else { throw TensorError("explanation_shift", "top must be in (0, 1], got \(top)") }
-        let count = first.shape[0], size = first.count / max(count, 1)
-        let a = try first.to(.float64).toDoubles(), b = try second.to(.float64).toDoubles()
-        guard a.allSatisfy(\.isFinite), b.allSatisfy(\.isFinite) else { throw TensorError("explanation_shift", "maps must be finite") }
+        let count = first.shape[0]
+        let size = first.count / max(count, 1)
+        let a = try first.to(.float64).toDoubles()
+        let b = try second.to(.float64).toDoubles()
+        guard a.allSatisfy(\.isFinite), b.allSatisfy(\.isFinite) else {
+            throw TensorError("explanation_shift", "maps must be finite")
+        }
         let k = max(1, Int((top * Double(size) + 0.5).rounded(.down)))
-        var overlaps: [Double] = [], correlations: [Double] = []
+        var overlaps: [Double] = []
+        var correlations: [Double] = []
         for sample in 0..<count {
-            let x = Array(a[sample * size..<(sample + 1) * size]), y = Array(b[sample * size..<(sample + 1) * size])
-            let topX = Set(topIndices(x, k)), topY = Set(topIndices(y, k))
+            let x = Array(a[sample * size..<(sample + 1) * size])
+            let y = Array(b[sample * size..<(sample + 1) * size])
+            let topX = Set(topIndices(x, k))
+            let topY = Set(topIndices(y, k))
             overlaps.append(Double(topX.intersection(topY).count) / Double(topX.union(topY).count))
             correlations.append(pearson(averageRanks(x), averageRanks(y)))
         }
@@ -41,8 +51,11 @@ public enum ExplanationShift {
 
     static func pearson(_ x: [Double], _ y: [Double]) -> Double {
         let n = Double(x.count)
-        let meanX = x.reduce(0, +) / n, meanY = y.reduce(0, +) / n
-        var covariance = 0.0, varianceX = 0.0, varianceY = 0.0
+        let meanX = x.reduce(0, +) / n
+        let meanY = y.reduce(0, +) / n
+        var covariance = 0.0
+        var varianceX = 0.0
+        var varianceY = 0.0
         for (u, v) in zip(x, y) {
             covariance += (u - meanX) * (v - meanY)
             varianceX += (u - meanX) * (u - meanX)

@@ -6,7 +6,9 @@ import LucernaNN
 enum ExplanationTargets {
     /// The class of each sample: `targets` checked against the logits, or the argmax when nil.
     static func classes(_ targets: Tensor?, logits: Tensor, owner: String) throws -> [Int] {
-        guard logits.rank == 2 else { throw TensorError(owner, "the model must return logits [N, classes], got \(describe(shape: logits.shape))") }
+        guard logits.rank == 2 else {
+            throw TensorError(owner, "the model must return logits [N, classes], got \(describe(shape: logits.shape))")
+        }
         let (count, classCount) = (logits.shape[0], logits.shape[1])
         guard let targets else { return try logits.argmax(axis: 1).toIntegers() }
         guard targets.count == count else { throw TensorError(owner, "\(targets.count) targets for \(count) inputs") }
@@ -24,21 +26,29 @@ enum ExplanationTargets {
 
     /// d Σₙ logits[n, classₙ] / d inputs, and the classes (`classes`, else resolved from `targets` or the
     /// predictions on `inputs`).
-    static func inputGradient(model: Module, inputs: Tensor, classes: [Int]?, targets: Tensor?, owner: String) throws -> (gradient: Tensor, classes: [Int]) {
-        try gradient(model: model, inputs: inputs, layer: nil, point: inputs, classes: classes, targets: targets, owner: owner)
+    static func inputGradient(model: Module, inputs: Tensor, classes: [Int]?, targets: Tensor?, owner: String) throws
+        -> (gradient: Tensor, classes: [Int])
+    {
+        try gradient(
+            model: model, inputs: inputs, layer: nil, point: inputs, classes: classes, targets: targets, owner: owner)
     }
 
     /// d Σₙ logits[n, classₙ] / d `point`, where `point` is the model's input (no `layer`) or replaces the
     /// output of `layer` in a forward pass over `inputs` (Captum's layer attribution: for token models, the
     /// embedding's output).
-    static func gradient(model: Module, inputs: Tensor, layer: Module?, point: Tensor, classes: [Int]?, targets: Tensor?,
-                         owner: String) throws -> (gradient: Tensor, classes: [Int]) {
+    static func gradient(
+        model: Module, inputs: Tensor, layer: Module?, point: Tensor, classes: [Int]?, targets: Tensor?,
+        owner: String
+    ) throws -> (gradient: Tensor, classes: [Int]) {
         let leaf = try point.detach().requiringGrad()
         var identifier: Int?
         if let layer {
             identifier = layer.addOutputTransform { module, _, output in
                 guard output.shape == leaf.shape else {
-                    throw TensorError(owner, "\(module.typeName) output \(describe(shape: output.shape)) differs from the attributed values \(describe(shape: leaf.shape))")
+                    throw TensorError(
+                        owner,
+                        "\(module.typeName) output \(describe(shape: output.shape)) differs from the attributed values \(describe(shape: leaf.shape))"
+                    )
                 }
                 return leaf
             }
@@ -46,21 +56,31 @@ enum ExplanationTargets {
         defer { if let layer, let identifier { layer.removeOutputTransform(identifier) } }
         let logits = try model(layer == nil ? leaf : inputs)
         let resolved = try classes ?? self.classes(targets, logits: logits, owner: owner)
-        guard let gradient = try Tensor.gradients(of: [score(logits, classes: resolved)], withRespectTo: [leaf]).first ?? nil else {
-            throw TensorError(owner, "the target scores do not depend on the \(layer == nil ? "inputs" : "layer's output")")
+        guard
+            let gradient = try Tensor.gradients(of: [score(logits, classes: resolved)], withRespectTo: [leaf]).first
+                ?? nil
+        else {
+            throw TensorError(
+                owner, "the target scores do not depend on the \(layer == nil ? "inputs" : "layer's output")")
         }
         return (gradient, resolved)
     }
 
     /// The option naming the layer whose output gradient methods attribute to (Captum's Layer* variants).
-    static let layerOption = OptionSpec("layer", .string, default: .null, "attribute to the output of this module (by name) instead of the inputs, as Captum's layer methods do; for token models name the embedding and sum the last axis for per-token scores")
+    static let layerOption = OptionSpec(
+        "layer", .string, default: .null,
+        "attribute to the output of this module (by name) instead of the inputs, as Captum's layer methods do; for token models name the embedding and sum the last axis for per-token scores"
+    )
 
     /// The module called `name` (nil: none), with the model's module names in the error.
     static func layer(_ name: String?, in model: Module, owner: String) throws -> Module? {
         guard let name else { return nil }
         guard let module = model.module(named: name) else {
             let names = model.namedModules().map(\.name).filter { !$0.isEmpty }
-            throw TensorError(owner, "the model has no module '\(name)'\(suggestion(for: name, in: names)); modules: \(names.joined(separator: ", "))")
+            throw TensorError(
+                owner,
+                "the model has no module '\(name)'\(suggestion(for: name, in: names)); modules: \(names.joined(separator: ", "))"
+            )
         }
         return module
     }
@@ -72,14 +92,19 @@ enum ExplanationTargets {
         let identifier = layer.addForwardHook { _, _, output in captured = output }
         defer { layer.removeForwardHook(identifier) }
         _ = try noGrad { try model(inputs) }
-        guard let captured else { throw TensorError(layer.typeName, "the layer was not called in the model's forward pass") }
+        guard let captured else {
+            throw TensorError(layer.typeName, "the layer was not called in the model's forward pass")
+        }
         return captured.detach()
     }
 
     /// Floating-point inputs, or a clear error for token ids without a layer to attribute to.
     static func requireFloatingPoint(_ inputs: Tensor, layer: Module?, owner: String) throws {
         guard layer == nil, !inputs.dtype.isFloatingPoint else { return }
-        throw TensorError(owner, "inputs are \(inputs.dtype) token ids, which carry no gradient; attribute to the embedding with layer = \"<its name>\"")
+        throw TensorError(
+            owner,
+            "inputs are \(inputs.dtype) token ids, which carry no gradient; attribute to the embedding with layer = \"<its name>\""
+        )
     }
 
     /// The predicted or given classes of `inputs` (one forward pass, without recording).

@@ -9,7 +9,9 @@ public final class IntegratedGradients: Explainer {
     static let methods = ["gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right", "riemann_middle"]
     static let options = [
         OptionSpec("steps", .integer, default: .number(50), "points of the path integral (Captum's n_steps)"),
-        OptionSpec("method", .string, default: .string("gausslegendre"), "quadrature rule: gausslegendre, riemann_trapezoid, riemann_left, riemann_right or riemann_middle"),
+        OptionSpec(
+            "method", .string, default: .string("gausslegendre"),
+            "quadrature rule: gausslegendre, riemann_trapezoid, riemann_left, riemann_right or riemann_middle"),
         OptionSpec("baseline", .number, default: .number(0), "the constant baseline input"),
         OptionSpec("batch_steps", .integer, default: .number(16), "path points evaluated per forward/backward pass"),
         ExplanationTargets.layerOption,
@@ -22,7 +24,9 @@ public final class IntegratedGradients: Explainer {
         baseline = try config.number("baseline")
         batchSteps = try config.positiveInteger("batch_steps")
         layerName = config.has("layer") ? try config.string("layer") : nil
-        guard method != "riemann_trapezoid" || steps >= 2 else { throw config.error("riemann_trapezoid needs at least 2 steps") }
+        guard method != "riemann_trapezoid" || steps >= 2 else {
+            throw config.error("riemann_trapezoid needs at least 2 steps")
+        }
     }
 
     /// (α, weight) for each path point.
@@ -51,13 +55,16 @@ public final class IntegratedGradients: Explainer {
             var derivative = 0.0
             for _ in 0..<100 {
                 var (p0, p1) = (1.0, x)
-                if n == 1 { p1 = x } else {
+                if n == 1 {
+                    p1 = x
+                } else {
                     for k in 2...n {
                         let pk = ((2 * Double(k) - 1) * x * p1 - (Double(k) - 1) * p0) / Double(k)
                         (p0, p1) = (p1, pk)
                     }
                 }
-                let pn = n == 1 ? x : p1, pnMinus1 = n == 1 ? 1.0 : p0
+                let pn = n == 1 ? x : p1
+                let pnMinus1 = n == 1 ? 1.0 : p0
                 derivative = Double(n) * (x * pn - pnMinus1) / (x * x - 1)
                 let step = pn / derivative
                 x -= step
@@ -75,7 +82,8 @@ public final class IntegratedGradients: Explainer {
         try model.evaluating {
             let layer = try ExplanationTargets.layer(layerName, in: model, owner: "integrated_gradients")
             try ExplanationTargets.requireFloatingPoint(inputs, layer: layer, owner: "integrated_gradients")
-            let classes = try ExplanationTargets.resolve(model: model, inputs: inputs, targets: targets, owner: "integrated_gradients")
+            let classes = try ExplanationTargets.resolve(
+                model: model, inputs: inputs, targets: targets, owner: "integrated_gradients")
             let count = inputs.shape[0]
             let values = try ExplanationTargets.attributedValues(model: model, inputs: inputs, layer: layer)
             let base = try Tensor.full(values.shape, value: baseline, dtype: values.dtype)
@@ -85,15 +93,23 @@ public final class IntegratedGradients: Explainer {
             for start in stride(from: 0, to: points.count, by: batchSteps) {
                 let chunk = Array(points[start..<min(start + batchSteps, points.count)])
                 // The chunk's path points stacked along the batch axis: [chunk · N, ...].
-                let scaled = try noGrad { try Tensor.concatenate(chunk.map { try base + difference * $0.alpha }, axis: 0) }
-                let tiled = layer == nil ? scaled : try Tensor.concatenate(Array(repeating: inputs, count: chunk.count), axis: 0)
-                let gradient = try ExplanationTargets.gradient(model: model, inputs: tiled, layer: layer, point: scaled,
-                                                               classes: Array(repeating: classes, count: chunk.count).flatMap { $0 },
-                                                               targets: nil, owner: "integrated_gradients").gradient
+                let scaled = try noGrad {
+                    try Tensor.concatenate(chunk.map { try base + difference * $0.alpha }, axis: 0)
+                }
+                let tiled =
+                    layer == nil
+                    ? scaled : try Tensor.concatenate(Array(repeating: inputs, count: chunk.count), axis: 0)
+                let gradient = try ExplanationTargets.gradient(
+                    model: model, inputs: tiled, layer: layer, point: scaled,
+                    classes: Array(repeating: classes, count: chunk.count).flatMap { $0 },
+                    targets: nil, owner: "integrated_gradients"
+                ).gradient
                 total = try noGrad {
                     var sum = total
                     for (index, point) in chunk.enumerated() {
-                        sum = try sum + gradient.sliced(axis: 0, start: index * count, end: (index + 1) * count) * point.weight
+                        sum =
+                            try sum + gradient.sliced(axis: 0, start: index * count, end: (index + 1) * count)
+                            * point.weight
                     }
                     return sum
                 }
@@ -105,7 +121,11 @@ public final class IntegratedGradients: Explainer {
 
 extension IntegratedGradients: RegisteredComponent {
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.explainer, "integrated_gradients", "path integral of gradients from a baseline (Gauss-Legendre or Riemann rules)",
-            reference: "Sundararajan, Taly & Yan, \"Axiomatic Attribution for Deep Networks\", ICML 2017; Captum `IntegratedGradients`", options: IntegratedGradients.options, build: IntegratedGradients.init),
+        ComponentEntry(
+            .explainer, "integrated_gradients",
+            "path integral of gradients from a baseline (Gauss-Legendre or Riemann rules)",
+            reference:
+                "Sundararajan, Taly & Yan, \"Axiomatic Attribution for Deep Networks\", ICML 2017; Captum `IntegratedGradients`",
+            options: IntegratedGradients.options, build: IntegratedGradients.init)
     ]
 }

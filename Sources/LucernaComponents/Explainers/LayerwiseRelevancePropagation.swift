@@ -10,10 +10,18 @@ import LucernaNN
 /// (`"one_hot"`, Zennit's usual `attr_output`).
 public final class LayerwiseRelevancePropagation: Explainer {
     static let options = [
-        OptionSpec("composite", .component(.composite), default: .string("epsilon_plus"), "the composite assigning rules to layers (a name, spec or instance)"),
-        OptionSpec("canonize", .boolean, default: .boolean(true), "merge each BatchNorm into the Linear/convolution layer before it"),
-        OptionSpec("output", .string, default: .string("score"), "output relevance: score (the target logit) or one_hot (1)"),
-        OptionSpec("layer", .string, default: .null, "return the relevance at the output of this module (by name) instead of the inputs; for token models name the embedding"),
+        OptionSpec(
+            "composite", .component(.composite), default: .string("epsilon_plus"),
+            "the composite assigning rules to layers (a name, spec or instance)"),
+        OptionSpec(
+            "canonize", .boolean, default: .boolean(true),
+            "merge each BatchNorm into the Linear/convolution layer before it"),
+        OptionSpec(
+            "output", .string, default: .string("score"), "output relevance: score (the target logit) or one_hot (1)"),
+        OptionSpec(
+            "layer", .string, default: .null,
+            "return the relevance at the output of this module (by name) instead of the inputs; for token models name the embedding"
+        ),
     ]
     public let composite: RelevanceComposite
     public let canonize: Bool
@@ -21,7 +29,9 @@ public final class LayerwiseRelevancePropagation: Explainer {
     /// The module whose output relevance is returned (nil: the inputs').
     public let layerName: String?
 
-    public init(composite: RelevanceComposite, canonize: Bool = true, scoreOutput: Bool = true, layerName: String? = nil) {
+    public init(
+        composite: RelevanceComposite, canonize: Bool = true, scoreOutput: Bool = true, layerName: String? = nil
+    ) {
         self.composite = composite
         self.canonize = canonize
         self.scoreOutput = scoreOutput
@@ -30,9 +40,10 @@ public final class LayerwiseRelevancePropagation: Explainer {
 
     convenience init(config: Config) throws {
         let composite = try config.component("composite", kind: .composite)
-        self.init(composite: composite, canonize: try config.boolean("canonize"),
-                  scoreOutput: try config.choice("output", ["score", "one_hot"]) == "score",
-                  layerName: config.has("layer") ? try config.string("layer") : nil)
+        self.init(
+            composite: composite, canonize: try config.boolean("canonize"),
+            scoreOutput: try config.choice("output", ["score", "one_hot"]) == "score",
+            layerName: config.has("layer") ? try config.string("layer") : nil)
     }
 
     /// A layer with a rule, and the BatchNorm merged into it, if any.
@@ -49,12 +60,17 @@ public final class LayerwiseRelevancePropagation: Explainer {
         /// The layer with its parameters, merged with the BatchNorm after it: W·s, (b − μ)·s + β with
         /// s = γ / √(σ² + ε).
         func layer() throws -> RelevanceLayer {
-            guard let batchNorm, let affine = module as? AffineLayer else { return RelevanceLayer(name: name, module: module) }
+            guard let batchNorm, let affine = module as? AffineLayer else {
+                return RelevanceLayer(name: name, module: module)
+            }
             return try noGrad {
                 let weight = affine.weight.detach()
                 let channels = weight.shape[affine.outputAxisOfWeight]
                 guard batchNorm.runningMean.count == channels else {
-                    throw TensorError("lrp", "cannot merge the BatchNorm of \(batchNorm.runningMean.count) features into \(name) with \(channels) outputs")
+                    throw TensorError(
+                        "lrp",
+                        "cannot merge the BatchNorm of \(batchNorm.runningMean.count) features into \(name) with \(channels) outputs"
+                    )
                 }
                 let gamma = batchNorm.weight?.detach() ?? batchNorm.runningMean.onesLike()
                 let beta = batchNorm.bias?.detach() ?? batchNorm.runningMean.zerosLike()
@@ -81,15 +97,18 @@ public final class LayerwiseRelevancePropagation: Explainer {
             defer { for (module, identifier) in installed { module.removeOutputTransform(identifier) } }
             for ((name, module), rule) in zip(leaves, rules) where rule != nil || (canonize && module is BatchNorm) {
                 let identifier = module.addOutputTransform { [canonize] module, input, output in
-                    if canonize, let batchNorm = module as? BatchNorm, let producer = producers[ObjectIdentifier(input)],
-                       producer.entry.module is AffineLayer, producer.entry.batchNorm == nil {
+                    if canonize, let batchNorm = module as? BatchNorm,
+                        let producer = producers[ObjectIdentifier(input)],
+                        producer.entry.module is AffineLayer, producer.entry.batchNorm == nil
+                    {
                         producer.entry.batchNorm = batchNorm
                         return output.replacingGradient(operation: "lrp merged \(name)", inputs: [input]) { [$0] }
                     }
                     guard let rule else { return output }
                     let entry = Entry(name: name.isEmpty ? module.typeName : name, module: module, rule: rule)
                     let savedInput = input.detach()
-                    let result = output.replacingGradient(operation: "lrp \(entry.name)", inputs: [input]) { relevance in
+                    let result = output.replacingGradient(operation: "lrp \(entry.name)", inputs: [input]) {
+                        relevance in
                         [try rule.inputRelevance(layer: entry.layer(), input: savedInput, outputRelevance: relevance)]
                     }
                     producers[ObjectIdentifier(result)] = (result, entry)
@@ -110,9 +129,12 @@ public final class LayerwiseRelevancePropagation: Explainer {
             }
             let logits = try model(layer == nil ? point ?? inputs : inputs)
             let classes = try ExplanationTargets.classes(targets, logits: logits, owner: "lrp")
-            var seed = try Tensor.oneHot(Tensor(shape: [classes.count], integers: classes), classes: logits.shape[1], dtype: logits.dtype)
+            var seed = try Tensor.oneHot(
+                Tensor(shape: [classes.count], integers: classes), classes: logits.shape[1], dtype: logits.dtype)
             if scoreOutput { seed = try noGrad { try seed * logits.detach() } }
-            guard let point, let relevance = try Tensor.gradients(of: [logits], withRespectTo: [point], seeds: [seed]).first ?? nil else {
+            guard let point,
+                let relevance = try Tensor.gradients(of: [logits], withRespectTo: [point], seeds: [seed]).first ?? nil
+            else {
                 throw TensorError("lrp", "the target scores do not depend on the inputs")
             }
             return relevance.detach()
@@ -122,7 +144,10 @@ public final class LayerwiseRelevancePropagation: Explainer {
 
 extension LayerwiseRelevancePropagation: RegisteredComponent {
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.explainer, "lrp", "layer-wise relevance propagation with a composite of rules (BatchNorm canonised)",
-            reference: "Bach et al., \"On Pixel-Wise Explanations for Non-Linear Classifier Decisions by Layer-Wise Relevance Propagation\", PLoS ONE 2015; Montavon et al., \"Layer-Wise Relevance Propagation: An Overview\", 2019; Anders et al., Zennit, 2021", options: LayerwiseRelevancePropagation.options, build: LayerwiseRelevancePropagation.init),
+        ComponentEntry(
+            .explainer, "lrp", "layer-wise relevance propagation with a composite of rules (BatchNorm canonised)",
+            reference:
+                "Bach et al., \"On Pixel-Wise Explanations for Non-Linear Classifier Decisions by Layer-Wise Relevance Propagation\", PLoS ONE 2015; Montavon et al., \"Layer-Wise Relevance Propagation: An Overview\", 2019; Anders et al., Zennit, 2021",
+            options: LayerwiseRelevancePropagation.options, build: LayerwiseRelevancePropagation.init)
     ]
 }

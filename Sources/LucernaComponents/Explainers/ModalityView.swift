@@ -23,12 +23,16 @@ public final class ModalityView: Module {
 
     /// The view for the rows `rows` of its batch (attacks query the inputs they have not yet fooled).
     public override func restricted(toRows rows: [Int]) throws -> Module {
-        ModalityView(model: model, modality: modality, held: try held.mapValues { try $0.indexSelect(axis: 0, indices: rows) }, count: rows.count)
+        ModalityView(
+            model: model, modality: modality, held: try held.mapValues { try $0.indexSelect(axis: 0, indices: rows) },
+            count: rows.count)
     }
 
     public init(model: MultimodalClassifier, modality: String, inputs: [String: Tensor]) throws {
         guard let explained = inputs[modality] else {
-            throw TensorError("explain", "no input for modality '\(modality)'; given: \(inputs.keys.sorted().joined(separator: ", "))")
+            throw TensorError(
+                "explain", "no input for modality '\(modality)'; given: \(inputs.keys.sorted().joined(separator: ", "))"
+            )
         }
         self.model = model
         self.modality = modality
@@ -41,21 +45,30 @@ public final class ModalityView: Module {
     public override func forward(_ input: Tensor) throws -> Tensor {
         let rows = input.shape.first ?? 0
         guard count > 0, rows % count == 0 else {
-            throw TensorError("modality view", "queried with \(rows) rows for a batch of \(count): an explainer that batches rows of single samples cannot explain one modality of a multimodal model (use saliency, integrated_gradients, smoothgrad, occlusion, lrp or a gradient CAM)")
+            throw TensorError(
+                "modality view",
+                "queried with \(rows) rows for a batch of \(count): an explainer that batches rows of single samples cannot explain one modality of a multimodal model (use saliency, integrated_gradients, smoothgrad, occlusion, lrp or a gradient CAM)"
+            )
         }
         let copies = rows / count
-        var inputs = try held.mapValues { copies == 1 ? $0 : try Tensor.concatenate(Array(repeating: $0, count: copies), axis: 0) }
+        var inputs = try held.mapValues {
+            copies == 1 ? $0 : try Tensor.concatenate(Array(repeating: $0, count: copies), axis: 0)
+        }
         inputs[modality] = input
         return try model.forward(modalities: inputs)
     }
 
     /// One map per modality of `inputs`, from `explainer`; a CAM method on a layer of one modality's
     /// encoder (`encoders.image.relu2`) explains that modality only.
-    public static func explain(_ explainer: Explainer, model: MultimodalClassifier, inputs: [String: Tensor], targets: Tensor?) throws -> [String: Tensor] {
+    public static func explain(
+        _ explainer: Explainer, model: MultimodalClassifier, inputs: [String: Tensor], targets: Tensor?
+    ) throws -> [String: Tensor] {
         var names = inputs.keys.sorted()
         if let layer = (explainer as? ClassActivationMap)?.layer, layer.hasPrefix("encoders.") {
             let owner = String(layer.dropFirst("encoders.".count).prefix { $0 != "." })
-            guard inputs[owner] != nil else { throw TensorError("explain", "layer \(layer) belongs to modality '\(owner)', which has no input here") }
+            guard inputs[owner] != nil else {
+                throw TensorError("explain", "layer \(layer) belongs to modality '\(owner)', which has no input here")
+            }
             names = [owner]
         }
         var maps: [String: Tensor] = [:]
@@ -71,7 +84,9 @@ public final class ModalityView: Module {
     /// every map of a sample is zero).
     public static func shares(_ maps: [String: Tensor]) throws -> [String: Tensor] {
         let names = maps.keys.sorted()
-        guard let count = names.first.flatMap({ maps[$0]?.shape.first }), names.allSatisfy({ maps[$0]?.shape.first == count }) else {
+        guard let count = names.first.flatMap({ maps[$0]?.shape.first }),
+            names.allSatisfy({ maps[$0]?.shape.first == count })
+        else {
             throw TensorError("relevance_shares", "maps must share their batch size")
         }
         let masses = try names.map { name -> [Double] in

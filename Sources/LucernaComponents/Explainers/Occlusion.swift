@@ -6,10 +6,15 @@ import LucernaNN
 /// mean drop over the windows that covered it (elements no window covers get 0, where Captum gives NaN).
 public final class Occlusion: Explainer {
     static let options = [
-        OptionSpec("window", .integers, default: .list([.number(1), .number(4), .number(4)]), "window shape over one input without the batch axis (e.g. {1, 4, 4})"),
-        OptionSpec("strides", .integers, default: .list([.number(1), .number(2), .number(2)]), "window strides per axis"),
+        OptionSpec(
+            "window", .integers, default: .list([.number(1), .number(4), .number(4)]),
+            "window shape over one input without the batch axis (e.g. {1, 4, 4})"),
+        OptionSpec(
+            "strides", .integers, default: .list([.number(1), .number(2), .number(2)]), "window strides per axis"),
         OptionSpec("baseline", .number, default: .number(0), "value written into the window"),
-        OptionSpec("batch_size", .integer, default: .number(64), "occluded inputs per forward pass (rounded down to whole batches of the inputs, at least one)"),
+        OptionSpec(
+            "batch_size", .integer, default: .number(64),
+            "occluded inputs per forward pass (rounded down to whole batches of the inputs, at least one)"),
     ]
     let window: [Int], strides: [Int], baseline: Double, batchSize: Int
 
@@ -26,35 +31,46 @@ public final class Occlusion: Explainer {
     public func attribute(model: Module, inputs: Tensor, targets: Tensor?) throws -> Tensor {
         let sampleShape = Array(inputs.shape.dropFirst())
         guard sampleShape.count == window.count, zip(sampleShape, window).allSatisfy({ $0 >= $1 }) else {
-            throw TensorError("occlusion", "window \(window) does not fit inputs \(describe(shape: inputs.shape)) (one size per axis after the batch axis)")
+            throw TensorError(
+                "occlusion",
+                "window \(window) does not fit inputs \(describe(shape: inputs.shape)) (one size per axis after the batch axis)"
+            )
         }
         return try model.evaluating {
             try noGrad {
                 let logits = try model(inputs)
                 let classes = try ExplanationTargets.classes(targets, logits: logits, owner: "occlusion")
-                let reference = logits.toDoubles(), classCount = logits.shape[1]
-                let count = inputs.shape[0], size = inputs.count / max(count, 1)
+                let reference = logits.toDoubles()
+                let classCount = logits.shape[1]
+                let count = inputs.shape[0]
+                let size = inputs.count / max(count, 1)
                 let values = inputs.toDoubles()
                 // 1. The window positions: offsets k · stride along each axis (Captum's shift counts).
                 let shifts = zip(zip(sampleShape, window), strides).map { ($0.0 - $0.1) / $1 + 1 }
                 let positions = shifts.reduce(1, *)
                 var elementStrides = [Int](repeating: 1, count: sampleShape.count)
-                for axis in stride(from: sampleShape.count - 2, through: 0, by: -1) { elementStrides[axis] = elementStrides[axis + 1] * sampleShape[axis + 1] }
+                for axis in stride(from: sampleShape.count - 2, through: 0, by: -1) {
+                    elementStrides[axis] = elementStrides[axis + 1] * sampleShape[axis + 1]
+                }
                 func covered(_ position: Int) -> [Int] {
-                    var remaining = position, offsets = [Int](repeating: 0, count: shifts.count)
+                    var remaining = position
+                    var offsets = [Int](repeating: 0, count: shifts.count)
                     for axis in 0..<shifts.count {
                         offsets[axis] = (remaining % shifts[axis]) * strides[axis]
                         remaining /= shifts[axis]
                     }
                     var elements = [0]
                     for axis in 0..<shifts.count {
-                        elements = elements.flatMap { base in (0..<window[axis]).map { base + (offsets[axis] + $0) * elementStrides[axis] } }
+                        elements = elements.flatMap { base in
+                            (0..<window[axis]).map { base + (offsets[axis] + $0) * elementStrides[axis] }
+                        }
                     }
                     return elements
                 }
                 // Each window's elements, computed once and shared by every sample.
                 let windows = (0..<positions).map(covered)
-                var total = [Double](repeating: 0, count: inputs.count), hits = [Double](repeating: 0, count: size)
+                var total = [Double](repeating: 0, count: inputs.count)
+                var hits = [Double](repeating: 0, count: size)
                 for window in windows { for element in window { hits[element] += 1 } }
                 // 2. Occluded copies of the whole batch, several window positions per forward pass (rows
                 //    position-major: every sample for one position, then the next), so a model that
@@ -71,7 +87,9 @@ public final class Occlusion: Explainer {
                             batch += copy
                         }
                     }
-                    let occluded = try model(Tensor(shape: [group.count * count] + sampleShape, values: batch, dtype: inputs.dtype)).toDoubles()
+                    let occluded = try model(
+                        Tensor(shape: [group.count * count] + sampleShape, values: batch, dtype: inputs.dtype)
+                    ).toDoubles()
                     for (offset, position) in group.enumerated() {
                         for n in 0..<count {
                             let row = offset * count + n
@@ -89,7 +107,10 @@ public final class Occlusion: Explainer {
 
 extension Occlusion: RegisteredComponent {
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.explainer, "occlusion", "drop of the target score when a sliding window is occluded", reference: "Zeiler & Fergus, \"Visualizing and Understanding Convolutional Networks\", ECCV 2014; Captum `Occlusion`",
-            options: Occlusion.options, build: Occlusion.init),
+        ComponentEntry(
+            .explainer, "occlusion", "drop of the target score when a sliding window is occluded",
+            reference:
+                "Zeiler & Fergus, \"Visualizing and Understanding Convolutional Networks\", ECCV 2014; Captum `Occlusion`",
+            options: Occlusion.options, build: Occlusion.init)
     ]
 }

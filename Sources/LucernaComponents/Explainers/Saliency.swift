@@ -4,8 +4,10 @@ import LucernaNN
 /// Saliency: the gradient of the target class score with respect to the input, or to the output of
 /// `layer` (its absolute value by default), in evaluation mode.
 public final class Saliency: Explainer {
-    static let options = [OptionSpec("absolute", .boolean, default: .boolean(true), "return |gradient| (Captum's abs=True)"),
-                          ExplanationTargets.layerOption]
+    static let options = [
+        OptionSpec("absolute", .boolean, default: .boolean(true), "return |gradient| (Captum's abs=True)"),
+        ExplanationTargets.layerOption,
+    ]
     let absolute: Bool, layerName: String?
 
     init(config: Config) throws {
@@ -18,8 +20,10 @@ public final class Saliency: Explainer {
             let layer = try ExplanationTargets.layer(layerName, in: model, owner: "saliency")
             try ExplanationTargets.requireFloatingPoint(inputs, layer: layer, owner: "saliency")
             let point = try ExplanationTargets.attributedValues(model: model, inputs: inputs, layer: layer)
-            return try ExplanationTargets.gradient(model: model, inputs: inputs, layer: layer, point: point, classes: nil, targets: targets,
-                                                   owner: "saliency").gradient
+            return try ExplanationTargets.gradient(
+                model: model, inputs: inputs, layer: layer, point: point, classes: nil, targets: targets,
+                owner: "saliency"
+            ).gradient
         }
         return absolute ? try noGrad { try gradient.abs() } : gradient
     }
@@ -27,7 +31,10 @@ public final class Saliency: Explainer {
 
 extension Saliency: RegisteredComponent {
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.explainer, "saliency", "|gradient| of the target score with respect to the input", reference: "Simonyan, Vedaldi & Zisserman, \"Deep Inside Convolutional Networks\", ICLR-W 2014; Captum `Saliency`",
-            options: Saliency.options, build: Saliency.init),
+        ComponentEntry(
+            .explainer, "saliency", "|gradient| of the target score with respect to the input",
+            reference:
+                "Simonyan, Vedaldi & Zisserman, \"Deep Inside Convolutional Networks\", ICLR-W 2014; Captum `Saliency`",
+            options: Saliency.options, build: Saliency.init)
     ]
 }

@@ -7,7 +7,9 @@ import LucernaNN
 public final class SmoothGrad: Explainer {
     static let options = [
         OptionSpec("samples", .integer, default: .number(25), "noisy copies per input"),
-        OptionSpec("noise", .number, default: .number(0.15), "noise standard deviation as a fraction of each input's value range"),
+        OptionSpec(
+            "noise", .number, default: .number(0.15),
+            "noise standard deviation as a fraction of each input's value range"),
         OptionSpec("squared", .boolean, default: .boolean(false), "average squared gradients (SmoothGrad-Squared)"),
         OptionSpec("absolute", .boolean, default: .boolean(true), "average |gradient| (Captum's Saliency default)"),
         ExplanationTargets.layerOption,
@@ -20,17 +22,21 @@ public final class SmoothGrad: Explainer {
         squared = try config.boolean("squared")
         absolute = try config.boolean("absolute")
         layerName = config.has("layer") ? try config.string("layer") : nil
-        guard noise >= 0, noise.isFinite else { throw config.error("noise must be a non-negative number, got \(noise)") }
+        guard noise >= 0, noise.isFinite else {
+            throw config.error("noise must be a non-negative number, got \(noise)")
+        }
     }
 
     public func attribute(model: Module, inputs: Tensor, targets: Tensor?) throws -> Tensor {
         try model.evaluating {
             let layer = try ExplanationTargets.layer(layerName, in: model, owner: "smoothgrad")
             try ExplanationTargets.requireFloatingPoint(inputs, layer: layer, owner: "smoothgrad")
-            let classes = try ExplanationTargets.resolve(model: model, inputs: inputs, targets: targets, owner: "smoothgrad")
+            let classes = try ExplanationTargets.resolve(
+                model: model, inputs: inputs, targets: targets, owner: "smoothgrad")
             let attributed = try ExplanationTargets.attributedValues(model: model, inputs: inputs, layer: layer)
             // 1. Each sample's noise level from its own value range.
-            let count = attributed.shape[0], size = attributed.count / max(count, 1)
+            let count = attributed.shape[0]
+            let size = attributed.count / max(count, 1)
             let values = attributed.toDoubles()
             let scales = (0..<count).map { n -> Double in
                 let slice = values[n * size..<(n + 1) * size]
@@ -39,11 +45,17 @@ public final class SmoothGrad: Explainer {
             var total = attributed.zerosLike()
             for _ in 0..<samples {
                 let standard = try Tensor.normal(attributed.shape, dtype: attributed.dtype).toDoubles()
-                let noisy = try Tensor(shape: attributed.shape, values: (0..<attributed.count).map { values[$0] + standard[$0] * scales[$0 / size] },
-                                       dtype: attributed.dtype)
-                let gradient = try ExplanationTargets.gradient(model: model, inputs: inputs, layer: layer, point: noisy, classes: classes,
-                                                               targets: nil, owner: "smoothgrad").gradient
-                total = try noGrad { try total + (squared ? gradient * gradient : absolute ? gradient.abs() : gradient) }
+                let noisy = try Tensor(
+                    shape: attributed.shape,
+                    values: (0..<attributed.count).map { values[$0] + standard[$0] * scales[$0 / size] },
+                    dtype: attributed.dtype)
+                let gradient = try ExplanationTargets.gradient(
+                    model: model, inputs: inputs, layer: layer, point: noisy, classes: classes,
+                    targets: nil, owner: "smoothgrad"
+                ).gradient
+                total = try noGrad {
+                    try total + (squared ? gradient * gradient : absolute ? gradient.abs() : gradient)
+                }
             }
             return try noGrad { try total / Double(samples) }
         }
@@ -52,7 +64,10 @@ public final class SmoothGrad: Explainer {
 
 extension SmoothGrad: RegisteredComponent {
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.explainer, "smoothgrad", "mean saliency over noisy copies of the input", reference: "Smilkov et al., \"SmoothGrad: removing noise by adding noise\", 2017; Captum `NoiseTunnel` (`nt_type = \"smoothgrad\"`, absolute gradients as its `Saliency`)",
-            options: SmoothGrad.options, build: SmoothGrad.init),
+        ComponentEntry(
+            .explainer, "smoothgrad", "mean saliency over noisy copies of the input",
+            reference:
+                "Smilkov et al., \"SmoothGrad: removing noise by adding noise\", 2017; Captum `NoiseTunnel` (`nt_type = \"smoothgrad\"`, absolute gradients as its `Saliency`)",
+            options: SmoothGrad.options, build: SmoothGrad.init)
     ]
 }

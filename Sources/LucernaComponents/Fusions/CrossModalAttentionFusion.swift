@@ -10,12 +10,13 @@ import LucernaNN
 /// vectors (in the order t = 1…m, s = 1…m, s ≠ t): `[N, m(m−1)·dim]`. The attention weights of each pair's
 /// last block (averaged over heads, `[N, L_t, L_s]`) are kept from the latest forward for inspection.
 public final class CrossModalAttentionFusion: ModalityFusion {
-    public static let options = commonOptions + [
-        OptionSpec("dim", .integer, default: .number(32), "model width of the cross-modal blocks"),
-        OptionSpec("heads", .integer, default: .number(4), "attention heads (dim must be a multiple)"),
-        OptionSpec("layers", .integer, default: .number(1), "cross-modal blocks per modality pair"),
-        OptionSpec("dropout", .number, default: .number(0), "attention dropout"),
-    ]
+    public static let options =
+        commonOptions + [
+            OptionSpec("dim", .integer, default: .number(32), "model width of the cross-modal blocks"),
+            OptionSpec("heads", .integer, default: .number(4), "attention heads (dim must be a multiple)"),
+            OptionSpec("layers", .integer, default: .number(1), "cross-modal blocks per modality pair"),
+            OptionSpec("dropout", .number, default: .number(0), "attention dropout"),
+        ]
 
     /// One pre-norm cross-attention block.
     final class Block: Module {
@@ -41,7 +42,8 @@ public final class CrossModalAttentionFusion: ModalityFusion {
 
         func callAsFunction(target: Tensor, source: Tensor) throws -> (Tensor, Tensor) {
             let normalizedSource = try sourceNorm(source)
-            let (attended, weights) = try attention.attendWithWeights(query: targetNorm(target), key: normalizedSource, value: normalizedSource)
+            let (attended, weights) = try attention.attendWithWeights(
+                query: targetNorm(target), key: normalizedSource, value: normalizedSource)
             let mixed = try target + attended
             return (try mixed + contract(expand(feedForwardNorm(mixed)).relu()), weights)
         }
@@ -56,9 +58,12 @@ public final class CrossModalAttentionFusion: ModalityFusion {
 
     public init(config: Config) throws {
         dimension = try config.positiveInteger("dim")
-        let heads = try config.positiveInteger("heads"), layers = try config.positiveInteger("layers")
+        let heads = try config.positiveInteger("heads")
+        let layers = try config.positiveInteger("layers")
         let dropout = try config.number("dropout")
-        guard dimension % heads == 0 else { throw config.error("dim \(dimension) must be a multiple of heads \(heads)") }
+        guard dimension % heads == 0 else {
+            throw config.error("dim \(dimension) must be a multiple of heads \(heads)")
+        }
         try super.init(config: config, acceptsSequences: true, minimumModalities: 2)
         projections = try registerProjections(to: dimension)
         let container = registerModule("pairs", Module())
@@ -66,7 +71,8 @@ public final class CrossModalAttentionFusion: ModalityFusion {
             for source in inputDimensions.indices where source != target {
                 let pair = container.registerModule("\(target + 1)_from_\(source + 1)", Module())
                 let blocks = try (0..<layers).map { index in
-                    pair.registerModule("\(index)", try Block(dimension: dimension, heads: heads, dropout: dropout, dtype: dtype))
+                    pair.registerModule(
+                        "\(index)", try Block(dimension: dimension, heads: heads, dropout: dropout, dtype: dtype))
                 }
                 let norm = pair.registerModule("norm", try LayerNorm([dimension], dtype: dtype))
                 pairs.append((target, source, blocks, norm))
@@ -97,9 +103,11 @@ public final class CrossModalAttentionFusion: ModalityFusion {
     public override func combine(_ inputs: [Tensor]) throws -> Tensor {
         let sequences = try zip(inputs, projections).map { input, projection -> Tensor in
             let sequence = input.rank == 2 ? try input.unsqueezed(axis: 1) : input
-            return try projection(sequence) * Double(dimension).squareRoot() + positions(sequence.shape[1], dtype: sequence.dtype)
+            return try projection(sequence) * Double(dimension).squareRoot()
+                + positions(sequence.shape[1], dtype: sequence.dtype)
         }
-        var pooled: [Tensor] = [], weights: [(Int, Int, Tensor)] = []
+        var pooled: [Tensor] = []
+        var weights: [(Int, Int, Tensor)] = []
         for (target, source, blocks, norm) in pairs {
             var state = sequences[target]
             var last: Tensor?
@@ -116,7 +124,10 @@ public final class CrossModalAttentionFusion: ModalityFusion {
 
 extension CrossModalAttentionFusion: RegisteredComponent {
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.fusion, "cross_attention", "MulT-style cross-modal attention between modality token sequences",
-            reference: "Tsai, Bai, Liang, Kolter, Morency & Salakhutdinov, \"Multimodal Transformer for Unaligned Multimodal Language Sequences\", ACL 2019", options: CrossModalAttentionFusion.options, build: CrossModalAttentionFusion.init),
+        ComponentEntry(
+            .fusion, "cross_attention", "MulT-style cross-modal attention between modality token sequences",
+            reference:
+                "Tsai, Bai, Liang, Kolter, Morency & Salakhutdinov, \"Multimodal Transformer for Unaligned Multimodal Language Sequences\", ACL 2019",
+            options: CrossModalAttentionFusion.options, build: CrossModalAttentionFusion.init)
     ]
 }

@@ -5,9 +5,10 @@ import LucernaNN
 /// γ = 1 + Δγ(c) and β = β(c) linear in the conditioning features c, x the other modalities concatenated.
 /// Predicting Δγ, as Perez et al. do, makes the fusion the identity on x when its parameters are zero.
 public final class FiLMFusion: ModalityFusion {
-    public static let options = commonOptions + [
-        OptionSpec("condition", .integer, default: .number(2), "the modality (1-based) that conditions the others"),
-    ]
+    public static let options =
+        commonOptions + [
+            OptionSpec("condition", .integer, default: .number(2), "the modality (1-based) that conditions the others")
+        ]
     public let condition: Int
     let scale: Linear, shift: Linear
 
@@ -15,7 +16,9 @@ public final class FiLMFusion: ModalityFusion {
         let dimensions = try config.integers("input_dims")
         let condition = try config.integer("condition") - 1
         guard dimensions.count >= 2, dimensions.indices.contains(condition) else {
-            throw config.error("condition must name one of the \(dimensions.count) modalities (1 to \(dimensions.count), and there must be at least 2), got \(condition + 1)")
+            throw config.error(
+                "condition must name one of the \(dimensions.count) modalities (1 to \(dimensions.count), and there must be at least 2), got \(condition + 1)"
+            )
         }
         self.condition = condition
         let modulated = dimensions.enumerated().filter { $0.offset != condition }.map(\.element).reduce(0, +)
@@ -39,7 +42,10 @@ public final class FiLMFusion: ModalityFusion {
 
 extension FiLMFusion: RegisteredComponent {
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.fusion, "film", "one modality scales and shifts the others feature-wise (γ = 1 + Δγ)", reference: "Perez, Strub, de Vries, Dumoulin & Courville, \"FiLM: Visual Reasoning with a General Conditioning Layer\", AAAI 2018",
-            options: FiLMFusion.options, build: FiLMFusion.init),
+        ComponentEntry(
+            .fusion, "film", "one modality scales and shifts the others feature-wise (γ = 1 + Δγ)",
+            reference:
+                "Perez, Strub, de Vries, Dumoulin & Courville, \"FiLM: Visual Reasoning with a General Conditioning Layer\", AAAI 2018",
+            options: FiLMFusion.options, build: FiLMFusion.init)
     ]
 }

@@ -5,16 +5,21 @@ import LucernaNN
 /// their average (`weights = "average"`) or a learned convex combination (`"learned"`: softmax of a
 /// trained score per modality, `modality_scores`, starting from the average).
 public final class LateFusion: ModalityFusion {
-    public static let options = commonOptions + [
-        OptionSpec("weights", .string, default: .string("average"), "average, or learned (softmax of a trained score per modality)"),
-    ]
+    public static let options =
+        commonOptions + [
+            OptionSpec(
+                "weights", .string, default: .string("average"),
+                "average, or learned (softmax of a trained score per modality)")
+        ]
     public let learned: Bool
     public let scores: Tensor?
 
     public init(config: Config) throws {
         let dimensions = try config.integers("input_dims")
         guard Set(dimensions).count == 1 else {
-            throw config.error("late fusion combines predictions of one size; input_dims must all equal the number of classes, got \(dimensions)")
+            throw config.error(
+                "late fusion combines predictions of one size; input_dims must all equal the number of classes, got \(dimensions)"
+            )
         }
         learned = try config.choice("weights", ["average", "learned"]) == "learned"
         scores = learned ? try Tensor.zeros([dimensions.count], dtype: try Self.parameterType(config)) : nil
@@ -24,7 +29,8 @@ public final class LateFusion: ModalityFusion {
 
     /// The weight of each modality (softmax of the scores, or 1/m).
     public func modalityWeights() throws -> Tensor {
-        try scores?.softmax(axis: 0) ?? Tensor.full([inputDimensions.count], value: 1 / Double(inputDimensions.count), dtype: dtype)
+        try scores?.softmax(axis: 0)
+            ?? Tensor.full([inputDimensions.count], value: 1 / Double(inputDimensions.count), dtype: dtype)
     }
 
     public override func combine(_ inputs: [Tensor]) throws -> Tensor {
@@ -39,7 +45,10 @@ public final class LateFusion: ModalityFusion {
 
 extension LateFusion: RegisteredComponent {
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.fusion, "late", "average or learned convex combination of per-modality logits", reference: "Baltrušaitis, Ahuja & Morency, \"Multimodal Machine Learning: A Survey and Taxonomy\", 2019 (late fusion); MultiBench (Liang et al., NeurIPS 2021)",
-            options: LateFusion.options, build: LateFusion.init),
+        ComponentEntry(
+            .fusion, "late", "average or learned convex combination of per-modality logits",
+            reference:
+                "Baltrušaitis, Ahuja & Morency, \"Multimodal Machine Learning: A Survey and Taxonomy\", 2019 (late fusion); MultiBench (Liang et al., NeurIPS 2021)",
+            options: LateFusion.options, build: LateFusion.init)
     ]
 }

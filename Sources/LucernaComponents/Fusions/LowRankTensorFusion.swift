@@ -5,10 +5,11 @@ import LucernaNN
 /// h = Σᵣ λᵣ Πᵢ ([xᵢ; 1] Wᵢ⁽ʳ⁾) + b, linear in each modality's size instead of exponential. Factors
 /// `factors.i` [rank, dᵢ + 1, dim] (Xavier normal), `rank_weights` [rank] (Xavier normal), `bias` [dim].
 public final class LowRankTensorFusion: ModalityFusion {
-    public static let options = commonOptions + [
-        OptionSpec("dim", .integer, default: .number(64), "output size"),
-        OptionSpec("rank", .integer, default: .number(4), "rank of the decomposition"),
-    ]
+    public static let options =
+        commonOptions + [
+            OptionSpec("dim", .integer, default: .number(64), "output size"),
+            OptionSpec("rank", .integer, default: .number(4), "rank of the decomposition"),
+        ]
     public let rank: Int, outputDimension: Int
     public private(set) var factors: [Tensor] = []
     public let rankWeights: Tensor, bias: Tensor
@@ -22,7 +23,8 @@ public final class LowRankTensorFusion: ModalityFusion {
         try super.init(config: config)
         let container = registerModule("factors", Module())
         for (position, dimension) in inputDimensions.enumerated() {
-            let factor = try Initializers.xavierNormal([rank, dimension + 1, outputDimension], dtype: dtype, generator: .shared)
+            let factor = try Initializers.xavierNormal(
+                [rank, dimension + 1, outputDimension], dtype: dtype, generator: .shared)
             factors.append(container.registerParameter("\(position)", factor))
         }
         registerParameter("rank_weights", rankWeights)
@@ -33,9 +35,9 @@ public final class LowRankTensorFusion: ModalityFusion {
         let count = inputs[0].shape[0]
         var product: Tensor?
         for (input, factor) in zip(inputs, factors) {
-            let extended = try TensorFusion.appendingOne(input)                                     // [N, d + 1]
+            let extended = try TensorFusion.appendingOne(input)  // [N, d + 1]
             let flat = try factor.permuted([1, 0, 2]).reshaped([factor.shape[1], rank * outputDimension])
-            let projected = try extended.matmul(flat).reshaped([count, rank, outputDimension])      // [N, rank, dim]
+            let projected = try extended.matmul(flat).reshaped([count, rank, outputDimension])  // [N, rank, dim]
             product = try product.map { try $0 * projected } ?? projected
         }
         guard let product else { throw TensorError(operation, "no modalities") }
@@ -47,7 +49,10 @@ public final class LowRankTensorFusion: ModalityFusion {
 
 extension LowRankTensorFusion: RegisteredComponent {
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.fusion, "low_rank_tensor", "tensor fusion with a rank-r factorised weight", reference: "Liu, Shen, Lakshminarasimhan, Liang, Zadeh & Morency, \"Efficient Low-rank Multimodal Fusion with Modality-Specific Factors\", ACL 2018",
-            options: LowRankTensorFusion.options, build: LowRankTensorFusion.init),
+        ComponentEntry(
+            .fusion, "low_rank_tensor", "tensor fusion with a rank-r factorised weight",
+            reference:
+                "Liu, Shen, Lakshminarasimhan, Liang, Zadeh & Morency, \"Efficient Low-rank Multimodal Fusion with Modality-Specific Factors\", ACL 2018",
+            options: LowRankTensorFusion.options, build: LowRankTensorFusion.init)
     ]
 }

@@ -9,7 +9,8 @@ open class ModalityFusion: Module, Fusion {
     public enum Missing: String, CaseIterable, Sendable { case zero, learned }
 
     public static let commonOptions = [
-        OptionSpec("input_dims", .integers, default: .list([.number(64), .number(64)]), "feature size of each modality"),
+        OptionSpec(
+            "input_dims", .integers, default: .list([.number(64), .number(64)]), "feature size of each modality"),
         OptionSpec("missing", .string, default: .string("zero"), "placeholder for a missing modality: zero or learned"),
         OptionSpec("dtype", .string, default: .string("float32"), "parameter precision: float32 or float64"),
     ]
@@ -33,7 +34,8 @@ open class ModalityFusion: Module, Fusion {
         operation = config.owner
         inputDimensions = try config.integers("input_dims")
         guard inputDimensions.count >= minimumModalities, inputDimensions.allSatisfy({ $0 > 0 }) else {
-            throw config.error("input_dims must list at least \(minimumModalities) positive sizes, got \(inputDimensions)")
+            throw config.error(
+                "input_dims must list at least \(minimumModalities) positive sizes, got \(inputDimensions)")
         }
         missing = Missing(rawValue: try config.choice("missing", Missing.allCases.map(\.rawValue))) ?? .zero
         self.acceptsSequences = acceptsSequences
@@ -43,7 +45,9 @@ open class ModalityFusion: Module, Fusion {
         super.init()
         if !placeholders.isEmpty {
             let container = registerModule("placeholders", Module())
-            for (position, placeholder) in placeholders.enumerated() { container.registerParameter("\(position)", placeholder) }
+            for (position, placeholder) in placeholders.enumerated() {
+                container.registerParameter("\(position)", placeholder)
+            }
         }
     }
 
@@ -56,21 +60,32 @@ open class ModalityFusion: Module, Fusion {
 
     public func fuse(available inputs: [Tensor?]) throws -> Tensor {
         guard inputs.count == inputDimensions.count else {
-            throw TensorError(operation, "expected \(inputDimensions.count) modality inputs (input_dims = \(inputDimensions)), got \(inputs.count)")
+            throw TensorError(
+                operation,
+                "expected \(inputDimensions.count) modality inputs (input_dims = \(inputDimensions)), got \(inputs.count)"
+            )
         }
-        guard let reference = inputs.compactMap({ $0 }).first else { throw TensorError(operation, "every modality is missing") }
+        guard let reference = inputs.compactMap({ $0 }).first else {
+            throw TensorError(operation, "every modality is missing")
+        }
         let count = reference.shape[0]
         var filled: [Tensor] = []
         for (position, (input, dimension)) in zip(inputs, inputDimensions).enumerated() {
             if let input {
                 let isSequence = input.rank == 3 && acceptsSequences
-                guard (input.rank == 2 || isSequence), input.shape.last == dimension, input.shape[0] == count else {
-                    throw TensorError(operation, "input \(position + 1) must be [N, \(dimension)]\(acceptsSequences ? " or [N, L, \(dimension)]" : "") with the batch size of the others, got \(describe(shape: input.shape))")
+                guard input.rank == 2 || isSequence, input.shape.last == dimension, input.shape[0] == count else {
+                    throw TensorError(
+                        operation,
+                        "input \(position + 1) must be [N, \(dimension)]\(acceptsSequences ? " or [N, L, \(dimension)]" : "") with the batch size of the others, got \(describe(shape: input.shape))"
+                    )
                 }
                 filled.append(input)
             } else {
                 let shape = [count, dimension]
-                filled.append(missing == .learned ? try placeholders[position].expanded(to: shape) : try Tensor.zeros(shape, dtype: reference.dtype))
+                filled.append(
+                    missing == .learned
+                        ? try placeholders[position].expanded(to: shape)
+                        : try Tensor.zeros(shape, dtype: reference.dtype))
             }
         }
         return try combine(filled)

@@ -4,9 +4,10 @@ import LucernaNN
 /// Fusion by summation or averaging: each modality is projected to `dim` by its own linear layer
 /// (`projections.i`) and the projections are added (`sum`) or averaged (`mean`).
 public final class SumFusion: ModalityFusion {
-    public static let options = commonOptions + [
-        OptionSpec("dim", .integer, default: .number(64), "output size (each modality is projected to it)"),
-    ]
+    public static let options =
+        commonOptions + [
+            OptionSpec("dim", .integer, default: .number(64), "output size (each modality is projected to it)")
+        ]
     private(set) var projections: [Linear] = []
     public let averages: Bool
 
@@ -17,11 +18,15 @@ public final class SumFusion: ModalityFusion {
         projections = try registerProjections(to: dimension)
     }
 
-    static func builder(averages: Bool) -> (Config) throws -> SumFusion { { try SumFusion(config: $0, averages: averages) } }
+    static func builder(averages: Bool) -> (Config) throws -> SumFusion {
+        { try SumFusion(config: $0, averages: averages) }
+    }
 
     public override func combine(_ inputs: [Tensor]) throws -> Tensor {
         var total = try projections[0](inputs[0])
-        for (projection, input) in zip(projections.dropFirst(), inputs.dropFirst()) { total = try total + projection(input) }
+        for (projection, input) in zip(projections.dropFirst(), inputs.dropFirst()) {
+            total = try total + projection(input)
+        }
         return averages ? try total / Double(inputs.count) : total
     }
 
@@ -30,9 +35,12 @@ public final class SumFusion: ModalityFusion {
 
 extension SumFusion: RegisteredComponent {
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.fusion, "sum", "project each modality to dim and add", reference: "Baltrušaitis et al., 2019",
+        ComponentEntry(
+            .fusion, "sum", "project each modality to dim and add", reference: "Baltrušaitis et al., 2019",
             options: SumFusion.options, build: SumFusion.builder(averages: false)),
-        ComponentEntry(.fusion, "mean", "project each modality to dim and average", reference: "Baltrušaitis et al., 2019; MultiBench",
+        ComponentEntry(
+            .fusion, "mean", "project each modality to dim and average",
+            reference: "Baltrušaitis et al., 2019; MultiBench",
             options: SumFusion.options, build: SumFusion.builder(averages: true)),
     ]
 }

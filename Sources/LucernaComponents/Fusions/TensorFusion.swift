@@ -5,15 +5,21 @@ import LucernaNN
 /// vec([x₁; 1] ⊗ [x₂; 1] ⊗ …), of size Π(dᵢ + 1) — every unimodal, bimodal and trimodal interaction —
 /// optionally projected to `dim`.
 public final class TensorFusion: ModalityFusion {
-    public static let options = commonOptions + [
-        OptionSpec("dim", .integer, "output size of a linear layer after the product; nil keeps Π(dᵢ + 1) features"),
-    ]
+    public static let options =
+        commonOptions + [
+            OptionSpec("dim", .integer, "output size of a linear layer after the product; nil keeps Π(dᵢ + 1) features")
+        ]
     let projection: Linear?
 
     public init(config: Config) throws {
         let size = try config.integers("input_dims").reduce(1) { $0 * ($1 + 1) }
-        guard size <= 1 << 20 else { throw config.error("the outer product would have \(size) features; reduce input_dims or use low_rank_tensor") }
-        projection = try config.optionalInteger("dim").map { try Linear(size, $0, dtype: try Self.parameterType(config)) }
+        guard size <= 1 << 20 else {
+            throw config.error(
+                "the outer product would have \(size) features; reduce input_dims or use low_rank_tensor")
+        }
+        projection = try config.optionalInteger("dim").map {
+            try Linear(size, $0, dtype: try Self.parameterType(config))
+        }
         try super.init(config: config)
         if let projection { registerModule("projection", projection) }
     }
@@ -29,7 +35,9 @@ public final class TensorFusion: ModalityFusion {
         for input in inputs.dropFirst() {
             let extended = try Self.appendingOne(input)
             // [N, a, 1] · [N, 1, b] → [N, a·b], the earlier modalities varying slowest.
-            product = try (product.unsqueezed(axis: 2) * extended.unsqueezed(axis: 1)).reshaped([count, product.shape[1] * extended.shape[1]])
+            product = try (product.unsqueezed(axis: 2) * extended.unsqueezed(axis: 1)).reshaped([
+                count, product.shape[1] * extended.shape[1],
+            ])
         }
         return try projection.map { try $0(product) } ?? product
     }
@@ -37,7 +45,10 @@ public final class TensorFusion: ModalityFusion {
 
 extension TensorFusion: RegisteredComponent {
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.fusion, "tensor", "outer product of the modalities with a 1 appended to each", reference: "Zadeh, Chen, Poria, Cambria & Morency, \"Tensor Fusion Network for Multimodal Sentiment Analysis\", EMNLP 2017",
-            options: TensorFusion.options, build: TensorFusion.init),
+        ComponentEntry(
+            .fusion, "tensor", "outer product of the modalities with a 1 appended to each",
+            reference:
+                "Zadeh, Chen, Poria, Cambria & Morency, \"Tensor Fusion Network for Multimodal Sentiment Analysis\", EMNLP 2017",
+            options: TensorFusion.options, build: TensorFusion.init)
     ]
 }

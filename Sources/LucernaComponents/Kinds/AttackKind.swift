@@ -44,7 +44,8 @@ extension ComponentKind {
                         "perturbed tokens must be int64 ids of the vocabulary shaped like the input, got \(adversarial.dtype) \(describe(shape: adversarial.shape))"
                     )
                 }
-                let logits = try attack.adversarialLogits(model: model, inputs: tokens, targets: probe.labels(4, classes: 3))
+                let logits = try attack.adversarialLogits(
+                    model: model, inputs: tokens, targets: probe.labels(4, classes: 3))
                 guard logits.shape == [4, 3] else {
                     throw probe.fail("adversarial logits \(describe(shape: logits.shape)) for 4 inputs of 3 classes")
                 }
@@ -57,7 +58,8 @@ extension ComponentKind {
             let adversarial = try attack.perturb(model: model, inputs: inputs, targets: probe.labels(4, classes: 3))
             guard adversarial.shape == inputs.shape else {
                 throw probe.fail(
-                    "perturbed inputs \(describe(shape: adversarial.shape)) differ in shape from \(describe(shape: inputs.shape))")
+                    "perturbed inputs \(describe(shape: adversarial.shape)) differ in shape from \(describe(shape: inputs.shape))"
+                )
             }
             try probe.checkFinite(adversarial, "the perturbed inputs")
             probe.passed("perturbs [4, 1, 4, 4] inputs of a linear classifier")

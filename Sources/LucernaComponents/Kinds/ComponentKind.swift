@@ -22,7 +22,8 @@ public struct ComponentKind: Hashable, Sendable, CustomStringConvertible {
 
     public init(
         name: String, namespace: String, protocolName: String, frameworkOptions: [OptionSpec] = [],
-        accepts: @escaping @Sendable (Any) -> Bool, conformance: @escaping @Sendable (Any, ConformanceProbe) throws -> Void
+        accepts: @escaping @Sendable (Any) -> Bool,
+        conformance: @escaping @Sendable (Any, ConformanceProbe) throws -> Void
     ) {
         self.name = name
         self.namespace = namespace
@@ -48,7 +49,8 @@ public struct ComponentKind: Hashable, Sendable, CustomStringConvertible {
 
     /// A kind from its name, its namespace or its plural (`fusion`, `fusions`; `optimizer`, `optim`).
     public init?(anyName name: String) {
-        guard let kind = Self.allCases.first(where: { $0.name == name || $0.namespace == name || $0.name + "s" == name })
+        guard
+            let kind = Self.allCases.first(where: { $0.name == name || $0.namespace == name || $0.name + "s" == name })
         else { return nil }
         self = kind
     }

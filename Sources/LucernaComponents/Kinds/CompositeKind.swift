@@ -9,7 +9,8 @@ extension ComponentKind {
         conformance: { instance, probe in
             let composite = try probe.instance(instance, as: (any RelevanceComposite).self, "a composite")
             let model = try Sequential([
-                Conv2d(1, 2, kernelSize: (3, 3), padding: (1, 1), generator: probe.generator), BatchNorm(2, rank: 4), ReLU(),
+                Conv2d(1, 2, kernelSize: (3, 3), padding: (1, 1), generator: probe.generator), BatchNorm(2, rank: 4),
+                ReLU(),
                 Flatten(), Linear(32, 3, generator: probe.generator),
             ])
             let relevance = try LayerwiseRelevancePropagation(composite: composite).attribute(

@@ -18,7 +18,8 @@ extension ComponentKind {
                 Linear(32, 3, generator: probe.generator),
             ])
             let inputs = try Tensor.uniform([4, 1, 4, 4], generator: probe.generator)
-            let attributions = try explainer.attribute(model: model, inputs: inputs, targets: probe.labels(4, classes: 3))
+            let attributions = try explainer.attribute(
+                model: model, inputs: inputs, targets: probe.labels(4, classes: 3))
             guard attributions.shape.first == 4 else {
                 throw probe.fail("attributions \(describe(shape: attributions.shape)) lost the batch axis")
             }

@@ -41,7 +41,8 @@ extension ComponentKind {
                     shape: [1, 6, 6],
                     doubles: (0..<36).map { ($0 / 6) >= 2 && ($0 / 6) < 4 && ($0 % 6) >= 2 && ($0 % 6) < 4 ? 1 : 0 })
                 try metric.update(
-                    predictions: probe.random([4, 6, 6]), targets: Tensor.concatenate(Array(repeating: mask, count: 4), axis: 0),
+                    predictions: probe.random([4, 6, 6]),
+                    targets: Tensor.concatenate(Array(repeating: mask, count: 4), axis: 0),
                     groups: nil)
             } else {
                 try metric.update(
@@ -52,7 +53,8 @@ extension ComponentKind {
             guard value.isFinite else { throw probe.fail("compute returned \(value)") }
             metric.reset()
             probe.passed(
-                "update/compute/reset: \(value) on random \(metric is MaskedAttributionMetric ? "maps and a mask" : "scores")")
+                "update/compute/reset: \(value) on random \(metric is MaskedAttributionMetric ? "maps and a mask" : "scores")"
+            )
         })
 }
 

@@ -28,7 +28,8 @@ extension ComponentKind {
             let output = try model(input)
             guard output.shape.first == input.shape.first else {
                 throw probe.fail(
-                    "output \(describe(shape: output.shape)) lost the batch axis of input \(describe(shape: input.shape))")
+                    "output \(describe(shape: output.shape)) lost the batch axis of input \(describe(shape: input.shape))"
+                )
             }
             try probe.checkFinite(output, "the output")
             probe.passed("forward \(describe(shape: input.shape)) -> \(describe(shape: output.shape))")

@@ -46,7 +46,9 @@ extension ComponentKind {
                 targets: try probe.labels(6, classes: 3), groups: try probe.labels(6, classes: 2),
                 attributions: try (inputs * inputs))
             let penalty = try regularizer.penalty(context)
-            guard penalty.count == 1 else { throw probe.fail("penalty must be a scalar, got \(describe(shape: penalty.shape))") }
+            guard penalty.count == 1 else {
+                throw probe.fail("penalty must be a scalar, got \(describe(shape: penalty.shape))")
+            }
             try probe.checkFinite(penalty, "the penalty")
             probe.passed("penalty \(try penalty.item()) on a 4-3 linear model")
             guard penalty.requiresGrad || !penalty.isLeaf else {
@@ -54,7 +56,8 @@ extension ComponentKind {
             }
             try penalty.backward()
             let reached =
-                model.namedParameters().filter { $0.tensor.grad != nil }.map(\.name) + (inputs.grad != nil ? ["inputs"] : [])
+                model.namedParameters().filter { $0.tensor.grad != nil }.map(\.name)
+                + (inputs.grad != nil ? ["inputs"] : [])
             for (name, parameter) in model.namedParameters() {
                 if let gradient = parameter.grad { try probe.checkFinite(gradient, "the gradient of \(name)") }
             }

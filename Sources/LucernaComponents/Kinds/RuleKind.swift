@@ -15,7 +15,8 @@ extension ComponentKind {
             let relevance = try rule.inputRelevance(
                 layer: layer, input: input, outputRelevance: probe.random(elementwise ? [4, 6] : [4, 3]))
             guard relevance.shape == input.shape else {
-                throw probe.fail("relevance \(describe(shape: relevance.shape)) for input \(describe(shape: input.shape))")
+                throw probe.fail(
+                    "relevance \(describe(shape: relevance.shape)) for input \(describe(shape: input.shape))")
             }
             try probe.checkFinite(relevance, "the relevance")
             probe.passed(

@@ -7,8 +7,10 @@ import LucernaCore
 /// is the Jigsaw summary 0.25·overall AUC + 0.75·mean of the three power means (p = −5) over groups;
 /// `report()` holds every AUC and the power means. Groups with an undefined AUC are left out of its mean.
 public final class BiasAUC: PredictionRecord {
-    static let options = [OptionSpec("positive", .integer, default: .number(1), "the toxic class"),
-                          OptionSpec("power", .number, default: .number(-5), "exponent of the generalized mean over groups"), scoreOption]
+    static let options = [
+        OptionSpec("positive", .integer, default: .number(1), "the toxic class"),
+        OptionSpec("power", .number, default: .number(-5), "exponent of the generalized mean over groups"), scoreOption,
+    ]
     let positive: Int, power: Double
 
     init(config: Config) throws {
@@ -18,18 +20,28 @@ public final class BiasAUC: PredictionRecord {
         try super.init(owner: config.owner, config: config)
     }
 
-    public struct GroupAUCs { public let group: Int; public let subgroup: Double?, bpsn: Double?, bnsp: Double? }
+    public struct GroupAUCs {
+        public let group: Int
+        public let subgroup: Double?, bpsn: Double?, bnsp: Double?
+    }
 
     public func perGroup() throws -> (overall: Double, groups: [GroupAUCs]) {
         try requireGroups()
-        let scores = probabilities.map { $0[positive] }, truth = targets.map { $0 == positive }
-        guard let overall = areaUnderCurve(scores: scores, positives: truth) else { throw TensorError(owner, "needs both classes in the targets") }
-        func area(_ members: [Int]) -> Double? { areaUnderCurve(scores: members.map { scores[$0] }, positives: members.map { truth[$0] }) }
+        let scores = probabilities.map { $0[positive] }
+        let truth = targets.map { $0 == positive }
+        guard let overall = areaUnderCurve(scores: scores, positives: truth) else {
+            throw TensorError(owner, "needs both classes in the targets")
+        }
+        func area(_ members: [Int]) -> Double? {
+            areaUnderCurve(scores: members.map { scores[$0] }, positives: members.map { truth[$0] })
+        }
         let result = Set(groups).filter { $0 >= 0 }.sorted().map { group -> GroupAUCs in
-            let inGroup = groups.indices.filter { groups[$0] == group }, background = groups.indices.filter { groups[$0] != group }
-            return GroupAUCs(group: group, subgroup: area(inGroup),
-                             bpsn: area(background.filter { truth[$0] } + inGroup.filter { !truth[$0] }),
-                             bnsp: area(background.filter { !truth[$0] } + inGroup.filter { truth[$0] }))
+            let inGroup = groups.indices.filter { groups[$0] == group }
+            let background = groups.indices.filter { groups[$0] != group }
+            return GroupAUCs(
+                group: group, subgroup: area(inGroup),
+                bpsn: area(background.filter { truth[$0] } + inGroup.filter { !truth[$0] }),
+                bnsp: area(background.filter { !truth[$0] } + inGroup.filter { truth[$0] }))
         }
         return (overall, result)
     }
@@ -42,7 +54,9 @@ public final class BiasAUC: PredictionRecord {
 
     public override func compute() throws -> Double {
         let (overall, stats) = try perGroup()
-        guard let subgroup = powerMean(stats.map(\.subgroup)), let bpsn = powerMean(stats.map(\.bpsn)), let bnsp = powerMean(stats.map(\.bnsp)) else {
+        guard let subgroup = powerMean(stats.map(\.subgroup)), let bpsn = powerMean(stats.map(\.bpsn)),
+            let bnsp = powerMean(stats.map(\.bnsp))
+        else {
             throw TensorError(owner, "no identity group has defined AUCs (groups must be >= 0 for identity samples)")
         }
         return 0.25 * overall + 0.75 * (subgroup + bpsn + bnsp) / 3
@@ -51,18 +65,29 @@ public final class BiasAUC: PredictionRecord {
     public override func report() throws -> [String: ConfigValue] {
         let (overall, stats) = try perGroup()
         func optional(_ value: Double?) -> ConfigValue { value.map { .number($0) } ?? .null }
-        return ["value": .number(try compute()), "overall_auc": .number(overall),
-                "subgroup_auc_power_mean": optional(powerMean(stats.map(\.subgroup))),
-                "bpsn_auc_power_mean": optional(powerMean(stats.map(\.bpsn))),
-                "bnsp_auc_power_mean": optional(powerMean(stats.map(\.bnsp))),
-                "groups": .list(stats.map { .table(["group": .number(Double($0.group)), "subgroup_auc": optional($0.subgroup),
-                                                    "bpsn_auc": optional($0.bpsn), "bnsp_auc": optional($0.bnsp)]) })]
+        return [
+            "value": .number(try compute()), "overall_auc": .number(overall),
+            "subgroup_auc_power_mean": optional(powerMean(stats.map(\.subgroup))),
+            "bpsn_auc_power_mean": optional(powerMean(stats.map(\.bpsn))),
+            "bnsp_auc_power_mean": optional(powerMean(stats.map(\.bnsp))),
+            "groups": .list(
+                stats.map {
+                    .table([
+                        "group": .number(Double($0.group)), "subgroup_auc": optional($0.subgroup),
+                        "bpsn_auc": optional($0.bpsn), "bnsp_auc": optional($0.bnsp),
+                    ])
+                }),
+        ]
     }
 }
 
 extension BiasAUC: RegisteredComponent {
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.metric, "bias_auc", "Borkan et al.'s subgroup, BPSN and BNSP AUCs per identity group and their Jigsaw summary",
-            reference: "Borkan, Dixon, Sorensen, Thain & Vasserman, \"Nuanced Metrics for Measuring Unintended Bias with Real Data for Text Classification\", WWW 2019", options: BiasAUC.options, build: BiasAUC.init),
+        ComponentEntry(
+            .metric, "bias_auc",
+            "Borkan et al.'s subgroup, BPSN and BNSP AUCs per identity group and their Jigsaw summary",
+            reference:
+                "Borkan, Dixon, Sorensen, Thain & Vasserman, \"Nuanced Metrics for Measuring Unintended Bias with Real Data for Text Classification\", WWW 2019",
+            options: BiasAUC.options, build: BiasAUC.init)
     ]
 }

@@ -20,11 +20,15 @@ public final class ClassificationScore: PredictionRecord {
         try super.init(owner: config.owner, config: config)
     }
 
-    static func builder(_ statistic: Statistic) -> (Config) throws -> ClassificationScore { { try ClassificationScore(statistic, config: $0) } }
+    static func builder(_ statistic: Statistic) -> (Config) throws -> ClassificationScore {
+        { try ClassificationScore(statistic, config: $0) }
+    }
 
     /// True positives, predicted and actual counts per class.
     func counts() -> (truePositives: [Int], predictedCounts: [Int], actualCounts: [Int]) {
-        var truePositives = [Int](repeating: 0, count: classCount), predictedCounts = truePositives, actualCounts = truePositives
+        var truePositives = [Int](repeating: 0, count: classCount)
+        var predictedCounts = truePositives
+        var actualCounts = truePositives
         for (guess, truth) in zip(predicted, targets) {
             predictedCounts[guess] += 1
             actualCounts[truth] += 1
@@ -46,13 +50,19 @@ public final class ClassificationScore: PredictionRecord {
     public override func compute() throws -> Double {
         try requireSamples()
         let (tp, predictedCounts, actualCounts) = counts()
-        let perClass = (0..<classCount).map { value(truePositives: tp[$0], predicted: predictedCounts[$0], actual: actualCounts[$0]) }
+        let perClass = (0..<classCount).map {
+            value(truePositives: tp[$0], predicted: predictedCounts[$0], actual: actualCounts[$0])
+        }
         switch average {
         case "binary":
-            guard positive >= 0, positive < classCount else { throw TensorError(owner, "positive class \(positive) outside 0..<\(classCount)") }
+            guard positive >= 0, positive < classCount else {
+                throw TensorError(owner, "positive class \(positive) outside 0..<\(classCount)")
+            }
             return perClass[positive]
         case "micro":
-            return value(truePositives: tp.reduce(0, +), predicted: predictedCounts.reduce(0, +), actual: actualCounts.reduce(0, +))
+            return value(
+                truePositives: tp.reduce(0, +), predicted: predictedCounts.reduce(0, +),
+                actual: actualCounts.reduce(0, +))
         case "weighted":
             let total = Double(actualCounts.reduce(0, +))
             return (0..<classCount).reduce(0) { $0 + perClass[$1] * Double(actualCounts[$1]) / total }
@@ -64,19 +74,29 @@ public final class ClassificationScore: PredictionRecord {
 
     public override func report() throws -> [String: ConfigValue] {
         let (tp, predictedCounts, actualCounts) = counts()
-        return ["value": .number(try compute()),
-                "per_class": .list((0..<classCount).map { .number(value(truePositives: tp[$0], predicted: predictedCounts[$0], actual: actualCounts[$0])) }),
-                "support": .list(actualCounts.map { .number(Double($0)) })]
+        return [
+            "value": .number(try compute()),
+            "per_class": .list(
+                (0..<classCount).map {
+                    .number(value(truePositives: tp[$0], predicted: predictedCounts[$0], actual: actualCounts[$0]))
+                }),
+            "support": .list(actualCounts.map { .number(Double($0)) }),
+        ]
     }
 }
 
 extension ClassificationScore: RegisteredComponent {
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.metric, "precision", "precision (macro, weighted, micro or binary)", reference: "scikit-learn precision_score",
+        ComponentEntry(
+            .metric, "precision", "precision (macro, weighted, micro or binary)",
+            reference: "scikit-learn precision_score",
             options: ClassificationScore.options, build: ClassificationScore.builder(.precision)),
-        ComponentEntry(.metric, "recall", "recall (macro, weighted, micro or binary)", reference: "scikit-learn recall_score",
+        ComponentEntry(
+            .metric, "recall", "recall (macro, weighted, micro or binary)", reference: "scikit-learn recall_score",
             options: ClassificationScore.options, build: ClassificationScore.builder(.recall)),
-        ComponentEntry(.metric, "f1", "F1 score (macro, weighted, micro or binary); per class in report()", reference: "scikit-learn f1_score",
+        ComponentEntry(
+            .metric, "f1", "F1 score (macro, weighted, micro or binary); per class in report()",
+            reference: "scikit-learn f1_score",
             options: ClassificationScore.options, build: ClassificationScore.builder(.f1)),
     ]
 }

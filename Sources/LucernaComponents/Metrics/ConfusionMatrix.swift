@@ -26,7 +26,9 @@ public final class ConfusionMatrix: PredictionRecord {
 
 extension ConfusionMatrix: RegisteredComponent {
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.metric, "confusion_matrix", "confusion matrix in report() (rows true, columns predicted); value = accuracy",
-            reference: "scikit-learn `confusion_matrix`", options: ConfusionMatrix.options, build: ConfusionMatrix.init),
+        ComponentEntry(
+            .metric, "confusion_matrix",
+            "confusion matrix in report() (rows true, columns predicted); value = accuracy",
+            reference: "scikit-learn `confusion_matrix`", options: ConfusionMatrix.options, build: ConfusionMatrix.init)
     ]
 }

@@ -5,7 +5,8 @@ import LucernaCore
 /// (probabilities: logits are soft-maxed unless `scores = "probabilities"`), targets and groups. Metrics
 /// that need every sample (AUC, calibration, subgroup statistics, bootstrap) derive from it.
 public class PredictionRecord: Metric {
-    static let scoreOption = OptionSpec("scores", .string, default: .string("logits"), "whether predictions [N, C] are logits or probabilities")
+    static let scoreOption = OptionSpec(
+        "scores", .string, default: .string("logits"), "whether predictions [N, C] are logits or probabilities")
 
     let owner: String
     let scoresAreLogits: Bool
@@ -21,7 +22,10 @@ public class PredictionRecord: Metric {
     public func update(predictions: Tensor, targets batchTargets: Tensor, groups batchGroups: Tensor?) throws {
         let labels = batchTargets.toIntegers()
         guard batchTargets.rank == 1, predictions.rank == 2, predictions.shape[0] == labels.count else {
-            throw TensorError(owner, "expects scores [N, C] and targets [N], got \(describe(shape: predictions.shape)) and \(describe(shape: batchTargets.shape))")
+            throw TensorError(
+                owner,
+                "expects scores [N, C] and targets [N], got \(describe(shape: predictions.shape)) and \(describe(shape: batchTargets.shape))"
+            )
         }
         let classes = predictions.shape[1]
         guard classes >= 2 else { throw TensorError(owner, "needs at least two classes of scores, got \(classes)") }
@@ -35,7 +39,9 @@ public class PredictionRecord: Metric {
             guard batchGroups.shape == [labels.count] else {
                 throw TensorError(owner, "groups \(describe(shape: batchGroups.shape)) must be [N] like the targets")
             }
-            guard groups.count == targets.count else { throw TensorError(owner, "groups given for some batches but not others") }
+            guard groups.count == targets.count else {
+                throw TensorError(owner, "groups given for some batches but not others")
+            }
             groups += batchGroups.toIntegers()
         } else if !groups.isEmpty {
             throw TensorError(owner, "groups given for some batches but not others")
@@ -43,7 +49,9 @@ public class PredictionRecord: Metric {
         let values = predictions.toDoubles()
         for sample in 0..<labels.count {
             var row = Array(values[(sample * classes)..<((sample + 1) * classes)])
-            guard row.allSatisfy(\.isFinite) else { throw TensorError(owner, "scores of sample \(targets.count + sample + 1) are not finite") }
+            guard row.allSatisfy(\.isFinite) else {
+                throw TensorError(owner, "scores of sample \(targets.count + sample + 1) are not finite")
+            }
             if scoresAreLogits {
                 let top = row.max() ?? 0
                 row = row.map { exp($0 - top) }
@@ -78,18 +86,22 @@ public class PredictionRecord: Metric {
 
     func requireGroups() throws {
         try requireSamples()
-        guard groups.count == targets.count else { throw TensorError(owner, "needs groups: update(predictions, targets, groups)") }
+        guard groups.count == targets.count else {
+            throw TensorError(owner, "needs groups: update(predictions, targets, groups)")
+        }
     }
 }
 
 /// Area under the ROC curve of scores against binary truth, with tied scores counted as half (the
 /// Mann–Whitney statistic, equal to scikit-learn's `roc_auc_score`); nil when one class is absent.
 func areaUnderCurve(scores: [Double], positives: [Bool]) -> Double? {
-    let positiveCount = positives.filter { $0 }.count, negativeCount = positives.count - positiveCount
+    let positiveCount = positives.filter { $0 }.count
+    let negativeCount = positives.count - positiveCount
     guard positiveCount > 0, negativeCount > 0 else { return nil }
     let ranks = averageRanks(scores)
     let positiveRanks = zip(ranks, positives).filter { $0.1 }.reduce(0) { $0 + $1.0 }
-    return (positiveRanks - Double(positiveCount) * Double(positiveCount + 1) / 2) / (Double(positiveCount) * Double(negativeCount))
+    return (positiveRanks - Double(positiveCount) * Double(positiveCount + 1) / 2)
+        / (Double(positiveCount) * Double(negativeCount))
 }
 
 /// Ranks from 1 in increasing order, tied values sharing their average rank (scipy's `rankdata`).

@@ -4,7 +4,9 @@ import LucernaCore
 /// rest per class averaged without weights (scikit-learn `roc_auc_score(multi_class="ovr",
 /// average="macro")`). Ties count half.
 public final class ROCAUC: PredictionRecord {
-    static let options = [OptionSpec("positive", .integer, default: .number(1), "the positive class with two classes"), scoreOption]
+    static let options = [
+        OptionSpec("positive", .integer, default: .number(1), "the positive class with two classes"), scoreOption,
+    ]
     let positive: Int
 
     init(config: Config) throws {
@@ -13,8 +15,12 @@ public final class ROCAUC: PredictionRecord {
     }
 
     func classArea(_ label: Int) throws -> Double {
-        guard let area = areaUnderCurve(scores: probabilities.map { $0[label] }, positives: targets.map { $0 == label }) else {
-            throw TensorError(owner, "class \(label) has no \(targets.contains(label) ? "negative" : "positive") samples: the AUC is undefined")
+        guard let area = areaUnderCurve(scores: probabilities.map { $0[label] }, positives: targets.map { $0 == label })
+        else {
+            throw TensorError(
+                owner,
+                "class \(label) has no \(targets.contains(label) ? "negative" : "positive") samples: the AUC is undefined"
+            )
         }
         return area
     }
@@ -34,7 +40,9 @@ public final class ROCAUC: PredictionRecord {
 
 extension ROCAUC: RegisteredComponent {
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.metric, "roc_auc", "ROC AUC: binary, or one-vs-rest macro for more classes", reference: "Hanley & McNeil, 1982; scikit-learn `roc_auc_score`",
-            options: ROCAUC.options, build: ROCAUC.init),
+        ComponentEntry(
+            .metric, "roc_auc", "ROC AUC: binary, or one-vs-rest macro for more classes",
+            reference: "Hanley & McNeil, 1982; scikit-learn `roc_auc_score`",
+            options: ROCAUC.options, build: ROCAUC.init)
     ]
 }

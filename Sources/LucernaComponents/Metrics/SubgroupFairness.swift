@@ -6,9 +6,13 @@ import LucernaCore
 /// `report()` adds per-group count, accuracy, F1, selection rate, TPR and FPR.
 public final class SubgroupFairness: PredictionRecord {
     public enum Statistic: String {
-        case demographicParityDifference, demographicParityRatio, equalizedOddsDifference, equalOpportunityDifference, worstGroupAccuracy
+        case demographicParityDifference, demographicParityRatio, equalizedOddsDifference, equalOpportunityDifference,
+            worstGroupAccuracy
     }
-    static let options = [OptionSpec("positive", .integer, default: .number(1), "the class whose prediction counts as selected"), scoreOption]
+    static let options = [
+        OptionSpec("positive", .integer, default: .number(1), "the class whose prediction counts as selected"),
+        scoreOption,
+    ]
     let statistic: Statistic, positive: Int
 
     init(_ statistic: Statistic, config: Config) throws {
@@ -17,12 +21,15 @@ public final class SubgroupFairness: PredictionRecord {
         try super.init(owner: config.owner, config: config)
     }
 
-    static func builder(_ statistic: Statistic) -> (Config) throws -> SubgroupFairness { { try SubgroupFairness(statistic, config: $0) } }
+    static func builder(_ statistic: Statistic) -> (Config) throws -> SubgroupFairness {
+        { try SubgroupFairness(statistic, config: $0) }
+    }
 
     /// Per-group statistics, groups in increasing order.
     public struct GroupStatistics {
         public let group: Int, count: Int
-        public let accuracy: Double, selectionRate: Double, truePositiveRate: Double?, falsePositiveRate: Double?, f1: Double
+        public let accuracy: Double, selectionRate: Double, truePositiveRate: Double?, falsePositiveRate: Double?,
+            f1: Double
     }
 
     public func perGroup() throws -> [GroupStatistics] {
@@ -30,7 +37,8 @@ public final class SubgroupFairness: PredictionRecord {
         let guesses = predicted
         return Set(groups).sorted().map { group in
             let members = groups.indices.filter { groups[$0] == group }
-            let selected = members.filter { guesses[$0] == positive }, actual = members.filter { targets[$0] == positive }
+            let selected = members.filter { guesses[$0] == positive }
+            let actual = members.filter { targets[$0] == positive }
             let truePositives = selected.filter { targets[$0] == positive }.count
             let negatives = members.count - actual.count
             let falsePositives = selected.count - truePositives
@@ -48,7 +56,9 @@ public final class SubgroupFairness: PredictionRecord {
 
     func spread(_ values: [Double?], _ name: String) throws -> Double {
         let present = values.compactMap { $0 }
-        guard let high = present.max(), let low = present.min() else { throw TensorError(owner, "no group has a defined \(name)") }
+        guard let high = present.max(), let low = present.min() else {
+            throw TensorError(owner, "no group has a defined \(name)")
+        }
         return high - low
     }
 
@@ -61,7 +71,9 @@ public final class SubgroupFairness: PredictionRecord {
             guard let high = rates.max(), let low = rates.min() else { return 0 }
             return high == 0 ? 1 : low / high
         case .equalizedOddsDifference:
-            return max(try spread(stats.map(\.truePositiveRate), "true positive rate"), try spread(stats.map(\.falsePositiveRate), "false positive rate"))
+            return max(
+                try spread(stats.map(\.truePositiveRate), "true positive rate"),
+                try spread(stats.map(\.falsePositiveRate), "false positive rate"))
         case .equalOpportunityDifference: return try spread(stats.map(\.truePositiveRate), "true positive rate")
         case .worstGroupAccuracy: return stats.map(\.accuracy).min() ?? 0
         }
@@ -70,25 +82,42 @@ public final class SubgroupFairness: PredictionRecord {
     public override func report() throws -> [String: ConfigValue] {
         let stats = try perGroup()
         func optional(_ value: Double?) -> ConfigValue { value.map { .number($0) } ?? .null }
-        return ["value": .number(try compute()),
-                "groups": .list(stats.map { .table(["group": .number(Double($0.group)), "count": .number(Double($0.count)),
-                                                    "accuracy": .number($0.accuracy), "selection_rate": .number($0.selectionRate),
-                                                    "tpr": optional($0.truePositiveRate), "fpr": optional($0.falsePositiveRate),
-                                                    "f1": .number($0.f1)]) })]
+        return [
+            "value": .number(try compute()),
+            "groups": .list(
+                stats.map {
+                    .table([
+                        "group": .number(Double($0.group)), "count": .number(Double($0.count)),
+                        "accuracy": .number($0.accuracy), "selection_rate": .number($0.selectionRate),
+                        "tpr": optional($0.truePositiveRate), "fpr": optional($0.falsePositiveRate),
+                        "f1": .number($0.f1),
+                    ])
+                }),
+        ]
     }
 }
 
 extension SubgroupFairness: RegisteredComponent {
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.metric, "demographic_parity_difference", "largest minus smallest group selection rate",
-            reference: "Fairlearn", options: SubgroupFairness.options, build: SubgroupFairness.builder(.demographicParityDifference)),
-        ComponentEntry(.metric, "demographic_parity_ratio", "smallest over largest group selection rate",
-            reference: "Fairlearn", options: SubgroupFairness.options, build: SubgroupFairness.builder(.demographicParityRatio)),
-        ComponentEntry(.metric, "equalized_odds_difference", "larger of the TPR and FPR gaps between groups",
-            reference: "Fairlearn; Hardt et al., 2016", options: SubgroupFairness.options, build: SubgroupFairness.builder(.equalizedOddsDifference)),
-        ComponentEntry(.metric, "equal_opportunity_difference", "TPR gap between groups",
-            reference: "Fairlearn; Hardt et al., 2016", options: SubgroupFairness.options, build: SubgroupFairness.builder(.equalOpportunityDifference)),
-        ComponentEntry(.metric, "worst_group_accuracy", "lowest accuracy over groups; per-group statistics in report()",
-            reference: "Sagawa et al., 2020", options: SubgroupFairness.options, build: SubgroupFairness.builder(.worstGroupAccuracy)),
+        ComponentEntry(
+            .metric, "demographic_parity_difference", "largest minus smallest group selection rate",
+            reference: "Fairlearn", options: SubgroupFairness.options,
+            build: SubgroupFairness.builder(.demographicParityDifference)),
+        ComponentEntry(
+            .metric, "demographic_parity_ratio", "smallest over largest group selection rate",
+            reference: "Fairlearn", options: SubgroupFairness.options,
+            build: SubgroupFairness.builder(.demographicParityRatio)),
+        ComponentEntry(
+            .metric, "equalized_odds_difference", "larger of the TPR and FPR gaps between groups",
+            reference: "Fairlearn; Hardt et al., 2016", options: SubgroupFairness.options,
+            build: SubgroupFairness.builder(.equalizedOddsDifference)),
+        ComponentEntry(
+            .metric, "equal_opportunity_difference", "TPR gap between groups",
+            reference: "Fairlearn; Hardt et al., 2016", options: SubgroupFairness.options,
+            build: SubgroupFairness.builder(.equalOpportunityDifference)),
+        ComponentEntry(
+            .metric, "worst_group_accuracy", "lowest accuracy over groups; per-group statistics in report()",
+            reference: "Sagawa et al., 2020", options: SubgroupFairness.options,
+            build: SubgroupFairness.builder(.worstGroupAccuracy)),
     ]
 }

@@ -11,12 +11,15 @@ extension CNN: RegisteredComponent {
     ]
 
     static func make(_ config: Config) throws -> CNN {
-        try CNN(inputChannels: config.positiveInteger("in_channels"), imageSize: config.positiveInteger("image_size"),
-                channels: config.pair("channels"), hidden: config.positiveInteger("hidden"), classes: config.positiveInteger("classes"))
+        try CNN(
+            inputChannels: config.positiveInteger("in_channels"), imageSize: config.positiveInteger("image_size"),
+            channels: config.pair("channels"), hidden: config.positiveInteger("hidden"),
+            classes: config.positiveInteger("classes"))
     }
 
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.model, "cnn", "benchmark CNN: conv-relu-pool x2, fc1, relu3, fc2", reference: "LeCun et al., 1998",
-            options: options, build: make),
+        ComponentEntry(
+            .model, "cnn", "benchmark CNN: conv-relu-pool x2, fc1, relu3, fc2", reference: "LeCun et al., 1998",
+            options: options, build: make)
     ]
 }

@@ -8,11 +8,14 @@ extension EmbeddingBagEncoder: RegisteredComponent {
     ]
 
     static func make(_ config: Config) throws -> EmbeddingBagEncoder {
-        try EmbeddingBagEncoder(vocabulary: config.positiveInteger("vocabulary"), dimension: config.positiveInteger("dim"), outputsTokens: config.boolean("tokens"))
+        try EmbeddingBagEncoder(
+            vocabulary: config.positiveInteger("vocabulary"), dimension: config.positiveInteger("dim"),
+            outputsTokens: config.boolean("tokens"))
     }
 
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.model, "embedding_bag_encoder", "token embeddings, mean over real tokens (or the embeddings as tokens)",
-            reference: "Joulin et al., EACL 2017", options: options, build: make),
+        ComponentEntry(
+            .model, "embedding_bag_encoder", "token embeddings, mean over real tokens (or the embeddings as tokens)",
+            reference: "Joulin et al., EACL 2017", options: options, build: make)
     ]
 }

@@ -9,11 +9,15 @@ extension MLP: RegisteredComponent {
     ]
 
     static func make(_ config: Config) throws -> MLP {
-        try MLP(inputFeatures: config.positiveInteger("in_features"), hidden: config.pair("hidden"), classes: config.positiveInteger("classes"))
+        try MLP(
+            inputFeatures: config.positiveInteger("in_features"), hidden: config.pair("hidden"),
+            classes: config.positiveInteger("classes"))
     }
 
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.model, "mlp", "MLP 784-256-128-10 with ReLU (layers fc1, fc2, fc3)", reference: "Rumelhart, Hinton & Williams, 1986",
-            options: options, build: make),
+        ComponentEntry(
+            .model, "mlp", "MLP 784-256-128-10 with ReLU (layers fc1, fc2, fc3)",
+            reference: "Rumelhart, Hinton & Williams, 1986",
+            options: options, build: make)
     ]
 }

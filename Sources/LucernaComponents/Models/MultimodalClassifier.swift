@@ -9,9 +9,14 @@ import LucernaNN
 /// left out of the inputs (the fusion's placeholder stands in).
 public final class MultimodalClassifier: Module {
     public static let options = [
-        OptionSpec("encoders", .any, default: .table(["image": .string("conv_encoder"), "audio": .string("temporal_encoder")]),
-                   "a table from modality name to encoder (an instance, name or spec: models.conv_encoder{...}); default: multimodal MNIST's image and audio"),
-        OptionSpec("fusion", .component(.fusion), default: .string("concat"), "the fusion (name, spec or instance); false: none (one encoder)"),
+        OptionSpec(
+            "encoders", .any,
+            default: .table(["image": .string("conv_encoder"), "audio": .string("temporal_encoder")]),
+            "a table from modality name to encoder (an instance, name or spec: models.conv_encoder{...}); default: multimodal MNIST's image and audio"
+        ),
+        OptionSpec(
+            "fusion", .component(.fusion), default: .string("concat"),
+            "the fusion (name, spec or instance); false: none (one encoder)"),
         OptionSpec("classes", .integer, default: .number(10), "output classes"),
         OptionSpec("hidden", .integer, "width of a hidden ReLU layer in the head; nil: a linear head"),
         OptionSpec("dropout", .number, default: .number(0), "dropout before the head"),
@@ -25,7 +30,10 @@ public final class MultimodalClassifier: Module {
     let head: Module?
     let modalityHeads: [Linear]
 
-    public init(encoders named: [(String, Encoder)], fusion: Fusion?, usesTokens: Bool, classes: Int, hidden: Int?, dropout: Double) throws {
+    public init(
+        encoders named: [(String, Encoder)], fusion: Fusion?, usesTokens: Bool, classes: Int, hidden: Int?,
+        dropout: Double
+    ) throws {
         guard !named.isEmpty else { throw TensorError("multimodal_classifier", "give at least one encoder") }
         let sorted = named.sorted { $0.0 < $1.0 }
         let encoders = sorted.map(\.1)
@@ -34,10 +42,14 @@ public final class MultimodalClassifier: Module {
         self.usesTokens = usesTokens
         self.fusion = fusion
         if usesTokens, let pooled = sorted.first(where: { !$0.1.outputsTokens }) {
-            throw TensorError("multimodal_classifier", "the fusion takes token sequences but encoder \(pooled.0) gives pooled vectors; build it with tokens = true")
+            throw TensorError(
+                "multimodal_classifier",
+                "the fusion takes token sequences but encoder \(pooled.0) gives pooled vectors; build it with tokens = true"
+            )
         }
         guard fusion != nil || encoders.count == 1 else {
-            throw TensorError("multimodal_classifier", "\(encoders.count) encoders need a fusion (e.g. fusion = \"concat\")")
+            throw TensorError(
+                "multimodal_classifier", "\(encoders.count) encoders need a fusion (e.g. fusion = \"concat\")")
         }
         if fusion is LateFusion {
             modalityHeads = try encoders.map { try Linear($0.featureDimension, classes) }
@@ -45,9 +57,16 @@ public final class MultimodalClassifier: Module {
         } else {
             modalityHeads = []
             // The fused size, from one probe through the fusion.
-            let width = try fusion.map { fusion in
-                try noGrad { try fusion.fuse(encoders.map { try Tensor.zeros([1, $0.featureDimension], dtype: $0.parameters().first?.dtype ?? .float32) }) }.shape[1]
-            } ?? encoders[0].featureDimension
+            let width =
+                try fusion.map { fusion in
+                    try noGrad {
+                        try fusion.fuse(
+                            encoders.map {
+                                try Tensor.zeros(
+                                    [1, $0.featureDimension], dtype: $0.parameters().first?.dtype ?? .float32)
+                            })
+                    }.shape[1]
+                } ?? encoders[0].featureDimension
             var layers: [Module] = []
             if dropout > 0 { layers.append(try Dropout(dropout)) }
             if let hidden {
@@ -72,7 +91,9 @@ public final class MultimodalClassifier: Module {
 
     convenience init(config: Config) throws {
         guard case .table(let table) = config.value("encoders"), !table.isEmpty, let registry = config.registry else {
-            throw config.error("encoders must be a table from modality name to encoder, e.g. {image = models.conv_encoder{}, audio = \"temporal_encoder\"}")
+            throw config.error(
+                "encoders must be a table from modality name to encoder, e.g. {image = models.conv_encoder{}, audio = \"temporal_encoder\"}"
+            )
         }
         /// The encoders, built from their specs (with tokens = true when the fusion takes sequences).
         func buildEncoders(tokens: Bool) throws -> [(String, Encoder)] {
@@ -81,12 +102,19 @@ public final class MultimodalClassifier: Module {
                 if tokens {
                     switch value {
                     case .string(let type): value = .table(["type": .string(type), "tokens": .boolean(true)])
-                    case .table(var fields): fields["tokens"] = .boolean(true); value = .table(fields)
+                    case .table(var fields):
+                        fields["tokens"] = .boolean(true)
+                        value = .table(fields)
                     default: break
                     }
                 }
-                guard let encoder = try registry.build(.model, from: value, context: "\(config.owner): encoders.\(name)") as? Encoder else {
-                    throw config.error("encoders.\(name) must be an encoder (conv_encoder, temporal_encoder, embedding_bag_encoder, transformer_encoder)")
+                guard
+                    let encoder = try registry.build(.model, from: value, context: "\(config.owner): encoders.\(name)")
+                        as? Encoder
+                else {
+                    throw config.error(
+                        "encoders.\(name) must be an encoder (conv_encoder, temporal_encoder, embedding_bag_encoder, transformer_encoder)"
+                    )
                 }
                 return (name, encoder)
             }
@@ -108,7 +136,11 @@ public final class MultimodalClassifier: Module {
             default: throw config.error("fusion must be a name, a spec table or a fusion")
             }
             let name: String
-            if case .string(let type)? = spec["type"] { name = type } else { throw config.error("a fusion spec needs type = \"name\"") }
+            if case .string(let type)? = spec["type"] {
+                name = type
+            } else {
+                throw config.error("a fusion spec needs type = \"name\"")
+            }
             let classes = try config.positiveInteger("classes")
             let dimensions = name == "late" ? encoders.map { _ in classes } : encoders.map { $0.1.featureDimension }
             spec["input_dims"] = spec["input_dims"] ?? .list(dimensions.map { .number(Double($0)) })
@@ -117,27 +149,41 @@ public final class MultimodalClassifier: Module {
             usesTokens = (built as? ModalityFusion)?.acceptsSequences ?? false
             if usesTokens { encoders = try buildEncoders(tokens: true) }
         }
-        try self.init(encoders: encoders, fusion: fusion, usesTokens: usesTokens, classes: config.positiveInteger("classes"),
-                      hidden: config.optionalInteger("hidden"), dropout: config.number("dropout"))
+        try self.init(
+            encoders: encoders, fusion: fusion, usesTokens: usesTokens, classes: config.positiveInteger("classes"),
+            hidden: config.optionalInteger("hidden"), dropout: config.number("dropout"))
     }
 
     /// Logits from the present modalities (by name); absent ones get the fusion's placeholder.
     public func forward(modalities inputs: [String: Tensor]) throws -> Tensor {
         for name in inputs.keys where !modalities.contains(name) {
-            throw TensorError("multimodal_classifier", "unknown modality '\(name)'\(suggestion(for: name, in: modalities)); modalities: \(modalities.joined(separator: ", "))")
+            throw TensorError(
+                "multimodal_classifier",
+                "unknown modality '\(name)'\(suggestion(for: name, in: modalities)); modalities: \(modalities.joined(separator: ", "))"
+            )
         }
         var features: [Tensor?] = []
         for (position, (name, encoder)) in zip(modalities, encoders).enumerated() {
-            guard let input = inputs[name] else { features.append(nil); continue }
+            guard let input = inputs[name] else {
+                features.append(nil)
+                continue
+            }
             let encoded = try encoder(input)
             features.append(modalityHeads.isEmpty ? encoded : try modalityHeads[position](encoded))
         }
-        guard features.contains(where: { $0 != nil }) else { throw TensorError("multimodal_classifier", "no modality given; expected \(modalities.joined(separator: ", "))") }
+        guard features.contains(where: { $0 != nil }) else {
+            throw TensorError(
+                "multimodal_classifier", "no modality given; expected \(modalities.joined(separator: ", "))")
+        }
         let fused: Tensor
         if let fusion {
-            fused = features.contains { $0 == nil } ? try fusion.fuse(available: features) : try fusion.fuse(features.compactMap { $0 })
+            fused =
+                features.contains { $0 == nil }
+                ? try fusion.fuse(available: features) : try fusion.fuse(features.compactMap { $0 })
         } else {
-            guard let only = features[0] else { throw TensorError("multimodal_classifier", "the modality \(modalities[0]) is missing") }
+            guard let only = features[0] else {
+                throw TensorError("multimodal_classifier", "the modality \(modalities[0]) is missing")
+            }
             fused = only
         }
         return try head.map { try $0(fused) } ?? fused
@@ -146,17 +192,25 @@ public final class MultimodalClassifier: Module {
     /// With one modality, its input; otherwise an error naming the call to use.
     public override func forward(_ input: Tensor) throws -> Tensor {
         guard modalities.count == 1 else {
-            throw TensorError("multimodal_classifier", "call it with a table of modalities: model{\(modalities.map { "\($0) = ..." }.joined(separator: ", "))}")
+            throw TensorError(
+                "multimodal_classifier",
+                "call it with a table of modalities: model{\(modalities.map { "\($0) = ..." }.joined(separator: ", "))}"
+            )
         }
         return try forward(modalities: [modalities[0]: input])
     }
 
-    public override var summary: String { "modalities=\(modalities.joined(separator: ",")), fusion=\(fusion?.typeName ?? "none")" }
+    public override var summary: String {
+        "modalities=\(modalities.joined(separator: ",")), fusion=\(fusion?.typeName ?? "none")"
+    }
 }
 
 extension MultimodalClassifier: RegisteredComponent {
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.model, "multimodal_classifier", "encoders per named modality, a fusion and a head (one encoder: unimodal)",
-            reference: "Baltrušaitis, Ahuja & Morency, \"Multimodal Machine Learning: A Survey and Taxonomy\", 2019; MultiBench (Liang et al., NeurIPS 2021)", options: MultimodalClassifier.options, build: MultimodalClassifier.init),
+        ComponentEntry(
+            .model, "multimodal_classifier", "encoders per named modality, a fusion and a head (one encoder: unimodal)",
+            reference:
+                "Baltrušaitis, Ahuja & Morency, \"Multimodal Machine Learning: A Survey and Taxonomy\", 2019; MultiBench (Liang et al., NeurIPS 2021)",
+            options: MultimodalClassifier.options, build: MultimodalClassifier.init)
     ]
 }

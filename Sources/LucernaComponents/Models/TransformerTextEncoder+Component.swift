@@ -13,14 +13,16 @@ extension TransformerTextEncoder: RegisteredComponent {
     ]
 
     static func make(_ config: Config) throws -> TransformerTextEncoder {
-        try TransformerTextEncoder(vocabulary: config.positiveInteger("vocabulary"), dimension: config.positiveInteger("dim"),
-                                   heads: config.positiveInteger("heads"), layers: config.positiveInteger("layers"),
-                                   feedForward: config.positiveInteger("feed_forward"), maxLength: config.positiveInteger("max_length"),
-                                   dropout: config.number("dropout"), outputsTokens: config.boolean("tokens"))
+        try TransformerTextEncoder(
+            vocabulary: config.positiveInteger("vocabulary"), dimension: config.positiveInteger("dim"),
+            heads: config.positiveInteger("heads"), layers: config.positiveInteger("layers"),
+            feedForward: config.positiveInteger("feed_forward"), maxLength: config.positiveInteger("max_length"),
+            dropout: config.number("dropout"), outputsTokens: config.boolean("tokens"))
     }
 
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.model, "transformer_encoder", "small Transformer text encoder with learned positions and padding masks",
-            reference: "Vaswani et al., NeurIPS 2017", options: options, build: make),
+        ComponentEntry(
+            .model, "transformer_encoder", "small Transformer text encoder with learned positions and padding masks",
+            reference: "Vaswani et al., NeurIPS 2017", options: options, build: make)
     ]
 }

@@ -13,13 +13,16 @@ extension RMSprop: RegisteredComponent {
     ]
 
     static func rmsprop(_ config: Config) throws -> RMSprop {
-        try RMSprop(parameters: config.tensors("params"), learningRate: config.number("lr"), alpha: config.number("alpha"),
-                    epsilon: config.number("eps"), weightDecay: config.number("weight_decay"), momentum: config.number("momentum"),
-                    centered: config.boolean("centered"))
+        try RMSprop(
+            parameters: config.tensors("params"), learningRate: config.number("lr"), alpha: config.number("alpha"),
+            epsilon: config.number("eps"), weightDecay: config.number("weight_decay"),
+            momentum: config.number("momentum"),
+            centered: config.boolean("centered"))
     }
 
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.optimizer, "rmsprop", "RMSprop, optionally centered", reference: "Hinton, Lecture 6e, 2012",
-            options: rmspropOptions, build: rmsprop),
+        ComponentEntry(
+            .optimizer, "rmsprop", "RMSprop, optionally centered", reference: "Hinton, Lecture 6e, 2012",
+            options: rmspropOptions, build: rmsprop)
     ]
 }

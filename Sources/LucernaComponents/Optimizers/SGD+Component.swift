@@ -12,12 +12,17 @@ extension SGD: RegisteredComponent {
     ]
 
     static func sgd(_ config: Config) throws -> SGD {
-        try SGD(parameters: config.tensors("params"), learningRate: config.number("lr"), momentum: config.number("momentum"),
-                dampening: config.number("dampening"), weightDecay: config.number("weight_decay"), nesterov: config.boolean("nesterov"))
+        try SGD(
+            parameters: config.tensors("params"), learningRate: config.number("lr"),
+            momentum: config.number("momentum"),
+            dampening: config.number("dampening"), weightDecay: config.number("weight_decay"),
+            nesterov: config.boolean("nesterov"))
     }
 
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.optimizer, "sgd", "stochastic gradient descent with momentum and Nesterov", reference: "Sutskever et al., 2013",
-            options: sgdOptions, build: sgd),
+        ComponentEntry(
+            .optimizer, "sgd", "stochastic gradient descent with momentum and Nesterov",
+            reference: "Sutskever et al., 2013",
+            options: sgdOptions, build: sgd)
     ]
 }

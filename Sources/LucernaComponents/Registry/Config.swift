@@ -35,7 +35,9 @@ public indirect enum ConfigValue: CustomStringConvertible {
         case .number(let value): value.rounded() == value && abs(value) < 1e15 ? "\(Int(value))" : "\(value)"
         case .string(let value): "\"\(value)\""
         case .list(let values): "{" + values.map(\.description).joined(separator: ", ") + "}"
-        case .table(let fields): "{" + fields.keys.sorted().map { "\($0) = \(fields[$0]?.description ?? "nil")" }.joined(separator: ", ") + "}"
+        case .table(let fields):
+            "{" + fields.keys.sorted().map { "\($0) = \(fields[$0]?.description ?? "nil")" }.joined(separator: ", ")
+                + "}"
         case .tensor(let tensor): "tensor \(describe(shape: tensor.shape))"
         case .object(let object): String(describing: type(of: object))
         }
@@ -50,7 +52,10 @@ public indirect enum ConfigValue: CustomStringConvertible {
             value.isFinite ? (value.rounded() == value && abs(value) < 1e15 ? "\(Int(value))" : "\(value)") : "null"
         case .string(let value): jsonString(value)
         case .list(let values): "[" + values.map(\.json).joined(separator: ", ") + "]"
-        case .table(let fields): "{" + fields.keys.sorted().map { "\(jsonString($0)): \(fields[$0]?.json ?? "null")" }.joined(separator: ", ") + "}"
+        case .table(let fields):
+            "{"
+                + fields.keys.sorted().map { "\(jsonString($0)): \(fields[$0]?.json ?? "null")" }.joined(
+                    separator: ", ") + "}"
         case .tensor, .object: jsonString(description)
         }
     }
@@ -117,7 +122,10 @@ private struct JSONParser {
             position += 1
             var fields: [String: ConfigValue] = [:]
             skipSpace()
-            if position < scalars.count, scalars[position] == "}" { position += 1; return .table(fields) }
+            if position < scalars.count, scalars[position] == "}" {
+                position += 1
+                return .table(fields)
+            }
             while true {
                 skipSpace()
                 let key = try string()
@@ -126,7 +134,10 @@ private struct JSONParser {
                 fields[key] = try value(depth: depth + 1)
                 skipSpace()
                 guard position < scalars.count else { throw fail("unterminated object") }
-                if scalars[position] == "," { position += 1; continue }
+                if scalars[position] == "," {
+                    position += 1
+                    continue
+                }
                 try expect("}")
                 return .table(fields)
             }
@@ -134,22 +145,36 @@ private struct JSONParser {
             position += 1
             var items: [ConfigValue] = []
             skipSpace()
-            if position < scalars.count, scalars[position] == "]" { position += 1; return .list(items) }
+            if position < scalars.count, scalars[position] == "]" {
+                position += 1
+                return .list(items)
+            }
             while true {
                 items.append(try value(depth: depth + 1))
                 skipSpace()
                 guard position < scalars.count else { throw fail("unterminated array") }
-                if scalars[position] == "," { position += 1; continue }
+                if scalars[position] == "," {
+                    position += 1
+                    continue
+                }
                 try expect("]")
                 return .list(items)
             }
         case "\"": return .string(try string())
-        case "t": try expect("true"); return .boolean(true)
-        case "f": try expect("false"); return .boolean(false)
-        case "n": try expect("null"); return .null
+        case "t":
+            try expect("true")
+            return .boolean(true)
+        case "f":
+            try expect("false")
+            return .boolean(false)
+        case "n":
+            try expect("null")
+            return .null
         default:
             let start = position
-            while position < scalars.count, "+-0123456789.eE".unicodeScalars.contains(scalars[position]) { position += 1 }
+            while position < scalars.count, "+-0123456789.eE".unicodeScalars.contains(scalars[position]) {
+                position += 1
+            }
             var text = ""
             text.unicodeScalars.append(contentsOf: scalars[start..<position])
             guard let number = Double(text) else { throw fail("bad value '\(text)'") }
@@ -203,7 +228,9 @@ public func jsonString(_ text: String) -> String {
         case "\t": result += "\\t"
         default:
             if scalar.value < 0x20 {
-                result += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
+                result +=
+                    "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count)
+                    + String(scalar.value, radix: 16)
             } else {
                 result.unicodeScalars.append(scalar)
             }
@@ -243,8 +270,10 @@ public struct OptionSpec: Sendable {
     public let summary: String
     nonisolated(unsafe) let defaultValue: ConfigValue
 
-    public init(_ name: String, _ type: OptionType, default defaultValue: ConfigValue = .null, required: Bool = false,
-                _ summary: String) {
+    public init(
+        _ name: String, _ type: OptionType, default defaultValue: ConfigValue = .null, required: Bool = false,
+        _ summary: String
+    ) {
         self.name = name
         self.type = type
         self.defaultValue = defaultValue
@@ -281,13 +310,17 @@ public struct Config {
     }
 
     public func number(_ key: String) throws -> Double {
-        guard case .number(let value) = value(key) else { throw error("option \(key) must be a number, got \(value(key).kindName)") }
+        guard case .number(let value) = value(key) else {
+            throw error("option \(key) must be a number, got \(value(key).kindName)")
+        }
         return value
     }
 
     public func integer(_ key: String) throws -> Int {
         let value = try number(key)
-        guard value.rounded() == value, abs(value) < 1e15 else { throw error("option \(key) must be an integer, got \(value)") }
+        guard value.rounded() == value, abs(value) < 1e15 else {
+            throw error("option \(key) must be an integer, got \(value)")
+        }
         return Int(value)
     }
 
@@ -301,18 +334,26 @@ public struct Config {
     public func optionalInteger(_ key: String) throws -> Int? { has(key) ? try integer(key) : nil }
 
     /// The option, or `fallback` when it is absent (for callers without declared defaults, such as `train{}`).
-    public func number(_ key: String, default fallback: Double?) throws -> Double? { has(key) ? try number(key) : fallback }
+    public func number(_ key: String, default fallback: Double?) throws -> Double? {
+        has(key) ? try number(key) : fallback
+    }
     public func integer(_ key: String, default fallback: Int) throws -> Int { has(key) ? try integer(key) : fallback }
     public func boolean(_ key: String, default fallback: Bool) throws -> Bool { has(key) ? try boolean(key) : fallback }
-    public func string(_ key: String, default fallback: String) throws -> String { has(key) ? try string(key) : fallback }
+    public func string(_ key: String, default fallback: String) throws -> String {
+        has(key) ? try string(key) : fallback
+    }
 
     public func boolean(_ key: String) throws -> Bool {
-        guard case .boolean(let value) = value(key) else { throw error("option \(key) must be true or false, got \(value(key).kindName)") }
+        guard case .boolean(let value) = value(key) else {
+            throw error("option \(key) must be true or false, got \(value(key).kindName)")
+        }
         return value
     }
 
     public func string(_ key: String) throws -> String {
-        guard case .string(let value) = value(key) else { throw error("option \(key) must be a string, got \(value(key).kindName)") }
+        guard case .string(let value) = value(key) else {
+            throw error("option \(key) must be a string, got \(value(key).kindName)")
+        }
         return value
     }
 
@@ -320,7 +361,9 @@ public struct Config {
     public func choice(_ key: String, _ choices: [String]) throws -> String {
         let value = try string(key)
         guard choices.contains(value) else {
-            throw error("option \(key) must be one of \(choices.joined(separator: ", ")), got \"\(value)\"\(suggestion(for: value, in: choices))")
+            throw error(
+                "option \(key) must be one of \(choices.joined(separator: ", ")), got \"\(value)\"\(suggestion(for: value, in: choices))"
+            )
         }
         return value
     }
@@ -332,14 +375,17 @@ public struct Config {
             return (value, value)
         case .list(let items) where items.count == 2:
             guard case .number(let a) = items[0], case .number(let b) = items[1], a.rounded() == a, b.rounded() == b,
-                  abs(a) < 1e9, abs(b) < 1e9 else { throw error("option \(key) must be an integer or a pair of integers") }
+                abs(a) < 1e9, abs(b) < 1e9
+            else { throw error("option \(key) must be an integer or a pair of integers") }
             return (Int(a), Int(b))
         default: throw error("option \(key) must be an integer or a pair {a, b}, got \(value(key).kindName)")
         }
     }
 
     public func integers(_ key: String) throws -> [Int] {
-        guard case .list(let items) = value(key) else { throw error("option \(key) must be a list of integers, got \(value(key).kindName)") }
+        guard case .list(let items) = value(key) else {
+            throw error("option \(key) must be a list of integers, got \(value(key).kindName)")
+        }
         return try items.enumerated().map { position, item in
             guard case .number(let value) = item, value.rounded() == value, abs(value) < 1e15 else {
                 throw error("option \(key)[\(position + 1)] must be an integer, got \(item.kindName)")
@@ -353,7 +399,9 @@ public struct Config {
         switch value(key) {
         case .list(let items):
             return try items.enumerated().map { position, item in
-                guard case .tensor(let tensor) = item else { throw error("option \(key)[\(position + 1)] must be a tensor, got \(item.kindName)") }
+                guard case .tensor(let tensor) = item else {
+                    throw error("option \(key)[\(position + 1)] must be a tensor, got \(item.kindName)")
+                }
                 return tensor
             }
         case .table(let fields) where fields.isEmpty: return []
@@ -364,7 +412,9 @@ public struct Config {
     }
 
     public func tensor(_ key: String) throws -> Tensor {
-        guard case .tensor(let tensor) = value(key) else { throw error("option \(key) must be a tensor, got \(value(key).kindName)") }
+        guard case .tensor(let tensor) = value(key) else {
+            throw error("option \(key) must be a tensor, got \(value(key).kindName)")
+        }
         return tensor
     }
 
@@ -379,7 +429,9 @@ public struct Config {
     /// A component option: an instance, a name, or a spec table `{type = "name", ...}`, built through the
     /// registry.
     public func component<Key: ComponentKindKey>(_ key: String, kind: Key) throws -> Key.Instance {
-        guard let registry else { throw error("option \(key): no registry to build \(kind.kind.article) \(kind.kind.name) from") }
+        guard let registry else {
+            throw error("option \(key): no registry to build \(kind.kind.article) \(kind.kind.name) from")
+        }
         return try registry.build(kind, from: value(key), context: "\(owner): option \(key)")
     }
 }
@@ -400,16 +452,21 @@ public func suggestion(for name: String, in candidates: [String]) -> String {
 /// accepted name and the whole list.
 public func rejectUnknownOptions(_ keys: some Collection<String>, accepted: [String], owner: String) throws {
     for key in keys.sorted() where !accepted.contains(key) {
-        throw TensorError(owner, "unknown option '\(key)'\(suggestion(for: key, in: accepted)); accepted: \(accepted.isEmpty ? "(none)" : accepted.joined(separator: ", "))")
+        throw TensorError(
+            owner,
+            "unknown option '\(key)'\(suggestion(for: key, in: accepted)); accepted: \(accepted.isEmpty ? "(none)" : accepted.joined(separator: ", "))"
+        )
     }
 }
 
 /// Levenshtein distance.
 public func editDistance(_ a: String, _ b: String) -> Int {
-    let a = Array(a), b = Array(b)
+    let a = Array(a)
+    let b = Array(b)
     if a.isEmpty { return b.count }
     if b.isEmpty { return a.count }
-    var previous = Array(0...b.count), current = [Int](repeating: 0, count: b.count + 1)
+    var previous = Array(0...b.count)
+    var current = [Int](repeating: 0, count: b.count + 1)
     for i in 1...a.count {
         current[0] = i
         for j in 1...b.count {

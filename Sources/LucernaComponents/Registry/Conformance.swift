@@ -35,7 +35,9 @@ public enum Conformance {
         }
         let config = try registry.config(for: entry, options: options)
         let instance: Any
-        do { instance = try entry.instance(config) } catch { throw probe.fail("does not build with its defaults: \(error)") }
+        do { instance = try entry.instance(config) } catch {
+            throw probe.fail("does not build with its defaults: \(error)")
+        }
         probe.report.append(config.values.isEmpty ? "builds (no options)" : "builds with its defaults")
         probe.config = config
         probe.example = example
@@ -76,7 +78,9 @@ public enum Conformance {
             return { _ in [try Tensor(shape: [2, 5], integers: [3, 9, 1, 0, 0, 4, 4, 7, 2, 5])] }
         case (.model, "multimodal_classifier"): return nil
         case (.loss, "cross_entropy"), (.loss, "nll"):
-            return { _ in [try Tensor.normal([4, 3]).logSoftmax(axis: 1), try Tensor(shape: [4], integers: [0, 2, 1, 2])] }
+            return { _ in
+                [try Tensor.normal([4, 3]).logSoftmax(axis: 1), try Tensor(shape: [4], integers: [0, 2, 1, 2])]
+            }
         case (.loss, "bce_with_logits"): return { _ in [try Tensor.normal([4, 3]), try Tensor.uniform([4, 3])] }
         case (.loss, "kl_div"):
             return { _ in [try Tensor.normal([4, 3]).logSoftmax(axis: 1), try Tensor.normal([4, 3]).softmax(axis: 1)] }
@@ -103,7 +107,9 @@ public final class ConformanceProbe {
     /// Adds a line to the report.
     public func passed(_ line: String) { report.append(line) }
 
-    public func fail(_ message: String) -> Conformance.Failure { Conformance.Failure(component: component, message: message) }
+    public func fail(_ message: String) -> Conformance.Failure {
+        Conformance.Failure(component: component, message: message)
+    }
 
     /// The built instance as `T`, or a failure saying it does not build one.
     public func instance<T>(_ value: Any, as type: T.Type, _ what: String) throws -> T {
@@ -139,6 +145,7 @@ public final class ConformanceProbe {
         let count = module?.namedParameters().count ?? 0
         report.append(
             count == 0
-                ? "gradients reach the inputs, finite" : "gradients reach all \(count) parameters and the inputs, finite")
+                ? "gradients reach the inputs, finite"
+                : "gradients reach all \(count) parameters and the inputs, finite")
     }
 }

@@ -17,7 +17,9 @@ public struct ComponentEntry: @unchecked Sendable {
         _ key: Key, _ name: String, _ summary: String, reference: String, options: [OptionSpec] = [],
         build: @escaping (Config) throws -> Key.Instance
     ) {
-        self.init(kind: key.kind, name: name, summary: summary, reference: reference, options: options, origin: "built-in") {
+        self.init(
+            kind: key.kind, name: name, summary: summary, reference: reference, options: options, origin: "built-in"
+        ) {
             try build($0)
         }
     }
@@ -43,7 +45,9 @@ public struct ComponentEntry: @unchecked Sendable {
     public func instance(_ config: Config) throws -> Any {
         let built = try make(config)
         guard kind.accepts(built) else {
-            throw TensorError(qualifiedName, "built \(type(of: built)), which is not \(kind.article) \(kind.name) (\(kind.protocolName))")
+            throw TensorError(
+                qualifiedName,
+                "built \(type(of: built)), which is not \(kind.article) \(kind.name) (\(kind.protocolName))")
         }
         return built
     }
@@ -72,9 +76,13 @@ public final class Registry: @unchecked Sendable {
     public func register(_ entry: ComponentEntry, overriding: Bool = false) throws {
         if let existing = entries[entry.kind]?[entry.name] {
             guard overriding else {
-                throw TensorError("registry", "\(entry.kind.name) '\(entry.name)' from \(entry.origin) is already registered (from \(existing.origin)); set override = true to replace it")
+                throw TensorError(
+                    "registry",
+                    "\(entry.kind.name) '\(entry.name)' from \(entry.origin) is already registered (from \(existing.origin)); set override = true to replace it"
+                )
             }
-            notices.append("\(entry.kind.name) '\(entry.name)' from \(entry.origin) overrides the one from \(existing.origin)")
+            notices.append(
+                "\(entry.kind.name) '\(entry.name)' from \(entry.origin) overrides the one from \(existing.origin)")
         }
         entries[entry.kind, default: [:]][entry.name] = entry
     }
@@ -91,19 +99,26 @@ public final class Registry: @unchecked Sendable {
     public func entry(_ kind: ComponentKind, _ name: String) throws -> ComponentEntry {
         guard let entry = entries[kind]?[name] else {
             let known = names(kind)
-            throw TensorError(kind.namespace, "unknown \(kind.name) '\(name)'\(suggestion(for: name, in: known)); known: \(known.isEmpty ? "(none)" : known.joined(separator: ", "))")
+            throw TensorError(
+                kind.namespace,
+                "unknown \(kind.name) '\(name)'\(suggestion(for: name, in: known)); known: \(known.isEmpty ? "(none)" : known.joined(separator: ", "))"
+            )
         }
         return entry
     }
 
     /// Checks option names against the entry (unknown ones are errors naming the closest and the accepted
     /// options), fills in defaults, and builds an instance of the kind's type.
-    public func build<Key: ComponentKindKey>(_ key: Key, _ name: String, options: [String: ConfigValue]) throws -> Key.Instance {
+    public func build<Key: ComponentKindKey>(_ key: Key, _ name: String, options: [String: ConfigValue]) throws
+        -> Key.Instance
+    {
         try typed(key, instance(key.kind, name, options: options), context: "\(key.kind.namespace).\(name)")
     }
 
     /// Builds from an instance (returned as is), a name, or a spec table `{type = "name", ...}`.
-    public func build<Key: ComponentKindKey>(_ key: Key, from value: ConfigValue, context: String) throws -> Key.Instance {
+    public func build<Key: ComponentKindKey>(_ key: Key, from value: ConfigValue, context: String) throws
+        -> Key.Instance
+    {
         try typed(key, instance(key.kind, from: value, context: context), context: context)
     }
 
@@ -148,11 +163,17 @@ public final class Registry: @unchecked Sendable {
         case .string(let name): return try instance(kind, name, options: [:])
         case .table(var fields):
             guard case .string(let name)? = fields.removeValue(forKey: "type") else {
-                throw TensorError(context, "\(kind.article) \(kind.name) spec table needs type = \"name\" (one of \(names(kind).joined(separator: ", ")))")
+                throw TensorError(
+                    context,
+                    "\(kind.article) \(kind.name) spec table needs type = \"name\" (one of \(names(kind).joined(separator: ", ")))"
+                )
             }
             return try instance(kind, name, options: fields)
         default:
-            throw TensorError(context, "expected \(kind.article) \(kind.name): an instance, a name or {type = \"name\", ...}; got \(value.kindName)")
+            throw TensorError(
+                context,
+                "expected \(kind.article) \(kind.name): an instance, a name or {type = \"name\", ...}; got \(value.kindName)"
+            )
         }
     }
 }

@@ -20,16 +20,18 @@ extension Tensor {
     public static func gradients(
         of outputs: [Tensor], withRespectTo inputs: [Tensor], seeds: [Tensor]? = nil, createGraph: Bool = false
     ) throws -> [Tensor?] {
-        let accumulated = try propagate(outputs: outputs, seeds: seeds, createGraph: createGraph,
-                                        wanted: Set(inputs.map(ObjectIdentifier.init)))
+        let accumulated = try propagate(
+            outputs: outputs, seeds: seeds, createGraph: createGraph,
+            wanted: Set(inputs.map(ObjectIdentifier.init)))
         return inputs.map { accumulated[ObjectIdentifier($0)] }
     }
 
     /// Accumulates the gradient of this scalar (or of `seed` · self) into the ``grad`` of every leaf that
     /// requires a gradient, and of every tensor that called ``retainGrad()``, like `loss.backward()`.
     public func backward(seed: Tensor? = nil, createGraph: Bool = false) throws {
-        let accumulated = try Tensor.propagate(outputs: [self], seeds: seed.map { [$0] }, createGraph: createGraph,
-                                               wanted: nil)
+        let accumulated = try Tensor.propagate(
+            outputs: [self], seeds: seed.map { [$0] }, createGraph: createGraph,
+            wanted: nil)
         try GradientMode.with(enabled: createGraph) {
             for (tensor, gradient) in accumulated.storedGradients {
                 if let existing = tensor.grad {
@@ -60,17 +62,24 @@ extension Tensor {
         var gradients: [ObjectIdentifier: Tensor] = [:]
         for (position, output) in outputs.enumerated() {
             guard output.requiresGrad else {
-                throw TensorError("backward", "output \(position) does not require a gradient (no input requires one, or it was computed under noGrad)")
+                throw TensorError(
+                    "backward",
+                    "output \(position) does not require a gradient (no input requires one, or it was computed under noGrad)"
+                )
             }
             let seed: Tensor
             if let seeds {
                 seed = seeds[position]
                 guard seed.shape == output.shape else {
-                    throw TensorError("backward", "seed shape \(describe(shape: seed.shape)) differs from output shape \(describe(shape: output.shape))")
+                    throw TensorError(
+                        "backward",
+                        "seed shape \(describe(shape: seed.shape)) differs from output shape \(describe(shape: output.shape))"
+                    )
                 }
             } else {
                 guard output.count == 1 else {
-                    throw TensorError("backward", "output of shape \(describe(shape: output.shape)) is not a scalar; pass a seed")
+                    throw TensorError(
+                        "backward", "output of shape \(describe(shape: output.shape)) is not a scalar; pass a seed")
                 }
                 seed = output.onesLike()
             }
@@ -94,7 +103,8 @@ extension Tensor {
             let inputs = tensor.gradientNode?.inputs ?? []
             var position = nextInput
             while position < inputs.count
-                && (!inputs[position].requiresGrad || visited.contains(ObjectIdentifier(inputs[position]))) {
+                && (!inputs[position].requiresGrad || visited.contains(ObjectIdentifier(inputs[position])))
+            {
                 position += 1
             }
             if position < inputs.count {
@@ -110,10 +120,11 @@ extension Tensor {
         defer { Tensor.pruning = previousPruning }
         if let wanted {
             var needed = Set<ObjectIdentifier>()
-            for tensor in order {   // inputs come before the tensors computed from them
+            for tensor in order {  // inputs come before the tensors computed from them
                 let key = ObjectIdentifier(tensor)
                 if wanted.contains(key)
-                    || (tensor.gradientNode?.inputs.contains { needed.contains(ObjectIdentifier($0)) } ?? false) {
+                    || (tensor.gradientNode?.inputs.contains { needed.contains(ObjectIdentifier($0)) } ?? false)
+                {
                     needed.insert(key)
                 }
             }
@@ -136,7 +147,10 @@ extension Tensor {
                 for (input, inputGradient) in zip(node.inputs, inputGradients) {
                     guard input.needsGradient, let inputGradient else { continue }
                     guard inputGradient.shape == input.shape else {
-                        throw TensorError("backward", "\(node.operation) produced a gradient of shape \(describe(shape: inputGradient.shape)) for an input of shape \(describe(shape: input.shape))")
+                        throw TensorError(
+                            "backward",
+                            "\(node.operation) produced a gradient of shape \(describe(shape: inputGradient.shape)) for an input of shape \(describe(shape: input.shape))"
+                        )
                     }
                     let inputKey = ObjectIdentifier(input)
                     if let existing = gradients[inputKey] {

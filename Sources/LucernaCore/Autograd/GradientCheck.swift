@@ -10,7 +10,8 @@ public enum GradientCheck {
         public var numeric: Double
         public var passed: Bool
         public var description: String {
-            passed ? "order \(order): ok"
+            passed
+                ? "order \(order): ok"
                 : "order \(order): input \(input) element \(element): analytic \(analytic) vs numeric \(numeric)"
         }
     }
@@ -24,8 +25,10 @@ public enum GradientCheck {
         relativeTolerance: Double = 1e-3, seed: UInt64 = 7, _ function: ([Tensor]) throws -> Tensor
     ) throws -> [Report] {
         let leaves = try inputs.map { try $0.copy().requiringGrad() }
-        return try check(leaves: leaves, secondOrder: secondOrder, epsilon: epsilon, absoluteTolerance: absoluteTolerance,
-                         relativeTolerance: relativeTolerance, seed: seed) { try function(leaves) }
+        return try check(
+            leaves: leaves, secondOrder: secondOrder, epsilon: epsilon, absoluteTolerance: absoluteTolerance,
+            relativeTolerance: relativeTolerance, seed: seed
+        ) { try function(leaves) }
     }
 
     /// The same check for leaves a closure already uses, such as a module's input and parameters: each
@@ -50,10 +53,13 @@ public enum GradientCheck {
         // 1. First order.
         var reports: [Report] = []
         let analytic = try firstGradients(createGraph: false)
-        reports.append(try compare(order: 1, leaves: leaves, analytic: analytic, epsilon: epsilon,
-                                   absoluteTolerance: absoluteTolerance, relativeTolerance: relativeTolerance) {
-            try scalar().item()
-        })
+        reports.append(
+            try compare(
+                order: 1, leaves: leaves, analytic: analytic, epsilon: epsilon,
+                absoluteTolerance: absoluteTolerance, relativeTolerance: relativeTolerance
+            ) {
+                try scalar().item()
+            })
         guard secondOrder else { return reports }
         // 2. Second order: h(x) = Σ <∇ᵢ s(x), vᵢ>.
         let directions = try leaves.map { try Tensor.normal($0.shape, dtype: .float64, generator: generator) }
@@ -72,10 +78,13 @@ public enum GradientCheck {
         } else {
             secondAnalytic = leaves.map { $0.zerosLike() }
         }
-        reports.append(try compare(order: 2, leaves: leaves, analytic: secondAnalytic, epsilon: epsilon,
-                                   absoluteTolerance: absoluteTolerance, relativeTolerance: relativeTolerance) {
-            try projected(createGraph: false).item()
-        })
+        reports.append(
+            try compare(
+                order: 2, leaves: leaves, analytic: secondAnalytic, epsilon: epsilon,
+                absoluteTolerance: absoluteTolerance, relativeTolerance: relativeTolerance
+            ) {
+                try projected(createGraph: false).item()
+            })
         return reports
     }
 
@@ -100,8 +109,9 @@ public enum GradientCheck {
                 let excess = error - (absoluteTolerance + relativeTolerance * Swift.abs(numeric))
                 if excess > worstExcess || !error.isFinite {
                     worstExcess = error.isFinite ? excess : .infinity
-                    worst = Report(order: order, input: position, element: element, analytic: gradient[element],
-                                   numeric: numeric, passed: error.isFinite && excess <= 0)
+                    worst = Report(
+                        order: order, input: position, element: element, analytic: gradient[element],
+                        numeric: numeric, passed: error.isFinite && excess <= 0)
                 }
             }
         }

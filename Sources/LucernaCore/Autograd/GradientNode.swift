@@ -41,7 +41,8 @@ extension Tensor {
         Tensor.record(detach(), operation: operation, inputs: inputs) { gradient, _ in
             let gradients = try backward(gradient)
             guard gradients.count == inputs.count else {
-                throw TensorError(operation, "the custom backward returned \(gradients.count) gradients for \(inputs.count) inputs")
+                throw TensorError(
+                    operation, "the custom backward returned \(gradients.count) gradients for \(inputs.count) inputs")
             }
             return gradients
         }

@@ -25,13 +25,16 @@ public enum BLASCore {
     /// The `OPENBLAS_CORETYPE` to restart with, or nil to keep the current kernels: only when OpenBLAS fell
     /// back to `Prescott` (`coreName`), the user did not choose kernels (`environment` has no
     /// `OPENBLAS_CORETYPE`), and the CPU supports a newer family (`supportedFamily`, ``familyForThisCPU``).
-    public static func recommendedCoreType(coreName: String, supportedFamily: String?, environment: [String: String]) -> String? {
+    public static func recommendedCoreType(coreName: String, supportedFamily: String?, environment: [String: String])
+        -> String?
+    {
         guard coreName.lowercased() == "prescott", environment["OPENBLAS_CORETYPE"] == nil else { return nil }
         return supportedFamily
     }
 
     /// The `OPENBLAS_CORETYPE` this process should restart with (see ``recommendedCoreType``).
     public static func recommendedCoreTypeForThisProcess() -> String? {
-        recommendedCoreType(coreName: name, supportedFamily: familyForThisCPU, environment: ProcessInfo.processInfo.environment)
+        recommendedCoreType(
+            coreName: name, supportedFamily: familyForThisCPU, environment: ProcessInfo.processInfo.environment)
     }
 }

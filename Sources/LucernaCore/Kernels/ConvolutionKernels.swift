@@ -5,8 +5,10 @@ public struct ConvolutionGeometry: Equatable, Sendable {
     public var padding: (height: Int, width: Int)
     public var dilation: (height: Int, width: Int)
 
-    public init(kernel: (Int, Int), stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
-                dilation: (Int, Int) = (1, 1)) {
+    public init(
+        kernel: (Int, Int), stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
+        dilation: (Int, Int) = (1, 1)
+    ) {
         self.kernel = kernel
         self.stride = stride
         self.padding = padding
@@ -26,10 +28,13 @@ public struct ConvolutionGeometry: Equatable, Sendable {
 
     /// Output height and width for an input of `height x width`, or nil when it does not fit.
     func outputSize(height: Int, width: Int) -> (Int, Int)? {
-        guard let outputHeight = Self.outputSize(height, kernel: kernel.height, stride: stride.height,
-                                                 padding: padding.height, dilation: dilation.height),
-              let outputWidth = Self.outputSize(width, kernel: kernel.width, stride: stride.width,
-                                                padding: padding.width, dilation: dilation.width)
+        guard
+            let outputHeight = Self.outputSize(
+                height, kernel: kernel.height, stride: stride.height,
+                padding: padding.height, dilation: dilation.height),
+            let outputWidth = Self.outputSize(
+                width, kernel: kernel.width, stride: stride.width,
+                padding: padding.width, dilation: dilation.width)
         else { return nil }
         return (outputHeight, outputWidth)
     }
@@ -38,7 +43,10 @@ public struct ConvolutionGeometry: Equatable, Sendable {
     func validate(_ operation: String) throws {
         let values = [kernel.height, kernel.width, stride.height, stride.width, dilation.height, dilation.width]
         guard values.allSatisfy({ $0 > 0 }), padding.height >= 0, padding.width >= 0 else {
-            throw TensorError(operation, "kernel, stride and dilation must be positive and padding non-negative (kernel \(kernel), stride \(stride), padding \(padding), dilation \(dilation))")
+            throw TensorError(
+                operation,
+                "kernel, stride and dilation must be positive and padding non-negative (kernel \(kernel), stride \(stride), padding \(padding), dilation \(dilation))"
+            )
         }
     }
 }
@@ -78,10 +86,14 @@ enum ConvolutionKernels {
         /// `toPlane` copies the channel into the plane's interior (im2col); otherwise the interior is added
         /// into the channel (col2im). Phase by phase, consecutive slots of a phase hold every step-th column.
         @inline(__always)
-        func transfer(_ plane: UnsafeMutablePointer<Float>, _ channel: UnsafeMutablePointer<Float>, height: Int, width: Int, toPlane: Bool) {
+        func transfer(
+            _ plane: UnsafeMutablePointer<Float>, _ channel: UnsafeMutablePointer<Float>, height: Int, width: Int,
+            toPlane: Bool
+        ) {
             if step == 1 {
                 for ih in 0..<height {
-                    let slots = plane + (ih + padding.height) * paddedRow + padding.width, values = channel + ih * width
+                    let slots = plane + (ih + padding.height) * paddedRow + padding.width
+                    let values = channel + ih * width
                     if toPlane {
                         slots.update(from: values, count: width)
                     } else {
@@ -98,9 +110,17 @@ enum ConvolutionKernels {
                     var value = channel + ih * width + firstColumn
                     let end = channel + (ih + 1) * width
                     if toPlane {
-                        while value < end { slot.pointee = value.pointee; slot += 1; value += step }
+                        while value < end {
+                            slot.pointee = value.pointee
+                            slot += 1
+                            value += step
+                        }
                     } else {
-                        while value < end { value.pointee += slot.pointee; slot += 1; value += step }
+                        while value < end {
+                            value.pointee += slot.pointee
+                            slot += 1
+                            value += step
+                        }
                     }
                 }
             }
@@ -120,10 +140,13 @@ enum ConvolutionKernels {
     /// im2col of one sample `[C, H, W]` into the `Ho·Wo` columns starting at `columns` of a matrix with
     /// `C·kh·kw` rows and row stride `stride` (at least `Ho·Wo` plus ``columnSlack``; the samples of a group
     /// must be written in increasing order, since a vector store may spill into the next sample's columns).
-    static func im2col<T: TensorFloat>(_ input: UnsafePointer<T>, _ columns: UnsafeMutablePointer<T>, _ layout: Layout, stride: Int) {
+    static func im2col<T: TensorFloat>(
+        _ input: UnsafePointer<T>, _ columns: UnsafeMutablePointer<T>, _ layout: Layout, stride: Int
+    ) {
         if T.self == Float.self {
-            im2colVectorized(UnsafeRawPointer(input).assumingMemoryBound(to: Float.self),
-                             UnsafeMutableRawPointer(columns).assumingMemoryBound(to: Float.self), layout, stride: stride)
+            im2colVectorized(
+                UnsafeRawPointer(input).assumingMemoryBound(to: Float.self),
+                UnsafeMutableRawPointer(columns).assumingMemoryBound(to: Float.self), layout, stride: stride)
             return
         }
         let (height, width, outputWidth) = (layout.height, layout.width, layout.outputWidth)
@@ -146,7 +169,9 @@ enum ConvolutionKernels {
     /// window row `(ki, kj, oh)` becomes one contiguous run of `Wo` elements with no edge tests. Runs are
     /// copied 8 at a time; a last vector may spill past its run into the next one, which is written
     /// afterwards (rows are filled in increasing order), or into the buffer's slack.
-    static func im2colVectorized(_ input: UnsafePointer<Float>, _ columns: UnsafeMutablePointer<Float>, _ layout: Layout, stride: Int) {
+    static func im2colVectorized(
+        _ input: UnsafePointer<Float>, _ columns: UnsafeMutablePointer<Float>, _ layout: Layout, stride: Int
+    ) {
         typealias Vector = SIMD8<Float>
         let g = layout.geometry
         let (height, width) = (layout.height, layout.width)
@@ -157,9 +182,12 @@ enum ConvolutionKernels {
             guard let plane = buffer.baseAddress else { return }
             // Padding stays zero for every channel: only interior positions are rewritten.
             plane.initialize(repeating: 0, count: planeSize + Vector.scalarCount)
-            let planeBytes = UnsafeRawPointer(plane), columnBytes = UnsafeMutableRawPointer(columns)
+            let planeBytes = UnsafeRawPointer(plane)
+            let columnBytes = UnsafeMutableRawPointer(columns)
             for c in 0..<layout.channels {
-                geometry.transfer(plane, UnsafeMutablePointer(mutating: input + c * height * width), height: height, width: width, toPlane: true)
+                geometry.transfer(
+                    plane, UnsafeMutablePointer(mutating: input + c * height * width), height: height, width: width,
+                    toPlane: true)
                 for ki in 0..<g.kernel.height {
                     for kj in 0..<g.kernel.width {
                         let destination = ((c * g.kernel.height + ki) * g.kernel.width + kj) * stride
@@ -182,10 +210,13 @@ enum ConvolutionKernels {
 
     /// Adds the `Ho·Wo` columns starting at `columns` of a `[C·kh·kw, stride]` matrix (stride at least `Ho·Wo`
     /// plus ``columnSlack``) back into one sample `[C, H, W]`.
-    static func col2im<T: TensorFloat>(_ columns: UnsafePointer<T>, _ output: UnsafeMutablePointer<T>, _ layout: Layout, stride: Int) {
+    static func col2im<T: TensorFloat>(
+        _ columns: UnsafePointer<T>, _ output: UnsafeMutablePointer<T>, _ layout: Layout, stride: Int
+    ) {
         if T.self == Float.self {
-            col2imVectorized(UnsafeRawPointer(columns).assumingMemoryBound(to: Float.self),
-                             UnsafeMutableRawPointer(output).assumingMemoryBound(to: Float.self), layout, stride: stride)
+            col2imVectorized(
+                UnsafeRawPointer(columns).assumingMemoryBound(to: Float.self),
+                UnsafeMutableRawPointer(output).assumingMemoryBound(to: Float.self), layout, stride: stride)
             return
         }
         let (height, width, outputWidth) = (layout.height, layout.width, layout.outputWidth)
@@ -203,16 +234,22 @@ enum ConvolutionKernels {
     /// (which may lie outside the image, in the padding), the input column of the window's first output
     /// column (may be negative) and the output columns whose input column lies inside the image.
     @inline(__always)
-    static func forEachWindowRow(_ layout: Layout, _ body: (_ channel: Int, _ row: Int, _ outputRow: Int, _ inputRow: Int,
-                                                           _ columnOffset: Int, _ valid: Range<Int>) -> Void) {
+    static func forEachWindowRow(
+        _ layout: Layout,
+        _ body: (
+            _ channel: Int, _ row: Int, _ outputRow: Int, _ inputRow: Int,
+            _ columnOffset: Int, _ valid: Range<Int>
+        ) -> Void
+    ) {
         let g = layout.geometry
         for channel in 0..<layout.channels {
             for ki in 0..<g.kernel.height {
                 for kj in 0..<g.kernel.width {
                     let row = (channel * g.kernel.height + ki) * g.kernel.width + kj
                     let columnOffset = kj * g.dilation.width - g.padding.width
-                    let (first, last) = validColumns(offset: columnOffset, stride: g.stride.width,
-                                                     width: layout.width, outputWidth: layout.outputWidth)
+                    let (first, last) = validColumns(
+                        offset: columnOffset, stride: g.stride.width,
+                        width: layout.width, outputWidth: layout.outputWidth)
                     for outputRow in 0..<layout.outputHeight {
                         let inputRow = outputRow * g.stride.height - g.padding.height + ki * g.dilation.height
                         body(channel, row, outputRow, inputRow, columnOffset, first..<last)
@@ -225,7 +262,9 @@ enum ConvolutionKernels {
     /// col2im for Float, the adjoint of ``im2colVectorized``: each window row's run of `Wo` values is added
     /// 8 at a time into the channel's phase-split, zero-padded plane (the lanes past the run are masked to
     /// zero, so spilling adds nothing), then the plane's interior is added into the sample.
-    static func col2imVectorized(_ columns: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ layout: Layout, stride: Int) {
+    static func col2imVectorized(
+        _ columns: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ layout: Layout, stride: Int
+    ) {
         typealias Vector = SIMD8<Float>
         let g = layout.geometry
         let (height, width) = (layout.height, layout.width)
@@ -235,7 +274,8 @@ enum ConvolutionKernels {
         let lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
         withUnsafeTemporaryAllocation(of: Float.self, capacity: planeSize + Vector.scalarCount) { buffer in
             guard let plane = buffer.baseAddress else { return }
-            let planeBytes = UnsafeMutableRawPointer(plane), columnBytes = UnsafeRawPointer(columns)
+            let planeBytes = UnsafeMutableRawPointer(plane)
+            let columnBytes = UnsafeRawPointer(columns)
             for c in 0..<layout.channels {
                 plane.initialize(repeating: 0, count: planeSize + Vector.scalarCount)
                 for ki in 0..<g.kernel.height {
@@ -252,7 +292,8 @@ enum ConvolutionKernels {
                                 if remaining < Vector.scalarCount {
                                     vector.replace(with: 0, where: lanes .>= SIMD8<Int32>(repeating: Int32(remaining)))
                                 }
-                                let sum = planeBytes.loadUnaligned(fromByteOffset: 4 * (to + ow), as: Vector.self) + vector
+                                let sum =
+                                    planeBytes.loadUnaligned(fromByteOffset: 4 * (to + ow), as: Vector.self) + vector
                                 planeBytes.storeBytes(of: sum, toByteOffset: 4 * (to + ow), as: Vector.self)
                                 ow += Vector.scalarCount
                             }
@@ -295,12 +336,19 @@ enum ConvolutionKernels {
     @inline(__always)
     static func forEachGroup<T: TensorFloat>(
         _ range: Range<Int>, layout: Layout, outputChannels: Int,
-        _ body: (_ first: Int, _ count: Int, _ stride: Int, _ columns: UnsafeMutablePointer<T>, _ channelMajor: UnsafeMutablePointer<T>?) -> Void
+        _ body: (
+            _ first: Int, _ count: Int, _ stride: Int, _ columns: UnsafeMutablePointer<T>,
+            _ channelMajor: UnsafeMutablePointer<T>?
+        ) -> Void
     ) {
         let group = groupSize(layout, available: range.count)
         let columns = UnsafeMutablePointer<T>.allocate(capacity: layout.rows * columnStride(layout, count: group))
-        let channelMajor = group > 1 ? UnsafeMutablePointer<T>.allocate(capacity: outputChannels * group * layout.positions) : nil
-        defer { columns.deallocate(); channelMajor?.deallocate() }
+        let channelMajor =
+            group > 1 ? UnsafeMutablePointer<T>.allocate(capacity: outputChannels * group * layout.positions) : nil
+        defer {
+            columns.deallocate()
+            channelMajor?.deallocate()
+        }
         var first = range.lowerBound
         while first < range.upperBound {
             let count = min(group, range.upperBound - first)
@@ -310,20 +358,26 @@ enum ConvolutionKernels {
     }
 
     /// Copies the `[count, O, P]` block starting at `source` into `[O, count·P]` (`gather`), or back (`!gather`).
-    static func regroup<T: TensorFloat>(_ source: UnsafePointer<T>, _ destination: UnsafeMutablePointer<T>,
-                                        count: Int, channels: Int, positions: Int, gather: Bool) {
+    static func regroup<T: TensorFloat>(
+        _ source: UnsafePointer<T>, _ destination: UnsafeMutablePointer<T>,
+        count: Int, channels: Int, positions: Int, gather: Bool
+    ) {
         for sample in 0..<count {
             for channel in 0..<channels {
-                let sampleMajor = (sample * channels + channel) * positions, channelMajor = (channel * count + sample) * positions
-                (destination + (gather ? channelMajor : sampleMajor)).update(from: source + (gather ? sampleMajor : channelMajor), count: positions)
+                let sampleMajor = (sample * channels + channel) * positions
+                let channelMajor = (channel * count + sample) * positions
+                (destination + (gather ? channelMajor : sampleMajor)).update(
+                    from: source + (gather ? sampleMajor : channelMajor), count: positions)
             }
         }
     }
 
     /// A group's `[count, O, P]` block as one `[O, count·P]` matrix: the block itself for one sample, else
     /// its copy in `scratch`.
-    static func gatherGroup<T: TensorFloat>(_ block: UnsafePointer<T>, into scratch: UnsafeMutablePointer<T>?, count: Int,
-                                            channels: Int, positions: Int) -> UnsafePointer<T> {
+    static func gatherGroup<T: TensorFloat>(
+        _ block: UnsafePointer<T>, into scratch: UnsafeMutablePointer<T>?, count: Int,
+        channels: Int, positions: Int
+    ) -> UnsafePointer<T> {
         guard count > 1, let scratch else { return block }
         regroup(block, scratch, count: count, channels: channels, positions: positions, gather: true)
         return UnsafePointer(scratch)
@@ -331,29 +385,43 @@ enum ConvolutionKernels {
 
     /// `output[n] = W[O, CK] · im2col(input[n])` for every sample.
     /// With a bias, each output channel starts from its bias value (a fused bias add).
-    static func forward<T: TensorFloat>(input: UnsafePointer<T>, weight: UnsafePointer<T>, bias: UnsafePointer<T>?,
-                                        output: UnsafeMutablePointer<T>, outputChannels: Int, layout: Layout) {
+    static func forward<T: TensorFloat>(
+        input: UnsafePointer<T>, weight: UnsafePointer<T>, bias: UnsafePointer<T>?,
+        output: UnsafeMutablePointer<T>, outputChannels: Int, layout: Layout
+    ) {
         let (rows, positions) = (layout.rows, layout.positions)
         Parallel.forEachChunk(layout.batch, costPerItem: rows * positions * outputChannels) { range in
-            forEachGroup(range, layout: layout, outputChannels: outputChannels) { (first, count, stride, scratch: UnsafeMutablePointer<T>, product) in
-                for sample in 0..<count { im2col(input + (first + sample) * layout.inputPlane, scratch + sample * positions, layout, stride: stride) }
+            forEachGroup(range, layout: layout, outputChannels: outputChannels) {
+                (first, count, stride, scratch: UnsafeMutablePointer<T>, product) in
+                for sample in 0..<count {
+                    im2col(
+                        input + (first + sample) * layout.inputPlane, scratch + sample * positions, layout,
+                        stride: stride)
+                }
                 let destination = output + first * outputChannels * positions
                 guard let product else {
                     if let bias {
-                        for channel in 0..<outputChannels { (destination + channel * positions).update(repeating: bias[channel], count: positions) }
+                        for channel in 0..<outputChannels {
+                            (destination + channel * positions).update(repeating: bias[channel], count: positions)
+                        }
                     }
-                    MatrixKernels.gemmSerial(transposeA: false, transposeB: false, m: outputChannels, n: positions, k: rows, a: weight, lda: rows,
-                                             b: scratch, ldb: stride, c: destination, ldc: positions, beta: bias == nil ? 0 : 1)
+                    MatrixKernels.gemmSerial(
+                        transposeA: false, transposeB: false, m: outputChannels, n: positions, k: rows, a: weight,
+                        lda: rows,
+                        b: scratch, ldb: stride, c: destination, ldc: positions, beta: bias == nil ? 0 : 1)
                     return
                 }
                 let width = count * positions
-                MatrixKernels.gemmSerial(transposeA: false, transposeB: false, m: outputChannels, n: width, k: rows, a: weight, lda: rows,
-                                         b: scratch, ldb: stride, c: product, ldc: width)
-                regroup(product, destination, count: count, channels: outputChannels, positions: positions, gather: false)
+                MatrixKernels.gemmSerial(
+                    transposeA: false, transposeB: false, m: outputChannels, n: width, k: rows, a: weight, lda: rows,
+                    b: scratch, ldb: stride, c: product, ldc: width)
+                regroup(
+                    product, destination, count: count, channels: outputChannels, positions: positions, gather: false)
                 if let bias {
                     for sample in 0..<count {
                         for channel in 0..<outputChannels {
-                            let values = destination + (sample * outputChannels + channel) * positions, value = bias[channel]
+                            let values = destination + (sample * outputChannels + channel) * positions
+                            let value = bias[channel]
                             for position in 0..<positions { values[position] += value }
                         }
                     }
@@ -363,18 +431,25 @@ enum ConvolutionKernels {
     }
 
     /// `inputGradient[n] = col2im(Wᵀ · outputGradient[n])` for every sample (inputGradient pre-zeroed).
-    static func backwardInput<T: TensorFloat>(outputGradient: UnsafePointer<T>, weight: UnsafePointer<T>,
-                                              inputGradient: UnsafeMutablePointer<T>, outputChannels: Int, layout: Layout) {
+    static func backwardInput<T: TensorFloat>(
+        outputGradient: UnsafePointer<T>, weight: UnsafePointer<T>,
+        inputGradient: UnsafeMutablePointer<T>, outputChannels: Int, layout: Layout
+    ) {
         let (rows, positions) = (layout.rows, layout.positions)
         Parallel.forEachChunk(layout.batch, costPerItem: rows * positions * outputChannels) { range in
-            forEachGroup(range, layout: layout, outputChannels: outputChannels) { (first, count, stride, scratch: UnsafeMutablePointer<T>, gathered) in
+            forEachGroup(range, layout: layout, outputChannels: outputChannels) {
+                (first, count, stride, scratch: UnsafeMutablePointer<T>, gathered) in
                 let width = count * positions
-                let gradient = gatherGroup(outputGradient + first * outputChannels * positions, into: gathered, count: count,
-                                           channels: outputChannels, positions: positions)
-                MatrixKernels.gemmSerial(transposeA: true, transposeB: false, m: rows, n: width, k: outputChannels, a: weight, lda: rows,
-                                         b: gradient, ldb: width, c: scratch, ldc: stride)
+                let gradient = gatherGroup(
+                    outputGradient + first * outputChannels * positions, into: gathered, count: count,
+                    channels: outputChannels, positions: positions)
+                MatrixKernels.gemmSerial(
+                    transposeA: true, transposeB: false, m: rows, n: width, k: outputChannels, a: weight, lda: rows,
+                    b: gradient, ldb: width, c: scratch, ldc: stride)
                 for sample in 0..<count {
-                    col2im(scratch + sample * positions, inputGradient + (first + sample) * layout.inputPlane, layout, stride: stride)
+                    col2im(
+                        scratch + sample * positions, inputGradient + (first + sample) * layout.inputPlane, layout,
+                        stride: stride)
                 }
             }
         }
@@ -382,8 +457,10 @@ enum ConvolutionKernels {
 
     /// `weightGradient = Σₙ outputGradient[n] · im2col(input[n])ᵀ`, accumulated per thread chunk then summed
     /// in chunk order (deterministic for a given thread count).
-    static func backwardWeight<T: TensorFloat>(input: UnsafePointer<T>, outputGradient: UnsafePointer<T>,
-                                               weightGradient: UnsafeMutablePointer<T>, outputChannels: Int, layout: Layout) {
+    static func backwardWeight<T: TensorFloat>(
+        input: UnsafePointer<T>, outputGradient: UnsafePointer<T>,
+        weightGradient: UnsafeMutablePointer<T>, outputChannels: Int, layout: Layout
+    ) {
         let (rows, positions) = (layout.rows, layout.positions)
         let size = outputChannels * rows
         let chunks = Parallel.chunkCount(layout.batch, costPerItem: rows * positions * outputChannels)
@@ -392,13 +469,20 @@ enum ConvolutionKernels {
         defer { partials.deallocate() }
         Parallel.forEachChunk(layout.batch, costPerItem: rows * positions * outputChannels) { range in
             let chunk = Parallel.chunkIndex(of: range, count: layout.batch, chunks: chunks)
-            forEachGroup(range, layout: layout, outputChannels: outputChannels) { (first, count, stride, scratch: UnsafeMutablePointer<T>, gathered) in
+            forEachGroup(range, layout: layout, outputChannels: outputChannels) {
+                (first, count, stride, scratch: UnsafeMutablePointer<T>, gathered) in
                 let width = count * positions
-                for sample in 0..<count { im2col(input + (first + sample) * layout.inputPlane, scratch + sample * positions, layout, stride: stride) }
-                let gradient = gatherGroup(outputGradient + first * outputChannels * positions, into: gathered, count: count,
-                                           channels: outputChannels, positions: positions)
-                MatrixKernels.gemmSerial(transposeA: false, transposeB: true, m: outputChannels, n: rows, k: width, a: gradient, lda: width,
-                                         b: scratch, ldb: stride, c: partials + chunk * size, ldc: rows, beta: 1)
+                for sample in 0..<count {
+                    im2col(
+                        input + (first + sample) * layout.inputPlane, scratch + sample * positions, layout,
+                        stride: stride)
+                }
+                let gradient = gatherGroup(
+                    outputGradient + first * outputChannels * positions, into: gathered, count: count,
+                    channels: outputChannels, positions: positions)
+                MatrixKernels.gemmSerial(
+                    transposeA: false, transposeB: true, m: outputChannels, n: rows, k: width, a: gradient, lda: width,
+                    b: scratch, ldb: stride, c: partials + chunk * size, ldc: rows, beta: 1)
             }
         }
         weightGradient.update(from: partials, count: size)

@@ -9,11 +9,14 @@ enum CopyKernels {
         sizes: [Int]
     ) {
         // 1. Drop size-1 dimensions and merge dimensions contiguous in both.
-        var mergedSizes: [Int] = [], mergedSource: [Int] = [], mergedDestination: [Int] = []
+        var mergedSizes: [Int] = []
+        var mergedSource: [Int] = []
+        var mergedDestination: [Int] = []
         for axis in sizes.indices where sizes[axis] != 1 {
             if let last = mergedSizes.last,
-               mergedSource.last! == sourceStrides[axis] * sizes[axis],
-               mergedDestination.last! == destinationStrides[axis] * sizes[axis] {
+                mergedSource.last! == sourceStrides[axis] * sizes[axis],
+                mergedDestination.last! == destinationStrides[axis] * sizes[axis]
+            {
                 mergedSizes[mergedSizes.count - 1] = last * sizes[axis]
                 mergedSource[mergedSource.count - 1] = sourceStrides[axis]
                 mergedDestination[mergedDestination.count - 1] = destinationStrides[axis]
@@ -24,22 +27,32 @@ enum CopyKernels {
             }
         }
         if sizes.contains(0) { return }
-        if mergedSizes.isEmpty { mergedSizes = [1]; mergedSource = [0]; mergedDestination = [0] }
+        if mergedSizes.isEmpty {
+            mergedSizes = [1]
+            mergedSource = [0]
+            mergedDestination = [0]
+        }
         // 2. Loop over rows of the innermost dimension, in parallel for large copies.
-        let inner = mergedSizes.last!, innerSource = mergedSource.last!, innerDestination = mergedDestination.last!
+        let inner = mergedSizes.last!
+        let innerSource = mergedSource.last!
+        let innerDestination = mergedDestination.last!
         let outerSizes = Array(mergedSizes.dropLast())
-        let outerSource = Array(mergedSource.dropLast()), outerDestination = Array(mergedDestination.dropLast())
+        let outerSource = Array(mergedSource.dropLast())
+        let outerDestination = Array(mergedDestination.dropLast())
         let outerCount = outerSizes.reduce(1, *)
         Parallel.forEachChunk(outerCount, costPerItem: inner) { range in
             for outer in range {
-                var remainder = outer, offsetSource = sourceOffset, offsetDestination = destinationOffset
+                var remainder = outer
+                var offsetSource = sourceOffset
+                var offsetDestination = destinationOffset
                 for axis in stride(from: outerSizes.count - 1, through: 0, by: -1) {
                     let index = remainder % outerSizes[axis]
                     remainder /= outerSizes[axis]
                     offsetSource += index * outerSource[axis]
                     offsetDestination += index * outerDestination[axis]
                 }
-                let from = source + offsetSource, to = destination + offsetDestination
+                let from = source + offsetSource
+                let to = destination + offsetDestination
                 if innerSource == 1 && innerDestination == 1 {
                     to.update(from: from, count: inner)
                 } else {
@@ -69,20 +82,23 @@ extension Tensor {
     ) {
         switch dtype {
         case .float32:
-            CopyKernels.stridedCopy(source: pointer(as: Float.self), sourceOffset: sourceOffset,
-                                    sourceStrides: sourceStrides, destination: destination.pointer(as: Float.self),
-                                    destinationOffset: destinationOffset, destinationStrides: destinationStrides,
-                                    sizes: sizes)
+            CopyKernels.stridedCopy(
+                source: pointer(as: Float.self), sourceOffset: sourceOffset,
+                sourceStrides: sourceStrides, destination: destination.pointer(as: Float.self),
+                destinationOffset: destinationOffset, destinationStrides: destinationStrides,
+                sizes: sizes)
         case .float64:
-            CopyKernels.stridedCopy(source: pointer(as: Double.self), sourceOffset: sourceOffset,
-                                    sourceStrides: sourceStrides, destination: destination.pointer(as: Double.self),
-                                    destinationOffset: destinationOffset, destinationStrides: destinationStrides,
-                                    sizes: sizes)
+            CopyKernels.stridedCopy(
+                source: pointer(as: Double.self), sourceOffset: sourceOffset,
+                sourceStrides: sourceStrides, destination: destination.pointer(as: Double.self),
+                destinationOffset: destinationOffset, destinationStrides: destinationStrides,
+                sizes: sizes)
         case .int64:
-            CopyKernels.stridedCopy(source: pointer(as: Int64.self), sourceOffset: sourceOffset,
-                                    sourceStrides: sourceStrides, destination: destination.pointer(as: Int64.self),
-                                    destinationOffset: destinationOffset, destinationStrides: destinationStrides,
-                                    sizes: sizes)
+            CopyKernels.stridedCopy(
+                source: pointer(as: Int64.self), sourceOffset: sourceOffset,
+                sourceStrides: sourceStrides, destination: destination.pointer(as: Int64.self),
+                destinationOffset: destinationOffset, destinationStrides: destinationStrides,
+                sizes: sizes)
         }
     }
 }

@@ -48,12 +48,15 @@ struct BroadcastPlan {
         let paddedB = Array(repeating: 1, count: rank - shapeB.count) + shapeB
         var output = [Int](repeating: 1, count: rank)
         for axis in 0..<rank {
-            let a = paddedA[axis], b = paddedB[axis]
+            let a = paddedA[axis]
+            let b = paddedB[axis]
             if a == b || b == 1 { output[axis] = a } else if a == 1 { output[axis] = b } else { return nil }
         }
         outputShape = output
-        var stridesA = [Int](repeating: 0, count: rank), stridesB = [Int](repeating: 0, count: rank)
-        var runningA = 1, runningB = 1
+        var stridesA = [Int](repeating: 0, count: rank)
+        var stridesB = [Int](repeating: 0, count: rank)
+        var runningA = 1
+        var runningB = 1
         for axis in stride(from: rank - 1, through: 0, by: -1) {
             stridesA[axis] = paddedA[axis] == 1 ? 0 : runningA
             stridesB[axis] = paddedB[axis] == 1 ? 0 : runningB
@@ -61,10 +64,13 @@ struct BroadcastPlan {
             runningB *= paddedB[axis]
         }
         // Coalesce neighbouring dimensions that are contiguous for both operands, and drop size-1 ones.
-        var sizes: [Int] = [], coalescedA: [Int] = [], coalescedB: [Int] = []
+        var sizes: [Int] = []
+        var coalescedA: [Int] = []
+        var coalescedB: [Int] = []
         for axis in 0..<rank where output[axis] != 1 {
             if let lastSize = sizes.last, coalescedA.last! == stridesA[axis] * output[axis],
-               coalescedB.last! == stridesB[axis] * output[axis] {
+                coalescedB.last! == stridesB[axis] * output[axis]
+            {
                 sizes[sizes.count - 1] = lastSize * output[axis]
                 coalescedA[coalescedA.count - 1] = stridesA[axis]
                 coalescedB[coalescedB.count - 1] = stridesB[axis]
@@ -74,7 +80,11 @@ struct BroadcastPlan {
                 coalescedB.append(stridesB[axis])
             }
         }
-        if sizes.isEmpty { sizes = [1]; coalescedA = [0]; coalescedB = [0] }
+        if sizes.isEmpty {
+            sizes = [1]
+            coalescedA = [0]
+            coalescedB = [0]
+        }
         self.sizes = sizes
         self.stridesA = coalescedA
         self.stridesB = coalescedB
@@ -88,20 +98,26 @@ enum ElementwiseKernels {
         _ a: UnsafePointer<T>, _ b: UnsafePointer<T>, _ output: UnsafeMutablePointer<T>
     ) {
         let inner = plan.sizes.last!
-        let innerA = plan.stridesA.last!, innerB = plan.stridesB.last!
+        let innerA = plan.stridesA.last!
+        let innerB = plan.stridesB.last!
         let outerSizes = Array(plan.sizes.dropLast())
         let outerCount = outerSizes.reduce(1, *)
-        let outerA = Array(plan.stridesA.dropLast()), outerB = Array(plan.stridesB.dropLast())
+        let outerA = Array(plan.stridesA.dropLast())
+        let outerB = Array(plan.stridesB.dropLast())
         Parallel.forEachChunk(outerCount, costPerItem: inner) { range in
             for outer in range {
-                var remainder = outer, offsetA = 0, offsetB = 0
+                var remainder = outer
+                var offsetA = 0
+                var offsetB = 0
                 for axis in stride(from: outerSizes.count - 1, through: 0, by: -1) {
                     let index = remainder % outerSizes[axis]
                     remainder /= outerSizes[axis]
                     offsetA += index * outerA[axis]
                     offsetB += index * outerB[axis]
                 }
-                let rowA = a + offsetA, rowB = b + offsetB, rowOut = output + outer * inner
+                let rowA = a + offsetA
+                let rowB = b + offsetB
+                let rowOut = output + outer * inner
                 // One specialised loop per function: the switch runs once per row, never per element.
                 switch function {
                 case .add: loop(rowA, innerA, rowB, innerB, rowOut, inner) { $0 + $1 }
@@ -144,7 +160,8 @@ enum ElementwiseKernels {
         _ function: UnaryFunction, _ input: UnsafePointer<T>, _ output: UnsafeMutablePointer<T>, _ count: Int
     ) {
         Parallel.forEachChunk(count, costPerItem: 4) { range in
-            let source = input + range.lowerBound, destination = output + range.lowerBound
+            let source = input + range.lowerBound
+            let destination = output + range.lowerBound
             let n = range.count
             switch function {
             case .negate: for i in 0..<n { destination[i] = -source[i] }
@@ -153,8 +170,16 @@ enum ElementwiseKernels {
             case .logarithmOnePlus: for i in 0..<n { destination[i] = T.logarithmOnePlus(source[i]) }
             case .squareRoot: for i in 0..<n { destination[i] = T.squareRoot(source[i]) }
             case .absolute: for i in 0..<n { destination[i] = abs(source[i]) }
-            case .sign: for i in 0..<n { let x = source[i]; destination[i] = x > 0 ? 1 : (x < 0 ? -1 : 0) }
-            case .relu: for i in 0..<n { let x = source[i]; destination[i] = x <= 0 ? 0 : x }  // NaN propagates
+            case .sign:
+                for i in 0..<n {
+                    let x = source[i]
+                    destination[i] = x > 0 ? 1 : (x < 0 ? -1 : 0)
+                }
+            case .relu:
+                for i in 0..<n {
+                    let x = source[i]
+                    destination[i] = x <= 0 ? 0 : x
+                }  // NaN propagates
             case .sigmoid:
                 for i in 0..<n {
                     let x = source[i]
@@ -176,15 +201,27 @@ enum ElementwiseKernels {
             case .reciprocal: for i in 0..<n { destination[i] = 1 / source[i] }
             case .leakyRelu(let slope):
                 let factor = T(slope)
-                for i in 0..<n { let x = source[i]; destination[i] = x <= 0 ? factor * x : x }
+                for i in 0..<n {
+                    let x = source[i]
+                    destination[i] = x <= 0 ? factor * x : x
+                }
             case .insideMask(let lower, let upper):
-                let low = T(lower), high = T(upper)
-                for i in 0..<n { let x = source[i]; destination[i] = (x >= low && x <= high) ? 1 : 0 }
+                let low = T(lower)
+                let high = T(upper)
+                for i in 0..<n {
+                    let x = source[i]
+                    destination[i] = (x >= low && x <= high) ? 1 : 0
+                }
             case .clamp(let lower, let upper):
-                let low = T(lower), high = T(upper)
-                for i in 0..<n { let x = source[i]; destination[i] = x < low ? low : (x > high ? high : x) }
+                let low = T(lower)
+                let high = T(upper)
+                for i in 0..<n {
+                    let x = source[i]
+                    destination[i] = x < low ? low : (x > high ? high : x)
+                }
             case .affine(let scale, let shift):
-                let factor = T(scale), offset = T(shift)
+                let factor = T(scale)
+                let offset = T(shift)
                 for i in 0..<n { destination[i] = source[i] * factor + offset }
             }
         }

@@ -2,21 +2,27 @@ import CBLAS
 
 extension Float {
     /// Row-major `cblas_sgemm` (the ``TensorFloat`` GEMM requirement).
-    public static func gemm(_ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
-                     _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ beta: Float,
-                     _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
-        cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    public static func gemm(
+        _ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+        _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ beta: Float,
+        _ c: UnsafeMutablePointer<Float>, _ ldc: Int
+    ) {
+        cblas_sgemm(
+            CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 }
 
 extension Double {
     /// Row-major `cblas_dgemm` (the ``TensorFloat`` GEMM requirement).
-    public static func gemm(_ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Double,
-                     _ a: UnsafePointer<Double>, _ lda: Int, _ b: UnsafePointer<Double>, _ ldb: Int, _ beta: Double,
-                     _ c: UnsafeMutablePointer<Double>, _ ldc: Int) {
-        cblas_dgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                    Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    public static func gemm(
+        _ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Double,
+        _ a: UnsafePointer<Double>, _ lda: Int, _ b: UnsafePointer<Double>, _ ldb: Int, _ beta: Double,
+        _ c: UnsafeMutablePointer<Double>, _ ldc: Int
+    ) {
+        cblas_dgemm(
+            CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 }
 
@@ -45,7 +51,9 @@ enum MatrixKernels {
         let work = m * n * k
         let (lda, ldb) = (transposeA ? m : k, transposeB ? k : n)
         if Parallel.threadCount <= 1 || work < 1 << 18 || (m < 32 && n < 32) {
-            gemmSerial(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: n, beta: beta)
+            gemmSerial(
+                transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c,
+                ldc: n, beta: beta)
             return
         }
         let splitRows = m >= n
@@ -53,16 +61,19 @@ enum MatrixKernels {
         let blockSize = ((splitRows ? m : n) + blocks - 1) / blocks
         Parallel.forEachChunk(blocks, costPerItem: 1 << 20) { range in
             for block in range {
-                let start = block * blockSize, end = min((block + 1) * blockSize, splitRows ? m : n)
+                let start = block * blockSize
+                let end = min((block + 1) * blockSize, splitRows ? m : n)
                 if start >= end { continue }
                 if splitRows {
                     let aBlock = a + (transposeA ? start : start * lda)
-                    gemmSerial(transposeA: transposeA, transposeB: transposeB, m: end - start, n: n, k: k, a: aBlock, lda: lda,
-                               b: b, ldb: ldb, c: c + start * n, ldc: n, beta: beta)
+                    gemmSerial(
+                        transposeA: transposeA, transposeB: transposeB, m: end - start, n: n, k: k, a: aBlock, lda: lda,
+                        b: b, ldb: ldb, c: c + start * n, ldc: n, beta: beta)
                 } else {
                     let bBlock = b + (transposeB ? start * ldb : start)
-                    gemmSerial(transposeA: transposeA, transposeB: transposeB, m: m, n: end - start, k: k, a: a, lda: lda,
-                               b: bBlock, ldb: ldb, c: c + start, ldc: n, beta: beta)
+                    gemmSerial(
+                        transposeA: transposeA, transposeB: transposeB, m: m, n: end - start, k: k, a: a, lda: lda,
+                        b: bBlock, ldb: ldb, c: c + start, ldc: n, beta: beta)
                 }
             }
         }

@@ -36,12 +36,19 @@ enum ReductionKernels {
             for o in range {
                 for i in 0..<inner {
                     let base = input + o * length * inner + i
-                    var best = base[0], bestIndex = 0
+                    var best = base[0]
+                    var bestIndex = 0
                     if !best.isNaN {
                         for k in 1..<max(length, 1) {
                             let value = base[k * inner]
-                            if value.isNaN { bestIndex = k; break }
-                            if largest ? value > best : value < best { best = value; bestIndex = k }
+                            if value.isNaN {
+                                bestIndex = k
+                                break
+                            }
+                            if largest ? value > best : value < best {
+                                best = value
+                                bestIndex = k
+                            }
                         }
                     }
                     output[o * inner + i] = Int64(bestIndex)
@@ -92,7 +99,8 @@ enum ReductionKernels {
         let selected = index.count
         Parallel.forEachChunk(outer * selected, costPerItem: inner) { range in
             for row in range {
-                let o = row / selected, j = row % selected
+                let o = row / selected
+                let j = row % selected
                 (output + row * inner).update(from: input + (o * length + index[j]) * inner, count: inner)
             }
         }

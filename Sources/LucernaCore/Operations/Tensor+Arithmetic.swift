@@ -9,22 +9,29 @@ extension Tensor {
     }
 
     /// Computes `function(a, b)` with broadcasting, without recording.
-    static func computeBinary(_ function: BinaryFunction, _ a: Tensor, _ b: Tensor, _ operation: String) throws -> Tensor {
+    static func computeBinary(_ function: BinaryFunction, _ a: Tensor, _ b: Tensor, _ operation: String) throws
+        -> Tensor
+    {
         guard a.dtype == b.dtype else {
-            throw TensorError(operation, "dtypes differ: \(a.dtype) \(describe(shape: a.shape)) and \(b.dtype) \(describe(shape: b.shape))")
+            throw TensorError(
+                operation,
+                "dtypes differ: \(a.dtype) \(describe(shape: a.shape)) and \(b.dtype) \(describe(shape: b.shape))")
         }
         try a.requireFloatingPoint(operation)
         guard let plan = BroadcastPlan(a.shape, b.shape) else {
-            throw TensorError(operation, "shapes \(describe(shape: a.shape)) and \(describe(shape: b.shape)) do not broadcast")
+            throw TensorError(
+                operation, "shapes \(describe(shape: a.shape)) and \(describe(shape: b.shape)) do not broadcast")
         }
         try validate(shape: plan.outputShape, dtype: a.dtype, operation: operation)
         let result = Tensor(uninitializedShape: plan.outputShape, dtype: a.dtype)
         if a.dtype == .float32 {
-            ElementwiseKernels.binary(function, plan, a.pointer(as: Float.self), b.pointer(as: Float.self),
-                                      result.pointer(as: Float.self))
+            ElementwiseKernels.binary(
+                function, plan, a.pointer(as: Float.self), b.pointer(as: Float.self),
+                result.pointer(as: Float.self))
         } else {
-            ElementwiseKernels.binary(function, plan, a.pointer(as: Double.self), b.pointer(as: Double.self),
-                                      result.pointer(as: Double.self))
+            ElementwiseKernels.binary(
+                function, plan, a.pointer(as: Double.self), b.pointer(as: Double.self),
+                result.pointer(as: Double.self))
         }
         return result
     }
@@ -68,8 +75,10 @@ extension Tensor {
     public func multiplying(_ other: Tensor) throws -> Tensor {
         let result = try Tensor.computeBinary(.multiply, self, other, "mul")
         return Tensor.record(result, operation: "mul", inputs: [self, other]) { [self] gradient, _ in
-            [self.needsGradient ? try (gradient * other).sum(toShape: self.shape) : nil,
-             other.needsGradient ? try (gradient * self).sum(toShape: other.shape) : nil]
+            [
+                self.needsGradient ? try (gradient * other).sum(toShape: self.shape) : nil,
+                other.needsGradient ? try (gradient * self).sum(toShape: other.shape) : nil,
+            ]
         }
     }
 
@@ -77,8 +86,10 @@ extension Tensor {
     public func dividing(by other: Tensor) throws -> Tensor {
         let result = try Tensor.computeBinary(.divide, self, other, "div")
         return Tensor.record(result, operation: "div", inputs: [self, other]) { [self] gradient, _ in
-            [self.needsGradient ? try (gradient / other).sum(toShape: self.shape) : nil,
-             other.needsGradient ? try (gradient.negated() * self / (other * other)).sum(toShape: other.shape) : nil]
+            [
+                self.needsGradient ? try (gradient / other).sum(toShape: self.shape) : nil,
+                other.needsGradient ? try (gradient.negated() * self / (other * other)).sum(toShape: other.shape) : nil,
+            ]
         }
     }
 
@@ -86,10 +97,12 @@ extension Tensor {
     public func pow(_ exponent: Tensor) throws -> Tensor {
         let result = try Tensor.computeBinary(.power, self, exponent, "pow")
         return Tensor.record(result, operation: "pow", inputs: [self, exponent]) { [self] gradient, output in
-            [self.needsGradient
-                ? try (gradient * exponent * self.pow(exponent - 1)).sum(toShape: self.shape) : nil,
-             exponent.needsGradient
-                ? try (gradient * output * self.log()).sum(toShape: exponent.shape) : nil]
+            [
+                self.needsGradient
+                    ? try (gradient * exponent * self.pow(exponent - 1)).sum(toShape: self.shape) : nil,
+                exponent.needsGradient
+                    ? try (gradient * output * self.log()).sum(toShape: exponent.shape) : nil,
+            ]
         }
     }
 
@@ -112,8 +125,10 @@ extension Tensor {
         try extremum(other, .minimum, .less, "minimum")
     }
 
-    private func extremum(_ other: Tensor, _ function: BinaryFunction, _ strict: BinaryFunction,
-                          _ operation: String) throws -> Tensor {
+    private func extremum(
+        _ other: Tensor, _ function: BinaryFunction, _ strict: BinaryFunction,
+        _ operation: String
+    ) throws -> Tensor {
         let result = try Tensor.computeBinary(function, self, other, operation)
         return Tensor.record(result, operation: operation, inputs: [self, other]) { [self] gradient, _ in
             // Weight 1 where self wins, 0.5 on ties, 0 where other wins.
@@ -121,8 +136,10 @@ extension Tensor {
             let ties = try Tensor.computeBinary(.equal, self, other, operation)
             let weightSelf = try Tensor.computeBinary(.add, wins, ties * 0.5, operation)
             let weightOther = try Tensor.computeUnary(weightSelf, .affine(scale: -1, shift: 1), operation)
-            return [try (gradient * weightSelf).sum(toShape: self.shape),
-                    try (gradient * weightOther).sum(toShape: other.shape)]
+            return [
+                try (gradient * weightSelf).sum(toShape: self.shape),
+                try (gradient * weightOther).sum(toShape: other.shape),
+            ]
         }
     }
 

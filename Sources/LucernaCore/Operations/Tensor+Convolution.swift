@@ -1,16 +1,22 @@
 extension Tensor {
     /// 2-D cross-correlation (PyTorch's `conv2d`): input `[N, C, H, W]`, weight `[O, C, kh, kw]`, optional
     /// bias `[O]`; output `[N, O, Ho, Wo]`.
-    public func conv2d(weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
-                       dilation: (Int, Int) = (1, 1)) throws -> Tensor {
+    public func conv2d(
+        weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0),
+        dilation: (Int, Int) = (1, 1)
+    ) throws -> Tensor {
         guard weight.rank == 4 else {
             throw TensorError("conv2d", "weight must be [out, in, kh, kw], got \(describe(shape: weight.shape))")
         }
-        let geometry = ConvolutionGeometry(kernel: (weight.shape[2], weight.shape[3]), stride: stride,
-                                           padding: padding, dilation: dilation)
+        let geometry = ConvolutionGeometry(
+            kernel: (weight.shape[2], weight.shape[3]), stride: stride,
+            padding: padding, dilation: dilation)
         if let bias {
             guard bias.shape == [weight.shape[0]], bias.dtype == weight.dtype else {
-                throw TensorError("conv2d", "bias \(bias.dtype) \(describe(shape: bias.shape)) does not match \(weight.shape[0]) output channels of \(weight.dtype)")
+                throw TensorError(
+                    "conv2d",
+                    "bias \(bias.dtype) \(describe(shape: bias.shape)) does not match \(weight.shape[0]) output channels of \(weight.dtype)"
+                )
             }
         }
         return try convolution(weight: weight, bias: bias, geometry: geometry)
@@ -18,29 +24,42 @@ extension Tensor {
 
     /// 2-D transposed convolution (PyTorch's `conv_transpose2d`): input `[N, C_in, H, W]`, weight
     /// `[C_in, C_out, kh, kw]`; output size `(H-1)·s - 2p + d·(k-1) + outputPadding + 1`.
-    public func convTranspose2d(weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1),
-                                padding: (Int, Int) = (0, 0), outputPadding: (Int, Int) = (0, 0),
-                                dilation: (Int, Int) = (1, 1)) throws -> Tensor {
+    public func convTranspose2d(
+        weight: Tensor, bias: Tensor? = nil, stride: (Int, Int) = (1, 1),
+        padding: (Int, Int) = (0, 0), outputPadding: (Int, Int) = (0, 0),
+        dilation: (Int, Int) = (1, 1)
+    ) throws -> Tensor {
         guard rank == 4, weight.rank == 4 else {
-            throw TensorError("conv_transpose2d", "input must be [N, C, H, W] and weight [in, out, kh, kw], got \(describe(shape: shape)) and \(describe(shape: weight.shape))")
+            throw TensorError(
+                "conv_transpose2d",
+                "input must be [N, C, H, W] and weight [in, out, kh, kw], got \(describe(shape: shape)) and \(describe(shape: weight.shape))"
+            )
         }
-        let geometry = ConvolutionGeometry(kernel: (weight.shape[2], weight.shape[3]), stride: stride,
-                                           padding: padding, dilation: dilation)
+        let geometry = ConvolutionGeometry(
+            kernel: (weight.shape[2], weight.shape[3]), stride: stride,
+            padding: padding, dilation: dilation)
         try geometry.validate("conv_transpose2d")
         guard outputPadding.0 >= 0, outputPadding.1 >= 0,
-              outputPadding.0 < Swift.max(stride.0, dilation.0), outputPadding.1 < Swift.max(stride.1, dilation.1) else {
-            throw TensorError("conv_transpose2d", "output padding \(outputPadding) must be non-negative and smaller than stride or dilation")
+            outputPadding.0 < Swift.max(stride.0, dilation.0), outputPadding.1 < Swift.max(stride.1, dilation.1)
+        else {
+            throw TensorError(
+                "conv_transpose2d",
+                "output padding \(outputPadding) must be non-negative and smaller than stride or dilation")
         }
-        let height = (shape[2] - 1) * stride.0 - 2 * padding.0 + dilation.0 * (weight.shape[2] - 1) + outputPadding.0 + 1
+        let height =
+            (shape[2] - 1) * stride.0 - 2 * padding.0 + dilation.0 * (weight.shape[2] - 1) + outputPadding.0 + 1
         let width = (shape[3] - 1) * stride.1 - 2 * padding.1 + dilation.1 * (weight.shape[3] - 1) + outputPadding.1 + 1
         guard height > 0, width > 0 else {
             throw TensorError("conv_transpose2d", "input \(describe(shape: shape)) gives an empty output")
         }
-        try Tensor.validate(shape: [shape[0], weight.shape[1], height, width], dtype: dtype, operation: "conv_transpose2d")
+        try Tensor.validate(
+            shape: [shape[0], weight.shape[1], height, width], dtype: dtype, operation: "conv_transpose2d")
         var result = try transposedConvolution(weight: weight, geometry: geometry, outputSize: (height, width))
         if let bias {
             guard bias.shape == [weight.shape[1]] else {
-                throw TensorError("conv_transpose2d", "bias \(describe(shape: bias.shape)) does not match \(weight.shape[1]) output channels")
+                throw TensorError(
+                    "conv_transpose2d",
+                    "bias \(describe(shape: bias.shape)) does not match \(weight.shape[1]) output channels")
             }
             result = try result + bias.reshaped([1, weight.shape[1], 1, 1])
         }
@@ -59,13 +78,20 @@ extension Tensor {
         let (height, width) = inputSize ?? (shape[2], shape[3])
         let channels = inputSize == nil ? shape[1] : weightShape[1]
         guard weightShape.count == 4, weightShape[1] == channels || inputSize != nil else {
-            throw TensorError(operation, "input \(describe(shape: shape)) has \(shape[1]) channels but weight \(describe(shape: weightShape)) expects \(weightShape.count == 4 ? weightShape[1] : -1)")
+            throw TensorError(
+                operation,
+                "input \(describe(shape: shape)) has \(shape[1]) channels but weight \(describe(shape: weightShape)) expects \(weightShape.count == 4 ? weightShape[1] : -1)"
+            )
         }
         guard let (outputHeight, outputWidth) = geometry.outputSize(height: height, width: width) else {
-            throw TensorError(operation, "kernel \(geometry.kernel) with dilation \(geometry.dilation) and padding \(geometry.padding) does not fit input \(height)x\(width)")
+            throw TensorError(
+                operation,
+                "kernel \(geometry.kernel) with dilation \(geometry.dilation) and padding \(geometry.padding) does not fit input \(height)x\(width)"
+            )
         }
-        return ConvolutionKernels.Layout(batch: shape[0], channels: channels, height: height, width: width,
-                                         outputHeight: outputHeight, outputWidth: outputWidth, geometry: geometry)
+        return ConvolutionKernels.Layout(
+            batch: shape[0], channels: channels, height: height, width: width,
+            outputHeight: outputHeight, outputWidth: outputWidth, geometry: geometry)
     }
 
     /// The convolution primitive: y = conv(x, w), as im2col + one GEMM.
@@ -75,25 +101,31 @@ extension Tensor {
             throw TensorError("conv2d", "input is \(dtype) but weight is \(weight.dtype)")
         }
         let outputChannels = weight.shape[0]
-        let result = Tensor(uninitializedShape: [layout.batch, outputChannels, layout.outputHeight, layout.outputWidth],
-                            dtype: dtype)
+        let result = Tensor(
+            uninitializedShape: [layout.batch, outputChannels, layout.outputHeight, layout.outputWidth],
+            dtype: dtype)
         if dtype == .float32 {
-            ConvolutionKernels.forward(input: pointer(as: Float.self), weight: weight.pointer(as: Float.self),
-                                       bias: bias.map { UnsafePointer($0.pointer(as: Float.self)) },
-                                       output: result.pointer(as: Float.self), outputChannels: outputChannels, layout: layout)
+            ConvolutionKernels.forward(
+                input: pointer(as: Float.self), weight: weight.pointer(as: Float.self),
+                bias: bias.map { UnsafePointer($0.pointer(as: Float.self)) },
+                output: result.pointer(as: Float.self), outputChannels: outputChannels, layout: layout)
         } else {
-            ConvolutionKernels.forward(input: pointer(as: Double.self), weight: weight.pointer(as: Double.self),
-                                       bias: bias.map { UnsafePointer($0.pointer(as: Double.self)) },
-                                       output: result.pointer(as: Double.self), outputChannels: outputChannels, layout: layout)
+            ConvolutionKernels.forward(
+                input: pointer(as: Double.self), weight: weight.pointer(as: Double.self),
+                bias: bias.map { UnsafePointer($0.pointer(as: Double.self)) },
+                output: result.pointer(as: Double.self), outputChannels: outputChannels, layout: layout)
         }
         let inputSize = (shape[2], shape[3])
         return Tensor.record(result, operation: "conv2d", inputs: [self, weight] + (bias.map { [$0] } ?? [])) {
             [self] gradient, _ in
-            [self.needsGradient
-                ? try gradient.transposedConvolution(weight: weight, geometry: geometry, outputSize: inputSize) : nil,
-             weight.needsGradient
-                ? try self.convolutionWeightGradient(gradient, geometry: geometry) : nil,
-             bias?.needsGradient == true ? try gradient.sum(axes: [0, 2, 3]) : nil]
+            [
+                self.needsGradient
+                    ? try gradient.transposedConvolution(weight: weight, geometry: geometry, outputSize: inputSize)
+                    : nil,
+                weight.needsGradient
+                    ? try self.convolutionWeightGradient(gradient, geometry: geometry) : nil,
+                bias?.needsGradient == true ? try gradient.sum(axes: [0, 2, 3]) : nil,
+            ]
         }
     }
 
@@ -101,27 +133,37 @@ extension Tensor {
     /// `[O, C, kh, kw]`, result `[N, C, H, W]` with `outputSize = (H, W)`.
     func transposedConvolution(weight: Tensor, geometry: ConvolutionGeometry, outputSize: (Int, Int)) throws -> Tensor {
         guard rank == 4, weight.rank == 4, shape[1] == weight.shape[0], weight.dtype == dtype else {
-            throw TensorError("conv_transpose2d", "input \(describe(shape: shape)) does not match weight \(describe(shape: weight.shape)) (input channels must equal weight's first dimension, equal dtypes)")
+            throw TensorError(
+                "conv_transpose2d",
+                "input \(describe(shape: shape)) does not match weight \(describe(shape: weight.shape)) (input channels must equal weight's first dimension, equal dtypes)"
+            )
         }
-        let layout = try convolutionLayout("conv_transpose2d", weightShape: weight.shape, geometry: geometry,
-                                           inputSize: outputSize)
+        let layout = try convolutionLayout(
+            "conv_transpose2d", weightShape: weight.shape, geometry: geometry,
+            inputSize: outputSize)
         guard layout.outputHeight == shape[2], layout.outputWidth == shape[3] else {
-            throw TensorError("conv_transpose2d", "input \(describe(shape: shape)) does not match output size \(outputSize)")
+            throw TensorError(
+                "conv_transpose2d", "input \(describe(shape: shape)) does not match output size \(outputSize)")
         }
-        let result = Tensor(uninitializedShape: [shape[0], layout.channels, outputSize.0, outputSize.1], dtype: dtype,
-                            zeroed: true)
+        let result = Tensor(
+            uninitializedShape: [shape[0], layout.channels, outputSize.0, outputSize.1], dtype: dtype,
+            zeroed: true)
         if dtype == .float32 {
-            ConvolutionKernels.backwardInput(outputGradient: pointer(as: Float.self), weight: weight.pointer(as: Float.self),
-                                             inputGradient: result.pointer(as: Float.self), outputChannels: shape[1],
-                                             layout: layout)
+            ConvolutionKernels.backwardInput(
+                outputGradient: pointer(as: Float.self), weight: weight.pointer(as: Float.self),
+                inputGradient: result.pointer(as: Float.self), outputChannels: shape[1],
+                layout: layout)
         } else {
-            ConvolutionKernels.backwardInput(outputGradient: pointer(as: Double.self), weight: weight.pointer(as: Double.self),
-                                             inputGradient: result.pointer(as: Double.self), outputChannels: shape[1],
-                                             layout: layout)
+            ConvolutionKernels.backwardInput(
+                outputGradient: pointer(as: Double.self), weight: weight.pointer(as: Double.self),
+                inputGradient: result.pointer(as: Double.self), outputChannels: shape[1],
+                layout: layout)
         }
         return Tensor.record(result, operation: "conv_transpose2d", inputs: [self, weight]) { [self] gradient, _ in
-            [self.needsGradient ? try gradient.convolution(weight: weight, geometry: geometry) : nil,
-             weight.needsGradient ? try gradient.convolutionWeightGradient(self, geometry: geometry) : nil]
+            [
+                self.needsGradient ? try gradient.convolution(weight: weight, geometry: geometry) : nil,
+                weight.needsGradient ? try gradient.convolutionWeightGradient(self, geometry: geometry) : nil,
+            ]
         }
     }
 
@@ -132,27 +174,35 @@ extension Tensor {
         let weightShape = [outputChannels, rank == 4 ? shape[1] : 0, geometry.kernel.height, geometry.kernel.width]
         let layout = try convolutionLayout("conv2d_weight", weightShape: weightShape, geometry: geometry)
         guard outputGradient.rank == 4, outputGradient.shape[0] == shape[0],
-              outputGradient.shape[2] == layout.outputHeight, outputGradient.shape[3] == layout.outputWidth else {
-            throw TensorError("conv2d_weight", "gradient \(describe(shape: outputGradient.shape)) does not match input \(describe(shape: shape))")
+            outputGradient.shape[2] == layout.outputHeight, outputGradient.shape[3] == layout.outputWidth
+        else {
+            throw TensorError(
+                "conv2d_weight",
+                "gradient \(describe(shape: outputGradient.shape)) does not match input \(describe(shape: shape))")
         }
         guard outputGradient.dtype == dtype else {
             throw TensorError("conv2d_weight", "input is \(dtype) but gradient is \(outputGradient.dtype)")
         }
         let result = Tensor(uninitializedShape: weightShape, dtype: dtype)
         if dtype == .float32 {
-            ConvolutionKernels.backwardWeight(input: pointer(as: Float.self), outputGradient: outputGradient.pointer(as: Float.self),
-                                              weightGradient: result.pointer(as: Float.self), outputChannels: outputChannels,
-                                              layout: layout)
+            ConvolutionKernels.backwardWeight(
+                input: pointer(as: Float.self), outputGradient: outputGradient.pointer(as: Float.self),
+                weightGradient: result.pointer(as: Float.self), outputChannels: outputChannels,
+                layout: layout)
         } else {
-            ConvolutionKernels.backwardWeight(input: pointer(as: Double.self), outputGradient: outputGradient.pointer(as: Double.self),
-                                              weightGradient: result.pointer(as: Double.self), outputChannels: outputChannels,
-                                              layout: layout)
+            ConvolutionKernels.backwardWeight(
+                input: pointer(as: Double.self), outputGradient: outputGradient.pointer(as: Double.self),
+                weightGradient: result.pointer(as: Double.self), outputChannels: outputChannels,
+                layout: layout)
         }
         return Tensor.record(result, operation: "conv2d_weight", inputs: [self, outputGradient]) { [self] gradient, _ in
-            [self.needsGradient
-                ? try outputGradient.transposedConvolution(weight: gradient, geometry: geometry,
-                                                           outputSize: (self.shape[2], self.shape[3])) : nil,
-             outputGradient.needsGradient ? try self.convolution(weight: gradient, geometry: geometry) : nil]
+            [
+                self.needsGradient
+                    ? try outputGradient.transposedConvolution(
+                        weight: gradient, geometry: geometry,
+                        outputSize: (self.shape[2], self.shape[3])) : nil,
+                outputGradient.needsGradient ? try self.convolution(weight: gradient, geometry: geometry) : nil,
+            ]
         }
     }
 }

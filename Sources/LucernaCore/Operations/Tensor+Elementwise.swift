@@ -73,19 +73,27 @@ extension Tensor {
     /// so its own backward is the same operation; its derivative in `input` is zero almost everywhere.
     func scaledByStep(of input: Tensor, negativeValue: Double) throws -> Tensor {
         guard input.shape == shape, input.dtype == dtype else {
-            throw TensorError("relu_backward", "gradient \(dtype) \(describe(shape: shape)) does not match input \(input.dtype) \(describe(shape: input.shape))")
+            throw TensorError(
+                "relu_backward",
+                "gradient \(dtype) \(describe(shape: shape)) does not match input \(input.dtype) \(describe(shape: input.shape))"
+            )
         }
         let result = Tensor(uninitializedShape: shape, dtype: dtype)
         if dtype == .float32 {
-            let (gradient, source, output) = (pointer(as: Float.self), input.pointer(as: Float.self), result.pointer(as: Float.self))
-            let total = count, low = Float(negativeValue)
+            let (gradient, source, output) = (
+                pointer(as: Float.self), input.pointer(as: Float.self), result.pointer(as: Float.self)
+            )
+            let total = count
+            let low = Float(negativeValue)
             Parallel.forEachChunk(total, costPerItem: 2) { range in
-                Tensor.scaleByStepVectorized(gradient + range.lowerBound, source + range.lowerBound,
-                                             output + range.lowerBound, range.count, low)
+                Tensor.scaleByStepVectorized(
+                    gradient + range.lowerBound, source + range.lowerBound,
+                    output + range.lowerBound, range.count, low)
             }
         } else {
-            Tensor.scaleByStep(pointer(as: Double.self), input.pointer(as: Double.self), result.pointer(as: Double.self),
-                               count, negativeValue)
+            Tensor.scaleByStep(
+                pointer(as: Double.self), input.pointer(as: Double.self), result.pointer(as: Double.self),
+                count, negativeValue)
         }
         return Tensor.record(result, operation: "relu_backward", inputs: [self]) { gradient, _ in
             [try gradient.scaledByStep(of: input, negativeValue: negativeValue)]
@@ -98,7 +106,8 @@ extension Tensor {
     ) {
         Parallel.forEachChunk(count, costPerItem: 2) { range in
             for index in range {
-                output[index] = input[index] > 0 ? gradient[index] : (negativeValue == 0 ? 0 : negativeValue * gradient[index])
+                output[index] =
+                    input[index] > 0 ? gradient[index] : (negativeValue == 0 ? 0 : negativeValue * gradient[index])
             }
         }
     }
@@ -110,8 +119,11 @@ extension Tensor {
         _ count: Int, _ negativeValue: Float
     ) {
         typealias Vector = SIMD8<Float>
-        let (rawGradient, rawInput, rawOutput) = (UnsafeRawPointer(gradient), UnsafeRawPointer(input), UnsafeMutableRawPointer(output))
-        let zero = Vector(repeating: 0), low = Vector(repeating: negativeValue)
+        let (rawGradient, rawInput, rawOutput) = (
+            UnsafeRawPointer(gradient), UnsafeRawPointer(input), UnsafeMutableRawPointer(output)
+        )
+        let zero = Vector(repeating: 0)
+        let low = Vector(repeating: negativeValue)
         var index = 0
         while index + Vector.scalarCount <= count {
             let offset = index * MemoryLayout<Float>.stride
@@ -122,7 +134,8 @@ extension Tensor {
             index += Vector.scalarCount
         }
         while index < count {
-            output[index] = input[index] > 0 ? gradient[index] : (negativeValue == 0 ? 0 : negativeValue * gradient[index])
+            output[index] =
+                input[index] > 0 ? gradient[index] : (negativeValue == 0 ? 0 : negativeValue * gradient[index])
             index += 1
         }
     }
@@ -173,26 +186,35 @@ extension Tensor {
         }
         try a.requireFloatingPoint("where")
         guard let planAB = BroadcastPlan(a.shape, b.shape),
-              let plan = BroadcastPlan(condition.shape, planAB.outputShape) else {
-            throw TensorError("where", "shapes \(describe(shape: condition.shape)), \(describe(shape: a.shape)) and \(describe(shape: b.shape)) do not broadcast")
+            let plan = BroadcastPlan(condition.shape, planAB.outputShape)
+        else {
+            throw TensorError(
+                "where",
+                "shapes \(describe(shape: condition.shape)), \(describe(shape: a.shape)) and \(describe(shape: b.shape)) do not broadcast"
+            )
         }
         let shape = plan.outputShape
         try validate(shape: shape, dtype: a.dtype, operation: "where")
         let mask = try condition.to(a.dtype).expandedCopy(to: shape)
-        let first = try a.expandedCopy(to: shape), second = try b.expandedCopy(to: shape)
+        let first = try a.expandedCopy(to: shape)
+        let second = try b.expandedCopy(to: shape)
         let result = Tensor(uninitializedShape: shape, dtype: a.dtype)
         let total = result.count
         if a.dtype == .float32 {
-            select(mask.pointer(as: Float.self), first.pointer(as: Float.self), second.pointer(as: Float.self),
-                   result.pointer(as: Float.self), total)
+            select(
+                mask.pointer(as: Float.self), first.pointer(as: Float.self), second.pointer(as: Float.self),
+                result.pointer(as: Float.self), total)
         } else {
-            select(mask.pointer(as: Double.self), first.pointer(as: Double.self), second.pointer(as: Double.self),
-                   result.pointer(as: Double.self), total)
+            select(
+                mask.pointer(as: Double.self), first.pointer(as: Double.self), second.pointer(as: Double.self),
+                result.pointer(as: Double.self), total)
         }
         return record(result, operation: "where", inputs: [a, b]) { gradient, _ in
             let zero = gradient.scalar(0)
-            return [a.needsGradient ? try Tensor.where(mask, gradient, zero).sum(toShape: a.shape) : nil,
-                    b.needsGradient ? try Tensor.where(mask, zero, gradient).sum(toShape: b.shape) : nil]
+            return [
+                a.needsGradient ? try Tensor.where(mask, gradient, zero).sum(toShape: a.shape) : nil,
+                b.needsGradient ? try Tensor.where(mask, zero, gradient).sum(toShape: b.shape) : nil,
+            ]
         }
     }
 
@@ -211,8 +233,10 @@ extension Tensor {
         let result = Tensor(uninitializedShape: shape, dtype: target)
         let total = count
         switch (dtype, target) {
-        case (.float32, .float64): convert(pointer(as: Float.self), result.pointer(as: Double.self), total) { Double($0) }
-        case (.float64, .float32): convert(pointer(as: Double.self), result.pointer(as: Float.self), total) { Float($0) }
+        case (.float32, .float64):
+            convert(pointer(as: Float.self), result.pointer(as: Double.self), total) { Double($0) }
+        case (.float64, .float32):
+            convert(pointer(as: Double.self), result.pointer(as: Float.self), total) { Float($0) }
         case (.int64, .float32): convert(pointer(as: Int64.self), result.pointer(as: Float.self), total) { Float($0) }
         case (.int64, .float64): convert(pointer(as: Int64.self), result.pointer(as: Double.self), total) { Double($0) }
         case (.float32, .int64):
@@ -239,7 +263,8 @@ extension Tensor {
         for index in 0..<count {
             let value = source[index]
             guard value.isFinite, Swift.abs(Double(value)) < 9.2e18 else {
-                throw TensorError("to(int64)", "value \(value) at element \(index) is not a finite integer-sized number")
+                throw TensorError(
+                    "to(int64)", "value \(value) at element \(index) is not a finite integer-sized number")
             }
             target[index] = Int64(value)
         }

@@ -22,27 +22,35 @@ extension Tensor {
     func gathering(axis: Int, indices: Tensor, validated: Bool) throws -> Tensor {
         try requireFloatingPoint("gather")
         let resolved = try Tensor.normalize(axis: axis, rank: rank, "gather")
-        var expected = shape, actual = indices.shape
+        var expected = shape
+        var actual = indices.shape
         guard indices.rank == rank else {
-            throw TensorError("gather", "indices \(describe(shape: indices.shape)) and input \(describe(shape: shape)) differ in rank")
+            throw TensorError(
+                "gather", "indices \(describe(shape: indices.shape)) and input \(describe(shape: shape)) differ in rank"
+            )
         }
         expected[resolved] = 0
         actual[resolved] = 0
         guard expected == actual else {
-            throw TensorError("gather", "indices \(describe(shape: indices.shape)) must match input \(describe(shape: shape)) outside axis \(axis)")
+            throw TensorError(
+                "gather",
+                "indices \(describe(shape: indices.shape)) must match input \(describe(shape: shape)) outside axis \(axis)"
+            )
         }
         if !validated { _ = try checkedIndices(indices, length: shape[resolved], "gather") }
         let (outer, length, inner) = splitAround(axis: resolved)
         let result = Tensor(uninitializedShape: indices.shape, dtype: dtype)
         let selected = indices.shape[resolved]
         if dtype == .float32 {
-            ReductionKernels.gather(pointer(as: Float.self), indices.pointer(as: Int64.self),
-                                    result.pointer(as: Float.self), outer: outer, length: length,
-                                    selected: selected, inner: inner)
+            ReductionKernels.gather(
+                pointer(as: Float.self), indices.pointer(as: Int64.self),
+                result.pointer(as: Float.self), outer: outer, length: length,
+                selected: selected, inner: inner)
         } else {
-            ReductionKernels.gather(pointer(as: Double.self), indices.pointer(as: Int64.self),
-                                    result.pointer(as: Double.self), outer: outer, length: length,
-                                    selected: selected, inner: inner)
+            ReductionKernels.gather(
+                pointer(as: Double.self), indices.pointer(as: Int64.self),
+                result.pointer(as: Double.self), outer: outer, length: length,
+                selected: selected, inner: inner)
         }
         let original = shape
         return Tensor.record(result, operation: "gather", inputs: [self]) { gradient, _ in
@@ -60,21 +68,25 @@ extension Tensor {
         try requireFloatingPoint("scatter_add")
         let resolved = try Tensor.normalize(axis: axis, rank: rank, "scatter_add")
         guard indices.shape == shape else {
-            throw TensorError("scatter_add", "indices \(describe(shape: indices.shape)) must match source \(describe(shape: shape))")
+            throw TensorError(
+                "scatter_add", "indices \(describe(shape: indices.shape)) must match source \(describe(shape: shape))")
         }
         if !validated { _ = try checkedIndices(indices, length: size, "scatter_add") }
         var targetShape = shape
         targetShape[resolved] = size
         let result = Tensor(uninitializedShape: targetShape, dtype: dtype, zeroed: true)
-        let outer = shape[..<resolved].reduce(1, *), inner = shape[(resolved + 1)...].reduce(1, *)
+        let outer = shape[..<resolved].reduce(1, *)
+        let inner = shape[(resolved + 1)...].reduce(1, *)
         if dtype == .float32 {
-            ReductionKernels.scatterAdd(pointer(as: Float.self), indices.pointer(as: Int64.self),
-                                        result.pointer(as: Float.self), outer: outer, length: size,
-                                        selected: shape[resolved], inner: inner)
+            ReductionKernels.scatterAdd(
+                pointer(as: Float.self), indices.pointer(as: Int64.self),
+                result.pointer(as: Float.self), outer: outer, length: size,
+                selected: shape[resolved], inner: inner)
         } else {
-            ReductionKernels.scatterAdd(pointer(as: Double.self), indices.pointer(as: Int64.self),
-                                        result.pointer(as: Double.self), outer: outer, length: size,
-                                        selected: shape[resolved], inner: inner)
+            ReductionKernels.scatterAdd(
+                pointer(as: Double.self), indices.pointer(as: Int64.self),
+                result.pointer(as: Double.self), outer: outer, length: size,
+                selected: shape[resolved], inner: inner)
         }
         return Tensor.record(result, operation: "scatter_add", inputs: [self]) { gradient, _ in
             [try gradient.gathering(axis: resolved, indices: indices, validated: true)]
@@ -86,7 +98,9 @@ extension Tensor {
         let resolved = try Tensor.normalize(axis: axis, rank: rank, "index_select")
         let length = shape[resolved]
         if let bad = indices.first(where: { $0 < 0 || $0 >= length }) {
-            throw TensorError("index_select", "index \(bad) out of range for axis \(axis) of size \(length) in \(describe(shape: shape))")
+            throw TensorError(
+                "index_select",
+                "index \(bad) out of range for axis \(axis) of size \(length) in \(describe(shape: shape))")
         }
         let (outer, _, inner) = splitAround(axis: resolved)
         var newShape = shape
@@ -95,14 +109,17 @@ extension Tensor {
         let result = Tensor(uninitializedShape: newShape, dtype: dtype)
         switch dtype {
         case .float32:
-            ReductionKernels.indexSelect(pointer(as: Float.self), indices, result.pointer(as: Float.self),
-                                         outer: outer, length: length, inner: inner)
+            ReductionKernels.indexSelect(
+                pointer(as: Float.self), indices, result.pointer(as: Float.self),
+                outer: outer, length: length, inner: inner)
         case .float64:
-            ReductionKernels.indexSelect(pointer(as: Double.self), indices, result.pointer(as: Double.self),
-                                         outer: outer, length: length, inner: inner)
+            ReductionKernels.indexSelect(
+                pointer(as: Double.self), indices, result.pointer(as: Double.self),
+                outer: outer, length: length, inner: inner)
         case .int64:
-            ReductionKernels.indexSelect(pointer(as: Int64.self), indices, result.pointer(as: Int64.self),
-                                         outer: outer, length: length, inner: inner)
+            ReductionKernels.indexSelect(
+                pointer(as: Int64.self), indices, result.pointer(as: Int64.self),
+                outer: outer, length: length, inner: inner)
         }
         guard dtype.isFloatingPoint else { return result }
         return Tensor.record(result, operation: "index_select", inputs: [self]) { gradient, _ in
@@ -124,13 +141,16 @@ extension Tensor {
         var newShape = shape
         newShape[resolved] = size
         let result = Tensor(uninitializedShape: newShape, dtype: dtype, zeroed: true)
-        let outer = shape[..<resolved].reduce(1, *), inner = shape[(resolved + 1)...].reduce(1, *)
+        let outer = shape[..<resolved].reduce(1, *)
+        let inner = shape[(resolved + 1)...].reduce(1, *)
         if dtype == .float32 {
-            ReductionKernels.indexAdd(pointer(as: Float.self), indices, result.pointer(as: Float.self),
-                                      outer: outer, length: size, inner: inner)
+            ReductionKernels.indexAdd(
+                pointer(as: Float.self), indices, result.pointer(as: Float.self),
+                outer: outer, length: size, inner: inner)
         } else {
-            ReductionKernels.indexAdd(pointer(as: Double.self), indices, result.pointer(as: Double.self),
-                                      outer: outer, length: size, inner: inner)
+            ReductionKernels.indexAdd(
+                pointer(as: Double.self), indices, result.pointer(as: Double.self),
+                outer: outer, length: size, inner: inner)
         }
         return Tensor.record(result, operation: "index_add", inputs: [self]) { gradient, _ in
             [try gradient.indexSelect(axis: resolved, indices: indices)]

@@ -3,7 +3,8 @@ extension Tensor {
     /// leading (batch) dimensions broadcast.
     public func matmul(_ other: Tensor) throws -> Tensor {
         guard rank >= 1, other.rank >= 1 else {
-            throw TensorError("matmul", "\(describe(shape: shape)) x \(describe(shape: other.shape)): scalars are not matrices")
+            throw TensorError(
+                "matmul", "\(describe(shape: shape)) x \(describe(shape: other.shape)): scalars are not matrices")
         }
         let left = rank == 1 ? try unsqueezed(axis: 0) : self
         let right = other.rank == 1 ? try other.unsqueezed(axis: -1) : other
@@ -17,7 +18,10 @@ extension Tensor {
     public func matmul(_ other: Tensor, transposingSelf: Bool, transposingOther: Bool) throws -> Tensor {
         let operation = "matmul"
         guard dtype == other.dtype, dtype.isFloatingPoint else {
-            throw TensorError(operation, "\(dtype) \(describe(shape: shape)) x \(other.dtype) \(describe(shape: other.shape)): needs equal floating-point dtypes")
+            throw TensorError(
+                operation,
+                "\(dtype) \(describe(shape: shape)) x \(other.dtype) \(describe(shape: other.shape)): needs equal floating-point dtypes"
+            )
         }
         guard rank >= 2, other.rank >= 2 else {
             throw TensorError(operation, "\(describe(shape: shape)) x \(describe(shape: other.shape)): needs rank >= 2")
@@ -27,23 +31,32 @@ extension Tensor {
         let kOther = transposingOther ? other.shape[other.rank - 1] : other.shape[other.rank - 2]
         let n = transposingOther ? other.shape[other.rank - 2] : other.shape[other.rank - 1]
         guard k == kOther else {
-            throw TensorError(operation, "\(describe(shape: shape))\(transposingSelf ? "ᵀ" : "") x \(describe(shape: other.shape))\(transposingOther ? "ᵀ" : ""): inner dimensions differ (\(k) vs \(kOther))")
+            throw TensorError(
+                operation,
+                "\(describe(shape: shape))\(transposingSelf ? "ᵀ" : "") x \(describe(shape: other.shape))\(transposingOther ? "ᵀ" : ""): inner dimensions differ (\(k) vs \(kOther))"
+            )
         }
-        let batchA = Array(shape.dropLast(2)), batchB = Array(other.shape.dropLast(2))
+        let batchA = Array(shape.dropLast(2))
+        let batchB = Array(other.shape.dropLast(2))
         guard let batchPlan = BroadcastPlan(batchA, batchB) else {
-            throw TensorError(operation, "\(describe(shape: shape)) x \(describe(shape: other.shape)): batch dimensions do not broadcast")
+            throw TensorError(
+                operation,
+                "\(describe(shape: shape)) x \(describe(shape: other.shape)): batch dimensions do not broadcast")
         }
         let batchShape = batchPlan.outputShape
         try Tensor.validate(shape: batchShape + [m, n], dtype: dtype, operation: operation)
         let result = Tensor(uninitializedShape: batchShape + [m, n], dtype: dtype)
         let batchCount = batchShape.reduce(1, *)
-        let sizeA = m * k, sizeB = k * n, sizeC = m * n
+        let sizeA = m * k
+        let sizeB = k * n
+        let sizeC = m * n
         // Offsets of each batch's matrices (broadcast batches repeat a matrix).
         func offsets(_ batch: [Int]) -> [Int] {
             let padded = Array(repeating: 1, count: batchShape.count - batch.count) + batch
             let strides = CopyKernels.contiguousStrides(padded)
             return (0..<batchCount).map { flat in
-                var remainder = flat, offset = 0
+                var remainder = flat
+                var offset = 0
                 for axis in stride(from: batchShape.count - 1, through: 0, by: -1) {
                     let index = remainder % batchShape[axis]
                     remainder /= batchShape[axis]
@@ -57,23 +70,28 @@ extension Tensor {
             // One GEMM with the batch folded into the rows of A (linear layers on 3-D inputs).
             gemm(transposingSelf, transposingOther, batchCount * m, n, k, other, result, 0, 0, 0)
         } else {
-            let offsetsA = offsets(batchA), offsetsB = offsets(batchB)
+            let offsetsA = offsets(batchA)
+            let offsetsB = offsets(batchB)
             for batch in 0..<batchCount {
-                gemm(transposingSelf, transposingOther, m, n, k, other, result, offsetsA[batch] * sizeA,
-                     offsetsB[batch] * sizeB, batch * sizeC)
+                gemm(
+                    transposingSelf, transposingOther, m, n, k, other, result, offsetsA[batch] * sizeA,
+                    offsetsB[batch] * sizeB, batch * sizeC)
             }
         }
         let (shapeA, shapeB) = (shape, other.shape)
         return Tensor.record(result, operation: operation, inputs: [self, other]) { [self] gradient, _ in
-            var gradientA: Tensor?, gradientB: Tensor?
+            var gradientA: Tensor?
+            var gradientB: Tensor?
             if self.needsGradient {
-                let product = transposingSelf
+                let product =
+                    transposingSelf
                     ? try other.matmul(gradient, transposingSelf: transposingOther, transposingOther: true)
                     : try gradient.matmul(other, transposingSelf: false, transposingOther: !transposingOther)
                 gradientA = try product.sum(toShape: shapeA)
             }
             if other.needsGradient {
-                let product = transposingOther
+                let product =
+                    transposingOther
                     ? try gradient.matmul(self, transposingSelf: true, transposingOther: transposingSelf)
                     : try self.matmul(gradient, transposingSelf: !transposingSelf, transposingOther: false)
                 gradientB = try product.sum(toShape: shapeB)
@@ -87,13 +105,15 @@ extension Tensor {
         _ offsetA: Int, _ offsetB: Int, _ offsetC: Int
     ) {
         if dtype == .float32 {
-            MatrixKernels.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
-                               a: pointer(as: Float.self) + offsetA, b: other.pointer(as: Float.self) + offsetB,
-                               c: result.pointer(as: Float.self) + offsetC)
+            MatrixKernels.gemm(
+                transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                a: pointer(as: Float.self) + offsetA, b: other.pointer(as: Float.self) + offsetB,
+                c: result.pointer(as: Float.self) + offsetC)
         } else {
-            MatrixKernels.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
-                               a: pointer(as: Double.self) + offsetA, b: other.pointer(as: Double.self) + offsetB,
-                               c: result.pointer(as: Double.self) + offsetC)
+            MatrixKernels.gemm(
+                transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                a: pointer(as: Double.self) + offsetA, b: other.pointer(as: Double.self) + offsetB,
+                c: result.pointer(as: Double.self) + offsetC)
         }
     }
 }

@@ -1,12 +1,17 @@
 extension Tensor {
     /// 2-D max pooling over `[N, C, H, W]` (padding counts as -inf). Gradients flow to the first maximal
     /// element of each window, through a gather, so second-order gradients work.
-    public func maxPool2d(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
-                          dilation: (Int, Int) = (1, 1)) throws -> Tensor {
+    public func maxPool2d(
+        kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
+        dilation: (Int, Int) = (1, 1)
+    ) throws -> Tensor {
         try requireFloatingPoint("max_pool2d")
-        let geometry = ConvolutionGeometry(kernel: kernel, stride: stride ?? kernel, padding: padding, dilation: dilation)
+        let geometry = ConvolutionGeometry(
+            kernel: kernel, stride: stride ?? kernel, padding: padding, dilation: dilation)
         try geometry.validate("max_pool2d")
-        guard rank == 4 else { throw TensorError("max_pool2d", "input must be [N, C, H, W], got \(describe(shape: shape))") }
+        guard rank == 4 else {
+            throw TensorError("max_pool2d", "input must be [N, C, H, W], got \(describe(shape: shape))")
+        }
         guard padding.0 * 2 <= kernel.0, padding.1 * 2 <= kernel.1 else {
             throw TensorError("max_pool2d", "padding \(padding) should be at most half of kernel \(kernel)")
         }
@@ -17,24 +22,32 @@ extension Tensor {
         let planes = shape[0] * shape[1]
         let indices = Tensor(uninitializedShape: [shape[0], shape[1], outputHeight * outputWidth], dtype: .int64)
         let result = Tensor(uninitializedShape: [shape[0], shape[1], outputHeight, outputWidth], dtype: dtype)
-        let isHalving = geometry.kernel == (2, 2) && geometry.stride == (2, 2) && geometry.padding == (0, 0)
+        let isHalving =
+            geometry.kernel == (2, 2) && geometry.stride == (2, 2) && geometry.padding == (0, 0)
             && geometry.dilation == (1, 1) && height % 2 == 0 && width % 2 == 0 && outputWidth >= 4
         if dtype == .float32 && isHalving
-            && Tensor.maxPoolHalving(pointer(as: Float.self), result.pointer(as: Float.self), indices.pointer(as: Int64.self),
-                                     rows: planes * outputHeight, outputHeight: outputHeight, outputWidth: outputWidth) {
+            && Tensor.maxPoolHalving(
+                pointer(as: Float.self), result.pointer(as: Float.self), indices.pointer(as: Int64.self),
+                rows: planes * outputHeight, outputHeight: outputHeight, outputWidth: outputWidth)
+        {
             // done by the vectorized path
         } else if dtype == .float32 {
-            Tensor.maxPool(pointer(as: Float.self), result.pointer(as: Float.self), indices.pointer(as: Int64.self),
-                           planes, height, width, outputHeight, outputWidth, geometry)
+            Tensor.maxPool(
+                pointer(as: Float.self), result.pointer(as: Float.self), indices.pointer(as: Int64.self),
+                planes, height, width, outputHeight, outputWidth, geometry)
         } else {
-            Tensor.maxPool(pointer(as: Double.self), result.pointer(as: Double.self), indices.pointer(as: Int64.self),
-                           planes, height, width, outputHeight, outputWidth, geometry)
+            Tensor.maxPool(
+                pointer(as: Double.self), result.pointer(as: Double.self), indices.pointer(as: Int64.self),
+                planes, height, width, outputHeight, outputWidth, geometry)
         }
         let inputShape = shape
         // The backward scatters into the argmax positions; its own backward is the matching gather.
         return Tensor.record(result, operation: "max_pool2d", inputs: [self]) { gradient, _ in
-            [try gradient.reshaped([inputShape[0], inputShape[1], outputHeight * outputWidth])
-                .scatterAdding(axis: 2, indices: indices, size: height * width, validated: true).reshaped(inputShape)]
+            [
+                try gradient.reshaped([inputShape[0], inputShape[1], outputHeight * outputWidth])
+                    .scatterAdding(axis: 2, indices: indices, size: height * width, validated: true).reshaped(
+                        inputShape)
+            ]
         }
     }
 
@@ -57,7 +70,8 @@ extension Tensor {
                     let rowStart = oh * g.stride.height - g.padding.height
                     for ow in 0..<outputWidth {
                         let columnStart = ow * g.stride.width - g.padding.width
-                        var best = T.zero, bestIndex = -1
+                        var best = T.zero
+                        var bestIndex = -1
                         for ki in 0..<g.kernel.height {
                             let ih = rowStart + ki * g.dilation.height
                             if ih < 0 || ih >= height { continue }
@@ -90,34 +104,40 @@ extension Tensor {
         rows: Int, outputHeight: Int, outputWidth: Int
     ) -> Bool {
         typealias Vector = SIMD8<Float>
-        let width = 2 * outputWidth, pairs = rows * 2 * outputWidth   // one pair per (input row, output column)
+        let width = 2 * outputWidth
+        let pairs = rows * 2 * outputWidth  // one pair per (input row, output column)
         let rowMaxima = Tensor(uninitializedShape: [pairs], dtype: .float32)
-        let rowChoices = Tensor(uninitializedShape: [pairs], dtype: .float32)   // Int32 bits: 0 left, 1 right
+        let rowChoices = Tensor(uninitializedShape: [pairs], dtype: .float32)  // Int32 bits: 0 left, 1 right
         let maxima = rowMaxima.pointer(as: Float.self)
         let choices = UnsafeMutableRawPointer(rowChoices.pointer(as: Float.self)).assumingMemoryBound(to: Int32.self)
         let chunks = Parallel.chunkCount(pairs, costPerItem: 2)
-        let sawNaN = UnsafeMutablePointer<Bool>.allocate(capacity: chunks)   // one flag per chunk
+        let sawNaN = UnsafeMutablePointer<Bool>.allocate(capacity: chunks)  // one flag per chunk
         sawNaN.initialize(repeating: false, count: chunks)
         defer { sawNaN.deallocate() }
         // Pass 1: m[k] = max(x[2k], x[2k + 1]), the left one on ties.
         Parallel.forEachChunk(pairs, costPerItem: 2) { range in
             var unordered = SIMDMask<SIMD8<Int32>>(repeating: false)
-            let source = UnsafeRawPointer(input), destination = UnsafeMutableRawPointer(maxima)
+            let source = UnsafeRawPointer(input)
+            let destination = UnsafeMutableRawPointer(maxima)
             let chosen = UnsafeMutableRawPointer(choices)
             var k = range.lowerBound
             while k + 8 <= range.upperBound {
                 let both = source.loadUnaligned(fromByteOffset: 8 * k, as: SIMD16<Float>.self)
-                let left = both.evenHalf, right = both.oddHalf
+                let left = both.evenHalf
+                let right = both.oddHalf
                 let takeRight = right .> left
                 unordered .|= (left .!= left) .| (right .!= right)
-                destination.storeBytes(of: left.replacing(with: right, where: takeRight), toByteOffset: 4 * k, as: Vector.self)
-                chosen.storeBytes(of: SIMD8<Int32>(repeating: 0).replacing(with: 1, where: takeRight), toByteOffset: 4 * k,
-                                  as: SIMD8<Int32>.self)
+                destination.storeBytes(
+                    of: left.replacing(with: right, where: takeRight), toByteOffset: 4 * k, as: Vector.self)
+                chosen.storeBytes(
+                    of: SIMD8<Int32>(repeating: 0).replacing(with: 1, where: takeRight), toByteOffset: 4 * k,
+                    as: SIMD8<Int32>.self)
                 k += 8
             }
             var scalarNaN = false
             while k < range.upperBound {
-                let left = input[2 * k], right = input[2 * k + 1]
+                let left = input[2 * k]
+                let right = input[2 * k + 1]
                 scalarNaN = scalarNaN || left.isNaN || right.isNaN
                 maxima[k] = right > left ? right : left
                 choices[k] = right > left ? 1 : 0
@@ -129,30 +149,41 @@ extension Tensor {
         // Pass 2: per output row, the upper or (only when strictly greater) the lower row's maxima. Vectors
         // of 8 may spill into the next output row of the same chunk, which is written afterwards.
         Parallel.forEachChunk(rows, costPerItem: 2 * outputWidth) { range in
-            let source = UnsafeRawPointer(maxima), chosen = UnsafeRawPointer(choices)
-            let destination = UnsafeMutableRawPointer(output), positions = UnsafeMutableRawPointer(indices)
+            let source = UnsafeRawPointer(maxima)
+            let chosen = UnsafeRawPointer(choices)
+            let destination = UnsafeMutableRawPointer(output)
+            let positions = UnsafeMutableRawPointer(indices)
             let lanes = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14)
             let chunkEnd = range.upperBound * outputWidth
             for row in range {
-                let upperStart = 2 * row * outputWidth, lowerStart = upperStart + outputWidth
-                let planeRow = 2 * (row % outputHeight) * width   // in-plane index of the window's top row
+                let upperStart = 2 * row * outputWidth
+                let lowerStart = upperStart + outputWidth
+                let planeRow = 2 * (row % outputHeight) * width  // in-plane index of the window's top row
                 var column = 0
                 while column < outputWidth {
                     let start = row * outputWidth + column
                     if start + 8 <= chunkEnd && lowerStart + column + 8 <= pairs {
                         let upper = source.loadUnaligned(fromByteOffset: 4 * (upperStart + column), as: Vector.self)
                         let lower = source.loadUnaligned(fromByteOffset: 4 * (lowerStart + column), as: Vector.self)
-                        let upperChoice = chosen.loadUnaligned(fromByteOffset: 4 * (upperStart + column), as: SIMD8<Int32>.self)
-                        let lowerChoice = chosen.loadUnaligned(fromByteOffset: 4 * (lowerStart + column), as: SIMD8<Int32>.self)
+                        let upperChoice = chosen.loadUnaligned(
+                            fromByteOffset: 4 * (upperStart + column), as: SIMD8<Int32>.self)
+                        let lowerChoice = chosen.loadUnaligned(
+                            fromByteOffset: 4 * (lowerStart + column), as: SIMD8<Int32>.self)
                         let takeLower = lower .> upper
-                        destination.storeBytes(of: upper.replacing(with: lower, where: takeLower), toByteOffset: 4 * start, as: Vector.self)
+                        destination.storeBytes(
+                            of: upper.replacing(with: lower, where: takeLower), toByteOffset: 4 * start, as: Vector.self
+                        )
                         let choice = upperChoice.replacing(with: lowerChoice, where: takeLower)
                         let rowOffset = SIMD8<Int32>(repeating: 0).replacing(with: Int32(width), where: takeLower)
-                        let position = SIMD8<Int32>(repeating: Int32(planeRow + 2 * column)) &+ lanes &+ choice &+ rowOffset
-                        positions.storeBytes(of: SIMD8<Int64>(truncatingIfNeeded: position), toByteOffset: 8 * start, as: SIMD8<Int64>.self)
+                        let position =
+                            SIMD8<Int32>(repeating: Int32(planeRow + 2 * column)) &+ lanes &+ choice &+ rowOffset
+                        positions.storeBytes(
+                            of: SIMD8<Int64>(truncatingIfNeeded: position), toByteOffset: 8 * start,
+                            as: SIMD8<Int64>.self)
                         column += 8
                     } else {
-                        let upper = maxima[upperStart + column], lower = maxima[lowerStart + column]
+                        let upper = maxima[upperStart + column]
+                        let lower = maxima[lowerStart + column]
                         let takeLower = lower > upper
                         output[start] = takeLower ? lower : upper
                         let choice = Int(takeLower ? choices[lowerStart + column] : choices[upperStart + column])
@@ -176,15 +207,22 @@ extension Tensor {
             for plane in range {
                 let source = input + plane * height * width
                 for oh in 0..<outputHeight {
-                    let top = source + 2 * oh * width, bottom = top + width
+                    let top = source + 2 * oh * width
+                    let bottom = top + width
                     let values = output + (plane * outputHeight + oh) * outputWidth
                     let positions = indices + (plane * outputHeight + oh) * outputWidth
-                    let base = Int64(2 * oh * width), below = Int64(width)
+                    let base = Int64(2 * oh * width)
+                    let below = Int64(width)
                     var unordered: UInt8 = 0
                     for ow in 0..<outputWidth {
-                        let a = top[2 * ow], b = top[2 * ow + 1], c = bottom[2 * ow], d = bottom[2 * ow + 1]
-                        let upper = b > a ? b : a, lower = d > c ? d : c
-                        let upperOffset: Int64 = b > a ? 1 : 0, lowerOffset: Int64 = d > c ? below + 1 : below
+                        let a = top[2 * ow]
+                        let b = top[2 * ow + 1]
+                        let c = bottom[2 * ow]
+                        let d = bottom[2 * ow + 1]
+                        let upper = b > a ? b : a
+                        let lower = d > c ? d : c
+                        let upperOffset: Int64 = b > a ? 1 : 0
+                        let lowerOffset: Int64 = d > c ? below + 1 : below
                         let takeLower = lower > upper
                         values[ow] = takeLower ? lower : upper
                         positions[ow] = base + Int64(2 * ow) + (takeLower ? lowerOffset : upperOffset)
@@ -205,18 +243,26 @@ extension Tensor {
 
     /// 2-D average pooling over `[N, C, H, W]`; with `countIncludePad` (PyTorch's default) padded zeros
     /// count in the divisor.
-    public func avgPool2d(kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
-                          countIncludePad: Bool = true) throws -> Tensor {
+    public func avgPool2d(
+        kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
+        countIncludePad: Bool = true
+    ) throws -> Tensor {
         let stride = stride ?? kernel
-        guard rank == 4 else { throw TensorError("avg_pool2d", "input must be [N, C, H, W], got \(describe(shape: shape))") }
+        guard rank == 4 else {
+            throw TensorError("avg_pool2d", "input must be [N, C, H, W], got \(describe(shape: shape))")
+        }
         guard kernel.0 > 0, kernel.1 > 0, stride.0 > 0, stride.1 > 0, padding.0 >= 0, padding.1 >= 0,
-              padding.0 * 2 <= kernel.0, padding.1 * 2 <= kernel.1 else {
+            padding.0 * 2 <= kernel.0, padding.1 * 2 <= kernel.1
+        else {
             throw TensorError("avg_pool2d", "invalid kernel \(kernel), stride \(stride) or padding \(padding)")
         }
-        guard let rows = try Tensor.averagingMatrix(input: shape[2], kernel: kernel.0, stride: stride.0,
-                                                    padding: padding.0, countIncludePad: countIncludePad, dtype: dtype),
-              let columns = try Tensor.averagingMatrix(input: shape[3], kernel: kernel.1, stride: stride.1,
-                                                       padding: padding.1, countIncludePad: countIncludePad, dtype: dtype)
+        guard
+            let rows = try Tensor.averagingMatrix(
+                input: shape[2], kernel: kernel.0, stride: stride.0,
+                padding: padding.0, countIncludePad: countIncludePad, dtype: dtype),
+            let columns = try Tensor.averagingMatrix(
+                input: shape[3], kernel: kernel.1, stride: stride.1,
+                padding: padding.1, countIncludePad: countIncludePad, dtype: dtype)
         else { throw TensorError("avg_pool2d", "kernel \(kernel) does not fit input \(describe(shape: shape))") }
         return try applySeparable(rows: rows, columns: columns)
     }
@@ -224,13 +270,17 @@ extension Tensor {
     /// Adaptive average pooling to `[outputHeight, outputWidth]` (PyTorch's bin boundaries).
     public func adaptiveAvgPool2d(_ outputSize: (Int, Int)) throws -> Tensor {
         guard rank == 4, outputSize.0 > 0, outputSize.1 > 0 else {
-            throw TensorError("adaptive_avg_pool2d", "input must be [N, C, H, W] and output size positive, got \(describe(shape: shape)) and \(outputSize)")
+            throw TensorError(
+                "adaptive_avg_pool2d",
+                "input must be [N, C, H, W] and output size positive, got \(describe(shape: shape)) and \(outputSize)")
         }
-        try Tensor.validate(shape: [shape[0], shape[1], outputSize.0, outputSize.1], dtype: dtype, operation: "adaptive_avg_pool2d")
+        try Tensor.validate(
+            shape: [shape[0], shape[1], outputSize.0, outputSize.1], dtype: dtype, operation: "adaptive_avg_pool2d")
         func matrix(_ input: Int, _ output: Int) throws -> Tensor {
             var values = [Double](repeating: 0, count: output * input)
             for o in 0..<output {
-                let start = (o * input) / output, end = ((o + 1) * input + output - 1) / output
+                let start = (o * input) / output
+                let end = ((o + 1) * input + output - 1) / output
                 for i in start..<end { values[o * input + i] = 1 / Double(end - start) }
             }
             return try Tensor(shape: [output, input], values: values, dtype: dtype)
@@ -243,7 +293,8 @@ extension Tensor {
     /// `True` for the last mode).
     public func upsample(size: (Int, Int), mode: UpsampleMode = .nearest) throws -> Tensor {
         guard rank == 4, size.0 > 0, size.1 > 0 else {
-            throw TensorError("upsample", "input must be [N, C, H, W] and size positive, got \(describe(shape: shape)) and \(size)")
+            throw TensorError(
+                "upsample", "input must be [N, C, H, W] and size positive, got \(describe(shape: shape)) and \(size)")
         }
         let (height, width) = (shape[2], shape[3])
         try Tensor.validate(shape: [shape[0], shape[1], size.0, size.1], dtype: dtype, operation: "upsample")
@@ -259,7 +310,9 @@ extension Tensor {
                 for o in 0..<output {
                     // Half-pixel centres (align_corners=False), or the corner pixels aligned (align_corners=True,
                     // as nn.UpsamplingBilinear2d).
-                    let source = mode == .bilinear ? Swift.max((Double(o) + 0.5) * scale - 0.5, 0)
+                    let source =
+                        mode == .bilinear
+                        ? Swift.max((Double(o) + 0.5) * scale - 0.5, 0)
                         : output > 1 ? Double(o) * Double(input - 1) / Double(output - 1) : 0
                     let lower = Swift.min(Int(source), input - 1)
                     let upper = Swift.min(lower + 1, input - 1)
@@ -280,10 +333,15 @@ extension Tensor {
     }
 
     /// The `[output, input]` matrix of a 1-D average pool, or nil when the kernel does not fit.
-    private static func averagingMatrix(input: Int, kernel: Int, stride: Int, padding: Int, countIncludePad: Bool,
-                                        dtype: DType) throws -> Tensor? {
-        guard let output = ConvolutionGeometry.outputSize(input, kernel: kernel, stride: stride, padding: padding,
-                                                          dilation: 1) else { return nil }
+    private static func averagingMatrix(
+        input: Int, kernel: Int, stride: Int, padding: Int, countIncludePad: Bool,
+        dtype: DType
+    ) throws -> Tensor? {
+        guard
+            let output = ConvolutionGeometry.outputSize(
+                input, kernel: kernel, stride: stride, padding: padding,
+                dilation: 1)
+        else { return nil }
         var values = [Double](repeating: 0, count: output * input)
         for o in 0..<output {
             let start = o * stride - padding

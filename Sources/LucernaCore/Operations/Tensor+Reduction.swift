@@ -26,16 +26,19 @@ extension Tensor {
             newShape[axis] = 1
             let reduced = Tensor(uninitializedShape: newShape, dtype: dtype)
             if dtype == .float32 {
-                ReductionKernels.sum(result.pointer(as: Float.self), reduced.pointer(as: Float.self),
-                                     outer: outer, length: length, inner: inner)
+                ReductionKernels.sum(
+                    result.pointer(as: Float.self), reduced.pointer(as: Float.self),
+                    outer: outer, length: length, inner: inner)
             } else {
-                ReductionKernels.sum(result.pointer(as: Double.self), reduced.pointer(as: Double.self),
-                                     outer: outer, length: length, inner: inner)
+                ReductionKernels.sum(
+                    result.pointer(as: Double.self), reduced.pointer(as: Double.self),
+                    outer: outer, length: length, inner: inner)
             }
             result = reduced
             keptShape[axis] = 1
         }
-        let finalShape = keepingDimensions ? keptShape : shape.indices.filter { !resolved.contains($0) }.map { shape[$0] }
+        let finalShape =
+            keepingDimensions ? keptShape : shape.indices.filter { !resolved.contains($0) }.map { shape[$0] }
         let output = resolved.isEmpty ? result.copy() : Tensor(shape: finalShape, dtype: dtype, storage: result.storage)
         let original = shape
         return Tensor.record(output, operation: "sum", inputs: [self]) { gradient, _ in
@@ -80,11 +83,13 @@ extension Tensor {
         keptShape[resolved] = 1
         let result = Tensor(uninitializedShape: keptShape, dtype: .int64)
         if dtype == .float32 {
-            ReductionKernels.argExtremum(pointer(as: Float.self), result.pointer(as: Int64.self), outer: outer,
-                                         length: length, inner: inner, largest: largest)
+            ReductionKernels.argExtremum(
+                pointer(as: Float.self), result.pointer(as: Int64.self), outer: outer,
+                length: length, inner: inner, largest: largest)
         } else {
-            ReductionKernels.argExtremum(pointer(as: Double.self), result.pointer(as: Int64.self), outer: outer,
-                                         length: length, inner: inner, largest: largest)
+            ReductionKernels.argExtremum(
+                pointer(as: Double.self), result.pointer(as: Int64.self), outer: outer,
+                length: length, inner: inner, largest: largest)
         }
         return keepingDimensions ? result : try result.squeezed(axis: resolved)
     }
@@ -125,10 +130,12 @@ extension Tensor {
         try requireFloatingPoint("isfinite")
         let result = Tensor(uninitializedShape: shape, dtype: dtype)
         if dtype == .float32 {
-            let source = pointer(as: Float.self), destination = result.pointer(as: Float.self)
+            let source = pointer(as: Float.self)
+            let destination = result.pointer(as: Float.self)
             for index in 0..<count { destination[index] = source[index].isFinite ? 1 : 0 }
         } else {
-            let source = pointer(as: Double.self), destination = result.pointer(as: Double.self)
+            let source = pointer(as: Double.self)
+            let destination = result.pointer(as: Double.self)
             for index in 0..<count { destination[index] = source[index].isFinite ? 1 : 0 }
         }
         return result

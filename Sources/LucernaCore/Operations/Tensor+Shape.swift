@@ -13,17 +13,22 @@ extension Tensor {
         var resolved = newShape
         let inferred = newShape.indices.filter { newShape[$0] == -1 }
         guard inferred.count <= 1, !newShape.contains(where: { $0 < -1 }) else {
-            throw TensorError("reshape", "invalid target shape \(describe(shape: newShape)) for \(describe(shape: shape))")
+            throw TensorError(
+                "reshape", "invalid target shape \(describe(shape: newShape)) for \(describe(shape: shape))")
         }
         if let position = inferred.first {
             let known = try Tensor.elementCount(of: newShape.filter { $0 != -1 }, operation: "reshape")
             guard known > 0, count % known == 0 else {
-                throw TensorError("reshape", "cannot infer -1 in \(describe(shape: newShape)) for \(count) elements of \(describe(shape: shape))")
+                throw TensorError(
+                    "reshape",
+                    "cannot infer -1 in \(describe(shape: newShape)) for \(count) elements of \(describe(shape: shape))"
+                )
             }
             resolved[position] = count / known
         }
         guard try Tensor.elementCount(of: resolved, operation: "reshape") == count else {
-            throw TensorError("reshape", "\(describe(shape: shape)) (\(count) elements) cannot become \(describe(shape: newShape))")
+            throw TensorError(
+                "reshape", "\(describe(shape: shape)) (\(count) elements) cannot become \(describe(shape: newShape))")
         }
         if resolved == shape { return self }
         let result = Tensor(shape: resolved, dtype: dtype, storage: storage)
@@ -67,14 +72,16 @@ extension Tensor {
     public func permuted(_ order: [Int]) throws -> Tensor {
         let resolved = try order.map { try Tensor.normalize(axis: $0, rank: rank, "permute") }
         guard resolved.count == rank, Set(resolved).count == rank else {
-            throw TensorError("permute", "order \(order) is not a permutation of \(rank) axes of \(describe(shape: shape))")
+            throw TensorError(
+                "permute", "order \(order) is not a permutation of \(rank) axes of \(describe(shape: shape))")
         }
         if resolved == Array(0..<rank) { return self }
         let newShape = resolved.map { shape[$0] }
         let strides = CopyKernels.contiguousStrides(shape)
         let result = Tensor(uninitializedShape: newShape, dtype: dtype)
-        copyElements(sourceStrides: resolved.map { strides[$0] }, into: result,
-                     destinationStrides: CopyKernels.contiguousStrides(newShape), sizes: newShape)
+        copyElements(
+            sourceStrides: resolved.map { strides[$0] }, into: result,
+            destinationStrides: CopyKernels.contiguousStrides(newShape), sizes: newShape)
         var inverse = [Int](repeating: 0, count: rank)
         for (position, axis) in resolved.enumerated() { inverse[axis] = position }
         return Tensor.record(result, operation: "permute", inputs: [self]) { gradient, _ in
@@ -102,8 +109,9 @@ extension Tensor {
         let contiguous = CopyKernels.contiguousStrides(padded)
         let strides = padded.indices.map { padded[$0] == 1 ? 0 : contiguous[$0] }
         let result = Tensor(uninitializedShape: target, dtype: dtype)
-        copyElements(sourceStrides: strides, into: result, destinationStrides: CopyKernels.contiguousStrides(target),
-                     sizes: target)
+        copyElements(
+            sourceStrides: strides, into: result, destinationStrides: CopyKernels.contiguousStrides(target),
+            sizes: target)
         return result
     }
 
@@ -139,7 +147,8 @@ extension Tensor {
         guard step > 0 else { throw TensorError("slice", "step must be positive, got \(step)") }
         let size = shape[resolved]
         func clip(_ value: Int) -> Int { Swift.min(Swift.max(value < 0 ? value + size : value, 0), size) }
-        let lower = clip(start), upper = Swift.max(clip(end ?? size), lower)
+        let lower = clip(start)
+        let upper = Swift.max(clip(end ?? size), lower)
         let length = (upper - lower + step - 1) / step
         var newShape = shape
         newShape[resolved] = length
@@ -147,8 +156,9 @@ extension Tensor {
         var sourceStrides = strides
         sourceStrides[resolved] *= step
         let result = Tensor(uninitializedShape: newShape, dtype: dtype)
-        copyElements(sourceOffset: lower * strides[resolved], sourceStrides: sourceStrides, into: result,
-                     destinationStrides: CopyKernels.contiguousStrides(newShape), sizes: newShape)
+        copyElements(
+            sourceOffset: lower * strides[resolved], sourceStrides: sourceStrides, into: result,
+            destinationStrides: CopyKernels.contiguousStrides(newShape), sizes: newShape)
         let original = shape
         return Tensor.record(result, operation: "slice", inputs: [self]) { gradient, _ in
             [try gradient.embedded(in: original, axis: resolved, start: lower, step: step)]
@@ -162,8 +172,9 @@ extension Tensor {
         let strides = CopyKernels.contiguousStrides(target)
         var destinationStrides = strides
         destinationStrides[axis] *= step
-        copyElements(sourceStrides: CopyKernels.contiguousStrides(shape), into: result,
-                     destinationOffset: start * strides[axis], destinationStrides: destinationStrides, sizes: shape)
+        copyElements(
+            sourceStrides: CopyKernels.contiguousStrides(shape), into: result,
+            destinationOffset: start * strides[axis], destinationStrides: destinationStrides, sizes: shape)
         return Tensor.record(result, operation: "slice_backward", inputs: [self]) { gradient, _ in
             [try gradient.sliced(axis: axis, start: start, end: start + (self.shape[axis] - 1) * step + 1, step: step)]
         }
@@ -173,7 +184,10 @@ extension Tensor {
     /// listed from the first of them to the last.
     public func padded(_ padding: [(before: Int, after: Int)], value: Double = 0) throws -> Tensor {
         guard padding.count <= rank, padding.allSatisfy({ $0.before >= 0 && $0.after >= 0 }) else {
-            throw TensorError("pad", "padding \(padding.map { [$0.before, $0.after] }) does not fit \(describe(shape: shape)) (non-negative, at most one pair per dimension)")
+            throw TensorError(
+                "pad",
+                "padding \(padding.map { [$0.before, $0.after] }) does not fit \(describe(shape: shape)) (non-negative, at most one pair per dimension)"
+            )
         }
         let first = rank - padding.count
         var newShape = shape
@@ -184,14 +198,16 @@ extension Tensor {
         targetStrides = CopyKernels.contiguousStrides(newShape)
         for (position, pair) in padding.enumerated() { offset += pair.before * targetStrides[first + position] }
         let result = try Tensor.full(newShape, value: value, dtype: dtype)
-        copyElements(sourceStrides: CopyKernels.contiguousStrides(shape), into: result, destinationOffset: offset,
-                     destinationStrides: targetStrides, sizes: shape)
+        copyElements(
+            sourceStrides: CopyKernels.contiguousStrides(shape), into: result, destinationOffset: offset,
+            destinationStrides: targetStrides, sizes: shape)
         let original = shape
         return Tensor.record(result, operation: "pad", inputs: [self]) { gradient, _ in
             var cropped = gradient
             for (position, pair) in padding.enumerated() {
-                cropped = try cropped.sliced(axis: first + position, start: pair.before,
-                                             end: pair.before + original[first + position])
+                cropped = try cropped.sliced(
+                    axis: first + position, start: pair.before,
+                    end: pair.before + original[first + position])
             }
             return [cropped]
         }
@@ -202,14 +218,21 @@ extension Tensor {
         guard let head = tensors.first else { throw TensorError("cat", "needs at least one tensor") }
         let resolved = try normalize(axis: axis, rank: head.rank, "cat")
         for tensor in tensors {
-            var expected = head.shape, actual = tensor.shape
+            var expected = head.shape
+            var actual = tensor.shape
             guard tensor.rank == head.rank, tensor.dtype == head.dtype else {
-                throw TensorError("cat", "tensors \(tensors.map { "\($0.dtype) \(describe(shape: $0.shape))" }.joined(separator: ", ")) differ in rank or dtype")
+                throw TensorError(
+                    "cat",
+                    "tensors \(tensors.map { "\($0.dtype) \(describe(shape: $0.shape))" }.joined(separator: ", ")) differ in rank or dtype"
+                )
             }
             expected[resolved] = 0
             actual[resolved] = 0
             guard expected == actual else {
-                throw TensorError("cat", "shapes \(tensors.map { describe(shape: $0.shape) }.joined(separator: ", ")) differ outside axis \(axis)")
+                throw TensorError(
+                    "cat",
+                    "shapes \(tensors.map { describe(shape: $0.shape) }.joined(separator: ", ")) differ outside axis \(axis)"
+                )
             }
         }
         var newShape = head.shape
@@ -220,9 +243,10 @@ extension Tensor {
         var starts: [Int] = []
         for tensor in tensors {
             starts.append(offset)
-            tensor.copyElements(sourceStrides: CopyKernels.contiguousStrides(tensor.shape), into: result,
-                                destinationOffset: offset * strides[resolved], destinationStrides: strides,
-                                sizes: tensor.shape)
+            tensor.copyElements(
+                sourceStrides: CopyKernels.contiguousStrides(tensor.shape), into: result,
+                destinationOffset: offset * strides[resolved], destinationStrides: strides,
+                sizes: tensor.shape)
             offset += tensor.shape[resolved]
         }
         return record(result, operation: "cat", inputs: tensors) { gradient, _ in
@@ -237,7 +261,8 @@ extension Tensor {
     public static func stack(_ tensors: [Tensor], axis: Int = 0) throws -> Tensor {
         guard let head = tensors.first else { throw TensorError("stack", "needs at least one tensor") }
         guard tensors.allSatisfy({ $0.shape == head.shape }) else {
-            throw TensorError("stack", "shapes differ: \(tensors.map { describe(shape: $0.shape) }.joined(separator: ", "))")
+            throw TensorError(
+                "stack", "shapes differ: \(tensors.map { describe(shape: $0.shape) }.joined(separator: ", "))")
         }
         let resolved = try normalize(axis: axis < 0 ? axis + head.rank + 1 : axis, rank: head.rank + 1, "stack")
         return try concatenate(tensors.map { try $0.unsqueezed(axis: resolved) }, axis: resolved)

@@ -34,9 +34,10 @@ public protocol TensorFloat: BinaryFloatingPoint, Sendable {
     static func errorFunction(_ x: Self) -> Self
     static func power(_ x: Self, _ y: Self) -> Self
     /// Row-major BLAS GEMM `C = alpha·op(A)·op(B) + beta·C` with explicit leading dimensions.
-    static func gemm(_ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Self,
-                     _ a: UnsafePointer<Self>, _ lda: Int, _ b: UnsafePointer<Self>, _ ldb: Int, _ beta: Self,
-                     _ c: UnsafeMutablePointer<Self>, _ ldc: Int)
+    static func gemm(
+        _ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Self,
+        _ a: UnsafePointer<Self>, _ lda: Int, _ b: UnsafePointer<Self>, _ ldb: Int, _ beta: Self,
+        _ c: UnsafeMutablePointer<Self>, _ ldc: Int)
 }
 
 extension Float: TensorFloat {

@@ -59,7 +59,9 @@ public final class Tensor: @unchecked Sendable {
         var total = 1
         for size in shape {
             let (product, overflow) = total.multipliedReportingOverflow(by: size)
-            guard !overflow else { throw TensorError(operation, "shape \(describe(shape: shape)) has too many elements") }
+            guard !overflow else {
+                throw TensorError(operation, "shape \(describe(shape: shape)) has too many elements")
+            }
             total = product
         }
         let (bytes, overflow) = total.multipliedReportingOverflow(by: dtype.byteWidth)
@@ -87,7 +89,9 @@ public final class Tensor: @unchecked Sendable {
         try Tensor.validate(shape: shape, count: scalars.count, operation: "tensor")
         self.init(uninitializedShape: shape, dtype: .float32)
         scalars.withUnsafeBufferPointer { source in
-            if let base = source.baseAddress { storage.pointer.assumingMemoryBound(to: Float.self).update(from: base, count: source.count) }
+            if let base = source.baseAddress {
+                storage.pointer.assumingMemoryBound(to: Float.self).update(from: base, count: source.count)
+            }
         }
     }
 
@@ -96,7 +100,9 @@ public final class Tensor: @unchecked Sendable {
         try Tensor.validate(shape: shape, count: doubles.count, operation: "tensor")
         self.init(uninitializedShape: shape, dtype: .float64)
         doubles.withUnsafeBufferPointer { source in
-            if let base = source.baseAddress { storage.pointer.assumingMemoryBound(to: Double.self).update(from: base, count: source.count) }
+            if let base = source.baseAddress {
+                storage.pointer.assumingMemoryBound(to: Double.self).update(from: base, count: source.count)
+            }
         }
     }
 
@@ -249,7 +255,8 @@ public final class Tensor: @unchecked Sendable {
         var flat = 0
         for axis in 0..<rank {
             guard indices[axis] >= 0, indices[axis] < shape[axis] else {
-                throw TensorError("value(at:)", "index \(indices[axis]) out of range for axis \(axis) of size \(shape[axis])")
+                throw TensorError(
+                    "value(at:)", "index \(indices[axis]) out of range for axis \(axis) of size \(shape[axis])")
             }
             flat = flat * shape[axis] + indices[axis]
         }
@@ -302,7 +309,9 @@ public final class Tensor: @unchecked Sendable {
 extension Tensor: CustomStringConvertible {
     public var description: String {
         let values = toDoubles()
-        let shown = values.prefix(8).map { dtype == .int64 ? String(Int(Tensor.saturatingInteger($0))) : String(format: "%.4g", $0) }
+        let shown = values.prefix(8).map {
+            dtype == .int64 ? String(Int(Tensor.saturatingInteger($0))) : String(format: "%.4g", $0)
+        }
         let more = values.count > 8 ? ", ..." : ""
         return "Tensor(\(dtype), \(describe(shape: shape)), [\(shown.joined(separator: ", "))\(more)])"
     }

@@ -37,7 +37,8 @@ public struct ContentDigest: Sendable {
     /// Adds a tensor: its dtype, shape and elements.
     public mutating func update(_ tensor: Tensor) {
         update("\(tensor.dtype) \(tensor.shape)")
-        update(UnsafeRawBufferPointer(start: tensor.pointer(as: UInt8.self), count: tensor.count * tensor.dtype.byteWidth))
+        update(
+            UnsafeRawBufferPointer(start: tensor.pointer(as: UInt8.self), count: tensor.count * tensor.dtype.byteWidth))
     }
 
     /// The digest as 32 hexadecimal digits.

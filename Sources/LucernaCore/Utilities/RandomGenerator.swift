@@ -97,24 +97,30 @@ public final class RandomGenerator: @unchecked Sendable {
 
 extension Tensor {
     /// Uniform values in `[low, high)`.
-    public static func uniform(_ shape: [Int], low: Double = 0, high: Double = 1, dtype: DType = .float32,
-                               generator: RandomGenerator = .shared) throws -> Tensor {
+    public static func uniform(
+        _ shape: [Int], low: Double = 0, high: Double = 1, dtype: DType = .float32,
+        generator: RandomGenerator = .shared
+    ) throws -> Tensor {
         try validate(shape: shape, dtype: dtype, operation: "uniform")
         let values = (0..<shape.reduce(1, *)).map { _ in low + (high - low) * generator.nextUniform() }
         return try Tensor(shape: shape, values: values, dtype: dtype)
     }
 
     /// Normal values with `mean` and `standardDeviation`.
-    public static func normal(_ shape: [Int], mean: Double = 0, standardDeviation: Double = 1, dtype: DType = .float32,
-                              generator: RandomGenerator = .shared) throws -> Tensor {
+    public static func normal(
+        _ shape: [Int], mean: Double = 0, standardDeviation: Double = 1, dtype: DType = .float32,
+        generator: RandomGenerator = .shared
+    ) throws -> Tensor {
         try validate(shape: shape, dtype: dtype, operation: "normal")
         let values = (0..<shape.reduce(1, *)).map { _ in mean + standardDeviation * generator.nextNormal() }
         return try Tensor(shape: shape, values: values, dtype: dtype)
     }
 
     /// 1 with probability `probability`, else 0.
-    public static func bernoulli(_ shape: [Int], probability: Double, dtype: DType = .float32,
-                                 generator: RandomGenerator = .shared) throws -> Tensor {
+    public static func bernoulli(
+        _ shape: [Int], probability: Double, dtype: DType = .float32,
+        generator: RandomGenerator = .shared
+    ) throws -> Tensor {
         guard probability >= 0, probability <= 1 else {
             throw TensorError("bernoulli", "probability \(probability) outside [0, 1]")
         }

@@ -20,7 +20,9 @@ public enum Safetensors {
     }
 
     /// Serialises named tensors (in the given order) with optional string metadata.
-    public static func encode(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:]) throws -> Data {
+    public static func encode(_ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:]) throws
+        -> Data
+    {
         var header: [String: Any] = [:]
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var offset = 0
@@ -30,7 +32,9 @@ public enum Safetensors {
                 throw FormatError(path: "<memory>", message: "duplicate or reserved tensor name \(name)")
             }
             let bytes = tensor.count * tensor.dtype.byteWidth
-            header[name] = ["dtype": code(tensor.dtype), "shape": tensor.shape, "data_offsets": [offset, offset + bytes]]
+            header[name] = [
+                "dtype": code(tensor.dtype), "shape": tensor.shape, "data_offsets": [offset, offset + bytes],
+            ]
             offset += bytes
         }
         var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
@@ -46,8 +50,10 @@ public enum Safetensors {
     }
 
     /// Writes atomically: to a temporary file beside `path`, then renamed over it.
-    public static func write(_ tensors: [(name: String, tensor: Tensor)], to path: String,
-                             metadata: [String: String] = [:]) throws {
+    public static func write(
+        _ tensors: [(name: String, tensor: Tensor)], to path: String,
+        metadata: [String: String] = [:]
+    ) throws {
         let data = try encode(tensors, metadata: metadata)
         let url = URL(fileURLWithPath: path)
         let temporary = url.deletingLastPathComponent()
@@ -68,7 +74,9 @@ public enum Safetensors {
     }
 
     /// Reads every tensor of a file, in file order, plus its metadata.
-    public static func read(_ path: String) throws -> (tensors: [(name: String, tensor: Tensor)], metadata: [String: String]) {
+    public static func read(_ path: String) throws -> (
+        tensors: [(name: String, tensor: Tensor)], metadata: [String: String]
+    ) {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw FormatError(path: path, message: "cannot read the file (missing or unreadable)")
         }
@@ -76,10 +84,14 @@ public enum Safetensors {
     }
 
     /// Parses safetensors bytes; `path` only labels errors.
-    public static func decode(_ data: Data, path: String = "<memory>") throws -> (tensors: [(name: String, tensor: Tensor)], metadata: [String: String]) {
+    public static func decode(_ data: Data, path: String = "<memory>") throws -> (
+        tensors: [(name: String, tensor: Tensor)], metadata: [String: String]
+    ) {
         func fail(_ message: String) -> FormatError { FormatError(path: path, message: message) }
         guard data.count >= 8 else { throw fail("file is \(data.count) bytes, shorter than the 8-byte header length") }
-        let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
+        let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) {
+            $0 | UInt64($1.element) << (8 * UInt64($1.offset))
+        }
         guard headerLength <= UInt64(data.count - 8), headerLength <= 100_000_000 else {
             throw fail("header length \(headerLength) exceeds the file size \(data.count)")
         }
@@ -93,15 +105,18 @@ public enum Safetensors {
         var entries: [(name: String, tensor: Tensor, begin: Int)] = []
         for (name, value) in header {
             if name == "__metadata__" {
-                guard let values = value as? [String: String] else { throw fail("__metadata__ must map strings to strings") }
+                guard let values = value as? [String: String] else {
+                    throw fail("__metadata__ must map strings to strings")
+                }
                 metadata = values
                 continue
             }
             guard let info = value as? [String: Any], let dtypeCode = info["dtype"] as? String,
-                  let shape = (info["shape"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }),
-                  (info["shape"] as? [Any])?.count == shape.count,
-                  let offsets = (info["data_offsets"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }),
-                  offsets.count == 2 else {
+                let shape = (info["shape"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }),
+                (info["shape"] as? [Any])?.count == shape.count,
+                let offsets = (info["data_offsets"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }),
+                offsets.count == 2
+            else {
                 throw fail("tensor \(name): entry needs dtype, shape and two data_offsets")
             }
             let dtype: DType
@@ -117,13 +132,17 @@ public enum Safetensors {
                 return (product, partial.1 || didOverflow)
             }
             guard !overflow, offsets[0] >= 0, offsets[1] >= offsets[0], offsets[1] <= bufferLength,
-                  offsets[1] - offsets[0] == count * dtype.byteWidth else {
-                throw fail("tensor \(name): offsets \(offsets) do not hold \(dtypeCode) \(shape) within a \(bufferLength)-byte buffer (truncated file?)")
+                offsets[1] - offsets[0] == count * dtype.byteWidth
+            else {
+                throw fail(
+                    "tensor \(name): offsets \(offsets) do not hold \(dtypeCode) \(shape) within a \(bufferLength)-byte buffer (truncated file?)"
+                )
             }
             let tensor = Tensor(uninitializedShape: shape, dtype: dtype)
             data.withUnsafeBytes { bytes in
                 if let base = bytes.baseAddress, count > 0 {
-                    tensor.storage.pointer.copyMemory(from: base + bufferStart + offsets[0], byteCount: offsets[1] - offsets[0])
+                    tensor.storage.pointer.copyMemory(
+                        from: base + bufferStart + offsets[0], byteCount: offsets[1] - offsets[0])
                 }
             }
             entries.append((name, tensor, offsets[0]))

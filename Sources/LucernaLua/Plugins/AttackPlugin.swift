@@ -12,7 +12,8 @@ final class LuaPluginAttack: Attack, LuaPluginBacked {
 
     func perturb(model: Module, inputs: Tensor, targets: Tensor) throws -> Tensor {
         try model.evaluating {
-            try module.tensorResult(module.call("perturb", [.object(model), .tensor(inputs), .tensor(targets)]), "perturb")
+            try module.tensorResult(
+                module.call("perturb", [.object(model), .tensor(inputs), .tensor(targets)]), "perturb")
         }
     }
 }

@@ -9,8 +9,11 @@ extension LuaKindBinding {
         kind: .dataset, className: "table<string, Tensor>", methods: [["load"]],
         contract: "`load(self, opts)` → a table of named tensors sharing their first axis",
         adapter: { plugin in
-            guard case .table(let fields) = try plugin.module.call("load", [.table(plugin.config.values)]).first ?? .null else {
-                throw TensorError(plugin.label, "load must return a table of named tensors {images = ..., labels = ...}")
+            guard
+                case .table(let fields) = try plugin.module.call("load", [.table(plugin.config.values)]).first ?? .null
+            else {
+                throw TensorError(
+                    plugin.label, "load must return a table of named tensors {images = ..., labels = ...}")
             }
             var tensors: [(name: String, tensor: Tensor)] = []
             for key in fields.keys.sorted() {

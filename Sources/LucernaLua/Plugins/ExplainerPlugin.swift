@@ -12,7 +12,9 @@ final class LuaPluginExplainer: Explainer, LuaPluginBacked {
 
     func attribute(model: Module, inputs: Tensor, targets: Tensor?) throws -> Tensor {
         try model.evaluating {
-            try module.tensorResult(module.call("attribute", [.object(model), .tensor(inputs), targets.map { .tensor($0) } ?? .null]), "attribute")
+            try module.tensorResult(
+                module.call("attribute", [.object(model), .tensor(inputs), targets.map { .tensor($0) } ?? .null]),
+                "attribute")
         }
     }
 }
@@ -20,7 +22,8 @@ final class LuaPluginExplainer: Explainer, LuaPluginBacked {
 extension LuaKindBinding {
     static let explainer = LuaKindBinding(
         kind: .explainer, className: "Explainer", methods: [["attribute"], ["cam_weights"], ["cam_map"]],
-        contract: "`attribute(self, model, inputs, targets)` → attributions with the batch axis first; or, for a CAM method on the engine of the CAM family, `cam_weights(self, activations, gradients)` → channel weights `[N, C]` or `cam_map(self, activations, gradients)` → a raw map `[N, h, w]` (the engine captures the layer, relus, normalises and resizes; takes `layer` and `normalize`)",
+        contract:
+            "`attribute(self, model, inputs, targets)` → attributions with the batch axis first; or, for a CAM method on the engine of the CAM family, `cam_weights(self, activations, gradients)` → channel weights `[N, C]` or `cam_map(self, activations, gradients)` → a raw map `[N, h, w]` (the engine captures the layer, relus, normalises and resizes; takes `layer` and `normalize`)",
         adapter: { plugin in
             for method in ["cam_weights", "cam_map"] where plugin.defines(method) {
                 let weighting = LuaCAMWeighting(module: plugin.module, name: plugin.name, method: method)
@@ -32,7 +35,8 @@ extension LuaKindBinding {
         },
         pluginOptions: { methods in
             // A CAM method takes the engine's options.
-            methods.isDisjoint(with: ["cam_weights", "cam_map"]) ? [] : ClassActivationMap.options.filter { $0.name != "batch_size" }
+            methods.isDisjoint(with: ["cam_weights", "cam_map"])
+                ? [] : ClassActivationMap.options.filter { $0.name != "batch_size" }
         })
 }
 
@@ -56,7 +60,9 @@ final class LuaCAMWeighting: CAMChannelWeighting, LuaPluginBacked {
         let (count, channels, _) = layer.dimensions
         let weights = try result(layer)
         guard weights.shape == [count, channels] else {
-            throw TensorError(module.label, "cam_weights must return [N, C] = [\(count), \(channels)], got \(describe(shape: weights.shape))")
+            throw TensorError(
+                module.label,
+                "cam_weights must return [N, C] = [\(count), \(channels)], got \(describe(shape: weights.shape))")
         }
         return weights.toDoubles()
     }
@@ -66,7 +72,10 @@ final class LuaCAMWeighting: CAMChannelWeighting, LuaPluginBacked {
         let shape = layer.activations.shape
         let map = try result(layer)
         guard map.count == shape[0] * shape[2] * shape[3], map.shape.first == shape[0] else {
-            throw TensorError(module.label, "cam_map must return [N, h, w] = [\(shape[0]), \(shape[2]), \(shape[3])], got \(describe(shape: map.shape))")
+            throw TensorError(
+                module.label,
+                "cam_map must return [N, h, w] = [\(shape[0]), \(shape[2]), \(shape[3])], got \(describe(shape: map.shape))"
+            )
         }
         return map.toDoubles()
     }

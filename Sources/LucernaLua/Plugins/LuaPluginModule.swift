@@ -35,7 +35,9 @@ class LuaPluginModule: Module {
 
     override var typeName: String { label }
 
-    override func forward(_ input: Tensor) throws -> Tensor { try tensorResult(call("forward", [.tensor(input)]), "forward") }
+    override func forward(_ input: Tensor) throws -> Tensor {
+        try tensorResult(call("forward", [.tensor(input)]), "forward")
+    }
 
     /// Calls `self:method(arguments...)` in Lua; errors carry the plugin's file:line and a traceback.
     func call(_ method: String, _ arguments: [ConfigValue]) throws -> [ConfigValue] {

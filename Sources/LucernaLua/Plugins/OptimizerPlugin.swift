@@ -13,22 +13,35 @@ final class LuaPluginOptimizer: Optimizer, LuaPluginBacked {
 
     init(module: LuaPluginModule, parameters: [Tensor], learningRate: Double, weightDecay: Double) throws {
         self.module = module
-        try super.init(parameters: parameters, groups: nil, learningRate: learningRate, weightDecay: weightDecay, name: module.label)
+        try super.init(
+            parameters: parameters, groups: nil, learningRate: learningRate, weightDecay: weightDecay,
+            name: module.label)
         for (position, parameter) in parameters.enumerated() { positions[ObjectIdentifier(parameter)] = position + 1 }
     }
 
-    override func update(_ parameter: Tensor, gradient: Tensor, group: ParameterGroup, step: Int,
-                         state: inout [String: Tensor]) throws {
-        guard let lua = module.lua else { throw TensorError(module.label, "the Lua state that loaded this plugin has been closed") }
-        let hyper = ConfigValue.table(["lr": .number(group.learningRate), "weight_decay": .number(group.weightDecay),
-                                       "step": .number(Double(step))])
-        let result = try lua.callMethod(reference: module.reference, method: "update", arguments: [.tensor(parameter), .tensor(gradient)],
-                                        stateKey: positions[ObjectIdentifier(parameter)] ?? 0, trailing: [hyper], label: module.label)
+    override func update(
+        _ parameter: Tensor, gradient: Tensor, group: ParameterGroup, step: Int,
+        state: inout [String: Tensor]
+    ) throws {
+        guard let lua = module.lua else {
+            throw TensorError(module.label, "the Lua state that loaded this plugin has been closed")
+        }
+        let hyper = ConfigValue.table([
+            "lr": .number(group.learningRate), "weight_decay": .number(group.weightDecay),
+            "step": .number(Double(step)),
+        ])
+        let result = try lua.callMethod(
+            reference: module.reference, method: "update", arguments: [.tensor(parameter), .tensor(gradient)],
+            stateKey: positions[ObjectIdentifier(parameter)] ?? 0, trailing: [hyper], label: module.label)
         guard case .tensor(let updated)? = result.first else {
-            throw TensorError(module.label, "update must return the new parameter tensor, got \(result.first?.kindName ?? "nothing")")
+            throw TensorError(
+                module.label, "update must return the new parameter tensor, got \(result.first?.kindName ?? "nothing")")
         }
         guard updated.shape == parameter.shape else {
-            throw TensorError(module.label, "update returned \(describe(shape: updated.shape)) for a parameter of \(describe(shape: parameter.shape))")
+            throw TensorError(
+                module.label,
+                "update returned \(describe(shape: updated.shape)) for a parameter of \(describe(shape: parameter.shape))"
+            )
         }
         try parameter.assign(updated)
     }
@@ -43,7 +56,8 @@ final class LuaPluginOptimizer: Optimizer, LuaPluginBacked {
             for key in fields.keys.sorted() {
                 switch fields[key] {
                 case .tensor(let tensor)?: result.append(("\(position).lua.\(key)", tensor.copy()))
-                case .number(let number)?: result.append(("\(position).lua#\(key)", try Tensor(shape: [], doubles: [number])))
+                case .number(let number)?:
+                    result.append(("\(position).lua#\(key)", try Tensor(shape: [], doubles: [number])))
                 default: continue
                 }
             }
@@ -61,7 +75,9 @@ final class LuaPluginOptimizer: Optimizer, LuaPluginBacked {
                 continue
             }
             guard allParameters.indices.contains(position) else {
-                throw TensorError(module.label, "optimizer state entry '\(name)' for an optimizer of \(allParameters.count) parameters")
+                throw TensorError(
+                    module.label,
+                    "optimizer state entry '\(name)' for an optimizer of \(allParameters.count) parameters")
             }
             if parts[1].hasPrefix("lua.") {
                 luaFields[position, default: [:]][String(parts[1].dropFirst(4))] = .tensor(tensor.copy())
@@ -72,19 +88,25 @@ final class LuaPluginOptimizer: Optimizer, LuaPluginBacked {
             }
         }
         try super.loadStateTensors(rest)
-        guard let lua = module.lua else { throw TensorError(module.label, "the Lua state that loaded this plugin has been closed") }
-        for (position, fields) in luaFields { lua.setPluginState(reference: module.reference, key: position + 1, fields: fields) }
+        guard let lua = module.lua else {
+            throw TensorError(module.label, "the Lua state that loaded this plugin has been closed")
+        }
+        for (position, fields) in luaFields {
+            lua.setPluginState(reference: module.reference, key: position + 1, fields: fields)
+        }
     }
 }
 
 extension LuaKindBinding {
     static let optimizer = LuaKindBinding(
         kind: .optimizer, className: "Optimizer", methods: [["update"]],
-        contract: "`update(self, parameter, gradient, state, group)` → the new parameter (no-grad); `state` persists per parameter, `group` has `lr`, `weight_decay`, `step`; takes `params`",
+        contract:
+            "`update(self, parameter, gradient, state, group)` → the new parameter (no-grad); `state` persists per parameter, `group` has `lr`, `weight_decay`, `step`; takes `params`",
         adapter: { plugin in
             let rate = plugin.config.has("lr") ? try plugin.config.number("lr") : 1e-3
             let decay = plugin.config.has("weight_decay") ? try plugin.config.number("weight_decay") : 0
             return try LuaPluginOptimizer(
-                module: plugin.module, parameters: plugin.config.tensors("params"), learningRate: rate, weightDecay: decay)
+                module: plugin.module, parameters: plugin.config.tensors("params"), learningRate: rate,
+                weightDecay: decay)
         })
 }

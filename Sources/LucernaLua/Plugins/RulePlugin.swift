@@ -19,13 +19,20 @@ final class LuaPluginRule: RelevanceRule, LuaPluginBacked {
     func inputRelevance(layer: RelevanceLayer, input: Tensor, outputRelevance: Tensor) throws -> Tensor {
         let description: [String: ConfigValue] = [
             "name": .string(layer.name), "kind": .string(layer.module.typeName), "module": .object(layer.module),
-            "weight": layer.weight.map { .tensor($0.detach()) } ?? .null, "bias": layer.bias.map { .tensor($0.detach()) } ?? .null,
+            "weight": layer.weight.map { .tensor($0.detach()) } ?? .null,
+            "bias": layer.bias.map { .tensor($0.detach()) } ?? .null,
         ]
         let relevance = try GradientMode.with(enabled: true) {
-            try module.tensorResult(module.call("relevance", [.table(description), .tensor(input.detach()), .tensor(outputRelevance.detach())]), "relevance")
+            try module.tensorResult(
+                module.call(
+                    "relevance", [.table(description), .tensor(input.detach()), .tensor(outputRelevance.detach())]),
+                "relevance")
         }
         guard relevance.shape == input.shape else {
-            throw TensorError(module.label, "relevance returned \(describe(shape: relevance.shape)) for layer \(layer.name) with input \(describe(shape: input.shape))")
+            throw TensorError(
+                module.label,
+                "relevance returned \(describe(shape: relevance.shape)) for layer \(layer.name) with input \(describe(shape: input.shape))"
+            )
         }
         return relevance.detach()
     }
@@ -34,6 +41,7 @@ final class LuaPluginRule: RelevanceRule, LuaPluginBacked {
 extension LuaKindBinding {
     static let rule = LuaKindBinding(
         kind: .rule, className: "Rule", methods: [["relevance"]],
-        contract: "`relevance(self, layer, input, relevance)` → the input relevance; `layer` = {name, kind, module, weight, bias}, `layer.module:forward_with(x, w, b)`",
+        contract:
+            "`relevance(self, layer, input, relevance)` → the input relevance; `layer` = {name, kind, module, weight, bias}, `layer.module:forward_with(x, w, b)`",
         adapter: { LuaPluginRule(module: $0.module, name: $0.name) })
 }

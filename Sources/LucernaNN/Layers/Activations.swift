@@ -4,7 +4,10 @@ import LucernaCore
 public final class Activation: Module {
     /// The supported functions, named as PyTorch's classes.
     public enum Kind: Sendable, Equatable {
-        case relu, leakyRelu(slope: Double), gelu(approximate: Bool), sigmoid, tanh, softplus, identity
+        case relu
+        case leakyRelu(slope: Double)
+        case gelu(approximate: Bool)
+        case sigmoid, tanh, softplus, identity
     }
 
     public let kind: Kind
@@ -36,13 +39,23 @@ public final class Activation: Module {
     }
 }
 
+// swift-format-ignore: AlwaysUseLowerCamelCase
+// (a factory named like the PyTorch class it stands for)
 /// `ReLU()`.
 public func ReLU() -> Activation { Activation(.relu) }
+// swift-format-ignore: AlwaysUseLowerCamelCase
+// (a factory named like the PyTorch class it stands for)
 /// `LeakyReLU(slope)`.
 public func LeakyReLU(_ slope: Double = 0.01) -> Activation { Activation(.leakyRelu(slope: slope)) }
+// swift-format-ignore: AlwaysUseLowerCamelCase
+// (a factory named like the PyTorch class it stands for)
 /// `GELU()`.
 public func GELU(approximate: Bool = false) -> Activation { Activation(.gelu(approximate: approximate)) }
+// swift-format-ignore: AlwaysUseLowerCamelCase
+// (a factory named like the PyTorch class it stands for)
 /// `Sigmoid()`.
 public func Sigmoid() -> Activation { Activation(.sigmoid) }
+// swift-format-ignore: AlwaysUseLowerCamelCase
+// (a factory named like the PyTorch class it stands for)
 /// `Tanh()`.
 public func Tanh() -> Activation { Activation(.tanh) }

@@ -34,7 +34,8 @@ extension ConvTranspose2d: AffineLayer {
     public var outputAxisOfWeight: Int { 1 }
 
     public func apply(_ input: Tensor, weight: Tensor, bias: Tensor?) throws -> Tensor {
-        try input.convTranspose2d(weight: weight, bias: bias, stride: stride, padding: padding,
-                                  outputPadding: outputPadding, dilation: dilation)
+        try input.convTranspose2d(
+            weight: weight, bias: bias, stride: stride, padding: padding,
+            outputPadding: outputPadding, dilation: dilation)
     }
 }

@@ -9,17 +9,21 @@ public final class MultiheadAttention: Module {
     public let dropout: Double
     let generator: RandomGenerator
 
-    public init(embedDimension: Int, heads: Int, dropout: Double = 0, dtype: DType = .float32,
-                generator: RandomGenerator = .shared) throws {
+    public init(
+        embedDimension: Int, heads: Int, dropout: Double = 0, dtype: DType = .float32,
+        generator: RandomGenerator = .shared
+    ) throws {
         guard embedDimension > 0, heads > 0, embedDimension % heads == 0 else {
-            throw TensorError("MultiheadAttention", "embed dimension \(embedDimension) must be a positive multiple of heads \(heads)")
+            throw TensorError(
+                "MultiheadAttention", "embed dimension \(embedDimension) must be a positive multiple of heads \(heads)")
         }
         self.embedDimension = embedDimension
         self.heads = heads
         self.dropout = dropout
         self.generator = generator
-        inputProjectionWeight = try Initializers.xavierUniform([3 * embedDimension, embedDimension], dtype: dtype,
-                                                               generator: generator)
+        inputProjectionWeight = try Initializers.xavierUniform(
+            [3 * embedDimension, embedDimension], dtype: dtype,
+            generator: generator)
         inputProjectionBias = try Tensor.zeros([3 * embedDimension], dtype: dtype)
         outputProjection = try Linear(embedDimension, embedDimension, dtype: dtype, generator: generator)
         outputProjection.bias?.fill(0)
@@ -42,11 +46,15 @@ public final class MultiheadAttention: Module {
 
     /// ``attend(query:key:value:mask:)`` and the attention weights averaged over heads, `[N, L, S]`
     /// (PyTorch's `need_weights=True, average_attn_weights=True`).
-    public func attendWithWeights(query: Tensor, key: Tensor, value: Tensor, mask: Tensor? = nil) throws -> (output: Tensor, weights: Tensor) {
+    public func attendWithWeights(query: Tensor, key: Tensor, value: Tensor, mask: Tensor? = nil) throws -> (
+        output: Tensor, weights: Tensor
+    ) {
         for tensor in [query, key, value] where tensor.rank != 3 || tensor.shape[2] != embedDimension {
-            throw TensorError("MultiheadAttention", "inputs must be [N, L, \(embedDimension)], got \(describe(shape: tensor.shape))")
+            throw TensorError(
+                "MultiheadAttention", "inputs must be [N, L, \(embedDimension)], got \(describe(shape: tensor.shape))")
         }
-        let e = embedDimension, headDimension = embedDimension / heads
+        let e = embedDimension
+        let headDimension = embedDimension / heads
         func project(_ input: Tensor, _ part: Int) throws -> Tensor {
             let weight = try inputProjectionWeight.sliced(axis: 0, start: part * e, end: (part + 1) * e)
             let bias = try inputProjectionBias.sliced(axis: 0, start: part * e, end: (part + 1) * e)

@@ -8,8 +8,10 @@ public final class BatchNorm: Module {
     public let momentum: Double, epsilon: Double
     public let expectedRank: Int
 
-    public init(_ features: Int, rank: Int, epsilon: Double = 1e-5, momentum: Double = 0.1, affine: Bool = true,
-                dtype: DType = .float32) throws {
+    public init(
+        _ features: Int, rank: Int, epsilon: Double = 1e-5, momentum: Double = 0.1, affine: Bool = true,
+        dtype: DType = .float32
+    ) throws {
         guard features > 0 else { throw TensorError("BatchNorm", "features must be positive, got \(features)") }
         expectedRank = rank
         self.epsilon = epsilon
@@ -34,8 +36,9 @@ public final class BatchNorm: Module {
         if isTraining {
             batchesTracked.pointer(as: Int64.self)[0] += 1
         }
-        return try input.batchNorm(runningMean: runningMean, runningVariance: runningVariance, weight: weight, bias: bias,
-                                   training: isTraining, momentum: momentum, epsilon: epsilon)
+        return try input.batchNorm(
+            runningMean: runningMean, runningVariance: runningVariance, weight: weight, bias: bias,
+            training: isTraining, momentum: momentum, epsilon: epsilon)
     }
 
     public override var typeName: String { expectedRank == 4 ? "BatchNorm2d" : "BatchNorm1d" }
@@ -47,8 +50,10 @@ public final class LayerNorm: Module {
     public let normalizedShape: [Int]
     public let epsilon: Double
 
-    public init(_ normalizedShape: [Int], epsilon: Double = 1e-5, elementwiseAffine: Bool = true,
-                dtype: DType = .float32) throws {
+    public init(
+        _ normalizedShape: [Int], epsilon: Double = 1e-5, elementwiseAffine: Bool = true,
+        dtype: DType = .float32
+    ) throws {
         guard !normalizedShape.isEmpty, normalizedShape.allSatisfy({ $0 > 0 }) else {
             throw TensorError("LayerNorm", "normalized shape must be non-empty and positive, got \(normalizedShape)")
         }

@@ -14,11 +14,12 @@ public final class Pool2d: Module {
 
     public override func forward(_ input: Tensor) throws -> Tensor {
         switch kind {
-        case let .max(kernel, stride, padding):
+        case .max(let kernel, let stride, let padding):
             return try input.maxPool2d(kernel: kernel, stride: stride, padding: padding)
-        case let .average(kernel, stride, padding, countIncludePad):
-            return try input.avgPool2d(kernel: kernel, stride: stride, padding: padding, countIncludePad: countIncludePad)
-        case let .adaptiveAverage(outputSize):
+        case .average(let kernel, let stride, let padding, let countIncludePad):
+            return try input.avgPool2d(
+                kernel: kernel, stride: stride, padding: padding, countIncludePad: countIncludePad)
+        case .adaptiveAverage(let outputSize):
             return try input.adaptiveAvgPool2d(outputSize)
         }
     }
@@ -32,6 +33,8 @@ public final class Pool2d: Module {
     }
 }
 
+// swift-format-ignore: AlwaysUseLowerCamelCase
+// (a factory named like the PyTorch class it stands for)
 /// `MaxPool2d(kernel, stride)`.
 public func MaxPool2d(_ kernel: Int, stride: Int? = nil, padding: Int = 0) -> Pool2d {
     Pool2d(.max(kernel: (kernel, kernel), stride: stride.map { ($0, $0) }, padding: (padding, padding)))

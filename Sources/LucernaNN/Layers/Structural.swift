@@ -66,7 +66,9 @@ public final class Dropout: Module {
 /// A lookup table `[vocabulary, dimension]` initialised N(0, 1), as in PyTorch.
 public final class Embedding: Module {
     public let weight: Tensor
-    public init(_ vocabulary: Int, _ dimension: Int, dtype: DType = .float32, generator: RandomGenerator = .shared) throws {
+    public init(_ vocabulary: Int, _ dimension: Int, dtype: DType = .float32, generator: RandomGenerator = .shared)
+        throws
+    {
         guard vocabulary > 0, dimension > 0 else {
             throw TensorError("Embedding", "vocabulary and dimension must be positive, got \(vocabulary), \(dimension)")
         }
@@ -81,7 +83,9 @@ public final class Embedding: Module {
 public final class Upsample: Module {
     public let size: (Int, Int)?, scale: Double?, mode: UpsampleMode
     public init(size: (Int, Int)? = nil, scale: Double? = nil, mode: UpsampleMode = .nearest) throws {
-        guard (size == nil) != (scale == nil) else { throw TensorError("Upsample", "give exactly one of size and scale") }
+        guard (size == nil) != (scale == nil) else {
+            throw TensorError("Upsample", "give exactly one of size and scale")
+        }
         if let scale, !(scale > 0 && scale <= 1024) {
             throw TensorError("Upsample", "scale \(scale) must be in (0, 1024]")
         }
@@ -90,10 +94,15 @@ public final class Upsample: Module {
         self.mode = mode
     }
     public override func forward(_ input: Tensor) throws -> Tensor {
-        guard input.rank == 4 else { throw TensorError("Upsample", "input must be [N, C, H, W], got \(describe(shape: input.shape))") }
+        guard input.rank == 4 else {
+            throw TensorError("Upsample", "input must be [N, C, H, W], got \(describe(shape: input.shape))")
+        }
         var target = size ?? (input.shape[2], input.shape[3])
         if let scale {
-            target = (Int((Double(input.shape[2]) * scale).rounded(.down)), Int((Double(input.shape[3]) * scale).rounded(.down)))
+            target = (
+                Int((Double(input.shape[2]) * scale).rounded(.down)),
+                Int((Double(input.shape[3]) * scale).rounded(.down))
+            )
         }
         return try input.upsample(size: target, mode: mode)
     }

@@ -17,26 +17,31 @@ public enum Losses {
 
     static func checkSameShape(_ a: Tensor, _ b: Tensor, _ operation: String) throws {
         guard a.shape == b.shape else {
-            throw TensorError(operation, "input \(describe(shape: a.shape)) and target \(describe(shape: b.shape)) differ")
+            throw TensorError(
+                operation, "input \(describe(shape: a.shape)) and target \(describe(shape: b.shape)) differ")
         }
     }
 
     /// Cross-entropy of logits `[N, C]` against int64 class targets `[N]`, with optional class
     /// weights `[C]`, label smoothing and an ignored target value, as `torch.nn.functional.cross_entropy`.
-    public static func crossEntropy(_ logits: Tensor, _ targets: Tensor, weight: Tensor? = nil,
-                                    ignoreIndex: Int? = nil, labelSmoothing: Double = 0,
-                                    reduction: Reduction = .mean) throws -> Tensor {
+    public static func crossEntropy(
+        _ logits: Tensor, _ targets: Tensor, weight: Tensor? = nil,
+        ignoreIndex: Int? = nil, labelSmoothing: Double = 0,
+        reduction: Reduction = .mean
+    ) throws -> Tensor {
         guard labelSmoothing >= 0, labelSmoothing <= 1 else {
             throw TensorError("cross_entropy", "label smoothing \(labelSmoothing) must be in [0, 1]")
         }
         let logProbabilities = try logits.logSoftmax(axis: 1)
         let classes = logits.rank == 2 ? logits.shape[1] : 0
-        let negativeLikelihood = try nll(logProbabilities, targets, weight: weight, ignoreIndex: ignoreIndex,
-                                         reduction: reduction)
+        let negativeLikelihood = try nll(
+            logProbabilities, targets, weight: weight, ignoreIndex: ignoreIndex,
+            reduction: reduction)
         guard labelSmoothing > 0 else { return negativeLikelihood }
         // Smoothing term: -Σ_c w_c log p_c / C per sample, reduced with the same weights as the NLL term.
-        let (kept, targetWeights) = try sampleWeights(targets, classes: classes, weight: weight, ignoreIndex: ignoreIndex,
-                                                      dtype: logits.dtype)
+        let (kept, targetWeights) = try sampleWeights(
+            targets, classes: classes, weight: weight, ignoreIndex: ignoreIndex,
+            dtype: logits.dtype)
         var perClass = try logProbabilities.negated()
         if let weight { perClass = try perClass * weight.reshaped([1, classes]) }
         let smooth = try perClass.sum(axes: [1]) * kept
@@ -50,37 +55,53 @@ public enum Losses {
     }
 
     /// Per-sample masks: 1 where the target is kept, and the target's class weight (0 where ignored).
-    static func sampleWeights(_ targets: Tensor, classes: Int, weight: Tensor?, ignoreIndex: Int?,
-                              dtype: DType) throws -> (kept: Tensor, targetWeights: Tensor) {
+    static func sampleWeights(
+        _ targets: Tensor, classes: Int, weight: Tensor?, ignoreIndex: Int?,
+        dtype: DType
+    ) throws -> (kept: Tensor, targetWeights: Tensor) {
         let labels = targets.toIntegers()
         let classWeights = weight?.toDoubles()
-        var kept = [Double](), weights = [Double]()
+        var kept = [Double]()
+        var weights = [Double]()
         for label in labels {
-            if label == ignoreIndex { kept.append(0); weights.append(0); continue }
+            if label == ignoreIndex {
+                kept.append(0)
+                weights.append(0)
+                continue
+            }
             guard label >= 0, label < classes else {
                 throw TensorError("cross_entropy", "target \(label) out of range for \(classes) classes")
             }
             kept.append(1)
             weights.append(classWeights?[label] ?? 1)
         }
-        return (try Tensor(shape: [labels.count], values: kept, dtype: dtype),
-                try Tensor(shape: [labels.count], values: weights, dtype: dtype))
+        return (
+            try Tensor(shape: [labels.count], values: kept, dtype: dtype),
+            try Tensor(shape: [labels.count], values: weights, dtype: dtype)
+        )
     }
 
     /// Negative log-likelihood of log-probabilities `[N, C]` at int64 targets `[N]`.
-    public static func nll(_ logProbabilities: Tensor, _ targets: Tensor, weight: Tensor? = nil,
-                           ignoreIndex: Int? = nil, reduction: Reduction = .mean) throws -> Tensor {
+    public static func nll(
+        _ logProbabilities: Tensor, _ targets: Tensor, weight: Tensor? = nil,
+        ignoreIndex: Int? = nil, reduction: Reduction = .mean
+    ) throws -> Tensor {
         guard logProbabilities.rank == 2, targets.dtype == .int64, targets.shape == [logProbabilities.shape[0]] else {
-            throw TensorError("nll_loss", "input must be [N, C] and target int64 [N], got \(describe(shape: logProbabilities.shape)) and \(targets.dtype) \(describe(shape: targets.shape))")
+            throw TensorError(
+                "nll_loss",
+                "input must be [N, C] and target int64 [N], got \(describe(shape: logProbabilities.shape)) and \(targets.dtype) \(describe(shape: targets.shape))"
+            )
         }
         let classes = logProbabilities.shape[1]
         if let weight, weight.shape != [classes] {
             throw TensorError("nll_loss", "weight \(describe(shape: weight.shape)) does not match \(classes) classes")
         }
-        let (_, targetWeights) = try sampleWeights(targets, classes: classes, weight: weight, ignoreIndex: ignoreIndex,
-                                                   dtype: logProbabilities.dtype)
-        let safeTargets = try Tensor(shape: [targets.count, 1],
-                                     integers: targets.toIntegers().map { $0 == ignoreIndex ? 0 : $0 })
+        let (_, targetWeights) = try sampleWeights(
+            targets, classes: classes, weight: weight, ignoreIndex: ignoreIndex,
+            dtype: logProbabilities.dtype)
+        let safeTargets = try Tensor(
+            shape: [targets.count, 1],
+            integers: targets.toIntegers().map { $0 == ignoreIndex ? 0 : $0 })
         let picked = try logProbabilities.gathering(axis: 1, indices: safeTargets).reshaped([targets.count])
         let losses = try picked.negated() * targetWeights
         switch reduction {
@@ -92,8 +113,10 @@ public enum Losses {
 
     /// Binary cross-entropy on logits, computed stably: `max(x, 0) - x·y + log(1 + e^{-|x|})`, with an
     /// optional positive-class weight.
-    public static func binaryCrossEntropyWithLogits(_ logits: Tensor, _ targets: Tensor, positiveWeight: Tensor? = nil,
-                                                    reduction: Reduction = .mean) throws -> Tensor {
+    public static func binaryCrossEntropyWithLogits(
+        _ logits: Tensor, _ targets: Tensor, positiveWeight: Tensor? = nil,
+        reduction: Reduction = .mean
+    ) throws -> Tensor {
         try checkSameShape(logits, targets, "binary_cross_entropy_with_logits")
         let losses: Tensor
         if let positiveWeight {
@@ -121,8 +144,10 @@ public enum Losses {
 
     /// KL divergence `Σ target·(log target - input)` with `input` as log-probabilities (PyTorch's
     /// `kl_div`); `batchMean` divides the sum by the batch size (the mathematically correct mean).
-    public static func klDivergence(_ input: Tensor, _ target: Tensor, reduction: KLReduction = .batchMean,
-                                    logTarget: Bool = false) throws -> Tensor {
+    public static func klDivergence(
+        _ input: Tensor, _ target: Tensor, reduction: KLReduction = .batchMean,
+        logTarget: Bool = false
+    ) throws -> Tensor {
         try checkSameShape(input, target, "kl_div")
         let pointwise: Tensor
         if logTarget {
@@ -143,6 +168,7 @@ public enum Losses {
 
     /// Reductions `kl_div` accepts.
     public enum KLReduction: String, Sendable {
-        case batchMean = "batchmean", mean, sum, none
+        case batchMean = "batchmean"
+        case mean, sum, none
     }
 }

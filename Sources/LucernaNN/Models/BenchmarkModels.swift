@@ -5,8 +5,10 @@ import LucernaCore
 public final class MLP: Module {
     public let fc1: Linear, fc2: Linear, fc3: Linear
 
-    public init(inputFeatures: Int = 784, hidden: (Int, Int) = (256, 128), classes: Int = 10, dtype: DType = .float32,
-                generator: RandomGenerator = .shared) throws {
+    public init(
+        inputFeatures: Int = 784, hidden: (Int, Int) = (256, 128), classes: Int = 10, dtype: DType = .float32,
+        generator: RandomGenerator = .shared
+    ) throws {
         fc1 = try Linear(inputFeatures, hidden.0, dtype: dtype, generator: generator)
         fc2 = try Linear(hidden.0, hidden.1, dtype: dtype, generator: generator)
         fc3 = try Linear(hidden.1, classes, dtype: dtype, generator: generator)
@@ -30,15 +32,19 @@ public final class CNN: Module {
     public let conv1: Conv2d, conv2: Conv2d, fc1: Linear, fc2: Linear
     public let inputChannels: Int, imageSize: Int
 
-    public init(inputChannels: Int = 1, imageSize: Int = 28, channels: (Int, Int) = (32, 64), hidden: Int = 128,
-                classes: Int = 10, dtype: DType = .float32, generator: RandomGenerator = .shared) throws {
+    public init(
+        inputChannels: Int = 1, imageSize: Int = 28, channels: (Int, Int) = (32, 64), hidden: Int = 128,
+        classes: Int = 10, dtype: DType = .float32, generator: RandomGenerator = .shared
+    ) throws {
         guard imageSize >= 4, imageSize % 4 == 0 else {
             throw TensorError("cnn", "image size must be a positive multiple of 4, got \(imageSize)")
         }
         self.inputChannels = inputChannels
         self.imageSize = imageSize
-        conv1 = try Conv2d(inputChannels, channels.0, kernelSize: (3, 3), padding: (1, 1), dtype: dtype, generator: generator)
-        conv2 = try Conv2d(channels.0, channels.1, kernelSize: (3, 3), padding: (1, 1), dtype: dtype, generator: generator)
+        conv1 = try Conv2d(
+            inputChannels, channels.0, kernelSize: (3, 3), padding: (1, 1), dtype: dtype, generator: generator)
+        conv2 = try Conv2d(
+            channels.0, channels.1, kernelSize: (3, 3), padding: (1, 1), dtype: dtype, generator: generator)
         let flat = channels.1 * (imageSize / 4) * (imageSize / 4)
         fc1 = try Linear(flat, hidden, dtype: dtype, generator: generator)
         fc2 = try Linear(hidden, classes, dtype: dtype, generator: generator)
@@ -56,8 +62,11 @@ public final class CNN: Module {
 
     public override func forward(_ input: Tensor) throws -> Tensor {
         let image = input.rank == 2 ? try input.reshaped([input.shape[0], inputChannels, imageSize, imageSize]) : input
-        guard image.rank == 4, image.shape[1] == inputChannels, image.shape[2] == imageSize, image.shape[3] == imageSize else {
-            throw TensorError("cnn", "expected [N, \(inputChannels), \(imageSize), \(imageSize)], got \(describe(shape: input.shape))")
+        guard image.rank == 4, image.shape[1] == inputChannels, image.shape[2] == imageSize, image.shape[3] == imageSize
+        else {
+            throw TensorError(
+                "cnn", "expected [N, \(inputChannels), \(imageSize), \(imageSize)], got \(describe(shape: input.shape))"
+            )
         }
         var value = image
         for (name, module) in children {

@@ -11,16 +11,20 @@ public final class ConditionalGenerator: Module {
     public let upsample1: ConvTranspose2d, upsample2: ConvTranspose2d
     public let latentDimension: Int, classes: Int
 
-    public init(latentDimension: Int = 64, classes: Int = 10, embedDimension: Int = 10, dtype: DType = .float32,
-                generator: RandomGenerator = .shared) throws {
+    public init(
+        latentDimension: Int = 64, classes: Int = 10, embedDimension: Int = 10, dtype: DType = .float32,
+        generator: RandomGenerator = .shared
+    ) throws {
         self.latentDimension = latentDimension
         self.classes = classes
         labelEmbedding = try Embedding(classes, embedDimension, dtype: dtype, generator: generator)
         projection = try Linear(latentDimension + embedDimension, 128 * 7 * 7, dtype: dtype, generator: generator)
-        upsample1 = try ConvTranspose2d(128, 64, kernelSize: (4, 4), stride: (2, 2), padding: (1, 1), dtype: dtype,
-                                        generator: generator)
-        upsample2 = try ConvTranspose2d(64, 1, kernelSize: (4, 4), stride: (2, 2), padding: (1, 1), dtype: dtype,
-                                        generator: generator)
+        upsample1 = try ConvTranspose2d(
+            128, 64, kernelSize: (4, 4), stride: (2, 2), padding: (1, 1), dtype: dtype,
+            generator: generator)
+        upsample2 = try ConvTranspose2d(
+            64, 1, kernelSize: (4, 4), stride: (2, 2), padding: (1, 1), dtype: dtype,
+            generator: generator)
         super.init()
         registerModule("label_embedding", labelEmbedding)
         registerModule("projection", projection)
@@ -31,7 +35,10 @@ public final class ConditionalGenerator: Module {
     /// Images `[N, 1, 28, 28]` for noise `[N, latent]` and int64 labels `[N]`.
     public func generate(noise: Tensor, labels: Tensor) throws -> Tensor {
         guard noise.rank == 2, noise.shape[1] == latentDimension, labels.shape == [noise.shape[0]] else {
-            throw TensorError("ConditionalGenerator", "noise must be [N, \(latentDimension)] and labels [N], got \(describe(shape: noise.shape)) and \(describe(shape: labels.shape))")
+            throw TensorError(
+                "ConditionalGenerator",
+                "noise must be [N, \(latentDimension)] and labels [N], got \(describe(shape: noise.shape)) and \(describe(shape: labels.shape))"
+            )
         }
         let input = try Tensor.concatenate([noise, labelEmbedding(labels)], axis: 1)
         let features = try projection(input).relu().reshaped([noise.shape[0], 128, 7, 7])
@@ -48,8 +55,10 @@ public final class ConditionalCritic: Module {
 
     public init(classes: Int = 10, dtype: DType = .float32, generator: RandomGenerator = .shared) throws {
         labelEmbedding = try Embedding(classes, 28 * 28, dtype: dtype, generator: generator)
-        convolution1 = try Conv2d(2, 64, kernelSize: (4, 4), stride: (2, 2), padding: (1, 1), dtype: dtype, generator: generator)
-        convolution2 = try Conv2d(64, 128, kernelSize: (4, 4), stride: (2, 2), padding: (1, 1), dtype: dtype, generator: generator)
+        convolution1 = try Conv2d(
+            2, 64, kernelSize: (4, 4), stride: (2, 2), padding: (1, 1), dtype: dtype, generator: generator)
+        convolution2 = try Conv2d(
+            64, 128, kernelSize: (4, 4), stride: (2, 2), padding: (1, 1), dtype: dtype, generator: generator)
         score = try Linear(128 * 7 * 7, 1, dtype: dtype, generator: generator)
         super.init()
         registerModule("label_embedding", labelEmbedding)
@@ -61,7 +70,10 @@ public final class ConditionalCritic: Module {
     /// Scores `[N]` for images `[N, 1, 28, 28]` and int64 labels `[N]`.
     public func critique(images: Tensor, labels: Tensor) throws -> Tensor {
         guard images.rank == 4, images.shape[1...] == [1, 28, 28], labels.shape == [images.shape[0]] else {
-            throw TensorError("ConditionalCritic", "images must be [N, 1, 28, 28] and labels [N], got \(describe(shape: images.shape)) and \(describe(shape: labels.shape))")
+            throw TensorError(
+                "ConditionalCritic",
+                "images must be [N, 1, 28, 28] and labels [N], got \(describe(shape: images.shape)) and \(describe(shape: labels.shape))"
+            )
         }
         let labelMap = try labelEmbedding(labels).reshaped([images.shape[0], 1, 28, 28])
         let input = try Tensor.concatenate([images, labelMap], axis: 1)
@@ -71,12 +83,16 @@ public final class ConditionalCritic: Module {
 
     /// The WGAN-GP gradient penalty `weight · mean((‖∇ₓ D(x̂)‖₂ − 1)²)` at random interpolates of real and
     /// fake images, differentiable with respect to the critic's parameters (a double backward).
-    public func gradientPenalty(real: Tensor, fake: Tensor, labels: Tensor, weight: Double = 10,
-                                generator: RandomGenerator = .shared) throws -> Tensor {
+    public func gradientPenalty(
+        real: Tensor, fake: Tensor, labels: Tensor, weight: Double = 10,
+        generator: RandomGenerator = .shared
+    ) throws -> Tensor {
         let mix = try Tensor.uniform([real.shape[0], 1, 1, 1], dtype: real.dtype, generator: generator)
         let interpolates = try (real.detach() * mix + fake.detach() * (1 - mix)).requiringGrad()
         let scores = try critique(images: interpolates, labels: labels)
-        guard let gradient = try Tensor.gradients(of: [scores.sum()], withRespectTo: [interpolates], createGraph: true)[0] else {
+        guard
+            let gradient = try Tensor.gradients(of: [scores.sum()], withRespectTo: [interpolates], createGraph: true)[0]
+        else {
             throw TensorError("gradient_penalty", "the critic's score does not depend on its input")
         }
         let norms = try ((gradient * gradient).sum(axes: [1, 2, 3]) + 1e-12).sqrt()

@@ -31,11 +31,16 @@ public final class ConvEncoder: Module, Encoder {
     /// The pooled head (`fc`), or the token projection (`projection`), whichever the output form needs.
     let head: Linear
 
-    public init(inputChannels: Int = 1, inputSize: (Int, Int) = (28, 28), channels: [Int] = [32, 64], dimension: Int = 64,
-                outputsTokens: Bool = false, dtype: DType = .float32, generator: RandomGenerator = .shared) throws {
+    public init(
+        inputChannels: Int = 1, inputSize: (Int, Int) = (28, 28), channels: [Int] = [32, 64], dimension: Int = 64,
+        outputsTokens: Bool = false, dtype: DType = .float32, generator: RandomGenerator = .shared
+    ) throws {
         let reduction = 1 << channels.count
         guard !channels.isEmpty, dimension > 0, inputSize.0 >= reduction, inputSize.1 >= reduction else {
-            throw TensorError("conv_encoder", "channels must be non-empty, dim positive and input_size at least \(reduction) per side for \(channels.count) pooling blocks, got \(inputSize)")
+            throw TensorError(
+                "conv_encoder",
+                "channels must be non-empty, dim positive and input_size at least \(reduction) per side for \(channels.count) pooling blocks, got \(inputSize)"
+            )
         }
         featureDimension = dimension
         self.outputsTokens = outputsTokens
@@ -44,10 +49,15 @@ public final class ConvEncoder: Module, Encoder {
         var previous = inputChannels
         blocks = try channels.map { width in
             defer { previous = width }
-            return (try Conv2d(previous, width, kernelSize: (3, 3), padding: (1, 1), dtype: dtype, generator: generator), ReLU(), MaxPool2d(2))
+            return (
+                try Conv2d(previous, width, kernelSize: (3, 3), padding: (1, 1), dtype: dtype, generator: generator),
+                ReLU(), MaxPool2d(2)
+            )
         }
         let last = channels[channels.count - 1]
-        head = try Linear(outputsTokens ? last : last * (inputSize.0 / reduction) * (inputSize.1 / reduction), dimension, dtype: dtype, generator: generator)
+        head = try Linear(
+            outputsTokens ? last : last * (inputSize.0 / reduction) * (inputSize.1 / reduction), dimension,
+            dtype: dtype, generator: generator)
         super.init()
         for (index, (conv, relu, pool)) in blocks.enumerated() {
             registerModule("conv\(index + 1)", conv)
@@ -58,8 +68,13 @@ public final class ConvEncoder: Module, Encoder {
     }
 
     public override func forward(_ input: Tensor) throws -> Tensor {
-        guard input.rank == 4, input.shape[1] == inputChannels, input.shape[2] == inputSize.0, input.shape[3] == inputSize.1 else {
-            throw TensorError("conv_encoder", "expected [N, \(inputChannels), \(inputSize.0), \(inputSize.1)] (input_size), got \(describe(shape: input.shape))")
+        guard input.rank == 4, input.shape[1] == inputChannels, input.shape[2] == inputSize.0,
+            input.shape[3] == inputSize.1
+        else {
+            throw TensorError(
+                "conv_encoder",
+                "expected [N, \(inputChannels), \(inputSize.0), \(inputSize.1)] (input_size), got \(describe(shape: input.shape))"
+            )
         }
         var value = input
         for (conv, relu, pool) in blocks { value = try pool(relu(conv(value))) }
@@ -81,16 +96,23 @@ public final class TemporalConvEncoder: Module, Encoder {
     let activations: [Activation]
     let projection: Linear
 
-    public init(mels: Int = 40, channels: [Int] = [64, 64], kernelSize: Int = 5, dimension: Int = 64, outputsTokens: Bool = false,
-                dtype: DType = .float32, generator: RandomGenerator = .shared) throws {
-        guard !channels.isEmpty, dimension > 0, kernelSize > 0 else { throw TensorError("temporal_encoder", "channels must be non-empty, dim and kernel positive") }
+    public init(
+        mels: Int = 40, channels: [Int] = [64, 64], kernelSize: Int = 5, dimension: Int = 64,
+        outputsTokens: Bool = false,
+        dtype: DType = .float32, generator: RandomGenerator = .shared
+    ) throws {
+        guard !channels.isEmpty, dimension > 0, kernelSize > 0 else {
+            throw TensorError("temporal_encoder", "channels must be non-empty, dim and kernel positive")
+        }
         self.mels = mels
         featureDimension = dimension
         self.outputsTokens = outputsTokens
         var previous = mels
         convolutions = try channels.enumerated().map { index, width in
             defer { previous = width }
-            return try Conv1d(previous, width, kernelSize: kernelSize, stride: index == 0 ? 1 : 2, padding: kernelSize / 2, dtype: dtype, generator: generator)
+            return try Conv1d(
+                previous, width, kernelSize: kernelSize, stride: index == 0 ? 1 : 2, padding: kernelSize / 2,
+                dtype: dtype, generator: generator)
         }
         activations = channels.map { _ in ReLU() }
         projection = try Linear(channels[channels.count - 1], dimension, dtype: dtype, generator: generator)
@@ -105,7 +127,9 @@ public final class TemporalConvEncoder: Module, Encoder {
     public override func forward(_ input: Tensor) throws -> Tensor {
         let frames = input.rank == 4 && input.shape[1] == 1 ? try input.squeezed(axis: 1) : input
         guard frames.rank == 3, frames.shape[1] == mels else {
-            throw TensorError("temporal_encoder", "expected [N, 1, \(mels), frames] or [N, \(mels), frames], got \(describe(shape: input.shape))")
+            throw TensorError(
+                "temporal_encoder",
+                "expected [N, 1, \(mels), frames] or [N, \(mels), frames], got \(describe(shape: input.shape))")
         }
         var value = frames
         for (conv, relu) in zip(convolutions, activations) { value = try relu(conv(value)) }
@@ -131,8 +155,10 @@ public final class EmbeddingBagEncoder: Module, Encoder {
     public let outputsTokens: Bool
     let embedding: Embedding
 
-    public init(vocabulary: Int, dimension: Int = 64, outputsTokens: Bool = false, dtype: DType = .float32,
-                generator: RandomGenerator = .shared) throws {
+    public init(
+        vocabulary: Int, dimension: Int = 64, outputsTokens: Bool = false, dtype: DType = .float32,
+        generator: RandomGenerator = .shared
+    ) throws {
         featureDimension = dimension
         self.outputsTokens = outputsTokens
         embedding = try Embedding(vocabulary, dimension, dtype: dtype, generator: generator)
@@ -141,7 +167,11 @@ public final class EmbeddingBagEncoder: Module, Encoder {
     }
 
     public override func forward(_ input: Tensor) throws -> Tensor {
-        guard input.rank == 2, input.dtype == .int64 else { throw TensorError("embedding_bag_encoder", "expected token ids [N, T] (int64), got \(input.dtype) \(describe(shape: input.shape))") }
+        guard input.rank == 2, input.dtype == .int64 else {
+            throw TensorError(
+                "embedding_bag_encoder",
+                "expected token ids [N, T] (int64), got \(input.dtype) \(describe(shape: input.shape))")
+        }
         let embedded = try embedding(input)
         if outputsTokens { return embedded }
         let (mask, counts) = try tokenMask(input, dtype: embedded.dtype)
@@ -156,9 +186,12 @@ public final class TransformerEncoderLayer: Module {
     let linear1: Linear, linear2: Linear, norm1: LayerNorm, norm2: LayerNorm
     let dropout: Dropout
 
-    public init(dimension: Int, heads: Int, feedForward: Int, dropout probability: Double = 0.1, dtype: DType = .float32,
-                generator: RandomGenerator = .shared) throws {
-        selfAttention = try MultiheadAttention(embedDimension: dimension, heads: heads, dropout: probability, dtype: dtype, generator: generator)
+    public init(
+        dimension: Int, heads: Int, feedForward: Int, dropout probability: Double = 0.1, dtype: DType = .float32,
+        generator: RandomGenerator = .shared
+    ) throws {
+        selfAttention = try MultiheadAttention(
+            embedDimension: dimension, heads: heads, dropout: probability, dtype: dtype, generator: generator)
         linear1 = try Linear(dimension, feedForward, dtype: dtype, generator: generator)
         linear2 = try Linear(feedForward, dimension, dtype: dtype, generator: generator)
         norm1 = try LayerNorm([dimension], dtype: dtype)
@@ -195,16 +228,25 @@ public final class TransformerTextEncoder: Module, Encoder {
     let embedding: Embedding, positions: Tensor
     let layers: [TransformerEncoderLayer]
 
-    public init(vocabulary: Int, dimension: Int = 64, heads: Int = 4, layers count: Int = 2, feedForward: Int = 128, maxLength: Int = 64,
-                dropout: Double = 0.1, outputsTokens: Bool = false, dtype: DType = .float32, generator: RandomGenerator = .shared) throws {
-        guard (1...8).contains(count), maxLength > 0 else { throw TensorError("transformer_encoder", "layers must be 1-8 and max_length positive") }
+    public init(
+        vocabulary: Int, dimension: Int = 64, heads: Int = 4, layers count: Int = 2, feedForward: Int = 128,
+        maxLength: Int = 64,
+        dropout: Double = 0.1, outputsTokens: Bool = false, dtype: DType = .float32,
+        generator: RandomGenerator = .shared
+    ) throws {
+        guard (1...8).contains(count), maxLength > 0 else {
+            throw TensorError("transformer_encoder", "layers must be 1-8 and max_length positive")
+        }
         featureDimension = dimension
         self.maxLength = maxLength
         self.outputsTokens = outputsTokens
         embedding = try Embedding(vocabulary, dimension, dtype: dtype, generator: generator)
-        positions = try Tensor.normal([maxLength, dimension], standardDeviation: 0.02, dtype: dtype, generator: generator)
+        positions = try Tensor.normal(
+            [maxLength, dimension], standardDeviation: 0.02, dtype: dtype, generator: generator)
         layers = try (0..<count).map { _ in
-            try TransformerEncoderLayer(dimension: dimension, heads: heads, feedForward: feedForward, dropout: dropout, dtype: dtype, generator: generator)
+            try TransformerEncoderLayer(
+                dimension: dimension, heads: heads, feedForward: feedForward, dropout: dropout, dtype: dtype,
+                generator: generator)
         }
         super.init()
         registerModule("embedding", embedding)
@@ -215,7 +257,9 @@ public final class TransformerTextEncoder: Module, Encoder {
 
     public override func forward(_ input: Tensor) throws -> Tensor {
         guard input.rank == 2, input.dtype == .int64, input.shape[1] <= maxLength else {
-            throw TensorError("transformer_encoder", "expected token ids [N, T ≤ \(maxLength)] (int64), got \(input.dtype) \(describe(shape: input.shape))")
+            throw TensorError(
+                "transformer_encoder",
+                "expected token ids [N, T ≤ \(maxLength)] (int64), got \(input.dtype) \(describe(shape: input.shape))")
         }
         let (count, length) = (input.shape[0], input.shape[1])
         var value = try embedding(input) + positions.sliced(axis: 0, start: 0, end: length)
@@ -223,7 +267,9 @@ public final class TransformerTextEncoder: Module, Encoder {
         let ids = input.toIntegers()
         var blocked = [Double](repeating: 0, count: count * length)
         for row in 0..<count where ids[row * length..<(row + 1) * length].contains(where: { $0 > 0 }) {
-            for column in 0..<length where ids[row * length + column] <= 0 { blocked[row * length + column] = -.infinity }
+            for column in 0..<length where ids[row * length + column] <= 0 {
+                blocked[row * length + column] = -.infinity
+            }
         }
         let mask = try Tensor(shape: [count, 1, 1, length], values: blocked, dtype: value.dtype)
         for layer in layers { value = try layer(value, mask: mask) }

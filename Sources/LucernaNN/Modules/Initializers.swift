@@ -16,31 +16,38 @@ public enum Initializers {
     }
 
     /// `kaiming_uniform_` with leaky-ReLU gain for `negativeSlope`, fan-in mode.
-    public static func kaimingUniform(_ shape: [Int], negativeSlope: Double = 0, dtype: DType,
-                                      generator: RandomGenerator) throws -> Tensor {
+    public static func kaimingUniform(
+        _ shape: [Int], negativeSlope: Double = 0, dtype: DType,
+        generator: RandomGenerator
+    ) throws -> Tensor {
         let gain = (2 / (1 + negativeSlope * negativeSlope)).squareRoot()
         let bound = gain * (3 / Double(max(fans(shape).fanIn, 1))).squareRoot()
         return try Tensor.uniform(shape, low: -bound, high: bound, dtype: dtype, generator: generator)
     }
 
     /// `xavier_uniform_`: U(±gain·√(6/(fan_in+fan_out))).
-    public static func xavierUniform(_ shape: [Int], gain: Double = 1, dtype: DType,
-                                     generator: RandomGenerator) throws -> Tensor {
+    public static func xavierUniform(
+        _ shape: [Int], gain: Double = 1, dtype: DType,
+        generator: RandomGenerator
+    ) throws -> Tensor {
         let (fanIn, fanOut) = fans(shape)
         let bound = gain * (6 / Double(max(fanIn + fanOut, 1))).squareRoot()
         return try Tensor.uniform(shape, low: -bound, high: bound, dtype: dtype, generator: generator)
     }
 
     /// `xavier_normal_`.
-    public static func xavierNormal(_ shape: [Int], gain: Double = 1, dtype: DType,
-                                    generator: RandomGenerator) throws -> Tensor {
+    public static func xavierNormal(
+        _ shape: [Int], gain: Double = 1, dtype: DType,
+        generator: RandomGenerator
+    ) throws -> Tensor {
         let (fanIn, fanOut) = fans(shape)
         let deviation = gain * (2 / Double(max(fanIn + fanOut, 1))).squareRoot()
         return try Tensor.normal(shape, standardDeviation: deviation, dtype: dtype, generator: generator)
     }
 
     /// PyTorch's default bias: U(±1/√fan_in) with the weight's fan-in.
-    public static func defaultBias(_ count: Int, fanIn: Int, dtype: DType, generator: RandomGenerator) throws -> Tensor {
+    public static func defaultBias(_ count: Int, fanIn: Int, dtype: DType, generator: RandomGenerator) throws -> Tensor
+    {
         let bound = fanIn > 0 ? 1 / Double(fanIn).squareRoot() : 0
         return try Tensor.uniform([count], low: -bound, high: bound, dtype: dtype, generator: generator)
     }

@@ -149,7 +149,10 @@ open class Module {
         for (name, tensor) in own {
             guard let source = state[name] else { continue }
             guard source.shape == tensor.shape else {
-                throw TensorError("load_state_dict", "\(name): checkpoint shape \(describe(shape: source.shape)) differs from model shape \(describe(shape: tensor.shape))")
+                throw TensorError(
+                    "load_state_dict",
+                    "\(name): checkpoint shape \(describe(shape: source.shape)) differs from model shape \(describe(shape: tensor.shape))"
+                )
             }
             try tensor.assign(source)
         }

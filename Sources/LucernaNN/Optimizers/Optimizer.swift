@@ -25,12 +25,16 @@ open class Optimizer {
     var steps: [ObjectIdentifier: Int] = [:]
 
     /// One group with the optimizer's learning rate and weight decay, or explicit groups.
-    public init(parameters: [Tensor], groups: [ParameterGroup]?, learningRate: Double, weightDecay: Double,
-         name: String) throws {
+    public init(
+        parameters: [Tensor], groups: [ParameterGroup]?, learningRate: Double, weightDecay: Double,
+        name: String
+    ) throws {
         guard learningRate >= 0, weightDecay >= 0 else {
-            throw TensorError(name, "learning rate \(learningRate) and weight decay \(weightDecay) must be non-negative")
+            throw TensorError(
+                name, "learning rate \(learningRate) and weight decay \(weightDecay) must be non-negative")
         }
-        self.groups = groups ?? [ParameterGroup(parameters: parameters, learningRate: learningRate, weightDecay: weightDecay)]
+        self.groups =
+            groups ?? [ParameterGroup(parameters: parameters, learningRate: learningRate, weightDecay: weightDecay)]
         for group in self.groups {
             for parameter in group.parameters where !parameter.dtype.isFloatingPoint {
                 throw TensorError(name, "cannot optimise a \(parameter.dtype) tensor")
@@ -45,12 +49,16 @@ open class Optimizer {
                 for parameter in group.parameters {
                     guard let gradient = parameter.grad else { continue }
                     guard gradient.shape == parameter.shape, gradient.dtype == parameter.dtype else {
-                        throw TensorError("optimizer", "gradient \(gradient.dtype) \(describe(shape: gradient.shape)) does not match parameter \(parameter.dtype) \(describe(shape: parameter.shape))")
+                        throw TensorError(
+                            "optimizer",
+                            "gradient \(gradient.dtype) \(describe(shape: gradient.shape)) does not match parameter \(parameter.dtype) \(describe(shape: parameter.shape))"
+                        )
                     }
                     let key = ObjectIdentifier(parameter)
                     let step = (steps[key] ?? 0) + 1
                     steps[key] = step
-                    try update(parameter, gradient: gradient, group: group, step: step, state: &state[key, default: [:]])
+                    try update(
+                        parameter, gradient: gradient, group: group, step: step, state: &state[key, default: [:]])
                 }
             }
         }
@@ -62,7 +70,9 @@ open class Optimizer {
     }
 
     /// The state tensor `name` of `parameter` (e.g. `exp_avg`), for checkpoints and tests.
-    public func stateTensor(_ name: String, of parameter: Tensor) -> Tensor? { state[ObjectIdentifier(parameter)]?[name] }
+    public func stateTensor(_ name: String, of parameter: Tensor) -> Tensor? {
+        state[ObjectIdentifier(parameter)]?[name]
+    }
 
     /// Every parameter across groups, in group order (the positions ``stateTensors()`` names).
     public var allParameters: [Tensor] { groups.flatMap(\.parameters) }
@@ -95,22 +105,29 @@ open class Optimizer {
             if parts.first == "group" {
                 let pieces = name.split(separator: ".")
                 guard pieces.count == 3, let index = Int(pieces[1]), groups.indices.contains(index), pieces[2] == "lr",
-                      tensor.count == 1 else {
-                    throw TensorError("optimizer state", "unexpected entry '\(name)' for an optimizer with \(groups.count) group(s)")
+                    tensor.count == 1
+                else {
+                    throw TensorError(
+                        "optimizer state", "unexpected entry '\(name)' for an optimizer with \(groups.count) group(s)")
                 }
                 groups[index].learningRate = try tensor.item()
                 continue
             }
             guard parts.count == 2, let position = Int(parts[0]), parameters.indices.contains(position) else {
-                throw TensorError("optimizer state", "unexpected entry '\(name)' for an optimizer of \(parameters.count) parameters")
+                throw TensorError(
+                    "optimizer state", "unexpected entry '\(name)' for an optimizer of \(parameters.count) parameters")
             }
-            let parameter = parameters[position], key = ObjectIdentifier(parameter)
+            let parameter = parameters[position]
+            let key = ObjectIdentifier(parameter)
             if parts[1] == "step" {
                 guard tensor.count == 1 else { throw TensorError("optimizer state", "\(name) must be a scalar") }
                 restoredSteps[key] = Int(try tensor.item())
             } else {
                 guard tensor.shape == parameter.shape || tensor.count == 1 else {
-                    throw TensorError("optimizer state", "\(name) has shape \(describe(shape: tensor.shape)), the parameter \(describe(shape: parameter.shape))")
+                    throw TensorError(
+                        "optimizer state",
+                        "\(name) has shape \(describe(shape: tensor.shape)), the parameter \(describe(shape: parameter.shape))"
+                    )
                 }
                 restoredState[key, default: [:]][parts[1]] = try tensor.to(parameter.dtype).copy()
             }
@@ -120,8 +137,10 @@ open class Optimizer {
     }
 
     /// The per-parameter update (run under no-grad); subclasses implement it, built-ins with a fused kernel.
-    open func update(_ parameter: Tensor, gradient: Tensor, group: ParameterGroup, step: Int,
-                state: inout [String: Tensor]) throws {
+    open func update(
+        _ parameter: Tensor, gradient: Tensor, group: ParameterGroup, step: Int,
+        state: inout [String: Tensor]
+    ) throws {
         throw TensorError("optimizer", "update is not defined for this optimizer")
     }
 
@@ -138,7 +157,9 @@ open class Optimizer {
     @discardableResult
     public static func clipGradientNorm(_ parameters: [Tensor], maxNorm: Double) throws -> Double {
         var total = 0.0
-        for parameter in parameters { if let gradient = parameter.grad { total += gradient.toDoubles().reduce(0) { $0 + $1 * $1 } } }
+        for parameter in parameters {
+            if let gradient = parameter.grad { total += gradient.toDoubles().reduce(0) { $0 + $1 * $1 } }
+        }
         let norm = total.squareRoot()
         let coefficient = maxNorm / (norm + 1e-6)
         if coefficient < 1 {
@@ -154,8 +175,10 @@ open class Optimizer {
 
 /// Runs a fused update kernel over a parameter and its buffers of matching dtype.
 @inline(__always)
-func withBuffers(_ tensors: [Tensor], float32: ([UnsafeMutablePointer<Float>]) -> Void,
-                 float64: ([UnsafeMutablePointer<Double>]) -> Void) {
+func withBuffers(
+    _ tensors: [Tensor], float32: ([UnsafeMutablePointer<Float>]) -> Void,
+    float64: ([UnsafeMutablePointer<Double>]) -> Void
+) {
     if tensors[0].dtype == .float32 {
         float32(tensors.map { $0.pointer(as: Float.self) })
     } else {

@@ -7,24 +7,34 @@ import LucernaCore
 public final class SGD: Optimizer {
     public let momentum: Double, dampening: Double, nesterov: Bool
 
-    public init(parameters: [Tensor] = [], groups: [ParameterGroup]? = nil, learningRate: Double = 1e-2,
-                momentum: Double = 0, dampening: Double = 0, weightDecay: Double = 0, nesterov: Bool = false) throws {
+    public init(
+        parameters: [Tensor] = [], groups: [ParameterGroup]? = nil, learningRate: Double = 1e-2,
+        momentum: Double = 0, dampening: Double = 0, weightDecay: Double = 0, nesterov: Bool = false
+    ) throws {
         guard momentum >= 0, !(nesterov && (momentum <= 0 || dampening != 0)) else {
             throw TensorError("sgd", "momentum must be non-negative; Nesterov needs momentum > 0 and zero dampening")
         }
         self.momentum = momentum
         self.dampening = dampening
         self.nesterov = nesterov
-        try super.init(parameters: parameters, groups: groups, learningRate: learningRate, weightDecay: weightDecay,
-                       name: "sgd")
+        try super.init(
+            parameters: parameters, groups: groups, learningRate: learningRate, weightDecay: weightDecay,
+            name: "sgd")
     }
 
-    public override func update(_ parameter: Tensor, gradient: Tensor, group: ParameterGroup, step: Int,
-                         state: inout [String: Tensor]) throws {
+    public override func update(
+        _ parameter: Tensor, gradient: Tensor, group: ParameterGroup, step: Int,
+        state: inout [String: Tensor]
+    ) throws {
         let momentumBuffer = momentum != 0 ? buffer("momentum_buffer", like: parameter, in: &state) : parameter
-        let (rate, decay, momentum, dampening, nesterov) = (group.learningRate, group.weightDecay, momentum, dampening, nesterov)
-        let count = parameter.count, first = step == 1
-        func kernel<T: TensorFloat>(_ p: UnsafeMutablePointer<T>, _ g: UnsafeMutablePointer<T>, _ b: UnsafeMutablePointer<T>) {
+        let (rate, decay, momentum, dampening, nesterov) = (
+            group.learningRate, group.weightDecay, momentum, dampening, nesterov
+        )
+        let count = parameter.count
+        let first = step == 1
+        func kernel<T: TensorFloat>(
+            _ p: UnsafeMutablePointer<T>, _ g: UnsafeMutablePointer<T>, _ b: UnsafeMutablePointer<T>
+        ) {
             let (l2, mu, keep, lr) = (T(decay), T(momentum), T(1 - dampening), T(rate))
             for i in 0..<count {
                 var grad = g[i] + l2 * p[i]
@@ -35,8 +45,9 @@ public final class SGD: Optimizer {
                 p[i] -= lr * grad
             }
         }
-        withBuffers([parameter, gradient, momentumBuffer],
-                    float32: { kernel($0[0], $0[1], $0[2]) }, float64: { kernel($0[0], $0[1], $0[2]) })
+        withBuffers(
+            [parameter, gradient, momentumBuffer],
+            float32: { kernel($0[0], $0[1], $0[2]) }, float64: { kernel($0[0], $0[1], $0[2]) })
     }
 }
 
@@ -46,9 +57,11 @@ public final class SGD: Optimizer {
 public final class RMSprop: Optimizer {
     public let alpha: Double, epsilon: Double, momentum: Double, centered: Bool
 
-    public init(parameters: [Tensor] = [], groups: [ParameterGroup]? = nil, learningRate: Double = 1e-2,
-                alpha: Double = 0.99, epsilon: Double = 1e-8, weightDecay: Double = 0, momentum: Double = 0,
-                centered: Bool = false) throws {
+    public init(
+        parameters: [Tensor] = [], groups: [ParameterGroup]? = nil, learningRate: Double = 1e-2,
+        alpha: Double = 0.99, epsilon: Double = 1e-8, weightDecay: Double = 0, momentum: Double = 0,
+        centered: Bool = false
+    ) throws {
         guard alpha >= 0, epsilon >= 0, momentum >= 0 else {
             throw TensorError("rmsprop", "alpha, epsilon and momentum must be non-negative")
         }
@@ -56,19 +69,26 @@ public final class RMSprop: Optimizer {
         self.epsilon = epsilon
         self.momentum = momentum
         self.centered = centered
-        try super.init(parameters: parameters, groups: groups, learningRate: learningRate, weightDecay: weightDecay,
-                       name: "rmsprop")
+        try super.init(
+            parameters: parameters, groups: groups, learningRate: learningRate, weightDecay: weightDecay,
+            name: "rmsprop")
     }
 
-    public override func update(_ parameter: Tensor, gradient: Tensor, group: ParameterGroup, step: Int,
-                         state: inout [String: Tensor]) throws {
+    public override func update(
+        _ parameter: Tensor, gradient: Tensor, group: ParameterGroup, step: Int,
+        state: inout [String: Tensor]
+    ) throws {
         let squareAverage = buffer("square_avg", like: parameter, in: &state)
         let gradientAverage = centered ? buffer("grad_avg", like: parameter, in: &state) : squareAverage
         let momentumBuffer = momentum > 0 ? buffer("momentum_buffer", like: parameter, in: &state) : squareAverage
-        let (rate, decay, alpha, eps, momentum, centered) = (group.learningRate, group.weightDecay, alpha, epsilon, momentum, centered)
+        let (rate, decay, alpha, eps, momentum, centered) = (
+            group.learningRate, group.weightDecay, alpha, epsilon, momentum, centered
+        )
         let count = parameter.count
-        func kernel<T: TensorFloat>(_ p: UnsafeMutablePointer<T>, _ g: UnsafeMutablePointer<T>, _ s: UnsafeMutablePointer<T>,
-                                    _ a: UnsafeMutablePointer<T>, _ b: UnsafeMutablePointer<T>) {
+        func kernel<T: TensorFloat>(
+            _ p: UnsafeMutablePointer<T>, _ g: UnsafeMutablePointer<T>, _ s: UnsafeMutablePointer<T>,
+            _ a: UnsafeMutablePointer<T>, _ b: UnsafeMutablePointer<T>
+        ) {
             let (l2, keep, mix, epsilon, mu, lr) = (T(decay), T(alpha), T(1 - alpha), T(eps), T(momentum), T(rate))
             for i in 0..<count {
                 let grad = g[i] + l2 * p[i]
@@ -88,8 +108,9 @@ public final class RMSprop: Optimizer {
                 }
             }
         }
-        withBuffers([parameter, gradient, squareAverage, gradientAverage, momentumBuffer],
-                    float32: { kernel($0[0], $0[1], $0[2], $0[3], $0[4]) },
-                    float64: { kernel($0[0], $0[1], $0[2], $0[3], $0[4]) })
+        withBuffers(
+            [parameter, gradient, squareAverage, gradientAverage, momentumBuffer],
+            float32: { kernel($0[0], $0[1], $0[2], $0[3], $0[4]) },
+            float64: { kernel($0[0], $0[1], $0[2], $0[3], $0[4]) })
     }
 }

@@ -26,11 +26,14 @@ public final class LearningRateSchedule {
 
     public init(_ kind: Kind, optimizer: Optimizer) throws {
         switch kind {
-        case let .cosine(maximumSteps, _) where maximumSteps <= 0:
+        case .cosine(let maximumSteps, _) where maximumSteps <= 0:
             throw ScheduleError("cosine: t_max must be positive, got \(maximumSteps)")
-        case let .warmupCosine(warmup, total, factor, _) where warmup < 0 || total <= warmup || factor < 0 || factor > 1:
-            throw ScheduleError("warmup_cosine: need 0 <= warmup < total and start factor in [0, 1], got warmup \(warmup), total \(total), factor \(factor)")
-        case let .step(stepSize, _) where stepSize <= 0:
+        case .warmupCosine(let warmup, let total, let factor, _)
+        where warmup < 0 || total <= warmup || factor < 0 || factor > 1:
+            throw ScheduleError(
+                "warmup_cosine: need 0 <= warmup < total and start factor in [0, 1], got warmup \(warmup), total \(total), factor \(factor)"
+            )
+        case .step(let stepSize, _) where stepSize <= 0:
             throw ScheduleError("step: step size must be positive, got \(stepSize)")
         default: break
         }
@@ -43,24 +46,26 @@ public final class LearningRateSchedule {
     /// The rate at step `t` for a group that started at `base`.
     public func rate(base: Double, at t: Int) throws -> Double {
         switch kind {
-        case let .cosine(maximumSteps, minimumRate):
+        case .cosine(let maximumSteps, let minimumRate):
             return minimumRate + (base - minimumRate) * (1 + cos(Double.pi * Double(t) / Double(maximumSteps))) / 2
-        case let .warmupCosine(warmup, total, startFactor, minimumRate):
+        case .warmupCosine(let warmup, let total, let startFactor, let minimumRate):
             if t < warmup {
                 return base * (startFactor + (1 - startFactor) * Double(t) / Double(warmup))
             }
             // As PyTorch's SequentialLR(LinearLR, CosineAnnealingLR): past `totalSteps` the cosine continues.
             let progress = Double(t - warmup) / Double(total - warmup)
             return minimumRate + (base - minimumRate) * (1 + cos(Double.pi * progress)) / 2
-        case let .step(stepSize, gamma):
+        case .step(let stepSize, let gamma):
             return base * pow(gamma, Double(t / stepSize))
-        case let .exponential(gamma):
+        case .exponential(let gamma):
             return base * pow(gamma, Double(t))
         case .constant:
             return base
-        case let .custom(name, rule):
+        case .custom(let name, let rule):
             let value = try rule(base, t)
-            guard value.isFinite, value >= 0 else { throw ScheduleError("\(name): rate \(value) at step \(t) must be finite and non-negative") }
+            guard value.isFinite, value >= 0 else {
+                throw ScheduleError("\(name): rate \(value) at step \(t) must be finite and non-negative")
+            }
             return value
         }
     }

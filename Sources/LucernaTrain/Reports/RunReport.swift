@@ -15,7 +15,9 @@ public enum RunReport {
     }
 
     static func json(_ path: String) -> [String: ConfigValue]? {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8), case .table(let fields)? = try? ConfigValue(parsingJSON: text) else { return nil }
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+            case .table(let fields)? = try? ConfigValue(parsingJSON: text)
+        else { return nil }
         return fields
     }
 
@@ -30,10 +32,14 @@ public enum RunReport {
         return seeds.map { ("seed \($0.0)", "\(folder)/\($0.1)") }
     }
 
-    static let skippedCurveKeys: Set<String> = ["epoch", "time", "epoch_seconds", "samples_per_second", "trainer", "phase", "step", "seed"]
+    static let skippedCurveKeys: Set<String> = [
+        "epoch", "time", "epoch_seconds", "samples_per_second", "trainer", "phase", "step", "seed",
+    ]
 
     /// Writes `report.html` into `folder`.
-    public static func write(folder: String, title: String, overview: [(String, String)], notes: [String] = [], error: String? = nil) throws {
+    public static func write(
+        folder: String, title: String, overview: [(String, String)], notes: [String] = [], error: String? = nil
+    ) throws {
         let page = html(folder: folder, title: title, overview: overview, notes: notes, error: error)
         try page.write(toFile: "\(folder)/report.html", atomically: true, encoding: .utf8)
     }
@@ -64,13 +70,17 @@ public enum RunReport {
         let repeated = repeatingMetrics(seedFolders(folder))
         let kept = values.keys.sorted().filter { !repeats($0, repeated) }
         func rank(_ name: String) -> (Int, String) { (isTestMetric(name) ? 0 : 1, name) }
-        var rows = kept.sorted { rank($0) < rank($1) }.map { name -> (name: String, mean: Double, deviation: Double, seeds: Int) in
+        var rows = kept.sorted { rank($0) < rank($1) }.map {
+            name -> (name: String, mean: Double, deviation: Double, seeds: Int) in
             let list = values[name] ?? []
             return (name, SampleStatistics.mean(list), SampleStatistics.standardDeviation(list), list.count)
         }
-        let times = seedFolders(folder).compactMap { records("\($0.path)/metrics.jsonl").compactMap { $0["time"]?.numberValue }.max() }
+        let times = seedFolders(folder).compactMap {
+            records("\($0.path)/metrics.jsonl").compactMap { $0["time"]?.numberValue }.max()
+        }
         if !times.isEmpty {
-            rows.append(("wall time (s)", SampleStatistics.mean(times), SampleStatistics.standardDeviation(times), times.count))
+            rows.append(
+                ("wall time (s)", SampleStatistics.mean(times), SampleStatistics.standardDeviation(times), times.count))
         }
         return rows
     }
@@ -92,7 +102,9 @@ public enum RunReport {
         let seeds = rows.map(\.seeds).max() ?? 1
         var lines = ["| result | \(seeds > 1 ? "mean ± std over \(seeds) seeds" : "value") |", "|---|---|"]
         for row in rows {
-            lines.append("| \(row.name) | \(readable(row.mean, name: row.name))\(row.seeds > 1 ? " ± " + readable(row.deviation, name: row.name) : "") |")
+            lines.append(
+                "| \(row.name) | \(readable(row.mean, name: row.name))\(row.seeds > 1 ? " ± " + readable(row.deviation, name: row.name) : "") |"
+            )
         }
         return lines.joined(separator: "\n")
     }
@@ -102,16 +114,22 @@ public enum RunReport {
         let rows = headline(folder: folder)
         guard !rows.isEmpty else { return "" }
         let seeds = rows.map(\.seeds).max() ?? 1
-        var html = "<section id=\"results\"><h2>Results\(seeds > 1 ? " (mean ± std over \(seeds) seeds)" : "")</h2><table>"
+        var html =
+            "<section id=\"results\"><h2>Results\(seeds > 1 ? " (mean ± std over \(seeds) seeds)" : "")</h2><table>"
         for row in rows {
-            let value = readable(row.mean, name: row.name) + (row.seeds > 1 ? " ± " + readable(row.deviation, name: row.name) : "")
+            let value =
+                readable(row.mean, name: row.name)
+                + (row.seeds > 1 ? " ± " + readable(row.deviation, name: row.name) : "")
             html += "<tr><th>\(SVGChart.escape(row.name))</th><td class=\"number\">\(value)</td></tr>"
         }
-        return html + "</table><p>Full precision: <code>summary.json</code>, <code>metrics.jsonl</code>.</p></section>\n"
+        return html
+            + "</table><p>Full precision: <code>summary.json</code>, <code>metrics.jsonl</code>.</p></section>\n"
     }
 
     /// The page for `folder`.
-    public static func html(folder: String, title: String, overview: [(String, String)], notes: [String] = [], error: String? = nil) -> String {
+    public static func html(
+        folder: String, title: String, overview: [(String, String)], notes: [String] = [], error: String? = nil
+    ) -> String {
         let escape = SVGChart.escape
         var body = "<h1>\(escape(title))</h1>\n" + results(folder: folder)
         body += "<section id=\"overview\"><h2>Overview</h2><table>"
@@ -126,7 +144,9 @@ public enum RunReport {
         body += evaluations(seeds)
         body += images(seeds)
         if !notes.isEmpty {
-            body += "<section id=\"notes\"><h2>Notes</h2><ul>" + notes.map { "<li>\(escape($0))</li>" }.joined() + "</ul></section>\n"
+            body +=
+                "<section id=\"notes\"><h2>Notes</h2><ul>" + notes.map { "<li>\(escape($0))</li>" }.joined()
+                + "</ul></section>\n"
         }
         return page(title: title, body: body)
     }
@@ -162,13 +182,17 @@ public enum RunReport {
     static func summaryTable(_ metrics: [String: ConfigValue], seeds: ConfigValue?) -> String {
         var seedList: [Int] = []
         if case .list(let items)? = seeds { seedList = items.compactMap(\.numberValue).map { Int($0) } }
-        var html = "<section id=\"summary\"><h2>All metrics (mean ± std over \(seedList.count) seed\(seedList.count == 1 ? "" : "s"))</h2><table><tr><th>metric</th><th>mean ± std</th>"
+        var html =
+            "<section id=\"summary\"><h2>All metrics (mean ± std over \(seedList.count) seed\(seedList.count == 1 ? "" : "s"))</h2><table><tr><th>metric</th><th>mean ± std</th>"
         html += seedList.map { "<th>seed \($0)</th>" }.joined() + "</tr>"
         for name in metrics.keys.sorted() {
-            guard case .table(let fields)? = metrics[name], let mean = fields["mean"]?.numberValue, let deviation = fields["std"]?.numberValue else { continue }
+            guard case .table(let fields)? = metrics[name], let mean = fields["mean"]?.numberValue,
+                let deviation = fields["std"]?.numberValue
+            else { continue }
             var values: [Double] = []
             if case .list(let items)? = fields["values"] { values = items.compactMap(\.numberValue) }
-            html += "<tr><td>\(SVGChart.escape(name))</td><td class=\"number\">\(format(mean)) ± \(format(deviation))</td>"
+            html +=
+                "<tr><td>\(SVGChart.escape(name))</td><td class=\"number\">\(format(mean)) ± \(format(deviation))</td>"
             html += values.map { "<td class=\"number\">\(format($0))</td>" }.joined() + "</tr>"
         }
         return html + "</table></section>\n"
@@ -176,7 +200,7 @@ public enum RunReport {
 
     /// One chart per (trainer, metric), a line per seed, against the epoch (or the record's position).
     static func curves(_ seeds: [(label: String, path: String)]) -> String {
-        var series: [String: [String: [(Double, Double)]]] = [:]   // chart → seed → points
+        var series: [String: [String: [(Double, Double)]]] = [:]  // chart → seed → points
         var order: [String] = []
         var byEpoch: Set<String> = []
         for (label, path) in seeds {
@@ -201,8 +225,11 @@ public enum RunReport {
         // A metric whose value is another metric's (a confusion matrix's is the accuracy) gets no curve.
         let repeated = repeatingMetrics(seeds)
         order = order.filter { !repeats($0, repeated) }
-        func rank(_ chart: String) -> Int { chart.contains("loss") ? 0 : chart.contains("val_") ? 1 : chart.hasSuffix("lr") ? 3 : 2 }
-        let sorted = order.enumerated().sorted { (rank($0.element), $0.offset) < (rank($1.element), $1.offset) }.map(\.element)
+        func rank(_ chart: String) -> Int {
+            chart.contains("loss") ? 0 : chart.contains("val_") ? 1 : chart.hasSuffix("lr") ? 3 : 2
+        }
+        let sorted = order.enumerated().sorted { (rank($0.element), $0.offset) < (rank($1.element), $1.offset) }.map(
+            \.element)
         var html = "<section id=\"curves\"><h2>Curves</h2><div class=\"charts\">"
         for chart in sorted {
             let lines = seeds.compactMap { seed in series[chart]?[seed.label].map { (name: seed.label, points: $0) } }
@@ -237,7 +264,7 @@ public enum RunReport {
     /// Confusion matrices (summed over seeds), per-subgroup bars (mean ± std over seeds) and the test values.
     static func evaluations(_ seeds: [(label: String, path: String)]) -> String {
         var matrices: [String: [[Double]]] = [:]
-        var groupStats: [String: [String: [String: [Double]]]] = [:]   // chart → group → measure → per-seed values
+        var groupStats: [String: [String: [String: [Double]]]] = [:]  // chart → group → measure → per-seed values
         var measureOrder: [String: [String]] = [:]
         var charts: [String] = []
         var classNames: [String: [String]] = [:]  // chart → the evaluated data set's class names
@@ -245,7 +272,9 @@ public enum RunReport {
         for (_, path) in seeds {
             guard let evaluation = json("\(path)/evaluation.json") else { continue }
             for trainer in evaluation.keys.sorted() {
-                guard case .table(let entry)? = evaluation[trainer], case .table(let reports)? = entry["reports"] else { continue }
+                guard case .table(let entry)? = evaluation[trainer], case .table(let reports)? = entry["reports"] else {
+                    continue
+                }
                 let names = ClassNames.names(in: entry)
                 for metric in reports.keys.sorted() {
                     guard case .table(let report)? = reports[metric] else { continue }
@@ -274,7 +303,9 @@ public enum RunReport {
                             if case .string(let text)? = fields["group"] { name = text }
                             for key in fields.keys.sorted() where key != "group" && key != "count" {
                                 guard let value = fields[key]?.numberValue else { continue }
-                                if !(measureOrder[chart] ?? []).contains(key) { measureOrder[chart, default: []].append(key) }
+                                if !(measureOrder[chart] ?? []).contains(key) {
+                                    measureOrder[chart, default: []].append(key)
+                                }
                                 groupStats[chart, default: [:]][name, default: [:]][key, default: []].append(value)
                             }
                         }
@@ -286,14 +317,18 @@ public enum RunReport {
         var html = "<section id=\"evaluation\"><h2>Test evaluation</h2><div class=\"charts\">"
         // Subgroup metrics of one evaluation share their per-group table (Fairlearn's MetricFrame): draw it
         // once, titled with every metric that reported it.
-        var drawn: [String: Int] = [:]   // signature → position in `bars`
+        var drawn: [String: Int] = [:]  // signature → position in `bars`
         var bars: [(names: [String], chart: String)] = []
         for chart in charts where chart.hasPrefix("groups:") {
             let name = String(chart.dropFirst(7))
             let owner = name.contains(":") ? name.split(separator: ":").first.map(String.init) ?? "" : ""
-            let signature = owner + "|" + (groupStats[name] ?? [:]).keys.sorted().map { group in
-                "\(group)=" + (measureOrder[name] ?? []).map { "\(groupStats[name]?[group]?[$0] ?? [])" }.joined(separator: ",")
-            }.joined(separator: ";")
+            let signature =
+                owner + "|"
+                + (groupStats[name] ?? [:]).keys.sorted().map { group in
+                    "\(group)="
+                        + (measureOrder[name] ?? []).map { "\(groupStats[name]?[group]?[$0] ?? [])" }.joined(
+                            separator: ",")
+                }.joined(separator: ";")
             if let position = drawn[signature] {
                 bars[position].names.append(name)
             } else {
@@ -307,24 +342,33 @@ public enum RunReport {
             if chart.hasPrefix("matrix:") {
                 let name = String(chart.dropFirst(7))
                 html += SVGChart.heatmap(
-                    title: "\(name) \(seeds.count > 1 ? " (summed over seeds)" : "")", matrix: matrices[name] ?? [], labels: classNames[name])
+                    title: "\(name) \(seeds.count > 1 ? " (summed over seeds)" : "")", matrix: matrices[name] ?? [],
+                    labels: classNames[name])
             } else if chart.hasPrefix("classes:") {
-                tables += perClassTable(String(chart.dropFirst(8)), values: perClass[String(chart.dropFirst(8))] ?? [],
-                                        names: classNames[String(chart.dropFirst(8))])
+                tables += perClassTable(
+                    String(chart.dropFirst(8)), values: perClass[String(chart.dropFirst(8))] ?? [],
+                    names: classNames[String(chart.dropFirst(8))])
             } else {
                 let name = String(chart.dropFirst(7))
                 let stats = groupStats[name] ?? [:]
                 let groups = stats.keys.sorted { (Int($0.dropFirst(6)) ?? 0, $0) < (Int($1.dropFirst(6)) ?? 0, $1) }
                 let measures = measureOrder[name] ?? []
                 let mean = groups.map { group in measures.map { stats[group]?[$0].map(SampleStatistics.mean) } }
-                let deviation = groups.map { group in measures.map { stats[group]?[$0].map(SampleStatistics.standardDeviation) } }
+                let deviation = groups.map { group in
+                    measures.map { stats[group]?[$0].map(SampleStatistics.standardDeviation) }
+                }
                 // "independent: demographic_parity_difference, worst_group_accuracy per subgroup".
                 let names = barTitles[chart] ?? [name]
                 let owner = name.contains(":") ? (name.split(separator: ":").first.map { "\($0): " } ?? "") : ""
-                let metricNames = names.map { $0.split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? $0 }
-                let title = owner + metricNames.joined(separator: ", ") + " per subgroup" + (seeds.count > 1 ? " (mean ± std over seeds)" : "")
-                html += SVGChart.bars(title: title, groups: groups,
-                                      measures: measures, values: mean, errors: seeds.count > 1 ? deviation : nil)
+                let metricNames = names.map {
+                    $0.split(separator: ":").last.map { $0.trimmingCharacters(in: .whitespaces) } ?? $0
+                }
+                let title =
+                    owner + metricNames.joined(separator: ", ") + " per subgroup"
+                    + (seeds.count > 1 ? " (mean ± std over seeds)" : "")
+                html += SVGChart.bars(
+                    title: title, groups: groups,
+                    measures: measures, values: mean, errors: seeds.count > 1 ? deviation : nil)
             }
         }
         return html + "</div>" + tables + "</section>\n"
@@ -334,7 +378,8 @@ public enum RunReport {
     static func perClassTable(_ name: String, values: [[Double]], names: [String]?) -> String {
         let classes = values.map(\.count).max() ?? 0
         guard classes > 0 else { return "" }
-        var html = "<table class=\"per-class\"><caption>\(SVGChart.escape(name)) per class\(values.count > 1 ? " (mean over seeds)" : "")</caption><tr>"
+        var html =
+            "<table class=\"per-class\"><caption>\(SVGChart.escape(name)) per class\(values.count > 1 ? " (mean over seeds)" : "")</caption><tr>"
         html += (0..<classes).map { index in
             let label = names.flatMap { $0.indices.contains(index) ? $0[index] : nil } ?? String(index)
             return "<th>\(SVGChart.escape(label))</th>"
@@ -351,19 +396,23 @@ public enum RunReport {
     static func images(_ seeds: [(label: String, path: String)]) -> String {
         for (label, path) in seeds {
             let folder = "\(path)/images"
-            let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter { $0.hasSuffix(".png") }.sorted()
+            let names = ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).filter {
+                $0.hasSuffix(".png")
+            }.sorted()
             guard !names.isEmpty else { continue }
             var html = "<section id=\"images\"><h2>Images\(seeds.count > 1 ? " (\(SVGChart.escape(label)))" : "")</h2>"
             for name in names {
                 guard let data = FileManager.default.contents(atPath: "\(folder)/\(name)") else { continue }
                 let stem = String(name.dropLast(4))
-                let note = (try? String(contentsOfFile: "\(folder)/\(stem).txt", encoding: .utf8)).map { ": \($0)" } ?? ""
+                let note =
+                    (try? String(contentsOfFile: "\(folder)/\(stem).txt", encoding: .utf8)).map { ": \($0)" } ?? ""
                 let caption = SVGChart.escape(stem + note)
                 // Shown at three times the natural size (at most 1060 px wide), pixels kept sharp.
                 let bytes = [UInt8](data.prefix(24))
                 let naturalWidth = bytes.count == 24 ? bytes[16..<20].reduce(0) { $0 << 8 | Int($1) } : 0
                 let size = naturalWidth > 0 ? " width=\"\(min(3 * naturalWidth, 1060))\"" : ""
-                html += "<figure><img class=\"grid\"\(size) alt=\"\(caption)\" src=\"data:image/png;base64,\(data.base64EncodedString())\"/><figcaption>\(caption)</figcaption></figure>"
+                html +=
+                    "<figure><img class=\"grid\"\(size) alt=\"\(caption)\" src=\"data:image/png;base64,\(data.base64EncodedString())\"/><figcaption>\(caption)</figcaption></figure>"
             }
             return html + "</section>\n"
         }

@@ -37,7 +37,9 @@ public struct CAMLayer {
 
     /// The gradients, or an error naming the method when it asked for none.
     public func requireGradients(_ method: String) throws -> [Double] {
-        guard let gradients else { throw TensorError(method, "needs the gradients of the target scores (requirement .gradients)") }
+        guard let gradients else {
+            throw TensorError(method, "needs the gradients of the target scores (requirement .gradients)")
+        }
         return gradients.toDoubles()
     }
 }
@@ -82,7 +84,8 @@ extension CAMLayer {
         var map = [Double](repeating: 0, count: count * plane)
         for n in 0..<count {
             for c in 0..<channels {
-                let weight = weights[n * channels + c], base = (n * channels + c) * plane
+                let weight = weights[n * channels + c]
+                let base = (n * channels + c) * plane
                 for p in 0..<plane { map[n * plane + p] += weight * a[base + p] }
             }
         }

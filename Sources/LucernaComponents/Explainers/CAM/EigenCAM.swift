@@ -46,7 +46,8 @@ public final class EigenCAM: CAMWeighting {
                 if change < 1e-13 { break }
             }
             // 3. The projection, signed to agree with the summed activations.
-            var projection = (0..<plane).map { p in (0..<channels).reduce(0) { $0 + x[p * channels + $1] * vector[$1] } }
+            var projection = (0..<plane).map { p in (0..<channels).reduce(0) { $0 + x[p * channels + $1] * vector[$1] }
+            }
             let summed = (0..<plane).map { p in (0..<channels).reduce(0) { $0 + a[(n * channels + $1) * plane + p] } }
             if zip(projection, summed).reduce(0, { $0 + $1.0 * $1.1 }) < 0 { projection = projection.map { -$0 } }
             for p in 0..<plane { result[n * plane + p] = projection[p] }
@@ -60,6 +61,6 @@ extension EigenCAM: RegisteredComponent {
         ComponentEntry(
             .explainer, "eigen_cam", "Eigen-CAM: first principal component of the activations",
             reference: "Muhammad & Yeasin, \"Eigen-CAM\", IJCNN 2020; pytorch-grad-cam EigenCAM",
-            options: ClassActivationMap.options, build: { try ClassActivationMap(weighting: EigenCAM(), config: $0) }),
+            options: ClassActivationMap.options, build: { try ClassActivationMap(weighting: EigenCAM(), config: $0) })
     ]
 }

@@ -18,6 +18,6 @@ extension GradCAM: RegisteredComponent {
         ComponentEntry(
             .explainer, "grad_cam", "Grad-CAM: channels weighted by the mean gradient",
             reference: "Selvaraju et al., \"Grad-CAM\", ICCV 2017; pytorch-grad-cam GradCAM",
-            options: ClassActivationMap.options, build: { try ClassActivationMap(weighting: GradCAM(), config: $0) }),
+            options: ClassActivationMap.options, build: { try ClassActivationMap(weighting: GradCAM(), config: $0) })
     ]
 }

@@ -15,19 +15,27 @@ public final class GradCAMPlusPlus: CAMChannelWeighting {
 
     public var requirement: CAMRequirement { exact ? .higherDerivatives : .gradients }
 
-    static let options = ClassActivationMap.options + [
-        OptionSpec("exact", .boolean, default: .boolean(false), "use the exact second and third derivatives of exp(score) (higher-order autodiff; 2 backward passes per activation position) instead of the closed form"),
-    ]
+    static let options =
+        ClassActivationMap.options + [
+            OptionSpec(
+                "exact", .boolean, default: .boolean(false),
+                "use the exact second and third derivatives of exp(score) (higher-order autodiff; 2 backward passes per activation position) instead of the closed form"
+            )
+        ]
 
     public func channelWeights(_ layer: CAMLayer) throws -> [Double] {
         let (count, channels, plane) = layer.dimensions
-        let g = try layer.requireGradients(name), activationSums = layer.channelSums(layer.activations.toDoubles())
+        let g = try layer.requireGradients(name)
+        let activationSums = layer.channelSums(layer.activations.toDoubles())
         return (0..<count * channels).map { row in
-            let base = row * plane, activationSum = activationSums[row]
+            let base = row * plane
+            let activationSum = activationSums[row]
             var weight = 0.0
             // h = t = 0 is pytorch-grad-cam's closed form.
             for p in 0..<plane {
-                let gradient = g[base + p], h = layer.secondDerivatives?[base + p] ?? 0, t = layer.thirdDerivatives?[base + p] ?? 0
+                let gradient = g[base + p]
+                let h = layer.secondDerivatives?[base + p] ?? 0
+                let t = layer.thirdDerivatives?[base + p] ?? 0
                 let numerator = gradient * gradient + h
                 guard numerator != 0 else { continue }
                 let cubic = gradient * gradient * gradient + 3 * gradient * h + t
@@ -41,8 +49,10 @@ public final class GradCAMPlusPlus: CAMChannelWeighting {
 extension GradCAMPlusPlus: RegisteredComponent {
     public static let registrations: [ComponentEntry] = [
         ComponentEntry(
-            .explainer, "grad_cam_pp", "Grad-CAM++ (closed form, as pytorch-grad-cam; exact = true: higher-order derivatives)",
+            .explainer, "grad_cam_pp",
+            "Grad-CAM++ (closed form, as pytorch-grad-cam; exact = true: higher-order derivatives)",
             reference: "Chattopadhay et al., \"Grad-CAM++\", WACV 2018; pytorch-grad-cam GradCAMPlusPlus",
-            options: options, build: { try ClassActivationMap(weighting: GradCAMPlusPlus(exact: $0.boolean("exact")), config: $0) }),
+            options: options,
+            build: { try ClassActivationMap(weighting: GradCAMPlusPlus(exact: $0.boolean("exact")), config: $0) })
     ]
 }

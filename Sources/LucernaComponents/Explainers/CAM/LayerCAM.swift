@@ -10,7 +10,8 @@ public final class LayerCAM: CAMWeighting {
 
     public func map(_ layer: CAMLayer) throws -> [Double] {
         let (count, channels, plane) = layer.dimensions
-        let a = layer.activations.toDoubles(), g = try layer.requireGradients(name)
+        let a = layer.activations.toDoubles()
+        let g = try layer.requireGradients(name)
         var map = [Double](repeating: 0, count: count * plane)
         for n in 0..<count {
             for c in 0..<channels {
@@ -27,6 +28,6 @@ extension LayerCAM: RegisteredComponent {
         ComponentEntry(
             .explainer, "layer_cam", "Layer-CAM: element-wise positive gradients times activations",
             reference: "Jiang et al., \"LayerCAM\", IEEE TIP 2021; pytorch-grad-cam LayerCAM",
-            options: ClassActivationMap.options, build: { try ClassActivationMap(weighting: LayerCAM(), config: $0) }),
+            options: ClassActivationMap.options, build: { try ClassActivationMap(weighting: LayerCAM(), config: $0) })
     ]
 }

@@ -19,15 +19,20 @@ public final class ScoreCAM: CAMWeighting {
     /// With `temporal`, the activations are `[N, C, 1, l]` and each mask, over time only, covers every row
     /// of the input.
     public func map(_ layer: CAMLayer) throws -> [Double] {
-        let (model, inputs, activations, classes, temporal) = (layer.model, layer.inputs, layer.activations, layer.classes, layer.temporal)
-        let (count, channels, h, w) = (activations.shape[0], activations.shape[1], activations.shape[2], activations.shape[3])
+        let (model, inputs, activations, classes, temporal) = (
+            layer.model, layer.inputs, layer.activations, layer.classes, layer.temporal
+        )
+        let (count, channels, h, w) = (
+            activations.shape[0], activations.shape[1], activations.shape[2], activations.shape[3]
+        )
         let inputChannels = inputs.rank == 4 ? inputs.shape[1] : 1
         let (height, width) = (inputs.shape[inputs.rank - 2], inputs.shape[inputs.rank - 1])
         let values = activations.toDoubles()
         return try noGrad {
             let maskHeight = temporal ? 1 : height
             let upsampled = try activations.upsample(size: (maskHeight, width), mode: .bilinearAlignCorners).toDoubles()
-            let plane = height * width, maskPlane = maskHeight * width
+            let plane = height * width
+            let maskPlane = maskHeight * width
             var map = [Double](repeating: 0, count: count * h * w)
             var scores = [[Double]](repeating: [], count: count)
             let images = inputs.toDoubles()
@@ -41,18 +46,23 @@ public final class ScoreCAM: CAMWeighting {
                     for n in 0..<count {
                         let base = (n * channels + c) * maskPlane
                         let maskValues = upsampled[base..<base + maskPlane]
-                        let low = maskValues.min() ?? 0, high = maskValues.max() ?? 0
+                        let low = maskValues.min() ?? 0
+                        let high = maskValues.max() ?? 0
                         let row = offset * count + n
                         for channel in 0..<inputChannels {
                             for p in 0..<plane {
                                 let mask = (upsampled[base + (temporal ? p % width : p)] - low) / (high - low + 1e-8)
-                                masked[(row * inputChannels + channel) * plane + p] = images[(n * inputChannels + channel) * plane + p] * mask
+                                masked[(row * inputChannels + channel) * plane + p] =
+                                    images[(n * inputChannels + channel) * plane + p] * mask
                             }
                         }
                     }
                 }
-                let logits = try model(Tensor(shape: [group.count * count] + inputs.shape.dropFirst(), values: masked, dtype: inputs.dtype))
-                let rows = logits.toDoubles(), classCount = logits.shape[1]
+                let logits = try model(
+                    Tensor(shape: [group.count * count] + inputs.shape.dropFirst(), values: masked, dtype: inputs.dtype)
+                )
+                let rows = logits.toDoubles()
+                let classCount = logits.shape[1]
                 for offset in 0..<group.count {
                     for n in 0..<count { scores[n].append(rows[(offset * count + n) * classCount + classes[n]]) }
                 }
@@ -78,6 +88,9 @@ extension ScoreCAM: RegisteredComponent {
         ComponentEntry(
             .explainer, "score_cam", "Score-CAM: channels weighted by the score of the input masked by each",
             reference: "Wang et al., \"Score-CAM\", CVPR-W 2020; pytorch-grad-cam ScoreCAM",
-            options: ClassActivationMap.options, build: { try ClassActivationMap(weighting: ScoreCAM(batchSize: $0.positiveInteger("batch_size")), config: $0) }),
+            options: ClassActivationMap.options,
+            build: {
+                try ClassActivationMap(weighting: ScoreCAM(batchSize: $0.positiveInteger("batch_size")), config: $0)
+            })
     ]
 }

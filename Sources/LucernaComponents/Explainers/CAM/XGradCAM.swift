@@ -9,10 +9,12 @@ public final class XGradCAM: CAMChannelWeighting {
 
     public func channelWeights(_ layer: CAMLayer) throws -> [Double] {
         let (count, channels, plane) = layer.dimensions
-        let a = layer.activations.toDoubles(), g = try layer.requireGradients(name)
+        let a = layer.activations.toDoubles()
+        let g = try layer.requireGradients(name)
         let activationSums = layer.channelSums(a)
         return (0..<count * channels).map { row in
-            let base = row * plane, activationSum = activationSums[row]
+            let base = row * plane
+            let activationSum = activationSums[row]
             return (0..<plane).reduce(0) { $0 + g[base + $1] * a[base + $1] / (activationSum + 1e-7) }
         }
     }
@@ -23,6 +25,6 @@ extension XGradCAM: RegisteredComponent {
         ComponentEntry(
             .explainer, "xgrad_cam", "XGrad-CAM: gradients weighted by normalised activations",
             reference: "Fu et al., \"Axiom-based Grad-CAM\", BMVC 2020; pytorch-grad-cam XGradCAM",
-            options: ClassActivationMap.options, build: { try ClassActivationMap(weighting: XGradCAM(), config: $0) }),
+            options: ClassActivationMap.options, build: { try ClassActivationMap(weighting: XGradCAM(), config: $0) })
     ]
 }

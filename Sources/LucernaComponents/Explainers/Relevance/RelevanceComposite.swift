@@ -47,11 +47,15 @@ public final class LayerMapComposite: RelevanceComposite {
     public let firstMap: [(RelevanceLayerKind, RelevanceRule)]
     public let layerMap: [(RelevanceLayerKind, RelevanceRule)]
 
-    public init(names: [String: RelevanceRule] = [:], firstMap: [(RelevanceLayerKind, RelevanceRule)] = [],
-                layerMap: [(RelevanceLayerKind, RelevanceRule)], stabilizer: Double = 1e-6) {
+    public init(
+        names: [String: RelevanceRule] = [:], firstMap: [(RelevanceLayerKind, RelevanceRule)] = [],
+        layerMap: [(RelevanceLayerKind, RelevanceRule)], stabilizer: Double = 1e-6
+    ) {
         self.names = names
         self.firstMap = firstMap
-        self.layerMap = [(.activation, PassRule()), (.averagePool, RelevanceRules.norm(stabilizer)), (.batchNorm, PassRule())] + layerMap
+        self.layerMap =
+            [(.activation, PassRule()), (.averagePool, RelevanceRules.norm(stabilizer)), (.batchNorm, PassRule())]
+            + layerMap
     }
 
     public func rules(for modules: [(name: String, module: Module)]) -> [RelevanceRule?] {
@@ -72,11 +76,16 @@ public final class LayerMapComposite: RelevanceComposite {
         OptionSpec("epsilon", .number, default: .number(1e-6), "epsilon of the epsilon rule on Linear layers"),
         RelevanceRules.stabilizerOption,
     ]
-    static let gammaBoxOptions = epsilonOptions + [
-        OptionSpec("gamma", .number, default: .number(0.25), "gamma of the gamma rule on convolutions"),
-        OptionSpec("low", .any, default: .number(0), "lowest input value for z_box on the first convolution (number or tensor)"),
-        OptionSpec("high", .any, default: .number(1), "highest input value for z_box on the first convolution (number or tensor)"),
-    ]
+    static let gammaBoxOptions =
+        epsilonOptions + [
+            OptionSpec("gamma", .number, default: .number(0.25), "gamma of the gamma rule on convolutions"),
+            OptionSpec(
+                "low", .any, default: .number(0),
+                "lowest input value for z_box on the first convolution (number or tensor)"),
+            OptionSpec(
+                "high", .any, default: .number(1),
+                "highest input value for z_box on the first convolution (number or tensor)"),
+        ]
     static let layerMapOptions = [
         OptionSpec("convolution", .component(.rule), "rule for Conv2d / ConvTranspose2d layers"),
         OptionSpec("linear", .component(.rule), "rule for Linear layers"),
@@ -88,12 +97,17 @@ public final class LayerMapComposite: RelevanceComposite {
 
     /// `epsilon_plus`, `epsilon_alpha2_beta1` and their `_flat` variants: convolutions take z⁺ or α2β1,
     /// Linear layers ε, and with `flat` the first layer with a weight takes the flat rule.
-    static func epsilonComposite(convolution: @escaping (Double) throws -> RelevanceRule, flat: Bool) -> (Config) throws -> any RelevanceComposite {
+    static func epsilonComposite(convolution: @escaping (Double) throws -> RelevanceRule, flat: Bool) -> (Config) throws
+        -> any RelevanceComposite
+    {
         { config in
             let stabilizer = try config.number("stabilizer")
             return LayerMapComposite(
                 firstMap: flat ? [(.dense, RelevanceRules.flat(stabilizer))] : [],
-                layerMap: [(.convolution, try convolution(stabilizer)), (.linear, RelevanceRules.epsilon(try config.number("epsilon")))],
+                layerMap: [
+                    (.convolution, try convolution(stabilizer)),
+                    (.linear, RelevanceRules.epsilon(try config.number("epsilon"))),
+                ],
                 stabilizer: stabilizer)
         }
     }
@@ -102,9 +116,17 @@ public final class LayerMapComposite: RelevanceComposite {
     static func epsilonGammaBox(_ config: Config) throws -> any RelevanceComposite {
         let stabilizer = try config.number("stabilizer")
         return LayerMapComposite(
-            firstMap: [(.convolution, RelevanceRules.zBox(low: try .init(config, "low"), high: try .init(config, "high"), stabilizer: stabilizer))],
-            layerMap: [(.convolution, RelevanceRules.gamma(try config.number("gamma"), stabilizer: stabilizer)),
-                       (.linear, RelevanceRules.epsilon(try config.number("epsilon")))],
+            firstMap: [
+                (
+                    .convolution,
+                    RelevanceRules.zBox(
+                        low: try .init(config, "low"), high: try .init(config, "high"), stabilizer: stabilizer)
+                )
+            ],
+            layerMap: [
+                (.convolution, RelevanceRules.gamma(try config.number("gamma"), stabilizer: stabilizer)),
+                (.linear, RelevanceRules.epsilon(try config.number("epsilon"))),
+            ],
             stabilizer: stabilizer)
     }
 
@@ -119,38 +141,57 @@ public final class LayerMapComposite: RelevanceComposite {
         case .null: break
         case .table(let table):
             for (name, value) in table {
-                guard let registry = config.registry else { throw config.error("names.\(name): no registry to build a rule from") }
+                guard let registry = config.registry else {
+                    throw config.error("names.\(name): no registry to build a rule from")
+                }
                 names[name] = try registry.build(.rule, from: value, context: "\(config.owner): names.\(name)")
             }
-        case let other: throw config.error("option names must be a table from module name to rule, got \(other.kindName)")
+        case let other:
+            throw config.error("option names must be a table from module name to rule, got \(other.kindName)")
         }
         var layerMap: [(RelevanceLayerKind, RelevanceRule)] = []
         for (key, kind) in [("convolution", RelevanceLayerKind.convolution), ("linear", .linear), ("dense", .dense)] {
             if let rule = try rule(key) { layerMap.append((kind, rule)) }
         }
-        return LayerMapComposite(names: names, firstMap: try rule("first").map { [(.dense, $0)] } ?? [], layerMap: layerMap,
-                                 stabilizer: try config.number("stabilizer"))
+        return LayerMapComposite(
+            names: names, firstMap: try rule("first").map { [(.dense, $0)] } ?? [], layerMap: layerMap,
+            stabilizer: try config.number("stabilizer"))
     }
 }
 
 extension LayerMapComposite: RegisteredComponent {
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.composite, "epsilon_plus", "z⁺ on convolutions, ε on Linear layers",
+        ComponentEntry(
+            .composite, "epsilon_plus", "z⁺ on convolutions, ε on Linear layers",
             reference: "Kohlbrenner et al., IJCNN 2020; Zennit EpsilonPlus", options: LayerMapComposite.epsilonOptions,
             build: LayerMapComposite.epsilonComposite(convolution: RelevanceRules.zPlus, flat: false)),
-        ComponentEntry(.composite, "epsilon_plus_flat", "flat on the first weighted layer, z⁺ on convolutions, ε on Linear layers",
-            reference: "Kohlbrenner et al., IJCNN 2020; Zennit EpsilonPlusFlat", options: LayerMapComposite.epsilonOptions,
+        ComponentEntry(
+            .composite, "epsilon_plus_flat", "flat on the first weighted layer, z⁺ on convolutions, ε on Linear layers",
+            reference: "Kohlbrenner et al., IJCNN 2020; Zennit EpsilonPlusFlat",
+            options: LayerMapComposite.epsilonOptions,
             build: LayerMapComposite.epsilonComposite(convolution: RelevanceRules.zPlus, flat: true)),
-        ComponentEntry(.composite, "epsilon_alpha2_beta1", "α2β1 on convolutions, ε on Linear layers",
-            reference: "Kohlbrenner et al., IJCNN 2020; Zennit EpsilonAlpha2Beta1", options: LayerMapComposite.epsilonOptions,
-            build: LayerMapComposite.epsilonComposite(convolution: { try RelevanceRules.alphaBeta(alpha: 2, beta: 1, stabilizer: $0) }, flat: false)),
-        ComponentEntry(.composite, "epsilon_alpha2_beta1_flat", "flat on the first weighted layer, α2β1 on convolutions, ε on Linear layers",
-            reference: "Kohlbrenner et al., IJCNN 2020; Zennit EpsilonAlpha2Beta1Flat", options: LayerMapComposite.epsilonOptions,
-            build: LayerMapComposite.epsilonComposite(convolution: { try RelevanceRules.alphaBeta(alpha: 2, beta: 1, stabilizer: $0) }, flat: true)),
-        ComponentEntry(.composite, "epsilon_gamma_box", "z-box on the first convolution, γ on the other convolutions, ε on Linear layers",
-            reference: "Kohlbrenner et al., IJCNN 2020; Zennit EpsilonGammaBox", options: LayerMapComposite.gammaBoxOptions,
+        ComponentEntry(
+            .composite, "epsilon_alpha2_beta1", "α2β1 on convolutions, ε on Linear layers",
+            reference: "Kohlbrenner et al., IJCNN 2020; Zennit EpsilonAlpha2Beta1",
+            options: LayerMapComposite.epsilonOptions,
+            build: LayerMapComposite.epsilonComposite(
+                convolution: { try RelevanceRules.alphaBeta(alpha: 2, beta: 1, stabilizer: $0) }, flat: false)),
+        ComponentEntry(
+            .composite, "epsilon_alpha2_beta1_flat",
+            "flat on the first weighted layer, α2β1 on convolutions, ε on Linear layers",
+            reference: "Kohlbrenner et al., IJCNN 2020; Zennit EpsilonAlpha2Beta1Flat",
+            options: LayerMapComposite.epsilonOptions,
+            build: LayerMapComposite.epsilonComposite(
+                convolution: { try RelevanceRules.alphaBeta(alpha: 2, beta: 1, stabilizer: $0) }, flat: true)),
+        ComponentEntry(
+            .composite, "epsilon_gamma_box",
+            "z-box on the first convolution, γ on the other convolutions, ε on Linear layers",
+            reference: "Kohlbrenner et al., IJCNN 2020; Zennit EpsilonGammaBox",
+            options: LayerMapComposite.gammaBoxOptions,
             build: LayerMapComposite.epsilonGammaBox),
-        ComponentEntry(.composite, "layer_map", "rules chosen per layer kind, for the first weighted layer and by module name",
-            reference: "Zennit LayerMapComposite / NameMapComposite", options: LayerMapComposite.layerMapOptions, build: LayerMapComposite.custom),
+        ComponentEntry(
+            .composite, "layer_map", "rules chosen per layer kind, for the first weighted layer and by module name",
+            reference: "Zennit LayerMapComposite / NameMapComposite", options: LayerMapComposite.layerMapOptions,
+            build: LayerMapComposite.custom),
     ]
 }

@@ -29,7 +29,10 @@ public struct RelevanceLayer {
     /// The layer's computation with `weight` and `bias` in place of its parameters (affine layers only).
     public func apply(_ input: Tensor, weight: Tensor?, bias: Tensor?) throws -> Tensor {
         guard let affine = module as? AffineLayer else {
-            throw TensorError("lrp", "layer \(name) (\(module.typeName)) has no weight to modify; rules that modify parameters apply to Linear and convolution layers")
+            throw TensorError(
+                "lrp",
+                "layer \(name) (\(module.typeName)) has no weight to modify; rules that modify parameters apply to Linear and convolution layers"
+            )
         }
         guard let weight else { throw TensorError("lrp", "layer \(name): a parameter modifier removed the weight") }
         return try affine.apply(input, weight: weight, bias: bias)
@@ -54,8 +57,10 @@ public final class BasicRelevanceRule: RelevanceRule {
         public let input: (Tensor) throws -> Tensor
         public let parameter: ((_ parameter: Tensor, _ isBias: Bool) throws -> Tensor?)?
 
-        public init(input: @escaping (Tensor) throws -> Tensor = { $0 },
-                    parameter: ((_ parameter: Tensor, _ isBias: Bool) throws -> Tensor?)? = { value, _ in value }) {
+        public init(
+            input: @escaping (Tensor) throws -> Tensor = { $0 },
+            parameter: ((_ parameter: Tensor, _ isBias: Bool) throws -> Tensor?)? = { value, _ in value }
+        ) {
             self.input = input
             self.parameter = parameter
         }
@@ -66,9 +71,11 @@ public final class BasicRelevanceRule: RelevanceRule {
     public let gradientMapper: (_ outputRelevance: Tensor, _ outputs: [Tensor]) throws -> [Tensor]
     public let reducer: (_ inputs: [Tensor], _ gradients: [Tensor]) throws -> Tensor
 
-    public init(name: String, branches: [Branch],
-                gradientMapper: @escaping (_ outputRelevance: Tensor, _ outputs: [Tensor]) throws -> [Tensor],
-                reducer: @escaping (_ inputs: [Tensor], _ gradients: [Tensor]) throws -> Tensor) {
+    public init(
+        name: String, branches: [Branch],
+        gradientMapper: @escaping (_ outputRelevance: Tensor, _ outputs: [Tensor]) throws -> [Tensor],
+        reducer: @escaping (_ inputs: [Tensor], _ gradients: [Tensor]) throws -> Tensor
+    ) {
         self.name = name
         self.branches = branches
         self.gradientMapper = gradientMapper
@@ -77,12 +84,15 @@ public final class BasicRelevanceRule: RelevanceRule {
 
     public func inputRelevance(layer: RelevanceLayer, input: Tensor, outputRelevance: Tensor) throws -> Tensor {
         try GradientMode.with(enabled: true) {
-            var inputs: [Tensor] = [], outputs: [Tensor] = []
+            var inputs: [Tensor] = []
+            var outputs: [Tensor] = []
             for branch in branches {
                 let modified = try noGrad { try branch.input(input.detach()) }.detach().requiringGrad()
                 let output: Tensor
                 if let modifier = branch.parameter {
-                    let weight = try layer.weight.flatMap { weight in try noGrad { try modifier(weight.detach(), false) } }
+                    let weight = try layer.weight.flatMap { weight in
+                        try noGrad { try modifier(weight.detach(), false) }
+                    }
                     let bias = try layer.bias.flatMap { bias in try noGrad { try modifier(bias.detach(), true) } }
                     output = try layer.apply(modified, weight: weight, bias: bias)
                 } else {
@@ -93,19 +103,28 @@ public final class BasicRelevanceRule: RelevanceRule {
             }
             let seeds = try noGrad { try gradientMapper(outputRelevance.detach(), outputs.map { $0.detach() }) }
             guard seeds.count == outputs.count else {
-                throw TensorError("rule \(name)", "the gradient mapper gave \(seeds.count) seeds for \(outputs.count) branches")
+                throw TensorError(
+                    "rule \(name)", "the gradient mapper gave \(seeds.count) seeds for \(outputs.count) branches")
             }
             // A branch whose output does not depend on its input (a constant input modifier with zeroed
             // parameters) contributes a zero gradient.
             let differentiable = outputs.indices.filter { outputs[$0].requiresGrad }
-            let found = differentiable.isEmpty ? [] : try Tensor.gradients(
-                of: differentiable.map { outputs[$0] }, withRespectTo: differentiable.map { inputs[$0] },
-                seeds: differentiable.map { seeds[$0] })
+            let found =
+                differentiable.isEmpty
+                ? []
+                : try Tensor.gradients(
+                    of: differentiable.map { outputs[$0] }, withRespectTo: differentiable.map { inputs[$0] },
+                    seeds: differentiable.map { seeds[$0] })
             var gradients = inputs.map { $0.zerosLike() }
-            for (position, index) in differentiable.enumerated() { if let gradient = found[position] { gradients[index] = gradient } }
+            for (position, index) in differentiable.enumerated() {
+                if let gradient = found[position] { gradients[index] = gradient }
+            }
             let relevance = try noGrad { try reducer(inputs.map { $0.detach() }, gradients) }
             guard relevance.shape == input.shape else {
-                throw TensorError("rule \(name)", "layer \(layer.name): the relevance has shape \(describe(shape: relevance.shape)), its input \(describe(shape: input.shape))")
+                throw TensorError(
+                    "rule \(name)",
+                    "layer \(layer.name): the relevance has shape \(describe(shape: relevance.shape)), its input \(describe(shape: input.shape))"
+                )
             }
             return relevance
         }
@@ -120,7 +139,10 @@ public final class PassRule: RelevanceRule {
 
     public func inputRelevance(layer: RelevanceLayer, input: Tensor, outputRelevance: Tensor) throws -> Tensor {
         guard outputRelevance.shape == input.shape else {
-            throw TensorError("rule pass", "layer \(layer.name) changes the shape \(describe(shape: input.shape)) -> \(describe(shape: outputRelevance.shape)); pass applies to element-wise layers")
+            throw TensorError(
+                "rule pass",
+                "layer \(layer.name) changes the shape \(describe(shape: input.shape)) -> \(describe(shape: outputRelevance.shape)); pass applies to element-wise layers"
+            )
         }
         return outputRelevance
     }

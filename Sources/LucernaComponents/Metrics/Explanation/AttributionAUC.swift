@@ -12,7 +12,9 @@ public final class AttributionAUC: MaskedAttributionMetric {
 
 extension AttributionAUC: RegisteredComponent {
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.metric, "attribution_auc", "ROC AUC of attributions as scores for the mask", reference: "Fawcett, \"An introduction to ROC analysis\", 2006; Quantus `AUC` (localisation)",
-            options: AttributionAUC.options, build: AttributionAUC.init),
+        ComponentEntry(
+            .metric, "attribution_auc", "ROC AUC of attributions as scores for the mask",
+            reference: "Fawcett, \"An introduction to ROC analysis\", 2006; Quantus `AUC` (localisation)",
+            options: AttributionAUC.options, build: AttributionAUC.init)
     ]
 }

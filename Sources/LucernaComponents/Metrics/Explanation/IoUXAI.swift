@@ -39,18 +39,22 @@ public final class IoUXAI: MaskedAttributionMetric {
     /// between-class variance.
     static func otsuThreshold(_ map: [Double]) -> Double {
         guard let low = map.min(), let high = map.max(), high > low else { return map.first ?? 0 }
-        let bins = 256, width = (high - low) / Double(bins)
+        let bins = 256
+        let width = (high - low) / Double(bins)
         var histogram = [Double](repeating: 0, count: bins)
         for value in map { histogram[min(Int((value - low) / width), bins - 1)] += 1 }
         let total = Double(map.count)
         let centres = (0..<bins).map { low + (Double($0) + 0.5) * width }
         let grandSum = zip(histogram, centres).reduce(0) { $0 + $1.0 * $1.1 }
-        var best = (variance: -1.0, threshold: low), weight = 0.0, sum = 0.0
+        var best = (variance: -1.0, threshold: low)
+        var weight = 0.0
+        var sum = 0.0
         for bin in 0..<(bins - 1) {
             weight += histogram[bin]
             sum += histogram[bin] * centres[bin]
             guard weight > 0, weight < total else { continue }
-            let meanBelow = sum / weight, meanAbove = (grandSum - sum) / (total - weight)
+            let meanBelow = sum / weight
+            let meanAbove = (grandSum - sum) / (total - weight)
             let variance = weight * (total - weight) * (meanBelow - meanAbove) * (meanBelow - meanAbove)
             if variance > best.variance { best = (variance, low + Double(bin + 1) * width) }
         }
@@ -59,7 +63,8 @@ public final class IoUXAI: MaskedAttributionMetric {
 
     override func score(map: [Double], mask: [Bool]) -> Double? {
         let kept = binarize(map)
-        let intersection = zip(kept, mask).filter { $0 && $1 }.count, union = zip(kept, mask).filter { $0 || $1 }.count
+        let intersection = zip(kept, mask).filter { $0 && $1 }.count
+        let union = zip(kept, mask).filter { $0 || $1 }.count
         return union == 0 ? nil : Double(intersection) / Double(union)
     }
 
@@ -73,7 +78,10 @@ public final class IoUXAI: MaskedAttributionMetric {
 
 extension IoUXAI: RegisteredComponent {
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.metric, "iou_xai", "IoU of the binarised map (top-k %, value or Otsu) with the mask", reference: "the IoU evaluation of attribution maps against object masks (e.g. Zhang et al., \"Top-down Neural Attention by Excitation Backprop\", 2018); Otsu, \"A Threshold Selection Method from Gray-Level Histograms\", 1979",
-            options: IoUXAI.options, build: IoUXAI.init),
+        ComponentEntry(
+            .metric, "iou_xai", "IoU of the binarised map (top-k %, value or Otsu) with the mask",
+            reference:
+                "the IoU evaluation of attribution maps against object masks (e.g. Zhang et al., \"Top-down Neural Attention by Excitation Backprop\", 2018); Otsu, \"A Threshold Selection Method from Gray-Level Histograms\", 1979",
+            options: IoUXAI.options, build: IoUXAI.init)
     ]
 }

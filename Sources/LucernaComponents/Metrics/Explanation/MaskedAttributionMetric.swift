@@ -30,27 +30,38 @@ public class MaskedAttributionMetric: Metric {
 
     public func update(predictions maps: Tensor, targets masks: Tensor, groups: Tensor?) throws {
         let mapShape = maps.rank == 4 ? [maps.shape[0], maps.shape[2], maps.shape[3]] : maps.shape
-        let maskShape = masks.rank == 4 && masks.shape[1] == 1 ? [masks.shape[0], masks.shape[2], masks.shape[3]] : masks.shape
+        let maskShape =
+            masks.rank == 4 && masks.shape[1] == 1 ? [masks.shape[0], masks.shape[2], masks.shape[3]] : masks.shape
         guard mapShape.count == 3, maskShape == mapShape else {
-            throw TensorError(owner, "expects maps [N, H, W] (or [N, C, H, W]) and masks [N, H, W] (or [N, 1, H, W]) of the same size, got \(describe(shape: maps.shape)) and \(describe(shape: masks.shape))")
+            throw TensorError(
+                owner,
+                "expects maps [N, H, W] (or [N, C, H, W]) and masks [N, H, W] (or [N, 1, H, W]) of the same size, got \(describe(shape: maps.shape)) and \(describe(shape: masks.shape))"
+            )
         }
         let (count, plane) = (mapShape[0], mapShape[1] * mapShape[2])
         let channels = maps.rank == 4 ? maps.shape[1] : 1
-        let values = maps.toDoubles(), inside = masks.toDoubles().map { $0 != 0 }
+        let values = maps.toDoubles()
+        let inside = masks.toDoubles().map { $0 != 0 }
         for n in 0..<count {
             var map = [Double](repeating: 0, count: plane)
             for c in 0..<channels {
                 let base = (n * channels + c) * plane
                 for p in 0..<plane { map[p] += values[base + p] }
             }
-            guard map.allSatisfy(\.isFinite) else { throw TensorError(owner, "the map of sample \(n + 1) has non-finite values") }
+            guard map.allSatisfy(\.isFinite) else {
+                throw TensorError(owner, "the map of sample \(n + 1) has non-finite values")
+            }
             record(score(map: map, mask: Array(inside[n * plane..<(n + 1) * plane])))
         }
     }
 
     public func compute() throws -> Double {
         guard !scores.isEmpty else {
-            throw TensorError(owner, skipped > 0 ? "no sample had a defined score (\(skipped) left out: empty masks or constant maps)" : "no samples: call update first")
+            throw TensorError(
+                owner,
+                skipped > 0
+                    ? "no sample had a defined score (\(skipped) left out: empty masks or constant maps)"
+                    : "no samples: call update first")
         }
         return scores.reduce(0, +) / Double(scores.count)
     }
@@ -62,8 +73,12 @@ public class MaskedAttributionMetric: Metric {
 
     public func report() throws -> [String: ConfigValue] {
         let mean = try compute()
-        let deviation = scores.count > 1 ? (scores.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(scores.count - 1)).squareRoot() : 0
-        return ["value": .number(mean), "count": .number(Double(scores.count)), "std": .number(deviation),
-                "skipped": .number(Double(skipped))].merging(details()) { a, _ in a }
+        let deviation =
+            scores.count > 1
+            ? (scores.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(scores.count - 1)).squareRoot() : 0
+        return [
+            "value": .number(mean), "count": .number(Double(scores.count)), "std": .number(deviation),
+            "skipped": .number(Double(skipped)),
+        ].merging(details()) { a, _ in a }
     }
 }

@@ -10,7 +10,9 @@ import LucernaNN
 /// afterwards.
 public final class RandomizationSanity: MaskedAttributionMetric, FaithfulnessMetric {
     static let options = [
-        OptionSpec("explainer", .component(.explainer), required: true, "the explainer that made the maps (e.g. {type = \"grad_cam\", layer = \"relu2\"})"),
+        OptionSpec(
+            "explainer", .component(.explainer), required: true,
+            "the explainer that made the maps (e.g. {type = \"grad_cam\", layer = \"relu2\"})"),
         OptionSpec("absolute", .boolean, default: .boolean(true), "rank absolute attributions (as Adebayo et al.)"),
     ]
     let explainer: Explainer, absolute: Bool
@@ -22,35 +24,54 @@ public final class RandomizationSanity: MaskedAttributionMetric, FaithfulnessMet
     }
 
     public override func update(predictions: Tensor, targets: Tensor, groups: Tensor?) throws {
-        throw TensorError(owner, "needs the model: metric:update_explanation(model, inputs, maps[, targets]) (Swift: update(model:inputs:attributions:targets:))")
+        throw TensorError(
+            owner,
+            "needs the model: metric:update_explanation(model, inputs, maps[, targets]) (Swift: update(model:inputs:attributions:targets:))"
+        )
     }
 
     public func update(model: Module, inputs: Tensor, attributions: Tensor, targets: Tensor?) throws {
         let count = inputs.shape.first ?? 0
         guard attributions.shape.first == count, count > 0 else {
-            throw TensorError(owner, "maps \(describe(shape: attributions.shape)) do not match inputs \(describe(shape: inputs.shape))")
+            throw TensorError(
+                owner,
+                "maps \(describe(shape: attributions.shape)) do not match inputs \(describe(shape: inputs.shape))")
         }
         // The classes explained stay those of the trained model.
-        let classes = try model.evaluating { try ExplanationTargets.resolve(model: model, inputs: inputs, targets: targets, owner: owner) }
+        let classes = try model.evaluating {
+            try ExplanationTargets.resolve(model: model, inputs: inputs, targets: targets, owner: owner)
+        }
         let saved = model.parameters().map { $0.copy() }
         defer { for (parameter, value) in zip(model.parameters(), saved) { try? parameter.assign(value) } }
         try noGrad {
             for parameter in model.parameters() {
                 let values = parameter.toDoubles()
                 let mean = values.reduce(0, +) / Double(max(values.count, 1))
-                let spread = (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(max(values.count, 1))).squareRoot()
-                try parameter.assign(Tensor.normal(parameter.shape, standardDeviation: spread > 0 ? spread : 0.01, dtype: parameter.dtype))
+                let spread = (values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(max(values.count, 1)))
+                    .squareRoot()
+                try parameter.assign(
+                    Tensor.normal(
+                        parameter.shape, standardDeviation: spread > 0 ? spread : 0.01, dtype: parameter.dtype))
             }
         }
-        let randomized = try explainer.attribute(model: model, inputs: inputs, targets: Tensor(shape: [count], integers: classes))
+        let randomized = try explainer.attribute(
+            model: model, inputs: inputs, targets: Tensor(shape: [count], integers: classes))
         guard randomized.count == attributions.count else {
-            throw TensorError(owner, "the explainer's maps \(describe(shape: randomized.shape)) differ in size from the given maps \(describe(shape: attributions.shape))")
+            throw TensorError(
+                owner,
+                "the explainer's maps \(describe(shape: randomized.shape)) differ in size from the given maps \(describe(shape: attributions.shape))"
+            )
         }
         let size = attributions.count / count
-        let original = attributions.toDoubles(), random = randomized.toDoubles()
+        let original = attributions.toDoubles()
+        let random = randomized.toDoubles()
         for n in 0..<count {
-            var a = Array(original[n * size..<(n + 1) * size]), b = Array(random[n * size..<(n + 1) * size])
-            if absolute { a = a.map(abs); b = b.map(abs) }
+            var a = Array(original[n * size..<(n + 1) * size])
+            var b = Array(random[n * size..<(n + 1) * size])
+            if absolute {
+                a = a.map(abs)
+                b = b.map(abs)
+            }
             record(RandomizationSanity.spearman(a, b))
         }
     }
@@ -59,7 +80,8 @@ public final class RandomizationSanity: MaskedAttributionMetric, FaithfulnessMet
     public static func spearman(_ a: [Double], _ b: [Double]) -> Double? {
         func ranks(_ values: [Double]) -> [Double] {
             let order = values.indices.sorted { values[$0] < values[$1] }
-            var result = [Double](repeating: 0, count: values.count), start = 0
+            var result = [Double](repeating: 0, count: values.count)
+            var start = 0
             while start < order.count {
                 var end = start
                 while end + 1 < order.count && values[order[end + 1]] == values[order[start]] { end += 1 }
@@ -69,8 +91,11 @@ public final class RandomizationSanity: MaskedAttributionMetric, FaithfulnessMet
             return result
         }
         let (x, y) = (ranks(a), ranks(b))
-        let meanX = x.reduce(0, +) / Double(x.count), meanY = y.reduce(0, +) / Double(y.count)
-        var covariance = 0.0, varianceX = 0.0, varianceY = 0.0
+        let meanX = x.reduce(0, +) / Double(x.count)
+        let meanY = y.reduce(0, +) / Double(y.count)
+        var covariance = 0.0
+        var varianceX = 0.0
+        var varianceY = 0.0
         for i in x.indices {
             covariance += (x[i] - meanX) * (y[i] - meanY)
             varianceX += (x[i] - meanX) * (x[i] - meanX)
@@ -83,7 +108,11 @@ public final class RandomizationSanity: MaskedAttributionMetric, FaithfulnessMet
 
 extension RandomizationSanity: RegisteredComponent {
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.metric, "randomization_sanity", "Spearman correlation of maps before and after randomising the weights (lower is better)",
-            reference: "Adebayo et al., \"Sanity Checks for Saliency Maps\", NeurIPS 2018; Quantus `ModelParameterRandomisation` (full randomisation, Spearman similarity)", options: RandomizationSanity.options, build: RandomizationSanity.init),
+        ComponentEntry(
+            .metric, "randomization_sanity",
+            "Spearman correlation of maps before and after randomising the weights (lower is better)",
+            reference:
+                "Adebayo et al., \"Sanity Checks for Saliency Maps\", NeurIPS 2018; Quantus `ModelParameterRandomisation` (full randomisation, Spearman similarity)",
+            options: RandomizationSanity.options, build: RandomizationSanity.init)
     ]
 }

@@ -21,7 +21,9 @@ public final class RelevanceMass: MaskedAttributionMetric {
 
 extension RelevanceMass: RegisteredComponent {
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.metric, "relevance_mass", "share of the attribution inside the mask", reference: "Arras, Osman & Samek, \"CLEVR-XAI\", Information Fusion 2022; Quantus `RelevanceMassAccuracy`",
-            options: RelevanceMass.options, build: RelevanceMass.init),
+        ComponentEntry(
+            .metric, "relevance_mass", "share of the attribution inside the mask",
+            reference: "Arras, Osman & Samek, \"CLEVR-XAI\", Information Fusion 2022; Quantus `RelevanceMassAccuracy`",
+            options: RelevanceMass.options, build: RelevanceMass.init)
     ]
 }

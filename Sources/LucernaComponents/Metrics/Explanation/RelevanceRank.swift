@@ -17,7 +17,9 @@ public final class RelevanceRank: MaskedAttributionMetric {
 
 extension RelevanceRank: RegisteredComponent {
     public static let registrations: [ComponentEntry] = [
-        ComponentEntry(.metric, "relevance_rank", "share of the top-|mask| pixels inside the mask", reference: "Arras, Osman & Samek, \"CLEVR-XAI\", Information Fusion 2022; Quantus `RelevanceRankAccuracy`",
-            options: RelevanceRank.options, build: RelevanceRank.init),
+        ComponentEntry(
+            .metric, "relevance_rank", "share of the top-|mask| pixels inside the mask",
+            reference: "Arras, Osman & Samek, \"CLEVR-XAI\", Information Fusion 2022; Quantus `RelevanceRankAccuracy`",
+            options: RelevanceRank.options, build: RelevanceRank.init)
     ]
 }
