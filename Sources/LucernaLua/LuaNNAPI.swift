@@ -22,8 +22,8 @@ enum LuaNNAPI {
 
     static func install(in lua: LuaState) {
         let state = lua.state
-        installModuleType(lua)
-        installOptimizerTypes(lua)
+        installModuleType(in: lua)
+        installOptimizerTypes(in: lua)
 
         // nn: layers.
         lucerna_newtable(state)
@@ -120,7 +120,7 @@ enum LuaNNAPI {
         lua_setglobal(state, "nn")
     }
 
-    static func installModuleType(_ lua: LuaState) {
+    static func installModuleType(in lua: LuaState) {
         let state = lua.state
         LuaUserdata.createMetatable(moduleMetatable, in: lua) { lua in
             lua.setFunction("forward", forwardCall)

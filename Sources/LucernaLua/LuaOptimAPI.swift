@@ -9,7 +9,7 @@ extension LuaNNAPI {
         LuaUserdata.object(at: index, metatable: optimizerMetatable, in: state) as? Optimizer
     }
 
-    static func installOptimizerTypes(_ lua: LuaState) {
+    static func installOptimizerTypes(in lua: LuaState) {
         let state = lua.state
         LuaUserdata.createMetatable(optimizerMetatable, in: lua) { lua in
             lua.setFunction("step") { call in

@@ -211,14 +211,17 @@ extension LuaState {
             LuaPluginInstance(module: module, config: config, label: label, name: name, methods: methods))
     }
 
+}
+
+extension LuaPlugins {
     /// Installs the table of methods every plugin instance inherits: `self:parameter(name, tensor)`,
     /// `self:buffer(name, tensor)`, `self:module(name, module)`, `self:parameters()`, `self:is_training()`.
-    func installPluginBase() {
-        lucerna_newtable(state)
+    static func installBase(in lua: LuaState) {
+        lucerna_newtable(lua.state)
         func register(_ name: String, _ body: @escaping (LuaCall, LuaPluginModule) throws -> Int32) {
-            setFunction(name) { [weak self] call in
-                guard let self, lua_type(call.state, 1) == LUA_TTABLE, let key = lua_topointer(call.state, 1),
-                    let module = self.pluginModules[key]?.module
+            lua.setFunction(name) { [weak lua] call in
+                guard let lua, lua_type(call.state, 1) == LUA_TTABLE, let key = lua_topointer(call.state, 1),
+                    let module = lua.pluginModules[key]?.module
                 else {
                     throw TensorError(name, "call it on a plugin instance, with a colon: self:\(name)(...)")
                 }
@@ -260,11 +263,9 @@ extension LuaState {
             call.push(module.isTraining)
             return 1
         }
-        pluginBaseReference = luaL_ref(state, lucerna_registryindex())
+        lua.pluginBaseReference = luaL_ref(lua.state, lucerna_registryindex())
     }
-}
 
-extension LuaPlugins {
     /// The option type a default value implies.
     static func optionType(of value: ConfigValue) -> OptionType {
         switch value {

@@ -10,20 +10,44 @@ import LucernaRun
 /// `run.log{...}`, `run.save(name, model)`, `run.note(text)`), and `lucerna.save_tensors` /
 /// `lucerna.load_tensors`.
 extension LuaState {
-    func installRunAPI() {
-        lua_getglobal(state, "lucerna")
-        setFunction("config") { [unowned self] call in
+
+    /// Parses a Lua table literal from `--set` (`{256, 128}`): only literal characters are accepted (no
+    /// parentheses, so no calls), and the chunk `return <text>` runs in an empty environment.
+    func parseLiteral(_ text: String, key: String) throws -> ConfigValue {
+        guard text.range(of: #"^[\s\{\}\[\]\w\.\-\+,=\"']*$"#, options: .regularExpression) != nil,
+            !text.contains("function")
+        else {
+            throw TensorError("--set \(key)", "expected a table literal such as {256, 128}, got '\(text)'")
+        }
+        let top = lua_gettop(state)
+        defer { lua_settop(state, top) }
+        let source = "return \(text)"
+        let status = source.withCString { lucerna_loadbuffer(state, $0, source.utf8.count, "=--set \(key)") }
+        guard status == LUA_OK else { throw TensorError("--set \(key)", "not a table literal: \(text)") }
+        lucerna_newtable(state)  // an empty environment: names resolve to nil, nothing can be called
+        guard lua_setupvalue(state, -2, 1) != nil else {
+            throw TensorError("--set \(key)", "not a table literal: \(text)")
+        }
+        try protectedCall(arguments: 0, results: 1)
+        return try LuaConfigValue.read(-1, in: state, path: "--set \(key)")
+    }
+}
+
+enum LuaRunAPI {
+    static func install(in lua: LuaState) {
+        lua_getglobal(lua.state, "lucerna")
+        lua.setFunction("config") { [unowned lua] call in
             guard lua_type(call.state, 1) == LUA_TTABLE else { throw call.fail(1, "a table of defaults") }
             let defaults = try LuaConfigValue.options(1, in: call.state, path: "lucerna.config")
-            guard let run = self.run else {
+            guard let run = lua.run else {
                 LuaConfigValue.push(.table(defaults), in: call.state)
                 return 1
             }
-            let resolved = try run.resolve(defaults) { text, key in try self.parseLiteral(text, key: key) }
+            let resolved = try run.resolve(defaults) { text, key in try lua.parseLiteral(text, key: key) }
             LuaConfigValue.push(.table(resolved), in: call.state)
             return 1
         }
-        setFunction("register") { [unowned self] call in
+        lua.setFunction("register") { [unowned lua] call in
             // lucerna.register{kind = ..., name = ..., ...}: a plugin defined inside a recipe.
             guard lua_type(call.state, 1) == LUA_TTABLE else {
                 throw call.fail(1, "a plugin table {kind = ..., name = ..., ...}")
@@ -33,13 +57,13 @@ extension LuaState {
             let origin = (lucerna_tostring(call.state, -1).map { String(cString: $0) } ?? "recipe").trimmingCharacters(
                 in: CharacterSet(charactersIn: ": "))
             lucerna_pop(call.state, 1)
-            let entry = try self.registerPlugin(at: 1, origin: origin, overriding: false)
+            let entry = try lua.registerPlugin(at: 1, origin: origin, overriding: false)
             call.push("\(entry.kind.luaGlobal).\(entry.name)")
             return 1
         }
-        setFunction("save_tensors") { [unowned self] call in
+        lua.setFunction("save_tensors") { [unowned lua] call in
             let path = try call.string(1)
-            try self.checkAccess(path, writing: true, operation: "lucerna.save_tensors")
+            try lua.checkAccess(path, writing: true, operation: "lucerna.save_tensors")
             let fields = try LuaConfigValue.options(2, in: call.state, path: "lucerna.save_tensors")
             let tensors = try fields.keys.sorted().map { name -> (String, Tensor) in
                 guard case .tensor(let tensor)? = fields[name] else {
@@ -50,9 +74,9 @@ extension LuaState {
             try Safetensors.write(tensors, to: path)
             return 0
         }
-        setFunction("load_tensors") { [unowned self] call in
+        lua.setFunction("load_tensors") { [unowned lua] call in
             let path = try call.string(1)
-            try self.checkAccess(path, writing: false, operation: "lucerna.load_tensors")
+            try lua.checkAccess(path, writing: false, operation: "lucerna.load_tensors")
             let contents = try Safetensors.read(path)
             lua_createtable(call.state, 0, Int32(contents.tensors.count))
             for (name, tensor) in contents.tensors {
@@ -61,10 +85,10 @@ extension LuaState {
             }
             return 1
         }
-        lucerna_pop(state, 1)
+        lucerna_pop(lua.state, 1)
         // lucerna.merge(a, b, ...): a new table with the fields of each argument, later ones winning
         // (e.g. a config's optimizer spec plus the parameters: optim(lucerna.merge(config.optimizer, {params = ...}))).
-        try? run(
+        try? lua.run(
             source: """
                 function lucerna.merge(...)
                    local merged = {}
@@ -79,12 +103,12 @@ extension LuaState {
                 end
                 """, name: "lucerna.merge")
 
-        lucerna_newtable(state)
-        if let run { lua_pushstring(state, run.directory) } else { lua_pushnil(state) }
-        lua_setfield(state, -2, "dir")
-        lua_pushinteger(state, lua_Integer(run?.seed ?? 0))
-        lua_setfield(state, -2, "seed")  // the run's seed (--seed, or each of --seeds)
-        setFunction("log") { [unowned self] call in
+        lucerna_newtable(lua.state)
+        if let run = lua.run { lua_pushstring(lua.state, run.directory) } else { lua_pushnil(lua.state) }
+        lua_setfield(lua.state, -2, "dir")
+        lua_pushinteger(lua.state, lua_Integer(lua.run?.seed ?? 0))
+        lua_setfield(lua.state, -2, "seed")  // the run's seed (--seed, or each of --seeds)
+        lua.setFunction("log") { [unowned lua] call in
             let fields = try LuaConfigValue.options(1, in: call.state, path: "run.log")
             for (key, value) in fields {
                 switch value {
@@ -96,11 +120,11 @@ extension LuaState {
                     )
                 }
             }
-            try self.run?.log(fields)
+            try lua.run?.log(fields)
             return 0
         }
-        setFunction("save") { [unowned self] call in
-            guard let run = self.run else {
+        lua.setFunction("save") { [unowned lua] call in
+            guard let run = lua.run else {
                 throw TensorError("run.save", "no run folder: run the recipe with `lucerna run`")
             }
             let name = try call.string(1)
@@ -125,9 +149,9 @@ extension LuaState {
             call.push(path)
             return 1
         }
-        setFunction("image") { [unowned self] call in
+        lua.setFunction("image") { [unowned lua] call in
             // run.image(name, images, {columns = 8, range = {0, 1}}): a PNG grid in images/, shown in report.html.
-            guard let run = self.run else {
+            guard let run = lua.run else {
                 throw TensorError("run.image", "no run folder: run the recipe with `lucerna run`")
             }
             let name = try call.string(1)
@@ -144,10 +168,10 @@ extension LuaState {
             call.push(try run.saveImage(name, images, columns: columns, range: range))
             return 1
         }
-        setFunction("overlay") { [unowned self] call in
+        lua.setFunction("overlay") { [unowned lua] call in
             // run.overlay(name, images, {{"grad_cam", maps}, {"saliency", maps2}}, {colormap = "inferno", alpha = 0.6}):
             // a grid with the images in grey, then one row of coloured heatmaps per method, for report.html.
-            guard let run = self.run else {
+            guard let run = lua.run else {
                 throw TensorError("run.overlay", "no run folder: run the recipe with `lucerna run`")
             }
             let name = try call.string(1)
@@ -182,31 +206,10 @@ extension LuaState {
                     operation: "run.overlay"))
             return 1
         }
-        setFunction("note") { [unowned self] call in
-            self.run?.note(try call.string(1))
+        lua.setFunction("note") { [unowned lua] call in
+            lua.run?.note(try call.string(1))
             return 0
         }
-        lua_setglobal(state, "run")
-    }
-
-    /// Parses a Lua table literal from `--set` (`{256, 128}`): only literal characters are accepted (no
-    /// parentheses, so no calls), and the chunk `return <text>` runs in an empty environment.
-    func parseLiteral(_ text: String, key: String) throws -> ConfigValue {
-        guard text.range(of: #"^[\s\{\}\[\]\w\.\-\+,=\"']*$"#, options: .regularExpression) != nil,
-            !text.contains("function")
-        else {
-            throw TensorError("--set \(key)", "expected a table literal such as {256, 128}, got '\(text)'")
-        }
-        let top = lua_gettop(state)
-        defer { lua_settop(state, top) }
-        let source = "return \(text)"
-        let status = source.withCString { lucerna_loadbuffer(state, $0, source.utf8.count, "=--set \(key)") }
-        guard status == LUA_OK else { throw TensorError("--set \(key)", "not a table literal: \(text)") }
-        lucerna_newtable(state)  // an empty environment: names resolve to nil, nothing can be called
-        guard lua_setupvalue(state, -2, 1) != nil else {
-            throw TensorError("--set \(key)", "not a table literal: \(text)")
-        }
-        try protectedCall(arguments: 0, results: 1)
-        return try LuaConfigValue.read(-1, in: state, path: "--set \(key)")
+        lua_setglobal(lua.state, "run")
     }
 }

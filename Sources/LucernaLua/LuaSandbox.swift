@@ -58,19 +58,22 @@ extension LuaState {
         try sandbox?.checkAccess(path, writing: writing, operation: operation)
     }
 
+}
+
+enum LuaSandboxAPI {
     /// Removes the escapes and wraps file access; runs once at start-up of a sandboxed state.
-    func installSandbox(_ sandbox: Sandbox) throws {
-        limits.pointee.instructionBudget = Int64(sandbox.instructionBudget)
-        limits.pointee.instructionsLeft = Int64(sandbox.instructionBudget)
-        limits.pointee.memoryCap = Int64(sandbox.memoryCap)
-        push(function: "check_access") { [weak self] call in
+    static func install(_ sandbox: Sandbox, in lua: LuaState) throws {
+        lua.limits.pointee.instructionBudget = Int64(sandbox.instructionBudget)
+        lua.limits.pointee.instructionsLeft = Int64(sandbox.instructionBudget)
+        lua.limits.pointee.memoryCap = Int64(sandbox.memoryCap)
+        lua.push(function: "check_access") { [weak lua] call in
             let path = try call.string(1)
             let mode = call.isNil(2) ? "r" : try call.string(2)
-            try self?.checkAccess(path, writing: mode != "r" && mode != "rb", operation: "io.open")
+            try lua?.checkAccess(path, writing: mode != "r" && mode != "rb", operation: "io.open")
             return 0
         }
-        lua_setglobal(state, "__lucerna_check_access")
-        try run(
+        lua_setglobal(lua.state, "__lucerna_check_access")
+        try lua.run(
             source: """
                 local check = __lucerna_check_access
                 __lucerna_check_access = nil
@@ -109,7 +112,7 @@ extension LuaState {
                    return raw_open(path, mode)
                 end
                 """, name: "sandbox")
-        lua_sethook(state, nil, 0, 0)
-        lucerna_install_limit_hook(state)
+        lua_sethook(lua.state, nil, 0, 0)
+        lucerna_install_limit_hook(lua.state)
     }
 }

@@ -113,9 +113,9 @@ public final class LuaState {
         LuaObjects.install(in: self)
         LuaComponentsAPI.install(in: self)
         LuaTrainAPI.install(in: self)
-        installPluginBase()
-        installRunAPI()
-        if let sandbox { try installSandbox(sandbox) }
+        LuaPlugins.installBase(in: self)
+        LuaRunAPI.install(in: self)
+        if let sandbox { try LuaSandboxAPI.install(sandbox, in: self) }
     }
 
     deinit {

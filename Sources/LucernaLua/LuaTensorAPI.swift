@@ -41,7 +41,7 @@ enum LuaTensorAPI {
     static func install(in lua: LuaState) throws {
         let state = lua.state
         // 1. The metatable with metamethods and the method table as __index.
-        LuaUserdata.createMetatable(metatableName, in: lua, methods: installMethods)
+        LuaUserdata.createMetatable(metatableName, in: lua, methods: { installMethods(in: $0) })
         lua.setFunction("__tostring") { call in
             call.push("\(try call.tensor(1))")
             return 1

@@ -3,7 +3,7 @@ import LucernaCore
 
 extension LuaTensorAPI {
     /// Installs the tensor methods into the table on top of the stack (`x:relu()`, `a:matmul(b)`, ...).
-    static func installMethods(_ lua: LuaState) {
+    static func installMethods(in lua: LuaState) {
         // Unary operations without arguments.
         let unary: [(String, (Tensor) throws -> Tensor)] = [
             ("relu", { try $0.relu() }), ("sigmoid", { try $0.sigmoid() }), ("tanh", { try $0.tanh() }),
@@ -169,7 +169,7 @@ extension LuaTensorAPI {
             call.push(try tensor.indexSelect(axis: dimension, indices: indices.map { $0 - 1 }))
             return 1
         }
-        installShapeMethods(lua)
+        installShapeMethods(in: lua)
         lua.setFunction("dtype") { call in
             call.push(try call.tensor(1).dtype.rawValue)
             return 1
@@ -183,7 +183,7 @@ extension LuaTensorAPI {
 
     /// Shape, indexing and layer-level methods: `permute`, `unsqueeze`, `squeeze`, `flatten`, `expand`,
     /// `gather`, `logsumexp`, `leaky_relu`, `conv2d`, `max_pool2d`, `avg_pool2d`, `dropout`.
-    static func installShapeMethods(_ lua: LuaState) {
+    static func installShapeMethods(in lua: LuaState) {
         lua.setFunction("permute") { call in
             let tensor = try call.tensor(1)
             let order = try (2...max(2, call.count)).map { try axis(call.integer($0), "permute") }
