@@ -1,4 +1,5 @@
 import CLua
+import LucernaComponents
 import LucernaCore
 
 /// The arguments of a Swift function called from Lua, read with type checks that throw (never raise),
@@ -19,8 +20,8 @@ public struct LuaCall {
         return String(cString: lua_typename(state, lua_type(state, index)))
     }
 
-    func fail(_ index: Int32, _ expected: String) -> TensorError {
-        TensorError(name, "argument \(index) must be \(expected), got \(typeName(index))")
+    func fail(_ index: Int32, _ expected: String) -> ScriptError {
+        ScriptError(name, "argument \(index) must be \(expected), got \(typeName(index))")
     }
 
     /// Argument `index` as a number.
@@ -67,7 +68,7 @@ public struct LuaCall {
             var isNumber: Int32 = 0
             let value = lua_tonumberx(state, -1, &isNumber)
             guard isNumber != 0, value.rounded() == value, abs(value) < 1e15 else {
-                throw TensorError(name, "argument \(index)[\(position + 1)] must be an integer")
+                throw ScriptError(name, "argument \(index)[\(position + 1)] must be an integer")
             }
             values.append(Int(value))
         }
@@ -113,7 +114,7 @@ extension LuaCall {
             let key = lua_type(state, -2) == LUA_TSTRING ? lucerna_tostring(state, -2).map { String(cString: $0) } : nil
             guard let key, accepted.contains(key) else {
                 lucerna_pop(state, 1)
-                throw TensorError(
+                throw ScriptError(
                     name,
                     "unknown option \(key.map { "'\($0)'" } ?? "(not a string key)"); accepted: \(accepted.joined(separator: ", "))"
                 )
@@ -135,7 +136,7 @@ extension LuaCall {
         let type = pushField(index, key)
         defer { lucerna_pop(state, 1) }
         if type == LUA_TNIL { return defaultValue }
-        guard type == LUA_TNUMBER else { throw TensorError(name, "option \(key) must be a number") }
+        guard type == LUA_TNUMBER else { throw ScriptError(name, "option \(key) must be a number") }
         return lucerna_tonumber(state, -1)
     }
 
@@ -143,7 +144,7 @@ extension LuaCall {
     public func integer(_ index: Int32, _ key: String, default defaultValue: Int) throws -> Int {
         let value = try number(index, key, default: Double(defaultValue))
         guard value.rounded() == value, abs(value) < 1e15 else {
-            throw TensorError(name, "option \(key) must be an integer")
+            throw ScriptError(name, "option \(key) must be an integer")
         }
         return Int(value)
     }
@@ -153,7 +154,7 @@ extension LuaCall {
         let type = pushField(index, key)
         defer { lucerna_pop(state, 1) }
         if type == LUA_TNIL { return defaultValue }
-        guard type == LUA_TBOOLEAN else { throw TensorError(name, "option \(key) must be true or false") }
+        guard type == LUA_TBOOLEAN else { throw ScriptError(name, "option \(key) must be true or false") }
         return lua_toboolean(state, -1) != 0
     }
 
@@ -163,7 +164,7 @@ extension LuaCall {
         defer { lucerna_pop(state, 1) }
         if type == LUA_TNIL { return defaultValue }
         guard type == LUA_TSTRING, let text = lucerna_tostring(state, -1) else {
-            throw TensorError(name, "option \(key) must be a string")
+            throw ScriptError(name, "option \(key) must be a string")
         }
         return String(cString: text)
     }
@@ -187,12 +188,12 @@ extension LuaCall {
         if lua_type(state, -1) == LUA_TNUMBER {
             let value = lucerna_tonumber(state, -1)
             guard value.rounded() == value, abs(value) < 1e9 else {
-                throw TensorError(name, "\(label) must be an integer or {a, b}")
+                throw ScriptError(name, "\(label) must be an integer or {a, b}")
             }
             return (Int(value), Int(value))
         }
         guard lua_type(state, -1) == LUA_TTABLE, luaL_len(state, -1) == 2 else {
-            throw TensorError(name, "\(label) must be an integer or a pair {a, b}")
+            throw ScriptError(name, "\(label) must be an integer or a pair {a, b}")
         }
         var values: [Int] = []
         for position in 1...2 {
@@ -200,10 +201,15 @@ extension LuaCall {
             defer { lucerna_pop(state, 1) }
             let value = lucerna_tonumber(state, -1)
             guard lua_type(state, -1) == LUA_TNUMBER, value.rounded() == value, abs(value) < 1e9 else {
-                throw TensorError(name, "\(label) must be an integer or a pair of integers")
+                throw ScriptError(name, "\(label) must be an integer or a pair of integers")
             }
             values.append(Int(value))
         }
         return (values[0], values[1])
     }
 }
+
+/// The concern of a Lua function of the API called the wrong way: an argument of the wrong type or count,
+/// named by the function (`tensor.zeros: argument 1 must be a table of sizes, got string`).
+public enum ScriptCall {}
+public typealias ScriptError = ConcernError<ScriptCall>

@@ -125,7 +125,7 @@ enum LuaRunAPI {
         }
         lua.setFunction("save") { [unowned lua] call in
             guard let run = lua.run else {
-                throw TensorError("run.save", "no run folder: run the recipe with `lucerna run`")
+                throw RunError("run.save", "no run folder: run the recipe with `lucerna run`")
             }
             let name = try call.string(1)
             guard name.range(of: "^[A-Za-z0-9_.-]+$", options: .regularExpression) != nil, !name.hasPrefix(".") else {
@@ -152,7 +152,7 @@ enum LuaRunAPI {
         lua.setFunction("image") { [unowned lua] call in
             // run.image(name, images, {columns = 8, range = {0, 1}}): a PNG grid in images/, shown in report.html.
             guard let run = lua.run else {
-                throw TensorError("run.image", "no run folder: run the recipe with `lucerna run`")
+                throw RunError("run.image", "no run folder: run the recipe with `lucerna run`")
             }
             let name = try call.string(1)
             let images = try call.tensor(2)
@@ -172,7 +172,7 @@ enum LuaRunAPI {
             // run.overlay(name, images, {{"grad_cam", maps}, {"saliency", maps2}}, {colormap = "inferno", alpha = 0.6}):
             // a grid with the images in grey, then one row of coloured heatmaps per method, for report.html.
             guard let run = lua.run else {
-                throw TensorError("run.overlay", "no run folder: run the recipe with `lucerna run`")
+                throw RunError("run.overlay", "no run folder: run the recipe with `lucerna run`")
             }
             let name = try call.string(1)
             let images = try call.tensor(2)

@@ -49,7 +49,7 @@ public struct ComponentBuilder {
     {
         let built = try instance(key.kind, from: spec, context: context)
         guard let typed = built as? Key.Instance else {
-            throw TensorError(context, "expected \(key.kind.article) \(key.kind.name), got \(type(of: built))")
+            throw RegistryError(context, "expected \(key.kind.article) \(key.kind.name), got \(type(of: built))")
         }
         return typed
     }

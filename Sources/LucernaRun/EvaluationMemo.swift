@@ -145,7 +145,7 @@ public struct EvaluationMemo {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             try Data((document.json + "\n").utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch {
-            throw TensorError("evaluate", "cannot write \(path): \(error.localizedDescription)")
+            throw RunError("evaluate", "cannot write \(path): \(error.localizedDescription)")
         }
     }
 }

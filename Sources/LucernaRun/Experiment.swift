@@ -150,7 +150,7 @@ public enum Experiment {
         let batchSize = config.has("batch") ? try config.positiveInteger("batch") : 1000
         let name = config.has("name") ? try config.string("name") : nil
         if let name, name.range(of: "^[A-Za-z0-9_]+$", options: .regularExpression) == nil {
-            throw TensorError("evaluate", "name '\(name)' must use letters, digits and '_'")
+            throw ConfigurationError("evaluate", "name '\(name)' must use letters, digits and '_'")
         }
         let memo = hooks.isEmpty ? EvaluationMemo(spec: spec, model: model, data: data, components: components) : nil
         if let memo, let stored = memo.load() {
@@ -206,7 +206,7 @@ public enum Experiment {
         _ value: ConfigValue, inputKey: String, targetKey: String, components: ComponentBuilder
     ) throws -> AdversarialTraining {
         guard case .table(let fields) = value else {
-            throw TensorError(
+            throw ConfigurationError(
                 "train",
                 "adversarial must be a table, e.g. {method = \"pgd\", attack = {type = \"pgd\", eps = 0.1, alpha = 0.01, steps = 10}}"
             )
@@ -219,7 +219,8 @@ public enum Experiment {
         switch try config.string("method", default: "pgd") {
         case "pgd":
             guard let attackSpec = fields["attack"] else {
-                throw TensorError("train", "adversarial: method pgd needs attack = an attack (instance, name or spec)")
+                throw ConfigurationError(
+                    "train", "adversarial: method pgd needs attack = an attack (instance, name or spec)")
             }
             let attack = try component(.attack, attackSpec, components: components, "adversarial attack")
             return try AdversarialTraining(
@@ -237,7 +238,7 @@ public enum Experiment {
                     )),
                 inputKey: inputKey, targetKey: targetKey)
         case let other:
-            throw TensorError("train", "adversarial: method must be pgd or trades, got \(other)")
+            throw ConfigurationError("train", "adversarial: method must be pgd or trades, got \(other)")
         }
     }
 
@@ -246,7 +247,7 @@ public enum Experiment {
         -> RobustValidation
     {
         guard case .table(let fields) = value, let attackSpec = fields["attack"] else {
-            throw TensorError(
+            throw ConfigurationError(
                 "train",
                 "robust_validation must be a table with an attack, e.g. {attack = {type = \"pgd\", eps = 0.1, alpha = 0.025, steps = 10}, limit = 1000}"
             )
@@ -269,7 +270,7 @@ public enum Experiment {
         throws -> (table: [String: ConfigValue], record: [String: ConfigValue]?)
     {
         guard case .table(let entries) = value, !entries.isEmpty else {
-            throw TensorError(
+            throw ConfigurationError(
                 "evaluate",
                 "attacks must be a table from name to attack, e.g. {pgd20 = {type = \"pgd\", eps = 0.1, steps = 20}}")
         }
@@ -279,11 +280,11 @@ public enum Experiment {
         case .list(let items):
             budgets = try items.map { item in
                 guard case .number(let eps) = item, eps >= 0 else {
-                    throw TensorError("evaluate", "epsilons must be a list of non-negative numbers")
+                    throw ConfigurationError("evaluate", "epsilons must be a list of non-negative numbers")
                 }
                 return eps
             }
-        default: throw TensorError("evaluate", "epsilons must be a list of numbers, e.g. {0.05, 0.1, 0.2}")
+        default: throw ConfigurationError("evaluate", "epsilons must be a list of numbers, e.g. {0.05, 0.1, 0.2}")
         }
         var attacks: [(name: String, attack: Attack)] = []
         for attackName in entries.keys.sorted() {
@@ -298,7 +299,7 @@ public enum Experiment {
                         fields["eps"] = .number(eps)
                         specification = .table(fields)
                     default:
-                        throw TensorError(
+                        throw ConfigurationError(
                             "evaluate",
                             "with epsilons, attack \(attackName) must be a name or a spec table (an instance has a fixed budget)"
                         )
@@ -312,7 +313,7 @@ public enum Experiment {
         switch worstCase {
         case .null: useWorstCase = attacks.count > 1 && budgets.count == 1
         case .boolean(let flag): useWorstCase = flag
-        default: throw TensorError("evaluate", "worst_case must be a boolean")
+        default: throw ConfigurationError("evaluate", "worst_case must be a boolean")
         }
         let result = try RobustnessEvaluation.run(
             model: model, data: data, attacks: attacks, inputKey: inputKey, targetKey: targetKey,
@@ -355,7 +356,7 @@ public enum Experiment {
         var options = Trainer.Options()
         options.name = try string("name", "train")
         guard options.name.range(of: "^[A-Za-z0-9_-]+$", options: .regularExpression) != nil else {
-            throw TensorError("train", "name '\(options.name)' must use letters, digits, '_' and '-'")
+            throw ConfigurationError("train", "name '\(options.name)' must use letters, digits, '_' and '-'")
         }
         options.epochs = try integer("epochs", 10)
         options.batchSize = try integer("batch", 64)
@@ -370,13 +371,13 @@ public enum Experiment {
         options.verbose = try boolean("verbose", true)
         let interval = try string("schedule_interval", "epoch")
         guard interval == "epoch" || interval == "step" else {
-            throw TensorError("train", "schedule_interval must be \"epoch\" or \"step\", got \"\(interval)\"")
+            throw ConfigurationError("train", "schedule_interval must be \"epoch\" or \"step\", got \"\(interval)\"")
         }
         options.scheduleEveryStep = interval == "step"
         options.earlyStopping = try earlyStopping(value("early_stopping"))
         if let run = components.run {
             guard run.trainerNames.insert(options.name).inserted else {
-                throw TensorError(
+                throw ConfigurationError(
                     "train",
                     "a train{} named '\(options.name)' already ran in this recipe; give each call its own name = ... (checkpoints are per name)"
                 )
@@ -393,7 +394,7 @@ public enum Experiment {
         case .null, .number:
             let fraction = try number("validation", 0.2) ?? 0.2
             guard fraction >= 0, fraction < 1 else {
-                throw TensorError("train", "validation must be a fraction in [0, 1), got \(fraction)")
+                throw ConfigurationError("train", "validation must be a fraction in [0, 1), got \(fraction)")
             }
             if fraction > 0 {
                 let seed = try integer("seed", components.run?.seed ?? 0)
@@ -428,7 +429,7 @@ public enum Experiment {
             let component = try component(.loss, spec, components: components, "loss")
             loss = { logits, batch in
                 guard let targets = batch[targetKey] else {
-                    throw TensorError("train", "the batch has no '\(targetKey)' tensor")
+                    throw ConfigurationError("train", "the batch has no '\(targetKey)' tensor")
                 }
                 return try component.loss(logits, targets)
             }
@@ -459,7 +460,8 @@ public enum Experiment {
             if fields["params"] == nil { fields["params"] = .list(trainable.map(ConfigValue.tensor)) }
             optimizer = try component(.optimizer, .table(fields), components: components, "optimizer")
         case let other:
-            throw TensorError("train", "optimizer must be an optimizer, a name or a spec table, got \(other.kindName)")
+            throw ConfigurationError(
+                "train", "optimizer must be an optimizer, a name or a spec table, got \(other.kindName)")
         }
         let stepsPerEpoch =
             options.dropLast
@@ -484,7 +486,7 @@ public enum Experiment {
                 .schedule, scheduleSpec(fields, optimizer: optimizer, horizon: horizon, components: components),
                 components: components, "schedule")
         case let other:
-            throw TensorError(
+            throw ConfigurationError(
                 "train", "schedule must be a schedule, a name, a spec table or false, got \(other.kindName)")
         }
 
@@ -535,16 +537,18 @@ public enum Experiment {
             var modules: [(name: String, module: Module)] = []
             for name in fields.keys.sorted() {
                 guard case .object(let module as Module)? = fields[name] else {
-                    throw TensorError("train", "model.\(name) must be a module, got \(fields[name]?.kindName ?? "nil")")
+                    throw ConfigurationError(
+                        "train", "model.\(name) must be a module, got \(fields[name]?.kindName ?? "nil")")
                 }
                 modules.append((name, module))
             }
             guard let forward else {
-                throw TensorError("train", "a table of modules needs forward = function(batch) ... return logits end")
+                throw ConfigurationError(
+                    "train", "a table of modules needs forward = function(batch) ... return logits end")
             }
             return TrainableModel(modules: modules, forward: forward)
         case let other:
-            throw TensorError(
+            throw ConfigurationError(
                 "train", "model must be a module (e.g. models.cnn{}) or a table of named modules, got \(other.kindName)"
             )
         }
@@ -552,14 +556,14 @@ public enum Experiment {
 
     public static func dataset(_ value: ConfigValue, role: String) throws -> TensorDataset {
         guard case .table(let fields) = value else {
-            throw TensorError(
+            throw ConfigurationError(
                 "train", "\(role) must be a data set (a table of tensors such as data.mnist{}), got \(value.kindName)")
         }
         let tensors = fields.keys.sorted().compactMap { key -> (name: String, tensor: Tensor)? in
             guard key != "indices", case .tensor(let tensor)? = fields[key] else { return nil }
             return (key, tensor)
         }
-        guard !tensors.isEmpty else { throw TensorError("train", "\(role) holds no tensors") }
+        guard !tensors.isEmpty else { throw ConfigurationError("train", "\(role) holds no tensors") }
         return TensorDataset(
             name: role, tensors: tensors, metadata: fields.filter { if case .tensor = $0.value { false } else { true } }
         )
@@ -570,7 +574,7 @@ public enum Experiment {
         _ data: TensorDataset, fraction: Double, target: String, seed: Int, components: ComponentBuilder
     ) throws -> (TensorDataset, TensorDataset) {
         guard let labels = data.tensor(target), labels.rank == 1 else {
-            throw TensorError(
+            throw ConfigurationError(
                 "train",
                 "a validation fraction stratifies by '\(target)', which must be a [N] tensor of the training data")
         }
@@ -578,7 +582,7 @@ public enum Experiment {
             keys: labels.toIntegers(), fraction: fraction,
             generator: RandomGenerator(seed: UInt64(truncatingIfNeeded: seed)))
         guard !split.kept.isEmpty, !split.heldOut.isEmpty else {
-            throw TensorError("train", "validation = \(fraction) of \(data.count) samples leaves an empty part")
+            throw ConfigurationError("train", "validation = \(fraction) of \(data.count) samples leaves an empty part")
         }
         for (part, indices) in [("train", split.kept), ("validation", split.heldOut)] {
             try components.run?.log(
@@ -599,24 +603,24 @@ public enum Experiment {
             try rejectUnknownOptions(
                 fields.keys, accepted: ["metric", "patience", "mode", "min_delta"], owner: "train early_stopping")
             guard case .string(let metric) = fields["metric"] ?? .string("val_loss") else {
-                throw TensorError("train early_stopping", "metric must be a record name such as \"val_f1\"")
+                throw ConfigurationError("train early_stopping", "metric must be a record name such as \"val_f1\"")
             }
             var mode = EarlyStopping.defaultMode(for: metric)
             if let given = fields["mode"] {
                 guard case .string(let text) = given, let parsed = EarlyStopping.Mode(rawValue: text) else {
-                    throw TensorError("train early_stopping", "mode must be \"min\" or \"max\", got \(given)")
+                    throw ConfigurationError("train early_stopping", "mode must be \"min\" or \"max\", got \(given)")
                 }
                 mode = parsed
             }
             let patience = fields["patience"]?.numberValue ?? 3
             guard patience.rounded() == patience, patience >= 1, patience < 1e6 else {
-                throw TensorError("train early_stopping", "patience must be a positive integer, got \(patience)")
+                throw ConfigurationError("train early_stopping", "patience must be a positive integer, got \(patience)")
             }
             return try EarlyStopping(
                 metric: metric, patience: Int(patience), mode: mode, minimumDelta: fields["min_delta"]?.numberValue ?? 0
             )
         case let other:
-            throw TensorError(
+            throw ConfigurationError(
                 "train",
                 "early_stopping must be a table {metric = \"val_f1\", patience = 3, mode = \"max\"} or false, got \(other.kindName)"
             )
@@ -652,7 +656,7 @@ public enum Experiment {
         case .null: return []
         case .list(let list): items = list
         case .table(let fields) where fields.isEmpty: return []
-        case let other: throw TensorError("train", "regularizers must be a list, got \(other.kindName)")
+        case let other: throw ConfigurationError("train", "regularizers must be a list, got \(other.kindName)")
         }
         var result: [(name: String, weight: Double, regularizer: Regularizer)] = []
         var used = Set<String>()
@@ -669,13 +673,13 @@ public enum Experiment {
             case .table(var fields):
                 if let given = fields.removeValue(forKey: "weight") {
                     guard let number = given.numberValue, number.isFinite else {
-                        throw TensorError("train", "regularizers[\(position + 1)].weight must be a number")
+                        throw ConfigurationError("train", "regularizers[\(position + 1)].weight must be a number")
                     }
                     weight = number
                 }
                 if let given = fields.removeValue(forKey: "name") {
                     guard case .string(let text) = given else {
-                        throw TensorError("train", "regularizers[\(position + 1)].name must be a string")
+                        throw ConfigurationError("train", "regularizers[\(position + 1)].name must be a string")
                     }
                     name = text
                 }
@@ -686,13 +690,13 @@ public enum Experiment {
                         .regularizer, .table(fields), components: components, "regularizers[\(position + 1)]")
                     name = name ?? type
                 } else {
-                    throw TensorError(
+                    throw ConfigurationError(
                         "train",
                         "regularizers[\(position + 1)] must be a regularizer, {type = \"l2\", weight = ...} or {regularizer = r, weight = ...}"
                     )
                 }
             default:
-                throw TensorError(
+                throw ConfigurationError(
                     "train", "regularizers[\(position + 1)] must be a regularizer or a spec table, got \(item.kindName)"
                 )
             }
@@ -718,17 +722,19 @@ public enum Experiment {
             var byName: [String: ConfigValue] = [:]
             for item in names {
                 guard case .string(let name) = item else {
-                    throw TensorError(
+                    throw ConfigurationError(
                         "train", "a metrics list must hold names; use a table name = metric for instances")
                 }
                 byName[name] = item
             }
             fields = byName
-        case let other: throw TensorError("train", "metrics must be a table name = metric, got \(other.kindName)")
+        case let other:
+            throw ConfigurationError("train", "metrics must be a table name = metric, got \(other.kindName)")
         }
         return try fields.keys.sorted().map { name in
             guard name.range(of: "^[A-Za-z0-9_]+$", options: .regularExpression) != nil, name != "loss" else {
-                throw TensorError("train", "metric name '\(name)' must use letters, digits and '_' (and not be 'loss')")
+                throw ConfigurationError(
+                    "train", "metric name '\(name)' must use letters, digits and '_' (and not be 'loss')")
             }
             return (name, try component(.metric, fields[name] ?? .null, components: components, "metrics.\(name)"))
         }

@@ -30,10 +30,10 @@ public enum RunComparison {
             }
         }
         guard FileManager.default.fileExists(atPath: metricsPath) else {
-            throw TensorError("report", "\(folder) has neither summary.json nor metrics.jsonl (is it a run folder?)")
+            throw RunError("report", "\(folder) has neither summary.json nor metrics.jsonl (is it a run folder?)")
         }
         let records = RunReport.records(metricsPath)
-        guard !records.isEmpty else { throw TensorError("report", "\(metricsPath) has no readable record") }
+        guard !records.isEmpty else { throw RunError("report", "\(metricsPath) has no readable record") }
         var result: [String: Cell] = [:]
         for record in records {
             for (name, value) in record where name != "time" {
@@ -58,7 +58,7 @@ public enum RunComparison {
                 selected.contains { $0.hasSuffix("*") ? name.hasPrefix(String($0.dropLast())) : name == $0 }
             }
             guard !columns.isEmpty else {
-                throw TensorError(
+                throw RunError(
                     "report",
                     "no metric matches \(selected.joined(separator: ", ")); the runs have \(all.joined(separator: ", "))"
                 )

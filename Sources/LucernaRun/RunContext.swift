@@ -12,14 +12,14 @@ public struct ConfigOverride: Sendable {
 
     public init(parsing argument: String) throws {
         guard let equals = argument.firstIndex(of: "=") else {
-            throw TensorError(
+            throw ConfigurationError(
                 "--set", "expected key=value (e.g. --set epochs=3 or --set optimizer.lr=1e-3), got '\(argument)'")
         }
         let key = String(argument[..<equals])
         let value = String(argument[argument.index(after: equals)...])
         let path = key.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         guard !path.isEmpty, path.allSatisfy({ !$0.isEmpty }) else {
-            throw TensorError("--set", "bad key '\(key)' in '\(argument)'")
+            throw ConfigurationError("--set", "bad key '\(key)' in '\(argument)'")
         }
         self.path = path
         self.text = value
@@ -72,7 +72,7 @@ public final class RunContext {
             try FileManager.default.createDirectory(
                 atPath: "\(directory)/checkpoints", withIntermediateDirectories: true)
         } catch {
-            throw TensorError("run", "cannot create the run folder \(directory): \(error.localizedDescription)")
+            throw RunError("run", "cannot create the run folder \(directory): \(error.localizedDescription)")
         }
         // A summary left by an earlier run in this folder does not describe this one (it is written again at the end).
         try? FileManager.default.removeItem(atPath: "\(directory)/summary.json")
@@ -119,13 +119,14 @@ public final class RunContext {
                 Int($0)
             }
             guard seeds.count == items.count, !seeds.isEmpty, Set(seeds).count == seeds.count else {
-                throw TensorError(
+                throw ConfigurationError(
                     "lucerna.config",
                     "seeds must be a list of distinct integers such as {1, 2, 3}, got \(config["seeds"]?.description ?? "nil")"
                 )
             }
             requestedSeeds = seeds
-            throw TensorError("lucerna.config", "the recipe asks for seeds \(seeds); the run restarts once per seed")
+            throw ConfigurationError(
+                "lucerna.config", "the recipe asks for seeds \(seeds); the run restarts once per seed")
         }
         return config
     }
@@ -137,7 +138,7 @@ public final class RunContext {
         let key = override.path[depth]
         guard let current = table[key] else {
             let known = table.keys.sorted()
-            throw TensorError(
+            throw ConfigurationError(
                 "--set \(override.key)",
                 "the config has no key '\(key)'\(suggestion(for: key, in: known)); keys: \(known.joined(separator: ", "))"
             )
@@ -145,7 +146,7 @@ public final class RunContext {
         var result = table
         if depth + 1 < override.path.count {
             guard case .table(let inner) = current else {
-                throw TensorError(
+                throw ConfigurationError(
                     "--set \(override.key)",
                     "'\(override.path[...depth].joined(separator: "."))' is a \(current.kindName), not a table")
             }
@@ -153,8 +154,8 @@ public final class RunContext {
             return result
         }
         let text = override.text.trimmingCharacters(in: .whitespaces)
-        func bad(_ expected: String) -> TensorError {
-            TensorError(
+        func bad(_ expected: String) -> ConfigurationError {
+            ConfigurationError(
                 "--set \(override.key)",
                 "expected \(expected) (the type of the recipe's value \(current)), got '\(override.text)'")
         }
@@ -264,7 +265,7 @@ public final class RunContext {
     /// Writes `images/<name>.png` (and the caption beside it, shown by `report.html`).
     public func savePNG(_ name: String, _ data: Data, caption: String?, operation: String) throws -> String {
         guard name.range(of: "^[A-Za-z0-9_.-]+$", options: .regularExpression) != nil, !name.hasPrefix(".") else {
-            throw TensorError(operation, "image name '\(name)' must use letters, digits, '_', '-' and '.'")
+            throw ConfigurationError(operation, "image name '\(name)' must use letters, digits, '_', '-' and '.'")
         }
         let folder = "\(directory)/images"
         do {
@@ -272,14 +273,14 @@ public final class RunContext {
             try data.write(to: URL(fileURLWithPath: "\(folder)/\(name).png"), options: .atomic)
             if let caption { try caption.write(toFile: "\(folder)/\(name).txt", atomically: true, encoding: .utf8) }
         } catch {
-            throw TensorError(operation, "cannot write \(folder)/\(name).png: \(error.localizedDescription)")
+            throw RunError(operation, "cannot write \(folder)/\(name).png: \(error.localizedDescription)")
         }
         return "\(folder)/\(name).png"
     }
 
     public func write(_ name: String, _ text: String) throws {
         do { try text.write(toFile: "\(directory)/\(name)", atomically: true, encoding: .utf8) } catch {
-            throw TensorError("run", "cannot write \(directory)/\(name): \(error.localizedDescription)")
+            throw RunError("run", "cannot write \(directory)/\(name): \(error.localizedDescription)")
         }
     }
 
@@ -288,7 +289,7 @@ public final class RunContext {
         if !FileManager.default.fileExists(atPath: path) {
             _ = FileManager.default.createFile(atPath: path, contents: nil)
         }
-        guard let handle = FileHandle(forWritingAtPath: path) else { throw TensorError("run", "cannot open \(path)") }
+        guard let handle = FileHandle(forWritingAtPath: path) else { throw RunError("run", "cannot open \(path)") }
         defer { try? handle.close() }
         handle.seekToEndOfFile()
         handle.write(Data(text.utf8))

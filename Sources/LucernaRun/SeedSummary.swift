@@ -19,7 +19,7 @@ public struct SeedSummary {
             for (name, number) in record.metrics { collected[name, default: []].append(number) }
         }
         guard !collected.isEmpty else {
-            throw TensorError("--seeds", "the runs logged no numeric metrics (use run.log{...})")
+            throw RunError("--seeds", "the runs logged no numeric metrics (use run.log{...})")
         }
         values = collected
     }
@@ -34,7 +34,7 @@ public struct SeedSummary {
     public static func load(from folder: String) throws -> SeedSummary? {
         let path = "\(folder)/summary.json"
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        func fail(_ message: String) -> TensorError { TensorError("summary", "\(path): \(message)") }
+        func fail(_ message: String) -> RunError { RunError("summary", "\(path): \(message)") }
         let document: ConfigValue
         do { document = try ConfigValue(parsingJSON: String(decoding: data, as: UTF8.self)) } catch {
             throw fail("\(error)")
@@ -67,7 +67,7 @@ public struct SeedSummary {
     public static func finishedRun(in folder: String) throws -> (seed: Int, metrics: [String: Double])? {
         guard let summary = try load(from: folder) else { return nil }
         guard summary.seeds.count == 1 else {
-            throw TensorError(
+            throw RunError(
                 "summary",
                 "\(folder)/summary.json aggregates \(summary.seeds.count) seeds; expected the summary of one seed")
         }

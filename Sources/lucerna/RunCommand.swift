@@ -296,7 +296,7 @@ struct Run: ParsableCommand {
             } else {
                 try summary.json.write(toFile: "\(folder)/summary.json", atomically: true, encoding: .utf8)
             }
-        } catch let error as TensorError where records.count == 1 {
+        } catch let error as RunError where records.count == 1 {
             _ = error  // a single run that logged no numbers has nothing to summarise
         } catch {
             report("error: \(error)")

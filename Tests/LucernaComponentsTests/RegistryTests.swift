@@ -159,4 +159,22 @@ final class RegistryTests: XCTestCase {
             throw XCTSkip("data sets without their files (set LUCERNA_DATA): \(missing.joined(separator: "; "))")
         }
     }
+
+    /// Errors by concern: tensor operations, configuration and the registry each have their type; the
+    /// message reads `owner: message` for all.
+    func testErrorsHaveATypePerConcern() throws {
+        let registry = Registry.standard()
+        XCTAssertThrowsError(try registry.build(.fusion, "conact", options: [:])) { error in
+            XCTAssert(error is RegistryError, "\(type(of: error))")
+            XCTAssert("\(error)".hasPrefix("fusions: unknown fusion 'conact'"), "\(error)")
+        }
+        XCTAssertThrowsError(try registry.build(.fusion, "concat", options: ["input_dims": .string("3")])) { error in
+            XCTAssertEqual(
+                error as? ConfigurationError,
+                ConfigurationError("fusions.concat", "option input_dims must be a list of integers, got string"))
+        }
+        XCTAssertThrowsError(try Tensor.zeros([2, 3]).matmul(Tensor.zeros([2, 3]))) { error in
+            XCTAssert(error is TensorError)
+        }
+    }
 }

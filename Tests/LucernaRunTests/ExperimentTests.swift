@@ -97,4 +97,18 @@ final class ExperimentTests: XCTestCase {
         let markdown = try RunComparison.markdown([root])
         XCTAssert(markdown.contains("0.8500 ± 0.0707"), markdown)
     }
+
+    func testRunErrorsAreTheirOwnType() throws {
+        XCTAssertThrowsError(
+            try RunContext(directory: "/proc/lucerna-cannot-write", recipe: "r.lua", seed: 1, threads: 1)
+        ) { error in
+            XCTAssert(error is RunError, "\(type(of: error)): \(error)")
+        }
+        XCTAssertThrowsError(
+            try Experiment.train(
+                ["epochs": .string("ten")], components: ComponentBuilder(registry: .standard(), run: nil))
+        ) {
+            error in XCTAssert(error is ConfigurationError, "\(type(of: error)): \(error)")
+        }
+    }
 }

@@ -21,11 +21,11 @@ struct BiasInjection {
 
     init(_ value: ConfigValue, owner: String) throws {
         guard case .table(let fields) = value else {
-            throw TensorError(
+            throw ConfigurationError(
                 owner, "option bias must be a table such as {kind = \"artifact\", correlation = 0.9, fraction = 0.5}")
         }
         for key in fields.keys.sorted() where !Self.accepted.contains(key) {
-            throw TensorError(
+            throw ConfigurationError(
                 owner,
                 "bias: unknown field '\(key)'\(suggestion(for: key, in: Self.accepted)); accepted: \(Self.accepted.joined(separator: ", "))"
             )
@@ -38,7 +38,7 @@ struct BiasInjection {
             config.has(key) ? try config.string(key) : fallback
         }
         guard let kind = Kind(rawValue: try text("kind", "artifact")) else {
-            throw TensorError(owner, "bias.kind must be artifact or color, got \(try text("kind", ""))")
+            throw ConfigurationError(owner, "bias.kind must be artifact or color, got \(try text("kind", ""))")
         }
         self.kind = kind
         correlation = try number("correlation", 0.9)
@@ -49,17 +49,19 @@ struct BiasInjection {
         testMode = try text("test", "independent")
         seed = UInt64(truncatingIfNeeded: Int(try number("seed", 0)))
         guard (0...1).contains(correlation), (0...1).contains(fraction) else {
-            throw TensorError(
+            throw ConfigurationError(
                 owner, "bias.correlation and bias.fraction must be in [0, 1], got \(correlation) and \(fraction)")
         }
         guard ["top_left", "top_right", "bottom_left", "bottom_right"].contains(corner) else {
-            throw TensorError(
+            throw ConfigurationError(
                 owner, "bias.corner must be top_left, top_right, bottom_left or bottom_right, got \(corner)")
         }
         guard ["independent", "reversed"].contains(testMode) else {
-            throw TensorError(owner, "bias.test must be independent or reversed, got \(testMode)")
+            throw ConfigurationError(owner, "bias.test must be independent or reversed, got \(testMode)")
         }
-        guard (1...14).contains(size) else { throw TensorError(owner, "bias.size must be 1...14 pixels, got \(size)") }
+        guard (1...14).contains(size) else {
+            throw ConfigurationError(owner, "bias.size must be 1...14 pixels, got \(size)")
+        }
     }
 
     /// The subgroup of each sample (1 carries the feature).

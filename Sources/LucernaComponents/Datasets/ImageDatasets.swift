@@ -39,7 +39,7 @@ enum ImageDatasets {
         var images = set.images
         var labels = set.labels
         if let limit = try config.optionalInteger("limit") {
-            guard limit > 0 else { throw TensorError(config.owner, "limit must be positive, got \(limit)") }
+            guard limit > 0 else { throw ConfigurationError(config.owner, "limit must be positive, got \(limit)") }
             if limit < set.count {
                 images = try images.sliced(axis: 0, end: limit)
                 labels = try labels.sliced(axis: 0, end: limit)
@@ -49,7 +49,7 @@ enum ImageDatasets {
         if try config.boolean("masks") {
             let threshold = try config.number("mask_threshold")
             guard threshold >= 0, threshold < 1 else {
-                throw TensorError(config.owner, "mask_threshold must be in [0, 1), got \(threshold)")
+                throw ConfigurationError(config.owner, "mask_threshold must be in [0, 1), got \(threshold)")
             }
             tensors.append(("masks", try images.greater(Tensor(threshold))))
         }

@@ -41,7 +41,7 @@ enum MultimodalMNIST {
             folder: SpokenDigits.locate(explicit: DataLocation.root),
             settings: SpokenDigitsDataset.settings(config))
         let count = min(images.count, try config.optionalInteger("limit") ?? images.count)
-        guard count > 0 else { throw TensorError(config.owner, "limit must be positive") }
+        guard count > 0 else { throw ConfigurationError(config.owner, "limit must be positive") }
         let seed = UInt64(truncatingIfNeeded: try config.integer("seed"))
         // 1. Recordings of the matching split, by digit.
         let pool = try SpokenDigitsDataset.positions(audio, split: split, testSpeaker: nil, owner: config.owner)
@@ -53,7 +53,7 @@ enum MultimodalMNIST {
         let paired = try labels.enumerated().map { index, digit -> Int in
             let candidates = byDigit[digit]
             guard !candidates.isEmpty else {
-                throw TensorError(config.owner, "no \(split) recording of digit \(digit)")
+                throw ConfigurationError(config.owner, "no \(split) recording of digit \(digit)")
             }
             return candidates[Int(mix(seed, UInt64(index)) % UInt64(candidates.count))]
         }
@@ -65,7 +65,8 @@ enum MultimodalMNIST {
         let side = try config.integer("occlusion")
         let audioNoise = try config.number("audio_noise")
         guard noise >= 0, audioNoise >= 0, side >= 0, side <= 28 else {
-            throw TensorError(config.owner, "image_noise and audio_noise must be non-negative and occlusion in 0...28")
+            throw ConfigurationError(
+                config.owner, "image_noise and audio_noise must be non-negative and occlusion in 0...28")
         }
         if noise > 0 {
             pixels = try (pixels + Tensor.normal(pixels.shape, standardDeviation: noise, generator: generator)).clamp(

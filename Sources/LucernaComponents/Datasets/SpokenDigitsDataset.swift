@@ -50,7 +50,7 @@ enum SpokenDigitsDataset {
             set, split: config.choice("split", ["train", "test", "all"]),
             testSpeaker: config.has("test_speaker") ? config.string("test_speaker") : nil, owner: config.owner)
         if let limit = try config.optionalInteger("limit") {
-            guard limit > 0 else { throw TensorError(config.owner, "limit must be positive, got \(limit)") }
+            guard limit > 0 else { throw ConfigurationError(config.owner, "limit must be positive, got \(limit)") }
             chosen = Array(chosen.prefix(limit))
         }
         return TensorDataset(

@@ -52,7 +52,7 @@ enum TextDatasets {
         let seed = try config.integer("seed")
         let length = try config.positiveInteger("max_length")
         let mode = try config.choice("tokens", ["words", "char_ngrams"])
-        guard test > 0, test < 1 else { throw TensorError(config.owner, "test must be in (0, 1), got \(test)") }
+        guard test > 0, test < 1 else { throw ConfigurationError(config.owner, "test must be in (0, 1), got \(test)") }
         let key =
             "\(folder)|\(test)|\(seed)|\(length)|\(mode)|\(try config.integer("min_count"))|\(try config.integer("max_vocabulary"))|\(try config.integer("ngram"))|\(try config.integer("buckets"))"
         if let cached = encodings[key] { return cached }
@@ -93,7 +93,7 @@ enum TextDatasets {
 
     static func limited(_ positions: [Int], _ config: Config) throws -> [Int] {
         guard let limit = try config.optionalInteger("limit") else { return positions }
-        guard limit > 0 else { throw TensorError(config.owner, "limit must be positive, got \(limit)") }
+        guard limit > 0 else { throw ConfigurationError(config.owner, "limit must be positive, got \(limit)") }
         return Array(positions.prefix(limit))
     }
 

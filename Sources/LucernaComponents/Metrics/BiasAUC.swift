@@ -16,7 +16,7 @@ public final class BiasAUC: PredictionRecord {
     init(config: Config) throws {
         positive = try config.integer("positive")
         power = try config.number("power")
-        guard power != 0 else { throw TensorError(config.owner, "power must not be 0") }
+        guard power != 0 else { throw ConfigurationError(config.owner, "power must not be 0") }
         try super.init(owner: config.owner, config: config)
     }
 

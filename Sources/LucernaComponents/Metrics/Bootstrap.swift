@@ -24,7 +24,7 @@ public final class Bootstrap: Metric {
         confidence = try config.number("confidence")
         seed = UInt64(truncatingIfNeeded: try config.integer("seed"))
         guard confidence > 0, confidence < 1 else {
-            throw TensorError(config.owner, "confidence must be in (0, 1), got \(confidence)")
+            throw ConfigurationError(config.owner, "confidence must be in (0, 1), got \(confidence)")
         }
     }
 

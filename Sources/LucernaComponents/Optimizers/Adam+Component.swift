@@ -17,7 +17,7 @@ extension Adam: RegisteredComponent {
         guard case .list(let items) = config.value("betas"), items.count == 2,
             case .number(let first) = items[0], case .number(let second) = items[1]
         else {
-            throw TensorError(config.owner, "option betas must be a pair {beta1, beta2}")
+            throw ConfigurationError(config.owner, "option betas must be a pair {beta1, beta2}")
         }
         return (first, second)
     }

@@ -93,7 +93,9 @@ private struct JSONParser {
 
     init(scalars: [Unicode.Scalar]) { self.scalars = scalars }
 
-    func fail(_ message: String) -> TensorError { TensorError("json", "\(message) at character \(position)") }
+    func fail(_ message: String) -> ConfigurationError {
+        ConfigurationError("json", "\(message) at character \(position)")
+    }
 
     mutating func skipSpace() {
         while position < scalars.count, [" ", "\n", "\r", "\t"].contains(scalars[position]) { position += 1 }
@@ -298,7 +300,7 @@ public struct Config {
         self.registry = registry
     }
 
-    func error(_ message: String) -> TensorError { TensorError(owner, message) }
+    func error(_ message: String) -> ConfigurationError { ConfigurationError(owner, message) }
 
     /// The raw value of `key` (`.null` when absent).
     public func value(_ key: String) -> ConfigValue { values[key] ?? .null }
@@ -452,7 +454,7 @@ public func suggestion(for name: String, in candidates: [String]) -> String {
 /// accepted name and the whole list.
 public func rejectUnknownOptions(_ keys: some Collection<String>, accepted: [String], owner: String) throws {
     for key in keys.sorted() where !accepted.contains(key) {
-        throw TensorError(
+        throw ConfigurationError(
             owner,
             "unknown option '\(key)'\(suggestion(for: key, in: accepted)); accepted: \(accepted.isEmpty ? "(none)" : accepted.joined(separator: ", "))"
         )

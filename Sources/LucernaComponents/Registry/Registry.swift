@@ -45,7 +45,7 @@ public struct ComponentEntry: @unchecked Sendable {
     public func instance(_ config: Config) throws -> Any {
         let built = try make(config)
         guard kind.accepts(built) else {
-            throw TensorError(
+            throw RegistryError(
                 qualifiedName,
                 "built \(type(of: built)), which is not \(kind.article) \(kind.name) (\(kind.protocolName))")
         }
@@ -76,7 +76,7 @@ public final class Registry: @unchecked Sendable {
     public func register(_ entry: ComponentEntry, overriding: Bool = false) throws {
         if let existing = entries[entry.kind]?[entry.name] {
             guard overriding else {
-                throw TensorError(
+                throw RegistryError(
                     "registry",
                     "\(entry.kind.name) '\(entry.name)' from \(entry.origin) is already registered (from \(existing.origin)); set override = true to replace it"
                 )
@@ -99,7 +99,7 @@ public final class Registry: @unchecked Sendable {
     public func entry(_ kind: ComponentKind, _ name: String) throws -> ComponentEntry {
         guard let entry = entries[kind]?[name] else {
             let known = names(kind)
-            throw TensorError(
+            throw RegistryError(
                 kind.namespace,
                 "unknown \(kind.name) '\(name)'\(suggestion(for: name, in: known)); known: \(known.isEmpty ? "(none)" : known.joined(separator: ", "))"
             )
@@ -124,7 +124,7 @@ public final class Registry: @unchecked Sendable {
 
     private func typed<Key: ComponentKindKey>(_ key: Key, _ value: Any, context: String) throws -> Key.Instance {
         guard let instance = value as? Key.Instance else {
-            throw TensorError(context, "expected \(key.kind.article) \(key.kind.name), got \(type(of: value))")
+            throw RegistryError(context, "expected \(key.kind.article) \(key.kind.name), got \(type(of: value))")
         }
         return instance
     }
@@ -143,7 +143,9 @@ public final class Registry: @unchecked Sendable {
         for option in entry.options {
             let given = options[option.name] ?? .null
             if case .null = given {
-                if option.required { throw TensorError(owner, "option \(option.name) is required (\(option.summary))") }
+                if option.required {
+                    throw RegistryError(owner, "option \(option.name) is required (\(option.summary))")
+                }
                 values[option.name] = option.defaultValue
             } else {
                 values[option.name] = given
@@ -157,20 +159,20 @@ public final class Registry: @unchecked Sendable {
         switch value {
         case .object(let object):
             guard kind.accepts(object) else {
-                throw TensorError(context, "expected \(kind.article) \(kind.name), got \(type(of: object))")
+                throw RegistryError(context, "expected \(kind.article) \(kind.name), got \(type(of: object))")
             }
             return object
         case .string(let name): return try instance(kind, name, options: [:])
         case .table(var fields):
             guard case .string(let name)? = fields.removeValue(forKey: "type") else {
-                throw TensorError(
+                throw RegistryError(
                     context,
                     "\(kind.article) \(kind.name) spec table needs type = \"name\" (one of \(names(kind).joined(separator: ", ")))"
                 )
             }
             return try instance(kind, name, options: fields)
         default:
-            throw TensorError(
+            throw RegistryError(
                 context,
                 "expected \(kind.article) \(kind.name): an instance, a name or {type = \"name\", ...}; got \(value.kindName)"
             )

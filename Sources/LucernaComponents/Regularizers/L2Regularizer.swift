@@ -16,7 +16,7 @@ public final class L2Regularizer: Regularizer {
         weight = try config.number("weight")
         includeBias = try config.boolean("include_bias")
         guard weight >= 0, weight.isFinite else {
-            throw TensorError(config.owner, "weight must be finite and non-negative, got \(weight)")
+            throw ConfigurationError(config.owner, "weight must be finite and non-negative, got \(weight)")
         }
     }
 
