@@ -12,8 +12,8 @@ public enum CAMRequirement: Sendable {
     case higherDerivatives
 }
 
-/// The explained layer as a CAM method sees it.
-public struct CAMLayer {
+/// The explained layer as a CAM method sees it (its values read once, when a method first asks).
+public final class CAMLayer {
     /// The layer's module name.
     public let name: String
     /// The activations A `[N, C, h, w]` (a temporal layer's `[N, C, l]` as `[N, C, 1, l]`), detached.
@@ -30,6 +30,26 @@ public struct CAMLayer {
     /// Whether the layer is temporal (`[N, C, l]`).
     public let temporal: Bool
 
+    /// The activations' values, in order.
+    public private(set) lazy var activationValues: [Double] = activations.toDoubles()
+    private lazy var gradientValues: [Double]? = gradients?.toDoubles()
+
+    public init(
+        name: String, activations: Tensor, gradients: Tensor?, secondDerivatives: [Double]?,
+        thirdDerivatives: [Double]?,
+        model: Module, inputs: Tensor, classes: [Int], temporal: Bool
+    ) {
+        self.name = name
+        self.activations = activations
+        self.gradients = gradients
+        self.secondDerivatives = secondDerivatives
+        self.thirdDerivatives = thirdDerivatives
+        self.model = model
+        self.inputs = inputs
+        self.classes = classes
+        self.temporal = temporal
+    }
+
     /// (N, C, h·w).
     public var dimensions: (count: Int, channels: Int, plane: Int) {
         (activations.shape[0], activations.shape[1], activations.shape[2] * activations.shape[3])
@@ -37,10 +57,10 @@ public struct CAMLayer {
 
     /// The gradients, or an error naming the method when it asked for none.
     public func requireGradients(_ method: String) throws -> [Double] {
-        guard let gradients else {
+        guard let gradientValues else {
             throw TensorError(method, "needs the gradients of the target scores (requirement .gradients)")
         }
-        return gradients.toDoubles()
+        return gradientValues
     }
 }
 
@@ -80,7 +100,7 @@ extension CAMLayer {
         guard weights.count == count * channels else {
             throw TensorError(method, "channel weights must be [\(count), \(channels)], got \(weights.count) values")
         }
-        let a = activations.toDoubles()
+        let a = activationValues
         var map = [Double](repeating: 0, count: count * plane)
         for n in 0..<count {
             for c in 0..<channels {

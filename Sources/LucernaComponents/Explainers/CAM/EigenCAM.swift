@@ -9,7 +9,7 @@ public final class EigenCAM: CAMWeighting {
     public init() {}
 
     public func map(_ layer: CAMLayer) throws -> [Double] {
-        Self.principalProjection(layer.activations.toDoubles(), shape: layer.activations.shape)
+        Self.principalProjection(layer.activationValues, shape: layer.activations.shape)
     }
 
     /// Eigen-CAM: per sample, the `[h·w, C]` activations centred over positions, projected on their first

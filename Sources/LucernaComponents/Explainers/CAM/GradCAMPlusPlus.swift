@@ -26,7 +26,7 @@ public final class GradCAMPlusPlus: CAMChannelWeighting {
     public func channelWeights(_ layer: CAMLayer) throws -> [Double] {
         let (count, channels, plane) = layer.dimensions
         let g = try layer.requireGradients(name)
-        let activationSums = layer.channelSums(layer.activations.toDoubles())
+        let activationSums = layer.channelSums(layer.activationValues)
         return (0..<count * channels).map { row in
             let base = row * plane
             let activationSum = activationSums[row]

@@ -10,7 +10,7 @@ public final class LayerCAM: CAMWeighting {
 
     public func map(_ layer: CAMLayer) throws -> [Double] {
         let (count, channels, plane) = layer.dimensions
-        let a = layer.activations.toDoubles()
+        let a = layer.activationValues
         let g = try layer.requireGradients(name)
         var map = [Double](repeating: 0, count: count * plane)
         for n in 0..<count {

@@ -9,7 +9,7 @@ public final class XGradCAM: CAMChannelWeighting {
 
     public func channelWeights(_ layer: CAMLayer) throws -> [Double] {
         let (count, channels, plane) = layer.dimensions
-        let a = layer.activations.toDoubles()
+        let a = layer.activationValues
         let g = try layer.requireGradients(name)
         let activationSums = layer.channelSums(a)
         return (0..<count * channels).map { row in
