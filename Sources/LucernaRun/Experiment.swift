@@ -358,9 +358,13 @@ public enum Experiment {
         guard options.name.range(of: "^[A-Za-z0-9_-]+$", options: .regularExpression) != nil else {
             throw ConfigurationError("train", "name '\(options.name)' must use letters, digits, '_' and '-'")
         }
-        options.epochs = try integer("epochs", 10)
-        options.batchSize = try integer("batch", 64)
-        options.evaluationBatchSize = try integer("eval_batch", 1000)
+        // Sizes and counts must be positive: a zero batch would divide by zero in the epoch loop.
+        func positive(_ key: String, _ fallback: Int) throws -> Int {
+            config.has(key) ? try config.positiveInteger(key) : fallback
+        }
+        options.epochs = try positive("epochs", 10)
+        options.batchSize = try positive("batch", 64)
+        options.evaluationBatchSize = try positive("eval_batch", 1000)
         options.dropLast = try boolean("drop_last", false)
         options.clipGradientNorm = try number("clip_grad_norm", nil)
         options.emaDecay = try number("ema", nil)

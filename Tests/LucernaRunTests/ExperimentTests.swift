@@ -111,4 +111,22 @@ final class ExperimentTests: XCTestCase {
             error in XCTAssert(error is ConfigurationError, "\(type(of: error)): \(error)")
         }
     }
+
+    /// `train{batch = 0}` divided by zero in the epoch loop (a trap, issue 22); sizes and counts must be positive.
+    func testSizesAndCountsMustBePositive() throws {
+        let components = ComponentBuilder(registry: .standard(), run: nil)
+        let model = try Linear(2, 2)
+        for (key, value) in [("batch", 0.0), ("eval_batch", -1), ("epochs", 0)] {
+            XCTAssertThrowsError(
+                try Experiment.train(
+                    [
+                        "model": .object(model), "data": try blobs(20, seed: 1), key: .number(value),
+                        "verbose": .boolean(false),
+                    ],
+                    components: components)
+            ) { error in
+                XCTAssertEqual("\(error)", "train: option \(key) must be positive, got \(Int(value))")
+            }
+        }
+    }
 }
