@@ -23,7 +23,7 @@ enum LuaComponentsAPI {
                 )
             }
             let spec = try LuaConfigValue.read(2, in: call.state, path: "lucerna.build")
-            LuaObjects.push(try build(kind, from: spec, context: "lucerna.build", in: lua), in: call.state)
+            LuaObjects.push(try lua.components.instance(kind, from: spec, context: "lucerna.build"), in: call.state)
             return 1
         }
         lucerna_pop(state, 1)
@@ -48,7 +48,7 @@ enum LuaComponentsAPI {
                         "takes one options table, e.g. \(kind.luaGlobal).\(name){...}; got \(call.count) arguments")
                 }
                 let options = try LuaConfigValue.options(1, in: call.state, path: "\(kind.luaGlobal).\(name)")
-                LuaObjects.push(try build(kind, name, options: options, in: lua), in: call.state)
+                LuaObjects.push(try lua.components.instance(kind, name, options: options), in: call.state)
                 return 1
             }
         }
@@ -65,7 +65,7 @@ enum LuaComponentsAPI {
         lucerna_newtable(state)
         lua.setFunction("__call") { [unowned lua] call in
             let spec = try LuaConfigValue.read(2, in: call.state, path: kind.luaGlobal)
-            LuaObjects.push(try build(kind, from: spec, context: kind.luaGlobal, in: lua), in: call.state)
+            LuaObjects.push(try lua.components.instance(kind, from: spec, context: kind.luaGlobal), in: call.state)
             return 1
         }
         lua.setFunction("__index") { [unowned lua] call in
@@ -77,18 +77,5 @@ enum LuaComponentsAPI {
         if kind == .dataset { LuaDataAPI.installHelpers(in: lua) }
         lua_setglobal(state, kind.luaGlobal)
         if kind == .dataset { try? lua.run(source: LuaDataAPI.loaderSource, name: "data.loader") }
-    }
-
-    /// Builds by name and records the resolved options in the run folder's `components.jsonl`, so a run
-    /// states every component it used (data sets with their pairing and degradations included).
-    static func build(_ kind: ComponentKind, _ name: String, options: [String: ConfigValue], in lua: LuaState) throws
-        -> Any
-    {
-        try lua.components.instance(kind, name, options: options)
-    }
-
-    /// Builds from an instance, a name or a spec table (recording built ones).
-    static func build(_ kind: ComponentKind, from spec: ConfigValue, context: String, in lua: LuaState) throws -> Any {
-        try lua.components.instance(kind, from: spec, context: context)
     }
 }

@@ -156,7 +156,7 @@ extension LuaState {
         lua_pushvalue(state, table)
         let pluginReference = luaL_ref(state, lucerna_registryindex())
         let options =
-            kind.frameworkOptions + binding.pluginOptions(definedMethods)
+            binding.pluginOptions(definedMethods)
             + defaults.keys.sorted().map { key -> OptionSpec in
                 let value = defaults[key] ?? .null
                 let summary: String

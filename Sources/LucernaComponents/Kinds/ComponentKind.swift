@@ -13,7 +13,8 @@ public struct ComponentKind: Hashable, Sendable, CustomStringConvertible {
     public let namespace: String
     /// The protocol (or class) its instances conform to, for messages and documentation.
     public let protocolName: String
-    /// Options every implementation takes besides its own (an optimizer's `params`).
+    /// Options every implementation takes besides its own (an optimizer's `params`); ``ComponentEntry``
+    /// puts them first in each entry's options.
     public let frameworkOptions: [OptionSpec]
     /// Whether a built value is an instance of this kind.
     let accepts: @Sendable (Any) -> Bool

@@ -4,7 +4,6 @@ import LucernaNN
 extension Adam: RegisteredComponent {
     static func adamOptions(weightDecay: Double) -> [OptionSpec] {
         [
-            ComponentKind.parametersOption,
             OptionSpec("lr", .number, default: .number(1e-3), "learning rate"),
             OptionSpec("betas", .any, default: .list([.number(0.9), .number(0.999)]), "{beta1, beta2}"),
             OptionSpec("eps", .number, default: .number(1e-8), "added to the denominator"),

@@ -3,7 +3,6 @@ import LucernaNN
 
 extension RMSprop: RegisteredComponent {
     static let rmspropOptions = [
-        ComponentKind.parametersOption,
         OptionSpec("lr", .number, default: .number(1e-2), "learning rate"),
         OptionSpec("alpha", .number, default: .number(0.99), "smoothing constant"),
         OptionSpec("eps", .number, default: .number(1e-8), "added to the denominator"),

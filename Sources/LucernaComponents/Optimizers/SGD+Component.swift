@@ -3,7 +3,6 @@ import LucernaNN
 
 extension SGD: RegisteredComponent {
     static let sgdOptions = [
-        ComponentKind.parametersOption,
         OptionSpec("lr", .number, default: .number(1e-2), "learning rate"),
         OptionSpec("momentum", .number, default: .number(0), "momentum factor"),
         OptionSpec("dampening", .number, default: .number(0), "dampening of momentum"),

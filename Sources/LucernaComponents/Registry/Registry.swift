@@ -33,7 +33,9 @@ public struct ComponentEntry: @unchecked Sendable {
         self.name = name
         self.summary = summary
         self.reference = reference
-        self.options = options
+        // The options every component of the kind takes from the framework (an optimizer's `params`) come
+        // first, added here once for built-ins and plugins alike.
+        self.options = kind.frameworkOptions + options
         self.origin = origin
         self.make = build
     }

@@ -9,7 +9,7 @@ extension LearningRateSchedule: RegisteredComponent {
     }
 
     static let cosineOptions = [
-        ComponentKind.optimizerOption, OptionSpec("t_max", .integer, required: true, "steps of one half cosine"),
+        OptionSpec("t_max", .integer, required: true, "steps of one half cosine"),
         OptionSpec("eta_min", .number, default: .number(0), "final learning rate"),
     ]
     static func cosine(_ config: Config) throws -> LearningRateSchedule {
@@ -17,7 +17,7 @@ extension LearningRateSchedule: RegisteredComponent {
     }
 
     static let warmupOptions = [
-        ComponentKind.optimizerOption, OptionSpec("warmup", .integer, required: true, "warm-up steps"),
+        OptionSpec("warmup", .integer, required: true, "warm-up steps"),
         OptionSpec("total", .integer, required: true, "total steps"),
         OptionSpec("start_factor", .number, default: .number(0.1), "first rate as a fraction of the base"),
         OptionSpec("eta_min", .number, default: .number(0), "final learning rate"),
@@ -31,7 +31,7 @@ extension LearningRateSchedule: RegisteredComponent {
     }
 
     static let stepOptions = [
-        ComponentKind.optimizerOption, OptionSpec("step_size", .integer, required: true, "steps between decays"),
+        OptionSpec("step_size", .integer, required: true, "steps between decays"),
         OptionSpec("gamma", .number, default: .number(0.1), "decay factor"),
     ]
     static func step(_ config: Config) throws -> LearningRateSchedule {
@@ -39,7 +39,7 @@ extension LearningRateSchedule: RegisteredComponent {
     }
 
     static let exponentialOptions = [
-        ComponentKind.optimizerOption, OptionSpec("gamma", .number, default: .number(0.9), "decay factor per step"),
+        OptionSpec("gamma", .number, default: .number(0.9), "decay factor per step")
     ]
     static func exponential(_ config: Config) throws -> LearningRateSchedule {
         try make(config, .exponential(gamma: config.number("gamma")))
@@ -62,6 +62,6 @@ extension LearningRateSchedule: RegisteredComponent {
             options: exponentialOptions, build: exponential),
         ComponentEntry(
             .schedule, "constant", "keep the base rate", reference: "PyTorch ConstantLR (factor 1)",
-            options: [ComponentKind.optimizerOption], build: constant),
+            build: constant),
     ]
 }
