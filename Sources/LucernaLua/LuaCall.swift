@@ -78,7 +78,7 @@ public struct LuaCall {
     /// Field `key` of the table argument `index` as an optional boolean.
     public func option(_ index: Int32, _ key: String) -> Bool? {
         guard lua_type(state, index) == LUA_TTABLE else { return nil }
-        lua_getfield(state, index, key)
+        lucerna_rawgetfield(state, index, key)
         defer { lucerna_pop(state, 1) }
         return lua_type(state, -1) == LUA_TNIL ? nil : lua_toboolean(state, -1) != 0
     }
@@ -128,7 +128,7 @@ extension LuaCall {
             lua_pushnil(state)
             return LUA_TNIL
         }
-        return lua_getfield(state, index, key)
+        return lucerna_rawgetfield(state, index, key)
     }
 
     /// Option `key` as a number, or `defaultValue` when absent.
@@ -192,12 +192,12 @@ extension LuaCall {
             }
             return (Int(value), Int(value))
         }
-        guard lua_type(state, -1) == LUA_TTABLE, luaL_len(state, -1) == 2 else {
+        guard lua_type(state, -1) == LUA_TTABLE, lua_rawlen(state, -1) == 2 else {
             throw ScriptError(name, "\(label) must be an integer or a pair {a, b}")
         }
         var values: [Int] = []
         for position in 1...2 {
-            lua_geti(state, -1, lua_Integer(position))
+            lua_rawgeti(state, -1, lua_Integer(position))
             defer { lucerna_pop(state, 1) }
             let value = lucerna_tonumber(state, -1)
             guard lua_type(state, -1) == LUA_TNUMBER, value.rounded() == value, abs(value) < 1e9 else {

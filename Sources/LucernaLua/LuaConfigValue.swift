@@ -32,6 +32,8 @@ enum LuaConfigValue {
     {
         var fields: [String: ConfigValue] = [:]
         var items: [Int: ConfigValue] = [:]
+        // Each level holds a key and a value on the stack.
+        guard lua_checkstack(state, 4) != 0 else { throw ScriptError(path, "tables nested too deeply") }
         lua_pushnil(state)
         while lua_next(state, table) != 0 {
             defer { lucerna_pop(state, 1) }
@@ -69,6 +71,9 @@ enum LuaConfigValue {
 
     /// Pushes a config value as a Lua value.
     static func push(_ value: ConfigValue, in state: OpaquePointer) {
+        // Nested values push one table per level (at most 16 deep when read from Lua); growing the stack
+        // fails only past Lua's own limit of a million slots.
+        _ = lua_checkstack(state, 3)
         switch value {
         case .null: lua_pushnil(state)
         case .boolean(let flag): lua_pushboolean(state, flag ? 1 : 0)

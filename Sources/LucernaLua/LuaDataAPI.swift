@@ -114,7 +114,7 @@ enum LuaDataAPI {
         lua_rawgeti(call.state, 1, 1)
         if lua_type(call.state, -1) == LUA_TNIL {
             lucerna_pop(call.state, 1)
-            lua_getfield(call.state, 1, "dataset")
+            lucerna_rawgetfield(call.state, 1, "dataset")
         }
         defer { lucerna_pop(call.state, 1) }
         guard case .table(let fields) = try LuaConfigValue.read(-1, in: call.state, path: "\(call.name) dataset") else {
@@ -140,7 +140,7 @@ enum LuaDataAPI {
     /// Stratification keys: one tensor's values (`stratify = "labels"`) or a tuple of several
     /// (`stratify = {"labels", "groups"}`), encoded as strings.
     static func strata(_ call: LuaCall, _ tensors: [(String, Tensor)]) throws -> [String] {
-        lua_getfield(call.state, 1, "stratify")
+        lucerna_rawgetfield(call.state, 1, "stratify")
         let value = try LuaConfigValue.read(-1, in: call.state, path: "data.split stratify")
         lucerna_pop(call.state, 1)
         var names: [String]

@@ -31,7 +31,8 @@ enum LuaNNAPI {
             lua.setFunction(name) { call in
                 // Options, when given, are a trailing table with no array part ({2, 2} is a pair argument).
                 let last = call.count
-                let isOptions = last > 0 && lua_type(call.state, last) == LUA_TTABLE && luaL_len(call.state, last) == 0
+                let isOptions =
+                    last > 0 && lua_type(call.state, last) == LUA_TTABLE && lua_rawlen(call.state, last) == 0
                 let optionsIndex = isOptions ? last : last + 1
                 try call.checkOptions(optionsIndex, accepted: options)
                 push(try build(call, optionsIndex), in: call.state)
@@ -106,8 +107,8 @@ enum LuaNNAPI {
         lua.setFunction("Sequential") { call in
             guard lua_type(call.state, 1) == LUA_TTABLE else { throw call.fail(1, "a table of modules") }
             var modules: [Module] = []
-            for position in 0..<max(luaL_len(call.state, 1), 0) {
-                lua_geti(call.state, 1, position + 1)
+            for position in 0..<lua_Integer(lua_rawlen(call.state, 1)) {
+                lua_rawgeti(call.state, 1, position + 1)
                 defer { lucerna_pop(call.state, 1) }
                 guard let module = module(at: -1, in: call.state) else {
                     throw TensorError("Sequential", "element \(position + 1) is not a module")
@@ -242,7 +243,7 @@ enum LuaNNAPI {
             }
             var inputs: [String: Tensor] = [:]
             for name in multimodal.modalities {
-                lua_getfield(call.state, 2, name)
+                lucerna_rawgetfield(call.state, 2, name)
                 defer { lucerna_pop(call.state, 1) }
                 if let tensor = LuaTensorAPI.tensor(at: -1, in: call.state) { inputs[name] = tensor }
             }
@@ -274,8 +275,8 @@ enum LuaNNAPI {
                 throw call.fail(2, "a list of modality tensors ({x1, x2}; false for a missing one)")
             }
             var inputs: [Tensor?] = []
-            for position in 1...max(luaL_len(call.state, 2), 1) {
-                lua_geti(call.state, 2, position)
+            for position in 1...max(lua_Integer(lua_rawlen(call.state, 2)), 1) {
+                lua_rawgeti(call.state, 2, position)
                 defer { lucerna_pop(call.state, 1) }
                 if lua_type(call.state, -1) == LUA_TBOOLEAN && lua_toboolean(call.state, -1) == 0 {
                     inputs.append(nil)

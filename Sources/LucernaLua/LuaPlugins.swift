@@ -202,7 +202,9 @@ extension LuaState {
         let reference = luaL_ref(state, lucerna_registryindex())
         let module = binding.moduleType.init(lua: self, reference: reference, label: label)
         if let instance { pluginModules[instance] = WeakModule(module: module) }
-        lua_getfield(state, -1, "init")
+        guard lucerna_protected_getfield(state, -1, "init") == LUA_OK else {
+            throw LuaError(message: "\(label): looking up init failed: \(popMessage(count: 1))")
+        }
         if lua_type(state, -1) == LUA_TFUNCTION {
             lucerna_pop(state, 1)
             _ = try module.call("init", [.table(config.values)])

@@ -46,7 +46,12 @@ func luaSwiftDispatch(_ state: OpaquePointer?) -> Int32 {
 
 /// A Lua 5.4 interpreter with Lucerna's API installed.
 public final class LuaState {
-    let state: OpaquePointer
+    /// The main thread.
+    let mainState: OpaquePointer
+    /// The thread to work on: the one (main or coroutine) whose Lucerna function is running, else the main
+    /// thread. Values a script passes live on its thread's stack, and a callback must run on the thread that
+    /// called into Swift, never on a thread suspended in `coroutine.resume`.
+    var state: OpaquePointer { limits.pointee.running ?? mainState }
     private var functions: [FunctionBox] = []
 
     /// Where data sets are looked for first (`--data`); then `LUCERNA_DATA`, `./data`, system packages.
@@ -64,8 +69,8 @@ public final class LuaState {
     public let sandbox: Sandbox?
     /// Instruction and memory accounting shared with the C allocator and hook.
     let limits: UnsafeMutablePointer<lucerna_limits>
-    /// Registry reference of `debug.traceback`, kept so scripts cannot remove the error handler.
-    var tracebackReference: Int32 = 0
+    /// Ends the script at the sandbox's time limit, if it has one.
+    var watchdog: SandboxWatchdog?
     /// The run this state belongs to (run folder, config overrides, metrics), if any.
     public internal(set) var run: RunContext?
     /// A digest of every chunk of Lua source this state has run (recipe and plugins), in order: part of the
@@ -96,18 +101,14 @@ public final class LuaState {
         self.sandbox = sandbox
         self.run = run
         limits = .allocate(capacity: 1)
-        limits.initialize(to: lucerna_limits(instructionBudget: 0, instructionsLeft: 0, memoryCap: 0, luaBytes: 0))
+        limits.initialize(to: lucerna_limits())
         guard let state = lucerna_newstate(limits) else {
             limits.deallocate()
             throw LuaError(message: "lua: cannot create a state (out of memory)")
         }
-        self.state = state
+        mainState = state
         lua_atpanic(state, lucerna_panic)
         luaL_openlibs(state)
-        lua_getglobal(state, "debug")
-        lua_getfield(state, -1, "traceback")
-        tracebackReference = luaL_ref(state, lucerna_registryindex())
-        lucerna_pop(state, 1)
         try LuaTensorAPI.install(in: self)
         LuaNNAPI.install(in: self)
         LuaObjects.install(in: self)
@@ -119,8 +120,25 @@ public final class LuaState {
     }
 
     deinit {
-        lua_close(state)
+        watchdog?.stop()
+        // Finalizers of Swift objects must run at close, also after a limit stopped the script.
+        lua_sethook(mainState, nil, 0, 0)
+        lucerna_untrip(limits)
+        limits.pointee.memoryCap = 0
+        limits.pointee.running = nil
+        if sandbox != nil {
+            TensorStorage.admission = nil
+            Interruption.clear()
+        }
+        lua_close(mainState)
         limits.deallocate()
+    }
+
+    /// The limit that stopped the script (`sandbox: ... exceeded`), once one did: from then on every Lua
+    /// instruction and every Lucerna function fails with it.
+    public var limitMessage: String? {
+        guard lucerna_tripped(limits) != 0 else { return nil }
+        return String(cString: lucerna_limit_message(limits))
     }
 
     /// Bytes the Lua heap holds now.
@@ -137,7 +155,7 @@ public final class LuaState {
     /// Sets a global Swift function.
     public func register(_ name: String, _ body: @escaping LuaFunction) {
         push(function: name, body)
-        lua_setglobal(state, name)
+        lucerna_rawsetglobal(state, name)
     }
 
     /// Sets `table[name] = function` for the table on top of the stack.
@@ -166,19 +184,30 @@ public final class LuaState {
     /// Calls the function below `arguments` values on the stack, protected, with a traceback handler.
     func protectedCall(arguments: Int32, results: Int32) throws {
         let function = lua_gettop(state) - arguments
-        pushTracebackHandler()
+        if let limitMessage {
+            lua_settop(state, function - 1)
+            throw LuaError(message: limitMessage)
+        }
+        lua_pushcclosure(state, lucerna_message_handler, 0)
         lua_rotate(state, function, 1)  // handler below the function
         guard lucerna_pcall(state, arguments, results, function) == LUA_OK else {
-            let message = popMessage(count: 1)
+            var message = popMessage(count: 1)
             lua_settop(state, function - 1)
+            // A limit's message stands whatever the script made of the error (a __close handler may replace it).
+            if let limitMessage {
+                if !message.contains(limitMessage) {
+                    // Lua's own out-of-memory error has no position: the hook's last one stands in.
+                    let line = limits.pointee.line
+                    message =
+                        line > 0
+                        ? "\(String(cString: lucerna_limit_source(limits))):\(line): \(limitMessage)" : limitMessage
+                }
+                Interruption.request(limitMessage)  // engine work the script started stops too
+            }
             throw LuaError(message: message)
         }
         lua_rotate(state, function, -1)  // the handler to the top, then drop it
         lucerna_pop(state, 1)
-    }
-
-    private func pushTracebackHandler() {
-        lua_rawgeti(state, lucerna_registryindex(), lua_Integer(tracebackReference))
     }
 
     /// Calls `instance:method(arguments...)` for the instance table behind `reference`; returns its
@@ -193,8 +222,10 @@ public final class LuaState {
         defer { lua_settop(state, top) }
         lua_rawgeti(state, lucerna_registryindex(), lua_Integer(reference))
         let instance = lua_gettop(state)
-        lua_getfield(state, instance, method)
-        guard lua_type(state, -1) == LUA_TFUNCTION else { throw TensorError(label, "has no method \(method)") }
+        guard lucerna_protected_getfield(state, instance, method) == LUA_OK else {
+            throw LuaError(message: "\(label): looking up method \(method) failed: \(popMessage(count: 1))")
+        }
+        guard lua_type(state, -1) == LUA_TFUNCTION else { throw ScriptError(label, "has no method \(method)") }
         lua_pushvalue(state, instance)
         for argument in arguments { LuaConfigValue.push(argument, in: state) }
         if let stateKey { pushStateTable(instance: instance, key: stateKey) }
@@ -265,7 +296,7 @@ public final class LuaState {
     }
 
     /// The error value on top as text; pops `count` values.
-    private func popMessage(count: Int32) -> String {
+    func popMessage(count: Int32) -> String {
         let message: String
         if lua_type(state, -1) == LUA_TSTRING || lua_type(state, -1) == LUA_TNUMBER {
             message = lucerna_tostring(state, -1).map { String(cString: $0) } ?? "(error)"
@@ -278,7 +309,7 @@ public final class LuaState {
 
     /// A global's value as a number, for tests and tools.
     public func number(global name: String) -> Double? {
-        lua_getglobal(state, name)
+        lucerna_rawgetglobal(state, name)
         defer { lucerna_pop(state, 1) }
         var isNumber: Int32 = 0
         let value = lua_tonumberx(state, -1, &isNumber)
@@ -287,7 +318,7 @@ public final class LuaState {
 
     /// A global's value as a string, for tests and tools.
     public func string(global name: String) -> String? {
-        lua_getglobal(state, name)
+        lucerna_rawgetglobal(state, name)
         defer { lucerna_pop(state, 1) }
         return lua_type(state, -1) == LUA_TSTRING ? lucerna_tostring(state, -1).map { String(cString: $0) } : nil
     }
@@ -295,7 +326,7 @@ public final class LuaState {
     /// Sets a global to a tensor, for tests and tools.
     public func set(global name: String, to tensor: Tensor) {
         LuaTensorAPI.push(tensor, in: state)
-        lua_setglobal(state, name)
+        lucerna_rawsetglobal(state, name)
     }
 
     /// Compiles `source` without running it: nil when it is valid Lua, else the syntax error.
@@ -308,7 +339,7 @@ public final class LuaState {
 
     /// A global's value as a tensor, for tests and tools.
     public func tensor(global name: String) -> Tensor? {
-        lua_getglobal(state, name)
+        lucerna_rawgetglobal(state, name)
         defer { lucerna_pop(state, 1) }
         return LuaTensorAPI.tensor(at: -1, in: state)
     }

@@ -206,8 +206,8 @@ enum LuaTensorAPI {
             throw call.fail(index, "a tensor or a table of tensors")
         }
         var result: [Tensor] = []
-        for position in 1...max(luaL_len(call.state, index), 1) {
-            lua_geti(call.state, index, position)
+        for position in 1...max(lua_Integer(lua_rawlen(call.state, index)), 1) {
+            lua_rawgeti(call.state, index, position)
             defer { lucerna_pop(call.state, 1) }
             guard let tensor = tensor(at: -1, in: call.state) else {
                 throw TensorError(call.name, "argument \(index)[\(position)] must be a tensor")
@@ -244,11 +244,13 @@ enum LuaTensorAPI {
         }
         func read(_ depth: Int) throws {
             // The table to read is on top of the stack.
-            guard depth < 32 else { throw TensorError("tensor", "nested more than 32 levels") }
-            let length = Int(luaL_len(state, -1))
+            guard depth < 32 else { throw ScriptError("tensor", "tables nested more than 32 levels") }
+            // Each level holds its table on the stack (and reads one element above it).
+            guard lua_checkstack(state, 3) != 0 else { throw ScriptError("tensor", "tables nested too deeply") }
+            let length = Int(lua_rawlen(state, -1))
             if depth == shape.count { shape.append(length) } else if shape[depth] != length { throw ragged() }
             for position in 0..<length {
-                lua_geti(state, -1, lua_Integer(position + 1))
+                lua_rawgeti(state, -1, lua_Integer(position + 1))
                 defer { lucerna_pop(state, 1) }
                 switch lua_type(state, -1) {
                 case LUA_TNUMBER:

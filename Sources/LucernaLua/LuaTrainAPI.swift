@@ -13,7 +13,7 @@ final class LuaFunctionReference {
     let reference: Int32
     let label: String
 
-    /// References the function at `index`.
+    /// References the function at `index` of the running thread's stack.
     init(_ lua: LuaState, at index: Int32, label: String) {
         self.lua = lua
         self.label = label

@@ -83,6 +83,13 @@ public final class RunContext {
         }
     }
 
+    /// The files and folders of a run folder that Lucerna writes and a resumed run trusts (the invocation,
+    /// the recipe's copy, checkpoints, summaries and records); a sandboxed recipe may read them, not write them.
+    public static let recordNames = [
+        "run.json", "recipe.lua", ".lock", "checkpoints", "summary.json", "config.json", "metrics.jsonl",
+        "components.jsonl", "splits.jsonl", "report.md", "report.html", "images", "output.log",
+    ]
+
     /// `runs/<recipe name>-<UTC timestamp>`, with a numeric suffix if it exists.
     public static func defaultDirectory(for recipe: String, root: String = "runs") -> String {
         let stem = URL(fileURLWithPath: recipe).deletingPathExtension().lastPathComponent

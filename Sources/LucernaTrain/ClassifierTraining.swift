@@ -31,6 +31,7 @@ public enum ClassifierTraining {
         var totalLoss = 0.0
         var seen = 0
         for (step, batch) in batches(indices, size: batchSize, shuffle: true, generator: generator).enumerated() {
+            try Interruption.check("train")
             let inputs = try data.images.indexSelect(axis: 0, indices: batch)
             let targets = try data.labels.indexSelect(axis: 0, indices: batch)
             optimizer.zeroGrad()

@@ -331,6 +331,7 @@ public final class Trainer {
         var termTotals: [(String, Double)] = []
         let parameters = optimizer.allParameters
         for (position, indices) in batches.enumerated() {
+            try Interruption.check("train")
             let batch = try select(indices, from: data)
             optimizer.zeroGrad()
             let logits: Tensor

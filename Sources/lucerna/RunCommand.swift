@@ -20,6 +20,8 @@ struct RunInvocation: Codable {
     var sandbox: Bool
     var maxInstructions: Int
     var maxMemory: Int
+    /// With the sandbox: the time limit in seconds (nil or 0: none).
+    var maxSeconds: Int?
     /// The copy of the recipe taken when the run started (`recipe.lua` in the run folder): every seed, and a
     /// resumed run, runs this text even if the recipe file changes meanwhile.
     var recipeCopy: String?
@@ -73,7 +75,10 @@ struct Run: ParsableCommand {
     )
     var sandbox = false
     @Option(help: "With --sandbox: Lua instructions allowed.") var maxInstructions = 2_000_000_000
-    @Option(help: "With --sandbox: memory cap in MB (Lua heap plus tensors).") var maxMemory = 4096
+    @Option(help: "With --sandbox: memory cap in MB (Lua heap plus tensors), at most this machine's memory.")
+    var maxMemory = 4096
+    @Option(help: "With --sandbox: wall-clock limit in seconds for each seed's recipe (default: none).")
+    var maxSeconds: Int?
 
     @Option(
         help:
@@ -137,8 +142,14 @@ struct Run: ParsableCommand {
     /// folder's lock, taken before anything is written (none for one seed of a `--jobs` run, whose parent
     /// holds it; the seed's own folder is locked instead).
     func prepare() throws -> (RunInvocation, String, RunFolderLock?) {
-        guard maxInstructions > 0, maxMemory > 0 else {
-            throw ValidationError("--max-instructions and --max-memory must be positive")
+        guard maxInstructions > 0 else { throw ValidationError("--max-instructions must be positive") }
+        let machineMegabytes = Int(ProcessInfo.processInfo.physicalMemory >> 20)
+        guard maxMemory > 0, maxMemory <= machineMegabytes else {
+            throw ValidationError(
+                "--max-memory must be between 1 and \(machineMegabytes) MB (this machine's memory), got \(maxMemory)")
+        }
+        if let maxSeconds, maxSeconds <= 0 || maxSeconds > 366 * 86_400 {
+            throw ValidationError("--max-seconds must be between 1 and \(366 * 86_400), got \(maxSeconds)")
         }
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be positive, got \(jobs)") }
         if onlySeed != nil && resume == nil {
@@ -164,6 +175,13 @@ struct Run: ParsableCommand {
                 invocation.threads = threads
             }
             if let data = common.data { invocation.data = data }
+            if sandbox && !invocation.sandbox {
+                // Resuming can add the sandbox, never remove it (run.json is out of a sandboxed recipe's reach).
+                invocation.sandbox = true
+                invocation.maxInstructions = maxInstructions
+                invocation.maxMemory = maxMemory
+                invocation.maxSeconds = maxSeconds
+            }
             let lock = onlySeed == nil ? try lockFolder(resume) : nil
             if let jobs, onlySeed == nil {
                 // The new number of jobs is kept for later resumes (it does not change any result).
@@ -199,7 +217,8 @@ struct Run: ParsableCommand {
         }
         var invocation = RunInvocation(
             recipe: recipe, seed: seed ?? 0, seeds: list, jobs: jobs, overrides: overrides, data: common.data,
-            threads: Parallel.threadCount, sandbox: sandbox, maxInstructions: maxInstructions, maxMemory: maxMemory)
+            threads: Parallel.threadCount, sandbox: sandbox, maxInstructions: maxInstructions, maxMemory: maxMemory,
+            maxSeconds: maxSeconds)
         do {
             let source = try invocation.recipeSource()
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -332,8 +351,9 @@ struct Run: ParsableCommand {
                 invocation.sandbox
                 ? Sandbox(
                     instructionBudget: invocation.maxInstructions, memoryCap: invocation.maxMemory << 20,
-                    writableFolders: [context.directory],
-                    readableFolders: DataLocation.allRoots(explicit: invocation.data)) : nil
+                    seconds: invocation.maxSeconds ?? 0, writableFolders: [context.directory],
+                    readableFolders: DataLocation.allRoots(explicit: invocation.data),
+                    protectedPaths: RunContext.recordNames.map { "\(context.directory)/\($0)" }) : nil
             let lua = try LuaState(dataDirectory: invocation.data, sandbox: limits, run: context)
             try lua.loadPlugins()
             try lua.run(source: invocation.recipeSource(), name: invocation.recipe)

@@ -89,6 +89,10 @@ extension Tensor {
                 "kernel \(geometry.kernel) with dilation \(geometry.dilation) and padding \(geometry.padding) does not fit input \(height)x\(width)"
             )
         }
+        // The im2col buffer of one sample, [C·kh·kw, outH·outW], is allocated too.
+        try Tensor.validate(
+            shape: [channels, geometry.kernel.height, geometry.kernel.width, outputHeight, outputWidth], dtype: dtype,
+            operation: operation)
         return ConvolutionKernels.Layout(
             batch: shape[0], channels: channels, height: height, width: width,
             outputHeight: outputHeight, outputWidth: outputWidth, geometry: geometry)
@@ -101,6 +105,9 @@ extension Tensor {
             throw TensorError("conv2d", "input is \(dtype) but weight is \(weight.dtype)")
         }
         let outputChannels = weight.shape[0]
+        try Tensor.validate(
+            shape: [layout.batch, outputChannels, layout.outputHeight, layout.outputWidth], dtype: dtype,
+            operation: "conv2d")
         let result = Tensor(
             uninitializedShape: [layout.batch, outputChannels, layout.outputHeight, layout.outputWidth],
             dtype: dtype)
@@ -145,6 +152,8 @@ extension Tensor {
             throw TensorError(
                 "conv_transpose2d", "input \(describe(shape: shape)) does not match output size \(outputSize)")
         }
+        try Tensor.validate(
+            shape: [shape[0], layout.channels, outputSize.0, outputSize.1], dtype: dtype, operation: "conv_transpose2d")
         let result = Tensor(
             uninitializedShape: [shape[0], layout.channels, outputSize.0, outputSize.1], dtype: dtype,
             zeroed: true)

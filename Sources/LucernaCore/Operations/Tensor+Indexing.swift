@@ -74,6 +74,7 @@ extension Tensor {
         if !validated { _ = try checkedIndices(indices, length: size, "scatter_add") }
         var targetShape = shape
         targetShape[resolved] = size
+        try Tensor.validate(shape: targetShape, dtype: dtype, operation: "scatter_add")
         let result = Tensor(uninitializedShape: targetShape, dtype: dtype, zeroed: true)
         let outer = shape[..<resolved].reduce(1, *)
         let inner = shape[(resolved + 1)...].reduce(1, *)

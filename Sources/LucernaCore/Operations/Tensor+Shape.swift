@@ -108,6 +108,7 @@ extension Tensor {
         let padded = Array(repeating: 1, count: target.count - rank) + shape
         let contiguous = CopyKernels.contiguousStrides(padded)
         let strides = padded.indices.map { padded[$0] == 1 ? 0 : contiguous[$0] }
+        try Tensor.validate(shape: target, dtype: dtype, operation: "expand")
         let result = Tensor(uninitializedShape: target, dtype: dtype)
         copyElements(
             sourceStrides: strides, into: result, destinationStrides: CopyKernels.contiguousStrides(target),
@@ -237,6 +238,7 @@ extension Tensor {
         }
         var newShape = head.shape
         newShape[resolved] = tensors.reduce(0) { $0 + $1.shape[resolved] }
+        try Tensor.validate(shape: newShape, dtype: head.dtype, operation: "cat")
         let result = Tensor(uninitializedShape: newShape, dtype: head.dtype)
         let strides = CopyKernels.contiguousStrides(newShape)
         var offset = 0

@@ -53,6 +53,7 @@ public final class Tensor: @unchecked Sendable {
     /// overflow, and the buffer no larger than this machine's memory (so an absurd shape is an error,
     /// not a trap in the allocator).
     public static func elementCount(of shape: [Int], dtype: DType = .float32, operation: String) throws -> Int {
+        try Interruption.check(operation)
         if shape.contains(where: { $0 < 0 }) {
             throw TensorError(operation, "negative dimension in shape \(describe(shape: shape))")
         }
@@ -68,6 +69,7 @@ public final class Tensor: @unchecked Sendable {
         guard !overflow, UInt64(bytes) <= ProcessInfo.processInfo.physicalMemory else {
             throw TensorError(operation, "shape \(describe(shape: shape)) needs more memory than this machine has")
         }
+        try TensorStorage.admission?(bytes, operation)
         return total
     }
 

@@ -14,6 +14,11 @@ public final class TensorStorage: @unchecked Sendable {
     /// Bytes of tensor storage alive now (for memory caps).
     nonisolated(unsafe) public private(set) static var liveBytes = 0
 
+    /// Asked before a tensor whose size comes from user input (a shape, a broadcast, a matrix product) is
+    /// allocated, with its byte count and the operation; throws to refuse it. A sandboxed scripting host
+    /// sets it to hold a memory cap before the memory is taken rather than after.
+    nonisolated(unsafe) public static var admission: ((_ byteCount: Int, _ operation: String) throws -> Void)?
+
     /// Allocates `byteCount` bytes, zero-filled when `zeroed` is true.
     init(byteCount: Int, zeroed: Bool) {
         TensorStorage.allocatedBytes &+= byteCount
