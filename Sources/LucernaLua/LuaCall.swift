@@ -8,12 +8,36 @@ public struct LuaCall {
     let state: OpaquePointer
     /// The Lua-visible name of the function, for error messages.
     public let name: String
+    /// The highest argument position the function has looked at.
+    let reads = ArgumentReads()
+    /// The number of arguments the function was called with (``count`` grows as results are pushed).
+    let given: Int32
+
+    init(state: OpaquePointer, name: String) {
+        self.state = state
+        self.name = name
+        given = lua_gettop(state)
+    }
+
+    /// Notes that the function reads (or may read) arguments up to `index`: a function that reads its
+    /// arguments with the raw Lua API declares them this way.
+    public func reads(upTo index: Int32) { if index > reads.highest { reads.highest = index } }
+
+    /// The first non-nil argument past the ones the function read, once it has run: such an argument was
+    /// ignored, and a call that passes it is wrong (`y:backward(g)` once ignored g).
+    func ignoredArgument() -> Int32? {
+        guard given > reads.highest else { return nil }
+        return (reads.highest + 1...given).first { lua_type(state, $0) > LUA_TNIL }
+    }
 
     /// Number of arguments.
     public var count: Int32 { lua_gettop(state) }
 
     /// Whether argument `index` is absent or nil.
-    public func isNil(_ index: Int32) -> Bool { lua_type(state, index) <= LUA_TNIL }
+    public func isNil(_ index: Int32) -> Bool {
+        reads(upTo: index)
+        return lua_type(state, index) <= LUA_TNIL
+    }
 
     func typeName(_ index: Int32) -> String {
         if let tensor = LuaTensorAPI.tensor(at: index, in: state) { return "tensor \(describe(shape: tensor.shape))" }
@@ -21,11 +45,13 @@ public struct LuaCall {
     }
 
     func fail(_ index: Int32, _ expected: String) -> ScriptError {
-        ScriptError(name, "argument \(index) must be \(expected), got \(typeName(index))")
+        reads(upTo: index)
+        return ScriptError(name, "argument \(index) must be \(expected), got \(typeName(index))")
     }
 
     /// Argument `index` as a number.
     public func number(_ index: Int32) throws -> Double {
+        reads(upTo: index)
         guard lua_type(state, index) == LUA_TNUMBER else { throw fail(index, "a number") }
         return lucerna_tonumber(state, index)
     }
@@ -37,8 +63,15 @@ public struct LuaCall {
         return Int(value)
     }
 
+    /// Argument `index` as a 1-based dimension of a tensor of `rank` (negative counts from the end), returned
+    /// as the engine's 0-based axis.
+    public func dimension(_ index: Int32, rank: Int) throws -> Int {
+        try LuaTensorAPI.dimension(integer(index), rank: rank, name)
+    }
+
     /// Argument `index` as a string.
     public func string(_ index: Int32) throws -> String {
+        reads(upTo: index)
         guard lua_type(state, index) == LUA_TSTRING, let text = lucerna_tostring(state, index) else {
             throw fail(index, "a string")
         }
@@ -47,16 +80,39 @@ public struct LuaCall {
 
     /// Argument `index` as a tensor.
     public func tensor(_ index: Int32) throws -> Tensor {
+        reads(upTo: index)
         guard let tensor = LuaTensorAPI.tensor(at: index, in: state) else { throw fail(index, "a tensor") }
         return tensor
     }
 
+    /// Argument `index` as a tensor, or nil when it is something else.
+    public func optionalTensor(_ index: Int32) -> Tensor? {
+        reads(upTo: index)
+        return LuaTensorAPI.tensor(at: index, in: state)
+    }
+
+    /// Argument `index` as a config value (a table is read raw and recursively); `path` names it in errors.
+    public func value(_ index: Int32, path: String) throws -> ConfigValue {
+        reads(upTo: index)
+        return try LuaConfigValue.read(index, in: state, path: path)
+    }
+
+    /// Argument `index` as an options table (nil gives no options).
+    public func options(_ index: Int32, path: String) throws -> [String: ConfigValue] {
+        reads(upTo: index)
+        return try LuaConfigValue.options(index, in: state, path: path)
+    }
+
     /// Argument `index` as a boolean (nil is false).
-    public func boolean(_ index: Int32) -> Bool { lua_toboolean(state, index) != 0 }
+    public func boolean(_ index: Int32) -> Bool {
+        reads(upTo: index)
+        return lua_toboolean(state, index) != 0
+    }
 
     /// Argument `index` as an array of integers (a Lua sequence such as `{2, 3}`), at most
     /// `maximumCount` of them (64 suits shapes; index lists pass more).
     public func integers(_ index: Int32, maximumCount: Int = 64) throws -> [Int] {
+        reads(upTo: index)
         guard lua_type(state, index) == LUA_TTABLE else { throw fail(index, "a table of integers") }
         let length = Int(lua_rawlen(state, index))
         guard length <= maximumCount else { throw fail(index, "a table of at most \(maximumCount) integers") }
@@ -77,6 +133,7 @@ public struct LuaCall {
 
     /// Field `key` of the table argument `index` as an optional boolean.
     public func option(_ index: Int32, _ key: String) -> Bool? {
+        reads(upTo: index)
         guard lua_type(state, index) == LUA_TTABLE else { return nil }
         lucerna_rawgetfield(state, index, key)
         defer { lucerna_pop(state, 1) }
@@ -102,6 +159,7 @@ public struct LuaCall {
 extension LuaCall {
     /// Checks that the options table at `index` (if any) has only `accepted` keys.
     public func checkOptions(_ index: Int32, accepted: [String]) throws {
+        reads(upTo: index)
         guard lua_type(state, index) == LUA_TTABLE else {
             if isNil(index) { return }
             throw fail(index, "an options table")
@@ -124,6 +182,7 @@ extension LuaCall {
 
     /// Field `key` of the options table at `index`, pushed; returns its Lua type (LUA_TNIL when absent).
     private func pushField(_ index: Int32, _ key: String) -> Int32 {
+        reads(upTo: index)
         guard lua_type(state, index) == LUA_TTABLE else {
             lua_pushnil(state)
             return LUA_TNIL
@@ -179,6 +238,7 @@ extension LuaCall {
 
     /// Argument `index` as a pair (an integer or `{a, b}`).
     public func pair(_ index: Int32) throws -> (Int, Int) {
+        reads(upTo: index)
         lua_pushvalue(state, index)
         defer { lucerna_pop(state, 1) }
         return try pairOnTop("argument \(index)")
@@ -207,6 +267,12 @@ extension LuaCall {
         }
         return (values[0], values[1])
     }
+}
+
+/// The highest argument position a Lua function's Swift body has read (a class, so the `LuaCall` value
+/// the body gets can record it).
+final class ArgumentReads {
+    var highest: Int32 = 0
 }
 
 /// The concern of a Lua function of the API called the wrong way: an argument of the wrong type or count,

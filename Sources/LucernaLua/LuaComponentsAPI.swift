@@ -22,7 +22,7 @@ enum LuaComponentsAPI {
                     "unknown kind '\(kindName)'\(suggestion(for: kindName, in: kinds)); kinds: \(kinds.joined(separator: ", "))"
                 )
             }
-            let spec = try LuaConfigValue.read(2, in: call.state, path: "lucerna.build")
+            let spec = try call.value(2, path: "lucerna.build")
             LuaObjects.push(try lua.components.instance(kind, from: spec, context: "lucerna.build"), in: call.state)
             return 1
         }
@@ -36,8 +36,8 @@ enum LuaComponentsAPI {
         for name in lua.registry.names(kind) {
             lua.setFunction(name) { [unowned lua] call in
                 // losses.cross_entropy(logits, targets, {options}) is the functional form.
-                if kind == .loss, LuaTensorAPI.tensor(at: 1, in: call.state) != nil {
-                    let options = try LuaConfigValue.options(3, in: call.state, path: "\(kind.luaGlobal).\(name)")
+                if kind == .loss, call.optionalTensor(1) != nil {
+                    let options = try call.options(3, path: "\(kind.luaGlobal).\(name)")
                     let loss = try lua.registry.build(.loss, name, options: options)
                     call.push(try loss.loss(call.tensor(1), call.tensor(2)))
                     return 1
@@ -47,7 +47,7 @@ enum LuaComponentsAPI {
                         "\(kind.luaGlobal).\(name)",
                         "takes one options table, e.g. \(kind.luaGlobal).\(name){...}; got \(call.count) arguments")
                 }
-                let options = try LuaConfigValue.options(1, in: call.state, path: "\(kind.luaGlobal).\(name)")
+                let options = try call.options(1, path: "\(kind.luaGlobal).\(name)")
                 LuaObjects.push(try lua.components.instance(kind, name, options: options), in: call.state)
                 return 1
             }
@@ -64,11 +64,12 @@ enum LuaComponentsAPI {
         // The metatable: calling the table builds from a spec; reading an unknown name is an error.
         lucerna_newtable(state)
         lua.setFunction("__call") { [unowned lua] call in
-            let spec = try LuaConfigValue.read(2, in: call.state, path: kind.luaGlobal)
+            let spec = try call.value(2, path: kind.luaGlobal)
             LuaObjects.push(try lua.components.instance(kind, from: spec, context: kind.luaGlobal), in: call.state)
             return 1
         }
         lua.setFunction("__index") { [unowned lua] call in
+            call.reads(upTo: 2)
             let name = lua_type(call.state, 2) == LUA_TSTRING ? try call.string(2) : "?"
             _ = try lua.registry.entry(kind, name)  // throws with the closest names
             return 0

@@ -110,6 +110,7 @@ enum LuaDataAPI {
 
     /// The dataset argument (position 1 or `dataset =` in the options table) as named tensors.
     static func dataset(_ call: LuaCall) throws -> (String, [(String, Tensor)]) {
+        call.reads(upTo: 1)
         guard lua_type(call.state, 1) == LUA_TTABLE else { throw call.fail(1, "{dataset, test = ...}") }
         lua_rawgeti(call.state, 1, 1)
         if lua_type(call.state, -1) == LUA_TNIL {

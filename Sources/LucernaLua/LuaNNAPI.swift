@@ -82,7 +82,7 @@ enum LuaNNAPI {
         layer("Softplus") { _, _ in Activation(.softplus) }
         layer("Identity") { _, _ in Activation(.identity) }
         layer("Flatten") { call, _ in
-            Flatten(startAxis: call.isNil(1) ? 1 : try LuaTensorAPI.axis(call.integer(1), "Flatten"))
+            Flatten(startAxis: call.isNil(1) ? 1 : try LuaTensorAPI.oneBasedAxis(call.integer(1), "Flatten"))
         }
         layer("Dropout") { call, _ in try Dropout(call.isNil(1) ? 0.5 : try call.number(1)) }
         layer("BatchNorm1d", options: ["eps", "momentum"]) { call, o in
@@ -105,6 +105,7 @@ enum LuaNNAPI {
                 dropout: call.number(o, "dropout", default: 0))
         }
         lua.setFunction("Sequential") { call in
+            call.reads(upTo: 1)
             guard lua_type(call.state, 1) == LUA_TTABLE else { throw call.fail(1, "a table of modules") }
             var modules: [Module] = []
             for position in 0..<lua_Integer(lua_rawlen(call.state, 1)) {
@@ -225,6 +226,7 @@ enum LuaNNAPI {
     }
 
     static func moduleArgument(_ call: LuaCall, _ index: Int32 = 1) throws -> Module {
+        call.reads(upTo: index)
         guard let module = module(at: index, in: call.state) else {
             throw call.fail(index, index == 1 ? "a module (use model:method(), with a colon)" : "a module")
         }
@@ -235,8 +237,9 @@ enum LuaNNAPI {
     /// missing modality, which the fusion replaces by its placeholder).
     static func forwardCall(_ call: LuaCall) throws -> Int32 {
         let module = try moduleArgument(call)
-        if let multimodal = module as? MultimodalClassifier, LuaTensorAPI.tensor(at: 2, in: call.state) == nil {
+        if let multimodal = module as? MultimodalClassifier, call.optionalTensor(2) == nil {
             // model{image = x, audio = y}: named modalities; a missing one is left out (or false).
+            call.reads(upTo: 2)
             guard lua_type(call.state, 2) == LUA_TTABLE else {
                 throw call.fail(
                     2, "a table of modalities {\(multimodal.modalities.map { "\($0) = ..." }.joined(separator: ", "))}")
@@ -267,10 +270,11 @@ enum LuaNNAPI {
             return 1
         }
         if let fusion = module as? Fusion {
-            if LuaTensorAPI.tensor(at: 2, in: call.state) != nil {
+            if call.optionalTensor(2) != nil {
                 call.push(try fusion.fuse([call.tensor(2)]))
                 return 1
             }
+            call.reads(upTo: 2)
             guard lua_type(call.state, 2) == LUA_TTABLE else {
                 throw call.fail(2, "a list of modality tensors ({x1, x2}; false for a missing one)")
             }

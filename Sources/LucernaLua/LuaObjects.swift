@@ -58,6 +58,7 @@ enum LuaObjects {
     }
 
     static func argument<T>(_ call: LuaCall, _ metatable: String, as type: T.Type, _ what: String) throws -> T {
+        call.reads(upTo: 1)
         guard let object = LuaUserdata.object(at: 1, metatable: metatable, in: call.state) as? T else {
             throw call.fail(1, "\(what) (call methods with a colon: x:method())")
         }
@@ -134,13 +135,13 @@ enum LuaObjects {
             lua.setFunction("perturb") { call in
                 let attack = try argument(call, attackMetatable, as: Attack.self, "an attack")
                 let model = try LuaNNAPI.moduleArgument(call, 2)
-                if let multimodal = model as? MultimodalClassifier, LuaTensorAPI.tensor(at: 3, in: call.state) == nil {
+                if let multimodal = model as? MultimodalClassifier, call.optionalTensor(3) == nil {
                     let inputs = try modalityTable(call, 3, model: multimodal)
                     var attacked: [String]?
                     var budgets: [String: ModalityBudget] = [:]
                     let expected =
                         "a modality name, a list of names or a table of budgets {image = {eps = 0.1}, audio = {eps = 1, clamp_min = -math.huge, clamp_max = math.huge}}"
-                    switch call.isNil(5) ? .null : try LuaConfigValue.read(5, in: call.state, path: "modalities") {
+                    switch call.isNil(5) ? .null : try call.value(5, path: "modalities") {
                     case .null: attacked = nil
                     case .string(let name): attacked = [name]
                     case .list(let names):
@@ -193,7 +194,7 @@ enum LuaObjects {
                     let model = try LuaNNAPI.moduleArgument(call, 2)
                     // A multimodal classifier with a table of modalities: one map per modality.
                     if let multimodal = model as? MultimodalClassifier,
-                        LuaTensorAPI.tensor(at: 3, in: call.state) == nil
+                        call.optionalTensor(3) == nil
                     {
                         let inputs = try modalityTable(call, 3, model: multimodal)
                         let maps = try ModalityView.explain(
@@ -240,7 +241,7 @@ enum LuaObjects {
     /// A metatable whose one method `name(self, model, inputs, targets)` returns a tensor.
     /// The table of modality tensors at `index` (`{image = x, audio = y}`).
     static func modalityTable(_ call: LuaCall, _ index: Int32, model: MultimodalClassifier) throws -> [String: Tensor] {
-        guard case .table(let fields) = try LuaConfigValue.read(index, in: call.state, path: "inputs") else {
+        guard case .table(let fields) = try call.value(index, path: "inputs") else {
             throw call.fail(
                 index, "a table of modalities {\(model.modalities.map { "\($0) = ..." }.joined(separator: ", "))}")
         }
@@ -257,7 +258,7 @@ enum LuaObjects {
     /// A regularizer context from the table at `index`: `parameters` (a model, a list of tensors or a
     /// name → tensor table), `inputs`, `logits`, `targets`, `groups`, `attributions`.
     static func context(_ call: LuaCall, _ index: Int32) throws -> RegularizerContext {
-        let fields = try LuaConfigValue.options(index, in: call.state, path: "\(call.name) context")
+        let fields = try call.options(index, path: "\(call.name) context")
         let accepted = ["parameters", "inputs", "logits", "targets", "groups", "attributions"]
         for key in fields.keys.sorted() where !accepted.contains(key) {
             throw TensorError(

@@ -47,6 +47,7 @@ extension LuaNNAPI {
     }
 
     static func optimizerArgument(_ call: LuaCall) throws -> Optimizer {
+        call.reads(upTo: 1)
         guard let optimizer = optimizer(at: 1, in: call.state) else {
             throw call.fail(1, "an optimizer (use opt:step(), with a colon)")
         }
@@ -54,6 +55,7 @@ extension LuaNNAPI {
     }
 
     static func scheduleArgument(_ call: LuaCall) throws -> LearningRateSchedule {
+        call.reads(upTo: 1)
         guard
             let schedule = LuaUserdata.object(at: 1, metatable: scheduleMetatable, in: call.state)
                 as? LearningRateSchedule

@@ -222,6 +222,7 @@ extension LuaPlugins {
         lucerna_newtable(lua.state)
         func register(_ name: String, _ body: @escaping (LuaCall, LuaPluginModule) throws -> Int32) {
             lua.setFunction(name) { [weak lua] call in
+                call.reads(upTo: 1)
                 guard let lua, lua_type(call.state, 1) == LUA_TTABLE, let key = lua_topointer(call.state, 1),
                     let module = lua.pluginModules[key]?.module
                 else {

@@ -37,8 +37,9 @@ enum LuaRunAPI {
     static func install(in lua: LuaState) {
         lua_getglobal(lua.state, "lucerna")
         lua.setFunction("config") { [unowned lua] call in
+            call.reads(upTo: 1)
             guard lua_type(call.state, 1) == LUA_TTABLE else { throw call.fail(1, "a table of defaults") }
-            let defaults = try LuaConfigValue.options(1, in: call.state, path: "lucerna.config")
+            let defaults = try call.options(1, path: "lucerna.config")
             guard let run = lua.run else {
                 LuaConfigValue.push(.table(defaults), in: call.state)
                 return 1
@@ -49,6 +50,7 @@ enum LuaRunAPI {
         }
         lua.setFunction("register") { [unowned lua] call in
             // lucerna.register{kind = ..., name = ..., ...}: a plugin defined inside a recipe.
+            call.reads(upTo: 1)
             guard lua_type(call.state, 1) == LUA_TTABLE else {
                 throw call.fail(1, "a plugin table {kind = ..., name = ..., ...}")
             }
@@ -64,7 +66,7 @@ enum LuaRunAPI {
         lua.setFunction("save_tensors") { [unowned lua] call in
             let path = try call.string(1)
             try lua.checkAccess(path, writing: true, operation: "lucerna.save_tensors")
-            let fields = try LuaConfigValue.options(2, in: call.state, path: "lucerna.save_tensors")
+            let fields = try call.options(2, path: "lucerna.save_tensors")
             let tensors = try fields.keys.sorted().map { name -> (String, Tensor) in
                 guard case .tensor(let tensor)? = fields[name] else {
                     throw TensorError("lucerna.save_tensors", "\(name) is not a tensor")
@@ -109,7 +111,7 @@ enum LuaRunAPI {
         lua_pushinteger(lua.state, lua_Integer(lua.run?.seed ?? 0))
         lua_setfield(lua.state, -2, "seed")  // the run's seed (--seed, or each of --seeds)
         lua.setFunction("log") { [unowned lua] call in
-            let fields = try LuaConfigValue.options(1, in: call.state, path: "run.log")
+            let fields = try call.options(1, path: "run.log")
             for (key, value) in fields {
                 switch value {
                 case .number, .string, .boolean: continue
@@ -132,10 +134,11 @@ enum LuaRunAPI {
                 throw TensorError("run.save", "checkpoint name '\(name)' must use letters, digits, '_', '-' and '.'")
             }
             let tensors: [(name: String, tensor: Tensor)]
+            call.reads(upTo: 2)
             if let module = LuaNNAPI.module(at: 2, in: call.state) {
                 tensors = module.stateDict()
             } else {
-                let fields = try LuaConfigValue.options(2, in: call.state, path: "run.save")
+                let fields = try call.options(2, path: "run.save")
                 tensors = try fields.keys.sorted().map { key in
                     guard case .tensor(let tensor)? = fields[key] else {
                         throw TensorError("run.save", "\(key) is not a tensor")
@@ -159,7 +162,7 @@ enum LuaRunAPI {
             try call.checkOptions(3, accepted: ["columns", "range"])
             let columns = try call.integer(3, "columns", default: 8)
             var range: (Double, Double)?
-            switch try LuaConfigValue.options(3, in: call.state, path: "run.image")["range"] {
+            switch try call.options(3, path: "run.image")["range"] {
             case nil, .null?: break
             case .list(let bounds)? where bounds.count == 2 && bounds.allSatisfy({ $0.numberValue?.isFinite == true }):
                 range = (bounds[0].numberValue ?? 0, bounds[1].numberValue ?? 1)
@@ -176,7 +179,7 @@ enum LuaRunAPI {
             }
             let name = try call.string(1)
             let images = try call.tensor(2)
-            guard case .list(let rows) = try LuaConfigValue.read(3, in: call.state, path: "run.overlay rows") else {
+            guard case .list(let rows) = try call.value(3, path: "run.overlay rows") else {
                 throw TensorError(
                     "run.overlay", "argument 3 must be a list of {name, maps} pairs, e.g. {{\"grad_cam\", maps}}")
             }

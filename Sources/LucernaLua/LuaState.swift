@@ -34,7 +34,16 @@ func luaSwiftDispatch(_ state: OpaquePointer?) -> Int32 {
     guard let state, let raw = lua_touserdata(state, lucerna_upvalueindex(1)) else { return 0 }
     let box = Unmanaged<FunctionBox>.fromOpaque(raw).takeUnretainedValue()
     do {
-        return try box.body(LuaCall(state: state, name: box.name))
+        let call = LuaCall(state: state, name: box.name)
+        let results = try box.body(call)
+        // Metamethods get what Lua passes them (__len and __unm receive their operand twice).
+        if !box.name.hasPrefix("__"), let ignored = call.ignoredArgument() {
+            throw ScriptError(
+                box.name,
+                "takes \(call.reads.highest) argument\(call.reads.highest == 1 ? "" : "s")\(call.reads.highest > 0 && lua_type(state, 1) == LUA_TUSERDATA ? " (the first is the object a method is called on)" : ""), but argument \(ignored) (\(call.typeName(ignored))) was given"
+            )
+        }
+        return results
     } catch {
         luaL_where(state, 1)  // "file:line:" of the Lua caller
         let position = lucerna_tostring(state, -1).map { String(cString: $0) } ?? ""

@@ -30,12 +30,26 @@ enum LuaTensorAPI {
         LuaUserdata.object(at: index, metatable: metatableName, in: state) as? Tensor
     }
 
-    /// A 1-based Lua dimension as an engine axis.
-    static func axis(_ dimension: Int, _ operation: String) throws -> Int {
+    /// A 1-based Lua dimension where the rank is not known yet (a layer's option) as an engine axis.
+    static func oneBasedAxis(_ dimension: Int, _ operation: String) throws -> Int {
         guard dimension != 0 else {
-            throw TensorError(operation, "dimensions count from 1 (or from -1 at the end); got 0")
+            throw ScriptError(operation, "dimensions count from 1 (or from -1 at the end); got 0")
         }
         return dimension > 0 ? dimension - 1 : dimension
+    }
+
+    /// A 1-based Lua dimension of a tensor of `rank` (negative ones count from the end) as the engine's
+    /// 0-based axis; out of range is an error in the user's numbering.
+    static func dimension(_ dimension: Int, rank: Int, _ operation: String) throws -> Int {
+        guard dimension != 0, dimension <= rank, dimension >= -rank else {
+            throw ScriptError(
+                operation,
+                rank == 0
+                    ? "dimension \(dimension) is out of range: the tensor is a scalar (rank 0)"
+                    : "dimension \(dimension) is out of range for a tensor of rank \(rank) (dimensions count 1...\(rank), or -\(rank)...-1 from the end)"
+            )
+        }
+        return dimension > 0 ? dimension - 1 : dimension + rank
     }
 
     static func install(in lua: LuaState) throws {
@@ -90,7 +104,8 @@ enum LuaTensorAPI {
             // tensor.cat({a, b}, dim) / tensor.stack({a, b}, dim) with a 1-based dim (default 1).
             lua.setFunction(name) { call in
                 let (parts, _) = try tensors(call, 1)
-                let dimension = call.isNil(2) ? 0 : try axis(call.integer(2), name)
+                let rank = (parts.first?.rank ?? 0) + (isStack ? 1 : 0)
+                let dimension = call.isNil(2) ? 0 : try call.dimension(2, rank: rank)
                 call.push(
                     isStack ? try Tensor.stack(parts, axis: dimension) : try Tensor.concatenate(parts, axis: dimension))
                 return 1
@@ -99,10 +114,10 @@ enum LuaTensorAPI {
         lua.setFunction("where") { call in
             // tensor.where(condition, a, b): a where condition is non-zero, else b (numbers allowed).
             let condition = try call.tensor(1)
-            let reference = LuaTensorAPI.tensor(at: 2, in: call.state) ?? LuaTensorAPI.tensor(at: 3, in: call.state)
+            let reference = call.optionalTensor(2) ?? call.optionalTensor(3)
             let dtype = reference?.dtype ?? .float32
-            let a = try LuaTensorAPI.tensor(at: 2, in: call.state) ?? Tensor(call.number(2), dtype: dtype)
-            let b = try LuaTensorAPI.tensor(at: 3, in: call.state) ?? Tensor(call.number(3), dtype: dtype)
+            let a = try call.optionalTensor(2) ?? Tensor(call.number(2), dtype: dtype)
+            let b = try call.optionalTensor(3) ?? Tensor(call.number(3), dtype: dtype)
             call.push(try Tensor.where(condition, a, b))
             return 1
         }
@@ -112,7 +127,12 @@ enum LuaTensorAPI {
             return 1
         }
         lua.setFunction("arange") { call in
-            call.push(try Tensor.arange(call.integer(1)))
+            // arange(stop), arange(start, stop) or arange(start, stop, step), as PyTorch (Float32 values).
+            if call.isNil(2) {
+                call.push(try Tensor.arange(call.number(1)))
+            } else {
+                call.push(try Tensor.arange(call.number(1), call.number(2), step: call.isNil(3) ? 1 : call.number(3)))
+            }
             return 1
         }
         lucerna_newtable(state)
@@ -131,7 +151,7 @@ enum LuaTensorAPI {
         lua_setfield(state, -2, "tensor")
         lua.setFunction("relevance_shares") { call in
             // lucerna.relevance_shares{image = maps, audio = maps}: each modality's share of |attribution| per sample.
-            guard case .table(let fields) = try LuaConfigValue.read(1, in: call.state, path: "maps") else {
+            guard case .table(let fields) = try call.value(1, path: "maps") else {
                 throw call.fail(1, "a table of per-modality maps {image = ..., audio = ...}")
             }
             var maps: [String: Tensor] = [:]
@@ -149,7 +169,7 @@ enum LuaTensorAPI {
             var top = 0.2
             if !call.isNil(3) {
                 try call.checkOptions(3, accepted: ["top"])
-                let options = try LuaConfigValue.options(3, in: call.state, path: "explanation_shift options")
+                let options = try call.options(3, path: "explanation_shift options")
                 top = try Config(owner: "explanation_shift", values: options).number("top", default: 0.2) ?? 0.2
             }
             let result = try ExplanationShift.compare(call.tensor(1), call.tensor(2), top: top)
@@ -188,6 +208,7 @@ enum LuaTensorAPI {
             return 1
         }
         lua.register("no_grad") { call in
+            call.reads(upTo: 1)
             guard lua_type(call.state, 1) == LUA_TFUNCTION else { throw call.fail(1, "a function") }
             lua_settop(call.state, 1)
             let status = GradientMode.with(enabled: false) { lucerna_pcall(call.state, 0, LUA_MULTRET, 0) }
@@ -219,8 +240,8 @@ enum LuaTensorAPI {
 
     /// The two operands of an arithmetic metamethod; a number becomes a scalar of the other's dtype.
     static func operands(_ call: LuaCall, _ operation: String) throws -> (Tensor, Tensor) {
-        let first = tensor(at: 1, in: call.state)
-        let second = tensor(at: 2, in: call.state)
+        let first = call.optionalTensor(1)
+        let second = call.optionalTensor(2)
         switch (first, second) {
         case (let a?, let b?): return (a, b)
         case (let a?, nil): return (a, Tensor(try call.number(2), dtype: a.dtype))

@@ -45,8 +45,9 @@ extension LuaTensorAPI {
         ]
         for (name, body) in reductions {
             lua.setFunction(name) { call in
-                let dimension = call.isNil(2) ? nil : try axis(call.integer(2), name)
-                call.push(try body(call.tensor(1), dimension, call.boolean(3)))
+                let tensor = try call.tensor(1)
+                let dimension = call.isNil(2) ? nil : try call.dimension(2, rank: tensor.rank)
+                call.push(try body(tensor, dimension, call.boolean(3)))
                 return 1
             }
         }
@@ -55,15 +56,17 @@ extension LuaTensorAPI {
             ("log_softmax", { (x: Tensor, d: Int) in try x.logSoftmax(axis: d) }),
         ] {
             lua.setFunction(name) { call in
-                let dimension = call.isNil(2) ? -1 : try axis(call.integer(2), name)
-                call.push(try body(call.tensor(1), dimension))
+                let tensor = try call.tensor(1)
+                let dimension = call.isNil(2) ? -1 : try call.dimension(2, rank: tensor.rank)
+                call.push(try body(tensor, dimension))
                 return 1
             }
         }
         lua.setFunction("argmax") { call in
-            let dimension = call.isNil(2) ? -1 : try axis(call.integer(2), "argmax")
+            let tensor = try call.tensor(1)
+            let dimension = call.isNil(2) ? -1 : try call.dimension(2, rank: tensor.rank)
             // Indices are returned 1-based, like Lua's.
-            call.push(try call.tensor(1).argmax(axis: dimension).to(.float32) + 1)
+            call.push(try tensor.argmax(axis: dimension).to(.float32) + 1)
             return 1
         }
         lua.setFunction("reshape") { call in
@@ -71,8 +74,9 @@ extension LuaTensorAPI {
             return 1
         }
         lua.setFunction("transpose") { call in
+            let tensor = try call.tensor(1)
             call.push(
-                try call.tensor(1).transposed(axis(call.integer(2), "transpose"), axis(call.integer(3), "transpose")))
+                try tensor.transposed(call.dimension(2, rank: tensor.rank), call.dimension(3, rank: tensor.rank)))
             return 1
         }
         lua.setFunction("clamp") { call in
@@ -128,7 +132,8 @@ extension LuaTensorAPI {
             return 1
         }
         lua.setFunction("backward") { call in
-            try call.tensor(1).backward()
+            // y:backward() for a scalar, y:backward(gradient) with y's shape otherwise, as PyTorch.
+            try call.tensor(1).backward(seed: call.isNil(2) ? nil : call.tensor(2))
             return 0
         }
         lua.setFunction("grad") { call in
@@ -146,15 +151,14 @@ extension LuaTensorAPI {
         lua.setFunction("narrow") { call in
             // narrow(dim, start, length) with a 1-based start, as in Torch7.
             let tensor = try call.tensor(1)
-            let dimension = try axis(call.integer(2), "narrow")
+            let resolved = try call.dimension(2, rank: tensor.rank)
             let start = try call.integer(3)
             let length = try call.integer(4)
-            guard start >= 1, length >= 0 else { throw TensorError("narrow", "start must be >= 1 and length >= 0") }
-            let resolved = dimension < 0 ? dimension + tensor.rank : dimension
-            guard resolved >= 0, resolved < tensor.rank, start - 1 + length <= tensor.shape[resolved] else {
-                throw TensorError(
+            guard start >= 1, length >= 0 else { throw ScriptError("narrow", "start must be >= 1 and length >= 0") }
+            guard start - 1 + length <= tensor.shape[resolved] else {
+                throw ScriptError(
                     "narrow",
-                    "range \(start)..\(start + length - 1) is outside dimension \(dimension + 1) of \(describe(shape: tensor.shape))"
+                    "range \(start)..\(start + length - 1) is outside dimension \(resolved + 1) of \(describe(shape: tensor.shape))"
                 )
             }
             call.push(try tensor.sliced(axis: resolved, start: start - 1, end: start - 1 + length))
@@ -163,9 +167,10 @@ extension LuaTensorAPI {
         lua.setFunction("index_select") { call in
             // index_select(dim, indices) with 1-based indices (a tensor or a table).
             let tensor = try call.tensor(1)
-            let dimension = try axis(call.integer(2), "index_select")
+            let dimension = try call.dimension(2, rank: tensor.rank)
             let indices =
-                try LuaTensorAPI.tensor(at: 3, in: call.state)?.toIntegers() ?? call.integers(3, maximumCount: 1 << 28)
+                try call.optionalTensor(3)?.toIntegers() ?? call.integers(3, maximumCount: 1 << 28)
+            try checkOneBased(indices, size: tensor.shape[dimension], dimension: dimension, "index_select")
             call.push(try tensor.indexSelect(axis: dimension, indices: indices.map { $0 - 1 }))
             return 1
         }
@@ -176,9 +181,20 @@ extension LuaTensorAPI {
         }
     }
 
-    /// Lua's 1-based index tensor as the engine's 0-based int64 indices.
-    static func zeroBased(_ indices: Tensor) throws -> Tensor {
-        try Tensor(shape: indices.shape, integers: indices.toIntegers().map { $0 - 1 })
+    /// Lua's 1-based index tensor, each index checked against `size`, as the engine's 0-based int64 indices.
+    static func zeroBased(_ indices: Tensor, size: Int, dimension: Int, _ operation: String) throws -> Tensor {
+        let values = indices.toIntegers()
+        try checkOneBased(values, size: size, dimension: dimension, operation)
+        return try Tensor(shape: indices.shape, integers: values.map { $0 - 1 })
+    }
+
+    /// Throws unless every index lies in 1...size (Lua's numbering; errors speak it too).
+    static func checkOneBased(_ indices: [Int], size: Int, dimension: Int, _ operation: String) throws {
+        if let bad = indices.first(where: { $0 < 1 || $0 > size }) {
+            throw ScriptError(
+                operation,
+                "index \(bad) is out of range for dimension \(dimension + 1) of size \(size) (indices count from 1)")
+        }
     }
 
     /// Shape, indexing and layer-level methods: `permute`, `unsqueeze`, `squeeze`, `flatten`, `expand`,
@@ -186,26 +202,34 @@ extension LuaTensorAPI {
     static func installShapeMethods(in lua: LuaState) {
         lua.setFunction("permute") { call in
             let tensor = try call.tensor(1)
-            let order = try (2...max(2, call.count)).map { try axis(call.integer($0), "permute") }
-            call.push(try tensor.permuted(order.map { $0 < 0 ? $0 + tensor.rank : $0 }))
+            // x:permute(2, 1) or x:permute{2, 1}
+            let order: [Int]
+            call.reads(upTo: 2)
+            if lua_type(call.state, 2) == LUA_TTABLE {
+                guard call.count == 2 else { throw ScriptError("permute", "give the order as one table or as numbers") }
+                order = try call.integers(2).map { try LuaTensorAPI.dimension($0, rank: tensor.rank, "permute") }
+            } else {
+                order = try (2...max(2, call.count)).map { try call.dimension($0, rank: tensor.rank) }
+            }
+            call.push(try tensor.permuted(order))
             return 1
         }
         lua.setFunction("unsqueeze") { call in
             let tensor = try call.tensor(1)
-            let dimension = try call.integer(2)
-            // 1-based insert position; -1 appends a last axis.
-            let position = dimension > 0 ? dimension - 1 : dimension + tensor.rank + 1
-            call.push(try tensor.unsqueezed(axis: position))
+            // 1-based insert position in the result; -1 appends a last axis.
+            call.push(try tensor.unsqueezed(axis: call.dimension(2, rank: tensor.rank + 1)))
             return 1
         }
         lua.setFunction("squeeze") { call in
-            call.push(try call.tensor(1).squeezed(axis: call.isNil(2) ? nil : axis(call.integer(2), "squeeze")))
+            let tensor = try call.tensor(1)
+            call.push(try tensor.squeezed(axis: call.isNil(2) ? nil : call.dimension(2, rank: tensor.rank)))
             return 1
         }
         lua.setFunction("flatten") { call in
-            let start = call.isNil(2) ? 0 : try axis(call.integer(2), "flatten")
-            let end = call.isNil(3) ? -1 : try axis(call.integer(3), "flatten")
-            call.push(try call.tensor(1).flattened(from: start, to: end))
+            let tensor = try call.tensor(1)
+            let start = call.isNil(2) ? 0 : try call.dimension(2, rank: tensor.rank)
+            let end = call.isNil(3) ? -1 : try call.dimension(3, rank: tensor.rank)
+            call.push(try tensor.flattened(from: start, to: end))
             return 1
         }
         lua.setFunction("expand") { call in
@@ -214,14 +238,18 @@ extension LuaTensorAPI {
         }
         lua.setFunction("gather") { call in
             // gather(dim, index) with 1-based indices, as Torch7.
+            let tensor = try call.tensor(1)
+            let dimension = try call.dimension(2, rank: tensor.rank)
             call.push(
-                try call.tensor(1).gathering(axis: axis(call.integer(2), "gather"), indices: zeroBased(call.tensor(3))))
+                try tensor.gathering(
+                    axis: dimension,
+                    indices: zeroBased(call.tensor(3), size: tensor.shape[dimension], dimension: dimension, "gather")))
             return 1
         }
         lua.setFunction("logsumexp") { call in
+            let tensor = try call.tensor(1)
             call.push(
-                try call.tensor(1).logSumExp(
-                    axis: axis(call.integer(2), "logsumexp"), keepingDimensions: call.boolean(3)))
+                try tensor.logSumExp(axis: call.dimension(2, rank: tensor.rank), keepingDimensions: call.boolean(3)))
             return 1
         }
         lua.setFunction("type_as") { call in
@@ -261,8 +289,9 @@ extension LuaTensorAPI {
             return 1
         }
         lua.setFunction("argmin") { call in
-            let dimension = call.isNil(2) ? -1 : try axis(call.integer(2), "argmin")
-            call.push(try call.tensor(1).argmin(axis: dimension).to(.float32) + 1)  // 1-based, like argmax
+            let tensor = try call.tensor(1)
+            let dimension = call.isNil(2) ? -1 : try call.dimension(2, rank: tensor.rank)
+            call.push(try tensor.argmin(axis: dimension).to(.float32) + 1)  // 1-based, like argmax
             return 1
         }
         lua.setFunction("adaptive_avg_pool2d") { call in
@@ -297,10 +326,14 @@ extension LuaTensorAPI {
         }
         lua.setFunction("scatter_add") { call in
             // x:scatter_add(dim, index (1-based), size): zeros of `size` along dim with x added at index.
+            let tensor = try call.tensor(1)
+            let dimension = try call.dimension(2, rank: tensor.rank)
+            let size = try call.integer(4)
             call.push(
-                try call.tensor(1).scatterAdding(
-                    axis: axis(call.integer(2), "scatter_add"), indices: zeroBased(call.tensor(3)),
-                    size: call.integer(4)))
+                try tensor.scatterAdding(
+                    axis: dimension,
+                    indices: zeroBased(call.tensor(3), size: size, dimension: dimension, "scatter_add"),
+                    size: size))
             return 1
         }
         for (name, isMax) in [("max_pool2d", true), ("avg_pool2d", false)] {

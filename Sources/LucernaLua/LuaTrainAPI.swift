@@ -47,6 +47,7 @@ final class LuaFunctionReference {
 enum LuaTrainAPI {
     static func install(in lua: LuaState) {
         lua.register("train") { [unowned lua] call in
+            call.reads(upTo: 1)
             guard call.count == 1, lua_type(call.state, 1) == LUA_TTABLE else {
                 throw TensorError("train", "expected one table: train{model = ..., data = ..., epochs = ...}")
             }
@@ -56,6 +57,7 @@ enum LuaTrainAPI {
             return 1
         }
         lua.register("evaluate") { [unowned lua] call in
+            call.reads(upTo: 1)
             guard call.count == 1, lua_type(call.state, 1) == LUA_TTABLE else {
                 throw TensorError("evaluate", "expected one table: evaluate{model = ..., data = ..., metrics = {...}}")
             }

@@ -568,6 +568,20 @@ public enum Experiment {
             return (key, tensor)
         }
         guard !tensors.isEmpty else { throw ConfigurationError("train", "\(role) holds no tensors") }
+        // Every tensor is one row per sample: a shorter one would silently drop samples from the others.
+        let lengths = tensors.map { ($0.name, $0.tensor.shape.first) }
+        if let scalar = lengths.first(where: { $0.1 == nil }) {
+            throw ConfigurationError(
+                "train", "\(role).\(scalar.0) is a scalar; every tensor of a data set has one row per sample")
+        }
+        let counts = Set(lengths.compactMap(\.1))
+        guard counts.count == 1, let samples = counts.first else {
+            throw ConfigurationError(
+                "train",
+                "\(role)'s tensors differ in length: \(lengths.map { "\($0.0) has \($0.1 ?? 0)" }.joined(separator: ", ")) samples"
+            )
+        }
+        guard samples > 0 else { throw ConfigurationError("train", "\(role) holds no samples") }
         return TensorDataset(
             name: role, tensors: tensors, metadata: fields.filter { if case .tensor = $0.value { false } else { true } }
         )

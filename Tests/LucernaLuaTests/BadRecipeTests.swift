@@ -37,8 +37,23 @@ final class BadRecipeTests: XCTestCase {
             "local f = fusions.concat{input_dims = {2, 3}}\n\nf{tensor.ones{4, 2}, tensor.ones{4, 4}}",
             "input 2 must be [N, 3]", 3
         ),
-        ("losses.cross_entropy(tensor.ones{2, 3}, tensor{0, 7})", "out of range", 1),
-        ("tensor.ones{2}:sum(0)", "dimensions count from 1", 1),
+        ("losses.cross_entropy(tensor.ones{2, 3}, tensor{0, 7}:long())", "out of range", 1),
+        ("tensor.ones{2}:sum(0)", "dimension 0 is out of range for a tensor of rank 1", 1),
+        // Once silent wrong answers (issue 22): each is an error now, in the user's 1-based numbering.
+        ("losses.cross_entropy(tensor.ones{2, 3}, tensor{0.9, 1.9})", "targets must be int64 class indices", 1),
+        (
+            "local y = tensor.ones{3}:requires_grad():sum()\ny:backward(tensor.ones{5})",
+            "seed shape [5] differs from output shape []", 2
+        ),
+        ("tensor.ones{2}:sum(7)", "dimension 7 is out of range for a tensor of rank 1", 1),
+        ("tensor.ones{2, 3}:transpose(1, 3)", "dimension 3 is out of range for a tensor of rank 2", 1),
+        ("tensor.ones{2, 3}:index_select(1, tensor{3}:long())", "index 3 is out of range for dimension 1 of size 2", 1),
+        ("tensor.ones{2}:sum(1, false, 'extra')", "but argument 4 (string) was given", 1),
+        ("tensor.zeros({2}, {3})", "takes 1 argument, but argument 2 (table) was given", 1),
+        (
+            "train{model = nn.Linear(2, 2), data = {inputs = tensor.randn{8, 2}, labels = tensor.zeros{4}:long()},\n  validation = 0.25}",
+            "data's tensors differ in length: inputs has 8, labels has 4 samples", 1
+        ),
         ("tensor.ones{2}:sum(5)", "out of range", 1),
         ("tensor.ones{2}:item()", "has 2 elements, not 1", 1),
         ("tensor.zeros{1e12, 1e12}", "too many elements", 1),

@@ -101,4 +101,52 @@ final class LuaBridgeTests: XCTestCase {
         XCTAssertEqual(try text("selected"), "3.0,0.0,0.0,0.0,5.0,4.0")
         XCTAssertEqual(try text("permuted"), "4x2x3")
     }
+
+    /// `arange` as PyTorch (start, stop, step), `backward` with a gradient, `permute` with a table,
+    /// `unsqueeze` at the end: once ignored arguments or missing forms (issue 22).
+    func testPyTorchFormsOfArangeBackwardAndPermute() throws {
+        let lua = try LuaState()
+        try lua.run(
+            source: """
+                ranged = table.concat(tensor.arange(2, 5):totable(), ",")
+                stepped = table.concat(tensor.arange(0, 1, 0.25):totable(), ",")
+                down = table.concat(tensor.arange(3, 0, -1):totable(), ",")
+                counted = table.concat(tensor.arange(3):totable(), ",")
+                local x = tensor{1, 2, 3}:requires_grad()
+                local y = x * 2
+                y:backward(tensor{1, 0, 10})
+                gradient = table.concat(x:grad():totable(), ",")
+                permuted = table.concat(tensor.zeros{2, 3, 4}:permute{3, 1, 2}:shape(), "x")
+                appended = table.concat(tensor.zeros{2, 3}:unsqueeze(-1):shape(), "x")
+                """, name: "forms.lua")
+        XCTAssertEqual(lua.string(global: "ranged"), "2.0,3.0,4.0")
+        XCTAssertEqual(lua.string(global: "stepped"), "0.0,0.25,0.5,0.75")
+        XCTAssertEqual(lua.string(global: "down"), "3.0,2.0,1.0")
+        XCTAssertEqual(lua.string(global: "counted"), "0.0,1.0,2.0")
+        XCTAssertEqual(lua.string(global: "gradient"), "2.0,0.0,20.0")
+        XCTAssertEqual(lua.string(global: "permuted"), "4x2x3")
+        XCTAssertEqual(lua.string(global: "appended"), "2x3x1")
+    }
+
+    /// A Lua callback given to train{} inside a coroutine runs on that coroutine (it once ran on the main
+    /// thread's stack and called the wrong value).
+    func testCallbacksFromACoroutineRunOnIt() throws {
+        let lua = try LuaState()
+        try lua.run(
+            source: """
+                local worker = coroutine.create(function()
+                   local padding = "a value on the coroutine's stack"
+                   local epochs = 0
+                   train{
+                      model = nn.Linear(2, 2), epochs = 2, batch = 4, verbose = false, validation = 0,
+                      data = {inputs = tensor.randn{8, 2}, labels = tensor{0, 1, 0, 1, 0, 1, 0, 1}:long()},
+                      callbacks = {on_epoch_end = function(record) epochs = epochs + 1 end},
+                   }
+                   return epochs
+                end)
+                local ok, result = coroutine.resume(worker)
+                epochs = ok and result or -1
+                """, name: "coroutine.lua")
+        XCTAssertEqual(lua.number(global: "epochs"), 2)
+    }
 }

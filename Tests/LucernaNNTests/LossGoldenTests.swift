@@ -1,3 +1,4 @@
+import Foundation
 import LucernaTestSupport
 import XCTest
 
@@ -31,6 +32,29 @@ final class LossGoldenTests: XCTestCase {
         try check("kl_div_batchmean", input: "logits") {
             try Losses.klDivergence($0.logSoftmax(axis: 1), fixture["kl_target"])
         }
+    }
+
+    /// Class-probability targets, as PyTorch reads float targets of the logits' shape: one-hot targets give
+    /// the class-index values PyTorch computed (with and without smoothing), and soft targets q give
+    /// PyTorch's batch-mean KL(q ‖ p) plus the mean entropy of q.
+    func testCrossEntropyWithClassProbabilities() throws {
+        let fixture = try Fixture("losses.safetensors")
+        let (logits, target) = (try fixture["logits"], try fixture["target"])
+        let oneHot = try Tensor.oneHot(target, classes: logits.shape[1]).to(logits.dtype)
+        XCTAssertEqual(
+            try Losses.crossEntropy(logits, oneHot).item(), try fixture["cross_entropy.value"].item(), accuracy: 1e-12)
+        XCTAssertEqual(
+            try Losses.crossEntropy(logits, oneHot, labelSmoothing: 0.1).item(),
+            try fixture["cross_entropy_smoothing.value"].item(), accuracy: 1e-12)
+        let soft = try fixture["kl_target"]
+        let entropy = soft.toDoubles().reduce(0) { $1 > 0 ? $0 - $1 * Foundation.log($1) : $0 } / Double(soft.shape[0])
+        XCTAssertEqual(
+            try Losses.crossEntropy(logits, soft).item(), try fixture["kl_div_batchmean.value"].item() + entropy,
+            accuracy: 1e-12)
+        XCTAssertThrowsError(try Losses.crossEntropy(logits, target.to(logits.dtype))) { error in
+            XCTAssert("\(error)".contains("targets must be int64 class indices"), "\(error)")
+        }
+        XCTAssertThrowsError(try Losses.crossEntropy(logits, soft, ignoreIndex: 0))
     }
 
     func testBinaryAndRegressionLosses() throws {

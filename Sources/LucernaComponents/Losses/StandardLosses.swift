@@ -15,7 +15,17 @@ public final class StandardLoss: Loss {
         Reduction(rawValue: try config.choice("reduction", ["mean", "sum", "none"])) ?? .mean
     }
 
-    static func labels(_ target: Tensor) throws -> Tensor { target.dtype == .int64 ? target : try target.to(.int64) }
+    /// Class-index targets as PyTorch takes them: int64. A floating-point tensor is not truncated into
+    /// classes (0.9 would become class 0); cross-entropy reads one of the logits' shape as class probabilities.
+    static func labels(_ target: Tensor, _ operation: String) throws -> Tensor {
+        guard target.dtype == .int64 else {
+            throw TensorError(
+                operation,
+                "class targets must be int64 (tensor{...}:long()), got \(target.dtype) \(describe(shape: target.shape))"
+            )
+        }
+        return target
+    }
 
     static let crossEntropyOptions = [
         OptionSpec("label_smoothing", .number, default: .number(0), "mass spread uniformly over classes, in [0, 1]"),
@@ -31,14 +41,14 @@ public final class StandardLoss: Loss {
         let ignore = try config.optionalInteger("ignore_index")
         return StandardLoss {
             try Losses.crossEntropy(
-                $0, labels($1), weight: weight, ignoreIndex: ignore, labelSmoothing: smoothing,
+                $0, $1, weight: weight, ignoreIndex: ignore, labelSmoothing: smoothing,
                 reduction: reduction)
         }
     }
 
     static func nll(_ config: Config) throws -> StandardLoss {
         let reduction = try reduction(config)
-        return StandardLoss { try Losses.nll($0, labels($1), reduction: reduction) }
+        return StandardLoss { try Losses.nll($0, labels($1, "nll_loss"), reduction: reduction) }
     }
 
     static func mse(_ config: Config) throws -> StandardLoss {

@@ -181,7 +181,27 @@ public final class Tensor: @unchecked Sendable {
     /// `[0, 1, ..., count - 1]` as a 1-D tensor.
     public static func arange(_ count: Int, dtype: DType = .float32) throws -> Tensor {
         guard count >= 0 else { throw TensorError("arange", "negative count \(count)") }
-        return try Tensor(shape: [count], values: (0..<count).map(Double.init), dtype: dtype)
+        return try arange(0, Double(count), step: 1, dtype: dtype)
+    }
+
+    /// `start, start + step, ...` up to `end` (excluded) as a 1-D tensor, as `torch.arange(start, end, step)`:
+    /// ⌈(end − start) / step⌉ values.
+    public static func arange(_ start: Double, _ end: Double = .nan, step: Double = 1, dtype: DType = .float32)
+        throws -> Tensor
+    {
+        let (first, last) = end.isNaN ? (0, start) : (start, end)
+        guard first.isFinite, last.isFinite, step.isFinite else {
+            throw TensorError("arange", "start, end and step must be finite, got \(first), \(last), \(step)")
+        }
+        guard step != 0 else { throw TensorError("arange", "step must not be 0") }
+        let exact = ((last - first) / step).rounded(.up)
+        guard exact >= 0 else {
+            throw TensorError("arange", "end \(last) cannot be reached from start \(first) with step \(step)")
+        }
+        guard exact < 1e15 else { throw TensorError("arange", "\(exact) values are too many") }
+        let count = Int(exact)
+        try validate(shape: [count], dtype: dtype, operation: "arange")
+        return try Tensor(shape: [count], values: (0..<count).map { first + Double($0) * step }, dtype: dtype)
     }
 
     // MARK: Element access

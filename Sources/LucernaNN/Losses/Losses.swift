@@ -24,6 +24,8 @@ public enum Losses {
 
     /// Cross-entropy of logits `[N, C]` against int64 class targets `[N]`, with optional class
     /// weights `[C]`, label smoothing and an ignored target value, as `torch.nn.functional.cross_entropy`.
+    /// Floating-point targets of the logits' shape are class probabilities, as PyTorch reads them:
+    /// `-Σ_c w_c y_c log p_c` per sample (after smoothing `y ← (1 − ε) y + ε / C`), and the mean divides by N.
     public static func crossEntropy(
         _ logits: Tensor, _ targets: Tensor, weight: Tensor? = nil,
         ignoreIndex: Int? = nil, labelSmoothing: Double = 0,
@@ -31,6 +33,19 @@ public enum Losses {
     ) throws -> Tensor {
         guard labelSmoothing >= 0, labelSmoothing <= 1 else {
             throw TensorError("cross_entropy", "label smoothing \(labelSmoothing) must be in [0, 1]")
+        }
+        if targets.dtype != .int64 {
+            guard logits.rank == 2, targets.shape == logits.shape, targets.dtype == logits.dtype else {
+                throw TensorError(
+                    "cross_entropy",
+                    "targets must be int64 class indices [N] (tensor{...}:long()) or class probabilities of the logits' shape and dtype \(logits.dtype) \(describe(shape: logits.shape)); got \(targets.dtype) \(describe(shape: targets.shape))"
+                )
+            }
+            guard ignoreIndex == nil else {
+                throw TensorError("cross_entropy", "ignore_index applies to class-index targets, not probabilities")
+            }
+            return try probabilityCrossEntropy(
+                logits, targets, weight: weight, labelSmoothing: labelSmoothing, reduction: reduction)
         }
         let logProbabilities = try logits.logSoftmax(axis: 1)
         let classes = logits.rank == 2 ? logits.shape[1] : 0
@@ -52,6 +67,27 @@ public enum Losses {
         case .none: smoothReduced = smooth
         }
         return try negativeLikelihood * (1 - labelSmoothing) + smoothReduced * (labelSmoothing / Double(classes))
+    }
+
+    /// Cross-entropy against class probabilities `[N, C]` (see ``crossEntropy(_:_:weight:ignoreIndex:labelSmoothing:reduction:)``).
+    static func probabilityCrossEntropy(
+        _ logits: Tensor, _ probabilities: Tensor, weight: Tensor?, labelSmoothing: Double, reduction: Reduction
+    ) throws -> Tensor {
+        let classes = logits.shape[1]
+        if let weight, weight.shape != [classes] {
+            throw TensorError(
+                "cross_entropy", "weight \(describe(shape: weight.shape)) does not match \(classes) classes")
+        }
+        var targets = probabilities
+        if labelSmoothing > 0 { targets = try probabilities * (1 - labelSmoothing) + labelSmoothing / Double(classes) }
+        var perClass = try logits.logSoftmax(axis: 1).negated() * targets
+        if let weight { perClass = try perClass * weight.reshaped([1, classes]) }
+        let perSample = try perClass.sum(axes: [1])
+        switch reduction {
+        case .mean: return try perSample.sum() / Double(logits.shape[0])
+        case .sum: return try perSample.sum()
+        case .none: return perSample
+        }
     }
 
     /// Per-sample masks: 1 where the target is kept, and the target's class weight (0 where ignored).
