@@ -8,8 +8,38 @@ public enum Gzip {
         data.count >= 2 && data[data.startIndex] == 0x1f && data[data.startIndex + 1] == 0x8b
     }
 
-    /// Inflates a complete gzip stream (concatenated members included); throws on truncated or corrupt input.
-    public static func decompress(_ data: Data, path: String) throws -> Data {
+    /// The most any reader inflates: 4 GiB, or a quarter of this machine's memory if that is less.
+    public static let maximumBytes = Int(min(UInt64(4) << 30, ProcessInfo.processInfo.physicalMemory / 4))
+
+    /// Inflates a complete gzip stream (concatenated members included), in 1 MiB chunks; throws on
+    /// truncated or corrupt input, and once the output passes `maximumBytes` or the size the format's own
+    /// header promises (`promisedSize` reads it from the first inflated bytes; nil until there are enough),
+    /// so a small file that inflates to gigabytes (a "zip bomb") is an error, not an allocation failure.
+    public static func decompress(
+        _ data: Data, path: String, maximumBytes: Int = Gzip.maximumBytes,
+        promisedSize: ((Data) throws -> Int?)? = nil
+    ) throws -> Data {
+        var cap = maximumBytes
+        var capIsPromised = false
+        func checkSize(_ output: Data) throws {
+            if !capIsPromised, let promisedSize, let promised = try promisedSize(output) {
+                guard promised <= maximumBytes else {
+                    throw DataError(
+                        path: path,
+                        message:
+                            "its header promises \(promised) bytes, more than the \(maximumBytes) a reader inflates")
+                }
+                cap = promised
+                capIsPromised = true
+            }
+            guard output.count <= cap else {
+                throw DataError(
+                    path: path,
+                    message: capIsPromised
+                        ? "inflates to more than the \(cap) bytes its header promises"
+                        : "inflates to more than \(cap) bytes, the most a reader inflates")
+            }
+        }
         var stream = z_stream()
         var status = inflateInit2_(&stream, 16 + MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
         guard status == Z_OK else { throw DataError(path: path, message: "zlib could not start (code \(status))") }
@@ -30,7 +60,10 @@ public enum Gzip {
                     status = inflate(&stream, Z_NO_FLUSH)
                     if status == Z_STREAM_END && stream.avail_in > 0 {
                         // Another gzip member follows.
-                        output.append(buffer.baseAddress!, count: chunkSize - Int(stream.avail_out))
+                        if let start = buffer.baseAddress {
+                            output.append(start, count: chunkSize - Int(stream.avail_out))
+                        }
+                        try checkSize(output)
                         guard inflateReset(&stream) == Z_OK else {
                             throw DataError(
                                 path: path, message: "corrupt gzip stream (cannot reset for the next member)")
@@ -43,7 +76,8 @@ public enum Gzip {
                         throw DataError(
                             path: path, message: "corrupt gzip stream (\(reason)) after \(output.count) bytes")
                     }
-                    output.append(buffer.baseAddress!, count: chunkSize - Int(stream.avail_out))
+                    if let start = buffer.baseAddress { output.append(start, count: chunkSize - Int(stream.avail_out)) }
+                    try checkSize(output)
                 }
                 if status == Z_OK && stream.avail_in == 0 && stream.avail_out != 0 {
                     throw DataError(

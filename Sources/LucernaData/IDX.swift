@@ -15,7 +15,26 @@ public enum IDX {
         guard let raw = FileManager.default.contents(atPath: path) else {
             throw DataError(path: path, message: "cannot read the file (missing or unreadable)")
         }
-        return try decode(Gzip.isCompressed(raw) ? Gzip.decompress(raw, path: path) : raw, path: path)
+        return try decode(
+            Gzip.isCompressed(raw) ? Gzip.decompress(raw, path: path, promisedSize: promisedSize) : raw, path: path)
+    }
+
+    /// The file size an IDX header promises (header plus values), once `prefix` holds the whole header;
+    /// nil before. The inflation of a `.gz` stops there.
+    static func promisedSize(_ prefix: Data) throws -> Int? {
+        guard prefix.count >= 4 else { return nil }
+        let rank = Int(prefix[prefix.startIndex + 3])
+        guard rank >= 1, rank <= 4 else { return nil }  // decode reports the bad header
+        let headerSize = 4 + 4 * rank
+        guard prefix.count >= headerSize else { return nil }
+        var total = 1
+        for axis in 0..<rank {
+            let start = prefix.startIndex + 4 + 4 * axis
+            let size = prefix[start..<(start + 4)].reduce(0) { $0 << 8 | Int($1) }
+            let (product, overflow) = total.multipliedReportingOverflow(by: size)
+            total = overflow ? Int.max - headerSize : product
+        }
+        return headerSize + total
     }
 
     /// Parses IDX bytes; `path` labels errors.

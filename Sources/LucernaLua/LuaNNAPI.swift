@@ -212,7 +212,11 @@ enum LuaNNAPI {
                     guard trainer else { return (entry.name, entry.tensor) }
                     return entry.name.hasPrefix("model.") ? (String(entry.name.dropFirst(6)), entry.tensor) : nil
                 }
-                try moduleArgument(call).loadStateDict(Dictionary(entries, uniquingKeysWith: { first, _ in first }))
+                // model:load(path, {convert = true}) converts tensors of another dtype; by default that is an error.
+                try call.checkOptions(3, accepted: ["convert"])
+                try moduleArgument(call).loadStateDict(
+                    Dictionary(entries, uniquingKeysWith: { first, _ in first }),
+                    convertingDtypes: call.boolean(3, "convert", default: false))
                 return 0
             }
         }

@@ -56,4 +56,48 @@ final class SafetensorsTests: XCTestCase {
         }
         XCTAssertThrowsError(try Safetensors.read("/nonexistent/file.safetensors"))
     }
+
+    /// A file from a header and buffer (the header padded to 8 bytes, as the reference writer does).
+    func file(_ header: String, buffer: Int) -> Data {
+        var text = Data(header.utf8)
+        while text.count % 8 != 0 { text.append(UInt8(ascii: " ")) }
+        var data = withUnsafeBytes(of: UInt64(text.count).littleEndian) { Data($0) }
+        data.append(text)
+        data.append(Data(count: buffer))
+        return data
+    }
+
+    /// Files the reference implementation (the safetensors crate) rejects are rejected here too: fractional,
+    /// negative or boolean numbers, gaps, overlaps, trailing bytes, and a header that is not an object.
+    func testOutOfSpecFilesAreRejectedAsTheReferenceDoes() throws {
+        let valid =
+            #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}}"#
+        XCTAssertEqual(try Safetensors.decode(file(valid, buffer: 12)).tensors.map(\.name), ["a", "b"])
+        let cases: [(String, Int, String)] = [
+            (valid, 16, "trailing bytes"),
+            (
+                #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[12,16]}}"#,
+                16, "a gap"
+            ),
+            (
+                #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#,
+                12, "overlapping"
+            ),
+            (#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#, 12, "starts at byte 4"),
+            (#"{"a":{"dtype":"F32","shape":[2.5],"data_offsets":[0,8]}}"#, 8, "must be non-negative integers"),
+            (#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0.0,8]}}"#, 8, "must be non-negative integers"),
+            (#"{"a":{"dtype":"F32","shape":[true],"data_offsets":[0,4]}}"#, 4, "must be non-negative integers"),
+            (#"{"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}}"#, 8, "must be non-negative integers"),
+            (#"{"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#, 8, "do not hold"),
+            (#" {"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}"#, 8, "not a JSON object"),
+            (#"["a"]"#, 0, "not a JSON object"),
+        ]
+        for (header, buffer, expected) in cases {
+            XCTAssertThrowsError(try Safetensors.decode(file(header, buffer: buffer), path: "spec.safetensors"), header)
+            {
+                error in
+                XCTAssert("\(error)".contains(expected), "\(header)\n-> \(error)")
+            }
+        }
+    }
 }

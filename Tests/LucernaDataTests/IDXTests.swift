@@ -59,6 +59,29 @@ final class IDXTests: XCTestCase {
         XCTAssertThrowsError(try Gzip.decompress(garbage, path: "garbage.gz"))
     }
 
+    /// A small `.gz` that inflates far past what its IDX header promises (a zip bomb) is an error after at
+    /// most one chunk more than the promise, whatever it would inflate to; with no promise, the reader's cap holds.
+    func testInflationStopsAtWhatTheHeaderPromises() throws {
+        let header = makeIDX(shape: [10, 28, 28], values: [])
+        let bomb = try gzip(header + Data(count: 64 << 20))
+        XCTAssertLessThan(bomb.count, 1 << 20)
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("bomb-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let path = folder.appendingPathComponent("images.idx3-ubyte.gz").path
+        try bomb.write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try IDX.read(path)) { error in
+            XCTAssert("\(error)".contains("inflates to more than the 7856 bytes its header promises"), "\(error)")
+        }
+        XCTAssertThrowsError(try Gzip.decompress(bomb, path: "bomb.gz", maximumBytes: 4 << 20)) { error in
+            XCTAssert("\(error)".contains("inflates to more than 4194304 bytes"), "\(error)")
+        }
+        let huge = try gzip(makeIDX(shape: [4_000_000, 1000, 1000], values: []))
+        XCTAssertThrowsError(try Gzip.decompress(huge, path: "huge.gz", promisedSize: IDX.promisedSize)) { error in
+            XCTAssert("\(error)".contains("more than the"), "\(error)")
+        }
+    }
+
     func testFashionMNISTFromTheDebianPackage() throws {
         let folder = "/usr/share/datasets/fashion-mnist"
         try XCTSkipUnless(

@@ -46,6 +46,10 @@ final class BadRecipeTests: XCTestCase {
             "seed shape [5] differs from output shape []", 2
         ),
         ("tensor.ones{2}:sum(7)", "dimension 7 is out of range for a tensor of rank 1", 1),
+        (
+            "local path = run.dir .. '/double.safetensors'\nlucerna.save_tensors(path, {weight = tensor.zeros{2, 2}:double(), bias = tensor.zeros{2}:double()})\nnn.Linear(2, 2):load(path)",
+            "weight: checkpoint dtype float64 differs from model dtype float32", 3
+        ),
         ("tensor.ones{2, 3}:transpose(1, 3)", "dimension 3 is out of range for a tensor of rank 2", 1),
         ("tensor.ones{2, 3}:index_select(1, tensor{3}:long())", "index 3 is out of range for dimension 1 of size 2", 1),
         ("tensor.ones{2}:sum(1, false, 'extra')", "but argument 4 (string) was given", 1),

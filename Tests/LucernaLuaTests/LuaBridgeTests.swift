@@ -118,6 +118,12 @@ final class LuaBridgeTests: XCTestCase {
                 gradient = table.concat(x:grad():totable(), ",")
                 permuted = table.concat(tensor.zeros{2, 3, 4}:permute{3, 1, 2}:shape(), "x")
                 appended = table.concat(tensor.zeros{2, 3}:unsqueeze(-1):shape(), "x")
+                local path = os.tmpname()
+                lucerna.save_tensors(path, {weight = tensor.ones{1, 2}:double(), bias = tensor.ones{1}:double()})
+                local layer = nn.Linear(2, 1)
+                layer:load(path, {convert = true})
+                os.remove(path)
+                converted = layer(tensor{{1, 2}}):item()
                 """, name: "forms.lua")
         XCTAssertEqual(lua.string(global: "ranged"), "2.0,3.0,4.0")
         XCTAssertEqual(lua.string(global: "stepped"), "0.0,0.25,0.5,0.75")
@@ -126,6 +132,7 @@ final class LuaBridgeTests: XCTestCase {
         XCTAssertEqual(lua.string(global: "gradient"), "2.0,0.0,20.0")
         XCTAssertEqual(lua.string(global: "permuted"), "4x2x3")
         XCTAssertEqual(lua.string(global: "appended"), "2x3x1")
+        XCTAssertEqual(lua.number(global: "converted"), 4)
     }
 
     /// A Lua callback given to train{} inside a coroutine runs on that coroutine (it once ran on the main

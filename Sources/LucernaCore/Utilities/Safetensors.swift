@@ -96,13 +96,24 @@ public enum Safetensors {
             throw fail("header length \(headerLength) exceeds the file size \(data.count)")
         }
         let headerData = data.subdata(in: 8..<(8 + Int(headerLength)))
-        guard let header = (try? JSONSerialization.jsonObject(with: headerData)) as? [String: Any] else {
+        // As the reference implementation: the header starts with '{' (it may end in padding spaces).
+        guard headerData.first == UInt8(ascii: "{"),
+            let header = (try? JSONSerialization.jsonObject(with: headerData)) as? [String: Any]
+        else {
             throw fail("header is not a JSON object")
+        }
+        /// A JSON number that is a whole non-negative integer written as one (2.0, 2.5 and true are not).
+        func whole(_ value: Any) -> Int? {
+            // JSONSerialization marks how a number was written: "d" for 2.0 and 2.5, "c" for true.
+            guard let number = value as? NSNumber else { return nil }
+            let type = String(cString: number.objCType)
+            guard type != "d", type != "f", type != "c", type != "B", number.int64Value >= 0 else { return nil }
+            return Int(exactly: number.int64Value)
         }
         let bufferStart = 8 + Int(headerLength)
         let bufferLength = data.count - bufferStart
         var metadata: [String: String] = [:]
-        var entries: [(name: String, tensor: Tensor, begin: Int)] = []
+        var entries: [(name: String, tensor: Tensor, begin: Int, end: Int)] = []
         for (name, value) in header {
             if name == "__metadata__" {
                 guard let values = value as? [String: String] else {
@@ -112,12 +123,17 @@ public enum Safetensors {
                 continue
             }
             guard let info = value as? [String: Any], let dtypeCode = info["dtype"] as? String,
-                let shape = (info["shape"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }),
-                (info["shape"] as? [Any])?.count == shape.count,
-                let offsets = (info["data_offsets"] as? [Any])?.compactMap({ ($0 as? NSNumber)?.intValue }),
-                offsets.count == 2
+                let shapeValues = info["shape"] as? [Any], let offsetValues = info["data_offsets"] as? [Any],
+                offsetValues.count == 2
             else {
                 throw fail("tensor \(name): entry needs dtype, shape and two data_offsets")
+            }
+            let shape = shapeValues.compactMap(whole)
+            let offsets = offsetValues.compactMap(whole)
+            guard shape.count == shapeValues.count, offsets.count == 2 else {
+                throw fail(
+                    "tensor \(name): shape \(shapeValues) and data_offsets \(offsetValues) must be non-negative integers"
+                )
             }
             let dtype: DType
             switch dtypeCode {
@@ -145,9 +161,25 @@ public enum Safetensors {
                         from: base + bufferStart + offsets[0], byteCount: offsets[1] - offsets[0])
                 }
             }
-            entries.append((name, tensor, offsets[0]))
+            entries.append((name, tensor, offsets[0], offsets[1]))
         }
         entries.sort { $0.begin != $1.begin ? $0.begin < $1.begin : $0.name < $1.name }
+        // The reference implementation's layout rules: tensors tile the buffer in offset order, with no gap
+        // and no overlap, and the last one ends where the file ends.
+        var end = 0
+        for entry in entries {
+            guard entry.begin == end else {
+                throw fail(
+                    "tensor \(entry.name) starts at byte \(entry.begin) of the buffer, not at \(end) where the one before it ends (\(entry.begin > end ? "a gap" : "overlapping data"))"
+                )
+            }
+            end = entry.end
+        }
+        guard end == bufferLength else {
+            throw fail(
+                "the tensors end at byte \(end) of a \(bufferLength)-byte buffer (trailing bytes the header does not cover)"
+            )
+        }
         return (entries.map { ($0.name, $0.tensor) }, metadata)
     }
 }

@@ -136,7 +136,9 @@ open class Module {
 
     /// Copies values from `state` into this module's parameters and buffers (in place, so references
     /// held by optimizers stay valid). With `strict`, missing or unexpected names are errors.
-    public func loadStateDict(_ state: [String: Tensor], strict: Bool = true) throws {
+    /// `convertingDtypes`: a tensor of another dtype is converted, as PyTorch's `load_state_dict` does;
+    /// false makes a dtype mismatch an error (a file read from disk converts only when asked).
+    public func loadStateDict(_ state: [String: Tensor], strict: Bool = true, convertingDtypes: Bool = true) throws {
         let own = stateDict()
         let ownNames = Set(own.map(\.name))
         if strict {
@@ -152,6 +154,12 @@ open class Module {
                 throw TensorError(
                     "load_state_dict",
                     "\(name): checkpoint shape \(describe(shape: source.shape)) differs from model shape \(describe(shape: tensor.shape))"
+                )
+            }
+            guard convertingDtypes || source.dtype == tensor.dtype else {
+                throw TensorError(
+                    "load_state_dict",
+                    "\(name): checkpoint dtype \(source.dtype) differs from model dtype \(tensor.dtype) (convert explicitly to load it)"
                 )
             }
             try tensor.assign(source)
