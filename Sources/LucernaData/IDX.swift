@@ -21,7 +21,7 @@ public enum IDX {
 
     /// The file size an IDX header promises (header plus values), once `prefix` holds the whole header;
     /// nil before. The inflation of a `.gz` stops there.
-    static func promisedSize(_ prefix: Data) throws -> Int? {
+    public static func promisedSize(_ prefix: Data) throws -> Int? {
         guard prefix.count >= 4 else { return nil }
         let rank = Int(prefix[prefix.startIndex + 3])
         guard rank >= 1, rank <= 4 else { return nil }  // decode reports the bad header

@@ -38,6 +38,9 @@ public enum ToxicText {
     ) throws -> ([String], [Int], [String]) {
         let path = "\(folder)/\(file)"
         let table = try CSVTable(path: path)
+        guard !table.records.isEmpty else {
+            throw DataError(path: path, message: "has a header but no records: the data set would be empty")
+        }
         let textColumn = try table.column(text, path: path)
         let labelColumn = try table.column(label, path: path)
         let templateColumn = try template.map { try table.column($0, path: path) }

@@ -5,6 +5,10 @@ public struct AudioClip {
     public let samples: [Float]
     public let sampleRate: Int
 
+    /// The sample rates audio readers and the resampler accept: 1 kHz to 768 kHz (a rate of 1 Hz or
+    /// 4,294,967,295 Hz in a header is corruption, and resampling to or from it would take unbounded time).
+    public static let sampleRates = 1_000...768_000
+
     public init(samples: [Float], sampleRate: Int) {
         self.samples = samples
         self.sampleRate = sampleRate
@@ -13,7 +17,13 @@ public struct AudioClip {
     /// The clip resampled to `rate` by linear interpolation after a windowed-sinc low-pass when
     /// downsampling (so frequencies above the new Nyquist limit do not alias).
     public func resampled(to rate: Int) throws -> AudioClip {
-        guard rate > 0 else { throw DataError(path: "resample", message: "target rate must be positive, got \(rate)") }
+        for (name, value) in [("target", rate), ("source", sampleRate)] where !Self.sampleRates.contains(value) {
+            throw DataError(
+                path: "resample",
+                message:
+                    "\(name) rate \(value) Hz is outside \(Self.sampleRates.lowerBound)-\(Self.sampleRates.upperBound) Hz"
+            )
+        }
         guard rate != sampleRate, !samples.isEmpty else { return AudioClip(samples: samples, sampleRate: rate) }
         let ratio = Double(sampleRate) / Double(rate)
         var source = samples
@@ -92,7 +102,11 @@ public enum WAV {
                 guard let format else { throw fail("data chunk before the fmt chunk") }
                 guard format.tag == 1 else { throw fail("format tag \(format.tag) is not PCM (1)") }
                 guard format.channels == 1 else { throw fail("\(format.channels) channels; only mono is supported") }
-                guard format.rate > 0 else { throw fail("sample rate \(format.rate)") }
+                guard AudioClip.sampleRates.contains(Int(format.rate)) else {
+                    throw fail(
+                        "sample rate \(format.rate) Hz is outside \(AudioClip.sampleRates.lowerBound)-\(AudioClip.sampleRates.upperBound) Hz"
+                    )
+                }
                 let samples: [Float]
                 switch format.bits {
                 case 16:

@@ -388,6 +388,7 @@ public enum Experiment {
             }
             options.checkpointDirectory = "\(run.directory)/checkpoints"
             options.resume = run.resuming
+            options.epochsBeforeResume = run.epochsBeforeResume[options.name] ?? 0
         }
 
         // 2. Data.

@@ -52,6 +52,9 @@ public final class RunContext {
     public private(set) var requestedSeeds: [Int]?
     /// Names of the `train{}` calls so far (each needs its own checkpoint files).
     public var trainerNames: Set<String> = []
+    /// When resuming: the epochs each `train{}` (by name) had finished according to the interrupted run's
+    /// `metrics.jsonl`, so a resume whose checkpoint is missing fails instead of silently starting over.
+    public private(set) var epochsBeforeResume: [String: Int] = [:]
     let started = Date()
     private var reportLines: [String] = []
 
@@ -77,6 +80,7 @@ public final class RunContext {
         // A summary left by an earlier run in this folder does not describe this one (it is written again at the end).
         try? FileManager.default.removeItem(atPath: "\(directory)/summary.json")
         if resuming {
+            epochsBeforeResume = Self.finishedEpochs(in: "\(directory)/metrics.jsonl")
             for name in ["metrics.jsonl", "components.jsonl", "splits.jsonl"] {
                 try? FileManager.default.removeItem(atPath: "\(directory)/\(name)")
             }
@@ -89,6 +93,19 @@ public final class RunContext {
         "run.json", "recipe.lua", ".lock", "checkpoints", "summary.json", "config.json", "metrics.jsonl",
         "components.jsonl", "splits.jsonl", "report.md", "report.html", "images", "output.log",
     ]
+
+    /// The highest `epoch` logged per `trainer` in a metrics file (unreadable lines are skipped).
+    static func finishedEpochs(in path: String) -> [String: Int] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [:] }
+        var epochs: [String: Int] = [:]
+        for line in text.split(separator: "\n") {
+            guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                let trainer = object["trainer"] as? String, let epoch = (object["epoch"] as? NSNumber)?.intValue
+            else { continue }
+            epochs[trainer] = max(epochs[trainer] ?? 0, epoch)
+        }
+        return epochs
+    }
 
     /// `runs/<recipe name>-<UTC timestamp>`, with a numeric suffix if it exists.
     public static func defaultDirectory(for recipe: String, root: String = "runs") -> String {

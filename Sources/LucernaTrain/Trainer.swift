@@ -47,8 +47,12 @@ public final class Trainer {
         public var scheduleEveryStep = false
         /// Folder for `<name>-last.safetensors` and `<name>-best.safetensors`; nil writes no checkpoints.
         public var checkpointDirectory: String?
-        /// Continue from `<name>-last.safetensors` when it exists.
+        /// Continue from `<name>-last.safetensors` when it exists (or, when that one is corrupt, from the
+        /// checkpoint before it, `<name>-previous.safetensors`).
         public var resume = false
+        /// Epochs the interrupted run had finished, by its records: resuming without a checkpoint that
+        /// verifies is then an error rather than a silent restart from scratch.
+        public var epochsBeforeResume = 0
         /// Print one line per epoch.
         public var verbose = true
 
@@ -367,13 +371,15 @@ public final class Trainer {
             guard value.isFinite else {
                 func show(_ number: Double) -> String { number.isNaN ? "nan" : "\(number)" }  // not "-nan"
                 let parts = values.map { "\($0.0) \(show($0.1))" }.joined(separator: ", ")
-                let checkpoint =
-                    options.checkpointDirectory.map { directory -> String in
-                        let path = "\(directory)/\(options.name)-last.safetensors"
-                        return FileManager.default.fileExists(atPath: path)
-                            ? "; the last good checkpoint is \(path) (epoch \(epoch - 1))"
-                            : "; no checkpoint was written yet (the failure is in the first epoch)"
-                    } ?? ""
+                var checkpoint = ""
+                if options.checkpointDirectory != nil {
+                    if let (path, metadata) = verifiedCheckpoint() {
+                        checkpoint =
+                            "; the last good checkpoint is \(path) (epoch \(metadata["epoch"] ?? "?"), verified)"
+                    } else {
+                        checkpoint = "; no verified checkpoint exists yet"
+                    }
+                }
                 throw TensorError(
                     "train",
                     "the loss became \(show(value)) at epoch \(epoch), step \(position + 1) (global step \(globalStep + 1)): \(parts)\(checkpoint)"
@@ -432,6 +438,10 @@ public final class Trainer {
     // MARK: - Checkpoints
 
     private var lastPath: String? { options.checkpointDirectory.map { "\($0)/\(options.name)-last.safetensors" } }
+    /// The checkpoint before the last one, kept until a new last one has been written and verified.
+    private var previousPath: String? {
+        options.checkpointDirectory.map { "\($0)/\(options.name)-previous.safetensors" }
+    }
     private var bestPath: String? { options.checkpointDirectory.map { "\($0)/\(options.name)-best.safetensors" } }
     /// The `format` metadata of its checkpoints (tensors `model.*` and `optimizer.*`).
     public static let format = "lucerna-trainer-1"
@@ -444,7 +454,7 @@ public final class Trainer {
             metadata: [
                 "format": Trainer.format, "trainer": options.name, "epoch": "\(epoch)",
                 "metric": options.earlyStopping?.metric ?? "", "value": "\(value)",
-            ])
+            ], digest: true)
     }
 
     private func writeLast(result: Result, badEpochs: Int) throws {
@@ -465,14 +475,68 @@ public final class Trainer {
             metadata["best_epoch"] = "\(bestEpoch)"
             metadata["best_value"] = "\(bestValue)"
         }
-        try Safetensors.write(tensors, to: lastPath, metadata: metadata)
+        // The new checkpoint is written beside the last one and read back (its digest verified) before
+        // the last one becomes the previous one and the new one takes its place: a crash or a bad write at
+        // any moment leaves a checkpoint that verifies.
+        guard let previousPath else { return }
+        let nextPath = lastPath.replacingOccurrences(of: "-last.safetensors", with: "-next.safetensors")
+        try Safetensors.write(tensors, to: nextPath, metadata: metadata, digest: true)
+        _ = try Safetensors.read(nextPath)
+        if FileManager.default.fileExists(atPath: lastPath) {
+            guard rename(lastPath, previousPath) == 0 else {
+                throw TensorError("checkpoint", "cannot move \(lastPath) to \(previousPath) (errno \(errno))")
+            }
+        }
+        guard rename(nextPath, lastPath) == 0 else {
+            throw TensorError("checkpoint", "cannot move \(nextPath) to \(lastPath) (errno \(errno))")
+        }
+    }
+
+    /// The newest checkpoint that reads and verifies (the last one, else the previous one), with its metadata.
+    private func verifiedCheckpoint() -> (path: String, metadata: [String: String])? {
+        for path in [lastPath, previousPath].compactMap({ $0 }) where FileManager.default.fileExists(atPath: path) {
+            if let contents = try? Safetensors.read(path), contents.metadata[Safetensors.digestKey] != nil {
+                return (path, contents.metadata)
+            }
+        }
+        return nil
     }
 
     /// Loads `<name>-last.safetensors` (and the best weights) into the model, optimizer, schedule and
     /// random generator; nil when there is no checkpoint yet.
     private func restoreCheckpoint() throws -> (result: Result, badEpochs: Int)? {
-        guard let lastPath, FileManager.default.fileExists(atPath: lastPath) else { return nil }
-        let (tensors, metadata) = try Safetensors.read(lastPath)
+        guard let newestPath = lastPath, let previousPath else { return nil }
+        var problems: [String] = []
+        var contents: (tensors: [(name: String, tensor: Tensor)], metadata: [String: String])?
+        var chosen = newestPath
+        for path in [newestPath, previousPath] where FileManager.default.fileExists(atPath: path) {
+            do {
+                let read = try Safetensors.read(path)
+                guard read.metadata[Safetensors.digestKey] != nil else {
+                    throw TensorError("resume", "\(path) has no content digest to verify it by")
+                }
+                contents = read
+                chosen = path
+                break
+            } catch {
+                problems.append("\(error)")
+            }
+        }
+        guard let (tensors, metadata) = contents else {
+            if options.epochsBeforeResume > 0 || !problems.isEmpty {
+                throw TensorError(
+                    "resume",
+                    "the run had finished \(options.epochsBeforeResume) epoch(s) of \(options.name), but no checkpoint of them verifies (\(problems.isEmpty ? "\(newestPath) is missing" : problems.joined(separator: "; "))); start its training over with `lucerna run --resume RUN_DIR --restart`"
+                )
+            }
+            return nil
+        }
+        if chosen != newestPath {
+            self.print(
+                "\(options.name): \(problems.first ?? "\(newestPath) is missing"); resuming from the checkpoint before it, \(chosen)"
+            )
+        }
+        let lastPath = chosen
         func fail(_ message: String) -> TensorError { TensorError("resume", "\(lastPath): \(message)") }
         guard metadata["format"] == Trainer.format else {
             throw fail("not a Lucerna training checkpoint (format \(metadata["format"] ?? "missing"))")

@@ -98,6 +98,12 @@ struct Run: ParsableCommand {
     )
     var resume: String?
 
+    @Flag(
+        help:
+            "With --resume: start the run's training over, ignoring its checkpoints (for a run whose checkpoints are lost or corrupt)."
+    )
+    var restart = false
+
     /// One seed of a multi-seed run, in a process started by the run's `--jobs` (with `--resume` of the run folder).
     @Option(
         help: ArgumentHelp(
@@ -155,6 +161,7 @@ struct Run: ParsableCommand {
         if onlySeed != nil && resume == nil {
             throw ValidationError("--only-seed needs --resume RUN_DIR of a multi-seed run")
         }
+        if restart && resume == nil { throw ValidationError("--restart goes with --resume RUN_DIR") }
         if let resume {
             guard overrides.isEmpty, seeds == nil, seed == nil, out == nil else {
                 throw ValidationError(
@@ -254,7 +261,9 @@ struct Run: ParsableCommand {
             }
         }
         if let jobs = invocation.jobs, jobs > 1, pending.count > 1 {
-            try SeedProcesses(folder: folder, threads: invocation.threads, data: invocation.data, jobs: jobs).run(
+            try SeedProcesses(
+                folder: folder, threads: invocation.threads, data: invocation.data, jobs: jobs, restart: restart
+            ).run(
                 pending)
             for value in pending {
                 guard let finished = try finishedSeed(value, folder: folder) else {
@@ -334,6 +343,12 @@ struct Run: ParsableCommand {
         let lock: RunFolderLock?
         do {
             lock = locking ? try RunFolderLock(folder: directory) : nil
+            if restart {
+                // Training starts over: the old checkpoints (and the records that promise them) go.
+                for name in ["checkpoints", "metrics.jsonl", "components.jsonl", "splits.jsonl"] {
+                    try? FileManager.default.removeItem(atPath: "\(directory)/\(name)")
+                }
+            }
             // A folder where no run started yet (no checkpoints/) starts afresh even in a resumed run.
             context = try RunContext(
                 directory: directory, recipe: invocation.recipe, seed: seed, threads: invocation.threads,

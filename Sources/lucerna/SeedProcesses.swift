@@ -14,6 +14,8 @@ struct SeedProcesses {
     let threads: Int
     let data: String?
     let jobs: Int
+    /// Pass `--restart` to each seed (their training starts over).
+    var restart = false
     var heartbeat: TimeInterval = 300
 
     /// This executable (the child processes run the same build).
@@ -92,6 +94,7 @@ struct SeedProcesses {
             process.executableURL = Self.executable
             process.arguments =
                 ["run", "--resume", folder, "--only-seed", String(seed), "--threads", String(threads)]
+                + (restart ? ["--restart"] : [])
                 + (data.map { ["--data", $0] } ?? [])
             process.standardOutput = log
             process.standardError = log

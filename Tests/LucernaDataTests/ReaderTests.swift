@@ -95,11 +95,33 @@ final class ReaderTests: XCTestCase {
             (wav(bits: 24, samples: [1, 2, 3]), "24-bit samples"),
             (wav(samples: []), "no samples"),
             (Data("RIFF".utf8) + Data([4, 0, 0, 0]) + Data("WAVE".utf8), "no fmt chunk"),
+            (wav(rate: 1, samples: [1, 2]), "sample rate 1 Hz is outside 1000-768000 Hz"),
+            (wav(rate: 4_294_967_295, samples: [1, 2]), "sample rate 4294967295 Hz is outside"),
         ]
         for (data, expected) in cases {
             XCTAssertThrowsError(try WAV.decode(data, path: "bad.wav"), expected) { error in
                 XCTAssert("\(error)".hasPrefix("bad.wav: ") && "\(error)".contains(expected), "\(expected) -> \(error)")
             }
+        }
+    }
+
+    func testResamplingRefusesRatesOutsideTheAudioRange() {
+        for (source, target) in [(1, 8000), (8000, 1), (8000, 4_294_967_295), (8000, 0)] {
+            XCTAssertThrowsError(try AudioClip(samples: [0, 1], sampleRate: source).resampled(to: target)) { error in
+                XCTAssert("\(error)".contains("Hz is outside"), "\(error)")
+            }
+        }
+    }
+
+    /// A CSV file with its header and no records is not an empty data set to train on: the corpus reader stops.
+    func testAHeaderOnlyCorpusIsAnError() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("header-only-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try "count,hate_speech,offensive_language,neither,class,tweet\n".write(
+            to: folder.appendingPathComponent("davidson_labeled_data.csv"), atomically: true, encoding: .utf8)
+        XCTAssertThrowsError(try ToxicText.davidson(folder: folder.path)) { error in
+            XCTAssert("\(error)".contains("has a header but no records"), "\(error)")
         }
     }
 

@@ -438,7 +438,7 @@ final class CommandLineTests: XCTestCase {
         let failed = try lucerna(["run", recipe, "--out", poisoned, "--seed", "1", "--set", "poison=12"])
         XCTAssertEqual(failed.status, 1)
         XCTAssert(failed.errors.contains("the loss became nan at epoch 2, step 3 (global step 11)"), failed.errors)
-        XCTAssert(failed.errors.contains("train-last.safetensors (epoch 1)"), failed.errors)
+        XCTAssert(failed.errors.contains("train-last.safetensors (epoch 1, verified)"), failed.errors)
         XCTAssert(try String(contentsOfFile: "\(poisoned)/report.md", encoding: .utf8).contains("outcome: failed"))
         let load = try write(
             "local t = lucerna.load_tensors('\(poisoned)/checkpoints/train-last.safetensors'); local s = t['model.weight']:sum():item(); assert(s == s and t['model.weight']:numel() == 4)",
@@ -446,5 +446,42 @@ final class CommandLineTests: XCTestCase {
         let loaded = try lucerna(["run", load, "--out", temporaryFolder("load")])
         XCTAssertEqual(loaded.status, 0, loaded.errors)
         try? FileManager.default.removeItem(atPath: temporaryFolder("load"))
+    }
+
+    /// Checkpoints carry a digest: a corrupted last checkpoint is never loaded (the resume falls back to the one
+    /// before it, kept until the new one verified), and a resume whose checkpoints are gone is an error, not a
+    /// silent restart, until `--restart` asks for one.
+    func testCheckpointsAreVerifiedAndAResumeWithoutThemIsAnError() throws {
+        let folder = temporaryFolder("checkpoints")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let recipe = try write(
+            """
+            local x = tensor.randn{32, 2}
+            local y = x:sum(2):gt(0):long()
+            train{model = nn.Linear(2, 2), data = {inputs = x, labels = y}, epochs = 3, batch = 8, validation = 0}
+            """, "checkpoints")
+        XCTAssertEqual(try lucerna(["run", recipe, "--out", folder, "--threads", "1"]).status, 0)
+        let last = "\(folder)/checkpoints/train-last.safetensors"
+        XCTAssert(FileManager.default.fileExists(atPath: "\(folder)/checkpoints/train-previous.safetensors"))
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: last))
+        bytes[bytes.count - 3] ^= 0x5A
+        try bytes.write(to: URL(fileURLWithPath: last))
+        let fallback = try lucerna(["run", "--resume", folder])
+        XCTAssertEqual(fallback.status, 0, fallback.errors)
+        XCTAssert(fallback.output.contains("do not match the file's content digest"), fallback.output)
+        XCTAssert(fallback.output.contains("resuming from the checkpoint before it"), fallback.output)
+        for name in ["train-last", "train-previous"] {
+            try FileManager.default.removeItem(atPath: "\(folder)/checkpoints/\(name).safetensors")
+        }
+        let lost = try lucerna(["run", "--resume", folder])
+        XCTAssertEqual(lost.status, 1)
+        XCTAssert(
+            lost.errors.contains("the run had finished 3 epoch(s) of train, but no checkpoint of them verifies"),
+            lost.errors)
+        XCTAssert(lost.errors.contains("--restart"), lost.errors)
+        let restarted = try lucerna(["run", "--resume", folder, "--restart"])
+        XCTAssertEqual(restarted.status, 0, restarted.errors)
+        XCTAssertFalse(restarted.output.contains("resumed after epoch"), restarted.output)
+        XCTAssertEqual(try lucerna(["run", recipe, "--restart", "--out", "\(folder)-x"]).status, 2)
     }
 }

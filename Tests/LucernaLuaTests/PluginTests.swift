@@ -52,7 +52,7 @@ final class PluginTests: XCTestCase {
         try lua.run(
             source: """
                 local fusion = fusions.gated{input_dims = {3, 5}, dim = 6}
-                fusion:load("\(path)")
+                fusion:load("\(path)", {convert = true})
                 fused = fusion{fusion_x1:float(), fusion_x2:float()}
                 """, name: "gated.lua")
         assertClose(lua.tensor(global: "fused"), try fixture["fusion.gated"], tolerance: 1e-5, "gated fusion")
@@ -110,7 +110,7 @@ final class PluginTests: XCTestCase {
                 local model = nn.Sequential{nn.Flatten(), nn.Linear(16, 3)}
                 lucerna.save_tensors("\(NSTemporaryDirectory())classifier-\(getpid()).safetensors",
                                      {["1.weight"] = classifier_1_weight, ["1.bias"] = classifier_1_bias})
-                model:load("\(NSTemporaryDirectory())classifier-\(getpid()).safetensors")
+                model:load("\(NSTemporaryDirectory())classifier-\(getpid()).safetensors", {convert = true})
                 adversarial = attacks.fgsm{eps = 0.1}:perturb(model, attack_images:float(), attack_labels)
                 attributions = explainers.gradient_x_input{}:attribute(model, attack_images:float(), attack_labels)
                 -- The L2 plugin: one step of length eps (before clamping) along the loss gradient.

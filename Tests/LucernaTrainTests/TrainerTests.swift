@@ -165,7 +165,7 @@ final class TrainerTests: XCTestCase {
         XCTAssertThrowsError(try trainer.fit(train: try blobs(100, seed: 1), validation: nil)) { error in
             let message = "\(error)"
             XCTAssert(message.contains("loss became nan at epoch 2, step 3 (global step 7)"), message)
-            XCTAssert(message.contains("train-last.safetensors (epoch 1)"), message)
+            XCTAssert(message.contains("train-last.safetensors (epoch 1, verified)"), message)
         }
         // The checkpoint holds epoch 1 and loads into a fresh model of the same shape.
         let checkpoint = try Safetensors.read("\(options.checkpointDirectory!)/train-last.safetensors")

@@ -1,5 +1,6 @@
 // swift-tools-version:6.0
-// libFuzzer harness for Lucerna's file readers (IDX/gzip, WAV, CSV). Built and run by scripts/fuzz.sh with
+// libFuzzer harness for Lucerna's file readers (IDX/gzip, WAV, CSV, safetensors), checkpoint resume and the
+// WAV resampler. Built and run by scripts/fuzz.sh with
 // -sanitize=fuzzer,address; not part of the main package.
 import PackageDescription
 
@@ -7,6 +8,10 @@ let package = Package(
     name: "LucernaFuzz",
     dependencies: [.package(name: "Lucerna", path: "../..")],
     targets: [
-        .executableTarget(name: "LucernaFuzz", dependencies: [.product(name: "LucernaData", package: "Lucerna")])
+        .executableTarget(
+            name: "LucernaFuzz",
+            dependencies: [
+                .product(name: "LucernaData", package: "Lucerna"), .product(name: "LucernaTrain", package: "Lucerna"),
+            ])
     ]
 )
