@@ -84,6 +84,7 @@ typedef struct {
     int tripped;                   /* set after the message is written */
     int line;                      /* the last line the hook saw, for a stop outside Lua */
     lua_State *running;            /* the thread (main or coroutine) whose Swift function runs now */
+    int highestRead;               /* the highest argument position the running Swift function has read */
     char message[300];
     char source[120];
 } lucerna_limits;
@@ -236,14 +237,17 @@ static inline int lucerna_trampoline(lua_State *L) {
     }
     int saved = limits ? limits->allocationMayFail : 0;
     lua_State *savedThread = limits ? limits->running : NULL;
+    int savedRead = limits ? limits->highestRead : 0;
     if (limits) {
         limits->allocationMayFail = 0;
         limits->running = L;
+        limits->highestRead = 0;
     }
     int results = lucerna_swift_dispatch(L);
     if (limits) {
         limits->allocationMayFail = saved;
         limits->running = savedThread;
+        limits->highestRead = savedRead;
     }
     if (results < 0) return lua_error(L);
     return results;

@@ -9,7 +9,9 @@ public struct LuaCall {
     /// The Lua-visible name of the function, for error messages.
     public let name: String
     /// The highest argument position the function has looked at.
-    let reads = ArgumentReads()
+    /// The state's limits, whose `highestRead` records the highest argument position the function read (the
+    /// trampoline resets it for each call, so nested calls keep their own).
+    let limits: UnsafeMutablePointer<lucerna_limits>?
     /// The number of arguments the function was called with (``count`` grows as results are pushed).
     let given: Int32
 
@@ -17,17 +19,23 @@ public struct LuaCall {
         self.state = state
         self.name = name
         given = lua_gettop(state)
+        limits = lucerna_state_limits(state)
     }
 
     /// Notes that the function reads (or may read) arguments up to `index`: a function that reads its
     /// arguments with the raw Lua API declares them this way.
-    public func reads(upTo index: Int32) { if index > reads.highest { reads.highest = index } }
+    public func reads(upTo index: Int32) {
+        if let limits, index > limits.pointee.highestRead { limits.pointee.highestRead = index }
+    }
+
+    /// The highest argument position the function has read so far.
+    var highestRead: Int32 { limits?.pointee.highestRead ?? given }
 
     /// The first non-nil argument past the ones the function read, once it has run: such an argument was
     /// ignored, and a call that passes it is wrong (`y:backward(g)` once ignored g).
     func ignoredArgument() -> Int32? {
-        guard given > reads.highest else { return nil }
-        return (reads.highest + 1...given).first { lua_type(state, $0) > LUA_TNIL }
+        guard given > highestRead else { return nil }
+        return (highestRead + 1...given).first { lua_type(state, $0) > LUA_TNIL }
     }
 
     /// Number of arguments.
@@ -267,12 +275,6 @@ extension LuaCall {
         }
         return (values[0], values[1])
     }
-}
-
-/// The highest argument position a Lua function's Swift body has read (a class, so the `LuaCall` value
-/// the body gets can record it).
-final class ArgumentReads {
-    var highest: Int32 = 0
 }
 
 /// The concern of a Lua function of the API called the wrong way: an argument of the wrong type or count,

@@ -40,7 +40,7 @@ func luaSwiftDispatch(_ state: OpaquePointer?) -> Int32 {
         if !box.name.hasPrefix("__"), let ignored = call.ignoredArgument() {
             throw ScriptError(
                 box.name,
-                "takes \(call.reads.highest) argument\(call.reads.highest == 1 ? "" : "s")\(call.reads.highest > 0 && lua_type(state, 1) == LUA_TUSERDATA ? " (the first is the object a method is called on)" : ""), but argument \(ignored) (\(call.typeName(ignored))) was given"
+                "takes \(call.highestRead) argument\(call.highestRead == 1 ? "" : "s")\(call.highestRead > 0 && lua_type(state, 1) == LUA_TUSERDATA ? " (the first is the object a method is called on)" : ""), but argument \(ignored) (\(call.typeName(ignored))) was given"
             )
         }
         return results
