@@ -373,9 +373,9 @@ public final class Trainer {
                 let parts = values.map { "\($0.0) \(show($0.1))" }.joined(separator: ", ")
                 var checkpoint = ""
                 if options.checkpointDirectory != nil {
-                    if let (path, metadata) = verifiedCheckpoint() {
+                    if let (path, contents) = verifiedCheckpoint().checkpoint {
                         checkpoint =
-                            "; the last good checkpoint is \(path) (epoch \(metadata["epoch"] ?? "?"), verified)"
+                            "; the last good checkpoint is \(path) (epoch \(contents.metadata["epoch"] ?? "?"), verified)"
                     } else {
                         checkpoint = "; no verified checkpoint exists yet"
                     }
@@ -492,37 +492,33 @@ public final class Trainer {
         }
     }
 
-    /// The newest checkpoint that reads and verifies (the last one, else the previous one), with its metadata.
-    private func verifiedCheckpoint() -> (path: String, metadata: [String: String])? {
+    /// The newest checkpoint that reads and verifies against its digest (the last one, else the previous
+    /// one), and why each newer one was refused.
+    private func verifiedCheckpoint() -> (
+        checkpoint: (path: String, contents: (tensors: [(name: String, tensor: Tensor)], metadata: [String: String]))?,
+        problems: [String]
+    ) {
+        var problems: [String] = []
         for path in [lastPath, previousPath].compactMap({ $0 }) where FileManager.default.fileExists(atPath: path) {
-            if let contents = try? Safetensors.read(path), contents.metadata[Safetensors.digestKey] != nil {
-                return (path, contents.metadata)
+            do {
+                let contents = try Safetensors.read(path)
+                guard contents.metadata[Safetensors.digestKey] != nil else {
+                    throw TensorError("resume", "\(path) has no content digest to verify it by")
+                }
+                return ((path, contents), problems)
+            } catch {
+                problems.append("\(error)")
             }
         }
-        return nil
+        return (nil, problems)
     }
 
     /// Loads `<name>-last.safetensors` (and the best weights) into the model, optimizer, schedule and
     /// random generator; nil when there is no checkpoint yet.
     private func restoreCheckpoint() throws -> (result: Result, badEpochs: Int)? {
-        guard let newestPath = lastPath, let previousPath else { return nil }
-        var problems: [String] = []
-        var contents: (tensors: [(name: String, tensor: Tensor)], metadata: [String: String])?
-        var chosen = newestPath
-        for path in [newestPath, previousPath] where FileManager.default.fileExists(atPath: path) {
-            do {
-                let read = try Safetensors.read(path)
-                guard read.metadata[Safetensors.digestKey] != nil else {
-                    throw TensorError("resume", "\(path) has no content digest to verify it by")
-                }
-                contents = read
-                chosen = path
-                break
-            } catch {
-                problems.append("\(error)")
-            }
-        }
-        guard let (tensors, metadata) = contents else {
+        guard let newestPath = lastPath else { return nil }
+        let (found, problems) = verifiedCheckpoint()
+        guard let (chosen, (tensors, metadata)) = found else {
             if options.epochsBeforeResume > 0 || !problems.isEmpty {
                 throw TensorError(
                     "resume",
