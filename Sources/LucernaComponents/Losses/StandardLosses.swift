@@ -15,18 +15,6 @@ public final class StandardLoss: Loss {
         Reduction(rawValue: try config.choice("reduction", ["mean", "sum", "none"])) ?? .mean
     }
 
-    /// Class-index targets as PyTorch takes them: int64. A floating-point tensor is not truncated into
-    /// classes (0.9 would become class 0); cross-entropy reads one of the logits' shape as class probabilities.
-    static func labels(_ target: Tensor, _ operation: String) throws -> Tensor {
-        guard target.dtype == .int64 else {
-            throw TensorError(
-                operation,
-                "class targets must be int64 (tensor{...}:long()), got \(target.dtype) \(describe(shape: target.shape))"
-            )
-        }
-        return target
-    }
-
     static let crossEntropyOptions = [
         OptionSpec("label_smoothing", .number, default: .number(0), "mass spread uniformly over classes, in [0, 1]"),
         OptionSpec("weight", .tensor, "per-class weights [C]"),
@@ -48,7 +36,7 @@ public final class StandardLoss: Loss {
 
     static func nll(_ config: Config) throws -> StandardLoss {
         let reduction = try reduction(config)
-        return StandardLoss { try Losses.nll($0, labels($1, "nll_loss"), reduction: reduction) }
+        return StandardLoss { try Losses.nll($0, $1, reduction: reduction) }  // which requires int64 targets
     }
 
     static func mse(_ config: Config) throws -> StandardLoss {

@@ -25,12 +25,20 @@ public enum Safetensors {
     public static func encode(
         _ tensors: [(name: String, tensor: Tensor)], metadata: [String: String] = [:], digest: Bool = false
     ) throws -> Data {
-        var buffer = Data()
-        for (_, tensor) in tensors {
-            buffer.append(Data(bytes: tensor.storage.pointer, count: tensor.count * tensor.dtype.byteWidth))
+        func appendBytes(to data: inout Data) {
+            for (_, tensor) in tensors {
+                data.append(Data(bytes: tensor.storage.pointer, count: tensor.count * tensor.dtype.byteWidth))
+            }
         }
+        // The digest is of the whole buffer, so with one the buffer is assembled first (one more copy).
+        var buffer: Data?
         var metadata = metadata
-        if digest { metadata[digestKey] = contentDigest(of: buffer) }
+        if digest {
+            var bytes = Data()
+            appendBytes(to: &bytes)
+            metadata[digestKey] = contentDigest(of: bytes)
+            buffer = bytes
+        }
         var header: [String: Any] = [:]
         if !metadata.isEmpty { header["__metadata__"] = metadata }
         var offset = 0
@@ -51,7 +59,7 @@ public enum Safetensors {
         var length = UInt64(json.count).littleEndian
         withUnsafeBytes(of: &length) { data.append(contentsOf: $0) }
         data.append(json)
-        data.append(buffer)
+        if let buffer { data.append(buffer) } else { appendBytes(to: &data) }
         return data
     }
 
