@@ -25,7 +25,7 @@ public enum Builtins {
         LateFusion.self,
         CrossModalAttentionFusion.self,
         // Regularizers.
-        L2Regularizer.self,
+        L2Regularizer.self, ParityPenalty.self, PrejudiceRemover.self, RightReasons.self, InvariantRisk.self,
         // Metrics.
         Accuracy.self,
         ClassificationScore.self,  // precision, recall, f1
@@ -77,6 +77,7 @@ public enum Builtins {
         StandardLoss.self,
         // Data sets.
         ImageDatasets.self,  // mnist, fashion_mnist
+        ColoredMNIST.self, DecoyMNIST.self,
         SpokenDigitsDataset.self,
         MultimodalMNIST.self,
         TextDatasets.self,  // toxic_text, identity_madlibs, wiki_toxicity

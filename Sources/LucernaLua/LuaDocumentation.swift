@@ -249,7 +249,10 @@ public enum LuaDocumentation {
         for global in ["tensor", "nn", "lucerna", "run"] {
             out.append("- `\(global)`: " + globalFunctions(global, in: lua).map { "`\($0)`" }.joined(separator: ", "))
         }
-        out += ["- `grad(outputs, inputs, {create_graph = true})`, `no_grad(fn)`", ""]
+        out += [
+            "- `nn.init` (in place, as `torch.nn.init`, from the seeded generator): `xavier_uniform_(t, gain)`, `xavier_normal_(t, gain)`, `kaiming_uniform_(t, a)`, `uniform_(t, a, b)`, `normal_(t, mean, std)`, `constant_(t, value)`, `zeros_(t)`, `ones_(t)`",
+            "- `grad(outputs, inputs, {create_graph = true})`, `no_grad(fn)`", "",
+        ]
         out += [
             "## Training: `train{...}`", "",
             "`train{model = m, data = set, test = test_set, epochs = 15, early_stopping = {metric = \"val_f1\", patience = 4}}`",

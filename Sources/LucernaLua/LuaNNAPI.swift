@@ -119,7 +119,56 @@ enum LuaNNAPI {
             push(Sequential(modules), in: call.state)
             return 1
         }
+        installInitializers(in: lua)
         lua_setglobal(state, "nn")
+    }
+
+    /// `nn.init`: PyTorch's in-place initialisers (`xavier_uniform_(w, gain)`, `zeros_(b)`, ...), drawing
+    /// from the seeded generator; each returns its tensor.
+    static func installInitializers(in lua: LuaState) {
+        let state = lua.state
+        lua_createtable(state, 0, 8)
+        func initializer(_ name: String, arguments: Int32, _ values: @escaping (LuaCall, Tensor) throws -> Tensor) {
+            lua.setFunction(name) { call in
+                call.reads(upTo: arguments)
+                let target = try call.tensor(1)
+                guard target.dtype.isFloatingPoint else {
+                    throw TensorError("nn.init.\(name)", "needs a floating-point tensor, got \(target.dtype)")
+                }
+                try target.assign(try values(call, target))
+                call.push(target)
+                return 1
+            }
+        }
+        func number(_ call: LuaCall, _ index: Int32, _ fallback: Double) throws -> Double {
+            let value = lua_type(call.state, index) <= LUA_TNIL ? fallback : try call.number(index)
+            guard value.isFinite else { throw call.fail(index, "a finite number") }
+            return value
+        }
+        let generator = { RandomGenerator.shared }
+        initializer("xavier_uniform_", arguments: 2) { call, t in
+            try Initializers.xavierUniform(t.shape, gain: number(call, 2, 1), dtype: t.dtype, generator: generator())
+        }
+        initializer("xavier_normal_", arguments: 2) { call, t in
+            try Initializers.xavierNormal(t.shape, gain: number(call, 2, 1), dtype: t.dtype, generator: generator())
+        }
+        initializer("kaiming_uniform_", arguments: 2) { call, t in
+            try Initializers.kaimingUniform(
+                t.shape, negativeSlope: number(call, 2, 0), dtype: t.dtype, generator: generator())
+        }
+        initializer("uniform_", arguments: 3) { call, t in
+            try Tensor.uniform(
+                t.shape, low: number(call, 2, 0), high: number(call, 3, 1), dtype: t.dtype, generator: generator())
+        }
+        initializer("normal_", arguments: 3) { call, t in
+            try Tensor.normal(
+                t.shape, mean: number(call, 2, 0), standardDeviation: number(call, 3, 1), dtype: t.dtype,
+                generator: generator())
+        }
+        initializer("constant_", arguments: 2) { call, t in try t.zerosLike() + number(call, 2, 0) }
+        initializer("zeros_", arguments: 1) { _, t in t.zerosLike() }
+        initializer("ones_", arguments: 1) { _, t in try t.zerosLike() + 1 }
+        lua_setfield(state, -2, "init")
     }
 
     static func installModuleType(in lua: LuaState) {

@@ -255,15 +255,21 @@ enum LuaObjects {
         return inputs
     }
 
+    /// The fields of a regularizer context as Lua sees them.
+    static let contextFields = [
+        "parameters", "inputs", "logits", "targets", "groups", "environments", "attributions", "batch", "modalities",
+        "activations", "model", "step",
+    ]
+
     /// A regularizer context from the table at `index`: `parameters` (a model, a list of tensors or a
-    /// name → tensor table), `inputs`, `logits`, `targets`, `groups`, `attributions`.
+    /// name → tensor table), `inputs`, `logits`, `targets`, `groups`, `environments`, `attributions`, `batch`,
+    /// `modalities` and `activations` (name → tensor tables), `model` (a module fed `inputs`) and `step`.
     static func context(_ call: LuaCall, _ index: Int32) throws -> RegularizerContext {
         let fields = try call.options(index, path: "\(call.name) context")
-        let accepted = ["parameters", "inputs", "logits", "targets", "groups", "attributions"]
-        for key in fields.keys.sorted() where !accepted.contains(key) {
+        for key in fields.keys.sorted() where !contextFields.contains(key) {
             throw TensorError(
                 call.name,
-                "unknown context field '\(key)'\(suggestion(for: key, in: accepted)); accepted: \(accepted.joined(separator: ", "))"
+                "unknown context field '\(key)'\(suggestion(for: key, in: contextFields)); accepted: \(contextFields.joined(separator: ", "))"
             )
         }
         func tensor(_ key: String) throws -> Tensor? {
@@ -271,6 +277,20 @@ enum LuaObjects {
             case .null: return nil
             case .tensor(let tensor): return tensor
             case let other: throw TensorError(call.name, "context field \(key) must be a tensor, got \(other.kindName)")
+            }
+        }
+        func tensors(_ key: String) throws -> [String: Tensor] {
+            switch fields[key] ?? .null {
+            case .null: return [:]
+            case .table(let named):
+                return try named.mapValues { value in
+                    guard case .tensor(let tensor) = value else {
+                        throw TensorError(call.name, "context field \(key) must map names to tensors")
+                    }
+                    return tensor
+                }
+            case let other:
+                throw TensorError(call.name, "context field \(key) must be a table of tensors, got \(other.kindName)")
             }
         }
         var parameters: [(name: String, tensor: Tensor)] = []
@@ -294,8 +314,52 @@ enum LuaObjects {
         case let other:
             throw TensorError(call.name, "context parameters must be a model or tensors, got \(other.kindName)")
         }
+        var model: RegularizedModel?
+        switch fields["model"] ?? .null {
+        case .null: break
+        case .object(let module as Module): model = RegularizedModel(module: module, inputKey: "inputs")
+        case let other: throw TensorError(call.name, "context model must be a module, got \(other.kindName)")
+        }
+        var step = 0
+        if let given = fields["step"] {
+            guard let number = given.numberValue, number >= 0, number < 1e15, number.rounded() == number else {
+                throw TensorError(call.name, "context step must be a non-negative integer, got \(given)")
+            }
+            step = Int(number)
+        }
+        let inputs = try tensor("inputs")
+        var batch = try tensors("batch")
+        if let inputs, batch["inputs"] == nil { batch["inputs"] = inputs }
         return RegularizerContext(
-            parameters: parameters, inputs: try tensor("inputs"), logits: try tensor("logits"),
-            targets: try tensor("targets"), groups: try tensor("groups"), attributions: try tensor("attributions"))
+            parameters: parameters, inputs: inputs, logits: try tensor("logits"), targets: try tensor("targets"),
+            groups: try tensor("groups"), attributions: try tensor("attributions"), model: model, batch: batch,
+            environments: try tensor("environments"), modalities: try tensors("modalities"),
+            activations: try tensors("activations"), inputKey: inputs == nil ? nil : "inputs", step: step)
+    }
+
+    /// A regularizer context as the table a Lua plugin's `penalty(self, ctx)` receives.
+    static func contextTable(_ context: RegularizerContext) -> ConfigValue {
+        func table(_ tensors: [String: Tensor]) -> ConfigValue { .table(tensors.mapValues(ConfigValue.tensor)) }
+        var fields: [String: ConfigValue] = [
+            "parameters": table(
+                Dictionary(context.parameters.map { ($0.name, $0.tensor) }, uniquingKeysWith: { a, _ in a })),
+            "batch": table(context.batch), "modalities": table(context.modalities),
+            "activations": table(context.activations), "step": .number(Double(context.step)),
+        ]
+        for (key, value) in [
+            ("inputs", context.inputs), ("logits", context.logits), ("targets", context.targets),
+            ("groups", context.groups), ("environments", context.environments),
+            ("attributions", context.attributions),
+        ] {
+            if let value { fields[key] = .tensor(value) }
+        }
+        if let model = context.model {
+            fields["model"] =
+                model.modules.count == 1 && model.modules[0].name.isEmpty
+                ? .object(model.modules[0].module)
+                : .table(
+                    Dictionary(model.modules.map { ($0.name, .object($0.module)) }, uniquingKeysWith: { a, _ in a }))
+        }
+        return .table(fields)
     }
 }

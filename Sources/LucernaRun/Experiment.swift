@@ -690,7 +690,15 @@ public enum Experiment {
                     .regularizer, .string(type), components: components, "regularizers[\(position + 1)]")
                 name = type
             case .table(var fields):
-                if let given = fields.removeValue(forKey: "weight") {
+                // A spec's weight is the component's own option when it has one (`{type = "l2", weight = 1e-4}`
+                // is 1e-4 · Σw²); otherwise, and for an instance, it multiplies the penalty.
+                var ownWeight = false
+                if case .string(let type)? = fields["type"], fields["regularizer"] == nil,
+                    let entry = try? components.registry.entry(.regularizer, type)
+                {
+                    ownWeight = entry.options.contains { $0.name == "weight" }
+                }
+                if !ownWeight, let given = fields.removeValue(forKey: "weight") {
                     guard let number = given.numberValue, number.isFinite else {
                         throw ConfigurationError("train", "regularizers[\(position + 1)].weight must be a number")
                     }

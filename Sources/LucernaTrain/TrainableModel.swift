@@ -1,3 +1,4 @@
+import LucernaComponents
 import LucernaCore
 import LucernaNN
 
@@ -31,15 +32,8 @@ public struct TrainableModel {
 
     /// A module fed the batch's `inputKey` tensor.
     public init(module: Module, inputKey: String) {
-        self.init(modules: [("", module)]) { batch in
-            guard let input = batch[inputKey] else {
-                throw TensorError(
-                    "train",
-                    "the batch has no '\(inputKey)' tensor to feed the model; it has \(batch.keys.sorted().joined(separator: ", "))"
-                )
-            }
-            return try module(input)
-        }
+        self.init(
+            modules: [("", module)], forward: RegularizedModel.feeding(module, inputKey: inputKey, owner: "train"))
     }
 
     /// Several named modules (encoders, a fusion, a head) with a forward pass written by the caller;

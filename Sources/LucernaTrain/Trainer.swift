@@ -334,22 +334,37 @@ public final class Trainer {
         var seen = 0
         var termTotals: [(String, Double)] = []
         let parameters = optimizer.allParameters
+        let regularizedModel = self.regularizedModel
+        let needs = try requirements(of: data)
         for (position, indices) in batches.enumerated() {
             try Interruption.check("train")
-            let batch = try select(indices, from: data)
+            var batch = try select(indices, from: data)
             optimizer.zeroGrad()
             let logits: Tensor
             var terms: [(String, Tensor)]
+            var activations: [String: Tensor] = [:]
             if let adversarial = options.adversarial {
                 (terms, logits) = try adversarial.terms(model: model, batch: batch, loss: loss)
             } else {
-                logits = try model.forward(batch)
+                // Input-gradient penalties differentiate the logits of this forward pass by its inputs.
+                if needs.inputGradients, let key = options.inputKey, let inputs = batch[key] {
+                    batch[key] = try inputs.detach().requiringGrad()
+                }
+                if needs.layers.isEmpty {
+                    logits = try model.forward(batch)
+                } else {
+                    (logits, activations) = try regularizedModel.forward(batch, capturing: needs.layers, owner: "train")
+                }
                 terms = [("data_loss", try loss(logits, batch))]
             }
             if !regularizers.isEmpty {
                 let context = RegularizerContext(
                     parameters: model.namedParameters, inputs: options.inputKey.flatMap { batch[$0] },
-                    logits: logits, targets: batch[options.targetKey], groups: batch[options.groupKey])
+                    logits: logits, targets: batch[options.targetKey], groups: batch[options.groupKey],
+                    model: regularizedModel, batch: batch, environments: batch[Trainer.environmentKey],
+                    modalities: batch.filter {
+                        RegularizerContext.isInput($0.key, targetKey: options.targetKey, groupKey: options.groupKey)
+                    }, activations: activations, inputKey: options.inputKey, step: globalStep)
                 for (name, weight, regularizer) in regularizers {
                     terms.append((name, try regularizer.penalty(context) * weight))
                 }
@@ -366,6 +381,8 @@ public final class Trainer {
                 throw TensorError(
                     "train", "the loss must be a scalar, got \(describe(shape: total.shape)) (use a mean reduction)")
             }
+            let scale = regularizers.reduce(1.0) { $0 * $1.regularizer.lossScale(step: globalStep) }
+            if scale != 1 { total = try total * scale }
             let value = try total.item()
             let values = try terms.map { ($0.0, try $0.1.sum().item()) }
             guard value.isFinite else {
@@ -410,6 +427,50 @@ public final class Trainer {
             termTotals.count > 1 || termTotals.first?.0 != "data_loss"
             ? termTotals.map { ($0.0, $0.1 / Double(seen)) } : []
         return (totalLoss / Double(max(seen, 1)), terms)
+    }
+
+    /// The batch key of the environment label (IRM, per-environment metrics).
+    public static let environmentKey = "environments"
+
+    /// The model as regularizers see it.
+    private var regularizedModel: RegularizedModel {
+        RegularizedModel(modules: model.modules, forward: model.forward)
+    }
+
+    /// What the regularizers need, checked against the training data: a missing field is an error naming
+    /// it and the regularizer.
+    private func requirements(of data: TensorDataset) throws -> RegularizerRequirements {
+        var union = RegularizerRequirements()
+        let available = Set(data.tensors.map(\.name))
+        var model = regularizedModel
+        if !regularizers.isEmpty { model.sample = try Evaluation.select([0], from: data) }
+        for (name, _, regularizer) in regularizers {
+            let needs = try regularizer.requirements(model: model)
+            for field in needs.fields {
+                let key: String? =
+                    switch field {
+                    case "inputs": options.inputKey
+                    case "targets": options.targetKey
+                    case "groups": options.groupKey
+                    case "environments": Trainer.environmentKey
+                    case "logits", "model", "parameters": nil
+                    case "modalities":
+                        available.contains {
+                            RegularizerContext.isInput($0, targetKey: options.targetKey, groupKey: options.groupKey)
+                        } ? nil : "modalities"
+                    default: field
+                    }
+                if let key, !available.contains(key) {
+                    throw TensorError(
+                        "train",
+                        "regularizer \(name) needs \(field == key ? "'\(key)'" : "\(field) (the '\(key)' tensor)"), which the training data lacks; it has \(available.sorted().joined(separator: ", "))"
+                    )
+                }
+            }
+            union.inputGradients = union.inputGradients || needs.inputGradients
+            union.layers += needs.layers.filter { !union.layers.contains($0) }
+        }
+        return union
     }
 
     private func select(_ indices: [Int], from data: TensorDataset) throws -> Batch {

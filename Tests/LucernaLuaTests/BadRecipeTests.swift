@@ -137,7 +137,19 @@ final class BadRecipeTests: XCTestCase {
         ),
         (
             "train{model = nn.Linear(2, 3), data = data.blobs{}, regularizers = {{type = 'l2', weight = 'big'}}}",
+            "regularizers.l2: option weight must be a number, got string", 1
+        ),
+        (
+            "train{model = nn.Linear(2, 3), data = data.blobs{}, regularizers = {{regularizer = regularizers.l2{}, weight = 'big'}}}",
             "regularizers[1].weight must be a number", 1
+        ),
+        (
+            "train{model = nn.Linear(2, 3), data = data.blobs{}, regularizers = {'rrr'}}",
+            "regularizer rrr needs 'artifact_masks', which the training data lacks", 1
+        ),
+        (
+            "train{model = nn.Linear(2, 3), data = data.blobs{}, regularizers = {{type = 'irm', anneal_steps = -1}}}",
+            "anneal_steps must be ≥ 0", 1
         ),
         (
             "train{model = nn.Linear(5, 3), data = data.blobs{}, verbose = false}",

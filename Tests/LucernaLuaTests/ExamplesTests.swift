@@ -61,6 +61,13 @@ final class ExamplesTests: XCTestCase {
         "13_tour": Example(
             overrides: ["epochs=1", "limit=1000", "audit=50"], metrics: ["test_accuracy", "audit_robust_pgd20"],
             prints: "PGD-20"),
+        "14_decoy_mnist": Example(
+            overrides: ["epochs=1", "limit=1000", "explained=100"], metrics: ["test_accuracy", "decoy_saliency_share"],
+            prints: "decoy share", needsData: true),
+        "15_colored_mnist": Example(
+            overrides: ["steps=3", "limit=600", "anneal=1"],
+            metrics: ["test_accuracy", "test_worst_group_accuracy", "train_environments_accuracy"],
+            prints: "train accuracy", needsData: true),
     ]
 
     func testEveryExampleRunsAtATinySize() throws {

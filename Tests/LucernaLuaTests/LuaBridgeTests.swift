@@ -34,6 +34,41 @@ final class LuaBridgeTests: XCTestCase {
         XCTAssertEqual(lua.number(global: "best"), 2, "indices are 1-based in Lua")
     }
 
+    /// `nn.init` as `torch.nn.init`: in place (the optimizer keeps the same tensor), seeded, within bounds.
+    func testInitializersFillParametersInPlace() throws {
+        let lua = try LuaState()
+        try lua.run(
+            source: """
+                lucerna.manual_seed(4)
+                local layer = nn.Linear(300, 100)
+                local weight, bias = layer:named_parameters().weight, layer:named_parameters().bias
+                sameNumber = (nn.init.xavier_uniform_(weight) - weight):abs():max():item() == 0 and 1 or 0
+                largest = weight:abs():max():item()
+                spread = weight:square():mean():sqrt():item()
+                nn.init.zeros_(bias)
+                zero = bias:abs():sum():item()
+                nn.init.constant_(bias, 0.5)
+                half = bias:mean():item()
+                nn.init.normal_(bias, 2, 0.1)
+                moved = bias:mean():item()
+                after = layer:named_parameters().weight:abs():max():item()
+                lucerna.manual_seed(4)
+                nn.Linear(300, 100)
+                again = nn.init.xavier_uniform_(tensor.zeros{100, 300}):abs():max():item()
+                ok, message = pcall(nn.init.zeros_, tensor{1, 2}:long())
+                """, name: "init.lua")
+        let bound = (6.0 / 400).squareRoot()
+        XCTAssertEqual(lua.number(global: "sameNumber"), 1)
+        XCTAssertLessThanOrEqual(lua.number(global: "largest") ?? 9, bound)
+        XCTAssertEqual(lua.number(global: "spread") ?? 0, bound / 3.0.squareRoot(), accuracy: 0.003, "U(±b) has σ b/√3")
+        XCTAssertEqual(lua.number(global: "zero"), 0)
+        XCTAssertEqual(lua.number(global: "half") ?? 0, 0.5, accuracy: 1e-6)
+        XCTAssertEqual(lua.number(global: "moved") ?? 0, 2, accuracy: 0.05)
+        XCTAssertEqual(lua.number(global: "after"), lua.number(global: "largest"), "the layer holds the same tensor")
+        XCTAssertEqual(lua.number(global: "again"), lua.number(global: "largest"), "seeded")
+        XCTAssertTrue(lua.string(global: "message")?.contains("floating-point") == true)
+    }
+
     func testLargeTensorsDoNotPileUpBetweenCollections() throws {
         // 3 GB of 1 MB tensors and no explicit collectgarbage: Lucerna must trigger collections itself.
         let lua = try LuaState()

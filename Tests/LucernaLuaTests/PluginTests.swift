@@ -367,6 +367,60 @@ final class PluginTests: XCTestCase {
             "softmax regression")
     }
 
+    /// A Lua regularizer sees what a Swift one sees in `train{}`: every batch tensor (masks too),
+    /// environments, modalities, differentiable inputs it asked for, captured layers and the model; and its
+    /// `requirements` are checked against the data before the first step.
+    func testLuaRegularizersGetTheWholeContextAndDeclareWhatTheyNeed() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("plugin-context-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let run = try RunContext(directory: folder, recipe: "context.lua", seed: 1, threads: 1)
+        let lua = try LuaState(run: run)
+        try lua.loadPlugins(from: [Self.plugins])
+        try lua.run(
+            source: """
+                lucerna.register{
+                   kind = "regularizer", name = "masked_saliency", description = "input-gradient mass in a mask",
+                   reference = "Ross et al. 2017", defaults = {mask = "artifact_masks"},
+                   requirements = function(self)
+                      return {fields = {self.options.mask, "environments"}, input_gradients = true, layers = {"0"}}
+                   end,
+                   penalty = function(self, ctx)
+                      seen = {}
+                      for _, key in ipairs{"inputs", "logits", "targets", "groups", "environments", "model"} do
+                         if ctx[key] ~= nil then seen[#seen + 1] = key end
+                      end
+                      for key in pairs(ctx.modalities) do seen[#seen + 1] = "modality:" .. key end
+                      for key in pairs(ctx.activations) do seen[#seen + 1] = "activation:" .. key end
+                      table.sort(seen)
+                      seen = table.concat(seen, ",")
+                      steps = ctx.step
+                      local gradient = grad(ctx.logits:log_softmax(2):sum(), ctx.inputs, {create_graph = true})
+                      return (gradient * ctx.batch[self.options.mask]):square():sum()
+                   end,
+                }
+                local set = data.blobs{samples = 64, features = 4, centers = 2}
+                local environments = {}
+                for i = 1, 64 do environments[i] = i % 2 end
+                set.environments = tensor(environments):long()
+                set.artifact_masks = tensor.zeros{64, 4}
+                local model = nn.Sequential{nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)}
+                train{model = model, data = set, validation = 0, epochs = 1, batch = 32,
+                      regularizers = {"masked_saliency"}, verbose = false}
+                set.environments = nil
+                local ok, message = pcall(train, {model = model, data = set, validation = 0, epochs = 1,
+                      regularizers = {"masked_saliency"}, name = "again", verbose = false})
+                missing = message
+                """, name: "context.lua")
+        XCTAssertEqual(
+            lua.string(global: "seen"),
+            "activation:0,environments,inputs,logits,modality:inputs,model,targets")
+        XCTAssertEqual(lua.number(global: "steps"), 1, "the second step's context")
+        XCTAssertTrue(
+            lua.string(global: "missing")?.contains(
+                "regularizer masked_saliency needs 'environments', which the training data lacks") == true,
+            lua.string(global: "missing") ?? "no error")
+    }
+
     /// A Lua fusion and a Lua regularizer train inside a recipe exactly like Swift ones: gradients reach
     /// their parameters, the optimizer changes them, the loss falls and checkpoints hold them.
     func testPluginFusionAndRegularizerTrainInARecipe() throws {

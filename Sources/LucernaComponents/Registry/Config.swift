@@ -335,6 +335,15 @@ public struct Config {
 
     public func optionalInteger(_ key: String) throws -> Int? { has(key) ? try integer(key) : nil }
 
+    /// A finite number ≥ 0 (a penalty weight, a slack).
+    public func nonNegativeNumber(_ key: String) throws -> Double {
+        let value = try number(key)
+        guard value >= 0, value.isFinite else {
+            throw error("option \(key) must be a finite number ≥ 0, got \(value)")
+        }
+        return value
+    }
+
     /// The option, or `fallback` when it is absent (for callers without declared defaults, such as `train{}`).
     public func number(_ key: String, default fallback: Double?) throws -> Double? {
         has(key) ? try number(key) : fallback

@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Golden values for the bias regularizers (issue 23), from PyTorch autograd in float64.
+
+    python scripts/golden/make_regularizer_golden.py   # writes Tests/Fixtures/regularizers.safetensors
+
+- rrr: Ross et al.'s right-reasons term on an MLP (sum_k log p_k, squared masked input gradient, mean over
+  the batch) and Reveal-to-Revise's cosine form on a small CNN (cross-entropy gradient summed over channels,
+  abs, cosine with the mask), each with its gradient by every parameter (double backpropagation).
+- irm: IRMv1's penalty as facebookresearch/InvariantRiskMinimization computes it (BCE on one logit, the
+  squared gradient by a dummy scale of 1.0, mean over environments) and the same with cross-entropy on
+  three logits, with gradients by the logits.
+"""
+import os
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+
+torch.manual_seed(23)
+torch.set_default_dtype(torch.float64)
+out = {}
+
+# --- rrr, Ross et al. (l2 form) on an MLP 4 -> 5 (tanh) -> 3 ---
+mlp = torch.nn.Sequential(torch.nn.Linear(4, 5), torch.nn.Tanh(), torch.nn.Linear(5, 3))
+x = torch.randn(6, 4)
+mask = (torch.rand(6, 4) < 0.5).double()
+xg = x.clone().requires_grad_(True)
+log_probabilities = F.log_softmax(mlp(xg), dim=1)
+(gradient,) = torch.autograd.grad(log_probabilities.sum(), xg, create_graph=True)
+per_sample = ((mask * gradient) ** 2).sum(dim=1)
+penalty = 1000.0 * per_sample.mean()
+grads = torch.autograd.grad(penalty, list(mlp.parameters()))
+out["rrr_l2.inputs"] = x
+out["rrr_l2.mask"] = mask
+out["rrr_l2.penalty"] = penalty.detach().reshape(1)
+for (name, parameter), g in zip(mlp.named_parameters(), grads):
+    out[f"rrr_l2.model.{name}"] = parameter.detach().clone()
+    out[f"rrr_l2.grad.{name}"] = g
+
+# --- rrr, Reveal-to-Revise cosine form on a CNN [5, 2, 4, 4] -> conv 3x3 (3) -> tanh -> linear 3 ---
+cnn = torch.nn.Sequential(
+    torch.nn.Conv2d(2, 3, 3, padding=1), torch.nn.Tanh(), torch.nn.Flatten(), torch.nn.Linear(48, 3))
+images = torch.randn(5, 2, 4, 4)
+image_mask = torch.zeros(5, 4, 4)
+image_mask[:, :2, :2] = 1.0
+image_mask[4] = 0.0  # a sample without an artifact: its cosine is 0
+labels = torch.tensor([0, 2, 1, 1, 0])
+xg = images.clone().requires_grad_(True)
+logits = cnn(xg)
+(gradient,) = torch.autograd.grad(F.cross_entropy(logits, labels), xg, create_graph=True)
+cosine = F.cosine_similarity(gradient.sum(1).abs().flatten(1), image_mask.flatten(1), dim=1, eps=1e-8)
+penalty = 100.0 * cosine.mean()
+grads = torch.autograd.grad(penalty, list(cnn.parameters()))
+out["rrr_cosine.inputs"] = images
+out["rrr_cosine.mask"] = image_mask
+out["rrr_cosine.labels"] = labels
+out["rrr_cosine.penalty"] = penalty.detach().reshape(1)
+for (name, parameter), g in zip(cnn.named_parameters(), grads):
+    out[f"rrr_cosine.model.{name}"] = parameter.detach().clone()
+    out[f"rrr_cosine.grad.{name}"] = g
+
+
+# --- irm: the reference's penalty ---
+def irm_penalty(logits, y, binary):
+    scale = torch.tensor(1.0).requires_grad_()
+    if binary:
+        loss = F.binary_cross_entropy_with_logits(logits * scale, y)
+    else:
+        loss = F.cross_entropy(logits * scale, y)
+    (grad,) = torch.autograd.grad(loss, [scale], create_graph=True)
+    return torch.sum(grad ** 2)
+
+
+environments = torch.tensor([0, 1, 0, 1, 1, 0, 2, 2])
+for tag, binary in [("irm_binary", True), ("irm_multiclass", False)]:
+    logits = torch.randn(8) if binary else torch.randn(8, 3)
+    targets = (torch.rand(8) < 0.5).double() if binary else torch.randint(0, 3, (8,))
+    leaf = logits.clone().requires_grad_(True)
+    terms = [irm_penalty(leaf[environments == e], targets[environments == e], binary) for e in range(3)]
+    penalty = torch.stack(terms).mean()
+    (grad,) = torch.autograd.grad(penalty, leaf)
+    out[f"{tag}.logits"] = logits
+    out[f"{tag}.targets"] = targets
+    out[f"{tag}.penalty"] = penalty.detach().reshape(1)
+    out[f"{tag}.grad"] = grad
+out["irm.environments"] = environments
+
+path = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "Fixtures", "regularizers.safetensors")
+save_file({k: v.contiguous() for k, v in out.items()}, path)
+print(f"wrote {len(out)} tensors to {os.path.normpath(path)}")
