@@ -26,6 +26,7 @@ public enum Builtins {
         CrossModalAttentionFusion.self,
         // Regularizers.
         L2Regularizer.self, ParityPenalty.self, PrejudiceRemover.self, RightReasons.self, InvariantRisk.self,
+        CAMPenalty.self,  // grad_cam_penalty, grad_cam_pp_penalty
         // Metrics.
         Accuracy.self,
         ClassificationScore.self,  // precision, recall, f1

@@ -84,6 +84,62 @@ final class RegularizerTests: XCTestCase {
         ) { error in XCTAssertTrue("\(error)".contains("does not fit"), "\(error)") }
     }
 
+    // MARK: - CAM penalties
+
+    func camNetwork(_ fixture: Fixture) throws -> Sequential {
+        let model = Sequential([
+            try Conv2d(1, 3, kernelSize: (3, 3), padding: (1, 1), dtype: .float64), Tanh(), MaxPool2d(2), Flatten(),
+            try Linear(48, 3, dtype: .float64),
+        ])
+        try model.loadStateDict(fixture.state(prefix: "cam.model."))
+        return model
+    }
+
+    func testCAMPenaltiesMatchAutogradThroughPytorchGradCAMWeights() throws {
+        let fixture = try Fixture("regularizers.safetensors")
+        for (tag, layer) in [("grad_cam", "1"), ("grad_cam_pp", nil)] {
+            let model = try camNetwork(fixture)
+            var options: [String: ConfigValue] = ["weight": .number(2)]
+            if let layer { options["layer"] = .string(layer) }  // grad_cam_pp finds it: the last 4-D, non-pooling
+            let penalty = try registry.build(.regularizer, "\(tag)_penalty", options: options)
+            let images = try fixture["cam.images"]
+            let value = try penalty.penalty(
+                RegularizerContext(
+                    inputs: images, targets: try fixture["cam.labels"],
+                    model: RegularizedModel(module: model, inputKey: "images"),
+                    batch: ["images": images, "artifact_masks": try fixture["cam.mask"]], inputKey: "images"))
+            assertClose(try value.reshaped([1]), try fixture["\(tag)_penalty.penalty"], tolerance: 1e-10, tag)
+            try value.backward()
+            for (name, parameter) in model.namedParameters() {
+                let expected = try fixture["\(tag)_penalty.grad.\(name)"]
+                assertClose(parameter.grad ?? expected.zerosLike(), expected, tolerance: 1e-9, "\(tag) ∂/∂\(name)")
+            }
+        }
+    }
+
+    func testCAMPenaltyIsTheShareOfTheMapInTheMaskAndItsComplementWhenInverted() throws {
+        let fixture = try Fixture("regularizers.safetensors")
+        let model = try camNetwork(fixture)
+        let images = try fixture["cam.images"]
+        func value(_ invert: Bool) throws -> Double {
+            let penalty = try registry.build(
+                .regularizer, "grad_cam_pp_penalty", options: ["layer": .string("1"), "invert": .boolean(invert)])
+            return try penalty.penalty(
+                RegularizerContext(
+                    inputs: images, targets: try fixture["cam.labels"],
+                    model: RegularizedModel(module: model, inputKey: "images"),
+                    batch: ["images": images, "artifact_masks": try fixture["cam.mask"]], inputKey: "images")
+            ).item()
+        }
+        let inside = try value(false)
+        XCTAssertGreaterThan(inside, 0)
+        XCTAssertEqual(inside + (try value(true)), 1, accuracy: 1e-6, "shares inside and outside add up to one")
+        XCTAssertThrowsError(
+            try registry.build(.regularizer, "grad_cam_penalty", options: ["layer": .string("conv9")])
+                .requirements(model: RegularizedModel(module: model, inputKey: "images"))
+        ) { error in XCTAssertTrue("\(error)".contains("no layer 'conv9'"), "\(error)") }
+    }
+
     // MARK: - IRM
 
     func testIRMPenaltyAndGradientMatchTheReferenceCode() throws {
@@ -233,6 +289,27 @@ final class RegularizerTests: XCTestCase {
                 try irm.penalty(RegularizerContext(logits: leaves[0], targets: irmTargets, environments: groups))
             }
             for report in reports { XCTAssertTrue(report.passed, "irm binary \(binary): \(report)") }
+        }
+        // CAM penalties through a small CNN: the map's weights are gradients, differentiated again. (Its own
+        // generator: the point must keep every map away from the relu kink where a map is zero everywhere.)
+        let camGenerator = RandomGenerator(seed: 23)
+        let cnn = Sequential([
+            try Conv2d(1, 2, kernelSize: (3, 3), padding: (1, 1), dtype: .float64, generator: camGenerator), Tanh(),
+            Flatten(), try Linear(32, 3, dtype: .float64, generator: camGenerator),
+        ])
+        let images = try Tensor.normal([3, 1, 4, 4], dtype: .float64, generator: camGenerator)
+        let patch = try Tensor(
+            shape: [3, 4, 4], values: (0..<48).map { Double(($0 % 16) < 6 ? 1 : 0) }, dtype: .float64)
+        for name in ["grad_cam_penalty", "grad_cam_pp_penalty"] {
+            let penalty = try registry.build(.regularizer, name, options: ["layer": .string("1")])
+            let reports = try GradientCheck.check(leaves: cnn.parameters()) {
+                try penalty.penalty(
+                    RegularizerContext(
+                        inputs: images, targets: try Tensor(shape: [3], integers: [0, 2, 1]),
+                        model: RegularizedModel(module: cnn, inputKey: "images"),
+                        batch: ["images": images, "artifact_masks": patch], inputKey: "images"))
+            }
+            for report in reports { XCTAssertTrue(report.passed, "\(name): \(report)") }
         }
         // rrr through an MLP: its gradient is itself a gradient (third derivatives in the second-order check).
         let model = Sequential([

@@ -6,6 +6,8 @@
 - rrr: Ross et al.'s right-reasons term on an MLP (sum_k log p_k, squared masked input gradient, mean over
   the batch) and Reveal-to-Revise's cosine form on a small CNN (cross-entropy gradient summed over channels,
   abs, cosine with the mask), each with its gradient by every parameter (double backpropagation).
+- grad_cam_penalty, grad_cam_pp_penalty: the share of a Grad-CAM / Grad-CAM++ map (pytorch-grad-cam's
+  channel weights, computed with autograd and kept in the graph) inside a mask, and its parameter gradients.
 - irm: IRMv1's penalty as facebookresearch/InvariantRiskMinimization computes it (BCE on one logit, the
   squared gradient by a dummy scale of 1.0, mean over environments) and the same with cross-entropy on
   three logits, with gradients by the logits.
@@ -84,6 +86,43 @@ for tag, binary in [("irm_binary", True), ("irm_multiclass", False)]:
     out[f"{tag}.penalty"] = penalty.detach().reshape(1)
     out[f"{tag}.grad"] = grad
 out["irm.environments"] = environments
+
+# --- CAM penalties: Grad-CAM and Grad-CAM++ maps (pytorch-grad-cam's weights) kept in the graph ---
+camnet = torch.nn.Sequential(
+    torch.nn.Conv2d(1, 3, 3, padding=1), torch.nn.Tanh(), torch.nn.MaxPool2d(2), torch.nn.Flatten(),
+    torch.nn.Linear(3 * 4 * 4, 3))
+cam_images = torch.randn(4, 1, 8, 8)
+cam_mask = torch.zeros(4, 8, 8)
+cam_mask[:, 5:, 5:] = 1.0
+cam_labels = torch.tensor([2, 0, 1, 2])
+captured = {}
+camnet[1].register_forward_hook(lambda module, inputs, output: captured.__setitem__("a", output))
+for tag in ["grad_cam", "grad_cam_pp"]:
+    logits = camnet(cam_images)
+    a = captured["a"]
+    score = logits.gather(1, cam_labels[:, None]).sum()
+    (g,) = torch.autograd.grad(score, a, create_graph=True)
+    if tag == "grad_cam":
+        weights = g.mean(dim=(2, 3), keepdim=True)
+    else:
+        g2 = g ** 2
+        alpha = g2 / (2 * g2 + a.sum(dim=(2, 3), keepdim=True) * g2 * g + 1e-6)
+        alpha = torch.where(g != 0, alpha, torch.zeros_like(alpha))
+        weights = (torch.relu(g) * alpha).sum(dim=(2, 3), keepdim=True)
+    cam = torch.relu((weights * a).sum(dim=1, keepdim=True))  # [N, 1, 8, 8]: the layer is input-sized
+    share = (cam * cam_mask[:, None]).sum(dim=(1, 2, 3)) / (cam.sum(dim=(1, 2, 3)) + 1e-8)
+    penalty = 2.0 * share.mean()
+    grads = torch.autograd.grad(penalty, list(camnet.parameters()), allow_unused=True)
+    grads = [torch.zeros_like(p) if g is None else g for p, g in zip(camnet.parameters(), grads)]
+    out[f"{tag}_penalty.penalty"] = penalty.detach().reshape(1)
+    out[f"{tag}_penalty.maps"] = cam.detach()
+    for (name, parameter), gradient in zip(camnet.named_parameters(), grads):
+        out[f"{tag}_penalty.grad.{name}"] = gradient
+for name, parameter in camnet.named_parameters():
+    out[f"cam.model.{name}"] = parameter.detach().clone()
+out["cam.images"] = cam_images
+out["cam.mask"] = cam_mask
+out["cam.labels"] = cam_labels
 
 path = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "Fixtures", "regularizers.safetensors")
 save_file({k: v.contiguous() for k, v in out.items()}, path)

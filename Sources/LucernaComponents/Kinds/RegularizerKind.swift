@@ -258,14 +258,19 @@ extension ComponentKind {
         name: "regularizer", namespace: "regularizers", protocolName: "Regularizer", accepts: { $0 is Regularizer },
         conformance: { instance, probe in
             let regularizer = try probe.instance(instance, as: (any Regularizer).self, "a regularizer")
-            let model = try Linear(4, 3)
-            let inputs = try probe.random([6, 4]).requiringGrad()
+            // A small CNN, so penalties on a layer's maps (the CAM family) have a 4-D layer.
+            let model = try Sequential([
+                Conv2d(1, 2, kernelSize: (3, 3), padding: (1, 1), generator: probe.generator), ReLU(), Flatten(),
+                Linear(32, 3, generator: probe.generator),
+            ])
+            let inputs = try probe.random([6, 1, 4, 4]).requiringGrad()
             let logits = try model(inputs)
             // Every field training can fill: masks over the inputs, two environments, the model itself.
             let targets = try probe.labels(6, classes: 3)
             let groups = try probe.labels(6, classes: 2)
             let environments = try Tensor(shape: [6], integers: [0, 1, 0, 1, 0, 1])
-            let mask = try Tensor(shape: [6, 4], values: (0..<24).map { Double($0 % 4 == 0 ? 1 : 0) }, dtype: .float32)
+            let mask = try Tensor(
+                shape: [6, 1, 4, 4], values: (0..<96).map { Double($0 % 16 < 6 ? 1 : 0) }, dtype: .float32)
             let batch = [
                 "inputs": inputs, "labels": targets, "groups": groups, "environments": environments,
                 "artifact_masks": mask, "object_masks": try 1 - mask, "token_masks": mask,
@@ -280,7 +285,7 @@ extension ComponentKind {
                 throw probe.fail("penalty must be a scalar, got \(describe(shape: penalty.shape))")
             }
             try probe.checkFinite(penalty, "the penalty")
-            probe.passed("penalty \(try penalty.item()) on a 4-3 linear model")
+            probe.passed("penalty \(try penalty.item()) on a small CNN ([6, 1, 4, 4] inputs, 3 classes)")
             guard penalty.requiresGrad || !penalty.isLeaf else {
                 throw probe.fail("the penalty does not depend on the parameters, inputs or logits")
             }

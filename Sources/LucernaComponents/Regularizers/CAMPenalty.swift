@@ -1,0 +1,146 @@
+import LucernaCore
+import LucernaNN
+
+/// An explanation penalty on a class activation map: the share of the Grad-CAM (or Grad-CAM++) map's mass
+/// that falls in a mask, Σ(cam · M) / (Σ cam + ε) per sample, averaged and weighted; with `invert = true`
+/// the share outside it (off an object mask). The map is computed as the explainers compute it —
+/// activations A of the named layer and gradients g of the target class scores, Grad-CAM's weights mean(g)
+/// or Grad-CAM++'s Σ relu(g)·g²/(2g² + Σ_ab A·g³ + 1e-6), cam = relu(Σ_c w_c A_c), resized bilinearly to the
+/// mask — but kept in the graph: g is differentiated again (gradients of gradients through the network),
+/// so the penalty trains what the map shows. Share, not raw mass, so scaling the map changes nothing.
+///
+/// Reference: Selvaraju et al., "Grad-CAM", ICCV 2017; Chattopadhay et al., "Grad-CAM++", WACV 2018
+/// (pytorch-grad-cam's `GradCAM`, `GradCAMPlusPlus`); as an explanation penalty, Rieger et al. 2020 (CDEP)
+/// and Schramowski et al. 2020 ("Making deep neural networks right for the right scientific reasons").
+public final class CAMPenalty: Regularizer {
+    public enum Method: Sendable {
+        case gradCAM, gradCAMPlusPlus
+    }
+
+    public static let options = [
+        OptionSpec("weight", .number, default: .number(1), "λ, the coefficient of the mean share"),
+        OptionSpec(
+            "layer", .string,
+            "the layer whose activations make the map (by name); default: the last non-pooling layer with a 4-D output"
+        ),
+        OptionSpec("mask", .string, default: .string("artifact_masks"), "the batch tensor marking the region"),
+        OptionSpec(
+            "invert", .boolean, default: .boolean(false),
+            "penalize the share outside the mask (an object mask) instead of inside"),
+        OptionSpec(
+            "target", .string, default: .string("label"), "the class explained: \"label\" or \"predicted\""),
+    ]
+
+    public let method: Method
+    public let weight: Double
+    public let layer: String?
+    public let maskKey: String
+    public let invert: Bool
+    public let explainsLabels: Bool
+    /// The layer found for the model training runs (when none is named).
+    private var resolvedLayer: String?
+
+    public init(method: Method, config: Config) throws {
+        self.method = method
+        weight = try config.nonNegativeNumber("weight")
+        layer = config.has("layer") ? try config.string("layer") : nil
+        maskKey = try config.string("mask")
+        invert = try config.boolean("invert")
+        explainsLabels = try config.choice("target", ["label", "predicted"]) == "label"
+    }
+
+    var name: String { method == .gradCAM ? "grad_cam_penalty" : "grad_cam_pp_penalty" }
+
+    public func requirements(model: RegularizedModel?) throws -> RegularizerRequirements {
+        var chosen = layer
+        if let model {
+            if let layer {
+                _ = try model.layer(named: layer, owner: name)
+            } else if model.sample != nil {
+                chosen = try model.lastSpatialLayer(owner: name)
+            }
+        }
+        resolvedLayer = chosen
+        return RegularizerRequirements(
+            fields: [maskKey] + (explainsLabels ? ["targets"] : []), layers: chosen.map { [$0] } ?? [])
+    }
+
+    /// The maps `[N, 1, h, w]` of the layer, differentiable by the model's parameters.
+    func maps(_ context: RegularizerContext, layer: String) throws -> Tensor {
+        let (activations, logits) = try context.layerOutput(layer, name)
+        guard activations.rank == 4, logits.rank == 2 else {
+            throw TensorError(
+                name,
+                "layer \(layer) must output [N, C, h, w] and the model logits [N, classes], got \(describe(shape: activations.shape)) and \(describe(shape: logits.shape))"
+            )
+        }
+        let classes = try ExplanationTargets.classes(
+            explainsLabels ? context.require(context.targets, "targets", name) : nil, logits: logits, owner: name)
+        let score = try ExplanationTargets.score(logits, classes: classes)
+        guard
+            let gradients = try Tensor.gradients(of: [score], withRespectTo: [activations], createGraph: true).first
+                ?? nil
+        else { throw TensorError(name, "the class scores do not depend on layer \(layer)") }
+        let weights: Tensor
+        switch method {
+        case .gradCAM:
+            weights = try gradients.mean(axes: [2, 3], keepingDimensions: true)
+        case .gradCAMPlusPlus:
+            let squared = try gradients * gradients
+            let sums = try activations.sum(axes: [2, 3], keepingDimensions: true)
+            let denominator = try squared * 2 + sums * squared * gradients + 1e-6
+            let alpha = try squared / denominator
+            let defined = try squared.greater(Tensor(0, dtype: squared.dtype)).to(squared.dtype)
+            weights = try (gradients.relu() * alpha * defined).sum(axes: [2, 3], keepingDimensions: true)
+        }
+        return try (weights * activations).sum(axes: [1], keepingDimensions: true).relu()
+    }
+
+    public func penalty(_ context: RegularizerContext) throws -> Tensor {
+        var chosen = layer ?? resolvedLayer
+        if chosen == nil, var model = context.model {
+            // Called outside training: find the layer on the context's first sample.
+            if model.sample == nil, let inputKey = context.inputKey,
+                let inputs = context.inputs ?? context.batch[inputKey]
+            {
+                model.sample = [inputKey: try inputs.sliced(axis: 0, end: 1)]
+            }
+            chosen = try model.lastSpatialLayer(owner: name)
+        }
+        guard let layer = chosen else { throw TensorError(name, "name the layer (layer = \"...\")") }
+        var mask = try context.tensor(maskKey, name)
+        var cam = try maps(context, layer: layer)
+        let count = cam.shape[0]
+        // The mask as [N, 1, H, W]; the map resized to it.
+        if mask.rank == 3 { mask = try mask.unsqueezed(axis: 1) }
+        guard mask.rank == 4, mask.shape[0] == count else {
+            throw TensorError(
+                name, "the mask must be [N, H, W] or [N, 1, H, W] for \(count) maps, got \(describe(shape: mask.shape))"
+            )
+        }
+        if mask.shape[1] != 1 { mask = try mask.max(axis: 1, keepingDimensions: true) }
+        mask = try mask.to(cam.dtype)
+        if invert { mask = try 1 - mask }
+        if cam.shape[2] != mask.shape[2] || cam.shape[3] != mask.shape[3] {
+            cam = try cam.upsample(size: (mask.shape[2], mask.shape[3]), mode: .bilinear).relu()
+        }
+        let inside = try (cam * mask).sum(axes: [1, 2, 3])
+        let total = try cam.sum(axes: [1, 2, 3]) + 1e-8
+        return try (inside / total).mean() * weight
+    }
+}
+
+extension CAMPenalty: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(
+            .regularizer, "grad_cam_penalty",
+            "share of the Grad-CAM map's mass in a mask (or outside it), differentiated through the explainer",
+            reference: "Selvaraju et al., \"Grad-CAM\", ICCV 2017; pytorch-grad-cam GradCAM",
+            options: options, build: { try CAMPenalty(method: .gradCAM, config: $0) }),
+        ComponentEntry(
+            .regularizer, "grad_cam_pp_penalty",
+            "share of the Grad-CAM++ map's mass in a mask (or outside it), differentiated through the explainer",
+            reference: "Chattopadhay et al., \"Grad-CAM++\", WACV 2018; pytorch-grad-cam GradCAMPlusPlus",
+            options: options, build: { try CAMPenalty(method: .gradCAMPlusPlus, config: $0) }),
+    ]
+}
