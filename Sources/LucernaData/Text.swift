@@ -99,6 +99,24 @@ public struct IdentityTerms: Sendable {
         self.init(terms: terms)
     }
 
+    /// The word positions of `words` that belong to an identity term (longest terms first; a word is
+    /// taken by at most one term), and the index in ``terms`` of the first term found, in term order
+    /// (longest first), as ``match(_:)`` finds it.
+    public func positions(in words: [String]) -> (positions: [Int], first: Int?) {
+        var taken = [Bool](repeating: false, count: words.count)
+        var first: Int?
+        for (term, pattern) in byLength where pattern.count <= words.count {
+            for start in 0...(words.count - pattern.count)
+            where !taken[start..<(start + pattern.count)].contains(true)
+                && Array(words[start..<(start + pattern.count)]) == pattern
+            {
+                for position in start..<(start + pattern.count) { taken[position] = true }
+                if first == nil { first = terms.firstIndex(of: term) }
+            }
+        }
+        return (taken.indices.filter { taken[$0] }, first)
+    }
+
     /// The first term (longest first) that occurs in `text` as whole words, or nil.
     public func match(_ text: String) -> String? {
         let tokens = text.lowercased().split(whereSeparator: { !($0.isLetter || $0.isNumber) }).map(String.init)

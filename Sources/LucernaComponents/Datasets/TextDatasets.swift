@@ -24,6 +24,10 @@ enum TextDatasets {
         [
             OptionSpec("split", .string, default: .string("train"), "train, test or all"),
             OptionSpec("limit", .integer, "keep only the first limit samples"),
+            OptionSpec(
+                "identity", .boolean, default: .boolean(false),
+                "add groups (the first identity term of the madlibs list a tweet mentions, longest first; the list's length for none) and token_masks [N, max_length] over identity-term words (words tokens only)"
+            ),
         ] + encodingOptions
     static let evaluationOptions =
         [OptionSpec("limit", .integer, "keep only the first limit samples")] + encodingOptions
@@ -104,16 +108,34 @@ enum TextDatasets {
         let split = try config.choice("split", ["train", "test", "all"])
         let positions = try limited(
             split == "train" ? encoding.train : split == "test" ? encoding.test : Array(corpus.texts.indices), config)
-        let (tokens, lengths) = try tokens(
-            positions.map { corpus.texts[$0] }, encoding, length: config.positiveInteger("max_length"))
-        return TensorDataset(
-            name: "toxic_text",
-            tensors: [
-                ("tokens", tokens), ("lengths", lengths),
-                ("labels", try Tensor(shape: [positions.count], integers: positions.map { corpus.labels[$0] })),
-                ("classes", try Tensor(shape: [positions.count], integers: positions.map { corpus.classes[$0] })),
-                ("indices", try Tensor(shape: [positions.count], integers: positions)),
-            ], metadata: encoding.metadata)
+        let length = try config.positiveInteger("max_length")
+        let (tokens, lengths) = try tokens(positions.map { corpus.texts[$0] }, encoding, length: length)
+        var tensors: [(name: String, tensor: Tensor)] = [
+            ("tokens", tokens), ("lengths", lengths),
+            ("labels", try Tensor(shape: [positions.count], integers: positions.map { corpus.labels[$0] })),
+            ("classes", try Tensor(shape: [positions.count], integers: positions.map { corpus.classes[$0] })),
+            ("indices", try Tensor(shape: [positions.count], integers: positions)),
+        ]
+        var metadata = encoding.metadata
+        if try config.boolean("identity") {
+            guard encoding.words != nil else {
+                throw ConfigurationError(
+                    config.owner, "identity = true needs tokens = \"words\" (token masks are per word)")
+            }
+            let terms = try IdentityTerms(path: "\(folder)/bias_madlibs_identity_terms.txt")
+            var groups: [Int] = []
+            var masks = [Float](repeating: 0, count: positions.count * length)
+            for (row, position) in positions.enumerated() {
+                // The words the vocabulary encodes, one token each, so word positions are token positions.
+                let found = terms.positions(in: Tokenizer.words(corpus.texts[position]))
+                groups.append(found.first ?? terms.terms.count)
+                for word in found.positions where word < length { masks[row * length + word] = 1 }
+            }
+            tensors.append(("groups", try Tensor(shape: [positions.count], integers: groups)))
+            tensors.append(("token_masks", try Tensor(shape: [positions.count, length], scalars: masks)))
+            metadata["group_names"] = .list((terms.terms + ["none"]).map { .string($0) })
+        }
+        return TensorDataset(name: "toxic_text", tensors: tensors, metadata: metadata)
     }
 
     /// An evaluation corpus with identity-term subgroups (`groups`: the term's position in the identity

@@ -3,8 +3,9 @@ import LucernaComponents
 import LucernaCore
 import XCTest
 
-/// Colored MNIST and Decoy MNIST built as published (MNIST from LUCERNA_DATA; skipped, visibly, without it).
-final class ShortcutDatasetTests: XCTestCase {
+/// The bias benchmarks' data: Colored MNIST and Decoy MNIST built as published, and the toxic tweets'
+/// identity subgroups and token masks (real data from LUCERNA_DATA; skipped, visibly, without it).
+final class BiasDatasetTests: XCTestCase {
     let registry = Registry.standard()
 
     func build(_ name: String, _ options: [String: ConfigValue]) throws -> TensorDataset {
@@ -85,5 +86,46 @@ final class ShortcutDatasetTests: XCTestCase {
             let corners = try XCTUnwrap(set.tensor("groups")).toIntegers()
             for corner in 0..<4 { XCTAssertEqual(share(corners) { corners[$0] == corner }, 0.25, accuracy: 0.04) }
         }
+    }
+
+    func testToxicTweetsCarryIdentitySubgroupsAndTokenMasksOverTheTerms() throws {
+        let set = try build("toxic_text", ["identity": .boolean(true), "max_length": .number(32)])
+        let tokens = try XCTUnwrap(set.tensor("tokens")).toIntegers()
+        let groups = try XCTUnwrap(set.tensor("groups")).toIntegers()
+        let masks = try XCTUnwrap(set.tensor("token_masks")).toFloats()
+        guard case .list(let names)? = set.metadata["group_names"] else { return XCTFail("no group names") }
+        let vocabulary =
+            (set.metadata["vocabulary"].flatMap { value -> [String]? in
+                guard case .list(let items) = value else { return nil }
+                return items.compactMap { if case .string(let word) = $0 { word } else { nil } }
+            }) ?? []
+        XCTAssertEqual(names.count, 51, "50 terms and none")
+        var mentioning = 0
+        for row in groups.indices {
+            let masked = (0..<32).filter { masks[row * 32 + $0] == 1 }
+            if groups[row] == 50 {
+                XCTAssertTrue(masked.isEmpty, "a tweet without identity terms has an empty mask")
+                continue
+            }
+            mentioning += 1
+            XCTAssertFalse(masked.isEmpty && tokens[row * 32 + 31] == 0, "row \(row): the term lies within max_length")
+            // The masked tokens are identity-term words (or out of vocabulary).
+            for position in masked {
+                let id = tokens[row * 32 + position]
+                guard id > 1, id < vocabulary.count else { continue }
+                let word = vocabulary[id]
+                XCTAssertTrue(
+                    names.contains {
+                        if case .string(let term) = $0 {
+                            term.split(separator: " ").contains(Substring(word))
+                        } else {
+                            false
+                        }
+                    },
+                    "\(word) is part of an identity term")
+            }
+        }
+        XCTAssertGreaterThan(mentioning, 100, "some tweets mention identity terms")
+        XCTAssertThrowsError(try build("toxic_text", ["identity": .boolean(true), "tokens": .string("char_ngrams")]))
     }
 }
