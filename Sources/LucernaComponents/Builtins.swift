@@ -27,6 +27,7 @@ public enum Builtins {
         // Regularizers.
         L2Regularizer.self, ParityPenalty.self, PrejudiceRemover.self, RightReasons.self, InvariantRisk.self,
         CAMPenalty.self,  // grad_cam_penalty, grad_cam_pp_penalty
+        ConceptGradientPenalty.self,  // rr_clarc
         // Metrics.
         Accuracy.self,
         ClassificationScore.self,  // precision, recall, f1

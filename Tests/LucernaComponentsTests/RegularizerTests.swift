@@ -140,6 +140,63 @@ final class RegularizerTests: XCTestCase {
         ) { error in XCTAssertTrue("\(error)".contains("no layer 'conv9'"), "\(error)") }
     }
 
+    // MARK: - RR-ClArC
+
+    func testRRClArCMatchesTheReferenceLoss() throws {
+        let fixture = try Fixture("regularizers.safetensors")
+        let cases: [(String, String, String, String)] = [
+            ("all_l2_mean", "all_logits", "l2_mean", "concept"), ("max_l2", "max_logit", "l2", "concept"),
+            ("target_l1_mean", "target_logit", "l1_mean", "concept"), ("all_cosine", "all_logits", "cosine", "concept"),
+            ("all_full_l2", "all_logits", "l2", "full_concept"),
+        ]
+        for (tag, target, aggregation, concept) in cases {
+            let model = try camNetwork(fixture)
+            let penalty = try registry.build(
+                .regularizer, "rr_clarc",
+                options: [
+                    "weight": .number(3), "layer": .string("1"), "target": .string(target),
+                    "aggregation": .string(aggregation), "concept": .tensor(try fixture["rr_clarc.\(concept)"]),
+                ])
+            let images = try fixture["cam.images"]
+            let value = try penalty.penalty(
+                RegularizerContext(
+                    inputs: images, targets: try fixture["cam.labels"],
+                    model: RegularizedModel(module: model, inputKey: "images"), batch: ["images": images],
+                    inputKey: "images"))
+            assertClose(try value.reshaped([1]), try fixture["rr_clarc.\(tag).penalty"], tolerance: 1e-10, tag)
+            try value.backward()
+            for (name, parameter) in model.namedParameters() {
+                let expected = try fixture["rr_clarc.\(tag).grad.\(name)"]
+                assertClose(parameter.grad ?? expected.zerosLike(), expected, tolerance: 1e-9, "\(tag) ∂/∂\(name)")
+            }
+        }
+        // The default objective, all logits with random signs, draws its signs from the seeded generator.
+        let random = try registry.build(
+            .regularizer, "rr_clarc",
+            options: ["layer": .string("1"), "concept": .tensor(try fixture["rr_clarc.concept"])])
+        let model = try camNetwork(fixture)
+        let images = try fixture["cam.images"]
+        func draw(_ seed: UInt64) throws -> Double {
+            RandomGenerator.shared.reseed(seed)
+            return try random.penalty(
+                RegularizerContext(
+                    inputs: images, model: RegularizedModel(module: model, inputKey: "images"),
+                    batch: ["images": images], inputKey: "images")
+            ).item()
+        }
+        XCTAssertEqual(try draw(3), try draw(3))
+        XCTAssertNotEqual(try draw(3), try draw(4))
+        // A concept that fits neither the channels nor the activations is refused, naming both counts.
+        let wrong = try registry.build(
+            .regularizer, "rr_clarc", options: ["layer": .string("1"), "concept": .tensor(try Tensor.ones([5]))])
+        XCTAssertThrowsError(
+            try wrong.penalty(
+                RegularizerContext(
+                    inputs: images, model: RegularizedModel(module: try camNetwork(fixture), inputKey: "images"),
+                    batch: ["images": images], inputKey: "images"))
+        ) { error in XCTAssertTrue("\(error)".contains("3 channels (192 activations)"), "\(error)") }
+    }
+
     // MARK: - IRM
 
     func testIRMPenaltyAndGradientMatchTheReferenceCode() throws {
@@ -300,8 +357,20 @@ final class RegularizerTests: XCTestCase {
         let images = try Tensor.normal([3, 1, 4, 4], dtype: .float64, generator: camGenerator)
         let patch = try Tensor(
             shape: [3, 4, 4], values: (0..<48).map { Double(($0 % 16) < 6 ? 1 : 0) }, dtype: .float64)
-        for name in ["grad_cam_penalty", "grad_cam_pp_penalty"] {
-            let penalty = try registry.build(.regularizer, name, options: ["layer": .string("1")])
+        let concept = try Tensor(shape: [2], values: [0.6, -0.8], dtype: .float64)
+        for (name, options) in [
+            ("grad_cam_penalty", [:]), ("grad_cam_pp_penalty", [:]),
+            ("rr_clarc", ["concept": ConfigValue.tensor(concept), "target": .string("max_logit")]),
+            (
+                "rr_clarc",
+                [
+                    "concept": ConfigValue.tensor(concept), "aggregation": .string("cosine"),
+                    "target": .string("all_logits"),
+                ]
+            ),
+        ] as [(String, [String: ConfigValue])] {
+            let penalty = try registry.build(
+                .regularizer, name, options: options.merging(["layer": .string("1")]) { a, _ in a })
             let reports = try GradientCheck.check(leaves: cnn.parameters()) {
                 try penalty.penalty(
                     RegularizerContext(
@@ -309,7 +378,7 @@ final class RegularizerTests: XCTestCase {
                         model: RegularizedModel(module: cnn, inputKey: "images"),
                         batch: ["images": images, "artifact_masks": patch], inputKey: "images"))
             }
-            for report in reports { XCTAssertTrue(report.passed, "\(name): \(report)") }
+            for report in reports { XCTAssertTrue(report.passed, "\(name) \(options): \(report)") }
         }
         // rrr through an MLP: its gradient is itself a gradient (third derivatives in the second-order check).
         let model = Sequential([

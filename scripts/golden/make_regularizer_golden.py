@@ -8,6 +8,8 @@
   abs, cosine with the mask), each with its gradient by every parameter (double backpropagation).
 - grad_cam_penalty, grad_cam_pp_penalty: the share of a Grad-CAM / Grad-CAM++ map (pytorch-grad-cam's
   channel weights, computed with autograd and kept in the graph) inside a mask, and its parameter gradients.
+- rr_clarc: the RRClarc loss of frederikpahde/rrclarc (gradient at a layer projected on a concept vector;
+  all/max/target logit objectives; l2, l1 and cosine, with and without the mean over positions).
 - irm: IRMv1's penalty as facebookresearch/InvariantRiskMinimization computes it (BCE on one logit, the
   squared gradient by a dummy scale of 1.0, mean over environments) and the same with cross-entropy on
   three logits, with gradients by the logits.
@@ -123,6 +125,41 @@ for name, parameter in camnet.named_parameters():
 out["cam.images"] = cam_images
 out["cam.mask"] = cam_mask
 out["cam.labels"] = cam_labels
+
+# --- rr_clarc: the reference's RRClarc loss on camnet's layer 1 (tanh output [4, 3, 8, 8]) ---
+concept = torch.randn(3)
+full_concept = torch.randn(3 * 8 * 8)
+out["rr_clarc.concept"] = concept
+out["rr_clarc.full_concept"] = full_concept
+for tag, target, aggregation, vector in [
+    ("all_l2_mean", "all_logits", "l2_mean", concept), ("max_l2", "max_logit", "l2", concept),
+    ("target_l1_mean", "target_logit", "l1_mean", concept), ("all_cosine", "all_logits", "cosine", concept),
+    ("all_full_l2", "all_logits", "l2", full_concept),
+]:
+    logits = camnet(cam_images)
+    a = captured["a"]
+    if target == "all_logits":
+        f = logits.sum(1)
+    elif target == "max_logit":
+        f = logits.max(1)[0]
+    else:
+        f = logits[range(4), cam_labels]
+    (g,) = torch.autograd.grad(f, a, torch.ones_like(f), create_graph=True)
+    if aggregation.endswith("_mean"):
+        g = g.mean((2, 3), keepdim=True).expand_as(g)
+    rows = g.flatten(1) if vector.numel() != 3 else g.permute(1, 0, 2, 3).flatten(1).permute(1, 0)
+    if aggregation.startswith("l2"):
+        value = ((rows * vector).sum(1) ** 2).mean(0)
+    elif aggregation.startswith("l1"):
+        value = (rows * vector).sum(1).abs().mean(0)
+    else:
+        value = F.cosine_similarity(rows, vector[None], dim=1).abs().mean(0)
+    penalty = 3.0 * value
+    grads = torch.autograd.grad(penalty, list(camnet.parameters()), allow_unused=True)
+    grads = [torch.zeros_like(p) if g is None else g for p, g in zip(camnet.parameters(), grads)]
+    out[f"rr_clarc.{tag}.penalty"] = penalty.detach().reshape(1)
+    for (name, parameter), gradient in zip(camnet.named_parameters(), grads):
+        out[f"rr_clarc.{tag}.grad.{name}"] = gradient
 
 path = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "Fixtures", "regularizers.safetensors")
 save_file({k: v.contiguous() for k, v in out.items()}, path)

@@ -65,6 +65,16 @@ public struct RegularizedModel {
         return found.name
     }
 
+    /// The layer a layer-based penalty works on: `named` (checked to exist), else the explainers' default
+    /// (``lastSpatialLayer(owner:)``) when there is a sample to find it by, else nil.
+    public func chooseLayer(_ named: String?, owner: String) throws -> String? {
+        if let named {
+            _ = try layer(named: named, owner: owner)
+            return named
+        }
+        return sample == nil ? nil : try lastSpatialLayer(owner: owner)
+    }
+
     /// Every layer by its dotted name: `conv1` in a single module, `image.conv1` in a table of modules.
     public var layers: [(name: String, module: Module)] {
         modules.flatMap { prefix, module in
@@ -192,6 +202,20 @@ public struct RegularizerContext {
                 owner, "needs the batch tensor '\(key)'; the batch has \(batch.keys.sorted().joined(separator: ", "))")
         }
         return tensor
+    }
+
+    /// The layer a layer-based penalty works on: `named`, else the one its requirements chose (`resolved`),
+    /// else the explainers' default found on the context's first sample (a penalty called outside training).
+    public func layer(named: String?, resolved: String?, _ owner: String) throws -> String {
+        if let chosen = named ?? resolved { return chosen }
+        var model = try require(model, "model", owner)
+        if model.sample == nil, let inputKey, let inputs = inputs ?? batch[inputKey] {
+            model.sample = [inputKey: try inputs.sliced(axis: 0, end: 1)]
+        }
+        guard let chosen = try model.chooseLayer(nil, owner: owner) else {
+            throw TensorError(owner, "name the layer (layer = \"...\")")
+        }
+        return chosen
     }
 
     /// The output of `layer` and the logits of the same forward pass: captured by training, else from a

@@ -30,6 +30,8 @@ public enum Conformance {
             case .integer, .number: options[option.name] = .number(Double(5 * (position + 1)))
             case .component(.explainer): options[option.name] = .string("saliency")
             case .component(.metric): options[option.name] = .string("accuracy")
+            // A vector of two: the channel count of the regularizer probe's 4-D layer (a concept direction).
+            case .tensor: options[option.name] = .tensor(try probe.random([2]))
             default: throw probe.fail("cannot stand in for required option \(option.name) of type \(option.type)")
             }
         }

@@ -52,14 +52,7 @@ public final class CAMPenalty: Regularizer {
     var name: String { method == .gradCAM ? "grad_cam_penalty" : "grad_cam_pp_penalty" }
 
     public func requirements(model: RegularizedModel?) throws -> RegularizerRequirements {
-        var chosen = layer
-        if let model {
-            if let layer {
-                _ = try model.layer(named: layer, owner: name)
-            } else if model.sample != nil {
-                chosen = try model.lastSpatialLayer(owner: name)
-            }
-        }
+        let chosen = try model.map { try $0.chooseLayer(layer, owner: name) } ?? layer
         resolvedLayer = chosen
         return RegularizerRequirements(
             fields: [maskKey] + (explainsLabels ? ["targets"] : []), layers: chosen.map { [$0] } ?? [])
@@ -97,17 +90,7 @@ public final class CAMPenalty: Regularizer {
     }
 
     public func penalty(_ context: RegularizerContext) throws -> Tensor {
-        var chosen = layer ?? resolvedLayer
-        if chosen == nil, var model = context.model {
-            // Called outside training: find the layer on the context's first sample.
-            if model.sample == nil, let inputKey = context.inputKey,
-                let inputs = context.inputs ?? context.batch[inputKey]
-            {
-                model.sample = [inputKey: try inputs.sliced(axis: 0, end: 1)]
-            }
-            chosen = try model.lastSpatialLayer(owner: name)
-        }
-        guard let layer = chosen else { throw TensorError(name, "name the layer (layer = \"...\")") }
+        let layer = try context.layer(named: layer, resolved: resolvedLayer, name)
         var mask = try context.tensor(maskKey, name)
         var cam = try maps(context, layer: layer)
         let count = cam.shape[0]
