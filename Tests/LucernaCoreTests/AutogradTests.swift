@@ -144,4 +144,17 @@ final class AutogradTests: XCTestCase {
         let broken = y.replacingGradient(operation: "custom", inputs: [x]) { _ in [] }
         XCTAssertThrowsError(try Tensor.gradients(of: [broken.sum()], withRespectTo: [x]))
     }
+
+    /// Labels and groups compare as PyTorch's integer tensors do (here int64 0/1), exactly below 2^53.
+    func testIntegerTensorsCompareExactly() throws {
+        let labels = try Tensor(shape: [4], integers: [0, 1, 2, 9_007_199_254_740_991])
+        let groups = try Tensor(shape: [4], integers: [0, 2, 2, 9_007_199_254_740_990])
+        XCTAssertEqual(try labels.equal(groups).toIntegers(), [1, 0, 1, 0])
+        XCTAssertEqual(try labels.greater(groups).toIntegers(), [0, 0, 0, 1])
+        XCTAssertEqual(try labels.lessOrEqual(Tensor(shape: [], integers: [1])).toIntegers(), [1, 1, 0, 0])
+        XCTAssertEqual(try labels.equal(groups).dtype, .int64)
+        let huge = try Tensor(shape: [1], integers: [9_007_199_254_740_993])
+        XCTAssertThrowsError(try huge.equal(huge)) { error in XCTAssertTrue("\(error)".contains("2^53"), "\(error)") }
+        XCTAssertThrowsError(try labels.equal(labels.to(.float32)), "mixed dtypes stay an error")
+    }
 }

@@ -145,15 +145,24 @@ extension Tensor {
 
     // MARK: Comparisons (not differentiable; 1 where true, 0 elsewhere)
 
-    public func greater(_ other: Tensor) throws -> Tensor { try Tensor.computeBinary(.greater, self, other, "gt") }
-    public func greaterOrEqual(_ other: Tensor) throws -> Tensor {
-        try Tensor.computeBinary(.greaterOrEqual, self, other, "ge")
+    // Integer tensors (labels, groups) compare too, giving int64 0/1, exactly while their values are below 2^53.
+
+    public func greater(_ other: Tensor) throws -> Tensor { try compare(.greater, other, "gt") }
+    public func greaterOrEqual(_ other: Tensor) throws -> Tensor { try compare(.greaterOrEqual, other, "ge") }
+    public func less(_ other: Tensor) throws -> Tensor { try compare(.less, other, "lt") }
+    public func lessOrEqual(_ other: Tensor) throws -> Tensor { try compare(.lessOrEqual, other, "le") }
+    public func equal(_ other: Tensor) throws -> Tensor { try compare(.equal, other, "eq") }
+
+    private func compare(_ function: BinaryFunction, _ other: Tensor, _ operation: String) throws -> Tensor {
+        guard dtype == .int64, other.dtype == .int64 else {
+            return try Tensor.computeBinary(function, self, other, operation)
+        }
+        let limit = 9_007_199_254_740_992.0  // 2^53: every int64 below it is exact in float64
+        for tensor in [self, other] where tensor.toDoubles().contains(where: { Swift.abs($0) >= limit }) {
+            throw TensorError(operation, "int64 values of magnitude 2^53 or more cannot be compared exactly")
+        }
+        return try Tensor.computeBinary(function, try to(.float64), try other.to(.float64), operation).to(.int64)
     }
-    public func less(_ other: Tensor) throws -> Tensor { try Tensor.computeBinary(.less, self, other, "lt") }
-    public func lessOrEqual(_ other: Tensor) throws -> Tensor {
-        try Tensor.computeBinary(.lessOrEqual, self, other, "le")
-    }
-    public func equal(_ other: Tensor) throws -> Tensor { try Tensor.computeBinary(.equal, self, other, "eq") }
 
     // MARK: Operators
 
