@@ -31,10 +31,11 @@ enum ColoredMNIST {
         let split = try config.choice("split", ["train", "test"])
         let seed = try config.integer("seed")
         let noise = try config.number("label_noise")
-        guard case .list(let items) = config.value("color_flips"), items.count == 3,
-            let flips = Optional(items.compactMap(\.numberValue)), flips.count == 3,
-            flips.allSatisfy({ $0 >= 0 && $0 <= 1 }), noise >= 0, noise <= 1
-        else {
+        let flips: [Double] =
+            if case .list(let items) = config.value("color_flips"), items.allSatisfy({ $0.numberValue != nil }) {
+                items.compactMap(\.numberValue)
+            } else { [] }
+        guard flips.count == 3, flips.allSatisfy({ $0 >= 0 && $0 <= 1 }), noise >= 0, noise <= 1 else {
             throw ConfigurationError(
                 config.owner, "color_flips must be three probabilities {train0, train1, test} and label_noise in [0, 1]"
             )
