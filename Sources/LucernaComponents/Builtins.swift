@@ -28,6 +28,8 @@ public enum Builtins {
         L2Regularizer.self, ParityPenalty.self, PrejudiceRemover.self, RightReasons.self, InvariantRisk.self,
         CAMPenalty.self,  // grad_cam_penalty, grad_cam_pp_penalty
         ConceptGradientPenalty.self,  // rr_clarc
+        // Training methods.
+        GroupDRO.self, Reweighing.self, JustTrainTwice.self, AdversarialDebiasing.self,
         // Metrics.
         Accuracy.self,
         ClassificationScore.self,  // precision, recall, f1

@@ -34,6 +34,10 @@ public enum Experiment {
             "regularizers", .any,
             "list of regularizers: instances, specs {type = ..., weight = w, name = ...}, or {instance, weight = w}"),
         OptionSpec(
+            "method", .any,
+            "a bias-aware training method (name, spec or instance): group_dro, reweighing, jtt, adversarial_debiasing; it makes the data loss from the loss per sample"
+        ),
+        OptionSpec(
             "terms", .function, "function(batch, logits) -> {name = scalar tensor, ...}: extra loss terms, each logged"),
         OptionSpec(
             "metrics", .any,
@@ -425,19 +429,36 @@ public enum Experiment {
         let model = try buildModel(value("model"), forward: hooks.forward, inputKey: inputKey)
 
         // 4. Loss, regularizers, metrics.
-        let loss: (Tensor, Batch) throws -> Tensor
+        var loss: (Tensor, Batch) throws -> Tensor
+        var perSampleLoss: ((Tensor, Batch) throws -> Tensor)?
         let targetKey = options.targetKey
+        let method =
+            value("method").isNull ? nil : try component(.method, value("method"), components: components, "method")
         if let function = hooks.loss {
             loss = function
+            if method != nil {
+                perSampleLoss = function
+                loss = { try function($0, $1).mean() }
+            }
         } else {
             let spec = value("loss").isNull ? ConfigValue.string("cross_entropy") : value("loss")
-            let component = try component(.loss, spec, components: components, "loss")
-            loss = { logits, batch in
-                guard let targets = batch[targetKey] else {
-                    throw ConfigurationError("train", "the batch has no '\(targetKey)' tensor")
+            func applied(_ component: any Loss) -> (Tensor, Batch) throws -> Tensor {
+                { logits, batch in
+                    guard let targets = batch[targetKey] else {
+                        throw ConfigurationError("train", "the batch has no '\(targetKey)' tensor")
+                    }
+                    return try component.loss(logits, targets)
                 }
-                return try component.loss(logits, targets)
             }
+            loss = applied(try component(.loss, spec, components: components, "loss"))
+            if method != nil {
+                perSampleLoss = applied(try component(.loss, try perSample(spec), components: components, "loss"))
+            }
+        }
+        if let method {
+            let name = "method \(try methodName(value("method")))"
+            try Trainer.check(fields: method.fields, of: name, in: trainingSet, options: options)
+            try method.prepare(trainingSet, keys: TrainingKeys(target: targetKey, groups: options.groupKey))
         }
         let regularizers = try self.regularizers(value("regularizers"), components: components)
         let metrics = try self.metrics(value("metrics"), components: components)
@@ -447,6 +468,7 @@ public enum Experiment {
         for (_, _, regularizer) in regularizers {
             if let owner = regularizer as? ParameterOwner { trainable += owner.parameters() }
         }
+        if let owner = method as? ParameterOwner { trainable += owner.parameters() }
         let optimizer: Optimizer
         switch value("optimizer") {
         case .object(let instance as Optimizer): optimizer = instance
@@ -468,37 +490,55 @@ public enum Experiment {
             throw ConfigurationError(
                 "train", "optimizer must be an optimizer, a name or a spec table, got \(other.kindName)")
         }
-        let stepsPerEpoch =
-            options.dropLast
-            ? trainingSet.count / options.batchSize : (trainingSet.count + options.batchSize - 1) / options.batchSize
-        let horizon = options.scheduleEveryStep ? options.epochs * max(stepsPerEpoch, 1) : options.epochs
-        let schedule: LearningRateSchedule?
-        switch value("schedule") {
-        case .boolean(false): schedule = nil
-        case .object(let instance as LearningRateSchedule): schedule = instance
-        case .null:
-            schedule = try component(
-                .schedule,
-                .table(["type": .string("cosine"), "optimizer": .object(optimizer), "t_max": .number(Double(horizon))]),
-                components: components, "schedule")
-        case .string(let name):
-            schedule = try component(
-                .schedule,
-                scheduleSpec(["type": .string(name)], optimizer: optimizer, horizon: horizon, components: components),
-                components: components, "schedule")
-        case .table(let fields):
-            schedule = try component(
-                .schedule, scheduleSpec(fields, optimizer: optimizer, horizon: horizon, components: components),
-                components: components, "schedule")
-        case let other:
-            throw ConfigurationError(
-                "train", "schedule must be a schedule, a name, a spec table or false, got \(other.kindName)")
+        /// The schedule over `epochs` epochs of `samples` training samples.
+        func makeSchedule(epochs: Int, samples: Int) throws -> LearningRateSchedule? {
+            let stepsPerEpoch =
+                options.dropLast ? samples / options.batchSize : (samples + options.batchSize - 1) / options.batchSize
+            let horizon = options.scheduleEveryStep ? epochs * max(stepsPerEpoch, 1) : epochs
+            switch value("schedule") {
+            case .boolean(false): return nil
+            case .object(let instance as LearningRateSchedule): return instance
+            case .null:
+                return try component(
+                    .schedule,
+                    .table([
+                        "type": .string("cosine"), "optimizer": .object(optimizer), "t_max": .number(Double(horizon)),
+                    ]),
+                    components: components, "schedule")
+            case .string(let name):
+                return try component(
+                    .schedule,
+                    scheduleSpec(
+                        ["type": .string(name)], optimizer: optimizer, horizon: horizon, components: components),
+                    components: components, "schedule")
+            case .table(let fields):
+                return try component(
+                    .schedule, scheduleSpec(fields, optimizer: optimizer, horizon: horizon, components: components),
+                    components: components, "schedule")
+            case let other:
+                throw ConfigurationError(
+                    "train", "schedule must be a schedule, a name, a spec table or false, got \(other.kindName)")
+            }
+        }
+        let trainedModel = model.including(extra: optimizer.allParameters)
+
+        // 6. A two-stage method (JTT) first trains the identification model and picks the second stage's rows.
+        if let staged = method as? TwoStageTrainingMethod {
+            trainingSet = try firstStage(
+                staged, model: trainedModel, optimizer: optimizer, schedule: makeSchedule,
+                loss: loss, regularizers: regularizers, options: options, data: trainingSet, hooks: hooks,
+                components: components)
         }
 
-        // 6. Fit.
+        // 7. Fit.
+        let schedule = try makeSchedule(epochs: options.epochs, samples: trainingSet.count)
         let trainer = try Trainer(
-            model: model.including(extra: optimizer.allParameters), optimizer: optimizer, schedule: schedule,
+            model: trainedModel, optimizer: optimizer, schedule: schedule,
             loss: loss, regularizers: regularizers, metrics: metrics, options: options)
+        if let method {
+            trainer.method = (try methodName(value("method")), method)
+            trainer.perSampleLoss = perSampleLoss
+        }
         trainer.extraTerms = hooks.terms
         trainer.onStepEnd = hooks.onStepEnd
         trainer.onEpochEnd = hooks.onEpochEnd

@@ -87,6 +87,11 @@ public final class Trainer {
     public let regularizers: [(name: String, weight: Double, regularizer: Regularizer)]
     public let metrics: [(name: String, metric: Metric)]
     public let options: Options
+    /// A bias-aware training method (group DRO, reweighing, adversarial debiasing): it makes the data loss
+    /// from ``perSampleLoss`` and may fill the gradients itself.
+    public var method: (name: String, method: TrainingMethod)?
+    /// The loss of each sample (`[N]`), which a ``method`` needs; evaluation keeps using ``loss``.
+    public var perSampleLoss: ((Tensor, Batch) throws -> Tensor)?
     /// Extra loss terms computed from the batch and logits (explanation penalties); each is logged.
     public var extraTerms: ((Batch, Tensor) throws -> [(name: String, value: Tensor)])?
     public var onStepEnd: ((StepInfo) throws -> Void)?
@@ -178,6 +183,14 @@ public final class Trainer {
             throw TensorError(
                 "train", "robust_validation needs validation data (validation = a data set or a fraction)")
         }
+        if let (name, method) = method {
+            guard options.adversarial == nil else {
+                throw TensorError("train", "method \(name) cannot be combined with adversarial training")
+            }
+            guard perSampleLoss != nil else { throw TensorError("train", "method \(name) needs a loss per sample") }
+            try method.prepare(train, keys: TrainingKeys(target: options.targetKey, groups: options.groupKey))
+        }
+        let needs = try requirements(of: train)
         var result = Result()
         var badEpochs = 0
         if options.emaDecay != nil { averageState = model.state.map { $0.tensor.detach().copy() } }
@@ -198,7 +211,7 @@ public final class Trainer {
         while !finished && epoch < options.epochs {
             epoch += 1
             let started = Date()
-            let (trainLoss, terms) = try trainEpoch(epoch: epoch, data: train, globalStep: &globalStep)
+            let (trainLoss, terms) = try trainEpoch(epoch: epoch, data: train, needs: needs, globalStep: &globalStep)
             if let schedule, !options.scheduleEveryStep { try schedule.step() }
             var record: [String: ConfigValue] = [
                 "trainer": .string(options.name), "epoch": .number(Double(epoch)),
@@ -206,6 +219,7 @@ public final class Trainer {
                 "train_loss": .number(trainLoss),
             ]
             for (name, value) in terms { record["train_\(name)"] = .number(value) }
+            for (name, value) in method?.method.epochValues() ?? [] { record["train_\(name)"] = .number(value) }
             let trainSeconds = Date().timeIntervalSince(started)
             record["samples_per_second"] = .number((Double(train.count) / max(trainSeconds, 1e-9)).rounded())
             if let validation {
@@ -317,7 +331,9 @@ public final class Trainer {
 
     // MARK: - One epoch
 
-    private func trainEpoch(epoch: Int, data: TensorDataset, globalStep: inout Int) throws -> (
+    private func trainEpoch(
+        epoch: Int, data: TensorDataset, needs: RegularizerRequirements, globalStep: inout Int
+    ) throws -> (
         Double, [(String, Double)]
     ) {
         model.setTraining(true)
@@ -335,13 +351,13 @@ public final class Trainer {
         var termTotals: [(String, Double)] = []
         let parameters = optimizer.allParameters
         let regularizedModel = self.regularizedModel
-        let needs = try requirements(of: data)
+        method?.method.beginEpoch()
         for (position, indices) in batches.enumerated() {
             try Interruption.check("train")
             var batch = try select(indices, from: data)
             optimizer.zeroGrad()
             let logits: Tensor
-            var terms: [(String, Tensor)]
+            var terms: [(String, Tensor)] = []
             var activations: [String: Tensor] = [:]
             if let adversarial = options.adversarial {
                 (terms, logits) = try adversarial.terms(model: model, batch: batch, loss: loss)
@@ -355,16 +371,32 @@ public final class Trainer {
                 } else {
                     (logits, activations) = try regularizedModel.forward(batch, capturing: needs.layers, owner: "train")
                 }
-                terms = [("data_loss", try loss(logits, batch))]
             }
-            if !regularizers.isEmpty {
-                let context = RegularizerContext(
+            var context: RegularizerContext?
+            if !regularizers.isEmpty || method != nil {
+                context = RegularizerContext(
                     parameters: model.namedParameters, inputs: options.inputKey.flatMap { batch[$0] },
                     logits: logits, targets: batch[options.targetKey], groups: batch[options.groupKey],
                     model: regularizedModel, batch: batch, environments: batch[Trainer.environmentKey],
                     modalities: batch.filter {
                         RegularizerContext.isInput($0.key, targetKey: options.targetKey, groupKey: options.groupKey)
                     }, activations: activations, inputKey: options.inputKey, step: globalStep)
+            }
+            if options.adversarial == nil {
+                if let (name, method) = method, let perSampleLoss, let context {
+                    let losses = try perSampleLoss(logits, batch)
+                    guard losses.rank == 1, losses.shape[0] == indices.count else {
+                        throw TensorError(
+                            "train",
+                            "method \(name) needs the loss of each sample, [\(indices.count)]; the loss gave \(describe(shape: losses.shape))"
+                        )
+                    }
+                    terms = [("data_loss", try method.loss(losses, context))]
+                } else {
+                    terms = [("data_loss", try loss(logits, batch))]
+                }
+            }
+            if let context {
                 for (name, weight, regularizer) in regularizers {
                     terms.append((name, try regularizer.penalty(context) * weight))
                 }
@@ -402,7 +434,11 @@ public final class Trainer {
                     "the loss became \(show(value)) at epoch \(epoch), step \(position + 1) (global step \(globalStep + 1)): \(parts)\(checkpoint)"
                 )
             }
-            try total.backward()
+            if let method = method?.method, let context {
+                try method.backward(total, context: context, parameters: parameters)
+            } else {
+                try total.backward()
+            }
             if let limit = options.clipGradientValue { try clipValues(parameters, limit) }
             if let norm = options.clipGradientNorm { try Optimizer.clipGradientNorm(parameters, maxNorm: norm) }
             try optimizer.step()
@@ -441,36 +477,49 @@ public final class Trainer {
     /// it and the regularizer.
     private func requirements(of data: TensorDataset) throws -> RegularizerRequirements {
         var union = RegularizerRequirements()
-        let available = Set(data.tensors.map(\.name))
         var model = regularizedModel
         if !regularizers.isEmpty { model.sample = try Evaluation.select([0], from: data) }
+        var declared: [(name: String, needs: RegularizerRequirements)] = []
         for (name, _, regularizer) in regularizers {
-            let needs = try regularizer.requirements(model: model)
-            for field in needs.fields {
-                let key: String? =
-                    switch field {
-                    case "inputs": options.inputKey
-                    case "targets": options.targetKey
-                    case "groups": options.groupKey
-                    case "environments": Trainer.environmentKey
-                    case "logits", "model", "parameters": nil
-                    case "modalities":
-                        available.contains {
-                            RegularizerContext.isInput($0, targetKey: options.targetKey, groupKey: options.groupKey)
-                        } ? nil : "modalities"
-                    default: field
-                    }
-                if let key, !available.contains(key) {
-                    throw TensorError(
-                        "train",
-                        "regularizer \(name) needs \(field == key ? "'\(key)'" : "\(field) (the '\(key)' tensor)"), which the training data lacks; it has \(available.sorted().joined(separator: ", "))"
-                    )
-                }
-            }
+            declared.append((name, try regularizer.requirements(model: model)))
+        }
+        if let (name, method) = method {
+            declared.append(("method \(name)", RegularizerRequirements(fields: method.fields)))
+        }
+        for (name, needs) in declared {
+            try Trainer.check(fields: needs.fields, of: name, in: data, options: options)
             union.inputGradients = union.inputGradients || needs.inputGradients
             union.layers += needs.layers.filter { !union.layers.contains($0) }
         }
         return union
+    }
+
+    /// Checks that `data` has the tensors behind context `fields` (`groups` is the group key's tensor,
+    /// `targets` the target's, a mask its own name); the error names the field, `owner` (a regularizer's
+    /// name, or `method <name>`) and the tensors the data has.
+    public static func check(fields: [String], of owner: String, in data: TensorDataset, options: Options) throws {
+        let available = Set(data.tensors.map(\.name))
+        for field in fields {
+            let key: String? =
+                switch field {
+                case "inputs": options.inputKey
+                case "targets": options.targetKey
+                case "groups": options.groupKey
+                case "environments": Trainer.environmentKey
+                case "logits", "model", "parameters": nil
+                case "modalities":
+                    available.contains {
+                        RegularizerContext.isInput($0, targetKey: options.targetKey, groupKey: options.groupKey)
+                    } ? nil : "modalities"
+                default: field
+                }
+            if let key, !available.contains(key) {
+                throw TensorError(
+                    "train",
+                    "\(owner.hasPrefix("method ") ? owner : "regularizer \(owner)") needs \(field == key ? "'\(key)'" : "\(field) (the '\(key)' tensor)"), which the training data lacks; it has \(available.sorted().joined(separator: ", "))"
+                )
+            }
+        }
     }
 
     private func select(_ indices: [Int], from data: TensorDataset) throws -> Batch {
@@ -494,6 +543,34 @@ public final class Trainer {
         try Evaluation.run(
             model: model, data: data, metrics: metrics, loss: loss, targetKey: options.targetKey,
             groupKey: options.groupKey, batchSize: options.evaluationBatchSize, label: label, reports: reports)
+    }
+
+    /// Whether the model (in evaluation mode) gets each sample of `data` wrong: the arg-max class, or a
+    /// positive logit for a single-logit model, against the target.
+    public func misclassified(_ data: TensorDataset) throws -> [Bool] {
+        guard let targetTensor = data.tensor(options.targetKey) else {
+            throw TensorError("train", "\(data.name) has no '\(options.targetKey)' tensor")
+        }
+        let targets = targetTensor.toIntegers()
+        var result: [Bool] = []
+        try model.evaluating {
+            try noGrad {
+                for start in stride(from: 0, to: data.count, by: options.evaluationBatchSize) {
+                    let indices = Array(start..<min(start + options.evaluationBatchSize, data.count))
+                    let logits = try model.forward(try select(indices, from: data))
+                    let predicted =
+                        logits.rank == 1 || (logits.rank == 2 && logits.shape[1] == 1)
+                        ? logits.toDoubles().map { $0 > 0 ? 1 : 0 } : try logits.argmax(axis: 1).toIntegers()
+                    guard predicted.count == indices.count else {
+                        throw TensorError(
+                            "train",
+                            "the model gave \(describe(shape: logits.shape)) logits for \(indices.count) samples")
+                    }
+                    result += zip(indices, predicted).map { targets[$0] != $1 }
+                }
+            }
+        }
+        return result
     }
 
     // MARK: - Checkpoints
@@ -522,6 +599,7 @@ public final class Trainer {
         guard let lastPath else { return }
         var tensors = model.state.map { (name: "model.\($0.name)", tensor: $0.tensor) }
         tensors += try optimizer.stateTensors().map { (name: "optimizer.\($0.name)", tensor: $0.tensor) }
+        tensors += (method?.method.state ?? []).map { (name: "method.\($0.name)", tensor: $0.tensor) }
         if let averageState {
             tensors += zip(model.state, averageState).map { (name: "average.\($0.0.name)", tensor: $0.1) }
         }
@@ -611,6 +689,7 @@ public final class Trainer {
         var modelEntries: [String: Tensor] = [:]
         var optimizerEntries: [(name: String, tensor: Tensor)] = []
         var averageEntries: [String: Tensor] = [:]
+        var methodEntries: [String: Tensor] = [:]
         for (name, tensor) in tensors {
             if name.hasPrefix("model.") {
                 modelEntries[String(name.dropFirst(6))] = tensor
@@ -618,6 +697,8 @@ public final class Trainer {
                 optimizerEntries.append((String(name.dropFirst(10)), tensor))
             } else if name.hasPrefix("average.") {
                 averageEntries[String(name.dropFirst(8))] = tensor
+            } else if name.hasPrefix("method.") {
+                methodEntries[String(name.dropFirst(7))] = tensor
             }
         }
         if averageState != nil {
@@ -630,6 +711,14 @@ public final class Trainer {
         }
         try load(modelEntries, from: lastPath)
         try optimizer.loadStateTensors(optimizerEntries)
+        for (name, tensor) in method?.method.state ?? [] {
+            guard let saved = methodEntries[name], saved.shape == tensor.shape else {
+                throw fail(
+                    "method \(method?.name ?? "") has state \(name) \(describe(shape: tensor.shape)), which the checkpoint \(methodEntries[name] == nil ? "lacks" : "holds with shape \(describe(shape: methodEntries[name]?.shape ?? []))")"
+                )
+            }
+            try tensor.assign(try saved.to(tensor.dtype))
+        }
         if let schedule {
             try schedule.restore(stepCount: scheduleStep)
         }

@@ -65,7 +65,7 @@ final class ExamplesTests: XCTestCase {
             overrides: ["epochs=1", "limit=1000", "explained=100"], metrics: ["test_accuracy", "decoy_saliency_share"],
             prints: "decoy share", needsData: true),
         "15_colored_mnist": Example(
-            overrides: ["steps=3", "limit=600", "anneal=1"],
+            overrides: ["steps=3", "limit=600", "anneal=1", "method=jtt", "jtt_steps=2"],
             metrics: ["test_accuracy", "test_worst_group_accuracy", "train_environments_accuracy"],
             prints: "train accuracy", needsData: true),
     ]

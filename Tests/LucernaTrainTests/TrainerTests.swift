@@ -32,7 +32,7 @@ final class TrainerTests: XCTestCase {
     func makeTrainer(
         _ options: Trainer.Options, learningRate: Double = 1e-2,
         regularizers: [(name: String, weight: Double, regularizer: Regularizer)] = [],
-        loss: ((Tensor, Batch) throws -> Tensor)? = nil
+        loss: ((Tensor, Batch) throws -> Tensor)? = nil, method: TrainingMethod? = nil
     ) throws -> (Trainer, MLP) {
         RandomGenerator.shared.reseed(5)
         let model = try MLP(inputFeatures: 2, hidden: (16, 16), classes: 2, generator: RandomGenerator.shared)
@@ -45,6 +45,12 @@ final class TrainerTests: XCTestCase {
             loss: loss ?? { logits, batch in try Losses.crossEntropy(logits, batch["labels"]!) },
             regularizers: regularizers, metrics: [("accuracy", accuracy)], options: options)
         trainer.print = { _ in }
+        if let method {
+            trainer.method = ("method", method)
+            trainer.perSampleLoss = { logits, batch in
+                try Losses.crossEntropy(logits, batch["labels"]!, reduction: .none)
+            }
+        }
         return (trainer, model)
     }
 
@@ -249,20 +255,27 @@ final class TrainerTests: XCTestCase {
 
     func testResumingFromAnEpochCheckpointMatchesAnUninterruptedRun() throws {
         for decay in [nil, 0.95] { try checkResume(emaDecay: decay) }
+        // A method's state (group DRO's weights, logged every epoch) comes back from the checkpoint too.
+        try checkResume(emaDecay: nil, method: { GroupDRO(stepSize: 0.5) })
     }
 
-    func checkResume(emaDecay: Double?) throws {
+    func checkResume(emaDecay: Double?, method: (() -> TrainingMethod)? = nil) throws {
         var options = Trainer.Options()
         options.epochs = 5
         options.batchSize = 32
         options.emaDecay = emaDecay
         options.earlyStopping = try EarlyStopping(metric: "val_accuracy", patience: 10, mode: .maximize)
-        let train = try blobs(300, seed: 1)
-        let validation = try blobs(100, seed: 2)
-        let test = try blobs(200, seed: 3)
+        func grouped(_ data: TensorDataset) throws -> TensorDataset {
+            guard method != nil else { return data }
+            let groups = try Tensor(shape: [data.count], integers: (0..<data.count).map { ($0 * 7) % 3 })
+            return TensorDataset(name: data.name, tensors: data.tensors + [("groups", groups)])
+        }
+        let train = try grouped(try blobs(300, seed: 1))
+        let validation = try grouped(try blobs(100, seed: 2))
+        let test = try grouped(try blobs(200, seed: 3))
 
         options.checkpointDirectory = try folder("straight")
-        let (straight, straightModel) = try makeTrainer(options)
+        let (straight, straightModel) = try makeTrainer(options, method: method?())
         var straightRecords: [String] = []
         straight.log = { straightRecords.append(ConfigValue.table($0.filter { !$0.key.contains("seconds") }).json) }
         let expected = try straight.fit(train: train, validation: validation, test: test)
@@ -270,7 +283,7 @@ final class TrainerTests: XCTestCase {
         // Interrupted: an epoch callback stops after epoch 3 (the checkpoint is written, as after a kill
         // during epoch 4); then a fresh process-like set-up resumes.
         options.checkpointDirectory = try folder("resumed")
-        let (first, _) = try makeTrainer(options)
+        let (first, _) = try makeTrainer(options, method: method?())
         first.onEpochEnd = { record in record["epoch"]?.numberValue == 3 }
         _ = try first.fit(train: train, validation: validation, test: nil)
         // Rewrite the checkpoint's stop flag, as if the process had died instead of stopping.
@@ -281,7 +294,7 @@ final class TrainerTests: XCTestCase {
         try Safetensors.write(contents.tensors, to: path, metadata: metadata)
 
         options.resume = true
-        let (second, resumedModel) = try makeTrainer(options)
+        let (second, resumedModel) = try makeTrainer(options, method: method?())
         RandomGenerator.shared.reseed(12345)  // whatever the recipe did before, the checkpoint's generator state wins
         var resumedRecords: [String] = []
         second.log = { resumedRecords.append(ConfigValue.table($0.filter { !$0.key.contains("seconds") }).json) }
@@ -293,6 +306,7 @@ final class TrainerTests: XCTestCase {
             }
         }
         XCTAssertEqual(strip(resumedRecords), strip(straightRecords))
+        if method != nil { XCTAssert(straightRecords.last { $0.contains("train_group_weight_5") } != nil) }
         XCTAssertEqual(result.test, expected.test)
         XCTAssertEqual(result.bestEpoch, expected.bestEpoch)
         XCTAssertEqual(

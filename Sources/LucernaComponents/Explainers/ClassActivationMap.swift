@@ -137,21 +137,10 @@ public final class ClassActivationMap: Explainer {
             }
             return (layer, module)
         }
-        var ranks: [ObjectIdentifier: Int] = [:]
-        let hooks = modules.map { entry in
-            (
-                entry.module,
-                entry.module.addForwardHook { module, _, output in ranks[ObjectIdentifier(module)] = output.rank }
-            )
-        }
-        defer { for (module, hook) in hooks { module.removeForwardHook(hook) } }
-        try noGrad { _ = try model(inputs.sliced(axis: 0, start: 0, end: 1)) }
-        let candidates = modules.filter { !String(describing: type(of: $0.module)).contains("Pool") }
         guard
-            let last = candidates.last(where: { ranks[ObjectIdentifier($0.module)] == 4 })
-                ?? candidates.last(where: {
-                    ranks[ObjectIdentifier($0.module)] == 3 && inputs.rank >= 3 && !($0.module is Linear)
-                })
+            let last = try SpatialLayer.last(
+                among: modules, temporal: inputs.rank >= 3,
+                run: { _ = try model(inputs.sliced(axis: 0, start: 0, end: 1)) })
         else {
             throw TensorError(
                 weighting.name, "the model has no module with a 4-D output to explain; name one with layer = ...")

@@ -44,7 +44,7 @@ public struct ComponentKind: Hashable, Sendable, CustomStringConvertible {
 
     /// Every kind, in the order listings and documentation show them: the one table of kinds.
     public static let allCases: [ComponentKind] = [
-        .model, .fusion, .regularizer, .attack, .explainer, .rule, .composite, .metric, .dataset, .optimizer,
+        .model, .fusion, .regularizer, .method, .attack, .explainer, .rule, .composite, .metric, .dataset, .optimizer,
         .schedule, .loss,
     ]
 

@@ -37,28 +37,15 @@ public struct RegularizedModel {
     public var sample: [String: Tensor]?
 
     /// The last module that is not a pooling layer whose output is `[N, C, h, w]` (the explainers' default
-    /// CAM layer), found by a forward pass over ``sample`` in evaluation mode without recording.
+    /// CAM layer, ``SpatialLayer``), found by a forward pass over ``sample`` in evaluation mode.
     public func lastSpatialLayer(owner: String) throws -> String {
         guard let sample else {
             throw ConfigurationError(owner, "name the layer (layer = \"...\"): no sample to find one by")
         }
-        let all = layers
-        var ranks: [ObjectIdentifier: Int] = [:]
-        let hooks = all.map { entry in
-            (
-                entry.module,
-                entry.module.addForwardHook { module, _, output in ranks[ObjectIdentifier(module)] = output.rank }
-            )
-        }
-        defer { for (module, hook) in hooks { module.removeForwardHook(hook) } }
         let training = modules.map(\.module.isTraining)
         for (_, module) in modules { module.train(false) }
         defer { for (entry, mode) in zip(modules, training) { entry.module.train(mode) } }
-        _ = try noGrad { try forward(sample) }
-        guard
-            let found = all.last(where: {
-                ranks[ObjectIdentifier($0.module)] == 4 && !String(describing: type(of: $0.module)).contains("Pool")
-            })
+        guard let found = try SpatialLayer.last(among: layers, temporal: false, run: { _ = try forward(sample) })
         else {
             throw ConfigurationError(owner, "the model has no layer with a 4-D output; name one with layer = ...")
         }
