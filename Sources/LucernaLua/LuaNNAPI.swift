@@ -191,18 +191,36 @@ enum LuaNNAPI {
                 call.push(try affine.apply(call.tensor(2), weight: call.tensor(3), bias: bias))
                 return 1
             }
-            lua.setFunction("module") { call in
-                // model:module("fusion"), model:module("encoders.image.conv1"): a submodule by dotted name.
-                let module = try moduleArgument(call)
-                let name = try call.string(2)
+            /// The submodule of `module` at a dotted name, or an error listing the names there are.
+            func submodule(_ module: Module, _ name: String, _ owner: String) throws -> Module {
                 guard let child = module.module(named: name) else {
                     let names = module.namedModules().map(\.name).filter { !$0.isEmpty }
                     throw TensorError(
-                        "module",
+                        owner,
                         "no submodule '\(name)'\(suggestion(for: name, in: names)); submodules: \(names.prefix(40).joined(separator: ", "))"
                     )
                 }
-                push(child, in: call.state)
+                return child
+            }
+            lua.setFunction("module") { call in
+                // model:module("fusion"), model:module("encoders.image.conv1"): a submodule by dotted name.
+                push(try submodule(moduleArgument(call), call.string(2), "module"), in: call.state)
+                return 1
+            }
+            lua.setFunction("activations") { call in
+                // model:activations(x, "conv2"): the output of a submodule in a forward pass of the model on x
+                // (Captum's LayerActivation), in the graph when recording.
+                let module = try moduleArgument(call)
+                let name = try call.string(3)
+                let child = try submodule(module, name, "activations")
+                var captured: Tensor?
+                let hook = child.addForwardHook { _, _, output in captured = output }
+                defer { child.removeForwardHook(hook) }
+                _ = try module(call.tensor(2))
+                guard let captured else {
+                    throw TensorError("activations", "submodule \(name) did not run in the forward pass")
+                }
+                call.push(captured)
                 return 1
             }
             lua.setFunction("attention") { call in

@@ -219,7 +219,7 @@ public final class Trainer {
                 "train_loss": .number(trainLoss),
             ]
             for (name, value) in terms { record["train_\(name)"] = .number(value) }
-            for (name, value) in method?.method.epochValues() ?? [] { record["train_\(name)"] = .number(value) }
+            for (name, value) in try method?.method.epochValues() ?? [] { record["train_\(name)"] = .number(value) }
             let trainSeconds = Date().timeIntervalSince(started)
             record["samples_per_second"] = .number((Double(train.count) / max(trainSeconds, 1e-9)).rounded())
             if let validation {

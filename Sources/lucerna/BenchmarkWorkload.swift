@@ -11,6 +11,7 @@ enum BenchmarkWorkload: String, CaseIterable {
     case cnnInfer = "cnn_infer"
     case wganGradientPenaltyStep = "wgan_gp_step"
     case rrrStep = "rrr_step"
+    case camPlusPlusPenaltyStep = "campp_penalty_step"
     case gradCAMPlusPlus = "gradcampp"
     case saliency = "saliency"
     case integratedGradients = "integrated_gradients"
@@ -123,6 +124,34 @@ enum BenchmarkWorkload: String, CaseIterable {
                 }
                 let penalty = try (mask * inputGradient).square().sum(axes: [1, 2, 3]).mean()
                 try (crossEntropy + penalty * 10).backward()
+                try optimizer.step()
+                return 64
+            }
+        case .camPlusPlusPenaltyStep:
+            // One training step of the benchmark CNN with the Grad-CAM++ penalty (grad_cam_pp_penalty, λ 10):
+            // the share of the map of relu2 for the labels, resized to 28x28, on a 4-pixel border, the map
+            // differentiated through the network (gradients of gradients); batch 64.
+            let model = try CNN(generator: generator)
+            let optimizer = try AdamW(parameters: model.parameters(), learningRate: 1e-3, weightDecay: 1e-2)
+            let (x, y) = (try images(64), try labels(64))
+            var border = [Float](repeating: 0, count: 64 * 28 * 28)
+            for index in border.indices {
+                let (row, column) = ((index / 28) % 28, index % 28)
+                if min(row, column, 27 - row, 27 - column) < 4 { border[index] = 1 }
+            }
+            let batch = [
+                "images": x, "labels": y, "artifact_masks": try Tensor(shape: [64, 1, 28, 28], scalars: border),
+            ]
+            let penalty = try Registry.standard().build(
+                .regularizer, "grad_cam_pp_penalty", options: ["layer": .string("relu2"), "weight": .number(10)])
+            let regularized = RegularizedModel(module: model, inputKey: "images")
+            return {
+                optimizer.zeroGrad()
+                let (logits, activations) = try regularized.forward(batch, capturing: ["relu2"], owner: "bench")
+                let context = RegularizerContext(
+                    logits: logits, targets: y, model: regularized, batch: batch, activations: activations,
+                    inputKey: "images")
+                try (Losses.crossEntropy(logits, y) + penalty.penalty(context)).backward()
                 try optimizer.step()
                 return 64
             }

@@ -33,7 +33,7 @@ final class TrainingMethodTests: XCTestCase {
             try loss.backward()
             assertClose(losses.grad, try fixture["group_dro.\(step).gradient"], tolerance: 1e-12, "gradient \(step)")
         }
-        let logged = Dictionary(uniqueKeysWithValues: method.epochValues().map { ($0.name, $0.value) })
+        let logged = Dictionary(uniqueKeysWithValues: try method.epochValues().map { ($0.name, $0.value) })
         XCTAssertEqual(
             logged["group_weight_3"] ?? 0, try fixture["group_dro.2.weights"].toDoubles()[3], accuracy: 1e-12)
         XCTAssertNotNil(logged["group_loss_3"])
@@ -96,7 +96,7 @@ final class TrainingMethodTests: XCTestCase {
             (weights[0][0] * 1 + weights[0][1] * 2 + weights[1][1] * 3)
             / (weights[0][0] + weights[0][1] + weights[1][1])
         XCTAssertEqual(try method.loss(losses, context).item(), expected, accuracy: 1e-12)
-        XCTAssertEqual(method.epochValues().count, 4)
+        XCTAssertEqual(try method.epochValues().count, 4)
     }
 
     func testAdversarialDebiasingMatchesAIF360sProjectedUpdate() throws {
@@ -127,7 +127,7 @@ final class TrainingMethodTests: XCTestCase {
             tolerance: 1e-12, "∂c")
         assertClose(own[1].grad, try fixture["adversarial.adversary_weight_gradient"], tolerance: 1e-12, "∂W_A")
         assertClose(own[2].grad, try fixture["adversarial.adversary_bias_gradient"], tolerance: 1e-12, "∂b_A")
-        let logged = Dictionary(uniqueKeysWithValues: method.epochValues().map { ($0.name, $0.value) })
+        let logged = Dictionary(uniqueKeysWithValues: try method.epochValues().map { ($0.name, $0.value) })
         XCTAssertEqual(logged["adversary_loss"] ?? 0, try fixture["adversarial.adversary_loss"].item(), accuracy: 1e-12)
     }
 
@@ -150,7 +150,7 @@ final class TrainingMethodTests: XCTestCase {
         let method = JustTrainTwice(epochs: 2, upweight: 3)
         let rows = try method.secondStageRows(misclassified: [false, true, false, true])
         XCTAssertEqual(rows, [0, 1, 2, 3, 1, 3, 1, 3])
-        XCTAssertEqual(method.epochValues().first?.value, 2)
+        XCTAssertEqual(try method.epochValues().first?.value, 2)
         XCTAssertEqual(
             try JustTrainTwice(epochs: 1, upweight: 1).secondStageRows(misclassified: [true, false]), [0, 1])
     }

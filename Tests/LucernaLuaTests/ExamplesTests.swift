@@ -62,12 +62,22 @@ final class ExamplesTests: XCTestCase {
             overrides: ["epochs=1", "limit=1000", "audit=50"], metrics: ["test_accuracy", "audit_robust_pgd20"],
             prints: "PGD-20"),
         "14_decoy_mnist": Example(
-            overrides: ["epochs=1", "limit=1000", "explained=100"], metrics: ["test_accuracy", "decoy_saliency_share"],
+            overrides: [
+                "epochs=1", "limit=1000", "explained=100", "model=cnn", "method=rr_clarc", "plain_epochs=1",
+                "concept_samples=100",
+            ], metrics: ["test_accuracy", "decoy_saliency_share", "decoy_grad_cam_pp_share"],
             prints: "decoy share", needsData: true),
         "15_colored_mnist": Example(
             overrides: ["steps=3", "limit=600", "anneal=1", "method=jtt", "jtt_steps=2"],
             metrics: ["test_accuracy", "test_worst_group_accuracy", "train_environments_accuracy"],
             prints: "train accuracy", needsData: true),
+        "16_guided_fashion": Example(
+            overrides: ["epochs=1", "limit=300", "samples=50"], metrics: ["test_accuracy", "grad_cam_pp_iou_xai"],
+            prints: "IoU-XAI"),
+        "17_toxic_bias": Example(
+            overrides: ["epochs=1", "limit=800", "method=adversarial_debiasing"],
+            metrics: ["test_accuracy", "madlibs_overall_auc", "madlibs_bpsn_auc_power_mean"],
+            prints: "madlibs overall AUC", needsData: true),
     ]
 
     func testEveryExampleRunsAtATinySize() throws {

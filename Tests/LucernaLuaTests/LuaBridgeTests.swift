@@ -69,6 +69,27 @@ final class LuaBridgeTests: XCTestCase {
         XCTAssertTrue(lua.string(global: "message")?.contains("floating-point") == true)
     }
 
+    func testActivationsOfASubmoduleInAForwardPass() throws {
+        let lua = try LuaState()
+        try lua.run(
+            source: """
+                lucerna.manual_seed(2)
+                local model = nn.Sequential{nn.Linear(2, 3), nn.ReLU(), nn.Linear(3, 2)}
+                local x = tensor.randn{4, 2}:requires_grad()
+                local hidden = model:activations(x, "1")
+                shape = table.concat(hidden:shape(), ",")
+                difference = (hidden - model:module("0")(x):relu()):abs():max():item()
+                local g = grad(model:activations(x, "2"):sum(), x)
+                gradientShape = table.concat(g:shape(), ",")
+                ok, message = pcall(function() return model:activations(x, "3") end)
+                """, name: "activations.lua")
+        XCTAssertEqual(lua.string(global: "shape"), "4,3")
+        XCTAssertEqual(lua.number(global: "difference"), 0)
+        XCTAssertEqual(lua.string(global: "gradientShape"), "4,2", "the activations stay in the graph")
+        XCTAssertTrue(
+            lua.string(global: "message")?.contains("no submodule '3'") == true, lua.string(global: "message") ?? "")
+    }
+
     func testLargeTensorsDoNotPileUpBetweenCollections() throws {
         // 3 GB of 1 MB tensors and no explicit collectgarbage: Lucerna must trigger collections itself.
         let lua = try LuaState()

@@ -22,7 +22,7 @@ public protocol TrainingMethod: AnyObject {
     /// Starts an epoch's running values.
     func beginEpoch()
     /// Values logged per epoch as `train_<name>` (group weights, group losses, the adversary's loss).
-    func epochValues() -> [(name: String, value: Double)]
+    func epochValues() throws -> [(name: String, value: Double)]
     /// Tensors saved in checkpoints and restored in place on resume (group DRO's weights).
     var state: [(name: String, tensor: Tensor)] { get }
 }
@@ -117,7 +117,7 @@ extension ComponentKind {
                     throw probe.fail("no gradient reaches some of the method's own parameters")
                 }
             }
-            let values = method.epochValues()
+            let values = try method.epochValues()
             guard values.allSatisfy({ $0.value.isFinite }) else { throw probe.fail("an epoch value is not finite") }
             probe.passed(
                 "loss \(try loss.item()) on 8 samples in 2 groups; gradients finite; logs \(values.map(\.name).joined(separator: ", "))"

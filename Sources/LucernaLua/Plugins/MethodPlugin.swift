@@ -42,11 +42,22 @@ final class LuaPluginMethod: TrainingMethod, ParameterOwner, LuaPluginBacked {
         return result
     }
 
-    func epochValues() -> [(name: String, value: Double)] {
-        guard (try? defines("epoch_values")) == true,
-            case .table(let fields)? = try? module.call("epoch_values", []).first
-        else { return [] }
-        return fields.keys.sorted().compactMap { key in fields[key]?.numberValue.map { (key, $0) } }
+    func epochValues() throws -> [(name: String, value: Double)] {
+        guard try defines("epoch_values") else { return [] }
+        let result = try module.call("epoch_values", []).first ?? .null
+        let fields: [String: ConfigValue]
+        switch result {
+        case .table(let table): fields = table
+        case .null: return []
+        case let other:
+            throw TensorError(module.label, "epoch_values must return a table name -> number, got \(other.kindName)")
+        }
+        return try fields.keys.sorted().map { key in
+            guard let value = fields[key]?.numberValue else {
+                throw TensorError(module.label, "epoch_values.\(key) must be a number")
+            }
+            return (key, value)
+        }
     }
 }
 
@@ -57,7 +68,10 @@ extension LuaKindBinding {
             "`loss(self, losses, ctx)` → scalar tensor from the per-sample losses `[N]` (`ctx` as a regularizer's); optional `requirements(self)` → `{fields = {...}}` (checked against the training data before training), `prepare(self, data)` (the training data as a table of tensors, once), `epoch_values(self)` → `{name = number}` logged every epoch",
         adapter: { instance in
             // The same requirements contract as a regularizer plugin's (only `fields` applies).
-            let fields = try LuaPluginRegularizer(module: instance.module).requirements(model: nil).fields
-            return LuaPluginMethod(module: instance.module, fields: fields)
+            let needs = try LuaPluginRegularizer(module: instance.module).requirements(model: nil)
+            guard needs.layers.isEmpty, !needs.inputGradients else {
+                throw TensorError(instance.label, "a method's requirements take only fields = {...}")
+            }
+            return LuaPluginMethod(module: instance.module, fields: needs.fields)
         })
 }
