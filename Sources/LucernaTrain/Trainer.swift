@@ -183,6 +183,8 @@ public final class Trainer {
             throw TensorError(
                 "train", "robust_validation needs validation data (validation = a data set or a fraction)")
         }
+        // What the regularizers and the method need is checked before the method sees the data.
+        let needs = try requirements(of: train)
         if let (name, method) = method {
             guard options.adversarial == nil else {
                 throw TensorError("train", "method \(name) cannot be combined with adversarial training")
@@ -190,7 +192,6 @@ public final class Trainer {
             guard perSampleLoss != nil else { throw TensorError("train", "method \(name) needs a loss per sample") }
             try method.prepare(train, keys: TrainingKeys(target: options.targetKey, groups: options.groupKey))
         }
-        let needs = try requirements(of: train)
         var result = Result()
         var badEpochs = 0
         if options.emaDecay != nil { averageState = model.state.map { $0.tensor.detach().copy() } }

@@ -259,6 +259,15 @@ final class TrainerTests: XCTestCase {
         try checkResume(emaDecay: nil, method: { GroupDRO(stepSize: 0.5) })
     }
 
+    func testAMethodNeedingAFieldTheDataLacksStopsBeforeItSeesTheData() throws {
+        var options = Trainer.Options()
+        options.epochs = 1
+        let (trainer, _) = try makeTrainer(options, method: GroupDRO())
+        XCTAssertThrowsError(try trainer.fit(train: try blobs(40, seed: 1), validation: nil)) {
+            XCTAssertTrue("\($0)".contains("method method needs 'groups', which the training data lacks"), "\($0)")
+        }
+    }
+
     func checkResume(emaDecay: Double?, method: (() -> TrainingMethod)? = nil) throws {
         var options = Trainer.Options()
         options.epochs = 5
