@@ -68,19 +68,11 @@ extension TrainingMethod {
 
 /// Small helpers the methods share: labels of a `[N]` integer tensor and the data's group count.
 public enum TrainingMethodInputs {
-    /// The integer labels of `tensor` (`[N]`, non-negative), or an error naming the field.
+    /// The integer labels of `tensor` (`[N]`, non-negative), or an error naming the field: the fairness
+    /// penalties' reading (``FairnessPenaltyInputs``), with a missing tensor named too.
     public static func labels(_ tensor: Tensor?, _ field: String, count: Int? = nil, owner: String) throws -> [Int] {
         guard let tensor else { throw TensorError(owner, "needs '\(field)' in the training data") }
-        guard tensor.rank == 1, count == nil || tensor.shape[0] == count else {
-            throw TensorError(
-                owner,
-                "\(field) must be [\(count.map(String.init) ?? "N")] labels, got \(describe(shape: tensor.shape))")
-        }
-        let values = tensor.toDoubles()
-        guard values.allSatisfy({ $0 >= 0 && $0 == $0.rounded() && $0 < 1e9 }) else {
-            throw TensorError(owner, "\(field) must hold non-negative integers")
-        }
-        return values.map { Int($0) }
+        return try FairnessPenaltyInputs.labels(tensor, count: count ?? tensor.shape.first ?? 0, field, owner: owner)
     }
 }
 
