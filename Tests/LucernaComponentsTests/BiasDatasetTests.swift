@@ -127,5 +127,29 @@ final class BiasDatasetTests: XCTestCase {
         }
         XCTAssertGreaterThan(mentioning, 100, "some tweets mention identity terms")
         XCTAssertThrowsError(try build("toxic_text", ["identity": .boolean(true), "tokens": .string("char_ngrams")]))
+
+        // identity_masks = "words": every word of the term list, also outside a whole term ("middle" of
+        // "middle eastern" in "middle school"); the groups stay those of whole terms.
+        let words = try build(
+            "toxic_text", ["identity": .boolean(true), "max_length": .number(32), "identity_masks": .string("words")])
+        XCTAssertEqual(try XCTUnwrap(words.tensor("groups")).toIntegers(), groups)
+        let wordMasks = try XCTUnwrap(words.tensor("token_masks")).toFloats()
+        let termWords = Set(
+            names.flatMap { name -> [String] in
+                guard case .string(let term) = name, term != "none" else { return [] }
+                return term.split(separator: " ").map(String.init)
+            })
+        var middleOutsideTerms = 0
+        for index in tokens.indices {
+            let id = tokens[index]
+            guard id > 1, id < vocabulary.count else { continue }
+            let isTermWord = termWords.contains(vocabulary[id])
+            XCTAssertEqual(wordMasks[index] == 1, isTermWord, "\(vocabulary[id]) at \(index)")
+            if masks[index] == 1 { XCTAssertEqual(wordMasks[index], 1, "whole-term words stay marked") }
+            if vocabulary[id] == "middle", masks[index] == 0 { middleOutsideTerms += 1 }
+        }
+        XCTAssertGreaterThan(middleOutsideTerms, 0, "\"middle\" occurs outside \"middle eastern\"/\"middle aged\"")
+        XCTAssertThrowsError(
+            try build("toxic_text", ["identity": .boolean(true), "identity_masks": .string("sentences")]))
     }
 }

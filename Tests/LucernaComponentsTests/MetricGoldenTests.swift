@@ -91,6 +91,30 @@ final class MetricGoldenTests: XCTestCase {
         }
     }
 
+    func testSubgroupMetricsLeaveOutSamplesInNoSubgroup() throws {
+        // Groups 0 and 1 select half their samples; the two samples of group -1 (no subgroup, as the madlibs'
+        // sentences without an identity term) are both selected and both wrong: counted, they would make the
+        // gap 0.5 and the worst accuracy 0.
+        let logits = try Tensor(
+            shape: [6, 2], values: [0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 0, 1], dtype: .float64)
+        let targets = try Tensor(shape: [6], integers: [1, 0, 1, 1, 0, 0])
+        let groups = try Tensor(shape: [6], integers: [0, 0, 1, 1, -1, -1])
+        let parity = try metric("demographic_parity_difference")
+        try parity.update(predictions: logits, targets: targets, groups: groups)
+        XCTAssertEqual(try parity.compute(), 0, accuracy: 1e-15)
+        guard case .list(let reported)? = try parity.report()["groups"] else { return XCTFail("no groups") }
+        XCTAssertEqual(reported.count, 2, "only the subgroups are reported")
+        let worst = try metric("worst_group_accuracy")
+        try worst.update(predictions: logits, targets: targets, groups: groups)
+        XCTAssertEqual(try worst.compute(), 0.5, accuracy: 1e-15)
+        let none = try metric("demographic_parity_difference")
+        try none.update(
+            predictions: logits, targets: targets, groups: try Tensor(shape: [6], integers: [-1, -1, -1, -1, -1, -1]))
+        XCTAssertThrowsError(try none.compute()) { error in
+            XCTAssert("\(error)".contains("no sample is in a subgroup"), "\(error)")
+        }
+    }
+
     func testBorkanBiasAUCsMatchTheirDefinition() throws {
         XCTAssertEqual(
             try value("bias_auc", prefix: "bin", groups: "bin.identity_groups"), try expected("bin.bias_auc"),

@@ -67,6 +67,40 @@ final class RegularizerTests: XCTestCase {
         }
     }
 
+    func testRRRGradientTimesInputOnTokensMatchesLiuAndAvcisPrior() throws {
+        let fixture = try Fixture("regularizers.safetensors")
+        let model = Sequential(named: [
+            ("embedding", try Embedding(7, 3, dtype: .float64)), ("flatten", Flatten()),
+            ("fc1", try Linear(12, 4, dtype: .float64)), ("tanh", Tanh()), ("fc2", try Linear(4, 2, dtype: .float64)),
+        ])
+        let names = [
+            "embedding.weight": "embedding.weight", "head.1.weight": "fc1.weight", "head.1.bias": "fc1.bias",
+            "head.3.weight": "fc2.weight", "head.3.bias": "fc2.bias",
+        ]
+        var state: [String: Tensor] = [:]
+        for (name, renamed) in names { state[renamed] = try fixture["rrr_tokens.model.\(name)"] }
+        try model.loadStateDict(state)
+        let rrr = try registry.build(
+            .regularizer, "rrr",
+            options: [
+                "attribution": .string("gradient_times_input"), "layer": .string("embedding"),
+                "mask": .string("token_masks"), "weight": .number(50),
+            ])
+        let tokens = try fixture["rrr_tokens.tokens"]
+        let penalty = try rrr.penalty(
+            RegularizerContext(
+                parameters: model.namedParameters(), inputs: tokens,
+                model: RegularizedModel(module: model, inputKey: "tokens"),
+                batch: ["tokens": tokens, "token_masks": try fixture["rrr_tokens.mask"]], inputKey: "tokens"))
+        assertClose(try penalty.reshaped([1]), try fixture["rrr_tokens.penalty"], tolerance: 1e-10, "token penalty")
+        try penalty.backward()
+        let parameters = Dictionary(uniqueKeysWithValues: model.namedParameters().map { ($0.name, $0.tensor) })
+        for (name, renamed) in names {
+            let parameter = try XCTUnwrap(parameters[renamed])
+            assertClose(parameter.grad, try fixture["rrr_tokens.grad.\(name)"], tolerance: 1e-9, "∂/∂\(renamed)")
+        }
+    }
+
     func testRRRRefusesAMaskThatDoesNotFitAndNamesAMissingOne() throws {
         let model = try Linear(4, 3, dtype: .float64)
         let inputs = try Tensor.uniform([2, 4], dtype: .float64)
@@ -389,6 +423,7 @@ final class RegularizerTests: XCTestCase {
         let mask = try Tensor(shape: [5, 4], values: (0..<20).map { Double($0 % 3 == 0 ? 1 : 0) }, dtype: .float64)
         for options: [String: ConfigValue] in [
             [:], ["form": .string("cosine"), "objective": .string("target_logit")],
+            ["attribution": .string("gradient_times_input")],
         ] {
             let rrr = try registry.build(
                 .regularizer, "rrr", options: options.merging(["weight": .number(1)]) { a, _ in a })

@@ -75,7 +75,7 @@ final class ExamplesTests: XCTestCase {
             overrides: ["epochs=1", "limit=300", "samples=50"], metrics: ["test_accuracy", "grad_cam_pp_iou_xai"],
             prints: "IoU-XAI"),
         "17_toxic_bias": Example(
-            overrides: ["epochs=1", "limit=800", "method=adversarial_debiasing"],
+            overrides: ["epochs=1", "limit=800"],
             metrics: ["test_accuracy", "madlibs_overall_auc", "madlibs_bpsn_auc_power_mean"],
             prints: "madlibs overall AUC", needsData: true),
     ]

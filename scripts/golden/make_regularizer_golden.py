@@ -5,7 +5,9 @@
 
 - rrr: Ross et al.'s right-reasons term on an MLP (sum_k log p_k, squared masked input gradient, mean over
   the batch) and Reveal-to-Revise's cosine form on a small CNN (cross-entropy gradient summed over channels,
-  abs, cosine with the mask), each with its gradient by every parameter (double backpropagation).
+  abs, cosine with the mask), each with its gradient by every parameter (double backpropagation); and
+  Liu & Avci's attribution form on a token model (gradient x embedding output, summed over the embedding
+  width, squared on identity tokens).
 - grad_cam_penalty, grad_cam_pp_penalty: the share of a Grad-CAM / Grad-CAM++ map (pytorch-grad-cam's
   channel weights, computed with autograd and kept in the graph) inside a mask, and its parameter gradients.
 - rr_clarc: the RRClarc loss of frederikpahde/rrclarc (gradient at a layer projected on a concept vector;
@@ -62,7 +64,6 @@ out["rrr_cosine.penalty"] = penalty.detach().reshape(1)
 for (name, parameter), g in zip(cnn.named_parameters(), grads):
     out[f"rrr_cosine.model.{name}"] = parameter.detach().clone()
     out[f"rrr_cosine.grad.{name}"] = g
-
 
 # --- irm: the reference's penalty ---
 def irm_penalty(logits, y, binary):
@@ -160,6 +161,26 @@ for tag, target, aggregation, vector in [
     out[f"rr_clarc.{tag}.penalty"] = penalty.detach().reshape(1)
     for (name, parameter), gradient in zip(camnet.named_parameters(), grads):
         out[f"rr_clarc.{tag}.grad.{name}"] = gradient
+
+# --- rrr, gradient x input on a token model: embedding (7, 3) -> flatten -> linear 12 -> tanh -> linear 2 ---
+tokens = torch.tensor([[2, 5, 3, 0], [4, 4, 6, 1], [1, 3, 0, 0], [6, 2, 5, 3]])
+token_mask = torch.tensor([[0, 1, 0, 0], [1, 1, 0, 0], [0, 0, 0, 0], [0, 0, 1, 1]]).double()
+embedding = torch.nn.Embedding(7, 3)
+head = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(12, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
+embedded = embedding(tokens)
+log_probabilities = F.log_softmax(head(embedded), dim=1)
+(gradient,) = torch.autograd.grad(log_probabilities.sum(), embedded, create_graph=True)
+attribution = (gradient * embedded).sum(dim=2)
+penalty = 50.0 * ((token_mask * attribution) ** 2).sum(dim=1).mean()
+parameters = [("embedding.weight", embedding.weight)] + [
+    (f"head.{name}", parameter) for name, parameter in head.named_parameters()]
+grads = torch.autograd.grad(penalty, [parameter for _, parameter in parameters])
+out["rrr_tokens.tokens"] = tokens
+out["rrr_tokens.mask"] = token_mask
+out["rrr_tokens.penalty"] = penalty.detach().reshape(1)
+for (name, parameter), g in zip(parameters, grads):
+    out[f"rrr_tokens.model.{name}"] = parameter.detach().clone()
+    out[f"rrr_tokens.grad.{name}"] = g
 
 path = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "Fixtures", "regularizers.safetensors")
 save_file({k: v.contiguous() for k, v in out.items()}, path)

@@ -28,6 +28,10 @@ enum TextDatasets {
                 "identity", .boolean, default: .boolean(false),
                 "add groups (the first identity term of the madlibs list a tweet mentions, longest first; the list's length for none) and token_masks [N, max_length] over identity-term words (words tokens only)"
             ),
+            OptionSpec(
+                "identity_masks", .string, default: .string("terms"),
+                "token_masks mark the words of whole identity terms (\"terms\": \"middle\" only inside \"middle eastern\") or every word of the term list wherever it occurs (\"words\")"
+            ),
         ] + encodingOptions
     static let evaluationOptions =
         [OptionSpec("limit", .integer, "keep only the first limit samples")] + encodingOptions
@@ -123,13 +127,17 @@ enum TextDatasets {
                     config.owner, "identity = true needs tokens = \"words\" (token masks are per word)")
             }
             let terms = try IdentityTerms(path: "\(folder)/bias_madlibs_identity_terms.txt")
+            let everyWord = try config.choice("identity_masks", ["terms", "words"]) == "words"
+            let termWords = Set(terms.terms.flatMap { $0.lowercased().split(separator: " ").map(String.init) })
             var groups: [Int] = []
             var masks = [Float](repeating: 0, count: positions.count * length)
             for (row, position) in positions.enumerated() {
                 // The words the vocabulary encodes, one token each, so word positions are token positions.
-                let found = terms.positions(in: Tokenizer.words(corpus.texts[position]))
+                let words = Tokenizer.words(corpus.texts[position])
+                let found = terms.positions(in: words)
                 groups.append(found.first ?? terms.terms.count)
-                for word in found.positions where word < length { masks[row * length + word] = 1 }
+                let marked = everyWord ? words.indices.filter { termWords.contains(words[$0]) } : found.positions
+                for word in marked where word < length { masks[row * length + word] = 1 }
             }
             tensors.append(("groups", try Tensor(shape: [positions.count], integers: groups)))
             tensors.append(("token_masks", try Tensor(shape: [positions.count, length], scalars: masks)))

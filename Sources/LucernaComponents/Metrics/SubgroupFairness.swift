@@ -3,6 +3,8 @@ import LucernaCore
 /// Subgroup (fairness) metrics with Fairlearn's definitions, over the groups passed to `update`: the
 /// prediction counts as "selected" when it is the `positive` class. Differences are the largest minus the
 /// smallest group value (Fairlearn's `between_groups`), ratios the smallest over the largest.
+/// A negative group marks a sample in no subgroup (the madlibs' sentences without an identity term, as
+/// `bias_auc` reads them): it is left out, as Fairlearn leaves out rows one does not pass.
 /// `report()` adds per-group count, accuracy, F1, selection rate, TPR and FPR.
 public final class SubgroupFairness: PredictionRecord {
     public enum Statistic: String {
@@ -35,7 +37,11 @@ public final class SubgroupFairness: PredictionRecord {
     public func perGroup() throws -> [GroupStatistics] {
         try requireGroups()
         let guesses = predicted
-        return Set(groups).sorted().map { group in
+        let subgroups = Set(groups).filter { $0 >= 0 }.sorted()
+        guard !subgroups.isEmpty else {
+            throw TensorError(owner, "no sample is in a subgroup (groups must be >= 0 for subgroup members)")
+        }
+        return subgroups.map { group in
             let members = groups.indices.filter { groups[$0] == group }
             let selected = members.filter { guesses[$0] == positive }
             let actual = members.filter { targets[$0] == positive }

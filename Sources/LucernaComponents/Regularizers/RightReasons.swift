@@ -11,9 +11,15 @@ import LucernaNN
 /// The objective is Σ_k log p_k (Ross et al.), the cross-entropy, the target logit or the largest logit.
 /// For token models, `layer` names the embedding whose output g is taken at (its mask `[N, L]`).
 /// `invert = true` penalizes outside the mask (an object mask marks what the model should use).
+/// `attribution = "gradient_times_input"` constrains the attribution g ⊙ x summed over the axes the mask
+/// lacks (a token's embedding width, an image's channels) instead of g: Liu & Avci's prior on identity
+/// terms, whose integrated gradients from a zero baseline equal gradient × input for a model linear in x
+/// (a bag of embeddings). A token's input gradient in such a model is the same at every position, so
+/// only the attribution tells identity words from the rest.
 ///
 /// Reference: Ross, Hughes & Doshi-Velez, "Right for the Right Reasons", IJCAI 2017 (dtak/rrr);
-/// Dreyer et al., Reveal2Revise `RRR_CE` / `RRR_ExpTarget` / `RRR_ExpMax`.
+/// Dreyer et al., Reveal2Revise `RRR_CE` / `RRR_ExpTarget` / `RRR_ExpMax`; Liu & Avci, "Incorporating
+/// Priors with Feature Attribution on Text Classification", ACL 2019.
 public final class RightReasons: Regularizer {
     public static let options = [
         OptionSpec("weight", .number, default: .number(1000), "λ (Ross et al. use 1000 on Decoy MNIST)"),
@@ -27,6 +33,10 @@ public final class RightReasons: Regularizer {
             "what is differentiated: \"log_probabilities\" (Σ_k log p_k), \"cross_entropy\", \"target_logit\", \"max_logit\""
         ),
         OptionSpec("reduction", .string, default: .string("mean"), "over the batch: \"mean\" or \"sum\""),
+        OptionSpec(
+            "attribution", .string, default: .string("gradient"),
+            "what is constrained: \"gradient\" (Ross et al.) or \"gradient_times_input\" (Liu & Avci), the latter summed over the axes the mask lacks"
+        ),
         OptionSpec("layer", .string, "take the gradient at this layer's output (a token model's embedding)"),
     ]
     public static let objectives = ["log_probabilities", "cross_entropy", "target_logit", "max_logit"]
@@ -38,6 +48,7 @@ public final class RightReasons: Regularizer {
     public let objective: String
     public let sums: Bool
     public let layer: String?
+    public let timesInput: Bool
 
     public init(config: Config) throws {
         weight = try config.nonNegativeNumber("weight")
@@ -47,6 +58,7 @@ public final class RightReasons: Regularizer {
         objective = try config.choice("objective", Self.objectives)
         sums = try config.choice("reduction", ["mean", "sum"]) == "sum"
         layer = config.has("layer") ? try config.string("layer") : nil
+        timesInput = try config.choice("attribution", ["gradient", "gradient_times_input"]) == "gradient_times_input"
     }
 
     public func requirements(model: RegularizedModel?) throws -> RegularizerRequirements {
@@ -94,7 +106,7 @@ public final class RightReasons: Regularizer {
     public func penalty(_ context: RegularizerContext) throws -> Tensor {
         let name = "rrr"
         let rawMask = try context.tensor(maskKey, name)
-        let (_, gradient) = try context.inputGradient(name, layer: layer) { logits in
+        let (point, gradient) = try context.inputGradient(name, layer: layer) { logits in
             try Self.objective(objective, logits: logits, targets: context.targets, owner: name)
         }
         guard gradient.shape.first == rawMask.shape.first else {
@@ -105,11 +117,17 @@ public final class RightReasons: Regularizer {
         }
         let mask = try Self.mask(rawMask, like: gradient, invert: invert, owner: name)
         let count = gradient.shape[0]
+        // The axes the mask lacks (colour channels; a token's embedding width) are summed over before
+        // the cosine form and for attributions.
+        let reducedAxes = (1..<gradient.rank).filter { mask.shape[$0] == 1 && gradient.shape[$0] != 1 }
+        func summed(_ tensor: Tensor) throws -> Tensor {
+            reducedAxes.isEmpty ? tensor : try tensor.sum(axes: reducedAxes, keepingDimensions: true)
+        }
+        let attribution = timesInput ? try summed(gradient * point.to(gradient.dtype)) : gradient
         let perSample: Tensor
         if cosine {
             // |Σ over the axes the mask lacks| against the mask, flattened per sample.
-            let reducedAxes = (1..<gradient.rank).filter { mask.shape[$0] == 1 && gradient.shape[$0] != 1 }
-            let summed = reducedAxes.isEmpty ? gradient : try gradient.sum(axes: reducedAxes, keepingDimensions: true)
+            let summed = timesInput ? attribution : try summed(gradient)
             let saliency = try summed.abs().reshaped([count, -1])
             let target = try mask.expanded(to: summed.shape).reshaped([count, -1])
             let dot = try (saliency * target).sum(axes: [1])
@@ -118,7 +136,7 @@ public final class RightReasons: Regularizer {
                 * (target * target).sum(axes: [1]).sqrt().clamp(min: 1e-8)
             perSample = try dot / norms
         } else {
-            let masked = try mask * gradient
+            let masked = try mask * attribution
             perSample = try (masked * masked).reshaped([count, -1]).sum(axes: [1])
         }
         return try (sums ? perSample.sum() : perSample.mean()) * weight
