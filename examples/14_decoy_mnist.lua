@@ -4,7 +4,8 @@ test the patch's level is random. A plain MLP learns the patch and fails at test
 gradient on the patch (its mask, artifact_masks) and makes the model read the digit. The decoy share of the
 saliency (|input gradient|) on the test images measures how much the model still looks at the patch; with
 model=cnn (the benchmark CNN) the method grad_cam_pp_penalty penalizes the Grad-CAM++ map's share on the patch
-instead (gradients of gradients through the network), and the Grad-CAM++ share is measured too. method=rr_clarc
+instead (gradients of gradients through the network; `cam_layer` picks the layer, relu2 at 14x14 by default,
+relu1 at 28x28), and the Grad-CAM++ share (at relu2) is measured too. method=rr_clarc
 follows Reveal-to-Revise: plain training for `plain_epochs`, the patch's concept vector at `concept_layer`
 (the pattern CAV of pairs of training images with and without their patch: the mean difference of the
 layer's activations, unit length), then fine-tuning for `epochs` with RR-ClArC (weight `clarc_weight`).
@@ -16,7 +17,8 @@ Run:  .build/release/lucerna run examples/14_decoy_mnist.lua --set method=rrr   
 
 local config = lucerna.config{seeds = {1, 2, 3}, method = "rrr", model = "mlp", epochs = 64, batch = 256, lr = 1e-3,
                               weight = 1000, cam_weight = 1, limit = 0, patience = 0, explained = 2000,
-                              clarc_weight = 1, plain_epochs = 8, concept_layer = "", concept_samples = 2000}
+                              clarc_weight = 1, plain_epochs = 8, concept_layer = "", concept_samples = 2000,
+                              cam_layer = ""}
 lucerna.manual_seed(run.seed)
 local limit = config.limit > 0 and config.limit or nil
 local train_set = data.decoy_mnist{split = "train", seed = run.seed, limit = limit}
@@ -25,7 +27,9 @@ local test_set = data.decoy_mnist{split = "test", seed = run.seed, limit = limit
 local penalties = {
    plain = {},
    rrr = {{type = "rrr", weight = config.weight}},   -- Ross et al.: sum_k log p_k, squared, masked
-   grad_cam_pp_penalty = {{type = "grad_cam_pp_penalty", weight = config.cam_weight}},   -- CNN: layer relu2
+   -- CNN: the layer of the explainers' default (relu2, 14x14) unless cam_layer names another (relu1: 28x28)
+   grad_cam_pp_penalty = {{type = "grad_cam_pp_penalty", weight = config.cam_weight,
+                           layer = config.cam_layer ~= "" and config.cam_layer or nil}},
    rr_clarc = {},   -- filled in below, once the concept vector is known
 }
 assert(penalties[config.method], "method must be plain, rrr, grad_cam_pp_penalty or rr_clarc")

@@ -4,7 +4,7 @@ import LucernaCore
 import LucernaNN
 
 /// The fixed benchmark workloads of `lucerna bench` (random MNIST-shaped data, fixed seed); the
-/// PyTorch equivalents are in `scripts/bench/bench_torch.py`.
+/// PyTorch equivalents are in `scripts/bench/bench_torch.py` (scikit-learn's for `spray`).
 enum BenchmarkWorkload: String, CaseIterable {
     case mlpTrain = "mlp_train"
     case cnnTrain = "cnn_train"
@@ -17,6 +17,7 @@ enum BenchmarkWorkload: String, CaseIterable {
     case integratedGradients = "integrated_gradients"
     case fgsm = "fgsm"
     case pgd10 = "pgd10"
+    case spray = "spray"
 
     static var names: [String] { allCases.map(\.rawValue) }
 
@@ -42,6 +43,17 @@ enum BenchmarkWorkload: String, CaseIterable {
             try Tensor(shape: [batch], integers: (0..<batch).map { _ in generator.nextInt(below: 10) })
         }
         switch self {
+        case .spray:
+            // SpRAy on 5,000 synthetic 28×28 heatmaps (ten blob positions): the 32-nearest-neighbour affinity,
+            // 32 eigenvectors, k-means with 10 clusters.
+            let (samples, side) = (5000, 28)
+            let maps = Self.syntheticHeatmaps(count: samples, side: side)
+            return {
+                let embedding = try SpectralEmbedding(
+                    points: maps, samples: samples, features: side * side, neighbours: 32, components: 32)
+                _ = try KMeans(clusters: 10).fit(points: embedding.coordinates, samples: samples, features: 32)
+                return samples
+            }
         case .mlpTrain:
             let model = try MLP(generator: generator)
             let optimizer = try AdamW(parameters: model.parameters(), learningRate: 1e-3, weightDecay: 1e-2)
@@ -185,5 +197,35 @@ enum BenchmarkWorkload: String, CaseIterable {
                 return 1
             }
         }
+    }
+
+    /// `count` heatmaps of `side`×`side`, each a Gaussian blob at one of ten positions (by index mod 10),
+    /// jittered, plus noise, normalised to sum 1; from a hash of the index, so `bench_torch.py` builds the
+    /// same maps.
+    static func syntheticHeatmaps(count: Int, side: Int) -> [Double] {
+        func hash(_ index: Double, _ salt: Double) -> Double {
+            let value = sin(index * 12.9898 + salt * 78.233) * 43758.5453
+            return value - value.rounded(.down)
+        }
+        var maps = [Double](repeating: 0, count: count * side * side)
+        for map in 0..<count {
+            let cluster = Double(map % 10)
+            let golden = cluster * 0.618034
+            let silver = cluster * 0.381966 + 0.25
+            let centreX = 4 + 20 * (golden - golden.rounded(.down)) + 2 * (hash(Double(map), 1) - 0.5)
+            let centreY = 4 + 20 * (silver - silver.rounded(.down)) + 2 * (hash(Double(map), 2) - 0.5)
+            var total = 0.0
+            for y in 0..<side {
+                for x in 0..<side {
+                    let squared =
+                        (Double(x) - centreX) * (Double(x) - centreX) + (Double(y) - centreY) * (Double(y) - centreY)
+                    let value = exp(-squared / 8) + 0.1 * hash(Double(map * side * side + y * side + x), 3)
+                    maps[(map * side + y) * side + x] = value
+                    total += value
+                }
+            }
+            for index in (map * side * side)..<((map + 1) * side * side) { maps[index] /= total }
+        }
+        return maps
     }
 }

@@ -14,8 +14,42 @@ import torch.nn.functional as F
 from torch_models import CNN, MLP, Critic, Generator
 
 
+def synthetic_heatmaps(count=5000, side=28):
+    """BenchmarkWorkload.syntheticHeatmaps: Gaussian blobs at ten positions, jittered, plus noise, sum 1."""
+    import numpy as np
+
+    def hash_(index, salt):
+        value = np.sin(index * 12.9898 + salt * 78.233) * 43758.5453
+        return value - np.floor(value)
+
+    maps = np.arange(count, dtype=np.float64)
+    cluster = maps % 10
+    golden, silver = cluster * 0.618034, cluster * 0.381966 + 0.25
+    centre_x = 4 + 20 * (golden - np.floor(golden)) + 2 * (hash_(maps, 1) - 0.5)
+    centre_y = 4 + 20 * (silver - np.floor(silver)) + 2 * (hash_(maps, 2) - 0.5)
+    y, x = np.meshgrid(np.arange(side, dtype=np.float64), np.arange(side, dtype=np.float64), indexing="ij")
+    squared = (x[None] - centre_x[:, None, None]) ** 2 + (y[None] - centre_y[:, None, None]) ** 2
+    flat = (maps[:, None, None] * side * side + y[None] * side + x[None])
+    values = np.exp(-squared / 8) + 0.1 * hash_(flat, 3)
+    values /= values.sum(axis=(1, 2), keepdims=True)
+    return values.reshape(count, side * side)
+
+
 def make_step(name, channels_last, fused):
     torch.manual_seed(0)
+    if name == "spray":
+        # scikit-learn's spectral clustering on SpRAy's affinity: the symmetric 32-nearest-neighbour graph
+        # (K + K^T)/2, 32 eigenvectors (ARPACK), k-means with 10 clusters (10 initialisations).
+        from sklearn.cluster import SpectralClustering
+        from sklearn.neighbors import kneighbors_graph
+        maps = synthetic_heatmaps()
+
+        def step():
+            graph = kneighbors_graph(maps, 32, include_self=False)
+            affinity = 0.5 * (graph + graph.T)
+            SpectralClustering(n_clusters=10, affinity="precomputed", n_components=32, random_state=0).fit(affinity)
+            return len(maps)
+        return step, "samples/s"
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     if name == "mlp_train":
         model = MLP()
@@ -175,6 +209,13 @@ def make_step(name, channels_last, fused):
     raise SystemExit(f"unknown benchmark {name}")
 
 
+def framework(name):
+    if name == "spray":
+        import sklearn
+        return f"scikit-learn {sklearn.__version__}"
+    return f"torch {torch.__version__}"
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("name")
@@ -184,6 +225,8 @@ def main():
     parser.add_argument("--fused", action="store_true")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    from threadpoolctl import threadpool_limits
+    threadpool_limits(args.threads)  # scikit-learn's BLAS and OpenMP pools, for `spray`
     step, unit = make_step(args.name, args.channels_last, args.fused)
     start = time.perf_counter()
     while time.perf_counter() - start < 1.0:
@@ -193,7 +236,7 @@ def main():
         units += step()
     throughput = units / (time.perf_counter() - start)
     print(json.dumps({"bench": args.name, "threads": args.threads, "throughput": round(throughput, 2), "unit": unit,
-                      "framework": f"torch {torch.__version__}", "channels_last": args.channels_last,
+                      "framework": framework(args.name), "channels_last": args.channels_last,
                       "fused": args.fused}))
 
 

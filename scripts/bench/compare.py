@@ -18,7 +18,7 @@ from datetime import date
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 WORKLOADS = ["mlp_train", "cnn_train", "cnn_infer", "wgan_gp_step", "rrr_step", "campp_penalty_step",
-             "gradcampp", "saliency", "integrated_gradients", "fgsm", "pgd10"]
+             "gradcampp", "saliency", "integrated_gradients", "fgsm", "pgd10", "spray"]
 
 
 def run(command, field="throughput"):

@@ -1,0 +1,96 @@
+import LucernaComponents
+import LucernaCore
+import LucernaTestSupport
+import XCTest
+
+/// SpRAy's numerics against scikit-learn and SciPy (`scripts/golden/make_spray_golden.py`).
+final class SpectralClusteringTests: XCTestCase {
+    let samples = 150
+    let features = 64
+
+    func testNeighboursEigenvaluesAndEigenvectorsMatchScikitLearnAndSciPy() throws {
+        let fixture = try Fixture("spray.safetensors")
+        let points = try fixture["points"].toDoubles()
+        let neighbours = try SpectralEmbedding.nearestNeighbours(
+            points: points, samples: samples, features: features, neighbours: 10)
+        XCTAssertEqual(neighbours.flatMap { $0 }, try fixture["neighbours"].toIntegers(), "nearest first, as sklearn")
+
+        let embedding = try SpectralEmbedding(
+            points: points, samples: samples, features: features, neighbours: 10, components: 8,
+            normalizeRows: false)
+        let expected = try fixture["eigenvalues"].toDoubles()
+        for (value, reference) in zip(embedding.eigenvalues, expected) {
+            XCTAssertEqual(value, reference, accuracy: 1e-10)
+        }
+        // Every eigenvalue is simple here: the same vectors, with sklearn's sign rule.
+        let vectors = try fixture["eigenvectors"].toDoubles()
+        for component in 0..<8 {
+            for sample in 0..<samples {
+                XCTAssertEqual(
+                    embedding.coordinates[sample * 8 + component], vectors[component * samples + sample],
+                    accuracy: 1e-8, "component \(component), sample \(sample)")
+            }
+        }
+    }
+
+    func testNeighboursAcrossBlocksAndThreadsMatchABruteForceSearch() throws {
+        // 700 samples: three row blocks of 256, so both halves of an off-diagonal block and every thread's
+        // heaps are exercised.
+        let (count, width, k) = (700, 6, 7)
+        let generator = RandomGenerator(seed: 9)
+        let points = (0..<(count * width)).map { _ in generator.nextUniform() }
+        let found = try SpectralEmbedding.nearestNeighbours(
+            points: points, samples: count, features: width, neighbours: k)
+        for sample in 0..<count {
+            let expected = (0..<count).filter { $0 != sample }.map { other -> (Double, Int) in
+                (
+                    (0..<width).reduce(0.0) {
+                        $0 + (points[sample * width + $1] - points[other * width + $1])
+                            * (points[sample * width + $1] - points[other * width + $1])
+                    }, other
+                )
+            }.sorted { $0 < $1 }.prefix(k).map(\.1)
+            XCTAssertEqual(found[sample], Array(expected), "sample \(sample)")
+        }
+        XCTAssertThrowsError(
+            try SpectralEmbedding.nearestNeighbours(points: points, samples: count, features: width, neighbours: count))
+    }
+
+    func testSpectralClusteringFindsScikitLearnsPartition() throws {
+        let fixture = try Fixture("spray.safetensors")
+        let points = try fixture["points"].toDoubles()
+        let embedding = try SpectralEmbedding(
+            points: points, samples: samples, features: features, neighbours: 10, components: 3)
+        let labels = try KMeans(clusters: 3).fit(points: embedding.coordinates, samples: samples, features: 3).labels
+        XCTAssertEqual(try adjustedRandIndex(labels, try fixture["spectral_labels"].toIntegers()), 1)
+        let ward = try WardClustering(clusters: 3).fit(points: embedding.coordinates, samples: samples, features: 3)
+        XCTAssertEqual(try adjustedRandIndex(ward.labels, try fixture["spectral_labels"].toIntegers()), 1)
+    }
+
+    func testKMeansReachesScikitLearnsOptimum() throws {
+        let fixture = try Fixture("spray.safetensors")
+        let points = try fixture["points"].toDoubles()
+        let result = try KMeans(clusters: 3).fit(points: points, samples: samples, features: features, seed: 1)
+        XCTAssertEqual(try adjustedRandIndex(result.labels, try fixture["kmeans_labels"].toIntegers()), 1)
+        XCTAssertEqual(result.inertia, try fixture["kmeans_inertia"].toDoubles()[0], accuracy: 1e-10)
+        XCTAssertThrowsError(try KMeans(clusters: 200).fit(points: points, samples: samples, features: features))
+    }
+
+    func testWardMergesAtSciPysHeights() throws {
+        let fixture = try Fixture("spray.safetensors")
+        let points = try fixture["points"].toDoubles()
+        let result = try WardClustering(clusters: 3).fit(points: points, samples: samples, features: features)
+        XCTAssertEqual(try adjustedRandIndex(result.labels, try fixture["ward_labels"].toIntegers()), 1)
+        let heights = try fixture["ward_heights"].toDoubles()
+        XCTAssertEqual(result.merges.count, heights.count)
+        for (merge, height) in zip(result.merges, heights) { XCTAssertEqual(merge.distance, height, accuracy: 1e-12) }
+    }
+
+    func testAdjustedRandIndexMatchesScikitLearn() throws {
+        let fixture = try Fixture("spray.safetensors")
+        let value = try adjustedRandIndex(try fixture["ari_first"].toIntegers(), try fixture["ari_second"].toIntegers())
+        XCTAssertEqual(value, try fixture["ari_value"].toDoubles()[0], accuracy: 1e-12)
+        XCTAssertEqual(try adjustedRandIndex([0, 0, 1, 1], [5, 5, 2, 2]), 1)
+        XCTAssertThrowsError(try adjustedRandIndex([0, 1], [0]))
+    }
+}
