@@ -48,6 +48,8 @@ public enum Builtins {
         DeletionAUC.self,
         InsertionAUC.self,
         RandomizationSanity.self,
+        // Clusterings.
+        KMeans.self, AgglomerativeClustering.self, DBSCAN.self,
         // Attacks.
         GradientSignAttack.self,  // fgsm, fgsm_rs, bim, pgd, mifgsm
         DeepFool.self,

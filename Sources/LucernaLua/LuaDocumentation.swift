@@ -41,6 +41,10 @@ public enum LuaDocumentation {
             "Composite", LuaObjects.compositeMetatable,
             "assigns LRP rules to layers: `composite:rules(model)` lists them; pass it to `explainers.lrp{composite = ...}`"
         ),
+        (
+            "Clustering", LuaObjects.clusteringMetatable,
+            "`clustering:fit(points)` returns a label per row of `points` `[N, features]` (-1 for noise)"
+        ),
     ]
 
     static func className(_ entry: ComponentEntry) -> String {

@@ -13,11 +13,12 @@ enum LuaObjects {
     static let explainerMetatable = "lucerna.Explainer"
     static let ruleMetatable = "lucerna.Rule"
     static let compositeMetatable = "lucerna.Composite"
+    static let clusteringMetatable = "lucerna.Clustering"
 
     static let metatables = [
         LuaNNAPI.moduleMetatable, LuaNNAPI.optimizerMetatable, LuaNNAPI.scheduleMetatable,
         regularizerMetatable, metricMetatable, lossMetatable, attackMetatable, explainerMetatable,
-        ruleMetatable, compositeMetatable,
+        ruleMetatable, compositeMetatable, clusteringMetatable,
     ]
 
     /// The engine object at `index` (not tensors), or nil.
@@ -42,6 +43,7 @@ enum LuaObjects {
         case let explainer as Explainer: LuaUserdata.push(explainer, metatable: explainerMetatable, in: state)
         case let rule as RelevanceRule: LuaUserdata.push(rule, metatable: ruleMetatable, in: state)
         case let composite as RelevanceComposite: LuaUserdata.push(composite, metatable: compositeMetatable, in: state)
+        case let clustering as Clustering: LuaUserdata.push(clustering, metatable: clusteringMetatable, in: state)
         case let dataset as TensorDataset:
             lua_createtable(state, 0, Int32(dataset.tensors.count + dataset.metadata.count))
             for (name, tensor) in dataset.tensors {
@@ -217,6 +219,15 @@ enum LuaObjects {
                     try rule.inputRelevance(
                         layer: RelevanceLayer(name: layer.typeName, module: layer), input: call.tensor(3),
                         outputRelevance: call.tensor(4)))
+                return 1
+            }
+        }
+        lucerna_pop(lua.state, 1)
+        // clustering:fit(points): a label per row of points [N, features], -1 for noise.
+        LuaUserdata.createMetatable(clusteringMetatable, in: lua) { lua in
+            lua.setFunction("fit") { call in
+                call.push(
+                    try argument(call, clusteringMetatable, as: Clustering.self, "a clustering").fit(call.tensor(2)))
                 return 1
             }
         }

@@ -63,7 +63,8 @@ final class SpectralClusteringTests: XCTestCase {
             points: points, samples: samples, features: features, neighbours: 10, components: 3)
         let labels = try KMeans(clusters: 3).fit(points: embedding.coordinates, samples: samples, features: 3).labels
         XCTAssertEqual(try adjustedRandIndex(labels, try fixture["spectral_labels"].toIntegers()), 1)
-        let ward = try WardClustering(clusters: 3).fit(points: embedding.coordinates, samples: samples, features: 3)
+        let ward = try AgglomerativeClustering(clusters: 3).fit(
+            points: embedding.coordinates, samples: samples, features: 3)
         XCTAssertEqual(try adjustedRandIndex(ward.labels, try fixture["spectral_labels"].toIntegers()), 1)
     }
 
@@ -79,11 +80,42 @@ final class SpectralClusteringTests: XCTestCase {
     func testWardMergesAtSciPysHeights() throws {
         let fixture = try Fixture("spray.safetensors")
         let points = try fixture["points"].toDoubles()
-        let result = try WardClustering(clusters: 3).fit(points: points, samples: samples, features: features)
+        let result = try AgglomerativeClustering(clusters: 3).fit(points: points, samples: samples, features: features)
         XCTAssertEqual(try adjustedRandIndex(result.labels, try fixture["ward_labels"].toIntegers()), 1)
         let heights = try fixture["ward_heights"].toDoubles()
         XCTAssertEqual(result.merges.count, heights.count)
         for (merge, height) in zip(result.merges, heights) { XCTAssertEqual(merge.distance, height, accuracy: 1e-12) }
+    }
+
+    func testDBSCANFindsScikitLearnsClustersAndNoise() throws {
+        let fixture = try Fixture("spray.safetensors")
+        let points = try fixture["dbscan_points"]
+        let dbscan = try Registry.standard().build(
+            .clustering, "dbscan", options: ["eps": .number(0.3), "minimum_samples": .number(5)])
+        let labels = try dbscan.fit(points).toIntegers()
+        let expected = try fixture["dbscan_labels"].toIntegers()
+        XCTAssertEqual(labels.map { $0 == -1 }, expected.map { $0 == -1 }, "the same noise samples")
+        XCTAssertEqual(try adjustedRandIndex(labels, expected), 1)
+        XCTAssertEqual(Set(labels.filter { $0 >= 0 }), [0, 1, 2])
+    }
+
+    func testRegisteredClusteringsTakeTensorsAndRefuseBadPoints() throws {
+        let registry = Registry.standard()
+        let fixture = try Fixture("spray.safetensors")
+        let points = try fixture["points"]
+        for (name, options) in [
+            ("kmeans", ["clusters": ConfigValue.number(3), "seed": .number(1)]),
+            ("agglomerative", ["clusters": .number(3)]),
+        ] {
+            let clustering = try registry.build(.clustering, name, options: options)
+            let labels = try clustering.fit(points).toIntegers()
+            let expected = try fixture[name == "kmeans" ? "kmeans_labels" : "ward_labels"].toIntegers()
+            XCTAssertEqual(try adjustedRandIndex(labels, expected), 1, name)
+            XCTAssertThrowsError(try clustering.fit(try Tensor.zeros([4]))) { error in
+                XCTAssert("\(error)".contains("[samples, features]"), "\(error)")
+            }
+            XCTAssertThrowsError(try clustering.fit(try Tensor(shape: [2, 1], doubles: [0, .nan])))
+        }
     }
 
     func testAdjustedRandIndexMatchesScikitLearn() throws {

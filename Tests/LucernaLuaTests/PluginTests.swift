@@ -31,6 +31,19 @@ final class PluginTests: XCTestCase {
         }
     }
 
+    func testFarthestFirstPicksTheFarthestPointsAsCentres() throws {
+        let lua = try pluginState()
+        // Centres 0 (the first point), 20 (farthest from it), then 10 (farthest from both).
+        try lua.run(
+            source: """
+                points = lucerna.tensor{{0}, {1}, {10}, {11}, {20}}
+                labels = clusterings.farthest_first{clusters = 3}:fit(points)
+                kmeans = clusterings.kmeans{clusters = 2}:fit(points)
+                """, name: "farthest.lua")
+        XCTAssertEqual(lua.tensor(global: "labels")?.toIntegers(), [0, 0, 2, 2, 1])
+        XCTAssertEqual(Set(try XCTUnwrap(lua.tensor(global: "kmeans")).toIntegers()).count, 2)
+    }
+
     /// Loads golden tensors into Lua globals and returns a state with the plugins.
     func goldenState() throws -> (LuaState, Fixture) {
         let lua = try pluginState()

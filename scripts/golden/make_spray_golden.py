@@ -12,6 +12,7 @@
 - kmeans_*: sklearn KMeans(n_clusters=3, n_init=10) on the points: labels and inertia.
 - ward_*: sklearn AgglomerativeClustering(linkage="ward") labels and SciPy's Ward merge heights.
 - ari_*: two labelings and sklearn's adjusted_rand_score.
+- dbscan_*: 2-D points (three blobs and scattered noise) and sklearn DBSCAN(eps=0.3, min_samples=5) labels.
 """
 import os
 
@@ -21,7 +22,7 @@ import torch
 from safetensors.torch import save_file
 from scipy.cluster.hierarchy import ward
 from scipy.sparse import csr_matrix
-from sklearn.cluster import AgglomerativeClustering, KMeans, SpectralClustering
+from sklearn.cluster import DBSCAN, AgglomerativeClustering, KMeans, SpectralClustering
 from sklearn.metrics import adjusted_rand_score
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils.extmath import _deterministic_vector_sign_flip
@@ -55,6 +56,10 @@ agglomerative = AgglomerativeClustering(n_clusters=clusters, linkage="ward").fit
 heights = ward(points)[:, 2]
 first = rng.integers(0, 4, size=60)
 second = np.where(rng.random(60) < 0.7, first, rng.integers(0, 5, size=60))
+blobs = np.concatenate([rng.normal(centre, 0.15, size=(40, 2)) for centre in ([0, 0], [3, 0], [0, 3])])
+scattered = rng.uniform(-1.5, 4.5, size=(20, 2))
+dbscan_points = np.concatenate([blobs, scattered])
+dbscan = DBSCAN(eps=0.3, min_samples=5).fit(dbscan_points)
 
 out = {
     "points": points,
@@ -70,10 +75,13 @@ out = {
     "ari_first": first,
     "ari_second": second,
     "ari_value": np.array([adjusted_rand_score(first, second)]),
+    "dbscan_points": dbscan_points,
+    "dbscan_labels": dbscan.labels_,
 }
 tensors = {k: torch.from_numpy(np.ascontiguousarray(v)).to(torch.float64 if v.dtype.kind == "f" else torch.int64)
            for k, v in out.items()}
 path = os.path.join(os.path.dirname(__file__), "..", "..", "Tests", "Fixtures", "spray.safetensors")
 save_file(tensors, path)
 print(f"wrote {len(tensors)} tensors to {os.path.normpath(path)}; ARI(spectral, truth) =",
-      adjusted_rand_score(truth, spectral.labels_), "eigenvalues", np.round(1 - top_values, 4))
+      adjusted_rand_score(truth, spectral.labels_), "eigenvalues", np.round(1 - top_values, 4),
+      "DBSCAN clusters", len(set(dbscan.labels_) - {-1}), "noise", int((dbscan.labels_ == -1).sum()))

@@ -25,8 +25,8 @@ struct LuaKindBinding {
     /// Every binding: the Lua half of the table of kinds.
     static let all: [ComponentKind: LuaKindBinding] = Dictionary(
         uniqueKeysWithValues: [
-            model, fusion, regularizer, method, attack, explainer, rule, composite, metric, dataset, optimizer,
-            schedule, loss,
+            model, fusion, regularizer, method, attack, explainer, rule, composite, metric, clustering, dataset,
+            optimizer, schedule, loss,
         ].map { ($0.kind, $0) })
 
     /// The binding of `kind`, if it has one.

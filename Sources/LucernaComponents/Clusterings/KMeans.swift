@@ -7,13 +7,36 @@ import LucernaCore
 /// restarts keeping the lowest inertia; an empty cluster takes the point farthest from its centre.
 ///
 /// Reference: Arthur & Vassilvitskii, "k-means++", SODA 2007; scikit-learn `sklearn.cluster.KMeans`.
-public struct KMeans: Sendable {
+public final class KMeans: Clustering {
+    public static let options = [
+        OptionSpec("clusters", .integer, default: .number(8), "the number of clusters (scikit-learn's default 8)"),
+        OptionSpec("initializations", .integer, default: .number(10), "k-means++ restarts; the lowest inertia is kept"),
+        OptionSpec("maximum_iterations", .integer, default: .number(300), "Lloyd iterations per restart"),
+        OptionSpec(
+            "tolerance", .number, default: .number(1e-4),
+            "stop when the centres' squared shift is below this times the mean feature variance"),
+        OptionSpec("seed", .integer, default: .number(0), "the seeding's random generator"),
+    ]
     public let clusters: Int
     public var initializations = 10
     public var maximumIterations = 300
     public var tolerance = 1e-4
+    public var seed: UInt64 = 0
 
     public init(clusters: Int) { self.clusters = clusters }
+
+    public init(config: Config) throws {
+        clusters = try config.positiveInteger("clusters")
+        initializations = try config.positiveInteger("initializations")
+        maximumIterations = try config.positiveInteger("maximum_iterations")
+        tolerance = try config.nonNegativeNumber("tolerance")
+        seed = UInt64(max(0, try config.integer("seed")))
+    }
+
+    public func fit(_ points: Tensor) throws -> Tensor {
+        let (values, samples, features) = try Self.rows(points, "clusterings.kmeans")
+        return try Self.labels(fit(points: values, samples: samples, features: features, seed: seed).labels)
+    }
 
     /// The clustering: a label per sample, the centres (`clusters`×`features`, row-major) and the inertia
     /// (sum of squared distances to the own centre).
@@ -213,142 +236,12 @@ public struct KMeans: Sendable {
     }
 }
 
-/// Agglomerative clustering with Ward's linkage (scikit-learn's default): the merge of two clusters costs
-/// the increase in within-cluster variance, √(2|A||B|/(|A|+|B|))·‖c_A − c_B‖; merges by the
-/// nearest-neighbour chain algorithm (exact for Ward, `O(n²·features)` time and `O(n)` memory from the
-/// centroids), the tree cut at `clusters`.
-///
-/// Reference: Ward, "Hierarchical grouping to optimize an objective function", JASA 1963; Murtagh,
-/// "A survey of recent advances in hierarchical clustering algorithms", 1983 (nearest-neighbour chains);
-/// scikit-learn `AgglomerativeClustering(linkage="ward")`.
-public struct WardClustering: Sendable {
-    public let clusters: Int
-
-    public init(clusters: Int) { self.clusters = clusters }
-
-    /// A merge of the tree: the two clusters (by their smallest sample) and the linkage distance.
-    public struct Merge: Sendable {
-        public let first: Int, second: Int, distance: Double
-    }
-
-    /// Labels numbered 0..<clusters in order of each cluster's first sample, and the merges in order of
-    /// distance.
-    public func fit(points: [Double], samples: Int, features: Int) throws -> (labels: [Int], merges: [Merge]) {
-        guard samples >= 1, features >= 1, points.count == samples * features else {
-            throw TensorError("ward", "needs samples×features values, got \(points.count) for \(samples)×\(features)")
-        }
-        guard clusters >= 1, clusters <= samples else {
-            throw TensorError("ward", "asks for \(clusters) clusters of \(samples) samples")
-        }
-        guard points.allSatisfy(\.isFinite) else { throw TensorError("ward", "the points have NaN or infinite values") }
-        var centroids = points
-        var sizes = [Double](repeating: 1, count: samples)
-        var active = Array(0..<samples)  // cluster ids (the slot of a representative sample)
-        var position = Array(0..<samples)  // index in `active`, -1 once merged away
-        func cost(_ a: Int, _ b: Int) -> Double {
-            var sum = 0.0
-            for feature in 0..<features {
-                let difference = centroids[a * features + feature] - centroids[b * features + feature]
-                sum += difference * difference
-            }
-            return (2 * sizes[a] * sizes[b] / (sizes[a] + sizes[b]) * sum).squareRoot()
-        }
-        var merges: [Merge] = []
-        var chain: [Int] = []
-        while active.count > 1 {
-            if chain.isEmpty { chain.append(active[0]) }
-            let top = chain[chain.count - 1]
-            // The nearest active cluster of the chain's top; the previous chain element wins a tie (so the
-            // chain always ends in a reciprocal pair).
-            var nearest = -1
-            var nearestDistance = Double.infinity
-            for other in active where other != top {
-                let distance = cost(top, other)
-                if distance < nearestDistance {
-                    nearest = other
-                    nearestDistance = distance
-                }
-            }
-            if chain.count > 1 {
-                let previous = chain[chain.count - 2]
-                let distance = cost(top, previous)
-                if distance <= nearestDistance {
-                    nearest = previous
-                    nearestDistance = distance
-                }
-            }
-            if chain.count > 1 && nearest == chain[chain.count - 2] {
-                // Reciprocal nearest neighbours: merge them into the smaller id.
-                chain.removeLast(2)
-                let (keep, drop) = (min(top, nearest), max(top, nearest))
-                let total = sizes[keep] + sizes[drop]
-                for feature in 0..<features {
-                    centroids[keep * features + feature] =
-                        (sizes[keep] * centroids[keep * features + feature] + sizes[drop]
-                            * centroids[drop * features + feature]) / total
-                }
-                sizes[keep] = total
-                merges.append(Merge(first: keep, second: drop, distance: nearestDistance))
-                let index = position[drop]
-                let last = active.removeLast()
-                if last != drop {
-                    active[index] = last
-                    position[last] = index
-                }
-                position[drop] = -1
-            } else {
-                chain.append(nearest)
-            }
-        }
-        // Cut: apply the samples − clusters cheapest merges (Ward is reducible, so their order is the tree's).
-        let ordered = merges.enumerated().sorted { ($0.element.distance, $0.offset) < ($1.element.distance, $1.offset) }
-            .map(\.element)
-        var parent = Array(0..<samples)
-        func root(_ node: Int) -> Int {
-            var node = node
-            while parent[node] != node {
-                parent[node] = parent[parent[node]]
-                node = parent[node]
-            }
-            return node
-        }
-        for merge in ordered.prefix(samples - clusters) {
-            let (a, b) = (root(merge.first), root(merge.second))
-            parent[max(a, b)] = min(a, b)
-        }
-        var numbering: [Int: Int] = [:]
-        let labels = (0..<samples).map { sample -> Int in
-            let cluster = root(sample)
-            if let label = numbering[cluster] { return label }
-            numbering[cluster] = numbering.count
-            return numbering.count - 1
-        }
-        return (labels, ordered)
-    }
-}
-
-/// The adjusted Rand index of two labelings (Hubert & Arabie 1985; scikit-learn's `adjusted_rand_score`):
-/// 1 for the same partition whatever the label names, about 0 for independent ones.
-public func adjustedRandIndex(_ first: [Int], _ second: [Int]) throws -> Double {
-    guard first.count == second.count, !first.isEmpty else {
-        throw TensorError(
-            "adjusted_rand_index", "needs two labelings of the same samples, got \(first.count) and \(second.count)")
-    }
-    var table: [Int: [Int: Int]] = [:]
-    var rows: [Int: Int] = [:]
-    var columns: [Int: Int] = [:]
-    for (a, b) in zip(first, second) {
-        table[a, default: [:]][b, default: 0] += 1
-        rows[a, default: 0] += 1
-        columns[b, default: 0] += 1
-    }
-    func pairs(_ count: Int) -> Double { Double(count) * Double(count - 1) / 2 }
-    let index = table.values.flatMap(\.values).reduce(0) { $0 + pairs($1) }
-    let rowPairs = rows.values.reduce(0) { $0 + pairs($1) }
-    let columnPairs = columns.values.reduce(0) { $0 + pairs($1) }
-    let expected = rowPairs * columnPairs / pairs(first.count)
-    let maximum = (rowPairs + columnPairs) / 2
-    // sklearn: identical trivial partitions (one cluster, or all singletons) score 1.
-    guard maximum != expected else { return 1 }
-    return (index - expected) / (maximum - expected)
+extension KMeans: RegisteredComponent {
+    public static let registrations: [ComponentEntry] = [
+        ComponentEntry(
+            .clustering, "kmeans",
+            "k-means: greedy k-means++ seeding, Lloyd iterations, restarts (scikit-learn's KMeans)",
+            reference: "Arthur & Vassilvitskii, \"k-means++: The Advantages of Careful Seeding\", SODA 2007",
+            options: options, build: KMeans.init)
+    ]
 }
