@@ -250,7 +250,7 @@ public enum LuaDocumentation {
             out.append("")
         }
         out += ["## Global functions", ""]
-        for global in ["tensor", "nn", "lucerna", "run"] {
+        for global in ["tensor", "nn", "lucerna", "run", "reveal"] {
             out.append("- `\(global)`: " + globalFunctions(global, in: lua).map { "`\($0)`" }.joined(separator: ", "))
         }
         out += [
@@ -281,7 +281,13 @@ public enum LuaDocumentation {
             "",
             "`run.image(name, images, {columns = 8, range = {0, 1}})` saves a PNG grid to `images/` for `report.html`.",
             "",
+            "`reveal.spray{heatmaps = maps, clusterings = {kmeans = clusterings.kmeans{clusters = 8}}}` runs Spectral",
+            "Relevance Analysis on one class's explanations and returns `eigenvalues`, `embedding`, `coordinates`,",
+            "`maps`, `cluster_components`, `labels` and `ranking` (per clustering, the clusters most shortcut-like",
+            "first; see docs/guide/reveal.md). Options:", "",
         ]
+        out += LuaRevealAPI.sprayOptions.map { "- `\($0.name)`: \($0.summary)" }
+        out += [""]
         out += ["## Components", ""]
         for kind in ComponentKind.allCases {
             out.append("### \(kind.name): `\(kind.luaGlobal)`")

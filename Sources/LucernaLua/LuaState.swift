@@ -123,6 +123,7 @@ public final class LuaState {
         LuaObjects.install(in: self)
         LuaComponentsAPI.install(in: self)
         LuaTrainAPI.install(in: self)
+        LuaRevealAPI.install(in: self)
         LuaPlugins.installBase(in: self)
         LuaRunAPI.install(in: self)
         if let sandbox { try LuaSandboxAPI.install(sandbox, in: self) }

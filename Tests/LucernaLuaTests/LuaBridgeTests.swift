@@ -212,4 +212,54 @@ final class LuaBridgeTests: XCTestCase {
                 """, name: "coroutine.lua")
         XCTAssertEqual(lua.number(global: "epochs"), 2)
     }
+
+    func testRevealSprayRanksTheArtifactClusterFirstFromLua() throws {
+        let lua = try LuaState()
+        var values = [Double]()
+        var artifact: [Int] = []
+        let generator = RandomGenerator(seed: 5)
+        for sample in 0..<120 {
+            let patched = sample % 8 == 0
+            if patched { artifact.append(sample) }
+            for y in 0..<12 {
+                for x in 0..<12 {
+                    let squared = Double((x - 6) * (x - 6) + (y - 6) * (y - 6))
+                    values.append(
+                        exp(-squared / 10) + 0.05 * generator.nextUniform() + (patched && x < 3 && y < 3 ? 2 : 0))
+                }
+            }
+        }
+        lua.set(global: "maps", to: try Tensor(shape: [120, 1, 12, 12], doubles: values))
+        try lua.run(
+            source: """
+                result = reveal.spray{heatmaps = maps, clusterings = {kmeans = clusterings.kmeans{clusters = 3},
+                                                                      ward = {type = "agglomerative", clusters = 3}},
+                                      neighbours = 10, components = 8}
+                top = result.ranking.kmeans[1].members
+                ward_top = result.ranking.ward[1].members
+                count = #result.ranking.kmeans
+                rows, width = result.embedding:shape()[1], result.embedding:shape()[2]
+                view = result.coordinates:shape()[2]
+                cells = result.maps:shape()[2] * result.maps:shape()[3]
+                labels = result.labels.kmeans
+                local ok
+                ok, message = pcall(reveal.spray, {clusterings = "kmeans"})
+                failed = ok and 0 or 1
+                ok, message2 = pcall(reveal.spray, {heatmaps = maps, neighbors = 3})
+                """, name: "spray.lua")
+        XCTAssertEqual(lua.tensor(global: "top")?.toIntegers(), artifact)
+        XCTAssertEqual(lua.tensor(global: "ward_top")?.toIntegers(), artifact)
+        XCTAssertEqual(lua.tensor(global: "labels")?.shape, [120])
+        XCTAssertEqual(lua.number(global: "count"), 3)
+        XCTAssertEqual(lua.number(global: "rows"), 120)
+        XCTAssertEqual(lua.number(global: "width"), 8)
+        XCTAssertEqual(lua.number(global: "view"), 2)
+        XCTAssertEqual(lua.number(global: "cells"), 144, "12×12 maps stay at their size below size = 16")
+        XCTAssertEqual(lua.number(global: "failed"), 1)
+        XCTAssert(
+            (lua.string(global: "message") ?? "").contains("heatmaps is required"), lua.string(global: "message") ?? "")
+        XCTAssert(
+            (lua.string(global: "message2") ?? "").contains("did you mean 'neighbours'"),
+            lua.string(global: "message2") ?? "")
+    }
 }

@@ -294,6 +294,25 @@ public struct Config {
     /// The registry, for options that are themselves components.
     public let registry: Registry?
 
+    /// `options` checked against `specs`: an unknown name is an error naming the closest accepted one, a
+    /// missing required option is an error, and missing options take their defaults.
+    public init(owner: String, options: [String: ConfigValue], specs: [OptionSpec], registry: Registry? = nil) throws {
+        try rejectUnknownOptions(options.keys, accepted: specs.map(\.name), owner: owner)
+        var values: [String: ConfigValue] = [:]
+        for option in specs {
+            let given = options[option.name] ?? .null
+            if case .null = given {
+                if option.required {
+                    throw RegistryError(owner, "option \(option.name) is required (\(option.summary))")
+                }
+                values[option.name] = option.defaultValue
+            } else {
+                values[option.name] = given
+            }
+        }
+        self.init(owner: owner, values: values, registry: registry)
+    }
+
     public init(owner: String, values: [String: ConfigValue], registry: Registry? = nil) {
         self.owner = owner
         self.values = values

@@ -139,21 +139,7 @@ public final class Registry: @unchecked Sendable {
 
     /// The checked, defaulted configuration of `entry` for `options`.
     public func config(for entry: ComponentEntry, options: [String: ConfigValue]) throws -> Config {
-        let owner = entry.qualifiedName
-        try rejectUnknownOptions(options.keys, accepted: entry.options.map(\.name), owner: owner)
-        var values: [String: ConfigValue] = [:]
-        for option in entry.options {
-            let given = options[option.name] ?? .null
-            if case .null = given {
-                if option.required {
-                    throw RegistryError(owner, "option \(option.name) is required (\(option.summary))")
-                }
-                values[option.name] = option.defaultValue
-            } else {
-                values[option.name] = given
-            }
-        }
-        return Config(owner: owner, values: values, registry: self)
+        try Config(owner: entry.qualifiedName, options: options, specs: entry.options, registry: self)
     }
 
     /// ``build(_:from:context:)`` for a kind known only at run time.

@@ -1,0 +1,188 @@
+import LucernaCore
+
+/// Spectral Relevance Analysis (SpRAy) over the explanations of one class's samples, as Reveal-to-Revise
+/// uses it: each heatmap summed over channels, average-pooled to at most `size`×`size` cells (PyTorch's
+/// adaptive average pooling bins), divided by its total |relevance| (sum 1 for non-negative maps) and
+/// flattened; the ``SpectralEmbedding`` of the maps (k-nearest-neighbour affinity, `components`
+/// eigenvectors); each clustering run on the first `cluster_components` eigenvectors with rows of unit
+/// length (Ng, Jordan & Weiss; by default as many as the eigengap suggests: the count before the largest
+/// gap among the eigenvalues, at least 2 — all 32 spread the bulk of a class over a sphere as widely as
+/// an artifact cluster sits from it); and the clusters of each
+/// ranked by how much they look like a shortcut: far from the other samples in the embedding (`distance`,
+/// between the cluster's mean row and the rest's, in the coordinates the clusterings saw) and with relevance concentrated in a small region
+/// (`concentration`: the share of the cluster's mean |map| in its top tenth of cells, 0.1 for an even
+/// spread). The ranking score is their product; the largest clusters of a class (the bulk) sit far from
+/// nothing and rank last.
+///
+/// Reference: Lapuschkin et al., "Unmasking Clever Hans predictors and assessing what machines really
+/// learn", Nature Communications 2019; Pahde et al., "Reveal to Revise", MICCAI 2023 (SpRAy in its Reveal step).
+public struct SpectralRelevanceAnalysis {
+    public static let options = [
+        OptionSpec("neighbours", .integer, default: .number(32), "k of the nearest-neighbour affinity"),
+        OptionSpec("components", .integer, default: .number(32), "eigenvectors of the spectral embedding"),
+        OptionSpec("size", .integer, default: .number(16), "maps are average-pooled to at most size × size cells"),
+        OptionSpec(
+            "cluster_components", .integer, default: .number(0),
+            "eigenvectors the clusterings see (0: the eigengap's count, at least 2)"),
+        OptionSpec("seed", .integer, default: .number(0), "the eigensolver's start block"),
+    ]
+    public var neighbours = 32
+    public var components = 32
+    public var size = 16
+    public var clusterComponents = 0
+    public var seed: UInt64 = 0
+
+    public init() {}
+
+    public init(config: Config) throws {
+        neighbours = try config.positiveInteger("neighbours")
+        components = try config.positiveInteger("components")
+        size = try config.positiveInteger("size")
+        clusterComponents = max(0, try config.integer("cluster_components"))
+        seed = UInt64(max(0, try config.integer("seed")))
+    }
+
+    /// One cluster of a clustering, with the quantities it is ranked by.
+    public struct Cluster: Sendable {
+        public let label: Int
+        public let members: [Int]
+        public let share: Double
+        public let distance: Double
+        public let concentration: Double
+        public var score: Double { distance * concentration }
+    }
+
+    /// The analysis: the maps as embedded (`[samples, height × width]`), the embedding, and per clustering
+    /// the labels and the clusters ranked, most shortcut-like first.
+    public struct Result {
+        public let maps: [Double]
+        public let samples: Int, height: Int, width: Int
+        public let embedding: SpectralEmbedding
+        /// How many eigenvectors the clusterings saw.
+        public let clusterComponents: Int
+        public let labels: [String: [Int]]
+        public let rankings: [String: [Cluster]]
+    }
+
+    /// Heatmaps `[N, H, W]` or `[N, C, H, W]` summed over channels, pooled and normalised.
+    public func preprocess(_ heatmaps: Tensor) throws -> (maps: [Double], samples: Int, height: Int, width: Int) {
+        let owner = "reveal.spray"
+        guard heatmaps.rank == 3 || heatmaps.rank == 4, heatmaps.shape[0] >= 2 else {
+            throw TensorError(
+                owner,
+                "needs heatmaps [N, H, W] or [N, C, H, W] of at least 2 samples, got \(describe(shape: heatmaps.shape))"
+            )
+        }
+        let values = heatmaps.toDoubles()
+        guard values.allSatisfy(\.isFinite) else {
+            throw TensorError(owner, "the heatmaps have NaN or infinite values")
+        }
+        let samples = heatmaps.shape[0]
+        let channels = heatmaps.rank == 4 ? heatmaps.shape[1] : 1
+        let (inputHeight, inputWidth) = (heatmaps.shape[heatmaps.rank - 2], heatmaps.shape[heatmaps.rank - 1])
+        guard inputHeight >= 1, inputWidth >= 1 else { throw TensorError(owner, "empty heatmaps") }
+        let (height, width) = (min(size, inputHeight), min(size, inputWidth))
+        var maps = [Double](repeating: 0, count: samples * height * width)
+        for sample in 0..<samples {
+            for row in 0..<height {
+                let rows = (row * inputHeight / height)..<(((row + 1) * inputHeight + height - 1) / height)
+                for column in 0..<width {
+                    let columns = (column * inputWidth / width)..<(((column + 1) * inputWidth + width - 1) / width)
+                    var sum = 0.0
+                    for channel in 0..<channels {
+                        let base = (sample * channels + channel) * inputHeight * inputWidth
+                        for y in rows { for x in columns { sum += values[base + y * inputWidth + x] } }
+                    }
+                    maps[(sample * height + row) * width + column] = sum / Double(rows.count * columns.count)
+                }
+            }
+            let range = (sample * height * width)..<((sample + 1) * height * width)
+            let total = maps[range].reduce(0) { $0 + abs($1) }
+            if total > 0 { for index in range { maps[index] /= total } }
+        }
+        return (maps, samples, height, width)
+    }
+
+    /// Runs SpRAy on `heatmaps` with each named clustering on the embedding.
+    public func analyze(_ heatmaps: Tensor, clusterings: [(name: String, clustering: Clustering)]) throws -> Result {
+        let (maps, samples, height, width) = try preprocess(heatmaps)
+        let cells = height * width
+        let embedding = try SpectralEmbedding(
+            points: maps, samples: samples, features: cells, neighbours: min(neighbours, samples - 1),
+            components: min(components, samples), seed: seed)
+        let count = Self.clusterComponents(requested: clusterComponents, eigenvalues: embedding.eigenvalues)
+        let coordinates = try Tensor(
+            shape: [samples, count],
+            doubles: Self.leadingRows(embedding.coordinates, width: embedding.components, count: count))
+        var labels: [String: [Int]] = [:]
+        var rankings: [String: [Cluster]] = [:]
+        for (name, clustering) in clusterings {
+            let found = try clustering.fit(coordinates).toIntegers()
+            guard found.count == samples else {
+                throw TensorError(
+                    "reveal.spray", "clustering \(name) returned \(found.count) labels for \(samples) samples")
+            }
+            labels[name] = found
+            rankings[name] = Self.rank(
+                labels: found, rows: coordinates.toDoubles(), dimensions: count, maps: maps, cells: cells)
+        }
+        return Result(
+            maps: maps, samples: samples, height: height, width: width, embedding: embedding, clusterComponents: count,
+            labels: labels, rankings: rankings)
+    }
+
+    /// `requested` when positive (at most all), else the eigengap heuristic: the number of eigenvalues
+    /// before the largest gap between consecutive ones, at least 2.
+    static func clusterComponents(requested: Int, eigenvalues: [Double]) -> Int {
+        if requested > 0 { return min(requested, eigenvalues.count) }
+        guard eigenvalues.count > 2 else { return eigenvalues.count }
+        let gaps = (1..<eigenvalues.count).map { eigenvalues[$0] - eigenvalues[$0 - 1] }
+        let largest = gaps.indices.max { gaps[$0] < gaps[$1] || (gaps[$0] == gaps[$1] && $0 > $1) } ?? 1
+        return max(2, largest + 1)
+    }
+
+    /// The first `count` of each row's `width` coordinates, each row scaled to unit length.
+    static func leadingRows(_ coordinates: [Double], width: Int, count: Int) -> [Double] {
+        let samples = coordinates.count / max(1, width)
+        var rows = [Double](repeating: 0, count: samples * count)
+        for sample in 0..<samples {
+            var norm = 0.0
+            for axis in 0..<count {
+                let value = coordinates[sample * width + axis]
+                rows[sample * count + axis] = value
+                norm += value * value
+            }
+            if norm > 0 { for axis in 0..<count { rows[sample * count + axis] /= norm.squareRoot() } }
+        }
+        return rows
+    }
+
+    /// The clusters of `labels` (noise, -1, left out), most shortcut-like first (score, then the smaller).
+    /// `rows` are the coordinates the clusterings saw (`dimensions` per sample).
+    static func rank(labels: [Int], rows: [Double], dimensions: Int, maps: [Double], cells: Int) -> [Cluster] {
+        let samples = labels.count
+        func meanRow(_ samples: [Int]) -> [Double] {
+            var mean = [Double](repeating: 0, count: dimensions)
+            for sample in samples {
+                for axis in 0..<dimensions { mean[axis] += rows[sample * dimensions + axis] }
+            }
+            return mean.map { $0 / Double(max(1, samples.count)) }
+        }
+        let clusters = Set(labels.filter { $0 >= 0 }).sorted().map { label -> Cluster in
+            let members = (0..<samples).filter { labels[$0] == label }
+            let others = (0..<samples).filter { labels[$0] != label }
+            let distance =
+                others.isEmpty
+                ? 0
+                : zip(meanRow(members), meanRow(others)).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot()
+            var mean = [Double](repeating: 0, count: cells)
+            for member in members { for cell in 0..<cells { mean[cell] += abs(maps[member * cells + cell]) } }
+            let total = mean.reduce(0, +)
+            let top = mean.sorted(by: >).prefix(max(1, (cells + 9) / 10)).reduce(0, +)
+            return Cluster(
+                label: label, members: members, share: Double(members.count) / Double(samples), distance: distance,
+                concentration: total > 0 ? top / total : 0)
+        }
+        return clusters.sorted { ($0.score, -$0.members.count, -$0.label) > ($1.score, -$1.members.count, -$1.label) }
+    }
+}

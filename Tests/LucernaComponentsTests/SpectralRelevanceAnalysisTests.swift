@@ -1,0 +1,73 @@
+import LucernaComponents
+import LucernaCore
+import LucernaTestSupport
+import XCTest
+
+/// SpRAy over heatmaps: the preprocessing by hand, and an artifact cluster found and ranked first.
+final class SpectralRelevanceAnalysisTests: XCTestCase {
+    /// `count` 28×28 heatmaps: a central blob (jittered by up to a pixel) plus noise; every `every`-th also carries a bright 4×4
+    /// patch in the top-left corner (the artifact). Returns the maps and the artifact samples.
+    static func heatmaps(count: Int, every: Int, seed: UInt64) throws -> (Tensor, [Int]) {
+        let generator = RandomGenerator(seed: seed)
+        var values = [Double](repeating: 0, count: count * 28 * 28)
+        var artifact: [Int] = []
+        for sample in 0..<count {
+            let (centreX, centreY) = (
+                14 + 2 * (generator.nextUniform() - 0.5), 14 + 2 * (generator.nextUniform() - 0.5)
+            )
+            let patched = sample % every == 0
+            if patched { artifact.append(sample) }
+            for y in 0..<28 {
+                for x in 0..<28 {
+                    let squared =
+                        (Double(x) - centreX) * (Double(x) - centreX) + (Double(y) - centreY) * (Double(y) - centreY)
+                    var value = exp(-squared / 30) + 0.05 * generator.nextUniform()
+                    if patched && x < 4 && y < 4 { value += 3 }
+                    values[(sample * 28 + y) * 28 + x] = value
+                }
+            }
+        }
+        return (try Tensor(shape: [count, 28, 28], doubles: values), artifact)
+    }
+
+    func testPreprocessingSumsChannelsPoolsAndNormalises() throws {
+        // One sample, two channels of 4×4 pooled to 2×2: each cell the mean of its 2×2 block, summed over
+        // channels, then divided by the total |value|.
+        let first = (0..<16).map(Double.init)
+        let second = [Double](repeating: -1, count: 16)
+        var analysis = SpectralRelevanceAnalysis()
+        analysis.size = 2
+        let maps = try Tensor(shape: [2, 2, 4, 4], doubles: first + second + second + first)
+        let (values, samples, height, width) = try analysis.preprocess(maps)
+        XCTAssertEqual([samples, height, width], [2, 2, 2])
+        let pooled = [2.5, 4.5, 10.5, 12.5].map { $0 - 1 }  // block means of 0..15, minus 1 from the second channel
+        let total = pooled.reduce(0) { $0 + abs($1) }
+        for (value, expected) in zip(values[0..<4], pooled.map { $0 / total }) {
+            XCTAssertEqual(value, expected, accuracy: 1e-15)
+        }
+        XCTAssertEqual(Array(values[0..<4]), Array(values[4..<8]), "channel order does not matter")
+        XCTAssertThrowsError(try analysis.preprocess(try Tensor.zeros([3, 4]))) { error in
+            XCTAssert("\(error)".contains("[N, H, W]"), "\(error)")
+        }
+        XCTAssertThrowsError(try analysis.preprocess(try Tensor(shape: [2, 1, 1], doubles: [1, .infinity])))
+    }
+
+    func testTheArtifactClusterRanksFirst() throws {
+        // 40 patched maps: more than the 32 neighbours each sample links to, as in a class of a real data set.
+        let (maps, artifact) = try Self.heatmaps(count: 400, every: 10, seed: 4)
+        let analysis = SpectralRelevanceAnalysis()
+        let result = try analysis.analyze(maps, clusterings: [("kmeans", KMeans(clusters: 8))])
+        XCTAssertEqual([result.height, result.width], [16, 16])
+        let ranking = try XCTUnwrap(result.rankings["kmeans"])
+        // Two components (patched and clean maps share no neighbours), then the clean maps' own structure; the
+        // eigengap sees 5 eigenvectors, and k-means with SpRAy's usual surplus of clusters splits the bulk.
+        for value in result.embedding.eigenvalues.prefix(2) { XCTAssertEqual(value, 0, accuracy: 1e-9) }
+        XCTAssertGreaterThan(result.embedding.eigenvalues[2], 1e-3)
+        XCTAssertEqual(result.clusterComponents, 5)
+        XCTAssertEqual(ranking.count, 8)
+        XCTAssertEqual(ranking[0].members, artifact, "the patched maps form the top-ranked cluster")
+        XCTAssertGreaterThan(ranking[0].concentration, ranking.last!.concentration)
+        XCTAssertEqual(ranking.map(\.share).reduce(0, +), 1, accuracy: 1e-12)
+        XCTAssertGreaterThan(ranking[0].score, ranking[1].score)
+    }
+}
