@@ -46,19 +46,9 @@ public struct SparseMatrix: Sendable, Equatable {
         self.values = values
     }
 
-    /// The number of stored entries.
-    public var entryCount: Int { values.count }
-
     /// Each row's sum.
     public var rowSums: [Double] {
         (0..<size).map { row in values[rowStarts[row]..<rowStarts[row + 1]].reduce(0, +) }
-    }
-
-    /// The entry at (`row`, `column`), 0 when not stored.
-    public func value(row: Int, column: Int) -> Double {
-        guard (0..<size).contains(row) else { return 0 }
-        for index in rowStarts[row]..<rowStarts[row + 1] where columns[index] == column { return values[index] }
-        return 0
     }
 
     /// D·A·D for the diagonal matrix D = diag(`scales`).
@@ -100,7 +90,8 @@ public struct SparseMatrix: Sendable, Equatable {
         }
     }
 
-    /// The connected components of the graph whose edges are the stored nonzero entries: a component
+    /// The connected components of the graph whose edges are the stored nonzero entries (of a symmetric
+    /// matrix): a component
     /// index per node, components numbered in order of their first node.
     public func connectedComponents() -> (labels: [Int], count: Int) {
         var labels = [Int](repeating: -1, count: size)
