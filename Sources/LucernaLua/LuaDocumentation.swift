@@ -288,6 +288,11 @@ public enum LuaDocumentation {
         ]
         out += LuaRevealAPI.sprayOptions.map { "- `\($0.name)`: \($0.summary)" }
         out += [""]
+        for function in LuaRevealAPI.localisationDocumentation {
+            out += ["`\(function.call)`: \(function.summary). Options:", ""]
+            out += function.options.map { "- `\($0.name)`: \($0.summary)" }
+            out += [""]
+        }
         out += ["## Components", ""]
         for kind in ComponentKind.allCases {
             out.append("### \(kind.name): `\(kind.luaGlobal)`")

@@ -43,6 +43,7 @@ enum LuaRevealAPI {
             LuaConfigValue.push(try table(result), in: call.state)
             return 1
         }
+        installLocalisation(in: lua)
         lua_setglobal(state, "reveal")
     }
 

@@ -262,4 +262,58 @@ final class LuaBridgeTests: XCTestCase {
             (lua.string(global: "message2") ?? "").contains("did you mean 'neighbours'"),
             lua.string(global: "message2") ?? "")
     }
+
+    func testRevealLocalisationStepsFromLua() throws {
+        let lua = try LuaState()
+        // 60 noisy 8 × 8 images; every fourth carries a bright 2 × 2 patch in its top-left corner.
+        let generator = RandomGenerator(seed: 6)
+        var pixels: [Double] = []
+        for sample in 0..<60 {
+            for y in 0..<8 {
+                for x in 0..<8 {
+                    pixels.append(0.3 * generator.nextUniform() + (sample % 4 == 3 && x < 2 && y < 2 ? 1 : 0))
+                }
+            }
+        }
+        lua.set(global: "images", to: try Tensor(shape: [60, 1, 8, 8], doubles: pixels).to(.float32))
+        lua.set(global: "labels", to: try Tensor(shape: [60], integers: (0..<60).map { $0 % 4 == 3 ? 1 : 0 }))
+        try lua.run(
+            source: """
+                lucerna.manual_seed(3)
+                local model = models.cnn{image_size = 8, channels = {4, 6}, hidden = 8, classes = 2}
+                signal = reveal.cav{model = model, layer = "relu2", inputs = images, labels = labels, method = "signal"}
+                svm = reveal.cav{model = model, layer = "relu2", inputs = images, labels = labels, max_concept = 10, multiple = 2}
+                chosen = svm.samples:numel()
+                width = signal.vector:numel()
+                local found = reveal.localize{model = model, layer = "relu2", inputs = images, cav = signal, kernel = 3, sigma = 1}
+                heatmap_shape = found.heatmaps:shape()
+                mask_shape = found.masks:shape()
+                relevance = reveal.artifact_relevance{heatmaps = found.heatmaps, masks = found.masks}
+                masks_again = reveal.masks{heatmaps = found.heatmaps, kernel = 3, sigma = 1}
+                same_masks = (masks_again - found.masks):abs():sum():item()
+                local tested = reveal.tcav{model = model, layer = "relu2", inputs = images, cav = signal, class = 0}
+                score, derivatives = tested.score, tested.derivatives:numel()
+                local before = model(images)
+                local correction = reveal.clarc{model = model, layer = "relu2", cav = signal}
+                changed = (model(images) - before):abs():max():item()
+                correction.remove()
+                restored = (model(images) - before):abs():max():item()
+                target = correction.target
+                local ok
+                ok, message = pcall(reveal.cav, {labels = labels})
+                ok, message2 = pcall(reveal.clarc, {model = model, layer = "relu9", cav = signal})
+                ok, message3 = pcall(reveal.cav, {activations = tensor.rand{5, 3}, labels = labels})
+                """, name: "localise.lua")
+        XCTAssertEqual(lua.number(global: "chosen"), 30)
+        XCTAssertEqual(lua.number(global: "width"), 6)
+        XCTAssertEqual(lua.number(global: "derivatives"), 60)
+        XCTAssertEqual(lua.number(global: "same_masks"), 0)
+        XCTAssertEqual(lua.number(global: "restored"), 0)
+        XCTAssertGreaterThan(lua.number(global: "changed") ?? 0, 0)
+        let relevance = try XCTUnwrap(lua.number(global: "score"))
+        XCTAssertTrue((0...1).contains(relevance))
+        XCTAssertTrue(lua.string(global: "message")?.contains("give activations, or model, layer and inputs") ?? false)
+        XCTAssertTrue(lua.string(global: "message2")?.contains("no layer 'relu9'") ?? false)
+        XCTAssertTrue(lua.string(global: "message3")?.contains("do not match") ?? false)
+    }
 }
