@@ -1,4 +1,4 @@
-import LucernaComponents
+@testable import LucernaComponents
 import LucernaCore
 import LucernaTestSupport
 import XCTest
@@ -69,5 +69,34 @@ final class SpectralRelevanceAnalysisTests: XCTestCase {
         XCTAssertGreaterThan(ranking[0].concentration, ranking.last!.concentration)
         XCTAssertEqual(ranking.map(\.share).reduce(0, +), 1, accuracy: 1e-12)
         XCTAssertGreaterThan(ranking[0].score, ranking[1].score)
+    }
+
+    func testConcentrationMeasuresTheExcessOverTheRestNotTheMapsOwnSparsity() {
+        // 10 × 10 maps. Bulk (30): relevance on row 2 (a sparse map: all of it in a tenth of the cells); a style
+        // (10): on row 7 and column 5; an artifact (10): row 2 plus a 2 × 2 corner patch. The style and the
+        // artifact cluster sit equally far away in the embedding; only the artifact's extra relevance is on a
+        // small spot, so it ranks first and the style last.
+        let cells = 100
+        var maps: [Double] = []
+        var labels: [Int] = []
+        var rows: [Double] = []
+        for (group, count) in [(0, 30), (1, 10), (2, 10)] {
+            for _ in 0..<count {
+                var map = [Double](repeating: 0, count: cells)
+                for column in 0..<10 { map[(group == 1 ? 7 : 2) * 10 + column] = 1 }
+                if group == 1 { for row in 0..<10 { map[row * 10 + 5] = 1 } }
+                if group == 2 { for cell in [88, 89, 98, 99] { map[cell] = 2.5 } }
+                let total = map.reduce(0, +)
+                maps += map.map { $0 / total }
+                labels.append(group)
+                rows += (0..<3).map { $0 == group ? 1 : 0 }
+            }
+        }
+        let ranking = SpectralRelevanceAnalysis.rank(
+            labels: labels, rows: rows, dimensions: 3, maps: maps, cells: cells)
+        XCTAssertEqual(ranking.map(\.label), [2, 0, 1])
+        XCTAssertEqual(ranking[0].concentration, 1, accuracy: 1e-12, "all of the excess is on the 4 patch cells")
+        XCTAssertLessThan(ranking[2].concentration, 0.6, "the style's excess spreads over its 19 cells")
+        XCTAssertEqual(ranking[0].distance, ranking[2].distance, accuracy: 1e-12)
     }
 }

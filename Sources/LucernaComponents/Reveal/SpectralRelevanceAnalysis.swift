@@ -9,9 +9,9 @@ import LucernaCore
 /// gap among the eigenvalues, at least 2 — all 32 spread the bulk of a class over a sphere as widely as
 /// an artifact cluster sits from it); and the clusters of each
 /// ranked by how much they look like a shortcut: far from the other samples in the embedding (`distance`,
-/// between the cluster's mean row and the rest's, in the coordinates the clusterings saw) and with relevance concentrated in a small region
-/// (`concentration`: the share of the cluster's mean |map| in its top tenth of cells, 0.1 for an even
-/// spread). The ranking score is their product; the largest clusters of a class (the bulk) sit far from
+/// between the cluster's mean row and the rest's, in the coordinates the clusterings saw) and with its extra
+/// relevance concentrated in a small region (`concentration`: where the cluster's mean |map| exceeds the
+/// rest's, the share of that excess in its top tenth of cells; 0.1 for an even spread). The ranking score is their product; the largest clusters of a class (the bulk) sit far from
 /// nothing and rank last.
 ///
 /// Reference: Lapuschkin et al., "Unmasking Clever Hans predictors and assessing what machines really
@@ -175,10 +175,17 @@ public struct SpectralRelevanceAnalysis {
                 others.isEmpty
                 ? 0
                 : zip(meanRow(members), meanRow(others)).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot()
-            var mean = [Double](repeating: 0, count: cells)
-            for member in members { for cell in 0..<cells { mean[cell] += abs(maps[member * cells + cell]) } }
-            let total = mean.reduce(0, +)
-            let top = mean.sorted(by: >).prefix(max(1, (cells + 9) / 10)).reduce(0, +)
+            // Where the cluster's mean |map| exceeds the rest's, and how much of that excess sits in a tenth of
+            // the cells: an artifact adds relevance on a small spot; a way of writing a digit moves it along strokes.
+            func meanMagnitude(_ samples: [Int]) -> [Double] {
+                var mean = [Double](repeating: 0, count: cells)
+                for sample in samples { for cell in 0..<cells { mean[cell] += abs(maps[sample * cells + cell]) } }
+                return mean.map { $0 / Double(max(1, samples.count)) }
+            }
+            let rest = others.isEmpty ? [Double](repeating: 0, count: cells) : meanMagnitude(others)
+            let excess = zip(meanMagnitude(members), rest).map { max(0, $0 - $1) }
+            let total = excess.reduce(0, +)
+            let top = excess.sorted(by: >).prefix(max(1, (cells + 9) / 10)).reduce(0, +)
             return Cluster(
                 label: label, members: members, share: Double(members.count) / Double(samples), distance: distance,
                 concentration: total > 0 ? top / total : 0)
