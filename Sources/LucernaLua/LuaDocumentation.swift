@@ -288,6 +288,14 @@ public enum LuaDocumentation {
         ]
         out += LuaRevealAPI.sprayOptions.map { "- `\($0.name)`: \($0.summary)" }
         out += [""]
+        out += [
+            "`reveal_to_revise{model = m, data = train_set, test = test_set, poisoned = poisoned_set, class = 0}` runs the",
+            "Reveal-to-Revise loop (docs/guide/reveal.md) and returns `{rounds, final, artifact_relevance_cut}`; a record",
+            "per round goes to `metrics.jsonl` (`phase = \"reveal_to_revise\"`), each round's model and CAV to",
+            "`checkpoints/`, heatmaps to `images/`, a table to `report.md`. Options:", "",
+        ]
+        out += LuaRevealLoop.options.map { "- `\($0.name)`: \($0.summary)" }
+        out += [""]
         for function in LuaRevealAPI.localisationDocumentation {
             out += ["`\(function.call)`: \(function.summary). Options:", ""]
             out += function.options.map { "- `\($0.name)`: \($0.summary)" }

@@ -45,6 +45,7 @@ enum LuaRevealAPI {
         }
         installLocalisation(in: lua)
         lua_setglobal(state, "reveal")
+        LuaRevealLoop.install(in: lua)
     }
 
     /// The result as Lua sees it; sample indices are 0-based, as tensor indices are.

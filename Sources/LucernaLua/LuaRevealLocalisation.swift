@@ -103,18 +103,19 @@ extension LuaRevealAPI {
             let selected = ConceptActivationVector.select(
                 labels: labels, maximum: try config.positiveInteger("max_concept"),
                 multiple: try config.nonNegativeNumber("multiple"), seed: UInt64(max(0, try config.integer("seed"))))
-            let activations: Tensor
+            // Only the selected samples' activations are computed (a flat CAV of a large layer is wide).
+            let chosen: Tensor
             if config.has("activations") {
-                activations = try config.tensor("activations")
+                let activations = try config.tensor("activations")
                 guard activations.shape.first == labels.count else {
                     throw TensorError(
                         "reveal.cav",
                         "activations \(describe(shape: activations.shape)) and \(labels.count) labels do not match")
                 }
+                chosen = try activations.indexSelect(axis: 0, indices: selected)
             } else {
-                activations = try layerActivations(config, owner: "reveal.cav", labelCount: labels.count)
+                chosen = try layerActivations(config, owner: "reveal.cav", labelCount: labels.count, samples: selected)
             }
-            let chosen = try activations.indexSelect(axis: 0, indices: selected)
             let (rows, count, width) = try ConceptActivationVector.features(
                 chosen, pooling: pooling, owner: "reveal.cav")
             var machine = LinearSupportVectorMachine()
@@ -237,17 +238,19 @@ extension LuaRevealAPI {
             high: config.number("high"))
     }
 
-    /// The layer's activations for the inputs, in batches, in evaluation mode and outside the graph.
-    static func layerActivations(_ config: Config, owner: String, labelCount: Int) throws -> Tensor {
+    /// The layer's activations for the inputs at `samples`, in batches, in evaluation mode and outside the graph.
+    static func layerActivations(_ config: Config, owner: String, labelCount: Int, samples: [Int]) throws -> Tensor {
         guard config.has("model"), config.has("layer"), config.has("inputs") else {
             throw ConfigurationError(owner, "give activations, or model, layer and inputs")
         }
         let model = try config.object("model", as: Module.self, named: "a model")
-        let inputs = try config.tensor("inputs")
+        let given = try config.tensor("inputs")
         let name = try config.string("layer")
-        guard inputs.shape.first == labelCount else {
-            throw TensorError(owner, "inputs \(describe(shape: inputs.shape)) and \(labelCount) labels do not match")
+        guard given.shape.first == labelCount else {
+            throw TensorError(owner, "inputs \(describe(shape: given.shape)) and \(labelCount) labels do not match")
         }
+        let inputs = try given.indexSelect(axis: 0, indices: samples)
+        let count = samples.count
         guard let layer = model.module(named: name), !name.isEmpty else {
             let names = model.namedModules().map(\.name).filter { !$0.isEmpty }
             throw ConfigurationError(owner, "the model has no layer '\(name)'\(suggestion(for: name, in: names))")
@@ -259,9 +262,9 @@ extension LuaRevealAPI {
                 var captured: Tensor?
                 let hook = layer.addForwardHook { _, _, output in captured = output }
                 defer { layer.removeForwardHook(hook) }
-                for start in stride(from: 0, to: labelCount, by: batch) {
+                for start in stride(from: 0, to: count, by: batch) {
                     captured = nil
-                    _ = try model(inputs.sliced(axis: 0, start: start, end: min(start + batch, labelCount)))
+                    _ = try model(inputs.sliced(axis: 0, start: start, end: min(start + batch, count)))
                     guard let output = captured else {
                         throw TensorError(owner, "layer \(name) did not run in the forward pass")
                     }

@@ -1,7 +1,8 @@
-@testable import LucernaComponents
 import LucernaCore
 import LucernaTestSupport
 import XCTest
+
+@testable import LucernaComponents
 
 /// SpRAy over heatmaps: the preprocessing by hand, and an artifact cluster found and ranked first.
 final class SpectralRelevanceAnalysisTests: XCTestCase {

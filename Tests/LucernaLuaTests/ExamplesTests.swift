@@ -78,6 +78,10 @@ final class ExamplesTests: XCTestCase {
             overrides: ["epochs=1", "limit=800"],
             metrics: ["test_accuracy", "madlibs_overall_auc", "madlibs_bpsn_auc_power_mean"],
             prints: "madlibs overall AUC", needsData: true),
+        "18_reveal_to_revise": Example(
+            overrides: ["limit=1000", "epochs=1", "evaluated=100", "rounds=1", "test_limit=300"],
+            metrics: ["final_clean_accuracy", "final_poisoned_accuracy", "final_artifact_relevance", "annotated"],
+            prints: "artifact relevance", needsData: true),
     ]
 
     func testEveryExampleRunsAtATinySize() throws {

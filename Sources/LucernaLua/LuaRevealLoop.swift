@@ -1,0 +1,308 @@
+/// `reveal_to_revise{...}`: the Reveal-to-Revise loop, written in Lua over the `reveal` steps, `train{}` and
+/// `evaluate{}` so that a researcher can read it, and replace any step by passing a function.
+///
+/// Reference: Pahde et al., "Reveal to Revise: An Explainable AI Life Cycle for Iterative Bias Correction of
+/// Deep Models", MICCAI 2023 (maxdreyer/Reveal2Revise).
+enum LuaRevealLoop {
+    /// Defines the global `reveal_to_revise` in `lua`.
+    static func install(in lua: LuaState) {
+        let names = options.map { "\"\($0.name)\"" }.joined(separator: ", ")
+        try? lua.run(
+            source: source.replacingOccurrences(of: "{OPTION_NAMES}", with: "{\(names)}"), name: "reveal_to_revise.lua")
+    }
+
+    static let options: [(name: String, summary: String)] = [
+        ("model", "the classifier (a module taking `data.images`)"),
+        ("data", "the training set (`images`, `labels`; `groups` and `artifact_masks` measure the annotation)"),
+        ("test", "the clean test set"),
+        ("poisoned", "the test set with the artifact on every sample (`artifact_masks` for artifact relevance)"),
+        ("class", "the class whose training explanations SpRAy reveals (0-based)"),
+        ("explainer", "explainer of Reveal and artifact relevance (default `lrp`, epsilon_plus)"),
+        ("layer", "the layer the CAV lives in and ClArC corrects (default `relu1`)"),
+        (
+            "corrector",
+            "`p_clarc`, `a_clarc`, `rrr`, `rr_clarc`, `grad_cam_pp_penalty`, or function(context) (default `p_clarc`)"
+        ),
+        ("rounds", "rounds at most (default 3)"),
+        ("stop", "`{artifact_relevance = 0.05}`: stop once the poisoned set's artifact relevance is at most this"),
+        ("annotate", "`spray` (the top-ranked cluster), `ground_truth` (`data.groups`), or function(context)"),
+        ("clusters", "k-means clusters of SpRAy (default 8)"),
+        ("explained", "class samples explained for SpRAy at most (default all)"),
+        ("evaluated", "poisoned samples explained for artifact relevance at most (default 1000)"),
+        ("cav", "options of `reveal.cav` (default `{method = \"svm\", pooling = \"flat\"}`)"),
+        ("masks", "options of `reveal.localize`'s mask rule (default `{kernel = 7, sigma = 1}` for 28-pixel images)"),
+        ("tune", "fine-tuning of the training correctors: `{epochs = 2, lr = 1e-4, batch = 64, weight = ...}`"),
+        ("examples", "samples of the poisoned set drawn before and after each round (default 8)"),
+        ("name", "prefix of the training runs, checkpoints and images (default `r2r`)"),
+    ]
+
+    static let source = """
+        local loop_options = {}
+        for _, name in ipairs({OPTION_NAMES}) do loop_options[name] = true end
+
+        local function subset(set, positions)
+           local count = set.labels:numel()
+           local index = tensor(positions)
+           local out = {}
+           for key, value in pairs(set) do
+              local ok, rows = pcall(function() return value:shape()[1] end)
+              if type(value) == "userdata" and ok and rows == count then
+                 out[key] = value:index_select(1, index)
+              else
+                 out[key] = value
+              end
+           end
+           return out
+        end
+
+        local function in_batches(count, size, body)
+           for start = 1, count, size do body(start, math.min(size, count - start + 1)) end
+        end
+
+        local function explain(context, images, targets)
+           local parts = {}
+           in_batches(images:shape()[1], 250, function(start, length)
+              parts[#parts + 1] = context.explainer:explain(context.model, images:narrow(1, start, length),
+                                                            targets and targets:narrow(1, start, length) or nil)
+           end)
+           return tensor.cat(parts, 1)
+        end
+
+        local function measure(context)
+           local options, model = context.options, context.model
+           local record = {}
+           if options.test then
+              local metrics = {accuracy = "accuracy"}
+              if options.test.groups then metrics.worst_group_accuracy = "worst_group_accuracy" end
+              local values = evaluate{model = model, data = options.test, metrics = metrics}
+              record.clean_accuracy = values.accuracy
+              record.worst_group_accuracy = values.worst_group_accuracy
+           end
+           local poisoned = options.poisoned
+           if poisoned then
+              record.poisoned_accuracy = evaluate{model = model, data = poisoned, metrics = {accuracy = "accuracy"}}.accuracy
+              if poisoned.artifact_masks then
+                 local count = math.min(context.evaluated, poisoned.labels:numel())
+                 local maps = explain(context, poisoned.images:narrow(1, 1, count))
+                 record.artifact_relevance = reveal.artifact_relevance{heatmaps = maps,
+                    masks = poisoned.artifact_masks:narrow(1, 1, count)}.mean
+              end
+           end
+           return record
+        end
+
+        local function draw(context, tag)
+           local poisoned = context.options.poisoned
+           if not (run and run.overlay and poisoned and context.examples > 0) then return end
+           local count = math.min(context.examples, poisoned.labels:numel())
+           local images = poisoned.images:narrow(1, 1, count)
+           run.overlay(context.name .. "_" .. tag, images, {{"lrp", explain(context, images)}})
+        end
+
+        local function fine_tune(context, name, set, regularizer)
+           local tune = context.tune
+           return train{name = context.name .. "_" .. name, model = context.model, data = set, validation = 0.2,
+                        epochs = tune.epochs or 2, batch = tune.batch or 64,
+                        optimizer = {type = "adamw", lr = tune.lr or 1e-4, weight_decay = 1e-2}, schedule = "cosine",
+                        regularizers = {regularizer}}
+        end
+
+        local function with_masks(context)
+           -- The training set with the localised masks on the annotated samples and empty masks elsewhere.
+           local data = context.options.data
+           local count = data.labels:numel()
+           local masks = context.masks:float()
+           local shape = data.images:shape()
+           local rows = masks:reshape{masks:shape()[1], 1, shape[3], shape[4]}
+           local lookup = {}
+           for index, position in ipairs(context.annotated) do lookup[position] = index end
+           local index = {}
+           for position = 1, count do index[position] = lookup[position] or (#context.annotated + 1) end
+           local padded = tensor.cat({rows, tensor.zeros{1, 1, shape[3], shape[4]}}, 1)
+           return lucerna.merge(data, {artifact_masks = padded:index_select(1, tensor(index))})
+        end
+
+        local correctors = {
+           p_clarc = function(context)
+              reveal.clarc{model = context.model, layer = context.layer, cav = context.cav, mode = "projective"}
+           end,
+           a_clarc = function(context)
+              reveal.clarc{model = context.model, layer = context.layer, cav = context.cav, mode = "additive"}
+           end,
+           rrr = function(context)
+              fine_tune(context, "round" .. context.round, with_masks(context),
+                        {type = "rrr", weight = context.tune.weight or 10})
+           end,
+           grad_cam_pp_penalty = function(context)
+              fine_tune(context, "round" .. context.round, with_masks(context),
+                        {type = "grad_cam_pp_penalty", weight = context.tune.weight or 1})
+           end,
+           rr_clarc = function(context)
+              fine_tune(context, "round" .. context.round, context.options.data,
+                        {type = "rr_clarc", weight = context.tune.weight or 1, layer = context.layer,
+                         concept = context.cav.vector})
+           end,
+        }
+
+        local function annotate(context)
+           local kind = context.options.annotate or "spray"
+           if type(kind) == "function" then return kind(context) end
+           if kind == "ground_truth" then
+              local found = {}
+              for _, position in ipairs(context.explained_positions) do
+                 if context.groups[position] == 1 then found[#found + 1] = position end
+              end
+              return found
+           end
+           if kind ~= "spray" then error("reveal_to_revise: annotate must be spray, ground_truth or a function", 0) end
+           local members = context.spray.ranking.kmeans[1].members:totable()
+           local found = {}
+           for _, member in ipairs(members) do found[#found + 1] = context.explained_positions[member + 1] end
+           table.sort(found)
+           return found
+        end
+
+        function reveal_to_revise(options)
+           if type(options) ~= "table" then error("reveal_to_revise: expected a table of options", 2) end
+           for key in pairs(options) do
+              if not loop_options[key] then error(("reveal_to_revise: unknown option '%s'"):format(tostring(key)), 2) end
+           end
+           for _, key in ipairs({"model", "data", "class"}) do
+              if options[key] == nil then error(("reveal_to_revise: option %s is required"):format(key), 2) end
+           end
+           local corrector = options.corrector or "p_clarc"
+           if type(corrector) ~= "function" and not correctors[corrector] then
+              error(("reveal_to_revise: unknown corrector '%s' (p_clarc, a_clarc, rrr, rr_clarc, grad_cam_pp_penalty or a function)")
+                 :format(tostring(corrector)), 2)
+           end
+           if options.annotate == "ground_truth" and not options.data.groups then
+              error("reveal_to_revise: annotate = \\"ground_truth\\" needs data.groups", 2)
+           end
+           local explainer = options.explainer or "lrp"
+           if type(explainer) == "string" then explainer = explainers[explainer]{} end
+           if type(explainer) == "table" then explainer = lucerna.build("explainer", explainer) end
+           local context = {
+              options = options, model = options.model, class = options.class, explainer = explainer,
+              layer = options.layer or "relu1", tune = options.tune or {}, name = options.name or "r2r",
+              evaluated = options.evaluated or 1000, examples = options.examples or 8,
+              labels = options.data.labels:totable(),
+              groups = options.data.groups and options.data.groups:totable() or nil,
+           }
+           local stop = (options.stop or {}).artifact_relevance or 0.05
+           local cav_options = lucerna.merge({method = "svm", pooling = "flat"}, options.cav)
+           local mask_options = lucerna.merge({kernel = 7, sigma = 1}, options.masks)
+           local class_positions = {}
+           for index, label in ipairs(context.labels) do
+              if label == context.class then class_positions[#class_positions + 1] = index end
+           end
+           if #class_positions < 3 then
+              error(("reveal_to_revise: class %s has %d training samples"):format(tostring(context.class), #class_positions), 2)
+           end
+           local explained = {}
+           for index = 1, math.min(#class_positions, options.explained or #class_positions) do
+              explained[index] = class_positions[index]
+           end
+           context.explained_positions = explained
+
+           local before = measure(context)
+           before.round = 0
+           if run and run.log then run.log(lucerna.merge({phase = "reveal_to_revise"}, before)) end
+           draw(context, "round0")
+           local rounds = {before}
+           for round = 1, options.rounds or 3 do
+              if before.artifact_relevance and before.artifact_relevance <= stop and round > 1 then break end
+              context.round = round
+              -- Reveal: SpRAy on the class's training explanations.
+              local class_set = subset(options.data, explained)
+              local heatmaps = explain(context, class_set.images, class_set.labels)
+              context.spray = reveal.spray{heatmaps = heatmaps,
+                 clusterings = {kmeans = clusterings.kmeans{clusters = options.clusters or 8}}}
+              -- Annotate.
+              local annotated = annotate(context)
+              if #annotated == 0 then error("reveal_to_revise: no samples annotated in round " .. round, 0) end
+              context.annotated = annotated
+              local record = {round = round, annotated = #annotated}
+              if context.groups then
+                 local chosen, hits, truth = {}, 0, 0
+                 for _, position in ipairs(annotated) do chosen[position] = true end
+                 for _, position in ipairs(explained) do
+                    if context.groups[position] == 1 then
+                       truth = truth + 1
+                       if chosen[position] then hits = hits + 1 end
+                    end
+                 end
+                 record.annotation_precision = hits / #annotated
+                 record.annotation_recall = truth > 0 and hits / truth or nil
+              end
+              -- Localise: a CAV from the annotated samples against the class's other samples.
+              local chosen = {}
+              for _, position in ipairs(annotated) do chosen[position] = true end
+              local picked, marks = {}, {}
+              for _, position in ipairs(class_positions) do
+                 picked[#picked + 1] = position
+                 marks[#marks + 1] = chosen[position] and 1 or 0
+              end
+              for _, position in ipairs(annotated) do
+                 if context.labels[position] ~= context.class then picked[#picked + 1] = position; marks[#marks + 1] = 1 end
+              end
+              local cav_set = subset(options.data, picked)
+              context.cav = reveal.cav(lucerna.merge(cav_options, {model = context.model, layer = context.layer,
+                 inputs = cav_set.images, labels = tensor(marks), seed = round}))
+              local annotated_set = subset(options.data, annotated)
+              local found = reveal.localize(lucerna.merge(mask_options, {model = context.model, layer = context.layer,
+                 inputs = annotated_set.images, cav = context.cav, explainer = context.explainer}))
+              context.masks = found.masks
+              if annotated_set.artifact_masks then
+                 local truth = annotated_set.artifact_masks:float():reshape(found.masks:shape())
+                 local masks = found.masks:float()
+                 local union = (masks + truth):gt(0):float():sum():item()
+                 record.mask_iou = union > 0 and (masks * truth):sum():item() / union or nil
+              end
+              if options.poisoned then
+                 local count = math.min(context.evaluated, options.poisoned.labels:numel())
+                 record.tcav_before = reveal.tcav{model = context.model, layer = context.layer, cav = context.cav,
+                    inputs = options.poisoned.images:narrow(1, 1, count), class = context.class}.score
+              end
+              -- Revise.
+              if type(corrector) == "function" then corrector(context) else correctors[corrector](context) end
+              -- Re-evaluate.
+              local after = measure(context)
+              for key, value in pairs(after) do record[key] = value end
+              if options.poisoned then
+                 local count = math.min(context.evaluated, options.poisoned.labels:numel())
+                 record.tcav = reveal.tcav{model = context.model, layer = context.layer, cav = context.cav,
+                    inputs = options.poisoned.images:narrow(1, 1, count), class = context.class}.score
+              end
+              if run and run.log then
+                 run.log(lucerna.merge({phase = "reveal_to_revise"}, record))
+                 run.save(context.name .. "-round" .. round, context.model)
+                 lucerna.save_tensors(run.dir .. "/checkpoints/" .. context.name .. "-round" .. round .. "-cav.safetensors",
+                    {cav = context.cav.vector, masks = context.masks:float(), annotated = tensor(annotated) - 1})
+              end
+              draw(context, "round" .. round)
+              rounds[#rounds + 1] = record
+              before = record
+              if record.artifact_relevance and record.artifact_relevance <= stop then break end
+           end
+           local first, last = rounds[1], rounds[#rounds]
+           local summary = {rounds = rounds, final = last}
+           if first.artifact_relevance and last.artifact_relevance and first.artifact_relevance > 0 then
+              summary.artifact_relevance_cut = 1 - last.artifact_relevance / first.artifact_relevance
+           end
+           if run and run.note then
+              local lines = {"| round | annotated | precision | recall | mask IoU | clean acc | poisoned acc | artifact relevance | TCAV before | TCAV after |",
+                             "|---|---|---|---|---|---|---|---|---|---|"}
+              local function cell(value) return value and ("%.4f"):format(value) or "" end
+              for _, row in ipairs(rounds) do
+                 lines[#lines + 1] = ("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |"):format(row.round,
+                    row.annotated and tostring(row.annotated) or "", cell(row.annotation_precision), cell(row.annotation_recall),
+                    cell(row.mask_iou), cell(row.clean_accuracy), cell(row.poisoned_accuracy), cell(row.artifact_relevance),
+                    cell(row.tcav_before), cell(row.tcav))
+              end
+              run.note("Reveal-to-Revise (" .. (type(corrector) == "string" and corrector or "custom corrector") .. "):\\n\\n"
+                 .. table.concat(lines, "\\n"))
+           end
+           return summary
+        end
+        """
+}

@@ -1,0 +1,108 @@
+import Foundation
+import LucernaCore
+import LucernaRun
+import XCTest
+
+@testable import LucernaLua
+
+/// `reveal_to_revise{...}` on a planted shortcut: 8 × 8 images of three classes (a bar at row 1, 4 or 7),
+/// a 2 × 2 patch on half of class 0's training images and on every poisoned test image.
+final class RevealLoopTests: XCTestCase {
+    func images(count: Int, patched: (Int, Int) -> Bool, seed: UInt64) throws -> (Tensor, Tensor, Tensor, Tensor) {
+        let generator = RandomGenerator(seed: seed)
+        var pixels: [Double] = []
+        var labels: [Int] = []
+        var groups: [Int] = []
+        var masks: [Double] = []
+        for sample in 0..<count {
+            let label = sample % 3
+            let marked = patched(sample, label)
+            for y in 0..<8 {
+                for x in 0..<8 {
+                    let bar = y == 1 + 3 * label ? 0.8 : 0
+                    let patch = marked && x >= 6 && y >= 6
+                    pixels.append(patch ? 1 : bar + 0.2 * generator.nextUniform())
+                    masks.append(patch ? 1 : 0)
+                }
+            }
+            labels.append(label)
+            groups.append(marked ? 1 : 0)
+        }
+        return (
+            try Tensor(shape: [count, 1, 8, 8], doubles: pixels).to(.float32),
+            try Tensor(shape: [count], integers: labels), try Tensor(shape: [count], integers: groups),
+            try Tensor(shape: [count, 1, 8, 8], doubles: masks).to(.float32)
+        )
+    }
+
+    func testTheLoopAnnotatesLocalisesCorrectsAndReports() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lua-r2r-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let lua = try LuaState(run: RunContext(directory: folder, recipe: "r2r.lua", seed: 1, threads: 1))
+        let train = try images(count: 300, patched: { sample, label in label == 0 && sample % 2 == 0 }, seed: 1)
+        let test = try images(count: 90, patched: { _, _ in false }, seed: 2)
+        let poisoned = try images(count: 90, patched: { _, _ in true }, seed: 2)
+        for (name, set) in [("train", train), ("test", test), ("poisoned", poisoned)] {
+            lua.set(global: "\(name)_images", to: set.0)
+            lua.set(global: "\(name)_labels", to: set.1)
+            lua.set(global: "\(name)_groups", to: set.2)
+            lua.set(global: "\(name)_masks", to: set.3)
+        }
+        try lua.run(
+            source: """
+                local function set(name)
+                   return {images = _G[name .. "_images"], labels = _G[name .. "_labels"], groups = _G[name .. "_groups"],
+                           artifact_masks = _G[name .. "_masks"]}
+                end
+                lucerna.manual_seed(4)
+                local model = models.cnn{image_size = 8, channels = {4, 8}, hidden = 16, classes = 3}
+                train{name = "plain", model = model, data = set("train"), validation = 0.2, epochs = 6, batch = 16,
+                      optimizer = {type = "adamw", lr = 3e-3}}
+                local result = reveal_to_revise{model = model, data = set("train"), test = set("test"),
+                   poisoned = set("poisoned"), class = 0, annotate = "ground_truth", rounds = 2,
+                   stop = {artifact_relevance = 0}, masks = {kernel = 3, sigma = 1}, examples = 4}
+                rounds = #result.rounds
+                first, last = result.rounds[1], result.rounds[2]
+                -- a function annotates too: here, the first ten patched samples
+                local calls = 0
+                local custom = reveal_to_revise{model = model, data = set("train"), class = 0, rounds = 1,
+                   annotate = function(context)
+                      calls = calls + 1
+                      local found = {}
+                      for index, group in ipairs(context.groups) do
+                         if group == 1 and #found < 10 then found[#found + 1] = index end
+                      end
+                      return found
+                   end, corrector = "a_clarc", name = "custom"}
+                custom_annotated, custom_calls = custom.final.annotated, calls
+                local ok
+                ok, message = pcall(function() local r = reveal_to_revise{model = model, data = set("train"), class = 0, corector = "rrr"}; return r end)
+                ok, message2 = pcall(reveal_to_revise, {model = model, data = set("train")})
+                ok, message3 = pcall(reveal_to_revise, {model = model, data = set("train"), class = 0, corrector = "nope"})
+                """, name: "r2r.lua")
+        XCTAssertEqual(lua.number(global: "rounds"), 3, "round 0 (the model as trained) and two rounds")
+        XCTAssertEqual(lua.number(global: "custom_calls"), 1)
+        XCTAssertEqual(lua.number(global: "custom_annotated"), 10)
+        let records = try String(contentsOfFile: "\(folder)/metrics.jsonl", encoding: .utf8)
+            .split(separator: "\n").filter { $0.contains("\"reveal_to_revise\"") }
+        XCTAssertEqual(records.count, 3 + 2)
+        let first = String(records[1])
+        for field in [
+            "\"annotated\": 50", "\"annotation_precision\": 1", "\"annotation_recall\": 1", "\"mask_iou\"",
+            "\"clean_accuracy\"", "\"poisoned_accuracy\"", "\"artifact_relevance\"", "\"tcav_before\"", "\"tcav\"",
+            "\"worst_group_accuracy\"",
+        ] {
+            XCTAssert(first.contains(field), "\(field) in \(first)")
+        }
+        let checkpoints = try FileManager.default.contentsOfDirectory(atPath: "\(folder)/checkpoints")
+        for name in ["r2r-round1.safetensors", "r2r-round1-cav.safetensors", "r2r-round2.safetensors"] {
+            XCTAssert(checkpoints.contains(name), "\(name) in \(checkpoints)")
+        }
+        let images = try FileManager.default.contentsOfDirectory(atPath: "\(folder)/images")
+        XCTAssert(images.contains("r2r_round0.png") && images.contains("r2r_round1.png"), "\(images)")
+        XCTAssert(lua.string(global: "message")?.contains("unknown option 'corector'") ?? false)
+        XCTAssert(lua.string(global: "message")?.contains("r2r.lua:") ?? false, lua.string(global: "message") ?? "")
+        XCTAssert(lua.string(global: "message2")?.contains("option class is required") ?? false)
+        XCTAssert(lua.string(global: "message3")?.contains("unknown corrector 'nope'") ?? false)
+    }
+}
