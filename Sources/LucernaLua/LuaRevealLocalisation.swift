@@ -78,6 +78,11 @@ extension LuaRevealAPI {
         ),
         ("reveal.masks{heatmaps = h}", "R2R's mask rule: `[N, H, W]` of 0 and 1", masksOptions),
         (
+            "reveal.scatter{points = spray.coordinates, labels = spray.labels.kmeans, highlight = 3}",
+            "an RGB image `[1, 3, size, size]` of the points coloured by label (matplotlib's tab10), for `run.image`",
+            scatterOptions
+        ),
+        (
             "reveal.artifact_relevance{heatmaps = r, masks = m}",
             "`{mean, values}`: per sample Σ|R ⊙ M| / (Σ|R| + 1e-10)", relevanceOptions
         ),
@@ -93,7 +98,35 @@ extension LuaRevealAPI {
         ),
     ]
 
+    static let scatterOptions = [
+        OptionSpec("points", .tensor, required: true, "[N, 2] coordinates (e.g. reveal.spray's coordinates)"),
+        OptionSpec("labels", .tensor, required: true, "[N] cluster labels (−1: noise)"),
+        OptionSpec("highlight", .any, "a label, or a list of labels, drawn last and larger"),
+        OptionSpec("size", .integer, default: .number(160), "the picture's width and height in pixels"),
+    ]
+
     static func installLocalisation(in lua: LuaState) {
+        // reveal.scatter{points = result.coordinates, labels = result.labels.kmeans, highlight = 3} -> an RGB image
+        // [1, 3, size, size] for run.image: SpRAy's embedding coloured by cluster.
+        lua.setFunction("scatter") { call in
+            let config = try options(call, "reveal.scatter", scatterOptions)
+            let points = try config.tensor("points")
+            guard points.rank == 2, points.shape[1] == 2 else {
+                throw TensorError("reveal.scatter", "points must be [N, 2], got \(describe(shape: points.shape))")
+            }
+            var highlighted: Set<Int> = []
+            switch config.value("highlight") {
+            case .number(let label): highlighted = [Int(label)]
+            case .list(let labels):
+                for case .number(let label) in labels { highlighted.insert(Int(label)) }
+            default: break
+            }
+            call.push(
+                try SpectralRelevanceAnalysis.scatter(
+                    points: points.toDoubles(), labels: config.tensor("labels").toIntegers(),
+                    size: config.positiveInteger("size"), highlighted: highlighted))
+            return 1
+        }
         // reveal.cav{model = m, layer = "relu2", inputs = x, labels = artifact} -> {vector, pooling, concept_mean,
         // other_mean, method, samples}: the concept activation vector from the selected samples.
         lua.setFunction("cav") { [unowned lua] call in

@@ -221,6 +221,11 @@ enum LuaRevealLoop {
               local annotated = annotate(context)
               if #annotated == 0 then error("reveal_to_revise: no samples annotated in round " .. round, 0) end
               context.annotated = annotated
+              if run and run.image then
+                 local top = context.spray.ranking.kmeans[1].cluster
+                 run.image(context.name .. "_round" .. round .. "_spray", reveal.scatter{points = context.spray.coordinates,
+                    labels = context.spray.labels.kmeans, highlight = top}, {range = {0, 1}})
+              end
               local record = {round = round, annotated = #annotated}
               if context.groups then
                  local chosen, hits, truth = {}, 0, 0
@@ -252,6 +257,11 @@ enum LuaRevealLoop {
               local found = reveal.localize(lucerna.merge(mask_options, {model = context.model, layer = context.layer,
                  inputs = annotated_set.images, cav = context.cav, explainer = context.explainer}))
               context.masks = found.masks
+              if run and run.overlay and context.examples > 0 then
+                 local count = math.min(context.examples, #annotated)
+                 run.overlay(context.name .. "_round" .. round .. "_masks", annotated_set.images:narrow(1, 1, count),
+                    {{"cav_relevance", found.heatmaps:narrow(1, 1, count)}, {"mask", found.masks:narrow(1, 1, count)}})
+              end
               if annotated_set.artifact_masks then
                  local truth = annotated_set.artifact_masks:float():reshape(found.masks:shape())
                  local masks = found.masks:float()

@@ -100,4 +100,19 @@ final class SpectralRelevanceAnalysisTests: XCTestCase {
         XCTAssertLessThan(ranking[2].concentration, 0.6, "the style's excess spreads over its 19 cells")
         XCTAssertEqual(ranking[0].distance, ranking[2].distance, accuracy: 1e-12)
     }
+
+    func testScatterDrawsEachPointInItsLabelsColour() throws {
+        // Three points at the corners and the centre of a 20 × 20 picture (4-pixel margin).
+        let image = try SpectralRelevanceAnalysis.scatter(
+            points: [0, 0, 1, 1, 0.5, 0.5], labels: [0, 1, -1], size: 20, highlighted: [1])
+        XCTAssertEqual(image.shape, [1, 3, 20, 20])
+        let pixels = image.toDoubles()
+        func colour(_ x: Int, _ y: Int) -> [Double] { (0..<3).map { pixels[$0 * 400 + y * 20 + x] } }
+        XCTAssertEqual(colour(4, 15), [0.12, 0.47, 0.71], "label 0 at the bottom left, tab10 blue")
+        XCTAssertEqual(colour(15, 4), [1.0, 0.5, 0.05], "label 1 at the top right, orange")
+        XCTAssertEqual(colour(17, 2), [1.0, 0.5, 0.05], "a highlighted point is drawn 5 × 5")
+        XCTAssertEqual(colour(0, 0), [1, 1, 1], "white background")
+        XCTAssertThrowsError(try SpectralRelevanceAnalysis.scatter(points: [0, 0], labels: [0, 1], size: 20))
+        XCTAssertThrowsError(try SpectralRelevanceAnalysis.scatter(points: [.nan, 0], labels: [0], size: 20))
+    }
 }

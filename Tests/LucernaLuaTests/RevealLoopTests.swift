@@ -99,7 +99,9 @@ final class RevealLoopTests: XCTestCase {
             XCTAssert(checkpoints.contains(name), "\(name) in \(checkpoints)")
         }
         let images = try FileManager.default.contentsOfDirectory(atPath: "\(folder)/images")
-        XCTAssert(images.contains("r2r_round0.png") && images.contains("r2r_round1.png"), "\(images)")
+        for name in ["r2r_round0.png", "r2r_round1.png", "r2r_round1_spray.png", "r2r_round1_masks.png"] {
+            XCTAssert(images.contains(name), "\(name) in \(images)")
+        }
         XCTAssert(lua.string(global: "message")?.contains("unknown option 'corector'") ?? false)
         XCTAssert(lua.string(global: "message")?.contains("r2r.lua:") ?? false, lua.string(global: "message") ?? "")
         XCTAssert(lua.string(global: "message2")?.contains("option class is required") ?? false)

@@ -192,4 +192,52 @@ public struct SpectralRelevanceAnalysis {
         }
         return clusters.sorted { ($0.score, -$0.members.count, -$0.label) > ($1.score, -$1.members.count, -$1.label) }
     }
+
+    /// A scatter plot of 2-D `points` (`[N, 2]`, each axis scaled to the picture) as an RGB image `[1, 3, size,
+    /// size]` in [0, 1] on white: each point a 3 × 3 dot coloured by its label (the ten colours of matplotlib's
+    /// `tab10`, noise −1 grey), points of `highlighted` labels drawn last and larger — SpRAy's embedding for a
+    /// report.
+    public static func scatter(points: [Double], labels: [Int], size: Int, highlighted: Set<Int> = []) throws
+        -> Tensor
+    {
+        let count = labels.count
+        guard points.count == 2 * count, count > 0, (16...2048).contains(size) else {
+            throw TensorError(
+                "scatter",
+                "expected [N, 2] points and N labels, size 16...2048; got \(points.count) values, \(count) labels, size \(size)"
+            )
+        }
+        guard points.allSatisfy(\.isFinite) else { throw TensorError("scatter", "the points contain NaN or infinity") }
+        let palette: [(Double, Double, Double)] = [
+            (0.12, 0.47, 0.71), (1.0, 0.5, 0.05), (0.17, 0.63, 0.17), (0.84, 0.15, 0.16), (0.58, 0.4, 0.74),
+            (0.55, 0.34, 0.29), (0.89, 0.47, 0.76), (0.5, 0.5, 0.5), (0.74, 0.74, 0.13), (0.09, 0.75, 0.81),
+        ]
+        var pixels = [Double](repeating: 1, count: 3 * size * size)
+        let margin = 4.0
+        func scaled(_ axis: Int) -> [Double] {
+            let values = (0..<count).map { points[$0 * 2 + axis] }
+            let low = values.min() ?? 0
+            let high = values.max() ?? 1
+            let span = high > low ? high - low : 1
+            return values.map { margin + ($0 - low) / span * (Double(size) - 1 - 2 * margin) }
+        }
+        let (columns, rows) = (scaled(0), scaled(1))
+        let order = (0..<count).sorted {
+            (highlighted.contains(labels[$0]) ? 1 : 0, $0) < (highlighted.contains(labels[$1]) ? 1 : 0, $1)
+        }
+        for sample in order {
+            let label = labels[sample]
+            let colour = label < 0 ? (0.75, 0.75, 0.75) : palette[label % palette.count]
+            let radius = highlighted.contains(label) ? 2 : 1
+            let (column, row) = (Int(columns[sample].rounded()), size - 1 - Int(rows[sample].rounded()))
+            for y in max(0, row - radius)...min(size - 1, row + radius) {
+                for x in max(0, column - radius)...min(size - 1, column + radius) {
+                    pixels[y * size + x] = colour.0
+                    pixels[size * size + y * size + x] = colour.1
+                    pixels[2 * size * size + y * size + x] = colour.2
+                }
+            }
+        }
+        return try Tensor(shape: [1, 3, size, size], doubles: pixels)
+    }
 }
