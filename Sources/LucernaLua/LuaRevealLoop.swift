@@ -31,7 +31,10 @@ enum LuaRevealLoop {
         ("evaluated", "poisoned samples explained for artifact relevance at most (default 1000)"),
         ("cav", "options of `reveal.cav` (default `{method = \"svm\", pooling = \"flat\"}`)"),
         ("masks", "options of `reveal.localize`'s mask rule (default `{kernel = 7, sigma = 1}` for 28-pixel images)"),
-        ("tune", "fine-tuning of the training correctors: `{epochs = 2, lr = 1e-4, batch = 64, weight = ...}`"),
+        (
+            "tune",
+            "fine-tuning of the training correctors: `{epochs = 2, lr = 1e-4, batch = 64, weight = ...}` (`rrr` also `form` and `objective`; R2R's cosine form at weight 50 by default)"
+        ),
         ("examples", "samples of the poisoned set drawn before and after each round (default 8)"),
         ("name", "prefix of the training runs, checkpoints and images (default `r2r`)"),
     ]
@@ -131,7 +134,8 @@ enum LuaRevealLoop {
            end,
            rrr = function(context)
               fine_tune(context, "round" .. context.round, with_masks(context),
-                        {type = "rrr", weight = context.tune.weight or 10})
+                        {type = "rrr", weight = context.tune.weight or 50, form = context.tune.form or "cosine",
+                         objective = context.tune.objective})
            end,
            grad_cam_pp_penalty = function(context)
               fine_tune(context, "round" .. context.round, with_masks(context),
