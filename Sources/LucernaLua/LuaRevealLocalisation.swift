@@ -78,6 +78,10 @@ extension LuaRevealAPI {
         ),
         ("reveal.masks{heatmaps = h}", "R2R's mask rule: `[N, H, W]` of 0 and 1", masksOptions),
         (
+            "reveal.project{model = m, layer = \"relu2\", inputs = x, cav = cav}",
+            "`[N]`: each sample's projection vᵀx̂ on the CAV (activations pooled as the CAV's)", projectOptions
+        ),
+        (
             "reveal.scatter{points = spray.coordinates, labels = spray.labels.kmeans, highlight = 3}",
             "an RGB image `[1, 3, size, size]` of the points coloured by label (matplotlib's tab10), for `run.image`",
             scatterOptions
@@ -105,7 +109,19 @@ extension LuaRevealAPI {
         OptionSpec("size", .integer, default: .number(160), "the picture's width and height in pixels"),
     ]
 
+    static let projectOptions = modelOptions + [cavValueOption]
+
     static func installLocalisation(in lua: LuaState) {
+        // reveal.project{model, layer, inputs, cav} -> [N]: vᵀx̂ per sample, the activations pooled as the CAV's.
+        lua.setFunction("project") { call in
+            let config = try options(call, "reveal.project", projectOptions)
+            let count = try config.tensor("inputs").shape.first ?? 0
+            let activations = try layerActivations(
+                config, owner: "reveal.project", labelCount: count, samples: Array(0..<count))
+            let values = try cav(config.value("cav"), owner: "reveal.project").projections(activations)
+            call.push(try Tensor(shape: [values.count], doubles: values))
+            return 1
+        }
         // reveal.scatter{points = result.coordinates, labels = result.labels.kmeans, highlight = 3} -> an RGB image
         // [1, 3, size, size] for run.image: SpRAy's embedding coloured by cluster.
         lua.setFunction("scatter") { call in

@@ -27,6 +27,10 @@ enum LuaRevealLoop {
         ("stop", "`{artifact_relevance = 0.05}`: stop once the poisoned set's artifact relevance is at most this"),
         ("annotate", "`spray` (the top-ranked cluster), `ground_truth` (`data.groups`), or function(context)"),
         ("clusters", "k-means clusters of SpRAy (default 8)"),
+        (
+            "expand",
+            "with SpRAy's annotation, re-annotate the class samples the first CAV projects nearer the concept (default true)"
+        ),
         ("explained", "class samples explained for SpRAy at most (default all)"),
         ("evaluated", "poisoned samples explained for artifact relevance at most (default 1000)"),
         ("cav", "options of `reveal.cav` (default `{method = \"svm\", pooling = \"flat\"}`)"),
@@ -148,6 +152,19 @@ enum LuaRevealLoop {
            end,
         }
 
+        -- Precision and recall of annotated positions against data.groups among the explained samples.
+        local function score(context, annotated)
+           local chosen, hits, truth = {}, 0, 0
+           for _, position in ipairs(annotated) do chosen[position] = true end
+           for _, position in ipairs(context.explained_positions) do
+              if context.groups[position] == 1 then
+                 truth = truth + 1
+                 if chosen[position] then hits = hits + 1 end
+              end
+           end
+           return hits / math.max(#annotated, 1), truth > 0 and hits / truth or nil
+        end
+
         local function annotate(context)
            local kind = context.options.annotate or "spray"
            if type(kind) == "function" then return kind(context) end
@@ -230,19 +247,7 @@ enum LuaRevealLoop {
                  run.image(context.name .. "_round" .. round .. "_spray", reveal.scatter{points = context.spray.coordinates,
                     labels = context.spray.labels.kmeans, highlight = top}, {range = {0, 1}})
               end
-              local record = {round = round, annotated = #annotated}
-              if context.groups then
-                 local chosen, hits, truth = {}, 0, 0
-                 for _, position in ipairs(annotated) do chosen[position] = true end
-                 for _, position in ipairs(explained) do
-                    if context.groups[position] == 1 then
-                       truth = truth + 1
-                       if chosen[position] then hits = hits + 1 end
-                    end
-                 end
-                 record.annotation_precision = hits / #annotated
-                 record.annotation_recall = truth > 0 and hits / truth or nil
-              end
+              local first_annotated = annotated
               -- Localise: a CAV from the annotated samples against the class's other samples.
               local chosen = {}
               for _, position in ipairs(annotated) do chosen[position] = true end
@@ -257,6 +262,31 @@ enum LuaRevealLoop {
               local cav_set = subset(options.data, picked)
               context.cav = reveal.cav(lucerna.merge(cav_options, {model = context.model, layer = context.layer,
                  inputs = cav_set.images, labels = tensor(marks), seed = round}))
+              if options.expand ~= false and (options.annotate or "spray") == "spray" then
+                 -- SpRAy may split the artifact's samples over several clusters: the CAV fitted on the top
+                 -- one annotates every class sample that projects nearer the concept's mean than the others'.
+                 local projections = reveal.project{model = context.model, layer = context.layer,
+                    inputs = subset(options.data, explained).images, cav = context.cav}:totable()
+                 local midpoint = (context.cav.concept_mean + context.cav.other_mean) / 2
+                 local expanded = {}
+                 for index, position in ipairs(explained) do
+                    if projections[index] > midpoint then expanded[#expanded + 1] = position end
+                 end
+                 if #expanded > 0 then
+                    annotated = expanded
+                    context.annotated = annotated
+                    chosen = {}
+                    for _, position in ipairs(annotated) do chosen[position] = true end
+                    for index, position in ipairs(class_positions) do marks[index] = chosen[position] and 1 or 0 end
+                    context.cav = reveal.cav(lucerna.merge(cav_options, {model = context.model, layer = context.layer,
+                       inputs = cav_set.images, labels = tensor(marks), seed = round}))
+                 end
+              end
+              local record = {round = round, annotated = #annotated, spray_annotated = #first_annotated}
+              if context.groups then
+                 record.annotation_precision, record.annotation_recall = score(context, annotated)
+                 record.spray_precision, record.spray_recall = score(context, first_annotated)
+              end
               local annotated_set = subset(options.data, annotated)
               local found = reveal.localize(lucerna.merge(mask_options, {model = context.model, layer = context.layer,
                  inputs = annotated_set.images, cav = context.cav, explainer = context.explainer}))

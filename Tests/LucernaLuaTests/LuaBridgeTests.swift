@@ -285,6 +285,10 @@ final class LuaBridgeTests: XCTestCase {
                 svm = reveal.cav{model = model, layer = "relu2", inputs = images, labels = labels, max_concept = 10, multiple = 2}
                 chosen = svm.samples:numel()
                 width = signal.vector:numel()
+                local projections = reveal.project{model = model, layer = "relu2", inputs = images, cav = signal}
+                local marked = labels:double()
+                concept_gap = (projections * marked):sum():item() / marked:sum():item() - signal.concept_mean
+                other_gap = (projections * (1 - marked)):sum():item() / (1 - marked):sum():item() - signal.other_mean
                 local found = reveal.localize{model = model, layer = "relu2", inputs = images, cav = signal, kernel = 3, sigma = 1}
                 heatmap_shape = found.heatmaps:shape()
                 mask_shape = found.masks:shape()
@@ -306,6 +310,8 @@ final class LuaBridgeTests: XCTestCase {
                 """, name: "localise.lua")
         XCTAssertEqual(lua.number(global: "chosen"), 30)
         XCTAssertEqual(lua.number(global: "width"), 6)
+        XCTAssertEqual(try XCTUnwrap(lua.number(global: "concept_gap")), 0, accuracy: 1e-4)
+        XCTAssertEqual(try XCTUnwrap(lua.number(global: "other_gap")), 0, accuracy: 1e-4)
         XCTAssertEqual(lua.number(global: "derivatives"), 60)
         XCTAssertEqual(lua.number(global: "same_masks"), 0)
         XCTAssertEqual(lua.number(global: "restored"), 0)
