@@ -102,10 +102,12 @@ public final class KMeans: Clustering {
         for feature in 0..<features { centers[feature] = points[first * features + feature] }
         var closest = (0..<samples).map { Self.squaredDistance(points, $0, centers, 0, features) }
         var potential = closest.reduce(0, +)
+        // Two buffers for the trials' distances, swapped rather than copied.
+        var bestClosest = closest
+        var candidateClosest = closest
         for center in 1..<max(1, clusters) {
             var bestCandidate = -1
             var bestPotential = Double.infinity
-            var bestClosest = closest
             for _ in 0..<trials {
                 // Sample ∝ the squared distance to the nearest centre so far.
                 var target = generator.nextUniform() * potential
@@ -117,7 +119,6 @@ public final class KMeans: Clustering {
                         break
                     }
                 }
-                var candidateClosest = closest
                 var candidatePotential = 0.0
                 for sample in 0..<samples {
                     var sum = 0.0
@@ -125,19 +126,19 @@ public final class KMeans: Clustering {
                         let difference = points[sample * features + feature] - points[candidate * features + feature]
                         sum += difference * difference
                     }
-                    candidateClosest[sample] = min(candidateClosest[sample], sum)
+                    candidateClosest[sample] = min(closest[sample], sum)
                     candidatePotential += candidateClosest[sample]
                 }
                 if candidatePotential < bestPotential {
                     bestPotential = candidatePotential
                     bestCandidate = candidate
-                    bestClosest = candidateClosest
+                    swap(&bestClosest, &candidateClosest)
                 }
             }
             for feature in 0..<features {
                 centers[center * features + feature] = points[bestCandidate * features + feature]
             }
-            closest = bestClosest
+            swap(&closest, &bestClosest)
             potential = bestPotential
         }
         return centers
