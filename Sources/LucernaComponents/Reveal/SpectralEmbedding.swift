@@ -121,16 +121,10 @@ public struct SpectralEmbedding: Sendable {
                                 features, pointBuffer.baseAddress! + columnStart * features, features, 0,
                                 output.baseAddress!, columns)
                         }
-                        for row in 0..<rows {
-                            let sample = rowStart + row
-                            for column in 0..<columns {
-                                let other = columnStart + column
-                                if other == sample { continue }
-                                let distance = max(
-                                    0, norms[sample] + norms[other] - 2 * products[row * columns + column])
-                                heap.offer(distance, other, to: sample)
-                                if first != second { heap.offer(distance, sample, to: other) }
-                            }
+                        products.withUnsafeBufferPointer { block in
+                            heap.offer(
+                                block: block.baseAddress!, rows: rows, columns: columns, rowStart: rowStart,
+                                columnStart: columnStart, norms: norms, mirrored: first != second)
                         }
                     }
                 }
@@ -157,48 +151,82 @@ final class NeighbourHeaps: @unchecked Sendable {
     @inline(__always)
     static func before(_ a: Double, _ ai: Int, _ b: Double, _ bi: Int) -> Bool { a < b || (a == b && ai < bi) }
 
+    /// Offers every pair of a block of inner products x·y (`rows` samples from `rowStart` against `columns`
+    /// from `columnStart`) as squared distances ‖x‖² + ‖y‖² − 2x·y: to the row's sample, and to the column's
+    /// when the block is `mirrored` (off the diagonal of the upper triangle). Raw pointers keep the inner
+    /// loop free of exclusivity and bounds checks.
+    func offer(
+        block products: UnsafePointer<Double>, rows: Int, columns: Int, rowStart: Int, columnStart: Int,
+        norms: [Double], mirrored: Bool
+    ) {
+        let count = self.count
+        norms.withUnsafeBufferPointer { norms in
+            keys.withUnsafeMutableBufferPointer { keys in
+                indices.withUnsafeMutableBufferPointer { indices in
+                    filled.withUnsafeMutableBufferPointer { filled in
+                        let (keys, indices, filled, norms) = (
+                            keys.baseAddress!, indices.baseAddress!, filled.baseAddress!, norms.baseAddress!
+                        )
+                        for row in 0..<rows {
+                            let sample = rowStart + row
+                            for column in 0..<columns {
+                                let other = columnStart + column
+                                if other == sample { continue }
+                                let distance = max(
+                                    0, norms[sample] + norms[other] - 2 * products[row * columns + column])
+                                Self.offer(distance, other, to: sample, count, keys, indices, filled)
+                                if mirrored { Self.offer(distance, sample, to: other, count, keys, indices, filled) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func exchange<Element>(_ pointer: UnsafeMutablePointer<Element>, _ a: Int, _ b: Int) {
+        let held = pointer[a]
+        pointer[a] = pointer[b]
+        pointer[b] = held
+    }
+
     /// Keeps `index` among `sample`'s `count` nearest when it is nearer than the farthest kept.
     @inline(__always)
-    func offer(_ key: Double, _ index: Int, to sample: Int) {
-        let base = sample * count
+    static func offer(
+        _ key: Double, _ index: Int, to sample: Int, _ count: Int, _ keys: UnsafeMutablePointer<Double>,
+        _ indices: UnsafeMutablePointer<Int>, _ filled: UnsafeMutablePointer<Int>
+    ) {
+        let keys = keys + sample * count
+        let indices = indices + sample * count
         let size = filled[sample]
         if size < count {
             var child = size
-            keys[base + child] = key
-            indices[base + child] = index
+            keys[child] = key
+            indices[child] = index
             filled[sample] = size + 1
             while child > 0 {
                 let parent = (child - 1) / 2
-                guard
-                    Self.before(keys[base + parent], indices[base + parent], keys[base + child], indices[base + child])
-                else { break }
-                keys.swapAt(base + parent, base + child)
-                indices.swapAt(base + parent, base + child)
+                guard before(keys[parent], indices[parent], keys[child], indices[child]) else { break }
+                exchange(keys, parent, child)
+                exchange(indices, parent, child)
                 child = parent
             }
             return
         }
-        guard Self.before(key, index, keys[base], indices[base]) else { return }
-        keys[base] = key
-        indices[base] = index
+        guard before(key, index, keys[0], indices[0]) else { return }
+        keys[0] = key
+        indices[0] = index
         var parent = 0
         while true {
             let left = 2 * parent + 1
             let right = left + 1
             var largest = parent
-            if left < count,
-                Self.before(keys[base + largest], indices[base + largest], keys[base + left], indices[base + left])
-            {
-                largest = left
-            }
-            if right < count,
-                Self.before(keys[base + largest], indices[base + largest], keys[base + right], indices[base + right])
-            {
-                largest = right
-            }
+            if left < count, before(keys[largest], indices[largest], keys[left], indices[left]) { largest = left }
+            if right < count, before(keys[largest], indices[largest], keys[right], indices[right]) { largest = right }
             if largest == parent { return }
-            keys.swapAt(base + parent, base + largest)
-            indices.swapAt(base + parent, base + largest)
+            exchange(keys, parent, largest)
+            exchange(indices, parent, largest)
             parent = largest
         }
     }
