@@ -263,11 +263,15 @@ enum LuaRevealLoop {
               context.cav = reveal.cav(lucerna.merge(cav_options, {model = context.model, layer = context.layer,
                  inputs = cav_set.images, labels = tensor(marks), seed = round}))
               if options.expand ~= false and (options.annotate or "spray") == "spray" then
-                 -- SpRAy may split the artifact's samples over several clusters: the CAV fitted on the top
-                 -- one annotates every class sample that projects nearer the concept's mean than the others'.
+                 -- SpRAy may split the artifact's samples over several clusters: a signal CAV of the top one
+                 -- (a difference of means, which the unannotated artifact samples among the "others" barely
+                 -- turn, unlike an SVM that learns to separate them) annotates every class sample that projects
+                 -- nearer the concept's mean than the others'.
+                 local signal = reveal.cav(lucerna.merge(cav_options, {model = context.model, layer = context.layer,
+                    inputs = cav_set.images, labels = tensor(marks), seed = round, method = "signal"}))
                  local projections = reveal.project{model = context.model, layer = context.layer,
-                    inputs = subset(options.data, explained).images, cav = context.cav}:totable()
-                 local midpoint = (context.cav.concept_mean + context.cav.other_mean) / 2
+                    inputs = subset(options.data, explained).images, cav = signal}:totable()
+                 local midpoint = (signal.concept_mean + signal.other_mean) / 2
                  local expanded = {}
                  for index, position in ipairs(explained) do
                     if projections[index] > midpoint then expanded[#expanded + 1] = position end
