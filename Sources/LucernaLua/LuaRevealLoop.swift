@@ -191,6 +191,13 @@ enum LuaRevealLoop {
            for _, key in ipairs({"model", "data", "class"}) do
               if options[key] == nil then error(("reveal_to_revise: option %s is required"):format(key), 2) end
            end
+           for _, key in ipairs({"data", "test", "poisoned"}) do
+              local set = options[key]
+              if set ~= nil and (type(set) ~= "table" or type(set.images) ~= "userdata" or type(set.labels) ~= "userdata") then
+                 error(("reveal_to_revise: %s must be a data set with images and labels tensors"):format(key), 2)
+              end
+           end
+           if type(options.class) ~= "number" then error("reveal_to_revise: class must be a class index (0-based)", 2) end
            local corrector = options.corrector or "p_clarc"
            if type(corrector) ~= "function" and not correctors[corrector] then
               error(("reveal_to_revise: unknown corrector '%s' (p_clarc, a_clarc, rrr, rr_clarc, grad_cam_pp_penalty or a function)")

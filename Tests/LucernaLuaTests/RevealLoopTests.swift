@@ -79,6 +79,8 @@ final class RevealLoopTests: XCTestCase {
                 ok, message = pcall(function() local r = reveal_to_revise{model = model, data = set("train"), class = 0, corector = "rrr"}; return r end)
                 ok, message2 = pcall(reveal_to_revise, {model = model, data = set("train")})
                 ok, message3 = pcall(reveal_to_revise, {model = model, data = set("train"), class = 0, corrector = "nope"})
+                ok, message4 = pcall(reveal_to_revise, {model = model, data = {images = train_images}, class = 0})
+                ok, message5 = pcall(reveal_to_revise, {model = model, data = set("train"), class = "zero"})
                 """, name: "r2r.lua")
         XCTAssertEqual(lua.number(global: "rounds"), 3, "round 0 (the model as trained) and two rounds")
         XCTAssertEqual(lua.number(global: "custom_calls"), 1)
@@ -106,5 +108,7 @@ final class RevealLoopTests: XCTestCase {
         XCTAssert(lua.string(global: "message")?.contains("r2r.lua:") ?? false, lua.string(global: "message") ?? "")
         XCTAssert(lua.string(global: "message2")?.contains("option class is required") ?? false)
         XCTAssert(lua.string(global: "message3")?.contains("unknown corrector 'nope'") ?? false)
+        XCTAssert(lua.string(global: "message4")?.contains("data must be a data set with images and labels") ?? false)
+        XCTAssert(lua.string(global: "message5")?.contains("class must be a class index") ?? false)
     }
 }
