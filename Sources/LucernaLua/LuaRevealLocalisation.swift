@@ -245,11 +245,7 @@ extension LuaRevealAPI {
             let config = try options(call, "reveal.clarc", clarcOptions)
             let model = try config.object("model", as: Module.self, named: "a model")
             let name = try config.string("layer")
-            guard let layer = model.module(named: name), !name.isEmpty else {
-                let names = model.namedModules().map(\.name).filter { !$0.isEmpty }
-                throw ConfigurationError(
-                    "reveal.clarc", "the model has no layer '\(name)'\(suggestion(for: name, in: names))")
-            }
+            let layer = try ArtifactLocalization.layer(name, in: model, owner: "reveal.clarc")
             let mode = try config.choice("mode", ClassArtifactCompensation.Mode.allCases.map(\.rawValue))
             let correction = ClassArtifactCompensation(
                 cav: try cav(config.value("cav"), owner: "reveal.clarc"),
@@ -300,10 +296,7 @@ extension LuaRevealAPI {
         }
         let inputs = try given.indexSelect(axis: 0, indices: samples)
         let count = samples.count
-        guard let layer = model.module(named: name), !name.isEmpty else {
-            let names = model.namedModules().map(\.name).filter { !$0.isEmpty }
-            throw ConfigurationError(owner, "the model has no layer '\(name)'\(suggestion(for: name, in: names))")
-        }
+        let layer = try ArtifactLocalization.layer(name, in: model, owner: owner)
         let batch = try config.positiveInteger("batch")
         return try model.evaluating {
             try noGrad {

@@ -319,7 +319,7 @@ final class LuaBridgeTests: XCTestCase {
         let relevance = try XCTUnwrap(lua.number(global: "score"))
         XCTAssertTrue((0...1).contains(relevance))
         XCTAssertTrue(lua.string(global: "message")?.contains("give activations, or model, layer and inputs") ?? false)
-        XCTAssertTrue(lua.string(global: "message2")?.contains("no layer 'relu9'") ?? false)
+        XCTAssertTrue(lua.string(global: "message2")?.contains("no module 'relu9'") ?? false)
         XCTAssertTrue(lua.string(global: "message3")?.contains("do not match") ?? false)
     }
 }

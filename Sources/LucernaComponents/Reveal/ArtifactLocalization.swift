@@ -24,13 +24,7 @@ public enum ArtifactLocalization {
         let rectifier = ReLU()
 
         init(model: Module, layerName: String, cav: ConceptActivationVector, sample: Tensor) throws {
-            guard let layer = model.module(named: layerName), !layerName.isEmpty else {
-                let names = model.namedModules().map(\.name).filter { !$0.isEmpty }
-                throw ConfigurationError(
-                    "concept relevance",
-                    "the model has no layer '\(layerName)'\(suggestion(for: layerName, in: names)); layers: \(names.prefix(40).joined(separator: ", "))"
-                )
-            }
+            let layer = try ArtifactLocalization.layer(layerName, in: model, owner: "concept relevance")
             self.model = model
             self.layer = layer
             let shape = try Self.captured(model: model, layer: layer, input: sample).shape
@@ -68,6 +62,15 @@ public enum ArtifactLocalization {
             let activations = try Self.captured(model: model, layer: layer, input: input)
             return try head(rectifier(activations).reshaped([activations.shape[0], -1]))
         }
+    }
+
+    /// The module at a dotted layer name (the explainers' lookup: an unknown name is an error listing the
+    /// modules, with the closest suggested).
+    public static func layer(_ name: String, in model: Module, owner: String) throws -> Module {
+        guard !name.isEmpty, let layer = try ExplanationTargets.layer(name, in: model, owner: owner) else {
+            throw ConfigurationError(owner, "name a layer of the model")
+        }
+        return layer
     }
 
     /// The input relevance of the CAV's direction at `layer` for each of `inputs`, negatives set to 0,

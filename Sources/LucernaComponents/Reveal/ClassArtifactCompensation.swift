@@ -79,9 +79,7 @@ public enum ConceptSensitivity {
         model: Module, layer layerName: String, cav: ConceptActivationVector, inputs: Tensor, classIndex: Int,
         batchSize: Int = 256
     ) throws -> Result {
-        guard let layer = model.module(named: layerName), !layerName.isEmpty else {
-            throw ConfigurationError("tcav", "the model has no layer '\(layerName)'")
-        }
+        let layer = try ArtifactLocalization.layer(layerName, in: model, owner: "tcav")
         let count = inputs.shape.first ?? 0
         guard count > 0 else { throw TensorError("tcav", "no inputs") }
         var derivatives: [Double] = []
