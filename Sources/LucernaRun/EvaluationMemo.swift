@@ -11,7 +11,8 @@ import LucernaTrain
 /// the model's module types and tensors, the data's tensors and the random state before the call. A call
 /// whose key matches a stored one replays it instead of computing it again; any difference computes it.
 /// Calls whose result may depend on Lua code the key cannot see (a `forward` function, a Lua plugin
-/// component or module) or on values it cannot hold (instances or tensors among the options) are never memoised.
+/// component or module, an output transform installed on a module) or on values it cannot hold (instances or
+/// tensors among the options) are never memoised.
 public struct EvaluationMemo {
     /// One finished call: the table returned to Lua, the metrics records, the entry of `evaluation.json`.
     /// (The model's mode is not part of it: a call leaves the mode as it found it.)
@@ -49,7 +50,10 @@ public struct EvaluationMemo {
         options["data"] = nil
         let pluginNames = Set(components.registry.allEntries.filter { $0.origin != "built-in" }.map(\.name))
         guard Self.isPlain(.table(options), avoiding: pluginNames), Self.isPlain(.table(data.metadata), avoiding: []),
-            !model.modules.contains(where: { script.isScripted($0.module) })
+            !model.modules.contains(where: { script.isScripted($0.module) }),
+            // An output transform (ClArC's projection) changes what the weights compute and is a closure the
+            // key cannot hold.
+            !model.modules.contains(where: { $0.module.namedModules().contains { $0.1.hasOutputTransforms } })
         else { return nil }
         var digest = ContentDigest()
         digest.update(

@@ -165,6 +165,12 @@ final class LuaTrainingTests: XCTestCase {
                     clean, robust = values.clean_accuracy, values.robust_accuracy.pgd
                     after = tensor.rand{3}:sum():item()   -- the random stream after the call
                     evaluate{model = model, forward = function(batch) return model(batch.features) end, data = set}
+                    -- An output transform on a layer (P-ClArC here) is not in the key: such calls are computed.
+                    local handle = reveal.clarc{model = model, layer = "1", cav = {vector = tensor{1, 1, 1, 1, 1, 1, 1, 1} / math.sqrt(8),
+                       pooling = "flat", concept_mean = 0, other_mean = 5}}
+                    transformed = evaluate{model = model, data = set, loss = "cross_entropy"}.loss
+                    handle.remove()
+                    untransformed = evaluate{model = model, data = set, loss = "cross_entropy"}.loss
                     """, name: "memo.lua")
             return (
                 try XCTUnwrap(lua.number(global: "clean")), try XCTUnwrap(lua.number(global: "robust")),
@@ -172,12 +178,20 @@ final class LuaTrainingTests: XCTestCase {
             )
         }
         let first = try attempt(resuming: false)
-        let stored = try FileManager.default.contentsOfDirectory(atPath: "\(folder)/evaluations")
-        XCTAssertEqual(stored.count, 1, "one memo: the call with a forward function is not memoised")
+        XCTAssertNotEqual(
+            try XCTUnwrap(first.lua.number(global: "transformed")),
+            try XCTUnwrap(first.lua.number(global: "untransformed")))
+        let stored = try FileManager.default.contentsOfDirectory(atPath: "\(folder)/evaluations").sorted()
+        XCTAssertEqual(
+            stored.count, 2,
+            "the call with attacks and the untransformed one: the call with a forward function and the one with a transform are not memoised"
+        )
         let records = try String(contentsOfFile: "\(folder)/metrics.jsonl", encoding: .utf8)
         // Replaying: the stored result is what a resumed attempt returns (a tampered value shows it is read),
         // and the random stream continues as after the computed call.
-        let path = "\(folder)/evaluations/\(try XCTUnwrap(stored.first))"
+        let paths = stored.map { "\(folder)/evaluations/\($0)" }
+        let path = try XCTUnwrap(
+            paths.first { (try? String(contentsOfFile: $0, encoding: .utf8))?.contains("clean_accuracy") ?? false })
         let text = try String(contentsOfFile: path, encoding: .utf8)
         XCTAssert(text.contains("\"clean_accuracy\": \(ConfigValue.number(first.clean).json)"), text)
         try text.replacingOccurrences(

@@ -89,6 +89,9 @@ open class Module {
     /// Removes a transform added by ``addOutputTransform(_:)``.
     public func removeOutputTransform(_ identifier: Int) { outputTransforms.removeAll { $0.id == identifier } }
 
+    /// Whether an output transform is installed on this module (its outputs are not what its weights give).
+    public var hasOutputTransforms: Bool { !outputTransforms.isEmpty }
+
     // MARK: Traversal
 
     /// Direct children in registration order.
