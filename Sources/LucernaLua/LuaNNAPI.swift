@@ -244,6 +244,32 @@ enum LuaNNAPI {
                 }
                 return 1
             }
+            lua.setFunction("state_dict") { call in
+                // Copies, as PyTorch's `{k: v.clone() for k, v in m.state_dict().items()}`: a snapshot that
+                // later training does not change.
+                let state = try moduleArgument(call).stateDict()
+                lua_createtable(call.state, 0, Int32(state.count))
+                for (name, tensor) in state {
+                    call.push(tensor.detach().copy())
+                    lua_setfield(call.state, -2, name)
+                }
+                return 1
+            }
+            lua.setFunction("load_state_dict") { call in
+                let module = try moduleArgument(call)
+                guard case .table(let fields) = try call.value(2, path: "state") else {
+                    throw call.fail(2, "a table of name = tensor, as model:state_dict() returns")
+                }
+                var state: [String: Tensor] = [:]
+                for (name, value) in fields {
+                    guard case .tensor(let tensor) = value else {
+                        throw TensorError(call.name, "state entry \(name) must be a tensor, got \(value.kindName)")
+                    }
+                    state[name] = tensor
+                }
+                try module.loadStateDict(state, strict: true, convertingDtypes: false)
+                return 0
+            }
             lua.setFunction("train") { call in
                 try moduleArgument(call).train(call.isNil(2) ? true : call.boolean(2))
                 lua_settop(call.state, 1)

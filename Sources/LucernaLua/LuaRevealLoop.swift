@@ -24,7 +24,10 @@ enum LuaRevealLoop {
             "`p_clarc`, `a_clarc`, `rrr`, `rr_clarc`, `grad_cam_pp_penalty`, or function(context) (default `p_clarc`)"
         ),
         ("rounds", "rounds at most (default 3)"),
-        ("stop", "`{artifact_relevance = 0.05}`: stop once the poisoned set's artifact relevance is at most this"),
+        (
+            "stop",
+            "`{artifact_relevance = 0.05, min_cut = 0.05, revert = true}`: stop once the poisoned set's artifact relevance is at most `artifact_relevance`; a round that cuts it by less than `min_cut` of its value is undone (weights and ClArC transform) and ends the loop, unless `revert = false`"
+        ),
         ("annotate", "`spray` (the top-ranked cluster), `ground_truth` (`data.groups`), or function(context)"),
         ("clusters", "k-means clusters of SpRAy (default 8)"),
         (
@@ -131,10 +134,10 @@ enum LuaRevealLoop {
 
         local correctors = {
            p_clarc = function(context)
-              reveal.clarc{model = context.model, layer = context.layer, cav = context.cav, mode = "projective"}
+              return reveal.clarc{model = context.model, layer = context.layer, cav = context.cav, mode = "projective"}
            end,
            a_clarc = function(context)
-              reveal.clarc{model = context.model, layer = context.layer, cav = context.cav, mode = "additive"}
+              return reveal.clarc{model = context.model, layer = context.layer, cav = context.cav, mode = "additive"}
            end,
            rrr = function(context)
               fine_tune(context, "round" .. context.round, with_masks(context),
@@ -216,7 +219,11 @@ enum LuaRevealLoop {
               labels = options.data.labels:totable(),
               groups = options.data.groups and options.data.groups:totable() or nil,
            }
-           local stop = (options.stop or {}).artifact_relevance or 0.05
+           local stop_options = options.stop or {}
+           if type(stop_options) ~= "table" then error("reveal_to_revise: stop must be a table {artifact_relevance = ..., min_cut = ..., revert = ...}", 2) end
+           local stop = stop_options.artifact_relevance or 0.05
+           local min_cut = stop_options.min_cut or 0.05
+           local revert = stop_options.revert ~= false
            local cav_options = lucerna.merge({method = "svm", pooling = "flat"}, options.cav)
            local mask_options = lucerna.merge({kernel = 7, sigma = 1}, options.masks)
            local class_positions = {}
@@ -318,8 +325,10 @@ enum LuaRevealLoop {
                  record.tcav_before = reveal.tcav{model = context.model, layer = context.layer, cav = context.cav,
                     inputs = options.poisoned.images:narrow(1, 1, count), class = context.class}.score
               end
-              -- Revise.
-              if type(corrector) == "function" then corrector(context) else correctors[corrector](context) end
+              -- Revise (a snapshot of the weights first, so that a round that does not help can be undone).
+              local snapshot = revert and context.model:state_dict() or nil
+              local handle
+              if type(corrector) == "function" then handle = corrector(context) else handle = correctors[corrector](context) end
               -- Re-evaluate.
               local after = measure(context)
               for key, value in pairs(after) do record[key] = value end
@@ -328,18 +337,27 @@ enum LuaRevealLoop {
                  record.tcav = reveal.tcav{model = context.model, layer = context.layer, cav = context.cav,
                     inputs = options.poisoned.images:narrow(1, 1, count), class = context.class}.score
               end
+              -- A round that did not cut the artifact relevance by min_cut (SpRAy found no artifact cluster any
+              -- more, or the correction failed) is undone below and ends the loop.
+              record.reverted = revert and before.artifact_relevance ~= nil and record.artifact_relevance ~= nil
+                 and record.artifact_relevance > (1 - min_cut) * before.artifact_relevance or nil
               if run and run.log then
                  run.log(lucerna.merge({phase = "reveal_to_revise"}, record))
                  run.save(context.name .. "-round" .. round, context.model)
                  lucerna.save_tensors(run.dir .. "/checkpoints/" .. context.name .. "-round" .. round .. "-cav.safetensors",
                     {cav = context.cav.vector, masks = context.masks:float(), annotated = tensor(annotated) - 1})
               end
-              draw(context, "round" .. round)
               rounds[#rounds + 1] = record
+              if record.reverted then
+                 if type(handle) == "table" and type(handle.remove) == "function" then handle.remove() end
+                 context.model:load_state_dict(snapshot)
+                 break
+              end
+              draw(context, "round" .. round)
               before = record
               if record.artifact_relevance and record.artifact_relevance <= stop then break end
            end
-           local first, last = rounds[1], rounds[#rounds]
+           local first, last = rounds[1], before
            local summary = {rounds = rounds, final = last}
            if first.artifact_relevance and last.artifact_relevance and first.artifact_relevance > 0 then
               summary.artifact_relevance_cut = 1 - last.artifact_relevance / first.artifact_relevance
@@ -353,6 +371,7 @@ enum LuaRevealLoop {
                     row.annotated and tostring(row.annotated) or "", cell(row.annotation_precision), cell(row.annotation_recall),
                     cell(row.mask_iou), cell(row.clean_accuracy), cell(row.poisoned_accuracy), cell(row.artifact_relevance),
                     cell(row.tcav_before), cell(row.tcav))
+                 if row.reverted then lines[#lines] = lines[#lines]:gsub("^| %d+", "%0 (undone)") end
               end
               run.note("Reveal-to-Revise (" .. (type(corrector) == "string" and corrector or "custom corrector") .. "):\\n\\n"
                  .. table.concat(lines, "\\n"))

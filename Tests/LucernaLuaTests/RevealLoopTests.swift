@@ -35,14 +35,12 @@ final class RevealLoopTests: XCTestCase {
         )
     }
 
-    func testTheLoopAnnotatesLocalisesCorrectsAndReports() throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lua-r2r-\(getpid())").path
-        defer { try? FileManager.default.removeItem(atPath: folder) }
-        let lua = try LuaState(run: RunContext(directory: folder, recipe: "r2r.lua", seed: 1, threads: 1))
-        let train = try images(count: 300, patched: { sample, label in label == 0 && sample % 2 == 0 }, seed: 1)
-        let test = try images(count: 90, patched: { _, _ in false }, seed: 2)
-        let poisoned = try images(count: 90, patched: { _, _ in true }, seed: 2)
-        for (name, set) in [("train", train), ("test", test), ("poisoned", poisoned)] {
+    /// A Lua state with a run folder, the data sets as globals, a global `set(name)` that returns
+    /// `{images, labels, groups, artifact_masks}` of one of them and `trained_model(epochs)`, a small CNN
+    /// trained on `set("train")`.
+    func state(folder: String, recipe: String, sets: [(String, (Tensor, Tensor, Tensor, Tensor))]) throws -> LuaState {
+        let lua = try LuaState(run: RunContext(directory: folder, recipe: recipe, seed: 1, threads: 1))
+        for (name, set) in sets {
             lua.set(global: "\(name)_images", to: set.0)
             lua.set(global: "\(name)_labels", to: set.1)
             lua.set(global: "\(name)_groups", to: set.2)
@@ -50,14 +48,32 @@ final class RevealLoopTests: XCTestCase {
         }
         try lua.run(
             source: """
-                local function set(name)
+                function set(name)
                    return {images = _G[name .. "_images"], labels = _G[name .. "_labels"], groups = _G[name .. "_groups"],
                            artifact_masks = _G[name .. "_masks"]}
                 end
-                lucerna.manual_seed(4)
-                local model = models.cnn{image_size = 8, channels = {4, 8}, hidden = 16, classes = 3}
-                train{name = "plain", model = model, data = set("train"), validation = 0.2, epochs = 6, batch = 16,
-                      optimizer = {type = "adamw", lr = 3e-3}}
+                function trained_model(epochs)
+                   lucerna.manual_seed(4)
+                   local model = models.cnn{image_size = 8, channels = {4, 8}, hidden = 16, classes = 3}
+                   train{name = "plain", model = model, data = set("train"), validation = 0.2, epochs = epochs,
+                         batch = 16, optimizer = {type = "adamw", lr = 3e-3}}
+                   return model
+                end
+                """, name: "sets.lua")
+        return lua
+    }
+
+    func testTheLoopAnnotatesLocalisesCorrectsAndReports() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lua-r2r-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let train = try images(count: 300, patched: { sample, label in label == 0 && sample % 2 == 0 }, seed: 1)
+        let test = try images(count: 90, patched: { _, _ in false }, seed: 2)
+        let poisoned = try images(count: 90, patched: { _, _ in true }, seed: 2)
+        let lua = try state(
+            folder: folder, recipe: "r2r.lua", sets: [("train", train), ("test", test), ("poisoned", poisoned)])
+        try lua.run(
+            source: """
+                local model = trained_model(6)
                 local result = reveal_to_revise{model = model, data = set("train"), test = set("test"),
                    poisoned = set("poisoned"), class = 0, annotate = "ground_truth", rounds = 2,
                    stop = {artifact_relevance = 0}, masks = {kernel = 3, sigma = 1}, examples = 4}
@@ -110,5 +126,55 @@ final class RevealLoopTests: XCTestCase {
         XCTAssert(lua.string(global: "message3")?.contains("unknown corrector 'nope'") ?? false)
         XCTAssert(lua.string(global: "message4")?.contains("data must be a data set with images and labels") ?? false)
         XCTAssert(lua.string(global: "message5")?.contains("class must be a class index") ?? false)
+    }
+
+    func testARoundThatDoesNotCutTheRelevanceIsUndone() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lua-r2r-undo-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let train = try images(count: 150, patched: { sample, label in label == 0 && sample % 2 == 0 }, seed: 1)
+        let poisoned = try images(count: 30, patched: { _, _ in true }, seed: 2)
+        let lua = try state(folder: folder, recipe: "undo.lua", sets: [("train", train), ("poisoned", poisoned)])
+        try lua.run(
+            source: """
+                local model = trained_model(3)
+                local trained = model:state_dict()
+                -- A corrector that changes a weight a little and installs a "transform": neither cuts the
+                -- artifact relevance by 5 %, so the round is undone.
+                removed = "no"
+                local function nudge(context)
+                   local state = context.model:state_dict()
+                   state["fc2.bias"] = state["fc2.bias"] + 1e-4
+                   context.model:load_state_dict(state)
+                   return {remove = function() removed = "yes" end}
+                end
+                local result = reveal_to_revise{model = model, data = set("train"), poisoned = set("poisoned"), class = 0,
+                   annotate = "ground_truth", rounds = 3, corrector = nudge, masks = {kernel = 3, sigma = 1}, examples = 0}
+                rounds, reverted, final_round = #result.rounds, tostring(result.rounds[2].reverted), result.final.round
+                changed = (model:state_dict()["fc2.bias"] - trained["fc2.bias"]):abs():max():item()
+                snapshot_kept = (trained["fc2.bias"] - model:named_parameters()["fc2.bias"]):abs():max():item()
+                -- revert = false keeps the round
+                local kept = reveal_to_revise{model = model, data = set("train"), poisoned = set("poisoned"), class = 0,
+                   annotate = "ground_truth", rounds = 1, corrector = nudge, masks = {kernel = 3, sigma = 1},
+                   examples = 0, stop = {revert = false}, name = "kept"}
+                kept_reverted, kept_round = tostring(kept.rounds[2].reverted), kept.final.round
+                kept_changed = (model:state_dict()["fc2.bias"] - trained["fc2.bias"]):abs():max():item()
+                local ok
+                ok, message = pcall(model.load_state_dict, model, {["fc2.bias"] = trained["fc2.bias"]})
+                """, name: "undo.lua")
+        XCTAssertEqual(lua.number(global: "rounds"), 2, "round 0 and the undone round 1")
+        XCTAssertEqual(lua.string(global: "reverted"), "true")
+        XCTAssertEqual(lua.number(global: "final_round"), 0, "the final record is the model before the undone round")
+        XCTAssertEqual(lua.string(global: "removed"), "yes", "the corrector's transform was removed")
+        XCTAssertEqual(lua.number(global: "changed"), 0, "the weights are back to the trained ones")
+        XCTAssertEqual(lua.number(global: "snapshot_kept"), 0)
+        XCTAssertEqual(lua.string(global: "kept_reverted"), "nil")
+        XCTAssertEqual(lua.number(global: "kept_round"), 1)
+        XCTAssertEqual(lua.number(global: "kept_changed") ?? 0, 1e-4, accuracy: 1e-6)
+        XCTAssert(lua.string(global: "message")?.contains("missing keys") ?? false, lua.string(global: "message") ?? "")
+        let records = try String(contentsOfFile: "\(folder)/metrics.jsonl", encoding: .utf8)
+            .split(separator: "\n").filter { $0.contains("\"reveal_to_revise\"") }
+        XCTAssertEqual(records.count, 2 + 2)
+        XCTAssert(records[1].contains("\"reverted\": true"), String(records[1]))
+        XCTAssertFalse(records[3].contains("reverted"), String(records[3]))
     }
 }
