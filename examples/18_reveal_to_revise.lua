@@ -11,7 +11,7 @@ Run:  .build/release/lucerna run examples/18_reveal_to_revise.lua               
 
 local config = lucerna.config{seeds = {1, 2, 3}, dataset = "mnist", share = 0.1, target = 0, epochs = 3,
                               corrector = "p_clarc", annotate = "spray", rounds = 3, layer = "relu1",
-                              pooling = "flat", cav = "svm", limit = 0, evaluated = 2000, quick = false, tune_epochs = 2,
+                              pooling = "flat", cav = "svm", others = "class", limit = 0, evaluated = 2000, quick = false, tune_epochs = 2,
                               tune_weight = 0, stop = 0.05, test_limit = 0, tune_form = "", tune_objective = ""}
 if config.quick then config.limit, config.epochs, config.evaluated, config.test_limit = 6000, 2, 500, 2000 end
 lucerna.manual_seed(run.seed)
@@ -34,7 +34,7 @@ local result = reveal_to_revise{
    model = model, data = train_set, test = clean_test, poisoned = poisoned_test, class = config.target,
    layer = config.layer, corrector = config.corrector, annotate = config.annotate, rounds = config.rounds,
    stop = {artifact_relevance = config.stop}, cav = {method = config.cav, pooling = config.pooling},
-   evaluated = config.evaluated,
+   evaluated = config.evaluated, others = config.others,
    tune = {epochs = config.tune_epochs, weight = config.tune_weight > 0 and config.tune_weight or nil,
            form = config.tune_form ~= "" and config.tune_form or nil,
            objective = config.tune_objective ~= "" and config.tune_objective or nil},

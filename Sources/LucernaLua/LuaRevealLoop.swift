@@ -37,6 +37,10 @@ enum LuaRevealLoop {
         ("explained", "class samples explained for SpRAy at most (default all)"),
         ("evaluated", "poisoned samples explained for artifact relevance at most (default 1000)"),
         ("cav", "options of `reveal.cav` (default `{method = \"svm\", pooling = \"flat\"}`)"),
+        (
+            "others",
+            "what the CAV separates the annotated samples from: `class` (the class's other samples, default) or `all` (every other training sample, as when an artifact marks nearly the whole class)"
+        ),
         ("masks", "options of `reveal.localize`'s mask rule (default `{kernel = 7, sigma = 1}` for 28-pixel images)"),
         (
             "tune",
@@ -233,6 +237,13 @@ enum LuaRevealLoop {
            if #class_positions < 3 then
               error(("reveal_to_revise: class %s has %d training samples"):format(tostring(context.class), #class_positions), 2)
            end
+           local others = options.others or "class"
+           if others ~= "class" and others ~= "all" then error("reveal_to_revise: others must be \\"class\\" or \\"all\\"", 2) end
+           local cav_positions = class_positions
+           if others == "all" then
+              cav_positions = {}
+              for index = 1, #context.labels do cav_positions[index] = index end
+           end
            local explained = {}
            for index = 1, math.min(#class_positions, options.explained or #class_positions) do
               explained[index] = class_positions[index]
@@ -262,16 +273,18 @@ enum LuaRevealLoop {
                     labels = context.spray.labels.kmeans, highlight = top}, {range = {0, 1}})
               end
               local first_annotated = annotated
-              -- Localise: a CAV from the annotated samples against the class's other samples.
+              -- Localise: a CAV from the annotated samples against the class's other samples (or all others).
               local chosen = {}
               for _, position in ipairs(annotated) do chosen[position] = true end
               local picked, marks = {}, {}
-              for _, position in ipairs(class_positions) do
+              for _, position in ipairs(cav_positions) do
                  picked[#picked + 1] = position
                  marks[#marks + 1] = chosen[position] and 1 or 0
               end
-              for _, position in ipairs(annotated) do
-                 if context.labels[position] ~= context.class then picked[#picked + 1] = position; marks[#marks + 1] = 1 end
+              if others == "class" then
+                 for _, position in ipairs(annotated) do
+                    if context.labels[position] ~= context.class then picked[#picked + 1] = position; marks[#marks + 1] = 1 end
+                 end
               end
               local cav_set = subset(options.data, picked)
               context.cav = reveal.cav(lucerna.merge(cav_options, {model = context.model, layer = context.layer,
@@ -295,7 +308,7 @@ enum LuaRevealLoop {
                     context.annotated = annotated
                     chosen = {}
                     for _, position in ipairs(annotated) do chosen[position] = true end
-                    for index, position in ipairs(class_positions) do marks[index] = chosen[position] and 1 or 0 end
+                    for index, position in ipairs(cav_positions) do marks[index] = chosen[position] and 1 or 0 end
                     context.cav = reveal.cav(lucerna.merge(cav_options, {model = context.model, layer = context.layer,
                        inputs = cav_set.images, labels = tensor(marks), seed = round}))
                  end

@@ -89,7 +89,7 @@ final class RevealLoopTests: XCTestCase {
                          if group == 1 and #found < 10 then found[#found + 1] = index end
                       end
                       return found
-                   end, corrector = "a_clarc", name = "custom"}
+                   end, corrector = "a_clarc", name = "custom", others = "all"}
                 custom_annotated, custom_calls = custom.final.annotated, calls
                 local ok
                 ok, message = pcall(function() local r = reveal_to_revise{model = model, data = set("train"), class = 0, corector = "rrr"}; return r end)
@@ -97,6 +97,7 @@ final class RevealLoopTests: XCTestCase {
                 ok, message3 = pcall(reveal_to_revise, {model = model, data = set("train"), class = 0, corrector = "nope"})
                 ok, message4 = pcall(reveal_to_revise, {model = model, data = {images = train_images}, class = 0})
                 ok, message5 = pcall(reveal_to_revise, {model = model, data = set("train"), class = "zero"})
+                ok, message6 = pcall(reveal_to_revise, {model = model, data = set("train"), class = 0, others = "some"})
                 """, name: "r2r.lua")
         XCTAssertEqual(lua.number(global: "rounds"), 3, "round 0 (the model as trained) and two rounds")
         XCTAssertEqual(lua.number(global: "custom_calls"), 1)
@@ -126,6 +127,7 @@ final class RevealLoopTests: XCTestCase {
         XCTAssert(lua.string(global: "message3")?.contains("unknown corrector 'nope'") ?? false)
         XCTAssert(lua.string(global: "message4")?.contains("data must be a data set with images and labels") ?? false)
         XCTAssert(lua.string(global: "message5")?.contains("class must be a class index") ?? false)
+        XCTAssert(lua.string(global: "message6")?.contains("others must be \"class\" or \"all\"") ?? false)
     }
 
     func testARoundThatDoesNotCutTheRelevanceIsUndone() throws {
