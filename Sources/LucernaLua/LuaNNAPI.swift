@@ -213,14 +213,9 @@ enum LuaNNAPI {
                 let module = try moduleArgument(call)
                 let name = try call.string(3)
                 let child = try submodule(module, name, "activations")
-                var captured: Tensor?
-                let hook = child.addForwardHook { _, _, output in captured = output }
-                defer { child.removeForwardHook(hook) }
-                _ = try module(call.tensor(2))
-                guard let captured else {
-                    throw TensorError("activations", "submodule \(name) did not run in the forward pass")
-                }
-                call.push(captured)
+                call.push(
+                    try module.forward(call.tensor(2), capturing: child, owner: "activations", layerName: name)
+                        .activations)
                 return 1
             }
             lua.setFunction("attention") { call in

@@ -301,16 +301,10 @@ extension LuaRevealAPI {
         return try model.evaluating {
             try noGrad {
                 var parts: [Tensor] = []
-                var captured: Tensor?
-                let hook = layer.addForwardHook { _, _, output in captured = output }
-                defer { layer.removeForwardHook(hook) }
                 for start in stride(from: 0, to: count, by: batch) {
-                    captured = nil
-                    _ = try model(inputs.sliced(axis: 0, start: start, end: min(start + batch, count)))
-                    guard let output = captured else {
-                        throw TensorError(owner, "layer \(name) did not run in the forward pass")
-                    }
-                    parts.append(output.detach())
+                    let part = try inputs.sliced(axis: 0, start: start, end: min(start + batch, count))
+                    parts.append(
+                        try model.forward(part, capturing: layer, owner: owner, layerName: name).activations.detach())
                 }
                 return try Tensor.concatenate(parts, axis: 0)
             }

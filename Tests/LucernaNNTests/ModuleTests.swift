@@ -54,6 +54,25 @@ final class ModuleTests: XCTestCase {
         XCTAssertNil(captured)
     }
 
+    func testForwardCapturingALayerReturnsItsOutputAndLeavesNoHook() throws {
+        let model = try CNN(channels: (2, 2), hidden: 4)
+        let input = try Tensor.uniform([2, 1, 28, 28])
+        let relu1 = try XCTUnwrap(model.module(named: "relu1"))
+        let conv1 = try XCTUnwrap(model.module(named: "conv1"))
+        let (output, activations) = try model.forward(input, capturing: relu1, owner: "test", layerName: "relu1")
+        XCTAssertEqual(output.toDoubles(), try model(input).toDoubles())
+        XCTAssertEqual(activations.toDoubles(), try conv1(input).relu().toDoubles())
+        // No hook stays behind: a later forward does not touch what was captured.
+        var seen = 0
+        relu1.addForwardHook { _, _, _ in seen += 1 }
+        _ = try model(input)
+        XCTAssertEqual(seen, 1)
+        // A layer outside the model is an error naming the owner and the layer.
+        XCTAssertThrowsError(try model.forward(input, capturing: ReLU(), owner: "test", layerName: "stray")) { error in
+            XCTAssert("\(error)".contains("test") && "\(error)".contains("layer stray did not run"), "\(error)")
+        }
+    }
+
     func testOutputTransformsReplaceTheOutputUntilRemoved() throws {
         let layer = ReLU()
         let input = try Tensor(shape: [2], doubles: [-1, 2])

@@ -64,20 +64,15 @@ public final class ClassActivationMap: Explainer {
         let width = inputs.shape[inputs.rank - 1]
         let target = try resolveLayer(model, inputs: inputs)
         // 1. Forward with the layer's output captured; the score of each sample's target class.
-        var captured: Tensor?
-        let hook = target.module.addForwardHook { _, _, output in captured = output }
-        defer { target.module.removeForwardHook(hook) }
         let input = try inputs.detach().requiringGrad()
-        let logits = try model(input)
+        let (logits, output) = try model.forward(input, capturing: target.module, owner: name, layerName: target.name)
         guard logits.rank == 2, logits.shape[0] == count else {
             throw TensorError(name, "the model must return logits [N, classes], got \(describe(shape: logits.shape))")
         }
-        guard let output = captured, output.rank == 4 || output.rank == 3, output.shape[0] == count,
-            output.rank <= inputs.rank
-        else {
+        guard output.rank == 4 || output.rank == 3, output.shape[0] == count, output.rank <= inputs.rank else {
             throw TensorError(
                 name,
-                "layer \(target.name) must output [N, C, h, w] (or [N, C, l] for a temporal layer), got \(captured.map { describe(shape: $0.shape) } ?? "nothing")"
+                "layer \(target.name) must output [N, C, h, w] (or [N, C, l] for a temporal layer), got \(describe(shape: output.shape))"
             )
         }
         let temporal = output.rank == 3

@@ -88,14 +88,9 @@ enum ExplanationTargets {
     /// The values attributed: the inputs, or the output of `layer` for them (one forward pass, not recorded).
     static func attributedValues(model: Module, inputs: Tensor, layer: Module?) throws -> Tensor {
         guard let layer else { return inputs }
-        var captured: Tensor?
-        let identifier = layer.addForwardHook { _, _, output in captured = output }
-        defer { layer.removeForwardHook(identifier) }
-        _ = try noGrad { try model(inputs) }
-        guard let captured else {
-            throw TensorError(layer.typeName, "the layer was not called in the model's forward pass")
-        }
-        return captured.detach()
+        return try noGrad {
+            try model.forward(inputs, capturing: layer, owner: layer.typeName, layerName: layer.typeName).activations
+        }.detach()
     }
 
     /// Floating-point inputs, or a clear error for token ids without a layer to attribute to.

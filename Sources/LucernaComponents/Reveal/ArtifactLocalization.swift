@@ -27,7 +27,9 @@ public enum ArtifactLocalization {
             let layer = try ArtifactLocalization.layer(layerName, in: model, owner: "concept relevance")
             self.model = model
             self.layer = layer
-            let shape = try Self.captured(model: model, layer: layer, input: sample).shape
+            let shape = try model.forward(
+                sample, capturing: layer, owner: "concept relevance", layerName: layer.typeName
+            ).activations.shape
             let perSample = shape.dropFirst().reduce(1, *)
             let positions: Int
             switch cav.vector.count {
@@ -47,19 +49,10 @@ public enum ArtifactLocalization {
             registerModule("concept", head)
         }
 
-        static func captured(model: Module, layer: Module, input: Tensor) throws -> Tensor {
-            var captured: Tensor?
-            let hook = layer.addForwardHook { _, _, output in captured = output }
-            defer { layer.removeForwardHook(hook) }
-            _ = try model(input)
-            guard let captured else {
-                throw TensorError("concept relevance", "the layer did not run in the forward pass")
-            }
-            return captured
-        }
-
         override func forward(_ input: Tensor) throws -> Tensor {
-            let activations = try Self.captured(model: model, layer: layer, input: input)
+            let activations = try model.forward(
+                input, capturing: layer, owner: "concept relevance", layerName: layer.typeName
+            ).activations
             return try head(rectifier(activations).reshaped([activations.shape[0], -1]))
         }
     }

@@ -86,13 +86,8 @@ public enum ConceptSensitivity {
         try model.evaluating {
             for start in stride(from: 0, to: count, by: max(batchSize, 1)) {
                 let batch = try inputs.sliced(axis: 0, start: start, end: min(start + batchSize, count))
-                var captured: Tensor?
-                let hook = layer.addForwardHook { _, _, output in captured = output }
-                defer { layer.removeForwardHook(hook) }
-                let logits = try model(batch)
-                guard let activations = captured else {
-                    throw TensorError("tcav", "layer \(layerName) did not run in the forward pass")
-                }
+                let (logits, activations) = try model.forward(
+                    batch, capturing: layer, owner: "tcav", layerName: layerName)
                 guard logits.rank == 2, (0..<logits.shape[1]).contains(classIndex) else {
                     throw TensorError(
                         "tcav", "class \(classIndex) is not a column of logits \(describe(shape: logits.shape))")

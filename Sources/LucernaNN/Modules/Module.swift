@@ -78,6 +78,22 @@ open class Module {
     /// Removes a hook added by ``addForwardHook(_:)``.
     public func removeForwardHook(_ identifier: Int) { forwardHooks.removeAll { $0.id == identifier } }
 
+    /// Runs the module on `input` and returns its output with the output `layer` gave in that pass (a PyTorch
+    /// forward hook; Captum's `LayerActivation`). Recorded or not as the caller's context says. Throws, naming
+    /// `owner` and `layerName`, when `layer` did not run in the pass.
+    public func forward(_ input: Tensor, capturing layer: Module, owner: String, layerName: String) throws -> (
+        output: Tensor, activations: Tensor
+    ) {
+        var captured: Tensor?
+        let hook = layer.addForwardHook { _, _, output in captured = output }
+        defer { layer.removeForwardHook(hook) }
+        let output = try self(input)
+        guard let activations = captured else {
+            throw TensorError(owner, "layer \(layerName) did not run in the model's forward pass")
+        }
+        return (output, activations)
+    }
+
     /// Adds a transform of the module's output; returns an identifier for ``removeOutputTransform(_:)``.
     @discardableResult
     public func addOutputTransform(_ transform: @escaping OutputTransform) -> Int {
