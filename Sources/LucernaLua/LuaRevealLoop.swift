@@ -31,6 +31,10 @@ enum LuaRevealLoop {
         ("annotate", "`spray` (the top-ranked cluster), `ground_truth` (`data.groups`), or function(context)"),
         ("clusters", "k-means clusters of SpRAy (default 8)"),
         (
+            "annotated_clusters",
+            "with `annotate = \"spray\"`: the top-ranked clusters annotated — `\"gap\"` (default: those before the largest drop in the ranking score among the top half) or a number"
+        ),
+        (
             "expand",
             "with SpRAy's annotation, re-annotate the class samples the first CAV projects nearer the concept (default true)"
         ),
@@ -183,9 +187,25 @@ enum LuaRevealLoop {
               return found
            end
            if kind ~= "spray" then error("reveal_to_revise: annotate must be spray, ground_truth or a function", 0) end
-           local members = context.spray.ranking.kmeans[1].members:totable()
+           -- The top-ranked clusters: a number of them, or ("gap") those before the largest drop in the ranking
+           -- score among the top half — SpRAy may split one artifact over two clusters that both stand out.
+           local ranking = context.spray.ranking.kmeans
+           local take = context.options.annotated_clusters or "gap"
+           if take == "gap" then
+              take = 1
+              local widest = -math.huge
+              for rank = 1, math.max(1, math.floor(#ranking / 2)) do
+                 local drop = ranking[rank + 1] and ranking[rank].score - ranking[rank + 1].score or -math.huge
+                 if drop > widest then widest, take = drop, rank end
+              end
+           end
+           context.annotated_clusters = math.min(take, #ranking)
            local found = {}
-           for _, member in ipairs(members) do found[#found + 1] = context.explained_positions[member + 1] end
+           for rank = 1, context.annotated_clusters do
+              for _, member in ipairs(ranking[rank].members:totable()) do
+                 found[#found + 1] = context.explained_positions[member + 1]
+              end
+           end
            table.sort(found)
            return found
         end
@@ -237,6 +257,10 @@ enum LuaRevealLoop {
            if #class_positions < 3 then
               error(("reveal_to_revise: class %s has %d training samples"):format(tostring(context.class), #class_positions), 2)
            end
+           local take = options.annotated_clusters
+           if take ~= nil and take ~= "gap" and not (math.type(take) == "integer" and take >= 1) then
+              error("reveal_to_revise: annotated_clusters must be \\"gap\\" or a positive integer", 2)
+           end
            local others = options.others or "class"
            if others ~= "class" and others ~= "all" then error("reveal_to_revise: others must be \\"class\\" or \\"all\\"", 2) end
            local cav_positions = class_positions
@@ -268,7 +292,8 @@ enum LuaRevealLoop {
               if #annotated == 0 then error("reveal_to_revise: no samples annotated in round " .. round, 0) end
               context.annotated = annotated
               if run and run.image then
-                 local top = context.spray.ranking.kmeans[1].cluster
+                 local top = {}
+                 for rank = 1, context.annotated_clusters or 1 do top[rank] = context.spray.ranking.kmeans[rank].cluster end
                  run.image(context.name .. "_round" .. round .. "_spray", reveal.scatter{points = context.spray.coordinates,
                     labels = context.spray.labels.kmeans, highlight = top}, {range = {0, 1}})
               end
@@ -313,7 +338,8 @@ enum LuaRevealLoop {
                        inputs = cav_set.images, labels = tensor(marks), seed = round}))
                  end
               end
-              local record = {round = round, annotated = #annotated, spray_annotated = #first_annotated}
+              local record = {round = round, annotated = #annotated, spray_annotated = #first_annotated,
+                              spray_clusters = context.annotated_clusters}
               if context.groups then
                  record.annotation_precision, record.annotation_recall = score(context, annotated)
                  record.spray_precision, record.spray_recall = score(context, first_annotated)
