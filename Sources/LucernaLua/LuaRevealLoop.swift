@@ -32,7 +32,7 @@ enum LuaRevealLoop {
         ("clusters", "k-means clusters of SpRAy (default 8)"),
         (
             "annotated_clusters",
-            "with `annotate = \"spray\"`: the top-ranked clusters annotated — `\"gap\"` (default: those before the largest drop in the ranking score among the top half) or a number"
+            "with `annotate = \"spray\"`: how many top-ranked clusters are annotated — a number (default 1) or `\"gap\"` (those before the largest drop in the ranking score among the top half)"
         ),
         (
             "expand",
@@ -187,10 +187,11 @@ enum LuaRevealLoop {
               return found
            end
            if kind ~= "spray" then error("reveal_to_revise: annotate must be spray, ground_truth or a function", 0) end
-           -- The top-ranked clusters: a number of them, or ("gap") those before the largest drop in the ranking
-           -- score among the top half — SpRAy may split one artifact over two clusters that both stand out.
+           -- The top-ranked cluster (R2R's choice), a number of them, or ("gap") those before the largest drop in
+           -- the ranking score among the top half — SpRAy may split one artifact over two clusters that both
+           -- stand out.
            local ranking = context.spray.ranking.kmeans
-           local take = context.options.annotated_clusters or "gap"
+           local take = context.options.annotated_clusters or 1
            if take == "gap" then
               take = 1
               local widest = -math.huge

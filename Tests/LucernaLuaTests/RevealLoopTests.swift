@@ -101,18 +101,21 @@ final class RevealLoopTests: XCTestCase {
                 ok, message7 = pcall(reveal_to_revise, {model = model, data = set("train"), class = 0, annotated_clusters = 0})
                 -- SpRAy's annotation: the clusters before the ranking's largest gap, or a given number of them
                 local gap = reveal_to_revise{model = model, data = set("train"), class = 0, rounds = 1, name = "gap",
-                   stop = {revert = false}, expand = false, examples = 0}
+                   annotated_clusters = "gap", stop = {revert = false}, expand = false, examples = 0}
                 gap_clusters, gap_precision, gap_recall = gap.final.spray_clusters, gap.final.spray_precision, gap.final.spray_recall
                 local two = reveal_to_revise{model = model, data = set("train"), class = 0, rounds = 1, name = "two",
                    annotated_clusters = 2, stop = {revert = false}, expand = false, examples = 0}
                 two_clusters, two_annotated, gap_annotated = two.final.spray_clusters, two.final.annotated, gap.final.annotated
+                local one = reveal_to_revise{model = model, data = set("train"), class = 0, rounds = 1, name = "one",
+                   stop = {revert = false}, expand = false, examples = 0}
+                default_clusters = one.final.spray_clusters
                 """, name: "r2r.lua")
         XCTAssertEqual(lua.number(global: "rounds"), 3, "round 0 (the model as trained) and two rounds")
         XCTAssertEqual(lua.number(global: "custom_calls"), 1)
         XCTAssertEqual(lua.number(global: "custom_annotated"), 10)
         let records = try String(contentsOfFile: "\(folder)/metrics.jsonl", encoding: .utf8)
             .split(separator: "\n").filter { $0.contains("\"reveal_to_revise\"") }
-        XCTAssertEqual(records.count, 3 + 2 + 2 + 2, "round 0 and the rounds of each loop")
+        XCTAssertEqual(records.count, 3 + 2 + 2 + 2 + 2, "round 0 and the rounds of each loop")
         let first = String(records[1])
         for field in [
             "\"annotated\": 50", "\"annotation_precision\": 1", "\"annotation_recall\": 1", "\"mask_iou\"",
@@ -140,6 +143,7 @@ final class RevealLoopTests: XCTestCase {
         let gapClusters = try XCTUnwrap(lua.number(global: "gap_clusters"))
         XCTAssert((1...4).contains(gapClusters), "the gap is sought among the top half of 8 clusters: \(gapClusters)")
         XCTAssertEqual(lua.number(global: "two_clusters"), 2)
+        XCTAssertEqual(lua.number(global: "default_clusters"), 1, "R2R's choice: the top-ranked cluster")
         if gapClusters == 1 {
             XCTAssertGreaterThan(
                 try XCTUnwrap(lua.number(global: "two_annotated")), try XCTUnwrap(lua.number(global: "gap_annotated")))
