@@ -4,7 +4,7 @@ class 0); a CNN learns it as a shortcut, so pasting the square on every test ima
 explains the class's training images with LRP, finds the artifact's samples with SpRAy (the top-ranked
 cluster, or `annotate=ground_truth`), fits a concept activation vector at `layer` (`cav`: signal, the
 default here — the pattern CAV removed the artifact where R2R's SVM CAV did not (docs/results.md) — or svm),
-localises the artifact, corrects the model (`corrector`: p_clarc, a_clarc, rrr, rr_clarc,
+localises the artifact, corrects the model (`corrector`: p_clarc, r_clarc, a_clarc, rrr, rr_clarc,
 grad_cam_pp_penalty) and measures clean and poisoned accuracy, artifact relevance and TCAV after each round
 (a table in report.md, heatmaps in report.html).
 Run:  .build/release/lucerna run examples/18_reveal_to_revise.lua                       (3 seeds)

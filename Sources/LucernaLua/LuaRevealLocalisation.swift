@@ -62,6 +62,9 @@ extension LuaRevealAPI {
             "mode", .string, default: .string("projective"),
             "projective (P-ClArC, to the others' mean) or additive (A-ClArC, to the concept's)"),
         OptionSpec("strength", .number, default: .number(1), "λ of x' = x + λ v (z − vᵀx)"),
+        OptionSpec(
+            "reactive", .boolean, default: .boolean(false),
+            "R-ClArC: move only the samples whose projection lies nearer the concept's mean than the others'"),
     ]
 
     /// The functions as the Lua API reference lists them: a call, what it returns, its options.
@@ -250,7 +253,7 @@ extension LuaRevealAPI {
             let correction = ClassArtifactCompensation(
                 cav: try cav(config.value("cav"), owner: "reveal.clarc"),
                 mode: ClassArtifactCompensation.Mode(rawValue: mode) ?? .projective,
-                strength: try config.number("strength"))
+                strength: try config.number("strength"), reactive: try config.boolean("reactive"))
             var identifier: Int? = correction.install(on: layer)
             lucerna_newtable(call.state)
             call.push(correction.target)

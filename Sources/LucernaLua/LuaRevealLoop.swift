@@ -21,7 +21,7 @@ enum LuaRevealLoop {
         ("layer", "the layer the CAV lives in and ClArC corrects (default `relu1`)"),
         (
             "corrector",
-            "`p_clarc`, `a_clarc`, `rrr`, `rr_clarc`, `grad_cam_pp_penalty`, or function(context) (default `p_clarc`)"
+            "`p_clarc`, `r_clarc` (reactive P-ClArC), `a_clarc`, `rrr`, `rr_clarc`, `grad_cam_pp_penalty`, or function(context) (default `p_clarc`)"
         ),
         ("rounds", "rounds at most (default 3)"),
         (
@@ -144,6 +144,10 @@ enum LuaRevealLoop {
            p_clarc = function(context)
               return reveal.clarc{model = context.model, layer = context.layer, cav = context.cav, mode = "projective"}
            end,
+           r_clarc = function(context)
+              return reveal.clarc{model = context.model, layer = context.layer, cav = context.cav, mode = "projective",
+                                  reactive = true}
+           end,
            a_clarc = function(context)
               return reveal.clarc{model = context.model, layer = context.layer, cav = context.cav, mode = "additive"}
            end,
@@ -228,7 +232,7 @@ enum LuaRevealLoop {
            if type(options.class) ~= "number" then error("reveal_to_revise: class must be a class index (0-based)", 2) end
            local corrector = options.corrector or "p_clarc"
            if type(corrector) ~= "function" and not correctors[corrector] then
-              error(("reveal_to_revise: unknown corrector '%s' (p_clarc, a_clarc, rrr, rr_clarc, grad_cam_pp_penalty or a function)")
+              error(("reveal_to_revise: unknown corrector '%s' (p_clarc, r_clarc, a_clarc, rrr, rr_clarc, grad_cam_pp_penalty or a function)")
                  :format(tostring(corrector)), 2)
            end
            if options.annotate == "ground_truth" and not options.data.groups then

@@ -85,6 +85,21 @@ final class ArtifactLocalizationTests: XCTestCase {
         for projection in try flat.projections(additive) { XCTAssertEqual(projection, 2.5, accuracy: 1e-12) }
         let projected = try ClassArtifactCompensation(cav: flat, mode: .projective).apply(rows)
         for projection in try flat.projections(projected) { XCTAssertEqual(projection, -1, accuracy: 1e-12) }
+        // R-ClArC moves only the samples projecting above the means' midpoint (0.75) to z and leaves the others.
+        let before = try flat.projections(rows)
+        let reactive = try ClassArtifactCompensation(cav: flat, mode: .projective, reactive: true).apply(rows)
+        let after = try flat.projections(reactive)
+        let rowCount = 8
+        for sample in 0..<5 {
+            let range = sample * rowCount..<(sample + 1) * rowCount
+            if before[sample] > 0.75 {
+                XCTAssertEqual(after[sample], -1, accuracy: 1e-12)
+                XCTAssertEqual(Array(reactive.toDoubles()[range]), Array(projected.toDoubles()[range]))
+            } else {
+                XCTAssertEqual(Array(reactive.toDoubles()[range]), Array(rows.toDoubles()[range]))
+            }
+        }
+        XCTAssert(before.contains { $0 > 0.75 } && before.contains { $0 <= 0.75 }, "both cases occur: \(before)")
         // Installed on a layer, the model's output changes; removed, it is restored.
         let layer = Activation(.identity)
         let identifier = ClassArtifactCompensation(cav: flat, mode: .projective).install(on: layer)

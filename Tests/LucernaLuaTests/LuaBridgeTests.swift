@@ -303,6 +303,14 @@ final class LuaBridgeTests: XCTestCase {
                 correction.remove()
                 restored = (model(images) - before):abs():max():item()
                 target = correction.target
+                -- reactive: only the samples projecting nearer the concept's mean change
+                local projections = reveal.project{model = model, layer = "relu2", inputs = images, cav = signal}
+                local detected = projections:gt((signal.concept_mean + signal.other_mean) / 2):float():sum():item()
+                local reactive = reveal.clarc{model = model, layer = "relu2", cav = signal, reactive = true}
+                local moved = (model(images) - before):abs():sum(2):gt(0):float():sum():item()
+                reactive.remove()
+                reactive_matches = moved == detected and 1 or 0
+                reactive_detected, reactive_total = detected, images:shape()[1]
                 local ok
                 ok, message = pcall(reveal.cav, {labels = labels})
                 ok, message2 = pcall(reveal.clarc, {model = model, layer = "relu9", cav = signal})
@@ -315,6 +323,9 @@ final class LuaBridgeTests: XCTestCase {
         XCTAssertEqual(lua.number(global: "derivatives"), 60)
         XCTAssertEqual(lua.number(global: "same_masks"), 0)
         XCTAssertEqual(lua.number(global: "restored"), 0)
+        XCTAssertEqual(lua.number(global: "reactive_matches"), 1, "R-ClArC changes exactly the detected samples")
+        let detected = try XCTUnwrap(lua.number(global: "reactive_detected"))
+        XCTAssert(detected > 0 && detected < (lua.number(global: "reactive_total") ?? 0), "\(detected) detected")
         XCTAssertGreaterThan(lua.number(global: "changed") ?? 0, 0)
         let relevance = try XCTUnwrap(lua.number(global: "score"))
         XCTAssertTrue((0...1).contains(relevance))

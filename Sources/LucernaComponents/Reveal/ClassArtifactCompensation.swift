@@ -7,10 +7,13 @@ import LucernaNN
 /// position. P-ClArC (`projective`) removes the concept: z is the mean projection of the samples without it;
 /// A-ClArC (`additive`) adds it to every sample: z is the concept samples' mean projection. The layer's
 /// output is replaced while the transform is installed (a PyTorch forward hook that returns a value).
+/// `reactive` (R-ClArC) moves only the samples whose projection vᵀx̂ lies nearer the concept's mean than the
+/// others' (the CAV detects the artifact there) and leaves the rest as they are.
 ///
 /// Reference: Anders et al., "Finding and removing Clever Hans: Using explanation methods to debug and
 /// improve deep models", Information Fusion 2022; Pahde et al., "Reveal to Revise", MICCAI 2023
-/// (maxdreyer/Reveal2Revise `PClarc`, `AClarc`).
+/// (maxdreyer/Reveal2Revise `PClarc`, `AClarc`); Bareeva et al., "Reactive Model Correction: Mitigating Harm
+/// to Task-Relevant Features via Conditional Bias Suppression", 2024 (arXiv 2404.09601).
 public struct ClassArtifactCompensation {
     public enum Mode: String, CaseIterable, Sendable { case projective, additive }
 
@@ -18,11 +21,23 @@ public struct ClassArtifactCompensation {
     public let mode: Mode
     /// λ (R2R's A-ClArC `lamb`; 1 projects exactly).
     public let strength: Double
+    /// Move only the samples the CAV detects the concept in (projection above the two means' midpoint).
+    public let reactive: Bool
 
-    public init(cav: ConceptActivationVector, mode: Mode, strength: Double = 1) {
+    public init(cav: ConceptActivationVector, mode: Mode, strength: Double = 1, reactive: Bool = false) {
         self.cav = cav
         self.mode = mode
         self.strength = strength
+        self.reactive = reactive
+    }
+
+    /// The per-sample move λ (z − length), zero where `reactive` finds no concept.
+    func move(_ length: Tensor) throws -> Tensor {
+        let move = try (length * -1 + target) * strength
+        guard reactive else { return move }
+        // 1 where the projection lies above the midpoint, 0 elsewhere (an indicator: no gradient).
+        let gate = try (length - (cav.conceptMean + cav.otherMean) / 2).sign().relu().detach()
+        return try move * gate
     }
 
     /// z: the projection the activations are moved to.
@@ -39,7 +54,7 @@ public struct ClassArtifactCompensation {
             let grouped = try activations.reshaped([count, channels, -1])
             let pooled = cav.pooling == .max ? try grouped.max(axis: 2) : try grouped.mean(axes: [2])
             let length = try (pooled * direction.reshaped([1, channels])).sum(axes: [1])
-            let move = try ((length * -1 + target) * strength).reshaped([count, 1, 1])
+            let move = try self.move(length).reshaped([count, 1, 1])
             return try (grouped + move * direction.reshaped([1, channels, 1])).reshaped(activations.shape)
         }
         guard cav.vector.count == perSample else {
@@ -49,7 +64,7 @@ public struct ClassArtifactCompensation {
         }
         let rows = try activations.reshaped([count, perSample])
         let length = try (rows * direction.reshaped([1, perSample])).sum(axes: [1])
-        let move = try ((length * -1 + target) * strength).reshaped([count, 1])
+        let move = try self.move(length).reshaped([count, 1])
         return try (rows + move * direction.reshaped([1, perSample])).reshaped(activations.shape)
     }
 
