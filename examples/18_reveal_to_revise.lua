@@ -4,14 +4,14 @@ class 0); a CNN learns it as a shortcut, so pasting the square on every test ima
 explains the class's training images with LRP, finds the artifact's samples with SpRAy (the top-ranked
 cluster, or `annotate=ground_truth`), fits a concept activation vector at `layer` (`cav`: signal, the
 default here — the pattern CAV removed the artifact where R2R's SVM CAV did not (docs/results.md) — or svm),
-localises the artifact, corrects the model (`corrector`: p_clarc, r_clarc, a_clarc, rrr, rr_clarc,
+localises the artifact, corrects the model (`corrector`: r_clarc, the default here, p_clarc, a_clarc, rrr, rr_clarc,
 grad_cam_pp_penalty) and measures clean and poisoned accuracy, artifact relevance and TCAV after each round
 (a table in report.md, heatmaps in report.html).
 Run:  .build/release/lucerna run examples/18_reveal_to_revise.lua                       (3 seeds)
       .build/release/lucerna run examples/18_reveal_to_revise.lua --set quick=true      (6,000 images, < 1 min) ]]
 
 local config = lucerna.config{seeds = {1, 2, 3}, dataset = "mnist", share = 0.1, target = 0, epochs = 3,
-                              corrector = "p_clarc", annotate = "spray", rounds = 3, layer = "relu1",
+                              corrector = "r_clarc", annotate = "spray", rounds = 3, layer = "relu1",
                               pooling = "flat", cav = "signal", others = "class", limit = 0, evaluated = 2000,
                               quick = false, tune_epochs = 2, tune_weight = 0, stop = 0.05, test_limit = 0,
                               tune_form = "", tune_objective = ""}
