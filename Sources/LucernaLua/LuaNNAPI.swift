@@ -252,16 +252,9 @@ enum LuaNNAPI {
             }
             lua.setFunction("load_state_dict") { call in
                 let module = try moduleArgument(call)
-                guard case .table(let fields) = try call.value(2, path: "state") else {
-                    throw call.fail(2, "a table of name = tensor, as model:state_dict() returns")
-                }
-                var state: [String: Tensor] = [:]
-                for (name, value) in fields {
-                    guard case .tensor(let tensor) = value else {
-                        throw TensorError(call.name, "state entry \(name) must be a tensor, got \(value.kindName)")
-                    }
-                    state[name] = tensor
-                }
+                let state = try LuaObjects.tensorTable(
+                    call, 2, path: "state", entry: "state",
+                    expected: "a table of name = tensor, as model:state_dict() returns")
                 try module.loadStateDict(state, strict: true, convertingDtypes: false)
                 return 0
             }

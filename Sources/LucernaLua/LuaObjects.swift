@@ -252,18 +252,23 @@ enum LuaObjects {
     /// A metatable whose one method `name(self, model, inputs, targets)` returns a tensor.
     /// The table of modality tensors at `index` (`{image = x, audio = y}`).
     static func modalityTable(_ call: LuaCall, _ index: Int32, model: MultimodalClassifier) throws -> [String: Tensor] {
-        guard case .table(let fields) = try call.value(index, path: "inputs") else {
-            throw call.fail(
-                index, "a table of modalities {\(model.modalities.map { "\($0) = ..." }.joined(separator: ", "))}")
-        }
-        var inputs: [String: Tensor] = [:]
-        for (name, value) in fields {
+        try tensorTable(
+            call, index, path: "inputs", entry: "modality",
+            expected: "a table of modalities {\(model.modalities.map { "\($0) = ..." }.joined(separator: ", "))}")
+    }
+
+    /// The table of name → tensor at `index` (modalities, a state dict); `expected` describes it in the error
+    /// for anything else, `entry` names an entry that is not a tensor.
+    static func tensorTable(_ call: LuaCall, _ index: Int32, path: String, entry: String, expected: String) throws
+        -> [String: Tensor]
+    {
+        guard case .table(let fields) = try call.value(index, path: path) else { throw call.fail(index, expected) }
+        return try fields.mapValues { value in
             guard case .tensor(let tensor) = value else {
-                throw TensorError(call.name, "modality \(name) must be a tensor, got \(value.kindName)")
+                throw TensorError(call.name, "\(entry) entries must be tensors, got \(value.kindName)")
             }
-            inputs[name] = tensor
+            return tensor
         }
-        return inputs
     }
 
     /// The fields of a regularizer context as Lua sees them.

@@ -140,17 +140,18 @@ enum LuaRevealLoop {
            return lucerna.merge(data, {artifact_masks = padded:index_select(1, tensor(index))})
         end
 
+        -- ClArC at the loop's layer along its CAV; returns reveal.clarc's handle so a round can be undone.
+        local function clarc(mode, reactive)
+           return function(context)
+              return reveal.clarc{model = context.model, layer = context.layer, cav = context.cav, mode = mode,
+                                  reactive = reactive}
+           end
+        end
+
         local correctors = {
-           p_clarc = function(context)
-              return reveal.clarc{model = context.model, layer = context.layer, cav = context.cav, mode = "projective"}
-           end,
-           r_clarc = function(context)
-              return reveal.clarc{model = context.model, layer = context.layer, cav = context.cav, mode = "projective",
-                                  reactive = true}
-           end,
-           a_clarc = function(context)
-              return reveal.clarc{model = context.model, layer = context.layer, cav = context.cav, mode = "additive"}
-           end,
+           p_clarc = clarc("projective", false),
+           r_clarc = clarc("projective", true),
+           a_clarc = clarc("additive", false),
            rrr = function(context)
               fine_tune(context, "round" .. context.round, with_masks(context),
                         {type = "rrr", weight = context.tune.weight or 50, form = context.tune.form or "cosine",
@@ -252,6 +253,9 @@ enum LuaRevealLoop {
            if type(stop_options) ~= "table" then error("reveal_to_revise: stop must be a table {artifact_relevance = ..., min_cut = ..., revert = ...}", 2) end
            local stop = stop_options.artifact_relevance or 0.05
            local min_cut = stop_options.min_cut or 0.05
+           if type(min_cut) ~= "number" or min_cut < 0 or min_cut > 1 then
+              error("reveal_to_revise: stop.min_cut must be a number from 0 to 1", 2)
+           end
            local revert = stop_options.revert ~= false
            local cav_options = lucerna.merge({method = "svm", pooling = "flat"}, options.cav)
            local mask_options = lucerna.merge({kernel = 7, sigma = 1}, options.masks)

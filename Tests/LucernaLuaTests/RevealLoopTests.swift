@@ -99,6 +99,7 @@ final class RevealLoopTests: XCTestCase {
                 ok, message5 = pcall(reveal_to_revise, {model = model, data = set("train"), class = "zero"})
                 ok, message6 = pcall(reveal_to_revise, {model = model, data = set("train"), class = 0, others = "some"})
                 ok, message7 = pcall(reveal_to_revise, {model = model, data = set("train"), class = 0, annotated_clusters = 0})
+                ok, message8 = pcall(reveal_to_revise, {model = model, data = set("train"), class = 0, stop = {min_cut = "5%"}})
                 -- SpRAy's annotation: the clusters before the ranking's largest gap, or a given number of them
                 local gap = reveal_to_revise{model = model, data = set("train"), class = 0, rounds = 1, name = "gap",
                    annotated_clusters = "gap", stop = {revert = false}, expand = false, examples = 0}
@@ -140,6 +141,7 @@ final class RevealLoopTests: XCTestCase {
         XCTAssert(lua.string(global: "message5")?.contains("class must be a class index") ?? false)
         XCTAssert(lua.string(global: "message6")?.contains("others must be \"class\" or \"all\"") ?? false)
         XCTAssert(lua.string(global: "message7")?.contains("annotated_clusters must be") ?? false)
+        XCTAssert(lua.string(global: "message8")?.contains("stop.min_cut must be a number from 0 to 1") ?? false)
         let gapClusters = try XCTUnwrap(lua.number(global: "gap_clusters"))
         XCTAssert((1...4).contains(gapClusters), "the gap is sought among the top half of 8 clusters: \(gapClusters)")
         XCTAssertEqual(lua.number(global: "two_clusters"), 2)

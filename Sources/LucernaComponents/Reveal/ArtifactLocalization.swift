@@ -20,6 +20,7 @@ public enum ArtifactLocalization {
     final class ConceptScore: Module {
         let model: Module
         let layer: Module
+        let layerName: String
         let head: Linear
         let rectifier = ReLU()
 
@@ -27,8 +28,9 @@ public enum ArtifactLocalization {
             let layer = try ArtifactLocalization.layer(layerName, in: model, owner: "concept relevance")
             self.model = model
             self.layer = layer
+            self.layerName = layerName
             let shape = try model.forward(
-                sample, capturing: layer, owner: "concept relevance", layerName: layer.typeName
+                sample, capturing: layer, owner: "concept relevance", layerName: layerName
             ).activations.shape
             let perSample = shape.dropFirst().reduce(1, *)
             let positions: Int
@@ -51,7 +53,7 @@ public enum ArtifactLocalization {
 
         override func forward(_ input: Tensor) throws -> Tensor {
             let activations = try model.forward(
-                input, capturing: layer, owner: "concept relevance", layerName: layer.typeName
+                input, capturing: layer, owner: "concept relevance", layerName: layerName
             ).activations
             return try head(rectifier(activations).reshaped([activations.shape[0], -1]))
         }

@@ -78,6 +78,9 @@ open class Module {
     /// Removes a hook added by ``addForwardHook(_:)``.
     public func removeForwardHook(_ identifier: Int) { forwardHooks.removeAll { $0.id == identifier } }
 
+    /// How many forward hooks are installed (for tests that check none is left behind).
+    var forwardHookCount: Int { forwardHooks.count }
+
     /// Runs the module on `input` and returns its output with the output `layer` gave in that pass (a PyTorch
     /// forward hook; Captum's `LayerActivation`). Recorded or not as the caller's context says. Throws, naming
     /// `owner` and `layerName`, when `layer` did not run in the pass.
