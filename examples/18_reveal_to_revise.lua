@@ -2,7 +2,7 @@
 A bright 4x4 square marks a share of one class's training images (R2R's controlled artifact: share = 0.1 of
 class 0); a CNN learns it as a shortcut, so pasting the square on every test image costs accuracy. The loop
 explains the class's training images with LRP, finds the artifact's samples with SpRAy (the top-ranked
-cluster, or `annotate=ground_truth`), fits a concept activation vector at `layer` (`cav`: signal, the
+cluster and those whose extra relevance lies on the same spot, or `annotate=ground_truth`), fits a concept activation vector at `layer` (`cav`: signal, the
 default here — the pattern CAV removed the artifact where R2R's SVM CAV did not (docs/results.md) — or svm),
 localises the artifact, corrects the model (`corrector`: r_clarc, the default here, p_clarc, a_clarc, rrr, rr_clarc,
 grad_cam_pp_penalty) and measures clean and poisoned accuracy, artifact relevance and TCAV after each round

@@ -66,6 +66,7 @@ enum LuaRevealAPI {
                         "cluster": .number(Double(cluster.label)), "size": .number(Double(cluster.members.count)),
                         "share": .number(cluster.share), "distance": .number(cluster.distance),
                         "concentration": .number(cluster.concentration), "score": .number(cluster.score),
+                        "similarity": .number(cluster.similarity),
                         "members": .tensor(try Tensor(shape: [cluster.members.count], integers: cluster.members)),
                     ])
                 })

@@ -28,11 +28,18 @@ enum LuaRevealLoop {
             "stop",
             "`{artifact_relevance = 0.05, min_cut = 0.05, revert = true}`: stop once the poisoned set's artifact relevance is at most `artifact_relevance`; a round that cuts it by less than `min_cut` of its value is undone (weights and ClArC transform) and ends the loop, unless `revert = false`"
         ),
-        ("annotate", "`spray` (the top-ranked cluster), `ground_truth` (`data.groups`), or function(context)"),
+        (
+            "annotate",
+            "`spray` (SpRAy's top-ranked cluster and the clusters like it, see `annotated_clusters`), `ground_truth` (`data.groups`), or function(context)"
+        ),
         ("clusters", "k-means clusters of SpRAy (default 8)"),
         (
             "annotated_clusters",
-            "with `annotate = \"spray\"`: how many top-ranked clusters are annotated — a number (default 1) or `\"gap\"` (those before the largest drop in the ranking score among the top half)"
+            "with `annotate = \"spray\"`: which clusters are annotated — `\"similar\"` (default: the top-ranked cluster and every cluster whose extra relevance lies on the same spot, `similarity` at least `similar`), a number of top-ranked clusters, or `\"gap\"` (those before the largest drop in the ranking score among the top half)"
+        ),
+        (
+            "similar",
+            "with `annotated_clusters = \"similar\"`: the least cosine between a cluster's excess map and the top cluster's (default 0.5)"
         ),
         (
             "expand",
@@ -192,22 +199,32 @@ enum LuaRevealLoop {
               return found
            end
            if kind ~= "spray" then error("reveal_to_revise: annotate must be spray, ground_truth or a function", 0) end
-           -- The top-ranked cluster (R2R's choice), a number of them, or ("gap") those before the largest drop in
-           -- the ranking score among the top half — SpRAy may split one artifact over two clusters that both
-           -- stand out.
+           -- The top-ranked cluster (R2R's choice) with every cluster whose extra relevance lies on the same spot
+           -- ("similar": SpRAy may split one artifact over two clusters), a number of top-ranked clusters, or
+           -- ("gap") those before the largest drop in the ranking score among the top half.
            local ranking = context.spray.ranking.kmeans
-           local take = context.options.annotated_clusters or 1
-           if take == "gap" then
-              take = 1
-              local widest = -math.huge
-              for rank = 1, math.max(1, math.floor(#ranking / 2)) do
-                 local drop = ranking[rank + 1] and ranking[rank].score - ranking[rank + 1].score or -math.huge
-                 if drop > widest then widest, take = drop, rank end
+           local take = context.options.annotated_clusters or "similar"
+           local ranks = {}
+           if take == "similar" then
+              local least = context.options.similar or 0.5
+              for rank, cluster in ipairs(ranking) do
+                 if rank == 1 or cluster.similarity >= least then ranks[#ranks + 1] = rank end
               end
+           else
+              if take == "gap" then
+                 take = 1
+                 local widest = -math.huge
+                 for rank = 1, math.max(1, math.floor(#ranking / 2)) do
+                    local drop = ranking[rank + 1] and ranking[rank].score - ranking[rank + 1].score or -math.huge
+                    if drop > widest then widest, take = drop, rank end
+                 end
+              end
+              for rank = 1, math.min(take, #ranking) do ranks[rank] = rank end
            end
-           context.annotated_clusters = math.min(take, #ranking)
+           context.annotated_ranks = ranks
+           context.annotated_clusters = #ranks
            local found = {}
-           for rank = 1, context.annotated_clusters do
+           for _, rank in ipairs(ranks) do
               for _, member in ipairs(ranking[rank].members:totable()) do
                  found[#found + 1] = context.explained_positions[member + 1]
               end
@@ -267,8 +284,11 @@ enum LuaRevealLoop {
               error(("reveal_to_revise: class %s has %d training samples"):format(tostring(context.class), #class_positions), 2)
            end
            local take = options.annotated_clusters
-           if take ~= nil and take ~= "gap" and not (math.type(take) == "integer" and take >= 1) then
-              error("reveal_to_revise: annotated_clusters must be \\"gap\\" or a positive integer", 2)
+           if take ~= nil and take ~= "gap" and take ~= "similar" and not (math.type(take) == "integer" and take >= 1) then
+              error("reveal_to_revise: annotated_clusters must be \\"similar\\", \\"gap\\" or a positive integer", 2)
+           end
+           if options.similar ~= nil and (type(options.similar) ~= "number" or options.similar < -1 or options.similar > 1) then
+              error("reveal_to_revise: similar must be a number from -1 to 1", 2)
            end
            local others = options.others or "class"
            if others ~= "class" and others ~= "all" then error("reveal_to_revise: others must be \\"class\\" or \\"all\\"", 2) end
@@ -302,7 +322,7 @@ enum LuaRevealLoop {
               context.annotated = annotated
               if run and run.image then
                  local top = {}
-                 for rank = 1, context.annotated_clusters or 1 do top[rank] = context.spray.ranking.kmeans[rank].cluster end
+                 for index, rank in ipairs(context.annotated_ranks or {1}) do top[index] = context.spray.ranking.kmeans[rank].cluster end
                  run.image(context.name .. "_round" .. round .. "_spray", reveal.scatter{points = context.spray.coordinates,
                     labels = context.spray.labels.kmeans, highlight = top}, {range = {0, 1}})
               end

@@ -72,26 +72,37 @@ final class SpectralRelevanceAnalysisTests: XCTestCase {
         XCTAssertGreaterThan(ranking[0].score, ranking[1].score)
     }
 
+    /// `counts[group]` maps of `cells` cells per group, each drawn by `draw` and divided by its sum; the
+    /// group as label, and a one-hot row per sample (each group its own point in the embedding).
+    static func groupedMaps(counts: [Int], cells: Int, draw: (Int, inout [Double]) -> Void) -> (
+        maps: [Double], labels: [Int], rows: [Double]
+    ) {
+        var maps: [Double] = []
+        var labels: [Int] = []
+        var rows: [Double] = []
+        for (group, count) in counts.enumerated() {
+            for _ in 0..<count {
+                var map = [Double](repeating: 0, count: cells)
+                draw(group, &map)
+                let total = map.reduce(0, +)
+                maps += map.map { $0 / total }
+                labels.append(group)
+                rows += counts.indices.map { $0 == group ? 1 : 0 }
+            }
+        }
+        return (maps, labels, rows)
+    }
+
     func testConcentrationMeasuresTheExcessOverTheRestNotTheMapsOwnSparsity() {
         // 10 × 10 maps. Bulk (30): relevance on row 2 (a sparse map: all of it in a tenth of the cells); a style
         // (10): on row 7 and column 5; an artifact (10): row 2 plus a 2 × 2 corner patch. The style and the
         // artifact cluster sit equally far away in the embedding; only the artifact's extra relevance is on a
         // small spot, so it ranks first and the style last.
         let cells = 100
-        var maps: [Double] = []
-        var labels: [Int] = []
-        var rows: [Double] = []
-        for (group, count) in [(0, 30), (1, 10), (2, 10)] {
-            for _ in 0..<count {
-                var map = [Double](repeating: 0, count: cells)
-                for column in 0..<10 { map[(group == 1 ? 7 : 2) * 10 + column] = 1 }
-                if group == 1 { for row in 0..<10 { map[row * 10 + 5] = 1 } }
-                if group == 2 { for cell in [88, 89, 98, 99] { map[cell] = 2.5 } }
-                let total = map.reduce(0, +)
-                maps += map.map { $0 / total }
-                labels.append(group)
-                rows += (0..<3).map { $0 == group ? 1 : 0 }
-            }
+        let (maps, labels, rows) = Self.groupedMaps(counts: [30, 10, 10], cells: cells) { group, map in
+            for column in 0..<10 { map[(group == 1 ? 7 : 2) * 10 + column] = 1 }
+            if group == 1 { for row in 0..<10 { map[row * 10 + 5] = 1 } }
+            if group == 2 { for cell in [88, 89, 98, 99] { map[cell] = 2.5 } }
         }
         let ranking = SpectralRelevanceAnalysis.rank(
             labels: labels, rows: rows, dimensions: 3, maps: maps, cells: cells)
@@ -99,6 +110,49 @@ final class SpectralRelevanceAnalysisTests: XCTestCase {
         XCTAssertEqual(ranking[0].concentration, 1, accuracy: 1e-12, "all of the excess is on the 4 patch cells")
         XCTAssertLessThan(ranking[2].concentration, 0.6, "the style's excess spreads over its 19 cells")
         XCTAssertEqual(ranking[0].distance, ranking[2].distance, accuracy: 1e-12)
+    }
+
+    func testSimilarityTellsASecondClusterOfTheArtifactFromAStyle() {
+        // 10 × 10 maps. Bulk (30): row 2; a style (10): row 7 and column 5; the artifact split over two
+        // clusters (8 and 10): row 2, or column 3, plus the same 2 × 2 corner patch. The split cluster's excess
+        // lies mostly on the top cluster's patch; the style's on row 7 and column 5 (cosine 0 with the patch);
+        // each cluster's similarity against excess maps computed here from the means.
+        let cells = 100
+        let (maps, labels, rows) = Self.groupedMaps(counts: [30, 10, 8, 10], cells: cells) { group, map in
+            if group == 3 {
+                for row in 0..<10 { map[row * 10 + 3] = 1 }
+            } else {
+                for column in 0..<10 { map[(group == 1 ? 7 : 2) * 10 + column] = 1 }
+            }
+            if group == 1 { for row in 0..<10 { map[row * 10 + 5] = 1 } }
+            if group >= 2 { for cell in [88, 89, 98, 99] { map[cell] = 2.5 } }
+        }
+        let ranking = SpectralRelevanceAnalysis.rank(
+            labels: labels, rows: rows, dimensions: 4, maps: maps, cells: cells)
+        func excess(_ label: Int) -> [Double] {
+            let inside = labels.indices.filter { labels[$0] == label }
+            let outside = labels.indices.filter { labels[$0] != label }
+            return (0..<cells).map { cell in
+                let mean = inside.reduce(0) { $0 + maps[$1 * cells + cell] } / Double(inside.count)
+                let rest = outside.reduce(0) { $0 + maps[$1 * cells + cell] } / Double(outside.count)
+                return max(0, mean - rest)
+            }
+        }
+        func cosine(_ first: [Double], _ second: [Double]) -> Double {
+            let dot = zip(first, second).reduce(0) { $0 + $1.0 * $1.1 }
+            let norms = (first.reduce(0) { $0 + $1 * $1 } * second.reduce(0) { $0 + $1 * $1 }).squareRoot()
+            return dot / norms
+        }
+        let top = ranking[0].label
+        XCTAssert([2, 3].contains(top), "an artifact cluster ranks first: \(ranking.map(\.label))")
+        for cluster in ranking {
+            XCTAssertEqual(cluster.similarity, cosine(excess(cluster.label), excess(top)), accuracy: 1e-12)
+        }
+        let similarity = Dictionary(uniqueKeysWithValues: ranking.map { ($0.label, $0.similarity) })
+        XCTAssertEqual(similarity[top] ?? 0, 1, accuracy: 1e-12)
+        XCTAssertGreaterThan(similarity[top == 2 ? 3 : 2] ?? 0, 0.5, "the artifact's second cluster")
+        XCTAssertLessThan(similarity[1] ?? 1, 0.01, "the style")
+        XCTAssertLessThan(similarity[0] ?? 1, 0.01, "the bulk")
     }
 
     func testScatterDrawsEachPointInItsLabelsColour() throws {

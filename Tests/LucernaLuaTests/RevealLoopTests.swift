@@ -108,15 +108,27 @@ final class RevealLoopTests: XCTestCase {
                    annotated_clusters = 2, stop = {revert = false}, expand = false, examples = 0}
                 two_clusters, two_annotated, gap_annotated = two.final.spray_clusters, two.final.annotated, gap.final.annotated
                 local one = reveal_to_revise{model = model, data = set("train"), class = 0, rounds = 1, name = "one",
-                   stop = {revert = false}, expand = false, examples = 0}
-                default_clusters = one.final.spray_clusters
+                   annotated_clusters = 1, stop = {revert = false}, expand = false, examples = 0}
+                one_clusters, one_recall = one.final.spray_clusters, one.final.spray_recall
+                -- The default: the top cluster and those whose extra relevance lies on the same spot; with the
+                -- least similarity at -1, every cluster (the whole class).
+                local similar = reveal_to_revise{model = model, data = set("train"), class = 0, rounds = 1,
+                   name = "similar", stop = {revert = false}, expand = false, examples = 0}
+                similar_clusters, similar_recall = similar.final.spray_clusters, similar.final.spray_recall
+                local every = reveal_to_revise{model = model, data = set("train"), class = 0, rounds = 1,
+                   name = "every", similar = -1, others = "all", stop = {revert = false}, expand = false, examples = 0}
+                every_annotated, class_size = every.final.spray_annotated, 0
+                for _, label in ipairs(set("train").labels:totable()) do
+                   if label == 0 then class_size = class_size + 1 end
+                end
+                ok, message9 = pcall(reveal_to_revise, {model = model, data = set("train"), class = 0, similar = 2})
                 """, name: "r2r.lua")
         XCTAssertEqual(lua.number(global: "rounds"), 3, "round 0 (the model as trained) and two rounds")
         XCTAssertEqual(lua.number(global: "custom_calls"), 1)
         XCTAssertEqual(lua.number(global: "custom_annotated"), 10)
         let records = try String(contentsOfFile: "\(folder)/metrics.jsonl", encoding: .utf8)
             .split(separator: "\n").filter { $0.contains("\"reveal_to_revise\"") }
-        XCTAssertEqual(records.count, 3 + 2 + 2 + 2 + 2, "round 0 and the rounds of each loop")
+        XCTAssertEqual(records.count, 3 + 2 + 2 + 2 + 2 + 2 + 2, "round 0 and the rounds of each loop")
         let first = String(records[1])
         for field in [
             "\"annotated\": 50", "\"annotation_precision\": 1", "\"annotation_recall\": 1", "\"mask_iou\"",
@@ -145,7 +157,12 @@ final class RevealLoopTests: XCTestCase {
         let gapClusters = try XCTUnwrap(lua.number(global: "gap_clusters"))
         XCTAssert((1...4).contains(gapClusters), "the gap is sought among the top half of 8 clusters: \(gapClusters)")
         XCTAssertEqual(lua.number(global: "two_clusters"), 2)
-        XCTAssertEqual(lua.number(global: "default_clusters"), 1, "R2R's choice: the top-ranked cluster")
+        XCTAssertEqual(lua.number(global: "one_clusters"), 1, "R2R's choice: the top-ranked cluster")
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(lua.number(global: "similar_clusters")), 1)
+        XCTAssertGreaterThanOrEqual(
+            try XCTUnwrap(lua.number(global: "similar_recall")), try XCTUnwrap(lua.number(global: "one_recall")))
+        XCTAssertEqual(lua.number(global: "every_annotated"), lua.number(global: "class_size"))
+        XCTAssert(lua.string(global: "message9")?.contains("similar must be a number from -1 to 1") ?? false)
         if gapClusters == 1 {
             XCTAssertGreaterThan(
                 try XCTUnwrap(lua.number(global: "two_annotated")), try XCTUnwrap(lua.number(global: "gap_annotated")))

@@ -12,7 +12,8 @@ import LucernaCore
 /// between the cluster's mean row and the rest's, in the coordinates the clusterings saw) and with its extra
 /// relevance concentrated in a small region (`concentration`: where the cluster's mean |map| exceeds the
 /// rest's, the share of that excess in its top tenth of cells; 0.1 for an even spread). The ranking score is their product; the largest clusters of a class (the bulk) sit far from
-/// nothing and rank last.
+/// nothing and rank last. Each cluster also carries its `similarity` to the top-ranked one (the cosine of
+/// their excess maps), which tells a second cluster of the same artifact from a way of drawing the class.
 ///
 /// Reference: Lapuschkin et al., "Unmasking Clever Hans predictors and assessing what machines really
 /// learn", Nature Communications 2019; Pahde et al., "Reveal to Revise", MICCAI 2023 (SpRAy in its Reveal step).
@@ -49,6 +50,10 @@ public struct SpectralRelevanceAnalysis {
         public let share: Double
         public let distance: Double
         public let concentration: Double
+        /// The cosine between this cluster's excess map (its mean |map| above the rest's) and the top-ranked
+        /// cluster's: near 1 when both add relevance on the same spot (SpRAy split one artifact over two
+        /// clusters), near 0 for a way of writing the class (1 for the top-ranked cluster itself).
+        public internal(set) var similarity: Double = 1
         public var score: Double { distance * concentration }
     }
 
@@ -168,7 +173,8 @@ public struct SpectralRelevanceAnalysis {
             }
             return mean.map { $0 / Double(max(1, samples.count)) }
         }
-        let clusters = Set(labels.filter { $0 >= 0 }).sorted().map { label -> Cluster in
+        typealias Ranked = (cluster: Cluster, excess: [Double])
+        let found = Set(labels.filter { $0 >= 0 }).sorted().map { label -> Ranked in
             let members = (0..<samples).filter { labels[$0] == label }
             let others = (0..<samples).filter { labels[$0] != label }
             let distance =
@@ -186,11 +192,24 @@ public struct SpectralRelevanceAnalysis {
             let excess = zip(meanMagnitude(members), rest).map { max(0, $0 - $1) }
             let total = excess.reduce(0, +)
             let top = excess.sorted(by: >).prefix(max(1, (cells + 9) / 10)).reduce(0, +)
-            return Cluster(
-                label: label, members: members, share: Double(members.count) / Double(samples), distance: distance,
-                concentration: total > 0 ? top / total : 0)
+            let cluster = Cluster(
+                label: label, members: members, share: Double(members.count) / Double(samples),
+                distance: distance, concentration: total > 0 ? top / total : 0)
+            return (cluster: cluster, excess: excess)
         }
-        return clusters.sorted { ($0.score, -$0.members.count, -$0.label) > ($1.score, -$1.members.count, -$1.label) }
+        func key(_ entry: Ranked) -> (Double, Int, Int) {
+            (entry.cluster.score, -entry.cluster.members.count, -entry.cluster.label)
+        }
+        let clusters = found.sorted { key($0) > key($1) }
+        guard let leader = clusters.first?.excess else { return [] }
+        func norm(_ values: [Double]) -> Double { values.reduce(0) { $0 + $1 * $1 }.squareRoot() }
+        return clusters.map { entry in
+            var cluster = entry.cluster
+            let product = zip(entry.excess, leader).reduce(0) { $0 + $1.0 * $1.1 }
+            let scale = norm(entry.excess) * norm(leader)
+            cluster.similarity = scale > 0 ? product / scale : 0
+            return cluster
+        }
     }
 
     /// A scatter plot of 2-D `points` (`[N, 2]`, each axis scaled to the picture) as an RGB image `[1, 3, size,
