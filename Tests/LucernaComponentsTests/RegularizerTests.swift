@@ -182,15 +182,17 @@ final class RegularizerTests: XCTestCase {
             ("all_l2_mean", "all_logits", "l2_mean", "concept"), ("max_l2", "max_logit", "l2", "concept"),
             ("target_l1_mean", "target_logit", "l1_mean", "concept"), ("all_cosine", "all_logits", "cosine", "concept"),
             ("all_full_l2", "all_logits", "l2", "full_concept"),
+            // No aggregation given: l2_mean for a per-channel concept, l2 for a whole-map one.
+            ("all_l2_mean", "all_logits", "", "concept"), ("all_full_l2", "all_logits", "", "full_concept"),
         ]
         for (tag, target, aggregation, concept) in cases {
             let model = try camNetwork(fixture)
-            let penalty = try registry.build(
-                .regularizer, "rr_clarc",
-                options: [
-                    "weight": .number(3), "layer": .string("1"), "target": .string(target),
-                    "aggregation": .string(aggregation), "concept": .tensor(try fixture["rr_clarc.\(concept)"]),
-                ])
+            var options: [String: ConfigValue] = [
+                "weight": .number(3), "layer": .string("1"), "target": .string(target),
+                "concept": .tensor(try fixture["rr_clarc.\(concept)"]),
+            ]
+            if !aggregation.isEmpty { options["aggregation"] = .string(aggregation) }
+            let penalty = try registry.build(.regularizer, "rr_clarc", options: options)
             let images = try fixture["cam.images"]
             let value = try penalty.penalty(
                 RegularizerContext(

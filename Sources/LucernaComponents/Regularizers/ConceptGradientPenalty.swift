@@ -6,9 +6,12 @@ import LucernaNN
 /// vector), λ · mean((∇_a f · v)²), so the model stops reacting to the concept without being shown where it
 /// is. f is the sum over the batch of all logits with random signs (the reference default), all logits, the
 /// largest logit, the target logit or the mean log-probability; for a convolutional layer the gradient is
-/// averaged over positions first (`aggregation = "l2_mean"`, the reference default) or taken per position
-/// (`"l2"`), and `"l1"`/`"cosine"` forms are offered as the reference code does. v has one entry per channel
-/// (or per activation, C·h·w, for a whole-map direction).
+/// averaged over positions first (`aggregation = "l2_mean"`, the reference default for the per-channel
+/// concept of a pooled CAV) or taken per position (`"l2"`, the default for a whole-map concept), and
+/// `"l1"`/`"cosine"` forms are offered as the reference code does. v has one entry per channel (or per
+/// activation, C·h·w, for a whole-map direction). A whole-map concept with a `_mean` aggregation is dotted
+/// with the position-averaged gradient spread back over the map (as the reference code does), which keeps
+/// only the concept's sum over each channel's positions: a spatial artifact's direction is lost.
 ///
 /// Reference: Dreyer, Pahde et al., "From Hope to Safety: Unlearning Biases of Deep Models via Gradient
 /// Penalization in Latent Space", AAAI 2024 (frederikpahde/rrclarc `RRClarc`).
@@ -23,8 +26,9 @@ public final class ConceptGradientPenalty: Regularizer {
             "target", .string, default: .string("all_logits_random"),
             "f: all_logits_random, all_logits, max_logit, target_logit or log_probabilities"),
         OptionSpec(
-            "aggregation", .string, default: .string("l2_mean"),
-            "l2_mean, l2, l1_mean, l1, cosine_mean or cosine (mean: average the gradient over positions first)"),
+            "aggregation", .string,
+            "l2_mean, l2, l1_mean, l1, cosine_mean or cosine (mean: average the gradient over positions first); default l2_mean for a per-channel concept, l2 for a whole-map one"
+        ),
     ]
     public static let targets = ["all_logits_random", "all_logits", "max_logit", "target_logit", "log_probabilities"]
 
@@ -32,7 +36,7 @@ public final class ConceptGradientPenalty: Regularizer {
     public let concept: Tensor
     public let layer: String?
     public let target: String
-    public let aggregation: String
+    let chosenAggregation: String?
     private var resolvedLayer: String?
     let name = "rr_clarc"
 
@@ -45,7 +49,13 @@ public final class ConceptGradientPenalty: Regularizer {
         concept = try given.reshaped([given.count]).detach()
         layer = config.has("layer") ? try config.string("layer") : nil
         target = try config.choice("target", Self.targets)
-        aggregation = try config.choice("aggregation", ["l2_mean", "l2", "l1_mean", "l1", "cosine_mean", "cosine"])
+        let aggregations = ["l2_mean", "l2", "l1_mean", "l1", "cosine_mean", "cosine"]
+        chosenAggregation = config.has("aggregation") ? try config.choice("aggregation", aggregations) : nil
+    }
+
+    /// The aggregation given, or the default for a concept of `count` entries at a layer of `channels`.
+    func aggregation(channels: Int) -> String {
+        chosenAggregation ?? (concept.count == channels ? "l2_mean" : "l2")
     }
 
     public func requirements(model: RegularizedModel?) throws -> RegularizerRequirements {
@@ -89,6 +99,7 @@ public final class ConceptGradientPenalty: Regularizer {
         let (count, channels, height, width) = (
             gradient.shape[0], gradient.shape[1], gradient.shape[2], gradient.shape[3]
         )
+        let aggregation = aggregation(channels: channels)
         if aggregation.hasSuffix("_mean") { gradient = try gradient.mean(axes: [2, 3], keepingDimensions: true) }
         let rows: Tensor
         let direction: Tensor
