@@ -50,7 +50,11 @@ enum LuaRevealLoop {
         ("cav", "options of `reveal.cav` (default `{method = \"svm\", pooling = \"flat\"}`)"),
         (
             "others",
-            "what the CAV separates the annotated samples from: `class` (the class's other samples, default) or `all` (every other training sample, as when an artifact marks nearly the whole class)"
+            "what the CAV separates the annotated samples from: `class` (the class's other samples, default), `all` (every other training sample, as when an artifact marks nearly the whole class) or `other_classes` (the other classes' samples: the class's unannotated samples, which may carry the artifact, left out)"
+        ),
+        (
+            "contrast",
+            "a data set of samples without the artifact that the CAV separates the annotated samples from, instead of `others` (e.g. the same images before the artifact was added, when every training sample carries one)"
         ),
         ("masks", "options of `reveal.localize`'s mask rule (default `{kernel = 7, sigma = 1}` for 28-pixel images)"),
         (
@@ -241,7 +245,7 @@ enum LuaRevealLoop {
            for _, key in ipairs({"model", "data", "class"}) do
               if options[key] == nil then error(("reveal_to_revise: option %s is required"):format(key), 2) end
            end
-           for _, key in ipairs({"data", "test", "poisoned"}) do
+           for _, key in ipairs({"data", "test", "poisoned", "contrast"}) do
               local set = options[key]
               if set ~= nil and (type(set) ~= "table" or type(set.images) ~= "userdata" or type(set.labels) ~= "userdata") then
                  error(("reveal_to_revise: %s must be a data set with images and labels tensors"):format(key), 2)
@@ -291,11 +295,48 @@ enum LuaRevealLoop {
               error("reveal_to_revise: similar must be a number from -1 to 1", 2)
            end
            local others = options.others or "class"
-           if others ~= "class" and others ~= "all" then error("reveal_to_revise: others must be \\"class\\" or \\"all\\"", 2) end
+           if others ~= "class" and others ~= "all" and others ~= "other_classes" then
+              error("reveal_to_revise: others must be \\"class\\", \\"all\\" or \\"other_classes\\"", 2)
+           end
            local cav_positions = class_positions
-           if others == "all" then
+           if others ~= "class" then
               cav_positions = {}
-              for index = 1, #context.labels do cav_positions[index] = index end
+              for index, label in ipairs(context.labels) do
+                 if others == "all" or label ~= context.class then cav_positions[#cav_positions + 1] = index end
+              end
+           end
+           local contrast = options.contrast
+           if contrast then
+              local given, expected = contrast.images:shape(), options.data.images:shape()
+              local same = #given == #expected
+              for axis = 2, #expected do same = same and given[axis] == expected[axis] end
+              if not same then
+                 error(("reveal_to_revise: contrast images are [%s], the data's [%s]: they must match but for the count")
+                    :format(table.concat(given, ", "), table.concat(expected, ", ")), 2)
+              end
+           end
+           -- The CAV's samples: the annotated ones (1) and what they are told apart from (0).
+           local function concept_set(annotated)
+              local marks = {}
+              if contrast then
+                 local images = tensor.cat({subset(options.data, annotated).images, contrast.images}, 1)
+                 for index = 1, #annotated + contrast.labels:numel() do marks[index] = index <= #annotated and 1 or 0 end
+                 return images, marks
+              end
+              local chosen = {}
+              for _, position in ipairs(annotated) do chosen[position] = true end
+              local picked = {}
+              for _, position in ipairs(cav_positions) do
+                 picked[#picked + 1] = position
+                 marks[#marks + 1] = chosen[position] and 1 or 0
+              end
+              -- The annotated samples that are not among the others (outside the class, or, against the other
+              -- classes, all of them).
+              for _, position in ipairs(annotated) do
+                 local among = others == "all" or (context.labels[position] == context.class) == (others == "class")
+                 if not among then picked[#picked + 1] = position; marks[#marks + 1] = 1 end
+              end
+              return subset(options.data, picked).images, marks
            end
            local explained = {}
            for index = 1, math.min(#class_positions, options.explained or #class_positions) do
@@ -327,29 +368,18 @@ enum LuaRevealLoop {
                     labels = context.spray.labels.kmeans, highlight = top}, {range = {0, 1}})
               end
               local first_annotated = annotated
-              -- Localise: a CAV from the annotated samples against the class's other samples (or all others).
-              local chosen = {}
-              for _, position in ipairs(annotated) do chosen[position] = true end
-              local picked, marks = {}, {}
-              for _, position in ipairs(cav_positions) do
-                 picked[#picked + 1] = position
-                 marks[#marks + 1] = chosen[position] and 1 or 0
-              end
-              if others == "class" then
-                 for _, position in ipairs(annotated) do
-                    if context.labels[position] ~= context.class then picked[#picked + 1] = position; marks[#marks + 1] = 1 end
-                 end
-              end
-              local cav_set = subset(options.data, picked)
+              -- Localise: a CAV from the annotated samples against the class's other samples, all others, or
+              -- the contrast set.
+              local cav_images, marks = concept_set(annotated)
               context.cav = reveal.cav(lucerna.merge(cav_options, {model = context.model, layer = context.layer,
-                 inputs = cav_set.images, labels = tensor(marks), seed = round}))
+                 inputs = cav_images, labels = tensor(marks), seed = round}))
               if options.expand ~= false and (options.annotate or "spray") == "spray" then
                  -- SpRAy may split the artifact's samples over several clusters: a signal CAV of the top one
                  -- (a difference of means, which the unannotated artifact samples among the "others" barely
                  -- turn, unlike an SVM that learns to separate them) annotates every class sample that projects
                  -- nearer the concept's mean than the others'.
                  local signal = reveal.cav(lucerna.merge(cav_options, {model = context.model, layer = context.layer,
-                    inputs = cav_set.images, labels = tensor(marks), seed = round, method = "signal"}))
+                    inputs = cav_images, labels = tensor(marks), seed = round, method = "signal"}))
                  local projections = reveal.project{model = context.model, layer = context.layer,
                     inputs = subset(options.data, explained).images, cav = signal}:totable()
                  local midpoint = (signal.concept_mean + signal.other_mean) / 2
@@ -360,11 +390,9 @@ enum LuaRevealLoop {
                  if #expanded > 0 then
                     annotated = expanded
                     context.annotated = annotated
-                    chosen = {}
-                    for _, position in ipairs(annotated) do chosen[position] = true end
-                    for index, position in ipairs(cav_positions) do marks[index] = chosen[position] and 1 or 0 end
+                    cav_images, marks = concept_set(annotated)
                     context.cav = reveal.cav(lucerna.merge(cav_options, {model = context.model, layer = context.layer,
-                       inputs = cav_set.images, labels = tensor(marks), seed = round}))
+                       inputs = cav_images, labels = tensor(marks), seed = round}))
                  end
               end
               local record = {round = round, annotated = #annotated, spray_annotated = #first_annotated,

@@ -14,6 +14,8 @@ final class ExamplesTests: XCTestCase {
         var prints = ""
         /// Whether it reads data sets beyond Debian's Fashion-MNIST.
         var needsData = false
+        /// Further runs, each with these overrides added (another data set of the same recipe).
+        var variants: [[String]] = []
     }
 
     static let examples: [String: Example] = [
@@ -81,7 +83,7 @@ final class ExamplesTests: XCTestCase {
         "18_reveal_to_revise": Example(
             overrides: ["limit=1000", "epochs=1", "evaluated=100", "rounds=1", "test_limit=300"],
             metrics: ["final_clean_accuracy", "final_poisoned_accuracy", "final_artifact_relevance", "annotated"],
-            prints: "artifact relevance", needsData: true),
+            prints: "artifact relevance", needsData: true, variants: [["dataset=decoy_mnist"]]),
     ]
 
     func testEveryExampleRunsAtATinySize() throws {
@@ -101,39 +103,49 @@ final class ExamplesTests: XCTestCase {
                 skipped.append(name)
                 continue
             }
-            let folder = "\(scratch)/\(name)"
-            var overrides = example.overrides
-            if name == "12_explanations_under_attack" { overrides.append("from=\(scratch)/11_fashion_robustness") }
-            let result = try lucerna(
-                ["run", "examples/\(name).lua", "--seed", "1", "--threads", "2", "--out", folder]
-                    + overrides.flatMap { ["--set", $0] })
-            XCTAssertEqual(result.status, 0, "\(name): \(result.errors.suffix(2000))")
-            guard result.status == 0 else { continue }
-            let recipe = try String(contentsOf: root.appendingPathComponent("examples/\(name).lua"), encoding: .utf8)
-            let files =
-                ["run.json", "recipe.lua", "report.md", "report.html"]
-                + (recipe.contains("lucerna.config") ? ["config.json"] : [])
-            for file in files {
-                XCTAssert(FileManager.default.fileExists(atPath: "\(folder)/\(file)"), "\(name) wrote no \(file)")
-            }
-            if !example.prints.isEmpty {
-                XCTAssert(result.output.contains(example.prints), "\(name) printed \(result.output.suffix(500))")
-            }
-            guard !example.metrics.isEmpty else { continue }
-            var logged: [String: Double] = [:]
-            let text = (try? String(contentsOfFile: "\(folder)/metrics.jsonl", encoding: .utf8)) ?? ""
-            for line in text.split(separator: "\n") {
-                let record = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
-                for (key, value) in record { if let number = value as? Double { logged[key] = number } }
-            }
-            for metric in example.metrics {
-                guard let value = logged[metric] else {
-                    XCTFail("\(name) did not log \(metric)")
-                    continue
-                }
-                XCTAssert(value.isFinite, "\(name): \(metric) = \(value)")
+            for (variant, extra) in ([[]] + example.variants).enumerated() {
+                try check(name, example, variant: variant, overrides: extra, scratch: scratch, root: root)
             }
         }
         if !skipped.isEmpty { throw XCTSkip("examples that need LUCERNA_DATA: \(skipped.joined(separator: ", "))") }
+    }
+
+    /// Runs one example with its tiny settings and `overrides` in `scratch/<name>-<variant>`, and checks its
+    /// files, output and metrics.
+    func check(
+        _ name: String, _ example: Example, variant: Int, overrides extra: [String], scratch: String, root: URL
+    ) throws {
+        let folder = "\(scratch)/\(name)-\(variant)"
+        var overrides = example.overrides + extra
+        if name == "12_explanations_under_attack" { overrides.append("from=\(scratch)/11_fashion_robustness-0") }
+        let result = try lucerna(
+            ["run", "examples/\(name).lua", "--seed", "1", "--threads", "2", "--out", folder]
+                + overrides.flatMap { ["--set", $0] })
+        XCTAssertEqual(result.status, 0, "\(name) \(extra): \(result.errors.suffix(2000))")
+        guard result.status == 0 else { return }
+        let recipe = try String(contentsOf: root.appendingPathComponent("examples/\(name).lua"), encoding: .utf8)
+        let files =
+            ["run.json", "recipe.lua", "report.md", "report.html"]
+            + (recipe.contains("lucerna.config") ? ["config.json"] : [])
+        for file in files {
+            XCTAssert(FileManager.default.fileExists(atPath: "\(folder)/\(file)"), "\(name) wrote no \(file)")
+        }
+        if !example.prints.isEmpty {
+            XCTAssert(result.output.contains(example.prints), "\(name) printed \(result.output.suffix(500))")
+        }
+        guard !example.metrics.isEmpty else { return }
+        var logged: [String: Double] = [:]
+        let text = (try? String(contentsOfFile: "\(folder)/metrics.jsonl", encoding: .utf8)) ?? ""
+        for line in text.split(separator: "\n") {
+            let record = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] ?? [:]
+            for (key, value) in record { if let number = value as? Double { logged[key] = number } }
+        }
+        for metric in example.metrics {
+            guard let value = logged[metric] else {
+                XCTFail("\(name) did not log \(metric)")
+                continue
+            }
+            XCTAssert(value.isFinite, "\(name): \(metric) = \(value)")
+        }
     }
 }

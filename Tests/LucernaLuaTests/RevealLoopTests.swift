@@ -122,13 +122,45 @@ final class RevealLoopTests: XCTestCase {
                    if label == 0 then class_size = class_size + 1 end
                 end
                 ok, message9 = pcall(reveal_to_revise, {model = model, data = set("train"), class = 0, similar = 2})
+                -- A contrast set: the CAV tells the annotated samples from the unpatched test images; the same
+                -- CAV fitted by hand (a corrector that leaves the model as it is).
+                local contrasted = reveal_to_revise{model = model, data = set("train"), class = 0, rounds = 1,
+                   name = "contrast", annotate = "ground_truth", contrast = set("test"), stop = {revert = false},
+                   examples = 0, corrector = function() end}
+                local saved = lucerna.load_tensors(run.dir .. "/checkpoints/contrast-round1-cav.safetensors")
+                local positions = (saved.annotated + 1):totable()
+                local train = set("train")
+                local marks = {}
+                for index = 1, #positions + set("test").labels:numel() do marks[index] = index <= #positions and 1 or 0 end
+                local by_hand = reveal.cav{model = model, layer = "relu1", method = "svm", pooling = "flat", seed = 1,
+                   inputs = tensor.cat({train.images:index_select(1, tensor(positions)), set("test").images}, 1),
+                   labels = tensor(marks)}
+                contrast_difference = (saved.cav - by_hand.vector):abs():max():item()
+                contrast_annotated = contrasted.final.annotated
+                -- Against the other classes: their samples (0) and the annotated ones (1), by hand likewise.
+                reveal_to_revise{model = model, data = set("train"), class = 0, rounds = 1, name = "other_classes",
+                   annotate = "ground_truth", others = "other_classes", stop = {revert = false}, examples = 0,
+                   corrector = function() end}
+                saved = lucerna.load_tensors(run.dir .. "/checkpoints/other_classes-round1-cav.safetensors")
+                local picked, labels = {}, {}
+                for index, label in ipairs(train.labels:totable()) do
+                   if label ~= 0 then picked[#picked + 1] = index; labels[#labels + 1] = 0 end
+                end
+                for _, position in ipairs((saved.annotated + 1):totable()) do
+                   picked[#picked + 1] = position; labels[#labels + 1] = 1
+                end
+                by_hand = reveal.cav{model = model, layer = "relu1", method = "svm", pooling = "flat", seed = 1,
+                   inputs = train.images:index_select(1, tensor(picked)), labels = tensor(labels)}
+                other_classes_difference = (saved.cav - by_hand.vector):abs():max():item()
+                ok, message10 = pcall(reveal_to_revise, {model = model, data = set("train"), class = 0,
+                   contrast = {images = tensor.zeros{4, 1, 6, 6}, labels = tensor.zeros{4}}})
                 """, name: "r2r.lua")
         XCTAssertEqual(lua.number(global: "rounds"), 3, "round 0 (the model as trained) and two rounds")
         XCTAssertEqual(lua.number(global: "custom_calls"), 1)
         XCTAssertEqual(lua.number(global: "custom_annotated"), 10)
         let records = try String(contentsOfFile: "\(folder)/metrics.jsonl", encoding: .utf8)
             .split(separator: "\n").filter { $0.contains("\"reveal_to_revise\"") }
-        XCTAssertEqual(records.count, 3 + 2 + 2 + 2 + 2 + 2 + 2, "round 0 and the rounds of each loop")
+        XCTAssertEqual(records.count, 3 + 2 + 2 + 2 + 2 + 2 + 2 + 2 + 2, "round 0 and the rounds of each loop")
         let first = String(records[1])
         for field in [
             "\"annotated\": 50", "\"annotation_precision\": 1", "\"annotation_recall\": 1", "\"mask_iou\"",
@@ -151,7 +183,8 @@ final class RevealLoopTests: XCTestCase {
         XCTAssert(lua.string(global: "message3")?.contains("unknown corrector 'nope'") ?? false)
         XCTAssert(lua.string(global: "message4")?.contains("data must be a data set with images and labels") ?? false)
         XCTAssert(lua.string(global: "message5")?.contains("class must be a class index") ?? false)
-        XCTAssert(lua.string(global: "message6")?.contains("others must be \"class\" or \"all\"") ?? false)
+        XCTAssert(
+            lua.string(global: "message6")?.contains("others must be \"class\", \"all\" or \"other_classes\"") ?? false)
         XCTAssert(lua.string(global: "message7")?.contains("annotated_clusters must be") ?? false)
         XCTAssert(lua.string(global: "message8")?.contains("stop.min_cut must be a number from 0 to 1") ?? false)
         let gapClusters = try XCTUnwrap(lua.number(global: "gap_clusters"))
@@ -163,6 +196,12 @@ final class RevealLoopTests: XCTestCase {
             try XCTUnwrap(lua.number(global: "similar_recall")), try XCTUnwrap(lua.number(global: "one_recall")))
         XCTAssertEqual(lua.number(global: "every_annotated"), lua.number(global: "class_size"))
         XCTAssert(lua.string(global: "message9")?.contains("similar must be a number from -1 to 1") ?? false)
+        XCTAssertEqual(lua.number(global: "contrast_annotated"), 50, "class 0's patched training images")
+        XCTAssertEqual(try XCTUnwrap(lua.number(global: "contrast_difference")), 0, accuracy: 1e-12)
+        XCTAssertEqual(try XCTUnwrap(lua.number(global: "other_classes_difference")), 0, accuracy: 1e-12)
+        XCTAssert(
+            lua.string(global: "message10")?.contains("contrast images are [4, 1, 6, 6], the data's [300, 1, 8, 8]")
+                ?? false, lua.string(global: "message10") ?? "")
         if gapClusters == 1 {
             XCTAssertGreaterThan(
                 try XCTUnwrap(lua.number(global: "two_annotated")), try XCTUnwrap(lua.number(global: "gap_annotated")))
