@@ -20,7 +20,7 @@ if config.quick then config.limit, config.epochs, config.evaluated, config.test_
 lucerna.manual_seed(run.seed)
 local limit = config.limit > 0 and config.limit or nil
 local test_limit = config.test_limit > 0 and config.test_limit or nil
-local train_set, clean_test, poisoned_test, contrast
+local train_set, clean_test, poisoned_test, contrast, plain_test
 if config.dataset == "decoy_mnist" then
    -- Ross et al.'s Decoy MNIST: every training image carries its class's decoy (a 4x4 patch of grey level
    -- 255 - 25 * digit in a random corner). The loop works on class `target`'s decoy. No training image is
@@ -37,7 +37,7 @@ if config.dataset == "decoy_mnist" then
    contrast = {images = clean_train.images:index_select(1, tensor(positions)),
                labels = clean_train.labels:index_select(1, tensor(positions))}
    clean_test = data.decoy_mnist{split = "test", seed = run.seed, limit = test_limit}
-   local plain_test = data.mnist{split = "test", limit = test_limit}
+   plain_test = data.mnist{split = "test", limit = test_limit}
    local masks = clean_test.artifact_masks
    poisoned_test = {images = plain_test.images * (masks * -1 + 1) + masks * ((255 - 25 * config.target) / 255),
                     labels = plain_test.labels, artifact_masks = masks}
@@ -56,6 +56,9 @@ local model = models.cnn{}
 train{name = "plain", model = model, data = train_set, validation = 0.2, epochs = config.epochs, batch = 64,
       optimizer = {type = "adamw", lr = 1e-3, weight_decay = 1e-2}, schedule = "cosine"}
 
+-- Decoy MNIST: the accuracy on test images without any decoy, before and after the loop — the most that
+-- removing the decoy at inference can give back.
+local undecoyed = plain_test and {before = evaluate{model = model, data = plain_test, name = "undecoyed_before"}.accuracy}
 local result = reveal_to_revise{
    model = model, data = train_set, test = clean_test, poisoned = poisoned_test, class = config.target,
    layer = config.layer, corrector = config.corrector, annotate = config.annotate, rounds = config.rounds,
@@ -66,6 +69,11 @@ local result = reveal_to_revise{
            objective = config.tune_objective ~= "" and config.tune_objective or nil},
 }
 local first, last = result.rounds[1], result.final
+if undecoyed then
+   undecoyed.after = evaluate{model = model, data = plain_test, name = "undecoyed_after"}.accuracy
+   run.log{phase = "undecoyed", accuracy_before = undecoyed.before, accuracy_after = undecoyed.after}
+   print(("test images without a decoy: accuracy %.4f -> %.4f"):format(undecoyed.before, undecoyed.after))
+end
 run.log{phase = "summary", rounds_run = #result.rounds - 1, rounds_kept = last.round, plain_clean_accuracy = first.clean_accuracy,
         plain_poisoned_accuracy = first.poisoned_accuracy, plain_artifact_relevance = first.artifact_relevance,
         final_clean_accuracy = last.clean_accuracy, final_poisoned_accuracy = last.poisoned_accuracy,
