@@ -59,7 +59,7 @@ enum LuaRevealLoop {
         ("masks", "options of `reveal.localize`'s mask rule (default `{kernel = 7, sigma = 1}` for 28-pixel images)"),
         (
             "tune",
-            "fine-tuning of the training correctors: `{epochs = 2, lr = 1e-4, batch = 64, weight = ...}` (`rrr` also `form` and `objective`; R2R's cosine form at weight 50 by default)"
+            "fine-tuning of the training correctors: `{epochs = 2, lr = 1e-4, batch = 64, weight = ...}` (`rrr` also `form` and `objective`; R2R's cosine form at weight 50 by default; `rr_clarc` weight 100, `grad_cam_pp_penalty` 1)"
         ),
         ("examples", "samples of the poisoned set drawn before and after each round (default 8)"),
         ("name", "prefix of the training runs, checkpoints and images (default `r2r`)"),
@@ -174,7 +174,7 @@ enum LuaRevealLoop {
            end,
            rr_clarc = function(context)
               fine_tune(context, "round" .. context.round, context.options.data,
-                        {type = "rr_clarc", weight = context.tune.weight or 1, layer = context.layer,
+                        {type = "rr_clarc", weight = context.tune.weight or 100, layer = context.layer,
                          concept = context.cav.vector})
            end,
         }
