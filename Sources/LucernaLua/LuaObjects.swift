@@ -263,12 +263,14 @@ enum LuaObjects {
         -> [String: Tensor]
     {
         guard case .table(let fields) = try call.value(index, path: path) else { throw call.fail(index, expected) }
-        return try fields.mapValues { value in
+        var tensors: [String: Tensor] = [:]
+        for (name, value) in fields {
             guard case .tensor(let tensor) = value else {
-                throw TensorError(call.name, "\(entry) entries must be tensors, got \(value.kindName)")
+                throw TensorError(call.name, "\(entry) \(name) must be a tensor, got \(value.kindName)")
             }
-            return tensor
+            tensors[name] = tensor
         }
+        return tensors
     }
 
     /// The fields of a regularizer context as Lua sees them.

@@ -100,6 +100,21 @@ final class ArtifactLocalizationTests: XCTestCase {
             }
         }
         XCTAssert(before.contains { $0 > 0.75 } && before.contains { $0 <= 0.75 }, "both cases occur: \(before)")
+        // With the concept's mean below the others' (a CAV pointing away from the concept), "nearer the concept"
+        // is below the midpoint: those samples move to z, the others stay.
+        let flipped = ConceptActivationVector(
+            vector: direction.map { $0 / norm }, pooling: .flat, conceptMean: -1, otherMean: 2.5)
+        let flippedReactive = try ClassArtifactCompensation(cav: flipped, mode: .projective, reactive: true).apply(
+            rows)
+        let flippedAfter = try flipped.projections(flippedReactive)
+        for sample in 0..<5 {
+            let range = sample * rowCount..<(sample + 1) * rowCount
+            if before[sample] < 0.75 {
+                XCTAssertEqual(flippedAfter[sample], 2.5, accuracy: 1e-12)
+            } else {
+                XCTAssertEqual(Array(flippedReactive.toDoubles()[range]), Array(rows.toDoubles()[range]))
+            }
+        }
         // Installed on a layer, the model's output changes; removed, it is restored.
         let layer = Activation(.identity)
         let identifier = ClassArtifactCompensation(cav: flat, mode: .projective).install(on: layer)

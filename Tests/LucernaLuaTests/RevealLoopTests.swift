@@ -117,6 +117,9 @@ final class RevealLoopTests: XCTestCase {
                 similar_clusters, similar_recall = similar.final.spray_clusters, similar.final.spray_recall
                 local every = reveal_to_revise{model = model, data = set("train"), class = 0, rounds = 1,
                    name = "every", similar = -1, others = "all", stop = {revert = false}, expand = false, examples = 0}
+                local strict = reveal_to_revise{model = model, data = set("train"), class = 0, rounds = 1,
+                   name = "strict", similar = 1, stop = {revert = false}, expand = false, examples = 0}
+                strict_clusters = strict.final.spray_clusters
                 every_annotated, class_size = every.final.spray_annotated, 0
                 for _, label in ipairs(set("train").labels:totable()) do
                    if label == 0 then class_size = class_size + 1 end
@@ -160,7 +163,7 @@ final class RevealLoopTests: XCTestCase {
         XCTAssertEqual(lua.number(global: "custom_annotated"), 10)
         let records = try String(contentsOfFile: "\(folder)/metrics.jsonl", encoding: .utf8)
             .split(separator: "\n").filter { $0.contains("\"reveal_to_revise\"") }
-        XCTAssertEqual(records.count, 3 + 2 + 2 + 2 + 2 + 2 + 2 + 2 + 2, "round 0 and the rounds of each loop")
+        XCTAssertEqual(records.count, 3 + 2 + 2 + 2 + 2 + 2 + 2 + 2 + 2 + 2, "round 0 and the rounds of each loop")
         let first = String(records[1])
         for field in [
             "\"annotated\": 50", "\"annotation_precision\": 1", "\"annotation_recall\": 1", "\"mask_iou\"",
@@ -195,6 +198,7 @@ final class RevealLoopTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(
             try XCTUnwrap(lua.number(global: "similar_recall")), try XCTUnwrap(lua.number(global: "one_recall")))
         XCTAssertEqual(lua.number(global: "every_annotated"), lua.number(global: "class_size"))
+        XCTAssertEqual(lua.number(global: "strict_clusters"), 1, "at least cosine 1: the top cluster alone")
         XCTAssert(lua.string(global: "message9")?.contains("similar must be a number from -1 to 1") ?? false)
         XCTAssertEqual(lua.number(global: "contrast_annotated"), 50, "class 0's patched training images")
         XCTAssertEqual(try XCTUnwrap(lua.number(global: "contrast_difference")), 0, accuracy: 1e-12)
@@ -240,6 +244,7 @@ final class RevealLoopTests: XCTestCase {
                 kept_changed = (model:state_dict()["fc2.bias"] - trained["fc2.bias"]):abs():max():item()
                 local ok
                 ok, message = pcall(model.load_state_dict, model, {["fc2.bias"] = trained["fc2.bias"]})
+                ok, message_entry = pcall(model.load_state_dict, model, {["fc2.bias"] = 3})
                 """, name: "undo.lua")
         XCTAssertEqual(lua.number(global: "rounds"), 2, "round 0 and the undone round 1")
         XCTAssertEqual(lua.string(global: "reverted"), "true")
@@ -251,6 +256,9 @@ final class RevealLoopTests: XCTestCase {
         XCTAssertEqual(lua.number(global: "kept_round"), 1)
         XCTAssertEqual(lua.number(global: "kept_changed") ?? 0, 1e-4, accuracy: 1e-6)
         XCTAssert(lua.string(global: "message")?.contains("missing keys") ?? false, lua.string(global: "message") ?? "")
+        XCTAssert(
+            lua.string(global: "message_entry")?.contains("state fc2.bias must be a tensor, got number") ?? false,
+            lua.string(global: "message_entry") ?? "")
         let records = try String(contentsOfFile: "\(folder)/metrics.jsonl", encoding: .utf8)
             .split(separator: "\n").filter { $0.contains("\"reveal_to_revise\"") }
         XCTAssertEqual(records.count, 2 + 2)

@@ -21,7 +21,8 @@ public struct ClassArtifactCompensation {
     public let mode: Mode
     /// λ (R2R's A-ClArC `lamb`; 1 projects exactly).
     public let strength: Double
-    /// Move only the samples the CAV detects the concept in (projection above the two means' midpoint).
+    /// Move only the samples the CAV detects the concept in (projection nearer the concept's mean than the
+    /// others').
     public let reactive: Bool
 
     public init(cav: ConceptActivationVector, mode: Mode, strength: Double = 1, reactive: Bool = false) {
@@ -35,8 +36,10 @@ public struct ClassArtifactCompensation {
     func move(_ length: Tensor) throws -> Tensor {
         let move = try (length * -1 + target) * strength
         guard reactive else { return move }
-        // 1 where the projection lies above the midpoint, 0 elsewhere (an indicator: no gradient).
-        let gate = try (length - (cav.conceptMean + cav.otherMean) / 2).sign().relu().detach()
+        // 1 where the projection lies on the concept mean's side of the midpoint, 0 elsewhere (an indicator:
+        // no gradient); the concept's mean need not be the larger one.
+        let side: Double = cav.conceptMean >= cav.otherMean ? 1 : -1
+        let gate = try ((length - (cav.conceptMean + cav.otherMean) / 2) * side).sign().relu().detach()
         return try move * gate
     }
 
