@@ -168,6 +168,42 @@ final class RegularizerTests: XCTestCase {
         let inside = try value(false)
         XCTAssertGreaterThan(inside, 0)
         XCTAssertEqual(inside + (try value(true)), 1, accuracy: 1e-6, "shares inside and outside add up to one")
+        // The Dice form by hand from the same maps: each scaled by its maximum, against the allowed region
+        // (outside the mask; inside it when inverted).
+        let context = RegularizerContext(
+            inputs: images, targets: try fixture["cam.labels"],
+            model: RegularizedModel(module: model, inputKey: "images"),
+            batch: ["images": images, "artifact_masks": try fixture["cam.mask"]], inputKey: "images")
+        let maps = try XCTUnwrap(
+            try registry.build(.regularizer, "grad_cam_pp_penalty", options: ["layer": .string("1")]) as? CAMPenalty
+        ).maps(context, layer: "1")
+        let mask = try fixture["cam.mask"]
+        XCTAssertEqual(Array(maps.shape.suffix(2)), Array(mask.shape.suffix(2)), "no resize in this fixture")
+        let pixels = mask.shape.suffix(2).reduce(1, *)
+        let mapValues = maps.toDoubles()
+        let maskValues = mask.toDoubles()
+        for invert in [false, true] {
+            var expected = 0.0
+            for sample in 0..<maps.shape[0] {
+                let map = Array(mapValues[(sample * pixels)..<((sample + 1) * pixels)])
+                let region = maskValues[(sample * pixels)..<((sample + 1) * pixels)].map { invert ? $0 : 1 - $0 }
+                let peak = map.max() ?? 0
+                XCTAssertGreaterThan(peak, 0, "sample \(sample)'s map is not all zero")
+                let scaled = map.map { $0 / (peak + 1e-8) }
+                let overlap = 2 * zip(scaled, region).map { $0 * $1 }.reduce(0, +)
+                expected += 1 - overlap / (scaled.reduce(0, +) + region.reduce(0, +) + 1e-8)
+            }
+            expected = 3 * expected / Double(maps.shape[0])
+            let dice = try registry.build(
+                .regularizer, "grad_cam_pp_penalty",
+                options: [
+                    "layer": .string("1"), "invert": .boolean(invert), "form": .string("dice"), "weight": .number(3),
+                ])
+            XCTAssertEqual(try dice.penalty(context).item(), expected, accuracy: 1e-12, "dice, invert \(invert)")
+        }
+        XCTAssertThrowsError(
+            try registry.build(.regularizer, "grad_cam_pp_penalty", options: ["form": .string("iou")])
+        ) { error in XCTAssertTrue("\(error)".contains("form"), "\(error)") }
         XCTAssertThrowsError(
             try registry.build(.regularizer, "grad_cam_penalty", options: ["layer": .string("conv9")])
                 .requirements(model: RegularizedModel(module: model, inputKey: "images"))
@@ -396,6 +432,8 @@ final class RegularizerTests: XCTestCase {
         let concept = try Tensor(shape: [2], values: [0.6, -0.8], dtype: .float64)
         for (name, options) in [
             ("grad_cam_penalty", [:]), ("grad_cam_pp_penalty", [:]),
+            ("grad_cam_pp_penalty", ["form": ConfigValue.string("dice")]),
+            ("grad_cam_penalty", ["form": ConfigValue.string("dice"), "invert": .boolean(true)]),
             ("rr_clarc", ["concept": ConfigValue.tensor(concept), "target": .string("max_logit")]),
             (
                 "rr_clarc",

@@ -9,6 +9,13 @@ import LucernaNN
 /// mask — but kept in the graph: g is differentiated again (gradients of gradients through the network),
 /// so the penalty trains what the map shows. Share, not raw mass, so scaling the map changes nothing.
 ///
+/// `form = "dice"` asks more of the map than staying in the allowed region (outside the mask, or inside it
+/// with `invert = true`): it must also cover that region. The map is scaled to [0, 1] by its maximum,
+/// c = cam / (max cam + ε), and the penalty is 1 − Dice(c, R) = 1 − 2 Σ c·R / (Σ c + Σ R + ε) for the
+/// allowed region R, the soft-Dice loss of attention supervision. The share form is met by a map that
+/// lights a few pixels of the garment; such a sparse map ranks the rest of the image as a tie at zero, so
+/// its top-20 % region is not the garment. Dice is met only by a map that is high across the region.
+///
 /// Reference: Selvaraju et al., "Grad-CAM", ICCV 2017; Chattopadhay et al., "Grad-CAM++", WACV 2018
 /// (pytorch-grad-cam's `GradCAM`, `GradCAMPlusPlus`); as an explanation penalty, Rieger et al. 2020 (CDEP)
 /// and Schramowski et al. 2020 ("Making deep neural networks right for the right scientific reasons").
@@ -29,6 +36,10 @@ public final class CAMPenalty: Regularizer {
             "penalize the share outside the mask (an object mask) instead of inside"),
         OptionSpec(
             "target", .string, default: .string("label"), "the class explained: \"label\" or \"predicted\""),
+        OptionSpec(
+            "form", .string, default: .string("share"),
+            "\"share\": the share of the map's mass off the allowed region; \"dice\": 1 − soft Dice of the max-scaled map with the allowed region"
+        ),
     ]
 
     public let method: Method
@@ -37,6 +48,8 @@ public final class CAMPenalty: Regularizer {
     public let maskKey: String
     public let invert: Bool
     public let explainsLabels: Bool
+    /// Dice of the max-scaled map with the allowed region instead of the share of mass off it.
+    public let dice: Bool
     /// The layer found for the model training runs (when none is named).
     private var resolvedLayer: String?
 
@@ -47,6 +60,7 @@ public final class CAMPenalty: Regularizer {
         maskKey = try config.string("mask")
         invert = try config.boolean("invert")
         explainsLabels = try config.choice("target", ["label", "predicted"]) == "label"
+        dice = try config.choice("form", ["share", "dice"]) == "dice"
     }
 
     var name: String { method == .gradCAM ? "grad_cam_penalty" : "grad_cam_pp_penalty" }
@@ -59,7 +73,7 @@ public final class CAMPenalty: Regularizer {
     }
 
     /// The maps `[N, 1, h, w]` of the layer, differentiable by the model's parameters.
-    func maps(_ context: RegularizerContext, layer: String) throws -> Tensor {
+    public func maps(_ context: RegularizerContext, layer: String) throws -> Tensor {
         let (activations, logits) = try context.layerOutput(layer, name)
         guard activations.rank == 4, logits.rank == 2 else {
             throw TensorError(
@@ -106,6 +120,15 @@ public final class CAMPenalty: Regularizer {
         if invert { mask = try 1 - mask }
         if cam.shape[2] != mask.shape[2] || cam.shape[3] != mask.shape[3] {
             cam = try cam.upsample(size: (mask.shape[2], mask.shape[3]), mode: .bilinear).relu()
+        }
+        if dice {
+            // The allowed region R = 1 − mask; the map scaled to [0, 1] per sample by its maximum.
+            let allowed = try 1 - mask
+            let peak = try cam.reshaped([count, -1]).max(axis: 1, keepingDimensions: true).reshaped([count, 1, 1, 1])
+            let scaled = try cam / (peak + 1e-8)
+            let overlap = try (scaled * allowed).sum(axes: [1, 2, 3]) * 2
+            let sizes = try scaled.sum(axes: [1, 2, 3]) + allowed.sum(axes: [1, 2, 3]) + 1e-8
+            return try (1 - overlap / sizes).mean() * weight
         }
         let inside = try (cam * mask).sum(axes: [1, 2, 3])
         let total = try cam.sum(axes: [1, 2, 3]) + 1e-8
