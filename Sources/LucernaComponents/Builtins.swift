@@ -39,6 +39,9 @@ public enum Builtins {
         SubgroupFairness.self,  // demographic parity, equalized odds, equal opportunity, worst group
         BiasAUC.self,
         Bootstrap.self,
+        // Generation metrics.
+        StructuralSimilarity.self,
+        NormalizedMutualInformation.self,  // nmi
         // Explanation metrics.
         IoUXAI.self,
         PointingGame.self,

@@ -7,14 +7,8 @@ public func adjustedRandIndex(_ first: [Int], _ second: [Int]) throws -> Double 
         throw TensorError(
             "adjusted_rand_index", "needs two labelings of the same samples, got \(first.count) and \(second.count)")
     }
-    var table: [Int: [Int: Int]] = [:]
-    var rows: [Int: Int] = [:]
-    var columns: [Int: Int] = [:]
-    for (a, b) in zip(first, second) {
-        table[a, default: [:]][b, default: 0] += 1
-        rows[a, default: 0] += 1
-        columns[b, default: 0] += 1
-    }
+    let counts = ContingencyTable(first, second)
+    let (table, rows, columns) = (counts.joint, counts.rows, counts.columns)
     func pairs(_ count: Int) -> Double { Double(count) * Double(count - 1) / 2 }
     let index = table.values.flatMap(\.values).reduce(0) { $0 + pairs($1) }
     let rowPairs = rows.values.reduce(0) { $0 + pairs($1) }

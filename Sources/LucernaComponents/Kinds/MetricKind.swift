@@ -14,6 +14,10 @@ extension Metric {
     public func report() throws -> [String: ConfigValue] { ["value": .number(try compute())] }
 }
 
+/// A metric of image pairs (generation quality): `update(predictions: images, targets: references)` with two
+/// tensors of one shape, `[N, H, W]` or `[N, C, H, W]`.
+public protocol ImagePairMetric: Metric {}
+
 /// An explanation metric that needs the model (faithfulness: it perturbs the inputs in the order the
 /// attributions give and watches the target score). Its plain `update` throws, naming this one.
 public protocol FaithfulnessMetric: Metric {
@@ -35,6 +39,11 @@ extension ComponentKind {
                 try faithfulness.update(
                     model: model, inputs: probe.random([4, 1, 4, 4]), attributions: probe.random([4, 4, 4]),
                     targets: probe.labels(4, classes: 3))
+            } else if metric is ImagePairMetric {
+                // Generation quality: random 12×12 images in [0, 1] against random references.
+                let images = try probe.random([4, 1, 12, 12]).sigmoid()
+                try metric.update(
+                    predictions: images, targets: try probe.random([4, 1, 12, 12]).sigmoid(), groups: nil)
             } else if metric is MaskedAttributionMetric {
                 // Explanation quality: random maps against a square mask.
                 let mask = try Tensor(

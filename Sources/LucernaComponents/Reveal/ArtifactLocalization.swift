@@ -106,29 +106,9 @@ public enum ArtifactLocalization {
     /// A separable Gaussian blur of one `height × width` map with reflected borders (torchvision's
     /// `GaussianBlur`; the kernel may be larger than the map).
     static func blur(_ map: [Double], height: Int, width: Int, kernelSize: Int, sigma: Double) -> [Double] {
-        let kernel = gaussianKernel(size: kernelSize, sigma: sigma)
-        let half = kernelSize / 2
-        var rows = [Double](repeating: 0, count: map.count)
-        for row in 0..<height {
-            for column in 0..<width {
-                var total = 0.0
-                for (offset, weight) in kernel.enumerated() {
-                    total += weight * map[row * width + reflectedIndex(column + offset - half, width)]
-                }
-                rows[row * width + column] = total
-            }
-        }
-        var result = [Double](repeating: 0, count: map.count)
-        for row in 0..<height {
-            for column in 0..<width {
-                var total = 0.0
-                for (offset, weight) in kernel.enumerated() {
-                    total += weight * rows[reflectedIndex(row + offset - half, height) * width + column]
-                }
-                result[row * width + column] = total
-            }
-        }
-        return result
+        separableFilter(
+            map, height: height, width: width, kernel: gaussianKernel(size: kernelSize, sigma: sigma),
+            border: reflectedIndex)
     }
 
     /// R2R's artifact masks from heatmaps `[N, H, W]` (or `[N, C, H, W]`, summed over channels): per map,
