@@ -42,6 +42,8 @@ public enum Builtins {
         // Generation metrics.
         StructuralSimilarity.self,
         NormalizedMutualInformation.self,  // nmi
+        FrechetDistance.self,  // fid
+        KernelDistance.self,  // kid
         // Explanation metrics.
         IoUXAI.self,
         PointingGame.self,

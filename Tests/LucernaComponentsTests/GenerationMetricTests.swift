@@ -2,6 +2,7 @@ import Foundation
 import LucernaComponents
 import LucernaCore
 import LucernaData
+import LucernaNN
 import LucernaTestSupport
 import XCTest
 
@@ -100,5 +101,91 @@ final class GenerationMetricTests: XCTestCase {
         XCTAssertThrowsError(
             try metric.update(predictions: try Tensor.zeros([3]), targets: try Tensor.zeros([4]), groups: nil))
         XCTAssertThrowsError(try registry.build(.metric, "nmi", options: ["average": .string("harmonic")]))
+    }
+}
+
+/// The feature distances against NumPy/SciPy (pytorch-fid's Fréchet distance, the MMD² of KID).
+final class FeatureDistanceTests: XCTestCase {
+    let registry = Registry.standard()
+
+    func testFrechetDistanceMatchesPytorchFIDsComputation() throws {
+        let fixture = try Fixture("generation.safetensors")
+        let fid = try registry.build(.metric, "fid", options: [:])
+        let (first, second) = (try fixture["fid.first"], try fixture["fid.second"])
+        // Unequal set sizes, two updates: the sets are pooled before the moments.
+        try fid.update(
+            predictions: first.sliced(axis: 0, start: 0, end: 250), targets: second.sliced(axis: 0, start: 0, end: 125),
+            groups: nil)
+        try fid.update(
+            predictions: first.sliced(axis: 0, start: 250, end: 300),
+            targets: second.sliced(axis: 0, start: 125, end: 250), groups: nil)
+        let expected = try fixture["fid.value"].item()
+        XCTAssertEqual(try fid.compute(), expected, accuracy: 1e-4 * expected)
+        fid.reset()
+        try fid.update(predictions: first, targets: first, groups: nil)
+        XCTAssertEqual(try fid.compute(), 0, accuracy: 1e-9, "a set against itself")
+    }
+
+    func testKernelDistanceMatchesTheUnbiasedMMDOfOneFullSubset() throws {
+        let fixture = try Fixture("generation.safetensors")
+        let kid = try registry.build(.metric, "kid", options: ["subsets": .number(3), "subset_size": .number(500)])
+        try kid.update(predictions: try fixture["kid.first"], targets: try fixture["kid.second"], groups: nil)
+        // Every subset is all 120 samples of each set (the size cut to the sets'), so each estimate is the
+        // full-set MMD² and their spread is zero.
+        let expected = try fixture["kid.value"].item()
+        XCTAssertEqual(try kid.compute(), expected, accuracy: 1e-10)
+        let report = try kid.report()
+        guard case .number(let spread) = report["std"], case .number(let size) = report["subset_size"] else {
+            return XCTFail("no std or subset_size in \(report)")
+        }
+        XCTAssertEqual(size, 120)
+        XCTAssertEqual(spread, 0, accuracy: 1e-10)
+        // Smaller subsets: a seeded draw, so the same seed gives the same value, and the mean stays near.
+        let draws = try (0..<2).map { _ in
+            let metric = try registry.build(
+                .metric, "kid", options: ["subsets": .number(50), "subset_size": .number(60), "seed": .number(7)])
+            try metric.update(predictions: try fixture["kid.first"], targets: try fixture["kid.second"], groups: nil)
+            return try metric.compute()
+        }
+        XCTAssertEqual(draws[0], draws[1])
+        XCTAssertEqual(draws[0], expected, accuracy: 0.3 * expected)
+    }
+
+    func testFeaturesComeFromTheClassifiersNamedLayer() throws {
+        let generator = RandomGenerator(seed: 5)
+        let classifier = Sequential([
+            try Conv2d(1, 2, kernelSize: (3, 3), padding: (1, 1), dtype: .float64, generator: generator), ReLU(),
+            Flatten(), try Linear(2 * 12 * 12, 6, dtype: .float64, generator: generator), ReLU(),
+            try Linear(6, 3, dtype: .float64, generator: generator),
+        ])
+        let images = try Tensor.normal([40, 1, 12, 12], dtype: .float64, generator: generator)
+        let others = try Tensor.normal([30, 1, 12, 12], dtype: .float64, generator: generator) * 1.5
+        let fid = try registry.build(
+            .metric, "fid", options: ["classifier": .object(classifier), "layer": .string("4"), "batch": .number(16)])
+        try fid.update(predictions: images, targets: others, groups: nil)
+        let features = { (samples: Tensor) in
+            try classifier.forward(
+                samples, capturing: try XCTUnwrap(classifier.module(named: "4")), owner: "test", layerName: "4"
+            )
+            .activations
+        }
+        let byHand = try registry.build(.metric, "fid", options: [:])
+        try byHand.update(predictions: features(images), targets: features(others), groups: nil)
+        XCTAssertEqual(try fid.compute(), try byHand.compute(), accuracy: 1e-10)
+        XCTAssertGreaterThan(try fid.compute(), 0)
+
+        XCTAssertThrowsError(
+            try registry.build(.metric, "fid", options: ["classifier": .object(classifier), "layer": .string("conv9")])
+        ) { error in XCTAssertTrue("\(error)".contains("no layer 'conv9'"), "\(error)") }
+        XCTAssertThrowsError(try registry.build(.metric, "kid", options: ["layer": .string("4")])) { error in
+            XCTAssertTrue("\(error)".contains("needs a classifier"), "\(error)")
+        }
+        let plain = try registry.build(.metric, "fid", options: [:])
+        XCTAssertThrowsError(try plain.compute()) { error in
+            XCTAssertTrue("\(error)".contains("at least two"), "\(error)")
+        }
+        XCTAssertThrowsError(
+            try plain.update(predictions: try Tensor.zeros([4, 3]), targets: try Tensor.zeros([4, 5]), groups: nil)
+        ) { error in XCTAssertTrue("\(error)".contains("one width"), "\(error)") }
     }
 }
