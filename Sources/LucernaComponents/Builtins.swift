@@ -44,6 +44,8 @@ public enum Builtins {
         NormalizedMutualInformation.self,  // nmi
         FrechetDistance.self,  // fid
         KernelDistance.self,  // kid
+        GenerationSSIM.self,
+        MemorizationRatio.self,
         // Explanation metrics.
         IoUXAI.self,
         PointingGame.self,

@@ -189,3 +189,83 @@ final class FeatureDistanceTests: XCTestCase {
         ) { error in XCTAssertTrue("\(error)".contains("one width"), "\(error)") }
     }
 }
+
+/// Generation scores against a reference set: nearest same-class SSIM and the memorisation ratio.
+final class ReferenceSetMetricTests: XCTestCase {
+    let registry = Registry.standard()
+
+    func testGenerationSSIMTakesTheBestReferenceOfTheConditioningClass() throws {
+        let fixture = try Fixture("generation.safetensors")
+        // References: the four "square" first images (classes 0, 1, 0, 1); generated: the four second images.
+        let references = try fixture["ssim.square.first"]
+        let generated = try fixture["ssim.square.second"]
+        let labels = [0, 1, 0, 1]
+        let metric = try registry.build(
+            .metric, "generation_ssim",
+            options: ["references": .tensor(references), "labels": .tensor(try Tensor(shape: [4], integers: labels))])
+        let conditioning = [1, 0, 0, 1]
+        try metric.update(
+            predictions: generated, targets: try Tensor(shape: [4], integers: conditioning), groups: nil)
+        let pairwise = try StructuralSimilarity()
+        let plane = 16 * 16
+        let (referenceValues, generatedValues) = (references.toDoubles(), generated.toDoubles())
+        var expected = 0.0
+        for (image, label) in conditioning.enumerated() {
+            let scores = labels.indices.filter { labels[$0] == label }.map { reference in
+                pairwise.similarity(
+                    Array(generatedValues[(image * plane)..<((image + 1) * plane)]),
+                    Array(referenceValues[(reference * plane)..<((reference + 1) * plane)]), height: 16, width: 16)
+            }
+            expected += scores.max() ?? 0
+        }
+        XCTAssertEqual(try metric.compute(), expected / 4, accuracy: 1e-12)
+        // A reference drawn again scores 1.
+        metric.reset()
+        try metric.update(
+            predictions: references.sliced(axis: 0, start: 1, end: 2), targets: try Tensor(shape: [1], integers: [1]),
+            groups: nil)
+        XCTAssertEqual(try metric.compute(), 1, accuracy: 1e-12)
+        XCTAssertThrowsError(
+            try metric.update(
+                predictions: references.sliced(axis: 0, start: 0, end: 1),
+                targets: try Tensor(shape: [1], integers: [7]), groups: nil)
+        ) { error in XCTAssertTrue("\(error)".contains("no reference image of class 7"), "\(error)") }
+        XCTAssertThrowsError(
+            try registry.build(
+                .metric, "generation_ssim",
+                options: [
+                    "references": .tensor(references), "labels": .tensor(try Tensor(shape: [3], integers: [0, 1, 0])),
+                ])
+        ) { error in XCTAssertTrue("\(error)".contains("labels must be [M] for the 4 references"), "\(error)") }
+    }
+
+    func testMemorizationRatioComparesNearestTrainingAndHeldOutDistances() throws {
+        // Points on a line: training at 0, 10, 20; held out at 3, 13, 23; generated at 1 and 12.
+        func points(_ values: [Double]) throws -> Tensor {
+            try Tensor(shape: [values.count, 1], values: values, dtype: .float64)
+        }
+        let metric = try registry.build(
+            .metric, "memorization_ratio",
+            options: ["train": .tensor(try points([0, 10, 20])), "test": .tensor(try points([3, 13, 23]))])
+        try metric.update(
+            predictions: try points([1, 12]), targets: try Tensor(shape: [2], integers: [0, 0]), groups: nil)
+        // Nearest training: 1 and 2; nearest held-out: 2 and 1.
+        XCTAssertEqual(try metric.compute(), 3.0 / 3.0, accuracy: 1e-12)
+        try metric.update(predictions: try points([20]), targets: try Tensor(shape: [1], integers: [0]), groups: nil)
+        XCTAssertEqual(try metric.compute(), 0.5, accuracy: 1e-12, "a copy pulls it down: (1 + 2 + 0) / (2 + 1 + 3)")
+        // More training samples than held-out ones: a seeded subset of the held-out set's size.
+        let larger = try registry.build(
+            .metric, "memorization_ratio",
+            options: ["train": .tensor(try points([0, 10, 20, 30, 40, 50])), "test": .tensor(try points([3, 13]))])
+        try larger.update(predictions: try points([31]), targets: try Tensor(shape: [1], integers: [0]), groups: nil)
+        guard case .number(let references) = try larger.report()["references"] else { return XCTFail("no count") }
+        XCTAssertEqual(references, 2)
+        XCTAssertThrowsError(
+            try registry.build(
+                .metric, "memorization_ratio",
+                options: [
+                    "train": .tensor(try points([0, 1])), "test": .tensor(try Tensor.zeros([2, 2], dtype: .float64)),
+                ])
+        ) { error in XCTAssertTrue("\(error)".contains("one shape"), "\(error)") }
+    }
+}

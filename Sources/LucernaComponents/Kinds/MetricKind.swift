@@ -18,6 +18,11 @@ extension Metric {
 /// tensors of one shape, `[N, H, W]` or `[N, C, H, W]`.
 public protocol ImagePairMetric: Metric {}
 
+/// A metric of generated samples and the labels they were conditioned on (generation quality against a
+/// reference set given as options): `update(predictions: images [N, C, H, W], targets: labels [N])`. Its
+/// required reference options carry stand-ins of 12×12 images over classes 0-2 for the conformance probe.
+public protocol ConditionalSampleMetric: Metric {}
+
 /// An explanation metric that needs the model (faithfulness: it perturbs the inputs in the order the
 /// attributions give and watches the target score). Its plain `update` throws, naming this one.
 public protocol FaithfulnessMetric: Metric {
@@ -39,6 +44,11 @@ extension ComponentKind {
                 try faithfulness.update(
                     model: model, inputs: probe.random([4, 1, 4, 4]), attributions: probe.random([4, 4, 4]),
                     targets: probe.labels(4, classes: 3))
+            } else if metric is ConditionalSampleMetric {
+                // Generated 12×12 images in [0, 1] and the classes (0-2) they were drawn for.
+                try metric.update(
+                    predictions: try probe.random([6, 1, 12, 12]).sigmoid(), targets: probe.labels(6, classes: 3),
+                    groups: nil)
             } else if metric is ImagePairMetric {
                 // Generation quality: random 12×12 images in [0, 1] against random references.
                 let images = try probe.random([4, 1, 12, 12]).sigmoid()

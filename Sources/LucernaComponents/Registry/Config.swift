@@ -271,14 +271,18 @@ public struct OptionSpec: Sendable {
     public let required: Bool
     public let summary: String
     nonisolated(unsafe) let defaultValue: ConfigValue
+    /// A small valid value the conformance probe builds the component with, for a required option whose
+    /// type alone does not say what fits (a reference set of images); `.null` for the type's stand-in.
+    nonisolated(unsafe) let standIn: ConfigValue
 
     public init(
         _ name: String, _ type: OptionType, default defaultValue: ConfigValue = .null, required: Bool = false,
-        _ summary: String
+        standIn: ConfigValue = .null, _ summary: String
     ) {
         self.name = name
         self.type = type
         self.defaultValue = defaultValue
+        self.standIn = standIn
         self.defaultDescription = required ? "required" : "\(defaultValue)"
         self.required = required
         self.summary = summary

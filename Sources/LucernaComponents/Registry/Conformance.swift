@@ -24,6 +24,11 @@ public enum Conformance {
         var options: [String: ConfigValue] = [:]
         // Numbers grow with position (5, 10, ...), so ordered pairs such as warmup < total hold.
         for (position, option) in entry.options.filter(\.required).enumerated() {
+            if case .null = option.standIn {
+            } else {
+                options[option.name] = option.standIn
+                continue
+            }
             switch option.type {
             case .tensors: options[option.name] = .list([.tensor(parameter)])
             case .object: options[option.name] = .object(try SGD(parameters: [parameter], learningRate: 0.1))

@@ -3,8 +3,7 @@ import LucernaCore
 
 /// The structural similarity index (SSIM) of image pairs, as scikit-image's `structural_similarity(a, b,
 /// data_range=R, gaussian_weights=True, sigma=1.5, use_sample_covariance=False)` computes it: local means,
-/// variances and covariance under a Gaussian window (σ = 1.5, truncated at 3.5σ: radius 5, mirrored
-/// edges as SciPy's `reflect`), S = (2μxμy + C1)(2σxy + C2) / ((μx² + μy² + C1)(σx² + σy² + C2)) with
+/// variances and covariance under a Gaussian window (σ = 1.5, truncated at 3.5σ: radius 5), S = (2μxμy + C1)(2σxy + C2) / ((μx² + μy² + C1)(σx² + σy² + C2)) with
 /// C1 = (0.01R)², C2 = (0.03R)², averaged over the pixels at least the radius from the border. A pair of
 /// `[C, H, W]` images scores the mean of its channels (scikit-image's `channel_axis`). `update(images,
 /// references)` takes two tensors of one shape, `[N, H, W]` or `[N, C, H, W]`; `compute()` is the mean over
@@ -55,27 +54,39 @@ public final class StructuralSimilarity: ImagePairMetric {
 
     /// The mean SSIM of one `height`×`width` plane pair (row-major values).
     public func similarity(_ first: [Double], _ second: [Double], height: Int, width: Int) -> Double {
-        let meanFirst = window.filter(first, height: height, width: width)
-        let meanSecond = window.filter(second, height: height, width: width)
-        let squaresFirst = window.filter(first.map { $0 * $0 }, height: height, width: width)
-        let squaresSecond = window.filter(second.map { $0 * $0 }, height: height, width: width)
-        let products = window.filter(zip(first, second).map { $0 * $1 }, height: height, width: width)
+        similarity(statistics(first, height: height, width: width), statistics(second, height: height, width: width))
+    }
+
+    /// A plane's local means and mean squares at the positions SSIM averages over (at least the window's
+    /// radius from the border, where the window never reaches past the edge).
+    public struct PlaneStatistics: Sendable {
+        public let values: [Double]
+        public let height: Int, width: Int
+        let means: [Double], squares: [Double]
+    }
+
+    public func statistics(_ plane: [Double], height: Int, width: Int) -> PlaneStatistics {
+        PlaneStatistics(
+            values: plane, height: height, width: width, means: window.valid(plane, height: height, width: width),
+            squares: window.valid(plane.map { $0 * $0 }, height: height, width: width))
+    }
+
+    /// The mean SSIM of two planes of one size from their statistics; only the local covariance is new.
+    public func similarity(_ first: PlaneStatistics, _ second: PlaneStatistics) -> Double {
+        let products = window.valid(
+            zip(first.values, second.values).map { $0 * $1 }, height: first.height, width: first.width)
         let c1 = (0.01 * dataRange) * (0.01 * dataRange)
         let c2 = (0.03 * dataRange) * (0.03 * dataRange)
-        let pad = window.radius
         var total = 0.0
-        for row in pad..<(height - pad) {
-            for column in pad..<(width - pad) {
-                let index = row * width + column
-                let mx = meanFirst[index]
-                let my = meanSecond[index]
-                let vx = squaresFirst[index] - mx * mx
-                let vy = squaresSecond[index] - my * my
-                let vxy = products[index] - mx * my
-                total += (2 * mx * my + c1) * (2 * vxy + c2) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-            }
+        for index in products.indices {
+            let mx = first.means[index]
+            let my = second.means[index]
+            let vx = first.squares[index] - mx * mx
+            let vy = second.squares[index] - my * my
+            let vxy = products[index] - mx * my
+            total += (2 * mx * my + c1) * (2 * vxy + c2) / ((mx * mx + my * my + c1) * (vx + vy + c2))
         }
-        return total / Double((height - 2 * pad) * (width - 2 * pad))
+        return total / Double(products.count)
     }
 
     public func compute() throws -> Double {
@@ -110,9 +121,8 @@ public final class StructuralSimilarity: ImagePairMetric {
     }
 }
 
-/// A normalised Gaussian window applied separably with mirrored edges, as SciPy's `gaussian_filter(...,
-/// truncate=3.5, mode="reflect")`: weights exp(−x²/2σ²) for |x| ≤ ⌊3.5σ + 0.5⌋, summing to 1; outside the
-/// image, index −1 reads 0, −2 reads 1 (the edge repeated).
+/// A normalised Gaussian window applied separably, as SciPy's `gaussian_filter(..., truncate=3.5)`: weights
+/// exp(−x²/2σ²) for |x| ≤ ⌊3.5σ + 0.5⌋, summing to 1.
 public struct GaussianWindow: Sendable {
     public let radius: Int
     public let weights: [Double]
@@ -128,12 +138,37 @@ public struct GaussianWindow: Sendable {
         weights = raw.map { $0 / total }
     }
 
-    /// The filtered plane (rows, then columns); sides of at least `radius + 1` pixels.
-    public func filter(_ plane: [Double], height: Int, width: Int) -> [Double] {
-        // SciPy's reflect: index −1 reads 0, −2 reads 1 (the edge repeated).
-        separableFilter(plane, height: height, width: width, kernel: weights) { index, length in
-            index < 0 ? -index - 1 : (index >= length ? 2 * length - index - 1 : index)
+    /// The filtered plane at the positions the window covers without reaching past the edge ("valid"
+    /// positions, (height − 2·radius)×(width − 2·radius)): rows, then columns, as SciPy's `gaussian_filter`
+    /// there, whatever its border mode.
+    public func valid(_ plane: [Double], height: Int, width: Int) -> [Double] {
+        let (innerHeight, innerWidth) = (height - 2 * radius, width - 2 * radius)
+        guard innerHeight > 0, innerWidth > 0 else { return [] }
+        var rows = [Double](repeating: 0, count: height * innerWidth)
+        var result = [Double](repeating: 0, count: innerHeight * innerWidth)
+        plane.withUnsafeBufferPointer { source in
+            weights.withUnsafeBufferPointer { kernel in
+                for row in 0..<height {
+                    for column in 0..<innerWidth {
+                        var total = 0.0
+                        for offset in 0..<kernel.count {
+                            total += kernel[offset] * source[row * width + column + offset]
+                        }
+                        rows[row * innerWidth + column] = total
+                    }
+                }
+                for row in 0..<innerHeight {
+                    for column in 0..<innerWidth {
+                        var total = 0.0
+                        for offset in 0..<kernel.count {
+                            total += kernel[offset] * rows[(row + offset) * innerWidth + column]
+                        }
+                        result[row * innerWidth + column] = total
+                    }
+                }
+            }
         }
+        return result
     }
 }
 
