@@ -46,6 +46,7 @@ public enum Builtins {
         KernelDistance.self,  // kid
         GenerationSSIM.self,
         MemorizationRatio.self,
+        ClusterNMI.self,
         // Explanation metrics.
         IoUXAI.self,
         PointingGame.self,

@@ -183,6 +183,37 @@ enum LuaTensorAPI {
                 in: call.state)
             return 1
         }
+        lua.setFunction("kmeans") { call in
+            // lucerna.kmeans(features, k[, {seed = 0, n_init = 10, max_iter = 300, tol = 1e-4}]): scikit-learn's
+            // KMeans (k-means++, Lloyd, the lowest-inertia restart) on rows [N, D]; {labels, centers, inertia},
+            // labels 1-based as Lua's indices (labels[i] is the row of centers of sample i's cluster).
+            let features = try call.tensor(1)
+            let kmeans = KMeans(clusters: try call.integer(2))
+            var seed: UInt64 = 0
+            if !call.isNil(3) {
+                try call.checkOptions(3, accepted: ["seed", "n_init", "max_iter", "tol"])
+                let options = try Config(owner: "kmeans", values: call.options(3, path: "kmeans options"))
+                seed = UInt64(max(0, try options.integer("seed", default: 0)))
+                kmeans.initializations = try options.integer("n_init", default: 10)
+                kmeans.maximumIterations = try options.integer("max_iter", default: 300)
+                kmeans.tolerance = try options.number("tol", default: 1e-4) ?? 1e-4
+            }
+            guard features.rank == 2 else {
+                throw TensorError("kmeans", "needs features [N, D], got \(describe(shape: features.shape))")
+            }
+            let (samples, width) = (features.shape[0], features.shape[1])
+            let result = try kmeans.fit(
+                points: features.to(.float64).toDoubles(), samples: samples, features: width, seed: seed)
+            LuaConfigValue.push(
+                .table([
+                    "labels": .tensor(try Tensor(shape: [samples], integers: result.labels.map { $0 + 1 })),
+                    "centers": .tensor(
+                        try Tensor(shape: [kmeans.clusters, width], values: result.centers, dtype: .float64)),
+                    "inertia": .number(result.inertia),
+                ]),
+                in: call.state)
+            return 1
+        }
         lua.setFunction("manual_seed") { call in
             RandomGenerator.shared.reseed(UInt64(truncatingIfNeeded: try call.integer(1)))
             return 0

@@ -269,3 +269,35 @@ final class ReferenceSetMetricTests: XCTestCase {
         ) { error in XCTAssertTrue("\(error)".contains("one shape"), "\(error)") }
     }
 }
+
+/// ClusterGAN's NMI: k-means on features of generated samples against their conditioning labels.
+final class ClusterNMITests: XCTestCase {
+    let registry = Registry.standard()
+
+    func testSeparableClassesScoreOneAndTheClusteringIsScikitLearnsKMeans() throws {
+        let fixture = try Fixture("spray.safetensors")
+        // The SpRAy fixture's three groups of 8×8 maps, labelled by group (sample i in group i mod 3).
+        let points = try fixture["points"]
+        let count = points.shape[0]
+        let truth = (0..<count).map { $0 % 3 }
+        let metric = try registry.build(.metric, "cluster_nmi", options: [:])
+        try metric.update(
+            predictions: points.reshaped([count, 1, 8, 8]), targets: try Tensor(shape: [count], integers: truth),
+            groups: nil)
+        let clustering = try XCTUnwrap(metric as? ClusterNMI).clustering()
+        XCTAssertEqual(try adjustedRandIndex(clustering, try fixture["kmeans_labels"].toIntegers()), 1)
+        XCTAssertEqual(
+            try metric.compute(), NormalizedMutualInformation.score(truth, try fixture["kmeans_labels"].toIntegers()),
+            accuracy: 1e-12)
+        XCTAssertEqual(try metric.compute(), 1, accuracy: 1e-9, "three well-separated groups")
+        // Labels unrelated to the groups: near zero.
+        let shuffled = try registry.build(.metric, "cluster_nmi", options: [:])
+        try shuffled.update(
+            predictions: points, targets: try Tensor(shape: [count], integers: (0..<count).map { ($0 / 3) % 3 }),
+            groups: nil)
+        XCTAssertLessThan(try shuffled.compute(), 0.1)
+        XCTAssertThrowsError(try registry.build(.metric, "cluster_nmi", options: [:]).compute()) { error in
+            XCTAssertTrue("\(error)".contains("no samples"), "\(error)")
+        }
+    }
+}

@@ -1,4 +1,5 @@
 import Foundation
+import LucernaComponents
 import LucernaCore
 import LucernaRun
 import LucernaTestSupport
@@ -333,4 +334,45 @@ final class LuaBridgeTests: XCTestCase {
         XCTAssertTrue(lua.string(global: "message2")?.contains("no module 'relu9'") ?? false)
         XCTAssertTrue(lua.string(global: "message3")?.contains("do not match") ?? false)
     }
+}
+
+final class GenerationLuaTests: XCTestCase {
+    /// `lucerna.kmeans` as scikit-learn's KMeans on the SpRAy fixture's points, and the generation metrics
+    /// built and fed from Lua.
+    func testKMeansAndGenerationMetricsFromLua() throws {
+        let fixture = try Fixture("spray.safetensors")
+        let lua = try LuaState()
+        let path = Fixture.folder.appendingPathComponent("spray.safetensors").path
+        try lua.run(
+            source: """
+                local points = lucerna.load_tensors("\(path)").points
+                local result = lucerna.kmeans(points, 3, {seed = 0, n_init = 10})
+                labels = result.labels
+                inertia = result.inertia
+                centers = table.concat(result.centers:shape(), ",")
+                local nmi = metrics.nmi{}
+                nmi:update(result.labels, result.labels)
+                same = nmi:compute()
+                ok, message = pcall(function() return lucerna.kmeans(points, 0) end)
+                local images = tensor.rand{6, 1, 12, 12}
+                local classes = tensor{0, 1, 2, 0, 1, 2}:long()
+                local clusters = metrics.cluster_nmi{}
+                clusters:update(images, classes)
+                clustered = clusters:compute()
+                local ssim = metrics.generation_ssim{references = images, labels = classes}
+                ssim:update(images, classes)
+                itself = ssim:compute()
+                """, name: "kmeans.lua")
+        let expected = try fixture["kmeans_labels"].toIntegers()
+        let labels = try XCTUnwrap(lua.tensor(global: "labels")).toIntegers().map { $0 - 1 }
+        XCTAssertEqual(try adjustedRandIndex(labels, expected), 1, "the same partition as scikit-learn's")
+        XCTAssertEqual(
+            try XCTUnwrap(lua.number(global: "inertia")), try fixture["kmeans_inertia"].item(), accuracy: 1e-9)
+        XCTAssertEqual(lua.string(global: "centers"), "3,64")
+        XCTAssertEqual(try XCTUnwrap(lua.number(global: "same")), 1, accuracy: 1e-12)
+        XCTAssertTrue(lua.string(global: "message")?.contains("kmeans") == true, lua.string(global: "message") ?? "")
+        XCTAssertNotNil(lua.number(global: "clustered"))
+        XCTAssertEqual(try XCTUnwrap(lua.number(global: "itself")), 1, accuracy: 1e-9, "each image is a reference")
+    }
+
 }

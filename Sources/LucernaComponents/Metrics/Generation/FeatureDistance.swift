@@ -9,67 +9,19 @@ import LucernaNN
 /// distances: comparable between runs that use the same classifier and layer, not to published
 /// Inception-based figures; the floor to report beside them is the same metric between two real sets.
 public class FeatureDistanceMetric: ImagePairMetric {
-    static let featureOptions = [
-        OptionSpec(
-            "classifier", .object("Module"), "a module whose layer gives the features; default: the samples themselves"),
-        OptionSpec("layer", .string, "the classifier's layer (dotted name) whose output is the feature vector"),
-        OptionSpec("batch", .integer, default: .number(500), "the classifier's evaluation batch"),
-    ]
+    static let featureOptions = FeatureExtractor.options
     let owner: String
-    let classifier: Module?
-    let layer: (name: String, module: Module)?
-    let batch: Int
+    let extractor: FeatureExtractor
     /// Feature rows of each set, row after row, and their width.
     var generated: [Double] = [], real: [Double] = []
     var width: Int?
 
     init(config: Config) throws {
         owner = config.owner
-        batch = try config.positiveInteger("batch")
-        if config.has("classifier") {
-            let model = try config.object("classifier", as: Module.self, named: "a module (the auditing classifier)")
-            let name = try config.string("layer")
-            guard let module = model.module(named: name) else {
-                let names = model.namedModules().map(\.name).filter { !$0.isEmpty }
-                throw config.error(
-                    "the classifier has no layer '\(name)'\(suggestion(for: name, in: names)); layers: \(names.prefix(40).joined(separator: ", "))"
-                )
-            }
-            (classifier, layer) = (model, (name, module))
-        } else {
-            guard !config.has("layer") else { throw config.error("option layer needs a classifier") }
-            (classifier, layer) = (nil, nil)
-        }
+        extractor = try FeatureExtractor(config: config)
     }
 
-    /// The feature rows of `samples` and their width.
-    func features(_ samples: Tensor) throws -> (values: [Double], width: Int) {
-        guard samples.rank >= 2, samples.shape[0] > 0 else {
-            throw TensorError(owner, "needs a batch of samples [N, ...], got \(describe(shape: samples.shape))")
-        }
-        var output = samples
-        if let classifier, let layer {
-            var parts: [Tensor] = []
-            try classifier.evaluating {
-                try noGrad {
-                    for start in stride(from: 0, to: samples.shape[0], by: batch) {
-                        let chunk = try samples.sliced(
-                            axis: 0, start: start, end: min(start + batch, samples.shape[0]))
-                        parts.append(
-                            try classifier.forward(chunk, capturing: layer.module, owner: owner, layerName: layer.name)
-                                .activations)
-                    }
-                }
-            }
-            output = try Tensor.concatenate(parts, axis: 0)
-        }
-        let rows = output.shape[0]
-        let values = try output.to(.float64).toDoubles()
-        guard values.allSatisfy(\.isFinite) else {
-            throw TensorError(owner, "the features have NaN or infinite values")
-        }
-        return (values, values.count / rows)
-    }
+    func features(_ samples: Tensor) throws -> (values: [Double], width: Int) { try extractor.features(samples) }
 
     public func update(predictions: Tensor, targets: Tensor, groups: Tensor?) throws {
         let (first, second) = (try features(predictions), try features(targets))
