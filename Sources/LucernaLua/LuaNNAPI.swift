@@ -104,6 +104,18 @@ enum LuaNNAPI {
                 embedDimension: call.integer(1), heads: call.integer(2),
                 dropout: call.number(o, "dropout", default: 0))
         }
+        layer("SelfAttention2d", options: ["reduction"]) { call, o in
+            try SelfAttention2d(call.integer(1), reduction: call.integer(o, "reduction", default: 8))
+        }
+        layer("SpectralNorm", options: ["n_power_iterations", "eps"]) { call, o in
+            // nn.SpectralNorm(nn.Conv2d(...)): torch.nn.utils.spectral_norm of a Linear or (transposed) convolution.
+            guard let wrapped = module(at: 1, in: call.state) as? any AffineLayer else {
+                throw call.fail(1, "a Linear, Conv2d or ConvTranspose2d layer")
+            }
+            return try SpectralNorm(
+                wrapped, powerIterations: call.integer(o, "n_power_iterations", default: 1),
+                epsilon: call.number(o, "eps", default: 1e-12))
+        }
         lua.setFunction("Sequential") { call in
             call.reads(upTo: 1)
             guard lua_type(call.state, 1) == LUA_TTABLE else { throw call.fail(1, "a table of modules") }

@@ -362,6 +362,16 @@ final class GenerationLuaTests: XCTestCase {
                 local ssim = metrics.generation_ssim{references = images, labels = classes}
                 ssim:update(images, classes)
                 itself = ssim:compute()
+                local block = nn.SelfAttention2d(16)
+                local x = tensor.randn{2, 16, 3, 3}
+                identity = (block(x) - x):abs():max():item()
+                local normalized = nn.SpectralNorm(nn.Conv2d(16, 4, 3, {padding = 1}))
+                normalizedShape = table.concat(normalized(x):shape(), ",")
+                local names = {}
+                for name in pairs(normalized:state_dict()) do names[#names + 1] = name end
+                table.sort(names)
+                stateNames = table.concat(names, ",")
+                spectralOk, spectralMessage = pcall(function() return nn.SpectralNorm(nn.ReLU()) end)
                 """, name: "kmeans.lua")
         let expected = try fixture["kmeans_labels"].toIntegers()
         let labels = try XCTUnwrap(lua.tensor(global: "labels")).toIntegers().map { $0 - 1 }
@@ -373,6 +383,12 @@ final class GenerationLuaTests: XCTestCase {
         XCTAssertTrue(lua.string(global: "message")?.contains("kmeans") == true, lua.string(global: "message") ?? "")
         XCTAssertNotNil(lua.number(global: "clustered"))
         XCTAssertEqual(try XCTUnwrap(lua.number(global: "itself")), 1, accuracy: 1e-9, "each image is a reference")
+        XCTAssertEqual(lua.number(global: "identity"), 0, "SelfAttention2d starts as the identity (γ = 0)")
+        XCTAssertEqual(lua.string(global: "normalizedShape"), "2,4,3,3")
+        XCTAssertEqual(lua.string(global: "stateNames"), "bias,weight_orig,weight_u,weight_v")
+        XCTAssertTrue(
+            lua.string(global: "spectralMessage")?.contains("a Linear, Conv2d or ConvTranspose2d") == true,
+            lua.string(global: "spectralMessage") ?? "")
     }
 
 }

@@ -16,7 +16,20 @@ final class LayerGradientCheckTests: XCTestCase {
         let generator = RandomGenerator(seed: 5)
         let attention = try MultiheadAttention(embedDimension: 4, heads: 2, dtype: .float64, generator: generator)
         attention.inputProjectionBias.fill(0.1)
+        let selfAttention = try SelfAttention2d(8, dtype: .float64, generator: generator)
+        selfAttention.gamma.fill(0.7)  // 0 at initialisation, which would leave the attention path untested
+        // Spectral norm in evaluation mode: u and v held (training mode moves them at every call).
+        let spectralLinear = try SpectralNorm(Linear(4, 3, dtype: .float64, generator: generator), generator: generator)
+        let spectralTranspose = try SpectralNorm(
+            ConvTranspose2d(
+                2, 2, kernelSize: (3, 3), stride: (2, 2), padding: (1, 1), dtype: .float64, generator: generator),
+            generator: generator)
+        spectralLinear.eval()
+        spectralTranspose.eval()
         return [
+            Case(name: "SelfAttention2d", module: selfAttention, inputShape: [2, 8, 2, 3]),
+            Case(name: "SpectralNorm(Linear)", module: spectralLinear, inputShape: [2, 4]),
+            Case(name: "SpectralNorm(ConvTranspose2d)", module: spectralTranspose, inputShape: [1, 2, 3, 3]),
             Case(name: "Linear", module: try Linear(4, 3, dtype: .float64, generator: generator), inputShape: [2, 4]),
             Case(
                 name: "Conv2d",
