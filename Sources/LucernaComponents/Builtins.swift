@@ -8,6 +8,8 @@ public enum Builtins {
         // Models.
         MLP.self,
         CNN.self,
+        GANGenerator.self,  // cgan_generator
+        GANCritic.self,  // cgan_critic
         ConvEncoder.self,
         ResidualEncoder.self,
         TextConvEncoder.self,

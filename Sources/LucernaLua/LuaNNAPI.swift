@@ -334,6 +334,11 @@ enum LuaNNAPI {
     /// missing modality, which the fusion replaces by its placeholder).
     static func forwardCall(_ call: LuaCall) throws -> Int32 {
         let module = try moduleArgument(call)
+        if let conditional = module as? ConditionalModel {
+            // generator(noise, labels), critic(images, labels): a conditional network's input and condition.
+            call.push(try conditional.forward(call.tensor(2), condition: call.tensor(3)))
+            return 1
+        }
         if let multimodal = module as? MultimodalClassifier, call.optionalTensor(2) == nil {
             // model{image = x, audio = y}: named modalities; a missing one is left out (or false).
             call.reads(upTo: 2)

@@ -372,6 +372,12 @@ final class GenerationLuaTests: XCTestCase {
                 table.sort(names)
                 stateNames = table.concat(names, ",")
                 spectralOk, spectralMessage = pcall(function() return nn.SpectralNorm(nn.ReLU()) end)
+                local g = models.cgan_generator{latent = 8, channels = {8, 4}, attention = {resolution = 7}}
+                local d = models.cgan_critic{channels = {4, 8}, attention = 14, spectral_norm = true}
+                local labels = tensor{0, 1, 9}:long()
+                local fake = g(tensor.randn{3, 8}, labels)
+                ganShapes = table.concat(fake:shape(), ",") .. " " .. table.concat(d(fake, labels):shape(), ",")
+                ganOk, ganMessage = pcall(function() return g(tensor.randn{3, 8}, tensor{0, 1, 10}:long()) end)
                 """, name: "kmeans.lua")
         let expected = try fixture["kmeans_labels"].toIntegers()
         let labels = try XCTUnwrap(lua.tensor(global: "labels")).toIntegers().map { $0 - 1 }
@@ -389,6 +395,10 @@ final class GenerationLuaTests: XCTestCase {
         XCTAssertTrue(
             lua.string(global: "spectralMessage")?.contains("a Linear, Conv2d or ConvTranspose2d") == true,
             lua.string(global: "spectralMessage") ?? "")
+        XCTAssertEqual(lua.string(global: "ganShapes"), "3,1,28,28 3")
+        XCTAssertTrue(
+            lua.string(global: "ganMessage")?.contains("label 10 is outside 0..<10") == true,
+            lua.string(global: "ganMessage") ?? "")
     }
 
 }

@@ -20,6 +20,18 @@ extension ComponentKind {
                 try probe.checkGradients(output, multimodal, inputs: Array(inputs.values))
                 return
             }
+            if let conditional = instance as? ConditionalModel {
+                // A conditional network: its own example of an input and a condition.
+                let (example, condition) = try conditional.example(batch: 2, generator: probe.generator)
+                let input = try example.requiringGrad()
+                let output = try conditional.forward(input, condition: condition)
+                try probe.checkFinite(output, "the output")
+                probe.passed(
+                    "forward \(describe(shape: input.shape)) given \(describe(shape: condition.shape)) -> \(describe(shape: output.shape))"
+                )
+                try probe.checkGradients(output, conditional, inputs: [input])
+                return
+            }
             let model = try probe.instance(instance, as: Module.self, "a module")
             guard let inputs = try probe.example?(probe.config), let first = inputs.first else {
                 throw probe.fail("needs an example input (a plugin defines example(self))")
