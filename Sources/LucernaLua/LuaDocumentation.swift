@@ -171,6 +171,13 @@ public enum LuaDocumentation {
                 "---@param options TrainOptions",
                 "---@return {epochs_run: integer, best_epoch: integer?, test: table, history: table, reports: table}",
                 "function train(options) end", "",
+                "---@class TrainGANOptions",
+            ] + Experiment.trainGANOptions.map { "---@field \($0.name)? \($0.type.luaType) \($0.summary)" } + [
+                "",
+                "---Trains a conditional GAN (WGAN-GP or hinge) with checkpoints, resume and image grids.",
+                "---@param options TrainGANOptions",
+                "---@return {steps: integer, history: table}",
+                "function train_gan(options) end", "",
             ]
         for kind in ComponentKind.allCases {
             out.append("---@class \(kind.luaGlobal)")
@@ -277,6 +284,15 @@ public enum LuaDocumentation {
             "`report.html`). Options:", "",
         ]
         out += Experiment.evaluateOptions.map { "- `\($0.name)`: \($0.summary)" }
+        out += [
+            "",
+            "`train_gan{generator = g, critic = d, data = set, steps = 20000}` trains a conditional GAN (WGAN-GP or hinge,",
+            "n_critic critic steps per generator step, a moving average of the generator) and returns `{steps, history}`;",
+            "every `every.log` steps a record (`critic_loss`, `generator_loss`, `wasserstein`, `gradient_penalty`) and a",
+            "checkpoint that `--resume` continues from, every `every.images` steps a grid per class (docs/guide/generation.md).",
+            "Options:", "",
+        ]
+        out += Experiment.trainGANOptions.map { "- `\($0.name)`: \($0.summary)" }
         out += [
             "",
             "`run.image(name, images, {columns = 8, range = {0, 1}})` saves a PNG grid to `images/` for `report.html`.",

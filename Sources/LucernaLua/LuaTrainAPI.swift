@@ -56,6 +56,17 @@ enum LuaTrainAPI {
                 try Experiment.train(spec, hooks: hooks(functions), components: lua.components), in: call.state)
             return 1
         }
+        lua.register("train_gan") { [unowned lua] call in
+            call.reads(upTo: 1)
+            guard call.count == 1, lua_type(call.state, 1) == LUA_TTABLE else {
+                throw TensorError(
+                    "train_gan", "expected one table: train_gan{generator = ..., critic = ..., data = ...}")
+            }
+            let (spec, _) = try readSpec(
+                call, lua: lua, accepted: Experiment.trainGANOptions.map(\.name), function: "train_gan")
+            LuaConfigValue.push(try Experiment.trainGAN(spec, components: lua.components), in: call.state)
+            return 1
+        }
         lua.register("evaluate") { [unowned lua] call in
             call.reads(upTo: 1)
             guard call.count == 1, lua_type(call.state, 1) == LUA_TTABLE else {

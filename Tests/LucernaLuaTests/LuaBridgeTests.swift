@@ -378,6 +378,15 @@ final class GenerationLuaTests: XCTestCase {
                 local fake = g(tensor.randn{3, 8}, labels)
                 ganShapes = table.concat(fake:shape(), ",") .. " " .. table.concat(d(fake, labels):shape(), ",")
                 ganOk, ganMessage = pcall(function() return g(tensor.randn{3, 8}, tensor{0, 1, 10}:long()) end)
+                local tiny = {images = tensor.rand{16, 1, 8, 8}, labels = tensor{0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1}:long()}
+                local result = train_gan{
+                   generator = models.cgan_generator{latent = 4, classes = 2, channels = {4, 4}, attention = 4, image_size = 8},
+                   critic = models.cgan_critic{classes = 2, channels = {4, 4}, attention = false, image_size = 8},
+                   data = tiny, steps = 2, batch = 4, n_critic = 2, every = {log = 1}, verbose = false}
+                ganSteps = result.steps
+                ganRecords = #result.history
+                ganWasserstein = result.history[2].wasserstein
+                unknownOk, unknownMessage = pcall(function() return train_gan{generator = 1, feedback = {}} end)
                 """, name: "kmeans.lua")
         let expected = try fixture["kmeans_labels"].toIntegers()
         let labels = try XCTUnwrap(lua.tensor(global: "labels")).toIntegers().map { $0 - 1 }
@@ -396,6 +405,12 @@ final class GenerationLuaTests: XCTestCase {
             lua.string(global: "spectralMessage")?.contains("a Linear, Conv2d or ConvTranspose2d") == true,
             lua.string(global: "spectralMessage") ?? "")
         XCTAssertEqual(lua.string(global: "ganShapes"), "3,1,28,28 3")
+        XCTAssertEqual(lua.number(global: "ganSteps"), 2)
+        XCTAssertEqual(lua.number(global: "ganRecords"), 2)
+        XCTAssertTrue(lua.number(global: "ganWasserstein")?.isFinite == true)
+        XCTAssertTrue(
+            lua.string(global: "unknownMessage")?.contains("unknown option 'feedback'") == true,
+            lua.string(global: "unknownMessage") ?? "")
         XCTAssertTrue(
             lua.string(global: "ganMessage")?.contains("label 10 is outside 0..<10") == true,
             lua.string(global: "ganMessage") ?? "")

@@ -1,0 +1,150 @@
+import Foundation
+import LucernaComponents
+import LucernaCore
+import LucernaNN
+import LucernaTrain
+
+extension Experiment {
+    public static let trainGANOptions: [OptionSpec] = [
+        OptionSpec("generator", .any, "the conditional generator (e.g. models.cgan_generator{})"),
+        OptionSpec("critic", .any, "the conditional critic (e.g. models.cgan_critic{})"),
+        OptionSpec("data", .any, "real images in [0, 1] with their labels (e.g. data.mnist{})"),
+        OptionSpec("loss", .string, default: .string("wgan_gp"), "\"wgan_gp\" or \"hinge\""),
+        OptionSpec("n_critic", .integer, default: .number(5), "critic updates per generator update"),
+        OptionSpec("gradient_penalty", .number, default: .number(10), "λ of WGAN-GP's gradient penalty"),
+        OptionSpec(
+            "optimizer", .any,
+            "spec for both networks' optimizers (params filled in); default {type = \"adam\", lr = 1e-4, betas = {0, 0.9}}"
+        ),
+        OptionSpec("generator_optimizer", .any, "the generator's optimizer spec, overriding `optimizer`"),
+        OptionSpec("critic_optimizer", .any, "the critic's optimizer spec, overriding `optimizer`"),
+        OptionSpec("steps", .integer, default: .number(1000), "generator updates"),
+        OptionSpec("batch", .integer, default: .number(64), "real batch size"),
+        OptionSpec("ema", .any, default: .number(0.999), "decay of the generator's weight average, or false"),
+        OptionSpec(
+            "every", .any,
+            "{log = 100, images = 500}: generator steps between log records and checkpoints, and between image grids"),
+        OptionSpec("images", .string, default: .string("images"), "the data set's image tensor"),
+        OptionSpec("target", .string, default: .string("labels"), "the data set's label tensor"),
+        OptionSpec("name", .string, default: .string("gan"), "the trainer's name in records and checkpoints"),
+        OptionSpec("verbose", .boolean, default: .boolean(true), "print a line per log record"),
+    ]
+
+    /// `train_gan{...}`: trains a conditional GAN with ``GANTrainer``, checkpoints and image grids in the run.
+    public static func trainGAN(_ spec: [String: ConfigValue], components: ComponentBuilder) throws -> ConfigValue {
+        try rejectUnknownOptions(spec.keys, accepted: trainGANOptions.map(\.name), owner: "train_gan")
+        let config = Config(owner: "train_gan", values: spec)
+        func network(_ key: String) throws -> ConditionalModel {
+            guard case .object(let object as ConditionalModel) = config.value(key) else {
+                throw ConfigurationError(
+                    "train_gan",
+                    "\(key) must be a conditional network (models.cgan_generator{} / models.cgan_critic{}), got \(config.value(key).kindName)"
+                )
+            }
+            return object
+        }
+        let (generator, critic) = (try network("generator"), try network("critic"))
+        var options = GANTrainer.Options()
+        options.name = try config.string("name", default: "gan")
+        guard options.name.range(of: "^[A-Za-z0-9_-]+$", options: .regularExpression) != nil else {
+            throw ConfigurationError("train_gan", "name '\(options.name)' must use letters, digits, '_' and '-'")
+        }
+        options.steps = config.has("steps") ? try config.positiveInteger("steps") : 1000
+        options.batchSize = config.has("batch") ? try config.positiveInteger("batch") : 64
+        options.criticSteps = config.has("n_critic") ? try config.positiveInteger("n_critic") : 5
+        options.penaltyWeight = try config.number("gradient_penalty", default: 10) ?? 10
+        options.verbose = try config.boolean("verbose", default: true)
+        guard let loss = GANTrainer.Loss(rawValue: try config.string("loss", default: "wgan_gp")) else {
+            throw ConfigurationError("train_gan", "loss must be \"wgan_gp\" or \"hinge\"")
+        }
+        options.loss = loss
+        switch config.value("ema") {
+        case .null: options.emaDecay = 0.999
+        case .boolean(false): options.emaDecay = nil
+        case .number(let decay): options.emaDecay = decay
+        case let other: throw ConfigurationError("train_gan", "ema must be a decay or false, got \(other.kindName)")
+        }
+        var imageEvery = 500
+        if case .table(let fields) = config.value("every") {
+            let every = try Config(
+                owner: "train_gan every", options: fields,
+                specs: [
+                    OptionSpec("log", .integer, default: .number(100), "steps between records and checkpoints"),
+                    OptionSpec("images", .integer, default: .number(500), "steps between image grids"),
+                ])
+            options.logEvery = try every.positiveInteger("log")
+            imageEvery = try every.positiveInteger("images")
+        } else if !config.value("every").isNull {
+            throw ConfigurationError("train_gan", "every must be a table {log = 100, images = 500}")
+        }
+        if let run = components.run {
+            guard run.trainerNames.insert(options.name).inserted else {
+                throw ConfigurationError(
+                    "train_gan", "a trainer named '\(options.name)' already ran in this recipe; give each its own name")
+            }
+            options.checkpointDirectory = "\(run.directory)/checkpoints"
+            options.resume = run.resuming
+        }
+        // Data.
+        let data = try dataset(config.value("data"), role: "data")
+        let imageKey = try config.string("images", default: "images")
+        let labelKey = try config.string("target", default: "labels")
+        guard let images = data.tensor(imageKey), let labels = data.tensor(labelKey) else {
+            throw ConfigurationError("train_gan", "data needs tensors \(imageKey) and \(labelKey)")
+        }
+        // Optimizers: Adam(1e-4, β = (0, 0.9)) as WGAN-GP's Algorithm 1 unless given.
+        func optimizer(_ key: String, _ network: ConditionalModel) throws -> Optimizer {
+            let parameters = ConfigValue.list(network.parameters().map(ConfigValue.tensor))
+            var fields: [String: ConfigValue] = [
+                "type": .string("adam"), "lr": .number(1e-4), "betas": .list([.number(0), .number(0.9)]),
+            ]
+            for source in ["optimizer", key] {
+                switch config.value(source) {
+                case .null: continue
+                case .string(let name): fields = ["type": .string(name)]
+                case .table(let given): fields = given
+                case let other:
+                    throw ConfigurationError(
+                        "train_gan", "\(source) must be a name or a spec table, got \(other.kindName)")
+                }
+            }
+            fields["params"] = parameters
+            return try component(.optimizer, .table(fields), components: components, key)
+        }
+        let trainer = try GANTrainer(
+            generator: generator, critic: critic, generatorOptimizer: optimizer("generator_optimizer", generator),
+            criticOptimizer: optimizer("critic_optimizer", critic), options: options)
+        trainer.log = { [run = components.run] record in try run?.log(record) }
+        let classes = Array(Set(labels.toIntegers())).sorted()
+        func grid(_ step: Int) throws {
+            guard let run = components.run else { return }
+            // Eight samples per class from the averaged generator, a row per class.
+            let perClass = 8
+            let conditions = try Tensor(
+                shape: [classes.count * perClass], integers: classes.flatMap { Array(repeating: $0, count: perClass) })
+            let drawn = try trainer.withAverage {
+                try generator.evaluating {
+                    try noGrad {
+                        let (noise, _) = try generator.example(batch: classes.count * perClass, generator: .shared)
+                        return try generator.forward(noise, condition: conditions)
+                    }
+                }
+            }
+            _ = try run.saveImage("\(options.name)-step-\(step)", drawn, columns: perClass, range: (-1, 1))
+        }
+        trainer.onLog = { step in
+            if step % imageEvery == 0 || step == options.steps { try grid(step) }
+        }
+        let records = try trainer.fit(images: images, labels: labels)
+        if let run = components.run { run.recordCheckpoint("checkpoints/\(options.name)-last.safetensors") }
+        return .table([
+            "steps": .number(Double(trainer.step)),
+            "history": .list(
+                records.map { record in
+                    var fields = record.values.mapValues(ConfigValue.number)
+                    fields["step"] = .number(Double(record.step))
+                    return .table(fields)
+                }),
+        ])
+    }
+}

@@ -1,0 +1,348 @@
+import Foundation
+import LucernaComponents
+import LucernaCore
+import LucernaNN
+
+/// Trains a conditional GAN: `criticSteps` critic updates per generator update on shuffled real batches,
+/// with the WGAN-GP loss (critic D(fake) − D(real) + λ·(‖∇ D(x̂)‖₂ − 1)² at random interpolates x̂, generator
+/// −D(G(z, y))) or the hinge loss (critic relu(1 − D(real)) + relu(1 + D(fake)), generator −D(G(z, y))); an
+/// exponential moving average of the generator's weights (buffers copied) for evaluation, its decay
+/// min(ema, (1 + t)/(10 + t)) at generator step t as TensorFlow's `ExponentialMovingAverage(num_updates)`; a checkpoint of
+/// both networks, both optimizers, the average and the random state every `checkpointEvery` generator steps,
+/// written atomically and resumable to the same numbers; a non-finite loss stops training naming the step,
+/// the last checkpoint left usable. Real images come in [0, 1] and are scaled to the generator's [−1, 1].
+///
+/// Reference: Gulrajani et al., "Improved Training of Wasserstein GANs", NeurIPS 2017 (Algorithm 1:
+/// n_critic 5, λ 10, Adam 1e-4, β = (0, 0.9)); Miyato et al. 2018 and Zhang et al. 2019 (hinge loss).
+public final class GANTrainer {
+    public enum Loss: String, Sendable {
+        case wassersteinGradientPenalty = "wgan_gp"
+        case hinge
+    }
+
+    public struct Options {
+        public var name = "gan"
+        public var steps = 1000
+        public var batchSize = 64
+        public var criticSteps = 5
+        public var loss = Loss.wassersteinGradientPenalty
+        public var penaltyWeight = 10.0
+        public var emaDecay: Double? = 0.999
+        /// Generator steps between log records and checkpoints.
+        public var logEvery = 100
+        public var checkpointDirectory: String?
+        public var resume = false
+        public var verbose = true
+        public init() {}
+    }
+
+    public struct Record {
+        public let step: Int
+        public let values: [String: Double]
+    }
+
+    public let generator: ConditionalModel, critic: ConditionalModel
+    public let generatorOptimizer: Optimizer, criticOptimizer: Optimizer
+    public let options: Options
+    /// Called with every log record (`step`, losses, Wasserstein estimate, penalty, seconds).
+    public var log: (([String: ConfigValue]) throws -> Void)?
+    /// Called every `logEvery` steps after the record, with the trainer (e.g. to draw image grids).
+    public var onLog: ((Int) throws -> Void)?
+    public var print: (String) -> Void = { Swift.print($0) }
+    /// The moving average of the generator's state (parameters and buffers), in `stateEntries` order.
+    private(set) var average: [Tensor]?
+    public private(set) var step = 0
+
+    public init(
+        generator: ConditionalModel, critic: ConditionalModel, generatorOptimizer: Optimizer,
+        criticOptimizer: Optimizer, options: Options
+    ) throws {
+        guard options.steps >= 1, options.batchSize >= 2, options.criticSteps >= 1, options.logEvery >= 1 else {
+            throw TensorError(
+                "train_gan",
+                "steps, critic steps and log interval must be at least 1 and the batch at least 2, got \(options.steps), \(options.criticSteps), \(options.logEvery), \(options.batchSize)"
+            )
+        }
+        guard options.penaltyWeight >= 0, options.penaltyWeight.isFinite else {
+            throw TensorError(
+                "train_gan", "gradient_penalty must be a non-negative number, got \(options.penaltyWeight)")
+        }
+        if let decay = options.emaDecay, !(decay > 0 && decay < 1) {
+            throw TensorError("train_gan", "ema must be a decay in (0, 1) such as 0.999, got \(decay)")
+        }
+        (self.generator, self.critic, self.options) = (generator, critic, options)
+        (self.generatorOptimizer, self.criticOptimizer) = (generatorOptimizer, criticOptimizer)
+        if options.emaDecay != nil { average = generator.stateDict().map { $0.tensor.copy() } }
+    }
+
+    // MARK: - Steps
+
+    /// The gradient penalty λ·mean((‖∇ₓ D(x̂, y)‖₂ − 1)²) at x̂ = εx + (1 − ε)x̃, ε ~ U(0, 1) per sample.
+    public func gradientPenalty(real: Tensor, fake: Tensor, labels: Tensor) throws -> Tensor {
+        var mixShape = [real.shape[0]]
+        mixShape += Array(repeating: 1, count: real.rank - 1)
+        let mix = try Tensor.uniform(mixShape, dtype: real.dtype)
+        let interpolates = try (real.detach() * mix + fake.detach() * (1 - mix)).requiringGrad()
+        let scores = try critic.forward(interpolates, condition: labels)
+        guard
+            let gradient = try Tensor.gradients(of: [scores.sum()], withRespectTo: [interpolates], createGraph: true)[0]
+        else { throw TensorError("gradient_penalty", "the critic's score does not depend on its input") }
+        let axes = Array(1..<gradient.rank)
+        let norms = try ((gradient * gradient).sum(axes: axes) + 1e-12).sqrt()
+        return try (norms - 1).square().mean() * options.penaltyWeight
+    }
+
+    /// One critic update on a real batch; returns (loss, Wasserstein estimate D(real) − D(fake), penalty).
+    func criticStep(real: Tensor, labels: Tensor) throws -> (Double, Double, Double) {
+        criticOptimizer.zeroGrad()
+        let (noise, _) = try generator.example(batch: real.shape[0], generator: .shared)
+        let fake = try noGrad { try generator.forward(noise, condition: labels) }
+        let realScores = try critic.forward(real, condition: labels)
+        let fakeScores = try critic.forward(fake, condition: labels)
+        let distance = try realScores.mean().item() - fakeScores.mean().item()
+        var loss: Tensor
+        var penalty = 0.0
+        switch options.loss {
+        case .wassersteinGradientPenalty:
+            let term = try gradientPenalty(real: real, fake: fake, labels: labels)
+            penalty = try term.item()
+            loss = try fakeScores.mean() - realScores.mean() + term
+        case .hinge:
+            loss = try (1 - realScores).relu().mean() + (fakeScores + 1).relu().mean()
+        }
+        let value = try loss.item()
+        guard value.isFinite else { throw nonFinite("critic loss", value) }
+        try loss.backward()
+        try criticOptimizer.step()
+        return (value, distance, penalty)
+    }
+
+    /// One generator update with labels drawn uniformly from `classes`; returns its loss.
+    func generatorStep(batch: Int, classes: [Int]) throws -> Double {
+        generatorOptimizer.zeroGrad()
+        let parameters = critic.parameters()
+        for parameter in parameters { try parameter.requiringGrad(false) }
+        defer { for parameter in parameters { _ = try? parameter.requiringGrad(true) } }
+        let (noise, _) = try generator.example(batch: batch, generator: .shared)
+        let labels = try Tensor(
+            shape: [batch],
+            integers: (0..<batch).map { _ in classes[RandomGenerator.shared.nextInt(below: classes.count)] })
+        let loss = try critic.forward(generator.forward(noise, condition: labels), condition: labels).mean().negated()
+        let value = try loss.item()
+        guard value.isFinite else { throw nonFinite("generator loss", value) }
+        try loss.backward()
+        try generatorOptimizer.step()
+        if let target = options.emaDecay, let average {
+            // TensorFlow's warm-up (ExponentialMovingAverage with num_updates): early on the average follows
+            // the weights closely instead of staying near the initialisation.
+            let decay = min(target, Double(1 + step) / Double(10 + step))
+            let parameters = Set(generator.namedParameters().map(\.name))
+            for ((name, tensor), mean) in zip(generator.stateDict(), average) {
+                if parameters.contains(name) {
+                    try noGrad { try mean.assign(mean * decay + tensor.detach() * (1 - decay)) }
+                } else {
+                    try mean.assign(tensor)  // buffers (batch-norm statistics) are copied
+                }
+            }
+        }
+        return value
+    }
+
+    func nonFinite(_ what: String, _ value: Double) -> TensorError {
+        TensorError(
+            "train_gan",
+            "\(options.name): the \(what) is \(value) at generator step \(step + 1); training stopped\(options.checkpointDirectory.map { " (the last checkpoint in \($0) is from step \(lastCheckpointStep))" } ?? "")"
+        )
+    }
+
+    private var lastCheckpointStep = 0
+    /// The shuffled order of the real samples being drawn from and the position in it (checkpointed, so a
+    /// resumed run draws the same batches).
+    private var order: [Int] = []
+    private var position = 0
+
+    /// Runs `body` with the generator's weights replaced by their moving average (the generator itself
+    /// when there is none), restored afterwards.
+    public func withAverage<R>(_ body: () throws -> R) throws -> R {
+        guard let average else { return try body() }
+        let state = generator.stateDict().map(\.tensor)
+        let saved = state.map { $0.copy() }
+        for (tensor, mean) in zip(state, average) { try tensor.assign(mean) }
+        defer { for (tensor, value) in zip(state, saved) { try? tensor.assign(value) } }
+        return try body()
+    }
+
+    // MARK: - Fit
+
+    /// Trains on real `images` `[N, C, H, W]` in [0, 1] with their `labels` `[N]`; returns the log records.
+    @discardableResult
+    public func fit(images: Tensor, labels: Tensor) throws -> [Record] {
+        guard images.rank == 4, labels.rank == 1, labels.shape[0] == images.shape[0],
+            images.shape[0] >= options.batchSize
+        else {
+            throw TensorError(
+                "train_gan",
+                "needs images [N, C, H, W] with labels [N] and at least one batch (\(options.batchSize)), got \(describe(shape: images.shape)) and \(describe(shape: labels.shape))"
+            )
+        }
+        let classes = Array(Set(labels.toIntegers())).sorted()
+        let scaled = try images * 2 - 1
+        var records: [Record] = []
+        if options.resume { try restore(into: &records) }
+        let count = images.shape[0]
+        guard order.isEmpty || (order.count == count && order.allSatisfy { (0..<count).contains($0) } && position >= 0)
+        else {
+            throw TensorError(
+                "resume", "the checkpoint's data order is for \(order.count) samples, the data has \(count)")
+        }
+        let progress = Progress(options.name, total: options.steps, unit: "steps")
+        func nextBatch() throws -> (Tensor, Tensor) {
+            if position + options.batchSize > order.count {
+                order = RandomGenerator.shared.permutation(images.shape[0])
+                position = 0
+            }
+            let chosen = Array(order[position..<(position + options.batchSize)])
+            position += options.batchSize
+            return (try scaled.indexSelect(axis: 0, indices: chosen), try labels.indexSelect(axis: 0, indices: chosen))
+        }
+        var sums = [String: Double]()
+        var counted = 0
+        var started = Date()
+        while step < options.steps {
+            for _ in 0..<options.criticSteps {
+                let (real, batchLabels) = try nextBatch()
+                let (loss, distance, penalty) = try criticStep(real: real, labels: batchLabels)
+                sums["critic_loss", default: 0] += loss / Double(options.criticSteps)
+                sums["wasserstein", default: 0] += distance / Double(options.criticSteps)
+                sums["gradient_penalty", default: 0] += penalty / Double(options.criticSteps)
+            }
+            sums["generator_loss", default: 0] += try generatorStep(batch: options.batchSize, classes: classes)
+            counted += 1
+            step += 1
+            progress.update(step, note: String(format: "W %.3f", (sums["wasserstein"] ?? 0) / Double(counted)))
+            if step % options.logEvery == 0 || step == options.steps {
+                var values = sums.mapValues { $0 / Double(counted) }
+                values["seconds"] = Date().timeIntervalSince(started)
+                let record = Record(step: step, values: values)
+                records.append(record)
+                var fields = values.mapValues(ConfigValue.number)
+                fields["step"] = .number(Double(step))
+                fields["trainer"] = .string(options.name)
+                try log?(fields)
+                if options.verbose {
+                    self.print(
+                        String(
+                            format: "%@: step %d/%d  critic %.4f  generator %.4f  W %.4f  GP %.4f  (%.1f s)",
+                            options.name, step, options.steps, values["critic_loss"] ?? 0,
+                            values["generator_loss"] ?? 0,
+                            values["wasserstein"] ?? 0, values["gradient_penalty"] ?? 0, values["seconds"] ?? 0))
+                }
+                try onLog?(step)
+                try writeCheckpoint(records: records)
+                (sums, counted, started) = ([:], 0, Date())
+            }
+        }
+        progress.finish()
+        return records
+    }
+
+    // MARK: - Checkpoints
+
+    /// The `format` metadata of GAN checkpoints.
+    public static let format = "lucerna-gan-1"
+
+    var lastPath: String? { options.checkpointDirectory.map { "\($0)/\(options.name)-last.safetensors" } }
+
+    private func writeCheckpoint(records: [Record]) throws {
+        guard let directory = options.checkpointDirectory, let lastPath else { return }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        var tensors = generator.stateDict().map { (name: "generator.\($0.name)", tensor: $0.tensor) }
+        tensors += critic.stateDict().map { (name: "critic.\($0.name)", tensor: $0.tensor) }
+        tensors += try generatorOptimizer.stateTensors().map {
+            (name: "generator_optimizer.\($0.name)", tensor: $0.tensor)
+        }
+        tensors += try criticOptimizer.stateTensors().map { (name: "critic_optimizer.\($0.name)", tensor: $0.tensor) }
+        if let average {
+            tensors += zip(generator.stateDict(), average).map { (name: "average.\($0.0.name)", tensor: $0.1) }
+        }
+        if !order.isEmpty {
+            tensors.append((name: "data.order", tensor: try Tensor(shape: [order.count], integers: order)))
+        }
+        let history = ConfigValue.list(
+            records.map { record in
+                var fields = record.values.mapValues(ConfigValue.number)
+                fields["step"] = .number(Double(record.step))
+                return .table(fields)
+            })
+        let metadata = [
+            "format": GANTrainer.format, "trainer": options.name, "step": "\(step)", "steps": "\(options.steps)",
+            "random_state": RandomGenerator.shared.stateWords.map { String($0) }.joined(separator: ","),
+            "history": history.json, "data_position": "\(position)",
+        ]
+        // Written beside the last one, read back, then moved into place: a crash leaves one that verifies.
+        let nextPath = "\(directory)/\(options.name)-next.safetensors"
+        try Safetensors.write(tensors, to: nextPath, metadata: metadata, digest: true)
+        _ = try Safetensors.read(nextPath)
+        guard rename(nextPath, lastPath) == 0 else {
+            throw TensorError("checkpoint", "cannot move \(nextPath) to \(lastPath) (errno \(errno))")
+        }
+        lastCheckpointStep = step
+    }
+
+    private func restore(into records: inout [Record]) throws {
+        guard let lastPath, FileManager.default.fileExists(atPath: lastPath) else { return }
+        let contents = try Safetensors.read(lastPath)
+        func fail(_ message: String) -> TensorError { TensorError("resume", "\(lastPath): \(message)") }
+        guard contents.metadata["format"] == GANTrainer.format else {
+            throw fail("not a Lucerna GAN checkpoint (format \(contents.metadata["format"] ?? "missing"))")
+        }
+        guard let saved = contents.metadata["step"].flatMap(Int.init), saved >= 0, saved <= options.steps,
+            let words = contents.metadata["random_state"]?.split(separator: ",").compactMap({ UInt64($0) }),
+            words.count == 4,
+            case .list(let history)? = try contents.metadata["history"].map(ConfigValue.init(parsingJSON:))
+        else {
+            throw fail(
+                "incomplete metadata (step, random_state, history) or a step beyond the \(options.steps) configured")
+        }
+        var groups: [String: [String: Tensor]] = [:]
+        var optimizerStates: [String: [(name: String, tensor: Tensor)]] = [:]
+        for (name, tensor) in contents.tensors {
+            guard let dot = name.firstIndex(of: ".") else { continue }
+            let (prefix, rest) = (String(name[..<dot]), String(name[name.index(after: dot)...]))
+            if prefix.hasSuffix("_optimizer") {
+                optimizerStates[prefix, default: []].append((rest, tensor))
+            } else {
+                groups[prefix, default: [:]][rest] = tensor
+            }
+        }
+        try generator.loadStateDict(groups["generator"] ?? [:], convertingDtypes: false)
+        try critic.loadStateDict(groups["critic"] ?? [:], convertingDtypes: false)
+        try generatorOptimizer.loadStateTensors(optimizerStates["generator_optimizer"] ?? [])
+        try criticOptimizer.loadStateTensors(optimizerStates["critic_optimizer"] ?? [])
+        if let average {
+            let saved = groups["average"] ?? [:]
+            for ((name, _), mean) in zip(generator.stateDict(), average) {
+                guard let value = saved[name], value.shape == mean.shape else {
+                    throw fail("has no moving average for \(name), but train_gan has ema set")
+                }
+                try mean.assign(value)
+            }
+        }
+        if let saved = groups["data"]?["order"] {
+            order = saved.toIntegers()
+            position = Int(contents.metadata["data_position"] ?? "") ?? order.count
+        }
+        RandomGenerator.shared.stateWords = words
+        step = saved
+        lastCheckpointStep = saved
+        records = history.compactMap { entry in
+            guard case .table(let fields) = entry, case .number(let step)? = fields["step"] else { return nil }
+            var values: [String: Double] = [:]
+            for (key, value) in fields where key != "step" {
+                if case .number(let number) = value { values[key] = number }
+            }
+            return Record(step: Int(step), values: values)
+        }
+        if options.verbose { self.print("\(options.name): resumed at step \(step) of \(options.steps)") }
+    }
+}
