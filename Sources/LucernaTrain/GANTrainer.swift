@@ -52,6 +52,8 @@ public final class GANTrainer {
     /// The moving average of the generator's state (parameters and buffers), in `stateEntries` order.
     private(set) var average: [Tensor]?
     public private(set) var step = 0
+    /// The generator's parameter names: the average follows these; buffers are copied.
+    private let averagedNames: Set<String>
 
     public init(
         generator: ConditionalModel, critic: ConditionalModel, generatorOptimizer: Optimizer,
@@ -73,23 +75,16 @@ public final class GANTrainer {
         (self.generator, self.critic, self.options) = (generator, critic, options)
         (self.generatorOptimizer, self.criticOptimizer) = (generatorOptimizer, criticOptimizer)
         if options.emaDecay != nil { average = generator.stateDict().map { $0.tensor.copy() } }
+        averagedNames = Set(generator.namedParameters().map(\.name))
     }
 
     // MARK: - Steps
 
     /// The gradient penalty λ·mean((‖∇ₓ D(x̂, y)‖₂ − 1)²) at x̂ = εx + (1 − ε)x̃, ε ~ U(0, 1) per sample.
     public func gradientPenalty(real: Tensor, fake: Tensor, labels: Tensor) throws -> Tensor {
-        var mixShape = [real.shape[0]]
-        mixShape += Array(repeating: 1, count: real.rank - 1)
-        let mix = try Tensor.uniform(mixShape, dtype: real.dtype)
-        let interpolates = try (real.detach() * mix + fake.detach() * (1 - mix)).requiringGrad()
-        let scores = try critic.forward(interpolates, condition: labels)
-        guard
-            let gradient = try Tensor.gradients(of: [scores.sum()], withRespectTo: [interpolates], createGraph: true)[0]
-        else { throw TensorError("gradient_penalty", "the critic's score does not depend on its input") }
-        let axes = Array(1..<gradient.rank)
-        let norms = try ((gradient * gradient).sum(axes: axes) + 1e-12).sqrt()
-        return try (norms - 1).square().mean() * options.penaltyWeight
+        try wassersteinGradientPenalty(real: real, fake: fake, weight: options.penaltyWeight) {
+            try critic.forward($0, condition: labels)
+        }
     }
 
     /// One critic update on a real batch; returns (loss, Wasserstein estimate D(real) − D(fake), penalty).
@@ -136,9 +131,8 @@ public final class GANTrainer {
             // TensorFlow's warm-up (ExponentialMovingAverage with num_updates): early on the average follows
             // the weights closely instead of staying near the initialisation.
             let decay = min(target, Double(1 + step) / Double(10 + step))
-            let parameters = Set(generator.namedParameters().map(\.name))
             for ((name, tensor), mean) in zip(generator.stateDict(), average) {
-                if parameters.contains(name) {
+                if averagedNames.contains(name) {
                     try noGrad { try mean.assign(mean * decay + tensor.detach() * (1 - decay)) }
                 } else {
                     try mean.assign(tensor)  // buffers (batch-norm statistics) are copied

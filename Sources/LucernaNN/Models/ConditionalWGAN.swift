@@ -81,21 +81,34 @@ public final class ConditionalCritic: Module {
         return try score(features.flattened(from: 1)).reshaped([images.shape[0]])
     }
 
-    /// The WGAN-GP gradient penalty `weight · mean((‖∇ₓ D(x̂)‖₂ − 1)²)` at random interpolates of real and
-    /// fake images, differentiable with respect to the critic's parameters (a double backward).
+    /// The WGAN-GP gradient penalty of this critic (``wassersteinGradientPenalty(real:fake:weight:generator:score:)``).
     public func gradientPenalty(
         real: Tensor, fake: Tensor, labels: Tensor, weight: Double = 10,
         generator: RandomGenerator = .shared
     ) throws -> Tensor {
-        let mix = try Tensor.uniform([real.shape[0], 1, 1, 1], dtype: real.dtype, generator: generator)
-        let interpolates = try (real.detach() * mix + fake.detach() * (1 - mix)).requiringGrad()
-        let scores = try critique(images: interpolates, labels: labels)
-        guard
-            let gradient = try Tensor.gradients(of: [scores.sum()], withRespectTo: [interpolates], createGraph: true)[0]
-        else {
-            throw TensorError("gradient_penalty", "the critic's score does not depend on its input")
+        try wassersteinGradientPenalty(real: real, fake: fake, weight: weight, generator: generator) {
+            try critique(images: $0, labels: labels)
         }
-        let norms = try ((gradient * gradient).sum(axes: [1, 2, 3]) + 1e-12).sqrt()
-        return try (norms - 1).square().mean() * weight
     }
+}
+
+/// The WGAN-GP gradient penalty `weight · mean((‖∇ₓ D(x̂)‖₂ − 1)²)` at random interpolates x̂ = εx + (1 − ε)x̃
+/// (ε ~ U(0, 1) per sample) of real and fake samples of any rank, differentiable with respect to the critic's
+/// parameters (a double backward). `score` is the critic on a batch.
+///
+/// Reference: Gulrajani et al., "Improved Training of Wasserstein GANs", NeurIPS 2017, Algorithm 1.
+public func wassersteinGradientPenalty(
+    real: Tensor, fake: Tensor, weight: Double = 10, generator: RandomGenerator = .shared,
+    score: (Tensor) throws -> Tensor
+) throws -> Tensor {
+    let mix = try Tensor.uniform(
+        [real.shape[0]] + Array(repeating: 1, count: real.rank - 1), dtype: real.dtype, generator: generator)
+    let interpolates = try (real.detach() * mix + fake.detach() * (1 - mix)).requiringGrad()
+    let scores = try score(interpolates)
+    guard let gradient = try Tensor.gradients(of: [scores.sum()], withRespectTo: [interpolates], createGraph: true)[0]
+    else {
+        throw TensorError("gradient_penalty", "the critic's score does not depend on its input")
+    }
+    let norms = try ((gradient * gradient).sum(axes: Array(1..<gradient.rank)) + 1e-12).sqrt()
+    return try (norms - 1).square().mean() * weight
 }
