@@ -142,6 +142,23 @@ public final class GANTrainer {
         return value
     }
 
+    /// One training step: `n_critic` critic updates, each on the batch `nextBatch` gives (real images in
+    /// [−1, 1] and their labels), then one generator update with labels drawn from `classes`. Returns the step's
+    /// `critic_loss`, `wasserstein` and `gradient_penalty` (means over the critic updates) and `generator_loss`.
+    public func trainStep(classes: [Int], nextBatch: () throws -> (Tensor, Tensor)) throws -> [String: Double] {
+        var values = ["critic_loss": 0.0, "wasserstein": 0.0, "gradient_penalty": 0.0]
+        let share = 1 / Double(options.criticSteps)
+        for _ in 0..<options.criticSteps {
+            let (real, labels) = try nextBatch()
+            let (loss, distance, penalty) = try criticStep(real: real, labels: labels)
+            values["critic_loss", default: 0] += loss * share
+            values["wasserstein", default: 0] += distance * share
+            values["gradient_penalty", default: 0] += penalty * share
+        }
+        values["generator_loss"] = try generatorStep(batch: options.batchSize, classes: classes)
+        return values
+    }
+
     func nonFinite(_ what: String, _ value: Double) -> TensorError {
         TensorError(
             "train_gan",
@@ -203,14 +220,7 @@ public final class GANTrainer {
         var counted = 0
         var started = Date()
         while step < options.steps {
-            for _ in 0..<options.criticSteps {
-                let (real, batchLabels) = try nextBatch()
-                let (loss, distance, penalty) = try criticStep(real: real, labels: batchLabels)
-                sums["critic_loss", default: 0] += loss / Double(options.criticSteps)
-                sums["wasserstein", default: 0] += distance / Double(options.criticSteps)
-                sums["gradient_penalty", default: 0] += penalty / Double(options.criticSteps)
-            }
-            sums["generator_loss", default: 0] += try generatorStep(batch: options.batchSize, classes: classes)
+            for (key, value) in try trainStep(classes: classes, nextBatch: nextBatch) { sums[key, default: 0] += value }
             counted += 1
             step += 1
             progress.update(step, note: String(format: "W %.3f", (sums["wasserstein"] ?? 0) / Double(counted)))

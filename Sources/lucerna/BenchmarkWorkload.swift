@@ -2,6 +2,7 @@ import Foundation
 import LucernaComponents
 import LucernaCore
 import LucernaNN
+import LucernaTrain
 
 /// The fixed benchmark workloads of `lucerna bench` (random MNIST-shaped data, fixed seed); the
 /// PyTorch equivalents are in `scripts/bench/bench_torch.py` (scikit-learn's for `spray`).
@@ -10,6 +11,7 @@ enum BenchmarkWorkload: String, CaseIterable {
     case cnnTrain = "cnn_train"
     case cnnInfer = "cnn_infer"
     case wganGradientPenaltyStep = "wgan_gp_step"
+    case attentionWGANStep = "attention_wgan_step"
     case rrrStep = "rrr_step"
     case camPlusPlusPenaltyStep = "campp_penalty_step"
     case gradCAMPlusPlus = "gradcampp"
@@ -21,7 +23,9 @@ enum BenchmarkWorkload: String, CaseIterable {
 
     static var names: [String] { allCases.map(\.rawValue) }
 
-    var unit: String { self == .wganGradientPenaltyStep ? "generator_steps/s" : "samples/s" }
+    var unit: String {
+        self == .wganGradientPenaltyStep || self == .attentionWGANStep ? "generator_steps/s" : "samples/s"
+    }
 
     /// Runs the workload for one warm-up second, then for `seconds`, and returns units per second.
     func measure(seconds: Double) throws -> Double {
@@ -166,6 +170,22 @@ enum BenchmarkWorkload: String, CaseIterable {
                 try (Losses.crossEntropy(logits, y) + penalty.penalty(context)).backward()
                 try optimizer.step()
                 return 64
+            }
+        case .attentionWGANStep:
+            // The paper's model as `train_gan{}` trains it: models.cgan_generator{} and models.cgan_critic{} at
+            // their defaults (self-attention at 14×14 in both, projection critic), Adam (1e-4, β (0, 0.9)) for
+            // each, the weight average, batch 64, 5 critic updates with the gradient penalty per generator update.
+            let generatorModel = try GANGenerator(generator: generator)
+            let critic = try GANCritic(generator: generator)
+            let trainer = try GANTrainer(
+                generator: generatorModel, critic: critic,
+                generatorOptimizer: Adam(parameters: generatorModel.parameters(), learningRate: 1e-4, betas: (0, 0.9)),
+                criticOptimizer: Adam(parameters: critic.parameters(), learningRate: 1e-4, betas: (0, 0.9)),
+                options: GANTrainer.Options())
+            let (real, y) = (try images(64).affine(scale: 2, shift: -1), try labels(64))
+            return {
+                _ = try trainer.trainStep(classes: Array(0..<10)) { (real, y) }
+                return 1
             }
         case .wganGradientPenaltyStep:
             let generatorModel = try ConditionalGenerator(generator: generator)

@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 
 @testable import LucernaCore
@@ -146,6 +147,33 @@ final class AutogradTests: XCTestCase {
     }
 
     /// Labels and groups compare as PyTorch's integer tensors do (here int64 0/1), exactly below 2^53.
+    /// The fused softmax and log-softmax kernels against their definitions exp(x − logsumexp x), along the
+    /// last and a middle axis, with masked (−∞) entries and a fully masked row (NaN, as PyTorch).
+    func testFusedSoftmaxMatchesItsDefinition() throws {
+        let generator = RandomGenerator(seed: 3)
+        for (shape, axis) in [([4, 7], 1), ([3, 5, 2], 1), ([2, 3, 4], 0)] {
+            let x = try Tensor.normal(shape, dtype: .float64, generator: generator) * 4
+            let logNormalizer = try x.logSumExp(axis: axis, keepingDimensions: true)
+            let expected = try (x - logNormalizer).toDoubles()
+            let softmax = try x.softmax(axis: axis).toDoubles()
+            let logSoftmax = try x.logSoftmax(axis: axis).toDoubles()
+            for index in expected.indices {
+                XCTAssertEqual(logSoftmax[index], expected[index], accuracy: 1e-12)
+                XCTAssertEqual(softmax[index], Foundation.exp(expected[index]), accuracy: 1e-12)
+            }
+        }
+        let masked = try Tensor(
+            shape: [2, 3], scalars: [1, -Float.infinity, 2, -Float.infinity, -Float.infinity, -Float.infinity])
+        let rows = try masked.softmax(axis: 1).toDoubles()
+        let total = Foundation.exp(1.0) + Foundation.exp(2.0)
+        XCTAssertEqual(rows[0], Foundation.exp(1.0) / total, accuracy: 1e-6)
+        XCTAssertEqual(rows[1], 0)
+        XCTAssertEqual(rows[2], Foundation.exp(2.0) / total, accuracy: 1e-6)
+        XCTAssertTrue(rows[3...].allSatisfy(\.isNaN))
+        let logRows = try masked.logSoftmax(axis: 1).toDoubles()
+        XCTAssertEqual(logRows[1], -Double.infinity)
+    }
+
     func testIntegerTensorsCompareExactly() throws {
         let labels = try Tensor(shape: [4], integers: [0, 1, 2, 9_007_199_254_740_991])
         let groups = try Tensor(shape: [4], integers: [0, 2, 2, 9_007_199_254_740_990])

@@ -50,6 +50,8 @@ final class GradientCheckTests: XCTestCase {
         Case(name: "logsumexp", shapes: [[3, 5]]) { try $0[0].logSumExp(axis: 1) },
         Case(name: "softmax", shapes: [[3, 5]]) { try $0[0].softmax(axis: -1) },
         Case(name: "log_softmax", shapes: [[3, 5]]) { try $0[0].logSoftmax(axis: 0) },
+        Case(name: "softmax middle axis", shapes: [[2, 4, 3]]) { try $0[0].softmax(axis: 1) },
+        Case(name: "log_softmax last axis", shapes: [[2, 3, 4]]) { try $0[0].logSoftmax(axis: -1) },
         Case(name: "matmul", shapes: [[3, 4], [4, 2]]) { try $0[0].matmul($0[1]).square() },
         Case(name: "matmul batched broadcast", shapes: [[2, 3, 4], [4, 2]]) { try $0[0].matmul($0[1]).square() },
         Case(name: "matmul transposes", shapes: [[4, 3], [2, 4]]) {

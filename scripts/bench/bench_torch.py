@@ -11,7 +11,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from torch_models import CNN, MLP, Critic, Generator
+from torch_models import CNN, MLP, AttentionCritic, AttentionGenerator, Critic, Generator
 
 
 def synthetic_heatmaps(count=5000, side=28):
@@ -204,6 +204,43 @@ def make_step(name, channels_last, fused):
             opt_g.step()
             for p in critic.parameters():
                 p.requires_grad_(True)
+            return 1
+        return step, "generator_steps/s"
+    if name == "attention_wgan_step":
+        # As `train_gan{}` steps: per critic update fresh noise, D(real), D(fake), the penalty at interpolates;
+        # the generator update with labels drawn uniformly, then the weight average (EMA 0.999, warmed up).
+        gen, critic = AttentionGenerator(), AttentionCritic().to(memory_format=fmt)
+        opt_g = torch.optim.Adam(gen.parameters(), lr=1e-4, betas=(0.0, 0.9), fused=fused)
+        opt_c = torch.optim.Adam(critic.parameters(), lr=1e-4, betas=(0.0, 0.9), fused=fused)
+        average = [p.detach().clone() for p in gen.parameters()]
+        real = (torch.rand(64, 1, 28, 28) * 2 - 1).contiguous(memory_format=fmt)
+        y = torch.randint(0, 10, (64,))
+        count = [0]
+
+        def step():
+            for _ in range(5):
+                opt_c.zero_grad()
+                with torch.no_grad():
+                    fake = gen(torch.randn(64, 128), y)
+                real_scores, fake_scores = critic(real, y), critic(fake, y)
+                eps = torch.rand(64, 1, 1, 1)
+                x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
+                (g,) = torch.autograd.grad(critic(x_hat, y).sum(), x_hat, create_graph=True)
+                gp = 10 * ((g.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+                (fake_scores.mean() - real_scores.mean() + gp).backward()
+                opt_c.step()
+            for p in critic.parameters():
+                p.requires_grad_(False)
+            opt_g.zero_grad()
+            (-critic(gen(torch.randn(64, 128), torch.randint(0, 10, (64,))), y).mean()).backward()
+            opt_g.step()
+            for p in critic.parameters():
+                p.requires_grad_(True)
+            decay = min(0.999, (1 + count[0]) / (10 + count[0]))
+            count[0] += 1
+            with torch.no_grad():
+                for mean, p in zip(average, gen.parameters()):
+                    mean.mul_(decay).add_(p, alpha=1 - decay)
             return 1
         return step, "generator_steps/s"
     raise SystemExit(f"unknown benchmark {name}")

@@ -17,7 +17,7 @@ import sys
 from datetime import date
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-WORKLOADS = ["mlp_train", "cnn_train", "cnn_infer", "wgan_gp_step", "rrr_step", "campp_penalty_step",
+WORKLOADS = ["mlp_train", "cnn_train", "cnn_infer", "wgan_gp_step", "attention_wgan_step", "rrr_step", "campp_penalty_step",
              "gradcampp", "saliency", "integrated_gradients", "fgsm", "pgd10", "spray"]
 
 
@@ -64,7 +64,7 @@ def main():
                 fastest.append(run([sys.executable, torch_script, name, "--threads", str(threads), "--seconds",
                                     str(args.seconds), "--channels-last", "--fused"]))
             ours, theirs = statistics.median(lucerna), max(statistics.median(default), statistics.median(fastest))
-            unit = "generator steps/s" if name == "wgan_gp_step" else "samples/s"
+            unit = "generator steps/s" if name.endswith("wgan_gp_step") or name == "attention_wgan_step" else "samples/s"
             print(f"| {name} | {threads} | {unit} | {ours:.2f} | {statistics.median(default):.2f} | "
                   f"{statistics.median(fastest):.2f} | {ours / theirs:.2f} |", flush=True)
 

@@ -13,9 +13,13 @@
   attention weights, and the gradients of sum(output ** 2) by every parameter and by the input.
 """
 import os
+import sys
 
 import torch
 from safetensors.torch import save_file
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bench"))
+from torch_models import SelfAttention  # noqa: E402
 
 torch.manual_seed(25)
 torch.set_default_dtype(torch.float64)
@@ -45,26 +49,6 @@ for tag, (layer, inputs) in layers.items():
     tensors[f"sn_{tag}.v"] = layer.weight_v.detach().clone()
     layer.eval()
     tensors[f"sn_{tag}.eval_output"] = layer(inputs).detach().clone()
-
-
-class SelfAttention(torch.nn.Module):
-    """SAGAN's Self_Attn (Zhang et al. 2019, the reference code), with the names Lucerna uses."""
-
-    def __init__(self, channels):
-        super().__init__()
-        self.query = torch.nn.Conv2d(channels, channels // 8, 1)
-        self.key = torch.nn.Conv2d(channels, channels // 8, 1)
-        self.value = torch.nn.Conv2d(channels, channels, 1)
-        self.gamma = torch.nn.Parameter(torch.zeros(1))
-
-    def forward(self, x):
-        batch, channels, height, width = x.shape
-        query = self.query(x).view(batch, -1, height * width).permute(0, 2, 1)
-        key = self.key(x).view(batch, -1, height * width)
-        attention = torch.softmax(torch.bmm(query, key), dim=-1)
-        value = self.value(x).view(batch, -1, height * width)
-        out = torch.bmm(value, attention.permute(0, 2, 1)).view(batch, channels, height, width)
-        return self.gamma * out + x, attention
 
 
 block = SelfAttention(16)

@@ -165,7 +165,14 @@ enum ElementwiseKernels {
             let n = range.count
             switch function {
             case .negate: for i in 0..<n { destination[i] = -source[i] }
-            case .exponential: for i in 0..<n { destination[i] = T.exponential(source[i]) }
+            case .exponential:
+                if T.self == Float.self {
+                    VectorExponential.exponentials(
+                        UnsafeRawPointer(source).assumingMemoryBound(to: Float.self),
+                        UnsafeMutableRawPointer(destination).assumingMemoryBound(to: Float.self), count: n)
+                } else {
+                    for i in 0..<n { destination[i] = T.exponential(source[i]) }
+                }
             case .logarithm: for i in 0..<n { destination[i] = T.logarithm(source[i]) }
             case .logarithmOnePlus: for i in 0..<n { destination[i] = T.logarithmOnePlus(source[i]) }
             case .squareRoot: for i in 0..<n { destination[i] = T.squareRoot(source[i]) }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Reductions over one axis of a tensor viewed as `[outer, length, inner]`.
 enum ReductionKernels {
     /// `output[o, i] = Σ_k input[o, k, i]`. Rows (inner == 1) accumulate in Double for accuracy.
@@ -25,6 +27,109 @@ enum ReductionKernels {
                 }
             }
         }
+    }
+
+    /// Softmax (or log-softmax) along the axis in one pass per row: the row's maximum as the shift (0 when it
+    /// is not finite, so a row of −∞ gives NaN as in PyTorch), `exp(x − shift)` and its sum, then the quotient
+    /// (or `x − shift − log sum`).
+    static func softmax<T: TensorFloat>(
+        _ input: UnsafePointer<T>, _ output: UnsafeMutablePointer<T>, outer: Int, length: Int, inner: Int,
+        logarithmic: Bool
+    ) {
+        if inner == 1, T.self == Float.self {
+            let source = UnsafeRawPointer(input).assumingMemoryBound(to: Float.self)
+            let destination = UnsafeMutableRawPointer(output).assumingMemoryBound(to: Float.self)
+            Parallel.forEachChunk(outer, costPerItem: 4 * length) { range in
+                for o in range { softmaxRow(source + o * length, destination + o * length, length, logarithmic) }
+            }
+            return
+        }
+        Parallel.forEachChunk(outer, costPerItem: 4 * length * inner) { range in
+            for o in range {
+                for i in 0..<inner {
+                    let source = input + o * length * inner + i
+                    let destination = output + o * length * inner + i
+                    var largest = -T.infinity
+                    for k in 0..<length where !(source[k * inner] <= largest) { largest = source[k * inner] }
+                    let shift = largest.isFinite ? largest : 0
+                    var total: T = 0
+                    for k in 0..<length {
+                        let value = T.exponential(source[k * inner] - shift)
+                        total += value
+                        if !logarithmic { destination[k * inner] = value }
+                    }
+                    if logarithmic {
+                        let offset = shift + T.logarithm(total)
+                        for k in 0..<length { destination[k * inner] = source[k * inner] - offset }
+                    } else {
+                        let scale = 1 / total
+                        for k in 0..<length { destination[k * inner] *= scale }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The softmax's backward in one kernel, for backward passes that are not recorded: `y ⊙ (g − Σ g ⊙ y)`,
+    /// or for the log-softmax `g − e^y · Σ g`, along the axis of `[outer, length, inner]`.
+    static func softmaxBackward<T: TensorFloat>(
+        gradient: UnsafePointer<T>, output: UnsafePointer<T>, _ result: UnsafeMutablePointer<T>, outer: Int,
+        length: Int, inner: Int, logarithmic: Bool
+    ) {
+        if inner == 1, !logarithmic {
+            // Contiguous rows: the dot product and the update vectorise.
+            Parallel.forEachChunk(outer, costPerItem: 3 * length) { range in
+                for o in range {
+                    let (g, y, r) = (gradient + o * length, output + o * length, result + o * length)
+                    var total: T = 0
+                    for k in 0..<length { total += g[k] * y[k] }
+                    for k in 0..<length { r[k] = y[k] * (g[k] - total) }
+                }
+            }
+            return
+        }
+        Parallel.forEachChunk(outer, costPerItem: 3 * length * inner) { range in
+            for o in range {
+                for i in 0..<inner {
+                    let base = o * length * inner + i
+                    var total: T = 0
+                    if logarithmic {
+                        for k in 0..<length { total += gradient[base + k * inner] }
+                        for k in 0..<length {
+                            let position = base + k * inner
+                            result[position] = gradient[position] - T.exponential(output[position]) * total
+                        }
+                    } else {
+                        for k in 0..<length { total += gradient[base + k * inner] * output[base + k * inner] }
+                        for k in 0..<length {
+                            let position = base + k * inner
+                            result[position] = output[position] * (gradient[position] - total)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// One contiguous Float row of ``softmax(_:_:outer:length:inner:logarithmic:)``, the maximum and the
+    /// exponentials sixteen lanes at a time.
+    private static func softmaxRow(
+        _ source: UnsafePointer<Float>, _ destination: UnsafeMutablePointer<Float>, _ length: Int,
+        _ logarithmic: Bool
+    ) {
+        // A NaN element makes its exponential, the sum and so the whole row NaN, as in PyTorch.
+        let largest = VectorExponential.maximum(source, count: length)
+        let shift: Float = largest.isFinite ? largest : 0
+        if logarithmic {
+            var total: Double = 0
+            for k in 0..<length { total += Double(expf(source[k] - shift)) }
+            let offset = shift + Float(Foundation.log(total))
+            for k in 0..<length { destination[k] = source[k] - offset }
+            return
+        }
+        let total = VectorExponential.exponentials(source, destination, count: length, shift: shift)
+        let scale = Float(1 / total)
+        for k in 0..<length { destination[k] *= scale }
     }
 
     /// Index of the largest (or smallest) value along the axis; the first one on ties; NaN wins.

@@ -141,13 +141,67 @@ extension Tensor {
         return result
     }
 
-    /// Softmax along `axis`.
+    /// Softmax along `axis`, fused: one kernel forward; the backward y ⊙ (g − Σ g ⊙ y) is built from
+    /// differentiable operations on the output, so gradients of gradients flow.
     public func softmax(axis: Int = -1) throws -> Tensor {
-        try (self - logSumExp(axis: axis, keepingDimensions: true)).exp()
+        let resolved = try Tensor.normalize(axis: axis, rank: rank, "softmax")
+        let result = try fusedSoftmax(axis: resolved, logarithmic: false, "softmax")
+        return Tensor.record(result, operation: "softmax", inputs: [self]) { gradient, output in
+            if !GradientMode.recording {
+                return [try gradient.fusedSoftmaxBackward(output: output, axis: resolved, logarithmic: false)]
+            }
+            return [try output * (gradient - (gradient * output).sum(axes: [resolved], keepingDimensions: true))]
+        }
     }
 
-    /// Log-softmax along `axis`.
+    /// Log-softmax along `axis`, fused; the backward g − exp(y) · Σ g is differentiable again.
     public func logSoftmax(axis: Int = -1) throws -> Tensor {
-        try self - logSumExp(axis: axis, keepingDimensions: true)
+        let resolved = try Tensor.normalize(axis: axis, rank: rank, "log_softmax")
+        let result = try fusedSoftmax(axis: resolved, logarithmic: true, "log_softmax")
+        return Tensor.record(result, operation: "log_softmax", inputs: [self]) { gradient, output in
+            if !GradientMode.recording {
+                return [try gradient.fusedSoftmaxBackward(output: output, axis: resolved, logarithmic: true)]
+            }
+            return [try gradient - output.exp() * gradient.sum(axes: [resolved], keepingDimensions: true)]
+        }
+    }
+
+    /// The softmax's (log-softmax's) input gradient from this output gradient, unrecorded.
+    private func fusedSoftmaxBackward(output: Tensor, axis: Int, logarithmic: Bool) throws -> Tensor {
+        guard shape == output.shape, dtype == output.dtype else {
+            throw TensorError(
+                "softmax backward",
+                "gradient \(dtype) \(describe(shape: shape)) does not match the output \(output.dtype) \(describe(shape: output.shape))"
+            )
+        }
+        let (outer, length, inner) = splitAround(axis: axis)
+        let result = Tensor(uninitializedShape: shape, dtype: dtype)
+        if dtype == .float32 {
+            ReductionKernels.softmaxBackward(
+                gradient: pointer(as: Float.self), output: output.pointer(as: Float.self),
+                result.pointer(as: Float.self), outer: outer, length: length, inner: inner, logarithmic: logarithmic)
+        } else {
+            ReductionKernels.softmaxBackward(
+                gradient: pointer(as: Double.self), output: output.pointer(as: Double.self),
+                result.pointer(as: Double.self), outer: outer, length: length, inner: inner, logarithmic: logarithmic)
+        }
+        return result
+    }
+
+    private func fusedSoftmax(axis: Int, logarithmic: Bool, _ operation: String) throws -> Tensor {
+        try requireFloatingPoint(operation)
+        let (outer, length, inner) = splitAround(axis: axis)
+        let result = Tensor(uninitializedShape: shape, dtype: dtype)
+        guard count > 0 else { return result }
+        if dtype == .float32 {
+            ReductionKernels.softmax(
+                pointer(as: Float.self), result.pointer(as: Float.self), outer: outer, length: length, inner: inner,
+                logarithmic: logarithmic)
+        } else {
+            ReductionKernels.softmax(
+                pointer(as: Double.self), result.pointer(as: Double.self), outer: outer, length: length,
+                inner: inner, logarithmic: logarithmic)
+        }
+        return result
     }
 }
