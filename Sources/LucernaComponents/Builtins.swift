@@ -49,6 +49,7 @@ public enum Builtins {
         GenerationSSIM.self,
         MemorizationRatio.self,
         ClusterNMI.self,
+        GANTestAccuracy.self,
         // Explanation metrics.
         IoUXAI.self,
         PointingGame.self,

@@ -178,6 +178,13 @@ public enum LuaDocumentation {
                 "---@param options TrainGANOptions",
                 "---@return {steps: integer, history: table}",
                 "function train_gan(options) end", "",
+                "---@class GenerateOptions",
+            ] + Experiment.generateOptions.map { "---@field \($0.name)? \($0.type.luaType) \($0.summary)" } + [
+                "",
+                "---Draws a data set {images in [0, 1], labels} from a conditional generator (evaluation mode, no gradients).",
+                "---@param options GenerateOptions",
+                "---@return {images: Tensor, labels: Tensor?}",
+                "function generate(options) end", "",
             ]
         for kind in ComponentKind.allCases {
             out.append("---@class \(kind.luaGlobal)")
@@ -293,6 +300,13 @@ public enum LuaDocumentation {
             "Options:", "",
         ]
         out += Experiment.trainGANOptions.map { "- `\($0.name)`: \($0.summary)" }
+        out += [
+            "",
+            "After training the generator holds the weight average (the EMA generator). `generate{generator = g,",
+            "per_class = 100}` draws a data set `{images, labels}` from it, images in [0, 1], for `train{}` (GAN-train",
+            "accuracy) and the generation metrics. Options:", "",
+        ]
+        out += Experiment.generateOptions.map { "- `\($0.name)`: \($0.summary)" }
         out += [
             "",
             "`run.image(name, images, {columns = 8, range = {0, 1}})` saves a PNG grid to `images/` for `report.html`.",

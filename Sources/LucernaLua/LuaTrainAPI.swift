@@ -46,36 +46,37 @@ final class LuaFunctionReference {
 /// turned into the run layer's hooks) and handed to ``Experiment``, which does the work.
 enum LuaTrainAPI {
     static func install(in lua: LuaState) {
-        lua.register("train") { [unowned lua] call in
-            call.reads(upTo: 1)
-            guard call.count == 1, lua_type(call.state, 1) == LUA_TTABLE else {
-                throw TensorError("train", "expected one table: train{model = ..., data = ..., epochs = ...}")
-            }
-            let (spec, functions) = try readSpec(call, lua: lua)
-            LuaConfigValue.push(
-                try Experiment.train(spec, hooks: hooks(functions), components: lua.components), in: call.state)
-            return 1
+        register("train", usage: "train{model = ..., data = ..., epochs = ...}", Experiment.trainOptions, in: lua) {
+            [unowned lua] spec, functions in
+            try Experiment.train(spec, hooks: hooks(functions), components: lua.components)
         }
-        lua.register("train_gan") { [unowned lua] call in
-            call.reads(upTo: 1)
-            guard call.count == 1, lua_type(call.state, 1) == LUA_TTABLE else {
-                throw TensorError(
-                    "train_gan", "expected one table: train_gan{generator = ..., critic = ..., data = ...}")
-            }
-            let (spec, _) = try readSpec(
-                call, lua: lua, accepted: Experiment.trainGANOptions.map(\.name), function: "train_gan")
-            LuaConfigValue.push(try Experiment.trainGAN(spec, components: lua.components), in: call.state)
-            return 1
+        register(
+            "train_gan", usage: "train_gan{generator = ..., critic = ..., data = ...}", Experiment.trainGANOptions,
+            in: lua
+        ) { [unowned lua] spec, _ in try Experiment.trainGAN(spec, components: lua.components) }
+        register("generate", usage: "generate{generator = ..., per_class = 100}", Experiment.generateOptions, in: lua) {
+            spec, _ in try Experiment.generate(spec)
         }
-        lua.register("evaluate") { [unowned lua] call in
+        register(
+            "evaluate", usage: "evaluate{model = ..., data = ..., metrics = {...}}", Experiment.evaluateOptions, in: lua
+        ) { [unowned lua] spec, functions in
+            try Experiment.evaluate(spec, hooks: hooks(functions), components: lua.components)
+        }
+    }
+
+    /// Registers the global `name(table)`: the one spec table is read (options checked against `options`, its
+    /// functions kept as references) and `body`'s result pushed.
+    private static func register(
+        _ name: String, usage: String, _ options: [OptionSpec], in lua: LuaState,
+        _ body: @escaping ([String: ConfigValue], [String: LuaFunctionReference]) throws -> ConfigValue
+    ) {
+        lua.register(name) { [unowned lua] call in
             call.reads(upTo: 1)
             guard call.count == 1, lua_type(call.state, 1) == LUA_TTABLE else {
-                throw TensorError("evaluate", "expected one table: evaluate{model = ..., data = ..., metrics = {...}}")
+                throw TensorError(name, "expected one table: \(usage)")
             }
-            let (spec, functions) = try readSpec(
-                call, lua: lua, accepted: Experiment.evaluateOptions.map(\.name), function: "evaluate")
-            LuaConfigValue.push(
-                try Experiment.evaluate(spec, hooks: hooks(functions), components: lua.components), in: call.state)
+            let (spec, functions) = try readSpec(call, lua: lua, accepted: options.map(\.name), function: name)
+            LuaConfigValue.push(try body(spec, functions), in: call.state)
             return 1
         }
     }

@@ -136,6 +136,7 @@ extension Experiment {
             if step % imageEvery == 0 || step == options.steps { try grid(step) }
         }
         let records = try trainer.fit(images: images, labels: labels)
+        try trainer.adoptAverage()
         if let run = components.run { run.recordCheckpoint("checkpoints/\(options.name)-last.safetensors") }
         return .table([
             "steps": .number(Double(trainer.step)),
@@ -146,5 +147,82 @@ extension Experiment {
                     return .table(fields)
                 }),
         ])
+    }
+
+    public static let generateOptions: [OptionSpec] = [
+        OptionSpec("generator", .any, "a conditional generator (e.g. models.cgan_generator{} after train_gan)"),
+        OptionSpec("per_class", .integer, default: .number(100), "samples per class (label conditioning)"),
+        OptionSpec("classes", .integer, "the classes 0..<classes to draw; default: the generator's"),
+        OptionSpec("conditions", .tensor, "conditioning vectors [N, D] (fused conditioning): one sample each"),
+        OptionSpec("labels", .tensor, "labels [N] returned with `conditions` (e.g. the spoken digits' classes)"),
+        OptionSpec("batch", .integer, default: .number(500), "samples per forward pass"),
+        OptionSpec("seed", .integer, "the noise's random generator; default: the run's"),
+    ]
+
+    /// `generate{generator = g, per_class = 100}`: a data set `{images, labels}` drawn from a conditional
+    /// generator in evaluation mode without gradients, images mapped from the generator's [−1, 1] to [0, 1]
+    /// (ready for `train{}` — GAN-train accuracy — and the generation metrics). With label conditioning,
+    /// `per_class` samples of each class in label order; with `conditions`, one sample per row.
+    public static func generate(_ spec: [String: ConfigValue]) throws -> ConfigValue {
+        try rejectUnknownOptions(spec.keys, accepted: generateOptions.map(\.name), owner: "generate")
+        let config = Config(owner: "generate", values: spec)
+        guard case .object(let object as GANGenerator) = config.value("generator") else {
+            throw ConfigurationError(
+                "generate",
+                "generator must be a conditional generator (models.cgan_generator{}), got \(config.value("generator").kindName)"
+            )
+        }
+        let batch = config.has("batch") ? try config.positiveInteger("batch") : 500
+        let random = config.has("seed") ? RandomGenerator(seed: UInt64(max(0, try config.integer("seed")))) : .shared
+        var conditions: Tensor
+        var labels: Tensor?
+        switch object.conditioning {
+        case .labels(let known):
+            guard !config.has("conditions") else {
+                throw ConfigurationError(
+                    "generate", "conditions are for a fused-conditioning generator; this one takes labels")
+            }
+            let classes = config.has("classes") ? try config.positiveInteger("classes") : known
+            guard classes <= known else {
+                throw ConfigurationError("generate", "classes \(classes) exceeds the generator's \(known)")
+            }
+            let perClass = config.has("per_class") ? try config.positiveInteger("per_class") : 100
+            conditions = try Tensor(
+                shape: [classes * perClass], integers: (0..<classes).flatMap { Array(repeating: $0, count: perClass) })
+            labels = conditions
+        case .vector(let dimension):
+            guard config.has("conditions") else {
+                throw ConfigurationError(
+                    "generate", "a fused-conditioning generator needs conditions [N, \(dimension)]")
+            }
+            conditions = try config.tensor("conditions")
+            guard conditions.rank == 2, conditions.shape[1] == dimension, conditions.shape[0] > 0 else {
+                throw ConfigurationError(
+                    "generate", "conditions must be [N, \(dimension)], got \(describe(shape: conditions.shape))")
+            }
+            if config.has("labels") {
+                let given = try config.tensor("labels")
+                guard given.shape == [conditions.shape[0]] else {
+                    throw ConfigurationError(
+                        "generate", "labels must be [\(conditions.shape[0])], got \(describe(shape: given.shape))")
+                }
+                labels = given
+            }
+        }
+        let count = conditions.shape[0]
+        var parts: [Tensor] = []
+        try object.evaluating {
+            try noGrad {
+                for start in stride(from: 0, to: count, by: batch) {
+                    let end = min(start + batch, count)
+                    let noise = try object.noise(count: end - start, generator: random)
+                    let drawn = try object.forward(noise, condition: conditions.sliced(axis: 0, start: start, end: end))
+                    parts.append(try drawn.affine(scale: 0.5, shift: 0.5))
+                }
+            }
+        }
+        var result: [String: ConfigValue] = ["images": .tensor(try Tensor.concatenate(parts, axis: 0))]
+        if let labels { result["labels"] = .tensor(labels) }
+        return .table(result)
     }
 }

@@ -174,6 +174,13 @@ public final class GANTrainer {
 
     /// Runs `body` with the generator's weights replaced by their moving average (the generator itself
     /// when there is none), restored afterwards.
+    /// Puts the weight average into the generator (its buffers too): the generator then draws as the
+    /// EMA generator that evaluation uses. The checkpoint keeps the raw weights and the average apart.
+    public func adoptAverage() throws {
+        guard let average else { return }
+        for (tensor, mean) in zip(generator.stateDict().map(\.tensor), average) { try tensor.assign(mean) }
+    }
+
     public func withAverage<R>(_ body: () throws -> R) throws -> R {
         guard let average else { return try body() }
         let state = generator.stateDict().map(\.tensor)

@@ -301,3 +301,43 @@ final class ClusterNMITests: XCTestCase {
         }
     }
 }
+
+/// GAN-test accuracy: a fixed classifier's accuracy on "generated" samples against their conditioning labels.
+final class GANTestAccuracyTests: XCTestCase {
+    func testCountsTheClassifiersHitsPerConditioningClass() throws {
+        // The classifier reads a 2×2 image's first three pixels as the three class scores.
+        let linear = try Linear(4, 3, dtype: .float64)
+        try linear.weight.assign(Tensor(shape: [3, 4], doubles: [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0]))
+        try linear.bias?.assign(Tensor.zeros([3], dtype: .float64))
+        let classifier = Sequential([Flatten(), linear])
+        // Predicted classes 0, 1, 2, 0, 1, 1, 2 against labels 0, 1, 2, 1, 1, 2, 2: class 0 1/1, class 1 2/3,
+        // class 2 2/3 — 5 of 7.
+        let hot = [0, 1, 2, 0, 1, 1, 2]
+        let images = try Tensor(
+            shape: [7, 1, 2, 2], doubles: hot.flatMap { index in (0..<4).map { $0 == index ? 1.0 : 0.1 } })
+        let labels = try Tensor(shape: [7], integers: [0, 1, 2, 1, 1, 2, 2])
+        let metric = try Registry.standard().build(
+            .metric, "gan_test_accuracy", options: ["classifier": .object(classifier), "batch": .number(3)])
+        try metric.update(predictions: images, targets: labels, groups: nil)
+        XCTAssertEqual(try metric.compute(), 5.0 / 7.0, accuracy: 1e-12)
+        let report = try metric.report()
+        guard case .table(let perClass) = report["per_class"] else { return XCTFail("no per_class: \(report)") }
+        XCTAssertEqual(perClass["0"]?.numberValue, 1)
+        XCTAssertEqual(try XCTUnwrap(perClass["1"]?.numberValue), 2.0 / 3.0, accuracy: 1e-12)
+        XCTAssertEqual(report["worst_class"]?.numberValue, 1)
+        // A second update accumulates; reset forgets.
+        try metric.update(
+            predictions: try images.sliced(axis: 0, start: 0, end: 1),
+            targets: try labels.sliced(axis: 0, start: 0, end: 1),
+            groups: nil)
+        XCTAssertEqual(try metric.compute(), 6.0 / 8.0, accuracy: 1e-12)
+        metric.reset()
+        XCTAssertThrowsError(try metric.compute()) { XCTAssertTrue("\($0)".contains("no samples"), "\($0)") }
+        XCTAssertThrowsError(
+            try metric.update(predictions: images, targets: try Tensor.zeros([7], dtype: .float64), groups: nil)
+        ) { XCTAssertTrue("\($0)".contains("int64 labels"), "\($0)") }
+        XCTAssertThrowsError(try Registry.standard().build(.metric, "gan_test_accuracy", options: [:])) {
+            XCTAssertTrue("\($0)".contains("classifier"), "\($0)")
+        }
+    }
+}

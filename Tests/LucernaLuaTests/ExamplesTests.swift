@@ -84,6 +84,17 @@ final class ExamplesTests: XCTestCase {
             overrides: ["limit=1000", "epochs=1", "evaluated=100", "rounds=1", "test_limit=300"],
             metrics: ["final_clean_accuracy", "final_poisoned_accuracy", "final_artifact_relevance", "annotated"],
             prints: "artifact relevance", needsData: true, variants: [["dataset=decoy_mnist"]]),
+        "19_attention_gan": Example(
+            overrides: [
+                "quick=true", "steps=3", "limit=600", "per_class=12", "references=12", "ssim_samples=4",
+                "gan_train_epochs=1", "every_log=1", "every_images=2", "latent=8", "generator_channels={8,4}",
+                "critic_channels={4,8}",
+            ],
+            metrics: [
+                "gan_test_accuracy", "gan_train_accuracy", "cluster_nmi", "classifier_fid", "generation_ssim",
+                "real_ssim", "memorization_ratio", "wasserstein",
+            ],
+            prints: "GAN-test accuracy", needsData: true),
     ]
 
     func testEveryExampleRunsAtATinySize() throws {

@@ -379,14 +379,22 @@ final class GenerationLuaTests: XCTestCase {
                 ganShapes = table.concat(fake:shape(), ",") .. " " .. table.concat(d(fake, labels):shape(), ",")
                 ganOk, ganMessage = pcall(function() return g(tensor.randn{3, 8}, tensor{0, 1, 10}:long()) end)
                 local tiny = {images = tensor.rand{16, 1, 8, 8}, labels = tensor{0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1}:long()}
+                local tg = models.cgan_generator{latent = 4, classes = 2, channels = {4, 4}, attention = 4, image_size = 8}
                 local result = train_gan{
-                   generator = models.cgan_generator{latent = 4, classes = 2, channels = {4, 4}, attention = 4, image_size = 8},
+                   generator = tg,
                    critic = models.cgan_critic{classes = 2, channels = {4, 4}, attention = false, image_size = 8},
                    data = tiny, steps = 2, batch = 4, n_critic = 2, every = {log = 1}, verbose = false}
                 ganSteps = result.steps
                 ganRecords = #result.history
                 ganWasserstein = result.history[2].wasserstein
                 unknownOk, unknownMessage = pcall(function() return train_gan{generator = 1, feedback = {}} end)
+                local drawn = generate{generator = tg, per_class = 3, seed = 1}
+                drawnShape = table.concat(drawn.images:shape(), ",")
+                drawnLabels = table.concat(drawn.labels:totable(), ",")
+                drawnRange = (drawn.images:min():item() >= 0 and drawn.images:max():item() <= 1) and 1 or 0
+                drawnSame = (generate{generator = tg, per_class = 3, seed = 1}.images - drawn.images):abs():max():item()
+                generateOk, generateMessage = pcall(function()
+                   return generate{generator = tg, conditions = tensor.randn{2, 3}} end)
                 """, name: "kmeans.lua")
         let expected = try fixture["kmeans_labels"].toIntegers()
         let labels = try XCTUnwrap(lua.tensor(global: "labels")).toIntegers().map { $0 - 1 }
@@ -411,6 +419,13 @@ final class GenerationLuaTests: XCTestCase {
         XCTAssertTrue(
             lua.string(global: "unknownMessage")?.contains("unknown option 'feedback'") == true,
             lua.string(global: "unknownMessage") ?? "")
+        XCTAssertEqual(lua.string(global: "drawnShape"), "6,1,8,8")
+        XCTAssertEqual(lua.string(global: "drawnLabels"), "0.0,0.0,0.0,1.0,1.0,1.0")
+        XCTAssertEqual(lua.number(global: "drawnRange"), 1, "images mapped to [0, 1]")
+        XCTAssertEqual(lua.number(global: "drawnSame"), 0, "the same seed draws the same samples")
+        XCTAssertTrue(
+            lua.string(global: "generateMessage")?.contains("takes labels") == true,
+            lua.string(global: "generateMessage") ?? "")
         XCTAssertTrue(
             lua.string(global: "ganMessage")?.contains("label 10 is outside 0..<10") == true,
             lua.string(global: "ganMessage") ?? "")

@@ -56,6 +56,16 @@ final class GANModelTests: XCTestCase {
         XCTAssertEqual(try withoutLabels.abs().max().item(), 0)
     }
 
+    /// The projection's class embedding starts Glorot-uniform (Miyato & Koyama's code), not N(0, 1).
+    func testProjectionEmbeddingStartsGlorotUniform() throws {
+        let critic = try GANCritic(channels: (8, 16), attentionResolution: nil, generator: RandomGenerator(seed: 4))
+        let weights = critic.labelEmbedding.weight.toDoubles()
+        let bound = (6.0 / Double(10 + 16 * 49)).squareRoot()
+        XCTAssertEqual(weights.count, 10 * 16 * 49)
+        XCTAssertLessThanOrEqual(weights.map(abs).max() ?? 0, bound)
+        XCTAssertGreaterThan(weights.map(abs).max() ?? 0, 0.9 * bound)
+    }
+
     func testBadConditionsAndSettingsAreErrorsNamingTheModel() throws {
         let model = try GANGenerator(latent: 4, channels: (4, 4))
         let critic = try GANCritic(channels: (4, 4))

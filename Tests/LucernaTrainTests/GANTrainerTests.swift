@@ -132,6 +132,9 @@ final class GANTrainerTests: XCTestCase {
         let averaged = try straight.withAverage { straight.generator.stateDict().map { $0.tensor.toDoubles() } }
         XCTAssertNotEqual(before, averaged)
         XCTAssertEqual(before, straight.generator.stateDict().map { $0.tensor.toDoubles() })
+        // Adopting it keeps it.
+        try straight.adoptAverage()
+        XCTAssertEqual(averaged, straight.generator.stateDict().map { $0.tensor.toDoubles() })
     }
 
     func testANonFiniteLossStopsNamingTheStep() throws {

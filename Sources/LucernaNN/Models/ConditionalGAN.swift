@@ -138,8 +138,13 @@ public final class GANGenerator: Module, ConditionalModel {
         throw TensorError("GANGenerator", "needs a condition: generator(noise, labels)")
     }
 
+    /// Standard normal noise `[count, latent]` in the generator's dtype.
+    public func noise(count: Int, generator: RandomGenerator) throws -> Tensor {
+        try Tensor.normal([count, latent], dtype: projection.weight.dtype, generator: generator)
+    }
+
     public func example(batch: Int, generator: RandomGenerator) throws -> (input: Tensor, condition: Tensor) {
-        let noise = try Tensor.normal([batch, latent], dtype: projection.weight.dtype, generator: generator)
+        let noise = try noise(count: batch, generator: generator)
         switch conditioning {
         case .labels(let classes):
             return (noise, try Tensor(shape: [batch], integers: (0..<batch).map { $0 % classes }))
@@ -207,8 +212,13 @@ public final class GANCritic: Module, ConditionalModel {
                 generator: generator))
         let features = channels.1 * base * base
         score = try normalized(Linear(features, 1, dtype: dtype, generator: generator))
-        labelEmbedding = try Embedding(
-            classes, conditioning == .projection ? features : imageSize * imageSize, dtype: dtype, generator: generator)
+        let embeddingWidth = conditioning == .projection ? features : imageSize * imageSize
+        labelEmbedding = try Embedding(classes, embeddingWidth, dtype: dtype, generator: generator)
+        // Glorot-uniform, as Miyato & Koyama's code initialises the projection's class embedding: N(0, 1) (an
+        // Embedding's default) makes embed(y)ᵀφ dominate the score, and the critic's input gradients start far
+        // above the penalty's norm 1.
+        try labelEmbedding.weight.assign(
+            Initializers.xavierUniform([classes, embeddingWidth], dtype: dtype, generator: generator))
         attention = try attentionResolution.map {
             try SelfAttention2d($0 == 2 * base ? channels.0 : channels.1, dtype: dtype, generator: generator)
         }
