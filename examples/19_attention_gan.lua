@@ -2,18 +2,20 @@
 measured in one recipe.
 An auditing CNN is trained on the real training images first (the paper's protocol: 80/20 split, AdamW, cosine);
 then the generator and critic (self-attention at 14×14 in both, a projection critic, WGAN-GP with 5 critic steps,
-Adam 1e-4 with β = (0, 0.9), a weight average) train for `steps` generator steps, with image grids per class in the
-report. The averaged generator is then scored (docs/guide/generation.md):
+Adam 1e-4 with β = (0, 0.9), a weight average) train for `steps` generator steps, with explanation feedback (the
+auditor's Grad-CAM++ map of each generated sample kept on the sample's own foreground) and image grids per class
+in the report. The averaged generator is then scored (docs/guide/generation.md):
   - GAN-test accuracy: the auditing CNN on generated samples, against the classes they were drawn for;
   - GAN-train accuracy: a fresh CNN trained on generated samples only, on the real test set;
   - cluster NMI (ClusterGAN's protocol) in the auditing CNN's `relu3` features, and the same for real test images;
   - classifier FID and KID in those features against the real test set, beside the floor of real training images;
   - generation SSIM (the best SSIM to a real training image of the same class) beside the real-vs-real figure of
-    test images against the same references, and the memorisation ratio.
+    test images against the same references, and the memorisation ratio;
+  - the auditor's Grad-CAM++ IoU-XAI with each sample's own foreground, beside real test images'.
 Run:  .build/release/lucerna run examples/19_attention_gan.lua                 (3 seeds; hours on 2 cores)
       .build/release/lucerna run examples/19_attention_gan.lua --set quick=true (a smaller model, 400 steps; minutes)
       --set dataset=fashion_mnist; --set attention=0 for the plain cWGAN-GP; --set loss=hinge --set spectral_norm=true
-      --set n_critic=1 for the SAGAN-style variant. Long runs resume: lucerna run --resume RUN_DIR. ]]
+      --set n_critic=1 for the SAGAN-style variant; --set feedback_weight=0 without explanation feedback. Long runs resume: lucerna run --resume RUN_DIR. ]]
 
 local defaults = {
    seeds = {1, 2, 3}, dataset = "mnist", quick = false,
@@ -21,6 +23,9 @@ local defaults = {
    lr = 1e-4, beta1 = 0, beta2 = 0.9, ema = 0.999,
    latent = 128, generator_channels = {128, 64}, critic_channels = {64, 128}, attention = 14,
    conditioning = "projection", spectral_norm = false,
+   -- Explanation feedback: the auditor's Grad-CAM++ map (at relu2) of each generated sample kept on the
+   -- sample's own foreground (pixels above 0.1); 0 turns it off.
+   feedback_weight = 1, feedback_every = 1, feedback_layer = "relu2",
    auditor_epochs = 5, limit = 0,
    per_class = 1000,      -- generated samples per class for the scores
    references = 1000,     -- real training images per class for generation SSIM
@@ -57,7 +62,10 @@ local started = os.time()
 train_gan{generator = generator, critic = critic, data = train_set, loss = config.loss, n_critic = config.n_critic,
           gradient_penalty = config.gradient_penalty, steps = config.steps, batch = config.batch, ema = config.ema,
           optimizer = {type = "adam", lr = config.lr, betas = {config.beta1, config.beta2}},
-          every = {log = config.every_log, images = config.every_images}}
+          every = {log = config.every_log, images = config.every_images},
+          feedback = config.feedback_weight > 0 and {classifier = auditor, layer = config.feedback_layer,
+                                                     explainer = "grad_cam_pp", weight = config.feedback_weight,
+                                                     every = config.feedback_every} or nil}
 local gan_seconds = os.time() - started
 run.save("generator", generator)
 
@@ -102,6 +110,21 @@ local real_ssim = score("generation_ssim", ssim_options, ssim_real.images, ssim_
 local memorization = score("memorization_ratio", {train = train_set.images, test = test_set.images, seed = run.seed},
                            ssim_drawn.images, ssim_drawn.labels)
 
+-- Explanation IoU: the auditor's Grad-CAM++ maps (top 20 %) against each sample's own foreground (pixels above
+-- 0.1), for generated samples and, as the reference, real test images.
+local explainer = explainers.grad_cam_pp{layer = config.feedback_layer}
+local function explanation_iou(set)
+   local iou = metrics.iou_xai{fraction = 0.2}
+   local count = set.labels:numel()
+   for start = 1, count, 500 do
+      local length = math.min(500, count - start + 1)
+      local images = set.images:narrow(1, start, length)
+      iou:update(explainer:explain(auditor, images, set.labels:narrow(1, start, length)), images:gt(0.1))
+   end
+   return iou:compute()
+end
+local drawn_iou, real_iou = explanation_iou(ssim_drawn), explanation_iou(ssim_real)
+
 -- GAN-train accuracy: a fresh CNN trained on generated samples only, tested on the real test set.
 local gan_trained = models.cnn{}
 train(lucerna.merge(protocol, {name = "gan_train", model = gan_trained, data = drawn,
@@ -113,7 +136,8 @@ local summary = {phase = "summary", auditor_accuracy = auditor_accuracy, gan_tes
                  gan_train_accuracy = gan_train, cluster_nmi = cluster_nmi, real_cluster_nmi = real_cluster_nmi,
                  classifier_fid = fid, classifier_fid_floor = fid_floor, classifier_kid = kid,
                  classifier_kid_floor = kid_floor, generation_ssim = generation_ssim, real_ssim = real_ssim,
-                 memorization_ratio = memorization, gan_seconds = gan_seconds}
+                 memorization_ratio = memorization, explanation_iou = drawn_iou, real_explanation_iou = real_iou,
+                 gan_seconds = gan_seconds}
 run.log(summary)
 print(("%s, %d generator steps in %d s"):format(config.dataset, config.steps, gan_seconds))
 print(("GAN-test accuracy %.4f (worst class %.4f; the auditor on real test images %.4f), GAN-train accuracy %.4f")
@@ -122,4 +146,5 @@ print(("cluster NMI %.4f (real test images %.4f); classifier FID %.3f (real floo
       :format(cluster_nmi, real_cluster_nmi, fid, fid_floor, kid, kid_floor))
 print(("generation SSIM %.4f (real test images against the same references %.4f), memorisation ratio %.3f")
       :format(generation_ssim, real_ssim, memorization))
+print(("Grad-CAM++ IoU-XAI with the samples' own foreground %.4f (real test images %.4f)"):format(drawn_iou, real_iou))
 return summary

@@ -24,6 +24,10 @@ extension Experiment {
         OptionSpec(
             "every", .any,
             "{log = 100, images = 500}: generator steps between log records and checkpoints, and between image grids"),
+        OptionSpec(
+            "feedback", .any,
+            "explanation feedback {classifier = c, layer = \"relu2\", explainer = \"grad_cam_pp\", weight = 1, every = 1, threshold = 0.1, form = \"share\"}: the classifier's CAM of each generated sample kept on its own foreground"
+        ),
         OptionSpec("images", .string, default: .string("images"), "the data set's image tensor"),
         OptionSpec("target", .string, default: .string("labels"), "the data set's label tensor"),
         OptionSpec("name", .string, default: .string("gan"), "the trainer's name in records and checkpoints"),
@@ -77,6 +81,7 @@ extension Experiment {
         } else if !config.value("every").isNull {
             throw ConfigurationError("train_gan", "every must be a table {log = 100, images = 500}")
         }
+        options.explanationFeedback = try explanationFeedback(config.value("feedback"))
         if let run = components.run {
             guard run.trainerNames.insert(options.name).inserted else {
                 throw ConfigurationError(
@@ -147,6 +152,42 @@ extension Experiment {
                     return .table(fields)
                 }),
         ])
+    }
+
+    static let feedbackOptions: [OptionSpec] = [
+        OptionSpec("classifier", .object("Module"), required: true, "the auditing classifier (trained on real data)"),
+        OptionSpec("layer", .string, required: true, "the classifier's layer whose activations make the map"),
+        OptionSpec("explainer", .string, default: .string("grad_cam_pp"), "\"grad_cam_pp\" or \"grad_cam\""),
+        OptionSpec("weight", .number, default: .number(1), "λ of the penalty"),
+        OptionSpec("every", .integer, default: .number(1), "generator steps between feedback updates"),
+        OptionSpec("threshold", .number, default: .number(0.1), "pixels above it (in [0, 1]) are the foreground"),
+        OptionSpec(
+            "form", .string, default: .string("share"),
+            "\"share\": the map's mass off the foreground; \"dice\": 1 − soft Dice with it"),
+    ]
+
+    /// `feedback = {...}` read into an ``ExplanationFeedback`` (nil when absent).
+    static func explanationFeedback(_ value: ConfigValue) throws -> ExplanationFeedback? {
+        guard case .table(let fields) = value else {
+            if value.isNull { return nil }
+            throw ConfigurationError("train_gan", "feedback must be a table {classifier = ..., layer = ...}")
+        }
+        let config = try Config(owner: "train_gan feedback", options: fields, specs: feedbackOptions)
+        let method: CAMPenalty.Method =
+            try config.choice("explainer", ["grad_cam_pp", "grad_cam"]) == "grad_cam" ? .gradCAM : .gradCAMPlusPlus
+        let layer = try config.string("layer")
+        let penalty = try CAMPenalty(
+            method: method,
+            config: Config(
+                owner: "train_gan feedback",
+                values: [
+                    "weight": .number(try config.nonNegativeNumber("weight")), "layer": .string(layer),
+                    "mask": .string("foreground"), "invert": .boolean(true), "target": .string("label"),
+                    "form": .string(try config.string("form")),
+                ]))
+        return try ExplanationFeedback(
+            penalty: penalty, classifier: config.object("classifier", as: Module.self, named: "a module"),
+            layer: layer, threshold: config.number("threshold"), every: config.positiveInteger("every"))
     }
 
     public static let generateOptions: [OptionSpec] = [

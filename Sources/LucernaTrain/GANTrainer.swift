@@ -33,6 +33,8 @@ public final class GANTrainer {
         public var checkpointDirectory: String?
         public var resume = false
         public var verbose = true
+        /// Explanation feedback on the generator (``ExplanationFeedback``), or none.
+        public var explanationFeedback: ExplanationFeedback?
         public init() {}
     }
 
@@ -112,19 +114,31 @@ public final class GANTrainer {
         return (value, distance, penalty)
     }
 
-    /// One generator update with labels drawn uniformly from `classes`; returns its loss.
-    func generatorStep(batch: Int, classes: [Int]) throws -> Double {
+    /// One generator update with labels drawn uniformly from `classes`; returns its adversarial loss
+    /// (`generator_loss`) and, on feedback steps, `explanation_penalty` and `explanation_iou`.
+    func generatorStep(batch: Int, classes: [Int]) throws -> [String: Double] {
         generatorOptimizer.zeroGrad()
-        let parameters = critic.parameters()
+        // The critic (and the feedback's classifier) are not trained by this step.
+        let parameters = critic.parameters() + (options.explanationFeedback?.classifier.parameters() ?? [])
+        let flags = parameters.map(\.requiresGrad)
         for parameter in parameters { try parameter.requiringGrad(false) }
-        defer { for parameter in parameters { _ = try? parameter.requiringGrad(true) } }
+        defer { for (parameter, flag) in zip(parameters, flags) { _ = try? parameter.requiringGrad(flag) } }
         let (noise, _) = try generator.example(batch: batch, generator: .shared)
         let labels = try Tensor(
             shape: [batch],
             integers: (0..<batch).map { _ in classes[RandomGenerator.shared.nextInt(below: classes.count)] })
-        let loss = try critic.forward(generator.forward(noise, condition: labels), condition: labels).mean().negated()
+        let fake = try generator.forward(noise, condition: labels)
+        var loss = try critic.forward(fake, condition: labels).mean().negated()
         let value = try loss.item()
         guard value.isFinite else { throw nonFinite("generator loss", value) }
+        var values = ["generator_loss": value]
+        if let feedback = options.explanationFeedback, step % feedback.every == 0 {
+            let (term, overlap) = try feedback.evaluate(images: fake, labels: labels)
+            let penalty = try term.item()
+            guard penalty.isFinite else { throw nonFinite("explanation penalty", penalty) }
+            (values["explanation_penalty"], values["explanation_iou"]) = (penalty, overlap)
+            loss = try loss + term
+        }
         try loss.backward()
         try generatorOptimizer.step()
         if let target = options.emaDecay, let average {
@@ -139,7 +153,7 @@ public final class GANTrainer {
                 }
             }
         }
-        return value
+        return values
     }
 
     /// One training step: `n_critic` critic updates, each on the batch `nextBatch` gives (real images in
@@ -155,7 +169,7 @@ public final class GANTrainer {
             values["wasserstein", default: 0] += distance * share
             values["gradient_penalty", default: 0] += penalty * share
         }
-        values["generator_loss"] = try generatorStep(batch: options.batchSize, classes: classes)
+        values.merge(try generatorStep(batch: options.batchSize, classes: classes)) { $1 }
         return values
     }
 
@@ -224,15 +238,21 @@ public final class GANTrainer {
             return (try scaled.indexSelect(axis: 0, indices: chosen), try labels.indexSelect(axis: 0, indices: chosen))
         }
         var sums = [String: Double]()
+        var counts = [String: Int]()
         var counted = 0
         var started = Date()
         while step < options.steps {
-            for (key, value) in try trainStep(classes: classes, nextBatch: nextBatch) { sums[key, default: 0] += value }
+            for (key, value) in try trainStep(classes: classes, nextBatch: nextBatch) {
+                sums[key, default: 0] += value
+                counts[key, default: 0] += 1
+            }
             counted += 1
             step += 1
             progress.update(step, note: String(format: "W %.3f", (sums["wasserstein"] ?? 0) / Double(counted)))
             if step % options.logEvery == 0 || step == options.steps {
-                var values = sums.mapValues { $0 / Double(counted) }
+                // Each value's mean over the steps that gave it (feedback runs every `every` steps).
+                var values = Dictionary(
+                    uniqueKeysWithValues: sums.map { ($0.key, $0.value / Double(counts[$0.key] ?? 1)) })
                 values["seconds"] = Date().timeIntervalSince(started)
                 let record = Record(step: step, values: values)
                 records.append(record)
@@ -246,11 +266,14 @@ public final class GANTrainer {
                             format: "%@: step %d/%d  critic %.4f  generator %.4f  W %.4f  GP %.4f  (%.1f s)",
                             options.name, step, options.steps, values["critic_loss"] ?? 0,
                             values["generator_loss"] ?? 0,
-                            values["wasserstein"] ?? 0, values["gradient_penalty"] ?? 0, values["seconds"] ?? 0))
+                            values["wasserstein"] ?? 0, values["gradient_penalty"] ?? 0, values["seconds"] ?? 0)
+                            + (values["explanation_penalty"].map {
+                                String(format: "  explanation %.4f  IoU %.3f", $0, values["explanation_iou"] ?? 0)
+                            } ?? ""))
                 }
                 try onLog?(step)
                 try writeCheckpoint(records: records)
-                (sums, counted, started) = ([:], 0, Date())
+                (sums, counts, counted, started) = ([:], [:], 0, Date())
             }
         }
         progress.finish()

@@ -387,7 +387,7 @@ final class GenerationLuaTests: XCTestCase {
                 ganSteps = result.steps
                 ganRecords = #result.history
                 ganWasserstein = result.history[2].wasserstein
-                unknownOk, unknownMessage = pcall(function() return train_gan{generator = 1, feedback = {}} end)
+                unknownOk, unknownMessage = pcall(function() return train_gan{generator = 1, feedbak = {}} end)
                 local drawn = generate{generator = tg, per_class = 3, seed = 1}
                 drawnShape = table.concat(drawn.images:shape(), ",")
                 drawnLabels = table.concat(drawn.labels:totable(), ",")
@@ -417,7 +417,7 @@ final class GenerationLuaTests: XCTestCase {
         XCTAssertEqual(lua.number(global: "ganRecords"), 2)
         XCTAssertTrue(lua.number(global: "ganWasserstein")?.isFinite == true)
         XCTAssertTrue(
-            lua.string(global: "unknownMessage")?.contains("unknown option 'feedback'") == true,
+            lua.string(global: "unknownMessage")?.contains("unknown option 'feedbak'") == true,
             lua.string(global: "unknownMessage") ?? "")
         XCTAssertEqual(lua.string(global: "drawnShape"), "6,1,8,8")
         XCTAssertEqual(lua.string(global: "drawnLabels"), "0.0,0.0,0.0,1.0,1.0,1.0")

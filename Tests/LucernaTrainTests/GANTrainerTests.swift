@@ -1,4 +1,5 @@
 import Foundation
+import LucernaComponents
 import LucernaCore
 import LucernaNN
 import XCTest
@@ -31,7 +32,7 @@ final class LinearCritic: Module, ConditionalModel {
 
 final class GANTrainerTests: XCTestCase {
     /// Two classes of 8×8 images: a bright top half or a bright bottom half, with noise, in [0, 1].
-    func toyData(count: Int) throws -> (Tensor, Tensor) {
+    static func toyData(count: Int) throws -> (Tensor, Tensor) {
         let generator = RandomGenerator(seed: 11)
         var values: [Double] = []
         var labels: [Int] = []
@@ -51,7 +52,7 @@ final class GANTrainerTests: XCTestCase {
         )
     }
 
-    func makeTrainer(_ options: GANTrainer.Options, seed: UInt64 = 5) throws -> GANTrainer {
+    static func makeTrainer(_ options: GANTrainer.Options, seed: UInt64 = 5) throws -> GANTrainer {
         let generator = RandomGenerator(seed: seed)
         let model = try GANGenerator(
             latent: 4, conditioning: .labels(classes: 2), embedding: 2, channels: (4, 4), attentionResolution: 4,
@@ -89,7 +90,7 @@ final class GANTrainerTests: XCTestCase {
     }
 
     func testTrainingMovesTheCriticsEstimateAndResumesToTheSameWeights() throws {
-        let (images, labels) = try toyData(count: 64)
+        let (images, labels) = try Self.toyData(count: 64)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("gan-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var options = GANTrainer.Options()
@@ -100,7 +101,7 @@ final class GANTrainerTests: XCTestCase {
         options.verbose = false
         // Straight through.
         RandomGenerator.shared.reseed(21)
-        let straight = try makeTrainer(options)
+        let straight = try Self.makeTrainer(options)
         let records = try straight.fit(images: images, labels: labels)
         XCTAssertEqual(records.map(\.step), [3, 6])
         for record in records {
@@ -112,12 +113,12 @@ final class GANTrainerTests: XCTestCase {
         options.checkpointDirectory = directory
         options.steps = 3
         RandomGenerator.shared.reseed(21)
-        _ = try makeTrainer(options).fit(images: images, labels: labels)
+        _ = try Self.makeTrainer(options).fit(images: images, labels: labels)
         XCTAssertTrue(FileManager.default.fileExists(atPath: "\(directory)/gan-last.safetensors"))
         options.steps = 6
         options.resume = true
         RandomGenerator.shared.reseed(999)  // the checkpoint's random state replaces this
-        let resumed = try makeTrainer(options, seed: 77)  // and its weights replace these
+        let resumed = try Self.makeTrainer(options, seed: 77)  // and its weights replace these
         let resumedRecords = try resumed.fit(images: images, labels: labels)
         XCTAssertEqual(resumedRecords.map(\.step), [3, 6])
         for (a, b) in zip(straight.generator.stateDict(), resumed.generator.stateDict()) {
@@ -138,18 +139,107 @@ final class GANTrainerTests: XCTestCase {
     }
 
     func testANonFiniteLossStopsNamingTheStep() throws {
-        let (images, labels) = try toyData(count: 32)
+        let (images, labels) = try Self.toyData(count: 32)
         var options = GANTrainer.Options()
         options.steps = 2
         options.batchSize = 16
         options.verbose = false
-        let trainer = try makeTrainer(options)
+        let trainer = try Self.makeTrainer(options)
         trainer.critic.parameters()[0].fill(.nan)
         XCTAssertThrowsError(try trainer.fit(images: images, labels: labels)) { error in
             XCTAssertTrue("\(error)".contains("critic loss is nan at generator step 1"), "\(error)")
         }
-        XCTAssertThrowsError(try makeTrainer(options).fit(images: images, labels: try Tensor.zeros([3]))) { error in
+        XCTAssertThrowsError(try Self.makeTrainer(options).fit(images: images, labels: try Tensor.zeros([3]))) {
+            error in
             XCTAssertTrue("\(error)".contains("labels [N]"), "\(error)")
         }
+    }
+}
+
+/// Explanation feedback: the CAM of an auditing classifier on generated samples kept on their foreground.
+final class ExplanationFeedbackTests: XCTestCase {
+    /// A classifier whose `relu` layer keeps the 8×8 resolution, so the CAM needs no resizing.
+    func makeClassifier() throws -> Sequential {
+        let generator = RandomGenerator(seed: 8)
+        return Sequential([
+            try Conv2d(1, 3, kernelSize: (3, 3), padding: (1, 1), dtype: .float64, generator: generator), ReLU(),
+            Flatten(), try Linear(3 * 64, 2, dtype: .float64, generator: generator),
+        ])
+    }
+
+    func makeFeedback(_ classifier: Module, weight: Double = 2, form: String = "share") throws -> ExplanationFeedback {
+        let penalty = try CAMPenalty(
+            method: .gradCAMPlusPlus,
+            config: Config(
+                owner: "test",
+                values: [
+                    "weight": .number(weight), "layer": .string("1"), "mask": .string("foreground"),
+                    "invert": .boolean(true), "form": .string(form), "target": .string("label"),
+                ]))
+        return try ExplanationFeedback(penalty: penalty, classifier: classifier, layer: "1", threshold: 0.1, every: 1)
+    }
+
+    func testPenaltyIsTheWeightedShareOfTheMapOffTheForegroundAndReachesTheGenerator() throws {
+        let classifier = try makeClassifier()
+        let feedback = try makeFeedback(classifier)
+        let generator = try GANGenerator(
+            latent: 4, conditioning: .labels(classes: 2), embedding: 2, channels: (4, 4), attentionResolution: nil,
+            imageSize: 8, dtype: .float64, generator: RandomGenerator(seed: 9))
+        let labels = try Tensor(shape: [6], integers: [0, 1, 0, 1, 0, 1])
+        let noise = try generator.noise(count: 6, generator: RandomGenerator(seed: 10))
+        let images = try generator.forward(noise, condition: labels)
+        for parameter in classifier.parameters() { try parameter.requiringGrad(false) }  // as the trainer does
+        let (term, overlap) = try feedback.evaluate(images: images, labels: labels)
+        // By hand: the same maps, the foreground of the [0, 1] images, Σ cam·(1 − fg) / Σ cam, averaged, × 2.
+        let scaled = try images.affine(scale: 0.5, shift: 0.5)
+        let context = RegularizerContext(
+            inputs: scaled, targets: labels, model: RegularizedModel(module: classifier, inputKey: "inputs"),
+            batch: ["inputs": scaled, "targets": labels], inputKey: "inputs")
+        let maps = try classifier.evaluating { try feedback.penalty.maps(context, layer: "1") }.toDoubles()
+        let pixels = scaled.toDoubles()
+        var shares = 0.0
+        var overlaps = 0.0
+        for sample in 0..<6 {
+            let range = (sample * 64)..<((sample + 1) * 64)
+            let total = range.reduce(0.0) { $0 + maps[$1] }
+            let outside = range.reduce(0.0) { $0 + (pixels[$1] > 0.1 ? 0 : maps[$1]) }
+            shares += outside / (total + 1e-8)
+            let peak = range.map { maps[$0] }.max() ?? 0
+            let lit = range.filter { peak > 0 && maps[$0] >= 0.5 * peak }
+            let object = range.filter { pixels[$0] > 0.1 }
+            let union = Set(lit).union(object).count
+            overlaps += union == 0 ? 1 : Double(Set(lit).intersection(object).count) / Double(union)
+        }
+        XCTAssertEqual(try term.item(), 2 * shares / 6, accuracy: 1e-10)
+        XCTAssertEqual(overlap, overlaps / 6, accuracy: 1e-12)
+        // The gradient reaches the generator, not the classifier.
+        try term.backward()
+        for parameter in classifier.parameters() { try parameter.requiringGrad(true) }
+        let reached = generator.parameters().compactMap(\.grad).map { $0.toDoubles().map(abs).max() ?? 0 }
+        XCTAssertGreaterThan(reached.max() ?? 0, 0)
+        XCTAssertTrue(classifier.parameters().allSatisfy { $0.grad == nil }, "the classifier gets no gradient")
+        XCTAssertTrue(classifier.isTraining, "the classifier's mode is restored")
+    }
+
+    func testTrainingWithFeedbackLogsThePenaltyOnFeedbackSteps() throws {
+        let (images, labels) = try GANTrainerTests.toyData(count: 32)
+        var options = GANTrainer.Options()
+        (options.steps, options.batchSize, options.criticSteps, options.logEvery, options.verbose) = (4, 8, 1, 4, false)
+        let float = Sequential([
+            try Conv2d(1, 3, kernelSize: (3, 3), padding: (1, 1), generator: RandomGenerator(seed: 8)), ReLU(),
+            Flatten(), try Linear(3 * 64, 2, generator: RandomGenerator(seed: 8)),
+        ])
+        options.explanationFeedback = try makeFeedback(float)
+        RandomGenerator.shared.reseed(3)
+        let records = try GANTrainerTests.makeTrainer(options).fit(images: images, labels: labels)
+        let values = try XCTUnwrap(records.last?.values)
+        XCTAssertTrue(values["explanation_penalty"].map { $0 >= 0 && $0 <= 2 } == true, "\(values)")
+        XCTAssertTrue(values["explanation_iou"].map { $0 >= 0 && $0 <= 1 } == true, "\(values)")
+        XCTAssertTrue(
+            float.parameters().allSatisfy { $0.grad == nil && $0.requiresGrad }, "the classifier is not trained")
+        XCTAssertThrowsError(
+            try ExplanationFeedback(
+                penalty: makeFeedback(float).penalty, classifier: float, layer: "conv9", threshold: 0.1, every: 1)
+        ) { XCTAssertTrue("\($0)".contains("no layer 'conv9'"), "\($0)") }
     }
 }

@@ -105,8 +105,13 @@ public final class CAMPenalty: Regularizer {
 
     public func penalty(_ context: RegularizerContext) throws -> Tensor {
         let layer = try context.layer(named: layer, resolved: resolvedLayer, name)
-        var mask = try context.tensor(maskKey, name)
-        var cam = try maps(context, layer: layer)
+        return try penalty(maps: maps(context, layer: layer), mask: context.tensor(maskKey, name))
+    }
+
+    /// The penalty of given maps `[N, 1, h, w]` (from ``maps(_:layer:)``) against a mask `[N, H, W]` or
+    /// `[N, C, H, W]` (channels merged by their maximum); the maps are resized to the mask.
+    public func penalty(maps: Tensor, mask given: Tensor) throws -> Tensor {
+        var (mask, cam) = (given, maps)
         let count = cam.shape[0]
         // The mask as [N, 1, H, W]; the map resized to it.
         if mask.rank == 3 { mask = try mask.unsqueezed(axis: 1) }
