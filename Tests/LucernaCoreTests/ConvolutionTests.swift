@@ -53,6 +53,35 @@ final class ConvolutionTests: XCTestCase {
     /// Several samples share one GEMM (a group has about `groupColumns` columns): output, bias, input and
     /// weight gradients of batches split into full and partial groups, at one and two threads, equal a
     /// direct loop-nest convolution.
+    /// The 1×1 fast path (one product per sample) against the general path: the same kernel zero-padded to
+    /// 3×3 with padding 1, in values and in the gradients of both inputs.
+    func testPointwiseConvolutionMatchesTheGeneralPath() throws {
+        let generator = RandomGenerator(seed: 12)
+        for dtype in [DType.float32, .float64] {
+            let x = try Tensor.normal([3, 5, 4, 6], dtype: dtype, generator: generator).requiringGrad()
+            let weight = try Tensor.normal([7, 5, 1, 1], dtype: dtype, generator: generator).requiringGrad()
+            let bias = try Tensor.normal([7], dtype: dtype, generator: generator)
+            let padded = try weight.detach().padded([(0, 0), (0, 0), (1, 1), (1, 1)]).requiringGrad()
+            let fast = try x.conv2d(weight: weight, bias: bias)
+            let general = try x.conv2d(weight: padded, bias: bias, padding: (1, 1))
+            let tolerance = dtype == .float32 ? 1e-5 : 1e-12
+            for (a, b) in zip(fast.toDoubles(), general.toDoubles()) { XCTAssertEqual(a, b, accuracy: tolerance) }
+            let seed = try Tensor.normal(fast.shape, dtype: dtype, generator: generator)
+            let fastGradients = try Tensor.gradients(of: [fast], withRespectTo: [x, weight], seeds: [seed])
+            let generalGradients = try Tensor.gradients(of: [general], withRespectTo: [x, padded], seeds: [seed])
+            for (a, b) in zip(
+                try XCTUnwrap(fastGradients[0]).toDoubles(), try XCTUnwrap(generalGradients[0]).toDoubles())
+            {
+                XCTAssertEqual(a, b, accuracy: tolerance)
+            }
+            let centre = try XCTUnwrap(generalGradients[1]).sliced(axis: 2, start: 1, end: 2).sliced(
+                axis: 3, start: 1, end: 2)
+            for (a, b) in zip(try XCTUnwrap(fastGradients[1]).toDoubles(), centre.toDoubles()) {
+                XCTAssertEqual(a, b, accuracy: 10 * tolerance)
+            }
+        }
+    }
+
     func testGroupedSamplesMatchADirectConvolution() throws {
         let generator = RandomGenerator(seed: 5)
         func values(_ count: Int) -> [Double] { (0..<count).map { _ in Double(generator.next() % 2001) / 1000 - 1 } }

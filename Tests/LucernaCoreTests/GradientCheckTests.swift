@@ -89,6 +89,9 @@ final class GradientCheckTests: XCTestCase {
         Case(name: "conv2d", shapes: [[2, 2, 5, 5], [3, 2, 3, 3], [3]]) {
             try $0[0].conv2d(weight: $0[1], bias: $0[2], padding: (1, 1)).square()
         },
+        Case(name: "conv2d 1x1", shapes: [[2, 3, 3, 4], [2, 3, 1, 1], [2]]) {
+            try $0[0].conv2d(weight: $0[1], bias: $0[2]).square()
+        },
         Case(name: "conv2d stride dilation", shapes: [[1, 2, 7, 6], [2, 2, 2, 3]]) {
             try $0[0].conv2d(weight: $0[1], stride: (2, 1), padding: (1, 0), dilation: (2, 1)).square()
         },

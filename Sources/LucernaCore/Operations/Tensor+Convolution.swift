@@ -19,7 +19,24 @@ extension Tensor {
                 )
             }
         }
+        if weight.shape[2] == 1, weight.shape[3] == 1, stride == (1, 1), padding == (0, 0), rank == 4,
+            shape[1] == weight.shape[1], dtype == weight.dtype
+        {
+            return try pointwiseConvolution(weight: weight, bias: bias)
+        }
         return try convolution(weight: weight, bias: bias, geometry: geometry)
+    }
+
+    /// A 1×1 convolution with stride 1 and no padding as one matrix product per sample, W[O, C] · x[n][C, HW]
+    /// (no im2col copy): SAGAN's query, key and value projections. Its backward is the product's, so
+    /// gradients of gradients flow as for any convolution.
+    private func pointwiseConvolution(weight: Tensor, bias: Tensor?) throws -> Tensor {
+        let (count, height, width) = (shape[0], shape[2], shape[3])
+        let outputs = weight.shape[0]
+        let flat = try reshaped([count, shape[1], height * width])
+        var result = try weight.reshaped([outputs, weight.shape[1]]).matmul(flat)
+        if let bias { result = try result + bias.reshaped([outputs, 1]) }
+        return try result.reshaped([count, outputs, height, width])
     }
 
     /// 2-D transposed convolution (PyTorch's `conv_transpose2d`): input `[N, C_in, H, W]`, weight
