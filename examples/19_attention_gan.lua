@@ -30,13 +30,13 @@ local defaults = {
    per_class = 1000,      -- generated samples per class for the scores
    references = 1000,     -- real training images per class for generation SSIM
    ssim_samples = 100,    -- generated (and real test) images per class scored by generation SSIM
-   gan_train_epochs = 5, every_images = 500, every_log = 100,
+   gan_train_epochs = 5, every_images = 500, every_log = 100, every_metrics = 1000, metrics_per_class = 100,
 }
 -- The quick setting: a smaller model with attention at 7×7 and a larger step size, 400 steps — recognisable
 -- digits in a few minutes. It changes the defaults, so `--set` still overrides any of them.
 local quick = {steps = 400, latent = 64, generator_channels = {64, 32}, critic_channels = {32, 64}, attention = 7,
                lr = 2e-4, limit = 12000, auditor_epochs = 1, per_class = 200, references = 200, ssim_samples = 50,
-               gan_train_epochs = 2, every_images = 100, every_log = 50}
+               gan_train_epochs = 2, every_images = 100, every_log = 50, every_metrics = 100, metrics_per_class = 50}
 local config = lucerna.config(defaults)
 if config.quick then config = lucerna.config(lucerna.merge(defaults, quick)) end
 lucerna.manual_seed(run.seed)
@@ -58,11 +58,22 @@ local generator = models.cgan_generator{latent = config.latent, channels = confi
                                         attention = attention and {resolution = attention} or false}
 local critic = models.cgan_critic{channels = config.critic_channels, attention = attention,
                                   conditioning = config.conditioning, spectral_norm = config.spectral_norm}
+-- Every `every_metrics` steps (and at the end), GAN-test accuracy and cluster NMI of the averaged generator
+-- on `metrics_per_class` samples a class: the metrics curves of the report.
+local function progress_metrics(step)
+   local sample = generate{generator = generator, per_class = config.metrics_per_class, seed = step}
+   local accuracy = metrics.gan_test_accuracy{classifier = auditor}
+   accuracy:update(sample.images, sample.labels)
+   local nmi = metrics.cluster_nmi{classifier = auditor, layer = "relu3", seed = 0}
+   nmi:update(sample.images, sample.labels)
+   return {gan_test_accuracy = accuracy:compute(), cluster_nmi = nmi:compute()}
+end
 local started = os.time()
 train_gan{generator = generator, critic = critic, data = train_set, loss = config.loss, n_critic = config.n_critic,
           gradient_penalty = config.gradient_penalty, steps = config.steps, batch = config.batch, ema = config.ema,
           optimizer = {type = "adam", lr = config.lr, betas = {config.beta1, config.beta2}},
-          every = {log = config.every_log, images = config.every_images},
+          every = {log = config.every_log, images = config.every_images, metrics = config.every_metrics},
+          on_metrics = progress_metrics,
           feedback = config.feedback_weight > 0 and {classifier = auditor, layer = config.feedback_layer,
                                                      explainer = "grad_cam_pp", weight = config.feedback_weight,
                                                      every = config.feedback_every} or nil}

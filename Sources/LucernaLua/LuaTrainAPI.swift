@@ -53,7 +53,27 @@ enum LuaTrainAPI {
         register(
             "train_gan", usage: "train_gan{generator = ..., critic = ..., data = ...}", Experiment.trainGANOptions,
             in: lua
-        ) { [unowned lua] spec, _ in try Experiment.trainGAN(spec, components: lua.components) }
+        ) { [unowned lua] spec, functions in
+            let onMetrics = functions["on_metrics"].map { function in
+                { (step: Int) throws -> [String: Double] in
+                    switch try function.call([.number(Double(step))]) {
+                    case .null: return [:]
+                    case .table(let fields):
+                        return try fields.mapValues { value in
+                            guard case .number(let number) = value else {
+                                throw TensorError(
+                                    "train_gan on_metrics", "must return a table of numbers, got \(value.kindName)")
+                            }
+                            return number
+                        }
+                    case let other:
+                        throw TensorError(
+                            "train_gan on_metrics", "must return a table of numbers or nil, got \(other.kindName)")
+                    }
+                }
+            }
+            return try Experiment.trainGAN(spec, onMetrics: onMetrics, components: lua.components)
+        }
         register("generate", usage: "generate{generator = ..., per_class = 100}", Experiment.generateOptions, in: lua) {
             spec, _ in try Experiment.generate(spec)
         }
@@ -153,10 +173,11 @@ enum LuaTrainAPI {
                 )
             }
             switch (key, lua_type(state, -1)) {
-            case ("forward", LUA_TFUNCTION), ("loss", LUA_TFUNCTION), ("terms", LUA_TFUNCTION):
+            case ("forward", LUA_TFUNCTION), ("loss", LUA_TFUNCTION), ("terms", LUA_TFUNCTION),
+                ("on_metrics", LUA_TFUNCTION):
                 functions[key] = LuaFunctionReference(lua, at: -1, label: "\(function) \(key)")
-            case ("forward", _), ("terms", _):
-                throw TensorError("train", "\(key) must be a function")
+            case ("forward", _), ("terms", _), ("on_metrics", _):
+                throw TensorError(function, "\(key) must be a function")
             case ("callbacks", LUA_TTABLE):
                 let table = lua_absindex(state, -1)
                 lua_pushnil(state)

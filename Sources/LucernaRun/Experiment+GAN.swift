@@ -23,7 +23,12 @@ extension Experiment {
         OptionSpec("ema", .any, default: .number(0.999), "decay of the generator's weight average, or false"),
         OptionSpec(
             "every", .any,
-            "{log = 100, images = 500}: generator steps between log records and checkpoints, and between image grids"),
+            "{log = 100, images = 500, metrics = 0}: generator steps between log records and checkpoints, image grids, and on_metrics calls (a multiple of log; 0: only at the end)"
+        ),
+        OptionSpec(
+            "on_metrics", .any,
+            "function(step) returning a table of numbers, called every `every.metrics` steps and at the end with the weight average in the generator; logged as a `gan_metrics` record"
+        ),
         OptionSpec(
             "feedback", .any,
             "explanation feedback {classifier = c, layer = \"relu2\", explainer = \"grad_cam_pp\", weight = 1, every = 1, threshold = 0.1, form = \"share\"}: the classifier's CAM of each generated sample kept on its own foreground"
@@ -35,7 +40,10 @@ extension Experiment {
     ]
 
     /// `train_gan{...}`: trains a conditional GAN with ``GANTrainer``, checkpoints and image grids in the run.
-    public static func trainGAN(_ spec: [String: ConfigValue], components: ComponentBuilder) throws -> ConfigValue {
+    public static func trainGAN(
+        _ spec: [String: ConfigValue], onMetrics: ((Int) throws -> [String: Double])? = nil,
+        components: ComponentBuilder
+    ) throws -> ConfigValue {
         try rejectUnknownOptions(spec.keys, accepted: trainGANOptions.map(\.name), owner: "train_gan")
         let config = Config(owner: "train_gan", values: spec)
         func network(_ key: String) throws -> ConditionalModel {
@@ -68,16 +76,23 @@ extension Experiment {
         case .number(let decay): options.emaDecay = decay
         case let other: throw ConfigurationError("train_gan", "ema must be a decay or false, got \(other.kindName)")
         }
-        var imageEvery = 500
+        var (imageEvery, metricsEvery) = (500, 0)
         if case .table(let fields) = config.value("every") {
             let every = try Config(
                 owner: "train_gan every", options: fields,
                 specs: [
                     OptionSpec("log", .integer, default: .number(100), "steps between records and checkpoints"),
                     OptionSpec("images", .integer, default: .number(500), "steps between image grids"),
+                    OptionSpec("metrics", .integer, default: .number(0), "steps between on_metrics calls"),
                 ])
             options.logEvery = try every.positiveInteger("log")
             imageEvery = try every.positiveInteger("images")
+            metricsEvery = try every.integer("metrics")
+            guard metricsEvery >= 0, metricsEvery % options.logEvery == 0 else {
+                throw ConfigurationError(
+                    "train_gan",
+                    "every.metrics must be 0 or a multiple of every.log (\(options.logEvery)), got \(metricsEvery)")
+            }
         } else if !config.value("every").isNull {
             throw ConfigurationError("train_gan", "every must be a table {log = 100, images = 500}")
         }
@@ -137,8 +152,24 @@ extension Experiment {
             }
             _ = try run.saveImage("\(options.name)-step-\(step)", drawn, columns: perClass, range: (-1, 1))
         }
-        trainer.onLog = { step in
+        trainer.onLog = { [run = components.run, unowned trainer] step in
             if step % imageEvery == 0 || step == options.steps { try grid(step) }
+            // Metrics of the averaged generator, before the checkpoint (which then holds the random state the
+            // metrics left, so a resumed run continues as an uninterrupted one).
+            if let onMetrics, step == options.steps || (metricsEvery > 0 && step % metricsEvery == 0) {
+                let values = try trainer.withAverage { try onMetrics(step) }
+                var fields = values.mapValues(ConfigValue.number)
+                (fields["step"], fields["trainer"], fields["phase"]) = (
+                    .number(Double(step)), .string(options.name), .string("gan_metrics")
+                )
+                try run?.log(fields)
+                if options.verbose, !values.isEmpty {
+                    Swift.print(
+                        "\(options.name): step \(step) metrics "
+                            + values.keys.sorted().map { String(format: "%@ %.4f", $0, values[$0] ?? 0) }.joined(
+                                separator: "  "))
+                }
+            }
         }
         let records = try trainer.fit(images: images, labels: labels)
         try trainer.adoptAverage()

@@ -383,7 +383,10 @@ final class GenerationLuaTests: XCTestCase {
                 local result = train_gan{
                    generator = tg,
                    critic = models.cgan_critic{classes = 2, channels = {4, 4}, attention = false, image_size = 8},
-                   data = tiny, steps = 2, batch = 4, n_critic = 2, every = {log = 1}, verbose = false}
+                   data = tiny, steps = 2, batch = 4, n_critic = 2, every = {log = 1, metrics = 2}, verbose = false,
+                   on_metrics = function(step) metricCalls = (metricCalls or 0) + 1; metricStep = step; return {twice = 2 * step} end}
+                metricsOk, metricsMessage = pcall(function() return train_gan{generator = tg, critic = models.cgan_critic{classes = 2, channels = {4, 4}, attention = false, image_size = 8},
+                   data = tiny, name = "again", steps = 2, batch = 4, every = {log = 2, metrics = 3}} end)
                 ganSteps = result.steps
                 ganRecords = #result.history
                 ganWasserstein = result.history[2].wasserstein
@@ -419,6 +422,12 @@ final class GenerationLuaTests: XCTestCase {
         XCTAssertTrue(
             lua.string(global: "unknownMessage")?.contains("unknown option 'feedbak'") == true,
             lua.string(global: "unknownMessage") ?? "")
+        XCTAssertEqual(lua.number(global: "metricCalls"), 1, "on_metrics every 2 steps of 2")
+        XCTAssertEqual(lua.number(global: "metricStep"), 2)
+        XCTAssertTrue(
+            lua.string(global: "metricsMessage")?.contains("every.metrics must be 0 or a multiple of every.log")
+                == true,
+            lua.string(global: "metricsMessage") ?? "")
         XCTAssertEqual(lua.string(global: "drawnShape"), "6,1,8,8")
         XCTAssertEqual(lua.string(global: "drawnLabels"), "0.0,0.0,0.0,1.0,1.0,1.0")
         XCTAssertEqual(lua.number(global: "drawnRange"), 1, "images mapped to [0, 1]")
