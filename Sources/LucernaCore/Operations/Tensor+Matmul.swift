@@ -72,10 +72,15 @@ extension Tensor {
         } else {
             let offsetsA = offsets(batchA)
             let offsetsB = offsets(batchB)
-            for batch in 0..<batchCount {
-                gemm(
-                    transposingSelf, transposingOther, m, n, k, other, result, offsetsA[batch] * sizeA,
-                    offsetsB[batch] * sizeB, batch * sizeC)
+            // Many small products (attention, 1×1 convolutions): the threads take whole products, each on
+            // one thread, instead of splitting every small product across them.
+            let serial = batchCount >= Parallel.threadCount
+            Parallel.forEachChunk(serial ? batchCount : 1, costPerItem: m * n * k) { range in
+                for batch in serial ? range : 0..<batchCount {
+                    gemm(
+                        transposingSelf, transposingOther, m, n, k, other, result, offsetsA[batch] * sizeA,
+                        offsetsB[batch] * sizeB, batch * sizeC, serial: serial)
+                }
             }
         }
         let (shapeA, shapeB) = (shape, other.shape)
@@ -100,20 +105,32 @@ extension Tensor {
         }
     }
 
+    /// One product; `serial` keeps it on the calling thread (the caller parallelises over products).
     private func gemm(
         _ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ other: Tensor, _ result: Tensor,
-        _ offsetA: Int, _ offsetB: Int, _ offsetC: Int
+        _ offsetA: Int, _ offsetB: Int, _ offsetC: Int, serial: Bool = false
     ) {
         if dtype == .float32 {
-            MatrixKernels.gemm(
-                transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
-                a: pointer(as: Float.self) + offsetA, b: other.pointer(as: Float.self) + offsetB,
-                c: result.pointer(as: Float.self) + offsetC)
+            product(
+                transposeA, transposeB, m, n, k, pointer(as: Float.self) + offsetA,
+                other.pointer(as: Float.self) + offsetB, result.pointer(as: Float.self) + offsetC, serial: serial)
         } else {
-            MatrixKernels.gemm(
-                transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
-                a: pointer(as: Double.self) + offsetA, b: other.pointer(as: Double.self) + offsetB,
-                c: result.pointer(as: Double.self) + offsetC)
+            product(
+                transposeA, transposeB, m, n, k, pointer(as: Double.self) + offsetA,
+                other.pointer(as: Double.self) + offsetB, result.pointer(as: Double.self) + offsetC, serial: serial)
+        }
+    }
+
+    private func product<T: TensorFloat>(
+        _ transposeA: Bool, _ transposeB: Bool, _ m: Int, _ n: Int, _ k: Int, _ a: UnsafePointer<T>,
+        _ b: UnsafePointer<T>, _ c: UnsafeMutablePointer<T>, serial: Bool
+    ) {
+        if serial {
+            MatrixKernels.gemmSerial(
+                transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, lda: transposeA ? m : k, b: b,
+                ldb: transposeB ? k : n, c: c, ldc: n)
+        } else {
+            MatrixKernels.gemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k, a: a, b: b, c: c)
         }
     }
 }
