@@ -47,6 +47,18 @@ public enum LuaDocumentation {
         ),
     ]
 
+    /// An option list as Markdown bullets (the reference page).
+    static func bullets(_ options: [OptionSpec]) -> [String] { options.map { "- `\($0.name)`: \($0.summary)" } }
+
+    static func bullets(_ options: [(name: String, summary: String)]) -> [String] {
+        options.map { "- `\($0.name)`: \($0.summary)" }
+    }
+
+    /// An option list as LuaCATS `---@field` lines (the stubs).
+    static func fields(_ options: [OptionSpec]) -> [String] {
+        options.map { "---@field \($0.name)? \($0.type.luaType) \($0.summary)" }
+    }
+
     static func className(_ entry: ComponentEntry) -> String {
         let words = (entry.kind.luaGlobal + "_" + entry.name + "_options").split(separator: "_")
         return words.map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
@@ -165,21 +177,21 @@ public enum LuaDocumentation {
                 "---Runs fn without recording operations for autograd.", "---@param fn function",
                 "function no_grad(fn) end", "",
                 "---@class TrainOptions",
-            ] + Experiment.trainOptions.map { "---@field \($0.name)? \($0.type.luaType) \($0.summary)" } + [
+            ] + fields(Experiment.trainOptions) + [
                 "",
                 "---Trains with the paper's protocol (validation split, AdamW + cosine, early stopping, checkpoints, resume).",
                 "---@param options TrainOptions",
                 "---@return {epochs_run: integer, best_epoch: integer?, test: table, history: table, reports: table}",
                 "function train(options) end", "",
                 "---@class TrainGANOptions",
-            ] + Experiment.trainGANOptions.map { "---@field \($0.name)? \($0.type.luaType) \($0.summary)" } + [
+            ] + fields(Experiment.trainGANOptions) + [
                 "",
                 "---Trains a conditional GAN (WGAN-GP or hinge) with checkpoints, resume and image grids.",
                 "---@param options TrainGANOptions",
                 "---@return {steps: integer, history: table}",
                 "function train_gan(options) end", "",
                 "---@class GenerateOptions",
-            ] + Experiment.generateOptions.map { "---@field \($0.name)? \($0.type.luaType) \($0.summary)" } + [
+            ] + fields(Experiment.generateOptions) + [
                 "",
                 "---Draws a data set {images in [0, 1], labels} from a conditional generator (evaluation mode, no gradients).",
                 "---@param options GenerateOptions",
@@ -282,7 +294,7 @@ public enum LuaDocumentation {
             "`lucerna run --resume RUN_DIR` continues from the last one to the same final metrics. A non-finite",
             "loss stops the run naming the epoch and step, leaving the last good checkpoint. Options:", "",
         ]
-        out += Experiment.trainOptions.map { "- `\($0.name)`: \($0.summary)" }
+        out += bullets(Experiment.trainOptions)
         out += [
             "",
             "`evaluate{model = m, data = set, metrics = {...}, name = \"madlibs\"}` evaluates once (evaluation mode, the",
@@ -290,7 +302,7 @@ public enum LuaDocumentation {
             "report}}`; with `name` it logs `<name>_<metric>` and adds the reports to `evaluation.json` (shown in",
             "`report.html`). Options:", "",
         ]
-        out += Experiment.evaluateOptions.map { "- `\($0.name)`: \($0.summary)" }
+        out += bullets(Experiment.evaluateOptions)
         out += [
             "",
             "`train_gan{generator = g, critic = d, data = set, steps = 20000}` trains a conditional GAN (WGAN-GP or hinge,",
@@ -299,14 +311,14 @@ public enum LuaDocumentation {
             "checkpoint that `--resume` continues from, every `every.images` steps a grid per class (docs/guide/generation.md).",
             "Options:", "",
         ]
-        out += Experiment.trainGANOptions.map { "- `\($0.name)`: \($0.summary)" }
+        out += bullets(Experiment.trainGANOptions)
         out += [
             "",
             "After training the generator holds the weight average (the EMA generator). `generate{generator = g,",
             "per_class = 100}` draws a data set `{images, labels}` from it, images in [0, 1], for `train{}` (GAN-train",
             "accuracy) and the generation metrics. Options:", "",
         ]
-        out += Experiment.generateOptions.map { "- `\($0.name)`: \($0.summary)" }
+        out += bullets(Experiment.generateOptions)
         out += [
             "",
             "`run.image(name, images, {columns = 8, range = {0, 1}})` saves a PNG grid to `images/` for `report.html`.",
@@ -316,7 +328,7 @@ public enum LuaDocumentation {
             "`maps`, `cluster_components`, `labels` and `ranking` (per clustering, the clusters most shortcut-like",
             "first; see docs/guide/reveal.md). Options:", "",
         ]
-        out += LuaRevealAPI.sprayOptions.map { "- `\($0.name)`: \($0.summary)" }
+        out += bullets(LuaRevealAPI.sprayOptions)
         out += [""]
         out += [
             "`reveal_to_revise{model = m, data = train_set, test = test_set, poisoned = poisoned_set, class = 0}` runs the",
@@ -324,11 +336,11 @@ public enum LuaDocumentation {
             "per round goes to `metrics.jsonl` (`phase = \"reveal_to_revise\"`), each round's model and CAV to",
             "`checkpoints/`, heatmaps to `images/`, a table to `report.md`. Options:", "",
         ]
-        out += LuaRevealLoop.options.map { "- `\($0.name)`: \($0.summary)" }
+        out += bullets(LuaRevealLoop.options)
         out += [""]
         for function in LuaRevealAPI.localisationDocumentation {
             out += ["`\(function.call)`: \(function.summary). Options:", ""]
-            out += function.options.map { "- `\($0.name)`: \($0.summary)" }
+            out += bullets(function.options)
             out += [""]
         }
         out += ["## Components", ""]
