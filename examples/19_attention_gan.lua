@@ -3,19 +3,23 @@ measured in one recipe.
 An auditing CNN is trained on the real training images first (the paper's protocol: 80/20 split, AdamW, cosine);
 then the generator and critic (self-attention at 14×14 in both, a projection critic, WGAN-GP with 5 critic steps,
 Adam 1e-4 with β = (0, 0.9), a weight average) train for `steps` generator steps, with explanation feedback (the
-auditor's Grad-CAM++ map of each generated sample kept on the sample's own foreground) and image grids per class
-in the report. The averaged generator is then scored (docs/guide/generation.md):
+auditor's Grad-CAM++ map of each generated sample kept on the sample's own foreground), bias feedback (the share of
+thick-stroke samples — ink above the training median — kept at one half, and the auditor's per-class accuracy on
+generated samples kept even) and image grids per class in the report. The averaged generator is then scored
+(docs/guide/generation.md):
   - GAN-test accuracy: the auditing CNN on generated samples, against the classes they were drawn for;
   - GAN-train accuracy: a fresh CNN trained on generated samples only, on the real test set;
   - cluster NMI (ClusterGAN's protocol) in the auditing CNN's `relu3` features, and the same for real test images;
   - classifier FID and KID in those features against the real test set, beside the floor of real training images;
   - generation SSIM (the best SSIM to a real training image of the same class) beside the real-vs-real figure of
     test images against the same references, and the memorisation ratio;
-  - the auditor's Grad-CAM++ IoU-XAI with each sample's own foreground, beside real test images'.
+  - the auditor's Grad-CAM++ IoU-XAI with each sample's own foreground, beside real test images';
+  - the subgroup share: generated samples with thick strokes, beside real test images.
 Run:  .build/release/lucerna run examples/19_attention_gan.lua                 (3 seeds; hours on 2 cores)
       .build/release/lucerna run examples/19_attention_gan.lua --set quick=true (a smaller model, 400 steps; minutes)
       --set dataset=fashion_mnist; --set attention=0 for the plain cWGAN-GP; --set loss=hinge --set spectral_norm=true
-      --set n_critic=1 for the SAGAN-style variant; --set feedback_weight=0 without explanation feedback. Long runs resume: lucerna run --resume RUN_DIR. ]]
+      --set n_critic=1 for the SAGAN-style variant; --set feedback_weight=0 without explanation feedback;
+      --set fairness_weight=0 without bias feedback. Long runs resume: lucerna run --resume RUN_DIR. ]]
 
 local defaults = {
    seeds = {1, 2, 3}, dataset = "mnist", quick = false,
@@ -26,6 +30,9 @@ local defaults = {
    -- Explanation feedback: the auditor's Grad-CAM++ map (at relu2) of each generated sample kept on the
    -- sample's own foreground (pixels above 0.1); 0 turns it off.
    feedback_weight = 1, feedback_every = 1, feedback_layer = "relu2",
+   -- Bias feedback: the soft share of thick-stroke samples kept at 1/2 and the auditor's per-class accuracy on
+   -- generated samples kept even (both with this weight); 0 turns it off.
+   fairness_weight = 1,
    auditor_epochs = 5, limit = 0,
    per_class = 1000,      -- generated samples per class for the scores
    references = 1000,     -- real training images per class for generation SSIM
@@ -52,6 +59,18 @@ local auditor = models.cnn{}
 train(lucerna.merge(protocol, {name = "auditor", model = auditor, data = train_set, epochs = config.auditor_epochs}))
 local auditor_accuracy = evaluate{model = auditor, data = test_set, name = "auditor_test"}.accuracy
 
+-- The protected subgroup: thick strokes, a sample's mean ink above the training images' median (half of the
+-- training set by construction). The soft membership is a sigmoid of the distance to the median, steep enough
+-- (1/50 of the ink's range of a few hundredths) to be nearly hard, smooth enough to differentiate.
+local function ink(images) return images:flatten(2):mean(2) end
+local median_ink = (function()
+   local values = ink(train_set.images):totable()
+   table.sort(values)
+   return values[(#values + 1) // 2]
+end)()
+local function thick(images) return ((ink(images) - median_ink) * 50):sigmoid() end
+local function thick_share(images) return ink(images):gt(median_ink):mean():item() end
+
 -- 2. The GAN.
 local attention = config.attention > 0 and config.attention or false
 local generator = models.cgan_generator{latent = config.latent, channels = config.generator_channels,
@@ -76,7 +95,10 @@ train_gan{generator = generator, critic = critic, data = train_set, loss = confi
           on_metrics = progress_metrics,
           feedback = config.feedback_weight > 0 and {classifier = auditor, layer = config.feedback_layer,
                                                      explainer = "grad_cam_pp", weight = config.feedback_weight,
-                                                     every = config.feedback_every} or nil}
+                                                     every = config.feedback_every} or nil,
+          fairness = config.fairness_weight > 0 and {groups = thick, target = "uniform",
+                                                     weight = config.fairness_weight, classifier = auditor,
+                                                     accuracy_weight = config.fairness_weight} or nil}
 local gan_seconds = os.time() - started
 run.save("generator", generator)
 
@@ -135,6 +157,7 @@ local function explanation_iou(set)
    return iou:compute()
 end
 local drawn_iou, real_iou = explanation_iou(ssim_drawn), explanation_iou(ssim_real)
+local drawn_thick, real_thick = thick_share(drawn.images), thick_share(real_test.images)
 
 -- GAN-train accuracy: a fresh CNN trained on generated samples only, tested on the real test set.
 local gan_trained = models.cnn{}
@@ -148,6 +171,7 @@ local summary = {phase = "summary", auditor_accuracy = auditor_accuracy, gan_tes
                  classifier_fid = fid, classifier_fid_floor = fid_floor, classifier_kid = kid,
                  classifier_kid_floor = kid_floor, generation_ssim = generation_ssim, real_ssim = real_ssim,
                  memorization_ratio = memorization, explanation_iou = drawn_iou, real_explanation_iou = real_iou,
+                 thick_share = drawn_thick, real_thick_share = real_thick,
                  gan_seconds = gan_seconds}
 run.log(summary)
 print(("%s, %d generator steps in %d s"):format(config.dataset, config.steps, gan_seconds))
@@ -158,4 +182,6 @@ print(("cluster NMI %.4f (real test images %.4f); classifier FID %.3f (real floo
 print(("generation SSIM %.4f (real test images against the same references %.4f), memorisation ratio %.3f")
       :format(generation_ssim, real_ssim, memorization))
 print(("Grad-CAM++ IoU-XAI with the samples' own foreground %.4f (real test images %.4f)"):format(drawn_iou, real_iou))
+print(("thick-stroke share %.4f (real test images %.4f; training images 0.5 by construction)")
+      :format(drawn_thick, real_thick))
 return summary

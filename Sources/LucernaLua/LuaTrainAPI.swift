@@ -72,7 +72,10 @@ enum LuaTrainAPI {
                     }
                 }
             }
-            return try Experiment.trainGAN(spec, onMetrics: onMetrics, components: lua.components)
+            let groups = functions["fairness.groups"].map { function in
+                { (images: Tensor) throws -> Tensor in try function.tensor([.tensor(images)]) }
+            }
+            return try Experiment.trainGAN(spec, onMetrics: onMetrics, groups: groups, components: lua.components)
         }
         register("generate", usage: "generate{generator = ..., per_class = 100}", Experiment.generateOptions, in: lua) {
             spec, _ in try Experiment.generate(spec)
@@ -200,6 +203,24 @@ enum LuaTrainAPI {
             case ("callbacks", _):
                 throw TensorError(
                     "train", "callbacks must be a table {on_step_end = function ..., on_epoch_end = function ...}")
+            case ("fairness", LUA_TTABLE):
+                // train_gan's bias feedback may name its groups by a function; the rest is plain values.
+                let table = lua_absindex(state, -1)
+                var fields: [String: ConfigValue] = [:]
+                lua_pushnil(state)
+                while lua_next(state, table) != 0 {
+                    defer { lucerna_pop(state, 1) }
+                    guard lua_type(state, -2) == LUA_TSTRING,
+                        let name = lucerna_tostring(state, -2).map({ String(cString: $0) })
+                    else { throw TensorError(function, "fairness options must be named") }
+                    if name == "groups", lua_type(state, -1) == LUA_TFUNCTION {
+                        functions["fairness.groups"] = LuaFunctionReference(
+                            lua, at: -1, label: "\(function) fairness.groups")
+                    } else {
+                        fields[name] = try LuaConfigValue.read(-1, in: state, path: "\(function) fairness.\(name)")
+                    }
+                }
+                values[key] = .table(fields)
             default:
                 values[key] = try LuaConfigValue.read(-1, in: state, path: "train \(key)")
             }

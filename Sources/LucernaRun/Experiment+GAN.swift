@@ -33,6 +33,10 @@ extension Experiment {
             "feedback", .any,
             "explanation feedback {classifier = c, layer = \"relu2\", explainer = \"grad_cam_pp\", weight = 1, every = 1, threshold = 0.1, form = \"share\"}: the classifier's CAM of each generated sample kept on its own foreground"
         ),
+        OptionSpec(
+            "fairness", .any,
+            "bias feedback {groups = group classifier or function(images) -> probabilities, target = \"uniform\" or shares, weight = 1, classifier = auditing classifier, accuracy_weight = 1, every = 1}: generated subgroup shares kept at the target and per-class accuracy even"
+        ),
         OptionSpec("images", .string, default: .string("images"), "the data set's image tensor"),
         OptionSpec("target", .string, default: .string("labels"), "the data set's label tensor"),
         OptionSpec("name", .string, default: .string("gan"), "the trainer's name in records and checkpoints"),
@@ -42,7 +46,7 @@ extension Experiment {
     /// `train_gan{...}`: trains a conditional GAN with ``GANTrainer``, checkpoints and image grids in the run.
     public static func trainGAN(
         _ spec: [String: ConfigValue], onMetrics: ((Int) throws -> [String: Double])? = nil,
-        components: ComponentBuilder
+        groups: ((Tensor) throws -> Tensor)? = nil, components: ComponentBuilder
     ) throws -> ConfigValue {
         try rejectUnknownOptions(spec.keys, accepted: trainGANOptions.map(\.name), owner: "train_gan")
         let config = Config(owner: "train_gan", values: spec)
@@ -97,6 +101,7 @@ extension Experiment {
             throw ConfigurationError("train_gan", "every must be a table {log = 100, images = 500}")
         }
         options.explanationFeedback = try explanationFeedback(config.value("feedback"))
+        options.biasFeedback = try biasFeedback(config.value("fairness"), groupFunction: groups)
         if let run = components.run {
             guard run.trainerNames.insert(options.name).inserted else {
                 throw ConfigurationError(
@@ -219,6 +224,58 @@ extension Experiment {
         return try ExplanationFeedback(
             penalty: penalty, classifier: config.object("classifier", as: Module.self, named: "a module"),
             layer: layer, threshold: config.number("threshold"), every: config.positiveInteger("every"))
+    }
+
+    public static let fairnessOptions: [OptionSpec] = [
+        OptionSpec(
+            "groups", .any,
+            "a classifier over the protected subgroups (softmax of its outputs), or a function(images in [0, 1]) returning probabilities [N, G] or [N] (two groups)"
+        ),
+        OptionSpec("target", .any, default: .string("uniform"), "\"uniform\" or a list of target shares summing to 1"),
+        OptionSpec("weight", .number, default: .number(1), "λ of the share penalty ‖p̄ − target‖²"),
+        OptionSpec("classifier", .any, "the auditing classifier whose per-class accuracy is kept even"),
+        OptionSpec("accuracy_weight", .number, default: .number(1), "λ of the per-class accuracy penalty"),
+        OptionSpec("every", .integer, default: .number(1), "generator steps between feedback updates"),
+    ]
+
+    /// `fairness = {...}` read into a ``BiasFeedback`` (nil when absent); `groupFunction` is the script's
+    /// `groups` function when it gave one.
+    static func biasFeedback(_ value: ConfigValue, groupFunction: ((Tensor) throws -> Tensor)?) throws
+        -> BiasFeedback?
+    {
+        guard case .table(let fields) = value else {
+            if value.isNull { return nil }
+            throw ConfigurationError("train_gan", "fairness must be a table {groups = ..., classifier = ...}")
+        }
+        let config = try Config(owner: "train_gan fairness", options: fields, specs: fairnessOptions)
+        var groups: BiasFeedback.Groups?
+        switch config.value("groups") {
+        case .null: groups = groupFunction.map(BiasFeedback.Groups.function)
+        case .object(let module as Module): groups = .classifier(module)
+        case let other:
+            throw ConfigurationError(
+                "train_gan fairness", "groups must be a classifier or a function, got \(other.kindName)")
+        }
+        var target: [Double]?
+        switch config.value("target") {
+        case .null, .string("uniform"): target = nil
+        case .list(let shares):
+            target = try shares.map { share in
+                guard case .number(let number) = share else {
+                    throw ConfigurationError(
+                        "train_gan fairness", "target shares must be numbers, got \(share.kindName)")
+                }
+                return number
+            }
+        case let other:
+            throw ConfigurationError(
+                "train_gan fairness", "target must be \"uniform\" or a list of shares, got \(other.description)")
+        }
+        let classifier: Module? =
+            config.has("classifier") ? try config.object("classifier", as: Module.self, named: "a module") : nil
+        return try BiasFeedback(
+            groups: groups, target: target, weight: config.nonNegativeNumber("weight"), classifier: classifier,
+            accuracyWeight: config.nonNegativeNumber("accuracy_weight"), every: config.positiveInteger("every"))
     }
 
     public static let generateOptions: [OptionSpec] = [

@@ -35,6 +35,8 @@ public final class GANTrainer {
         public var verbose = true
         /// Explanation feedback on the generator (``ExplanationFeedback``), or none.
         public var explanationFeedback: ExplanationFeedback?
+        /// Bias feedback on the generator (``BiasFeedback``), or none.
+        public var biasFeedback: BiasFeedback?
         public init() {}
     }
 
@@ -115,11 +117,14 @@ public final class GANTrainer {
     }
 
     /// One generator update with labels drawn uniformly from `classes`; returns its adversarial loss
-    /// (`generator_loss`) and, on feedback steps, `explanation_penalty` and `explanation_iou`.
+    /// (`generator_loss`) and, on feedback steps, `explanation_penalty` and `explanation_iou` and the bias
+    /// feedback's values (`bias_penalty`, `fairness_discrepancy`, `class_accuracy_gap`).
     func generatorStep(batch: Int, classes: [Int]) throws -> [String: Double] {
         generatorOptimizer.zeroGrad()
-        // The critic (and the feedback's classifier) are not trained by this step.
-        let parameters = critic.parameters() + (options.explanationFeedback?.classifier.parameters() ?? [])
+        // The critic (and the feedback's classifiers) are not trained by this step.
+        let parameters =
+            critic.parameters() + (options.explanationFeedback?.classifier.parameters() ?? [])
+            + (options.biasFeedback?.frozenParameters ?? [])
         let flags = parameters.map(\.requiresGrad)
         for parameter in parameters { try parameter.requiringGrad(false) }
         defer { for (parameter, flag) in zip(parameters, flags) { _ = try? parameter.requiringGrad(flag) } }
@@ -137,6 +142,14 @@ public final class GANTrainer {
             let penalty = try term.item()
             guard penalty.isFinite else { throw nonFinite("explanation penalty", penalty) }
             (values["explanation_penalty"], values["explanation_iou"]) = (penalty, overlap)
+            loss = try loss + term
+        }
+        if let feedback = options.biasFeedback, step % feedback.every == 0 {
+            let (term, logged) = try feedback.evaluate(images: fake, labels: labels)
+            guard let penalty = logged["bias_penalty"], penalty.isFinite else {
+                throw nonFinite("bias penalty", logged["bias_penalty"] ?? .nan)
+            }
+            values.merge(logged) { $1 }
             loss = try loss + term
         }
         try loss.backward()
@@ -269,7 +282,8 @@ public final class GANTrainer {
                             values["wasserstein"] ?? 0, values["gradient_penalty"] ?? 0, values["seconds"] ?? 0)
                             + (values["explanation_penalty"].map {
                                 String(format: "  explanation %.4f  IoU %.3f", $0, values["explanation_iou"] ?? 0)
-                            } ?? ""))
+                            } ?? "")
+                            + (values["bias_penalty"].map { String(format: "  bias %.4f", $0) } ?? ""))
                 }
                 try onLog?(step)
                 try writeCheckpoint(records: records)

@@ -93,7 +93,7 @@ final class ExamplesTests: XCTestCase {
             ],
             metrics: [
                 "gan_test_accuracy", "gan_train_accuracy", "cluster_nmi", "classifier_fid", "generation_ssim",
-                "real_ssim", "memorization_ratio", "wasserstein",
+                "real_ssim", "memorization_ratio", "wasserstein", "thick_share", "fairness_discrepancy",
             ],
             prints: "GAN-test accuracy", needsData: true),
     ]

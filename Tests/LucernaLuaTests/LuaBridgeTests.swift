@@ -440,4 +440,42 @@ final class GenerationLuaTests: XCTestCase {
             lua.string(global: "ganMessage") ?? "")
     }
 
+    /// `train_gan{fairness = {...}}` with a Lua group function: its values are logged, and a function that
+    /// returns something other than probabilities is an error naming it.
+    func testBiasFeedbackWithALuaGroupFunction() throws {
+        let lua = try LuaState()
+        try lua.run(
+            source: """
+                lucerna.manual_seed(1)
+                local tiny = {images = tensor.rand{16, 1, 8, 8}, labels = tensor{0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1}:long()}
+                local function spec(groups, name)
+                   return {generator = models.cgan_generator{latent = 4, classes = 2, channels = {4, 4}, attention = false, image_size = 8},
+                           critic = models.cgan_critic{classes = 2, channels = {4, 4}, attention = false, image_size = 8},
+                           data = tiny, steps = 2, batch = 4, n_critic = 1, every = {log = 2}, verbose = false, name = name,
+                           fairness = {groups = groups, target = {0.25, 0.75}, weight = 2,
+                                       classifier = nn.Sequential{nn.Flatten(), nn.Linear(64, 2)}}}
+                end
+                calls = 0
+                local result = train_gan(spec(function(images)
+                   calls = calls + 1
+                   return images:narrow(3, 1, 4):flatten(2):mean(2)
+                end, "fair"))
+                discrepancy = result.history[1].fairness_discrepancy
+                gap = result.history[1].class_accuracy_gap
+                badOk, badMessage = pcall(function()
+                   return train_gan(spec(function(images) return images:flatten(2):mean(2) * 3 end, "bad")) end)
+                targetOk, targetMessage = pcall(function()
+                   local wrong = spec(nil, "target"); wrong.fairness.target = {0.5, 0.6}
+                   return train_gan(wrong) end)
+                """, name: "fairness.lua")
+        XCTAssertEqual(lua.number(global: "calls"), 2, "the group function runs on every generator step")
+        XCTAssertTrue(lua.number(global: "discrepancy").map { $0 >= 0 && $0 <= 1 } == true)
+        XCTAssertTrue(lua.number(global: "gap").map { $0 >= 0 && $0 <= 1 } == true)
+        XCTAssertTrue(
+            lua.string(global: "badMessage")?.contains("probabilities in [0, 1]") == true,
+            lua.string(global: "badMessage") ?? "")
+        XCTAssertTrue(
+            lua.string(global: "targetMessage")?.contains("summing to 1") == true,
+            lua.string(global: "targetMessage") ?? "")
+    }
 }
