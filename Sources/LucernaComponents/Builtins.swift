@@ -50,6 +50,7 @@ public enum Builtins {
         MemorizationRatio.self,
         ClusterNMI.self,
         GANTestAccuracy.self,
+        ReconstructionSSIM.self,
         // Explanation metrics.
         IoUXAI.self,
         PointingGame.self,

@@ -270,6 +270,15 @@ enum LuaNNAPI {
                 try module.loadStateDict(state, strict: true, convertingDtypes: false)
                 return 0
             }
+            lua.setFunction("embed") { call in
+                // model:embed{image = x, audio = y}: a multimodal classifier's fused embedding (before the head).
+                guard let multimodal = try moduleArgument(call) as? MultimodalClassifier else {
+                    throw TensorError(
+                        call.name, "embed is for a multimodal classifier (models.multimodal_classifier{})")
+                }
+                call.push(try multimodal.embedding(modalities: modalityInputs(call, multimodal)))
+                return 1
+            }
             lua.setFunction("train") { call in
                 try moduleArgument(call).train(call.isNil(2) ? true : call.boolean(2))
                 lua_settop(call.state, 1)
@@ -332,6 +341,38 @@ enum LuaNNAPI {
 
     /// `module(x)` or, for a fusion, `fusion{x1, x2, ...}` (one tensor per modality; `false` marks a
     /// missing modality, which the fusion replaces by its placeholder).
+    /// The table of named modalities at argument 2 of a multimodal classifier's call (`model{image = x}`).
+    static func modalityInputs(_ call: LuaCall, _ multimodal: MultimodalClassifier) throws -> [String: Tensor] {
+        call.reads(upTo: 2)
+        guard lua_type(call.state, 2) == LUA_TTABLE else {
+            throw call.fail(
+                2, "a table of modalities {\(multimodal.modalities.map { "\($0) = ..." }.joined(separator: ", "))}")
+        }
+        var inputs: [String: Tensor] = [:]
+        for name in multimodal.modalities {
+            lucerna_rawgetfield(call.state, 2, name)
+            defer { lucerna_pop(call.state, 1) }
+            if let tensor = LuaTensorAPI.tensor(at: -1, in: call.state) { inputs[name] = tensor }
+        }
+        lua_pushnil(call.state)
+        while lua_next(call.state, 2) != 0 {
+            defer { lucerna_pop(call.state, 1) }
+            guard lua_type(call.state, -2) == LUA_TSTRING,
+                let key = lua_tolstring(call.state, -2, nil).map({ String(cString: $0) }),
+                multimodal.modalities.contains(key)
+            else {
+                let key =
+                    lua_type(call.state, -2) == LUA_TSTRING
+                    ? lua_tolstring(call.state, -2, nil).map { String(cString: $0) } ?? "?" : "a non-string key"
+                throw TensorError(
+                    call.name,
+                    "unknown modality '\(key)'\(suggestion(for: key, in: multimodal.modalities)); modalities: \(multimodal.modalities.joined(separator: ", "))"
+                )
+            }
+        }
+        return inputs
+    }
+
     static func forwardCall(_ call: LuaCall) throws -> Int32 {
         let module = try moduleArgument(call)
         if let conditional = module as? ConditionalModel {
@@ -341,34 +382,7 @@ enum LuaNNAPI {
         }
         if let multimodal = module as? MultimodalClassifier, call.optionalTensor(2) == nil {
             // model{image = x, audio = y}: named modalities; a missing one is left out (or false).
-            call.reads(upTo: 2)
-            guard lua_type(call.state, 2) == LUA_TTABLE else {
-                throw call.fail(
-                    2, "a table of modalities {\(multimodal.modalities.map { "\($0) = ..." }.joined(separator: ", "))}")
-            }
-            var inputs: [String: Tensor] = [:]
-            for name in multimodal.modalities {
-                lucerna_rawgetfield(call.state, 2, name)
-                defer { lucerna_pop(call.state, 1) }
-                if let tensor = LuaTensorAPI.tensor(at: -1, in: call.state) { inputs[name] = tensor }
-            }
-            lua_pushnil(call.state)
-            while lua_next(call.state, 2) != 0 {
-                defer { lucerna_pop(call.state, 1) }
-                guard lua_type(call.state, -2) == LUA_TSTRING,
-                    let key = lua_tolstring(call.state, -2, nil).map({ String(cString: $0) }),
-                    multimodal.modalities.contains(key)
-                else {
-                    let key =
-                        lua_type(call.state, -2) == LUA_TSTRING
-                        ? lua_tolstring(call.state, -2, nil).map { String(cString: $0) } ?? "?" : "a non-string key"
-                    throw TensorError(
-                        call.name,
-                        "unknown modality '\(key)'\(suggestion(for: key, in: multimodal.modalities)); modalities: \(multimodal.modalities.joined(separator: ", "))"
-                    )
-                }
-            }
-            call.push(try multimodal.forward(modalities: inputs))
+            call.push(try multimodal.forward(modalities: modalityInputs(call, multimodal)))
             return 1
         }
         if let fusion = module as? Fusion {

@@ -37,6 +37,13 @@ extension Experiment {
             "fairness", .any,
             "bias feedback {groups = group classifier or function(images) -> probabilities, target = \"uniform\" or shares, weight = 1, classifier = auditing classifier, accuracy_weight = 1, every = 1}: generated subgroup shares kept at the target and per-class accuracy even"
         ),
+        OptionSpec(
+            "conditions", .string,
+            "the data set's conditioning vectors [N, D], one per image, for a generator with conditioning = \"fused\" (the critic still sees the labels)"
+        ),
+        OptionSpec(
+            "reconstruction", .number, default: .number(0),
+            "λ of λ·mean|G(z, c) − x| between each condition's generated image and its real image (with conditions)"),
         OptionSpec("images", .string, default: .string("images"), "the data set's image tensor"),
         OptionSpec("target", .string, default: .string("labels"), "the data set's label tensor"),
         OptionSpec("name", .string, default: .string("gan"), "the trainer's name in records and checkpoints"),
@@ -117,6 +124,15 @@ extension Experiment {
         guard let images = data.tensor(imageKey), let labels = data.tensor(labelKey) else {
             throw ConfigurationError("train_gan", "data needs tensors \(imageKey) and \(labelKey)")
         }
+        var conditions: Tensor?
+        if config.has("conditions") {
+            let key = try config.string("conditions")
+            guard let given = data.tensor(key) else {
+                throw ConfigurationError("train_gan", "data has no tensor '\(key)' (conditions)")
+            }
+            conditions = try given.detach()
+        }
+        options.reconstructionWeight = config.has("reconstruction") ? try config.nonNegativeNumber("reconstruction") : 0
         // Optimizers: Adam(1e-4, β = (0, 0.9)) as WGAN-GP's Algorithm 1 unless given.
         func optimizer(_ key: String, _ network: ConditionalModel) throws -> Optimizer {
             let parameters = ConfigValue.list(network.parameters().map(ConfigValue.tensor))
@@ -143,15 +159,24 @@ extension Experiment {
         let classes = Array(Set(labels.toIntegers())).sorted()
         func grid(_ step: Int) throws {
             guard let run = components.run else { return }
-            // Eight samples per class from the averaged generator, a row per class.
+            // Eight samples per class from the averaged generator, a row per class: for label conditioning
+            // the class itself, for conditioning vectors those of the first eight real samples of the class.
             let perClass = 8
-            let conditions = try Tensor(
+            var condition = try Tensor(
                 shape: [classes.count * perClass], integers: classes.flatMap { Array(repeating: $0, count: perClass) })
+            if let conditions {
+                let known = labels.toIntegers()
+                let rows = classes.flatMap { label in
+                    let members = known.indices.filter { known[$0] == label }
+                    return (0..<perClass).map { members[$0 % members.count] }
+                }
+                condition = try conditions.indexSelect(axis: 0, indices: rows)
+            }
             let drawn = try trainer.withAverage {
                 try generator.evaluating {
                     try noGrad {
                         let (noise, _) = try generator.example(batch: classes.count * perClass, generator: .shared)
-                        return try generator.forward(noise, condition: conditions)
+                        return try generator.forward(noise, condition: condition)
                     }
                 }
             }
@@ -176,7 +201,7 @@ extension Experiment {
                 }
             }
         }
-        let records = try trainer.fit(images: images, labels: labels)
+        let records = try trainer.fit(images: images, labels: labels, conditions: conditions)
         try trainer.adoptAverage()
         if let run = components.run { run.recordCheckpoint("checkpoints/\(options.name)-last.safetensors") }
         return .table([

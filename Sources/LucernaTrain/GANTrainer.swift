@@ -37,7 +37,19 @@ public final class GANTrainer {
         public var explanationFeedback: ExplanationFeedback?
         /// Bias feedback on the generator (``BiasFeedback``), or none.
         public var biasFeedback: BiasFeedback?
+        /// λ of the reconstruction term λ·mean|G(z, c) − x| of a conditioning-vector generator, whose batch
+        /// pairs each condition c with its real image x (0: none).
+        public var reconstructionWeight = 0.0
         public init() {}
+    }
+
+    /// A batch of real samples: images in [−1, 1], their labels and, for a generator conditioned on vectors
+    /// (a fused embedding), each sample's conditioning vector.
+    public struct Batch {
+        public let images: Tensor, labels: Tensor, conditions: Tensor?
+        public init(images: Tensor, labels: Tensor, conditions: Tensor? = nil) {
+            (self.images, self.labels, self.conditions) = (images, labels, conditions)
+        }
     }
 
     public struct Record {
@@ -69,9 +81,13 @@ public final class GANTrainer {
                 "steps, critic steps and log interval must be at least 1 and the batch at least 2, got \(options.steps), \(options.criticSteps), \(options.logEvery), \(options.batchSize)"
             )
         }
-        guard options.penaltyWeight >= 0, options.penaltyWeight.isFinite else {
+        guard options.penaltyWeight >= 0, options.penaltyWeight.isFinite, options.reconstructionWeight >= 0,
+            options.reconstructionWeight.isFinite
+        else {
             throw TensorError(
-                "train_gan", "gradient_penalty must be a non-negative number, got \(options.penaltyWeight)")
+                "train_gan",
+                "gradient_penalty and the reconstruction weight must be non-negative numbers, got \(options.penaltyWeight) and \(options.reconstructionWeight)"
+            )
         }
         if let decay = options.emaDecay, !(decay > 0 && decay < 1) {
             throw TensorError("train_gan", "ema must be a decay in (0, 1) such as 0.999, got \(decay)")
@@ -91,11 +107,13 @@ public final class GANTrainer {
         }
     }
 
-    /// One critic update on a real batch; returns (loss, Wasserstein estimate D(real) − D(fake), penalty).
-    func criticStep(real: Tensor, labels: Tensor) throws -> (Double, Double, Double) {
+    /// One critic update on a real batch; returns (loss, Wasserstein estimate D(real) − D(fake), penalty). The
+    /// critic sees the labels; the generator its conditioning vectors when the batch has them.
+    func criticStep(_ batch: Batch) throws -> (Double, Double, Double) {
+        let (real, labels) = (batch.images, batch.labels)
         criticOptimizer.zeroGrad()
         let (noise, _) = try generator.example(batch: real.shape[0], generator: .shared)
-        let fake = try noGrad { try generator.forward(noise, condition: labels) }
+        let fake = try noGrad { try generator.forward(noise, condition: batch.conditions ?? labels) }
         let realScores = try critic.forward(real, condition: labels)
         let fakeScores = try critic.forward(fake, condition: labels)
         let distance = try realScores.mean().item() - fakeScores.mean().item()
@@ -116,10 +134,12 @@ public final class GANTrainer {
         return (value, distance, penalty)
     }
 
-    /// One generator update with labels drawn uniformly from `classes`; returns its adversarial loss
+    /// One generator update with labels drawn uniformly from `classes`, or — for a conditioning-vector
+    /// generator — the labels and conditions of the real batch `paired` (the mean L1 distance of the drawings
+    /// to its images logged as `reconstruction_l1`, and a term of the loss when `reconstructionWeight` > 0); returns its adversarial loss
     /// (`generator_loss`) and, on feedback steps, `explanation_penalty` and `explanation_iou` and the bias
     /// feedback's values (`bias_penalty`, `fairness_discrepancy`, `class_accuracy_gap`).
-    func generatorStep(batch: Int, classes: [Int]) throws -> [String: Double] {
+    func generatorStep(batch: Int, classes: [Int], paired: Batch? = nil) throws -> [String: Double] {
         generatorOptimizer.zeroGrad()
         // The critic (and the feedback's classifiers) are not trained by this step.
         let parameters =
@@ -128,15 +148,27 @@ public final class GANTrainer {
         let flags = parameters.map(\.requiresGrad)
         for parameter in parameters { try parameter.requiringGrad(false) }
         defer { for (parameter, flag) in zip(parameters, flags) { _ = try? parameter.requiringGrad(flag) } }
-        let (noise, _) = try generator.example(batch: batch, generator: .shared)
-        let labels = try Tensor(
-            shape: [batch],
-            integers: (0..<batch).map { _ in classes[RandomGenerator.shared.nextInt(below: classes.count)] })
-        let fake = try generator.forward(noise, condition: labels)
+        let labels: Tensor
+        if let paired {
+            labels = paired.labels
+        } else {
+            labels = try Tensor(
+                shape: [batch],
+                integers: (0..<batch).map { _ in classes[RandomGenerator.shared.nextInt(below: classes.count)] })
+        }
+        let (noise, _) = try generator.example(batch: labels.shape[0], generator: .shared)
+        let fake = try generator.forward(noise, condition: paired?.conditions ?? labels)
         var loss = try critic.forward(fake, condition: labels).mean().negated()
         let value = try loss.item()
         guard value.isFinite else { throw nonFinite("generator loss", value) }
         var values = ["generator_loss": value]
+        if let paired, paired.conditions != nil {
+            // Logged for every conditioning-vector generator; a term of the loss with a positive weight.
+            let drawn = options.reconstructionWeight > 0 ? fake : fake.detach()
+            let distance = try (drawn - paired.images).abs().mean()
+            values["reconstruction_l1"] = try distance.item()
+            if options.reconstructionWeight > 0 { loss = try loss + distance * options.reconstructionWeight }
+        }
         if let feedback = options.explanationFeedback, step % feedback.every == 0 {
             let (term, overlap) = try feedback.evaluate(images: fake, labels: labels)
             let penalty = try term.item()
@@ -169,20 +201,24 @@ public final class GANTrainer {
         return values
     }
 
-    /// One training step: `n_critic` critic updates, each on the batch `nextBatch` gives (real images in
-    /// [−1, 1] and their labels), then one generator update with labels drawn from `classes`. Returns the step's
-    /// `critic_loss`, `wasserstein` and `gradient_penalty` (means over the critic updates) and `generator_loss`.
-    public func trainStep(classes: [Int], nextBatch: () throws -> (Tensor, Tensor)) throws -> [String: Double] {
+    /// One training step: `n_critic` critic updates, each on the batch `nextBatch` gives, then one generator
+    /// update — with labels drawn from `classes`, or on one more batch's conditions when the batches carry
+    /// conditioning vectors. Returns the step's `critic_loss`, `wasserstein` and `gradient_penalty` (means over
+    /// the critic updates) and the generator step's values.
+    public func trainStep(classes: [Int], nextBatch: () throws -> Batch) throws -> [String: Double] {
         var values = ["critic_loss": 0.0, "wasserstein": 0.0, "gradient_penalty": 0.0]
         let share = 1 / Double(options.criticSteps)
+        var conditioned = false
         for _ in 0..<options.criticSteps {
-            let (real, labels) = try nextBatch()
-            let (loss, distance, penalty) = try criticStep(real: real, labels: labels)
+            let batch = try nextBatch()
+            conditioned = batch.conditions != nil
+            let (loss, distance, penalty) = try criticStep(batch)
             values["critic_loss", default: 0] += loss * share
             values["wasserstein", default: 0] += distance * share
             values["gradient_penalty", default: 0] += penalty * share
         }
-        values.merge(try generatorStep(batch: options.batchSize, classes: classes)) { $1 }
+        let paired = conditioned ? try nextBatch() : nil
+        values.merge(try generatorStep(batch: options.batchSize, classes: classes, paired: paired)) { $1 }
         return values
     }
 
@@ -219,9 +255,10 @@ public final class GANTrainer {
 
     // MARK: - Fit
 
-    /// Trains on real `images` `[N, C, H, W]` in [0, 1] with their `labels` `[N]`; returns the log records.
+    /// Trains on real `images` `[N, C, H, W]` in [0, 1] with their `labels` `[N]` and, for a generator
+    /// conditioned on vectors, each sample's `conditions` `[N, D]`; returns the log records.
     @discardableResult
-    public func fit(images: Tensor, labels: Tensor) throws -> [Record] {
+    public func fit(images: Tensor, labels: Tensor, conditions: Tensor? = nil) throws -> [Record] {
         guard images.rank == 4, labels.rank == 1, labels.shape[0] == images.shape[0],
             images.shape[0] >= options.batchSize
         else {
@@ -229,6 +266,25 @@ public final class GANTrainer {
                 "train_gan",
                 "needs images [N, C, H, W] with labels [N] and at least one batch (\(options.batchSize)), got \(describe(shape: images.shape)) and \(describe(shape: labels.shape))"
             )
+        }
+        let vectorDimension: Int? =
+            if case .vector(let dimension) = (generator as? GANGenerator)?.conditioning { dimension } else { nil }
+        if let conditions {
+            guard let vectorDimension, conditions.shape == [images.shape[0], vectorDimension] else {
+                throw TensorError(
+                    "train_gan",
+                    vectorDimension.map {
+                        "conditions must be [\(images.shape[0]), \($0)] (a vector per image), got \(describe(shape: conditions.shape))"
+                    } ?? "conditions are for a generator with conditioning = \"fused\"; this one takes labels")
+            }
+        } else if let vectorDimension {
+            throw TensorError(
+                "train_gan",
+                "the generator is conditioned on vectors [N, \(vectorDimension)]: give the data's conditions (train_gan{conditions = \"key\"})"
+            )
+        }
+        guard options.reconstructionWeight == 0 || conditions != nil else {
+            throw TensorError("train_gan", "reconstruction needs conditions paired with the images")
         }
         let classes = Array(Set(labels.toIntegers())).sorted()
         let scaled = try images * 2 - 1
@@ -241,14 +297,17 @@ public final class GANTrainer {
                 "resume", "the checkpoint's data order is for \(order.count) samples, the data has \(count)")
         }
         let progress = Progress(options.name, total: options.steps, unit: "steps")
-        func nextBatch() throws -> (Tensor, Tensor) {
+        func nextBatch() throws -> Batch {
             if position + options.batchSize > order.count {
                 order = RandomGenerator.shared.permutation(images.shape[0])
                 position = 0
             }
             let chosen = Array(order[position..<(position + options.batchSize)])
             position += options.batchSize
-            return (try scaled.indexSelect(axis: 0, indices: chosen), try labels.indexSelect(axis: 0, indices: chosen))
+            return Batch(
+                images: try scaled.indexSelect(axis: 0, indices: chosen),
+                labels: try labels.indexSelect(axis: 0, indices: chosen),
+                conditions: try conditions?.indexSelect(axis: 0, indices: chosen))
         }
         var sums = [String: Double]()
         var counts = [String: Int]()

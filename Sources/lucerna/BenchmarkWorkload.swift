@@ -184,7 +184,7 @@ enum BenchmarkWorkload: String, CaseIterable {
                 options: GANTrainer.Options())
             let (real, y) = (try images(64).affine(scale: 2, shift: -1), try labels(64))
             return {
-                _ = try trainer.trainStep(classes: Array(0..<10)) { (real, y) }
+                _ = try trainer.trainStep(classes: Array(0..<10)) { GANTrainer.Batch(images: real, labels: y) }
                 return 1
             }
         case .wganGradientPenaltyStep:

@@ -341,3 +341,52 @@ final class GANTestAccuracyTests: XCTestCase {
         }
     }
 }
+
+final class ReconstructionSSIMTests: XCTestCase {
+    func makeGenerator() throws -> GANGenerator {
+        try GANGenerator(
+            latent: 4, conditioning: .vector(dimension: 3), embedding: 2, channels: (4, 4), attentionResolution: nil,
+            imageSize: 12, dtype: .float64, generator: RandomGenerator(seed: 4))
+    }
+
+    /// The metric redraws each sample from its own condition with its seeded noise and scores the drawing
+    /// against the real image with scikit-image's SSIM: against the drawings themselves it is 1, and against
+    /// other images it is `metrics.ssim` of the same drawings.
+    func testScoresTheSeededRedrawingAgainstTheRealImageWithSSIM() throws {
+        let generator = try makeGenerator()
+        let conditions = try Tensor.normal([5, 3], dtype: .float64, generator: RandomGenerator(seed: 7))
+        let drawn = try generator.evaluating {
+            try noGrad {
+                try generator.forward(
+                    generator.noise(count: 5, generator: RandomGenerator(seed: 3)), condition: conditions
+                ).affine(scale: 0.5, shift: 0.5)
+            }
+        }
+        let metric = try Registry.standard().build(
+            .metric, "reconstruction_ssim",
+            options: ["generator": .object(generator), "seed": .number(3), "batch": .number(2)])
+        try metric.update(predictions: conditions, targets: drawn, groups: nil)
+        XCTAssertEqual(try metric.compute(), 1, accuracy: 1e-9, "its own drawings, batch by batch")
+        metric.reset()
+        let other = try Tensor.uniform([5, 1, 12, 12], dtype: .float64, generator: RandomGenerator(seed: 8))
+        try metric.update(predictions: conditions, targets: other, groups: nil)
+        let plain = try StructuralSimilarity()
+        try plain.update(predictions: drawn, targets: other, groups: nil)
+        XCTAssertEqual(try metric.compute(), try plain.compute(), accuracy: 1e-12, "reset restarts the seeded noise")
+        XCTAssertLessThan(try metric.compute(), 0.5)
+        guard case .string(let definition)? = try metric.report()["definition"] else { return XCTFail("no definition") }
+        XCTAssertTrue(definition.contains("own conditioning vector"))
+        XCTAssertThrowsError(
+            try metric.update(predictions: conditions, targets: other.sliced(axis: 0, end: 4), groups: nil)
+        ) {
+            XCTAssertTrue("\($0)".contains("conditions [N, D] and the samples' real images"), "\($0)")
+        }
+        let labelGenerator = try GANGenerator(
+            latent: 4, conditioning: .labels(classes: 2), embedding: 2, channels: (4, 4), attentionResolution: nil,
+            imageSize: 12, generator: RandomGenerator(seed: 4))
+        XCTAssertThrowsError(
+            try Registry.standard().build(
+                .metric, "reconstruction_ssim", options: ["generator": .object(labelGenerator)])
+        ) { XCTAssertTrue("\($0)".contains("conditioning = \"fused\""), "\($0)") }
+    }
+}

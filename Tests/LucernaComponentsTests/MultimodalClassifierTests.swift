@@ -95,4 +95,24 @@ final class MultimodalClassifierTests: XCTestCase {
             XCTAssert("\(error)".contains("tokens = true"), "\(error)")
         }
     }
+
+    /// The fused embedding is what the head reads: the head applied to it gives the logits, with both
+    /// modalities and with one left out; late fusion has none.
+    func testEmbeddingIsTheFusedInputOfTheHead() throws {
+        let model = try classifier([
+            "encoders": encoders, "fusion": .table(["type": .string("sum"), "dim": .number(6)]),
+        ])
+        let batch = try inputs()
+        let head = try XCTUnwrap(model.module(named: "head"))
+        for given in [batch, ["audio": try XCTUnwrap(batch["audio"])]] {
+            let embedding = try model.embedding(modalities: given)
+            XCTAssertEqual(embedding.shape, [3, 6])
+            let logits = try model.forward(modalities: given)
+            XCTAssertEqual(try (head(embedding) - logits).abs().max().item(), 0, accuracy: 1e-6)
+        }
+        let late = try classifier(["encoders": encoders, "fusion": .string("late")])
+        XCTAssertThrowsError(try late.embedding(modalities: batch)) {
+            XCTAssertTrue("\($0)".contains("no fused embedding"), "\($0)")
+        }
+    }
 }

@@ -478,4 +478,48 @@ final class GenerationLuaTests: XCTestCase {
             lua.string(global: "targetMessage")?.contains("summing to 1") == true,
             lua.string(global: "targetMessage") ?? "")
     }
+
+    /// Fused conditioning from Lua: a multimodal classifier's embedding (`model:embed{}`, with a modality left
+    /// out too) conditions a generator that `train_gan{conditions = ..., reconstruction = ...}` trains and
+    /// `metrics.reconstruction_ssim` scores.
+    func testFusedConditioningFromLua() throws {
+        let lua = try LuaState()
+        try lua.run(
+            source: """
+                lucerna.manual_seed(2)
+                local model = models.multimodal_classifier{
+                   encoders = {image = {type = "conv_encoder", channels = {4, 4}, dim = 6, input_size = 12},
+                               audio = {type = "temporal_encoder", channels = {4, 4}, dim = 6}},
+                   fusion = {type = "sum", dim = 5}}
+                local images, audio = tensor.rand{16, 1, 12, 12}, tensor.randn{16, 1, 40, 16}
+                local both = no_grad(function() return model:embed{image = images, audio = audio} end)
+                local spoken = no_grad(function() return model:embed{audio = audio} end)
+                embedShape = table.concat(both:shape(), ",")
+                spokenShape = table.concat(spoken:shape(), ",")
+                headSame = (model:module("head")(both) - model{image = images, audio = audio}):abs():max():item()
+                local labels = tensor{0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1, 0, 1}:long()
+                local g = models.cgan_generator{latent = 4, classes = 2, channels = {4, 4}, attention = false,
+                                                image_size = 12, conditioning = "fused", condition_dim = 5}
+                local result = train_gan{generator = g,
+                   critic = models.cgan_critic{classes = 2, channels = {4, 4}, attention = false, image_size = 12},
+                   data = {images = images, labels = labels, fused = both}, conditions = "fused", reconstruction = 10,
+                   steps = 2, batch = 4, n_critic = 1, every = {log = 2}, verbose = false}
+                l1 = result.history[1].reconstruction_l1
+                local ssim = metrics.reconstruction_ssim{generator = g, seed = 1}
+                ssim:update(both, images)
+                reconstruction = ssim:compute()
+                missingOk, missingMessage = pcall(function()
+                   return train_gan{generator = g, name = "missing",
+                      critic = models.cgan_critic{classes = 2, channels = {4, 4}, attention = false, image_size = 12},
+                      data = {images = images, labels = labels}, steps = 1, batch = 4} end)
+                """, name: "fused.lua")
+        XCTAssertEqual(lua.string(global: "embedShape"), "16,5")
+        XCTAssertEqual(lua.string(global: "spokenShape"), "16,5")
+        XCTAssertEqual(try XCTUnwrap(lua.number(global: "headSame")), 0, accuracy: 1e-6)
+        XCTAssertTrue(lua.number(global: "l1").map { $0 > 0 && $0 < 2 } == true)
+        XCTAssertTrue(lua.number(global: "reconstruction").map { $0 > -1 && $0 <= 1 } == true)
+        XCTAssertTrue(
+            lua.string(global: "missingMessage")?.contains("give the data's conditions") == true,
+            lua.string(global: "missingMessage") ?? "")
+    }
 }

@@ -138,6 +138,59 @@ final class GANTrainerTests: XCTestCase {
         XCTAssertEqual(averaged, straight.generator.stateDict().map { $0.tensor.toDoubles() })
     }
 
+    /// A generator conditioned on vectors trains on each real sample's own condition (the critic on its
+    /// label); the reconstruction term pulls each drawing to its sample's image.
+    func testConditioningVectorsAndReconstructionPullDrawingsToTheirImages() throws {
+        let (images, labels) = try Self.toyData(count: 32)
+        // Each sample's condition: its top and bottom halves' mean brightness and its label.
+        let pixels = images.toDoubles()
+        let conditions = try Tensor(
+            shape: [32, 3],
+            values: (0..<32).flatMap { sample -> [Double] in
+                let plane = pixels[(sample * 64)..<((sample + 1) * 64)]
+                return [plane.prefix(32).reduce(0, +) / 32, plane.suffix(32).reduce(0, +) / 32, Double(sample % 2)]
+            }, dtype: .float32)
+        var options = GANTrainer.Options()
+        (options.steps, options.batchSize, options.criticSteps, options.logEvery, options.verbose) = (
+            40, 8, 1, 10, false
+        )
+        options.reconstructionWeight = 10
+        func makeTrainer() throws -> GANTrainer {
+            let generator = RandomGenerator(seed: 5)
+            let model = try GANGenerator(
+                latent: 4, conditioning: .vector(dimension: 3), embedding: 4, channels: (4, 4),
+                attentionResolution: nil, imageSize: 8, generator: generator)
+            let critic = try GANCritic(
+                classes: 2, channels: (4, 4), attentionResolution: nil, imageSize: 8, generator: generator)
+            return try GANTrainer(
+                generator: model, critic: critic,
+                generatorOptimizer: try Adam(parameters: model.parameters(), learningRate: 5e-3, betas: (0.5, 0.9)),
+                criticOptimizer: try Adam(parameters: critic.parameters(), learningRate: 1e-3, betas: (0, 0.9)),
+                options: options)
+        }
+        RandomGenerator.shared.reseed(4)
+        let records = try makeTrainer().fit(images: images, labels: labels, conditions: conditions)
+        options.reconstructionWeight = 0  // the same training with the distance only logged
+        RandomGenerator.shared.reseed(4)
+        let adversarial = try makeTrainer().fit(images: images, labels: labels, conditions: conditions)
+        let first = try XCTUnwrap(records.first?.values["reconstruction_l1"])
+        let last = try XCTUnwrap(records.last?.values["reconstruction_l1"])
+        let without = try XCTUnwrap(adversarial.last?.values["reconstruction_l1"])
+        XCTAssertLessThan(last, 0.6 * first, "the drawings approach their images (\(first) → \(last))")
+        XCTAssertLessThan(last, 0.75 * without, "closer than the critic alone brings them (\(without))")
+        // Conditions must match the generator: vectors for a fused one, none for a label one.
+        XCTAssertThrowsError(try makeTrainer().fit(images: images, labels: labels)) {
+            XCTAssertTrue("\($0)".contains("give the data's conditions"), "\($0)")
+        }
+        XCTAssertThrowsError(
+            try makeTrainer().fit(images: images, labels: labels, conditions: conditions.sliced(axis: 1, end: 2))
+        ) { XCTAssertTrue("\($0)".contains("conditions must be [32, 3]"), "\($0)") }
+        XCTAssertThrowsError(try Self.makeTrainer(options).fit(images: images, labels: labels, conditions: conditions))
+        {
+            XCTAssertTrue("\($0)".contains("conditioning = \"fused\""), "\($0)")
+        }
+    }
+
     func testANonFiniteLossStopsNamingTheStep() throws {
         let (images, labels) = try Self.toyData(count: 32)
         var options = GANTrainer.Options()

@@ -23,6 +23,10 @@ public protocol ImagePairMetric: Metric {}
 /// required reference options carry stand-ins of 12×12 images over classes 0-2 for the conformance probe.
 public protocol ConditionalSampleMetric: Metric {}
 
+/// A metric of a vector-conditioned generator's redrawings: `update(predictions: conditions [N, D], targets:
+/// the samples' real images [N, C, H, W])`. Its generator option's stand-in draws 12×12 images from 4-vectors.
+public protocol ReconstructionMetric: Metric {}
+
 /// An explanation metric that needs the model (faithfulness: it perturbs the inputs in the order the
 /// attributions give and watches the target score). Its plain `update` throws, naming this one.
 public protocol FaithfulnessMetric: Metric {
@@ -48,6 +52,11 @@ extension ComponentKind {
                 // Generated 12×12 images in [0, 1] and the classes (0-2) they were drawn for.
                 try metric.update(
                     predictions: try probe.random([6, 1, 12, 12]).sigmoid(), targets: probe.labels(6, classes: 3),
+                    groups: nil)
+            } else if metric is ReconstructionMetric {
+                // Conditioning 4-vectors and the 12×12 real images in [0, 1] they belong to.
+                try metric.update(
+                    predictions: probe.random([4, 4]), targets: try probe.random([4, 1, 12, 12]).sigmoid(),
                     groups: nil)
             } else if metric is ImagePairMetric {
                 // Generation quality: random 12×12 images in [0, 1] against random references.

@@ -156,6 +156,22 @@ public final class MultimodalClassifier: Module {
 
     /// Logits from the present modalities (by name); absent ones get the fusion's placeholder.
     public func forward(modalities inputs: [String: Tensor]) throws -> Tensor {
+        let fused = try fusedFeatures(inputs)
+        return try head.map { try $0(fused) } ?? fused
+    }
+
+    /// The fused embedding `[N, D]` the head reads — the encoders' features of the present modalities through
+    /// the fusion, absent ones replaced by its placeholder (e.g. a spoken digit alone, for a generator
+    /// conditioned on it). Late fusion has no such embedding (it fuses per-modality logits).
+    public func embedding(modalities inputs: [String: Tensor]) throws -> Tensor {
+        guard modalityHeads.isEmpty else {
+            throw TensorError(
+                "multimodal_classifier", "late fusion fuses per-modality logits and has no fused embedding")
+        }
+        return try fusedFeatures(inputs)
+    }
+
+    func fusedFeatures(_ inputs: [String: Tensor]) throws -> Tensor {
         for name in inputs.keys where !modalities.contains(name) {
             throw TensorError(
                 "multimodal_classifier",
@@ -186,7 +202,7 @@ public final class MultimodalClassifier: Module {
             }
             fused = only
         }
-        return try head.map { try $0(fused) } ?? fused
+        return fused
     }
 
     /// With one modality, its input; otherwise an error naming the call to use.
