@@ -342,7 +342,8 @@ public final class GANTrainer {
                             + (values["explanation_penalty"].map {
                                 String(format: "  explanation %.4f  IoU %.3f", $0, values["explanation_iou"] ?? 0)
                             } ?? "")
-                            + (values["bias_penalty"].map { String(format: "  bias %.4f", $0) } ?? ""))
+                            + (values["bias_penalty"].map { String(format: "  bias %.4f", $0) } ?? "")
+                            + (values["reconstruction_l1"].map { String(format: "  L1 %.4f", $0) } ?? ""))
                 }
                 try onLog?(step)
                 try writeCheckpoint(records: records)

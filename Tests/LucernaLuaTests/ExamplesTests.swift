@@ -96,6 +96,16 @@ final class ExamplesTests: XCTestCase {
                 "real_ssim", "memorization_ratio", "wasserstein", "thick_share", "fairness_discrepancy",
             ],
             prints: "GAN-test accuracy", needsData: true),
+        "20_spoken_to_image": Example(
+            overrides: [
+                "quick=true", "steps=2", "limit=600", "test_pairs=100", "classifier_epochs=1", "every_log=1",
+                "every_images=2", "latent=8", "generator_channels={8,4}", "critic_channels={4,8}", "dim=8",
+            ],
+            metrics: [
+                "reconstruction_ssim", "class_mean_ssim", "spoken_gan_test_accuracy", "spoken_only_accuracy",
+                "reconstruction_l1",
+            ],
+            prints: "spoken digit → image", needsData: true),
     ]
 
     func testEveryExampleRunsAtATinySize() throws {
