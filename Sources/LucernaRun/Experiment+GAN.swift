@@ -175,7 +175,7 @@ extension Experiment {
             let drawn = try trainer.withAverage {
                 try generator.evaluating {
                     try noGrad {
-                        let (noise, _) = try generator.example(batch: classes.count * perClass, generator: .shared)
+                        let noise = try trainer.noise(count: classes.count * perClass)
                         return try generator.forward(noise, condition: condition)
                     }
                 }

@@ -107,12 +107,19 @@ public final class GANTrainer {
         }
     }
 
+    /// The generator's input noise for `count` samples from the shared random generator (only the noise is
+    /// drawn: the conditions come from the data or the drawn labels).
+    public func noise(count: Int) throws -> Tensor {
+        if let known = generator as? GANGenerator { return try known.noise(count: count, generator: .shared) }
+        return try generator.example(batch: count, generator: .shared).input
+    }
+
     /// One critic update on a real batch; returns (loss, Wasserstein estimate D(real) − D(fake), penalty). The
     /// critic sees the labels; the generator its conditioning vectors when the batch has them.
     func criticStep(_ batch: Batch) throws -> (Double, Double, Double) {
         let (real, labels) = (batch.images, batch.labels)
         criticOptimizer.zeroGrad()
-        let (noise, _) = try generator.example(batch: real.shape[0], generator: .shared)
+        let noise = try noise(count: real.shape[0])
         let fake = try noGrad { try generator.forward(noise, condition: batch.conditions ?? labels) }
         let realScores = try critic.forward(real, condition: labels)
         let fakeScores = try critic.forward(fake, condition: labels)
@@ -156,7 +163,7 @@ public final class GANTrainer {
                 shape: [batch],
                 integers: (0..<batch).map { _ in classes[RandomGenerator.shared.nextInt(below: classes.count)] })
         }
-        let (noise, _) = try generator.example(batch: labels.shape[0], generator: .shared)
+        let noise = try noise(count: labels.shape[0])
         let fake = try generator.forward(noise, condition: paired?.conditions ?? labels)
         var loss = try critic.forward(fake, condition: labels).mean().negated()
         let value = try loss.item()

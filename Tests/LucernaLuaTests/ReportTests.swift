@@ -75,6 +75,28 @@ final class ReportTests: XCTestCase {
         XCTAssert(html.contains("<th>outcome</th><td>completed</td>"))
     }
 
+    /// GAN training's records and its `gan_metrics` records are drawn against the step.
+    func testGANCurvesAreDrawnAgainstTheStepWithTheMetricsDuringTraining() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gan-report-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let run = try RunContext(directory: folder, recipe: "gan.lua", seed: 1, threads: 1)
+        let lua = try LuaState(run: run)
+        try lua.run(
+            source: """
+                for step = 100, 300, 100 do
+                   run.log{trainer = "gan", step = step, critic_loss = 1 / step}
+                   run.log{phase = "gan_metrics", trainer = "gan", step = step, gan_test_accuracy = step / 400}
+                end
+                run.log{phase = "summary", gan_test_accuracy = 0.9}
+                """, name: "gan.lua")
+        run.writeReport(error: nil)
+        let page = try parse("\(folder)/report.html")
+        XCTAssertEqual(page.counts["polyline"], 2, "critic_loss and gan_test_accuracy over the steps")
+        let html = try String(contentsOfFile: "\(folder)/report.html", encoding: .utf8)
+        XCTAssert(html.contains("gan: gan_test_accuracy"), "the metrics-during-training curve")
+        XCTAssert(html.contains(">step<"), "drawn against the step")
+    }
+
     func testComparisonPageAndMetricSelection() throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("compare-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: root) }

@@ -198,14 +198,17 @@ public enum RunReport {
         return html + "</table></section>\n"
     }
 
-    /// One chart per (trainer, metric), a line per seed, against the epoch (or the record's position).
+    /// One chart per (trainer, metric), a line per seed, against the epoch, the step (GAN training and its
+    /// `gan_metrics` records) or the record's position.
     static func curves(_ seeds: [(label: String, path: String)]) -> String {
         var series: [String: [String: [(Double, Double)]]] = [:]  // chart → seed → points
         var order: [String] = []
         var byEpoch: Set<String> = []
+        var byStep: Set<String> = []
         for (label, path) in seeds {
             var positions: [String: Double] = [:]
-            for record in records("\(path)/metrics.jsonl") where record["phase"] == nil {
+            for record in records("\(path)/metrics.jsonl")
+            where record["phase"] == nil || isGANMetrics(record["phase"]) {
                 var trainer = ""
                 if case .string(let name)? = record["trainer"] { trainer = name }
                 positions[trainer, default: 0] += 1
@@ -215,7 +218,11 @@ public enum RunReport {
                     let chart = trainer.isEmpty || trainer == "train" ? key : "\(trainer): \(key)"
                     if series[chart] == nil {
                         order.append(chart)
-                        if record["epoch"] != nil { byEpoch.insert(chart) }
+                        if record["epoch"] != nil {
+                            byEpoch.insert(chart)
+                        } else if record["step"] != nil {
+                            byStep.insert(chart)
+                        }
                     }
                     series[chart, default: [:]][label, default: []].append((x, y))
                 }
@@ -233,10 +240,15 @@ public enum RunReport {
         var html = "<section id=\"curves\"><h2>Curves</h2><div class=\"charts\">"
         for chart in sorted {
             let lines = seeds.compactMap { seed in series[chart]?[seed.label].map { (name: seed.label, points: $0) } }
-            let xLabel = byEpoch.contains(chart) ? "epoch" : "record"
+            let xLabel = byEpoch.contains(chart) ? "epoch" : byStep.contains(chart) ? "step" : "record"
             html += SVGChart.lines(title: chart, xLabel: xLabel, series: lines)
         }
         return html + "</div></section>\n"
+    }
+
+    /// Whether a record's phase is `gan_metrics` (metrics during GAN training, drawn as curves over steps).
+    static func isGANMetrics(_ phase: ConfigValue?) -> Bool {
+        if case .string("gan_metrics")? = phase { true } else { false }
     }
 
     /// The metrics whose value is another metric's: those whose report is a matrix (`confusion_matrix`'s
