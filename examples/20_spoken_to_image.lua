@@ -14,6 +14,9 @@ Long runs resume: lucerna run --resume RUN_DIR. ]]
 local defaults = {
    seeds = {1, 2, 3}, quick = false, limit = 0, test_pairs = 2000,
    classifier_epochs = 5, dim = 64, fusion = "concat",
+   -- Modality dropout: the share of training batches in which the classifier sees the spoken digit alone (the
+   -- image left out, the fusion's placeholder in its place), so that the audio-only embedding knows the digit.
+   image_dropout = 0.5,
    steps = 5000, batch = 64, n_critic = 5, lr = 1e-4, beta1 = 0, beta2 = 0.9, ema = 0.999,
    latent = 64, generator_channels = {128, 64}, critic_channels = {64, 128}, attention = 14,
    reconstruction = 10, every_log = 100, every_images = 500,
@@ -36,6 +39,7 @@ local classifier = models.multimodal_classifier{
    encoders = {image = {type = "conv_encoder", channels = {16, 32}, dim = config.dim},
                audio = {type = "temporal_encoder", mels = 40, channels = {32, 32}, dim = config.dim}},
    fusion = config.fusion, classes = 10}
+-- The classifier's inputs for a batch, with the image left out when `leave_out` is "image".
 local function pairs_of(batch, leave_out)
    local given = {audio = batch.spectrograms}
    if leave_out ~= "image" then given.image = batch.images end
@@ -43,7 +47,10 @@ local function pairs_of(batch, leave_out)
 end
 train(lucerna.merge(protocol, {name = "multimodal", model = classifier, data = train_set,
                                epochs = config.classifier_epochs,
-                               forward = function(batch) return classifier(pairs_of(batch)) end}))
+                               forward = function(batch)
+                                  local drop = classifier:is_training() and tensor.rand{1}:item() < config.image_dropout
+                                  return classifier(pairs_of(batch, drop and "image" or nil))
+                               end}))
 local multimodal_accuracy = evaluate{model = classifier, data = test_set, name = "multimodal_test",
                                      forward = function(batch) return classifier(pairs_of(batch)) end}.accuracy
 local spoken_accuracy = evaluate{model = classifier, data = test_set, name = "spoken_only_test",

@@ -284,6 +284,11 @@ enum LuaNNAPI {
                 lua_settop(call.state, 1)
                 return 1
             }
+            lua.setFunction("is_training") { call in
+                // PyTorch's `module.training`: whether the module is in training mode.
+                call.push(try moduleArgument(call).isTraining)
+                return 1
+            }
             lua.setFunction("eval") { call in
                 try moduleArgument(call).eval()
                 lua_settop(call.state, 1)
