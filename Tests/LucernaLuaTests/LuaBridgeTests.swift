@@ -36,6 +36,24 @@ final class LuaBridgeTests: XCTestCase {
     }
 
     /// `nn.init` as `torch.nn.init`: in place (the optimizer keeps the same tensor), seeded, within bounds.
+    /// `module:is_training()` follows `train()` and `eval()`, as PyTorch's `module.training`.
+    func testIsTrainingFollowsTrainAndEval() throws {
+        let lua = try LuaState()
+        try lua.run(
+            source: """
+                local model = nn.Sequential{nn.Linear(2, 2), nn.Dropout(0.5)}
+                local function mode() return model:is_training() and "training" or "evaluating" end
+                fresh = mode()
+                model:eval()
+                evaluating = mode()
+                model:train()
+                again = mode()
+                """, name: "mode.lua")
+        XCTAssertEqual(lua.string(global: "fresh"), "training")
+        XCTAssertEqual(lua.string(global: "evaluating"), "evaluating")
+        XCTAssertEqual(lua.string(global: "again"), "training")
+    }
+
     func testInitializersFillParametersInPlace() throws {
         let lua = try LuaState()
         try lua.run(
