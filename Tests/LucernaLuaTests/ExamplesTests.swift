@@ -86,7 +86,7 @@ final class ExamplesTests: XCTestCase {
             prints: "artifact relevance", needsData: true, variants: [["dataset=decoy_mnist"]]),
         "19_attention_gan": Example(
             overrides: [
-                "quick=true", "steps=3", "limit=600", "per_class=12", "references=12", "ssim_samples=4",
+                "quick=true", "steps=3", "limit=600", "holdout=100", "per_class=12", "references=12", "ssim_samples=4",
                 "gan_train_epochs=1", "every_log=1", "every_images=2", "every_metrics=2", "metrics_per_class=5",
                 "latent=8", "generator_channels={8,4}",
                 "critic_channels={4,8}",
