@@ -152,7 +152,7 @@ final class GANTrainerTests: XCTestCase {
             }, dtype: .float32)
         var options = GANTrainer.Options()
         (options.steps, options.batchSize, options.criticSteps, options.logEvery, options.verbose) = (
-            40, 8, 1, 10, false
+            100, 8, 1, 10, false
         )
         options.reconstructionWeight = 10
         func makeTrainer() throws -> GANTrainer {
@@ -176,8 +176,8 @@ final class GANTrainerTests: XCTestCase {
         let first = try XCTUnwrap(records.first?.values["reconstruction_l1"])
         let last = try XCTUnwrap(records.last?.values["reconstruction_l1"])
         let without = try XCTUnwrap(adversarial.last?.values["reconstruction_l1"])
-        XCTAssertLessThan(last, 0.6 * first, "the drawings approach their images (\(first) → \(last))")
-        XCTAssertLessThan(last, 0.75 * without, "closer than the critic alone brings them (\(without))")
+        XCTAssertLessThan(last, 0.4 * first, "the drawings approach their images (\(first) → \(last))")
+        XCTAssertLessThan(last, 0.5 * without, "closer than the critic alone brings them (\(without))")
         // Conditions must match the generator: vectors for a fused one, none for a label one.
         XCTAssertThrowsError(try makeTrainer().fit(images: images, labels: labels)) {
             XCTAssertTrue("\($0)".contains("give the data's conditions"), "\($0)")
