@@ -17,9 +17,10 @@ local defaults = {
    -- Modality dropout: the share of training batches in which the classifier sees the spoken digit alone (the
    -- image left out, the fusion's placeholder in its place), so that the audio-only embedding knows the digit.
    image_dropout = 0.5,
+   train_conditioner = true,
    steps = 5000, batch = 64, n_critic = 5, lr = 1e-4, beta1 = 0, beta2 = 0.9, ema = 0.999,
    latent = 64, generator_channels = {128, 64}, critic_channels = {64, 128}, attention = 14,
-   reconstruction = 10, every_log = 100, every_images = 500,
+   reconstruction = 100, every_log = 100, every_images = 500,
 }
 local quick = {limit = 12000, test_pairs = 1000, classifier_epochs = 2, steps = 300, latent = 32,
                generator_channels = {64, 32}, critic_channels = {32, 64}, attention = 7, lr = 2e-4,
@@ -35,10 +36,13 @@ local protocol = {optimizer = {type = "adamw", lr = 1e-3, weight_decay = 1e-2}, 
                   validation = 0.2}
 
 -- 1. The multimodal classifier whose fused embedding conditions the generators, and an image-only auditor.
-local classifier = models.multimodal_classifier{
-   encoders = {image = {type = "conv_encoder", channels = {16, 32}, dim = config.dim},
-               audio = {type = "temporal_encoder", mels = 40, channels = {32, 32}, dim = config.dim}},
-   fusion = config.fusion, classes = 10}
+local function multimodal()
+   return models.multimodal_classifier{
+      encoders = {image = {type = "conv_encoder", channels = {16, 32}, dim = config.dim},
+                  audio = {type = "temporal_encoder", mels = 40, channels = {32, 32}, dim = config.dim}},
+      fusion = config.fusion, classes = 10}
+end
+local classifier = multimodal()
 -- The classifier's inputs for a batch, with the image left out when `leave_out` is "image".
 local function pairs_of(batch, leave_out)
    local given = {audio = batch.spectrograms}
@@ -61,33 +65,40 @@ train(lucerna.merge(protocol, {name = "auditor", model = auditor, data = {images
                                epochs = config.classifier_epochs}))
 
 -- The fused embeddings, once, without gradients (in chunks): both modalities, and the spoken digit alone.
-local function embeddings(set, leave_out)
-   classifier:eval()
+local function embeddings(set, leave_out, model)
+   model = model or classifier
+   model:eval()
    local parts, count = {}, set.labels:numel()
    no_grad(function()
       for start = 1, count, 1000 do
          local length = math.min(1000, count - start + 1)
          local batch = {images = set.images:narrow(1, start, length),
                         spectrograms = set.spectrograms:narrow(1, start, length)}
-         parts[#parts + 1] = classifier:embed(pairs_of(batch, leave_out))
+         parts[#parts + 1] = model:embed(pairs_of(batch, leave_out))
       end
    end)
    return tensor.cat(parts, 1)
 end
-local fused_train, fused_test = embeddings(train_set), embeddings(test_set)
 local spoken_train, spoken_test = embeddings(train_set, "image"), embeddings(test_set, "image")
 
 -- 2. The two generators, each with the projection critic on the pair's label.
 local attention = config.attention > 0 and config.attention or false
-local function gan(name, conditions, reconstruction)
+-- `conditioning` is a tensor of conditioning vectors, or a conditioner {model = ..., inputs = ...} that computes
+-- them from the pairs' modalities, trained with the generator.
+local function gan(name, conditioning, reconstruction)
+   local width = conditioning.model and embeddings(test_set, nil, conditioning.model):shape()[2]
+                 or conditioning:shape()[2]
    local generator = models.cgan_generator{latent = config.latent, channels = config.generator_channels,
                                            attention = attention and {resolution = attention} or false,
-                                           conditioning = "fused", condition_dim = conditions:shape()[2]}
+                                           conditioning = "fused", condition_dim = width}
    local critic = models.cgan_critic{channels = config.critic_channels, attention = attention}
    local started = os.time()
    train_gan{name = name, generator = generator, critic = critic,
-             data = {images = train_set.images, labels = train_set.labels, conditions = conditions},
-             conditions = "conditions", reconstruction = reconstruction, steps = config.steps, batch = config.batch,
+             data = {images = train_set.images, labels = train_set.labels, spectrograms = train_set.spectrograms,
+                     conditions = not conditioning.model and conditioning or nil},
+             conditions = not conditioning.model and "conditions" or nil,
+             conditioner = conditioning.model and conditioning or nil,
+             reconstruction = reconstruction, steps = config.steps, batch = config.batch,
              n_critic = config.n_critic, ema = config.ema,
              optimizer = {type = "adam", lr = config.lr, betas = {config.beta1, config.beta2}},
              every = {log = config.every_log, images = config.every_images}}
@@ -95,8 +106,15 @@ local function gan(name, conditions, reconstruction)
    return generator, os.time() - started
 end
 
--- Reconstruction: each test pair redrawn from its own fused embedding.
-local reconstructor, reconstruction_seconds = gan("reconstruction", fused_train, config.reconstruction)
+-- Reconstruction: each test pair redrawn from its own fused embedding. The conditioner is a copy of the trained
+-- classifier that learns with the generator (`train_conditioner`), so that its embedding comes to keep the
+-- digit's shape; false keeps it frozen.
+local encoder = multimodal()
+encoder:load_state_dict(classifier:state_dict())
+local reconstructor, reconstruction_seconds = gan("reconstruction",
+   {model = encoder, inputs = {image = "images", audio = "spectrograms"}, train = config.train_conditioner},
+   config.reconstruction)
+local fused_test = embeddings(test_set, nil, encoder)
 local ssim = metrics.reconstruction_ssim{generator = reconstructor, seed = run.seed}
 ssim:update(fused_test, test_set.images)
 local reconstruction_ssim = ssim:compute()

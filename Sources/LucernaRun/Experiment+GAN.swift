@@ -42,6 +42,10 @@ extension Experiment {
             "the data set's conditioning vectors [N, D], one per image, for a generator with conditioning = \"fused\" (the critic still sees the labels)"
         ),
         OptionSpec(
+            "conditioner", .any,
+            "{model = multimodal classifier, inputs = {image = \"images\", audio = \"spectrograms\"}, train = true}: each sample's condition is the model's fused embedding of these data tensors, the model trained with the generator (or frozen with train = false)"
+        ),
+        OptionSpec(
             "reconstruction", .number, default: .number(0),
             "λ of λ·mean|G(z, c) − x| between each condition's generated image and its real image (with conditions)"),
         OptionSpec("images", .string, default: .string("images"), "the data set's image tensor"),
@@ -133,9 +137,42 @@ extension Experiment {
             conditions = try given.detach()
         }
         options.reconstructionWeight = config.has("reconstruction") ? try config.nonNegativeNumber("reconstruction") : 0
+        var inputs: [String: Tensor] = [:]
+        if case .table(let fields) = config.value("conditioner") {
+            let spec = try Config(
+                owner: "train_gan conditioner", options: fields,
+                specs: [
+                    OptionSpec("model", .object("Module"), required: true, "a multimodal classifier"),
+                    OptionSpec("inputs", .any, required: true, "modality name → the data set's tensor key"),
+                    OptionSpec("train", .boolean, default: .boolean(true), "train it with the generator"),
+                ])
+            guard let model = try spec.object("model", as: Module.self, named: "a module") as? MultimodalClassifier,
+                case .table(let named) = spec.value("inputs")
+            else {
+                throw ConfigurationError(
+                    "train_gan conditioner",
+                    "model must be a multimodal classifier (models.multimodal_classifier{}) and inputs a table {image = \"images\", ...}"
+                )
+            }
+            var keys: [String: String] = [:]
+            for (modality, value) in named {
+                guard case .string(let key) = value, let tensor = data.tensor(key) else {
+                    throw ConfigurationError(
+                        "train_gan conditioner", "inputs.\(modality) must name a tensor of the data set, got \(value)")
+                }
+                (keys[modality], inputs[modality]) = (key, tensor)
+            }
+            options.conditioner = try GANConditioner(model: model, inputs: keys, trained: spec.boolean("train"))
+        } else if !config.value("conditioner").isNull {
+            throw ConfigurationError("train_gan", "conditioner must be a table {model = ..., inputs = {...}}")
+        }
         // Optimizers: Adam(1e-4, β = (0, 0.9)) as WGAN-GP's Algorithm 1 unless given.
         func optimizer(_ key: String, _ network: ConditionalModel) throws -> Optimizer {
-            let parameters = ConfigValue.list(network.parameters().map(ConfigValue.tensor))
+            // A trained conditioner learns with the generator.
+            let extra =
+                key == "generator_optimizer" && options.conditioner?.trained == true
+                ? options.conditioner?.model.parameters() ?? [] : []
+            let parameters = ConfigValue.list((network.parameters() + extra).map(ConfigValue.tensor))
             var fields: [String: ConfigValue] = [
                 "type": .string("adam"), "lr": .number(1e-4), "betas": .list([.number(0), .number(0.9)]),
             ]
@@ -164,13 +201,18 @@ extension Experiment {
             let perClass = 8
             var condition = try Tensor(
                 shape: [classes.count * perClass], integers: classes.flatMap { Array(repeating: $0, count: perClass) })
-            if let conditions {
+            if conditions != nil || !inputs.isEmpty {
                 let known = labels.toIntegers()
                 let rows = classes.flatMap { label in
                     let members = known.indices.filter { known[$0] == label }
                     return (0..<perClass).map { members[$0 % members.count] }
                 }
-                condition = try conditions.indexSelect(axis: 0, indices: rows)
+                let batch = try GANTrainer.Batch(
+                    images: images.indexSelect(axis: 0, indices: rows),
+                    labels: labels.indexSelect(axis: 0, indices: rows),
+                    conditions: conditions?.indexSelect(axis: 0, indices: rows),
+                    inputs: inputs.mapValues { try $0.indexSelect(axis: 0, indices: rows) })
+                condition = try trainer.withAverage { try trainer.condition(for: batch, differentiable: false) }
             }
             let drawn = try trainer.withAverage {
                 try generator.evaluating {
@@ -201,7 +243,7 @@ extension Experiment {
                 }
             }
         }
-        let records = try trainer.fit(images: images, labels: labels, conditions: conditions)
+        let records = try trainer.fit(images: images, labels: labels, conditions: conditions, inputs: inputs)
         try trainer.adoptAverage()
         if let run = components.run { run.recordCheckpoint("checkpoints/\(options.name)-last.safetensors") }
         return .table([

@@ -40,6 +40,9 @@ public final class GANTrainer {
         /// λ of the reconstruction term λ·mean|G(z, c) − x| of a conditioning-vector generator, whose batch
         /// pairs each condition c with its real image x (0: none).
         public var reconstructionWeight = 0.0
+        /// The network computing each sample's conditioning vector from its other modalities, trained with the
+        /// generator or frozen (``GANConditioner``); `fit` then takes the modalities' tensors as `inputs`.
+        public var conditioner: GANConditioner?
         public init() {}
     }
 
@@ -47,9 +50,34 @@ public final class GANTrainer {
     /// (a fused embedding), each sample's conditioning vector.
     public struct Batch {
         public let images: Tensor, labels: Tensor, conditions: Tensor?
-        public init(images: Tensor, labels: Tensor, conditions: Tensor? = nil) {
-            (self.images, self.labels, self.conditions) = (images, labels, conditions)
+        /// The conditioner's modality tensors (modality name → rows), when there is a conditioner.
+        public let inputs: [String: Tensor]
+        public init(images: Tensor, labels: Tensor, conditions: Tensor? = nil, inputs: [String: Tensor] = [:]) {
+            (self.images, self.labels, self.conditions, self.inputs) = (images, labels, conditions, inputs)
         }
+        /// Whether the generator is conditioned on vectors from this batch (given or computed).
+        var carriesConditions: Bool { conditions != nil || !inputs.isEmpty }
+    }
+
+    /// The generator's condition for a batch: its conditioning vectors (given, or the conditioner's embedding
+    /// of its modalities — differentiable when `differentiable` and the conditioner is trained), else the labels.
+    public func condition(for batch: Batch, differentiable: Bool) throws -> Tensor {
+        if let conditions = batch.conditions { return conditions }
+        if let conditioner = options.conditioner, !batch.inputs.isEmpty {
+            if differentiable && conditioner.trained { return try conditioner.embed(batch.inputs) }
+            return try noGrad { try conditioner.embed(batch.inputs).detach() }
+        }
+        return batch.labels
+    }
+
+    /// The state the weight average covers, in a fixed order: the generator's, then a trained conditioner's
+    /// (named `conditioner.*`).
+    func averagedState() -> [(name: String, tensor: Tensor)] {
+        var state = generator.stateDict()
+        if let conditioner = options.conditioner, conditioner.trained {
+            state += conditioner.model.stateDict().map { (name: "conditioner.\($0.name)", tensor: $0.tensor) }
+        }
+        return state
     }
 
     public struct Record {
@@ -94,8 +122,12 @@ public final class GANTrainer {
         }
         (self.generator, self.critic, self.options) = (generator, critic, options)
         (self.generatorOptimizer, self.criticOptimizer) = (generatorOptimizer, criticOptimizer)
-        if options.emaDecay != nil { average = generator.stateDict().map { $0.tensor.copy() } }
-        averagedNames = Set(generator.namedParameters().map(\.name))
+        var names = Set(generator.namedParameters().map(\.name))
+        if let conditioner = options.conditioner, conditioner.trained {
+            names.formUnion(conditioner.model.namedParameters().map { "conditioner.\($0.name)" })
+        }
+        averagedNames = names
+        if options.emaDecay != nil { average = averagedState().map { $0.tensor.copy() } }
     }
 
     // MARK: - Steps
@@ -120,7 +152,7 @@ public final class GANTrainer {
         let (real, labels) = (batch.images, batch.labels)
         criticOptimizer.zeroGrad()
         let noise = try noise(count: real.shape[0])
-        let fake = try noGrad { try generator.forward(noise, condition: batch.conditions ?? labels) }
+        let fake = try noGrad { try generator.forward(noise, condition: condition(for: batch, differentiable: false)) }
         let realScores = try critic.forward(real, condition: labels)
         let fakeScores = try critic.forward(fake, condition: labels)
         let distance = try realScores.mean().item() - fakeScores.mean().item()
@@ -149,9 +181,10 @@ public final class GANTrainer {
     func generatorStep(batch: Int, classes: [Int], paired: Batch? = nil) throws -> [String: Double] {
         generatorOptimizer.zeroGrad()
         // The critic (and the feedback's classifiers) are not trained by this step.
+        let frozenConditioner = options.conditioner.map { $0.trained ? [] : $0.model.parameters() } ?? []
         let parameters =
             critic.parameters() + (options.explanationFeedback?.classifier.parameters() ?? [])
-            + (options.biasFeedback?.frozenParameters ?? [])
+            + (options.biasFeedback?.frozenParameters ?? []) + frozenConditioner
         let flags = parameters.map(\.requiresGrad)
         for parameter in parameters { try parameter.requiringGrad(false) }
         defer { for (parameter, flag) in zip(parameters, flags) { _ = try? parameter.requiringGrad(flag) } }
@@ -164,12 +197,13 @@ public final class GANTrainer {
                 integers: (0..<batch).map { _ in classes[RandomGenerator.shared.nextInt(below: classes.count)] })
         }
         let noise = try noise(count: labels.shape[0])
-        let fake = try generator.forward(noise, condition: paired?.conditions ?? labels)
+        let fake = try generator.forward(
+            noise, condition: paired.map { try condition(for: $0, differentiable: true) } ?? labels)
         var loss = try critic.forward(fake, condition: labels).mean().negated()
         let value = try loss.item()
         guard value.isFinite else { throw nonFinite("generator loss", value) }
         var values = ["generator_loss": value]
-        if let paired, paired.conditions != nil {
+        if let paired, paired.carriesConditions {
             // Logged for every conditioning-vector generator; a term of the loss with a positive weight.
             let drawn = options.reconstructionWeight > 0 ? fake : fake.detach()
             let distance = try (drawn - paired.images).abs().mean()
@@ -197,7 +231,7 @@ public final class GANTrainer {
             // TensorFlow's warm-up (ExponentialMovingAverage with num_updates): early on the average follows
             // the weights closely instead of staying near the initialisation.
             let decay = min(target, Double(1 + step) / Double(10 + step))
-            for ((name, tensor), mean) in zip(generator.stateDict(), average) {
+            for ((name, tensor), mean) in zip(averagedState(), average) {
                 if averagedNames.contains(name) {
                     try noGrad { try mean.assign(mean * decay + tensor.detach() * (1 - decay)) }
                 } else {
@@ -218,7 +252,7 @@ public final class GANTrainer {
         var conditioned = false
         for _ in 0..<options.criticSteps {
             let batch = try nextBatch()
-            conditioned = batch.conditions != nil
+            conditioned = batch.carriesConditions
             let (loss, distance, penalty) = try criticStep(batch)
             values["critic_loss", default: 0] += loss * share
             values["wasserstein", default: 0] += distance * share
@@ -248,12 +282,12 @@ public final class GANTrainer {
     /// EMA generator that evaluation uses. The checkpoint keeps the raw weights and the average apart.
     public func adoptAverage() throws {
         guard let average else { return }
-        for (tensor, mean) in zip(generator.stateDict().map(\.tensor), average) { try tensor.assign(mean) }
+        for (tensor, mean) in zip(averagedState().map(\.tensor), average) { try tensor.assign(mean) }
     }
 
     public func withAverage<R>(_ body: () throws -> R) throws -> R {
         guard let average else { return try body() }
-        let state = generator.stateDict().map(\.tensor)
+        let state = averagedState().map(\.tensor)
         let saved = state.map { $0.copy() }
         for (tensor, mean) in zip(state, average) { try tensor.assign(mean) }
         defer { for (tensor, value) in zip(state, saved) { try? tensor.assign(value) } }
@@ -263,9 +297,12 @@ public final class GANTrainer {
     // MARK: - Fit
 
     /// Trains on real `images` `[N, C, H, W]` in [0, 1] with their `labels` `[N]` and, for a generator
-    /// conditioned on vectors, each sample's `conditions` `[N, D]`; returns the log records.
+    /// conditioned on vectors, each sample's `conditions` `[N, D]` or — with a conditioner — the conditioner's
+    /// modality tensors `inputs` (modality name → `[N, ...]`); returns the log records.
     @discardableResult
-    public func fit(images: Tensor, labels: Tensor, conditions: Tensor? = nil) throws -> [Record] {
+    public func fit(images: Tensor, labels: Tensor, conditions: Tensor? = nil, inputs: [String: Tensor] = [:]) throws
+        -> [Record]
+    {
         guard images.rank == 4, labels.rank == 1, labels.shape[0] == images.shape[0],
             images.shape[0] >= options.batchSize
         else {
@@ -276,7 +313,27 @@ public final class GANTrainer {
         }
         let vectorDimension: Int? =
             if case .vector(let dimension) = (generator as? GANGenerator)?.conditioning { dimension } else { nil }
-        if let conditions {
+        var conditions = conditions
+        if let conditioner = options.conditioner {
+            guard conditions == nil, Set(inputs.keys) == Set(conditioner.inputs.keys),
+                inputs.values.allSatisfy({ $0.rank >= 1 && $0.shape[0] == images.shape[0] })
+            else {
+                throw TensorError(
+                    "train_gan",
+                    "a conditioner takes its modalities (\(conditioner.inputs.keys.sorted().joined(separator: ", "))) with one row per image instead of conditions, got \(inputs.keys.sorted().joined(separator: ", "))\(conditions == nil ? "" : " and conditions")"
+                )
+            }
+            // One probe through the conditioner: its embedding must fit the generator.
+            let probe = try noGrad { try conditioner.embed(inputs.mapValues { try $0.sliced(axis: 0, end: 2) }) }
+            guard let vectorDimension, probe.shape == [2, vectorDimension] else {
+                throw TensorError(
+                    "train_gan",
+                    "the conditioner's embedding is \(describe(shape: probe.shape)) for 2 samples; the generator takes \(vectorDimension.map { "[N, \($0)]" } ?? "labels (conditioning = \"fused\" takes vectors)")"
+                )
+            }
+        } else if !inputs.isEmpty {
+            throw TensorError("train_gan", "modality inputs are for a conditioner (train_gan{conditioner = {...}})")
+        } else if let conditions {
             guard let vectorDimension, conditions.shape == [images.shape[0], vectorDimension] else {
                 throw TensorError(
                     "train_gan",
@@ -284,13 +341,14 @@ public final class GANTrainer {
                         "conditions must be [\(images.shape[0]), \($0)] (a vector per image), got \(describe(shape: conditions.shape))"
                     } ?? "conditions are for a generator with conditioning = \"fused\"; this one takes labels")
             }
-        } else if let vectorDimension {
+        }
+        if options.conditioner == nil, conditions == nil, let vectorDimension {
             throw TensorError(
                 "train_gan",
                 "the generator is conditioned on vectors [N, \(vectorDimension)]: give the data's conditions (train_gan{conditions = \"key\"})"
             )
         }
-        guard options.reconstructionWeight == 0 || conditions != nil else {
+        guard options.reconstructionWeight == 0 || conditions != nil || options.conditioner != nil else {
             throw TensorError("train_gan", "reconstruction needs conditions paired with the images")
         }
         let classes = Array(Set(labels.toIntegers())).sorted()
@@ -314,7 +372,8 @@ public final class GANTrainer {
             return Batch(
                 images: try scaled.indexSelect(axis: 0, indices: chosen),
                 labels: try labels.indexSelect(axis: 0, indices: chosen),
-                conditions: try conditions?.indexSelect(axis: 0, indices: chosen))
+                conditions: try conditions?.indexSelect(axis: 0, indices: chosen),
+                inputs: try inputs.mapValues { try $0.indexSelect(axis: 0, indices: chosen) })
         }
         var sums = [String: Double]()
         var counts = [String: Int]()
@@ -373,12 +432,15 @@ public final class GANTrainer {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var tensors = generator.stateDict().map { (name: "generator.\($0.name)", tensor: $0.tensor) }
         tensors += critic.stateDict().map { (name: "critic.\($0.name)", tensor: $0.tensor) }
+        if let conditioner = options.conditioner, conditioner.trained {
+            tensors += conditioner.model.stateDict().map { (name: "conditioner.\($0.name)", tensor: $0.tensor) }
+        }
         tensors += try generatorOptimizer.stateTensors().map {
             (name: "generator_optimizer.\($0.name)", tensor: $0.tensor)
         }
         tensors += try criticOptimizer.stateTensors().map { (name: "critic_optimizer.\($0.name)", tensor: $0.tensor) }
         if let average {
-            tensors += zip(generator.stateDict(), average).map { (name: "average.\($0.0.name)", tensor: $0.1) }
+            tensors += zip(averagedState(), average).map { (name: "average.\($0.0.name)", tensor: $0.1) }
         }
         if !order.isEmpty {
             tensors.append((name: "data.order", tensor: try Tensor(shape: [order.count], integers: order)))
@@ -432,11 +494,14 @@ public final class GANTrainer {
         }
         try generator.loadStateDict(groups["generator"] ?? [:], convertingDtypes: false)
         try critic.loadStateDict(groups["critic"] ?? [:], convertingDtypes: false)
+        if let conditioner = options.conditioner, conditioner.trained {
+            try conditioner.model.loadStateDict(groups["conditioner"] ?? [:], convertingDtypes: false)
+        }
         try generatorOptimizer.loadStateTensors(optimizerStates["generator_optimizer"] ?? [])
         try criticOptimizer.loadStateTensors(optimizerStates["critic_optimizer"] ?? [])
         if let average {
             let saved = groups["average"] ?? [:]
-            for ((name, _), mean) in zip(generator.stateDict(), average) {
+            for ((name, _), mean) in zip(averagedState(), average) {
                 guard let value = saved[name], value.shape == mean.shape else {
                     throw fail("has no moving average for \(name), but train_gan has ema set")
                 }

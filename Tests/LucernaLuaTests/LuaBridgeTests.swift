@@ -526,11 +526,28 @@ final class GenerationLuaTests: XCTestCase {
                 local ssim = metrics.reconstruction_ssim{generator = g, seed = 1}
                 ssim:update(both, images)
                 reconstruction = ssim:compute()
+                local copy = models.multimodal_classifier{
+                   encoders = {image = {type = "conv_encoder", channels = {4, 4}, dim = 6, input_size = 12},
+                               audio = {type = "temporal_encoder", channels = {4, 4}, dim = 6}},
+                   fusion = {type = "sum", dim = 5}}
+                copy:load_state_dict(model:state_dict())
+                local g2 = models.cgan_generator{latent = 4, classes = 2, channels = {4, 4}, attention = false,
+                                                 image_size = 12, conditioning = "fused", condition_dim = 5}
+                local conditioned = train_gan{generator = g2, name = "conditioner",
+                   critic = models.cgan_critic{classes = 2, channels = {4, 4}, attention = false, image_size = 12},
+                   data = {images = images, labels = labels, spectrograms = audio},
+                   conditioner = {model = copy, inputs = {image = "images", audio = "spectrograms"}},
+                   reconstruction = 10, steps = 2, batch = 4, n_critic = 1, every = {log = 2}, verbose = false}
+                conditionerL1 = conditioned.history[1].reconstruction_l1
+                moved = (copy:embed{image = images, audio = audio} - both):abs():max():item()
                 missingOk, missingMessage = pcall(function()
                    return train_gan{generator = g, name = "missing",
                       critic = models.cgan_critic{classes = 2, channels = {4, 4}, attention = false, image_size = 12},
                       data = {images = images, labels = labels}, steps = 1, batch = 4} end)
                 """, name: "fused.lua")
+        XCTAssertTrue(lua.number(global: "conditionerL1").map { $0 > 0 && $0 < 2 } == true)
+        XCTAssertGreaterThan(
+            try XCTUnwrap(lua.number(global: "moved")), 0, "the conditioner trained with the generator")
         XCTAssertEqual(lua.string(global: "embedShape"), "16,5")
         XCTAssertEqual(lua.string(global: "spokenShape"), "16,5")
         XCTAssertEqual(try XCTUnwrap(lua.number(global: "headSame")), 0, accuracy: 1e-6)
