@@ -149,16 +149,9 @@ public struct BiasFeedback {
         let own = try outputs.softmax(axis: 1).gathering(
             axis: 1, indices: Tensor(shape: [count, 1], integers: indices)
         ).reshaped([count])
-        let present = Array(Set(indices)).sorted()
-        var membership = [Double](repeating: 0, count: present.count * count)
-        for (sample, label) in indices.enumerated() {
-            if let row = present.firstIndex(of: label) { membership[row * count + sample] = 1 }
-        }
-        let sizes = present.map { label in Double(indices.lazy.filter { $0 == label }.count) }
-        let sums = try Tensor(shape: [present.count, count], values: membership, dtype: own.dtype).matmul(
-            own.reshaped([count, 1])
-        ).reshaped([present.count])
-        let means = try sums / Tensor(shape: [present.count], values: sizes, dtype: own.dtype)
+        let (perClass, sizes) = try own.groupMeans(groups: indices, groupCount: classes)
+        let present = sizes.indices.filter { sizes[$0] > 0 }
+        let means = try perClass.indexSelect(axis: 0, indices: present)
         let values = means.toDoubles()
         let best = values.max() ?? 0
         let penalty = try (Tensor(best, dtype: means.dtype) - means).square().mean()

@@ -73,6 +73,9 @@ final class GradientCheckTests: XCTestCase {
             try $0[0].scatterAdding(axis: 1, indices: Tensor(shape: [3, 2], integers: [0, 3, 1, 1, 2, 0]), size: 4)
                 .square()
         },
+        Case(name: "group_means", shapes: [[5]]) {
+            try $0[0].groupMeans(groups: [2, 0, 2, 2, 0], groupCount: 4).means.square()
+        },
         Case(name: "index_add", shapes: [[3, 2]]) {
             try $0[0].indexAdding(axis: 0, indices: [2, 0, 2], size: 4).square()
         },
@@ -177,5 +180,18 @@ final class GradientCheckTests: XCTestCase {
             }
         }
         XCTAssertFalse(reports[0].passed)
+    }
+
+    /// `groupMeans`: each group's mean, 0 for an empty group, and the sizes; groups out of range are errors.
+    func testGroupMeansAveragePerGroup() throws {
+        let values = try Tensor(shape: [5], doubles: [1, 2, 3, 4, 6])
+        let (means, sizes) = try values.groupMeans(groups: [2, 0, 2, 2, 0], groupCount: 4)
+        for (value, expected) in zip(means.toDoubles(), [4, 0, 8.0 / 3.0, 0]) {
+            XCTAssertEqual(value, expected, accuracy: 1e-12)
+        }
+        XCTAssertEqual(sizes, [2, 0, 3, 0])
+        XCTAssertThrowsError(try values.groupMeans(groups: [0, 1, 4, 0, 0], groupCount: 4)) {
+            XCTAssertTrue("\($0)".contains("group_means"), "\($0)")
+        }
     }
 }

@@ -93,15 +93,8 @@ public final class GroupDRO: TrainingMethod {
     func robustLoss(_ losses: Tensor, indices: [Int]) throws -> Tensor {
         guard let weights else { throw TensorError("group_dro", "prepare was not called with the training data") }
         let groupCount = groupSizes.count
-        var members = Array(repeating: 0, count: groupCount)
-        for index in indices { members[index] += 1 }
-        // The averaging matrix A[g, i] = 1/n_g(batch) for sample i in group g: l = A · losses.
-        var averaging = Array(repeating: 0.0, count: groupCount * indices.count)
-        for (sample, group) in indices.enumerated() {
-            averaging[group * indices.count + sample] = 1 / Double(members[group])
-        }
-        let matrix = try Tensor(shape: [groupCount, indices.count], values: averaging, dtype: losses.dtype)
-        let groupLosses = try matrix.matmul(losses.reshaped([indices.count, 1])).reshaped([groupCount])
+        let (groupLosses, members) = try losses.reshaped([indices.count]).groupMeans(
+            groups: indices, groupCount: groupCount)
         let values = groupLosses.detach().toDoubles()
         var updated = weights.toDoubles()
         for group in 0..<groupCount {

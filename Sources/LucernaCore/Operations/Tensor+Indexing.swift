@@ -64,6 +64,24 @@ extension Tensor {
         try scatterAdding(axis: axis, indices: indices, size: size, validated: false)
     }
 
+    /// The mean of a vector's entries per group: entry g is the mean of the entries whose group is g, for
+    /// groups `0..<groupCount` (0 for a group without members), and the groups' sizes. Differentiable: a
+    /// scatter-add of the entries, divided by the sizes (a batch's per-group loss or accuracy).
+    public func groupMeans(groups: [Int], groupCount: Int) throws -> (means: Tensor, sizes: [Int]) {
+        guard rank == 1, groups.count == shape[0], groups.allSatisfy({ (0..<groupCount).contains($0) }) else {
+            throw TensorError(
+                "group_means",
+                "needs a vector with one group in 0..<\(groupCount) per entry, got \(describe(shape: shape)) and \(groups.count) groups up to \(groups.max() ?? 0)"
+            )
+        }
+        var sizes = [Int](repeating: 0, count: groupCount)
+        for group in groups { sizes[group] += 1 }
+        let sums = try scatterAdding(
+            axis: 0, indices: Tensor(shape: [groups.count], integers: groups), size: groupCount, validated: true)
+        let divisors = try Tensor(shape: [groupCount], values: sizes.map { Double(Swift.max($0, 1)) }, dtype: dtype)
+        return (try sums / divisors, sizes)
+    }
+
     func scatterAdding(axis: Int, indices: Tensor, size: Int, validated: Bool) throws -> Tensor {
         try requireFloatingPoint("scatter_add")
         let resolved = try Tensor.normalize(axis: axis, rank: rank, "scatter_add")
