@@ -152,7 +152,11 @@ enum LuaTrainAPI {
         return hooks
     }
 
-    /// The spec's values, with its functions (`forward`, `loss`, `terms`, `callbacks.*`) kept as references.
+    /// The option tables whose named fields may be functions (`train_gan{fairness = {groups = function ...}}`).
+    static let nestedFunctions: [String: Set<String>] = ["fairness": ["groups"]]
+
+    /// The spec's values, with its functions (`forward`, `loss`, `terms`, `on_metrics`, `callbacks.*` and the
+    /// ``nestedFunctions``) kept as references.
     static func readSpec(
         _ call: LuaCall, lua: LuaState, accepted: [String] = Experiment.trainOptions.map(\.name),
         function: String = "train"
@@ -203,8 +207,10 @@ enum LuaTrainAPI {
             case ("callbacks", _):
                 throw TensorError(
                     "train", "callbacks must be a table {on_step_end = function ..., on_epoch_end = function ...}")
-            case ("fairness", LUA_TTABLE):
-                // train_gan's bias feedback may name its groups by a function; the rest is plain values.
+            case (_, LUA_TTABLE) where nestedFunctions[key] != nil:
+                // An option table that may hold functions (nestedFunctions): those are kept as references
+                // named "<option>.<field>", the rest read as values.
+                let slots = nestedFunctions[key] ?? []
                 let table = lua_absindex(state, -1)
                 var fields: [String: ConfigValue] = [:]
                 lua_pushnil(state)
@@ -212,12 +218,12 @@ enum LuaTrainAPI {
                     defer { lucerna_pop(state, 1) }
                     guard lua_type(state, -2) == LUA_TSTRING,
                         let name = lucerna_tostring(state, -2).map({ String(cString: $0) })
-                    else { throw TensorError(function, "fairness options must be named") }
-                    if name == "groups", lua_type(state, -1) == LUA_TFUNCTION {
-                        functions["fairness.groups"] = LuaFunctionReference(
-                            lua, at: -1, label: "\(function) fairness.groups")
+                    else { throw TensorError(function, "\(key) options must be named") }
+                    if slots.contains(name), lua_type(state, -1) == LUA_TFUNCTION {
+                        functions["\(key).\(name)"] = LuaFunctionReference(
+                            lua, at: -1, label: "\(function) \(key).\(name)")
                     } else {
-                        fields[name] = try LuaConfigValue.read(-1, in: state, path: "\(function) fairness.\(name)")
+                        fields[name] = try LuaConfigValue.read(-1, in: state, path: "\(function) \(key).\(name)")
                     }
                 }
                 values[key] = .table(fields)
