@@ -344,8 +344,6 @@ enum LuaNNAPI {
         return module
     }
 
-    /// `module(x)` or, for a fusion, `fusion{x1, x2, ...}` (one tensor per modality; `false` marks a
-    /// missing modality, which the fusion replaces by its placeholder).
     /// The table of named modalities at argument 2 of a multimodal classifier's call (`model{image = x}`).
     static func modalityInputs(_ call: LuaCall, _ multimodal: MultimodalClassifier) throws -> [String: Tensor] {
         call.reads(upTo: 2)
@@ -378,6 +376,8 @@ enum LuaNNAPI {
         return inputs
     }
 
+    /// `module(x)` or, for a fusion, `fusion{x1, x2, ...}` (one tensor per modality; `false` marks a
+    /// missing modality, which the fusion replaces by its placeholder).
     static func forwardCall(_ call: LuaCall) throws -> Int32 {
         let module = try moduleArgument(call)
         if let conditional = module as? ConditionalModel {

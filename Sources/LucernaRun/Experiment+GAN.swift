@@ -134,7 +134,7 @@ extension Experiment {
             guard let given = data.tensor(key) else {
                 throw ConfigurationError("train_gan", "data has no tensor '\(key)' (conditions)")
             }
-            conditions = try given.detach()
+            conditions = given.detach()
         }
         options.reconstructionWeight = config.has("reconstruction") ? try config.nonNegativeNumber("reconstruction") : 0
         var inputs: [String: Tensor] = [:]
@@ -199,26 +199,30 @@ extension Experiment {
             // Eight samples per class from the averaged generator, a row per class: for label conditioning
             // the class itself, for conditioning vectors those of the first eight real samples of the class.
             let perClass = 8
-            var condition = try Tensor(
-                shape: [classes.count * perClass], integers: classes.flatMap { Array(repeating: $0, count: perClass) })
+            var batch = try GANTrainer.Batch(
+                images: images,
+                labels: Tensor(
+                    shape: [classes.count * perClass],
+                    integers: classes.flatMap { Array(repeating: $0, count: perClass) }))
             if conditions != nil || !inputs.isEmpty {
                 let known = labels.toIntegers()
                 let rows = classes.flatMap { label in
                     let members = known.indices.filter { known[$0] == label }
                     return (0..<perClass).map { members[$0 % members.count] }
                 }
-                let batch = try GANTrainer.Batch(
+                batch = try GANTrainer.Batch(
                     images: images.indexSelect(axis: 0, indices: rows),
                     labels: labels.indexSelect(axis: 0, indices: rows),
                     conditions: conditions?.indexSelect(axis: 0, indices: rows),
                     inputs: inputs.mapValues { try $0.indexSelect(axis: 0, indices: rows) })
-                condition = try trainer.withAverage { try trainer.condition(for: batch, differentiable: false) }
             }
+            // One swap to the weight average for the condition (a trained conditioner's too) and the drawing.
             let drawn = try trainer.withAverage {
                 try generator.evaluating {
                     try noGrad {
-                        let noise = try trainer.noise(count: classes.count * perClass)
-                        return try generator.forward(noise, condition: condition)
+                        let condition = try trainer.condition(for: batch, differentiable: false)
+                        return try generator.forward(
+                            trainer.noise(count: classes.count * perClass), condition: condition)
                     }
                 }
             }

@@ -73,7 +73,7 @@ public struct BiasFeedback {
     /// conditioning `labels` `[N]`.
     public func evaluate(images: Tensor, labels: Tensor) throws -> (term: Tensor, values: [String: Double]) {
         let scaled = try images.affine(scale: 0.5, shift: 0.5)
-        var term = try Tensor(0, dtype: images.dtype)
+        var term = Tensor(0, dtype: images.dtype)
         var values: [String: Double] = [:]
         if let groups {
             let probabilities = try groupProbabilities(scaled, groups: groups)

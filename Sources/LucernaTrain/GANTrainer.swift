@@ -313,7 +313,6 @@ public final class GANTrainer {
         }
         let vectorDimension: Int? =
             if case .vector(let dimension) = (generator as? GANGenerator)?.conditioning { dimension } else { nil }
-        var conditions = conditions
         if let conditioner = options.conditioner {
             guard conditions == nil, Set(inputs.keys) == Set(conditioner.inputs.keys),
                 inputs.values.allSatisfy({ $0.rank >= 1 && $0.shape[0] == images.shape[0] })
