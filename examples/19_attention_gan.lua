@@ -8,7 +8,8 @@ thick-stroke samples — ink above the training median — kept at one half, and
 generated samples kept even) and image grids per class in the report. The averaged generator is then scored
 (docs/guide/generation.md):
   - GAN-test accuracy: the auditing CNN on generated samples, against the classes they were drawn for;
-  - GAN-train accuracy: a fresh CNN trained on generated samples only, on the real test set;
+  - GAN-train accuracy: a fresh CNN trained on generated samples only — as many as the auditor's real training
+    images, with the auditor's protocol — on the real test set, beside the auditor's accuracy (Shmelkov et al.);
   - cluster NMI (ClusterGAN's protocol) in the auditing CNN's `relu3` features, and the same for real test images;
   - classifier FID and KID in those features against the real test set, beside the floor of held-out training
     images the auditor never saw (`holdout`);
@@ -42,6 +43,9 @@ local defaults = {
    per_class = 1000,      -- generated samples per class for the scores
    references = 1000,     -- real training images per class for generation SSIM
    ssim_samples = 100,    -- generated (and real test) images per class scored by generation SSIM
+   -- GAN-train's generated training set, samples per class; 0: the auditor's training set's size over the classes
+   -- (Shmelkov et al. 2018 train on as many generated samples as the real classifier had real ones).
+   gan_train_per_class = 0,
    gan_train_epochs = 5, every_images = 500, every_log = 100, every_metrics = 1000, metrics_per_class = 100,
 }
 -- The quick setting: a smaller model with attention at 7×7 and a larger step size, 400 steps — recognisable
@@ -182,14 +186,19 @@ local drawn_iou, real_iou = explanation_iou(ssim_drawn), explanation_iou(ssim_re
 local drawn_thick, real_thick = thick_share(drawn.images), thick_share(real_test.images)
 
 -- GAN-train accuracy: a fresh CNN trained on generated samples only, tested on the real test set.
+local gan_train_per_class = config.gan_train_per_class > 0 and config.gan_train_per_class
+                            or auditor_set.labels:numel() // 10
+local gan_train_set = gan_train_per_class == config.per_class and drawn
+                      or generate{generator = generator, per_class = gan_train_per_class, seed = run.seed + 1000}
 local gan_trained = models.cnn{}
-train(lucerna.merge(protocol, {name = "gan_train", model = gan_trained, data = drawn,
+train(lucerna.merge(protocol, {name = "gan_train", model = gan_trained, data = gan_train_set,
                                epochs = config.gan_train_epochs}))
 local gan_train = evaluate{model = gan_trained, data = test_set, name = "gan_train_test"}.accuracy
 
 local summary = {phase = "summary", auditor_accuracy = auditor_accuracy, gan_test_accuracy = gan_test,
                  gan_test_worst_class_accuracy = gan_test_report.worst_class_accuracy,
-                 gan_train_accuracy = gan_train, cluster_nmi = cluster_nmi, real_cluster_nmi = real_cluster_nmi,
+                 gan_train_accuracy = gan_train, gan_train_samples = gan_train_set.labels:numel(),
+                 cluster_nmi = cluster_nmi, real_cluster_nmi = real_cluster_nmi,
                  classifier_fid = fid, classifier_fid_floor = fid_floor, classifier_kid = kid,
                  classifier_kid_floor = kid_floor, generation_ssim = generation_ssim, real_ssim = real_ssim,
                  memorization_ratio = memorization, explanation_iou = drawn_iou, real_explanation_iou = real_iou,
@@ -197,8 +206,9 @@ local summary = {phase = "summary", auditor_accuracy = auditor_accuracy, gan_tes
                  gan_seconds = gan_seconds}
 run.log(summary)
 print(("%s, %d generator steps in %d s"):format(config.dataset, config.steps, gan_seconds))
-print(("GAN-test accuracy %.4f (worst class %.4f; the auditor on real test images %.4f), GAN-train accuracy %.4f")
-      :format(gan_test, gan_test_report.worst_class_accuracy, auditor_accuracy, gan_train))
+print(("GAN-test accuracy %.4f (worst class %.4f; the auditor on real test images %.4f), GAN-train accuracy %.4f"
+       .. " (trained on %d generated samples)")
+      :format(gan_test, gan_test_report.worst_class_accuracy, auditor_accuracy, gan_train, gan_train_set.labels:numel()))
 print(("cluster NMI %.4f (real test images %.4f); classifier FID %.3f (real floor %.3f), KID %.4f (floor %.4f)")
       :format(cluster_nmi, real_cluster_nmi, fid, fid_floor, kid, kid_floor))
 print(("generation SSIM %.4f (real test images against the same references %.4f), memorisation ratio %.3f")

@@ -92,8 +92,9 @@ final class ExamplesTests: XCTestCase {
                 "critic_channels={4,8}",
             ],
             metrics: [
-                "gan_test_accuracy", "gan_train_accuracy", "cluster_nmi", "classifier_fid", "generation_ssim",
-                "real_ssim", "memorization_ratio", "wasserstein", "thick_share", "fairness_discrepancy",
+                "gan_test_accuracy", "gan_train_accuracy", "gan_train_samples", "cluster_nmi", "classifier_fid",
+                "generation_ssim", "real_ssim", "memorization_ratio", "wasserstein", "thick_share",
+                "fairness_discrepancy",
             ],
             prints: "GAN-test accuracy", needsData: true),
         "20_spoken_to_image": Example(
