@@ -55,12 +55,7 @@ extension LuaState {
     /// only with `override = true`) and refreshes its kind's Lua global.
     @discardableResult
     public func loadPlugin(file path: String, overriding: Bool = false) throws -> ComponentEntry {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw LuaError(message: "\(path): cannot read the plugin")
-        }
-        guard let source = String(data: data, encoding: .utf8) else {
-            throw LuaError(message: "\(path): not UTF-8 text")
-        }
+        let source = try LuaState.source(ofFile: path, role: "plugin")
         let top = lua_gettop(state)
         defer { lua_settop(state, top) }
         try evaluate(source: source, name: path, results: 1)

@@ -294,15 +294,29 @@ public final class LuaState {
         }
     }
 
-    /// Runs a Lua file.
-    public func run(file path: String) throws {
+    /// The text of the Lua file at `path`; `role` (recipe, plugin, file) names it when it cannot be read.
+    static func source(ofFile path: String, role: String) throws -> String {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw LuaError(message: "\(path): cannot read the recipe")
+            throw LuaError(message: "\(path): cannot read the \(role)")
         }
         guard let source = String(data: data, encoding: .utf8) else {
             throw LuaError(message: "\(path): not UTF-8 text")
         }
-        try run(source: source, name: path)
+        return source
+    }
+
+    /// Runs a Lua file.
+    public func run(file path: String) throws {
+        try run(source: Self.source(ofFile: path, role: "recipe"), name: path)
+    }
+
+    /// Runs a Lua file that returns a value (a claims file, a table of settings) and gives that value.
+    public func value(ofFile path: String) throws -> ConfigValue {
+        let source = try Self.source(ofFile: path, role: "file")
+        let top = lua_gettop(state)
+        defer { lua_settop(state, top) }
+        try evaluate(source: source, name: path, results: 1)
+        return try LuaConfigValue.read(-1, in: state, path: path)
     }
 
     /// The error value on top as text; pops `count` values.

@@ -86,16 +86,38 @@ struct Report: ParsableCommand {
             "Compare run folders in one table (mean ± std over seeds from each run's summary.json): Markdown on standard output, and an HTML page with --html."
     )
 
-    @Argument(help: "Run folders.") var runs: [String]
+    @Argument(help: "Run folders; with --claims, the one folder that holds the claims' run folders.") var runs: [String]
     @Option(
         help:
             "Metrics to show, comma-separated; a trailing * matches a prefix (e.g. test_*,val_f1). Default: the test metrics, else all."
     )
     var metrics: String?
     @Option(help: "Also write a self-contained HTML page (table and bar charts) to this file.") var html: String?
+    @Option(
+        help:
+            "A claims file (Lua, returning {title = ..., claims = {...}}): each claim of a paper beside ours, with a verdict (docs/guide/reproduce.md)."
+    )
+    var claims: String?
 
     func run() throws {
         guard !runs.isEmpty else { throw ValidationError("give at least one run folder") }
+        if let claims {
+            guard runs.count == 1 else {
+                throw ValidationError("with --claims, give the one folder that holds the claims' run folders")
+            }
+            do {
+                let comparison = try ClaimReport(claims: try LuaState().value(ofFile: claims), runsFolder: runs[0])
+                print(comparison.markdown, terminator: "")
+                if let html {
+                    try comparison.html.write(toFile: html, atomically: true, encoding: .utf8)
+                    report("html: \(html)")
+                }
+            } catch {
+                report("error: \(error)")
+                throw ExitCode(1)
+            }
+            return
+        }
         let selected =
             metrics?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } ?? []
         do {

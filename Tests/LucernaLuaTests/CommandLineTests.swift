@@ -226,6 +226,54 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(try lucerna(["run", recipe, "--seeds", "2,2"]).status, 2)
     }
 
+    /// `lucerna report --claims`: a Lua claims file judged against multi-seed runs, in Markdown and HTML.
+    func testReportJudgesAClaimsFileAgainstRuns() throws {
+        let runs = temporaryFolder("claims-runs")
+        defer { try? FileManager.default.removeItem(atPath: runs) }
+        let recipe = try write(
+            "local config = lucerna.config{offset = 0}\nrun.log{test_accuracy = 0.9 + config.offset + run.seed / 1000}",
+            "claims-recipe")
+        for (name, offset) in [("full", "0.05"), ("base", "0")] {
+            let result = try lucerna([
+                "run", recipe, "--seeds", "1,2,3", "--out", "\(runs)/\(name)", "--set", "offset=\(offset)",
+            ])
+            XCTAssertEqual(result.status, 0, result.errors)
+        }
+        let claims = try write(
+            """
+            return {title = "A paper", claims = {
+               {section = "Main", claim = "accuracy 93.2 %", run = "full", metric = "test_accuracy", paper = 0.932,
+                unit = "%", target = 0.99},
+               {section = "Main", claim = "beats the baseline", run = "full", metric = "test_accuracy", over = {"base"}},
+               {section = "Generation", claim = "SSIM 88.8 %", run = "gan", metric = "ssim", paper = 0.888},
+            }}
+            """, "claims")
+        let html = "\(runs)/paper.html"
+        let result = try lucerna(["report", "--claims", claims, runs, "--html", html])
+        XCTAssertEqual(result.status, 0, result.errors)
+        let lines = result.output.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines.first, "# A paper")
+        XCTAssert(
+            lines.contains(
+                "| accuracy 93.2 % | 93.20 % | 95.20 % ± 0.10 % (3 seeds) | [94.95, 95.45] | ≥ 99.00 % missed | holds | ours 95.20 % is at or above the paper's 93.20 % |"
+            ),
+            result.output)
+        XCTAssert(
+            lines.contains {
+                $0.hasPrefix("| beats the baseline | – | ") && $0.contains("vs base: +0.0500")
+                    && $0.contains("| holds |")
+            }, result.output)
+        XCTAssert(lines.contains { $0.hasPrefix("| SSIM 88.8 % |") && $0.contains("| not run |") }, result.output)
+        XCTAssert(result.output.contains("Verdicts: 2 holds, 1 not run."), result.output)
+        XCTAssert(try String(contentsOfFile: html, encoding: .utf8).contains("<h2>Generation</h2>"))
+        // A claims file that is not one, and a wrong folder count, fail with a message.
+        let broken = try write("return {claims = {{section = 'x'}}}", "claims-broken")
+        let failed = try lucerna(["report", "--claims", broken, runs])
+        XCTAssertEqual(failed.status, 1)
+        XCTAssert(failed.errors.contains("claims[1]"), failed.errors)
+        XCTAssertNotEqual(try lucerna(["report", "--claims", claims, runs, runs]).status, 0)
+    }
+
     func testSeedsRunAsParallelJobsAndAResumeSkipsFinishedSeeds() throws {
         let sequential = temporaryFolder("seeds-sequential")
         let parallel = temporaryFolder("seeds-jobs")

@@ -14,7 +14,8 @@ public enum RunReport {
         }
     }
 
-    static func json(_ path: String) -> [String: ConfigValue]? {
+    /// The fields of the JSON object in the file at `path`, or nil when it is missing or not an object.
+    public static func json(_ path: String) -> [String: ConfigValue]? {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8),
             case .table(let fields)? = try? ConfigValue(parsingJSON: text)
         else { return nil }

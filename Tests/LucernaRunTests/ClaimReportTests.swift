@@ -1,0 +1,169 @@
+import Foundation
+import LucernaComponents
+import XCTest
+
+@testable import LucernaRun
+
+final class ClaimReportTests: XCTestCase {
+    var folder = ""
+
+    override func setUpWithError() throws {
+        folder =
+            FileManager.default.temporaryDirectory.appendingPathComponent("claims-\(getpid())-\(name.hashValue)")
+            .path
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(atPath: folder) }
+
+    /// A finished multi-seed run: `summary.json` as `lucerna run` writes it, and a `run.json`.
+    func writeRun(_ name: String, seeds: [Int], metrics: [String: [Double]], overrides: [String] = []) throws {
+        let path = "\(folder)/\(name)"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let records = seeds.enumerated().map { index, seed in
+            (seed: seed, metrics: metrics.compactMapValues { index < $0.count ? $0[index] : nil })
+        }
+        try SeedSummary(records: records).json.write(toFile: "\(path)/summary.json", atomically: true, encoding: .utf8)
+        let run = ConfigValue.table([
+            "recipe": .string("examples/paper/\(name).lua"), "overrides": .list(overrides.map { .string($0) }),
+            "threads": .number(1),
+        ])
+        try run.json.write(toFile: "\(path)/run.json", atomically: true, encoding: .utf8)
+    }
+
+    func claims(_ entries: [[String: ConfigValue]]) -> ConfigValue {
+        .table(["title": .string("Paper"), "claims": .list(entries.map { .table($0) })])
+    }
+
+    func claim(
+        _ run: String, _ metric: String, paper: ConfigValue? = nil, _ extra: [String: ConfigValue] = [:]
+    ) -> [String: ConfigValue] {
+        var fields: [String: ConfigValue] = [
+            "section": .string("Main"), "claim": .string("\(metric) of \(run)"), "run": .string(run),
+            "metric": .string(metric),
+        ]
+        if let paper { fields["paper"] = paper }
+        return fields.merging(extra) { $1 }
+    }
+
+    func testFiguresAgainstThePaperAndTheTarget() throws {
+        try writeRun(
+            "full", seeds: [1, 2, 3], metrics: ["test_accuracy": [0.990, 0.992, 0.994], "fid": [12, 10, 11]])
+        let report = try ClaimReport(
+            claims: claims([
+                claim("full", "test_accuracy", paper: .number(0.932), ["target": .number(0.99), "unit": .string("%")]),
+                claim("full", "test_accuracy", paper: .number(0.995), ["target": .number(0.995)]),
+                claim("full", "test_accuracy", paper: .list([.number(0.73), .number(0.77)])),
+                claim("full", "fid", paper: .number(11.5), ["higher": .boolean(false)]),
+                claim("full", "fid", paper: .number(10.5), ["higher": .boolean(false)]),
+            ]), runsFolder: folder)
+        XCTAssertEqual(report.rows.map(\.verdict), [.holds, .doesNotHold, .holds, .holds, .doesNotHold])
+        XCTAssertEqual(report.rows.map(\.targetMet), [true, false, nil, nil, nil])
+        let first = try XCTUnwrap(report.rows[0].ours)
+        XCTAssertEqual(first.mean, 0.992, accuracy: 1e-12)
+        XCTAssertEqual(first.standardDeviation, 0.002, accuracy: 1e-12)
+        // mean ± t(0.975, 2)·s/√3 with t = 4.302652729749462 (SciPy).
+        let half = 4.302652729749462 * 0.002 / 3.0.squareRoot()
+        XCTAssertEqual(first.interval?.lower ?? 0, 0.992 - half, accuracy: 1e-9)
+        XCTAssertEqual(first.interval?.upper ?? 0, 0.992 + half, accuracy: 1e-9)
+        let cells = report.cells(report.rows[0])
+        XCTAssertEqual(cells[1], "93.20 %")
+        XCTAssertEqual(cells[2], "99.20 % ± 0.20 % (3 seeds)")
+        XCTAssertEqual(cells[4], "≥ 99.00 % met")
+        XCTAssertTrue(report.rows[1].reason.contains("below the paper's 0.9950"), report.rows[1].reason)
+        XCTAssertTrue(report.rows[2].reason.contains("range 0.7300–0.7700"), report.rows[2].reason)
+        XCTAssertTrue(report.rows[4].reason.contains("above the paper's 10.5000"), report.rows[4].reason)
+    }
+
+    /// "Outperforms every baseline" holds only when each paired difference's interval excludes zero; the
+    /// differences pair by seed, whatever order the runs list their seeds in.
+    func testOutperformsIsJudgedByPairedIntervals() throws {
+        try writeRun("full", seeds: [1, 2, 3], metrics: ["test_f1": [0.95, 0.96, 0.97]])
+        try writeRun("clear", seeds: [3, 1, 2], metrics: ["test_f1": [0.92, 0.90, 0.915]])
+        try writeRun("close", seeds: [1, 2, 3], metrics: ["test_f1": [0.96, 0.95, 0.969]])
+        let over = { (names: [String]) -> [String: ConfigValue] in ["over": .list(names.map { .string($0) })] }
+        let report = try ClaimReport(
+            claims: claims([
+                claim("full", "test_f1", over(["clear"])), claim("full", "test_f1", over(["clear", "close"])),
+            ]),
+            runsFolder: folder)
+        let clear = try XCTUnwrap(report.rows[0].paired.first)
+        XCTAssertEqual(clear.seeds, [1, 2, 3])
+        for (actual, expected) in zip(clear.differences, [0.05, 0.045, 0.05]) {
+            XCTAssertEqual(actual, expected, accuracy: 1e-12)
+        }
+        XCTAssertEqual(report.rows[0].verdict, .holds, report.rows[0].reason)
+        XCTAssertEqual(report.rows[1].verdict, .doesNotHold)
+        XCTAssertTrue(report.rows[1].reason.contains("close"), report.rows[1].reason)
+        XCTAssertFalse(report.rows[1].reason.contains("clear ("), report.rows[1].reason)
+    }
+
+    func testOneSeedGivesNoIntervalAndMissingRunsAreSaid() throws {
+        try writeRun("full", seeds: [1], metrics: ["test_accuracy": [0.99]])
+        try writeRun("base", seeds: [1], metrics: ["test_accuracy": [0.98]])
+        try writeRun("worse", seeds: [1], metrics: ["test_accuracy": [0.995]])
+        let report = try ClaimReport(
+            claims: claims([
+                claim("full", "test_accuracy", ["over": .list([.string("base")])]),
+                claim("full", "test_accuracy", ["over": .list([.string("worse")])]),
+                claim("full", "test_accuracy", ["over": .list([.string("absent")])]),
+                claim("absent", "test_accuracy", paper: .number(0.9)),
+                claim("full", "test_acc", paper: .number(0.9)),
+                claim(
+                    "full", "test_accuracy", paper: .number(0.888),
+                    ["comparable": .boolean(false), "why": .string("another SSIM")]),
+                claim("full", "test_accuracy", paper: .number(0.9)),
+            ]), runsFolder: folder)
+        XCTAssertEqual(
+            report.rows.map(\.verdict), [.undecided, .doesNotHold, .notRun, .notRun, .notRun, .notComparable, .holds])
+        XCTAssertTrue(report.rows[3].reason.contains("has not finished"), report.rows[3].reason)
+        XCTAssertTrue(report.rows[4].reason.contains("similar: test_accuracy"), report.rows[4].reason)
+        XCTAssertEqual(report.rows[5].reason, "another SSIM")
+        XCTAssertTrue(report.rows[6].reason.hasSuffix("(one seed)"), report.rows[6].reason)
+        XCTAssertEqual(report.cells(report.rows[6])[3], "–")
+    }
+
+    func testMarkdownHasSectionsSettingsAndProvenance() throws {
+        try writeRun(
+            "full", seeds: [1, 2], metrics: ["test_accuracy": [0.99, 0.98], "time": [125, 3725]],
+            overrides: ["quick=true"])
+        try #"{"commit": "abc1234", "mode": "full"}"#.write(
+            toFile: "\(folder)/reproduce.json", atomically: true, encoding: .utf8)
+        var second = claim("full", "test_accuracy", paper: .number(0.9))
+        second["section"] = .string("Robustness")
+        let report = try ClaimReport(
+            claims: claims([claim("full", "test_accuracy", paper: .number(0.932)), second]), runsFolder: folder)
+        let markdown = report.markdown
+        XCTAssertTrue(markdown.hasPrefix("# Paper\n\n- commit: abc1234\n- mode: full\n"), markdown)
+        let main = try XCTUnwrap(markdown.range(of: "## Main"))
+        let robustness = try XCTUnwrap(markdown.range(of: "## Robustness"))
+        XCTAssertLessThan(main.lowerBound, robustness.lowerBound)
+        XCTAssertTrue(markdown.contains("Verdicts: 2 holds."), markdown)
+        XCTAssertTrue(
+            markdown.contains(
+                "- `full`: recipe `examples/paper/full.lua`; `--set quick=true`; seeds 1, 2; wall time per seed 2 min 05 s, 1 h 02 min; 1 thread(s) each"
+            ), markdown)
+        XCTAssertTrue(report.html.contains("<tr class=\"holds\">"))
+    }
+
+    func testMalformedClaimsAreErrorsNamingTheClaim() throws {
+        let cases: [([String: ConfigValue], String)] = [
+            (claim("full", "x", paper: .number(1), ["papers": .number(1)]), "unknown field 'papers'"),
+            (["claim": .string("c"), "run": .string("r"), "metric": .string("m"), "paper": .number(1)], "`section`"),
+            (claim("full", "x"), "give the paper's figure"),
+            (claim("full", "x", paper: .list([.number(0.8), .number(0.7)])), "low 0.8 above high 0.7"),
+            (claim("full", "x", paper: .string("93 %")), "finite number"),
+            (claim("full", "x", paper: .number(1), ["comparable": .boolean(false)]), "needs `why`"),
+            (claim("full", "x", paper: .number(1), ["unit": .string("percent")]), "unit"),
+            (claim("full", "x", ["over": .string("base")]), "list of run folders"),
+        ]
+        for (entry, expected) in cases {
+            XCTAssertThrowsError(try ClaimReport(claims: claims([entry]), runsFolder: folder)) { error in
+                XCTAssertTrue("\(error)".contains("claims[1]"), "\(error)")
+                XCTAssertTrue("\(error)".contains(expected), "\(error) should mention \(expected)")
+            }
+        }
+        XCTAssertThrowsError(try ClaimReport(claims: .list([]), runsFolder: folder))
+        XCTAssertThrowsError(try ClaimReport(claims: .table(["claims": .list([])]), runsFolder: folder))
+    }
+}
