@@ -21,13 +21,14 @@ Run:  .build/release/lucerna run examples/19_attention_gan.lua                 (
       .build/release/lucerna run examples/19_attention_gan.lua --set medium=true (the experiments' setting)
       .build/release/lucerna run examples/19_attention_gan.lua --set quick=true (a smaller model, 400 steps; minutes)
       --set dataset=fashion_mnist; --set attention=0 for the plain cWGAN-GP; --set loss=hinge --set spectral_norm=true
-      --set n_critic=1 for the SAGAN-style variant; --set feedback_weight=0 without explanation feedback;
+      --set n_critic=1 --set lr=1e-4 --set critic_lr=4e-4 for the SAGAN-style variant (its two learning rates; with
+      --set steps=15000 in the medium setting for as many critic updates); --set feedback_weight=0 without explanation feedback;
       --set fairness_weight=0 without bias feedback. Long runs resume: lucerna run --resume RUN_DIR. ]]
 
 local defaults = {
    seeds = {1, 2, 3}, dataset = "mnist", quick = false, medium = false,
    steps = 10000, batch = 64, n_critic = 5, loss = "wgan_gp", gradient_penalty = 10,
-   lr = 1e-4, beta1 = 0, beta2 = 0.9, ema = 0.999,
+   lr = 1e-4, critic_lr = 0, beta1 = 0, beta2 = 0.9, ema = 0.999,   -- critic_lr 0: the generator's lr
    latent = 128, generator_channels = {128, 64}, critic_channels = {64, 128}, attention = 14,
    conditioning = "projection", spectral_norm = false,
    -- Explanation feedback: the auditor's Grad-CAM++ map (at relu2) of each generated sample kept on the
@@ -116,6 +117,8 @@ local started = os.time()
 train_gan{generator = generator, critic = critic, data = train_set, loss = config.loss, n_critic = config.n_critic,
           gradient_penalty = config.gradient_penalty, steps = config.steps, batch = config.batch, ema = config.ema,
           optimizer = {type = "adam", lr = config.lr, betas = {config.beta1, config.beta2}},
+          critic_optimizer = {type = "adam", lr = config.critic_lr > 0 and config.critic_lr or config.lr,
+                              betas = {config.beta1, config.beta2}},
           every = {log = config.every_log, images = config.every_images, metrics = config.every_metrics},
           on_metrics = progress_metrics,
           feedback = config.feedback_weight > 0 and {classifier = auditor, layer = config.feedback_layer,
