@@ -1,6 +1,7 @@
 import LucernaComponents
 import LucernaCore
 import LucernaNN
+import LucernaTestSupport
 import XCTest
 
 /// The explanation-quality metrics on small maps and masks whose values are worked out by hand.
@@ -46,6 +47,49 @@ final class ExplanationMetricTests: XCTestCase {
         XCTAssertEqual(report["threshold"]?.description, "\"value\"")
         XCTAssertEqual(report["count"]?.numberValue, 2)
         XCTAssertEqual(report["std"]?.numberValue ?? -1, (0.18).squareRoot(), accuracy: 1e-12)
+    }
+
+    /// The box rule by hand. Map A at 15 % of 9 keeps 9, 8, 7 and 2: {9, 8, 7} is the largest component, its box
+    /// rows 0-1 × columns 0-1 equals the mask's → 1. Map B keeps only the 5 (every 1 is below 0.75·5 = 3.75 at
+    /// relative 0.75), box (1, 1) against the mask's (2, 2) → 0. Diagonal pixels are one component (8-connected).
+    func testIoUXAIBoxRuleByHand() throws {
+        XCTAssertEqual(try value("iou_xai", ["threshold": .string("box"), "relative": .number(0.75)]), 0.5)
+        XCTAssertEqual(try value("iou_xai", ["threshold": .string("box")]), (1 + 1.0 / 9) / 2, accuracy: 1e-15)
+        let diagonal = try Tensor(shape: [1, 3, 3], doubles: [1, 0, 0, 0, 1, 0, 0, 0, 1.5])
+        let everything = try Tensor(shape: [1, 3, 3], doubles: Array(repeating: 1, count: 9))
+        let metric = try metric("iou_xai", ["threshold": .string("box"), "relative": .number(0.6)])
+        try metric.update(predictions: diagonal, targets: everything, groups: nil)
+        // At 0.6 · 1.5 = 0.9 all three are kept and connected (0-4-8 along the diagonal): the whole grid → 1.
+        XCTAssertEqual(try metric.compute(), 1)
+        // 3 × 4: the diagonal pair (0, 0)-(1, 1) and a lone pixel at (0, 3). 8-connected, the pair is the larger
+        // component: its 2 × 2 box against the mask's 12 pixels → 1/3 (4-connected, three single pixels would tie
+        // and the first, one pixel, give 1/12).
+        let lone = try Tensor(shape: [1, 3, 4], doubles: [1, 0, 0, 0.5, 0, 1, 0, 0, 0, 0, 0, 0])
+        let grid = try Tensor(shape: [1, 3, 4], doubles: Array(repeating: 1, count: 12))
+        let split = try self.metric("iou_xai", ["threshold": .string("box"), "relative": .number(0.4)])
+        try split.update(predictions: lone, targets: grid, groups: nil)
+        XCTAssertEqual(try split.compute(), 1.0 / 3, accuracy: 1e-15)
+        XCTAssertThrowsError(try self.metric("iou_xai", ["threshold": .string("box"), "relative": .number(0)]))
+        XCTAssertEqual(try split.report()["relative"]?.numberValue, 0.4)
+    }
+
+    /// The box rule against SciPy's connected components (`scripts/golden/make_iou_box_golden.py`), per sample.
+    func testIoUXAIBoxRuleMatchesSciPy() throws {
+        let fixture = try Fixture("iou_box.safetensors")
+        for tag in ["square", "oblong"] {
+            let maps = try fixture["box.\(tag).maps"]
+            let masks = try fixture["box.\(tag).masks"]
+            for (relative, key) in [(0.15, "iou"), (0.5, "iou50")] {
+                let expected = try fixture["box.\(tag).\(key)"].toDoubles()
+                for sample in 0..<maps.shape[0] {
+                    let metric = try metric("iou_xai", ["threshold": .string("box"), "relative": .number(relative)])
+                    try metric.update(
+                        predictions: try maps.sliced(axis: 0, start: sample, end: sample + 1),
+                        targets: try masks.sliced(axis: 0, start: sample, end: sample + 1), groups: nil)
+                    XCTAssertEqual(try metric.compute(), expected[sample], accuracy: 1e-12, "\(tag) \(key) \(sample)")
+                }
+            }
+        }
     }
 
     func testAttributionAUC() throws {

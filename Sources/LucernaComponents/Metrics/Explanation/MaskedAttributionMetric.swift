@@ -9,6 +9,8 @@ import LucernaCore
 /// `[N, H, W]` or `[N, 1, H, W]`, non-zero inside. The third argument (groups) is ignored.
 public class MaskedAttributionMetric: Metric {
     let owner: String
+    /// The width of the maps being scored (for rules that look at the grid, such as IoU-XAI's box rule).
+    private(set) var width = 0
     private(set) var scores: [Double] = []
     private(set) var skipped = 0
 
@@ -39,6 +41,7 @@ public class MaskedAttributionMetric: Metric {
             )
         }
         let (count, plane) = (mapShape[0], mapShape[1] * mapShape[2])
+        width = mapShape[2]
         let channels = maps.rank == 4 ? maps.shape[1] : 1
         let values = maps.toDoubles()
         let inside = masks.toDoubles().map { $0 != 0 }
