@@ -107,12 +107,24 @@ final class ExamplesTests: XCTestCase {
                 "reconstruction_l1",
             ],
             prints: "spoken digit → image", needsData: true),
+        "paper/model": Example(
+            overrides: [
+                "quick=true", "limit=600", "test_limit=200", "epochs=1", "explained=50", "attacked=50", "dim=16",
+            ],
+            metrics: [
+                "test_accuracy", "test_f1", "worst_speaker_accuracy", "speaker_accuracy_gap", "iou_xai_box",
+                "iou_xai_top20", "robust_accuracy_pgd20",
+            ],
+            prints: "IoU-XAI", needsData: true, variants: [["variant=image"], ["variant=late"]]),
     ]
 
     func testEveryExampleRunsAtATinySize() throws {
         let root = Fixture.repositoryRoot
-        let names = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("examples").path)
-            .filter { $0.hasSuffix(".lua") }.map { String($0.dropLast(4)) }.sorted()
+        // The examples, and the paper's recipes in examples/paper/ as `paper/<name>`.
+        let names = try ["", "paper/"].flatMap { folder in
+            try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent("examples/\(folder)").path)
+                .filter { $0.hasSuffix(".lua") }.map { folder + String($0.dropLast(4)) }
+        }.sorted()
         XCTAssertEqual(names, Self.examples.keys.sorted(), "every example needs tiny settings in ExamplesTests")
         let environment = ProcessInfo.processInfo.environment
         let hasData = environment["LUCERNA_DATA"] != nil
@@ -138,7 +150,7 @@ final class ExamplesTests: XCTestCase {
     func check(
         _ name: String, _ example: Example, variant: Int, overrides extra: [String], scratch: String, root: URL
     ) throws {
-        let folder = "\(scratch)/\(name)-\(variant)"
+        let folder = "\(scratch)/\(name.replacingOccurrences(of: "/", with: "-"))-\(variant)"
         var overrides = example.overrides + extra
         if name == "12_explanations_under_attack" { overrides.append("from=\(scratch)/11_fashion_robustness-0") }
         let result = try lucerna(

@@ -1,0 +1,150 @@
+--[[ examples/paper/model.lua: the paper's integrated classifier on multimodal MNIST (a handwritten digit and a spoken
+recording of the same digit), its baselines and its ablations, from registered components only.
+The full model (`variant = "full"`): an image CNN encoder and a 1-D temporal CNN over the log-mel frames, fused by
+cross-modal attention (MulT-style, both directions), a linear head; trained with the paper's protocol (stratified
+80/20 split, AdamW + cosine annealing, early stopping on validation macro F1, the best epoch restored) and three
+additions, each switched off by an ablation:
+  - explanation feedback: Grad-CAM++ of the image branch (`encoders.image.relu2`, for the label) kept on the digit
+    (`grad_cam_pp_penalty`, the soft Dice form against the pixels above 0.1) — `no_explanation`;
+  - bias regularization: equalized odds across the speakers who recorded the digits (FairTorch's squared gaps of
+    each speaker's mean predicted probability within each class) — `no_bias`;
+  - adversarial training: PGD on the image (L∞, ε `train_eps`), half the data loss — `no_adversarial`.
+`no_cross_attention` is the full model with concatenation instead of cross-modal attention. The baselines train
+without any addition: `image` (image only), `audio` (audio only), `concat`, `late` (late fusion, learned weights).
+Measured on the test pairs: accuracy and macro F1; Grad-CAM++ IoU-XAI of the image branch against the digit's pixels
+above 0.1 under the recorded rules (the box rule of CAM/Grad-CAM at 15 % of the maximum — `iou_xai_box` — and the top
+20 % of pixels — `iou_xai_top20`), on `explained` test pairs; accuracy per speaker (worst speaker, largest gap);
+robust accuracy under PGD-20 on the image (ε `attack_eps`, the audio held) on `attacked` test pairs.
+Run:  .build/release/lucerna run examples/paper/model.lua --set variant=full      (3 seeds)
+      --set quick=true: 12,000 training pairs, 3 epochs, 500 explained and attacked pairs (minutes a variant) ]]
+
+local defaults = {
+   seeds = {1, 2, 3}, variant = "full", quick = false, limit = 0, test_limit = 0, epochs = 10, patience = 3,
+   batch = 64, dim = 64, heads = 4,
+   explanation_weight = 0.3, bias_weight = 1, train_eps = 0.1, train_steps = 3, adversarial_mix = 0.5,
+   attack_eps = 0.1, explained = 2000, attacked = 1000,
+}
+local quick = {limit = 12000, test_limit = 2000, epochs = 3, explained = 500, attacked = 500}
+local config = lucerna.config(defaults)
+if config.quick then config = lucerna.config(lucerna.merge(defaults, quick)) end
+lucerna.manual_seed(run.seed)
+
+local variants = {
+   full = {fusion = "cross_attention", explanation = true, bias = true, adversarial = true},
+   no_cross_attention = {fusion = "concat", explanation = true, bias = true, adversarial = true},
+   no_explanation = {fusion = "cross_attention", bias = true, adversarial = true},
+   no_bias = {fusion = "cross_attention", explanation = true, adversarial = true},
+   no_adversarial = {fusion = "cross_attention", explanation = true, bias = true},
+   image = {modalities = {image = true}}, audio = {modalities = {audio = true}},
+   concat = {fusion = "concat"}, late = {fusion = "late"},
+}
+local variant = variants[config.variant]
+assert(variant, "variant must be one of full, no_cross_attention, no_explanation, no_bias, no_adversarial, image, audio, "
+       .. "concat, late; got " .. tostring(config.variant))
+local modalities = variant.modalities or {image = true, audio = true}
+
+local function limit(value) return value > 0 and value or nil end
+-- The digit's own pixels: the object mask the explanation penalty and IoU-XAI use.
+local function with_masks(set)
+   set.object_masks = set.images:gt(0.1)
+   return set
+end
+local train_set = with_masks(data.multimodal_mnist{split = "train", limit = limit(config.limit)})
+local test_set = with_masks(data.multimodal_mnist{split = "test", limit = limit(config.test_limit)})
+
+local fusions = {cross_attention = {type = "cross_attention", dim = config.dim, heads = config.heads}, concat = "concat",
+                 late = {type = "late", weights = "learned"}}
+local encoders = {}
+if modalities.image then encoders.image = {type = "conv_encoder", channels = {16, 32}, dim = config.dim} end
+if modalities.audio then
+   encoders.audio = {type = "temporal_encoder", mels = 40, channels = {32, 32}, dim = config.dim}
+end
+local model = models.multimodal_classifier{encoders = encoders, fusion = variant.fusion and fusions[variant.fusion] or false,
+                                           classes = 10}
+local function inputs(batch)
+   local given = {}
+   if modalities.image then given.image = batch.images end
+   if modalities.audio then given.audio = batch.spectrograms end
+   return given
+end
+
+local regularizers = {}
+if variant.explanation then
+   regularizers[#regularizers + 1] = {type = "grad_cam_pp_penalty", weight = config.explanation_weight,
+                                      layer = "encoders.image.relu2", mask = "object_masks", invert = true, form = "dice"}
+end
+if variant.bias then
+   regularizers[#regularizers + 1] = {type = "equalized_odds", weight = config.bias_weight}
+end
+local adversarial = variant.adversarial and {
+   method = "pgd", mix = config.adversarial_mix,
+   attack = {type = "pgd", eps = config.train_eps, alpha = config.train_eps / 2, steps = config.train_steps,
+             random_start = true, clamp_min = 0, clamp_max = 1},
+} or nil
+
+local started = os.time()
+local result = train{
+   model = model, forward = function(batch) return model(inputs(batch)) end, data = train_set, validation = 0.2,
+   test = test_set, epochs = config.epochs, batch = config.batch, groups = "speakers", inputs = "images",
+   regularizers = regularizers, adversarial = adversarial,
+   early_stopping = {metric = "val_f1", patience = config.patience, mode = "max"},
+}
+local seconds = os.time() - started
+
+local summary = {phase = "summary", variant = config.variant, test_accuracy = result.test.accuracy,
+                 test_f1 = result.test.f1, train_seconds = seconds}
+
+-- Accuracy per speaker (the protected subgroups of the audio).
+local audit = evaluate{model = model, forward = function(batch) return model(inputs(batch)) end, data = test_set,
+                       groups = "speakers", name = "speakers", metrics = {worst = "worst_group_accuracy"}}
+summary.worst_speaker_accuracy = audit.worst
+local best = 0
+for _, group in ipairs(audit.reports.worst.groups) do best = math.max(best, group.accuracy) end
+summary.speaker_accuracy_gap = best - audit.worst
+
+local function first(set, count)
+   count = math.min(count, set.labels:numel())
+   local part = {}
+   for name, tensor in pairs(set) do
+      if type(tensor) == "userdata" then part[name] = tensor:narrow(1, 1, count) end
+   end
+   return part
+end
+
+if modalities.image then
+   -- IoU-XAI of the image branch's Grad-CAM++ (the label's map) under the two recorded rules.
+   local explainer = explainers.grad_cam_pp{layer = "encoders.image.relu2"}
+   local rules = {iou_xai_box = metrics.iou_xai{threshold = "box", relative = 0.15},
+                  iou_xai_top20 = metrics.iou_xai{threshold = "top_k", fraction = 0.2}}
+   local shown = first(test_set, config.explained)
+   for start = 1, shown.labels:numel(), 500 do
+      local length = math.min(500, shown.labels:numel() - start + 1)
+      local part = {}
+      for name, tensor in pairs(shown) do part[name] = tensor:narrow(1, start, length) end
+      local maps = explainer:explain(model, inputs(part), part.labels).image
+      for _, metric in pairs(rules) do metric:update(maps, part.object_masks) end
+   end
+   for name, metric in pairs(rules) do summary[name] = metric:compute() end
+   local overlay = first(test_set, 8)
+   run.overlay("grad_cam_pp", overlay.images,
+               {{"grad_cam_pp", explainer:explain(model, inputs(overlay), overlay.labels).image}})
+
+   -- PGD-20 on the image, the audio held; robust = correct both clean and attacked.
+   local attacked = first(test_set, config.attacked)
+   local pgd = attacks.pgd{eps = config.attack_eps, alpha = config.attack_eps / 4, steps = 20, random_start = true,
+                           clamp_min = 0, clamp_max = 1}
+   local clean = inputs(attacked)
+   local labels = attacked.labels:float()
+   local correct = (model(clean):argmax(2) - 1):eq(labels):float()
+   local perturbed = pgd:perturb(model, clean, attacked.labels, "image")
+   summary.robust_accuracy_pgd20 = (correct * (model(perturbed):argmax(2) - 1):eq(labels):float()):mean():item()
+end
+
+run.log(summary)
+print(("%s: test accuracy %.4f, macro F1 %.4f, worst speaker %.4f; %d s of training"):format(config.variant,
+      summary.test_accuracy, summary.test_f1, summary.worst_speaker_accuracy, seconds))
+if summary.iou_xai_box then
+   print(("Grad-CAM++ IoU-XAI: box rule %.4f, top 20 %% %.4f; PGD-20 on the image (eps %.2f) %.4f"):format(
+         summary.iou_xai_box, summary.iou_xai_top20, config.attack_eps, summary.robust_accuracy_pgd20))
+end
+return summary
