@@ -206,6 +206,8 @@ local summary = {phase = "summary", auditor_accuracy = auditor_accuracy, gan_tes
                  classifier_kid_floor = kid_floor, generation_ssim = generation_ssim, real_ssim = real_ssim,
                  memorization_ratio = memorization, explanation_iou = drawn_iou, real_explanation_iou = real_iou,
                  thick_share = drawn_thick, real_thick_share = real_thick,
+                 -- the bias feedback's target is one half: how far the generated share is from it
+                 thick_share_gap = math.abs(drawn_thick - 0.5),
                  gan_seconds = gan_seconds}
 run.log(summary)
 print(("%s, %d generator steps in %d s"):format(config.dataset, config.steps, gan_seconds))

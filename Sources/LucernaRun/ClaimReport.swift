@@ -381,9 +381,13 @@ public struct ClaimReport {
             }
             if let summary = try? SeedSummary.load(from: folder) {
                 parts.append("seeds " + summary.seeds.map(String.init).joined(separator: ", "))
-                if let times = summary.values["time"] {
-                    parts.append("wall time per seed " + times.map { Self.duration($0) }.joined(separator: ", "))
-                }
+            }
+            // Each seed's wall time: the last `time` (seconds since its start) its records carry.
+            let times = RunReport.seedFolders(folder).compactMap { seed in
+                RunReport.records("\(seed.path)/metrics.jsonl").compactMap { $0["time"]?.numberValue }.max()
+            }
+            if !times.isEmpty {
+                parts.append("wall time per seed " + times.map { Self.duration($0) }.joined(separator: ", "))
             }
             if let threads = record["threads"]?.numberValue { parts.append("\(Int(threads)) thread(s) each") }
             return (run, parts.joined(separator: "; "))

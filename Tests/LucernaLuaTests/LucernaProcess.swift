@@ -18,8 +18,15 @@ extension XCTestCase {
 
     /// Runs the executable; `environment` adds variables to this process's (a nil value removes one).
     func lucerna(_ arguments: [String], environment: [String: String?] = [:]) throws -> LucernaResult {
+        try execute(binary, arguments, environment: environment)
+    }
+
+    /// Runs `executable` in the repository root with `arguments`, collecting its output.
+    func execute(_ executable: URL, _ arguments: [String], environment: [String: String?] = [:]) throws
+        -> LucernaResult
+    {
         let process = Process()
-        process.executableURL = binary
+        process.executableURL = executable
         process.arguments = arguments
         process.currentDirectoryURL = Fixture.repositoryRoot
         if !environment.isEmpty {
@@ -35,7 +42,8 @@ extension XCTestCase {
         let outputData = output.fileHandleForReading.readDataToEndOfFile()
         let errorData = errors.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
-        XCTAssertEqual(process.terminationReason, .exit, "lucerna \(arguments) was killed by a signal")
+        XCTAssertEqual(
+            process.terminationReason, .exit, "\(executable.lastPathComponent) \(arguments) was killed by a signal")
         return LucernaResult(
             status: process.terminationStatus, output: String(decoding: outputData, as: UTF8.self),
             errors: String(decoding: errorData, as: UTF8.self))

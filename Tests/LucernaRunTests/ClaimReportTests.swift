@@ -124,9 +124,14 @@ final class ClaimReportTests: XCTestCase {
     }
 
     func testMarkdownHasSectionsSettingsAndProvenance() throws {
-        try writeRun(
-            "full", seeds: [1, 2], metrics: ["test_accuracy": [0.99, 0.98], "time": [125, 3725]],
-            overrides: ["quick=true"])
+        try writeRun("full", seeds: [1, 2], metrics: ["test_accuracy": [0.99, 0.98]], overrides: ["quick=true"])
+        // Each seed's wall time is the last `time` its records carry.
+        for (seed, time) in [(1, 125), (2, 3725)] {
+            let path = "\(folder)/full/seed-\(seed)"
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            try "{\"step\": 1, \"time\": 3}\n{\"test_accuracy\": 0.9, \"time\": \(time)}\n".write(
+                toFile: "\(path)/metrics.jsonl", atomically: true, encoding: .utf8)
+        }
         try #"{"commit": "abc1234", "mode": "full"}"#.write(
             toFile: "\(folder)/reproduce.json", atomically: true, encoding: .utf8)
         var second = claim("full", "test_accuracy", paper: .number(0.9))

@@ -23,7 +23,7 @@ public enum RunReport {
     }
 
     /// The seed folders of a multi-seed run (`seed-N/`, by N), or the folder itself.
-    static func seedFolders(_ folder: String) -> [(label: String, path: String)] {
+    public static func seedFolders(_ folder: String) -> [(label: String, path: String)] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
         let seeds = names.compactMap { name -> (Int, String)? in
             guard name.hasPrefix("seed-"), let seed = Int(name.dropFirst(5)) else { return nil }

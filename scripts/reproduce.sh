@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Reproduce the paper: every experiment of examples/paper/experiments.tsv, then the claims report.
+#
+#   bash scripts/reproduce.sh [--quick | --full | --tiny] [--jobs N] [--threads T] [--runs DIR] [--only PATTERN]
+#
+# --full (default): each recipe's own seeds (three) at the experiments' setting; --quick: one seed at a small
+# setting; --tiny: one seed at the tests' sizes (seconds). Finished experiments (a summary.json) are skipped and
+# interrupted ones resumed (`lucerna run --resume`), so re-running the same command finishes the work. --jobs N
+# runs N experiments at once, each with --threads T (default 1). The report is written to RUNS/paper.md and
+# RUNS/paper.html, and with --full also to docs/paper.md and docs/paper.html. RUNS defaults to
+# ../runs/paper-<mode> beside the checkout. Data come from LUCERNA_DATA (scripts/fetch-data.sh downloads them).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=full jobs=1 threads=1 runs="" only=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) mode=quick ;;
+    --full) mode=full ;;
+    --tiny) mode=tiny ;;
+    --jobs) jobs="$2"; shift ;;
+    --threads) threads="$2"; shift ;;
+    --runs) runs="$2"; shift ;;
+    --only) only="$2"; shift ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "reproduce.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+[[ "$jobs" =~ ^[1-9][0-9]*$ && "$threads" =~ ^[1-9][0-9]*$ ]] || { echo "reproduce.sh: --jobs and --threads take positive integers" >&2; exit 2; }
+runs="${runs:-../runs/paper-$mode}"
+lucerna="${LUCERNA:-.build/release/lucerna}"
+[ -x "$lucerna" ] || bash scripts/setup.sh
+mkdir -p "$runs" "$runs/logs"
+runs="$(cd "$runs" && pwd)"
+manifest=examples/paper/experiments.tsv
+column=$(case "$mode" in tiny) echo 3 ;; quick) echo 4 ;; full) echo 5 ;; esac)
+
+# Provenance for the report's header.
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+dirty=$(git status --porcelain 2>/dev/null | grep -qv '^??' && echo true || echo false)
+cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //' || echo unknown)
+started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+SECONDS=0
+
+# One experiment: run, resume or skip it; its output goes to RUNS/logs/NAME.log.
+run_one() {
+  local name="$1" recipe="$2" overrides="$3"
+  local folder="$runs/$name" log="$runs/logs/$name.log"
+  local arguments=()
+  if [ -f "$folder/summary.json" ]; then echo "$(date +%T) $name: finished before, skipped"; return 0; fi
+  if [ -f "$folder/run.json" ]; then
+    arguments=(run --resume "$folder" --threads "$threads")
+    echo "$(date +%T) $name: resuming"
+  else
+    arguments=(run "$recipe" --out "$folder" --threads "$threads")
+    [ "$mode" = full ] || arguments+=(--seed 1)
+    if [ "$overrides" != "-" ]; then for item in $overrides; do arguments+=(--set "$item"); done; fi
+    echo "$(date +%T) $name: started"
+  fi
+  if "$lucerna" "${arguments[@]}" >> "$log" 2>&1; then
+    echo "$(date +%T) $name: done"
+  else
+    echo "$(date +%T) $name: FAILED (see $log)"; return 1
+  fi
+}
+
+failed=0
+running=0
+while IFS=$'\t' read -r name recipe tiny quick full; do
+  case "$name" in ''|'#'*) continue ;; esac
+  if [ -n "$only" ] && [[ "$name" != $only ]]; then continue; fi
+  overrides=$(case "$column" in 3) echo "$tiny" ;; 4) echo "$quick" ;; 5) echo "$full" ;; esac)
+  run_one "$name" "$recipe" "$overrides" < /dev/null &
+  running=$((running + 1))
+  if [ "$running" -ge "$jobs" ]; then
+    wait -n || failed=$((failed + 1))
+    running=$((running - 1))
+  fi
+done < "$manifest"
+while [ "$running" -gt 0 ]; do
+  wait -n || failed=$((failed + 1))
+  running=$((running - 1))
+done
+
+cat > "$runs/reproduce.json" <<EOF
+{"commit": "$commit", "uncommitted changes": $dirty, "mode": "$mode", "started": "$started",
+ "finished": "$(date -u +%Y-%m-%dT%H:%M:%SZ)", "wall seconds of this invocation": $SECONDS, "cpu": "$cpu",
+ "jobs": $jobs, "threads per job": $threads}
+EOF
+"$lucerna" report --claims examples/paper/claims.lua "$runs" --html "$runs/paper.html" > "$runs/paper.md"
+if [ "$mode" = full ]; then cp "$runs/paper.md" docs/paper.md; cp "$runs/paper.html" docs/paper.html; fi
+echo "report: $runs/paper.md ($failed experiment(s) failed)"
+[ "$failed" -eq 0 ]
