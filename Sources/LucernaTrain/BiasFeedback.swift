@@ -70,8 +70,11 @@ public struct BiasFeedback {
 
     /// The weighted penalty (in the graph of `images`) and the logged values (`bias_penalty`,
     /// `fairness_discrepancy`, `class_accuracy_gap`), for generated `images` in [−1, 1] and their
-    /// conditioning `labels` `[N]`.
-    public func evaluate(images: Tensor, labels: Tensor) throws -> (term: Tensor, values: [String: Double]) {
+    /// conditioning `labels` `[N]`. `classifierOutputs`: the auditing classifier's outputs on these images
+    /// when another feedback already ran it (in the graph of `images`), instead of a second forward pass.
+    public func evaluate(images: Tensor, labels: Tensor, classifierOutputs: Tensor? = nil) throws -> (
+        term: Tensor, values: [String: Double]
+    ) {
         let scaled = try images.affine(scale: 0.5, shift: 0.5)
         var term = Tensor(0, dtype: images.dtype)
         var values: [String: Double] = [:]
@@ -89,7 +92,8 @@ public struct BiasFeedback {
             term = try term + squared * weight
         }
         if let classifier {
-            let (penalty, gap) = try accuracyPenalty(scaled, labels: labels, classifier: classifier)
+            let outputs = try classifierOutputs ?? classifier.evaluating { try classifier(scaled) }
+            let (penalty, gap) = try accuracyPenalty(outputs: outputs, labels: labels)
             values["class_accuracy_gap"] = gap
             term = try term + penalty * accuracyWeight
         }
@@ -135,9 +139,8 @@ public struct BiasFeedback {
 
     /// mean_c (a* − a_c)² over the classes present, a_c the classifier's mean probability of class c on the
     /// samples drawn for c and a* the largest (constant); and a* − min_c a_c.
-    func accuracyPenalty(_ images: Tensor, labels: Tensor, classifier: Module) throws -> (Tensor, Double) {
-        let count = images.shape[0]
-        let outputs = try classifier.evaluating { try classifier(images) }
+    func accuracyPenalty(outputs: Tensor, labels: Tensor) throws -> (Tensor, Double) {
+        let count = labels.shape[0]
         let classes = outputs.rank == 2 ? outputs.shape[1] : 0
         let indices = labels.toIntegers()
         guard outputs.rank == 2, outputs.shape[0] == count, indices.allSatisfy({ (0..<classes).contains($0) }) else {

@@ -37,22 +37,28 @@ public struct ExplanationFeedback {
     }
 
     /// The weighted penalty (in the graph of `images`) and the maps' mean IoU with the foregrounds, for
-    /// generated `images` in [−1, 1] and their conditioning `labels`. The caller keeps the classifier's
-    /// parameters from requiring gradients until after the backward pass, as for the critic (the trainer
-    /// does), so that only the generator learns from the term.
-    public func evaluate(images: Tensor, labels: Tensor) throws -> (term: Tensor, intersectionOverUnion: Double) {
+    /// generated `images` in [−1, 1] and their conditioning `labels`, with the classifier's outputs on the
+    /// images (in the same graph: bias feedback with the same classifier uses them instead of a second forward
+    /// pass). The caller keeps the classifier's parameters from requiring gradients until after the backward
+    /// pass, as for the critic (the trainer does), so that only the generator learns from the term.
+    public func evaluate(images: Tensor, labels: Tensor) throws -> (
+        term: Tensor, intersectionOverUnion: Double, outputs: Tensor
+    ) {
         let scaled = try images.affine(scale: 0.5, shift: 0.5)
         let foreground = try noGrad {
             try scaled.detach().greater(Tensor(threshold, dtype: scaled.dtype)).to(scaled.dtype)
                 .max(axis: 1, keepingDimensions: true)
         }
         return try classifier.evaluating {
-            let context = RegularizerContext(
+            var context = RegularizerContext(
                 inputs: scaled, targets: labels, model: RegularizedModel(module: classifier, inputKey: "inputs"),
                 batch: ["inputs": scaled, "targets": labels], inputKey: "inputs")
+            // One forward pass, kept in the context so that the maps reuse it.
+            let (activations, outputs) = try context.layerOutput(layer, "train_gan feedback")
+            (context.activations[layer], context.logits) = (activations, outputs)
             let maps = try penalty.maps(context, layer: layer)
             let term = try penalty.penalty(maps: maps, mask: foreground)
-            return (term, try Self.meanIntersectionOverUnion(maps: maps.detach(), foreground: foreground))
+            return (term, try Self.meanIntersectionOverUnion(maps: maps.detach(), foreground: foreground), outputs)
         }
     }
 

@@ -210,15 +210,19 @@ public final class GANTrainer {
             values["reconstruction_l1"] = try distance.item()
             if options.reconstructionWeight > 0 { loss = try loss + distance * options.reconstructionWeight }
         }
+        // The explanation feedback's forward pass of its classifier, for bias feedback with the same one.
+        var explained: (classifier: Module, outputs: Tensor)?
         if let feedback = options.explanationFeedback, step % feedback.every == 0 {
-            let (term, overlap) = try feedback.evaluate(images: fake, labels: labels)
+            let (term, overlap, outputs) = try feedback.evaluate(images: fake, labels: labels)
+            explained = (feedback.classifier, outputs)
             let penalty = try term.item()
             guard penalty.isFinite else { throw nonFinite("explanation penalty", penalty) }
             (values["explanation_penalty"], values["explanation_iou"]) = (penalty, overlap)
             loss = try loss + term
         }
         if let feedback = options.biasFeedback, step % feedback.every == 0 {
-            let (term, logged) = try feedback.evaluate(images: fake, labels: labels)
+            let shared = explained.flatMap { feedback.classifier === $0.classifier ? $0.outputs : nil }
+            let (term, logged) = try feedback.evaluate(images: fake, labels: labels, classifierOutputs: shared)
             guard let penalty = logged["bias_penalty"], penalty.isFinite else {
                 throw nonFinite("bias penalty", logged["bias_penalty"] ?? .nan)
             }

@@ -311,7 +311,7 @@ final class ExplanationFeedbackTests: XCTestCase {
         let noise = try generator.noise(count: 6, generator: RandomGenerator(seed: 10))
         let images = try generator.forward(noise, condition: labels)
         for parameter in classifier.parameters() { try parameter.requiringGrad(false) }  // as the trainer does
-        let (term, overlap) = try feedback.evaluate(images: images, labels: labels)
+        let (term, overlap, _) = try feedback.evaluate(images: images, labels: labels)
         // By hand: the same maps, the foreground of the [0, 1] images, Σ cam·(1 − fg) / Σ cam, averaged, × 2.
         let scaled = try images.affine(scale: 0.5, shift: 0.5)
         let context = RegularizerContext(
@@ -363,5 +363,44 @@ final class ExplanationFeedbackTests: XCTestCase {
             try ExplanationFeedback(
                 penalty: makeFeedback(float).penalty, classifier: float, layer: "conv9", threshold: 0.1, every: 1)
         ) { XCTAssertTrue("\($0)".contains("no layer 'conv9'"), "\($0)") }
+    }
+
+    /// An identity layer that counts its forward passes.
+    final class CountingIdentity: Module {
+        var calls = 0
+        override func forward(_ input: Tensor) throws -> Tensor {
+            calls += 1
+            return input
+        }
+    }
+
+    /// With explanation and bias feedback on the same classifier, a generator step runs it once: bias feedback
+    /// takes the outputs of the explanation's forward pass, and gets the same values as from its own.
+    func testBothFeedbacksShareOneForwardPassOfTheirClassifier() throws {
+        let counter = CountingIdentity()
+        let classifier = Sequential([
+            counter, try Conv2d(1, 3, kernelSize: (3, 3), padding: (1, 1), generator: RandomGenerator(seed: 8)),
+            ReLU(), Flatten(), try Linear(3 * 64, 2, generator: RandomGenerator(seed: 8)),
+        ])
+        let (images, labels) = try GANTrainerTests.toyData(count: 32)
+        var options = GANTrainer.Options()
+        (options.steps, options.batchSize, options.criticSteps, options.logEvery, options.verbose) = (4, 8, 1, 4, false)
+        options.explanationFeedback = try makeFeedback(classifier)
+        options.biasFeedback = try BiasFeedback(
+            groups: nil, target: nil, weight: 1, classifier: classifier, accuracyWeight: 1, every: 1)
+        RandomGenerator.shared.reseed(3)
+        let records = try GANTrainerTests.makeTrainer(options).fit(images: images, labels: labels)
+        XCTAssertEqual(counter.calls, 4, "one forward pass of the classifier per generator step")
+        XCTAssertNotNil(records.last?.values["class_accuracy_gap"])
+        // The shared outputs give the bias feedback the values of its own forward pass.
+        let drawn = try images.sliced(axis: 0, start: 0, end: 8).affine(scale: 2, shift: -1)
+        let drawnLabels = try labels.sliced(axis: 0, start: 0, end: 8)
+        let outputs = try options.explanationFeedback?.evaluate(images: drawn, labels: drawnLabels).outputs
+        let bias = try XCTUnwrap(options.biasFeedback)
+        let shared = try bias.evaluate(images: drawn, labels: drawnLabels, classifierOutputs: outputs)
+        let own = try bias.evaluate(images: drawn, labels: drawnLabels)
+        XCTAssertEqual(try shared.term.item(), try own.term.item(), accuracy: 1e-12)
+        XCTAssertEqual(
+            shared.values["class_accuracy_gap"] ?? -1, own.values["class_accuracy_gap"] ?? -2, accuracy: 1e-12)
     }
 }
