@@ -113,8 +113,7 @@ local function progress_metrics(step)
    nmi:update(sample.images, sample.labels)
    return {gan_test_accuracy = accuracy:compute(), cluster_nmi = nmi:compute()}
 end
-local started = os.time()
-train_gan{generator = generator, critic = critic, data = train_set, loss = config.loss, n_critic = config.n_critic,
+local trained = train_gan{generator = generator, critic = critic, data = train_set, loss = config.loss, n_critic = config.n_critic,
           gradient_penalty = config.gradient_penalty, steps = config.steps, batch = config.batch, ema = config.ema,
           optimizer = {type = "adam", lr = config.lr, betas = {config.beta1, config.beta2}},
           critic_optimizer = {type = "adam", lr = config.critic_lr > 0 and config.critic_lr or config.lr,
@@ -127,7 +126,11 @@ train_gan{generator = generator, critic = critic, data = train_set, loss = confi
           fairness = config.fairness_weight > 0 and {groups = thick, target = "uniform",
                                                      weight = config.fairness_weight, classifier = auditor,
                                                      accuracy_weight = config.fairness_weight} or nil}
-local gan_seconds = os.time() - started
+-- The GAN's training time: the seconds of its log records, summed (a resumed run keeps the records from before
+-- the interruption, so this counts every process's training, where os.time() would count the last one's).
+local gan_seconds = 0
+for _, record in ipairs(trained.history) do gan_seconds = gan_seconds + (record.seconds or 0) end
+gan_seconds = math.floor(gan_seconds + 0.5)
 run.save("generator", generator)
 
 -- 3. Scores of the averaged generator.

@@ -101,8 +101,7 @@ local function gan(name, conditioning, reconstruction)
                                            attention = attention and {resolution = attention} or false,
                                            conditioning = "fused", condition_dim = width}
    local critic = models.cgan_critic{channels = config.critic_channels, attention = attention}
-   local started = os.time()
-   train_gan{name = name, generator = generator, critic = critic,
+   local trained = train_gan{name = name, generator = generator, critic = critic,
              data = {images = train_set.images, labels = train_set.labels, spectrograms = train_set.spectrograms,
                      conditions = not conditioning.model and conditioning or nil},
              conditions = not conditioning.model and "conditions" or nil,
@@ -112,7 +111,10 @@ local function gan(name, conditioning, reconstruction)
              optimizer = {type = "adam", lr = config.lr, betas = {config.beta1, config.beta2}},
              every = {log = config.every_log, images = config.every_images}}
    run.save(name .. "_generator", generator)
-   return generator, os.time() - started
+   -- Training time: the log records' seconds, summed (kept across resumes, unlike os.time() in this process).
+   local seconds = 0
+   for _, record in ipairs(trained.history) do seconds = seconds + (record.seconds or 0) end
+   return generator, math.floor(seconds + 0.5)
 end
 
 -- Reconstruction: each test pair redrawn from its own fused embedding. The conditioner is a copy of the trained
