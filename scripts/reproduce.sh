@@ -2,6 +2,7 @@
 # Reproduce the paper: every experiment of examples/paper/experiments.tsv, then the claims report.
 #
 #   bash scripts/reproduce.sh [--quick | --full | --tiny] [--jobs N] [--threads T] [--runs DIR] [--only PATTERN]
+#   bash scripts/reproduce.sh [--quick | --full | --tiny] [--runs DIR] --list   (each experiment's state; runs nothing)
 #
 # --full (default): each recipe's own seeds (three) at the experiments' setting; --quick: one seed at a small
 # setting; --tiny: one seed at the tests' sizes (seconds). Finished experiments (a summary.json) are skipped and
@@ -11,7 +12,7 @@
 # ../runs/paper-<mode> beside the checkout. Data come from LUCERNA_DATA (scripts/fetch-data.sh downloads them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mode=full jobs=1 threads=1 runs="" only=""
+mode=full jobs=1 threads=1 runs="" only="" list=false
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) mode=quick ;;
@@ -21,6 +22,7 @@ while [ $# -gt 0 ]; do
     --threads) threads="$2"; shift ;;
     --runs) runs="$2"; shift ;;
     --only) only="$2"; shift ;;
+    --list) list=true ;;
     -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "reproduce.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -28,11 +30,22 @@ while [ $# -gt 0 ]; do
 done
 [[ "$jobs" =~ ^[1-9][0-9]*$ && "$threads" =~ ^[1-9][0-9]*$ ]] || { echo "reproduce.sh: --jobs and --threads take positive integers" >&2; exit 2; }
 runs="${runs:-../runs/paper-$mode}"
+manifest=examples/paper/experiments.tsv
+if [ "$list" = true ]; then
+  # finished: a summary.json; interrupted: a run.json only (resumed by the next invocation).
+  while IFS=$'\t' read -r name recipe _; do
+    case "$name" in ''|'#'*) continue ;; esac
+    if [ -f "$runs/$name/summary.json" ]; then state=finished
+    elif [ -f "$runs/$name/run.json" ]; then state=interrupted
+    else state="not started"; fi
+    printf '%-30s %-12s %s\n' "$name" "$state" "$recipe"
+  done < "$manifest"
+  exit 0
+fi
 lucerna="${LUCERNA:-.build/release/lucerna}"
 [ -x "$lucerna" ] || bash scripts/setup.sh
 mkdir -p "$runs" "$runs/logs"
 runs="$(cd "$runs" && pwd)"
-manifest=examples/paper/experiments.tsv
 column=$(case "$mode" in tiny) echo 3 ;; quick) echo 4 ;; full) echo 5 ;; esac)
 
 # Provenance for the report's header.

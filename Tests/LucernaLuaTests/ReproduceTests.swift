@@ -3,7 +3,8 @@ import LucernaTestSupport
 import XCTest
 
 /// `scripts/reproduce.sh --tiny`: every experiment of examples/paper/experiments.tsv at the tests' sizes, one seed,
-/// then the claims report; a second invocation skips every finished experiment.
+/// then the claims report; `--list` gives each experiment's state; a second invocation resumes an unfinished
+/// experiment and skips the finished ones.
 final class ReproduceTests: XCTestCase {
     func testTinyReproductionRunsEveryExperimentAndJudgesEveryClaim() throws {
         let environment = ProcessInfo.processInfo.environment
@@ -37,11 +38,21 @@ final class ReproduceTests: XCTestCase {
         XCTAssertFalse(rows.contains { $0.contains("| not run |") }, "every claim's metric exists: \(report)")
         XCTAssert(report.contains("- mode: tiny"), report)
         XCTAssert(FileManager.default.fileExists(atPath: "\(runs)/paper.html"))
-        // Re-running finds everything finished.
+        // --list tells each experiment's state without running anything.
+        let listed = try execute(bash, ["scripts/reproduce.sh", "--tiny", "--runs", runs, "--list"])
+        XCTAssertEqual(listed.status, 0, listed.errors)
+        XCTAssertEqual(listed.output.components(separatedBy: " finished ").count - 1, experiments.count, listed.output)
+        try FileManager.default.removeItem(atPath: "\(runs)/\(experiments[0])/summary.json")
+        let partial = try execute(bash, ["scripts/reproduce.sh", "--tiny", "--runs", runs, "--list"])
+        XCTAssert(partial.output.hasPrefix("\(experiments[0]) "), partial.output)
+        XCTAssert(partial.output.split(separator: "\n").first?.contains("interrupted") == true, partial.output)
+        // Re-running resumes the interrupted one and skips the finished ones.
         let second = try execute(bash, script, environment: ["LUCERNA": binary.path])
         XCTAssertEqual(second.status, 0, second.errors)
         XCTAssertEqual(
-            second.output.components(separatedBy: "finished before, skipped").count - 1, experiments.count,
+            second.output.components(separatedBy: "finished before, skipped").count - 1, experiments.count - 1,
             second.output)
+        XCTAssert(second.output.contains("\(experiments[0]): resuming"), second.output)
+        XCTAssert(FileManager.default.fileExists(atPath: "\(runs)/\(experiments[0])/summary.json"))
     }
 }
