@@ -55,8 +55,9 @@ local quick = {steps = 400, latent = 64, generator_channels = {64, 32}, critic_c
                lr = 2e-4, limit = 12000, holdout = 2000, auditor_epochs = 1, per_class = 200, references = 200, ssim_samples = 50,
                gan_train_epochs = 2, every_images = 100, every_log = 50, every_metrics = 100, metrics_per_class = 50}
 -- The medium setting, the one docs/results.md's three-seed experiments use: the quick setting's model trained
--- for 3,000 steps with the full protocol (all training images, a five-epoch auditor, full-size scores) — about
--- 45 minutes a run at one thread where the full model needs hours.
+-- for 3,000 steps with the full protocol (all training images, a five-epoch auditor, full-size scores) — 35 to
+-- 62 minutes a run at one thread with the other core busy (the WGAN-GP variants' seed-1 runs, 2026-12-03), where
+-- the full model needs hours.
 local medium = {steps = 3000, latent = 64, generator_channels = {64, 32}, critic_channels = {32, 64}, attention = 7,
                 lr = 2e-4}
 local config = lucerna.config(defaults)
@@ -126,11 +127,8 @@ local trained = train_gan{generator = generator, critic = critic, data = train_s
           fairness = config.fairness_weight > 0 and {groups = thick, target = "uniform",
                                                      weight = config.fairness_weight, classifier = auditor,
                                                      accuracy_weight = config.fairness_weight} or nil}
--- The GAN's training time: the seconds of its log records, summed (a resumed run keeps the records from before
--- the interruption, so this counts every process's training, where os.time() would count the last one's).
-local gan_seconds = 0
-for _, record in ipairs(trained.history) do gan_seconds = gan_seconds + (record.seconds or 0) end
-gan_seconds = math.floor(gan_seconds + 0.5)
+-- Training time over every process of a resumed run (os.time() here would count the last one only).
+local gan_seconds = math.floor(trained.seconds + 0.5)
 run.save("generator", generator)
 
 -- 3. Scores of the averaged generator.

@@ -95,8 +95,11 @@ local attention = config.attention > 0 and config.attention or false
 -- `conditioning` is a tensor of conditioning vectors, or a conditioner {model = ..., inputs = ...} that computes
 -- them from the pairs' modalities, trained with the generator.
 local function gan(name, conditioning, reconstruction)
-   local width = conditioning.model and embeddings(test_set, nil, conditioning.model):shape()[2]
-                 or conditioning:shape()[2]
+   -- The conditioning vectors' width: a conditioner's embedding of one pair, or the given vectors'.
+   local width = conditioning.model and no_grad(function()
+      return conditioning.model:embed{image = test_set.images:narrow(1, 1, 1),
+                                      audio = test_set.spectrograms:narrow(1, 1, 1)}
+   end):shape()[2] or conditioning:shape()[2]
    local generator = models.cgan_generator{latent = config.latent, channels = config.generator_channels,
                                            attention = attention and {resolution = attention} or false,
                                            conditioning = "fused", condition_dim = width}
@@ -111,10 +114,8 @@ local function gan(name, conditioning, reconstruction)
              optimizer = {type = "adam", lr = config.lr, betas = {config.beta1, config.beta2}},
              every = {log = config.every_log, images = config.every_images}}
    run.save(name .. "_generator", generator)
-   -- Training time: the log records' seconds, summed (kept across resumes, unlike os.time() in this process).
-   local seconds = 0
-   for _, record in ipairs(trained.history) do seconds = seconds + (record.seconds or 0) end
-   return generator, math.floor(seconds + 0.5)
+   -- Training time over every process of a resumed run (os.time() here would count the last one only).
+   return generator, math.floor(trained.seconds + 0.5)
 end
 
 -- Reconstruction: each test pair redrawn from its own fused embedding. The conditioner is a copy of the trained

@@ -306,7 +306,8 @@ public enum LuaDocumentation {
         out += [
             "",
             "`train_gan{generator = g, critic = d, data = set, steps = 20000}` trains a conditional GAN (WGAN-GP or hinge,",
-            "n_critic critic steps per generator step, a moving average of the generator) and returns `{steps, history}`;",
+            "n_critic critic steps per generator step, a moving average of the generator) and returns `{steps, seconds, history}`",
+            "(`seconds`: the training time summed over the log records, so a resumed run counts its earlier processes);",
             "every `every.log` steps a record (`critic_loss`, `generator_loss`, `wasserstein`, `gradient_penalty`) and a",
             "checkpoint that `--resume` continues from, every `every.images` steps a grid per class (docs/guide/generation.md).",
             "Options:", "",

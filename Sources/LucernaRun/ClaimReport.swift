@@ -226,12 +226,12 @@ public struct ClaimReport {
             var paired: [Paired] = []
             var missing: [String] = []
             for baseline in claim.baselines {
-                guard
-                    case .success(let theirs) = try measurement(
-                        run: baseline, metric: claim.metric, runsFolder: runsFolder)
-                else {
-                    missing.append(baseline)
+                let theirs: Measurement
+                switch try measurement(run: baseline, metric: claim.metric, runsFolder: runsFolder) {
+                case .failure(let failure):
+                    missing.append(failure.message)
                     continue
+                case .success(let measurement): theirs = measurement
                 }
                 let common = ours.seeds.filter { theirs.seeds.contains($0) }
                 let differences = common.compactMap { seed -> Double? in
@@ -245,7 +245,7 @@ public struct ClaimReport {
             if !missing.isEmpty {
                 return Row(
                     claim: claim, ours: ours, paired: paired, verdict: .notRun,
-                    reason: "baselines not finished or without \(claim.metric): \(missing.joined(separator: ", "))",
+                    reason: "baseline not measured: \(missing.joined(separator: "; "))",
                     targetMet: targetMet)
             }
             let word = claim.higherIsBetter ? "above" : "below"

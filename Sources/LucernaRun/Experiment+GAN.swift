@@ -252,6 +252,8 @@ extension Experiment {
         if let run = components.run { run.recordCheckpoint("checkpoints/\(options.name)-last.safetensors") }
         return .table([
             "steps": .number(Double(trainer.step)),
+            // Training time over every process of the run: the restored history keeps the earlier intervals.
+            "seconds": .number(records.reduce(0) { $0 + ($1.values["seconds"] ?? 0) }),
             "history": .list(
                 records.map { record in
                     var fields = record.values.mapValues(ConfigValue.number)

@@ -105,6 +105,9 @@ struct Report: ParsableCommand {
             guard runs.count == 1 else {
                 throw ValidationError("with --claims, give the one folder that holds the claims' run folders")
             }
+            guard metrics == nil else {
+                throw ValidationError("--metrics does not apply to --claims (each claim names its metric)")
+            }
             do {
                 let comparison = try ClaimReport(claims: try LuaState().value(ofFile: claims), runsFolder: runs[0])
                 print(comparison.markdown, terminator: "")

@@ -272,6 +272,9 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(failed.status, 1)
         XCTAssert(failed.errors.contains("claims[1]"), failed.errors)
         XCTAssertNotEqual(try lucerna(["report", "--claims", claims, runs, runs]).status, 0)
+        let mixed = try lucerna(["report", "--claims", claims, runs, "--metrics", "test_accuracy"])
+        XCTAssertNotEqual(mixed.status, 0)
+        XCTAssert(mixed.errors.contains("--metrics does not apply to --claims"), mixed.errors)
     }
 
     func testSeedsRunAsParallelJobsAndAResumeSkipsFinishedSeeds() throws {

@@ -408,6 +408,8 @@ final class GenerationLuaTests: XCTestCase {
                 ganSteps = result.steps
                 ganRecords = #result.history
                 ganWasserstein = result.history[2].wasserstein
+                ganSeconds = result.seconds
+                ganSecondsSum = result.history[1].seconds + result.history[2].seconds
                 unknownOk, unknownMessage = pcall(function() return train_gan{generator = 1, feedbak = {}} end)
                 local drawn = generate{generator = tg, per_class = 3, seed = 1}
                 drawnShape = table.concat(drawn.images:shape(), ",")
@@ -437,6 +439,9 @@ final class GenerationLuaTests: XCTestCase {
         XCTAssertEqual(lua.number(global: "ganSteps"), 2)
         XCTAssertEqual(lua.number(global: "ganRecords"), 2)
         XCTAssertTrue(lua.number(global: "ganWasserstein")?.isFinite == true)
+        let ganSeconds = try XCTUnwrap(lua.number(global: "ganSeconds"))
+        XCTAssertGreaterThan(ganSeconds, 0)
+        XCTAssertEqual(ganSeconds, try XCTUnwrap(lua.number(global: "ganSecondsSum")), accuracy: 1e-9)
         XCTAssertTrue(
             lua.string(global: "unknownMessage")?.contains("unknown option 'feedbak'") == true,
             lua.string(global: "unknownMessage") ?? "")

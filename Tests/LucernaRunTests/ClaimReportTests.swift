@@ -116,6 +116,9 @@ final class ClaimReportTests: XCTestCase {
             ]), runsFolder: folder)
         XCTAssertEqual(
             report.rows.map(\.verdict), [.undecided, .doesNotHold, .notRun, .notRun, .notRun, .notComparable, .holds])
+        XCTAssertTrue(
+            report.rows[2].reason.hasPrefix("baseline not measured: no summary.json in")
+                && report.rows[2].reason.contains("/absent"), report.rows[2].reason)
         XCTAssertTrue(report.rows[3].reason.contains("has not finished"), report.rows[3].reason)
         XCTAssertTrue(report.rows[4].reason.contains("similar: test_accuracy"), report.rows[4].reason)
         XCTAssertEqual(report.rows[5].reason, "another SSIM")

@@ -102,11 +102,12 @@ local best = 0
 for _, group in ipairs(audit.reports.worst.groups) do best = math.max(best, group.accuracy) end
 summary.speaker_accuracy_gap = best - audit.worst
 
-local function first(set, count)
-   count = math.min(count, set.labels:numel())
+-- Rows start..start + count - 1 of every tensor of a data set (fewer at its end).
+local function rows(set, start, count)
+   count = math.min(count, set.labels:numel() - start + 1)
    local part = {}
    for name, tensor in pairs(set) do
-      if type(tensor) == "userdata" then part[name] = tensor:narrow(1, 1, count) end
+      if type(tensor) == "userdata" then part[name] = tensor:narrow(1, start, count) end
    end
    return part
 end
@@ -116,28 +117,28 @@ if modalities.image then
    local explainer = explainers.grad_cam_pp{layer = "encoders.image.relu2"}
    local rules = {iou_xai_box = metrics.iou_xai{threshold = "box", relative = 0.15},
                   iou_xai_top20 = metrics.iou_xai{threshold = "top_k", fraction = 0.2}}
-   local shown = first(test_set, config.explained)
+   local shown = rows(test_set, 1, config.explained)
    for start = 1, shown.labels:numel(), 500 do
-      local length = math.min(500, shown.labels:numel() - start + 1)
-      local part = {}
-      for name, tensor in pairs(shown) do part[name] = tensor:narrow(1, start, length) end
+      local part = rows(shown, start, 500)
       local maps = explainer:explain(model, inputs(part), part.labels).image
       for _, metric in pairs(rules) do metric:update(maps, part.object_masks) end
    end
    for name, metric in pairs(rules) do summary[name] = metric:compute() end
-   local overlay = first(test_set, 8)
+   local overlay = rows(test_set, 1, 8)
    run.overlay("grad_cam_pp", overlay.images,
                {{"grad_cam_pp", explainer:explain(model, inputs(overlay), overlay.labels).image}})
 
    -- PGD-20 on the image, the audio held; robust = correct both clean and attacked.
-   local attacked = first(test_set, config.attacked)
+   local attacked = rows(test_set, 1, config.attacked)
    local pgd = attacks.pgd{eps = config.attack_eps, alpha = config.attack_eps / 4, steps = 20, random_start = true,
                            clamp_min = 0, clamp_max = 1}
    local clean = inputs(attacked)
    local labels = attacked.labels:float()
-   local correct = (model(clean):argmax(2) - 1):eq(labels):float()
+   -- Predictions without recording a graph (the attack records its own).
+   local function right(given) return no_grad(function() return (model(given):argmax(2) - 1):eq(labels):float() end) end
+   local correct = right(clean)
    local perturbed = pgd:perturb(model, clean, attacked.labels, "image")
-   summary.robust_accuracy_pgd20 = (correct * (model(perturbed):argmax(2) - 1):eq(labels):float()):mean():item()
+   summary.robust_accuracy_pgd20 = (correct * right(perturbed)):mean():item()
 end
 
 run.log(summary)
