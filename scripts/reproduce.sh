@@ -11,6 +11,9 @@
 # RUNS/paper.html, and with --full also to docs/paper.md and docs/paper.html. RUNS defaults to
 # ../runs/paper-<mode> beside the checkout. Data come from LUCERNA_DATA (scripts/fetch-data.sh downloads them).
 set -euo pipefail
+# The whole script is one function, parsed before it runs, so editing this file during a long run cannot change
+# the run; the manifest is read into memory at the start for the same reason.
+main() {
 cd "$(dirname "$0")/.."
 mode=full jobs=1 threads=1 runs="" only="" list=false
 while [ $# -gt 0 ]; do
@@ -30,16 +33,17 @@ while [ $# -gt 0 ]; do
 done
 [[ "$jobs" =~ ^[1-9][0-9]*$ && "$threads" =~ ^[1-9][0-9]*$ ]] || { echo "reproduce.sh: --jobs and --threads take positive integers" >&2; exit 2; }
 runs="${runs:-../runs/paper-$mode}"
-manifest=examples/paper/experiments.tsv
+mapfile -t manifest < examples/paper/experiments.tsv
 if [ "$list" = true ]; then
   # finished: a summary.json; interrupted: a run.json only (resumed by the next invocation).
-  while IFS=$'\t' read -r name recipe _; do
+  for line in "${manifest[@]}"; do
+    IFS=$'\t' read -r name recipe _ <<< "$line"
     case "$name" in ''|'#'*) continue ;; esac
     if [ -f "$runs/$name/summary.json" ]; then state=finished
     elif [ -f "$runs/$name/run.json" ]; then state=interrupted
     else state="not started"; fi
     printf '%-30s %-12s %s\n' "$name" "$state" "$recipe"
-  done < "$manifest"
+  done
   exit 0
 fi
 lucerna="${LUCERNA:-.build/release/lucerna}"
@@ -54,6 +58,15 @@ dirty=$(git status --porcelain 2>/dev/null | grep -qv '^??' && echo true || echo
 cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //' || echo unknown)
 started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 SECONDS=0
+# Every invocation, finished or interrupted (but not killed with SIGKILL), appends a line to
+# RUNS/invocations.jsonl: a run finished over several invocations reports the wall time of all of them.
+record_invocation() {
+  printf '{"started": "%s", "ended": "%s", "wall seconds": %d, "commit": "%s", "mode": "%s", "jobs": %d}\n' \
+    "$started" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$SECONDS" "$commit" "$mode" "$jobs" >> "$runs/invocations.jsonl"
+}
+trap 'record_invocation' EXIT
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 # One experiment: run, resume or skip it; its output goes to RUNS/logs/NAME.log.
 run_one() {
@@ -79,7 +92,8 @@ run_one() {
 
 failed=0
 running=0
-while IFS=$'\t' read -r name recipe tiny quick full; do
+for line in "${manifest[@]}"; do
+  IFS=$'\t' read -r name recipe tiny quick full <<< "$line"
   case "$name" in ''|'#'*) continue ;; esac
   if [ -n "$only" ] && [[ "$name" != $only ]]; then continue; fi
   overrides=$(case "$column" in 3) echo "$tiny" ;; 4) echo "$quick" ;; 5) echo "$full" ;; esac)
@@ -89,18 +103,26 @@ while IFS=$'\t' read -r name recipe tiny quick full; do
     wait -n || failed=$((failed + 1))
     running=$((running - 1))
   fi
-done < "$manifest"
+done
 while [ "$running" -gt 0 ]; do
   wait -n || failed=$((failed + 1))
   running=$((running - 1))
 done
 
+trap - EXIT
+record_invocation
+total=$(sed -n 's/.*"wall seconds": \([0-9]*\).*/\1/p' "$runs/invocations.jsonl" | awk '{sum += $1} END {print sum + 0}')
+count=$(grep -c . "$runs/invocations.jsonl")
 cat > "$runs/reproduce.json" <<EOF
 {"commit": "$commit", "uncommitted changes": $dirty, "mode": "$mode", "started": "$started",
- "finished": "$(date -u +%Y-%m-%dT%H:%M:%SZ)", "wall seconds of this invocation": $SECONDS, "cpu": "$cpu",
+ "finished": "$(date -u +%Y-%m-%dT%H:%M:%SZ)", "wall seconds of this invocation": $SECONDS,
+ "invocations": $count, "wall seconds of all invocations": $total, "cpu": "$cpu",
  "jobs": $jobs, "threads per job": $threads}
 EOF
 "$lucerna" report --claims examples/paper/claims.lua "$runs" --html "$runs/paper.html" > "$runs/paper.md"
 if [ "$mode" = full ]; then cp "$runs/paper.md" docs/paper.md; cp "$runs/paper.html" docs/paper.html; fi
 echo "report: $runs/paper.md ($failed experiment(s) failed)"
 [ "$failed" -eq 0 ]
+}
+main "$@"
+exit

@@ -54,5 +54,10 @@ final class ReproduceTests: XCTestCase {
             second.output)
         XCTAssert(second.output.contains("\(experiments[0]): resuming"), second.output)
         XCTAssert(FileManager.default.fileExists(atPath: "\(runs)/\(experiments[0])/summary.json"))
+        // Both invocations are on record, and the report's header sums their wall times.
+        let invocations = try String(contentsOfFile: "\(runs)/invocations.jsonl", encoding: .utf8)
+        XCTAssertEqual(invocations.split(separator: "\n").count, 2, invocations)
+        let record = try String(contentsOfFile: "\(runs)/reproduce.json", encoding: .utf8)
+        XCTAssert(record.contains("\"invocations\": 2"), record)
     }
 }
