@@ -47,7 +47,8 @@ let package = Package(
                 "LucernaLua",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .target(name: "LucernaTestSupport", dependencies: ["LucernaCore"], path: "Tests/LucernaTestSupport"),
+        .target(
+            name: "LucernaTestSupport", dependencies: ["LucernaCore", "LucernaData"], path: "Tests/LucernaTestSupport"),
         .testTarget(name: "LucernaCoreTests", dependencies: ["LucernaCore"]),
         .testTarget(name: "LucernaNNTests", dependencies: ["LucernaNN", "LucernaTestSupport"]),
         .testTarget(name: "LucernaDataTests", dependencies: ["LucernaData", "LucernaTestSupport"]),

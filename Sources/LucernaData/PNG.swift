@@ -43,6 +43,19 @@ public enum PNG {
         return file
     }
 
+    /// The size and channel count (1 grey, 2 grey and alpha, 3 RGB, 4 RGBA; nil for a palette image) that a
+    /// PNG file's IHDR chunk states, or nil when `file` does not start with a PNG signature and an IHDR.
+    public static func header(_ file: Data) -> (width: Int, height: Int, channels: Int)? {
+        let bytes = [UInt8](file.prefix(26))
+        guard bytes.count == 26, Array(bytes[0..<8]) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A],
+            Array(bytes[12..<16]) == Array("IHDR".utf8)
+        else { return nil }
+        func integer(_ offset: Int) -> Int { bytes[offset..<offset + 4].reduce(0) { $0 << 8 | Int($1) } }
+        let channels: Int? = [0: 1, 4: 2, 2: 3, 6: 4][bytes[25]]
+        guard let channels, integer(16) > 0, integer(20) > 0 else { return nil }
+        return (width: integer(16), height: integer(20), channels: channels)
+    }
+
     static func appendChunk(_ type: String, _ body: Data, to file: inout Data) {
         file.append(bigEndian: UInt32(body.count))
         let typed = Data(type.utf8) + body

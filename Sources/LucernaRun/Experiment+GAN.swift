@@ -226,7 +226,9 @@ extension Experiment {
                     }
                 }
             }
-            _ = try run.saveImage("\(options.name)-step-\(step)", drawn, columns: perClass, range: (-1, 1))
+            _ = try run.saveImage(
+                "\(options.name)-step-\(step)", drawn, columns: perClass, range: (-1, 1),
+                series: (tag: "\(options.name)/samples", step: step))
         }
         trainer.onLog = { [run = components.run, unowned trainer] step in
             if step % imageEvery == 0 || step == options.steps { try grid(step) }

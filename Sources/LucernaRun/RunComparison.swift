@@ -47,10 +47,12 @@ public enum RunComparison {
 
     /// The rows and the columns to show: `selected` metrics (exact names or prefixes ending in `*`), else
     /// the test metrics when the runs have any (`test_*`, `<trainer>.test_*`), else every metric.
-    public static func table(_ folders: [String], selected: [String] = []) throws -> (
+    /// Rows are named by `labels` when given (one per folder), else by the folders' names.
+    public static func table(_ folders: [String], labels: [String]? = nil, selected: [String] = []) throws -> (
         rows: [(String, [String: Cell])], columns: [String]
     ) {
-        let rows = try folders.map { (URL(fileURLWithPath: $0).lastPathComponent, try metrics(of: $0)) }
+        let names = labels ?? folders.map { URL(fileURLWithPath: $0).lastPathComponent }
+        let rows = try zip(names, folders).map { ($0, try metrics(of: $1)) }
         let all = Set(rows.flatMap { $0.1.keys }).sorted()
         let columns: [String]
         if !selected.isEmpty {
@@ -73,8 +75,14 @@ public enum RunComparison {
     /// The Markdown comparison table of `folders`.
     public static func markdown(_ folders: [String], selected: [String] = []) throws -> String {
         let (rows, names) = try table(folders, selected: selected)
+        return markdown(rows: rows, columns: names)
+    }
+
+    /// A Markdown table of rows (a name and its cells) and columns, the first column headed `first`.
+    static func markdown(rows: [(String, [String: Cell])], columns names: [String], first: String = "run") -> String {
         var lines = [
-            "| run | " + names.joined(separator: " | ") + " |", "|---|" + String(repeating: "---|", count: names.count),
+            "| \(first) | " + names.joined(separator: " | ") + " |",
+            "|---|" + String(repeating: "---|", count: names.count),
         ]
         for (run, values) in rows {
             lines.append("| \(run) | " + names.map { values[$0]?.text ?? "–" }.joined(separator: " | ") + " |")
@@ -85,9 +93,17 @@ public enum RunComparison {
     /// A self-contained HTML page: the table and one bar chart per metric across runs (± std whiskers).
     public static func html(_ folders: [String], selected: [String] = []) throws -> String {
         let (rows, names) = try table(folders, selected: selected)
+        return html(rows: rows, columns: names, folders: folders, title: "Run comparison")
+    }
+
+    /// The page of `html(_:selected:)` for given rows and columns; `preamble` (HTML) goes under the title.
+    static func html(
+        rows: [(String, [String: Cell])], columns names: [String], folders: [String], title: String,
+        first: String = "run", preamble: String = ""
+    ) -> String {
         let escape = SVGChart.escape
         var body =
-            "<h1>Run comparison</h1>\n<section id=\"comparison\"><h2>Metrics (mean ± std over seeds)</h2><table><tr><th>run</th>"
+            "<h1>\(escape(title))</h1>\n\(preamble)<section id=\"comparison\"><h2>Metrics (mean ± std over seeds)</h2><table><tr><th>\(escape(first))</th>"
         body += names.map { "<th>\(escape($0))</th>" }.joined() + "</tr>"
         for (run, values) in rows {
             body +=
@@ -102,6 +118,6 @@ public enum RunComparison {
         }
         body += "</div></section>\n<section id=\"runs\"><h2>Run folders</h2><ul>"
         body += folders.map { "<li>\(escape($0))</li>" }.joined() + "</ul></section>"
-        return RunReport.page(title: "Run comparison", body: body)
+        return RunReport.page(title: title, body: body)
     }
 }

@@ -57,6 +57,15 @@ public final class RunContext {
     public private(set) var epochsBeforeResume: [String: Int] = [:]
     let started = Date()
     private var reportLines: [String] = []
+    /// `tb/`'s event file, created by the first record or image.
+    private var tensorBoard: TensorBoardLog?
+
+    private func tensorBoardLog() throws -> TensorBoardLog {
+        if let tensorBoard { return tensorBoard }
+        let created = try TensorBoardLog(folder: directory)
+        tensorBoard = created
+        return created
+    }
 
     /// Creates the folder (and `checkpoints/`).
     /// When `resuming`, the JSON-lines records are cleared: the recipe runs again from the top and
@@ -81,7 +90,7 @@ public final class RunContext {
         try? FileManager.default.removeItem(atPath: "\(directory)/summary.json")
         if resuming {
             epochsBeforeResume = Self.finishedEpochs(in: "\(directory)/metrics.jsonl")
-            for name in ["metrics.jsonl", "components.jsonl", "splits.jsonl"] {
+            for name in ["metrics.jsonl", "components.jsonl", "splits.jsonl", "tb"] {
                 try? FileManager.default.removeItem(atPath: "\(directory)/\(name)")
             }
         }
@@ -91,7 +100,7 @@ public final class RunContext {
     /// the recipe's copy, checkpoints, summaries and records); a sandboxed recipe may read them, not write them.
     public static let recordNames = [
         "run.json", "recipe.lua", ".lock", "checkpoints", "summary.json", "config.json", "metrics.jsonl",
-        "components.jsonl", "splits.jsonl", "report.md", "report.html", "images", "output.log",
+        "components.jsonl", "splits.jsonl", "report.md", "report.html", "images", "output.log", "tb",
     ]
 
     /// The highest `epoch` logged per `trainer` in a metrics file (unreadable lines are skipped).
@@ -197,12 +206,15 @@ public final class RunContext {
         return result
     }
 
-    /// Appends one JSON object to `metrics.jsonl` (or another JSON-lines file of the run folder).
+    /// Appends one JSON object to `metrics.jsonl` (or another JSON-lines file of the run folder); a
+    /// `metrics.jsonl` record also goes to the TensorBoard events in `tb/`.
     public func log(_ fields: [String: ConfigValue], file: String = "metrics.jsonl") throws {
         var record = fields
-        record["time"] = .number((Date().timeIntervalSince(started) * 1000).rounded() / 1000)
+        let now = Date()
+        record["time"] = .number((now.timeIntervalSince(started) * 1000).rounded() / 1000)
         try append(file, ConfigValue.table(record).json + "\n")
         guard file == "metrics.jsonl" else { return }
+        try tensorBoardLog().log(record, index: metricsCount, wallTime: now.timeIntervalSince1970)
         // The latest value of every field; a named trainer's fields are prefixed (`revised.test_accuracy`)
         // so two train{} calls in one recipe do not overwrite each other.
         var prefix = ""
@@ -281,13 +293,21 @@ public final class RunContext {
     }
 
     /// Saves an image grid (`[N, H, W]` or `[N, C, H, W]`, C 1 or 3) as `images/<name>.png`, which
-    /// `report.html` embeds.
-    public func saveImage(_ name: String, _ images: Tensor, columns: Int, range: (Double, Double)?) throws -> String {
-        try savePNG(name, try PNG.grid(images, columns: columns, range: range), caption: nil, operation: "run.image")
+    /// `report.html` embeds; `series` is its TensorBoard tag and step (default: the name, step 0).
+    public func saveImage(
+        _ name: String, _ images: Tensor, columns: Int, range: (Double, Double)?,
+        series: (tag: String, step: Int)? = nil
+    ) throws -> String {
+        try savePNG(
+            name, try PNG.grid(images, columns: columns, range: range), caption: nil, operation: "run.image",
+            series: series)
     }
 
-    /// Writes `images/<name>.png` (and the caption beside it, shown by `report.html`).
-    public func savePNG(_ name: String, _ data: Data, caption: String?, operation: String) throws -> String {
+    /// Writes `images/<name>.png` (and the caption beside it, shown by `report.html`) and the same PNG as an
+    /// image summary in `tb/`, tagged `series` (default: the name, step 0).
+    public func savePNG(
+        _ name: String, _ data: Data, caption: String?, operation: String, series: (tag: String, step: Int)? = nil
+    ) throws -> String {
         guard name.range(of: "^[A-Za-z0-9_.-]+$", options: .regularExpression) != nil, !name.hasPrefix(".") else {
             throw ConfigurationError(operation, "image name '\(name)' must use letters, digits, '_', '-' and '.'")
         }
@@ -299,6 +319,8 @@ public final class RunContext {
         } catch {
             throw RunError(operation, "cannot write \(folder)/\(name).png: \(error.localizedDescription)")
         }
+        try tensorBoardLog().image(
+            tag: series?.tag ?? name, step: series?.step ?? 0, png: data, wallTime: Date().timeIntervalSince1970)
         return "\(folder)/\(name).png"
     }
 

@@ -11,7 +11,10 @@ struct Lucerna: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "lucerna",
         abstract: "Explainable, bias-aware generative learning: a Swift engine scripted from Lua.",
-        subcommands: [Run.self, Report.self, List.self, Check.self, Stubs.self, Docs.self, TrainDemo.self, Bench.self])
+        subcommands: [
+            Run.self, SweepCommand.self, Report.self, List.self, Check.self, Stubs.self, Docs.self, TrainDemo.self,
+            Bench.self,
+        ])
 
     /// Exit codes: 0 success, 1 a recipe, data or engine error, 2 a usage error.
     static func main() {
@@ -98,9 +101,21 @@ struct Report: ParsableCommand {
             "A claims file (Lua, returning {title = ..., claims = {...}}): each claim of a paper beside ours, with a verdict (docs/guide/reproduce.md)."
     )
     var claims: String?
+    @Option(help: "For a sweep folder: order the points by this metric's mean (highest first).") var sort: String?
+    @Flag(help: "With --sort: lowest first.") var ascending = false
 
     func run() throws {
         guard !runs.isEmpty else { throw ValidationError("give at least one run folder") }
+        let selected =
+            metrics?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } ?? []
+        if runs.count == 1, claims == nil, SweepReport.isSweep(runs[0]) {
+            try write {
+                let sweep = try SweepReport(folder: runs[0], selected: selected, sort: sort, ascending: ascending)
+                return (sweep.markdown, { sweep.html })
+            }
+            return
+        }
+        guard sort == nil, !ascending else { throw ValidationError("--sort and --ascending apply to a sweep folder") }
         if let claims {
             guard runs.count == 1 else {
                 throw ValidationError("with --claims, give the one folder that holds the claims' run folders")
@@ -108,25 +123,24 @@ struct Report: ParsableCommand {
             guard metrics == nil else {
                 throw ValidationError("--metrics does not apply to --claims (each claim names its metric)")
             }
-            do {
+            try write {
                 let comparison = try ClaimReport(claims: try LuaState().value(ofFile: claims), runsFolder: runs[0])
-                print(comparison.markdown, terminator: "")
-                if let html {
-                    try comparison.html.write(toFile: html, atomically: true, encoding: .utf8)
-                    report("html: \(html)")
-                }
-            } catch {
-                report("error: \(error)")
-                throw ExitCode(1)
+                return (comparison.markdown, { comparison.html })
             }
             return
         }
-        let selected =
-            metrics?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } ?? []
+        try write {
+            (try RunComparison.markdown(runs, selected: selected), { try RunComparison.html(runs, selected: selected) })
+        }
+    }
+
+    /// Prints the report's Markdown and, with `--html`, writes its page; any error exits 1.
+    func write(_ make: () throws -> (markdown: String, html: () throws -> String)) throws {
         do {
-            print(try RunComparison.markdown(runs, selected: selected), terminator: "")
+            let made = try make()
+            print(made.markdown, terminator: "")
             if let html {
-                try RunComparison.html(runs, selected: selected).write(toFile: html, atomically: true, encoding: .utf8)
+                try made.html().write(toFile: html, atomically: true, encoding: .utf8)
                 report("html: \(html)")
             }
         } catch {

@@ -110,7 +110,20 @@ struct Run: ParsableCommand {
             "Run only this seed of the multi-seed run given by --resume (used by --jobs).", visibility: .hidden))
     var onlySeed: Int?
 
+    @Option(
+        help:
+            "A sweep's manifest.jsonl (from lucerna sweep): run point --index of it, or resume it if it was interrupted, and mark it DONE when it finishes. What each worker of a sweep, local or a Slurm array task, runs."
+    )
+    var manifest: String?
+    @Option(help: "With --manifest: the point to run, from 0 (a Slurm array task passes $SLURM_ARRAY_TASK_ID).")
+    var index: Int?
+
     func run() throws {
+        if let manifest {
+            try runPoint(of: manifest)
+            return
+        }
+        guard index == nil else { throw ValidationError("--index goes with --manifest MANIFEST") }
         try common.apply()
         let (invocation, folder, lock) = try prepare()
         defer { withExtendedLifetime(lock) {} }
@@ -142,6 +155,57 @@ struct Run: ParsableCommand {
             return
         }
         try writeSummary([context.seedRecord], folder: folder, recipe: invocation.recipe, printTable: false)
+    }
+
+    /// Runs (or resumes) one point of a sweep's manifest as `lucerna run` would with the point's recipe,
+    /// overrides, seeds and folder, then writes the point's `DONE` marker; a finished point is not run again.
+    func runPoint(of manifest: String) throws {
+        guard let index else { throw ValidationError("--manifest needs --index I (the point to run, from 0)") }
+        guard recipe == nil, overrides.isEmpty, seeds == nil, seed == nil, out == nil, resume == nil,
+            onlySeed == nil, !restart
+        else {
+            throw ValidationError(
+                "--manifest gives the recipe, overrides, seeds and folder: do not combine it with a recipe, --set, --seed, --seeds, --out, --resume or --restart"
+            )
+        }
+        let sweep: (recipe: String, points: [Sweep.Point], folder: String)
+        do { sweep = try Sweep.points(inManifest: manifest) } catch {
+            report("error: \(error)")
+            throw ExitCode(1)
+        }
+        guard sweep.points.indices.contains(index) else {
+            throw ValidationError("--index \(index): \(manifest) has points 0 to \(sweep.points.count - 1)")
+        }
+        let point = sweep.points[index]
+        let folder = "\(sweep.folder)/\(point.folder)"
+        var arguments: [String]
+        switch Sweep.state(of: folder) {
+        case .finished:
+            emit("\(point.folder) (\(point.name)): finished before (\(folder)/DONE)")
+            return
+        case .interrupted:
+            emit("\(point.folder) (\(point.name)): resuming")
+            arguments = ["--resume", folder]
+        case .notStarted:
+            emit("\(point.folder) (\(point.name)): starting")
+            arguments = [sweep.recipe, "--out", folder] + point.overrides.flatMap { ["--set", $0] }
+            if let seeds = point.seeds { arguments += ["--seeds", seeds.map(String.init).joined(separator: ",")] }
+        }
+        if let threads = common.threads { arguments += ["--threads", String(threads)] }
+        if let data = common.data { arguments += ["--data", data] }
+        if let jobs { arguments += ["--jobs", String(jobs)] }
+        let command = try Run.parse(arguments)
+        try command.run()
+        guard FileManager.default.fileExists(atPath: "\(folder)/summary.json") else {
+            report(
+                "error: \(point.folder) ended without \(folder)/summary.json (did the recipe log numbers with run.log?)"
+            )
+            throw ExitCode(1)
+        }
+        do { try Sweep.markDone(folder) } catch {
+            report("error: \(error)")
+            throw ExitCode(1)
+        }
     }
 
     /// The invocation (from the arguments, or from `run.json` with `--resume`), the run folder, and the

@@ -269,7 +269,13 @@ final class LuaBridgeTests: XCTestCase {
         XCTAssertEqual(lua.tensor(global: "top")?.toIntegers(), artifact)
         XCTAssertEqual(lua.tensor(global: "ward_top")?.toIntegers(), artifact)
         XCTAssertEqual(lua.tensor(global: "labels")?.shape, [120])
-        XCTAssertEqual(lua.number(global: "count"), 3)
+        // One ranked cluster per distinct k-means label. The data have two groups (artifact, clean) and k-means
+        // asks for three: it ended with three distinct clusters on an Intel Xeon and two on an AMD EPYC (the
+        // OpenBLAS kernels differ), which scikit-learn's KMeans also allows ("Number of distinct clusters
+        // found smaller than n_clusters"). The artifact cluster is ranked first either way.
+        let distinct = Set(lua.tensor(global: "labels")?.toIntegers() ?? [])
+        XCTAssertEqual(lua.number(global: "count").map(Int.init), distinct.count, "labels \(distinct.sorted())")
+        XCTAssert((2...3).contains(distinct.count), "labels \(distinct.sorted())")
         XCTAssertEqual(lua.number(global: "rows"), 120)
         XCTAssertEqual(lua.number(global: "width"), 8)
         XCTAssertEqual(lua.number(global: "view"), 2)

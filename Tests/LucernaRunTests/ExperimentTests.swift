@@ -1,8 +1,11 @@
 import Foundation
 import LucernaComponents
 import LucernaCore
+import LucernaData
 import LucernaNN
 import LucernaRun
+import LucernaTestSupport
+import LucernaTrain
 import XCTest
 
 /// The run layer on its own, with no Lua state: `train{}` and `evaluate{}` assembled from a spec, the run
@@ -128,5 +131,48 @@ final class ExperimentTests: XCTestCase {
                 XCTAssertEqual("\(error)", "train: option \(key) must be positive, got \(Int(value))")
             }
         }
+    }
+
+    /// Every number of every `metrics.jsonl` record is in `tb/`'s event file, tagged by trainer or phase at the
+    /// record's step, and image grids are image summaries; a resumed run starts the events anew.
+    func testRunFoldersWriteTensorBoardEventsMatchingTheirMetrics() throws {
+        let folder = temporaryFolder("tensorboard")
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let run = try RunContext(directory: folder, recipe: "spec.lua", seed: 1, threads: 1)
+        try run.log(["trainer": .string("auditor"), "epoch": .number(1), "train_loss": .number(0.75)])
+        try run.log(["trainer": .string("auditor"), "epoch": .number(2), "train_loss": .number(0.5)])
+        try run.log(["phase": .string("evaluation"), "test_accuracy": .number(0.9375), "note": .string("text")])
+        try run.log(["trainer": .string("gan"), "step": .number(50), "epoch": .number(1), "critic_loss": .number(-2)])
+        _ = try run.saveImage(
+            "gan-step-50", try Tensor(shape: [2, 3, 4], scalars: (0..<24).map { Float($0) / 24 }), columns: 2,
+            range: (0, 1), series: (tag: "gan/samples", step: 50))
+        let files = try FileManager.default.contentsOfDirectory(atPath: "\(folder)/tb")
+        XCTAssertEqual(files.count, 1)
+        XCTAssert(files[0].hasPrefix("events.out.tfevents."), files[0])
+        let events = try TensorBoardReader.events(
+            [UInt8](try Data(contentsOf: URL(fileURLWithPath: "\(folder)/tb/\(files[0])"))))
+        XCTAssertEqual(events.count, 6)
+        XCTAssertEqual(events[0].fileVersion, "brain.Event:2")
+        XCTAssertEqual(events[1].step, 1)
+        XCTAssertEqual(events[1].scalars, ["auditor/train_loss": 0.75])
+        XCTAssertEqual(events[2].step, 2)
+        // No step field: the record's position in metrics.jsonl (from 0); strings are not scalars.
+        XCTAssertEqual(events[3].step, 2)
+        XCTAssertEqual(events[3].scalars, ["evaluation/test_accuracy": 0.9375])
+        // `step` before `epoch`; the other one is a scalar like any number.
+        XCTAssertEqual(events[4].step, 50)
+        XCTAssertEqual(events[4].scalars, ["gan/critic_loss": -2, "gan/epoch": 1])
+        XCTAssertEqual(events[5].step, 50)
+        let png = try Data(contentsOf: URL(fileURLWithPath: "\(folder)/images/gan-step-50.png"))
+        let header = try XCTUnwrap(PNG.header(png))
+        XCTAssertEqual(events[5].images["gan/samples"], [header.height, header.width, 1])
+        XCTAssertEqual(events[5].imageBytes["gan/samples"].map { Data($0) }, png)
+        // The wall times are those of metrics.jsonl's records (its `time` is seconds since the run started).
+        let times = RunReport.records("\(folder)/metrics.jsonl").compactMap { $0["time"]?.numberValue }
+        XCTAssertEqual(times.count, 4)
+        XCTAssertEqual(events[4].wallTime - events[1].wallTime, times[3] - times[0], accuracy: 0.01)
+        // A resumed run re-logs its records, so its events start over too.
+        _ = try RunContext(directory: folder, recipe: "spec.lua", seed: 1, threads: 1, resuming: true)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(folder)/tb"))
     }
 }

@@ -1,0 +1,134 @@
+import ArgumentParser
+import Foundation
+import LucernaRun
+
+/// `lucerna sweep RECIPE --grid key=a,b [--grid ...] [--seeds 1,2,3]`: the recipe at every point of a grid,
+/// each point a run folder; resumable, with retries, on a local pool of processes.
+struct SweepCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sweep",
+        abstract:
+            "Run a recipe at every point of a grid of --set overrides (× seeds): one run folder per point, manifest.jsonl, DONE markers; re-running the same command resumes. `lucerna report SWEEP_DIR` aggregates it."
+    )
+
+    @Argument(help: "The recipe file.") var recipe: String
+    @Option(
+        help:
+            "A grid axis: a config key and its values, comma-separated (repeatable; braces keep a table together: --grid channels={64,32},{32,16}). The last axis varies fastest."
+    )
+    var grid: [String] = []
+    @Option(name: .customLong("set"), help: "An override every point gets (repeatable), as for lucerna run.")
+    var overrides: [String] = []
+    @Option(help: "Seeds of every point, comma-separated (e.g. 1,2,3); default: the recipe's own.") var seeds: String?
+    @Option(help: "Where the sweep runs: local (a pool of processes on this machine).") var backend = "local"
+    @Option(help: "Points run at once (local backend), each in its own process.") var jobs = 1
+    @Option(help: "Threads of each point's process.") var threads = 1
+    @Option(help: "Sweep folder (default: runs/sweep-<recipe>-<UTC time>).") var out: String?
+    @Option(help: "Times a failed point is run again (resuming from its checkpoints) before the sweep gives up on it.")
+    var retries = 1
+    @Option(help: "Data folder (default: LUCERNA_DATA, then ./data).") var data: String?
+    @Flag(
+        help:
+            "Write manifest.jsonl and list the points with their states (finished, interrupted, not started) without running any (for a scheduler, or to look before running)."
+    )
+    var plan = false
+
+    func run() throws {
+        guard backend == "local" else {
+            throw ValidationError("--backend \(backend): this version knows the local backend")
+        }
+        guard jobs >= 1, threads >= 1, retries >= 0 else {
+            throw ValidationError("--jobs and --threads must be positive and --retries at least 0")
+        }
+        guard FileManager.default.isReadableFile(atPath: recipe) else {
+            throw ValidationError("cannot read recipe \(recipe)")
+        }
+        var seedList: [Int]?
+        if let seeds {
+            let parsed = seeds.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !parsed.isEmpty, parsed.allSatisfy({ $0 != nil }) else {
+                throw ValidationError("--seeds must be integers separated by commas (e.g. 1,2,3), got '\(seeds)'")
+            }
+            seedList = parsed.compactMap { $0 }
+        }
+        let sweep: Sweep
+        do {
+            sweep = try Sweep(
+                recipe: URL(fileURLWithPath: recipe).standardizedFileURL.path,
+                grid: try grid.map(Sweep.axis(parsing:)), fixed: overrides, seeds: seedList)
+            _ = try overrides.map(ConfigOverride.init(parsing:))
+        } catch { throw ValidationError("\(error)") }
+        let folder = out ?? RunContext.defaultDirectory(for: "sweep-" + URL(fileURLWithPath: recipe).lastPathComponent)
+        do { try sweep.writeManifest(in: folder) } catch {
+            report("error: \(error)")
+            throw ExitCode(1)
+        }
+        let manifest = "\(folder)/manifest.jsonl"
+        let points = sweep.points
+        if plan {
+            emit("manifest: \(manifest) (\(points.count) points)")
+            for point in points {
+                let state = Sweep.state(of: "\(folder)/\(point.folder)")
+                emit(
+                    "\(point.folder)  \(state.rawValue.padding(toLength: 12, withPad: " ", startingAt: 0))  \(point.name)"
+                )
+            }
+            return
+        }
+        var attempts: [Int: Int] = [:]
+        var givenUp: [Int] = []
+        while true {
+            let pending = points.filter {
+                Sweep.state(of: "\(folder)/\($0.folder)") != .finished && !givenUp.contains($0.index)
+            }
+            let finished = points.count - pending.count - givenUp.count
+            emit(
+                "sweep \(folder): \(points.count) points (\(sweep.grid.map { "\($0.key) × \($0.values.count)" }.joined(separator: ", "))), \(finished) finished, \(pending.count) to run, \(min(jobs, max(pending.count, 1))) at a time"
+            )
+            guard !pending.isEmpty else { break }
+            let tasks = pending.map { point in
+                ChildProcesses.Task(
+                    label: "\(point.folder) [\(point.name)]",
+                    arguments: [
+                        "run", "--manifest", manifest, "--index", String(point.index), "--threads", String(threads),
+                    ]
+                        + (data.map { ["--data", $0] } ?? []),
+                    log: "\(folder)/logs/\(point.folder).log")
+            }
+            var done = finished
+            let failed = try ChildProcesses(jobs: jobs).run(tasks) { _ in
+                done += 1
+                emit("sweep: \(done) of \(points.count) points finished")
+            }
+            guard !failed.isEmpty else { continue }
+            for point in pending where failed.contains("\(point.folder) [\(point.name)]") {
+                attempts[point.index, default: 0] += 1
+                if attempts[point.index, default: 0] > retries { givenUp.append(point.index) }
+            }
+        }
+        try? sweepReadme(folder: folder, sweep: sweep).write(
+            toFile: "\(folder)/README.md", atomically: true, encoding: .utf8)
+        guard givenUp.isEmpty else {
+            report(
+                "error: \(givenUp.count) point\(givenUp.count == 1 ? "" : "s") failed \(retries + 1) time\(retries == 0 ? "" : "s") (logs in \(folder)/logs/); the same command runs them again"
+            )
+            throw ExitCode(1)
+        }
+        emit("sweep finished: `lucerna report \(folder)` aggregates it")
+    }
+
+    /// How the sweep was made, for whoever opens its folder.
+    func sweepReadme(folder: String, sweep: Sweep) -> String {
+        """
+        # Sweep of \(URL(fileURLWithPath: recipe).lastPathComponent)
+
+        - recipe: `\(sweep.recipe)`
+        - grid: \(sweep.grid.map { "`\($0.key)` ∈ {\($0.values.joined(separator: ", "))}" }.joined(separator: " × "))
+        - fixed overrides: \(sweep.fixed.isEmpty ? "none" : sweep.fixed.map { "`\($0)`" }.joined(separator: ", "))
+        - seeds: \(sweep.seeds.map { $0.map(String.init).joined(separator: ", ") } ?? "the recipe's")
+        - points: \(sweep.points.count), listed in `manifest.jsonl`; point I runs with
+          `lucerna run --manifest manifest.jsonl --index I`
+
+        """
+    }
+}

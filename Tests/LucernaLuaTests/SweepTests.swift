@@ -1,0 +1,101 @@
+import Foundation
+import LucernaRun
+import LucernaTestSupport
+import XCTest
+
+/// `lucerna sweep` on the local backend: a 2 × 2 grid × 2 seeds of a recipe whose score is known, the
+/// aggregate report, resuming after a point is lost, retries of a failing point, and
+/// `lucerna run --manifest --index` on its own.
+final class SweepTests: XCTestCase {
+    let recipe = """
+        local config = lucerna.config{seeds = {1}, a = 1, b = "x", fail = 0}
+        assert(config.a ~= config.fail, "point a = " .. config.a .. " fails on purpose")
+        run.log{score = config.a * 10 + (config.b == "y" and 1 or 0) + run.seed / 100}
+        """
+
+    /// A fresh folder with the recipe in it: the folder, the recipe's path and the sweep folder to use.
+    func prepare(_ name: String) throws -> (root: String, recipe: String, sweep: String) {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("sweep-\(name)-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+        try recipe.write(toFile: "\(root)/score.lua", atomically: true, encoding: .utf8)
+        return (root, "\(root)/score.lua", "\(root)/sweep")
+    }
+
+    func testALocalSweepRunsEveryPointAggregatesAndResumes() throws {
+        let (root, recipePath, sweep) = try prepare("local")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let arguments = [
+            "sweep", recipePath, "--grid", "a=1,2", "--grid", "b=x,y", "--seeds", "1,2", "--jobs", "2", "--out", sweep,
+        ]
+        // --plan writes the manifest and lists the points without running any.
+        let plan = try lucerna(arguments + ["--plan"])
+        XCTAssertEqual(plan.status, 0, plan.errors)
+        XCTAssert(plan.output.contains("point-003  not started   a=2 b=y"), plan.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(sweep)/point-000"))
+        let first = try lucerna(arguments)
+        XCTAssertEqual(first.status, 0, first.output + first.errors)
+        XCTAssert(first.output.contains("4 points (a × 2, b × 2), 0 finished, 4 to run, 2 at a time"), first.output)
+        let manifest = try String(contentsOfFile: "\(sweep)/manifest.jsonl", encoding: .utf8)
+        XCTAssertEqual(manifest.split(separator: "\n").count, 4)
+        for point in ["point-000", "point-001", "point-002", "point-003"] {
+            XCTAssert(FileManager.default.fileExists(atPath: "\(sweep)/\(point)/DONE"), point)
+            XCTAssert(FileManager.default.fileExists(atPath: "\(sweep)/\(point)/seed-2/summary.json"), point)
+        }
+        // The last axis varies fastest: point-001 is a=1 b=y, whose score is 11 + seed/100.
+        let report = try lucerna(["report", sweep, "--sort", "score"])
+        XCTAssertEqual(report.status, 0, report.errors)
+        let rows = report.output.split(separator: "\n").filter { $0.hasPrefix("| point-") }
+        XCTAssertEqual(rows.count, 4, report.output)
+        XCTAssert(rows[0].hasPrefix("| point-003: a=2 b=y | 21.0150 ± 0.0071 |"), report.output)
+        XCTAssert(rows[3].hasPrefix("| point-000: a=1 b=x | 10.0150 ± 0.0071 |"), report.output)
+        XCTAssert(
+            report.output.contains("| score | point-003: a=2 b=y | 21.0150 | point-000: a=1 b=x | 10.0150 |"),
+            report.output)
+        let ascending = try lucerna(["report", sweep, "--sort", "score", "--ascending", "--html", "\(root)/sweep.html"])
+        XCTAssert(
+            ascending.output.split(separator: "\n").first { $0.hasPrefix("| point-") }?.hasPrefix("| point-000")
+                == true,
+            ascending.output)
+        XCTAssert(try String(contentsOfFile: "\(root)/sweep.html", encoding: .utf8).contains("point-003: a=2 b=y"))
+
+        // A point lost (its marker gone, as if killed mid-run) is resumed; the others are not run again.
+        try FileManager.default.removeItem(atPath: "\(sweep)/point-002/DONE")
+        try FileManager.default.removeItem(atPath: "\(sweep)/point-002/seed-2")
+        let second = try lucerna(arguments)
+        XCTAssertEqual(second.status, 0, second.output + second.errors)
+        XCTAssert(second.output.contains("3 finished, 1 to run"), second.output)
+        let log = try String(contentsOfFile: "\(sweep)/logs/point-002.log", encoding: .utf8)
+        XCTAssert(log.contains("point-002 (a=2 b=x): resuming"), log)
+        XCTAssert(log.contains("seed 1: finished earlier"), log)
+        XCTAssertEqual(try lucerna(["report", sweep, "--sort", "score"]).output, report.output)
+        XCTAssert(try lucerna(arguments + ["--plan"]).output.contains("point-002  finished      a=2 b=x"))
+
+        // Another grid in the same folder is refused; the manifest's point runs on its own.
+        let other = try lucerna(["sweep", recipePath, "--grid", "a=1,3", "--out", sweep])
+        XCTAssertEqual(other.status, 1)
+        XCTAssert(other.errors.contains("holds another sweep"), other.errors)
+        let single = try lucerna(["run", "--manifest", "\(sweep)/manifest.jsonl", "--index", "1"])
+        XCTAssertEqual(single.status, 0, single.errors)
+        XCTAssert(single.output.contains("point-001 (a=1 b=y): finished before"), single.output)
+        let outside = try lucerna(["run", "--manifest", "\(sweep)/manifest.jsonl", "--index", "4"])
+        XCTAssertEqual(outside.status, 2)
+        XCTAssert(outside.errors.contains("has points 0 to 3"), outside.errors)
+    }
+
+    func testAFailingPointIsRetriedThenReported() throws {
+        let (root, recipePath, sweep) = try prepare("failing")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let result = try lucerna([
+            "sweep", recipePath, "--grid", "a=1,3", "--set", "fail=3", "--retries", "1", "--out", sweep,
+        ])
+        XCTAssertEqual(result.status, 1, result.output)
+        XCTAssertEqual(result.output.components(separatedBy: "point-001 [a=3]: failed").count - 1, 2, result.output)
+        XCTAssert(result.errors.contains("1 point failed 2 times"), result.errors)
+        XCTAssert(FileManager.default.fileExists(atPath: "\(sweep)/point-000/DONE"))
+        let log = try String(contentsOfFile: "\(sweep)/logs/point-001.log", encoding: .utf8)
+        XCTAssert(log.contains("fails on purpose"), log)
+        let report = try lucerna(["report", sweep])
+        XCTAssertEqual(report.status, 0, report.errors)
+        XCTAssert(report.output.contains("1 point finished, 1 not (point-001)"), report.output)
+    }
+}
