@@ -20,8 +20,18 @@ struct SweepCommand: ParsableCommand {
     @Option(name: .customLong("set"), help: "An override every point gets (repeatable), as for lucerna run.")
     var overrides: [String] = []
     @Option(help: "Seeds of every point, comma-separated (e.g. 1,2,3); default: the recipe's own.") var seeds: String?
-    @Option(help: "Where the sweep runs: local (a pool of processes on this machine).") var backend = "local"
-    @Option(help: "Points run at once (local backend), each in its own process.") var jobs = 1
+    @Option(
+        help:
+            "Where the points run: local (a pool of processes on this machine) or slurm (one sbatch job array, followed with squeue; the script is kept in SWEEP_DIR/slurm/)."
+    )
+    var backend = "local"
+    @Option(help: "Points run at once: processes (local) or the array's task limit (slurm, --array=...%N).")
+    var jobs = 1
+    @Option(
+        help:
+            "With --backend slurm: an sbatch option KEY=VALUE, written as #SBATCH --KEY=VALUE (repeatable; e.g. partition=long, time=04:00:00, mem=8G)."
+    )
+    var slurmOption: [String] = []
     @Option(help: "Threads of each point's process.") var threads = 1
     @Option(help: "Sweep folder (default: runs/sweep-<recipe>-<UTC time>).") var out: String?
     @Option(help: "Times a failed point is run again (resuming from its checkpoints) before the sweep gives up on it.")
@@ -34,8 +44,11 @@ struct SweepCommand: ParsableCommand {
     var plan = false
 
     func run() throws {
-        guard backend == "local" else {
-            throw ValidationError("--backend \(backend): this version knows the local backend")
+        guard backend == "local" || backend == "slurm" else {
+            throw ValidationError("--backend must be local or slurm, got \(backend)")
+        }
+        guard slurmOption.isEmpty || backend == "slurm" else {
+            throw ValidationError("--slurm-option goes with --backend slurm")
         }
         guard jobs >= 1, threads >= 1, retries >= 0 else {
             throw ValidationError("--jobs and --threads must be positive and --retries at least 0")
@@ -86,24 +99,35 @@ struct SweepCommand: ParsableCommand {
                 "sweep \(folder): \(points.count) points (\(sweep.grid.map { "\($0.key) × \($0.values.count)" }.joined(separator: ", "))), \(finished) finished, \(pending.count) to run, \(min(jobs, max(pending.count, 1))) at a time"
             )
             guard !pending.isEmpty else { break }
-            let tasks = pending.map { point in
-                ChildProcesses.Task(
-                    label: "\(point.folder) [\(point.name)]",
-                    arguments: [
-                        "run", "--manifest", manifest, "--index", String(point.index), "--threads", String(threads),
-                    ]
-                        + (data.map { ["--data", $0] } ?? []),
-                    log: "\(folder)/logs/\(point.folder).log")
+            if backend == "slurm" {
+                try SlurmArray(
+                    folder: URL(fileURLWithPath: folder).standardizedFileURL.path,
+                    manifest: URL(fileURLWithPath: manifest).standardizedFileURL.path, threads: threads, data: data,
+                    throttle: jobs, options: slurmOption
+                ).run(pending)
+            } else {
+                let tasks = pending.map { point in
+                    ChildProcesses.Task(
+                        label: "\(point.folder) [\(point.name)]",
+                        arguments: [
+                            "run", "--manifest", manifest, "--index", String(point.index), "--threads", String(threads),
+                        ] + (data.map { ["--data", $0] } ?? []),
+                        log: "\(folder)/logs/\(point.folder).log")
+                }
+                var done = finished
+                _ = try ChildProcesses(jobs: jobs).run(tasks) { _ in
+                    done += 1
+                    emit("sweep: \(done) of \(points.count) points finished")
+                }
             }
-            var done = finished
-            let failed = try ChildProcesses(jobs: jobs).run(tasks) { _ in
-                done += 1
-                emit("sweep: \(done) of \(points.count) points finished")
-            }
-            guard !failed.isEmpty else { continue }
-            for point in pending where failed.contains("\(point.folder) [\(point.name)]") {
+            // Which points finished is what their DONE markers say, whatever the backend reported.
+            for point in pending where Sweep.state(of: "\(folder)/\(point.folder)") != .finished {
                 attempts[point.index, default: 0] += 1
-                if attempts[point.index, default: 0] > retries { givenUp.append(point.index) }
+                let attempt = attempts[point.index, default: 0]
+                if attempt > retries { givenUp.append(point.index) }
+                emit(
+                    "sweep: \(point.folder) [\(point.name)] did not finish (attempt \(attempt) of \(retries + 1))\(attempt > retries ? "; giving up on it" : "; running it again")"
+                )
             }
         }
         try? sweepReadme(folder: folder, sweep: sweep).write(

@@ -98,4 +98,53 @@ final class SweepTests: XCTestCase {
         XCTAssertEqual(report.status, 0, report.errors)
         XCTAssert(report.output.contains("1 point finished, 1 not (point-001)"), report.output)
     }
+
+    /// The same sweep through a real one-node Slurm (scripts/slurm-local.sh) and through the local pool give the
+    /// same aggregate, number for number; a point lost afterwards is the only task of the next submission.
+    func testTheSlurmBackendGivesTheLocalBackendsNumbers() throws {
+        guard getuid() == 0 else { throw XCTSkip("scripts/slurm-local.sh starts Slurm's daemons as root") }
+        let (root, recipePath, sweep) = try prepare("slurm")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let cluster = ["SLURM_LOCAL_DIR": "\(root)/cluster", "SLURM_LOCAL_PORT": "6957"]
+        let start = try execute(
+            URL(fileURLWithPath: "/bin/bash"), ["scripts/slurm-local.sh", "start"], environment: cluster)
+        defer {
+            _ = try? execute(
+                URL(fileURLWithPath: "/bin/bash"), ["scripts/slurm-local.sh", "stop"], environment: cluster)
+        }
+        XCTAssertEqual(start.status, 0, start.errors)
+        let configuration = try XCTUnwrap(
+            start.output.split(separator: "\n").first { $0.hasPrefix("export SLURM_CONF=") }?.dropFirst(18))
+        let slurm: [String: String?] = ["SLURM_CONF": String(configuration)]
+        let grid = ["--grid", "a=1,2", "--grid", "b=x,y", "--seeds", "1,2", "--jobs", "2"]
+        let local = try lucerna(["sweep", recipePath] + grid + ["--out", "\(root)/local"])
+        XCTAssertEqual(local.status, 0, local.output + local.errors)
+        let submitted = try lucerna(
+            ["sweep", recipePath] + grid + ["--out", sweep, "--backend", "slurm", "--slurm-option", "time=00:10:00"],
+            environment: slurm)
+        XCTAssertEqual(submitted.status, 0, submitted.output + submitted.errors)
+        XCTAssert(submitted.output.contains("4 tasks"), submitted.output)
+        let script = try String(contentsOfFile: "\(sweep)/slurm/round-1.sbatch", encoding: .utf8)
+        XCTAssert(script.contains("#SBATCH --array=0,1,2,3%2"), script)
+        XCTAssert(script.contains("#SBATCH --time=00:10:00"), script)
+        XCTAssert(script.contains("--index \"$SLURM_ARRAY_TASK_ID\""), script)
+        // The tables, without the headings that name the folders.
+        func table(_ folder: String) throws -> [Substring] {
+            try lucerna(["report", folder, "--sort", "score"]).output.split(separator: "\n").filter {
+                $0.hasPrefix("|")
+            }
+        }
+        XCTAssertEqual(try table(sweep), try table("\(root)/local"))
+        XCTAssertEqual(try table(sweep).count, 9)  // 2 + 4 rows of points, 2 + 1 of the extremes
+        // A point lost (as if its task was killed) is resubmitted alone; the finished ones are not run again.
+        try FileManager.default.removeItem(atPath: "\(sweep)/point-001/DONE")
+        try FileManager.default.removeItem(atPath: "\(sweep)/point-001/seed-2")
+        let again = try lucerna(
+            ["sweep", recipePath] + grid + ["--out", sweep, "--backend", "slurm", "--slurm-option", "time=00:10:00"],
+            environment: slurm)
+        XCTAssertEqual(again.status, 0, again.output + again.errors)
+        XCTAssert(again.output.contains("3 finished, 1 to run"), again.output)
+        XCTAssert(try String(contentsOfFile: "\(sweep)/slurm/round-2.sbatch", encoding: .utf8).contains("--array=1%2"))
+        XCTAssertEqual(try table(sweep), try table("\(root)/local"))
+    }
 }
