@@ -2,12 +2,14 @@
 # Reproduce the paper: every experiment of examples/paper/experiments.tsv, then the claims report.
 #
 #   bash scripts/reproduce.sh [--quick | --full | --tiny] [--jobs N] [--threads T] [--runs DIR] [--only PATTERN]
+#                             [--backend local | slurm]
 #   bash scripts/reproduce.sh [--quick | --full | --tiny] [--runs DIR] --list   (each experiment's state; runs nothing)
 #
 # --full (default): each recipe's own seeds (three) at the experiments' setting; --quick: one seed at a small
 # setting; --tiny: one seed at the tests' sizes (seconds). Finished experiments (a summary.json) are skipped and
 # interrupted ones resumed (`lucerna run --resume`), so re-running the same command finishes the work. --jobs N
-# runs N experiments at once, each with --threads T (default 1). The report is written to RUNS/paper.md and
+# runs N experiments at once, each with --threads T (default 1); --backend slurm runs them as one Slurm job
+# array instead (`lucerna sweep --manifest RUNS/manifest.jsonl --backend slurm`, docs/guide/sweeps.md). The report is written to RUNS/paper.md and
 # RUNS/paper.html, and with --full also to docs/paper.md and docs/paper.html. RUNS defaults to
 # ../runs/paper-<mode> beside the checkout. Data come from LUCERNA_DATA (scripts/fetch-data.sh downloads them).
 set -euo pipefail
@@ -15,7 +17,7 @@ set -euo pipefail
 # the run; the manifest is read into memory at the start for the same reason.
 main() {
 cd "$(dirname "$0")/.."
-mode=full jobs=1 threads=1 runs="" only="" list=false
+mode=full jobs=1 threads=1 runs="" only="" list=false backend=local
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) mode=quick ;;
@@ -25,6 +27,7 @@ while [ $# -gt 0 ]; do
     --threads) threads="$2"; shift ;;
     --runs) runs="$2"; shift ;;
     --only) only="$2"; shift ;;
+    --backend) backend="$2"; shift ;;
     --list) list=true ;;
     -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
     *) echo "reproduce.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
@@ -32,6 +35,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 [[ "$jobs" =~ ^[1-9][0-9]*$ && "$threads" =~ ^[1-9][0-9]*$ ]] || { echo "reproduce.sh: --jobs and --threads take positive integers" >&2; exit 2; }
+[[ "$backend" == local || "$backend" == slurm ]] || { echo "reproduce.sh: --backend is local or slurm" >&2; exit 2; }
 runs="${runs:-../runs/paper-$mode}"
 mapfile -t manifest < examples/paper/experiments.tsv
 if [ "$list" = true ]; then
@@ -92,11 +96,26 @@ run_one() {
 
 failed=0
 running=0
+json_string() { local text=${1//\\/\\\\}; printf '"%s"' "${text//\"/\\\"}"; }
+index=0
+[ "$backend" = local ] || : > "$runs/manifest.jsonl"
 for line in "${manifest[@]}"; do
   IFS=$'\t' read -r name recipe tiny quick full <<< "$line"
   case "$name" in ''|'#'*) continue ;; esac
   if [ -n "$only" ] && [[ "$name" != $only ]]; then continue; fi
   overrides=$(case "$column" in 3) echo "$tiny" ;; 4) echo "$quick" ;; 5) echo "$full" ;; esac)
+  if [ "$backend" = slurm ]; then
+    # One point of a sweep manifest per experiment, its folder the experiment's name.
+    items=()
+    if [ "$overrides" != "-" ]; then for item in $overrides; do items+=("$(json_string "$item")"); done; fi
+    list=$(IFS=,; echo "${items[*]:-}")
+    seeds=$([ "$mode" = full ] || echo ', "seeds": [1]')
+    printf '{"index": %d, "name": %s, "recipe": %s, "overrides": [%s], "folder": %s%s}\n' "$index" \
+      "$(json_string "$name")" "$(json_string "$(pwd)/$recipe")" "$list" "$(json_string "$name")" "$seeds" \
+      >> "$runs/manifest.jsonl"
+    index=$((index + 1))
+    continue
+  fi
   run_one "$name" "$recipe" "$overrides" < /dev/null &
   running=$((running + 1))
   if [ "$running" -ge "$jobs" ]; then
@@ -108,6 +127,9 @@ while [ "$running" -gt 0 ]; do
   wait -n || failed=$((failed + 1))
   running=$((running - 1))
 done
+if [ "$backend" = slurm ]; then
+  "$lucerna" sweep --manifest "$runs/manifest.jsonl" --backend slurm --jobs "$jobs" --threads "$threads" || failed=1
+fi
 
 trap - EXIT
 record_invocation

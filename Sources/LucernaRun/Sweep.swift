@@ -15,14 +15,25 @@ public struct Sweep: Equatable, Sendable {
         public let values: [String]
     }
 
-    /// One point: its position, its name (`key=value` pairs), its overrides (the sweep's fixed ones, then the
-    /// grid's) and its folder, relative to the sweep folder.
+    /// One point: its position, its name (`key=value` pairs), its recipe, its overrides (the sweep's fixed
+    /// ones, then the grid's) and its folder, relative to the sweep folder. A manifest written by hand (or by
+    /// scripts/reproduce.sh) may give each point its own recipe.
     public struct Point: Equatable, Sendable {
         public let index: Int
         public let name: String
+        public let recipe: String
         public let overrides: [String]
         public let folder: String
         public let seeds: [Int]?
+
+        public init(index: Int, name: String, recipe: String, overrides: [String], folder: String, seeds: [Int]?) {
+            self.index = index
+            self.name = name
+            self.recipe = recipe
+            self.overrides = overrides
+            self.folder = folder
+            self.seeds = seeds
+        }
     }
 
     public let recipe: String
@@ -100,7 +111,7 @@ public struct Sweep: Equatable, Sendable {
         return combinations.enumerated().map { index, pairs in
             let number = String(index)
             return Point(
-                index: index, name: pairs.joined(separator: " "), overrides: fixed + pairs,
+                index: index, name: pairs.joined(separator: " "), recipe: recipe, overrides: fixed + pairs,
                 folder: "point-" + String(repeating: "0", count: width - number.count) + number, seeds: seeds)
         }
     }
@@ -113,7 +124,7 @@ public struct Sweep: Equatable, Sendable {
             var entry: [String: ConfigValue] = [
                 "index": .number(Double(point.index)), "name": .string(point.name),
                 "overrides": .list(point.overrides.map(ConfigValue.string)), "folder": .string(point.folder),
-                "recipe": .string(recipe),
+                "recipe": .string(point.recipe),
             ]
             if let seeds = point.seeds { entry["seeds"] = .list(seeds.map { .number(Double($0)) }) }
             return ConfigValue.table(entry).json + "\n"
@@ -142,12 +153,11 @@ public struct Sweep: Equatable, Sendable {
     }
 
     /// The points of a manifest file, with its folders resolved against the manifest's folder.
-    public static func points(inManifest path: String) throws -> (recipe: String, points: [Point], folder: String) {
+    public static func points(inManifest path: String) throws -> (points: [Point], folder: String) {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
             throw RunError("sweep", "cannot read the manifest \(path)")
         }
         let folder = URL(fileURLWithPath: path).deletingLastPathComponent().path
-        var recipe: String?
         var points: [Point] = []
         for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: true).enumerated() {
             func bad(_ why: String) -> RunError { RunError("sweep", "\(path) line \(number + 1): \(why)") }
@@ -160,12 +170,16 @@ public struct Sweep: Equatable, Sendable {
                 !pointFolder.contains("/"), !pointFolder.hasPrefix(".")
             else { throw bad("needs index (\(number)), name, overrides, folder (a plain name) and recipe") }
             let seeds = (object["seeds"] as? [NSNumber])?.map(\.intValue)
-            if recipe == nil { recipe = pointRecipe }
-            guard recipe == pointRecipe else { throw bad("every point must have the same recipe") }
-            points.append(Point(index: index, name: name, overrides: overrides, folder: pointFolder, seeds: seeds))
+            guard !points.contains(where: { $0.folder == pointFolder }) else {
+                throw bad("folder \(pointFolder) twice")
+            }
+            points.append(
+                Point(
+                    index: index, name: name, recipe: pointRecipe, overrides: overrides, folder: pointFolder,
+                    seeds: seeds))
         }
-        guard let recipe, !points.isEmpty else { throw RunError("sweep", "\(path) lists no point") }
-        return (recipe, points, folder)
+        guard !points.isEmpty else { throw RunError("sweep", "\(path) lists no point") }
+        return (points, folder)
     }
 
     // MARK: Points' states
@@ -175,9 +189,14 @@ public struct Sweep: Equatable, Sendable {
         case notStarted = "not started"
     }
 
-    /// A point's state: finished (its `DONE` marker), interrupted (a `run.json` but no marker) or not started.
+    /// A point's state: finished (its `DONE` marker, or the run's `summary.json`, which a run writes last),
+    /// interrupted (a `run.json` but neither) or not started.
     public static func state(of folder: String) -> State {
-        if FileManager.default.fileExists(atPath: "\(folder)/DONE") { return .finished }
+        if FileManager.default.fileExists(atPath: "\(folder)/DONE")
+            || FileManager.default.fileExists(atPath: "\(folder)/summary.json")
+        {
+            return .finished
+        }
         if FileManager.default.fileExists(atPath: "\(folder)/run.json") { return .interrupted }
         return .notStarted
     }

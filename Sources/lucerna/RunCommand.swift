@@ -168,7 +168,7 @@ struct Run: ParsableCommand {
                 "--manifest gives the recipe, overrides, seeds and folder: do not combine it with a recipe, --set, --seed, --seeds, --out, --resume or --restart"
             )
         }
-        let sweep: (recipe: String, points: [Sweep.Point], folder: String)
+        let sweep: (points: [Sweep.Point], folder: String)
         do { sweep = try Sweep.points(inManifest: manifest) } catch {
             report("error: \(error)")
             throw ExitCode(1)
@@ -181,14 +181,15 @@ struct Run: ParsableCommand {
         var arguments: [String]
         switch Sweep.state(of: folder) {
         case .finished:
-            emit("\(point.folder) (\(point.name)): finished before (\(folder)/DONE)")
+            emit("\(point.folder) (\(point.name)): finished before")
+            if !FileManager.default.fileExists(atPath: "\(folder)/DONE") { try? Sweep.markDone(folder) }
             return
         case .interrupted:
             emit("\(point.folder) (\(point.name)): resuming")
             arguments = ["--resume", folder]
         case .notStarted:
             emit("\(point.folder) (\(point.name)): starting")
-            arguments = [sweep.recipe, "--out", folder] + point.overrides.flatMap { ["--set", $0] }
+            arguments = [point.recipe, "--out", folder] + point.overrides.flatMap { ["--set", $0] }
             if let seeds = point.seeds { arguments += ["--seeds", seeds.map(String.init).joined(separator: ",")] }
         }
         if let threads = common.threads { arguments += ["--threads", String(threads)] }

@@ -11,7 +11,12 @@ struct SweepCommand: ParsableCommand {
             "Run a recipe at every point of a grid of --set overrides (× seeds): one run folder per point, manifest.jsonl, DONE markers; re-running the same command resumes. `lucerna report SWEEP_DIR` aggregates it."
     )
 
-    @Argument(help: "The recipe file.") var recipe: String
+    @Argument(help: "The recipe file (not with --manifest).") var recipe: String?
+    @Option(
+        help:
+            "Run the points of an existing manifest.jsonl (e.g. one scripts/reproduce.sh wrote, each point with its own recipe) instead of a grid; the sweep folder is the manifest's."
+    )
+    var manifest: String?
     @Option(
         help:
             "A grid axis: a config key and its values, comma-separated (repeatable; braces keep a table together: --grid channels={64,32},{32,16}). The last axis varies fastest."
@@ -53,31 +58,8 @@ struct SweepCommand: ParsableCommand {
         guard jobs >= 1, threads >= 1, retries >= 0 else {
             throw ValidationError("--jobs and --threads must be positive and --retries at least 0")
         }
-        guard FileManager.default.isReadableFile(atPath: recipe) else {
-            throw ValidationError("cannot read recipe \(recipe)")
-        }
-        var seedList: [Int]?
-        if let seeds {
-            let parsed = seeds.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-            guard !parsed.isEmpty, parsed.allSatisfy({ $0 != nil }) else {
-                throw ValidationError("--seeds must be integers separated by commas (e.g. 1,2,3), got '\(seeds)'")
-            }
-            seedList = parsed.compactMap { $0 }
-        }
-        let sweep: Sweep
-        do {
-            sweep = try Sweep(
-                recipe: URL(fileURLWithPath: recipe).standardizedFileURL.path,
-                grid: try grid.map(Sweep.axis(parsing:)), fixed: overrides, seeds: seedList)
-            _ = try overrides.map(ConfigOverride.init(parsing:))
-        } catch { throw ValidationError("\(error)") }
-        let folder = out ?? RunContext.defaultDirectory(for: "sweep-" + URL(fileURLWithPath: recipe).lastPathComponent)
-        do { try sweep.writeManifest(in: folder) } catch {
-            report("error: \(error)")
-            throw ExitCode(1)
-        }
+        let (folder, points, description) = try plannedPoints()
         let manifest = "\(folder)/manifest.jsonl"
-        let points = sweep.points
         if plan {
             emit("manifest: \(manifest) (\(points.count) points)")
             for point in points {
@@ -96,7 +78,7 @@ struct SweepCommand: ParsableCommand {
             }
             let finished = points.count - pending.count - givenUp.count
             emit(
-                "sweep \(folder): \(points.count) points (\(sweep.grid.map { "\($0.key) × \($0.values.count)" }.joined(separator: ", "))), \(finished) finished, \(pending.count) to run, \(min(jobs, max(pending.count, 1))) at a time"
+                "sweep \(folder): \(points.count) points (\(description)), \(finished) finished, \(pending.count) to run, \(min(jobs, max(pending.count, 1))) at a time"
             )
             guard !pending.isEmpty else { break }
             if backend == "slurm" {
@@ -130,8 +112,6 @@ struct SweepCommand: ParsableCommand {
                 )
             }
         }
-        try? sweepReadme(folder: folder, sweep: sweep).write(
-            toFile: "\(folder)/README.md", atomically: true, encoding: .utf8)
         guard givenUp.isEmpty else {
             report(
                 "error: \(givenUp.count) point\(givenUp.count == 1 ? "" : "s") failed \(retries + 1) time\(retries == 0 ? "" : "s") (logs in \(folder)/logs/); the same command runs them again"
@@ -141,10 +121,54 @@ struct SweepCommand: ParsableCommand {
         emit("sweep finished: `lucerna report \(folder)` aggregates it")
     }
 
+    /// The sweep folder, its points and a description of them: from `--manifest`, or from the grid (whose
+    /// manifest, and a README saying how the sweep was made, are written into the folder).
+    func plannedPoints() throws -> (folder: String, points: [Sweep.Point], description: String) {
+        if let manifest {
+            guard recipe == nil, grid.isEmpty, overrides.isEmpty, seeds == nil, out == nil else {
+                throw ValidationError(
+                    "--manifest gives the points and the folder: no recipe, --grid, --set, --seeds or --out")
+            }
+            do {
+                let read = try Sweep.points(inManifest: manifest)
+                return (read.folder, read.points, "from \(URL(fileURLWithPath: manifest).lastPathComponent)")
+            } catch {
+                report("error: \(error)")
+                throw ExitCode(1)
+            }
+        }
+        guard let recipe else { throw ValidationError("give a recipe file and --grid axes (or --manifest)") }
+        guard FileManager.default.isReadableFile(atPath: recipe) else {
+            throw ValidationError("cannot read recipe \(recipe)")
+        }
+        var seedList: [Int]?
+        if let seeds {
+            let parsed = seeds.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !parsed.isEmpty, parsed.allSatisfy({ $0 != nil }) else {
+                throw ValidationError("--seeds must be integers separated by commas (e.g. 1,2,3), got '\(seeds)'")
+            }
+            seedList = parsed.compactMap { $0 }
+        }
+        let sweep: Sweep
+        do {
+            sweep = try Sweep(
+                recipe: URL(fileURLWithPath: recipe).standardizedFileURL.path,
+                grid: try grid.map(Sweep.axis(parsing:)), fixed: overrides, seeds: seedList)
+            _ = try overrides.map(ConfigOverride.init(parsing:))
+        } catch { throw ValidationError("\(error)") }
+        let folder = out ?? RunContext.defaultDirectory(for: "sweep-" + URL(fileURLWithPath: recipe).lastPathComponent)
+        do { try sweep.writeManifest(in: folder) } catch {
+            report("error: \(error)")
+            throw ExitCode(1)
+        }
+        try? readme(sweep).write(toFile: "\(folder)/README.md", atomically: true, encoding: .utf8)
+        return (folder, sweep.points, sweep.grid.map { "\($0.key) × \($0.values.count)" }.joined(separator: ", "))
+    }
+
     /// How the sweep was made, for whoever opens its folder.
-    func sweepReadme(folder: String, sweep: Sweep) -> String {
+    func readme(_ sweep: Sweep) -> String {
         """
-        # Sweep of \(URL(fileURLWithPath: recipe).lastPathComponent)
+        # Sweep of \(URL(fileURLWithPath: sweep.recipe).lastPathComponent)
 
         - recipe: `\(sweep.recipe)`
         - grid: \(sweep.grid.map { "`\($0.key)` ∈ {\($0.values.joined(separator: ", "))}" }.joined(separator: " × "))

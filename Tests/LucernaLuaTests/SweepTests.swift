@@ -60,6 +60,7 @@ final class SweepTests: XCTestCase {
 
         // A point lost (its marker gone, as if killed mid-run) is resumed; the others are not run again.
         try FileManager.default.removeItem(atPath: "\(sweep)/point-002/DONE")
+        try FileManager.default.removeItem(atPath: "\(sweep)/point-002/summary.json")
         try FileManager.default.removeItem(atPath: "\(sweep)/point-002/seed-2")
         let second = try lucerna(arguments)
         XCTAssertEqual(second.status, 0, second.output + second.errors)
@@ -138,6 +139,7 @@ final class SweepTests: XCTestCase {
         XCTAssertEqual(try table(sweep).count, 9)  // 2 + 4 rows of points, 2 + 1 of the extremes
         // A point lost (as if its task was killed) is resubmitted alone; the finished ones are not run again.
         try FileManager.default.removeItem(atPath: "\(sweep)/point-001/DONE")
+        try FileManager.default.removeItem(atPath: "\(sweep)/point-001/summary.json")
         try FileManager.default.removeItem(atPath: "\(sweep)/point-001/seed-2")
         let again = try lucerna(
             ["sweep", recipePath] + grid + ["--out", sweep, "--backend", "slurm", "--slurm-option", "time=00:10:00"],
@@ -146,5 +148,21 @@ final class SweepTests: XCTestCase {
         XCTAssert(again.output.contains("3 finished, 1 to run"), again.output)
         XCTAssert(try String(contentsOfFile: "\(sweep)/slurm/round-2.sbatch", encoding: .utf8).contains("--array=1%2"))
         XCTAssertEqual(try table(sweep), try table("\(root)/local"))
+        // scripts/reproduce.sh on the same cluster: its experiments as one array (two of them, at the tests' size).
+        guard ProcessInfo.processInfo.environment["LUCERNA_DATA"] != nil else { return }
+        let reproduction = try execute(
+            URL(fileURLWithPath: "/bin/bash"),
+            [
+                "scripts/reproduce.sh", "--tiny", "--backend", "slurm", "--jobs", "2", "--only", "fair-toxic-*",
+                "--runs",
+                "\(root)/paper",
+            ], environment: slurm.merging(["LUCERNA": binary.path]) { $1 })
+        XCTAssertEqual(reproduction.status, 0, reproduction.output + reproduction.errors)
+        XCTAssert(reproduction.output.contains("slurm: submitted job"), reproduction.output)
+        for name in ["fair-toxic-plain", "fair-toxic-token_penalty"] {
+            XCTAssert(FileManager.default.fileExists(atPath: "\(root)/paper/\(name)/DONE"), name)
+        }
+        let paper = try String(contentsOfFile: "\(root)/paper/paper.md", encoding: .utf8)
+        XCTAssert(paper.contains("`fair-toxic-plain`: recipe"), paper)
     }
 }

@@ -37,7 +37,7 @@ final class SweepPlanTests: XCTestCase {
         try sweep.writeManifest(in: folder)
         try sweep.writeManifest(in: folder)  // the same sweep again: accepted
         let read = try Sweep.points(inManifest: "\(folder)/manifest.jsonl")
-        XCTAssertEqual(read.recipe, "/r.lua")
+        XCTAssertEqual(read.points.map(\.recipe), ["/r.lua", "/r.lua"])
         XCTAssertEqual(read.points, sweep.points)
         let other = try Sweep(recipe: "/r.lua", grid: [try Sweep.axis(parsing: "lr=1e-2")])
         XCTAssertThrowsError(try other.writeManifest(in: folder))
@@ -47,6 +47,9 @@ final class SweepPlanTests: XCTestCase {
         XCTAssertEqual(Sweep.state(of: "\(folder)/point-000"), .interrupted)
         try Sweep.markDone("\(folder)/point-000")
         XCTAssertEqual(Sweep.state(of: "\(folder)/point-000"), .finished)
+        try FileManager.default.removeItem(atPath: "\(folder)/point-000/DONE")
+        try "{}".write(toFile: "\(folder)/point-000/summary.json", atomically: true, encoding: .utf8)
+        XCTAssertEqual(Sweep.state(of: "\(folder)/point-000"), .finished, "a run's summary marks it finished too")
         // A manifest whose folder escapes the sweep, or whose lines are out of order, is refused.
         for bad in [
             #"{"index": 0, "name": "x", "overrides": [], "folder": "../elsewhere", "recipe": "/r.lua"}"#,
