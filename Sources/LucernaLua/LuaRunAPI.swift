@@ -34,6 +34,71 @@ extension LuaState {
 }
 
 enum LuaRunAPI {
+    /// The grid and seeds of a `lucerna.sweep{...}` table. `grid` maps keys to lists of values (the keys then in
+    /// alphabetical order) or is a list of `{key, {values}}` pairs (in the order given); values are numbers,
+    /// strings, booleans or tables, written as `--set` would take them.
+    static func sweep(_ fields: [String: ConfigValue]) throws -> (grid: [Sweep.Axis], seeds: [Int]?) {
+        let unknown = Set(fields.keys).subtracting(["grid", "seeds"])
+        guard unknown.isEmpty else {
+            throw ConfigurationError(
+                "lucerna.sweep", "unknown field \(unknown.sorted().joined(separator: ", ")) (grid, seeds)")
+        }
+        let pairs: [(String, ConfigValue)]
+        switch fields["grid"] {
+        case .table(let table)?: pairs = table.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
+        case .list(let items)?:
+            pairs = try items.map { item in
+                guard case .list(let pair) = item, pair.count == 2, case .string(let key) = pair[0] else {
+                    throw ConfigurationError("lucerna.sweep", "grid as a list takes {key, {values}} pairs")
+                }
+                return (key, pair[1])
+            }
+        default: throw ConfigurationError("lucerna.sweep", "grid = {key = {values}, ...} is required")
+        }
+        let grid = try pairs.map { key, value -> Sweep.Axis in
+            guard case .list(let values) = value, !values.isEmpty else {
+                throw ConfigurationError("lucerna.sweep", "grid.\(key) must be a non-empty list of values")
+            }
+            return Sweep.Axis(key: key, values: try values.map { try setText($0, key: key) })
+        }
+        var seeds: [Int]?
+        if let value = fields["seeds"] {
+            guard case .list(let items) = value, !items.isEmpty,
+                items.allSatisfy({ ($0.numberValue.map { $0.rounded() == $0 && abs($0) < 1e15 }) == true })
+            else { throw ConfigurationError("lucerna.sweep", "seeds must be a list of integers such as {1, 2, 3}") }
+            seeds = items.compactMap(\.numberValue).map { Int($0) }
+        }
+        return (grid, seeds)
+    }
+
+    /// A value as `--set` takes it: a number, a string, true/false, or a Lua table literal.
+    static func setText(_ value: ConfigValue, key: String) throws -> String {
+        switch value {
+        case .number(let number):
+            return number.rounded() == number && abs(number) < 1e15 ? String(Int(number)) : "\(number)"
+        case .string(let text): return text
+        case .boolean(let flag): return flag ? "true" : "false"
+        case .list(let items): return "{" + (try items.map { try literal($0, key: key) }).joined(separator: ",") + "}"
+        case .table(let table):
+            let entries = try table.sorted { $0.key < $1.key }.map { "\($0.key)=\(try literal($0.value, key: key))" }
+            return "{" + entries.joined(separator: ",") + "}"
+        default:
+            throw ConfigurationError("lucerna.sweep", "grid.\(key): a value must be a number, string, boolean or table")
+        }
+    }
+
+    /// A value inside a table literal (strings quoted).
+    static func literal(_ value: ConfigValue, key: String) throws -> String {
+        if case .string(let text) = value {
+            guard !text.contains("\""), !text.contains("\\") else {
+                throw ConfigurationError(
+                    "lucerna.sweep", "grid.\(key): a string in a table may not hold quotes or backslashes")
+            }
+            return "\"\(text)\""
+        }
+        return try setText(value, key: key)
+    }
+
     static func install(in lua: LuaState) {
         lua_getglobal(lua.state, "lucerna")
         lua.setFunction("config") { [unowned lua] call in
@@ -47,6 +112,18 @@ enum LuaRunAPI {
             let resolved = try run.resolve(defaults) { text, key in try lua.parseLiteral(text, key: key) }
             LuaConfigValue.push(.table(resolved), in: call.state)
             return 1
+        }
+        lua.setFunction("sweep") { [unowned lua] call in
+            // lucerna.sweep{grid = {key = {values}, ...}, seeds = {...}}: the recipe's own sweep, read by
+            // `lucerna sweep RECIPE` without --grid; a no-op in a plain run (after checking the table).
+            call.reads(upTo: 1)
+            guard lua_type(call.state, 1) == LUA_TTABLE else {
+                throw call.fail(1, "a table {grid = {...}, seeds = {...}}")
+            }
+            let fields = try call.options(1, path: "lucerna.sweep")
+            let (grid, seeds) = try LuaRunAPI.sweep(fields)
+            try lua.run.map { run in if run.plansSweep { try run.planSweep(grid: grid, seeds: seeds) } }
+            return 0
         }
         lua.setFunction("register") { [unowned lua] call in
             // lucerna.register{kind = ..., name = ..., ...}: a plugin defined inside a recipe.

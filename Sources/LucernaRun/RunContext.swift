@@ -50,6 +50,18 @@ public final class RunContext {
     public var expandsSeeds = false
     /// The seeds the recipe asked for, when it did so and ``expandsSeeds`` allowed it.
     public private(set) var requestedSeeds: [Int]?
+    /// Set by `lucerna sweep RECIPE` without `--grid`: the recipe runs only until its `lucerna.sweep{...}`,
+    /// whose grid and seeds are kept in ``sweepPlan``; `lucerna.config{...}` before it is an error.
+    public var plansSweep = false
+    /// The grid and seeds of the recipe's `lucerna.sweep{...}` (when ``plansSweep``).
+    public private(set) var sweepPlan: (grid: [Sweep.Axis], seeds: [Int]?)?
+
+    /// Records the recipe's sweep and stops the recipe (it runs only to declare its sweep).
+    public func planSweep(grid: [Sweep.Axis], seeds: [Int]?) throws {
+        sweepPlan = (grid, seeds)
+        throw ConfigurationError("lucerna.sweep", "the sweep is planned; the recipe stops here")
+    }
+
     /// Names of the `train{}` calls so far (each needs its own checkpoint files).
     public var trainerNames: Set<String> = []
     /// When resuming: the epochs each `train{}` (by name) had finished according to the interrupted run's
@@ -138,6 +150,12 @@ public final class RunContext {
     public func resolve(_ defaults: [String: ConfigValue], parseTable: (String, String) throws -> ConfigValue) throws
         -> [String: ConfigValue]
     {
+        guard !plansSweep else {
+            throw ConfigurationError(
+                "lucerna.config",
+                "`lucerna sweep RECIPE` without --grid reads the recipe's lucerna.sweep{grid = {...}}, which must come before lucerna.config{...}"
+            )
+        }
         var config = defaults
         do {
             for override in overrides { config = try apply(override, to: config, depth: 0, parseTable: parseTable) }

@@ -13,6 +13,11 @@ public struct Sweep: Equatable, Sendable {
     public struct Axis: Equatable, Sendable {
         public let key: String
         public let values: [String]
+
+        public init(key: String, values: [String]) {
+            self.key = key
+            self.values = values
+        }
     }
 
     /// One point: its position, its name (`key=value` pairs), its recipe, its overrides (the sweep's fixed

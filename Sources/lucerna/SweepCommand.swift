@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import LucernaCore
+import LucernaLua
 import LucernaRun
 
 /// `lucerna sweep RECIPE --grid key=a,b [--grid ...] [--seeds 1,2,3]`: the recipe at every point of a grid,
@@ -149,11 +151,20 @@ struct SweepCommand: ParsableCommand {
             }
             seedList = parsed.compactMap { $0 }
         }
+        var axes = try grid.map { argument in
+            do { return try Sweep.axis(parsing: argument) } catch { throw ValidationError("\(error)") }
+        }
+        if axes.isEmpty {
+            // No --grid: the recipe's own lucerna.sweep{...} (its seeds unless --seeds is given).
+            let plan = try Self.recipeSweep(recipe, data: data)
+            axes = plan.grid
+            if seedList == nil { seedList = plan.seeds }
+        }
         let sweep: Sweep
         do {
             sweep = try Sweep(
-                recipe: URL(fileURLWithPath: recipe).standardizedFileURL.path,
-                grid: try grid.map(Sweep.axis(parsing:)), fixed: overrides, seeds: seedList)
+                recipe: URL(fileURLWithPath: recipe).standardizedFileURL.path, grid: axes, fixed: overrides,
+                seeds: seedList)
             _ = try overrides.map(ConfigOverride.init(parsing:))
         } catch { throw ValidationError("\(error)") }
         let folder = out ?? RunContext.defaultDirectory(for: "sweep-" + URL(fileURLWithPath: recipe).lastPathComponent)
@@ -163,6 +174,36 @@ struct SweepCommand: ParsableCommand {
         }
         try? readme(sweep).write(toFile: "\(folder)/README.md", atomically: true, encoding: .utf8)
         return (folder, sweep.points, sweep.grid.map { "\($0.key) × \($0.values.count)" }.joined(separator: ", "))
+    }
+
+    /// The grid and seeds of a recipe's `lucerna.sweep{...}`: the recipe runs in a scratch folder until that
+    /// call (which stops it); `lucerna.config{...}` before it, or no such call, is an error.
+    static func recipeSweep(_ recipe: String, data: String?) throws -> (grid: [Sweep.Axis], seeds: [Int]?) {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "lucerna-sweep-plan-\(getpid())"
+        ).path
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        var failure = "the recipe ended without calling lucerna.sweep{grid = {...}}"
+        do {
+            let context = try RunContext(directory: scratch, recipe: recipe, seed: 0, threads: Parallel.threadCount)
+            context.plansSweep = true
+            do {
+                let lua = try LuaState(dataDirectory: data, run: context)
+                try lua.loadPlugins()
+                guard let source = FileManager.default.contents(atPath: recipe) else {
+                    throw ValidationError("cannot read recipe \(recipe)")
+                }
+                try lua.run(source: String(decoding: source, as: UTF8.self), name: recipe)
+            } catch {
+                if let plan = context.sweepPlan { return plan }
+                failure = "\(error)"
+            }
+        } catch {
+            failure = "\(error)"
+        }
+        throw ValidationError(
+            "\(recipe): give --grid key=value,... or declare lucerna.sweep{grid = {...}, seeds = {...}} before lucerna.config{...} in the recipe (\(failure))"
+        )
     }
 
     /// How the sweep was made, for whoever opens its folder.

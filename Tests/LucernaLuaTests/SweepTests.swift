@@ -83,6 +83,38 @@ final class SweepTests: XCTestCase {
         XCTAssert(outside.errors.contains("has points 0 to 3"), outside.errors)
     }
 
+    /// A recipe can declare its own sweep; `lucerna sweep RECIPE` reads it, a plain run ignores it.
+    func testARecipesOwnSweepTableIsItsGrid() throws {
+        let (root, _, sweep) = try prepare("table")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let declared = "\(root)/declared.lua"
+        try
+            ("lucerna.sweep{grid = {b = {\"x\", \"y\"}, a = {1, 2.5}, c = {{4, 2}}}, seeds = {1, 2}}\n"
+            + recipe.replacingOccurrences(
+                of: "a = 1, b = \"x\",", with: "a = 1, b = \"x\", c = {1, 1},")).write(
+                toFile: declared, atomically: true, encoding: .utf8)
+        let plan = try lucerna(["sweep", declared, "--out", sweep, "--plan"])
+        XCTAssertEqual(plan.status, 0, plan.errors)
+        XCTAssert(plan.output.contains("point-000  not started   a=1 b=x c={4,2}"), plan.output)
+        XCTAssert(plan.output.contains("point-003  not started   a=2.5 b=y c={4,2}"), plan.output)
+        XCTAssert(try String(contentsOfFile: "\(sweep)/manifest.jsonl", encoding: .utf8).contains("\"seeds\": [1, 2]"))
+        let run = try lucerna(["sweep", declared, "--out", sweep])
+        XCTAssertEqual(run.status, 0, run.output + run.errors)
+        let report = try lucerna(["report", sweep, "--sort", "score"])
+        XCTAssert(report.output.contains("| point-003: a=2.5 b=y c={4,2} | 26.0150 ± 0.0071 |"), report.output)
+        // A plain run of the same recipe runs its defaults.
+        let plain = try lucerna(["run", declared, "--seed", "1", "--out", "\(root)/plain"])
+        XCTAssertEqual(plain.status, 0, plain.errors)
+        // A recipe without lucerna.sweep{}, or with lucerna.config{} first, needs --grid.
+        let missing = try lucerna(["sweep", "\(root)/score.lua", "--out", "\(root)/missing"])
+        XCTAssertEqual(missing.status, 2)
+        XCTAssert(missing.errors.contains("must come before lucerna.config"), missing.errors)
+        try "lucerna.sweep{grid = {a = {}}}".write(toFile: "\(root)/empty.lua", atomically: true, encoding: .utf8)
+        let empty = try lucerna(["sweep", "\(root)/empty.lua", "--out", "\(root)/empty"])
+        XCTAssertEqual(empty.status, 2)
+        XCTAssert(empty.errors.contains("grid.a must be a non-empty list"), empty.errors)
+    }
+
     func testAFailingPointIsRetriedThenReported() throws {
         let (root, recipePath, sweep) = try prepare("failing")
         defer { try? FileManager.default.removeItem(atPath: root) }
