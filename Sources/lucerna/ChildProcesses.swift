@@ -61,6 +61,7 @@ struct ChildProcesses {
                 }
                 var line =
                     "\(entry.task.label): \(succeeded ? "finished" : "failed (exit \(entry.process.terminationStatus); see \(entry.task.log))") after \(LucernaTrain.Progress.format(seconds: seconds))"
+                line += "; \(running.count) running, \(queue.count) queued, \(failed.count) failed"
                 if let left = timeLeft(queued: queue.count, running: running.map(\.started), durations: durations) {
                     line += "; about \(LucernaTrain.Progress.format(seconds: left)) left"
                 }

@@ -9,11 +9,9 @@ import LucernaRun
 /// accounting (`sacct`) and survives the scheduler forgetting finished jobs.
 ///
 /// Reference: Slurm's sbatch(1) `--array`, `--parsable`, and squeue(1).
-struct SlurmArray {
-    let folder: String
-    let manifest: String
-    let threads: Int
-    let data: String?
+struct SlurmArray: SweepBackend {
+    let command: PointCommand
+    var folder: String { command.folder }
     /// At most this many tasks at once (`%K`).
     let throttle: Int
     /// `KEY=VALUE` pairs, each written as `#SBATCH --KEY=VALUE` (e.g. `partition=gpu`, `time=04:00:00`).
@@ -24,10 +22,10 @@ struct SlurmArray {
     func script(indices: [Int]) throws -> String {
         var lines = [
             "#!/bin/bash",
-            "# lucerna sweep --backend slurm: one task per point of \(manifest)",
+            "# lucerna sweep --backend slurm: one task per point of \(command.manifest)",
             "#SBATCH --job-name=lucerna-sweep",
             "#SBATCH --array=\(indices.map(String.init).joined(separator: ","))%\(throttle)",
-            "#SBATCH --cpus-per-task=\(threads)",
+            "#SBATCH --cpus-per-task=\(command.threads)",
             "#SBATCH --output=\(folder)/logs/slurm-%A_%a.log",
         ]
         for option in options {
@@ -38,17 +36,18 @@ struct SlurmArray {
             }
             lines.append("#SBATCH --\(option[..<equals])=\(option[option.index(after: equals)...])")
         }
-        let data = data ?? ProcessInfo.processInfo.environment["LUCERNA_DATA"]
-        if let data { lines.append("export LUCERNA_DATA=\(Self.quote(data))") }
+        if command.data == nil, let data = ProcessInfo.processInfo.environment["LUCERNA_DATA"] {
+            lines.append("export LUCERNA_DATA=\(Self.quote(data))")
+        }
+        let words = [ChildProcesses.executable.path] + command.arguments(index: "$SLURM_ARRAY_TASK_ID")
         lines.append(
-            "exec \(Self.quote(ChildProcesses.executable.path)) run --manifest \(Self.quote(manifest)) --index \"$SLURM_ARRAY_TASK_ID\" --threads \(threads)"
-        )
+            "exec " + words.map { $0 == "$SLURM_ARRAY_TASK_ID" ? "\"\($0)\"" : Self.quote($0) }.joined(separator: " "))
         return lines.joined(separator: "\n") + "\n"
     }
 
     /// Runs `points` as one array job (or follows the job an earlier, interrupted invocation submitted and that
     /// still has tasks), returning when no task of it is left.
-    func run(_ points: [Sweep.Point]) throws {
+    func run(_ points: [Sweep.Point], finishedBefore: Int, of total: Int) throws {
         let record = "\(folder)/slurm/job"
         if let earlier = try? String(contentsOfFile: record, encoding: .utf8).trimmingCharacters(
             in: .whitespacesAndNewlines),
@@ -142,6 +141,11 @@ struct SlurmArray {
         )
     }
 
-    /// A word for the shell, single-quoted.
-    static func quote(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+    /// A word for the shell: as it is when it holds only safe characters, else single-quoted.
+    static func quote(_ text: String) -> String {
+        let safe = CharacterSet(
+            charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_./=:,@%+-")
+        if !text.isEmpty, text.unicodeScalars.allSatisfy(safe.contains) { return text }
+        return "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
 }

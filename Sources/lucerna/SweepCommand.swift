@@ -83,27 +83,8 @@ struct SweepCommand: ParsableCommand {
                 "sweep \(folder): \(points.count) points (\(description)), \(finished) finished, \(pending.count) to run, \(min(jobs, max(pending.count, 1))) at a time"
             )
             guard !pending.isEmpty else { break }
-            if backend == "slurm" {
-                try SlurmArray(
-                    folder: URL(fileURLWithPath: folder).standardizedFileURL.path,
-                    manifest: URL(fileURLWithPath: manifest).standardizedFileURL.path, threads: threads, data: data,
-                    throttle: jobs, options: slurmOption
-                ).run(pending)
-            } else {
-                let tasks = pending.map { point in
-                    ChildProcesses.Task(
-                        label: "\(point.folder) [\(point.name)]",
-                        arguments: [
-                            "run", "--manifest", manifest, "--index", String(point.index), "--threads", String(threads),
-                        ] + (data.map { ["--data", $0] } ?? []),
-                        log: "\(folder)/logs/\(point.folder).log")
-                }
-                var done = finished
-                _ = try ChildProcesses(jobs: jobs).run(tasks) { _ in
-                    done += 1
-                    emit("sweep: \(done) of \(points.count) points finished")
-                }
-            }
+            try sweepBackend(folder: folder, manifest: manifest).run(
+                pending, finishedBefore: finished, of: points.count)
             // Which points finished is what their DONE markers say, whatever the backend reported.
             for point in pending where Sweep.state(of: "\(folder)/\(point.folder)") != .finished {
                 attempts[point.index, default: 0] += 1
@@ -121,6 +102,20 @@ struct SweepCommand: ParsableCommand {
             throw ExitCode(1)
         }
         emit("sweep finished: `lucerna report \(folder)` aggregates it")
+    }
+
+    /// The backend named by `--backend`.
+    func sweepBackend(folder: String, manifest: String) -> any SweepBackend {
+        let absolute = { (path: String) in URL(fileURLWithPath: path).standardizedFileURL.path }
+        if backend == "slurm" {
+            // A job script runs elsewhere: absolute paths.
+            return SlurmArray(
+                command: PointCommand(
+                    folder: absolute(folder), manifest: absolute(manifest), threads: threads, data: data),
+                throttle: jobs, options: slurmOption)
+        }
+        return LocalPool(
+            command: PointCommand(folder: folder, manifest: manifest, threads: threads, data: data), jobs: jobs)
     }
 
     /// The sweep folder, its points and a description of them: from `--manifest`, or from the grid (whose
