@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LucernaRun
+import LucernaTrain
 
 /// The Slurm backend of `lucerna sweep`: the points to run as one job array (`sbatch --array=I,J,...%K`), each
 /// task `lucerna run --manifest M --index $SLURM_ARRAY_TASK_ID`; the script is kept in the sweep folder
@@ -54,7 +55,7 @@ struct SlurmArray: SweepBackend {
             !earlier.isEmpty, !(try remainingTasks(earlier)).isEmpty
         {
             emit("slurm: following job \(earlier), submitted earlier and still running")
-            try follow(earlier)
+            try follow(earlier, points: points, finishedBefore: finishedBefore, of: total)
             return
         }
         var round = 1
@@ -80,20 +81,29 @@ struct SlurmArray: SweepBackend {
         }
         try? "\(job)\n".write(toFile: record, atomically: true, encoding: .utf8)
         emit("slurm: submitted job \(job), \(points.count) task\(points.count == 1 ? "" : "s") (\(path))")
-        try follow(job)
+        try follow(job, points: points, finishedBefore: finishedBefore, of: total)
     }
 
-    /// Waits until `job` has no task left in `squeue`, printing the count of pending and running tasks as it changes.
-    func follow(_ job: String) throws {
+    /// Waits until `job` has no task left in `squeue`, printing as they change the count of pending and running
+    /// tasks, the points finished (their `DONE` markers) and an estimate of the time left from the rate so far.
+    func follow(_ job: String, points: [Sweep.Point], finishedBefore: Int, of total: Int) throws {
         var last = ""
+        let started = Date()
         while true {
             let states = try remainingTasks(job)
             if states.isEmpty { break }
-            let summary = Dictionary(grouping: states, by: { $0 }).map { "\($0.value.count) \($0.key.lowercased())" }
+            let finished = points.filter { Sweep.state(of: "\(folder)/\($0.folder)") == .finished }.count
+            let counts = Dictionary(grouping: states, by: { $0 }).map { "\($0.value.count) \($0.key.lowercased())" }
                 .sorted().joined(separator: ", ")
-            if summary != last {
-                emit("slurm: job \(job): \(summary)")
-                last = summary
+            let state = "\(counts); \(finishedBefore + finished) of \(total) points finished"
+            if state != last {
+                var line = "slurm: job \(job): \(state)"
+                if finished > 0 {
+                    let left = Date().timeIntervalSince(started) / Double(finished) * Double(points.count - finished)
+                    line += ", about \(LucernaTrain.Progress.format(seconds: left)) left"
+                }
+                emit(line)
+                last = state
             }
             usleep(UInt32(poll * 1_000_000))
         }
