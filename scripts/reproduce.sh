@@ -146,5 +146,4 @@ if [ "$mode" = full ]; then cp "$runs/paper.md" docs/paper.md; cp "$runs/paper.h
 echo "report: $runs/paper.md ($failed experiment(s) failed)"
 [ "$failed" -eq 0 ]
 }
-main "$@"
-exit
+main "$@"; exit  # one line: bash has read it before main runs, so an edit of this file during a run cannot break the end
