@@ -45,6 +45,8 @@ public struct Sweep: Equatable, Sendable {
     public let grid: [Axis]
     public let fixed: [String]
     public let seeds: [Int]?
+    /// Every combination of the grid's values, the last axis varying fastest.
+    public let points: [Point]
 
     public init(recipe: String, grid: [Axis], fixed: [String] = [], seeds: [Int]? = nil) throws {
         guard !grid.isEmpty else { throw RunError("sweep", "give at least one --grid key=value,value") }
@@ -65,6 +67,7 @@ public struct Sweep: Equatable, Sendable {
         self.grid = grid
         self.fixed = fixed
         self.seeds = seeds
+        points = Self.expand(recipe: recipe, grid: grid, fixed: fixed, seeds: seeds)
         guard points.count <= 100_000 else {
             throw RunError("sweep", "the grid has \(points.count) points, over 100,000")
         }
@@ -107,7 +110,7 @@ public struct Sweep: Equatable, Sendable {
     }
 
     /// Every combination of the grid's values, the last axis varying fastest.
-    public var points: [Point] {
+    static func expand(recipe: String, grid: [Axis], fixed: [String], seeds: [Int]?) -> [Point] {
         var combinations: [[String]] = [[]]
         for axis in grid {
             combinations = combinations.flatMap { prefix in axis.values.map { prefix + ["\(axis.key)=\($0)"] } }
