@@ -68,6 +68,9 @@ public final class RunContext {
     /// `metrics.jsonl`, so a resume whose checkpoint is missing fails instead of silently starting over.
     public private(set) var epochsBeforeResume: [String: Int] = [:]
     let started = Date()
+    /// Whether the process's peak resident memory was reset when this run began (``ResidentMemory/resetPeak()``),
+    /// so that the report's peak is this run's alone rather than the process's since it started.
+    public var peakMemoryIsThisRun = false
     private var reportLines: [String] = []
     /// `tb/`'s event file, created by the first record or image.
     private var tensorBoard: TensorBoardLog?
@@ -265,6 +268,13 @@ public final class RunContext {
     public func note(_ line: String) { reportLines.append(line) }
 
     /// Writes `report.md`: what ran, how long, the final metrics, checkpoints and the outcome.
+    /// The peak resident memory for the report: mebibytes, and since when it counts.
+    var peakMemory: String {
+        guard let bytes = ResidentMemory.peakBytes() else { return "not available on this system" }
+        return
+            "\(ResidentMemory.megabytes(bytes)) MiB (\(peakMemoryIsThisRun ? "this run" : "since the process started"))"
+    }
+
     public func writeReport(error: String?) {
         let seconds = Date().timeIntervalSince(started)
         var lines = [
@@ -272,6 +282,7 @@ public final class RunContext {
             "- recipe: `\(recipe)`", "- seed: \(seed)", "- threads: \(threads)", "- OpenBLAS kernels: \(BLASCore.name)",
             "- overrides: \(overrides.isEmpty ? "none" : overrides.map { "`\($0.key)=\($0.text)`" }.joined(separator: ", "))",
             "- duration: \(String(format: "%.1f", seconds)) s",
+            "- peak resident memory: \(peakMemory)",
             "- outcome: \(error == nil ? "completed" : "failed")", "",
         ]
         if let results = RunReport.headlineMarkdown(folder: directory) {
@@ -302,7 +313,8 @@ public final class RunContext {
                 "overrides",
                 overrides.isEmpty ? "none" : overrides.map { "\($0.key)=\($0.text)" }.joined(separator: ", ")
             ),
-            ("duration", String(format: "%.1f s", seconds)), ("outcome", error == nil ? "completed" : "failed"),
+            ("duration", String(format: "%.1f s", seconds)), ("peak resident memory", peakMemory),
+            ("outcome", error == nil ? "completed" : "failed"),
             ("checkpoints", checkpoints.isEmpty ? "none" : checkpoints.joined(separator: ", ")),
         ]
         try? RunReport.write(

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LucernaComponents
 import LucernaCore
 import LucernaNN
 
@@ -20,13 +21,29 @@ struct Bench: ParsableCommand {
         }
         guard seconds > 0 else { throw ValidationError("--seconds must be positive") }
         do {
-            let throughput = try workload.measure(seconds: seconds)
-            print(
-                "{\"bench\":\"\(name)\",\"threads\":\(Parallel.threadCount),\"blas_core\":\"\(BLASCore.name)\",\"throughput\":\(String(format: "%.2f", throughput)),\"unit\":\"\(workload.unit)\"}"
-            )
+            let measured = try workload.measure(seconds: seconds)
+            var fields: [String: ConfigValue] = [
+                "bench": .string(name), "threads": .number(Double(Parallel.threadCount)),
+                "blas_core": .string(BLASCore.name), "throughput": .number(rounded(measured.throughput, 2)),
+                "unit": .string(workload.unit),
+                "allocations_per_step": .number(rounded(measured.allocationsPerStep, 1)),
+            ]
+            if let peak = measured.peakResidentBytes { fields["peak_rss_mb"] = .number(rounded(megabytes(peak), 1)) }
+            if let peak = measured.peakResidentBytes, let baseline = measured.baselineResidentBytes {
+                fields["workload_rss_mb"] = .number(rounded(megabytes(peak - baseline), 1))
+            }
+            if let reuse = measured.cacheReuse { fields["cache_reuse"] = .number(rounded(reuse, 3)) }
+            print(ConfigValue.table(fields).json)
         } catch {
             FileHandle.standardError.write("error: \(error)\n".data(using: .utf8) ?? Data())
             throw ExitCode(1)
         }
     }
+
+    private func rounded(_ value: Double, _ digits: Int) -> Double {
+        let scale = pow(10, Double(digits))
+        return (value * scale).rounded() / scale
+    }
+
+    private func megabytes(_ bytes: Int) -> Double { Double(bytes) / 1_048_576 }
 }

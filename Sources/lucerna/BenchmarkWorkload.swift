@@ -27,17 +27,42 @@ enum BenchmarkWorkload: String, CaseIterable {
         self == .wganGradientPenaltyStep || self == .attentionWGANStep ? "generator_steps/s" : "samples/s"
     }
 
-    /// Runs the workload for one warm-up second, then for `seconds`, and returns units per second.
-    func measure(seconds: Double) throws -> Double {
+    /// What one measurement found: throughput, and the memory the workload took.
+    struct Measurement {
+        /// Units (samples or generator steps) per second.
+        var throughput: Double
+        /// The process's peak resident bytes over the whole benchmark (set-up, warm-up and measurement), and
+        /// its resident bytes before the workload was built (the executable and libraries).
+        var peakResidentBytes: Int?, baselineResidentBytes: Int?
+        /// Tensor storages allocated per measured iteration, and the share of the large ones (64 KiB and
+        /// more) served from the buffer cache.
+        var allocationsPerStep: Double, cacheReuse: Double?
+    }
+
+    /// Runs the workload for one warm-up second, then for `seconds`, and returns units per second with the
+    /// memory measurements.
+    func measure(seconds: Double) throws -> Measurement {
+        let baseline = ResidentMemory.currentBytes()
         let generator = RandomGenerator(seed: 0)
         RandomGenerator.shared.reseed(0)
         let step = try makeStep(generator: generator)
         let warmUp = Date()
         while Date().timeIntervalSince(warmUp) < 1 { _ = try step() }
+        let (allocations, cache) = (TensorStorage.allocationCount, TensorStorage.cacheCounts)
         let start = Date()
-        var units = 0
-        while Date().timeIntervalSince(start) < seconds { units += try step() }
-        return Double(units) / Date().timeIntervalSince(start)
+        var (units, steps) = (0, 0)
+        while Date().timeIntervalSince(start) < seconds {
+            units += try step()
+            steps += 1
+        }
+        let throughput = Double(units) / Date().timeIntervalSince(start)
+        let (reused, fresh) = (
+            TensorStorage.cacheCounts.reused - cache.reused, TensorStorage.cacheCounts.fresh - cache.fresh
+        )
+        return Measurement(
+            throughput: throughput, peakResidentBytes: ResidentMemory.peakBytes(), baselineResidentBytes: baseline,
+            allocationsPerStep: Double(TensorStorage.allocationCount - allocations) / Double(max(steps, 1)),
+            cacheReuse: reused + fresh > 0 ? Double(reused) / Double(reused + fresh) : nil)
     }
 
     /// A closure doing one iteration and returning how many units (samples or generator steps) it did.
@@ -96,7 +121,11 @@ enum BenchmarkWorkload: String, CaseIterable {
                 switch self {
                 case .gradCAMPlusPlus: ("grad_cam_pp", ["layer": .string("relu2")])
                 case .saliency: ("saliency", [:])
-                default: ("integrated_gradients", ["steps": .number(32), "batch_steps": .number(32)])
+                default:
+                    (
+                        "integrated_gradients",
+                        ["steps": .number(32), "batch_steps": .number(32), "internal_batch_size": .number(1024)]
+                    )
                 }
             let explainer = try Registry.standard().build(.explainer, name, options: options)
             return {

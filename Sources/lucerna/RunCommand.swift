@@ -403,6 +403,7 @@ struct Run: ParsableCommand {
         throws -> RunContext
     {
         RandomGenerator.shared.reseed(UInt64(truncatingIfNeeded: seed))
+        let peakReset = ResidentMemory.resetPeak()
         let parsed = try invocation.overrides.map(ConfigOverride.init(parsing:))
         let context: RunContext
         let lock: RunFolderLock?
@@ -425,6 +426,7 @@ struct Run: ParsableCommand {
         }
         defer { withExtendedLifetime(lock) {} }
         context.expandsSeeds = expandSeeds
+        context.peakMemoryIsThisRun = peakReset
         emit("run folder: \(context.directory)\(context.resuming ? " (resuming)" : "")")
         do {
             let limits =

@@ -9,24 +9,7 @@ import XCTest
 final class ModalityExplanationTests: XCTestCase {
     let registry = Registry.standard()
 
-    func model() throws -> MultimodalClassifier {
-        RandomGenerator.shared.reseed(21)
-        let encoders: ConfigValue = .table([
-            "image": .table([
-                "type": .string("conv_encoder"), "input_size": .list([.number(8), .number(8)]),
-                "channels": .list([.number(3), .number(4)]), "dim": .number(6),
-            ]),
-            "audio": .table([
-                "type": .string("temporal_encoder"), "mels": .number(6), "channels": .list([.number(4), .number(4)]),
-                "dim": .number(5),
-            ]),
-        ])
-        return try XCTUnwrap(
-            try registry.build(
-                .model, "multimodal_classifier",
-                options: ["encoders": encoders, "fusion": .string("concat"), "classes": .number(3)])
-                as? MultimodalClassifier)
-    }
+    func model() throws -> MultimodalClassifier { try smallMultimodalClassifier(seed: 21, registry: registry) }
 
     func inputs() throws -> [String: Tensor] {
         let generator = RandomGenerator(seed: 5)

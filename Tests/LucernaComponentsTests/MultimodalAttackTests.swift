@@ -10,20 +10,7 @@ final class MultimodalAttackTests: XCTestCase {
     let registry = Registry.standard()
 
     func model() throws -> MultimodalClassifier {
-        RandomGenerator.shared.reseed(31)
-        let encoders: ConfigValue = .table([
-            "image": .table([
-                "type": .string("conv_encoder"), "input_size": .list([.number(8), .number(8)]),
-                "channels": .list([.number(3), .number(4)]), "dim": .number(6),
-            ]),
-            "audio": .table([
-                "type": .string("temporal_encoder"), "mels": .number(6), "channels": .list([.number(4), .number(4)]),
-                "dim": .number(5),
-            ]),
-        ])
-        let options: [String: ConfigValue] = ["encoders": encoders, "fusion": .string("concat"), "classes": .number(3)]
-        let model = try XCTUnwrap(
-            try registry.build(.model, "multimodal_classifier", options: options) as? MultimodalClassifier)
+        let model = try smallMultimodalClassifier(seed: 31, registry: registry)
         // No biases and larger weights than the initialisation's, so the logits depend on the inputs enough
         // for the attacks to fool some.
         for (name, parameter) in model.namedParameters() {

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """PyTorch CPU reference for `lucerna bench`: the same workloads, batch sizes and models.
 
-Usage: python scripts/bench/bench_torch.py NAME [--threads N] [--seconds S] [--channels-last] [--fused]
-Prints one JSON line like `lucerna bench`.
+Usage: python scripts/bench/bench_torch.py NAME [--threads N] [--seconds S] [--channels-last]
+                                             [--fused | --foreach] [--compile]
+Prints one JSON line like `lucerna bench`, with the process's peak resident memory.
 """
 import argparse
 import json
@@ -35,6 +36,25 @@ def synthetic_heatmaps(count=5000, side=28):
     return values.reshape(count, side * side)
 
 
+OPTIONS = {"foreach": False, "compile": False}
+
+
+def adam(kind, parameters, fused, **settings):
+    """torch.optim.Adam or AdamW with the implementation asked for: fused, foreach (multi-tensor), or
+    PyTorch's default (which on CPU is the single-tensor loop)."""
+    optimizer = torch.optim.AdamW if kind == "adamw" else torch.optim.Adam
+    if fused:
+        return optimizer(parameters, fused=True, **settings)
+    if OPTIONS["foreach"]:
+        return optimizer(parameters, foreach=True, **settings)
+    return optimizer(parameters, **settings)
+
+
+def compiled(module):
+    """The module under torch.compile when asked (the first call compiles, inside the warm-up)."""
+    return torch.compile(module) if OPTIONS["compile"] else module
+
+
 def make_step(name, channels_last, fused):
     torch.manual_seed(0)
     if name == "spray":
@@ -52,8 +72,8 @@ def make_step(name, channels_last, fused):
         return step, "samples/s"
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     if name == "mlp_train":
-        model = MLP()
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2, fused=fused)
+        model = compiled(MLP())
+        opt = adam("adamw", model.parameters(), fused, lr=1e-3, weight_decay=1e-2)
         x, y = torch.rand(128, 784), torch.randint(0, 10, (128,))
 
         def step():
@@ -63,7 +83,7 @@ def make_step(name, channels_last, fused):
             return 128
         return step, "samples/s"
     if name in ("cnn_train", "cnn_infer", "rrr_step"):
-        model = CNN().to(memory_format=fmt)
+        model = compiled(CNN().to(memory_format=fmt))
         batch = 256 if name == "cnn_infer" else 64
         x = torch.rand(batch, 1, 28, 28).contiguous(memory_format=fmt)
         y = torch.randint(0, 10, (batch,))
@@ -75,7 +95,7 @@ def make_step(name, channels_last, fused):
                     model(x)
                 return batch
             return step, "samples/s"
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2, fused=fused)
+        opt = adam("adamw", model.parameters(), fused, lr=1e-3, weight_decay=1e-2)
         if name == "cnn_train":
             def step():
                 opt.zero_grad()
@@ -105,7 +125,7 @@ def make_step(name, channels_last, fused):
         # (pytorch-grad-cam's Grad-CAM++ weights, computed with autograd and kept in the graph), resized to
         # 28x28, on a 4-pixel border; lambda 10; batch 64.
         model = CNN().to(memory_format=fmt)
-        opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-2, fused=fused)
+        opt = adam("adamw", model.parameters(), fused, lr=1e-3, weight_decay=1e-2)
         x = torch.rand(64, 1, 28, 28).contiguous(memory_format=fmt)
         y = torch.randint(0, 10, (64,))
         mask = torch.zeros(64, 1, 28, 28)
@@ -168,7 +188,7 @@ def make_step(name, channels_last, fused):
     if name in ("fgsm", "pgd10"):
         # torchattacks on the benchmark CNN in eval mode, batch 256, eps 0.1; PGD 10 steps of 0.01, random start.
         import torchattacks
-        model = CNN().to(memory_format=fmt).eval()
+        model = compiled(CNN().to(memory_format=fmt).eval())
         x = torch.rand(256, 1, 28, 28).contiguous(memory_format=fmt)
         y = torch.randint(0, 10, (256,))
         attack = (torchattacks.FGSM(model, eps=0.1) if name == "fgsm"
@@ -179,9 +199,9 @@ def make_step(name, channels_last, fused):
             return 256
         return step, "samples/s"
     if name == "wgan_gp_step":
-        gen, critic = Generator(), Critic().to(memory_format=fmt)
-        opt_g = torch.optim.Adam(gen.parameters(), lr=1e-4, betas=(0.0, 0.9), fused=fused)
-        opt_c = torch.optim.Adam(critic.parameters(), lr=1e-4, betas=(0.0, 0.9), fused=fused)
+        gen, critic = compiled(Generator()), compiled(Critic().to(memory_format=fmt))
+        opt_g = adam("adam", gen.parameters(), fused, lr=1e-4, betas=(0.0, 0.9))
+        opt_c = adam("adam", critic.parameters(), fused, lr=1e-4, betas=(0.0, 0.9))
         real = (torch.rand(64, 1, 28, 28) * 2 - 1).contiguous(memory_format=fmt)
         y = torch.randint(0, 10, (64,))
 
@@ -209,9 +229,9 @@ def make_step(name, channels_last, fused):
     if name == "attention_wgan_step":
         # As `train_gan{}` steps: per critic update fresh noise, D(real), D(fake), the penalty at interpolates;
         # the generator update with labels drawn uniformly, then the weight average (EMA 0.999, warmed up).
-        gen, critic = AttentionGenerator(), AttentionCritic().to(memory_format=fmt)
-        opt_g = torch.optim.Adam(gen.parameters(), lr=1e-4, betas=(0.0, 0.9), fused=fused)
-        opt_c = torch.optim.Adam(critic.parameters(), lr=1e-4, betas=(0.0, 0.9), fused=fused)
+        gen, critic = compiled(AttentionGenerator()), compiled(AttentionCritic().to(memory_format=fmt))
+        opt_g = adam("adam", gen.parameters(), fused, lr=1e-4, betas=(0.0, 0.9))
+        opt_c = adam("adam", critic.parameters(), fused, lr=1e-4, betas=(0.0, 0.9))
         average = [p.detach().clone() for p in gen.parameters()]
         real = (torch.rand(64, 1, 28, 28) * 2 - 1).contiguous(memory_format=fmt)
         y = torch.randint(0, 10, (64,))
@@ -253,17 +273,33 @@ def framework(name):
     return f"torch {torch.__version__}"
 
 
+def resident_bytes(field):
+    """A kB field of /proc/self/status (VmRSS now, VmHWM the peak) in bytes, as `lucerna bench` reads it."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("name")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--channels-last", action="store_true")
-    parser.add_argument("--fused", action="store_true")
+    parser.add_argument("--fused", action="store_true", help="fused Adam/AdamW kernels")
+    parser.add_argument("--foreach", action="store_true", help="multi-tensor (foreach) Adam/AdamW")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the models")
     args = parser.parse_args()
+    OPTIONS["foreach"], OPTIONS["compile"] = args.foreach, args.compile
     torch.set_num_threads(args.threads)
     from threadpoolctl import threadpool_limits
     threadpool_limits(args.threads)  # scikit-learn's BLAS and OpenMP pools, for `spray`
+    baseline = resident_bytes("VmRSS")
     step, unit = make_step(args.name, args.channels_last, args.fused)
     start = time.perf_counter()
     while time.perf_counter() - start < 1.0:
@@ -272,9 +308,16 @@ def main():
     while time.perf_counter() - start < args.seconds:
         units += step()
     throughput = units / (time.perf_counter() - start)
-    print(json.dumps({"bench": args.name, "threads": args.threads, "throughput": round(throughput, 2), "unit": unit,
-                      "framework": framework(args.name), "channels_last": args.channels_last,
-                      "fused": args.fused}))
+    record = {"bench": args.name, "threads": args.threads, "throughput": round(throughput, 2), "unit": unit,
+              "framework": framework(args.name), "channels_last": args.channels_last, "fused": args.fused,
+              "foreach": args.foreach, "compile": args.compile}
+    peak = resident_bytes("VmHWM")
+    if peak is not None:
+        # The interpreter and torch are loaded before the baseline, as Lucerna's executable is before its own.
+        record["peak_rss_mb"] = round(peak / 1048576, 1)
+        if baseline is not None:
+            record["workload_rss_mb"] = round((peak - baseline) / 1048576, 1)
+    print(json.dumps(record))
 
 
 if __name__ == "__main__":

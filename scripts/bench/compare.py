@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
 """Runs every `lucerna bench` workload side by side with its PyTorch CPU equivalent, interleaved, and
-prints a Markdown table of medians for BENCHMARKS.md.
+prints a Markdown table of medians for BENCHMARKS.md: throughput, then peak resident memory.
 
     python scripts/bench/compare.py [--threads 1 2] [--repeats 3] [--seconds 3] [--workloads cnn_train ...]
 
-PyTorch is measured twice: its default settings, and its fastest here (channels-last memory format
-and fused Adam/AdamW). The ratio is Lucerna over the faster PyTorch setting (> 1 means Lucerna is faster).
+PyTorch is measured in every setting that applies to the workload — its defaults, channels-last memory
+format, fused and foreach (multi-tensor) Adam/AdamW, channels-last with fused, and torch.compile (not for
+workloads that differentiate twice, which torch.compile does not support) — and its fastest setting is the
+best median of those, per workload and thread count. The ratio is Lucerna over that fastest setting
+(> 1 means Lucerna is faster). Memory: each process's peak resident set (Linux VmHWM) and the part of it
+the workload added after start-up (the peak less the resident size before the workload was built), for
+Lucerna and for PyTorch's fastest setting; Lucerna's tensor allocations per iteration beside them.
 """
 import argparse
 import json
@@ -19,12 +24,40 @@ from datetime import date
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 WORKLOADS = ["mlp_train", "cnn_train", "cnn_infer", "wgan_gp_step", "attention_wgan_step", "rrr_step", "campp_penalty_step",
              "gradcampp", "saliency", "integrated_gradients", "fgsm", "pgd10", "spray"]
+# Workloads with an optimizer (fused and foreach apply), and those that differentiate twice (no torch.compile).
+OPTIMIZING = {"mlp_train", "cnn_train", "wgan_gp_step", "attention_wgan_step", "rrr_step", "campp_penalty_step"}
+TWICE = {"wgan_gp_step", "attention_wgan_step", "rrr_step", "campp_penalty_step"}
+CONVOLUTIONAL = set(WORKLOADS) - {"mlp_train", "spray"}
 
 
-def run(command, field="throughput"):
-    """The `field` of the JSON record on the last line a benchmark command prints."""
-    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
-    return json.loads(output).get(field, "unknown")
+def variants(name):
+    """The PyTorch settings measured for a workload: a name and the flags of bench_torch.py."""
+    if name == "spray":
+        return [("scikit-learn", [])]
+    chosen = [("default", [])]
+    if name in CONVOLUTIONAL:
+        chosen.append(("channels-last", ["--channels-last"]))
+    if name in OPTIMIZING:
+        chosen += [("fused", ["--fused"]), ("foreach", ["--foreach"])]
+        if name in CONVOLUTIONAL:
+            chosen.append(("channels-last+fused", ["--channels-last", "--fused"]))
+    if name not in TWICE and name not in ("gradcampp", "saliency", "integrated_gradients"):
+        chosen.append(("compile", ["--compile"]))
+    return chosen
+
+
+def run(command):
+    """The JSON record on the last line a benchmark command prints, or None when the command failed."""
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        print(f"<!-- failed: {' '.join(command[-6:])}: {result.stderr.strip().splitlines()[-1:]} -->", file=sys.stderr)
+        return None
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def median(records, field):
+    values = [record[field] for record in records if record is not None and field in record]
+    return statistics.median(values) if values else None
 
 
 def cpu_name():
@@ -48,25 +81,41 @@ def main():
     args = parser.parse_args()
     import torch
     torch_script = os.path.join(ROOT, "scripts", "bench", "bench_torch.py")
-    kernels = run([args.lucerna, "bench", "mlp_train", "--threads", "1", "--seconds", "0.2"], field="blas_core")
+    kernels = run([args.lucerna, "bench", "mlp_train", "--threads", "1", "--seconds", "0.2"])["blas_core"]
     print(f"Measured {date.today().isoformat()} on {cpu_name()} ({os.cpu_count()} cores), "
           f"torch {torch.__version__} (CPU capability {torch.backends.cpu.get_cpu_capability()}), "
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', 'unset')}, Lucerna's OpenBLAS kernels {kernels}; "
           f"median of {args.repeats} interleaved runs of {args.seconds:g} s each.\n")
-    print("| benchmark | threads | unit | Lucerna | PyTorch default | PyTorch fastest | ratio |")
-    print("|---|---|---|---|---|---|---|")
+    print("| benchmark | threads | unit | Lucerna | PyTorch default | PyTorch fastest (setting) | ratio "
+          "| peak MB Lucerna · PyTorch | workload MB Lucerna · PyTorch | Lucerna allocations/step |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for threads in args.threads:
         for name in args.workloads:
-            lucerna, default, fastest = [], [], []
+            settings = variants(name)
+            lucerna, theirs = [], {label: [] for label, _ in settings}
+            common = ["--threads", str(threads), "--seconds", str(args.seconds)]
             for _ in range(args.repeats):
-                lucerna.append(run([args.lucerna, "bench", name, "--threads", str(threads), "--seconds", str(args.seconds)]))
-                default.append(run([sys.executable, torch_script, name, "--threads", str(threads), "--seconds", str(args.seconds)]))
-                fastest.append(run([sys.executable, torch_script, name, "--threads", str(threads), "--seconds",
-                                    str(args.seconds), "--channels-last", "--fused"]))
-            ours, theirs = statistics.median(lucerna), max(statistics.median(default), statistics.median(fastest))
+                lucerna.append(run([args.lucerna, "bench", name] + common))
+                for label, flags in settings:
+                    theirs[label].append(run([sys.executable, torch_script, name] + common + flags))
+            throughput = {label: median(records, "throughput") for label, records in theirs.items()}
+            measured = {label: value for label, value in throughput.items() if value is not None}
+            ours = median(lucerna, "throughput")
+            if ours is None or not measured:
+                print(f"| {name} | {threads} | | failed | | | | | | |", flush=True)
+                continue
+            best = max(measured, key=measured.get)
+            default = throughput.get(settings[0][0])
+
+            def megabytes(records, field):
+                value = median(records, field)
+                return "–" if value is None else f"{value:,.0f}"
             unit = "generator steps/s" if name.endswith("wgan_gp_step") or name == "attention_wgan_step" else "samples/s"
-            print(f"| {name} | {threads} | {unit} | {ours:.2f} | {statistics.median(default):.2f} | "
-                  f"{statistics.median(fastest):.2f} | {ours / theirs:.2f} |", flush=True)
+            print(f"| {name} | {threads} | {unit} | {ours:.2f} | {'–' if default is None else f'{default:.2f}'} | "
+                  f"{measured[best]:.2f} ({best}) | {ours / measured[best]:.2f} | "
+                  f"{megabytes(lucerna, 'peak_rss_mb')} · {megabytes(theirs[best], 'peak_rss_mb')} | "
+                  f"{megabytes(lucerna, 'workload_rss_mb')} · {megabytes(theirs[best], 'workload_rss_mb')} | "
+                  f"{median(lucerna, 'allocations_per_step'):.0f} |", flush=True)
 
 
 if __name__ == "__main__":

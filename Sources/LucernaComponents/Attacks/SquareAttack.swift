@@ -14,8 +14,12 @@ public final class SquareAttack: RangeBoundedAttack {
         OptionSpec("restarts", .integer, default: .number(1), "runs on the inputs not yet fooled"),
         OptionSpec("clamp_min", .number, default: .number(0), "lowest valid input value"),
         OptionSpec("clamp_max", .number, default: .number(1), "highest valid input value"),
+        OptionSpec(
+            "batch_size", .integer, default: .number(512),
+            "the most inputs in one forward pass: a query of more goes through in slices (same result); bounds memory"
+        ),
     ]
-    let eps: Double, queries: Int, initialFraction: Double, restarts: Int
+    let eps: Double, queries: Int, initialFraction: Double, restarts: Int, batchSize: Int
     public let validRange: ValidRange
     public var budget: Double? { eps }
 
@@ -24,6 +28,7 @@ public final class SquareAttack: RangeBoundedAttack {
         queries = try config.positiveInteger("queries")
         initialFraction = try config.number("p_init")
         restarts = try config.positiveInteger("restarts")
+        batchSize = try config.positiveInteger("batch_size")
         let (low, high) = (try config.number("clamp_min"), try config.number("clamp_max"))
         guard low < high else { throw config.error("clamp_min must be below clamp_max") }
         validRange = ValidRange(low: low, high: high)
@@ -78,7 +83,9 @@ public final class SquareAttack: RangeBoundedAttack {
                 func query(_ values: [Double], samples: [Int]) throws -> [Double] {
                     let batch = try Tensor(
                         shape: [samples.count, channels, height, width], values: values, dtype: inputs.dtype)
-                    return Self.margins(try model.restricted(toRows: samples)(batch), labels: samples.map { truth[$0] })
+                    return Self.margins(
+                        try SampleSlices.evaluate(model: model, batch: batch, samples: samples, size: batchSize),
+                        labels: samples.map { truth[$0] })
                 }
                 var result = x
                 let correct = zip(try query(x, samples: Array(0..<count)), 0..<count).filter { $0.0 > 0 }.map(\.1)

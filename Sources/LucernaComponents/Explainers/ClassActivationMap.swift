@@ -28,8 +28,9 @@ public final class ClassActivationMap: Explainer {
             "normalize", .boolean, default: .boolean(true),
             "min-max normalise each map to [0, 1] (pytorch-grad-cam's output)"),
         OptionSpec(
-            "batch_size", .integer, default: .number(16),
-            "score_cam: masked inputs per forward pass (rounded down to whole batches of the inputs, at least one)"),
+            "batch_size", .integer, default: .number(128),
+            "score_cam: the most masked inputs in one forward pass (several channels of the batch, or one channel of a slice of a batch larger than this; same maps); bounds memory"
+        ),
     ]
 
     public init(weighting: CAMWeighting, layer: String? = nil, normalize: Bool = true) {
@@ -49,7 +50,12 @@ public final class ClassActivationMap: Explainer {
     /// Maps `[N, H, W]` for `inputs` `[N, C, H, W]`, explaining `targets` (class indices `[N]`; nil: the
     /// predicted classes).
     public func attribute(model: Module, inputs: Tensor, targets: Tensor?) throws -> Tensor {
-        try model.evaluating { try maps(model: model, inputs: inputs, targets: targets) }  // (as pytorch-grad-cam)
+        try model.evaluating {  // (as pytorch-grad-cam)
+            // A method with a row limit (Score-CAM) explains a larger batch in slices of samples.
+            try SampleSlices.explain(
+                model: model, inputs: inputs, targets: targets, size: weighting.rowLimit ?? Int.max
+            ) { try maps(model: $0, inputs: $1, targets: $2) }
+        }
     }
 
     func maps(model: Module, inputs: Tensor, targets: Tensor?) throws -> Tensor {

@@ -86,10 +86,14 @@ enum ExplanationTargets {
     }
 
     /// The values attributed: the inputs, or the output of `layer` for them (one forward pass, not recorded).
-    static func attributedValues(model: Module, inputs: Tensor, layer: Module?) throws -> Tensor {
+    /// At most `size` samples a pass.
+    static func attributedValues(model: Module, inputs: Tensor, layer: Module?, size: Int = .max) throws -> Tensor {
         guard let layer else { return inputs }
         return try noGrad {
-            try model.forward(inputs, capturing: layer, owner: layer.typeName, layerName: layer.typeName).activations
+            try SampleSlices.explain(model: model, inputs: inputs, targets: nil, size: size) { model, inputs, _ in
+                try model.forward(inputs, capturing: layer, owner: layer.typeName, layerName: layer.typeName)
+                    .activations
+            }
         }.detach()
     }
 
@@ -102,8 +106,15 @@ enum ExplanationTargets {
         )
     }
 
-    /// The predicted or given classes of `inputs` (one forward pass, without recording).
-    static func resolve(model: Module, inputs: Tensor, targets: Tensor?, owner: String) throws -> [Int] {
-        try classes(targets, logits: noGrad { try model(inputs) }, owner: owner)
+    /// The predicted or given classes of `inputs` (forward passes of at most `size` samples, without recording).
+    static func resolve(model: Module, inputs: Tensor, targets: Tensor?, owner: String, size: Int = .max) throws
+        -> [Int]
+    {
+        let logits = try noGrad {
+            try SampleSlices.explain(model: model, inputs: inputs, targets: nil, size: size) { model, inputs, _ in
+                try model(inputs)
+            }
+        }
+        return try classes(targets, logits: logits, owner: owner)
     }
 }

@@ -14,15 +14,20 @@ public final class IntegratedGradients: Explainer {
             "quadrature rule: gausslegendre, riemann_trapezoid, riemann_left, riemann_right or riemann_middle"),
         OptionSpec("baseline", .number, default: .number(0), "the constant baseline input"),
         OptionSpec("batch_steps", .integer, default: .number(16), "path points evaluated per forward/backward pass"),
+        OptionSpec(
+            "internal_batch_size", .integer, default: .number(512),
+            "the most rows (samples × path points) in one forward/backward pass, as Captum's option: larger batches are explained in slices of samples, with the same attributions; bounds memory"
+        ),
         ExplanationTargets.layerOption,
     ]
-    let steps: Int, method: String, baseline: Double, batchSteps: Int, layerName: String?
+    let steps: Int, method: String, baseline: Double, batchSteps: Int, internalBatchSize: Int, layerName: String?
 
     init(config: Config) throws {
         steps = try config.positiveInteger("steps")
         method = try config.choice("method", Self.methods)
         baseline = try config.number("baseline")
         batchSteps = try config.positiveInteger("batch_steps")
+        internalBatchSize = try config.positiveInteger("internal_batch_size")
         layerName = config.has("layer") ? try config.string("layer") : nil
         guard method != "riemann_trapezoid" || steps >= 2 else {
             throw config.error("riemann_trapezoid needs at least 2 steps")
@@ -79,6 +84,16 @@ public final class IntegratedGradients: Explainer {
     /// inputs) while the forward pass sees the inputs, as Captum's `LayerIntegratedGradients` with a
     /// baseline whose layer output is that constant (for token models: a zero embedding, e.g. padding).
     public func attribute(model: Module, inputs: Tensor, targets: Tensor?) throws -> Tensor {
+        // Path points per pass, and samples per slice so that a pass holds at most `internal_batch_size` rows.
+        let pointsPerPass = min(batchSteps, steps, internalBatchSize)
+        return try SampleSlices.explain(
+            model: model, inputs: inputs, targets: targets, size: max(1, internalBatchSize / pointsPerPass)
+        ) { model, inputs, targets in
+            try attributeSlice(model: model, inputs: inputs, targets: targets, pointsPerPass: pointsPerPass)
+        }
+    }
+
+    func attributeSlice(model: Module, inputs: Tensor, targets: Tensor?, pointsPerPass: Int) throws -> Tensor {
         try model.evaluating {
             let layer = try ExplanationTargets.layer(layerName, in: model, owner: "integrated_gradients")
             try ExplanationTargets.requireFloatingPoint(inputs, layer: layer, owner: "integrated_gradients")
@@ -90,8 +105,8 @@ public final class IntegratedGradients: Explainer {
             let difference = try noGrad { try values - base }
             var total = values.zerosLike()
             let points = Self.quadrature(method, steps: steps)
-            for start in stride(from: 0, to: points.count, by: batchSteps) {
-                let chunk = Array(points[start..<min(start + batchSteps, points.count)])
+            for start in stride(from: 0, to: points.count, by: pointsPerPass) {
+                let chunk = Array(points[start..<min(start + pointsPerPass, points.count)])
                 // The chunk's path points stacked along the batch axis: [chunk · N, ...].
                 let scaled = try noGrad {
                     try Tensor.concatenate(chunk.map { try base + difference * $0.alpha }, axis: 0)

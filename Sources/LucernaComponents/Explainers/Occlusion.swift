@@ -14,7 +14,8 @@ public final class Occlusion: Explainer {
         OptionSpec("baseline", .number, default: .number(0), "value written into the window"),
         OptionSpec(
             "batch_size", .integer, default: .number(64),
-            "occluded inputs per forward pass (rounded down to whole batches of the inputs, at least one)"),
+            "the most occluded inputs in one forward pass: several window positions of the batch at once, or, for a batch larger than this, slices of its samples (same maps); bounds memory"
+        ),
     ]
     let window: [Int], strides: [Int], baseline: Double, batchSize: Int
 
@@ -36,7 +37,14 @@ public final class Occlusion: Explainer {
                 "window \(window) does not fit inputs \(describe(shape: inputs.shape)) (one size per axis after the batch axis)"
             )
         }
-        return try model.evaluating {
+        // A batch larger than `batch_size` goes through in slices of samples, so no pass exceeds it.
+        return try SampleSlices.explain(model: model, inputs: inputs, targets: targets, size: batchSize) {
+            try attributeSlice(model: $0, inputs: $1, targets: $2, sampleShape: sampleShape)
+        }
+    }
+
+    func attributeSlice(model: Module, inputs: Tensor, targets: Tensor?, sampleShape: [Int]) throws -> Tensor {
+        try model.evaluating {
             try noGrad {
                 let logits = try model(inputs)
                 let classes = try ExplanationTargets.classes(targets, logits: logits, owner: "occlusion")

@@ -12,15 +12,20 @@ public final class SmoothGrad: Explainer {
             "noise standard deviation as a fraction of each input's value range"),
         OptionSpec("squared", .boolean, default: .boolean(false), "average squared gradients (SmoothGrad-Squared)"),
         OptionSpec("absolute", .boolean, default: .boolean(true), "average |gradient| (Captum's Saliency default)"),
+        OptionSpec(
+            "batch_size", .integer, default: .number(512),
+            "the most inputs in one forward/backward pass: a larger batch's noisy copies go through in slices of samples (the same noise, the same maps); bounds memory"
+        ),
         ExplanationTargets.layerOption,
     ]
-    let samples: Int, noise: Double, squared: Bool, absolute: Bool, layerName: String?
+    let samples: Int, noise: Double, squared: Bool, absolute: Bool, batchSize: Int, layerName: String?
 
     init(config: Config) throws {
         samples = try config.positiveInteger("samples")
         noise = try config.number("noise")
         squared = try config.boolean("squared")
         absolute = try config.boolean("absolute")
+        batchSize = try config.positiveInteger("batch_size")
         layerName = config.has("layer") ? try config.string("layer") : nil
         guard noise >= 0, noise.isFinite else {
             throw config.error("noise must be a non-negative number, got \(noise)")
@@ -32,8 +37,9 @@ public final class SmoothGrad: Explainer {
             let layer = try ExplanationTargets.layer(layerName, in: model, owner: "smoothgrad")
             try ExplanationTargets.requireFloatingPoint(inputs, layer: layer, owner: "smoothgrad")
             let classes = try ExplanationTargets.resolve(
-                model: model, inputs: inputs, targets: targets, owner: "smoothgrad")
-            let attributed = try ExplanationTargets.attributedValues(model: model, inputs: inputs, layer: layer)
+                model: model, inputs: inputs, targets: targets, owner: "smoothgrad", size: batchSize)
+            let attributed = try ExplanationTargets.attributedValues(
+                model: model, inputs: inputs, layer: layer, size: batchSize)
             // 1. Each sample's noise level from its own value range.
             let count = attributed.shape[0]
             let size = attributed.count / max(count, 1)
@@ -49,10 +55,21 @@ public final class SmoothGrad: Explainer {
                     shape: attributed.shape,
                     values: (0..<attributed.count).map { values[$0] + standard[$0] * scales[$0 / size] },
                     dtype: attributed.dtype)
-                let gradient = try ExplanationTargets.gradient(
-                    model: model, inputs: inputs, layer: layer, point: noisy, classes: classes,
-                    targets: nil, owner: "smoothgrad"
-                ).gradient
+                // The noise is drawn for the whole batch (the same draws whatever the slices), then the
+                // gradients are taken slice by slice.
+                let slices = SampleSlices.ranges(count: count, size: batchSize)
+                let gradient = try Tensor.concatenate(
+                    slices.map { slice in
+                        let whole = slices.count == 1
+                        func part(_ tensor: Tensor) throws -> Tensor {
+                            whole ? tensor : try tensor.sliced(axis: 0, start: slice.lowerBound, end: slice.upperBound)
+                        }
+                        return try ExplanationTargets.gradient(
+                            model: whole ? model : model.restricted(toRows: Array(slice)), inputs: part(inputs),
+                            layer: layer, point: part(noisy), classes: Array(classes[slice]), targets: nil,
+                            owner: "smoothgrad"
+                        ).gradient
+                    }, axis: 0)
                 total = try noGrad {
                     try total + (squared ? gradient * gradient : absolute ? gradient.abs() : gradient)
                 }

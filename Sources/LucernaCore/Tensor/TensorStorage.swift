@@ -11,6 +11,13 @@ public final class TensorStorage: @unchecked Sendable {
     /// readings to decide when to run its garbage collector. The engine is driven from one thread at a time.
     nonisolated(unsafe) public private(set) static var allocatedBytes = 0
 
+    /// Tensor storages allocated since the process started (wrapping): `lucerna bench` reports them per step.
+    nonisolated(unsafe) public private(set) static var allocationCount = 0
+
+    /// Of the storages of at least 64 KiB (the ones the buffer cache serves): how many reused a cached buffer
+    /// and how many took fresh memory, since the process started.
+    public static var cacheCounts: (reused: Int, fresh: Int) { BufferCache.shared.counts }
+
     /// Bytes of tensor storage alive now (for memory caps).
     nonisolated(unsafe) public private(set) static var liveBytes = 0
 
@@ -22,6 +29,7 @@ public final class TensorStorage: @unchecked Sendable {
     /// Allocates `byteCount` bytes, zero-filled when `zeroed` is true.
     init(byteCount: Int, zeroed: Bool) {
         TensorStorage.allocatedBytes &+= byteCount
+        TensorStorage.allocationCount &+= 1
         TensorStorage.liveBytes &+= byteCount
         self.byteCount = byteCount
         pointer = BufferCache.shared.take(byteCount: max(byteCount, 1))
@@ -46,16 +54,26 @@ final class BufferCache: @unchecked Sendable {
     let minimumSize = 1 << 16
     private var free: [Int: [UnsafeMutableRawPointer]] = [:]
     private var cachedBytes = 0
+    private var reused = 0, fresh = 0
     private let lock = NSLock()
+
+    /// Large buffers handed out from the cache and freshly allocated so far.
+    var counts: (reused: Int, fresh: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (reused, fresh)
+    }
 
     func take(byteCount: Int) -> UnsafeMutableRawPointer {
         if byteCount >= minimumSize {
             lock.lock()
             if let buffer = free[byteCount]?.popLast() {
                 cachedBytes -= byteCount
+                reused += 1
                 lock.unlock()
                 return buffer
             }
+            fresh += 1
             lock.unlock()
         }
         return UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 64)

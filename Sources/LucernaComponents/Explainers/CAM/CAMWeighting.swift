@@ -73,6 +73,13 @@ public protocol CAMWeighting: AnyObject {
     var requirement: CAMRequirement { get }
     /// The raw map `[N·h·w]` (before relu, normalisation and resizing).
     func map(_ layer: CAMLayer) throws -> [Double]
+    /// The most samples ``map(_:)`` may be given at once (a method that evaluates the model on copies of the
+    /// inputs bounds its passes this way); nil: any number.
+    var rowLimit: Int? { get }
+}
+
+extension CAMWeighting {
+    public var rowLimit: Int? { nil }
 }
 
 /// A CAM method that weights channels: the map is Σ_c w_c A_c.

@@ -7,10 +7,11 @@ import LucernaNN
 public final class ScoreCAM: CAMWeighting {
     public let name = "score_cam"
     public let requirement = CAMRequirement.activations
-    /// Masked inputs per forward pass.
+    /// The most masked inputs in one forward pass: several channels of the batch at once; a batch larger than
+    /// this is explained in slices of samples (``ClassActivationMap`` slices it, see ``rowLimit``).
     public let batchSize: Int
 
-    public init(batchSize: Int = 16) throws {
+    public init(batchSize: Int = 128) throws {
         guard batchSize > 0 else { throw TensorError("score_cam", "batch_size must be positive, got \(batchSize)") }
         self.batchSize = batchSize
     }
@@ -18,6 +19,8 @@ public final class ScoreCAM: CAMWeighting {
     /// Score-CAM: channel weights from the target scores of the input masked by each channel.
     /// With `temporal`, the activations are `[N, C, 1, l]` and each mask, over time only, covers every row
     /// of the input.
+    public var rowLimit: Int? { batchSize }
+
     public func map(_ layer: CAMLayer) throws -> [Double] {
         let (model, inputs, activations, classes, temporal) = (
             layer.model, layer.inputs, layer.activations, layer.classes, layer.temporal
