@@ -33,6 +33,9 @@ struct Bench: ParsableCommand {
                 fields["workload_rss_mb"] = .number(rounded(megabytes(peak - baseline), 1))
             }
             if let reuse = measured.cacheReuse { fields["cache_reuse"] = .number(rounded(reuse, 3)) }
+            if workload == .cnnTrain {
+                fields["flops_per_sample"] = .number(Double(BenchmarkWorkload.cnnTrainFLOPsPerSample))
+            }
             print(ConfigValue.table(fields).json)
         } catch {
             FileHandle.standardError.write("error: \(error)\n".data(using: .utf8) ?? Data())

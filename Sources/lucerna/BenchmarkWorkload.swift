@@ -20,11 +20,32 @@ enum BenchmarkWorkload: String, CaseIterable {
     case fgsm = "fgsm"
     case pgd10 = "pgd10"
     case spray = "spray"
+    case sgemm = "sgemm"
 
     static var names: [String] { allCases.map(\.rawValue) }
 
     var unit: String {
-        self == .wganGradientPenaltyStep || self == .attentionWGANStep ? "generator_steps/s" : "samples/s"
+        switch self {
+        case .wganGradientPenaltyStep, .attentionWGANStep: "generator_steps/s"
+        case .sgemm: "MFLOP/s"
+        default: "samples/s"
+        }
+    }
+
+    /// The side of `sgemm`'s square matrices (2,000 MFLOP a product).
+    static let sgemmSize = 1000
+
+    /// Floating-point operations (multiply and add counted apart) of one training sample of `cnn_train`: the
+    /// forward pass of the benchmark CNN (conv1 1→32 and conv2 32→64, 3×3 at 28×28 and 14×14, fc1
+    /// 3136→128, fc2 128→10) three times over — forward, input gradients, weight gradients — less conv1's
+    /// input gradient, which is not computed. Pooling, activations, the loss and the optimizer are not
+    /// counted. cnn_train's throughput times this, over `sgemm`'s FLOP/s, is the share of the machine's
+    /// matrix-product limit the step reaches.
+    static var cnnTrainFLOPsPerSample: Int {
+        let conv1 = 2 * 28 * 28 * 32 * 9
+        let conv2 = 2 * 14 * 14 * 64 * 32 * 9
+        let linear = 2 * 3136 * 128 + 2 * 128 * 10
+        return 3 * (conv1 + conv2 + linear) - conv1
     }
 
     /// What one measurement found: throughput, and the memory the workload took.
@@ -82,6 +103,17 @@ enum BenchmarkWorkload: String, CaseIterable {
                     points: maps, samples: samples, features: side * side, neighbours: 32, components: 32)
                 _ = try KMeans(clusters: 10).fit(points: embedding.coordinates, samples: samples, features: 32)
                 return samples
+            }
+        case .sgemm:
+            // OpenBLAS SGEMM as the engine runs it (split over the engine's threads) on square matrices: the
+            // machine's matrix-product limit, in MFLOP per step.
+            let n = Self.sgemmSize
+            let (a, b) = (
+                try Tensor.uniform([n, n], generator: generator), try Tensor.uniform([n, n], generator: generator)
+            )
+            return {
+                _ = try noGrad { try a.matmul(b) }
+                return 2 * n * n * n / 1_000_000
             }
         case .mlpTrain:
             let model = try MLP(generator: generator)

@@ -371,6 +371,29 @@ final class CommandLineTests: XCTestCase {
         }
     }
 
+    /// `lucerna bench` reports memory beside throughput, `sgemm` the machine's limit in MFLOP/s and
+    /// `cnn_train` its FLOPs a sample.
+    func testBenchReportsMemoryTheMatrixProductLimitAndTheStepsFLOPs() throws {
+        func record(_ name: String) throws -> [String: Any] {
+            let result = try lucerna(["bench", name, "--threads", "1", "--seconds", "0.05"])
+            XCTAssertEqual(result.status, 0, result.errors)
+            let line = try XCTUnwrap(result.output.split(separator: "\n").last)
+            return try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        }
+        let sgemm = try record("sgemm")
+        XCTAssertEqual(sgemm["unit"] as? String, "MFLOP/s")
+        XCTAssertGreaterThan(try XCTUnwrap(sgemm["throughput"] as? Double), 100, "at least 0.1 GFLOP/s")
+        let training = try record("cnn_train")
+        XCTAssertEqual(training["flops_per_sample"] as? Int, 24_995_328)
+        XCTAssertGreaterThan(try XCTUnwrap(training["allocations_per_step"] as? Double), 0)
+        #if os(Linux)
+            let peak = try XCTUnwrap(training["peak_rss_mb"] as? Double)
+            let workload = try XCTUnwrap(training["workload_rss_mb"] as? Double)
+            XCTAssertGreaterThan(workload, 0, "building and training the CNN takes memory")
+            XCTAssertLessThan(workload, peak)
+        #endif
+    }
+
     /// A train{} recipe on synthetic blobs; with LUCERNA_TEST_HANG set, step 5 of epoch 3 writes a marker and
     /// spins so the test can kill the process mid-epoch.
     static let resumableRecipe = """

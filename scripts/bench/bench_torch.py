@@ -70,6 +70,14 @@ def make_step(name, channels_last, fused):
             SpectralClustering(n_clusters=10, affinity="precomputed", n_components=32, random_state=0).fit(affinity)
             return len(maps)
         return step, "samples/s"
+    if name == "sgemm":
+        # One 1000x1000 float32 matrix product: 2,000 MFLOP (the machine's matrix-product limit).
+        a, b = torch.rand(1000, 1000), torch.rand(1000, 1000)
+
+        def step():
+            torch.mm(a, b)
+            return 2000
+        return step, "MFLOP/s"
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     if name == "mlp_train":
         model = compiled(MLP())

@@ -23,7 +23,7 @@ from datetime import date
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 WORKLOADS = ["mlp_train", "cnn_train", "cnn_infer", "wgan_gp_step", "attention_wgan_step", "rrr_step", "campp_penalty_step",
-             "gradcampp", "saliency", "integrated_gradients", "fgsm", "pgd10", "spray"]
+             "gradcampp", "saliency", "integrated_gradients", "fgsm", "pgd10", "spray", "sgemm"]
 # Workloads with an optimizer (fused and foreach apply), and those that differentiate twice (no torch.compile).
 OPTIMIZING = {"mlp_train", "cnn_train", "wgan_gp_step", "attention_wgan_step", "rrr_step", "campp_penalty_step"}
 TWICE = {"wgan_gp_step", "attention_wgan_step", "rrr_step", "campp_penalty_step"}
@@ -34,6 +34,8 @@ def variants(name):
     """The PyTorch settings measured for a workload: a name and the flags of bench_torch.py."""
     if name == "spray":
         return [("scikit-learn", [])]
+    if name == "sgemm":
+        return [("default", [])]
     chosen = [("default", [])]
     if name in CONVOLUTIONAL:
         chosen.append(("channels-last", ["--channels-last"]))
@@ -89,7 +91,9 @@ def main():
     print("| benchmark | threads | unit | Lucerna | PyTorch default | PyTorch fastest (setting) | ratio "
           "| peak MB Lucerna · PyTorch | workload MB Lucerna · PyTorch | Lucerna allocations/step |")
     print("|---|---|---|---|---|---|---|---|---|---|")
+    limits = []  # (threads, cnn_train samples/s, its FLOPs a sample, sgemm MFLOP/s)
     for threads in args.threads:
+        found = {}
         for name in args.workloads:
             settings = variants(name)
             lucerna, theirs = [], {label: [] for label, _ in settings}
@@ -110,12 +114,21 @@ def main():
             def megabytes(records, field):
                 value = median(records, field)
                 return "–" if value is None else f"{value:,.0f}"
-            unit = "generator steps/s" if name.endswith("wgan_gp_step") or name == "attention_wgan_step" else "samples/s"
+            found[name] = (ours, median(lucerna, "flops_per_sample"))
+            unit = ("generator steps/s" if name.endswith("wgan_gp_step") or name == "attention_wgan_step"
+                    else "MFLOP/s" if name == "sgemm" else "samples/s")
             print(f"| {name} | {threads} | {unit} | {ours:.2f} | {'–' if default is None else f'{default:.2f}'} | "
                   f"{measured[best]:.2f} ({best}) | {ours / measured[best]:.2f} | "
                   f"{megabytes(lucerna, 'peak_rss_mb')} · {megabytes(theirs[best], 'peak_rss_mb')} | "
                   f"{megabytes(lucerna, 'workload_rss_mb')} · {megabytes(theirs[best], 'workload_rss_mb')} | "
                   f"{median(lucerna, 'allocations_per_step'):.0f} |", flush=True)
+        if "cnn_train" in found and "sgemm" in found and found["cnn_train"][1]:
+            limits.append((threads, found["cnn_train"][0], found["cnn_train"][1], found["sgemm"][0]))
+    for threads, samples, flops, sgemm in limits:
+        # The step's FLOPs (convolutions and linear layers, forward and backward) against the matrix-product limit.
+        print(f"\ncnn_train, {threads} thread(s): {samples:,.0f} samples/s x {flops / 1e6:.1f} MFLOP = "
+              f"{samples * flops / 1e9:.1f} GFLOP/s, {100 * samples * flops / 1e6 / sgemm:.0f} % of sgemm's "
+              f"{sgemm / 1000:.1f} GFLOP/s (the limit: {sgemm * 1e6 / flops:,.0f} samples/s)")
 
 
 if __name__ == "__main__":

@@ -115,7 +115,8 @@ extension Tensor {
             outputHeight: outputHeight, outputWidth: outputWidth, geometry: geometry)
     }
 
-    /// The convolution primitive: y = conv(x, w), as im2col + one GEMM.
+    /// The convolution primitive: y = conv(x, w), by the direct kernel where it applies (Float32, stride 1,
+    /// dilation 1; ``DirectConvolution``), else as im2col + one GEMM.
     func convolution(weight: Tensor, bias: Tensor? = nil, geometry: ConvolutionGeometry) throws -> Tensor {
         let layout = try convolutionLayout("conv2d", weightShape: weight.shape, geometry: geometry)
         guard weight.dtype == dtype else {
@@ -128,7 +129,12 @@ extension Tensor {
         let result = Tensor(
             uninitializedShape: [layout.batch, outputChannels, layout.outputHeight, layout.outputWidth],
             dtype: dtype)
-        if dtype == .float32 {
+        if dtype == .float32, DirectConvolution.applies(layout) {
+            DirectConvolution.forward(
+                input: pointer(as: Float.self), weight: weight.pointer(as: Float.self),
+                bias: bias.map { UnsafePointer($0.pointer(as: Float.self)) },
+                output: result.pointer(as: Float.self), outputChannels: outputChannels, layout: layout)
+        } else if dtype == .float32 {
             ConvolutionKernels.forward(
                 input: pointer(as: Float.self), weight: weight.pointer(as: Float.self),
                 bias: bias.map { UnsafePointer($0.pointer(as: Float.self)) },
@@ -171,10 +177,15 @@ extension Tensor {
         }
         try Tensor.validate(
             shape: [shape[0], layout.channels, outputSize.0, outputSize.1], dtype: dtype, operation: "conv_transpose2d")
+        let direct = dtype == .float32 && DirectConvolution.appliesToInputGradient(layout)
         let result = Tensor(
             uninitializedShape: [shape[0], layout.channels, outputSize.0, outputSize.1], dtype: dtype,
-            zeroed: true)
-        if dtype == .float32 {
+            zeroed: !direct)
+        if direct {
+            DirectConvolution.inputGradient(
+                outputGradient: pointer(as: Float.self), weight: weight.pointer(as: Float.self),
+                inputGradient: result.pointer(as: Float.self), outputChannels: shape[1], layout: layout)
+        } else if dtype == .float32 {
             ConvolutionKernels.backwardInput(
                 outputGradient: pointer(as: Float.self), weight: weight.pointer(as: Float.self),
                 inputGradient: result.pointer(as: Float.self), outputChannels: shape[1],

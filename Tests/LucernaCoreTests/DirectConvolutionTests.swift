@@ -1,0 +1,210 @@
+import XCTest
+
+@testable import LucernaCore
+
+/// The direct convolution kernels (`Sources/CKernels/convolution.c`): the same outputs and input gradients as
+/// im2col + GEMM and as Float64 over a grid of shapes; the AVX-512, AVX2 and scalar bodies bit for bit equal;
+/// equal input windows give equal bits at every position; and max-pool ties after a convolution break as
+/// PyTorch breaks them.
+final class DirectConvolutionTests: XCTestCase {
+    struct Case {
+        var batch: Int, channels: Int, outputs: Int, height: Int, width: Int
+        var kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int)
+    }
+
+    /// Shapes the models use (3×3, stride 1, small channel counts) and awkward ones: odd sizes, kernels and
+    /// paddings, output channel counts that are not multiples of the four-channel block, one output channel.
+    let cases: [Case] = [
+        Case(
+            batch: 2, channels: 1, outputs: 32, height: 28, width: 28, kernel: (3, 3), stride: (1, 1), padding: (1, 1)),
+        Case(
+            batch: 3, channels: 32, outputs: 64, height: 14, width: 14, kernel: (3, 3), stride: (1, 1), padding: (1, 1)),
+        Case(batch: 2, channels: 64, outputs: 1, height: 7, width: 7, kernel: (4, 4), stride: (1, 1), padding: (1, 1)),
+        Case(
+            batch: 1, channels: 16, outputs: 24, height: 14, width: 14, kernel: (4, 4), stride: (1, 1), padding: (2, 2)),
+        Case(batch: 2, channels: 5, outputs: 33, height: 9, width: 11, kernel: (3, 5), stride: (1, 1), padding: (2, 1)),
+        Case(batch: 1, channels: 3, outputs: 6, height: 7, width: 13, kernel: (2, 2), stride: (1, 1), padding: (0, 1)),
+        Case(batch: 2, channels: 4, outputs: 20, height: 6, width: 6, kernel: (1, 1), stride: (1, 1), padding: (0, 0)),
+        Case(
+            batch: 1, channels: 7, outputs: 17, height: 12, width: 10, kernel: (5, 5), stride: (1, 1), padding: (2, 2)),
+    ]
+
+    func values(_ count: Int, _ generator: RandomGenerator) -> [Double] {
+        (0..<count).map { _ in Double(generator.next() % 2001) / 1000 - 1 }
+    }
+
+    func layout(_ item: Case) throws -> ConvolutionKernels.Layout {
+        let geometry = ConvolutionGeometry(kernel: item.kernel, stride: item.stride, padding: item.padding)
+        let (outputHeight, outputWidth) = try XCTUnwrap(geometry.outputSize(height: item.height, width: item.width))
+        return ConvolutionKernels.Layout(
+            batch: item.batch, channels: item.channels, height: item.height, width: item.width,
+            outputHeight: outputHeight, outputWidth: outputWidth, geometry: geometry)
+    }
+
+    /// The forward output (with a bias) and, for stride 1, the input gradient of `item` by the direct kernel
+    /// with `lanes`, by im2col + GEMM in Float32, and in Float64.
+    func outputs(_ item: Case, lanes: Int) throws -> (direct: [[Float]], im2col: [[Float]], exact: [[Double]])? {
+        let generator = RandomGenerator(seed: UInt64(item.channels * 100 + item.outputs))
+        let layout = try layout(item)
+        let input = values(item.batch * item.channels * item.height * item.width, generator)
+        let weight = values(item.outputs * item.channels * item.kernel.0 * item.kernel.1, generator)
+        let bias = values(item.outputs, generator)
+        let outputCount = item.batch * item.outputs * layout.positions
+        let gradient = values(outputCount, generator)
+        let (inputFloat, weightFloat, biasFloat, gradientFloat) = (
+            input.map(Float.init), weight.map(Float.init), bias.map(Float.init), gradient.map(Float.init)
+        )
+        let stride1 = item.stride == (1, 1)
+        var direct: [[Float]] = []
+        guard
+            DirectConvolution.withLanes(
+                lanes,
+                {
+                    var output = [Float](repeating: .nan, count: outputCount)
+                    DirectConvolution.forward(
+                        input: inputFloat, weight: weightFloat, bias: biasFloat, output: &output,
+                        outputChannels: item.outputs, layout: layout)
+                    direct.append(output)
+                    if stride1 {
+                        var inputGradient = [Float](repeating: .nan, count: input.count)
+                        DirectConvolution.inputGradient(
+                            outputGradient: gradientFloat, weight: weightFloat, inputGradient: &inputGradient,
+                            outputChannels: item.outputs, layout: layout)
+                        direct.append(inputGradient)
+                    }
+                    return true
+                }) != nil
+        else { return nil }
+        func reference<T: TensorFloat>(_ input: [T], _ weight: [T], _ bias: [T], _ gradient: [T]) -> [[T]] {
+            var output = [T](repeating: 0, count: outputCount)
+            ConvolutionKernels.forward(
+                input: input, weight: weight, bias: bias, output: &output, outputChannels: item.outputs,
+                layout: layout)
+            guard stride1 else { return [output] }
+            var inputGradient = [T](repeating: 0, count: input.count)
+            ConvolutionKernels.backwardInput(
+                outputGradient: gradient, weight: weight, inputGradient: &inputGradient,
+                outputChannels: item.outputs, layout: layout)
+            return [output, inputGradient]
+        }
+        return (
+            direct, reference(inputFloat, weightFloat, biasFloat, gradientFloat),
+            reference(input, weight, bias, gradient)
+        )
+    }
+
+    func testDirectConvolutionMatchesIm2colAndFloat64AcrossShapes() throws {
+        guard DirectConvolution.lanes > 0 else { throw XCTSkip("no AVX2/AVX-512 here: the direct kernels are off") }
+        for item in cases {
+            let result = try XCTUnwrap(try outputs(item, lanes: DirectConvolution.lanes))
+            XCTAssertEqual(result.direct.count, 2)
+            // Each value sums C·kh·kw products of numbers in [-1, 1]: Float32 rounding is well within 1e-5
+            // of that scale.
+            let tolerance = 2e-6 * Double(item.channels * item.kernel.0 * item.kernel.1)
+            for (part, name) in zip(0..<result.direct.count, ["output", "input gradient"]) {
+                for (index, value) in result.direct[part].enumerated() {
+                    XCTAssertEqual(Double(value), result.exact[part][index], accuracy: tolerance, "\(name) \(item)")
+                    XCTAssertEqual(
+                        value, result.im2col[part][index], accuracy: Float(tolerance), "\(name) \(item) vs im2col")
+                }
+            }
+        }
+    }
+
+    func testVectorBodiesAndScalarBodyAgreeBitForBit() throws {
+        for item in cases {
+            guard let scalar = try outputs(item, lanes: 1) else { throw XCTSkip("direct kernels are off") }
+            var compared = 0
+            for lanes in [8, 16] {
+                guard let vector = try outputs(item, lanes: lanes) else { continue }
+                XCTAssertEqual(vector.direct, scalar.direct, "\(lanes) lanes against the scalar body, \(item)")
+                compared += 1
+            }
+            if compared == 0 { throw XCTSkip("this CPU has neither AVX2 nor AVX-512") }
+        }
+    }
+
+    /// A constant image gives one value per output channel at every interior position, and a periodic image
+    /// the same value at positions of the same phase — where im2col + GEMM can differ in the last bits
+    /// between GEMM blocks (with OpenBLAS's Haswell kernels, 2 ulp on the benchmark CNN's first convolution:
+    /// `OPENBLAS_CORETYPE=Haswell LUCERNA_CONVOLUTION=im2col` fails this test; its Cooperlake kernels pass).
+    func testEqualWindowsGiveEqualBitsEverywhere() throws {
+        guard DirectConvolution.lanes > 0 else { throw XCTSkip("no AVX2/AVX-512 here: the direct kernels are off") }
+        // The benchmark CNN's two convolutions (1 → 32 at 28×28, 32 → 64 at 14×14) and an odd one.
+        for (channels, outputs, side) in [(1, 32, 28), (32, 64, 14), (8, 24, 20)] {
+            try assertEqualWindowsGiveEqualBits(channels: channels, outputs: outputs, side: side)
+        }
+    }
+
+    func assertEqualWindowsGiveEqualBits(channels: Int, outputs: Int, side: Int) throws {
+        let generator = RandomGenerator(seed: 4)
+        let weight = try Tensor(
+            shape: [outputs, channels, 3, 3], values: values(outputs * channels * 9, generator), dtype: .float32)
+        let bias = try Tensor(shape: [outputs], values: values(outputs, generator), dtype: .float32)
+        for period in [1, 2, 3] {
+            var image = [Float](repeating: 0, count: 2 * channels * side * side)
+            for n in 0..<2 {
+                for c in 0..<channels {
+                    for h in 0..<side {
+                        for w in 0..<side {
+                            image[((n * channels + c) * side + h) * side + w] =
+                                Float(1 + (h % period) * 3 + (w % period)) * 0.37 + Float(c) * 0.01
+                        }
+                    }
+                }
+            }
+            let input = try Tensor(shape: [2, channels, side, side], scalars: image)
+            let output = try input.conv2d(weight: weight, bias: bias, padding: (1, 1)).toFloats()
+            for n in 0..<2 {
+                for o in 0..<outputs {
+                    var seen: [Int: Float] = [:]
+                    for h in 1..<(side - 1) {
+                        for w in 1..<(side - 1) {
+                            let value = output[((n * outputs + o) * side + h) * side + w]
+                            let phase = (h % period) * period + (w % period)
+                            if let first = seen[phase] {
+                                XCTAssertEqual(
+                                    value.bitPattern, first.bitPattern,
+                                    "\(channels) → \(outputs) at \(side)×\(side), period \(period), channel \(o) at \(h),\(w)"
+                                )
+                            } else {
+                                seen[phase] = value
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// After a convolution of a constant image every interior 2×2 max-pool window is a four-way tie; the
+    /// gradient goes to each window's first element in row-major order, PyTorch's choice.
+    func testMaxPoolTiesAfterAConvolutionBreakAsPyTorchBreaksThem() throws {
+        guard DirectConvolution.lanes > 0 else { throw XCTSkip("no AVX2/AVX-512 here: the direct kernels are off") }
+        let generator = RandomGenerator(seed: 9)
+        let (channels, outputs, side) = (4, 16, 16)
+        let weight = try Tensor(
+            shape: [outputs, channels, 3, 3], values: values(outputs * channels * 9, generator), dtype: .float32)
+        let input = try Tensor.full([1, channels, side, side], value: 0.5, dtype: .float32).requiringGrad()
+        let activations = try input.conv2d(weight: weight, padding: (1, 1))
+        let values = activations.toFloats()
+        let pooled = try activations.maxPool2d(kernel: (2, 2))
+        let activationGradient = try XCTUnwrap(
+            try Tensor.gradients(of: [pooled.sum()], withRespectTo: [activations]).first ?? nil
+        ).toFloats()
+        for o in 0..<outputs {
+            // Windows whose four elements are all interior (rows and columns 1...14): exact ties.
+            for top in stride(from: 2, to: side - 2, by: 2) {
+                for left in stride(from: 2, to: side - 2, by: 2) {
+                    let index = { (h: Int, w: Int) in (o * side + h) * side + w }
+                    let window = [
+                        index(top, left), index(top, left + 1), index(top + 1, left), index(top + 1, left + 1),
+                    ]
+                    XCTAssertEqual(Set(window.map { values[$0].bitPattern }).count, 1, "a tie at \(o), \(top), \(left)")
+                    XCTAssertEqual(
+                        window.map { activationGradient[$0] }, [1, 0, 0, 0], "channel \(o) at \(top),\(left)")
+                }
+            }
+        }
+    }
+}
