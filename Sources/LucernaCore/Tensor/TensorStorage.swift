@@ -48,8 +48,13 @@ public final class TensorStorage: @unchecked Sendable {
 final class BufferCache: @unchecked Sendable {
     static let shared = BufferCache()
 
-    /// Most bytes kept for reuse.
-    let limit = 1 << 30
+    /// Most bytes kept for reuse: 1 GiB, or `LUCERNA_BUFFER_CACHE_MB` mebibytes (0 turns the cache off).
+    let limit: Int = {
+        guard let text = ProcessInfo.processInfo.environment["LUCERNA_BUFFER_CACHE_MB"], let megabytes = Int(text),
+            megabytes >= 0
+        else { return 1 << 30 }
+        return megabytes << 20
+    }()
     /// Buffers smaller than this go straight to malloc (which is fast for them).
     let minimumSize = 1 << 16
     private var free: [Int: [UnsafeMutableRawPointer]] = [:]
