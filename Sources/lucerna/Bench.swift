@@ -28,9 +28,11 @@ struct Bench: ParsableCommand {
                 "unit": .string(workload.unit),
                 "allocations_per_step": .number(rounded(measured.allocationsPerStep, 1)),
             ]
-            if let peak = measured.peakResidentBytes { fields["peak_rss_mb"] = .number(rounded(megabytes(peak), 1)) }
+            if let peak = measured.peakResidentBytes {
+                fields["peak_rss_mb"] = .number(rounded(ResidentMemory.mebibytes(peak), 1))
+            }
             if let peak = measured.peakResidentBytes, let baseline = measured.baselineResidentBytes {
-                fields["workload_rss_mb"] = .number(rounded(megabytes(peak - baseline), 1))
+                fields["workload_rss_mb"] = .number(rounded(ResidentMemory.mebibytes(peak - baseline), 1))
             }
             if let reuse = measured.cacheReuse { fields["cache_reuse"] = .number(rounded(reuse, 3)) }
             if workload == .cnnTrain {
@@ -48,5 +50,4 @@ struct Bench: ParsableCommand {
         return (value * scale).rounded() / scale
     }
 
-    private func megabytes(_ bytes: Int) -> Double { Double(bytes) / 1_048_576 }
 }

@@ -77,9 +77,8 @@ enum BenchmarkWorkload: String, CaseIterable {
             steps += 1
         }
         let throughput = Double(units) / Date().timeIntervalSince(start)
-        let (reused, fresh) = (
-            TensorStorage.cacheCounts.reused - cache.reused, TensorStorage.cacheCounts.fresh - cache.fresh
-        )
+        let after = TensorStorage.cacheCounts
+        let (reused, fresh) = (after.reused - cache.reused, after.fresh - cache.fresh)
         return Measurement(
             throughput: throughput, peakResidentBytes: ResidentMemory.peakBytes(), baselineResidentBytes: baseline,
             allocationsPerStep: Double(TensorStorage.allocationCount - allocations) / Double(max(steps, 1)),

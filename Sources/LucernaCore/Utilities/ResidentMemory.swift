@@ -45,8 +45,11 @@ public enum ResidentMemory {
         }
     }
 
+    /// `bytes` in mebibytes.
+    public static func mebibytes(_ bytes: Int) -> Double { Double(bytes) / 1_048_576 }
+
     /// `bytes` in mebibytes with one decimal, for reports.
-    public static func megabytes(_ bytes: Int) -> String { String(format: "%.1f", Double(bytes) / 1_048_576) }
+    public static func megabytes(_ bytes: Int) -> String { String(format: "%.1f", mebibytes(bytes)) }
 
     /// A `kB` field of `/proc/self/status`, in bytes.
     static func statusField(_ name: String) -> Int? {
