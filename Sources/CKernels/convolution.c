@@ -1,14 +1,26 @@
 #include "CKernels.h"
 #include <immintrin.h>
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #pragma STDC FP_CONTRACT OFF
 
-/* Direct convolution. Each output element is bias (or 0) followed by one fused multiply-add per tap, taps in
-   the order (kh, kw, c), whatever the vector width, block or position: every output of the same input window
-   has the same bits (translation consistency), and the AVX-512, AVX2 and scalar paths agree bit for bit.
-   Taps that fall in the zero padding add fma(0, w, acc) = acc. */
+/* Direct convolution. Each output element is its bias (or 0) followed by one fused multiply-add per tap, taps
+   in a fixed order, whatever the vector width, block or position: every output of the same input window (at
+   positions of the same phase of the stride) has the same bits (translation consistency), and the AVX-512,
+   AVX2 and scalar bodies agree bit for bit. Taps that fall in the zero padding add fma(0, w, acc) = acc.
+
+   Every convolution here is run as stride-1 convolutions over "planes": a sample is copied into zero-padded
+   planes, and the outputs are computed at every flat position q = m * plane_width + n of a plane, so that the
+   input of a tap for positions q, q+1, ... is the contiguous run starting at q + offset(tap). Positions
+   outside the output are computed and dropped.
+   - Forward, stride s, dilation d: the padded image is split into s_h × s_w phase planes per channel, plane
+     (c, p, q)[u][v] = padded[c][s_h u + p][s_w v + q]; tap (c, i, j) reads plane (c, d i mod s_h, d j mod s_w)
+     at row offset d i div s_h and column offset d j div s_w. One phase of outputs; taps in the order (c, i, j).
+   - Transposed (the adjoint of a forward convolution in its input; dilation 1): the output gradient, padded by
+     ceil(k/s) - 1 on the top and left, is one plane per channel; the outputs with (i + padding) mod s = r form
+     phase r, a stride-1 convolution with the taps k ≡ r (mod s), flipped. */
 
 static long forced_lanes = -1;
 
@@ -27,32 +39,34 @@ int lucerna_conv2d_direct_set_lanes(long lanes) {
     return 0;
 }
 
-void lucerna_conv2d_pack_weight(const float *weight, long outputs, long channels, long kernel_h, long kernel_w,
-                                int adjoint, long padded_outputs, float *packed) {
-    /* packed[((c * kernel_h + kh) * kernel_w + kw) * padded_outputs + o], zeros for o >= outputs.
-       adjoint = 0: weight is [outputs, channels, kh, kw] (a forward convolution).
-       adjoint = 1: weight is [channels, outputs, kh, kw] and the taps are flipped: the stride-1 convolution
-       whose output is the gradient of the input of the forward convolution with that weight. */
-    memset(packed, 0, sizeof(float) * (size_t)(kernel_h * kernel_w * channels * padded_outputs));
-    for (long c = 0; c < channels; c++)
-        for (long kh = 0; kh < kernel_h; kh++)
-            for (long kw = 0; kw < kernel_w; kw++)
-                for (long o = 0; o < outputs; o++) {
-                    float value = adjoint
-                        ? weight[((c * outputs + o) * kernel_h + (kernel_h - 1 - kh)) * kernel_w + (kernel_w - 1 - kw)]
-                        : weight[((o * channels + c) * kernel_h + kh) * kernel_w + kw];
-                    packed[((c * kernel_h + kh) * kernel_w + kw) * padded_outputs + o] = value;
-                }
-}
+#define MAX_PHASES (LUCERNA_CONV2D_MAX_STRIDE * LUCERNA_CONV2D_MAX_STRIDE)
 
-/* The layout: each sample is copied into zero-padded planes [C][Hp][Wp] (plus slack), and the outputs are
-   computed at every "flat" position q = oh * Wp + ow of the padded width, so that the input of tap (kh, kw)
-   for positions q, q+1, ... is the contiguous run starting at q + kh * Wp + kw of each plane. Positions with
-   ow >= Wo (and past Ho * Wp) are computed and dropped. Output channels go four at a time, each weight
-   broadcast; positions a vector at a time. */
 typedef struct {
-    const float *planes, *packed, *bias; /* bias padded to padded_outputs, or NULL */
-    long channels, plane_size, padded_width, padded_outputs, kernel_h, kernel_w, flat_length;
+    long taps, offsets_at, packed_at; /* this phase's taps, and where its offsets and packed weights start */
+    long row_begin, rows, col_begin, cols; /* flat rows row_begin..; columns col_begin.. of each row kept */
+    long flat_length;                      /* rows * plane_width rounded up to whole vectors */
+    long out_row, out_col, row_step, col_step; /* the output position of (row_begin, col_begin) and steps */
+} Phase;
+
+typedef struct {
+    long in_channels, in_height, in_width, out_channels, out_height, out_width;
+    long split_h, split_w, top, left; /* phase planes per channel along each axis; where input (0, 0) goes */
+    long plane_height, plane_width, plane_count, slack;
+    long padded_outputs, lanes, phase_count, flat_capacity, has_bias;
+    long offsets_count, packed_count;
+    Phase phases[MAX_PHASES];
+} Plan;
+
+/* The plan's arrays follow the header: offsets (long), packed weights [tap][padded_outputs] (float) and the
+   padded bias (float). */
+static long *plan_offsets(const Plan *plan) { return (long *)(void *)((char *)(uintptr_t)plan + sizeof(Plan)); }
+static float *plan_packed(const Plan *plan) { return (float *)(void *)(plan_offsets(plan) + plan->offsets_count); }
+static float *plan_bias(const Plan *plan) { return plan_packed(plan) + plan->packed_count; }
+
+typedef struct {
+    const float *planes, *packed, *bias; /* planes at the phase's first row; bias padded, or NULL */
+    const long *offsets;
+    long taps, padded_outputs, flat_length;
     float *flat; /* [padded_outputs][flat_length] */
 } Geometry;
 
@@ -62,12 +76,8 @@ static void block_scalar(const Geometry *g, long o0, long q0, long count) {
     for (long j = 0; j < OUTPUTS_PER_BLOCK; j++)
         for (long q = q0; q < q0 + count; q++) {
             float acc = g->bias ? g->bias[o0 + j] : 0.0f;
-            for (long c = 0; c < g->channels; c++)
-                for (long kh = 0; kh < g->kernel_h; kh++)
-                    for (long kw = 0; kw < g->kernel_w; kw++)
-                        acc = fmaf(g->planes[c * g->plane_size + q + kh * g->padded_width + kw],
-                                   g->packed[((c * g->kernel_h + kh) * g->kernel_w + kw) * g->padded_outputs + o0 + j],
-                                   acc);
+            for (long t = 0; t < g->taps; t++)
+                acc = fmaf(g->planes[g->offsets[t] + q], g->packed[t * g->padded_outputs + o0 + j], acc);
             g->flat[(o0 + j) * g->flat_length + q] = acc;
         }
 }
@@ -78,18 +88,17 @@ static void block_scalar(const Geometry *g, long o0, long q0, long count) {
         VEC acc[OUTPUTS_PER_BLOCK][6];                                                                         \
         for (int j = 0; j < OUTPUTS_PER_BLOCK; j++)                                                            \
             for (int b = 0; b < B; b++) acc[j][b] = g->bias ? SET1(g->bias[o0 + j]) : ZERO();                  \
-        for (long c = 0; c < g->channels; c++)                                                                 \
-            for (long kh = 0; kh < g->kernel_h; kh++)                                                          \
-                for (long kw = 0; kw < g->kernel_w; kw++) {                                                    \
-                    const float *x = g->planes + c * g->plane_size + q0 + kh * g->padded_width + kw;          \
-                    const float *w = g->packed + ((c * g->kernel_h + kh) * g->kernel_w + kw) * g->padded_outputs + o0; \
-                    VEC values[6];                                                                             \
-                    for (int b = 0; b < B; b++) values[b] = LOAD(x + b * LANES);                               \
-                    for (int j = 0; j < OUTPUTS_PER_BLOCK; j++) {                                              \
-                        VEC weight = SET1(w[j]);                                                               \
-                        for (int b = 0; b < B; b++) acc[j][b] = FMA(values[b], weight, acc[j][b]);            \
-                    }                                                                                          \
-                }                                                                                              \
+        const float *base = g->planes + q0;                                                                    \
+        const float *w = g->packed + o0;                                                                       \
+        for (long t = 0; t < g->taps; t++, w += g->padded_outputs) {                                           \
+            const float *x = base + g->offsets[t];                                                             \
+            VEC values[6];                                                                                     \
+            for (int b = 0; b < B; b++) values[b] = LOAD(x + b * LANES);                                       \
+            for (int j = 0; j < OUTPUTS_PER_BLOCK; j++) {                                                      \
+                VEC weight = SET1(w[j]);                                                                       \
+                for (int b = 0; b < B; b++) acc[j][b] = FMA(values[b], weight, acc[j][b]);                    \
+            }                                                                                                  \
+        }                                                                                                      \
         for (int j = 0; j < OUTPUTS_PER_BLOCK; j++)                                                            \
             for (int b = 0; b < B; b++) STORE(g->flat + (o0 + j) * g->flat_length + q0 + b * LANES, acc[j][b]); \
     }
@@ -99,9 +108,10 @@ DIRECT_BLOCK(block_avx512, "avx512f", __m512, 16, _mm512_setzero_ps, _mm512_load
 DIRECT_BLOCK(block_avx2, "avx2,fma", __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_set1_ps,
              _mm256_fmadd_ps, _mm256_storeu_ps)
 
-/* Every output of one sample: blocks of 4 output channels × up to WIDEST vectors of positions, each block size
-   its own specialisation so the accumulators stay in registers. flat_length is a multiple of LANES. */
-#define DIRECT_SAMPLE(NAME, BLOCK, TARGET, LANES, WIDEST)                                                      \
+/* Every flat output of one phase of one sample: blocks of 4 output channels × up to WIDEST vectors of
+   positions, each block size its own specialisation so the accumulators stay in registers. flat_length is a
+   multiple of LANES. */
+#define DIRECT_PHASE(NAME, BLOCK, TARGET, LANES, WIDEST)                                                       \
     __attribute__((target(TARGET))) static void NAME(const Geometry *g) {                                     \
         for (long o0 = 0; o0 < g->padded_outputs; o0 += OUTPUTS_PER_BLOCK)                                     \
             for (long q0 = 0; q0 < g->flat_length; q0 += WIDEST * LANES) {                                     \
@@ -118,51 +128,198 @@ DIRECT_BLOCK(block_avx2, "avx2,fma", __m256, 8, _mm256_setzero_ps, _mm256_loadu_
             }                                                                                                  \
     }
 
-DIRECT_SAMPLE(sample_avx512, block_avx512, "avx512f", 16, 6)
-DIRECT_SAMPLE(sample_avx2, block_avx2, "avx2,fma", 8, 3)
+DIRECT_PHASE(phase_avx512, block_avx512, "avx512f", 16, 6)
+DIRECT_PHASE(phase_avx2, block_avx2, "avx2,fma", 8, 3)
 
-static long flat_length(long output_height, long padded_width, long lanes) {
-    long step = lanes > 1 ? lanes : 1;
-    return (output_height * padded_width + step - 1) / step * step;
+static long ceiling_division(long a, long b) { return (a + b - 1) / b; }
+static long floor_division(long a, long b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+static void finish_phase(Plan *plan, Phase *phase, long max_offset) {
+    const long step = plan->lanes > 1 ? plan->lanes : 1;
+    phase->flat_length = ceiling_division(phase->rows * plan->plane_width, step) * step;
+    if (phase->flat_length > plan->flat_capacity) plan->flat_capacity = phase->flat_length;
+    /* The last float a vector of this phase reads, past the planes: the slack, zeroed too. */
+    const long end = phase->row_begin * plan->plane_width + max_offset + phase->flat_length;
+    const long past = end - plan->plane_count * plan->plane_height * plan->plane_width;
+    if (past > plan->slack) plan->slack = past;
 }
 
-void lucerna_conv2d_direct_f32(const float *input, long count, long channels, long height, long width,
-                               const float *packed, const float *padded_bias, long outputs, long padded_outputs,
-                               long kernel_h, long kernel_w, long pad_h, long pad_w, float *output,
-                               float *scratch) {
-    const long padded_height = height + 2 * pad_h, padded_width = width + 2 * pad_w;
-    const long output_height = padded_height - kernel_h + 1, output_width = padded_width - kernel_w + 1;
+long lucerna_conv2d_plan(const LucernaConvolution *shape, int transposed, const float *weight, const float *bias,
+                         void *memory) {
+    const LucernaConvolution s = *shape;
     const long lanes = lucerna_conv2d_direct_lanes();
-    const long plane_size = padded_height * padded_width;
-    const long flat = flat_length(output_height, padded_width, lanes);
-    const long slack = (lanes > 1 ? lanes : 1) + kernel_w;
-    float *planes = scratch;
-    Geometry g = {planes, packed, padded_bias, channels, plane_size, padded_width, padded_outputs, kernel_h, kernel_w,
-                  flat, scratch + channels * plane_size + slack};
-    memset(planes, 0, sizeof(float) * (size_t)(channels * plane_size + slack));
-    for (long n = 0; n < count; n++) {
-        const float *sample = input + n * channels * height * width;
-        for (long c = 0; c < channels; c++)
-            for (long h = 0; h < height; h++)
-                memcpy(planes + c * plane_size + (h + pad_h) * padded_width + pad_w, sample + (c * height + h) * width,
-                       sizeof(float) * (size_t)width);
-        if (lanes == 16) sample_avx512(&g);
-        else if (lanes == 8) sample_avx2(&g);
-        else
-            for (long o0 = 0; o0 < padded_outputs; o0 += OUTPUTS_PER_BLOCK)
-                block_scalar(&g, o0, 0, output_height * padded_width);
-        float *destination = output + n * outputs * output_height * output_width;
-        for (long o = 0; o < outputs; o++)
-            for (long oh = 0; oh < output_height; oh++)
-                memcpy(destination + (o * output_height + oh) * output_width, g.flat + o * flat + oh * padded_width,
-                       sizeof(float) * (size_t)output_width);
+    if (s.stride_h < 1 || s.stride_w < 1 || s.stride_h > LUCERNA_CONV2D_MAX_STRIDE ||
+        s.stride_w > LUCERNA_CONV2D_MAX_STRIDE || s.dilation_h < 1 || s.dilation_w < 1 || s.kernel_h < 1 ||
+        s.kernel_w < 1 || s.pad_h < 0 || s.pad_w < 0 || s.channels < 1 || s.outputs < 1 || lanes == 0)
+        return 0;
+    if (transposed && (s.dilation_h != 1 || s.dilation_w != 1)) return 0;
+    const long padded_h = s.height + 2 * s.pad_h, padded_w = s.width + 2 * s.pad_w;
+    const long span_h = s.dilation_h * (s.kernel_h - 1) + 1, span_w = s.dilation_w * (s.kernel_w - 1) + 1;
+    if (padded_h < span_h || padded_w < span_w) return 0;
+    const long output_h = (padded_h - span_h) / s.stride_h + 1, output_w = (padded_w - span_w) / s.stride_w + 1;
+    /* Taps: input channels × kernel, the input being the image (forward) or the output gradient (transposed). */
+    const long taps = (transposed ? s.outputs : s.channels) * s.kernel_h * s.kernel_w;
+
+    Plan header;
+    memset(&header, 0, sizeof header);
+    Plan *plan = memory ? (Plan *)memory : &header;
+    if (memory) memset(plan, 0, sizeof(Plan));
+    plan->lanes = lanes;
+    plan->has_bias = bias != NULL;
+    if (!transposed) {
+        plan->in_channels = s.channels, plan->in_height = s.height, plan->in_width = s.width;
+        plan->out_channels = s.outputs, plan->out_height = output_h, plan->out_width = output_w;
+        plan->split_h = s.stride_h, plan->split_w = s.stride_w, plan->top = s.pad_h, plan->left = s.pad_w;
+        plan->plane_height = ceiling_division(padded_h, s.stride_h);
+        plan->plane_width = ceiling_division(padded_w, s.stride_w);
+        plan->plane_count = s.channels * s.stride_h * s.stride_w;
+        plan->phase_count = 1;
+        plan->offsets_count = taps;
+    } else {
+        const long reach_h = ceiling_division(s.kernel_h, s.stride_h) - 1;
+        const long reach_w = ceiling_division(s.kernel_w, s.stride_w) - 1;
+        plan->in_channels = s.outputs, plan->in_height = output_h, plan->in_width = output_w;
+        plan->out_channels = s.channels, plan->out_height = s.height, plan->out_width = s.width;
+        plan->split_h = 1, plan->split_w = 1, plan->top = reach_h, plan->left = reach_w;
+        /* Row m of phase r reads plane rows m + reach - a; the last row is (height - 1 + pad - r) / stride. */
+        plan->plane_height = floor_division(s.height - 1 + s.pad_h, s.stride_h) + reach_h + 1;
+        plan->plane_width = floor_division(s.width - 1 + s.pad_w, s.stride_w) + reach_w + 1;
+        plan->plane_count = s.outputs;
+        plan->phase_count = s.stride_h * s.stride_w;
+        plan->offsets_count = taps; /* every tap belongs to exactly one phase */
     }
+    plan->padded_outputs = ceiling_division(plan->out_channels, OUTPUTS_PER_BLOCK) * OUTPUTS_PER_BLOCK;
+    plan->packed_count = taps * plan->padded_outputs;
+    const long bytes = (long)sizeof(Plan) + plan->offsets_count * (long)sizeof(long) +
+                       (plan->packed_count + plan->padded_outputs) * (long)sizeof(float);
+    if (!memory) return bytes;
+
+    long *offsets = plan_offsets(plan);
+    float *packed = plan_packed(plan), *padded_bias = plan_bias(plan);
+    memset(packed, 0, sizeof(float) * (size_t)(plan->packed_count + plan->padded_outputs));
+    if (bias) memcpy(padded_bias, bias, sizeof(float) * (size_t)plan->out_channels);
+    const long plane_size = plan->plane_height * plan->plane_width, width = plan->plane_width;
+    const long P = plan->padded_outputs;
+    if (!transposed) {
+        Phase *phase = &plan->phases[0];
+        long t = 0, max_offset = 0;
+        for (long c = 0; c < s.channels; c++)
+            for (long i = 0; i < s.kernel_h; i++)
+                for (long j = 0; j < s.kernel_w; j++, t++) {
+                    const long row = s.dilation_h * i, column = s.dilation_w * j;
+                    const long plane = (c * s.stride_h + row % s.stride_h) * s.stride_w + column % s.stride_w;
+                    offsets[t] = plane * plane_size + row / s.stride_h * width + column / s.stride_w;
+                    if (offsets[t] > max_offset) max_offset = offsets[t];
+                    for (long o = 0; weight && o < s.outputs; o++)
+                        packed[t * P + o] = weight[((o * s.channels + c) * s.kernel_h + i) * s.kernel_w + j];
+                }
+        *phase = (Phase){.taps = taps, .rows = output_h, .cols = output_w, .row_step = 1, .col_step = 1};
+        finish_phase(plan, phase, max_offset);
+    } else {
+        long t = 0;
+        for (long r = 0; r < s.stride_h; r++)
+            for (long q = 0; q < s.stride_w; q++) {
+                Phase *phase = &plan->phases[r * s.stride_w + q];
+                const long taps_h = r < s.kernel_h ? ceiling_division(s.kernel_h - r, s.stride_h) : 0;
+                const long taps_w = q < s.kernel_w ? ceiling_division(s.kernel_w - q, s.stride_w) : 0;
+                /* Output row i = stride m + r - pad for m in [first, last]. */
+                const long first_m = r <= s.pad_h ? ceiling_division(s.pad_h - r, s.stride_h) : 0;
+                const long last_m = floor_division(s.height - 1 + s.pad_h - r, s.stride_h);
+                const long first_n = q <= s.pad_w ? ceiling_division(s.pad_w - q, s.stride_w) : 0;
+                const long last_n = floor_division(s.width - 1 + s.pad_w - q, s.stride_w);
+                *phase = (Phase){.taps = taps_h * taps_w * s.outputs, .offsets_at = t, .packed_at = t * P,
+                                 .row_begin = first_m, .rows = last_m >= first_m ? last_m - first_m + 1 : 0,
+                                 .col_begin = first_n, .cols = last_n >= first_n ? last_n - first_n + 1 : 0,
+                                 .out_row = s.stride_h * first_m + r - s.pad_h,
+                                 .out_col = s.stride_w * first_n + q - s.pad_w, .row_step = s.stride_h,
+                                 .col_step = s.stride_w};
+                long max_offset = 0;
+                for (long o = 0; o < s.outputs; o++)
+                    for (long a = taps_h - 1; a >= 0; a--)
+                        for (long b = taps_w - 1; b >= 0; b--, t++) {
+                            offsets[t] = o * plane_size + (plan->top - a) * width + (plan->left - b);
+                            if (offsets[t] > max_offset) max_offset = offsets[t];
+                            const long i = r + s.stride_h * a, j = q + s.stride_w * b;
+                            for (long c = 0; weight && c < s.channels; c++)
+                                packed[t * P + c] = weight[((o * s.channels + c) * s.kernel_h + i) * s.kernel_w + j];
+                        }
+                if (phase->rows > 0 && phase->cols > 0) finish_phase(plan, phase, max_offset);
+            }
+    }
+    return bytes;
 }
 
-long lucerna_conv2d_direct_scratch(long channels, long height, long width, long kernel_h, long kernel_w, long pad_h,
-                                   long pad_w, long padded_outputs) {
-    const long padded_height = height + 2 * pad_h, padded_width = width + 2 * pad_w;
-    const long lanes = lucerna_conv2d_direct_lanes();
-    return channels * padded_height * padded_width + (lanes > 1 ? lanes : 1) + kernel_w +
-           padded_outputs * flat_length(padded_height - kernel_h + 1, padded_width, lanes);
+long lucerna_conv2d_plan_scratch(const void *memory) {
+    const Plan *plan = memory;
+    return plan->plane_count * plan->plane_height * plan->plane_width + plan->slack +
+           plan->padded_outputs * plan->flat_capacity;
+}
+
+long lucerna_conv2d_plan_cost(const void *memory) {
+    const Plan *plan = memory;
+    long cost = 0;
+    for (long p = 0; p < plan->phase_count; p++)
+        cost += plan->phases[p].taps * plan->padded_outputs * plan->phases[p].flat_length;
+    return cost;
+}
+
+static void fill_planes(const Plan *plan, const float *sample, float *planes) {
+    const long plane_size = plan->plane_height * plan->plane_width;
+    for (long c = 0; c < plan->in_channels; c++)
+        for (long h = 0; h < plan->in_height; h++) {
+            const long row = h + plan->top, u = row / plan->split_h;
+            if (u >= plan->plane_height) break;
+            const float *source = sample + (c * plan->in_height + h) * plan->in_width;
+            const long first_plane = (c * plan->split_h + row % plan->split_h) * plan->split_w;
+            if (plan->split_w == 1) {
+                long n = plan->plane_width - plan->left;
+                if (n > plan->in_width) n = plan->in_width;
+                if (n > 0)
+                    memcpy(planes + first_plane * plane_size + u * plan->plane_width + plan->left, source,
+                           sizeof(float) * (size_t)n);
+            } else {
+                for (long w = 0; w < plan->in_width; w++) {
+                    const long column = w + plan->left, v = column / plan->split_w;
+                    if (v >= plan->plane_width) break;
+                    planes[(first_plane + column % plan->split_w) * plane_size + u * plan->plane_width + v] =
+                        source[w];
+                }
+            }
+        }
+}
+
+void lucerna_conv2d_plan_run(const void *memory, const float *input, long count, float *output, float *scratch) {
+    const Plan *plan = memory;
+    const long plane_size = plan->plane_height * plan->plane_width;
+    const long planes_length = plan->plane_count * plane_size + plan->slack;
+    float *planes = scratch, *flat = scratch + planes_length;
+    const long *offsets = plan_offsets(plan);
+    const float *packed = plan_packed(plan), *bias = plan->has_bias ? plan_bias(plan) : NULL;
+    const long in_size = plan->in_channels * plan->in_height * plan->in_width;
+    const long out_size = plan->out_channels * plan->out_height * plan->out_width;
+    memset(planes, 0, sizeof(float) * (size_t)planes_length);
+    for (long n = 0; n < count; n++) {
+        fill_planes(plan, input + n * in_size, planes);
+        float *destination = output + n * out_size;
+        for (long p = 0; p < plan->phase_count; p++) {
+            const Phase *phase = &plan->phases[p];
+            if (phase->rows == 0 || phase->cols == 0) continue;
+            Geometry g = {planes + phase->row_begin * plan->plane_width, packed + phase->packed_at, bias,
+                          offsets + phase->offsets_at, phase->taps, plan->padded_outputs, phase->flat_length, flat};
+            if (plan->lanes == 16) phase_avx512(&g);
+            else if (plan->lanes == 8) phase_avx2(&g);
+            else
+                for (long o0 = 0; o0 < plan->padded_outputs; o0 += OUTPUTS_PER_BLOCK)
+                    block_scalar(&g, o0, 0, phase->rows * plan->plane_width);
+            for (long o = 0; o < plan->out_channels; o++)
+                for (long r = 0; r < phase->rows; r++) {
+                    const float *source = flat + o * phase->flat_length + r * plan->plane_width + phase->col_begin;
+                    float *row = destination + (o * plan->out_height + phase->out_row + r * phase->row_step) *
+                                                   plan->out_width + phase->out_col;
+                    if (phase->col_step == 1) memcpy(row, source, sizeof(float) * (size_t)phase->cols);
+                    else
+                        for (long k = 0; k < phase->cols; k++) row[k * phase->col_step] = source[k];
+                }
+        }
+    }
 }

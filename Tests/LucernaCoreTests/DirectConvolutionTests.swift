@@ -3,13 +3,15 @@ import XCTest
 @testable import LucernaCore
 
 /// The direct convolution kernels (`Sources/CKernels/convolution.c`): the same outputs and input gradients as
-/// im2col + GEMM and as Float64 over a grid of shapes; the AVX-512, AVX2 and scalar bodies bit for bit equal;
-/// equal input windows give equal bits at every position; and max-pool ties after a convolution break as
+/// im2col + GEMM and as Float64 over a grid of shapes, strides, paddings and dilations; the AVX-512, AVX2 and
+/// scalar bodies bit for bit equal; equal input windows
+/// give equal bits at every position of the same stride phase; and max-pool ties after a convolution break as
 /// PyTorch breaks them.
 final class DirectConvolutionTests: XCTestCase {
     struct Case {
         var batch: Int, channels: Int, outputs: Int, height: Int, width: Int
         var kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int)
+        var dilation: (Int, Int) = (1, 1)
     }
 
     /// Shapes the models use (3×3, stride 1, small channel counts) and awkward ones: odd sizes, kernels and
@@ -27,6 +29,24 @@ final class DirectConvolutionTests: XCTestCase {
         Case(batch: 2, channels: 4, outputs: 20, height: 6, width: 6, kernel: (1, 1), stride: (1, 1), padding: (0, 0)),
         Case(
             batch: 1, channels: 7, outputs: 17, height: 12, width: 10, kernel: (5, 5), stride: (1, 1), padding: (2, 2)),
+        // The GAN critics' 4×4 stride-2 convolutions (their adjoints are the generators' upsampling).
+        Case(
+            batch: 2, channels: 2, outputs: 64, height: 28, width: 28, kernel: (4, 4), stride: (2, 2), padding: (1, 1)),
+        Case(
+            batch: 2, channels: 64, outputs: 128, height: 14, width: 14, kernel: (4, 4), stride: (2, 2), padding: (1, 1)
+        ),
+        // Strides that do not divide the kernel (phases with fewer taps), a 1×1 stride-2 shortcut (phases with
+        // no taps), stride 3, unequal strides, padding as large as the kernel, and dilation (forward only).
+        Case(
+            batch: 2, channels: 3, outputs: 10, height: 13, width: 11, kernel: (3, 3), stride: (2, 2), padding: (1, 1)),
+        Case(
+            batch: 2, channels: 8, outputs: 16, height: 14, width: 14, kernel: (1, 1), stride: (2, 2), padding: (0, 0)),
+        Case(batch: 1, channels: 5, outputs: 9, height: 17, width: 16, kernel: (5, 5), stride: (3, 3), padding: (2, 2)),
+        Case(batch: 2, channels: 4, outputs: 7, height: 12, width: 15, kernel: (3, 4), stride: (2, 1), padding: (1, 2)),
+        Case(batch: 1, channels: 4, outputs: 5, height: 9, width: 9, kernel: (3, 3), stride: (1, 1), padding: (3, 3)),
+        Case(
+            batch: 2, channels: 4, outputs: 6, height: 12, width: 12, kernel: (3, 3), stride: (2, 2), padding: (2, 2),
+            dilation: (2, 2)),
     ]
 
     func values(_ count: Int, _ generator: RandomGenerator) -> [Double] {
@@ -34,14 +54,16 @@ final class DirectConvolutionTests: XCTestCase {
     }
 
     func layout(_ item: Case) throws -> ConvolutionKernels.Layout {
-        let geometry = ConvolutionGeometry(kernel: item.kernel, stride: item.stride, padding: item.padding)
+        let geometry = ConvolutionGeometry(
+            kernel: item.kernel, stride: item.stride, padding: item.padding, dilation: item.dilation)
         let (outputHeight, outputWidth) = try XCTUnwrap(geometry.outputSize(height: item.height, width: item.width))
         return ConvolutionKernels.Layout(
             batch: item.batch, channels: item.channels, height: item.height, width: item.width,
             outputHeight: outputHeight, outputWidth: outputWidth, geometry: geometry)
     }
 
-    /// The forward output (with a bias) and, for stride 1, the input gradient of `item` by the direct kernel
+    /// The forward output (with a bias) and, where the direct kernel takes it (dilation 1, four or more input
+    /// channels), the input gradient of `item` by the direct kernel
     /// with `lanes`, by im2col + GEMM in Float32, and in Float64.
     func outputs(_ item: Case, lanes: Int) throws -> (direct: [[Float]], im2col: [[Float]], exact: [[Double]])? {
         let generator = RandomGenerator(seed: UInt64(item.channels * 100 + item.outputs))
@@ -54,23 +76,31 @@ final class DirectConvolutionTests: XCTestCase {
         let (inputFloat, weightFloat, biasFloat, gradientFloat) = (
             input.map(Float.init), weight.map(Float.init), bias.map(Float.init), gradient.map(Float.init)
         )
-        let stride1 = item.stride == (1, 1)
+        let adjoint = DirectConvolution.appliesToInputGradient(layout)
         var direct: [[Float]] = []
         guard
             DirectConvolution.withLanes(
                 lanes,
                 {
                     var output = [Float](repeating: .nan, count: outputCount)
-                    DirectConvolution.forward(
-                        input: inputFloat, weight: weightFloat, bias: biasFloat, output: &output,
-                        outputChannels: item.outputs, layout: layout)
+                    XCTAssertTrue(
+                        DirectConvolution.forward(
+                            input: inputFloat, weight: weightFloat, bias: biasFloat, output: &output,
+                            outputChannels: item.outputs, layout: layout))
                     direct.append(output)
-                    if stride1 {
+                    if adjoint {
                         var inputGradient = [Float](repeating: .nan, count: input.count)
-                        DirectConvolution.inputGradient(
-                            outputGradient: gradientFloat, weight: weightFloat, inputGradient: &inputGradient,
-                            outputChannels: item.outputs, layout: layout)
+                        XCTAssertTrue(
+                            DirectConvolution.inputGradient(
+                                outputGradient: gradientFloat, weight: weightFloat, inputGradient: &inputGradient,
+                                outputChannels: item.outputs, layout: layout))
                         direct.append(inputGradient)
+                    } else {
+                        var untouched = [Float](repeating: .nan, count: input.count)
+                        XCTAssertFalse(
+                            DirectConvolution.inputGradient(
+                                outputGradient: gradientFloat, weight: weightFloat, inputGradient: &untouched,
+                                outputChannels: item.outputs, layout: layout))
                     }
                     return true
                 }) != nil
@@ -80,7 +110,7 @@ final class DirectConvolutionTests: XCTestCase {
             ConvolutionKernels.forward(
                 input: input, weight: weight, bias: bias, output: &output, outputChannels: item.outputs,
                 layout: layout)
-            guard stride1 else { return [output] }
+            guard adjoint else { return [output] }
             var inputGradient = [T](repeating: 0, count: input.count)
             ConvolutionKernels.backwardInput(
                 outputGradient: gradient, weight: weight, inputGradient: &inputGradient,
@@ -97,7 +127,7 @@ final class DirectConvolutionTests: XCTestCase {
         guard DirectConvolution.lanes > 0 else { throw XCTSkip("no AVX2/AVX-512 here: the direct kernels are off") }
         for item in cases {
             let result = try XCTUnwrap(try outputs(item, lanes: DirectConvolution.lanes))
-            XCTAssertEqual(result.direct.count, 2)
+            XCTAssertEqual(result.direct.count, result.im2col.count)
             // Each value sums C·kh·kw products of numbers in [-1, 1]: Float32 rounding is well within 1e-5
             // of that scale.
             let tolerance = 2e-6 * Double(item.channels * item.kernel.0 * item.kernel.1)
@@ -170,6 +200,37 @@ final class DirectConvolutionTests: XCTestCase {
                             } else {
                                 seen[phase] = value
                             }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The GAN's 4×4 stride-2 convolution and transposed convolution of a constant input: one value per output
+    /// channel at every interior position of the same stride phase.
+    func testStridedAndTransposedConvolutionsOfAConstantGiveEqualBitsPerPhase() throws {
+        guard DirectConvolution.lanes > 0 else { throw XCTSkip("no AVX2/AVX-512 here: the direct kernels are off") }
+        let generator = RandomGenerator(seed: 6)
+        let (channels, outputs, side) = (16, 24, 14)
+        let weight = try Tensor(
+            shape: [outputs, channels, 4, 4], values: values(outputs * channels * 16, generator), dtype: .float32)
+        let constant = try Tensor.full([2, channels, side, side], value: 0.37, dtype: .float32)
+        let strided = try constant.conv2d(weight: weight, stride: (2, 2), padding: (1, 1))
+        let transposedInput = try Tensor.full([2, outputs, side, side], value: -0.61, dtype: .float32)
+        let transposed = try transposedInput.convTranspose2d(weight: weight, stride: (2, 2), padding: (1, 1))
+        for (result, period) in [(strided, 1), (transposed, 2)] {
+            let (count, size) = (result.shape[1], result.shape[2])
+            let values = result.toFloats()
+            for n in 0..<2 {
+                for o in 0..<count {
+                    var seen: [Int: UInt32] = [:]
+                    for h in 2..<(size - 2) {
+                        for w in 2..<(size - 2) {
+                            let bits = values[((n * count + o) * size + h) * size + w].bitPattern
+                            let phase = (h % period) * period + w % period
+                            XCTAssertEqual(bits, seen[phase] ?? bits, "\(result.shape) channel \(o) at \(h),\(w)")
+                            seen[phase] = bits
                         }
                     }
                 }

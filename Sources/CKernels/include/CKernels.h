@@ -11,28 +11,37 @@
 void lucerna_adamw_f32(float *p, const float *g, float *m, float *v, long count, float shrink, float beta1,
                        float beta2, float one_minus1, float one_minus2, float step_size, float root2, float epsilon);
 
-/* Direct 2-D convolution (float32, stride 1, dilation 1), the samples given one after another on the calling
-   thread. Every output is its bias (or 0) followed by one fused multiply-add per tap in the order (c, kh, kw),
-   so the same input window gives the same bits at every position, and the AVX-512, AVX2 and scalar bodies
-   agree bit for bit. Each sample is copied into zero-padded planes and the outputs computed over the padded
-   width (positions vectorised, four output channels at a time); tensors stay [N, C, H, W] on both sides.
-   The weight is packed by lucerna_conv2d_pack_weight into [C, kh, kw, padded_outputs] with padded_outputs a
-   multiple of 4 (zeros past `outputs`), the bias (if any) padded likewise; `scratch` holds
-   lucerna_conv2d_direct_scratch(...) floats. */
-void lucerna_conv2d_direct_f32(const float *input, long count, long channels, long height, long width,
-                               const float *packed, const float *padded_bias, long outputs, long padded_outputs,
-                               long kernel_h, long kernel_w, long pad_h, long pad_w, float *output,
-                               float *scratch);
+/* Direct 2-D convolution (float32), `Sources/CKernels/convolution.c`. Every output is its bias (or 0) followed
+   by one fused multiply-add per tap in a fixed order, so the same input window gives the same bits at every
+   position of the same stride phase, and the AVX-512, AVX2 and scalar bodies agree bit for bit. Tensors stay
+   [N, C, H, W] on both sides.
 
-/* Floats of scratch lucerna_conv2d_direct_f32 needs. */
-long lucerna_conv2d_direct_scratch(long channels, long height, long width, long kernel_h, long kernel_w, long pad_h,
-                                   long pad_w, long padded_outputs);
+   A convolution with input [channels, height, width] per sample, weight [outputs, channels, kernel_h,
+   kernel_w], stride, padding and dilation. */
+#define LUCERNA_CONV2D_MAX_STRIDE 4
+typedef struct {
+    long channels, height, width, outputs, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilation_h,
+        dilation_w;
+} LucernaConvolution;
 
-/* Packs a weight for lucerna_conv2d_direct_f32. adjoint = 0: `weight` is [outputs, channels, kh, kw].
-   adjoint = 1: `weight` is [channels, outputs, kh, kw] with the taps flipped, which makes the stride-1
-   convolution of an output gradient (padded by kernel - 1 - padding) the gradient of the input. */
-void lucerna_conv2d_pack_weight(const float *weight, long outputs, long channels, long kernel_h, long kernel_w,
-                                int adjoint, long padded_outputs, float *packed);
+/* Plans a convolution: transposed = 0 the forward pass ([outputs, Ho, Wo] from [channels, height, width], with
+   `bias` [outputs] or NULL); transposed = 1 its adjoint in the input ([channels, height, width] from
+   [outputs, Ho, Wo], `bias` [channels] or NULL; dilation 1 only), which is also PyTorch's conv_transpose2d with
+   weight [in = outputs, out = channels, kh, kw]. The weight is packed into `memory`. With memory NULL it
+   returns the bytes the plan needs; 0 if the direct kernels do not take this convolution (no AVX2 or AVX-512,
+   a stride above LUCERNA_CONV2D_MAX_STRIDE, a transposed dilation, an empty output). */
+long lucerna_conv2d_plan(const LucernaConvolution *shape, int transposed, const float *weight, const float *bias,
+                         void *memory);
+
+/* Floats of scratch one lucerna_conv2d_plan_run call needs. */
+long lucerna_conv2d_plan_scratch(const void *plan);
+
+/* Multiply-adds one sample costs (for splitting work across threads). */
+long lucerna_conv2d_plan_cost(const void *plan);
+
+/* Runs a plan over `count` samples one after another on the calling thread (threads share the plan and each
+   has its own scratch). Every output element is written. */
+void lucerna_conv2d_plan_run(const void *plan, const float *input, long count, float *output, float *scratch);
 
 /* Floats per vector of the direct convolution here: 16 (AVX-512), 8 (AVX2 with FMA), 0 (neither: the direct
    convolution is not used). */

@@ -1,14 +1,16 @@
 import CKernels
 import Foundation
 
-/// Direct convolution (`Sources/CKernels/convolution.c`) for Float32 convolutions with stride 1 and
-/// dilation 1: the forward pass, and the input gradient as the stride-1 convolution of the output gradient
-/// with the flipped, transposed weight. Each sample is copied into zero-padded planes and the outputs are
-/// computed over the padded width, positions in vectors (16 with AVX-512, 8 with AVX2 and FMA, chosen at run
-/// time) and four output channels at a time, so there is no im2col buffer; every output is its bias followed
-/// by one fused multiply-add per tap in a fixed order, so equal input windows give equal bits at every
-/// position of the image. Tensors stay NCHW on both sides. `LUCERNA_CONVOLUTION=im2col` turns it off
-/// (im2col + GEMM, the reference the tests compare with).
+/// Direct convolution (`Sources/CKernels/convolution.c`) for Float32 convolutions: the forward pass at any
+/// stride (up to 4) and dilation, and the adjoint in the input (the input gradient, and PyTorch's
+/// `conv_transpose2d`) at any stride up to 4 with dilation 1. Each sample is copied into zero-padded planes —
+/// for a strided forward pass, one plane per channel and stride phase, so every tap reads a contiguous run —
+/// and the outputs are computed over the planes' width, positions in vectors (16 with AVX-512, 8 with AVX2
+/// and FMA, chosen at run time) and four output channels at a time, so there is no im2col buffer. A transposed
+/// convolution of stride s runs as s×s stride-1 convolutions, one per output phase, with the taps of that
+/// phase. Every output is its bias followed by one fused multiply-add per tap in a fixed order, so equal input
+/// windows give equal bits at every position of the same stride phase. Tensors stay NCHW on both sides.
+/// `LUCERNA_CONVOLUTION=im2col` turns it off (im2col + GEMM, the reference the tests compare with).
 enum DirectConvolution {
     /// Whether `LUCERNA_CONVOLUTION=im2col` turned the direct kernels off.
     static let disabled = ProcessInfo.processInfo.environment["LUCERNA_CONVOLUTION"] == "im2col"
@@ -24,79 +26,79 @@ enum DirectConvolution {
         return try body()
     }
 
-    /// Whether a convolution of `layout` goes to the direct kernel: stride 1 and dilation 1.
+    /// Whether a convolution of `layout` goes to the direct kernel: strides up to `LUCERNA_CONV2D_MAX_STRIDE`.
     static func applies(_ layout: ConvolutionKernels.Layout) -> Bool {
-        lanes > 0 && layout.geometry.dilation == (1, 1) && layout.geometry.stride == (1, 1)
+        let stride = layout.geometry.stride
+        let largest = Int(LUCERNA_CONV2D_MAX_STRIDE)
+        return lanes > 0 && stride.height <= largest && stride.width <= largest
     }
 
-    /// Whether the input gradient of a convolution of `layout` goes to the direct kernel: also padding below
-    /// the kernel size (the adjoint convolution's padding is kernel − 1 − padding).
+    /// Whether the input gradient of a convolution of `layout` goes to the direct kernel: also dilation 1 and
+    /// at least four input channels (the kernel computes four channels at a time; for one or two, im2col +
+    /// GEMM measured faster: `BENCHMARKS.md`).
     static func appliesToInputGradient(_ layout: ConvolutionKernels.Layout) -> Bool {
-        let g = layout.geometry
-        return applies(layout) && g.padding.height < g.kernel.height && g.padding.width < g.kernel.width
+        applies(layout) && layout.geometry.dilation == (1, 1) && layout.channels >= 4
     }
 
-    /// `output[n] = conv(input[n], weight) + bias` for the samples of `layout`.
+    /// `output[n] = conv(input[n], weight) + bias` for the samples of `layout`; false (nothing written) when
+    /// the direct kernel does not take this convolution (see ``applies(_:)``).
     static func forward(
         input: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
         output: UnsafeMutablePointer<Float>, outputChannels: Int, layout: ConvolutionKernels.Layout
-    ) {
-        let g = layout.geometry
-        run(
-            input: input, channels: layout.channels, height: layout.height, width: layout.width,
-            weight: weight, outputs: outputChannels, adjoint: false, bias: bias,
-            kernel: g.kernel, padding: g.padding, output: output,
-            outputSize: (layout.outputHeight, layout.outputWidth), count: layout.batch)
+    ) -> Bool {
+        guard applies(layout) else { return false }
+        return run(
+            layout: layout, outputChannels: outputChannels, transposed: false, weight: weight, bias: bias,
+            input: input, output: output)
     }
 
-    /// `inputGradient[n]` for the output gradient `[N, O, Ho, Wo]` of a stride-1 convolution of `layout`
-    /// (every element written).
+    /// `inputGradient[n]` (every element written) for the output gradient `[N, O, Ho, Wo]` of a convolution of
+    /// `layout`; false (nothing written) when the direct kernel does not take it (see
+    /// ``appliesToInputGradient(_:)``).
     static func inputGradient(
         outputGradient: UnsafePointer<Float>, weight: UnsafePointer<Float>,
         inputGradient: UnsafeMutablePointer<Float>, outputChannels: Int, layout: ConvolutionKernels.Layout
-    ) {
+    ) -> Bool {
+        guard appliesToInputGradient(layout) else { return false }
+        return run(
+            layout: layout, outputChannels: outputChannels, transposed: true, weight: weight, bias: nil,
+            input: outputGradient, output: inputGradient)
+    }
+
+    /// The C kernels' description of a convolution of `layout`.
+    private static func shape(_ layout: ConvolutionKernels.Layout, outputChannels: Int) -> LucernaConvolution {
         let g = layout.geometry
-        run(
-            input: outputGradient, channels: outputChannels, height: layout.outputHeight, width: layout.outputWidth,
-            weight: weight, outputs: layout.channels, adjoint: true, bias: nil,
-            kernel: g.kernel,
-            padding: (g.kernel.height - 1 - g.padding.height, g.kernel.width - 1 - g.padding.width),
-            output: inputGradient, outputSize: (layout.height, layout.width), count: layout.batch)
+        return LucernaConvolution(
+            channels: layout.channels, height: layout.height, width: layout.width, outputs: outputChannels,
+            kernel_h: g.kernel.height, kernel_w: g.kernel.width, stride_h: g.stride.height,
+            stride_w: g.stride.width, pad_h: g.padding.height, pad_w: g.padding.width,
+            dilation_h: g.dilation.height, dilation_w: g.dilation.width)
     }
 
     private static func run(
-        input: UnsafePointer<Float>, channels: Int, height: Int, width: Int,
-        weight: UnsafePointer<Float>, outputs: Int, adjoint: Bool, bias: UnsafePointer<Float>?,
-        kernel: (height: Int, width: Int), padding: (height: Int, width: Int),
-        output: UnsafeMutablePointer<Float>, outputSize: (Int, Int), count: Int
-    ) {
-        let padded = (outputs + 3) / 4 * 4
-        let taps = kernel.height * kernel.width * channels
-        let packed = UnsafeMutablePointer<Float>.allocate(capacity: taps * padded)
-        let paddedBias = bias.map { bias -> UnsafeMutablePointer<Float> in
-            let values = UnsafeMutablePointer<Float>.allocate(capacity: padded)
-            values.initialize(repeating: 0, count: padded)
-            values.update(from: bias, count: outputs)
-            return values
-        }
-        defer {
-            packed.deallocate()
-            paddedBias?.deallocate()
-        }
-        lucerna_conv2d_pack_weight(
-            weight, outputs, channels, kernel.height, kernel.width, adjoint ? 1 : 0, padded, packed)
-        let scratchCount = Int(
-            lucerna_conv2d_direct_scratch(
-                channels, height, width, kernel.height, kernel.width, padding.height, padding.width, padded))
-        let (sampleSize, outputSampleSize) = (channels * height * width, outputs * outputSize.0 * outputSize.1)
-        let cost = taps * padded * outputSize.0 * outputSize.1
-        Parallel.forEachChunk(count, costPerItem: cost) { range in
+        layout: ConvolutionKernels.Layout, outputChannels: Int, transposed: Bool, weight: UnsafePointer<Float>,
+        bias: UnsafePointer<Float>?, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>
+    ) -> Bool {
+        var shape = shape(layout, outputChannels: outputChannels)
+        let bytes = Int(lucerna_conv2d_plan(&shape, transposed ? 1 : 0, weight, bias, nil))
+        guard bytes > 0 else { return false }
+        let plan = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        defer { plan.deallocate() }
+        lucerna_conv2d_plan(&shape, transposed ? 1 : 0, weight, bias, plan)
+        let scratchCount = Int(lucerna_conv2d_plan_scratch(plan))
+        let inputSample =
+            transposed ? outputChannels * layout.positions : layout.channels * layout.height * layout.width
+        let outputSample =
+            transposed ? layout.channels * layout.height * layout.width : outputChannels * layout.positions
+        let cost = Int(lucerna_conv2d_plan_cost(plan))
+        let sharedPlan = UnsafeRawPointer(plan)
+        Parallel.forEachChunk(layout.batch, costPerItem: cost) { range in
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
             defer { scratch.deallocate() }
-            lucerna_conv2d_direct_f32(
-                input + range.lowerBound * sampleSize, range.count, channels, height, width, packed, paddedBias,
-                outputs, padded, kernel.height, kernel.width, padding.height, padding.width,
-                output + range.lowerBound * outputSampleSize, scratch)
+            lucerna_conv2d_plan_run(
+                sharedPlan, input + range.lowerBound * inputSample, range.count,
+                output + range.lowerBound * outputSample, scratch)
         }
+        return true
     }
 }

@@ -115,8 +115,8 @@ extension Tensor {
             outputHeight: outputHeight, outputWidth: outputWidth, geometry: geometry)
     }
 
-    /// The convolution primitive: y = conv(x, w), by the direct kernel where it applies (Float32, stride 1,
-    /// dilation 1; ``DirectConvolution``), else as im2col + one GEMM.
+    /// The convolution primitive: y = conv(x, w), by the direct kernel where it applies (Float32, strides up
+    /// to 4; ``DirectConvolution``), else as im2col + one GEMM.
     func convolution(weight: Tensor, bias: Tensor? = nil, geometry: ConvolutionGeometry) throws -> Tensor {
         let layout = try convolutionLayout("conv2d", weightShape: weight.shape, geometry: geometry)
         guard weight.dtype == dtype else {
@@ -129,16 +129,19 @@ extension Tensor {
         let result = Tensor(
             uninitializedShape: [layout.batch, outputChannels, layout.outputHeight, layout.outputWidth],
             dtype: dtype)
-        if dtype == .float32, DirectConvolution.applies(layout) {
-            DirectConvolution.forward(
-                input: pointer(as: Float.self), weight: weight.pointer(as: Float.self),
-                bias: bias.map { UnsafePointer($0.pointer(as: Float.self)) },
-                output: result.pointer(as: Float.self), outputChannels: outputChannels, layout: layout)
-        } else if dtype == .float32 {
-            ConvolutionKernels.forward(
-                input: pointer(as: Float.self), weight: weight.pointer(as: Float.self),
-                bias: bias.map { UnsafePointer($0.pointer(as: Float.self)) },
-                output: result.pointer(as: Float.self), outputChannels: outputChannels, layout: layout)
+        if dtype == .float32 {
+            let (input, weights, output) = (
+                pointer(as: Float.self), weight.pointer(as: Float.self), result.pointer(as: Float.self)
+            )
+            let biases = bias.map { UnsafePointer($0.pointer(as: Float.self)) }
+            if !DirectConvolution.forward(
+                input: input, weight: weights, bias: biases, output: output, outputChannels: outputChannels,
+                layout: layout)
+            {
+                ConvolutionKernels.forward(
+                    input: input, weight: weights, bias: biases, output: output, outputChannels: outputChannels,
+                    layout: layout)
+            }
         } else {
             ConvolutionKernels.forward(
                 input: pointer(as: Double.self), weight: weight.pointer(as: Double.self),
@@ -177,19 +180,25 @@ extension Tensor {
         }
         try Tensor.validate(
             shape: [shape[0], layout.channels, outputSize.0, outputSize.1], dtype: dtype, operation: "conv_transpose2d")
+        // The direct kernel writes every element; im2col's col2im accumulates into zeros.
         let direct = dtype == .float32 && DirectConvolution.appliesToInputGradient(layout)
         let result = Tensor(
             uninitializedShape: [shape[0], layout.channels, outputSize.0, outputSize.1], dtype: dtype,
             zeroed: !direct)
-        if direct {
-            DirectConvolution.inputGradient(
-                outputGradient: pointer(as: Float.self), weight: weight.pointer(as: Float.self),
-                inputGradient: result.pointer(as: Float.self), outputChannels: shape[1], layout: layout)
-        } else if dtype == .float32 {
-            ConvolutionKernels.backwardInput(
-                outputGradient: pointer(as: Float.self), weight: weight.pointer(as: Float.self),
-                inputGradient: result.pointer(as: Float.self), outputChannels: shape[1],
-                layout: layout)
+        if dtype == .float32 {
+            let (gradient, weights, output) = (
+                pointer(as: Float.self), weight.pointer(as: Float.self), result.pointer(as: Float.self)
+            )
+            if !direct
+                || !DirectConvolution.inputGradient(
+                    outputGradient: gradient, weight: weights, inputGradient: output, outputChannels: shape[1],
+                    layout: layout)
+            {
+                if direct { output.update(repeating: 0, count: result.count) }
+                ConvolutionKernels.backwardInput(
+                    outputGradient: gradient, weight: weights, inputGradient: output, outputChannels: shape[1],
+                    layout: layout)
+            }
         } else {
             ConvolutionKernels.backwardInput(
                 outputGradient: pointer(as: Double.self), weight: weight.pointer(as: Double.self),
