@@ -141,6 +141,21 @@ final class DirectConvolutionTests: XCTestCase {
         }
     }
 
+    /// The engine's routing: stride-1 forward passes always direct; strided ones with fewer than 64 taps to
+    /// im2col (measured faster); input gradients into fewer than four channels to im2col.
+    func testTheEngineRoutesByTheMeasuredRule() throws {
+        guard DirectConvolution.lanes > 0 else { throw XCTSkip("no AVX2/AVX-512 here: the direct kernels are off") }
+        let routes = try cases.map { item -> [Bool] in
+            let layout = try layout(item)
+            return [DirectConvolution.prefersForward(layout), DirectConvolution.appliesToInputGradient(layout)]
+        }
+        XCTAssertEqual(routes[0], [true, false])  // 1 → 32, 3×3: forward direct, input gradient into 1 channel
+        XCTAssertEqual(routes[1], [true, true])  // 32 → 64, 3×3
+        XCTAssertEqual(routes[8], [false, false])  // the critic's 2 → 64, 4×4 stride 2: 32 taps, 2 channels
+        XCTAssertEqual(routes[9], [true, true])  // the critic's 64 → 128, 4×4 stride 2
+        XCTAssertEqual(routes[15], [false, false])  // dilated stride 2 with 36 taps
+    }
+
     func testVectorBodiesAndScalarBodyAgreeBitForBit() throws {
         for item in cases {
             guard let scalar = try outputs(item, lanes: 1) else { throw XCTSkip("direct kernels are off") }

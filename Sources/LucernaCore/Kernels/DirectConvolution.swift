@@ -33,6 +33,16 @@ enum DirectConvolution {
         return lanes > 0 && stride.height <= largest && stride.width <= largest
     }
 
+    /// Whether the engine sends the forward pass of `layout` to the direct kernel: everything ``applies(_:)``
+    /// takes except strided convolutions with fewer than 64 taps (input channels × kernel), where im2col + GEMM
+    /// measured faster (`BENCHMARKS.md`: the critic's 2 → 64, 4×4 stride-2 convolution, 48 against 67
+    /// GFLOP/s). Stride-1 convolutions always go direct, for their translation consistency.
+    static func prefersForward(_ layout: ConvolutionKernels.Layout) -> Bool {
+        let g = layout.geometry
+        return applies(layout)
+            && (g.stride == (1, 1) || layout.channels * g.kernel.height * g.kernel.width >= 64)
+    }
+
     /// Whether the input gradient of a convolution of `layout` goes to the direct kernel: also dilation 1 and
     /// at least four input channels (the kernel computes four channels at a time; for one or two, im2col +
     /// GEMM measured faster: `BENCHMARKS.md`).

@@ -134,9 +134,10 @@ extension Tensor {
                 pointer(as: Float.self), weight.pointer(as: Float.self), result.pointer(as: Float.self)
             )
             let biases = bias.map { UnsafePointer($0.pointer(as: Float.self)) }
-            if !DirectConvolution.forward(
-                input: input, weight: weights, bias: biases, output: output, outputChannels: outputChannels,
-                layout: layout)
+            if !DirectConvolution.prefersForward(layout)
+                || !DirectConvolution.forward(
+                    input: input, weight: weights, bias: biases, output: output, outputChannels: outputChannels,
+                    layout: layout)
             {
                 ConvolutionKernels.forward(
                     input: input, weight: weights, bias: biases, output: output, outputChannels: outputChannels,
