@@ -35,7 +35,7 @@ enum DirectConvolution {
 
     /// Whether the engine sends the forward pass of `layout` to the direct kernel: everything ``applies(_:)``
     /// takes except strided convolutions with fewer than 64 taps (input channels × kernel), where im2col + GEMM
-    /// measured faster (`BENCHMARKS.md`: the critic's 2 → 64, 4×4 stride-2 convolution, 48 against 67
+    /// measured faster (`BENCHMARKS.md`: the critic's 2 → 64, 4×4 stride-2 convolution, 45 against 50-52
     /// GFLOP/s). Stride-1 convolutions always go direct, for their translation consistency.
     static func prefersForward(_ layout: ConvolutionKernels.Layout) -> Bool {
         let g = layout.geometry
