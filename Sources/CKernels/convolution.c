@@ -278,11 +278,14 @@ static void fill_planes(const Plan *plan, const float *sample, float *planes) {
                     memcpy(planes + first_plane * plane_size + u * plan->plane_width + plan->left, source,
                            sizeof(float) * (size_t)n);
             } else {
-                for (long w = 0; w < plan->in_width; w++) {
-                    const long column = w + plan->left, v = column / plan->split_w;
-                    if (v >= plan->plane_width) break;
-                    planes[(first_plane + column % plan->split_w) * plane_size + u * plan->plane_width + v] =
-                        source[w];
+                /* Column phase by column phase, so the inner loop is a strided copy with no division: input
+                   columns first, first + s, ... go to plane columns v0, v0 + 1, ... of phase (first + left) mod s. */
+                const long s = plan->split_w;
+                for (long first = 0; first < s && first < plan->in_width; first++) {
+                    const long column = first + plan->left;
+                    float *target = planes + (first_plane + column % s) * plane_size + u * plan->plane_width;
+                    for (long w = first, v = column / s; w < plan->in_width && v < plan->plane_width; w += s, v++)
+                        target[v] = source[w];
                 }
             }
         }

@@ -115,8 +115,8 @@ extension Tensor {
             outputHeight: outputHeight, outputWidth: outputWidth, geometry: geometry)
     }
 
-    /// The convolution primitive: y = conv(x, w), by the direct kernel where it applies (Float32, strides up
-    /// to 4; ``DirectConvolution``), else as im2col + one GEMM.
+    /// The convolution primitive: y = conv(x, w), by the direct kernel where the engine prefers it (Float32;
+    /// ``DirectConvolution/prefersForward(_:)``), else as im2col + one GEMM.
     func convolution(weight: Tensor, bias: Tensor? = nil, geometry: ConvolutionGeometry) throws -> Tensor {
         let layout = try convolutionLayout("conv2d", weightShape: weight.shape, geometry: geometry)
         guard weight.dtype == dtype else {
