@@ -43,6 +43,7 @@ final class GradientCheckTests: XCTestCase {
         Case(name: "erf", shapes: [[8]]) { try $0[0].erf() },
         Case(name: "sum axes", shapes: [[2, 3, 4]]) { try $0[0].sum(axes: [0, 2]).square() },
         Case(name: "sum all", shapes: [[2, 3]]) { try $0[0].sum().square() },
+        Case(name: "sum adjacent axes", shapes: [[2, 3, 2, 3]]) { try $0[0].sum(axes: [0, 2, 3]).square() },
         Case(name: "mean keepdim", shapes: [[2, 3, 4]]) { try $0[0].mean(axes: [1], keepingDimensions: true) * $0[0] },
         Case(name: "variance", shapes: [[3, 5]]) { try $0[0].variance(axes: [1]) },
         Case(name: "max axis", shapes: [[3, 5]]) { try $0[0].max(axis: 1).square() },
@@ -105,6 +106,9 @@ final class GradientCheckTests: XCTestCase {
             try $0[0].convTranspose2d(weight: $0[1], stride: (2, 2), padding: (1, 0), outputPadding: (1, 1)).square()
         },
         Case(name: "max_pool2d", shapes: [[2, 2, 4, 4]]) { try $0[0].maxPool2d(kernel: (2, 2)).square() },
+        Case(name: "max_pool2d tiled, odd sides", shapes: [[1, 2, 7, 8]]) {
+            try $0[0].maxPool2d(kernel: (3, 3)).square()
+        },
         Case(name: "max_pool2d padded", shapes: [[1, 2, 5, 5]]) {
             try $0[0].maxPool2d(kernel: (3, 3), stride: (2, 2), padding: (1, 1)).square()
         },

@@ -40,4 +40,38 @@ final class PoolingTests: XCTestCase {
         XCTAssertEqual(Array(result.single.dropFirst()), Array(result.double.dropFirst()))
         XCTAssertEqual(result.singleGradient, result.doubleGradient)
     }
+    /// Tiled windows (stride equal to the kernel) take the one-pass backward: against a loop that sends each
+    /// window's gradient to its first maximum, with rows and columns left over by the windows (odd sides)
+    /// getting zero, ties included.
+    func testTiledBackwardSendsEachGradientToTheFirstMaximum() throws {
+        let generator = RandomGenerator(seed: 5)
+        for (shape, kernel) in [([2, 3, 7, 9], 2), ([1, 2, 8, 8], 2), ([2, 1, 10, 11], 3), ([1, 2, 28, 28], 2)] {
+            let (height, width) = (shape[2], shape[3])
+            let (outputHeight, outputWidth) = (height / kernel, width / kernel)
+            let values = (0..<shape.reduce(1, *)).map { _ in Double(generator.next() % 3) }
+            let weights = (0..<(shape[0] * shape[1] * outputHeight * outputWidth)).map { Double($0 % 5) + 1 }
+            var expected = [Double](repeating: 0, count: values.count)
+            for plane in 0..<(shape[0] * shape[1]) {
+                for row in 0..<outputHeight {
+                    for column in 0..<outputWidth {
+                        var best = -Double.infinity
+                        var chosen = 0
+                        for i in 0..<kernel {
+                            for j in 0..<kernel {
+                                let position = plane * height * width + (row * kernel + i) * width + column * kernel + j
+                                if values[position] > best { (best, chosen) = (values[position], position) }
+                            }
+                        }
+                        expected[chosen] = weights[(plane * outputHeight + row) * outputWidth + column]
+                    }
+                }
+            }
+            for dtype in [DType.float32, .float64] {
+                let input = try Tensor(shape: shape, values: values, dtype: dtype).requiringGrad()
+                let output = try input.maxPool2d(kernel: (kernel, kernel))
+                try (output * Tensor(shape: output.shape, values: weights, dtype: dtype)).sum().backward()
+                XCTAssertEqual(try input.grad?.toDoubles(), expected, "\(shape) kernel \(kernel) \(dtype)")
+            }
+        }
+    }
 }

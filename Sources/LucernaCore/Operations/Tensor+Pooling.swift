@@ -41,12 +41,66 @@ extension Tensor {
                 planes, height, width, outputHeight, outputWidth, geometry)
         }
         let inputShape = shape
-        // The backward scatters into the argmax positions; its own backward is the matching gather.
+        // Windows that tile the image without overlap send each input at most one gradient: one pass writes
+        // them all. Otherwise the backward scatters into the argmax positions. The backward of either is the
+        // matching gather.
+        let isTiled =
+            geometry.stride == geometry.kernel && geometry.padding == (0, 0) && geometry.dilation == (1, 1)
         return Tensor.record(result, operation: "max_pool2d", inputs: [self]) { gradient, _ in
-            [
+            if isTiled {
+                return [
+                    try gradient.tiledMaxPoolGradient(
+                        indices: indices, inputShape: inputShape, windowHeight: geometry.kernel.height)
+                ]
+            }
+            return [
                 try gradient.reshaped([inputShape[0], inputShape[1], outputHeight * outputWidth])
                     .scatterAdding(axis: 2, indices: indices, size: height * width, validated: true).reshaped(
                         inputShape)
+            ]
+        }
+    }
+
+    /// The input gradient of a max pooling whose windows tile the image without overlap (stride equal to the
+    /// kernel, no padding or dilation), from this output gradient `[N, C, OH, OW]` and the argmax positions:
+    /// each window's input rows are zeroed and its maximum's gradient stored, in one pass through memory,
+    /// where a scatter-add first zeroes the whole gradient and then adds into it. Its backward is the gather
+    /// of the argmax positions.
+    func tiledMaxPoolGradient(indices: Tensor, inputShape: [Int], windowHeight: Int) throws -> Tensor {
+        let (outputHeight, outputWidth) = (shape[2], shape[3])
+        let (height, width) = (inputShape[2], inputShape[3])
+        let planes = inputShape[0] * inputShape[1]
+        let result = Tensor(uninitializedShape: inputShape, dtype: dtype)
+        func fill<T: TensorFloat>(_ gradient: UnsafePointer<T>, _ output: UnsafeMutablePointer<T>) {
+            let positions = indices.pointer(as: Int64.self)
+            Parallel.forEachChunk(planes, costPerItem: height * width) { range in
+                for plane in range {
+                    let destination = output + plane * height * width
+                    let source = gradient + plane * outputHeight * outputWidth
+                    let chosen = positions + plane * outputHeight * outputWidth
+                    for row in 0..<outputHeight {
+                        // The window row's input rows, zeroed, then its maxima (in-plane positions in them).
+                        destination.advanced(by: row * windowHeight * width)
+                            .update(repeating: 0, count: windowHeight * width)
+                        for column in row * outputWidth..<(row + 1) * outputWidth {
+                            destination[Int(chosen[column])] = source[column]
+                        }
+                    }
+                    let covered = outputHeight * windowHeight * width
+                    destination.advanced(by: covered).update(repeating: 0, count: height * width - covered)
+                }
+            }
+        }
+        if dtype == .float32 {
+            fill(pointer(as: Float.self), result.pointer(as: Float.self))
+        } else {
+            fill(pointer(as: Double.self), result.pointer(as: Double.self))
+        }
+        let gradientShape = shape
+        return Tensor.record(result, operation: "max_pool2d_backward", inputs: [self]) { gradient, _ in
+            [
+                try gradient.reshaped([inputShape[0], inputShape[1], height * width])
+                    .gathering(axis: 2, indices: indices, validated: true).reshaped(gradientShape)
             ]
         }
     }

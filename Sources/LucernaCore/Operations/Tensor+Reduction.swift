@@ -14,16 +14,32 @@ extension Tensor {
         return resolved.sorted()
     }
 
+    /// Sorted axes grouped into runs of adjacent ones: [0, 2, 3] gives 0..<1 and 2..<4.
+    static func adjacentRuns(_ sortedAxes: [Int]) -> [Range<Int>] {
+        var runs: [Range<Int>] = []
+        for axis in sortedAxes {
+            if let last = runs.last, last.upperBound == axis {
+                runs[runs.count - 1] = last.lowerBound..<(axis + 1)
+            } else {
+                runs.append(axis..<(axis + 1))
+            }
+        }
+        return runs
+    }
+
     /// Sum over `axes` (all when nil), keeping reduced dimensions as size 1 when asked.
     public func sum(axes: [Int]? = nil, keepingDimensions: Bool = false) throws -> Tensor {
         try requireFloatingPoint("sum")
         let resolved = try resolve(axes: axes, "sum")
         var result = self
         var keptShape = shape
-        for axis in resolved.reversed() {
-            let (outer, length, inner) = result.splitAround(axis: axis)
+        // Runs of adjacent axes reduce as one axis (H and W of a convolution's bias gradient in one pass).
+        for run in Tensor.adjacentRuns(resolved).reversed() {
+            let outer = result.shape[..<run.lowerBound].reduce(1, *)
+            let length = result.shape[run].reduce(1, *)
+            let inner = result.shape[run.upperBound...].reduce(1, *)
             var newShape = result.shape
-            newShape[axis] = 1
+            for axis in run { newShape[axis] = 1 }
             let reduced = Tensor(uninitializedShape: newShape, dtype: dtype)
             if dtype == .float32 {
                 ReductionKernels.sum(
@@ -35,7 +51,7 @@ extension Tensor {
                     outer: outer, length: length, inner: inner)
             }
             result = reduced
-            keptShape[axis] = 1
+            for axis in run { keptShape[axis] = 1 }
         }
         let finalShape =
             keepingDimensions ? keptShape : shape.indices.filter { !resolved.contains($0) }.map { shape[$0] }
