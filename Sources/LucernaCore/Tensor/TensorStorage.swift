@@ -32,19 +32,26 @@ public final class TensorStorage: @unchecked Sendable {
         TensorStorage.allocationCount &+= 1
         TensorStorage.liveBytes &+= byteCount
         self.byteCount = byteCount
-        pointer = BufferCache.shared.take(byteCount: max(byteCount, 1))
+        pointer = BufferCache.shared.take(byteCount: max(byteCount, 1), liveBytes: TensorStorage.liveBytes)
         if zeroed { pointer.initializeMemory(as: UInt8.self, repeating: 0, count: max(byteCount, 1)) }
     }
 
     deinit {
         TensorStorage.liveBytes &-= byteCount
-        BufferCache.shared.give(pointer, byteCount: max(byteCount, 1))
+        BufferCache.shared.give(pointer, byteCount: max(byteCount, 1), liveBytes: TensorStorage.liveBytes)
     }
 }
 
-/// Reuses freed tensor buffers by exact size, like PyTorch's caching allocator on CPU: every training
-/// step allocates the same activation sizes, and handing them back avoids the page faults of fresh
-/// large allocations. Bounded by ``limit`` bytes; thread-safe.
+/// Reuses freed tensor buffers by exact size, like PyTorch's caching allocator: every training step allocates
+/// the same activation sizes, and handing them back avoids the page faults of fresh large allocations. Bounded
+/// by ``limit`` bytes; thread-safe. A request the cache cannot serve, which would raise the process's footprint
+/// (live tensor bytes plus cached bytes) above its earlier peak, first releases the cached buffers of the least
+/// recently requested sizes, so that memory kept for one phase of a run (the training step's sizes) goes back
+/// once another phase (explanations over large batches) needs other sizes, instead of adding up to the whole
+/// limit to the peak. A released buffer whose size is requested again was still in use (a loop that needs one
+/// more buffer than its first iteration did): as many requests of that size as buffers were released let the
+/// footprint grow instead of releasing more, so a steady loop settles after a few iterations with every
+/// request served.
 final class BufferCache: @unchecked Sendable {
     static let shared = BufferCache()
 
@@ -58,8 +65,15 @@ final class BufferCache: @unchecked Sendable {
     /// Buffers smaller than this go straight to malloc (which is fast for them).
     let minimumSize = 1 << 16
     private var free: [Int: [UnsafeMutableRawPointer]] = [:]
+    /// When each cached size was last requested (a counter of requests).
+    private var lastRequested: [Int: Int] = [:]
+    /// Buffers of each size released to keep the footprint and not requested again since.
+    private var releasedBuffers: [Int: Int] = [:]
+    private var requests = 0
     private var cachedBytes = 0
-    private var reused = 0, fresh = 0
+    /// The highest live plus cached bytes seen at a request or a return.
+    private var peakFootprint = 0
+    private var reused = 0, fresh = 0, released = 0
     private let lock = NSLock()
 
     /// Large buffers handed out from the cache and freshly allocated so far.
@@ -69,9 +83,20 @@ final class BufferCache: @unchecked Sendable {
         return (reused, fresh)
     }
 
-    func take(byteCount: Int) -> UnsafeMutableRawPointer {
+    /// Bytes held for reuse now, and cached buffers released to make room for other sizes so far.
+    var holding: (bytes: Int, released: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (cachedBytes, released)
+    }
+
+    /// A buffer of `byteCount` bytes; `liveBytes` counts the live tensor bytes, this request's included.
+    func take(byteCount: Int, liveBytes: Int) -> UnsafeMutableRawPointer {
+        var evicted: [UnsafeMutableRawPointer] = []
         if byteCount >= minimumSize {
             lock.lock()
+            requests += 1
+            lastRequested[byteCount] = requests
             if let buffer = free[byteCount]?.popLast() {
                 cachedBytes -= byteCount
                 reused += 1
@@ -79,22 +104,62 @@ final class BufferCache: @unchecked Sendable {
                 return buffer
             }
             fresh += 1
+            if let count = releasedBuffers[byteCount] {
+                releasedBuffers[byteCount] = count > 1 ? count - 1 : nil
+            } else {
+                evicted = evict(toFootprint: peakFootprint, liveBytes: liveBytes)
+            }
+            peakFootprint = max(peakFootprint, liveBytes + cachedBytes)
             lock.unlock()
         }
+        for buffer in evicted { buffer.deallocate() }
         return UnsafeMutableRawPointer.allocate(byteCount: byteCount, alignment: 64)
     }
 
-    func give(_ buffer: UnsafeMutableRawPointer, byteCount: Int) {
+    /// Takes back a buffer of `byteCount` bytes; `liveBytes` counts the live tensor bytes, this one's excluded.
+    func give(_ buffer: UnsafeMutableRawPointer, byteCount: Int, liveBytes: Int) {
         if byteCount >= minimumSize {
             lock.lock()
+            peakFootprint = max(peakFootprint, liveBytes + byteCount + cachedBytes)
             if cachedBytes + byteCount <= limit {
                 free[byteCount, default: []].append(buffer)
                 cachedBytes += byteCount
+                if lastRequested[byteCount] == nil { lastRequested[byteCount] = requests }
                 lock.unlock()
                 return
             }
             lock.unlock()
         }
         buffer.deallocate()
+    }
+
+    /// Deallocates every cached buffer.
+    func releaseAll() {
+        lock.lock()
+        let evicted = free.values.flatMap { $0 }
+        free = [:]
+        cachedBytes = 0
+        lock.unlock()
+        for buffer in evicted { buffer.deallocate() }
+    }
+
+    /// Takes cached buffers out of the cache, every buffer of the least recently requested size at a time,
+    /// until live plus cached bytes are at most `footprint` (or nothing is cached), for the caller to
+    /// deallocate after unlocking. Called with the lock held.
+    private func evict(toFootprint footprint: Int, liveBytes: Int) -> [UnsafeMutableRawPointer] {
+        var evicted: [UnsafeMutableRawPointer] = []
+        guard liveBytes + cachedBytes > footprint else { return evicted }
+        let oldestFirst = free.keys.map { (size: $0, requested: lastRequested[$0] ?? 0) }
+            .sorted { ($0.requested, $0.size) < ($1.requested, $1.size) }
+        for (size, _) in oldestFirst {
+            guard liveBytes + cachedBytes > footprint else { break }
+            let buffers = free[size] ?? []
+            evicted += buffers
+            cachedBytes -= size * buffers.count
+            releasedBuffers[size, default: 0] += buffers.count
+            free[size] = nil
+        }
+        released += evicted.count
+        return evicted
     }
 }
