@@ -22,10 +22,12 @@ local defaults = {
    steps = 5000, batch = 64, n_critic = 5, lr = 1e-4, beta1 = 0, beta2 = 0.9, ema = 0.999,
    latent = 64, generator_channels = {128, 64}, critic_channels = {64, 128}, attention = 14,
    reconstruction = 100, every_log = 100, every_images = 500,
+   -- Every `every_metrics` steps, the reconstruction SSIM of the first `curve_pairs` test pairs (the report's curve).
+   every_metrics = 1000, curve_pairs = 500,
 }
 local quick = {limit = 12000, test_pairs = 1000, classifier_epochs = 2, steps = 300, latent = 32,
                generator_channels = {64, 32}, critic_channels = {32, 64}, attention = 7, lr = 2e-4,
-               every_log = 50, every_images = 100}
+               every_log = 50, every_images = 100, every_metrics = 100}
 -- The medium setting, the one docs/results.md's three-seed experiments use: the quick setting's model trained for
 -- 3,000 steps on all training pairs, with a five-epoch classifier and auditor and 2,000 test pairs.
 local medium = {steps = 3000, latent = 32, generator_channels = {64, 32}, critic_channels = {32, 64}, attention = 7,
@@ -93,8 +95,9 @@ local spoken_train, spoken_test = embeddings(train_set, "image"), embeddings(tes
 -- 2. The two generators, each with the projection critic on the pair's label.
 local attention = config.attention > 0 and config.attention or false
 -- `conditioning` is a tensor of conditioning vectors, or a conditioner {model = ..., inputs = ...} that computes
--- them from the pairs' modalities, trained with the generator.
-local function gan(name, conditioning, reconstruction)
+-- them from the pairs' modalities, trained with the generator. `on_metrics(step, generator)`, when given, is called
+-- every `every_metrics` steps with the weight average in the generator.
+local function gan(name, conditioning, reconstruction, on_metrics)
    -- The conditioning vectors' width: a conditioner's embedding of one pair, or the given vectors'.
    local width = conditioning.model and no_grad(function()
       return conditioning.model:embed{image = test_set.images:narrow(1, 1, 1),
@@ -112,7 +115,9 @@ local function gan(name, conditioning, reconstruction)
              reconstruction = reconstruction, steps = config.steps, batch = config.batch,
              n_critic = config.n_critic, ema = config.ema,
              optimizer = {type = "adam", lr = config.lr, betas = {config.beta1, config.beta2}},
-             every = {log = config.every_log, images = config.every_images}}
+             every = {log = config.every_log, images = config.every_images,
+                      metrics = on_metrics and config.every_metrics or 0},
+             on_metrics = on_metrics and function(step) return on_metrics(step, generator) end or nil}
    run.save(name .. "_generator", generator)
    -- Training time over every process of a resumed run (os.time() here would count the last one only).
    return generator, math.floor(trained.seconds + 0.5)
@@ -123,9 +128,21 @@ end
 -- digit's shape; false keeps it frozen.
 local encoder = multimodal()
 encoder:load_state_dict(classifier:state_dict())
+-- The curve: reconstruction SSIM of the first test pairs, from the conditioner as it is at that step.
+local curve_count = math.min(config.curve_pairs, test_set.labels:numel())
+local curve_set = {images = test_set.images:narrow(1, 1, curve_count), labels = test_set.labels:narrow(1, 1, curve_count),
+                   spectrograms = test_set.spectrograms:narrow(1, 1, curve_count)}
+local function reconstruction_curve(step, generator)
+   local training = encoder:is_training()
+   local fused = embeddings(curve_set, nil, encoder)
+   if training then encoder:train() end
+   local metric = metrics.reconstruction_ssim{generator = generator, seed = run.seed}
+   metric:update(fused, curve_set.images)
+   return {reconstruction_ssim = metric:compute()}
+end
 local reconstructor, reconstruction_seconds = gan("reconstruction",
    {model = encoder, inputs = {image = "images", audio = "spectrograms"}, train = config.train_conditioner},
-   config.reconstruction)
+   config.reconstruction, reconstruction_curve)
 local fused_test = embeddings(test_set, nil, encoder)
 local ssim = metrics.reconstruction_ssim{generator = reconstructor, seed = run.seed}
 ssim:update(fused_test, test_set.images)

@@ -100,7 +100,8 @@ final class ExamplesTests: XCTestCase {
         "20_spoken_to_image": Example(
             overrides: [
                 "quick=true", "steps=2", "limit=600", "test_pairs=100", "classifier_epochs=1", "every_log=1",
-                "every_images=2", "latent=8", "generator_channels={8,4}", "critic_channels={4,8}", "dim=8",
+                "every_images=2", "every_metrics=2", "curve_pairs=20", "latent=8", "generator_channels={8,4}",
+                "critic_channels={4,8}", "dim=8",
             ],
             metrics: [
                 "reconstruction_ssim", "class_mean_ssim", "spoken_gan_test_accuracy", "spoken_only_accuracy",
