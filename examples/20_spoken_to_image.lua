@@ -22,7 +22,8 @@ local defaults = {
    steps = 5000, batch = 64, n_critic = 5, lr = 1e-4, beta1 = 0, beta2 = 0.9, ema = 0.999,
    latent = 64, generator_channels = {128, 64}, critic_channels = {64, 128}, attention = 14,
    reconstruction = 100, every_log = 100, every_images = 500,
-   -- Every `every_metrics` steps, the reconstruction SSIM of the first `curve_pairs` test pairs (the report's curve).
+   -- Every `every_metrics` steps, the reconstruction SSIM of the first `curve_pairs` test pairs
+   -- (`curve_reconstruction_ssim`, the report's curve).
    every_metrics = 1000, curve_pairs = 500,
 }
 local quick = {limit = 12000, test_pairs = 1000, classifier_epochs = 2, steps = 300, latent = 32,
@@ -138,7 +139,7 @@ local function reconstruction_curve(step, generator)
    if training then encoder:train() end
    local metric = metrics.reconstruction_ssim{generator = generator, seed = run.seed}
    metric:update(fused, curve_set.images)
-   return {reconstruction_ssim = metric:compute()}
+   return {curve_reconstruction_ssim = metric:compute()}
 end
 local reconstructor, reconstruction_seconds = gan("reconstruction",
    {model = encoder, inputs = {image = "images", audio = "spectrograms"}, train = config.train_conditioner},

@@ -52,7 +52,6 @@ final class BufferCacheTests: XCTestCase {
         XCTAssertEqual(client.cache.counts.fresh, sizes.count + 4)
         XCTAssertEqual(client.cache.counts.fresh, freshAfterThreeSteps, "no allocation after the third step")
         if let gradient { client.give([gradient]) }
-        client.cache.releaseAll()
     }
 
     func testOldSizesAreReleasedInsteadOfRaisingThePeak() {
@@ -70,6 +69,26 @@ final class BufferCacheTests: XCTestCase {
         client.give(second)
         _ = client.take(2 << 20)
         XCTAssertEqual(client.cache.counts.reused, 1, "the new size is kept for reuse")
-        client.cache.releaseAll()
+    }
+
+    /// A size whose only buffer is out (served from the cache, so its list is empty) has nothing to release:
+    /// passing over it must not count as a release that would later exempt its next request from releasing.
+    func testASizeWithEveryBufferOutIsNotReleased() {
+        let client = Client()
+        let large = client.take(2 << 20)
+        client.give([large])
+        let kept = client.take(2 << 20)  // served from the cache: its size's list is now empty
+        XCTAssertEqual(client.cache.counts.reused, 1)
+        client.give((0..<4).map { _ in client.take(3 << 18) })  // peak 2 MiB live + 3 MiB cached
+        // A new size raises the footprint: the 2 MiB size is the least recently requested but has nothing
+        // cached, so the four 3 << 18 buffers go.
+        let others = (0..<3).map { _ in client.take(1 << 20) }
+        XCTAssertEqual(client.cache.holding.released, 4)
+        client.give(others)
+        // Another 2 MiB buffer with 3 MiB cached would pass the 5 MiB peak: the cached 1 MiB buffers go.
+        let second = client.take(2 << 20)
+        XCTAssertEqual(client.cache.holding.released, 7)
+        XCTAssertEqual(client.cache.holding.bytes, 0)
+        client.give([second, kept])
     }
 }

@@ -105,7 +105,7 @@ final class ExamplesTests: XCTestCase {
             ],
             metrics: [
                 "reconstruction_ssim", "class_mean_ssim", "spoken_gan_test_accuracy", "spoken_only_accuracy",
-                "reconstruction_l1",
+                "reconstruction_l1", "curve_reconstruction_ssim",
             ],
             prints: "spoken digit → image", needsData: true),
         "paper/model": Example(

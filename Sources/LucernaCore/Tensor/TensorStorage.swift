@@ -124,7 +124,6 @@ final class BufferCache: @unchecked Sendable {
             if cachedBytes + byteCount <= limit {
                 free[byteCount, default: []].append(buffer)
                 cachedBytes += byteCount
-                if lastRequested[byteCount] == nil { lastRequested[byteCount] = requests }
                 lock.unlock()
                 return
             }
@@ -133,14 +132,9 @@ final class BufferCache: @unchecked Sendable {
         buffer.deallocate()
     }
 
-    /// Deallocates every cached buffer.
-    func releaseAll() {
-        lock.lock()
-        let evicted = free.values.flatMap { $0 }
-        free = [:]
-        cachedBytes = 0
-        lock.unlock()
-        for buffer in evicted { buffer.deallocate() }
+    /// A cache that goes away (a test's own; the shared one lives as long as the process) frees its buffers.
+    deinit {
+        for buffer in free.values.joined() { buffer.deallocate() }
     }
 
     /// Takes cached buffers out of the cache, every buffer of the least recently requested size at a time,
@@ -149,7 +143,8 @@ final class BufferCache: @unchecked Sendable {
     private func evict(toFootprint footprint: Int, liveBytes: Int) -> [UnsafeMutableRawPointer] {
         var evicted: [UnsafeMutableRawPointer] = []
         guard liveBytes + cachedBytes > footprint else { return evicted }
-        let oldestFirst = free.keys.map { (size: $0, requested: lastRequested[$0] ?? 0) }
+        // Sizes whose every buffer is out (an empty list) have nothing to release.
+        let oldestFirst = free.filter { !$0.value.isEmpty }.keys.map { (size: $0, requested: lastRequested[$0] ?? 0) }
             .sorted { ($0.requested, $0.size) < ($1.requested, $1.size) }
         for (size, _) in oldestFirst {
             guard liveBytes + cachedBytes > footprint else { break }
