@@ -62,9 +62,9 @@ final class DirectConvolutionTests: XCTestCase {
             outputHeight: outputHeight, outputWidth: outputWidth, geometry: geometry)
     }
 
-    /// The forward output (with a bias) and, where the direct kernel takes it (dilation 1, four or more input
-    /// channels), the input gradient of `item` by the direct kernel
-    /// with `lanes`, by im2col + GEMM in Float32, and in Float64.
+    /// The forward output (with a bias), where the direct kernel takes it (dilation 1, four or more input
+    /// channels) the input gradient, and the weight gradient of `item` by the direct kernel with `lanes`, by
+    /// im2col + GEMM in Float32, and in Float64.
     func outputs(_ item: Case, lanes: Int) throws -> (direct: [[Float]], im2col: [[Float]], exact: [[Double]])? {
         let generator = RandomGenerator(seed: UInt64(item.channels * 100 + item.outputs))
         let layout = try layout(item)
@@ -82,25 +82,26 @@ final class DirectConvolutionTests: XCTestCase {
             DirectConvolution.withLanes(
                 lanes,
                 {
-                    var output = [Float](repeating: .nan, count: outputCount)
-                    XCTAssertTrue(
+                    // Each kernel writes into NaNs and says whether it took the convolution.
+                    func run(_ count: Int, taken: Bool, _ kernel: (inout [Float]) -> Bool) {
+                        var values = [Float](repeating: .nan, count: count)
+                        XCTAssertEqual(kernel(&values), taken, "\(item)")
+                        if taken { direct.append(values) }
+                    }
+                    run(outputCount, taken: true) {
                         DirectConvolution.forward(
-                            input: inputFloat, weight: weightFloat, bias: biasFloat, output: &output,
-                            outputChannels: item.outputs, layout: layout))
-                    direct.append(output)
-                    if adjoint {
-                        var inputGradient = [Float](repeating: .nan, count: input.count)
-                        XCTAssertTrue(
-                            DirectConvolution.inputGradient(
-                                outputGradient: gradientFloat, weight: weightFloat, inputGradient: &inputGradient,
-                                outputChannels: item.outputs, layout: layout))
-                        direct.append(inputGradient)
-                    } else {
-                        var untouched = [Float](repeating: .nan, count: input.count)
-                        XCTAssertFalse(
-                            DirectConvolution.inputGradient(
-                                outputGradient: gradientFloat, weight: weightFloat, inputGradient: &untouched,
-                                outputChannels: item.outputs, layout: layout))
+                            input: inputFloat, weight: weightFloat, bias: biasFloat, output: &$0,
+                            outputChannels: item.outputs, layout: layout)
+                    }
+                    run(input.count, taken: adjoint) {
+                        DirectConvolution.inputGradient(
+                            outputGradient: gradientFloat, weight: weightFloat, inputGradient: &$0,
+                            outputChannels: item.outputs, layout: layout)
+                    }
+                    run(weight.count, taken: true) {
+                        DirectConvolution.weightGradient(
+                            input: inputFloat, outputGradient: gradientFloat, weightGradient: &$0,
+                            outputChannels: item.outputs, layout: layout)
                     }
                     return true
                 }) != nil
@@ -110,12 +111,16 @@ final class DirectConvolutionTests: XCTestCase {
             ConvolutionKernels.forward(
                 input: input, weight: weight, bias: bias, output: &output, outputChannels: item.outputs,
                 layout: layout)
-            guard adjoint else { return [output] }
+            var weightGradient = [T](repeating: 0, count: weight.count)
+            ConvolutionKernels.backwardWeight(
+                input: input, outputGradient: gradient, weightGradient: &weightGradient,
+                outputChannels: item.outputs, layout: layout)
+            guard adjoint else { return [output, weightGradient] }
             var inputGradient = [T](repeating: 0, count: input.count)
             ConvolutionKernels.backwardInput(
                 outputGradient: gradient, weight: weight, inputGradient: &inputGradient,
                 outputChannels: item.outputs, layout: layout)
-            return [output, inputGradient]
+            return [output, inputGradient, weightGradient]
         }
         return (
             direct, reference(inputFloat, weightFloat, biasFloat, gradientFloat),
@@ -128,10 +133,18 @@ final class DirectConvolutionTests: XCTestCase {
         for item in cases {
             let result = try XCTUnwrap(try outputs(item, lanes: DirectConvolution.lanes))
             XCTAssertEqual(result.direct.count, result.im2col.count)
-            // Each value sums C·kh·kw products of numbers in [-1, 1]: Float32 rounding is well within 1e-5
-            // of that scale.
-            let tolerance = 2e-6 * Double(item.channels * item.kernel.0 * item.kernel.1)
-            for (part, name) in zip(0..<result.direct.count, ["output", "input gradient"]) {
+            let layout = try layout(item)
+            let names =
+                ["output"] + (DirectConvolution.appliesToInputGradient(layout) ? ["input gradient"] : [])
+                + ["weight gradient"]
+            for (part, name) in zip(0..<result.direct.count, names) {
+                // Each value sums products of numbers in [-1, 1] — C·kh·kw of them for an output (about as
+                // many for an input gradient), N·Ho·Wo for a weight gradient: Float32 rounding is well
+                // within 2e-6 of each term.
+                let terms =
+                    name == "weight gradient"
+                    ? item.batch * layout.positions : item.channels * item.kernel.0 * item.kernel.1
+                let tolerance = 2e-6 * Double(terms)
                 for (index, value) in result.direct[part].enumerated() {
                     XCTAssertEqual(Double(value), result.exact[part][index], accuracy: tolerance, "\(name) \(item)")
                     XCTAssertEqual(
@@ -142,18 +155,23 @@ final class DirectConvolutionTests: XCTestCase {
     }
 
     /// The engine's routing: stride-1 forward passes always direct; strided ones with fewer than 64 taps to
-    /// im2col (measured faster); input gradients into fewer than four channels to im2col.
+    /// im2col (measured faster); input gradients into fewer than four channels to im2col; weight gradients
+    /// with fewer than 64 taps to im2col.
     func testTheEngineRoutesByTheMeasuredRule() throws {
         guard DirectConvolution.lanes > 0 else { throw XCTSkip("no AVX2/AVX-512 here: the direct kernels are off") }
         let routes = try cases.map { item -> [Bool] in
             let layout = try layout(item)
-            return [DirectConvolution.prefersForward(layout), DirectConvolution.appliesToInputGradient(layout)]
+            return [
+                DirectConvolution.prefersForward(layout), DirectConvolution.appliesToInputGradient(layout),
+                DirectConvolution.prefersWeightGradient(layout),
+            ]
         }
-        XCTAssertEqual(routes[0], [true, false])  // 1 → 32, 3×3: forward direct, input gradient into 1 channel
-        XCTAssertEqual(routes[1], [true, true])  // 32 → 64, 3×3
-        XCTAssertEqual(routes[8], [false, false])  // the critic's 2 → 64, 4×4 stride 2: 32 taps, 2 channels
-        XCTAssertEqual(routes[9], [true, true])  // the critic's 64 → 128, 4×4 stride 2
-        XCTAssertEqual(routes[15], [false, false])  // dilated stride 2 with 36 taps
+        XCTAssertEqual(routes[0], [true, false, false])  // 1 → 32, 3×3: input and weight gradients by im2col
+        XCTAssertEqual(routes[1], [true, true, true])  // 32 → 64, 3×3
+        XCTAssertEqual(routes[8], [false, false, false])  // the critic's 2 → 64, 4×4 stride 2: 32 taps, 2 channels
+        XCTAssertEqual(routes[9], [true, true, true])  // the critic's 64 → 128, 4×4 stride 2
+        XCTAssertEqual(routes[15], [false, false, false])  // dilated stride 2 with 36 taps
+        XCTAssertEqual(routes[7], [true, true, true])  // 7 → 17, 5×5: 175 taps
     }
 
     func testVectorBodiesAndScalarBodyAgreeBitForBit() throws {

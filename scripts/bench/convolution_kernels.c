@@ -1,13 +1,16 @@
 /* Lucerna's direct convolution kernels against im2col + OpenBLAS SGEMM (one GEMM a sample, the im2col copy
-   timed too), on the shapes of the benchmark CNN and the GAN critics/generators: GFLOP/s of the best of 15
-   runs of a batch of 64, on one thread. Lucerna against itself (the kernels in Sources/CKernels), not against
-   PyTorch; BENCHMARKS.md has the figures.
+   timed too) — forward, input gradient and weight gradient — on the shapes of the benchmark CNN and the GAN
+   critics/generators: GFLOP/s of the best of 15 runs of a batch of 64, on one thread. The last column also gives
+   the direct weight gradient's largest difference from im2col's, relative to the largest value. Lucerna against
+   itself (the kernels in Sources/CKernels), not against PyTorch; BENCHMARKS.md has the figures.
 
    Build and run from the repository root (Debian: libopenblas-dev):
      clang -O3 -ISources/CKernels/include scripts/bench/convolution_kernels.c Sources/CKernels/convolution.c \
-       -lopenblas -lm -o /tmp/convolution_kernels && OPENBLAS_NUM_THREADS=1 /tmp/convolution_kernels */
+       -lopenblas -lm -o /tmp/convolution_kernels && OPENBLAS_NUM_THREADS=1 /tmp/convolution_kernels
+   With LUCERNA_LANES=8 the direct kernels run their AVX2 body (on an AVX-512 machine too). */
 #include "CKernels.h"
 #include <cblas.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,9 +72,13 @@ static void run(const char *name, long count, long channels, long outputs, long 
     float *dx = malloc(sizeof(float) * (size_t)(count * input)), *dw = malloc(sizeof(float) * (size_t)(outputs * rows));
     float *col = malloc(sizeof(float) * (size_t)(rows * positions)), *forward_scratch, *adjoint_scratch;
     void *forward = plan(&shape, 0, w, &forward_scratch), *adjoint = plan(&shape, 1, w, &adjoint_scratch);
-    double best[5] = {1e9, 1e9, 1e9, 1e9, 1e9};
+    const long weight_size = lucerna_conv2d_weight_size(forward), lanes = lucerna_conv2d_weight_lanes(forward);
+    const long padded = weight_size / rows;
+    float *partial = malloc(sizeof(float) * (size_t)weight_size);
+    float *weight_scratch = malloc(sizeof(float) * (size_t)lucerna_conv2d_weight_scratch(forward));
+    double best[6] = {1e9, 1e9, 1e9, 1e9, 1e9, 1e9};
     for (int repeat = 0; repeat < 15; repeat++) {
-        double t[6];
+        double t[7];
         t[0] = now();
         lucerna_conv2d_plan_run(forward, x, count, y, forward_scratch);
         t[1] = now();
@@ -96,19 +103,37 @@ static void run(const char *name, long count, long channels, long outputs, long 
                         dy + n * outputs * positions, (int)positions, col, (int)positions, 1, dw, (int)rows);
         }
         t[5] = now();
-        for (int k = 0; k < 5; k++)
+        memset(partial, 0, sizeof(float) * (size_t)weight_size);
+        lucerna_conv2d_weight_run(forward, x, dy, count, partial, weight_scratch);
+        t[6] = now();
+        for (int k = 0; k < 6; k++)
             if (t[k + 1] - t[k] < best[k]) best[k] = t[k + 1] - t[k];
     }
+    double largest = 0; /* the direct weight gradient against im2col's, relative to the largest value */
+    double scale = 0;
+    for (long o = 0; o < outputs; o++)
+        for (long t = 0; t < rows; t++) {
+            const double a = partial[t * padded + o], b = dw[o * rows + t];
+            if (fabs(a - b) > largest) largest = fabs(a - b);
+            if (fabs(b) > scale) scale = fabs(b);
+        }
     const double gigaflop = 2.0 * (double)(count * outputs * rows * positions) / 1e9;
-    printf("| %s | %.1f | %.1f | %.1f | %.1f | %.1f |\n", name, gigaflop / best[0], gigaflop / best[1],
-           gigaflop / best[2], gigaflop / best[3], gigaflop / best[4]);
+    printf("| %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f (%ld lanes, difference %.1e) |\n", name,
+           gigaflop / best[0], gigaflop / best[1], gigaflop / best[2], gigaflop / best[3], gigaflop / best[4],
+           gigaflop / best[5], lanes, largest / scale);
 }
 
 int main(void) {
+    /* LUCERNA_LANES=8 measures the AVX2 body on an AVX-512 machine. */
+    const char *lanes = getenv("LUCERNA_LANES");
+    if (lanes && !lucerna_conv2d_direct_set_lanes(atol(lanes))) {
+        fprintf(stderr, "this CPU cannot run the %s-lane body\n", lanes);
+        return 1;
+    }
     printf("direct convolution kernels: %ld floats a vector; GFLOP/s, best of 15, batch 64, one thread\n\n",
            lucerna_conv2d_direct_lanes());
     printf("| convolution | forward direct | forward im2col | input gradient direct | input gradient im2col | "
-           "weight gradient im2col |\n|---|---|---|---|---|---|\n");
+           "weight gradient im2col | weight gradient direct |\n|---|---|---|---|---|---|---|\n");
     run("CNN conv1 1→32, 28×28, 3×3", 64, 1, 32, 28, 3, 1, 1);
     run("CNN conv2 32→64, 14×14, 3×3", 64, 32, 64, 14, 3, 1, 1);
     run("critic 2→64, 28×28, 4×4 stride 2", 64, 2, 64, 28, 4, 2, 1);

@@ -43,6 +43,17 @@ long lucerna_conv2d_plan_cost(const void *plan);
    has its own scratch). Every output element is written. */
 void lucerna_conv2d_plan_run(const void *plan, const float *input, long count, float *output, float *scratch);
 
+/* The weight gradient of a forward plan (transposed = 0; its weight and bias are not used). `partial` is
+   [taps][channels] (taps in the weight's (c, i, j) order, channels the outputs rounded up to whole vectors of
+   lucerna_conv2d_weight_lanes floats), lucerna_conv2d_weight_size floats; a run over `count` samples adds each
+   sample's products to it, in the order of samples and output positions, so the AVX-512, AVX2 and scalar bodies
+   agree bit for bit. `scratch` holds lucerna_conv2d_weight_scratch floats. */
+long lucerna_conv2d_weight_lanes(const void *plan);
+long lucerna_conv2d_weight_size(const void *plan);
+long lucerna_conv2d_weight_scratch(const void *plan);
+void lucerna_conv2d_weight_run(const void *plan, const float *input, const float *output_gradient, long count,
+                               float *partial, float *scratch);
+
 /* Floats per vector of the direct convolution here: 16 (AVX-512), 8 (AVX2 with FMA), 0 (neither: the direct
    convolution is not used). */
 long lucerna_conv2d_direct_lanes(void);

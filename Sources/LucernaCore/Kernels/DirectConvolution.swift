@@ -9,7 +9,9 @@ import Foundation
 /// and FMA, chosen at run time) and four output channels at a time, so there is no im2col buffer. A transposed
 /// convolution of stride s runs as s×s stride-1 convolutions, one per output phase, with the taps of that
 /// phase. Every output is its bias followed by one fused multiply-add per tap in a fixed order, so equal input
-/// windows give equal bits at every position of the same stride phase. Tensors stay NCHW on both sides.
+/// windows give equal bits at every position of the same stride phase. The weight gradient reads the same
+/// planes, with vectors over output channels (the output gradient transposed to channels-last per sample).
+/// Tensors stay NCHW on both sides.
 /// `LUCERNA_CONVOLUTION=im2col` turns it off (im2col + GEMM, the reference the tests compare with).
 enum DirectConvolution {
     /// Whether `LUCERNA_CONVOLUTION=im2col` turned the direct kernels off.
@@ -48,6 +50,64 @@ enum DirectConvolution {
     /// GEMM measured faster: `BENCHMARKS.md`).
     static func appliesToInputGradient(_ layout: ConvolutionKernels.Layout) -> Bool {
         applies(layout) && layout.geometry.dilation == (1, 1) && layout.channels >= 4
+    }
+
+    /// Whether the weight gradient of a convolution of `layout` goes to the direct kernel: everything
+    /// ``applies(_:)`` takes with at least 64 taps (input channels × kernel). With fewer, transposing the
+    /// output gradient weighs on too few products, and im2col + GEMM measured faster (`BENCHMARKS.md`: the
+    /// benchmark CNN's first convolution, 9 taps, 21 against 34-43 GFLOP/s; the critic's first, 32 taps, 61
+    /// against 64).
+    static func prefersWeightGradient(_ layout: ConvolutionKernels.Layout) -> Bool {
+        let g = layout.geometry
+        return applies(layout) && layout.channels * g.kernel.height * g.kernel.width >= 64
+    }
+
+    /// `weightGradient = Σₙ outputGradient[n] ⋆ input[n]`, `[O, C, kh, kw]` (every element written); false
+    /// (nothing written) when the direct kernel does not take this convolution (see ``applies(_:)``). Each
+    /// thread sums its chunk of samples, and the chunks are added in order: the bits depend on the thread count
+    /// only, as with im2col + GEMM.
+    static func weightGradient(
+        input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+        weightGradient: UnsafeMutablePointer<Float>, outputChannels: Int, layout: ConvolutionKernels.Layout
+    ) -> Bool {
+        guard applies(layout) else { return false }
+        var shape = shape(layout, outputChannels: outputChannels)
+        let bytes = Int(lucerna_conv2d_plan(&shape, 0, nil, nil, nil))
+        guard bytes > 0 else { return false }
+        let plan = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        defer { plan.deallocate() }
+        lucerna_conv2d_plan(&shape, 0, nil, nil, plan)
+        let size = Int(lucerna_conv2d_weight_size(plan))
+        let scratchCount = Int(lucerna_conv2d_weight_scratch(plan))
+        let taps = layout.channels * layout.geometry.kernel.height * layout.geometry.kernel.width
+        let channels = size / max(taps, 1)  // the output channels rounded up to whole vectors
+        // The split into chunks, hence the bits, must not depend on the vector width.
+        let cost = taps * outputChannels * layout.positions
+        let chunks = Parallel.chunkCount(layout.batch, costPerItem: cost)
+        let partials = UnsafeMutablePointer<Float>.allocate(capacity: size * chunks)
+        partials.initialize(repeating: 0, count: size * chunks)
+        defer { partials.deallocate() }
+        let (inputSample, outputSample) = (
+            layout.channels * layout.height * layout.width, outputChannels * layout.positions
+        )
+        let sharedPlan = UnsafeRawPointer(plan)
+        Parallel.forEachChunk(layout.batch, costPerItem: cost) { range in
+            let chunk = Parallel.chunkIndex(of: range, count: layout.batch, chunks: chunks)
+            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
+            defer { scratch.deallocate() }
+            lucerna_conv2d_weight_run(
+                sharedPlan, input + range.lowerBound * inputSample, outputGradient + range.lowerBound * outputSample,
+                range.count, partials + chunk * size, scratch)
+        }
+        for chunk in 1..<max(chunks, 1) {
+            let (total, partial) = (partials, partials + chunk * size)
+            for index in 0..<size { total[index] += partial[index] }
+        }
+        // [taps][channels] to [O][taps].
+        for output in 0..<outputChannels {
+            for tap in 0..<taps { weightGradient[output * taps + tap] = partials[tap * channels + output] }
+        }
+        return true
     }
 
     /// `output[n] = conv(input[n], weight) + bias` for the samples of `layout`; false (nothing written) when

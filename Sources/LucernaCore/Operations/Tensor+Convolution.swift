@@ -232,10 +232,20 @@ extension Tensor {
         }
         let result = Tensor(uninitializedShape: weightShape, dtype: dtype)
         if dtype == .float32 {
-            ConvolutionKernels.backwardWeight(
-                input: pointer(as: Float.self), outputGradient: outputGradient.pointer(as: Float.self),
-                weightGradient: result.pointer(as: Float.self), outputChannels: outputChannels,
-                layout: layout)
+            let (input, gradient, output) = (
+                pointer(as: Float.self), outputGradient.pointer(as: Float.self), result.pointer(as: Float.self)
+            )
+            if DirectConvolution.prefersWeightGradient(layout)
+                && DirectConvolution.weightGradient(
+                    input: input, outputGradient: gradient, weightGradient: output,
+                    outputChannels: outputChannels, layout: layout)
+            {
+                // done by the direct kernel
+            } else {
+                ConvolutionKernels.backwardWeight(
+                    input: input, outputGradient: gradient, weightGradient: output, outputChannels: outputChannels,
+                    layout: layout)
+            }
         } else {
             ConvolutionKernels.backwardWeight(
                 input: pointer(as: Double.self), outputGradient: outputGradient.pointer(as: Double.self),
