@@ -23,7 +23,11 @@ final class PoolingTests: XCTestCase {
 
     func testVectorizedPoolMatchesTheExactLoopWithTies() throws {
         let generator = RandomGenerator(seed: 7)
-        for shape in [[2, 3, 8, 10], [1, 2, 28, 28], [3, 1, 14, 14], [1, 1, 4, 8]] {
+        // Outputs 5, 14, 7, 4, 8, 9 and 16 wide: the two-pass path below 8, the one-pass path (with an
+        // overlapping last vector unless the width is a multiple of 8) from 8.
+        for shape in [
+            [2, 3, 8, 10], [1, 2, 28, 28], [3, 1, 14, 14], [1, 1, 4, 8], [2, 2, 6, 16], [1, 3, 4, 18], [1, 2, 6, 32],
+        ] {
             // Small integers make many ties.
             let values = (0..<shape.reduce(1, *)).map { _ in Double(generator.next() % 4) }
             let result = try poolBothWays(values, shape: shape)
@@ -39,6 +43,15 @@ final class PoolingTests: XCTestCase {
         XCTAssert(result.single[0].isNaN && result.double[0].isNaN)
         XCTAssertEqual(Array(result.single.dropFirst()), Array(result.double.dropFirst()))
         XCTAssertEqual(result.singleGradient, result.doubleGradient)
+        // The one-pass path (outputs 9 wide): a NaN in the overlapping last vector.
+        var wide = (0..<(2 * 4 * 18)).map { Double($0 % 5) }
+        wide[18 + 17] = .nan  // plane 0, row 1, column 17: output (0, 8)
+        let wideResult = try poolBothWays(wide, shape: [1, 2, 4, 18])
+        XCTAssert(wideResult.single[8].isNaN && wideResult.double[8].isNaN)
+        XCTAssertEqual(
+            wideResult.single.enumerated().filter { $0.offset != 8 }.map(\.element),
+            wideResult.double.enumerated().filter { $0.offset != 8 }.map(\.element))
+        XCTAssertEqual(wideResult.singleGradient, wideResult.doubleGradient)
     }
     /// Tiled windows (stride equal to the kernel) take the one-pass backward: against a loop that sends each
     /// window's gradient to its first maximum, with rows and columns left over by the windows (odd sides)

@@ -59,6 +59,19 @@ public enum Parallel {
             }
         }
     }
+
+    /// ``forEachChunk(_:costPerItem:_:)`` for bodies that report something (a NaN seen, say): whether any
+    /// chunk's `body` returned true.
+    static func anyChunk(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Bool) -> Bool {
+        let chunks = chunkCount(count, costPerItem: costPerItem)
+        let flags = UnsafeMutablePointer<Bool>.allocate(capacity: chunks)  // one per chunk
+        flags.initialize(repeating: false, count: chunks)
+        defer { flags.deallocate() }
+        forEachChunk(count, costPerItem: costPerItem) { range in
+            flags[chunkIndex(of: range, count: count, chunks: chunks)] = body(range)
+        }
+        return (0..<chunks).contains { flags[$0] }
+    }
 }
 
 /// Carries a value across a concurrency boundary the caller knows to be safe.

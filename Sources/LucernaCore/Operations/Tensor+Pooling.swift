@@ -25,7 +25,13 @@ extension Tensor {
         let isHalving =
             geometry.kernel == (2, 2) && geometry.stride == (2, 2) && geometry.padding == (0, 0)
             && geometry.dilation == (1, 1) && height % 2 == 0 && width % 2 == 0 && outputWidth >= 4
-        if dtype == .float32 && isHalving
+        if dtype == .float32 && isHalving && outputWidth >= 8
+            && Tensor.maxPoolHalvingRows(
+                pointer(as: Float.self), result.pointer(as: Float.self), indices.pointer(as: Int64.self),
+                rows: planes * outputHeight, outputHeight: outputHeight, outputWidth: outputWidth)
+        {
+            // done by the one-pass vectorized path
+        } else if dtype == .float32 && isHalving
             && Tensor.maxPoolHalving(
                 pointer(as: Float.self), result.pointer(as: Float.self), indices.pointer(as: Int64.self),
                 rows: planes * outputHeight, outputHeight: outputHeight, outputWidth: outputWidth)
@@ -148,6 +154,58 @@ extension Tensor {
         }
     }
 
+    /// 2×2, stride-2 pooling of Float planes with even sides and outputs at least 8 wide, in one vectorized
+    /// pass: each output row's two input rows are read 16 floats at a time, paired (evens against odds) and
+    /// the two rows' maxima compared, eight outputs and their argmax positions at once; a row's last eight
+    /// outputs are recomputed by an overlapping vector rather than a scalar tail. Ties keep the first
+    /// element in row-major order (a, b, then c, d), as PyTorch does. Returns false, having written nothing
+    /// final, when the input holds a NaN, which the exact scalar loop then handles.
+    private static func maxPoolHalvingRows(
+        _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ indices: UnsafeMutablePointer<Int64>,
+        rows: Int, outputHeight: Int, outputWidth: Int
+    ) -> Bool {
+        typealias Vector = SIMD8<Float>
+        let width = 2 * outputWidth
+        let sawNaN = Parallel.anyChunk(rows, costPerItem: 4 * outputWidth) { range in
+            let source = UnsafeRawPointer(input)
+            let destination = UnsafeMutableRawPointer(output)
+            let positions = UnsafeMutableRawPointer(indices)
+            let lanes = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14)
+            var unordered = SIMDMask<SIMD8<Int32>>(repeating: false)
+            for row in range {
+                let upperStart = 2 * row * width  // the window's top input row
+                let planeRow = Int32(2 * (row % outputHeight) * width)  // its in-plane index
+                var column = 0
+                while column < outputWidth {
+                    column = Swift.min(column, outputWidth - 8)  // the last vector overlaps the one before
+                    let upper = source.loadUnaligned(
+                        fromByteOffset: 4 * (upperStart + 2 * column), as: SIMD16<Float>.self)
+                    let lower = source.loadUnaligned(
+                        fromByteOffset: 4 * (upperStart + width + 2 * column), as: SIMD16<Float>.self)
+                    let (a, b, c, d) = (upper.evenHalf, upper.oddHalf, lower.evenHalf, lower.oddHalf)
+                    unordered .|= (a .!= a) .| (b .!= b) .| (c .!= c) .| (d .!= d)
+                    let takeB = b .> a
+                    let top = a.replacing(with: b, where: takeB)
+                    let takeD = d .> c
+                    let bottom = c.replacing(with: d, where: takeD)
+                    let takeLower = bottom .> top
+                    let start = row * outputWidth + column
+                    destination.storeBytes(
+                        of: top.replacing(with: bottom, where: takeLower), toByteOffset: 4 * start, as: Vector.self)
+                    let zero = SIMD8<Int32>(repeating: 0)
+                    let choice = zero.replacing(with: 1, where: takeB).replacing(
+                        with: zero.replacing(with: 1, where: takeD) &+ Int32(width), where: takeLower)
+                    let position = SIMD8<Int32>(repeating: planeRow + Int32(2 * column)) &+ lanes &+ choice
+                    positions.storeBytes(
+                        of: SIMD8<Int64>(truncatingIfNeeded: position), toByteOffset: 8 * start, as: SIMD8<Int64>.self)
+                    column += 8
+                }
+            }
+            return any(unordered)
+        }
+        return !sawNaN
+    }
+
     /// 2×2, stride-2 pooling of Float planes with even sides, in two vectorized passes: pairwise maxima
     /// along each row (the pairs never straddle rows, so one flat loop over de-interleaved lanes), then
     /// maxima of the two row results. Ties keep the first element in row-major order (a, b, then c, d),
@@ -164,12 +222,8 @@ extension Tensor {
         let rowChoices = Tensor(uninitializedShape: [pairs], dtype: .float32)  // Int32 bits: 0 left, 1 right
         let maxima = rowMaxima.pointer(as: Float.self)
         let choices = UnsafeMutableRawPointer(rowChoices.pointer(as: Float.self)).assumingMemoryBound(to: Int32.self)
-        let chunks = Parallel.chunkCount(pairs, costPerItem: 2)
-        let sawNaN = UnsafeMutablePointer<Bool>.allocate(capacity: chunks)  // one flag per chunk
-        sawNaN.initialize(repeating: false, count: chunks)
-        defer { sawNaN.deallocate() }
         // Pass 1: m[k] = max(x[2k], x[2k + 1]), the left one on ties.
-        Parallel.forEachChunk(pairs, costPerItem: 2) { range in
+        let sawNaN = Parallel.anyChunk(pairs, costPerItem: 2) { range in
             var unordered = SIMDMask<SIMD8<Int32>>(repeating: false)
             let source = UnsafeRawPointer(input)
             let destination = UnsafeMutableRawPointer(maxima)
@@ -197,9 +251,9 @@ extension Tensor {
                 choices[k] = right > left ? 1 : 0
                 k += 1
             }
-            sawNaN[Parallel.chunkIndex(of: range, count: pairs, chunks: chunks)] = any(unordered) || scalarNaN
+            return any(unordered) || scalarNaN
         }
-        if (0..<chunks).contains(where: { sawNaN[$0] }) { return false }
+        if sawNaN { return false }
         // Pass 2: per output row, the upper or (only when strictly greater) the lower row's maxima. Vectors
         // of 8 may spill into the next output row of the same chunk, which is written afterwards.
         Parallel.forEachChunk(rows, costPerItem: 2 * outputWidth) { range in
