@@ -174,6 +174,36 @@ final class DirectConvolutionTests: XCTestCase {
         XCTAssertEqual(routes[7], [true, true, true])  // 7 → 17, 5×5: 175 taps
     }
 
+    /// A gradient-penalty double backward in Float32 — forward, input gradient and weight gradient all by the
+    /// direct kernels (stride 1 and 2, 72 and 128 taps), the penalty's gradient in the weights through the
+    /// weight-gradient kernel — against the same computation in Float64 (im2col + GEMM).
+    func testADoubleBackwardThroughTheDirectKernelsMatchesFloat64() throws {
+        guard DirectConvolution.lanes > 0 else { throw XCTSkip("no AVX2/AVX-512 here: the direct kernels are off") }
+        let generator = RandomGenerator(seed: 11)
+        let x = values(2 * 8 * 10 * 10, generator)
+        let first = values(16 * 8 * 3 * 3, generator)
+        let second = values(4 * 16 * 2 * 2, generator)
+        func penaltyGradients(_ dtype: DType) throws -> [[Double]] {
+            let input = try Tensor(shape: [2, 8, 10, 10], values: x, dtype: dtype).requiringGrad()
+            let w1 = try Tensor(shape: [16, 8, 3, 3], values: first, dtype: dtype).requiringGrad()
+            let w2 = try Tensor(shape: [4, 16, 2, 2], values: second, dtype: dtype).requiringGrad()
+            let hidden = try input.conv2d(weight: w1, padding: (1, 1)).tanh()
+            let output = try hidden.conv2d(weight: w2, stride: (2, 2)).sum()
+            let inputGradient = try XCTUnwrap(
+                try Tensor.gradients(of: [output], withRespectTo: [input], createGraph: true)[0])
+            try (inputGradient * inputGradient).sum().backward()
+            return [try XCTUnwrap(w1.grad).toDoubles(), try XCTUnwrap(w2.grad).toDoubles()]
+        }
+        let single = try penaltyGradients(.float32)
+        let double = try penaltyGradients(.float64)
+        for (part, name) in zip(0..<2, ["first weight", "second weight"]) {
+            let scale = double[part].map(Swift.abs).max() ?? 1
+            for (index, value) in single[part].enumerated() {
+                XCTAssertEqual(value, double[part][index], accuracy: 1e-4 * scale, "\(name) \(index)")
+            }
+        }
+    }
+
     func testVectorBodiesAndScalarBodyAgreeBitForBit() throws {
         for item in cases {
             guard let scalar = try outputs(item, lanes: 1) else { throw XCTSkip("direct kernels are off") }
