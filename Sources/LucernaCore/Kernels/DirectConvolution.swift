@@ -71,12 +71,17 @@ enum DirectConvolution {
         weightGradient: UnsafeMutablePointer<Float>, outputChannels: Int, layout: ConvolutionKernels.Layout
     ) -> Bool {
         guard applies(layout) else { return false }
-        var shape = shape(layout, outputChannels: outputChannels)
-        let bytes = Int(lucerna_conv2d_plan(&shape, 0, nil, nil, nil))
-        guard bytes > 0 else { return false }
-        let plan = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-        defer { plan.deallocate() }
-        lucerna_conv2d_plan(&shape, 0, nil, nil, plan)
+        return withPlan(layout, outputChannels: outputChannels, transposed: false, weight: nil, bias: nil) { plan in
+            sumWeightGradient(
+                plan: plan, input: input, outputGradient: outputGradient, weightGradient: weightGradient,
+                outputChannels: outputChannels, layout: layout)
+        }
+    }
+
+    private static func sumWeightGradient(
+        plan: UnsafeRawPointer, input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
+        weightGradient: UnsafeMutablePointer<Float>, outputChannels: Int, layout: ConvolutionKernels.Layout
+    ) {
         let size = Int(lucerna_conv2d_weight_size(plan))
         let scratchCount = Int(lucerna_conv2d_weight_scratch(plan))
         let taps = layout.channels * layout.geometry.kernel.height * layout.geometry.kernel.width
@@ -90,13 +95,12 @@ enum DirectConvolution {
         let (inputSample, outputSample) = (
             layout.channels * layout.height * layout.width, outputChannels * layout.positions
         )
-        let sharedPlan = UnsafeRawPointer(plan)
         Parallel.forEachChunk(layout.batch, costPerItem: cost) { range in
             let chunk = Parallel.chunkIndex(of: range, count: layout.batch, chunks: chunks)
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
             defer { scratch.deallocate() }
             lucerna_conv2d_weight_run(
-                sharedPlan, input + range.lowerBound * inputSample, outputGradient + range.lowerBound * outputSample,
+                plan, input + range.lowerBound * inputSample, outputGradient + range.lowerBound * outputSample,
                 range.count, partials + chunk * size, scratch)
         }
         for chunk in 1..<max(chunks, 1) {
@@ -107,7 +111,6 @@ enum DirectConvolution {
         for output in 0..<outputChannels {
             for tap in 0..<taps { weightGradient[output * taps + tap] = partials[tap * channels + output] }
         }
-        return true
     }
 
     /// `output[n] = conv(input[n], weight) + bias` for the samples of `layout`; false (nothing written) when
@@ -145,9 +148,11 @@ enum DirectConvolution {
             dilation_h: g.dilation.height, dilation_w: g.dilation.width)
     }
 
-    private static func run(
-        layout: ConvolutionKernels.Layout, outputChannels: Int, transposed: Bool, weight: UnsafePointer<Float>,
-        bias: UnsafePointer<Float>?, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>
+    /// Builds the C plan of a convolution of `layout` and runs `body` with it; false (and `body` not run) when
+    /// the C kernels do not take the convolution.
+    private static func withPlan(
+        _ layout: ConvolutionKernels.Layout, outputChannels: Int, transposed: Bool, weight: UnsafePointer<Float>?,
+        bias: UnsafePointer<Float>?, _ body: (UnsafeRawPointer) -> Void
     ) -> Bool {
         var shape = shape(layout, outputChannels: outputChannels)
         let bytes = Int(lucerna_conv2d_plan(&shape, transposed ? 1 : 0, weight, bias, nil))
@@ -155,20 +160,37 @@ enum DirectConvolution {
         let plan = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
         defer { plan.deallocate() }
         lucerna_conv2d_plan(&shape, transposed ? 1 : 0, weight, bias, plan)
+        body(UnsafeRawPointer(plan))
+        return true
+    }
+
+    private static func run(
+        layout: ConvolutionKernels.Layout, outputChannels: Int, transposed: Bool, weight: UnsafePointer<Float>,
+        bias: UnsafePointer<Float>?, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>
+    ) -> Bool {
+        withPlan(layout, outputChannels: outputChannels, transposed: transposed, weight: weight, bias: bias) { plan in
+            run(
+                plan: plan, layout: layout, outputChannels: outputChannels, transposed: transposed, input: input,
+                output: output)
+        }
+    }
+
+    private static func run(
+        plan: UnsafeRawPointer, layout: ConvolutionKernels.Layout, outputChannels: Int, transposed: Bool,
+        input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>
+    ) {
         let scratchCount = Int(lucerna_conv2d_plan_scratch(plan))
         let inputSample =
             transposed ? outputChannels * layout.positions : layout.channels * layout.height * layout.width
         let outputSample =
             transposed ? layout.channels * layout.height * layout.width : outputChannels * layout.positions
         let cost = Int(lucerna_conv2d_plan_cost(plan))
-        let sharedPlan = UnsafeRawPointer(plan)
         Parallel.forEachChunk(layout.batch, costPerItem: cost) { range in
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
             defer { scratch.deallocate() }
             lucerna_conv2d_plan_run(
-                sharedPlan, input + range.lowerBound * inputSample, range.count,
+                plan, input + range.lowerBound * inputSample, range.count,
                 output + range.lowerBound * outputSample, scratch)
         }
-        return true
     }
 }
