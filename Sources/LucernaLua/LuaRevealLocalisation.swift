@@ -9,7 +9,13 @@ extension LuaRevealAPI {
     static let modelOptions = [
         OptionSpec("model", .object("Module"), "the model whose layer is read"),
         OptionSpec("layer", .string, "the layer (dotted name) whose activations the CAV lives in"),
-        OptionSpec("inputs", .tensor, "the inputs the model is run on"),
+        OptionSpec(
+            "inputs", .any,
+            "the inputs the model is run on: a tensor, or a multimodal classifier's inputs by modality ({image = x, audio = a}) with `modality`"
+        ),
+        OptionSpec(
+            "modality", .string,
+            "with inputs by modality: the one whose layer and pixels are read (the others held, sample by sample)"),
         OptionSpec("batch", .integer, default: .number(256), "samples per forward pass"),
     ]
     static let cavOptions =
@@ -118,7 +124,7 @@ extension LuaRevealAPI {
         // reveal.project{model, layer, inputs, cav} -> [N]: vᵀx̂ per sample, the activations pooled as the CAV's.
         lua.setFunction("project") { call in
             let config = try options(call, "reveal.project", projectOptions)
-            let count = try config.tensor("inputs").shape.first ?? 0
+            let count = try explainedInputs(config, owner: "reveal.project").count
             let activations = try layerActivations(
                 config, owner: "reveal.project", labelCount: count, samples: Array(0..<count))
             let values = try cav(config.value("cav"), owner: "reveal.project").projections(activations)
@@ -193,17 +199,15 @@ extension LuaRevealAPI {
         lua.setFunction("localize") { [unowned lua] call in
             let config = try options(call, "reveal.localize", localizeOptions, registry: lua.registry)
             let model = try config.object("model", as: Module.self, named: "a model")
-            let inputs = try config.tensor("inputs")
+            let inputs = try explainedInputs(config, owner: "reveal.localize")
             let layer = try config.string("layer")
             let cav = try cav(config.value("cav"), owner: "reveal.localize")
             let explainer = try config.component("explainer", kind: .explainer)
-            let batch = try config.positiveInteger("batch")
-            var parts: [Tensor] = []
-            for start in stride(from: 0, to: inputs.shape.first ?? 0, by: batch) {
-                let slice = try inputs.sliced(axis: 0, start: start, end: min(start + batch, inputs.shape[0]))
-                parts.append(
-                    try ArtifactLocalization.conceptHeatmaps(
-                        explainer: explainer, model: model, layer: layer, cav: cav, inputs: slice))
+            guard inputs.count > 0 else { throw TensorError("reveal.localize", "no inputs") }
+            let parts = try inputs.batches(of: config.positiveInteger("batch"), model: model, owner: "reveal.localize")
+            { view, slice in
+                try ArtifactLocalization.conceptHeatmaps(
+                    explainer: explainer, model: view, layer: layer, cav: cav, inputs: slice)
             }
             let heatmaps = try Tensor.concatenate(parts, axis: 0)
             let masks = try masks(heatmaps, config)
@@ -233,7 +237,8 @@ extension LuaRevealAPI {
             let config = try options(call, "reveal.tcav", tcavOptions)
             let result = try ConceptSensitivity.measure(
                 model: config.object("model", as: Module.self, named: "a model"), layer: config.string("layer"),
-                cav: cav(config.value("cav"), owner: "reveal.tcav"), inputs: config.tensor("inputs"),
+                cav: cav(config.value("cav"), owner: "reveal.tcav"),
+                inputs: explainedInputs(config, owner: "reveal.tcav"),
                 classIndex: config.integer("class"), batchSize: config.positiveInteger("batch"))
             LuaConfigValue.push(
                 .table([
@@ -292,25 +297,50 @@ extension LuaRevealAPI {
             throw ConfigurationError(owner, "give activations, or model, layer and inputs")
         }
         let model = try config.object("model", as: Module.self, named: "a model")
-        let given = try config.tensor("inputs")
+        let given = try explainedInputs(config, owner: owner)
         let name = try config.string("layer")
-        guard given.shape.first == labelCount else {
-            throw TensorError(owner, "inputs \(describe(shape: given.shape)) and \(labelCount) labels do not match")
+        guard given.count == labelCount else {
+            throw TensorError(
+                owner, "inputs \(describe(shape: given.explained.shape)) and \(labelCount) labels do not match")
         }
-        let inputs = try given.indexSelect(axis: 0, indices: samples)
-        let count = samples.count
+        guard !samples.isEmpty else { throw TensorError(owner, "no samples") }
+        let inputs = try given.selected(samples)
         let layer = try ArtifactLocalization.layer(name, in: model, owner: owner)
-        let batch = try config.positiveInteger("batch")
         return try model.evaluating {
             try noGrad {
-                var parts: [Tensor] = []
-                for start in stride(from: 0, to: count, by: batch) {
-                    let part = try inputs.sliced(axis: 0, start: start, end: min(start + batch, count))
-                    parts.append(
-                        try model.forward(part, capturing: layer, owner: owner, layerName: name).activations.detach())
+                let parts = try inputs.batches(of: config.positiveInteger("batch"), model: model, owner: owner) {
+                    view, part in
+                    try view.forward(part, capturing: layer, owner: owner, layerName: name).activations.detach()
                 }
                 return try Tensor.concatenate(parts, axis: 0)
             }
+        }
+    }
+
+    /// The `inputs` option: a tensor, or a multimodal classifier's tensors by modality with `modality` naming
+    /// the explained one.
+    static func explainedInputs(_ config: Config, owner: String) throws -> ExplainedInputs {
+        guard config.has("inputs") else { throw ConfigurationError(owner, "option inputs is required") }
+        switch config.value("inputs") {
+        case .tensor(let tensor):
+            guard !config.has("modality") else {
+                throw ConfigurationError(owner, "modality applies to inputs by modality ({image = x, audio = a})")
+            }
+            return ExplainedInputs(tensor)
+        case .table(let fields):
+            guard config.has("modality") else {
+                throw ConfigurationError(owner, "inputs by modality need modality = the explained one's name")
+            }
+            var modalities: [String: Tensor] = [:]
+            for (name, value) in fields {
+                guard case .tensor(let tensor) = value else {
+                    throw ConfigurationError(owner, "inputs.\(name) must be a tensor")
+                }
+                modalities[name] = tensor
+            }
+            return try ExplainedInputs(modalities: modalities, explained: config.string("modality"), owner: owner)
+        default:
+            throw ConfigurationError(owner, "inputs must be a tensor or a table of tensors by modality")
         }
     }
 

@@ -12,7 +12,15 @@ enum LuaRevealLoop {
     }
 
     static let options: [(name: String, summary: String)] = [
-        ("model", "the classifier (a module taking `data.images`)"),
+        ("model", "the classifier (a module taking `data.images`, or a multimodal classifier with `modality`)"),
+        (
+            "modality",
+            "for a multimodal classifier: the modality the loop explains and corrects (`layer` in its encoder, e.g. `encoders.image.relu1`); the others are held at each sample's own values"
+        ),
+        (
+            "inputs",
+            "with `modality`: the classifier's inputs as data fields by modality (default `{image = \"images\", audio = \"spectrograms\"}`); the explained modality's field holds the images SpRAy, the masks and the overlays use"
+        ),
         ("data", "the training set (`images`, `labels`; `groups` and `artifact_masks` measure the annotation)"),
         ("test", "the clean test set"),
         ("poisoned", "the test set with the artifact on every sample (`artifact_masks` for artifact relevance)"),
@@ -69,30 +77,47 @@ enum LuaRevealLoop {
         local loop_options = {}
         for _, name in ipairs({OPTION_NAMES}) do loop_options[name] = true end
 
-        local function subset(set, positions)
+        -- A data set with `pick` (tensor -> tensor) applied to every per-sample tensor, the rest as it is.
+        local function per_sample(set, pick)
            local count = set.labels:numel()
-           local index = tensor(positions)
            local out = {}
            for key, value in pairs(set) do
               local ok, rows = pcall(function() return value:shape()[1] end)
-              if type(value) == "userdata" and ok and rows == count then
-                 out[key] = value:index_select(1, index)
-              else
-                 out[key] = value
-              end
+              if type(value) == "userdata" and ok and rows == count then out[key] = pick(value) else out[key] = value end
            end
            return out
+        end
+
+        -- The samples at `positions` (1-based) of a data set.
+        local function subset(set, positions)
+           local index = tensor(positions)
+           return per_sample(set, function(value) return value:index_select(1, index) end)
+        end
+
+        -- Rows start..start + length - 1 of a data set.
+        local function narrow(set, start, length)
+           return per_sample(set, function(value) return value:narrow(1, start, length) end)
         end
 
         local function in_batches(count, size, body)
            for start = 1, count, size do body(start, math.min(size, count - start + 1)) end
         end
 
-        local function explain(context, images, targets)
+        -- What the model is run on for a data set's rows: its images, or with `modality`, its fields by modality.
+        local function model_inputs(context, set)
+           if not context.modality then return set.images end
+           local given = {}
+           for modality, field in pairs(context.inputs) do given[modality] = set[field] end
+           return given
+        end
+
+        -- The explained input's maps (the explained modality's, for a multimodal classifier) of a data set's rows.
+        local function explain(context, set, targets)
            local parts = {}
-           in_batches(images:shape()[1], 250, function(start, length)
-              parts[#parts + 1] = context.explainer:explain(context.model, images:narrow(1, start, length),
-                                                            targets and targets:narrow(1, start, length) or nil)
+           in_batches(set.labels:numel(), 250, function(start, length)
+              local maps = context.explainer:explain(context.model, model_inputs(context, narrow(set, start, length)),
+                                                     targets and targets:narrow(1, start, length) or nil)
+              parts[#parts + 1] = context.modality and maps[context.modality] or maps
            end)
            return tensor.cat(parts, 1)
         end
@@ -103,16 +128,17 @@ enum LuaRevealLoop {
            if options.test then
               local metrics = {accuracy = "accuracy"}
               if options.test.groups then metrics.worst_group_accuracy = "worst_group_accuracy" end
-              local values = evaluate{model = model, data = options.test, metrics = metrics}
+              local values = evaluate{model = model, data = options.test, metrics = metrics, forward = context.forward}
               record.clean_accuracy = values.accuracy
               record.worst_group_accuracy = values.worst_group_accuracy
            end
            local poisoned = options.poisoned
            if poisoned then
-              record.poisoned_accuracy = evaluate{model = model, data = poisoned, metrics = {accuracy = "accuracy"}}.accuracy
+              record.poisoned_accuracy = evaluate{model = model, data = poisoned, metrics = {accuracy = "accuracy"},
+                                                  forward = context.forward}.accuracy
               if poisoned.artifact_masks then
                  local count = math.min(context.evaluated, poisoned.labels:numel())
-                 local maps = explain(context, poisoned.images:narrow(1, 1, count))
+                 local maps = explain(context, narrow(poisoned, 1, count))
                  record.artifact_relevance = reveal.artifact_relevance{heatmaps = maps,
                     masks = poisoned.artifact_masks:narrow(1, 1, count)}.mean
               end
@@ -124,13 +150,14 @@ enum LuaRevealLoop {
            local poisoned = context.options.poisoned
            if not (run and run.overlay and poisoned and context.examples > 0) then return end
            local count = math.min(context.examples, poisoned.labels:numel())
-           local images = poisoned.images:narrow(1, 1, count)
-           run.overlay(context.name .. "_" .. tag, images, {{"lrp", explain(context, images)}})
+           local shown = narrow(poisoned, 1, count)
+           run.overlay(context.name .. "_" .. tag, shown[context.field], {{"lrp", explain(context, shown)}})
         end
 
         local function fine_tune(context, name, set, regularizer)
            local tune = context.tune
            return train{name = context.name .. "_" .. name, model = context.model, data = set, validation = 0.2,
+                        forward = context.forward, inputs = context.field,
                         epochs = tune.epochs or 2, batch = tune.batch or 64,
                         optimizer = {type = "adamw", lr = tune.lr or 1e-4, weight_decay = 1e-2}, schedule = "cosine",
                         regularizers = {regularizer}}
@@ -141,7 +168,7 @@ enum LuaRevealLoop {
            local data = context.options.data
            local count = data.labels:numel()
            local masks = context.masks:float()
-           local shape = data.images:shape()
+           local shape = data[context.field]:shape()
            local rows = masks:reshape{masks:shape()[1], 1, shape[3], shape[4]}
            local lookup = {}
            for index, position in ipairs(context.annotated) do lookup[position] = index end
@@ -245,10 +272,27 @@ enum LuaRevealLoop {
            for _, key in ipairs({"model", "data", "class"}) do
               if options[key] == nil then error(("reveal_to_revise: option %s is required"):format(key), 2) end
            end
+           local modality, inputs = options.modality, nil
+           local fields = {"images"}
+           if modality ~= nil then
+              if type(modality) ~= "string" then error("reveal_to_revise: modality must be a modality's name", 2) end
+              inputs = options.inputs or {image = "images", audio = "spectrograms"}
+              if type(inputs) ~= "table" or type(inputs[modality]) ~= "string" then
+                 error(("reveal_to_revise: inputs must map modality '%s' (and the others) to data fields"):format(modality), 2)
+              end
+              fields = {}
+              for _, field in pairs(inputs) do fields[#fields + 1] = field end
+              table.sort(fields)
+           elseif options.inputs ~= nil then
+              error("reveal_to_revise: inputs applies with modality (a multimodal classifier)", 2)
+           end
            for _, key in ipairs({"data", "test", "poisoned", "contrast"}) do
               local set = options[key]
-              if set ~= nil and (type(set) ~= "table" or type(set.images) ~= "userdata" or type(set.labels) ~= "userdata") then
-                 error(("reveal_to_revise: %s must be a data set with images and labels tensors"):format(key), 2)
+              local valid = set == nil or (type(set) == "table" and type(set.labels) == "userdata")
+              for _, field in ipairs(fields) do valid = valid and (set == nil or type(set[field]) == "userdata") end
+              if not valid then
+                 error(("reveal_to_revise: %s must be a data set with %s and labels tensors"):format(key,
+                    table.concat(fields, ", ")), 2)
               end
            end
            if type(options.class) ~= "number" then error("reveal_to_revise: class must be a class index (0-based)", 2) end
@@ -266,10 +310,14 @@ enum LuaRevealLoop {
            local context = {
               options = options, model = options.model, class = options.class, explainer = explainer,
               layer = options.layer or "relu1", tune = options.tune or {}, name = options.name or "r2r",
+              modality = modality, inputs = inputs, fields = fields, field = modality and inputs[modality] or "images",
               evaluated = options.evaluated or 1000, examples = options.examples or 8,
               labels = options.data.labels:totable(),
               groups = options.data.groups and options.data.groups:totable() or nil,
            }
+           if modality then
+              context.forward = function(batch) return context.model(model_inputs(context, batch)) end
+           end
            local stop_options = options.stop or {}
            if type(stop_options) ~= "table" then error("reveal_to_revise: stop must be a table {artifact_relevance = ..., min_cut = ..., revert = ...}", 2) end
            local stop = stop_options.artifact_relevance or 0.05
@@ -307,7 +355,7 @@ enum LuaRevealLoop {
            end
            local contrast = options.contrast
            if contrast then
-              local given, expected = contrast.images:shape(), options.data.images:shape()
+              local given, expected = contrast[context.field]:shape(), options.data[context.field]:shape()
               local same = #given == #expected
               for axis = 2, #expected do same = same and given[axis] == expected[axis] end
               if not same then
@@ -315,13 +363,14 @@ enum LuaRevealLoop {
                     :format(table.concat(given, ", "), table.concat(expected, ", ")), 2)
               end
            end
-           -- The CAV's samples: the annotated ones (1) and what they are told apart from (0).
+           -- The CAV's samples (the model's inputs): the annotated ones (1) and what they are told apart from (0).
            local function concept_set(annotated)
               local marks = {}
               if contrast then
-                 local images = tensor.cat({subset(options.data, annotated).images, contrast.images}, 1)
+                 local chosen, joined = subset(options.data, annotated), {}
+                 for _, field in ipairs(fields) do joined[field] = tensor.cat({chosen[field], contrast[field]}, 1) end
                  for index = 1, #annotated + contrast.labels:numel() do marks[index] = index <= #annotated and 1 or 0 end
-                 return images, marks
+                 return model_inputs(context, joined), marks
               end
               local chosen = {}
               for _, position in ipairs(annotated) do chosen[position] = true end
@@ -336,7 +385,7 @@ enum LuaRevealLoop {
                  local among = others == "all" or (context.labels[position] == context.class) == (others == "class")
                  if not among then picked[#picked + 1] = position; marks[#marks + 1] = 1 end
               end
-              return subset(options.data, picked).images, marks
+              return model_inputs(context, subset(options.data, picked)), marks
            end
            local explained = {}
            for index = 1, math.min(#class_positions, options.explained or #class_positions) do
@@ -354,7 +403,7 @@ enum LuaRevealLoop {
               context.round = round
               -- Reveal: SpRAy on the class's training explanations.
               local class_set = subset(options.data, explained)
-              local heatmaps = explain(context, class_set.images, class_set.labels)
+              local heatmaps = explain(context, class_set, class_set.labels)
               context.spray = reveal.spray{heatmaps = heatmaps,
                  clusterings = {kmeans = clusterings.kmeans{clusters = options.clusters or 8}}}
               -- Annotate.
@@ -372,16 +421,17 @@ enum LuaRevealLoop {
               -- the contrast set.
               local cav_images, marks = concept_set(annotated)
               context.cav = reveal.cav(lucerna.merge(cav_options, {model = context.model, layer = context.layer,
-                 inputs = cav_images, labels = tensor(marks), seed = round}))
+                 inputs = cav_images, modality = modality, labels = tensor(marks), seed = round}))
               if options.expand ~= false and (options.annotate or "spray") == "spray" then
                  -- SpRAy may split the artifact's samples over several clusters: a signal CAV of the top one
                  -- (a difference of means, which the unannotated artifact samples among the "others" barely
                  -- turn, unlike an SVM that learns to separate them) annotates every class sample that projects
                  -- nearer the concept's mean than the others'.
                  local signal = reveal.cav(lucerna.merge(cav_options, {model = context.model, layer = context.layer,
-                    inputs = cav_images, labels = tensor(marks), seed = round, method = "signal"}))
+                    inputs = cav_images, modality = modality, labels = tensor(marks), seed = round, method = "signal"}))
                  local projections = reveal.project{model = context.model, layer = context.layer,
-                    inputs = subset(options.data, explained).images, cav = signal}:totable()
+                    inputs = model_inputs(context, subset(options.data, explained)), modality = modality,
+                    cav = signal}:totable()
                  local midpoint = (signal.concept_mean + signal.other_mean) / 2
                  local expanded = {}
                  for index, position in ipairs(explained) do
@@ -392,7 +442,7 @@ enum LuaRevealLoop {
                     context.annotated = annotated
                     cav_images, marks = concept_set(annotated)
                     context.cav = reveal.cav(lucerna.merge(cav_options, {model = context.model, layer = context.layer,
-                       inputs = cav_images, labels = tensor(marks), seed = round}))
+                       inputs = cav_images, modality = modality, labels = tensor(marks), seed = round}))
                  end
               end
               local record = {round = round, annotated = #annotated, spray_annotated = #first_annotated,
@@ -403,11 +453,12 @@ enum LuaRevealLoop {
               end
               local annotated_set = subset(options.data, annotated)
               local found = reveal.localize(lucerna.merge(mask_options, {model = context.model, layer = context.layer,
-                 inputs = annotated_set.images, cav = context.cav, explainer = context.explainer}))
+                 inputs = model_inputs(context, annotated_set), modality = modality, cav = context.cav,
+                 explainer = context.explainer}))
               context.masks = found.masks
               if run and run.overlay and context.examples > 0 then
                  local count = math.min(context.examples, #annotated)
-                 run.overlay(context.name .. "_round" .. round .. "_masks", annotated_set.images:narrow(1, 1, count),
+                 run.overlay(context.name .. "_round" .. round .. "_masks", annotated_set[context.field]:narrow(1, 1, count),
                     {{"cav_relevance", found.heatmaps:narrow(1, 1, count)}, {"mask", found.masks:narrow(1, 1, count)}})
               end
               if annotated_set.artifact_masks then
@@ -419,7 +470,8 @@ enum LuaRevealLoop {
               if options.poisoned then
                  local count = math.min(context.evaluated, options.poisoned.labels:numel())
                  record.tcav_before = reveal.tcav{model = context.model, layer = context.layer, cav = context.cav,
-                    inputs = options.poisoned.images:narrow(1, 1, count), class = context.class}.score
+                    inputs = model_inputs(context, narrow(options.poisoned, 1, count)), modality = modality,
+                    class = context.class}.score
               end
               -- Revise (a snapshot of the weights first, so that a round that does not help can be undone).
               local snapshot = revert and context.model:state_dict() or nil
@@ -431,7 +483,8 @@ enum LuaRevealLoop {
               if options.poisoned then
                  local count = math.min(context.evaluated, options.poisoned.labels:numel())
                  record.tcav = reveal.tcav{model = context.model, layer = context.layer, cav = context.cav,
-                    inputs = options.poisoned.images:narrow(1, 1, count), class = context.class}.score
+                    inputs = model_inputs(context, narrow(options.poisoned, 1, count)), modality = modality,
+                    class = context.class}.score
               end
               -- A round that did not cut the artifact relevance by min_cut (SpRAy found no artifact cluster any
               -- more, or the correction failed) is undone below and ends the loop.

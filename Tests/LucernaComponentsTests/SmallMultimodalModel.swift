@@ -4,8 +4,10 @@ import XCTest
 
 /// The small multimodal classifier the modality tests share: an 8×8 image through `conv_encoder` and a
 /// 6-mel spectrogram through `temporal_encoder`, fused by concatenation into 3 classes, initialised from the
-/// shared generator reseeded with `seed`.
-func smallMultimodalClassifier(seed: UInt64, registry: Registry) throws -> MultimodalClassifier {
+/// shared generator reseeded with `seed` (`fusion` another fusion's spec).
+func smallMultimodalClassifier(seed: UInt64, registry: Registry, fusion: ConfigValue = .string("concat")) throws
+    -> MultimodalClassifier
+{
     RandomGenerator.shared.reseed(seed)
     let encoders: ConfigValue = .table([
         "image": .table([
@@ -17,7 +19,7 @@ func smallMultimodalClassifier(seed: UInt64, registry: Registry) throws -> Multi
             "dim": .number(5),
         ]),
     ])
-    let options: [String: ConfigValue] = ["encoders": encoders, "fusion": .string("concat"), "classes": .number(3)]
+    let options: [String: ConfigValue] = ["encoders": encoders, "fusion": fusion, "classes": .number(3)]
     return try XCTUnwrap(
         try registry.build(.model, "multimodal_classifier", options: options) as? MultimodalClassifier)
 }

@@ -212,6 +212,74 @@ final class RevealLoopTests: XCTestCase {
         }
     }
 
+    func testTheLoopRunsOnOneModalityOfAMultimodalClassifier() throws {
+        // The same planted shortcut on the image of image + recording pairs (the recordings are noise): the
+        // loop explains, localises and corrects the image encoder, holding each sample's own recording.
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lua-r2r-modal-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let train = try images(count: 300, patched: { sample, label in label == 0 && sample % 2 == 0 }, seed: 1)
+        let test = try images(count: 90, patched: { _, _ in false }, seed: 2)
+        let poisoned = try images(count: 90, patched: { _, _ in true }, seed: 2)
+        let lua = try state(
+            folder: folder, recipe: "modal.lua", sets: [("train", train), ("test", test), ("poisoned", poisoned)])
+        let generator = RandomGenerator(seed: 9)
+        lua.set(global: "train_audio", to: try Tensor.normal([300, 1, 6, 8], generator: generator))
+        lua.set(global: "test_audio", to: try Tensor.normal([90, 1, 6, 8], generator: generator))
+        try lua.run(
+            source: """
+                local function pairs_set(name, audio)
+                   local set = set(name)
+                   set.spectrograms = audio
+                   return set
+                end
+                local train_set = pairs_set("train", train_audio)
+                local test_set, poisoned_set = pairs_set("test", test_audio), pairs_set("poisoned", test_audio)
+                lucerna.manual_seed(4)
+                local model = models.multimodal_classifier{
+                   encoders = {image = {type = "conv_encoder", input_size = {8, 8}, channels = {4, 8}, dim = 8},
+                               audio = {type = "temporal_encoder", mels = 6, channels = {4, 4}, dim = 4}},
+                   fusion = "concat", classes = 3}
+                local function forward(batch) return model{image = batch.images, audio = batch.spectrograms} end
+                train{name = "plain", model = model, forward = forward, data = train_set, validation = 0.2, epochs = 6,
+                      batch = 16, optimizer = {type = "adamw", lr = 3e-3}}
+                local result = reveal_to_revise{model = model, modality = "image", layer = "encoders.image.relu1",
+                   data = train_set, test = test_set, poisoned = poisoned_set, class = 0, annotate = "ground_truth",
+                   rounds = 1, corrector = "rrr", stop = {revert = false}, masks = {kernel = 3, sigma = 1},
+                   examples = 4, tune = {epochs = 1}}
+                rounds = #result.rounds
+                first = result.rounds[2]
+                annotated, precision, mask_iou = first.annotated, first.annotation_precision, first.mask_iou
+                relevance_before, relevance_after = result.rounds[1].artifact_relevance, first.artifact_relevance
+                tcav = first.tcav
+                -- SpRAy's own annotation and a ClArC correction through the same view.
+                local spray = reveal_to_revise{model = model, modality = "image", layer = "encoders.image.relu1",
+                   data = train_set, poisoned = poisoned_set, class = 0, rounds = 1, corrector = "p_clarc",
+                   stop = {revert = false}, masks = {kernel = 3, sigma = 1}, examples = 0, name = "spray"}
+                spray_annotated = spray.final.annotated
+                local ok
+                ok, missing = pcall(reveal_to_revise, {model = model, modality = "image", data = set("train"), class = 0})
+                ok, stray = pcall(reveal_to_revise, {model = model, inputs = {image = "images"}, data = train_set, class = 0})
+                """, name: "modal.lua")
+        XCTAssertEqual(lua.number(global: "rounds"), 2)
+        XCTAssertEqual(lua.number(global: "annotated"), 50, "class 0's patched training images")
+        XCTAssertEqual(lua.number(global: "precision"), 1)
+        XCTAssertGreaterThan(try XCTUnwrap(lua.number(global: "mask_iou")), 0)
+        XCTAssertNotNil(lua.number(global: "relevance_before"))
+        XCTAssertNotNil(lua.number(global: "relevance_after"))
+        XCTAssertNotNil(lua.number(global: "tcav"))
+        XCTAssertGreaterThan(try XCTUnwrap(lua.number(global: "spray_annotated")), 0)
+        XCTAssert(
+            lua.string(global: "missing")?.contains("data must be a data set with images, spectrograms and labels")
+                ?? false, lua.string(global: "missing") ?? "")
+        XCTAssert(
+            lua.string(global: "stray")?.contains("inputs applies with modality") ?? false,
+            lua.string(global: "stray") ?? "")
+        let images = try FileManager.default.contentsOfDirectory(atPath: "\(folder)/images")
+        for name in ["r2r_round0.png", "r2r_round1_masks.png"] {
+            XCTAssert(images.contains(name), "\(name) in \(images)")
+        }
+    }
+
     func testARoundThatDoesNotCutTheRelevanceIsUndone() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("lua-r2r-undo-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: folder) }

@@ -33,6 +33,11 @@ local defaults = {
    generation_latent = 32, generator_channels = {64, 32}, critic_channels = {32, 64}, generation_attention = 7,
    generation_reconstruction = 100, generation_train_conditioner = true, generation_auditor_epochs = 2,
    generation_pairs = 0, generation_every_log = 100, generation_every_images = 500,
+   -- Reveal-to-Revise inside the model (off at 0 rounds): a 4x4 square on `artifact_share` of class
+   -- `artifact_class`'s training images (R2R's controlled artifact), then the loop on the trained model's image
+   -- branch, each pair's recording held, against the test pairs with the square on every image.
+   artifact_share = 0, artifact_class = 0, r2r_rounds = 0, r2r_corrector = "r_clarc",
+   r2r_layer = "encoders.image.relu1", r2r_explainer = "lrp", r2r_explained = 0, r2r_evaluated = 1000,
 }
 local quick = {limit = 12000, test_limit = 2000, epochs = 3, explained = 500, attacked = 500}
 local config = lucerna.config(defaults)
@@ -54,13 +59,21 @@ assert(variant, "variant must be one of full, no_cross_attention, no_explanation
 local modalities = variant.modalities or {image = true, audio = true}
 
 local function limit(value) return value > 0 and value or nil end
--- The digit's own pixels: the object mask the explanation penalty and IoU-XAI use.
+-- The digit's own pixels: the object mask the explanation penalty and IoU-XAI use (an artifact's square is not
+-- the digit).
 local function with_masks(set)
    set.object_masks = set.images:gt(0.1)
+   if set.artifact_masks then set.object_masks = set.object_masks * (set.artifact_masks * -1 + 1) end
    return set
 end
-local train_set = with_masks(data.multimodal_mnist{split = "train", limit = limit(config.limit)})
+local artifact = config.artifact_share > 0 and {kind = "artifact", correlation = config.artifact_share, fraction = 0,
+                                                target = config.artifact_class, size = 4, corner = "bottom_right",
+                                                seed = run.seed} or nil
+local train_set = with_masks(data.multimodal_mnist{split = "train", limit = limit(config.limit), bias = artifact})
 local test_set = with_masks(data.multimodal_mnist{split = "test", limit = limit(config.test_limit)})
+-- The test pairs with the square on every image (independent of the label).
+local poisoned_set = artifact and with_masks(data.multimodal_mnist{split = "test", limit = limit(config.test_limit),
+   bias = lucerna.merge(artifact, {test = "independent", fraction = 1})})
 
 local fusions = {cross_attention = {type = "cross_attention", dim = config.dim, heads = config.heads}, concat = "concat",
                  late = {type = "late", weights = "learned"}}
@@ -154,6 +167,25 @@ if modalities.image then
    summary.robust_accuracy_pgd20 = (correct * right(perturbed)):mean():item()
 end
 
+if config.r2r_rounds > 0 then
+   assert(artifact and modalities.image, "r2r_rounds > 0 needs artifact_share > 0 and the image modality")
+   -- Reveal-to-Revise on the image branch: SpRAy over the class's training explanations, a CAV at `r2r_layer`,
+   -- the correction, then clean and poisoned accuracy, artifact relevance and TCAV, round by round.
+   local fields = {image = "images", audio = modalities.audio and "spectrograms" or nil}
+   local loop = reveal_to_revise{model = model, modality = "image", inputs = fields, layer = config.r2r_layer,
+      data = train_set, test = test_set, poisoned = poisoned_set, class = config.artifact_class,
+      rounds = config.r2r_rounds, corrector = config.r2r_corrector, explainer = config.r2r_explainer,
+      explained = config.r2r_explained > 0 and config.r2r_explained or nil, evaluated = config.r2r_evaluated,
+      cav = {method = "signal", pooling = "flat"}, masks = {kernel = 7, sigma = 1}, examples = 8}
+   local first, last = loop.rounds[1], loop.final
+   for _, name in ipairs({"clean_accuracy", "poisoned_accuracy", "artifact_relevance"}) do
+      summary["r2r_" .. name .. "_before"], summary["r2r_" .. name .. "_after"] = first[name], last[name]
+   end
+   summary.r2r_poisoned_accuracy_gain = last.poisoned_accuracy - first.poisoned_accuracy
+   summary.r2r_artifact_relevance_cut = loop.artifact_relevance_cut
+   summary.r2r_rounds_kept = last.round
+end
+
 if config.generation_steps > 0 then
    assert(modalities.image and modalities.audio,
           "generation_steps > 0 needs the image and the audio (variant " .. config.variant .. ")")
@@ -218,6 +250,12 @@ print(("%s: test accuracy %.4f, macro F1 %.4f, worst speaker %.4f; %d s of train
 if summary.iou_xai_box then
    print(("Grad-CAM++ IoU-XAI: box rule %.4f, top 20 %% %.4f; PGD-20 on the image (eps %.2f) %.4f"):format(
          summary.iou_xai_box, summary.iou_xai_top20, config.attack_eps, summary.robust_accuracy_pgd20))
+end
+if summary.r2r_rounds_kept then
+   print(("Reveal-to-Revise (%s, %d round(s) kept): poisoned accuracy %.4f -> %.4f, clean %.4f -> %.4f, artifact "
+          .. "relevance %.4f -> %.4f"):format(config.r2r_corrector, summary.r2r_rounds_kept,
+         summary.r2r_poisoned_accuracy_before, summary.r2r_poisoned_accuracy_after, summary.r2r_clean_accuracy_before,
+         summary.r2r_clean_accuracy_after, summary.r2r_artifact_relevance_before, summary.r2r_artifact_relevance_after))
 end
 if summary.generation_reconstruction_ssim then
    print(("generation from the fused embedding: reconstruction SSIM %.4f, GAN-test accuracy %.4f (auditor on real "

@@ -29,7 +29,9 @@ public enum ArtifactLocalization {
             self.model = model
             self.layer = layer
             self.layerName = layerName
-            let shape = try model.forward(
+            // The layer's shape from the first sample (a model seen as a function of one modality, restricted to
+            // that row, holds the sample's own other modalities).
+            let shape = try model.restricted(toRows: [0]).forward(
                 sample, capturing: layer, owner: "concept relevance", layerName: layerName
             ).activations.shape
             let perSample = shape.dropFirst().reduce(1, *)

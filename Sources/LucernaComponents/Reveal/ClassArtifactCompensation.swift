@@ -97,14 +97,22 @@ public enum ConceptSensitivity {
         model: Module, layer layerName: String, cav: ConceptActivationVector, inputs: Tensor, classIndex: Int,
         batchSize: Int = 256
     ) throws -> Result {
+        try measure(
+            model: model, layer: layerName, cav: cav, inputs: ExplainedInputs(inputs), classIndex: classIndex,
+            batchSize: batchSize)
+    }
+
+    /// The same for a multimodal classifier's inputs, the layer in the explained modality's encoder.
+    public static func measure(
+        model: Module, layer layerName: String, cav: ConceptActivationVector, inputs: ExplainedInputs,
+        classIndex: Int, batchSize: Int = 256
+    ) throws -> Result {
         let layer = try ArtifactLocalization.layer(layerName, in: model, owner: "tcav")
-        let count = inputs.shape.first ?? 0
-        guard count > 0 else { throw TensorError("tcav", "no inputs") }
+        guard inputs.count > 0 else { throw TensorError("tcav", "no inputs") }
         var derivatives: [Double] = []
         try model.evaluating {
-            for start in stride(from: 0, to: count, by: max(batchSize, 1)) {
-                let batch = try inputs.sliced(axis: 0, start: start, end: min(start + batchSize, count))
-                let (logits, activations) = try model.forward(
+            _ = try inputs.batches(of: batchSize, model: model, owner: "tcav") { view, batch in
+                let (logits, activations) = try view.forward(
                     batch, capturing: layer, owner: "tcav", layerName: layerName)
                 guard logits.rank == 2, (0..<logits.shape[1]).contains(classIndex) else {
                     throw TensorError(
