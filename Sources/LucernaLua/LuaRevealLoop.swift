@@ -281,7 +281,12 @@ enum LuaRevealLoop {
                  error(("reveal_to_revise: inputs must map modality '%s' (and the others) to data fields"):format(modality), 2)
               end
               fields = {}
-              for _, field in pairs(inputs) do fields[#fields + 1] = field end
+              for name, field in pairs(inputs) do
+                 if type(field) ~= "string" then
+                    error(("reveal_to_revise: inputs.%s must name a data field"):format(tostring(name)), 2)
+                 end
+                 fields[#fields + 1] = field
+              end
               table.sort(fields)
            elseif options.inputs ~= nil then
               error("reveal_to_revise: inputs applies with modality (a multimodal classifier)", 2)
