@@ -200,7 +200,7 @@ final class ArtifactLocalizationTests: XCTestCase {
         let inputs = try Tensor.normal([40, 2], dtype: .float64, generator: generator)
         let cav = ConceptActivationVector(vector: [0.48, 0.6, 0.64], pooling: .flat, conceptMean: 0, otherMean: 0)
         let result = try ConceptSensitivity.measure(
-            model: model, layer: "relu", cav: cav, inputs: inputs, classIndex: 1)
+            model: model, layer: "relu", cav: cav, inputs: ExplainedInputs(inputs), classIndex: 1)
         // ∂ logit_1 / ∂ relu output = W2[1, :], the same for every sample.
         let weights = try second.weight.toDoubles()
         let derivative = (0..<3).reduce(0) { $0 + weights[3 + $1] * cav.vector[$1] }
@@ -209,7 +209,7 @@ final class ArtifactLocalizationTests: XCTestCase {
         XCTAssertEqual(result.sensitivity, abs(derivative), accuracy: 1e-12)
         // At the hidden layer the ReLU gates the derivative per sample.
         let gated = try ConceptSensitivity.measure(
-            model: model, layer: "hidden", cav: cav, inputs: inputs, classIndex: 1)
+            model: model, layer: "hidden", cav: cav, inputs: ExplainedInputs(inputs), classIndex: 1)
         let hidden = try first(inputs).toDoubles()
         var positive = 0
         var negative = 0
@@ -222,6 +222,7 @@ final class ArtifactLocalizationTests: XCTestCase {
         }
         XCTAssertEqual(gated.score, Double(positive) / Double(positive + negative), accuracy: 1e-12)
         XCTAssertThrowsError(
-            try ConceptSensitivity.measure(model: model, layer: "relu", cav: cav, inputs: inputs, classIndex: 2))
+            try ConceptSensitivity.measure(
+                model: model, layer: "relu", cav: cav, inputs: ExplainedInputs(inputs), classIndex: 2))
     }
 }

@@ -93,16 +93,8 @@ public enum ConceptSensitivity {
         public let derivatives: [Double]
     }
 
-    public static func measure(
-        model: Module, layer layerName: String, cav: ConceptActivationVector, inputs: Tensor, classIndex: Int,
-        batchSize: Int = 256
-    ) throws -> Result {
-        try measure(
-            model: model, layer: layerName, cav: cav, inputs: ExplainedInputs(inputs), classIndex: classIndex,
-            batchSize: batchSize)
-    }
-
-    /// The same for a multimodal classifier's inputs, the layer in the explained modality's encoder.
+    /// `inputs`: a single-input model's (`ExplainedInputs(x)`) or a multimodal classifier's by modality, the
+    /// layer then in the explained modality's encoder.
     public static func measure(
         model: Module, layer layerName: String, cav: ConceptActivationVector, inputs: ExplainedInputs,
         classIndex: Int, batchSize: Int = 256
