@@ -39,10 +39,18 @@ int lucerna_conv2d_direct_set_lanes(long lanes) {
     return 0;
 }
 
+static int forced_channel_vectors = -1;
+
+int lucerna_conv2d_direct_set_channel_vectors(int mode) {
+    if (mode < -1 || mode > 1) return 0;
+    forced_channel_vectors = mode;
+    return 1;
+}
+
 #define MAX_PHASES (LUCERNA_CONV2D_MAX_STRIDE * LUCERNA_CONV2D_MAX_STRIDE)
 
 typedef struct {
-    long taps, offsets_at, packed_at; /* this phase's taps, and where its offsets and packed weights start */
+    long taps, offsets_at; /* this phase's taps, and its first tap (its offsets and packed weights start there) */
     long row_begin, rows, col_begin, cols; /* flat rows row_begin..; columns col_begin.. of each row kept */
     long flat_length;                      /* rows * plane_width rounded up to whole vectors */
     long out_row, out_col, row_step, col_step; /* the output position of (row_begin, col_begin) and steps */
@@ -53,12 +61,13 @@ typedef struct {
     long split_h, split_w, top, left; /* phase planes per channel along each axis; where input (0, 0) goes */
     long plane_height, plane_width, plane_count, slack;
     long padded_outputs, lanes, phase_count, flat_capacity, has_bias;
+    long channel_vectors, weight_stride; /* 1: vectors over output channels; the packed weights' row length */
     long offsets_count, packed_count;
     Phase phases[MAX_PHASES];
 } Plan;
 
-/* The plan's arrays follow the header: offsets (long), packed weights [tap][padded_outputs] (float) and the
-   padded bias (float). */
+/* The plan's arrays follow the header: offsets (long), packed weights [tap][weight_stride] (float) and the
+   bias padded to weight_stride (float). */
 static long *plan_offsets(const Plan *plan) { return (long *)(void *)((char *)(uintptr_t)plan + sizeof(Plan)); }
 static float *plan_packed(const Plan *plan) { return (float *)(void *)(plan_offsets(plan) + plan->offsets_count); }
 static float *plan_bias(const Plan *plan) { return plan_packed(plan) + plan->packed_count; }
@@ -133,6 +142,77 @@ DIRECT_PHASE(phase_avx512, block_avx512, "avx512f", 16, 6)
    16, and the compiler spilled in the tap loop (the body ran at about half the speed of im2col + SGEMM). */
 DIRECT_PHASE(phase_avx2, block_avx2, "avx2,fma", 8, 2)
 
+/* Vectors over output channels: a block holds up to POSITIONS real output positions × up to four vectors of
+   output channels in registers; per tap, the weights' vectors are loaded once and each position's input is
+   broadcast. Same products, same order, same bits as the blocks above: fma(x, w, acc) per tap from the bias. The
+   block's sums go to buffer[position][weight_stride]. */
+typedef struct {
+    const float *planes, *packed, *bias; /* planes at the phase's first row; packed at its first tap */
+    const long *offsets;
+    long taps, stride; /* stride: the packed weights' and the buffer's row length */
+    float *buffer;
+} ChannelGeometry;
+
+#define CHANNEL_BLOCK(NAME, TARGET, VEC, LANES, ZERO, LOAD, SET1, FMA, STORE)                                    \
+    __attribute__((target(TARGET), always_inline)) static inline void NAME(                                    \
+        const ChannelGeometry *g, const long *q, long p0, long o0, const int P, const int V) {                 \
+        VEC acc[6][4];                                                                                         \
+        for (int p = 0; p < P; p++)                                                                            \
+            for (int v = 0; v < V; v++) acc[p][v] = g->bias ? LOAD(g->bias + o0 + v * LANES) : ZERO();         \
+        const float *w = g->packed + o0;                                                                       \
+        for (long t = 0; t < g->taps; t++, w += g->stride) {                                                   \
+            const float *x = g->planes + g->offsets[t];                                                        \
+            VEC weight[4];                                                                                     \
+            for (int v = 0; v < V; v++) weight[v] = LOAD(w + v * LANES);                                       \
+            for (int p = 0; p < P; p++) {                                                                      \
+                const VEC value = SET1(x[q[p]]);                                                               \
+                for (int v = 0; v < V; v++) acc[p][v] = FMA(value, weight[v], acc[p][v]);                      \
+            }                                                                                                  \
+        }                                                                                                      \
+        for (int p = 0; p < P; p++)                                                                            \
+            for (int v = 0; v < V; v++) STORE(g->buffer + (p0 + p) * g->stride + o0 + v * LANES, acc[p][v]);   \
+    }
+
+CHANNEL_BLOCK(channel_block_avx512, "avx512f", __m512, 16, _mm512_setzero_ps, _mm512_loadu_ps, _mm512_set1_ps,
+              _mm512_fmadd_ps, _mm512_storeu_ps)
+CHANNEL_BLOCK(channel_block_avx2, "avx2,fma", __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_set1_ps,
+              _mm256_fmadd_ps, _mm256_storeu_ps)
+
+#define CHANNEL_CASES(BLOCK, V)                                                                                \
+    case V * 8 + 1: if (V <= widest) BLOCK(g, q, p0, o0, 1, V); break;                                         \
+    case V * 8 + 2: if (V <= widest) BLOCK(g, q, p0, o0, 2, V); break;                                         \
+    case V * 8 + 3: if (V <= widest) BLOCK(g, q, p0, o0, 3, V); break;                                         \
+    case V * 8 + 4: if (V <= widest) BLOCK(g, q, p0, o0, 4, V); break;                                         \
+    case V * 8 + 5: if (V <= widest && 5 <= positions) BLOCK(g, q, p0, o0, 5, V); break;                       \
+    case V * 8 + 6: if (V <= widest && 6 <= positions) BLOCK(g, q, p0, o0, 6, V); break;
+
+/* Every real output position of one phase (rows × cols, starting at column col_begin of the planes' rows):
+   blocks of POSITIONS positions × WIDEST vectors of channels (AVX2's 16 registers: 4 × 2 accumulators). */
+#define CHANNEL_PHASE(NAME, BLOCK, TARGET, LANES, WIDEST, POSITIONS)                                           \
+    __attribute__((target(TARGET))) static void NAME(const ChannelGeometry *g, long rows, long cols,           \
+                                                      long plane_width, long col_begin) {                      \
+        const int widest = WIDEST, positions = POSITIONS; /* keeps the larger cases from being compiled */     \
+        const long count = rows * cols;                                                                        \
+        for (long o0 = 0; o0 < g->stride; o0 += WIDEST * LANES) {                                              \
+            const long vectors = (g->stride - o0) / LANES < WIDEST ? (g->stride - o0) / LANES : WIDEST;        \
+            for (long p0 = 0; p0 < count; p0 += POSITIONS) {                                                   \
+                const int P = (int)(count - p0 < POSITIONS ? count - p0 : POSITIONS);                          \
+                long q[6];                                                                                     \
+                for (int p = 0; p < P; p++) q[p] = (p0 + p) / cols * plane_width + col_begin + (p0 + p) % cols; \
+                switch (vectors * 8 + P) {                                                                     \
+                CHANNEL_CASES(BLOCK, 1)                                                                        \
+                CHANNEL_CASES(BLOCK, 2)                                                                        \
+                CHANNEL_CASES(BLOCK, 3)                                                                        \
+                CHANNEL_CASES(BLOCK, 4)                                                                        \
+                default: break;                                                                                \
+                }                                                                                              \
+            }                                                                                                  \
+        }                                                                                                      \
+    }
+
+CHANNEL_PHASE(channel_phase_avx512, channel_block_avx512, "avx512f", 16, 4, 6)
+CHANNEL_PHASE(channel_phase_avx2, channel_block_avx2, "avx2,fma", 8, 2, 4)
+
 static long ceiling_division(long a, long b) { return (a + b - 1) / b; }
 static long floor_division(long a, long b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
@@ -144,6 +224,84 @@ static void finish_phase(Plan *plan, Phase *phase, long max_offset) {
     const long end = phase->row_begin * plan->plane_width + max_offset + phase->flat_length;
     const long past = end - plan->plane_count * plan->plane_height * plan->plane_width;
     if (past > plan->slack) plan->slack = past;
+}
+
+/* The plan's phases and tap offsets (offsets NULL: the phases only), and with `packed` the weights packed
+   [tap][weight_stride]. Taps are in the order (c, i, j) for the forward pass and phase by phase for the
+   transposed one, each phase's taps starting at its offsets_at. */
+static void plan_taps(Plan *plan, const LucernaConvolution *shape, int transposed, const float *weight, long *offsets,
+                      float *packed) {
+    const LucernaConvolution s = *shape;
+    const long plane_size = plan->plane_height * plan->plane_width, width = plan->plane_width;
+    const long P = plan->weight_stride;
+    if (!transposed) {
+        Phase *phase = &plan->phases[0];
+        long t = 0, max_offset = 0;
+        for (long c = 0; c < s.channels; c++)
+            for (long i = 0; i < s.kernel_h; i++)
+                for (long j = 0; j < s.kernel_w; j++, t++) {
+                    const long row = s.dilation_h * i, column = s.dilation_w * j;
+                    const long plane = (c * s.stride_h + row % s.stride_h) * s.stride_w + column % s.stride_w;
+                    const long offset = plane * plane_size + row / s.stride_h * width + column / s.stride_w;
+                    if (offsets) offsets[t] = offset;
+                    if (offset > max_offset) max_offset = offset;
+                    for (long o = 0; packed && weight && o < s.outputs; o++)
+                        packed[t * P + o] = weight[((o * s.channels + c) * s.kernel_h + i) * s.kernel_w + j];
+                }
+        *phase = (Phase){.taps = t, .rows = plan->out_height, .cols = plan->out_width, .row_step = 1,
+                         .col_step = 1};
+        finish_phase(plan, phase, max_offset);
+        return;
+    }
+    long t = 0;
+    for (long r = 0; r < s.stride_h; r++)
+        for (long q = 0; q < s.stride_w; q++) {
+            Phase *phase = &plan->phases[r * s.stride_w + q];
+            const long taps_h = r < s.kernel_h ? ceiling_division(s.kernel_h - r, s.stride_h) : 0;
+            const long taps_w = q < s.kernel_w ? ceiling_division(s.kernel_w - q, s.stride_w) : 0;
+            /* Output row i = stride m + r - pad for m in [first, last]. */
+            const long first_m = r <= s.pad_h ? ceiling_division(s.pad_h - r, s.stride_h) : 0;
+            const long last_m = floor_division(s.height - 1 + s.pad_h - r, s.stride_h);
+            const long first_n = q <= s.pad_w ? ceiling_division(s.pad_w - q, s.stride_w) : 0;
+            const long last_n = floor_division(s.width - 1 + s.pad_w - q, s.stride_w);
+            *phase = (Phase){.taps = taps_h * taps_w * s.outputs, .offsets_at = t, .row_begin = first_m,
+                             .rows = last_m >= first_m ? last_m - first_m + 1 : 0, .col_begin = first_n,
+                             .cols = last_n >= first_n ? last_n - first_n + 1 : 0,
+                             .out_row = s.stride_h * first_m + r - s.pad_h,
+                             .out_col = s.stride_w * first_n + q - s.pad_w, .row_step = s.stride_h,
+                             .col_step = s.stride_w};
+            long max_offset = 0;
+            for (long o = 0; o < s.outputs; o++)
+                for (long a = taps_h - 1; a >= 0; a--)
+                    for (long b = taps_w - 1; b >= 0; b--, t++) {
+                        const long offset = o * plane_size + (plan->top - a) * width + (plan->left - b);
+                        if (offsets) offsets[t] = offset;
+                        if (offset > max_offset) max_offset = offset;
+                        const long i = r + s.stride_h * a, j = q + s.stride_w * b;
+                        for (long c = 0; packed && weight && c < s.channels; c++)
+                            packed[t * P + c] = weight[((o * s.channels + c) * s.kernel_h + i) * s.kernel_w + j];
+                    }
+            if (phase->rows > 0 && phase->cols > 0) finish_phase(plan, phase, max_offset);
+        }
+}
+
+/* Multiply-adds per sample of each mode: positions in vectors (every flat position of a phase, four output
+   channels at a time) or output channels in vectors (every real output position, channels rounded up to whole
+   vectors). */
+static long position_cost(const Plan *plan) {
+    long cost = 0;
+    for (long p = 0; p < plan->phase_count; p++)
+        if (plan->phases[p].rows > 0 && plan->phases[p].cols > 0)
+            cost += plan->phases[p].taps * plan->padded_outputs * plan->phases[p].flat_length;
+    return cost;
+}
+
+static long channel_cost(const Plan *plan) {
+    const long channels = ceiling_division(plan->out_channels, plan->lanes) * plan->lanes;
+    long cost = 0;
+    for (long p = 0; p < plan->phase_count; p++)
+        cost += plan->phases[p].taps * channels * plan->phases[p].rows * plan->phases[p].cols;
+    return cost;
 }
 
 long lucerna_conv2d_plan(const LucernaConvolution *shape, int transposed, const float *weight, const float *bias,
@@ -176,7 +334,6 @@ long lucerna_conv2d_plan(const LucernaConvolution *shape, int transposed, const 
         plan->plane_width = ceiling_division(padded_w, s.stride_w);
         plan->plane_count = s.channels * s.stride_h * s.stride_w;
         plan->phase_count = 1;
-        plan->offsets_count = taps;
     } else {
         const long reach_h = ceiling_division(s.kernel_h, s.stride_h) - 1;
         const long reach_w = ceiling_division(s.kernel_w, s.stride_w) - 1;
@@ -188,66 +345,36 @@ long lucerna_conv2d_plan(const LucernaConvolution *shape, int transposed, const 
         plan->plane_width = floor_division(s.width - 1 + s.pad_w, s.stride_w) + reach_w + 1;
         plan->plane_count = s.outputs;
         plan->phase_count = s.stride_h * s.stride_w;
-        plan->offsets_count = taps; /* every tap belongs to exactly one phase */
     }
+    plan->offsets_count = taps; /* every tap belongs to exactly one phase */
     plan->padded_outputs = ceiling_division(plan->out_channels, OUTPUTS_PER_BLOCK) * OUTPUTS_PER_BLOCK;
-    plan->packed_count = taps * plan->padded_outputs;
+    plan_taps(plan, &s, transposed, NULL, NULL, NULL);
+    /* Vectors over output channels when they waste fewer multiply-adds than vectors over the planes' width
+       (whose columns past the output and rounding of each phase to whole vectors are computed and dropped) and
+       a phase has at least 64 taps on average: with fewer, each block's set-up and the transposition of its
+       sums weigh on too few products (scripts/bench/convolution_kernels.c: the benchmark CNN's first
+       convolution, 9 taps, 31 against 42 GFLOP/s; the critic's first, 32 taps, 57 against 63). */
+    if (lanes > 1)
+        plan->channel_vectors = forced_channel_vectors >= 0
+                                    ? forced_channel_vectors
+                                    : taps >= 64 * plan->phase_count && channel_cost(plan) < position_cost(plan);
+    plan->weight_stride = plan->channel_vectors ? ceiling_division(plan->out_channels, lanes) * lanes
+                                                : plan->padded_outputs;
+    if (plan->channel_vectors)
+        for (long p = 0; p < plan->phase_count; p++) {
+            const long buffer = plan->phases[p].rows * plan->phases[p].cols * plan->weight_stride;
+            if (buffer > plan->padded_outputs * plan->flat_capacity)
+                plan->flat_capacity = ceiling_division(buffer, plan->padded_outputs);
+        }
+    plan->packed_count = taps * plan->weight_stride;
     const long bytes = (long)sizeof(Plan) + plan->offsets_count * (long)sizeof(long) +
-                       (plan->packed_count + plan->padded_outputs) * (long)sizeof(float);
+                       (plan->packed_count + plan->weight_stride) * (long)sizeof(float);
     if (!memory) return bytes;
 
-    long *offsets = plan_offsets(plan);
-    float *packed = plan_packed(plan), *padded_bias = plan_bias(plan);
-    memset(packed, 0, sizeof(float) * (size_t)(plan->packed_count + plan->padded_outputs));
-    if (bias) memcpy(padded_bias, bias, sizeof(float) * (size_t)plan->out_channels);
-    const long plane_size = plan->plane_height * plan->plane_width, width = plan->plane_width;
-    const long P = plan->padded_outputs;
-    if (!transposed) {
-        Phase *phase = &plan->phases[0];
-        long t = 0, max_offset = 0;
-        for (long c = 0; c < s.channels; c++)
-            for (long i = 0; i < s.kernel_h; i++)
-                for (long j = 0; j < s.kernel_w; j++, t++) {
-                    const long row = s.dilation_h * i, column = s.dilation_w * j;
-                    const long plane = (c * s.stride_h + row % s.stride_h) * s.stride_w + column % s.stride_w;
-                    offsets[t] = plane * plane_size + row / s.stride_h * width + column / s.stride_w;
-                    if (offsets[t] > max_offset) max_offset = offsets[t];
-                    for (long o = 0; weight && o < s.outputs; o++)
-                        packed[t * P + o] = weight[((o * s.channels + c) * s.kernel_h + i) * s.kernel_w + j];
-                }
-        *phase = (Phase){.taps = taps, .rows = output_h, .cols = output_w, .row_step = 1, .col_step = 1};
-        finish_phase(plan, phase, max_offset);
-    } else {
-        long t = 0;
-        for (long r = 0; r < s.stride_h; r++)
-            for (long q = 0; q < s.stride_w; q++) {
-                Phase *phase = &plan->phases[r * s.stride_w + q];
-                const long taps_h = r < s.kernel_h ? ceiling_division(s.kernel_h - r, s.stride_h) : 0;
-                const long taps_w = q < s.kernel_w ? ceiling_division(s.kernel_w - q, s.stride_w) : 0;
-                /* Output row i = stride m + r - pad for m in [first, last]. */
-                const long first_m = r <= s.pad_h ? ceiling_division(s.pad_h - r, s.stride_h) : 0;
-                const long last_m = floor_division(s.height - 1 + s.pad_h - r, s.stride_h);
-                const long first_n = q <= s.pad_w ? ceiling_division(s.pad_w - q, s.stride_w) : 0;
-                const long last_n = floor_division(s.width - 1 + s.pad_w - q, s.stride_w);
-                *phase = (Phase){.taps = taps_h * taps_w * s.outputs, .offsets_at = t, .packed_at = t * P,
-                                 .row_begin = first_m, .rows = last_m >= first_m ? last_m - first_m + 1 : 0,
-                                 .col_begin = first_n, .cols = last_n >= first_n ? last_n - first_n + 1 : 0,
-                                 .out_row = s.stride_h * first_m + r - s.pad_h,
-                                 .out_col = s.stride_w * first_n + q - s.pad_w, .row_step = s.stride_h,
-                                 .col_step = s.stride_w};
-                long max_offset = 0;
-                for (long o = 0; o < s.outputs; o++)
-                    for (long a = taps_h - 1; a >= 0; a--)
-                        for (long b = taps_w - 1; b >= 0; b--, t++) {
-                            offsets[t] = o * plane_size + (plan->top - a) * width + (plan->left - b);
-                            if (offsets[t] > max_offset) max_offset = offsets[t];
-                            const long i = r + s.stride_h * a, j = q + s.stride_w * b;
-                            for (long c = 0; weight && c < s.channels; c++)
-                                packed[t * P + c] = weight[((o * s.channels + c) * s.kernel_h + i) * s.kernel_w + j];
-                        }
-                if (phase->rows > 0 && phase->cols > 0) finish_phase(plan, phase, max_offset);
-            }
-    }
+    float *packed = plan_packed(plan);
+    memset(packed, 0, sizeof(float) * (size_t)(plan->packed_count + plan->weight_stride));
+    if (bias) memcpy(plan_bias(plan), bias, sizeof(float) * (size_t)plan->out_channels);
+    plan_taps(plan, &s, transposed, weight, plan_offsets(plan), packed);
     return bytes;
 }
 
@@ -259,10 +386,7 @@ long lucerna_conv2d_plan_scratch(const void *memory) {
 
 long lucerna_conv2d_plan_cost(const void *memory) {
     const Plan *plan = memory;
-    long cost = 0;
-    for (long p = 0; p < plan->phase_count; p++)
-        cost += plan->phases[p].taps * plan->padded_outputs * plan->phases[p].flat_length;
-    return cost;
+    return plan->channel_vectors ? channel_cost(plan) : position_cost(plan);
 }
 
 static void fill_planes(const Plan *plan, const float *sample, float *planes) {
@@ -302,6 +426,7 @@ void lucerna_conv2d_plan_run(const void *memory, const float *input, long count,
     const float *packed = plan_packed(plan), *bias = plan->has_bias ? plan_bias(plan) : NULL;
     const long in_size = plan->in_channels * plan->in_height * plan->in_width;
     const long out_size = plan->out_channels * plan->out_height * plan->out_width;
+    const long stride = plan->weight_stride;
     memset(planes, 0, sizeof(float) * (size_t)planes_length);
     for (long n = 0; n < count; n++) {
         fill_planes(plan, input + n * in_size, planes);
@@ -309,8 +434,29 @@ void lucerna_conv2d_plan_run(const void *memory, const float *input, long count,
         for (long p = 0; p < plan->phase_count; p++) {
             const Phase *phase = &plan->phases[p];
             if (phase->rows == 0 || phase->cols == 0) continue;
-            Geometry g = {planes + phase->row_begin * plan->plane_width, packed + phase->packed_at, bias,
-                          offsets + phase->offsets_at, phase->taps, plan->padded_outputs, phase->flat_length, flat};
+            const float *phase_planes = planes + phase->row_begin * plan->plane_width;
+            const float *phase_packed = packed + phase->offsets_at * stride;
+            if (plan->channel_vectors) {
+                const ChannelGeometry g = {phase_planes, phase_packed, bias, offsets + phase->offsets_at,
+                                           phase->taps,  stride,       flat};
+                if (plan->lanes == 16)
+                    channel_phase_avx512(&g, phase->rows, phase->cols, plan->plane_width, phase->col_begin);
+                else channel_phase_avx2(&g, phase->rows, phase->cols, plan->plane_width, phase->col_begin);
+                /* buffer[position][channel] to the output's planes, eight channels at a time. */
+                for (long o0 = 0; o0 < plan->out_channels; o0 += 8) {
+                    const long o1 = o0 + 8 < plan->out_channels ? o0 + 8 : plan->out_channels;
+                    for (long r = 0, index = 0; r < phase->rows; r++) {
+                        const long row = (phase->out_row + r * phase->row_step) * plan->out_width + phase->out_col;
+                        for (long k = 0; k < phase->cols; k++, index++)
+                            for (long o = o0; o < o1; o++)
+                                destination[o * plan->out_height * plan->out_width + row + k * phase->col_step] =
+                                    flat[index * stride + o];
+                    }
+                }
+                continue;
+            }
+            Geometry g = {phase_planes, phase_packed, bias, offsets + phase->offsets_at, phase->taps,
+                          stride,       phase->flat_length, flat};
             if (plan->lanes == 16) phase_avx512(&g);
             else if (plan->lanes == 8) phase_avx2(&g);
             else

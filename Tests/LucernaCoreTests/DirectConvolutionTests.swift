@@ -217,6 +217,26 @@ final class DirectConvolutionTests: XCTestCase {
         }
     }
 
+    /// Vectors over output channels (every real output position, blocks of positions × channels) and vectors over
+    /// the planes' positions give the same bits for every case, body and kernel, whichever the plan would choose.
+    func testChannelAndPositionVectorsAgreeBitForBit() throws {
+        var compared = 0
+        for item in cases {
+            for lanes in [8, 16] {
+                guard
+                    let byChannels = try DirectConvolution.withChannelVectors(
+                        true, { try outputs(item, lanes: lanes) }),
+                    let byPositions = try DirectConvolution.withChannelVectors(
+                        false, { try outputs(item, lanes: lanes) })
+                else { continue }
+                XCTAssertEqual(byChannels.direct, byPositions.direct, "\(lanes) lanes, \(item)")
+                XCTAssertFalse(byChannels.direct.joined().contains { $0.isNaN }, "\(item)")
+                compared += 1
+            }
+        }
+        if compared == 0 { throw XCTSkip("this CPU has neither AVX2 nor AVX-512") }
+    }
+
     /// A constant image gives one value per output channel at every interior position, and a periodic image
     /// the same value at positions of the same phase — where im2col + GEMM can differ in the last bits
     /// between GEMM blocks (with OpenBLAS's Haswell kernels, 2 ulp on the benchmark CNN's first convolution:

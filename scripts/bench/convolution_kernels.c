@@ -7,7 +7,9 @@
    Build and run from the repository root (Debian: libopenblas-dev):
      clang -O3 -ISources/CKernels/include scripts/bench/convolution_kernels.c Sources/CKernels/convolution.c \
        -lopenblas -lm -o /tmp/convolution_kernels && OPENBLAS_NUM_THREADS=1 /tmp/convolution_kernels
-   With LUCERNA_LANES=8 the direct kernels run their AVX2 body (on an AVX-512 machine too). */
+   With LUCERNA_LANES=8 the direct kernels run their AVX2 body (on an AVX-512 machine too); with
+   LUCERNA_CHANNEL_VECTORS=0 or 1 the forward and input-gradient kernels put their vectors over positions or over
+   output channels (otherwise each plan takes the mode with fewer multiply-adds). */
 #include "CKernels.h"
 #include <cblas.h>
 #include <math.h>
@@ -130,8 +132,12 @@ int main(void) {
         fprintf(stderr, "this CPU cannot run the %s-lane body\n", lanes);
         return 1;
     }
-    printf("direct convolution kernels: %ld floats a vector; GFLOP/s, best of 15, batch 64, one thread\n\n",
-           lucerna_conv2d_direct_lanes());
+    const char *mode = getenv("LUCERNA_CHANNEL_VECTORS");
+    if (mode) lucerna_conv2d_direct_set_channel_vectors(atoi(mode));
+    printf("direct convolution kernels: %ld floats a vector, vectors over %s; GFLOP/s, best of 15, batch 64, one "
+           "thread\n\n",
+           lucerna_conv2d_direct_lanes(),
+           !mode ? "the cheaper of positions and channels" : atoi(mode) ? "channels" : "positions");
     printf("| convolution | forward direct | forward im2col | input gradient direct | input gradient im2col | "
            "weight gradient im2col | weight gradient direct |\n|---|---|---|---|---|---|---|\n");
     run("CNN conv1 1→32, 28×28, 3×3", 64, 1, 32, 28, 3, 1, 1);

@@ -63,6 +63,12 @@ long lucerna_conv2d_direct_lanes(void);
    body the CPU cannot run. Not thread-safe: call it while no convolution runs. */
 int lucerna_conv2d_direct_set_lanes(long lanes);
 
+/* For tests: plans made after this call put vectors over output channels (mode 1: blocks of positions ×
+   channels, every real output position) or over the planes' positions (mode 0) whenever the plan has vectors;
+   -1 restores the automatic choice (the mode with fewer multiply-adds). Both modes give the same bits. Returns
+   0 (and changes nothing) for another mode. Not thread-safe. */
+int lucerna_conv2d_direct_set_channel_vectors(int mode);
+
 /* Which implementation lucerna_adamw_f32 uses here: "avx512f", "avx2" or "scalar". */
 const char *lucerna_kernel_level(void);
 

@@ -5,8 +5,10 @@ import Foundation
 /// stride (up to 4) and dilation, and the adjoint in the input (the input gradient, and PyTorch's
 /// `conv_transpose2d`) at any stride up to 4 with dilation 1. Each sample is copied into zero-padded planes —
 /// for a strided forward pass, one plane per channel and stride phase, so every tap reads a contiguous run —
-/// and the outputs are computed over the planes' width, positions in vectors (16 with AVX-512, 8 with AVX2
-/// and FMA, chosen at run time) and four output channels at a time, so there is no im2col buffer. A transposed
+/// and the outputs are computed either over the planes' width, positions in vectors (16 with AVX-512, 8 with
+/// AVX2 and FMA, chosen at run time) and four output channels at a time, or, where that wastes fewer
+/// multiply-adds and a phase has 64 taps or more, at every real output position with vectors over output
+/// channels (blocks of up to 6 positions × 64 channels), so there is no im2col buffer. A transposed
 /// convolution of stride s runs as s×s stride-1 convolutions, one per output phase, with the taps of that
 /// phase. Every output is its bias followed by one fused multiply-add per tap in a fixed order, so equal input
 /// windows give equal bits at every position of the same stride phase. The weight gradient reads the same
@@ -25,6 +27,15 @@ enum DirectConvolution {
     static func withLanes<Result>(_ lanes: Int, _ body: () throws -> Result) rethrows -> Result? {
         guard !disabled, lucerna_conv2d_direct_set_lanes(lanes) == 1 else { return nil }
         defer { lucerna_conv2d_direct_set_lanes(-1) }
+        return try body()
+    }
+
+    /// Runs `body` with the forward and input-gradient kernels' vectors over output channels (`true`) or over
+    /// positions (`false`) wherever they have vectors, instead of the mode with fewer multiply-adds: tests
+    /// compare the two modes bit for bit.
+    static func withChannelVectors<Result>(_ channels: Bool, _ body: () throws -> Result) rethrows -> Result {
+        lucerna_conv2d_direct_set_channel_vectors(channels ? 1 : 0)
+        defer { lucerna_conv2d_direct_set_channel_vectors(-1) }
         return try body()
     }
 
