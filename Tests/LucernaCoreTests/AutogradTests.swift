@@ -109,6 +109,41 @@ final class AutogradTests: XCTestCase {
         XCTAssertEqual(sum.toFloats(), [11, 21, 31, 12, 22, 32])
     }
 
+    /// Elementwise operations split their work over the threads however few rows the broadcast leaves (one,
+    /// for two contiguous operands of the same shape): the same values, element by element, at 1, 2 and 3
+    /// threads, for one long row, two rows (fewer than three threads), broadcast rows and a broadcast column.
+    func testBinaryOperationsSplitAcrossThreadsGiveTheSameValues() throws {
+        let previous = Parallel.threadCount
+        defer { Parallel.setThreadCount(previous) }
+        let generator = RandomGenerator(seed: 5)
+        let cases: [([Int], [Int])] = [
+            ([100_003], [100_003]), ([2, 50_001], [2, 50_001]), ([2, 50_001], [1, 50_001]),
+            ([40_000, 3], [40_000, 1]), ([100_003], [1]),
+        ]
+        for (shapeA, shapeB) in cases {
+            let a = try Tensor.normal(shapeA, generator: generator)
+            let b = try Tensor.uniform(shapeB, low: 0.5, high: 2, generator: generator)
+            let (valuesA, valuesB) = (a.toFloats(), b.toFloats())
+            let columns = shapeA.last!
+            // The expected value at each output index, broadcasting b by hand.
+            func expected(_ body: (Float, Float) -> Float) -> [Float] {
+                valuesA.indices.map { index in
+                    let (row, column) = (index / columns, index % columns)
+                    let indexB =
+                        (shapeB.count == 2 && shapeB[0] == 1 ? 0 : row) * shapeB.last!
+                        + (shapeB.last! == 1 ? 0 : column)
+                    return body(valuesA[index], valuesB[shapeB == [1] ? 0 : indexB])
+                }
+            }
+            for threads in [1, 2, 3] {
+                Parallel.setThreadCount(threads)
+                XCTAssertEqual(try (a + b).toFloats(), expected(+), "\(shapeA) + \(shapeB), \(threads) threads")
+                XCTAssertEqual(try (a * b).toFloats(), expected(*), "\(shapeA) * \(shapeB), \(threads) threads")
+                XCTAssertEqual(try (a / b).toFloats(), expected(/), "\(shapeA) / \(shapeB), \(threads) threads")
+            }
+        }
+    }
+
     func testRandomGeneratorIsReproducible() throws {
         let first = try Tensor.normal([100], generator: RandomGenerator(seed: 3)).toFloats()
         let second = try Tensor.normal([100], generator: RandomGenerator(seed: 3)).toFloats()

@@ -104,36 +104,63 @@ enum ElementwiseKernels {
         let outerCount = outerSizes.reduce(1, *)
         let outerA = Array(plan.stridesA.dropLast())
         let outerB = Array(plan.stridesB.dropLast())
-        Parallel.forEachChunk(outerCount, costPerItem: inner) { range in
-            for outer in range {
-                var remainder = outer
-                var offsetA = 0
-                var offsetB = 0
-                for axis in stride(from: outerSizes.count - 1, through: 0, by: -1) {
-                    let index = remainder % outerSizes[axis]
-                    remainder /= outerSizes[axis]
-                    offsetA += index * outerA[axis]
-                    offsetB += index * outerB[axis]
-                }
-                let rowA = a + offsetA
-                let rowB = b + offsetB
-                let rowOut = output + outer * inner
-                // One specialised loop per function: the switch runs once per row, never per element.
-                switch function {
-                case .add: loop(rowA, innerA, rowB, innerB, rowOut, inner) { $0 + $1 }
-                case .subtract: loop(rowA, innerA, rowB, innerB, rowOut, inner) { $0 - $1 }
-                case .multiply: loop(rowA, innerA, rowB, innerB, rowOut, inner) { $0 * $1 }
-                case .divide: loop(rowA, innerA, rowB, innerB, rowOut, inner) { $0 / $1 }
-                case .maximum: loop(rowA, innerA, rowB, innerB, rowOut, inner) { BinaryFunction.maximum.apply($0, $1) }
-                case .minimum: loop(rowA, innerA, rowB, innerB, rowOut, inner) { BinaryFunction.minimum.apply($0, $1) }
-                case .power: loop(rowA, innerA, rowB, innerB, rowOut, inner) { T.power($0, $1) }
-                case .greater: loop(rowA, innerA, rowB, innerB, rowOut, inner) { $0 > $1 ? 1 : 0 }
-                case .greaterOrEqual: loop(rowA, innerA, rowB, innerB, rowOut, inner) { $0 >= $1 ? 1 : 0 }
-                case .less: loop(rowA, innerA, rowB, innerB, rowOut, inner) { $0 < $1 ? 1 : 0 }
-                case .lessOrEqual: loop(rowA, innerA, rowB, innerB, rowOut, inner) { $0 <= $1 ? 1 : 0 }
-                case .equal: loop(rowA, innerA, rowB, innerB, rowOut, inner) { $0 == $1 ? 1 : 0 }
+        if outerCount < Parallel.threadCount {
+            // Few rows (one, when both operands are contiguous with the same shape, as most gradients are):
+            // the threads split each row instead, or every such operation would run on one thread.
+            for outer in 0..<outerCount {
+                let (offsetA, offsetB) = offsets(of: outer, outerSizes, outerA, outerB)
+                Parallel.forEachChunk(inner, costPerItem: 1) { range in
+                    let start = range.lowerBound
+                    row(
+                        function, a + offsetA + start * innerA, innerA, b + offsetB + start * innerB, innerB,
+                        output + outer * inner + start, range.count)
                 }
             }
+            return
+        }
+        Parallel.forEachChunk(outerCount, costPerItem: inner) { range in
+            for outer in range {
+                let (offsetA, offsetB) = offsets(of: outer, outerSizes, outerA, outerB)
+                row(function, a + offsetA, innerA, b + offsetB, innerB, output + outer * inner, inner)
+            }
+        }
+    }
+
+    /// The offsets in `a` and `b` of row `outer` of a broadcast plan's outer axes.
+    @inline(__always)
+    private static func offsets(of outer: Int, _ sizes: [Int], _ stridesA: [Int], _ stridesB: [Int]) -> (Int, Int) {
+        var remainder = outer
+        var offsetA = 0
+        var offsetB = 0
+        for axis in stride(from: sizes.count - 1, through: 0, by: -1) {
+            let index = remainder % sizes[axis]
+            remainder /= sizes[axis]
+            offsetA += index * stridesA[axis]
+            offsetB += index * stridesB[axis]
+        }
+        return (offsetA, offsetB)
+    }
+
+    /// `count` outputs of `function` along one row; one specialised loop per function: the switch runs once
+    /// per row, never per element.
+    @inline(__always)
+    private static func row<T: TensorFloat>(
+        _ function: BinaryFunction, _ rowA: UnsafePointer<T>, _ innerA: Int, _ rowB: UnsafePointer<T>,
+        _ innerB: Int, _ rowOut: UnsafeMutablePointer<T>, _ inner: Int
+    ) {
+        switch function {
+        case .add: loop(rowA, innerA, rowB, innerB, rowOut, inner) { $0 + $1 }
+        case .subtract: loop(rowA, innerA, rowB, innerB, rowOut, inner) { $0 - $1 }
+        case .multiply: loop(rowA, innerA, rowB, innerB, rowOut, inner) { $0 * $1 }
+        case .divide: loop(rowA, innerA, rowB, innerB, rowOut, inner) { $0 / $1 }
+        case .maximum: loop(rowA, innerA, rowB, innerB, rowOut, inner) { BinaryFunction.maximum.apply($0, $1) }
+        case .minimum: loop(rowA, innerA, rowB, innerB, rowOut, inner) { BinaryFunction.minimum.apply($0, $1) }
+        case .power: loop(rowA, innerA, rowB, innerB, rowOut, inner) { T.power($0, $1) }
+        case .greater: loop(rowA, innerA, rowB, innerB, rowOut, inner) { $0 > $1 ? 1 : 0 }
+        case .greaterOrEqual: loop(rowA, innerA, rowB, innerB, rowOut, inner) { $0 >= $1 ? 1 : 0 }
+        case .less: loop(rowA, innerA, rowB, innerB, rowOut, inner) { $0 < $1 ? 1 : 0 }
+        case .lessOrEqual: loop(rowA, innerA, rowB, innerB, rowOut, inner) { $0 <= $1 ? 1 : 0 }
+        case .equal: loop(rowA, innerA, rowB, innerB, rowOut, inner) { $0 == $1 ? 1 : 0 }
         }
     }
 
