@@ -75,7 +75,7 @@ static float *plan_bias(const Plan *plan) { return plan_packed(plan) + plan->pac
 typedef struct {
     const float *planes, *packed, *bias; /* planes at the phase's first row; bias padded, or NULL */
     const long *offsets;
-    long taps, padded_outputs, flat_length;
+    long taps, padded_outputs, flat_length; /* padded_outputs: also the packed weights' row length here */
     float *flat; /* [padded_outputs][flat_length] */
 } Geometry;
 
@@ -383,6 +383,8 @@ long lucerna_conv2d_plan_scratch(const void *memory) {
     return plan->plane_count * plan->plane_height * plan->plane_width + plan->slack +
            plan->padded_outputs * plan->flat_capacity;
 }
+
+int lucerna_conv2d_plan_channel_vectors(const void *memory) { return ((const Plan *)memory)->channel_vectors != 0; }
 
 long lucerna_conv2d_plan_cost(const void *memory) {
     const Plan *plan = memory;

@@ -223,6 +223,17 @@ final class DirectConvolutionTests: XCTestCase {
         var compared = 0
         for item in cases {
             for lanes in [8, 16] {
+                // The forcing reaches the plans, so the two runs below do take different paths.
+                let layout = try layout(item)
+                let modes = DirectConvolution.withLanes(lanes) {
+                    [true, false].map { channels in
+                        DirectConvolution.withChannelVectors(channels) {
+                            DirectConvolution.usesChannelVectors(
+                                layout, outputChannels: item.outputs, transposed: false)
+                        }
+                    }
+                }
+                if let modes { XCTAssertEqual(modes, [true, false], "\(lanes) lanes, \(item)") }
                 guard
                     let byChannels = try DirectConvolution.withChannelVectors(
                         true, { try outputs(item, lanes: lanes) }),
@@ -235,6 +246,24 @@ final class DirectConvolutionTests: XCTestCase {
             }
         }
         if compared == 0 { throw XCTSkip("this CPU has neither AVX2 nor AVX-512") }
+    }
+
+    /// The automatic choice: vectors over output channels for the critic's 64→128 stride-2 layer and its input
+    /// gradient (a 7×7 output: 49 real positions against 64 computed over the planes' width), over positions for
+    /// the benchmark CNN's first layer (9 taps, under the 64-tap floor) and for one output channel.
+    func testPlansChooseChannelVectorsWhereTheyWasteLess() throws {
+        guard DirectConvolution.lanes > 1 else { throw XCTSkip("no AVX2/AVX-512 here: the direct kernels are off") }
+        func uses(_ item: Case, transposed: Bool) throws -> Bool? {
+            DirectConvolution.usesChannelVectors(try layout(item), outputChannels: item.outputs, transposed: transposed)
+        }
+        let critic = cases[9]
+        let first = cases[0]
+        let single = cases[2]
+        XCTAssertEqual([critic.channels, critic.outputs, first.channels, single.outputs], [64, 128, 1, 1])
+        XCTAssertEqual(try uses(critic, transposed: false), true)
+        XCTAssertEqual(try uses(critic, transposed: true), true)
+        XCTAssertEqual(try uses(first, transposed: false), false)
+        XCTAssertEqual(try uses(single, transposed: false), false)
     }
 
     /// A constant image gives one value per output channel at every interior position, and a periodic image

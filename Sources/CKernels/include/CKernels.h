@@ -36,6 +36,9 @@ long lucerna_conv2d_plan(const LucernaConvolution *shape, int transposed, const 
 /* Floats of scratch one lucerna_conv2d_plan_run call needs. */
 long lucerna_conv2d_plan_scratch(const void *plan);
 
+/* 1 when the plan puts its vectors over output channels (every real output position), 0 over positions. */
+int lucerna_conv2d_plan_channel_vectors(const void *plan);
+
 /* Multiply-adds one sample costs (for splitting work across threads). */
 long lucerna_conv2d_plan_cost(const void *plan);
 

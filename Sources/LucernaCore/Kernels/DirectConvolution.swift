@@ -39,6 +39,18 @@ enum DirectConvolution {
         return try body()
     }
 
+    /// Whether the plan of a convolution of `layout` (its forward pass, or with `transposed` its input
+    /// gradient) puts its vectors over output channels; nil when the direct kernels do not take it.
+    static func usesChannelVectors(_ layout: ConvolutionKernels.Layout, outputChannels: Int, transposed: Bool)
+        -> Bool?
+    {
+        var result: Bool?
+        _ = withPlan(layout, outputChannels: outputChannels, transposed: transposed, weight: nil, bias: nil) {
+            result = lucerna_conv2d_plan_channel_vectors($0) == 1
+        }
+        return result
+    }
+
     /// Whether a convolution of `layout` goes to the direct kernel: strides up to `LUCERNA_CONV2D_MAX_STRIDE`.
     static func applies(_ layout: ConvolutionKernels.Layout) -> Bool {
         let stride = layout.geometry.stride

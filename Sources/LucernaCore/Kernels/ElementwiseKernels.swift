@@ -104,24 +104,19 @@ enum ElementwiseKernels {
         let outerCount = outerSizes.reduce(1, *)
         let outerA = Array(plan.stridesA.dropLast())
         let outerB = Array(plan.stridesB.dropLast())
-        if outerCount < Parallel.threadCount {
-            // Few rows (one, when both operands are contiguous with the same shape, as most gradients are):
-            // the threads split each row instead, or every such operation would run on one thread.
-            for outer in 0..<outerCount {
+        // The threads split the flat output range, not the rows: a broadcast that leaves fewer rows than
+        // threads (one, for two contiguous operands of the same shape, as most gradients are) or a row count
+        // that does not divide evenly still spreads the work. A chunk may start and end inside a row.
+        Parallel.forEachChunk(outerCount * inner) { range in
+            var position = range.lowerBound
+            while position < range.upperBound {
+                let (outer, start) = position.quotientAndRemainder(dividingBy: inner)
+                let count = min(inner - start, range.upperBound - position)
                 let (offsetA, offsetB) = offsets(of: outer, outerSizes, outerA, outerB)
-                Parallel.forEachChunk(inner, costPerItem: 1) { range in
-                    let start = range.lowerBound
-                    row(
-                        function, a + offsetA + start * innerA, innerA, b + offsetB + start * innerB, innerB,
-                        output + outer * inner + start, range.count)
-                }
-            }
-            return
-        }
-        Parallel.forEachChunk(outerCount, costPerItem: inner) { range in
-            for outer in range {
-                let (offsetA, offsetB) = offsets(of: outer, outerSizes, outerA, outerB)
-                row(function, a + offsetA, innerA, b + offsetB, innerB, output + outer * inner, inner)
+                row(
+                    function, a + offsetA + start * innerA, innerA, b + offsetB + start * innerB, innerB,
+                    output + position, count)
+                position += count
             }
         }
     }
