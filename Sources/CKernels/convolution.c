@@ -188,7 +188,7 @@ CHANNEL_BLOCK(channel_block_avx2, "avx2,fma", __m256, 8, _mm256_setzero_ps, _mm2
 
 /* Every real output position of one phase (rows × cols, starting at column col_begin of the planes' rows):
    blocks of POSITIONS positions × WIDEST vectors of channels. AVX2's 16 registers: 6 × 2 accumulators, two
-   weight vectors and the broadcast input (4 × 2 measured 15-25 % slower on an AMD EPYC without AVX-512: per tap
+   weight vectors and the broadcast input (4 × 2 measured 6-20 % slower on an AMD EPYC without AVX-512: per tap
    8 multiply-adds against 6 loads and broadcasts, where 6 × 2 has 12 against 8). */
 #define CHANNEL_PHASE(NAME, BLOCK, TARGET, LANES, WIDEST, POSITIONS)                                           \
     __attribute__((target(TARGET))) static void NAME(const ChannelGeometry *g, long rows, long cols,           \
