@@ -4,9 +4,13 @@
    the direct weight gradient's largest difference from im2col's, relative to the largest value. Lucerna against
    itself (the kernels in Sources/CKernels), not against PyTorch; BENCHMARKS.md has the figures.
 
-   Build and run from the repository root (Debian: libopenblas-dev):
-     clang -O3 -ISources/CKernels/include scripts/bench/convolution_kernels.c Sources/CKernels/convolution.c \
-       -lopenblas -lm -o /tmp/convolution_kernels && OPENBLAS_NUM_THREADS=1 /tmp/convolution_kernels
+   Build and run from the repository root (Debian: libopenblas-dev), with the flags SwiftPM compiles CKernels
+   with in release builds (-O2 -fPIC -fno-omit-frame-pointer): the frame pointer takes a general register, and
+   the register allocation of the kernels' inner loops, hence their speed, has differed between these flags and
+   plain -O3 (a version measured 69 GFLOP/s at -O3 and 39 as the engine builds it):
+     clang -O2 -fPIC -fno-omit-frame-pointer -ISources/CKernels/include scripts/bench/convolution_kernels.c \
+       Sources/CKernels/convolution.c -lopenblas -lm -o /tmp/convolution_kernels && \
+       OPENBLAS_NUM_THREADS=1 /tmp/convolution_kernels
    With LUCERNA_LANES=8 the direct kernels run their AVX2 body (on an AVX-512 machine too); with
    LUCERNA_CHANNEL_VECTORS=0 or 1 the forward and input-gradient kernels put their vectors over positions or over
    output channels (otherwise each plan takes the mode with fewer multiply-adds). */

@@ -8,7 +8,8 @@ import Foundation
 /// and the outputs are computed either over the planes' width, positions in vectors (16 with AVX-512, 8 with
 /// AVX2 and FMA, chosen at run time) and four output channels at a time, or, where that wastes fewer
 /// multiply-adds and a phase has 64 taps or more, at every real output position with vectors over output
-/// channels (blocks of up to 6 positions × 64 channels), so there is no im2col buffer. A transposed
+/// channels (blocks of up to 6 positions × 64 channels, over tiles of taps whose weights fit the first-level
+/// cache), so there is no im2col buffer. A transposed
 /// convolution of stride s runs as s×s stride-1 convolutions, one per output phase, with the taps of that
 /// phase. Every output is its bias followed by one fused multiply-add per tap in a fixed order, so equal input
 /// windows give equal bits at every position of the same stride phase. The weight gradient reads the same
