@@ -195,17 +195,18 @@ CHANNEL_BLOCK(channel_block_avx2, "avx2,fma", __m256, 8, _mm256_setzero_ps, _mm2
 /* Every real output position of one phase (rows × cols, starting at column col_begin of the planes' rows):
    blocks of POSITIONS positions × WIDEST vectors of channels. AVX2's 16 registers: 6 × 2 accumulators, two
    weight vectors and the broadcast input (4 × 2 measured 6-20 % slower on an AMD EPYC without AVX-512: per tap
-   8 multiply-adds against 6 loads and broadcasts, where 6 × 2 has 12 against 8). */
-/* Taps go in tiles whose packed weights for one block of channels take 16 KB (256 taps for AVX2's 16 channels,
-   64 for AVX-512's 64): every block of positions and channels runs over one tile, its sums kept in the buffer
-   between tiles, so the tile's weights and the planes it reads stay in the first-level cache instead of coming
-   from the second level for each block of positions. The sums are stored and loaded unchanged between tiles:
-   same products, same order, same bits. AMD EPYC (Zen 3) without AVX-512, one thread, GFLOP/s, as SwiftPM
-   compiles this file: the critic's 64 → 128 forward 55 → 69 and 128 → 256 48 → 71, the input gradient of
-   128 → 256 54 → 72 (tiles of 4, 8 and 32 KB measured 64, 67 and 64 on the 128 → 256 forward). The tile's
-   geometry is a copy of the phase's, so the block's tap loop is the same as without tiles: with the tile's
-   bounds as extra arguments the compiler kept accumulators on the stack at -fno-omit-frame-pointer (39).
-   Not measured on an AVX-512 CPU. */
+   8 multiply-adds against 6 loads and broadcasts, where 6 × 2 has 12 against 8).
+   The taps go in tiles of equal length whose packed weights for one block of channels take at most 16 KB (256
+   taps for AVX2's 16 channels, 64 for AVX-512's 64; 288 taps go in two of 144, not 256 and 32): every block of
+   positions and channels runs over one tile, its sums kept in the buffer between tiles, so the tile's weights
+   and the planes it reads stay in the first-level cache instead of coming from the second level for each
+   block of positions. The sums are stored and loaded unchanged between tiles: same products, same order, same
+   bits. AMD EPYC (Zen 3) without AVX-512, one thread, GFLOP/s, as SwiftPM compiles this file: the critic's
+   64 → 128 forward 55 → 69-71 and 128 → 256 48 → 70-71, the input gradient of 128 → 256 54 → 72, the
+   benchmark CNN's second layer forward 60-64 → 74-75 and input gradient 74 → 79-81 (equal tiles; tiles of 4, 8
+   and 32 KB measured 64, 67 and 64 on the 128 → 256 forward). Each tile's geometry is a copy of the phase's,
+   so the block's tap loop is the same as without tiles: with the tile's bounds as extra arguments the
+   compiler kept accumulators on the stack at -fno-omit-frame-pointer (39). Not measured on an AVX-512 CPU. */
 #define CHANNEL_TILE_BYTES 16384
 #define TAPS_PER_TILE(CHANNELS) (CHANNEL_TILE_BYTES / (4 * (CHANNELS)))
 
@@ -214,8 +215,6 @@ CHANNEL_BLOCK(channel_block_avx2, "avx2,fma", __m256, 8, _mm256_setzero_ps, _mm2
                                                       long plane_width, long col_begin) {                      \
         const int widest = WIDEST, positions = POSITIONS; /* keeps the larger cases from being compiled */     \
         const long count = rows * cols, most = TAPS_PER_TILE(WIDEST * LANES);                                  \
-        /* Tiles of equal length: 288 taps go in two of 144, not 256 and 32 (the benchmark CNN's second layer, \
-           forward 60-64 → 74-75 GFLOP/s on the Zen 3 EPYC, input gradient 74 → 79-81). */                     \
         const long tiles = ceiling_division(taps->taps, most);                                                 \
         const long tile = tiles > 1 ? ceiling_division(taps->taps, tiles) : most;                              \
         for (long t0 = 0; t0 == 0 || t0 < taps->taps; t0 += tile) { /* once with no taps: the bias */         \
