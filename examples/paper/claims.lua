@@ -8,9 +8,9 @@ local ablations = "Ablations: each part contributes independently"
 local robustness = "Robustness on Fashion-MNIST"
 local generation = "Generation"
 local fairness = "Fairness across protected subgroups"
-local box_rule = "IoU-XAI here: Grad-CAM++ of the image branch (encoders.image.relu2) for the label, the box rule of "
-                 .. "CAM/Grad-CAM (largest 8-connected component above 15 % of the maximum, its box against the box of "
-                 .. "the digit's pixels above 0.1); the paper does not state its rule"
+local box_rule = "IoU-XAI here: Grad-CAM++ of the image branch (encoders.image.relu1, 28 × 28) for the label, the "
+                 .. "box rule of CAM/Grad-CAM (largest 8-connected component above 15 % of the maximum, its box "
+                 .. "against the box of the digit's pixels above 0.1); the paper does not state its rule"
 
 return {
    title = "The paper's claims beside Lucerna's measurements",

@@ -4,8 +4,9 @@ The full model (`variant = "full"`): an image CNN encoder and a 1-D temporal CNN
 cross-modal attention (MulT-style, both directions), a linear head; trained with the paper's protocol (stratified
 80/20 split, AdamW + cosine annealing, early stopping on validation macro F1, the best epoch restored) and three
 additions, each switched off by an ablation:
-  - explanation feedback: Grad-CAM++ of the image branch (`encoders.image.relu2`, for the label) kept on the digit
-    (`grad_cam_pp_penalty`, the soft Dice form against the pixels above 0.1) — `no_explanation`;
+  - explanation feedback: Grad-CAM++ of the image branch (`explanation_layer`, `encoders.image.relu1` at the
+    image's own 28 × 28, for the label) kept on the digit (`grad_cam_pp_penalty`, the soft Dice form against the
+    pixels above 0.1) — `no_explanation`;
   - bias regularization: equalized odds across the speakers who recorded the digits (FairTorch's squared gaps of
     each speaker's mean predicted probability within each class) — `no_bias`;
   - adversarial training: PGD on the image (L∞, ε `train_eps`), half the data loss — `no_adversarial`.
@@ -25,7 +26,8 @@ Run:  .build/release/lucerna run examples/paper/model.lua --set variant=full    
 local defaults = {
    seeds = {1, 2, 3}, variant = "full", quick = false, limit = 0, test_limit = 0, epochs = 10, patience = 3,
    batch = 64, dim = 64, heads = 4,
-   explanation_weight = 0.3, bias_weight = 1, train_eps = 0.1, train_steps = 3, adversarial_mix = 0.5,
+   explanation_weight = 0.3, explanation_layer = "encoders.image.relu1", bias_weight = 1, train_eps = 0.1,
+   train_steps = 3, adversarial_mix = 0.5,
    attack_eps = 0.1, explained = 2000, attacked = 1000,
    -- The generator (off at 0 steps): the conditional attention WGAN-GP conditioned on the integrated model's fused
    -- embedding (both modalities), each test pair's image redrawn from its own embedding.
@@ -97,7 +99,7 @@ end
 local regularizers = {}
 if variant.explanation then
    regularizers[#regularizers + 1] = {type = "grad_cam_pp_penalty", weight = config.explanation_weight,
-                                      layer = "encoders.image.relu2", mask = "object_masks", invert = true, form = "dice"}
+                                      layer = config.explanation_layer, mask = "object_masks", invert = true, form = "dice"}
 end
 if variant.bias then
    regularizers[#regularizers + 1] = {type = "equalized_odds", weight = config.bias_weight}
@@ -140,7 +142,7 @@ end
 
 if modalities.image then
    -- IoU-XAI of the image branch's Grad-CAM++ (the label's map) under the two recorded rules.
-   local explainer = explainers.grad_cam_pp{layer = "encoders.image.relu2"}
+   local explainer = explainers.grad_cam_pp{layer = config.explanation_layer}
    local rules = {iou_xai_box = metrics.iou_xai{threshold = "box", relative = 0.15},
                   iou_xai_top20 = metrics.iou_xai{threshold = "top_k", fraction = 0.2}}
    local shown = rows(test_set, 1, config.explained)
