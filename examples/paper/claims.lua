@@ -8,9 +8,11 @@ local ablations = "Ablations: each part contributes independently"
 local robustness = "Robustness on Fashion-MNIST"
 local generation = "Generation"
 local fairness = "Fairness across protected subgroups"
-local box_rule = "IoU-XAI here: Grad-CAM++ of the image branch (encoders.image.relu1, 28 × 28) for the label, the "
+local box_rule = "IoU-XAI here: Grad-CAM++ of the image branch's last block (encoders.image.relu2) for the label, the "
                  .. "box rule of CAM/Grad-CAM (largest 8-connected component above 15 % of the maximum, its box "
                  .. "against the box of the digit's pixels above 0.1); the paper does not state its rule"
+local first_block = "the same rule on the first block's map (encoders.image.relu1, 28 × 28), which follows the strokes "
+                    .. "with or without explanation feedback: the baselines score about as high there"
 -- The full setting trains 4 epochs on 10,000 images to fit the 3-hour budget; the best figure is the recipe's own.
 local robust_budget = "here 4 epochs on 10,000 of the training images (80/20 split), PGD-20 on the first 1,000 test "
                       .. "images, to fit the 3-hour budget; the recipe's own setting (up to 30 epochs on all 60,000, "
@@ -25,6 +27,8 @@ return {
        target = 0.99},
       {section = main, claim = "IoU-XAI 78.1 %", paper = 0.781, run = "main-full", metric = "iou_xai_box",
        unit = "%", target = 0.85, note = box_rule},
+      {section = main, claim = "IoU-XAI 78.1 % (first block)", paper = 0.781, run = "main-full",
+       metric = "iou_xai_box_relu1", unit = "%", target = 0.85, note = first_block},
       {section = main, claim = "IoU-XAI 78.1 % (top-20 % pixel rule)", paper = 0.781, run = "main-full",
        metric = "iou_xai_top20", unit = "%",
        note = "the same maps, the top 20 % of their pixels against the digit's pixels above 0.1"},
@@ -34,11 +38,15 @@ return {
        over = baselines},
       {section = main, claim = "outperforms all baselines: IoU-XAI", run = "main-full", metric = "iou_xai_box",
        over = image_baselines, note = "audio only has no image map"},
+      {section = main, claim = "outperforms all baselines: IoU-XAI (first block)", run = "main-full",
+       metric = "iou_xai_box_relu1", over = image_baselines, note = "audio only has no image map"},
 
       {section = ablations, claim = "cross-modal attention fusion (against concatenation)", run = "main-full",
        metric = "test_accuracy", over = {"ablation-no_cross_attention"}},
       {section = ablations, claim = "Grad-CAM++ explanation feedback (IoU-XAI)", run = "main-full",
        metric = "iou_xai_box", over = {"ablation-no_explanation"}},
+      {section = ablations, claim = "Grad-CAM++ explanation feedback (IoU-XAI, first block)", run = "main-full",
+       metric = "iou_xai_box_relu1", over = {"ablation-no_explanation"}},
       {section = ablations, claim = "bias regularization (worst speaker's accuracy)", run = "main-full",
        metric = "worst_speaker_accuracy", over = {"ablation-no_bias"}},
       {section = ablations, claim = "adversarial training (PGD-20 on the image)", run = "main-full",

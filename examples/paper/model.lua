@@ -4,9 +4,9 @@ The full model (`variant = "full"`): an image CNN encoder and a 1-D temporal CNN
 cross-modal attention (MulT-style, both directions), a linear head; trained with the paper's protocol (stratified
 80/20 split, AdamW + cosine annealing, early stopping on validation macro F1, the best epoch restored) and three
 additions, each switched off by an ablation:
-  - explanation feedback: Grad-CAM++ of the image branch (`explanation_layer`, `encoders.image.relu1` at the
-    image's own 28 × 28, for the label) kept on the digit (`grad_cam_pp_penalty`, the soft Dice form against the
-    pixels above 0.1) — `no_explanation`;
+  - explanation feedback: Grad-CAM++ of the image branch (`explanation_layer`, `encoders.image.relu2`, for the
+    label) kept on the digit (`grad_cam_pp_penalty`, the soft Dice form against the pixels above 0.1) —
+    `no_explanation`;
   - bias regularization: equalized odds across the speakers who recorded the digits (FairTorch's squared gaps of
     each speaker's mean predicted probability within each class) — `no_bias`;
   - adversarial training: PGD on the image (L∞, ε `train_eps`), half the data loss — `no_adversarial`.
@@ -18,7 +18,8 @@ embedding: reconstruction SSIM and GAN-test accuracy (docs/guide/reproduce.md).
 without any addition: `image` (image only), `audio` (audio only), `concat`, `late` (late fusion, learned weights).
 Measured on the test pairs: accuracy and macro F1; Grad-CAM++ IoU-XAI of the image branch against the digit's pixels
 above 0.1 under the recorded rules (the box rule of CAM/Grad-CAM at 15 % of the maximum — `iou_xai_box` — and the top
-20 % of pixels — `iou_xai_top20`), on `explained` test pairs; accuracy per speaker (worst speaker, largest gap);
+20 % of pixels — `iou_xai_top20`), at `relu2` and at `relu1` (`iou_xai_box_relu1`, `iou_xai_top20_relu1`), on
+`explained` test pairs; accuracy per speaker (worst speaker, largest gap);
 robust accuracy under PGD-20 on the image (ε `attack_eps`, the audio held) on `attacked` test pairs.
 Run:  .build/release/lucerna run examples/paper/model.lua --set variant=full      (3 seeds)
       --set quick=true: 12,000 training pairs, 3 epochs, 500 explained and attacked pairs (minutes a variant) ]]
@@ -26,7 +27,7 @@ Run:  .build/release/lucerna run examples/paper/model.lua --set variant=full    
 local defaults = {
    seeds = {1, 2, 3}, variant = "full", quick = false, limit = 0, test_limit = 0, epochs = 10, patience = 3,
    batch = 64, dim = 64, heads = 4,
-   explanation_weight = 0.3, explanation_layer = "encoders.image.relu1", bias_weight = 1, train_eps = 0.1,
+   explanation_weight = 0.3, explanation_layer = "encoders.image.relu2", bias_weight = 1, train_eps = 0.1,
    train_steps = 3, adversarial_mix = 0.5,
    attack_eps = 0.1, explained = 2000, attacked = 1000,
    -- The generator (off at 0 steps): the conditional attention WGAN-GP conditioned on the integrated model's fused
@@ -99,7 +100,8 @@ end
 local regularizers = {}
 if variant.explanation then
    regularizers[#regularizers + 1] = {type = "grad_cam_pp_penalty", weight = config.explanation_weight,
-                                      layer = config.explanation_layer, mask = "object_masks", invert = true, form = "dice"}
+                                      layer = config.explanation_layer, mask = "object_masks", invert = true,
+                                      form = "dice"}
 end
 if variant.bias then
    regularizers[#regularizers + 1] = {type = "equalized_odds", weight = config.bias_weight}
@@ -141,17 +143,27 @@ local function rows(set, start, count)
 end
 
 if modalities.image then
-   -- IoU-XAI of the image branch's Grad-CAM++ (the label's map) under the two recorded rules.
-   local explainer = explainers.grad_cam_pp{layer = config.explanation_layer}
-   local rules = {iou_xai_box = metrics.iou_xai{threshold = "box", relative = 0.15},
-                  iou_xai_top20 = metrics.iou_xai{threshold = "top_k", fraction = 0.2}}
+   -- IoU-XAI of the image branch's Grad-CAM++ (the label's map) under the two recorded rules, at the last block
+   -- (`iou_xai_box`, `iou_xai_top20`: `encoders.image.relu2`, 14 × 14 upsampled, Grad-CAM's usual choice) and at
+   -- the first (`..._relu1`: 28 × 28, where the map follows the strokes whatever the training).
+   local explainer = explainers.grad_cam_pp{layer = "encoders.image.relu2"}
+   local layers = {[""] = explainer, _relu1 = explainers.grad_cam_pp{layer = "encoders.image.relu1"}}
+   local rules = {}
+   for suffix in pairs(layers) do
+      rules[suffix] = {iou_xai_box = metrics.iou_xai{threshold = "box", relative = 0.15},
+                       iou_xai_top20 = metrics.iou_xai{threshold = "top_k", fraction = 0.2}}
+   end
    local shown = rows(test_set, 1, config.explained)
    for start = 1, shown.labels:numel(), 500 do
       local part = rows(shown, start, 500)
-      local maps = explainer:explain(model, inputs(part), part.labels).image
-      for _, metric in pairs(rules) do metric:update(maps, part.object_masks) end
+      for suffix, layer in pairs(layers) do
+         local maps = layer:explain(model, inputs(part), part.labels).image
+         for _, metric in pairs(rules[suffix]) do metric:update(maps, part.object_masks) end
+      end
    end
-   for name, metric in pairs(rules) do summary[name] = metric:compute() end
+   for suffix, metrics_of_layer in pairs(rules) do
+      for name, metric in pairs(metrics_of_layer) do summary[name .. suffix] = metric:compute() end
+   end
    local overlay = rows(test_set, 1, 8)
    run.overlay("grad_cam_pp", overlay.images,
                {{"grad_cam_pp", explainer:explain(model, inputs(overlay), overlay.labels).image}})
@@ -250,8 +262,9 @@ run.log(summary)
 print(("%s: test accuracy %.4f, macro F1 %.4f, worst speaker %.4f; %d s of training"):format(config.variant,
       summary.test_accuracy, summary.test_f1, summary.worst_speaker_accuracy, seconds))
 if summary.iou_xai_box then
-   print(("Grad-CAM++ IoU-XAI: box rule %.4f, top 20 %% %.4f; PGD-20 on the image (eps %.2f) %.4f"):format(
-         summary.iou_xai_box, summary.iou_xai_top20, config.attack_eps, summary.robust_accuracy_pgd20))
+   print(("Grad-CAM++ IoU-XAI: box rule %.4f, top 20 %% %.4f (relu1: %.4f, %.4f); PGD-20 on the image (eps %.2f) %.4f")
+         :format(summary.iou_xai_box, summary.iou_xai_top20, summary.iou_xai_box_relu1, summary.iou_xai_top20_relu1,
+                 config.attack_eps, summary.robust_accuracy_pgd20))
 end
 if summary.r2r_rounds_kept then
    print(("Reveal-to-Revise (%s, %d round(s) kept): poisoned accuracy %.4f -> %.4f, clean %.4f -> %.4f, artifact "
