@@ -55,7 +55,8 @@ final class ExamplesTests: XCTestCase {
             metrics: [
                 "trades_eps0_1_robust_pgd20", "pgd_at_autoattack_robust_worst_case",
                 "standard_curve_robust_pgd20_eps0.1",
-            ]),
+            ],
+            variants: [["architecture=small_cnn"]]),
         // 12 explains the models of 11's run (fc1 of 48, not the default: 12 reads the widths from the checkpoints).
         "12_explanations_under_attack": Example(
             overrides: ["nested=false", "limit=40"],
