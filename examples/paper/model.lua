@@ -147,22 +147,22 @@ if modalities.image then
    -- (`iou_xai_box`, `iou_xai_top20`: `encoders.image.relu2`, 14 × 14 upsampled, Grad-CAM's usual choice) and at
    -- the first (`..._relu1`: 28 × 28, where the map follows the strokes whatever the training).
    local explainer = explainers.grad_cam_pp{layer = "encoders.image.relu2"}
-   local layers = {[""] = explainer, _relu1 = explainers.grad_cam_pp{layer = "encoders.image.relu1"}}
-   local rules = {}
-   for suffix in pairs(layers) do
-      rules[suffix] = {iou_xai_box = metrics.iou_xai{threshold = "box", relative = 0.15},
-                       iou_xai_top20 = metrics.iou_xai{threshold = "top_k", fraction = 0.2}}
+   local function rules(suffix)
+      return {["iou_xai_box" .. suffix] = metrics.iou_xai{threshold = "box", relative = 0.15},
+              ["iou_xai_top20" .. suffix] = metrics.iou_xai{threshold = "top_k", fraction = 0.2}}
    end
+   local measured = {{explainer = explainer, rules = rules("")},
+                     {explainer = explainers.grad_cam_pp{layer = "encoders.image.relu1"}, rules = rules("_relu1")}}
    local shown = rows(test_set, 1, config.explained)
    for start = 1, shown.labels:numel(), 500 do
       local part = rows(shown, start, 500)
-      for suffix, layer in pairs(layers) do
-         local maps = layer:explain(model, inputs(part), part.labels).image
-         for _, metric in pairs(rules[suffix]) do metric:update(maps, part.object_masks) end
+      for _, layer in ipairs(measured) do
+         local maps = layer.explainer:explain(model, inputs(part), part.labels).image
+         for _, metric in pairs(layer.rules) do metric:update(maps, part.object_masks) end
       end
    end
-   for suffix, metrics_of_layer in pairs(rules) do
-      for name, metric in pairs(metrics_of_layer) do summary[name .. suffix] = metric:compute() end
+   for _, layer in ipairs(measured) do
+      for name, metric in pairs(layer.rules) do summary[name] = metric:compute() end
    end
    local overlay = rows(test_set, 1, 8)
    run.overlay("grad_cam_pp", overlay.images,
