@@ -135,8 +135,10 @@ trap - EXIT
 record_invocation
 total=$(sed -n 's/.*"wall seconds": \([0-9]*\).*/\1/p' "$runs/invocations.jsonl" | awk '{sum += $1} END {print sum + 0}')
 count=$(grep -c . "$runs/invocations.jsonl")
+first=$(sed -n '1s/^{"started": "\([^"]*\)".*/\1/p' "$runs/invocations.jsonl")
 cat > "$runs/reproduce.json" <<EOF
-{"commit": "$commit", "uncommitted changes": $dirty, "mode": "$mode", "started": "$started",
+{"commit": "$commit", "uncommitted changes": $dirty, "mode": "$mode", "first invocation started": "$first",
+ "started": "$started",
  "finished": "$(date -u +%Y-%m-%dT%H:%M:%SZ)", "wall seconds of this invocation": $SECONDS,
  "invocations": $count, "wall seconds of all invocations": $total, "cpu": "$cpu",
  "jobs": $jobs, "threads per job": $threads}

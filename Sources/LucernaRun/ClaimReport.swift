@@ -14,6 +14,8 @@ import LucernaTrain
 /// - `section`, `claim` (the paper's statement), `run` (folder under RUNS_DIR), `metric`;
 /// - `paper`: the paper's number, or `{low, high}` for a range; absent for a claim about baselines;
 /// - `over`: baseline run folders — an "outperforms" claim, judged on `metric` against each;
+/// - `baseline_metric`: the baselines' metric when it is not `metric`, e.g. a run's own figure before a
+///   treatment (`run = "r2r", metric = "accuracy_after", over = {"r2r"}, baseline_metric = "accuracy_before"`);
 /// - `higher` (default true): whether larger is better; `target`: this project's own target for the metric;
 /// - `comparable = false` with `why`: the paper's figure measures something else (the row says why);
 /// - `unit = "%"`: shown ×100; `note`: a sentence added to the row.
@@ -39,6 +41,8 @@ public struct ClaimReport {
         /// The paper's figure: one number (low == high) or a range.
         public let paper: ClosedRange<Double>?
         public let baselines: [String]
+        /// The baselines' metric when it is not `metric` (a before/after pair within one run).
+        public let baselineMetric: String?
         public let higherIsBetter: Bool
         public let target: Double?
         public let comparable: Bool
@@ -102,8 +106,8 @@ public struct ClaimReport {
         let label = "claims[\(position)]"
         guard case .table(let fields) = entry else { throw RunError("claims", "\(label) must be a table") }
         let known: Set = [
-            "section", "claim", "run", "metric", "paper", "over", "higher", "target", "comparable", "why", "note",
-            "unit",
+            "section", "claim", "run", "metric", "paper", "over", "baseline_metric", "higher", "target", "comparable",
+            "why", "note", "unit",
         ]
         if let unknown = fields.keys.filter({ !known.contains($0) }).sorted().first {
             throw RunError(
@@ -155,6 +159,10 @@ public struct ClaimReport {
             case let other?: throw RunError("claims", "\(label).\(name) must be true or false, not \(other)")
             }
         }
+        let baselineMetric = try text("baseline_metric", required: false)
+        if baselineMetric != nil && baselines.isEmpty {
+            throw RunError("claims", "\(label): `baseline_metric` needs the baselines it is read from (`over`)")
+        }
         let comparable = try flag("comparable", default: true)
         let why = try text("why", required: false)
         if !comparable && why == nil {
@@ -173,7 +181,7 @@ public struct ClaimReport {
         }
         return Claim(
             section: try text("section") ?? "", text: try text("claim") ?? "", run: try text("run") ?? "",
-            metric: try text("metric") ?? "", paper: paper, baselines: baselines,
+            metric: try text("metric") ?? "", paper: paper, baselines: baselines, baselineMetric: baselineMetric,
             higherIsBetter: try flag("higher", default: true),
             target: try target(),
             comparable: comparable, why: why, note: try text("note", required: false), percent: unit == "%")
@@ -225,9 +233,10 @@ public struct ClaimReport {
         if !claim.baselines.isEmpty {
             var paired: [Paired] = []
             var missing: [String] = []
-            for baseline in claim.baselines {
+            for run in claim.baselines {
+                let baseline = claim.baselineMetric.map { "\(run)'s \($0)" } ?? run
                 let theirs: Measurement
-                switch try measurement(run: baseline, metric: claim.metric, runsFolder: runsFolder) {
+                switch try measurement(run: run, metric: claim.baselineMetric ?? claim.metric, runsFolder: runsFolder) {
                 case .failure(let failure):
                     missing.append(failure.message)
                     continue

@@ -59,5 +59,9 @@ final class ReproduceTests: XCTestCase {
         XCTAssertEqual(invocations.split(separator: "\n").count, 2, invocations)
         let record = try String(contentsOfFile: "\(runs)/reproduce.json", encoding: .utf8)
         XCTAssert(record.contains("\"invocations\": 2"), record)
+        // The report's start is the first invocation's, not the last one's.
+        let firstStart = try XCTUnwrap(
+            invocations.split(separator: "\n").first?.split(separator: "\"").dropFirst(3).first)
+        XCTAssert(record.contains("\"first invocation started\": \"\(firstStart)\""), record)
     }
 }

@@ -98,6 +98,43 @@ final class ClaimReportTests: XCTestCase {
         XCTAssertFalse(report.rows[1].reason.contains("clear ("), report.rows[1].reason)
     }
 
+    /// `baseline_metric` pairs a run's figure after a treatment with its own figure before it, seed by seed, and
+    /// reads lower-is-better metrics the other way round.
+    func testBeforeAndAfterWithinOneRun() throws {
+        try writeRun(
+            "r2r", seeds: [1, 2, 3],
+            metrics: [
+                "after": [0.99, 0.99, 0.96], "before": [0.94, 0.95, 0.96], "relevance_after": [0.01, 0.02, 0.03],
+                "relevance_before": [0.15, 0.16, 0.14],
+            ])
+        let report = try ClaimReport(
+            claims: claims([
+                claim("r2r", "after", ["over": .list([.string("r2r")]), "baseline_metric": .string("before")]),
+                claim(
+                    "r2r", "relevance_after",
+                    [
+                        "over": .list([.string("r2r")]), "baseline_metric": .string("relevance_before"),
+                        "higher": .boolean(false),
+                    ]),
+                claim("r2r", "after", ["over": .list([.string("r2r")]), "baseline_metric": .string("befor")]),
+            ]), runsFolder: folder)
+        let accuracy = try XCTUnwrap(report.rows[0].paired.first)
+        XCTAssertEqual(accuracy.baseline, "r2r's before")
+        for (actual, expected) in zip(accuracy.differences, [0.05, 0.04, 0]) {
+            XCTAssertEqual(actual, expected, accuracy: 1e-12)
+        }
+        // A third seed with no gain leaves the interval across 0.
+        XCTAssertEqual(report.rows[0].verdict, .doesNotHold, report.rows[0].reason)
+        XCTAssertTrue(report.rows[0].reason.contains("not clearly above r2r's before"), report.rows[0].reason)
+        let relevance = try XCTUnwrap(report.rows[1].paired.first)
+        for (actual, expected) in zip(relevance.differences, [0.14, 0.14, 0.11]) {
+            XCTAssertEqual(actual, expected, accuracy: 1e-12)
+        }
+        XCTAssertEqual(report.rows[1].verdict, .holds, report.rows[1].reason)
+        XCTAssertEqual(report.rows[2].verdict, .notRun)
+        XCTAssertTrue(report.rows[2].reason.contains("no metric befor"), report.rows[2].reason)
+    }
+
     func testOneSeedGivesNoIntervalAndMissingRunsAreSaid() throws {
         try writeRun("full", seeds: [1], metrics: ["test_accuracy": [0.99]])
         try writeRun("base", seeds: [1], metrics: ["test_accuracy": [0.98]])
@@ -164,6 +201,7 @@ final class ClaimReportTests: XCTestCase {
             (claim("full", "x", paper: .number(1), ["comparable": .boolean(false)]), "needs `why`"),
             (claim("full", "x", paper: .number(1), ["unit": .string("percent")]), "unit"),
             (claim("full", "x", ["over": .string("base")]), "list of run folders"),
+            (claim("full", "x", paper: .number(1), ["baseline_metric": .string("y")]), "needs the baselines"),
         ]
         for (entry, expected) in cases {
             XCTAssertThrowsError(try ClaimReport(claims: claims([entry]), runsFolder: folder)) { error in
