@@ -107,9 +107,30 @@ final class SpectralRelevanceAnalysisTests: XCTestCase {
         let ranking = SpectralRelevanceAnalysis.rank(
             labels: labels, rows: rows, dimensions: 3, maps: maps, cells: cells)
         XCTAssertEqual(ranking.map(\.label), [2, 0, 1])
-        XCTAssertEqual(ranking[0].concentration, 1, accuracy: 1e-12, "all of the excess is on the 4 patch cells")
-        XCTAssertLessThan(ranking[2].concentration, 0.6, "the style's excess spreads over its 19 cells")
+        XCTAssertEqual(ranking[0].concentration, 0.25, accuracy: 1e-12, "the excess is even on the 4 patch cells")
+        // The style's 19 cells carry 1/19 each; on (2, 5), in row 2, the rest has more (0.0875), so its excess
+        // is even on 18 cells.
+        XCTAssertEqual(ranking[2].concentration, 1.0 / 18, accuracy: 1e-12)
         XCTAssertEqual(ranking[0].distance, ranking[2].distance, accuracy: 1e-12)
+    }
+
+    /// Artifact MNIST seed 3: stroke clusters whose excess fills a tenth of the cells lay further out in the
+    /// embedding than the artifact's cluster. The share of the excess in a tenth of the cells gave both 1 and let
+    /// the distance decide; the effective number of cells (9 for the stroke, 4 for the patch) ranks the artifact
+    /// first while the stroke's distance is less than 9/4 of the artifact's.
+    func testASmallSpotOutranksAShortStrokeFurtherOut() {
+        let cells = 100
+        var (maps, labels, rows) = Self.groupedMaps(counts: [30, 10, 10], cells: cells) { group, map in
+            for column in 0..<10 { map[2 * 10 + column] = 1 }
+            if group == 1 { for column in 1...9 { map[7 * 10 + column] = 1 } }
+            if group == 2 { for cell in [88, 89, 98, 99] { map[cell] = 2.5 } }
+        }
+        for sample in labels.indices where labels[sample] == 1 { rows[sample * 3 + 1] = 2 }
+        let ranking = SpectralRelevanceAnalysis.rank(
+            labels: labels, rows: rows, dimensions: 3, maps: maps, cells: cells)
+        XCTAssertEqual(ranking.map(\.label).prefix(2), [2, 1])
+        XCTAssertEqual(ranking[1].concentration, 1.0 / 9, accuracy: 1e-12)
+        XCTAssertGreaterThan(ranking[1].distance, 1.5 * ranking[0].distance, "the stroke lies further out")
     }
 
     func testSimilarityTellsASecondClusterOfTheArtifactFromAStyle() {

@@ -11,7 +11,8 @@ import LucernaCore
 /// ranked by how much they look like a shortcut: far from the other samples in the embedding (`distance`,
 /// between the cluster's mean row and the rest's, in the coordinates the clusterings saw) and with its extra
 /// relevance concentrated in a small region (`concentration`: where the cluster's mean |map| exceeds the
-/// rest's, the share of that excess in its top tenth of cells; 0.1 for an even spread). The ranking score is their product; the largest clusters of a class (the bulk) sit far from
+/// rest's, one over the effective number of cells that excess covers, its participation ratio (Σe)²/Σe²: 1/k
+/// for an excess spread evenly over k cells, 1/cells for an even spread). The ranking score is their product; the largest clusters of a class (the bulk) sit far from
 /// nothing and rank last. Each cluster also carries its `similarity` to the top-ranked one (the cosine of
 /// their excess maps), which tells a second cluster of the same artifact from a way of drawing the class.
 ///
@@ -49,6 +50,7 @@ public struct SpectralRelevanceAnalysis {
         public let members: [Int]
         public let share: Double
         public let distance: Double
+        /// One over the effective number of cells of the cluster's excess relevance (its participation ratio).
         public let concentration: Double
         /// The cosine between this cluster's excess map (its mean |map| above the rest's) and the top-ranked
         /// cluster's: near 1 when both add relevance on the same spot (SpRAy split one artifact over two
@@ -181,8 +183,10 @@ public struct SpectralRelevanceAnalysis {
                 others.isEmpty
                 ? 0
                 : zip(meanRow(members), meanRow(others)).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot()
-            // Where the cluster's mean |map| exceeds the rest's, and how much of that excess sits in a tenth of
-            // the cells: an artifact adds relevance on a small spot; a way of writing a digit moves it along strokes.
+            // Where the cluster's mean |map| exceeds the rest's, and on how many cells in effect: an artifact adds
+            // relevance on a small spot; a way of writing a digit moves it along strokes. A share of the excess in
+            // a fixed fraction of the cells (a tenth, the first version) saturated at 0.8-0.9 for strokes too, and
+            // a stroke cluster further out in the embedding then outranked a pure artifact cluster.
             func meanMagnitude(_ samples: [Int]) -> [Double] {
                 var mean = [Double](repeating: 0, count: cells)
                 for sample in samples { for cell in 0..<cells { mean[cell] += abs(maps[sample * cells + cell]) } }
@@ -191,10 +195,10 @@ public struct SpectralRelevanceAnalysis {
             let rest = others.isEmpty ? [Double](repeating: 0, count: cells) : meanMagnitude(others)
             let excess = zip(meanMagnitude(members), rest).map { max(0, $0 - $1) }
             let total = excess.reduce(0, +)
-            let top = excess.sorted(by: >).prefix(max(1, (cells + 9) / 10)).reduce(0, +)
+            let squares = excess.reduce(0) { $0 + $1 * $1 }
             let cluster = Cluster(
                 label: label, members: members, share: Double(members.count) / Double(samples),
-                distance: distance, concentration: total > 0 ? top / total : 0)
+                distance: distance, concentration: total > 0 ? squares / (total * total) : 0)
             return (cluster: cluster, excess: excess)
         }
         func key(_ entry: Ranked) -> (Double, Int, Int) {
