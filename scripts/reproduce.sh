@@ -72,6 +72,14 @@ trap 'record_invocation' EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 
+# Each experiment's start, resumption and end, with the commit that ran it, as a line of RUNS/experiments.jsonl:
+# the report names the commit of each experiment, which differs from the header's when an invocation of a later
+# commit resumed or reran it (a line is one short write, so parallel jobs do not interleave).
+record_experiment() {
+  printf '{"name": "%s", "event": "%s", "commit": "%s", "time": "%s"}\n' \
+    "$1" "$2" "$commit" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >> "$runs/experiments.jsonl"
+}
+
 # One experiment: run, resume or skip it; its output goes to RUNS/logs/NAME.log.
 run_one() {
   local name="$1" recipe="$2" overrides="$3"
@@ -81,16 +89,19 @@ run_one() {
   if [ -f "$folder/run.json" ]; then
     arguments=(run --resume "$folder" --threads "$threads")
     echo "$(date +%T) $name: resuming"
+    record_experiment "$name" resumed
   else
     arguments=(run "$recipe" --out "$folder" --threads "$threads")
     [ "$mode" = full ] || arguments+=(--seed 1)
     if [ "$overrides" != "-" ]; then for item in $overrides; do arguments+=(--set "$item"); done; fi
     echo "$(date +%T) $name: started"
+    record_experiment "$name" started
   fi
   if "$lucerna" "${arguments[@]}" >> "$log" 2>&1; then
     echo "$(date +%T) $name: done"
+    record_experiment "$name" finished
   else
-    echo "$(date +%T) $name: FAILED (see $log)"; return 1
+    echo "$(date +%T) $name: FAILED (see $log)"; record_experiment "$name" failed; return 1
   fi
 }
 
@@ -136,8 +147,13 @@ record_invocation
 total=$(sed -n 's/.*"wall seconds": \([0-9]*\).*/\1/p' "$runs/invocations.jsonl" | awk '{sum += $1} END {print sum + 0}')
 count=$(grep -c . "$runs/invocations.jsonl")
 first=$(sed -n '1s/^{"started": "\([^"]*\)".*/\1/p' "$runs/invocations.jsonl")
+# Every commit the invocations ran, in order, with how many invocations ran it.
+commits=$(sed -n 's/.*"commit": "\([^"]*\)".*/\1/p' "$runs/invocations.jsonl" | awk '
+  !($0 in count) { order[++kinds] = $0 } { count[$0]++ }
+  END { for (i = 1; i <= kinds; i++) printf "%s%s (%d invocation%s)", (i > 1 ? ", " : ""), order[i],
+        count[order[i]], (count[order[i]] > 1 ? "s" : "") }')
 cat > "$runs/reproduce.json" <<EOF
-{"commit": "$commit", "uncommitted changes": $dirty, "mode": "$mode", "first invocation started": "$first",
+{"commit of this invocation": "$commit", "commits of all invocations": "$commits", "uncommitted changes": $dirty, "mode": "$mode", "first invocation started": "$first",
  "started": "$started",
  "finished": "$(date -u +%Y-%m-%dT%H:%M:%SZ)", "wall seconds of this invocation": $SECONDS,
  "invocations": $count, "wall seconds of all invocations": $total, "cpu": "$cpu",

@@ -371,12 +371,13 @@ public struct ClaimReport {
         return order.map { name in (name, rows.filter { $0.claim.section == name }) }
     }
 
-    /// Each run folder the claims use, with its recipe, overrides, seeds and wall time per seed.
+    /// Each run folder the claims use, with its recipe, overrides, seeds, wall time per seed and the commits that ran it.
     func settings() -> [(run: String, text: String)] {
         var runs: [String] = []
         for row in rows {
             for name in [row.claim.run] + row.claim.baselines where !runs.contains(name) { runs.append(name) }
         }
+        let recorded = commitsByRun
         return runs.map { run in
             let folder = "\(runsFolder)/\(run)"
             guard let record = RunReport.json("\(folder)/run.json") else { return (run, "not run") }
@@ -399,8 +400,26 @@ public struct ClaimReport {
                 parts.append("wall time per seed " + times.map { Self.duration($0) }.joined(separator: ", "))
             }
             if let threads = record["threads"]?.numberValue { parts.append("\(Int(threads)) thread(s) each") }
+            let commits = recorded[run] ?? []
+            if !commits.isEmpty {
+                parts.append((commits.count == 1 ? "commit " : "commits ") + commits.joined(separator: ", "))
+            }
             return (run, parts.joined(separator: "; "))
         }
+    }
+
+    /// The commits that started or resumed each experiment, in order, from `RUNS_DIR/experiments.jsonl`
+    /// (`scripts/reproduce.sh` writes a line for each start, resumption and end): more than one when an
+    /// invocation of a later commit resumed it. Experiments run before that record existed have none.
+    var commitsByRun: [String: [String]] {
+        var commits: [String: [String]] = [:]
+        for record in RunReport.records("\(runsFolder)/experiments.jsonl") {
+            guard case .string(let name)? = record["name"], case .string(let commit)? = record["commit"],
+                case .string(let event)? = record["event"], event == "started" || event == "resumed"
+            else { continue }
+            if commits[name]?.last != commit { commits[name, default: []].append(commit) }
+        }
+        return commits
     }
 
     static func duration(_ seconds: Double) -> String {

@@ -63,5 +63,18 @@ final class ReproduceTests: XCTestCase {
         let firstStart = try XCTUnwrap(
             invocations.split(separator: "\n").first?.split(separator: "\"").dropFirst(3).first)
         XCTAssert(record.contains("\"first invocation started\": \"\(firstStart)\""), record)
+        // Both invocations ran the checkout's commit.
+        XCTAssert(record.contains(" (2 invocations)\","), record)
+        // Each experiment's start (and the resumed one's resumption) is on record with its commit, and the
+        // report's settings name it.
+        let events = try String(contentsOfFile: "\(runs)/experiments.jsonl", encoding: .utf8)
+            .split(separator: "\n")
+        XCTAssertEqual(events.filter { $0.contains("\"event\": \"started\"") }.count, experiments.count)
+        XCTAssertEqual(events.filter { $0.contains("\"event\": \"finished\"") }.count, experiments.count + 1)
+        XCTAssertEqual(
+            events.filter { $0.contains("\"event\": \"resumed\"") }.map { $0.contains("\"\(experiments[0])\"") },
+            [true])
+        let finalReport = try String(contentsOfFile: "\(runs)/paper.md", encoding: .utf8)
+        XCTAssert(finalReport.contains("- `\(experiments[0])`: ") && finalReport.contains("; commit "), finalReport)
     }
 }

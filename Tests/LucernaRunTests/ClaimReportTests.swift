@@ -191,6 +191,34 @@ final class ClaimReportTests: XCTestCase {
         XCTAssertTrue(report.html.contains("<tr class=\"holds\">"))
     }
 
+    func testSettingsNameTheCommitsThatRanEachExperiment() throws {
+        try writeRun("full", seeds: [1], metrics: ["test_accuracy": [0.99]])
+        try writeRun("image", seeds: [1], metrics: ["test_accuracy": [0.95]])
+        try writeRun("audio", seeds: [1], metrics: ["test_accuracy": [0.9]])
+        // `full` started at one commit and was resumed at a later one; `image` ran at one commit and was skipped
+        // by a later invocation (no line); `audio` predates the record. A malformed line is ignored.
+        let lines = [
+            #"{"name": "full", "event": "started", "commit": "aaa1111", "time": "t"}"#,
+            #"{"name": "image", "event": "started", "commit": "aaa1111", "time": "t"}"#,
+            #"{"name": "image", "event": "finished", "commit": "aaa1111", "time": "t"}"#,
+            #"{"name": "full", "event": "failed", "commit": "aaa1111", "time": "t"}"#, "not json",
+            #"{"name": "full", "event": "resumed", "commit": "bbb2222", "time": "t"}"#,
+            #"{"name": "full", "event": "finished", "commit": "ccc3333", "time": "t"}"#,
+        ]
+        try (lines.joined(separator: "\n") + "\n").write(
+            toFile: "\(folder)/experiments.jsonl", atomically: true, encoding: .utf8)
+        let report = try ClaimReport(
+            claims: claims([
+                claim("full", "test_accuracy", paper: .number(0.9)),
+                claim("image", "test_accuracy", paper: .number(0.9)),
+                claim("audio", "test_accuracy", paper: .number(0.9)),
+            ]), runsFolder: folder)
+        let settings = Dictionary(uniqueKeysWithValues: report.settings().map { ($0.run, $0.text) })
+        XCTAssertEqual(settings["full"]?.hasSuffix("; commits aaa1111, bbb2222"), true, settings["full"] ?? "")
+        XCTAssertEqual(settings["image"]?.hasSuffix("; commit aaa1111"), true, settings["image"] ?? "")
+        XCTAssertEqual(settings["audio"]?.contains("commit"), false, settings["audio"] ?? "")
+    }
+
     func testMalformedClaimsAreErrorsNamingTheClaim() throws {
         let cases: [([String: ConfigValue], String)] = [
             (claim("full", "x", paper: .number(1), ["papers": .number(1)]), "unknown field 'papers'"),
