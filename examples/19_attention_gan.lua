@@ -7,7 +7,10 @@ auditor's Grad-CAM++ map of each generated sample kept on the sample's own foreg
 thick-stroke samples — ink above the training median — kept at one half, and the auditor's per-class accuracy on
 generated samples kept even) and image grids per class in the report. The averaged generator is then scored
 (docs/guide/generation.md):
-  - GAN-test accuracy: the auditing CNN on generated samples, against the classes they were drawn for;
+  - GAN-test accuracy: the auditing CNN on generated samples, against the classes they were drawn for, and the same
+    by a judge: a second CNN trained after the GAN on the auditor's images, which the generator never saw (the
+    bias feedback trains the generator toward the auditor's per-class accuracy, so the auditor's own figure is
+    not an independent score when it is on; `judge` = false leaves it out);
   - GAN-train accuracy: a fresh CNN trained on generated samples only — as many as the auditor's real training
     images, with the auditor's protocol — on the real test set, beside the auditor's accuracy (Shmelkov et al.);
   - cluster NMI (ClusterGAN's protocol) in the auditing CNN's `relu3` features, and the same for real test images;
@@ -48,6 +51,7 @@ local defaults = {
    -- (Shmelkov et al. 2018 train on as many generated samples as the real classifier had real ones).
    gan_train_per_class = 0,
    gan_train_epochs = 5, every_images = 500, every_log = 100, every_metrics = 1000, metrics_per_class = 100,
+   judge = true,
 }
 -- The quick setting: a smaller model with attention at 7×7 and a larger step size, 400 steps — recognisable
 -- digits in a few minutes. It changes the defaults, so `--set` still overrides any of them.
@@ -199,6 +203,16 @@ train(lucerna.merge(protocol, {name = "gan_train", model = gan_trained, data = g
                                epochs = config.gan_train_epochs}))
 local gan_train = evaluate{model = gan_trained, data = test_set, name = "gan_train_test"}.accuracy
 
+-- The judge: a CNN like the auditor, trained last (so every score above stays as it was without it) from the random
+-- state at this point, on the auditor's images; no feedback ever saw it.
+local judge_accuracy, judge_test, judge_report
+if config.judge then
+   local judge = models.cnn{}
+   train(lucerna.merge(protocol, {name = "judge", model = judge, data = auditor_set, epochs = config.auditor_epochs}))
+   judge_accuracy = evaluate{model = judge, data = test_set, name = "judge_test"}.accuracy
+   judge_test, judge_report = score("gan_test_accuracy", {classifier = judge}, drawn.images, drawn.labels)
+end
+
 local summary = {phase = "summary", auditor_accuracy = auditor_accuracy, gan_test_accuracy = gan_test,
                  gan_test_worst_class_accuracy = gan_test_report.worst_class_accuracy,
                  gan_train_accuracy = gan_train, gan_train_samples = gan_train_set.labels:numel(),
@@ -209,12 +223,18 @@ local summary = {phase = "summary", auditor_accuracy = auditor_accuracy, gan_tes
                  thick_share = drawn_thick, real_thick_share = real_thick,
                  -- the bias feedback's target is one half: how far the generated share is from it
                  thick_share_gap = math.abs(drawn_thick - 0.5),
-                 gan_seconds = gan_seconds}
+                 gan_seconds = gan_seconds,
+                 judge_accuracy = judge_accuracy, gan_test_accuracy_judge = judge_test,
+                 gan_test_worst_class_accuracy_judge = judge_report and judge_report.worst_class_accuracy}
 run.log(summary)
 print(("%s, %d generator steps in %d s"):format(config.dataset, config.steps, gan_seconds))
 print(("GAN-test accuracy %.4f (worst class %.4f; the auditor on real test images %.4f), GAN-train accuracy %.4f"
        .. " (trained on %d generated samples)")
       :format(gan_test, gan_test_report.worst_class_accuracy, auditor_accuracy, gan_train, gan_train_set.labels:numel()))
+if judge_test then
+   print(("GAN-test accuracy by the judge %.4f (worst class %.4f; the judge on real test images %.4f)")
+         :format(judge_test, judge_report.worst_class_accuracy, judge_accuracy))
+end
 print(("cluster NMI %.4f (real test images %.4f); classifier FID %.3f (real floor %.3f), KID %.4f (floor %.4f)")
       :format(cluster_nmi, real_cluster_nmi, fid, fid_floor, kid, kid_floor))
 print(("generation SSIM %.4f (real test images against the same references %.4f), memorisation ratio %.3f")

@@ -95,9 +95,9 @@ final class ExamplesTests: XCTestCase {
             metrics: [
                 "gan_test_accuracy", "gan_train_accuracy", "gan_train_samples", "cluster_nmi", "classifier_fid",
                 "generation_ssim", "real_ssim", "memorization_ratio", "wasserstein", "thick_share",
-                "fairness_discrepancy",
+                "fairness_discrepancy", "judge_accuracy", "gan_test_accuracy_judge",
             ],
-            prints: "GAN-test accuracy", needsData: true),
+            prints: "GAN-test accuracy by the judge", needsData: true),
         "20_spoken_to_image": Example(
             overrides: [
                 "quick=true", "steps=2", "limit=600", "test_pairs=100", "classifier_epochs=1", "every_log=1",
