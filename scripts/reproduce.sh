@@ -72,12 +72,14 @@ trap 'record_invocation' EXIT
 trap 'exit 143' TERM
 trap 'exit 130' INT
 
+# A JSON string of $1 (backslashes and quotes escaped).
+json_string() { local text=${1//\\/\\\\}; printf '"%s"' "${text//\"/\\\"}"; }
 # Each experiment's start, resumption and end, with the commit that ran it, as a line of RUNS/experiments.jsonl:
 # the report names the commit of each experiment, which differs from the header's when an invocation of a later
 # commit resumed or reran it (a line is one short write, so parallel jobs do not interleave).
 record_experiment() {
-  printf '{"name": "%s", "event": "%s", "commit": "%s", "time": "%s"}\n' \
-    "$1" "$2" "$commit" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >> "$runs/experiments.jsonl"
+  printf '{"name": %s, "event": "%s", "commit": %s, "time": "%s"}\n' \
+    "$(json_string "$1")" "$2" "$(json_string "$commit")" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >> "$runs/experiments.jsonl"
 }
 
 # One experiment: run, resume or skip it; its output goes to RUNS/logs/NAME.log.
@@ -107,7 +109,6 @@ run_one() {
 
 failed=0
 running=0
-json_string() { local text=${1//\\/\\\\}; printf '"%s"' "${text//\"/\\\"}"; }
 index=0
 [ "$backend" = local ] || : > "$runs/manifest.jsonl"
 for line in "${manifest[@]}"; do

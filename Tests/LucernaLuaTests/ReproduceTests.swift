@@ -74,7 +74,13 @@ final class ReproduceTests: XCTestCase {
         XCTAssertEqual(
             events.filter { $0.contains("\"event\": \"resumed\"") }.map { $0.contains("\"\(experiments[0])\"") },
             [true])
+        let commit = try XCTUnwrap(
+            record.components(separatedBy: "\"commit of this invocation\": \"").dropFirst().first?
+                .split(separator: "\"").first)
         let finalReport = try String(contentsOfFile: "\(runs)/paper.md", encoding: .utf8)
-        XCTAssert(finalReport.contains("- `\(experiments[0])`: ") && finalReport.contains("; commit "), finalReport)
+        let setting = try XCTUnwrap(
+            finalReport.split(separator: "\n").first { $0.hasPrefix("- `\(experiments[0])`: ") }, finalReport)
+        // Started and resumed at the same commit: named once.
+        XCTAssert(setting.hasSuffix("; commit \(commit)"), String(setting))
     }
 }
