@@ -448,6 +448,27 @@ static void fill_planes(const Plan *plan, const float *sample, float *planes) {
         }
 }
 
+/* dst[j * dst_stride + i] = src[i * src_stride + j] for an 8 × 8 block (data movement only: the same bits). */
+__attribute__((target("avx2"))) static void transpose_8x8_avx2(const float *src, long src_stride, float *dst,
+                                                                long dst_stride) {
+    __m256 r[8], t[8], u[8];
+    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + i * src_stride);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; i++) {
+        _mm256_storeu_ps(dst + i * dst_stride, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
+        _mm256_storeu_ps(dst + (i + 4) * dst_stride, _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
+    }
+}
+
 void lucerna_conv2d_plan_run(const void *memory, const float *input, long count, float *output, float *scratch) {
     const Plan *plan = memory;
     const long plane_size = plan->plane_height * plan->plane_width;
@@ -474,11 +495,30 @@ void lucerna_conv2d_plan_run(const void *memory, const float *input, long count,
                     channel_phase_avx512(&g, phase->rows, phase->cols, plan->plane_width, phase->col_begin);
                 else channel_phase_avx2(&g, phase->rows, phase->cols, plan->plane_width, phase->col_begin);
                 /* buffer[position][channel] to the output's planes, eight channels at a time. */
+                const long plane = plan->out_height * plan->out_width;
+                /* Whole output rows one after another (a stride-1 phase): positions are contiguous in both. */
+                const int contiguous = phase->col_step == 1 && phase->row_step == 1 && phase->out_col == 0 &&
+                                       phase->cols == plan->out_width;
                 for (long o0 = 0; o0 < plan->out_channels; o0 += 8) {
                     const long o1 = o0 + 8 < plan->out_channels ? o0 + 8 : plan->out_channels;
+                    if (contiguous && o1 - o0 == 8) {
+                        const long positions = phase->rows * phase->cols;
+                        float *first = destination + o0 * plane + phase->out_row * plan->out_width;
+                        long index = 0;
+                        for (; index + 8 <= positions; index += 8)
+                            transpose_8x8_avx2(flat + index * stride + o0, stride, first + index, plane);
+                        for (; index < positions; index++)
+                            for (long o = o0; o < o1; o++) first[(o - o0) * plane + index] = flat[index * stride + o];
+                        continue;
+                    }
                     for (long r = 0, index = 0; r < phase->rows; r++) {
                         const long row = (phase->out_row + r * phase->row_step) * plan->out_width + phase->out_col;
-                        for (long k = 0; k < phase->cols; k++, index++)
+                        long k = 0;
+                        if (o1 - o0 == 8 && phase->col_step == 1)
+                            for (; k + 8 <= phase->cols; k += 8, index += 8)
+                                transpose_8x8_avx2(flat + index * stride + o0, stride, destination + o0 * plane + row + k,
+                                                   plane);
+                        for (; k < phase->cols; k++, index++)
                             for (long o = o0; o < o1; o++)
                                 destination[o * plan->out_height * plan->out_width + row + k * phase->col_step] =
                                     flat[index * stride + o];
@@ -621,10 +661,15 @@ WEIGHT_SAMPLE(weight_sample_avx2, weight_block_avx2, "avx2,fma", 8, 2)
    usually comes from memory, written by the previous operation), and each position's eight values written
    together into the transposed block, which stays in cache. (A plain channel-by-channel loop strides its
    writes through one set of the cache; 8 × 8 blocks over positions first read 64 streams at once.) */
-static void transpose_gradient(const float *dy, long outputs, long positions, float *transposed, long channels) {
+static void transpose_gradient(const float *dy, long outputs, long positions, float *transposed, long channels,
+                               int vectors) {
     for (long o0 = 0; o0 < outputs; o0 += 8) {
         const long o1 = o0 + 8 < outputs ? o0 + 8 : outputs;
-        for (long p = 0; p < positions; p++)
+        long p = 0;
+        if (vectors && o1 - o0 == 8)
+            for (; p + 8 <= positions; p += 8)
+                transpose_8x8_avx2(dy + o0 * positions + p, positions, transposed + p * channels + o0, channels);
+        for (; p < positions; p++)
             for (long o = o0; o < o1; o++) transposed[p * channels + o] = dy[o * positions + p];
     }
 }
@@ -645,7 +690,8 @@ void lucerna_conv2d_weight_run(const void *memory, const float *input, const flo
                               plan->out_height, plan->out_width, plan->plane_width,  partial};
     for (long n = 0; n < count; n++) {
         fill_planes(plan, input + n * in_size, planes);
-        transpose_gradient(output_gradient + n * out_size, plan->out_channels, positions, transposed, channels);
+        transpose_gradient(output_gradient + n * out_size, plan->out_channels, positions, transposed, channels,
+                           plan->lanes >= 8);
         if (plan->lanes == 16) weight_sample_avx512(&g, plan->phases[0].taps);
         else if (plan->lanes == 8) weight_sample_avx2(&g, plan->phases[0].taps);
         else weight_block_scalar(&g, 0, plan->phases[0].taps, 0, channels);

@@ -78,4 +78,13 @@ const char *lucerna_kernel_level(void);
 /* The newest OpenBLAS kernel family this CPU supports: "SkylakeX" (AVX-512 F, CD, BW, DQ, VL), "Haswell"
    (AVX2, FMA), "Sandybridge" (AVX), or NULL. */
 const char *lucerna_openblas_family(void);
+
+/* The engine's worker threads, `Sources/CKernels/pool.c`. Runs body(context, k) for k in 0 ..< workers and returns
+   when all have returned: k = 0 on the calling thread, k >= 1 on the pool's k-th thread, always the same thread
+   for the same k (the pool starts threads as needed and keeps them). A call from inside a body, or while another
+   thread's call runs, runs every k on the calling thread in order, so a body must not depend on running in
+   parallel. */
+typedef void (*lucerna_pool_body)(void *context, long worker);
+void lucerna_pool_run(long workers, lucerna_pool_body body, void *context);
+
 #endif

@@ -1,5 +1,5 @@
 import CBLAS
-import Dispatch
+import CKernels
 import Foundation
 
 /// The engine's own thread count (for elementwise, reduction and im2col kernels) and OpenBLAS's.
@@ -50,12 +50,19 @@ public enum Parallel {
         }
         let chunk = (count + workers - 1) / workers
         withoutActuallyEscaping(body) { body in
-            // The kernels' closures capture raw buffers that each chunk touches disjointly.
-            let task = UncheckedSendable(value: body)
-            DispatchQueue.concurrentPerform(iterations: workers) { worker in
-                let start = worker * chunk
-                let end = min(count, start + chunk)
-                if start < end { task.value(start..<end) }
+            // The kernels' closures capture raw buffers that each chunk touches disjointly. Chunk k runs on
+            // the pool's k-th thread every time (chunk 0 on this one), so a thread finds in its cache what it
+            // wrote in the region before.
+            var job = ChunkJob(body: body, count: count, chunk: chunk)
+            withUnsafeMutablePointer(to: &job) { pointer in
+                lucerna_pool_run(
+                    workers,
+                    { context, worker in
+                        guard let job = context?.assumingMemoryBound(to: ChunkJob.self).pointee else { return }
+                        let start = worker * job.chunk
+                        let end = min(job.count, start + job.chunk)
+                        if start < end { job.body(start..<end) }
+                    }, pointer)
             }
         }
     }
@@ -72,6 +79,12 @@ public enum Parallel {
         }
         return (0..<chunks).contains { flags[$0] }
     }
+}
+
+/// One region of ``Parallel/forEachChunk(_:costPerItem:_:)``: its body and split.
+private struct ChunkJob {
+    let body: (Range<Int>) -> Void
+    let count: Int, chunk: Int
 }
 
 /// Carries a value across a concurrency boundary the caller knows to be safe.

@@ -1,0 +1,140 @@
+#include "CKernels.h"
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+/* The engine's worker threads (see CKernels.h). One region runs at a time: the calling thread publishes the job
+   and bumps `generation`; every pool thread sees the bump, runs its index if the job has one, and acknowledges
+   by decrementing `remaining`, so the job is never overwritten while a pool thread may still read it. Idle pool
+   threads spin for a while (a region usually follows another within microseconds, and waking a sleeping thread,
+   on a virtual machine a halted virtual CPU, costs tens of microseconds) and then sleep on a condition variable.
+   Index k always runs on the same thread, so a tensor a thread wrote in one region is in its core's cache in
+   the next, as with OpenMP's static schedule. */
+
+#define LUCERNA_POOL_MAX_THREADS 255
+/* About half a millisecond of PAUSE instructions on current x86 cores before an idle thread sleeps. */
+#define LUCERNA_POOL_SPINS 16384
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER; /* guards pool_started, pool_sleepers */
+static pthread_cond_t pool_wake = PTHREAD_COND_INITIALIZER;
+static atomic_long pool_generation;
+static atomic_long pool_remaining;
+static atomic_int pool_busy;
+static long pool_started;
+static long pool_sleepers;
+static _Thread_local int pool_inside;
+
+static struct {
+    lucerna_pool_body body;
+    void *context;
+    long workers;
+} pool_job;
+
+typedef struct {
+    long index, seen;
+} PoolThreadStart;
+
+static inline void pool_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static void *pool_thread(void *argument) {
+    PoolThreadStart start = *(PoolThreadStart *)argument;
+    free(argument);
+    pool_inside = 1; /* a region's body that starts another region runs it on its own thread */
+    long seen = start.seen;
+    for (;;) {
+        long generation;
+        int spins = 0;
+        while ((generation = atomic_load_explicit(&pool_generation, memory_order_acquire)) == seen) {
+            if (++spins < LUCERNA_POOL_SPINS) {
+                pool_pause();
+                continue;
+            }
+            pthread_mutex_lock(&pool_lock);
+            pool_sleepers++;
+            while ((generation = atomic_load_explicit(&pool_generation, memory_order_acquire)) == seen) {
+                pthread_cond_wait(&pool_wake, &pool_lock);
+            }
+            pool_sleepers--;
+            pthread_mutex_unlock(&pool_lock);
+            break;
+        }
+        seen = generation;
+        if (start.index < pool_job.workers) pool_job.body(pool_job.context, start.index);
+        atomic_fetch_sub_explicit(&pool_remaining, 1, memory_order_acq_rel);
+    }
+    return NULL;
+}
+
+/* Starts pool threads until there are `count` (at most LUCERNA_POOL_MAX_THREADS); returns how many there are.
+   Called while no region runs (pool_busy held), so the generation the new threads start from is current. */
+static long pool_grow(long count) {
+    if (count > LUCERNA_POOL_MAX_THREADS) count = LUCERNA_POOL_MAX_THREADS;
+    pthread_mutex_lock(&pool_lock);
+    while (pool_started < count) {
+        PoolThreadStart *start = malloc(sizeof *start);
+        if (start == NULL) break;
+        start->index = pool_started + 1;
+        start->seen = atomic_load_explicit(&pool_generation, memory_order_relaxed);
+        pthread_attr_t attributes;
+        pthread_attr_init(&attributes);
+        pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
+        pthread_t thread;
+        int failed = pthread_create(&thread, &attributes, pool_thread, start);
+        pthread_attr_destroy(&attributes);
+        if (failed) {
+            free(start);
+            break;
+        }
+        pool_started++;
+    }
+    long started = pool_started;
+    pthread_mutex_unlock(&pool_lock);
+    return started;
+}
+
+static void pool_run_serially(long workers, lucerna_pool_body body, void *context) {
+    for (long index = 0; index < workers; index++) body(context, index);
+}
+
+void lucerna_pool_run(long workers, lucerna_pool_body body, void *context) {
+    if (workers <= 1 || pool_inside) {
+        pool_run_serially(workers, body, context);
+        return;
+    }
+    if (atomic_exchange_explicit(&pool_busy, 1, memory_order_acquire)) {
+        /* Another thread's region is running: this one runs on the calling thread, the same chunks in order. */
+        pool_run_serially(workers, body, context);
+        return;
+    }
+    long threads = pool_grow(workers - 1);
+    if (threads < workers - 1) {
+        atomic_store_explicit(&pool_busy, 0, memory_order_release);
+        pool_run_serially(workers, body, context);
+        return;
+    }
+    pool_inside = 1;
+    pool_job.body = body;
+    pool_job.context = context;
+    pool_job.workers = workers;
+    atomic_store_explicit(&pool_remaining, threads, memory_order_relaxed);
+    atomic_fetch_add_explicit(&pool_generation, 1, memory_order_release);
+    pthread_mutex_lock(&pool_lock);
+    if (pool_sleepers > 0) pthread_cond_broadcast(&pool_wake);
+    pthread_mutex_unlock(&pool_lock);
+    body(context, 0);
+    int spins = 0;
+    while (atomic_load_explicit(&pool_remaining, memory_order_acquire) > 0) {
+        if (++spins < LUCERNA_POOL_SPINS) {
+            pool_pause();
+        } else {
+            sched_yield();
+        }
+    }
+    pool_inside = 0;
+    atomic_store_explicit(&pool_busy, 0, memory_order_release);
+}

@@ -1,0 +1,98 @@
+import Foundation
+import XCTest
+
+@testable import LucernaCore
+
+/// The engine's worker pool (`Sources/CKernels/pool.c`) through ``Parallel/forEachChunk(_:costPerItem:_:)``.
+final class ParallelTests: XCTestCase {
+    private func withThreads(_ count: Int, _ body: () throws -> Void) rethrows {
+        let previous = Parallel.threadCount
+        defer { Parallel.setThreadCount(previous) }
+        Parallel.setThreadCount(count)
+        try body()
+    }
+
+    /// Marks for each index how often a region visited it, and which thread ran each chunk.
+    private final class Visits: @unchecked Sendable {
+        let counts: UnsafeMutablePointer<Int32>
+        let threads: UnsafeMutablePointer<pthread_t>
+        let count: Int, chunks: Int
+        init(count: Int, chunks: Int) {
+            self.count = count
+            self.chunks = chunks
+            counts = .allocate(capacity: count)
+            counts.initialize(repeating: 0, count: count)
+            threads = .allocate(capacity: chunks)
+            threads.initialize(repeating: pthread_self(), count: chunks)
+        }
+        deinit {
+            counts.deallocate()
+            threads.deallocate()
+        }
+        func visit(_ range: Range<Int>) {
+            for index in range { counts[index] += 1 }
+            threads[Parallel.chunkIndex(of: range, count: count, chunks: chunks)] = pthread_self()
+        }
+    }
+
+    func testEveryIndexRunsOnceAndEachChunkOnTheSameThreadEveryTime() {
+        withThreads(4) {
+            let count = 100_003
+            let chunks = Parallel.chunkCount(count)
+            XCTAssertEqual(chunks, 4)
+            var firstThreads: [pthread_t] = []
+            for round in 0..<50 {
+                let visits = Visits(count: count, chunks: chunks)
+                Parallel.forEachChunk(count) { visits.visit($0) }
+                XCTAssertTrue((0..<count).allSatisfy { visits.counts[$0] == 1 }, "round \(round)")
+                let threads = (0..<chunks).map { visits.threads[$0] }
+                XCTAssertTrue(pthread_equal(threads[0], pthread_self()) != 0, "chunk 0 runs on the calling thread")
+                XCTAssertEqual(Set(threads.map { UInt($0) }).count, chunks, "each chunk on its own thread")
+                if round == 0 {
+                    firstThreads = threads
+                } else {
+                    XCTAssertEqual(threads.map { UInt($0) }, firstThreads.map { UInt($0) }, "round \(round)")
+                }
+                // A pause long enough for the pool threads to stop spinning and sleep, now and then.
+                if round % 10 == 9 { usleep(5000) }
+            }
+        }
+    }
+
+    func testFewerChunksThanPoolThreadsAndARegionInsideARegion() {
+        withThreads(4) { Parallel.forEachChunk(100_000) { _ in } }  // the pool has three threads now
+        withThreads(2) {
+            let count = 80_000
+            let outer = Visits(count: count, chunks: 2)
+            let inner = Visits(count: count, chunks: 2)
+            Parallel.forEachChunk(count) { range in
+                outer.visit(range)
+                // A region started from inside a body runs its chunks on that body's thread, in order.
+                if range.lowerBound == 0 { Parallel.forEachChunk(count) { inner.visit($0) } }
+            }
+            XCTAssertTrue((0..<count).allSatisfy { outer.counts[$0] == 1 && inner.counts[$0] == 1 })
+            XCTAssertTrue(pthread_equal(inner.threads[0], inner.threads[1]) != 0)
+        }
+    }
+
+    func testRegionsFromTwoThreadsAtOnceBothComplete() {
+        withThreads(2) {
+            let count = 50_000
+            let group = DispatchGroup()
+            let failures = Visits(count: 2, chunks: 1)  // counts[k]: failed rounds of caller k
+            for caller in 0..<2 {
+                group.enter()
+                Thread.detachNewThread {
+                    for _ in 0..<200 {
+                        let visits = Visits(count: count, chunks: 2)
+                        Parallel.forEachChunk(count) { visits.visit($0) }
+                        if !(0..<count).allSatisfy({ visits.counts[$0] == 1 }) { failures.counts[caller] += 1 }
+                    }
+                    group.leave()
+                }
+            }
+            XCTAssertEqual(group.wait(timeout: .now() + 60), .success)
+            XCTAssertEqual(failures.counts[0] + failures.counts[1], 0)
+        }
+    }
+}
