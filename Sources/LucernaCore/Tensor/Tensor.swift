@@ -49,6 +49,10 @@ public final class Tensor: @unchecked Sendable {
 
     // MARK: Creation
 
+    /// This machine's memory, read once (`physicalMemory` asks the kernel every time, and tensors are made
+    /// thousands of times a second).
+    private static let machineMemoryBytes = ProcessInfo.processInfo.physicalMemory
+
     /// The element count of a user-supplied shape: every dimension non-negative, the product without
     /// overflow, and the buffer no larger than this machine's memory (so an absurd shape is an error,
     /// not a trap in the allocator).
@@ -66,7 +70,7 @@ public final class Tensor: @unchecked Sendable {
             total = product
         }
         let (bytes, overflow) = total.multipliedReportingOverflow(by: dtype.byteWidth)
-        guard !overflow, UInt64(bytes) <= ProcessInfo.processInfo.physicalMemory else {
+        guard !overflow, UInt64(bytes) <= machineMemoryBytes else {
             throw TensorError(operation, "shape \(describe(shape: shape)) needs more memory than this machine has")
         }
         try TensorStorage.admission?(bytes, operation)
