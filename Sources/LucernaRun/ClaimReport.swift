@@ -18,7 +18,10 @@ import LucernaTrain
 ///   treatment (`run = "r2r", metric = "accuracy_after", over = {"r2r"}, baseline_metric = "accuracy_before"`);
 /// - `higher` (default true): whether larger is better; `target`: this project's own target for the metric;
 /// - `comparable = false` with `why`: the paper's figure measures something else (the row says why);
-/// - `unit = "%"`: shown ×100; `note`: a sentence added to the row.
+/// - `unit = "%"`: shown ×100; `note`: a sentence added to the row;
+/// - `longer = {setting = "...", records = {FOLDER, ...}}`: the same metric from committed records of a longer
+///   setting than the one command runs (folders with a `summary.json`, relative to the working directory), given
+///   beside the target as the best figure, with whether it meets the target. The verdict stays the command's.
 ///
 /// Reference: Dror et al., "The Hitchhiker's Guide to Testing Statistical Significance in Natural Language
 /// Processing", ACL 2018 (paired tests over the same seeds and splits); SciPy's `stats.t.interval`.
@@ -49,6 +52,15 @@ public struct ClaimReport {
         public let why: String?
         public let note: String?
         public let percent: Bool
+        public let longer: Longer?
+    }
+
+    /// A longer setting's committed records of a claim's metric (`longer` in the claims file).
+    public struct Longer {
+        /// What the setting is (e.g. "9,000 steps, docs/results.md").
+        public let setting: String
+        /// Folders with a `summary.json` (one seed's or several seeds').
+        public let records: [String]
     }
 
     /// Ours for one run and metric: the per-seed values in seed order.
@@ -79,6 +91,8 @@ public struct ClaimReport {
         public let reason: String
         /// Whether ours meets the claim's target (nil without a target or a measurement).
         public let targetMet: Bool?
+        /// The longer setting's values of the metric, or why there are none (nil without `longer`).
+        public var longer: Result<Measurement, Failure>? = nil
     }
 
     public let title: String
@@ -96,7 +110,10 @@ public struct ClaimReport {
         }
         self.runsFolder = runsFolder
         rows = try entries.enumerated().map { index, entry in
-            try Self.judge(Self.claim(entry, position: index + 1), runsFolder: runsFolder)
+            let claim = try Self.claim(entry, position: index + 1)
+            var row = try Self.judge(claim, runsFolder: runsFolder)
+            row.longer = claim.longer.map { Self.longerMeasurement($0, metric: claim.metric) }
+            return row
         }
     }
 
@@ -107,7 +124,7 @@ public struct ClaimReport {
         guard case .table(let fields) = entry else { throw RunError("claims", "\(label) must be a table") }
         let known: Set = [
             "section", "claim", "run", "metric", "paper", "over", "baseline_metric", "higher", "target", "comparable",
-            "why", "note", "unit",
+            "why", "note", "unit", "longer",
         ]
         if let unknown = fields.keys.filter({ !known.contains($0) }).sorted().first {
             throw RunError(
@@ -173,6 +190,27 @@ public struct ClaimReport {
         guard paper != nil || !baselines.isEmpty || !comparable else {
             throw RunError("claims", "\(label): give the paper's figure (`paper`) or the baselines it beats (`over`)")
         }
+        func longer() throws -> Longer? {
+            switch fields["longer"] {
+            case nil, .null?: return nil
+            case .table(let entry)?:
+                guard case .string(let setting)? = entry["setting"], !setting.isEmpty,
+                    case .list(let items)? = entry["records"], !items.isEmpty,
+                    Set(entry.keys).isSubset(of: ["setting", "records"])
+                else {
+                    throw RunError("claims", "\(label).longer must be {setting = \"...\", records = {FOLDER, ...}}")
+                }
+                let records = try items.map {
+                    guard case .string(let folder) = $0, !folder.isEmpty else {
+                        throw RunError("claims", "\(label).longer.records must list folders (strings)")
+                    }
+                    return folder
+                }
+                return Longer(setting: setting, records: records)
+            case let other?:
+                throw RunError("claims", "\(label).longer must be a table, not a \(other.kindName)")
+            }
+        }
         func target() throws -> Double? {
             switch fields["target"] {
             case nil, .null?: return nil
@@ -184,7 +222,25 @@ public struct ClaimReport {
             metric: try text("metric") ?? "", paper: paper, baselines: baselines, baselineMetric: baselineMetric,
             higherIsBetter: try flag("higher", default: true),
             target: try target(),
-            comparable: comparable, why: why, note: try text("note", required: false), percent: unit == "%")
+            comparable: comparable, why: why, note: try text("note", required: false), percent: unit == "%",
+            longer: try longer())
+    }
+
+    /// The metric's values in the longer setting's record folders, seeds in the order listed, or the reason there
+    /// are none.
+    static func longerMeasurement(_ longer: Longer, metric: String) -> Result<Measurement, Failure> {
+        var (seeds, values) = ([Int](), [Double]())
+        for folder in longer.records {
+            let loaded: SeedSummary?
+            do { loaded = try SeedSummary.load(from: folder) } catch { return .failure(Failure("\(error)")) }
+            guard let summary = loaded else { return .failure(Failure("no summary.json in \(folder)")) }
+            guard let found = summary.values[metric], found.count == summary.seeds.count else {
+                return .failure(Failure("\(folder) has no \(metric) for each of its seeds"))
+            }
+            seeds += summary.seeds
+            values += found
+        }
+        return .success(Measurement(seeds: seeds, values: values))
     }
 
     /// The metric's per-seed values in `runsFolder/run`, or the reason there are none.
@@ -353,11 +409,26 @@ public struct ClaimReport {
                 "vs \($0.baseline): \(Self.signed($0.mean, percent: percent)) \(Self.range($0.interval, percent: percent))"
             }.joined(separator: "; ")
         }
-        let target =
+        var target =
             claim.target.map { target in
                 let met = row.targetMet.map { $0 ? " met" : " missed" } ?? ""
                 return "\(claim.higherIsBetter ? "≥" : "≤") \(Self.format(target, percent: percent))\(met)"
             } ?? "–"
+        if let longer = claim.longer, let result = row.longer {
+            switch result {
+            case .success(let measurement):
+                let met = claim.target.map { goal in
+                    (claim.higherIsBetter ? measurement.mean >= goal : measurement.mean <= goal) ? ": met" : ": missed"
+                }
+                let count = measurement.values.count
+                target +=
+                    "; \(longer.setting): \(Self.format(measurement.mean, percent: percent)) ± "
+                    + "\(Self.format(measurement.standardDeviation, percent: percent)) (\(count) seed\(count == 1 ? "" : "s"))"
+                    + (met ?? "")
+            case .failure(let failure):
+                target += "; \(longer.setting): \(failure.message)"
+            }
+        }
         let why = [row.reason, claim.note].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ". ")
         return [claim.text, paper, ours, interval, target, row.verdict.rawValue, why]
     }

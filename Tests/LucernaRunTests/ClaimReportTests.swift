@@ -219,6 +219,43 @@ final class ClaimReportTests: XCTestCase {
         XCTAssertEqual(settings["audio"]?.contains("commit"), false, settings["audio"] ?? "")
     }
 
+    /// A longer setting's committed records give the best figure beside the target; the verdict stays the run's.
+    func testALongerSettingIsGivenBesideTheTarget() throws {
+        try writeRun("spoken", seeds: [1, 2, 3], metrics: ["ssim": [0.64, 0.63, 0.65]])
+        // Records as docs/generation-runs keeps them: one folder per seed, and one folder of two seeds.
+        try writeRun("long/seed-1", seeds: [1], metrics: ["ssim": [0.91]])
+        try writeRun("long/rest", seeds: [2, 3], metrics: ["ssim": [0.90, 0.92], "other": [1, 2]])
+        try writeRun("short/seed-1", seeds: [1], metrics: ["other": [1]])
+        func longer(_ records: [String]) -> ConfigValue {
+            .table([
+                "setting": .string("9,000 steps"), "records": .list(records.map { .string("\(folder)/\($0)") }),
+            ])
+        }
+        let extra: [String: ConfigValue] = ["target": .number(0.9), "unit": .string("%")]
+        let report = try ClaimReport(
+            claims: claims([
+                claim(
+                    "spoken", "ssim", paper: .number(0.888),
+                    extra.merging(["longer": longer(["long/seed-1", "long/rest"])]) { $1 }),
+                claim(
+                    "spoken", "ssim", paper: .number(0.888),
+                    extra.merging(["longer": longer(["long/rest", "missing"])]) { $1 }),
+                claim(
+                    "spoken", "ssim", paper: .number(0.888), extra.merging(["longer": longer(["short/seed-1"])]) { $1 }),
+                claim("spoken", "ssim", paper: .number(0.888), extra),
+            ]), runsFolder: folder)
+        XCTAssertEqual(report.rows.map(\.verdict), [.doesNotHold, .doesNotHold, .doesNotHold, .doesNotHold])
+        let measured = try XCTUnwrap(try report.rows[0].longer?.get())
+        XCTAssertEqual(measured.seeds, [1, 2, 3])
+        XCTAssertEqual(measured.values, [0.91, 0.90, 0.92])
+        XCTAssertEqual(
+            report.cells(report.rows[0])[4], "≥ 90.00 % missed; 9,000 steps: 91.00 % ± 1.00 % (3 seeds): met")
+        XCTAssertTrue(report.cells(report.rows[1])[4].contains("no summary.json in \(folder)/missing"))
+        XCTAssertTrue(report.cells(report.rows[2])[4].contains("has no ssim for each of its seeds"))
+        XCTAssertEqual(report.cells(report.rows[3])[4], "≥ 90.00 % missed")
+        XCTAssertNil(report.rows[3].longer)
+    }
+
     func testMalformedClaimsAreErrorsNamingTheClaim() throws {
         let cases: [([String: ConfigValue], String)] = [
             (claim("full", "x", paper: .number(1), ["papers": .number(1)]), "unknown field 'papers'"),
@@ -230,6 +267,11 @@ final class ClaimReportTests: XCTestCase {
             (claim("full", "x", paper: .number(1), ["unit": .string("percent")]), "unit"),
             (claim("full", "x", ["over": .string("base")]), "list of run folders"),
             (claim("full", "x", paper: .number(1), ["baseline_metric": .string("y")]), "needs the baselines"),
+            (claim("full", "x", paper: .number(1), ["longer": .string("records")]), "longer must be a table"),
+            (
+                claim("full", "x", paper: .number(1), ["longer": .table(["records": .list([.string("a")])])]),
+                "longer must be {setting"
+            ),
         ]
         for (entry, expected) in cases {
             XCTAssertThrowsError(try ClaimReport(claims: claims([entry]), runsFolder: folder)) { error in
