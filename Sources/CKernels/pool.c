@@ -70,10 +70,24 @@ static void *pool_thread(void *argument) {
     return NULL;
 }
 
+/* A child of fork() has only the forking thread: it starts its own pool threads when it needs them. */
+static void pool_after_fork_in_child(void) {
+    pthread_mutex_init(&pool_lock, NULL);
+    pthread_cond_init(&pool_wake, NULL);
+    pool_started = 0;
+    pool_sleepers = 0;
+    pool_inside = 0;
+    atomic_store_explicit(&pool_busy, 0, memory_order_relaxed);
+}
+
+static pthread_once_t pool_fork_handler = PTHREAD_ONCE_INIT;
+static void pool_register_fork_handler(void) { pthread_atfork(NULL, NULL, pool_after_fork_in_child); }
+
 /* Starts pool threads until there are `count` (at most LUCERNA_POOL_MAX_THREADS); returns how many there are.
    Called while no region runs (pool_busy held), so the generation the new threads start from is current. */
 static long pool_grow(long count) {
     if (count > LUCERNA_POOL_MAX_THREADS) count = LUCERNA_POOL_MAX_THREADS;
+    pthread_once(&pool_fork_handler, pool_register_fork_handler);
     pthread_mutex_lock(&pool_lock);
     while (pool_started < count) {
         PoolThreadStart *start = malloc(sizeof *start);

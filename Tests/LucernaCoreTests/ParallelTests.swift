@@ -75,6 +75,26 @@ final class ParallelTests: XCTestCase {
         }
     }
 
+    /// A forked child has no pool threads: its first region starts its own instead of waiting for the parent's.
+    func testAForkedChildRunsRegions() {
+        withThreads(2) {
+            let count = 50_000
+            Parallel.forEachChunk(count) { _ in }  // the parent's pool thread exists now
+            let child = fork()
+            if child == 0 {
+                alarm(20)  // a child that waits for the parent's threads is killed, and the test fails
+                let visits = Visits(count: count, chunks: 2)
+                Parallel.forEachChunk(count) { visits.visit($0) }
+                let distinct = pthread_equal(visits.threads[0], visits.threads[1]) == 0
+                _exit((0..<count).allSatisfy { visits.counts[$0] == 1 } && distinct ? 0 : 1)
+            }
+            XCTAssertGreaterThan(child, 0)
+            var status: Int32 = 0
+            XCTAssertEqual(waitpid(child, &status, 0), child)
+            XCTAssertEqual(status, 0, "the child exits 0 after a region on two threads (status \(status))")
+        }
+    }
+
     func testRegionsFromTwoThreadsAtOnceBothComplete() {
         withThreads(2) {
             let count = 50_000
