@@ -496,7 +496,9 @@ void lucerna_conv2d_plan_run(const void *memory, const float *input, long count,
                 else channel_phase_avx2(&g, phase->rows, phase->cols, plan->plane_width, phase->col_begin);
                 /* buffer[position][channel] to the output's planes, eight channels at a time. */
                 const long plane = plan->out_height * plan->out_width;
-                /* Whole output rows one after another (a stride-1 phase): positions are contiguous in both. */
+                /* Whole output rows one after another (every forward plan, and the stride-1 transposed one): the
+                   positions are contiguous on both sides, so 8 × 8 blocks. A transposed phase of a larger stride
+                   writes every stride-th position, one at a time. */
                 const int contiguous = phase->col_step == 1 && phase->row_step == 1 && phase->out_col == 0 &&
                                        phase->cols == plan->out_width;
                 for (long o0 = 0; o0 < plan->out_channels; o0 += 8) {
@@ -513,14 +515,9 @@ void lucerna_conv2d_plan_run(const void *memory, const float *input, long count,
                     }
                     for (long r = 0, index = 0; r < phase->rows; r++) {
                         const long row = (phase->out_row + r * phase->row_step) * plan->out_width + phase->out_col;
-                        long k = 0;
-                        if (o1 - o0 == 8 && phase->col_step == 1)
-                            for (; k + 8 <= phase->cols; k += 8, index += 8)
-                                transpose_8x8_avx2(flat + index * stride + o0, stride, destination + o0 * plane + row + k,
-                                                   plane);
-                        for (; k < phase->cols; k++, index++)
+                        for (long k = 0; k < phase->cols; k++, index++)
                             for (long o = o0; o < o1; o++)
-                                destination[o * plan->out_height * plan->out_width + row + k * phase->col_step] =
+                                destination[o * plane + row + k * phase->col_step] =
                                     flat[index * stride + o];
                     }
                 }

@@ -7,13 +7,14 @@
 /* The engine's worker threads (see CKernels.h). One region runs at a time: the calling thread publishes the job
    and bumps `generation`; every pool thread sees the bump, runs its index if the job has one, and acknowledges
    by decrementing `remaining`, so the job is never overwritten while a pool thread may still read it. Idle pool
-   threads spin for a while (a region usually follows another within microseconds, and waking a sleeping thread,
-   on a virtual machine a halted virtual CPU, costs tens of microseconds) and then sleep on a condition variable.
+   threads spin for a while (a region usually follows another within microseconds, and a handoff to a sleeping
+   thread measured a median of 15-16 us against 0.2-0.3 us to a spinning one, `scripts/bench/pool_handoff.c` on
+   the AMD EPYC VM of BENCHMARKS.md, 2026-12-05) and then sleep on a condition variable.
    Index k always runs on the same thread, so a tensor a thread wrote in one region is in its core's cache in
    the next, as with OpenMP's static schedule. */
 
 #define LUCERNA_POOL_MAX_THREADS 255
-/* About half a millisecond of PAUSE instructions on current x86 cores before an idle thread sleeps. */
+/* PAUSE instructions an idle thread spins before it sleeps: 394-446 us on that AMD EPYC (Zen 3) VM. */
 #define LUCERNA_POOL_SPINS 16384
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER; /* guards pool_started, pool_sleepers */
@@ -84,9 +85,10 @@ static pthread_once_t pool_fork_handler = PTHREAD_ONCE_INIT;
 static void pool_register_fork_handler(void) { pthread_atfork(NULL, NULL, pool_after_fork_in_child); }
 
 /* Starts pool threads until there are `count` (at most LUCERNA_POOL_MAX_THREADS); returns how many there are.
-   Called while no region runs (pool_busy held), so the generation the new threads start from is current. */
+   Called while no region runs (pool_busy held): pool_started changes only here, so it is read without the lock. */
 static long pool_grow(long count) {
     if (count > LUCERNA_POOL_MAX_THREADS) count = LUCERNA_POOL_MAX_THREADS;
+    if (pool_started >= count) return pool_started; /* every region after the first: no lock */
     pthread_once(&pool_fork_handler, pool_register_fork_handler);
     pthread_mutex_lock(&pool_lock);
     while (pool_started < count) {

@@ -53,6 +53,11 @@ public struct ClaimReport {
         public let note: String?
         public let percent: Bool
         public let longer: Longer?
+
+        /// Whether `value` reaches `target` in the claim's direction (nil without a target).
+        func meetsTarget(_ value: Double) -> Bool? {
+            target.map { higherIsBetter ? value >= $0 : value <= $0 }
+        }
     }
 
     /// A longer setting's committed records of a claim's metric (`longer` in the claims file).
@@ -227,25 +232,33 @@ public struct ClaimReport {
     }
 
     /// The metric's values in the longer setting's record folders, seeds in the order listed, or the reason there
-    /// are none.
+    /// are none (a folder without the metric for every one of its seeds, or whose summary cannot be read).
     static func longerMeasurement(_ longer: Longer, metric: String) -> Result<Measurement, Failure> {
         var (seeds, values) = ([Int](), [Double]())
         for folder in longer.records {
-            let loaded: SeedSummary?
-            do { loaded = try SeedSummary.load(from: folder) } catch { return .failure(Failure("\(error)")) }
-            guard let summary = loaded else { return .failure(Failure("no summary.json in \(folder)")) }
-            guard let found = summary.values[metric], found.count == summary.seeds.count else {
-                return .failure(Failure("\(folder) has no \(metric) for each of its seeds"))
+            let result: Result<Measurement, Failure>
+            do { result = try measurement(folder: folder, metric: metric) } catch {
+                return .failure(Failure("\(error)"))
             }
-            seeds += summary.seeds
-            values += found
+            switch result {
+            case .failure(let failure): return .failure(failure)
+            case .success(let found) where found.seeds.isEmpty:
+                return .failure(Failure("\(folder) has no \(metric) for each of its seeds"))
+            case .success(let found):
+                seeds += found.seeds
+                values += found.values
+            }
         }
         return .success(Measurement(seeds: seeds, values: values))
     }
 
     /// The metric's per-seed values in `runsFolder/run`, or the reason there are none.
     static func measurement(run: String, metric: String, runsFolder: String) throws -> Result<Measurement, Failure> {
-        let folder = "\(runsFolder)/\(run)"
+        try measurement(folder: "\(runsFolder)/\(run)", metric: metric)
+    }
+
+    /// The metric's per-seed values in `folder`'s summary, or the reason there are none.
+    static func measurement(folder: String, metric: String) throws -> Result<Measurement, Failure> {
         guard let summary = try SeedSummary.load(from: folder) else {
             return .failure(Failure("no summary.json in \(folder): the run has not finished"))
         }
@@ -279,7 +292,7 @@ public struct ClaimReport {
         case .success(let measurement): ours = measurement
         }
         let better: (Double, Double) -> Bool = claim.higherIsBetter ? { $0 >= $1 } : { $0 <= $1 }
-        let targetMet = claim.target.map { better(ours.mean, $0) }
+        let targetMet = claim.meetsTarget(ours.mean)
         let show = { (value: Double) in format(value, percent: claim.percent) }
         if !claim.comparable {
             return Row(
@@ -417,9 +430,7 @@ public struct ClaimReport {
         if let longer = claim.longer, let result = row.longer {
             switch result {
             case .success(let measurement):
-                let met = claim.target.map { goal in
-                    (claim.higherIsBetter ? measurement.mean >= goal : measurement.mean <= goal) ? ": met" : ": missed"
-                }
+                let met = claim.meetsTarget(measurement.mean).map { $0 ? ": met" : ": missed" }
                 let count = measurement.values.count
                 target +=
                     "; \(longer.setting): \(Self.format(measurement.mean, percent: percent)) ± "
