@@ -1,5 +1,6 @@
-import LucernaCore
 import XCTest
+
+@testable import LucernaCore
 
 /// Dense LAPACK wrappers against their definitions, and the block Lanczos solver against the dense one.
 final class LinearAlgebraTests: XCTestCase {
@@ -102,6 +103,65 @@ final class LinearAlgebraTests: XCTestCase {
                 abs(iterative.vectors[pair * size + $0] - dense.vectors[pair * size + $0])
             }.max()!
             XCTAssertLessThan(difference, 1e-6, "eigenvector \(pair) (gap \(gap))")
+        }
+    }
+
+    func testKrylovEigenvectorsAreOrthonormal() throws {
+        // Many pairs of a clustered spectrum (SpRAy's case): the local-then-full orthogonalisation keeps the
+        // Ritz vectors orthonormal to rounding.
+        let matrix = try knnGraph(points: 1200, clusters: 10, neighbours: 8, spread: 4, seed: 7)
+        let count = 24
+        let result = try SymmetricEigensolver.largest(matrix, count: count, seed: 3)
+        XCTAssertGreaterThan(result.basisSize, 0)
+        let size = matrix.size
+        var worst = 0.0
+        for first in 0..<count {
+            for second in first..<count {
+                let dot = (0..<size).reduce(0.0) {
+                    $0 + result.vectors[first * size + $1] * result.vectors[second * size + $1]
+                }
+                worst = max(worst, abs(dot - (first == second ? 1 : 0)))
+            }
+        }
+        XCTAssertLessThan(worst, 1e-10, "largest |VᵀV − I| entry")
+        let dense = try SymmetricEigensolver.dense(matrix, count: count)
+        for pair in 0..<count { XCTAssertEqual(result.values[pair], dense.values[pair], accuracy: 1e-9) }
+    }
+
+    func testTheNextRitzCheckFollowsTheResidualsDecay() {
+        let cases: [(after: (Int, Double), previous: (Int, Double), target: Double, expected: Int, why: String)] = [
+            ((200, 1e-3), (0, .infinity), 1e-9, 240, "no earlier check: a fifth more"),
+            ((240, 1e-2), (200, 1e-3), 1e-9, 288, "no decay: a fifth more"),
+            ((300, 1e-5), (280, 1e-3), 2e-9, 340, "1e-3 to 1e-5 over 20 vectors: 2e-9 after 37 more, five blocks"),
+            ((300, 0.9e-3), (280, 1e-3), 1e-9, 360, "a decay too slow for a fifth: a fifth"),
+            ((300, 1.01e-9), (280, 1e-3), 1e-9, 308, "nearly there: one block on"),
+        ]
+        for test in cases {
+            let next = SymmetricEigensolver.nextCheck(
+                after: test.after, previous: test.previous, target: test.target, width: 8)
+            XCTAssertEqual(next, test.expected, test.why)
+        }
+    }
+
+    func testSparseProductOfManyVectorsMatchesOneAtATime() throws {
+        let matrix = try knnGraph(points: 300, clusters: 3, neighbours: 6, spread: 2, seed: 8)
+        let (size, count) = (matrix.size, 7)
+        let generator = RandomGenerator(seed: 9)
+        let vectors = (0..<(size * count)).map { _ in generator.nextNormal() }
+        var together = [Double](repeating: .nan, count: size * count)
+        vectors.withUnsafeBufferPointer { source in
+            together.withUnsafeMutableBufferPointer { target in
+                matrix.multiply(source.baseAddress!, count: count, into: target.baseAddress!)
+            }
+        }
+        for vector in 0..<count {
+            for row in 0..<size {
+                var sum = 0.0
+                for index in matrix.rowStarts[row]..<matrix.rowStarts[row + 1] {
+                    sum += matrix.values[index] * vectors[vector * size + matrix.columns[index]]
+                }
+                XCTAssertEqual(together[vector * size + row], sum, "vector \(vector) row \(row)")
+            }
         }
     }
 

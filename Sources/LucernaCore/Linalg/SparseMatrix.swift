@@ -63,30 +63,63 @@ public struct SparseMatrix: Sendable, Equatable {
     }
 
     /// The product with `count` vectors of length `size` stored one after another, into `output` (same layout).
+    /// The vectors are first laid side by side (row-major `size`×`count`), so that each stored entry reads one
+    /// contiguous run of `count` values; every sum runs over the row's entries in stored order, four vectors at
+    /// a time, so the bits are those of one vector at a time.
     public func multiply(
         _ vectors: UnsafePointer<Double>, count: Int, into output: UnsafeMutablePointer<Double>
     ) {
         let size = size
+        guard count > 0, size > 0 else { return }
+        var interleaved = [Double](repeating: 0, count: size * count)
+        var products = [Double](repeating: 0, count: size * count)
+        for vector in 0..<count {
+            for row in 0..<size { interleaved[row * count + vector] = vectors[vector * size + row] }
+        }
         rowStarts.withUnsafeBufferPointer { starts in
             columns.withUnsafeBufferPointer { columns in
                 values.withUnsafeBufferPointer { values in
-                    let work = UncheckedSendable(value: (starts, columns, values, vectors, output))
-                    Parallel.forEachChunk(size, costPerItem: max(1, count * (values.count / max(1, size)))) { rows in
-                        let (starts, columns, values, vectors, output) = work.value
-                        for vector in 0..<count {
-                            let source = vectors + vector * size
-                            let target = output + vector * size
-                            for row in rows {
-                                var sum = 0.0
-                                for index in starts[row]..<starts[row + 1] {
-                                    sum += values[index] * source[columns[index]]
+                    interleaved.withUnsafeBufferPointer { interleaved in
+                        products.withUnsafeMutableBufferPointer { products in
+                            let work = UncheckedSendable(
+                                value: (starts, columns, values, interleaved.baseAddress!, products.baseAddress!))
+                            Parallel.forEachChunk(size, costPerItem: max(1, count * (values.count / max(1, size)))) {
+                                rows in
+                                let (starts, columns, values, source, target) = work.value
+                                for row in rows {
+                                    let (first, last) = (starts[row], starts[row + 1])
+                                    let output = target + row * count
+                                    var vector = 0
+                                    while vector + 4 <= count {
+                                        var (sum0, sum1, sum2, sum3) = (0.0, 0.0, 0.0, 0.0)
+                                        for index in first..<last {
+                                            let value = values[index]
+                                            let input = source + columns[index] * count + vector
+                                            sum0 += value * input[0]
+                                            sum1 += value * input[1]
+                                            sum2 += value * input[2]
+                                            sum3 += value * input[3]
+                                        }
+                                        (output[vector], output[vector + 1]) = (sum0, sum1)
+                                        (output[vector + 2], output[vector + 3]) = (sum2, sum3)
+                                        vector += 4
+                                    }
+                                    for vector in vector..<count {
+                                        var sum = 0.0
+                                        for index in first..<last {
+                                            sum += values[index] * source[columns[index] * count + vector]
+                                        }
+                                        output[vector] = sum
+                                    }
                                 }
-                                target[row] = sum
                             }
                         }
                     }
                 }
             }
+        }
+        for vector in 0..<count {
+            for row in 0..<size { output[vector * size + row] = products[row * count + vector] }
         }
     }
 

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The largest eigenvalues of a large sparse symmetric matrix and their eigenvectors: block Lanczos with
 /// full reorthogonalisation and Rayleigh–Ritz (Golub & Underwood's block Lanczos; the Krylov basis is
 /// kept and every new block is orthogonalised twice against it, so no spurious copies appear), the block
@@ -48,6 +50,8 @@ public enum SymmetricEigensolver {
         var coefficients: [Double] = []
         var residualNorm = Double.infinity
         var lastCheck = 0
+        var nextCheck = 0
+        var previousCheck = (basis: 0, residual: Double.infinity)
         while true {
             // 2. Append the block; W = M·block.
             let previous = basis.count / size
@@ -58,15 +62,21 @@ public enum SymmetricEigensolver {
                     matrix.multiply(source.baseAddress!, count: width, into: target.baseAddress!)
                 }
             }
-            // 3. H's new columns and rows: C = Qᵀ W (current×width); then W ← W − Q C, twice.
-            coefficients = projection(of: product, onto: basis, basisCount: current, count: width, length: size)
-            for row in 0..<current {
+            // 3. H's new columns and rows: C = Q_localᵀ W against the last two blocks (where, by the block
+            //    three-term recurrence, all of W's components lie in exact arithmetic; H is zero above them);
+            //    W ← W − Q_local C; then W ← W − Q Qᵀ W against the whole basis, which removes what rounding
+            //    left along every earlier vector (twice when it cancels more than a 1/√2 of a column's
+            //    norm, Daniel–Gragg–Kaufman–Stewart).
+            let local = max(0, previous - width)
+            coefficients = projection(
+                of: product, onto: basis, range: local..<current, count: width, length: size)
+            for row in local..<current {
                 for column in 0..<width {
-                    let value = coefficients[row * width + column]
+                    let value = coefficients[(row - local) * width + column]
                     let at = previous + column
                     if row >= previous {
                         // Inside the new diagonal block: symmetrise.
-                        let mirrored = coefficients[(previous + column) * width + (row - previous)]
+                        let mirrored = coefficients[(previous + column - local) * width + (row - previous)]
                         projected[row * limit + at] = 0.5 * (value + mirrored)
                     } else {
                         projected[row * limit + at] = value
@@ -74,9 +84,14 @@ public enum SymmetricEigensolver {
                     }
                 }
             }
-            subtract(coefficients, basis: basis, basisCount: current, from: &product, count: width, length: size)
-            let again = projection(of: product, onto: basis, basisCount: current, count: width, length: size)
-            subtract(again, basis: basis, basisCount: current, from: &product, count: width, length: size)
+            subtract(coefficients, basis: basis, range: local..<current, from: &product, count: width, length: size)
+            for pass in 0..<2 {
+                let before = norms(of: product, count: width, length: size)
+                let again = projection(of: product, onto: basis, range: 0..<current, count: width, length: size)
+                subtract(again, basis: basis, range: 0..<current, from: &product, count: width, length: size)
+                let after = norms(of: product, count: width, length: size)
+                if pass == 1 || zip(before, after).allSatisfy({ $1 >= 0.5.squareRoot() * $0 }) { break }
+            }
             // 4. The next block and R with W = next·R; a (near) zero column of R is an invariant subspace: a
             //    fresh random direction replaces it, with no coupling to the basis.
             block = product
@@ -87,8 +102,8 @@ public enum SymmetricEigensolver {
             {
                 var fresh = (0..<(width * size)).map { _ in generator.nextNormal() }
                 for _ in 0..<2 {
-                    let c = projection(of: fresh, onto: basis, basisCount: current, count: width, length: size)
-                    subtract(c, basis: basis, basisCount: current, from: &fresh, count: width, length: size)
+                    let c = projection(of: fresh, onto: basis, range: 0..<current, count: width, length: size)
+                    subtract(c, basis: basis, range: 0..<current, from: &fresh, count: width, length: size)
                 }
                 for row in lost..<width {
                     for column in 0..<width { triangle[row * width + column] = 0 }
@@ -98,10 +113,12 @@ public enum SymmetricEigensolver {
                 block = merged
             }
             // 5. Rayleigh–Ritz once the basis can hold the wanted pairs, then each time it has grown by a fifth
-            //    (the small eigenproblem costs O(basis³)); residual ‖R · u_last‖ per Ritz pair.
+            //    (the small eigenproblem costs O(basis³)), or sooner when the residual's geometric decay over
+            //    the last two checks predicts convergence sooner; residual ‖R · u_last‖ per Ritz pair.
             if current >= count + width
-                && (lastCheck == 0 || current >= lastCheck + max(width, lastCheck / 5) || current + width > limit)
+                && (lastCheck == 0 || current >= nextCheck || current + width > limit)
             {
+                previousCheck = (lastCheck, residualNorm)
                 lastCheck = current
                 var small = [Double](repeating: 0, count: current * current)
                 for row in 0..<current {
@@ -122,6 +139,8 @@ public enum SymmetricEigensolver {
                 }
                 residualNorm = worst
                 let magnitude = max(abs(ritz.values.first ?? 0), abs(ritz.values.last ?? 0), 1e-300)
+                nextCheck = Self.nextCheck(
+                    after: (current, worst), previous: previousCheck, target: tolerance * magnitude, width: width)
                 if worst <= tolerance * magnitude || current + width > limit {
                     guard worst <= max(tolerance * magnitude, 1e-6 * magnitude) else {
                         throw TensorError(
@@ -147,6 +166,24 @@ public enum SymmetricEigensolver {
         }
     }
 
+    /// The basis size of the next Rayleigh–Ritz check after one at `last`: a fifth larger, or, when the
+    /// residual fell since the `previous` check, where its geometric decay per vector reaches `target`
+    /// (rounded up to whole blocks, at least one block on).
+    static func nextCheck(
+        after last: (basis: Int, residual: Double), previous: (basis: Int, residual: Double), target: Double,
+        width: Int
+    ) -> Int {
+        let fifth = max(width, last.basis / 5)
+        guard previous.basis > 0, last.residual < previous.residual, last.residual > target, target > 0 else {
+            return last.basis + fifth
+        }
+        let decay = log(last.residual / previous.residual) / Double(last.basis - previous.basis)
+        let needed = log(target / last.residual) / decay
+        guard needed.isFinite, needed < Double(fifth) else { return last.basis + fifth }
+        let blocks = max(1, Int(needed.rounded(.up) + Double(width - 1)) / width)
+        return last.basis + blocks * width
+    }
+
     /// The exact dense path: the matrix written out and handed to LAPACK (`O(n³)`; the reference the
     /// iterative path is tested against).
     public static func dense(_ matrix: SparseMatrix, count: Int) throws -> Result {
@@ -163,29 +200,30 @@ public enum SymmetricEigensolver {
         return Result(values: result.values, vectors: vectors, basisSize: 0, residual: 0)
     }
 
-    /// C = Qᵀ W for `basisCount` basis vectors and `count` vectors W (all of `length`, one after another):
-    /// C[i, j] = q_i · w_j, row-major basisCount×count.
-    static func projection(of vectors: [Double], onto basis: [Double], basisCount: Int, count: Int, length: Int)
+    /// C = Qᵀ W for the basis vectors in `range` and `count` vectors W (all of `length`, one after another):
+    /// C[i, j] = q_(range.lowerBound + i) · w_j, row-major range.count×count.
+    static func projection(of vectors: [Double], onto basis: [Double], range: Range<Int>, count: Int, length: Int)
         -> [Double]
     {
-        var result = [Double](repeating: 0, count: basisCount * count)
+        var result = [Double](repeating: 0, count: range.count * count)
         basis.withUnsafeBufferPointer { q in
             vectors.withUnsafeBufferPointer { w in
                 result.withUnsafeMutableBufferPointer { c in
                     MatrixKernels.gemm(
-                        transposeA: false, transposeB: true, m: basisCount, n: count, k: length, a: q.baseAddress!,
-                        b: w.baseAddress!, c: c.baseAddress!)
+                        transposeA: false, transposeB: true, m: range.count, n: count, k: length,
+                        a: q.baseAddress! + range.lowerBound * length, b: w.baseAddress!, c: c.baseAddress!)
                 }
             }
         }
         return result
     }
 
-    /// W ← W − Q C (W_j −= Σ_i C[i, j] q_i).
+    /// W ← W − Q C for the basis vectors in `range` (W_j −= Σ_i C[i, j] q_(range.lowerBound + i)).
     static func subtract(
-        _ coefficients: [Double], basis: [Double], basisCount: Int, from vectors: inout [Double], count: Int,
+        _ coefficients: [Double], basis: [Double], range: Range<Int>, from vectors: inout [Double], count: Int,
         length: Int
     ) {
+        let basisCount = range.count
         var transposed = [Double](repeating: 0, count: count * basisCount)  // −Cᵀ, count×basisCount
         for row in 0..<basisCount {
             for column in 0..<count { transposed[column * basisCount + row] = -coefficients[row * count + column] }
@@ -195,9 +233,16 @@ public enum SymmetricEigensolver {
                 vectors.withUnsafeMutableBufferPointer { w in
                     MatrixKernels.gemm(
                         transposeA: false, transposeB: false, m: count, n: length, k: basisCount, a: c.baseAddress!,
-                        b: q.baseAddress!, c: w.baseAddress!, beta: 1)
+                        b: q.baseAddress! + range.lowerBound * length, c: w.baseAddress!, beta: 1)
                 }
             }
+        }
+    }
+
+    /// The Euclidean norm of each of `count` vectors of `length` stored one after another.
+    static func norms(of vectors: [Double], count: Int, length: Int) -> [Double] {
+        (0..<count).map { vector in
+            vectors[(vector * length)..<((vector + 1) * length)].reduce(0) { $0 + $1 * $1 }.squareRoot()
         }
     }
 
