@@ -1,7 +1,8 @@
-import LucernaComponents
 import LucernaCore
 import LucernaTestSupport
 import XCTest
+
+@testable import LucernaComponents
 
 /// SpRAy's numerics against scikit-learn and SciPy (`scripts/golden/make_spray_golden.py`).
 final class SpectralClusteringTests: XCTestCase {
@@ -75,6 +76,27 @@ final class SpectralClusteringTests: XCTestCase {
         XCTAssertEqual(try adjustedRandIndex(result.labels, try fixture["kmeans_labels"].toIntegers()), 1)
         XCTAssertEqual(result.inertia, try fixture["kmeans_inertia"].toDoubles()[0], accuracy: 1e-10)
         XCTAssertThrowsError(try KMeans(clusters: 200).fit(points: points, samples: samples, features: features))
+    }
+
+    func testBlockedDistancesHaveTheBitsOfOneAtATime() {
+        // Seven rows (a block of four and three left over) of 13 features.
+        let generator = RandomGenerator(seed: 4)
+        let (count, features) = (7, 13)
+        let rows = (0..<(count * features)).map { _ in generator.nextNormal() }
+        let point = (0..<features).map { _ in generator.nextNormal() }
+        var blocked = [Double](repeating: .nan, count: count)
+        rows.withUnsafeBufferPointer { rows in
+            point.withUnsafeBufferPointer { point in
+                blocked.withUnsafeMutableBufferPointer { output in
+                    KMeans.squaredDistances(
+                        to: point.baseAddress!, rows: rows.baseAddress!, count: count, features: features,
+                        into: output.baseAddress!)
+                }
+            }
+        }
+        for row in 0..<count {
+            XCTAssertEqual(blocked[row], KMeans.squaredDistance(rows, row, point, 0, features), "row \(row)")
+        }
     }
 
     func testWardMergesAtSciPysHeights() throws {

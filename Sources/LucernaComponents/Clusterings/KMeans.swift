@@ -94,6 +94,58 @@ public final class KMeans: Clustering {
         return sum
     }
 
+    /// The squared distance of each of `count` rows (`features` values each, one after another) to `point`,
+    /// into `output`: four rows at a time, each sum over the features in order (the bits of
+    /// ``squaredDistance(_:_:_:_:_:)``), four independent sums keeping the adder busy.
+    static func squaredDistances(
+        to point: UnsafePointer<Double>, rows: UnsafePointer<Double>, count: Int, features: Int,
+        into output: UnsafeMutablePointer<Double>
+    ) {
+        var row = 0
+        while row + 4 <= count {
+            let (first, second, third, fourth) = (
+                rows + row * features, rows + (row + 1) * features, rows + (row + 2) * features,
+                rows + (row + 3) * features
+            )
+            var (sum0, sum1, sum2, sum3) = (0.0, 0.0, 0.0, 0.0)
+            for feature in 0..<features {
+                let value = point[feature]
+                let (d0, d1, d2, d3) = (
+                    first[feature] - value, second[feature] - value, third[feature] - value, fourth[feature] - value
+                )
+                sum0 += d0 * d0
+                sum1 += d1 * d1
+                sum2 += d2 * d2
+                sum3 += d3 * d3
+            }
+            (output[row], output[row + 1], output[row + 2], output[row + 3]) = (sum0, sum1, sum2, sum3)
+            row += 4
+        }
+        for row in row..<count {
+            var sum = 0.0
+            for feature in 0..<features {
+                let difference = rows[row * features + feature] - point[feature]
+                sum += difference * difference
+            }
+            output[row] = sum
+        }
+    }
+
+    /// ``squaredDistances(to:rows:count:features:into:)`` from row `row` of `points`.
+    static func squaredDistances(
+        to points: [Double], row: Int, rows: [Double], count: Int, features: Int, into output: inout [Double]
+    ) {
+        points.withUnsafeBufferPointer { points in
+            rows.withUnsafeBufferPointer { rows in
+                output.withUnsafeMutableBufferPointer { output in
+                    squaredDistances(
+                        to: points.baseAddress! + row * features, rows: rows.baseAddress!, count: count,
+                        features: features, into: output.baseAddress!)
+                }
+            }
+        }
+    }
+
     /// Greedy k-means++.
     func plusPlus(_ points: [Double], _ samples: Int, _ features: Int, _ generator: RandomGenerator) -> [Double] {
         var centers = [Double](repeating: 0, count: clusters * features)
@@ -120,13 +172,11 @@ public final class KMeans: Clustering {
                     }
                 }
                 var candidatePotential = 0.0
+                Self.squaredDistances(
+                    to: points, row: candidate, rows: points, count: samples, features: features,
+                    into: &candidateClosest)
                 for sample in 0..<samples {
-                    var sum = 0.0
-                    for feature in 0..<features {
-                        let difference = points[sample * features + feature] - points[candidate * features + feature]
-                        sum += difference * difference
-                    }
-                    candidateClosest[sample] = min(closest[sample], sum)
+                    candidateClosest[sample] = min(closest[sample], candidateClosest[sample])
                     candidatePotential += candidateClosest[sample]
                 }
                 if candidatePotential < bestPotential {
@@ -220,11 +270,14 @@ public final class KMeans: Clustering {
         }
         // Final assignment and inertia against the final centres.
         var inertia = 0.0
+        var centerDistances = [Double](repeating: 0, count: clusters)
         for sample in 0..<samples {
             var best = 0
             var bestDistance = Double.infinity
+            Self.squaredDistances(
+                to: points, row: sample, rows: centers, count: clusters, features: features, into: &centerDistances)
             for center in 0..<clusters {
-                let distance = Self.squaredDistance(points, sample, centers, center, features)
+                let distance = centerDistances[center]
                 if distance < bestDistance {
                     bestDistance = distance
                     best = center
