@@ -54,6 +54,63 @@ final class ModuleTests: XCTestCase {
         XCTAssertNil(captured)
     }
 
+    /// Bit patterns, so that NaN compares equal to NaN.
+    func bits(_ tensor: Tensor?) -> [UInt32] { (tensor?.toFloats() ?? []).map(\.bitPattern) }
+
+    func testAReLUBeforeMaxPoolingRunsSwappedWithTheSameValuesAndGradients() throws {
+        // 2 × 3 planes of 8 × 8: a window all ≤ 0 (with −0), one with a tie of positive maxima, one with
+        // zeros, and a NaN.
+        let generator = RandomGenerator(seed: 3)
+        var values = (0..<(2 * 3 * 8 * 8)).map { _ in Float(generator.nextNormal()) }
+        (values[0], values[1], values[8], values[9]) = (-1, -0.0, -0.5, -3)
+        (values[2], values[3], values[10], values[11]) = (0.7, 0.7, 0.1, 0.7)
+        (values[4], values[5], values[12], values[13]) = (0, -1, 0, -2)
+        values[100] = .nan
+        let weights = try Tensor.uniform([2, 3, 4, 4], generator: generator)
+        func pass(_ model: (Tensor) throws -> Tensor) throws -> (output: Tensor, gradient: Tensor?) {
+            let input = try Tensor(shape: [2, 3, 8, 8], scalars: values).requiringGrad()
+            let output = try model(input)
+            let gradient = try Tensor.gradients(of: [(output * weights).sum()], withRespectTo: [input])[0]
+            return (output, gradient)
+        }
+        let manual = try pass { try $0.relu().maxPool2d(kernel: (2, 2)) }
+        let swapped = try pass(Sequential([ReLU(), MaxPool2d(2)]).callAsFunction)
+        XCTAssertEqual(swapped.output.operationName, "relu", "the pooling ran first")
+        XCTAssertEqual(bits(swapped.output), bits(manual.output))
+        XCTAssertEqual(bits(swapped.gradient), bits(manual.gradient))
+        XCTAssertEqual(swapped.gradient?.toFloats()[0...1], [0, 0], "no gradient through a window all ≤ 0")
+        XCTAssertEqual(swapped.gradient?.toFloats()[2], 1 * weights.toFloats()[1], "the first of tied maxima")
+
+        // A hook on the ReLU sees its full-size output: the pair runs as written, with the same results.
+        let watched = Sequential([ReLU(), MaxPool2d(2)])
+        var seen: [Int] = []
+        _ = try XCTUnwrap(watched.module(named: "0")).addForwardHook { _, _, output in seen = output.shape }
+        let hooked = try pass(watched.callAsFunction)
+        XCTAssertEqual(seen, [2, 3, 8, 8])
+        XCTAssertEqual(hooked.output.operationName, "max_pool2d")
+        XCTAssertEqual(bits(hooked.output), bits(manual.output))
+        XCTAssertEqual(bits(hooked.gradient), bits(manual.gradient))
+    }
+
+    func testTheSwappedReLUAndPoolingDifferentiateTwiceAsWritten() throws {
+        // A convolution's weight gradient of the squared input-gradient norm (the shape of a gradient penalty).
+        let generator = RandomGenerator(seed: 4)
+        let convolution = try Conv2d(2, 3, kernelSize: (3, 3), padding: (1, 1), generator: generator)
+        let weights = try Tensor.uniform([2, 3, 4, 4], generator: generator)
+        let input = try Tensor.uniform([2, 2, 8, 8], low: -1, high: 1, generator: generator)
+        func penaltyGradient(_ rest: (Tensor) throws -> Tensor) throws -> [UInt32] {
+            let image = try input.detach().requiringGrad()
+            let output = try rest(try convolution(image))
+            let inputGradient = try XCTUnwrap(
+                Tensor.gradients(of: [(output * weights).sum()], withRespectTo: [image], createGraph: true)[0])
+            let penalty = try (inputGradient * inputGradient).sum()
+            return bits(try Tensor.gradients(of: [penalty], withRespectTo: [convolution.weight])[0])
+        }
+        let manual = try penaltyGradient { try $0.relu().maxPool2d(kernel: (2, 2)) }
+        XCTAssertEqual(try penaltyGradient(Sequential([ReLU(), MaxPool2d(2)]).callAsFunction), manual)
+        XCTAssertTrue(manual.contains { $0 != 0 })
+    }
+
     func testForwardCapturingALayerReturnsItsOutputAndLeavesNoHook() throws {
         let model = try CNN(channels: (2, 2), hidden: 4)
         let input = try Tensor.uniform([2, 1, 28, 28])

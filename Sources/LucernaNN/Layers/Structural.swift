@@ -12,11 +12,9 @@ public final class Sequential: Module {
         for (name, module) in modules { registerModule(name, module) }
     }
 
-    public override func forward(_ input: Tensor) throws -> Tensor {
-        var value = input
-        for (_, module) in children { value = try module(value) }
-        return value
-    }
+    /// Runs the children in order (a ReLU and the 2-D max pooling after it as pooling then ReLU, see
+    /// `runChildren`).
+    public override func forward(_ input: Tensor) throws -> Tensor { try runChildren(input) }
 }
 
 /// Flattens dimensions `startAxis...endAxis` (default: all but the batch dimension).

@@ -68,11 +68,6 @@ public final class CNN: Module {
                 "cnn", "expected [N, \(inputChannels), \(imageSize), \(imageSize)], got \(describe(shape: input.shape))"
             )
         }
-        var value = image
-        for (name, module) in children {
-            if name == "fc1" { value = try value.flattened(from: 1) }
-            value = try module(value)
-        }
-        return value
+        return try runChildren(image) { name, value in name == "fc1" ? try value.flattened(from: 1) : value }
     }
 }

@@ -116,6 +116,34 @@ open class Module {
     /// Direct children in registration order.
     public var children: [(name: String, module: Module)] { childEntries }
 
+    /// Whether forward hooks or output transforms watch this module's calls.
+    var isObserved: Bool { !forwardHooks.isEmpty || !outputTransforms.isEmpty }
+
+    /// Runs the children in order on `input`, `prepare` applied to the value before each child (by its name).
+    /// A ReLU directly followed by a 2-D max pooling, neither watched by hooks or output transforms, runs as
+    /// the pooling and then the ReLU: max commutes with the monotone ReLU, so the output is the same, and the
+    /// gradient too (a window's first maximum is the same when it is positive; when it is not, both give 0 and
+    /// no gradient; NaN propagates either way), but the ReLU and its backward touch a quarter of the elements.
+    func runChildren(_ input: Tensor, prepare: (String, Tensor) throws -> Tensor = { $1 }) throws -> Tensor {
+        var value = input
+        var index = 0
+        while index < childEntries.count {
+            let (name, module) = childEntries[index]
+            if index + 1 < childEntries.count, let activation = module as? Activation, activation.kind == .relu,
+                let pool = childEntries[index + 1].module as? Pool2d, case .max = pool.kind, !activation.isObserved,
+                !pool.isObserved
+            {
+                value = try prepare(childEntries[index + 1].name, try prepare(name, value))
+                value = try activation(try pool(value))
+                index += 2
+                continue
+            }
+            value = try module(try prepare(name, value))
+            index += 1
+        }
+        return value
+    }
+
     /// Every module in the tree with its dotted path (`""` for self), depth first.
     public func namedModules(prefix: String = "") -> [(name: String, module: Module)] {
         var result: [(String, Module)] = [(prefix, self)]
