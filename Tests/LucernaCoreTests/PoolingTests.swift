@@ -23,10 +23,11 @@ final class PoolingTests: XCTestCase {
 
     func testVectorizedPoolMatchesTheExactLoopWithTies() throws {
         let generator = RandomGenerator(seed: 7)
-        // Outputs 5, 14, 7, 4, 8, 9 and 16 wide: the two-pass path below 8, the one-pass path (with an
-        // overlapping last vector unless the width is a multiple of 8) from 8.
+        // Outputs 5, 14, 7, 4, 8, 9, 16 and 6 wide: vectors of four outputs below 8, of eight from 8 (with an
+        // overlapping last vector unless the width is a multiple of the vector), the exact loop below 4.
         for shape in [
             [2, 3, 8, 10], [1, 2, 28, 28], [3, 1, 14, 14], [1, 1, 4, 8], [2, 2, 6, 16], [1, 3, 4, 18], [1, 2, 6, 32],
+            [5, 7, 12, 12], [1, 2, 6, 6], [2, 1, 4, 4],
         ] {
             // Small integers make many ties.
             let values = (0..<shape.reduce(1, *)).map { _ in Double(generator.next() % 4) }
@@ -43,7 +44,7 @@ final class PoolingTests: XCTestCase {
         XCTAssert(result.single[0].isNaN && result.double[0].isNaN)
         XCTAssertEqual(Array(result.single.dropFirst()), Array(result.double.dropFirst()))
         XCTAssertEqual(result.singleGradient, result.doubleGradient)
-        // The one-pass path (outputs 9 wide): a NaN in the overlapping last vector.
+        // Outputs 9 wide: a NaN in the overlapping last vector.
         var wide = (0..<(2 * 4 * 18)).map { Double($0 % 5) }
         wide[18 + 17] = .nan  // plane 0, row 1, column 17: output (0, 8)
         let wideResult = try poolBothWays(wide, shape: [1, 2, 4, 18])
@@ -58,7 +59,10 @@ final class PoolingTests: XCTestCase {
     /// getting zero, ties included.
     func testTiledBackwardSendsEachGradientToTheFirstMaximum() throws {
         let generator = RandomGenerator(seed: 5)
-        for (shape, kernel) in [([2, 3, 7, 9], 2), ([1, 2, 8, 8], 2), ([2, 1, 10, 11], 3), ([1, 2, 28, 28], 2)] {
+        for (shape, kernel) in [
+            ([2, 3, 7, 9], 2), ([1, 2, 8, 8], 2), ([2, 1, 10, 11], 3), ([1, 2, 28, 28], 2), ([3, 5, 14, 14], 2),
+            ([2, 2, 6, 18], 2), ([1, 1, 4, 6], 2),
+        ] {
             let (height, width) = (shape[2], shape[3])
             let (outputHeight, outputWidth) = (height / kernel, width / kernel)
             let values = (0..<shape.reduce(1, *)).map { _ in Double(generator.next() % 3) }

@@ -1,5 +1,6 @@
 #ifndef LUCERNA_CKERNELS_H
 #define LUCERNA_CKERNELS_H
+#include <stdint.h>
 /* Hot elementwise kernels in C, so they can use AVX-512 or AVX2 where the CPU has them (chosen at run
    time with __builtin_cpu_supports); Swift code is compiled for the baseline x86-64 (SSE2). Each kernel
    performs exactly the same IEEE operations in the same order at every width (no FMA contraction), so
@@ -71,6 +72,20 @@ int lucerna_conv2d_direct_set_lanes(long lanes);
    -1 restores the automatic choice (the mode with fewer multiply-adds). Both modes give the same bits. Returns
    0 (and changes nothing) for another mode. Not thread-safe. */
 int lucerna_conv2d_direct_set_channel_vectors(int mode);
+
+/* 2×2, stride-2 max pooling of Float32 planes with even sides, `Sources/CKernels/max_pool.c`. Output rows
+   first_row ..< first_row + rows of the flat [planes × output_height] (each reading input rows 2r and 2r + 1 of
+   width 2 output_width); `indices` get in-plane positions, the first maximum in row-major order on ties. Returns
+   1 when done, 0 when the rows hold a NaN (outputs then not final: the caller redoes them exactly), -1 when this
+   CPU has no AVX2 or output_width < 4 (nothing written). Positions must fit in 32 bits. */
+int lucerna_max_pool_2x2_f32(const float *input, float *output, int64_t *indices, long first_row, long rows,
+                             long output_height, long output_width);
+
+/* Its input gradient for the same rows: every element of input rows 2r and 2r + 1 written, the output gradient
+   at the position `indices` chose and zero elsewhere. Returns 0 (nothing written) under the same conditions as
+   -1 above, else 1. */
+int lucerna_max_pool_2x2_backward_f32(const float *gradient, const int64_t *indices, float *input_gradient,
+                                      long first_row, long rows, long output_height, long output_width);
 
 /* Which implementation lucerna_adamw_f32 uses here: "avx512f", "avx2" or "scalar". */
 const char *lucerna_kernel_level(void);

@@ -1,3 +1,5 @@
+import CKernels
+
 extension Tensor {
     /// 2-D max pooling over `[N, C, H, W]` (padding counts as -inf). Gradients flow to the first maximal
     /// element of each window, through a gather, so second-order gradients work.
@@ -24,19 +26,13 @@ extension Tensor {
         let result = Tensor(uninitializedShape: [shape[0], shape[1], outputHeight, outputWidth], dtype: dtype)
         let isHalving =
             geometry.kernel == (2, 2) && geometry.stride == (2, 2) && geometry.padding == (0, 0)
-            && geometry.dilation == (1, 1) && height % 2 == 0 && width % 2 == 0 && outputWidth >= 4
-        if dtype == .float32 && isHalving && outputWidth >= 8
-            && Tensor.maxPoolHalvingRows(
-                pointer(as: Float.self), result.pointer(as: Float.self), indices.pointer(as: Int64.self),
-                rows: planes * outputHeight, outputHeight: outputHeight, outputWidth: outputWidth)
-        {
-            // done by the one-pass vectorized path
-        } else if dtype == .float32 && isHalving
+            && geometry.dilation == (1, 1) && height % 2 == 0 && width % 2 == 0
+        if dtype == .float32 && isHalving
             && Tensor.maxPoolHalving(
                 pointer(as: Float.self), result.pointer(as: Float.self), indices.pointer(as: Int64.self),
                 rows: planes * outputHeight, outputHeight: outputHeight, outputWidth: outputWidth)
         {
-            // done by the vectorized path
+            // done by the vectorized kernel
         } else if dtype == .float32 {
             Tensor.maxPool(
                 pointer(as: Float.self), result.pointer(as: Float.self), indices.pointer(as: Int64.self),
@@ -56,7 +52,7 @@ extension Tensor {
             if isTiled {
                 return [
                     try gradient.tiledMaxPoolGradient(
-                        indices: indices, inputShape: inputShape, windowHeight: geometry.kernel.height)
+                        indices: indices, inputShape: inputShape, window: geometry.kernel)
                 ]
             }
             return [
@@ -72,11 +68,24 @@ extension Tensor {
     /// each window's input rows are zeroed and its maximum's gradient stored, in one pass through memory,
     /// where a scatter-add first zeroes the whole gradient and then adds into it. Its backward is the gather
     /// of the argmax positions.
-    func tiledMaxPoolGradient(indices: Tensor, inputShape: [Int], windowHeight: Int) throws -> Tensor {
+    func tiledMaxPoolGradient(indices: Tensor, inputShape: [Int], window: (Int, Int)) throws -> Tensor {
         let (outputHeight, outputWidth) = (shape[2], shape[3])
         let (height, width) = (inputShape[2], inputShape[3])
+        let windowHeight = window.0
         let planes = inputShape[0] * inputShape[1]
         let result = Tensor(uninitializedShape: inputShape, dtype: dtype)
+        // 2×2 windows over even sides: the AVX2 kernel writes both input rows of each output row at once.
+        let isHalving = window == (2, 2) && height == 2 * outputHeight && width == 2 * outputWidth
+        func halving() -> Bool {
+            guard dtype == .float32, isHalving, outputWidth >= 4, height * width < Int(Int32.max) else { return false }
+            let (gradient, positions, output) = (
+                pointer(as: Float.self), indices.pointer(as: Int64.self), result.pointer(as: Float.self)
+            )
+            return !Parallel.anyChunk(planes * outputHeight, costPerItem: 4 * outputWidth) { range in
+                lucerna_max_pool_2x2_backward_f32(
+                    gradient, positions, output, range.lowerBound, range.count, outputHeight, outputWidth) != 1
+            }
+        }
         func fill<T: TensorFloat>(_ gradient: UnsafePointer<T>, _ output: UnsafeMutablePointer<T>) {
             let positions = indices.pointer(as: Int64.self)
             Parallel.forEachChunk(planes, costPerItem: height * width) { range in
@@ -97,7 +106,9 @@ extension Tensor {
                 }
             }
         }
-        if dtype == .float32 {
+        if halving() {
+            // every element written by the kernel
+        } else if dtype == .float32 {
             fill(pointer(as: Float.self), result.pointer(as: Float.self))
         } else {
             fill(pointer(as: Double.self), result.pointer(as: Double.self))
@@ -154,154 +165,22 @@ extension Tensor {
         }
     }
 
-    /// 2×2, stride-2 pooling of Float planes with even sides and outputs at least 8 wide, in one vectorized
-    /// pass: each output row's two input rows are read 16 floats at a time, paired (evens against odds) and
-    /// the two rows' maxima compared, eight outputs and their argmax positions at once; a row's last eight
-    /// outputs are recomputed by an overlapping vector rather than a scalar tail. Ties keep the first
-    /// element in row-major order (a, b, then c, d), as PyTorch does. Returns false, having written nothing
-    /// final, when the input holds a NaN, which the exact scalar loop then handles.
-    private static func maxPoolHalvingRows(
-        _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ indices: UnsafeMutablePointer<Int64>,
-        rows: Int, outputHeight: Int, outputWidth: Int
-    ) -> Bool {
-        typealias Vector = SIMD8<Float>
-        let width = 2 * outputWidth
-        let sawNaN = Parallel.anyChunk(rows, costPerItem: 4 * outputWidth) { range in
-            let source = UnsafeRawPointer(input)
-            let destination = UnsafeMutableRawPointer(output)
-            let positions = UnsafeMutableRawPointer(indices)
-            let lanes = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14)
-            var unordered = SIMDMask<SIMD8<Int32>>(repeating: false)
-            for row in range {
-                let upperStart = 2 * row * width  // the window's top input row
-                let planeRow = Int32(2 * (row % outputHeight) * width)  // its in-plane index
-                var column = 0
-                while column < outputWidth {
-                    column = Swift.min(column, outputWidth - 8)  // the last vector overlaps the one before
-                    let upper = source.loadUnaligned(
-                        fromByteOffset: 4 * (upperStart + 2 * column), as: SIMD16<Float>.self)
-                    let lower = source.loadUnaligned(
-                        fromByteOffset: 4 * (upperStart + width + 2 * column), as: SIMD16<Float>.self)
-                    let (a, b, c, d) = (upper.evenHalf, upper.oddHalf, lower.evenHalf, lower.oddHalf)
-                    unordered .|= (a .!= a) .| (b .!= b) .| (c .!= c) .| (d .!= d)
-                    let takeB = b .> a
-                    let top = a.replacing(with: b, where: takeB)
-                    let takeD = d .> c
-                    let bottom = c.replacing(with: d, where: takeD)
-                    let takeLower = bottom .> top
-                    let start = row * outputWidth + column
-                    destination.storeBytes(
-                        of: top.replacing(with: bottom, where: takeLower), toByteOffset: 4 * start, as: Vector.self)
-                    let zero = SIMD8<Int32>(repeating: 0)
-                    let choice = zero.replacing(with: 1, where: takeB).replacing(
-                        with: zero.replacing(with: 1, where: takeD) &+ Int32(width), where: takeLower)
-                    let position = SIMD8<Int32>(repeating: planeRow + Int32(2 * column)) &+ lanes &+ choice
-                    positions.storeBytes(
-                        of: SIMD8<Int64>(truncatingIfNeeded: position), toByteOffset: 8 * start, as: SIMD8<Int64>.self)
-                    column += 8
-                }
-            }
-            return any(unordered)
-        }
-        return !sawNaN
-    }
-
-    /// 2×2, stride-2 pooling of Float planes with even sides, in two vectorized passes: pairwise maxima
-    /// along each row (the pairs never straddle rows, so one flat loop over de-interleaved lanes), then
-    /// maxima of the two row results. Ties keep the first element in row-major order (a, b, then c, d),
-    /// as PyTorch does. Returns false, having written nothing final, when the input holds a NaN, which
-    /// the exact scalar loop then handles.
+    /// 2×2, stride-2 pooling of Float planes with even sides by the AVX2 kernel (`lucerna_max_pool_2x2_f32`),
+    /// eight or four outputs and their argmax positions at once; ties keep the first element in row-major
+    /// order (a, b, then c, d), as PyTorch does. Returns false, having written nothing final, when the CPU has
+    /// no AVX2, the outputs are under 4 wide, a plane's positions do not fit 32 bits, or the input holds a NaN:
+    /// the exact loop then handles it.
     private static func maxPoolHalving(
         _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ indices: UnsafeMutablePointer<Int64>,
         rows: Int, outputHeight: Int, outputWidth: Int
     ) -> Bool {
-        typealias Vector = SIMD8<Float>
-        let width = 2 * outputWidth
-        let pairs = rows * 2 * outputWidth  // one pair per (input row, output column)
-        let rowMaxima = Tensor(uninitializedShape: [pairs], dtype: .float32)
-        let rowChoices = Tensor(uninitializedShape: [pairs], dtype: .float32)  // Int32 bits: 0 left, 1 right
-        let maxima = rowMaxima.pointer(as: Float.self)
-        let choices = UnsafeMutableRawPointer(rowChoices.pointer(as: Float.self)).assumingMemoryBound(to: Int32.self)
-        // Pass 1: m[k] = max(x[2k], x[2k + 1]), the left one on ties.
-        let sawNaN = Parallel.anyChunk(pairs, costPerItem: 2) { range in
-            var unordered = SIMDMask<SIMD8<Int32>>(repeating: false)
-            let source = UnsafeRawPointer(input)
-            let destination = UnsafeMutableRawPointer(maxima)
-            let chosen = UnsafeMutableRawPointer(choices)
-            var k = range.lowerBound
-            while k + 8 <= range.upperBound {
-                let both = source.loadUnaligned(fromByteOffset: 8 * k, as: SIMD16<Float>.self)
-                let left = both.evenHalf
-                let right = both.oddHalf
-                let takeRight = right .> left
-                unordered .|= (left .!= left) .| (right .!= right)
-                destination.storeBytes(
-                    of: left.replacing(with: right, where: takeRight), toByteOffset: 4 * k, as: Vector.self)
-                chosen.storeBytes(
-                    of: SIMD8<Int32>(repeating: 0).replacing(with: 1, where: takeRight), toByteOffset: 4 * k,
-                    as: SIMD8<Int32>.self)
-                k += 8
-            }
-            var scalarNaN = false
-            while k < range.upperBound {
-                let left = input[2 * k]
-                let right = input[2 * k + 1]
-                scalarNaN = scalarNaN || left.isNaN || right.isNaN
-                maxima[k] = right > left ? right : left
-                choices[k] = right > left ? 1 : 0
-                k += 1
-            }
-            return any(unordered) || scalarNaN
+        guard outputWidth >= 4, 4 * outputHeight * outputWidth < Int(Int32.max) else { return false }
+        // Every chunk returns -1 alike when the kernel does not apply; 0 for a NaN in its rows.
+        let notDone = Parallel.anyChunk(rows, costPerItem: 4 * outputWidth) { range in
+            lucerna_max_pool_2x2_f32(input, output, indices, range.lowerBound, range.count, outputHeight, outputWidth)
+                != 1
         }
-        if sawNaN { return false }
-        // Pass 2: per output row, the upper or (only when strictly greater) the lower row's maxima. Vectors
-        // of 8 may spill into the next output row of the same chunk, which is written afterwards.
-        Parallel.forEachChunk(rows, costPerItem: 2 * outputWidth) { range in
-            let source = UnsafeRawPointer(maxima)
-            let chosen = UnsafeRawPointer(choices)
-            let destination = UnsafeMutableRawPointer(output)
-            let positions = UnsafeMutableRawPointer(indices)
-            let lanes = SIMD8<Int32>(0, 2, 4, 6, 8, 10, 12, 14)
-            let chunkEnd = range.upperBound * outputWidth
-            for row in range {
-                let upperStart = 2 * row * outputWidth
-                let lowerStart = upperStart + outputWidth
-                let planeRow = 2 * (row % outputHeight) * width  // in-plane index of the window's top row
-                var column = 0
-                while column < outputWidth {
-                    let start = row * outputWidth + column
-                    if start + 8 <= chunkEnd && lowerStart + column + 8 <= pairs {
-                        let upper = source.loadUnaligned(fromByteOffset: 4 * (upperStart + column), as: Vector.self)
-                        let lower = source.loadUnaligned(fromByteOffset: 4 * (lowerStart + column), as: Vector.self)
-                        let upperChoice = chosen.loadUnaligned(
-                            fromByteOffset: 4 * (upperStart + column), as: SIMD8<Int32>.self)
-                        let lowerChoice = chosen.loadUnaligned(
-                            fromByteOffset: 4 * (lowerStart + column), as: SIMD8<Int32>.self)
-                        let takeLower = lower .> upper
-                        destination.storeBytes(
-                            of: upper.replacing(with: lower, where: takeLower), toByteOffset: 4 * start, as: Vector.self
-                        )
-                        let choice = upperChoice.replacing(with: lowerChoice, where: takeLower)
-                        let rowOffset = SIMD8<Int32>(repeating: 0).replacing(with: Int32(width), where: takeLower)
-                        let position =
-                            SIMD8<Int32>(repeating: Int32(planeRow + 2 * column)) &+ lanes &+ choice &+ rowOffset
-                        positions.storeBytes(
-                            of: SIMD8<Int64>(truncatingIfNeeded: position), toByteOffset: 8 * start,
-                            as: SIMD8<Int64>.self)
-                        column += 8
-                    } else {
-                        let upper = maxima[upperStart + column]
-                        let lower = maxima[lowerStart + column]
-                        let takeLower = lower > upper
-                        output[start] = takeLower ? lower : upper
-                        let choice = Int(takeLower ? choices[lowerStart + column] : choices[upperStart + column])
-                        indices[start] = Int64(planeRow + 2 * column + choice + (takeLower ? width : 0))
-                        column += 1
-                    }
-                }
-            }
-        }
-        return true
+        return !notDone
     }
 
     /// The common 2×2, stride-2 case: each output row is one branch-free loop of selects (which the
