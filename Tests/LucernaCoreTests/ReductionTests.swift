@@ -1,3 +1,4 @@
+import CKernels
 import XCTest
 
 @testable import LucernaCore
@@ -51,6 +52,38 @@ final class ReductionTests: XCTestCase {
             let expected = values.reduce(0.0) { $0 + Double($1) }
             let total = values.withUnsafeBufferPointer { ReductionKernels.sumRow($0.baseAddress!, length) }
             XCTAssertEqual(total, expected, "length \(length)")
+        }
+    }
+
+    /// The C row sum (AVX2 here where the CPU has it) and its scalar body give the bits of the order they
+    /// document, written out here with Swift's SIMD types: two accumulators over blocks of sixteen, added lane by
+    /// lane, the lanes summed from lane 0 (SIMD `sum()`), then the tail.
+    func testRowSumBodiesAddInTheDocumentedOrder() {
+        let generator = RandomGenerator(seed: 11)
+        for length in [0, 1, 15, 16, 17, 31, 32, 33, 100, 196, 784, 1001] {
+            // Values of many magnitudes, so a different order would round differently.
+            let values = (0..<length).map { _ in Float(generator.nextNormal()) * Float(1 << Int(generator.next() % 20))
+            }
+            var (first, second) = (SIMD8<Double>(repeating: 0), SIMD8<Double>(repeating: 0))
+            var k = 0
+            while k + 16 <= length {
+                for lane in 0..<8 {
+                    first[lane] += Double(values[k + lane])
+                    second[lane] += Double(values[k + 8 + lane])
+                }
+                k += 16
+            }
+            var expected = (first + second).sum()
+            while k < length {
+                expected += Double(values[k])
+                k += 1
+            }
+            values.withUnsafeBufferPointer { buffer in
+                let row = buffer.baseAddress ?? UnsafePointer(bitPattern: 16)!
+                XCTAssertEqual(lucerna_sum_row_f32(row, length).bitPattern, expected.bitPattern, "length \(length)")
+                XCTAssertEqual(
+                    lucerna_sum_row_f32_scalar(row, length).bitPattern, expected.bitPattern, "scalar, length \(length)")
+            }
         }
     }
 

@@ -87,6 +87,12 @@ int lucerna_max_pool_2x2_f32(const float *input, float *output, int64_t *indices
 int lucerna_max_pool_2x2_backward_f32(const float *gradient, const int64_t *indices, float *input_gradient,
                                       long first_row, long rows, long output_height, long output_width);
 
+/* The sum of `length` floats in Double, `Sources/CKernels/sum_row.c`: two accumulators of eight lanes over blocks
+   of sixteen, added lane by lane, the lanes summed in order, then the tail; with AVX2 where the CPU has it, and
+   the same bits from the scalar body (exported for tests). */
+double lucerna_sum_row_f32(const float *row, long length);
+double lucerna_sum_row_f32_scalar(const float *row, long length);
+
 /* Which implementation lucerna_adamw_f32 uses here: "avx512f", "avx2" or "scalar". */
 const char *lucerna_kernel_level(void);
 

@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 
 /// Reductions over one axis of a tensor viewed as `[outer, length, inner]`.
@@ -37,23 +38,10 @@ enum ReductionKernels {
     }
 
     /// A Float row's sum in Double, sixteen lanes at a time in two accumulators, then the lanes and the tail
-    /// in a fixed order: the same bits for the same row whatever the thread count.
+    /// in a fixed order (`lucerna_sum_row_f32`, AVX2 where the CPU has it, the same bits without): the same
+    /// bits for the same row whatever the thread count.
     static func sumRow(_ row: UnsafePointer<Float>, _ length: Int) -> Double {
-        let raw = UnsafeRawPointer(row)
-        var first = SIMD8<Double>(repeating: 0)
-        var second = SIMD8<Double>(repeating: 0)
-        var k = 0
-        while k + 16 <= length {
-            first += SIMD8<Double>(raw.loadUnaligned(fromByteOffset: 4 * k, as: SIMD8<Float>.self))
-            second += SIMD8<Double>(raw.loadUnaligned(fromByteOffset: 4 * (k + 8), as: SIMD8<Float>.self))
-            k += 16
-        }
-        var total = (first + second).sum()
-        while k < length {
-            total += Double(row[k])
-            k += 1
-        }
-        return total
+        lucerna_sum_row_f32(row, length)
     }
 
     /// Softmax (or log-softmax) along the axis in one pass per row: the row's maximum as the shift (0 when it
