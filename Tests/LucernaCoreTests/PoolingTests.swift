@@ -23,8 +23,8 @@ final class PoolingTests: XCTestCase {
 
     func testVectorizedPoolMatchesTheExactLoopWithTies() throws {
         let generator = RandomGenerator(seed: 7)
-        // Outputs 5, 14, 7, 4, 8, 9, 16 and 6 wide: vectors of four outputs below 8, of eight from 8 (with an
-        // overlapping last vector unless the width is a multiple of the vector), the exact loop below 4.
+        // Outputs 5, 14, 7, 4, 8, 9, 16, 6 and 2 wide: vectors of four outputs (with an overlapping last vector
+        // unless the width is a multiple of four), the exact loop below 4.
         for shape in [
             [2, 3, 8, 10], [1, 2, 28, 28], [3, 1, 14, 14], [1, 1, 4, 8], [2, 2, 6, 16], [1, 3, 4, 18], [1, 2, 6, 32],
             [5, 7, 12, 12], [1, 2, 6, 6], [2, 1, 4, 4],

@@ -166,7 +166,7 @@ extension Tensor {
     }
 
     /// 2×2, stride-2 pooling of Float planes with even sides by the AVX2 kernel (`lucerna_max_pool_2x2_f32`),
-    /// eight or four outputs and their argmax positions at once; ties keep the first element in row-major
+    /// four outputs and their argmax positions at once; ties keep the first element in row-major
     /// order (a, b, then c, d), as PyTorch does. Returns false, having written nothing final, when the CPU has
     /// no AVX2, the outputs are under 4 wide, a plane's positions do not fit 32 bits, or the input holds a NaN:
     /// the exact loop then handles it.
