@@ -20,10 +20,12 @@ at `train_eps`, `train_steps` steps of `train_alpha`, random start;
 TRADES (Zhang et al.) with beta `beta` (6) and the same budget, steps and step size. The AutoAttack-style figure: a sample
 counts as robust only if APGD-CE (`apgd_steps` steps), APGD-DLR (`apgd_steps` steps) and Square (`square_queries`
 queries) all fail on it (AutoAttack's standard version also uses the targeted variants; this is its untargeted
-core). `ema` > 0 evaluates and keeps a moving average of the weights with that decay (0: none). ]]
+core). `ema` > 0 evaluates and keeps a moving average of the weights with that decay (0: none). `awp_gamma` > 0 adds
+adversarial weight perturbation (Wu et al. 2020; the reference's 0.005 for TRADES, 0.01 for PGD-AT) from epoch
+`awp_warmup` on (0: none). ]]
 
 local config = lucerna.config{seeds = {1, 2, 3}, epochs = 30, batch = 128, patience = 5, robust_patience = 10, eps = 0.1, train_eps = 0.1,
-                              beta = 6, train_steps = 5, train_alpha = 0.03, ema = 0,
+                              beta = 6, train_steps = 5, train_alpha = 0.03, ema = 0, awp_gamma = 0, awp_warmup = 0,
                               robust_limit = 10000, curve_limit = 2000, autoattack_limit = 1000, limit = 0, methods = "standard,pgd_at,trades",
                               apgd_steps = 100, square_queries = 1000, conv1 = 32, conv2 = 64, hidden = 512,
                               architecture = "cnn"}
@@ -34,10 +36,14 @@ local robust_test = data.fashion_mnist{split = "test", limit = config.robust_lim
 local curve_test = data.fashion_mnist{split = "test", limit = config.curve_limit}
 local autoattack_test = data.fashion_mnist{split = "test", limit = config.autoattack_limit}
 
+local awp_gamma = config.awp_gamma > 0 and config.awp_gamma or nil
+local awp_warmup = awp_gamma and config.awp_warmup or nil
 local trainings = {
    standard = nil,
-   pgd_at = {method = "pgd", attack = {type = "pgd", eps = config.train_eps, alpha = config.train_alpha, steps = config.train_steps, random_start = true}},
-   trades = {method = "trades", beta = config.beta, eps = config.train_eps, alpha = config.train_alpha, steps = config.train_steps},
+   pgd_at = {method = "pgd", attack = {type = "pgd", eps = config.train_eps, alpha = config.train_alpha, steps = config.train_steps, random_start = true},
+             awp_gamma = awp_gamma, awp_warmup = awp_warmup},
+   trades = {method = "trades", beta = config.beta, eps = config.train_eps, alpha = config.train_alpha, steps = config.train_steps,
+             awp_gamma = awp_gamma, awp_warmup = awp_warmup},
 }
 local evaluation_attacks = {
    fgsm = {type = "fgsm", eps = config.eps},

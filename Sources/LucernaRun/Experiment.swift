@@ -68,7 +68,7 @@ public enum Experiment {
             "the trainer's name in records and checkpoint files (default \"train\")"),
         OptionSpec(
             "adversarial", .any,
-            "adversarial training: {method = \"pgd\", attack = spec or instance, mix = 1} (Madry; fgsm_rs for fast training) or {method = \"trades\", beta = 6, eps, alpha, steps}"
+            "adversarial training: {method = \"pgd\", attack = spec or instance, mix = 1} (Madry; fgsm_rs for fast training) or {method = \"trades\", beta = 6, eps, alpha, steps}; awp_gamma (and awp_warmup) adds adversarial weight perturbation"
         ),
         OptionSpec(
             "robust_validation", .any,
@@ -217,9 +217,18 @@ public enum Experiment {
         }
         try rejectUnknownOptions(
             fields.keys,
-            accepted: ["method", "attack", "mix", "beta", "eps", "alpha", "steps", "clamp_min", "clamp_max"],
+            accepted: [
+                "method", "attack", "mix", "beta", "eps", "alpha", "steps", "clamp_min", "clamp_max", "awp_gamma",
+                "awp_warmup",
+            ],
             owner: "train adversarial")
         let config = Config(owner: "train: adversarial", values: fields)
+        let weightPerturbation = try config.number("awp_gamma", default: nil).map {
+            try AdversarialWeightPerturbation(gamma: $0, warmup: config.integer("awp_warmup", default: 0))
+        }
+        if weightPerturbation == nil, fields["awp_warmup"] != nil {
+            throw ConfigurationError("train", "adversarial: awp_warmup needs awp_gamma (e.g. 0.005 with TRADES)")
+        }
         switch try config.string("method", default: "pgd") {
         case "pgd":
             guard let attackSpec = fields["attack"] else {
@@ -229,7 +238,7 @@ public enum Experiment {
             let attack = try component(.attack, attackSpec, components: components, "adversarial attack")
             return try AdversarialTraining(
                 method: .attack(attack, mix: config.number("mix", default: 1) ?? 1), inputKey: inputKey,
-                targetKey: targetKey)
+                targetKey: targetKey, weightPerturbation: weightPerturbation)
         case "trades":
             let eps = try config.number("eps", default: 0.1) ?? 0.1
             return try AdversarialTraining(
@@ -240,7 +249,7 @@ public enum Experiment {
                     clampRange: (
                         config.number("clamp_min", default: 0) ?? 0, config.number("clamp_max", default: 1) ?? 1
                     )),
-                inputKey: inputKey, targetKey: targetKey)
+                inputKey: inputKey, targetKey: targetKey, weightPerturbation: weightPerturbation)
         case let other:
             throw ConfigurationError("train", "adversarial: method must be pgd or trades, got \(other)")
         }

@@ -54,12 +54,23 @@ public struct AdversarialTraining {
 
     public let method: Method
     public let inputKey: String, targetKey: String
+    /// Adversarial weight perturbation on top of the method (nil: none).
+    public let weightPerturbation: AdversarialWeightPerturbation?
 
-    public init(method: Method, inputKey: String, targetKey: String = "labels") throws {
+    public init(
+        method: Method, inputKey: String, targetKey: String = "labels",
+        weightPerturbation: AdversarialWeightPerturbation? = nil
+    ) throws {
         switch method {
-        case .attack(_, let mix):
+        case .attack(let attack, let mix):
             guard (0...1).contains(mix) else {
                 throw TensorError("train", "adversarial mix must be in [0, 1], got \(mix)")
+            }
+            if weightPerturbation != nil, attack is TokenAttack {
+                throw TensorError(
+                    "train",
+                    "adversarial: awp needs an attack on the inputs themselves; \(attack.label) perturbs token embeddings"
+                )
             }
         case .trades(let beta, let eps, let alpha, let steps, let range):
             guard beta >= 0, eps >= 0, alpha >= 0, steps >= 1, range.0 < range.1 else {
@@ -69,36 +80,70 @@ public struct AdversarialTraining {
         self.method = method
         self.inputKey = inputKey
         self.targetKey = targetKey
+        self.weightPerturbation = weightPerturbation
     }
 
-    /// The loss terms of one batch and the logits the metrics and regularizers see.
-    func terms(model: TrainableModel, batch: Batch, loss: (Tensor, Batch) throws -> Tensor) throws -> (
-        terms: [(String, Tensor)], logits: Tensor
-    ) {
-        guard let inputs = batch[inputKey], let targets = batch[targetKey] else {
+    /// The loss terms of one batch and the logits the metrics and regularizers see; with weight perturbation
+    /// active at `epoch`, taken at the perturbed weights, and the perturbation to undo after the step.
+    func terms(model: TrainableModel, batch: Batch, epoch: Int = 1, loss: @escaping (Tensor, Batch) throws -> Tensor)
+        throws -> (terms: [(String, Tensor)], logits: Tensor, perturbation: AppliedWeightPerturbation?)
+    {
+        guard let inputs = batch[inputKey], batch[targetKey] != nil else {
             throw TensorError(
                 "train",
                 "adversarial training needs the batch's '\(inputKey)' and '\(targetKey)' tensors; it has \(batch.keys.sorted().joined(separator: ", "))"
             )
         }
-        var adversarialBatch = batch
-        switch method {
-        case .attack(let attack, let mix):
-            // The attack crafts its examples in evaluation mode and returns the logits in training mode.
+        if case .attack(let attack, let mix) = method, attack is TokenAttack, let targets = batch[targetKey] {
+            // Token attacks perturb embeddings inside the forward pass: their logits, once. The attack crafts
+            // its examples in evaluation mode and returns the logits in training mode.
             model.setTraining(true)
             let view = BatchView(model: model, batch: batch, inputKey: inputKey)
             let adversarialLogits = try attack.adversarialLogits(model: view, inputs: inputs, targets: targets)
-            let adversarialLoss = try loss(adversarialLogits, batch)
-            guard mix < 1 else { return ([("adversarial_loss", adversarialLoss)], adversarialLogits) }
-            let logits = try model.forward(batch)
-            let cleanTerm = try loss(logits, batch) * (1 - mix)
-            let adversarialTerm = try adversarialLoss * mix
-            return ([("data_loss", cleanTerm), ("adversarial_loss", adversarialTerm)], logits)
-        case .trades(let beta, let eps, let alpha, let steps, (let low, let high)):
+            let (terms, logits) = try Self.attackTerms(
+                adversarialLogits, mix: mix, model: model, batch: batch, loss: loss)
+            return (terms, logits, nil)
+        }
+        let points = try adversarialInputs(model: model, batch: batch)
+        let objective = try objective(model: model, batch: batch, points: points, loss: loss)
+        guard let weightPerturbation, weightPerturbation.isActive(epoch: epoch) else {
+            let (terms, logits) = try objective()
+            return (terms, logits, nil)
+        }
+        // The ascent direction: the whole objective's gradient by the weights, at the unperturbed weights.
+        var ascent: Tensor?
+        for (_, term) in try objective().terms { ascent = try ascent.map { try $0 + term.sum() } ?? term.sum() }
+        let weights = AdversarialWeightPerturbation.perturbedWeights(model.namedParameters)
+        guard let ascent, !weights.isEmpty else {
+            let (terms, logits) = try objective()
+            return (terms, logits, nil)
+        }
+        let directions = try AdversarialWeightPerturbation.directions(ascending: ascent, weights: weights)
+        let applied = try weightPerturbation.perturb(weights, along: directions)
+        do {
+            let (terms, logits) = try objective()
+            return (terms, logits, applied)
+        } catch {
+            try applied.restore()
+            throw error
+        }
+    }
+
+    /// The batch's adversarial inputs, made at the model's current weights in evaluation mode.
+    func adversarialInputs(model: TrainableModel, batch: Batch) throws -> Tensor {
+        let inputs = batch[inputKey]!.detach()  // checked by terms
+        switch method {
+        case .attack(let attack, _):
+            model.setTraining(true)
+            let view = BatchView(model: model, batch: batch, inputKey: inputKey)
+            guard let targets = batch[targetKey] else { throw TensorError("train", "no '\(targetKey)' in the batch") }
+            return try attack.perturb(model: view, inputs: inputs, targets: targets).detach()
+        case .trades(_, let eps, let alpha, let steps, (let low, let high)):
             model.setTraining(false)
+            defer { model.setTraining(true) }
+            var adversarialBatch = batch
             let natural = try noGrad { try model.forward(batch).softmax(axis: 1) }
-            let x = inputs.detach()
-            var point = try noGrad { try x + Tensor.normal(x.shape, dtype: x.dtype) * 0.001 }
+            var point = try noGrad { try inputs + Tensor.normal(inputs.shape, dtype: inputs.dtype) * 0.001 }
             for _ in 0..<steps {
                 let leaf = try point.detach().requiringGrad()
                 adversarialBatch[inputKey] = leaf
@@ -108,19 +153,53 @@ public struct AdversarialTraining {
                 }
                 point = try noGrad {
                     let stepped = try point + gradient.sign() * alpha
-                    return try stepped.minimum(x + eps).maximum(x - eps).clamp(min: low, max: high)
+                    return try stepped.minimum(inputs + eps).maximum(inputs - eps).clamp(min: low, max: high)
                 }
             }
-            model.setTraining(true)
-            adversarialBatch[inputKey] = point.detach()
-            let logits = try model.forward(batch)
-            let robust =
-                try Self.divergence(logits.softmax(axis: 1), model.forward(adversarialBatch).logSoftmax(axis: 1)).sum()
-                / Double(x.shape[0])
-            let naturalLoss = try loss(logits, batch)
-            let robustTerm = try robust * beta
-            return ([("data_loss", naturalLoss), ("trades_robust", robustTerm)], logits)
+            return point.detach()
         }
+    }
+
+    /// The training objective's terms at the adversarial inputs `points`, in training mode, recomputed at the
+    /// model's current weights on each call.
+    func objective(
+        model: TrainableModel, batch: Batch, points: Tensor, loss: @escaping (Tensor, Batch) throws -> Tensor
+    ) throws -> () throws -> (terms: [(String, Tensor)], logits: Tensor) {
+        var adversarialBatch = batch
+        adversarialBatch[inputKey] = points
+        switch method {
+        case .attack(_, let mix):
+            return {
+                model.setTraining(true)
+                return try Self.attackTerms(
+                    model.forward(adversarialBatch), mix: mix, model: model, batch: batch, loss: loss)
+            }
+        case .trades(let beta, _, _, _, _):
+            return {
+                model.setTraining(true)
+                let logits = try model.forward(batch)
+                let robust =
+                    try Self.divergence(logits.softmax(axis: 1), model.forward(adversarialBatch).logSoftmax(axis: 1))
+                    .sum() / Double(points.shape[0])
+                let naturalLoss = try loss(logits, batch)
+                let robustTerm = try robust * beta
+                return ([("data_loss", naturalLoss), ("trades_robust", robustTerm)], logits)
+            }
+        }
+    }
+
+    /// PGD training's terms from the adversarial logits: the adversarial loss, or with `mix` < 1 the clean
+    /// and adversarial losses weighted by 1 − mix and mix (the clean logits are then the ones returned).
+    static func attackTerms(
+        _ adversarialLogits: Tensor, mix: Double, model: TrainableModel, batch: Batch,
+        loss: (Tensor, Batch) throws -> Tensor
+    ) throws -> (terms: [(String, Tensor)], logits: Tensor) {
+        let adversarialLoss = try loss(adversarialLogits, batch)
+        guard mix < 1 else { return ([("adversarial_loss", adversarialLoss)], adversarialLogits) }
+        let logits = try model.forward(batch)
+        let cleanTerm = try loss(logits, batch) * (1 - mix)
+        let adversarialTerm = try adversarialLoss * mix
+        return ([("data_loss", cleanTerm), ("adversarial_loss", adversarialTerm)], logits)
     }
 
     /// KL(p ‖ q) summed over classes per element, from p and log q (PyTorch's `KLDivLoss` with log-inputs).

@@ -360,8 +360,12 @@ public final class Trainer {
             let logits: Tensor
             var terms: [(String, Tensor)] = []
             var activations: [String: Tensor] = [:]
+            var weightPerturbation: AppliedWeightPerturbation?
+            // Undoes an adversarial weight perturbation if the step fails; after a step it is already undone.
+            defer { try? weightPerturbation?.restore() }
             if let adversarial = options.adversarial {
-                (terms, logits) = try adversarial.terms(model: model, batch: batch, loss: loss)
+                (terms, logits, weightPerturbation) = try adversarial.terms(
+                    model: model, batch: batch, epoch: epoch, loss: loss)
             } else {
                 // Input-gradient penalties differentiate the logits of this forward pass by its inputs.
                 if needs.inputGradients, let key = options.inputKey, let inputs = batch[key] {
@@ -443,6 +447,7 @@ public final class Trainer {
             if let limit = options.clipGradientValue { try clipValues(parameters, limit) }
             if let norm = options.clipGradientNorm { try Optimizer.clipGradientNorm(parameters, maxNorm: norm) }
             try optimizer.step()
+            try weightPerturbation?.restore()
             if let decay = options.emaDecay { try updateAverage(decay: decay) }
             globalStep += 1
             if let schedule, options.scheduleEveryStep { try schedule.step() }

@@ -1,6 +1,7 @@
 import LucernaComponents
 import LucernaCore
 import LucernaNN
+import LucernaTestSupport
 import XCTest
 
 @testable import LucernaTrain
@@ -188,7 +189,11 @@ final class AdversarialTrainingTests: XCTestCase {
         }
         let pgd = try attack("embedding_pgd", ["eps": .number(1), "alpha": .number(0.5), "steps": .number(3)])
         let training = try AdversarialTraining(method: .attack(pgd, mix: 1), inputKey: "tokens")
-        let (terms, _) = try training.terms(model: model, batch: batch, loss: loss)
+        let (terms, _, _) = try training.terms(model: model, batch: batch, loss: loss)
+        XCTAssertThrowsError(
+            try AdversarialTraining(
+                method: .attack(pgd, mix: 1), inputKey: "tokens",
+                weightPerturbation: AdversarialWeightPerturbation(gamma: 0.01)), "AWP needs an input-space attack")
         let adversarial = try XCTUnwrap(terms.first { $0.0 == "adversarial_loss" }?.1)
         XCTAssertGreaterThan(try adversarial.item(), clean + 1e-3)
         let weights = module.namedParameters().map(\.tensor)
@@ -206,5 +211,97 @@ final class AdversarialTrainingTests: XCTestCase {
         XCTAssertEqual(result.robust[0].accuracy, result.clean, accuracy: 1e-12)
         XCTAssertLessThan(result.robust[1].accuracy, result.clean)
         XCTAssertLessThan(result.robust[2].accuracy, result.clean)
+    }
+
+    // MARK: - Adversarial weight perturbation
+
+    /// The fixture's float64 MLP (3 → 6 → 5 → 4) with the weights stored under `prefix`.
+    func awpModel(_ fixture: Fixture, _ prefix: String) throws -> (TrainableModel, MLP) {
+        let module = try MLP(inputFeatures: 3, hidden: (6, 5), classes: 4, dtype: .float64)
+        try module.loadStateDict(fixture.state(prefix: prefix))
+        return (TrainableModel(module: module, inputKey: "features"), module)
+    }
+
+    func assertState(_ module: MLP, _ fixture: Fixture, _ prefix: String, _ message: String) throws {
+        let expected = fixture.state(prefix: prefix)
+        for (name, tensor) in module.namedParameters() {
+            assertClose(tensor, try XCTUnwrap(expected[name]), tolerance: 1e-12, "\(message): \(name)")
+        }
+    }
+
+    /// AWP with TRADES at fixed adversarial inputs against the reference's algorithm (scripts/golden/
+    /// make_awp_golden.py): the per-layer directions, the terms at the perturbed weights, and the weights after
+    /// one SGD step and the restore.
+    func testWeightPerturbationMatchesTheReferenceWithTRADES() throws {
+        let fixture = try Fixture("awp.safetensors")
+        let (model, module) = try awpModel(fixture, "trades.model.")
+        let batch: Batch = ["features": try fixture["inputs"], "labels": try fixture["labels"].to(.int64)]
+        let loss: (Tensor, Batch) throws -> Tensor = { logits, batch in
+            try Losses.crossEntropy(logits, batch["labels"]!)
+        }
+        let awp = try AdversarialWeightPerturbation(gamma: 0.005)
+        let training = try AdversarialTraining(
+            method: .trades(beta: 6, eps: 0.1, alpha: 0.03, steps: 1, clampRange: (-50, 50)), inputKey: "features",
+            weightPerturbation: awp)
+        let objective = try training.objective(
+            model: model, batch: batch, points: try fixture["trades.adversarial_inputs"], loss: loss)
+        let ascent = try objective().terms.map(\.1).reduce(try Tensor.zeros([], dtype: .float64)) { try $0 + $1.sum() }
+        let names = module.namedParameters().filter { $0.tensor.rank >= 2 }.map(\.name)
+        XCTAssertEqual(names, ["fc1.weight", "fc2.weight", "fc3.weight"])
+        let weights = AdversarialWeightPerturbation.perturbedWeights(model.namedParameters)
+        XCTAssertEqual(weights.count, 3, "the weights of rank 2, not the biases")
+        let directions = try AdversarialWeightPerturbation.directions(ascending: ascent, weights: weights)
+        for (name, direction) in zip(names, directions) {
+            assertClose(direction, try fixture["trades.direction.\(name)"], tolerance: 1e-10, "direction of \(name)")
+        }
+        let optimizer = try SGD(parameters: module.parameters(), learningRate: 0.1)
+        let applied = try awp.perturb(weights, along: directions)
+        let (terms, _) = try objective()
+        XCTAssertEqual(terms.map(\.0), ["data_loss", "trades_robust"])
+        XCTAssertEqual(try terms[0].1.item(), try fixture["trades.natural"].item(), accuracy: 1e-12)
+        XCTAssertEqual(try terms[1].1.item(), try fixture["trades.robust"].item(), accuracy: 1e-12)
+        optimizer.zeroGrad()
+        try (terms[0].1 + terms[1].1).backward()
+        try optimizer.step()
+        try applied.restore()
+        try applied.restore()  // once only
+        try assertState(module, fixture, "trades.after.", "after the step")
+    }
+
+    /// PGD training with AWP through the trainer, one SGD step on one batch (a zero budget: the adversarial
+    /// inputs are the inputs), against the reference; without AWP, or before its warm-up, the step differs.
+    func testTrainerStepsAtThePerturbedWeightsAndRestoresThem() throws {
+        let fixture = try Fixture("awp.safetensors")
+        let data = TensorDataset(
+            name: "fixed",
+            tensors: [("features", try fixture["inputs"]), ("labels", try fixture["labels"].to(.int64))])
+        let zero = try attack([
+            "eps": .number(0), "alpha": .number(0), "steps": .number(1), "random_start": .boolean(false),
+        ])
+        func step(_ perturbation: AdversarialWeightPerturbation?) throws -> MLP {
+            let (model, module) = try awpModel(fixture, "pgd.model.")
+            var options = Trainer.Options()
+            options.epochs = 1
+            options.batchSize = 8
+            options.verbose = false
+            options.adversarial = try AdversarialTraining(
+                method: .attack(zero, mix: 1), inputKey: "features", weightPerturbation: perturbation)
+            let trainer = try Trainer(
+                model: model, optimizer: try SGD(parameters: module.parameters(), learningRate: 0.1), schedule: nil,
+                loss: { logits, batch in try Losses.crossEntropy(logits, batch["labels"]!) }, metrics: [],
+                options: options)
+            trainer.print = { _ in }
+            _ = try trainer.fit(train: data, validation: nil)
+            return module
+        }
+        try assertState(step(try AdversarialWeightPerturbation(gamma: 0.01)), fixture, "pgd.after.", "AWP step")
+        let plain = try step(nil)
+        let warming = try step(try AdversarialWeightPerturbation(gamma: 0.01, warmup: 2))
+        let perturbed = try step(try AdversarialWeightPerturbation(gamma: 0.01))
+        XCTAssertEqual(plain.fc1.weight.toDoubles(), warming.fc1.weight.toDoubles(), "AWP starts at epoch 2")
+        XCTAssertGreaterThan(
+            zip(plain.fc1.weight.toDoubles(), perturbed.fc1.weight.toDoubles()).map { abs($0 - $1) }.max() ?? 0, 1e-6)
+        XCTAssertThrowsError(try AdversarialWeightPerturbation(gamma: 0))
+        XCTAssertThrowsError(try AdversarialWeightPerturbation(gamma: 0.01, warmup: -1))
     }
 }
