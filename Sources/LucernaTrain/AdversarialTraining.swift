@@ -110,9 +110,15 @@ public struct AdversarialTraining {
             let (terms, logits) = try objective()
             return (terms, logits, nil)
         }
-        // The ascent direction: the whole objective's gradient by the weights, at the unperturbed weights.
+        // The ascent direction: the whole objective's gradient by the weights, at the unperturbed weights. Its
+        // forward passes leave the buffers (batch-norm running statistics, spectral-norm vectors) as they were,
+        // as the reference's proxy copy of the model does.
+        let parameters = Set(model.namedParameters.map { ObjectIdentifier($0.tensor) })
+        let buffers = model.state.map(\.tensor).filter { !parameters.contains(ObjectIdentifier($0)) }
+        let saved = buffers.map { $0.copy() }
         var ascent: Tensor?
         for (_, term) in try objective().terms { ascent = try ascent.map { try $0 + term.sum() } ?? term.sum() }
+        for (buffer, value) in zip(buffers, saved) { try buffer.assign(value) }
         let weights = AdversarialWeightPerturbation.perturbedWeights(model.namedParameters)
         guard let ascent, !weights.isEmpty else {
             let (terms, logits) = try objective()

@@ -7,7 +7,8 @@ import LucernaCore
 /// by layer); the step's gradient is taken at the perturbed weights, the optimizer steps, and the same
 /// perturbation is subtracted again. Active from epoch `warmup` on (epochs count from 1, as the reference's
 /// `--awp-warmup`; 0 and 1 both mean every epoch). The adversarial examples are made at the unperturbed
-/// weights first, as in the reference. Its defaults: γ = 0.005 with TRADES, 0.01 with PGD training.
+/// weights first, and the ascent's forward passes leave the model's buffers (batch-norm running statistics) as
+/// they were, as the reference's proxy copy does. Its defaults: γ = 0.005 with TRADES, 0.01 with PGD training.
 ///
 /// Reference: Wu, Xia & Wang, "Adversarial Weight Perturbation Helps Robust Generalization", NeurIPS 2020
 /// (github.com/csdongxian/AWP, `utils_awp.py`: `AdvWeightPerturb`, `TradesAWP`).

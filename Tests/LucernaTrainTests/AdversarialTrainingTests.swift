@@ -304,4 +304,31 @@ final class AdversarialTrainingTests: XCTestCase {
         XCTAssertThrowsError(try AdversarialWeightPerturbation(gamma: 0))
         XCTAssertThrowsError(try AdversarialWeightPerturbation(gamma: 0.01, warmup: -1))
     }
+
+    /// The ascent pass does not update batch-norm running statistics: after a step's terms they hold one update,
+    /// from the batch at the perturbed weights (momentum 0.1 from zero: a tenth of that batch's mean).
+    func testTheAscentLeavesBatchNormStatisticsAlone() throws {
+        let data = try blobs(32, seed: 9)
+        RandomGenerator.shared.reseed(5)
+        let first = try Linear(2, 6)
+        let norm = try BatchNorm(6, rank: 2)
+        let module = try Sequential([first, norm, ReLU(), Linear(6, 2)])
+        let model = TrainableModel(module: module, inputKey: "features")
+        let batch = try Evaluation.select(Array(0..<32), from: data)
+        let zero = try attack([
+            "eps": .number(0), "alpha": .number(0), "steps": .number(1), "random_start": .boolean(false),
+        ])
+        let training = try AdversarialTraining(
+            method: .attack(zero, mix: 1), inputKey: "features",
+            weightPerturbation: try AdversarialWeightPerturbation(gamma: 0.05))
+        let (_, _, applied) = try training.terms(
+            model: model, batch: batch, loss: { logits, batch in try Losses.crossEntropy(logits, batch["labels"]!) })
+        let perturbed = try XCTUnwrap(applied)
+        XCTAssertFalse(perturbed.isRestored)
+        let mean = try noGrad { try first(XCTUnwrap(batch["features"])).mean(axes: [0]) }
+        assertClose(norm.runningMean, try mean * 0.1, tolerance: 1e-6, "running mean")
+        XCTAssertEqual(try norm.batchesTracked.item(), 1)
+        try perturbed.restore()
+        XCTAssertTrue(perturbed.isRestored)
+    }
 }
