@@ -41,7 +41,8 @@ final class BatchView: Module {
 /// - `trades` (Zhang et al.): cross-entropy on clean inputs + β · KL(p(x) ‖ p(x′)), x′ from `steps` signed
 ///   steps of size α ascending that KL inside the L∞ ball of radius ε from x + 0.001·N(0, 1), as the
 ///   reference implementation does.
-/// Adversarial examples are made with the model in evaluation mode; the loss is taken in training mode.
+/// Adversarial examples are made with the model in evaluation mode; the loss is taken in training mode. Either
+/// method can add adversarial weight perturbation (``AdversarialWeightPerturbation``).
 ///
 /// Reference: Madry et al., "Towards Deep Learning Models Resistant to Adversarial Attacks", ICLR 2018;
 /// Zhang et al., "Theoretically Principled Trade-off between Robustness and Accuracy", ICML 2019; Wong,
@@ -137,7 +138,9 @@ public struct AdversarialTraining {
 
     /// The batch's adversarial inputs, made at the model's current weights in evaluation mode.
     func adversarialInputs(model: TrainableModel, batch: Batch) throws -> Tensor {
-        let inputs = batch[inputKey]!.detach()  // checked by terms
+        guard let inputs = batch[inputKey]?.detach() else {
+            throw TensorError("train", "adversarial training needs the batch's '\(inputKey)' tensor")
+        }
         switch method {
         case .attack(let attack, _):
             model.setTraining(true)
