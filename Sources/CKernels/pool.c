@@ -154,3 +154,27 @@ void lucerna_pool_run(long workers, lucerna_pool_body body, void *context) {
     pool_inside = 0;
     atomic_store_explicit(&pool_busy, 0, memory_order_release);
 }
+
+typedef struct {
+    lucerna_pool_range_body body;
+    void *context;
+    long count, grain;
+    atomic_long next;
+} PoolDynamicJob;
+
+static void pool_dynamic_worker(void *context, long worker) {
+    PoolDynamicJob *job = context;
+    for (;;) {
+        long start = atomic_fetch_add_explicit(&job->next, job->grain, memory_order_relaxed);
+        if (start >= job->count) return;
+        long end = job->count - start > job->grain ? start + job->grain : job->count;
+        job->body(job->context, worker, start, end);
+    }
+}
+
+void lucerna_pool_run_dynamic(long workers, long count, long grain, lucerna_pool_range_body body, void *context) {
+    if (count <= 0) return;
+    PoolDynamicJob job = {.body = body, .context = context, .count = count, .grain = grain > 0 ? grain : 1};
+    atomic_init(&job.next, 0);
+    lucerna_pool_run(workers, pool_dynamic_worker, &job);
+}

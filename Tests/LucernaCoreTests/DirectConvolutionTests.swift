@@ -221,6 +221,37 @@ final class DirectConvolutionTests: XCTestCase {
         }
     }
 
+    /// Pieces go to whichever thread is free: one, two and three threads give the same forward and input-gradient
+    /// bits over a batch that does not split evenly, and the weight gradient (summed per piece, the pieces in
+    /// order) the same bits in every run at a thread count, close to one thread's.
+    func testThreadCountsGiveTheSameBitsWhicheverThreadRunsAPiece() throws {
+        let item = Case(
+            batch: 37, channels: 8, outputs: 16, height: 14, width: 14, kernel: (3, 3), stride: (1, 1), padding: (1, 1))
+        let previous = Parallel.threadCount
+        defer { Parallel.setThreadCount(previous) }
+        var results: [[[Float]]] = []
+        for threads in [1, 2, 3] {
+            Parallel.setThreadCount(threads)
+            XCTAssertEqual(Parallel.workerCount(item.batch, costPerItem: 16 * 72 * 196), threads)
+            var runs: [[[Float]]] = []
+            for _ in 0..<4 {
+                guard let run = try outputs(item, lanes: 8) ?? outputs(item, lanes: 1) else {
+                    throw XCTSkip("direct kernels are off")
+                }
+                runs.append(run.direct)
+            }
+            XCTAssertEqual(runs[0].count, 3)
+            for run in runs.dropFirst() { XCTAssertEqual(run, runs[0], "\(threads) threads, run against run") }
+            results.append(runs[0])
+        }
+        for (threads, result) in zip([2, 3], results.dropFirst()) {
+            XCTAssertEqual(Array(result.prefix(2)), Array(results[0].prefix(2)), "\(threads) threads")
+            for (a, b) in zip(result[2], results[0][2]) {
+                XCTAssertEqual(a, b, accuracy: 1e-4 * max(1, abs(b)), "weight gradient at \(threads) threads")
+            }
+        }
+    }
+
     /// Vectors over output channels (every real output position, blocks of positions × channels) and vectors over
     /// the planes' positions give the same bits for every case, body and kernel, whichever the plan would choose.
     func testChannelAndPositionVectorsAgreeBitForBit() throws {

@@ -59,6 +59,43 @@ final class ParallelTests: XCTestCase {
         }
     }
 
+    /// The dynamic schedule: every index once, in pieces no larger than a quarter of an even share, each piece's
+    /// worker index in range and that worker on one thread at a time (its scratch is its own); a worker whose
+    /// thread is held up takes fewer pieces than an even split would give it.
+    func testPiecesCoverEveryIndexOnceAndGoToWhicheverThreadIsFree() {
+        withThreads(3) {
+            let count = 10_007
+            let workers = Parallel.workerCount(count, costPerItem: 16)
+            XCTAssertEqual(workers, 3)
+            let visits = Visits(count: count, chunks: 1)
+            let lock = NSLock()
+            var pieces: [(worker: Int, range: Range<Int>, thread: UInt)] = []
+            Parallel.forEachPiece(count, costPerItem: 16) { worker, range in
+                for index in range { visits.counts[index] += 1 }
+                usleep(worker == 1 ? 20_000 : 1_000)  // worker 1's thread held up
+                lock.lock()
+                pieces.append((worker, range, UInt(pthread_self())))
+                lock.unlock()
+            }
+            XCTAssertTrue((0..<count).allSatisfy { visits.counts[$0] == 1 })
+            XCTAssertTrue(pieces.allSatisfy { (0..<workers).contains($0.worker) })
+            XCTAssertTrue(pieces.allSatisfy { $0.range.count <= count / (4 * workers) })
+            for worker in 0..<workers {
+                XCTAssertLessThanOrEqual(Set(pieces.filter { $0.worker == worker }.map(\.thread)).count, 1)
+            }
+            XCTAssertLessThan(pieces.filter { $0.worker == 1 }.map(\.range.count).reduce(0, +), count / workers)
+            XCTAssertTrue(pieces.filter { $0.worker == 0 }.allSatisfy { $0.thread == UInt(pthread_self()) })
+        }
+        withThreads(1) {
+            var seen: [Range<Int>] = []
+            Parallel.forEachPiece(100) { worker, range in
+                XCTAssertEqual(worker, 0)
+                seen.append(range)
+            }
+            XCTAssertEqual(seen, [0..<100], "one thread: one piece")
+        }
+    }
+
     func testFewerChunksThanPoolThreadsAndARegionInsideARegion() {
         withThreads(4) { Parallel.forEachChunk(100_000) { _ in } }  // the pool has three threads now
         withThreads(2) {

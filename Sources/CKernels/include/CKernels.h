@@ -108,4 +108,11 @@ const char *lucerna_openblas_family(void);
 typedef void (*lucerna_pool_body)(void *context, long worker);
 void lucerna_pool_run(long workers, lucerna_pool_body body, void *context);
 
+/* OpenMP's schedule(dynamic, grain) on the same threads: body(context, worker, start, end) over [0, count) in
+   pieces of `grain` items (the last one shorter), each taken from a shared counter by whichever of the `workers`
+   threads is free, so a thread slowed by other work on its core takes fewer pieces. Which thread runs a piece
+   varies from run to run: for bodies whose result for an item does not depend on where it runs. */
+typedef void (*lucerna_pool_range_body)(void *context, long worker, long start, long end);
+void lucerna_pool_run_dynamic(long workers, long count, long grain, lucerna_pool_range_body body, void *context);
+
 #endif

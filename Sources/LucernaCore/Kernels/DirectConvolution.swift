@@ -87,9 +87,9 @@ enum DirectConvolution {
     }
 
     /// `weightGradient = Σₙ outputGradient[n] ⋆ input[n]`, `[O, C, kh, kw]` (every element written); false
-    /// (nothing written) when the direct kernel does not take this convolution (see ``applies(_:)``). Each
-    /// thread sums its chunk of samples, and the chunks are added in order: the bits depend on the thread count
-    /// only, as with im2col + GEMM.
+    /// (nothing written) when the direct kernel does not take this convolution (see ``applies(_:)``). The samples
+    /// are summed in pieces (one with one thread, about four a thread with more), whichever thread runs each, and
+    /// the pieces' sums added in order: the bits depend on the thread count only, as with im2col + GEMM.
     static func weightGradient(
         input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
         weightGradient: UnsafeMutablePointer<Float>, outputChannels: Int, layout: ConvolutionKernels.Layout
@@ -112,23 +112,26 @@ enum DirectConvolution {
         let channels = size / max(taps, 1)  // the output channels rounded up to whole vectors
         // The split into chunks, hence the bits, must not depend on the vector width.
         let cost = taps * outputChannels * layout.positions
-        let chunks = Parallel.chunkCount(layout.batch, costPerItem: cost)
-        let partials = UnsafeMutablePointer<Float>.allocate(capacity: size * chunks)
-        partials.initialize(repeating: 0, count: size * chunks)
+        // One partial sum per piece of samples, whichever thread runs it, added in the pieces' order.
+        let workers = Parallel.workerCount(layout.batch, costPerItem: cost)
+        let pieceSize = Parallel.pieceSize(layout.batch, workers: workers)
+        let pieces = max(1, (layout.batch + pieceSize - 1) / pieceSize)
+        let partials = UnsafeMutablePointer<Float>.allocate(capacity: size * pieces)
+        partials.initialize(repeating: 0, count: size * pieces)
         defer { partials.deallocate() }
+        let stride = (max(scratchCount, 1) + 15) / 16 * 16  // each thread's scratch on its own cache lines
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: stride * workers)
+        defer { scratch.deallocate() }
         let (inputSample, outputSample) = (
             layout.channels * layout.height * layout.width, outputChannels * layout.positions
         )
-        Parallel.forEachChunk(layout.batch, costPerItem: cost) { range in
-            let chunk = Parallel.chunkIndex(of: range, count: layout.batch, chunks: chunks)
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
-            defer { scratch.deallocate() }
+        Parallel.forEachPiece(layout.batch, costPerItem: cost) { worker, range in
             lucerna_conv2d_weight_run(
                 plan, input + range.lowerBound * inputSample, outputGradient + range.lowerBound * outputSample,
-                range.count, partials + chunk * size, scratch)
+                range.count, partials + range.lowerBound / pieceSize * size, scratch + worker * stride)
         }
-        for chunk in 1..<max(chunks, 1) {
-            let (total, partial) = (partials, partials + chunk * size)
+        for piece in 1..<pieces {
+            let (total, partial) = (partials, partials + piece * size)
             for index in 0..<size { total[index] += partial[index] }
         }
         // [taps][channels] to [O][taps].
@@ -209,12 +212,15 @@ enum DirectConvolution {
         let outputSample =
             transposed ? layout.channels * layout.height * layout.width : outputChannels * layout.positions
         let cost = Int(lucerna_conv2d_plan_cost(plan))
-        Parallel.forEachChunk(layout.batch, costPerItem: cost) { range in
-            let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
-            defer { scratch.deallocate() }
+        // Each sample's output is computed alone, so pieces may go to any thread (the same bits).
+        let workers = Parallel.workerCount(layout.batch, costPerItem: cost)
+        let stride = (max(scratchCount, 1) + 15) / 16 * 16  // each thread's scratch on its own cache lines
+        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: stride * workers)
+        defer { scratch.deallocate() }
+        Parallel.forEachPiece(layout.batch, costPerItem: cost) { worker, range in
             lucerna_conv2d_plan_run(
                 plan, input + range.lowerBound * inputSample, range.count,
-                output + range.lowerBound * outputSample, scratch)
+                output + range.lowerBound * outputSample, scratch + worker * stride)
         }
     }
 }

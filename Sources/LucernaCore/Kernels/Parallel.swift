@@ -67,6 +67,42 @@ public enum Parallel {
         }
     }
 
+    /// Runs `body(worker, range)` over `0..<count` in pieces of about a quarter of an even share each, handed to
+    /// whichever thread is free (OpenMP's dynamic schedule), in parallel when the work is large enough (as
+    /// ``forEachChunk(_:costPerItem:_:)``). `worker` (0 ..< ``workerCount(_:costPerItem:)``) names the thread
+    /// running the piece, for per-thread scratch. Which thread runs a piece varies from run to run, so each
+    /// item's result must not depend on it; a thread slowed by other work on its core then takes fewer pieces
+    /// instead of holding the others up.
+    @inline(__always)
+    static func forEachPiece(_ count: Int, costPerItem: Int = 1, _ body: (_ worker: Int, Range<Int>) -> Void) {
+        let workers = chunkCount(count, costPerItem: costPerItem)
+        if workers <= 1 {
+            if count > 0 { body(0, 0..<count) }
+            return
+        }
+        let grain = pieceSize(count, workers: workers)
+        withoutActuallyEscaping(body) { body in
+            var job = PieceJob(body: body)
+            withUnsafeMutablePointer(to: &job) { pointer in
+                lucerna_pool_run_dynamic(
+                    workers, count, grain,
+                    { context, worker, start, end in
+                        guard let job = context?.assumingMemoryBound(to: PieceJob.self).pointee else { return }
+                        job.body(worker, start..<end)
+                    }, pointer)
+            }
+        }
+    }
+
+    /// How many threads ``forEachPiece(_:costPerItem:_:)`` uses: its workers are `0 ..<` this.
+    static func workerCount(_ count: Int, costPerItem: Int = 1) -> Int { chunkCount(count, costPerItem: costPerItem) }
+
+    /// The items in each piece of ``forEachPiece(_:costPerItem:_:)`` over `count` items on `workers` threads (the
+    /// last piece may be shorter): piece p is `p * size ..< min(count, (p + 1) * size)` whichever thread runs it.
+    static func pieceSize(_ count: Int, workers: Int) -> Int {
+        workers <= 1 ? max(count, 1) : max(1, count / (4 * workers))
+    }
+
     /// ``forEachChunk(_:costPerItem:_:)`` for bodies that report something (a NaN seen, say): whether any
     /// chunk's `body` returned true.
     static func anyChunk(_ count: Int, costPerItem: Int = 1, _ body: (Range<Int>) -> Bool) -> Bool {
@@ -85,6 +121,11 @@ public enum Parallel {
 private struct ChunkJob {
     let body: (Range<Int>) -> Void
     let count: Int, chunk: Int
+}
+
+/// One region of ``Parallel/forEachPiece(_:costPerItem:_:)``: its body.
+private struct PieceJob {
+    let body: (Int, Range<Int>) -> Void
 }
 
 /// Carries a value across a concurrency boundary the caller knows to be safe.
