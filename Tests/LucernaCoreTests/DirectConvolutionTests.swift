@@ -232,7 +232,7 @@ final class DirectConvolutionTests: XCTestCase {
         var results: [[[Float]]] = []
         for threads in [1, 2, 3] {
             Parallel.setThreadCount(threads)
-            XCTAssertEqual(Parallel.workerCount(item.batch, costPerItem: 16 * 72 * 196), threads)
+            XCTAssertEqual(Parallel.chunkCount(item.batch, costPerItem: 16 * 72 * 196), threads)
             var runs: [[[Float]]] = []
             for _ in 0..<4 {
                 guard let run = try outputs(item, lanes: 8) ?? outputs(item, lanes: 1) else {

@@ -65,7 +65,7 @@ final class ParallelTests: XCTestCase {
     func testPiecesCoverEveryIndexOnceAndGoToWhicheverThreadIsFree() {
         withThreads(3) {
             let count = 10_007
-            let workers = Parallel.workerCount(count, costPerItem: 16)
+            let workers = Parallel.chunkCount(count, costPerItem: 16)
             XCTAssertEqual(workers, 3)
             let visits = Visits(count: count, chunks: 1)
             let lock = NSLock()

@@ -88,6 +88,14 @@ final class LuaTrainingTests: XCTestCase {
             ("nn.Sequential{nn.ReLU(), 3}", "element 2 is not a module"),
             ("data.fashion_mnist{split = 'validation'}", "split must be"),
             ("losses.cross_entropy(tensor.ones{2, 3}, tensor{0, 7}:long())", "out of range"),
+            (
+                "train{model = nn.Linear(2, 2), data = {features = tensor.ones{20, 2}, labels = tensor.zeros{20}:long()}, adversarial = {method = 'trades', awp_warmup = 2}}",
+                "awp_warmup needs awp_gamma"
+            ),
+            (
+                "train{model = nn.Linear(2, 2), data = {features = tensor.ones{20, 2}, labels = tensor.zeros{20}:long()}, adversarial = {method = 'trades', awp_gamma = 0}}",
+                "awp_gamma must be a positive number"
+            ),
         ]
         for (source, expected) in cases {
             XCTAssertThrowsError(try LuaState().run(source: source, name: "bad.lua"), source) { error in
@@ -118,6 +126,9 @@ final class LuaTrainingTests: XCTestCase {
                 trades = train{model = model, data = set, epochs = 1, batch = 32, verbose = false, name = "trades",
                                adversarial = {method = "trades", beta = 6, eps = 0.05, steps = 3}}
                 trades_logged = trades.history[1].train_trades_robust ~= nil and 1 or 0
+                local awp = train{model = model, data = set, epochs = 2, batch = 32, verbose = false, name = "trades_awp",
+                                  adversarial = {method = "trades", beta = 6, eps = 0.05, steps = 3, awp_gamma = 0.005, awp_warmup = 2}}
+                awp_finite = (awp.history[2].train_loss == awp.history[2].train_loss) and 1 or 0
                 local values = evaluate{model = model, data = set, name = "robust",
                                         attacks = {fgsm = "fgsm", pgd = {type = "pgd", alpha = 0.02, steps = 5}}, epsilons = {0.0, 0.05, 0.2}}
                 clean = values.clean_accuracy
@@ -129,6 +140,7 @@ final class LuaTrainingTests: XCTestCase {
                 """, name: "robust.lua")
         XCTAssertEqual(lua.number(global: "adversarial_logged"), 1)
         XCTAssertEqual(lua.number(global: "trades_logged"), 1)
+        XCTAssertEqual(lua.number(global: "awp_finite"), 1, "TRADES with AWP from epoch 2 trains from Lua")
         let clean = try XCTUnwrap(lua.number(global: "clean"))
         let none = try XCTUnwrap(lua.number(global: "none"))
         let small = try XCTUnwrap(lua.number(global: "small"))

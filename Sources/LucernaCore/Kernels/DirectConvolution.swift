@@ -110,25 +110,22 @@ enum DirectConvolution {
         let scratchCount = Int(lucerna_conv2d_weight_scratch(plan))
         let taps = layout.channels * layout.geometry.kernel.height * layout.geometry.kernel.width
         let channels = size / max(taps, 1)  // the output channels rounded up to whole vectors
-        // The split into chunks, hence the bits, must not depend on the vector width.
+        // The split into pieces, hence the bits, must not depend on the vector width.
         let cost = taps * outputChannels * layout.positions
         // One partial sum per piece of samples, whichever thread runs it, added in the pieces' order.
-        let workers = Parallel.workerCount(layout.batch, costPerItem: cost)
-        let pieceSize = Parallel.pieceSize(layout.batch, workers: workers)
+        let pieceSize = Parallel.pieceSize(
+            layout.batch, workers: Parallel.chunkCount(layout.batch, costPerItem: cost))
         let pieces = max(1, (layout.batch + pieceSize - 1) / pieceSize)
         let partials = UnsafeMutablePointer<Float>.allocate(capacity: size * pieces)
         partials.initialize(repeating: 0, count: size * pieces)
         defer { partials.deallocate() }
-        let stride = (max(scratchCount, 1) + 15) / 16 * 16  // each thread's scratch on its own cache lines
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: stride * workers)
-        defer { scratch.deallocate() }
         let (inputSample, outputSample) = (
             layout.channels * layout.height * layout.width, outputChannels * layout.positions
         )
-        Parallel.forEachPiece(layout.batch, costPerItem: cost) { worker, range in
+        forEachPiece(layout.batch, costPerItem: cost, scratchCount: scratchCount) { scratch, range in
             lucerna_conv2d_weight_run(
                 plan, input + range.lowerBound * inputSample, outputGradient + range.lowerBound * outputSample,
-                range.count, partials + range.lowerBound / pieceSize * size, scratch + worker * stride)
+                range.count, partials + range.lowerBound / pieceSize * size, scratch)
         }
         for piece in 1..<pieces {
             let (total, partial) = (partials, partials + piece * size)
@@ -213,14 +210,23 @@ enum DirectConvolution {
             transposed ? layout.channels * layout.height * layout.width : outputChannels * layout.positions
         let cost = Int(lucerna_conv2d_plan_cost(plan))
         // Each sample's output is computed alone, so pieces may go to any thread (the same bits).
-        let workers = Parallel.workerCount(layout.batch, costPerItem: cost)
-        let stride = (max(scratchCount, 1) + 15) / 16 * 16  // each thread's scratch on its own cache lines
-        let scratch = UnsafeMutablePointer<Float>.allocate(capacity: stride * workers)
-        defer { scratch.deallocate() }
-        Parallel.forEachPiece(layout.batch, costPerItem: cost) { worker, range in
+        forEachPiece(layout.batch, costPerItem: cost, scratchCount: scratchCount) { scratch, range in
             lucerna_conv2d_plan_run(
                 plan, input + range.lowerBound * inputSample, range.count,
-                output + range.lowerBound * outputSample, scratch + worker * stride)
+                output + range.lowerBound * outputSample, scratch)
         }
+    }
+
+    /// ``Parallel/forEachPiece(_:costPerItem:_:)`` over the batch with `scratchCount` floats of scratch for each
+    /// thread, on cache lines of its own, allocated once for the region.
+    private static func forEachPiece(
+        _ batch: Int, costPerItem cost: Int, scratchCount: Int,
+        _ body: (UnsafeMutablePointer<Float>, Range<Int>) -> Void
+    ) {
+        let stride = (max(scratchCount, 1) + 15) / 16 * 16
+        let scratch = UnsafeMutablePointer<Float>.allocate(
+            capacity: stride * Parallel.chunkCount(batch, costPerItem: cost))
+        defer { scratch.deallocate() }
+        Parallel.forEachPiece(batch, costPerItem: cost) { worker, range in body(scratch + worker * stride, range) }
     }
 }

@@ -69,8 +69,8 @@ public enum Parallel {
 
     /// Runs `body(worker, range)` over `0..<count` in pieces of about a quarter of an even share each, handed to
     /// whichever thread is free (OpenMP's dynamic schedule), in parallel when the work is large enough (as
-    /// ``forEachChunk(_:costPerItem:_:)``). `worker` (0 ..< ``workerCount(_:costPerItem:)``) names the thread
-    /// running the piece, for per-thread scratch. Which thread runs a piece varies from run to run, so each
+    /// ``forEachChunk(_:costPerItem:_:)``). `worker` (0 ..< ``chunkCount(_:costPerItem:)``, the threads it uses)
+    /// names the thread running the piece, for per-thread scratch. Which thread runs a piece varies from run to run, so each
     /// item's result must not depend on it; a thread slowed by other work on its core then takes fewer pieces
     /// instead of holding the others up.
     @inline(__always)
@@ -93,9 +93,6 @@ public enum Parallel {
             }
         }
     }
-
-    /// How many threads ``forEachPiece(_:costPerItem:_:)`` uses: its workers are `0 ..<` this.
-    static func workerCount(_ count: Int, costPerItem: Int = 1) -> Int { chunkCount(count, costPerItem: costPerItem) }
 
     /// The items in each piece of ``forEachPiece(_:costPerItem:_:)`` over `count` items on `workers` threads (the
     /// last piece may be shorter): piece p is `p * size ..< min(count, (p + 1) * size)` whichever thread runs it.
