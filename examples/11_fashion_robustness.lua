@@ -22,10 +22,12 @@ counts as robust only if APGD-CE (`apgd_steps` steps), APGD-DLR (`apgd_steps` st
 queries) all fail on it (AutoAttack's standard version also uses the targeted variants; this is its untargeted
 core). `ema` > 0 evaluates and keeps a moving average of the weights with that decay (0: none). `awp_gamma` > 0 adds
 adversarial weight perturbation (Wu et al. 2020; the reference's 0.005 for TRADES, 0.01 for PGD-AT) from epoch
-`awp_warmup` on (0: none). ]]
+`awp_warmup` on (0: none). `flip` > 0 mirrors each training image left to right with that probability and `crop` > 0
+pads it by that many pixels and crops it back to 28×28 at a random position (augmentations, both 0: none). ]]
 
 local config = lucerna.config{seeds = {1, 2, 3}, epochs = 30, batch = 128, patience = 5, robust_patience = 10, eps = 0.1, train_eps = 0.1,
                               beta = 6, train_steps = 5, train_alpha = 0.03, ema = 0, awp_gamma = 0, awp_warmup = 0,
+                              flip = 0, crop = 0,
                               robust_limit = 10000, curve_limit = 2000, autoattack_limit = 1000, limit = 0, methods = "standard,pgd_at,trades",
                               apgd_steps = 100, square_queries = 1000, conv1 = 32, conv2 = 64, hidden = 512,
                               architecture = "cnn"}
@@ -36,6 +38,9 @@ local robust_test = data.fashion_mnist{split = "test", limit = config.robust_lim
 local curve_test = data.fashion_mnist{split = "test", limit = config.curve_limit}
 local autoattack_test = data.fashion_mnist{split = "test", limit = config.autoattack_limit}
 
+local augment = {}
+if config.crop > 0 then augment[#augment + 1] = augmentations.random_crop{padding = config.crop} end
+if config.flip > 0 then augment[#augment + 1] = augmentations.horizontal_flip{p = config.flip} end
 local awp_gamma = config.awp_gamma > 0 and config.awp_gamma or nil
 local awp_warmup = awp_gamma and config.awp_warmup or nil
 local trainings = {
@@ -80,7 +85,7 @@ for method in config.methods:gmatch("[^,]+") do
                                           patience = adversarial and config.robust_patience or config.patience, mode = "max"},
                         robust_validation = adversarial and {attack = {type = "pgd", eps = config.eps, alpha = 0.025, steps = 10, random_start = true},
                                                              limit = 1000} or nil,
-                        name = method, adversarial = trainings[method], ema = config.ema > 0 and config.ema or nil}
+                        name = method, adversarial = trainings[method], augment = augment, ema = config.ema > 0 and config.ema or nil}
    local robust = evaluate{model = model, data = robust_test, name = method .. "_eps" .. tostring(config.eps):gsub("%.", "_"),
                            attacks = evaluation_attacks}
    local autoattack = evaluate{model = model, data = autoattack_test, name = method .. "_autoattack",

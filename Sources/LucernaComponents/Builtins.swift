@@ -62,6 +62,8 @@ public enum Builtins {
         RandomizationSanity.self,
         // Clusterings.
         KMeans.self, AgglomerativeClustering.self, DBSCAN.self,
+        // Augmentations.
+        HorizontalFlip.self, RandomCrop.self,
         // Attacks.
         GradientSignAttack.self,  // fgsm, fgsm_rs, bim, pgd, mifgsm
         DeepFool.self,

@@ -45,6 +45,10 @@ public enum LuaDocumentation {
             "Clustering", LuaObjects.clusteringMetatable,
             "`clustering:fit(points)` returns a label per row of `points` `[N, features]` (-1 for noise)"
         ),
+        (
+            "Augmentation", LuaObjects.augmentationMetatable,
+            "`augmentation:augment(images)` returns a randomly transformed copy of `images` `[N, ..., H, W]`, each sample drawn from the run's generator; `train{augment = {...}}` applies a list of them to every training batch"
+        ),
     ]
 
     /// An option list as Markdown bullets (the reference page).

@@ -14,11 +14,12 @@ enum LuaObjects {
     static let ruleMetatable = "lucerna.Rule"
     static let compositeMetatable = "lucerna.Composite"
     static let clusteringMetatable = "lucerna.Clustering"
+    static let augmentationMetatable = "lucerna.Augmentation"
 
     static let metatables = [
         LuaNNAPI.moduleMetatable, LuaNNAPI.optimizerMetatable, LuaNNAPI.scheduleMetatable,
         regularizerMetatable, metricMetatable, lossMetatable, attackMetatable, explainerMetatable,
-        ruleMetatable, compositeMetatable, clusteringMetatable,
+        ruleMetatable, compositeMetatable, clusteringMetatable, augmentationMetatable,
     ]
 
     /// The engine object at `index` (not tensors), or nil.
@@ -44,6 +45,8 @@ enum LuaObjects {
         case let rule as RelevanceRule: LuaUserdata.push(rule, metatable: ruleMetatable, in: state)
         case let composite as RelevanceComposite: LuaUserdata.push(composite, metatable: compositeMetatable, in: state)
         case let clustering as Clustering: LuaUserdata.push(clustering, metatable: clusteringMetatable, in: state)
+        case let augmentation as Augmentation:
+            LuaUserdata.push(augmentation, metatable: augmentationMetatable, in: state)
         case let dataset as TensorDataset:
             lua_createtable(state, 0, Int32(dataset.tensors.count + dataset.metadata.count))
             for (name, tensor) in dataset.tensors {
@@ -228,6 +231,15 @@ enum LuaObjects {
             lua.setFunction("fit") { call in
                 call.push(
                     try argument(call, clusteringMetatable, as: Clustering.self, "a clustering").fit(call.tensor(2)))
+                return 1
+            }
+        }
+        lucerna_pop(lua.state, 1)
+        // augmentation:augment(images): a randomly transformed copy, drawn from the run's generator.
+        LuaUserdata.createMetatable(augmentationMetatable, in: lua) { lua in
+            lua.setFunction("augment") { call in
+                let augmentation = try argument(call, augmentationMetatable, as: Augmentation.self, "an augmentation")
+                call.push(try augmentation.augment(call.tensor(2), generator: RandomGenerator.shared))
                 return 1
             }
         }

@@ -67,6 +67,10 @@ public enum Experiment {
             "name", .string, default: .string("train"),
             "the trainer's name in records and checkpoint files (default \"train\")"),
         OptionSpec(
+            "augment", .any,
+            "augmentations (instances, names or specs; a list applied in order, or one) transforming the inputs of every training batch, e.g. {augmentations.random_crop{padding = 2}, \"horizontal_flip\"}; never validation or test data"
+        ),
+        OptionSpec(
             "adversarial", .any,
             "adversarial training: {method = \"pgd\", attack = spec or instance, mix = 1} (Madry; fgsm_rs for fast training) or {method = \"trades\", beta = 6, eps, alpha, steps}; awp_gamma (and awp_warmup) adds adversarial weight perturbation"
         ),
@@ -426,6 +430,7 @@ public enum Experiment {
         let inputKey = try string(
             "inputs", ["images", "inputs", "tokens", "features"].first { trainingSet.tensor($0) != nil } ?? "inputs")
         options.inputKey = inputKey
+        options.augmentations = try augmentations(value("augment"), components: components)
         if let adversarial = spec["adversarial"], !adversarial.isNull {
             options.adversarial = try adversarialTraining(
                 adversarial, inputKey: inputKey, targetKey: options.targetKey, components: components)
@@ -714,6 +719,19 @@ public enum Experiment {
             }
         }
         return .table(spec)
+    }
+
+    /// `augment`: nothing, one augmentation (instance, name or spec) or a list of them, in the order they apply.
+    static func augmentations(_ value: ConfigValue, components: ComponentBuilder) throws -> [Augmentation] {
+        switch value {
+        case .null: []
+        case .list(let items):
+            try items.enumerated().map { position, item in
+                try component(.augmentation, item, components: components, "augment[\(position + 1)]")
+            }
+        case .table(let fields) where fields.isEmpty: []
+        case let single: [try component(.augmentation, single, components: components, "augment")]
+        }
     }
 
     public static func regularizers(_ value: ConfigValue, components: ComponentBuilder) throws -> [(

@@ -116,6 +116,44 @@ final class PluginTests: XCTestCase {
         assertClose(lua.tensor(global: "gradient"), try fixture["focal.grad"], tolerance: 1e-12, "focal gradient")
     }
 
+    func testGaussianNoiseFollowsItsDefinitionAndTrainAppliesAugmentations() throws {
+        let lua = try pluginState()
+        try lua.run(
+            source: """
+                local images = tensor.zeros{400, 2, 5, 5} + 0.5
+                lucerna.manual_seed(4)
+                local noise = augmentations.gaussian_noise{sigma = 0.1}
+                local noisy = noise:augment(images)
+                local difference = noisy - images
+                mean, std = difference:mean():item(), difference:square():mean():sqrt():item()
+                lucerna.manual_seed(4)
+                same = (noise:augment(images) - noisy):abs():max():item()
+                clipped = augmentations.gaussian_noise{sigma = 1}:augment(images):min():item()
+                -- train{} with a crop, a flip by name and the plugin by spec, on 6x6 two-class images.
+                lucerna.manual_seed(1)
+                local labels = tensor.rand{64}:gt(0.5):long()
+                local set = {images = tensor.rand{64, 1, 6, 6}, labels = labels}
+                result = train{model = nn.Sequential{nn.Flatten(), nn.Linear(36, 2)}, data = set, validation = 0.25,
+                               epochs = 2, batch = 16, verbose = false,
+                               augment = {augmentations.random_crop{padding = 1}, "horizontal_flip",
+                                          {type = "gaussian_noise", sigma = 0.05}}}
+                epochs = result.epochs_run
+                ok, unknown = pcall(train, {model = nn.Linear(36, 2), data = set, epochs = 1, augment = {"horizontal_flip", "no_such"}})
+                ok, flat = pcall(train, {model = nn.Linear(2, 2), data = {features = tensor.rand{8, 2}, labels = labels:narrow(1, 1, 8)},
+                                         epochs = 1, validation = 0, augment = "horizontal_flip"})
+                """, name: "augment.lua")
+        XCTAssertEqual(try XCTUnwrap(lua.number(global: "mean")), 0, accuracy: 0.01)
+        XCTAssertEqual(try XCTUnwrap(lua.number(global: "std")), 0.1, accuracy: 0.005)
+        XCTAssertEqual(lua.number(global: "same"), 0, "the same seed draws the same noise")
+        XCTAssertEqual(lua.number(global: "clipped"), 0, "clip keeps pixels in [0, 1]")
+        XCTAssertEqual(lua.number(global: "epochs"), 2)
+        let unknown = try XCTUnwrap(lua.string(global: "unknown"))
+        XCTAssertTrue(
+            unknown.contains("unknown augmentation 'no_such'; known: gaussian_noise, horizontal_flip"), unknown)
+        let flat = try XCTUnwrap(lua.string(global: "flat"))
+        XCTAssertTrue(flat.contains("augmentations.horizontal_flip: needs images [N, ..., H, W], got [8, 2]"), flat)
+    }
+
     func testAttacksMatchTorchattacksAndGradientTimesInputMatchesCaptum() throws {
         let (lua, fixture) = try goldenState()
         try lua.run(

@@ -257,6 +257,52 @@ final class TrainerTests: XCTestCase {
         for decay in [nil, 0.95] { try checkResume(emaDecay: decay) }
         // A method's state (group DRO's weights, logged every epoch) comes back from the checkpoint too.
         try checkResume(emaDecay: nil, method: { GroupDRO(stepSize: 0.5) })
+        // Augmentations draw from the run's generator, whose state the checkpoint restores.
+        try checkResume(emaDecay: nil, augmentations: [Jitter()])
+    }
+
+    /// Adds uniform noise in [-0.1, 0.1) to every input, drawn from the generator, and records each call's shape.
+    final class Jitter: Augmentation {
+        var shapes: [[Int]] = []
+        func augment(_ inputs: Tensor, generator: RandomGenerator) throws -> Tensor {
+            shapes.append(inputs.shape)
+            let noise = (0..<inputs.count).map { _ in 0.2 * generator.nextUniform() - 0.1 }
+            return try inputs + (try Tensor(shape: inputs.shape, values: noise, dtype: inputs.dtype))
+        }
+    }
+
+    func testAugmentationsTransformEveryTrainingBatchAndNothingElse() throws {
+        var options = Trainer.Options()
+        options.epochs = 2
+        options.batchSize = 32
+        options.evaluationBatchSize = 50
+        options.inputKey = "features"
+        let jitter = Jitter()
+        options.augmentations = [jitter, jitter]
+        let (trainer, _) = try makeTrainer(options)
+        _ = try trainer.fit(
+            train: try blobs(100, seed: 1), validation: try blobs(100, seed: 2), test: try blobs(100, seed: 3))
+        // 100 samples in batches of 32, 32, 32, 4 each epoch, each batch through both augmentations in order.
+        let batches = [32, 32, 32, 4].flatMap { [[$0, 2], [$0, 2]] }
+        XCTAssertEqual(jitter.shapes, batches + batches)
+        // They change the training: the same seed without them ends with other weights.
+        let (plain, plainModel) = try makeTrainer(
+            {
+                var plain = options
+                plain.augmentations = []
+                return plain
+            }())
+        _ = try plain.fit(train: try blobs(100, seed: 1), validation: nil)
+        let (augmented, augmentedModel) = try makeTrainer(options)
+        _ = try augmented.fit(train: try blobs(100, seed: 1), validation: nil)
+        XCTAssertNotEqual(
+            plainModel.parameters().flatMap { $0.toFloats() }, augmentedModel.parameters().flatMap { $0.toFloats() })
+        // Without the inputs to transform, training stops with a message.
+        options.inputKey = "missing"
+        let (missing, _) = try makeTrainer(options)
+        XCTAssertThrowsError(try missing.fit(train: try blobs(100, seed: 1), validation: nil)) {
+            XCTAssertTrue("\($0)".contains("augment needs the batch's inputs 'missing'"), "\($0)")
+        }
     }
 
     func testAMethodNeedingAFieldTheDataLacksStopsBeforeItSeesTheData() throws {
@@ -268,11 +314,15 @@ final class TrainerTests: XCTestCase {
         }
     }
 
-    func checkResume(emaDecay: Double?, method: (() -> TrainingMethod)? = nil) throws {
+    func checkResume(
+        emaDecay: Double?, method: (() -> TrainingMethod)? = nil, augmentations: [Augmentation] = []
+    ) throws {
         var options = Trainer.Options()
         options.epochs = 5
         options.batchSize = 32
         options.emaDecay = emaDecay
+        options.augmentations = augmentations
+        options.inputKey = "features"
         options.earlyStopping = try EarlyStopping(metric: "val_accuracy", patience: 10, mode: .maximize)
         func grouped(_ data: TensorDataset) throws -> TensorDataset {
             guard method != nil else { return data }

@@ -45,7 +45,7 @@ public struct ComponentKind: Hashable, Sendable, CustomStringConvertible {
     /// Every kind, in the order listings and documentation show them: the one table of kinds.
     public static let allCases: [ComponentKind] = [
         .model, .fusion, .regularizer, .method, .attack, .explainer, .rule, .composite, .metric, .clustering, .dataset,
-        .optimizer, .schedule, .loss,
+        .optimizer, .schedule, .loss, .augmentation,
     ]
 
     /// A kind from its name, its namespace or its plural (`fusion`, `fusions`; `optimizer`, `optim`).

@@ -26,7 +26,7 @@ struct LuaKindBinding {
     static let all: [ComponentKind: LuaKindBinding] = Dictionary(
         uniqueKeysWithValues: [
             model, fusion, regularizer, method, attack, explainer, rule, composite, metric, clustering, dataset,
-            optimizer, schedule, loss,
+            optimizer, schedule, loss, augmentation,
         ].map { ($0.kind, $0) })
 
     /// The binding of `kind`, if it has one.
