@@ -47,7 +47,7 @@ public enum LuaDocumentation {
         ),
         (
             "Augmentation", LuaObjects.augmentationMetatable,
-            "`augmentation:augment(images)` returns a randomly transformed copy of `images` `[N, ..., H, W]`, each sample drawn from the run's generator; `train{augment = {...}}` applies a list of them to every training batch"
+            "`augmentation:augment(images)` returns a randomly transformed copy of `images` `[N, ..., H, W]`, each sample drawn from the run's generator; `train{augment = {...}}` applies a list of them to every training batch (or `augment = {image = {...}}` per tensor)"
         ),
     ]
 

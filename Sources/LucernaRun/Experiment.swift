@@ -68,7 +68,7 @@ public enum Experiment {
             "the trainer's name in records and checkpoint files (default \"train\")"),
         OptionSpec(
             "augment", .any,
-            "augmentations (instances, names or specs; a list applied in order, or one) transforming the inputs of every training batch, e.g. {augmentations.random_crop{padding = 2}, \"horizontal_flip\"}; never validation or test data"
+            "augmentations (instances, names or specs; a list applied in order, or one) transforming the inputs of every training batch, e.g. {augmentations.random_crop{padding = 2}, \"horizontal_flip\"}, or a table tensor name -> augmentations for several (the modalities: {image = {...}}); never validation or test data"
         ),
         OptionSpec(
             "adversarial", .any,
@@ -430,7 +430,7 @@ public enum Experiment {
         let inputKey = try string(
             "inputs", ["images", "inputs", "tokens", "features"].first { trainingSet.tensor($0) != nil } ?? "inputs")
         options.inputKey = inputKey
-        options.augmentations = try augmentations(value("augment"), components: components)
+        options.augmentations = try augmentations(value("augment"), inputKey: inputKey, components: components)
         if let adversarial = spec["adversarial"], !adversarial.isNull {
             options.adversarial = try adversarialTraining(
                 adversarial, inputKey: inputKey, targetKey: options.targetKey, components: components)
@@ -721,17 +721,31 @@ public enum Experiment {
         return .table(spec)
     }
 
-    /// `augment`: nothing, one augmentation (instance, name or spec) or a list of them, in the order they apply.
-    static func augmentations(_ value: ConfigValue, components: ComponentBuilder) throws -> [Augmentation] {
-        switch value {
-        case .null: []
-        case .list(let items):
-            try items.enumerated().map { position, item in
-                try component(.augmentation, item, components: components, "augment[\(position + 1)]")
+    /// `augment`: nothing, one augmentation (instance, name or spec) or a list of them for the inputs, in the order
+    /// they apply, or a table tensor name -> those (in the order of the names).
+    static func augmentations(_ value: ConfigValue, inputKey: String, components: ComponentBuilder) throws -> [(
+        key: String, augmentations: [Augmentation]
+    )] {
+        func list(_ value: ConfigValue, _ role: String) throws -> [Augmentation] {
+            switch value {
+            case .null: []
+            case .list(let items):
+                try items.enumerated().map { position, item in
+                    try component(.augmentation, item, components: components, "\(role)[\(position + 1)]")
+                }
+            case .table(let fields) where fields.isEmpty: []
+            case let single: [try component(.augmentation, single, components: components, role)]
             }
-        case .table(let fields) where fields.isEmpty: []
-        case let single: [try component(.augmentation, single, components: components, "augment")]
         }
+        // A table without `type` names tensors; with it, it is one augmentation's spec.
+        if case .table(let fields) = value, !fields.isEmpty, fields["type"] == nil {
+            return try fields.keys.sorted().compactMap { key in
+                let augmentations = try list(fields[key] ?? .null, "augment.\(key)")
+                return augmentations.isEmpty ? nil : (key, augmentations)
+            }
+        }
+        let augmentations = try list(value, "augment")
+        return augmentations.isEmpty ? [] : [(inputKey, augmentations)]
     }
 
     public static func regularizers(_ value: ConfigValue, components: ComponentBuilder) throws -> [(

@@ -36,9 +36,11 @@ public final class Trainer {
         public var groupKey = "groups"
         /// The tensor regularizers see as `inputs`.
         public var inputKey: String?
-        /// Random transformations applied in order to the inputs (``inputKey``) of every training batch, drawn from
-        /// the shared generator (so a resumed run draws the same); validation and test data are never augmented.
-        public var augmentations: [Augmentation] = []
+        /// Random transformations of the training batches' tensors: each entry's augmentations applied in order to the
+        /// batch tensor named `key` (the inputs, or each modality of a multimodal batch), the entries in order, all
+        /// drawn from the shared generator (so a resumed run draws the same); validation and test data are never
+        /// augmented.
+        public var augmentations: [(key: String, augmentations: [Augmentation])] = []
         /// Train on adversarial examples (PGD/fast adversarial training or TRADES).
         public var adversarial: AdversarialTraining?
         /// Robust accuracy under an attack on (evenly spaced samples of) the validation data every epoch,
@@ -359,11 +361,11 @@ public final class Trainer {
         for (position, indices) in batches.enumerated() {
             try Interruption.check("train")
             var batch = try select(indices, from: data)
-            if !options.augmentations.isEmpty {
-                guard let key = options.inputKey, var inputs = batch[key] else {
-                    throw TensorError("train", "augment needs the batch's inputs '\(options.inputKey ?? "inputs")'")
+            for (key, augmentations) in options.augmentations {
+                guard var inputs = batch[key] else {
+                    throw TensorError("train", "augment needs the batch's '\(key)', which the training data lacks")
                 }
-                for augmentation in options.augmentations {
+                for augmentation in augmentations {
                     inputs = try augmentation.augment(inputs, generator: RandomGenerator.shared)
                 }
                 batch[key] = inputs

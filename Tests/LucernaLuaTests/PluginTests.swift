@@ -138,6 +138,11 @@ final class PluginTests: XCTestCase {
                                augment = {augmentations.random_crop{padding = 1}, "horizontal_flip",
                                           {type = "gaussian_noise", sigma = 0.05}}}
                 epochs = result.epochs_run
+                -- Keyed by tensor name (the modalities of a multimodal batch).
+                keyed = train{model = nn.Sequential{nn.Flatten(), nn.Linear(36, 2)}, data = set, validation = 0.25, epochs = 1,
+                              verbose = false, name = "keyed", augment = {images = {"horizontal_flip", {type = "random_crop", padding = 1}}}}
+                ok, absent = pcall(train, {model = nn.Sequential{nn.Flatten(), nn.Linear(36, 2)}, data = set, epochs = 1, verbose = false,
+                                           name = "absent", augment = {sound = "horizontal_flip"}})
                 ok, unknown = pcall(train, {model = nn.Linear(36, 2), data = set, epochs = 1, augment = {"horizontal_flip", "no_such"}})
                 ok, flat = pcall(train, {model = nn.Linear(2, 2), data = {features = tensor.rand{8, 2}, labels = labels:narrow(1, 1, 8)},
                                          epochs = 1, validation = 0, augment = "horizontal_flip"})
@@ -147,6 +152,8 @@ final class PluginTests: XCTestCase {
         XCTAssertEqual(lua.number(global: "same"), 0, "the same seed draws the same noise")
         XCTAssertEqual(lua.number(global: "clipped"), 0, "clip keeps pixels in [0, 1]")
         XCTAssertEqual(lua.number(global: "epochs"), 2)
+        let absent = try XCTUnwrap(lua.string(global: "absent"))
+        XCTAssertTrue(absent.contains("augment needs the batch's 'sound', which the training data lacks"), absent)
         let unknown = try XCTUnwrap(lua.string(global: "unknown"))
         XCTAssertTrue(
             unknown.contains("unknown augmentation 'no_such'; known: gaussian_noise, horizontal_flip"), unknown)

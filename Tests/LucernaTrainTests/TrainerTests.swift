@@ -276,9 +276,8 @@ final class TrainerTests: XCTestCase {
         options.epochs = 2
         options.batchSize = 32
         options.evaluationBatchSize = 50
-        options.inputKey = "features"
         let jitter = Jitter()
-        options.augmentations = [jitter, jitter]
+        options.augmentations = [("features", [jitter, jitter])]
         let (trainer, _) = try makeTrainer(options)
         _ = try trainer.fit(
             train: try blobs(100, seed: 1), validation: try blobs(100, seed: 2), test: try blobs(100, seed: 3))
@@ -297,11 +296,12 @@ final class TrainerTests: XCTestCase {
         _ = try augmented.fit(train: try blobs(100, seed: 1), validation: nil)
         XCTAssertNotEqual(
             plainModel.parameters().flatMap { $0.toFloats() }, augmentedModel.parameters().flatMap { $0.toFloats() })
-        // Without the inputs to transform, training stops with a message.
-        options.inputKey = "missing"
+        // Without the tensor to transform, training stops with a message.
+        options.augmentations = [("missing", [jitter])]
         let (missing, _) = try makeTrainer(options)
         XCTAssertThrowsError(try missing.fit(train: try blobs(100, seed: 1), validation: nil)) {
-            XCTAssertTrue("\($0)".contains("augment needs the batch's inputs 'missing'"), "\($0)")
+            XCTAssertTrue(
+                "\($0)".contains("augment needs the batch's 'missing', which the training data lacks"), "\($0)")
         }
     }
 
@@ -321,8 +321,7 @@ final class TrainerTests: XCTestCase {
         options.epochs = 5
         options.batchSize = 32
         options.emaDecay = emaDecay
-        options.augmentations = augmentations
-        options.inputKey = "features"
+        options.augmentations = augmentations.isEmpty ? [] : [("features", augmentations)]
         options.earlyStopping = try EarlyStopping(metric: "val_accuracy", patience: 10, mode: .maximize)
         func grouped(_ data: TensorDataset) throws -> TensorDataset {
             guard method != nil else { return data }
