@@ -23,11 +23,13 @@ queries) all fail on it (AutoAttack's standard version also uses the targeted va
 core). `ema` > 0 evaluates and keeps a moving average of the weights with that decay (0: none). `awp_gamma` > 0 adds
 adversarial weight perturbation (Wu et al. 2020; the reference's 0.005 for TRADES, 0.01 for PGD-AT) from epoch
 `awp_warmup` on (0: none). `flip` > 0 mirrors each training image left to right with that probability and `crop` > 0
-pads it by that many pixels and crops it back to 28×28 at a random position (augmentations, both 0: none). ]]
+pads it by that many pixels and crops it back to 28×28 at a random position (augmentations, both 0: none).
+`activation` "gelu" or "softplus" gives the benchmark CNN smooth activations in place of ReLU (the same layers,
+Xie et al. 2020's smooth adversarial training; "relu": models.cnn itself). ]]
 
 local config = lucerna.config{seeds = {1, 2, 3}, epochs = 30, batch = 128, patience = 5, robust_patience = 10, eps = 0.1, train_eps = 0.1,
                               beta = 6, train_steps = 5, train_alpha = 0.03, ema = 0, awp_gamma = 0, awp_warmup = 0,
-                              flip = 0, crop = 0,
+                              flip = 0, crop = 0, activation = "relu",
                               robust_limit = 10000, curve_limit = 2000, autoattack_limit = 1000, limit = 0, methods = "standard,pgd_at,trades",
                               apgd_steps = 100, square_queries = 1000, conv1 = 32, conv2 = 64, hidden = 512,
                               architecture = "cnn"}
@@ -72,11 +74,24 @@ local function small_cnn()
                         conv(64, 64), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * 4 * 4, 200),
                         nn.ReLU(), nn.Dropout(0.5), nn.Linear(200, 200), nn.ReLU(), last}
 end
+-- The benchmark CNN's layers (models.cnn: conv 3x3 pad 1, activation, 2x2 max pool, twice; fc1, activation, fc2)
+-- with a smooth activation in place of ReLU.
+local smooth = {gelu = nn.GELU, softplus = nn.Softplus}
+local function smooth_cnn()
+   local activation = smooth[config.activation]
+   return nn.Sequential{nn.Conv2d(1, config.conv1, 3, {padding = 1}), activation(), nn.MaxPool2d(2),
+                        nn.Conv2d(config.conv1, config.conv2, 3, {padding = 1}), activation(), nn.MaxPool2d(2),
+                        nn.Flatten(), nn.Linear(config.conv2 * 7 * 7, config.hidden), activation(),
+                        nn.Linear(config.hidden, 10)}
+end
+assert(config.activation == "relu" or smooth[config.activation],
+       "activation must be relu, gelu or softplus, got " .. tostring(config.activation))
 assert(config.architecture == "cnn" or config.architecture == "small_cnn",
        "architecture must be cnn or small_cnn, got " .. tostring(config.architecture))
 for method in config.methods:gmatch("[^,]+") do
    assert(method == "standard" or trainings[method], "unknown method " .. method)
    local model = config.architecture == "small_cnn" and small_cnn()
+                 or config.activation ~= "relu" and smooth_cnn()
                  or models.cnn{channels = {config.conv1, config.conv2}, hidden = config.hidden}
    local started = os.time()
    local adversarial = trainings[method] ~= nil

@@ -24,7 +24,7 @@ public final class HorizontalFlip: Augmentation {
     }
 
     public func augment(_ inputs: Tensor, generator: RandomGenerator) throws -> Tensor {
-        let (_, _) = try Self.imageSize(of: inputs, "augmentations.horizontal_flip")
+        _ = try Self.imageSize(of: inputs, "augmentations.horizontal_flip")
         let flipped = (0..<inputs.shape[0]).map { _ in generator.nextUniform() < probability }
         return try flip(inputs, where: flipped)
     }
