@@ -24,7 +24,7 @@ core). `ema` > 0 evaluates and keeps a moving average of the weights with that d
 adversarial weight perturbation (Wu et al. 2020; the reference's 0.005 for TRADES, 0.01 for PGD-AT) from epoch
 `awp_warmup` on (0: none). `flip` > 0 mirrors each training image left to right with that probability and `crop` > 0
 pads it by that many pixels and crops it back to 28×28 at a random position (augmentations, both 0: none).
-`activation` "gelu" or "softplus" gives the benchmark CNN smooth activations in place of ReLU (the same layers,
+`activation` "silu", "gelu" or "softplus" gives the benchmark CNN smooth activations in place of ReLU (the same layers,
 Xie et al. 2020's smooth adversarial training; "relu": models.cnn itself). ]]
 
 local config = lucerna.config{seeds = {1, 2, 3}, epochs = 30, batch = 128, patience = 5, robust_patience = 10, eps = 0.1, train_eps = 0.1,
@@ -76,7 +76,7 @@ local function small_cnn()
 end
 -- The benchmark CNN's layers (models.cnn: conv 3x3 pad 1, activation, 2x2 max pool, twice; fc1, activation, fc2)
 -- with a smooth activation in place of ReLU.
-local smooth = {gelu = nn.GELU, softplus = nn.Softplus}
+local smooth = {gelu = nn.GELU, softplus = nn.Softplus, silu = nn.SiLU}
 local function smooth_cnn()
    local activation = smooth[config.activation]
    return nn.Sequential{nn.Conv2d(1, config.conv1, 3, {padding = 1}), activation(), nn.MaxPool2d(2),
@@ -85,7 +85,7 @@ local function smooth_cnn()
                         nn.Linear(config.hidden, 10)}
 end
 assert(config.activation == "relu" or smooth[config.activation],
-       "activation must be relu, gelu or softplus, got " .. tostring(config.activation))
+       "activation must be relu, silu, gelu or softplus, got " .. tostring(config.activation))
 assert(config.architecture == "cnn" or config.architecture == "small_cnn",
        "architecture must be cnn or small_cnn, got " .. tostring(config.architecture))
 for method in config.methods:gmatch("[^,]+") do

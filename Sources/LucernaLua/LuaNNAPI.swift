@@ -80,6 +80,7 @@ enum LuaNNAPI {
         layer("Sigmoid") { _, _ in Sigmoid() }
         layer("Tanh") { _, _ in Tanh() }
         layer("Softplus") { _, _ in Activation(.softplus) }
+        layer("SiLU") { _, _ in SiLU() }
         layer("Identity") { _, _ in Activation(.identity) }
         layer("Flatten") { call, _ in
             Flatten(startAxis: call.isNil(1) ? 1 : try LuaTensorAPI.oneBasedAxis(call.integer(1), "Flatten"))

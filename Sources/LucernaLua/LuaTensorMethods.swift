@@ -10,6 +10,7 @@ extension LuaTensorAPI {
             ("exp", { try $0.exp() }), ("log", { try $0.log() }), ("sqrt", { try $0.sqrt() }),
             ("abs", { try $0.abs() }),
             ("neg", { try $0.negated() }), ("softplus", { try $0.softplus() }), ("gelu", { try $0.gelu() }),
+            ("silu", { try $0.silu() }),
             ("square", { try $0.square() }), ("detach", { $0.detach() }), ("clone", { $0.copy() }),
             ("t", { try $0.transposed() }), ("float", { try $0.to(.float32) }), ("double", { try $0.to(.float64) }),
             ("sign", { try $0.sign() }), ("reciprocal", { try $0.reciprocal() }), ("erf", { try $0.erf() }),

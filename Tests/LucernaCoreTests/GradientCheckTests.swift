@@ -37,6 +37,8 @@ final class GradientCheckTests: XCTestCase {
         Case(name: "leaky_relu", shapes: [[8]]) { try $0[0].leakyRelu(slope: 0.2) * $0[0] },
         Case(name: "gelu", shapes: [[8]]) { try $0[0].gelu() },
         Case(name: "gelu tanh", shapes: [[8]]) { try $0[0].gelu(approximate: true) },
+        Case(name: "silu", shapes: [[8]]) { try $0[0].silu() },
+        Case(name: "silu wide", shapes: [[8]]) { try ($0[0] * 6).silu() },
         Case(name: "sigmoid", shapes: [[8]]) { try $0[0].sigmoid() },
         Case(name: "tanh", shapes: [[8]]) { try $0[0].tanh() },
         Case(name: "softplus", shapes: [[8]]) { try $0[0].softplus() },

@@ -31,4 +31,40 @@ final class VectorExponentialTests: XCTestCase {
         }
         XCTAssertGreaterThan(worst, 0, "the vector path ran")
     }
+
+    /// SiLU and its derivative in Float32 (sixteen lanes) against the same functions in Double, within a few ulp
+    /// of the result's magnitude, over the range where they vary and beyond, with the special values.
+    func testSiLUAndItsDerivativeMatchDouble() throws {
+        var values: [Float] = stride(from: -110, through: 110, by: 0.0193).map { Float($0) }
+        values += [-.infinity, .infinity, .nan, 0, -0, 1e-30, -1e-30, 1e30, -1e30]
+        let tensor = try Tensor(shape: [values.count], scalars: values)
+        let (forward, derivative) = (try tensor.silu().toFloats(), try tensor.siluDerivative().toFloats())
+        for (index, value) in values.enumerated() {
+            let x = Double(value)
+            let sigmoid = 1 / (1 + Foundation.exp(-x))
+            let expected = (x * sigmoid, sigmoid * (1 + x * (1 - sigmoid)))
+            for (result, reference, name) in [
+                (forward[index], expected.0, "silu"), (derivative[index], expected.1, "d"),
+            ] {
+                // NaN stays NaN; as in PyTorch, silu(∞) = ∞, and silu(−∞) and the derivative at ±∞ are NaN (∞·0).
+                if value.isNaN || (value.isInfinite && (name == "d" || value < 0)) {
+                    XCTAssertTrue(result.isNaN, "\(name)(\(value)) = \(result)")
+                    continue
+                }
+                if value.isInfinite {
+                    XCTAssertEqual(result, value)
+                    continue
+                }
+                // Cancellation in 1 − σ: an absolute error of a few ulp of 1 is what Float32 can give there.
+                let tolerance = 4 * Float(Swift.max(Swift.abs(reference), 1)).ulp
+                XCTAssertEqual(Double(result), reference, accuracy: Double(tolerance), "\(name)(\(value))")
+            }
+        }
+        // Float64 tensors take the scalar path, the same function.
+        let doubles = try Tensor(shape: [3], doubles: [-2, 0.5, 40])
+        let silu = try doubles.silu().toDoubles()
+        for (result, x) in zip(silu, [-2.0, 0.5, 40]) {
+            XCTAssertEqual(result, x / (1 + Foundation.exp(-x)), accuracy: 1e-15)
+        }
+    }
 }

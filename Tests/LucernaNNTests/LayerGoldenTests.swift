@@ -86,6 +86,7 @@ final class LayerGoldenTests: XCTestCase {
         try check("gelu_tanh", GELU(approximate: true))
         try check("leaky_relu", LeakyReLU(0.2))
         try check("softplus", Activation(.softplus))
+        try check("silu", SiLU())
         try check("embedding", try Embedding(6, 3, dtype: .float64))
     }
 

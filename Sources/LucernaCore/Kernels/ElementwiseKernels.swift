@@ -26,6 +26,8 @@ enum BinaryFunction {
 enum UnaryFunction {
     case negate, exponential, logarithm, logarithmOnePlus, squareRoot, absolute, sign, relu, sigmoid
     case hyperbolicTangent, errorFunction, softplus, square, reciprocal
+    /// x·σ(x) (SiLU) and its derivative σ(x)·(1 + x·(1 − σ(x))).
+    case sigmoidLinearUnit, sigmoidLinearUnitDerivative
     /// x for x > 0, slope * x elsewhere.
     case leakyRelu(slope: Double)
     /// 1 where lower <= x <= upper, else 0 (clamp derivative mask).
@@ -225,6 +227,23 @@ enum ElementwiseKernels {
                 for i in 0..<n {
                     let x = source[i]
                     destination[i] = (x > 0 ? x : 0) + T.logarithmOnePlus(T.exponential(-abs(x)))
+                }
+            case .sigmoidLinearUnit, .sigmoidLinearUnitDerivative:
+                let derivative: Bool
+                if case .sigmoidLinearUnitDerivative = function { derivative = true } else { derivative = false }
+                if T.self == Float.self {
+                    VectorExponential.sigmoidLinearUnits(
+                        UnsafeRawPointer(source).assumingMemoryBound(to: Float.self),
+                        UnsafeMutableRawPointer(destination).assumingMemoryBound(to: Float.self), count: n,
+                        derivative: derivative)
+                } else {
+                    for i in 0..<n {
+                        let x = source[i]
+                        // σ(x) and 1 − σ(x) without overflow or cancellation, from e^{−|x|}.
+                        let e = T.exponential(-abs(x))
+                        let (sigmoid, complement) = x >= 0 ? (1 / (1 + e), e / (1 + e)) : (e / (1 + e), 1 / (1 + e))
+                        destination[i] = derivative ? sigmoid * (1 + x * complement) : x * sigmoid
+                    }
                 }
             case .square: for i in 0..<n { destination[i] = source[i] * source[i] }
             case .reciprocal: for i in 0..<n { destination[i] = 1 / source[i] }

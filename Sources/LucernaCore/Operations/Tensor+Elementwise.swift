@@ -155,6 +155,20 @@ extension Tensor {
         try unary(.softplus, "softplus") { input, _ in try input.sigmoid() }
     }
 
+    /// SiLU (swish), `x·σ(x)`, in one pass (Elfwing et al. 2018; Ramachandran et al. 2017; PyTorch's `silu`).
+    public func silu() throws -> Tensor {
+        try unary(.sigmoidLinearUnit, "silu") { input, _ in try input.siluDerivative() }
+    }
+
+    /// SiLU's derivative σ(x)·(1 + x·(1 − σ(x))) in one pass; its own derivative, σ(1 − σ)·(2 + x·(1 − 2σ)), is
+    /// composed (for gradients of gradients).
+    func siluDerivative() throws -> Tensor {
+        try unary(.sigmoidLinearUnitDerivative, "silu_backward") { input, _ in
+            let sigmoid = try input.sigmoid()
+            return try sigmoid * (1 - sigmoid) * (input * (1 - sigmoid * 2) + 2)
+        }
+    }
+
     /// The Gauss error function.
     public func erf() throws -> Tensor {
         try unary(.errorFunction, "erf") { input, _ in

@@ -7,7 +7,7 @@ public final class Activation: Module {
         case relu
         case leakyRelu(slope: Double)
         case gelu(approximate: Bool)
-        case sigmoid, tanh, softplus, identity
+        case sigmoid, tanh, softplus, silu, identity
     }
 
     public let kind: Kind
@@ -22,6 +22,7 @@ public final class Activation: Module {
         case .sigmoid: return try input.sigmoid()
         case .tanh: return try input.tanh()
         case .softplus: return try input.softplus()
+        case .silu: return try input.silu()
         case .identity: return input
         }
     }
@@ -34,6 +35,7 @@ public final class Activation: Module {
         case .sigmoid: return "Sigmoid"
         case .tanh: return "Tanh"
         case .softplus: return "Softplus"
+        case .silu: return "SiLU"
         case .identity: return "Identity"
         }
     }
@@ -51,6 +53,10 @@ public func LeakyReLU(_ slope: Double = 0.01) -> Activation { Activation(.leakyR
 // (a factory named like the PyTorch class it stands for)
 /// `GELU()`.
 public func GELU(approximate: Bool = false) -> Activation { Activation(.gelu(approximate: approximate)) }
+// swift-format-ignore: AlwaysUseLowerCamelCase
+// (a factory named like the PyTorch class it stands for)
+/// `SiLU()`: x·σ(x).
+public func SiLU() -> Activation { Activation(.silu) }
 // swift-format-ignore: AlwaysUseLowerCamelCase
 // (a factory named like the PyTorch class it stands for)
 /// `Sigmoid()`.
