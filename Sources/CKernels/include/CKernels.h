@@ -87,6 +87,11 @@ int lucerna_max_pool_2x2_f32(const float *input, float *output, int64_t *indices
 int lucerna_max_pool_2x2_backward_f32(const float *gradient, const int64_t *indices, float *input_gradient,
                                       long first_row, long rows, long output_height, long output_width);
 
+/* SiLU x·σ(x) (derivative 0) or its derivative σ(x)·(1 + x·(1 − σ(x))) (derivative 1) of `count` floats,
+   `Sources/CKernels/silu.c`: eight lanes with AVX2 and FMA; `input` and `output` may be the same buffer. Returns 0
+   when done, -1 (nothing written) when this CPU has no AVX2 or FMA. */
+int lucerna_silu_f32(const float *input, float *output, long count, int derivative);
+
 /* The sum of `length` floats in Double, `Sources/CKernels/sum_row.c`: two accumulators of eight lanes over blocks
    of sixteen, added lane by lane, the lanes summed in order, then the tail; with AVX2 where the CPU has it, and
    the same bits from the scalar body (exported for tests). */

@@ -1,3 +1,5 @@
+import CKernels
+
 /// Elementwise binary functions the broadcasting kernel implements.
 enum BinaryFunction {
     case add, subtract, multiply, divide, maximum, minimum, power
@@ -231,7 +233,14 @@ enum ElementwiseKernels {
             case .sigmoidLinearUnit, .sigmoidLinearUnitDerivative:
                 let derivative: Bool
                 if case .sigmoidLinearUnitDerivative = function { derivative = true } else { derivative = false }
-                if T.self == Float.self {
+                if T.self == Float.self,
+                    lucerna_silu_f32(
+                        UnsafeRawPointer(source).assumingMemoryBound(to: Float.self),
+                        UnsafeMutableRawPointer(destination).assumingMemoryBound(to: Float.self), n,
+                        derivative ? 1 : 0) == 0
+                {
+                    // done by the AVX2 kernel
+                } else if T.self == Float.self {
                     VectorExponential.sigmoidLinearUnits(
                         UnsafeRawPointer(source).assumingMemoryBound(to: Float.self),
                         UnsafeMutableRawPointer(destination).assumingMemoryBound(to: Float.self), count: n,
