@@ -362,8 +362,8 @@ public final class Trainer {
             try Interruption.check("train")
             var batch = try select(indices, from: data)
             for (key, augmentations) in options.augmentations {
-                guard var inputs = batch[key] else {
-                    throw TensorError("train", "augment needs the batch's '\(key)', which the training data lacks")
+                guard var inputs = batch[key] else {  // checked with the other requirements before the first epoch
+                    throw TensorError("train", "augment needs '\(key)', which the training data lacks")
                 }
                 for augmentation in augmentations {
                     inputs = try augmentation.augment(inputs, generator: RandomGenerator.shared)
@@ -493,19 +493,21 @@ public final class Trainer {
         RegularizedModel(modules: model.modules, forward: model.forward)
     }
 
-    /// What the regularizers need, checked against the training data: a missing field is an error naming
-    /// it and the regularizer.
+    /// What the regularizers need, checked against the training data with the tensors the method and the
+    /// augmentations need: a missing field is an error naming it and what needs it.
     private func requirements(of data: TensorDataset) throws -> RegularizerRequirements {
         var union = RegularizerRequirements()
         var model = regularizedModel
         if !regularizers.isEmpty { model.sample = try Evaluation.select([0], from: data) }
         var declared: [(name: String, needs: RegularizerRequirements)] = []
         for (name, _, regularizer) in regularizers {
-            declared.append((name, try regularizer.requirements(model: model)))
+            declared.append(("regularizer \(name)", try regularizer.requirements(model: model)))
         }
         if let (name, method) = method {
             declared.append(("method \(name)", RegularizerRequirements(fields: method.fields)))
         }
+        // Augmentations need the tensors they transform.
+        declared += options.augmentations.map { ("augment", RegularizerRequirements(fields: [$0.key])) }
         for (name, needs) in declared {
             try Trainer.check(fields: needs.fields, of: name, in: data, options: options)
             union.inputGradients = union.inputGradients || needs.inputGradients
@@ -515,8 +517,8 @@ public final class Trainer {
     }
 
     /// Checks that `data` has the tensors behind context `fields` (`groups` is the group key's tensor,
-    /// `targets` the target's, a mask its own name); the error names the field, `owner` (a regularizer's
-    /// name, or `method <name>`) and the tensors the data has.
+    /// `targets` the target's, a mask its own name); the error names the field, `owner` (`regularizer <name>`,
+    /// `method <name>`, `augment`) and the tensors the data has.
     public static func check(fields: [String], of owner: String, in data: TensorDataset, options: Options) throws {
         let available = Set(data.tensors.map(\.name))
         for field in fields {
@@ -536,7 +538,7 @@ public final class Trainer {
             if let key, !available.contains(key) {
                 throw TensorError(
                     "train",
-                    "\(owner.hasPrefix("method ") ? owner : "regularizer \(owner)") needs \(field == key ? "'\(key)'" : "\(field) (the '\(key)' tensor)"), which the training data lacks; it has \(available.sorted().joined(separator: ", "))"
+                    "\(owner) needs \(field == key ? "'\(key)'" : "\(field) (the '\(key)' tensor)"), which the training data lacks; it has \(available.sorted().joined(separator: ", "))"
                 )
             }
         }

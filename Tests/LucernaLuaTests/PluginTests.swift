@@ -153,7 +153,8 @@ final class PluginTests: XCTestCase {
         XCTAssertEqual(lua.number(global: "clipped"), 0, "clip keeps pixels in [0, 1]")
         XCTAssertEqual(lua.number(global: "epochs"), 2)
         let absent = try XCTUnwrap(lua.string(global: "absent"))
-        XCTAssertTrue(absent.contains("augment needs the batch's 'sound', which the training data lacks"), absent)
+        XCTAssertTrue(
+            absent.contains("augment needs 'sound', which the training data lacks; it has images, labels"), absent)
         let unknown = try XCTUnwrap(lua.string(global: "unknown"))
         XCTAssertTrue(
             unknown.contains("unknown augmentation 'no_such'; known: gaussian_noise, horizontal_flip"), unknown)

@@ -301,7 +301,8 @@ final class TrainerTests: XCTestCase {
         let (missing, _) = try makeTrainer(options)
         XCTAssertThrowsError(try missing.fit(train: try blobs(100, seed: 1), validation: nil)) {
             XCTAssertTrue(
-                "\($0)".contains("augment needs the batch's 'missing', which the training data lacks"), "\($0)")
+                "\($0)".contains("augment needs 'missing', which the training data lacks; it has features, labels"),
+                "\($0)")
         }
     }
 

@@ -240,15 +240,11 @@ enum ElementwiseKernels {
                         derivative ? 1 : 0) == 0
                 {
                     // done by the AVX2 kernel
-                } else if T.self == Float.self {
-                    VectorExponential.sigmoidLinearUnits(
-                        UnsafeRawPointer(source).assumingMemoryBound(to: Float.self),
-                        UnsafeMutableRawPointer(destination).assumingMemoryBound(to: Float.self), count: n,
-                        derivative: derivative)
                 } else {
                     for i in 0..<n {
                         let x = source[i]
-                        // σ(x) and 1 − σ(x) without overflow or cancellation, from e^{−|x|}.
+                        // σ(x) and 1 − σ(x) without overflow or cancellation, from e^{−|x|} (Double, and Float
+                        // on CPUs without AVX2 and FMA).
                         let e = T.exponential(-abs(x))
                         let (sigmoid, complement) = x >= 0 ? (1 / (1 + e), e / (1 + e)) : (e / (1 + e), 1 / (1 + e))
                         destination[i] = derivative ? sigmoid * (1 + x * complement) : x * sigmoid

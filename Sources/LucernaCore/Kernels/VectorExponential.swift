@@ -83,34 +83,4 @@ enum VectorExponential {
         return polynomial * scale
     }
 
-    /// SiLU, `x·σ(x)` with σ(x) = 1/(1 + e^{−x}), or with `derivative` its derivative σ(x)·(1 + x·(1 − σ(x))),
-    /// sixteen lanes at a time through ``exponential(_:)`` (lanes outside its range through `expf`: e^{−x} = ∞
-    /// gives σ = 0, NaN propagates). 1 − σ is taken as e^{−x}·σ, which does not cancel where σ is near 1.
-    /// `input` and `output` may be the same buffer.
-    static func sigmoidLinearUnits(
-        _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, count: Int, derivative: Bool
-    ) {
-        var index = 0
-        while index + Lanes.scalarCount <= count {
-            let x = UnsafeRawPointer(input + index).loadUnaligned(as: Lanes.self)
-            let e = exponential(-x)
-            let sigmoid = 1 / (1 + e)
-            let value: Lanes
-            if derivative {
-                let complement = (e * sigmoid).replacing(with: 1, where: e .== Lanes(repeating: .infinity))
-                value = sigmoid * (1 + x * complement)
-            } else {
-                value = x * sigmoid
-            }
-            UnsafeMutableRawPointer(output + index).storeBytes(of: value, as: Lanes.self)
-            index += Lanes.scalarCount
-        }
-        while index < count {
-            let x = input[index]
-            let e = expf(-x)
-            let sigmoid = 1 / (1 + e)
-            output[index] = derivative ? sigmoid * (1 + x * (e.isInfinite ? 1 : e * sigmoid)) : x * sigmoid
-            index += 1
-        }
-    }
 }
