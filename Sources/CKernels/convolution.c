@@ -23,10 +23,13 @@
      phase r, a stride-1 convolution with the taps k ≡ r (mod s), flipped. */
 
 static long forced_lanes = -1;
+static int emulated_avx512 = 0;
+
+static int has_avx2_fma(void) { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
 
 static long supported_lanes(void) {
     if (__builtin_cpu_supports("avx512f")) return 16;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 8;
+    if (has_avx2_fma()) return 8;
     return 0;
 }
 
@@ -35,8 +38,18 @@ long lucerna_conv2d_direct_lanes(void) { return forced_lanes >= 0 ? forced_lanes
 int lucerna_conv2d_direct_set_lanes(long lanes) {
     long best = supported_lanes();
     if (lanes < 0) { forced_lanes = -1; return 1; }
-    if (lanes == 1 || (lanes == 8 && best >= 8) || (lanes == 16 && best == 16)) { forced_lanes = lanes; return 1; }
+    if (lanes == 1 || (lanes == 8 && best >= 8) || (lanes == 16 && (best == 16 || emulated_avx512))) {
+        forced_lanes = lanes;
+        return 1;
+    }
     return 0;
+}
+
+int lucerna_conv2d_direct_emulate_avx512(int on) {
+    if (on && !has_avx2_fma()) return 0;
+    emulated_avx512 = on != 0;
+    if (!on && forced_lanes == 16 && supported_lanes() != 16) forced_lanes = -1;
+    return 1;
 }
 
 static int forced_channel_vectors = -1;
@@ -62,6 +75,7 @@ typedef struct {
     long plane_height, plane_width, plane_count, slack;
     long padded_outputs, lanes, phase_count, flat_capacity, has_bias;
     long channel_vectors, weight_stride; /* 1: vectors over output channels; the packed weights' row length */
+    long emulated; /* sixteen lanes run by the AVX-512 bodies' emulation on AVX2 (tests) */
     long offsets_count, packed_count;
     Phase phases[MAX_PHASES];
 } Plan;
@@ -112,8 +126,41 @@ static void block_scalar(const Geometry *g, long o0, long q0, long count) {
             for (int b = 0; b < B; b++) STORE(g->flat + (o0 + j) * g->flat_length + q0 + b * LANES, acc[j][b]); \
     }
 
+/* The AVX-512 bodies' blocking, shared with their emulation below so that the emulation runs the same blocks. */
+#define AVX512_DIRECT_WIDEST 6
+#define AVX512_CHANNEL_WIDEST 4
+#define AVX512_WEIGHT_WIDEST 4
+
+/* For tests on CPUs without AVX-512: a sixteen-lane vector made of two AVX2 registers, each operation the
+   AVX-512 instruction's lane by lane (an FMA is one rounding either way), so the AVX-512 bodies' code — the same
+   macros with the same blocks, tiles and tails — runs and is compared bit for bit with the scalar body here.
+   Its speed means nothing (the accumulators no longer fit the registers). */
+typedef struct {
+    __m256 low, high;
+} Emulated512;
+
+__attribute__((target("avx2,fma"), always_inline)) static inline Emulated512 emulated_zero(void) {
+    return (Emulated512){_mm256_setzero_ps(), _mm256_setzero_ps()};
+}
+__attribute__((target("avx2,fma"), always_inline)) static inline Emulated512 emulated_load(const float *p) {
+    return (Emulated512){_mm256_loadu_ps(p), _mm256_loadu_ps(p + 8)};
+}
+__attribute__((target("avx2,fma"), always_inline)) static inline Emulated512 emulated_set1(float value) {
+    return (Emulated512){_mm256_set1_ps(value), _mm256_set1_ps(value)};
+}
+__attribute__((target("avx2,fma"), always_inline)) static inline Emulated512 emulated_fma(Emulated512 a, Emulated512 b,
+                                                                                           Emulated512 c) {
+    return (Emulated512){_mm256_fmadd_ps(a.low, b.low, c.low), _mm256_fmadd_ps(a.high, b.high, c.high)};
+}
+__attribute__((target("avx2,fma"), always_inline)) static inline void emulated_store(float *p, Emulated512 value) {
+    _mm256_storeu_ps(p, value.low);
+    _mm256_storeu_ps(p + 8, value.high);
+}
+
 DIRECT_BLOCK(block_avx512, "avx512f", __m512, 16, _mm512_setzero_ps, _mm512_loadu_ps, _mm512_set1_ps,
              _mm512_fmadd_ps, _mm512_storeu_ps)
+DIRECT_BLOCK(block_emulated512, "avx2,fma", Emulated512, 16, emulated_zero, emulated_load, emulated_set1,
+             emulated_fma, emulated_store)
 DIRECT_BLOCK(block_avx2, "avx2,fma", __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_set1_ps,
              _mm256_fmadd_ps, _mm256_storeu_ps)
 
@@ -137,7 +184,8 @@ DIRECT_BLOCK(block_avx2, "avx2,fma", __m256, 8, _mm256_setzero_ps, _mm256_loadu_
             }                                                                                                  \
     }
 
-DIRECT_PHASE(phase_avx512, block_avx512, "avx512f", 16, 6)
+DIRECT_PHASE(phase_avx512, block_avx512, "avx512f", 16, AVX512_DIRECT_WIDEST)
+DIRECT_PHASE(phase_emulated512, block_emulated512, "avx2,fma", 16, AVX512_DIRECT_WIDEST)
 /* AVX2 has 16 vector registers: 4 channels × 3 vectors of accumulators, 3 input vectors and a weight took all
    16, and the compiler spilled in the tap loop (the body ran at about half the speed of im2col + SGEMM). */
 DIRECT_PHASE(phase_avx2, block_avx2, "avx2,fma", 8, 2)
@@ -181,6 +229,8 @@ static long ceiling_division(long a, long b) { return (a + b - 1) / b; }
 
 CHANNEL_BLOCK(channel_block_avx512, "avx512f", __m512, 16, _mm512_setzero_ps, _mm512_loadu_ps, _mm512_set1_ps,
               _mm512_fmadd_ps, _mm512_storeu_ps)
+CHANNEL_BLOCK(channel_block_emulated512, "avx2,fma", Emulated512, 16, emulated_zero, emulated_load, emulated_set1,
+              emulated_fma, emulated_store)
 CHANNEL_BLOCK(channel_block_avx2, "avx2,fma", __m256, 8, _mm256_setzero_ps, _mm256_loadu_ps, _mm256_set1_ps,
               _mm256_fmadd_ps, _mm256_storeu_ps)
 
@@ -240,7 +290,8 @@ CHANNEL_BLOCK(channel_block_avx2, "avx2,fma", __m256, 8, _mm256_setzero_ps, _mm2
         }                                                                                                      \
     }
 
-CHANNEL_PHASE(channel_phase_avx512, channel_block_avx512, "avx512f", 16, 4, 6)
+CHANNEL_PHASE(channel_phase_avx512, channel_block_avx512, "avx512f", 16, AVX512_CHANNEL_WIDEST, 6)
+CHANNEL_PHASE(channel_phase_emulated512, channel_block_emulated512, "avx2,fma", 16, AVX512_CHANNEL_WIDEST, 6)
 CHANNEL_PHASE(channel_phase_avx2, channel_block_avx2, "avx2,fma", 8, 2, 6)
 
 static long floor_division(long a, long b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
@@ -354,6 +405,7 @@ long lucerna_conv2d_plan(const LucernaConvolution *shape, int transposed, const 
     Plan *plan = memory ? (Plan *)memory : &header;
     if (memory) memset(plan, 0, sizeof(Plan));
     plan->lanes = lanes;
+    plan->emulated = lanes == 16 && emulated_avx512;
     plan->has_bias = bias != NULL;
     if (!transposed) {
         plan->in_channels = s.channels, plan->in_height = s.height, plan->in_width = s.width;
@@ -491,7 +543,9 @@ void lucerna_conv2d_plan_run(const void *memory, const float *input, long count,
             if (plan->channel_vectors) {
                 const ChannelGeometry g = {phase_planes, phase_packed, bias, offsets + phase->offsets_at,
                                            phase->taps,  stride,       flat};
-                if (plan->lanes == 16)
+                if (plan->emulated)
+                    channel_phase_emulated512(&g, phase->rows, phase->cols, plan->plane_width, phase->col_begin);
+                else if (plan->lanes == 16)
                     channel_phase_avx512(&g, phase->rows, phase->cols, plan->plane_width, phase->col_begin);
                 else channel_phase_avx2(&g, phase->rows, phase->cols, plan->plane_width, phase->col_begin);
                 /* buffer[position][channel] to the output's planes, eight channels at a time. */
@@ -525,7 +579,8 @@ void lucerna_conv2d_plan_run(const void *memory, const float *input, long count,
             }
             Geometry g = {phase_planes, phase_packed, bias, offsets + phase->offsets_at, phase->taps,
                           stride,       phase->flat_length, flat};
-            if (plan->lanes == 16) phase_avx512(&g);
+            if (plan->emulated) phase_emulated512(&g);
+            else if (plan->lanes == 16) phase_avx512(&g);
             else if (plan->lanes == 8) phase_avx2(&g);
             else
                 for (long o0 = 0; o0 < plan->padded_outputs; o0 += OUTPUTS_PER_BLOCK)
@@ -620,6 +675,8 @@ static void weight_block_scalar(const WeightGeometry *g, long t0, long taps, lon
 
 WEIGHT_BLOCK(weight_block_avx512, "avx512f", __m512, 16, _mm512_loadu_ps, _mm512_set1_ps, _mm512_fmadd_ps,
              _mm512_storeu_ps)
+WEIGHT_BLOCK(weight_block_emulated512, "avx2,fma", Emulated512, 16, emulated_load, emulated_set1, emulated_fma,
+             emulated_store)
 WEIGHT_BLOCK(weight_block_avx2, "avx2,fma", __m256, 8, _mm256_loadu_ps, _mm256_set1_ps, _mm256_fmadd_ps,
              _mm256_storeu_ps)
 
@@ -651,7 +708,8 @@ WEIGHT_BLOCK(weight_block_avx2, "avx2,fma", __m256, 8, _mm256_loadu_ps, _mm256_s
         }                                                                                                      \
     }
 
-WEIGHT_SAMPLE(weight_sample_avx512, weight_block_avx512, "avx512f", 16, 4)
+WEIGHT_SAMPLE(weight_sample_avx512, weight_block_avx512, "avx512f", 16, AVX512_WEIGHT_WIDEST)
+WEIGHT_SAMPLE(weight_sample_emulated512, weight_block_emulated512, "avx2,fma", 16, AVX512_WEIGHT_WIDEST)
 WEIGHT_SAMPLE(weight_sample_avx2, weight_block_avx2, "avx2,fma", 8, 2)
 
 /* transposed[p][o] = dy[o][p], eight channels at a time: eight sequential read streams (the output gradient
@@ -689,7 +747,8 @@ void lucerna_conv2d_weight_run(const void *memory, const float *input, const flo
         fill_planes(plan, input + n * in_size, planes);
         transpose_gradient(output_gradient + n * out_size, plan->out_channels, positions, transposed, channels,
                            plan->lanes >= 8);
-        if (plan->lanes == 16) weight_sample_avx512(&g, plan->phases[0].taps);
+        if (plan->emulated) weight_sample_emulated512(&g, plan->phases[0].taps);
+        else if (plan->lanes == 16) weight_sample_avx512(&g, plan->phases[0].taps);
         else if (plan->lanes == 8) weight_sample_avx2(&g, plan->phases[0].taps);
         else weight_block_scalar(&g, 0, plan->phases[0].taps, 0, channels);
     }

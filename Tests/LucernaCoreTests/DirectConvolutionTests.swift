@@ -69,7 +69,9 @@ final class DirectConvolutionTests: XCTestCase {
     /// The forward output (with a bias), where the direct kernel takes it (dilation 1, four or more input
     /// channels) the input gradient, and the weight gradient of `item` by the direct kernel with `lanes`, by
     /// im2col + GEMM in Float32, and in Float64.
-    func outputs(_ item: Case, lanes: Int) throws -> (direct: [[Float]], im2col: [[Float]], exact: [[Double]])? {
+    func outputs(_ item: Case, lanes: Int, emulatingAVX512: Bool = false) throws -> (
+        direct: [[Float]], im2col: [[Float]], exact: [[Double]]
+    )? {
         let generator = RandomGenerator(seed: UInt64(item.channels * 100 + item.outputs))
         let layout = try layout(item)
         let input = values(item.batch * item.channels * item.height * item.width, generator)
@@ -84,7 +86,7 @@ final class DirectConvolutionTests: XCTestCase {
         var direct: [[Float]] = []
         guard
             DirectConvolution.withLanes(
-                lanes,
+                lanes, emulatingAVX512: emulatingAVX512,
                 {
                     // Each kernel writes into NaNs and says whether it took the convolution.
                     func run(_ count: Int, taken: Bool, _ kernel: (inout [Float]) -> Bool) {
@@ -208,16 +210,24 @@ final class DirectConvolutionTests: XCTestCase {
         }
     }
 
+    /// The vector bodies a CPU can run: AVX2 (8 lanes), AVX-512 (16), and the AVX-512 bodies' code emulated with
+    /// pairs of AVX2 registers, which runs wherever AVX2 does, so the sixteen-lane blocks, tiles and tails are
+    /// tested on CPUs without AVX-512 too.
+    let vectorBodies: [(lanes: Int, emulatingAVX512: Bool)] = [(8, false), (16, false), (16, true)]
+
     func testVectorBodiesAndScalarBodyAgreeBitForBit() throws {
         for item in cases {
             guard let scalar = try outputs(item, lanes: 1) else { throw XCTSkip("direct kernels are off") }
             var compared = 0
-            for lanes in [8, 16] {
-                guard let vector = try outputs(item, lanes: lanes) else { continue }
-                XCTAssertEqual(vector.direct, scalar.direct, "\(lanes) lanes against the scalar body, \(item)")
+            for body in vectorBodies {
+                guard let vector = try outputs(item, lanes: body.lanes, emulatingAVX512: body.emulatingAVX512)
+                else { continue }
+                XCTAssertEqual(vector.direct, scalar.direct, "\(body) against the scalar body, \(item)")
                 compared += 1
             }
             if compared == 0 { throw XCTSkip("this CPU has neither AVX2 nor AVX-512") }
+            // Wherever AVX2 runs, so does the emulated AVX-512 body.
+            if DirectConvolution.withLanes(8, {}) != nil { XCTAssertGreaterThanOrEqual(compared, 2, "\(item)") }
         }
     }
 
@@ -257,10 +267,10 @@ final class DirectConvolutionTests: XCTestCase {
     func testChannelAndPositionVectorsAgreeBitForBit() throws {
         var compared = 0
         for item in cases {
-            for lanes in [8, 16] {
+            for (lanes, emulatingAVX512) in vectorBodies {
                 // The forcing reaches the plans, so the two runs below do take different paths.
                 let layout = try layout(item)
-                let modes = DirectConvolution.withLanes(lanes) {
+                let modes = DirectConvolution.withLanes(lanes, emulatingAVX512: emulatingAVX512) {
                     [true, false].map { channels in
                         DirectConvolution.withChannelVectors(channels) {
                             DirectConvolution.usesChannelVectors(
@@ -271,11 +281,12 @@ final class DirectConvolutionTests: XCTestCase {
                 if let modes { XCTAssertEqual(modes, [true, false], "\(lanes) lanes, \(item)") }
                 guard
                     let byChannels = try DirectConvolution.withChannelVectors(
-                        true, { try outputs(item, lanes: lanes) }),
+                        true, { try outputs(item, lanes: lanes, emulatingAVX512: emulatingAVX512) }),
                     let byPositions = try DirectConvolution.withChannelVectors(
-                        false, { try outputs(item, lanes: lanes) })
+                        false, { try outputs(item, lanes: lanes, emulatingAVX512: emulatingAVX512) })
                 else { continue }
-                XCTAssertEqual(byChannels.direct, byPositions.direct, "\(lanes) lanes, \(item)")
+                XCTAssertEqual(
+                    byChannels.direct, byPositions.direct, "\(lanes) lanes, emulated \(emulatingAVX512), \(item)")
                 XCTAssertFalse(byChannels.direct.joined().contains { $0.isNaN }, "\(item)")
                 compared += 1
             }

@@ -67,6 +67,12 @@ long lucerna_conv2d_direct_lanes(void);
    body the CPU cannot run. Not thread-safe: call it while no convolution runs. */
 int lucerna_conv2d_direct_set_lanes(long lanes);
 
+/* For tests: with `on`, plans of sixteen lanes run the AVX-512 bodies' code (the same macros, blocks and tiles)
+   with each vector made of two AVX2 registers, and lucerna_conv2d_direct_set_lanes(16) succeeds on a CPU with
+   AVX2 and FMA but no AVX-512; 0 turns it off. Returns 0 (and changes nothing) without AVX2 and FMA. The
+   emulation gives the AVX-512 bodies' bits. Not thread-safe. */
+int lucerna_conv2d_direct_emulate_avx512(int on);
+
 /* For tests: plans made after this call put vectors over output channels (mode 1: blocks of positions ×
    channels, every real output position) or over the planes' positions (mode 0) whenever the plan has vectors;
    -1 restores the automatic choice (the mode with fewer multiply-adds). Both modes give the same bits. Returns

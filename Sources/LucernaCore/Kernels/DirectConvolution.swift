@@ -24,9 +24,18 @@ enum DirectConvolution {
     static var lanes: Int { disabled ? 0 : Int(lucerna_conv2d_direct_lanes()) }
 
     /// Runs `body` with the direct kernels' `lanes` body (16 AVX-512, 8 AVX2, 1 scalar) if this CPU has it,
-    /// and returns nil without running it otherwise: tests compare the bodies bit for bit.
-    static func withLanes<Result>(_ lanes: Int, _ body: () throws -> Result) rethrows -> Result? {
-        guard !disabled, lucerna_conv2d_direct_set_lanes(lanes) == 1 else { return nil }
+    /// and returns nil without running it otherwise: tests compare the bodies bit for bit. With
+    /// `emulatingAVX512`, sixteen lanes run the AVX-512 bodies' code with each vector made of two AVX2
+    /// registers (`lucerna_conv2d_direct_emulate_avx512`), which a CPU with AVX2 and FMA can run.
+    static func withLanes<Result>(_ lanes: Int, emulatingAVX512: Bool = false, _ body: () throws -> Result) rethrows
+        -> Result?
+    {
+        guard !disabled else { return nil }
+        if emulatingAVX512 {
+            guard lucerna_conv2d_direct_emulate_avx512(1) == 1 else { return nil }
+        }
+        defer { if emulatingAVX512 { lucerna_conv2d_direct_emulate_avx512(0) } }
+        guard lucerna_conv2d_direct_set_lanes(lanes) == 1 else { return nil }
         defer { lucerna_conv2d_direct_set_lanes(-1) }
         return try body()
     }
