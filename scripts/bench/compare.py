@@ -127,7 +127,7 @@ def main():
     for threads, samples, flops, sgemm in limits:
         # The step's FLOPs (convolutions and linear layers, forward and backward) against the matrix-product limit.
         print(f"\ncnn_train, {threads} thread(s): {samples:,.0f} samples/s x {flops / 1e6:.1f} MFLOP = "
-              f"{samples * flops / 1e9:.1f} GFLOP/s, {100 * samples * flops / 1e6 / sgemm:.0f} % of sgemm's "
+              f"{samples * flops / 1e9:.1f} GFLOP/s, {100 * samples * flops / 1e6 / sgemm:.1f} % of sgemm's "
               f"{sgemm / 1000:.1f} GFLOP/s (the limit: {sgemm * 1e6 / flops:,.0f} samples/s)")
 
 
