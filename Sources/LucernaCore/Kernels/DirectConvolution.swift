@@ -71,7 +71,11 @@ enum DirectConvolution {
     /// Whether the engine sends the forward pass of `layout` to the direct kernel: everything ``applies(_:)``
     /// takes except strided convolutions with fewer than 64 taps (input channels × kernel), where im2col + GEMM
     /// measured faster (`BENCHMARKS.md`: the critic's 2 → 64, 4×4 stride-2 convolution, 45 against 50-52
-    /// GFLOP/s). Stride-1 convolutions always go direct, for their translation consistency.
+    /// GFLOP/s). Since the tiles of taps the direct kernel is the faster one there in
+    /// `scripts/bench/convolution_kernels.c` (50.5 against 41.6 on the Zen 3 EPYC), but sending it and that
+    /// layer's weight gradient direct changed `wgan_gp_step` by less than the noise (`BENCHMARKS.md`, fourteenth
+    /// section: the layer has about 5 % of the critic's multiply-adds), so the rule stays. Stride-1 convolutions
+    /// always go direct, for their translation consistency.
     static func prefersForward(_ layout: ConvolutionKernels.Layout) -> Bool {
         let g = layout.geometry
         return applies(layout)
@@ -89,7 +93,9 @@ enum DirectConvolution {
     /// ``applies(_:)`` takes with at least 64 taps (input channels × kernel). With fewer, transposing the
     /// output gradient weighs on too few products, and im2col + GEMM measured faster (`BENCHMARKS.md`: the
     /// benchmark CNN's first convolution, 9 taps, 21 against 34-43 GFLOP/s; the critic's first, 32 taps, 61
-    /// against 64).
+    /// against 64). The kernel benchmark now finds the direct kernel faster on both (44.9 against 23.1 and 58.5
+    /// against 47.1), but in the engine the CNN's measured 1.5 % faster at one thread and 3 % slower at two, and
+    /// the critic's no change beyond the noise (`BENCHMARKS.md`, fourteenth section), so the rule stays.
     static func prefersWeightGradient(_ layout: ConvolutionKernels.Layout) -> Bool {
         let g = layout.geometry
         return applies(layout) && layout.channels * g.kernel.height * g.kernel.width >= 64
