@@ -316,7 +316,7 @@ def main():
     while time.perf_counter() - start < args.seconds:
         units += step()
     throughput = units / (time.perf_counter() - start)
-    record = {"bench": args.name, "threads": args.threads, "throughput": round(throughput, 2), "unit": unit,
+    record = {"bench": args.name, "threads": args.threads, "throughput": round(throughput, 4 if throughput < 100 else 2), "unit": unit,
               "framework": framework(args.name), "channels_last": args.channels_last, "fused": args.fused,
               "foreach": args.foreach, "compile": args.compile}
     peak = resident_bytes("VmHWM")

@@ -117,8 +117,10 @@ def main():
             found[name] = (ours, median(lucerna, "flops_per_sample"))
             unit = ("generator steps/s" if name.endswith("wgan_gp_step") or name == "attention_wgan_step"
                     else "MFLOP/s" if name == "sgemm" else "samples/s")
-            print(f"| {name} | {threads} | {unit} | {ours:.2f} | {'–' if default is None else f'{default:.2f}'} | "
-                  f"{measured[best]:.2f} ({best}) | {ours / measured[best]:.2f} | "
+            def rate(value):  # three decimals below 100 (generator steps/s near 1), else two
+                return f"{value:.3f}" if value < 100 else f"{value:.2f}"
+            print(f"| {name} | {threads} | {unit} | {rate(ours)} | {'–' if default is None else rate(default)} | "
+                  f"{rate(measured[best])} ({best}) | {ours / measured[best]:.2f} | "
                   f"{megabytes(lucerna, 'peak_rss_mb')} · {megabytes(theirs[best], 'peak_rss_mb')} | "
                   f"{megabytes(lucerna, 'workload_rss_mb')} · {megabytes(theirs[best], 'workload_rss_mb')} | "
                   f"{median(lucerna, 'allocations_per_step'):.0f} |", flush=True)
