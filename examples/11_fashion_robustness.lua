@@ -19,7 +19,7 @@ PGD-20 curve on the first `curve_limit`, the AutoAttack-style figure on the firs
 Training attacks (budget `train_eps`, 0.1 like the evaluation's `eps` unless set): PGD-AT (Madry et al.) with PGD
 at `train_eps`, `train_steps` steps of `train_alpha`, random start;
 TRADES (Zhang et al.) with beta `beta` (6) and the same budget, steps and step size (5 of 0.03; 10 of 0.02 measured
-78.25 % vs 78.13 % PGD-20 on seed 1 for 1.55 times the time, docs/results.md). The AutoAttack-style figure: a sample
+78.25 % vs 78.13 % PGD-20 on seed 1 for 1.5-1.7 times the time, docs/results.md). The AutoAttack-style figure: a sample
 counts as robust only if APGD-CE (`apgd_steps` steps), APGD-DLR (`apgd_steps` steps) and Square (`square_queries`
 queries) all fail on it (AutoAttack's standard version also uses the targeted variants; this is its untargeted
 core). `ema` > 0 evaluates and keeps a moving average of the weights with that decay (0: none). `awp_gamma` > 0 adds

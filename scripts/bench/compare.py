@@ -57,6 +57,11 @@ def run(command):
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def rate(value):
+    """A throughput to three decimals below 100 (generator steps/s near 1), else to two."""
+    return f"{value:.3f}" if value < 100 else f"{value:.2f}"
+
+
 def median(records, field):
     values = [record[field] for record in records if record is not None and field in record]
     return statistics.median(values) if values else None
@@ -117,8 +122,6 @@ def main():
             found[name] = (ours, median(lucerna, "flops_per_sample"))
             unit = ("generator steps/s" if name.endswith("wgan_gp_step") or name == "attention_wgan_step"
                     else "MFLOP/s" if name == "sgemm" else "samples/s")
-            def rate(value):  # three decimals below 100 (generator steps/s near 1), else two
-                return f"{value:.3f}" if value < 100 else f"{value:.2f}"
             print(f"| {name} | {threads} | {unit} | {rate(ours)} | {'–' if default is None else rate(default)} | "
                   f"{rate(measured[best])} ({best}) | {ours / measured[best]:.2f} | "
                   f"{megabytes(lucerna, 'peak_rss_mb')} · {megabytes(theirs[best], 'peak_rss_mb')} | "
