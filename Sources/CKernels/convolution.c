@@ -60,6 +60,8 @@ int lucerna_conv2d_direct_set_channel_vectors(int mode) {
     return 1;
 }
 
+static long ceiling_division(long a, long b) { return (a + b - 1) / b; }
+
 #define MAX_PHASES (LUCERNA_CONV2D_MAX_STRIDE * LUCERNA_CONV2D_MAX_STRIDE)
 
 typedef struct {
@@ -76,14 +78,22 @@ typedef struct {
     long padded_outputs, lanes, phase_count, flat_capacity, has_bias;
     long channel_vectors, weight_stride; /* 1: vectors over output channels; the packed weights' row length */
     long emulated; /* sixteen lanes run by the AVX-512 bodies' emulation on AVX2 (tests) */
+    long weight_positions; /* the weight gradient with vectors over positions (stride 1, fewer than 64 taps) */
+    long shifted_forward;  /* the forward pass over shifted planes, straight into the output (see Shifted) */
     long offsets_count, packed_count;
     Phase phases[MAX_PHASES];
 } Plan;
 
 /* The plan's arrays follow the header: offsets (long), packed weights [tap][weight_stride] (float) and the
-   bias padded to weight_stride (float). */
+   bias padded to weight_stride (float). The packed weights start on a 64-byte boundary of the plan (whose memory
+   is 64-byte aligned): the blocks load them in whole vectors, and 8 bytes off that boundary — a field added to
+   the header — made every other AVX2 load cross a cache line and the benchmark CNN's second convolution 8 %
+   slower forward (scripts/bench/convolution_kernels.c). */
+static long packed_at(const Plan *plan) {
+    return ceiling_division((long)sizeof(Plan) + plan->offsets_count * (long)sizeof(long), 64) * 64;
+}
 static long *plan_offsets(const Plan *plan) { return (long *)(void *)((char *)(uintptr_t)plan + sizeof(Plan)); }
-static float *plan_packed(const Plan *plan) { return (float *)(void *)(plan_offsets(plan) + plan->offsets_count); }
+static float *plan_packed(const Plan *plan) { return (float *)(void *)((char *)(uintptr_t)plan + packed_at(plan)); }
 static float *plan_bias(const Plan *plan) { return plan_packed(plan) + plan->packed_count; }
 
 typedef struct {
@@ -202,7 +212,6 @@ typedef struct {
     int accumulate; /* whether the block's sums start from the buffer (a later tile of taps) or the bias */
 } ChannelGeometry;
 
-static long ceiling_division(long a, long b) { return (a + b - 1) / b; }
 
 #define CHANNEL_BLOCK(NAME, TARGET, VEC, LANES, ZERO, LOAD, SET1, FMA, STORE)                                    \
     __attribute__((target(TARGET), always_inline)) static inline void NAME(                                    \
@@ -447,9 +456,19 @@ long lucerna_conv2d_plan(const LucernaConvolution *shape, int transposed, const 
             if (buffer > plan->padded_outputs * plan->flat_capacity)
                 plan->flat_capacity = ceiling_division(buffer, plan->padded_outputs);
         }
+    /* The weight gradient of a stride-1 convolution with fewer than 64 taps puts its vectors over output
+       positions (see weight_positions_run): no transposed copy of the output gradient, which with so few taps
+       per channel cost more than the products (the benchmark CNN's first layer: im2col + SGEMM 23 GFLOP/s,
+       vectors over channels 45). */
+    plan->weight_positions = !transposed && plan->split_h == 1 && plan->split_w == 1 && taps < 64;
+    /* A forward pass with vectors over positions, stride 1, fewer than 64 taps, whole vectors of positions and
+       whole blocks of channels runs over shifted planes (see Shifted), its blocks storing straight into the
+       output: no columns computed past the output's width, no copy of the output rows. */
+    plan->shifted_forward = !transposed && plan->split_h == 1 && plan->split_w == 1 && taps < 64 && lanes > 1 &&
+                            !plan->channel_vectors && output_h * output_w % lanes == 0 &&
+                            s.outputs % OUTPUTS_PER_BLOCK == 0;
     plan->packed_count = taps * plan->weight_stride;
-    const long bytes = (long)sizeof(Plan) + plan->offsets_count * (long)sizeof(long) +
-                       (plan->packed_count + plan->weight_stride) * (long)sizeof(float);
+    const long bytes = packed_at(plan) + (plan->packed_count + plan->weight_stride) * (long)sizeof(float);
     if (!memory) return bytes;
 
     float *packed = plan_packed(plan);
@@ -462,7 +481,8 @@ long lucerna_conv2d_plan(const LucernaConvolution *shape, int transposed, const 
 long lucerna_conv2d_plan_scratch(const void *memory) {
     const Plan *plan = memory;
     return plan->plane_count * plan->plane_height * plan->plane_width + plan->slack +
-           plan->padded_outputs * plan->flat_capacity;
+           (plan->shifted_forward ? plan->phases[0].taps * plan->plane_height * plan->out_width
+                                  : plan->padded_outputs * plan->flat_capacity);
 }
 
 int lucerna_conv2d_plan_channel_vectors(const void *memory) { return ((const Plan *)memory)->channel_vectors != 0; }
@@ -500,6 +520,38 @@ static void fill_planes(const Plan *plan, const float *sample, float *planes) {
         }
 }
 
+/* Shifted planes, for a stride-1 forward plan with fewer than 64 taps. Tap (c, i, j) reads, at flat output
+   position p = m * out_width + w, the padded input at row m + d_h i and column w + d_w j: with a copy of channel
+   c's padded plane shifted left by d_w j columns and cut to out_width columns (one copy per distinct (c, j)),
+   that is the contiguous run from p + d_h i * out_width. So positions are the output's own, with no columns
+   past its width, and a sample's output gradient or output is read or written in place. */
+typedef struct {
+    long distinct, sources[64]; /* the planes' offset of each copy's first column, (c, d_w j) */
+    long offsets[64];           /* each tap's first input in the copies */
+} Shifted;
+
+static void plan_shifted(const Plan *plan, Shifted *shifted) {
+    const long plane_size = plan->plane_height * plan->plane_width, width = plan->out_width;
+    const long *offsets = plan_offsets(plan);
+    shifted->distinct = 0;
+    for (long t = 0; t < plan->phases[0].taps; t++) {
+        const long within = offsets[t] % plane_size;
+        const long key = offsets[t] - within + within % plan->plane_width;
+        long k = 0;
+        while (k < shifted->distinct && shifted->sources[k] != key) k++;
+        if (k == shifted->distinct) shifted->sources[shifted->distinct++] = key;
+        shifted->offsets[t] = (k * plan->plane_height + within / plan->plane_width) * width;
+    }
+}
+
+static void fill_shifted(const Plan *plan, const Shifted *shifted, const float *planes, float *copies) {
+    const long width = plan->out_width;
+    for (long k = 0; k < shifted->distinct; k++)
+        for (long u = 0; u < plan->plane_height; u++)
+            memcpy(copies + (k * plan->plane_height + u) * width, planes + shifted->sources[k] + u * plan->plane_width,
+                   sizeof(float) * (size_t)width);
+}
+
 /* dst[j * dst_stride + i] = src[i * src_stride + j] for an 8 × 8 block (data movement only: the same bits). */
 __attribute__((target("avx2"))) static void transpose_8x8_avx2(const float *src, long src_stride, float *dst,
                                                                 long dst_stride) {
@@ -532,6 +584,21 @@ void lucerna_conv2d_plan_run(const void *memory, const float *input, long count,
     const long out_size = plan->out_channels * plan->out_height * plan->out_width;
     const long stride = plan->weight_stride;
     memset(planes, 0, sizeof(float) * (size_t)planes_length);
+    if (plan->shifted_forward) {
+        Shifted shifted;
+        plan_shifted(plan, &shifted);
+        for (long n = 0; n < count; n++) {
+            fill_planes(plan, input + n * in_size, planes);
+            fill_shifted(plan, &shifted, planes, flat);
+            /* The output's planes are the blocks' flat rows: out_channels rows of whole vectors of positions. */
+            const Geometry g = {flat,   packed, bias, shifted.offsets, plan->phases[0].taps, stride,
+                                plan->out_height * plan->out_width, output + n * out_size};
+            if (plan->emulated) phase_emulated512(&g);
+            else if (plan->lanes == 16) phase_avx512(&g);
+            else phase_avx2(&g);
+        }
+        return;
+    }
     for (long n = 0; n < count; n++) {
         fill_planes(plan, input + n * in_size, planes);
         float *destination = output + n * out_size;
@@ -607,25 +674,43 @@ void lucerna_conv2d_plan_run(const void *memory, const float *input, long count,
    bodies agree bit for bit. Only real output positions are visited (no work on the planes' padding). */
 #define TAPS_PER_BLOCK 6
 
-long lucerna_conv2d_weight_lanes(const void *memory) {
-    const Plan *plan = memory;
-    return plan->lanes > 1 ? plan->lanes : 1;
-}
+/* Vectors over positions (plan->weight_positions): partial[t][o][lane] holds eight sums per (tap, channel), lane
+   k adding the products at positions k, k + 8, ... of each sample (a short last vector adds fma(0, 0, sum)), and
+   lucerna_conv2d_weight_finish adds the eight lanes in a fixed order. Channels in blocks of four. */
+#define POSITION_LANES 8
+#define POSITION_TAPS 3
+#define POSITION_OUTPUTS 4
 
 static long weight_channels(const Plan *plan) {
-    const long lanes = lucerna_conv2d_weight_lanes(plan);
+    const long lanes = plan->weight_positions ? POSITION_OUTPUTS : plan->lanes > 1 ? plan->lanes : 1;
     return ceiling_division(plan->out_channels, lanes) * lanes;
 }
 
 long lucerna_conv2d_weight_size(const void *memory) {
     const Plan *plan = memory;
-    return plan->phases[0].taps * weight_channels(plan);
+    return plan->phases[0].taps * weight_channels(plan) * (plan->weight_positions ? POSITION_LANES : 1);
 }
 
 long lucerna_conv2d_weight_scratch(const void *memory) {
     const Plan *plan = memory;
-    return plan->plane_count * plan->plane_height * plan->plane_width + plan->slack +
-           plan->out_height * plan->out_width * weight_channels(plan);
+    const long planes = plan->plane_count * plan->plane_height * plan->plane_width + plan->slack;
+    if (plan->weight_positions) /* at most one shifted plane per tap */
+        return planes + plan->phases[0].taps * plan->plane_height * plan->out_width;
+    return planes + plan->out_height * plan->out_width * weight_channels(plan);
+}
+
+void lucerna_conv2d_weight_finish(const void *memory, const float *partial, float *weight_gradient) {
+    const Plan *plan = memory;
+    const long taps = plan->phases[0].taps, channels = weight_channels(plan);
+    for (long o = 0; o < plan->out_channels; o++)
+        for (long t = 0; t < taps; t++) {
+            if (!plan->weight_positions) {
+                weight_gradient[o * taps + t] = partial[t * channels + o];
+                continue;
+            }
+            const float *l = partial + (t * channels + o) * POSITION_LANES;
+            weight_gradient[o * taps + t] = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+        }
 }
 
 typedef struct {
@@ -729,9 +814,118 @@ static void transpose_gradient(const float *dy, long outputs, long positions, fl
     }
 }
 
+/* The weight gradient with vectors over positions, for stride 1 and few taps, over shifted planes (see Shifted):
+   the output gradient is read in place, in its NCHW rows, and a block keeps POSITION_TAPS taps ×
+   POSITION_OUTPUTS channels of eight-lane sums in registers over every position of the sample (3 input and 4
+   gradient vectors loaded for 12 multiply-adds). */
+typedef struct {
+    const float *taps[64]; /* each tap's run in the shifted planes */
+    const float *gradient; /* the sample's output gradient [channels][positions] */
+    long positions, channels, out_channels;
+    float *partial; /* [taps][channels][POSITION_LANES] */
+} PositionGeometry;
+
+static void position_block_scalar(const PositionGeometry *g, long t0, long o0, int T, int O) {
+    const long padded = ceiling_division(g->positions, POSITION_LANES) * POSITION_LANES;
+    for (int t = 0; t < T; t++)
+        for (int o = 0; o < O; o++) {
+            float *sums = g->partial + ((t0 + t) * g->channels + o0 + o) * POSITION_LANES;
+            const float *x = g->taps[t0 + t], *dy = g->gradient + (o0 + o) * g->positions;
+            for (long k = 0; k < POSITION_LANES; k++)
+                for (long p = k; p < padded; p += POSITION_LANES)
+                    sums[k] = p < g->positions ? fmaf(x[p], dy[p], sums[k]) : fmaf(0.0f, 0.0f, sums[k]);
+        }
+}
+
+__attribute__((target("avx2,fma"), always_inline)) static inline void position_block_avx2(const PositionGeometry *g,
+                                                                                          long t0, long o0,
+                                                                                          const int T, const int O) {
+    __m256 acc[POSITION_TAPS][POSITION_OUTPUTS];
+    const float *x[POSITION_TAPS], *dy[POSITION_OUTPUTS];
+    for (int t = 0; t < T; t++) x[t] = g->taps[t0 + t];
+    for (int o = 0; o < O; o++) dy[o] = g->gradient + (o0 + o) * g->positions;
+    for (int t = 0; t < T; t++)
+        for (int o = 0; o < O; o++)
+            acc[t][o] = _mm256_loadu_ps(g->partial + ((t0 + t) * g->channels + o0 + o) * POSITION_LANES);
+    long p = 0;
+    for (; p + POSITION_LANES <= g->positions; p += POSITION_LANES) {
+        __m256 values[POSITION_TAPS];
+        for (int t = 0; t < T; t++) values[t] = _mm256_loadu_ps(x[t] + p);
+        for (int o = 0; o < O; o++) {
+            const __m256 d = _mm256_loadu_ps(dy[o] + p);
+            for (int t = 0; t < T; t++) acc[t][o] = _mm256_fmadd_ps(values[t], d, acc[t][o]);
+        }
+    }
+    if (p < g->positions) { /* the lanes past the end load zeros */
+        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(g->positions - p)), lane);
+        __m256 values[POSITION_TAPS];
+        for (int t = 0; t < T; t++) values[t] = _mm256_maskload_ps(x[t] + p, mask);
+        for (int o = 0; o < O; o++) {
+            const __m256 d = _mm256_maskload_ps(dy[o] + p, mask);
+            for (int t = 0; t < T; t++) acc[t][o] = _mm256_fmadd_ps(values[t], d, acc[t][o]);
+        }
+    }
+    for (int t = 0; t < T; t++)
+        for (int o = 0; o < O; o++)
+            _mm256_storeu_ps(g->partial + ((t0 + t) * g->channels + o0 + o) * POSITION_LANES, acc[t][o]);
+}
+
+#define POSITION_CASES(T)                                                                                      \
+    case T * 8 + 1: position_block_avx2(g, t0, o0, T, 1); break;                                               \
+    case T * 8 + 2: position_block_avx2(g, t0, o0, T, 2); break;                                               \
+    case T * 8 + 3: position_block_avx2(g, t0, o0, T, 3); break;                                               \
+    case T * 8 + 4: position_block_avx2(g, t0, o0, T, 4); break;
+
+__attribute__((target("avx2,fma"))) static void position_sample_avx2(const PositionGeometry *g, long taps) {
+    for (long o0 = 0; o0 < g->out_channels; o0 += POSITION_OUTPUTS) {
+        const int O = (int)(g->out_channels - o0 < POSITION_OUTPUTS ? g->out_channels - o0 : POSITION_OUTPUTS);
+        for (long t0 = 0; t0 < taps; t0 += POSITION_TAPS) {
+            const int T = (int)(taps - t0 < POSITION_TAPS ? taps - t0 : POSITION_TAPS);
+            switch (T * 8 + O) {
+            POSITION_CASES(1)
+            POSITION_CASES(2)
+            POSITION_CASES(3)
+            default: break;
+            }
+        }
+    }
+}
+
+static void weight_positions_run(const Plan *plan, const float *input, const float *output_gradient, long count,
+                                 float *partial, float *scratch) {
+    const long planes_length = plan->plane_count * plan->plane_height * plan->plane_width + plan->slack;
+    const long taps = plan->phases[0].taps, positions = plan->out_height * plan->out_width;
+    const long in_size = plan->in_channels * plan->in_height * plan->in_width;
+    float *planes = scratch, *copies = scratch + planes_length;
+    Shifted shifted;
+    plan_shifted(plan, &shifted);
+    PositionGeometry g = {.positions = positions, .channels = weight_channels(plan),
+                          .out_channels = plan->out_channels, .partial = partial};
+    for (long t = 0; t < taps; t++) g.taps[t] = copies + shifted.offsets[t];
+    memset(planes, 0, sizeof(float) * (size_t)planes_length);
+    for (long n = 0; n < count; n++) {
+        fill_planes(plan, input + n * in_size, planes);
+        fill_shifted(plan, &shifted, planes, copies);
+        g.gradient = output_gradient + n * plan->out_channels * positions;
+        if (plan->lanes >= 8) position_sample_avx2(&g, taps);
+        else
+            for (long o0 = 0; o0 < plan->out_channels; o0 += POSITION_OUTPUTS)
+                for (long t0 = 0; t0 < taps; t0 += POSITION_TAPS)
+                    position_block_scalar(&g, t0, o0,
+                                          (int)(taps - t0 < POSITION_TAPS ? taps - t0 : POSITION_TAPS),
+                                          (int)(plan->out_channels - o0 < POSITION_OUTPUTS ? plan->out_channels - o0
+                                                                                           : POSITION_OUTPUTS));
+    }
+}
+
 void lucerna_conv2d_weight_run(const void *memory, const float *input, const float *output_gradient, long count,
                                float *partial, float *scratch) {
     const Plan *plan = memory;
+    if (plan->weight_positions) {
+        weight_positions_run(plan, input, output_gradient, count, partial, scratch);
+        return;
+    }
     const long plane_size = plan->plane_height * plan->plane_width;
     const long planes_length = plan->plane_count * plane_size + plan->slack;
     const long channels = weight_channels(plan), positions = plan->out_height * plan->out_width;

@@ -51,6 +51,17 @@ final class DirectConvolutionTests: XCTestCase {
         // of unequal length, the last one short.
         Case(
             batch: 1, channels: 37, outputs: 20, height: 9, width: 9, kernel: (3, 3), stride: (1, 1), padding: (1, 1)),
+        // Dilation at stride 1 with few taps: the weight gradient's vectors over positions read shifted planes
+        // at two columns and two rows a tap; 99 positions, not a whole number of vectors.
+        Case(
+            batch: 3, channels: 2, outputs: 5, height: 11, width: 9, kernel: (3, 3), stride: (1, 1), padding: (2, 2),
+            dilation: (2, 2)),
+        // Whole vectors of positions and whole blocks of four channels: the forward pass over shifted planes,
+        // dilated, and with an unequal kernel and padding (72 positions: AVX-512 takes the other path there).
+        Case(
+            batch: 2, channels: 2, outputs: 8, height: 12, width: 10, kernel: (3, 3), stride: (1, 1),
+            padding: (2, 2), dilation: (2, 2)),
+        Case(batch: 2, channels: 3, outputs: 4, height: 9, width: 9, kernel: (2, 3), stride: (1, 1), padding: (0, 1)),
     ]
 
     func values(_ count: Int, _ generator: RandomGenerator) -> [Double] {
@@ -172,11 +183,12 @@ final class DirectConvolutionTests: XCTestCase {
                 DirectConvolution.prefersWeightGradient(layout),
             ]
         }
-        XCTAssertEqual(routes[0], [true, false, false])  // 1 → 32, 3×3: input and weight gradients by im2col
+        XCTAssertEqual(routes[0], [true, false, true])  // 1 → 32, 3×3: the input gradient by im2col
         XCTAssertEqual(routes[1], [true, true, true])  // 32 → 64, 3×3
         XCTAssertEqual(routes[8], [false, false, false])  // the critic's 2 → 64, 4×4 stride 2: 32 taps, 2 channels
         XCTAssertEqual(routes[9], [true, true, true])  // the critic's 64 → 128, 4×4 stride 2
         XCTAssertEqual(routes[15], [false, false, false])  // dilated stride 2 with 36 taps
+        XCTAssertEqual(routes[17], [true, false, true])  // dilated stride 1 with 18 taps
         XCTAssertEqual(routes[7], [true, true, true])  // 7 → 17, 5×5: 175 taps
     }
 

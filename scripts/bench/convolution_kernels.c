@@ -60,7 +60,8 @@ static float *filled(long count) {
 }
 
 static void *plan(const LucernaConvolution *shape, int transposed, const float *weight, float **scratch) {
-    void *memory = malloc((size_t)lucerna_conv2d_plan(shape, transposed, weight, NULL, NULL));
+    const size_t bytes = (size_t)lucerna_conv2d_plan(shape, transposed, weight, NULL, NULL);
+    void *memory = aligned_alloc(64, (bytes + 63) / 64 * 64); /* as the engine allocates plans */
     lucerna_conv2d_plan(shape, transposed, weight, NULL, memory);
     *scratch = malloc(sizeof(float) * (size_t)lucerna_conv2d_plan_scratch(memory));
     return memory;
@@ -78,9 +79,8 @@ static void run(const char *name, long count, long channels, long outputs, long 
     float *dx = malloc(sizeof(float) * (size_t)(count * input)), *dw = malloc(sizeof(float) * (size_t)(outputs * rows));
     float *col = malloc(sizeof(float) * (size_t)(rows * positions)), *forward_scratch, *adjoint_scratch;
     void *forward = plan(&shape, 0, w, &forward_scratch), *adjoint = plan(&shape, 1, w, &adjoint_scratch);
-    const long weight_size = lucerna_conv2d_weight_size(forward), lanes = lucerna_conv2d_weight_lanes(forward);
-    const long padded = weight_size / rows;
-    float *partial = malloc(sizeof(float) * (size_t)weight_size);
+    const long weight_size = lucerna_conv2d_weight_size(forward), lanes = lucerna_conv2d_direct_lanes();
+    float *partial = malloc(sizeof(float) * (size_t)weight_size), *direct_dw = malloc(sizeof(float) * (size_t)(outputs * rows));
     float *weight_scratch = malloc(sizeof(float) * (size_t)lucerna_conv2d_weight_scratch(forward));
     double best[6] = {1e9, 1e9, 1e9, 1e9, 1e9, 1e9};
     for (int repeat = 0; repeat < 15; repeat++) {
@@ -111,6 +111,7 @@ static void run(const char *name, long count, long channels, long outputs, long 
         t[5] = now();
         memset(partial, 0, sizeof(float) * (size_t)weight_size);
         lucerna_conv2d_weight_run(forward, x, dy, count, partial, weight_scratch);
+        lucerna_conv2d_weight_finish(forward, partial, direct_dw);
         t[6] = now();
         for (int k = 0; k < 6; k++)
             if (t[k + 1] - t[k] < best[k]) best[k] = t[k + 1] - t[k];
@@ -119,7 +120,7 @@ static void run(const char *name, long count, long channels, long outputs, long 
     double scale = 0;
     for (long o = 0; o < outputs; o++)
         for (long t = 0; t < rows; t++) {
-            const double a = partial[t * padded + o], b = dw[o * rows + t];
+            const double a = direct_dw[o * rows + t], b = dw[o * rows + t];
             if (fabs(a - b) > largest) largest = fabs(a - b);
             if (fabs(b) > scale) scale = fabs(b);
         }

@@ -28,7 +28,8 @@ typedef struct {
 /* Plans a convolution: transposed = 0 the forward pass ([outputs, Ho, Wo] from [channels, height, width], with
    `bias` [outputs] or NULL); transposed = 1 its adjoint in the input ([channels, height, width] from
    [outputs, Ho, Wo], `bias` [channels] or NULL; dilation 1 only), which is also PyTorch's conv_transpose2d with
-   weight [in = outputs, out = channels, kh, kw]. The weight is packed into `memory`. With memory NULL it
+   weight [in = outputs, out = channels, kh, kw]. The weight is packed into `memory` (64-byte aligned, for whole
+   vectors of packed weights on cache lines). With memory NULL it
    returns the bytes the plan needs; 0 if the direct kernels do not take this convolution (no AVX2 or AVX-512,
    a stride above LUCERNA_CONV2D_MAX_STRIDE, a transposed dilation, an empty output). */
 long lucerna_conv2d_plan(const LucernaConvolution *shape, int transposed, const float *weight, const float *bias,
@@ -47,16 +48,18 @@ long lucerna_conv2d_plan_cost(const void *plan);
    has its own scratch). Every output element is written. */
 void lucerna_conv2d_plan_run(const void *plan, const float *input, long count, float *output, float *scratch);
 
-/* The weight gradient of a forward plan (transposed = 0; its weight and bias are not used). `partial` is
-   [taps][channels] (taps in the weight's (c, i, j) order, channels the outputs rounded up to whole vectors of
-   lucerna_conv2d_weight_lanes floats), lucerna_conv2d_weight_size floats; a run over `count` samples adds each
-   sample's products to it, in the order of samples and output positions, so the AVX-512, AVX2 and scalar bodies
-   agree bit for bit. `scratch` holds lucerna_conv2d_weight_scratch floats. */
-long lucerna_conv2d_weight_lanes(const void *plan);
+/* The weight gradient of a forward plan (transposed = 0; its weight and bias are not used). A run over `count`
+   samples adds each sample's products to `partial` (lucerna_conv2d_weight_size floats, zeroed before the first
+   run; partials of several runs may be added element by element), in the order of samples and output positions
+   — vectors over output channels, or for a stride-1 convolution with fewer than 64 taps eight sums per weight,
+   each over every eighth position — so the AVX-512, AVX2 and scalar bodies agree bit for bit.
+   lucerna_conv2d_weight_finish turns a partial into the gradient [outputs][channels][kernel_h][kernel_w].
+   `scratch` holds lucerna_conv2d_weight_scratch floats. */
 long lucerna_conv2d_weight_size(const void *plan);
 long lucerna_conv2d_weight_scratch(const void *plan);
 void lucerna_conv2d_weight_run(const void *plan, const float *input, const float *output_gradient, long count,
                                float *partial, float *scratch);
+void lucerna_conv2d_weight_finish(const void *plan, const float *partial, float *weight_gradient);
 
 /* Floats per vector of the direct convolution here: 16 (AVX-512), 8 (AVX2 with FMA), 0 (neither: the direct
    convolution is not used). */

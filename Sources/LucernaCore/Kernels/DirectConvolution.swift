@@ -13,7 +13,9 @@ import Foundation
 /// convolution of stride s runs as s×s stride-1 convolutions, one per output phase, with the taps of that
 /// phase. Every output is its bias followed by one fused multiply-add per tap in a fixed order, so equal input
 /// windows give equal bits at every position of the same stride phase. The weight gradient reads the same
-/// planes, with vectors over output channels (the output gradient transposed to channels-last per sample).
+/// planes, with vectors over output channels (the output gradient transposed to channels-last per sample), or
+/// for a stride-1 convolution with fewer than 64 taps with vectors over positions (the output gradient read in
+/// place, the planes shifted once per column of the kernel).
 /// Tensors stay NCHW on both sides.
 /// `LUCERNA_CONVOLUTION=im2col` turns it off (im2col + GEMM, the reference the tests compare with).
 enum DirectConvolution {
@@ -90,15 +92,17 @@ enum DirectConvolution {
     }
 
     /// Whether the weight gradient of a convolution of `layout` goes to the direct kernel: everything
-    /// ``applies(_:)`` takes with at least 64 taps (input channels × kernel). With fewer, transposing the
-    /// output gradient weighs on too few products, and im2col + GEMM measured faster (`BENCHMARKS.md`: the
-    /// benchmark CNN's first convolution, 9 taps, 21 against 34-43 GFLOP/s; the critic's first, 32 taps, 61
-    /// against 64). The kernel benchmark now finds the direct kernel faster on both (44.9 against 23.1 and 58.5
-    /// against 47.1), but in the engine the CNN's measured 1.5 % faster at one thread and 3 % slower at two, and
-    /// the critic's no change beyond the noise (`BENCHMARKS.md`, fourteenth section), so the rule stays.
+    /// ``applies(_:)`` takes that has stride 1 or at least 64 taps (input channels × kernel). Stride-1
+    /// convolutions with fewer taps run the kernel with vectors over positions, which reads the output gradient
+    /// in place (the benchmark CNN's first convolution, 9 taps: 72 GFLOP/s against 23 for im2col + GEMM in
+    /// `scripts/bench/convolution_kernels.c`; vectors over channels, which transpose each sample's output
+    /// gradient, measured 45 there but 3 % slower than im2col in the engine at two threads: `BENCHMARKS.md`,
+    /// fourteenth section). Strided ones with fewer taps go to im2col + GEMM (the critic's first, 32 taps, 61
+    /// against 64 GFLOP/s when the rule was set; 58.5 against 47.1 later, with no change in `wgan_gp_step`
+    /// beyond the noise: the fourteenth section).
     static func prefersWeightGradient(_ layout: ConvolutionKernels.Layout) -> Bool {
         let g = layout.geometry
-        return applies(layout) && layout.channels * g.kernel.height * g.kernel.width >= 64
+        return applies(layout) && (g.stride == (1, 1) || layout.channels * g.kernel.height * g.kernel.width >= 64)
     }
 
     /// `weightGradient = Σₙ outputGradient[n] ⋆ input[n]`, `[O, C, kh, kw]` (every element written); false
@@ -124,7 +128,6 @@ enum DirectConvolution {
         let size = Int(lucerna_conv2d_weight_size(plan))
         let scratchCount = Int(lucerna_conv2d_weight_scratch(plan))
         let taps = layout.channels * layout.geometry.kernel.height * layout.geometry.kernel.width
-        let channels = size / max(taps, 1)  // the output channels rounded up to whole vectors
         // The split into pieces, hence the bits, must not depend on the vector width.
         let cost = taps * outputChannels * layout.positions
         // One partial sum per piece of samples, whichever thread runs it, added in the pieces' order.
@@ -146,10 +149,7 @@ enum DirectConvolution {
             let (total, partial) = (partials, partials + piece * size)
             for index in 0..<size { total[index] += partial[index] }
         }
-        // [taps][channels] to [O][taps].
-        for output in 0..<outputChannels {
-            for tap in 0..<taps { weightGradient[output * taps + tap] = partials[tap * channels + output] }
-        }
+        lucerna_conv2d_weight_finish(plan, partials, weightGradient)
     }
 
     /// `output[n] = conv(input[n], weight) + bias` for the samples of `layout`; false (nothing written) when
