@@ -14,10 +14,13 @@
 
 static int has_avx2(void) { return __builtin_cpu_supports("avx2"); }
 
+int lucerna_max_pool_2x2_available(void) { return has_avx2(); }
+
 /* Four outputs of one output row from its two input rows (upper and lower at the first window's left column),
    written to values and positions; `base` is the in-plane position of that first window. Returns the NaN mask. */
 __attribute__((target("avx2"))) static inline __m128 forward4(const float *upper, const float *lower, int base,
-                                                               int width, float *values, int64_t *positions) {
+                                                               int width, float *values, int64_t *positions,
+                                                               int relu) {
     const __m128 u0 = _mm_loadu_ps(upper), u1 = _mm_loadu_ps(upper + 4);
     const __m128 l0 = _mm_loadu_ps(lower), l1 = _mm_loadu_ps(lower + 4);
     const __m128 a = _mm_shuffle_ps(u0, u1, _MM_SHUFFLE(2, 0, 2, 0)), b = _mm_shuffle_ps(u0, u1, _MM_SHUFFLE(3, 1, 3, 1));
@@ -25,7 +28,9 @@ __attribute__((target("avx2"))) static inline __m128 forward4(const float *upper
     const __m128 take_b = _mm_cmpgt_ps(b, a), take_d = _mm_cmpgt_ps(d, c);
     const __m128 top = _mm_blendv_ps(a, b, take_b), bottom = _mm_blendv_ps(c, d, take_d);
     const __m128 take_lower = _mm_cmpgt_ps(bottom, top);
-    _mm_storeu_ps(values, _mm_blendv_ps(top, bottom, take_lower));
+    const __m128 value = _mm_blendv_ps(top, bottom, take_lower);
+    /* ReLU as x <= 0 ? 0 : x: kept where not (x <= 0), which also keeps a NaN (not that one gets here). */
+    _mm_storeu_ps(values, relu ? _mm_and_ps(value, _mm_cmp_ps(value, _mm_setzero_ps(), _CMP_NLE_UQ)) : value);
     const __m128i upper_choice = _mm_srli_epi32(_mm_castps_si128(take_b), 31);
     const __m128i lower_choice = _mm_add_epi32(_mm_srli_epi32(_mm_castps_si128(take_d), 31), _mm_set1_epi32(width));
     const __m128i choice = _mm_blendv_epi8(upper_choice, lower_choice, _mm_castps_si128(take_lower));
@@ -36,7 +41,7 @@ __attribute__((target("avx2"))) static inline __m128 forward4(const float *upper
 
 __attribute__((target("avx2"))) static int forward_avx2(const float *input, float *output, int64_t *indices,
                                                          long first_row, long rows, long output_height,
-                                                         long output_width) {
+                                                         long output_width, int relu) {
     const long width = 2 * output_width;
     __m128 unordered = _mm_setzero_ps();
     for (long row = first_row; row < first_row + rows; row++) {
@@ -47,21 +52,22 @@ __attribute__((target("avx2"))) static int forward_avx2(const float *input, floa
             unordered = _mm_or_ps(unordered, forward4(upper + 2 * column, upper + width + 2 * column,
                                                       plane_row + 2 * (int)column, (int)width,
                                                       output + row * output_width + column,
-                                                      indices + row * output_width + column));
+                                                      indices + row * output_width + column, relu));
         }
     }
     return _mm_movemask_ps(unordered) == 0;
 }
 
 int lucerna_max_pool_2x2_f32(const float *input, float *output, int64_t *indices, long first_row, long rows,
-                             long output_height, long output_width) {
+                             long output_height, long output_width, int relu) {
     if (!has_avx2() || output_width < 4 || output_height < 1) return -1;
-    return forward_avx2(input, output, indices, first_row, rows, output_height, output_width);
+    return forward_avx2(input, output, indices, first_row, rows, output_height, output_width, relu);
 }
 
 __attribute__((target("avx2"))) static void backward_avx2(const float *gradient, const int64_t *indices,
-                                                           float *input_gradient, long first_row, long rows,
-                                                           long output_height, long output_width) {
+                                                           const float *active, float *input_gradient,
+                                                           long first_row, long rows, long output_height,
+                                                           long output_width) {
     const long width = 2 * output_width;
     const __m128i below = _mm_set1_epi32((int)width), below_right = _mm_set1_epi32((int)width + 1);
     for (long row = first_row; row < first_row + rows; row++) {
@@ -71,7 +77,10 @@ __attribute__((target("avx2"))) static void backward_avx2(const float *gradient,
         const int plane_row = (int)(2 * (row % output_height) * width);
         for (long column = 0; column < output_width; column += 4) {
             if (column > output_width - 4) column = output_width - 4;
-            const __m128 g = _mm_loadu_ps(source + column);
+            __m128 g = _mm_loadu_ps(source + column);
+            if (active) /* the ReLU's backward: active > 0 ? g : 0 */
+                g = _mm_and_ps(g, _mm_cmp_ps(_mm_loadu_ps(active + row * output_width + column), _mm_setzero_ps(),
+                                             _CMP_GT_OQ));
             /* The four positions' low 32 bits, less each window's own top-left position: 0, 1, width or width + 1. */
             const __m256i chosen = _mm256_permutevar8x32_epi32(
                 _mm256_loadu_si256((const __m256i *)(const void *)(positions + column)),
@@ -91,9 +100,10 @@ __attribute__((target("avx2"))) static void backward_avx2(const float *gradient,
     }
 }
 
-int lucerna_max_pool_2x2_backward_f32(const float *gradient, const int64_t *indices, float *input_gradient,
-                                      long first_row, long rows, long output_height, long output_width) {
+int lucerna_max_pool_2x2_backward_f32(const float *gradient, const int64_t *indices, const float *active,
+                                      float *input_gradient, long first_row, long rows, long output_height,
+                                      long output_width) {
     if (!has_avx2() || output_width < 4 || output_height < 1) return 0;
-    backward_avx2(gradient, indices, input_gradient, first_row, rows, output_height, output_width);
+    backward_avx2(gradient, indices, active, input_gradient, first_row, rows, output_height, output_width);
     return 1;
 }

@@ -1,3 +1,4 @@
+import CKernels
 import XCTest
 
 @testable import LucernaCore
@@ -89,6 +90,52 @@ final class PoolingTests: XCTestCase {
                 try (output * Tensor(shape: output.shape, values: weights, dtype: dtype)).sum().backward()
                 XCTAssertEqual(input.grad?.toDoubles(), expected, "\(shape) kernel \(kernel) \(dtype)")
             }
+        }
+    }
+
+    /// `maxPool2dThenReLU` against `maxPool2d` then `relu`, bit for bit: values, the input gradient, and the
+    /// gradient of a penalty on that input gradient in an earlier convolution's weight (second order), over
+    /// shapes the kernel takes (where it applies the ReLU itself: outputs 4 wide and more) and shapes it does not
+    /// (2 wide, odd sides, 3×3 windows, Float64), with ties, negative windows, zeros and −0.
+    func testMaxPoolingThenReLUEqualsTheTwoOperationsBitForBit() throws {
+        let generator = RandomGenerator(seed: 9)
+        for (shape, kernel, dtype) in [
+            ([2, 3, 8, 8], 2, DType.float32), ([1, 2, 28, 28], 2, .float32), ([2, 2, 14, 14], 2, .float32),
+            ([1, 2, 4, 4], 2, .float32), ([1, 2, 7, 9], 2, .float32), ([1, 2, 9, 9], 3, .float32),
+            ([1, 2, 8, 8], 2, .float64),
+        ] {
+            let channels = shape[1]
+            let count = shape[0] * 2 * shape[2] * shape[3]
+            // Small signed integers and halves: many ties, whole windows ≤ 0, exact zeros and −0.
+            let image = (0..<count).map { _ in Double(Int(generator.next() % 7) - 4) / 2 }.map { $0 == 0 ? -0.0 : $0 }
+            let weight = (0..<(channels * 2 * 9)).map { _ in Double(Int(generator.next() % 5) - 2) / 4 }
+            func run(fused: Bool) throws -> (name: String, bits: [[UInt64]]) {
+                let x = try Tensor(shape: [shape[0], 2, shape[2], shape[3]], values: image, dtype: dtype)
+                    .requiringGrad()
+                let w = try Tensor(shape: [channels, 2, 3, 3], values: weight, dtype: dtype).requiringGrad()
+                let hidden = try x.conv2d(weight: w, padding: (1, 1))
+                let output =
+                    fused
+                    ? try hidden.maxPool2dThenReLU(kernel: (kernel, kernel))
+                    : try hidden.maxPool2d(kernel: (kernel, kernel)).relu()
+                let scale = try Tensor(
+                    shape: output.shape, values: (0..<output.count).map { Double($0 % 5) - 1.5 }, dtype: dtype)
+                let inputGradient = try XCTUnwrap(
+                    Tensor.gradients(of: [(output * scale).sum()], withRespectTo: [x], createGraph: true)[0])
+                let weightGradient = try XCTUnwrap(
+                    Tensor.gradients(of: [(inputGradient * inputGradient).sum()], withRespectTo: [w])[0])
+                let bits = [output, inputGradient, weightGradient].map { tensor in
+                    tensor.toDoubles().map(\.bitPattern)
+                }
+                return (output.operationName ?? "", bits)
+            }
+            let (fused, separate) = (try run(fused: true), try run(fused: false))
+            XCTAssertEqual(fused.bits, separate.bits, "\(shape) kernel \(kernel) \(dtype)")
+            XCTAssertTrue(separate.bits[2].contains { $0 != 0 }, "a second-order gradient that is not all zero")
+            let kernelTakesIt =
+                dtype == .float32 && kernel == 2 && shape[3] >= 8 && shape[2] % 2 == 0
+                && shape[3] % 2 == 0 && lucerna_max_pool_2x2_available() == 1
+            XCTAssertEqual(fused.name, kernelTakesIt ? "max_pool2d_relu" : "relu", "\(shape) kernel \(kernel) \(dtype)")
         }
     }
 }

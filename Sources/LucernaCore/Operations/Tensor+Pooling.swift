@@ -7,6 +7,23 @@ extension Tensor {
         kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
         dilation: (Int, Int) = (1, 1)
     ) throws -> Tensor {
+        try maxPooling(kernel: kernel, stride: stride, padding: padding, dilation: dilation, thenReLU: false)
+    }
+
+    /// `maxPool2d(...).relu()` — the same values and first- and second-order gradients, bit for bit — with the
+    /// ReLU applied as the AVX2 kernel stores the maxima and its backward as the kernel writes the pooling's
+    /// gradient (Float32, 2×2 windows of stride 2 over even sides), so neither takes a pass of its own through
+    /// memory; elsewhere the two operations one after the other.
+    public func maxPool2dThenReLU(
+        kernel: (Int, Int), stride: (Int, Int)? = nil, padding: (Int, Int) = (0, 0),
+        dilation: (Int, Int) = (1, 1)
+    ) throws -> Tensor {
+        try maxPooling(kernel: kernel, stride: stride, padding: padding, dilation: dilation, thenReLU: true)
+    }
+
+    private func maxPooling(
+        kernel: (Int, Int), stride: (Int, Int)?, padding: (Int, Int), dilation: (Int, Int), thenReLU: Bool
+    ) throws -> Tensor {
         try requireFloatingPoint("max_pool2d")
         let geometry = ConvolutionGeometry(
             kernel: kernel, stride: stride ?? kernel, padding: padding, dilation: dilation)
@@ -27,12 +44,14 @@ extension Tensor {
         let isHalving =
             geometry.kernel == (2, 2) && geometry.stride == (2, 2) && geometry.padding == (0, 0)
             && geometry.dilation == (1, 1) && height % 2 == 0 && width % 2 == 0
+        // Whether the kernel pooled and applied the ReLU (else a ReLU follows as an operation of its own).
+        var fused = false
         if dtype == .float32 && isHalving
             && Tensor.maxPoolHalving(
                 pointer(as: Float.self), result.pointer(as: Float.self), indices.pointer(as: Int64.self),
-                rows: planes * outputHeight, outputHeight: outputHeight, outputWidth: outputWidth)
+                rows: planes * outputHeight, outputHeight: outputHeight, outputWidth: outputWidth, relu: thenReLU)
         {
-            // done by the vectorized kernel
+            fused = thenReLU
         } else if dtype == .float32 {
             Tensor.maxPool(
                 pointer(as: Float.self), result.pointer(as: Float.self), indices.pointer(as: Int64.self),
@@ -48,11 +67,13 @@ extension Tensor {
         // matching gather.
         let isTiled =
             geometry.stride == geometry.kernel && geometry.padding == (0, 0) && geometry.dilation == (1, 1)
-        return Tensor.record(result, operation: "max_pool2d", inputs: [self]) { gradient, _ in
+        let pooled = Tensor.record(result, operation: fused ? "max_pool2d_relu" : "max_pool2d", inputs: [self]) {
+            gradient, output in
             if isTiled {
                 return [
                     try gradient.tiledMaxPoolGradient(
-                        indices: indices, inputShape: inputShape, window: geometry.kernel)
+                        indices: indices, inputShape: inputShape, window: geometry.kernel,
+                        active: fused ? output : nil)
                 ]
             }
             return [
@@ -61,14 +82,22 @@ extension Tensor {
                         inputShape)
             ]
         }
+        return thenReLU && !fused ? try pooled.relu() : pooled
     }
 
     /// The input gradient of a max pooling whose windows tile the image without overlap (stride equal to the
     /// kernel, no padding or dilation), from this output gradient `[N, C, OH, OW]` and the argmax positions:
     /// each window's input rows are zeroed and its maximum's gradient stored, in one pass through memory,
     /// where a scatter-add first zeroes the whole gradient and then adds into it. Its backward is the gather
-    /// of the argmax positions.
-    func tiledMaxPoolGradient(indices: Tensor, inputShape: [Int], window: (Int, Int)) throws -> Tensor {
+    /// of the argmax positions. With `active` (the output of a max pooling followed by a ReLU, fused), this
+    /// gradient first goes through the ReLU's backward: kept where `active` is positive, zero elsewhere.
+    func tiledMaxPoolGradient(indices: Tensor, inputShape: [Int], window: (Int, Int), active: Tensor? = nil) throws
+        -> Tensor
+    {
+        if let active, !(dtype == .float32 && active.dtype == .float32) {
+            return try scaledByStep(of: active, negativeValue: 0).tiledMaxPoolGradient(
+                indices: indices, inputShape: inputShape, window: window)
+        }
         let (outputHeight, outputWidth) = (shape[2], shape[3])
         let (height, width) = (inputShape[2], inputShape[3])
         let windowHeight = window.0
@@ -81,9 +110,10 @@ extension Tensor {
             let (gradient, positions, output) = (
                 pointer(as: Float.self), indices.pointer(as: Int64.self), result.pointer(as: Float.self)
             )
+            let mask = active.map { UnsafePointer($0.pointer(as: Float.self)) }
             return !Parallel.anyChunk(planes * outputHeight, costPerItem: 4 * outputWidth) { range in
                 lucerna_max_pool_2x2_backward_f32(
-                    gradient, positions, output, range.lowerBound, range.count, outputHeight, outputWidth) != 1
+                    gradient, positions, mask, output, range.lowerBound, range.count, outputHeight, outputWidth) != 1
             }
         }
         func fill<T: TensorFloat>(_ gradient: UnsafePointer<T>, _ output: UnsafeMutablePointer<T>) {
@@ -108,6 +138,10 @@ extension Tensor {
         }
         if halving() {
             // every element written by the kernel
+        } else if let active {
+            // Float32 without the kernel: the ReLU's backward, then the pooling's.
+            return try scaledByStep(of: active, negativeValue: 0).tiledMaxPoolGradient(
+                indices: indices, inputShape: inputShape, window: window)
         } else if dtype == .float32 {
             fill(pointer(as: Float.self), result.pointer(as: Float.self))
         } else {
@@ -115,10 +149,9 @@ extension Tensor {
         }
         let gradientShape = shape
         return Tensor.record(result, operation: "max_pool2d_backward", inputs: [self]) { gradient, _ in
-            [
-                try gradient.reshaped([inputShape[0], inputShape[1], height * width])
-                    .gathering(axis: 2, indices: indices, validated: true).reshaped(gradientShape)
-            ]
+            let gathered = try gradient.reshaped([inputShape[0], inputShape[1], height * width])
+                .gathering(axis: 2, indices: indices, validated: true).reshaped(gradientShape)
+            return [try active.map { try gathered.scaledByStep(of: $0, negativeValue: 0) } ?? gathered]
         }
     }
 
@@ -167,18 +200,18 @@ extension Tensor {
 
     /// 2×2, stride-2 pooling of Float planes with even sides by the AVX2 kernel (`lucerna_max_pool_2x2_f32`),
     /// four outputs and their argmax positions at once; ties keep the first element in row-major
-    /// order (a, b, then c, d), as PyTorch does. Returns false, having written nothing final, when the CPU has
-    /// no AVX2, the outputs are under 4 wide, a plane's positions do not fit 32 bits, or the input holds a NaN:
-    /// the exact loop then handles it.
+    /// order (a, b, then c, d), as PyTorch does; with `relu`, the maxima are stored ReLU'd. Returns false, having
+    /// written nothing final, when the CPU has no AVX2, the outputs are under 4 wide, a plane's positions do not
+    /// fit 32 bits, or the input holds a NaN: the exact loop then handles it (and a ReLU of its own follows).
     private static func maxPoolHalving(
         _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ indices: UnsafeMutablePointer<Int64>,
-        rows: Int, outputHeight: Int, outputWidth: Int
+        rows: Int, outputHeight: Int, outputWidth: Int, relu: Bool
     ) -> Bool {
         guard outputWidth >= 4, 4 * outputHeight * outputWidth < Int(Int32.max) else { return false }
         // Every chunk returns -1 alike when the kernel does not apply; 0 for a NaN in its rows.
         let notDone = Parallel.anyChunk(rows, costPerItem: 4 * outputWidth) { range in
-            lucerna_max_pool_2x2_f32(input, output, indices, range.lowerBound, range.count, outputHeight, outputWidth)
-                != 1
+            lucerna_max_pool_2x2_f32(
+                input, output, indices, range.lowerBound, range.count, outputHeight, outputWidth, relu ? 1 : 0) != 1
         }
         return !notDone
     }

@@ -123,7 +123,9 @@ open class Module {
     /// A ReLU directly followed by a 2-D max pooling, neither watched by hooks or output transforms, runs as
     /// the pooling and then the ReLU: max commutes with the monotone ReLU, so the output is the same, and the
     /// gradient too (a window's first maximum is the same when it is positive; when it is not, both give 0 and
-    /// no gradient; NaN propagates either way), but the ReLU and its backward touch a quarter of the elements.
+    /// no gradient; NaN propagates either way), but the ReLU and its backward touch a quarter of the elements —
+    /// and where the max-pooling kernel takes the pooling, the ReLU and its backward run inside it
+    /// (``Tensor/maxPool2dThenReLU(kernel:stride:padding:dilation:)``).
     func runChildren(_ input: Tensor, prepare: (String, Tensor) throws -> Tensor = { $1 }) throws -> Tensor {
         var value = input
         var index = 0
@@ -134,7 +136,7 @@ open class Module {
                 !pool.isObserved
             {
                 value = try prepare(childEntries[index + 1].name, try prepare(name, value))
-                value = try activation(try pool(value))
+                value = try pool.maxPoolThenReLU(value) ?? activation(try pool(value))
                 index += 2
                 continue
             }
