@@ -138,4 +138,31 @@ final class PoolingTests: XCTestCase {
             XCTAssertEqual(fused.name, kernelTakesIt ? "max_pool2d_relu" : "relu", "\(shape) kernel \(kernel) \(dtype)")
         }
     }
+
+    /// A second-order gradient through the Float32 kernel (whose backward keeps one byte per window and makes
+    /// positions from it only for the gather) equals the Float64 exact loop's (Int64 positions throughout): the
+    /// gradient of ⟨∂⟨pool(x), w⟩/∂x, v⟩ in w is v gathered at each window's maximum. Small integers: exact in
+    /// both, with ties.
+    func testSecondOrderGradientsThroughTheKernelMatchTheExactLoop() throws {
+        let generator = RandomGenerator(seed: 13)
+        for shape in [[2, 3, 8, 10], [1, 2, 28, 28], [2, 2, 14, 14]] {
+            let values = (0..<shape.reduce(1, *)).map { _ in Double(generator.next() % 5) }
+            let outputCount = shape[0] * shape[1] * shape[2] / 2 * shape[3] / 2
+            let weights = (0..<outputCount).map { Double($0 % 7) - 3 }
+            let probe = (0..<values.count).map { Double($0 % 5) - 2 }
+            func run(_ dtype: DType) throws -> [Double] {
+                let x = try Tensor(shape: shape, values: values, dtype: dtype).requiringGrad()
+                let output = try x.maxPool2d(kernel: (2, 2))
+                let w = try Tensor(shape: output.shape, values: weights, dtype: dtype).requiringGrad()
+                let inputGradient = try XCTUnwrap(
+                    Tensor.gradients(of: [(output * w).sum()], withRespectTo: [x], createGraph: true)[0])
+                let v = try Tensor(shape: shape, values: probe, dtype: dtype)
+                return try XCTUnwrap(Tensor.gradients(of: [(inputGradient * v).sum()], withRespectTo: [w])[0])
+                    .toDoubles()
+            }
+            let single = try run(.float32)
+            XCTAssertEqual(single, try run(.float64), "\(shape)")
+            XCTAssertTrue(single.contains { $0 != 0 }, "\(shape)")
+        }
+    }
 }

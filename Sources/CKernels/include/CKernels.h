@@ -84,21 +84,21 @@ int lucerna_conv2d_direct_set_channel_vectors(int mode);
 
 /* 2×2, stride-2 max pooling of Float32 planes with even sides, `Sources/CKernels/max_pool.c`. Output rows
    first_row ..< first_row + rows of the flat [planes × output_height] (each reading input rows 2r and 2r + 1 of
-   width 2 output_width); `indices` get in-plane positions, the first maximum in row-major order on ties. Returns
-   1 when done, 0 when the rows hold a NaN (outputs then not final: the caller redoes them exactly), -1 when this
-   CPU has no AVX2 or output_width < 4 (nothing written). Positions must fit in 32 bits. With `relu` nonzero the
-   outputs are ReLU'd as the engine's relu does (x <= 0 ? 0 : x; NaN never reaches it here). */
-int lucerna_max_pool_2x2_available(void); /* 1 when this CPU runs the kernels below (AVX2) */
-int lucerna_max_pool_2x2_f32(const float *input, float *output, int64_t *indices, long first_row, long rows,
-                             long output_height, long output_width, int relu);
+   width 2 output_width); `codes` get each maximum's place in its window, one byte per output (0 top left, 1 top
+   right, 2 bottom left, 3 bottom right), the first maximum in row-major order on ties. Returns 1 when done, 0
+   when the rows hold a NaN (outputs then not final: the caller redoes them exactly), -1 when this CPU has no
+   AVX2 or output_width < 4 (nothing written). With `relu` nonzero the outputs are ReLU'd as the engine's relu
+   does (x <= 0 ? 0 : x; NaN never reaches it here). */
+int lucerna_max_pool_2x2_available(void); /* 1 when this CPU runs these kernels (AVX2) */
+int lucerna_max_pool_2x2_f32(const float *input, float *output, uint8_t *codes, long first_row, long rows,
+                             long output_width, int relu);
 
 /* Its input gradient for the same rows: every element of input rows 2r and 2r + 1 written, the output gradient
-   at the position `indices` chose and zero elsewhere; with `active` (the ReLU'd outputs, or NULL) the output
-   gradient is first taken only where active > 0, as the ReLU's backward does. Returns 0 (nothing written) under
-   the same conditions as -1 above, else 1. */
-int lucerna_max_pool_2x2_backward_f32(const float *gradient, const int64_t *indices, const float *active,
-                                      float *input_gradient, long first_row, long rows, long output_height,
-                                      long output_width);
+   at the place `codes` gives and zero elsewhere; with `active` (the ReLU'd outputs, or NULL) the output gradient
+   is first taken only where active > 0, as the ReLU's backward does. Returns 0 (nothing written) under the same
+   conditions as -1 above, else 1. */
+int lucerna_max_pool_2x2_backward_f32(const float *gradient, const uint8_t *codes, const float *active,
+                                      float *input_gradient, long first_row, long rows, long output_width);
 
 /* SiLU x·σ(x) (derivative 0) or its derivative σ(x)·(1 + x·(1 − σ(x))) (derivative 1) of `count` floats,
    `Sources/CKernels/silu.c`: eight lanes with AVX2 and FMA; `input` and `output` may be the same buffer. Returns 0

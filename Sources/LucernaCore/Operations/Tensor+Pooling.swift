@@ -39,27 +39,32 @@ extension Tensor {
             throw TensorError("max_pool2d", "kernel \(kernel) does not fit input \(describe(shape: shape))")
         }
         let planes = shape[0] * shape[1]
-        let indices = Tensor(uninitializedShape: [shape[0], shape[1], outputHeight * outputWidth], dtype: .int64)
         let result = Tensor(uninitializedShape: [shape[0], shape[1], outputHeight, outputWidth], dtype: dtype)
         let isHalving =
             geometry.kernel == (2, 2) && geometry.stride == (2, 2) && geometry.padding == (0, 0)
             && geometry.dilation == (1, 1) && height % 2 == 0 && width % 2 == 0
         // Whether the kernel pooled and applied the ReLU (else a ReLU follows as an operation of its own).
         var fused = false
-        if dtype == .float32 && isHalving
-            && Tensor.maxPoolHalving(
-                pointer(as: Float.self), result.pointer(as: Float.self), indices.pointer(as: Int64.self),
-                rows: planes * outputHeight, outputHeight: outputHeight, outputWidth: outputWidth, relu: thenReLU)
+        let choices: MaxPoolChoices
+        if dtype == .float32 && isHalving,
+            let codes = Tensor.maxPoolHalving(
+                pointer(as: Float.self), result.pointer(as: Float.self), rows: planes * outputHeight,
+                outputWidth: outputWidth, relu: thenReLU)
         {
+            choices = MaxPoolChoices(codes: codes, shape: result.shape)
             fused = thenReLU
-        } else if dtype == .float32 {
-            Tensor.maxPool(
-                pointer(as: Float.self), result.pointer(as: Float.self), indices.pointer(as: Int64.self),
-                planes, height, width, outputHeight, outputWidth, geometry)
         } else {
-            Tensor.maxPool(
-                pointer(as: Double.self), result.pointer(as: Double.self), indices.pointer(as: Int64.self),
-                planes, height, width, outputHeight, outputWidth, geometry)
+            let indices = Tensor(uninitializedShape: [shape[0], shape[1], outputHeight * outputWidth], dtype: .int64)
+            if dtype == .float32 {
+                Tensor.maxPool(
+                    pointer(as: Float.self), result.pointer(as: Float.self), indices.pointer(as: Int64.self),
+                    planes, height, width, outputHeight, outputWidth, geometry)
+            } else {
+                Tensor.maxPool(
+                    pointer(as: Double.self), result.pointer(as: Double.self), indices.pointer(as: Int64.self),
+                    planes, height, width, outputHeight, outputWidth, geometry)
+            }
+            choices = MaxPoolChoices(positions: indices)
         }
         let inputShape = shape
         // Windows that tile the image without overlap send each input at most one gradient: one pass writes
@@ -72,31 +77,31 @@ extension Tensor {
             if isTiled {
                 return [
                     try gradient.tiledMaxPoolGradient(
-                        indices: indices, inputShape: inputShape, window: geometry.kernel,
+                        choices: choices, inputShape: inputShape, window: geometry.kernel,
                         active: fused ? output : nil)
                 ]
             }
             return [
                 try gradient.reshaped([inputShape[0], inputShape[1], outputHeight * outputWidth])
-                    .scatterAdding(axis: 2, indices: indices, size: height * width, validated: true).reshaped(
-                        inputShape)
+                    .scatterAdding(axis: 2, indices: choices.positions(), size: height * width, validated: true)
+                    .reshaped(inputShape)
             ]
         }
         return thenReLU && !fused ? try pooled.relu() : pooled
     }
 
     /// The input gradient of a max pooling whose windows tile the image without overlap (stride equal to the
-    /// kernel, no padding or dilation), from this output gradient `[N, C, OH, OW]` and the argmax positions:
+    /// kernel, no padding or dilation), from this output gradient `[N, C, OH, OW]` and where the maxima are:
     /// each window's input rows are zeroed and its maximum's gradient stored, in one pass through memory,
     /// where a scatter-add first zeroes the whole gradient and then adds into it. Its backward is the gather
     /// of the argmax positions. With `active` (the output of a max pooling followed by a ReLU, fused), this
     /// gradient first goes through the ReLU's backward: kept where `active` is positive, zero elsewhere.
-    func tiledMaxPoolGradient(indices: Tensor, inputShape: [Int], window: (Int, Int), active: Tensor? = nil) throws
-        -> Tensor
+    func tiledMaxPoolGradient(choices: MaxPoolChoices, inputShape: [Int], window: (Int, Int), active: Tensor? = nil)
+        throws -> Tensor
     {
         if let active, !(dtype == .float32 && active.dtype == .float32) {
             return try scaledByStep(of: active, negativeValue: 0).tiledMaxPoolGradient(
-                indices: indices, inputShape: inputShape, window: window)
+                choices: choices, inputShape: inputShape, window: window)
         }
         let (outputHeight, outputWidth) = (shape[2], shape[3])
         let (height, width) = (inputShape[2], inputShape[3])
@@ -105,19 +110,20 @@ extension Tensor {
         let result = Tensor(uninitializedShape: inputShape, dtype: dtype)
         // 2×2 windows over even sides: the AVX2 kernel writes both input rows of each output row at once.
         let isHalving = window == (2, 2) && height == 2 * outputHeight && width == 2 * outputWidth
+        // The kernel reads the window codes the forward kernel wrote (the exact loop writes positions).
         func halving() -> Bool {
-            guard dtype == .float32, isHalving, outputWidth >= 4, height * width < Int(Int32.max) else { return false }
-            let (gradient, positions, output) = (
-                pointer(as: Float.self), indices.pointer(as: Int64.self), result.pointer(as: Float.self)
+            guard dtype == .float32, isHalving, let codes = choices.codes else { return false }
+            let (gradient, places, output) = (
+                pointer(as: Float.self), UnsafePointer(codes.pointer(as: UInt8.self)), result.pointer(as: Float.self)
             )
             let mask = active.map { UnsafePointer($0.pointer(as: Float.self)) }
             return !Parallel.anyChunk(planes * outputHeight, costPerItem: 4 * outputWidth) { range in
                 lucerna_max_pool_2x2_backward_f32(
-                    gradient, positions, mask, output, range.lowerBound, range.count, outputHeight, outputWidth) != 1
+                    gradient, places, mask, output, range.lowerBound, range.count, outputWidth) != 1
             }
         }
         func fill<T: TensorFloat>(_ gradient: UnsafePointer<T>, _ output: UnsafeMutablePointer<T>) {
-            let positions = indices.pointer(as: Int64.self)
+            let positions = choices.positions().pointer(as: Int64.self)
             Parallel.forEachChunk(planes, costPerItem: height * width) { range in
                 for plane in range {
                     let destination = output + plane * height * width
@@ -141,7 +147,7 @@ extension Tensor {
         } else if let active {
             // Float32 without the kernel: the ReLU's backward, then the pooling's.
             return try scaledByStep(of: active, negativeValue: 0).tiledMaxPoolGradient(
-                indices: indices, inputShape: inputShape, window: window)
+                choices: choices, inputShape: inputShape, window: window)
         } else if dtype == .float32 {
             fill(pointer(as: Float.self), result.pointer(as: Float.self))
         } else {
@@ -150,7 +156,7 @@ extension Tensor {
         let gradientShape = shape
         return Tensor.record(result, operation: "max_pool2d_backward", inputs: [self]) { gradient, _ in
             let gathered = try gradient.reshaped([inputShape[0], inputShape[1], height * width])
-                .gathering(axis: 2, indices: indices, validated: true).reshaped(gradientShape)
+                .gathering(axis: 2, indices: choices.positions(), validated: true).reshaped(gradientShape)
             return [try active.map { try gathered.scaledByStep(of: $0, negativeValue: 0) } ?? gathered]
         }
     }
@@ -199,21 +205,22 @@ extension Tensor {
     }
 
     /// 2×2, stride-2 pooling of Float planes with even sides by the AVX2 kernel (`lucerna_max_pool_2x2_f32`),
-    /// four outputs and their argmax positions at once; ties keep the first element in row-major
-    /// order (a, b, then c, d), as PyTorch does; with `relu`, the maxima are stored ReLU'd. Returns false, having
-    /// written nothing final, when the CPU has no AVX2, the outputs are under 4 wide, a plane's positions do not
-    /// fit 32 bits, or the input holds a NaN: the exact loop then handles it (and a ReLU of its own follows).
+    /// four outputs and their windows' codes at once; ties keep the first element in row-major order (a, b,
+    /// then c, d), as PyTorch does; with `relu`, the maxima are stored ReLU'd. Returns the codes (one byte per
+    /// output in a tensor's storage), or nil, having written nothing final, when the CPU has no AVX2, the outputs
+    /// are under 4 wide, or the input holds a NaN: the exact loop then handles it (and a ReLU of its own follows).
     private static func maxPoolHalving(
-        _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, _ indices: UnsafeMutablePointer<Int64>,
-        rows: Int, outputHeight: Int, outputWidth: Int, relu: Bool
-    ) -> Bool {
-        guard outputWidth >= 4, 4 * outputHeight * outputWidth < Int(Int32.max) else { return false }
-        // Every chunk returns -1 alike when the kernel does not apply; 0 for a NaN in its rows.
+        _ input: UnsafePointer<Float>, _ output: UnsafeMutablePointer<Float>, rows: Int, outputWidth: Int, relu: Bool
+    ) -> Tensor? {
+        guard outputWidth >= 4, lucerna_max_pool_2x2_available() == 1 else { return nil }
+        let codes = Tensor(uninitializedShape: [(rows * outputWidth + 3) / 4], dtype: .float32)
+        let places = codes.pointer(as: UInt8.self)
+        // 0 for a NaN in a chunk's rows.
         let notDone = Parallel.anyChunk(rows, costPerItem: 4 * outputWidth) { range in
-            lucerna_max_pool_2x2_f32(
-                input, output, indices, range.lowerBound, range.count, outputHeight, outputWidth, relu ? 1 : 0) != 1
+            lucerna_max_pool_2x2_f32(input, output, places, range.lowerBound, range.count, outputWidth, relu ? 1 : 0)
+                != 1
         }
-        return !notDone
+        return notDone ? nil : codes
     }
 
     /// The common 2×2, stride-2 case: each output row is one branch-free loop of selects (which the
@@ -377,4 +384,44 @@ extension Tensor {
 public enum UpsampleMode: String, Sendable {
     case nearest, bilinear
     case bilinearAlignCorners = "bilinear_align_corners"
+}
+
+/// Where each window's maximum is, for a max pooling's backward: in-plane positions `[N, C, OH·OW]` (Int64), or,
+/// from the 2×2 kernel, one byte per output (0 top left, 1 top right, 2 bottom left, 3 bottom right): an eighth of
+/// the positions' memory traffic for the forward pass to write and the backward pass to read. Positions are
+/// made from the bytes only when a gather or scatter needs them (second-order gradients, the exact loops).
+struct MaxPoolChoices {
+    /// Int64 positions, when the exact loop pooled.
+    private let stored: Tensor?
+    /// The kernel's bytes, in the storage of a Float32 tensor of a quarter as many elements, and the output's
+    /// shape `[N, C, OH, OW]`.
+    let codes: Tensor?
+    private let shape: [Int]
+
+    init(positions: Tensor) { (stored, codes, shape) = (positions, nil, positions.shape) }
+
+    init(codes: Tensor, shape: [Int]) { (stored, self.codes, self.shape) = (nil, codes, shape) }
+
+    /// In-plane positions `[N, C, OH·OW]`, made from the codes if the kernel pooled.
+    func positions() -> Tensor {
+        if let stored { return stored }
+        let (outputHeight, outputWidth) = (shape[2], shape[3])
+        let width = 2 * outputWidth
+        let rows = shape[0] * shape[1] * outputHeight
+        let result = Tensor(uninitializedShape: [shape[0], shape[1], outputHeight * outputWidth], dtype: .int64)
+        if let codes {
+            let (places, positions) = (UnsafePointer(codes.pointer(as: UInt8.self)), result.pointer(as: Int64.self))
+            Parallel.forEachChunk(rows, costPerItem: outputWidth) { range in
+                for row in range {
+                    let top = 2 * (row % outputHeight) * width
+                    for column in 0..<outputWidth {
+                        let place = Int(places[row * outputWidth + column])
+                        positions[row * outputWidth + column] = Int64(
+                            top + (place >> 1) * width + 2 * column + (place & 1))
+                    }
+                }
+            }
+        }
+        return result
+    }
 }
