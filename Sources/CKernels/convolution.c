@@ -686,9 +686,10 @@ static long weight_channels(const Plan *plan) {
     return ceiling_division(plan->out_channels, lanes) * lanes;
 }
 
+/* The partial: [taps + 1][channels][lanes], the last row the bias's sums. */
 long lucerna_conv2d_weight_size(const void *memory) {
     const Plan *plan = memory;
-    return plan->phases[0].taps * weight_channels(plan) * (plan->weight_positions ? POSITION_LANES : 1);
+    return (plan->phases[0].taps + 1) * weight_channels(plan) * (plan->weight_positions ? POSITION_LANES : 1);
 }
 
 long lucerna_conv2d_weight_scratch(const void *memory) {
@@ -699,18 +700,21 @@ long lucerna_conv2d_weight_scratch(const void *memory) {
     return planes + plan->out_height * plan->out_width * weight_channels(plan);
 }
 
-void lucerna_conv2d_weight_finish(const void *memory, const float *partial, float *weight_gradient) {
+static float finished(const Plan *plan, const float *partial, long row, long o) {
+    const long channels = weight_channels(plan);
+    if (!plan->weight_positions) return partial[row * channels + o];
+    const float *l = partial + (row * channels + o) * POSITION_LANES;
+    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+}
+
+void lucerna_conv2d_weight_finish(const void *memory, const float *partial, float *weight_gradient,
+                                  float *bias_gradient) {
     const Plan *plan = memory;
-    const long taps = plan->phases[0].taps, channels = weight_channels(plan);
-    for (long o = 0; o < plan->out_channels; o++)
-        for (long t = 0; t < taps; t++) {
-            if (!plan->weight_positions) {
-                weight_gradient[o * taps + t] = partial[t * channels + o];
-                continue;
-            }
-            const float *l = partial + (t * channels + o) * POSITION_LANES;
-            weight_gradient[o * taps + t] = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
-        }
+    const long taps = plan->phases[0].taps;
+    for (long o = 0; o < plan->out_channels; o++) {
+        for (long t = 0; t < taps; t++) weight_gradient[o * taps + t] = finished(plan, partial, t, o);
+        if (bias_gradient) bias_gradient[o] = finished(plan, partial, taps, o);
+    }
 }
 
 typedef struct {
@@ -892,8 +896,34 @@ __attribute__((target("avx2,fma"))) static void position_sample_avx2(const Posit
     }
 }
 
+/* The bias's sums, partial row `taps`: lane k adds the output gradient at positions k, k + 8, ... (a short last
+   vector adds 0). */
+static void position_bias_scalar(const PositionGeometry *g, long taps) {
+    const long padded = ceiling_division(g->positions, POSITION_LANES) * POSITION_LANES;
+    for (long o = 0; o < g->out_channels; o++) {
+        float *sums = g->partial + (taps * g->channels + o) * POSITION_LANES;
+        const float *dy = g->gradient + o * g->positions;
+        for (long k = 0; k < POSITION_LANES; k++)
+            for (long p = k; p < padded; p += POSITION_LANES) sums[k] += p < g->positions ? dy[p] : 0.0f;
+    }
+}
+
+__attribute__((target("avx2,fma"))) static void position_bias_avx2(const PositionGeometry *g, long taps) {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const long tail = g->positions % POSITION_LANES, whole = g->positions - tail;
+    const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)tail), lane);
+    for (long o = 0; o < g->out_channels; o++) {
+        float *sums = g->partial + (taps * g->channels + o) * POSITION_LANES;
+        const float *dy = g->gradient + o * g->positions;
+        __m256 acc = _mm256_loadu_ps(sums);
+        for (long p = 0; p < whole; p += POSITION_LANES) acc = _mm256_add_ps(acc, _mm256_loadu_ps(dy + p));
+        if (tail) acc = _mm256_add_ps(acc, _mm256_maskload_ps(dy + whole, mask));
+        _mm256_storeu_ps(sums, acc);
+    }
+}
+
 static void weight_positions_run(const Plan *plan, const float *input, const float *output_gradient, long count,
-                                 float *partial, float *scratch) {
+                                 float *partial, int bias, float *scratch) {
     const long planes_length = plan->plane_count * plan->plane_height * plan->plane_width + plan->slack;
     const long taps = plan->phases[0].taps, positions = plan->out_height * plan->out_width;
     const long in_size = plan->in_channels * plan->in_height * plan->in_width;
@@ -908,22 +938,26 @@ static void weight_positions_run(const Plan *plan, const float *input, const flo
         fill_planes(plan, input + n * in_size, planes);
         fill_shifted(plan, &shifted, planes, copies);
         g.gradient = output_gradient + n * plan->out_channels * positions;
-        if (plan->lanes >= 8) position_sample_avx2(&g, taps);
-        else
+        if (plan->lanes >= 8) {
+            position_sample_avx2(&g, taps);
+            if (bias) position_bias_avx2(&g, taps);
+        } else {
             for (long o0 = 0; o0 < plan->out_channels; o0 += POSITION_OUTPUTS)
                 for (long t0 = 0; t0 < taps; t0 += POSITION_TAPS)
                     position_block_scalar(&g, t0, o0,
                                           (int)(taps - t0 < POSITION_TAPS ? taps - t0 : POSITION_TAPS),
                                           (int)(plan->out_channels - o0 < POSITION_OUTPUTS ? plan->out_channels - o0
                                                                                            : POSITION_OUTPUTS));
+            if (bias) position_bias_scalar(&g, taps);
+        }
     }
 }
 
 void lucerna_conv2d_weight_run(const void *memory, const float *input, const float *output_gradient, long count,
-                               float *partial, float *scratch) {
+                               float *partial, int bias, float *scratch) {
     const Plan *plan = memory;
     if (plan->weight_positions) {
-        weight_positions_run(plan, input, output_gradient, count, partial, scratch);
+        weight_positions_run(plan, input, output_gradient, count, partial, bias, scratch);
         return;
     }
     const long plane_size = plan->plane_height * plan->plane_width;
@@ -941,6 +975,11 @@ void lucerna_conv2d_weight_run(const void *memory, const float *input, const flo
         fill_planes(plan, input + n * in_size, planes);
         transpose_gradient(output_gradient + n * out_size, plan->out_channels, positions, transposed, channels,
                            plan->lanes >= 8);
+        if (bias) { /* the bias's sums, partial row `taps`: each channel's in position order */
+            float *sums = partial + plan->phases[0].taps * channels;
+            for (long p = 0; p < positions; p++)
+                for (long o = 0; o < channels; o++) sums[o] += transposed[p * channels + o];
+        }
         if (plan->emulated) weight_sample_emulated512(&g, plan->phases[0].taps);
         else if (plan->lanes == 16) weight_sample_avx512(&g, plan->phases[0].taps);
         else if (plan->lanes == 8) weight_sample_avx2(&g, plan->phases[0].taps);

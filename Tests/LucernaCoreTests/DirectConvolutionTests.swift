@@ -120,6 +120,18 @@ final class DirectConvolutionTests: XCTestCase {
                             input: inputFloat, outputGradient: gradientFloat, weightGradient: &$0,
                             outputChannels: item.outputs, layout: layout)
                     }
+                    // The weight gradient again with the bias's in the same pass: the same weight bits.
+                    var biasGradient = [Float](repeating: .nan, count: item.outputs)
+                    var weightAgain = [Float](repeating: .nan, count: weight.count)
+                    let taken = biasGradient.withUnsafeMutableBufferPointer { bias in
+                        DirectConvolution.weightGradient(
+                            input: inputFloat, outputGradient: gradientFloat, weightGradient: &weightAgain,
+                            biasGradient: bias.baseAddress, outputChannels: item.outputs, layout: layout)
+                    }
+                    XCTAssertTrue(taken, "\(item)")
+                    XCTAssertEqual(
+                        weightAgain.map(\.bitPattern), direct.last?.map(\.bitPattern), "with the bias, \(item)")
+                    direct.append(biasGradient)
                     return true
                 }) != nil
         else { return nil }
@@ -132,12 +144,14 @@ final class DirectConvolutionTests: XCTestCase {
             ConvolutionKernels.backwardWeight(
                 input: input, outputGradient: gradient, weightGradient: &weightGradient,
                 outputChannels: item.outputs, layout: layout)
-            guard adjoint else { return [output, weightGradient] }
+            var biasGradient = [T](repeating: 0, count: item.outputs)
+            for index in gradient.indices { biasGradient[index / layout.positions % item.outputs] += gradient[index] }
+            guard adjoint else { return [output, weightGradient, biasGradient] }
             var inputGradient = [T](repeating: 0, count: input.count)
             ConvolutionKernels.backwardInput(
                 outputGradient: gradient, weight: weight, inputGradient: &inputGradient,
                 outputChannels: item.outputs, layout: layout)
-            return [output, inputGradient, weightGradient]
+            return [output, inputGradient, weightGradient, biasGradient]
         }
         return (
             direct, reference(inputFloat, weightFloat, biasFloat, gradientFloat),
@@ -153,13 +167,13 @@ final class DirectConvolutionTests: XCTestCase {
             let layout = try layout(item)
             let names =
                 ["output"] + (DirectConvolution.appliesToInputGradient(layout) ? ["input gradient"] : [])
-                + ["weight gradient"]
+                + ["weight gradient", "bias gradient"]
             for (part, name) in zip(0..<result.direct.count, names) {
                 // Each value sums products of numbers in [-1, 1] — C·kh·kw of them for an output (about as
                 // many for an input gradient), N·Ho·Wo for a weight gradient: Float32 rounding is well
                 // within 2e-6 of each term.
                 let terms =
-                    name == "weight gradient"
+                    name.hasSuffix("weight gradient") || name == "bias gradient"
                     ? item.batch * layout.positions : item.channels * item.kernel.0 * item.kernel.1
                 let tolerance = 2e-6 * Double(terms)
                 for (index, value) in result.direct[part].enumerated() {
@@ -222,6 +236,34 @@ final class DirectConvolutionTests: XCTestCase {
         }
     }
 
+    /// The bias gradient the weight-gradient kernel sums in its pass is differentiable: the weight gradient of
+    /// a penalty on the bias gradient (∂/∂w Σ (∂L/∂b)² for L = Σ tanh(conv(x, w) + b)), through both the 9-tap
+    /// kernel (vectors over positions) and the 72-tap one (vectors over channels), in Float32 against Float64.
+    func testTheFusedBiasGradientDifferentiatesAsASum() throws {
+        guard DirectConvolution.lanes > 0 else { throw XCTSkip("no AVX2/AVX-512 here: the direct kernels are off") }
+        let generator = RandomGenerator(seed: 12)
+        for channels in [1, 8] {
+            let x = values(2 * channels * 9 * 9, generator)
+            let w = values(4 * channels * 3 * 3, generator)
+            let b = values(4, generator)
+            func penaltyGradient(_ dtype: DType) throws -> [Double] {
+                let input = try Tensor(shape: [2, channels, 9, 9], values: x, dtype: dtype)
+                let weight = try Tensor(shape: [4, channels, 3, 3], values: w, dtype: dtype).requiringGrad()
+                let bias = try Tensor(shape: [4], values: b, dtype: dtype).requiringGrad()
+                let loss = try input.conv2d(weight: weight, bias: bias, padding: (1, 1)).tanh().sum()
+                let gradients = try Tensor.gradients(of: [loss], withRespectTo: [weight, bias], createGraph: true)
+                let biasGradient = try XCTUnwrap(gradients[1])
+                return try XCTUnwrap(
+                    Tensor.gradients(of: [(biasGradient * biasGradient).sum()], withRespectTo: [weight])[0]
+                ).toDoubles()
+            }
+            let (single, double) = (try penaltyGradient(.float32), try penaltyGradient(.float64))
+            let scale = double.map(Swift.abs).max() ?? 1
+            XCTAssertGreaterThan(scale, 0)
+            for (a, b) in zip(single, double) { XCTAssertEqual(a, b, accuracy: 1e-4 * scale, "\(channels) channels") }
+        }
+    }
+
     /// The vector bodies a CPU can run: AVX2 (8 lanes), AVX-512 (16), and the AVX-512 bodies' code emulated with
     /// pairs of AVX2 registers, which runs wherever AVX2 does, so the sixteen-lane blocks, tiles and tails are
     /// tested on CPUs without AVX-512 too.
@@ -262,14 +304,16 @@ final class DirectConvolutionTests: XCTestCase {
                 }
                 runs.append(run.direct)
             }
-            XCTAssertEqual(runs[0].count, 3)
+            XCTAssertEqual(runs[0].count, 4)
             for run in runs.dropFirst() { XCTAssertEqual(run, runs[0], "\(threads) threads, run against run") }
             results.append(runs[0])
         }
         for (threads, result) in zip([2, 3], results.dropFirst()) {
             XCTAssertEqual(Array(result.prefix(2)), Array(results[0].prefix(2)), "\(threads) threads")
-            for (a, b) in zip(result[2], results[0][2]) {
-                XCTAssertEqual(a, b, accuracy: 1e-4 * max(1, abs(b)), "weight gradient at \(threads) threads")
+            for part in [2, 3] {
+                for (a, b) in zip(result[part], results[0][part]) {
+                    XCTAssertEqual(a, b, accuracy: 1e-4 * max(1, abs(b)), "parameter gradient at \(threads) threads")
+                }
             }
         }
     }

@@ -110,8 +110,8 @@ static void run(const char *name, long count, long channels, long outputs, long 
         }
         t[5] = now();
         memset(partial, 0, sizeof(float) * (size_t)weight_size);
-        lucerna_conv2d_weight_run(forward, x, dy, count, partial, weight_scratch);
-        lucerna_conv2d_weight_finish(forward, partial, direct_dw);
+        lucerna_conv2d_weight_run(forward, x, dy, count, partial, 0, weight_scratch);
+        lucerna_conv2d_weight_finish(forward, partial, direct_dw, NULL);
         t[6] = now();
         for (int k = 0; k < 6; k++)
             if (t[k + 1] - t[k] < best[k]) best[k] = t[k + 1] - t[k];

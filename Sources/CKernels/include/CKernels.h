@@ -52,14 +52,16 @@ void lucerna_conv2d_plan_run(const void *plan, const float *input, long count, f
    samples adds each sample's products to `partial` (lucerna_conv2d_weight_size floats, zeroed before the first
    run; partials of several runs may be added element by element), in the order of samples and output positions
    — vectors over output channels, or for a stride-1 convolution with fewer than 64 taps eight sums per weight,
-   each over every eighth position — so the AVX-512, AVX2 and scalar bodies agree bit for bit.
-   lucerna_conv2d_weight_finish turns a partial into the gradient [outputs][channels][kernel_h][kernel_w].
-   `scratch` holds lucerna_conv2d_weight_scratch floats. */
+   each over every eighth position — so the AVX-512, AVX2 and scalar bodies agree bit for bit. With `bias`
+   nonzero it also sums the output gradient per channel (the bias's gradient) in the same pass.
+   lucerna_conv2d_weight_finish turns a partial into the gradient [outputs][channels][kernel_h][kernel_w] and,
+   with bias_gradient not NULL, the bias's [outputs]. `scratch` holds lucerna_conv2d_weight_scratch floats. */
 long lucerna_conv2d_weight_size(const void *plan);
 long lucerna_conv2d_weight_scratch(const void *plan);
 void lucerna_conv2d_weight_run(const void *plan, const float *input, const float *output_gradient, long count,
-                               float *partial, float *scratch);
-void lucerna_conv2d_weight_finish(const void *plan, const float *partial, float *weight_gradient);
+                               float *partial, int bias, float *scratch);
+void lucerna_conv2d_weight_finish(const void *plan, const float *partial, float *weight_gradient,
+                                  float *bias_gradient);
 
 /* Floats per vector of the direct convolution here: 16 (AVX-512), 8 (AVX2 with FMA), 0 (neither: the direct
    convolution is not used). */

@@ -109,21 +109,24 @@ enum DirectConvolution {
     /// (nothing written) when the direct kernel does not take this convolution (see ``applies(_:)``). The samples
     /// are summed in pieces (one with one thread, about four a thread with more), whichever thread runs each, and
     /// the pieces' sums added in order: the bits depend on the thread count only, as with im2col + GEMM.
+    /// With `biasGradient`, also `Σₙ Σ_positions outputGradient[n]` per output channel, `[O]`, in the same pass.
     static func weightGradient(
         input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
-        weightGradient: UnsafeMutablePointer<Float>, outputChannels: Int, layout: ConvolutionKernels.Layout
+        weightGradient: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>? = nil,
+        outputChannels: Int, layout: ConvolutionKernels.Layout
     ) -> Bool {
         guard applies(layout) else { return false }
         return withPlan(layout, outputChannels: outputChannels, transposed: false, weight: nil, bias: nil) { plan in
             sumWeightGradient(
                 plan: plan, input: input, outputGradient: outputGradient, weightGradient: weightGradient,
-                outputChannels: outputChannels, layout: layout)
+                biasGradient: biasGradient, outputChannels: outputChannels, layout: layout)
         }
     }
 
     private static func sumWeightGradient(
         plan: UnsafeRawPointer, input: UnsafePointer<Float>, outputGradient: UnsafePointer<Float>,
-        weightGradient: UnsafeMutablePointer<Float>, outputChannels: Int, layout: ConvolutionKernels.Layout
+        weightGradient: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>?, outputChannels: Int,
+        layout: ConvolutionKernels.Layout
     ) {
         let size = Int(lucerna_conv2d_weight_size(plan))
         let scratchCount = Int(lucerna_conv2d_weight_scratch(plan))
@@ -143,13 +146,13 @@ enum DirectConvolution {
         forEachPiece(layout.batch, costPerItem: cost, scratchCount: scratchCount) { scratch, range in
             lucerna_conv2d_weight_run(
                 plan, input + range.lowerBound * inputSample, outputGradient + range.lowerBound * outputSample,
-                range.count, partials + range.lowerBound / pieceSize * size, scratch)
+                range.count, partials + range.lowerBound / pieceSize * size, biasGradient == nil ? 0 : 1, scratch)
         }
         for piece in 1..<pieces {
             let (total, partial) = (partials, partials + piece * size)
             for index in 0..<size { total[index] += partial[index] }
         }
-        lucerna_conv2d_weight_finish(plan, partials, weightGradient)
+        lucerna_conv2d_weight_finish(plan, partials, weightGradient, biasGradient)
     }
 
     /// `output[n] = conv(input[n], weight) + bias` for the samples of `layout`; false (nothing written) when

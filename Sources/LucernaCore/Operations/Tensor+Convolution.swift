@@ -152,14 +152,12 @@ extension Tensor {
         let inputSize = (shape[2], shape[3])
         return Tensor.record(result, operation: "conv2d", inputs: [self, weight] + (bias.map { [$0] } ?? [])) {
             [self] gradient, _ in
-            [
+            let inputGradient =
                 self.needsGradient
-                    ? try gradient.transposedConvolution(weight: weight, geometry: geometry, outputSize: inputSize)
-                    : nil,
-                weight.needsGradient
-                    ? try self.convolutionWeightGradient(gradient, geometry: geometry) : nil,
-                bias?.needsGradient == true ? try gradient.sum(axes: [0, 2, 3]) : nil,
-            ]
+                ? try gradient.transposedConvolution(weight: weight, geometry: geometry, outputSize: inputSize) : nil
+            let parameters = try self.convolutionParameterGradients(
+                gradient, geometry: geometry, weight: weight.needsGradient, bias: bias?.needsGradient == true)
+            return [inputGradient] + parameters.prefix(bias == nil ? 1 : 2)
         }
     }
 
@@ -214,6 +212,55 @@ extension Tensor {
         }
     }
 
+    /// The gradients of a convolution's weight (with `weight`) and bias (with `bias`) for its output gradient
+    /// `[N, O, Ho, Wo]` (`self` the input), nil for each not asked for. Both in the direct weight-gradient
+    /// kernel's one pass where it takes the convolution (the bias's as the sum over samples and positions, a
+    /// recorded `sum` whose backward broadcasts, so gradients of gradients flow as through `sum(axes:)`); else the
+    /// weight's by ``convolutionWeightGradient(_:geometry:)`` and the bias's by `sum(axes: [0, 2, 3])`.
+    func convolutionParameterGradients(
+        _ outputGradient: Tensor, geometry: ConvolutionGeometry, weight: Bool, bias: Bool
+    )
+        throws -> [Tensor?]
+    {
+        if weight, bias, let gradients = try directWeightAndBiasGradients(outputGradient, geometry: geometry) {
+            return gradients
+        }
+        return [
+            weight ? try convolutionWeightGradient(outputGradient, geometry: geometry) : nil,
+            bias ? try outputGradient.sum(axes: [0, 2, 3]) : nil,
+        ]
+    }
+
+    /// Both gradients from the direct kernel, or nil where it does not take this convolution.
+    private func directWeightAndBiasGradients(_ outputGradient: Tensor, geometry: ConvolutionGeometry) throws
+        -> [Tensor?]?
+    {
+        guard dtype == .float32, outputGradient.dtype == .float32, rank == 4, outputGradient.rank == 4,
+            outputGradient.shape[0] == shape[0]
+        else { return nil }
+        let outputChannels = outputGradient.shape[1]
+        let weightShape = [outputChannels, shape[1], geometry.kernel.height, geometry.kernel.width]
+        let layout = try convolutionLayout("conv2d_weight", weightShape: weightShape, geometry: geometry)
+        guard outputGradient.shape[2] == layout.outputHeight, outputGradient.shape[3] == layout.outputWidth,
+            DirectConvolution.prefersWeightGradient(layout)
+        else { return nil }
+        let weightResult = Tensor(uninitializedShape: weightShape, dtype: dtype)
+        let biasResult = Tensor(uninitializedShape: [outputChannels], dtype: dtype)
+        guard
+            DirectConvolution.weightGradient(
+                input: pointer(as: Float.self), outputGradient: outputGradient.pointer(as: Float.self),
+                weightGradient: weightResult.pointer(as: Float.self), biasGradient: biasResult.pointer(as: Float.self),
+                outputChannels: outputChannels, layout: layout)
+        else { return nil }
+        let gradientShape = outputGradient.shape
+        return [
+            recordWeightGradient(weightResult, outputGradient: outputGradient, geometry: geometry),
+            Tensor.record(biasResult, operation: "sum", inputs: [outputGradient]) { gradient, _ in
+                [try gradient.reshaped([1, outputChannels, 1, 1]).expanded(to: gradientShape)]
+            },
+        ]
+    }
+
     /// The adjoint of ``convolution(weight:geometry:)`` in its weight: `self` is the input `[N, C, H, W]`,
     /// `outputGradient` is `[N, O, Ho, Wo]`, result `[O, C, kh, kw]`.
     func convolutionWeightGradient(_ outputGradient: Tensor, geometry: ConvolutionGeometry) throws -> Tensor {
@@ -252,7 +299,15 @@ extension Tensor {
                 weightGradient: result.pointer(as: Double.self), outputChannels: outputChannels,
                 layout: layout)
         }
-        return Tensor.record(result, operation: "conv2d_weight", inputs: [self, outputGradient]) { [self] gradient, _ in
+        return recordWeightGradient(result, outputGradient: outputGradient, geometry: geometry)
+    }
+
+    /// Records a weight gradient computed from this input and `outputGradient`: its backward is a transposed
+    /// convolution in the input and a convolution in the output gradient.
+    private func recordWeightGradient(_ result: Tensor, outputGradient: Tensor, geometry: ConvolutionGeometry)
+        -> Tensor
+    {
+        Tensor.record(result, operation: "conv2d_weight", inputs: [self, outputGradient]) { [self] gradient, _ in
             [
                 self.needsGradient
                     ? try outputGradient.transposedConvolution(
