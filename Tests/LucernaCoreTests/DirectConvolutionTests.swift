@@ -186,8 +186,8 @@ final class DirectConvolutionTests: XCTestCase {
     }
 
     /// The engine's routing: stride-1 forward passes always direct; strided ones with fewer than 64 taps to
-    /// im2col (measured faster); input gradients into fewer than four channels to im2col; weight gradients
-    /// with fewer than 64 taps to im2col.
+    /// im2col (measured faster); input gradients into fewer than four channels to im2col; strided weight
+    /// gradients with fewer than 64 taps to im2col (stride-1 ones run over shifted planes).
     func testTheEngineRoutesByTheMeasuredRule() throws {
         guard DirectConvolution.lanes > 0 else { throw XCTSkip("no AVX2/AVX-512 here: the direct kernels are off") }
         let routes = try cases.map { item -> [Bool] in
