@@ -94,7 +94,7 @@ enum DirectConvolution {
     /// Whether the weight gradient of a convolution of `layout` goes to the direct kernel: everything
     /// ``applies(_:)`` takes that has stride 1 or at least 64 taps (input channels × kernel). Stride-1
     /// convolutions with fewer taps run the kernel with vectors over positions, which reads the output gradient
-    /// in place (the benchmark CNN's first convolution, 9 taps: 72 GFLOP/s against 23 for im2col + GEMM in
+    /// in place (the benchmark CNN's first convolution, 9 taps: 58-73 GFLOP/s against 21-23 for im2col + GEMM in
     /// `scripts/bench/convolution_kernels.c`; vectors over channels, which transpose each sample's output
     /// gradient, measured 45 there but 3 % slower than im2col in the engine at two threads: `BENCHMARKS.md`,
     /// fourteenth section). Strided ones with fewer taps go to im2col + GEMM (the critic's first, 32 taps, 61
