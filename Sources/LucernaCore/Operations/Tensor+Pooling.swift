@@ -99,10 +99,6 @@ extension Tensor {
     func tiledMaxPoolGradient(choices: MaxPoolChoices, inputShape: [Int], window: (Int, Int), active: Tensor? = nil)
         throws -> Tensor
     {
-        if let active, !(dtype == .float32 && active.dtype == .float32) {
-            return try scaledByStep(of: active, negativeValue: 0).tiledMaxPoolGradient(
-                choices: choices, inputShape: inputShape, window: window)
-        }
         let (outputHeight, outputWidth) = (shape[2], shape[3])
         let (height, width) = (inputShape[2], inputShape[3])
         let windowHeight = window.0
@@ -145,7 +141,7 @@ extension Tensor {
         if halving() {
             // every element written by the kernel
         } else if let active {
-            // Float32 without the kernel: the ReLU's backward, then the pooling's.
+            // Without the kernel: the ReLU's backward, then the pooling's.
             return try scaledByStep(of: active, negativeValue: 0).tiledMaxPoolGradient(
                 choices: choices, inputShape: inputShape, window: window)
         } else if dtype == .float32 {
