@@ -213,57 +213,31 @@ extension Tensor {
     }
 
     /// The gradients of a convolution's weight (with `weight`) and bias (with `bias`) for its output gradient
-    /// `[N, O, Ho, Wo]` (`self` the input), nil for each not asked for. Both in the direct weight-gradient
-    /// kernel's one pass where it takes the convolution (the bias's as the sum over samples and positions, a
-    /// recorded `sum` whose backward broadcasts, so gradients of gradients flow as through `sum(axes:)`); else the
-    /// weight's by ``convolutionWeightGradient(_:geometry:)`` and the bias's by `sum(axes: [0, 2, 3])`.
+    /// `[N, O, Ho, Wo]` (`self` the input), nil for each not asked for. Where the direct weight-gradient kernel
+    /// takes the convolution, it sums the bias's gradient in the same pass (recorded as a `sum` over samples and
+    /// positions whose backward broadcasts, so gradients of gradients flow as through `sum(axes:)`); else the
+    /// bias's is `sum(axes: [0, 2, 3])`.
     func convolutionParameterGradients(
         _ outputGradient: Tensor, geometry: ConvolutionGeometry, weight: Bool, bias: Bool
     )
         throws -> [Tensor?]
     {
-        if weight, bias, let gradients = try directWeightAndBiasGradients(outputGradient, geometry: geometry) {
-            return gradients
-        }
-        return [
-            weight ? try convolutionWeightGradient(outputGradient, geometry: geometry) : nil,
-            bias ? try outputGradient.sum(axes: [0, 2, 3]) : nil,
-        ]
-    }
-
-    /// Both gradients from the direct kernel, or nil where it does not take this convolution.
-    private func directWeightAndBiasGradients(_ outputGradient: Tensor, geometry: ConvolutionGeometry) throws
-        -> [Tensor?]?
-    {
-        guard dtype == .float32, outputGradient.dtype == .float32, rank == 4, outputGradient.rank == 4,
-            outputGradient.shape[0] == shape[0]
-        else { return nil }
-        let outputChannels = outputGradient.shape[1]
-        let weightShape = [outputChannels, shape[1], geometry.kernel.height, geometry.kernel.width]
-        let layout = try convolutionLayout("conv2d_weight", weightShape: weightShape, geometry: geometry)
-        guard outputGradient.shape[2] == layout.outputHeight, outputGradient.shape[3] == layout.outputWidth,
-            DirectConvolution.prefersWeightGradient(layout)
-        else { return nil }
-        let weightResult = Tensor(uninitializedShape: weightShape, dtype: dtype)
-        let biasResult = Tensor(uninitializedShape: [outputChannels], dtype: dtype)
-        guard
-            DirectConvolution.weightGradient(
-                input: pointer(as: Float.self), outputGradient: outputGradient.pointer(as: Float.self),
-                weightGradient: weightResult.pointer(as: Float.self), biasGradient: biasResult.pointer(as: Float.self),
-                outputChannels: outputChannels, layout: layout)
-        else { return nil }
-        let gradientShape = outputGradient.shape
-        return [
-            recordWeightGradient(weightResult, outputGradient: outputGradient, geometry: geometry),
-            Tensor.record(biasResult, operation: "sum", inputs: [outputGradient]) { gradient, _ in
-                [try gradient.reshaped([1, outputChannels, 1, 1]).expanded(to: gradientShape)]
-            },
-        ]
+        guard weight else { return [nil, bias ? try outputGradient.sum(axes: [0, 2, 3]) : nil] }
+        let gradients = try weightAndBiasGradients(outputGradient, geometry: geometry, bias: bias)
+        return [gradients.weight, bias ? try gradients.bias ?? outputGradient.sum(axes: [0, 2, 3]) : nil]
     }
 
     /// The adjoint of ``convolution(weight:geometry:)`` in its weight: `self` is the input `[N, C, H, W]`,
     /// `outputGradient` is `[N, O, Ho, Wo]`, result `[O, C, kh, kw]`.
     func convolutionWeightGradient(_ outputGradient: Tensor, geometry: ConvolutionGeometry) throws -> Tensor {
+        try weightAndBiasGradients(outputGradient, geometry: geometry, bias: false).weight
+    }
+
+    /// The weight gradient, and with `bias` the bias's when the direct kernel computed it in the same pass (nil
+    /// when im2col + GEMM computed the weight's).
+    private func weightAndBiasGradients(_ outputGradient: Tensor, geometry: ConvolutionGeometry, bias: Bool) throws
+        -> (weight: Tensor, bias: Tensor?)
+    {
         let outputChannels = outputGradient.shape.count == 4 ? outputGradient.shape[1] : 0
         let weightShape = [outputChannels, rank == 4 ? shape[1] : 0, geometry.kernel.height, geometry.kernel.width]
         let layout = try convolutionLayout("conv2d_weight", weightShape: weightShape, geometry: geometry)
@@ -278,16 +252,18 @@ extension Tensor {
             throw TensorError("conv2d_weight", "input is \(dtype) but gradient is \(outputGradient.dtype)")
         }
         let result = Tensor(uninitializedShape: weightShape, dtype: dtype)
+        var biasResult: Tensor?
         if dtype == .float32 {
             let (input, gradient, output) = (
                 pointer(as: Float.self), outputGradient.pointer(as: Float.self), result.pointer(as: Float.self)
             )
+            let biasSums = bias ? Tensor(uninitializedShape: [outputChannels], dtype: dtype) : nil
             if DirectConvolution.prefersWeightGradient(layout)
                 && DirectConvolution.weightGradient(
                     input: input, outputGradient: gradient, weightGradient: output,
-                    outputChannels: outputChannels, layout: layout)
+                    biasGradient: biasSums?.pointer(as: Float.self), outputChannels: outputChannels, layout: layout)
             {
-                // done by the direct kernel
+                biasResult = biasSums
             } else {
                 ConvolutionKernels.backwardWeight(
                     input: input, outputGradient: gradient, weightGradient: output, outputChannels: outputChannels,
@@ -299,7 +275,15 @@ extension Tensor {
                 weightGradient: result.pointer(as: Double.self), outputChannels: outputChannels,
                 layout: layout)
         }
-        return recordWeightGradient(result, outputGradient: outputGradient, geometry: geometry)
+        let gradientShape = outputGradient.shape
+        return (
+            recordWeightGradient(result, outputGradient: outputGradient, geometry: geometry),
+            biasResult.map { sums in
+                Tensor.record(sums, operation: "sum", inputs: [outputGradient]) { gradient, _ in
+                    [try gradient.reshaped([1, outputChannels, 1, 1]).expanded(to: gradientShape)]
+                }
+            }
+        )
     }
 
     /// Records a weight gradient computed from this input and `outputGradient`: its backward is a transposed
