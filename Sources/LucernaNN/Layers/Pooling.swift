@@ -24,14 +24,6 @@ public final class Pool2d: Module {
         }
     }
 
-    /// This max pooling followed by a ReLU as one operation (``Tensor/maxPool2dThenReLU(kernel:stride:padding:dilation:)``),
-    /// or nil for average pooling. ``Module/runChildren(_:prepare:)`` runs a ReLU directly followed by a max
-    /// pooling as this.
-    func maxPoolThenReLU(_ input: Tensor) throws -> Tensor? {
-        guard case .max(let kernel, let stride, let padding) = kind else { return nil }
-        return try input.maxPool2dThenReLU(kernel: kernel, stride: stride, padding: padding)
-    }
-
     public override var typeName: String {
         switch kind {
         case .max: return "MaxPool2d"

@@ -132,11 +132,12 @@ open class Module {
         while index < childEntries.count {
             let (name, module) = childEntries[index]
             if index + 1 < childEntries.count, let activation = module as? Activation, activation.kind == .relu,
-                let pool = childEntries[index + 1].module as? Pool2d, case .max = pool.kind, !activation.isObserved,
-                !pool.isObserved
+                let pool = childEntries[index + 1].module as? Pool2d,
+                case .max(let kernel, let stride, let padding) = pool.kind,
+                !activation.isObserved, !pool.isObserved
             {
                 value = try prepare(childEntries[index + 1].name, try prepare(name, value))
-                value = try pool.maxPoolThenReLU(value) ?? activation(try pool(value))
+                value = try value.maxPool2dThenReLU(kernel: kernel, stride: stride, padding: padding)
                 index += 2
                 continue
             }
